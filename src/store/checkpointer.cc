@@ -1,0 +1,80 @@
+#include "store/checkpointer.h"
+
+namespace reai::store {
+namespace {
+
+// WAL frames (pages) after which a background checkpoint is requested:
+// SQLite's own default threshold.
+constexpr int kBackgroundFrames = 1000;
+// Safety net when the background thread cannot keep up (about 1 GiB of WAL
+// with 4 KiB pages): the committing writer checkpoints itself.
+constexpr int kForegroundFrames = 262'144;
+
+}  // namespace
+
+Result<std::unique_ptr<Checkpointer>> Checkpointer::start(Database& writer, const std::string& path) {
+  auto own = Database::open(path);
+  if (!own) return own.status();
+  REAI_RETURN_IF_ERROR((*own)->exec("PRAGMA busy_timeout = 5000"));
+  std::unique_ptr<Checkpointer> checkpointer(new Checkpointer(writer, std::move(*own)));
+  // Replaces SQLite's automatic checkpoint, which is itself a WAL hook.
+  sqlite3_wal_hook(writer.handle(), &Checkpointer::on_commit, checkpointer.get());
+  return checkpointer;
+}
+
+Checkpointer::Checkpointer(Database& writer, std::unique_ptr<Database> own)
+    : writer_(writer), db_(std::move(own)), thread_([this] { run(); }) {}
+
+Checkpointer::~Checkpointer() {
+  sqlite3_wal_hook(writer_.handle(), nullptr, nullptr);
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+Status Checkpointer::last_status() {
+  std::lock_guard lock(mu_);
+  return last_status_;
+}
+
+// Runs on the committing thread, inside the commit: keep it short.
+int Checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal_frames) {
+  if (wal_frames >= kForegroundFrames) {
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (wal_frames >= kBackgroundFrames) {
+    static_cast<Checkpointer*>(self)->request();
+  }
+  return SQLITE_OK;
+}
+
+void Checkpointer::request() {
+  {
+    std::lock_guard lock(mu_);
+    requested_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Checkpointer::run() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return requested_ || stop_; });
+    if (stop_) return;
+    requested_ = false;
+    lock.unlock();
+    int rc = sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       nullptr, nullptr);
+    lock.lock();
+    // BUSY: another checkpoint is running; the next commit asks again.
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY) {
+      last_status_ = Status::ok();
+    } else {
+      last_status_ = sqlite_status(db_->handle(), rc, "wal checkpoint");
+    }
+  }
+}
+
+}  // namespace reai::store

@@ -1,0 +1,249 @@
+// In-memory Store for tests: ordered maps under one mutex, the same
+// constraints and ordering rules as the SQLite store.
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <tuple>
+#include <unordered_set>
+#include <utility>
+
+#include "store/store.h"
+#include "store/validation.h"
+
+namespace reai::store {
+namespace {
+
+// (ts, insertion number): the order events and stages are read back in.
+using TimeKey = std::pair<UnixSeconds, std::uint64_t>;
+using StageKey = std::tuple<std::string, UnixSeconds, Stage>;
+
+struct TenantRows {
+  std::map<std::string, Contact> contacts;  // by contact_id, as SQLite scans
+  std::unordered_set<std::string> event_ids;
+  std::map<TimeKey, Event> events;
+  std::set<StageKey> stage_keys;
+  std::map<TimeKey, OpportunityStage> stages;
+  std::map<std::string, std::vector<ScoreRecord>> scores;  // insertion order
+  std::vector<ModelRecord> models;                         // insertion order
+};
+
+class MemoryStore final : public Store {
+ public:
+  Status upsert_tenant(const Tenant& tenant) override {
+    REAI_RETURN_IF_ERROR(validate(tenant));
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = tenants_.try_emplace(tenant.tenant_id, tenant);
+    if (!inserted) {  // created_at is kept, as in SQLite
+      it->second.name = tenant.name;
+      it->second.ghl_location_id = tenant.ghl_location_id;
+    }
+    return Status::ok();
+  }
+
+  Result<Tenant> get_tenant(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    auto it = tenants_.find(tenant_id);
+    if (it == tenants_.end()) return not_found("tenant '" + tenant_id + "' not found");
+    return it->second;
+  }
+
+  Result<std::vector<Tenant>> list_tenants() override {
+    std::lock_guard lock(mu_);
+    std::vector<Tenant> out;
+    for (const auto& [id, tenant] : tenants_) out.push_back(tenant);
+    return out;
+  }
+
+  Status upsert_contact(const Contact& contact) override {
+    REAI_RETURN_IF_ERROR(validate(contact));
+    std::lock_guard lock(mu_);
+    put_contact(contact);
+    return Status::ok();
+  }
+
+  Result<Contact> get_contact(const std::string& tenant_id, const std::string& contact_id) override {
+    std::lock_guard lock(mu_);
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      auto it = rows->contacts.find(contact_id);
+      if (it != rows->contacts.end()) return it->second;
+    }
+    return not_found("contact '" + contact_id + "' not found");
+  }
+
+  Result<bool> append_event(const Event& event) override {
+    REAI_RETURN_IF_ERROR(validate(event));
+    std::lock_guard lock(mu_);
+    return put_event(event);
+  }
+
+  Result<bool> append_stage(const OpportunityStage& stage) override {
+    REAI_RETURN_IF_ERROR(validate(stage));
+    std::lock_guard lock(mu_);
+    return put_stage(stage);
+  }
+
+  Result<ImportCounts> import_history(const std::vector<Contact>& contacts,
+                                      const std::vector<Event>& events,
+                                      const std::vector<OpportunityStage>& stages) override {
+    // Validating everything before the first write is what makes it atomic:
+    // applying a valid row cannot fail.
+    for (const Contact& c : contacts) REAI_RETURN_IF_ERROR(validate(c));
+    for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
+    for (const OpportunityStage& o : stages) REAI_RETURN_IF_ERROR(validate(o));
+    std::lock_guard lock(mu_);
+    ImportCounts counts;
+    for (const Contact& c : contacts) {
+      put_contact(c);
+      ++counts.contacts_written;
+    }
+    for (const Event& e : events) ++(put_event(e) ? counts.events_written : counts.events_duplicate);
+    for (const OpportunityStage& o : stages) {
+      ++(put_stage(o) ? counts.stages_written : counts.stages_duplicate);
+    }
+    return counts;
+  }
+
+  Status for_each_contact(const std::string& tenant_id,
+                          const std::function<bool(const Contact&)>& fn) override {
+    std::lock_guard lock(mu_);
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      for (const auto& [id, contact] : rows->contacts) {
+        if (!fn(contact)) break;
+      }
+    }
+    return Status::ok();
+  }
+
+  Status for_each_event(const std::string& tenant_id,
+                        const std::function<bool(const Event&)>& fn) override {
+    std::lock_guard lock(mu_);
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      for (const auto& [key, event] : rows->events) {
+        if (!fn(event)) break;
+      }
+    }
+    return Status::ok();
+  }
+
+  Status for_each_stage(const std::string& tenant_id,
+                        const std::function<bool(const OpportunityStage&)>& fn) override {
+    std::lock_guard lock(mu_);
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      for (const auto& [key, stage] : rows->stages) {
+        if (!fn(stage)) break;
+      }
+    }
+    return Status::ok();
+  }
+
+  Result<std::vector<Event>> events_for_contact(const std::string& tenant_id,
+                                                const std::string& contact_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<Event> out;
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      for (const auto& [key, event] : rows->events) {
+        if (event.contact_id == contact_id) out.push_back(event);
+      }
+    }
+    return out;
+  }
+
+  Status append_score(const ScoreRecord& record) override {
+    REAI_RETURN_IF_ERROR(validate(record));
+    std::lock_guard lock(mu_);
+    tenant_rows_[record.tenant_id].scores[record.contact_id].push_back(record);
+    return Status::ok();
+  }
+
+  Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
+                                                 const std::string& contact_id,
+                                                 std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<ScoreRecord> out;
+    const TenantRows* rows = find_rows(tenant_id);
+    if (!rows) return out;
+    auto it = rows->scores.find(contact_id);
+    if (it == rows->scores.end()) return out;
+    out.assign(it->second.rbegin(), it->second.rend());  // newest insertion first
+    std::stable_sort(out.begin(), out.end(),
+                     [](const ScoreRecord& a, const ScoreRecord& b) { return a.ts > b.ts; });
+    if (out.size() > limit) out.resize(limit);
+    return out;
+  }
+
+  Status record_model(const ModelRecord& model) override {
+    REAI_RETURN_IF_ERROR(validate(model));
+    std::lock_guard lock(mu_);
+    auto& models = tenant_rows_[model.tenant_id].models;
+    auto same = std::find_if(models.begin(), models.end(), [&](const ModelRecord& m) {
+      return m.kind == model.kind && m.version == model.version;
+    });
+    if (same != models.end()) *same = model; else models.push_back(model);
+    return Status::ok();
+  }
+
+  Result<std::vector<ModelRecord>> list_models(const std::string& tenant_id,
+                                               const std::string& kind) override {
+    std::lock_guard lock(mu_);
+    std::vector<ModelRecord> out;
+    const TenantRows* rows = find_rows(tenant_id);
+    if (!rows) return out;
+    for (auto it = rows->models.rbegin(); it != rows->models.rend(); ++it) {
+      if (kind.empty() || it->kind == kind) out.push_back(*it);
+    }
+    std::stable_sort(out.begin(), out.end(), [](const ModelRecord& a, const ModelRecord& b) {
+      return a.created_at > b.created_at;
+    });
+    return out;
+  }
+
+  Result<std::size_t> count_events(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    const TenantRows* rows = find_rows(tenant_id);
+    return rows ? rows->events.size() : 0;
+  }
+
+  Result<std::size_t> count_contacts(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    const TenantRows* rows = find_rows(tenant_id);
+    return rows ? rows->contacts.size() : 0;
+  }
+
+  Status health() override { return Status::ok(); }
+
+ private:
+  const TenantRows* find_rows(const std::string& tenant_id) const {
+    auto it = tenant_rows_.find(tenant_id);
+    return it == tenant_rows_.end() ? nullptr : &it->second;
+  }
+
+  void put_contact(const Contact& contact) {
+    tenant_rows_[contact.tenant_id].contacts[contact.contact_id] = contact;
+  }
+
+  bool put_event(const Event& event) {
+    TenantRows& rows = tenant_rows_[event.tenant_id];
+    if (!rows.event_ids.insert(event.event_id).second) return false;
+    rows.events.emplace(TimeKey{event.ts, next_insertion_++}, event);
+    return true;
+  }
+
+  bool put_stage(const OpportunityStage& stage) {
+    TenantRows& rows = tenant_rows_[stage.tenant_id];
+    if (!rows.stage_keys.emplace(stage.opportunity_id, stage.ts, stage.stage).second) return false;
+    rows.stages.emplace(TimeKey{stage.ts, next_insertion_++}, stage);
+    return true;
+  }
+
+  std::mutex mu_;
+  std::map<std::string, Tenant> tenants_;
+  std::map<std::string, TenantRows> tenant_rows_;
+  std::uint64_t next_insertion_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> make_memory_store() { return std::make_unique<MemoryStore>(); }
+
+}  // namespace reai::store

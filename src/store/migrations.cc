@@ -1,0 +1,153 @@
+#include "store/migrations.h"
+
+#include <chrono>
+#include <string>
+
+#include "store/store.h"
+
+namespace reai::store {
+namespace {
+
+// Every table carries tenant_id and every key/index starts with it, so each
+// tenant-scoped query is an index range scan. Events, stages and scores are
+// rowid tables: the rowid is the insertion order that breaks ts ties, and
+// every index carries it implicitly.
+constexpr std::string_view kMigration1 = R"sql(
+CREATE TABLE tenants (
+  tenant_id TEXT NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  ghl_location_id TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE contacts (
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  contact_id TEXT NOT NULL CHECK (contact_id <> ''),
+  created_at INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  lead_type TEXT NOT NULL,
+  assigned_agent_id TEXT NOT NULL,
+  budget REAL,
+  timeline_months INTEGER,
+  pre_approved INTEGER,
+  beds_wanted INTEGER,
+  area_wanted TEXT NOT NULL,
+  has_phone INTEGER,
+  has_email INTEGER,
+  PRIMARY KEY (tenant_id, contact_id)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  event_id TEXT NOT NULL CHECK (event_id <> ''),
+  contact_id TEXT NOT NULL CHECK (contact_id <> ''),
+  ts INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  property_id TEXT NOT NULL,
+  value REAL,
+  PRIMARY KEY (tenant_id, event_id)
+);
+CREATE INDEX events_by_time ON events (tenant_id, ts);
+CREATE INDEX events_by_contact ON events (tenant_id, contact_id, ts);
+
+CREATE TABLE opportunity_stages (
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  opportunity_id TEXT NOT NULL CHECK (opportunity_id <> ''),
+  contact_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  monetary_value REAL NOT NULL,
+  ts INTEGER NOT NULL,
+  stage TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, opportunity_id, ts, stage)
+);
+CREATE INDEX stages_by_time ON opportunity_stages (tenant_id, ts);
+
+CREATE TABLE scores (
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  contact_id TEXT NOT NULL CHECK (contact_id <> ''),
+  ts INTEGER NOT NULL,
+  probability REAL NOT NULL,
+  score INTEGER NOT NULL,
+  band TEXT NOT NULL,
+  model_version TEXT NOT NULL,
+  reasons_json TEXT NOT NULL
+);
+CREATE INDEX scores_by_contact ON scores (tenant_id, contact_id, ts);
+
+CREATE TABLE models (
+  tenant_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind <> ''),
+  version TEXT NOT NULL CHECK (version <> ''),
+  path TEXT NOT NULL,
+  metrics_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, kind, version)
+);
+CREATE INDEX models_by_time ON models (tenant_id, kind, created_at);
+)sql";
+
+Result<int> recorded_version(Database& db) {
+  auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!stmt) return stmt.status();
+  StatementScope scope(*stmt);
+  Status status;
+  if (!(*stmt)->step(&status)) {
+    return status.is_ok() ? internal_error("schema_migrations: no row") : status;
+  }
+  return static_cast<int>((*stmt)->int64(0));
+}
+
+Status record_version(Database& db, int version) {
+  auto stmt = db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)");
+  if (!stmt) return stmt.status();
+  StatementScope scope(*stmt);
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count();
+  (*stmt)->bind(1, static_cast<std::int64_t>(version));
+  (*stmt)->bind(2, static_cast<std::int64_t>(now));
+  return (*stmt)->run();
+}
+
+Status migrate_locked(Database& db) {
+  REAI_RETURN_IF_ERROR(db.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL)"));
+  auto current = recorded_version(db);
+  if (!current) return current.status();
+  const int known = schema_version();
+  if (*current > known) {
+    return failed_precondition("database schema version " + std::to_string(*current) +
+                               " is newer than this binary's " + std::to_string(known) +
+                               "; upgrade reai");
+  }
+  for (int version = *current + 1; version <= known; ++version) {
+    REAI_RETURN_IF_ERROR(db.exec(std::string(sqlite_migrations()[version - 1])));
+    REAI_RETURN_IF_ERROR(record_version(db, version));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+const std::vector<std::string_view>& sqlite_migrations() {
+  static const std::vector<std::string_view> migrations = {kMigration1};
+  return migrations;
+}
+
+Status apply_migrations(Database& db) {
+  REAI_RETURN_IF_ERROR(db.exec("BEGIN IMMEDIATE"));
+  Status status = migrate_locked(db);
+  if (!status.is_ok()) {
+    (void)db.exec("ROLLBACK");
+    return status;
+  }
+  return db.exec("COMMIT");
+}
+
+}  // namespace reai::store
+
+namespace reai::store {
+
+int schema_version() { return static_cast<int>(sqlite_migrations().size()); }
+
+}  // namespace reai::store

@@ -1,0 +1,607 @@
+// SQLite implementation of Store: one connection in WAL mode behind a mutex.
+// One writer is all SQLite allows anyway, and reads on the hot path are rare
+// (state is rebuilt once at start), so a single connection keeps it simple.
+//
+// append_event group-commits: a commit costs the same for one row as for a
+// few (it writes the touched pages to the WAL), so when several threads
+// append at once, one of them commits everybody's rows in one transaction
+// while the others wait, and each gets its own row's answer.
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "store/checkpointer.h"
+#include "store/migrations.h"
+#include "store/sqlite_db.h"
+#include "store/store.h"
+#include "store/validation.h"
+
+namespace reai::store {
+namespace {
+
+constexpr const char* kUpsertTenant =
+    "INSERT INTO tenants (tenant_id, name, created_at, ghl_location_id) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET name = excluded.name, "
+    "ghl_location_id = excluded.ghl_location_id";
+constexpr const char* kSelectTenant =
+    "SELECT tenant_id, name, created_at, ghl_location_id FROM tenants WHERE tenant_id = ?1";
+constexpr const char* kSelectTenants =
+    "SELECT tenant_id, name, created_at, ghl_location_id FROM tenants ORDER BY tenant_id";
+
+constexpr const char* kContactColumns =
+    "tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, "
+    "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email";
+constexpr const char* kUpsertContact =
+    "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    " ON CONFLICT (tenant_id, contact_id) DO UPDATE SET created_at = excluded.created_at,"
+    " source = excluded.source, lead_type = excluded.lead_type,"
+    " assigned_agent_id = excluded.assigned_agent_id, budget = excluded.budget,"
+    " timeline_months = excluded.timeline_months, pre_approved = excluded.pre_approved,"
+    " beds_wanted = excluded.beds_wanted, area_wanted = excluded.area_wanted,"
+    " has_phone = excluded.has_phone, has_email = excluded.has_email";
+
+constexpr const char* kInsertEvent =
+    "INSERT INTO events (tenant_id, event_id, contact_id, ts, type, property_id, value)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+constexpr const char* kEventColumns =
+    "tenant_id, event_id, contact_id, ts, type, property_id, value";
+
+constexpr const char* kInsertStage =
+    "INSERT INTO opportunity_stages (tenant_id, opportunity_id, contact_id, agent_id,"
+    " monetary_value, ts, stage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+
+constexpr const char* kInsertScore =
+    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version,"
+    " reasons_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr const char* kSelectScores =
+    "SELECT tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json"
+    " FROM scores WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY ts DESC, rowid DESC LIMIT ?3";
+
+constexpr const char* kUpsertModel =
+    "INSERT INTO models (tenant_id, kind, version, path, metrics_json, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, kind, version) DO UPDATE SET"
+    " path = excluded.path, metrics_json = excluded.metrics_json, created_at = excluded.created_at";
+constexpr const char* kModelColumns = "tenant_id, kind, version, path, metrics_json, created_at";
+
+std::string contact_query(const char* where_and_order) {
+  return std::string("SELECT ") + kContactColumns + " FROM contacts " + where_and_order;
+}
+std::string event_query(const char* where_and_order) {
+  return std::string("SELECT ") + kEventColumns + " FROM events " + where_and_order;
+}
+
+void bind_contact(Statement& s, const Contact& c) {
+  s.bind(1, c.tenant_id);
+  s.bind(2, c.contact_id);
+  s.bind(3, static_cast<std::int64_t>(c.created_at));
+  s.bind(4, c.source);
+  s.bind(5, lead_type_name(c.lead_type));
+  s.bind(6, c.assigned_agent_id);
+  s.bind(7, c.budget);
+  s.bind(8, c.timeline_months);
+  s.bind(9, c.pre_approved);
+  s.bind(10, c.beds_wanted);
+  s.bind(11, c.area_wanted);
+  s.bind(12, c.has_phone);
+  s.bind(13, c.has_email);
+}
+
+Contact read_contact(const Statement& s) {
+  Contact c;
+  c.tenant_id = s.text(0);
+  c.contact_id = s.text(1);
+  c.created_at = s.int64(2);
+  c.source = s.text(3);
+  c.lead_type = parse_lead_type(s.text(4));
+  c.assigned_agent_id = s.text(5);
+  c.budget = s.optional_real(6);
+  c.timeline_months = s.optional_int(7);
+  c.pre_approved = s.optional_bool(8);
+  c.beds_wanted = s.optional_int(9);
+  c.area_wanted = s.text(10);
+  c.has_phone = s.optional_bool(11);
+  c.has_email = s.optional_bool(12);
+  return c;
+}
+
+void bind_event(Statement& s, const Event& e) {
+  s.bind(1, e.tenant_id);
+  s.bind(2, e.event_id);
+  s.bind(3, e.contact_id);
+  s.bind(4, static_cast<std::int64_t>(e.ts));
+  s.bind(5, event_type_name(e.type));
+  s.bind(6, e.property_id);
+  s.bind(7, e.value);
+}
+
+Result<Event> read_event(const Statement& s) {
+  Event e;
+  e.tenant_id = s.text(0);
+  e.event_id = s.text(1);
+  e.contact_id = s.text(2);
+  e.ts = s.int64(3);
+  std::string type = s.text(4);
+  auto parsed = parse_event_type(type);
+  if (!parsed) return internal_error("stored event " + e.event_id + " has unknown type '" + type + "'");
+  e.type = *parsed;
+  e.property_id = s.text(5);
+  e.value = s.optional_real(6);
+  return e;
+}
+
+void bind_stage(Statement& s, const OpportunityStage& o) {
+  s.bind(1, o.tenant_id);
+  s.bind(2, o.opportunity_id);
+  s.bind(3, o.contact_id);
+  s.bind(4, o.agent_id);
+  s.bind(5, o.monetary_value);
+  s.bind(6, static_cast<std::int64_t>(o.ts));
+  s.bind(7, stage_name(o.stage));
+}
+
+Result<OpportunityStage> read_stage(const Statement& s) {
+  OpportunityStage o;
+  o.tenant_id = s.text(0);
+  o.opportunity_id = s.text(1);
+  o.contact_id = s.text(2);
+  o.agent_id = s.text(3);
+  o.monetary_value = s.real(4);
+  o.ts = s.int64(5);
+  std::string stage = s.text(6);
+  auto parsed = parse_stage(stage);
+  if (!parsed) {
+    return internal_error("stored opportunity " + o.opportunity_id + " has unknown stage '" +
+                          stage + "'");
+  }
+  o.stage = *parsed;
+  return o;
+}
+
+Tenant read_tenant(const Statement& s) {
+  return Tenant{s.text(0), s.text(1), s.int64(2), s.text(3)};
+}
+
+ScoreRecord read_score(const Statement& s) {
+  ScoreRecord r;
+  r.tenant_id = s.text(0);
+  r.contact_id = s.text(1);
+  r.ts = s.int64(2);
+  r.probability = s.real(3);
+  r.score = static_cast<int>(s.int64(4));
+  r.band = s.text(5);
+  r.model_version = s.text(6);
+  r.reasons_json = s.text(7);
+  return r;
+}
+
+ModelRecord read_model(const Statement& s) {
+  return ModelRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5)};
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::unique_ptr<Database> db, std::unique_ptr<Checkpointer> checkpointer)
+      : db_(std::move(db)), checkpointer_(std::move(checkpointer)) {}
+
+  Status upsert_tenant(const Tenant& t) override {
+    std::lock_guard lock(mu_);
+    return write(kUpsertTenant, [&](Statement& s) {
+      s.bind(1, t.tenant_id);
+      s.bind(2, t.name);
+      s.bind(3, static_cast<std::int64_t>(t.created_at));
+      s.bind(4, t.ghl_location_id);
+    });
+  }
+
+  Result<Tenant> get_tenant(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<Tenant> found;
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectTenant, [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          found = read_tenant(s);
+          return Status::ok();
+        }));
+    if (!found) return not_found("tenant '" + tenant_id + "' not found");
+    return *found;
+  }
+
+  Result<std::vector<Tenant>> list_tenants() override {
+    std::lock_guard lock(mu_);
+    std::vector<Tenant> out;
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectTenants, [](Statement&) {},
+        [&](const Statement& s) {
+          out.push_back(read_tenant(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Status upsert_contact(const Contact& contact) override {
+    std::lock_guard lock(mu_);
+    return write(kUpsertContact, [&](Statement& s) { bind_contact(s, contact); });
+  }
+
+  Result<Contact> get_contact(const std::string& tenant_id, const std::string& contact_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<Contact> found;
+    REAI_RETURN_IF_ERROR(scan(
+        contact_query("WHERE tenant_id = ?1 AND contact_id = ?2"),
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, contact_id);
+        },
+        [&](const Statement& s) {
+          found = read_contact(s);
+          return Status::ok();
+        }));
+    if (!found) return not_found("contact '" + contact_id + "' not found");
+    return *found;
+  }
+
+  Result<bool> append_event(const Event& event) override {
+    REAI_RETURN_IF_ERROR(validate(event));
+    PendingAppend mine{&event, std::nullopt};
+    std::unique_lock lock(queue_mu_);
+    queue_.push_back(&mine);
+    while (!mine.result) {
+      if (committing_) {
+        queue_cv_.wait(lock);
+        continue;
+      }
+      // Lead: commit whatever is queued, this thread's row included.
+      committing_ = true;
+      std::vector<PendingAppend*> batch;
+      batch.swap(queue_);
+      lock.unlock();
+      std::vector<Result<bool>> results = commit_appends(batch);
+      lock.lock();
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+      committing_ = false;
+      queue_cv_.notify_all();
+    }
+    return std::move(*mine.result);
+  }
+
+  Result<bool> append_stage(const OpportunityStage& stage) override {
+    std::lock_guard lock(mu_);
+    return insert_counted(kInsertStage, [&](Statement& s) { bind_stage(s, stage); });
+  }
+
+  Result<ImportCounts> import_history(const std::vector<Contact>& contacts,
+                                      const std::vector<Event>& events,
+                                      const std::vector<OpportunityStage>& stages) override {
+    std::lock_guard lock(mu_);
+    REAI_RETURN_IF_ERROR(db_->exec("BEGIN IMMEDIATE"));
+    ImportCounts counts;
+    Status status = import_locked(contacts, events, stages, &counts);
+    if (!status.is_ok()) {
+      (void)db_->exec("ROLLBACK");
+      return status;
+    }
+    status = db_->exec("COMMIT");
+    if (!status.is_ok()) {
+      (void)db_->exec("ROLLBACK");
+      return status;
+    }
+    return counts;
+  }
+
+  Status for_each_contact(const std::string& tenant_id,
+                          const std::function<bool(const Contact&)>& fn) override {
+    std::lock_guard lock(mu_);
+    return scan_until(
+        contact_query("WHERE tenant_id = ?1 ORDER BY contact_id"),
+        [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) -> Result<bool> { return fn(read_contact(s)); });
+  }
+
+  Status for_each_event(const std::string& tenant_id,
+                        const std::function<bool(const Event&)>& fn) override {
+    std::lock_guard lock(mu_);
+    return scan_until(
+        event_query("WHERE tenant_id = ?1 ORDER BY ts, rowid"),
+        [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) -> Result<bool> {
+          auto event = read_event(s);
+          if (!event) return event.status();
+          return fn(*event);
+        });
+  }
+
+  Status for_each_stage(const std::string& tenant_id,
+                        const std::function<bool(const OpportunityStage&)>& fn) override {
+    std::lock_guard lock(mu_);
+    return scan_until(
+        "SELECT tenant_id, opportunity_id, contact_id, agent_id, monetary_value, ts, stage"
+        " FROM opportunity_stages WHERE tenant_id = ?1 ORDER BY ts, rowid",
+        [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) -> Result<bool> {
+          auto stage = read_stage(s);
+          if (!stage) return stage.status();
+          return fn(*stage);
+        });
+  }
+
+  Result<std::vector<Event>> events_for_contact(const std::string& tenant_id,
+                                                const std::string& contact_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<Event> out;
+    REAI_RETURN_IF_ERROR(scan(
+        event_query("WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY ts, rowid"),
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, contact_id);
+        },
+        [&](const Statement& s) {
+          auto event = read_event(s);
+          if (!event) return event.status();
+          out.push_back(std::move(*event));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Status append_score(const ScoreRecord& r) override {
+    std::lock_guard lock(mu_);
+    return write(kInsertScore, [&](Statement& s) {
+      s.bind(1, r.tenant_id);
+      s.bind(2, r.contact_id);
+      s.bind(3, static_cast<std::int64_t>(r.ts));
+      s.bind(4, r.probability);
+      s.bind(5, static_cast<std::int64_t>(r.score));
+      s.bind(6, r.band);
+      s.bind(7, r.model_version);
+      s.bind(8, r.reasons_json);
+    });
+  }
+
+  Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
+                                                 const std::string& contact_id,
+                                                 std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<ScoreRecord> out;
+    // SQLite limits are signed; a huge size_t would wrap to "no rows".
+    auto capped = static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectScores,
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, contact_id);
+          s.bind(3, capped);
+        },
+        [&](const Statement& s) {
+          out.push_back(read_score(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Status record_model(const ModelRecord& m) override {
+    std::lock_guard lock(mu_);
+    return write(kUpsertModel, [&](Statement& s) {
+      s.bind(1, m.tenant_id);
+      s.bind(2, m.kind);
+      s.bind(3, m.version);
+      s.bind(4, m.path);
+      s.bind(5, m.metrics_json);
+      s.bind(6, static_cast<std::int64_t>(m.created_at));
+    });
+  }
+
+  Result<std::vector<ModelRecord>> list_models(const std::string& tenant_id,
+                                               const std::string& kind) override {
+    std::lock_guard lock(mu_);
+    std::vector<ModelRecord> out;
+    // An empty kind lists every kind of the tenant.
+    REAI_RETURN_IF_ERROR(scan(
+        std::string("SELECT ") + kModelColumns +
+            " FROM models WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2)"
+            " ORDER BY created_at DESC, rowid DESC",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, kind);
+        },
+        [&](const Statement& s) {
+          out.push_back(read_model(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Result<std::size_t> count_events(const std::string& tenant_id) override {
+    return count("SELECT count(*) FROM events WHERE tenant_id = ?1", tenant_id);
+  }
+
+  Result<std::size_t> count_contacts(const std::string& tenant_id) override {
+    return count("SELECT count(*) FROM contacts WHERE tenant_id = ?1", tenant_id);
+  }
+
+  Status health() override {
+    std::lock_guard lock(mu_);
+    Status status = scan("SELECT max(version) FROM schema_migrations", [](Statement&) {},
+                         [](const Statement&) { return Status::ok(); });
+    if (!status.is_ok()) return unavailable("sqlite store: " + status.message());
+    status = checkpointer_->last_status();
+    if (!status.is_ok()) return unavailable("sqlite store: " + status.message());
+    return Status::ok();
+  }
+
+ private:
+  using Binder = std::function<void(Statement&)>;
+
+  struct PendingAppend {
+    const Event* event;
+    std::optional<Result<bool>> result;  // set (under queue_mu_) once committed
+  };
+
+  Result<bool> insert_event(const Event& event) {
+    return insert_counted(kInsertEvent, [&](Statement& s) { bind_event(s, event); });
+  }
+
+  // One result per row, in batch order. Waiters read results under
+  // queue_mu_, so they are handed over by the caller, not written here.
+  std::vector<Result<bool>> commit_appends(const std::vector<PendingAppend*>& batch) {
+    std::lock_guard lock(mu_);
+    std::vector<Result<bool>> results;
+    results.reserve(batch.size());
+    if (batch.size() == 1) {  // no transaction needed: autocommit is one
+      results.push_back(insert_event(*batch[0]->event));
+      return results;
+    }
+    Status status = db_->exec("BEGIN IMMEDIATE");
+    // A failing row aborts only its own statement; the others stay in the
+    // transaction. If SQLite dropped the transaction itself (I/O error), the
+    // remaining rows are not attempted outside of it.
+    for (const PendingAppend* p : batch) {
+      if (status.is_ok() && sqlite3_get_autocommit(db_->handle())) {
+        status = internal_error("append batch: transaction lost");
+      }
+      if (!status.is_ok()) {
+        results.push_back(status);
+        continue;
+      }
+      results.push_back(insert_event(*p->event));
+    }
+    if (status.is_ok()) status = db_->exec("COMMIT");
+    if (!status.is_ok()) {
+      (void)db_->exec("ROLLBACK");
+      results.assign(batch.size(), Result<bool>(status));
+    }
+    return results;
+  }
+
+  // Runs one statement without result rows. Caller holds mu_.
+  Status write(const std::string& sql, const Binder& bind) {
+    auto stmt = db_->prepare(sql);
+    if (!stmt) return stmt.status();
+    StatementScope scope(*stmt);
+    bind(**stmt);
+    return (*stmt)->run();
+  }
+
+  // INSERT ... ON CONFLICT DO NOTHING: true when a row was written.
+  Result<bool> insert_counted(const std::string& sql, const Binder& bind) {
+    REAI_RETURN_IF_ERROR(write(sql, bind));
+    return db_->changes() > 0;
+  }
+
+  // Calls `row` for every result row; the first error stops the scan.
+  Status scan(const std::string& sql, const Binder& bind,
+              const std::function<Status(const Statement&)>& row) {
+    return scan_until(sql, bind, [&](const Statement& s) -> Result<bool> {
+      Status status = row(s);
+      if (!status.is_ok()) return status;
+      return true;
+    });
+  }
+
+  // Like scan; `row` returning false stops early without error.
+  Status scan_until(const std::string& sql, const Binder& bind,
+                    const std::function<Result<bool>(const Statement&)>& row) {
+    auto stmt = db_->prepare(sql);
+    if (!stmt) return stmt.status();
+    StatementScope scope(*stmt);
+    bind(**stmt);
+    Status status;
+    while ((*stmt)->step(&status)) {
+      auto more = row(**stmt);
+      if (!more) return more.status();
+      if (!*more) break;
+    }
+    return status;
+  }
+
+  Result<std::size_t> count(const std::string& sql, const std::string& tenant_id) {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    REAI_RETURN_IF_ERROR(scan(
+        sql, [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          n = static_cast<std::size_t>(s.int64(0));
+          return Status::ok();
+        }));
+    return n;
+  }
+
+  // Inside the import transaction; any error makes the caller roll back.
+  Status import_locked(const std::vector<Contact>& contacts, const std::vector<Event>& events,
+                       const std::vector<OpportunityStage>& stages, ImportCounts* counts) {
+    for (const Contact& c : contacts) {
+      REAI_RETURN_IF_ERROR(write(kUpsertContact, [&](Statement& s) { bind_contact(s, c); }));
+      ++counts->contacts_written;
+    }
+    for (const Event& e : events) {
+      auto written = insert_counted(kInsertEvent, [&](Statement& s) { bind_event(s, e); });
+      if (!written) return with_row(written.status(), "event", e.event_id);
+      ++(*written ? counts->events_written : counts->events_duplicate);
+    }
+    for (const OpportunityStage& o : stages) {
+      auto written = insert_counted(kInsertStage, [&](Statement& s) { bind_stage(s, o); });
+      if (!written) return with_row(written.status(), "opportunity stage", o.opportunity_id);
+      ++(*written ? counts->stages_written : counts->stages_duplicate);
+    }
+    return Status::ok();
+  }
+
+  static Status with_row(const Status& status, const char* what, const std::string& id) {
+    return Status(status.code(), std::string(what) + " '" + id + "': " + status.message());
+  }
+
+  std::mutex mu_;  // guards db_
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // declared after db_: unhooks it first
+
+  // Group commit of append_event.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<PendingAppend*> queue_;  // waiting for the next commit
+  bool committing_ = false;            // a leader is committing a batch
+};
+
+Status configure(Database& db) {
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA busy_timeout = 5000"));
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA journal_mode = WAL"));
+  // NORMAL in WAL mode: a commit survives a process crash; only an OS crash
+  // or power loss can lose the last commits. No fsync per append.
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA synchronous = NORMAL"));
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA foreign_keys = ON"));
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA cache_size = -65536"));  // 64 MiB: import indexes
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA temp_store = MEMORY"));
+  auto mode = db.prepare("PRAGMA journal_mode");
+  if (!mode) return mode.status();
+  StatementScope scope(*mode);
+  Status status;
+  if (!(*mode)->step(&status) || (*mode)->text(0) != "wal") {
+    return status.is_ok() ? unavailable("sqlite store: WAL mode not available") : status;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir) {
+  if (data_dir.empty()) return not_found("sqlite store: empty data directory");
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return unavailable("cannot create data directory " + data_dir + ": " + ec.message());
+  std::string path = (std::filesystem::path(data_dir) / "reai.db").string();
+  auto db = Database::open(path);
+  if (!db) return db.status();
+  REAI_RETURN_IF_ERROR(configure(**db));
+  REAI_RETURN_IF_ERROR(apply_migrations(**db));
+  auto checkpointer = Checkpointer::start(**db, path);
+  if (!checkpointer) return checkpointer.status();
+  return std::unique_ptr<Store>(new SqliteStore(std::move(*db), std::move(*checkpointer)));
+}
+
+}  // namespace reai::store

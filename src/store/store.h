@@ -1,0 +1,133 @@
+// Store: durable state of every tenant (contacts, events, opportunity stages,
+// score history, model registry), behind one interface. SQLite (WAL) is the
+// embedded default; an in-memory implementation serves tests; PostgreSQL comes
+// later behind the same interface.
+//
+// Every read and write is scoped by tenant id: no method returns another
+// tenant's rows. All implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace reai::store {
+
+struct Tenant {
+  std::string tenant_id;
+  std::string name;
+  UnixSeconds created_at = 0;
+  std::string ghl_location_id;  // empty when not linked to GoHighLevel
+};
+
+// One scoring result kept as history (only changes are recorded).
+struct ScoreRecord {
+  std::string tenant_id;
+  std::string contact_id;
+  UnixSeconds ts = 0;
+  double probability = 0;
+  int score = 0;
+  std::string band;
+  std::string model_version;
+  std::string reasons_json;  // the score object's reasons array, as JSON
+};
+
+// A trained model known to the registry.
+struct ModelRecord {
+  std::string tenant_id;  // empty: shared by all tenants
+  std::string kind;       // "leads", "value", "match", "deals"
+  std::string version;
+  std::string path;
+  std::string metrics_json;
+  UnixSeconds created_at = 0;
+};
+
+struct ImportCounts {
+  std::size_t contacts_written = 0;
+  std::size_t events_written = 0;   // new event ids only
+  std::size_t events_duplicate = 0; // already stored (same tenant + event_id)
+  std::size_t stages_written = 0;
+  std::size_t stages_duplicate = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Tenants. upsert replaces name / ghl_location_id of an existing tenant.
+  virtual Status upsert_tenant(const Tenant& tenant) = 0;
+  // NotFound when absent.
+  virtual Result<Tenant> get_tenant(const std::string& tenant_id) = 0;
+  virtual Result<std::vector<Tenant>> list_tenants() = 0;
+
+  // Contacts: insert or replace by (tenant_id, contact_id).
+  virtual Status upsert_contact(const Contact& contact) = 0;
+  // NotFound when absent.
+  virtual Result<Contact> get_contact(const std::string& tenant_id, const std::string& contact_id) = 0;
+
+  // Appends an event. Returns false (and writes nothing) when (tenant_id,
+  // event_id) is already stored: replays are idempotent. Durable when it
+  // returns (the hot path's only synchronous disk write).
+  virtual Result<bool> append_event(const Event& event) = 0;
+  // Appends a pipeline row; false when the identical row (opportunity, ts,
+  // stage) is already stored.
+  virtual Result<bool> append_stage(const OpportunityStage& stage) = 0;
+
+  // Loads a history in one transaction: all rows are written or none
+  // (a failure rolls back). Contacts are upserted; events and stages deduped.
+  virtual Result<ImportCounts> import_history(const std::vector<Contact>& contacts,
+                                              const std::vector<Event>& events,
+                                              const std::vector<OpportunityStage>& stages) = 0;
+
+  // Streaming reads to rebuild in-memory state at start. Events and stages
+  // come in (ts, insertion) order. The callback must not call back into the
+  // store. A callback returning false stops the scan early (not an error).
+  virtual Status for_each_contact(const std::string& tenant_id,
+                                  const std::function<bool(const Contact&)>& fn) = 0;
+  virtual Status for_each_event(const std::string& tenant_id,
+                                const std::function<bool(const Event&)>& fn) = 0;
+  virtual Status for_each_stage(const std::string& tenant_id,
+                                const std::function<bool(const OpportunityStage&)>& fn) = 0;
+  // A contact's events in time order (empty when none).
+  virtual Result<std::vector<Event>> events_for_contact(const std::string& tenant_id,
+                                                        const std::string& contact_id) = 0;
+
+  // Score history.
+  virtual Status append_score(const ScoreRecord& record) = 0;
+  // Newest first, at most `limit`.
+  virtual Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
+                                                         const std::string& contact_id,
+                                                         std::size_t limit) = 0;
+
+  // Model registry.
+  virtual Status record_model(const ModelRecord& model) = 0;
+  // Newest first; tenant "" lists shared models.
+  virtual Result<std::vector<ModelRecord>> list_models(const std::string& tenant_id,
+                                                       const std::string& kind) = 0;
+
+  // Counts for health and tests.
+  virtual Result<std::size_t> count_events(const std::string& tenant_id) = 0;
+  virtual Result<std::size_t> count_contacts(const std::string& tenant_id) = 0;
+  // OK when the store answers; Unavailable with the reason otherwise.
+  virtual Status health() = 0;
+};
+
+// Opens (creating when absent) DATA_DIR/reai.db in WAL mode and applies the
+// versioned migrations. NotFound/Unavailable when the directory cannot be
+// created or the file cannot be opened; FailedPrecondition when the database
+// is newer than this binary's schema.
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir);
+
+// A store that lives in memory only; same semantics, for tests.
+std::unique_ptr<Store> make_memory_store();
+
+// Current schema version (number of migrations).
+int schema_version();
+
+}  // namespace reai::store

@@ -1,0 +1,178 @@
+// Store costs: append_event (the hot path's only synchronous disk write) and
+// import of the full shared CRM history (set REAI_SHARED_DATA to the folder
+// holding crm/; skipped otherwise).
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "core/crm_csv.h"
+#include "store/store.h"
+
+namespace reai::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path fresh_dir(const char* tag) {
+  std::string name = std::string("reai_store_bench_") + tag + "_XXXXXX";
+  std::string pattern = (fs::temp_directory_path() / name).string();
+  if (mkdtemp(pattern.data()) == nullptr) std::abort();
+  return pattern;
+}
+
+Event bench_event(std::int64_t i) {
+  Event e;
+  e.tenant_id = "t_bench";
+  e.event_id = "evt-" + std::to_string(i);
+  e.contact_id = "c-" + std::to_string(i % 5000);
+  e.ts = 1'704'067'200 + i;
+  e.type = EventType::kPropertyView;
+  e.property_id = "ames-0042";
+  e.value = 215'000;
+  return e;
+}
+
+// Also reports the latency distribution: the mean hides the stalls (fsyncs,
+// checkpoints) that a hot path's p99 feels.
+void run_appends(benchmark::State& state, Store& store) {
+  std::int64_t i = 0;
+  std::vector<double> micros;
+  micros.reserve(1 << 20);
+  for (auto _ : state) {
+    Event event = bench_event(i++);
+    auto start = std::chrono::steady_clock::now();
+    auto written = store.append_event(event);
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    micros.push_back(std::chrono::duration<double, std::micro>(elapsed).count());
+    if (!written || !*written) state.SkipWithError("append failed");
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (micros.empty()) return;
+  std::sort(micros.begin(), micros.end());
+  auto at = [&](double q) {
+    return micros[static_cast<std::size_t>(q * static_cast<double>(micros.size() - 1))];
+  };
+  state.counters["p50_us"] = at(0.50);
+  state.counters["p99_us"] = at(0.99);
+  state.counters["p999_us"] = at(0.999);
+  state.counters["max_us"] = micros.back();
+}
+
+void BM_SqliteAppendEvent(benchmark::State& state) {
+  fs::path dir = fresh_dir("append");
+  {
+    auto store = open_sqlite_store(dir.string());
+    if (!store) {
+      state.SkipWithError(store.status().to_string().c_str());
+      return;
+    }
+    run_appends(state, **store);
+  }
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SqliteAppendEvent)->UseRealTime();
+
+// Threads appending at once share commits (group commit).
+void BM_SqliteAppendEventThreads(benchmark::State& state) {
+  static fs::path dir;
+  static std::unique_ptr<Store> store;
+  if (state.thread_index() == 0) {
+    dir = fresh_dir("threads");
+    auto opened = open_sqlite_store(dir.string());
+    if (!opened) std::abort();
+    store = std::move(*opened);
+  }
+  // Ids apart per thread: 1e12 > any iteration count.
+  std::int64_t i = static_cast<std::int64_t>(state.thread_index()) * 1'000'000'000'000;
+  for (auto _ : state) {
+    auto written = store->append_event(bench_event(i++));
+    if (!written || !*written) state.SkipWithError("append failed");
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    store.reset();
+    fs::remove_all(dir);
+  }
+}
+BENCHMARK(BM_SqliteAppendEventThreads)->Threads(1)->Threads(2)->Threads(4)->Threads(8)->UseRealTime();
+
+void BM_SqliteAppendDuplicateEvent(benchmark::State& state) {
+  fs::path dir = fresh_dir("dup");
+  {
+    auto store = open_sqlite_store(dir.string());
+    if (!store) {
+      state.SkipWithError(store.status().to_string().c_str());
+      return;
+    }
+    Event e = bench_event(1);
+    (void)(*store)->append_event(e);
+    for (auto _ : state) benchmark::DoNotOptimize((*store)->append_event(e).has_value());
+    state.SetItemsProcessed(state.iterations());
+  }
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SqliteAppendDuplicateEvent)->UseRealTime();
+
+void BM_MemoryAppendEvent(benchmark::State& state) {
+  auto store = make_memory_store();
+  run_appends(state, *store);
+}
+BENCHMARK(BM_MemoryAppendEvent);
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// One iteration: parse the three CSVs, then import them into a new database.
+void BM_ImportSharedHistory(benchmark::State& state) {
+  const char* shared = std::getenv("REAI_SHARED_DATA");
+  if (shared == nullptr) {
+    state.SkipWithError("REAI_SHARED_DATA not set");
+    return;
+  }
+  fs::path crm = fs::path(shared) / "crm";
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    CsvLoadOptions options;
+    auto contacts = load_contacts_csv((crm / "contacts.csv").string(), options, nullptr);
+    auto events = load_events_csv((crm / "events.csv").string(), options, nullptr);
+    auto stages = load_stages_csv((crm / "opportunity_stages.csv").string(), options, nullptr);
+    if (!contacts || !events || !stages) {
+      state.SkipWithError("cannot load the shared history");
+      return;
+    }
+    double parse_s = seconds_since(start);
+    fs::path dir = fresh_dir("import");
+    auto import_start = std::chrono::steady_clock::now();
+    {
+      auto store = open_sqlite_store(dir.string());
+      if (!store) {
+        state.SkipWithError(store.status().to_string().c_str());
+        return;
+      }
+      auto counts = (*store)->import_history(*contacts, *events, *stages);
+      if (!counts) {
+        state.SkipWithError(counts.status().to_string().c_str());
+        return;
+      }
+      state.counters["events_written"] = static_cast<double>(counts->events_written);
+      state.counters["contacts_written"] = static_cast<double>(counts->contacts_written);
+      state.counters["stages_written"] = static_cast<double>(counts->stages_written);
+    }
+    state.counters["parse_s"] = parse_s;
+    state.counters["import_s"] = seconds_since(import_start);
+    state.counters["total_s"] = seconds_since(start);
+    fs::remove_all(dir);
+  }
+}
+BENCHMARK(BM_ImportSharedHistory)->Iterations(1)->Unit(benchmark::kSecond);
+
+}  // namespace
+}  // namespace reai::store

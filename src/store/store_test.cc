@@ -1,0 +1,691 @@
+// One suite, run unchanged against every Store implementation. To add a
+// backend, write a factory like SqliteFactory and list it in StoreFactories.
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "store/store.h"
+
+namespace reai::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "reai_store_test_XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Factory contract: open() returns a store over the factory's backing; a
+// second open() after the first store is destroyed sees the same data when
+// kPersistent.
+struct SqliteFactory {
+  static constexpr bool kPersistent = true;
+  static std::string name() { return "Sqlite"; }
+  Result<std::unique_ptr<Store>> open() { return open_sqlite_store(dir.path().string()); }
+  TempDir dir;
+};
+
+struct MemoryFactory {
+  static constexpr bool kPersistent = false;
+  static std::string name() { return "Memory"; }
+  Result<std::unique_ptr<Store>> open() { return make_memory_store(); }
+};
+
+using StoreFactories = ::testing::Types<SqliteFactory, MemoryFactory>;
+
+struct FactoryNames {
+  template <typename T>
+  static std::string GetName(int) { return T::name(); }
+};
+
+Contact full_contact(const std::string& tenant, const std::string& id) {
+  Contact c;
+  c.tenant_id = tenant;
+  c.contact_id = id;
+  c.created_at = 1'704'067'200;
+  c.source = "zillow";
+  c.lead_type = LeadType::kBuyer;
+  c.assigned_agent_id = "agent-7";
+  c.budget = 325'000.5;
+  c.timeline_months = 3;
+  c.pre_approved = false;  // a set false must not read back as NULL
+  c.beds_wanted = 0;
+  c.area_wanted = "North_Ames";
+  c.has_phone = true;
+  c.has_email = false;
+  return c;
+}
+
+Contact bare_contact(const std::string& tenant, const std::string& id) {
+  Contact c;
+  c.tenant_id = tenant;
+  c.contact_id = id;
+  c.created_at = 1'704'067'200;
+  return c;
+}
+
+Event make_event(const std::string& tenant, const std::string& id, const std::string& contact,
+                 UnixSeconds ts, EventType type = EventType::kPageView) {
+  Event e;
+  e.tenant_id = tenant;
+  e.event_id = id;
+  e.contact_id = contact;
+  e.ts = ts;
+  e.type = type;
+  return e;
+}
+
+OpportunityStage make_stage(const std::string& tenant, const std::string& opportunity,
+                            UnixSeconds ts, Stage stage) {
+  OpportunityStage o;
+  o.tenant_id = tenant;
+  o.opportunity_id = opportunity;
+  o.contact_id = "c-" + opportunity;
+  o.agent_id = "agent-1";
+  o.monetary_value = 412'000;
+  o.ts = ts;
+  o.stage = stage;
+  return o;
+}
+
+ScoreRecord make_score(const std::string& tenant, const std::string& contact, UnixSeconds ts,
+                       int score) {
+  return ScoreRecord{tenant, contact, ts, score / 100.0, score, "warm", "v1", "[]"};
+}
+
+void expect_contact_eq(const Contact& a, const Contact& b) {
+  EXPECT_EQ(a.tenant_id, b.tenant_id);
+  EXPECT_EQ(a.contact_id, b.contact_id);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.lead_type, b.lead_type);
+  EXPECT_EQ(a.assigned_agent_id, b.assigned_agent_id);
+  EXPECT_EQ(a.budget, b.budget);
+  EXPECT_EQ(a.timeline_months, b.timeline_months);
+  EXPECT_EQ(a.pre_approved, b.pre_approved);
+  EXPECT_EQ(a.beds_wanted, b.beds_wanted);
+  EXPECT_EQ(a.area_wanted, b.area_wanted);
+  EXPECT_EQ(a.has_phone, b.has_phone);
+  EXPECT_EQ(a.has_email, b.has_email);
+}
+
+void expect_event_eq(const Event& a, const Event& b) {
+  EXPECT_EQ(a.tenant_id, b.tenant_id);
+  EXPECT_EQ(a.event_id, b.event_id);
+  EXPECT_EQ(a.contact_id, b.contact_id);
+  EXPECT_EQ(a.ts, b.ts);
+  EXPECT_EQ(a.type, b.type);
+  EXPECT_EQ(a.property_id, b.property_id);
+  EXPECT_EQ(a.value, b.value);
+}
+
+template <typename Factory>
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = open(); }
+
+  std::unique_ptr<Store> open() {
+    auto store = factory_.open();
+    if (!store) {
+      ADD_FAILURE() << store.status().to_string();
+      return nullptr;
+    }
+    return std::move(*store);
+  }
+
+  // Closes and reopens over the same backing; false when it has none.
+  bool reopen() {
+    if (!Factory::kPersistent) return false;
+    store_.reset();
+    store_ = open();
+    return store_ != nullptr;
+  }
+
+  std::vector<Event> all_events(const std::string& tenant) {
+    std::vector<Event> out;
+    EXPECT_TRUE(store_->for_each_event(tenant, [&](const Event& e) {
+      out.push_back(e);
+      return true;
+    }).is_ok());
+    return out;
+  }
+
+  std::vector<OpportunityStage> all_stages(const std::string& tenant) {
+    std::vector<OpportunityStage> out;
+    EXPECT_TRUE(store_->for_each_stage(tenant, [&](const OpportunityStage& o) {
+      out.push_back(o);
+      return true;
+    }).is_ok());
+    return out;
+  }
+
+  std::vector<std::string> contact_ids(const std::string& tenant) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(store_->for_each_contact(tenant, [&](const Contact& c) {
+      out.push_back(c.contact_id);
+      return true;
+    }).is_ok());
+    return out;
+  }
+
+  std::size_t events(const std::string& tenant) { return store_->count_events(tenant).value(); }
+  std::size_t contacts(const std::string& tenant) { return store_->count_contacts(tenant).value(); }
+
+  Factory factory_;
+  std::unique_ptr<Store> store_;
+};
+
+TYPED_TEST_SUITE(StoreTest, StoreFactories, FactoryNames);
+
+TYPED_TEST(StoreTest, HealthIsOk) { EXPECT_TRUE(this->store_->health().is_ok()); }
+
+TYPED_TEST(StoreTest, TenantUpsertKeepsCreatedAtAndReplacesFields) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.upsert_tenant({"t_b", "Beta", 100, ""}).is_ok());
+  ASSERT_TRUE(s.upsert_tenant({"t_a", "Alpha", 200, "loc-1"}).is_ok());
+  ASSERT_TRUE(s.upsert_tenant({"t_a", "Alpha Realty", 999, ""}).is_ok());
+
+  auto a = s.get_tenant("t_a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->name, "Alpha Realty");
+  EXPECT_EQ(a->created_at, 200);
+  EXPECT_EQ(a->ghl_location_id, "");
+
+  auto all = s.list_tenants();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].tenant_id, "t_a");
+  EXPECT_EQ((*all)[1].tenant_id, "t_b");
+
+  EXPECT_EQ(s.get_tenant("t_zzz").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.upsert_tenant({"", "nameless", 0, ""}).code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, ContactOptionalFieldsRoundTripAsValueOrNull) {
+  Store& s = *this->store_;
+  Contact full = full_contact("t_a", "c1");
+  Contact bare = bare_contact("t_a", "c2");
+  ASSERT_TRUE(s.upsert_contact(full).is_ok());
+  ASSERT_TRUE(s.upsert_contact(bare).is_ok());
+  expect_contact_eq(s.get_contact("t_a", "c1").value(), full);
+  Contact read_bare = s.get_contact("t_a", "c2").value();
+  expect_contact_eq(read_bare, bare);
+  EXPECT_FALSE(read_bare.budget.has_value());
+  EXPECT_FALSE(read_bare.pre_approved.has_value());
+  EXPECT_EQ(read_bare.lead_type, LeadType::kUnknown);
+
+  // Replacing a contact clears fields the new version leaves empty.
+  Contact cleared = bare_contact("t_a", "c1");
+  ASSERT_TRUE(s.upsert_contact(cleared).is_ok());
+  expect_contact_eq(s.get_contact("t_a", "c1").value(), cleared);
+  EXPECT_EQ(this->contacts("t_a"), 2u);
+}
+
+TYPED_TEST(StoreTest, UnicodeQuotesAndNulBytesRoundTrip) {
+  Store& s = *this->store_;
+  Contact c = full_contact("t_ü", "c-'quoted' \"double\"");
+  c.source = "Zoë's \"open house\"; DROP TABLE contacts; --";
+  static constexpr char kArea[] = "東京 \xF0\x9F\x8F\xA0 a\0b";  // an emoji and a NUL byte
+  c.area_wanted = std::string(kArea, sizeof(kArea) - 1);
+  ASSERT_TRUE(s.upsert_contact(c).is_ok());
+  expect_contact_eq(s.get_contact(c.tenant_id, c.contact_id).value(), c);
+
+  Event e = make_event("t_ü", "ev-'1'", c.contact_id, 10, EventType::kPropertySave);
+  e.property_id = "ames-0042 «ñ»";
+  e.value = 189'900;
+  ASSERT_TRUE(s.append_event(e).value());
+  auto events = s.events_for_contact(c.tenant_id, c.contact_id).value();
+  ASSERT_EQ(events.size(), 1u);
+  expect_event_eq(events[0], e);
+}
+
+TYPED_TEST(StoreTest, MissingRowsAreNotFoundOrEmpty) {
+  Store& s = *this->store_;
+  EXPECT_EQ(s.get_contact("t_a", "nobody").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(s.events_for_contact("t_a", "nobody").value().empty());
+  EXPECT_TRUE(s.score_history("t_a", "nobody", 10).value().empty());
+  EXPECT_TRUE(s.list_models("t_a", "leads").value().empty());
+  EXPECT_EQ(this->events("t_a"), 0u);
+  EXPECT_EQ(this->contacts("t_a"), 0u);
+}
+
+TYPED_TEST(StoreTest, RejectsRowsWithoutIds) {
+  Store& s = *this->store_;
+  EXPECT_EQ(s.upsert_contact(bare_contact("", "c1")).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.upsert_contact(bare_contact("t_a", "")).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.append_event(make_event("", "e1", "c1", 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.append_event(make_event("t_a", "", "c1", 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.append_event(make_event("t_a", "e1", "", 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.append_stage(make_stage("t_a", "", 1, Stage::kSigned)).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.append_score(make_score("", "c1", 1, 50)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.record_model({"", "", "v1", "p", "{}", 1}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.record_model({"", "leads", "", "p", "{}", 1}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->events("t_a"), 0u);
+  EXPECT_EQ(this->contacts("t_a"), 0u);
+}
+
+TYPED_TEST(StoreTest, EventsAreDedupedPerTenant) {
+  Store& s = *this->store_;
+  Event e = make_event("t_a", "e1", "c1", 100);
+  EXPECT_TRUE(s.append_event(e).value());
+  Event replay = e;
+  replay.ts = 999;  // same id, different content: still a replay, first wins
+  EXPECT_FALSE(s.append_event(replay).value());
+  EXPECT_TRUE(s.append_event(make_event("t_b", "e1", "c1", 100)).value());
+  EXPECT_EQ(this->events("t_a"), 1u);
+  EXPECT_EQ(this->events("t_b"), 1u);
+  EXPECT_EQ(this->all_events("t_a")[0].ts, 100);
+}
+
+TYPED_TEST(StoreTest, StagesAreDedupedOnOpportunityTimeAndStage) {
+  Store& s = *this->store_;
+  EXPECT_TRUE(s.append_stage(make_stage("t_a", "o1", 100, Stage::kSigned)).value());
+  EXPECT_FALSE(s.append_stage(make_stage("t_a", "o1", 100, Stage::kSigned)).value());
+  EXPECT_TRUE(s.append_stage(make_stage("t_a", "o1", 100, Stage::kActive)).value());
+  EXPECT_TRUE(s.append_stage(make_stage("t_a", "o1", 101, Stage::kSigned)).value());
+  EXPECT_TRUE(s.append_stage(make_stage("t_b", "o1", 100, Stage::kSigned)).value());
+  auto stages = this->all_stages("t_a");
+  ASSERT_EQ(stages.size(), 3u);
+  EXPECT_EQ(stages[0].stage, Stage::kSigned);
+  EXPECT_EQ(stages[1].stage, Stage::kActive);
+  EXPECT_EQ(stages[2].ts, 101);
+  EXPECT_EQ(stages[0].contact_id, "c-o1");
+  EXPECT_EQ(stages[0].agent_id, "agent-1");
+  EXPECT_DOUBLE_EQ(stages[0].monetary_value, 412'000);
+}
+
+TYPED_TEST(StoreTest, TenantBNeverSeesTenantARows) {
+  Store& s = *this->store_;
+  for (const std::string t : {"t_a", "t_b"}) {
+    Contact c = full_contact(t, "shared-id");
+    c.source = "source-of-" + t;
+    ASSERT_TRUE(s.upsert_contact(c).is_ok());
+    Event e = make_event(t, "shared-event", "shared-id", 10);
+    e.property_id = "prop-of-" + t;
+    ASSERT_TRUE(s.append_event(e).value());
+    ASSERT_TRUE(s.append_stage(make_stage(t, "shared-opp", 10, Stage::kSigned)).value());
+    ASSERT_TRUE(s.append_score(make_score(t, "shared-id", 10, t == "t_a" ? 90 : 10)).is_ok());
+    ASSERT_TRUE(s.record_model({t, "leads", "v-" + t, "/m/" + t, "{}", 10}).is_ok());
+  }
+  ASSERT_TRUE(s.upsert_contact(full_contact("t_a", "only-a")).is_ok());
+  ASSERT_TRUE(s.append_event(make_event("t_a", "only-a-event", "only-a", 20)).value());
+
+  EXPECT_EQ(s.get_contact("t_b", "shared-id")->source, "source-of-t_b");
+  EXPECT_EQ(s.get_contact("t_b", "only-a").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(this->contact_ids("t_b"), std::vector<std::string>{"shared-id"});
+  auto events = this->all_events("t_b");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].property_id, "prop-of-t_b");
+  EXPECT_TRUE(s.events_for_contact("t_b", "only-a").value().empty());
+  auto stages = this->all_stages("t_b");
+  ASSERT_EQ(stages.size(), 1u);
+  EXPECT_EQ(stages[0].tenant_id, "t_b");
+  auto scores = s.score_history("t_b", "shared-id", 10).value();
+  ASSERT_EQ(scores.size(), 1u);
+  EXPECT_EQ(scores[0].score, 10);
+  auto models = s.list_models("t_b", "leads").value();
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0].version, "v-t_b");
+  EXPECT_EQ(this->events("t_b"), 1u);
+  EXPECT_EQ(this->contacts("t_b"), 1u);
+  EXPECT_EQ(this->events("t_a"), 2u);
+  EXPECT_EQ(this->contacts("t_a"), 2u);
+  // A tenant with no rows sees nothing at all.
+  EXPECT_TRUE(this->all_events("t_c").empty());
+  EXPECT_TRUE(this->contact_ids("t_c").empty());
+  EXPECT_TRUE(s.list_models("", "leads").value().empty());
+}
+
+TYPED_TEST(StoreTest, EventsComeBackInTimeThenInsertionOrder) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_event(make_event("t_a", "late", "c1", 300)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_a", "tie-1", "c2", 200)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_a", "early", "c1", 100)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_a", "tie-2", "c1", 200)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_a", "a-tie-3", "c1", 200)).value());
+
+  std::vector<std::string> ids;
+  for (const Event& e : this->all_events("t_a")) ids.push_back(e.event_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"early", "tie-1", "tie-2", "a-tie-3", "late"}));
+
+  std::vector<std::string> c1;
+  auto contact_events = s.events_for_contact("t_a", "c1");
+  for (const Event& e : contact_events.value()) c1.push_back(e.event_id);
+  EXPECT_EQ(c1, (std::vector<std::string>{"early", "tie-2", "a-tie-3", "late"}));
+}
+
+TYPED_TEST(StoreTest, CallbackReturningFalseStopsScanWithoutError) {
+  Store& s = *this->store_;
+  for (int i = 0; i < 5; ++i) {
+    std::string n = std::to_string(i);
+    ASSERT_TRUE(s.upsert_contact(bare_contact("t_a", "c" + n)).is_ok());
+    ASSERT_TRUE(s.append_event(make_event("t_a", "e" + n, "c" + n, i)).value());
+    ASSERT_TRUE(s.append_stage(make_stage("t_a", "o" + n, i, Stage::kSigned)).value());
+  }
+  int seen = 0;
+  auto two = [&seen](const auto&) { return ++seen < 2; };
+  EXPECT_TRUE(s.for_each_contact("t_a", two).is_ok());
+  EXPECT_EQ(seen, 2);
+  seen = 0;
+  EXPECT_TRUE(s.for_each_event("t_a", two).is_ok());
+  EXPECT_EQ(seen, 2);
+  seen = 0;
+  EXPECT_TRUE(s.for_each_stage("t_a", two).is_ok());
+  EXPECT_EQ(seen, 2);
+  // The store is usable after an early stop.
+  EXPECT_EQ(this->all_events("t_a").size(), 5u);
+  EXPECT_EQ(this->contact_ids("t_a"), (std::vector<std::string>{"c0", "c1", "c2", "c3", "c4"}));
+}
+
+TYPED_TEST(StoreTest, ImportCountsWrittenAndDuplicateRows) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_event(make_event("t_a", "e0", "c0", 1)).value());
+  ASSERT_TRUE(s.append_stage(make_stage("t_a", "o0", 1, Stage::kSigned)).value());
+
+  std::vector<Contact> contacts = {full_contact("t_a", "c0"), full_contact("t_a", "c1")};
+  std::vector<Event> events = {make_event("t_a", "e0", "c0", 1),  // already stored
+                               make_event("t_a", "e1", "c1", 2),
+                               make_event("t_a", "e1", "c1", 2),  // repeated in the batch
+                               make_event("t_b", "e0", "c0", 1)};
+  std::vector<OpportunityStage> stages = {make_stage("t_a", "o0", 1, Stage::kSigned),
+                                          make_stage("t_a", "o0", 2, Stage::kActive)};
+  auto counts = s.import_history(contacts, events, stages);
+  ASSERT_TRUE(counts.has_value()) << counts.status().to_string();
+  EXPECT_EQ(counts->contacts_written, 2u);
+  EXPECT_EQ(counts->events_written, 2u);
+  EXPECT_EQ(counts->events_duplicate, 2u);
+  EXPECT_EQ(counts->stages_written, 1u);
+  EXPECT_EQ(counts->stages_duplicate, 1u);
+  EXPECT_EQ(this->events("t_a"), 2u);
+  EXPECT_EQ(this->events("t_b"), 1u);
+  EXPECT_EQ(this->contacts("t_a"), 2u);
+
+  // Importing the same history again writes no event or stage.
+  auto again = s.import_history(contacts, events, stages);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->events_written, 0u);
+  EXPECT_EQ(again->events_duplicate, 4u);
+  EXPECT_EQ(again->stages_written, 0u);
+}
+
+// A history whose row `bad_event` (or its last stage) breaks a constraint,
+// after many valid rows have already been handed to the store: the store must
+// fail and leave every earlier row of the batch unwritten.
+struct PoisonedHistory {
+  std::vector<Contact> contacts;
+  std::vector<Event> events;
+  std::vector<OpportunityStage> stages;
+};
+
+PoisonedHistory poisoned_history(bool poison_event, bool poison_stage) {
+  PoisonedHistory h;
+  for (int i = 0; i < 50; ++i) h.contacts.push_back(full_contact("t_a", "new-c" + std::to_string(i)));
+  Contact changed = bare_contact("t_a", "existing");
+  changed.source = "overwritten";
+  h.contacts.push_back(changed);
+  for (int i = 0; i < 600; ++i) {
+    h.events.push_back(make_event("t_a", "new-e" + std::to_string(i), "new-c1", 1000 + i));
+  }
+  if (poison_event) h.events[400].contact_id = "";
+  for (int i = 0; i < 20; ++i) {
+    h.stages.push_back(make_stage("t_a", "new-o" + std::to_string(i), i, Stage::kSigned));
+  }
+  if (poison_stage) h.stages.back().opportunity_id = "";
+  return h;
+}
+
+TYPED_TEST(StoreTest, ImportIsAllOrNothing) {
+  Store& s = *this->store_;
+  Contact existing = bare_contact("t_a", "existing");
+  existing.source = "original";
+  ASSERT_TRUE(s.upsert_contact(existing).is_ok());
+  ASSERT_TRUE(s.append_event(make_event("t_a", "old-e", "existing", 1)).value());
+
+  for (auto [poison_event, poison_stage] : {std::pair{true, false}, std::pair{false, true}}) {
+    PoisonedHistory h = poisoned_history(poison_event, poison_stage);
+    auto result = s.import_history(h.contacts, h.events, h.stages);
+    ASSERT_FALSE(result.has_value());
+    EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument) << result.status().to_string();
+
+    EXPECT_EQ(this->contacts("t_a"), 1u);
+    EXPECT_EQ(s.get_contact("t_a", "existing")->source, "original");
+    EXPECT_EQ(this->events("t_a"), 1u);
+    EXPECT_TRUE(this->all_stages("t_a").empty());
+  }
+  // The store still takes writes after a rolled-back import.
+  PoisonedHistory clean = poisoned_history(false, false);
+  auto counts = s.import_history(clean.contacts, clean.events, clean.stages);
+  ASSERT_TRUE(counts.has_value()) << counts.status().to_string();
+  EXPECT_EQ(counts->events_written, 600u);
+  EXPECT_EQ(this->events("t_a"), 601u);
+  EXPECT_EQ(s.get_contact("t_a", "existing")->source, "overwritten");
+}
+
+TYPED_TEST(StoreTest, ScoreHistoryIsNewestFirstAndLimited) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_score(make_score("t_a", "c1", 100, 10)).is_ok());
+  ASSERT_TRUE(s.append_score(make_score("t_a", "c1", 300, 30)).is_ok());
+  ASSERT_TRUE(s.append_score(make_score("t_a", "c1", 200, 20)).is_ok());
+  ASSERT_TRUE(s.append_score(make_score("t_a", "c1", 300, 31)).is_ok());  // same ts, later
+  ASSERT_TRUE(s.append_score(make_score("t_a", "c2", 400, 99)).is_ok());
+
+  auto all = s.score_history("t_a", "c1", 100).value();
+  std::vector<int> scores;
+  for (const ScoreRecord& r : all) scores.push_back(r.score);
+  EXPECT_EQ(scores, (std::vector<int>{31, 30, 20, 10}));
+  EXPECT_EQ(all[0].band, "warm");
+  EXPECT_EQ(all[0].model_version, "v1");
+  EXPECT_EQ(all[0].reasons_json, "[]");
+  EXPECT_DOUBLE_EQ(all[0].probability, 0.31);
+
+  auto two = s.score_history("t_a", "c1", 2).value();
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1].score, 30);
+  EXPECT_TRUE(s.score_history("t_a", "c1", 0).value().empty());
+}
+
+TYPED_TEST(StoreTest, ModelRegistryListsNewestFirstPerTenantAndKind) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.record_model({"", "leads", "v1", "/m/v1", R"({"auc":0.9})", 100}).is_ok());
+  ASSERT_TRUE(s.record_model({"", "leads", "v2", "/m/v2", "{}", 200}).is_ok());
+  ASSERT_TRUE(s.record_model({"", "value", "v1", "/m/value", "{}", 300}).is_ok());
+  ASSERT_TRUE(s.record_model({"t_a", "leads", "t1", "/m/t1", "{}", 50}).is_ok());
+
+  auto shared = s.list_models("", "leads").value();
+  ASSERT_EQ(shared.size(), 2u);
+  EXPECT_EQ(shared[0].version, "v2");
+  EXPECT_EQ(shared[1].version, "v1");
+  EXPECT_EQ(shared[1].metrics_json, R"({"auc":0.9})");
+  EXPECT_EQ(shared[1].path, "/m/v1");
+  EXPECT_EQ(shared[1].tenant_id, "");
+  EXPECT_EQ(s.list_models("", "").value().size(), 3u);  // empty kind: every kind
+  EXPECT_EQ(s.list_models("t_a", "leads").value().size(), 1u);
+
+  // Recording a known version again updates it in place.
+  ASSERT_TRUE(s.record_model({"", "leads", "v1", "/m/v1-retrained", "{}", 500}).is_ok());
+  shared = s.list_models("", "leads").value();
+  ASSERT_EQ(shared.size(), 2u);
+  EXPECT_EQ(shared[0].version, "v1");
+  EXPECT_EQ(shared[0].path, "/m/v1-retrained");
+}
+
+TYPED_TEST(StoreTest, ConcurrentAppendsAreAllStored) {
+  Store& s = *this->store_;
+  constexpr int kThreads = 4, kPerThread = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&s, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Every event twice: exactly one of each pair may be written.
+        std::string id = "e";
+        id += std::to_string(i * kThreads + t);  // not "e" + ...: GCC 12 -Wrestrict false positive
+        Event e = make_event("t_a", id, "c1", i);
+        EXPECT_TRUE(s.append_event(e).has_value());
+        EXPECT_FALSE(s.append_event(e).value());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(this->events("t_a"), std::size_t{kThreads * kPerThread});
+}
+
+TYPED_TEST(StoreTest, RacingReplaysOfOneEventWriteItOnce) {
+  Store& s = *this->store_;
+  constexpr int kThreads = 4, kEvents = 200;
+  std::atomic<int> written{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&s, &written] {
+      for (int i = 0; i < kEvents; ++i) {
+        std::string id = "same-";
+        id += std::to_string(i);
+        auto result = s.append_event(make_event("t_a", id, "c1", i));
+        ASSERT_TRUE(result.has_value()) << result.status().to_string();
+        if (*result) ++written;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(written.load(), kEvents);
+  EXPECT_EQ(this->events("t_a"), std::size_t{kEvents});
+}
+
+TYPED_TEST(StoreTest, DataSurvivesReopen) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
+  Store* s = this->store_.get();
+  ASSERT_TRUE(s->upsert_tenant({"t_a", "Alpha", 5, "loc"}).is_ok());
+  ASSERT_TRUE(s->upsert_contact(full_contact("t_a", "c1")).is_ok());
+  ASSERT_TRUE(s->append_event(make_event("t_a", "e1", "c1", 7, EventType::kCallIn)).value());
+  ASSERT_TRUE(s->append_stage(make_stage("t_a", "o1", 8, Stage::kOffer)).value());
+  ASSERT_TRUE(s->append_score(make_score("t_a", "c1", 9, 77)).is_ok());
+  ASSERT_TRUE(s->record_model({"", "leads", "v1", "/m", "{}", 1}).is_ok());
+
+  for (int round = 0; round < 3; ++round) {  // migrations must be idempotent
+    ASSERT_TRUE(this->reopen());
+    s = this->store_.get();
+    EXPECT_EQ(s->get_tenant("t_a")->ghl_location_id, "loc");
+    expect_contact_eq(s->get_contact("t_a", "c1").value(), full_contact("t_a", "c1"));
+    auto events = this->all_events("t_a");
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].type, EventType::kCallIn);
+    EXPECT_FALSE(s->append_event(make_event("t_a", "e1", "c1", 7)).value());  // still deduped
+    EXPECT_EQ(this->all_stages("t_a").at(0).stage, Stage::kOffer);
+    EXPECT_EQ(s->score_history("t_a", "c1", 5)->at(0).score, 77);
+    EXPECT_EQ(s->list_models("", "leads")->size(), 1u);
+  }
+}
+
+// SQLite specifics: the file, its migrations and refusal of a newer schema.
+
+int sqlite_query_int(const fs::path& db_file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(db_file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  int value = -1;
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) value = sqlite3_column_int(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return value;
+}
+
+TEST(SqliteStoreTest, CreatesDirectoryAndWalDatabase) {
+  TempDir tmp;
+  fs::path dir = tmp.path() / "nested" / "data";
+  {
+    auto store = open_sqlite_store(dir.string());
+    ASSERT_TRUE(store.has_value()) << store.status().to_string();
+  }
+  fs::path file = dir / "reai.db";
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_EQ(sqlite_query_int(file, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+TEST(SqliteStoreTest, MigrationsAreRecordedOnceAcrossReopens) {
+  TempDir tmp;
+  EXPECT_GE(schema_version(), 1);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(open_sqlite_store(tmp.path().string()).has_value());
+  fs::path file = tmp.path() / "reai.db";
+  EXPECT_EQ(sqlite_query_int(file, "SELECT count(*) FROM schema_migrations"), schema_version());
+  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
+}
+
+TEST(SqliteStoreTest, RefusesDatabaseNewerThanBinary) {
+  TempDir tmp;
+  ASSERT_TRUE(open_sqlite_store(tmp.path().string()).has_value());
+  fs::path file = tmp.path() / "reai.db";
+  int future = schema_version() + 1;
+  sqlite_query_int(file, "INSERT INTO schema_migrations (version, applied_at) VALUES (" +
+                             std::to_string(future) + ", 0)");
+  auto store = open_sqlite_store(tmp.path().string());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find(std::to_string(future)), std::string::npos);
+}
+
+TEST(SqliteStoreTest, AppendsPastCheckpointThresholdSurviveReopen) {
+  TempDir tmp;
+  constexpr int kEvents = 3000;  // several thousand WAL frames: checkpoints run
+  {
+    auto store = open_sqlite_store(tmp.path().string());
+    ASSERT_TRUE(store.has_value());
+    for (int i = 0; i < kEvents; ++i) {
+      std::string id = "e";
+      id += std::to_string(i);
+      ASSERT_TRUE((*store)->append_event(make_event("t_a", id, "c1", i)).value());
+    }
+    EXPECT_TRUE((*store)->health().is_ok());
+  }
+  auto reopened = open_sqlite_store(tmp.path().string());
+  ASSERT_TRUE(reopened.has_value());
+  EXPECT_EQ((*reopened)->count_events("t_a").value(), std::size_t{kEvents});
+  EXPECT_EQ(sqlite_query_int(tmp.path() / "reai.db",
+                             "SELECT integrity_check = 'ok' FROM pragma_integrity_check"),
+            1);
+}
+
+TEST(SqliteStoreTest, UnusableDirectoryIsAnError) {
+  TempDir tmp;
+  fs::path blocker = tmp.path() / "a-file";
+  std::ofstream(blocker) << "not a directory";
+  auto store = open_sqlite_store((blocker / "data").string());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(open_sqlite_store("").status().code(), StatusCode::kNotFound);
+}
+
+TEST(SqliteStoreTest, GarbageFileIsAnError) {
+  TempDir tmp;
+  std::ofstream(tmp.path() / "reai.db") << std::string(4096, 'x');
+  auto store = open_sqlite_store(tmp.path().string());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_NE(store.status().code(), StatusCode::kOk);
+}
+
+}  // namespace
+}  // namespace reai::store

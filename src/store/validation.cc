@@ -1,0 +1,43 @@
+#include "store/validation.h"
+
+#include <string>
+
+namespace reai::store {
+namespace {
+
+Status require(const std::string& value, const char* field) {
+  if (value.empty()) return invalid_argument(std::string("empty ") + field);
+  return Status::ok();
+}
+
+}  // namespace
+
+Status validate(const Tenant& tenant) { return require(tenant.tenant_id, "tenant_id"); }
+
+Status validate(const Contact& contact) {
+  REAI_RETURN_IF_ERROR(require(contact.tenant_id, "tenant_id"));
+  return require(contact.contact_id, "contact_id");
+}
+
+Status validate(const Event& event) {
+  REAI_RETURN_IF_ERROR(require(event.tenant_id, "tenant_id"));
+  REAI_RETURN_IF_ERROR(require(event.event_id, "event_id"));
+  return require(event.contact_id, "contact_id");
+}
+
+Status validate(const OpportunityStage& stage) {
+  REAI_RETURN_IF_ERROR(require(stage.tenant_id, "tenant_id"));
+  return require(stage.opportunity_id, "opportunity_id");
+}
+
+Status validate(const ScoreRecord& record) {
+  REAI_RETURN_IF_ERROR(require(record.tenant_id, "tenant_id"));
+  return require(record.contact_id, "contact_id");
+}
+
+Status validate(const ModelRecord& model) {
+  REAI_RETURN_IF_ERROR(require(model.kind, "kind"));
+  return require(model.version, "version");
+}
+
+}  // namespace reai::store

@@ -1,0 +1,19 @@
+// Row checks shared by the stores that cannot lean on SQL CHECK constraints
+// (memory). They mirror the constraints of the SQLite schema exactly, so every
+// implementation rejects the same rows with InvalidArgument.
+#pragma once
+
+#include "core/status.h"
+#include "core/types.h"
+#include "store/store.h"
+
+namespace reai::store {
+
+Status validate(const Tenant& tenant);
+Status validate(const Contact& contact);
+Status validate(const Event& event);
+Status validate(const OpportunityStage& stage);
+Status validate(const ScoreRecord& record);
+Status validate(const ModelRecord& model);
+
+}  // namespace reai::store
