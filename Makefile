@@ -1,0 +1,48 @@
+# reai: `make run` (demo server + live stream) and `make test` (every test).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_GEN  := -G Ninja
+STATIC_DIR := $(if $(wildcard web/dist/index.html),--static-dir web/dist,)
+
+.PHONY: all deps build build-asan test test-release test-asan run bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+# Release build into build/; the CLI is build/reai.
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DREAI_MODULES= >/dev/null
+	@cmake --build $(BUILD)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREAI_SANITIZE=ON \
+	  -DREAI_BENCHMARKS=OFF -DREAI_MODULES= >/dev/null
+	@cmake --build $(ASAN_BUILD)
+
+# Every test: the release build, then the same suite under AddressSanitizer + UBSan.
+test: deps
+	@$(MAKE) --no-print-directory test-release
+	@$(MAKE) --no-print-directory test-asan
+
+test-release: build
+	@cd $(BUILD) && ctest --output-on-failure -j2 --timeout 600
+
+test-asan: build-asan
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
+	  ctest --output-on-failure -j2 --timeout 900
+
+# The main job: a demo tenant on embedded SQLite under ./var, a lead model
+# trained on the shipped demo history, the server on :8080, live events.
+run: build
+	@$(BUILD)/reai demo --history fixtures/demo --data-dir var --model-dir var/models --port 8080 $(STATIC_DIR)
+
+# Micro-benchmarks (Google Benchmark) and load tests; figures go to docs/RESULTS.md.
+bench: build
+	@scripts/run-benchmarks $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

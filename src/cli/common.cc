@@ -1,0 +1,38 @@
+#include <cctype>
+#include <iostream>
+
+#include "cli/cli.h"
+
+namespace reai::cli {
+
+int report_failure(const Status& status) {
+  std::cerr << "reai: " << status.message() << "\n";
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
+    case StatusCode::kPayloadTooLarge:
+      return kExitBadInput;
+    default:
+      return kExitFailure;
+  }
+}
+
+Result<long long> parse_duration(const std::string& text) {
+  if (text.empty()) return invalid_argument("empty duration");
+  std::size_t i = 0;
+  long long value = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    value = value * 10 + (text[i] - '0');
+    if (value > 100LL * 365 * 86400) return invalid_argument("duration too long: " + text);
+    ++i;
+  }
+  if (i == 0) return invalid_argument("bad duration '" + text + "' (use e.g. 30m, 24h, 7d)");
+  const std::string unit = text.substr(i);
+  if (unit.empty() || unit == "s") return value;
+  if (unit == "m") return value * 60;
+  if (unit == "h") return value * 3600;
+  if (unit == "d") return value * 86400;
+  return invalid_argument("bad duration '" + text + "' (use e.g. 30m, 24h, 7d)");
+}
+
+}  // namespace reai::cli

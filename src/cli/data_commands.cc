@@ -1,0 +1,142 @@
+// `reai tenant`, `reai import`: getting tenants and CRM history into the store.
+#include <iostream>
+#include <set>
+
+#include "cli/cli.h"
+#include "core/crm_csv.h"
+#include "core/time.h"
+#include "store/store.h"
+
+namespace reai::cli {
+namespace {
+
+struct TenantArgs {
+  std::string data_dir = "var";
+  std::string tenant;
+  std::string name;
+  std::string ghl_location;
+};
+
+int run_tenant_add(const TenantArgs& args) {
+  auto store = store::open_sqlite_store(args.data_dir);
+  if (!store) return report_failure(store.status());
+  store::Tenant tenant;
+  tenant.tenant_id = args.tenant;
+  tenant.name = args.name.empty() ? args.tenant : args.name;
+  tenant.created_at = SystemClock().now();
+  tenant.ghl_location_id = args.ghl_location;
+  if (auto existing = (*store)->get_tenant(args.tenant)) tenant.created_at = existing->created_at;
+  Status s = (*store)->upsert_tenant(tenant);
+  if (!s.is_ok()) return report_failure(s);
+  std::cout << "tenant " << tenant.tenant_id << " ready in " << args.data_dir << "\n";
+  return kExitOk;
+}
+
+int run_tenant_list(const std::string& data_dir) {
+  auto store = store::open_sqlite_store(data_dir);
+  if (!store) return report_failure(store.status());
+  auto tenants = (*store)->list_tenants();
+  if (!tenants) return report_failure(tenants.status());
+  std::cout << "tenant_id,name,contacts,events,ghl_location_id\n";
+  for (const auto& t : *tenants) {
+    auto contacts = (*store)->count_contacts(t.tenant_id);
+    auto events = (*store)->count_events(t.tenant_id);
+    std::cout << t.tenant_id << "," << t.name << "," << (contacts ? *contacts : 0) << ","
+              << (events ? *events : 0) << "," << t.ghl_location_id << "\n";
+  }
+  return kExitOk;
+}
+
+struct ImportArgs {
+  std::string data_dir = "var";
+  std::string contacts;
+  std::string events;
+  std::string stages;
+  std::string tenant;
+  bool skip_bad = false;
+};
+
+void print_report(const std::string& what, const CsvLoadReport& report) {
+  std::cerr << "  " << what << ": " << report.rows_read << " rows";
+  if (report.rows_skipped) std::cerr << ", " << report.rows_skipped << " bad rows skipped";
+  std::cerr << "\n";
+  for (std::size_t i = 0; i < report.errors.size() && i < 10; ++i) {
+    std::cerr << "    " << report.errors[i].to_string() << "\n";
+  }
+}
+
+int run_import(const ImportArgs& args) {
+  CsvLoadOptions options;
+  options.skip_bad_rows = args.skip_bad;
+  options.tenant_filter = args.tenant;
+  // Everything is parsed and validated before the first write, so a bad row
+  // without --skip-bad leaves the store untouched.
+  std::cerr << "reai import: reading CSV files\n";
+  CsvLoadReport contact_report, event_report, stage_report;
+  auto contacts = load_contacts_csv(args.contacts, options, &contact_report);
+  if (!contacts) return report_failure(contacts.status());
+  print_report("contacts", contact_report);
+  auto events = load_events_csv(args.events, options, &event_report);
+  if (!events) return report_failure(events.status());
+  print_report("events", event_report);
+  std::vector<OpportunityStage> stages;
+  if (!args.stages.empty()) {
+    auto loaded = load_stages_csv(args.stages, options, &stage_report);
+    if (!loaded) return report_failure(loaded.status());
+    print_report("stages", stage_report);
+    stages = std::move(*loaded);
+  }
+
+  auto store = store::open_sqlite_store(args.data_dir);
+  if (!store) return report_failure(store.status());
+  std::set<std::string> tenants;
+  for (const auto& c : *contacts) tenants.insert(c.tenant_id);
+  for (const auto& e : *events) tenants.insert(e.tenant_id);
+  for (const auto& id : tenants) {
+    if ((*store)->get_tenant(id)) continue;
+    Status s = (*store)->upsert_tenant({id, id, SystemClock().now(), ""});
+    if (!s.is_ok()) return report_failure(s);
+  }
+  std::cerr << "reai import: writing to " << args.data_dir << "\n";
+  auto counts = (*store)->import_history(*contacts, *events, stages);
+  if (!counts) return report_failure(counts.status());
+  std::cout << "imported " << counts->contacts_written << " contacts, " << counts->events_written
+            << " events (" << counts->events_duplicate << " already present), "
+            << counts->stages_written << " stage rows (" << counts->stages_duplicate
+            << " already present) for " << tenants.size() << " tenant(s)\n";
+  const std::size_t skipped =
+      contact_report.rows_skipped + event_report.rows_skipped + stage_report.rows_skipped;
+  if (skipped) std::cout << "skipped " << skipped << " bad rows\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_tenant_command(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("tenant", "Manage tenants (brokerages)");
+  cmd->require_subcommand(1);
+  auto args = std::make_shared<TenantArgs>();
+  auto* add = cmd->add_subcommand("add", "Create or update a tenant");
+  add->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  add->add_option("--tenant", args->tenant, "Tenant id")->required();
+  add->add_option("--name", args->name, "Display name");
+  add->add_option("--ghl-location", args->ghl_location, "GoHighLevel location id to link");
+  add->callback([args, exit_code] { *exit_code = run_tenant_add(*args); });
+  auto* list = cmd->add_subcommand("list", "List tenants with their contact and event counts");
+  list->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  list->callback([args, exit_code] { *exit_code = run_tenant_list(args->data_dir); });
+}
+
+void add_import_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<ImportArgs>();
+  auto* cmd = app.add_subcommand("import", "Load a CRM history (crm/ CSV format) into the store");
+  cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  cmd->add_option("--contacts", args->contacts, "contacts.csv")->required();
+  cmd->add_option("--events", args->events, "events.csv")->required();
+  cmd->add_option("--stages", args->stages, "opportunity_stages.csv");
+  cmd->add_option("--tenant", args->tenant, "Import only this tenant's rows");
+  cmd->add_flag("--skip-bad", args->skip_bad, "Skip rows that do not parse (counted) instead of stopping");
+  cmd->callback([args, exit_code] { *exit_code = run_import(*args); });
+}
+
+}  // namespace reai::cli

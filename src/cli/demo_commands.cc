@@ -1,0 +1,202 @@
+// `reai demo` (what `make run` runs) and `reai simulate`.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "cli/cli.h"
+#include "cli/runtime.h"
+#include "cli/simulator.h"
+#include "core/crm_csv.h"
+
+namespace reai::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DemoArgs {
+  std::string history = "fixtures/demo";
+  RuntimeOptions runtime;
+  std::string tenant = "demo";
+  std::string jwt_secret;
+  double rate = 4;
+  bool no_simulator = false;
+};
+
+struct History {
+  std::vector<Contact> contacts;
+  std::vector<Event> events;
+  std::vector<OpportunityStage> stages;
+};
+
+Result<History> load_history(const std::string& dir, const std::string& tenant) {
+  CsvLoadOptions options;
+  options.tenant_filter = tenant;
+  History h;
+  auto contacts = load_contacts_csv(dir + "/contacts.csv", options, nullptr);
+  if (!contacts) return contacts.status();
+  auto events = load_events_csv(dir + "/events.csv", options, nullptr);
+  if (!events) return events.status();
+  auto stages = load_stages_csv(dir + "/opportunity_stages.csv", options, nullptr);
+  if (!stages) return stages.status();
+  h.contacts = std::move(*contacts);
+  h.events = std::move(*events);
+  h.stages = std::move(*stages);
+  return h;
+}
+
+// A demo keeps its signing key in the data dir so tokens survive restarts.
+Result<std::string> demo_secret(const DemoArgs& args) {
+  if (auto given = resolve_jwt_secret(args.jwt_secret)) return given;
+  const fs::path path = fs::path(args.runtime.data_dir) / "demo-jwt-secret";
+  std::string secret;
+  if (std::ifstream in(path); in && std::getline(in, secret) && secret.size() >= 32) return secret;
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  secret.clear();
+  for (int i = 0; i < 64; ++i) secret.push_back(kHex[rd() % 16]);
+  std::error_code ec;
+  fs::create_directories(args.runtime.data_dir, ec);
+  std::ofstream out(path);
+  out << secret << "\n";
+  if (!out) return internal_error("cannot write " + path.string());
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, ec);
+  return secret;
+}
+
+Status prepare_demo_tenant(const DemoArgs& args, const History& history) {
+  auto store = store::open_sqlite_store(args.runtime.data_dir);
+  if (!store) return store.status();
+  if (!(*store)->get_tenant(args.tenant)) {
+    REAI_RETURN_IF_ERROR((*store)->upsert_tenant({args.tenant, "Demo Realty", SystemClock().now(), ""}));
+  }
+  auto events = (*store)->count_events(args.tenant);
+  if (!events) return events.status();
+  if (*events == 0) {
+    std::cerr << "demo: importing " << history.contacts.size() << " contacts and "
+              << history.events.size() << " events into " << args.runtime.data_dir << "\n";
+    auto counts = (*store)->import_history(history.contacts, history.events, history.stages);
+    if (!counts) return counts.status();
+  }
+  const std::string model_dir = args.runtime.model_dir + "/leads";
+  if (!fs::exists(fs::path(model_dir) / "metadata.json")) {
+    std::cerr << "demo: training the lead model on the demo history (once)\n";
+    scoring::TrainLeadOptions options;
+    auto report = scoring::train_lead_model(history.contacts, history.events, history.stages, model_dir, options);
+    if (!report) return report.status();
+    std::cerr << "demo: model " << report->version << " trained in " << report->seconds << " s\n";
+  }
+  return Status::ok();
+}
+
+void print_welcome(const DemoArgs& args, std::uint16_t port, const std::string& agent_token,
+                   const std::string& admin_token) {
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  std::cout << "\n"
+            << "reai is running on " << base << " (tenant '" << args.tenant << "')\n\n"
+            << "Open the page (the token rides in the URL fragment, never sent to the server):\n"
+            << "  " << base << "/#token=" << agent_token << "\n\n"
+            << "Agent token:\n  " << agent_token << "\n\n"
+            << "Send an event and get the lead's new score:\n"
+            << "  curl -s -X POST " << base << "/api/events \\\n"
+            << "    -H 'Authorization: Bearer " << agent_token << "' \\\n"
+            << "    -H 'Content-Type: application/json' \\\n"
+            << "    -d '{\"contact_id\":\"lead-42\",\"type\":\"sms_in\"}'\n\n"
+            << "Hot leads:  curl -s -H 'Authorization: Bearer " << agent_token << "' '" << base
+            << "/api/leads?band=hot&limit=10'\n"
+            << "Admin token (model reload): " << admin_token << "\n\n"
+            << "Press Ctrl-C to stop.\n"
+            << std::flush;
+}
+
+int run_demo(DemoArgs args) {
+  auto secret = demo_secret(args);
+  if (!secret) return report_failure(secret.status());
+  args.runtime.server.jwt_secret = *secret;
+  auto history = load_history(args.history, args.tenant);
+  if (!history) return report_failure(history.status());
+  Status prepared = prepare_demo_tenant(args, *history);
+  if (!prepared.is_ok()) return report_failure(prepared);
+
+  auto runtime = Runtime::open(args.runtime);
+  if (!runtime) return report_failure(runtime.status());
+  Status started = (*runtime)->start();
+  if (!started.is_ok()) return report_failure(started);
+  const UnixSeconds now = SystemClock().now();
+  auto agent = server::issue_token(args.tenant, server::Role::kAgent, *secret, 7 * 86400, now);
+  auto admin = server::issue_token(args.tenant, server::Role::kAdmin, *secret, 86400, now);
+  if (!agent || !admin) return report_failure(agent ? admin.status() : agent.status());
+  print_welcome(args, (*runtime)->port(), *agent, *admin);
+
+  std::atomic<bool> stop_simulator{false};
+  std::thread simulator;
+  if (!args.no_simulator) {
+    SimulatorOptions options;
+    options.port = (*runtime)->port();
+    options.token = *agent;
+    options.events_per_second = args.rate;
+    simulator = std::thread([&, options] {
+      auto report = run_simulator(history->contacts, history->events, options, stop_simulator);
+      if (!report) std::cerr << "demo: simulator stopped: " << report.status().message() << "\n";
+    });
+  }
+  (*runtime)->wait();
+  stop_simulator = true;
+  if (simulator.joinable()) simulator.join();
+  std::cerr << "demo: stopped\n";
+  return kExitOk;
+}
+
+struct SimulateArgs {
+  std::string history = "fixtures/demo";
+  std::string tenant;
+  SimulatorOptions options;
+};
+
+int run_simulate(SimulateArgs args) {
+  auto history = load_history(args.history, args.tenant);
+  if (!history) return report_failure(history.status());
+  std::atomic<bool> never{false};
+  args.options.verbose = true;
+  auto report = run_simulator(history->contacts, history->events, args.options, never);
+  if (!report) return report_failure(report.status());
+  std::cout << "posted " << report->events_posted << " events for " << report->leads_created
+            << " leads, " << report->http_errors << " HTTP errors\n";
+  return report->http_errors ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+void add_demo_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<DemoArgs>();
+  auto* cmd = app.add_subcommand(
+      "demo", "Demo tenant end to end: import a history, train, serve, and stream live events");
+  cmd->add_option("--history", args->history, "crm/ CSV directory of the demo history")->capture_default_str();
+  cmd->add_option("--tenant", args->tenant, "Tenant id in the history")->capture_default_str();
+  cmd->add_option("--data-dir", args->runtime.data_dir, "SQLite store directory")->capture_default_str();
+  cmd->add_option("--model-dir", args->runtime.model_dir, "Model directory")->capture_default_str();
+  cmd->add_option("--port", args->runtime.server.port, "HTTP port")->capture_default_str();
+  cmd->add_option("--threads", args->runtime.server.threads, "I/O threads")->capture_default_str();
+  cmd->add_option("--static-dir", args->runtime.server.static_dir, "Dashboard files (web/dist)");
+  cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (default: generated, kept in the data dir)");
+  cmd->add_option("--rate", args->rate, "Simulated events per second")->capture_default_str();
+  cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");
+  cmd->callback([args, exit_code] { *exit_code = run_demo(*args); });
+}
+
+void add_simulate_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<SimulateArgs>();
+  auto* cmd = app.add_subcommand("simulate", "Stream time-compressed lead histories to a running server");
+  cmd->add_option("--history", args->history, "crm/ CSV directory")->capture_default_str();
+  cmd->add_option("--tenant", args->tenant, "Only this tenant's leads from the history");
+  cmd->add_option("--host", args->options.host, "Server host")->capture_default_str();
+  cmd->add_option("--port", args->options.port, "Server port")->capture_default_str();
+  cmd->add_option("--token", args->options.token, "Agent JWT")->required();
+  cmd->add_option("--rate", args->options.events_per_second, "Events per second")->capture_default_str();
+  cmd->add_option("--duration", args->options.duration_seconds, "Seconds to run (0: forever)")
+      ->capture_default_str();
+  cmd->callback([args, exit_code] { *exit_code = run_simulate(*args); });
+}
+
+}  // namespace reai::cli

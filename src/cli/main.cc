@@ -1,0 +1,24 @@
+#include <iostream>
+
+#include "cli/cli.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"reai: real-time lead scoring, property intelligence and forecasts for GoHighLevel teams"};
+  app.require_subcommand(1);
+  int exit_code = reai::cli::kExitOk;
+  reai::cli::add_serve_command(app, &exit_code);
+  reai::cli::add_demo_command(app, &exit_code);
+  reai::cli::add_token_command(app, &exit_code);
+  reai::cli::add_tenant_command(app, &exit_code);
+  reai::cli::add_import_command(app, &exit_code);
+  reai::cli::add_train_command(app, &exit_code);
+  reai::cli::add_replay_command(app, &exit_code);
+  reai::cli::add_simulate_command(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : reai::cli::kExitBadInput;
+  }
+  return exit_code;
+}

@@ -1,0 +1,41 @@
+#include "cli/runtime.h"
+
+#include <cstdlib>
+#include <iostream>
+
+namespace reai::cli {
+
+Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
+  std::unique_ptr<Runtime> rt(new Runtime());
+  if (options.fixed_clock) {
+    rt->clock_ = std::make_unique<ManualClock>(*options.fixed_clock);
+  } else {
+    rt->clock_ = std::make_unique<SystemClock>();
+  }
+  auto store = store::open_sqlite_store(options.data_dir);
+  if (!store) return store.status();
+  rt->store_ = std::move(*store);
+  rt->bus_ = bus::make_in_process_bus();
+  rt->cache_ = bus::make_in_process_cache(*rt->clock_);
+  rt->registry_ = std::make_unique<scoring::DirectoryModelRegistry>(options.model_dir);
+  Status loaded = rt->registry_->reload();
+  if (!loaded.is_ok()) {
+    // Serving goes on with the documented fallback scorer; the reason shows
+    // in /readyz and in every score ("model": "fallback").
+    std::cerr << "reai: warning: " << loaded.message() << "\n";
+  }
+  rt->engine_ = std::make_unique<scoring::LeadScoringEngine>(*rt->registry_, rt->cache_.get());
+  server::ServerDeps deps{*rt->store_, *rt->bus_, *rt->cache_, *rt->engine_, *rt->registry_, *rt->clock_};
+  rt->server_ = std::make_unique<server::Server>(options.server, deps);
+  return rt;
+}
+
+Status Runtime::start() { return server_->start(); }
+
+Result<std::string> resolve_jwt_secret(const std::string& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  if (const char* env = std::getenv("REAI_JWT_SECRET"); env && *env) return std::string(env);
+  return invalid_argument("no JWT secret: pass --jwt-secret or set REAI_JWT_SECRET");
+}
+
+}  // namespace reai::cli

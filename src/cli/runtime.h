@@ -1,0 +1,52 @@
+// The running product on one machine: store, bus, cache, model registry,
+// scoring engine and server wired together with the embedded defaults.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "bus/bus.h"
+#include "core/time.h"
+#include "scoring/scoring.h"
+#include "server/server.h"
+#include "store/store.h"
+
+namespace reai::cli {
+
+struct RuntimeOptions {
+  std::string data_dir = "var";
+  std::string model_dir = "var/models";
+  server::ServerConfig server;
+  // Pins "now" (tests and exact comparisons with `reai replay`); wall clock when unset.
+  std::optional<UnixSeconds> fixed_clock;
+};
+
+class Runtime {
+ public:
+  // Opens the store and loads models; the server is not started yet.
+  static Result<std::unique_ptr<Runtime>> open(const RuntimeOptions& options);
+  // Rebuilds state from the store and starts listening.
+  Status start();
+  // Blocks until SIGINT/SIGTERM or stop(), then shuts down gracefully.
+  void wait() { server_->wait(); }
+  void stop() { server_->stop(); }
+  std::uint16_t port() const { return server_->port(); }
+  store::Store& store() { return *store_; }
+  scoring::DirectoryModelRegistry& registry() { return *registry_; }
+
+ private:
+  Runtime() = default;
+  std::unique_ptr<Clock> clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<bus::Bus> bus_;
+  std::unique_ptr<bus::Cache> cache_;
+  std::unique_ptr<scoring::DirectoryModelRegistry> registry_;
+  std::unique_ptr<scoring::LeadScoringEngine> engine_;
+  std::unique_ptr<server::Server> server_;
+};
+
+// --jwt-secret, else $REAI_JWT_SECRET; InvalidArgument when neither is set.
+Result<std::string> resolve_jwt_secret(const std::string& flag_value);
+
+}  // namespace reai::cli

@@ -1,0 +1,98 @@
+// `reai serve`, `reai token`.
+#include <iostream>
+
+#include "cli/cli.h"
+#include "cli/runtime.h"
+#include "core/time.h"
+
+namespace reai::cli {
+namespace {
+
+struct ServeArgs {
+  RuntimeOptions runtime;
+  std::string jwt_secret;
+  std::string fixed_clock;
+};
+
+void add_server_options(CLI::App* cmd, ServeArgs* args) {
+  auto& s = args->runtime.server;
+  cmd->add_option("--port", s.port, "HTTP port")->capture_default_str();
+  cmd->add_option("--address", s.address, "Address to listen on")->capture_default_str();
+  cmd->add_option("--threads", s.threads, "I/O threads")->capture_default_str();
+  cmd->add_option("--data-dir", args->runtime.data_dir, "SQLite store directory")->capture_default_str();
+  cmd->add_option("--model-dir", args->runtime.model_dir, "Models: DIR/leads, DIR/tenants/T/leads")
+      ->capture_default_str();
+  cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
+  cmd->add_option("--static-dir", s.static_dir, "Dashboard files (web/dist); built-in page when empty");
+  cmd->add_option("--max-body-bytes", s.max_body_bytes, "Request body limit")->capture_default_str();
+  cmd->add_option("--ws-queue-limit", s.ws_queue_limit, "Messages queued per WebSocket client")
+      ->capture_default_str();
+  cmd->add_option("--tenant-rate-limit", s.tenant_rate_limit_per_s,
+                  "Write requests per second per tenant (0: unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--clock", args->fixed_clock,
+                  "Pin the server's clock to an ISO 8601 instant (tests, comparisons with replay)");
+}
+
+int run_serve(ServeArgs args) {
+  auto secret = resolve_jwt_secret(args.jwt_secret);
+  if (!secret) return report_failure(secret.status());
+  args.runtime.server.jwt_secret = *secret;
+  if (!args.fixed_clock.empty()) {
+    args.runtime.fixed_clock = parse_iso8601(args.fixed_clock);
+    if (!args.runtime.fixed_clock) {
+      return report_failure(invalid_argument("bad --clock '" + args.fixed_clock + "'"));
+    }
+  }
+  auto runtime = Runtime::open(args.runtime);
+  if (!runtime) return report_failure(runtime.status());
+  Status started = (*runtime)->start();
+  if (!started.is_ok()) return report_failure(started);
+  std::cerr << "reai serve: listening on http://" << args.runtime.server.address << ":"
+            << (*runtime)->port() << "\n";
+  (*runtime)->wait();
+  std::cerr << "reai serve: stopped\n";
+  return kExitOk;
+}
+
+struct TokenArgs {
+  std::string tenant;
+  std::string role = "agent";
+  std::string jwt_secret;
+  std::string ttl = "24h";
+};
+
+int run_token(const TokenArgs& args) {
+  auto secret = resolve_jwt_secret(args.jwt_secret);
+  if (!secret) return report_failure(secret.status());
+  auto role = server::parse_role(args.role);
+  if (!role) return report_failure(invalid_argument("--role must be agent or admin"));
+  auto ttl = parse_duration(args.ttl);
+  if (!ttl) return report_failure(ttl.status());
+  auto token = server::issue_token(args.tenant, *role, *secret, *ttl, SystemClock().now());
+  if (!token) return report_failure(token.status());
+  std::cout << *token << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<ServeArgs>();
+  auto* cmd = app.add_subcommand("serve", "Run the HTTP + WebSocket server");
+  add_server_options(cmd, args.get());
+  cmd->callback([args, exit_code] { *exit_code = run_serve(*args); });
+}
+
+void add_token_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<TokenArgs>();
+  auto* cmd = app.add_subcommand("token", "Print a signed HS256 JWT for a tenant");
+  cmd->add_option("--tenant", args->tenant, "Tenant id")->required();
+  cmd->add_option("--role", args->role, "agent or admin")->capture_default_str();
+  cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
+  cmd->add_option("--ttl", args->ttl, "Lifetime, e.g. 30m, 24h, 7d")->capture_default_str();
+  cmd->callback([args, exit_code] { *exit_code = run_token(*args); });
+}
+
+
+}  // namespace reai::cli

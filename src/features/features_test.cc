@@ -1,0 +1,208 @@
+#include "features/features.h"
+
+#include <cmath>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace reai::features {
+namespace {
+
+constexpr UnixSeconds kT0 = 1'700'000'000;  // 2023-11-14T22:13:20Z, a Tuesday
+
+Contact make_contact() {
+  Contact c;
+  c.tenant_id = "t1";
+  c.contact_id = "c1";
+  c.created_at = kT0;
+  c.source = "zillow";
+  c.lead_type = LeadType::kBuyer;
+  c.assigned_agent_id = "ag1";
+  c.budget = 300000;
+  c.pre_approved = true;
+  return c;
+}
+
+Event ev(EventType type, UnixSeconds ts, std::string property = "", std::optional<double> value = {}) {
+  Event e;
+  e.tenant_id = "t1";
+  e.contact_id = "c1";
+  e.ts = ts;
+  e.type = type;
+  e.property_id = std::move(property);
+  e.value = value;
+  return e;
+}
+
+std::vector<float> row(const LeadFeatureState& s, UnixSeconds at, const TrackRecordBook* book = nullptr) {
+  std::vector<float> out(feature_count(), -1.f);
+  s.write_features(at, book, out.data());
+  return out;
+}
+
+float get(const std::vector<float>& r, std::string_view name) {
+  auto i = feature_index(name);
+  EXPECT_TRUE(i.has_value()) << name;
+  return r[*i];
+}
+
+TEST(FeatureSchema, NamesAreUniqueAndHashStable) {
+  auto schema = feature_schema();
+  ASSERT_EQ(schema.size(), feature_count());
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    EXPECT_EQ(feature_index(schema[i].name), i);
+  }
+  EXPECT_EQ(schema_hash(), schema_hash());
+  EXPECT_EQ(schema_hash().rfind("fnv1a64:", 0), 0u);
+  EXPECT_FALSE(feature_index("nope").has_value());
+}
+
+TEST(LeadFeatureState, CountsRecencyAndAge) {
+  LeadFeatureState s;
+  s.set_contact(make_contact());
+  s.apply(ev(EventType::kPageView, kT0 + 60));
+  s.apply(ev(EventType::kPropertyView, kT0 + 120, "p1", 280000));
+  s.apply(ev(EventType::kPropertyView, kT0 + 180, "p1", 280000));
+  s.apply(ev(EventType::kPropertySave, kT0 + 240, "p2", 330000));
+  auto r = row(s, kT0 + 3600 * 2);
+  EXPECT_EQ(get(r, "count_page_view"), 1);
+  EXPECT_EQ(get(r, "count_property_view"), 2);
+  EXPECT_EQ(get(r, "count_property_save"), 1);
+  EXPECT_EQ(get(r, "events_total"), 4);
+  EXPECT_FLOAT_EQ(get(r, "lead_age_hours"), 2.f);
+  EXPECT_FLOAT_EQ(get(r, "hours_since_property_activity"), (7200.f - 240) / 3600);
+  EXPECT_FLOAT_EQ(get(r, "hours_since_last_event"), (7200.f - 240) / 3600);
+  EXPECT_TRUE(std::isnan(get(r, "hours_since_inbound_contact")));
+  EXPECT_EQ(get(r, "distinct_homes"), 2);
+  EXPECT_EQ(get(r, "distinct_homes_saved"), 1);
+  EXPECT_FLOAT_EQ(get(r, "mean_viewed_price"), 305000.f);
+  EXPECT_FLOAT_EQ(get(r, "viewed_price_to_budget"), (280000.f / 300000 + 330000.f / 300000) / 2);
+  EXPECT_FLOAT_EQ(get(r, "share_views_near_budget"), 1.f);
+  EXPECT_EQ(get(r, "budget"), 300000.f);
+  EXPECT_EQ(get(r, "pre_approved"), 1.f);
+  EXPECT_TRUE(std::isnan(get(r, "timeline_months")));
+  EXPECT_EQ(get(r, "source_code"), 0.f);
+  EXPECT_EQ(get(r, "lead_type_code"), 1.f);
+  EXPECT_EQ(get(r, "created_hour_utc"), 22.f);
+  EXPECT_EQ(get(r, "created_weekday"), 1.f);  // Tuesday
+}
+
+TEST(LeadFeatureState, DecayIsEvaluatedAtScoringInstant) {
+  LeadFeatureState s;
+  s.set_contact(make_contact());
+  s.apply(ev(EventType::kSmsIn, kT0));
+  s.apply(ev(EventType::kSmsIn, kT0));
+  auto at0 = row(s, kT0);
+  EXPECT_NEAR(get(at0, "inbound_activity_1h"), 2.0, 1e-6);
+  auto at1h = row(s, kT0 + 3600);
+  EXPECT_NEAR(get(at1h, "inbound_activity_1h"), 1.0, 1e-6);
+  EXPECT_NEAR(get(at1h, "inbound_activity_24h"), 2.0 * std::pow(0.5, 1.0 / 24), 1e-5);
+  auto at1d = row(s, kT0 + 86400);
+  EXPECT_NEAR(get(at1d, "inbound_activity_24h"), 1.0, 1e-6);
+  EXPECT_NEAR(get(at1d, "inbound_activity_168h"), 2.0 * std::pow(0.5, 1.0 / 7), 1e-5);
+  EXPECT_EQ(get(at1d, "property_activity_24h"), 0.f);
+}
+
+TEST(LeadFeatureState, SpeedToLeadAndReplies) {
+  LeadFeatureState s;
+  s.set_contact(make_contact());
+  auto r0 = row(s, kT0 + 5 * 3600);
+  EXPECT_TRUE(std::isnan(get(r0, "speed_to_lead_min")));
+  EXPECT_FLOAT_EQ(get(r0, "hours_without_outreach"), 5.f);
+  s.apply(ev(EventType::kSmsOut, kT0 + 600));          // 10 min speed to lead
+  s.apply(ev(EventType::kSmsIn, kT0 + 600 + 300));     // reply after 5 min
+  s.apply(ev(EventType::kCallOut, kT0 + 7200));
+  s.apply(ev(EventType::kEmailOut, kT0 + 7300));
+  s.apply(ev(EventType::kCallIn, kT0 + 7300 + 60));    // reply after 1 min
+  s.apply(ev(EventType::kSmsOut, kT0 + 9000));
+  s.apply(ev(EventType::kSmsOut, kT0 + 9100));
+  s.apply(ev(EventType::kSmsIn, kT0 + 9100 + 3 * 86400));  // outside the window
+  s.apply(ev(EventType::kSmsOut, kT0 + 9100 + 3 * 86400 + 10));
+  auto r = row(s, kT0 + 4 * 86400);
+  EXPECT_FLOAT_EQ(get(r, "speed_to_lead_min"), 10.f);
+  EXPECT_EQ(get(r, "hours_without_outreach"), 0.f);
+  EXPECT_EQ(get(r, "replies_to_outreach"), 2.f);
+  EXPECT_FLOAT_EQ(get(r, "first_reply_delay_min"), 5.f);
+  EXPECT_FLOAT_EQ(get(r, "fastest_reply_delay_min"), 1.f);
+  EXPECT_EQ(get(r, "outreach_total"), 6.f);
+  EXPECT_EQ(get(r, "inbound_contact_total"), 3.f);
+  EXPECT_EQ(get(r, "unanswered_outreach"), 1.f);
+  EXPECT_FLOAT_EQ(get(r, "reply_rate"), 2.f / 6.f);
+}
+
+TEST(LeadFeatureState, OutreachBeforeCreationIsNotSpeedToLead) {
+  LeadFeatureState s;
+  s.set_contact(make_contact());
+  s.apply(ev(EventType::kCallOut, kT0 - 100));
+  s.apply(ev(EventType::kCallOut, kT0 + 120));
+  EXPECT_FLOAT_EQ(get(row(s, kT0 + 3600), "speed_to_lead_min"), 2.f);
+}
+
+TEST(LeadFeatureState, OutOfOrderEventsGiveSameFeatures) {
+  std::vector<Event> events = {ev(EventType::kPageView, kT0 + 10), ev(EventType::kPropertyView, kT0 + 500, "p1", 1e5),
+                               ev(EventType::kEmailOut, kT0 + 900), ev(EventType::kPropertyView, kT0 + 4000, "p2", 2e5),
+                               ev(EventType::kEmailOpen, kT0 + 7000)};
+  LeadFeatureState in_order, shuffled;
+  in_order.set_contact(make_contact());
+  shuffled.set_contact(make_contact());
+  for (const auto& e : events) in_order.apply(e);
+  for (int i : {3, 0, 4, 2, 1}) shuffled.apply(events[i]);
+  auto a = row(in_order, kT0 + 10000), b = row(shuffled, kT0 + 10000);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i])) {
+      EXPECT_TRUE(std::isnan(b[i])) << feature_schema()[i].name;
+    } else {
+      EXPECT_NEAR(a[i], b[i], 1e-4 * std::max(1.f, std::fabs(a[i]))) << feature_schema()[i].name;
+    }
+  }
+}
+
+TEST(LeadFeatureState, UnknownContactGetsCreatedFromFirstEvent) {
+  LeadFeatureState s;
+  s.set_created_if_unknown(kT0 + 100);
+  s.set_created_if_unknown(kT0 + 50);
+  s.apply(ev(EventType::kPageView, kT0 + 100));
+  auto r = row(s, kT0 + 50 + 3600);
+  EXPECT_FLOAT_EQ(get(r, "lead_age_hours"), 1.f);
+  EXPECT_TRUE(std::isnan(get(r, "budget")));
+  EXPECT_EQ(get(r, "source_code"), 8.f);
+}
+
+TEST(TrackRecordBook, SmoothedRatesAndJsonRoundTrip) {
+  TrackRecordBook book;
+  for (int i = 0; i < 90; ++i) book.global().add_outcome(i < 9);
+  for (int i = 0; i < 10; ++i) book.agent("ag1").add_outcome(i < 5);
+  book.agent("ag1").add_speed(60);
+  book.agent("ag1").add_speed(60);
+  book.agent("ag1").add_speed(60);
+  book.source("t1", "zillow").add_outcome(true);
+  const double prior = (9.0 + 1) / (90 + 10);
+  EXPECT_NEAR(book.smoothed_rate(nullptr), prior, 1e-12);
+  EXPECT_NEAR(book.smoothed_rate(book.find_agent("ag1")), (5 + 20 * prior) / 30, 1e-12);
+  LeadFeatureState s;
+  s.set_contact(make_contact());
+  auto r = row(s, kT0, &book);
+  EXPECT_NEAR(get(r, "agent_conversion_rate"), (5 + 20 * prior) / 30, 1e-6);
+  EXPECT_NEAR(get(r, "agent_typical_speed_min"), 1.0, 1e-5);
+  EXPECT_NEAR(get(r, "source_conversion_rate"), (1 + 20 * prior) / 21, 1e-6);
+  auto back = TrackRecordBook::from_json(book.to_json());
+  ASSERT_TRUE(back.has_value());
+  auto r2 = row(s, kT0, &*back);
+  EXPECT_EQ(get(r2, "agent_conversion_rate"), get(r, "agent_conversion_rate"));
+  EXPECT_FALSE(TrackRecordBook::from_json("{").has_value());
+  EXPECT_FALSE(TrackRecordBook::from_json("{\"global\":1}").has_value());
+}
+
+TEST(ReasonText, PlainWords) {
+  EXPECT_EQ(reason_text(*feature_index("first_reply_delay_min"), 5.f), "first reply to the agent within 5 min");
+  EXPECT_EQ(reason_text(*feature_index("distinct_homes"), 12.f), "looked at 12 different homes");
+  EXPECT_EQ(reason_text(*feature_index("budget"), 350000.f), "budget of $350k");
+  EXPECT_EQ(reason_text(*feature_index("unanswered_outreach"), 3.f), "no reply to 3 agent messages");
+  EXPECT_EQ(reason_text(*feature_index("speed_to_lead_min"), NAN), "no agent outreach yet");
+  EXPECT_EQ(reason_text(*feature_index("source_code"), 5.f), "came from referral");
+  EXPECT_EQ(reason_text(*feature_index("pre_approved"), 1.f), "pre-approval: yes");
+  EXPECT_EQ(reason_text(9999, 1.f), "");
+}
+
+}  // namespace
+}  // namespace reai::features

@@ -1,0 +1,354 @@
+// LeadScoringEngine: sharded in-memory lead state, scoring with fallback, and
+// replay of a history through the same engine.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+
+#include "bus/bus.h"
+#include "scoring/lead_model.h"
+#include "scoring/scoring.h"
+
+namespace reai::scoring {
+namespace {
+
+std::string lead_key(std::string_view tenant_id, std::string_view lead_id) {
+  std::string key;
+  key.reserve(tenant_id.size() + lead_id.size() + 1);
+  key.append(tenant_id).push_back('\x1f');
+  key.append(lead_id);
+  return key;
+}
+
+std::string cache_key(std::string_view tenant_id, std::string_view lead_id) {
+  std::string key = "score:";
+  key.append(tenant_id).push_back(':');
+  key.append(lead_id);
+  return key;
+}
+
+std::string score_to_cache_value(const LeadScore& s) {
+  boost::json::object o{{"probability", s.probability}, {"score", s.score},
+                        {"confidence", s.confidence},   {"events_count", s.events_count},
+                        {"model_version", s.model_version}, {"scored_at", s.scored_at}};
+  return boost::json::serialize(o);
+}
+
+std::optional<LeadScore> score_from_cache_value(const std::string& text) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.get_object();
+  auto num = [&o](const char* k) -> std::optional<double> {
+    const auto* x = o.if_contains(k);
+    if (!x || !x->is_number()) return std::nullopt;
+    return x->to_number<double>();
+  };
+  auto p = num("probability");
+  const auto* version = o.if_contains("model_version");
+  if (!p || !version || !version->is_string()) return std::nullopt;
+  LeadScore s;
+  s.probability = *p;
+  s.score = static_cast<int>(std::lround(*p * 100));
+  s.band = band_for_probability(*p);
+  s.confidence = num("confidence").value_or(0);
+  s.model_version = std::string(version->get_string());
+  s.scored_at = static_cast<UnixSeconds>(num("scored_at").value_or(0));
+  return s;
+}
+
+}  // namespace
+
+struct LeadEntry {
+  features::LeadFeatureState state;
+  std::optional<LeadScore> last_score;       // the last score computed
+  std::optional<LeadScore> last_good_score;  // the last model score
+};
+
+struct Shard {
+  mutable std::mutex mu;
+  std::unordered_map<std::string, LeadEntry> leads;
+};
+
+struct LeadScoringEngine::Impl {
+  const ModelRegistry& registry;
+  bus::Cache* cache;
+  std::vector<Shard> shards;
+  std::atomic<std::uint64_t> events_applied{0};
+  std::atomic<std::uint64_t> scores_computed{0};
+  std::atomic<std::uint64_t> fallback_scores{0};
+  std::atomic<std::uint64_t> leads{0};
+
+  Impl(const ModelRegistry& r, bus::Cache* c, std::size_t n) : registry(r), cache(c), shards(std::max<std::size_t>(1, n)) {}
+
+  Shard& shard_for(const std::string& key) { return shards[std::hash<std::string>{}(key) % shards.size()]; }
+
+  LeadEntry& entry_locked(Shard& shard, const std::string& key) {
+    auto [it, inserted] = shard.leads.try_emplace(key);
+    if (inserted) leads.fetch_add(1, std::memory_order_relaxed);
+    return it->second;
+  }
+
+  // Scores `entry` at `at`; the caller holds the shard lock. `start` is when
+  // the caller began (latency covers the feature update too).
+  LeadScore score_locked(LeadEntry& entry, std::string_view tenant_id, std::string_view lead_id, UnixSeconds at,
+                         std::chrono::steady_clock::time_point start) {
+    LeadScore s;
+    s.tenant_id = std::string(tenant_id);
+    s.lead_id = std::string(lead_id);
+    s.scored_at = at;
+    s.events_count = entry.state.events_count();
+    float row[128];
+    const auto model = registry.lead_model(tenant_id);
+    entry.state.write_features(at, model ? &model->track_records : nullptr, row);
+    bool fallback = true;
+    if (model) {
+      auto out = evaluate_model(*model, row, Reasons::kPath);
+      if (out) {
+        s.probability = out->probability;
+        s.reasons = std::move(out->reasons);
+        s.model_version = model->version;
+        s.confidence = score_confidence(s.probability, model->base_rate, s.events_count, false);
+        fallback = false;
+      } else {
+        std::optional<LeadScore> good = entry.last_good_score;
+        if (!good && cache) {
+          if (auto text = cache->get(cache_key(tenant_id, lead_id))) good = score_from_cache_value(*text);
+        }
+        if (good) {
+          s.probability = good->probability;
+          s.reasons = good->reasons;
+          s.model_version = good->model_version;
+          s.confidence = good->confidence;
+          s.fallback_reason = "last_good_score";
+        } else {
+          auto rule = rule_based_score(row);
+          s.probability = rule.probability;
+          s.reasons = std::move(rule.reasons);
+          s.model_version = "fallback";
+          s.confidence = score_confidence(s.probability, 0.1, s.events_count, true);
+          s.fallback_reason = "model_error";
+        }
+      }
+    } else {
+      auto rule = rule_based_score(row);
+      s.probability = rule.probability;
+      s.reasons = std::move(rule.reasons);
+      s.model_version = "fallback";
+      s.confidence = score_confidence(s.probability, 0.1, s.events_count, true);
+      s.fallback_reason = "no_model";
+    }
+    s.score = static_cast<int>(std::lround(s.probability * 100));
+    s.band = band_for_probability(s.probability);
+    scores_computed.fetch_add(1, std::memory_order_relaxed);
+    if (fallback) fallback_scores.fetch_add(1, std::memory_order_relaxed);
+    s.latency_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    entry.last_score = s;
+    if (!fallback) entry.last_good_score = s;
+    return s;
+  }
+
+  void remember(const LeadScore& s) {
+    if (cache && s.fallback_reason.empty()) {
+      cache->put(cache_key(s.tenant_id, s.lead_id), score_to_cache_value(s), bus::kWarmScoreTtl);
+    }
+  }
+};
+
+LeadScoringEngine::LeadScoringEngine(const ModelRegistry& registry, bus::Cache* cache, EngineOptions options)
+    : impl_(std::make_unique<Impl>(registry, cache, options.shards)) {}
+LeadScoringEngine::~LeadScoringEngine() = default;
+
+Result<LeadScore> LeadScoringEngine::upsert_contact(const Contact& contact, UnixSeconds now) {
+  if (contact.tenant_id.empty() || contact.contact_id.empty()) {
+    return invalid_argument("contact needs tenant_id and contact_id");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::string key = lead_key(contact.tenant_id, contact.contact_id);
+  Shard& shard = impl_->shard_for(key);
+  LeadScore s;
+  {
+    std::lock_guard lock(shard.mu);
+    LeadEntry& entry = impl_->entry_locked(shard, key);
+    entry.state.set_contact(contact);
+    s = impl_->score_locked(entry, contact.tenant_id, contact.contact_id, now, start);
+  }
+  impl_->remember(s);
+  return s;
+}
+
+Result<LeadScore> LeadScoringEngine::apply_event(const Event& event, UnixSeconds now) {
+  if (event.tenant_id.empty() || event.contact_id.empty()) {
+    return invalid_argument("event needs tenant_id and contact_id");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::string key = lead_key(event.tenant_id, event.contact_id);
+  Shard& shard = impl_->shard_for(key);
+  LeadScore s;
+  {
+    std::lock_guard lock(shard.mu);
+    LeadEntry& entry = impl_->entry_locked(shard, key);
+    // An event before its contact: a minimal lead created at the event.
+    entry.state.set_created_if_unknown(event.ts);
+    entry.state.apply(event);
+    impl_->events_applied.fetch_add(1, std::memory_order_relaxed);
+    s = impl_->score_locked(entry, event.tenant_id, event.contact_id, now, start);
+  }
+  impl_->remember(s);
+  return s;
+}
+
+void LeadScoringEngine::apply_stage(const OpportunityStage& /*stage*/) {
+  // Track records come from the model's snapshot; live pipeline rows do not
+  // change them yet (see the report: a retrain refreshes them).
+}
+
+Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string key = lead_key(tenant_id, lead_id);
+  Shard& shard = impl_->shard_for(key);
+  LeadScore s;
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.leads.find(key);
+    if (it == shard.leads.end()) return not_found("unknown lead " + std::string(lead_id));
+    s = impl_->score_locked(it->second, tenant_id, lead_id, at, start);
+  }
+  impl_->remember(s);
+  return s;
+}
+
+std::vector<LeadScore> LeadScoringEngine::top_leads(std::string_view tenant_id, std::optional<Band> band,
+                                                    std::size_t limit) const {
+  std::vector<LeadScore> out;
+  const std::string prefix = lead_key(tenant_id, "");
+  for (const Shard& shard : impl_->shards) {
+    std::lock_guard lock(shard.mu);
+    for (const auto& [key, entry] : shard.leads) {
+      if (!entry.last_score || key.compare(0, prefix.size(), prefix) != 0) continue;
+      if (band && entry.last_score->band != *band) continue;
+      out.push_back(*entry.last_score);
+    }
+  }
+  auto better = [](const LeadScore& a, const LeadScore& b) {
+    return a.probability != b.probability ? a.probability > b.probability : a.lead_id < b.lead_id;
+  };
+  if (out.size() > limit) {
+    std::partial_sort(out.begin(), out.begin() + limit, out.end(), better);
+    out.resize(limit);
+  } else {
+    std::sort(out.begin(), out.end(), better);
+  }
+  return out;
+}
+
+void LeadScoringEngine::load_contact(const Contact& contact) {
+  const std::string key = lead_key(contact.tenant_id, contact.contact_id);
+  Shard& shard = impl_->shard_for(key);
+  std::lock_guard lock(shard.mu);
+  impl_->entry_locked(shard, key).state.set_contact(contact);
+}
+
+void LeadScoringEngine::load_event(const Event& event) {
+  const std::string key = lead_key(event.tenant_id, event.contact_id);
+  Shard& shard = impl_->shard_for(key);
+  std::lock_guard lock(shard.mu);
+  LeadEntry& entry = impl_->entry_locked(shard, key);
+  entry.state.set_created_if_unknown(event.ts);
+  entry.state.apply(event);
+  impl_->events_applied.fetch_add(1, std::memory_order_relaxed);
+}
+
+EngineStats LeadScoringEngine::stats() const {
+  EngineStats s;
+  s.events_applied = impl_->events_applied.load();
+  s.scores_computed = impl_->scores_computed.load();
+  s.fallback_scores = impl_->fallback_scores.load();
+  s.leads = impl_->leads.load();
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Replay
+
+namespace {
+
+class SingleModelRegistry final : public ModelRegistry {
+ public:
+  explicit SingleModelRegistry(std::shared_ptr<const LeadModel> model) : model_(std::move(model)) {}
+  std::shared_ptr<const LeadModel> lead_model(std::string_view) const override { return model_; }
+
+ private:
+  std::shared_ptr<const LeadModel> model_;
+};
+
+}  // namespace
+
+Result<std::vector<ReplayRow>> replay_scores(const std::string& model_dir, const std::vector<Contact>& contacts,
+                                             const std::vector<Event>& events,
+                                             const std::vector<OpportunityStage>& stages,
+                                             const std::vector<double>& hours) {
+  auto model = load_lead_model(model_dir);
+  if (!model) return model.status();
+  for (double h : hours) {
+    if (!std::isfinite(h) || h < 0) return invalid_argument("replay offsets must be hours >= 0");
+  }
+  SingleModelRegistry registry(std::move(*model));
+  LeadScoringEngine engine(registry, nullptr);
+
+  // One timeline; at equal instants contacts come first, then events and
+  // stages, then the score queries (a query sees every event up to its
+  // instant, inclusive).
+  enum Kind : std::uint8_t { kContact = 0, kEvent = 1, kStage = 2, kQuery = 3 };
+  struct Item {
+    UnixSeconds t;
+    Kind kind;
+    std::uint32_t index;
+    std::uint32_t sub;
+  };
+  std::vector<Item> items;
+  items.reserve(contacts.size() * (1 + hours.size()) + events.size() + stages.size());
+  for (std::uint32_t i = 0; i < contacts.size(); ++i) {
+    items.push_back({contacts[i].created_at, kContact, i, 0});
+    for (std::uint32_t h = 0; h < hours.size(); ++h) {
+      items.push_back({contacts[i].created_at + static_cast<UnixSeconds>(std::llround(hours[h] * 3600)), kQuery, i, h});
+    }
+  }
+  for (std::uint32_t i = 0; i < events.size(); ++i) items.push_back({events[i].ts, kEvent, i, 0});
+  for (std::uint32_t i = 0; i < stages.size(); ++i) items.push_back({stages[i].ts, kStage, i, 0});
+  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    return a.t != b.t ? a.t < b.t : a.kind < b.kind;
+  });
+  std::vector<ReplayRow> rows(contacts.size() * hours.size());
+  for (const Item& item : items) {
+    switch (item.kind) {
+      case kContact:
+        engine.load_contact(contacts[item.index]);
+        break;
+      case kEvent:
+        engine.load_event(events[item.index]);
+        break;
+      case kStage:
+        engine.apply_stage(stages[item.index]);
+        break;
+      case kQuery: {
+        const Contact& c = contacts[item.index];
+        auto s = engine.score(c.tenant_id, c.contact_id, item.t);
+        if (!s) return s.status();
+        ReplayRow& row = rows[std::size_t(item.index) * hours.size() + item.sub];
+        row.contact_id = c.contact_id;
+        row.hours = hours[item.sub];
+        row.probability = s->probability;
+        row.score = s->score;
+        break;
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace reai::scoring

@@ -1,0 +1,310 @@
+// Bands, model loading, the directory registry, model evaluation (probability,
+// reasons, confidence) and the rule-based fallback scorer.
+#include "scoring/scoring.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "scoring/lead_model.h"
+
+namespace reai::scoring {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::string_view band_name(Band band) {
+  switch (band) {
+    case Band::kHot:
+      return "hot";
+    case Band::kWarm:
+      return "warm";
+    case Band::kCold:
+      return "cold";
+  }
+  return "cold";
+}
+
+std::optional<Band> parse_band(std::string_view name) {
+  if (name == "hot") return Band::kHot;
+  if (name == "warm") return Band::kWarm;
+  if (name == "cold") return Band::kCold;
+  return std::nullopt;
+}
+
+Band band_for_probability(double probability) {
+  if (probability >= kHotThreshold) return Band::kHot;
+  if (probability >= kWarmThreshold) return Band::kWarm;
+  return Band::kCold;
+}
+
+namespace {
+
+Result<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found("cannot open " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status load_error(const std::string& dir, const std::string& what) {
+  return failed_precondition("lead model " + dir + ": " + what);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir) {
+  auto meta_text = read_file(fs::path(dir) / "metadata.json");
+  if (!meta_text) return meta_text.status();
+  auto model_text = read_file(fs::path(dir) / "model.json");
+  if (!model_text) return model_text.status();
+  boost::system::error_code ec;
+  json::value meta = json::parse(*meta_text, ec);
+  if (ec || !meta.is_object()) return load_error(dir, "metadata.json is not a JSON object");
+  const json::object& m = meta.get_object();
+  auto str = [&](const char* key) -> std::string {
+    const json::value* v = m.if_contains(key);
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
+  };
+  if (str("format") != kModelFormat) return load_error(dir, "unknown format '" + str("format") + "'");
+  if (str("schema_hash") != features::schema_hash()) {
+    return load_error(dir, "feature schema " + str("schema_hash") + " differs from this build's " +
+                               features::schema_hash() + "; retrain the model");
+  }
+  const json::value* names = m.if_contains("features");
+  auto schema = features::feature_schema();
+  if (!names || !names->is_array() || names->get_array().size() != schema.size()) {
+    return load_error(dir, "feature list missing or of the wrong length");
+  }
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    const json::value& n = names->get_array()[i];
+    if (!n.is_string() || n.get_string() != schema[i].name) return load_error(dir, "feature list differs");
+  }
+  auto model = std::make_shared<LeadModel>();
+  model->version = str("version");
+  if (model->version.empty()) return load_error(dir, "no version");
+  auto forest = models::CompiledForest::compile(*model_text);
+  if (!forest) return load_error(dir, "model.json: " + forest.status().message());
+  if (forest->num_features() != schema.size()) return load_error(dir, "model has the wrong number of features");
+  model->forest = std::move(*forest);
+  auto attributor = PathAttributor::build(*model_text, schema.size());
+  if (!attributor) return load_error(dir, "model.json: " + attributor.status().message());
+  model->attributor = std::move(*attributor);
+  const json::value* cal = m.if_contains("calibrator");
+  if (!cal) return load_error(dir, "no calibrator");
+  auto calibrator = models::IsotonicCalibrator::from_json(json::serialize(*cal));
+  if (!calibrator) return load_error(dir, "calibrator: " + calibrator.status().message());
+  model->calibrator = std::move(*calibrator);
+  const json::value* shift = m.if_contains("calibration_shift");
+  if (!shift || !shift->is_number() || !std::isfinite(shift->to_number<double>())) {
+    return load_error(dir, "no calibration_shift");
+  }
+  model->calibration_shift = shift->to_number<double>();
+  const json::value* tr = m.if_contains("track_records");
+  if (!tr) return load_error(dir, "no track records");
+  auto book = features::TrackRecordBook::from_json(json::serialize(*tr));
+  if (!book) return load_error(dir, "track records are malformed");
+  model->track_records = std::move(*book);
+  const json::value* base = m.if_contains("base_rate");
+  if (!base || !base->is_number()) return load_error(dir, "no base_rate");
+  model->base_rate = base->to_number<double>();
+  return std::shared_ptr<const LeadModel>(std::move(model));
+}
+
+std::string lead_model_version(const LeadModel& model) { return model.version; }
+
+// ---------------------------------------------------------------------------
+// Registry
+
+struct DirectoryModelRegistry::State {
+  mutable std::mutex mu;
+  std::shared_ptr<const LeadModel> shared;
+  std::map<std::string, std::shared_ptr<const LeadModel>, std::less<>> tenants;
+};
+
+DirectoryModelRegistry::DirectoryModelRegistry(std::string model_dir)
+    : model_dir_(std::move(model_dir)), state_(std::make_unique<State>()) {}
+DirectoryModelRegistry::~DirectoryModelRegistry() = default;
+
+Status DirectoryModelRegistry::reload() {
+  std::vector<std::string> errors;
+  std::shared_ptr<const LeadModel> shared;
+  std::map<std::string, std::shared_ptr<const LeadModel>, std::less<>> tenants;
+  {
+    std::lock_guard lock(state_->mu);
+    shared = state_->shared;
+    tenants = state_->tenants;
+  }
+  std::error_code ec;
+  const fs::path root(model_dir_);
+  if (fs::is_directory(root / "leads", ec)) {
+    auto loaded = load_lead_model((root / "leads").string());
+    if (loaded) {
+      shared = std::move(*loaded);
+    } else {
+      errors.push_back(loaded.status().message());
+    }
+  }
+  if (fs::is_directory(root / "tenants", ec)) {
+    for (const auto& entry : fs::directory_iterator(root / "tenants", ec)) {
+      if (!fs::is_directory(entry.path() / "leads", ec)) continue;
+      auto loaded = load_lead_model((entry.path() / "leads").string());
+      if (loaded) {
+        tenants[entry.path().filename().string()] = std::move(*loaded);
+      } else {
+        errors.push_back(loaded.status().message());
+      }
+    }
+  }
+  {
+    std::lock_guard lock(state_->mu);
+    state_->shared = std::move(shared);
+    state_->tenants = std::move(tenants);
+  }
+  if (errors.empty()) return Status::ok();
+  std::string message = "kept the previous model(s): ";
+  for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
+  return failed_precondition(message);
+}
+
+std::shared_ptr<const LeadModel> DirectoryModelRegistry::lead_model(std::string_view tenant_id) const {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->tenants.find(tenant_id);
+  if (it != state_->tenants.end()) return it->second;
+  return state_->shared;
+}
+
+std::string DirectoryModelRegistry::shared_version() const {
+  std::lock_guard lock(state_->mu);
+  return state_->shared ? state_->shared->version : std::string();
+}
+
+// ---------------------------------------------------------------------------
+// Evaluation
+
+double calibrate(const models::IsotonicCalibrator& calibrator, double shift, double raw) {
+  if (calibrator.empty()) return raw;
+  const double p = calibrator.apply(raw);
+  if (shift == 0) return p;
+  const double z = std::log(p / (1 - p)) + shift;
+  return std::clamp(1.0 / (1.0 + std::exp(-z)), 0.0005, 0.9995);
+}
+
+double level_neutral_shift(const models::IsotonicCalibrator& calibrator, std::span<const double> raw) {
+  if (raw.empty()) return 0;
+  double target = 0;
+  for (double r : raw) target += r;
+  target /= double(raw.size());
+  auto mean_at = [&](double shift) {
+    double sum = 0;
+    for (double r : raw) sum += calibrate(calibrator, shift, r);
+    return sum / double(raw.size());
+  };
+  double lo = -2, hi = 2;
+  for (int i = 0; i < 40; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (mean_at(mid) < target ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+std::vector<ScoreReason> top_reasons(const float* row, const double* impacts, std::size_t n) {
+  std::vector<std::size_t> order;
+  order.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (impacts[i] != 0) order.push_back(i);
+  }
+  const std::size_t k = std::min<std::size_t>(3, order.size());
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [impacts](std::size_t a, std::size_t b) {
+    double fa = std::fabs(impacts[a]), fb = std::fabs(impacts[b]);
+    return fa != fb ? fa > fb : a < b;
+  });
+  std::vector<ScoreReason> reasons;
+  reasons.reserve(k);
+  auto schema = features::feature_schema();
+  for (std::size_t j = 0; j < k; ++j) {
+    std::size_t i = order[j];
+    reasons.push_back({std::string(schema[i].name), features::reason_text(i, row[i]), impacts[i]});
+  }
+  return reasons;
+}
+
+Result<ModelOutput> evaluate_model(const LeadModel& model, const float* row, Reasons reasons) {
+  const double raw = model.forest.predict(row);
+  if (!std::isfinite(raw)) return internal_error("lead model produced a non-finite score");
+  ModelOutput out;
+  out.probability = calibrate(model.calibrator, model.calibration_shift, raw);
+  if (reasons != Reasons::kNone) {
+    const std::size_t n = model.forest.num_features();
+    // Stack buffer: the schema is small and this is the hot path.
+    double impacts[128] = {};
+    if (n + 1 > std::size(impacts)) return internal_error("feature schema too large for reasons");
+    if (reasons == Reasons::kPath) {
+      model.attributor.contributions(row, std::span<double>(impacts, n + 1));
+    } else {
+      model.forest.shap_values(row, std::span<double>(impacts, n + 1));
+    }
+    out.reasons = top_reasons(row, impacts, n);
+  }
+  return out;
+}
+
+// Rule-based scorer (no model). A logistic score on a handful of signals that
+// sales teams agree on, with fixed weights:
+//   z = -2.6 + 0.7 ln(1+replies to outreach) + 0.4 ln(1+texts/calls/forms)
+//       + 0.8 min(tour requests, 2) + 0.9 [appointment booked] + 0.6 [pre-approved]
+//       + 0.3 [budget given] + 0.3 ln(1+distinct homes viewed)
+//       - 0.4 ln(1 + days since last activity)
+//   probability = 1 / (1 + e^-z); reasons = the three largest |terms|.
+ModelOutput rule_based_score(const float* row) {
+  auto at = [row](std::string_view name) {
+    auto i = features::feature_index(name);
+    float v = i ? row[*i] : 0.f;
+    return std::isnan(v) ? 0.0 : double(v);
+  };
+  const std::size_t n = features::feature_count();
+  std::vector<double> terms(n, 0.0);
+  auto term = [&](std::string_view name, double value) {
+    if (auto i = features::feature_index(name)) terms[*i] += value;
+  };
+  term("replies_to_outreach", 0.7 * std::log1p(at("replies_to_outreach")));
+  term("inbound_contact_total", 0.4 * std::log1p(at("inbound_contact_total")));
+  term("count_tour_request", 0.8 * std::min(at("count_tour_request"), 2.0));
+  term("count_appointment_booked", at("count_appointment_booked") > 0 ? 0.9 : 0.0);
+  term("pre_approved", at("pre_approved") > 0.5 ? 0.6 : 0.0);
+  term("budget", at("budget") > 0 ? 0.3 : 0.0);
+  term("distinct_homes", 0.3 * std::log1p(at("distinct_homes")));
+  auto last = features::feature_index("hours_since_last_event");
+  if (last && !std::isnan(row[*last])) term("hours_since_last_event", -0.4 * std::log1p(row[*last] / 24.0));
+  double z = -2.6;
+  for (double t : terms) z += t;
+  ModelOutput out;
+  out.probability = 1.0 / (1.0 + std::exp(-z));
+  out.reasons = top_reasons(row, terms.data(), n);
+  return out;
+}
+
+// confidence = evidence * (0.5 + 0.5 * certainty), halved for the fallback:
+//   evidence  = 1 - exp(-(events_count + 1) / 8): a lead with no activity
+//               rests on stated attributes only; ~20 events is full evidence;
+//   certainty = min(1, |logit(p) - logit(base rate)| / 3): how far the model
+//               moved away from the prior, in log-odds.
+double score_confidence(double probability, double base_rate, std::uint32_t events_count, bool fallback) {
+  auto logit = [](double p) {
+    p = std::clamp(p, 1e-6, 1 - 1e-6);
+    return std::log(p / (1 - p));
+  };
+  const double evidence = 1.0 - std::exp(-(double(events_count) + 1.0) / 8.0);
+  const double certainty = std::min(1.0, std::fabs(logit(probability) - logit(base_rate)) / 3.0);
+  double c = evidence * (0.5 + 0.5 * certainty);
+  if (fallback) c *= 0.5;
+  return std::clamp(c, 0.0, 1.0);
+}
+
+}  // namespace reai::scoring

@@ -1,0 +1,196 @@
+// Lead scoring: every CRM event updates the lead's features and its score
+// (probability of signing within 90 days, 0-100 score, band, confidence, top
+// reasons). The same LeadScoringEngine serves live traffic and history replay,
+// so a score computed by `reai replay` equals the one the server pushed.
+//
+// Bands (documented thresholds on the calibrated probability):
+//   hot  >= 0.50, warm >= 0.20, cold below. score = round(100 * probability).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace reai::bus {
+class Cache;
+}
+
+namespace reai::scoring {
+
+enum class Band : std::uint8_t { kCold = 0, kWarm, kHot };
+std::string_view band_name(Band band);
+std::optional<Band> parse_band(std::string_view name);
+Band band_for_probability(double probability);
+inline constexpr double kHotThreshold = 0.50;
+inline constexpr double kWarmThreshold = 0.20;
+
+struct ScoreReason {
+  std::string feature;  // schema name, e.g. "inbound_sms_7d"
+  std::string text;     // plain words: "replied by SMS within 5 min"
+  double impact = 0;    // SHAP contribution in log-odds; > 0 raises the score
+};
+
+// The score object returned by every scoring route and pushed over WebSocket.
+struct LeadScore {
+  std::string tenant_id;
+  std::string lead_id;
+  double probability = 0;
+  int score = 0;  // 0..100
+  Band band = Band::kCold;
+  double confidence = 0;  // 0..1: how much evidence and model certainty back it
+  std::uint32_t events_count = 0;
+  std::vector<ScoreReason> reasons;  // at most 3, largest |impact| first
+  std::string model_version;         // "fallback" when no model scored it
+  // Why a fallback was used: "" (model scored), "no_model", "model_error",
+  // "last_good_score" (the previous model score was kept).
+  std::string fallback_reason;
+  UnixSeconds scored_at = 0;  // the scoring instant
+  std::int64_t latency_ns = 0;  // feature update + prediction + reasons
+};
+
+// A loaded lead model: compiled trees, calibration, feature schema, metadata.
+class LeadModel;
+
+// Where the engine gets each tenant's current model. A tenant-specific model
+// wins over the shared one. Thread-safe; models are swapped atomically, so a
+// scoring call sees either the old or the new model, never a mix.
+class ModelRegistry {
+ public:
+  virtual ~ModelRegistry() = default;
+  // nullptr when the tenant has no model (the engine then falls back).
+  virtual std::shared_ptr<const LeadModel> lead_model(std::string_view tenant_id) const = 0;
+};
+
+// Reads models from MODEL_DIR/leads (shared) and MODEL_DIR/tenants/T/leads.
+class DirectoryModelRegistry final : public ModelRegistry {
+ public:
+  explicit DirectoryModelRegistry(std::string model_dir);
+  ~DirectoryModelRegistry() override;
+  // (Re)loads every model under the directory. A model that fails to load is
+  // reported in the returned status and the previous one (if any) stays in
+  // service; an absent directory is not an error (no models: fallback).
+  Status reload();
+  std::shared_ptr<const LeadModel> lead_model(std::string_view tenant_id) const override;
+  // Version of the shared model, "" when none.
+  std::string shared_version() const;
+
+ private:
+  struct State;
+  std::string model_dir_;
+  std::unique_ptr<State> state_;
+};
+
+// Loads a model directory written by train_lead_model.
+Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir);
+std::string lead_model_version(const LeadModel& model);
+
+struct EngineOptions {
+  std::size_t shards = 64;  // lock striping over (tenant, lead)
+};
+
+struct EngineStats {
+  std::uint64_t events_applied = 0;
+  std::uint64_t scores_computed = 0;
+  std::uint64_t fallback_scores = 0;
+  std::uint64_t leads = 0;
+};
+
+// Holds every lead's feature state in memory (sharded by tenant and lead) and
+// scores it. All methods are thread-safe; work on different leads runs in
+// parallel. Time is always explicit (`now`), so replay and tests control it.
+class LeadScoringEngine {
+ public:
+  // `registry` must outlive the engine. `cache` (optional) receives the last
+  // good score per lead (warm scores, 3600 s) for fallback across restarts.
+  LeadScoringEngine(const ModelRegistry& registry, bus::Cache* cache, EngineOptions options = {});
+  ~LeadScoringEngine();
+  LeadScoringEngine(const LeadScoringEngine&) = delete;
+  LeadScoringEngine& operator=(const LeadScoringEngine&) = delete;
+
+  // Creates or replaces the lead's attributes (budget, timeline, source...)
+  // and re-scores at `now`.
+  Result<LeadScore> upsert_contact(const Contact& contact, UnixSeconds now);
+  // Applies one event and re-scores at `now`. An event for an unknown lead
+  // creates a minimal lead created at the event's time. Events may arrive
+  // slightly out of order; features stay consistent.
+  Result<LeadScore> apply_event(const Event& event, UnixSeconds now);
+  // Pipeline rows feed the agent and source track records (a lead signing
+  // is the positive outcome other leads are compared with).
+  void apply_stage(const OpportunityStage& stage);
+  // The lead's score at `at` from the events applied so far. NotFound for
+  // an unknown lead.
+  Result<LeadScore> score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at);
+  // The last score computed per lead, best first, optionally one band only.
+  std::vector<LeadScore> top_leads(std::string_view tenant_id, std::optional<Band> band,
+                                   std::size_t limit) const;
+  // Rebuilding at start: apply history without scoring every event.
+  void load_contact(const Contact& contact);
+  void load_event(const Event& event);
+  EngineStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct TrainLeadOptions {
+  // Ages (hours after created_at) at which training examples are taken.
+  std::vector<double> example_ages_hours = {1, 6, 24, 72, 168, 336, 720};
+  // Contacts created in the last `validation_fraction` of the span form the
+  // time-based validation set (also used to fit the calibration).
+  double validation_fraction = 0.2;
+  int nthread = 0;
+  int seed = 42;
+  bool progress = true;  // progress lines on stderr
+};
+
+struct TrainLeadReport {
+  std::string version;
+  std::size_t train_examples = 0;
+  std::size_t validation_examples = 0;
+  std::size_t censored_contacts = 0;
+  // Validation metrics per age (hours) after calibration.
+  struct AgeMetrics {
+    double hours = 0;
+    double auc = 0;
+    double brier = 0;
+    double ece = 0;
+    std::size_t n = 0;
+  };
+  std::vector<AgeMetrics> validation;
+  double seconds = 0;
+};
+
+// Trains the lead model on a history and writes MODEL_DIR (model.json,
+// metadata.json with feature schema, data span, metrics, calibration and
+// version). InvalidArgument when the history is too small or has one class.
+Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts,
+                                         const std::vector<Event>& events,
+                                         const std::vector<OpportunityStage>& stages,
+                                         const std::string& out_dir, const TrainLeadOptions& options);
+
+struct ReplayRow {
+  std::string contact_id;
+  double hours = 0;
+  double probability = 0;
+  int score = 0;
+};
+
+// Pushes events in time order through a LeadScoringEngine using `model_dir`
+// and records, per contact and offset, the score the engine held at
+// created_at + hours (events up to that instant only). Stages, when given,
+// feed the track records exactly as in serving. Rows are in contact file
+// order, then offset order.
+Result<std::vector<ReplayRow>> replay_scores(const std::string& model_dir,
+                                             const std::vector<Contact>& contacts,
+                                             const std::vector<Event>& events,
+                                             const std::vector<OpportunityStage>& stages,
+                                             const std::vector<double>& hours);
+
+}  // namespace reai::scoring

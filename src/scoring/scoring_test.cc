@@ -1,0 +1,459 @@
+#include "scoring/scoring.h"
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "bus/bus.h"
+#include "models/models.h"
+#include "scoring/lead_model.h"
+#include "scoring/synthetic_history.h"
+
+namespace reai::scoring {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::History;
+using testing_support::make_history;
+using testing_support::kStart;
+using testing_support::kDay;
+
+class FakeCache final : public bus::Cache {
+ public:
+  std::optional<std::string> get(std::string_view key) override {
+    std::lock_guard lock(mu_);
+    auto it = values_.find(std::string(key));
+    if (it == values_.end()) return std::nullopt;
+    return it->second;
+  }
+  void put(std::string_view key, std::string value, UnixSeconds ttl) override {
+    std::lock_guard lock(mu_);
+    values_[std::string(key)] = std::move(value);
+    last_ttl_ = ttl;
+  }
+  void erase(std::string_view key) override {
+    std::lock_guard lock(mu_);
+    values_.erase(std::string(key));
+  }
+  bus::CacheStats stats() const override { return {}; }
+  Status health() override { return Status::ok(); }
+  std::size_t size() {
+    std::lock_guard lock(mu_);
+    return values_.size();
+  }
+  UnixSeconds last_ttl_ = 0;
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> values_;
+};
+
+class EmptyRegistry final : public ModelRegistry {
+ public:
+  std::shared_ptr<const LeadModel> lead_model(std::string_view) const override { return nullptr; }
+};
+
+class FixedRegistry final : public ModelRegistry {
+ public:
+  explicit FixedRegistry(std::shared_ptr<const LeadModel> m) : m_(std::move(m)) {}
+  std::shared_ptr<const LeadModel> lead_model(std::string_view) const override { return m_; }
+
+ private:
+  std::shared_ptr<const LeadModel> m_;
+};
+
+class LeadScoringTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string((fs::temp_directory_path() / ("reai_scoring_test_" + std::to_string(::getpid()))).string());
+    fs::remove_all(*dir_);
+    history_ = new History(make_history(1500, kStart, 300 * kDay, 7, "c"));
+    TrainLeadOptions options;
+    options.example_ages_hours = {1, 24, 168};
+    options.nthread = 2;
+    options.progress = false;
+    auto report = train_lead_model(history_->contacts, history_->events, history_->stages,
+                                   *dir_ + "/leads", options);
+    ASSERT_TRUE(report) << report.status().to_string();
+    report_ = new TrainLeadReport(*report);
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+    delete history_;
+    delete report_;
+  }
+  static std::string model_dir() { return *dir_ + "/leads"; }
+  static std::string* dir_;
+  static History* history_;
+  static TrainLeadReport* report_;
+};
+std::string* LeadScoringTest::dir_ = nullptr;
+History* LeadScoringTest::history_ = nullptr;
+TrainLeadReport* LeadScoringTest::report_ = nullptr;
+
+TEST_F(LeadScoringTest, TrainingReportsMetricsAndVersion) {
+  EXPECT_EQ(report_->version.rfind("leads-", 0), 0u);
+  EXPECT_GT(report_->train_examples, 0u);
+  EXPECT_GT(report_->validation_examples, 0u);
+  ASSERT_EQ(report_->validation.size(), 3u);
+  EXPECT_GT(report_->validation[2].auc, 0.7);
+  EXPECT_TRUE(fs::exists(model_dir() + "/model.json"));
+  EXPECT_TRUE(fs::exists(model_dir() + "/metadata.json"));
+}
+
+TEST_F(LeadScoringTest, HeldOutLaterLeadsAreRankedWell) {
+  History later = make_history(600, kStart + 400 * kDay, 60 * kDay, 99, "h");
+  auto rows = replay_scores(model_dir(), later.contacts, later.events, {}, {1, 168});
+  ASSERT_TRUE(rows) << rows.status().to_string();
+  ASSERT_EQ(rows->size(), later.contacts.size() * 2);
+  std::vector<double> p;
+  std::vector<float> y;
+  for (std::size_t i = 0; i < later.contacts.size(); ++i) {
+    const ReplayRow& r = (*rows)[i * 2 + 1];
+    EXPECT_EQ(r.contact_id, later.contacts[i].contact_id);
+    EXPECT_EQ(r.hours, 168);
+    EXPECT_EQ(r.score, static_cast<int>(std::lround(r.probability * 100)));
+    p.push_back(r.probability);
+    y.push_back(later.converted[r.contact_id] ? 1.f : 0.f);
+  }
+  EXPECT_GT(models::roc_auc(p, y), 0.7);
+}
+
+TEST_F(LeadScoringTest, SavedModelPredictsLikeXgboost) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model) << model.status().to_string();
+  auto booster = models::Booster::load_file(model_dir() + "/model.json");
+  ASSERT_TRUE(booster);
+  const std::size_t nf = features::feature_count();
+  models::DenseMatrix x(0, nf);
+  std::vector<float> row(nf);
+  for (std::size_t i = 0; i < 50; ++i) {
+    features::LeadFeatureState s;
+    s.set_contact(history_->contacts[i]);
+    for (const auto& e : history_->events) {
+      if (e.contact_id == history_->contacts[i].contact_id) s.apply(e);
+    }
+    s.write_features(history_->contacts[i].created_at + 30 * 3600, &(*model)->track_records, row.data());
+    x.append_row(row);
+  }
+  auto expected = booster->predict(x);
+  ASSERT_TRUE(expected);
+  for (std::size_t i = 0; i < x.rows; ++i) {
+    EXPECT_NEAR((*model)->forest.predict(x.row(i)), (*expected)[i], 1e-5);
+  }
+  // A second load is the same model.
+  auto again = load_lead_model(model_dir());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(lead_model_version(**again), report_->version);
+  for (std::size_t i = 0; i < x.rows; ++i) {
+    EXPECT_EQ((*again)->forest.predict(x.row(i)), (*model)->forest.predict(x.row(i)));
+  }
+}
+
+TEST_F(LeadScoringTest, PathReasonsRankLikeTreeShap) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  const std::size_t nf = features::feature_count();
+  std::vector<float> row(nf);
+  std::map<std::string, features::LeadFeatureState> states;
+  for (const auto& c : history_->contacts) states[c.contact_id].set_contact(c);
+  for (const auto& e : history_->events) states[e.contact_id].apply(e);
+  int top1_same = 0, top1_in_top3 = 0, rows = 0;
+  double overlap = 0, offset0 = NAN;
+  for (const auto& c : history_->contacts) {
+    if (rows == 300) break;
+    states[c.contact_id].write_features(c.created_at + 48 * 3600, &(*model)->track_records, row.data());
+    std::vector<double> path(nf + 1, 0.0), shap(nf + 1, 0.0);
+    (*model)->attributor.contributions(row.data(), path);
+    (*model)->forest.shap_values(row.data(), shap);
+    double sum_path = 0, sum_shap = 0;
+    for (double v : path) sum_path += v;
+    for (double v : shap) sum_shap += v;
+    EXPECT_NEAR(sum_shap, (*model)->forest.predict_margin(row.data()), 1e-4);
+    // Path contributions sum to the margin less the constant base margin.
+    if (std::isnan(offset0)) offset0 = sum_shap - sum_path;
+    EXPECT_NEAR(sum_shap - sum_path, offset0, 1e-4);
+    auto a = top_reasons(row.data(), path.data(), nf), b = top_reasons(row.data(), shap.data(), nf);
+    if (a.empty() || b.empty()) continue;
+    ++rows;
+    top1_same += a[0].feature == b[0].feature;
+    for (const auto& rb : b) top1_in_top3 += a[0].feature == rb.feature;
+    for (const auto& ra : a) {
+      for (const auto& rb : b) overlap += ra.feature == rb.feature;
+    }
+  }
+  ASSERT_GT(rows, 100);
+  std::printf("path vs TreeSHAP: top-1 agreement %.3f, path top-1 in SHAP top-3 %.3f, mean top-3 overlap %.2f over %d rows\n",
+              double(top1_same) / rows, double(top1_in_top3) / rows, overlap / rows, rows);
+  // The three reasons shown are nearly the same set; their order can differ.
+  EXPECT_GT(double(top1_in_top3) / rows, 0.9);
+  EXPECT_GT(overlap / rows, 2.2);
+}
+
+TEST_F(LeadScoringTest, EngineAndReplayGiveIdenticalScores) {
+  std::vector<Contact> some(history_->contacts.begin(), history_->contacts.begin() + 40);
+  const std::vector<double> hours = {1, 24};
+  auto rows = replay_scores(model_dir(), some, history_->events, {}, hours);
+  ASSERT_TRUE(rows);
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  FixedRegistry registry(*model);
+  for (std::size_t h = 0; h < hours.size(); ++h) {
+    LeadScoringEngine engine(registry, nullptr);
+    for (std::size_t i = 0; i < some.size(); ++i) {
+      const Contact& c = some[i];
+      const UnixSeconds at = c.created_at + static_cast<UnixSeconds>(hours[h] * 3600);
+      std::optional<LeadScore> last = engine.upsert_contact(c, c.created_at).value();
+      for (const auto& e : history_->events) {
+        if (e.contact_id == c.contact_id && e.ts <= at) last = engine.apply_event(e, e.ts).value();
+      }
+      auto s = engine.score(c.tenant_id, c.contact_id, at);
+      ASSERT_TRUE(s);
+      EXPECT_EQ(s->probability, (*rows)[i * hours.size() + h].probability) << c.contact_id;
+      EXPECT_EQ(s->model_version, report_->version);
+      EXPECT_EQ(s->fallback_reason, "");
+      EXPECT_LE(s->reasons.size(), 3u);
+      EXPECT_GE(s->confidence, 0.0);
+      EXPECT_LE(s->confidence, 1.0);
+      EXPECT_EQ(s->events_count, last->events_count);
+    }
+  }
+}
+
+TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  FixedRegistry registry(*model);
+  FakeCache cache;
+  LeadScoringEngine engine(registry, &cache);
+  const Contact& c = history_->contacts[3];
+  ASSERT_TRUE(engine.upsert_contact(c, c.created_at));
+  Event e;
+  e.tenant_id = "t1";
+  e.contact_id = c.contact_id;
+  e.ts = c.created_at + 600;
+  e.type = EventType::kSmsIn;
+  auto s = engine.apply_event(e, e.ts + 1);
+  ASSERT_TRUE(s);
+  ASSERT_FALSE(s->reasons.empty());
+  for (std::size_t i = 1; i < s->reasons.size(); ++i) {
+    EXPECT_GE(std::fabs(s->reasons[i - 1].impact), std::fabs(s->reasons[i].impact));
+  }
+  EXPECT_FALSE(s->reasons[0].text.empty());
+  EXPECT_GT(s->latency_ns, 0);
+  EXPECT_EQ(s->scored_at, e.ts + 1);
+  auto cached = cache.get("score:t1:" + c.contact_id);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_NE(cached->find(report_->version), std::string::npos);
+  EXPECT_EQ(cache.last_ttl_, bus::kWarmScoreTtl);
+}
+
+TEST(LeadScoringEngine, FallsBackWithoutModel) {
+  EmptyRegistry registry;
+  FakeCache cache;
+  LeadScoringEngine engine(registry, &cache);
+  Contact c;
+  c.tenant_id = "t1";
+  c.contact_id = "c1";
+  c.created_at = kStart;
+  c.pre_approved = true;
+  c.budget = 350000;
+  auto s = engine.upsert_contact(c, kStart);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->model_version, "fallback");
+  EXPECT_EQ(s->fallback_reason, "no_model");
+  const double cold = s->probability;
+  Event e;
+  e.tenant_id = "t1";
+  e.contact_id = "c1";
+  e.type = EventType::kTourRequest;
+  e.ts = kStart + 60;
+  auto s2 = engine.apply_event(e, kStart + 60);
+  ASSERT_TRUE(s2);
+  EXPECT_GT(s2->probability, cold);
+  EXPECT_GT(s2->probability, 0.0);
+  EXPECT_LT(s2->probability, 1.0);
+  ASSERT_FALSE(s2->reasons.empty());
+  EXPECT_EQ(s2->reasons[0].feature, "count_tour_request");
+  EXPECT_EQ(engine.stats().fallback_scores, 2u);
+  EXPECT_EQ(cache.size(), 0u);  // fallback scores are not "last good"
+}
+
+TEST(LeadScoringEngine, UnknownLeadIsNotFoundAndBadInputRejected) {
+  EmptyRegistry registry;
+  LeadScoringEngine engine(registry, nullptr);
+  auto s = engine.score("t1", "nobody", kStart);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  Event e;
+  e.contact_id = "c1";
+  EXPECT_EQ(engine.apply_event(e, kStart).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine.upsert_contact(Contact{}, kStart).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LeadScoringEngine, EventBeforeContactCreatesMinimalLead) {
+  EmptyRegistry registry;
+  LeadScoringEngine engine(registry, nullptr);
+  Event e;
+  e.tenant_id = "t1";
+  e.contact_id = "c9";
+  e.type = EventType::kPageView;
+  e.ts = kStart;
+  ASSERT_TRUE(engine.apply_event(e, kStart));
+  auto s = engine.score("t1", "c9", kStart + 3600);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->events_count, 1u);
+  EXPECT_FALSE(engine.score("t2", "c9", kStart));  // tenants are separate
+}
+
+TEST(LeadScoringEngine, TopLeadsAreRankedAndFilteredByBand) {
+  EmptyRegistry registry;
+  LeadScoringEngine engine(registry, nullptr);
+  for (int i = 0; i < 6; ++i) {
+    Contact c;
+    c.tenant_id = "t1";
+    c.contact_id = "c" + std::to_string(i);
+    c.created_at = kStart;
+    if (i >= 4) c.pre_approved = true;
+    ASSERT_TRUE(engine.upsert_contact(c, kStart));
+    for (int k = 0; k < i; ++k) {
+      Event e;
+      e.tenant_id = "t1";
+      e.contact_id = c.contact_id;
+      e.type = k % 2 ? EventType::kTourRequest : EventType::kAppointmentBooked;
+      e.ts = kStart + k;
+      ASSERT_TRUE(engine.apply_event(e, kStart + 10));
+    }
+  }
+  Contact other;
+  other.tenant_id = "t2";
+  other.contact_id = "x";
+  ASSERT_TRUE(engine.upsert_contact(other, kStart));
+  auto top = engine.top_leads("t1", std::nullopt, 3);
+  ASSERT_EQ(top.size(), 3u);
+  EXPECT_EQ(top[0].lead_id, "c5");
+  EXPECT_GE(top[0].probability, top[1].probability);
+  EXPECT_GE(top[1].probability, top[2].probability);
+  auto all = engine.top_leads("t1", std::nullopt, 100);
+  EXPECT_EQ(all.size(), 6u);
+  auto cold = engine.top_leads("t1", Band::kCold, 100);
+  for (const auto& s : cold) EXPECT_EQ(s.band, Band::kCold);
+  auto hot = engine.top_leads("t1", Band::kHot, 100);
+  for (const auto& s : hot) EXPECT_EQ(s.band, Band::kHot);
+  std::size_t warm = engine.top_leads("t1", Band::kWarm, 100).size();
+  EXPECT_EQ(cold.size() + hot.size() + warm, 6u);
+  EXPECT_FALSE(cold.empty());
+  EXPECT_FALSE(hot.empty());
+}
+
+TEST(LeadScoringEngine, ConcurrentEventsOnSharedAndSeparateLeads) {
+  EmptyRegistry registry;
+  LeadScoringEngine engine(registry, nullptr, EngineOptions{8});
+  constexpr int kThreads = 4, kPerThread = 400;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Event e;
+        e.tenant_id = "t1";
+        e.contact_id = i % 2 ? "shared" : "own" + std::to_string(t);
+        e.type = EventType::kPropertyView;
+        e.ts = kStart + i;
+        if (!engine.apply_event(e, kStart + i)) failures++;
+        if (i % 50 == 0) engine.top_leads("t1", std::nullopt, 5);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(engine.stats().events_applied, std::uint64_t(kThreads * kPerThread));
+  EXPECT_EQ(engine.stats().leads, std::uint64_t(kThreads + 1));
+  EXPECT_EQ(engine.score("t1", "shared", kStart + 1000)->events_count, std::uint32_t(kThreads * kPerThread / 2));
+}
+
+TEST(Bands, ThresholdsAndNames) {
+  EXPECT_EQ(band_for_probability(0.5), Band::kHot);
+  EXPECT_EQ(band_for_probability(0.49), Band::kWarm);
+  EXPECT_EQ(band_for_probability(0.2), Band::kWarm);
+  EXPECT_EQ(band_for_probability(0.19), Band::kCold);
+  for (Band b : {Band::kCold, Band::kWarm, Band::kHot}) EXPECT_EQ(parse_band(band_name(b)), b);
+  EXPECT_FALSE(parse_band("lukewarm"));
+}
+
+TEST_F(LeadScoringTest, RegistryReloadKeepsOldModelOnCorruptNewOne) {
+  const std::string root = *dir_ + "_registry";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  DirectoryModelRegistry empty(root + "/absent");
+  EXPECT_TRUE(empty.reload().is_ok());
+  EXPECT_EQ(empty.lead_model("t1"), nullptr);
+  fs::copy(model_dir(), root + "/leads", fs::copy_options::recursive);
+  DirectoryModelRegistry registry(root);
+  ASSERT_TRUE(registry.reload().is_ok());
+  EXPECT_EQ(registry.shared_version(), report_->version);
+  auto before = registry.lead_model("t1");
+  ASSERT_NE(before, nullptr);
+  {
+    std::ofstream out(root + "/leads/model.json", std::ios::trunc);
+    out << "{not json";
+  }
+  Status st = registry.reload();
+  EXPECT_FALSE(st.is_ok());
+  EXPECT_EQ(registry.shared_version(), report_->version);
+  EXPECT_EQ(registry.lead_model("t1"), before);
+  fs::remove_all(root);
+}
+
+TEST_F(LeadScoringTest, LoadRejectsOtherSchemaAndMissingFiles) {
+  const std::string copy = *dir_ + "_schema";
+  fs::remove_all(copy);
+  fs::copy(model_dir(), copy, fs::copy_options::recursive);
+  std::string meta;
+  {
+    std::ifstream in(copy + "/metadata.json");
+    meta.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto pos = meta.find(features::schema_hash());
+  ASSERT_NE(pos, std::string::npos);
+  meta.replace(pos, features::schema_hash().size(), "fnv1a64:0000000000000000");
+  {
+    std::ofstream out(copy + "/metadata.json", std::ios::trunc);
+    out << meta;
+  }
+  auto loaded = load_lead_model(copy);
+  ASSERT_FALSE(loaded);
+  EXPECT_EQ(loaded.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(loaded.status().message().find("schema"), std::string::npos);
+  EXPECT_EQ(load_lead_model(copy + "/nope").status().code(), StatusCode::kNotFound);
+  fs::remove_all(copy);
+}
+
+TEST(TrainLeadModel, RejectsTooLittleOrOneClassHistory) {
+  TrainLeadOptions options;
+  options.progress = false;
+  const std::string out = (fs::temp_directory_path() / "reai_scoring_bad_model").string();
+  EXPECT_EQ(train_lead_model({}, {}, {}, out, options).status().code(), StatusCode::kInvalidArgument);
+  History h = make_history(300, kStart, 100 * kDay, 3, "c");
+  EXPECT_EQ(train_lead_model(h.contacts, h.events, {}, out, options).status().code(), StatusCode::kInvalidArgument);
+  options.example_ages_hours = {-1};
+  EXPECT_EQ(train_lead_model(h.contacts, h.events, h.stages, out, options).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(out + "/model.json"));
+}
+
+TEST_F(LeadScoringTest, ReplayRejectsBadInput) {
+  EXPECT_FALSE(replay_scores(*dir_ + "/missing", {}, {}, {}, {1}));
+  EXPECT_EQ(replay_scores(model_dir(), {}, {}, {}, {-1}).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace reai::scoring

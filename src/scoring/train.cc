@@ -1,0 +1,375 @@
+// train_lead_model: examples at several ages of each lead, as-of track
+// records, XGBoost with early stopping on a later validation period, and
+// cross-fitted isotonic calibration.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+
+#include "core/time.h"
+#include "scoring/lead_model.h"
+#include "scoring/scoring.h"
+
+namespace reai::scoring {
+namespace {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::string contact_key(std::string_view tenant, std::string_view contact) {
+  std::string k(tenant);
+  k.push_back('\x1f');
+  k.append(contact);
+  return k;
+}
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+struct Example {
+  std::uint32_t contact;
+  std::uint32_t age_index;
+  UnixSeconds t;
+  bool validation;
+};
+
+Status write_text(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return unavailable("cannot write " + tmp.string());
+    out << text;
+    if (!out.flush()) return unavailable("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return unavailable("cannot rename " + tmp.string() + ": " + ec.message());
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, const std::vector<Event>& events,
+                                         const std::vector<OpportunityStage>& stages, const std::string& out_dir,
+                                         const TrainLeadOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  auto progress = [&options](const char* fmt, auto... args) {
+    if (options.progress) {
+      std::fprintf(stderr, "train leads: ");
+      std::fprintf(stderr, fmt, args...);
+      std::fputc('\n', stderr);
+    }
+  };
+  if (contacts.empty()) return invalid_argument("no contacts to train on");
+  if (options.example_ages_hours.empty()) return invalid_argument("no example ages");
+  for (double a : options.example_ages_hours) {
+    if (!std::isfinite(a) || a < 0) return invalid_argument("example ages must be hours >= 0");
+  }
+  if (!(options.validation_fraction > 0 && options.validation_fraction < 1)) {
+    return invalid_argument("validation_fraction must be in (0, 1)");
+  }
+  const std::size_t n = contacts.size();
+  const std::size_t nf = features::feature_count();
+  std::unordered_map<std::string, std::uint32_t> index;
+  index.reserve(n * 2);
+  UnixSeconds min_ts = contacts[0].created_at, max_ts = contacts[0].created_at;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    index.emplace(contact_key(contacts[i].tenant_id, contacts[i].contact_id), i);
+    min_ts = std::min(min_ts, contacts[i].created_at);
+    max_ts = std::max(max_ts, contacts[i].created_at);
+  }
+  std::vector<std::vector<std::uint32_t>> events_of(n);
+  for (std::uint32_t e = 0; e < events.size(); ++e) {
+    max_ts = std::max(max_ts, events[e].ts);
+    auto it = index.find(contact_key(events[e].tenant_id, events[e].contact_id));
+    if (it != index.end()) events_of[it->second].push_back(e);
+  }
+  std::vector<std::optional<UnixSeconds>> signed_at(n);
+  for (const auto& s : stages) {
+    max_ts = std::max(max_ts, s.ts);
+    if (s.stage != Stage::kSigned) continue;
+    auto it = index.find(contact_key(s.tenant_id, s.contact_id));
+    if (it == index.end()) continue;
+    auto& slot = signed_at[it->second];
+    if (!slot || s.ts < *slot) slot = s.ts;
+  }
+  // The export ends at the day boundary after the last record (a history
+  // exported on 2026-01-01 has its last record on 2025-12-31).
+  const UnixSeconds export_end = (max_ts / 86400 + 1) * 86400;
+  std::vector<std::uint8_t> label(n), censored(n);
+  std::vector<std::optional<UnixSeconds>> first_out(n);
+  std::size_t censored_count = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const UnixSeconds created = contacts[i].created_at;
+    label[i] = signed_at[i] && *signed_at[i] <= created + kConversionWindowSeconds;
+    censored[i] = created + kConversionWindowSeconds > export_end;
+    censored_count += censored[i];
+    auto& evs = events_of[i];
+    std::stable_sort(evs.begin(), evs.end(), [&events](std::uint32_t a, std::uint32_t b) { return events[a].ts < events[b].ts; });
+    for (std::uint32_t e : evs) {
+      if (is_outreach(events[e].type) && events[e].ts >= created) {
+        first_out[i] = events[e].ts;
+        break;
+      }
+    }
+  }
+  std::vector<std::uint32_t> usable;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (!censored[i]) usable.push_back(i);
+  }
+  if (usable.size() < 50) {
+    return invalid_argument("history too small: " + std::to_string(usable.size()) +
+                            " contacts with a complete 90-day window (need 50)");
+  }
+  std::sort(usable.begin(), usable.end(), [&contacts](std::uint32_t a, std::uint32_t b) {
+    return contacts[a].created_at < contacts[b].created_at;
+  });
+  const std::size_t cut_pos = static_cast<std::size_t>(double(usable.size()) * (1 - options.validation_fraction));
+  const UnixSeconds val_from = contacts[usable[std::min(cut_pos, usable.size() - 1)]].created_at;
+  progress("%zu contacts (%zu censored, window ends %s), %zu events, validation from %s", n, censored_count,
+           format_iso8601(export_end).c_str(), events.size(), format_iso8601(val_from).c_str());
+
+  // Lead features at each age, from events up to that instant only.
+  std::vector<double> ages = options.example_ages_hours;
+  std::sort(ages.begin(), ages.end());
+  std::vector<Example> examples;
+  examples.reserve(usable.size() * ages.size());
+  std::vector<float> rows;
+  rows.reserve(usable.size() * ages.size() * nf);
+  for (std::uint32_t i : usable) {
+    features::LeadFeatureState state;
+    state.set_contact(contacts[i]);
+    const auto& evs = events_of[i];
+    std::size_t next = 0;
+    for (std::uint32_t a = 0; a < ages.size(); ++a) {
+      const UnixSeconds t = contacts[i].created_at + static_cast<UnixSeconds>(std::llround(ages[a] * 3600));
+      while (next < evs.size() && events[evs[next]].ts <= t) state.apply(events[evs[next++]]);
+      examples.push_back({i, a, t, contacts[i].created_at >= val_from});
+      rows.resize(rows.size() + nf);
+      state.write_features(t, nullptr, rows.data() + rows.size() - nf);
+    }
+  }
+
+  // Track records as of each example's instant: a lead counts once its
+  // 90-day window has closed (outcome known), its speed-to-lead once its
+  // first outreach happened. Never the future.
+  struct TrackItem {
+    UnixSeconds t;
+    std::uint32_t contact;
+    bool outcome;  // false: speed item
+  };
+  std::vector<TrackItem> items;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const UnixSeconds matured = contacts[i].created_at + kConversionWindowSeconds;
+    if (matured <= export_end) items.push_back({matured, i, true});
+    if (first_out[i]) items.push_back({*first_out[i], i, false});
+  }
+  std::sort(items.begin(), items.end(), [](const TrackItem& a, const TrackItem& b) { return a.t < b.t; });
+  std::vector<std::uint32_t> order(examples.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&examples](std::uint32_t a, std::uint32_t b) { return examples[a].t < examples[b].t; });
+  features::TrackRecordBook book;
+  auto add_item = [&](const TrackItem& item) {
+    const Contact& c = contacts[item.contact];
+    if (item.outcome) {
+      const bool y = label[item.contact];
+      book.global().add_outcome(y);
+      if (!c.assigned_agent_id.empty()) book.agent(c.assigned_agent_id).add_outcome(y);
+      book.source(c.tenant_id, c.source).add_outcome(y);
+      book.source(c.tenant_id, "*").add_outcome(y);
+    } else {
+      const double speed = double(*first_out[item.contact] - c.created_at);
+      book.global().add_speed(speed);
+      if (!c.assigned_agent_id.empty()) book.agent(c.assigned_agent_id).add_speed(speed);
+      book.source(c.tenant_id, c.source).add_speed(speed);
+    }
+  };
+  std::size_t next_item = 0;
+  features::LeadFeatureState probe;
+  for (std::uint32_t ex : order) {
+    while (next_item < items.size() && items[next_item].t <= examples[ex].t) add_item(items[next_item++]);
+    probe.set_contact(contacts[examples[ex].contact]);
+    probe.write_track_features(&book, rows.data() + std::size_t(ex) * nf);
+  }
+  while (next_item < items.size()) add_item(items[next_item++]);
+
+  models::DenseMatrix train_x, val_x;
+  train_x.cols = val_x.cols = nf;
+  std::vector<float> train_y, val_y;
+  std::vector<std::uint32_t> val_examples;
+  for (std::uint32_t ex = 0; ex < examples.size(); ++ex) {
+    std::span<const float> row(rows.data() + std::size_t(ex) * nf, nf);
+    const float y = label[examples[ex].contact];
+    if (examples[ex].validation) {
+      val_x.append_row(row);
+      val_y.push_back(y);
+      val_examples.push_back(ex);
+    } else {
+      train_x.append_row(row);
+      train_y.push_back(y);
+    }
+  }
+  rows.clear();
+  rows.shrink_to_fit();
+  auto positives = [](const std::vector<float>& y) { return std::count(y.begin(), y.end(), 1.f); };
+  if (positives(train_y) == 0 || positives(train_y) == std::ptrdiff_t(train_y.size()) || positives(val_y) == 0 ||
+      positives(val_y) == std::ptrdiff_t(val_y.size()) || val_y.size() < 20) {
+    return invalid_argument("training and validation periods both need converted and unconverted leads");
+  }
+  progress("%zu training examples, %zu validation examples, %zu features", train_y.size(), val_y.size(), nf);
+
+  models::TrainParams params;
+  params.max_depth = 5;
+  params.eta = 0.05;
+  params.num_rounds = 600;
+  params.early_stopping_rounds = 40;
+  params.subsample = 0.8;
+  params.colsample_bytree = 0.8;
+  params.min_child_weight = 5;
+  params.reg_lambda = 2;
+  params.nthread = options.nthread;
+  params.seed = options.seed;
+  params.eval_metric = "logloss";
+  params.extra = {{"tree_method", "hist"}, {"max_bin", "128"}};
+  auto booster = models::Booster::train(train_x, train_y, {}, &val_x, val_y, params);
+  if (!booster) return booster.status();
+  auto model_json = booster->save_json();
+  if (!model_json) return model_json.status();
+  auto forest = models::CompiledForest::compile(*model_json);
+  if (!forest) return forest.status();
+  progress("trained %d rounds", booster->num_rounds());
+  std::optional<std::string> final_json;
+  if (!std::getenv("REAI_LEAD_NO_REFIT")) {
+    models::DenseMatrix all_x = train_x;
+    all_x.values.insert(all_x.values.end(), val_x.values.begin(), val_x.values.end());
+    all_x.rows += val_x.rows;
+    std::vector<float> all_y = train_y;
+    all_y.insert(all_y.end(), val_y.begin(), val_y.end());
+    models::TrainParams refit = params;
+    refit.early_stopping_rounds = 0;
+    refit.num_rounds = booster->num_rounds() * 5 / 4;
+    auto b2 = models::Booster::train(all_x, all_y, {}, nullptr, {}, refit);
+    if (!b2) return b2.status();
+    auto j2 = b2->save_json();
+    if (!j2) return j2.status();
+    final_json = *j2;
+    progress("refit on all %zu examples, %d rounds", all_y.size(), refit.num_rounds);
+  }
+
+  // Calibration: cross-fitted halves (by contact) give honest validation
+  // metrics; the served calibrator is then fitted on the whole period.
+  std::vector<double> raw(val_y.size());
+  for (std::size_t r = 0; r < raw.size(); ++r) raw[r] = forest->predict(val_x.row(r));
+  std::vector<double> calibrated(raw.size());
+  for (int half = 0; half < 2; ++half) {
+    std::vector<double> fit_x;
+    std::vector<float> fit_y;
+    for (std::size_t r = 0; r < raw.size(); ++r) {
+      if ((examples[val_examples[r]].contact & 1u) != std::uint32_t(half)) {
+        fit_x.push_back(raw[r]);
+        fit_y.push_back(val_y[r]);
+      }
+    }
+    auto cal = models::IsotonicCalibrator::fit(fit_x, fit_y);
+    if (!cal) return cal.status();
+    const double shift = level_neutral_shift(*cal, fit_x);
+    for (std::size_t r = 0; r < raw.size(); ++r) {
+      if ((examples[val_examples[r]].contact & 1u) == std::uint32_t(half)) {
+        calibrated[r] = calibrate(*cal, shift, raw[r]);
+      }
+    }
+  }
+  auto calibrator = models::IsotonicCalibrator::fit(raw, val_y);
+  if (!calibrator) return calibrator.status();
+  const double calibration_shift = level_neutral_shift(*calibrator, raw);
+
+  TrainLeadReport report;
+  report.train_examples = train_y.size();
+  report.validation_examples = val_y.size();
+  report.censored_contacts = censored_count;
+  json::array metrics_json;
+  for (std::uint32_t a = 0; a < ages.size(); ++a) {
+    std::vector<double> p;
+    std::vector<float> y;
+    for (std::size_t r = 0; r < raw.size(); ++r) {
+      if (examples[val_examples[r]].age_index == a) {
+        p.push_back(calibrated[r]);
+        y.push_back(val_y[r]);
+      }
+    }
+    TrainLeadReport::AgeMetrics m;
+    m.hours = ages[a];
+    m.n = p.size();
+    m.auc = models::roc_auc(p, y);
+    m.brier = models::brier_score(p, y);
+    m.ece = models::expected_calibration_error(p, y, 10);
+    report.validation.push_back(m);
+    progress("validation %6.0f h: n=%zu AUC=%.4f Brier=%.4f ECE=%.4f", m.hours, m.n, m.auc, m.brier, m.ece);
+    auto num_or_null = [](double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); };
+    metrics_json.push_back(json::object{{"hours", m.hours}, {"n", m.n}, {"auc", num_or_null(m.auc)},
+                                        {"brier", num_or_null(m.brier)}, {"ece", num_or_null(m.ece)}});
+  }
+
+  double base = 0;
+  for (std::uint32_t i : usable) base += label[i];
+  base /= double(usable.size());
+  std::string stamp;
+  for (char c : format_iso8601(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch()).count())) {
+    if (c >= '0' && c <= '9') stamp.push_back(c);
+  }
+  char hash[16];
+  std::snprintf(hash, sizeof hash, "%08llx",
+                static_cast<unsigned long long>(fnv1a(*model_json) & 0xffffffffULL));
+  report.version = "leads-" + stamp + "-" + hash;
+
+  json::array names;
+  for (const auto& spec : features::feature_schema()) names.emplace_back(spec.name);
+  json::array ages_json;
+  for (double a : ages) ages_json.emplace_back(a);
+  json::object meta;
+  meta["format"] = kModelFormat;
+  meta["version"] = report.version;
+  meta["schema_hash"] = features::schema_hash();
+  meta["features"] = std::move(names);
+  meta["data_span"] = json::object{{"from", format_iso8601(min_ts)},
+                                   {"to", format_iso8601(max_ts)},
+                                   {"export_end", format_iso8601(export_end)},
+                                   {"validation_from", format_iso8601(val_from)}};
+  meta["example_ages_hours"] = std::move(ages_json);
+  meta["label"] = "signed within 90 days of created_at";
+  meta["contacts"] = n;
+  meta["censored_contacts"] = censored_count;
+  meta["train_examples"] = report.train_examples;
+  meta["validation_examples"] = report.validation_examples;
+  meta["boosting_rounds"] = booster->num_rounds();
+  meta["validation"] = std::move(metrics_json);
+  meta["base_rate"] = base;
+  meta["calibrator"] = json::parse(calibrator->to_json());
+  meta["calibration_shift"] = calibration_shift;
+  meta["track_records"] = json::parse(book.to_json());
+
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) return unavailable("cannot create " + out_dir + ": " + ec.message());
+  REAI_RETURN_IF_ERROR(write_text(fs::path(out_dir) / "model.json", final_json ? *final_json : *model_json));
+  REAI_RETURN_IF_ERROR(write_text(fs::path(out_dir) / "metadata.json", json::serialize(meta)));
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  progress("wrote %s (version %s) in %.1f s", out_dir.c_str(), report.version.c_str(), report.seconds);
+  return report;
+}
+
+}  // namespace reai::scoring

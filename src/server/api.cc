@@ -1,0 +1,786 @@
+#include "server/api.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "bus/bus.h"
+#include "core/time.h"
+#include "server/codec.h"
+#include "server/http_errors.h"
+#include "store/store.h"
+
+namespace reai::server {
+namespace json = boost::json;
+
+// Per-tenant token buckets for write routes.
+class TokenBuckets {
+ public:
+  explicit TokenBuckets(double rate) : rate_(rate), burst_(std::max(1.0, rate)) {}
+  // 0 when allowed; otherwise the whole seconds to wait.
+  int acquire(const std::string& tenant_id) {
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = buckets_.try_emplace(tenant_id, Bucket{burst_, now});
+    Bucket& b = it->second;
+    b.tokens = std::min(burst_, b.tokens + (now - b.last) * rate_);
+    b.last = now;
+    if (b.tokens >= 1.0) {
+      b.tokens -= 1.0;
+      return 0;
+    }
+    return std::max(1, int(std::ceil((1.0 - b.tokens) / rate_)));
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    double last;
+  };
+  double rate_;
+  double burst_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+namespace {
+
+constexpr std::string_view kContactsPrefix = "/api/contacts/";
+constexpr std::string_view kWsPrefix = "/api/realtime/scoring/";
+
+ApiResponse json_response(int status, std::string body, Route route) {
+  ApiResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.route = route;
+  return r;
+}
+
+ApiResponse error_response(const Status& status, Route route) {
+  return json_response(http_status_for(status.code()), error_json(status.message()), route);
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(char(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The decoded value of `key` in a query string.
+std::optional<std::string> query_param(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != key) continue;
+    auto v = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+    return v ? *v : std::string();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> parse_uint(std::string_view s) {
+  if (s.empty() || s.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + std::uint64_t(c - '0');
+  }
+  return v;
+}
+
+std::string contact_key(std::string_view tenant_id, std::string_view contact_id) {
+  std::string k;
+  k.reserve(tenant_id.size() + contact_id.size() + 1);
+  k.append(tenant_id);
+  k.push_back('\x1f');
+  k.append(contact_id);
+  return k;
+}
+
+std::string reasons_json(const scoring::LeadScore& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.reasons.size(); ++i) {
+    if (i) out.push_back(',');
+    out.append("{\"feature\":");
+    append_json_string(s.reasons[i].feature, &out);
+    out.append(",\"text\":");
+    append_json_string(s.reasons[i].text, &out);
+    out.append(",\"impact\":");
+    out.append(json::serialize(json::value(s.reasons[i].impact)));
+    out.push_back('}');
+  }
+  out.push_back(']');
+  return out;
+}
+
+// Parses a body with a stack-first arena: most events fit in 4 KiB.
+class BodyParser {
+ public:
+  Result<json::value> parse(std::string_view body) {
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec, json::storage_ptr(&resource_));
+    if (ec) return invalid_argument("malformed JSON: " + ec.message());
+    return v;
+  }
+
+ private:
+  unsigned char buffer_[4096];
+  json::monotonic_resource resource_{buffer_, sizeof buffer_};
+};
+
+bool is_fallback(const scoring::LeadScore& s) { return !s.fallback_reason.empty() || s.model_version == "fallback"; }
+
+}  // namespace
+
+Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, WsHub& hub)
+    : config_(config),
+      deps_(deps),
+      metrics_(metrics),
+      hub_(hub),
+      history_(deps.store),
+      shards_(new ScoreShard[kShards]) {
+  if (config_.tenant_rate_limit_per_s > 0) rate_limiter_ = std::make_unique<TokenBuckets>(config_.tenant_rate_limit_per_s);
+  std::random_device rd;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "evt-%08x%08x-", rd(), rd());
+  event_id_prefix_ = buf;
+}
+
+Api::~Api() = default;
+
+std::string Api::next_event_id() {
+  return event_id_prefix_ + std::to_string(event_counter_.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+Status Api::rebuild() {
+  auto tenants = deps_.store.list_tenants();
+  if (!tenants) return tenants.status();
+  const UnixSeconds now = deps_.clock.now();
+  for (const auto& tenant : *tenants) {
+    std::vector<std::string> contact_ids;
+    REAI_RETURN_IF_ERROR(deps_.store.for_each_contact(tenant.tenant_id, [&](const Contact& c) {
+      deps_.engine.load_contact(c);
+      contact_ids.push_back(c.contact_id);
+      return true;
+    }));
+    REAI_RETURN_IF_ERROR(deps_.store.for_each_event(tenant.tenant_id, [&](const Event& e) {
+      deps_.engine.load_event(e);
+      return true;
+    }));
+    REAI_RETURN_IF_ERROR(deps_.store.for_each_stage(tenant.tenant_id, [&](const OpportunityStage& s) {
+      deps_.engine.apply_stage(s);
+      return true;
+    }));
+    {
+      std::lock_guard lock(known_mu_);
+      known_tenants_.insert(tenant.tenant_id);
+      for (const auto& id : contact_ids) known_contacts_.insert(contact_key(tenant.tenant_id, id));
+    }
+    for (const auto& id : contact_ids) {
+      auto score = deps_.engine.score(tenant.tenant_id, id, now);
+      if (score) seed_last_score(*score);
+    }
+  }
+  return {};
+}
+
+bool Api::is_websocket_path(std::string_view target) { return target.substr(0, kWsPrefix.size()) == kWsPrefix; }
+
+WsAdmission Api::admit_websocket(std::string_view target) const {
+  WsAdmission a;
+  const auto q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  auto tenant = percent_decode(path.substr(kWsPrefix.size()), false);
+  if (!tenant || tenant->empty() || tenant->find('/') != std::string::npos) {
+    a.close_code = 4000;
+    a.reason = "bad tenant in path";
+    return a;
+  }
+  auto token = query_param(query, "token");
+  if (!token) {
+    a.close_code = 4001;
+    a.reason = "missing token";
+    return a;
+  }
+  auto claims = verify_token(*token, config_.jwt_secret, deps_.clock.now());
+  if (!claims) {
+    a.close_code = 4001;
+    a.reason = claims.status().message();
+    return a;
+  }
+  if (claims->tenant_id != *tenant) {
+    a.close_code = 4003;
+    a.reason = "token is for another tenant";
+    return a;
+  }
+  if (auto since = query_param(query, "since")) {
+    a.since = parse_uint(*since);
+    if (!a.since) {
+      a.close_code = 4000;
+      a.reason = "since must be a sequence number";
+      return a;
+    }
+  }
+  a.tenant_id = std::move(*tenant);
+  return a;
+}
+
+Result<TokenClaims> Api::authenticate(const ApiRequest& request) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (request.authorization.substr(0, kBearer.size()) != kBearer) {
+    return unauthenticated("missing bearer token");
+  }
+  return verify_token(request.authorization.substr(kBearer.size()), config_.jwt_secret, deps_.clock.now());
+}
+
+ApiResponse Api::handle(const ApiRequest& request) {
+  const auto q = request.target.find('?');
+  const std::string_view path = request.target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? std::string_view() : request.target.substr(q + 1);
+  return route(request, path, query);
+}
+
+ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::string_view query) {
+  const bool get = request.method == Method::kGet || request.method == Method::kHead;
+  if (path == "/healthz") return json_response(200, R"({"status":"ok"})", Route::kHealthz);
+  if (path == "/readyz") return readyz();
+  if (path == "/metrics") return metrics_page();
+  if (path.substr(0, 5) != "/api/") {
+    if (!get) {
+      ApiResponse r = error_response(invalid_argument("method not allowed"), Route::kStatic);
+      r.status = 405;
+      return r;
+    }
+    return static_page(path);
+  }
+
+  // Everything under /api/ needs a token; the tenant always comes from it.
+  Route route = Route::kUnmatched;
+  if (path == "/api/events") route = Route::kEvents;
+  else if (path == "/api/leads") route = Route::kLeads;
+  else if (path == "/api/realtime/score-trigger") route = Route::kScoreTrigger;
+  else if (path == "/api/realtime/performance") route = Route::kPerformance;
+  else if (path == "/api/admin/reload") route = Route::kAdminReload;
+  else if (is_websocket_path(path)) route = Route::kRealtimeScoring;
+  std::string contact_id;
+  if (path.substr(0, kContactsPrefix.size()) == kContactsPrefix) {
+    std::string_view rest = path.substr(kContactsPrefix.size());
+    const auto slash = rest.find('/');
+    std::string_view suffix = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (suffix.empty()) route = Route::kContact;
+    else if (suffix == "/score") route = Route::kContactScore;
+    else if (suffix == "/scores") route = Route::kContactScores;
+    auto decoded = percent_decode(rest.substr(0, slash), false);
+    if (!decoded || decoded->empty()) route = Route::kUnmatched;
+    else contact_id = std::move(*decoded);
+  }
+  if (route == Route::kUnmatched) return error_response(not_found("no such route"), route);
+
+  auto claims = authenticate(request);
+  if (!claims) return error_response(claims.status(), route);
+  if (auto tenant = query_param(query, "tenant_id"); tenant && *tenant != claims->tenant_id) {
+    return error_response(permission_denied("tenant_id does not match the token"), route);
+  }
+
+  const bool write = request.method == Method::kPost || request.method == Method::kPut;
+  if (write && rate_limiter_) {
+    if (int wait = rate_limiter_->acquire(claims->tenant_id); wait > 0) {
+      ApiResponse r = error_response(resource_exhausted("rate limit exceeded for this tenant"), route);
+      r.retry_after = std::to_string(wait);
+      return r;
+    }
+  }
+  auto method_is = [&](Method m) { return request.method == m || (m == Method::kGet && get); };
+  switch (route) {
+    case Route::kEvents:
+      if (method_is(Method::kPost)) return post_events(*claims, request);
+      break;
+    case Route::kContact:
+      if (method_is(Method::kPut)) return put_contact(*claims, contact_id, request);
+      break;
+    case Route::kContactScore:
+      if (method_is(Method::kGet)) return get_score(*claims, contact_id);
+      break;
+    case Route::kContactScores:
+      if (method_is(Method::kGet)) return get_score_history(*claims, contact_id, query);
+      break;
+    case Route::kLeads:
+      if (method_is(Method::kGet)) return get_leads(*claims, query);
+      break;
+    case Route::kScoreTrigger:
+      if (method_is(Method::kPost)) return score_trigger(*claims, request);
+      break;
+    case Route::kPerformance:
+      if (method_is(Method::kGet)) return performance(*claims);
+      break;
+    case Route::kAdminReload:
+      if (method_is(Method::kPost)) return admin_reload(*claims);
+      break;
+    case Route::kRealtimeScoring:
+      return error_response(invalid_argument("this route needs a WebSocket upgrade"), route);
+    default:
+      break;
+  }
+  ApiResponse r = error_response(invalid_argument("method not allowed"), route);
+  r.status = 405;
+  return r;
+}
+
+Status Api::ensure_tenant(const std::string& tenant_id) {
+  {
+    std::lock_guard lock(known_mu_);
+    if (known_tenants_.count(tenant_id)) return {};
+  }
+  auto existing = deps_.store.get_tenant(tenant_id);
+  if (!existing) {
+    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+    REAI_RETURN_IF_ERROR(deps_.store.upsert_tenant({tenant_id, tenant_id, deps_.clock.now(), ""}));
+  }
+  std::lock_guard lock(known_mu_);
+  known_tenants_.insert(tenant_id);
+  return {};
+}
+
+void Api::remember_contact(const std::string& tenant_id, const std::string& contact_id) {
+  std::lock_guard lock(known_mu_);
+  known_contacts_.insert(contact_key(tenant_id, contact_id));
+}
+
+Status Api::ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at) {
+  {
+    std::lock_guard lock(known_mu_);
+    if (known_contacts_.count(contact_key(tenant_id, contact_id))) return {};
+  }
+  auto existing = deps_.store.get_contact(tenant_id, contact_id);
+  if (!existing) {
+    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+    Contact c;
+    c.tenant_id = tenant_id;
+    c.contact_id = contact_id;
+    c.created_at = created_at;
+    REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(c));
+  }
+  remember_contact(tenant_id, contact_id);
+  return {};
+}
+
+void Api::seed_last_score(const scoring::LeadScore& s) {
+  const std::string key = contact_key(s.tenant_id, s.lead_id);
+  ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
+  LastScore last;
+  last.score = s.score;
+  last.band = s.band;
+  for (const auto& r : s.reasons) last.reason_features.push_back(r.feature);
+  std::lock_guard lock(shard.mu);
+  shard.last[key] = std::move(last);
+}
+
+void Api::publish_if_changed(const scoring::LeadScore& s) {
+  const std::string key = contact_key(s.tenant_id, s.lead_id);
+  ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
+  {
+    std::lock_guard lock(shard.mu);
+    LastScore& last = shard.last[key];
+    bool same = last.score == s.score && last.band == s.band && last.reason_features.size() == s.reasons.size();
+    for (std::size_t i = 0; same && i < s.reasons.size(); ++i) same = last.reason_features[i] == s.reasons[i].feature;
+    if (same) return;
+    last.score = s.score;
+    last.band = s.band;
+    last.reason_features.clear();
+    for (const auto& r : s.reasons) last.reason_features.push_back(r.feature);
+    // Published under the shard lock so a lead's updates leave in the order
+    // their scores were recorded.
+    auto published = deps_.bus.publish(s.tenant_id, "score_update", std::make_shared<const std::string>(score_json(s)));
+    (void)published;  // a bus failure shows in /readyz; the score itself stands
+  }
+  store::ScoreRecord record;
+  record.tenant_id = s.tenant_id;
+  record.contact_id = s.lead_id;
+  record.ts = s.scored_at;
+  record.probability = s.probability;
+  record.score = s.score;
+  record.band = std::string(scoring::band_name(s.band));
+  record.model_version = s.model_version;
+  record.reasons_json = reasons_json(s);
+  history_.append(std::move(record));
+}
+
+Result<Api::EventOutcome> Api::apply_event(Event event) {
+  if (event.event_id.empty()) event.event_id = next_event_id();
+  REAI_RETURN_IF_ERROR(ensure_tenant(event.tenant_id));
+  auto appended = deps_.store.append_event(event);
+  if (!appended) return appended.status();
+  const UnixSeconds now = deps_.clock.now();
+  if (!*appended) {
+    auto current = deps_.engine.score(event.tenant_id, event.contact_id, now);
+    if (!current) return current.status();
+    return EventOutcome{std::move(*current), true};
+  }
+  REAI_RETURN_IF_ERROR(ensure_contact(event.tenant_id, event.contact_id, event.ts));
+  auto score = deps_.engine.apply_event(event, now);
+  if (!score) return score.status();
+  metrics_.record_score(event.tenant_id, score->latency_ns, is_fallback(*score));
+  publish_if_changed(*score);
+  return EventOutcome{std::move(*score), false};
+}
+
+Result<Api::EventOutcome> Api::ingest_event(const std::string& tenant_id, const json::value& v,
+                                            std::string_view default_contact_id) {
+  auto event = parse_event(v, tenant_id, default_contact_id, deps_.clock.now());
+  if (!event) return event.status();
+  return apply_event(std::move(*event));
+}
+
+ApiResponse Api::post_events(const TokenClaims& claims, const ApiRequest& request) {
+  BodyParser parser;
+  auto body = parser.parse(request.body);
+  if (!body) return error_response(body.status(), Route::kEvents);
+  auto outcome_json = [](const Result<EventOutcome>& r, std::string* out) {
+    if (!r) {
+      out->append(error_json(r.status().message()));
+      return;
+    }
+    out->push_back('{');
+    append_score_fields(r->score, out);
+    if (r->duplicate) out->append(",\"duplicate\":true");
+    out->push_back('}');
+  };
+  if (body->is_object()) {
+    auto r = ingest_event(claims.tenant_id, *body, {});
+    if (!r) return error_response(r.status(), Route::kEvents);
+    std::string out;
+    out.reserve(512);
+    outcome_json(r, &out);
+    return json_response(200, std::move(out), Route::kEvents);
+  }
+  if (!body->is_array()) {
+    return error_response(invalid_argument("body must be an event object or an array of events"), Route::kEvents);
+  }
+  const auto& items = body->as_array();
+  if (items.size() > kMaxBatchEvents) {
+    return error_response(payload_too_large("a batch holds at most 1000 events"), Route::kEvents);
+  }
+  std::string out = "[";
+  out.reserve(items.size() * 512 + 2);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out.push_back(',');
+    outcome_json(ingest_event(claims.tenant_id, items[i], {}), &out);
+  }
+  out.push_back(']');
+  return json_response(200, std::move(out), Route::kEvents);
+}
+
+ApiResponse Api::put_contact(const TokenClaims& claims, std::string_view contact_id, const ApiRequest& request) {
+  BodyParser parser;
+  auto body = parser.parse(request.body);
+  if (!body) return error_response(body.status(), Route::kContact);
+  const std::string id(contact_id);
+  Contact contact;
+  auto existing = deps_.store.get_contact(claims.tenant_id, id);
+  if (existing) {
+    contact = std::move(*existing);
+  } else if (existing.status().code() == StatusCode::kNotFound) {
+    contact.tenant_id = claims.tenant_id;
+    contact.contact_id = id;
+    contact.created_at = deps_.clock.now();
+  } else {
+    return error_response(existing.status(), Route::kContact);
+  }
+  if (Status s = apply_contact_fields(*body, claims.tenant_id, &contact); !s) return error_response(s, Route::kContact);
+  if (Status s = ensure_tenant(claims.tenant_id); !s) return error_response(s, Route::kContact);
+  if (Status s = deps_.store.upsert_contact(contact); !s) return error_response(s, Route::kContact);
+  remember_contact(claims.tenant_id, id);
+  auto score = deps_.engine.upsert_contact(contact, deps_.clock.now());
+  if (!score) return error_response(score.status(), Route::kContact);
+  publish_if_changed(*score);
+  return json_response(200, score_json(*score), Route::kContact);
+}
+
+ApiResponse Api::get_score(const TokenClaims& claims, std::string_view contact_id) {
+  auto score = deps_.engine.score(claims.tenant_id, contact_id, deps_.clock.now());
+  if (!score) return error_response(score.status(), Route::kContactScore);
+  return json_response(200, score_json(*score), Route::kContactScore);
+}
+
+ApiResponse Api::get_score_history(const TokenClaims& claims, std::string_view contact_id, std::string_view query) {
+  std::size_t limit = 50;
+  if (auto l = query_param(query, "limit")) {
+    auto n = parse_uint(*l);
+    if (!n || *n == 0 || *n > 1000) return error_response(invalid_argument("limit must be 1..1000"), Route::kContactScores);
+    limit = *n;
+  }
+  const std::string id(contact_id);
+  auto contact = deps_.store.get_contact(claims.tenant_id, id);
+  if (!contact) return error_response(contact.status(), Route::kContactScores);
+  // Read-your-writes: rows of scores already returned are in the store.
+  history_.flush();
+  auto history = deps_.store.score_history(claims.tenant_id, id, limit);
+  if (!history) return error_response(history.status(), Route::kContactScores);
+  std::string out = "{\"tenant_id\":";
+  append_json_string(claims.tenant_id, &out);
+  out.append(",\"lead_id\":");
+  append_json_string(id, &out);
+  out.append(",\"scores\":[");
+  for (std::size_t i = 0; i < history->size(); ++i) {
+    const auto& r = (*history)[i];
+    if (i) out.push_back(',');
+    out.append("{\"scored_at\":");
+    append_json_string(format_iso8601(r.ts), &out);
+    out.append(",\"probability\":");
+    out.append(json::serialize(json::value(r.probability)));
+    out.append(",\"score\":" + std::to_string(r.score) + ",\"band\":");
+    append_json_string(r.band, &out);
+    out.append(",\"model\":");
+    append_json_string(r.model_version, &out);
+    out.append(",\"reasons\":");
+    out.append(r.reasons_json.empty() ? "[]" : r.reasons_json);
+    out.push_back('}');
+  }
+  out.append("]}");
+  return json_response(200, std::move(out), Route::kContactScores);
+}
+
+ApiResponse Api::get_leads(const TokenClaims& claims, std::string_view query) {
+  std::optional<scoring::Band> band;
+  if (auto b = query_param(query, "band"); b && !b->empty()) {
+    band = scoring::parse_band(*b);
+    if (!band) return error_response(invalid_argument("band must be hot, warm or cold"), Route::kLeads);
+  }
+  std::size_t limit = 50;
+  if (auto l = query_param(query, "limit")) {
+    auto n = parse_uint(*l);
+    if (!n || *n == 0 || *n > 1000) return error_response(invalid_argument("limit must be 1..1000"), Route::kLeads);
+    limit = *n;
+  }
+  auto leads = deps_.engine.top_leads(claims.tenant_id, band, limit);
+  std::string out = "{\"tenant_id\":";
+  append_json_string(claims.tenant_id, &out);
+  out.append(",\"leads\":[");
+  for (std::size_t i = 0; i < leads.size(); ++i) {
+    if (i) out.push_back(',');
+    out.push_back('{');
+    append_score_fields(leads[i], &out);
+    out.push_back('}');
+  }
+  out.append("]}");
+  return json_response(200, std::move(out), Route::kLeads);
+}
+
+ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& request) {
+  constexpr Route kRoute = Route::kScoreTrigger;
+  BodyParser parser;
+  auto body = parser.parse(request.body);
+  if (!body) return error_response(body.status(), kRoute);
+  if (!body->is_object()) return error_response(invalid_argument("body must be a JSON object"), kRoute);
+  std::string lead_id;
+  const json::value* lead_data = nullptr;
+  for (const auto& kv : body->as_object()) {
+    if (kv.key() == "lead_id") {
+      if (!kv.value().is_string() || kv.value().as_string().empty()) {
+        return error_response(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
+      }
+      lead_id = std::string(kv.value().as_string());
+    } else if (kv.key() == "lead_data") {
+      lead_data = &kv.value();
+    } else if (kv.key() == "tenant_id") {
+      if (!kv.value().is_string() || kv.value().as_string() != claims.tenant_id) {
+        return error_response(permission_denied("tenant_id does not match the token"), kRoute);
+      }
+    } else {
+      return error_response(invalid_argument("field '" + std::string(kv.key()) + "' is not a known field"), kRoute);
+    }
+  }
+  if (lead_id.empty()) return error_response(invalid_argument("field 'lead_id' is required"), kRoute);
+  if (lead_data && !lead_data->is_object() && !lead_data->is_null()) {
+    return error_response(invalid_argument("field 'lead_data' must be an object"), kRoute);
+  }
+
+  // Validate everything before changing anything.
+  const UnixSeconds now = deps_.clock.now();
+  std::vector<Event> events;
+  Contact contact;
+  bool contact_given = false;
+  if (lead_data && lead_data->is_object()) {
+    const auto& data = lead_data->as_object();
+    if (auto it = data.find("events"); it != data.end()) {
+      if (!it->value().is_array()) return error_response(invalid_argument("field 'events' must be an array"), kRoute);
+      if (it->value().as_array().size() > kMaxBatchEvents) {
+        return error_response(payload_too_large("at most 1000 events"), kRoute);
+      }
+      for (std::size_t i = 0; i < it->value().as_array().size(); ++i) {
+        auto e = parse_event(it->value().as_array()[i], claims.tenant_id, lead_id, now);
+        if (!e) return error_response(Status(e.status().code(), "events[" + std::to_string(i) + "]: " + e.status().message()), kRoute);
+        events.push_back(std::move(*e));
+      }
+    }
+    auto existing = deps_.store.get_contact(claims.tenant_id, lead_id);
+    if (existing) {
+      contact = std::move(*existing);
+    } else if (existing.status().code() == StatusCode::kNotFound) {
+      contact.tenant_id = claims.tenant_id;
+      contact.contact_id = lead_id;
+      contact.created_at = events.empty() ? now : std::min_element(events.begin(), events.end(), [](auto& a, auto& b) { return a.ts < b.ts; })->ts;
+    } else {
+      return error_response(existing.status(), kRoute);
+    }
+    if (Status s = apply_contact_fields(*lead_data, claims.tenant_id, &contact, "events"); !s) return error_response(s, kRoute);
+    contact_given = data.size() > (data.contains("events") ? 1u : 0u) || !existing;
+  }
+
+  std::optional<scoring::LeadScore> last;
+  if (contact_given) {
+    if (Status s = ensure_tenant(claims.tenant_id); !s) return error_response(s, kRoute);
+    if (Status s = deps_.store.upsert_contact(contact); !s) return error_response(s, kRoute);
+    remember_contact(claims.tenant_id, lead_id);
+    auto score = deps_.engine.upsert_contact(contact, now);
+    if (!score) return error_response(score.status(), kRoute);
+    publish_if_changed(*score);
+    last = std::move(*score);
+  }
+  for (auto& e : events) {
+    auto r = apply_event(std::move(e));
+    if (!r) return error_response(r.status(), kRoute);
+    last = std::move(r->score);
+  }
+  if (!last) {
+    auto score = deps_.engine.score(claims.tenant_id, lead_id, now);
+    if (!score) return error_response(score.status(), kRoute);
+    last = std::move(*score);
+  }
+  return json_response(200, score_json(*last), kRoute);
+}
+
+ApiResponse Api::performance(const TokenClaims& claims) {
+  TenantMetrics& t = metrics_.tenant(claims.tenant_id);
+  const std::int64_t now_s = monotonic_seconds();
+  const auto cache = deps_.cache.stats();
+  const auto engine = deps_.engine.stats();
+  std::string model = deps_.registry.shared_version();
+  if (auto m = deps_.registry.lead_model(claims.tenant_id)) model = scoring::lead_model_version(*m);
+  json::object o;
+  o["tenant_id"] = claims.tenant_id;
+  json::object latency;
+  for (auto [name, q] : {std::pair{"p50", 0.50}, std::pair{"p95", 0.95}, std::pair{"p99", 0.99}}) {
+    const std::int64_t ns = t.scoring_latency.percentile(q);
+    latency[std::string(name) + "_ns"] = ns;
+    latency[std::string(name) + "_ms"] = double(ns) / 1e6;
+  }
+  latency["samples"] = t.scoring_latency.count();
+  o["scoring_latency"] = std::move(latency);
+  o["events_per_second"] = {{"last_10s", t.events.rate(now_s, 10)}, {"last_60s", t.events.rate(now_s, 60)}};
+  o["websocket_connections"] = {{"tenant", hub_.connections(claims.tenant_id)}, {"total", hub_.total_connections()}};
+  o["cache"] = {{"hits", cache.hits}, {"misses", cache.misses}, {"hit_rate", cache.hit_rate()}};
+  o["model_version"] = model.empty() ? "fallback" : model;
+  o["fallback_scores"] = {{"tenant", t.fallback_scores.load(std::memory_order_relaxed)}, {"total", engine.fallback_scores}};
+  return json_response(200, json::serialize(o), Route::kPerformance);
+}
+
+ApiResponse Api::admin_reload(const TokenClaims& claims) {
+  if (claims.role != Role::kAdmin) return error_response(permission_denied("admin role required"), Route::kAdminReload);
+  Status s = deps_.registry.reload();
+  if (!s) {
+    // A bad model on disk is the operator's input, not a server bug.
+    const bool bad_model = s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kFailedPrecondition ||
+                           s.code() == StatusCode::kNotFound;
+    return error_response(bad_model ? failed_precondition(s.message()) : s, Route::kAdminReload);
+  }
+  const std::string version = deps_.registry.shared_version();
+  json::object o;
+  o["status"] = "reloaded";
+  o["model_version"] = version.empty() ? "fallback" : version;
+  return json_response(200, json::serialize(o), Route::kAdminReload);
+}
+
+ApiResponse Api::readyz() {
+  auto component = [](const Status& s) {
+    return json::object{{"status", s ? "ok" : "unavailable"}, {"detail", s ? "" : s.message()}};
+  };
+  const Status store = deps_.store.health();
+  const Status bus = deps_.bus.health();
+  const Status cache = deps_.cache.health();
+  const std::string version = deps_.registry.shared_version();
+  json::object o;
+  o["store"] = component(store);
+  o["bus"] = component(bus);
+  o["cache"] = component(cache);
+  o["model"] = {{"status", "ok"}, {"version", version.empty() ? "fallback" : version}};
+  o["status"] = store ? "ready" : "unavailable";
+  return json_response(store ? 200 : 503, json::serialize(o), Route::kReadyz);
+}
+
+ApiResponse Api::metrics_page() {
+  const auto cache = deps_.cache.stats();
+  std::string extra;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "# HELP reai_websocket_connections Open WebSocket connections.\n"
+                "# TYPE reai_websocket_connections gauge\nreai_websocket_connections %zu\n"
+                "# HELP reai_cache_hits_total Cache hits.\n# TYPE reai_cache_hits_total counter\nreai_cache_hits_total %llu\n"
+                "# HELP reai_cache_misses_total Cache misses.\n# TYPE reai_cache_misses_total counter\n"
+                "reai_cache_misses_total %llu\n",
+                hub_.total_connections(), static_cast<unsigned long long>(cache.hits),
+                static_cast<unsigned long long>(cache.misses));
+  extra.append(buf);
+  ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
+  r.content_type = "text/plain; version=0.0.4";
+  return r;
+}
+
+ApiResponse Api::static_page(std::string_view path) {
+  ApiResponse r;
+  r.html_security_headers = true;
+  if (static_dir_usable(config_.static_dir)) {
+    auto decoded = percent_decode(path, false);
+    auto file = decoded ? read_static_file(config_.static_dir, *decoded) : std::nullopt;
+    if (!file) return error_response(not_found("no such file"), Route::kStatic);
+    r.route = path == "/" ? Route::kIndex : Route::kStatic;
+    r.body = std::move(file->body);
+    r.content_type = std::move(file->content_type);
+    r.cache_control = std::move(file->cache_control);
+    return r;
+  }
+  if (path == "/" || path == "/index.html") {
+    r.route = Route::kIndex;
+    r.body = std::string(builtin_index_html());
+    r.content_type = "text/html; charset=utf-8";
+    r.cache_control = "no-cache";
+    return r;
+  }
+  if (path == "/app.js") {
+    r.route = Route::kStatic;
+    r.body = std::string(builtin_app_js());
+    r.content_type = "application/javascript; charset=utf-8";
+    r.cache_control = "no-cache";
+    return r;
+  }
+  return error_response(not_found("no such page"), Route::kStatic);
+}
+
+}  // namespace reai::server

@@ -1,0 +1,138 @@
+// Api: every route's logic, free of any transport type so it can be tested
+// and reasoned about without Beast. The HTTP session turns a Beast request
+// into an ApiRequest and an ApiResponse back into bytes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+#include "scoring/scoring.h"
+#include "server/metrics.h"
+#include "server/score_writer.h"
+#include "server/server.h"
+#include "server/ws_hub.h"
+
+namespace reai::server {
+
+enum class Method { kGet, kPost, kPut, kDelete, kHead, kOther };
+
+struct ApiRequest {
+  Method method = Method::kGet;
+  std::string_view target;         // path + query, as received
+  std::string_view body;
+  std::string_view authorization;  // the Authorization header
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  Route route = Route::kUnmatched;
+  std::string retry_after;    // seconds, for 429
+  std::string cache_control;  // empty: "no-store"
+  bool html_security_headers = false;
+};
+
+// Who may open a scoring WebSocket, decided before the upgrade completes.
+struct WsAdmission {
+  int close_code = 0;  // 0 accepted; 4001 bad token; 4003 other tenant; 4000 bad request
+  std::string reason;
+  std::string tenant_id;
+  std::optional<std::uint64_t> since;
+};
+
+class TokenBuckets;
+
+class Api {
+ public:
+  Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, WsHub& hub);
+  ~Api();
+
+  // Waits until score history rows queued so far are in the store.
+  void flush_history() { history_.flush(); }
+  // Loads every tenant's history into the engine and scores each lead.
+  Status rebuild();
+  ApiResponse handle(const ApiRequest& request);
+  // True for GET /api/realtime/scoring/...: the session upgrades it.
+  static bool is_websocket_path(std::string_view target);
+  WsAdmission admit_websocket(std::string_view target) const;
+
+ private:
+  struct EventOutcome {
+    scoring::LeadScore score;
+    bool duplicate = false;
+  };
+  struct LastScore {
+    int score = -1;
+    scoring::Band band = scoring::Band::kCold;
+    std::vector<std::string> reason_features;
+  };
+  struct ScoreShard {
+    std::mutex mu;
+    std::unordered_map<std::string, LastScore> last;
+  };
+
+  Result<TokenClaims> authenticate(const ApiRequest& request) const;
+  ApiResponse route(const ApiRequest& request, std::string_view path, std::string_view query);
+  ApiResponse post_events(const TokenClaims& claims, const ApiRequest& request);
+  ApiResponse put_contact(const TokenClaims& claims, std::string_view contact_id, const ApiRequest& request);
+  ApiResponse get_score(const TokenClaims& claims, std::string_view contact_id);
+  ApiResponse get_score_history(const TokenClaims& claims, std::string_view contact_id, std::string_view query);
+  ApiResponse get_leads(const TokenClaims& claims, std::string_view query);
+  ApiResponse score_trigger(const TokenClaims& claims, const ApiRequest& request);
+  ApiResponse performance(const TokenClaims& claims);
+  ApiResponse admin_reload(const TokenClaims& claims);
+  ApiResponse readyz();
+  ApiResponse metrics_page();
+  ApiResponse static_page(std::string_view path);
+
+  Result<EventOutcome> ingest_event(const std::string& tenant_id, const boost::json::value& v,
+                                    std::string_view default_contact_id);
+  Result<EventOutcome> apply_event(Event event);
+  Status ensure_tenant(const std::string& tenant_id);
+  Status ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at);
+  void remember_contact(const std::string& tenant_id, const std::string& contact_id);
+  // Records, stores and publishes `score` when it differs from the last one.
+  void publish_if_changed(const scoring::LeadScore& score);
+  void seed_last_score(const scoring::LeadScore& score);
+  std::string next_event_id();
+
+  const ServerConfig& config_;
+  ServerDeps deps_;
+  Metrics& metrics_;
+  WsHub& hub_;
+  std::unique_ptr<TokenBuckets> rate_limiter_;
+  ScoreHistoryWriter history_;
+  std::mutex known_mu_;
+  std::unordered_set<std::string> known_tenants_;
+  std::unordered_set<std::string> known_contacts_;  // tenant \x1f contact
+  static constexpr std::size_t kShards = 64;
+  std::unique_ptr<ScoreShard[]> shards_;
+  std::string event_id_prefix_;
+  std::atomic<std::uint64_t> event_counter_{0};
+};
+
+// The built-in page and static files. Private helpers of Api.
+struct StaticFile {
+  std::string body;
+  std::string content_type;
+  std::string cache_control;
+};
+// Resolves a URL path under `static_dir` (rejecting traversal); nullopt when
+// absent or outside.
+std::optional<StaticFile> read_static_file(const std::string& static_dir, std::string_view url_path);
+bool static_dir_usable(const std::string& static_dir);
+std::string_view builtin_index_html();
+std::string_view builtin_app_js();
+
+}  // namespace reai::server

@@ -1,0 +1,47 @@
+// JSON codec of the API: strict parsing of events and contact fields, and the
+// one serializer of the score object. Private to src/server.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/types.h"
+#include "scoring/scoring.h"
+
+namespace reai::server {
+
+// Parses one event object. `tenant_id` comes from the token; a "tenant_id"
+// field must equal it (else PermissionDenied). `default_contact_id` (may be
+// empty) fills a missing contact_id. A missing ts becomes `now`; a missing
+// event_id stays empty (the caller generates one). InvalidArgument names the
+// offending field for unknown fields, wrong types, unknown types, bad dates.
+Result<Event> parse_event(const boost::json::value& v, std::string_view tenant_id,
+                          std::string_view default_contact_id, UnixSeconds now);
+
+// Applies the contact fields of `object` onto `contact` (omitted fields keep
+// their value; null clears an optional one). Keys listed in `ignored_keys`
+// are skipped (e.g. "events" in score-trigger lead_data). Same errors as
+// parse_event; a contact_id field must equal contact->contact_id.
+Status apply_contact_fields(const boost::json::value& v, std::string_view tenant_id, Contact* contact,
+                            std::string_view ignored_key = {});
+
+// The score object, as every route and the WebSocket send it.
+void append_score_fields(const scoring::LeadScore& s, std::string* out);  // without braces
+std::string score_json(const scoring::LeadScore& s);
+
+// {"error":"..."}
+std::string error_json(std::string_view message);
+
+// A JSON string literal (quotes included) for `text`.
+void append_json_string(std::string_view text, std::string* out);
+
+// Parses a body (object or array of events) the way POST /api/events does,
+// without side effects: the fuzz target's entry point. Returns the number
+// of valid events, or the error for the whole body.
+Result<std::size_t> parse_events_body(std::string_view body, std::string_view tenant_id, UnixSeconds now);
+
+inline constexpr std::size_t kMaxBatchEvents = 1000;
+
+}  // namespace reai::server

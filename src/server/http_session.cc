@@ -1,0 +1,155 @@
+// One HTTP/1.1 keep-alive connection: read a request, route it, write the
+// response, repeat; hands WebSocket upgrades over to a WsSession.
+#include <spdlog/spdlog.h>
+
+#include "server/codec.h"
+#include "server/net.h"
+
+namespace reai::server {
+namespace {
+
+constexpr auto kReadTimeout = std::chrono::seconds(60);
+constexpr auto kDrainTimeout = std::chrono::seconds(2);
+
+Method method_of(http::verb v) {
+  switch (v) {
+    case http::verb::get: return Method::kGet;
+    case http::verb::post: return Method::kPost;
+    case http::verb::put: return Method::kPut;
+    case http::verb::delete_: return Method::kDelete;
+    case http::verb::head: return Method::kHead;
+    default: return Method::kOther;
+  }
+}
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+class HttpSession final : public Connection, public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, std::shared_ptr<ServerContext> ctx)
+      : stream_(std::move(socket)), ctx_(std::move(ctx)) {}
+
+  ~HttpSession() override { ctx_->remove(this); }
+
+  void run() {
+    ctx_->add(shared_from_this());
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+  }
+
+  void shutdown() override {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      // A request being handled finishes first; on_write then closes.
+      if (!self->busy_) self->stream_.cancel();
+    });
+  }
+
+ private:
+  void do_read() {
+    if (ctx_->stopping) return do_close();
+    busy_ = false;
+    parser_.emplace();
+    parser_->body_limit(ctx_->config.max_body_bytes);
+    stream_.expires_after(kReadTimeout);
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream) return do_close();
+    if (ec == http::error::body_limit) {
+      busy_ = true;
+      ApiResponse r;
+      r.status = 413;
+      r.body = error_json("request body larger than " + std::to_string(ctx_->config.max_body_bytes) + " bytes");
+      r.route = Route::kUnmatched;
+      ctx_->metrics.record_request(Route::kUnmatched, 413, 0);
+      return write(std::move(r), 11, false);
+    }
+    if (ec) {
+      if (ec != net::error::operation_aborted && ec != beast::error::timeout) fail(ec, "http read");
+      return;
+    }
+    busy_ = true;
+    auto& req = parser_->get();
+    if (websocket::is_upgrade(req) && Api::is_websocket_path(sv(req.target()))) {
+      stream_.expires_never();
+      return start_websocket_session(stream_.release_socket(), parser_->release(), ctx_);
+    }
+    ApiRequest api_request;
+    api_request.method = method_of(req.method());
+    api_request.target = sv(req.target());
+    api_request.body = req.body();
+    api_request.authorization = sv(req[http::field::authorization]);
+    const auto start = std::chrono::steady_clock::now();
+    ApiResponse r = ctx_->api.handle(api_request);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ctx_->metrics.record_request(r.route, r.status, seconds);
+    write(std::move(r), req.version(), req.keep_alive());
+  }
+
+  void write(ApiResponse r, unsigned version, bool keep_alive) {
+    res_ = {};
+    res_.version(version);
+    res_.result(static_cast<http::status>(r.status));
+    res_.set(http::field::server, "reai");
+    res_.set(http::field::content_type, r.content_type);
+    res_.set(http::field::cache_control, r.cache_control.empty() ? "no-store" : r.cache_control);
+    if (!r.retry_after.empty()) res_.set(http::field::retry_after, r.retry_after);
+    if (r.html_security_headers) {
+      res_.set("Content-Security-Policy",
+               "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; "
+               "base-uri 'none'; frame-ancestors 'none'");
+      res_.set("X-Content-Type-Options", "nosniff");
+      res_.set("Referrer-Policy", "no-referrer");
+    }
+    res_.body() = std::move(r.body);
+    res_.keep_alive(keep_alive && !ctx_->stopping);
+    res_.prepare_payload();
+    const bool close = !res_.keep_alive();
+    http::async_write(stream_, res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), close));
+  }
+
+  void on_write(bool close, beast::error_code ec, std::size_t) {
+    if (ec) return fail(ec, "http write");
+    if (close) return do_close();
+    do_read();
+  }
+
+  // Half-closes and drains what the peer still sends (an oversize body),
+  // so closing does not reset the connection before it reads our answer.
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ctx_->stopping) return;
+    stream_.expires_after(kDrainTimeout);
+    stream_.async_read_some(net::buffer(drain_), beast::bind_front_handler(&HttpSession::on_drain, shared_from_this()));
+  }
+
+  void on_drain(beast::error_code ec, std::size_t) {
+    if (ec) return;  // EOF, timeout or reset: done either way
+    stream_.async_read_some(net::buffer(drain_), beast::bind_front_handler(&HttpSession::on_drain, shared_from_this()));
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<ServerContext> ctx_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  std::array<char, 4096> drain_{};
+  bool busy_ = false;
+};
+
+}  // namespace
+
+void fail(beast::error_code ec, const char* what) {
+  if (ec == net::error::operation_aborted || ec == websocket::error::closed || ec == net::error::eof ||
+      ec == net::error::connection_reset || ec == beast::error::timeout || ec == net::error::broken_pipe) {
+    return;
+  }
+  spdlog::debug("{}: {}", what, ec.message());
+}
+
+void start_http_session(tcp::socket socket, std::shared_ptr<ServerContext> ctx) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(ctx))->run();
+}
+
+}  // namespace reai::server

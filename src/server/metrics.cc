@@ -1,0 +1,183 @@
+#include "server/metrics.h"
+
+#include <bit>
+#include <chrono>
+#include <cstdio>
+
+namespace reai::server {
+
+std::string_view route_label(Route route) {
+  static constexpr std::array<std::string_view, kRouteCount> kLabels = {
+      "/api/events",        "/api/contacts/{id}",          "/api/contacts/{id}/score",
+      "/api/contacts/{id}/scores", "/api/leads",            "/api/realtime/score-trigger",
+      "/api/realtime/scoring/{tenant_id}", "/api/realtime/performance", "/api/admin/reload",
+      "/healthz",           "/readyz",                     "/metrics",
+      "/",                  "static",                      "unmatched"};
+  return kLabels[static_cast<int>(route)];
+}
+
+std::int64_t monotonic_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void Histogram::observe(double seconds) {
+  std::size_t i = 0;
+  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(seconds > 0 ? std::uint64_t(seconds * 1e9) : 0, std::memory_order_relaxed);
+}
+
+void Histogram::render(std::string_view name, std::string_view labels, std::string* out) const {
+  char buf[256];
+  std::uint64_t cumulative = 0;
+  const char* sep = labels.empty() ? "" : ",";
+  for (std::size_t i = 0; i <= kBounds.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    if (i < kBounds.size()) {
+      std::snprintf(buf, sizeof buf, "%.*s_bucket{%.*s%sle=\"%g\"} %llu\n", int(name.size()), name.data(),
+                    int(labels.size()), labels.data(), sep, kBounds[i],
+                    static_cast<unsigned long long>(cumulative));
+    } else {
+      std::snprintf(buf, sizeof buf, "%.*s_bucket{%.*s%sle=\"+Inf\"} %llu\n", int(name.size()), name.data(),
+                    int(labels.size()), labels.data(), sep, static_cast<unsigned long long>(cumulative));
+    }
+    out->append(buf);
+  }
+  std::string braces;
+  if (!labels.empty()) {
+    braces.push_back('{');
+    braces.append(labels);
+    braces.push_back('}');
+  }
+  std::snprintf(buf, sizeof buf, "%.*s_sum%s %.9f\n%.*s_count%s %llu\n", int(name.size()), name.data(),
+                braces.c_str(), double(sum_ns_.load(std::memory_order_relaxed)) / 1e9, int(name.size()),
+                name.data(), braces.c_str(), static_cast<unsigned long long>(count_.load(std::memory_order_relaxed)));
+  out->append(buf);
+}
+
+void LatencyRecorder::record(std::int64_t ns) {
+  std::uint64_t v = ns > 0 ? std::uint64_t(ns) : 1;
+  int msb = 63 - std::countl_zero(v);
+  int sub = msb >= 3 ? int((v >> (msb - 3)) & (kSubBuckets - 1)) : int(v & (kSubBuckets - 1));
+  int index = msb * kSubBuckets + sub;
+  buckets_[std::size_t(index)].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::int64_t LatencyRecorder::percentile(double q) const {
+  const std::uint64_t total = count();
+  if (total == 0) return 0;
+  const auto rank = std::uint64_t(q * double(total - 1)) + 1;
+  std::uint64_t seen = 0;
+  for (int i = 0; i < kBuckets; ++i) {
+    seen += buckets_[std::size_t(i)].load(std::memory_order_relaxed);
+    if (seen >= rank) {
+      const int msb = i / kSubBuckets;
+      const int sub = i % kSubBuckets;
+      if (msb < 3) return std::int64_t(sub) + 1;
+      const std::uint64_t base = std::uint64_t(1) << msb;
+      return std::int64_t(base + (std::uint64_t(sub + 1) << (msb - 3)));
+    }
+  }
+  return 0;
+}
+
+void RateCounter::add(std::int64_t now_second) {
+  Slot& slot = slots_[std::size_t(now_second % kSlots)];
+  std::int64_t seen = slot.second.load(std::memory_order_relaxed);
+  if (seen != now_second && slot.second.compare_exchange_strong(seen, now_second, std::memory_order_relaxed)) {
+    // The first writer of a new second resets the slot; a racing writer's
+    // increment may be lost, which a rate display tolerates.
+    slot.count.store(0, std::memory_order_relaxed);
+  }
+  slot.count.fetch_add(1, std::memory_order_relaxed);
+}
+
+double RateCounter::rate(std::int64_t now_second, int window) const {
+  std::uint64_t sum = 0;
+  for (int i = 1; i <= window; ++i) {
+    const Slot& slot = slots_[std::size_t((now_second - i) % kSlots)];
+    if (slot.second.load(std::memory_order_relaxed) == now_second - i) {
+      sum += slot.count.load(std::memory_order_relaxed);
+    }
+  }
+  return window > 0 ? double(sum) / window : 0.0;
+}
+
+void Metrics::record_request(Route route, int http_status, double seconds) {
+  RouteMetrics& r = routes_[static_cast<int>(route)];
+  int code = http_status - kMinCode;
+  if (code < 0 || code >= kCodes) code = 500 - kMinCode;
+  r.by_code[std::size_t(code)].fetch_add(1, std::memory_order_relaxed);
+  r.duration.observe(seconds);
+}
+
+TenantMetrics& Metrics::tenant(std::string_view tenant_id) {
+  std::lock_guard lock(tenants_mu_);
+  auto it = tenants_.find(tenant_id);
+  if (it == tenants_.end()) {
+    it = tenants_.emplace(std::string(tenant_id), std::make_unique<TenantMetrics>()).first;
+  }
+  return *it->second;
+}
+
+void Metrics::record_score(std::string_view tenant_id, std::int64_t latency_ns, bool fallback) {
+  TenantMetrics& t = tenant(tenant_id);
+  t.scoring_latency.record(latency_ns);
+  t.events.add(monotonic_seconds());
+  events_total_.fetch_add(1, std::memory_order_relaxed);
+  scoring_latency_.observe(double(latency_ns) / 1e9);
+  if (fallback) {
+    t.fallback_scores.fetch_add(1, std::memory_order_relaxed);
+    fallback_total_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+std::string Metrics::render_prometheus(std::string_view extra) const {
+  std::string out;
+  out.reserve(16384);
+  char buf[256];
+  out.append("# HELP http_requests_total HTTP requests by route template and status code.\n"
+             "# TYPE http_requests_total counter\n");
+  for (int r = 0; r < kRouteCount; ++r) {
+    for (int c = 0; c < kCodes; ++c) {
+      const std::uint64_t n = routes_[std::size_t(r)].by_code[std::size_t(c)].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      const std::string_view label = route_label(static_cast<Route>(r));
+      std::snprintf(buf, sizeof buf, "http_requests_total{route=\"%.*s\",code=\"%d\"} %llu\n", int(label.size()),
+                    label.data(), c + kMinCode, static_cast<unsigned long long>(n));
+      out.append(buf);
+    }
+  }
+  out.append("# HELP http_request_duration_seconds HTTP request latency by route template.\n"
+             "# TYPE http_request_duration_seconds histogram\n");
+  for (int r = 0; r < kRouteCount; ++r) {
+    std::string labels = "route=\"";
+    labels.append(route_label(static_cast<Route>(r)));
+    labels.push_back('"');
+    routes_[std::size_t(r)].duration.render("http_request_duration_seconds", labels, &out);
+  }
+  out.append("# HELP reai_scoring_latency_seconds Feature update + prediction + reasons per event.\n"
+             "# TYPE reai_scoring_latency_seconds histogram\n");
+  scoring_latency_.render("reai_scoring_latency_seconds", "", &out);
+  std::snprintf(buf, sizeof buf,
+                "# HELP reai_events_total Events scored.\n# TYPE reai_events_total counter\nreai_events_total %llu\n",
+                static_cast<unsigned long long>(events_total()));
+  out.append(buf);
+  std::snprintf(buf, sizeof buf,
+                "# HELP reai_fallback_scores_total Scores from the rule-based fallback.\n"
+                "# TYPE reai_fallback_scores_total counter\nreai_fallback_scores_total %llu\n",
+                static_cast<unsigned long long>(fallback_total()));
+  out.append(buf);
+  std::snprintf(buf, sizeof buf,
+                "# HELP reai_websocket_queue_drops_total WebSocket clients dropped for a full queue.\n"
+                "# TYPE reai_websocket_queue_drops_total counter\nreai_websocket_queue_drops_total %llu\n",
+                static_cast<unsigned long long>(ws_queue_drops()));
+  out.append(buf);
+  out.append(extra);
+  return out;
+}
+
+}  // namespace reai::server

@@ -1,0 +1,43 @@
+#include "server/metrics.h"
+
+#include <gtest/gtest.h>
+
+namespace reai::server {
+namespace {
+
+TEST(Metrics, LatencyPercentilesWithinResolution) {
+  LatencyRecorder r;
+  EXPECT_EQ(r.percentile(0.5), 0);
+  for (int i = 1; i <= 1000; ++i) r.record(i * 1000);  // 1..1000 us
+  const double p50 = double(r.percentile(0.50));
+  const double p99 = double(r.percentile(0.99));
+  EXPECT_NEAR(p50, 500'000, 500'000 * 0.15);
+  EXPECT_NEAR(p99, 990'000, 990'000 * 0.15);
+  EXPECT_EQ(r.count(), 1000u);
+}
+
+TEST(Metrics, RateCountsCompletedSeconds) {
+  RateCounter c;
+  for (int i = 0; i < 30; ++i) c.add(100);
+  for (int i = 0; i < 10; ++i) c.add(101);
+  EXPECT_DOUBLE_EQ(c.rate(102, 10), 4.0);
+  EXPECT_DOUBLE_EQ(c.rate(102, 60), 40.0 / 60);
+  EXPECT_DOUBLE_EQ(c.rate(200, 10), 0.0);  // old slots do not count
+}
+
+TEST(Metrics, PrometheusTextUsesRouteTemplates) {
+  Metrics m;
+  m.record_request(Route::kContactScore, 404, 0.002);
+  m.record_request(Route::kEvents, 200, 0.0001);
+  m.record_score("t1", 5000, true);
+  const std::string text = m.render_prometheus("extra_metric 1\n");
+  EXPECT_NE(text.find(R"(http_requests_total{route="/api/contacts/{id}/score",code="404"} 1)"), std::string::npos);
+  EXPECT_NE(text.find(R"(http_request_duration_seconds_bucket{route="/api/events",le="0.0001"} 1)"), std::string::npos);
+  EXPECT_NE(text.find("reai_events_total 1"), std::string::npos);
+  EXPECT_NE(text.find("reai_fallback_scores_total 1"), std::string::npos);
+  EXPECT_NE(text.find("reai_scoring_latency_seconds_count 1"), std::string::npos);
+  EXPECT_NE(text.find("extra_metric 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace reai::server

@@ -1,0 +1,207 @@
+// Server lifecycle: rebuild, bind, io threads, signals, graceful stop.
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+
+#include "bus/bus.h"
+#include "server/net.h"
+
+namespace reai::server {
+
+void ServerContext::add(const std::shared_ptr<Connection>& c) {
+  std::lock_guard lock(mu_);
+  live_.emplace(c.get(), c);
+}
+
+void ServerContext::remove(const Connection* c) {
+  std::lock_guard lock(mu_);
+  if (live_.erase(c) && live_.empty()) idle_.notify_all();
+}
+
+void ServerContext::shutdown_all() {
+  std::vector<std::weak_ptr<Connection>> all;
+  {
+    std::lock_guard lock(mu_);
+    all.reserve(live_.size());
+    for (auto& [ptr, weak] : live_) all.push_back(weak);
+  }
+  for (auto& weak : all) {
+    if (auto c = weak.lock()) c->shutdown();
+  }
+}
+
+bool ServerContext::wait_idle(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return idle_.wait_until(lock, deadline, [this] { return live_.empty(); });
+}
+
+namespace {
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(net::io_context& ioc, std::shared_ptr<ServerContext> ctx)
+      : ioc_(ioc), acceptor_(net::make_strand(ioc)), ctx_(std::move(ctx)) {}
+
+  Status bind(const std::string& address, std::uint16_t port) {
+    beast::error_code ec;
+    auto ip = net::ip::make_address(address, ec);
+    if (ec) return invalid_argument("bad listen address '" + address + "'");
+    const tcp::endpoint endpoint(ip, port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    port_ = acceptor_.local_endpoint().port();
+    return {};
+  }
+
+  std::uint16_t port() const { return port_; }
+  void run() { do_accept(); }
+  void stop() {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->acceptor_.close(ec);
+    });
+  }
+
+ private:
+  void do_accept() {
+    acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+  }
+
+  void on_accept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      fail(ec, "accept");
+    } else {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      start_http_session(std::move(socket), ctx_);
+    }
+    do_accept();
+  }
+
+  net::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<ServerContext> ctx_;
+  std::uint16_t port_ = 0;
+};
+
+constexpr auto kDrainDeadline = std::chrono::seconds(5);
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(ServerConfig c, ServerDeps d)
+      : config(std::move(c)),
+        deps(d),
+        hub(d.bus),
+        api(config, deps, metrics, hub),
+        ctx(std::make_shared<ServerContext>(config, api, metrics, hub, d.bus)),
+        ioc(std::make_unique<net::io_context>(std::max(1, config.threads))) {}
+
+  ServerConfig config;
+  ServerDeps deps;
+  Metrics metrics;
+  WsHub hub;
+  Api api;
+  std::shared_ptr<ServerContext> ctx;
+  // Declared after everything sessions touch: destroyed (with any handler
+  // still holding a session) first.
+  // Reset after the threads stop so sessions still waiting on a peer are
+  // destroyed (their sockets closed) at stop(), not at ~Server.
+  std::unique_ptr<net::io_context> ioc;
+  std::shared_ptr<Listener> listener;
+  std::uint16_t port = 0;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::unique_ptr<net::signal_set> signals;
+  std::vector<std::thread> threads;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  bool stopped = false;
+  bool stop_requested = false;
+};
+
+Server::Server(ServerConfig config, ServerDeps deps) : impl_(std::make_unique<Impl>(std::move(config), deps)) {}
+
+Server::~Server() { stop(); }
+
+Status Server::start() {
+  Impl& s = *impl_;
+  if (s.config.jwt_secret.empty()) return invalid_argument("the server needs a JWT secret");
+  if (s.config.threads < 1) return invalid_argument("threads must be at least 1");
+  if (s.config.ws_queue_limit < 1) return invalid_argument("ws_queue_limit must be at least 1");
+  {
+    std::lock_guard lock(s.mu);
+    if (s.started) return failed_precondition("server already started");
+  }
+  REAI_RETURN_IF_ERROR(s.api.rebuild());
+  s.listener = std::make_shared<Listener>(*s.ioc, s.ctx);
+  REAI_RETURN_IF_ERROR(s.listener->bind(s.config.address, s.config.port));
+  s.hub.start();
+  s.listener->run();
+  s.work.emplace(s.ioc->get_executor());
+  s.port = s.listener->port();
+  for (int i = 0; i < s.config.threads; ++i) s.threads.emplace_back([&s] { s.ioc->run(); });
+  std::lock_guard lock(s.mu);
+  s.started = true;
+  spdlog::info("reai server listening on {}:{} ({} threads)", s.config.address, s.listener->port(), s.config.threads);
+  return {};
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+
+void Server::stop() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.mu);
+    if (!s.started || s.stopped) return;
+    s.stopped = true;
+  }
+  s.ctx->stopping = true;
+  s.listener->stop();
+  s.hub.stop();
+  s.ctx->shutdown_all();
+  if (!s.ctx->wait_idle(std::chrono::steady_clock::now() + kDrainDeadline)) {
+    spdlog::warn("reai server: connections still open after the drain deadline; closing them");
+  }
+  s.api.flush_history();
+  s.work.reset();
+  s.ioc->stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+  // Order matters: objects bound to the io_context go before it.
+  s.signals.reset();
+  s.listener.reset();
+  s.ioc.reset();
+  {
+    std::lock_guard lock(s.mu);
+    s.stop_requested = true;
+  }
+  s.cv.notify_all();
+  spdlog::info("reai server stopped");
+}
+
+void Server::wait() {
+  Impl& s = *impl_;
+  std::unique_lock lock(s.mu);
+  if (!s.started || s.stopped) return;
+  s.signals = std::make_unique<net::signal_set>(*s.ioc, SIGINT, SIGTERM);
+  s.signals->async_wait([&s](beast::error_code ec, int) {
+    if (ec) return;
+    {
+      std::lock_guard inner(s.mu);
+      s.stop_requested = true;
+    }
+    s.cv.notify_all();
+  });
+  s.cv.wait(lock, [&s] { return s.stop_requested; });
+  lock.unlock();
+  stop();
+}
+
+}  // namespace reai::server

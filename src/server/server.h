@@ -1,0 +1,109 @@
+// Server: the HTTP + WebSocket edge of reai (`reai serve`).
+//
+// REST routes ingest CRM events and contacts, return scores and ranked leads;
+// a WebSocket per agent receives every score change of its tenant, with replay
+// after reconnect (`?since=SEQ`). Every /api route authenticates a JWT (HS256)
+// whose `tenant_id` claim scopes everything the caller can read or write.
+// Errors are JSON `{"error": "..."}` with a 4xx/5xx status.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "core/types.h"
+
+namespace reai::store {
+class Store;
+}
+namespace reai::bus {
+class Bus;
+class Cache;
+}  // namespace reai::bus
+namespace reai::scoring {
+class LeadScoringEngine;
+class DirectoryModelRegistry;
+}  // namespace reai::scoring
+
+namespace reai::server {
+
+struct ServerConfig {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0 = ephemeral (tests); Server::port() tells the bound one
+  int threads = 2;
+  std::string jwt_secret;  // HS256 key (required, non-empty)
+  std::size_t max_body_bytes = 1 << 20;
+  // Messages queued per WebSocket before the client is told and dropped.
+  std::size_t ws_queue_limit = 8192;
+  // If set and it contains index.html, GET / and static files are served
+  // from it; otherwise the built-in plain page.
+  std::string static_dir;
+  // 0 = unlimited; a token bucket per tenant on write routes -> 429.
+  double tenant_rate_limit_per_s = 0;
+};
+
+// Everything the server uses; all must outlive the Server.
+struct ServerDeps {
+  store::Store& store;
+  bus::Bus& bus;
+  bus::Cache& cache;
+  scoring::LeadScoringEngine& engine;
+  scoring::DirectoryModelRegistry& registry;
+  const Clock& clock;
+};
+
+class Server {
+ public:
+  Server(ServerConfig config, ServerDeps deps);
+  // Stops (as stop()) if still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Rebuilds the engine from the store (every tenant's contacts, events and
+  // stages, then scores each lead at clock.now()), binds and starts the io
+  // threads. InvalidArgument for a bad config (empty secret, threads < 1),
+  // Unavailable when the address cannot be bound (port busy), or the store's
+  // error. Call once.
+  Status start();
+  // The bound port (the ephemeral one when config.port was 0); 0 before start.
+  std::uint16_t port() const;
+  // Graceful: stops accepting, closes WebSockets with 1001 (going away),
+  // lets in-flight requests finish (bounded wait), joins the threads.
+  // Idempotent; safe from any thread except the server's own io threads.
+  void stop();
+  // Blocks until stop() is called elsewhere or SIGINT/SIGTERM arrives, then
+  // stops gracefully. Returns immediately when not started.
+  void wait();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// JWT (HS256). Claims: tenant_id, role ("agent"|"admin"), iat, exp.
+enum class Role { kAgent, kAdmin };
+std::string_view role_name(Role role);
+// "agent" / "admin"; nullopt otherwise.
+std::optional<Role> parse_role(std::string_view name);
+
+struct TokenClaims {
+  std::string tenant_id;
+  Role role = Role::kAgent;
+  UnixSeconds expires_at = 0;
+};
+
+// A signed token valid until now + ttl_seconds. InvalidArgument for an empty
+// tenant or secret or a non-positive ttl.
+Result<std::string> issue_token(const std::string& tenant_id, Role role, const std::string& secret,
+                                UnixSeconds ttl_seconds, UnixSeconds now);
+// Unauthenticated for a malformed token, an alg other than HS256, a bad
+// signature, missing claims, or expiry (exp <= now).
+Result<TokenClaims> verify_token(std::string_view token, const std::string& secret, UnixSeconds now);
+
+}  // namespace reai::server

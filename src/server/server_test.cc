@@ -1,0 +1,617 @@
+// In-process server tests: real HTTP and WebSocket against a Server on an
+// ephemeral port, with the memory store, in-process bus/cache and a real
+// engine on an empty model directory (fallback scoring).
+#include "server/server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "bus/bus.h"
+#include "scoring/scoring.h"
+#include "store/store.h"
+#include "support/test_client.h"
+
+namespace reai::server {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using reai::testing::HttpClient;
+using reai::testing::HttpResponse;
+using reai::testing::WsClient;
+
+constexpr UnixSeconds kNow = 1'700'000'000;
+constexpr const char* kSecret = "test-secret";
+
+fs::path make_temp_dir(const std::string& tag) {
+  std::random_device rd;
+  fs::path p = fs::temp_directory_path() / ("reai_server_test_" + tag + "_" + std::to_string(rd()));
+  fs::create_directories(p);
+  return p;
+}
+
+json::object as_object(const HttpResponse& r) {
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) {
+    ADD_FAILURE() << "not a JSON object: " << r.body;
+    return {};
+  }
+  return v.as_object();
+}
+
+std::string error_of(const HttpResponse& r) {
+  auto o = as_object(r);
+  return o.contains("error") && o["error"].is_string() ? std::string(o["error"].as_string()) : std::string();
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_dir_ = make_temp_dir("models");
+    store_ = store::make_memory_store();
+    bus_ = bus::make_in_process_bus(1024);
+    cache_ = bus::make_in_process_cache(clock_);
+    registry_ = std::make_unique<scoring::DirectoryModelRegistry>(model_dir_.string());
+    ASSERT_TRUE(registry_->reload());
+    engine_ = std::make_unique<scoring::LeadScoringEngine>(*registry_, cache_.get());
+  }
+
+  void TearDown() override {
+    if (server_) server_->stop();
+    server_.reset();
+    std::error_code ec;
+    fs::remove_all(model_dir_, ec);
+    for (auto& d : extra_dirs_) fs::remove_all(d, ec);
+  }
+
+  void start(ServerConfig config = {}) {
+    config.port = 0;
+    config.jwt_secret = kSecret;
+    config.threads = 2;
+    server_ = std::make_unique<Server>(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+    Status s = server_->start();
+    ASSERT_TRUE(s) << s.to_string();
+    ASSERT_NE(server_->port(), 0);
+    http_ = std::make_unique<HttpClient>("127.0.0.1", server_->port());
+  }
+
+  std::string token(const std::string& tenant, Role role = Role::kAgent) {
+    auto t = issue_token(tenant, role, kSecret, 3600, kNow);
+    EXPECT_TRUE(t);
+    return t ? *t : std::string();
+  }
+
+  std::string ws_target(const std::string& tenant, const std::string& tok, std::optional<std::uint64_t> since = {}) {
+    std::string t = "/api/realtime/scoring/" + tenant + "?token=" + tok;
+    if (since) t += "&since=" + std::to_string(*since);
+    return t;
+  }
+
+  HttpResponse post_event(const std::string& tok, const std::string& contact, const std::string& type = "sms_in",
+                          const std::string& event_id = {}) {
+    std::string body = R"({"contact_id":")" + contact + R"(","type":")" + type + "\"";
+    if (!event_id.empty()) body += R"(,"event_id":")" + event_id + "\"";
+    body += "}";
+    return http_->post("/api/events", body, tok);
+  }
+
+  static json::object message(const std::optional<std::string>& text) {
+    if (!text) {
+      ADD_FAILURE() << "no WebSocket message";
+      return {};
+    }
+    return json::parse(*text).as_object();
+  }
+
+  ManualClock clock_{kNow};
+  fs::path model_dir_;
+  std::vector<fs::path> extra_dirs_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<bus::Bus> bus_;
+  std::unique_ptr<bus::Cache> cache_;
+  std::unique_ptr<scoring::DirectoryModelRegistry> registry_;
+  std::unique_ptr<scoring::LeadScoringEngine> engine_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<HttpClient> http_;
+};
+
+TEST_F(ServerTest, HealthReadyAndMetricsNeedNoToken) {
+  start();
+  auto health = http_->get("/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(as_object(health)["status"].as_string(), "ok");
+
+  auto ready = http_->get("/readyz");
+  ASSERT_EQ(ready.status, 200) << ready.body;
+  auto r = as_object(ready);
+  EXPECT_EQ(r["status"].as_string(), "ready");
+  EXPECT_EQ(r["store"].as_object()["status"].as_string(), "ok");
+  EXPECT_EQ(r["bus"].as_object()["status"].as_string(), "ok");
+  EXPECT_EQ(r["cache"].as_object()["status"].as_string(), "ok");
+  EXPECT_EQ(r["model"].as_object()["version"].as_string(), "fallback");
+}
+
+TEST_F(ServerTest, PostEventScoresWithFallbackModel) {
+  start();
+  const std::string tok = token("tenant-a");
+  auto res = post_event(tok, "c1", "sms_in", "e1");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.header("content-type"), "application/json");
+  auto s = as_object(res);
+  EXPECT_EQ(s["tenant_id"].as_string(), "tenant-a");
+  EXPECT_EQ(s["lead_id"].as_string(), "c1");
+  EXPECT_EQ(s["model"].as_string(), "fallback");
+  EXPECT_TRUE(s.contains("fallback_reason"));
+  EXPECT_EQ(s["events_count"].as_int64(), 1);
+  EXPECT_EQ(s["scored_at"].as_string(), "2023-11-14T22:13:20Z");
+  for (const char* field : {"probability", "score", "band", "confidence", "reasons", "latency_us"}) {
+    EXPECT_TRUE(s.contains(field)) << field;
+  }
+
+  auto score = http_->get("/api/contacts/c1/score", tok);
+  ASSERT_EQ(score.status, 200) << score.body;
+  EXPECT_EQ(as_object(score)["lead_id"].as_string(), "c1");
+
+  auto history = http_->get("/api/contacts/c1/scores?limit=5", tok);
+  ASSERT_EQ(history.status, 200) << history.body;
+  EXPECT_GE(as_object(history)["scores"].as_array().size(), 1u);
+
+  auto leads = http_->get("/api/leads?limit=10", tok);
+  ASSERT_EQ(leads.status, 200) << leads.body;
+  auto list = as_object(leads)["leads"].as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].as_object()["lead_id"].as_string(), "c1");
+
+  // The event created a minimal contact in the store.
+  auto contact = store_->get_contact("tenant-a", "c1");
+  ASSERT_TRUE(contact) << contact.status().to_string();
+  EXPECT_EQ(contact->created_at, kNow);
+
+  EXPECT_EQ(http_->get("/api/contacts/nobody/score", tok).status, 404);
+  EXPECT_EQ(http_->get("/api/leads?band=lukewarm", tok).status, 400);
+}
+
+TEST_F(ServerTest, RejectsMissingExpiredAndForgedTokens) {
+  start();
+  auto none = http_->get("/api/leads");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_FALSE(error_of(none).empty());
+  EXPECT_EQ(http_->get("/api/leads", "garbage").status, 401);
+  auto expired = issue_token("tenant-a", Role::kAgent, kSecret, 60, kNow - 3600);
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(http_->get("/api/leads", *expired).status, 401);
+  auto forged = issue_token("tenant-a", Role::kAdmin, "not-the-secret", 3600, kNow);
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(http_->get("/api/leads", *forged).status, 401);
+}
+
+TEST_F(ServerTest, TenantsAreIsolated) {
+  start();
+  const std::string a = token("tenant-a");
+  const std::string b = token("tenant-b");
+  ASSERT_EQ(post_event(a, "c1").status, 200);
+
+  EXPECT_EQ(http_->get("/api/contacts/c1/score", b).status, 404);
+  EXPECT_EQ(http_->get("/api/contacts/c1/scores", b).status, 404);
+  EXPECT_TRUE(as_object(http_->get("/api/leads", b))["leads"].as_array().empty());
+  EXPECT_EQ(http_->get("/api/leads?tenant_id=tenant-a", b).status, 403);
+  auto cross = http_->post("/api/events", R"({"contact_id":"c1","type":"sms_in","tenant_id":"tenant-a"})", b);
+  EXPECT_EQ(cross.status, 403) << cross.body;
+  auto put = http_->put("/api/contacts/c1", R"({"tenant_id":"tenant-a","budget":1})", b);
+  EXPECT_EQ(put.status, 403) << put.body;
+  // A's contact is untouched by B's attempts.
+  auto a_score = as_object(http_->get("/api/contacts/c1/score", a));
+  EXPECT_EQ(a_score["events_count"].as_int64(), 1);
+}
+
+TEST_F(ServerTest, WebSocketRejectsBadTokenAndOtherTenant) {
+  start();
+  WsClient wrong_tenant;
+  ASSERT_TRUE(wrong_tenant.connect("127.0.0.1", server_->port(), ws_target("tenant-a", token("tenant-b"))))
+      << wrong_tenant.error();
+  EXPECT_EQ(wrong_tenant.read(), std::nullopt);
+  EXPECT_EQ(wrong_tenant.close_code(), 4003);
+
+  WsClient bad_token;
+  ASSERT_TRUE(bad_token.connect("127.0.0.1", server_->port(), ws_target("tenant-a", "nonsense")));
+  EXPECT_EQ(bad_token.read(), std::nullopt);
+  EXPECT_EQ(bad_token.close_code(), 4001);
+}
+
+TEST_F(ServerTest, WebSocketPushesScoreUpdatesOfItsTenantOnly) {
+  start();
+  const std::string a = token("tenant-a");
+  const std::string b = token("tenant-b");
+  WsClient ws_a, ws_b;
+  ASSERT_TRUE(ws_a.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a))) << ws_a.error();
+  ASSERT_TRUE(ws_b.connect("127.0.0.1", server_->port(), ws_target("tenant-b", b))) << ws_b.error();
+  EXPECT_TRUE(ws_a.ping());
+
+  ASSERT_EQ(post_event(a, "a1").status, 200);
+  ASSERT_EQ(post_event(a, "a2").status, 200);
+  ASSERT_EQ(post_event(b, "b1").status, 200);
+
+  auto m1 = message(ws_a.read());
+  auto m2 = message(ws_a.read());
+  EXPECT_EQ(m1["type"].as_string(), "score_update");
+  EXPECT_EQ(m1["lead_id"].as_string(), "a1");
+  EXPECT_EQ(m2["lead_id"].as_string(), "a2");
+  EXPECT_EQ(m1["tenant_id"].as_string(), "tenant-a");
+  EXPECT_EQ(m2["seq"].as_int64(), m1["seq"].as_int64() + 1);
+
+  // B's first message is B's own: nothing of A's was sent before it.
+  auto mb = message(ws_b.read());
+  EXPECT_EQ(mb["tenant_id"].as_string(), "tenant-b");
+  EXPECT_EQ(mb["lead_id"].as_string(), "b1");
+  EXPECT_EQ(mb["seq"].as_int64(), 1);
+}
+
+TEST_F(ServerTest, DuplicateEventIsNotRescoredOrPublished) {
+  start();
+  const std::string a = token("tenant-a");
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a)));
+  auto first = post_event(a, "c1", "sms_in", "dup-1");
+  ASSERT_EQ(first.status, 200);
+  EXPECT_FALSE(as_object(first).contains("duplicate"));
+  auto again = post_event(a, "c1", "sms_in", "dup-1");
+  ASSERT_EQ(again.status, 200) << again.body;
+  auto d = as_object(again);
+  EXPECT_EQ(d["duplicate"].as_bool(), true);
+  EXPECT_EQ(d["events_count"].as_int64(), 1);
+  ASSERT_EQ(post_event(a, "c2", "sms_in", "other").status, 200);
+
+  auto m1 = message(ws.read());
+  auto m2 = message(ws.read());
+  EXPECT_EQ(m1["lead_id"].as_string(), "c1");
+  EXPECT_EQ(m2["lead_id"].as_string(), "c2");  // no second c1 update in between
+  EXPECT_EQ(m2["seq"].as_int64(), m1["seq"].as_int64() + 1);
+  auto count = store_->count_events("tenant-a");
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, 2u);
+}
+
+TEST_F(ServerTest, ReconnectWithSinceReceivesMissedUpdates) {
+  start();
+  const std::string a = token("tenant-a");
+  std::int64_t last_seq = 0;
+  {
+    WsClient ws;
+    ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a)));
+    ASSERT_EQ(post_event(a, "c1").status, 200);
+    last_seq = message(ws.read())["seq"].as_int64();
+    ws.close();
+  }
+  ASSERT_EQ(post_event(a, "c2").status, 200);
+  ASSERT_EQ(post_event(a, "c3").status, 200);
+  WsClient again;
+  ASSERT_TRUE(again.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a, std::uint64_t(last_seq))));
+  auto m2 = message(again.read());
+  auto m3 = message(again.read());
+  EXPECT_EQ(m2["lead_id"].as_string(), "c2");
+  EXPECT_EQ(m2["seq"].as_int64(), last_seq + 1);
+  EXPECT_EQ(m3["lead_id"].as_string(), "c3");
+  EXPECT_EQ(m3["seq"].as_int64(), last_seq + 2);
+  // Live updates continue after the replay.
+  ASSERT_EQ(post_event(a, "c4").status, 200);
+  auto m4 = message(again.read());
+  EXPECT_EQ(m4["lead_id"].as_string(), "c4");
+  EXPECT_EQ(m4["seq"].as_int64(), last_seq + 3);
+}
+
+TEST_F(ServerTest, SinceBeyondTheReplayBufferAsksForResync) {
+  start();
+  const std::string a = token("tenant-a");
+  auto payload = std::make_shared<const std::string>(R"({"lead_id":"x"})");
+  for (int i = 0; i < 1100; ++i) ASSERT_TRUE(bus_->publish("tenant-a", "score_update", payload));
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a, 1)));
+  EXPECT_EQ(message(ws.read())["type"].as_string(), "resync");
+  auto first = message(ws.read());
+  EXPECT_EQ(first["type"].as_string(), "score_update");
+  EXPECT_GT(first["seq"].as_int64(), 2);
+}
+
+TEST_F(ServerTest, SlowConsumerIsDroppedWhileOthersReceiveEverything) {
+  ServerConfig config;
+  config.ws_queue_limit = 8;
+  start(config);
+  const std::string a = token("tenant-a");
+  WsClient fast, slow;
+  ASSERT_TRUE(fast.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a)));
+  ASSERT_TRUE(slow.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a), 4096));
+  ASSERT_TRUE(fast.ping());
+  ASSERT_TRUE(slow.ping());
+
+  const auto payload =
+      std::make_shared<const std::string>(R"({"lead_id":"x","pad":")" + std::string(64 * 1024, 'p') + "\"}");
+  bool dropped = false;
+  int published = 0;
+  for (; published < 2000 && !dropped; ++published) {
+    auto seq = bus_->publish("tenant-a", "score_update", payload);
+    ASSERT_TRUE(seq);
+    auto m = fast.read();
+    ASSERT_TRUE(m) << "fast client lost message " << *seq << ": " << fast.error();
+    ASSERT_EQ(message(m)["seq"].to_number<std::uint64_t>(), *seq);
+    if (published % 16 == 15) {
+      dropped = http_->get("/metrics").body.find("reai_websocket_queue_drops_total 1") != std::string::npos;
+    }
+  }
+  ASSERT_TRUE(dropped) << "slow client never overflowed after " << published << " messages";
+
+  int slow_updates = 0;
+  bool told = false;
+  while (auto m = slow.read()) {
+    auto o = message(m);
+    if (o["type"].as_string() == "overflow") told = true;
+    else ++slow_updates;
+  }
+  EXPECT_TRUE(told);
+  EXPECT_EQ(slow.close_code(), 1008);
+  EXPECT_LT(slow_updates, published);
+  // The fast client is still served.
+  auto seq = bus_->publish("tenant-a", "score_update", payload);
+  ASSERT_TRUE(seq);
+  EXPECT_EQ(message(fast.read())["seq"].to_number<std::uint64_t>(), *seq);
+}
+
+TEST_F(ServerTest, BadInputsGetClearErrors) {
+  ServerConfig config;
+  config.max_body_bytes = 64 * 1024;
+  start(config);
+  const std::string a = token("tenant-a");
+  struct Case {
+    std::string body;
+    int status;
+    std::string needle;
+  };
+  const Case cases[] = {
+      {"{not json", 400, "malformed JSON"},
+      {R"({"contact_id":7,"type":"sms_in"})", 400, "contact_id"},
+      {R"({"contact_id":"c1","type":"sms_in","mood":"happy"})", 400, "mood"},
+      {R"({"contact_id":"c1","type":"levitate"})", 400, "type"},
+      {R"({"type":"sms_in"})", 400, "contact_id"},
+      {R"({"contact_id":"c1","type":"sms_in","ts":"not a date"})", 400, "ts"},
+      {R"("just a string")", 400, "event"},
+  };
+  for (const auto& c : cases) {
+    auto r = http_->post("/api/events", c.body, a);
+    EXPECT_EQ(r.status, c.status) << c.body << " -> " << r.body;
+    EXPECT_NE(error_of(r).find(c.needle), std::string::npos) << r.body;
+  }
+  auto big = http_->post("/api/events", std::string(100 * 1024, ' '), a);
+  EXPECT_EQ(big.status, 413) << big.body;
+  EXPECT_FALSE(error_of(big).empty());
+
+  auto batch = http_->post("/api/events",
+                           R"([{"contact_id":"b1","type":"sms_in"},{"contact_id":"b2","type":"nope"},)"
+                           R"({"contact_id":"b3","type":"call_in"}])",
+                           a);
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  auto items = json::parse(batch.body).as_array();
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0].as_object().at("lead_id").as_string(), "b1");
+  EXPECT_TRUE(items[1].as_object().contains("error"));
+  EXPECT_EQ(items[2].as_object().at("lead_id").as_string(), "b3");
+
+  std::string too_many = "[";
+  for (int i = 0; i < 1001; ++i) too_many += std::string(i ? "," : "") + R"({"contact_id":"x","type":"sms_in"})";
+  too_many += "]";
+  EXPECT_EQ(http_->post("/api/events", too_many, a).status, 413);
+
+  EXPECT_EQ(http_->put("/api/contacts/c1", R"({"budget":"lots"})", a).status, 400);
+  EXPECT_EQ(http_->put("/api/contacts/c1", R"({"favourite_colour":"red"})", a).status, 400);
+  EXPECT_EQ(http_->get("/api/nothing-here", a).status, 404);
+  EXPECT_EQ(http_->request("DELETE", "/api/events", {}, a).status, 405);
+  // The server is still healthy after all of it.
+  EXPECT_EQ(http_->get("/healthz").status, 200);
+}
+
+TEST_F(ServerTest, PutContactKeepsOmittedFieldsAndRescores) {
+  start();
+  const std::string a = token("tenant-a");
+  auto put = http_->put("/api/contacts/c9",
+                        R"({"budget":450000,"timeline_months":2,"pre_approved":true,"source":"referral",)"
+                        R"("created_at":"2023-11-01T00:00:00Z","has_phone":true})",
+                        a);
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(as_object(put)["lead_id"].as_string(), "c9");
+  auto again = http_->put("/api/contacts/c9", R"({"beds_wanted":3})", a);
+  ASSERT_EQ(again.status, 200) << again.body;
+  auto stored = store_->get_contact("tenant-a", "c9");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->budget, 450000);
+  EXPECT_EQ(stored->timeline_months, 2);
+  EXPECT_EQ(stored->pre_approved, true);
+  EXPECT_EQ(stored->beds_wanted, 3);
+  EXPECT_EQ(stored->source, "referral");
+  EXPECT_EQ(stored->created_at, 1698796800);
+}
+
+TEST_F(ServerTest, ScoreTriggerAppliesLeadDataAndEvents) {
+  start();
+  const std::string a = token("tenant-a");
+  auto r = http_->post("/api/realtime/score-trigger",
+                       R"({"lead_id":"L1","lead_data":{"budget":300000,"source":"zillow",)"
+                       R"("events":[{"type":"property_view","property_id":"p1","value":310000},{"type":"sms_in"}]}})",
+                       a);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto s = as_object(r);
+  EXPECT_EQ(s["lead_id"].as_string(), "L1");
+  EXPECT_EQ(s["events_count"].as_int64(), 2);
+  auto bad = http_->post("/api/realtime/score-trigger", R"({"lead_id":"L1","lead_data":{"events":[{"type":"x"}]}})", a);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(error_of(bad).find("events[0]"), std::string::npos);
+  EXPECT_EQ(http_->post("/api/realtime/score-trigger", R"({"lead_data":{}})", a).status, 400);
+}
+
+TEST_F(ServerTest, PerformanceReportsTheCallersTenant) {
+  start();
+  const std::string a = token("tenant-a");
+  ASSERT_EQ(post_event(a, "c1").status, 200);
+  ASSERT_EQ(post_event(a, "c2").status, 200);
+  auto r = http_->get("/api/realtime/performance", a);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto p = as_object(r);
+  EXPECT_EQ(p["tenant_id"].as_string(), "tenant-a");
+  EXPECT_EQ(p["scoring_latency"].as_object()["samples"].to_number<std::uint64_t>(), 2u);
+  EXPECT_TRUE(p["scoring_latency"].as_object().contains("p99_ms"));
+  EXPECT_TRUE(p["events_per_second"].as_object().contains("last_60s"));
+  EXPECT_EQ(p["websocket_connections"].as_object()["tenant"].to_number<std::uint64_t>(), 0u);
+  EXPECT_TRUE(p["cache"].as_object().contains("hit_rate"));
+  EXPECT_EQ(p["model_version"].as_string(), "fallback");
+  EXPECT_EQ(p["fallback_scores"].as_object()["tenant"].to_number<std::uint64_t>(), 2u);
+  auto other = as_object(http_->get("/api/realtime/performance", token("tenant-b")));
+  EXPECT_EQ(other["scoring_latency"].as_object()["samples"].to_number<std::uint64_t>(), 0u);
+}
+
+TEST_F(ServerTest, MetricsUseRouteTemplatesAndNoIds) {
+  start();
+  const std::string a = token("tenant-a");
+  ASSERT_EQ(post_event(a, "secret-contact-42").status, 200);
+  EXPECT_EQ(http_->get("/api/contacts/secret-contact-42/score", a).status, 200);
+  auto m = http_->get("/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.header("content-type").find("text/plain"), std::string::npos);
+  for (const char* name :
+       {"http_requests_total{route=\"/api/events\",code=\"200\"} 1", "http_request_duration_seconds_bucket",
+        "route=\"/api/contacts/{id}/score\"", "reai_scoring_latency_seconds_bucket", "reai_events_total 1",
+        "reai_websocket_connections 0", "reai_websocket_queue_drops_total 0", "reai_cache_hits_total",
+        "reai_cache_misses_total", "reai_fallback_scores_total 1"}) {
+    EXPECT_NE(m.body.find(name), std::string::npos) << name;
+  }
+  EXPECT_EQ(m.body.find("secret-contact-42"), std::string::npos);
+  EXPECT_EQ(m.body.find("tenant-a"), std::string::npos);
+}
+
+TEST_F(ServerTest, AdminReloadNeedsAdminRole) {
+  start();
+  auto agent = http_->post("/api/admin/reload", "", token("tenant-a", Role::kAgent));
+  EXPECT_EQ(agent.status, 403);
+  auto admin = http_->post("/api/admin/reload", "", token("tenant-a", Role::kAdmin));
+  ASSERT_EQ(admin.status, 200) << admin.body;
+  EXPECT_EQ(as_object(admin)["model_version"].as_string(), "fallback");
+}
+
+TEST_F(ServerTest, RateLimitAnswers429WithRetryAfter) {
+  ServerConfig config;
+  config.tenant_rate_limit_per_s = 0.001;  // one token, refilled far later
+  start(config);
+  const std::string a = token("tenant-a");
+  EXPECT_EQ(post_event(a, "c1").status, 200);
+  auto limited = post_event(a, "c2");
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_FALSE(limited.header("retry-after").empty());
+  // Another tenant has its own bucket; reads are not limited.
+  EXPECT_EQ(post_event(token("tenant-b"), "c1").status, 200);
+  EXPECT_EQ(http_->get("/api/leads", a).status, 200);
+}
+
+TEST_F(ServerTest, BuiltInPageAndScript) {
+  start();
+  auto page = http_->get("/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.header("content-type").find("text/html"), std::string::npos);
+  EXPECT_NE(page.header("content-security-policy").find("script-src 'self'"), std::string::npos);
+  EXPECT_NE(page.body.find("/app.js"), std::string::npos);
+  auto js = http_->get("/app.js");
+  ASSERT_EQ(js.status, 200);
+  EXPECT_NE(js.header("content-type").find("javascript"), std::string::npos);
+  EXPECT_NE(js.body.find("sessionStorage"), std::string::npos);
+  EXPECT_EQ(http_->get("/missing.png").status, 404);
+}
+
+TEST_F(ServerTest, StaticDirServesFilesWithoutTraversal) {
+  fs::path root = make_temp_dir("static");
+  extra_dirs_.push_back(root);
+  fs::create_directories(root / "site" / "assets");
+  std::ofstream(root / "site" / "index.html") << "<html>dashboard</html>";
+  std::ofstream(root / "site" / "assets" / "app-1.css") << "body{}";
+  std::ofstream(root / "secret.txt") << "top secret";
+  ServerConfig config;
+  config.static_dir = (root / "site").string();
+  start(config);
+
+  auto index = http_->get("/");
+  ASSERT_EQ(index.status, 200);
+  EXPECT_EQ(index.body, "<html>dashboard</html>");
+  EXPECT_EQ(index.header("cache-control"), "no-cache");
+  auto css = http_->get("/assets/app-1.css");
+  ASSERT_EQ(css.status, 200);
+  EXPECT_NE(css.header("content-type").find("text/css"), std::string::npos);
+  EXPECT_NE(css.header("cache-control").find("max-age"), std::string::npos);
+  for (const char* attack : {"/../secret.txt", "/assets/../../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"}) {
+    auto r = http_->get(attack);
+    EXPECT_EQ(r.status, 404) << attack;
+    EXPECT_EQ(r.body.find("top secret"), std::string::npos) << attack;
+  }
+}
+
+TEST_F(ServerTest, StartRebuildsStateFromTheStore) {
+  ASSERT_TRUE(store_->upsert_tenant({"tenant-a", "A", kNow - 1000, ""}));
+  Contact c;
+  c.tenant_id = "tenant-a";
+  c.contact_id = "old-lead";
+  c.created_at = kNow - 7200;
+  ASSERT_TRUE(store_->upsert_contact(c));
+  Event e;
+  e.tenant_id = "tenant-a";
+  e.event_id = "h1";
+  e.contact_id = "old-lead";
+  e.ts = kNow - 3600;
+  e.type = EventType::kCallIn;
+  ASSERT_TRUE(store_->append_event(e));
+  start();
+  auto leads = http_->get("/api/leads", token("tenant-a"));
+  ASSERT_EQ(leads.status, 200) << leads.body;
+  auto list = as_object(leads)["leads"].as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].as_object()["lead_id"].as_string(), "old-lead");
+  EXPECT_EQ(list[0].as_object()["events_count"].as_int64(), 1);
+}
+
+TEST_F(ServerTest, PortInUseIsAnError) {
+  start();
+  ServerConfig config;
+  config.port = server_->port();
+  config.jwt_secret = kSecret;
+  Server second(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+  Status s = second.start();
+  EXPECT_FALSE(s);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  ServerConfig no_secret;
+  no_secret.port = 0;
+  Server third(no_secret, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+  EXPECT_EQ(third.start().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServerTest, GracefulStopClosesWebSocketsWithGoingAway) {
+  start();
+  const std::string a = token("tenant-a");
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a)));
+  ASSERT_TRUE(ws.ping());
+  ASSERT_EQ(http_->get("/healthz").status, 200);  // an idle keep-alive connection too
+  const auto port = server_->port();
+  std::thread waiter([this] { server_->wait(); });
+  // The client answers the close handshake while the server stops.
+  std::optional<std::string> last = "not read";
+  std::thread reader([&] { last = ws.read(); });
+  server_->stop();
+  waiter.join();
+  reader.join();
+  EXPECT_EQ(last, std::nullopt);
+  EXPECT_EQ(ws.close_code(), 1001);
+  HttpClient after("127.0.0.1", port, std::chrono::milliseconds(2000));
+  EXPECT_EQ(after.get("/healthz").status, 0);
+  server_->stop();  // idempotent
+}
+
+}  // namespace
+}  // namespace reai::server
