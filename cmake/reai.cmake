@@ -10,13 +10,17 @@ endfunction()
 # reai_test(NAME SOURCES ... DEPS ...): a GoogleTest binary registered with CTest.
 # Tests run with the repo root as working directory so fixtures resolve.
 function(reai_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "FIXTURES" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
   include(GoogleTest)
+  set(extra_properties)
+  if(ARG_FIXTURES)
+    set(extra_properties FIXTURES_REQUIRED ${ARG_FIXTURES})
+  endif()
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES ENVIRONMENT "REAI_BUILD_DIR=${PROJECT_BINARY_DIR}" LABELS "${ARG_LABELS}"
+    PROPERTIES ENVIRONMENT "REAI_BUILD_DIR=${PROJECT_BINARY_DIR}" LABELS "${ARG_LABELS}" ${extra_properties}
     DISCOVERY_TIMEOUT 60)
 endfunction()
 

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -36,15 +37,12 @@ json::object parse_object(const std::string& body) {
   return v.as_object();
 }
 
-// Trains the fixture model once for the whole suite.
+// The lead model trained on the fixture by the `train_fixture_model` CTest
+// fixture (tests/CMakeLists.txt), shared by every test here.
 const std::string& trained_model_dir() {
   static const std::string dir = [] {
-    std::string d = make_temp_dir("reai-model");
-    auto r = run_reai({"train", "leads", "--contacts", kFixture + "/contacts.csv", "--events",
-                       kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--out",
-                       d + "/leads", "--threads", "2"});
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
+    const char* build = std::getenv("REAI_BUILD_DIR");
+    return std::string(build && *build ? build : "build") + "/test-models";
   }();
   return dir;
 }

@@ -77,6 +77,16 @@ class MemoryStore final : public Store {
     return put_event(event);
   }
 
+  Result<std::vector<bool>> append_events(std::span<const Event> events) override {
+    // Validating first is what makes the batch all or nothing.
+    for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
+    std::lock_guard lock(mu_);
+    std::vector<bool> written;
+    written.reserve(events.size());
+    for (const Event& e : events) written.push_back(put_event(e));
+    return written;
+  }
+
   Result<bool> append_stage(const OpportunityStage& stage) override {
     REAI_RETURN_IF_ERROR(validate(stage));
     std::lock_guard lock(mu_);
@@ -153,6 +163,13 @@ class MemoryStore final : public Store {
     REAI_RETURN_IF_ERROR(validate(record));
     std::lock_guard lock(mu_);
     tenant_rows_[record.tenant_id].scores[record.contact_id].push_back(record);
+    return Status::ok();
+  }
+
+  Status append_scores(std::span<const ScoreRecord> records) override {
+    for (const ScoreRecord& r : records) REAI_RETURN_IF_ERROR(validate(r));
+    std::lock_guard lock(mu_);
+    for (const ScoreRecord& r : records) tenant_rows_[r.tenant_id].scores[r.contact_id].push_back(r);
     return Status::ok();
   }
 

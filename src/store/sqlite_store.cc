@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -272,6 +273,23 @@ class SqliteStore final : public Store {
     return std::move(*mine.result);
   }
 
+  Result<std::vector<bool>> append_events(std::span<const Event> events) override {
+    for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
+    std::vector<bool> written;
+    written.reserve(events.size());
+    std::lock_guard lock(mu_);
+    Status status = in_transaction(events.size(), [&]() -> Status {
+      for (const Event& e : events) {
+        auto one = insert_event(e);
+        if (!one) return one.status();
+        written.push_back(*one);
+      }
+      return Status::ok();
+    });
+    if (!status.is_ok()) return status;
+    return written;
+  }
+
   Result<bool> append_stage(const OpportunityStage& stage) override {
     std::lock_guard lock(mu_);
     return insert_counted(kInsertStage, [&](Statement& s) { bind_stage(s, stage); });
@@ -353,15 +371,15 @@ class SqliteStore final : public Store {
 
   Status append_score(const ScoreRecord& r) override {
     std::lock_guard lock(mu_);
-    return write(kInsertScore, [&](Statement& s) {
-      s.bind(1, r.tenant_id);
-      s.bind(2, r.contact_id);
-      s.bind(3, static_cast<std::int64_t>(r.ts));
-      s.bind(4, r.probability);
-      s.bind(5, static_cast<std::int64_t>(r.score));
-      s.bind(6, r.band);
-      s.bind(7, r.model_version);
-      s.bind(8, r.reasons_json);
+    return insert_score(r);
+  }
+
+  Status append_scores(std::span<const ScoreRecord> records) override {
+    for (const ScoreRecord& r : records) REAI_RETURN_IF_ERROR(validate(r));
+    std::lock_guard lock(mu_);
+    return in_transaction(records.size(), [&]() -> Status {
+      for (const ScoreRecord& r : records) REAI_RETURN_IF_ERROR(insert_score(r));
+      return Status::ok();
     });
   }
 
@@ -443,6 +461,32 @@ class SqliteStore final : public Store {
     const Event* event;
     std::optional<Result<bool>> result;  // set (under queue_mu_) once committed
   };
+
+  // Caller holds mu_.
+  Status insert_score(const ScoreRecord& r) {
+    return write(kInsertScore, [&](Statement& s) {
+      s.bind(1, r.tenant_id);
+      s.bind(2, r.contact_id);
+      s.bind(3, static_cast<std::int64_t>(r.ts));
+      s.bind(4, r.probability);
+      s.bind(5, static_cast<std::int64_t>(r.score));
+      s.bind(6, r.band);
+      s.bind(7, r.model_version);
+      s.bind(8, r.reasons_json);
+    });
+  }
+
+  // Runs `body` in one transaction, rolled back when it fails. A single row
+  // needs none: autocommit is one. Caller holds mu_.
+  Status in_transaction(std::size_t rows, const std::function<Status()>& body) {
+    if (rows == 0) return Status::ok();
+    if (rows == 1) return body();
+    REAI_RETURN_IF_ERROR(db_->exec("BEGIN IMMEDIATE"));
+    Status status = body();
+    if (status.is_ok()) status = db_->exec("COMMIT");
+    if (!status.is_ok()) (void)db_->exec("ROLLBACK");
+    return status;
+  }
 
   Result<bool> insert_event(const Event& event) {
     return insert_counted(kInsertEvent, [&](Statement& s) { bind_event(s, event); });
@@ -574,6 +618,10 @@ Status configure(Database& db) {
   // NORMAL in WAL mode: a commit survives a process crash; only an OS crash
   // or power loss can lose the last commits. No fsync per append.
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA synchronous = NORMAL"));
+  // After a checkpoint restarts the WAL, truncate the file back to 64 MiB so
+  // a burst does not leave a huge WAL behind (checkpoints are passive, on the
+  // checkpointer's own connection; see checkpointer.cc).
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA journal_size_limit = 67108864"));
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA foreign_keys = ON"));
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA cache_size = -65536"));  // 64 MiB: import indexes
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA temp_store = MEMORY"));

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,13 @@ class Store {
   // event_id) is already stored: replays are idempotent. Durable when it
   // returns (the hot path's only synchronous disk write).
   virtual Result<bool> append_event(const Event& event) = 0;
+  // Appends a batch in one transaction (one commit, the cheap way to append
+  // under load). Answer i is true when events[i] was written, false when its
+  // (tenant_id, event_id) was already stored or came earlier in the batch.
+  // All or nothing: InvalidArgument when any event is invalid, or the store's
+  // error, and then none is written. Durable when it returns. An empty batch
+  // writes nothing and answers an empty vector.
+  virtual Result<std::vector<bool>> append_events(std::span<const Event> events) = 0;
   // Appends a pipeline row; false when the identical row (opportunity, ts,
   // stage) is already stored.
   virtual Result<bool> append_stage(const OpportunityStage& stage) = 0;
@@ -100,6 +108,9 @@ class Store {
 
   // Score history.
   virtual Status append_score(const ScoreRecord& record) = 0;
+  // Appends rows in one transaction; all or nothing (InvalidArgument when any
+  // row is invalid, or the store's error).
+  virtual Status append_scores(std::span<const ScoreRecord> records) = 0;
   // Newest first, at most `limit`.
   virtual Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
                                                          const std::string& contact_id,
