@@ -168,6 +168,28 @@ TEST(LeadFeatureState, UnknownContactGetsCreatedFromFirstEvent) {
   EXPECT_EQ(get(r, "source_code"), 8.f);
 }
 
+TEST(LeadFeatureState, EarlyActivityFeaturesDoNotDependOnArrivalOrder) {
+  // The contact row may arrive after its first events (GHL does this).
+  LeadFeatureState contact_first, events_first;
+  contact_first.set_contact(make_contact());
+  const Event booked = ev(EventType::kAppointmentBooked, kT0 - 3 * 86400);
+  const Event reply = ev(EventType::kCallIn, kT0 + 1800);
+  contact_first.apply(booked);
+  contact_first.apply(reply);
+  events_first.set_created_if_unknown(booked.ts);
+  events_first.apply(booked);
+  events_first.apply(reply);
+  events_first.set_contact(make_contact());
+  for (const auto* s : {&contact_first, &events_first}) {
+    auto r = row(*s, kT0 + 7200);
+    EXPECT_EQ(get(r, "events_before_created"), 1.f);
+    EXPECT_FLOAT_EQ(get(r, "hours_to_first_appointment"), -72.f);
+    EXPECT_FLOAT_EQ(get(r, "hours_to_first_inbound_contact"), 0.5f);
+    EXPECT_EQ(get(r, "created_month"), 11.f);
+    EXPECT_TRUE(std::isnan(get(r, "tenant_conversion_rate")));  // no book
+  }
+}
+
 TEST(TrackRecordBook, SmoothedRatesAndJsonRoundTrip) {
   TrackRecordBook book;
   for (int i = 0; i < 90; ++i) book.global().add_outcome(i < 9);
@@ -185,6 +207,7 @@ TEST(TrackRecordBook, SmoothedRatesAndJsonRoundTrip) {
   EXPECT_NEAR(get(r, "agent_conversion_rate"), (5 + 20 * prior) / 30, 1e-6);
   EXPECT_NEAR(get(r, "agent_typical_speed_min"), 1.0, 1e-5);
   EXPECT_NEAR(get(r, "source_conversion_rate"), (1 + 20 * prior) / 21, 1e-6);
+  EXPECT_NEAR(get(r, "tenant_conversion_rate"), prior, 1e-6);  // unknown tenant: the prior
   auto back = TrackRecordBook::from_json(book.to_json());
   ASSERT_TRUE(back.has_value());
   auto r2 = row(s, kT0, &*back);

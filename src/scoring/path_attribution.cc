@@ -53,7 +53,7 @@ Result<PathAttributor> PathAttributor::build(const std::string& model_json, std:
     const auto* hess = array_of(t, "sum_hessian", n);
     if (!right || !feat || !cond || !defl || !hess) return invalid_argument("model JSON: bad tree arrays");
     const std::int32_t offset = static_cast<std::int32_t>(pa.nodes_.size());
-    std::vector<double> cover(n);
+    std::vector<double> cover(n), expected(n);
     for (std::size_t i = 0; i < n; ++i) {
       double l, r, f, c, d, h;
       if (!number(lv->get_array()[i], &l) || !number((*right)[i], &r) || !number((*feat)[i], &f) ||
@@ -65,7 +65,7 @@ Result<PathAttributor> PathAttributor::build(const std::string& model_json, std:
       if (l < 0) {
         node.feature = -1;
         node.left = node.right = node.missing = -1;
-        node.expected = c;
+        expected[i] = c;
       } else {
         // Children after parents (XGBoost's numbering) rules out cycles.
         if (!(l > double(i) && l < double(n) && r > double(i) && r < double(n)) || !(f >= 0 && f < double(num_features))) {
@@ -85,9 +85,10 @@ Result<PathAttributor> PathAttributor::build(const std::string& model_json, std:
       if (node.feature < 0) continue;
       const std::size_t li = std::size_t(node.left - offset), ri = std::size_t(node.right - offset);
       const double cl = cover[li], cr = cover[ri];
-      const double el = pa.nodes_[node.left].expected, er = pa.nodes_[node.right].expected;
-      node.expected = cl + cr > 0 ? (cl * el + cr * er) / (cl + cr) : 0.5 * (el + er);
+      const double el = expected[li], er = expected[ri];
+      expected[k] = cl + cr > 0 ? (cl * el + cr * er) / (cl + cr) : 0.5 * (el + er);
     }
+    for (std::size_t k = 0; k < n; ++k) pa.nodes_[offset + k].expected = static_cast<float>(expected[k]);
     pa.roots_.push_back(offset);
   }
   return pa;
@@ -101,7 +102,7 @@ void PathAttributor::contributions(const float* row, std::span<double> out) cons
       const float v = row[node->feature];
       const std::int32_t next = std::isnan(v) ? node->missing : (v < node->threshold ? node->left : node->right);
       const Node* child = &nodes_[next];
-      out[node->feature] += child->expected - node->expected;
+      out[node->feature] += double(child->expected) - double(node->expected);
       node = child;
     }
   }

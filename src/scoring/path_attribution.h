@@ -25,11 +25,12 @@ class PathAttributor {
   void contributions(const float* row, std::span<double> out) const;
 
  private:
+  // 24 bytes: the walk is memory-bound.
   struct Node {
     float threshold;
     std::int32_t feature;  // -1 leaf
     std::int32_t left, right, missing;
-    double expected;  // cover-weighted mean of the leaves below
+    float expected;  // cover-weighted mean of the leaves below
   };
   std::vector<Node> nodes_;
   std::vector<std::int32_t> roots_;

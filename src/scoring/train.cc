@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <filesystem>
 #include <fstream>
@@ -66,9 +65,10 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
                                          const std::vector<OpportunityStage>& stages, const std::string& out_dir,
                                          const TrainLeadOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  auto progress = [&options](const char* fmt, auto... args) {
+  auto progress = [&options, started](const char* fmt, auto... args) {
     if (options.progress) {
-      std::fprintf(stderr, "train leads: ");
+      std::fprintf(stderr, "train leads [%5.1f s]: ",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       std::fprintf(stderr, fmt, args...);
       std::fputc('\n', stderr);
     }
@@ -251,8 +251,11 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   auto forest = models::CompiledForest::compile(*model_json);
   if (!forest) return forest.status();
   progress("trained %d rounds", booster->num_rounds());
+  // The served model is refitted on training + validation examples with the
+  // early-stopped round count (+25% for the larger set): the latest months
+  // carry the current level and the agents' latest form.
   std::optional<std::string> final_json;
-  if (!std::getenv("REAI_LEAD_NO_REFIT")) {
+  {
     models::DenseMatrix all_x = train_x;
     all_x.values.insert(all_x.values.end(), val_x.values.begin(), val_x.values.end());
     all_x.rows += val_x.rows;
