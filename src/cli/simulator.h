@@ -18,8 +18,8 @@ struct SimulatorOptions {
   std::uint16_t port = 8080;
   std::string token;                // agent JWT of the tenant
   double events_per_second = 4;     // average rate of posted events
-  double time_compression = 720;    // 1 hour of a lead's life plays in 5 s
-  double max_lead_age_days = 14;    // history beyond this age is not replayed
+  double time_compression = 3600;   // 1 hour of a lead's life plays in 1 s
+  double max_lead_age_days = 7;     // history beyond this age is not replayed
   double duration_seconds = 0;      // 0: until stopped
   std::uint32_t seed = 1;
   bool verbose = false;
