@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 CMAKE_GEN  := -G Ninja
 STATIC_DIR := $(if $(wildcard web/dist/index.html),--static-dir web/dist,)
 
-.PHONY: all deps build build-asan test test-release test-asan run bench clean
+.PHONY: all deps build build-asan test test-release test-asan run bench fuzz clean
 
 all: build
 
@@ -44,5 +44,14 @@ run: build
 bench: build
 	@scripts/run-benchmarks $(BUILD)
 
+# libFuzzer on the JSON event parser (clang from Debian); FUZZ_SECONDS of fuzzing.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CXX=clang++ CC=clang cmake -S . -B build-fuzz $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREAI_FUZZ=ON \
+	  -DREAI_BENCHMARKS=OFF -DREAI_MODULES="core;models;features;scoring;store;bus;server" >/dev/null
+	@cmake --build build-fuzz --target event_parser_fuzz
+	@mkdir -p build-fuzz/corpus
+	@build-fuzz/src/server/event_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

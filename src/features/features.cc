@@ -308,6 +308,13 @@ const TrackRecord* TrackRecordBook::find_source(const std::string& tenant_id,
   return it == sources_.end() ? nullptr : &it->second;
 }
 
+void TrackRecordBook::add_outcome(const Contact& lead, bool signed_within_window) {
+  global_.add_outcome(signed_within_window);
+  if (!lead.assigned_agent_id.empty()) agent(lead.assigned_agent_id).add_outcome(signed_within_window);
+  source(lead.tenant_id, lead.source).add_outcome(signed_within_window);
+  source(lead.tenant_id, "*").add_outcome(signed_within_window);
+}
+
 double TrackRecordBook::smoothed_rate(const TrackRecord* record) const {
   // With no history at all the prior is a typical lead conversion rate.
   double prior = global_.matured > 0 ? (global_.converted + 1) / (global_.matured + 10) : 0.1;

@@ -75,6 +75,10 @@ class TrackRecordBook {
   const TrackRecord& global() const { return global_; }
   const std::unordered_map<std::string, TrackRecord>& agents() const { return agents_; }
   const std::unordered_map<std::string, TrackRecord>& sources() const { return sources_; }
+  // A lead's 90-day outcome once its window has closed: global, agent (when
+  // assigned), "tenant|source" and "tenant|*" records. Training and live
+  // serving both count outcomes through this.
+  void add_outcome(const Contact& lead, bool signed_within_window);
   // Rate smoothed towards the global rate.
   double smoothed_rate(const TrackRecord* record) const;
 

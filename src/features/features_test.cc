@@ -216,6 +216,29 @@ TEST(TrackRecordBook, SmoothedRatesAndJsonRoundTrip) {
   EXPECT_FALSE(TrackRecordBook::from_json("{\"global\":1}").has_value());
 }
 
+TEST(TrackRecordBook, AddOutcomeCountsGlobalAgentSourceAndTenant) {
+  TrackRecordBook book;
+  Contact c = make_contact();
+  c.tenant_id = "t1";
+  c.assigned_agent_id = "ag7";
+  c.source = "zillow";
+  book.add_outcome(c, true);
+  book.add_outcome(c, false);
+  c.assigned_agent_id.clear();
+  book.add_outcome(c, true);
+  EXPECT_EQ(book.global().matured, 3);
+  EXPECT_EQ(book.global().converted, 2);
+  ASSERT_NE(book.find_agent("ag7"), nullptr);
+  EXPECT_EQ(book.find_agent("ag7")->matured, 2);
+  EXPECT_EQ(book.find_agent("ag7")->converted, 1);
+  EXPECT_EQ(book.find_agent(""), nullptr);  // unassigned leads only count for source and tenant
+  ASSERT_NE(book.find_source("t1", "zillow"), nullptr);
+  EXPECT_EQ(book.find_source("t1", "zillow")->matured, 3);
+  ASSERT_NE(book.find_source("t1", "*"), nullptr);
+  EXPECT_EQ(book.find_source("t1", "*")->converted, 2);
+  EXPECT_EQ(book.find_source("t2", "*"), nullptr);
+}
+
 TEST(ReasonText, PlainWords) {
   EXPECT_EQ(reason_text(*feature_index("first_reply_delay_min"), 5.f), "first reply to the agent within 5 min");
   EXPECT_EQ(reason_text(*feature_index("distinct_homes"), 12.f), "looked at 12 different homes");

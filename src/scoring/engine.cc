@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <queue>
 #include <unordered_map>
 
 #include <boost/json.hpp>
@@ -65,8 +66,14 @@ std::optional<LeadScore> score_from_cache_value(const std::string& text) {
 
 struct LeadEntry {
   features::LeadFeatureState state;
-  std::optional<LeadScore> last_score;       // the last score computed
-  std::optional<LeadScore> last_good_score;  // the last model score
+  std::optional<UnixSeconds> signed_at;  // first `signed` pipeline row seen
+  bool outcome_counted = false;          // its 90-day outcome is in the live records
+  std::optional<LeadScore> last_score;  // the last score computed
+  // The last model score is last_score when last_is_good (saves a copy per
+  // event), else last_good_score.
+  bool last_is_good = false;
+  std::optional<LeadScore> last_good_score;
+  const std::optional<LeadScore>& good_score() const { return last_is_good ? last_score : last_good_score; }
 };
 
 struct Shard {
@@ -83,14 +90,120 @@ struct LeadScoringEngine::Impl {
   std::atomic<std::uint64_t> fallback_scores{0};
   std::atomic<std::uint64_t> leads{0};
 
+  // Live track records. Lock order: pending_mu -> shard.mu -> track_mu and
+  // pending_mu -> track_mu; track_mu is never held while taking another lock.
+  struct Pending {
+    UnixSeconds matures_at;
+    std::string key;
+    bool operator>(const Pending& o) const { return matures_at > o.matures_at; }
+  };
+  std::mutex pending_mu;
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending;
+  // Outcomes mature on the pipeline clock (latest stage row seen), so replay
+  // without stages and a server without pipeline data change nothing.
+  UnixSeconds stage_clock = std::numeric_limits<UnixSeconds>::min();
+
+  struct LiveOutcome {
+    Contact lead;  // tenant, agent, source, created_at
+    bool converted;
+  };
+  struct MergedBook {
+    const LeadModel* id;
+    std::weak_ptr<const LeadModel> model;  // a reloaded-away model expires
+    std::shared_ptr<const features::TrackRecordBook> book;  // null: the snapshot as is
+    std::size_t applied = 0;  // outcomes looked at for `book`
+  };
+  mutable std::mutex track_mu;
+  std::vector<LiveOutcome> outcomes;
+  std::atomic<std::size_t> outcome_count{0};
+  std::vector<MergedBook> merged;
+
   Impl(const ModelRegistry& r, bus::Cache* c, std::size_t n) : registry(r), cache(c), shards(std::max<std::size_t>(1, n)) {}
 
   Shard& shard_for(const std::string& key) { return shards[std::hash<std::string>{}(key) % shards.size()]; }
 
-  LeadEntry& entry_locked(Shard& shard, const std::string& key) {
-    auto [it, inserted] = shard.leads.try_emplace(key);
-    if (inserted) leads.fetch_add(1, std::memory_order_relaxed);
+  LeadEntry& entry_locked(Shard& shard, const std::string& key, bool* inserted = nullptr) {
+    auto [it, is_new] = shard.leads.try_emplace(key);
+    if (is_new) leads.fetch_add(1, std::memory_order_relaxed);
+    if (inserted) *inserted = is_new;
     return it->second;
+  }
+
+  // Queues the lead for counting once its window closes; call without the
+  // shard lock. Duplicates are harmless (outcome_counted).
+  void track_lead(const std::string& key, UnixSeconds created_at) {
+    std::lock_guard lock(pending_mu);
+    pending.push({created_at + kConversionWindowSeconds, key});
+  }
+
+  // Counts every queued lead whose window closed by the pipeline clock.
+  void mature_until(UnixSeconds clock) {
+    std::vector<LiveOutcome> done;
+    {
+      std::lock_guard lock(pending_mu);
+      stage_clock = std::max(stage_clock, clock);
+      while (!pending.empty() && pending.top().matures_at <= stage_clock) {
+        Pending item = pending.top();
+        pending.pop();
+        Shard& shard = shard_for(item.key);
+        std::optional<UnixSeconds> requeue;
+        {
+          std::lock_guard shard_lock(shard.mu);
+          auto it = shard.leads.find(item.key);
+          if (it == shard.leads.end() || it->second.outcome_counted) continue;
+          LeadEntry& entry = it->second;
+          const Contact& lead = entry.state.contact();
+          const UnixSeconds window_end = lead.created_at + kConversionWindowSeconds;
+          if (window_end > stage_clock) {
+            requeue = window_end;  // created_at moved later (contact upsert)
+          } else {
+            entry.outcome_counted = true;
+            done.push_back({lead, entry.signed_at && *entry.signed_at <= window_end});
+          }
+        }
+        if (requeue) pending.push({*requeue, std::move(item.key)});
+      }
+      if (done.empty()) return;
+      std::lock_guard track_lock(track_mu);
+      for (auto& o : done) outcomes.push_back(std::move(o));
+      outcome_count.store(outcomes.size(), std::memory_order_release);
+    }
+  }
+
+  // The model's snapshot plus the live outcomes it does not hold yet.
+  std::shared_ptr<const features::TrackRecordBook> live_book(const std::shared_ptr<const LeadModel>& model) {
+    std::lock_guard lock(track_mu);
+    auto it = std::find_if(merged.begin(), merged.end(), [&model](const MergedBook& m) {
+      return m.id == model.get() && !m.model.expired();
+    });
+    if (it == merged.end()) {
+      std::erase_if(merged, [](const MergedBook& m) { return m.model.expired(); });
+      merged.push_back({model.get(), model, nullptr, 0});
+      it = merged.end() - 1;
+    }
+    if (it->applied < outcomes.size()) {
+      std::shared_ptr<features::TrackRecordBook> next;
+      for (std::size_t i = it->applied; i < outcomes.size(); ++i) {
+        const LiveOutcome& o = outcomes[i];
+        // Leads matured by the snapshot end are in the snapshot already.
+        if (o.lead.created_at + kConversionWindowSeconds <= model->track_records_end) continue;
+        // Copy on write: scorers may still read the previous book.
+        if (!next) next = std::make_shared<features::TrackRecordBook>(it->book ? *it->book : model->track_records);
+        next->add_outcome(o.lead, o.converted);
+      }
+      if (next) it->book = std::move(next);
+      it->applied = outcomes.size();
+    }
+    if (it->book) return it->book;
+    return std::shared_ptr<const features::TrackRecordBook>(model, &model->track_records);
+  }
+
+  const features::TrackRecordBook* book_for(const std::shared_ptr<const LeadModel>& model,
+                                            std::shared_ptr<const features::TrackRecordBook>* hold) {
+    if (!model) return nullptr;
+    if (outcome_count.load(std::memory_order_acquire) == 0) return &model->track_records;
+    *hold = live_book(model);
+    return hold->get();
   }
 
   // Scores `entry` at `at`; the caller holds the shard lock. `start` is when
@@ -104,7 +217,8 @@ struct LeadScoringEngine::Impl {
     s.events_count = entry.state.events_count();
     float row[128];
     const auto model = registry.lead_model(tenant_id);
-    entry.state.write_features(at, model ? &model->track_records : nullptr, row);
+    std::shared_ptr<const features::TrackRecordBook> live;
+    entry.state.write_features(at, book_for(model, &live), row);
     bool fallback = true;
     if (model) {
       auto out = evaluate_model(*model, row, Reasons::kPath);
@@ -115,7 +229,7 @@ struct LeadScoringEngine::Impl {
         s.confidence = score_confidence(s.probability, model->base_rate, s.events_count, false);
         fallback = false;
       } else {
-        std::optional<LeadScore> good = entry.last_good_score;
+        std::optional<LeadScore> good = entry.good_score();
         if (!good && cache) {
           if (auto text = cache->get(cache_key(tenant_id, lead_id))) good = score_from_cache_value(*text);
         }
@@ -147,8 +261,10 @@ struct LeadScoringEngine::Impl {
     scores_computed.fetch_add(1, std::memory_order_relaxed);
     if (fallback) fallback_scores.fetch_add(1, std::memory_order_relaxed);
     s.latency_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    if (fallback && entry.last_is_good) entry.last_good_score = std::move(entry.last_score);
+    if (!fallback) entry.last_good_score.reset();
+    entry.last_is_good = !fallback;
     entry.last_score = s;
-    if (!fallback) entry.last_good_score = s;
     return s;
   }
 
@@ -177,6 +293,7 @@ Result<LeadScore> LeadScoringEngine::upsert_contact(const Contact& contact, Unix
     entry.state.set_contact(contact);
     s = impl_->score_locked(entry, contact.tenant_id, contact.contact_id, now, start);
   }
+  impl_->track_lead(key, contact.created_at);
   impl_->remember(s);
   return s;
 }
@@ -189,22 +306,42 @@ Result<LeadScore> LeadScoringEngine::apply_event(const Event& event, UnixSeconds
   const std::string key = lead_key(event.tenant_id, event.contact_id);
   Shard& shard = impl_->shard_for(key);
   LeadScore s;
+  bool inserted = false;
+  UnixSeconds created_at = 0;
   {
     std::lock_guard lock(shard.mu);
-    LeadEntry& entry = impl_->entry_locked(shard, key);
+    LeadEntry& entry = impl_->entry_locked(shard, key, &inserted);
     // An event before its contact: a minimal lead created at the event.
     entry.state.set_created_if_unknown(event.ts);
     entry.state.apply(event);
+    created_at = entry.state.contact().created_at;
     impl_->events_applied.fetch_add(1, std::memory_order_relaxed);
     s = impl_->score_locked(entry, event.tenant_id, event.contact_id, now, start);
   }
+  if (inserted) impl_->track_lead(key, created_at);
   impl_->remember(s);
   return s;
 }
 
-void LeadScoringEngine::apply_stage(const OpportunityStage& /*stage*/) {
-  // Track records come from the model's snapshot; live pipeline rows do not
-  // change them yet (see the report: a retrain refreshes them).
+void LeadScoringEngine::apply_stage(const OpportunityStage& stage) {
+  if (stage.stage == Stage::kSigned && !stage.tenant_id.empty() && !stage.contact_id.empty()) {
+    const std::string key = lead_key(stage.tenant_id, stage.contact_id);
+    Shard& shard = impl_->shard_for(key);
+    std::lock_guard lock(shard.mu);
+    auto it = shard.leads.find(key);
+    if (it != shard.leads.end() && (!it->second.signed_at || stage.ts < *it->second.signed_at)) {
+      it->second.signed_at = stage.ts;
+    }
+  }
+  impl_->mature_until(stage.ts);
+}
+
+Result<double> LeadScoringEngine::agent_conversion_rate(std::string_view tenant_id, std::string_view agent_id) {
+  const auto model = impl_->registry.lead_model(tenant_id);
+  if (!model) return not_found("no lead model for tenant " + std::string(tenant_id));
+  std::shared_ptr<const features::TrackRecordBook> live;
+  const features::TrackRecordBook* book = impl_->book_for(model, &live);
+  return book->smoothed_rate(book->find_agent(std::string(agent_id)));
 }
 
 Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at) {
@@ -249,18 +386,27 @@ std::vector<LeadScore> LeadScoringEngine::top_leads(std::string_view tenant_id, 
 void LeadScoringEngine::load_contact(const Contact& contact) {
   const std::string key = lead_key(contact.tenant_id, contact.contact_id);
   Shard& shard = impl_->shard_for(key);
-  std::lock_guard lock(shard.mu);
-  impl_->entry_locked(shard, key).state.set_contact(contact);
+  {
+    std::lock_guard lock(shard.mu);
+    impl_->entry_locked(shard, key).state.set_contact(contact);
+  }
+  impl_->track_lead(key, contact.created_at);
 }
 
 void LeadScoringEngine::load_event(const Event& event) {
   const std::string key = lead_key(event.tenant_id, event.contact_id);
   Shard& shard = impl_->shard_for(key);
-  std::lock_guard lock(shard.mu);
-  LeadEntry& entry = impl_->entry_locked(shard, key);
-  entry.state.set_created_if_unknown(event.ts);
-  entry.state.apply(event);
-  impl_->events_applied.fetch_add(1, std::memory_order_relaxed);
+  bool inserted = false;
+  UnixSeconds created_at = 0;
+  {
+    std::lock_guard lock(shard.mu);
+    LeadEntry& entry = impl_->entry_locked(shard, key, &inserted);
+    entry.state.set_created_if_unknown(event.ts);
+    entry.state.apply(event);
+    created_at = entry.state.contact().created_at;
+    impl_->events_applied.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (inserted) impl_->track_lead(key, created_at);
 }
 
 EngineStats LeadScoringEngine::stats() const {
@@ -269,6 +415,7 @@ EngineStats LeadScoringEngine::stats() const {
   s.scores_computed = impl_->scores_computed.load();
   s.fallback_scores = impl_->fallback_scores.load();
   s.leads = impl_->leads.load();
+  s.live_outcomes = impl_->outcome_count.load();
   return s;
 }
 

@@ -120,6 +120,11 @@ int main(int argc, char** argv) {
   }
   scoring::TrainLeadOptions options;
   options.nthread = 2;
+  if (const char* v = std::getenv("REAI_LEAD_ISOTONIC")) options.isotonic = std::atoi(v) != 0;
+  if (const char* v = std::getenv("REAI_LEAD_MAX_DEPTH")) options.max_depth = std::atoi(v);
+  if (const char* v = std::getenv("REAI_LEAD_ETA")) options.eta = std::atof(v);
+  if (const char* v = std::getenv("REAI_LEAD_MIN_CHILD_WEIGHT")) options.min_child_weight = std::atof(v);
+  const char* model_out = std::getenv("REAI_LEAD_EVAL_MODEL_DIR");
   if (!full_out.empty()) {
     auto report = scoring::train_lead_model(*contacts, *events, *stages, full_out, options);
     if (!report) {
@@ -156,7 +161,7 @@ int main(int argc, char** argv) {
     auto it = signed_at.find(key(c.tenant_id, c.contact_id));
     return it != signed_at.end() && it->second <= c.created_at + kConversionWindowSeconds ? 1.f : 0.f;
   };
-  const std::string model_dir = "/tmp/reai_lead_eval_model";
+  const std::string model_dir = model_out ? model_out : "/tmp/reai_lead_eval_model";
   auto report = scoring::train_lead_model(train_c, train_e, train_s, model_dir, options);
   if (!report) {
     std::fprintf(stderr, "lead_eval: %s\n", report.status().to_string().c_str());

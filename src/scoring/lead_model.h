@@ -2,6 +2,7 @@
 // the engine and replay.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,11 +21,17 @@ class LeadModel {
   models::CompiledForest forest;
   // Per-event reasons (TreeSHAP is too slow for every event).
   PathAttributor attributor;
+  // forest margin = path_base_margin + sum of the reached leaves (set at load).
+  double path_base_margin = 0;
   models::IsotonicCalibrator calibrator;
   // Log-odds shift after the isotonic map (see level_neutral_shift).
   double calibration_shift = 0;
   // Track records as of the end of the training data (serving starts here).
   features::TrackRecordBook track_records;
+  // The book holds the outcomes of leads whose 90-day window closed by this
+  // instant (the training export end); later-maturing leads are counted live
+  // by the engine. Max when the metadata does not say (live counting off).
+  UnixSeconds track_records_end = std::numeric_limits<UnixSeconds>::max();
   double base_rate = 0.1;
 };
 

@@ -95,6 +95,11 @@ Result<PathAttributor> PathAttributor::build(const std::string& model_json, std:
 }
 
 void PathAttributor::contributions(const float* row, std::span<double> out) const {
+  contributions_and_leaf_sum(row, out);
+}
+
+double PathAttributor::contributions_and_leaf_sum(const float* row, std::span<double> out) const {
+  double leaves = 0;
   for (std::int32_t root : roots_) {
     const Node* node = &nodes_[root];
     out[num_features_] += node->expected;
@@ -105,7 +110,9 @@ void PathAttributor::contributions(const float* row, std::span<double> out) cons
       out[node->feature] += double(child->expected) - double(node->expected);
       node = child;
     }
+    leaves += node->expected;
   }
+  return leaves;
 }
 
 }  // namespace reai::scoring

@@ -23,6 +23,10 @@ class PathAttributor {
   // num_features + 1 (last = expected value, i.e. the bias). Sums to the
   // ensemble margin minus the global base margin.
   void contributions(const float* row, std::span<double> out) const;
+  // Same walk, also returning the sum of the reached leaves (the ensemble
+  // margin minus the global base margin), so the hot path needs no separate
+  // forest prediction.
+  double contributions_and_leaf_sum(const float* row, std::span<double> out) const;
 
  private:
   // 24 bytes: the walk is memory-bound.

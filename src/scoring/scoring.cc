@@ -6,12 +6,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <sstream>
 
 #include <boost/json.hpp>
 
+#include "core/time.h"
 #include "scoring/lead_model.h"
 
 namespace reai::scoring {
@@ -96,6 +98,13 @@ Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir)
   auto attributor = PathAttributor::build(*model_text, schema.size());
   if (!attributor) return load_error(dir, "model.json: " + attributor.status().message());
   model->attributor = std::move(*attributor);
+  {
+    // The base margin is the same for every row: read it off an empty row.
+    std::vector<float> empty_row(schema.size(), std::numeric_limits<float>::quiet_NaN());
+    std::vector<double> scratch(schema.size() + 1, 0.0);
+    model->path_base_margin = model->forest.predict_margin(empty_row.data()) -
+                              model->attributor.contributions_and_leaf_sum(empty_row.data(), scratch);
+  }
   const json::value* cal = m.if_contains("calibrator");
   if (!cal) return load_error(dir, "no calibrator");
   auto calibrator = models::IsotonicCalibrator::from_json(json::serialize(*cal));
@@ -111,6 +120,14 @@ Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir)
   auto book = features::TrackRecordBook::from_json(json::serialize(*tr));
   if (!book) return load_error(dir, "track records are malformed");
   model->track_records = std::move(*book);
+  if (const json::value* span = m.if_contains("data_span"); span && span->is_object()) {
+    const json::value* end = span->get_object().if_contains("export_end");
+    if (end && end->is_string()) {
+      auto t = parse_iso8601(std::string(end->get_string()));
+      if (!t) return load_error(dir, "data_span.export_end is not an ISO 8601 time");
+      model->track_records_end = *t;
+    }
+  }
   const json::value* base = m.if_contains("base_rate");
   if (!base || !base->is_number()) return load_error(dir, "no base_rate");
   model->base_rate = base->to_number<double>();
@@ -215,16 +232,20 @@ double level_neutral_shift(const models::IsotonicCalibrator& calibrator, std::sp
 }
 
 std::vector<ScoreReason> top_reasons(const float* row, const double* impacts, std::size_t n) {
-  std::vector<std::size_t> order;
-  order.reserve(n);
+  // One pass keeping the three largest |impact| (ties: lower index first);
+  // no allocation besides the reasons themselves.
+  std::size_t order[3];
+  std::size_t k = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    if (impacts[i] != 0) order.push_back(i);
+    const double f = std::fabs(impacts[i]);
+    if (f == 0) continue;
+    std::size_t pos = k;
+    while (pos > 0 && std::fabs(impacts[order[pos - 1]]) < f) --pos;
+    if (pos >= 3) continue;
+    for (std::size_t j = std::min<std::size_t>(k, 2); j > pos; --j) order[j] = order[j - 1];
+    order[pos] = i;
+    k = std::min<std::size_t>(k + 1, 3);
   }
-  const std::size_t k = std::min<std::size_t>(3, order.size());
-  std::partial_sort(order.begin(), order.begin() + k, order.end(), [impacts](std::size_t a, std::size_t b) {
-    double fa = std::fabs(impacts[a]), fb = std::fabs(impacts[b]);
-    return fa != fb ? fa > fb : a < b;
-  });
   std::vector<ScoreReason> reasons;
   reasons.reserve(k);
   auto schema = features::feature_schema();
@@ -236,22 +257,27 @@ std::vector<ScoreReason> top_reasons(const float* row, const double* impacts, st
 }
 
 Result<ModelOutput> evaluate_model(const LeadModel& model, const float* row, Reasons reasons) {
-  const double raw = model.forest.predict(row);
+  const std::size_t n = model.forest.num_features();
+  // Stack buffer: the schema is small and this is the hot path.
+  double impacts[128] = {};
+  if (reasons != Reasons::kNone && n + 1 > std::size(impacts)) {
+    return internal_error("feature schema too large for reasons");
+  }
+  double raw;
+  if (reasons == Reasons::kPath) {
+    // One walk gives both the margin and the reasons (the path reaches the
+    // same leaves as the forest).
+    const double margin = model.path_base_margin +
+                          model.attributor.contributions_and_leaf_sum(row, std::span<double>(impacts, n + 1));
+    raw = 1.0 / (1.0 + std::exp(-margin));
+  } else {
+    raw = model.forest.predict(row);
+    if (reasons == Reasons::kTreeShap) model.forest.shap_values(row, std::span<double>(impacts, n + 1));
+  }
   if (!std::isfinite(raw)) return internal_error("lead model produced a non-finite score");
   ModelOutput out;
   out.probability = calibrate(model.calibrator, model.calibration_shift, raw);
-  if (reasons != Reasons::kNone) {
-    const std::size_t n = model.forest.num_features();
-    // Stack buffer: the schema is small and this is the hot path.
-    double impacts[128] = {};
-    if (n + 1 > std::size(impacts)) return internal_error("feature schema too large for reasons");
-    if (reasons == Reasons::kPath) {
-      model.attributor.contributions(row, std::span<double>(impacts, n + 1));
-    } else {
-      model.forest.shap_values(row, std::span<double>(impacts, n + 1));
-    }
-    out.reasons = top_reasons(row, impacts, n);
-  }
+  if (reasons != Reasons::kNone) out.reasons = top_reasons(row, impacts, n);
   return out;
 }
 

@@ -99,6 +99,7 @@ struct EngineStats {
   std::uint64_t scores_computed = 0;
   std::uint64_t fallback_scores = 0;
   std::uint64_t leads = 0;
+  std::uint64_t live_outcomes = 0;  // leads whose 90-day outcome was counted live
 };
 
 // Holds every lead's feature state in memory (sharded by tenant and lead) and
@@ -120,9 +121,18 @@ class LeadScoringEngine {
   // creates a minimal lead created at the event's time. Events may arrive
   // slightly out of order; features stay consistent.
   Result<LeadScore> apply_event(const Event& event, UnixSeconds now);
-  // Pipeline rows feed the agent and source track records (a lead signing
-  // is the positive outcome other leads are compared with).
+  // Pipeline rows feed the agent and source track records live: a `signed`
+  // row marks its (known) lead as converted; the row's time advances the
+  // pipeline clock, and every lead whose 90-day window closed by then counts
+  // once, converted or not, in its agent's, source's and tenant's record.
+  // Only leads the model's snapshot does not hold (window closing after the
+  // training export end) count, so nothing is counted twice. Without stage
+  // rows nothing changes (replay without stages scores as before). Rows
+  // should come in time order; a signed row for an unknown lead is ignored.
   void apply_stage(const OpportunityStage& stage);
+  // The agent's smoothed conversion rate as the tenant's model reads it now
+  // (snapshot + live outcomes). NotFound when the tenant has no model.
+  Result<double> agent_conversion_rate(std::string_view tenant_id, std::string_view agent_id);
   // The lead's score at `at` from the events applied so far. NotFound for
   // an unknown lead.
   Result<LeadScore> score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at);
@@ -145,6 +155,14 @@ struct TrainLeadOptions {
   // Contacts created in the last `validation_fraction` of the span form the
   // time-based validation set (also used to fit the calibration).
   double validation_fraction = 0.2;
+  // Isotonic map fitted on the validation period. Off by default: the
+  // logloss-trained forest, refitted on all periods, is better calibrated on
+  // later months than a map fitted on one season (lead_eval, 3 cutoffs).
+  bool isotonic = false;
+  // Booster hyper-parameters (tuned with lead_eval on validation splits).
+  int max_depth = 5;
+  double eta = 0.05;
+  double min_child_weight = 5;
   int nthread = 0;
   int seed = 42;
   bool progress = true;  // progress lines on stderr

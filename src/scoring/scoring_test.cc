@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -148,6 +149,12 @@ TEST_F(LeadScoringTest, SavedModelPredictsLikeXgboost) {
   ASSERT_TRUE(expected);
   for (std::size_t i = 0; i < x.rows; ++i) {
     EXPECT_NEAR((*model)->forest.predict(x.row(i)), (*expected)[i], 1e-5);
+    // The served path computes the margin from its attribution walk.
+    auto served = evaluate_model(**model, x.row(i), Reasons::kPath);
+    auto plain = evaluate_model(**model, x.row(i), Reasons::kNone);
+    ASSERT_TRUE(served && plain);
+    EXPECT_NEAR(served->probability, plain->probability, 1e-9);
+    EXPECT_FALSE(served->reasons.empty());
   }
   // A second load is the same model.
   auto again = load_lead_model(model_dir());
@@ -226,6 +233,59 @@ TEST_F(LeadScoringTest, EngineAndReplayGiveIdenticalScores) {
       EXPECT_EQ(s->events_count, last->events_count);
     }
   }
+}
+
+TEST_F(LeadScoringTest, SignedLeadsUpdateTrackRecordsOnceTheirWindowCloses) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  FixedRegistry registry(*model);
+  LeadScoringEngine engine(registry, nullptr);
+  const UnixSeconds end = (*model)->track_records_end;
+  ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
+  const std::string agent = history_->contacts[0].assigned_agent_id;
+  features::TrackRecordBook expected = (*model)->track_records;
+  ASSERT_NE(expected.find_agent(agent), nullptr);
+  const double before = engine.agent_conversion_rate("t1", agent).value();
+  EXPECT_DOUBLE_EQ(before, expected.smoothed_rate(expected.find_agent(agent)));
+  auto lead = [&](const std::string& id, UnixSeconds created) {
+    Contact c = history_->contacts[0];
+    c.contact_id = id;
+    c.created_at = created;
+    return c;
+  };
+  auto stage = [](const std::string& contact, UnixSeconds ts, Stage st) {
+    OpportunityStage s;
+    s.tenant_id = "t1";
+    s.opportunity_id = "o-" + contact;
+    s.contact_id = contact;
+    s.ts = ts;
+    s.stage = st;
+    return s;
+  };
+  engine.load_contact(lead("old", end - 100 * kDay));  // matured within the snapshot
+  engine.load_contact(lead("new1", end + kDay));
+  ASSERT_TRUE(engine.upsert_contact(lead("new2", end + kDay), end + kDay));
+  engine.apply_stage(stage("old", end - 99 * kDay, Stage::kSigned));
+  engine.apply_stage(stage("new1", end + 10 * kDay, Stage::kSigned));
+  engine.apply_stage(stage("nobody", end + 11 * kDay, Stage::kSigned));  // unknown lead: ignored
+  // "old" matured (counted once, already in the snapshot); the new leads'
+  // windows are still open, so the agent's record has not moved.
+  EXPECT_EQ(engine.stats().live_outcomes, 1u);
+  EXPECT_DOUBLE_EQ(engine.agent_conversion_rate("t1", agent).value(), before);
+  engine.apply_stage(stage("new1", end + 92 * kDay, Stage::kActive));
+  EXPECT_EQ(engine.stats().live_outcomes, 3u);
+  expected.add_outcome(lead("new1", end + kDay), true);
+  expected.add_outcome(lead("new2", end + kDay), false);
+  const double after = engine.agent_conversion_rate("t1", agent).value();
+  EXPECT_DOUBLE_EQ(after, expected.smoothed_rate(expected.find_agent(agent)));
+  EXPECT_NE(after, before);
+  // Stages never count a lead twice.
+  engine.apply_stage(stage("new2", end + 200 * kDay, Stage::kLost));
+  EXPECT_EQ(engine.stats().live_outcomes, 3u);
+  EXPECT_DOUBLE_EQ(engine.agent_conversion_rate("t1", agent).value(), after);
+  EmptyRegistry none;
+  LeadScoringEngine no_model(none, nullptr);
+  EXPECT_FALSE(no_model.agent_conversion_rate("t1", agent));
 }
 
 TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {

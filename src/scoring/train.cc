@@ -59,6 +59,11 @@ Status write_text(const fs::path& path, const std::string& text) {
   return Status::ok();
 }
 
+// The raw forest probability as is (the level shift still applies).
+Result<models::IsotonicCalibrator> identity_calibrator() {
+  return models::IsotonicCalibrator::from_json(R"({"x":[0,1],"y":[0,1]})");
+}
+
 }  // namespace
 
 Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, const std::vector<Event>& events,
@@ -185,11 +190,7 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   auto add_item = [&](const TrackItem& item) {
     const Contact& c = contacts[item.contact];
     if (item.outcome) {
-      const bool y = label[item.contact];
-      book.global().add_outcome(y);
-      if (!c.assigned_agent_id.empty()) book.agent(c.assigned_agent_id).add_outcome(y);
-      book.source(c.tenant_id, c.source).add_outcome(y);
-      book.source(c.tenant_id, "*").add_outcome(y);
+      book.add_outcome(c, label[item.contact]);
     } else {
       const double speed = double(*first_out[item.contact] - c.created_at);
       book.global().add_speed(speed);
@@ -232,13 +233,13 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   progress("%zu training examples, %zu validation examples, %zu features", train_y.size(), val_y.size(), nf);
 
   models::TrainParams params;
-  params.max_depth = 5;
-  params.eta = 0.05;
+  params.max_depth = options.max_depth;
+  params.eta = options.eta;
   params.num_rounds = 600;
   params.early_stopping_rounds = 40;
   params.subsample = 0.8;
   params.colsample_bytree = 0.8;
-  params.min_child_weight = 5;
+  params.min_child_weight = options.min_child_weight;
   params.reg_lambda = 2;
   params.nthread = options.nthread;
   params.seed = options.seed;
@@ -286,18 +287,18 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
         fit_y.push_back(val_y[r]);
       }
     }
-    auto cal = models::IsotonicCalibrator::fit(fit_x, fit_y);
+    auto cal = options.isotonic ? models::IsotonicCalibrator::fit(fit_x, fit_y) : identity_calibrator();
     if (!cal) return cal.status();
-    const double shift = level_neutral_shift(*cal, fit_x);
+    const double shift = options.isotonic ? level_neutral_shift(*cal, fit_x) : 0.0;
     for (std::size_t r = 0; r < raw.size(); ++r) {
       if ((examples[val_examples[r]].contact & 1u) == std::uint32_t(half)) {
         calibrated[r] = calibrate(*cal, shift, raw[r]);
       }
     }
   }
-  auto calibrator = models::IsotonicCalibrator::fit(raw, val_y);
+  auto calibrator = options.isotonic ? models::IsotonicCalibrator::fit(raw, val_y) : identity_calibrator();
   if (!calibrator) return calibrator.status();
-  const double calibration_shift = level_neutral_shift(*calibrator, raw);
+  const double calibration_shift = options.isotonic ? level_neutral_shift(*calibrator, raw) : 0.0;
 
   TrainLeadReport report;
   report.train_examples = train_y.size();

@@ -163,8 +163,10 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       deps_(deps),
       metrics_(metrics),
       hub_(hub),
-      history_(deps.store),
-      shards_(new ScoreShard[kShards]) {
+      shards_(new ScoreShard[kShards]),
+      appender_(std::make_unique<EventAppender>(
+          deps.store, [this](const Event& e) { return prepare_event(e); },
+          EventAppender::Limits{.max_queued_events = config.max_queued_events})) {
   if (config_.tenant_rate_limit_per_s > 0) rate_limiter_ = std::make_unique<TokenBuckets>(config_.tenant_rate_limit_per_s);
   std::random_device rd;
   char buf[32];
@@ -264,10 +266,20 @@ ApiResponse Api::handle(const ApiRequest& request) {
   const auto q = request.target.find('?');
   const std::string_view path = request.target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? std::string_view() : request.target.substr(q + 1);
-  return route(request, path, query);
+  return route(request, path, query, nullptr);
 }
 
-ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::string_view query) {
+void Api::handle_async(const ApiRequest& request, Post post, Respond respond) {
+  const auto q = request.target.find('?');
+  const std::string_view path = request.target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? std::string_view() : request.target.substr(q + 1);
+  Deferred deferred{std::move(post), std::move(respond)};
+  ApiResponse r = route(request, path, query, &deferred);
+  if (!r.deferred) deferred.respond(std::move(r));
+}
+
+ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::string_view query,
+                       Deferred* deferred) {
   const bool get = request.method == Method::kGet || request.method == Method::kHead;
   if (path == "/healthz") return json_response(200, R"({"status":"ok"})", Route::kHealthz);
   if (path == "/readyz") return readyz();
@@ -320,7 +332,7 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
   auto method_is = [&](Method m) { return request.method == m || (m == Method::kGet && get); };
   switch (route) {
     case Route::kEvents:
-      if (method_is(Method::kPost)) return post_events(*claims, request);
+      if (method_is(Method::kPost)) return post_events(*claims, request, deferred);
       break;
     case Route::kContact:
       if (method_is(Method::kPut)) return put_contact(*claims, contact_id, request);
@@ -429,13 +441,21 @@ void Api::publish_if_changed(const scoring::LeadScore& s) {
   record.band = std::string(scoring::band_name(s.band));
   record.model_version = s.model_version;
   record.reasons_json = reasons_json(s);
-  history_.append(std::move(record));
+  appender_->append_score(std::move(record));
+}
+
+Status Api::prepare_event(const Event& event) {
+  REAI_RETURN_IF_ERROR(ensure_tenant(event.tenant_id));
+  return ensure_contact(event.tenant_id, event.contact_id, event.ts);
 }
 
 Result<Api::EventOutcome> Api::apply_event(Event event) {
   if (event.event_id.empty()) event.event_id = next_event_id();
-  REAI_RETURN_IF_ERROR(ensure_tenant(event.tenant_id));
-  auto appended = deps_.store.append_event(event);
+  REAI_RETURN_IF_ERROR(prepare_event(event));
+  return finish_event(event, deps_.store.append_event(event));
+}
+
+Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<bool>& appended) {
   if (!appended) return appended.status();
   const UnixSeconds now = deps_.clock.now();
   if (!*appended) {
@@ -443,7 +463,6 @@ Result<Api::EventOutcome> Api::apply_event(Event event) {
     if (!current) return current.status();
     return EventOutcome{std::move(*current), true};
   }
-  REAI_RETURN_IF_ERROR(ensure_contact(event.tenant_id, event.contact_id, event.ts));
   auto score = deps_.engine.apply_event(event, now);
   if (!score) return score.status();
   metrics_.record_score(event.tenant_id, score->latency_ns, is_fallback(*score));
@@ -458,20 +477,36 @@ Result<Api::EventOutcome> Api::ingest_event(const std::string& tenant_id, const 
   return apply_event(std::move(*event));
 }
 
-ApiResponse Api::post_events(const TokenClaims& claims, const ApiRequest& request) {
+void Api::append_outcome_json(const Result<EventOutcome>& r, std::string* out) {
+  if (!r) {
+    out->append(error_json(r.status().message()));
+    return;
+  }
+  out->push_back('{');
+  append_score_fields(r->score, out);
+  if (r->duplicate) out->append(",\"duplicate\":true");
+  out->push_back('}');
+}
+
+ApiResponse Api::post_events(const TokenClaims& claims, const ApiRequest& request, Deferred* deferred) {
   BodyParser parser;
   auto body = parser.parse(request.body);
   if (!body) return error_response(body.status(), Route::kEvents);
-  auto outcome_json = [](const Result<EventOutcome>& r, std::string* out) {
-    if (!r) {
-      out->append(error_json(r.status().message()));
-      return;
+  auto outcome_json = append_outcome_json;
+  if (deferred && (body->is_object() || body->is_array())) {
+    std::vector<Result<Event>> items;
+    if (body->is_object()) {
+      items.push_back(parse_event(*body, claims.tenant_id, {}, deps_.clock.now()));
+    } else {
+      const auto& array = body->as_array();
+      if (array.size() > kMaxBatchEvents) {
+        return error_response(payload_too_large("a batch holds at most 1000 events"), Route::kEvents);
+      }
+      items.reserve(array.size());
+      for (const auto& item : array) items.push_back(parse_event(item, claims.tenant_id, {}, deps_.clock.now()));
     }
-    out->push_back('{');
-    append_score_fields(r->score, out);
-    if (r->duplicate) out->append(",\"duplicate\":true");
-    out->push_back('}');
-  };
+    return post_events_deferred(std::move(items), body->is_object(), deferred);
+  }
   if (body->is_object()) {
     auto r = ingest_event(claims.tenant_id, *body, {});
     if (!r) return error_response(r.status(), Route::kEvents);
@@ -495,6 +530,61 @@ ApiResponse Api::post_events(const TokenClaims& claims, const ApiRequest& reques
   }
   out.push_back(']');
   return json_response(200, std::move(out), Route::kEvents);
+}
+
+ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred) {
+  if (single && !items[0]) return error_response(items[0].status(), Route::kEvents);
+  std::vector<Event> events;
+  std::vector<std::size_t> positions;  // item index of each queued event
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (!items[i]) continue;
+    if (items[i]->event_id.empty()) items[i]->event_id = next_event_id();
+    events.push_back(std::move(*items[i]));
+    positions.push_back(i);
+  }
+  // Answers every item in order: a parse error, or its event's outcome.
+  auto answer = [this, items, positions](const std::vector<Event>& written,
+                                         const EventAppender::Answers& answers, bool single) {
+    std::vector<Result<EventOutcome>> outcomes;
+    outcomes.reserve(written.size());
+    for (std::size_t k = 0; k < written.size(); ++k) outcomes.push_back(finish_event(written[k], answers[k]));
+    if (single) {
+      if (!outcomes[0]) return error_response(outcomes[0].status(), Route::kEvents);
+      std::string out;
+      out.reserve(512);
+      append_outcome_json(outcomes[0], &out);
+      return json_response(200, std::move(out), Route::kEvents);
+    }
+    std::string out = "[";
+    out.reserve(items.size() * 512 + 2);
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (i) out.push_back(',');
+      if (next < positions.size() && positions[next] == i) {
+        append_outcome_json(outcomes[next++], &out);
+      } else {
+        out.append(error_json(items[i].status().message()));
+      }
+    }
+    out.push_back(']');
+    return json_response(200, std::move(out), Route::kEvents);
+  };
+  if (events.empty()) return answer({}, {}, single);
+  auto done = [answer, single, post = deferred->post, respond = deferred->respond](
+                  std::vector<Event> written, EventAppender::Answers answers) {
+    // Scoring and the response happen on the requester's executor, not here.
+    post([answer, single, respond, written = std::move(written), answers = std::move(answers)] {
+      respond(answer(written, answers, single));
+    });
+  };
+  if (!appender_->submit(std::move(events), std::move(done))) {
+    ApiResponse r = error_response(unavailable("too many events waiting to be stored; retry shortly"), Route::kEvents);
+    r.retry_after = "1";
+    return r;
+  }
+  ApiResponse r;
+  r.deferred = true;
+  return r;
 }
 
 ApiResponse Api::put_contact(const TokenClaims& claims, std::string_view contact_id, const ApiRequest& request) {
@@ -540,7 +630,7 @@ ApiResponse Api::get_score_history(const TokenClaims& claims, std::string_view c
   auto contact = deps_.store.get_contact(claims.tenant_id, id);
   if (!contact) return error_response(contact.status(), Route::kContactScores);
   // Read-your-writes: rows of scores already returned are in the store.
-  history_.flush();
+  appender_->flush_scores();
   auto history = deps_.store.score_history(claims.tenant_id, id, limit);
   if (!history) return error_response(history.status(), Route::kContactScores);
   std::string out = "{\"tenant_id\":";
@@ -748,6 +838,20 @@ ApiResponse Api::metrics_page() {
                 hub_.total_connections(), static_cast<unsigned long long>(cache.hits),
                 static_cast<unsigned long long>(cache.misses));
   extra.append(buf);
+  char queue_buf[1024];
+  std::snprintf(queue_buf, sizeof queue_buf,
+                "# HELP reai_event_queue_depth Events waiting to be stored.\n"
+                "# TYPE reai_event_queue_depth gauge\nreai_event_queue_depth %zu\n"
+                "# HELP reai_event_queue_rejected_total Requests refused (503) because the event queue was full.\n"
+                "# TYPE reai_event_queue_rejected_total counter\nreai_event_queue_rejected_total %llu\n"
+                "# HELP reai_event_commits_total Store transactions that appended events.\n"
+                "# TYPE reai_event_commits_total counter\nreai_event_commits_total %llu\n"
+                "# HELP reai_events_stored_total Events appended through the queue (replays included).\n"
+                "# TYPE reai_events_stored_total counter\nreai_events_stored_total %llu\n",
+                appender_->queued_events(), static_cast<unsigned long long>(appender_->rejected()),
+                static_cast<unsigned long long>(appender_->batches()),
+                static_cast<unsigned long long>(appender_->written()));
+  extra.append(queue_buf);
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
   r.content_type = "text/plain; version=0.0.4";
   return r;

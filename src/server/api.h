@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -17,8 +18,8 @@
 #include <boost/json/fwd.hpp>
 
 #include "scoring/scoring.h"
+#include "server/event_appender.h"
 #include "server/metrics.h"
-#include "server/score_writer.h"
 #include "server/server.h"
 #include "server/ws_hub.h"
 
@@ -41,6 +42,7 @@ struct ApiResponse {
   std::string retry_after;    // seconds, for 429
   std::string cache_control;  // empty: "no-store"
   bool html_security_headers = false;
+  bool deferred = false;  // internal: answered later through handle_async's respond
 };
 
 // Who may open a scoring WebSocket, decided before the upgrade completes.
@@ -59,10 +61,21 @@ class Api {
   ~Api();
 
   // Waits until score history rows queued so far are in the store.
-  void flush_history() { history_.flush(); }
+  void flush_history() { appender_->flush_scores(); }
   // Loads every tenant's history into the engine and scores each lead.
   Status rebuild();
   ApiResponse handle(const ApiRequest& request);
+  // Runs `fn` on the caller's executor (e.g. the connection's strand), later.
+  using Post = std::function<void(std::function<void()>)>;
+  using Respond = std::function<void(ApiResponse)>;
+  // As handle(), but the answer goes to `respond`, called exactly once:
+  // inline for most routes; for POST /api/events once the events are durable,
+  // inside a function handed to `post`, so the io thread never waits on the
+  // disk. `request` need only live until this returns. Any io thread.
+  void handle_async(const ApiRequest& request, Post post, Respond respond);
+  // Writes the events already queued, answers them (through their `post`),
+  // and refuses new ones (503). Call before the io threads stop.
+  void stop_appender() { appender_->stop(); }
   // True for GET /api/realtime/scoring/...: the session upgrades it.
   static bool is_websocket_path(std::string_view target);
   WsAdmission admit_websocket(std::string_view target) const;
@@ -83,8 +96,16 @@ class Api {
   };
 
   Result<TokenClaims> authenticate(const ApiRequest& request) const;
-  ApiResponse route(const ApiRequest& request, std::string_view path, std::string_view query);
-  ApiResponse post_events(const TokenClaims& claims, const ApiRequest& request);
+  // Set by handle_async: where a deferred answer goes.
+  struct Deferred {
+    Post post;
+    Respond respond;
+  };
+  ApiResponse route(const ApiRequest& request, std::string_view path, std::string_view query,
+                    Deferred* deferred);
+  ApiResponse post_events(const TokenClaims& claims, const ApiRequest& request, Deferred* deferred);
+  // Queues parsed events to the appender; the answer comes through `deferred`.
+  ApiResponse post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred);
   ApiResponse put_contact(const TokenClaims& claims, std::string_view contact_id, const ApiRequest& request);
   ApiResponse get_score(const TokenClaims& claims, std::string_view contact_id);
   ApiResponse get_score_history(const TokenClaims& claims, std::string_view contact_id, std::string_view query);
@@ -99,6 +120,13 @@ class Api {
   Result<EventOutcome> ingest_event(const std::string& tenant_id, const boost::json::value& v,
                                     std::string_view default_contact_id);
   Result<EventOutcome> apply_event(Event event);
+  // Tenant and contact rows an event needs; before the event is written.
+  Status prepare_event(const Event& event);
+  // After the append: scores (and publishes) a new event, or answers the
+  // current score for a replay.
+  Result<EventOutcome> finish_event(const Event& event, const Result<bool>& appended);
+  // One item of a POST /api/events answer: the score object or an error.
+  static void append_outcome_json(const Result<EventOutcome>& r, std::string* out);
   Status ensure_tenant(const std::string& tenant_id);
   Status ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at);
   void remember_contact(const std::string& tenant_id, const std::string& contact_id);
@@ -112,7 +140,6 @@ class Api {
   Metrics& metrics_;
   WsHub& hub_;
   std::unique_ptr<TokenBuckets> rate_limiter_;
-  ScoreHistoryWriter history_;
   std::mutex known_mu_;
   std::unordered_set<std::string> known_tenants_;
   std::unordered_set<std::string> known_contacts_;  // tenant \x1f contact
@@ -120,6 +147,8 @@ class Api {
   std::unique_ptr<ScoreShard[]> shards_;
   std::string event_id_prefix_;
   std::atomic<std::uint64_t> event_counter_{0};
+  // Last: stopped and destroyed before what its callbacks use.
+  std::unique_ptr<EventAppender> appender_;
 };
 
 // The built-in page and static files. Private helpers of Api.

@@ -80,10 +80,17 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     api_request.body = req.body();
     api_request.authorization = sv(req[http::field::authorization]);
     const auto start = std::chrono::steady_clock::now();
-    ApiResponse r = ctx_->api.handle(api_request);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    ctx_->metrics.record_request(r.route, r.status, seconds);
-    write(std::move(r), req.version(), req.keep_alive());
+    // Both callbacks run on this connection's strand: `respond` inline or
+    // from a function given to `post` (an event answered once durable).
+    auto self = shared_from_this();
+    ctx_->api.handle_async(
+        api_request,
+        [self](std::function<void()> fn) { net::post(self->stream_.get_executor(), std::move(fn)); },
+        [self, start, version = req.version(), keep_alive = req.keep_alive()](ApiResponse r) {
+          const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          self->ctx_->metrics.record_request(r.route, r.status, seconds);
+          self->write(std::move(r), version, keep_alive);
+        });
   }
 
   void write(ApiResponse r, unsigned version, bool keep_alive) {

@@ -169,6 +169,8 @@ void Server::stop() {
   if (!s.ctx->wait_idle(std::chrono::steady_clock::now() + kDrainDeadline)) {
     spdlog::warn("reai server: connections still open after the drain deadline; closing them");
   }
+  // Queued events are written and answered while the io threads still run.
+  s.api.stop_appender();
   s.api.flush_history();
   s.work.reset();
   s.ioc->stop();

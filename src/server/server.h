@@ -45,6 +45,9 @@ struct ServerConfig {
   std::string static_dir;
   // 0 = unlimited; a token bucket per tenant on write routes -> 429.
   double tenant_rate_limit_per_s = 0;
+  // Events waiting to be written; beyond it POST /api/events answers 503
+  // with Retry-After (bounded memory under overload).
+  std::size_t max_queued_events = 16384;
 };
 
 // Everything the server uses; all must outlive the Server.

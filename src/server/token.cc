@@ -108,7 +108,7 @@ Result<std::string> issue_token(const std::string& tenant_id, Role role, const s
   if (secret.empty()) return invalid_argument("token needs a non-empty secret");
   if (ttl_seconds <= 0) return invalid_argument("token ttl must be positive");
   boost::json::object claims;
-  claims["tenant_id"] = tenant_id;
+  claims["tenant"] = tenant_id;
   claims["role"] = role_name(role);
   claims["iat"] = now;
   claims["exp"] = now + ttl_seconds;
@@ -143,9 +143,9 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
   auto claims = decode_json_part(token.substr(dot1 + 1, dot2 - dot1 - 1));
   if (!claims) return unauthenticated("malformed token claims");
   TokenClaims out;
-  auto tenant = claims->find("tenant_id");
+  auto tenant = claims->find("tenant");
   if (tenant == claims->end() || !tenant->value().is_string() || tenant->value().as_string().empty()) {
-    return unauthenticated("token has no tenant_id");
+    return unauthenticated("token has no tenant claim");
   }
   out.tenant_id = std::string(tenant->value().as_string());
   auto role = claims->find("role");

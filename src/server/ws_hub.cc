@@ -1,5 +1,7 @@
 #include "server/ws_hub.h"
 
+#include <algorithm>
+
 #include "server/codec.h"
 
 namespace reai::server {
@@ -21,8 +23,8 @@ void WsHub::stop() {
   std::vector<std::weak_ptr<WsSubscriber>> all;
   {
     std::lock_guard lock(mu_);
-    for (auto& [tenant, sessions] : sessions_) {
-      for (auto& [ptr, weak] : sessions) all.push_back(weak);
+    for (auto& [id, tenant] : tenants_) {
+      for (auto& [ptr, weak] : tenant.members) all.push_back(weak);
     }
   }
   for (auto& weak : all) {
@@ -32,21 +34,28 @@ void WsHub::stop() {
 
 void WsHub::join(const std::string& tenant_id, const std::shared_ptr<WsSubscriber>& session) {
   std::lock_guard lock(mu_);
-  if (sessions_[tenant_id].emplace(session.get(), session).second) ++total_;
+  Tenant& tenant = tenants_[tenant_id];
+  if (tenant.members.emplace(session.get(), session).second) {
+    ++total_;
+    tenant.groups.reset();
+  }
 }
 
 void WsHub::leave(const std::string& tenant_id, const WsSubscriber* session) {
   std::lock_guard lock(mu_);
-  auto it = sessions_.find(tenant_id);
-  if (it == sessions_.end()) return;
-  if (it->second.erase(session)) --total_;
-  if (it->second.empty()) sessions_.erase(it);
+  auto it = tenants_.find(tenant_id);
+  if (it == tenants_.end()) return;
+  if (it->second.members.erase(session)) {
+    --total_;
+    it->second.groups.reset();
+  }
+  if (it->second.members.empty()) tenants_.erase(it);
 }
 
 std::size_t WsHub::connections(std::string_view tenant_id) const {
   std::lock_guard lock(mu_);
-  auto it = sessions_.find(std::string(tenant_id));
-  return it == sessions_.end() ? 0 : it->second.size();
+  auto it = tenants_.find(std::string(tenant_id));
+  return it == tenants_.end() ? 0 : it->second.members.size();
 }
 
 std::size_t WsHub::total_connections() const {
@@ -74,23 +83,81 @@ std::shared_ptr<const std::string> WsHub::frame(const bus::BusMessage& message) 
   return out;
 }
 
-std::vector<std::weak_ptr<WsSubscriber>> WsHub::snapshot(std::string_view tenant_id) const {
-  std::vector<std::weak_ptr<WsSubscriber>> out;
+WsShard* WsHub::assign_shard(const std::function<std::vector<std::unique_ptr<WsShard>>()>& make) {
   std::lock_guard lock(mu_);
-  auto it = sessions_.find(std::string(tenant_id));
-  if (it == sessions_.end()) return out;
-  out.reserve(it->second.size());
-  for (auto& [ptr, weak] : it->second) out.push_back(weak);
-  return out;
+  if (shards_.empty()) shards_ = make();
+  if (shards_.empty()) return nullptr;
+  return shards_[next_shard_++ % shards_.size()].get();
+}
+
+std::shared_ptr<const std::vector<WsHub::ShardGroup>> WsHub::groups_of(std::string_view tenant_id) {
+  std::lock_guard lock(mu_);
+  auto it = tenants_.find(std::string(tenant_id));
+  if (it == tenants_.end()) return nullptr;
+  Tenant& tenant = it->second;
+  if (tenant.groups) return tenant.groups;
+  std::unordered_map<WsShard*, std::shared_ptr<WsShard::Sessions>> by_shard;
+  for (auto& [ptr, weak] : tenant.members) {
+    auto& list = by_shard[ptr->shard()];
+    if (!list) list = std::make_shared<WsShard::Sessions>();
+    list->push_back(weak);
+  }
+  auto groups = std::make_shared<std::vector<ShardGroup>>();
+  groups->reserve(by_shard.size());
+  for (auto& [shard, list] : by_shard) groups->push_back({shard, std::move(list)});
+  tenant.groups = std::move(groups);
+  return tenant.groups;
 }
 
 void WsHub::on_message(const bus::BusMessage& message) {
-  auto sessions = snapshot(message.tenant_id);
-  if (sessions.empty()) return;
+  auto groups = groups_of(message.tenant_id);
+  if (!groups) return;
   auto framed = frame(message);
-  for (auto& weak : sessions) {
-    if (auto s = weak.lock()) s->deliver(message.seq, framed);
+  for (const auto& group : *groups) group.shard->fan_out(group.sessions, message.seq, framed);
+}
+
+void WsShard::fan_out(std::shared_ptr<const Sessions> sessions, std::uint64_t seq,
+                      std::shared_ptr<const std::string> frame) {
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_back({std::move(sessions), seq, std::move(frame)});
+    if (scheduled_) return;
+    scheduled_ = true;
   }
+  post([this] { pump(); });
+}
+
+std::size_t WsShard::pending_jobs() const {
+  std::lock_guard lock(mu_);
+  return jobs_.size();
+}
+
+void WsShard::pump() {
+  std::size_t budget = kDeliveriesPerRun;
+  std::unique_lock lock(mu_);
+  while (!jobs_.empty()) {
+    if (budget == 0) {
+      // Stay scheduled; queue behind whatever else waits on the io threads.
+      lock.unlock();
+      post([this] { pump(); });
+      return;
+    }
+    // Only the pump pops, and push_back keeps references valid.
+    const Job& job = jobs_.front();
+    lock.unlock();
+    const Sessions& sessions = *job.sessions;
+    const std::size_t end = std::min(sessions.size(), next_session_ + budget);
+    budget -= end - next_session_;
+    for (; next_session_ < end; ++next_session_) {
+      if (auto s = sessions[next_session_].lock()) s->deliver(job.seq, job.frame);
+    }
+    lock.lock();
+    if (next_session_ == sessions.size()) {
+      jobs_.pop_front();
+      next_session_ = 0;
+    }
+  }
+  scheduled_ = false;
 }
 
 }  // namespace reai::server

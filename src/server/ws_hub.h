@@ -1,10 +1,18 @@
 // WsHub: the tenant -> WebSocket sessions registry and the server's one bus
 // subscription. Each bus message is framed once ({"type":..,"seq":N,...})
-// and handed to every session of its tenant; sessions are snapshotted under
-// the lock and fed outside it, so a slow session never blocks a publisher.
+// and handed to every session of its tenant.
+//
+// Fan-out cost is per shard, not per session: every session belongs to one
+// WsShard (a serial executor, in the server a strand its socket is bound
+// to), and a bus message costs one queued job per shard. The shard's pump
+// then calls WsSubscriber::deliver for its sessions directly, in bounded
+// slices, so a big fan-out never holds an io thread for long and HTTP
+// handlers queued meanwhile run between slices.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,14 +24,58 @@
 
 namespace reai::server {
 
+class WsShard;
+
 // What the hub needs from a session (implemented by the Beast session).
 class WsSubscriber {
  public:
   virtual ~WsSubscriber() = default;
-  // Queues a framed message; called from any thread; must not block.
+  // Queues a framed message. Called only on the session's shard executor,
+  // in seq order per tenant; must not block.
   virtual void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) = 0;
   // Closes with 1001 (server going away); any thread.
   virtual void going_away() = 0;
+  // The shard whose executor runs this session; fixed for its lifetime,
+  // never null, outlives the session (the hub owns shards).
+  virtual WsShard* shard() const = 0;
+};
+
+// A serial executor plus the ordered queue of fan-out jobs waiting on it.
+class WsShard {
+ public:
+  using Sessions = std::vector<std::weak_ptr<WsSubscriber>>;
+  // Upper bound on deliver() calls per pump run; the pump re-posts itself
+  // for the rest so other handlers on the io threads are not starved.
+  static constexpr std::size_t kDeliveriesPerRun = 128;
+
+  WsShard() = default;
+  virtual ~WsShard() = default;
+  WsShard(const WsShard&) = delete;
+  WsShard& operator=(const WsShard&) = delete;
+
+  // Queues `frame` for every live session of `sessions` (all of this
+  // shard). Any thread; jobs are delivered in the order they are queued.
+  void fan_out(std::shared_ptr<const Sessions> sessions, std::uint64_t seq, std::shared_ptr<const std::string> frame);
+  // Jobs queued and not yet fully delivered (for tests and metrics).
+  std::size_t pending_jobs() const;
+
+ protected:
+  // Runs `task` later on this shard's serial executor; any thread.
+  virtual void post(std::function<void()> task) = 0;
+
+ private:
+  struct Job {
+    std::shared_ptr<const Sessions> sessions;
+    std::uint64_t seq;
+    std::shared_ptr<const std::string> frame;
+  };
+  // On the shard's executor.
+  void pump();
+
+  mutable std::mutex mu_;
+  std::deque<Job> jobs_;
+  std::size_t next_session_ = 0;  // within jobs_.front(); touched by pump only
+  bool scheduled_ = false;
 };
 
 class WsHub {
@@ -34,24 +86,43 @@ class WsHub {
   void start();
   // Unsubscribes and tells every session to go away.
   void stop();
+  // `session->shard()` must be one of this hub's shards.
   void join(const std::string& tenant_id, const std::shared_ptr<WsSubscriber>& session);
   void leave(const std::string& tenant_id, const WsSubscriber* session);
   std::size_t connections(std::string_view tenant_id) const;
   std::size_t total_connections() const;
 
+  // Creates the shards once (first caller's `make` wins; later calls ignore
+  // it) and returns the next one round-robin for a new session. Any thread.
+  // The hub owns the shards until it is destroyed.
+  WsShard* assign_shard(const std::function<std::vector<std::unique_ptr<WsShard>>()>& make);
+
   // {"type":"<topic>","seq":N,<payload fields>} (payload is a JSON object).
   static std::shared_ptr<const std::string> frame(const bus::BusMessage& message);
 
  private:
+  struct ShardGroup {
+    WsShard* shard;
+    std::shared_ptr<const WsShard::Sessions> sessions;
+  };
+  struct Tenant {
+    std::unordered_map<const WsSubscriber*, std::weak_ptr<WsSubscriber>> members;
+    // Per-shard member lists, rebuilt on the first message after a join or
+    // leave, so steady fan-out copies no session list.
+    std::shared_ptr<const std::vector<ShardGroup>> groups;
+  };
+
   void on_message(const bus::BusMessage& message);
-  std::vector<std::weak_ptr<WsSubscriber>> snapshot(std::string_view tenant_id) const;
+  std::shared_ptr<const std::vector<ShardGroup>> groups_of(std::string_view tenant_id);
 
   bus::Bus& bus_;
   std::uint64_t subscription_ = 0;
   bool subscribed_ = false;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::unordered_map<const WsSubscriber*, std::weak_ptr<WsSubscriber>>> sessions_;
+  std::unordered_map<std::string, Tenant> tenants_;
   std::size_t total_ = 0;
+  std::vector<std::unique_ptr<WsShard>> shards_;
+  std::size_t next_shard_ = 0;
 };
 
 }  // namespace reai::server

@@ -1,6 +1,15 @@
 // One WebSocket subscriber: one write in flight, a bounded queue, overflow
 // tells the client and drops it so it never slows anyone else.
+//
+// Every session's socket is bound to its WsShard's strand (one shard per io
+// thread), so the hub's fan-out reaches a session by a direct call from the
+// shard's pump: no post, allocation or thread hop per message per session.
+#include <unistd.h>
+
+#include <algorithm>
 #include <deque>
+#include <functional>
+#include <vector>
 
 #include "bus/bus.h"
 #include "server/net.h"
@@ -12,10 +21,54 @@ constexpr auto kCloseDeadline = std::chrono::seconds(5);
 constexpr std::string_view kOverflowFrame = R"({"type":"overflow"})";
 constexpr std::string_view kResyncFrame = R"({"type":"resync"})";
 
+using Strand = net::strand<net::io_context::executor_type>;
+
+// Owns the fan-out strands inside the io_context: a strand must be destroyed
+// before the io_context's strand service, and services are destroyed newest
+// first, while the hub (and its shards) outlive the io_context.
+class FanoutStrands final : public net::execution_context::service {
+ public:
+  using key_type = FanoutStrands;
+  static inline net::execution_context::id id;
+  explicit FanoutStrands(net::execution_context& context) : service(context) {}
+  std::deque<Strand> strands;  // deque: stable addresses; under the hub's lock
+
+ private:
+  void shutdown() override {}
+};
+
+// A fan-out shard whose serial executor is a strand of the server's
+// io_context. Posts only while the io_context lives (the hub unsubscribes
+// from the bus before the server destroys it).
+class StrandShard final : public WsShard {
+ public:
+  explicit StrandShard(Strand* strand) : strand_(strand) {}
+  const Strand& strand() const { return *strand_; }
+
+ protected:
+  void post(std::function<void()> task) override { net::post(*strand_, std::move(task)); }
+
+ private:
+  Strand* strand_;
+};
+
+std::vector<std::unique_ptr<WsShard>> make_shards(net::io_context& ioc, std::size_t count) {
+  // The first strand registers the strand service before FanoutStrands.
+  Strand first = net::make_strand(ioc);
+  auto& owner = net::use_service<FanoutStrands>(ioc);
+  std::vector<std::unique_ptr<WsShard>> shards;
+  for (std::size_t i = 0; i < count; ++i) {
+    owner.strands.push_back(i == 0 ? first : net::make_strand(ioc));
+    shards.push_back(std::make_unique<StrandShard>(&owner.strands.back()));
+  }
+  return shards;
+}
+
 class WsSession final : public WsSubscriber, public Connection, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket socket, std::shared_ptr<ServerContext> ctx)
-      : ws_(std::move(socket)), ctx_(std::move(ctx)), close_deadline_(ws_.get_executor()) {}
+  // `socket` is bound to `shard`'s strand.
+  WsSession(tcp::socket socket, StrandShard* shard, std::shared_ptr<ServerContext> ctx)
+      : ws_(std::move(socket)), shard_(shard), ctx_(std::move(ctx)), close_deadline_(ws_.get_executor()) {}
 
   ~WsSession() override {
     if (joined_) ctx_->hub.leave(admission_.tenant_id, this);
@@ -29,11 +82,12 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
     });
   }
 
+  // On the shard strand, which is this session's executor.
   void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) override {
-    net::post(ws_.get_executor(), [self = shared_from_this(), seq, frame = std::move(frame)]() mutable {
-      self->on_deliver(seq, std::move(frame));
-    });
+    on_deliver(seq, std::move(frame));
   }
+
+  WsShard* shard() const override { return shard_; }
 
   void going_away() override {
     net::post(ws_.get_executor(), [self = shared_from_this()] {
@@ -167,7 +221,7 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
     if (drop_queue && !writing_) queue_.clear();
     close_deadline_.expires_after(kCloseDeadline);
     close_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) beast::get_lowest_layer(self->ws_).socket().close(ec);
+      if (!ec) beast::get_lowest_layer(self->ws_).close(ec);
     });
     if (accepted_ && !writing_ && queue_.empty()) start_close();
   }
@@ -179,7 +233,10 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
     });
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  // A plain socket: the websocket stream keeps its own timeouts, and
+  // tcp_stream's per-operation bookkeeping is measurable at this volume.
+  websocket::stream<tcp::socket> ws_;
+  StrandShard* shard_;
   std::shared_ptr<ServerContext> ctx_;
   net::steady_timer close_deadline_;
   WsAdmission admission_;
@@ -199,7 +256,23 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
 
 void start_websocket_session(tcp::socket socket, http::request<http::string_body> request,
                              std::shared_ptr<ServerContext> ctx) {
-  std::make_shared<WsSession>(std::move(socket), std::move(ctx))->run(std::move(request));
+  auto& ioc = static_cast<net::io_context&>(net::query(socket.get_executor(), net::execution::context));
+  const auto shard_count = static_cast<std::size_t>(std::max(1, ctx->config.threads));
+  auto* shard = static_cast<StrandShard*>(
+      ctx->hub.assign_shard([&ioc, shard_count] { return make_shards(ioc, shard_count); }));
+  // Move the descriptor onto the shard's strand.
+  beast::error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return fail(ec, "ws rebind");
+  const auto fd = socket.release(ec);
+  if (ec) return fail(ec, "ws rebind");
+  tcp::socket bound(shard->strand());
+  bound.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return fail(ec, "ws rebind");
+  }
+  std::make_shared<WsSession>(std::move(bound), shard, std::move(ctx))->run(std::move(request));
 }
 
 }  // namespace reai::server

@@ -6,8 +6,18 @@
 // holding the store's only write lock, stalling every other append. The
 // Checkpointer takes over the writer's WAL hook and does that work on its own
 // thread and connection instead; PASSIVE checkpoints never block writers.
+//
+// A background checkpoint alone never lets the WAL restart while appends keep
+// coming (the writer always adds frames during the pass), so the file would
+// grow to the foreground limit; on ext4 a growing file also makes every
+// fsync flush its new blocks, which stalled appends for hundreds of ms. So
+// once the WAL passes kRestartFrames the background stops being asked, and
+// the next commit that finds it idle checkpoints the short remaining tail on
+// the writer's connection: fully backfilled, the WAL restarts from its start
+// at the next write and its file (blocks already allocated) is reused.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -46,6 +56,7 @@ class Checkpointer {
   bool requested_ = false;  // guarded by mu_
   bool stop_ = false;       // guarded by mu_
   Status last_status_;      // guarded by mu_
+  std::atomic<bool> running_{false};  // a background pass is in progress
   std::thread thread_;
 };
 

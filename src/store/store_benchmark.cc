@@ -1,4 +1,5 @@
-// Store costs: append_event (the hot path's only synchronous disk write) and
+// Store costs: append_event / append_events (the event path's disk write),
+// score history batches, and
 // import of the full shared CRM history (set REAI_SHARED_DATA to the folder
 // holding crm/; skipped otherwise).
 #include <unistd.h>
@@ -119,6 +120,60 @@ void BM_SqliteAppendDuplicateEvent(benchmark::State& state) {
   fs::remove_all(dir);
 }
 BENCHMARK(BM_SqliteAppendDuplicateEvent)->UseRealTime();
+
+// One transaction per batch of state.range(0) events: the server's event
+// appender writes this way, the batch size growing with the load.
+void BM_SqliteAppendEvents(benchmark::State& state) {
+  fs::path dir = fresh_dir("batch");
+  {
+    auto store = open_sqlite_store(dir.string());
+    if (!store) {
+      state.SkipWithError(store.status().to_string().c_str());
+      return;
+    }
+    std::int64_t i = 0;
+    std::vector<Event> batch(static_cast<std::size_t>(state.range(0)));
+    for (auto _ : state) {
+      for (Event& e : batch) e = bench_event(i++);
+      auto written = (*store)->append_events(batch);
+      if (!written) state.SkipWithError("append failed");
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+  }
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SqliteAppendEvents)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+
+// Score history rows, one transaction per batch of state.range(0).
+void BM_SqliteAppendScores(benchmark::State& state) {
+  fs::path dir = fresh_dir("scores");
+  {
+    auto store = open_sqlite_store(dir.string());
+    if (!store) {
+      state.SkipWithError(store.status().to_string().c_str());
+      return;
+    }
+    std::int64_t i = 0;
+    std::vector<ScoreRecord> batch(static_cast<std::size_t>(state.range(0)));
+    for (auto _ : state) {
+      for (ScoreRecord& r : batch) {
+        r.tenant_id = "t_bench";
+        r.contact_id = "c-" + std::to_string(i % 5000);
+        r.ts = 1'704'067'200 + i++;
+        r.probability = 0.42;
+        r.score = 42;
+        r.band = "warm";
+        r.model_version = "leads-20260101000000-abcdef01";
+        r.reasons_json = R"([{"feature":"property_views_7d","text":"viewed 12 homes in 2 days","impact":0.31},)"
+                         R"({"feature":"sms_in_reply_minutes","text":"replied by SMS within 5 min","impact":0.2}])";
+      }
+      if (Status s = (*store)->append_scores(batch); !s) state.SkipWithError("append failed");
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+  }
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SqliteAppendScores)->Arg(1)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 
 void BM_MemoryAppendEvent(benchmark::State& state) {
   auto store = make_memory_store();

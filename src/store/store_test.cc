@@ -533,6 +533,87 @@ TYPED_TEST(StoreTest, ModelRegistryListsNewestFirstPerTenantAndKind) {
   EXPECT_EQ(shared[0].path, "/m/v1-retrained");
 }
 
+TYPED_TEST(StoreTest, AppendEventsAnswersEachEventInOrder) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_event(make_event("t_a", "old", "c1", 5)).value());
+  std::vector<Event> batch = {
+      make_event("t_a", "new-1", "c1", 10),
+      make_event("t_a", "old", "c1", 11),     // already stored
+      make_event("t_a", "new-2", "c2", 12),
+      make_event("t_a", "new-1", "c1", 13),   // earlier in this batch
+      make_event("t_b", "new-1", "c1", 14),   // same id, other tenant
+  };
+  auto written = s.append_events(batch);
+  ASSERT_TRUE(written.has_value()) << written.status().to_string();
+  EXPECT_EQ(*written, (std::vector<bool>{true, false, true, false, true}));
+  EXPECT_EQ(this->events("t_a"), 3u);
+  EXPECT_EQ(this->events("t_b"), 1u);
+  auto stored = this->all_events("t_a");
+  ASSERT_EQ(stored.size(), 3u);
+  expect_event_eq(stored[1], batch[0]);  // the first of the duplicates wins
+  expect_event_eq(stored[2], batch[2]);
+}
+
+TYPED_TEST(StoreTest, AppendEventsOfAnEmptyBatchWritesNothing) {
+  auto written = this->store_->append_events({});
+  ASSERT_TRUE(written.has_value());
+  EXPECT_TRUE(written->empty());
+  EXPECT_EQ(this->events("t_a"), 0u);
+}
+
+TYPED_TEST(StoreTest, AppendEventsWithAnInvalidEventWritesNone) {
+  Store& s = *this->store_;
+  std::vector<Event> batch = {make_event("t_a", "e1", "c1", 1), make_event("t_a", "e2", "", 2),
+                              make_event("t_a", "e3", "c3", 3)};
+  EXPECT_EQ(s.append_events(batch).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->events("t_a"), 0u);
+  // Nothing half-written: the valid ones still append afterwards.
+  batch.erase(batch.begin() + 1);
+  EXPECT_EQ(s.append_events(batch).value(), (std::vector<bool>{true, true}));
+}
+
+TYPED_TEST(StoreTest, AppendScoresWritesAllRowsOrNone) {
+  Store& s = *this->store_;
+  std::vector<ScoreRecord> rows = {make_score("t_a", "c1", 100, 10), make_score("t_a", "c1", 200, 20),
+                                   make_score("t_a", "c2", 150, 90)};
+  ASSERT_TRUE(s.append_scores(rows).is_ok());
+  auto c1 = s.score_history("t_a", "c1", 10).value();
+  ASSERT_EQ(c1.size(), 2u);
+  EXPECT_EQ(c1[0].score, 20);
+  EXPECT_EQ(c1[1].score, 10);
+  EXPECT_EQ(s.score_history("t_a", "c2", 10).value().size(), 1u);
+
+  std::vector<ScoreRecord> bad = {make_score("t_a", "c3", 1, 1), make_score("", "c3", 2, 2)};
+  EXPECT_EQ(s.append_scores(bad).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(s.score_history("t_a", "c3", 10).value().empty());
+  EXPECT_TRUE(s.append_scores({}).is_ok());
+}
+
+TYPED_TEST(StoreTest, ConcurrentBatchesAndSingleAppendsAreAllStored) {
+  Store& s = *this->store_;
+  constexpr int kThreads = 4, kBatches = 50, kPerBatch = 8;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&s, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<Event> batch;
+        for (int i = 0; i < kPerBatch; ++i) {
+          std::string id = "b";
+          id += std::to_string((t * kBatches + b) * kPerBatch + i);
+          batch.push_back(make_event("t_a", id, "c1", i));
+        }
+        auto written = s.append_events(batch);
+        ASSERT_TRUE(written.has_value()) << written.status().to_string();
+        EXPECT_EQ(*written, std::vector<bool>(kPerBatch, true));
+        // The same ids one by one: all replays now.
+        EXPECT_FALSE(s.append_event(batch.back()).value());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(this->events("t_a"), std::size_t{kThreads * kBatches * kPerBatch});
+}
+
 TYPED_TEST(StoreTest, ConcurrentAppendsAreAllStored) {
   Store& s = *this->store_;
   constexpr int kThreads = 4, kPerThread = 200;

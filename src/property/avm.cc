@@ -1,0 +1,709 @@
+// ValuationModel: training (inner CV for hyper-parameters and conformal
+// scores), persistence and prediction; cross_validate().
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "models/models.h"
+#include "property/features.h"
+#include "property/hedonic.h"
+#include "property/property.h"
+#include "property/schema.h"
+
+namespace reai::property {
+namespace json = boost::json;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kMinSchemaShare = 0.5;
+constexpr std::size_t kMinTrainRows = 20;
+constexpr const char* kFormat = "reai-avm-1";
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct Candidate {
+  int max_depth;
+  double eta, subsample, colsample, min_child_weight, reg_lambda;
+};
+
+// A small grid around what works for tabular price models; searched in this
+// order until the time budget is spent.
+constexpr Candidate kCandidates[] = {
+    {4, 0.04, 0.7, 0.5, 2.0, 1.0},
+    {6, 0.04, 0.7, 0.4, 3.0, 3.0},
+    {3, 0.05, 0.8, 0.6, 1.0, 1.0},
+};
+
+models::TrainParams value_params(const Candidate& c, int nthread, int seed) {
+  models::TrainParams p;
+  p.objective = "reg:squarederror";
+  p.eval_metric = "rmse";
+  p.max_depth = c.max_depth;
+  p.eta = c.eta;
+  p.subsample = c.subsample;
+  p.colsample_bytree = c.colsample;
+  p.min_child_weight = c.min_child_weight;
+  p.reg_lambda = c.reg_lambda;
+  p.num_rounds = 3000;
+  p.early_stopping_rounds = 100;
+  p.nthread = nthread;
+  p.seed = seed;
+  return p;
+}
+
+// Difficulty (expected absolute residual) model: shallow and strongly
+// regularised, it only has to rank rows by how hard they are to value.
+models::TrainParams difficulty_params(int nthread, int seed) {
+  models::TrainParams p;
+  p.objective = "reg:squarederror";
+  p.max_depth = 3;
+  p.eta = 0.05;
+  p.num_rounds = 150;
+  p.early_stopping_rounds = 0;
+  p.subsample = 0.8;
+  p.colsample_bytree = 0.8;
+  p.min_child_weight = 20;
+  p.reg_lambda = 5;
+  p.nthread = nthread;
+  p.seed = seed;
+  return p;
+}
+
+std::string describe(const Candidate& c) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "max_depth=%d eta=%.3g subsample=%.2g colsample_bytree=%.2g min_child_weight=%.2g lambda=%.2g",
+                c.max_depth, c.eta, c.subsample, c.colsample, c.min_child_weight, c.reg_lambda);
+  return buf;
+}
+
+models::DenseMatrix select_rows(const std::vector<float>& x, std::size_t cols, const std::vector<std::size_t>& rows) {
+  models::DenseMatrix m(rows.size(), cols);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::copy_n(x.data() + rows[i] * cols, cols, m.row(i));
+  }
+  return m;
+}
+
+// Conformal quantile: the ceil((n + 1) * level)-th smallest score.
+double conformal_quantile(std::vector<double> scores, double level) {
+  std::sort(scores.begin(), scores.end());
+  const std::size_t n = scores.size();
+  auto k = static_cast<std::size_t>(std::ceil((n + 1) * level));
+  if (k < 1) k = 1;
+  if (k > n) k = n;
+  return scores[k - 1];
+}
+
+Result<double> parse_target(std::string_view cell, const std::string& file, std::size_t line, const std::string& target) {
+  ColumnSchema numeric{target, ColumnKind::kNumeric, {}, {}};
+  const float v = encode_cell(numeric, cell);
+  if (!(v > 0) || !std::isfinite(v)) {
+    return invalid_argument(file + " line " + std::to_string(line) + ": target " + target + " value '" +
+                            std::string(cell) + "' is not a positive number");
+  }
+  return static_cast<double>(v);
+}
+
+struct OutOfFold {
+  std::vector<float> prediction;  // log price, centred
+  double rmse = std::numeric_limits<double>::infinity();
+  double mean_rounds = 0;
+};
+
+// Trains one booster per fold (on the other folds) and predicts the fold.
+// Folds run on `workers` threads with single-threaded XGBoost each: on a
+// small, shared machine that beats OpenMP inside XGBoost by a wide margin
+// (its spinning threads stall when the cores are busy).
+Result<OutOfFold> cross_fit(const std::vector<float>& x, std::size_t cols, const std::vector<float>& labels,
+                            const std::vector<int>& folds, int num_folds, models::TrainParams params,
+                            bool early_stop, int workers, const std::vector<char>& use) {
+  const std::size_t n = labels.size();
+  OutOfFold out;
+  out.prediction.assign(n, 0.0f);
+  params.nthread = 1;
+  std::vector<Status> status(num_folds);
+  std::vector<int> rounds(num_folds, 0);
+  auto run_fold = [&](int f) {
+    std::vector<std::size_t> train_rows, valid_rows;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (folds[i] == f) {
+        valid_rows.push_back(i);
+      } else if (use[i]) {
+        train_rows.push_back(i);
+      }
+    }
+    if (valid_rows.empty()) return;
+    const auto train_x = select_rows(x, cols, train_rows);
+    const auto valid_x = select_rows(x, cols, valid_rows);
+    std::vector<float> train_y, valid_y;
+    for (auto i : train_rows) train_y.push_back(labels[i]);
+    for (auto i : valid_rows) valid_y.push_back(labels[i]);
+    auto booster = models::Booster::train(train_x, train_y, {}, early_stop ? &valid_x : nullptr,
+                                          early_stop ? std::span<const float>(valid_y) : std::span<const float>(),
+                                          params);
+    if (!booster) {
+      status[f] = booster.status();
+      return;
+    }
+    rounds[f] = booster->num_rounds();
+    auto pred = booster->predict(valid_x);
+    if (!pred) {
+      status[f] = pred.status();
+      return;
+    }
+    // Each fold writes only its own rows.
+    for (std::size_t k = 0; k < valid_rows.size(); ++k) out.prediction[valid_rows[k]] = (*pred)[k];
+  };
+  std::atomic<int> next{0};
+  auto worker = [&] {
+    for (int f = next++; f < num_folds; f = next++) run_fold(f);
+  };
+  std::vector<std::thread> threads;
+  for (int w = 1; w < std::max(1, workers); ++w) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  for (const auto& s : status) REAI_RETURN_IF_ERROR(s);
+  double sse = 0;
+  for (std::size_t i = 0; i < n; ++i) sse += (out.prediction[i] - labels[i]) * (out.prediction[i] - labels[i]);
+  out.rmse = std::sqrt(sse / static_cast<double>(n));
+  out.mean_rounds = std::accumulate(rounds.begin(), rounds.end(), 0.0) / num_folds;
+  return out;
+}
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found("cannot read " + path);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+Status write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return internal_error("cannot write " + path);
+  return Status::ok();
+}
+
+double number_or(const json::object& o, std::string_view key, double fallback) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_number() ? v->to_number<double>() : fallback;
+}
+
+}  // namespace
+
+struct ValuationModel::Impl {
+  std::string target;
+  Schema schema;
+  FeaturePlan plan;
+  HedonicModel hedonic;
+  double blend = 0;         // weight of the hedonic model in the log-price blend
+  double center = 0;        // mean training log price (labels are centred)
+  double sigma_center = 0;  // mean absolute out-of-fold residual
+  double sigma_floor = 0;   // smallest difficulty used to scale scores
+  double q80 = 0, q90 = 0;  // conformal quantiles of |residual| / difficulty
+  std::vector<double> column_importance;  // per schema column, sums to 1
+  std::string value_json, difficulty_json;
+  models::CompiledForest value_forest, difficulty_forest;
+  std::string summary_params;
+
+  double sigma(const float* features) const {
+    return std::max(sigma_floor, difficulty_forest.predict_margin(features) + sigma_center);
+  }
+};
+
+ValuationModel::ValuationModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ValuationModel::ValuationModel(ValuationModel&&) noexcept = default;
+ValuationModel& ValuationModel::operator=(ValuationModel&&) noexcept = default;
+ValuationModel::~ValuationModel() = default;
+
+const std::string& ValuationModel::target() const { return impl_->target; }
+
+Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std::string& target,
+                                             const TrainOptions& options, TrainSummary* summary) {
+  const auto t0 = Clock::now();
+  if (options.folds < 2) return invalid_argument("training needs at least 2 inner folds");
+  const auto target_it = std::find(table.header.begin(), table.header.end(), target);
+  if (target_it == table.header.end()) return invalid_argument(table.name + " has no target column '" + target + "'");
+  const std::size_t target_col = static_cast<std::size_t>(target_it - table.header.begin());
+
+  std::vector<std::size_t> rows;
+  std::vector<float> log_price;
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const std::string& cell = table.rows[r][target_col];
+    if (is_missing_cell(cell)) continue;
+    auto price = parse_target(cell, table.name, table.lines.empty() ? r + 2 : table.lines[r], target);
+    if (!price) return price.status();
+    rows.push_back(r);
+    log_price.push_back(static_cast<float>(std::log(*price)));
+  }
+  if (rows.size() < kMinTrainRows) {
+    return invalid_argument(table.name + ": " + std::to_string(rows.size()) + " rows with a target " + target +
+                            ", need at least " + std::to_string(kMinTrainRows));
+  }
+  const std::size_t n = rows.size();
+
+  auto impl = std::make_unique<Impl>();
+  impl->target = target;
+  // Infer types from the rows that train, so cross-validation stays honest.
+  SalesTable train_table{table.name, table.header, {}, {}};
+  for (auto r : rows) train_table.rows.push_back(table.rows[r]);
+  std::vector<std::size_t> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  impl->schema = infer_schema(train_table, static_cast<int>(target_col));
+  if (impl->schema.columns.empty()) return invalid_argument(table.name + " has no usable input column besides " + target);
+  const RawMatrix raw = encode_table(impl->schema, train_table, all);
+
+  const int num_folds = static_cast<int>(std::min<std::size_t>(options.folds, n));
+  const auto folds = assign_folds(n, num_folds, static_cast<unsigned>(options.seed) * 7919u + 17u);
+  std::vector<float> x;
+  impl->plan = FeaturePlan::fit(impl->schema, raw, log_price, folds, &x);
+  const std::size_t cols = impl->plan.num_features();
+  impl->center = std::accumulate(log_price.begin(), log_price.end(), 0.0) / static_cast<double>(n);
+  std::vector<float> labels(n);
+  for (std::size_t i = 0; i < n; ++i) labels[i] = static_cast<float>(log_price[i] - impl->center);
+  if (options.progress) {
+    std::cerr << "  " << n << " rows, " << impl->schema.columns.size() << " columns, " << cols << " features\n";
+  }
+
+  const int workers = options.nthread > 0 ? options.nthread
+                                          : static_cast<int>(std::max(1u, std::min(2u, std::thread::hardware_concurrency())));
+  impl->hedonic = HedonicModel::design(impl->schema, x, cols, raw);
+  std::vector<char> use(n, 1);
+  std::vector<float> hedonic_oof = impl->hedonic.fit(x, raw, labels, folds, num_folds, use);
+  {
+    // A linear model bends to a few extreme sales (partial sales of huge
+    // homes): refit without rows whose residual is beyond 4 robust sigmas.
+    std::vector<float> resid(n);
+    for (std::size_t i = 0; i < n; ++i) resid[i] = std::fabs(hedonic_oof[i] - labels[i]);
+    std::vector<float> sorted = resid;
+    std::nth_element(sorted.begin(), sorted.begin() + n / 2, sorted.end());
+    const double robust_sigma = 1.4826 * sorted[n / 2];
+    std::size_t dropped = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (resid[i] > 4 * robust_sigma) use[i] = 0, ++dropped;
+    }
+    if (dropped > 0 && dropped < n / 10) {
+      hedonic_oof = impl->hedonic.fit(x, raw, labels, folds, num_folds, use);
+    }
+    if (options.progress) std::fprintf(stderr, "  hedonic ridge: %zu outlying sales not learned from\n", dropped);
+  }
+  // Stacking: the trees also see the hedonic estimate (out-of-fold for the
+  // training rows) as one more feature, and correct it where it bends.
+  const std::size_t tree_cols = cols + 1;
+  std::vector<float> xs(n * tree_cols);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::copy_n(x.data() + i * cols, cols, xs.data() + i * tree_cols);
+    xs[i * tree_cols + cols] = hedonic_oof[i];
+  }
+  // Trees are robust to the outlying sales (dropping them costs accuracy).
+  const std::vector<char> tree_rows(n, 1);
+  // Hyper-parameters by inner CV; the winner's out-of-fold predictions are
+  // also the conformal calibration residuals (cross-conformal).
+  OutOfFold best;
+  const Candidate* chosen = nullptr;
+  std::vector<Candidate> candidates(std::begin(kCandidates), std::end(kCandidates));
+  for (const Candidate& c : candidates) {
+    const auto tc = Clock::now();
+    auto oof = cross_fit(xs, tree_cols, labels, folds, num_folds, value_params(c, options.nthread, options.seed), true, workers, tree_rows);
+    if (!oof) return oof.status();
+    if (options.progress) {
+      std::fprintf(stderr, "  candidate %s: inner-CV RMSLE %.4f, %.0f rounds, %.1f s\n", describe(c).c_str(), oof->rmse,
+                   oof->mean_rounds, seconds_since(tc));
+    }
+    if (oof->rmse < best.rmse) best = std::move(*oof), chosen = &c;
+    // Stop when another candidate of the same cost would overrun the budget.
+    if (seconds_since(t0) + seconds_since(tc) > options.time_budget_seconds * 0.75) break;
+  }
+  models::TrainParams final_params = value_params(*chosen, options.nthread, options.seed);
+  final_params.early_stopping_rounds = 0;
+  final_params.nthread = 1;
+  // The full data supports a few more rounds than each 1 - 1/K share did.
+  final_params.num_rounds = std::max(20, static_cast<int>(best.mean_rounds * 1.1));
+  std::vector<std::size_t> used_rows;
+  std::vector<float> used_labels;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (tree_rows[i]) used_rows.push_back(i), used_labels.push_back(labels[i]);
+  }
+  const models::DenseMatrix all_x = select_rows(xs, tree_cols, all);
+  auto value_booster =
+      models::Booster::train(select_rows(xs, tree_cols, used_rows), used_labels, {}, nullptr, {}, final_params);
+  if (!value_booster) return value_booster.status();
+
+  // Blend weight by out-of-fold error; the blend's out-of-fold residuals are
+  // the conformal calibration set.
+  double best_sse = std::numeric_limits<double>::infinity();
+  for (int step = 0; step <= 20; ++step) {
+    const double w = step / 20.0;
+    double sse = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double e = w * hedonic_oof[i] + (1 - w) * best.prediction[i] - labels[i];
+      sse += e * e;
+    }
+    if (sse < best_sse) best_sse = sse, impl->blend = w;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    best.prediction[i] = static_cast<float>(impl->blend * hedonic_oof[i] + (1 - impl->blend) * best.prediction[i]);
+  }
+  const double gbm_rmse = best.rmse;
+  best.rmse = std::sqrt(best_sse / static_cast<double>(n));
+  if (options.progress) {
+    double hsse = 0;
+    for (std::size_t i = 0; i < n; ++i) hsse += (hedonic_oof[i] - labels[i]) * (hedonic_oof[i] - labels[i]);
+    std::fprintf(stderr, "  hedonic ridge lambda %.0f (alone %.4f); blend weight %.2f: inner-CV RMSLE %.4f (trees alone %.4f)\n",
+                 impl->hedonic.lambda(), std::sqrt(hsse / n), impl->blend, best.rmse, gbm_rmse);
+  }
+
+  // Locally weighted conformal: scores are |residual| / predicted difficulty,
+  // the difficulty itself predicted out-of-fold so the scores stay honest.
+  std::vector<float> abs_resid(n);
+  for (std::size_t i = 0; i < n; ++i) abs_resid[i] = std::fabs(labels[i] - best.prediction[i]);
+  impl->sigma_center = std::accumulate(abs_resid.begin(), abs_resid.end(), 0.0) / static_cast<double>(n);
+  impl->sigma_floor = 0.25 * impl->sigma_center;
+  std::vector<float> diff_labels(n);
+  for (std::size_t i = 0; i < n; ++i) diff_labels[i] = static_cast<float>(abs_resid[i] - impl->sigma_center);
+  auto dparams = difficulty_params(1, options.seed);
+  auto diff_oof = cross_fit(xs, tree_cols, diff_labels, folds, num_folds, dparams, false, workers, tree_rows);
+  if (!diff_oof) return diff_oof.status();
+  std::vector<double> scores(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double s = std::max(impl->sigma_floor, diff_oof->prediction[i] + impl->sigma_center);
+    scores[i] = abs_resid[i] / s;
+  }
+  impl->q80 = conformal_quantile(scores, 0.8);
+  impl->q90 = conformal_quantile(scores, 0.9);
+  auto diff_booster = models::Booster::train(all_x, diff_labels, {}, nullptr, {}, dparams);
+  if (!diff_booster) return diff_booster.status();
+
+  auto value_json = value_booster->save_json();
+  if (!value_json) return value_json.status();
+  auto difficulty_json = diff_booster->save_json();
+  if (!difficulty_json) return difficulty_json.status();
+  auto value_forest = models::CompiledForest::compile(*value_json);
+  if (!value_forest) return value_forest.status();
+  auto difficulty_forest = models::CompiledForest::compile(*difficulty_json);
+  if (!difficulty_forest) return difficulty_forest.status();
+  impl->value_json = std::move(*value_json);
+  impl->difficulty_json = std::move(*difficulty_json);
+  impl->value_forest = std::move(*value_forest);
+  impl->difficulty_forest = std::move(*difficulty_forest);
+  char blend_text[96];
+  std::snprintf(blend_text, sizeof blend_text, "; hedonic ridge lambda=%.0f blend=%.2f", impl->hedonic.lambda(), impl->blend);
+  impl->summary_params = describe(*chosen) + blend_text;
+
+  // Importance of each input column: mean |path contribution| of the
+  // features it feeds, shared equally among a feature's source columns.
+  std::vector<double> feature_importance(tree_cols, 0.0), contrib(tree_cols + 1);
+  const std::size_t sample = std::min<std::size_t>(n, 1000);
+  for (std::size_t i = 0; i < sample; ++i) {
+    impl->value_forest.path_contributions(all_x.row(i * n / sample), contrib);
+    for (std::size_t k = 0; k < tree_cols; ++k) feature_importance[k] += std::fabs(contrib[k]);
+  }
+  impl->column_importance.assign(impl->schema.columns.size(), 0.0);
+  double total = 0;
+  for (std::size_t k = 0; k < cols; ++k) {
+    const auto& src = impl->plan.sources()[k];
+    for (int c : src) impl->column_importance[c] += feature_importance[k] / static_cast<double>(src.size());
+    total += feature_importance[k];
+  }
+  // The hedonic estimate reads every column.
+  for (auto& v : impl->column_importance) v += feature_importance[cols] / static_cast<double>(impl->column_importance.size());
+  total += feature_importance[cols];
+  for (auto& v : impl->column_importance) v = total > 0 ? v / total : 1.0 / impl->column_importance.size();
+
+  if (summary != nullptr) {
+    summary->rows = n;
+    summary->skipped_rows = table.rows.size() - n;
+    summary->columns = impl->schema.columns.size();
+    summary->features = tree_cols;
+    summary->params = impl->summary_params;
+    summary->rounds = value_booster->num_rounds();
+    summary->oof_rmsle = best.rmse;
+    summary->seconds = seconds_since(t0);
+  }
+  return ValuationModel(std::move(impl));
+}
+
+void ValuationModel::schema_coverage(std::span<const std::string> header, double* importance_share,
+                                     double* column_share) const {
+  double mass = 0;
+  std::size_t present = 0;
+  for (std::size_t c = 0; c < impl_->schema.columns.size(); ++c) {
+    if (std::find(header.begin(), header.end(), impl_->schema.columns[c].name) == header.end()) continue;
+    mass += impl_->column_importance[c];
+    ++present;
+  }
+  *importance_share = mass;
+  *column_share = impl_->schema.columns.empty() ? 0 : static_cast<double>(present) / impl_->schema.columns.size();
+}
+
+Result<ValuationModel::RowBinding> ValuationModel::bind(std::span<const std::string> header) const {
+  double importance = 0, share = 0;
+  schema_coverage(header, &importance, &share);
+  if (importance < kMinSchemaShare || share < kMinSchemaShare) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "too little of the model's schema is present: columns carrying %.0f%% of the feature importance "
+                  "and %.0f%% of the %zu input columns (need at least %.0f%% of each)",
+                  100 * importance, 100 * share, impl_->schema.columns.size(), 100 * kMinSchemaShare);
+    return invalid_argument(buf);
+  }
+  RowBinding binding;
+  binding.width = header.size();
+  binding.cell_of_column.assign(impl_->schema.columns.size(), -1);
+  for (std::size_t c = 0; c < impl_->schema.columns.size(); ++c) {
+    auto it = std::find(header.begin(), header.end(), impl_->schema.columns[c].name);
+    if (it != header.end()) binding.cell_of_column[c] = static_cast<int>(it - header.begin());
+  }
+  return binding;
+}
+
+Valuation ValuationModel::value(const RowBinding& binding, std::span<const std::string_view> cells) const {
+  thread_local std::vector<float> raw, features;
+  const Impl& m = *impl_;
+  raw.resize(m.schema.columns.size());
+  features.resize(m.plan.num_features() + 1);
+  for (std::size_t c = 0; c < raw.size(); ++c) {
+    const int cell = binding.cell_of_column[c];
+    raw[c] = cell < 0 || static_cast<std::size_t>(cell) >= cells.size() ? std::numeric_limits<float>::quiet_NaN()
+                                                                        : encode_cell(m.schema.columns[c], cells[cell]);
+  }
+  m.plan.build(raw.data(), features.data());
+  const double hedonic = m.hedonic.predict(features.data(), raw.data());
+  features.back() = static_cast<float>(hedonic);
+  const double log_value = m.center + (1 - m.blend) * m.value_forest.predict_margin(features.data()) +
+                           m.blend * hedonic;
+  const double s = m.sigma(features.data());
+  Valuation v;
+  v.predicted = std::exp(log_value);
+  v.lower80 = std::exp(log_value - m.q80 * s);
+  v.upper80 = std::exp(log_value + m.q80 * s);
+  v.lower90 = std::exp(log_value - m.q90 * s);
+  v.upper90 = std::exp(log_value + m.q90 * s);
+  return v;
+}
+
+Result<std::vector<Valuation>> ValuationModel::predict(const SalesTable& table) const {
+  auto binding = bind(table.header);
+  if (!binding) return invalid_argument(table.name + ": " + binding.status().message());
+  std::vector<Valuation> out;
+  out.reserve(table.rows.size());
+  std::vector<std::string_view> cells(table.header.size());
+  for (const auto& row : table.rows) {
+    for (std::size_t i = 0; i < cells.size(); ++i) cells[i] = row[i];
+    out.push_back(value(*binding, cells));
+  }
+  return out;
+}
+
+std::string ValuationModel::describe_schema() const {
+  std::string out;
+  for (const auto& c : impl_->schema.columns) {
+    out += c.name + ": " + std::string(column_kind_name(c.kind));
+    if (c.kind == ColumnKind::kCategorical) out += " (" + std::to_string(c.levels.size()) + " levels)";
+    out += "\n";
+  }
+  for (const auto& name : impl_->schema.ignored) out += name + ": ignored\n";
+  return out;
+}
+
+Status ValuationModel::save(const std::string& dir) const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return internal_error("cannot create " + dir + ": " + ec.message());
+  const Impl& m = *impl_;
+  json::array columns;
+  for (const auto& c : m.schema.columns) {
+    json::array levels;
+    for (const auto& l : c.levels) levels.emplace_back(l);
+    columns.push_back(json::object{{"name", c.name}, {"kind", column_kind_name(c.kind)}, {"levels", std::move(levels)}});
+  }
+  json::array ignored;
+  for (const auto& name : m.schema.ignored) ignored.emplace_back(name);
+  json::array importance;
+  for (double v : m.column_importance) importance.emplace_back(v);
+  json::object root{{"format", kFormat},
+                    {"target", m.target},
+                    {"center", m.center},
+                    {"sigma_center", m.sigma_center},
+                    {"sigma_floor", m.sigma_floor},
+                    {"q80", m.q80},
+                    {"q90", m.q90},
+                    {"params", m.summary_params},
+                    {"columns", std::move(columns)},
+                    {"ignored", std::move(ignored)},
+                    {"importance", std::move(importance)},
+                    {"features", m.plan.to_json()},
+                    {"hedonic", m.hedonic.to_json()},
+                    {"blend", m.blend}};
+  REAI_RETURN_IF_ERROR(write_text(dir + "/model.json", json::serialize(root)));
+  REAI_RETURN_IF_ERROR(write_text(dir + "/value.xgb.json", m.value_json));
+  return write_text(dir + "/difficulty.xgb.json", m.difficulty_json);
+}
+
+Result<ValuationModel> ValuationModel::load(const std::string& dir) {
+  auto text = read_text(dir + "/model.json");
+  if (!text) return not_found("no valuation model in " + dir + " (" + text.status().message() + ")");
+  json::error_code ec;
+  json::value root = json::parse(*text, ec);
+  if (ec || !root.is_object()) return invalid_argument(dir + "/model.json does not parse");
+  const auto& o = root.get_object();
+  const json::value* format = o.if_contains("format");
+  if (format == nullptr || !format->is_string() || format->get_string() != kFormat) {
+    return invalid_argument(dir + "/model.json is not a " + std::string(kFormat) + " model");
+  }
+  auto impl = std::make_unique<Impl>();
+  const json::value* target = o.if_contains("target");
+  const json::value* columns = o.if_contains("columns");
+  const json::value* importance = o.if_contains("importance");
+  const json::value* features = o.if_contains("features");
+  if (target == nullptr || !target->is_string() || columns == nullptr || !columns->is_array() ||
+      importance == nullptr || !importance->is_array() || features == nullptr || !features->is_object()) {
+    return invalid_argument(dir + "/model.json lacks target, columns, importance or features");
+  }
+  impl->target = std::string(target->get_string());
+  for (const auto& cv : columns->get_array()) {
+    if (!cv.is_object()) return invalid_argument(dir + "/model.json: bad column");
+    const auto& c = cv.get_object();
+    ColumnSchema col;
+    const json::value* name = c.if_contains("name");
+    const json::value* kind = c.if_contains("kind");
+    const json::value* levels = c.if_contains("levels");
+    if (name == nullptr || !name->is_string() || kind == nullptr || !kind->is_string() || levels == nullptr ||
+        !levels->is_array() || !parse_column_kind(kind->get_string(), &col.kind)) {
+      return invalid_argument(dir + "/model.json: bad column");
+    }
+    col.name = std::string(name->get_string());
+    for (const auto& l : levels->get_array()) {
+      if (!l.is_string()) return invalid_argument(dir + "/model.json: bad level");
+      col.level_index.emplace(std::string(l.get_string()), static_cast<int>(col.levels.size()));
+      col.levels.emplace_back(l.get_string());
+    }
+    impl->schema.columns.push_back(std::move(col));
+  }
+  for (const auto& v : importance->get_array()) {
+    if (!v.is_number()) return invalid_argument(dir + "/model.json: bad importance");
+    impl->column_importance.push_back(v.to_number<double>());
+  }
+  if (impl->column_importance.size() != impl->schema.columns.size()) {
+    return invalid_argument(dir + "/model.json: importance does not match the columns");
+  }
+  auto plan = FeaturePlan::from_json(features->get_object(), impl->schema.columns.size());
+  if (!plan) return invalid_argument(dir + ": " + plan.status().message());
+  impl->plan = std::move(*plan);
+  const json::value* hedonic = o.if_contains("hedonic");
+  if (hedonic == nullptr || !hedonic->is_object()) return invalid_argument(dir + "/model.json lacks the hedonic model");
+  auto h = HedonicModel::from_json(hedonic->get_object(), impl->plan.num_features(), impl->schema.columns.size());
+  if (!h) return invalid_argument(dir + ": " + h.status().message());
+  impl->hedonic = std::move(*h);
+  impl->blend = number_or(o, "blend", 0);
+  impl->center = number_or(o, "center", 0);
+  impl->sigma_center = number_or(o, "sigma_center", 0);
+  impl->sigma_floor = number_or(o, "sigma_floor", 0);
+  impl->q80 = number_or(o, "q80", 0);
+  impl->q90 = number_or(o, "q90", 0);
+  const json::value* params = o.if_contains("params");
+  if (params != nullptr && params->is_string()) impl->summary_params = std::string(params->get_string());
+  for (auto [file, json_text, forest] : {std::tuple{"/value.xgb.json", &impl->value_json, &impl->value_forest},
+                                         std::tuple{"/difficulty.xgb.json", &impl->difficulty_json, &impl->difficulty_forest}}) {
+    auto t = read_text(dir + file);
+    if (!t) return t.status();
+    auto compiled = models::CompiledForest::compile(*t);
+    if (!compiled) return invalid_argument(dir + file + ": " + compiled.status().message());
+    if (compiled->num_features() != impl->plan.num_features() + 1) {
+      return invalid_argument(dir + file + " does not match the feature plan");
+    }
+    *json_text = std::move(*t);
+    *forest = std::move(*compiled);
+  }
+  return ValuationModel(std::move(impl));
+}
+
+Result<CvReport> cross_validate(const SalesTable& table, const std::string& target, int folds, int seed,
+                                const TrainOptions& options) {
+  const auto t0 = Clock::now();
+  const auto target_it = std::find(table.header.begin(), table.header.end(), target);
+  if (target_it == table.header.end()) return invalid_argument(table.name + " has no target column '" + target + "'");
+  const std::size_t target_col = static_cast<std::size_t>(target_it - table.header.begin());
+  std::vector<std::size_t> rows;
+  std::vector<double> price;
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const std::string& cell = table.rows[r][target_col];
+    if (is_missing_cell(cell)) continue;
+    auto p = parse_target(cell, table.name, table.lines.empty() ? r + 2 : table.lines[r], target);
+    if (!p) return p.status();
+    rows.push_back(r);
+    price.push_back(*p);
+  }
+  if (folds < 2 || static_cast<std::size_t>(folds) > rows.size()) {
+    return invalid_argument("--folds must be between 2 and the number of rows with a target (" +
+                            std::to_string(rows.size()) + ")");
+  }
+  const auto fold = assign_folds(rows.size(), folds, static_cast<unsigned>(seed));
+  std::vector<Valuation> predictions(rows.size());
+  for (int f = 0; f < folds; ++f) {
+    SalesTable train{table.name, table.header, {}, {}}, test{table.name, table.header, {}, {}};
+    std::vector<std::size_t> test_index;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      SalesTable& part = fold[i] == f ? test : train;
+      part.rows.push_back(table.rows[rows[i]]);
+      part.lines.push_back(table.lines.empty() ? rows[i] + 2 : table.lines[rows[i]]);
+      if (fold[i] == f) test_index.push_back(i);
+    }
+    TrainOptions inner = options;
+    inner.seed = seed + f;
+    TrainSummary summary;
+    auto model = ValuationModel::train(train, target, inner, &summary);
+    if (!model) return model.status();
+    auto values = model->predict(test);
+    if (!values) return values.status();
+    for (std::size_t k = 0; k < test_index.size(); ++k) predictions[test_index[k]] = (*values)[k];
+    if (options.progress) {
+      std::fprintf(stderr, "fold %d/%d: trained on %zu rows in %.1f s (%s, %d rounds), valued %zu rows\n", f + 1, folds,
+                   summary.rows, summary.seconds, summary.params.c_str(), summary.rounds, test_index.size());
+    }
+  }
+  CvReport report;
+  report.rows = rows.size();
+  report.folds = folds;
+  std::vector<double> ape(rows.size());
+  double sq = 0, in80 = 0, in90 = 0, w80 = 0, w90 = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Valuation& v = predictions[i];
+    ape[i] = std::fabs(v.predicted - price[i]) / price[i];
+    const double e = std::log(v.predicted) - std::log(price[i]);
+    sq += e * e;
+    in80 += price[i] >= v.lower80 && price[i] <= v.upper80;
+    in90 += price[i] >= v.lower90 && price[i] <= v.upper90;
+    w80 += (v.upper80 - v.lower80) / v.predicted;
+    w90 += (v.upper90 - v.lower90) / v.predicted;
+  }
+  const double n = static_cast<double>(rows.size());
+  report.mape = std::accumulate(ape.begin(), ape.end(), 0.0) / n;
+  report.ppe10 = static_cast<double>(std::count_if(ape.begin(), ape.end(), [](double a) { return a <= 0.10; })) / n;
+  std::sort(ape.begin(), ape.end());
+  report.median_ape = ape.size() % 2 ? ape[ape.size() / 2] : 0.5 * (ape[ape.size() / 2 - 1] + ape[ape.size() / 2]);
+  report.rmsle = std::sqrt(sq / n);
+  report.coverage80 = in80 / n;
+  report.coverage90 = in90 / n;
+  report.width80 = w80 / n;
+  report.width90 = w90 / n;
+  report.seconds = seconds_since(t0);
+  return report;
+}
+
+}  // namespace reai::property

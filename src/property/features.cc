@@ -1,0 +1,733 @@
+#include "property/features.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+
+namespace reai::property {
+namespace json = boost::json;
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr std::size_t kMaxTargetEncoded = 8;
+constexpr int kTargetEncodingMinLevels = 10;
+constexpr double kTargetSmoothing = 10.0;
+constexpr double kRankSmoothing = 5.0;
+constexpr double kRotations[] = {15, 30, 45, 60};
+
+bool has_any(const std::vector<std::string>& tokens, std::initializer_list<std::string_view> words) {
+  for (const auto& t : tokens) {
+    for (auto w : words) {
+      if (t == w) return true;
+    }
+  }
+  return false;
+}
+
+bool is_area_name(const std::vector<std::string>& t) {
+  return has_any(t, {"sf", "sqft", "sqm", "area", "footage", "feet", "living", "square", "size", "m2"}) &&
+         !has_any(t, {"lot", "land", "garage", "pool", "porch", "deck", "vnr", "veneer", "misc", "fin", "unf",
+                      "low", "frontage", "price", "per", "yard", "patio", "site", "acre", "acres"});
+}
+
+bool is_basement_name(const std::vector<std::string>& t) { return has_any(t, {"bsmt", "basement"}); }
+
+bool is_year_name(const std::vector<std::string>& t) {
+  return has_any(t, {"year", "yr", "yearbuilt", "yrbuilt", "yearsold", "yrsold"});
+}
+
+std::string normalize_level(std::string_view level) {
+  std::string out;
+  for (char ch : level) {
+    if (std::isalnum(static_cast<unsigned char>(ch))) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+  }
+  return out;
+}
+
+// The better of two candidates for one role: fewer name tokens, then no
+// digits ("sqft_living" over "sqft_living15").
+int pick_simplest(const Schema& schema, const std::vector<int>& candidates) {
+  int best = -1;
+  std::size_t best_score = 0;
+  for (int c : candidates) {
+    const auto& name = schema.columns[c].name;
+    const std::size_t digits = static_cast<std::size_t>(
+        std::count_if(name.begin(), name.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }));
+    const std::size_t score = name_tokens(name).size() * 10 + digits * 100;
+    if (best < 0 || score < best_score) best = c, best_score = score;
+  }
+  return best;
+}
+
+float safe_log(float v) { return v > 0 ? std::log(v) : kNaN; }
+
+}  // namespace
+
+float quality_ordinal(std::string_view level) {
+  const std::string w = normalize_level(level);
+  struct Word {
+    std::string_view text;
+    float value;
+  };
+  static constexpr Word kWords[] = {
+      {"verypoor", 1}, {"poor", 2}, {"po", 2}, {"fair", 3}, {"fa", 3}, {"belowaverage", 4},
+      {"mn", 4}, {"minimum", 4}, {"no", 3}, {"average", 5}, {"av", 5}, {"avg", 5}, {"typical", 5},
+      {"ta", 5}, {"typ", 5}, {"aboveaverage", 6}, {"good", 7}, {"gd", 7}, {"verygood", 8},
+      {"excellent", 9}, {"ex", 9}, {"exc", 9}, {"veryexcellent", 10}, {"superior", 10}};
+  for (const auto& word : kWords) {
+    if (w == word.text) return word.value;
+  }
+  // "No_Basement", "No Garage", "None": the feature is absent.
+  if (w == "none" || (level.size() > 3 && (level[0] == 'N' || level[0] == 'n') && (level[1] == 'o' || level[1] == 'O') &&
+                      (level[2] == '_' || level[2] == ' ' || level[2] == '-'))) {
+    return 0;
+  }
+  return kNaN;
+}
+
+RawMatrix encode_table(const Schema& schema, const SalesTable& table, std::span<const std::size_t> rows) {
+  RawMatrix raw;
+  raw.rows = rows.size();
+  raw.cols = schema.columns.size();
+  raw.values.resize(raw.rows * raw.cols);
+  std::vector<int> cell_of(schema.columns.size(), -1);
+  for (std::size_t c = 0; c < schema.columns.size(); ++c) {
+    for (std::size_t h = 0; h < table.header.size(); ++h) {
+      if (table.header[h] == schema.columns[c].name) {
+        cell_of[c] = static_cast<int>(h);
+        break;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& cells = table.rows[rows[i]];
+    for (std::size_t c = 0; c < raw.cols; ++c) {
+      raw.values[i * raw.cols + c] = cell_of[c] < 0 ? kNaN : encode_cell(schema.columns[c], cells[cell_of[c]]);
+    }
+  }
+  return raw;
+}
+
+std::vector<int> assign_folds(std::size_t n, int folds, unsigned seed) {
+  std::vector<int> fold(n);
+  for (std::size_t i = 0; i < n; ++i) fold[i] = static_cast<int>(i % static_cast<std::size_t>(folds));
+  std::mt19937 rng(seed);
+  std::shuffle(fold.begin(), fold.end(), rng);
+  return fold;
+}
+
+LevelMeans level_means(std::span<const float> codes, std::span<const float> values, std::size_t levels,
+                       std::span<const int> folds, int exclude_fold, double smoothing) {
+  std::vector<double> sum(levels, 0.0), count(levels, 0.0);
+  double total = 0, total_count = 0;
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    if (exclude_fold >= 0 && folds[i] == exclude_fold) continue;
+    if (std::isnan(values[i])) continue;
+    total += values[i];
+    total_count += 1;
+    if (std::isnan(codes[i])) continue;
+    const auto level = static_cast<std::size_t>(codes[i]);
+    if (level >= levels) continue;
+    sum[level] += values[i];
+    count[level] += 1;
+  }
+  LevelMeans out;
+  out.prior = total_count > 0 ? static_cast<float>(total / total_count) : kNaN;
+  out.mean.resize(levels);
+  for (std::size_t l = 0; l < levels; ++l) {
+    out.mean[l] = static_cast<float>((sum[l] + smoothing * out.prior) / (count[l] + smoothing));
+  }
+  return out;
+}
+
+namespace {
+
+// Keeps the K smallest distances sorted; most candidates fail the first test.
+template <int K>
+struct TopK {
+  float d[K];
+  int index[K];
+  int found = 0;
+  void offer(float dist, int i) {
+    if (found == K && dist >= d[K - 1]) return;
+    int pos = found < K ? found++ : K - 1;
+    while (pos > 0 && d[pos - 1] > dist) {
+      d[pos] = d[pos - 1];
+      index[pos] = index[pos - 1];
+      --pos;
+    }
+    d[pos] = dist;
+    index[pos] = i;
+  }
+};
+
+void sort_by_x(KnnPoints* p) {
+  std::vector<std::size_t> order(p->x.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return p->x[a] < p->x[b]; });
+  auto permute = [&](auto& v) {
+    auto copy = v;
+    for (std::size_t k = 0; k < order.size(); ++k) v[k] = copy[order[k]];
+  };
+  permute(p->x), permute(p->y), permute(p->log_price), permute(p->log_price_per_area), permute(p->fold);
+  permute(p->log_area), permute(p->year_built);
+}
+
+// Comparable-sales distance units: 0.5 km, 20% of floor area, 15 years.
+constexpr float kCompKm2 = 1 / 0.25f;
+constexpr float kCompArea = 1 / 0.2f;
+constexpr float kCompYears = 1 / 15.0f;
+
+}  // namespace
+
+NeighbourPrices nearest_prices(const KnnPoints& points, float x, float y, float log_area, float year_built,
+                               int exclude_fold) {
+  NeighbourPrices out{kNaN, kNaN, kNaN, kNaN, kNaN};
+  if (std::isnan(x) || std::isnan(y)) return out;
+  TopK<kWide> near;
+  TopK<kComps> comps;
+  const bool with_comps = !std::isnan(log_area) && !points.log_area.empty();
+  const bool with_year = !std::isnan(year_built) && !points.year_built.empty();
+  // Points are sorted by x: sweep right then left from the query and stop
+  // once the x gap alone exceeds both current k-th best distances.
+  auto visit = [&](std::size_t i, float dx) {
+    if (points.fold[i] == exclude_fold) return;
+    const float dy = points.y[i] - y;
+    const float d = dx * dx + dy * dy;
+    near.offer(d, static_cast<int>(i));
+    if (!with_comps) return;
+    const float da = (points.log_area[i] - log_area) * kCompArea;
+    if (std::isnan(da)) return;
+    float dyear = with_year ? (points.year_built[i] - year_built) * kCompYears : 0.0f;
+    if (std::isnan(dyear)) dyear = 0;
+    comps.offer(d * kCompKm2 + da * da + dyear * dyear, static_cast<int>(i));
+  };
+  auto bound = [&] {
+    const float inf = std::numeric_limits<float>::infinity();
+    const float b_near = near.found == kWide ? near.d[kWide - 1] : inf;
+    const float b_comps = !with_comps ? 0.0f : comps.found == kComps ? comps.d[kComps - 1] / kCompKm2 : inf;
+    return std::max(b_near, b_comps);
+  };
+  const std::size_t n = points.x.size();
+  const auto start = static_cast<std::size_t>(std::lower_bound(points.x.begin(), points.x.end(), x) - points.x.begin());
+  for (std::size_t i = start; i < n; ++i) {
+    const float dx = points.x[i] - x;
+    if (dx * dx > bound()) break;
+    visit(i, dx);
+  }
+  for (std::size_t i = start; i-- > 0;) {
+    const float dx = points.x[i] - x;
+    if (dx * dx > bound()) break;
+    visit(i, dx);
+  }
+  if (near.found < kNear) return out;
+  double sum_near = 0, sum_wide = 0, ppa = 0;
+  int ppa_count = 0;
+  for (int k = 0; k < near.found; ++k) {
+    const float lp = points.log_price[near.index[k]];
+    sum_wide += lp;
+    if (k < kNear) {
+      sum_near += lp;
+      const float p = points.log_price_per_area[near.index[k]];
+      if (!std::isnan(p)) ppa += p, ++ppa_count;
+    }
+  }
+  out.mean_near = static_cast<float>(sum_near / kNear);
+  out.mean_wide = near.found == kWide ? static_cast<float>(sum_wide / kWide) : kNaN;
+  out.ppa_near = ppa_count >= kNear / 2 ? static_cast<float>(ppa / ppa_count) : kNaN;
+  out.log_distance = std::log(std::sqrt(near.d[kNear - 1]) + 0.01f);
+  if (comps.found >= kComps / 2) {
+    double c = 0;
+    for (int k = 0; k < comps.found; ++k) c += points.log_price_per_area[comps.index[k]];
+    out.comps = static_cast<float>(c / comps.found) + log_area;
+  }
+  return out;
+}
+
+struct FeaturePlan::Context {
+  float te_mean[kMaxTargetEncoded];
+  float te_ppa[kMaxTargetEncoded];
+  NeighbourPrices neighbours;
+};
+
+void FeaturePlan::add_feature(std::string name, std::vector<int> sources) {
+  names_.push_back(std::move(name));
+  sources_.push_back(std::move(sources));
+}
+
+float FeaturePlan::total_area(const float* raw) const {
+  if (!has_area_) return kNaN;
+  float sum = 0;
+  bool any = false;
+  for (int c : living_) {
+    if (!std::isnan(raw[c])) sum += raw[c], any = true;
+  }
+  if (!any) return kNaN;
+  if (basement_ >= 0 && !std::isnan(raw[basement_])) sum += raw[basement_];
+  return sum;
+}
+
+void FeaturePlan::project(const float* raw, float* x, float* y) const {
+  *x = raw[lon_] * lon_scale_;
+  *y = raw[lat_] * 111.0f;
+}
+
+FeaturePlan FeaturePlan::fit(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                             std::span<const int> folds, std::vector<float>* train_features) {
+  FeaturePlan plan;
+  plan.columns_ = schema.columns.size();
+  plan.level_code_.resize(plan.columns_);
+  const std::size_t n = raw.rows;
+  auto column_values = [&](int c) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = raw.row(i)[c];
+    return v;
+  };
+  const std::vector<int> no_folds(n, 0);
+
+  // Roles from names and kinds.
+  std::vector<int> living_named, area_cols, floors, basement_cols, built, sold, remod;
+  for (std::size_t ci = 0; ci < plan.columns_; ++ci) {
+    const int c = static_cast<int>(ci);
+    const auto& col = schema.columns[ci];
+    const auto t = name_tokens(col.name);
+    if (col.kind == ColumnKind::kLongitude && plan.lon_ < 0) plan.lon_ = c;
+    if (col.kind == ColumnKind::kLatitude && plan.lat_ < 0) plan.lat_ = c;
+    const bool numeric = col.kind == ColumnKind::kNumeric;
+    const bool time_like = numeric || col.kind == ColumnKind::kDate;
+    if (numeric && is_area_name(t)) {
+      if (is_basement_name(t)) {
+        basement_cols.push_back(c);
+      } else if (has_any(t, {"liv", "living"})) {
+        living_named.push_back(c);
+      } else if (has_any(t, {"flr", "floor"})) {
+        floors.push_back(c);
+      } else if (!has_any(t, {"above", "abv", "upper", "bedroom", "rooms", "room"})) {
+        area_cols.push_back(c);
+      }
+    }
+    if (numeric && has_any(t, {"bath", "baths", "bathroom", "bathrooms", "bth"})) {
+      (has_any(t, {"half", "hbath"}) ? plan.bath_half_ : plan.bath_full_).push_back(c);
+    }
+    if (time_like && (has_any(t, {"built", "build", "constructed", "construction", "yearbuilt", "yrbuilt"}))) {
+      built.push_back(c);
+    } else if (time_like && has_any(t, {"remod", "remodel", "remodeled", "renovated", "renov", "renovation"})) {
+      remod.push_back(c);
+    } else if ((col.kind == ColumnKind::kDate && has_any(t, {"sold", "sale", "date", "closed", "close"})) ||
+               (numeric && is_year_name(t) && has_any(t, {"sold", "sale", "yearsold", "yrsold"}))) {
+      sold.push_back(c);
+    }
+  }
+  if (!living_named.empty()) {
+    plan.living_ = {pick_simplest(schema, living_named)};
+  } else if (!floors.empty()) {
+    plan.living_ = floors;
+  } else if (!area_cols.empty()) {
+    plan.living_ = {pick_simplest(schema, area_cols)};
+  }
+  if (!basement_cols.empty()) {
+    std::vector<int> totals;
+    for (int c : basement_cols) {
+      if (has_any(name_tokens(schema.columns[c].name), {"total", "tot"})) totals.push_back(c);
+    }
+    plan.basement_ = pick_simplest(schema, totals.empty() ? basement_cols : totals);
+  }
+  plan.has_area_ = !plan.living_.empty();
+  if (!built.empty()) plan.year_built_ = pick_simplest(schema, built);
+  if (!sold.empty()) plan.year_sold_ = pick_simplest(schema, sold);
+  if (!remod.empty()) plan.remod_ = pick_simplest(schema, remod);
+  plan.has_age_ = plan.year_built_ >= 0 && plan.year_sold_ >= 0;
+  plan.has_remod_ = plan.remod_ >= 0 && plan.year_sold_ >= 0;
+  plan.has_baths_ = plan.bath_full_.size() + plan.bath_half_.size() >= 2;
+  plan.has_knn_ = plan.lon_ >= 0 && plan.lat_ >= 0;
+
+  // Categorical codes: quality words become ordinals; other levels are ranked
+  // by their smoothed mean price so trees split them like numbers.
+  std::vector<std::pair<std::size_t, int>> te_candidates;
+  for (std::size_t c = 0; c < plan.columns_; ++c) {
+    const auto& col = schema.columns[c];
+    if (col.kind != ColumnKind::kCategorical) continue;
+    const auto codes = column_values(static_cast<int>(c));
+    std::vector<std::size_t> level_count(col.levels.size(), 0);
+    for (float code : codes) {
+      if (!std::isnan(code)) ++level_count[static_cast<std::size_t>(code)];
+    }
+    std::size_t known = 0, present = 0, known_levels = 0;
+    std::vector<float> ordinal(col.levels.size());
+    for (std::size_t l = 0; l < col.levels.size(); ++l) {
+      ordinal[l] = quality_ordinal(col.levels[l]);
+      present += level_count[l];
+      if (!std::isnan(ordinal[l])) {
+        known += level_count[l];
+        if (ordinal[l] > 0) ++known_levels;
+      }
+    }
+    if (known_levels >= 2 && known >= 0.95 * static_cast<double>(present)) {
+      plan.level_code_[c] = std::move(ordinal);
+      continue;
+    }
+    const LevelMeans means = level_means(codes, log_price, col.levels.size(), no_folds, -1, kRankSmoothing);
+    std::vector<std::size_t> order(col.levels.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return means.mean[a] < means.mean[b]; });
+    plan.level_code_[c].resize(col.levels.size());
+    for (std::size_t r = 0; r < order.size(); ++r) plan.level_code_[c][order[r]] = static_cast<float>(r);
+    if (static_cast<int>(col.levels.size()) >= kTargetEncodingMinLevels) te_candidates.push_back({col.levels.size(), static_cast<int>(c)});
+  }
+  std::sort(te_candidates.rbegin(), te_candidates.rend());
+  for (std::size_t k = 0; k < te_candidates.size() && k < kMaxTargetEncoded; ++k) plan.te_columns_.push_back(te_candidates[k].second);
+  std::sort(plan.te_columns_.begin(), plan.te_columns_.end());
+
+  // Feature list.
+  for (std::size_t c = 0; c < plan.columns_; ++c) plan.add_feature(schema.columns[c].name, {static_cast<int>(c)});
+  std::vector<int> area_sources = plan.living_;
+  if (plan.basement_ >= 0) area_sources.push_back(plan.basement_);
+  if (plan.has_area_) plan.add_feature("total_area", area_sources);
+  if (plan.has_age_) plan.add_feature("age_at_sale", {plan.year_built_, plan.year_sold_});
+  if (plan.has_remod_) plan.add_feature("years_since_remodel", {plan.remod_, plan.year_sold_});
+  if (plan.has_baths_) {
+    std::vector<int> baths = plan.bath_full_;
+    baths.insert(baths.end(), plan.bath_half_.begin(), plan.bath_half_.end());
+    plan.add_feature("total_bathrooms", baths);
+  }
+  for (int c : plan.te_columns_) {
+    plan.add_feature("te_" + schema.columns[c].name, {c});
+    if (plan.has_area_) {
+      std::vector<int> s = area_sources;
+      s.push_back(c);
+      plan.add_feature("te_value_per_area_" + schema.columns[c].name, s);
+    }
+  }
+  if (plan.has_knn_) {
+    const std::vector<int> coords = {plan.lon_, plan.lat_};
+    for (double deg : kRotations) plan.add_feature("rotated_" + std::to_string(static_cast<int>(deg)), coords);
+    plan.add_feature("knn8_log_price", coords);
+    plan.add_feature("knn25_log_price", coords);
+    plan.add_feature("knn8_log_distance", coords);
+    if (plan.has_area_) {
+      std::vector<int> s = area_sources;
+      s.insert(s.end(), coords.begin(), coords.end());
+      plan.add_feature("knn8_value_from_area", s);
+      if (plan.year_built_ >= 0) s.push_back(plan.year_built_);
+      plan.add_feature("comparable_sales_value", s);
+    }
+  }
+
+  // Per-row log price per area, the comparables' unit value.
+  std::vector<float> ppa(n, kNaN);
+  for (std::size_t i = 0; i < n; ++i) ppa[i] = log_price[i] - safe_log(plan.total_area(raw.row(i)));
+
+  // Location encodings on all rows (for prediction) ...
+  for (int c : plan.te_columns_) {
+    const auto codes = column_values(c);
+    const std::size_t levels = schema.columns[c].levels.size();
+    plan.te_mean_.push_back(level_means(codes, log_price, levels, no_folds, -1, kTargetSmoothing));
+    plan.te_ppa_.push_back(level_means(codes, ppa, levels, no_folds, -1, kTargetSmoothing));
+  }
+  if (plan.has_knn_) {
+    double lat_sum = 0;
+    std::size_t lat_count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!std::isnan(raw.row(i)[plan.lat_])) lat_sum += raw.row(i)[plan.lat_], ++lat_count;
+    }
+    const double lat0 = lat_count ? lat_sum / lat_count : 0;
+    plan.lon_scale_ = static_cast<float>(111.0 * std::cos(lat0 * M_PI / 180.0));
+    for (std::size_t i = 0; i < n; ++i) {
+      float x = 0, y = 0;
+      plan.project(raw.row(i), &x, &y);
+      if (std::isnan(x) || std::isnan(y)) continue;
+      plan.knn_.x.push_back(x);
+      plan.knn_.y.push_back(y);
+      plan.knn_.log_price.push_back(log_price[i]);
+      plan.knn_.log_price_per_area.push_back(ppa[i]);
+      plan.knn_.log_area.push_back(safe_log(plan.total_area(raw.row(i))));
+      plan.knn_.year_built.push_back(plan.year_built_of(raw.row(i)));
+      plan.knn_.fold.push_back(folds[i]);
+    }
+    sort_by_x(&plan.knn_);
+  }
+
+  // ... and out-of-fold for the training rows themselves.
+  const int num_folds = folds.empty() ? 0 : *std::max_element(folds.begin(), folds.end()) + 1;
+  std::vector<std::vector<LevelMeans>> oof_mean(num_folds), oof_ppa(num_folds);
+  for (int f = 0; f < num_folds; ++f) {
+    for (int c : plan.te_columns_) {
+      const auto codes = column_values(c);
+      const std::size_t levels = schema.columns[c].levels.size();
+      oof_mean[f].push_back(level_means(codes, log_price, levels, folds, f, kTargetSmoothing));
+      oof_ppa[f].push_back(level_means(codes, ppa, levels, folds, f, kTargetSmoothing));
+    }
+  }
+  const std::size_t width = plan.num_features();
+  train_features->assign(n * width, kNaN);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* r = raw.row(i);
+    Context ctx;
+    for (std::size_t k = 0; k < plan.te_columns_.size(); ++k) {
+      const float code = r[plan.te_columns_[k]];
+      const auto& m = oof_mean[folds[i]][k];
+      const auto& p = oof_ppa[folds[i]][k];
+      ctx.te_mean[k] = std::isnan(code) ? m.prior : m.mean[static_cast<std::size_t>(code)];
+      ctx.te_ppa[k] = std::isnan(code) ? p.prior : p.mean[static_cast<std::size_t>(code)];
+    }
+    if (plan.has_knn_) {
+      float x = 0, y = 0;
+      plan.project(r, &x, &y);
+      ctx.neighbours = nearest_prices(plan.knn_, x, y, safe_log(plan.total_area(r)), plan.year_built_of(r), folds[i]);
+    }
+    plan.build_with(r, ctx, train_features->data() + i * width);
+  }
+  return plan;
+}
+
+void FeaturePlan::full_context(const float* raw, Context* ctx) const {
+  for (std::size_t k = 0; k < te_columns_.size(); ++k) {
+    const float code = raw[te_columns_[k]];
+    const auto& m = te_mean_[k];
+    const auto& p = te_ppa_[k];
+    const bool known = !std::isnan(code) && static_cast<std::size_t>(code) < m.mean.size();
+    ctx->te_mean[k] = known ? m.mean[static_cast<std::size_t>(code)] : m.prior;
+    ctx->te_ppa[k] = known ? p.mean[static_cast<std::size_t>(code)] : p.prior;
+  }
+  if (has_knn_) {
+    float x = 0, y = 0;
+    project(raw, &x, &y);
+    ctx->neighbours = nearest_prices(knn_, x, y, safe_log(total_area(raw)), year_built_of(raw), -1);
+  }
+}
+
+void FeaturePlan::build(const float* raw, float* out) const {
+  Context ctx;
+  full_context(raw, &ctx);
+  build_with(raw, ctx, out);
+}
+
+void FeaturePlan::build_with(const float* raw, const Context& ctx, float* out) const {
+  std::size_t k = 0;
+  for (std::size_t c = 0; c < columns_; ++c) {
+    const float v = raw[c];
+    if (level_code_[c].empty() || std::isnan(v)) {
+      out[k++] = v;
+    } else {
+      const auto level = static_cast<std::size_t>(v);
+      out[k++] = level < level_code_[c].size() ? level_code_[c][level] : kNaN;
+    }
+  }
+  const float area = total_area(raw);
+  const float log_area = safe_log(area);
+  if (has_area_) out[k++] = area;
+  if (has_age_) out[k++] = raw[year_sold_] - raw[year_built_];
+  if (has_remod_) out[k++] = raw[year_sold_] - raw[remod_];
+  if (has_baths_) {
+    float baths = 0;
+    bool any = false;
+    for (int c : bath_full_) {
+      if (!std::isnan(raw[c])) baths += raw[c], any = true;
+    }
+    for (int c : bath_half_) {
+      if (!std::isnan(raw[c])) baths += 0.5f * raw[c], any = true;
+    }
+    out[k++] = any ? baths : kNaN;
+  }
+  for (std::size_t t = 0; t < te_columns_.size(); ++t) {
+    out[k++] = ctx.te_mean[t];
+    if (has_area_) out[k++] = ctx.te_ppa[t] + log_area;
+  }
+  if (has_knn_) {
+    float x = 0, y = 0;
+    project(raw, &x, &y);
+    for (double deg : kRotations) {
+      const double rad = deg * M_PI / 180.0;
+      out[k++] = static_cast<float>(x * std::cos(rad) + y * std::sin(rad));
+    }
+    out[k++] = ctx.neighbours.mean_near;
+    out[k++] = ctx.neighbours.mean_wide;
+    out[k++] = ctx.neighbours.log_distance;
+    if (has_area_) {
+      out[k++] = ctx.neighbours.ppa_near + log_area;
+      out[k++] = ctx.neighbours.comps;
+    }
+  }
+}
+
+namespace {
+
+json::array floats_to_json(const std::vector<float>& v) {
+  json::array a;
+  a.reserve(v.size());
+  for (float f : v) {
+    if (std::isnan(f)) {
+      a.emplace_back(nullptr);
+    } else {
+      a.emplace_back(static_cast<double>(f));
+    }
+  }
+  return a;
+}
+
+json::array ints_to_json(const std::vector<int>& v) {
+  json::array a;
+  for (int i : v) a.emplace_back(i);
+  return a;
+}
+
+Result<std::vector<float>> floats_from_json(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_array()) return invalid_argument("model.json: missing array " + std::string(key));
+  std::vector<float> out;
+  out.reserve(v->get_array().size());
+  for (const auto& e : v->get_array()) {
+    if (e.is_null()) {
+      out.push_back(kNaN);
+    } else if (e.is_number()) {
+      out.push_back(static_cast<float>(e.to_number<double>()));
+    } else {
+      return invalid_argument("model.json: non-number in " + std::string(key));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<int>> ints_from_json(const json::object& o, std::string_view key, int limit) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_array()) return invalid_argument("model.json: missing array " + std::string(key));
+  std::vector<int> out;
+  for (const auto& e : v->get_array()) {
+    if (!e.is_int64()) return invalid_argument("model.json: non-integer in " + std::string(key));
+    const auto i = e.get_int64();
+    if (i < -1 || i >= limit) return invalid_argument("model.json: index out of range in " + std::string(key));
+    out.push_back(static_cast<int>(i));
+  }
+  return out;
+}
+
+}  // namespace
+
+json::object FeaturePlan::to_json() const {
+  json::object o;
+  json::array codes;
+  for (const auto& c : level_code_) codes.push_back(floats_to_json(c));
+  o["level_code"] = std::move(codes);
+  o["living"] = ints_to_json(living_);
+  o["bath_full"] = ints_to_json(bath_full_);
+  o["bath_half"] = ints_to_json(bath_half_);
+  o["roles"] = ints_to_json({basement_, year_built_, year_sold_, remod_, lon_, lat_});
+  o["lon_scale"] = lon_scale_;
+  o["te_columns"] = ints_to_json(te_columns_);
+  json::array te;
+  for (std::size_t k = 0; k < te_columns_.size(); ++k) {
+    te.push_back(json::object{{"mean", floats_to_json(te_mean_[k].mean)},
+                              {"prior", te_mean_[k].prior},
+                              {"ppa", floats_to_json(te_ppa_[k].mean)},
+                              {"ppa_prior", std::isnan(te_ppa_[k].prior) ? json::value(nullptr) : json::value(te_ppa_[k].prior)}});
+  }
+  o["te"] = std::move(te);
+  o["knn"] = json::object{{"x", floats_to_json(knn_.x)},
+                          {"y", floats_to_json(knn_.y)},
+                          {"log_price", floats_to_json(knn_.log_price)},
+                          {"log_price_per_area", floats_to_json(knn_.log_price_per_area)},
+                          {"log_area", floats_to_json(knn_.log_area)},
+                          {"year_built", floats_to_json(knn_.year_built)}};
+  json::array names, sources;
+  for (std::size_t k = 0; k < names_.size(); ++k) {
+    names.emplace_back(names_[k]);
+    sources.push_back(ints_to_json(sources_[k]));
+  }
+  o["names"] = std::move(names);
+  o["sources"] = std::move(sources);
+  return o;
+}
+
+Result<FeaturePlan> FeaturePlan::from_json(const json::object& o, std::size_t schema_columns) {
+  FeaturePlan plan;
+  plan.columns_ = schema_columns;
+  const int limit = static_cast<int>(schema_columns);
+  const json::value* codes = o.if_contains("level_code");
+  if (codes == nullptr || !codes->is_array() || codes->get_array().size() != schema_columns) {
+    return invalid_argument("model.json: level_code does not match the schema");
+  }
+  for (const auto& c : codes->get_array()) {
+    if (!c.is_array()) return invalid_argument("model.json: bad level_code");
+    auto v = floats_from_json(json::object{{"v", c}}, "v");
+    if (!v) return v.status();
+    plan.level_code_.push_back(std::move(*v));
+  }
+  auto living = ints_from_json(o, "living", limit);
+  auto bath_full = ints_from_json(o, "bath_full", limit);
+  auto bath_half = ints_from_json(o, "bath_half", limit);
+  auto roles = ints_from_json(o, "roles", limit);
+  auto te_columns = ints_from_json(o, "te_columns", limit);
+  for (const auto* r : {&living, &bath_full, &bath_half, &roles, &te_columns}) {
+    if (!*r) return r->status();
+  }
+  if (roles->size() != 6 || te_columns->size() > kMaxTargetEncoded) return invalid_argument("model.json: bad roles");
+  plan.living_ = *living;
+  plan.bath_full_ = *bath_full;
+  plan.bath_half_ = *bath_half;
+  plan.basement_ = (*roles)[0], plan.year_built_ = (*roles)[1], plan.year_sold_ = (*roles)[2];
+  plan.remod_ = (*roles)[3], plan.lon_ = (*roles)[4], plan.lat_ = (*roles)[5];
+  plan.te_columns_ = *te_columns;
+  const json::value* scale = o.if_contains("lon_scale");
+  if (scale == nullptr || !scale->is_number()) return invalid_argument("model.json: missing lon_scale");
+  plan.lon_scale_ = static_cast<float>(scale->to_number<double>());
+  const json::value* te = o.if_contains("te");
+  if (te == nullptr || !te->is_array() || te->get_array().size() != plan.te_columns_.size()) {
+    return invalid_argument("model.json: bad target encodings");
+  }
+  for (const auto& e : te->get_array()) {
+    if (!e.is_object()) return invalid_argument("model.json: bad target encoding");
+    const auto& t = e.get_object();
+    auto mean = floats_from_json(t, "mean");
+    auto ppa = floats_from_json(t, "ppa");
+    if (!mean) return mean.status();
+    if (!ppa) return ppa.status();
+    auto prior = floats_from_json(json::object{{"v", json::array{t.at("prior"), t.at("ppa_prior")}}}, "v");
+    if (!prior) return prior.status();
+    plan.te_mean_.push_back({std::move(*mean), (*prior)[0]});
+    plan.te_ppa_.push_back({std::move(*ppa), (*prior)[1]});
+  }
+  const json::value* knn = o.if_contains("knn");
+  if (knn == nullptr || !knn->is_object()) return invalid_argument("model.json: missing knn");
+  auto kx = floats_from_json(knn->get_object(), "x");
+  auto ky = floats_from_json(knn->get_object(), "y");
+  auto kp = floats_from_json(knn->get_object(), "log_price");
+  auto ka = floats_from_json(knn->get_object(), "log_price_per_area");
+  auto kla = floats_from_json(knn->get_object(), "log_area");
+  auto kyb = floats_from_json(knn->get_object(), "year_built");
+  for (const auto* r : {&kx, &ky, &kp, &ka, &kla, &kyb}) {
+    if (!*r) return r->status();
+  }
+  if (ky->size() != kx->size() || kp->size() != kx->size() || ka->size() != kx->size() ||
+      kla->size() != kx->size() || kyb->size() != kx->size()) {
+    return invalid_argument("model.json: knn arrays differ in size");
+  }
+  const std::size_t points = kx->size();
+  plan.knn_ = {std::move(*kx), std::move(*ky),      std::move(*kp), std::move(*ka), std::vector<int>(points, 0),
+               std::move(*kla), std::move(*kyb)};
+  if (!std::is_sorted(plan.knn_.x.begin(), plan.knn_.x.end())) sort_by_x(&plan.knn_);
+  plan.has_area_ = !plan.living_.empty();
+  plan.has_age_ = plan.year_built_ >= 0 && plan.year_sold_ >= 0;
+  plan.has_remod_ = plan.remod_ >= 0 && plan.year_sold_ >= 0;
+  plan.has_baths_ = plan.bath_full_.size() + plan.bath_half_.size() >= 2;
+  plan.has_knn_ = plan.lon_ >= 0 && plan.lat_ >= 0;
+  const json::value* names = o.if_contains("names");
+  const json::value* sources = o.if_contains("sources");
+  if (names == nullptr || !names->is_array() || sources == nullptr || !sources->is_array() ||
+      names->get_array().size() != sources->get_array().size()) {
+    return invalid_argument("model.json: missing feature names");
+  }
+  for (std::size_t k = 0; k < names->get_array().size(); ++k) {
+    const auto& name = names->get_array()[k];
+    const auto& src = sources->get_array()[k];
+    if (!name.is_string() || !src.is_array()) return invalid_argument("model.json: bad feature name");
+    auto ids = ints_from_json(json::object{{"v", src}}, "v", limit);
+    if (!ids) return ids.status();
+    plan.add_feature(std::string(name.get_string()), std::move(*ids));
+  }
+  return plan;
+}
+
+}  // namespace reai::property

@@ -1,0 +1,142 @@
+// Property valuation (AVM): a gradient-boosted model of log sale price learned
+// from any sales CSV, with conformal 80% and 90% intervals.
+//
+// The schema (numeric, categorical, boolean, date and coordinate columns) is
+// inferred from the training file; features a valuation expert would add
+// (total living area, age at sale, remodel age, bathrooms, quality ordinals,
+// neighbourhood target encoding, nearest-comparable prices) are derived from
+// column types and name patterns, so a different market's file with different
+// columns works too. Location encodings are computed out-of-fold during
+// training: a row's own price never enters its own features.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace reai::property {
+
+// A CSV held as text cells: header plus rows (each row has header().size()
+// cells; short rows are padded with empty cells).
+struct SalesTable {
+  std::string name;                           // file name, for messages
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::size_t> lines;             // 1-based file line of each row
+};
+
+// Reads a CSV file. NotFound when the file cannot be read, InvalidArgument
+// when it is malformed (unterminated quote) or has a header but no data rows.
+Result<SalesTable> read_sales_csv(const std::string& path);
+// Same from text in memory (`name` is used in messages).
+Result<SalesTable> parse_sales_csv(std::string text, std::string name);
+
+struct TrainOptions {
+  int folds = 5;             // inner folds: out-of-fold encodings, tuning, conformal scores
+  // The hyper-parameter search always evaluates the first candidate and adds
+  // the next only while the elapsed time stays under 3/4 of this budget.
+  double time_budget_seconds = 15;
+  int nthread = 0;           // worker threads (inner folds in parallel), 0: min(2, cores)
+  int seed = 1;
+  bool progress = false;     // progress lines on stderr
+};
+
+// One valued row. All prices in the target's units.
+struct Valuation {
+  double predicted = 0;
+  double lower80 = 0, upper80 = 0;
+  double lower90 = 0, upper90 = 0;
+};
+
+struct TrainSummary {
+  std::size_t rows = 0;           // training rows used (rows with a target)
+  std::size_t skipped_rows = 0;   // rows with a missing target
+  std::size_t columns = 0;        // schema columns used as inputs
+  std::size_t features = 0;       // model features after feature engineering
+  std::string params;             // chosen hyper-parameters, for people
+  int rounds = 0;                 // boosting rounds of the final model
+  double oof_rmsle = 0;           // inner out-of-fold RMSE of log price
+  double seconds = 0;
+};
+
+class ValuationModel {
+ public:
+  ValuationModel(ValuationModel&&) noexcept;
+  ValuationModel& operator=(ValuationModel&&) noexcept;
+  ~ValuationModel();
+
+  // Trains on every row of `table` with a target. InvalidArgument when the
+  // target column is missing, a target cell is present but not a positive
+  // number, fewer than 20 rows have a target, or no usable input column
+  // remains. Internal on XGBoost failures. Not thread-safe with respect to
+  // `options.nthread` (XGBoost uses that many threads).
+  static Result<ValuationModel> train(const SalesTable& table, const std::string& target,
+                                      const TrainOptions& options, TrainSummary* summary = nullptr);
+  // Loads a model directory written by save(). NotFound when missing,
+  // InvalidArgument when its files do not parse.
+  static Result<ValuationModel> load(const std::string& dir);
+  // Writes model.json (schema, encodings, calibration) and the two XGBoost
+  // boosters into `dir` (created if needed). Internal on write failures.
+  Status save(const std::string& dir) const;
+
+  // Values every row of `table` (same columns as training, any order; the
+  // target column, if present, and unknown columns are ignored; missing
+  // columns and cells count as missing values; unseen categories as
+  // missing, i.e. "other"). InvalidArgument when too little of the schema
+  // remains: the present columns carry < 50% of the model's importance mass
+  // (mean |path contribution| on training rows, shared among the columns a
+  // feature reads) or are < 50% of the schema's columns. Thread-safe.
+  Result<std::vector<Valuation>> predict(const SalesTable& table) const;
+
+  // Hot path: bind a header once, then value rows of cells in that layout.
+  // bind() fails like predict() when too little of the schema remains.
+  class RowBinding;
+  Result<RowBinding> bind(std::span<const std::string> header) const;
+  // `cells` must have as many entries as the bound header. No allocation
+  // beyond a small per-thread scratch buffer. Thread-safe.
+  Valuation value(const RowBinding& binding, std::span<const std::string_view> cells) const;
+
+  // The target column name the model was trained on.
+  const std::string& target() const;
+  // Share of importance mass and of schema columns present in `header`.
+  void schema_coverage(std::span<const std::string> header, double* importance_share,
+                       double* column_share) const;
+  // Human-readable schema: one "name: kind" line per column.
+  std::string describe_schema() const;
+
+ private:
+  struct Impl;
+  explicit ValuationModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class ValuationModel::RowBinding {
+ public:
+  // For each schema column, the index of its cell in the bound header or -1.
+  std::vector<int> cell_of_column;
+  std::size_t width = 0;
+};
+
+// Cross-validated accuracy of the whole training pipeline (EVALUATION.md
+// "Valuation"). Relative widths are (upper - lower) / predicted.
+struct CvReport {
+  std::size_t rows = 0;
+  int folds = 0;
+  double mape = 0, median_ape = 0, ppe10 = 0, rmsle = 0;
+  double coverage80 = 0, coverage90 = 0;
+  double width80 = 0, width90 = 0;
+  double seconds = 0;
+};
+
+// K-fold cross-validation with folds drawn from `seed`; each fold runs the
+// full train() on the other folds. Fails like train(); InvalidArgument when
+// folds < 2 or exceeds the number of rows.
+Result<CvReport> cross_validate(const SalesTable& table, const std::string& target, int folds,
+                                int seed, const TrainOptions& options);
+
+}  // namespace reai::property

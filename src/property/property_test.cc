@@ -1,0 +1,364 @@
+#include "property/property.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include "property/features.h"
+#include "property/schema.h"
+
+namespace reai::property {
+namespace {
+
+const char* const kNeighbourhoods[] = {"Northridge", "Old_Town", "Edwards", "Somerset", "Gilbert",
+                                       "Sawyer",     "Crawford", "Mitchell", "Timber",  "Veenker",
+                                       "Blueste",    "Greens"};
+
+// A sales file with the usual columns: price depends on size, age, quality,
+// neighbourhood and a smooth spatial trend; noise is larger for "Poor"
+// condition homes so a locally weighted interval has something to learn.
+std::string make_sales_csv(std::size_t rows, unsigned seed, bool other_market = false) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal(0, 1);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::ostringstream out;
+  if (other_market) {
+    out << "listing_id,zipcode,sqft_living,sqft_lot,bathrooms,yr_built,date,condition,waterfront,lat,long,price\n";
+  } else {
+    out << "Id,Neighborhood,Gr_Liv_Area,Total_Bsmt_SF,Full_Bath,Half_Bath,Year_Built,Year_Sold,Exter_Cond,"
+           "Central_Air,Longitude,Latitude,Sale_Price\n";
+  }
+  const char* const conditions[] = {"Poor", "Fair", "Typical", "Good", "Excellent"};
+  for (std::size_t i = 0; i < rows; ++i) {
+    const int hood = static_cast<int>(unit(rng) * 12);
+    const double lon = -93.6 + 0.01 * hood + 0.01 * unit(rng);
+    const double lat = 42.0 + 0.005 * hood + 0.01 * unit(rng);
+    const double area = 800 + 1800 * unit(rng);
+    const double bsmt = unit(rng) < 0.2 ? 0 : 300 + 900 * unit(rng);
+    const int full = 1 + static_cast<int>(unit(rng) * 3), half = static_cast<int>(unit(rng) * 2);
+    const int built = 1900 + static_cast<int>(unit(rng) * 110);
+    const int sold = 2006 + static_cast<int>(unit(rng) * 5);
+    const int cond = static_cast<int>(unit(rng) * 5);
+    const bool air = unit(rng) < 0.9;
+    const double sd = cond == 0 ? 0.25 : 0.06;
+    const double log_price = 11.4 + 0.7 * std::log((area + 0.5 * bsmt) / 1500) + 0.04 * hood + 0.05 * (cond - 2) -
+                             0.002 * (sold - built) + 0.05 * air + 2.0 * (lat - 42.03) + sd * normal(rng);
+    const double price = std::round(std::exp(log_price));
+    if (other_market) {
+      out << "L" << i << "," << (50010 + hood * 7) << "," << area << "," << 4000 + 100 * hood << "," << full + 0.5 * half
+          << "," << built << "," << sold << "-0" << (1 + i % 9) << "-15," << conditions[cond] << ","
+          << (air ? 0 : 1) << "," << lat << "," << lon << "," << price << "\n";
+    } else {
+      out << i + 1 << "," << kNeighbourhoods[hood] << "," << area << "," << (bsmt == 0 ? "NA" : std::to_string(bsmt))
+          << "," << full << "," << half << "," << built << "," << sold << "," << conditions[cond] << ","
+          << (air ? "Y" : "N") << "," << lon << "," << lat << "," << price << "\n";
+    }
+  }
+  return out.str();
+}
+
+SalesTable parse_or_die(std::string text) {
+  auto t = parse_sales_csv(std::move(text), "test.csv");
+  EXPECT_TRUE(t.has_value()) << t.status().to_string();
+  return std::move(*t);
+}
+
+TrainOptions fast_options() {
+  TrainOptions o;
+  o.time_budget_seconds = 0;  // first candidate only
+  o.seed = 3;
+  return o;
+}
+
+const ColumnSchema* find_column(const Schema& schema, const std::string& name) {
+  for (const auto& c : schema.columns) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+TEST(SchemaTest, InfersKindsFromOddCsv) {
+  const SalesTable table = parse_or_die(
+      "parcel_id,\"Zip Code\",Living Area,Heat,Central_Air,Longitude,Latitude,Sold Date,Empty,Notes,Price\n"
+      "A1,50010,1500,\"Gas, forced\",Y,-93.6,42.0,2010-05-01,NA,\"say \"\"hi\"\"\",100000\n"
+      "A2,50011,NA,Electric,N,-93.7,42.1,2010-06-15,,x,120000\n"
+      "A3,50010,1800,Gas,Y,-93.65,42.05,05/20/2011,NA,y,140000\n"
+      "A4,50012,,Electric,Y,-93.61,42.02,2011-07-01,NA,z,160000\n");
+  const Schema schema = infer_schema(table, 10);
+  ASSERT_NE(find_column(schema, "Zip Code"), nullptr);
+  EXPECT_EQ(find_column(schema, "Zip Code")->kind, ColumnKind::kCategorical);  // codes, not quantities
+  EXPECT_EQ(find_column(schema, "Living Area")->kind, ColumnKind::kNumeric);
+  EXPECT_EQ(find_column(schema, "Heat")->kind, ColumnKind::kCategorical);
+  EXPECT_EQ(find_column(schema, "Heat")->levels.size(), 3u);  // "Gas, forced", Electric, Gas
+  EXPECT_EQ(find_column(schema, "Central_Air")->kind, ColumnKind::kBoolean);
+  EXPECT_EQ(find_column(schema, "Longitude")->kind, ColumnKind::kLongitude);
+  EXPECT_EQ(find_column(schema, "Latitude")->kind, ColumnKind::kLatitude);
+  EXPECT_EQ(find_column(schema, "Sold Date")->kind, ColumnKind::kDate);
+  EXPECT_EQ(find_column(schema, "parcel_id"), nullptr);  // identifier
+  EXPECT_EQ(find_column(schema, "Empty"), nullptr);      // all missing
+  EXPECT_EQ(find_column(schema, "Price"), nullptr);      // the skipped target
+  EXPECT_EQ(schema.ignored.size(), 2u);
+
+  const ColumnSchema& area = *find_column(schema, "Living Area");
+  EXPECT_EQ(encode_cell(area, "1500"), 1500.0f);
+  EXPECT_TRUE(std::isnan(encode_cell(area, "NA")));
+  EXPECT_EQ(encode_cell(area, "$1,500"), 1500.0f);
+  const ColumnSchema& heat = *find_column(schema, "Heat");
+  EXPECT_TRUE(std::isnan(encode_cell(heat, "Solar")));  // unseen level
+  EXPECT_EQ(encode_cell(*find_column(schema, "Central_Air"), "N"), 0.0f);
+}
+
+TEST(SchemaTest, Helpers) {
+  EXPECT_EQ(name_tokens("Year_Remod_Add"), (std::vector<std::string>{"year", "remod", "add"}));
+  EXPECT_EQ(name_tokens("SqFtLiving"), (std::vector<std::string>{"sq", "ft", "living"}));
+  double y = 0;
+  ASSERT_TRUE(parse_date_cell("2014-07-01T00:00:00", &y));
+  EXPECT_NEAR(y, 2014.5, 1e-9);
+  EXPECT_FALSE(parse_date_cell("2014-13-01", &y));
+  EXPECT_FALSE(parse_date_cell("1500", &y));
+  EXPECT_TRUE(is_missing_cell(" NA "));
+  EXPECT_FALSE(is_missing_cell("None"));  // a level in Ames (no masonry veneer)
+  EXPECT_EQ(quality_ordinal("Excellent"), quality_ordinal("Ex"));
+  EXPECT_GT(quality_ordinal("Good"), quality_ordinal("Typical"));
+  EXPECT_EQ(quality_ordinal("TA"), quality_ordinal("Average"));
+  EXPECT_GT(quality_ordinal("Fa"), quality_ordinal("Po"));
+  EXPECT_EQ(quality_ordinal("No_Basement"), 0.0f);
+  EXPECT_TRUE(std::isnan(quality_ordinal("North_Ames")));
+}
+
+TEST(EncodingTest, LevelMeansExcludeTheHeldOutFold) {
+  const std::vector<float> codes = {0, 0, 1, 1};
+  const std::vector<float> values = {10, 20, 30, 40};
+  const std::vector<int> folds = {0, 1, 0, 1};
+  const LevelMeans all = level_means(codes, values, 2, folds, -1, 0.0);
+  EXPECT_FLOAT_EQ(all.mean[0], 15);
+  EXPECT_FLOAT_EQ(all.prior, 25);
+  const LevelMeans oof = level_means(codes, values, 2, folds, 0, 0.0);
+  EXPECT_FLOAT_EQ(oof.mean[0], 20);  // row 0's own 10 is not used
+  EXPECT_FLOAT_EQ(oof.mean[1], 40);
+}
+
+// Each neighbourhood has two homes at the same spot. Were a row's own price
+// used in its encodings, changing it would change its own features.
+TEST(EncodingTest, TrainingFeaturesNeverSeeTheRowsOwnPrice) {
+  const std::size_t n = 200;
+  Schema schema;
+  schema.columns.push_back({"Neighborhood", ColumnKind::kCategorical, {}, {}});
+  for (int l = 0; l < 100; ++l) {
+    std::string level = std::to_string(l);
+    level.insert(level.begin(), 'n');
+    schema.columns[0].levels.push_back(level);
+  }
+  schema.columns.push_back({"Living_Area", ColumnKind::kNumeric, {}, {}});
+  schema.columns.push_back({"Longitude", ColumnKind::kLongitude, {}, {}});
+  schema.columns.push_back({"Latitude", ColumnKind::kLatitude, {}, {}});
+  RawMatrix raw{n, 4, std::vector<float>(n * 4)};
+  std::vector<float> log_price(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float level = static_cast<float>(i / 2);
+    raw.values[i * 4 + 0] = level;
+    raw.values[i * 4 + 1] = 1000 + 10 * static_cast<float>(i);
+    raw.values[i * 4 + 2] = -93.0f + 0.01f * level;
+    raw.values[i * 4 + 3] = 42.0f;
+    log_price[i] = 12.0f + 0.01f * static_cast<float>(i % 7);
+  }
+  const auto folds = assign_folds(n, 5, 1);
+  std::vector<float> before, after;
+  const FeaturePlan plan = FeaturePlan::fit(schema, raw, log_price, folds, &before);
+  const std::size_t row = 17;
+  log_price[row] += 3.0f;  // a wildly different own price
+  FeaturePlan::fit(schema, raw, log_price, folds, &after);
+  const std::size_t w = plan.num_features();
+  int checked = 0;
+  for (std::size_t k = 0; k < w; ++k) {
+    const std::string& name = plan.names()[k];
+    if (name.rfind("te_", 0) != 0 && name.rfind("knn", 0) != 0 && name.rfind("comparable", 0) != 0) continue;
+    ++checked;
+    const float b = before[row * w + k], a = after[row * w + k];
+    EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << name << ": " << b << " -> " << a;
+  }
+  EXPECT_EQ(checked, 7);  // te, te per area, knn8, knn25, knn distance, knn per area, comparables
+  // The same change does move its twin's encodings when the twin is in another fold.
+  const std::size_t twin = row ^ 1;
+  if (folds[twin] != folds[row]) {
+    EXPECT_NE(before[twin * w + w - 1], after[twin * w + w - 1]);
+  }
+}
+
+TEST(EncodingTest, DerivedFeaturesFollowColumnNames) {
+  const SalesTable ames_like = parse_or_die(make_sales_csv(60, 1));
+  auto model = ValuationModel::train(ames_like, "Sale_Price", fast_options());
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  const std::string schema = model->describe_schema();
+  EXPECT_NE(schema.find("Exter_Cond: categorical"), std::string::npos);
+  EXPECT_NE(schema.find("Id (identifier): ignored"), std::string::npos);
+}
+
+TEST(ValuationTest, ConformalCoverageOnHeldOutDataIsNearNominal) {
+  const SalesTable train = parse_or_die(make_sales_csv(1200, 11));
+  const SalesTable test = parse_or_die(make_sales_csv(1000, 12));
+  TrainSummary summary;
+  auto model = ValuationModel::train(train, "Sale_Price", fast_options(), &summary);
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  EXPECT_EQ(summary.rows, 1200u);
+  EXPECT_GT(summary.features, summary.columns);  // expert features were added
+  auto values = model->predict(test);
+  ASSERT_TRUE(values.has_value()) << values.status().to_string();
+  const std::size_t price_col = 12;
+  double in80 = 0, in90 = 0, log_err = 0, width_poor = 0, width_good = 0, n_poor = 0, n_good = 0;
+  for (std::size_t i = 0; i < test.rows.size(); ++i) {
+    const double price = std::stod(test.rows[i][price_col]);
+    const Valuation& v = (*values)[i];
+    ASSERT_LE(v.lower90, v.lower80);
+    ASSERT_LE(v.lower80, v.predicted);
+    ASSERT_LE(v.predicted, v.upper80);
+    ASSERT_LE(v.upper80, v.upper90);
+    in80 += price >= v.lower80 && price <= v.upper80;
+    in90 += price >= v.lower90 && price <= v.upper90;
+    log_err += std::pow(std::log(v.predicted / price), 2);
+    const double width = (v.upper80 - v.lower80) / v.predicted;
+    if (test.rows[i][8] == "Poor") {
+      width_poor += width, ++n_poor;
+    } else {
+      width_good += width, ++n_good;
+    }
+  }
+  const double n = static_cast<double>(test.rows.size());
+  EXPECT_NEAR(in80 / n, 0.80, 0.05);
+  EXPECT_NEAR(in90 / n, 0.90, 0.04);
+  EXPECT_LT(std::sqrt(log_err / n), 0.16);
+  // Locally weighted: the noisy homes get wider intervals.
+  EXPECT_GT(width_poor / n_poor, 1.5 * width_good / n_good);
+}
+
+TEST(ValuationTest, PredictHandlesMissingExtraAndUnseenColumns) {
+  const SalesTable train = parse_or_die(make_sales_csv(300, 5));
+  auto model = ValuationModel::train(train, "Sale_Price", fast_options());
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  // Reordered, target absent, an extra column, Central_Air missing, an unseen neighbourhood.
+  const SalesTable listings = parse_or_die(
+      "Latitude,Longitude,Neighborhood,Gr_Liv_Area,Total_Bsmt_SF,Full_Bath,Half_Bath,Year_Built,Year_Sold,"
+      "Exter_Cond,Listing_Agent\n"
+      "42.03,-93.55,Northridge,1500,800,2,1,1990,2010,Good,Smith\n"
+      "42.03,-93.55,Atlantis,1500,800,2,1,1990,2010,Good,Jones\n"
+      "42.03,-93.55,Northridge,NA,NA,NA,NA,NA,NA,NA,Jones\n");
+  auto values = model->predict(listings);
+  ASSERT_TRUE(values.has_value()) << values.status().to_string();
+  ASSERT_EQ(values->size(), 3u);
+  for (const auto& v : *values) {
+    EXPECT_TRUE(std::isfinite(v.predicted) && v.predicted > 10000 && v.predicted < 2e6) << v.predicted;
+    EXPECT_LT(v.lower90, v.upper90);
+  }
+  // With its target present, predict ignores it: same values as without.
+  auto with_target = model->predict(train);
+  ASSERT_TRUE(with_target.has_value());
+  SalesTable without = train;
+  for (auto& row : without.rows) row[12] = "NA";
+  auto again = model->predict(without);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_DOUBLE_EQ((*with_target)[7].predicted, (*again)[7].predicted);
+
+  // Too little of the schema: a clear error.
+  const SalesTable sparse = parse_or_die("Half_Bath,Listing_Agent\n1,Smith\n");
+  auto rejected = model->predict(sparse);
+  ASSERT_FALSE(rejected.has_value());
+  EXPECT_EQ(rejected.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(rejected.status().message().find("too little of the model's schema"), std::string::npos);
+}
+
+TEST(ValuationTest, SaveAndLoadReproducePredictions) {
+  const SalesTable train = parse_or_die(make_sales_csv(200, 8));
+  auto model = ValuationModel::train(train, "Sale_Price", fast_options());
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  const std::string dir = (std::filesystem::temp_directory_path() / ("avm_test_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(model->save(dir).is_ok());
+  auto loaded = ValuationModel::load(dir);
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->target(), "Sale_Price");
+  auto a = model->predict(train);
+  auto b = loaded->predict(train);
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    EXPECT_NEAR((*a)[i].predicted, (*b)[i].predicted, 1e-6 * (*a)[i].predicted);
+    EXPECT_NEAR((*a)[i].upper90, (*b)[i].upper90, 1e-6 * (*a)[i].upper90);
+  }
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(ValuationModel::load(dir).status().code(), StatusCode::kNotFound);
+}
+
+TEST(ValuationTest, WorksOnAnotherMarketsColumns) {
+  const SalesTable train = parse_or_die(make_sales_csv(600, 21, /*other_market=*/true));
+  const SalesTable test = parse_or_die(make_sales_csv(300, 22, true));
+  auto model = ValuationModel::train(train, "price", fast_options());
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  const std::string schema = model->describe_schema();
+  EXPECT_NE(schema.find("zipcode: categorical"), std::string::npos);
+  EXPECT_NE(schema.find("date: date"), std::string::npos);
+  EXPECT_NE(schema.find("long: longitude"), std::string::npos);
+  EXPECT_NE(schema.find("condition: categorical"), std::string::npos);
+  EXPECT_NE(schema.find("listing_id (identifier): ignored"), std::string::npos);
+  auto values = model->predict(test);
+  ASSERT_TRUE(values.has_value()) << values.status().to_string();
+  double ape = 0;
+  for (std::size_t i = 0; i < test.rows.size(); ++i) {
+    const double price = std::stod(test.rows[i][11]);
+    ape += std::fabs((*values)[i].predicted - price) / price;
+  }
+  EXPECT_LT(ape / static_cast<double>(test.rows.size()), 0.15);
+}
+
+TEST(ValuationTest, BadInputIsRejectedWithAClearMessage) {
+  const SalesTable train = parse_or_die(make_sales_csv(50, 2));
+  auto missing_col = ValuationModel::train(train, "Price", fast_options());
+  ASSERT_FALSE(missing_col.has_value());
+  EXPECT_EQ(missing_col.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing_col.status().message().find("no target column 'Price'"), std::string::npos);
+
+  SalesTable bad = train;
+  bad.rows[3][12] = "cheap";
+  auto unparsable = ValuationModel::train(bad, "Sale_Price", fast_options());
+  ASSERT_FALSE(unparsable.has_value());
+  EXPECT_NE(unparsable.status().message().find("line 5"), std::string::npos) << unparsable.status().message();
+  EXPECT_NE(unparsable.status().message().find("'cheap'"), std::string::npos);
+
+  SalesTable few = train;
+  few.rows.resize(10);
+  EXPECT_EQ(ValuationModel::train(few, "Sale_Price", fast_options()).status().code(), StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(parse_sales_csv("a,b,price\n", "empty.csv").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(parse_sales_csv("", "blank.csv").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(read_sales_csv("/nonexistent/sales.csv").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(cross_validate(train, "Sale_Price", 1, 1, fast_options()).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ValuationTest, CrossValidateReportsMetrics) {
+  const SalesTable sales = parse_or_die(make_sales_csv(300, 4));
+  auto report = cross_validate(sales, "Sale_Price", 3, 1, fast_options());
+  ASSERT_TRUE(report.has_value()) << report.status().to_string();
+  EXPECT_EQ(report->rows, 300u);
+  EXPECT_GT(report->ppe10, 0.3);
+  EXPECT_LT(report->rmsle, 0.2);
+  EXPECT_GT(report->coverage80, 0.65);
+  EXPECT_LT(report->width80, report->width90);
+  EXPECT_GT(report->median_ape, 0.0);
+  EXPECT_LT(report->median_ape, report->mape);
+}
+
+// Full Ames run; only with REAI_SHARED_DATA (a directory holding ames.csv).
+TEST(ValuationTest, AmesInnerCvIsAccurate) {
+  const char* dir = std::getenv("REAI_SHARED_DATA");
+  if (dir == nullptr) GTEST_SKIP() << "REAI_SHARED_DATA not set";
+  auto table = read_sales_csv(std::string(dir) + "/ames.csv");
+  if (!table) GTEST_SKIP() << table.status().to_string();
+  TrainSummary summary;
+  auto model = ValuationModel::train(*table, "Sale_Price", TrainOptions{}, &summary);
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  EXPECT_LT(summary.oof_rmsle, 0.13);
+}
+
+}  // namespace
+}  // namespace reai::property

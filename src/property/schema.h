@@ -1,0 +1,55 @@
+// Schema inference and raw encoding of sales tables (private to property/).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "property/property.h"
+
+namespace reai::property {
+
+enum class ColumnKind { kNumeric, kCategorical, kBoolean, kDate, kLongitude, kLatitude };
+
+std::string_view column_kind_name(ColumnKind kind);
+bool parse_column_kind(std::string_view name, ColumnKind* kind);
+
+// Heterogeneous lookup so a string_view cell finds its level without a copy.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using LevelIndex = std::unordered_map<std::string, int, StringHash, std::equal_to<>>;
+
+struct ColumnSchema {
+  std::string name;
+  ColumnKind kind = ColumnKind::kNumeric;
+  std::vector<std::string> levels;  // categorical: level id -> text
+  LevelIndex level_index;           // categorical: text -> level id
+};
+
+struct Schema {
+  std::vector<ColumnSchema> columns;
+  std::vector<std::string> ignored;  // id-like or free-text columns, with reason in progress only
+};
+
+// True for "", NA, N/A, NaN, null (any case): the spellings of a missing cell.
+bool is_missing_cell(std::string_view cell);
+// Lower-case words of a column name: "Year_Remod_Add" -> {year, remod, add},
+// "SqFtLiving" -> {sq, ft, living}.
+std::vector<std::string> name_tokens(std::string_view name);
+// "2014-05-02", "2014/05/02", "05/02/2014" (with optional time) -> decimal year.
+bool parse_date_cell(std::string_view cell, double* year);
+
+// Infers a schema from `table`, skipping column `skip` (the target; -1 none).
+// Never fails: unusable columns are listed in `ignored`.
+Schema infer_schema(const SalesTable& table, int skip);
+
+// Encodes one cell of `column` as a float: numbers as is, categorical as level
+// id, boolean as 0/1, dates as decimal years; NaN when missing, unparsable or
+// an unseen level.
+float encode_cell(const ColumnSchema& column, std::string_view cell);
+
+}  // namespace reai::property

@@ -1,0 +1,133 @@
+#include "server/event_appender.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace reai::server {
+
+EventAppender::EventAppender(store::Store& store, Prepare prepare, Limits limits)
+    : store_(store), prepare_(std::move(prepare)), limits_(limits), thread_([this] { run(); }) {}
+
+EventAppender::~EventAppender() { stop(); }
+
+bool EventAppender::submit(std::vector<Event> events, Done done) {
+  if (events.empty()) return false;
+  {
+    std::lock_guard lock(mu_);
+    // A request larger than the whole bound still goes through when the
+    // queue is empty, so a maximal batch is never refused forever.
+    if (stopping_ || (queue_events_ > 0 && queue_events_ + events.size() > limits_.max_queued_events)) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    queue_events_ += events.size();
+    queued_.fetch_add(events.size(), std::memory_order_relaxed);
+    queue_.push_back(Request{std::move(events), std::move(done)});
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void EventAppender::append_score(store::ScoreRecord record) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopped_) {
+      if (scores_.size() >= limits_.max_queued_scores) {
+        scores_dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      scores_.push_back(std::move(record));
+      ++scores_queued_total_;
+      // Queued events wake the thread already; it writes the row after them.
+      if (queue_.empty()) wake_.notify_one();
+      return;
+    }
+  }
+  write_scores({std::move(record)});  // the thread is gone: write it here
+}
+
+void EventAppender::flush_scores() {
+  std::unique_lock lock(mu_);
+  const std::uint64_t target = scores_queued_total_;
+  scores_written_.wait(lock, [&] { return scores_done_total_ >= target; });
+}
+
+void EventAppender::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventAppender::run() {
+  std::vector<Request> requests;
+  std::vector<store::ScoreRecord> rows;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !scores_.empty(); });
+    if (queue_.empty() && scores_.empty()) break;  // stopping, and everything written
+    requests.swap(queue_);
+    queue_events_ = 0;
+    const std::size_t n = std::min(scores_.size(), limits_.score_rows_per_turn);
+    rows.assign(std::make_move_iterator(scores_.begin()), std::make_move_iterator(scores_.begin() + n));
+    scores_.erase(scores_.begin(), scores_.begin() + n);
+    lock.unlock();
+    if (!requests.empty()) write_events(requests);
+    requests.clear();
+    if (!rows.empty()) write_scores(rows);
+    lock.lock();
+    if (!rows.empty()) {
+      scores_done_total_ += rows.size();
+      scores_written_.notify_all();
+      rows.clear();
+    }
+  }
+  stopped_ = true;
+}
+
+void EventAppender::write_events(std::vector<Request>& requests) {
+  // Events that passed prepare, flattened for one transaction; `slots` says
+  // where each one's answer goes.
+  std::vector<Event> batch;
+  std::vector<Result<bool>*> slots;
+  std::vector<Answers> answers(requests.size());
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    answers[r].assign(requests[r].events.size(), Result<bool>(false));
+    for (std::size_t i = 0; i < requests[r].events.size(); ++i) {
+      const Event& e = requests[r].events[i];
+      if (Status s = prepare_ ? prepare_(e) : Status::ok(); !s) {
+        answers[r][i] = s;
+        continue;
+      }
+      batch.push_back(e);
+      slots.push_back(&answers[r][i]);
+    }
+  }
+  if (!batch.empty()) {
+    auto written = store_.append_events(batch);
+    for (std::size_t k = 0; k < slots.size(); ++k) {
+      *slots[k] = written ? Result<bool>(bool((*written)[k])) : Result<bool>(written.status());
+    }
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    written_.fetch_add(batch.size(), std::memory_order_relaxed);
+  }
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    const std::size_t n = requests[r].events.size();
+    requests[r].done(std::move(requests[r].events), std::move(answers[r]));
+    queued_.fetch_sub(n, std::memory_order_relaxed);
+  }
+}
+
+void EventAppender::write_scores(const std::vector<store::ScoreRecord>& rows) {
+  if (Status s = store_.append_scores(rows); !s) {
+    if (scores_failed_.fetch_add(rows.size(), std::memory_order_relaxed) == 0) {
+      spdlog::warn("score history write failed: {}", s.message());
+    }
+  }
+}
+
+}  // namespace reai::server

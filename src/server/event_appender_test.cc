@@ -1,0 +1,233 @@
+#include "server/event_appender.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace reai::server {
+namespace {
+
+Event event(const std::string& id, const std::string& contact = "c1") {
+  Event e;
+  e.tenant_id = "t1";
+  e.event_id = id;
+  e.contact_id = contact;
+  e.ts = 1'700'000'000;
+  e.type = EventType::kPageView;
+  return e;
+}
+
+store::ScoreRecord score_row(const std::string& contact, int score) {
+  return store::ScoreRecord{"t1", contact, 1'700'000'000, score / 100.0, score, "warm", "v1", "[]"};
+}
+
+// Collects one request's answers; get() waits for them.
+struct Outcome {
+  std::promise<std::pair<std::vector<Event>, EventAppender::Answers>> promise;
+  std::future<std::pair<std::vector<Event>, EventAppender::Answers>> future = promise.get_future();
+  EventAppender::Done done() {
+    return [this](std::vector<Event> events, EventAppender::Answers answers) {
+      promise.set_value({std::move(events), std::move(answers)});
+    };
+  }
+};
+
+// Holds the appender thread inside prepare until released, so tests can
+// fill the queue deterministically.
+class Gate {
+ public:
+  Status wait_open() {
+    std::unique_lock lock(mu_);
+    ++waiting_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return open_; });
+    return Status::ok();
+  }
+  void wait_until_held() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return waiting_ > 0; });
+  }
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int waiting_ = 0;
+  bool open_ = false;
+};
+
+TEST(EventAppenderTest, AnswersEachEventInSubmissionOrder) {
+  auto store = store::make_memory_store();
+  ASSERT_TRUE(store->append_event(event("old")).value());
+  EventAppender appender(*store, nullptr, {});
+  Outcome outcome;
+  ASSERT_TRUE(appender.submit({event("a"), event("old"), event("b"), event("a")}, outcome.done()));
+  auto [events, answers] = outcome.future.get();
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[1].event_id, "old");
+  ASSERT_EQ(answers.size(), 4u);
+  EXPECT_TRUE(answers[0].value());
+  EXPECT_FALSE(answers[1].value());
+  EXPECT_TRUE(answers[2].value());
+  EXPECT_FALSE(answers[3].value());
+  EXPECT_EQ(store->count_events("t1").value(), 3u);
+  EXPECT_EQ(appender.written(), 4u);
+}
+
+TEST(EventAppenderTest, PrepareErrorAnswersOnlyThatEvent) {
+  auto store = store::make_memory_store();
+  EventAppender appender(
+      *store,
+      [](const Event& e) { return e.contact_id == "bad" ? unavailable("contact store down") : Status::ok(); }, {});
+  Outcome outcome;
+  ASSERT_TRUE(appender.submit({event("e1"), event("e2", "bad"), event("e3")}, outcome.done()));
+  auto [events, answers] = outcome.future.get();
+  EXPECT_TRUE(answers[0].value());
+  ASSERT_FALSE(answers[1].has_value());
+  EXPECT_EQ(answers[1].status().code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(answers[2].value());
+  EXPECT_EQ(store->count_events("t1").value(), 2u);
+}
+
+TEST(EventAppenderTest, StoreErrorAnswersEveryEventOfTheBatch) {
+  auto store = store::make_memory_store();
+  EventAppender appender(*store, nullptr, {});
+  Outcome outcome;
+  // An event without contact fails validation, which fails the transaction.
+  ASSERT_TRUE(appender.submit({event("e1"), event("e2", "")}, outcome.done()));
+  auto [events, answers] = outcome.future.get();
+  for (const auto& a : answers) {
+    ASSERT_FALSE(a.has_value());
+    EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(store->count_events("t1").value(), 0u);
+}
+
+TEST(EventAppenderTest, RequestsQueuedTogetherShareOneCommit) {
+  auto store = store::make_memory_store();
+  Gate gate;
+  EventAppender appender(
+      *store, [&gate](const Event& e) { return e.event_id == "first" ? gate.wait_open() : Status::ok(); }, {});
+  Outcome first, second, third;
+  ASSERT_TRUE(appender.submit({event("first")}, first.done()));
+  gate.wait_until_held();
+  ASSERT_TRUE(appender.submit({event("s1"), event("s2")}, second.done()));
+  ASSERT_TRUE(appender.submit({event("t1")}, third.done()));
+  gate.open();
+  EXPECT_TRUE(first.future.get().second[0].value());
+  EXPECT_EQ(second.future.get().second.size(), 2u);
+  EXPECT_TRUE(third.future.get().second[0].value());
+  EXPECT_EQ(appender.batches(), 2u);  // "first", then the two queued behind it
+  EXPECT_EQ(store->count_events("t1").value(), 4u);
+}
+
+TEST(EventAppenderTest, FullQueueRefusesUntilDrained) {
+  auto store = store::make_memory_store();
+  Gate gate;
+  EventAppender appender(
+      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
+      EventAppender::Limits{.max_queued_events = 3});
+  Outcome held, a, b;
+  ASSERT_TRUE(appender.submit({event("hold")}, held.done()));
+  gate.wait_until_held();  // taken off the queue: the queue is empty again
+  ASSERT_TRUE(appender.submit({event("a1"), event("a2")}, a.done()));
+  ASSERT_TRUE(appender.submit({event("b1")}, b.done()));
+  EXPECT_FALSE(appender.submit({event("c1")}, [](std::vector<Event>, EventAppender::Answers) { FAIL(); }));
+  EXPECT_EQ(appender.rejected(), 1u);
+  EXPECT_EQ(appender.queued_events(), 4u);  // 3 queued + 1 being written
+  gate.open();
+  held.future.get();
+  a.future.get();
+  b.future.get();
+  EXPECT_EQ(store->count_events("t1").value(), 4u);
+  Outcome later;
+  EXPECT_TRUE(appender.submit({event("c1")}, later.done()));
+  EXPECT_TRUE(later.future.get().second[0].value());
+}
+
+TEST(EventAppenderTest, OversizeRequestIsTakenWhenTheQueueIsEmpty) {
+  auto store = store::make_memory_store();
+  EventAppender appender(*store, nullptr, EventAppender::Limits{.max_queued_events = 2});
+  Outcome outcome;
+  ASSERT_TRUE(appender.submit({event("e1"), event("e2"), event("e3")}, outcome.done()));
+  EXPECT_EQ(outcome.future.get().second.size(), 3u);
+}
+
+TEST(EventAppenderTest, EmptyRequestIsRefused) {
+  auto store = store::make_memory_store();
+  EventAppender appender(*store, nullptr, {});
+  EXPECT_FALSE(appender.submit({}, [](std::vector<Event>, EventAppender::Answers) { FAIL(); }));
+}
+
+TEST(EventAppenderTest, StopWritesWhatIsQueuedThenRefuses) {
+  auto store = store::make_memory_store();
+  Gate gate;
+  EventAppender appender(
+      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); }, {});
+  std::atomic<int> answered{0};
+  auto count = [&answered](std::vector<Event>, EventAppender::Answers answers) {
+    for (const auto& a : answers) answered += a.value() ? 1 : 0;
+  };
+  ASSERT_TRUE(appender.submit({event("hold")}, count));
+  gate.wait_until_held();
+  ASSERT_TRUE(appender.submit({event("q1"), event("q2")}, count));
+  std::thread stopper([&appender] { appender.stop(); });
+  gate.open();
+  stopper.join();
+  EXPECT_EQ(answered.load(), 3);
+  EXPECT_EQ(store->count_events("t1").value(), 3u);
+  EXPECT_FALSE(appender.submit({event("late")}, count));
+  appender.stop();  // idempotent
+}
+
+TEST(EventAppenderTest, ScoreRowsAreWrittenAndFlushed) {
+  auto store = store::make_memory_store();
+  EventAppender appender(*store, nullptr, EventAppender::Limits{.score_rows_per_turn = 2});
+  for (int i = 0; i < 5; ++i) appender.append_score(score_row("c1", i));
+  appender.flush_scores();
+  auto rows = store->score_history("t1", "c1", 10).value();
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0].score, 4);  // newest first (same ts: later insertion first)
+  appender.stop();
+  appender.append_score(score_row("c1", 9));  // after stop: written directly
+  appender.flush_scores();
+  EXPECT_EQ(store->score_history("t1", "c1", 10).value().size(), 6u);
+}
+
+TEST(EventAppenderTest, ScoreRowsBeyondTheBoundAreDroppedAndCounted) {
+  auto store = store::make_memory_store();
+  Gate gate;
+  EventAppender appender(
+      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
+      EventAppender::Limits{.max_queued_scores = 2});
+  Outcome held;
+  ASSERT_TRUE(appender.submit({event("hold")}, held.done()));
+  gate.wait_until_held();
+  for (int i = 0; i < 5; ++i) appender.append_score(score_row("c1", i));
+  EXPECT_EQ(appender.scores_dropped(), 3u);
+  gate.open();
+  held.future.get();
+  appender.flush_scores();
+  EXPECT_EQ(store->score_history("t1", "c1", 10).value().size(), 2u);
+  EXPECT_EQ(appender.scores_failed(), 0u);
+}
+
+TEST(EventAppenderTest, InvalidScoreRowsAreCountedAsFailed) {
+  auto store = store::make_memory_store();
+  EventAppender appender(*store, nullptr, {});
+  appender.append_score(score_row("", 1));  // no contact: invalid
+  appender.flush_scores();
+  EXPECT_EQ(appender.scores_failed(), 1u);
+}
+
+}  // namespace
+}  // namespace reai::server

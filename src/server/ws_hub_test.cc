@@ -1,0 +1,203 @@
+// WsHub/WsShard fan-out without sockets: a manual shard runs posted pumps
+// one at a time so slicing, ordering and membership are observable.
+#include "server/ws_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bus/bus.h"
+
+namespace reai::server {
+namespace {
+
+class ManualShard final : public WsShard {
+ public:
+  // Runs one posted task; false when none is queued.
+  bool run_one() {
+    if (tasks_.empty()) return false;
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
+    task();
+    return true;
+  }
+  int run_all() {
+    int runs = 0;
+    while (run_one()) ++runs;
+    return runs;
+  }
+  std::size_t queued_tasks() const { return tasks_.size(); }
+
+ protected:
+  void post(std::function<void()> task) override { tasks_.push_back(std::move(task)); }
+
+ private:
+  std::deque<std::function<void()>> tasks_;
+};
+
+class RecordingSubscriber final : public WsSubscriber {
+ public:
+  explicit RecordingSubscriber(WsShard* shard) : shard_(shard) {}
+  void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) override {
+    seqs.push_back(seq);
+    frames.push_back(*frame);
+  }
+  void going_away() override { ++going_away_calls; }
+  WsShard* shard() const override { return shard_; }
+
+  std::vector<std::uint64_t> seqs;
+  std::vector<std::string> frames;
+  int going_away_calls = 0;
+
+ private:
+  WsShard* shard_;
+};
+
+class WsHubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bus_ = bus::make_in_process_bus(1024);
+    hub_ = std::make_unique<WsHub>(*bus_);
+    first_ = static_cast<ManualShard*>(hub_->assign_shard([] {
+      std::vector<std::unique_ptr<WsShard>> shards;
+      shards.push_back(std::make_unique<ManualShard>());
+      shards.push_back(std::make_unique<ManualShard>());
+      return shards;
+    }));
+    second_ = static_cast<ManualShard*>(hub_->assign_shard([] { return std::vector<std::unique_ptr<WsShard>>{}; }));
+    hub_->start();
+  }
+  void TearDown() override { hub_->stop(); }
+
+  std::vector<std::shared_ptr<RecordingSubscriber>> join(const std::string& tenant, ManualShard* shard, int n) {
+    std::vector<std::shared_ptr<RecordingSubscriber>> out;
+    for (int i = 0; i < n; ++i) {
+      out.push_back(std::make_shared<RecordingSubscriber>(shard));
+      hub_->join(tenant, out.back());
+    }
+    return out;
+  }
+  void publish(const std::string& tenant, const std::string& payload) {
+    ASSERT_TRUE(bus_->publish(tenant, "score_update", std::make_shared<const std::string>(payload)));
+  }
+
+  std::unique_ptr<bus::Bus> bus_;
+  std::unique_ptr<WsHub> hub_;
+  ManualShard* first_ = nullptr;
+  ManualShard* second_ = nullptr;
+};
+
+TEST_F(WsHubTest, ShardsAreCreatedOnceAndAssignedRoundRobin) {
+  ASSERT_NE(first_, nullptr);
+  ASSERT_NE(second_, nullptr);
+  EXPECT_NE(first_, second_);
+  EXPECT_EQ(hub_->assign_shard([] { return std::vector<std::unique_ptr<WsShard>>{}; }), first_);
+  EXPECT_EQ(hub_->assign_shard([] { return std::vector<std::unique_ptr<WsShard>>{}; }), second_);
+}
+
+TEST_F(WsHubTest, OneJobPerShardPerMessageAndFramedOnce) {
+  auto a = join("tenant-a", first_, 3);
+  auto b = join("tenant-a", second_, 2);
+  publish("tenant-a", R"({"contact_id":"c1","score":0.5})");
+  // Nothing is delivered on the publishing thread; one pump per shard.
+  EXPECT_EQ(first_->queued_tasks(), 1u);
+  EXPECT_EQ(second_->queued_tasks(), 1u);
+  EXPECT_EQ(first_->pending_jobs(), 1u);
+  EXPECT_EQ(first_->run_all(), 1);
+  EXPECT_EQ(second_->run_all(), 1);
+  for (const auto& s : a) {
+    ASSERT_EQ(s->frames.size(), 1u);
+    EXPECT_EQ(s->frames[0], R"({"type":"score_update","seq":1,"contact_id":"c1","score":0.5})");
+  }
+  for (const auto& s : b) EXPECT_EQ(s->seqs, std::vector<std::uint64_t>{1});
+  EXPECT_EQ(first_->pending_jobs(), 0u);
+}
+
+TEST_F(WsHubTest, PumpDeliversInBoundedSlicesAndKeepsOrder) {
+  const int n = static_cast<int>(WsShard::kDeliveriesPerRun) * 2 + 10;
+  auto subs = join("tenant-a", first_, n);
+  // Three messages queue before the shard runs at all.
+  publish("tenant-a", R"({"n":1})");
+  publish("tenant-a", R"({"n":2})");
+  publish("tenant-a", R"({"n":3})");
+  EXPECT_EQ(first_->queued_tasks(), 1u);
+  EXPECT_EQ(first_->pending_jobs(), 3u);
+  // The first run stops after one slice and re-posts itself.
+  ASSERT_TRUE(first_->run_one());
+  std::size_t delivered = 0;
+  for (const auto& s : subs) delivered += s->seqs.size();
+  EXPECT_EQ(delivered, WsShard::kDeliveriesPerRun);
+  EXPECT_EQ(first_->queued_tasks(), 1u);
+  // 3 * n deliveries in slices of kDeliveriesPerRun.
+  const int total = 3 * n;
+  const int slice = static_cast<int>(WsShard::kDeliveriesPerRun);
+  const int runs = (total + slice - 1) / slice;
+  EXPECT_EQ(1 + first_->run_all(), runs);
+  for (const auto& s : subs) EXPECT_EQ(s->seqs, (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(first_->pending_jobs(), 0u);
+  // Idle again: the next message schedules one new pump.
+  publish("tenant-a", R"({"n":4})");
+  EXPECT_EQ(first_->queued_tasks(), 1u);
+  first_->run_all();
+  for (const auto& s : subs) EXPECT_EQ(s->seqs.back(), 4u);
+}
+
+TEST_F(WsHubTest, TenantsAreIsolated) {
+  auto a = join("tenant-a", first_, 2);
+  auto b = join("tenant-b", first_, 2);
+  publish("tenant-a", R"({"x":1})");
+  publish("tenant-b", R"({"x":2})");
+  publish("tenant-a", R"({"x":3})");
+  first_->run_all();
+  for (const auto& s : a) EXPECT_EQ(s->seqs, (std::vector<std::uint64_t>{1, 2}));
+  for (const auto& s : b) {
+    EXPECT_EQ(s->seqs, std::vector<std::uint64_t>{1});
+    EXPECT_EQ(s->frames[0], R"({"type":"score_update","seq":1,"x":2})");
+  }
+  EXPECT_EQ(hub_->connections("tenant-a"), 2u);
+  EXPECT_EQ(hub_->connections("tenant-c"), 0u);
+  EXPECT_EQ(hub_->total_connections(), 4u);
+}
+
+TEST_F(WsHubTest, LeaveAndDestroyedSessionsGetNothingMore) {
+  auto subs = join("tenant-a", first_, 3);
+  publish("tenant-a", R"({"x":1})");
+  first_->run_all();
+  hub_->leave("tenant-a", subs[0].get());
+  // Queued for a session that is then destroyed: skipped, no crash.
+  publish("tenant-a", R"({"x":2})");
+  std::weak_ptr<RecordingSubscriber> gone = subs[2];
+  hub_->leave("tenant-a", subs[2].get());
+  subs[2].reset();
+  EXPECT_TRUE(gone.expired());
+  first_->run_all();
+  EXPECT_EQ(subs[0]->seqs, std::vector<std::uint64_t>{1});
+  EXPECT_EQ(subs[1]->seqs, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(hub_->connections("tenant-a"), 1u);
+  // A later joiner is in the next message's fan-out.
+  auto late = join("tenant-a", second_, 1);
+  publish("tenant-a", R"({"x":3})");
+  first_->run_all();
+  second_->run_all();
+  EXPECT_EQ(subs[1]->seqs.back(), 3u);
+  EXPECT_EQ(late[0]->seqs, std::vector<std::uint64_t>{3});
+}
+
+TEST_F(WsHubTest, StopTellsEverySessionToGoAway) {
+  auto a = join("tenant-a", first_, 2);
+  auto b = join("tenant-b", second_, 1);
+  hub_->stop();
+  for (const auto& s : a) EXPECT_EQ(s->going_away_calls, 1);
+  EXPECT_EQ(b[0]->going_away_calls, 1);
+  // Unsubscribed: nothing more is queued.
+  publish("tenant-a", R"({"x":1})");
+  EXPECT_EQ(first_->queued_tasks(), 0u);
+}
+
+}  // namespace
+}  // namespace reai::server
