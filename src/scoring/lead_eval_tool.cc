@@ -9,6 +9,10 @@
 // created in [cutoff, eval-end) through the engine (contacts + events, no
 // stages) and prints AUC / Brier / ECE at 1, 24 and 168 hours for the model
 // and for XGBoost per horizon on plain counts + stated attributes.
+//
+// Environment (experiments): REAI_LEAD_EVAL_MODEL_DIR (default
+// /tmp/reai_lead_eval_model), REAI_LEAD_ISOTONIC=0|1, REAI_LEAD_MAX_DEPTH,
+// REAI_LEAD_ETA, REAI_LEAD_MIN_CHILD_WEIGHT.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
