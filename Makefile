@@ -2,6 +2,9 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_GEN  := -G Ninja
+# Paths relative to the checkout in ccache keys, so every clone shares the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 STATIC_DIR := $(if $(wildcard web/dist/index.html),--static-dir web/dist,)
 
 .PHONY: all deps build build-asan test test-release test-asan run bench fuzz clean
