@@ -259,7 +259,7 @@ Result<TokenClaims> Api::authenticate(const ApiRequest& request) const {
   if (request.authorization.substr(0, kBearer.size()) != kBearer) {
     return unauthenticated("missing bearer token");
   }
-  return verify_token(request.authorization.substr(kBearer.size()), config_.jwt_secret, deps_.clock.now());
+  return verify_token_cached(request.authorization.substr(kBearer.size()), config_.jwt_secret, deps_.clock.now());
 }
 
 ApiResponse Api::handle(const ApiRequest& request) {

@@ -76,9 +76,12 @@ void EventAppender::run() {
     rows.assign(std::make_move_iterator(scores_.begin()), std::make_move_iterator(scores_.begin() + n));
     scores_.erase(scores_.begin(), scores_.begin() + n);
     lock.unlock();
-    if (!requests.empty()) write_events(requests);
+    if (!requests.empty()) {
+      write_events(requests, rows);
+    } else {
+      write_scores(rows);
+    }
     requests.clear();
-    if (!rows.empty()) write_scores(rows);
     lock.lock();
     if (!rows.empty()) {
       scores_done_total_ += rows.size();
@@ -89,7 +92,8 @@ void EventAppender::run() {
   stopped_ = true;
 }
 
-void EventAppender::write_events(std::vector<Request>& requests) {
+void EventAppender::write_events(std::vector<Request>& requests,
+                                 const std::vector<store::ScoreRecord>& rows) {
   // Events that passed prepare, flattened for one transaction; `slots` says
   // where each one's answer goes.
   std::vector<Event> batch;
@@ -107,8 +111,16 @@ void EventAppender::write_events(std::vector<Request>& requests) {
       slots.push_back(&answers[r][i]);
     }
   }
-  if (!batch.empty()) {
-    auto written = store_.append_events(batch);
+  if (batch.empty()) {
+    write_scores(rows);
+  } else {
+    auto written = store_.append_batch(batch, rows);
+    if (!written && !rows.empty()) {
+      // Keep a refused history row from costing the events: apart, each
+      // stands or falls on its own.
+      written = store_.append_events(batch);
+      write_scores(rows);
+    }
     for (std::size_t k = 0; k < slots.size(); ++k) {
       *slots[k] = written ? Result<bool>(bool((*written)[k])) : Result<bool>(written.status());
     }
@@ -123,6 +135,7 @@ void EventAppender::write_events(std::vector<Request>& requests) {
 }
 
 void EventAppender::write_scores(const std::vector<store::ScoreRecord>& rows) {
+  if (rows.empty()) return;
   if (Status s = store_.append_scores(rows); !s) {
     if (scores_failed_.fetch_add(rows.size(), std::memory_order_relaxed) == 0) {
       spdlog::warn("score history write failed: {}", s.message());

@@ -9,12 +9,13 @@
 // in events: submit() refuses work beyond it, and the caller answers 503 with
 // Retry-After instead of growing memory.
 //
-// Score history: rows are written on the same thread between event batches,
-// a bounded chunk per turn and a transaction per chunk. Sharing the thread
+// Score history: rows ride in the next event batch's transaction (a bounded
+// chunk per turn), so a busy writer pays one commit per turn for both; with
+// no events queued they get a transaction of their own. Sharing the thread
 // (rather than a second writer contending for the store's single write lock)
 // keeps an event batch from waiting behind a long history write. History is
 // an audit aid: a full row queue drops rows and counts them; the live score
-// is never lost. Private.
+// is never lost, and a row the store refuses never costs an event. Private.
 #pragma once
 
 #include <atomic>
@@ -48,7 +49,7 @@ class EventAppender {
   struct Limits {
     std::size_t max_queued_events = 16384;
     std::size_t max_queued_scores = 100'000;
-    std::size_t score_rows_per_turn = 64;  // history rows between two event batches
+    std::size_t score_rows_per_turn = 1024;  // history rows written per turn
   };
 
   EventAppender(store::Store& store, Prepare prepare, Limits limits);
@@ -84,7 +85,8 @@ class EventAppender {
   };
 
   void run();
-  void write_events(std::vector<Request>& requests);
+  // Writes the requests' events and `rows` (may be empty) in one commit.
+  void write_events(std::vector<Request>& requests, const std::vector<store::ScoreRecord>& rows);
   void write_scores(const std::vector<store::ScoreRecord>& rows);
 
   store::Store& store_;

@@ -62,7 +62,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
       r.body = error_json("request body larger than " + std::to_string(ctx_->config.max_body_bytes) + " bytes");
       r.route = Route::kUnmatched;
       ctx_->metrics.record_request(Route::kUnmatched, 413, 0);
-      return write(std::move(r), 11, false);
+      return write(std::move(r), 11, false, false);
     }
     if (ec) {
       if (ec != net::error::operation_aborted && ec != beast::error::timeout) fail(ec, "http read");
@@ -86,14 +86,17 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     ctx_->api.handle_async(
         api_request,
         [self](std::function<void()> fn) { net::post(self->stream_.get_executor(), std::move(fn)); },
-        [self, start, version = req.version(), keep_alive = req.keep_alive()](ApiResponse r) {
+        [self, start, version = req.version(), keep_alive = req.keep_alive(),
+         head = req.method() == http::verb::head](ApiResponse r) {
           const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           self->ctx_->metrics.record_request(r.route, r.status, seconds);
-          self->write(std::move(r), version, keep_alive);
+          self->write(std::move(r), version, keep_alive, head);
         });
   }
 
-  void write(ApiResponse r, unsigned version, bool keep_alive) {
+  // A HEAD answer carries the GET answer's headers, Content-Length included,
+  // and no body (RFC 9110 9.3.2).
+  void write(ApiResponse r, unsigned version, bool keep_alive, bool head) {
     res_ = {};
     res_.version(version);
     res_.result(static_cast<http::status>(r.status));
@@ -111,6 +114,11 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     res_.body() = std::move(r.body);
     res_.keep_alive(keep_alive && !ctx_->stopping);
     res_.prepare_payload();
+    if (head) {
+      const std::size_t length = res_.body().size();
+      res_.body().clear();
+      res_.content_length(length);
+    }
     const bool close = !res_.keep_alive();
     http::async_write(stream_, res_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), close));
   }

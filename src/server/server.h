@@ -108,5 +108,10 @@ Result<std::string> issue_token(const std::string& tenant_id, Role role, const s
 // Unauthenticated for a malformed token, an alg other than HS256, a bad
 // signature, missing claims, or expiry (exp <= now).
 Result<TokenClaims> verify_token(std::string_view token, const std::string& secret, UnixSeconds now);
+// As verify_token, remembering tokens that verified in a small per-thread
+// table (no lock), so a keep-alive client does not pay the HMAC and the JSON
+// decode on every request. A remembered token is still refused once expired;
+// failures are never remembered. Any thread.
+Result<TokenClaims> verify_token_cached(std::string_view token, const std::string& secret, UnixSeconds now);
 
 }  // namespace reai::server

@@ -135,6 +135,12 @@ TEST_F(ServerTest, HealthReadyAndMetricsNeedNoToken) {
   EXPECT_EQ(r["bus"].as_object()["status"].as_string(), "ok");
   EXPECT_EQ(r["cache"].as_object()["status"].as_string(), "ok");
   EXPECT_EQ(r["model"].as_object()["version"].as_string(), "fallback");
+
+  // HEAD: the GET answer's headers and no body.
+  auto head = http_->request("HEAD", "/healthz");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(head.header("content-length"), std::to_string(health.body.size()));
 }
 
 TEST_F(ServerTest, PostEventScoresWithFallbackModel) {

@@ -160,4 +160,32 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
   return out;
 }
 
+namespace {
+
+struct VerifiedToken {
+  std::string token;
+  std::string secret;
+  TokenClaims claims;
+};
+
+}  // namespace
+
+Result<TokenClaims> verify_token_cached(std::string_view token, const std::string& secret, UnixSeconds now) {
+  // Direct-mapped: a collision only costs a fresh verification.
+  constexpr std::size_t kSlots = 64;
+  thread_local std::array<VerifiedToken, kSlots> verified;
+  VerifiedToken& slot = verified[std::hash<std::string_view>{}(token) % kSlots];
+  if (!slot.token.empty() && slot.token == token && slot.secret == secret) {
+    if (slot.claims.expires_at <= now) return unauthenticated("token expired");
+    return slot.claims;
+  }
+  auto claims = verify_token(token, secret, now);
+  if (claims) {
+    slot.token.assign(token);
+    slot.secret = secret;
+    slot.claims = *claims;
+  }
+  return claims;
+}
+
 }  // namespace reai::server

@@ -78,5 +78,24 @@ TEST(Token, ParseRole) {
   EXPECT_EQ(role_name(Role::kAdmin), "admin");
 }
 
+TEST(VerifyTokenCached, AnswersAsVerifyTokenAndStillExpires) {
+  const std::string secret = "cache-secret";
+  auto token = issue_token("t_a", Role::kAdmin, secret, 60, 1000).value();
+  for (int i = 0; i < 3; ++i) {  // the first verifies, the rest are remembered
+    auto claims = verify_token_cached(token, secret, 1000 + i);
+    ASSERT_TRUE(claims.has_value()) << claims.status().to_string();
+    EXPECT_EQ(claims->tenant_id, "t_a");
+    EXPECT_EQ(claims->role, Role::kAdmin);
+    EXPECT_EQ(claims->expires_at, 1060);
+  }
+  EXPECT_EQ(verify_token_cached(token, secret, 1060).status().code(), StatusCode::kUnauthenticated);
+  // A remembered token under another secret is verified afresh, and refused.
+  EXPECT_EQ(verify_token_cached(token, "other-secret", 1001).status().code(), StatusCode::kUnauthenticated);
+  // Tampering changes the text, so it is never a hit.
+  std::string forged = token;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(verify_token_cached(forged, secret, 1001).status().code(), StatusCode::kUnauthenticated);
+}
+
 }  // namespace
 }  // namespace reai::server

@@ -78,12 +78,19 @@ class MemoryStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
+    return append_batch(events, {});
+  }
+
+  Result<std::vector<bool>> append_batch(std::span<const Event> events,
+                                         std::span<const ScoreRecord> scores) override {
     // Validating first is what makes the batch all or nothing.
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
+    for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     std::lock_guard lock(mu_);
     std::vector<bool> written;
     written.reserve(events.size());
     for (const Event& e : events) written.push_back(put_event(e));
+    for (const ScoreRecord& r : scores) tenant_rows_[r.tenant_id].scores[r.contact_id].push_back(r);
     return written;
   }
 

@@ -274,16 +274,23 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
+    return append_batch(events, {});
+  }
+
+  Result<std::vector<bool>> append_batch(std::span<const Event> events,
+                                         std::span<const ScoreRecord> scores) override {
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
+    for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     std::vector<bool> written;
     written.reserve(events.size());
     std::lock_guard lock(mu_);
-    Status status = in_transaction(events.size(), [&]() -> Status {
+    Status status = in_transaction(events.size() + scores.size(), [&]() -> Status {
       for (const Event& e : events) {
         auto one = insert_event(e);
         if (!one) return one.status();
         written.push_back(*one);
       }
+      for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(insert_score(r));
       return Status::ok();
     });
     if (!status.is_ok()) return status;

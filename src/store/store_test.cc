@@ -589,6 +589,28 @@ TYPED_TEST(StoreTest, AppendScoresWritesAllRowsOrNone) {
   EXPECT_TRUE(s.append_scores({}).is_ok());
 }
 
+TYPED_TEST(StoreTest, AppendBatchWritesEventsAndScoreRowsTogether) {
+  Store& s = *this->store_;
+  std::vector<Event> events = {make_event("t_a", "e1", "c1", 10), make_event("t_a", "e1", "c1", 11)};
+  std::vector<ScoreRecord> rows = {make_score("t_a", "c1", 10, 42), make_score("t_b", "c9", 12, 7)};
+  auto written = s.append_batch(events, rows);
+  ASSERT_TRUE(written.has_value()) << written.status().to_string();
+  EXPECT_EQ(*written, (std::vector<bool>{true, false}));
+  EXPECT_EQ(this->events("t_a"), 1u);
+  EXPECT_EQ(s.score_history("t_a", "c1", 10).value().at(0).score, 42);
+  EXPECT_EQ(s.score_history("t_b", "c9", 10).value().at(0).score, 7);
+
+  // One invalid score row refuses the events too: nothing half-written.
+  std::vector<Event> more = {make_event("t_a", "e2", "c1", 20)};
+  std::vector<ScoreRecord> bad = {make_score("t_a", "", 20, 50)};
+  EXPECT_EQ(s.append_batch(more, bad).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->events("t_a"), 1u);
+  EXPECT_EQ(s.score_history("t_a", "c1", 10).value().size(), 1u);
+  // Rows alone are fine.
+  ASSERT_TRUE(s.append_batch({}, rows).has_value());
+  EXPECT_EQ(s.score_history("t_a", "c1", 10).value().size(), 2u);
+}
+
 TYPED_TEST(StoreTest, ConcurrentBatchesAndSingleAppendsAreAllStored) {
   Store& s = *this->store_;
   constexpr int kThreads = 4, kBatches = 50, kPerBatch = 8;

@@ -59,6 +59,7 @@ struct HttpClient::Impl {
     bool done = false;
     http::response_parser<http::string_body> parser;
     parser.body_limit(boost::none);
+    parser.skip(req.method() == http::verb::head);  // a HEAD answer has no body
     stream->expires_after(timeout);
     http::async_write(*stream, req, [&](beast::error_code ec, std::size_t) {
       if (ec) {
