@@ -131,6 +131,29 @@ struct LeadScoringEngine::Impl {
 
   // Queues the lead for counting once its window closes; call without the
   // shard lock. Duplicates are harmless (outcome_counted).
+  // Folds `event` into its lead's state (an event before its contact makes
+  // a minimal lead created at the event) and, given `score_at`, scores the
+  // lead at that instant under the same lock.
+  std::optional<LeadScore> fold_event(const Event& event, std::optional<UnixSeconds> score_at) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::string key = lead_key(event.tenant_id, event.contact_id);
+    Shard& shard = shard_for(key);
+    std::optional<LeadScore> s;
+    bool inserted = false;
+    UnixSeconds created_at = 0;
+    {
+      std::lock_guard lock(shard.mu);
+      LeadEntry& entry = entry_locked(shard, key, &inserted);
+      entry.state.set_created_if_unknown(event.ts);
+      entry.state.apply(event);
+      created_at = entry.state.contact().created_at;
+      events_applied.fetch_add(1, std::memory_order_relaxed);
+      if (score_at) s = score_locked(entry, event.tenant_id, event.contact_id, *score_at, start);
+    }
+    if (inserted) track_lead(key, created_at);
+    return s;
+  }
+
   void track_lead(const std::string& key, UnixSeconds created_at) {
     std::lock_guard lock(pending_mu);
     pending.push({created_at + kConversionWindowSeconds, key});
@@ -302,23 +325,7 @@ Result<LeadScore> LeadScoringEngine::apply_event(const Event& event, UnixSeconds
   if (event.tenant_id.empty() || event.contact_id.empty()) {
     return invalid_argument("event needs tenant_id and contact_id");
   }
-  const auto start = std::chrono::steady_clock::now();
-  const std::string key = lead_key(event.tenant_id, event.contact_id);
-  Shard& shard = impl_->shard_for(key);
-  LeadScore s;
-  bool inserted = false;
-  UnixSeconds created_at = 0;
-  {
-    std::lock_guard lock(shard.mu);
-    LeadEntry& entry = impl_->entry_locked(shard, key, &inserted);
-    // An event before its contact: a minimal lead created at the event.
-    entry.state.set_created_if_unknown(event.ts);
-    entry.state.apply(event);
-    created_at = entry.state.contact().created_at;
-    impl_->events_applied.fetch_add(1, std::memory_order_relaxed);
-    s = impl_->score_locked(entry, event.tenant_id, event.contact_id, now, start);
-  }
-  if (inserted) impl_->track_lead(key, created_at);
+  LeadScore s = *impl_->fold_event(event, now);
   impl_->remember(s);
   return s;
 }
@@ -393,21 +400,7 @@ void LeadScoringEngine::load_contact(const Contact& contact) {
   impl_->track_lead(key, contact.created_at);
 }
 
-void LeadScoringEngine::load_event(const Event& event) {
-  const std::string key = lead_key(event.tenant_id, event.contact_id);
-  Shard& shard = impl_->shard_for(key);
-  bool inserted = false;
-  UnixSeconds created_at = 0;
-  {
-    std::lock_guard lock(shard.mu);
-    LeadEntry& entry = impl_->entry_locked(shard, key, &inserted);
-    entry.state.set_created_if_unknown(event.ts);
-    entry.state.apply(event);
-    created_at = entry.state.contact().created_at;
-    impl_->events_applied.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (inserted) impl_->track_lead(key, created_at);
-}
+void LeadScoringEngine::load_event(const Event& event) { impl_->fold_event(event, std::nullopt); }
 
 EngineStats LeadScoringEngine::stats() const {
   EngineStats s;
