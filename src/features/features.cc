@@ -315,6 +315,12 @@ void TrackRecordBook::add_outcome(const Contact& lead, bool signed_within_window
   source(lead.tenant_id, "*").add_outcome(signed_within_window);
 }
 
+void TrackRecordBook::add_speed(const Contact& lead, double seconds) {
+  global_.add_speed(seconds);
+  if (!lead.assigned_agent_id.empty()) agent(lead.assigned_agent_id).add_speed(seconds);
+  source(lead.tenant_id, lead.source).add_speed(seconds);
+}
+
 double TrackRecordBook::smoothed_rate(const TrackRecord* record) const {
   // With no history at all the prior is a typical lead conversion rate.
   double prior = global_.matured > 0 ? (global_.converted + 1) / (global_.matured + 10) : 0.1;

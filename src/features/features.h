@@ -79,6 +79,9 @@ class TrackRecordBook {
   // assigned), "tenant|source" and "tenant|*" records. Training and live
   // serving both count outcomes through this.
   void add_outcome(const Contact& lead, bool signed_within_window);
+  // A lead's speed-to-lead (seconds from created_at to the first agent
+  // outreach): global, agent (when assigned) and "tenant|source" records.
+  void add_speed(const Contact& lead, double seconds);
   // Rate smoothed towards the global rate.
   double smoothed_rate(const TrackRecord* record) const;
 

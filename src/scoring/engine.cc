@@ -103,9 +103,13 @@ struct LeadScoringEngine::Impl {
   // without stages and a server without pipeline data change nothing.
   UnixSeconds stage_clock = std::numeric_limits<UnixSeconds>::min();
 
+  // A lead's matured 90-day outcome, or its speed-to-lead once its first
+  // agent outreach is seen: what training adds to the track records, as it
+  // happens.
   struct LiveOutcome {
     Contact lead;  // tenant, agent, source, created_at
-    bool converted;
+    bool converted = false;
+    std::optional<UnixSeconds> first_outreach;  // set: a speed item
   };
   struct MergedBook {
     const LeadModel* id;
@@ -145,8 +149,12 @@ struct LeadScoringEngine::Impl {
       std::lock_guard lock(shard.mu);
       LeadEntry& entry = entry_locked(shard, key, &inserted);
       entry.state.set_created_if_unknown(event.ts);
+      const bool reached_before = entry.state.first_outreach().has_value();
       entry.state.apply(event);
       created_at = entry.state.contact().created_at;
+      if (!reached_before && entry.state.first_outreach()) {
+        add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()});
+      }
       events_applied.fetch_add(1, std::memory_order_relaxed);
       if (score_at) s = score_locked(entry, event.tenant_id, event.contact_id, *score_at, start);
     }
@@ -181,16 +189,21 @@ struct LeadScoringEngine::Impl {
             requeue = window_end;  // created_at moved later (contact upsert)
           } else {
             entry.outcome_counted = true;
-            done.push_back({lead, entry.signed_at && *entry.signed_at <= window_end});
+            done.push_back({lead, entry.signed_at && *entry.signed_at <= window_end, std::nullopt});
           }
         }
         if (requeue) pending.push({*requeue, std::move(item.key)});
       }
       if (done.empty()) return;
-      std::lock_guard track_lock(track_mu);
-      for (auto& o : done) outcomes.push_back(std::move(o));
-      outcome_count.store(outcomes.size(), std::memory_order_release);
+      for (auto& o : done) add_live_outcome(std::move(o));
     }
+  }
+
+  // Any lock but track_mu may be held.
+  void add_live_outcome(LiveOutcome o) {
+    std::lock_guard track_lock(track_mu);
+    outcomes.push_back(std::move(o));
+    outcome_count.store(outcomes.size(), std::memory_order_release);
   }
 
   // The model's snapshot plus the live outcomes it does not hold yet.
@@ -208,11 +221,17 @@ struct LeadScoringEngine::Impl {
       std::shared_ptr<features::TrackRecordBook> next;
       for (std::size_t i = it->applied; i < outcomes.size(); ++i) {
         const LiveOutcome& o = outcomes[i];
-        // Leads matured by the snapshot end are in the snapshot already.
-        if (o.lead.created_at + kConversionWindowSeconds <= model->track_records_end) continue;
+        // What the snapshot already holds: leads matured, or first reached,
+        // by its end.
+        const UnixSeconds at = o.first_outreach ? *o.first_outreach : o.lead.created_at + kConversionWindowSeconds;
+        if (at <= model->track_records_end) continue;
         // Copy on write: scorers may still read the previous book.
         if (!next) next = std::make_shared<features::TrackRecordBook>(it->book ? *it->book : model->track_records);
-        next->add_outcome(o.lead, o.converted);
+        if (o.first_outreach) {
+          next->add_speed(o.lead, double(*o.first_outreach - o.lead.created_at));
+        } else {
+          next->add_outcome(o.lead, o.converted);
+        }
       }
       if (next) it->book = std::move(next);
       it->applied = outcomes.size();
@@ -349,6 +368,15 @@ Result<double> LeadScoringEngine::agent_conversion_rate(std::string_view tenant_
   std::shared_ptr<const features::TrackRecordBook> live;
   const features::TrackRecordBook* book = impl_->book_for(model, &live);
   return book->smoothed_rate(book->find_agent(std::string(agent_id)));
+}
+
+Result<features::TrackRecord> LeadScoringEngine::agent_track_record(std::string_view tenant_id,
+                                                                    std::string_view agent_id) {
+  const auto model = impl_->registry.lead_model(tenant_id);
+  if (!model) return not_found("no lead model for tenant " + std::string(tenant_id));
+  std::shared_ptr<const features::TrackRecordBook> live;
+  const features::TrackRecord* record = impl_->book_for(model, &live)->find_agent(std::string(agent_id));
+  return record ? *record : features::TrackRecord{};
 }
 
 Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at) {

@@ -16,6 +16,7 @@
 
 #include "core/status.h"
 #include "core/types.h"
+#include "features/features.h"
 
 namespace reai::bus {
 class Cache;
@@ -133,6 +134,10 @@ class LeadScoringEngine {
   // The agent's smoothed conversion rate as the tenant's model reads it now
   // (snapshot + live outcomes). NotFound when the tenant has no model.
   Result<double> agent_conversion_rate(std::string_view tenant_id, std::string_view agent_id);
+  // The agent's record as the tenant's model reads it now (snapshot + live
+  // outcomes and speeds-to-lead); an empty record for an unknown agent.
+  // NotFound when the tenant has no model.
+  Result<features::TrackRecord> agent_track_record(std::string_view tenant_id, std::string_view agent_id);
   // The lead's score at `at` from the events applied so far. NotFound for
   // an unknown lead.
   Result<LeadScore> score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at);

@@ -288,6 +288,43 @@ TEST_F(LeadScoringTest, SignedLeadsUpdateTrackRecordsOnceTheirWindowCloses) {
   EXPECT_FALSE(no_model.agent_conversion_rate("t1", agent));
 }
 
+TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  FixedRegistry registry(*model);
+  LeadScoringEngine engine(registry, nullptr);
+  const UnixSeconds end = (*model)->track_records_end;
+  const std::string agent = history_->contacts[0].assigned_agent_id;
+  const features::TrackRecord before = engine.agent_track_record("t1", agent).value();
+  auto outreach = [&](const std::string& lead, UnixSeconds ts, EventType type) {
+    Event e;
+    e.tenant_id = "t1";
+    e.event_id = lead + std::to_string(ts);
+    e.contact_id = lead;
+    e.ts = ts;
+    e.type = type;
+    return e;
+  };
+  Contact c = history_->contacts[0];
+  c.contact_id = "fresh";
+  c.created_at = end + kDay;
+  ASSERT_TRUE(engine.upsert_contact(c, c.created_at));
+  ASSERT_TRUE(engine.apply_event(outreach("fresh", c.created_at + 600, EventType::kEmailOpen), c.created_at + 600));
+  EXPECT_EQ(engine.agent_track_record("t1", agent).value().speed_count, before.speed_count);  // not outreach
+  ASSERT_TRUE(engine.apply_event(outreach("fresh", c.created_at + 1200, EventType::kSmsOut), c.created_at + 1200));
+  ASSERT_TRUE(engine.apply_event(outreach("fresh", c.created_at + 1800, EventType::kCallOut), c.created_at + 1800));
+  const features::TrackRecord after = engine.agent_track_record("t1", agent).value();
+  EXPECT_EQ(after.speed_count, before.speed_count + 1);  // the first outreach only
+  EXPECT_NEAR(after.speed_log_sum - before.speed_log_sum, std::log1p(20.0), 1e-9);  // 20 minutes
+  // A lead reached within the snapshot's span is in the snapshot already.
+  c.contact_id = "old";
+  c.created_at = end - 10 * kDay;
+  engine.load_contact(c);
+  engine.load_event(outreach("old", c.created_at + 60, EventType::kSmsOut));
+  EXPECT_EQ(engine.agent_track_record("t1", agent).value().speed_count, after.speed_count);
+  EXPECT_EQ(engine.agent_track_record("t1", "no-such-agent").value().speed_count, 0);
+}
+
 TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {
   auto model = load_lead_model(model_dir());
   ASSERT_TRUE(model);

@@ -192,10 +192,7 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
     if (item.outcome) {
       book.add_outcome(c, label[item.contact]);
     } else {
-      const double speed = double(*first_out[item.contact] - c.created_at);
-      book.global().add_speed(speed);
-      if (!c.assigned_agent_id.empty()) book.agent(c.assigned_agent_id).add_speed(speed);
-      book.source(c.tenant_id, c.source).add_speed(speed);
+      book.add_speed(c, double(*first_out[item.contact] - c.created_at));
     }
   };
   std::size_t next_item = 0;
