@@ -262,41 +262,34 @@ struct LeadScoringEngine::Impl {
     std::shared_ptr<const features::TrackRecordBook> live;
     entry.state.write_features(at, book_for(model, &live), row);
     bool fallback = true;
-    if (model) {
-      auto out = evaluate_model(*model, row, Reasons::kPath);
-      if (out) {
-        s.probability = out->probability;
-        s.reasons = std::move(out->reasons);
-        s.model_version = model->version;
-        s.confidence = score_confidence(s.probability, model->base_rate, s.events_count, false);
-        fallback = false;
-      } else {
-        std::optional<LeadScore> good = entry.good_score();
-        if (!good && cache) {
-          if (auto text = cache->get(cache_key(tenant_id, lead_id))) good = score_from_cache_value(*text);
-        }
-        if (good) {
-          s.probability = good->probability;
-          s.reasons = good->reasons;
-          s.model_version = good->model_version;
-          s.confidence = good->confidence;
-          s.fallback_reason = "last_good_score";
-        } else {
-          auto rule = rule_based_score(row);
-          s.probability = rule.probability;
-          s.reasons = std::move(rule.reasons);
-          s.model_version = "fallback";
-          s.confidence = score_confidence(s.probability, 0.1, s.events_count, true);
-          s.fallback_reason = "model_error";
-        }
-      }
+    auto out = model ? evaluate_model(*model, row, Reasons::kPath) : Result<ModelOutput>(not_found("no model"));
+    if (out) {
+      s.probability = out->probability;
+      s.reasons = std::move(out->reasons);
+      s.model_version = model->version;
+      s.confidence = score_confidence(s.probability, model->base_rate, s.events_count, false);
+      fallback = false;
     } else {
-      auto rule = rule_based_score(row);
-      s.probability = rule.probability;
-      s.reasons = std::move(rule.reasons);
-      s.model_version = "fallback";
-      s.confidence = score_confidence(s.probability, 0.1, s.events_count, true);
-      s.fallback_reason = "no_model";
+      // Model missing or failing: the lead's last good score (memory, then
+      // the warm-score cache), else the rule-based score.
+      std::optional<LeadScore> good = entry.good_score();
+      if (!good && cache) {
+        if (auto text = cache->get(cache_key(tenant_id, lead_id))) good = score_from_cache_value(*text);
+      }
+      if (good) {
+        s.probability = good->probability;
+        s.reasons = good->reasons;
+        s.model_version = good->model_version;
+        s.confidence = good->confidence;
+        s.fallback_reason = "last_good_score";
+      } else {
+        auto rule = rule_based_score(row);
+        s.probability = rule.probability;
+        s.reasons = std::move(rule.reasons);
+        s.model_version = "fallback";
+        s.confidence = score_confidence(s.probability, 0.1, s.events_count, true);
+        s.fallback_reason = model ? "model_error" : "no_model";
+      }
     }
     s.score = static_cast<int>(std::lround(s.probability * 100));
     s.band = band_for_probability(s.probability);

@@ -70,6 +70,25 @@ class FixedRegistry final : public ModelRegistry {
   std::shared_ptr<const LeadModel> m_;
 };
 
+// A registry whose model can be taken away, as when a tenant's model is
+// deleted or fails to load.
+class SwitchableRegistry final : public ModelRegistry {
+ public:
+  explicit SwitchableRegistry(std::shared_ptr<const LeadModel> m) : m_(std::move(m)) {}
+  std::shared_ptr<const LeadModel> lead_model(std::string_view) const override {
+    std::lock_guard lock(mu_);
+    return m_;
+  }
+  void remove() {
+    std::lock_guard lock(mu_);
+    m_ = nullptr;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const LeadModel> m_;
+};
+
 class LeadScoringTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -351,6 +370,43 @@ TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {
   ASSERT_TRUE(cached.has_value());
   EXPECT_NE(cached->find(report_->version), std::string::npos);
   EXPECT_EQ(cache.last_ttl_, bus::kWarmScoreTtl);
+}
+
+TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  SwitchableRegistry registry(*model);
+  FakeCache cache;
+  LeadScoringEngine engine(registry, &cache);
+  const Contact& c = history_->contacts[5];
+  auto good = engine.upsert_contact(c, c.created_at);
+  ASSERT_TRUE(good);
+  ASSERT_TRUE(good->fallback_reason.empty());
+  registry.remove();
+  Event e;
+  e.tenant_id = c.tenant_id;
+  e.contact_id = c.contact_id;
+  e.event_id = "after-removal";
+  e.type = EventType::kTourRequest;
+  e.ts = c.created_at + 60;
+  auto s = engine.apply_event(e, e.ts);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->fallback_reason, "last_good_score");
+  EXPECT_DOUBLE_EQ(s->probability, good->probability);
+  EXPECT_EQ(s->model_version, good->model_version);
+  EXPECT_EQ(s->events_count, 1u);
+  // A fresh engine (a restart, another instance) finds it in the cache.
+  LeadScoringEngine restarted(registry, &cache);
+  auto r = restarted.upsert_contact(c, c.created_at + 120);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->fallback_reason, "last_good_score");
+  EXPECT_DOUBLE_EQ(r->probability, good->probability);
+  // A lead never scored by a model gets the rule-based score.
+  Contact other = history_->contacts[6];
+  auto rule = restarted.upsert_contact(other, other.created_at);
+  ASSERT_TRUE(rule);
+  EXPECT_EQ(rule->fallback_reason, "no_model");
+  EXPECT_EQ(rule->model_version, "fallback");
 }
 
 TEST(LeadScoringEngine, FallsBackWithoutModel) {
