@@ -89,12 +89,28 @@ std::string format_iso8601(UnixSeconds t) {
   const unsigned mp = (5 * doy + 2) / 153;
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ",
-                static_cast<long long>(y + (m <= 2 ? 1 : 0)), m, d,
-                static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
-                static_cast<long long>(secs % 60));
-  return buf;
+  const std::int64_t year = y + (m <= 2 ? 1 : 0);
+  if (year < 0 || year > 9999) {  // rare: let snprintf widen the field
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", static_cast<long long>(year), m, d,
+                  static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
+                  static_cast<long long>(secs % 60));
+    return buf;
+  }
+  // Scores carry a timestamp on every event: digits by hand, not snprintf.
+  std::string out = "0000-00-00T00:00:00Z";
+  auto put2 = [&out](std::size_t at, unsigned v) {
+    out[at] = static_cast<char>('0' + v / 10);
+    out[at + 1] = static_cast<char>('0' + v % 10);
+  };
+  put2(0, static_cast<unsigned>(year / 100));
+  put2(2, static_cast<unsigned>(year % 100));
+  put2(5, m);
+  put2(8, d);
+  put2(11, static_cast<unsigned>(secs / 3600));
+  put2(14, static_cast<unsigned>(secs / 60 % 60));
+  put2(17, static_cast<unsigned>(secs % 60));
+  return out;
 }
 
 UnixSeconds SystemClock::now() const {

@@ -23,6 +23,11 @@ TEST(TimeTest, RejectsGarbage) {
 
 TEST(TimeTest, FormatRoundTrips) {
   EXPECT_EQ(format_iso8601(1704098260), "2024-01-01T08:37:40Z");
+  EXPECT_EQ(format_iso8601(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(format_iso8601(951868799), "2000-02-29T23:59:59Z");  // leap day, last second
+  EXPECT_EQ(format_iso8601(-1), "1969-12-31T23:59:59Z");
+  EXPECT_EQ(format_iso8601(253402300799), "9999-12-31T23:59:59Z");
+  EXPECT_EQ(format_iso8601(253402300800), "10000-01-01T00:00:00Z");  // wider, still readable
   for (UnixSeconds t : {0LL, 951782400LL, 1735689599LL, 4102444800LL}) {
     EXPECT_EQ(parse_iso8601(format_iso8601(t)), t);
   }

@@ -414,22 +414,24 @@ void Api::seed_last_score(const scoring::LeadScore& s) {
   shard.last[key] = std::move(last);
 }
 
-void Api::publish_if_changed(const scoring::LeadScore& s) {
+std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadScore& s) {
   const std::string key = contact_key(s.tenant_id, s.lead_id);
   ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
+  std::shared_ptr<const std::string> json;
   {
     std::lock_guard lock(shard.mu);
     LastScore& last = shard.last[key];
     bool same = last.score == s.score && last.band == s.band && last.reason_features.size() == s.reasons.size();
     for (std::size_t i = 0; same && i < s.reasons.size(); ++i) same = last.reason_features[i] == s.reasons[i].feature;
-    if (same) return;
+    if (same) return nullptr;
     last.score = s.score;
     last.band = s.band;
     last.reason_features.clear();
     for (const auto& r : s.reasons) last.reason_features.push_back(r.feature);
     // Published under the shard lock so a lead's updates leave in the order
     // their scores were recorded.
-    auto published = deps_.bus.publish(s.tenant_id, "score_update", std::make_shared<const std::string>(score_json(s)));
+    json = std::make_shared<const std::string>(score_json(s));
+    auto published = deps_.bus.publish(s.tenant_id, "score_update", json);
     (void)published;  // a bus failure shows in /readyz; the score itself stands
   }
   store::ScoreRecord record;
@@ -442,6 +444,7 @@ void Api::publish_if_changed(const scoring::LeadScore& s) {
   record.model_version = s.model_version;
   record.reasons_json = reasons_json(s);
   appender_->append_score(std::move(record));
+  return json;
 }
 
 Status Api::prepare_event(const Event& event) {
@@ -461,13 +464,13 @@ Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<boo
   if (!*appended) {
     auto current = deps_.engine.score(event.tenant_id, event.contact_id, now);
     if (!current) return current.status();
-    return EventOutcome{std::move(*current), true};
+    return EventOutcome{std::move(*current), true, nullptr};
   }
   auto score = deps_.engine.apply_event(event, now);
   if (!score) return score.status();
   metrics_.record_score(event.tenant_id, score->latency_ns, is_fallback(*score));
-  publish_if_changed(*score);
-  return EventOutcome{std::move(*score), false};
+  auto json = publish_if_changed(*score);
+  return EventOutcome{std::move(*score), false, std::move(json)};
 }
 
 Result<Api::EventOutcome> Api::ingest_event(const std::string& tenant_id, const json::value& v,
@@ -480,6 +483,10 @@ Result<Api::EventOutcome> Api::ingest_event(const std::string& tenant_id, const 
 void Api::append_outcome_json(const Result<EventOutcome>& r, std::string* out) {
   if (!r) {
     out->append(error_json(r.status().message()));
+    return;
+  }
+  if (r->json) {
+    out->append(*r->json);
     return;
   }
   out->push_back('{');
@@ -534,21 +541,33 @@ ApiResponse Api::post_events(const TokenClaims& claims, const ApiRequest& reques
 
 ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred) {
   if (single && !items[0]) return error_response(items[0].status(), Route::kEvents);
+  // What the answer needs once the events are stored: each item's parse
+  // error, or OK for an item whose event was queued. Shared, not copied,
+  // by the callbacks below.
+  struct Pending {
+    std::vector<Status> parse_errors;
+    bool single;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->single = single;
+  pending->parse_errors.reserve(items.size());
   std::vector<Event> events;
-  std::vector<std::size_t> positions;  // item index of each queued event
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (!items[i]) continue;
-    if (items[i]->event_id.empty()) items[i]->event_id = next_event_id();
-    events.push_back(std::move(*items[i]));
-    positions.push_back(i);
+  events.reserve(items.size());
+  for (auto& item : items) {
+    if (!item) {
+      pending->parse_errors.push_back(item.status());
+      continue;
+    }
+    if (item->event_id.empty()) item->event_id = next_event_id();
+    events.push_back(std::move(*item));
+    pending->parse_errors.push_back(Status::ok());
   }
   // Answers every item in order: a parse error, or its event's outcome.
-  auto answer = [this, items, positions](const std::vector<Event>& written,
-                                         const EventAppender::Answers& answers, bool single) {
+  auto answer = [this](const Pending& p, const std::vector<Event>& written, const EventAppender::Answers& answers) {
     std::vector<Result<EventOutcome>> outcomes;
     outcomes.reserve(written.size());
     for (std::size_t k = 0; k < written.size(); ++k) outcomes.push_back(finish_event(written[k], answers[k]));
-    if (single) {
+    if (p.single) {
       if (!outcomes[0]) return error_response(outcomes[0].status(), Route::kEvents);
       std::string out;
       out.reserve(512);
@@ -556,26 +575,27 @@ ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool sin
       return json_response(200, std::move(out), Route::kEvents);
     }
     std::string out = "[";
-    out.reserve(items.size() * 512 + 2);
+    out.reserve(p.parse_errors.size() * 512 + 2);
     std::size_t next = 0;
-    for (std::size_t i = 0; i < items.size(); ++i) {
+    for (std::size_t i = 0; i < p.parse_errors.size(); ++i) {
       if (i) out.push_back(',');
-      if (next < positions.size() && positions[next] == i) {
+      if (p.parse_errors[i].is_ok()) {
         append_outcome_json(outcomes[next++], &out);
       } else {
-        out.append(error_json(items[i].status().message()));
+        out.append(error_json(p.parse_errors[i].message()));
       }
     }
     out.push_back(']');
     return json_response(200, std::move(out), Route::kEvents);
   };
-  if (events.empty()) return answer({}, {}, single);
-  auto done = [answer, single, post = deferred->post, respond = deferred->respond](
+  if (events.empty()) return answer(*pending, {}, {});
+  auto done = [answer, pending, post = deferred->post, respond = deferred->respond](
                   std::vector<Event> written, EventAppender::Answers answers) {
-    // Scoring and the response happen on the requester's executor, not here.
-    post([answer, single, respond, written = std::move(written), answers = std::move(answers)] {
-      respond(answer(written, answers, single));
-    });
+    // Scoring and the response happen on the requester's executor, not
+    // here. Shared so the posted function copies pointers, not events.
+    auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
+                                                                                         std::move(answers));
+    post([answer, pending, respond, stored] { respond(answer(*pending, stored->first, stored->second)); });
   };
   if (!appender_->submit(std::move(events), std::move(done))) {
     ApiResponse r = error_response(unavailable("too many events waiting to be stored; retry shortly"), Route::kEvents);

@@ -84,6 +84,9 @@ class Api {
   struct EventOutcome {
     scoring::LeadScore score;
     bool duplicate = false;
+    // The score object as published on the bus, reused for the answer; null
+    // when the score did not change (nothing published).
+    std::shared_ptr<const std::string> json;
   };
   struct LastScore {
     int score = -1;
@@ -130,8 +133,9 @@ class Api {
   Status ensure_tenant(const std::string& tenant_id);
   Status ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at);
   void remember_contact(const std::string& tenant_id, const std::string& contact_id);
-  // Records, stores and publishes `score` when it differs from the last one.
-  void publish_if_changed(const scoring::LeadScore& score);
+  // Records, stores and publishes `score` when it differs from the last one;
+  // returns the published score object, or null when nothing changed.
+  std::shared_ptr<const std::string> publish_if_changed(const scoring::LeadScore& score);
   void seed_last_score(const scoring::LeadScore& score);
   std::string next_event_id();
 
