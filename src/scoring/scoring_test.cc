@@ -70,6 +70,17 @@ class FixedRegistry final : public ModelRegistry {
   std::shared_ptr<const LeadModel> m_;
 };
 
+// An event of `lead` (tenant t1 unless the contact says otherwise).
+Event lead_event(const std::string& tenant_id, const std::string& lead_id, UnixSeconds ts, EventType type) {
+  Event e;
+  e.tenant_id = tenant_id;
+  e.event_id = lead_id + "-" + std::to_string(ts);
+  e.contact_id = lead_id;
+  e.ts = ts;
+  e.type = type;
+  return e;
+}
+
 // A registry whose model can be taken away, as when a tenant's model is
 // deleted or fails to load.
 class SwitchableRegistry final : public ModelRegistry {
@@ -315,14 +326,8 @@ TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord
   const UnixSeconds end = (*model)->track_records_end;
   const std::string agent = history_->contacts[0].assigned_agent_id;
   const features::TrackRecord before = engine.agent_track_record("t1", agent).value();
-  auto outreach = [&](const std::string& lead, UnixSeconds ts, EventType type) {
-    Event e;
-    e.tenant_id = "t1";
-    e.event_id = lead + std::to_string(ts);
-    e.contact_id = lead;
-    e.ts = ts;
-    e.type = type;
-    return e;
+  auto outreach = [](const std::string& lead, UnixSeconds ts, EventType type) {
+    return lead_event("t1", lead, ts, type);
   };
   Contact c = history_->contacts[0];
   c.contact_id = "fresh";
@@ -352,11 +357,7 @@ TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {
   LeadScoringEngine engine(registry, &cache);
   const Contact& c = history_->contacts[3];
   ASSERT_TRUE(engine.upsert_contact(c, c.created_at));
-  Event e;
-  e.tenant_id = "t1";
-  e.contact_id = c.contact_id;
-  e.ts = c.created_at + 600;
-  e.type = EventType::kSmsIn;
+  const Event e = lead_event("t1", c.contact_id, c.created_at + 600, EventType::kSmsIn);
   auto s = engine.apply_event(e, e.ts + 1);
   ASSERT_TRUE(s);
   ASSERT_FALSE(s->reasons.empty());
@@ -383,13 +384,8 @@ TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {
   ASSERT_TRUE(good);
   ASSERT_TRUE(good->fallback_reason.empty());
   registry.remove();
-  Event e;
-  e.tenant_id = c.tenant_id;
-  e.contact_id = c.contact_id;
-  e.event_id = "after-removal";
-  e.type = EventType::kTourRequest;
-  e.ts = c.created_at + 60;
-  auto s = engine.apply_event(e, e.ts);
+  auto s = engine.apply_event(lead_event(c.tenant_id, c.contact_id, c.created_at + 60, EventType::kTourRequest),
+                              c.created_at + 60);
   ASSERT_TRUE(s);
   EXPECT_EQ(s->fallback_reason, "last_good_score");
   EXPECT_DOUBLE_EQ(s->probability, good->probability);
