@@ -488,9 +488,11 @@ class SqliteStore final : public Store {
   Status in_transaction(std::size_t rows, const std::function<Status()>& body) {
     if (rows == 0) return Status::ok();
     if (rows == 1) return body();
-    REAI_RETURN_IF_ERROR(db_->exec("BEGIN IMMEDIATE"));
+    // Cached statements: the writer opens a transaction per batch, so
+    // sqlite3_exec's parse on every BEGIN and COMMIT adds up.
+    REAI_RETURN_IF_ERROR(write("BEGIN IMMEDIATE", [](Statement&) {}));
     Status status = body();
-    if (status.is_ok()) status = db_->exec("COMMIT");
+    if (status.is_ok()) status = write("COMMIT", [](Statement&) {});
     if (!status.is_ok()) (void)db_->exec("ROLLBACK");
     return status;
   }
