@@ -19,21 +19,21 @@ constexpr std::size_t kKeptEarlyEvents = 8;
 
 // Order matters: it is the model's column order (the schema hash covers it).
 constexpr FeatureSpec kSchema[] = {
-    {"count_page_view", "viewed {v} pages", "", Unit::kCount},
-    {"count_property_view", "viewed {v} homes", "", Unit::kCount},
-    {"count_property_save", "saved {v} homes", "", Unit::kCount},
-    {"count_tour_request", "requested {v} tours", "", Unit::kCount},
-    {"count_saved_search", "created {v} saved searches", "", Unit::kCount},
-    {"count_email_open", "opened {v} emails", "", Unit::kCount},
-    {"count_email_click", "clicked {v} emails", "", Unit::kCount},
-    {"count_sms_in", "sent {v} text messages", "", Unit::kCount},
-    {"count_call_in", "called in {v} times", "", Unit::kCount},
-    {"count_form_submit", "submitted {v} forms", "", Unit::kCount},
-    {"count_sms_out", "received {v} agent texts", "", Unit::kCount},
-    {"count_call_out", "received {v} agent calls", "", Unit::kCount},
-    {"count_email_out", "received {v} agent emails", "", Unit::kCount},
-    {"count_appointment_booked", "booked {v} appointments", "", Unit::kCount},
-    {"count_appointment_showed", "showed up to {v} appointments", "", Unit::kCount},
+    {"count_page_view", "viewed {v} page{s}", "", Unit::kCount},
+    {"count_property_view", "viewed {v} home{s}", "", Unit::kCount},
+    {"count_property_save", "saved {v} home{s}", "", Unit::kCount},
+    {"count_tour_request", "requested {v} tour{s}", "", Unit::kCount},
+    {"count_saved_search", "created {v} saved search{es}", "", Unit::kCount},
+    {"count_email_open", "opened {v} email{s}", "", Unit::kCount},
+    {"count_email_click", "clicked {v} email{s}", "", Unit::kCount},
+    {"count_sms_in", "sent {v} text message{s}", "", Unit::kCount},
+    {"count_call_in", "called in {v} time{s}", "", Unit::kCount},
+    {"count_form_submit", "submitted {v} form{s}", "", Unit::kCount},
+    {"count_sms_out", "received {v} agent text{s}", "", Unit::kCount},
+    {"count_call_out", "received {v} agent call{s}", "", Unit::kCount},
+    {"count_email_out", "received {v} agent email{s}", "", Unit::kCount},
+    {"count_appointment_booked", "booked {v} appointment{s}", "", Unit::kCount},
+    {"count_appointment_showed", "showed up to {v} appointment{s}", "", Unit::kCount},
     {"inbound_activity_1h", "{v} lead actions in the last hour (decayed)", "", Unit::kNumber},
     {"inbound_activity_24h", "{v} lead actions in the last day (decayed)", "", Unit::kNumber},
     {"inbound_activity_168h", "{v} lead actions in the last week (decayed)", "", Unit::kNumber},
@@ -50,23 +50,23 @@ constexpr FeatureSpec kSchema[] = {
     {"lead_age_hours", "lead is {v} old", "", Unit::kHours},
     {"speed_to_lead_min", "first agent response after {v}", "no agent outreach yet", Unit::kMinutes},
     {"hours_without_outreach", "no agent outreach after {v}", "", Unit::kHours},
-    {"outreach_total", "agent reached out {v} times", "", Unit::kCount},
-    {"inbound_contact_total", "reached out {v} times (texts, calls, forms)", "", Unit::kCount},
-    {"replies_to_outreach", "replied {v} times to agent outreach", "", Unit::kCount},
+    {"outreach_total", "agent reached out {v} time{s}", "", Unit::kCount},
+    {"inbound_contact_total", "reached out {v} time{s} (texts, calls, forms)", "", Unit::kCount},
+    {"replies_to_outreach", "replied {v} time{s} to agent outreach", "", Unit::kCount},
     {"first_reply_delay_min", "first reply to the agent within {v}", "no reply to agent outreach yet", Unit::kMinutes},
     {"fastest_reply_delay_min", "replied within {v} at best", "no reply to agent outreach yet", Unit::kMinutes},
-    {"unanswered_outreach", "no reply to {v} agent messages", "", Unit::kCount},
+    {"unanswered_outreach", "no reply to {v} agent message{s}", "", Unit::kCount},
     {"reply_rate", "answered {v} of agent outreach", "", Unit::kShare},
     {"activity_velocity", "day-to-week activity ratio {v}", "no recent activity", Unit::kRatio},
-    {"distinct_homes", "looked at {v} different homes", "", Unit::kCount},
-    {"distinct_homes_saved", "saved {v} different homes", "", Unit::kCount},
+    {"distinct_homes", "looked at {v} different home{s}", "", Unit::kCount},
+    {"distinct_homes_saved", "saved {v} different home{s}", "", Unit::kCount},
     {"mean_viewed_price", "views homes around {v}", "no priced home viewed", Unit::kDollars},
     {"viewed_price_to_budget", "viewed prices at {v} of budget", "no budget or priced views", Unit::kRatio},
     {"share_views_near_budget", "{v} of viewed homes within 20% of budget", "no budget or priced views", Unit::kShare},
     {"budget", "budget of {v}", "no budget stated", Unit::kDollars},
-    {"timeline_months", "plans to move within {v} months", "no timeline stated", Unit::kNumber},
+    {"timeline_months", "plans to move within {v} month{s}", "no timeline stated", Unit::kNumber},
     {"pre_approved", "pre-approval: {v}", "pre-approval unknown", Unit::kFlag},
-    {"beds_wanted", "wants {v} bedrooms", "no bedroom count stated", Unit::kNumber},
+    {"beds_wanted", "wants {v} bedroom{s}", "no bedroom count stated", Unit::kNumber},
     {"has_phone", "phone number given: {v}", "phone unknown", Unit::kFlag},
     {"has_email", "email given: {v}", "email unknown", Unit::kFlag},
     {"area_wanted_given", "named a wanted area: {v}", "", Unit::kFlag},
@@ -77,10 +77,10 @@ constexpr FeatureSpec kSchema[] = {
     {"agent_conversion_rate", "assigned agent converts {v} of leads", "", Unit::kShare},
     {"agent_typical_speed_min", "assigned agent usually responds within {v}", "agent response time unknown", Unit::kMinutes},
     {"source_conversion_rate", "this lead source converts {v} of leads", "", Unit::kShare},
-    {"events_total", "{v} recorded activities", "", Unit::kCount},
+    {"events_total", "{v} recorded activit{y|ies}", "", Unit::kCount},
     {"tenant_conversion_rate", "this brokerage converts {v} of leads", "", Unit::kShare},
     {"created_month", "came in in month {v}", "", Unit::kNumber},
-    {"events_before_created", "{v} activities before the lead was created", "", Unit::kCount},
+    {"events_before_created", "{v} activit{y|ies} before the lead was created", "", Unit::kCount},
     {"hours_to_first_appointment", "booked an appointment {v} after coming in", "no appointment booked", Unit::kHours},
     {"hours_to_first_inbound_contact", "first reached out {v} after coming in", "has not reached out", Unit::kHours},
 };
@@ -260,6 +260,33 @@ std::string schema_hash() {
   return buf;
 }
 
+namespace {
+
+// Resolves plural markers in a reason text: "{s}" and "{es}" are suffixes
+// for a plural, "{one|many}" picks a form: "home{s}", "activit{y|ies}".
+std::string inflect(std::string_view text, bool singular) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const std::size_t close = text[i] == '{' ? text.find('}', i) : std::string_view::npos;
+    if (close == std::string_view::npos) {
+      out.push_back(text[i]);
+      continue;
+    }
+    const std::string_view marker = text.substr(i + 1, close - i - 1);
+    const std::size_t bar = marker.find('|');
+    if (bar != std::string_view::npos) {
+      out.append(singular ? marker.substr(0, bar) : marker.substr(bar + 1));
+    } else if (!singular) {
+      out.append(marker);
+    }
+    i = close;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string reason_text(std::size_t index, float value) {
   if (index >= kFeatureCount) return "";
   const FeatureSpec& spec = kSchema[index];
@@ -275,10 +302,11 @@ std::string reason_text(std::size_t index, float value) {
   if (std::isnan(value)) {
     return spec.missing_text.empty() ? std::string(spec.name) + " unknown" : std::string(spec.missing_text);
   }
+  const std::string shown = format_value(spec.unit, value);
   std::string text(spec.text);
   auto pos = text.find("{v}");
-  if (pos != std::string::npos) text.replace(pos, 3, format_value(spec.unit, value));
-  return text;
+  if (pos != std::string::npos) text.replace(pos, 3, shown);
+  return inflect(text, shown == "1");
 }
 
 int source_code(std::string_view source) {

@@ -248,6 +248,20 @@ TEST(ReasonText, PlainWords) {
   EXPECT_EQ(reason_text(*feature_index("source_code"), 5.f), "came from referral");
   EXPECT_EQ(reason_text(*feature_index("pre_approved"), 1.f), "pre-approval: yes");
   EXPECT_EQ(reason_text(9999, 1.f), "");
+  // Plurals follow the number.
+  EXPECT_EQ(reason_text(*feature_index("distinct_homes"), 1.f), "looked at 1 different home");
+  EXPECT_EQ(reason_text(*feature_index("events_total"), 1.f), "1 recorded activity");
+  EXPECT_EQ(reason_text(*feature_index("events_total"), 4.f), "4 recorded activities");
+  EXPECT_EQ(reason_text(*feature_index("count_saved_search"), 1.f), "created 1 saved search");
+  EXPECT_EQ(reason_text(*feature_index("count_saved_search"), 2.f), "created 2 saved searches");
+  EXPECT_EQ(reason_text(*feature_index("timeline_months"), 1.f), "plans to move within 1 month");
+  // No marker is left in any text, singular or plural.
+  for (std::size_t i = 0; i < feature_count(); ++i) {
+    for (float v : {1.f, 2.f}) {
+      const std::string text = reason_text(i, v);
+      EXPECT_EQ(text.find_first_of("{}|"), std::string::npos) << text;
+    }
+  }
 }
 
 }  // namespace
