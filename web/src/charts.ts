@@ -1,0 +1,35 @@
+// uPlot charts that follow their container's width.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+export function responsiveChart(
+  container: HTMLElement,
+  opts: Omit<uPlot.Options, 'width'>,
+  data: uPlot.AlignedData,
+): uPlot {
+  const width = Math.max(280, container.clientWidth || 600);
+  const chart = new uPlot({ ...opts, width } as uPlot.Options, data, container);
+  const ro = new ResizeObserver(() => {
+    const w = container.clientWidth;
+    if (w > 0 && Math.abs(w - chart.width) > 2) chart.setSize({ width: w, height: opts.height });
+  });
+  ro.observe(container);
+  return chart;
+}
+
+export const axisStyle = {
+  stroke: '#8a94a6',
+  grid: { stroke: 'rgba(138,148,166,0.15)', width: 1 },
+  ticks: { stroke: 'rgba(138,148,166,0.25)', width: 1 },
+  font: '11px Inter, system-ui, sans-serif',
+};
+
+export const palette = {
+  hot: '#f0506e',
+  warm: '#f5a524',
+  cold: '#4c8dff',
+  p50: '#35c48b',
+  p95: '#f5a524',
+  p99: '#f0506e',
+  accent: '#7c6cff',
+};
