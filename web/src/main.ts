@@ -16,7 +16,7 @@ import { PerformanceView } from './views/performance';
 const root = document.getElementById('app')!;
 
 function logo(): HTMLElement {
-  return h('div', { class: 'brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), h('span', { class: 'brand-name' }, 'reai'));
+  return h('div', { class: 'brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'r'), h('span', { class: 'brand-name' }, 'reai'));
 }
 
 function showSignIn(message = ''): void {
@@ -41,7 +41,7 @@ function showSignIn(message = ''): void {
     h('label', { for: 'token-input', class: 'field-label' }, 'Access token'),
     input,
     h('button', { type: 'submit', class: 'btn primary', id: 'signin-button' }, 'Sign in'),
-    h('p', { class: 'muted small' }, 'Running the demo? `make run` prints a link that signs you in directly.'),
+    h('p', { class: 'muted small' }, 'Running the demo? ', h('code', null, 'make run'), ' prints a link that signs you in directly.'),
   );
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -167,6 +167,10 @@ function startApp(session: Session): void {
   const onKey = (ev: KeyboardEvent) => {
     const t = ev.target as HTMLElement;
     if (t.closest('input, textarea, select') || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.key === 'Escape') {
+      toasts.replaceChildren();
+      return;
+    }
     const n = Number(ev.key);
     if (n >= 1 && n <= kTabs.length) {
       location.hash = `#/${kTabs[n - 1][0]}`;

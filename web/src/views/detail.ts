@@ -108,7 +108,7 @@ export class DetailView {
         legend: { show: false },
         cursor: { drag: { x: true, y: false } },
         scales: {
-          x: { time: true, range: (_u, min, max) => (max - min < 600 ? [min - 1800, max + 1800] : [min, max]) },
+          x: { time: true, range: (_u, min, max) => (max - min < 600 ? [min - 300, max + 300] : [min, max]) },
           y: { range: [0, 100] },
         },
         axes: [axisStyle, { ...axisStyle, values: (_u, v) => v.map((x) => String(x)) }],
@@ -180,7 +180,7 @@ export class DetailView {
       ['Lead type', String(c.lead_type || '–')],
       ['Agent', String(c.assigned_agent_id || '–')],
       ['Budget', fmt.usd(c.budget as number | null)],
-      ['Timeline', typeof c.timeline_months === 'number' ? `${c.timeline_months} months` : '–'],
+      ['Timeline', typeof c.timeline_months === 'number' ? `${c.timeline_months} month${c.timeline_months === 1 ? '' : 's'}` : '–'],
       ['Pre-approved', yesNo(c.pre_approved)],
       ['Beds wanted', typeof c.beds_wanted === 'number' ? String(c.beds_wanted) : '–'],
       ['Area', String(c.area_wanted || '–')],

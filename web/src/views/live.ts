@@ -84,7 +84,7 @@ export class LiveView {
         'div',
         { class: 'tiles' },
         tile('Hot leads', this.kpiHot, 'score 50 and up'),
-        tile('Leads tracked', this.kpiLeads),
+        tile('Leads loaded', this.kpiLeads, 'best 1,000 and every live change'),
         tile('Score changes', this.kpiRate, 'last minute'),
         tile('Scoring latency', this.kpiLatency, 'median of the last 100'),
       ),
@@ -157,6 +157,8 @@ export class LiveView {
     if (known < 0) this.streamList.replaceChildren();
     this.renderedStreamSeq = head;
     this.streamList.querySelector('.empty-row')?.remove();
+    // A flash draws the eye to a change; in a burst it would only repaint all the time.
+    if (fresh.length > 3) this.freshSeqs.clear();
     this.streamList.prepend(...fresh.map((s) => this.streamItem(s)));
     while (this.streamList.children.length > kStreamRows) this.streamList.lastElementChild!.remove();
     this.freshSeqs.clear();
