@@ -339,6 +339,10 @@ try {
   console.log(`info frame time with ${result.leads_on_page} leads at ${result.updates_per_second} updates/s: ${JSON.stringify(result)}`);
   check(frames.length > seconds * 5, `the page kept drawing frames under load (${frames.length} frames)`);
   await page.screenshot({ path: join(shotsDir, 'live-5000-leads.png') });
+  // The performance view after the load: the charts show it.
+  await page.keyboard.press('4');
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: join(shotsDir, 'performance.png') });
 
   // Phone width.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });

@@ -33,3 +33,18 @@ export const palette = {
   p99: '#f0506e',
   accent: '#7c6cff',
 };
+
+// Time ticks people read: clock time within a day, dates beyond.
+export const timeAxis: uPlot.Axis = {
+  ...axisStyle,
+  space: 90,
+  values: (u, splits) => {
+    const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+    return splits.map((s) => {
+      const d = new Date(s * 1000);
+      if (span > 2 * 86400) return d.toLocaleDateString('en-US', { month: 'short', day: 'numeric' });
+      if (span > 3600) return d.toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit' });
+      return d.toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit', second: '2-digit' });
+    });
+  },
+};

@@ -1,7 +1,7 @@
 // Lead detail: score over time, reasons, attributes, events and matches.
-import type uPlot from 'uplot';
+import uPlot from 'uplot';
 import { ApiError, NotAvailable, type ApiClient } from '../api';
-import { axisStyle, palette, responsiveChart } from '../charts';
+import { axisStyle, palette, responsiveChart, timeAxis } from '../charts';
 import { bandPill, card, h, notAvailable } from '../dom';
 import * as fmt from '../format';
 import type { Reason, Score } from '../types';
@@ -111,7 +111,7 @@ export class DetailView {
           x: { time: true, range: (_u, min, max) => (max - min < 600 ? [min - 300, max + 300] : [min, max]) },
           y: { range: [0, 100] },
         },
-        axes: [axisStyle, { ...axisStyle, values: (_u, v) => v.map((x) => String(x)) }],
+        axes: [timeAxis, { ...axisStyle, values: (_u, v) => v.map((x) => String(x)) }],
         series: [
           {},
           {
@@ -119,11 +119,12 @@ export class DetailView {
             stroke: palette.accent,
             width: 2,
             fill: 'rgba(124,108,255,0.12)',
-            points: { show: true, size: 5 },
+            points: { show: true, size: 5, filter: (u) => Array.from({ length: Math.min(this.points[0].length, u.data[0].length) }, (_, i) => i) },
+            paths: uPlot.paths.stepped!({ align: 1 }),
           },
         ],
       },
-      this.points,
+      this.withNow(),
     );
   }
 
@@ -132,11 +133,19 @@ export class DetailView {
     if (s.lead_id !== this.leadId || !this.chart || !this.headerEl) return;
     this.points[0].push(Date.parse(s.scored_at) / 1000);
     this.points[1].push(s.score);
-    this.chart.setData(this.points);
+    this.chart.setData(this.withNow());
     const fresh = this.header(s);
     this.headerEl.replaceWith(fresh);
     this.headerEl = fresh;
     this.fillReasons(s.reasons);
+  }
+
+  // The score holds until the next change: the line runs on to now.
+  private withNow(): uPlot.AlignedData {
+    const [t, v] = this.points;
+    const now = Date.now() / 1000;
+    if (!t.length || now <= t[t.length - 1]) return [t, v];
+    return [[...t, now], [...v, v[v.length - 1]]];
   }
 
   private header(s: Score): HTMLElement {

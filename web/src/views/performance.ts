@@ -1,7 +1,7 @@
 // Performance: live latency percentiles, throughput, connections, cache, model.
 import type uPlot from 'uplot';
 import type { ApiClient } from '../api';
-import { axisStyle, palette, responsiveChart } from '../charts';
+import { axisStyle, palette, responsiveChart, timeAxis } from '../charts';
 import { card, h, tile } from '../dom';
 import * as fmt from '../format';
 import type { Performance } from '../types';
@@ -107,7 +107,7 @@ export class PerformanceView {
           height: 260,
           legend: { show: false },
           scales: { y: { range: (_u, _min, max) => [0, Math.max(0.01, max * 1.15)] } },
-          axes: [axisStyle, { ...axisStyle, size: 64, values: ms }],
+          axes: [timeAxis, { ...axisStyle, size: 64, values: ms }],
           series: [
             {},
             { label: 'p50', stroke: palette.p50, width: 2, points: { show: false } },
@@ -123,7 +123,7 @@ export class PerformanceView {
           height: 260,
           legend: { show: false },
           scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
-          axes: [axisStyle, { ...axisStyle, size: 48 }],
+          axes: [timeAxis, { ...axisStyle, size: 48 }],
           series: [{}, { label: 'events/s', stroke: palette.accent, width: 2, fill: 'rgba(124,108,255,0.15)', points: { show: false } }],
         },
         rateData,
