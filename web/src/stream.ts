@@ -197,9 +197,13 @@ export class LiveClient {
     this.o.onState(this.stream.state);
     const s = this.o.openSocket(url);
     this.socket = s;
+    const resumes = this.stream.seq > 0;
+    const reopened = this.urls.length > 1;
     s.onopen = () => {
       this.stream.onOpen();
       this.o.onState('live');
+      // Back without a seq to resume from: what changed meanwhile is only in a fresh snapshot.
+      if (reopened && !resumes) this.o.onResync();
     };
     s.onmessage = (ev) => this.message(typeof ev.data === 'string' ? ev.data : '');
     s.onerror = () => {

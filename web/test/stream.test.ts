@@ -255,6 +255,18 @@ describe('LiveClient', () => {
     expect(h.resyncs()).toBe(1);
   });
 
+  it('reconnecting before any seq was seen reloads the snapshot instead', () => {
+    const h = harness();
+    h.client.start();
+    h.sockets[0].open();
+    expect(h.resyncs()).toBe(0);
+    h.sockets[0].drop(1006);
+    h.fire();
+    expect(h.sockets[1].url).not.toContain('since=');
+    h.sockets[1].open();
+    expect(h.resyncs()).toBe(1);
+  });
+
   it('an expired token signs out and never retries', () => {
     const h = harness();
     h.client.start();
