@@ -3,6 +3,7 @@ import './style.css';
 import { makeApi } from './api';
 import { adoptFragmentToken, forgetToken, isExpired, parseToken, storedToken, storeToken, type Session } from './auth';
 import { h } from './dom';
+import * as fmt from './format';
 import { LeadBook } from './leads';
 import { LiveClient, type ConnectionState } from './stream';
 import type { Score } from './types';
@@ -96,14 +97,14 @@ function startApp(session: Session): void {
   const live = new LiveView(book, openLead);
   const detail = new DetailView(api, openLead);
   const distribution = new DistributionView(api);
-  const performance = new PerformanceView(api);
+  const perfView = new PerformanceView(api);
   const health = new HealthView();
   const markets = new MarketsView(api);
   const views: Record<ViewName, HTMLElement> = {
     live: live.el,
     lead: detail.el,
     distribution: distribution.el,
-    performance: performance.el,
+    performance: perfView.el,
     health: health.el,
     markets: markets.el,
   };
@@ -156,9 +157,11 @@ function startApp(session: Session): void {
     if (name === 'lead' && m?.[2]) {
       const id = decodeURIComponent(m[2]);
       if (id !== detail.current || !detail.el.querySelector('.lead-header')) void detail.show(id);
+    } else if (name === 'lead') {
+      detail.showPicker(book.top(null, 12).rows.map((e) => ({ id: e.score.lead_id, score: e.score.score, band: e.score.band })));
     }
     if (name === 'distribution') void distribution.refresh();
-    if (name === 'performance') performance.draw();
+    if (name === 'performance') perfView.draw();
     if (name === 'health') void health.refresh();
     if (name === 'markets') void markets.refresh();
   };
@@ -214,6 +217,7 @@ function startApp(session: Session): void {
     setTimer: (fn, ms) => window.setTimeout(fn, ms),
     clearTimer: (t) => window.clearTimeout(t as number),
     onUpdates: (updates) => {
+      received += updates.length;
       const now = Date.now();
       const items = [];
       for (const u of updates) {
@@ -233,6 +237,17 @@ function startApp(session: Session): void {
     onSignout: signOut,
   });
 
+  let received = 0;
+  const openedAt = Date.now();
+  perfView.clientStats = () => [
+    ['Connection', conn.textContent ?? ''],
+    ['Last update number (seq)', client.stream.seq ? fmt.int(client.stream.seq) : '–'],
+    ['Updates received', fmt.int(received)],
+    ['Connections opened', fmt.int(client.urls.length)],
+    ['Leads loaded', fmt.int(book.size)],
+    ['Open since', fmt.ago(openedAt, Date.now())],
+  ];
+
   // Draw at most once per animation frame, only what is on screen.
   let frame = 0;
   const draw = () => {
@@ -240,7 +255,7 @@ function startApp(session: Session): void {
     if (current === 'live') live.render(Date.now());
   };
   frame = requestAnimationFrame(draw);
-  timers.push(window.setInterval(() => void performance.poll(current === 'performance'), 1000));
+  timers.push(window.setInterval(() => void perfView.poll(current === 'performance'), 1000));
   timers.push(window.setInterval(() => current === 'distribution' && void distribution.refresh(), 5000));
   timers.push(window.setInterval(() => current === 'health' && void health.refresh(), 3000));
   timers.push(
@@ -262,7 +277,7 @@ function startApp(session: Session): void {
   route();
   client.start();
   void loadSnapshot(false);
-  void performance.poll(false);
+  void perfView.poll(false);
 }
 
 function boot(): void {

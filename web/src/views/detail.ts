@@ -51,7 +51,20 @@ export class DetailView {
     });
     this.body = h('div', { class: 'detail-body' });
     this.el = h('div', { class: 'view', id: 'view-lead' }, form, this.body);
-    this.body.append(h('p', { class: 'muted' }, 'Pick a lead on the board, or type its id.'));
+  }
+
+  // With no lead chosen: a prompt and the hottest leads to pick from.
+  showPicker(hottest: { id: string; score: number; band: string }[]): void {
+    if (this.leadId) return;
+    this.body.replaceChildren(
+      card(
+        'Hot right now',
+        hottest.length
+          ? h('ul', { class: 'picker' }, ...hottest.map((l) => h('li', null, h('a', { class: 'lead-link', href: `#/lead/${encodeURIComponent(l.id)}` }, l.id), h('span', { class: `pill band-${l.band}` }, String(l.score)))))
+          : h('p', { class: 'muted' }, 'No leads yet.'),
+        h('p', { class: 'muted small' }, 'Pick a lead, or type its id above (press / from anywhere).'),
+      ),
+    );
   }
 
   get current(): string {
@@ -86,19 +99,19 @@ export class DetailView {
     this.reasonsEl = h('div', null);
     this.fillReasons(s.reasons);
     const chartBox = h('div', { class: 'chart', id: 'lead-chart' });
+    const rows = history.status === 'fulfilled' ? [...history.value.scores].reverse() : [];
     this.body.replaceChildren(
       this.headerEl,
       h(
         'div',
         { class: 'detail-grid' },
-        card('Score over time', chartBox),
+        card('Score over time', chartBox, rows.length < 2 ? h('p', { class: 'muted small' }, 'No score changes recorded yet: the line grows with every change.') : null),
         card('Why this score', this.reasonsEl),
         card('Contact', this.attributes(contact)),
         card('Events', this.timeline(events)),
         card('Property matches', this.matches(matches)),
       ),
     );
-    const rows = history.status === 'fulfilled' ? [...history.value.scores].reverse() : [];
     this.points = [rows.map((r) => Date.parse(r.scored_at) / 1000), rows.map((r) => r.score)];
     if (!this.points[0].length) this.points = [[Date.parse(s.scored_at) / 1000], [s.score]];
     this.chart = responsiveChart(

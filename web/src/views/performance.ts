@@ -34,6 +34,9 @@ export class PerformanceView {
     cache: h('span', null, ''),
     fallback: h('span', null, ''),
   };
+  private readonly pageStats = h('dl', { class: 'attrs stats', id: 'page-stats' });
+  // What the page itself sees of the stream, set by the shell.
+  clientStats: () => [string, string][] = () => [];
   latest: Performance | null = null;
   error = '';
 
@@ -59,6 +62,7 @@ export class PerformanceView {
         tile('Fallback scores', this.values.fallback, this.hints.fallback),
       ),
       h('div', { class: 'two-col wide-left' }, card('Scoring latency', legend, this.latencyBox), card('Events per second', this.rateBox)),
+      card('This page', this.pageStats),
     );
   }
 
@@ -97,6 +101,7 @@ export class PerformanceView {
     this.values.model.title = p.model_version;
     this.values.fallback.textContent = fmt.int(p.fallback_scores.tenant);
     this.hints.fallback.textContent = `${fmt.int(p.fallback_scores.total)} on this server`;
+    this.pageStats.replaceChildren(...this.clientStats().flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
     const latencyData: uPlot.AlignedData = [this.t, this.p50, this.p95, this.p99];
     const rateData: uPlot.AlignedData = [this.t, this.eps];
     if (!this.latencyChart) {
