@@ -121,7 +121,7 @@ export class DetailView {
         legend: { show: false },
         cursor: { drag: { x: true, y: false } },
         scales: {
-          x: { time: true, range: (_u, min, max) => (max - min < 600 ? [min - 300, max + 300] : [min, max]) },
+          x: { time: true, range: (_u, min, max) => [min - Math.max(2, (max - min) * 0.03), max + Math.max(2, (max - min) * 0.03)] },
           y: { range: [0, 100] },
         },
         axes: [timeAxis, { ...axisStyle, values: (_u, v) => v.map((x) => String(x)) }],
