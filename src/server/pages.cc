@@ -108,7 +108,7 @@ std::string_view builtin_app_js() {
   var lastSeq = 0;
   if (!token) return;
   var tenant = '';
-  try { tenant = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).tenant_id; } catch (e) {}
+  try { var claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))); tenant = claims.tenant || claims.tenant_id || ''; } catch (e) {}
 
   function render() {
     var rows = Array.from(leads.values()).filter(function (s) { return s.band === 'hot'; });

@@ -94,7 +94,7 @@ function startApp(session: Session): void {
   const openLead = (id: string) => {
     location.hash = `#/lead/${encodeURIComponent(id)}`;
   };
-  const live = new LiveView(book, openLead);
+  const live = new LiveView(book);
   const detail = new DetailView(api, openLead);
   const distribution = new DistributionView(api);
   const perfView = new PerformanceView(api);

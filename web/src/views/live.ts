@@ -23,10 +23,7 @@ export class LiveView {
   private renderedStreamSeq = -1;
   private readonly freshSeqs = new Set<number>();
 
-  constructor(
-    private readonly book: LeadBook,
-    private readonly openLead: (id: string) => void,
-  ) {
+  constructor(private readonly book: LeadBook) {
     this.boardBody = h('tbody', { id: 'board-body' });
     this.boardFoot = h('div', { class: 'table-foot', id: 'board-foot' });
     this.streamList = h('ol', { class: 'stream', id: 'stream', 'aria-live': 'off' });
@@ -188,14 +185,6 @@ export class LiveView {
     for (const td of this.boardBody.querySelectorAll<HTMLElement>('td.age')) {
       if (td.dataset.ms) setText(td, fmt.ago(Number(td.dataset.ms), nowMs));
     }
-  }
-
-  // Keyboard: Enter on a focused board row opens the lead.
-  bindKeys(): void {
-    this.boardBody.addEventListener('keydown', (ev) => {
-      const tr = (ev.target as HTMLElement).closest('tr');
-      if (ev.key === 'Enter' && tr?.dataset.lead) this.openLead(tr.dataset.lead);
-    });
   }
 }
 
