@@ -31,6 +31,8 @@ export class DetailView {
   private reasonsEl: HTMLElement | null = null;
   private headerEl: HTMLElement | null = null;
   private loadToken = 0;
+  private eventsBox: HTMLElement | null = null;
+  private eventsTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly api: ApiClient,
@@ -108,7 +110,7 @@ export class DetailView {
         card('Score over time', chartBox, rows.length < 2 ? h('p', { class: 'muted small' }, 'No score changes recorded yet: the line grows with every change.') : null),
         card('Why this score', this.reasonsEl),
         card('Contact', this.attributes(contact)),
-        card('Events', this.timeline(events)),
+        card('Events', (this.eventsBox = h('div', null, this.timeline(events)))),
         card('Property matches', this.matches(matches)),
       ),
     );
@@ -151,6 +153,17 @@ export class DetailView {
     this.headerEl.replaceWith(fresh);
     this.headerEl = fresh;
     this.fillReasons(s.reasons);
+    this.refreshEventsSoon(s.lead_id);
+  }
+
+  // A score change means a new event: re-read the timeline, at most once a second.
+  private refreshEventsSoon(leadId: string): void {
+    if (this.eventsTimer !== null) return;
+    this.eventsTimer = setTimeout(async () => {
+      this.eventsTimer = null;
+      const [r] = await Promise.allSettled([this.api.get<EventsAnswer>(`/api/contacts/${encodeURIComponent(leadId)}/events?limit=100`)]);
+      if (leadId === this.leadId && this.eventsBox) this.eventsBox.replaceChildren(this.timeline(r));
+    }, 1000);
   }
 
   // The score holds until the next change: the line runs on to now.
