@@ -5,19 +5,22 @@ CMAKE_GEN  := -G Ninja
 # Paths relative to the checkout in ccache keys, so every clone shares the cache.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
-STATIC_DIR := $(if $(wildcard web/dist/index.html),--static-dir web/dist,)
 
-.PHONY: all deps build build-asan test test-release test-asan run bench fuzz clean
+.PHONY: all deps build build-asan web test test-release test-asan run bench fuzz clean
 
 all: build
 
 deps:
 	@scripts/install-deps
 
-# Release build into build/; the CLI is build/reai.
-build: deps
+# Release build into build/; the CLI is build/reai. Also the dashboard (web/dist).
+build: deps web
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DREAI_MODULES= >/dev/null
 	@cmake --build $(BUILD)
+
+# The dashboard: npm ci + vite build into web/dist; a quick no-op when up to date.
+web:
+	@scripts/web-build
 
 build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREAI_SANITIZE=ON \
@@ -40,8 +43,10 @@ test-asan: build-asan
 
 # The main job: a demo tenant on embedded SQLite under ./var, a lead model
 # trained on the shipped demo history, the server on :8080, live events.
+# The dashboard from web/dist at / (the built-in plain page when it is missing).
 run: build
-	@$(BUILD)/reai demo --history fixtures/demo --data-dir var --model-dir var/models --port 8080 $(STATIC_DIR)
+	@$(BUILD)/reai demo --history fixtures/demo --data-dir var --model-dir var/models --port 8080 \
+	  $$(test -f web/dist/index.html && echo --static-dir web/dist)
 
 # Micro-benchmarks (Google Benchmark) and load tests; figures go to docs/RESULTS.md.
 bench: build

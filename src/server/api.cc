@@ -10,6 +10,7 @@
 #include "bus/bus.h"
 #include "core/time.h"
 #include "server/codec.h"
+#include "server/dashboard_routes.h"
 #include "server/http_errors.h"
 #include "store/store.h"
 
@@ -163,6 +164,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       deps_(deps),
       metrics_(metrics),
       hub_(hub),
+      dashboard_(std::make_unique<DashboardRoutes>(deps.store, deps.engine)),
       shards_(new ScoreShard[kShards]),
       appender_(std::make_unique<EventAppender>(
           deps.store, [this](const Event& e) { return prepare_event(e); },
@@ -297,6 +299,7 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
   Route route = Route::kUnmatched;
   if (path == "/api/events") route = Route::kEvents;
   else if (path == "/api/leads") route = Route::kLeads;
+  else if (path == "/api/leads/distribution") route = Route::kLeadDistribution;
   else if (path == "/api/realtime/score-trigger") route = Route::kScoreTrigger;
   else if (path == "/api/realtime/performance") route = Route::kPerformance;
   else if (path == "/api/admin/reload") route = Route::kAdminReload;
@@ -309,6 +312,7 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     if (suffix.empty()) route = Route::kContact;
     else if (suffix == "/score") route = Route::kContactScore;
     else if (suffix == "/scores") route = Route::kContactScores;
+    else if (suffix == "/events") route = Route::kContactEvents;
     auto decoded = percent_decode(rest.substr(0, slash), false);
     if (!decoded || decoded->empty()) route = Route::kUnmatched;
     else contact_id = std::move(*decoded);
@@ -336,6 +340,13 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
       break;
     case Route::kContact:
       if (method_is(Method::kPut)) return put_contact(*claims, contact_id, request);
+      if (method_is(Method::kGet)) return dashboard_->contact(*claims, contact_id);
+      break;
+    case Route::kContactEvents:
+      if (method_is(Method::kGet)) return dashboard_->events(*claims, contact_id, query);
+      break;
+    case Route::kLeadDistribution:
+      if (method_is(Method::kGet)) return dashboard_->distribution(*claims);
       break;
     case Route::kContactScore:
       if (method_is(Method::kGet)) return get_score(*claims, contact_id);

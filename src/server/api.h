@@ -54,6 +54,7 @@ struct WsAdmission {
 };
 
 class TokenBuckets;
+class DashboardRoutes;
 
 class Api {
  public:
@@ -144,6 +145,7 @@ class Api {
   Metrics& metrics_;
   WsHub& hub_;
   std::unique_ptr<TokenBuckets> rate_limiter_;
+  std::unique_ptr<DashboardRoutes> dashboard_;
   std::mutex known_mu_;
   std::unordered_set<std::string> known_tenants_;
   std::unordered_set<std::string> known_contacts_;  // tenant \x1f contact

@@ -106,8 +106,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     if (!r.retry_after.empty()) res_.set(http::field::retry_after, r.retry_after);
     if (r.html_security_headers) {
       res_.set("Content-Security-Policy",
-               "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; "
-               "base-uri 'none'; frame-ancestors 'none'");
+               "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+               "frame-ancestors 'none'");
       res_.set("X-Content-Type-Options", "nosniff");
       res_.set("Referrer-Policy", "no-referrer");
     }

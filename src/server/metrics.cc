@@ -11,6 +11,7 @@ std::string_view route_label(Route route) {
       "/api/events",        "/api/contacts/{id}",          "/api/contacts/{id}/score",
       "/api/contacts/{id}/scores", "/api/leads",            "/api/realtime/score-trigger",
       "/api/realtime/scoring/{tenant_id}", "/api/realtime/performance", "/api/admin/reload",
+      "/api/contacts/{id}/events", "/api/leads/distribution",
       "/healthz",           "/readyz",                     "/metrics",
       "/",                  "static",                      "unmatched"};
   return kLabels[static_cast<int>(route)];

@@ -24,6 +24,8 @@ enum class Route : std::uint8_t {
   kRealtimeScoring,
   kPerformance,
   kAdminReload,
+  kContactEvents,
+  kLeadDistribution,
   kHealthz,
   kReadyz,
   kMetrics,
@@ -31,7 +33,7 @@ enum class Route : std::uint8_t {
   kStatic,
   kUnmatched,
 };
-inline constexpr int kRouteCount = 15;
+inline constexpr int kRouteCount = 17;
 std::string_view route_label(Route route);
 
 // A fixed-bucket histogram (seconds) with atomic counters.

@@ -60,8 +60,16 @@ std::optional<StaticFile> read_static_file(const std::string& static_dir, std::s
   StaticFile out;
   out.body = std::move(body).str();
   out.content_type = content_type_for(file);
-  // Built assets carry a hash in their names; index.html must be revalidated.
-  out.cache_control = file.filename() == "index.html" ? "no-cache" : "public, max-age=3600";
+  // Vite puts content-hashed files under assets/: a new build gets new names,
+  // so they never change and may be cached for good. index.html names the
+  // current ones and must be revalidated on every load.
+  if (file.filename() == "index.html") {
+    out.cache_control = "no-cache";
+  } else if (relative.rfind("assets/", 0) == 0) {
+    out.cache_control = "public, max-age=31536000, immutable";
+  } else {
+    out.cache_control = "public, max-age=3600";
+  }
   return out;
 }
 
@@ -100,7 +108,7 @@ std::string_view builtin_app_js() {
   var lastSeq = 0;
   if (!token) return;
   var tenant = '';
-  try { tenant = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).tenant_id; } catch (e) {}
+  try { var claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))); tenant = claims.tenant || claims.tenant_id || ''; } catch (e) {}
 
   function render() {
     var rows = Array.from(leads.values()).filter(function (s) { return s.band === 'hot'; });

@@ -1,0 +1,216 @@
+// The dashboard's read routes over real HTTP: contact attributes, a
+// contact's events, the score distribution, and static caching headers.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "bus/bus.h"
+#include "scoring/scoring.h"
+#include "server/server.h"
+#include "store/store.h"
+#include "support/test_client.h"
+
+namespace reai::server {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using reai::testing::HttpClient;
+using reai::testing::HttpResponse;
+
+constexpr UnixSeconds kNow = 1'700'000'000;
+constexpr const char* kSecret = "dashboard-test-secret";
+
+fs::path temp_dir(const std::string& tag) {
+  std::random_device rd;
+  fs::path p = fs::temp_directory_path() / ("reai_dashboard_test_" + tag + "_" + std::to_string(rd()));
+  fs::create_directories(p);
+  return p;
+}
+
+json::object object_of(const HttpResponse& r) {
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) {
+    ADD_FAILURE() << "not a JSON object: " << r.body;
+    return {};
+  }
+  return v.as_object();
+}
+
+class DashboardRoutesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_dir_ = temp_dir("models");
+    store_ = store::make_memory_store();
+    bus_ = bus::make_in_process_bus(1024);
+    cache_ = bus::make_in_process_cache(clock_);
+    registry_ = std::make_unique<scoring::DirectoryModelRegistry>(model_dir_.string());
+    ASSERT_TRUE(registry_->reload());
+    engine_ = std::make_unique<scoring::LeadScoringEngine>(*registry_, cache_.get());
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    server_.reset();
+    std::error_code ec;
+    fs::remove_all(model_dir_, ec);
+    if (!static_root_.empty()) fs::remove_all(static_root_, ec);
+  }
+  void start(ServerConfig config = {}) {
+    config.port = 0;
+    config.jwt_secret = kSecret;
+    config.threads = 2;
+    server_ = std::make_unique<Server>(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+    ASSERT_TRUE(server_->start());
+    http_ = std::make_unique<HttpClient>("127.0.0.1", server_->port());
+  }
+  std::string token(const std::string& tenant) {
+    auto t = issue_token(tenant, Role::kAgent, kSecret, 3600, kNow);
+    EXPECT_TRUE(t);
+    return t ? *t : std::string();
+  }
+  void event(const std::string& tok, const std::string& contact, const std::string& type, const std::string& ts) {
+    auto r = http_->post("/api/events",
+                         R"({"contact_id":")" + contact + R"(","type":")" + type + R"(","ts":")" + ts + R"("})", tok);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+
+  ManualClock clock_{kNow};
+  fs::path model_dir_;
+  fs::path static_root_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<bus::Bus> bus_;
+  std::unique_ptr<bus::Cache> cache_;
+  std::unique_ptr<scoring::DirectoryModelRegistry> registry_;
+  std::unique_ptr<scoring::LeadScoringEngine> engine_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<HttpClient> http_;
+};
+
+TEST_F(DashboardRoutesTest, ContactAttributesAndEventsNewestFirst) {
+  start();
+  const std::string a = token("tenant_a");
+  auto put = http_->put("/api/contacts/c1",
+                        R"({"source":"referral","lead_type":"buyer","budget":425000,"pre_approved":true,"timeline_months":2})",
+                        a);
+  ASSERT_EQ(put.status, 200) << put.body;
+  event(a, "c1", "page_view", "2023-11-14T10:00:00Z");
+  event(a, "c1", "tour_request", "2023-11-14T11:00:00Z");
+  event(a, "c1", "sms_in", "2023-11-14T12:00:00Z");
+
+  auto contact = http_->get("/api/contacts/c1", a);
+  ASSERT_EQ(contact.status, 200) << contact.body;
+  auto c = object_of(contact);
+  EXPECT_EQ(c.at("source").as_string(), "referral");
+  EXPECT_EQ(c.at("lead_type").as_string(), "buyer");
+  EXPECT_EQ(c.at("budget").to_number<double>(), 425000.0);
+  EXPECT_EQ(c.at("pre_approved").as_bool(), true);
+  EXPECT_EQ(c.at("timeline_months").as_int64(), 2);
+  EXPECT_TRUE(c.at("beds_wanted").is_null());
+
+  auto events = http_->get("/api/contacts/c1/events", a);
+  ASSERT_EQ(events.status, 200) << events.body;
+  auto e = object_of(events);
+  EXPECT_EQ(e.at("total").as_int64(), 3);
+  const auto& list = e.at("events").as_array();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].as_object().at("type").as_string(), "sms_in");
+  EXPECT_EQ(list[0].as_object().at("ts").as_string(), "2023-11-14T12:00:00Z");
+  EXPECT_EQ(list[2].as_object().at("type").as_string(), "page_view");
+
+  auto limited = object_of(http_->get("/api/contacts/c1/events?limit=2", a));
+  EXPECT_EQ(limited.at("events").as_array().size(), 2u);
+  EXPECT_EQ(limited.at("total").as_int64(), 3);
+}
+
+TEST_F(DashboardRoutesTest, BadInputOtherTenantsAndMissingTokens) {
+  start();
+  const std::string a = token("tenant_a");
+  const std::string b = token("tenant_b");
+  event(a, "secret", "sms_in", "2023-11-14T10:00:00Z");
+  for (const char* q : {"?limit=0", "?limit=1001", "?limit=abc", "?limit=", "?limit=-1"}) {
+    auto r = http_->get(std::string("/api/contacts/secret/events") + q, a);
+    EXPECT_EQ(r.status, 400) << q << " " << r.body;
+    EXPECT_NE(r.body.find("limit must be 1..1000"), std::string::npos) << q;
+  }
+  EXPECT_EQ(http_->get("/api/contacts/secret", b).status, 404);
+  auto other = http_->get("/api/contacts/secret/events", b);
+  EXPECT_EQ(other.status, 404);
+  EXPECT_NE(other.body.find("\"error\""), std::string::npos);
+  EXPECT_EQ(http_->get("/api/contacts/nobody/events", a).status, 404);
+  EXPECT_EQ(http_->get("/api/contacts/secret/events").status, 401);
+  EXPECT_EQ(http_->get("/api/contacts/secret").status, 401);
+  EXPECT_EQ(http_->get("/api/leads/distribution").status, 401);
+  EXPECT_EQ(http_->post("/api/contacts/secret/events", "{}", a).status, 405);
+  EXPECT_EQ(http_->post("/api/leads/distribution", "{}", a).status, 405);
+  EXPECT_EQ(http_->get("/api/contacts/secret/events?tenant_id=tenant_a", b).status, 403);
+}
+
+TEST_F(DashboardRoutesTest, DistributionCountsEveryLeadOfTheTenantOnly) {
+  start();
+  const std::string a = token("tenant_a");
+  const std::string b = token("tenant_b");
+  ASSERT_EQ(http_->put("/api/contacts/r1", R"({"source":"referral"})", a).status, 200);
+  ASSERT_EQ(http_->put("/api/contacts/r2", R"({"source":"referral"})", a).status, 200);
+  ASSERT_EQ(http_->put("/api/contacts/z1", R"({"source":"zillow"})", a).status, 200);
+  event(a, "x1", "page_view", "2023-11-14T10:00:00Z");  // created by its event: no source
+  event(b, "b1", "sms_in", "2023-11-14T10:00:00Z");
+
+  auto r = http_->get("/api/leads/distribution", a);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto d = object_of(r);
+  EXPECT_EQ(d.at("tenant_id").as_string(), "tenant_a");
+  EXPECT_EQ(d.at("leads").as_int64(), 4);
+  const auto& bands = d.at("bands").as_object();
+  EXPECT_EQ(bands.at("hot").as_int64() + bands.at("warm").as_int64() + bands.at("cold").as_int64(), 4);
+  std::map<std::string, std::int64_t> by_source;
+  for (const auto& s : d.at("sources").as_array()) {
+    by_source[std::string(s.as_object().at("source").as_string())] = s.as_object().at("count").as_int64();
+  }
+  EXPECT_EQ(by_source, (std::map<std::string, std::int64_t>{{"referral", 2}, {"unknown", 1}, {"zillow", 1}}));
+  std::int64_t binned = 0;
+  const auto& bins = d.at("score_bins").as_array();
+  ASSERT_EQ(bins.size(), 10u);
+  EXPECT_EQ(bins[9].as_object().at("to").as_int64(), 100);
+  for (const auto& bin : bins) {
+    const auto& o = bin.as_object();
+    binned += o.at("hot").as_int64() + o.at("warm").as_int64() + o.at("cold").as_int64();
+  }
+  EXPECT_EQ(binned, 4);
+
+  auto other = object_of(http_->get("/api/leads/distribution", b));
+  EXPECT_EQ(other.at("leads").as_int64(), 1);
+  EXPECT_EQ(http_->get("/api/leads/distribution", token("empty")).status, 200);
+}
+
+TEST_F(DashboardRoutesTest, HashedAssetsAreImmutableAndThePageHasAStrictPolicy) {
+  static_root_ = temp_dir("static");
+  fs::create_directories(static_root_ / "assets");
+  std::ofstream(static_root_ / "index.html") << "<html>dashboard</html>";
+  std::ofstream(static_root_ / "assets" / "index-abc123.js") << "console.log(1)";
+  std::ofstream(static_root_ / "favicon.svg") << "<svg/>";
+  ServerConfig config;
+  config.static_dir = static_root_.string();
+  start(config);
+  auto index = http_->get("/");
+  ASSERT_EQ(index.status, 200);
+  EXPECT_EQ(index.header("cache-control"), "no-cache");
+  const std::string csp = index.header("content-security-policy");
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos);
+  EXPECT_NE(csp.find("style-src 'self'"), std::string::npos);
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos);
+  auto js = http_->get("/assets/index-abc123.js");
+  ASSERT_EQ(js.status, 200);
+  EXPECT_EQ(js.header("cache-control"), "public, max-age=31536000, immutable");
+  auto icon = http_->get("/favicon.svg");
+  ASSERT_EQ(icon.status, 200);
+  EXPECT_EQ(icon.header("cache-control"), "public, max-age=3600");
+  EXPECT_EQ(http_->get("/assets/missing.js").status, 404);
+}
+
+}  // namespace
+}  // namespace reai::server
