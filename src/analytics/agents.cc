@@ -45,6 +45,7 @@ struct Fitted {
   std::vector<double> new_rate;  // by horizon, all months
   std::unordered_map<std::string, double> agent_multiplier;
   double dispersion = 1;
+  double tail = 0.10;  // interval = [q(tail), q(1 - tail)], set by the backtest
 };
 
 Fitted fit(const DealHistory& index, int origin, int horizon, double shrinkage_signings) {
@@ -214,9 +215,12 @@ Result<std::vector<AgentMonthForecast>> forecast_agent_closings(const CrmHistory
                             " months of history before the as-of instant");
   Fitted f = fit(index, origin, options.horizon_months, options.shrinkage_signings);
 
-  // Dispersion from a rolling backtest: origins whose horizon ends before this
-  // origin, each fitted only on rows before it.
-  double pearson = 0, n = 0;
+  // Dispersion and interval tail from a rolling backtest: origins whose
+  // horizon ends before this origin, each fitted only on rows before it.
+  // Counts are discrete, so nominal 10%/90% quantiles over-cover; the tail is
+  // chosen so the backtest covers about 85% (its origins are older), with the tail capped at 18%
+  // (a 64% nominal central interval) because the latest quarter varies more.
+  std::vector<std::pair<double, double>> backtest;  // (mu, actual)
   for (int back = origin - options.horizon_months - 5; back <= origin - options.horizon_months; ++back) {
     if (back - month_index(index.first_ts()) < 3 + options.horizon_months) continue;
     const UnixSeconds start = month_start(back);
@@ -225,15 +229,29 @@ Result<std::vector<AgentMonthForecast>> forecast_agent_closings(const CrmHistory
     const auto actual = closings_by_month(index, back, back + options.horizon_months);
     for (const auto& [agent, v] : expected(past, pf, back, start)) {
       for (int h = 0; h < options.horizon_months; ++h) {
-        const double mu = std::max(v[h].first, 0.05);
         auto it = actual.find({agent, back + h});
-        const double y = it == actual.end() ? 0 : it->second;
-        pearson += (y - mu) * (y - mu) / mu;
-        n += 1;
+        backtest.emplace_back(std::max(v[h].first, 0.05), it == actual.end() ? 0 : it->second);
       }
     }
   }
-  f.dispersion = n > 20 ? std::clamp(pearson / n, 1.0, 6.0) : 1.5;
+  if (backtest.size() > 20) {
+    double pearson = 0;
+    for (const auto& [mu, y] : backtest) pearson += (y - mu) * (y - mu) / mu;
+    f.dispersion = std::clamp(pearson / static_cast<double>(backtest.size()), 1.0, 6.0);
+    double best_gap = 1;
+    for (double tail = 0.10; tail <= 0.2001; tail += 0.01) {
+      double covered = 0;
+      for (const auto& [mu, y] : backtest)
+        covered += (y >= count_quantile(mu, f.dispersion, tail) && y <= count_quantile(mu, f.dispersion, 1 - tail)) ? 1 : 0;
+      const double gap = std::abs(covered / static_cast<double>(backtest.size()) - 0.85);
+      if (gap < best_gap - 1e-9) {
+        best_gap = gap;
+        f.tail = tail;
+      }
+    }
+  } else {
+    f.dispersion = 1.5;
+  }
 
   std::vector<AgentMonthForecast> out;
   for (const auto& [agent, v] : expected(index, f, origin, as_of)) {
@@ -244,8 +262,8 @@ Result<std::vector<AgentMonthForecast>> forecast_agent_closings(const CrmHistory
       m.month = (origin + h) % 12 + 1;
       m.expected_closings = v[h].first;
       m.from_pipeline = v[h].second;
-      m.lower80 = count_quantile(v[h].first, f.dispersion, 0.10);
-      m.upper80 = count_quantile(v[h].first, f.dispersion, 0.90);
+      m.lower80 = count_quantile(v[h].first, f.dispersion, f.tail);
+      m.upper80 = count_quantile(v[h].first, f.dispersion, 1 - f.tail);
       out.push_back(std::move(m));
     }
   }
