@@ -1,5 +1,6 @@
 #include <iostream>
 
+#include "cli/analytics_commands.h"
 #include "cli/cli.h"
 #include "cli/value_commands.h"
 
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   reai::cli::add_replay_command(app, &exit_code);
   reai::cli::add_simulate_command(app, &exit_code);
   reai::cli::add_value_command(app, &exit_code);
+  reai::cli::add_analytics_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,127 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "analytics/analytics.h"
+#include "analytics/synthetic_deals.h"
+#include "core/time.h"
+
+namespace reai::analytics {
+namespace {
+
+using testing::kHistoryStart;
+using testing::synthetic_history;
+
+UnixSeconds at(const char* iso) { return *parse_iso8601(iso); }
+
+TEST(AgentForecast, ForecastsEveryAgentForEachMonthWithOrderedIntervals) {
+  const CrmHistory h = synthetic_history(1200, 600, 4);
+  AgentForecastOptions options;
+  options.horizon_months = 3;
+  auto f = forecast_agent_closings(h, at("2025-06-01T00:00:00Z"), options);
+  ASSERT_TRUE(f.has_value()) << f.status().to_string();
+  ASSERT_EQ(f->size(), 6u * 3u);
+  EXPECT_EQ((*f)[0].year, 2025);
+  EXPECT_EQ((*f)[0].month, 6);
+  EXPECT_EQ((*f)[2].month, 8);
+  for (const auto& m : *f) {
+    EXPECT_GT(m.expected_closings, 0);
+    EXPECT_LE(m.lower80, m.expected_closings);
+    EXPECT_GE(m.upper80, m.expected_closings);
+    EXPECT_LE(m.from_pipeline, m.expected_closings);
+  }
+  // Mid-month as-of: the first month forecast is the next one.
+  auto mid = forecast_agent_closings(h, at("2025-06-15T12:00:00Z"), options);
+  ASSERT_TRUE(mid.has_value());
+  EXPECT_EQ((*mid)[0].month, 7);
+}
+
+TEST(AgentForecast, MatchesActualClosingsOnGeneratedHistory) {
+  // 1200 deals over 600 days among 6 agents: about 2.5 closings per agent-month.
+  const CrmHistory h = synthetic_history(1200, 600, 4);
+  AgentForecastOptions options;
+  auto f = forecast_agent_closings(h, at("2025-05-01T00:00:00Z"), options);
+  ASSERT_TRUE(f.has_value());
+  std::map<std::pair<std::string, int>, int> actual;
+  for (const auto& a : actual_closings(h, at("2025-05-01T00:00:00Z"), at("2025-08-01T00:00:00Z")))
+    actual[{a.agent_id, a.month}] = a.closings;
+  double err = 0, total_forecast = 0, total_actual = 0;
+  for (const auto& m : *f) {
+    const double y = actual.count({m.agent_id, m.month}) ? actual[{m.agent_id, m.month}] : 0;
+    err += std::abs(m.expected_closings - y);
+    total_forecast += m.expected_closings;
+    total_actual += y;
+  }
+  EXPECT_GT(total_actual, 20);
+  EXPECT_NEAR(total_forecast / total_actual, 1.0, 0.35);
+  EXPECT_LT(err / static_cast<double>(f->size()), 2.5);
+}
+
+TEST(AgentForecast, NewAgentIsShrunkTowardsTheTeam) {
+  CrmHistory h = synthetic_history(1200, 600, 4);
+  // A new agent signed one deal last week: not forecast as zero, nor from one point.
+  OpportunityStage row;
+  row.tenant_id = "t_gen";
+  row.opportunity_id = "o_new";
+  row.contact_id = "c_new";
+  row.agent_id = "t_gen-new";
+  row.monetary_value = 200000;
+  row.ts = at("2025-05-25T00:00:00Z");
+  row.stage = Stage::kSigned;
+  h.stages.push_back(row);
+  auto f = forecast_agent_closings(h, at("2025-06-01T00:00:00Z"), {});
+  ASSERT_TRUE(f.has_value());
+  double new_agent = 0, veteran = 0;
+  for (const auto& m : *f) {
+    if (m.agent_id == "t_gen-new") new_agent += m.expected_closings;
+    if (m.agent_id == "t_gen-ag0") veteran += m.expected_closings;
+  }
+  EXPECT_GT(new_agent, 0.1 * veteran);
+  EXPECT_LT(new_agent, veteran);
+}
+
+TEST(AgentForecast, RejectsBadHorizonAndShortHistory) {
+  const CrmHistory h = synthetic_history(300, 600, 4);
+  AgentForecastOptions bad;
+  bad.horizon_months = 0;
+  EXPECT_EQ(forecast_agent_closings(h, at("2025-06-01T00:00:00Z"), bad).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(forecast_agent_closings(h, at("2024-02-01T00:00:00Z"), {}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(forecast_agent_closings(CrmHistory{}, at("2025-06-01T00:00:00Z"), {}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(Coaching, EveryAgentGetsAFindingFromTheFixture) {
+  auto h = load_crm_history("tests/fixtures/crm_small/contacts.csv", "tests/fixtures/crm_small/events.csv",
+                            "tests/fixtures/crm_small/opportunity_stages.csv");
+  ASSERT_TRUE(h.has_value()) << h.status().to_string();
+  const UnixSeconds as_of = at("2026-01-01T00:00:00Z");
+  std::set<std::string> agents;
+  for (const auto& c : h->contacts)
+    if (!c.assigned_agent_id.empty()) agents.insert(c.assigned_agent_id);
+  for (const auto& s : h->stages) agents.insert(s.agent_id);
+  const auto findings = coaching_findings(*h, as_of);
+  std::set<std::string> covered;
+  for (const auto& f : findings) {
+    covered.insert(f.agent_id);
+    EXPECT_FALSE(f.finding.empty());
+  }
+  EXPECT_EQ(covered, agents);
+}
+
+TEST(Coaching, SlowAgentIsToldAboutSpeedToLead) {
+  CrmHistory h = synthetic_history(600, 400, 8, 3);
+  // Agent 2's first outreach comes a day late on every lead.
+  for (auto& e : h.events)
+    if (e.type == EventType::kCallOut && std::stoi(e.contact_id.substr(1)) % 3 == 2) e.ts += 86400;
+  const auto findings = coaching_findings(h, kHistoryStart + 400 * 86400);
+  bool told = false;
+  for (const auto& f : findings)
+    if (f.agent_id == "t_gen-ag2" && f.finding.find("speed-to-lead") != std::string::npos) told = true;
+  EXPECT_TRUE(told);
+}
+
+}  // namespace
+}  // namespace reai::analytics

@@ -1,0 +1,94 @@
+// Black-box tests of `reai train deals`, `reai deals` and `reai agents` on the
+// small fixture history (shared/EVALUATION.md "Deals", "Agents").
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "support/process.h"
+
+namespace reai::testing {
+namespace {
+
+const std::string kFixture = "tests/fixtures/crm_small";
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(AnalyticsBinaryTest, TrainDealsThenForecastOpenDeals) {
+  const std::string dir = make_temp_dir("reai-deals");
+  auto train = run_reai({"train", "deals", "--contacts", kFixture + "/contacts.csv", "--events",
+                         kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--out",
+                         dir + "/deals", "--threads", "1"});
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  auto deals = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv", "--events",
+                         kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
+                         "2025-06-01T00:00:00Z", "--out", dir + "/deals.csv"});
+  ASSERT_EQ(deals.exit_code, 0) << deals.output;
+  const auto lines = read_lines(dir + "/deals.csv");
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "opportunity_id,p_close,expected_days_to_close,lower80_days,upper80_days");
+  double p = -1, expected = -1, lower = -1, upper = -1;
+  ASSERT_EQ(std::sscanf(lines[1].c_str(), "%*[^,],%lf,%lf,%lf,%lf", &p, &expected, &lower, &upper), 4) << lines[1];
+  EXPECT_GT(p, 0);
+  EXPECT_LT(p, 1);
+  EXPECT_LE(lower, expected);
+  EXPECT_LE(expected, upper);
+  auto bad_time = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv",
+                            "--events", kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv",
+                            "--as-of", "yesterday", "--out", dir + "/x.csv"});
+  EXPECT_EQ(bad_time.exit_code, 2) << bad_time.output;
+  auto no_model = run_reai({"deals", "--model", dir + "/none", "--contacts", kFixture + "/contacts.csv", "--events",
+                            kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
+                            "2025-06-01T00:00:00Z", "--out", dir + "/x.csv"});
+  EXPECT_EQ(no_model.exit_code, 2) << no_model.output;
+}
+
+TEST(AnalyticsBinaryTest, AgentsWritesForecastAndCoachingForEveryAgent) {
+  const std::string dir = make_temp_dir("reai-agents");
+  auto run = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--contacts",
+                       kFixture + "/contacts.csv", "--events", kFixture + "/events.csv", "--as-of",
+                       "2026-01-01T00:00:00Z", "--horizon-months", "3", "--out", dir + "/agents.csv", "--coaching",
+                       dir + "/coaching.csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto forecast = read_lines(dir + "/agents.csv");
+  ASSERT_GE(forecast.size(), 4u);
+  EXPECT_EQ(forecast[0], "agent_id,year,month,expected_closings,lower80,upper80");
+  EXPECT_NE(forecast[1].find(",2026,1,"), std::string::npos) << forecast[1];
+  std::set<std::string> forecast_agents, coached;
+  for (std::size_t i = 1; i < forecast.size(); ++i) forecast_agents.insert(forecast[i].substr(0, forecast[i].find(',')));
+  const auto coaching = read_lines(dir + "/coaching.csv");
+  ASSERT_GE(coaching.size(), 2u);
+  EXPECT_EQ(coaching[0], "agent_id,finding");
+  for (std::size_t i = 1; i < coaching.size(); ++i) coached.insert(coaching[i].substr(0, coaching[i].find(',')));
+  for (const auto& agent : forecast_agents) EXPECT_TRUE(coached.count(agent)) << agent;
+}
+
+TEST(AnalyticsBinaryTest, AgentsBadInputExitsWithTwo) {
+  const std::string dir = make_temp_dir("reai-agents-bad");
+  const std::string no_stage = dir + "/stages.csv";
+  std::ofstream(no_stage) << "opportunity_id,tenant_id,contact_id,agent_id,monetary_value,ts\n";
+  auto missing_column = run_reai({"agents", "--stages", no_stage, "--as-of", "2026-01-01T00:00:00Z", "--out",
+                                  dir + "/a.csv"});
+  EXPECT_EQ(missing_column.exit_code, 2) << missing_column.output;
+  auto missing_file = run_reai({"agents", "--stages", dir + "/none.csv", "--as-of", "2026-01-01T00:00:00Z", "--out",
+                                dir + "/a.csv"});
+  EXPECT_EQ(missing_file.exit_code, 2) << missing_file.output;
+  auto bad_horizon = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
+                               "2026-01-01T00:00:00Z", "--horizon-months", "0", "--out", dir + "/a.csv"});
+  EXPECT_EQ(bad_horizon.exit_code, 2) << bad_horizon.output;
+  auto contacts_alone = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--contacts",
+                                  kFixture + "/contacts.csv", "--as-of", "2026-01-01T00:00:00Z", "--out",
+                                  dir + "/a.csv"});
+  EXPECT_EQ(contacts_alone.exit_code, 2) << contacts_alone.output;
+}
+
+}  // namespace
+}  // namespace reai::testing
