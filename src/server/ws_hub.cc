@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/codec.h"
+#include "server/ws_frame.h"
 
 namespace reai::server {
 
@@ -83,6 +84,10 @@ std::shared_ptr<const std::string> WsHub::frame(const bus::BusMessage& message) 
   return out;
 }
 
+std::shared_ptr<const std::string> WsHub::wire_frame(const bus::BusMessage& message) {
+  return std::make_shared<const std::string>(encode_ws_frame(WsOpcode::kText, *frame(message)));
+}
+
 WsShard* WsHub::assign_shard(const std::function<std::vector<std::unique_ptr<WsShard>>()>& make) {
   std::lock_guard lock(mu_);
   if (shards_.empty()) shards_ = make();
@@ -112,7 +117,7 @@ std::shared_ptr<const std::vector<WsHub::ShardGroup>> WsHub::groups_of(std::stri
 void WsHub::on_message(const bus::BusMessage& message) {
   auto groups = groups_of(message.tenant_id);
   if (!groups) return;
-  auto framed = frame(message);
+  auto framed = wire_frame(message);
   for (const auto& group : *groups) group.shard->fan_out(group.sessions, message.seq, framed);
 }
 

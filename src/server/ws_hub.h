@@ -1,6 +1,7 @@
 // WsHub: the tenant -> WebSocket sessions registry and the server's one bus
-// subscription. Each bus message is framed once ({"type":..,"seq":N,...})
-// and handed to every session of its tenant.
+// subscription. Each bus message is framed once ({"type":..,"seq":N,...},
+// then encoded as a complete WebSocket text frame) and the same bytes are
+// handed to every session of its tenant.
 //
 // Fan-out cost is per shard, not per session: every session belongs to one
 // WsShard (a serial executor, in the server a strand its socket is bound
@@ -30,7 +31,7 @@ class WsShard;
 class WsSubscriber {
  public:
   virtual ~WsSubscriber() = default;
-  // Queues a framed message. Called only on the session's shard executor,
+  // Queues `frame`, a complete WebSocket text frame (wire_frame). Called only on the session's shard executor,
   // in seq order per tenant; must not block.
   virtual void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) = 0;
   // Closes with 1001 (server going away); any thread.
@@ -99,6 +100,9 @@ class WsHub {
 
   // {"type":"<topic>","seq":N,<payload fields>} (payload is a JSON object).
   static std::shared_ptr<const std::string> frame(const bus::BusMessage& message);
+  // frame()'s text as one complete unmasked WebSocket text frame (header
+  // plus payload, ws_frame.h), the bytes every session writes as they are.
+  static std::shared_ptr<const std::string> wire_frame(const bus::BusMessage& message);
 
  private:
   struct ShardGroup {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bus/bus.h"
+#include "server/ws_frame.h"
 
 namespace reai::server {
 namespace {
@@ -45,7 +46,7 @@ class RecordingSubscriber final : public WsSubscriber {
   explicit RecordingSubscriber(WsShard* shard) : shard_(shard) {}
   void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) override {
     seqs.push_back(seq);
-    frames.push_back(*frame);
+    frames.emplace_back(ws_frame_payload(*frame));
   }
   void going_away() override { ++going_away_calls; }
   WsShard* shard() const override { return shard_; }
