@@ -141,24 +141,33 @@ void WsShard::pump() {
   std::size_t budget = kDeliveriesPerRun;
   std::unique_lock lock(mu_);
   while (!jobs_.empty()) {
-    if (budget == 0) {
+    if (batch_.empty()) {
+      // Only the pump pops, and push_back keeps references valid.
+      const auto& sessions = jobs_.front().sessions;
+      for (std::size_t i = 0; i < jobs_.size() && i < kMaxJobsPerBatch && jobs_[i].sessions == sessions; ++i) {
+        batch_.push_back(&jobs_[i]);
+      }
+    }
+    if (budget < batch_.size()) {
       // Stay scheduled; queue behind whatever else waits on the io threads.
       lock.unlock();
       post([this] { pump(); });
       return;
     }
-    // Only the pump pops, and push_back keeps references valid.
-    const Job& job = jobs_.front();
     lock.unlock();
-    const Sessions& sessions = *job.sessions;
-    const std::size_t end = std::min(sessions.size(), next_session_ + budget);
-    budget -= end - next_session_;
+    const Sessions& sessions = *batch_.front()->sessions;
+    const std::size_t end = std::min(sessions.size(), next_session_ + budget / batch_.size());
+    budget -= (end - next_session_) * batch_.size();
     for (; next_session_ < end; ++next_session_) {
-      if (auto s = sessions[next_session_].lock()) s->deliver(job.seq, job.frame);
+      auto s = sessions[next_session_].lock();
+      if (!s) continue;
+      for (const Job* job : batch_) s->deliver(job->seq, job->frame);
+      s->flush();
     }
     lock.lock();
     if (next_session_ == sessions.size()) {
-      jobs_.pop_front();
+      jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(batch_.size()));
+      batch_.clear();
       next_session_ = 0;
     }
   }

@@ -8,7 +8,10 @@
 // to), and a bus message costs one queued job per shard. The shard's pump
 // then calls WsSubscriber::deliver for its sessions directly, in bounded
 // slices, so a big fan-out never holds an io thread for long and HTTP
-// handlers queued meanwhile run between slices.
+// handlers queued meanwhile run between slices. When several messages are
+// waiting (the shard fell behind), the pump hands each session all of them
+// before calling its flush(), so the session sends them with one write:
+// the busier the server, the fewer syscalls per message.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +37,9 @@ class WsSubscriber {
   // Queues `frame`, a complete WebSocket text frame (wire_frame). Called only on the session's shard executor,
   // in seq order per tenant; must not block.
   virtual void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) = 0;
+  // Starts sending what deliver() queued (the pump calls it once after
+  // handing this session a batch). Same executor; must not block.
+  virtual void flush() = 0;
   // Closes with 1001 (server going away); any thread.
   virtual void going_away() = 0;
   // The shard whose executor runs this session; fixed for its lifetime,
@@ -48,6 +54,9 @@ class WsShard {
   // Upper bound on deliver() calls per pump run; the pump re-posts itself
   // for the rest so other handlers on the io threads are not starved.
   static constexpr std::size_t kDeliveriesPerRun = 128;
+  // Most queued messages (with the same session list) one session is
+  // handed before its flush().
+  static constexpr std::size_t kMaxJobsPerBatch = 64;
 
   WsShard() = default;
   virtual ~WsShard() = default;
@@ -75,7 +84,10 @@ class WsShard {
 
   mutable std::mutex mu_;
   std::deque<Job> jobs_;
-  std::size_t next_session_ = 0;  // within jobs_.front(); touched by pump only
+  // The batch in progress: the first batch_.size() jobs, which share one
+  // session list; next_session_ indexes it. Touched by pump only.
+  std::vector<const Job*> batch_;
+  std::size_t next_session_ = 0;
   bool scheduled_ = false;
 };
 

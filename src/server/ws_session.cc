@@ -1,5 +1,7 @@
-// One WebSocket subscriber: one write in flight, a bounded queue, overflow
-// tells the client and drops it so it never slows anyone else.
+// One WebSocket subscriber: a bounded queue of pre-encoded frames sent with
+// one gather write at a time (one writev for everything queued while the
+// previous write was in flight), overflow tells the client and drops it so
+// it never slows anyone else.
 //
 // Every session's socket is bound to its WsShard's strand (one shard per io
 // thread), so the hub's fan-out reaches a session by a direct call from the
@@ -96,6 +98,10 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
   // On the shard strand, which is this session's executor.
   void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) override {
     on_deliver(seq, std::move(frame));
+  }
+
+  void flush() override {
+    if (accepted_ && !writing_ && !finished_ && !queue_.empty()) do_write();
   }
 
   WsShard* shard() const override { return shard_; }
@@ -264,6 +270,7 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
 
   // --- write side: one gather write of queued frames at a time ---------------
 
+  // Queues without writing: the hub's pump calls flush() after a batch.
   void on_deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) {
     if (closing_ || seq <= last_seq_) return;
     last_seq_ = seq;
@@ -274,7 +281,6 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
     if (closing_) return;
     if (queue_.size() >= ctx_->config.ws_queue_limit) return overflow();
     queue_.push_back(std::move(frame));
-    if (!writing_ && accepted_) do_write();
   }
 
   // Control frames skip the data limit: they are few and tiny.
