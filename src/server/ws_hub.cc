@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/codec.h"
+#include "server/ws_frame.h"
 
 namespace reai::server {
 
@@ -83,6 +84,10 @@ std::shared_ptr<const std::string> WsHub::frame(const bus::BusMessage& message) 
   return out;
 }
 
+std::shared_ptr<const std::string> WsHub::wire_frame(const bus::BusMessage& message) {
+  return std::make_shared<const std::string>(encode_ws_frame(WsOpcode::kText, *frame(message)));
+}
+
 WsShard* WsHub::assign_shard(const std::function<std::vector<std::unique_ptr<WsShard>>()>& make) {
   std::lock_guard lock(mu_);
   if (shards_.empty()) shards_ = make();
@@ -112,7 +117,7 @@ std::shared_ptr<const std::vector<WsHub::ShardGroup>> WsHub::groups_of(std::stri
 void WsHub::on_message(const bus::BusMessage& message) {
   auto groups = groups_of(message.tenant_id);
   if (!groups) return;
-  auto framed = frame(message);
+  auto framed = wire_frame(message);
   for (const auto& group : *groups) group.shard->fan_out(group.sessions, message.seq, framed);
 }
 
@@ -136,24 +141,33 @@ void WsShard::pump() {
   std::size_t budget = kDeliveriesPerRun;
   std::unique_lock lock(mu_);
   while (!jobs_.empty()) {
-    if (budget == 0) {
+    if (batch_.empty()) {
+      // Only the pump pops, and push_back keeps references valid.
+      const auto& sessions = jobs_.front().sessions;
+      for (std::size_t i = 0; i < jobs_.size() && i < kMaxJobsPerBatch && jobs_[i].sessions == sessions; ++i) {
+        batch_.push_back(&jobs_[i]);
+      }
+    }
+    if (budget < batch_.size()) {
       // Stay scheduled; queue behind whatever else waits on the io threads.
       lock.unlock();
       post([this] { pump(); });
       return;
     }
-    // Only the pump pops, and push_back keeps references valid.
-    const Job& job = jobs_.front();
     lock.unlock();
-    const Sessions& sessions = *job.sessions;
-    const std::size_t end = std::min(sessions.size(), next_session_ + budget);
-    budget -= end - next_session_;
+    const Sessions& sessions = *batch_.front()->sessions;
+    const std::size_t end = std::min(sessions.size(), next_session_ + budget / batch_.size());
+    budget -= (end - next_session_) * batch_.size();
     for (; next_session_ < end; ++next_session_) {
-      if (auto s = sessions[next_session_].lock()) s->deliver(job.seq, job.frame);
+      auto s = sessions[next_session_].lock();
+      if (!s) continue;
+      for (const Job* job : batch_) s->deliver(job->seq, job->frame);
+      s->flush();
     }
     lock.lock();
     if (next_session_ == sessions.size()) {
-      jobs_.pop_front();
+      jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(batch_.size()));
+      batch_.clear();
       next_session_ = 0;
     }
   }

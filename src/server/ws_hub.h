@@ -1,13 +1,17 @@
 // WsHub: the tenant -> WebSocket sessions registry and the server's one bus
-// subscription. Each bus message is framed once ({"type":..,"seq":N,...})
-// and handed to every session of its tenant.
+// subscription. Each bus message is framed once ({"type":..,"seq":N,...},
+// then encoded as a complete WebSocket text frame) and the same bytes are
+// handed to every session of its tenant.
 //
 // Fan-out cost is per shard, not per session: every session belongs to one
 // WsShard (a serial executor, in the server a strand its socket is bound
 // to), and a bus message costs one queued job per shard. The shard's pump
 // then calls WsSubscriber::deliver for its sessions directly, in bounded
 // slices, so a big fan-out never holds an io thread for long and HTTP
-// handlers queued meanwhile run between slices.
+// handlers queued meanwhile run between slices. When several messages are
+// waiting (the shard fell behind), the pump hands each session all of them
+// before calling its flush(), so the session sends them with one write:
+// the busier the server, the fewer syscalls per message.
 #pragma once
 
 #include <cstdint>
@@ -30,9 +34,12 @@ class WsShard;
 class WsSubscriber {
  public:
   virtual ~WsSubscriber() = default;
-  // Queues a framed message. Called only on the session's shard executor,
+  // Queues `frame`, a complete WebSocket text frame (wire_frame). Called only on the session's shard executor,
   // in seq order per tenant; must not block.
   virtual void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) = 0;
+  // Starts sending what deliver() queued (the pump calls it once after
+  // handing this session a batch). Same executor; must not block.
+  virtual void flush() = 0;
   // Closes with 1001 (server going away); any thread.
   virtual void going_away() = 0;
   // The shard whose executor runs this session; fixed for its lifetime,
@@ -47,6 +54,9 @@ class WsShard {
   // Upper bound on deliver() calls per pump run; the pump re-posts itself
   // for the rest so other handlers on the io threads are not starved.
   static constexpr std::size_t kDeliveriesPerRun = 128;
+  // Most queued messages (with the same session list) one session is
+  // handed before its flush().
+  static constexpr std::size_t kMaxJobsPerBatch = 64;
 
   WsShard() = default;
   virtual ~WsShard() = default;
@@ -74,7 +84,10 @@ class WsShard {
 
   mutable std::mutex mu_;
   std::deque<Job> jobs_;
-  std::size_t next_session_ = 0;  // within jobs_.front(); touched by pump only
+  // The batch in progress: the first batch_.size() jobs, which share one
+  // session list; next_session_ indexes it. Touched by pump only.
+  std::vector<const Job*> batch_;
+  std::size_t next_session_ = 0;
   bool scheduled_ = false;
 };
 
@@ -99,6 +112,9 @@ class WsHub {
 
   // {"type":"<topic>","seq":N,<payload fields>} (payload is a JSON object).
   static std::shared_ptr<const std::string> frame(const bus::BusMessage& message);
+  // frame()'s text as one complete unmasked WebSocket text frame (header
+  // plus payload, ws_frame.h), the bytes every session writes as they are.
+  static std::shared_ptr<const std::string> wire_frame(const bus::BusMessage& message);
 
  private:
   struct ShardGroup {

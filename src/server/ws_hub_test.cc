@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bus/bus.h"
+#include "server/ws_frame.h"
 
 namespace reai::server {
 namespace {
@@ -45,13 +46,15 @@ class RecordingSubscriber final : public WsSubscriber {
   explicit RecordingSubscriber(WsShard* shard) : shard_(shard) {}
   void deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) override {
     seqs.push_back(seq);
-    frames.push_back(*frame);
+    frames.emplace_back(ws_frame_payload(*frame));
   }
+  void flush() override { flushed_at.push_back(seqs.size()); }
   void going_away() override { ++going_away_calls; }
   WsShard* shard() const override { return shard_; }
 
   std::vector<std::uint64_t> seqs;
   std::vector<std::string> frames;
+  std::vector<std::size_t> flushed_at;  // deliveries so far at each flush()
   int going_away_calls = 0;
 
  private:
@@ -127,18 +130,25 @@ TEST_F(WsHubTest, PumpDeliversInBoundedSlicesAndKeepsOrder) {
   publish("tenant-a", R"({"n":3})");
   EXPECT_EQ(first_->queued_tasks(), 1u);
   EXPECT_EQ(first_->pending_jobs(), 3u);
-  // The first run stops after one slice and re-posts itself.
+  // The first run stops after one slice and re-posts itself. The three
+  // waiting messages go to each session together, then one flush.
   ASSERT_TRUE(first_->run_one());
-  std::size_t delivered = 0;
-  for (const auto& s : subs) delivered += s->seqs.size();
-  EXPECT_EQ(delivered, WsShard::kDeliveriesPerRun);
+  const int per_run = static_cast<int>(WsShard::kDeliveriesPerRun) / 3;
+  int served = 0;
+  for (const auto& s : subs) {
+    if (s->seqs.empty()) continue;
+    ++served;
+    EXPECT_EQ(s->seqs, (std::vector<std::uint64_t>{1, 2, 3}));
+    EXPECT_EQ(s->flushed_at, std::vector<std::size_t>{3});
+  }
+  EXPECT_EQ(served, per_run);
   EXPECT_EQ(first_->queued_tasks(), 1u);
-  // 3 * n deliveries in slices of kDeliveriesPerRun.
-  const int total = 3 * n;
-  const int slice = static_cast<int>(WsShard::kDeliveriesPerRun);
-  const int runs = (total + slice - 1) / slice;
+  const int runs = (n + per_run - 1) / per_run;
   EXPECT_EQ(1 + first_->run_all(), runs);
-  for (const auto& s : subs) EXPECT_EQ(s->seqs, (std::vector<std::uint64_t>{1, 2, 3}));
+  for (const auto& s : subs) {
+    EXPECT_EQ(s->seqs, (std::vector<std::uint64_t>{1, 2, 3}));
+    EXPECT_EQ(s->flushed_at, std::vector<std::size_t>{3});
+  }
   EXPECT_EQ(first_->pending_jobs(), 0u);
   // Idle again: the next message schedules one new pump.
   publish("tenant-a", R"({"n":4})");

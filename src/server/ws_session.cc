@@ -1,5 +1,7 @@
-// One WebSocket subscriber: one write in flight, a bounded queue, overflow
-// tells the client and drops it so it never slows anyone else.
+// One WebSocket subscriber: a bounded queue of pre-encoded frames sent with
+// one gather write at a time (one writev for everything queued while the
+// previous write was in flight), overflow tells the client and drops it so
+// it never slows anyone else.
 //
 // Every session's socket is bound to its WsShard's strand (one shard per io
 // thread), so the hub's fan-out reaches a session by a direct call from the
@@ -9,10 +11,12 @@
 #include <algorithm>
 #include <deque>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "bus/bus.h"
 #include "server/net.h"
+#include "server/ws_frame.h"
 
 namespace reai::server {
 namespace {
@@ -64,11 +68,20 @@ std::vector<std::unique_ptr<WsShard>> make_shards(net::io_context& ioc, std::siz
   return shards;
 }
 
+// Beast performs the HTTP upgrade; from then on the session owns the socket:
+// it writes pre-encoded frames (shared by every session of the tenant) with
+// one gather write per batch, and reads client frames itself, so pongs and
+// close frames go through the same single writer and can never interleave
+// with data frames.
 class WsSession final : public WsSubscriber, public Connection, public std::enable_shared_from_this<WsSession> {
  public:
   // `socket` is bound to `shard`'s strand.
   WsSession(tcp::socket socket, StrandShard* shard, std::shared_ptr<ServerContext> ctx)
-      : ws_(std::move(socket)), shard_(shard), ctx_(std::move(ctx)), close_deadline_(ws_.get_executor()) {}
+      : ws_(std::move(socket)),
+        shard_(shard),
+        ctx_(std::move(ctx)),
+        close_deadline_(ws_.get_executor()),
+        idle_timer_(ws_.get_executor()) {}
 
   ~WsSession() override {
     if (joined_) ctx_->hub.leave(admission_.tenant_id, this);
@@ -87,6 +100,10 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
     on_deliver(seq, std::move(frame));
   }
 
+  void flush() override {
+    if (accepted_ && !writing_ && !finished_ && !queue_.empty()) do_write();
+  }
+
   WsShard* shard() const override { return shard_; }
 
   void going_away() override {
@@ -102,14 +119,25 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
   void shutdown() override { going_away(); }
 
  private:
+  // Frames and bytes per gather write: Asio hands at most 64 buffers to one
+  // writev, and a byte cap keeps one slow socket from pinning memory.
+  static constexpr std::size_t kMaxFramesPerWrite = 64;
+  static constexpr std::size_t kMaxBytesPerWrite = 256 * 1024;
+  // Clients only send control frames; a bigger frame closes with 1009.
+  static constexpr std::size_t kMaxClientPayload = 64 * 1024;
+  // A ping after this long without hearing from the client; the socket
+  // closes after another such period of silence.
+  static constexpr auto kIdlePing = std::chrono::seconds(30);
+
+  tcp::socket& socket() { return ws_.next_layer(); }
+
   void on_run(http::request<http::string_body> request) {
     admission_ = ctx_->api.admit_websocket(request.target());
     websocket::stream_base::timeout timeout{};
     timeout.handshake_timeout = std::chrono::seconds(30);
-    timeout.idle_timeout = std::chrono::seconds(60);
-    timeout.keep_alive_pings = true;  // a ping at half the idle time
+    timeout.idle_timeout = websocket::stream_base::none();
+    timeout.keep_alive_pings = false;  // this session pings (on_idle) through its own writer
     ws_.set_option(timeout);
-    ws_.read_message_max(64 * 1024);  // clients only send control frames
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "reai"); }));
     // Join (and replay) before the handshake completes: once the client
@@ -128,42 +156,121 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
   void on_accept(beast::error_code ec) {
     if (ec) return fail(ec, "ws accept");
     accepted_ = true;
+    do_read();
+    arm_idle_timer();
     // Accept first, then close with the code, so browsers can read it.
     if (admission_.close_code != 0) {
       return close_with(static_cast<std::uint16_t>(admission_.close_code), admission_.reason, false);
     }
     if (!joined_ || going_away_requested_) return close_with(websocket::close_code::going_away, "server shutting down", true);
-    do_read();
     if (!queue_.empty() && !writing_) do_write();
-    if (pending_close_ && queue_.empty() && !writing_) start_close();
   }
 
   void replay(std::uint64_t since) {
     auto missed = ctx_->bus.since(admission_.tenant_id, since);
     const bool too_many = missed && missed->messages.size() >= ctx_->config.ws_queue_limit;
-    if (!missed || !missed->complete || too_many) enqueue(std::make_shared<const std::string>(kResyncFrame));
+    if (!missed || !missed->complete || too_many) enqueue(text_frame(kResyncFrame));
     if (!missed) return;
     if (too_many) {
       // More than the queue holds: the client re-reads current scores.
       last_seq_ = missed->messages.back().seq;
       return;
     }
-    for (const auto& m : missed->messages) on_deliver(m.seq, WsHub::frame(m));
+    for (const auto& m : missed->messages) on_deliver(m.seq, WsHub::wire_frame(m));
   }
 
-  void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this())); }
+  static std::shared_ptr<const std::string> text_frame(std::string_view text) {
+    return std::make_shared<const std::string>(encode_ws_frame(WsOpcode::kText, text));
+  }
 
-  void on_read(beast::error_code ec, std::size_t) {
+  // --- read side: client frames, parsed here so Beast never writes ----------
+
+  void do_read() {
+    socket().async_read_some(read_buffer_.prepare(16 * 1024),
+                             beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t n) {
     if (ec) {
-      close_deadline_.cancel();
-      if (ec != websocket::error::closed) fail(ec, "ws read");
+      // EOF after our close frame is the normal end; anything else is logged.
+      if (ec != net::error::eof && ec != net::error::operation_aborted && !close_sent_) fail(ec, "ws read");
+      return finish();
+    }
+    heard_from_client_ = true;
+    read_buffer_.commit(n);
+    if (draining_) {
+      // After a protocol error: discard input until the client's EOF, so
+      // closing never resets the connection before our close frame lands.
+      read_buffer_.consume(read_buffer_.size());
+      return do_read();
+    }
+    while (!finished_ && !draining_) {
+      auto data = read_buffer_.data();
+      WsClientFrame frame;
+      const auto result = parse_ws_client_frame(std::span<char>(static_cast<char*>(data.data()), data.size()),
+                                                kMaxClientPayload, &frame);
+      if (result == WsParseResult::kNeedMore) break;
+      if (result != WsParseResult::kFrame) {
+        protocol_failure(result == WsParseResult::kTooBig ? websocket::close_code::too_big
+                                                          : websocket::close_code::protocol_error);
+        break;
+      }
+      on_client_frame(frame);
+      read_buffer_.consume(frame.size);
+    }
+    if (draining_) read_buffer_.consume(read_buffer_.size());
+    if (!finished_) do_read();
+  }
+
+  void on_client_frame(const WsClientFrame& frame) {
+    switch (frame.opcode) {
+      case WsOpcode::kPing:
+        if (!close_sent_) push_control(encode_ws_frame(WsOpcode::kPong, frame.payload));
+        return;
+      case WsOpcode::kClose:
+        return on_client_close(frame.payload);
+      default:
+        return;  // pongs, and text the protocol gives clients no use for
+    }
+  }
+
+  void on_client_close(std::string_view payload) {
+    client_closed_ = true;
+    if (close_sent_) {
+      // The client answered our close: the handshake is complete.
+      if (!writing_) finish();
       return;
     }
-    // Clients have nothing to say yet; pings are answered by Beast.
-    buffer_.consume(buffer_.size());
-    do_read();
+    const std::uint16_t code = ws_close_code(payload);
+    if (code == 0) return protocol_failure(websocket::close_code::protocol_error);
+    // Echo the client's code, then drop the TCP connection (the server
+    // closes first, RFC 6455 7.1.1). Undelivered updates are moot.
+    closing_ = true;
+    drop_unsent();
+    queue_close_frame(code == 1005 ? encode_ws_frame(WsOpcode::kClose, {}) : encode_ws_close(code, {}));
   }
 
+  // Nothing more from this client is parsed: send the close code, half-close
+  // once it is written, and discard input until the client's EOF (or the
+  // close deadline). Called from on_read, which keeps reading.
+  void protocol_failure(websocket::close_code code) {
+    draining_ = true;
+    closing_ = true;
+    drop_unsent();
+    if (!close_sent_) queue_close_frame(encode_ws_close(static_cast<std::uint16_t>(code), {}));
+    if (!writing_) half_close();
+  }
+
+  void half_close() {
+    if (queue_.empty()) {
+      beast::error_code ignored;
+      socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  // --- write side: one gather write of queued frames at a time ---------------
+
+  // Queues without writing: the hub's pump calls flush() after a batch.
   void on_deliver(std::uint64_t seq, std::shared_ptr<const std::string> frame) {
     if (closing_ || seq <= last_seq_) return;
     last_seq_ = seq;
@@ -174,81 +281,133 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
     if (closing_) return;
     if (queue_.size() >= ctx_->config.ws_queue_limit) return overflow();
     queue_.push_back(std::move(frame));
-    if (!writing_ && accepted_) do_write();
+  }
+
+  // Control frames skip the data limit: they are few and tiny.
+  void push_control(std::string frame) {
+    queue_.push_back(std::make_shared<const std::string>(std::move(frame)));
+    if (!writing_ && accepted_ && !finished_) do_write();
   }
 
   void overflow() {
     ctx_->metrics.record_ws_drop();
-    // Keep only the frame being written; the client learns why it is dropped.
-    if (writing_) {
-      queue_.erase(queue_.begin() + 1, queue_.end());
-    } else {
-      queue_.clear();
-    }
-    queue_.push_back(std::make_shared<const std::string>(kOverflowFrame));
+    // Keep only the frames being written; the client learns why it is dropped.
+    drop_unsent();
+    queue_.push_back(text_frame(kOverflowFrame));
     close_with(websocket::close_code::policy_error, "queue overflow", false);
   }
 
+  void drop_unsent() { queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_), queue_.end()); }
+
   void do_write() {
+    write_buffers_.clear();
+    std::size_t bytes = 0;
+    for (const auto& frame : queue_) {
+      if (write_buffers_.size() == kMaxFramesPerWrite) break;
+      if (!write_buffers_.empty() && bytes + frame->size() > kMaxBytesPerWrite) break;
+      write_buffers_.emplace_back(frame->data(), frame->size());
+      bytes += frame->size();
+    }
+    in_flight_ = write_buffers_.size();
     writing_ = true;
-    ws_.text(true);
-    ws_.async_write(net::buffer(*queue_.front()), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+    net::async_write(socket(), write_buffers_, beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_));
+    in_flight_ = 0;
     if (ec) {
-      close_deadline_.cancel();
-      return fail(ec, "ws write");
+      if (ec != net::error::operation_aborted) fail(ec, "ws write");
+      return finish();
     }
-    queue_.pop_front();
     if (!queue_.empty()) return do_write();
-    if (pending_close_) start_close();
+    // Everything up to and including our close frame is out.
+    if (draining_) return half_close();
+    if (close_sent_ && client_closed_) finish();
   }
 
-  // Closes after the queued frames (or at once when `drop_queue`), bounded
-  // by a deadline so a client that never reads cannot hold the socket.
+  // Sends a close frame after the queued frames (or at once when
+  // `drop_queue`), bounded by a deadline so a client that never reads or
+  // never answers cannot hold the socket.
   void close_with(websocket::close_code code, std::string_view reason, bool drop_queue) {
     close_with(static_cast<std::uint16_t>(code), reason, drop_queue);
   }
   void close_with(std::uint16_t code, std::string_view reason, bool drop_queue) {
-    if (pending_close_) return;
+    if (close_sent_ || finished_) return;
     closing_ = true;
-    pending_close_ = true;
-    close_reason_.code = code;
-    close_reason_.reason = std::string(reason.substr(0, 120));
-    if (drop_queue && queue_.size() > 1) queue_.erase(queue_.begin() + 1, queue_.end());
-    if (drop_queue && !writing_) queue_.clear();
+    if (drop_queue) drop_unsent();
+    queue_close_frame(encode_ws_close(code, reason));
+  }
+
+  void queue_close_frame(std::string frame) {
+    close_sent_ = true;
     close_deadline_.expires_after(kCloseDeadline);
     close_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) beast::get_lowest_layer(self->ws_).close(ec);
+      if (!ec) self->finish();
     });
-    if (accepted_ && !writing_ && queue_.empty()) start_close();
+    push_control(std::move(frame));
   }
 
-  void start_close() {
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code ec) {
-      self->close_deadline_.cancel();
-      if (ec && ec != net::error::operation_aborted) fail(ec, "ws close");
+  // --- keep-alive and teardown ----------------------------------------------
+
+  void arm_idle_timer() {
+    idle_timer_.expires_after(kIdlePing);
+    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->on_idle();
     });
   }
 
-  // A plain socket: the websocket stream keeps its own timeouts, and
-  // tcp_stream's per-operation bookkeeping is measurable at this volume.
+  void on_idle() {
+    if (finished_) return;
+    if (heard_from_client_) {
+      heard_from_client_ = false;
+      ping_outstanding_ = false;
+    } else if (ping_outstanding_) {
+      return finish();  // silent for two periods: the peer is gone
+    } else if (!close_sent_) {
+      ping_outstanding_ = true;
+      push_control(encode_ws_frame(WsOpcode::kPing, {}));
+    }
+    arm_idle_timer();
+  }
+
+  // Closes the socket; pending operations complete with errors and release
+  // the session.
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    closing_ = true;
+    close_deadline_.cancel();
+    idle_timer_.cancel();
+    beast::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
+  }
+
+  // Beast's stream only performs the handshake (see the class comment).
   websocket::stream<tcp::socket> ws_;
   StrandShard* shard_;
   std::shared_ptr<ServerContext> ctx_;
   net::steady_timer close_deadline_;
+  net::steady_timer idle_timer_;
   WsAdmission admission_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer read_buffer_;
+  // Complete frames; the first in_flight_ are being written.
   std::deque<std::shared_ptr<const std::string>> queue_;
-  websocket::close_reason close_reason_;
+  std::vector<net::const_buffer> write_buffers_;
+  std::size_t in_flight_ = 0;
   std::uint64_t last_seq_ = 0;
   bool accepted_ = false;
   bool joined_ = false;
   bool writing_ = false;
-  bool closing_ = false;
-  bool pending_close_ = false;
+  bool closing_ = false;       // no more updates are queued
+  bool close_sent_ = false;    // our close frame is queued or written
+  bool client_closed_ = false; // the client's close frame arrived (or it broke the protocol)
+  bool finished_ = false;      // the socket is closed
+  bool draining_ = false;      // protocol error: input is discarded until EOF
+  bool heard_from_client_ = false;
+  bool ping_outstanding_ = false;
   bool going_away_requested_ = false;
 };
 

@@ -28,6 +28,18 @@ bool run_until(net::io_context& ioc, const bool& done, Clock::time_point deadlin
   return true;
 }
 
+// Runs until `a` or `b` is set; false on the deadline.
+bool run_until_either(net::io_context& ioc, const bool& a, const bool& b, Clock::time_point deadline) {
+  ioc.restart();
+  while (!a && !b) {
+    if (ioc.run_one_until(deadline) == 0) {
+      if (Clock::now() >= deadline) return a || b;
+      ioc.restart();
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 struct HttpClient::Impl {
@@ -270,8 +282,9 @@ bool WsClient::ping() {
   if (!run_until(s.ioc, done, deadline) || result) return false;
   while (!s.pong_seen) {
     if (!s.read_in_flight) s.start_read();
-    // Pongs are seen by the control callback while a read is pending.
-    if (!run_until(s.ioc, s.pong_seen, deadline)) return false;
+    // Pongs are seen by the control callback while a read is pending; a
+    // text message may complete the read first (kept for read()).
+    if (!run_until_either(s.ioc, s.pong_seen, s.read_done, deadline)) return false;
     if (s.read_done) {
       auto r = s.finish_read(deadline);
       if (r && *r) s.pending.push_back(std::move(**r));
