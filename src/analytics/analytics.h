@@ -3,3 +3,4 @@
 #pragma once
 
 #include "analytics/forecast.h"
+#include "analytics/pricing.h"

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -152,7 +153,75 @@ void add_panel_options(CLI::App* cmd, ForecastArgs* args, bool required) {
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
 }
 
+struct PriceArgs {
+  std::string model, listing, market, region, metric = "median", sales;
+  int k = 5;
+};
+
+int run_price(const PriceArgs& args) {
+  std::ifstream in(args.listing);
+  if (!in) return fail(not_found("cannot read listing " + args.listing));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto listing = analytics::listing_from_json(text.str());
+  if (!listing) return fail(invalid_argument(args.listing + ": " + listing.status().message()));
+  auto model = property::ValuationModel::load(args.model);
+  if (!model) return fail(model.status());
+  auto values = model->predict(*listing);
+  if (!values) return fail(values.status());
+  std::vector<analytics::Comparable> comparables;
+  if (!args.sales.empty()) {
+    auto sales = property::read_sales_csv(args.sales);
+    if (!sales) return fail(sales.status());
+    auto found = analytics::nearest_comparables(*sales, model->target(), *listing, args.k);
+    if (!found) return fail(found.status());
+    comparables = std::move(*found);
+  }
+  std::optional<analytics::MarketOutlook> market;
+  if (!args.market.empty()) {
+    std::string region = args.region;
+    for (const char* key : {"region", "city", "area"}) {
+      if (!region.empty()) break;
+      for (std::size_t j = 0; j < listing->header.size(); ++j) {
+        if (listing->header[j] == key) region = listing->rows[0][j];
+      }
+    }
+    if (region.empty()) return fail(invalid_argument("--market needs --region or a region/city field in the listing"));
+    auto outlook = analytics::market_outlook(args.market, region, args.metric);
+    if (!outlook) return fail(outlook.status());
+    market = *outlook;
+  }
+  const auto rec = analytics::recommend_price(values->front(), std::move(comparables), market ? &*market : nullptr);
+  std::printf("list_price %.0f\nlower80 %.0f\nupper80 %.0f\navm %.0f (80%%: %.0f - %.0f)\n", rec.list_price, rec.lower80,
+              rec.upper80, rec.avm.predicted, rec.avm.lower80, rec.avm.upper80);
+  if (rec.has_market) {
+    std::printf("market %s %s: %+.2f%% over %d months (80%%: %+.2f%% to %+.2f%%)\n", rec.market.region.c_str(),
+                rec.market.metric.c_str(), 100 * rec.market.change, rec.market.months, 100 * rec.market.lower80,
+                100 * rec.market.upper80);
+  }
+  for (const auto& c : rec.comparables) {
+    std::printf("comparable row %zu price %.0f distance %.3f", c.row, c.price, c.distance);
+    for (const auto& [name, value] : c.highlights) std::printf(" %s=%s", name.c_str(), value.c_str());
+    std::printf("\n");
+  }
+  std::printf("\n%s\n", rec.explanation.c_str());
+  return kOk;
+}
+
 }  // namespace
+
+void add_price_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<PriceArgs>();
+  auto* cmd = app.add_subcommand("price", "Recommended list price and 80% range for a listing, with comparables and the market outlook");
+  cmd->add_option("--model", args->model, "Valuation model directory from `reai value train`")->required();
+  cmd->add_option("--listing", args->listing, "Listing JSON object (the sales columns, without the price)")->required();
+  cmd->add_option("--market", args->market, "Forecast CSV from `reai forecast` for the 90-day market outlook");
+  cmd->add_option("--region", args->region, "Series of the market forecast (default: the listing's region/city field)");
+  cmd->add_option("--metric", args->metric, "Market forecast metric")->capture_default_str();
+  cmd->add_option("--sales", args->sales, "Sales CSV to draw comparable sales from (e.g. the AVM's training file)");
+  cmd->add_option("--k", args->k, "Comparable sales to list")->capture_default_str();
+  cmd->callback([args, exit_code] { *exit_code = run_price(*args); });
+}
 
 void add_forecast_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ForecastArgs>();

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   reai::cli::add_simulate_command(app, &exit_code);
   reai::cli::add_value_command(app, &exit_code);
   reai::cli::add_forecast_command(app, &exit_code);
+  reai::cli::add_price_command(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
