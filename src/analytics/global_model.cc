@@ -17,6 +17,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kLags = 13;
 constexpr int kMinHistory = 12;
+constexpr int kFolds = 2;
 constexpr std::size_t kFeatures = 3 + kLags + 2 + 4 + 2 + 2 + 1;
 
 double at(const std::vector<double>& z, int i) {
@@ -146,10 +147,18 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
   std::vector<std::vector<double>> trends;
   for (const auto& metric : input.metrics) trends.push_back(market_trend(metric, first, input.last_month));
 
-  models::DenseMatrix train_all(0, kFeatures), train_early(0, kFeatures), predict_inner(0, kFeatures),
-      predict_final(0, kFeatures);
-  std::vector<float> y_all, y_early;
-  std::vector<RowRef> inner_rows, final_rows;
+  // Inner origins are forecast by two earlier models (cross-fitting): one
+  // trained on targets up to the first inner origin forecasts the first half,
+  // one trained up to the middle the second half. A single model from the
+  // first origin grew stale over 18 months and made the global model look
+  // worse than it is, which skewed the combination weights towards ETS.
+  const int middle = input.inner_first + (input.last_month - input.inner_first) / 2;
+  const int cuts[kFolds] = {input.inner_first, middle};
+  models::DenseMatrix train_all(0, kFeatures), predict_final(0, kFeatures);
+  models::DenseMatrix train_early[kFolds] = {{0, kFeatures}, {0, kFeatures}};
+  models::DenseMatrix predict_inner[kFolds] = {{0, kFeatures}, {0, kFeatures}};
+  std::vector<float> y_all, y_early[kFolds];
+  std::vector<RowRef> inner_rows[kFolds], final_rows;
   std::vector<float> row(kFeatures);
   for (std::size_t m = 0; m < M; ++m) {
     const auto& metric = input.metrics[m];
@@ -169,14 +178,16 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
           if (i + h < n && !std::isnan(target)) {
             train_all.append_row(row);
             y_all.push_back(static_cast<float>(target - base));
-            if (origin + h <= input.inner_first) {
-              train_early.append_row(row);
-              y_early.push_back(static_cast<float>(target - base));
+            for (int k = 0; k < kFolds; ++k) {
+              if (origin + h > cuts[k]) continue;
+              train_early[k].append_row(row);
+              y_early[k].push_back(static_cast<float>(target - base));
             }
           }
           if (origin >= input.inner_first && i + h < n) {
-            predict_inner.append_row(row);
-            inner_rows.push_back({m, s, i, h, base});
+            const int k = origin >= middle ? 1 : 0;
+            predict_inner[k].append_row(row);
+            inner_rows[k].push_back({m, s, i, h, base});
           }
           if (i == n - 1) {
             predict_final.append_row(row);
@@ -221,27 +232,33 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
     }
     return Status::ok();
   };
-  // The two models train side by side, one XGBoost thread each: on a shared
+  // The models train side by side, one XGBoost thread each: on a shared
   // machine XGBoost's OpenMP threads spin against each other (measured 15x
-  // slower with nthread=2 under load), two independent trainings do not.
+  // slower with nthread=2 under load), independent trainings do not.
   params.nthread = 1;
-  std::optional<Result<models::Booster>> early, full;
-  auto train_early_model = [&] {
-    if (train_early.rows >= 50) early = models::Booster::train(train_early, y_early, {}, nullptr, {}, params);
+  params.extra.emplace_back("max_bin", "64");  // 3x faster than 256, same backtest accuracy
+  std::optional<Result<models::Booster>> early[kFolds], full;
+  auto train_early_model = [&](int k) {
+    if (train_early[k].rows >= 50) early[k] = models::Booster::train(train_early[k], y_early[k], {}, nullptr, {}, params);
   };
   auto train_full_model = [&] {
     if (train_all.rows >= 50) full = models::Booster::train(train_all, y_all, {}, nullptr, {}, params);
   };
   if (input.nthread > 1) {
-    std::jthread side(train_early_model);
+    std::jthread side([&] {
+      train_early_model(0);
+      train_early_model(1);
+    });
     train_full_model();
   } else {
-    train_early_model();
+    train_early_model(0);
+    train_early_model(1);
     train_full_model();
   }
-  if (early) {
-    if (!*early) return early->status();
-    REAI_RETURN_IF_ERROR(fill(early->value(), predict_inner, inner_rows, true));
+  for (int k = 0; k < kFolds; ++k) {
+    if (!early[k]) continue;
+    if (!*early[k]) return early[k]->status();
+    REAI_RETURN_IF_ERROR(fill(early[k]->value(), predict_inner[k], inner_rows[k], true));
   }
   if (full) {
     if (!*full) return full->status();
