@@ -138,13 +138,6 @@ double seasonal_scale(const std::vector<double>& z) {
   return n > 0 && sum > 0 ? sum / n : kNaN;
 }
 
-// Weights and interval widths of one method (or the combination) for one
-// metric and horizon, from the inner-origin errors.
-struct Errors {
-  std::vector<double> mae;  // per series, shrunk towards the pool
-  double pooled = kNaN;
-};
-
 }  // namespace
 
 const char* method_name(Method method) {

@@ -29,15 +29,17 @@ struct GlobalModelInput {
 
 struct GlobalModelOutput {
   // inner[m][s][h-1][i]: forecast of z[i] made h months before, from a model
-  // trained only on targets up to inner_first; empty when the series has no
+  // trained only on targets up to inner_first (origins in the first half of
+  // the inner window) or up to its middle (second half); empty when the series has no
   // usable history. final[m][s][h-1]: forecast from last_month by a model
   // trained on all targets.
   std::vector<std::vector<std::vector<std::vector<double>>>> inner;
   std::vector<std::vector<std::vector<double>>> final;
 };
 
-// One XGBoost model per call (horizon, metric and calendar are features),
-// trained twice: on targets up to inner_first and on all. Fails with
+// One XGBoost model (horizon, metric and calendar are features) trained
+// three times: on targets up to inner_first, up to the middle of the inner
+// window, and on all; on origins of the last 8 years. Fails with
 // Internal on an XGBoost error; a panel too short to train on yields empty
 // forecasts (callers fall back to seasonal naive).
 Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input);
