@@ -1,0 +1,131 @@
+// Rolling-origin backtest of every method on a panel.
+#include <algorithm>
+#include <cmath>
+
+#include "analytics/forecast.h"
+
+namespace reai::analytics {
+namespace {
+
+bool complete_from(const std::vector<double>& y, int start, int from) {
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    if (start + static_cast<int>(i) >= from && std::isnan(y[i])) return false;
+  }
+  return start <= from;
+}
+
+double seasonal_mae(const std::vector<double>& y, std::size_t end) {
+  double sum = 0;
+  int n = 0;
+  for (std::size_t i = kSeasonLength; i < end; ++i) {
+    if (!std::isnan(y[i]) && !std::isnan(y[i - kSeasonLength])) {
+      sum += std::abs(y[i] - y[i - kSeasonLength]);
+      ++n;
+    }
+  }
+  return n > 0 ? sum / n : std::nan("");
+}
+
+}  // namespace
+
+Result<BacktestReport> backtest_panel(const MonthlyPanel& panel, const BacktestOptions& options) {
+  if (panel.series.empty()) return invalid_argument("empty panel");
+  const int H = options.forecast.horizon;
+  if (H < 1 || H > 24) return invalid_argument("horizon must be in 1..24");
+  const int last = std::min(options.last_origin, panel.last_month - H);
+  if (options.first_origin > last) {
+    return invalid_argument("no origin in the range has " + std::to_string(H) +
+                            " months of actuals inside the data (data ends " + std::to_string(year_of(panel.last_month)) +
+                            "-" + std::to_string(month_of(panel.last_month)) + ")");
+  }
+  BacktestReport report;
+  report.metrics = panel.metrics;
+  report.horizon = H;
+  const std::size_t M = panel.metrics.size();
+  // Which series are scored, per metric.
+  std::vector<std::vector<bool>> scored(M, std::vector<bool>(panel.series.size(), true));
+  for (std::size_t m = 0; m < M; ++m) {
+    for (std::size_t s = 0; s < panel.series.size(); ++s) {
+      if (options.complete_from >= 0) {
+        scored[m][s] = complete_from(panel.series[s].values[m], panel.series[s].start, options.complete_from);
+      }
+    }
+  }
+  for (std::size_t s = 0; s < panel.series.size(); ++s) {
+    bool any = false;
+    for (std::size_t m = 0; m < M; ++m) any = any || scored[m][s];
+    report.series_scored += any ? 1 : 0;
+  }
+  struct Sum {
+    double mase = 0, ape = 0, sape = 0, in80 = 0, in95 = 0, width80 = 0;
+    std::size_t n = 0, n_ape = 0;
+  };
+  std::vector<std::vector<Sum>> sums[kMethodCount];
+  for (auto& by_metric : sums) by_metric.assign(M, std::vector<Sum>(static_cast<std::size_t>(H)));
+
+  for (int origin = options.first_origin; origin <= last; ++origin) {
+    if (options.forecast.progress) {
+      options.forecast.progress("origin " + std::to_string(year_of(origin)) + "-" + std::to_string(month_of(origin)));
+    }
+    const MonthlyPanel known = truncate_panel(panel, origin);
+    auto forecasts = forecast_all_methods(known, options.forecast);
+    // truncate_panel keeps the series order, dropping those not started yet.
+    std::vector<std::size_t> original_index;
+    for (std::size_t s = 0, k = 0; s < panel.series.size() && k < known.series.size(); ++s) {
+      if (panel.series[s].name == known.series[k].name) {
+        original_index.push_back(s);
+        ++k;
+      }
+    }
+    if (!forecasts) return forecasts.status();
+    ++report.origins;
+    for (int method = 0; method < kMethodCount; ++method) {
+      for (const ForecastPoint& p : forecasts->by_method[method]) {
+        const std::size_t s_index = original_index[p.series];
+        const PanelSeries& original = panel.series[s_index];
+        if (!scored[p.metric][s_index]) continue;
+        const auto& y = original.values[p.metric];
+        const int idx = p.month - original.start;
+        if (idx < 0 || idx >= static_cast<int>(y.size())) continue;
+        const double actual = y[static_cast<std::size_t>(idx)];
+        if (std::isnan(actual)) continue;
+        const double scale = seasonal_mae(y, static_cast<std::size_t>(origin - original.start + 1));
+        if (std::isnan(scale) || scale <= 0) continue;
+        Sum& sum = sums[method][p.metric][static_cast<std::size_t>(p.h - 1)];
+        const double error = std::abs(actual - p.point);
+        sum.mase += error / scale;
+        if (actual != 0) {
+          sum.ape += 100 * error / std::abs(actual);
+          ++sum.n_ape;
+        }
+        const double denom = std::abs(actual) + std::abs(p.point);
+        sum.sape += denom > 0 ? 200 * error / denom : 0;
+        sum.in80 += actual >= p.lower80 && actual <= p.upper80 ? 1 : 0;
+        sum.in95 += actual >= p.lower95 && actual <= p.upper95 ? 1 : 0;
+        sum.width80 += (p.upper80 - p.lower80) / std::abs(actual == 0 ? 1 : actual);
+        ++sum.n;
+      }
+    }
+  }
+  for (int method = 0; method < kMethodCount; ++method) {
+    report.scores[method].assign(M, std::vector<HorizonScore>(static_cast<std::size_t>(H)));
+    for (std::size_t m = 0; m < M; ++m) {
+      for (int h = 0; h < H; ++h) {
+        const Sum& sum = sums[method][m][static_cast<std::size_t>(h)];
+        HorizonScore& score = report.scores[method][m][static_cast<std::size_t>(h)];
+        score.count = sum.n;
+        if (sum.n == 0) continue;
+        const double n = static_cast<double>(sum.n);
+        score.mase = sum.mase / n;
+        score.mape = sum.n_ape > 0 ? sum.ape / static_cast<double>(sum.n_ape) : std::nan("");
+        score.smape = sum.sape / n;
+        score.coverage80 = sum.in80 / n;
+        score.coverage95 = sum.in95 / n;
+        score.width80 = sum.width80 / n;
+      }
+    }
+  }
+  return report;
+}
+
+}  // namespace reai::analytics

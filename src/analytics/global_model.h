@@ -1,0 +1,47 @@
+// Internal: the global gradient-boosted model across all series of a panel.
+#pragma once
+
+#include <vector>
+
+#include "core/status.h"
+
+namespace reai::analytics {
+
+struct GlobalModelSeries {
+  const std::vector<double>* z = nullptr;  // transformed values, NaN = missing
+  int start = 0;                           // absolute month of z[0]
+  // ETS forecasts used as features (stacking), may be null:
+  // ets_inner[h-1][i] forecasts z[i] from h months before; ets_final[h-1]
+  // forecasts from the last month.
+  const std::vector<std::vector<double>>* ets_inner = nullptr;
+  const std::vector<double>* ets_final = nullptr;
+};
+
+struct GlobalModelInput {
+  std::vector<std::vector<GlobalModelSeries>> metrics;  // [metric][series], same series order
+  int horizon = 3;
+  int inner_first = 0;  // first inner origin (absolute month)
+  int last_month = 0;
+  int rounds = 200;
+  int nthread = 2;
+  int seed = 7;
+};
+
+struct GlobalModelOutput {
+  // inner[m][s][h-1][i]: forecast of z[i] made h months before, from a model
+  // trained only on targets up to inner_first (origins in the first half of
+  // the inner window) or up to its middle (second half); empty when the series has no
+  // usable history. final[m][s][h-1]: forecast from last_month by a model
+  // trained on all targets.
+  std::vector<std::vector<std::vector<std::vector<double>>>> inner;
+  std::vector<std::vector<std::vector<double>>> final;
+};
+
+// One XGBoost model (horizon, metric and calendar are features) trained
+// three times: on targets up to inner_first, up to the middle of the inner
+// window, and on all; on origins of the last 8 years. Fails with
+// Internal on an XGBoost error; a panel too short to train on yields empty
+// forecasts (callers fall back to seasonal naive).
+Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input);
+
+}  // namespace reai::analytics

@@ -1,0 +1,255 @@
+// `reai forecast` / `reai forecast backtest` (shared/EVALUATION.md "Market trends").
+#include "cli/forecast_commands.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "analytics/analytics.h"
+
+namespace reai::cli {
+namespace {
+
+constexpr int kOk = 0, kFailure = 1, kBadInput = 2;
+
+int fail(const Status& status) {
+  std::cerr << "reai: " << status.message() << "\n";
+  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound ? kBadInput
+                                                                                                  : kFailure;
+}
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+struct ForecastArgs {
+  std::string data, series, time, metrics, out, origins, complete_from;
+  int horizon = 3;
+  int threads = 2;
+  int inner_origins = 18;
+  bool quiet = false;
+};
+
+Result<analytics::MonthlyPanel> read_panel(const ForecastArgs& args) {
+  analytics::PanelSpec spec{args.series, split(args.time), split(args.metrics)};
+  return analytics::read_monthly_panel(args.data, spec);
+}
+
+analytics::ForecastOptions forecast_options(const ForecastArgs& args) {
+  analytics::ForecastOptions options;
+  options.horizon = args.horizon;
+  options.nthread = args.threads;
+  options.inner_origins = args.inner_origins;
+  if (!args.quiet) options.progress = [](const std::string& line) { std::cerr << "reai forecast: " << line << "\n"; };
+  return options;
+}
+
+int run_forecast(const ForecastArgs& args) {
+  const auto started = std::chrono::steady_clock::now();
+  auto panel = read_panel(args);
+  if (!panel) return fail(panel.status());
+  auto points = analytics::forecast_panel(*panel, forecast_options(args));
+  if (!points) return fail(points.status());
+  std::ofstream out(args.out);
+  if (!out) return fail(invalid_argument("cannot write " + args.out));
+  out << "series,metric,year,month,h,point,lower80,upper80\n";
+  char line[512];
+  for (const auto& p : *points) {
+    const std::string& name = panel->series[p.series].name;
+    const bool quote = name.find_first_of(",\"\n") != std::string::npos;
+    std::string field = name;
+    if (quote) {
+      field = "\"";
+      for (char c : name) field += c == '"' ? std::string("\"\"") : std::string(1, c);
+      field += "\"";
+    }
+    std::snprintf(line, sizeof line, ",%s,%d,%d,%d,%.6g,%.6g,%.6g\n", panel->metrics[p.metric].c_str(),
+                  analytics::year_of(p.month), analytics::month_of(p.month), p.h, p.point, p.lower80, p.upper80);
+    out << field << line;
+  }
+  out.close();
+  if (!out) return fail(internal_error("failed writing " + args.out));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cerr << "reai forecast: wrote " << points->size() << " forecasts for " << panel->series.size()
+            << " series to " << args.out << " in " << seconds << " s\n";
+  return kOk;
+}
+
+int run_backtest(const ForecastArgs& args) {
+  auto panel = read_panel(args);
+  if (!panel) return fail(panel.status());
+  const auto colon = args.origins.find(':');
+  if (colon == std::string::npos) return fail(invalid_argument("--origins takes FIRST:LAST, e.g. 2011-12:2013-06"));
+  auto first = analytics::parse_year_month(args.origins.substr(0, colon));
+  if (!first) return fail(first.status());
+  auto last = analytics::parse_year_month(args.origins.substr(colon + 1));
+  if (!last) return fail(last.status());
+  analytics::BacktestOptions options;
+  options.first_origin = *first;
+  options.last_origin = *last;
+  options.forecast = forecast_options(args);
+  if (!args.complete_from.empty()) {
+    auto from = analytics::parse_year_month(args.complete_from);
+    if (!from) return fail(from.status());
+    options.complete_from = *from;
+  }
+  auto report = analytics::backtest_panel(*panel, options);
+  if (!report) return fail(report.status());
+  std::printf("origins %d, horizon %d, series scored %zu of %zu\n", report->origins, report->horizon,
+              report->series_scored, panel->series.size());
+  std::printf("%-8s %-15s %3s %8s %8s %8s %7s %7s %7s %6s\n", "metric", "method", "h", "MASE", "MAPE%", "sMAPE%",
+              "cov80", "cov95", "width80", "n");
+  for (std::size_t m = 0; m < report->metrics.size(); ++m) {
+    for (int method = 0; method < analytics::kMethodCount; ++method) {
+      double mase = 0, mape = 0, smape = 0, cov = 0, cov95 = 0, width = 0;
+      for (int h = 1; h <= report->horizon; ++h) {
+        const auto& s = report->scores[method][m][static_cast<std::size_t>(h - 1)];
+        std::printf("%-8s %-15s %3d %8.3f %8.2f %8.2f %7.3f %7.3f %7.3f %6zu\n", report->metrics[m].c_str(),
+                    analytics::method_name(static_cast<analytics::Method>(method)), h, s.mase, s.mape, s.smape,
+                    s.coverage80, s.coverage95, s.width80, s.count);
+        mase += s.mase;
+        mape += s.mape;
+        smape += s.smape;
+        cov += s.coverage80;
+        cov95 += s.coverage95;
+        width += s.width80;
+      }
+      const double n = report->horizon;
+      std::printf("%-8s %-15s %3s %8.3f %8.2f %8.2f %7.3f %7.3f %7.3f\n", report->metrics[m].c_str(),
+                  analytics::method_name(static_cast<analytics::Method>(method)), "avg", mase / n, mape / n, smape / n,
+                  cov / n, cov95 / n, width / n);
+    }
+  }
+  return kOk;
+}
+
+void add_panel_options(CLI::App* cmd, ForecastArgs* args, bool required) {
+  auto* data = cmd->add_option("--data", args->data, "Monthly panel CSV with a header row");
+  auto* series = cmd->add_option("--series", args->series, "Series column (e.g. city)");
+  auto* time = cmd->add_option("--time", args->time, "year,month columns or one date column (YYYY-MM or decimal year)");
+  auto* metrics = cmd->add_option("--metrics", args->metrics, "Metric columns to forecast, comma-separated");
+  if (required) {
+    data->required();
+    series->required();
+    time->required();
+    metrics->required();
+  }
+  cmd->add_option("--horizon", args->horizon, "Months ahead (1..24)")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Worker threads")->capture_default_str();
+  cmd->add_option("--inner-origins", args->inner_origins,
+                  "Rolling origins inside the training data for model weights and intervals")
+      ->capture_default_str();
+  cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
+}
+
+struct PriceArgs {
+  std::string model, listing, market, region, metric = "median", sales;
+  int k = 5;
+};
+
+int run_price(const PriceArgs& args) {
+  std::ifstream in(args.listing);
+  if (!in) return fail(not_found("cannot read listing " + args.listing));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto listing = analytics::listing_from_json(text.str());
+  if (!listing) return fail(invalid_argument(args.listing + ": " + listing.status().message()));
+  auto model = property::ValuationModel::load(args.model);
+  if (!model) return fail(model.status());
+  auto values = model->predict(*listing);
+  if (!values) return fail(values.status());
+  std::vector<analytics::Comparable> comparables;
+  if (!args.sales.empty()) {
+    auto sales = property::read_sales_csv(args.sales);
+    if (!sales) return fail(sales.status());
+    auto found = analytics::nearest_comparables(*sales, model->target(), *listing, args.k);
+    if (!found) return fail(found.status());
+    comparables = std::move(*found);
+  }
+  std::optional<analytics::MarketOutlook> market;
+  if (!args.market.empty()) {
+    std::string region = args.region;
+    for (const char* key : {"region", "city", "area"}) {
+      if (!region.empty()) break;
+      for (std::size_t j = 0; j < listing->header.size(); ++j) {
+        if (listing->header[j] == key) region = listing->rows[0][j];
+      }
+    }
+    if (region.empty()) return fail(invalid_argument("--market needs --region or a region/city field in the listing"));
+    auto outlook = analytics::market_outlook(args.market, region, args.metric);
+    if (!outlook) return fail(outlook.status());
+    market = *outlook;
+  }
+  const auto rec = analytics::recommend_price(values->front(), std::move(comparables), market ? &*market : nullptr);
+  std::printf("list_price %.0f\nlower80 %.0f\nupper80 %.0f\navm %.0f (80%%: %.0f - %.0f)\n", rec.list_price, rec.lower80,
+              rec.upper80, rec.avm.predicted, rec.avm.lower80, rec.avm.upper80);
+  if (rec.has_market) {
+    std::printf("market %s %s: %+.2f%% over %d months (80%%: %+.2f%% to %+.2f%%)\n", rec.market.region.c_str(),
+                rec.market.metric.c_str(), 100 * rec.market.change, rec.market.months, 100 * rec.market.lower80,
+                100 * rec.market.upper80);
+  }
+  for (const auto& c : rec.comparables) {
+    std::printf("comparable row %zu price %.0f distance %.3f", c.row, c.price, c.distance);
+    for (const auto& [name, value] : c.highlights) std::printf(" %s=%s", name.c_str(), value.c_str());
+    std::printf("\n");
+  }
+  std::printf("\n%s\n", rec.explanation.c_str());
+  return kOk;
+}
+
+}  // namespace
+
+void add_price_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<PriceArgs>();
+  auto* cmd = app.add_subcommand("price", "Recommended list price and 80% range for a listing, with comparables and the market outlook");
+  cmd->add_option("--model", args->model, "Valuation model directory from `reai value train`")->required();
+  cmd->add_option("--listing", args->listing, "Listing JSON object (the sales columns, without the price)")->required();
+  cmd->add_option("--market", args->market, "Forecast CSV from `reai forecast` for the 90-day market outlook");
+  cmd->add_option("--region", args->region, "Series of the market forecast (default: the listing's region/city field)");
+  cmd->add_option("--metric", args->metric, "Market forecast metric")->capture_default_str();
+  cmd->add_option("--sales", args->sales, "Sales CSV to draw comparable sales from (e.g. the AVM's training file)");
+  cmd->add_option("--k", args->k, "Comparable sales to list")->capture_default_str();
+  cmd->callback([args, exit_code] { *exit_code = run_price(*args); });
+}
+
+void add_forecast_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<ForecastArgs>();
+  auto* cmd = app.add_subcommand(
+      "forecast", "Forecast every series and metric of a monthly panel: series,metric,year,month,h,point,lower80,upper80");
+  add_panel_options(cmd, args.get(), false);
+  cmd->add_option("--out", args->out, "Output CSV");
+  auto* backtest = cmd->add_subcommand(
+      "backtest", "Rolling-origin backtest: MASE/MAPE/sMAPE per horizon and interval coverage, with the references");
+  auto bargs = std::make_shared<ForecastArgs>();
+  add_panel_options(backtest, bargs.get(), true);
+  backtest->add_option("--origins", bargs->origins, "FIRST:LAST forecast origins, e.g. 2011-12:2013-06")->required();
+  backtest->add_option("--complete-from", bargs->complete_from,
+                       "Score only series without gaps from this month (YYYY-MM) to the end of the data");
+  backtest->callback([bargs, exit_code] { *exit_code = run_backtest(*bargs); });
+  cmd->callback([cmd, args, exit_code] {
+    if (!cmd->get_subcommands().empty()) return;
+    for (const auto& [value, name] : {std::pair{&args->data, "--data"}, std::pair{&args->series, "--series"},
+                                      std::pair{&args->time, "--time"}, std::pair{&args->metrics, "--metrics"},
+                                      std::pair{&args->out, "--out"}}) {
+      if (value->empty()) {
+        std::cerr << "reai: forecast needs " << name << " (see reai forecast --help)\n";
+        *exit_code = kBadInput;
+        return;
+      }
+    }
+    *exit_code = run_forecast(*args);
+  });
+}
+
+}  // namespace reai::cli
