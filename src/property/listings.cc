@@ -127,6 +127,7 @@ struct CatalogBuilder {
     c.sorted_log_price_.resize(n);
     for (std::size_t i = 0; i < n; ++i) c.sorted_log_price_[i] = c.listings_[c.by_price_[i]].log_price;
     c.interest_times_.assign(n, {});
+    c.view_times_.assign(n, {});
   }
 };
 
@@ -335,7 +336,15 @@ void ListingCatalog::record_interest(std::size_t i, UnixSeconds t) { interest_ti
 
 void ListingCatalog::finish_popularity() {
   for (auto& times : interest_times_) std::sort(times.begin(), times.end());
+  for (auto& times : view_times_) std::sort(times.begin(), times.end());
 }
+
+int ListingCatalog::view_count(std::size_t i, UnixSeconds t) const {
+  const auto& times = view_times_[i];
+  return static_cast<int>(std::lower_bound(times.begin(), times.end(), t) - times.begin());
+}
+
+void ListingCatalog::record_view(std::size_t i, UnixSeconds t) { view_times_[i].push_back(t); }
 
 ListingCatalog ListingCatalog::generate(std::size_t n, unsigned seed) {
   std::mt19937 rng(seed);

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     else if (a == "--pool") train_options.pool = std::strtoul(v.c_str(), nullptr, 10);
     else if (a == "--negatives") train_options.negatives_per_buyer = std::atoi(v.c_str());
     else if (a == "--segments") train_options.segments = std::atoi(v.c_str());
+    else if (a == "--view-weight") train_options.view_label_weight = std::atof(v.c_str());
     else if (a == "--half-life") pref.half_life_days = std::atof(v.c_str());
     else if (a == "--save-model") model_dir = v;
     else {
@@ -145,7 +146,9 @@ int main(int argc, char** argv) {
     content_scores.add(to_ids(content.top_k(b.preferences, b.as_of, options)), b.later_interest);
     learned_scores.add(to_ids(learned.top_k(b.preferences, b.as_of, options)), b.later_interest);
     learned_nodiv.add(to_ids(learned.top_k(b.preferences, b.as_of, nodiv)), b.later_interest);
-    pool_recall.add(learned.candidates(b.preferences, b.as_of, train_options.pool), b.later_interest);
+    const auto pool = learned.candidates(b.preferences, b.as_of, train_options.pool);
+    pool_recall.recall += recall_at_k(pool, b.later_interest, pool.size());
+    ++pool_recall.buyers;
   }
   std::printf("as of %.0f days; buyers created %s .. %s with a later save/tour\n", as_of_days, cutoff_text.c_str(),
               end_text.c_str());

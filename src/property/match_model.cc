@@ -150,7 +150,8 @@ Result<MatchModel> MatchModel::train(const ListingCatalog& catalog, std::span<co
       const int k = s->assign(b.preferences);
       return k >= 0 ? std::span<const float>(s->neighbourhood[k]) : std::span<const float>();
     }();
-    if (b.later_interest.empty() && !is_valid) {
+    const bool use_views = options.view_label_weight > 0 && !is_valid;
+    if (b.later_interest.empty() && !is_valid && !(use_views && !b.later_views.empty())) {
       // A few negatives from buyers who saved nothing later keep predicted
       // interest honest (most buyers save nothing).
       if (rng() % 4 != 0) continue;
@@ -166,18 +167,25 @@ Result<MatchModel> MatchModel::train(const ListingCatalog& catalog, std::span<co
       }
       continue;
     }
-    if (b.later_interest.empty()) continue;
+    if (b.later_interest.empty() && !use_views) continue;
     auto pool = stage1.candidates(b.preferences, b.as_of, options.pool);
+    const auto in_pool = [&](std::uint32_t id) { return std::find(pool.begin(), pool.end(), id) != pool.end(); };
     later_total += b.later_interest.size();
-    std::vector<std::uint32_t> relevant;
+    std::vector<std::uint32_t> relevant, viewed;
     for (auto id : b.later_interest) {
-      if (std::find(pool.begin(), pool.end(), id) != pool.end()) relevant.push_back(id);
+      if (in_pool(id)) relevant.push_back(id);
+    }
+    if (use_views) {
+      for (auto id : b.later_views) {
+        if (in_pool(id) && std::find(relevant.begin(), relevant.end(), id) == relevant.end()) viewed.push_back(id);
+      }
     }
     later_in_pool += relevant.size();
-    if (relevant.empty()) continue;
-    ++used;
-    positives += relevant.size();
+    if (relevant.empty() && viewed.empty()) continue;
     if (is_valid) {
+      if (relevant.empty()) continue;
+      ++used;
+      positives += relevant.size();
       ValidQuery q;
       q.first = valid_x.rows;
       q.count = pool.size();
@@ -191,19 +199,32 @@ Result<MatchModel> MatchModel::train(const ListingCatalog& catalog, std::span<co
       valid_queries.push_back(std::move(q));
       continue;
     }
+    used += !relevant.empty();
+    positives += relevant.size();
     for (auto i : relevant) {
       match_features(catalog, b.preferences, i, b.as_of, seg_shares, f.data());
       train_x.append_row(f);
       train_y.push_back(1);
       train_w.push_back(1);
     }
-    const std::size_t negatives = pool.size() - relevant.size();
+    for (auto i : viewed) {
+      match_features(catalog, b.preferences, i, b.as_of, seg_shares, f.data());
+      train_x.append_row(f);
+      train_y.push_back(1);
+      train_w.push_back(static_cast<float>(options.view_label_weight));
+    }
+    const std::size_t labelled = relevant.size() + viewed.size();
+    const std::size_t negatives = pool.size() - labelled;
     const int take = static_cast<int>(std::min<std::size_t>(options.negatives_per_buyer, negatives));
+    const auto is_labelled = [&](std::uint32_t i) {
+      return std::find(relevant.begin(), relevant.end(), i) != relevant.end() ||
+             std::find(viewed.begin(), viewed.end(), i) != viewed.end();
+    };
     for (int t = 0; t < take; ++t) {
       std::uint32_t i;
       do {
         i = pool[rng() % pool.size()];
-      } while (std::find(relevant.begin(), relevant.end(), i) != relevant.end());
+      } while (is_labelled(i));
       match_features(catalog, b.preferences, i, b.as_of, seg_shares, f.data());
       train_x.append_row(f);
       train_y.push_back(0);

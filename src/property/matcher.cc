@@ -36,6 +36,10 @@ enum Feature : int {
   kBuyerSaves,
   kPriceTolerance,
   kLogPrice,
+  kViewPopularity,
+  kSaveRate,
+  kKernelSeen,
+  kGeoKernelSeen,
   kFeatureCount
 };
 
@@ -45,7 +49,8 @@ const char* const kFeatureNames[kFeatureCount] = {
     "beds_gap_seen",    "style_share",       "geo_km",              "centroid_similarity",
     "max_similarity_seen", "max_similarity_saved", "seen_before",  "popularity",
     "value_gap",        "buyer_views",       "buyer_saves",         "price_tolerance",
-    "log_price"};
+    "log_price",        "view_popularity",   "save_rate",           "kernel_seen",
+    "geo_kernel_seen"};
 
 float similarity(const float* a, const float* b, std::size_t dims) {
   if (dims == 0) return kNaN;
@@ -204,14 +209,24 @@ void match_features(const ListingCatalog& catalog, const BuyerPreferences& buyer
   } else {
     out[kCentroidSimilarity] = kNaN;
   }
-  float best_seen = kNaN, best_saved = kNaN;
+  float best_seen = kNaN, best_saved = kNaN, kernel = 0, geo_kernel = 0;
+  int compared = 0;
   const auto& seen = buyer.seen_listings();
   const std::size_t from = seen.size() > kSimilarSeen ? seen.size() - kSimilarSeen : 0;
   for (std::size_t i = from; i < seen.size(); ++i) {
     if (seen[i] == listing) continue;
     const float s = similarity(a, catalog.attributes(seen[i]), dims);
     if (std::isnan(best_seen) || s > best_seen) best_seen = s;
+    if (!std::isnan(s)) kernel += std::exp(2.0f * s);
+    const Listing& o = catalog.listing(seen[i]);
+    if (!std::isnan(o.x_km) && !std::isnan(l.x_km)) {
+      const float dx = o.x_km - l.x_km, dy = o.y_km - l.y_km;
+      geo_kernel += std::exp(-(dx * dx + dy * dy));
+    }
+    ++compared;
   }
+  out[kKernelSeen] = compared > 0 ? kernel / compared : kNaN;
+  out[kGeoKernelSeen] = compared > 0 ? geo_kernel / compared : kNaN;
   for (std::uint32_t s_id : buyer.saved_listings()) {
     if (s_id == listing) continue;
     const float s = similarity(a, catalog.attributes(s_id), dims);
@@ -226,6 +241,9 @@ void match_features(const ListingCatalog& catalog, const BuyerPreferences& buyer
   out[kBuyerSaves] = static_cast<float>(buyer.saves());
   out[kPriceTolerance] = tol;
   out[kLogPrice] = l.log_price;
+  const int views = catalog.view_count(listing, now);
+  out[kViewPopularity] = std::log1p(static_cast<float>(views));
+  out[kSaveRate] = (static_cast<float>(catalog.popularity(listing, now)) + 0.5f) / (static_cast<float>(views) + 10.0f);
   (void)level;
 }
 
@@ -351,13 +369,20 @@ std::vector<MatchHistoryBuyer> build_match_history(ListingCatalog& catalog, std:
       continue;
     }
     const bool interest = e.type != EventType::kPropertyView;
-    if (interest) catalog.record_interest(static_cast<std::size_t>(listing), e.ts);
+    if (interest) {
+      catalog.record_interest(static_cast<std::size_t>(listing), e.ts);
+    } else {
+      catalog.record_view(static_cast<std::size_t>(listing), e.ts);
+    }
     auto it = index.find(e.tenant_id + "\x1f" + e.contact_id);
     if (it == index.end()) continue;
     MatchHistoryBuyer& b = buyers[it->second];
     if (e.ts <= b.as_of) {
       b.preferences.observe(catalog, static_cast<std::size_t>(listing), e.type, e.ts);
-    } else if (interest && !b.preferences.saved(static_cast<std::size_t>(listing))) {
+    } else if (!interest) {
+      const auto id = static_cast<std::uint32_t>(listing);
+      if (std::find(b.later_views.begin(), b.later_views.end(), id) == b.later_views.end()) b.later_views.push_back(id);
+    } else if (!b.preferences.saved(static_cast<std::size_t>(listing))) {
       const auto id = static_cast<std::uint32_t>(listing);
       if (std::find(b.later_interest.begin(), b.later_interest.end(), id) == b.later_interest.end()) {
         b.later_interest.push_back(id);

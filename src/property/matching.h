@@ -88,6 +88,9 @@ class ListingCatalog {
   // after the last one, before popularity() is used.
   void record_interest(std::size_t i, UnixSeconds t);
   void finish_popularity();
+  // Views by anyone strictly before `t` (from record_view()).
+  int view_count(std::size_t i, UnixSeconds t) const;
+  void record_view(std::size_t i, UnixSeconds t);
 
   // Generated inventory for benchmarks and tests: `n` listings with a
   // realistic spread of prices, neighbourhoods, beds and sizes (deterministic
@@ -102,7 +105,7 @@ class ListingCatalog {
   std::size_t dims_ = 0;
   std::vector<std::uint32_t> by_price_;
   std::vector<float> sorted_log_price_;
-  std::vector<std::vector<UnixSeconds>> interest_times_;
+  std::vector<std::vector<UnixSeconds>> interest_times_, view_times_;
   std::vector<std::string> neighbourhood_names_, style_names_;
   std::string described_;
   std::size_t skipped_rows_ = 0;
@@ -264,6 +267,7 @@ struct MatchHistoryBuyer {
   UnixSeconds as_of = 0;
   BuyerPreferences preferences;                 // events up to as_of
   std::vector<std::uint32_t> later_interest;    // saved/toured after as_of, not saved before
+  std::vector<std::uint32_t> later_views;       // viewed after as_of (weaker evidence of taste)
 };
 
 // Buyers (lead types buyer, both, investor) of `contacts` with preference
@@ -283,7 +287,9 @@ struct MatchTrainOptions {
   int rounds = 300;
   int nthread = 0;
   unsigned seed = 1;
-  std::string objective = "rank:pairwise";
+  // Later views that led to no save count as positives with this weight:
+  // views sample the same taste as saves and are twenty times as many.
+  double view_label_weight = 0.3;
   bool progress = false;
 };
 
