@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "cli/match_commands.h"
 #include "cli/value_commands.h"
 
 int main(int argc, char** argv) {
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   reai::cli::add_replay_command(app, &exit_code);
   reai::cli::add_simulate_command(app, &exit_code);
   reai::cli::add_value_command(app, &exit_code);
+  reai::cli::add_match_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

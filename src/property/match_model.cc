@@ -346,9 +346,12 @@ Result<MatchModel> MatchModel::load(const std::string& dir) {
     }
   }
   auto impl = std::make_unique<Impl>();
-  std::vector<float> q;
-  if (!read_floats(o.if_contains("score_quantiles"), &q)) return invalid_argument(dir + "/model.json: bad score_quantiles");
-  impl->quantiles.assign(q.begin(), q.end());
+  const json::value* quantiles = o.if_contains("score_quantiles");
+  if (quantiles == nullptr || !quantiles->is_array()) return invalid_argument(dir + "/model.json: bad score_quantiles");
+  for (const auto& v : quantiles->get_array()) {
+    if (!v.is_number()) return invalid_argument(dir + "/model.json: bad score_quantiles");
+    impl->quantiles.push_back(v.to_number<double>());
+  }
   if (const auto* metrics = o.if_contains("metrics"); metrics != nullptr && metrics->is_object()) {
     impl->metrics = metrics->get_object();
   }
