@@ -124,8 +124,17 @@ struct CatalogBuilder {
     std::sort(c.by_price_.begin(), c.by_price_.end(), [&](std::uint32_t a, std::uint32_t b) {
       return c.listings_[a].log_price < c.listings_[b].log_price;
     });
-    c.sorted_log_price_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) c.sorted_log_price_[i] = c.listings_[c.by_price_[i]].log_price;
+    auto& o = c.ordered_;
+    o = {};
+    for (std::uint32_t i : c.by_price_) {
+      const Listing& l = c.listings_[i];
+      o.log_price.push_back(l.log_price);
+      o.beds.push_back(l.beds);
+      o.x_km.push_back(l.x_km);
+      o.y_km.push_back(l.y_km);
+      o.neighbourhood.push_back(l.neighbourhood);
+      o.style.push_back(l.style);
+    }
     c.interest_times_.assign(n, {});
     c.view_times_.assign(n, {});
   }
@@ -322,9 +331,10 @@ const std::string& ListingCatalog::style_name(int level) const {
 std::string ListingCatalog::describe() const { return described_; }
 
 std::pair<std::size_t, std::size_t> ListingCatalog::price_range(float lo, float hi) const {
-  auto b = std::lower_bound(sorted_log_price_.begin(), sorted_log_price_.end(), lo);
-  auto e = std::upper_bound(b, sorted_log_price_.end(), hi);
-  return {static_cast<std::size_t>(b - sorted_log_price_.begin()), static_cast<std::size_t>(e - sorted_log_price_.begin())};
+  const auto& v = ordered_.log_price;
+  auto b = std::lower_bound(v.begin(), v.end(), lo);
+  auto e = std::upper_bound(b, v.end(), hi);
+  return {static_cast<std::size_t>(b - v.begin()), static_cast<std::size_t>(e - v.begin())};
 }
 
 int ListingCatalog::popularity(std::size_t i, UnixSeconds t) const {

@@ -257,21 +257,46 @@ const BuyerSegments* Matcher::segments() const { return segments_.centres.empty(
 std::vector<std::uint32_t> Matcher::candidates(const BuyerPreferences& buyer, UnixSeconds /*now*/,
                                                std::size_t pool) const {
   const Query q = make_query(*catalog_, buyer, segments());
-  const float half = std::max(0.5f, 2.5f * q.tol);
+  const float half = std::max(0.4f, 2.0f * q.tol);
   const auto [begin, end] = catalog_->price_range(q.level - half, q.level + half);
   const auto& order = catalog_->by_price();
+  const auto& o = catalog_->price_ordered();
+  // Dense per-level bonuses so the scan is arithmetic on sequential arrays;
+  // the same terms as content_score().
+  std::vector<float> nb_bonus(catalog_->neighbourhood_levels() + 1, 0.0f);
+  for (std::size_t l = 0; l + 1 < nb_bonus.size(); ++l) {
+    float b = q.nb_share.empty() ? 0.0f : 2.5f * q.nb_share[l];
+    if (static_cast<int>(l) == q.area_wanted) b += 0.8f;
+    if (!q.behaviour && !q.segment_share.empty()) b += 2.0f * q.segment_share[l];
+    nb_bonus[l + 1] = b;
+  }
+  std::vector<float> style_bonus(catalog_->style_levels() + 1, 0.0f);
+  for (std::size_t l = 0; l + 1 < style_bonus.size(); ++l) {
+    style_bonus[l + 1] = q.style_share.empty() ? 0.0f : 0.6f * q.style_share[l];
+  }
+  const bool beds = q.beds_wanted >= 0;
+  const float wanted = static_cast<float>(q.beds_wanted);
+  const bool geo = !std::isnan(q.cx);
+  const float inv_tol = 1.0f / q.tol;
   std::vector<std::pair<float, std::uint32_t>> scored;
   scored.reserve(end - begin);
   for (std::size_t r = begin; r < end; ++r) {
-    const std::uint32_t i = order[r];
-    const Listing& l = catalog_->listing(i);
-    if (q.beds_wanted >= 0 && !std::isnan(l.beds) && std::fabs(l.beds - static_cast<float>(q.beds_wanted)) > 2) continue;
-    scored.emplace_back(-content_score(q, l), i);
+    const float bed_gap = std::fabs(o.beds[r] - wanted);
+    if (beds && bed_gap > 2) continue;  // NaN beds pass
+    const float gap = (o.log_price[r] - q.level) * inv_tol;
+    float s = -0.5f * gap * gap + nb_bonus[o.neighbourhood[r] + 1] + style_bonus[o.style[r] + 1];
+    if (beds && bed_gap == bed_gap) s -= 0.3f * bed_gap;
+    if (geo && o.x_km[r] == o.x_km[r]) {
+      const float dx = o.x_km[r] - q.cx, dy = o.y_km[r] - q.cy;
+      s -= 0.15f * std::sqrt(dx * dx + dy * dy);
+    }
+    scored.emplace_back(-s, order[r]);
   }
   // Saved listings never come back.
-  std::erase_if(scored, [&](const auto& s) { return buyer.saved(s.second); });
+  if (!buyer.saved_listings().empty()) std::erase_if(scored, [&](const auto& s) { return buyer.saved(s.second); });
   const std::size_t m = std::min(pool, scored.size());
-  std::partial_sort(scored.begin(), scored.begin() + m, scored.end());
+  if (m < scored.size()) std::nth_element(scored.begin(), scored.begin() + m, scored.end());
+  std::sort(scored.begin(), scored.begin() + m);
   std::vector<std::uint32_t> out(m);
   for (std::size_t i = 0; i < m; ++i) out[i] = scored[i].second;
   return out;

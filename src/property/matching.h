@@ -80,6 +80,13 @@ class ListingCatalog {
   // price lies in [lo, hi].
   const std::vector<std::uint32_t>& by_price() const { return by_price_; }
   std::pair<std::size_t, std::size_t> price_range(float lo, float hi) const;
+  // Stage-1 attributes laid out in by_price() order, so a price band is one
+  // sequential scan.
+  struct PriceOrdered {
+    std::vector<float> log_price, beds, x_km, y_km;
+    std::vector<std::int32_t> neighbourhood, style;
+  };
+  const PriceOrdered& price_ordered() const { return ordered_; }
 
   // Saves and tour requests by anyone strictly before `t`, per listing (from
   // record_interest()). Cheap: binary search in per-listing sorted times.
@@ -104,7 +111,7 @@ class ListingCatalog {
   std::vector<float> attributes_;
   std::size_t dims_ = 0;
   std::vector<std::uint32_t> by_price_;
-  std::vector<float> sorted_log_price_;
+  PriceOrdered ordered_;
   std::vector<std::vector<UnixSeconds>> interest_times_, view_times_;
   std::vector<std::string> neighbourhood_names_, style_names_;
   std::string described_;
@@ -216,8 +223,8 @@ BuyerSegments fit_segments(const ListingCatalog& catalog, std::span<const BuyerP
 
 struct MatchOptions {
   std::size_t k = 10;
-  std::size_t pool = 400;          // candidates re-ranked by the model
-  float price_band = 0.7f;         // max |log price - level| / max(tol, 0.15) * 0.15 ... see matcher.cc
+  std::size_t pool = 300;          // candidates re-ranked by the model
+
   bool exclude_seen = false;       // also drop listings already viewed
   bool diversify = true;           // no near-copies of a listing already chosen
   bool reasons = true;
@@ -281,7 +288,7 @@ std::vector<MatchHistoryBuyer> build_match_history(ListingCatalog& catalog, std:
                                                    std::size_t* unknown_listings);
 
 struct MatchTrainOptions {
-  std::size_t pool = 400;
+  std::size_t pool = 300;
   int negatives_per_buyer = 60;
   int segments = 8;
   int rounds = 300;

@@ -66,7 +66,9 @@ inline SyntheticHistory synthetic_history(const ListingCatalog& catalog, std::si
     const auto add = [&](std::uint32_t listing, EventType type, UnixSeconds ts) {
       Event e;
       e.tenant_id = "t1";
-      e.event_id = "e" + std::to_string(++event_no);
+      char eid[32];
+      std::snprintf(eid, sizeof eid, "e%d", ++event_no);
+      e.event_id = eid;
       e.contact_id = c.contact_id;
       e.ts = ts;
       e.type = type;
