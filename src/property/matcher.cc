@@ -279,19 +279,27 @@ std::vector<std::uint32_t> Matcher::candidates(const BuyerPreferences& buyer, Un
   const bool geo = !std::isnan(q.cx);
   const float inv_tol = 1.0f / q.tol;
   std::vector<std::pair<float, std::uint32_t>> scored;
-  scored.reserve(end - begin);
-  for (std::size_t r = begin; r < end; ++r) {
-    const float bed_gap = std::fabs(o.beds[r] - wanted);
-    if (beds && bed_gap > 2) continue;  // NaN beds pass
-    const float gap = (o.log_price[r] - q.level) * inv_tol;
-    float s = -0.5f * gap * gap + nb_bonus[o.neighbourhood[r] + 1] + style_bonus[o.style[r] + 1];
-    if (beds && bed_gap == bed_gap) s -= 0.3f * bed_gap;
-    if (geo && o.x_km[r] == o.x_km[r]) {
-      const float dx = o.x_km[r] - q.cx, dy = o.y_km[r] - q.cy;
-      s -= 0.15f * std::sqrt(dx * dx + dy * dy);
+  const auto scan = [&](std::size_t from, std::size_t to, bool filter_beds) {
+    scored.clear();
+    scored.reserve(to - from);
+    for (std::size_t r = from; r < to; ++r) {
+      const float bed_gap = std::fabs(o.beds[r] - wanted);
+      if (filter_beds && bed_gap > 2) continue;  // NaN beds pass
+      const float gap = (o.log_price[r] - q.level) * inv_tol;
+      float s = -0.5f * gap * gap + nb_bonus[o.neighbourhood[r] + 1] + style_bonus[o.style[r] + 1];
+      if (beds && bed_gap == bed_gap) s -= 0.3f * bed_gap;
+      if (geo && o.x_km[r] == o.x_km[r]) {
+        const float dx = o.x_km[r] - q.cx, dy = o.y_km[r] - q.cy;
+        s -= 0.15f * std::sqrt(dx * dx + dy * dy);
+      }
+      scored.emplace_back(-s, order[r]);
     }
-    scored.emplace_back(-s, order[r]);
-  }
+  };
+  scan(begin, end, beds);
+  // Too few inside the filters (a small or thin market): rank everything
+  // rather than return a short list.
+  const std::size_t wanted_pool = std::min(pool, order.size());
+  if (scored.size() < wanted_pool && (end - begin < order.size() || beds)) scan(0, order.size(), false);
   // Saved listings never come back.
   if (!buyer.saved_listings().empty()) std::erase_if(scored, [&](const auto& s) { return buyer.saved(s.second); });
   const std::size_t m = std::min(pool, scored.size());
