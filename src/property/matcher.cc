@@ -297,8 +297,10 @@ std::vector<std::uint32_t> Matcher::candidates(const BuyerPreferences& buyer, Un
   };
   scan(begin, end, beds);
   // Too few inside the filters (a small or thin market): rank everything
-  // rather than return a short list.
-  const std::size_t wanted_pool = std::min(pool, order.size());
+  // rather than return a short list. Only then: listings outside the band
+  // crowd out better ones when the band already holds a fair pool.
+  constexpr std::size_t kMinPool = 64;
+  const std::size_t wanted_pool = std::min({pool, order.size(), kMinPool});
   if (scored.size() < wanted_pool && (end - begin < order.size() || beds)) scan(0, order.size(), false);
   // Saved listings never come back.
   if (!buyer.saved_listings().empty()) std::erase_if(scored, [&](const auto& s) { return buyer.saved(s.second); });
