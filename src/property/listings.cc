@@ -292,7 +292,6 @@ Result<ListingCatalog> ListingCatalog::build(const SalesTable& table, const List
   if (style >= 0) catalog.style_names_ = schema.columns[style].levels;
   CatalogBuilder::estimate_values(catalog, log_area);
   CatalogBuilder::index(catalog);
-  std::unordered_map<std::string, int> seen;
   for (std::size_t i = 0; i < n; ++i) {
     if (catalog.index_.at(catalog.listings_[i].id) != static_cast<int>(i)) {
       return invalid_argument(table.name + ": listing id '" + catalog.listings_[i].id + "' repeats");
