@@ -123,11 +123,23 @@ int main(int argc, char** argv) {
   const Matcher content(eval_catalog, nullptr);
   const Matcher learned(eval_catalog, shared_model);
   Scores popular, content_scores, learned_scores, learned_nodiv, pool_recall;
+  // Calibration of predicted_interest on the learned top 10, over every
+  // evaluated buyer (also those who saved nothing later).
+  double predicted_sum = 0, observed_sum = 0;
+  std::size_t calibration_n = 0;
   MatchOptions options;
   MatchOptions nodiv = options;
   nodiv.diversify = false;
   std::vector<std::uint32_t> order = eval_catalog.by_price();
   for (const auto& b : eval_buyers) {
+    {
+      const auto top = learned.top_k(b.preferences, b.as_of, options);
+      for (const auto& m : top) {
+        predicted_sum += m.predicted_interest;
+        observed_sum += std::find(b.later_interest.begin(), b.later_interest.end(), m.listing) != b.later_interest.end();
+        ++calibration_n;
+      }
+    }
     if (b.later_interest.empty()) continue;
     // Most saved before the as-of instant, excluding the buyer's saves.
     std::vector<std::pair<int, std::uint32_t>> pop;
@@ -144,7 +156,8 @@ int main(int argc, char** argv) {
       return ids;
     };
     content_scores.add(to_ids(content.top_k(b.preferences, b.as_of, options)), b.later_interest);
-    learned_scores.add(to_ids(learned.top_k(b.preferences, b.as_of, options)), b.later_interest);
+    const auto learned_top = learned.top_k(b.preferences, b.as_of, options);
+    learned_scores.add(to_ids(learned_top), b.later_interest);
     learned_nodiv.add(to_ids(learned.top_k(b.preferences, b.as_of, nodiv)), b.later_interest);
     const auto pool = learned.candidates(b.preferences, b.as_of, train_options.pool);
     pool_recall.recall += recall_at_k(pool, b.later_interest, pool.size());
@@ -157,6 +170,9 @@ int main(int argc, char** argv) {
   learned_scores.print("learned ranker");
   learned_nodiv.print("learned, no diversity");
   std::printf("candidate pool (%zu) recall: %.4f\n", train_options.pool, pool_recall.recall / pool_recall.buyers);
+  std::printf("learned top 10, all %zu evaluated buyers: mean predicted_interest %.4f, observed save/tour rate %.4f\n",
+              eval_buyers.size(), predicted_sum / std::max<std::size_t>(1, calibration_n),
+              observed_sum / std::max<std::size_t>(1, calibration_n));
   std::printf("total %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }

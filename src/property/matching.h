@@ -296,7 +296,7 @@ struct MatchTrainOptions {
   unsigned seed = 1;
   // Later views that led to no save count as positives with this weight:
   // views sample the same taste as saves and are twenty times as many.
-  double view_label_weight = 0.3;
+  double view_label_weight = 0.15;
   bool progress = false;
 };
 
