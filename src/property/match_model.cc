@@ -59,6 +59,7 @@ struct MatchModel::Impl {
   BuyerSegments segments;
   std::vector<std::string> segment_levels;  // neighbourhood names of segments.neighbourhood
   json::object metrics;
+  double interest_odds_scale = 1.0;  // post-hoc calibration of interest()
 };
 
 MatchModel::MatchModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -70,7 +71,11 @@ double MatchModel::margin(const float* features) const {
   return impl_->has_forest ? impl_->forest.predict_margin(features) : 0.0;
 }
 
-double MatchModel::interest(double margin) const { return 1.0 / (1.0 + std::exp(-margin)); }
+double MatchModel::interest(double margin) const {
+  // Scaling the odds shifts the margin: training re-weights sampled
+  // negatives only roughly, so the scale is measured on validation buyers.
+  return 1.0 / (1.0 + std::exp(-(margin + std::log(impl_->interest_odds_scale))));
+}
 
 double MatchModel::score(double margin) const {
   const auto& q = impl_->quantiles;
@@ -280,6 +285,28 @@ Result<MatchModel> MatchModel::train(const ListingCatalog& catalog, std::span<co
   std::sort(sorted.begin(), sorted.end());
   for (int p = 0; p <= 100; ++p) impl->quantiles.push_back(sorted[(sorted.size() - 1) * p / 100]);
 
+  // Calibrate predicted interest on the validation buyers' top 10 (all of
+  // them, also those who saved nothing later).
+  {
+    double predicted = 0, observed = 0;
+    const MatchModel probe(std::make_unique<Impl>(*impl));
+    const Matcher ranked(catalog, std::shared_ptr<const MatchModel>(&probe, [](const MatchModel*) {}));
+    MatchOptions top10;
+    top10.pool = options.pool;
+    top10.reasons = false;
+    for (const auto& b : buyers) {
+      if (b.created_at < valid_from) continue;
+      for (const auto& m : ranked.top_k(b.preferences, b.as_of, top10)) {
+        predicted += m.predicted_interest;
+        observed += std::find(b.later_interest.begin(), b.later_interest.end(), m.listing) != b.later_interest.end();
+      }
+    }
+    if (predicted > 0 && observed > 0) {
+      // For small probabilities odds ~ probability, so the ratio scales odds.
+      impl->interest_odds_scale = std::clamp(observed / predicted, 0.05, 20.0);
+    }
+  }
+
   MatchTrainSummary s;
   s.buyers = used;
   s.rows = train_x.rows;
@@ -292,6 +319,7 @@ Result<MatchModel> MatchModel::train(const ListingCatalog& catalog, std::span<co
                                {"positives", s.positives},   {"pool_recall", s.pool_recall},
                                {"valid_ndcg10_in_pool", s.valid_ndcg10}, {"rounds", s.rounds},
                                {"pool", options.pool},       {"segments", impl->segments.centres.size()},
+                               {"interest_odds_scale", impl->interest_odds_scale},
                                {"seconds", s.seconds}};
   if (summary != nullptr) *summary = s;
   return MatchModel(std::move(impl));
@@ -315,6 +343,7 @@ Status MatchModel::save(const std::string& dir) const {
                     {"objective", "binary:logistic"},
                     {"metrics", m.metrics},
                     {"score_quantiles", std::move(quantiles)},
+                    {"interest_odds_scale", m.interest_odds_scale},
                     {"segments", json::object{{"centres", std::move(centres)},
                                               {"scale", floats(m.segments.scale)},
                                               {"neighbourhood_levels", std::move(levels)},
@@ -351,6 +380,12 @@ Result<MatchModel> MatchModel::load(const std::string& dir) {
   for (const auto& v : quantiles->get_array()) {
     if (!v.is_number()) return invalid_argument(dir + "/model.json: bad score_quantiles");
     impl->quantiles.push_back(v.to_number<double>());
+  }
+  if (const auto* scale = o.if_contains("interest_odds_scale"); scale != nullptr) {
+    if (!scale->is_number() || !(scale->to_number<double>() > 0)) {
+      return invalid_argument(dir + "/model.json: bad interest_odds_scale");
+    }
+    impl->interest_odds_scale = scale->to_number<double>();
   }
   if (const auto* metrics = o.if_contains("metrics"); metrics != nullptr && metrics->is_object()) {
     impl->metrics = metrics->get_object();
