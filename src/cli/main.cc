@@ -3,6 +3,7 @@
 #include "cli/analytics_commands.h"
 #include "cli/cli.h"
 #include "cli/forecast_commands.h"
+#include "cli/match_commands.h"
 #include "cli/value_commands.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   reai::cli::add_analytics_commands(app, &exit_code);
   reai::cli::add_forecast_command(app, &exit_code);
   reai::cli::add_price_command(app, &exit_code);
+  reai::cli::add_match_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

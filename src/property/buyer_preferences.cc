@@ -1,0 +1,265 @@
+// BuyerPreferences: a buyer's taste as time-decayed sufficient statistics,
+// updated in O(dims) per behavioural event.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "property/matching.h"
+
+namespace reai::property {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+// A stated budget counts like this many views at the budget.
+constexpr double kBudgetWeight = 2.0;
+constexpr double kPriorSpread = 0.3;   // log-price spread before behaviour
+constexpr double kSeconds = 86400.0;
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+BuyerPreferences::BuyerPreferences(const ListingCatalog& catalog, const StatedCriteria& stated,
+                                   const PreferenceOptions& options)
+    : options_(options) {
+  if (stated.budget && *stated.budget > 0) log_budget_ = static_cast<float>(std::log(*stated.budget));
+  if (stated.beds) beds_wanted_ = *stated.beds;
+  if (!stated.area.empty()) {
+    for (std::size_t k = 0; k < catalog.neighbourhood_levels(); ++k) {
+      if (iequal(catalog.neighbourhood_name(static_cast<int>(k)), stated.area)) area_wanted_ = static_cast<int>(k);
+    }
+  }
+  sattr_.assign(catalog.dims(), 0.0);
+  nb_w_.assign(catalog.neighbourhood_levels(), 0.0f);
+  nb_saves_.assign(catalog.neighbourhood_levels(), 0.0f);
+  nb_save_count_.assign(catalog.neighbourhood_levels(), 0);
+  style_w_.assign(catalog.style_levels(), 0.0f);
+}
+
+void BuyerPreferences::decay_to(UnixSeconds ts) {
+  if (last_ts_ == 0 || ts <= last_ts_ || w_ == 0) {
+    last_ts_ = std::max(last_ts_, ts);
+    return;
+  }
+  const double f = std::exp2(-(ts - last_ts_) / (options_.half_life_days * kSeconds));
+  w_ *= f, sp_ *= f, spp_ *= f, sx_ *= f, sy_ *= f, sbeds_ *= f, wbeds_ *= f;
+  for (auto& v : sattr_) v *= f;
+  for (auto& v : nb_w_) v *= static_cast<float>(f);
+  for (auto& v : nb_saves_) v *= static_cast<float>(f);
+  for (auto& v : style_w_) v *= static_cast<float>(f);
+  last_ts_ = ts;
+}
+
+void BuyerPreferences::observe(const ListingCatalog& catalog, std::size_t listing, EventType type, UnixSeconds ts) {
+  double w = 0;
+  switch (type) {
+    case EventType::kPropertyView: w = options_.view_weight; break;
+    case EventType::kPropertySave: w = options_.save_weight; break;
+    case EventType::kTourRequest: w = options_.tour_weight; break;
+    default: return;
+  }
+  if (listing >= catalog.size()) return;
+  if (sattr_.size() != catalog.dims()) sattr_.assign(catalog.dims(), 0.0);
+  if (nb_w_.size() != catalog.neighbourhood_levels()) {
+    nb_w_.assign(catalog.neighbourhood_levels(), 0.0f);
+    nb_saves_.assign(catalog.neighbourhood_levels(), 0.0f);
+    nb_save_count_.assign(catalog.neighbourhood_levels(), 0);
+  }
+  if (style_w_.size() != catalog.style_levels()) style_w_.assign(catalog.style_levels(), 0.0f);
+  decay_to(ts);
+  const Listing& l = catalog.listing(listing);
+  const auto id = static_cast<std::uint32_t>(listing);
+  const bool is_save = type != EventType::kPropertyView;
+  w_ += w;
+  sp_ += w * l.log_price;
+  spp_ += w * double(l.log_price) * l.log_price;
+  if (!std::isnan(l.x_km)) sx_ += w * l.x_km, sy_ += w * l.y_km;
+  if (!std::isnan(l.beds)) sbeds_ += w * l.beds, wbeds_ += w;
+  const float* a = catalog.attributes(listing);
+  for (std::size_t d = 0; d < sattr_.size(); ++d) sattr_[d] += w * a[d];
+  if (l.neighbourhood >= 0) {
+    nb_w_[l.neighbourhood] += static_cast<float>(w);
+    if (is_save) nb_saves_[l.neighbourhood] += 1.0f, ++nb_save_count_[l.neighbourhood];
+  }
+  if (l.style >= 0) style_w_[l.style] += static_cast<float>(w);
+  if (is_save) {
+    ++saves_;
+    if (std::find(saved_.begin(), saved_.end(), id) == saved_.end()) saved_.push_back(id);
+  } else {
+    ++views_;
+  }
+  if (std::find(seen_.begin(), seen_.end(), id) == seen_.end()) seen_.push_back(id);
+}
+
+float BuyerPreferences::price_level() const {
+  const double bw = has_budget() ? kBudgetWeight : 0.0;
+  if (bw + w_ <= 0) return kNaN;
+  return static_cast<float>((bw * (has_budget() ? log_budget_ : 0.0f) + sp_) / (bw + w_));
+}
+
+float BuyerPreferences::price_tolerance() const {
+  const double prior = 2.0;
+  double ss = prior * kPriorSpread * kPriorSpread;
+  if (w_ > 0) ss += std::max(0.0, spp_ - sp_ * sp_ / w_);
+  const float tol = static_cast<float>(std::sqrt(ss / (prior + w_)));
+  return std::clamp(tol, 0.12f, 0.6f);
+}
+
+float BuyerPreferences::neighbourhood_share(int level) const {
+  if (level < 0 || static_cast<std::size_t>(level) >= nb_w_.size() || w_ <= 0) return 0.0f;
+  return static_cast<float>(nb_w_[level] / w_);
+}
+
+float BuyerPreferences::neighbourhood_saves(int level) const {
+  if (level < 0 || static_cast<std::size_t>(level) >= nb_saves_.size()) return 0.0f;
+  return nb_saves_[level];
+}
+
+int BuyerPreferences::neighbourhood_save_count(int level) const {
+  if (level < 0 || static_cast<std::size_t>(level) >= nb_save_count_.size()) return 0;
+  return nb_save_count_[level];
+}
+
+float BuyerPreferences::style_share(int level) const {
+  if (level < 0 || static_cast<std::size_t>(level) >= style_w_.size() || w_ <= 0) return 0.0f;
+  return static_cast<float>(style_w_[level] / w_);
+}
+
+float BuyerPreferences::mean_beds() const { return wbeds_ > 0 ? static_cast<float>(sbeds_ / wbeds_) : kNaN; }
+
+std::vector<float> BuyerPreferences::centroid() const {
+  std::vector<float> c(sattr_.size(), 0.0f);
+  if (w_ <= 0) return c;
+  for (std::size_t d = 0; d < c.size(); ++d) c[d] = static_cast<float>(sattr_[d] / w_);
+  return c;
+}
+
+bool BuyerPreferences::saved(std::size_t listing) const {
+  return std::find(saved_.begin(), saved_.end(), static_cast<std::uint32_t>(listing)) != saved_.end();
+}
+
+bool BuyerPreferences::seen(std::size_t listing) const {
+  return std::find(seen_.begin(), seen_.end(), static_cast<std::uint32_t>(listing)) != seen_.end();
+}
+
+std::vector<float> BuyerPreferences::segment_vector() const {
+  const float beds = beds_wanted_ >= 0 ? static_cast<float>(beds_wanted_) : mean_beds();
+  return {price_level(), centroid_x(), centroid_y(), beds};
+}
+
+// ------------------------------------------------------------- segments
+
+int BuyerSegments::assign(const BuyerPreferences& buyer) const {
+  if (centres.empty()) return -1;
+  const auto v = buyer.segment_vector();
+  int best = -1;
+  double best_d = std::numeric_limits<double>::infinity();
+  for (std::size_t k = 0; k < centres.size(); ++k) {
+    double d = 0;
+    int used = 0;
+    for (std::size_t j = 0; j < v.size(); ++j) {
+      if (std::isnan(v[j])) continue;
+      const double z = (v[j] - centres[k][j]) / scale[j];
+      d += z * z, ++used;
+    }
+    if (used == 0) return -1;
+    if (d < best_d) best_d = d, best = static_cast<int>(k);
+  }
+  return best;
+}
+
+BuyerSegments fit_segments(const ListingCatalog& catalog, std::span<const BuyerPreferences> buyers, int k,
+                           unsigned seed) {
+  BuyerSegments seg;
+  std::vector<std::vector<float>> points;
+  std::vector<const BuyerPreferences*> owners;
+  for (const auto& b : buyers) {
+    if (!b.has_centroid()) continue;
+    auto v = b.segment_vector();
+    if (std::any_of(v.begin(), v.end(), [](float x) { return std::isnan(x); })) continue;
+    points.push_back(std::move(v));
+    owners.push_back(&b);
+  }
+  if (points.size() < static_cast<std::size_t>(std::max(k, 1)) * 5 || k <= 0) return seg;
+  const std::size_t dims = points[0].size();
+  seg.scale.assign(dims, 1.0f);
+  for (std::size_t j = 0; j < dims; ++j) {
+    double s = 0, ss = 0;
+    for (const auto& p : points) s += p[j], ss += double(p[j]) * p[j];
+    const double m = s / points.size();
+    seg.scale[j] = static_cast<float>(std::sqrt(std::max(1e-6, ss / points.size() - m * m)));
+  }
+  const auto dist = [&](const std::vector<float>& a, const std::vector<float>& b) {
+    double d = 0;
+    for (std::size_t j = 0; j < dims; ++j) {
+      const double z = (a[j] - b[j]) / seg.scale[j];
+      d += z * z;
+    }
+    return d;
+  };
+  std::mt19937 rng(seed);
+  // k-means++ seeding.
+  seg.centres.push_back(points[rng() % points.size()]);
+  std::vector<double> d2(points.size());
+  while (seg.centres.size() < static_cast<std::size_t>(k)) {
+    double total = 0;
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      d2[i] = std::numeric_limits<double>::infinity();
+      for (const auto& c : seg.centres) d2[i] = std::min(d2[i], dist(points[i], c));
+      total += d2[i];
+    }
+    double r = std::uniform_real_distribution<double>(0, total)(rng);
+    std::size_t pick = 0;
+    for (; pick + 1 < points.size() && r > d2[pick]; ++pick) r -= d2[pick];
+    seg.centres.push_back(points[pick]);
+  }
+  std::vector<int> member(points.size(), -1);
+  for (int iter = 0; iter < 30; ++iter) {
+    bool changed = false;
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      int best = 0;
+      double bd = dist(points[i], seg.centres[0]);
+      for (std::size_t c = 1; c < seg.centres.size(); ++c) {
+        const double d = dist(points[i], seg.centres[c]);
+        if (d < bd) bd = d, best = static_cast<int>(c);
+      }
+      if (member[i] != best) member[i] = best, changed = true;
+    }
+    if (!changed) break;
+    for (std::size_t c = 0; c < seg.centres.size(); ++c) {
+      std::vector<double> sum(dims, 0);
+      std::size_t cnt = 0;
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        if (member[i] != static_cast<int>(c)) continue;
+        for (std::size_t j = 0; j < dims; ++j) sum[j] += points[i][j];
+        ++cnt;
+      }
+      if (cnt == 0) continue;
+      for (std::size_t j = 0; j < dims; ++j) seg.centres[c][j] = static_cast<float>(sum[j] / cnt);
+    }
+  }
+  const std::size_t levels = catalog.neighbourhood_levels();
+  seg.neighbourhood.assign(seg.centres.size(), std::vector<float>(levels, 0.0f));
+  std::vector<double> mass(seg.centres.size(), 0);
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    for (std::size_t l = 0; l < levels; ++l) {
+      seg.neighbourhood[member[i]][l] += owners[i]->neighbourhood_share(static_cast<int>(l));
+    }
+    mass[member[i]] += 1;
+  }
+  for (std::size_t c = 0; c < seg.centres.size(); ++c) {
+    if (mass[c] <= 0) continue;
+    for (auto& v : seg.neighbourhood[c]) v = static_cast<float>(v / mass[c]);
+  }
+  return seg;
+}
+
+}  // namespace reai::property

@@ -1,0 +1,398 @@
+// ListingCatalog: matching attributes of listings from any listings CSV.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <unordered_map>
+
+#include "property/matching.h"
+#include "property/schema.h"
+
+namespace reai::property {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr std::size_t kMaxDims = 48;
+
+bool has_any(const std::vector<std::string>& tokens, std::initializer_list<std::string_view> words) {
+  for (const auto& t : tokens) {
+    for (auto w : words) {
+      if (t == w) return true;
+    }
+  }
+  return false;
+}
+
+// Index of the first schema column satisfying `pred`, or -1.
+template <typename Pred>
+int find_column(const Schema& schema, Pred pred) {
+  for (std::size_t c = 0; c < schema.columns.size(); ++c) {
+    if (pred(schema.columns[c], name_tokens(schema.columns[c].name))) return static_cast<int>(c);
+  }
+  return -1;
+}
+
+std::string id_stem(const std::string& path) {
+  std::filesystem::path p(path);
+  return p.stem().string();
+}
+
+std::string padded_id(const std::string& stem, std::size_t row) {
+  char digits[32];
+  std::snprintf(digits, sizeof digits, "%04zu", row);
+  return stem + "-" + digits;
+}
+
+// Price cells: plain numbers or "$350,000".
+bool parse_price(std::string_view cell, double* out) {
+  std::string cleaned;
+  for (char ch : cell) {
+    if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
+  }
+  if (cleaned.empty()) return false;
+  auto [p, ec] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), *out);
+  return ec == std::errc() && p == cleaned.data() + cleaned.size() && std::isfinite(*out);
+}
+
+}  // namespace
+
+struct CatalogBuilder {
+  // Comparables estimate: a listing's value is its own size priced at the
+  // mean log price per size of its nearest others (or its neighbourhood's,
+  // leaving itself out), so value_gap reads "priced under/over comparables".
+  static void estimate_values(ListingCatalog& c, const std::vector<float>& log_area) {
+    const std::size_t n = c.listings_.size();
+    std::vector<float> ppa(n, kNaN);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!std::isnan(log_area[i])) ppa[i] = c.listings_[i].log_price - log_area[i];
+    }
+    const bool coords = n <= 20000 && std::any_of(c.listings_.begin(), c.listings_.end(),
+                                                   [](const Listing& l) { return !std::isnan(l.x_km); });
+    const std::size_t levels = c.neighbourhood_names_.size();
+    std::vector<double> nb_sum(levels, 0), nb_n(levels, 0);
+    double all_sum = 0, all_n = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::isnan(ppa[i])) continue;
+      all_sum += ppa[i], all_n += 1;
+      if (int nb = c.listings_[i].neighbourhood; nb >= 0) nb_sum[nb] += ppa[i], nb_n[nb] += 1;
+    }
+    if (all_n < 5) {
+      for (auto& l : c.listings_) l.log_value = kNaN;
+      return;
+    }
+    constexpr int kComps = 10;
+    std::vector<std::pair<float, std::uint32_t>> near;
+    for (std::size_t i = 0; i < n; ++i) {
+      Listing& l = c.listings_[i];
+      l.log_value = kNaN;
+      if (std::isnan(log_area[i])) continue;
+      double est = (all_sum - ppa[i]) / (all_n - 1);
+      if (coords && !std::isnan(l.x_km)) {
+        near.clear();
+        for (std::size_t j = 0; j < n; ++j) {
+          if (j == i || std::isnan(ppa[j]) || std::isnan(c.listings_[j].x_km)) continue;
+          const float dx = c.listings_[j].x_km - l.x_km, dy = c.listings_[j].y_km - l.y_km;
+          // Size matters as much as 1 km: comparables are similar homes nearby.
+          const float ds = (log_area[j] - log_area[i]) * 3.0f;
+          near.emplace_back(dx * dx + dy * dy + ds * ds, static_cast<std::uint32_t>(j));
+        }
+        const std::size_t m = std::min<std::size_t>(kComps, near.size());
+        if (m > 0) {
+          std::partial_sort(near.begin(), near.begin() + m, near.end());
+          double s = 0;
+          for (std::size_t q = 0; q < m; ++q) s += ppa[near[q].second];
+          est = s / m;
+        }
+      } else if (l.neighbourhood >= 0 && nb_n[l.neighbourhood] > 3) {
+        est = (nb_sum[l.neighbourhood] - ppa[i]) / (nb_n[l.neighbourhood] - 1);
+      }
+      l.log_value = static_cast<float>(est + log_area[i]);
+    }
+  }
+
+  static void index(ListingCatalog& c) {
+    const std::size_t n = c.listings_.size();
+    c.index_.clear();
+    c.index_.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) c.index_.emplace(c.listings_[i].id, static_cast<int>(i));
+    c.by_price_.resize(n);
+    std::iota(c.by_price_.begin(), c.by_price_.end(), 0u);
+    std::sort(c.by_price_.begin(), c.by_price_.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return c.listings_[a].log_price < c.listings_[b].log_price;
+    });
+    auto& o = c.ordered_;
+    o = {};
+    for (std::uint32_t i : c.by_price_) {
+      const Listing& l = c.listings_[i];
+      o.log_price.push_back(l.log_price);
+      o.beds.push_back(l.beds);
+      o.x_km.push_back(l.x_km);
+      o.y_km.push_back(l.y_km);
+      o.neighbourhood.push_back(l.neighbourhood);
+      o.style.push_back(l.style);
+    }
+    c.interest_times_.assign(n, {});
+    c.view_times_.assign(n, {});
+  }
+};
+
+Result<ListingCatalog> ListingCatalog::build(const SalesTable& table, const ListingOptions& options) {
+  const auto column_index = [&](const std::string& name) -> int {
+    for (std::size_t c = 0; c < table.header.size(); ++c) {
+      if (table.header[c] == name) return static_cast<int>(c);
+    }
+    return -1;
+  };
+  if (options.price_column.empty()) return invalid_argument("a price column is required (--price-column)");
+  const int price_col = column_index(options.price_column);
+  if (price_col < 0) return invalid_argument(table.name + ": missing price column '" + options.price_column + "'");
+  int id_col = -1;
+  if (!options.id_column.empty()) {
+    id_col = column_index(options.id_column);
+    if (id_col < 0) return invalid_argument(table.name + ": missing id column '" + options.id_column + "'");
+  }
+  Schema schema = infer_schema(table, price_col);
+  // Columns that mean the same thing in any market's file.
+  const int nb = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+    return c.kind == ColumnKind::kCategorical &&
+           has_any(t, {"neighborhood", "neighbourhood", "zip", "zipcode", "postcode", "subdivision", "district",
+                       "community", "city", "area", "suburb"});
+  });
+  int style = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+    return c.kind == ColumnKind::kCategorical && has_any(t, {"style"});
+  });
+  if (style < 0) {
+    style = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+      return c.kind == ColumnKind::kCategorical && has_any(t, {"type"}) &&
+             has_any(t, {"bldg", "building", "property", "home", "dwelling", "house"});
+    });
+  }
+  const int beds = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+    return c.kind == ColumnKind::kNumeric && has_any(t, {"bedroom", "bedrooms", "beds", "bed", "br"});
+  });
+  const int area = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+    return c.kind == ColumnKind::kNumeric &&
+           (has_any(t, {"liv", "living", "sqft", "livingarea"}) && !has_any(t, {"lot", "lot15", "basement", "bsmt"}));
+  });
+  const int lon = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>&) {
+    return c.kind == ColumnKind::kLongitude;
+  });
+  const int lat = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>&) {
+    return c.kind == ColumnKind::kLatitude;
+  });
+  std::vector<int> table_col(schema.columns.size());
+  for (std::size_t c = 0; c < schema.columns.size(); ++c) table_col[c] = column_index(schema.columns[c].name);
+
+  ListingCatalog catalog;
+  const std::string stem = id_stem(table.name);
+  std::vector<std::size_t> source_rows;
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const auto& row = table.rows[r];
+    const std::string_view cell = row[price_col];
+    const std::size_t line = r < table.lines.size() ? table.lines[r] : r + 2;
+    if (is_missing_cell(cell)) {
+      ++catalog.skipped_rows_;
+      continue;
+    }
+    double price = 0;
+    if (!parse_price(cell, &price) || price <= 0) {
+      return invalid_argument(table.name + " line " + std::to_string(line) + ": price '" + std::string(cell) +
+                              "' is not a positive number");
+    }
+    Listing l;
+    l.row = r + 1;
+    if (id_col >= 0) {
+      l.id = row[id_col];
+      if (is_missing_cell(l.id)) {
+        return invalid_argument(table.name + " line " + std::to_string(line) + ": empty id");
+      }
+    } else {
+      l.id = padded_id(stem, r + 1);
+    }
+    l.price = price;
+    l.log_price = static_cast<float>(std::log(price));
+    const auto code = [&](int c) {
+      if (c < 0) return -1;
+      const float v = encode_cell(schema.columns[c], row[table_col[c]]);
+      return std::isnan(v) ? -1 : static_cast<int>(v);
+    };
+    l.neighbourhood = code(nb);
+    l.style = code(style);
+    l.beds = beds >= 0 ? encode_cell(schema.columns[beds], row[table_col[beds]]) : kNaN;
+    catalog.listings_.push_back(std::move(l));
+    source_rows.push_back(r);
+  }
+  if (catalog.listings_.empty()) return invalid_argument(table.name + ": no listing has a price");
+
+  // Coordinates projected to km around the mean latitude.
+  const std::size_t n = catalog.listings_.size();
+  if (lon >= 0 && lat >= 0) {
+    double lat_sum = 0;
+    std::size_t lat_n = 0;
+    std::vector<float> lo(n), la(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& row = table.rows[source_rows[i]];
+      lo[i] = encode_cell(schema.columns[lon], row[table_col[lon]]);
+      la[i] = encode_cell(schema.columns[lat], row[table_col[lat]]);
+      if (!std::isnan(la[i])) lat_sum += la[i], ++lat_n;
+    }
+    const double scale = 111.0 * std::cos((lat_n ? lat_sum / lat_n : 0) * M_PI / 180.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      catalog.listings_[i].x_km = static_cast<float>(lo[i] * scale);
+      catalog.listings_[i].y_km = la[i] * 111.0f;
+    }
+  } else {
+    for (auto& l : catalog.listings_) l.x_km = l.y_km = kNaN;
+  }
+
+  // Attribute vector: every numeric/boolean column, log1p when heavily
+  // skewed, standardised; missing -> 0 (the mean).
+  std::vector<int> dims;
+  for (std::size_t c = 0; c < schema.columns.size() && dims.size() < kMaxDims; ++c) {
+    const auto kind = schema.columns[c].kind;
+    if (kind == ColumnKind::kNumeric || kind == ColumnKind::kBoolean || kind == ColumnKind::kLongitude ||
+        kind == ColumnKind::kLatitude || kind == ColumnKind::kDate) {
+      dims.push_back(static_cast<int>(c));
+    }
+  }
+  catalog.dims_ = dims.size();
+  catalog.attributes_.assign(n * dims.size(), 0.0f);
+  std::vector<float> log_area(n, kNaN);
+  for (std::size_t d = 0; d < dims.size(); ++d) {
+    const int c = dims[d];
+    std::vector<float> v(n);
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (std::size_t i = 0; i < n; ++i) {
+      v[i] = encode_cell(schema.columns[c], table.rows[source_rows[i]][table_col[c]]);
+      if (!std::isnan(v[i])) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
+    }
+    if (c == area) {
+      for (std::size_t i = 0; i < n; ++i) log_area[i] = v[i] > 0 ? std::log(v[i]) : kNaN;
+    }
+    if (lo >= 0 && hi > 100) {
+      for (auto& x : v) x = std::isnan(x) ? x : std::log1p(x);
+    }
+    double sum = 0, sq = 0;
+    std::size_t cnt = 0;
+    for (float x : v) {
+      if (!std::isnan(x)) sum += x, sq += double(x) * x, ++cnt;
+    }
+    if (cnt < 2) continue;
+    const double mean = sum / cnt;
+    const double sd = std::sqrt(std::max(1e-12, sq / cnt - mean * mean));
+    for (std::size_t i = 0; i < n; ++i) {
+      catalog.attributes_[i * dims.size() + d] = std::isnan(v[i]) ? 0.0f : static_cast<float>((v[i] - mean) / sd);
+    }
+  }
+  if (nb >= 0) catalog.neighbourhood_names_ = schema.columns[nb].levels;
+  if (style >= 0) catalog.style_names_ = schema.columns[style].levels;
+  CatalogBuilder::estimate_values(catalog, log_area);
+  CatalogBuilder::index(catalog);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (catalog.index_.at(catalog.listings_[i].id) != static_cast<int>(i)) {
+      return invalid_argument(table.name + ": listing id '" + catalog.listings_[i].id + "' repeats");
+    }
+  }
+  const auto name_of = [&](int c) { return c >= 0 ? schema.columns[c].name : std::string("(none)"); };
+  catalog.described_ = std::to_string(n) + " listings; neighbourhood: " + name_of(nb) + ", style: " +
+                       name_of(style) + ", beds: " + name_of(beds) + ", living area: " + name_of(area) +
+                       ", coordinates: " + (lon >= 0 && lat >= 0 ? "yes" : "no") + ", " +
+                       std::to_string(dims.size()) + " attributes";
+  return catalog;
+}
+
+Result<ListingCatalog> ListingCatalog::load(const std::string& path, const ListingOptions& options) {
+  auto table = read_sales_csv(path);
+  if (!table) return table.status();
+  return build(*table, options);
+}
+
+int ListingCatalog::find(std::string_view id) const {
+  auto it = index_.find(std::string(id));
+  return it == index_.end() ? -1 : it->second;
+}
+
+const std::string& ListingCatalog::neighbourhood_name(int level) const {
+  static const std::string kNone;
+  return level >= 0 && static_cast<std::size_t>(level) < neighbourhood_names_.size() ? neighbourhood_names_[level]
+                                                                                       : kNone;
+}
+
+const std::string& ListingCatalog::style_name(int level) const {
+  static const std::string kNone;
+  return level >= 0 && static_cast<std::size_t>(level) < style_names_.size() ? style_names_[level] : kNone;
+}
+
+std::string ListingCatalog::describe() const { return described_; }
+
+std::pair<std::size_t, std::size_t> ListingCatalog::price_range(float lo, float hi) const {
+  const auto& v = ordered_.log_price;
+  auto b = std::lower_bound(v.begin(), v.end(), lo);
+  auto e = std::upper_bound(b, v.end(), hi);
+  return {static_cast<std::size_t>(b - v.begin()), static_cast<std::size_t>(e - v.begin())};
+}
+
+int ListingCatalog::popularity(std::size_t i, UnixSeconds t) const {
+  const auto& times = interest_times_[i];
+  return static_cast<int>(std::lower_bound(times.begin(), times.end(), t) - times.begin());
+}
+
+void ListingCatalog::record_interest(std::size_t i, UnixSeconds t) { interest_times_[i].push_back(t); }
+
+void ListingCatalog::finish_popularity() {
+  for (auto& times : interest_times_) std::sort(times.begin(), times.end());
+  for (auto& times : view_times_) std::sort(times.begin(), times.end());
+}
+
+int ListingCatalog::view_count(std::size_t i, UnixSeconds t) const {
+  const auto& times = view_times_[i];
+  return static_cast<int>(std::lower_bound(times.begin(), times.end(), t) - times.begin());
+}
+
+void ListingCatalog::record_view(std::size_t i, UnixSeconds t) { view_times_[i].push_back(t); }
+
+ListingCatalog ListingCatalog::generate(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  constexpr int kNeighbourhoods = 40, kStyles = 8, kDims = 8;
+  std::normal_distribution<float> normal(0, 1);
+  std::uniform_real_distribution<float> unit(0, 1);
+  std::vector<float> nb_x(kNeighbourhoods), nb_y(kNeighbourhoods), nb_price(kNeighbourhoods);
+  for (int k = 0; k < kNeighbourhoods; ++k) {
+    nb_x[k] = unit(rng) * 20, nb_y[k] = unit(rng) * 20;
+    nb_price[k] = 12.0f + 0.35f * normal(rng);
+  }
+  ListingCatalog c;
+  c.dims_ = kDims;
+  c.attributes_.resize(n * kDims);
+  c.listings_.resize(n);
+  for (int k = 0; k < kNeighbourhoods; ++k) c.neighbourhood_names_.push_back("nb" + std::to_string(k));
+  for (int k = 0; k < kStyles; ++k) c.style_names_.push_back("style" + std::to_string(k));
+  for (std::size_t i = 0; i < n; ++i) {
+    Listing& l = c.listings_[i];
+    l.id = padded_id("gen", i + 1);
+    l.row = i + 1;
+    l.neighbourhood = static_cast<int>(rng() % kNeighbourhoods);
+    l.style = static_cast<int>(rng() % kStyles);
+    l.beds = static_cast<float>(1 + rng() % 5);
+    const float size = 0.3f * normal(rng) + 0.15f * (l.beds - 3);
+    l.log_price = nb_price[l.neighbourhood] + 0.8f * size + 0.1f * normal(rng);
+    l.price = std::exp(l.log_price);
+    l.log_value = l.log_price + 0.08f * normal(rng);
+    l.x_km = nb_x[l.neighbourhood] + normal(rng) * 0.5f;
+    l.y_km = nb_y[l.neighbourhood] + normal(rng) * 0.5f;
+    float* a = c.attributes_.data() + i * kDims;
+    a[0] = size / 0.3f;
+    a[1] = (l.beds - 3) / 1.4f;
+    a[2] = (l.x_km - 10) / 6, a[3] = (l.y_km - 10) / 6;
+    for (int d = 4; d < kDims; ++d) a[d] = normal(rng);
+  }
+  CatalogBuilder::index(c);
+  c.described_ = std::to_string(n) + " generated listings";
+  return c;
+}
+
+}  // namespace reai::property

@@ -1,0 +1,451 @@
+// Matcher: candidate filtering, buyer-listing features, ranking, diversity
+// and reasons; and the history builder used for training and evaluation.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <unordered_map>
+
+#include "property/matching.h"
+
+namespace reai::property {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr std::size_t kSimilarSeen = 30;  // most recent homes compared for similarity
+
+enum Feature : int {
+  kPriceGap = 0,
+  kPriceGapZ,
+  kBudgetGap,
+  kNeighbourhoodShare,
+  kNeighbourhoodSaves,
+  kAreaMatch,
+  kSegmentShare,
+  kBedsGapStated,
+  kBedsGapSeen,
+  kStyleShare,
+  kGeoKm,
+  kCentroidSimilarity,
+  kMaxSimilaritySeen,
+  kMaxSimilaritySaved,
+  kSeenBefore,
+  kPopularity,
+  kValueGap,
+  kBuyerViews,
+  kBuyerSaves,
+  kPriceTolerance,
+  kLogPrice,
+  kViewPopularity,
+  kSaveRate,
+  kKernelSeen,
+  kGeoKernelSeen,
+  kFeatureCount
+};
+
+const char* const kFeatureNames[kFeatureCount] = {
+    "price_gap",        "price_gap_z",       "budget_gap",          "neighbourhood_share",
+    "neighbourhood_saves", "area_match",     "segment_share",       "beds_gap_stated",
+    "beds_gap_seen",    "style_share",       "geo_km",              "centroid_similarity",
+    "max_similarity_seen", "max_similarity_saved", "seen_before",  "popularity",
+    "value_gap",        "buyer_views",       "buyer_saves",         "price_tolerance",
+    "log_price",        "view_popularity",   "save_rate",           "kernel_seen",
+    "geo_kernel_seen"};
+
+float similarity(const float* a, const float* b, std::size_t dims) {
+  if (dims == 0) return kNaN;
+  float s = 0;
+  for (std::size_t d = 0; d < dims; ++d) {
+    const float z = a[d] - b[d];
+    s += z * z;
+  }
+  return -s / static_cast<float>(dims);
+}
+
+// Per-query constants of the content score, computed once per top_k.
+struct Query {
+  float level = 0, tol = 0.5f;
+  std::vector<float> nb_share, style_share, segment_share;
+  int beds_wanted = -1, area_wanted = -1;
+  float cx = kNaN, cy = kNaN;
+  bool behaviour = false;
+};
+
+Query make_query(const ListingCatalog& catalog, const BuyerPreferences& buyer, const BuyerSegments* segments) {
+  Query q;
+  q.level = buyer.price_level();
+  q.tol = buyer.price_tolerance();
+  if (std::isnan(q.level)) {
+    // Nothing known: the middle of the market, wide tolerance.
+    const auto& order = catalog.by_price();
+    q.level = order.empty() ? 0.0f : catalog.listing(order[order.size() / 2]).log_price;
+    q.tol = 0.6f;
+  }
+  q.behaviour = buyer.has_centroid();
+  q.nb_share.resize(catalog.neighbourhood_levels());
+  for (std::size_t l = 0; l < q.nb_share.size(); ++l) q.nb_share[l] = buyer.neighbourhood_share(static_cast<int>(l));
+  q.style_share.resize(catalog.style_levels());
+  for (std::size_t l = 0; l < q.style_share.size(); ++l) q.style_share[l] = buyer.style_share(static_cast<int>(l));
+  if (segments != nullptr) {
+    const int s = segments->assign(buyer);
+    if (s >= 0) q.segment_share = segments->neighbourhood[s];
+  }
+  q.beds_wanted = buyer.beds_wanted();
+  q.area_wanted = buyer.area_wanted();
+  q.cx = buyer.centroid_x(), q.cy = buyer.centroid_y();
+  return q;
+}
+
+// The hand-built content scorer: Gaussian price fit, neighbourhood and
+// style affinity from behaviour, stated area and beds, segment prior for
+// buyers without behaviour. Also stage 1 of the learned ranker.
+float content_score(const Query& q, const Listing& l) {
+  const float gap = (l.log_price - q.level) / q.tol;
+  float s = -0.5f * gap * gap;
+  if (l.neighbourhood >= 0) {
+    if (!q.nb_share.empty()) s += 2.5f * q.nb_share[l.neighbourhood];
+    if (l.neighbourhood == q.area_wanted) s += 0.8f;
+    if (!q.behaviour && !q.segment_share.empty()) s += 2.0f * q.segment_share[l.neighbourhood];
+  }
+  if (l.style >= 0 && !q.style_share.empty()) s += 0.6f * q.style_share[l.style];
+  if (q.beds_wanted >= 0 && !std::isnan(l.beds)) s -= 0.3f * std::fabs(l.beds - static_cast<float>(q.beds_wanted));
+  if (!std::isnan(q.cx) && !std::isnan(l.x_km)) {
+    const float dx = l.x_km - q.cx, dy = l.y_km - q.cy;
+    s -= 0.15f * std::sqrt(dx * dx + dy * dy);
+  }
+  return s;
+}
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f%%", std::fabs(fraction) * 100);
+  return buf;
+}
+
+std::string pretty(std::string name) {
+  std::replace(name.begin(), name.end(), '_', ' ');
+  return name;
+}
+
+std::vector<std::string> make_reasons(const ListingCatalog& catalog, const BuyerPreferences& buyer,
+                                      const Listing& l, const float* f) {
+  std::vector<std::string> reasons;
+  if (buyer.has_budget()) {
+    const double over = std::exp(l.log_price - buyer.log_budget()) - 1;
+    if (over <= 0.02) reasons.push_back("within budget");
+  } else if (std::fabs(f[kPriceGap]) < 0.1f && buyer.has_centroid()) {
+    reasons.push_back("priced like the homes you view");
+  }
+  const std::string nb = pretty(catalog.neighbourhood_name(l.neighbourhood));
+  const int saved_here = buyer.neighbourhood_save_count(l.neighbourhood);
+  if (!nb.empty()) {
+    if (saved_here > 0) {
+      reasons.push_back("in " + nb + " like " + std::to_string(saved_here) + (saved_here == 1 ? " home" : " homes") +
+                        " you saved");
+    } else if (f[kNeighbourhoodShare] >= 0.2f) {
+      reasons.push_back("in " + nb + ", where you have been looking");
+    } else if (f[kAreaMatch] == 1.0f) {
+      reasons.push_back("in " + nb + ", the area you asked for");
+    }
+  }
+  if (buyer.beds_wanted() >= 0 && l.beds == static_cast<float>(buyer.beds_wanted())) {
+    reasons.push_back(std::to_string(buyer.beds_wanted()) + " bedrooms as you asked");
+  }
+  if (!std::isnan(f[kValueGap]) && f[kValueGap] < -0.05f) {
+    reasons.push_back("priced " + percent(std::exp(f[kValueGap]) - 1) + " under its estimated value");
+  }
+  if (!std::isnan(f[kMaxSimilaritySaved]) && f[kMaxSimilaritySaved] > -0.3f) {
+    reasons.push_back("similar to a home you saved");
+  }
+  if (f[kPopularity] >= std::log1p(3.0f)) {
+    reasons.push_back("saved by " + std::to_string(static_cast<int>(std::lround(std::expm1(f[kPopularity])))) +
+                      " other buyers");
+  }
+  if (reasons.size() > 3) reasons.resize(3);
+  return reasons;
+}
+
+// Near-copies: same neighbourhood and style, within 5% in price and close in
+// every attribute on average.
+bool near_copy(const ListingCatalog& catalog, std::uint32_t a, std::uint32_t b) {
+  const Listing& x = catalog.listing(a);
+  const Listing& y = catalog.listing(b);
+  if (x.neighbourhood != y.neighbourhood || x.style != y.style) return false;
+  if (std::fabs(x.log_price - y.log_price) > 0.05f) return false;
+  const float s = similarity(catalog.attributes(a), catalog.attributes(b), catalog.dims());
+  return std::isnan(s) || s > -0.15f;
+}
+
+}  // namespace
+
+std::vector<std::string> match_feature_names() { return {std::begin(kFeatureNames), std::end(kFeatureNames)}; }
+std::size_t match_feature_count() { return kFeatureCount; }
+
+void match_features(const ListingCatalog& catalog, const BuyerPreferences& buyer, std::size_t listing,
+                    UnixSeconds now, std::span<const float> segment_shares, float* out) {
+  const Listing& l = catalog.listing(listing);
+  float level = buyer.price_level();
+  const float tol = buyer.price_tolerance();
+  out[kPriceGap] = std::isnan(level) ? kNaN : l.log_price - level;
+  out[kPriceGapZ] = std::isnan(level) ? kNaN : std::fabs(l.log_price - level) / tol;
+  out[kBudgetGap] = buyer.has_budget() ? l.log_price - buyer.log_budget() : kNaN;
+  out[kNeighbourhoodShare] = buyer.has_centroid() ? buyer.neighbourhood_share(l.neighbourhood) : kNaN;
+  out[kNeighbourhoodSaves] = buyer.neighbourhood_saves(l.neighbourhood);
+  out[kAreaMatch] = buyer.area_wanted() < 0 || l.neighbourhood < 0 ? kNaN
+                                                                   : static_cast<float>(l.neighbourhood == buyer.area_wanted());
+  out[kSegmentShare] = segment_shares.empty() || l.neighbourhood < 0 ? kNaN : segment_shares[l.neighbourhood];
+  out[kBedsGapStated] = buyer.beds_wanted() < 0 ? kNaN : l.beds - static_cast<float>(buyer.beds_wanted());
+  out[kBedsGapSeen] = l.beds - buyer.mean_beds();
+  out[kStyleShare] = buyer.has_centroid() ? buyer.style_share(l.style) : kNaN;
+  const float cx = buyer.centroid_x(), cy = buyer.centroid_y();
+  out[kGeoKm] = std::isnan(cx) || std::isnan(l.x_km) ? kNaN : std::hypot(l.x_km - cx, l.y_km - cy);
+  const float* a = catalog.attributes(listing);
+  const std::size_t dims = catalog.dims();
+  if (buyer.has_centroid()) {
+    const auto c = buyer.centroid();
+    out[kCentroidSimilarity] = similarity(a, c.data(), dims);
+  } else {
+    out[kCentroidSimilarity] = kNaN;
+  }
+  float best_seen = kNaN, best_saved = kNaN, kernel = 0, geo_kernel = 0;
+  int compared = 0;
+  const auto& seen = buyer.seen_listings();
+  const std::size_t from = seen.size() > kSimilarSeen ? seen.size() - kSimilarSeen : 0;
+  for (std::size_t i = from; i < seen.size(); ++i) {
+    if (seen[i] == listing) continue;
+    const float s = similarity(a, catalog.attributes(seen[i]), dims);
+    if (std::isnan(best_seen) || s > best_seen) best_seen = s;
+    if (!std::isnan(s)) kernel += std::exp(2.0f * s);
+    const Listing& o = catalog.listing(seen[i]);
+    if (!std::isnan(o.x_km) && !std::isnan(l.x_km)) {
+      const float dx = o.x_km - l.x_km, dy = o.y_km - l.y_km;
+      geo_kernel += std::exp(-(dx * dx + dy * dy));
+    }
+    ++compared;
+  }
+  out[kKernelSeen] = compared > 0 ? kernel / compared : kNaN;
+  out[kGeoKernelSeen] = compared > 0 ? geo_kernel / compared : kNaN;
+  for (std::uint32_t s_id : buyer.saved_listings()) {
+    if (s_id == listing) continue;
+    const float s = similarity(a, catalog.attributes(s_id), dims);
+    if (std::isnan(best_saved) || s > best_saved) best_saved = s;
+  }
+  out[kMaxSimilaritySeen] = best_seen;
+  out[kMaxSimilaritySaved] = best_saved;
+  out[kSeenBefore] = static_cast<float>(buyer.seen(listing));
+  out[kPopularity] = std::log1p(static_cast<float>(catalog.popularity(listing, now)));
+  out[kValueGap] = std::isnan(l.log_value) ? kNaN : l.log_price - l.log_value;
+  out[kBuyerViews] = std::log1p(static_cast<float>(buyer.views()));
+  out[kBuyerSaves] = static_cast<float>(buyer.saves());
+  out[kPriceTolerance] = tol;
+  out[kLogPrice] = l.log_price;
+  const int views = catalog.view_count(listing, now);
+  out[kViewPopularity] = std::log1p(static_cast<float>(views));
+  out[kSaveRate] = (static_cast<float>(catalog.popularity(listing, now)) + 0.5f) / (static_cast<float>(views) + 10.0f);
+  (void)level;
+}
+
+Matcher::Matcher(const ListingCatalog& catalog, std::shared_ptr<const MatchModel> model)
+    : catalog_(&catalog), model_(std::move(model)) {
+  if (model_) segments_ = model_->segments_for(catalog);
+}
+
+const BuyerSegments* Matcher::segments() const { return segments_.centres.empty() ? nullptr : &segments_; }
+
+std::vector<std::uint32_t> Matcher::candidates(const BuyerPreferences& buyer, UnixSeconds /*now*/,
+                                               std::size_t pool) const {
+  const Query q = make_query(*catalog_, buyer, segments());
+  const float half = std::max(0.4f, 2.0f * q.tol);
+  const auto [begin, end] = catalog_->price_range(q.level - half, q.level + half);
+  const auto& order = catalog_->by_price();
+  const auto& o = catalog_->price_ordered();
+  // Dense per-level bonuses so the scan is arithmetic on sequential arrays;
+  // the same terms as content_score().
+  std::vector<float> nb_bonus(catalog_->neighbourhood_levels() + 1, 0.0f);
+  for (std::size_t l = 0; l + 1 < nb_bonus.size(); ++l) {
+    float b = q.nb_share.empty() ? 0.0f : 2.5f * q.nb_share[l];
+    if (static_cast<int>(l) == q.area_wanted) b += 0.8f;
+    if (!q.behaviour && !q.segment_share.empty()) b += 2.0f * q.segment_share[l];
+    nb_bonus[l + 1] = b;
+  }
+  std::vector<float> style_bonus(catalog_->style_levels() + 1, 0.0f);
+  for (std::size_t l = 0; l + 1 < style_bonus.size(); ++l) {
+    style_bonus[l + 1] = q.style_share.empty() ? 0.0f : 0.6f * q.style_share[l];
+  }
+  const bool beds = q.beds_wanted >= 0;
+  const float wanted = static_cast<float>(q.beds_wanted);
+  const bool geo = !std::isnan(q.cx);
+  const float inv_tol = 1.0f / q.tol;
+  std::vector<std::pair<float, std::uint32_t>> scored;
+  const auto scan = [&](std::size_t from, std::size_t to, bool filter_beds) {
+    scored.clear();
+    scored.reserve(to - from);
+    for (std::size_t r = from; r < to; ++r) {
+      const float bed_gap = std::fabs(o.beds[r] - wanted);
+      if (filter_beds && bed_gap > 2) continue;  // NaN beds pass
+      const float gap = (o.log_price[r] - q.level) * inv_tol;
+      float s = -0.5f * gap * gap + nb_bonus[o.neighbourhood[r] + 1] + style_bonus[o.style[r] + 1];
+      if (beds && bed_gap == bed_gap) s -= 0.3f * bed_gap;
+      if (geo && o.x_km[r] == o.x_km[r]) {
+        const float dx = o.x_km[r] - q.cx, dy = o.y_km[r] - q.cy;
+        s -= 0.15f * std::sqrt(dx * dx + dy * dy);
+      }
+      scored.emplace_back(-s, order[r]);
+    }
+  };
+  scan(begin, end, beds);
+  // Too few inside the filters (a small or thin market): rank everything
+  // rather than return a short list. Only then: listings outside the band
+  // crowd out better ones when the band already holds a fair pool.
+  constexpr std::size_t kMinPool = 64;
+  const std::size_t wanted_pool = std::min({pool, order.size(), kMinPool});
+  if (scored.size() < wanted_pool && (end - begin < order.size() || beds)) scan(0, order.size(), false);
+  // Saved listings never come back.
+  if (!buyer.saved_listings().empty()) std::erase_if(scored, [&](const auto& s) { return buyer.saved(s.second); });
+  const std::size_t m = std::min(pool, scored.size());
+  if (m < scored.size()) std::nth_element(scored.begin(), scored.begin() + m, scored.end());
+  std::sort(scored.begin(), scored.begin() + m);
+  std::vector<std::uint32_t> out(m);
+  for (std::size_t i = 0; i < m; ++i) out[i] = scored[i].second;
+  return out;
+}
+
+std::vector<Match> Matcher::top_k(const BuyerPreferences& buyer, UnixSeconds now, const MatchOptions& options) const {
+  std::vector<std::uint32_t> pool = candidates(buyer, now, model_ ? options.pool : std::max(options.pool, options.k * 4));
+  if (options.exclude_seen) std::erase_if(pool, [&](std::uint32_t i) { return buyer.seen(i); });
+  std::span<const float> segment_shares;
+  if (const BuyerSegments* seg = segments(); seg != nullptr) {
+    const int s = seg->assign(buyer);
+    if (s >= 0) segment_shares = seg->neighbourhood[s];
+  }
+  const std::size_t nf = match_feature_count();
+  std::vector<float> features(pool.size() * nf);
+  std::vector<std::pair<double, std::size_t>> ranked(pool.size());
+  const Query q = model_ ? Query{} : make_query(*catalog_, buyer, nullptr);
+  for (std::size_t i = 0; i < pool.size(); ++i) {
+    float* f = features.data() + i * nf;
+    match_features(*catalog_, buyer, pool[i], now, segment_shares, f);
+    // Without a model: the content score, with homes already seen pushed
+    // down (buyers rarely come back to a home they passed on).
+    const double margin = model_ ? model_->margin(f) : content_score(q, catalog_->listing(pool[i])) - 1.0 * f[kSeenBefore];
+    ranked[i] = {-margin, i};
+  }
+  std::sort(ranked.begin(), ranked.end());
+  std::vector<Match> out;
+  std::vector<std::size_t> chosen, deferred;
+  for (const auto& [neg, i] : ranked) {
+    if (chosen.size() >= options.k) break;
+    const bool copy = options.diversify && std::any_of(chosen.begin(), chosen.end(), [&](std::size_t c) {
+                        return near_copy(*catalog_, pool[c], pool[i]);
+                      });
+    (copy ? deferred : chosen).push_back(i);
+  }
+  for (std::size_t i : deferred) {
+    if (chosen.size() >= options.k) break;
+    chosen.push_back(i);
+  }
+  std::vector<double> margin_of(pool.size());
+  for (const auto& [neg, i] : ranked) margin_of[i] = -neg;
+  std::stable_sort(chosen.begin(), chosen.end(), [&](std::size_t a, std::size_t b) {
+    // Near-copies that were deferred stay behind the diverse picks.
+    const bool da = std::find(deferred.begin(), deferred.end(), a) != deferred.end();
+    const bool db = std::find(deferred.begin(), deferred.end(), b) != deferred.end();
+    if (da != db) return !da;
+    return margin_of[a] > margin_of[b];
+  });
+  for (std::size_t i : chosen) {
+    Match m;
+    m.listing = pool[i];
+    const double margin = margin_of[i];
+    if (model_) {
+      m.predicted_interest = model_->interest(margin);
+      m.match_score = model_->score(margin);
+    } else {
+      // Content scorer: a documented monotone squashing, not a calibrated
+      // probability (train a model for calibrated interest).
+      m.match_score = sigmoid(margin);
+      m.predicted_interest = 0.05 * sigmoid(margin - 1.0);
+    }
+    if (options.reasons) {
+      m.reasons = make_reasons(*catalog_, buyer, catalog_->listing(pool[i]), features.data() + i * nf);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- history
+
+std::vector<MatchHistoryBuyer> build_match_history(ListingCatalog& catalog, std::span<const Contact> contacts,
+                                                   std::span<const Event> events, long long as_of_seconds,
+                                                   const PreferenceOptions& options,
+                                                   std::size_t* unknown_listings) {
+  std::vector<MatchHistoryBuyer> buyers;
+  std::unordered_map<std::string, std::size_t> index;
+  for (const Contact& c : contacts) {
+    if (c.lead_type != LeadType::kBuyer && c.lead_type != LeadType::kBoth && c.lead_type != LeadType::kInvestor) continue;
+    StatedCriteria stated{c.budget, c.beds_wanted, c.area_wanted};
+    MatchHistoryBuyer b;
+    b.contact_id = c.contact_id;
+    b.created_at = c.created_at;
+    b.as_of = c.created_at + as_of_seconds;
+    b.preferences = BuyerPreferences(catalog, stated, options);
+    index.emplace(c.tenant_id + "\x1f" + c.contact_id, buyers.size());
+    buyers.push_back(std::move(b));
+  }
+  std::size_t unknown = 0;
+  for (const Event& e : events) {
+    if (!is_property_event(e.type)) continue;
+    const int listing = catalog.find(e.property_id);
+    if (listing < 0) {
+      ++unknown;
+      continue;
+    }
+    const bool interest = e.type != EventType::kPropertyView;
+    if (interest) {
+      catalog.record_interest(static_cast<std::size_t>(listing), e.ts);
+    } else {
+      catalog.record_view(static_cast<std::size_t>(listing), e.ts);
+    }
+    auto it = index.find(e.tenant_id + "\x1f" + e.contact_id);
+    if (it == index.end()) continue;
+    MatchHistoryBuyer& b = buyers[it->second];
+    if (e.ts <= b.as_of) {
+      b.preferences.observe(catalog, static_cast<std::size_t>(listing), e.type, e.ts);
+    } else if (!interest) {
+      const auto id = static_cast<std::uint32_t>(listing);
+      if (std::find(b.later_views.begin(), b.later_views.end(), id) == b.later_views.end()) b.later_views.push_back(id);
+    } else if (!b.preferences.saved(static_cast<std::size_t>(listing))) {
+      const auto id = static_cast<std::uint32_t>(listing);
+      if (std::find(b.later_interest.begin(), b.later_interest.end(), id) == b.later_interest.end()) {
+        b.later_interest.push_back(id);
+      }
+    }
+  }
+  catalog.finish_popularity();
+  if (unknown_listings != nullptr) *unknown_listings = unknown;
+  return buyers;
+}
+
+double ndcg_at_k(std::span<const std::uint32_t> ranked, std::span<const std::uint32_t> relevant, std::size_t k) {
+  if (relevant.empty()) return 0;
+  double dcg = 0, ideal = 0;
+  for (std::size_t i = 0; i < std::min(k, ranked.size()); ++i) {
+    if (std::find(relevant.begin(), relevant.end(), ranked[i]) != relevant.end()) dcg += 1.0 / std::log2(i + 2.0);
+  }
+  for (std::size_t i = 0; i < std::min(k, relevant.size()); ++i) ideal += 1.0 / std::log2(i + 2.0);
+  return dcg / ideal;
+}
+
+double recall_at_k(std::span<const std::uint32_t> ranked, std::span<const std::uint32_t> relevant, std::size_t k) {
+  if (relevant.empty()) return 0;
+  std::size_t hits = 0;
+  for (std::size_t i = 0; i < std::min(k, ranked.size()); ++i) {
+    hits += std::find(relevant.begin(), relevant.end(), ranked[i]) != relevant.end();
+  }
+  return static_cast<double>(hits) / relevant.size();
+}
+
+}  // namespace reai::property

@@ -1,0 +1,354 @@
+// Property matching: listings from any listings CSV, a per-buyer preference
+// state learned incrementally from behaviour (views, saves, tour requests)
+// and stated criteria, fast candidate filtering, and a ranking model trained
+// on history that turns buyer-listing features into a match score, a
+// predicted interest (probability of a save or tour) and plain reasons.
+//
+// Flow: ListingCatalog::build (once per inventory) -> BuyerPreferences per
+// buyer (set_stated, then observe() per event) -> Matcher::top_k.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+#include "property/property.h"
+
+namespace reai::property {
+
+// ---------------------------------------------------------------- listings
+
+struct ListingOptions {
+  std::string price_column;  // required: list price (or sale price for Ames)
+  std::string id_column;     // empty: ids are "<file stem>-<row, 4 digits>"
+};
+
+// One listing's matching attributes. Missing numbers are NaN, missing codes -1.
+struct Listing {
+  std::string id;
+  std::size_t row = 0;        // 1-based data row in the source file
+  double price = 0;
+  float log_price = 0;
+  int neighbourhood = -1;     // level of the neighbourhood/zip/area column
+  int style = -1;             // level of the style/type column
+  float beds = 0;             // NaN when unknown
+  float x_km = 0, y_km = 0;   // projected coordinates, NaN when unknown
+  float log_value = 0;        // log of the comparables estimate, NaN when unknown
+};
+
+// The inventory: listings with their attributes, a standardised attribute
+// vector per listing (for similarity), an index sorted by price for fast
+// price-band filtering, and popularity from behaviour.
+// Immutable after build() apart from set_popularity(); const methods are
+// thread-safe.
+class ListingCatalog {
+ public:
+  // Builds the catalog from `table`. InvalidArgument when the price column
+  // (or the given id column) is missing, a price cell is present but not a
+  // positive number (message names file and line), ids repeat, or no listing
+  // has a price. Rows whose price is missing are skipped and counted.
+  static Result<ListingCatalog> build(const SalesTable& table, const ListingOptions& options);
+  // Reads `path` (read_sales_csv) and builds; the id stem is the file name
+  // without directory and extension.
+  static Result<ListingCatalog> load(const std::string& path, const ListingOptions& options);
+
+  std::size_t size() const { return listings_.size(); }
+  const Listing& listing(std::size_t i) const { return listings_[i]; }
+  // Index of a listing id, or -1.
+  int find(std::string_view id) const;
+  // Standardised attribute vector of listing i (dims() floats, NaN -> 0).
+  const float* attributes(std::size_t i) const { return attributes_.data() + i * dims_; }
+  std::size_t dims() const { return dims_; }
+  std::size_t skipped_rows() const { return skipped_rows_; }
+  const std::string& neighbourhood_name(int level) const;
+  std::size_t neighbourhood_levels() const { return neighbourhood_names_.size(); }
+  const std::string& style_name(int level) const;
+  std::size_t style_levels() const { return style_names_.size(); }
+  // Which source columns were recognised, for people ("neighbourhood: Neighborhood, ...").
+  std::string describe() const;
+
+  // Listings sorted by log price; [lower, upper) of that order whose log
+  // price lies in [lo, hi].
+  const std::vector<std::uint32_t>& by_price() const { return by_price_; }
+  std::pair<std::size_t, std::size_t> price_range(float lo, float hi) const;
+  // Stage-1 attributes laid out in by_price() order, so a price band is one
+  // sequential scan.
+  struct PriceOrdered {
+    std::vector<float> log_price, beds, x_km, y_km;
+    std::vector<std::int32_t> neighbourhood, style;
+  };
+  const PriceOrdered& price_ordered() const { return ordered_; }
+
+  // Saves and tour requests by anyone strictly before `t`, per listing (from
+  // record_interest()). Cheap: binary search in per-listing sorted times.
+  int popularity(std::size_t i, UnixSeconds t) const;
+  // Records a save/tour of listing i at time t; call finish_popularity()
+  // after the last one, before popularity() is used.
+  void record_interest(std::size_t i, UnixSeconds t);
+  void finish_popularity();
+  // Views by anyone strictly before `t` (from record_view()).
+  int view_count(std::size_t i, UnixSeconds t) const;
+  void record_view(std::size_t i, UnixSeconds t);
+
+  // Generated inventory for benchmarks and tests: `n` listings with a
+  // realistic spread of prices, neighbourhoods, beds and sizes (deterministic
+  // for a seed).
+  static ListingCatalog generate(std::size_t n, unsigned seed);
+
+ private:
+  friend struct CatalogBuilder;
+  std::vector<Listing> listings_;
+  std::unordered_map<std::string, int> index_;
+  std::vector<float> attributes_;
+  std::size_t dims_ = 0;
+  std::vector<std::uint32_t> by_price_;
+  PriceOrdered ordered_;
+  std::vector<std::vector<UnixSeconds>> interest_times_, view_times_;
+  std::vector<std::string> neighbourhood_names_, style_names_;
+  std::string described_;
+  std::size_t skipped_rows_ = 0;
+};
+
+// ------------------------------------------------------- buyer preferences
+
+// What a buyer told us (contacts.csv: budget, beds_wanted, area_wanted).
+struct StatedCriteria {
+  std::optional<double> budget;
+  std::optional<int> beds;
+  std::string area;  // neighbourhood name as in the listings file
+};
+
+struct PreferenceOptions {
+  double half_life_days = 21;  // older behaviour fades: tastes shift
+  double view_weight = 1.0;
+  double save_weight = 3.0;
+  double tour_weight = 4.0;
+};
+
+// A buyer's taste, updated incrementally in O(dims + small) per event:
+// time-decayed weighted price level and spread, neighbourhood and style
+// shares, attribute centroid, location centroid, beds, the homes seen and
+// saved. Value type; not thread-safe (one owner per buyer).
+class BuyerPreferences {
+ public:
+  BuyerPreferences() = default;
+  BuyerPreferences(const ListingCatalog& catalog, const StatedCriteria& stated,
+                   const PreferenceOptions& options = {});
+
+  // A view, save or tour request of listing `listing` (catalog index) at
+  // `ts`. Events must come in time order; other event types are ignored.
+  void observe(const ListingCatalog& catalog, std::size_t listing, EventType type, UnixSeconds ts);
+
+  // Decayed weights as of time `now` (>= the last event) are used by
+  // features; these accessors return the raw state at the last event.
+  double weight() const { return w_; }
+  int views() const { return views_; }
+  int saves() const { return saves_; }    // saves + tour requests
+  UnixSeconds last_event() const { return last_ts_; }
+  // Buyer's price level (log) and tolerance (log spread), blending the
+  // stated budget with the decayed behaviour.
+  float price_level() const;
+  float price_tolerance() const;
+  bool has_budget() const { return log_budget_ == log_budget_; }
+  float log_budget() const { return log_budget_; }
+  int beds_wanted() const { return beds_wanted_; }
+  int area_wanted() const { return area_wanted_; }
+  // Decayed share of behaviour weight in neighbourhood / style `level`.
+  float neighbourhood_share(int level) const;
+  float neighbourhood_saves(int level) const;
+  int neighbourhood_save_count(int level) const;
+  float style_share(int level) const;
+  float mean_beds() const;  // NaN with no events
+  bool has_centroid() const { return w_ > 0; }
+  // Weighted mean standardised attributes (catalog dims) and location.
+  std::vector<float> centroid() const;
+  float centroid_x() const { return w_ > 0 ? sx_ / w_ : std::nanf(""); }
+  float centroid_y() const { return w_ > 0 ? sy_ / w_ : std::nanf(""); }
+  bool saved(std::size_t listing) const;
+  bool seen(std::size_t listing) const;
+  const std::vector<std::uint32_t>& seen_listings() const { return seen_; }
+  const std::vector<std::uint32_t>& saved_listings() const { return saved_; }
+  // Compact summary for segmentation: price level, location, beds, size.
+  std::vector<float> segment_vector() const;
+
+ private:
+  void decay_to(UnixSeconds ts);
+  PreferenceOptions options_;
+  float log_budget_ = std::nanf("");
+  int beds_wanted_ = -1;
+  int area_wanted_ = -1;
+  double w_ = 0, sp_ = 0, spp_ = 0, sx_ = 0, sy_ = 0, sbeds_ = 0, wbeds_ = 0;
+  std::vector<double> sattr_;
+  std::vector<float> nb_w_, nb_saves_, style_w_;
+  std::vector<int> nb_save_count_;
+  std::vector<std::uint32_t> seen_, saved_;
+  int views_ = 0, saves_ = 0;
+  UnixSeconds last_ts_ = 0;
+};
+
+// ---------------------------------------------------------------- matching
+
+// Buyer-listing features the ranking model reads (names in feature_names()).
+std::vector<std::string> match_feature_names();
+std::size_t match_feature_count();
+// Writes match_feature_count() floats for (buyer, listing) at time `now`.
+// `segment_shares` (may be empty) is the buyer's segment's neighbourhood
+// share per level, for cold start.
+void match_features(const ListingCatalog& catalog, const BuyerPreferences& buyer, std::size_t listing,
+                    UnixSeconds now, std::span<const float> segment_shares, float* out);
+
+// k-means segments over preference states; each carries the neighbourhood
+// mix of its members' behaviour, which cold-start buyers borrow.
+struct BuyerSegments {
+  std::vector<std::vector<float>> centres;       // segment_vector() space
+  std::vector<float> scale;                      // per-dimension standardisation
+  std::vector<std::vector<float>> neighbourhood; // per segment, share per level
+  // Segment of a buyer (nearest centre over the dimensions the buyer has),
+  // or -1 when there are no segments.
+  int assign(const BuyerPreferences& buyer) const;
+};
+// Clusters `buyers` into k segments (k-means++, `seed`). Empty segments when
+// fewer than k buyers have behaviour.
+BuyerSegments fit_segments(const ListingCatalog& catalog, std::span<const BuyerPreferences> buyers, int k,
+                           unsigned seed);
+
+struct MatchOptions {
+  std::size_t k = 10;
+  std::size_t pool = 300;          // candidates re-ranked by the model
+
+  bool exclude_seen = false;       // also drop listings already viewed
+  bool diversify = true;           // no near-copies of a listing already chosen
+  bool reasons = true;
+};
+
+struct Match {
+  std::uint32_t listing = 0;   // catalog index
+  double match_score = 0;      // 0-1, higher is better
+  double predicted_interest = 0;  // P(save or tour request)
+  std::vector<std::string> reasons;
+};
+
+class MatchModel;
+
+// Ranks listings for buyers. Holds a reference to the catalog (which must
+// outlive it) and shares the model. Thread-safe for concurrent top_k().
+class Matcher {
+ public:
+  // `model` may be null: then a documented content scorer ranks (price level,
+  // neighbourhood, beds, style, similarity to homes seen) and
+  // predicted_interest comes from its calibration constants.
+  Matcher(const ListingCatalog& catalog, std::shared_ptr<const MatchModel> model);
+
+  // Top `options.k` listings for `buyer` at time `now`, best first; never a
+  // listing the buyer saved (or toured). Fewer when fewer qualify.
+  std::vector<Match> top_k(const BuyerPreferences& buyer, UnixSeconds now, const MatchOptions& options) const;
+
+  // Stage 1 only: the `pool` best candidates by the content score within
+  // the price band and beds filter (excluding saved listings). For training.
+  std::vector<std::uint32_t> candidates(const BuyerPreferences& buyer, UnixSeconds now, std::size_t pool) const;
+
+  const BuyerSegments* segments() const;
+
+ private:
+  const ListingCatalog* catalog_;
+  std::shared_ptr<const MatchModel> model_;
+  BuyerSegments segments_;  // the model's segments on this catalog's levels
+};
+
+// ---------------------------------------------------------- training data
+
+// One buyer of a history: criteria, behaviour up to the as-of time, and the
+// listings they saved or toured after it (the ranking target).
+struct MatchHistoryBuyer {
+  std::string contact_id;
+  UnixSeconds created_at = 0;
+  UnixSeconds as_of = 0;
+  BuyerPreferences preferences;                 // events up to as_of
+  std::vector<std::uint32_t> later_interest;    // saved/toured after as_of, not saved before
+  std::vector<std::uint32_t> later_views;       // viewed after as_of (weaker evidence of taste)
+};
+
+// Buyers (lead types buyer, both, investor) of `contacts` with preference
+// states from `events` up to created_at + as_of_seconds. Property events
+// naming an unknown listing are skipped and counted in *unknown_listings.
+// Also records every save/tour in the catalog's popularity (so call on the
+// catalog before matching; finish_popularity() is called).
+std::vector<MatchHistoryBuyer> build_match_history(ListingCatalog& catalog, std::span<const Contact> contacts,
+                                                   std::span<const Event> events, long long as_of_seconds,
+                                                   const PreferenceOptions& options,
+                                                   std::size_t* unknown_listings);
+
+struct MatchTrainOptions {
+  std::size_t pool = 300;
+  int negatives_per_buyer = 60;
+  int segments = 8;
+  int rounds = 300;
+  int nthread = 0;
+  unsigned seed = 1;
+  // Later views that led to no save count as positives with this weight:
+  // views sample the same taste as saves and are twenty times as many.
+  double view_label_weight = 0.15;
+  bool progress = false;
+};
+
+struct MatchTrainSummary {
+  std::size_t buyers = 0;          // buyers with at least one later save/tour in their pool
+  std::size_t rows = 0;
+  std::size_t positives = 0;
+  double pool_recall = 0;          // share of later saves/tours inside the candidate pool
+  double valid_ndcg10 = 0;         // on the last 20% of buyers by created_at (inside the pool)
+  int rounds = 0;
+  double seconds = 0;
+};
+
+// A trained ranker with its calibration (predicted interest) and segments.
+class MatchModel {
+ public:
+  MatchModel(MatchModel&&) noexcept;
+  MatchModel& operator=(MatchModel&&) noexcept;
+  ~MatchModel();
+
+  // Trains on `buyers` (their later_interest are the positives). InvalidArgument
+  // when fewer than 20 buyers have a later save/tour in their candidate pool;
+  // Internal on XGBoost failures.
+  static Result<MatchModel> train(const ListingCatalog& catalog, std::span<const MatchHistoryBuyer> buyers,
+                                  const MatchTrainOptions& options, MatchTrainSummary* summary);
+  // model.json (feature schema, metrics, calibration, segments) + ranker.json.
+  Status save(const std::string& dir) const;
+  // NotFound when the directory or files are missing; InvalidArgument when
+  // they do not parse or the feature schema differs from this build's.
+  static Result<MatchModel> load(const std::string& dir);
+
+  // Raw ranking margin of a feature row; probability of save/tour.
+  double margin(const float* features) const;
+  double interest(double margin) const;
+  // 0-1: share of training candidate pairs the margin beats.
+  double score(double margin) const;
+  // The segments with neighbourhood shares re-indexed to `catalog`'s levels
+  // (by name, so a model works on another listings file of the same market).
+  BuyerSegments segments_for(const ListingCatalog& catalog) const;
+  // Training metrics and options as JSON text (model.json "metrics").
+  std::string metrics_json() const;
+
+ private:
+  struct Impl;
+  explicit MatchModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Ranking metrics for one buyer: `ranked` listings (best first) against the
+// `relevant` set. NDCG with binary gains and log2 discount; 0 when relevant
+// is empty.
+double ndcg_at_k(std::span<const std::uint32_t> ranked, std::span<const std::uint32_t> relevant, std::size_t k);
+double recall_at_k(std::span<const std::uint32_t> ranked, std::span<const std::uint32_t> relevant, std::size_t k);
+
+}  // namespace reai::property

@@ -1,0 +1,336 @@
+#include "property/matching.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "property/synthetic_matching.h"
+
+namespace reai::property {
+namespace {
+
+const char* const kAmes = "tests/fixtures/ames_small/ames.csv";
+constexpr UnixSeconds kT0 = 1704067200;
+
+ListingCatalog ames() {
+  auto c = ListingCatalog::load(kAmes, {"Sale_Price", ""});
+  EXPECT_TRUE(c.has_value()) << c.status().to_string();
+  return std::move(*c);
+}
+
+std::vector<std::uint32_t> ids(const std::vector<Match>& ms) {
+  std::vector<std::uint32_t> out;
+  for (const auto& m : ms) out.push_back(m.listing);
+  return out;
+}
+
+int first_in(const ListingCatalog& c, const std::string& nb, std::size_t skip = 0) {
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (c.neighbourhood_name(c.listing(i).neighbourhood) == nb && skip-- == 0) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// Share of the top k in neighbourhood `nb`.
+double share_in(const ListingCatalog& c, const std::vector<Match>& ms, const std::string& nb) {
+  if (ms.empty()) return 0;
+  double n = 0;
+  for (const auto& m : ms) n += c.neighbourhood_name(c.listing(m.listing).neighbourhood) == nb;
+  return n / ms.size();
+}
+
+TEST(ListingCatalog, ReadsAmesWithFileStemIds) {
+  auto c = ames();
+  ASSERT_EQ(c.size(), 200u);
+  EXPECT_EQ(c.listing(11).id, "ames-0012");
+  EXPECT_EQ(c.find("ames-0012"), 11);
+  EXPECT_EQ(c.find("ames-0201"), -1);
+  EXPECT_EQ(c.listing(0).price, 215000);
+  EXPECT_EQ(c.neighbourhood_name(c.listing(0).neighbourhood), "North_Ames");
+  EXPECT_EQ(c.listing(0).beds, 3.0f);
+  EXPECT_FALSE(std::isnan(c.listing(0).x_km));
+  EXPECT_FALSE(std::isnan(c.listing(0).log_value));
+  EXPECT_NE(c.describe().find("neighbourhood: Neighborhood"), std::string::npos);
+  EXPECT_NE(c.describe().find("beds: Bedroom_AbvGr"), std::string::npos);
+  // Price index is sorted and price_range selects a band.
+  const auto& order = c.by_price();
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    EXPECT_LE(c.listing(order[i - 1]).log_price, c.listing(order[i]).log_price);
+  }
+  const auto [b, e] = c.price_range(std::log(150000.0f), std::log(200000.0f));
+  ASSERT_LT(b, e);
+  for (std::size_t r = b; r < e; ++r) {
+    EXPECT_GE(c.listing(order[r]).price, 149999);
+    EXPECT_LE(c.listing(order[r]).price, 200001);
+  }
+}
+
+TEST(ListingCatalog, IdColumnAndBadInput) {
+  const std::string header = "mls,zip,beds,sqft,price\n";
+  auto ok = parse_sales_csv(header + "A1,50010,3,1500,\"$250,000\"\nA2,50011,2,900,NA\nA3,50010,4,2100,310000\n",
+                            "x.csv");
+  ASSERT_TRUE(ok.has_value());
+  auto c = ListingCatalog::build(*ok, {"price", "mls"});
+  ASSERT_TRUE(c.has_value()) << c.status().to_string();
+  EXPECT_EQ(c->size(), 2u);  // NA price skipped
+  EXPECT_EQ(c->skipped_rows(), 1u);
+  EXPECT_EQ(c->find("A3"), 1);
+  EXPECT_EQ(c->listing(0).price, 250000);
+  EXPECT_EQ(c->listing(1).row, 3u);
+
+  auto missing_price = ListingCatalog::build(*ok, {"Sale_Price", ""});
+  ASSERT_FALSE(missing_price.has_value());
+  EXPECT_EQ(missing_price.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing_price.status().message().find("Sale_Price"), std::string::npos);
+  EXPECT_FALSE(ListingCatalog::build(*ok, {"price", "listing_id"}).has_value());
+  EXPECT_FALSE(ListingCatalog::build(*ok, {"", ""}).has_value());
+
+  auto bad = parse_sales_csv(header + "A1,50010,3,1500,250000\nA2,50011,2,900,cheap\n", "bad.csv");
+  ASSERT_TRUE(bad.has_value());
+  auto r = ListingCatalog::build(*bad, {"price", "mls"});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("line 3"), std::string::npos) << r.status().message();
+
+  auto dup = parse_sales_csv(header + "A1,50010,3,1500,250000\nA1,50011,2,900,200000\n", "dup.csv");
+  auto d = ListingCatalog::build(*dup, {"price", "mls"});
+  ASSERT_FALSE(d.has_value());
+  EXPECT_NE(d.status().message().find("repeats"), std::string::npos);
+
+  auto negative = parse_sales_csv(header + "A1,50010,3,1500,-5\n", "neg.csv");
+  EXPECT_FALSE(ListingCatalog::build(*negative, {"price", "mls"}).has_value());
+  auto none = parse_sales_csv(header + "A1,50010,3,1500,NA\n", "none.csv");
+  EXPECT_FALSE(ListingCatalog::build(*none, {"price", "mls"}).has_value());
+  EXPECT_EQ(ListingCatalog::load("tests/fixtures/no_such.csv", {"price", ""}).status().code(), StatusCode::kNotFound);
+}
+
+TEST(BuyerPreferences, StatedCriteriaAndWeights) {
+  auto c = ames();
+  BuyerPreferences p(c, {180000.0, 3, "old_town"});
+  EXPECT_NEAR(p.price_level(), std::log(180000.0), 1e-4);
+  EXPECT_EQ(p.beds_wanted(), 3);
+  EXPECT_EQ(c.neighbourhood_name(p.area_wanted()), "Old_Town");  // case-insensitive
+  BuyerPreferences none(c, {});
+  EXPECT_TRUE(std::isnan(none.price_level()));
+  // A save weighs three views.
+  const int a = first_in(c, "Gilbert"), b = first_in(c, "Somerset");
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  BuyerPreferences q(c, {});
+  q.observe(c, a, EventType::kPropertyView, kT0);
+  q.observe(c, b, EventType::kPropertySave, kT0 + 1);
+  EXPECT_NEAR(q.neighbourhood_share(c.listing(b).neighbourhood), 0.75, 1e-3);
+  EXPECT_EQ(q.views(), 1);
+  EXPECT_EQ(q.saves(), 1);
+  EXPECT_TRUE(q.saved(b));
+  EXPECT_FALSE(q.saved(a));
+  EXPECT_TRUE(q.seen(a));
+  // Other event types are ignored.
+  q.observe(c, a, EventType::kEmailOpen, kT0 + 2);
+  EXPECT_EQ(q.views(), 1);
+}
+
+TEST(BuyerPreferences, TastesShiftWithTime) {
+  auto c = ames();
+  const int old_nb = first_in(c, "Gilbert"), new_nb = first_in(c, "Somerset");
+  BuyerPreferences p(c, {});
+  for (int i = 0; i < 4; ++i) p.observe(c, first_in(c, "Gilbert", i), EventType::kPropertyView, kT0 + i);
+  p.observe(c, new_nb, EventType::kPropertyView, kT0 + 90 * 86400);
+  // One recent view outweighs four from three months ago (21-day half-life).
+  EXPECT_GT(p.neighbourhood_share(c.listing(new_nb).neighbourhood),
+            p.neighbourhood_share(c.listing(old_nb).neighbourhood));
+}
+
+TEST(Matcher, PreferenceUpdatesMoveRankingsTheExpectedWay) {
+  auto c = ames();
+  const Matcher m(c, nullptr);
+  MatchOptions opt;
+  BuyerPreferences p(c, {170000.0, std::nullopt, ""});
+  const auto before = m.top_k(p, kT0, opt);
+  ASSERT_EQ(before.size(), 10u);
+  const double gilbert_before = share_in(c, before, "Gilbert");
+  for (int i = 0; i < 3; ++i) p.observe(c, first_in(c, "Gilbert", i), EventType::kPropertySave, kT0 + i);
+  const auto after = m.top_k(p, kT0 + 10, opt);
+  EXPECT_GT(share_in(c, after, "Gilbert"), gilbert_before);
+  EXPECT_GE(share_in(c, after, "Gilbert"), 0.5);
+  // Saves at higher prices raise the price level and the recommended prices.
+  BuyerPreferences cheap(c, {120000.0, std::nullopt, ""});
+  double mean_before = 0, mean_after = 0;
+  for (const auto& x : m.top_k(cheap, kT0, opt)) mean_before += c.listing(x.listing).log_price;
+  const auto& order = c.by_price();
+  for (int i = 0; i < 6; ++i) cheap.observe(c, order[order.size() - 1 - i], EventType::kPropertySave, kT0 + i);
+  for (const auto& x : m.top_k(cheap, kT0 + 10, opt)) mean_after += c.listing(x.listing).log_price;
+  EXPECT_GT(mean_after, mean_before + 0.5);
+}
+
+TEST(Matcher, SavedListingsAreExcludedAndScoresAreBounded) {
+  auto c = ames();
+  const Matcher m(c, nullptr);
+  BuyerPreferences p(c, {200000.0, 3, "North_Ames"});
+  auto top = m.top_k(p, kT0, {});
+  ASSERT_FALSE(top.empty());
+  const auto best = top[0].listing;
+  p.observe(c, best, EventType::kPropertySave, kT0 + 5);
+  p.observe(c, top[1].listing, EventType::kTourRequest, kT0 + 6);
+  const auto again = m.top_k(p, kT0 + 10, {});
+  for (const auto& x : again) {
+    EXPECT_NE(x.listing, best);
+    EXPECT_NE(x.listing, top[1].listing);
+    EXPECT_GE(x.match_score, 0.0);
+    EXPECT_LE(x.match_score, 1.0);
+    EXPECT_GT(x.predicted_interest, 0.0);
+    EXPECT_LT(x.predicted_interest, 1.0);
+    EXPECT_FALSE(x.reasons.empty());
+  }
+  for (std::size_t i = 1; i < again.size(); ++i) EXPECT_GE(again[i - 1].match_score, again[i].match_score);
+  // A reason names the neighbourhood of the saved home.
+  bool named = false;
+  for (const auto& x : again) {
+    for (const auto& r : x.reasons) named |= r.find("you saved") != std::string::npos || r == "within budget";
+  }
+  EXPECT_TRUE(named);
+}
+
+TEST(Matcher, NearCopiesDoNotFillTheList) {
+  std::ostringstream csv;
+  csv << "Neighborhood,House_Style,Bedrooms,Living_Area,Price\n";
+  for (int i = 0; i < 15; ++i) csv << "Copyville,Ranch,3,1500,200000\n";
+  for (int i = 0; i < 15; ++i) csv << "Elsewhere,TwoStory," << 2 + i % 3 << "," << 1000 + 60 * i << "," << 150000 + 7000 * i << "\n";
+  auto table = parse_sales_csv(csv.str(), "copies.csv");
+  ASSERT_TRUE(table.has_value());
+  auto c = ListingCatalog::build(*table, {"Price", ""});
+  ASSERT_TRUE(c.has_value()) << c.status().to_string();
+  EXPECT_EQ(c->listing(0).id, "copies-0001");
+  const Matcher m(*c, nullptr);
+  BuyerPreferences p(*c, {200000.0, 3, "Copyville"});
+  p.observe(*c, 0, EventType::kPropertyView, kT0);
+  const auto top = m.top_k(p, kT0 + 1, {});
+  ASSERT_EQ(top.size(), 10u);
+  EXPECT_LE(share_in(*c, top, "Copyville"), 0.5);
+  MatchOptions plain;
+  plain.diversify = false;
+  EXPECT_EQ(share_in(*c, m.top_k(p, kT0 + 1, plain), "Copyville"), 1.0);
+}
+
+TEST(Metrics, NdcgAndRecall) {
+  const std::vector<std::uint32_t> ranked = {5, 3, 9, 1};
+  const std::vector<std::uint32_t> rel = {3, 7};
+  EXPECT_NEAR(ndcg_at_k(ranked, rel, 10), (1 / std::log2(3.0)) / (1 + 1 / std::log2(3.0)), 1e-9);
+  EXPECT_NEAR(recall_at_k(ranked, rel, 10), 0.5, 1e-12);
+  EXPECT_EQ(ndcg_at_k(ranked, {}, 10), 0.0);
+  EXPECT_NEAR(ndcg_at_k(std::vector<std::uint32_t>{3, 7}, rel, 10), 1.0, 1e-12);
+}
+
+TEST(MatchModel, LearnsTasteFromHistoryAndRoundTrips) {
+  ListingCatalog c = ListingCatalog::generate(1500, 3);
+  const auto history = testing::synthetic_history(c, 500, 5);
+  std::size_t unknown = 0;
+  auto buyers = build_match_history(c, history.contacts, history.events, 7 * 86400, {}, &unknown);
+  EXPECT_EQ(unknown, 0u);
+  ASSERT_EQ(buyers.size(), 500u);
+  std::vector<MatchHistoryBuyer> train(buyers.begin(), buyers.begin() + 400);
+  std::vector<MatchHistoryBuyer> test(buyers.begin() + 400, buyers.end());
+  MatchTrainOptions opt;
+  opt.pool = 200;
+  opt.rounds = 60;
+  opt.nthread = 1;
+  opt.segments = 4;
+  MatchTrainSummary summary;
+  auto model = MatchModel::train(c, train, opt, &summary);
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  EXPECT_GT(summary.buyers, 50u);
+  EXPECT_GT(summary.pool_recall, 0.3);
+  auto shared = std::make_shared<const MatchModel>(std::move(*model));
+  const Matcher learned(c, shared);
+  ASSERT_NE(learned.segments(), nullptr);
+  double ndcg = 0, popular = 0;
+  std::size_t n = 0;
+  for (const auto& b : test) {
+    if (b.later_interest.empty()) continue;
+    ndcg += ndcg_at_k(ids(learned.top_k(b.preferences, b.as_of, {})), b.later_interest, 10);
+    std::vector<std::uint32_t> first10 = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    popular += ndcg_at_k(first10, b.later_interest, 10);
+    ++n;
+  }
+  ASSERT_GT(n, 20u);
+  EXPECT_GT(ndcg / n, 0.05);  // taste-driven saves are found far above chance
+  EXPECT_GT(ndcg / n, 5 * popular / n);
+
+  const auto dir = std::filesystem::temp_directory_path() / "reai_match_model_test";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(shared->save(dir.string()).is_ok());
+  auto loaded = MatchModel::load(dir.string());
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+  const Matcher reloaded(c, std::make_shared<const MatchModel>(std::move(*loaded)));
+  const auto a = learned.top_k(test[0].preferences, test[0].as_of, {});
+  const auto b = reloaded.top_k(test[0].preferences, test[0].as_of, {});
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].listing, b[i].listing);
+    EXPECT_NEAR(a[i].match_score, b[i].match_score, 1e-9);
+  }
+  EXPECT_NE(shared->metrics_json().find("valid_ndcg10_in_pool"), std::string::npos);
+
+  // Bad model directories.
+  EXPECT_EQ(MatchModel::load((dir / "missing").string()).status().code(), StatusCode::kNotFound);
+  {
+    std::ofstream broken(dir / "model.json");
+    broken << "{\"format\":\"reai-match-1\",\"features\":[\"price_gap\"]}";
+  }
+  EXPECT_EQ(MatchModel::load(dir.string()).status().code(), StatusCode::kInvalidArgument);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MatchModel, TooLittleHistoryIsRejected) {
+  ListingCatalog c = ListingCatalog::generate(300, 1);
+  const auto history = testing::synthetic_history(c, 10, 2);
+  auto buyers = build_match_history(c, history.contacts, history.events, 7 * 86400, {}, nullptr);
+  auto model = MatchModel::train(c, buyers, {}, nullptr);
+  ASSERT_FALSE(model.has_value());
+  EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(MatchHistory, UnknownListingsAreCountedAndLaterSavesAreTargets) {
+  auto c = ames();
+  Contact buyer;
+  buyer.tenant_id = "t";
+  buyer.contact_id = "c1";
+  buyer.created_at = kT0;
+  buyer.lead_type = LeadType::kBuyer;
+  Contact seller = buyer;
+  seller.contact_id = "c2";
+  seller.lead_type = LeadType::kSeller;
+  const auto ev = [](std::string contact, UnixSeconds ts, EventType type, std::string listing) {
+    Event e;
+    e.tenant_id = "t";
+    e.contact_id = std::move(contact);
+    e.ts = ts;
+    e.type = type;
+    e.property_id = std::move(listing);
+    return e;
+  };
+  std::vector<Event> events = {ev("c1", kT0 + 100, EventType::kPropertyView, "ames-0001"),
+                               ev("c1", kT0 + 200, EventType::kPropertySave, "ames-0002"),
+                               ev("c1", kT0 + 300, EventType::kPropertyView, "ames-9999"),
+                               ev("c1", kT0 + 8 * 86400, EventType::kPropertySave, "ames-0003"),
+                               ev("c1", kT0 + 9 * 86400, EventType::kPropertySave, "ames-0002"),
+                               ev("c2", kT0 + 500, EventType::kPropertySave, "ames-0004")};
+  std::size_t unknown = 0;
+  auto buyers = build_match_history(c, std::vector<Contact>{buyer, seller}, events, 7 * 86400, {}, &unknown);
+  ASSERT_EQ(buyers.size(), 1u);  // sellers get no matches
+  EXPECT_EQ(unknown, 1u);
+  EXPECT_EQ(buyers[0].preferences.views(), 1);
+  EXPECT_TRUE(buyers[0].preferences.saved(1));
+  // ames-0002 was saved before as-of, so only ames-0003 is a target.
+  EXPECT_EQ(buyers[0].later_interest, std::vector<std::uint32_t>{2});
+  EXPECT_EQ(c.popularity(3, kT0 + 501), 1);  // the seller's save counts for popularity
+  EXPECT_EQ(c.popularity(3, kT0 + 500), 0);  // but only after it happened
+}
+
+}  // namespace
+}  // namespace reai::property
