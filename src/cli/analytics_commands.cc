@@ -8,18 +8,12 @@
 #include <string>
 
 #include "analytics/analytics.h"
+#include "cli/cli.h"
 #include "core/crm_csv.h"
 #include "core/time.h"
 
 namespace reai::cli {
 namespace {
-
-// Local (not cli.h's report_failure) so the standalone reai_analytics binary
-// needs nothing else from the CLI. Same messages and exit codes.
-int fail(const Status& status) {
-  std::cerr << "reai: " << status.message() << "\n";
-  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound ? 2 : 1;
-}
 
 struct AnalyticsArgs {
   std::string contacts, events, stages, out, model, as_of, coaching;
@@ -46,15 +40,15 @@ std::string csv_quote(const std::string& text) {
 int run_train_deals(const AnalyticsArgs& args) {
   std::cerr << "reai train deals: reading history\n";
   auto history = analytics::load_crm_history(args.contacts, args.events, args.stages);
-  if (!history) return fail(history.status());
+  if (!history) return report_failure(history.status());
   analytics::DealTrainOptions options;
   options.nthread = args.threads;
   options.seed = args.seed;
   options.progress = true;
   analytics::DealTrainReport report;
   auto model = analytics::DealModel::train(*history, options, &report);
-  if (!model) return fail(model.status());
-  if (Status s = model->save(args.out); !s.is_ok()) return fail(s);
+  if (!model) return report_failure(model.status());
+  if (Status s = model->save(args.out); !s.is_ok()) return report_failure(s);
   std::printf("deal model %s written to %s in %.1f s: %zu opportunities, %zu training / %zu calibration examples; "
               "out-of-time AUC %.4f, Brier %.4f, days MAE %.1f, 80%% coverage %.3f\n",
               model->version().c_str(), args.out.c_str(), report.seconds, report.opportunities, report.train_examples,
@@ -65,14 +59,14 @@ int run_train_deals(const AnalyticsArgs& args) {
 
 int run_deals(const AnalyticsArgs& args) {
   auto as_of = parse_as_of(args.as_of);
-  if (!as_of) return fail(as_of.status());
+  if (!as_of) return report_failure(as_of.status());
   auto model = analytics::DealModel::load(args.model);
-  if (!model) return fail(model.status());
+  if (!model) return report_failure(model.status());
   auto history = analytics::load_crm_history(args.contacts, args.events, args.stages);
-  if (!history) return fail(history.status());
+  if (!history) return report_failure(history.status());
   const auto predictions = model->predict(*history, *as_of);
   std::ofstream out(args.out);
-  if (!out) return fail(invalid_argument("cannot write " + args.out));
+  if (!out) return report_failure(invalid_argument("cannot write " + args.out));
   out << "opportunity_id,p_close,expected_days_to_close,lower80_days,upper80_days\n";
   char line[256];
   for (const auto& p : predictions) {
@@ -81,7 +75,7 @@ int run_deals(const AnalyticsArgs& args) {
     out << p.opportunity_id << line;
   }
   out.close();
-  if (!out) return fail(internal_error("failed writing " + args.out));
+  if (!out) return report_failure(internal_error("failed writing " + args.out));
   std::cerr << "reai deals: " << predictions.size() << " open opportunities at " << args.as_of << " -> " << args.out
             << " (model " << model->version() << ")\n";
   return 0;
@@ -89,25 +83,25 @@ int run_deals(const AnalyticsArgs& args) {
 
 int run_agents(const AnalyticsArgs& args) {
   auto as_of = parse_as_of(args.as_of);
-  if (!as_of) return fail(as_of.status());
+  if (!as_of) return report_failure(as_of.status());
   if (args.contacts.empty() != args.events.empty())
-    return fail(invalid_argument("--contacts and --events go together (coaching from lead activity)"));
+    return report_failure(invalid_argument("--contacts and --events go together (coaching from lead activity)"));
   analytics::CrmHistory history;
   if (!args.contacts.empty()) {
     auto loaded = analytics::load_crm_history(args.contacts, args.events, args.stages);
-    if (!loaded) return fail(loaded.status());
+    if (!loaded) return report_failure(loaded.status());
     history = std::move(*loaded);
   } else {
     auto stages = load_stages_csv(args.stages, {}, nullptr);
-    if (!stages) return fail(stages.status());
+    if (!stages) return report_failure(stages.status());
     history.stages = std::move(*stages);
   }
   analytics::AgentForecastOptions options;
   options.horizon_months = args.horizon_months;
   auto forecast = analytics::forecast_agent_closings(history, *as_of, options);
-  if (!forecast) return fail(forecast.status());
+  if (!forecast) return report_failure(forecast.status());
   std::ofstream out(args.out);
-  if (!out) return fail(invalid_argument("cannot write " + args.out));
+  if (!out) return report_failure(invalid_argument("cannot write " + args.out));
   out << "agent_id,year,month,expected_closings,lower80,upper80\n";
   char line[128];
   for (const auto& f : *forecast) {
@@ -116,16 +110,16 @@ int run_agents(const AnalyticsArgs& args) {
     out << f.agent_id << line;
   }
   out.close();
-  if (!out) return fail(internal_error("failed writing " + args.out));
+  if (!out) return report_failure(internal_error("failed writing " + args.out));
   std::cerr << "reai agents: " << forecast->size() << " agent-months -> " << args.out << "\n";
   if (!args.coaching.empty()) {
     const auto findings = analytics::coaching_findings(history, *as_of);
     std::ofstream coaching(args.coaching);
-    if (!coaching) return fail(invalid_argument("cannot write " + args.coaching));
+    if (!coaching) return report_failure(invalid_argument("cannot write " + args.coaching));
     coaching << "agent_id,finding\n";
     for (const auto& f : findings) coaching << f.agent_id << ',' << csv_quote(f.finding) << '\n';
     coaching.close();
-    if (!coaching) return fail(internal_error("failed writing " + args.coaching));
+    if (!coaching) return report_failure(internal_error("failed writing " + args.coaching));
     std::cerr << "reai agents: " << findings.size() << " coaching findings -> " << args.coaching << "\n";
   }
   return 0;

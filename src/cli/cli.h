@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <iostream>
 #include <string>
 
 #include "core/status.h"
@@ -16,7 +17,33 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadInput = 2;
 
 // Prints "reai: <message>" to stderr and returns the exit code for `status`.
-int report_failure(const Status& status);
+// Inline, like run_app, so the modules' standalone tools (reai_value,
+// reai_match, reai_forecast, reai_analytics_cli) share them without linking
+// the full CLI and its server dependencies.
+inline int report_failure(const Status& status) {
+  std::cerr << "reai: " << status.message() << "\n";
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
+    case StatusCode::kPayloadTooLarge:
+      return kExitBadInput;
+    default:
+      return kExitFailure;
+  }
+}
+
+// The body of every binary's main(): parses `argv` with `app` (whose
+// subcommand callbacks store their result in `exit_code`) and returns the
+// process exit code; a command-line error is bad input (2).
+inline int run_app(CLI::App& app, int argc, char** argv, const int& exit_code) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitBadInput;
+  }
+  return exit_code;
+}
 
 // Each registers its subcommand on `app`; the callback stores the exit code
 // in `*exit_code`.

@@ -1,21 +1,8 @@
 #include <cctype>
-#include <iostream>
 
 #include "cli/cli.h"
 
 namespace reai::cli {
-
-int report_failure(const Status& status) {
-  std::cerr << "reai: " << status.message() << "\n";
-  switch (status.code()) {
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kNotFound:
-    case StatusCode::kPayloadTooLarge:
-      return kExitBadInput;
-    default:
-      return kExitFailure;
-  }
-}
 
 Result<long long> parse_duration(const std::string& text) {
   if (text.empty()) return invalid_argument("empty duration");

@@ -11,17 +11,10 @@
 #include <string>
 
 #include "analytics/analytics.h"
+#include "cli/cli.h"
 
 namespace reai::cli {
 namespace {
-
-constexpr int kOk = 0, kFailure = 1, kBadInput = 2;
-
-int fail(const Status& status) {
-  std::cerr << "reai: " << status.message() << "\n";
-  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound ? kBadInput
-                                                                                                  : kFailure;
-}
 
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> out;
@@ -58,11 +51,11 @@ analytics::ForecastOptions forecast_options(const ForecastArgs& args) {
 int run_forecast(const ForecastArgs& args) {
   const auto started = std::chrono::steady_clock::now();
   auto panel = read_panel(args);
-  if (!panel) return fail(panel.status());
+  if (!panel) return report_failure(panel.status());
   auto points = analytics::forecast_panel(*panel, forecast_options(args));
-  if (!points) return fail(points.status());
+  if (!points) return report_failure(points.status());
   std::ofstream out(args.out);
-  if (!out) return fail(invalid_argument("cannot write " + args.out));
+  if (!out) return report_failure(invalid_argument("cannot write " + args.out));
   out << "series,metric,year,month,h,point,lower80,upper80\n";
   char line[512];
   for (const auto& p : *points) {
@@ -79,33 +72,33 @@ int run_forecast(const ForecastArgs& args) {
     out << field << line;
   }
   out.close();
-  if (!out) return fail(internal_error("failed writing " + args.out));
+  if (!out) return report_failure(internal_error("failed writing " + args.out));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cerr << "reai forecast: wrote " << points->size() << " forecasts for " << panel->series.size()
             << " series to " << args.out << " in " << seconds << " s\n";
-  return kOk;
+  return kExitOk;
 }
 
 int run_backtest(const ForecastArgs& args) {
   auto panel = read_panel(args);
-  if (!panel) return fail(panel.status());
+  if (!panel) return report_failure(panel.status());
   const auto colon = args.origins.find(':');
-  if (colon == std::string::npos) return fail(invalid_argument("--origins takes FIRST:LAST, e.g. 2011-12:2013-06"));
+  if (colon == std::string::npos) return report_failure(invalid_argument("--origins takes FIRST:LAST, e.g. 2011-12:2013-06"));
   auto first = analytics::parse_year_month(args.origins.substr(0, colon));
-  if (!first) return fail(first.status());
+  if (!first) return report_failure(first.status());
   auto last = analytics::parse_year_month(args.origins.substr(colon + 1));
-  if (!last) return fail(last.status());
+  if (!last) return report_failure(last.status());
   analytics::BacktestOptions options;
   options.first_origin = *first;
   options.last_origin = *last;
   options.forecast = forecast_options(args);
   if (!args.complete_from.empty()) {
     auto from = analytics::parse_year_month(args.complete_from);
-    if (!from) return fail(from.status());
+    if (!from) return report_failure(from.status());
     options.complete_from = *from;
   }
   auto report = analytics::backtest_panel(*panel, options);
-  if (!report) return fail(report.status());
+  if (!report) return report_failure(report.status());
   std::printf("origins %d, horizon %d, series scored %zu of %zu\n", report->origins, report->horizon,
               report->series_scored, panel->series.size());
   std::printf("%-8s %-15s %3s %8s %8s %8s %7s %7s %7s %6s\n", "metric", "method", "h", "MASE", "MAPE%", "sMAPE%",
@@ -131,7 +124,7 @@ int run_backtest(const ForecastArgs& args) {
                   cov / n, cov95 / n, width / n);
     }
   }
-  return kOk;
+  return kExitOk;
 }
 
 void add_panel_options(CLI::App* cmd, ForecastArgs* args, bool required) {
@@ -160,21 +153,21 @@ struct PriceArgs {
 
 int run_price(const PriceArgs& args) {
   std::ifstream in(args.listing);
-  if (!in) return fail(not_found("cannot read listing " + args.listing));
+  if (!in) return report_failure(not_found("cannot read listing " + args.listing));
   std::stringstream text;
   text << in.rdbuf();
   auto listing = analytics::listing_from_json(text.str());
-  if (!listing) return fail(invalid_argument(args.listing + ": " + listing.status().message()));
+  if (!listing) return report_failure(invalid_argument(args.listing + ": " + listing.status().message()));
   auto model = property::ValuationModel::load(args.model);
-  if (!model) return fail(model.status());
+  if (!model) return report_failure(model.status());
   auto values = model->predict(*listing);
-  if (!values) return fail(values.status());
+  if (!values) return report_failure(values.status());
   std::vector<analytics::Comparable> comparables;
   if (!args.sales.empty()) {
     auto sales = property::read_sales_csv(args.sales);
-    if (!sales) return fail(sales.status());
+    if (!sales) return report_failure(sales.status());
     auto found = analytics::nearest_comparables(*sales, model->target(), *listing, args.k);
-    if (!found) return fail(found.status());
+    if (!found) return report_failure(found.status());
     comparables = std::move(*found);
   }
   std::optional<analytics::MarketOutlook> market;
@@ -186,9 +179,9 @@ int run_price(const PriceArgs& args) {
         if (listing->header[j] == key) region = listing->rows[0][j];
       }
     }
-    if (region.empty()) return fail(invalid_argument("--market needs --region or a region/city field in the listing"));
+    if (region.empty()) return report_failure(invalid_argument("--market needs --region or a region/city field in the listing"));
     auto outlook = analytics::market_outlook(args.market, region, args.metric);
-    if (!outlook) return fail(outlook.status());
+    if (!outlook) return report_failure(outlook.status());
     market = *outlook;
   }
   const auto rec = analytics::recommend_price(values->front(), std::move(comparables), market ? &*market : nullptr);
@@ -205,7 +198,7 @@ int run_price(const PriceArgs& args) {
     std::printf("\n");
   }
   std::printf("\n%s\n", rec.explanation.c_str());
-  return kOk;
+  return kExitOk;
 }
 
 }  // namespace
@@ -244,7 +237,7 @@ void add_forecast_command(CLI::App& app, int* exit_code) {
                                       std::pair{&args->out, "--out"}}) {
       if (value->empty()) {
         std::cerr << "reai: forecast needs " << name << " (see reai forecast --help)\n";
-        *exit_code = kBadInput;
+        *exit_code = kExitBadInput;
         return;
       }
     }

@@ -1,5 +1,3 @@
-#include <iostream>
-
 #include "cli/analytics_commands.h"
 #include "cli/cli.h"
 #include "cli/forecast_commands.h"
@@ -23,11 +21,5 @@ int main(int argc, char** argv) {
   reai::cli::add_forecast_command(app, &exit_code);
   reai::cli::add_price_command(app, &exit_code);
   reai::cli::add_match_commands(app, &exit_code);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : reai::cli::kExitBadInput;
-  }
-  return exit_code;
+  return reai::cli::run_app(app, argc, argv, exit_code);
 }

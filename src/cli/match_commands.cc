@@ -9,20 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include "cli/cli.h"
 #include "core/crm_csv.h"
 #include "property/matching.h"
 
 namespace reai::cli {
 namespace {
-
-constexpr int kOk = 0, kFailure = 1, kBadInput = 2;
-
-// Local so the standalone reai_match tool needs nothing else from the CLI.
-int fail(const Status& status) {
-  std::cerr << "reai: " << status.message() << "\n";
-  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound ? kBadInput
-                                                                                                 : kFailure;
-}
 
 struct MatchArgs {
   std::string listings, price_column, id_column, contacts, events, out, model;
@@ -61,15 +53,15 @@ Result<History> load_history(const MatchArgs& args, const char* command) {
 }
 
 int run_match(const MatchArgs& args) {
-  if (args.k <= 0) return fail(invalid_argument("--k must be positive"));
+  if (args.k <= 0) return report_failure(invalid_argument("--k must be positive"));
   std::shared_ptr<const property::MatchModel> model;
   if (!args.model.empty()) {
     auto loaded = property::MatchModel::load(args.model);
-    if (!loaded) return fail(loaded.status());
+    if (!loaded) return report_failure(loaded.status());
     model = std::make_shared<const property::MatchModel>(std::move(*loaded));
   }
   auto history = load_history(args, "reai match");
-  if (!history) return fail(history.status());
+  if (!history) return report_failure(history.status());
   const property::Matcher matcher(history->catalog, model);
   property::MatchOptions options;
   options.k = static_cast<std::size_t>(args.k);
@@ -90,12 +82,12 @@ int run_match(const MatchArgs& args) {
   }
   for (auto& th : pool) th.join();
   std::ofstream out(args.out);
-  if (!out) return fail(invalid_argument("cannot write " + args.out));
+  if (!out) return report_failure(invalid_argument("cannot write " + args.out));
   out << "contact_id,rank,property_id,match_score\n";
   std::ofstream details;
   if (!args.details.empty()) {
     details.open(args.details);
-    if (!details) return fail(invalid_argument("cannot write " + args.details));
+    if (!details) return report_failure(invalid_argument("cannot write " + args.details));
     details << "contact_id,rank,property_id,match_score,predicted_interest,reasons\n";
   }
   char score[32], interest[32];
@@ -117,28 +109,28 @@ int run_match(const MatchArgs& args) {
     }
   }
   out.close();
-  if (!out) return fail(internal_error("failed writing " + args.out));
+  if (!out) return report_failure(internal_error("failed writing " + args.out));
   std::cerr << "reai match: wrote " << rows << " recommendations for " << buyers.size() << " buyers to " << args.out
             << (model ? " (learned ranker)" : " (content scorer; pass --model for the learned ranker)") << "\n";
-  return kOk;
+  return kExitOk;
 }
 
 int run_train_match(const MatchArgs& args) {
   auto history = load_history(args, "reai train match");
-  if (!history) return fail(history.status());
+  if (!history) return report_failure(history.status());
   property::MatchTrainOptions options;
   options.progress = true;
   options.nthread = args.threads;
   property::MatchTrainSummary summary;
   auto model = property::MatchModel::train(history->catalog, history->buyers, options, &summary);
-  if (!model) return fail(model.status());
-  if (Status s = model->save(args.out); !s.is_ok()) return fail(s);
+  if (!model) return report_failure(model.status());
+  if (Status s = model->save(args.out); !s.is_ok()) return report_failure(s);
   std::printf("match model written to %s in %.1f s: %zu buyers with a later save/tour (%zu positives), %zu training "
               "pairs, %d rounds; candidate pool recall %.3f; validation NDCG@10 (most recent 20%% of buyers, within "
               "the pool) %.4f\n",
               args.out.c_str(), summary.seconds, summary.buyers, summary.positives, summary.rows, summary.rounds,
               summary.pool_recall, summary.valid_ndcg10);
-  return kOk;
+  return kExitOk;
 }
 
 void add_common(CLI::App* cmd, MatchArgs* args) {

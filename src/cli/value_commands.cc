@@ -13,18 +13,6 @@
 namespace reai::cli {
 namespace {
 
-// Local so the standalone reai_value tool needs nothing else from the CLI.
-int fail(const Status& status) {
-  std::cerr << "reai value: " << status.message() << "\n";
-  switch (status.code()) {
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kNotFound:
-      return kExitBadInput;
-    default:
-      return kExitFailure;
-  }
-}
-
 struct ValueArgs {
   std::string data;
   std::string target;
@@ -48,11 +36,11 @@ property::TrainOptions train_options(const ValueArgs& args) {
 int run_train(const ValueArgs& args) {
   std::cerr << "reai value train: reading " << args.data << "\n";
   auto table = property::read_sales_csv(args.data);
-  if (!table) return fail(table.status());
+  if (!table) return report_failure(table.status());
   property::TrainSummary summary;
   auto model = property::ValuationModel::train(*table, args.target, train_options(args), &summary);
-  if (!model) return fail(model.status());
-  if (Status s = model->save(args.out); !s.is_ok()) return fail(s);
+  if (!model) return report_failure(model.status());
+  if (Status s = model->save(args.out); !s.is_ok()) return report_failure(s);
   std::printf("valuation model written to %s in %.1f s: %zu rows (%zu without a target skipped), %zu columns, "
               "%zu features, %d rounds, %s, inner-CV RMSLE %.4f\n",
               args.out.c_str(), summary.seconds, summary.rows, summary.skipped_rows, summary.columns, summary.features,
@@ -62,17 +50,17 @@ int run_train(const ValueArgs& args) {
 
 int run_predict(const ValueArgs& args) {
   auto model = property::ValuationModel::load(args.model);
-  if (!model) return fail(model.status());
+  if (!model) return report_failure(model.status());
   auto table = property::read_sales_csv(args.data);
-  if (!table) return fail(table.status());
+  if (!table) return report_failure(table.status());
   double importance = 0, columns = 0;
   model->schema_coverage(table->header, &importance, &columns);
   std::fprintf(stderr, "reai value predict: %zu rows; input has %.0f%% of the model's columns (%.0f%% of importance)\n",
                table->rows.size(), 100 * columns, 100 * importance);
   auto values = model->predict(*table);
-  if (!values) return fail(values.status());
+  if (!values) return report_failure(values.status());
   std::ofstream out(args.out);
-  if (!out) return fail(invalid_argument("cannot write " + args.out));
+  if (!out) return report_failure(invalid_argument("cannot write " + args.out));
   out << "row,predicted,lower80,upper80,lower90,upper90\n";
   char line[256];
   for (std::size_t i = 0; i < values->size(); ++i) {
@@ -82,17 +70,17 @@ int run_predict(const ValueArgs& args) {
     out << line;
   }
   out.close();
-  if (!out) return fail(internal_error("failed writing " + args.out));
+  if (!out) return report_failure(internal_error("failed writing " + args.out));
   std::cerr << "reai value predict: wrote " << values->size() << " values to " << args.out << "\n";
   return kExitOk;
 }
 
 int run_cv(const ValueArgs& args) {
   auto table = property::read_sales_csv(args.data);
-  if (!table) return fail(table.status());
+  if (!table) return report_failure(table.status());
   std::cerr << "reai value cv: " << table->rows.size() << " rows, " << args.folds << " folds, seed " << args.seed << "\n";
   auto report = property::cross_validate(*table, args.target, args.folds, args.seed, train_options(args));
-  if (!report) return fail(report.status());
+  if (!report) return report_failure(report.status());
   std::printf("rows %zu, folds %d, %.1f s\n", report->rows, report->folds, report->seconds);
   std::printf("MAPE        %.4f\n", report->mape);
   std::printf("median APE  %.4f\n", report->median_ape);

@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/files.h"
 #include "models/models.h"
 #include "property/features.h"
 #include "property/hedonic.h"
@@ -183,21 +184,6 @@ Result<OutOfFold> cross_fit(const std::vector<float>& x, std::size_t cols, const
   return out;
 }
 
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("cannot read " + path);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
-Status write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return internal_error("cannot write " + path);
-  return Status::ok();
-}
 
 double number_or(const json::object& o, std::string_view key, double fallback) {
   const json::value* v = o.if_contains(key);
@@ -550,13 +536,13 @@ Status ValuationModel::save(const std::string& dir) const {
                     {"features", m.plan.to_json()},
                     {"hedonic", m.hedonic.to_json()},
                     {"blend", m.blend}};
-  REAI_RETURN_IF_ERROR(write_text(dir + "/model.json", json::serialize(root)));
-  REAI_RETURN_IF_ERROR(write_text(dir + "/value.xgb.json", m.value_json));
-  return write_text(dir + "/difficulty.xgb.json", m.difficulty_json);
+  REAI_RETURN_IF_ERROR(write_text_file(dir + "/model.json", json::serialize(root)));
+  REAI_RETURN_IF_ERROR(write_text_file(dir + "/value.xgb.json", m.value_json));
+  return write_text_file(dir + "/difficulty.xgb.json", m.difficulty_json);
 }
 
 Result<ValuationModel> ValuationModel::load(const std::string& dir) {
-  auto text = read_text(dir + "/model.json");
+  auto text = read_text_file(dir + "/model.json");
   if (!text) return not_found("no valuation model in " + dir + " (" + text.status().message() + ")");
   json::error_code ec;
   json::value root = json::parse(*text, ec);
@@ -620,7 +606,7 @@ Result<ValuationModel> ValuationModel::load(const std::string& dir) {
   if (params != nullptr && params->is_string()) impl->summary_params = std::string(params->get_string());
   for (auto [file, json_text, forest] : {std::tuple{"/value.xgb.json", &impl->value_json, &impl->value_forest},
                                          std::tuple{"/difficulty.xgb.json", &impl->difficulty_json, &impl->difficulty_forest}}) {
-    auto t = read_text(dir + file);
+    auto t = read_text_file(dir + file);
     if (!t) return t.status();
     auto compiled = models::CompiledForest::compile(*t);
     if (!compiled) return invalid_argument(dir + file + ": " + compiled.status().message());

@@ -12,6 +12,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/files.h"
 #include "models/models.h"
 #include "property/matching.h"
 
@@ -21,17 +22,6 @@ namespace {
 
 constexpr std::string_view kFormat = "reai-match-1";
 
-Status write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  if (!out || !(out << text)) return internal_error("cannot write " + path);
-  return Status::ok();
-}
-
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("cannot read " + path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 json::array floats(const std::vector<float>& v) {
   json::array a;
@@ -348,12 +338,12 @@ Status MatchModel::save(const std::string& dir) const {
                                               {"scale", floats(m.segments.scale)},
                                               {"neighbourhood_levels", std::move(levels)},
                                               {"neighbourhood", std::move(nbs)}}}};
-  REAI_RETURN_IF_ERROR(write_text(dir + "/model.json", json::serialize(root)));
-  return write_text(dir + "/ranker.xgb.json", m.ranker_json);
+  REAI_RETURN_IF_ERROR(write_text_file(dir + "/model.json", json::serialize(root)));
+  return write_text_file(dir + "/ranker.xgb.json", m.ranker_json);
 }
 
 Result<MatchModel> MatchModel::load(const std::string& dir) {
-  auto text = read_text(dir + "/model.json");
+  auto text = read_text_file(dir + "/model.json");
   if (!text) return not_found("no match model in " + dir + " (" + text.status().message() + ")");
   json::error_code ec;
   json::value root = json::parse(*text, ec);
@@ -417,7 +407,7 @@ Result<MatchModel> MatchModel::load(const std::string& dir) {
     if (!l.is_string()) return invalid_argument(dir + "/model.json: bad segment level");
     impl->segment_levels.emplace_back(l.get_string());
   }
-  auto ranker = read_text(dir + "/ranker.xgb.json");
+  auto ranker = read_text_file(dir + "/ranker.xgb.json");
   if (!ranker) return not_found("no ranker in " + dir + " (" + ranker.status().message() + ")");
   auto forest = models::CompiledForest::compile(*ranker);
   if (!forest) return invalid_argument(dir + "/ranker.xgb.json: " + forest.status().message());

@@ -13,6 +13,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/files.h"
 #include "core/time.h"
 #include "scoring/lead_model.h"
 
@@ -47,13 +48,6 @@ Band band_for_probability(double probability) {
 
 namespace {
 
-Result<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("cannot open " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 Status load_error(const std::string& dir, const std::string& what) {
   return failed_precondition("lead model " + dir + ": " + what);
@@ -62,9 +56,9 @@ Status load_error(const std::string& dir, const std::string& what) {
 }  // namespace
 
 Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir) {
-  auto meta_text = read_file(fs::path(dir) / "metadata.json");
+  auto meta_text = read_text_file((fs::path(dir) / "metadata.json").string());
   if (!meta_text) return meta_text.status();
-  auto model_text = read_file(fs::path(dir) / "model.json");
+  auto model_text = read_text_file((fs::path(dir) / "model.json").string());
   if (!model_text) return model_text.status();
   boost::system::error_code ec;
   json::value meta = json::parse(*meta_text, ec);

@@ -13,6 +13,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/files.h"
 #include "core/time.h"
 #include "scoring/lead_model.h"
 #include "scoring/scoring.h"
@@ -45,19 +46,6 @@ struct Example {
   bool validation;
 };
 
-Status write_text(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return unavailable("cannot write " + tmp.string());
-    out << text;
-    if (!out.flush()) return unavailable("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return unavailable("cannot rename " + tmp.string() + ": " + ec.message());
-  return Status::ok();
-}
 
 // The raw forest probability as is (the level shift still applies).
 Result<models::IsotonicCalibrator> identity_calibrator() {
@@ -366,8 +354,9 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) return unavailable("cannot create " + out_dir + ": " + ec.message());
-  REAI_RETURN_IF_ERROR(write_text(fs::path(out_dir) / "model.json", final_json ? *final_json : *model_json));
-  REAI_RETURN_IF_ERROR(write_text(fs::path(out_dir) / "metadata.json", json::serialize(meta)));
+  REAI_RETURN_IF_ERROR(
+      write_text_file((fs::path(out_dir) / "model.json").string(), final_json ? *final_json : *model_json));
+  REAI_RETURN_IF_ERROR(write_text_file((fs::path(out_dir) / "metadata.json").string(), json::serialize(meta)));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   progress("wrote %s (version %s) in %.1f s", out_dir.c_str(), report.version.c_str(), report.seconds);
   return report;

@@ -12,6 +12,7 @@
 #include "scoring/scoring.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "server/server_test_fixture.h"
 #include "support/test_client.h"
 
 namespace reai::server {
@@ -22,73 +23,17 @@ namespace fs = std::filesystem;
 using reai::testing::HttpClient;
 using reai::testing::HttpResponse;
 
-constexpr UnixSeconds kNow = 1'700'000'000;
-constexpr const char* kSecret = "dashboard-test-secret";
+using fixture::kNow;
+using fixture::make_temp_dir;
+using fixture::as_object;
 
-fs::path temp_dir(const std::string& tag) {
-  std::random_device rd;
-  fs::path p = fs::temp_directory_path() / ("reai_dashboard_test_" + tag + "_" + std::to_string(rd()));
-  fs::create_directories(p);
-  return p;
-}
-
-json::object object_of(const HttpResponse& r) {
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    ADD_FAILURE() << "not a JSON object: " << r.body;
-    return {};
-  }
-  return v.as_object();
-}
-
-class DashboardRoutesTest : public ::testing::Test {
+class DashboardRoutesTest : public fixture::InProcessServerTest {
  protected:
-  void SetUp() override {
-    model_dir_ = temp_dir("models");
-    store_ = store::make_memory_store();
-    bus_ = bus::make_in_process_bus(1024);
-    cache_ = bus::make_in_process_cache(clock_);
-    registry_ = std::make_unique<scoring::DirectoryModelRegistry>(model_dir_.string());
-    ASSERT_TRUE(registry_->reload());
-    engine_ = std::make_unique<scoring::LeadScoringEngine>(*registry_, cache_.get());
-  }
-  void TearDown() override {
-    if (server_) server_->stop();
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(model_dir_, ec);
-    if (!static_root_.empty()) fs::remove_all(static_root_, ec);
-  }
-  void start(ServerConfig config = {}) {
-    config.port = 0;
-    config.jwt_secret = kSecret;
-    config.threads = 2;
-    server_ = std::make_unique<Server>(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
-    ASSERT_TRUE(server_->start());
-    http_ = std::make_unique<HttpClient>("127.0.0.1", server_->port());
-  }
-  std::string token(const std::string& tenant) {
-    auto t = issue_token(tenant, Role::kAgent, kSecret, 3600, kNow);
-    EXPECT_TRUE(t);
-    return t ? *t : std::string();
-  }
   void event(const std::string& tok, const std::string& contact, const std::string& type, const std::string& ts) {
     auto r = http_->post("/api/events",
                          R"({"contact_id":")" + contact + R"(","type":")" + type + R"(","ts":")" + ts + R"("})", tok);
     ASSERT_EQ(r.status, 200) << r.body;
   }
-
-  ManualClock clock_{kNow};
-  fs::path model_dir_;
-  fs::path static_root_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<bus::Bus> bus_;
-  std::unique_ptr<bus::Cache> cache_;
-  std::unique_ptr<scoring::DirectoryModelRegistry> registry_;
-  std::unique_ptr<scoring::LeadScoringEngine> engine_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<HttpClient> http_;
 };
 
 TEST_F(DashboardRoutesTest, ContactAttributesAndEventsNewestFirst) {
@@ -104,7 +49,7 @@ TEST_F(DashboardRoutesTest, ContactAttributesAndEventsNewestFirst) {
 
   auto contact = http_->get("/api/contacts/c1", a);
   ASSERT_EQ(contact.status, 200) << contact.body;
-  auto c = object_of(contact);
+  auto c = as_object(contact);
   EXPECT_EQ(c.at("source").as_string(), "referral");
   EXPECT_EQ(c.at("lead_type").as_string(), "buyer");
   EXPECT_EQ(c.at("budget").to_number<double>(), 425000.0);
@@ -114,7 +59,7 @@ TEST_F(DashboardRoutesTest, ContactAttributesAndEventsNewestFirst) {
 
   auto events = http_->get("/api/contacts/c1/events", a);
   ASSERT_EQ(events.status, 200) << events.body;
-  auto e = object_of(events);
+  auto e = as_object(events);
   EXPECT_EQ(e.at("total").as_int64(), 3);
   const auto& list = e.at("events").as_array();
   ASSERT_EQ(list.size(), 3u);
@@ -122,7 +67,7 @@ TEST_F(DashboardRoutesTest, ContactAttributesAndEventsNewestFirst) {
   EXPECT_EQ(list[0].as_object().at("ts").as_string(), "2023-11-14T12:00:00Z");
   EXPECT_EQ(list[2].as_object().at("type").as_string(), "page_view");
 
-  auto limited = object_of(http_->get("/api/contacts/c1/events?limit=2", a));
+  auto limited = as_object(http_->get("/api/contacts/c1/events?limit=2", a));
   EXPECT_EQ(limited.at("events").as_array().size(), 2u);
   EXPECT_EQ(limited.at("total").as_int64(), 3);
 }
@@ -162,7 +107,7 @@ TEST_F(DashboardRoutesTest, DistributionCountsEveryLeadOfTheTenantOnly) {
 
   auto r = http_->get("/api/leads/distribution", a);
   ASSERT_EQ(r.status, 200) << r.body;
-  auto d = object_of(r);
+  auto d = as_object(r);
   EXPECT_EQ(d.at("tenant_id").as_string(), "tenant_a");
   EXPECT_EQ(d.at("leads").as_int64(), 4);
   const auto& bands = d.at("bands").as_object();
@@ -182,13 +127,14 @@ TEST_F(DashboardRoutesTest, DistributionCountsEveryLeadOfTheTenantOnly) {
   }
   EXPECT_EQ(binned, 4);
 
-  auto other = object_of(http_->get("/api/leads/distribution", b));
+  auto other = as_object(http_->get("/api/leads/distribution", b));
   EXPECT_EQ(other.at("leads").as_int64(), 1);
   EXPECT_EQ(http_->get("/api/leads/distribution", token("empty")).status, 200);
 }
 
 TEST_F(DashboardRoutesTest, HashedAssetsAreImmutableAndThePageHasAStrictPolicy) {
-  static_root_ = temp_dir("static");
+  const fs::path static_root_ = make_temp_dir("static");
+  extra_dirs_.push_back(static_root_);
   fs::create_directories(static_root_ / "assets");
   std::ofstream(static_root_ / "index.html") << "<html>dashboard</html>";
   std::ofstream(static_root_ / "assets" / "index-abc123.js") << "console.log(1)";

@@ -14,6 +14,7 @@
 #include "bus/bus.h"
 #include "scoring/scoring.h"
 #include "store/store.h"
+#include "server/server_test_fixture.h"
 #include "support/test_client.h"
 
 namespace reai::server {
@@ -25,68 +26,14 @@ using reai::testing::HttpClient;
 using reai::testing::HttpResponse;
 using reai::testing::WsClient;
 
-constexpr UnixSeconds kNow = 1'700'000'000;
-constexpr const char* kSecret = "test-secret";
+using fixture::as_object;
+using fixture::error_of;
+using fixture::kNow;
+using fixture::kSecret;
+using fixture::make_temp_dir;
 
-fs::path make_temp_dir(const std::string& tag) {
-  std::random_device rd;
-  fs::path p = fs::temp_directory_path() / ("reai_server_test_" + tag + "_" + std::to_string(rd()));
-  fs::create_directories(p);
-  return p;
-}
-
-json::object as_object(const HttpResponse& r) {
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    ADD_FAILURE() << "not a JSON object: " << r.body;
-    return {};
-  }
-  return v.as_object();
-}
-
-std::string error_of(const HttpResponse& r) {
-  auto o = as_object(r);
-  return o.contains("error") && o["error"].is_string() ? std::string(o["error"].as_string()) : std::string();
-}
-
-class ServerTest : public ::testing::Test {
+class ServerTest : public fixture::InProcessServerTest {
  protected:
-  void SetUp() override {
-    model_dir_ = make_temp_dir("models");
-    store_ = store::make_memory_store();
-    bus_ = bus::make_in_process_bus(1024);
-    cache_ = bus::make_in_process_cache(clock_);
-    registry_ = std::make_unique<scoring::DirectoryModelRegistry>(model_dir_.string());
-    ASSERT_TRUE(registry_->reload());
-    engine_ = std::make_unique<scoring::LeadScoringEngine>(*registry_, cache_.get());
-  }
-
-  void TearDown() override {
-    if (server_) server_->stop();
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(model_dir_, ec);
-    for (auto& d : extra_dirs_) fs::remove_all(d, ec);
-  }
-
-  void start(ServerConfig config = {}) {
-    config.port = 0;
-    config.jwt_secret = kSecret;
-    config.threads = 2;
-    server_ = std::make_unique<Server>(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
-    Status s = server_->start();
-    ASSERT_TRUE(s) << s.to_string();
-    ASSERT_NE(server_->port(), 0);
-    http_ = std::make_unique<HttpClient>("127.0.0.1", server_->port());
-  }
-
-  std::string token(const std::string& tenant, Role role = Role::kAgent) {
-    auto t = issue_token(tenant, role, kSecret, 3600, kNow);
-    EXPECT_TRUE(t);
-    return t ? *t : std::string();
-  }
-
   std::string ws_target(const std::string& tenant, const std::string& tok, std::optional<std::uint64_t> since = {}) {
     std::string t = "/api/realtime/scoring/" + tenant + "?token=" + tok;
     if (since) t += "&since=" + std::to_string(*since);
@@ -109,16 +56,6 @@ class ServerTest : public ::testing::Test {
     return json::parse(*text).as_object();
   }
 
-  ManualClock clock_{kNow};
-  fs::path model_dir_;
-  std::vector<fs::path> extra_dirs_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<bus::Bus> bus_;
-  std::unique_ptr<bus::Cache> cache_;
-  std::unique_ptr<scoring::DirectoryModelRegistry> registry_;
-  std::unique_ptr<scoring::LeadScoringEngine> engine_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<HttpClient> http_;
 };
 
 TEST_F(ServerTest, HealthReadyAndMetricsNeedNoToken) {

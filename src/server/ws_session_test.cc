@@ -9,7 +9,6 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <thread>
 
@@ -17,6 +16,7 @@
 #include "scoring/scoring.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "server/server_test_fixture.h"
 #include "support/test_client.h"
 
 namespace reai::server {
@@ -31,38 +31,12 @@ using tcp = net::ip::tcp;
 using reai::testing::HttpClient;
 using reai::testing::WsClient;
 
-constexpr UnixSeconds kNow = 1'700'000'000;
-constexpr const char* kSecret = "ws-session-secret";
-
-class WsSessionTest : public ::testing::Test {
+class WsSessionTest : public fixture::InProcessServerTest {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    model_dir_ = fs::temp_directory_path() / ("reai_ws_session_test_" + std::to_string(rd()));
-    fs::create_directories(model_dir_);
-    store_ = store::make_memory_store();
-    bus_ = bus::make_in_process_bus(1024);
-    cache_ = bus::make_in_process_cache(clock_);
-    registry_ = std::make_unique<scoring::DirectoryModelRegistry>(model_dir_.string());
-    ASSERT_TRUE(registry_->reload());
-    engine_ = std::make_unique<scoring::LeadScoringEngine>(*registry_, cache_.get());
-    ServerConfig config;
-    config.port = 0;
-    config.jwt_secret = kSecret;
-    config.threads = 2;
-    server_ = std::make_unique<Server>(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
-    Status s = server_->start();
-    ASSERT_TRUE(s) << s.to_string();
-    auto t = issue_token("tenant-a", Role::kAgent, kSecret, 3600, kNow);
-    ASSERT_TRUE(t);
-    target_ = "/api/realtime/scoring/tenant-a?token=" + *t;
-  }
-
-  void TearDown() override {
-    if (server_) server_->stop();
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(model_dir_, ec);
+    InProcessServerTest::SetUp();
+    start();
+    target_ = "/api/realtime/scoring/tenant-a?token=" + token("tenant-a");
   }
 
   // A payload whose `pad` makes the frame land in each header length class.
@@ -88,14 +62,6 @@ class WsSessionTest : public ::testing::Test {
     return false;
   }
 
-  ManualClock clock_{kNow};
-  fs::path model_dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<bus::Bus> bus_;
-  std::unique_ptr<bus::Cache> cache_;
-  std::unique_ptr<scoring::DirectoryModelRegistry> registry_;
-  std::unique_ptr<scoring::LeadScoringEngine> engine_;
-  std::unique_ptr<Server> server_;
   std::string target_;
 };
 
