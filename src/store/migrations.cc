@@ -86,6 +86,34 @@ CREATE TABLE models (
 CREATE INDEX models_by_time ON models (tenant_id, kind, created_at);
 )sql";
 
+// GoHighLevel: raw webhook deliveries (stored before they are answered) and
+// per-tenant settings. A delivery's webhook id is unique per tenant, which is
+// the replay guard.
+constexpr std::string_view kMigrationGhlDeliveries = R"sql(
+CREATE TABLE ghl_deliveries (
+  delivery_id INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  location_id TEXT NOT NULL,
+  webhook_id TEXT NOT NULL CHECK (webhook_id <> ''),
+  kind TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed', 'ignored')),
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX ghl_deliveries_by_webhook ON ghl_deliveries (tenant_id, webhook_id);
+CREATE INDEX ghl_deliveries_by_status ON ghl_deliveries (tenant_id, status, delivery_id);
+CREATE INDEX tenants_by_ghl_location ON tenants (ghl_location_id);
+
+CREATE TABLE ghl_settings (
+  tenant_id TEXT NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  workflow_secret TEXT NOT NULL,
+  field_map_json TEXT NOT NULL,
+  active INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -130,7 +158,7 @@ Status migrate_locked(Database& db) {
 }  // namespace
 
 const std::vector<std::string_view>& sqlite_migrations() {
-  static const std::vector<std::string_view> migrations = {kMigration1};
+  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries};
   return migrations;
 }
 

@@ -35,6 +35,25 @@ constexpr const char* kSelectTenant =
 constexpr const char* kSelectTenants =
     "SELECT tenant_id, name, created_at, ghl_location_id FROM tenants ORDER BY tenant_id";
 
+constexpr const char* kSelectTenantByLocation =
+    "SELECT tenant_id, name, created_at, ghl_location_id FROM tenants WHERE ghl_location_id = ?1"
+    " ORDER BY tenant_id LIMIT 1";
+constexpr const char* kInsertDelivery =
+    "INSERT INTO ghl_deliveries (tenant_id, location_id, webhook_id, kind, received_at, body, status, error,"
+    " attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '', 0) ON CONFLICT DO NOTHING";
+constexpr const char* kDeliveryColumns =
+    "SELECT delivery_id, tenant_id, location_id, webhook_id, kind, received_at, body, status, error, attempts"
+    " FROM ghl_deliveries ";
+constexpr const char* kSetDeliveryStatus =
+    "UPDATE ghl_deliveries SET status = ?3, error = ?4, attempts = attempts + ?5"
+    " WHERE tenant_id = ?1 AND delivery_id = ?2";
+constexpr const char* kUpsertGhlSettings =
+    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = excluded.workflow_secret,"
+    " field_map_json = excluded.field_map_json, active = excluded.active";
+constexpr const char* kSelectGhlSettings =
+    "SELECT tenant_id, workflow_secret, field_map_json, active FROM ghl_settings WHERE tenant_id = ?1";
+
 constexpr const char* kContactColumns =
     "tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, "
     "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email";
@@ -166,6 +185,21 @@ Result<OpportunityStage> read_stage(const Statement& s) {
   return o;
 }
 
+GhlDelivery read_delivery(const Statement& s) {
+  GhlDelivery d;
+  d.delivery_id = s.int64(0);
+  d.tenant_id = s.text(1);
+  d.location_id = s.text(2);
+  d.webhook_id = s.text(3);
+  d.kind = s.text(4);
+  d.received_at = s.int64(5);
+  d.body = s.text(6);
+  d.status = parse_delivery_status(s.text(7)).value_or(DeliveryStatus::kFailed);
+  d.error = s.text(8);
+  d.attempts = static_cast<int>(s.int64(9));
+  return d;
+}
+
 Tenant read_tenant(const Statement& s) {
   return Tenant{s.text(0), s.text(1), s.int64(2), s.text(3)};
 }
@@ -225,6 +259,111 @@ class SqliteStore final : public Store {
           return Status::ok();
         }));
     return out;
+  }
+
+  Result<Tenant> find_tenant_by_ghl_location(const std::string& location_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<Tenant> found;
+    if (!location_id.empty()) {
+      REAI_RETURN_IF_ERROR(scan(
+          kSelectTenantByLocation, [&](Statement& s) { s.bind(1, location_id); },
+          [&](const Statement& s) {
+            found = read_tenant(s);
+            return Status::ok();
+          }));
+    }
+    if (!found) return not_found("no tenant linked to GHL location '" + location_id + "'");
+    return *found;
+  }
+
+  Result<std::optional<std::int64_t>> record_ghl_delivery(const GhlDelivery& d) override {
+    REAI_RETURN_IF_ERROR(validate(d));
+    std::lock_guard lock(mu_);
+    auto written = insert_counted(kInsertDelivery, [&](Statement& s) {
+      s.bind(1, d.tenant_id);
+      s.bind(2, d.location_id);
+      s.bind(3, d.webhook_id);
+      s.bind(4, d.kind);
+      s.bind(5, static_cast<std::int64_t>(d.received_at));
+      s.bind(6, d.body);
+    });
+    if (!written) return written.status();
+    if (!*written) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+  }
+
+  Result<GhlDelivery> get_ghl_delivery(const std::string& tenant_id, std::int64_t delivery_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<GhlDelivery> found;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kDeliveryColumns) + "WHERE tenant_id = ?1 AND delivery_id = ?2",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, delivery_id);
+        },
+        [&](const Statement& s) {
+          found = read_delivery(s);
+          return Status::ok();
+        }));
+    if (!found) return not_found("delivery " + std::to_string(delivery_id) + " not found");
+    return *found;
+  }
+
+  Result<std::vector<GhlDelivery>> list_ghl_deliveries(const std::string& tenant_id, DeliveryStatus status,
+                                                       std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlDelivery> out;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kDeliveryColumns) + "WHERE tenant_id = ?1 AND status = ?2 ORDER BY delivery_id LIMIT ?3",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, delivery_status_name(status));
+          s.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)));
+        },
+        [&](const Statement& s) {
+          out.push_back(read_delivery(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Status set_ghl_delivery_status(const std::string& tenant_id, std::int64_t delivery_id, DeliveryStatus status,
+                                 const std::string& error, bool count_attempt) override {
+    std::lock_guard lock(mu_);
+    auto changed = insert_counted(kSetDeliveryStatus, [&](Statement& s) {
+      s.bind(1, tenant_id);
+      s.bind(2, delivery_id);
+      s.bind(3, delivery_status_name(status));
+      s.bind(4, error);
+      s.bind(5, static_cast<std::int64_t>(count_attempt ? 1 : 0));
+    });
+    if (!changed) return changed.status();
+    if (!*changed) return not_found("delivery " + std::to_string(delivery_id) + " not found");
+    return Status::ok();
+  }
+
+  Status put_ghl_settings(const GhlSettings& g) override {
+    if (g.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+    std::lock_guard lock(mu_);
+    return write(kUpsertGhlSettings, [&](Statement& s) {
+      s.bind(1, g.tenant_id);
+      s.bind(2, g.workflow_secret);
+      s.bind(3, g.field_map_json);
+      s.bind(4, static_cast<std::int64_t>(g.active ? 1 : 0));
+    });
+  }
+
+  Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<GhlSettings> found;
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectGhlSettings, [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          found = GhlSettings{s.text(0), s.text(1), s.text(2), s.int64(3) != 0};
+          return Status::ok();
+        }));
+    if (!found) return not_found("no GHL settings for tenant '" + tenant_id + "'");
+    return *found;
   }
 
   Status upsert_contact(const Contact& contact) override {

@@ -702,6 +702,102 @@ TYPED_TEST(StoreTest, DataSurvivesReopen) {
   }
 }
 
+GhlDelivery make_delivery(const std::string& tenant, const std::string& webhook_id, const std::string& body) {
+  GhlDelivery d;
+  d.tenant_id = tenant;
+  d.location_id = tenant;
+  d.location_id.insert(0, "loc-");
+  d.webhook_id = webhook_id;
+  d.kind = "webhook";
+  d.received_at = 1'700'000'000;
+  d.body = body;
+  d.status = DeliveryStatus::kDone;  // ignored: a new delivery is always pending
+  d.error = "ignored too";
+  return d;
+}
+
+TYPED_TEST(StoreTest, GhlDeliveriesAreStoredOncePerWebhookIdAndTenant) {
+  Store* s = this->store_.get();
+  const std::string body = std::string("{\"type\":\"x\"}\0raw\xff", 17);
+  auto first = s->record_ghl_delivery(make_delivery("t_a", "wh-1", body));
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->has_value());
+  auto again = s->record_ghl_delivery(make_delivery("t_a", "wh-1", "{}"));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(again->has_value());
+  auto other_tenant = s->record_ghl_delivery(make_delivery("t_b", "wh-1", "{}"));
+  ASSERT_TRUE(other_tenant.has_value());
+  EXPECT_TRUE(other_tenant->has_value());
+
+  auto stored = s->get_ghl_delivery("t_a", **first);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->body, body);
+  EXPECT_EQ(stored->status, DeliveryStatus::kPending);
+  EXPECT_EQ(stored->error, "");
+  EXPECT_EQ(stored->attempts, 0);
+  EXPECT_EQ(stored->location_id, "loc-t_a");
+  EXPECT_EQ(stored->received_at, 1'700'000'000);
+  EXPECT_EQ(s->get_ghl_delivery("t_b", **first).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->record_ghl_delivery(make_delivery("", "wh-2", "{}")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->record_ghl_delivery(make_delivery("t_a", "", "{}")).status().code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, GhlDeliveriesAreListedByStatusOldestFirstAndMarked) {
+  Store* s = this->store_.get();
+  std::vector<std::int64_t> ids;
+  for (const char* w : {"w0", "w1", "w2", "w3"}) ids.push_back(s->record_ghl_delivery(make_delivery("t_a", w, "{}"))->value());
+  ASSERT_TRUE(s->set_ghl_delivery_status("t_a", ids[1], DeliveryStatus::kFailed, "boom", true).is_ok());
+  ASSERT_TRUE(s->set_ghl_delivery_status("t_a", ids[2], DeliveryStatus::kDone, "", true).is_ok());
+  ASSERT_TRUE(s->set_ghl_delivery_status("t_a", ids[3], DeliveryStatus::kIgnored, "unknown type", true).is_ok());
+  auto pending = s->list_ghl_deliveries("t_a", DeliveryStatus::kPending, 10).value();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].delivery_id, ids[0]);
+  auto failed = s->list_ghl_deliveries("t_a", DeliveryStatus::kFailed, 10).value();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].error, "boom");
+  EXPECT_EQ(failed[0].attempts, 1);
+  EXPECT_TRUE(s->list_ghl_deliveries("t_b", DeliveryStatus::kFailed, 10)->empty());
+  // A retry puts it back to pending without counting an attempt.
+  ASSERT_TRUE(s->set_ghl_delivery_status("t_a", ids[1], DeliveryStatus::kPending, "", false).is_ok());
+  pending = s->list_ghl_deliveries("t_a", DeliveryStatus::kPending, 10).value();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].delivery_id, ids[0]);
+  EXPECT_EQ(pending[1].delivery_id, ids[1]);
+  EXPECT_EQ(pending[1].attempts, 1);
+  EXPECT_EQ(s->list_ghl_deliveries("t_a", DeliveryStatus::kPending, 1)->size(), 1u);
+  EXPECT_EQ(s->set_ghl_delivery_status("t_b", ids[0], DeliveryStatus::kDone, "", true).code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->set_ghl_delivery_status("t_a", 999999, DeliveryStatus::kDone, "", true).code(), StatusCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, TenantIsFoundByGhlLocationAndSettingsRoundTrip) {
+  Store* s = this->store_.get();
+  ASSERT_TRUE(s->upsert_tenant({"t_a", "Alpha", 5, "LOC1"}).is_ok());
+  ASSERT_TRUE(s->upsert_tenant({"t_b", "Beta", 5, ""}).is_ok());
+  EXPECT_EQ(s->find_tenant_by_ghl_location("LOC1")->tenant_id, "t_a");
+  EXPECT_EQ(s->find_tenant_by_ghl_location("LOC2").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->find_tenant_by_ghl_location("").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->get_ghl_settings("t_a").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", true}).is_ok());
+  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", false}).is_ok());
+  auto g = s->get_ghl_settings("t_a").value();
+  EXPECT_EQ(g.workflow_secret, "s3cret");
+  EXPECT_EQ(g.field_map_json, "{\"budget\":\"f1\"}");
+  EXPECT_FALSE(g.active);
+  EXPECT_EQ(s->get_ghl_settings("t_b").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->put_ghl_settings({"", "", "", true}).code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, PendingGhlDeliveriesSurviveReopen) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
+  auto id = this->store_->record_ghl_delivery(make_delivery("t_a", "wh-9", "{\"a\":1}"))->value();
+  ASSERT_TRUE(this->reopen());
+  auto pending = this->store_->list_ghl_deliveries("t_a", DeliveryStatus::kPending, 10).value();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].delivery_id, id);
+  EXPECT_EQ(pending[0].body, "{\"a\":1}");
+  EXPECT_FALSE(this->store_->record_ghl_delivery(make_delivery("t_a", "wh-9", "{}"))->has_value());
+}
+
 // SQLite specifics: the file, its migrations and refusal of a newer schema.
 
 int sqlite_query_int(const fs::path& db_file, const std::string& sql) {

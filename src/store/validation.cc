@@ -40,4 +40,27 @@ Status validate(const ModelRecord& model) {
   return require(model.version, "version");
 }
 
+Status validate(const GhlDelivery& d) {
+  if (d.tenant_id.empty()) return invalid_argument("delivery: empty tenant_id");
+  if (d.webhook_id.empty()) return invalid_argument("delivery: empty webhook_id");
+  return Status::ok();
+}
+
+std::string_view delivery_status_name(DeliveryStatus status) {
+  switch (status) {
+    case DeliveryStatus::kPending: return "pending";
+    case DeliveryStatus::kDone: return "done";
+    case DeliveryStatus::kFailed: return "failed";
+    case DeliveryStatus::kIgnored: return "ignored";
+  }
+  return "pending";
+}
+
+std::optional<DeliveryStatus> parse_delivery_status(std::string_view name) {
+  for (auto s : {DeliveryStatus::kPending, DeliveryStatus::kDone, DeliveryStatus::kFailed, DeliveryStatus::kIgnored}) {
+    if (delivery_status_name(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
 }  // namespace reai::store

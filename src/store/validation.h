@@ -15,5 +15,6 @@ Status validate(const Event& event);
 Status validate(const OpportunityStage& stage);
 Status validate(const ScoreRecord& record);
 Status validate(const ModelRecord& model);
+Status validate(const GhlDelivery& delivery);
 
 }  // namespace reai::store
