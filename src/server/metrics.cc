@@ -12,7 +12,9 @@ std::string_view route_label(Route route) {
       "/api/contacts/{id}/scores", "/api/leads",            "/api/realtime/score-trigger",
       "/api/realtime/scoring/{tenant_id}", "/api/realtime/performance", "/api/admin/reload",
       "/healthz",           "/readyz",                     "/metrics",
-      "/",                  "static",                      "unmatched"};
+      "/",                  "static",                      "/api/ghl/webhook",
+      "/api/ghl/workflow/{tenant}", "/api/admin/ghl/deliveries", "/api/admin/ghl/deliveries/{id}/retry",
+      "unmatched"};
   return kLabels[static_cast<int>(route)];
 }
 

@@ -29,9 +29,13 @@ enum class Route : std::uint8_t {
   kMetrics,
   kIndex,
   kStatic,
+  kGhlWebhook,
+  kGhlWorkflow,
+  kGhlDeliveries,
+  kGhlRetry,
   kUnmatched,
 };
-inline constexpr int kRouteCount = 15;
+inline constexpr int kRouteCount = 19;
 std::string_view route_label(Route route);
 
 // A fixed-bucket histogram (seconds) with atomic counters.
