@@ -327,6 +327,26 @@ Result<Mapped> map_opportunity(const json::object& o, const std::string& type, U
   return m;
 }
 
+// GHL ids are ~20-40 characters; anything far longer is not a GHL id and
+// would only bloat the store.
+constexpr std::size_t kMaxIdLength = 128;
+
+Status check_id_lengths(const Mapped& m) {
+  auto too_long = [](const std::string& id) { return id.size() > kMaxIdLength; };
+  bool bad = m.contact && too_long(m.contact->contact_id);
+  for (const auto& e : m.events) bad = bad || too_long(e.contact_id) || too_long(e.event_id);
+  for (const auto& s : m.stages) bad = bad || too_long(s.opportunity_id) || too_long(s.agent_id);
+  if (m.contact && m.contact->assigned_agent_id) bad = bad || too_long(*m.contact->assigned_agent_id);
+  if (bad) return invalid_argument("an id is longer than " + std::to_string(kMaxIdLength) + " characters");
+  return {};
+}
+
+Result<Mapped> checked(Result<Mapped> m) {
+  if (!m) return m;
+  REAI_RETURN_IF_ERROR(check_id_lengths(*m));
+  return m;
+}
+
 }  // namespace
 
 Result<SignatureVerifier> SignatureVerifier::from_pem(std::string_view ed25519_pem, std::string_view rsa_pem) {
@@ -469,16 +489,16 @@ Result<Mapped> map_webhook(std::string_view body, const std::string& tenant_id, 
   if (type.rfind("Contact", 0) == 0 &&
       (type == "ContactCreate" || type == "ContactUpdate" || type == "ContactDelete" || type == "ContactTagUpdate" ||
        type == "ContactDndUpdate")) {
-    return map_contact(o, type, mapping);
+    return checked(map_contact(o, type, mapping));
   }
-  if (type == "InboundMessage" || type == "OutboundMessage") return map_message(o, type, at, tenant_id);
+  if (type == "InboundMessage" || type == "OutboundMessage") return checked(map_message(o, type, at, tenant_id));
   if (type == "AppointmentCreate" || type == "AppointmentUpdate" || type == "AppointmentDelete") {
-    return map_appointment(o, type, at, tenant_id);
+    return checked(map_appointment(o, type, at, tenant_id));
   }
   if (type == "OpportunityCreate" || type == "OpportunityUpdate" || type == "OpportunityStatusUpdate" ||
       type == "OpportunityStageUpdate" || type == "OpportunityMonetaryValueUpdate" ||
       type == "OpportunityAssignedToUpdate" || type == "OpportunityDelete") {
-    return map_opportunity(o, type, at, tenant_id, mapping);
+    return checked(map_opportunity(o, type, at, tenant_id, mapping));
   }
   Mapped m;
   if (type == "INSTALL") {
@@ -495,7 +515,7 @@ Result<Mapped> map_webhook(std::string_view body, const std::string& tenant_id, 
   } else {
     m.ignored_reason = "event type '" + type + "' is not handled";
   }
-  return m;
+  return checked(std::move(m));
 }
 
 Result<WorkflowDelivery> map_workflow(std::string_view body, const std::string& tenant_id, const FieldMapping& mapping,
@@ -538,6 +558,7 @@ Result<WorkflowDelivery> map_workflow(std::string_view body, const std::string& 
       d.mapped.warnings.push_back("message without a scored type and direction");
     }
   }
+  REAI_RETURN_IF_ERROR(check_id_lengths(d.mapped));
   return d;
 }
 

@@ -321,6 +321,21 @@ TEST(MapWebhook, NotesAndTasksMakeTheContactKnownWithoutEvents) {
   }
 }
 
+TEST(MapWebhook, OverlongIdsAreRefused) {
+  const std::string id(129, 'x');
+  const std::string head = R"({"locationId":"L","webhookId":"W","timestamp":"2026-07-02T10:00:01Z",)";
+  EXPECT_EQ(map_webhook(head + R"("type":"ContactCreate","id":")" + id + "\"}", "t1", {}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(map_webhook(head + R"("type":"InboundMessage","contactId":"c","messageType":"SMS","direction":"inbound","messageId":")" +
+                            id + "\"}",
+                        "t1", {})
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(map_workflow(R"({"contact_id":")" + id + "\"}", "t1", {}, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(map_webhook(head + R"("type":"ContactCreate","id":")" + std::string(128, 'x') + "\"}", "t1", {}).has_value());
+}
+
 TEST(MapWebhook, InstallUninstallAndUnknownTypes) {
   EXPECT_EQ(map_fixture("install.json").action, Action::kInstall);
   EXPECT_EQ(map_fixture("uninstall.json").action, Action::kUninstall);
