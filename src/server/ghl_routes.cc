@@ -197,12 +197,10 @@ ApiResponse GhlRoutes::accept(store::GhlDelivery delivery, int route, Post post,
   {
     std::lock_guard lock(mu_);
     if (stopping_) return error_answer(resource_exhausted("server is stopping; retry later"), Route(route));
-    if (jobs_.size() >= kMaxQueuedJobs) {
+    if (records_.size() + processing_.size() >= kMaxQueuedJobs) {
       return error_answer(resource_exhausted("too many deliveries waiting; retry later"), Route(route));
     }
-    // Recording comes before any processing already queued: the answer
-    // waits only for its own store write.
-    jobs_.push_front(Job{std::move(delivery), std::move(post), std::move(respond)});
+    records_.push_back(Job{std::move(delivery), std::move(post), std::move(respond)});
   }
   wake_.notify_one();
   ApiResponse r;
@@ -228,7 +226,7 @@ void GhlRoutes::enqueue_process(const std::string& tenant_id, std::int64_t id) {
   job.delivery.delivery_id = id;
   {
     std::lock_guard lock(mu_);
-    jobs_.push_back(std::move(job));
+    processing_.push_back(std::move(job));
   }
   wake_.notify_one();
 }
@@ -236,10 +234,11 @@ void GhlRoutes::enqueue_process(const std::string& tenant_id, std::int64_t id) {
 void GhlRoutes::run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-    if (jobs_.empty()) return;  // stopping, nothing left
-    Job job = std::move(jobs_.front());
-    jobs_.pop_front();
+    wake_.wait(lock, [&] { return stopping_ || !records_.empty() || !processing_.empty(); });
+    if (records_.empty() && processing_.empty()) return;  // stopping, nothing left
+    std::deque<Job>& from = records_.empty() ? processing_ : records_;
+    Job job = std::move(from.front());
+    from.pop_front();
     busy_ = true;
     lock.unlock();
     if (job.delivery.delivery_id == 0) {
@@ -262,7 +261,7 @@ void GhlRoutes::run() {
     }
     lock.lock();
     busy_ = false;
-    if (jobs_.empty()) idle_.notify_all();
+    if (records_.empty() && processing_.empty()) idle_.notify_all();
   }
 }
 
@@ -397,7 +396,7 @@ ApiResponse GhlRoutes::retry_delivery(const TokenClaims& claims, std::string_vie
 
 void GhlRoutes::drain() {
   std::unique_lock lock(mu_);
-  idle_.wait(lock, [&] { return jobs_.empty() && !busy_; });
+  idle_.wait(lock, [&] { return records_.empty() && processing_.empty() && !busy_; });
 }
 
 void GhlRoutes::stop() {
@@ -411,7 +410,7 @@ void GhlRoutes::stop() {
 
 std::size_t GhlRoutes::queued() const {
   std::lock_guard lock(mu_);
-  return jobs_.size();
+  return records_.size() + processing_.size();
 }
 
 }  // namespace reai::server

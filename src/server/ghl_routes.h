@@ -91,7 +91,10 @@ class GhlRoutes {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable idle_;
-  std::deque<Job> jobs_;
+  // Both FIFO; records go first so an answer waits only for its own store
+  // write, and deliveries are processed in the order they were stored.
+  std::deque<Job> records_;
+  std::deque<Job> processing_;
   bool busy_ = false;
   bool stopping_ = false;
   std::thread worker_;  // last: started once everything above exists

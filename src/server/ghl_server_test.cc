@@ -358,6 +358,18 @@ TEST_F(GhlServerTest, PendingDeliveriesLeftByACrashAreProcessedAtStart) {
   EXPECT_EQ(as_object(post_signed(d.body))["status"].as_string(), "duplicate");
 }
 
+TEST_F(GhlServerTest, DeliveriesApplyInTheOrderTheyWereStored) {
+  link_tenant();
+  start();
+  for (int budget = 1; budget <= 20; ++budget) {
+    std::string body = delivery("contact_update.json", kNow, "wh-budget-" + std::to_string(budget));
+    body = std::regex_replace(body, std::regex(R"("value":610000)"), "\"value\":" + std::to_string(budget * 1000));
+    ASSERT_EQ(post_signed(body).status, 200);
+  }
+  wait_for("t1", store::DeliveryStatus::kDone, 20);
+  EXPECT_EQ(store_->get_contact("t1", kContact)->budget, 20000.0);
+}
+
 TEST_F(GhlServerTest, UnusableKeyFileFailsStart) {
   write(dir_ / "ed25519.pem", "not a key");
   ServerConfig config;
