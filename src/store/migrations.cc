@@ -114,6 +114,24 @@ CREATE TABLE ghl_settings (
 ) WITHOUT ROWID;
 )sql";
 
+// GoHighLevel write-back outbox: updates survive a restart until GHL took
+// them (sent) or refused them (failed, with GHL's message).
+constexpr std::string_view kMigrationGhlOutbox = R"sql(
+CREATE TABLE ghl_outbox (
+  update_id INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  contact_id TEXT NOT NULL CHECK (contact_id <> ''),
+  kind TEXT NOT NULL CHECK (kind <> ''),
+  payload_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+  attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  error TEXT NOT NULL
+);
+CREATE INDEX ghl_outbox_due ON ghl_outbox (tenant_id, status, next_attempt_at, update_id);
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -158,7 +176,7 @@ Status migrate_locked(Database& db) {
 }  // namespace
 
 const std::vector<std::string_view>& sqlite_migrations() {
-  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries};
+  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox};
   return migrations;
 }
 

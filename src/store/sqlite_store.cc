@@ -54,6 +54,16 @@ constexpr const char* kUpsertGhlSettings =
 constexpr const char* kSelectGhlSettings =
     "SELECT tenant_id, workflow_secret, field_map_json, active FROM ghl_settings WHERE tenant_id = ?1";
 
+constexpr const char* kInsertUpdate =
+    "INSERT INTO ghl_outbox (tenant_id, contact_id, kind, payload_json, created_at, status, attempts,"
+    " next_attempt_at, error) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?5, '')";
+constexpr const char* kUpdateColumns =
+    "SELECT update_id, tenant_id, contact_id, kind, payload_json, created_at, status, attempts, next_attempt_at,"
+    " error FROM ghl_outbox ";
+constexpr const char* kRecordUpdateAttempt =
+    "UPDATE ghl_outbox SET status = ?3, error = ?4, next_attempt_at = ?5, attempts = attempts + 1"
+    " WHERE tenant_id = ?1 AND update_id = ?2";
+
 constexpr const char* kContactColumns =
     "tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, "
     "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email";
@@ -198,6 +208,21 @@ GhlDelivery read_delivery(const Statement& s) {
   d.error = s.text(8);
   d.attempts = static_cast<int>(s.int64(9));
   return d;
+}
+
+GhlUpdate read_update(const Statement& s) {
+  GhlUpdate u;
+  u.update_id = s.int64(0);
+  u.tenant_id = s.text(1);
+  u.contact_id = s.text(2);
+  u.kind = s.text(3);
+  u.payload_json = s.text(4);
+  u.created_at = s.int64(5);
+  u.status = parse_outbox_status(s.text(6)).value_or(OutboxStatus::kFailed);
+  u.attempts = static_cast<int>(s.int64(7));
+  u.next_attempt_at = s.int64(8);
+  u.error = s.text(9);
+  return u;
 }
 
 Tenant read_tenant(const Statement& s) {
@@ -364,6 +389,72 @@ class SqliteStore final : public Store {
         }));
     if (!found) return not_found("no GHL settings for tenant '" + tenant_id + "'");
     return *found;
+  }
+
+  Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& u) override {
+    REAI_RETURN_IF_ERROR(validate(u));
+    std::lock_guard lock(mu_);
+    REAI_RETURN_IF_ERROR(write(kInsertUpdate, [&](Statement& s) {
+      s.bind(1, u.tenant_id);
+      s.bind(2, u.contact_id);
+      s.bind(3, u.kind);
+      s.bind(4, u.payload_json);
+      s.bind(5, static_cast<std::int64_t>(u.created_at));
+    }));
+    return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+  }
+
+  Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
+                                                 std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlUpdate> out;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kUpdateColumns) +
+            "WHERE tenant_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2"
+            " ORDER BY next_attempt_at, update_id LIMIT ?3",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, static_cast<std::int64_t>(now));
+          s.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)));
+        },
+        [&](const Statement& s) {
+          out.push_back(read_update(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
+                                                  std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlUpdate> out;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kUpdateColumns) + "WHERE tenant_id = ?1 AND status = ?2 ORDER BY update_id LIMIT ?3",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, outbox_status_name(status));
+          s.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)));
+        },
+        [&](const Statement& s) {
+          out.push_back(read_update(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
+                                   const std::string& error, UnixSeconds next_attempt_at) override {
+    std::lock_guard lock(mu_);
+    auto changed = insert_counted(kRecordUpdateAttempt, [&](Statement& s) {
+      s.bind(1, tenant_id);
+      s.bind(2, update_id);
+      s.bind(3, outbox_status_name(status));
+      s.bind(4, error);
+      s.bind(5, static_cast<std::int64_t>(next_attempt_at));
+    });
+    if (!changed) return changed.status();
+    if (!*changed) return not_found("outbox update " + std::to_string(update_id) + " not found");
+    return Status::ok();
   }
 
   Status upsert_contact(const Contact& contact) override {

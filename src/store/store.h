@@ -78,6 +78,26 @@ struct GhlSettings {
   bool active = true;            // false after UNINSTALL
 };
 
+// One write-back to GoHighLevel waiting in the durable outbox (score field,
+// band tag, opportunity stage). Sent by the GHL client, marked sent once GHL
+// accepted it; kept with GHL's message when refused.
+enum class OutboxStatus : std::uint8_t { kPending = 0, kSent, kFailed };
+std::string_view outbox_status_name(OutboxStatus status);
+std::optional<OutboxStatus> parse_outbox_status(std::string_view name);
+
+struct GhlUpdate {
+  std::int64_t update_id = 0;  // assigned by the store
+  std::string tenant_id;
+  std::string contact_id;
+  std::string kind;          // "score" | "tag_add" | "tag_remove" | "stage"
+  std::string payload_json;  // what to send, as the client needs it
+  UnixSeconds created_at = 0;
+  OutboxStatus status = OutboxStatus::kPending;
+  int attempts = 0;
+  UnixSeconds next_attempt_at = 0;  // not sent before this
+  std::string error;
+};
+
 struct ImportCounts {
   std::size_t contacts_written = 0;
   std::size_t events_written = 0;   // new event ids only
@@ -177,6 +197,22 @@ class Store {
   // Insert or replace by tenant id. NotFound from get when never set.
   virtual Status put_ghl_settings(const GhlSettings& settings) = 0;
   virtual Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) = 0;
+
+  // GoHighLevel write-back outbox. enqueue stores an update (pending,
+  // attempts 0, next_attempt_at = created_at) and answers its id; durable
+  // when it returns. InvalidArgument for an empty tenant, contact or kind.
+  virtual Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& update) = 0;
+  // Pending updates of a tenant due at `now` (next_attempt_at <= now), oldest
+  // first, at most `limit`.
+  virtual Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
+                                                         std::size_t limit) = 0;
+  // A tenant's updates in `status`, oldest first, at most `limit`.
+  virtual Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
+                                                          std::size_t limit) = 0;
+  // Records an attempt: attempts + 1, the new status, error and (for a
+  // retry, status pending) next_attempt_at. NotFound when absent.
+  virtual Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
+                                           const std::string& error, UnixSeconds next_attempt_at) = 0;
 
   // Counts for health and tests.
   virtual Result<std::size_t> count_events(const std::string& tenant_id) = 0;

@@ -798,6 +798,63 @@ TYPED_TEST(StoreTest, PendingGhlDeliveriesSurviveReopen) {
   EXPECT_FALSE(this->store_->record_ghl_delivery(make_delivery("t_a", "wh-9", "{}"))->has_value());
 }
 
+GhlUpdate make_update(const std::string& tenant, const std::string& contact, UnixSeconds at) {
+  GhlUpdate u;
+  u.tenant_id = tenant;
+  u.contact_id = contact;
+  u.kind = "score";
+  u.payload_json = R"({"score":87})";
+  u.created_at = at;
+  u.status = OutboxStatus::kSent;  // ignored: a new update is pending
+  u.attempts = 9;                  // ignored too
+  return u;
+}
+
+TYPED_TEST(StoreTest, OutboxUpdatesAreDueOldestFirstAndRetriedLater) {
+  Store* s = this->store_.get();
+  const auto a = s->enqueue_ghl_update(make_update("t_a", "c1", 100)).value();
+  const auto b = s->enqueue_ghl_update(make_update("t_a", "c2", 100)).value();
+  const auto c = s->enqueue_ghl_update(make_update("t_a", "c3", 200)).value();
+  ASSERT_TRUE(s->enqueue_ghl_update(make_update("t_b", "c1", 100)).has_value());
+  auto due = s->due_ghl_updates("t_a", 150, 10).value();
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].update_id, a);
+  EXPECT_EQ(due[1].update_id, b);
+  EXPECT_EQ(due[0].status, OutboxStatus::kPending);
+  EXPECT_EQ(due[0].attempts, 0);
+  EXPECT_EQ(due[0].payload_json, R"({"score":87})");
+  EXPECT_EQ(s->due_ghl_updates("t_a", 150, 1)->size(), 1u);
+
+  // a: sent; b: GHL said 429, retry at 300; c: refused for good.
+  ASSERT_TRUE(s->record_ghl_update_attempt("t_a", a, OutboxStatus::kSent, "", 100).is_ok());
+  ASSERT_TRUE(s->record_ghl_update_attempt("t_a", b, OutboxStatus::kPending, "429", 300).is_ok());
+  ASSERT_TRUE(s->record_ghl_update_attempt("t_a", c, OutboxStatus::kFailed, "422 bad field", 200).is_ok());
+  EXPECT_TRUE(s->due_ghl_updates("t_a", 299, 10)->empty());
+  due = s->due_ghl_updates("t_a", 300, 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].update_id, b);
+  EXPECT_EQ(due[0].attempts, 1);
+  EXPECT_EQ(due[0].error, "429");
+  auto failed = s->list_ghl_updates("t_a", OutboxStatus::kFailed, 10).value();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].error, "422 bad field");
+  EXPECT_EQ(s->list_ghl_updates("t_a", OutboxStatus::kSent, 10)->size(), 1u);
+  EXPECT_EQ(s->due_ghl_updates("t_b", 1000, 10)->size(), 1u);
+  EXPECT_EQ(s->record_ghl_update_attempt("t_b", a, OutboxStatus::kSent, "", 0).code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->enqueue_ghl_update(make_update("t_a", "", 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->enqueue_ghl_update(make_update("", "c1", 1)).status().code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, OutboxSurvivesReopen) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
+  const auto id = this->store_->enqueue_ghl_update(make_update("t_a", "c1", 100)).value();
+  ASSERT_TRUE(this->reopen());
+  auto due = this->store_->due_ghl_updates("t_a", 100, 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].update_id, id);
+  EXPECT_EQ(due[0].kind, "score");
+}
+
 // SQLite specifics: the file, its migrations and refusal of a newer schema.
 
 int sqlite_query_int(const fs::path& db_file, const std::string& sql) {

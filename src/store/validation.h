@@ -16,5 +16,6 @@ Status validate(const OpportunityStage& stage);
 Status validate(const ScoreRecord& record);
 Status validate(const ModelRecord& model);
 Status validate(const GhlDelivery& delivery);
+Status validate(const GhlUpdate& update);
 
 }  // namespace reai::store
