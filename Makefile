@@ -52,14 +52,17 @@ run: build
 bench: build
 	@scripts/run-benchmarks $(BUILD)
 
-# libFuzzer on the JSON event parser (clang from Debian); FUZZ_SECONDS of fuzzing.
+# libFuzzer on the JSON event parser and the GHL webhook parsers (clang from
+# Debian); FUZZ_SECONDS of fuzzing each.
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@CXX=clang++ CC=clang cmake -S . -B build-fuzz $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREAI_FUZZ=ON \
-	  -DREAI_BENCHMARKS=OFF -DREAI_MODULES="core;models;features;scoring;store;bus;server" >/dev/null
-	@cmake --build build-fuzz --target event_parser_fuzz
-	@mkdir -p build-fuzz/corpus
+	  -DREAI_BENCHMARKS=OFF -DREAI_MODULES="core;models;features;scoring;store;bus;ghl;server" >/dev/null
+	@cmake --build build-fuzz --target event_parser_fuzz ghl_parser_fuzz
+	@mkdir -p build-fuzz/corpus build-fuzz/ghl-corpus
 	@build-fuzz/src/server/event_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
+	@cp tests/fixtures/ghl/*.json build-fuzz/ghl-corpus/
+	@build-fuzz/src/ghl/ghl_parser_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/ghl-corpus
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -135,5 +135,26 @@ TEST(CliBinaryTest, TokenNeedsASecret) {
   EXPECT_EQ(none.exit_code, 2) << none.output;
 }
 
+TEST(CliBinaryTest, TenantAddLinksAGhlLocationOnce) {
+  const std::string dir = make_temp_dir("reai-ghl-tenant");
+  const std::string map = write_file(dir, "map.json", R"({"budget":"fBudget01","stages":{"s1":"offer"}})");
+  const std::string bad_map = write_file(dir, "bad.json", R"({"budget":"fBudget01","stages":{"s1":"escrow"}})");
+  auto add = run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t1", "--ghl-location", "LOC1",
+                       "--ghl-workflow-secret", "s3cret", "--ghl-field-map", map});
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  // Renaming keeps the link.
+  ASSERT_EQ(run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t1", "--name", "Austin"}).exit_code, 0);
+  auto list = run_reai({"tenant", "list", "--data-dir", dir});
+  EXPECT_NE(list.output.find("t1,Austin,0,0,LOC1"), std::string::npos) << list.output;
+  auto taken = run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t2", "--ghl-location", "LOC1"});
+  EXPECT_EQ(taken.exit_code, 2) << taken.output;
+  EXPECT_NE(taken.output.find("already linked to tenant 't1'"), std::string::npos) << taken.output;
+  auto bad = run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t3", "--ghl-field-map", bad_map});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_EQ(run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t3", "--ghl-field-map", dir + "/none.json"})
+                .exit_code,
+            2);
+}
+
 }  // namespace
 }  // namespace reai::testing

@@ -1,10 +1,13 @@
 // `reai tenant`, `reai import`: getting tenants and CRM history into the store.
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <set>
 
 #include "cli/cli.h"
 #include "core/crm_csv.h"
 #include "core/time.h"
+#include "ghl/ghl.h"
 #include "store/store.h"
 
 namespace reai::cli {
@@ -15,7 +18,37 @@ struct TenantArgs {
   std::string tenant;
   std::string name;
   std::string ghl_location;
+  std::string ghl_workflow_secret;
+  std::string ghl_field_map;  // file
 };
+
+// Links the tenant to GoHighLevel: one location per tenant, the workflow
+// secret and the custom-field mapping (validated before anything is written).
+Status write_ghl_settings(store::Store& store, const TenantArgs& args) {
+  if (!args.ghl_location.empty()) {
+    auto owner = store.find_tenant_by_ghl_location(args.ghl_location);
+    if (owner && owner->tenant_id != args.tenant) {
+      return invalid_argument("GHL location '" + args.ghl_location + "' is already linked to tenant '" +
+                              owner->tenant_id + "'");
+    }
+    if (!owner && owner.status().code() != StatusCode::kNotFound) return owner.status();
+  }
+  if (args.ghl_workflow_secret.empty() && args.ghl_field_map.empty()) return Status::ok();
+  store::GhlSettings settings;
+  settings.tenant_id = args.tenant;
+  if (auto existing = store.get_ghl_settings(args.tenant)) settings = *existing;
+  if (!args.ghl_workflow_secret.empty()) settings.workflow_secret = args.ghl_workflow_secret;
+  if (!args.ghl_field_map.empty()) {
+    std::ifstream in(args.ghl_field_map);
+    if (!in) return invalid_argument("cannot read --ghl-field-map " + args.ghl_field_map);
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto mapping = ghl::parse_field_mapping(text.str());
+    if (!mapping) return invalid_argument(args.ghl_field_map + ": " + mapping.status().message());
+    settings.field_map_json = text.str();
+  }
+  return store.put_ghl_settings(settings);
+}
 
 int run_tenant_add(const TenantArgs& args) {
   auto store = store::open_sqlite_store(args.data_dir);
@@ -25,7 +58,11 @@ int run_tenant_add(const TenantArgs& args) {
   tenant.name = args.name.empty() ? args.tenant : args.name;
   tenant.created_at = SystemClock().now();
   tenant.ghl_location_id = args.ghl_location;
-  if (auto existing = (*store)->get_tenant(args.tenant)) tenant.created_at = existing->created_at;
+  if (auto existing = (*store)->get_tenant(args.tenant)) {
+    tenant.created_at = existing->created_at;
+    if (args.ghl_location.empty()) tenant.ghl_location_id = existing->ghl_location_id;  // keep the link
+  }
+  if (Status g = write_ghl_settings(**store, args); !g.is_ok()) return report_failure(g);
   Status s = (*store)->upsert_tenant(tenant);
   if (!s.is_ok()) return report_failure(s);
   std::cout << "tenant " << tenant.tenant_id << " ready in " << args.data_dir << "\n";
@@ -121,6 +158,10 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
   add->add_option("--tenant", args->tenant, "Tenant id")->required();
   add->add_option("--name", args->name, "Display name");
   add->add_option("--ghl-location", args->ghl_location, "GoHighLevel location id to link");
+  add->add_option("--ghl-workflow-secret", args->ghl_workflow_secret,
+                  "Shared secret of POST /api/ghl/workflow/{tenant}");
+  add->add_option("--ghl-field-map", args->ghl_field_map,
+                  "JSON file mapping GHL custom fields to budget/timeline/pre_approval and stages");
   add->callback([args, exit_code] { *exit_code = run_tenant_add(*args); });
   auto* list = cmd->add_subcommand("list", "List tenants with their contact and event counts");
   list->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();

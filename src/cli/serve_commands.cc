@@ -30,6 +30,11 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--tenant-rate-limit", s.tenant_rate_limit_per_s,
                   "Write requests per second per tenant (0: unlimited)")
       ->capture_default_str();
+  cmd->add_option("--ghl-ed25519-key", s.ghl_ed25519_key_file,
+                  "PEM public key for X-GHL-Signature (default: GHL's published key)");
+  cmd->add_option("--ghl-rsa-key", s.ghl_rsa_key_file,
+                  "PEM public key for the legacy x-wh-signature (default: legacy scheme refused)");
+  cmd->add_option("--ghl-api-base", s.ghl_api_base, "GoHighLevel REST API base URL")->capture_default_str();
   cmd->add_option("--clock", args->fixed_clock,
                   "Pin the server's clock to an ISO 8601 instant (tests, comparisons with replay)");
 }
@@ -38,6 +43,10 @@ int run_serve(ServeArgs args) {
   auto secret = resolve_jwt_secret(args.jwt_secret);
   if (!secret) return report_failure(secret.status());
   args.runtime.server.jwt_secret = *secret;
+  const std::string& api_base = args.runtime.server.ghl_api_base;
+  if (api_base.rfind("http://", 0) != 0 && api_base.rfind("https://", 0) != 0) {
+    return report_failure(invalid_argument("--ghl-api-base must be an http:// or https:// URL"));
+  }
   if (!args.fixed_clock.empty()) {
     args.runtime.fixed_clock = parse_iso8601(args.fixed_clock);
     if (!args.runtime.fixed_clock) {

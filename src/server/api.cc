@@ -11,6 +11,7 @@
 #include "core/time.h"
 #include "server/codec.h"
 #include "server/dashboard_routes.h"
+#include "server/ghl_routes.h"
 #include "server/http_errors.h"
 #include "store/store.h"
 
@@ -174,15 +175,24 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
   char buf[32];
   std::snprintf(buf, sizeof buf, "evt-%08x%08x-", rd(), rd());
   event_id_prefix_ = buf;
+  ghl_ = std::make_unique<GhlRoutes>(*this);
 }
 
-Api::~Api() = default;
+Api::~Api() { ghl_->stop(); }
+
+void Api::stop_appender() {
+  ghl_->stop();  // its last deliveries still go through the appender
+  appender_->stop();
+}
+
+void Api::drain_ghl() { ghl_->drain(); }
 
 std::string Api::next_event_id() {
   return event_id_prefix_ + std::to_string(event_counter_.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
 Status Api::rebuild() {
+  REAI_RETURN_IF_ERROR(ghl_->load_keys());
   auto tenants = deps_.store.list_tenants();
   if (!tenants) return tenants.status();
   const UnixSeconds now = deps_.clock.now();
@@ -211,7 +221,7 @@ Status Api::rebuild() {
       if (score) seed_last_score(*score);
     }
   }
-  return {};
+  return ghl_->resume_pending();
 }
 
 bool Api::is_websocket_path(std::string_view target) { return target.substr(0, kWsPrefix.size()) == kWsPrefix; }
@@ -295,8 +305,34 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     return static_page(path);
   }
 
+  // GoHighLevel authenticates with signatures / a shared secret, not a JWT.
+  constexpr std::string_view kGhlWorkflowPrefix = "/api/ghl/workflow/";
+  if (path == "/api/ghl/webhook" || path.substr(0, kGhlWorkflowPrefix.size()) == kGhlWorkflowPrefix) {
+    GhlRoutes::Post post;
+    GhlRoutes::Respond respond;
+    if (deferred) {
+      post = deferred->post;
+      respond = deferred->respond;
+    }
+    if (path == "/api/ghl/webhook") return ghl_->webhook(request, std::move(post), std::move(respond));
+    auto tenant = percent_decode(path.substr(kGhlWorkflowPrefix.size()), false);
+    if (!tenant || tenant->empty() || tenant->find('/') != std::string::npos) {
+      return error_response(not_found("no such route"), Route::kGhlWorkflow);
+    }
+    return ghl_->workflow(*tenant, request, std::move(post), std::move(respond));
+  }
+
   // Everything under /api/ needs a token; the tenant always comes from it.
   Route route = Route::kUnmatched;
+  constexpr std::string_view kDeliveriesPath = "/api/admin/ghl/deliveries";
+  std::string_view delivery_id;
+  if (path == kDeliveriesPath) {
+    route = Route::kGhlDeliveries;
+  } else if (path.substr(0, kDeliveriesPath.size() + 1) == std::string(kDeliveriesPath) + "/" &&
+             path.size() > kDeliveriesPath.size() + 7 && path.substr(path.size() - 6) == "/retry") {
+    route = Route::kGhlRetry;
+    delivery_id = path.substr(kDeliveriesPath.size() + 1, path.size() - kDeliveriesPath.size() - 7);
+  }
   if (path == "/api/events") route = Route::kEvents;
   else if (path == "/api/leads") route = Route::kLeads;
   else if (path == "/api/leads/distribution") route = Route::kLeadDistribution;
@@ -365,6 +401,12 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
       break;
     case Route::kAdminReload:
       if (method_is(Method::kPost)) return admin_reload(*claims);
+      break;
+    case Route::kGhlDeliveries:
+      if (method_is(Method::kGet)) return ghl_->list_deliveries(*claims, query);
+      break;
+    case Route::kGhlRetry:
+      if (method_is(Method::kPost)) return ghl_->retry_delivery(*claims, delivery_id);
       break;
     case Route::kRealtimeScoring:
       return error_response(invalid_argument("this route needs a WebSocket upgrade"), route);
@@ -622,26 +664,47 @@ ApiResponse Api::put_contact(const TokenClaims& claims, std::string_view contact
   BodyParser parser;
   auto body = parser.parse(request.body);
   if (!body) return error_response(body.status(), Route::kContact);
-  const std::string id(contact_id);
+  auto score = upsert_contact_with(claims.tenant_id, std::string(contact_id), [&](Contact* contact) {
+    return apply_contact_fields(*body, claims.tenant_id, contact);
+  });
+  if (!score) return error_response(score.status(), Route::kContact);
+  return json_response(200, score_json(*score), Route::kContact);
+}
+
+Result<scoring::LeadScore> Api::upsert_contact_with(const std::string& tenant_id, const std::string& id,
+                                                    const std::function<Status(Contact*)>& edit) {
   Contact contact;
-  auto existing = deps_.store.get_contact(claims.tenant_id, id);
+  auto existing = deps_.store.get_contact(tenant_id, id);
   if (existing) {
     contact = std::move(*existing);
   } else if (existing.status().code() == StatusCode::kNotFound) {
-    contact.tenant_id = claims.tenant_id;
+    contact.tenant_id = tenant_id;
     contact.contact_id = id;
     contact.created_at = deps_.clock.now();
   } else {
-    return error_response(existing.status(), Route::kContact);
+    return existing.status();
   }
-  if (Status s = apply_contact_fields(*body, claims.tenant_id, &contact); !s) return error_response(s, Route::kContact);
-  if (Status s = ensure_tenant(claims.tenant_id); !s) return error_response(s, Route::kContact);
-  if (Status s = deps_.store.upsert_contact(contact); !s) return error_response(s, Route::kContact);
-  remember_contact(claims.tenant_id, id);
+  REAI_RETURN_IF_ERROR(edit(&contact));
+  if (contact.tenant_id != tenant_id || contact.contact_id != id) return invalid_argument("contact ids cannot change");
+  REAI_RETURN_IF_ERROR(ensure_tenant(tenant_id));
+  REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(contact));
+  remember_contact(tenant_id, id);
   auto score = deps_.engine.upsert_contact(contact, deps_.clock.now());
-  if (!score) return error_response(score.status(), Route::kContact);
+  if (!score) return score.status();
   publish_if_changed(*score);
-  return json_response(200, score_json(*score), Route::kContact);
+  return score;
+}
+
+Result<scoring::LeadScore> Api::apply_stage(const OpportunityStage& stage) {
+  REAI_RETURN_IF_ERROR(ensure_tenant(stage.tenant_id));
+  REAI_RETURN_IF_ERROR(ensure_contact(stage.tenant_id, stage.contact_id, stage.ts));
+  auto written = deps_.store.append_stage(stage);
+  if (!written) return written.status();
+  if (*written) deps_.engine.apply_stage(stage);
+  auto score = deps_.engine.score(stage.tenant_id, stage.contact_id, deps_.clock.now());
+  if (!score) return score.status();
+  if (*written) publish_if_changed(*score);
+  return score;
 }
 
 ApiResponse Api::get_score(const TokenClaims& claims, std::string_view contact_id) {
@@ -882,6 +945,11 @@ ApiResponse Api::metrics_page() {
                 appender_->queued_events(), static_cast<unsigned long long>(appender_->rejected()),
                 static_cast<unsigned long long>(appender_->batches()),
                 static_cast<unsigned long long>(appender_->written()));
+  extra.append(queue_buf);
+  std::snprintf(queue_buf, sizeof queue_buf,
+                "# HELP reai_ghl_queue_depth GoHighLevel deliveries waiting to be stored or processed.\n"
+                "# TYPE reai_ghl_queue_depth gauge\nreai_ghl_queue_depth %zu\n",
+                ghl_->queued());
   extra.append(queue_buf);
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
   r.content_type = "text/plain; version=0.0.4";

@@ -32,6 +32,9 @@ struct ApiRequest {
   std::string_view target;         // path + query, as received
   std::string_view body;
   std::string_view authorization;  // the Authorization header
+  std::string_view ghl_signature;    // X-GHL-Signature
+  std::string_view wh_signature;     // x-wh-signature (legacy)
+  std::string_view workflow_secret;  // X-Reai-Workflow-Secret
 };
 
 struct ApiResponse {
@@ -55,6 +58,7 @@ struct WsAdmission {
 
 class TokenBuckets;
 class DashboardRoutes;
+class GhlRoutes;
 
 class Api {
  public:
@@ -76,12 +80,15 @@ class Api {
   void handle_async(const ApiRequest& request, Post post, Respond respond);
   // Writes the events already queued, answers them (through their `post`),
   // and refuses new ones (503). Call before the io threads stop.
-  void stop_appender() { appender_->stop(); }
+  void stop_appender();
+  // Waits until queued GoHighLevel deliveries are processed (tests).
+  void drain_ghl();
   // True for GET /api/realtime/scoring/...: the session upgrades it.
   static bool is_websocket_path(std::string_view target);
   WsAdmission admit_websocket(std::string_view target) const;
 
  private:
+  friend class GhlRoutes;  // applies deliveries through the paths below
   struct EventOutcome {
     scoring::LeadScore score;
     bool duplicate = false;
@@ -131,6 +138,13 @@ class Api {
   Result<EventOutcome> finish_event(const Event& event, const Result<bool>& appended);
   // One item of a POST /api/events answer: the score object or an error.
   static void append_outcome_json(const Result<EventOutcome>& r, std::string* out);
+  // PUT /api/contacts' path: loads (or creates) the contact, lets `edit`
+  // change it (an error from `edit` is returned and nothing is written),
+  // stores it, rescores and publishes a changed score.
+  Result<scoring::LeadScore> upsert_contact_with(const std::string& tenant_id, const std::string& contact_id,
+                                                 const std::function<Status(Contact*)>& edit);
+  // Stores a pipeline row and, when new, applies it and rescores the lead.
+  Result<scoring::LeadScore> apply_stage(const OpportunityStage& stage);
   Status ensure_tenant(const std::string& tenant_id);
   Status ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at);
   void remember_contact(const std::string& tenant_id, const std::string& contact_id);
@@ -155,6 +169,8 @@ class Api {
   std::atomic<std::uint64_t> event_counter_{0};
   // Last: stopped and destroyed before what its callbacks use.
   std::unique_ptr<EventAppender> appender_;
+  // After the appender: destroyed (its worker joined) before it.
+  std::unique_ptr<GhlRoutes> ghl_;
 };
 
 // The built-in page and static files. Private helpers of Api.

@@ -13,7 +13,9 @@ std::string_view route_label(Route route) {
       "/api/realtime/scoring/{tenant_id}", "/api/realtime/performance", "/api/admin/reload",
       "/api/contacts/{id}/events", "/api/leads/distribution",
       "/healthz",           "/readyz",                     "/metrics",
-      "/",                  "static",                      "unmatched"};
+      "/",                  "static",                      "/api/ghl/webhook",
+      "/api/ghl/workflow/{tenant}", "/api/admin/ghl/deliveries", "/api/admin/ghl/deliveries/{id}/retry",
+      "unmatched"};
   return kLabels[static_cast<int>(route)];
 }
 

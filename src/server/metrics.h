@@ -31,9 +31,13 @@ enum class Route : std::uint8_t {
   kMetrics,
   kIndex,
   kStatic,
+  kGhlWebhook,
+  kGhlWorkflow,
+  kGhlDeliveries,
+  kGhlRetry,
   kUnmatched,
 };
-inline constexpr int kRouteCount = 17;
+inline constexpr int kRouteCount = static_cast<int>(Route::kUnmatched) + 1;
 std::string_view route_label(Route route);
 
 // A fixed-bucket histogram (seconds) with atomic counters.

@@ -48,6 +48,12 @@ struct ServerConfig {
   // Events waiting to be written; beyond it POST /api/events answers 503
   // with Retry-After (bounded memory under overload).
   std::size_t max_queued_events = 16384;
+  // GoHighLevel webhooks: PEM public key files (empty: GHL's published
+  // Ed25519 key; no RSA key means the legacy x-wh-signature is refused) and
+  // the REST API base for write-back.
+  std::string ghl_ed25519_key_file;
+  std::string ghl_rsa_key_file;
+  std::string ghl_api_base = "https://services.leadconnectorhq.com";
 };
 
 // Everything the server uses; all must outlive the Server.

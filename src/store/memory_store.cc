@@ -26,6 +26,9 @@ struct TenantRows {
   std::map<TimeKey, OpportunityStage> stages;
   std::map<std::string, std::vector<ScoreRecord>> scores;  // insertion order
   std::vector<ModelRecord> models;                         // insertion order
+  std::map<std::int64_t, GhlDelivery> deliveries;          // by id
+  std::map<std::string, std::int64_t> delivery_ids;        // webhook_id -> id
+  std::map<std::int64_t, GhlUpdate> outbox;                // by id
 };
 
 class MemoryStore final : public Store {
@@ -222,6 +225,139 @@ class MemoryStore final : public Store {
     return out;
   }
 
+  Result<Tenant> find_tenant_by_ghl_location(const std::string& location_id) override {
+    std::lock_guard lock(mu_);
+    if (!location_id.empty()) {
+      for (const auto& [id, tenant] : tenants_)
+        if (tenant.ghl_location_id == location_id) return tenant;
+    }
+    return not_found("no tenant linked to GHL location '" + location_id + "'");
+  }
+
+  Result<std::optional<std::int64_t>> record_ghl_delivery(const GhlDelivery& delivery) override {
+    REAI_RETURN_IF_ERROR(validate(delivery));
+    std::lock_guard lock(mu_);
+    TenantRows& rows = tenant_rows_[delivery.tenant_id];
+    if (rows.delivery_ids.count(delivery.webhook_id)) return std::optional<std::int64_t>();
+    const std::int64_t id = ++last_delivery_id_;
+    GhlDelivery stored = delivery;
+    stored.delivery_id = id;
+    stored.status = DeliveryStatus::kPending;
+    stored.error.clear();
+    stored.attempts = 0;
+    rows.deliveries.emplace(id, std::move(stored));
+    rows.delivery_ids.emplace(delivery.webhook_id, id);
+    return std::optional<std::int64_t>(id);
+  }
+
+  Result<GhlDelivery> get_ghl_delivery(const std::string& tenant_id, std::int64_t delivery_id) override {
+    std::lock_guard lock(mu_);
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      if (auto it = rows->deliveries.find(delivery_id); it != rows->deliveries.end()) return it->second;
+    }
+    return not_found("delivery " + std::to_string(delivery_id) + " not found");
+  }
+
+  Result<std::vector<GhlDelivery>> list_ghl_deliveries(const std::string& tenant_id, DeliveryStatus status,
+                                                       std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlDelivery> out;
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      for (const auto& [id, d] : rows->deliveries) {
+        if (out.size() >= limit) break;
+        if (d.status == status) out.push_back(d);
+      }
+    }
+    return out;
+  }
+
+  Status set_ghl_delivery_status(const std::string& tenant_id, std::int64_t delivery_id, DeliveryStatus status,
+                                 const std::string& error, bool count_attempt) override {
+    std::lock_guard lock(mu_);
+    auto rows = tenant_rows_.find(tenant_id);
+    if (rows != tenant_rows_.end()) {
+      if (auto it = rows->second.deliveries.find(delivery_id); it != rows->second.deliveries.end()) {
+        it->second.status = status;
+        it->second.error = error;
+        if (count_attempt) ++it->second.attempts;
+        return Status::ok();
+      }
+    }
+    return not_found("delivery " + std::to_string(delivery_id) + " not found");
+  }
+
+  Status put_ghl_settings(const GhlSettings& settings) override {
+    if (settings.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+    std::lock_guard lock(mu_);
+    ghl_settings_[settings.tenant_id] = settings;
+    return Status::ok();
+  }
+
+  Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    auto it = ghl_settings_.find(tenant_id);
+    if (it == ghl_settings_.end()) return not_found("no GHL settings for tenant '" + tenant_id + "'");
+    return it->second;
+  }
+
+  Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& update) override {
+    REAI_RETURN_IF_ERROR(validate(update));
+    std::lock_guard lock(mu_);
+    GhlUpdate stored = update;
+    stored.update_id = ++last_update_id_;
+    stored.status = OutboxStatus::kPending;
+    stored.attempts = 0;
+    stored.next_attempt_at = update.created_at;
+    stored.error.clear();
+    tenant_rows_[update.tenant_id].outbox.emplace(stored.update_id, stored);
+    return stored.update_id;
+  }
+
+  Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
+                                                 std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<const GhlUpdate*> due;
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      for (const auto& [id, u] : rows->outbox)
+        if (u.status == OutboxStatus::kPending && u.next_attempt_at <= now) due.push_back(&u);
+    }
+    // As the SQLite index orders them: by next_attempt_at, then id.
+    std::stable_sort(due.begin(), due.end(),
+                     [](const GhlUpdate* a, const GhlUpdate* b) { return a->next_attempt_at < b->next_attempt_at; });
+    std::vector<GhlUpdate> out;
+    for (std::size_t i = 0; i < due.size() && i < limit; ++i) out.push_back(*due[i]);
+    return out;
+  }
+
+  Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
+                                                  std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlUpdate> out;
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      for (const auto& [id, u] : rows->outbox) {
+        if (out.size() >= limit) break;
+        if (u.status == status) out.push_back(u);
+      }
+    }
+    return out;
+  }
+
+  Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
+                                   const std::string& error, UnixSeconds next_attempt_at) override {
+    std::lock_guard lock(mu_);
+    auto rows = tenant_rows_.find(tenant_id);
+    if (rows != tenant_rows_.end()) {
+      if (auto it = rows->second.outbox.find(update_id); it != rows->second.outbox.end()) {
+        it->second.status = status;
+        it->second.error = error;
+        it->second.next_attempt_at = next_attempt_at;
+        ++it->second.attempts;
+        return Status::ok();
+      }
+    }
+    return not_found("outbox update " + std::to_string(update_id) + " not found");
+  }
+
   Result<std::size_t> count_events(const std::string& tenant_id) override {
     std::lock_guard lock(mu_);
     const TenantRows* rows = find_rows(tenant_id);
@@ -263,6 +399,9 @@ class MemoryStore final : public Store {
   std::mutex mu_;
   std::map<std::string, Tenant> tenants_;
   std::map<std::string, TenantRows> tenant_rows_;
+  std::map<std::string, GhlSettings> ghl_settings_;
+  std::int64_t last_delivery_id_ = 0;
+  std::int64_t last_update_id_ = 0;
   std::uint64_t next_insertion_ = 0;
 };
 

@@ -86,6 +86,52 @@ CREATE TABLE models (
 CREATE INDEX models_by_time ON models (tenant_id, kind, created_at);
 )sql";
 
+// GoHighLevel: raw webhook deliveries (stored before they are answered) and
+// per-tenant settings. A delivery's webhook id is unique per tenant, which is
+// the replay guard.
+constexpr std::string_view kMigrationGhlDeliveries = R"sql(
+CREATE TABLE ghl_deliveries (
+  delivery_id INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  location_id TEXT NOT NULL,
+  webhook_id TEXT NOT NULL CHECK (webhook_id <> ''),
+  kind TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed', 'ignored')),
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX ghl_deliveries_by_webhook ON ghl_deliveries (tenant_id, webhook_id);
+CREATE INDEX ghl_deliveries_by_status ON ghl_deliveries (tenant_id, status, delivery_id);
+CREATE INDEX tenants_by_ghl_location ON tenants (ghl_location_id);
+
+CREATE TABLE ghl_settings (
+  tenant_id TEXT NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  workflow_secret TEXT NOT NULL,
+  field_map_json TEXT NOT NULL,
+  active INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// GoHighLevel write-back outbox: updates survive a restart until GHL took
+// them (sent) or refused them (failed, with GHL's message).
+constexpr std::string_view kMigrationGhlOutbox = R"sql(
+CREATE TABLE ghl_outbox (
+  update_id INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  contact_id TEXT NOT NULL CHECK (contact_id <> ''),
+  kind TEXT NOT NULL CHECK (kind <> ''),
+  payload_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+  attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  error TEXT NOT NULL
+);
+CREATE INDEX ghl_outbox_due ON ghl_outbox (tenant_id, status, next_attempt_at, update_id);
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -130,7 +176,7 @@ Status migrate_locked(Database& db) {
 }  // namespace
 
 const std::vector<std::string_view>& sqlite_migrations() {
-  static const std::vector<std::string_view> migrations = {kMigration1};
+  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox};
   return migrations;
 }
 

@@ -35,6 +35,35 @@ constexpr const char* kSelectTenant =
 constexpr const char* kSelectTenants =
     "SELECT tenant_id, name, created_at, ghl_location_id FROM tenants ORDER BY tenant_id";
 
+constexpr const char* kSelectTenantByLocation =
+    "SELECT tenant_id, name, created_at, ghl_location_id FROM tenants WHERE ghl_location_id = ?1"
+    " ORDER BY tenant_id LIMIT 1";
+constexpr const char* kInsertDelivery =
+    "INSERT INTO ghl_deliveries (tenant_id, location_id, webhook_id, kind, received_at, body, status, error,"
+    " attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '', 0) ON CONFLICT DO NOTHING";
+constexpr const char* kDeliveryColumns =
+    "SELECT delivery_id, tenant_id, location_id, webhook_id, kind, received_at, body, status, error, attempts"
+    " FROM ghl_deliveries ";
+constexpr const char* kSetDeliveryStatus =
+    "UPDATE ghl_deliveries SET status = ?3, error = ?4, attempts = attempts + ?5"
+    " WHERE tenant_id = ?1 AND delivery_id = ?2";
+constexpr const char* kUpsertGhlSettings =
+    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = excluded.workflow_secret,"
+    " field_map_json = excluded.field_map_json, active = excluded.active";
+constexpr const char* kSelectGhlSettings =
+    "SELECT tenant_id, workflow_secret, field_map_json, active FROM ghl_settings WHERE tenant_id = ?1";
+
+constexpr const char* kInsertUpdate =
+    "INSERT INTO ghl_outbox (tenant_id, contact_id, kind, payload_json, created_at, status, attempts,"
+    " next_attempt_at, error) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?5, '')";
+constexpr const char* kUpdateColumns =
+    "SELECT update_id, tenant_id, contact_id, kind, payload_json, created_at, status, attempts, next_attempt_at,"
+    " error FROM ghl_outbox ";
+constexpr const char* kRecordUpdateAttempt =
+    "UPDATE ghl_outbox SET status = ?3, error = ?4, next_attempt_at = ?5, attempts = attempts + 1"
+    " WHERE tenant_id = ?1 AND update_id = ?2";
+
 constexpr const char* kContactColumns =
     "tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, "
     "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email";
@@ -166,6 +195,36 @@ Result<OpportunityStage> read_stage(const Statement& s) {
   return o;
 }
 
+GhlDelivery read_delivery(const Statement& s) {
+  GhlDelivery d;
+  d.delivery_id = s.int64(0);
+  d.tenant_id = s.text(1);
+  d.location_id = s.text(2);
+  d.webhook_id = s.text(3);
+  d.kind = s.text(4);
+  d.received_at = s.int64(5);
+  d.body = s.text(6);
+  d.status = parse_delivery_status(s.text(7)).value_or(DeliveryStatus::kFailed);
+  d.error = s.text(8);
+  d.attempts = static_cast<int>(s.int64(9));
+  return d;
+}
+
+GhlUpdate read_update(const Statement& s) {
+  GhlUpdate u;
+  u.update_id = s.int64(0);
+  u.tenant_id = s.text(1);
+  u.contact_id = s.text(2);
+  u.kind = s.text(3);
+  u.payload_json = s.text(4);
+  u.created_at = s.int64(5);
+  u.status = parse_outbox_status(s.text(6)).value_or(OutboxStatus::kFailed);
+  u.attempts = static_cast<int>(s.int64(7));
+  u.next_attempt_at = s.int64(8);
+  u.error = s.text(9);
+  return u;
+}
+
 Tenant read_tenant(const Statement& s) {
   return Tenant{s.text(0), s.text(1), s.int64(2), s.text(3)};
 }
@@ -225,6 +284,177 @@ class SqliteStore final : public Store {
           return Status::ok();
         }));
     return out;
+  }
+
+  Result<Tenant> find_tenant_by_ghl_location(const std::string& location_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<Tenant> found;
+    if (!location_id.empty()) {
+      REAI_RETURN_IF_ERROR(scan(
+          kSelectTenantByLocation, [&](Statement& s) { s.bind(1, location_id); },
+          [&](const Statement& s) {
+            found = read_tenant(s);
+            return Status::ok();
+          }));
+    }
+    if (!found) return not_found("no tenant linked to GHL location '" + location_id + "'");
+    return *found;
+  }
+
+  Result<std::optional<std::int64_t>> record_ghl_delivery(const GhlDelivery& d) override {
+    REAI_RETURN_IF_ERROR(validate(d));
+    std::lock_guard lock(mu_);
+    auto written = insert_counted(kInsertDelivery, [&](Statement& s) {
+      s.bind(1, d.tenant_id);
+      s.bind(2, d.location_id);
+      s.bind(3, d.webhook_id);
+      s.bind(4, d.kind);
+      s.bind(5, static_cast<std::int64_t>(d.received_at));
+      s.bind(6, d.body);
+    });
+    if (!written) return written.status();
+    if (!*written) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+  }
+
+  Result<GhlDelivery> get_ghl_delivery(const std::string& tenant_id, std::int64_t delivery_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<GhlDelivery> found;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kDeliveryColumns) + "WHERE tenant_id = ?1 AND delivery_id = ?2",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, delivery_id);
+        },
+        [&](const Statement& s) {
+          found = read_delivery(s);
+          return Status::ok();
+        }));
+    if (!found) return not_found("delivery " + std::to_string(delivery_id) + " not found");
+    return *found;
+  }
+
+  Result<std::vector<GhlDelivery>> list_ghl_deliveries(const std::string& tenant_id, DeliveryStatus status,
+                                                       std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlDelivery> out;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kDeliveryColumns) + "WHERE tenant_id = ?1 AND status = ?2 ORDER BY delivery_id LIMIT ?3",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, delivery_status_name(status));
+          s.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)));
+        },
+        [&](const Statement& s) {
+          out.push_back(read_delivery(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Status set_ghl_delivery_status(const std::string& tenant_id, std::int64_t delivery_id, DeliveryStatus status,
+                                 const std::string& error, bool count_attempt) override {
+    std::lock_guard lock(mu_);
+    auto changed = insert_counted(kSetDeliveryStatus, [&](Statement& s) {
+      s.bind(1, tenant_id);
+      s.bind(2, delivery_id);
+      s.bind(3, delivery_status_name(status));
+      s.bind(4, error);
+      s.bind(5, static_cast<std::int64_t>(count_attempt ? 1 : 0));
+    });
+    if (!changed) return changed.status();
+    if (!*changed) return not_found("delivery " + std::to_string(delivery_id) + " not found");
+    return Status::ok();
+  }
+
+  Status put_ghl_settings(const GhlSettings& g) override {
+    if (g.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+    std::lock_guard lock(mu_);
+    return write(kUpsertGhlSettings, [&](Statement& s) {
+      s.bind(1, g.tenant_id);
+      s.bind(2, g.workflow_secret);
+      s.bind(3, g.field_map_json);
+      s.bind(4, static_cast<std::int64_t>(g.active ? 1 : 0));
+    });
+  }
+
+  Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<GhlSettings> found;
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectGhlSettings, [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          found = GhlSettings{s.text(0), s.text(1), s.text(2), s.int64(3) != 0};
+          return Status::ok();
+        }));
+    if (!found) return not_found("no GHL settings for tenant '" + tenant_id + "'");
+    return *found;
+  }
+
+  Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& u) override {
+    REAI_RETURN_IF_ERROR(validate(u));
+    std::lock_guard lock(mu_);
+    REAI_RETURN_IF_ERROR(write(kInsertUpdate, [&](Statement& s) {
+      s.bind(1, u.tenant_id);
+      s.bind(2, u.contact_id);
+      s.bind(3, u.kind);
+      s.bind(4, u.payload_json);
+      s.bind(5, static_cast<std::int64_t>(u.created_at));
+    }));
+    return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+  }
+
+  Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
+                                                 std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlUpdate> out;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kUpdateColumns) +
+            "WHERE tenant_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2"
+            " ORDER BY next_attempt_at, update_id LIMIT ?3",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, static_cast<std::int64_t>(now));
+          s.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)));
+        },
+        [&](const Statement& s) {
+          out.push_back(read_update(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
+                                                  std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlUpdate> out;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kUpdateColumns) + "WHERE tenant_id = ?1 AND status = ?2 ORDER BY update_id LIMIT ?3",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, outbox_status_name(status));
+          s.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)));
+        },
+        [&](const Statement& s) {
+          out.push_back(read_update(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
+                                   const std::string& error, UnixSeconds next_attempt_at) override {
+    std::lock_guard lock(mu_);
+    auto changed = insert_counted(kRecordUpdateAttempt, [&](Statement& s) {
+      s.bind(1, tenant_id);
+      s.bind(2, update_id);
+      s.bind(3, outbox_status_name(status));
+      s.bind(4, error);
+      s.bind(5, static_cast<std::int64_t>(next_attempt_at));
+    });
+    if (!changed) return changed.status();
+    if (!*changed) return not_found("outbox update " + std::to_string(update_id) + " not found");
+    return Status::ok();
   }
 
   Status upsert_contact(const Contact& contact) override {

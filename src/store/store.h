@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -47,6 +48,54 @@ struct ModelRecord {
   std::string path;
   std::string metrics_json;
   UnixSeconds created_at = 0;
+};
+
+// One GoHighLevel webhook delivery, stored raw before it is answered so a
+// crash between the answer and its processing loses nothing.
+enum class DeliveryStatus : std::uint8_t { kPending = 0, kDone, kFailed, kIgnored };
+std::string_view delivery_status_name(DeliveryStatus status);
+// "pending" / "done" / "failed" / "ignored"; nullopt otherwise.
+std::optional<DeliveryStatus> parse_delivery_status(std::string_view name);
+
+struct GhlDelivery {
+  std::int64_t delivery_id = 0;  // assigned by the store
+  std::string tenant_id;
+  std::string location_id;
+  std::string webhook_id;  // unique per tenant (GHL's webhookId, or a workflow dedup key)
+  std::string kind;        // "webhook" | "workflow"
+  UnixSeconds received_at = 0;
+  std::string body;  // the raw body, byte for byte
+  DeliveryStatus status = DeliveryStatus::kPending;
+  std::string error;  // why it failed or was ignored; warnings of a done one
+  int attempts = 0;   // processing attempts so far
+};
+
+// A tenant's GoHighLevel settings.
+struct GhlSettings {
+  std::string tenant_id;
+  std::string workflow_secret;   // authenticates workflow webhooks; empty refuses them
+  std::string field_map_json;    // ghl::parse_field_mapping's format; empty = none
+  bool active = true;            // false after UNINSTALL
+};
+
+// One write-back to GoHighLevel waiting in the durable outbox (score field,
+// band tag, opportunity stage). Sent by the GHL client, marked sent once GHL
+// accepted it; kept with GHL's message when refused.
+enum class OutboxStatus : std::uint8_t { kPending = 0, kSent, kFailed };
+std::string_view outbox_status_name(OutboxStatus status);
+std::optional<OutboxStatus> parse_outbox_status(std::string_view name);
+
+struct GhlUpdate {
+  std::int64_t update_id = 0;  // assigned by the store
+  std::string tenant_id;
+  std::string contact_id;
+  std::string kind;          // "score" | "tag_add" | "tag_remove" | "stage"
+  std::string payload_json;  // what to send, as the client needs it
+  UnixSeconds created_at = 0;
+  OutboxStatus status = OutboxStatus::kPending;
+  int attempts = 0;
+  UnixSeconds next_attempt_at = 0;  // not sent before this
+  std::string error;
 };
 
 struct ImportCounts {
@@ -127,6 +176,43 @@ class Store {
   // Newest first; tenant "" lists shared models.
   virtual Result<std::vector<ModelRecord>> list_models(const std::string& tenant_id,
                                                        const std::string& kind) = 0;
+
+  // GoHighLevel. The tenant linked to a location (tenants.ghl_location_id);
+  // NotFound when none.
+  virtual Result<Tenant> find_tenant_by_ghl_location(const std::string& location_id) = 0;
+  // Stores a raw delivery (status pending, attempts 0) and answers its new
+  // id, or nullopt (writing nothing) when (tenant_id, webhook_id) is already
+  // stored. InvalidArgument for an empty tenant or webhook id. Durable when
+  // it returns.
+  virtual Result<std::optional<std::int64_t>> record_ghl_delivery(const GhlDelivery& delivery) = 0;
+  // NotFound when absent (or another tenant's).
+  virtual Result<GhlDelivery> get_ghl_delivery(const std::string& tenant_id, std::int64_t delivery_id) = 0;
+  // A tenant's deliveries in `status`, oldest first, at most `limit`.
+  virtual Result<std::vector<GhlDelivery>> list_ghl_deliveries(const std::string& tenant_id, DeliveryStatus status,
+                                                               std::size_t limit) = 0;
+  // Sets status and error; `count_attempt` adds one to attempts (a
+  // processing attempt, not a retry request). NotFound when absent.
+  virtual Status set_ghl_delivery_status(const std::string& tenant_id, std::int64_t delivery_id, DeliveryStatus status,
+                                         const std::string& error, bool count_attempt) = 0;
+  // Insert or replace by tenant id. NotFound from get when never set.
+  virtual Status put_ghl_settings(const GhlSettings& settings) = 0;
+  virtual Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) = 0;
+
+  // GoHighLevel write-back outbox. enqueue stores an update (pending,
+  // attempts 0, next_attempt_at = created_at) and answers its id; durable
+  // when it returns. InvalidArgument for an empty tenant, contact or kind.
+  virtual Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& update) = 0;
+  // Pending updates of a tenant due at `now` (next_attempt_at <= now), oldest
+  // first, at most `limit`.
+  virtual Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
+                                                         std::size_t limit) = 0;
+  // A tenant's updates in `status`, oldest first, at most `limit`.
+  virtual Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
+                                                          std::size_t limit) = 0;
+  // Records an attempt: attempts + 1, the new status, error and (for a
+  // retry, status pending) next_attempt_at. NotFound when absent.
+  virtual Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
+                                           const std::string& error, UnixSeconds next_attempt_at) = 0;
 
   // Counts for health and tests.
   virtual Result<std::size_t> count_events(const std::string& tenant_id) = 0;

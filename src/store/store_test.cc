@@ -702,6 +702,159 @@ TYPED_TEST(StoreTest, DataSurvivesReopen) {
   }
 }
 
+GhlDelivery make_delivery(const std::string& tenant, const std::string& webhook_id, const std::string& body) {
+  GhlDelivery d;
+  d.tenant_id = tenant;
+  d.location_id = tenant;
+  d.location_id.insert(0, "loc-");
+  d.webhook_id = webhook_id;
+  d.kind = "webhook";
+  d.received_at = 1'700'000'000;
+  d.body = body;
+  d.status = DeliveryStatus::kDone;  // ignored: a new delivery is always pending
+  d.error = "ignored too";
+  return d;
+}
+
+TYPED_TEST(StoreTest, GhlDeliveriesAreStoredOncePerWebhookIdAndTenant) {
+  Store* s = this->store_.get();
+  const std::string body = std::string("{\"type\":\"x\"}\0raw\xff", 17);
+  auto first = s->record_ghl_delivery(make_delivery("t_a", "wh-1", body));
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->has_value());
+  auto again = s->record_ghl_delivery(make_delivery("t_a", "wh-1", "{}"));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(again->has_value());
+  auto other_tenant = s->record_ghl_delivery(make_delivery("t_b", "wh-1", "{}"));
+  ASSERT_TRUE(other_tenant.has_value());
+  EXPECT_TRUE(other_tenant->has_value());
+
+  auto stored = s->get_ghl_delivery("t_a", **first);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->body, body);
+  EXPECT_EQ(stored->status, DeliveryStatus::kPending);
+  EXPECT_EQ(stored->error, "");
+  EXPECT_EQ(stored->attempts, 0);
+  EXPECT_EQ(stored->location_id, "loc-t_a");
+  EXPECT_EQ(stored->received_at, 1'700'000'000);
+  EXPECT_EQ(s->get_ghl_delivery("t_b", **first).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->record_ghl_delivery(make_delivery("", "wh-2", "{}")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->record_ghl_delivery(make_delivery("t_a", "", "{}")).status().code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, GhlDeliveriesAreListedByStatusOldestFirstAndMarked) {
+  Store* s = this->store_.get();
+  std::vector<std::int64_t> ids;
+  for (const char* w : {"w0", "w1", "w2", "w3"}) ids.push_back(s->record_ghl_delivery(make_delivery("t_a", w, "{}"))->value());
+  ASSERT_TRUE(s->set_ghl_delivery_status("t_a", ids[1], DeliveryStatus::kFailed, "boom", true).is_ok());
+  ASSERT_TRUE(s->set_ghl_delivery_status("t_a", ids[2], DeliveryStatus::kDone, "", true).is_ok());
+  ASSERT_TRUE(s->set_ghl_delivery_status("t_a", ids[3], DeliveryStatus::kIgnored, "unknown type", true).is_ok());
+  auto pending = s->list_ghl_deliveries("t_a", DeliveryStatus::kPending, 10).value();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].delivery_id, ids[0]);
+  auto failed = s->list_ghl_deliveries("t_a", DeliveryStatus::kFailed, 10).value();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].error, "boom");
+  EXPECT_EQ(failed[0].attempts, 1);
+  EXPECT_TRUE(s->list_ghl_deliveries("t_b", DeliveryStatus::kFailed, 10)->empty());
+  // A retry puts it back to pending without counting an attempt.
+  ASSERT_TRUE(s->set_ghl_delivery_status("t_a", ids[1], DeliveryStatus::kPending, "", false).is_ok());
+  pending = s->list_ghl_deliveries("t_a", DeliveryStatus::kPending, 10).value();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].delivery_id, ids[0]);
+  EXPECT_EQ(pending[1].delivery_id, ids[1]);
+  EXPECT_EQ(pending[1].attempts, 1);
+  EXPECT_EQ(s->list_ghl_deliveries("t_a", DeliveryStatus::kPending, 1)->size(), 1u);
+  EXPECT_EQ(s->set_ghl_delivery_status("t_b", ids[0], DeliveryStatus::kDone, "", true).code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->set_ghl_delivery_status("t_a", 999999, DeliveryStatus::kDone, "", true).code(), StatusCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, TenantIsFoundByGhlLocationAndSettingsRoundTrip) {
+  Store* s = this->store_.get();
+  ASSERT_TRUE(s->upsert_tenant({"t_a", "Alpha", 5, "LOC1"}).is_ok());
+  ASSERT_TRUE(s->upsert_tenant({"t_b", "Beta", 5, ""}).is_ok());
+  EXPECT_EQ(s->find_tenant_by_ghl_location("LOC1")->tenant_id, "t_a");
+  EXPECT_EQ(s->find_tenant_by_ghl_location("LOC2").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->find_tenant_by_ghl_location("").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->get_ghl_settings("t_a").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", true}).is_ok());
+  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", false}).is_ok());
+  auto g = s->get_ghl_settings("t_a").value();
+  EXPECT_EQ(g.workflow_secret, "s3cret");
+  EXPECT_EQ(g.field_map_json, "{\"budget\":\"f1\"}");
+  EXPECT_FALSE(g.active);
+  EXPECT_EQ(s->get_ghl_settings("t_b").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->put_ghl_settings({"", "", "", true}).code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, PendingGhlDeliveriesSurviveReopen) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
+  auto id = this->store_->record_ghl_delivery(make_delivery("t_a", "wh-9", "{\"a\":1}"))->value();
+  ASSERT_TRUE(this->reopen());
+  auto pending = this->store_->list_ghl_deliveries("t_a", DeliveryStatus::kPending, 10).value();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].delivery_id, id);
+  EXPECT_EQ(pending[0].body, "{\"a\":1}");
+  EXPECT_FALSE(this->store_->record_ghl_delivery(make_delivery("t_a", "wh-9", "{}"))->has_value());
+}
+
+GhlUpdate make_update(const std::string& tenant, const std::string& contact, UnixSeconds at) {
+  GhlUpdate u;
+  u.tenant_id = tenant;
+  u.contact_id = contact;
+  u.kind = "score";
+  u.payload_json = R"({"score":87})";
+  u.created_at = at;
+  u.status = OutboxStatus::kSent;  // ignored: a new update is pending
+  u.attempts = 9;                  // ignored too
+  return u;
+}
+
+TYPED_TEST(StoreTest, OutboxUpdatesAreDueOldestFirstAndRetriedLater) {
+  Store* s = this->store_.get();
+  const auto a = s->enqueue_ghl_update(make_update("t_a", "c1", 100)).value();
+  const auto b = s->enqueue_ghl_update(make_update("t_a", "c2", 100)).value();
+  const auto c = s->enqueue_ghl_update(make_update("t_a", "c3", 200)).value();
+  ASSERT_TRUE(s->enqueue_ghl_update(make_update("t_b", "c1", 100)).has_value());
+  auto due = s->due_ghl_updates("t_a", 150, 10).value();
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].update_id, a);
+  EXPECT_EQ(due[1].update_id, b);
+  EXPECT_EQ(due[0].status, OutboxStatus::kPending);
+  EXPECT_EQ(due[0].attempts, 0);
+  EXPECT_EQ(due[0].payload_json, R"({"score":87})");
+  EXPECT_EQ(s->due_ghl_updates("t_a", 150, 1)->size(), 1u);
+
+  // a: sent; b: GHL said 429, retry at 300; c: refused for good.
+  ASSERT_TRUE(s->record_ghl_update_attempt("t_a", a, OutboxStatus::kSent, "", 100).is_ok());
+  ASSERT_TRUE(s->record_ghl_update_attempt("t_a", b, OutboxStatus::kPending, "429", 300).is_ok());
+  ASSERT_TRUE(s->record_ghl_update_attempt("t_a", c, OutboxStatus::kFailed, "422 bad field", 200).is_ok());
+  EXPECT_TRUE(s->due_ghl_updates("t_a", 299, 10)->empty());
+  due = s->due_ghl_updates("t_a", 300, 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].update_id, b);
+  EXPECT_EQ(due[0].attempts, 1);
+  EXPECT_EQ(due[0].error, "429");
+  auto failed = s->list_ghl_updates("t_a", OutboxStatus::kFailed, 10).value();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].error, "422 bad field");
+  EXPECT_EQ(s->list_ghl_updates("t_a", OutboxStatus::kSent, 10)->size(), 1u);
+  EXPECT_EQ(s->due_ghl_updates("t_b", 1000, 10)->size(), 1u);
+  EXPECT_EQ(s->record_ghl_update_attempt("t_b", a, OutboxStatus::kSent, "", 0).code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->enqueue_ghl_update(make_update("t_a", "", 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->enqueue_ghl_update(make_update("", "c1", 1)).status().code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, OutboxSurvivesReopen) {
+  if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
+  const auto id = this->store_->enqueue_ghl_update(make_update("t_a", "c1", 100)).value();
+  ASSERT_TRUE(this->reopen());
+  auto due = this->store_->due_ghl_updates("t_a", 100, 10).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].update_id, id);
+  EXPECT_EQ(due[0].kind, "score");
+}
+
 // SQLite specifics: the file, its migrations and refusal of a newer schema.
 
 int sqlite_query_int(const fs::path& db_file, const std::string& sql) {

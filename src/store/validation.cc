@@ -40,4 +40,50 @@ Status validate(const ModelRecord& model) {
   return require(model.version, "version");
 }
 
+Status validate(const GhlDelivery& d) {
+  if (d.tenant_id.empty()) return invalid_argument("delivery: empty tenant_id");
+  if (d.webhook_id.empty()) return invalid_argument("delivery: empty webhook_id");
+  return Status::ok();
+}
+
+std::string_view delivery_status_name(DeliveryStatus status) {
+  switch (status) {
+    case DeliveryStatus::kPending: return "pending";
+    case DeliveryStatus::kDone: return "done";
+    case DeliveryStatus::kFailed: return "failed";
+    case DeliveryStatus::kIgnored: return "ignored";
+  }
+  return "pending";
+}
+
+std::optional<DeliveryStatus> parse_delivery_status(std::string_view name) {
+  for (auto s : {DeliveryStatus::kPending, DeliveryStatus::kDone, DeliveryStatus::kFailed, DeliveryStatus::kIgnored}) {
+    if (delivery_status_name(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+Status validate(const GhlUpdate& u) {
+  if (u.tenant_id.empty()) return invalid_argument("outbox update: empty tenant_id");
+  if (u.contact_id.empty()) return invalid_argument("outbox update: empty contact_id");
+  if (u.kind.empty()) return invalid_argument("outbox update: empty kind");
+  return Status::ok();
+}
+
+std::string_view outbox_status_name(OutboxStatus status) {
+  switch (status) {
+    case OutboxStatus::kPending: return "pending";
+    case OutboxStatus::kSent: return "sent";
+    case OutboxStatus::kFailed: return "failed";
+  }
+  return "pending";
+}
+
+std::optional<OutboxStatus> parse_outbox_status(std::string_view name) {
+  for (auto s : {OutboxStatus::kPending, OutboxStatus::kSent, OutboxStatus::kFailed}) {
+    if (outbox_status_name(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
 }  // namespace reai::store

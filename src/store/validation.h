@@ -15,5 +15,7 @@ Status validate(const Event& event);
 Status validate(const OpportunityStage& stage);
 Status validate(const ScoreRecord& record);
 Status validate(const ModelRecord& model);
+Status validate(const GhlDelivery& delivery);
+Status validate(const GhlUpdate& update);
 
 }  // namespace reai::store

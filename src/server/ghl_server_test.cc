@@ -1,0 +1,384 @@
+// GoHighLevel webhooks against a real in-process server (HTTP + WebSocket on
+// an ephemeral port): signed deliveries change scores and are pushed; replayed,
+// stale, unsigned and wrongly signed ones change nothing; failures are kept
+// and retried; pending deliveries left by a crash are processed at start.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "bus/bus.h"
+#include "core/time.h"
+#include "scoring/scoring.h"
+#include "server/server.h"
+#include "store/store.h"
+#include "support/ghl_signer.h"
+#include "support/test_client.h"
+
+namespace reai::server {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using reai::testing::GhlSigner;
+using reai::testing::HttpClient;
+using reai::testing::HttpResponse;
+using reai::testing::WsClient;
+
+constexpr const char* kSecret = "test-secret";
+constexpr const char* kLocation = "LOC8f2k1m9q0a7s6d5f4g";
+constexpr const char* kContact = "CONa1b2c3d4e5f6g7h8i9";
+const UnixSeconds kNow = *parse_iso8601("2026-07-02T10:00:30Z");
+
+std::string fixture(const std::string& name) {
+  std::ifstream in("tests/fixtures/ghl/" + name, std::ios::binary);
+  EXPECT_TRUE(in.good()) << name;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The fixture with its delivery timestamp (and webhookId, when given) set.
+std::string delivery(const std::string& name, UnixSeconds at, const std::string& webhook_id = {}) {
+  std::string body = std::regex_replace(fixture(name), std::regex(R"("timestamp":"[^"]*")"),
+                                        "\"timestamp\":\"" + format_iso8601(at) + "\"");
+  if (!webhook_id.empty()) {
+    body = std::regex_replace(body, std::regex(R"("webhookId":"[^"]*")"), "\"webhookId\":\"" + webhook_id + "\"");
+  }
+  return body;
+}
+
+json::object as_object(const HttpResponse& r) {
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) {
+    ADD_FAILURE() << "not a JSON object: " << r.body;
+    return {};
+  }
+  return v.as_object();
+}
+
+class GhlServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    dir_ = fs::temp_directory_path() / ("reai_ghl_server_test_" + std::to_string(rd()));
+    fs::create_directories(dir_ / "models");
+    write(dir_ / "ed25519.pem", signer_.ed25519_public_pem());
+    write(dir_ / "rsa.pem", signer_.rsa_public_pem());
+    store_ = store::make_memory_store();
+    bus_ = bus::make_in_process_bus(1024);
+    cache_ = bus::make_in_process_cache(clock_);
+    registry_ = std::make_unique<scoring::DirectoryModelRegistry>((dir_ / "models").string());
+    ASSERT_TRUE(registry_->reload());
+    engine_ = std::make_unique<scoring::LeadScoringEngine>(*registry_, cache_.get());
+  }
+
+  void TearDown() override {
+    if (server_) server_->stop();
+    server_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  static void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+  // Tenant t1 linked to kLocation, with a field mapping and a workflow secret.
+  void link_tenant(const std::string& field_map = R"({"budget":["fBudget01","Budget"],"timeline":"fTimeline01",
+      "pre_approval":["fPreApp01","Pre-approved"],"stages":{"3f0c2b9e-5d1a-4c8e-9b7a-0e6d5c4b3a21":"offer"}})") {
+    ASSERT_TRUE(store_->upsert_tenant({"t1", "Austin Homes", kNow - 86400, kLocation}));
+    ASSERT_TRUE(store_->put_ghl_settings({"t1", "wf-shared-secret", field_map, true}));
+  }
+
+  void start() {
+    ServerConfig config;
+    config.port = 0;
+    config.jwt_secret = kSecret;
+    config.threads = 2;
+    config.ghl_ed25519_key_file = (dir_ / "ed25519.pem").string();
+    config.ghl_rsa_key_file = (dir_ / "rsa.pem").string();
+    server_ = std::make_unique<Server>(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+    Status s = server_->start();
+    ASSERT_TRUE(s) << s.to_string();
+    http_ = std::make_unique<HttpClient>("127.0.0.1", server_->port());
+  }
+
+  std::string token(const std::string& tenant, Role role = Role::kAgent) {
+    return issue_token(tenant, role, kSecret, 3600, kNow).value();
+  }
+
+  HttpResponse post_signed(const std::string& body) {
+    return http_->request("POST", "/api/ghl/webhook", body, {}, {{"X-GHL-Signature", signer_.sign_ed25519(body)}});
+  }
+
+  // Waits (bounded) until `tenant` has `n` deliveries in `status`.
+  std::vector<store::GhlDelivery> wait_for(const std::string& tenant, store::DeliveryStatus status, std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      auto list = store_->list_ghl_deliveries(tenant, status, 100).value();
+      if (list.size() >= n) return list;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "no " << n << " deliveries in " << store::delivery_status_name(status);
+    return {};
+  }
+
+  std::size_t deliveries(const std::string& tenant) {
+    std::size_t n = 0;
+    for (auto s : {store::DeliveryStatus::kPending, store::DeliveryStatus::kDone, store::DeliveryStatus::kFailed,
+                   store::DeliveryStatus::kIgnored}) {
+      n += store_->list_ghl_deliveries(tenant, s, 1000)->size();
+    }
+    return n;
+  }
+
+  GhlSigner signer_;
+  GhlSigner stranger_;
+  ManualClock clock_{kNow};
+  fs::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<bus::Bus> bus_;
+  std::unique_ptr<bus::Cache> cache_;
+  std::unique_ptr<scoring::DirectoryModelRegistry> registry_;
+  std::unique_ptr<scoring::LeadScoringEngine> engine_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<HttpClient> http_;
+};
+
+TEST_F(GhlServerTest, SignedDeliveriesUpdateTheLeadAndArePushedOverWebSocket) {
+  link_tenant();
+  start();
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), "/api/realtime/scoring/t1?token=" + token("t1")));
+
+  auto created = post_signed(delivery("contact_create.json", kNow));
+  ASSERT_EQ(created.status, 200) << created.body;
+  EXPECT_EQ(as_object(created)["status"].as_string(), "accepted");
+  auto pushed = ws.read();
+  ASSERT_TRUE(pushed.has_value());
+  EXPECT_EQ(json::parse(*pushed).as_object()["lead_id"].as_string(), kContact);
+  wait_for("t1", store::DeliveryStatus::kDone, 1);
+  Contact c = store_->get_contact("t1", kContact).value();
+  EXPECT_EQ(c.budget, 450000.0);
+  EXPECT_EQ(c.timeline_months, 3);
+  EXPECT_EQ(c.pre_approved, true);
+  EXPECT_EQ(c.source, "zillow");
+  const auto before = as_object(http_->get(std::string("/api/contacts/") + kContact + "/score", token("t1")));
+
+  // Messages (direction decides), an appointment and a stage change: each
+  // becomes the event or stage row POST /api/events would have made.
+  for (const char* name : {"inbound_sms.json", "outbound_call.json", "inbound_call_misnamed.json",
+                           "appointment_create.json", "opportunity_stage_update.json"}) {
+    auto r = http_->request("POST", "/api/ghl/webhook", delivery(name, kNow), {},
+                            {{"x-wh-signature", signer_.sign_rsa(delivery(name, kNow))}});  // legacy scheme too
+    ASSERT_EQ(r.status, 200) << name << ": " << r.body;
+  }
+  wait_for("t1", store::DeliveryStatus::kDone, 6);
+  EXPECT_EQ(store_->count_events("t1").value(), 4u);
+  auto events = store_->events_for_contact("t1", kContact).value();
+  ASSERT_EQ(events.size(), 4u);
+  // In time order: the message's dateAdded; a booking at its delivery.
+  EXPECT_EQ(events[0].type, EventType::kSmsIn);
+  EXPECT_EQ(events[1].type, EventType::kAppointmentBooked);
+  EXPECT_EQ(events[2].type, EventType::kCallOut);
+  EXPECT_EQ(events[3].type, EventType::kCallIn);
+  std::vector<OpportunityStage> stages;
+  ASSERT_TRUE(store_->for_each_stage("t1", [&](const OpportunityStage& s) {
+    stages.push_back(s);
+    return true;
+  }));
+  ASSERT_EQ(stages.size(), 1u);
+  EXPECT_EQ(stages[0].stage, Stage::kOffer);
+
+  auto after = as_object(http_->get(std::string("/api/contacts/") + kContact + "/score", token("t1")));
+  EXPECT_EQ(before.at("events_count").as_int64(), 0);
+  EXPECT_EQ(after.at("events_count").as_int64(), 4);
+  EXPECT_NE(json::serialize(after["probability"]), json::serialize(before.at("probability")));
+  // Every change was pushed.
+  bool saw_update = false;
+  while (auto m = ws.read(std::chrono::milliseconds(300))) saw_update = true;
+  EXPECT_TRUE(saw_update);
+}
+
+TEST_F(GhlServerTest, ReplayedStaleUnsignedAndWronglySignedDeliveriesChangeNothing) {
+  link_tenant();
+  start();
+  const std::string sms = delivery("inbound_sms.json", kNow);
+  ASSERT_EQ(post_signed(sms).status, 200);
+  wait_for("t1", store::DeliveryStatus::kDone, 1);
+  ASSERT_EQ(store_->count_events("t1").value(), 1u);
+  auto score_now = [&] {
+    auto o = as_object(http_->get(std::string("/api/contacts/") + kContact + "/score", token("t1")));
+    return json::serialize(o["probability"]) + json::serialize(o["events_count"]) + json::serialize(o["reasons"]);
+  };
+  const std::string score = score_now();
+
+  auto replay = post_signed(sms);
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_EQ(as_object(replay)["status"].as_string(), "duplicate");
+
+  const std::string other = delivery("outbound_sms.json", kNow);
+  auto stale = post_signed(delivery("outbound_sms.json", kNow - 301));
+  EXPECT_EQ(stale.status, 401) << stale.body;
+  auto unsigned_ = http_->post("/api/ghl/webhook", other);
+  EXPECT_EQ(unsigned_.status, 401);
+  auto wrong_key = http_->request("POST", "/api/ghl/webhook", other, {}, {{"X-GHL-Signature", stranger_.sign_ed25519(other)}});
+  EXPECT_EQ(wrong_key.status, 401);
+  auto wrong_rsa = http_->request("POST", "/api/ghl/webhook", other, {}, {{"x-wh-signature", stranger_.sign_rsa(other)}});
+  EXPECT_EQ(wrong_rsa.status, 401);
+  std::string tampered = other;
+  tampered.replace(tampered.find("outbound"), 8, "inbound!");
+  auto tampered_r = http_->request("POST", "/api/ghl/webhook", tampered, {}, {{"X-GHL-Signature", signer_.sign_ed25519(other)}});
+  EXPECT_EQ(tampered_r.status, 401);
+  // A signed delivery for a location no tenant has.
+  std::string elsewhere = other;
+  elsewhere.replace(elsewhere.find(kLocation), std::string(kLocation).size(), "LOCunknown");
+  auto unknown = post_signed(elsewhere);
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  // Garbage that is signed: refused as bad input, never a crash.
+  EXPECT_EQ(post_signed("{not json").status, 400);
+  EXPECT_EQ(post_signed(std::string(300 * 1024, ' ')).status, 413);
+
+  // Refusals happen before anything is stored; the duplicate was decided
+  // by the store before its answer.
+  EXPECT_EQ(store_->count_events("t1").value(), 1u);
+  EXPECT_EQ(deliveries("t1"), 1u);
+  EXPECT_EQ(deliveries("LOCunknown"), 0u);
+  EXPECT_EQ(score_now(), score);
+}
+
+TEST_F(GhlServerTest, InstallCreatesTheTenantAndUninstallStopsProcessing) {
+  start();
+  const std::string body = delivery("install.json", kNow);
+  ASSERT_EQ(post_signed(body).status, 200);
+  wait_for("LOCnewbrokerage01", store::DeliveryStatus::kDone, 1);
+  auto t = store_->get_tenant("LOCnewbrokerage01").value();
+  EXPECT_EQ(t.ghl_location_id, "LOCnewbrokerage01");
+  EXPECT_TRUE(store_->get_ghl_settings("LOCnewbrokerage01")->active);
+
+  // Messages for the new location now route to it.
+  std::string sms = delivery("inbound_sms.json", kNow);
+  sms = std::regex_replace(sms, std::regex(kLocation), "LOCnewbrokerage01");
+  ASSERT_EQ(post_signed(sms).status, 200);
+  wait_for("LOCnewbrokerage01", store::DeliveryStatus::kDone, 2);
+  EXPECT_EQ(store_->count_events("LOCnewbrokerage01").value(), 1u);
+
+  std::string uninstall = std::regex_replace(delivery("uninstall.json", kNow), std::regex(kLocation), "LOCnewbrokerage01");
+  ASSERT_EQ(post_signed(uninstall).status, 200);
+  wait_for("LOCnewbrokerage01", store::DeliveryStatus::kDone, 3);
+  EXPECT_FALSE(store_->get_ghl_settings("LOCnewbrokerage01")->active);
+  std::string call = std::regex_replace(delivery("outbound_call.json", kNow), std::regex(kLocation), "LOCnewbrokerage01");
+  ASSERT_EQ(post_signed(call).status, 200);
+  auto ignored = wait_for("LOCnewbrokerage01", store::DeliveryStatus::kIgnored, 1);
+  EXPECT_NE(ignored.at(0).error.find("uninstalled"), std::string::npos);
+  EXPECT_EQ(store_->count_events("LOCnewbrokerage01").value(), 1u);
+}
+
+TEST_F(GhlServerTest, WorkflowWebhooksNeedTheSharedSecretAndAreDeduplicated) {
+  link_tenant();
+  start();
+  const std::string body = fixture("workflow_inbound_sms.json");
+  std::string no_secret = std::regex_replace(body, std::regex(R"("secret":"wf-shared-secret")"), R"("x":"y")");
+  EXPECT_EQ(http_->post("/api/ghl/workflow/t1", no_secret).status, 401);
+  EXPECT_EQ(http_->request("POST", "/api/ghl/workflow/t1", no_secret, {}, {{"X-Reai-Workflow-Secret", "wrong"}}).status,
+            401);
+  EXPECT_EQ(http_->post("/api/ghl/workflow/nobody", body).status, 401);
+  auto ok = http_->request("POST", "/api/ghl/workflow/t1", no_secret, {}, {{"X-Reai-Workflow-Secret", "wf-shared-secret"}});
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  auto in_body = http_->post("/api/ghl/workflow/t1", body);  // secret in customData
+  ASSERT_EQ(in_body.status, 200) << in_body.body;
+  auto again = http_->post("/api/ghl/workflow/t1", body);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(as_object(again)["status"].as_string(), "duplicate");
+  wait_for("t1", store::DeliveryStatus::kDone, 2);
+  EXPECT_EQ(store_->count_events("t1").value(), 2u);  // two distinct bodies, one replay
+  Contact c = store_->get_contact("t1", "CONwf0001").value();
+  EXPECT_EQ(c.budget, 350000.0);
+  EXPECT_EQ(c.pre_approved, false);
+  EXPECT_EQ(http_->request("POST", "/api/ghl/workflow/t1", "{bad", {}, {{"X-Reai-Workflow-Secret", "wf-shared-secret"}})
+                .status,
+            400);
+}
+
+TEST_F(GhlServerTest, FailedDeliveriesAreListedForAdminsAndRetried) {
+  link_tenant("{broken");  // the tenant's field mapping is unusable: processing fails
+  start();
+  ASSERT_EQ(post_signed(delivery("inbound_sms.json", kNow)).status, 200);
+  auto failed = wait_for("t1", store::DeliveryStatus::kFailed, 1);
+  EXPECT_EQ(store_->count_events("t1").value(), 0u);
+
+  EXPECT_EQ(http_->get("/api/admin/ghl/deliveries?status=failed", token("t1")).status, 403);
+  EXPECT_EQ(http_->get("/api/admin/ghl/deliveries?status=failed").status, 401);
+  EXPECT_EQ(http_->get("/api/admin/ghl/deliveries?status=bogus", token("t1", Role::kAdmin)).status, 400);
+  auto listed = http_->get("/api/admin/ghl/deliveries?status=failed", token("t1", Role::kAdmin));
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  auto items = as_object(listed)["deliveries"].as_array();
+  ASSERT_EQ(items.size(), 1u);
+  auto item = items[0].as_object();
+  EXPECT_NE(std::string(item["error"].as_string()).find("field mapping"), std::string::npos);
+  EXPECT_EQ(item["attempts"].as_int64(), 1);
+  EXPECT_EQ(item["webhook_id"].as_string(), "9c1f4e2a-0d6b-4a8e-b7f3-2e5d8c1a9b70");
+  // Another tenant's admin sees none of it and cannot retry it.
+  auto other = http_->get("/api/admin/ghl/deliveries?status=failed", token("t2", Role::kAdmin));
+  EXPECT_TRUE(as_object(other)["deliveries"].as_array().empty());
+  const std::string retry = "/api/admin/ghl/deliveries/" + std::to_string(failed[0].delivery_id) + "/retry";
+  EXPECT_EQ(http_->post(retry, "", token("t2", Role::kAdmin)).status, 404);
+  EXPECT_EQ(http_->post("/api/admin/ghl/deliveries/x1/retry", "", token("t1", Role::kAdmin)).status, 400);
+
+  ASSERT_TRUE(store_->put_ghl_settings({"t1", "wf-shared-secret", "", true}));  // the operator fixes the mapping
+  auto retried = http_->post(retry, "", token("t1", Role::kAdmin));
+  ASSERT_EQ(retried.status, 202) << retried.body;
+  auto done = wait_for("t1", store::DeliveryStatus::kDone, 1);
+  EXPECT_EQ(done[0].attempts, 2);
+  EXPECT_EQ(store_->count_events("t1").value(), 1u);
+  EXPECT_EQ(http_->post(retry, "", token("t1", Role::kAdmin)).status, 409);  // done is not retried
+}
+
+TEST_F(GhlServerTest, PendingDeliveriesLeftByACrashAreProcessedAtStart) {
+  link_tenant();
+  // Stored and answered, then the process died before processing it.
+  store::GhlDelivery d;
+  d.tenant_id = "t1";
+  d.location_id = kLocation;
+  d.webhook_id = "9c1f4e2a-0d6b-4a8e-b7f3-2e5d8c1a9b70";
+  d.kind = "webhook";
+  d.received_at = kNow;
+  d.body = delivery("inbound_sms.json", kNow);
+  ASSERT_TRUE(store_->record_ghl_delivery(d).has_value());
+  start();
+  wait_for("t1", store::DeliveryStatus::kDone, 1);
+  EXPECT_EQ(store_->count_events("t1").value(), 1u);
+  EXPECT_EQ(store_->events_for_contact("t1", kContact)->at(0).event_id, "ghl-msg-MSGq1w2e3r4t5y6u7i8o9");
+  // GHL redelivering it later is a duplicate.
+  EXPECT_EQ(as_object(post_signed(d.body))["status"].as_string(), "duplicate");
+}
+
+TEST_F(GhlServerTest, DeliveriesApplyInTheOrderTheyWereStored) {
+  link_tenant();
+  start();
+  for (int budget = 1; budget <= 20; ++budget) {
+    std::string body = delivery("contact_update.json", kNow, "wh-budget-" + std::to_string(budget));
+    body = std::regex_replace(body, std::regex(R"("value":610000)"), "\"value\":" + std::to_string(budget * 1000));
+    ASSERT_EQ(post_signed(body).status, 200);
+  }
+  wait_for("t1", store::DeliveryStatus::kDone, 20);
+  EXPECT_EQ(store_->get_contact("t1", kContact)->budget, 20000.0);
+}
+
+TEST_F(GhlServerTest, UnusableKeyFileFailsStart) {
+  write(dir_ / "ed25519.pem", "not a key");
+  ServerConfig config;
+  config.port = 0;
+  config.jwt_secret = kSecret;
+  config.ghl_ed25519_key_file = (dir_ / "ed25519.pem").string();
+  Server server(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+  EXPECT_EQ(server.start().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace reai::server
