@@ -915,6 +915,13 @@ ApiResponse Api::readyz() {
   o["bus"] = component(bus);
   o["cache"] = component(cache);
   o["model"] = {{"status", "ok"}, {"version", version.empty() ? "fallback" : version}};
+  // GHL webhooks: a processing failure turns the light red with its text
+  // until an operator looks (GET /api/admin/ghl/deliveries?status=failed).
+  const auto webhook = ghl_->health();
+  o["webhook"] = {{"status", webhook.failures == 0 ? "ok" : "degraded"},
+                  {"detail", webhook.last_failure},
+                  {"queued", ghl_->queued()},
+                  {"failed_since_start", webhook.failures}};
   o["status"] = store ? "ready" : "unavailable";
   return json_response(store ? 200 : 503, json::serialize(o), Route::kReadyz);
 }

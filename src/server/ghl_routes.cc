@@ -256,6 +256,9 @@ void GhlRoutes::run() {
         if (!s) spdlog::error("ghl: cannot mark delivery {}: {}", stored->delivery_id, s.message());
         if (status == store::DeliveryStatus::kFailed) {
           spdlog::warn("ghl: delivery {} of tenant {} failed: {}", stored->delivery_id, stored->tenant_id, error);
+          std::lock_guard failure_lock(mu_);
+          last_failure_ = "delivery " + std::to_string(stored->delivery_id) + ": " + error;
+          ++failures_;
         }
       }
     }
@@ -406,6 +409,11 @@ void GhlRoutes::stop() {
   }
   wake_.notify_all();
   if (worker_.joinable()) worker_.join();
+}
+
+GhlRoutes::Health GhlRoutes::health() const {
+  std::lock_guard lock(mu_);
+  return Health{last_failure_, failures_};
 }
 
 std::size_t GhlRoutes::queued() const {

@@ -68,6 +68,13 @@ class GhlRoutes {
 
   // Deliveries waiting for the worker (records and processing).
   std::size_t queued() const;
+  // For /readyz: the last delivery that failed processing (its error text,
+  // "" when none has), and how many failed since start. Any thread.
+  struct Health {
+    std::string last_failure;
+    std::uint64_t failures = 0;
+  };
+  Health health() const;
 
  private:
   struct Job {
@@ -97,6 +104,8 @@ class GhlRoutes {
   std::deque<Job> processing_;
   bool busy_ = false;
   bool stopping_ = false;
+  std::string last_failure_;  // under mu_
+  std::uint64_t failures_ = 0;
   std::thread worker_;  // last: started once everything above exists
 };
 

@@ -311,6 +311,11 @@ TEST_F(GhlServerTest, FailedDeliveriesAreListedForAdminsAndRetried) {
   ASSERT_EQ(post_signed(delivery("inbound_sms.json", kNow)).status, 200);
   auto failed = wait_for("t1", store::DeliveryStatus::kFailed, 1);
   EXPECT_EQ(store_->count_events("t1").value(), 0u);
+  // Readiness shows the webhook light degraded, with the failure's text.
+  auto webhook = as_object(http_->get("/readyz"))["webhook"].as_object();
+  EXPECT_EQ(webhook["status"].as_string(), "degraded");
+  EXPECT_NE(std::string(webhook["detail"].as_string()).find("field mapping"), std::string::npos);
+  EXPECT_EQ(webhook["failed_since_start"].as_int64(), 1);
 
   EXPECT_EQ(http_->get("/api/admin/ghl/deliveries?status=failed", token("t1")).status, 403);
   EXPECT_EQ(http_->get("/api/admin/ghl/deliveries?status=failed").status, 401);

@@ -72,6 +72,7 @@ TEST_F(ServerTest, HealthReadyAndMetricsNeedNoToken) {
   EXPECT_EQ(r["bus"].as_object()["status"].as_string(), "ok");
   EXPECT_EQ(r["cache"].as_object()["status"].as_string(), "ok");
   EXPECT_EQ(r["model"].as_object()["version"].as_string(), "fallback");
+  EXPECT_EQ(r["webhook"].as_object()["status"].as_string(), "ok");
 
   // HEAD: the GET answer's headers and no body.
   auto head = http_->request("HEAD", "/healthz");
