@@ -9,7 +9,6 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -17,6 +16,7 @@
 #include "support/ghl_signer.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/text_edit.h"
 
 namespace reai::testing {
 namespace {
@@ -35,7 +35,7 @@ std::string fixture(const std::string& name) {
 }
 
 std::string fresh(const std::string& name) {
-  return std::regex_replace(fixture(name), std::regex(R"("timestamp":"[^"]*")"), "\"timestamp\":\"" + kClock + "\"");
+  return reai::testing::with_string_field(fixture(name), "timestamp", kClock);
 }
 
 std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
@@ -107,7 +107,7 @@ TEST_F(GhlBinaryTest, SignedDeliveriesScoreRefusalsDoNotAndAKilledServerLosesNot
   // Replayed, stale, unsigned, wrongly signed: nothing changes.
   EXPECT_EQ(json::parse(post_signed(fresh("inbound_sms.json")).body).as_object().at("status").as_string(), "duplicate");
   const std::string call = fresh("outbound_call.json");
-  const std::string stale = std::regex_replace(call, std::regex(kClock), "2026-07-02T09:50:00Z");
+  const std::string stale = reai::testing::replace_all(call, kClock, "2026-07-02T09:50:00Z");
   EXPECT_EQ(post_signed(stale).status, 401);
   EXPECT_EQ(http_->post("/api/ghl/webhook", call).status, 401);
   GhlSigner stranger;

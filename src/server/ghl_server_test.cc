@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -20,6 +19,7 @@
 #include "store/store.h"
 #include "support/ghl_signer.h"
 #include "support/test_client.h"
+#include "support/text_edit.h"
 
 namespace reai::server {
 namespace {
@@ -30,6 +30,8 @@ using reai::testing::GhlSigner;
 using reai::testing::HttpClient;
 using reai::testing::HttpResponse;
 using reai::testing::WsClient;
+using reai::testing::replace_all;
+using reai::testing::with_string_field;
 
 constexpr const char* kSecret = "test-secret";
 constexpr const char* kLocation = "LOC8f2k1m9q0a7s6d5f4g";
@@ -46,11 +48,8 @@ std::string fixture(const std::string& name) {
 
 // The fixture with its delivery timestamp (and webhookId, when given) set.
 std::string delivery(const std::string& name, UnixSeconds at, const std::string& webhook_id = {}) {
-  std::string body = std::regex_replace(fixture(name), std::regex(R"("timestamp":"[^"]*")"),
-                                        "\"timestamp\":\"" + format_iso8601(at) + "\"");
-  if (!webhook_id.empty()) {
-    body = std::regex_replace(body, std::regex(R"("webhookId":"[^"]*")"), "\"webhookId\":\"" + webhook_id + "\"");
-  }
+  std::string body = with_string_field(fixture(name), "timestamp", format_iso8601(at));
+  if (!webhook_id.empty()) body = with_string_field(body, "webhookId", webhook_id);
   return body;
 }
 
@@ -263,16 +262,16 @@ TEST_F(GhlServerTest, InstallCreatesTheTenantAndUninstallStopsProcessing) {
 
   // Messages for the new location now route to it.
   std::string sms = delivery("inbound_sms.json", kNow);
-  sms = std::regex_replace(sms, std::regex(kLocation), "LOCnewbrokerage01");
+  sms = replace_all(sms, kLocation, "LOCnewbrokerage01");
   ASSERT_EQ(post_signed(sms).status, 200);
   wait_for("LOCnewbrokerage01", store::DeliveryStatus::kDone, 2);
   EXPECT_EQ(store_->count_events("LOCnewbrokerage01").value(), 1u);
 
-  std::string uninstall = std::regex_replace(delivery("uninstall.json", kNow), std::regex(kLocation), "LOCnewbrokerage01");
+  std::string uninstall = replace_all(delivery("uninstall.json", kNow), kLocation, "LOCnewbrokerage01");
   ASSERT_EQ(post_signed(uninstall).status, 200);
   wait_for("LOCnewbrokerage01", store::DeliveryStatus::kDone, 3);
   EXPECT_FALSE(store_->get_ghl_settings("LOCnewbrokerage01")->active);
-  std::string call = std::regex_replace(delivery("outbound_call.json", kNow), std::regex(kLocation), "LOCnewbrokerage01");
+  std::string call = replace_all(delivery("outbound_call.json", kNow), kLocation, "LOCnewbrokerage01");
   ASSERT_EQ(post_signed(call).status, 200);
   auto ignored = wait_for("LOCnewbrokerage01", store::DeliveryStatus::kIgnored, 1);
   EXPECT_NE(ignored.at(0).error.find("uninstalled"), std::string::npos);
@@ -283,7 +282,7 @@ TEST_F(GhlServerTest, WorkflowWebhooksNeedTheSharedSecretAndAreDeduplicated) {
   link_tenant();
   start();
   const std::string body = fixture("workflow_inbound_sms.json");
-  std::string no_secret = std::regex_replace(body, std::regex(R"("secret":"wf-shared-secret")"), R"("x":"y")");
+  std::string no_secret = replace_all(body, R"("secret":"wf-shared-secret")", R"("x":"y")");
   EXPECT_EQ(http_->post("/api/ghl/workflow/t1", no_secret).status, 401);
   EXPECT_EQ(http_->request("POST", "/api/ghl/workflow/t1", no_secret, {}, {{"X-Reai-Workflow-Secret", "wrong"}}).status,
             401);
@@ -368,7 +367,7 @@ TEST_F(GhlServerTest, DeliveriesApplyInTheOrderTheyWereStored) {
   start();
   for (int budget = 1; budget <= 20; ++budget) {
     std::string body = delivery("contact_update.json", kNow, "wh-budget-" + std::to_string(budget));
-    body = std::regex_replace(body, std::regex(R"("value":610000)"), "\"value\":" + std::to_string(budget * 1000));
+    body = replace_all(body, R"("value":610000)", "\"value\":" + std::to_string(budget * 1000));
     ASSERT_EQ(post_signed(body).status, 200);
   }
   wait_for("t1", store::DeliveryStatus::kDone, 20);
