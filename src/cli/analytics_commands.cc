@@ -10,6 +10,7 @@
 #include "analytics/analytics.h"
 #include "cli/cli.h"
 #include "core/crm_csv.h"
+#include "core/csv.h"
 #include "core/time.h"
 
 namespace reai::cli {
@@ -26,15 +27,6 @@ Result<UnixSeconds> parse_as_of(const std::string& text) {
   auto t = parse_iso8601(text);
   if (!t) return invalid_argument("bad --as-of '" + text + "' (ISO 8601, e.g. 2026-03-01T00:00:00Z)");
   return *t;
-}
-
-std::string csv_quote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
 }
 
 int run_train_deals(const AnalyticsArgs& args) {
@@ -117,7 +109,7 @@ int run_agents(const AnalyticsArgs& args) {
     std::ofstream coaching(args.coaching);
     if (!coaching) return report_failure(invalid_argument("cannot write " + args.coaching));
     coaching << "agent_id,finding\n";
-    for (const auto& f : findings) coaching << f.agent_id << ',' << csv_quote(f.finding) << '\n';
+    for (const auto& f : findings) coaching << f.agent_id << ',' << csv_field(f.finding) << '\n';
     coaching.close();
     if (!coaching) return report_failure(internal_error("failed writing " + args.coaching));
     std::cerr << "reai agents: " << findings.size() << " coaching findings -> " << args.coaching << "\n";

@@ -12,6 +12,7 @@
 
 #include "analytics/analytics.h"
 #include "cli/cli.h"
+#include "core/csv.h"
 
 namespace reai::cli {
 namespace {
@@ -59,17 +60,9 @@ int run_forecast(const ForecastArgs& args) {
   out << "series,metric,year,month,h,point,lower80,upper80\n";
   char line[512];
   for (const auto& p : *points) {
-    const std::string& name = panel->series[p.series].name;
-    const bool quote = name.find_first_of(",\"\n") != std::string::npos;
-    std::string field = name;
-    if (quote) {
-      field = "\"";
-      for (char c : name) field += c == '"' ? std::string("\"\"") : std::string(1, c);
-      field += "\"";
-    }
     std::snprintf(line, sizeof line, ",%s,%d,%d,%d,%.6g,%.6g,%.6g\n", panel->metrics[p.metric].c_str(),
                   analytics::year_of(p.month), analytics::month_of(p.month), p.h, p.point, p.lower80, p.upper80);
-    out << field << line;
+    out << csv_field(panel->series[p.series].name) << line;
   }
   out.close();
   if (!out) return report_failure(internal_error("failed writing " + args.out));

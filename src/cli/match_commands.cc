@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "core/crm_csv.h"
+#include "core/csv.h"
 #include "property/matching.h"
 
 namespace reai::cli {
@@ -102,8 +103,8 @@ int run_match(const MatchArgs& args) {
         std::snprintf(interest, sizeof interest, "%.6f", m.predicted_interest);
         std::string reasons;
         for (const auto& reason : m.reasons) reasons += (reasons.empty() ? "" : "; ") + reason;
-        details << buyers[i].contact_id << ',' << r + 1 << ',' << id << ',' << score << ',' << interest << ",\""
-                << reasons << "\"\n";
+        details << buyers[i].contact_id << ',' << r + 1 << ',' << id << ',' << score << ',' << interest << ','
+                << csv_field(reasons) << '\n';
       }
       ++rows;
     }

@@ -135,4 +135,15 @@ std::optional<bool> parse_optional_bool(std::string_view t, bool* ok) {
   return std::nullopt;
 }
 
+std::string csv_field(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string out(1, '"');
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
 }  // namespace reai

@@ -54,4 +54,8 @@ class CsvReader {
 std::optional<double> parse_optional_double(std::string_view text, bool* ok);
 std::optional<bool> parse_optional_bool(std::string_view text, bool* ok);
 
+// `text` as one CSV field for the writers: as is, or quoted with inner
+// quotes doubled when it holds a comma, quote or line break.
+std::string csv_field(std::string_view text);
+
 }  // namespace reai

@@ -74,5 +74,13 @@ TEST(CsvTest, OptionalValues) {
   EXPECT_FALSE(ok);
 }
 
+TEST(CsvFieldTest, QuotesOnlyWhenNeededAndDoublesQuotes) {
+  EXPECT_EQ(csv_field("Austin"), "Austin");
+  EXPECT_EQ(csv_field(""), "");
+  EXPECT_EQ(csv_field("within budget, 3 beds"), "\"within budget, 3 beds\"");
+  EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(csv_field("two\nlines"), "\"two\nlines\"");
+}
+
 }  // namespace
 }  // namespace reai
