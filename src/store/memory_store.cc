@@ -29,6 +29,7 @@ struct TenantRows {
   std::map<std::int64_t, GhlDelivery> deliveries;          // by id
   std::map<std::string, std::int64_t> delivery_ids;        // webhook_id -> id
   std::map<std::int64_t, GhlUpdate> outbox;                // by id
+  std::map<std::string, ListingRecord> listings;           // by listing_id
 };
 
 class MemoryStore final : public Store {
@@ -356,6 +357,33 @@ class MemoryStore final : public Store {
       }
     }
     return not_found("outbox update " + std::to_string(update_id) + " not found");
+  }
+
+  Status upsert_listings(std::span<const ListingRecord> listings) override {
+    for (const auto& l : listings) REAI_RETURN_IF_ERROR(validate(l));
+    std::lock_guard lock(mu_);
+    for (const auto& l : listings) tenant_rows_[l.tenant_id].listings[l.listing_id] = l;
+    return Status::ok();
+  }
+
+  Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) override {
+    std::lock_guard lock(mu_);
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      auto it = rows->listings.find(listing_id);
+      if (it != rows->listings.end()) return it->second;
+    }
+    return not_found("listing '" + listing_id + "' not found");
+  }
+
+  Status for_each_listing(const std::string& tenant_id,
+                          const std::function<bool(const ListingRecord&)>& fn) override {
+    std::lock_guard lock(mu_);
+    if (const TenantRows* rows = find_rows(tenant_id)) {
+      for (const auto& [id, listing] : rows->listings) {
+        if (!fn(listing)) break;
+      }
+    }
+    return Status::ok();
   }
 
   Result<std::size_t> count_events(const std::string& tenant_id) override {

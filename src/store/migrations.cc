@@ -132,6 +132,20 @@ CREATE TABLE ghl_outbox (
 CREATE INDEX ghl_outbox_due ON ghl_outbox (tenant_id, status, next_attempt_at, update_id);
 )sql";
 
+// Listings per tenant (`reai import listings`): attributes as JSON so any
+// listings CSV schema fits; the importer's valuation beside them.
+constexpr std::string_view kMigrationListings = R"sql(
+CREATE TABLE listings (
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  listing_id TEXT NOT NULL CHECK (listing_id <> ''),
+  list_price REAL NOT NULL CHECK (list_price > 0),
+  attributes_json TEXT NOT NULL CHECK (attributes_json <> ''),
+  valuation_json TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, listing_id)
+) WITHOUT ROWID;
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -176,7 +190,8 @@ Status migrate_locked(Database& db) {
 }  // namespace
 
 const std::vector<std::string_view>& sqlite_migrations() {
-  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox};
+  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox,
+                                                                  kMigrationListings};
   return migrations;
 }
 

@@ -64,6 +64,14 @@ constexpr const char* kRecordUpdateAttempt =
     "UPDATE ghl_outbox SET status = ?3, error = ?4, next_attempt_at = ?5, attempts = attempts + 1"
     " WHERE tenant_id = ?1 AND update_id = ?2";
 
+constexpr const char* kUpsertListing =
+    "INSERT INTO listings (tenant_id, listing_id, list_price, attributes_json, valuation_json, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, listing_id) DO UPDATE SET"
+    " list_price = excluded.list_price, attributes_json = excluded.attributes_json,"
+    " valuation_json = excluded.valuation_json, updated_at = excluded.updated_at";
+constexpr const char* kListingColumns =
+    "SELECT tenant_id, listing_id, list_price, attributes_json, valuation_json, updated_at FROM listings ";
+
 constexpr const char* kContactColumns =
     "tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, "
     "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email";
@@ -100,6 +108,10 @@ constexpr const char* kUpsertModel =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, kind, version) DO UPDATE SET"
     " path = excluded.path, metrics_json = excluded.metrics_json, created_at = excluded.created_at";
 constexpr const char* kModelColumns = "tenant_id, kind, version, path, metrics_json, created_at";
+
+ListingRecord read_listing(const Statement& s) {
+  return ListingRecord{s.text(0), s.text(1), s.real(2), s.text(3), s.text(4), s.int64(5)};
+}
 
 std::string contact_query(const char* where_and_order) {
   return std::string("SELECT ") + kContactColumns + " FROM contacts " + where_and_order;
@@ -675,6 +687,50 @@ class SqliteStore final : public Store {
 
   Result<std::size_t> count_events(const std::string& tenant_id) override {
     return count("SELECT count(*) FROM events WHERE tenant_id = ?1", tenant_id);
+  }
+
+  Status upsert_listings(std::span<const ListingRecord> listings) override {
+    for (const auto& l : listings) REAI_RETURN_IF_ERROR(validate(l));
+    std::lock_guard lock(mu_);
+    return in_transaction(listings.size(), [&]() -> Status {
+      for (const auto& l : listings) {
+        REAI_RETURN_IF_ERROR(write(kUpsertListing, [&](Statement& s) {
+          s.bind(1, l.tenant_id);
+          s.bind(2, l.listing_id);
+          s.bind(3, l.list_price);
+          s.bind(4, l.attributes_json);
+          s.bind(5, l.valuation_json);
+          s.bind(6, static_cast<std::int64_t>(l.updated_at));
+        }));
+      }
+      return Status::ok();
+    });
+  }
+
+  Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<ListingRecord> found;
+    REAI_RETURN_IF_ERROR(scan(
+        std::string(kListingColumns) + "WHERE tenant_id = ?1 AND listing_id = ?2",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, listing_id);
+        },
+        [&](const Statement& s) {
+          found = read_listing(s);
+          return Status::ok();
+        }));
+    if (!found) return not_found("listing '" + listing_id + "' not found");
+    return std::move(*found);
+  }
+
+  Status for_each_listing(const std::string& tenant_id,
+                          const std::function<bool(const ListingRecord&)>& fn) override {
+    std::lock_guard lock(mu_);
+    return scan_until(
+        std::string(kListingColumns) + "WHERE tenant_id = ?1 ORDER BY listing_id",
+        [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) -> Result<bool> { return fn(read_listing(s)); });
   }
 
   Result<std::size_t> count_contacts(const std::string& tenant_id) override {

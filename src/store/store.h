@@ -98,6 +98,18 @@ struct GhlUpdate {
   std::string error;
 };
 
+// A listing held for a tenant (`reai import listings`). Attributes are the
+// source row's cells by column name, so any listings CSV schema fits; the
+// valuation is computed by the importer (the store keeps it as given).
+struct ListingRecord {
+  std::string tenant_id;
+  std::string listing_id;
+  double list_price = 0;        // > 0
+  std::string attributes_json;  // JSON object {"column": "cell text", ...}; never empty
+  std::string valuation_json;   // JSON object (value, intervals, competitiveness); "" when not valued
+  UnixSeconds updated_at = 0;
+};
+
 struct ImportCounts {
   std::size_t contacts_written = 0;
   std::size_t events_written = 0;   // new event ids only
@@ -213,6 +225,18 @@ class Store {
   // retry, status pending) next_attempt_at. NotFound when absent.
   virtual Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
                                            const std::string& error, UnixSeconds next_attempt_at) = 0;
+
+  // Listings. Inserts or replaces every row by (tenant_id, listing_id) in one
+  // transaction: all or nothing. InvalidArgument (nothing written) when a
+  // row has an empty tenant or listing id, a price that is not > 0 or empty
+  // attributes_json. An empty span writes nothing. Durable when it returns.
+  virtual Status upsert_listings(std::span<const ListingRecord> listings) = 0;
+  // NotFound when the tenant has no listing with this id.
+  virtual Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) = 0;
+  // Every listing of the tenant in listing_id (byte) order; the callback
+  // rules of for_each_contact.
+  virtual Status for_each_listing(const std::string& tenant_id,
+                                  const std::function<bool(const ListingRecord&)>& fn) = 0;
 
   // Counts for health and tests.
   virtual Result<std::size_t> count_events(const std::string& tenant_id) = 0;

@@ -855,6 +855,69 @@ TYPED_TEST(StoreTest, OutboxSurvivesReopen) {
   EXPECT_EQ(due[0].kind, "score");
 }
 
+ListingRecord make_listing(const std::string& tenant, const std::string& id, double price) {
+  return ListingRecord{tenant, id, price, R"({"Neighborhood":"NAmes","Beds":"3"})", "", 100};
+}
+
+std::vector<std::string> listing_ids(Store& store, const std::string& tenant) {
+  std::vector<std::string> out;
+  EXPECT_TRUE(store.for_each_listing(tenant, [&](const ListingRecord& l) {
+    out.push_back(l.listing_id);
+    return true;
+  }).is_ok());
+  return out;
+}
+
+TYPED_TEST(StoreTest, ListingsUpsertByIdAndStayInTheirTenant) {
+  Store& s = *this->store_;
+  std::vector<ListingRecord> batch = {make_listing("t_a", "ames-0002", 200000), make_listing("t_a", "ames-0001", 150000),
+                                      make_listing("t_b", "ames-0001", 999)};
+  ASSERT_TRUE(s.upsert_listings(batch).is_ok());
+  EXPECT_EQ(listing_ids(s, "t_a"), (std::vector<std::string>{"ames-0001", "ames-0002"}));
+  EXPECT_EQ(s.get_listing("t_a", "ames-0001")->list_price, 150000);
+  EXPECT_EQ(s.get_listing("t_b", "ames-0001")->list_price, 999);
+  EXPECT_EQ(s.get_listing("t_b", "ames-0002").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.get_listing("t_c", "ames-0001").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(listing_ids(s, "t_c").empty());
+
+  // Re-import: same id replaces price, attributes and valuation; no new row.
+  ListingRecord changed = make_listing("t_a", "ames-0001", 140000);
+  changed.attributes_json = R"({"Neighborhood":"OldTown"})";
+  changed.valuation_json = R"({"value":151000})";
+  changed.updated_at = 200;
+  ASSERT_TRUE(s.upsert_listings(std::span(&changed, 1)).is_ok());
+  auto got = s.get_listing("t_a", "ames-0001").value();
+  EXPECT_EQ(got.list_price, 140000);
+  EXPECT_EQ(got.attributes_json, changed.attributes_json);
+  EXPECT_EQ(got.valuation_json, changed.valuation_json);
+  EXPECT_EQ(got.updated_at, 200);
+  EXPECT_EQ(listing_ids(s, "t_a").size(), 2u);
+  EXPECT_TRUE(s.upsert_listings({}).is_ok());
+}
+
+TYPED_TEST(StoreTest, ListingBatchWithABadRowWritesNone) {
+  Store& s = *this->store_;
+  for (ListingRecord bad : {make_listing("", "x", 1), make_listing("t_a", "", 1), make_listing("t_a", "x", 0),
+                            make_listing("t_a", "x", -5), ListingRecord{"t_a", "x", 1, "", "", 0}}) {
+    std::vector<ListingRecord> batch = {make_listing("t_a", "good", 100), bad};
+    EXPECT_EQ(s.upsert_listings(batch).code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(listing_ids(s, "t_a").empty());
+}
+
+TYPED_TEST(StoreTest, ListingScanStopsWhenTheCallbackSaysSo) {
+  Store& s = *this->store_;
+  std::vector<ListingRecord> batch = {make_listing("t_a", "a", 1), make_listing("t_a", "b", 2),
+                                      make_listing("t_a", "c", 3)};
+  ASSERT_TRUE(s.upsert_listings(batch).is_ok());
+  int seen = 0;
+  EXPECT_TRUE(s.for_each_listing("t_a", [&](const ListingRecord&) { return ++seen < 2; }).is_ok());
+  EXPECT_EQ(seen, 2);
+  if (!TypeParam::kPersistent) return;
+  ASSERT_TRUE(this->reopen());
+  EXPECT_EQ(listing_ids(*this->store_, "t_a").size(), 3u);
+}
+
 // SQLite specifics: the file, its migrations and refusal of a newer schema.
 
 int sqlite_query_int(const fs::path& db_file, const std::string& sql) {

@@ -70,6 +70,14 @@ Status validate(const GhlUpdate& u) {
   return Status::ok();
 }
 
+Status validate(const ListingRecord& l) {
+  if (l.tenant_id.empty()) return invalid_argument("listing: empty tenant_id");
+  if (l.listing_id.empty()) return invalid_argument("listing: empty listing_id");
+  if (!(l.list_price > 0)) return invalid_argument("listing '" + l.listing_id + "': list price must be > 0");
+  if (l.attributes_json.empty()) return invalid_argument("listing '" + l.listing_id + "': empty attributes");
+  return Status::ok();
+}
+
 std::string_view outbox_status_name(OutboxStatus status) {
   switch (status) {
     case OutboxStatus::kPending: return "pending";
