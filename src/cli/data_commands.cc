@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cli/cli.h"
+#include "cli/listing_commands.h"
 #include "core/crm_csv.h"
 #include "core/time.h"
 #include "ghl/ghl.h"
@@ -170,14 +171,24 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
 
 void add_import_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ImportArgs>();
-  auto* cmd = app.add_subcommand("import", "Load a CRM history (crm/ CSV format) into the store");
+  auto* cmd = app.add_subcommand(
+      "import", "Load a CRM history (crm/ CSV format) into the store; `import listings` loads listings");
   cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  cmd->add_option("--contacts", args->contacts, "contacts.csv")->required();
-  cmd->add_option("--events", args->events, "events.csv")->required();
+  // Required unless the `listings` subcommand is given (checked below).
+  cmd->add_option("--contacts", args->contacts, "contacts.csv (required)");
+  cmd->add_option("--events", args->events, "events.csv (required)");
   cmd->add_option("--stages", args->stages, "opportunity_stages.csv");
   cmd->add_option("--tenant", args->tenant, "Import only this tenant's rows");
   cmd->add_flag("--skip-bad", args->skip_bad, "Skip rows that do not parse (counted) instead of stopping");
-  cmd->callback([args, exit_code] { *exit_code = run_import(*args); });
+  add_import_listings_command(*cmd, exit_code);
+  cmd->callback([cmd, args, exit_code] {
+    if (cmd->got_subcommand("listings")) return;
+    if (args->contacts.empty() || args->events.empty()) {
+      *exit_code = report_failure(invalid_argument("import: --contacts and --events are required"));
+      return;
+    }
+    *exit_code = run_import(*args);
+  });
 }
 
 }  // namespace reai::cli

@@ -26,7 +26,9 @@ Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
   }
   rt->engine_ = std::make_unique<scoring::LeadScoringEngine>(*rt->registry_, rt->cache_.get());
   server::ServerDeps deps{*rt->store_, *rt->bus_, *rt->cache_, *rt->engine_, *rt->registry_, *rt->clock_};
-  rt->server_ = std::make_unique<server::Server>(options.server, deps);
+  server::ServerConfig config = options.server;
+  config.model_dir = options.model_dir;  // property models (match, value) beside the lead models
+  rt->server_ = std::make_unique<server::Server>(std::move(config), deps);
   return rt;
 }
 

@@ -13,6 +13,7 @@
 #include "server/dashboard_routes.h"
 #include "server/ghl_routes.h"
 #include "server/http_errors.h"
+#include "server/property_routes.h"
 #include "store/store.h"
 
 namespace reai::server {
@@ -176,13 +177,18 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
   std::snprintf(buf, sizeof buf, "evt-%08x%08x-", rd(), rd());
   event_id_prefix_ = buf;
   ghl_ = std::make_unique<GhlRoutes>(*this);
+  property_ = std::make_unique<PropertyRoutes>(deps.store, deps.bus, deps.clock, config.model_dir);
 }
 
-Api::~Api() { ghl_->stop(); }
+Api::~Api() {
+  ghl_->stop();
+  property_->stop();
+}
 
 void Api::stop_appender() {
   ghl_->stop();  // its last deliveries still go through the appender
   appender_->stop();
+  property_->stop();
 }
 
 void Api::drain_ghl() { ghl_->drain(); }
@@ -353,6 +359,16 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     if (!decoded || decoded->empty()) route = Route::kUnmatched;
     else contact_id = std::move(*decoded);
   }
+  std::string property_path_id;  // a lead or listing id of a property route
+  if (route == Route::kUnmatched) {
+    std::string_view raw_id;
+    route = PropertyRoutes::route_of(path, &raw_id);
+    if (!raw_id.empty()) {
+      auto decoded = percent_decode(raw_id, false);
+      if (!decoded || decoded->empty()) route = Route::kUnmatched;
+      else property_path_id = std::move(*decoded);
+    }
+  }
   if (route == Route::kUnmatched) return error_response(not_found("no such route"), route);
 
   auto claims = authenticate(request);
@@ -410,6 +426,11 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
       break;
     case Route::kRealtimeScoring:
       return error_response(invalid_argument("this route needs a WebSocket upgrade"), route);
+    case Route::kLeadMatches:
+    case Route::kPropertiesMatch:
+    case Route::kPropertiesValue:
+    case Route::kListing:
+      return property_->handle(route, *claims, request, property_path_id, query);
     default:
       break;
   }
@@ -523,6 +544,7 @@ Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<boo
   if (!score) return score.status();
   metrics_.record_score(event.tenant_id, score->latency_ns, is_fallback(*score));
   auto json = publish_if_changed(*score);
+  property_->on_event(event);  // queued: matching never delays the score
   return EventOutcome{std::move(*score), false, std::move(json)};
 }
 
@@ -692,6 +714,7 @@ Result<scoring::LeadScore> Api::upsert_contact_with(const std::string& tenant_id
   auto score = deps_.engine.upsert_contact(contact, deps_.clock.now());
   if (!score) return score.status();
   publish_if_changed(*score);
+  property_->on_contact_changed(tenant_id, id);
   return score;
 }
 
@@ -889,6 +912,7 @@ ApiResponse Api::performance(const TokenClaims& claims) {
 ApiResponse Api::admin_reload(const TokenClaims& claims) {
   if (claims.role != Role::kAdmin) return error_response(permission_denied("admin role required"), Route::kAdminReload);
   Status s = deps_.registry.reload();
+  property_->reload();  // listings and property models load again on next use
   if (!s) {
     // A bad model on disk is the operator's input, not a server bug.
     const bool bad_model = s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kFailedPrecondition ||

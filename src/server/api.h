@@ -59,6 +59,7 @@ struct WsAdmission {
 class TokenBuckets;
 class DashboardRoutes;
 class GhlRoutes;
+class PropertyRoutes;
 
 class Api {
  public:
@@ -171,6 +172,7 @@ class Api {
   std::unique_ptr<EventAppender> appender_;
   // After the appender: destroyed (its worker joined) before it.
   std::unique_ptr<GhlRoutes> ghl_;
+  std::unique_ptr<PropertyRoutes> property_;
 };
 
 // The built-in page and static files. Private helpers of Api.

@@ -15,6 +15,7 @@ std::string_view route_label(Route route) {
       "/healthz",           "/readyz",                     "/metrics",
       "/",                  "static",                      "/api/ghl/webhook",
       "/api/ghl/workflow/{tenant}", "/api/admin/ghl/deliveries", "/api/admin/ghl/deliveries/{id}/retry",
+      "/api/leads/{id}/matches", "/api/properties/match", "/api/properties/value", "/api/listings/{id}",
       "unmatched"};
   return kLabels[static_cast<int>(route)];
 }

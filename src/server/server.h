@@ -54,6 +54,10 @@ struct ServerConfig {
   std::string ghl_ed25519_key_file;
   std::string ghl_rsa_key_file;
   std::string ghl_api_base = "https://services.leadconnectorhq.com";
+  // Property models: DIR/match, DIR/value and DIR/tenants/T/{match,value}
+  // (`reai serve --model-dir`); empty: no property models (content scorer,
+  // no valuations).
+  std::string model_dir;
 };
 
 // Everything the server uses; all must outlive the Server.

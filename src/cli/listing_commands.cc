@@ -1,0 +1,210 @@
+// `reai import listings` (shared/EVALUATION.md "Property matching": ids from
+// --id-column or file stem + 1-based row, `ames.csv` row 12 is `ames-0012`).
+#include "cli/listing_commands.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "cli/cli.h"
+#include "core/time.h"
+#include "property/inventory.h"
+#include "property/property.h"
+#include "property/schema.h"
+#include "store/store.h"
+
+namespace reai::cli {
+namespace {
+
+struct ImportListingsArgs {
+  std::string data_dir = "var";
+  std::string model_dir = "var/models";
+  std::string tenant;
+  std::string listings;
+  std::string price_column;
+  std::string id_column;
+  std::string avm;  // explicit AVM directory; empty: the tenant's or the shared one if trained
+  bool skip_bad = false;
+};
+
+int column_of(const property::SalesTable& t, const std::string& name) {
+  for (std::size_t c = 0; c < t.header.size(); ++c) {
+    if (t.header[c] == name) return static_cast<int>(c);
+  }
+  return -1;
+}
+
+// "$350,000" or "350000" -> 350000; nullopt when not a positive number.
+std::optional<double> parse_list_price(std::string_view cell) {
+  std::string cleaned;
+  for (char ch : cell) {
+    if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
+  }
+  double v = 0;
+  auto [p, ec] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), v);
+  if (cleaned.empty() || ec != std::errc() || p != cleaned.data() + cleaned.size() || !std::isfinite(v) || v <= 0) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::string row_id(const std::string& stem, std::size_t row) {
+  char digits[32];
+  std::snprintf(digits, sizeof digits, "%04zu", row);
+  return stem + "-" + digits;
+}
+
+struct Avm {
+  std::optional<property::ValuationModel> model;
+  std::string version;
+};
+
+// The explicit --avm (its failure is the command's), else the tenant's or
+// the shared trained model when there is one (absent: no valuations).
+Result<Avm> load_avm(const ImportListingsArgs& args) {
+  const std::string dir =
+      args.avm.empty() ? property::tenant_model_dir(args.model_dir, args.tenant, "value") : args.avm;
+  auto version = property::model_dir_version(dir, "value");
+  if (!version) {
+    if (!args.avm.empty()) return version.status();
+    std::cerr << "  no valuation model in " << dir << " (reai value train --out " << dir
+              << "): listings are stored without values\n";
+    return Avm{};
+  }
+  auto model = property::ValuationModel::load(dir);
+  if (!model) return model.status();
+  std::cerr << "  valuing with " << dir << "\n";
+  return Avm{std::move(*model), std::move(*version)};
+}
+
+int run_import_listings(const ImportListingsArgs& args) {
+  if (args.tenant.empty()) return report_failure(invalid_argument("--tenant must not be empty"));
+  std::cerr << "reai import listings: reading " << args.listings << "\n";
+  auto table = property::read_sales_csv(args.listings);
+  if (!table) return report_failure(table.status());
+  const int price_col = column_of(*table, args.price_column);
+  if (price_col < 0) return report_failure(invalid_argument(args.listings + ": missing price column '" + args.price_column + "'"));
+  int id_col = -1;
+  if (!args.id_column.empty()) {
+    id_col = column_of(*table, args.id_column);
+    if (id_col < 0) return report_failure(invalid_argument(args.listings + ": missing id column '" + args.id_column + "'"));
+  }
+  auto avm = load_avm(args);
+  if (!avm) return report_failure(avm.status());
+  std::vector<property::Valuation> values;
+  if (avm->model) {
+    auto predicted = avm->model->predict(*table);
+    if (!predicted) {
+      if (!args.avm.empty()) return report_failure(predicted.status());
+      std::cerr << "  the valuation model does not fit this file (" << predicted.status().message()
+                << "): listings are stored without values\n";
+      avm->model.reset();
+    } else {
+      values = std::move(*predicted);
+    }
+  }
+
+  // Every row is checked before anything is written: a bad row stops the
+  // import (store untouched) unless --skip-bad.
+  const std::string stem = std::filesystem::path(args.listings).stem().string();
+  const UnixSeconds now = SystemClock().now();
+  const std::vector<int> skip = id_col >= 0 ? std::vector<int>{price_col, id_col} : std::vector<int>{price_col};
+  std::vector<store::ListingRecord> rows;
+  std::unordered_set<std::string> ids;
+  std::size_t no_price = 0, bad = 0;
+  for (std::size_t r = 0; r < table->rows.size(); ++r) {
+    const auto& cells = table->rows[r];
+    const std::size_t line = r < table->lines.size() ? table->lines[r] : r + 2;
+    auto fail = [&](const std::string& why) {
+      ++bad;
+      std::cerr << "  " << args.listings << ":" << line << ": " << why << "\n";
+    };
+    if (property::is_missing_cell(cells[price_col])) {
+      ++no_price;
+      continue;
+    }
+    const auto price = parse_list_price(cells[price_col]);
+    if (!price) {
+      fail("price '" + cells[price_col] + "' is not a positive number");
+      continue;
+    }
+    const std::string id = id_col >= 0 ? cells[id_col] : row_id(stem, r + 1);
+    if (property::is_missing_cell(id)) {
+      fail("empty id");
+      continue;
+    }
+    if (!ids.insert(id).second) {
+      fail("listing id '" + id + "' repeats");
+      continue;
+    }
+    store::ListingRecord rec{args.tenant, id, *price, property::attributes_json(table->header, cells, skip), "", now};
+    if (avm->model) rec.valuation_json = property::valuation_json(values[r], *price, avm->version);
+    rows.push_back(std::move(rec));
+  }
+  if (bad > 0 && !args.skip_bad) {
+    return report_failure(invalid_argument(std::to_string(bad) + " bad row(s) in " + args.listings +
+                                           "; nothing imported (fix them or pass --skip-bad)"));
+  }
+  if (rows.empty()) return report_failure(invalid_argument(args.listings + ": no listing has a price"));
+
+  auto store = store::open_sqlite_store(args.data_dir);
+  if (!store) return report_failure(store.status());
+  if (!(*store)->get_tenant(args.tenant)) {
+    if (Status s = (*store)->upsert_tenant({args.tenant, args.tenant, now, ""}); !s.is_ok()) return report_failure(s);
+  }
+  // Re-import is idempotent: a listing whose price, attributes and valuation
+  // are unchanged is not rewritten; a changed one is revalued and replaced.
+  std::unordered_map<std::string, store::ListingRecord> existing;
+  Status scanned = (*store)->for_each_listing(args.tenant, [&](const store::ListingRecord& l) {
+    existing.emplace(l.listing_id, l);
+    return true;
+  });
+  if (!scanned.is_ok()) return report_failure(scanned);
+  std::vector<store::ListingRecord> changed;
+  std::size_t added = 0, updated = 0, unchanged = 0;
+  for (auto& rec : rows) {
+    auto it = existing.find(rec.listing_id);
+    if (it == existing.end()) {
+      ++added;
+    } else if (it->second.list_price == rec.list_price && it->second.attributes_json == rec.attributes_json &&
+               it->second.valuation_json == rec.valuation_json) {
+      ++unchanged;
+      continue;
+    } else {
+      ++updated;
+    }
+    changed.push_back(std::move(rec));
+  }
+  if (Status s = (*store)->upsert_listings(changed); !s.is_ok()) return report_failure(s);
+  std::cout << "imported " << rows.size() << " listings for tenant " << args.tenant << ": " << added << " new, "
+            << updated << " updated, " << unchanged << " unchanged" << (avm->model ? "; valued" : "; not valued")
+            << "\n";
+  if (no_price > 0) std::cout << "skipped " << no_price << " rows without a price\n";
+  if (bad > 0) std::cout << "skipped " << bad << " bad rows\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_import_listings_command(CLI::App& import_cmd, int* exit_code) {
+  auto args = std::make_shared<ImportListingsArgs>();
+  auto* cmd = import_cmd.add_subcommand("listings", "Load a tenant's listings (any listings CSV) and value them");
+  cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  cmd->add_option("--tenant", args->tenant, "Tenant id")->required();
+  cmd->add_option("--listings", args->listings, "Listings CSV (any columns; e.g. ames.csv)")->required();
+  cmd->add_option("--price-column", args->price_column, "Column with the list price")->required();
+  cmd->add_option("--id-column", args->id_column,
+                  "Column with listing ids (default: file stem + 1-based row, e.g. ames-0012)");
+  cmd->add_option("--model-dir", args->model_dir, "Models: DIR/value, DIR/tenants/T/value")->capture_default_str();
+  cmd->add_option("--avm", args->avm, "Valuation model directory (default: the tenant's or the shared one)");
+  cmd->add_flag("--skip-bad", args->skip_bad, "Skip rows that do not parse (reported) instead of stopping");
+  cmd->callback([args, exit_code] { *exit_code = run_import_listings(*args); });
+}
+
+}  // namespace reai::cli

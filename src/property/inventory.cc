@@ -1,0 +1,157 @@
+#include "property/inventory.h"
+
+#include <boost/json.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <unordered_map>
+
+#include "property/schema.h"
+
+namespace reai::property {
+namespace json = boost::json;
+namespace {
+
+std::string number_text(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+// A scalar JSON value as a CSV cell; false for arrays and objects.
+bool scalar_cell(const json::value& v, std::string* out) {
+  switch (v.kind()) {
+    case json::kind::string: *out = std::string(v.get_string()); return true;
+    case json::kind::int64: *out = std::to_string(v.get_int64()); return true;
+    case json::kind::uint64: *out = std::to_string(v.get_uint64()); return true;
+    case json::kind::double_: *out = std::isfinite(v.get_double()) ? number_text(v.get_double()) : ""; return true;
+    case json::kind::bool_: *out = v.get_bool() ? "true" : "false"; return true;
+    case json::kind::null: out->clear(); return true;
+    default: return false;
+  }
+}
+
+Result<json::object> parse_object(std::string_view text, const std::string& what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return invalid_argument(what + ": malformed JSON: " + ec.message());
+  if (!v.is_object()) return invalid_argument(what + ": attributes must be a JSON object");
+  return std::move(v.as_object());
+}
+
+}  // namespace
+
+PriceCompetitiveness assess_price(double list_price, const Valuation& v) {
+  PriceCompetitiveness c;
+  c.percent = (list_price - v.predicted) / v.predicted * 100.0;
+  const long rounded = std::lround(std::fabs(c.percent));
+  const std::string side = c.percent < 0 ? "under" : "over";
+  if (list_price < v.lower80) {
+    c.label = "under-priced";
+  } else if (list_price > v.upper80) {
+    c.label = "over-priced";
+  } else {
+    c.label = "fair";
+  }
+  if (rounded == 0) {
+    c.text = "priced at its estimated value";
+  } else if (c.label == "fair") {
+    c.text = "priced " + std::to_string(rounded) + "% " + side + " its estimated value, within the 80% range";
+  } else {
+    c.text = "priced " + std::to_string(rounded) + "% " + side + " its estimated value";
+  }
+  return c;
+}
+
+std::string valuation_json(const Valuation& v, double list_price, std::string_view model_version) {
+  const PriceCompetitiveness c = assess_price(list_price, v);
+  json::object o;
+  o["value"] = v.predicted;
+  o["lower80"] = v.lower80;
+  o["upper80"] = v.upper80;
+  o["lower90"] = v.lower90;
+  o["upper90"] = v.upper90;
+  o["competitiveness"] = {{"label", c.label}, {"percent", std::round(c.percent * 10) / 10}, {"text", c.text}};
+  o["model"] = model_version;
+  return json::serialize(o);
+}
+
+std::string attributes_json(std::span<const std::string> header, std::span<const std::string> row,
+                            std::span<const int> skip) {
+  json::object o;
+  for (std::size_t c = 0; c < header.size() && c < row.size(); ++c) {
+    bool skipped = false;
+    for (int s : skip) skipped = skipped || s == static_cast<int>(c);
+    if (skipped || is_missing_cell(row[c])) continue;
+    o[header[c]] = row[c];
+  }
+  return json::serialize(o);
+}
+
+Result<SalesTable> listings_table(std::span<const StoredListing> listings, std::string name) {
+  SalesTable t;
+  t.name = std::move(name);
+  t.header = {std::string(kListingIdColumn), std::string(kListPriceColumn)};
+  std::unordered_map<std::string, std::size_t> column;
+  t.rows.reserve(listings.size());
+  std::string cell;
+  for (const auto& l : listings) {
+    auto attrs = parse_object(l.attributes_json, "listing '" + l.id + "'");
+    if (!attrs) return attrs.status();
+    std::vector<std::string> row(t.header.size());
+    row[0] = l.id;
+    row[1] = number_text(l.list_price);
+    for (const auto& kv : *attrs) {
+      const std::string key(kv.key());
+      if (key == kListingIdColumn || key == kListPriceColumn) continue;
+      if (!scalar_cell(kv.value(), &cell)) {
+        return invalid_argument("listing '" + l.id + "': attribute '" + key + "' is not a scalar");
+      }
+      auto [it, added] = column.try_emplace(key, t.header.size());
+      if (added) t.header.push_back(key);
+      if (row.size() <= it->second) row.resize(it->second + 1);
+      row[it->second] = cell;
+    }
+    t.rows.push_back(std::move(row));
+    t.lines.push_back(t.rows.size() + 1);
+  }
+  for (auto& row : t.rows) row.resize(t.header.size());
+  return t;
+}
+
+Result<SalesTable> attributes_table(std::string_view attributes_json, std::string name) {
+  auto attrs = parse_object(attributes_json, name);
+  if (!attrs) return attrs.status();
+  SalesTable t;
+  t.name = std::move(name);
+  std::vector<std::string> row;
+  std::string cell;
+  for (const auto& kv : *attrs) {
+    if (!scalar_cell(kv.value(), &cell)) {
+      return invalid_argument("attribute '" + std::string(kv.key()) + "' must be a string, number, boolean or null");
+    }
+    t.header.emplace_back(kv.key());
+    row.push_back(cell);
+  }
+  t.rows.push_back(std::move(row));
+  t.lines.push_back(2);
+  return t;
+}
+
+Result<std::string> model_dir_version(const std::string& dir, std::string_view kind) {
+  std::error_code ec;
+  const auto mtime = std::filesystem::last_write_time(std::filesystem::path(dir) / "model.json", ec);
+  if (ec) return not_found("no " + std::string(kind) + " model in " + dir);
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(mtime.time_since_epoch()).count();
+  return std::string(kind) + "@" + std::to_string(seconds);
+}
+
+std::string tenant_model_dir(const std::string& model_dir, const std::string& tenant, std::string_view kind) {
+  namespace fs = std::filesystem;
+  const fs::path own = fs::path(model_dir) / "tenants" / tenant / std::string(kind);
+  std::error_code ec;
+  if (!tenant.empty() && fs::exists(own / "model.json", ec)) return own.string();
+  return (fs::path(model_dir) / std::string(kind)).string();
+}
+
+}  // namespace reai::property

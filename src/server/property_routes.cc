@@ -1,0 +1,595 @@
+#include "server/property_routes.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+#include <optional>
+
+#include "bus/bus.h"
+#include "core/time.h"
+#include "property/inventory.h"
+#include "property/matching.h"
+#include "server/codec.h"
+#include "server/http_errors.h"
+#include "store/store.h"
+
+namespace reai::server {
+namespace json = boost::json;
+namespace {
+
+constexpr std::string_view kLeadsPrefix = "/api/leads/";
+constexpr std::string_view kMatchesSuffix = "/matches";
+constexpr std::string_view kListingsPrefix = "/api/listings/";
+constexpr std::size_t kMaxK = 100;
+constexpr std::size_t kMaxAttributes = 1000;
+constexpr std::size_t kMaxQueuedJobs = 65536;
+constexpr std::size_t kTopChanged = 3;  // a match_update goes out when these change
+
+ApiResponse answer(std::string body, Route route) {
+  ApiResponse r;
+  r.body = std::move(body);
+  r.route = route;
+  return r;
+}
+
+ApiResponse error_answer(const Status& status, Route route) {
+  ApiResponse r;
+  r.status = http_status_for(status.code());
+  r.body = error_json(status.message());
+  r.route = route;
+  return r;
+}
+
+Result<json::object> parse_body_object(std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return invalid_argument("malformed JSON: " + ec.message());
+  if (!v.is_object()) return invalid_argument("body must be a JSON object");
+  return std::move(v.as_object());
+}
+
+// k in 1..kMaxK from "k=N" (default 10).
+Result<std::size_t> parse_k(std::string_view query) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.substr(0, 2) != "k=") continue;
+    const std::string_view digits = pair.substr(2);
+    std::size_t v = 0;
+    if (digits.empty() || digits.size() > 3) return invalid_argument("k must be 1..100");
+    for (char c : digits) {
+      if (c < '0' || c > '9') return invalid_argument("k must be 1..100");
+      v = v * 10 + std::size_t(c - '0');
+    }
+    if (v == 0 || v > kMaxK) return invalid_argument("k must be 1..100");
+    return v;
+  }
+  return std::size_t{10};
+}
+
+bool moves_matches(EventType type) {
+  return type == EventType::kPropertyView || type == EventType::kPropertySave || type == EventType::kTourRequest;
+}
+
+property::StatedCriteria stated_of(const Contact& c) {
+  property::StatedCriteria s;
+  s.budget = c.budget;
+  s.beds = c.beds_wanted;
+  s.area = c.area_wanted;
+  return s;
+}
+
+json::value finite_or_null(double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); }
+
+}  // namespace
+
+// Listings and the ranker serving them. Immutable once built; shared by
+// requests and the worker.
+struct PropertyRoutes::Inventory {
+  std::shared_ptr<const property::ListingCatalog> catalog;
+  std::unique_ptr<const property::Matcher> matcher;
+  std::string model_version;  // "content" or match@mtime
+  bool learned = false;       // false: the content scorer ranks
+};
+
+// A buyer's preference state as the worker keeps it, and the top listings it
+// last published (or computed).
+struct BuyerState {
+  property::BuyerPreferences preferences;
+  std::vector<std::uint32_t> top;
+};
+
+struct PropertyRoutes::TenantState {
+  std::mutex load_mu;  // one load at a time; held while loading
+  std::mutex mu;       // guards the fields below
+  std::shared_ptr<const Inventory> inventory;
+  std::unordered_map<std::string, BuyerState> buyers;  // only the worker writes
+  // The AVM serving this tenant and its version (model_dir_version).
+  std::shared_ptr<const property::ValuationModel> avm;
+  std::string avm_version;
+};
+
+PropertyRoutes::PropertyRoutes(store::Store& store, bus::Bus& bus, const Clock& clock, std::string model_dir)
+    : store_(store), bus_(bus), clock_(clock), model_dir_(std::move(model_dir)) {
+  worker_ = std::thread([this] { worker_loop(); });
+}
+
+PropertyRoutes::~PropertyRoutes() { stop(); }
+
+void PropertyRoutes::stop() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  std::lock_guard lock(stop_mu_);
+  if (worker_.joinable()) worker_.join();
+}
+
+Route PropertyRoutes::route_of(std::string_view path, std::string_view* raw_id) {
+  if (path == "/api/properties/match") return Route::kPropertiesMatch;
+  if (path == "/api/properties/value") return Route::kPropertiesValue;
+  if (path.substr(0, kListingsPrefix.size()) == kListingsPrefix) {
+    *raw_id = path.substr(kListingsPrefix.size());
+    return raw_id->empty() || raw_id->find('/') != std::string_view::npos ? Route::kUnmatched : Route::kListing;
+  }
+  if (path.substr(0, kLeadsPrefix.size()) == kLeadsPrefix && path.size() > kLeadsPrefix.size() + kMatchesSuffix.size() &&
+      path.substr(path.size() - kMatchesSuffix.size()) == kMatchesSuffix) {
+    *raw_id = path.substr(kLeadsPrefix.size(), path.size() - kLeadsPrefix.size() - kMatchesSuffix.size());
+    return raw_id->find('/') != std::string_view::npos ? Route::kUnmatched : Route::kLeadMatches;
+  }
+  return Route::kUnmatched;
+}
+
+ApiResponse PropertyRoutes::handle(Route route, const TokenClaims& claims, const ApiRequest& request,
+                                   const std::string& id, std::string_view query) {
+  const bool get = request.method == Method::kGet || request.method == Method::kHead;
+  const bool post = request.method == Method::kPost;
+  switch (route) {
+    case Route::kLeadMatches:
+      if (get) return lead_matches(claims, id, query);
+      break;
+    case Route::kPropertiesMatch:
+      if (post) return criteria_matches(claims, request);
+      break;
+    case Route::kPropertiesValue:
+      if (post) return value_listing(claims, request);
+      break;
+    case Route::kListing:
+      if (get) return listing(claims, id);
+      break;
+    default:
+      return error_answer(not_found("no such route"), route);
+  }
+  ApiResponse r = error_answer(invalid_argument("method not allowed"), route);
+  r.status = 405;
+  return r;
+}
+
+std::shared_ptr<PropertyRoutes::TenantState> PropertyRoutes::tenant(const std::string& tenant_id) {
+  std::lock_guard lock(tenants_mu_);
+  auto& slot = tenants_[tenant_id];
+  if (!slot) slot = std::make_shared<TenantState>();
+  return slot;
+}
+
+void PropertyRoutes::reload() {
+  std::lock_guard lock(tenants_mu_);
+  tenants_.clear();
+}
+
+Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::inventory(const std::string& tenant_id) {
+  auto state = tenant(tenant_id);
+  std::lock_guard load(state->load_mu);
+  std::shared_ptr<const Inventory> current;
+  {
+    std::lock_guard lock(state->mu);
+    current = state->inventory;
+  }
+  const std::string match_dir =
+      model_dir_.empty() ? std::string() : property::tenant_model_dir(model_dir_, tenant_id, "match");
+  auto version = match_dir.empty() ? Result<std::string>(not_found("no model dir"))
+                                   : property::model_dir_version(match_dir, "match");
+  const std::string wanted = version ? *version : std::string("content");
+  if (current && current->model_version == wanted) return current;
+
+  std::shared_ptr<const property::ListingCatalog> catalog;
+  if (current) {
+    catalog = current->catalog;  // only the model changed
+  } else {
+    std::vector<property::StoredListing> stored;
+    REAI_RETURN_IF_ERROR(store_.for_each_listing(tenant_id, [&](const store::ListingRecord& l) {
+      stored.push_back({l.listing_id, l.list_price, l.attributes_json});
+      return true;
+    }));
+    if (stored.empty()) return not_found("no listings imported for this tenant (reai import listings)");
+    auto table = property::listings_table(stored, "listings of " + tenant_id);
+    if (!table) return table.status();
+    auto built = property::ListingCatalog::build(
+        *table, {std::string(property::kListPriceColumn), std::string(property::kListingIdColumn)});
+    if (!built) return built.status();
+    auto owned = std::make_shared<property::ListingCatalog>(std::move(*built));
+    // Popularity from the tenant's stored saves and tour requests.
+    REAI_RETURN_IF_ERROR(store_.for_each_event(tenant_id, [&](const Event& e) {
+      if (e.property_id.empty() || !moves_matches(e.type)) return true;
+      const int i = owned->find(e.property_id);
+      if (i < 0) return true;
+      if (e.type == EventType::kPropertyView) owned->record_view(static_cast<std::size_t>(i), e.ts);
+      else owned->record_interest(static_cast<std::size_t>(i), e.ts);
+      return true;
+    }));
+    owned->finish_popularity();
+    catalog = std::move(owned);
+  }
+  std::shared_ptr<const property::MatchModel> model;
+  if (version) {
+    auto loaded = property::MatchModel::load(match_dir);
+    if (loaded) model = std::make_shared<const property::MatchModel>(std::move(*loaded));
+    // A model that does not load leaves the content scorer serving; the
+    // version records what was tried so it is not reloaded every request.
+  }
+  auto inv = std::make_shared<Inventory>();
+  inv->catalog = catalog;
+  inv->matcher = std::make_unique<const property::Matcher>(*catalog, model);
+  inv->model_version = wanted;  // an unreadable model is not retried until it changes
+  inv->learned = model != nullptr;
+  std::lock_guard lock(state->mu);
+  if (state->inventory && state->inventory->catalog != catalog) state->buyers.clear();
+  state->inventory = inv;
+  return std::shared_ptr<const Inventory>(inv);
+}
+
+Result<property::BuyerPreferences> PropertyRoutes::preferences_from_store(const Inventory& inv,
+                                                                          const std::string& tenant_id,
+                                                                          const std::string& contact_id,
+                                                                          std::string_view stop_before_event) {
+  auto contact = store_.get_contact(tenant_id, contact_id);
+  if (!contact) {
+    if (contact.status().code() == StatusCode::kNotFound) return not_found("lead '" + contact_id + "' not found");
+    return contact.status();
+  }
+  auto events = store_.events_for_contact(tenant_id, contact_id);
+  if (!events) return events.status();
+  property::BuyerPreferences prefs(*inv.catalog, stated_of(*contact));
+  for (const Event& e : *events) {
+    if (!stop_before_event.empty() && e.event_id == stop_before_event) break;
+    if (!moves_matches(e.type) || e.property_id.empty()) continue;
+    const int i = inv.catalog->find(e.property_id);
+    if (i >= 0) prefs.observe(*inv.catalog, static_cast<std::size_t>(i), e.type, e.ts);
+  }
+  return prefs;
+}
+
+namespace {
+
+// The matches array shared by the routes and match_update messages.
+json::array matches_json(const property::ListingCatalog& catalog, const std::vector<property::Match>& matches) {
+  json::array list;
+  list.reserve(matches.size());
+  for (std::size_t r = 0; r < matches.size(); ++r) {
+    const auto& m = matches[r];
+    const property::Listing& l = catalog.listing(m.listing);
+    json::object o;
+    o["rank"] = r + 1;
+    o["property_id"] = l.id;
+    o["match_score"] = m.match_score;
+    o["predicted_interest"] = m.predicted_interest;
+    json::array reasons;
+    for (const auto& reason : m.reasons) reasons.emplace_back(reason);
+    o["reasons"] = std::move(reasons);
+    o["list_price"] = l.price;
+    if (l.neighbourhood >= 0) o["neighbourhood"] = catalog.neighbourhood_name(l.neighbourhood);
+    if (std::isfinite(l.beds)) o["beds"] = l.beds;
+    list.push_back(std::move(o));
+  }
+  return list;
+}
+
+std::vector<property::Match> rank(const property::Matcher& matcher, const property::BuyerPreferences& prefs,
+                                  UnixSeconds now, std::size_t k) {
+  property::MatchOptions options;
+  options.k = k;
+  return matcher.top_k(prefs, std::max(now, prefs.last_event()), options);
+}
+
+std::vector<std::uint32_t> top_ids(const std::vector<property::Match>& matches) {
+  std::vector<std::uint32_t> ids;
+  for (std::size_t i = 0; i < matches.size() && i < kTopChanged; ++i) ids.push_back(matches[i].listing);
+  return ids;
+}
+
+}  // namespace
+
+ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::string& lead_id, std::string_view query) {
+  constexpr Route kRoute = Route::kLeadMatches;
+  auto k = parse_k(query);
+  if (!k) return error_answer(k.status(), kRoute);
+  auto inv = inventory(claims.tenant_id);
+  if (!inv) return error_answer(inv.status(), kRoute);
+  std::optional<property::BuyerPreferences> prefs;
+  {
+    auto state = tenant(claims.tenant_id);
+    std::lock_guard lock(state->mu);
+    auto it = state->buyers.find(lead_id);
+    if (it != state->buyers.end() && state->inventory == *inv) prefs = it->second.preferences;
+  }
+  if (!prefs) {
+    auto built = preferences_from_store(**inv, claims.tenant_id, lead_id);
+    if (!built) return error_answer(built.status(), kRoute);
+    prefs = std::move(*built);
+  }
+  const auto matches = rank(*(*inv)->matcher, *prefs, clock_.now(), *k);
+  json::object o;
+  o["tenant_id"] = claims.tenant_id;
+  o["lead_id"] = lead_id;
+  o["model"] = (*inv)->model_version;
+  o["ranker"] = (*inv)->learned ? "learned" : "content";
+  o["listings"] = (*inv)->catalog->size();
+  o["matches"] = matches_json(*(*inv)->catalog, matches);
+  return answer(json::serialize(o), kRoute);
+}
+
+ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const ApiRequest& request) {
+  constexpr Route kRoute = Route::kPropertiesMatch;
+  auto body = parse_body_object(request.body);
+  if (!body) return error_answer(body.status(), kRoute);
+  std::string lead_id;
+  property::StatedCriteria stated;
+  bool any_criterion = false;
+  std::size_t k = 10;
+  for (const auto& kv : *body) {
+    const std::string key(kv.key());
+    const json::value& v = kv.value();
+    if (key == "lead_id") {
+      if (!v.is_string() || v.get_string().empty()) return error_answer(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
+      lead_id = std::string(v.get_string());
+    } else if (key == "budget") {
+      if (!v.is_number() || !(v.to_number<double>() > 0)) return error_answer(invalid_argument("field 'budget' must be a positive number"), kRoute);
+      stated.budget = v.to_number<double>();
+      any_criterion = true;
+    } else if (key == "beds") {
+      if (!v.is_int64() || v.get_int64() < 0 || v.get_int64() > 20) return error_answer(invalid_argument("field 'beds' must be an integer 0..20"), kRoute);
+      stated.beds = static_cast<int>(v.get_int64());
+      any_criterion = true;
+    } else if (key == "area") {
+      if (!v.is_string()) return error_answer(invalid_argument("field 'area' must be a string"), kRoute);
+      stated.area = std::string(v.get_string());
+      any_criterion = true;
+    } else if (key == "k") {
+      if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > static_cast<std::int64_t>(kMaxK)) return error_answer(invalid_argument("field 'k' must be an integer 1..100"), kRoute);
+      k = static_cast<std::size_t>(v.get_int64());
+    } else if (key == "tenant_id") {
+      if (!v.is_string() || v.get_string() != claims.tenant_id) return error_answer(permission_denied("tenant_id does not match the token"), kRoute);
+    } else {
+      return error_answer(invalid_argument("field '" + key + "' is not a known field"), kRoute);
+    }
+  }
+  if (!any_criterion && lead_id.empty()) {
+    return error_answer(invalid_argument("give at least one of budget, beds, area or lead_id"), kRoute);
+  }
+  auto inv = inventory(claims.tenant_id);
+  if (!inv) return error_answer(inv.status(), kRoute);
+  const property::ListingCatalog& catalog = *(*inv)->catalog;
+  property::BuyerPreferences prefs(catalog, stated);
+  if (!lead_id.empty()) {
+    // The lead's behaviour with the body's criteria in place of stored ones.
+    auto contact = store_.get_contact(claims.tenant_id, lead_id);
+    if (!contact) {
+      return error_answer(contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found")
+                                                                           : contact.status(), kRoute);
+    }
+    property::StatedCriteria merged = stated_of(*contact);
+    if (stated.budget) merged.budget = stated.budget;
+    if (stated.beds) merged.beds = stated.beds;
+    if (!stated.area.empty()) merged.area = stated.area;
+    auto events = store_.events_for_contact(claims.tenant_id, lead_id);
+    if (!events) return error_answer(events.status(), kRoute);
+    prefs = property::BuyerPreferences(catalog, merged);
+    for (const Event& e : *events) {
+      if (!moves_matches(e.type)) continue;
+      if (const int i = catalog.find(e.property_id); i >= 0) prefs.observe(catalog, std::size_t(i), e.type, e.ts);
+    }
+  }
+  const auto matches = rank(*(*inv)->matcher, prefs, clock_.now(), k);
+  json::object o;
+  o["tenant_id"] = claims.tenant_id;
+  if (!lead_id.empty()) o["lead_id"] = lead_id;
+  o["model"] = (*inv)->model_version;
+  o["ranker"] = (*inv)->learned ? "learned" : "content";
+  o["listings"] = catalog.size();
+  o["matches"] = matches_json(catalog, matches);
+  return answer(json::serialize(o), kRoute);
+}
+
+ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRequest& request) {
+  constexpr Route kRoute = Route::kPropertiesValue;
+  auto body = parse_body_object(request.body);
+  if (!body) return error_answer(body.status(), kRoute);
+  const json::value* attributes = nullptr;
+  std::optional<double> list_price;
+  for (const auto& kv : *body) {
+    const std::string key(kv.key());
+    if (key == "attributes") {
+      if (!kv.value().is_object()) return error_answer(invalid_argument("field 'attributes' must be an object"), kRoute);
+      attributes = &kv.value();
+    } else if (key == "list_price") {
+      if (!kv.value().is_number() || !(kv.value().to_number<double>() > 0)) {
+        return error_answer(invalid_argument("field 'list_price' must be a positive number"), kRoute);
+      }
+      list_price = kv.value().to_number<double>();
+    } else if (key == "tenant_id") {
+      if (!kv.value().is_string() || kv.value().get_string() != claims.tenant_id) {
+        return error_answer(permission_denied("tenant_id does not match the token"), kRoute);
+      }
+    } else {
+      return error_answer(invalid_argument("field '" + key + "' is not a known field"), kRoute);
+    }
+  }
+  if (!attributes) return error_answer(invalid_argument("field 'attributes' is required"), kRoute);
+  if (attributes->as_object().size() > kMaxAttributes) {
+    return error_answer(payload_too_large("at most 1000 attributes"), kRoute);
+  }
+  auto table = property::attributes_table(json::serialize(*attributes), "attributes");
+  if (!table) return error_answer(table.status(), kRoute);
+
+  // The AVM, reloaded when it was retrained (model.json mtime).
+  const std::string dir = model_dir_.empty() ? std::string() : property::tenant_model_dir(model_dir_, claims.tenant_id, "value");
+  auto version = dir.empty() ? Result<std::string>(not_found("")) : property::model_dir_version(dir, "value");
+  if (!version) return error_answer(not_found("no valuation model trained (reai value train --out MODEL_DIR/value)"), kRoute);
+  auto state = tenant(claims.tenant_id);
+  std::shared_ptr<const property::ValuationModel> avm;
+  {
+    std::lock_guard lock(state->mu);
+    if (state->avm_version == *version) avm = state->avm;
+  }
+  if (!avm) {
+    auto loaded = property::ValuationModel::load(dir);
+    if (!loaded) return error_answer(internal_error("valuation model: " + loaded.status().message()), kRoute);
+    avm = std::make_shared<const property::ValuationModel>(std::move(*loaded));
+    std::lock_guard lock(state->mu);
+    state->avm = avm;
+    state->avm_version = *version;
+  }
+  auto values = avm->predict(*table);
+  if (!values) return error_answer(values.status(), kRoute);
+  const property::Valuation& v = values->at(0);
+  json::object o;
+  if (list_price) {
+    o = json::parse(property::valuation_json(v, *list_price, *version)).as_object();
+    o["list_price"] = *list_price;
+  } else {
+    o["value"] = finite_or_null(v.predicted);
+    o["lower80"] = finite_or_null(v.lower80);
+    o["upper80"] = finite_or_null(v.upper80);
+    o["lower90"] = finite_or_null(v.lower90);
+    o["upper90"] = finite_or_null(v.upper90);
+    o["model"] = *version;
+  }
+  o["tenant_id"] = claims.tenant_id;
+  return answer(json::serialize(o), kRoute);
+}
+
+ApiResponse PropertyRoutes::listing(const TokenClaims& claims, const std::string& listing_id) {
+  constexpr Route kRoute = Route::kListing;
+  auto l = store_.get_listing(claims.tenant_id, listing_id);
+  if (!l) return error_answer(l.status(), kRoute);
+  json::object o;
+  o["tenant_id"] = claims.tenant_id;
+  o["listing_id"] = l->listing_id;
+  o["list_price"] = l->list_price;
+  boost::system::error_code ec;
+  json::value attrs = json::parse(l->attributes_json, ec);
+  o["attributes"] = ec ? json::value(json::object()) : std::move(attrs);
+  if (l->valuation_json.empty()) {
+    o["valuation"] = nullptr;
+    o["valuation_note"] = "not valued: no valuation model when the listing was imported";
+  } else {
+    json::value v = json::parse(l->valuation_json, ec);
+    o["valuation"] = ec ? json::value(nullptr) : std::move(v);
+  }
+  o["updated_at"] = format_iso8601(l->updated_at);
+  return answer(json::serialize(o), kRoute);
+}
+
+void PropertyRoutes::on_event(const Event& event) {
+  if (!moves_matches(event.type) || event.property_id.empty()) return;
+  std::lock_guard lock(queue_mu_);
+  if (stopping_) return;
+  if (queue_.size() >= kMaxQueuedJobs) {
+    ++dropped_;  // matching lags behind; scoring never waits for it
+    return;
+  }
+  queue_.push_back(Job{event.tenant_id, event.contact_id, event});
+  queue_cv_.notify_one();
+}
+
+void PropertyRoutes::on_contact_changed(const std::string& tenant_id, const std::string& contact_id) {
+  std::lock_guard lock(queue_mu_);
+  if (stopping_ || queue_.size() >= kMaxQueuedJobs) return;
+  queue_.push_back(Job{tenant_id, contact_id, Event{}});
+  queue_cv_.notify_one();
+}
+
+void PropertyRoutes::worker_loop() {
+  std::unique_lock lock(queue_mu_);
+  for (;;) {
+    queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) break;  // stopping and drained
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    process(job);
+    lock.lock();
+  }
+}
+
+void PropertyRoutes::process(const Job& job) {
+  auto inv = inventory(job.tenant_id);
+  if (!inv) return;  // no listings for this tenant (or they do not load): nothing to match
+  const property::ListingCatalog& catalog = *(*inv)->catalog;
+  auto state = tenant(job.tenant_id);
+  std::optional<BuyerState> buyer;
+  {
+    std::lock_guard lock(state->mu);
+    auto it = state->buyers.find(job.contact_id);
+    if (it != state->buyers.end() && state->inventory == *inv) buyer = it->second;
+  }
+  const bool is_event = !job.event.event_id.empty();
+  const UnixSeconds now = clock_.now();
+  if (!buyer) {
+    // First time this buyer is seen: their state before this job, so the
+    // comparison below tells whether the job changed their top 3.
+    auto before = preferences_from_store(**inv, job.tenant_id, job.contact_id, is_event ? job.event.event_id : "");
+    if (!before) return;
+    buyer = BuyerState{std::move(*before), {}};
+    if (!is_event) {
+      // Criteria changed before any state was kept: nothing to compare with.
+      buyer->top = top_ids(rank(*(*inv)->matcher, buyer->preferences, now, 10));
+      std::lock_guard lock(state->mu);
+      if (state->inventory == *inv) state->buyers[job.contact_id] = std::move(*buyer);
+      return;
+    }
+    buyer->top = top_ids(rank(*(*inv)->matcher, buyer->preferences, now, 10));
+  }
+  if (is_event) {
+    const int i = catalog.find(job.event.property_id);
+    if (i >= 0 && job.event.ts >= buyer->preferences.last_event()) {
+      buyer->preferences.observe(catalog, static_cast<std::size_t>(i), job.event.type, job.event.ts);
+    } else if (i >= 0) {
+      // Out of time order: rebuild from the store (which holds it).
+      auto rebuilt = preferences_from_store(**inv, job.tenant_id, job.contact_id);
+      if (!rebuilt) return;
+      buyer->preferences = std::move(*rebuilt);
+    }
+  } else {
+    auto rebuilt = preferences_from_store(**inv, job.tenant_id, job.contact_id);
+    if (!rebuilt) return;
+    buyer->preferences = std::move(*rebuilt);
+  }
+  const auto matches = rank(*(*inv)->matcher, buyer->preferences, now, 10);
+  auto top = top_ids(matches);
+  const bool changed = top != buyer->top;
+  buyer->top = std::move(top);
+  {
+    std::lock_guard lock(state->mu);
+    if (state->inventory == *inv) state->buyers[job.contact_id] = *buyer;
+  }
+  if (!changed) return;
+  json::object o;
+  o["tenant_id"] = job.tenant_id;
+  o["lead_id"] = job.contact_id;
+  if (is_event) {
+    o["event_type"] = event_type_name(job.event.type);
+    o["property_id"] = job.event.property_id;
+  } else {
+    o["event_type"] = "criteria";
+  }
+  o["model"] = (*inv)->model_version;
+  o["ranker"] = (*inv)->learned ? "learned" : "content";
+  o["matches"] = matches_json(catalog, matches);
+  auto published = bus_.publish(job.tenant_id, "match_update", std::make_shared<const std::string>(json::serialize(o)));
+  (void)published;  // a bus failure shows in /readyz; the next change publishes again
+}
+
+}  // namespace reai::server

@@ -1,0 +1,114 @@
+// Property intelligence routes: a lead's matches, matches for criteria in the
+// body, one listing's valuation, and a stored listing with its value and
+// price competitiveness. Tenant-scoped: the tenant always comes from the
+// verified token. Private to src/server; owned by Api.
+//
+// State per tenant, loaded on first use: the listings from the store as a
+// ListingCatalog (popularity from the tenant's stored saves and tours), the
+// match model from MODEL_DIR/tenants/T/match or MODEL_DIR/match (content
+// scorer when none), the AVM from .../value. A model retrained into its
+// directory is picked up on the next request (model.json mtime); listings
+// imported while serving are picked up after POST /api/admin/reload.
+//
+// Matching never runs on the scoring path: behaviour (property view, save,
+// tour request; a contact's criteria) is queued to one matching worker that
+// updates the buyer's preference state, re-ranks, and publishes
+// {"type":"match_update",...} on the bus when the buyer's top 3 change.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "core/types.h"
+#include "server/api.h"
+
+namespace reai::property {
+class ListingCatalog;
+class BuyerPreferences;
+struct StatedCriteria;
+}  // namespace reai::property
+
+namespace reai::server {
+
+class PropertyRoutes {
+ public:
+  // All must outlive this object. `model_dir` may be empty (no models).
+  PropertyRoutes(store::Store& store, bus::Bus& bus, const Clock& clock, std::string model_dir);
+  // Stops the worker (as stop()).
+  ~PropertyRoutes();
+  PropertyRoutes(const PropertyRoutes&) = delete;
+  PropertyRoutes& operator=(const PropertyRoutes&) = delete;
+
+  // The route of `path` when it is one of these (GET /api/leads/{id}/matches,
+  // POST /api/properties/match, POST /api/properties/value,
+  // GET /api/listings/{id}), with the still percent-encoded id in *raw_id;
+  // Route::kUnmatched otherwise.
+  static Route route_of(std::string_view path, std::string_view* raw_id);
+  // Answers a request routed by route_of (405 for another method). `id` is
+  // the decoded lead or listing id. Any io thread.
+  ApiResponse handle(Route route, const TokenClaims& claims, const ApiRequest& request, const std::string& id,
+                     std::string_view query);
+
+  // A stored event: queued for the matching worker when it is behaviour
+  // that moves matches. Never blocks on matching (drops and counts when the
+  // queue is full). Any thread.
+  void on_event(const Event& event);
+  // A contact's stated criteria may have changed (PUT /api/contacts).
+  void on_contact_changed(const std::string& tenant_id, const std::string& contact_id);
+  // Forgets loaded listings, models and buyer states; the next request
+  // loads them again from the store and the model directory.
+  void reload();
+  // Processes what is queued, then stops the worker. Idempotent.
+  void stop();
+
+ private:
+  struct Inventory;
+  struct TenantState;
+  struct Job {
+    std::string tenant_id;
+    std::string contact_id;
+    Event event;           // empty event_id: criteria changed
+  };
+
+  ApiResponse lead_matches(const TokenClaims& claims, const std::string& lead_id, std::string_view query);
+  ApiResponse criteria_matches(const TokenClaims& claims, const ApiRequest& request);
+  ApiResponse value_listing(const TokenClaims& claims, const ApiRequest& request);
+  ApiResponse listing(const TokenClaims& claims, const std::string& listing_id);
+
+  // The tenant's state (created empty on first use).
+  std::shared_ptr<TenantState> tenant(const std::string& tenant_id);
+  // The tenant's inventory, loading it on first use; NotFound when the
+  // tenant has no listings. The match model is refreshed when it changed.
+  Result<std::shared_ptr<const Inventory>> inventory(const std::string& tenant_id);
+  // A buyer's preferences from the stored contact and events; events after
+  // `stop_before_event` (that one included) are left out when it is given.
+  Result<property::BuyerPreferences> preferences_from_store(const Inventory& inv, const std::string& tenant_id,
+                                                            const std::string& contact_id,
+                                                            std::string_view stop_before_event = {});
+  void worker_loop();
+  void process(const Job& job);
+
+  store::Store& store_;
+  bus::Bus& bus_;
+  const Clock& clock_;
+  const std::string model_dir_;
+
+  std::mutex tenants_mu_;
+  std::unordered_map<std::string, std::shared_ptr<TenantState>> tenants_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::uint64_t dropped_ = 0;
+  std::mutex stop_mu_;  // one joiner
+  std::thread worker_;
+};
+
+}  // namespace reai::server

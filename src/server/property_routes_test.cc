@@ -1,0 +1,379 @@
+// Property routes over real HTTP and WebSocket: matches, valuation and
+// listings, tenant isolation, bad input, and match_update after behaviour.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "property/inventory.h"
+#include "property/property.h"
+#include "server/server_test_fixture.h"
+
+namespace reai::server {
+namespace {
+
+namespace json = boost::json;
+using fixture::as_object;
+using fixture::error_of;
+using reai::testing::HttpResponse;
+using reai::testing::WsClient;
+
+// Three neighbourhoods at three price levels; beds and size follow price.
+struct SyntheticListing {
+  std::string id;
+  std::string neighbourhood;
+  int beds;
+  int area;
+  double price;
+};
+
+std::vector<SyntheticListing> synthetic_listings() {
+  std::vector<SyntheticListing> out;
+  const char* names[] = {"Northridge", "OldTown", "Edwards"};
+  const double base[] = {320000, 140000, 190000};
+  for (int i = 0; i < 60; ++i) {
+    const int nb = i % 3;
+    const int beds = 2 + (i / 3) % 3;
+    const int area = 900 + 35 * i + 200 * beds;
+    char id[16];
+    std::snprintf(id, sizeof id, "t-%04d", i + 1);
+    out.push_back({id, names[nb], beds, area, base[nb] * (0.8 + 0.02 * (i % 17)) + 60.0 * area});
+  }
+  return out;
+}
+
+std::string attributes_of(const SyntheticListing& l) {
+  json::object o;
+  o["Neighborhood"] = l.neighbourhood;
+  o["Bedroom_AbvGr"] = std::to_string(l.beds);
+  o["Gr_Liv_Area"] = std::to_string(l.area);
+  o["Year_Built"] = std::to_string(1950 + (l.area % 60));
+  return json::serialize(o);
+}
+
+class PropertyRoutesTest : public fixture::InProcessServerTest {
+ protected:
+  void start_with_models() {
+    ServerConfig config;
+    config.model_dir = model_dir_.string();
+    start(config);
+  }
+
+  void import_listings(const std::string& tenant) {
+    std::vector<store::ListingRecord> rows;
+    for (const auto& l : synthetic_listings()) {
+      rows.push_back({tenant, l.id, l.price, attributes_of(l), "", fixture::kNow});
+    }
+    ASSERT_TRUE(store_->upsert_listings(rows));
+  }
+
+  void add_buyer(const std::string& tenant, const std::string& id, std::optional<double> budget) {
+    Contact c;
+    c.tenant_id = tenant;
+    c.contact_id = id;
+    c.created_at = fixture::kNow - 86400;
+    c.lead_type = LeadType::kBuyer;
+    c.budget = budget;
+    ASSERT_TRUE(store_->upsert_tenant({tenant, tenant, fixture::kNow, ""}));
+    ASSERT_TRUE(store_->upsert_contact(c));
+  }
+
+  // Trains a small AVM on the synthetic listings into MODEL_DIR/value.
+  void train_value_model() {
+    std::string csv = "Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,Sale_Price\n";
+    for (const auto& l : synthetic_listings()) {
+      csv += l.neighbourhood + "," + std::to_string(l.beds) + "," + std::to_string(l.area) + "," +
+             std::to_string(1950 + (l.area % 60)) + "," + std::to_string(static_cast<long>(l.price)) + "\n";
+    }
+    auto table = property::parse_sales_csv(csv, "train.csv");
+    ASSERT_TRUE(table) << table.status().to_string();
+    property::TrainOptions options;
+    options.time_budget_seconds = 0;
+    options.nthread = 1;
+    auto model = property::ValuationModel::train(*table, "Sale_Price", options);
+    ASSERT_TRUE(model) << model.status().to_string();
+    ASSERT_TRUE(model->save((model_dir_ / "value").string()));
+  }
+
+  std::vector<std::string> match_ids(const HttpResponse& r) {
+    std::vector<std::string> ids;
+    auto o = as_object(r);
+    if (!o.contains("matches")) return ids;
+    for (const auto& m : o["matches"].as_array()) ids.emplace_back(m.as_object().at("property_id").as_string());
+    return ids;
+  }
+
+  // The next message of `type`, skipping others (score updates).
+  std::optional<json::object> next_of_type(WsClient& ws, const std::string& type) {
+    for (int i = 0; i < 50; ++i) {
+      auto text = ws.read(std::chrono::seconds(10));
+      if (!text) return std::nullopt;
+      auto o = json::parse(*text).as_object();
+      if (o["type"].as_string() == type) return o;
+    }
+    return std::nullopt;
+  }
+};
+
+TEST_F(PropertyRoutesTest, LeadMatchesCarryScoresInterestAndReasons) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", 200000);
+  start_with_models();
+  const std::string a = token("tenant-a");
+  auto r = http_->get("/api/leads/buyer-1/matches?k=5", a);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto o = as_object(r);
+  EXPECT_EQ(o["lead_id"].as_string(), "buyer-1");
+  EXPECT_EQ(o["ranker"].as_string(), "content");
+  EXPECT_EQ(o["listings"].as_int64(), 60);
+  const auto& matches = o["matches"].as_array();
+  ASSERT_EQ(matches.size(), 5u);
+  for (const auto& v : matches) {
+    const auto& m = v.as_object();
+    const double score = m.at("match_score").as_double();
+    const double interest = m.at("predicted_interest").as_double();
+    EXPECT_GE(score, 0.0);
+    EXPECT_LE(score, 1.0);
+    EXPECT_GE(interest, 0.0);
+    EXPECT_LE(interest, 1.0);
+    EXPECT_TRUE(m.at("reasons").is_array());
+    EXPECT_EQ(std::string(m.at("property_id").as_string()).substr(0, 2), "t-");
+  }
+  // Within budget comes first for a buyer with a stated budget.
+  EXPECT_LE(matches[0].as_object().at("list_price").as_double(), 200000 * 1.3);
+
+  EXPECT_EQ(http_->get("/api/leads/buyer-1/matches", a).status, 200);  // k defaults to 10
+  EXPECT_EQ(match_ids(http_->get("/api/leads/buyer-1/matches", a)).size(), 10u);
+  for (const char* bad : {"k=0", "k=101", "k=x", "k="}) {
+    auto b = http_->get(std::string("/api/leads/buyer-1/matches?") + bad, a);
+    EXPECT_EQ(b.status, 400) << bad;
+    EXPECT_EQ(error_of(b), "k must be 1..100");
+  }
+  auto unknown = http_->get("/api/leads/nobody/matches", a);
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(error_of(unknown), "lead 'nobody' not found");
+  EXPECT_EQ(http_->get("/api/leads/buyer-1/matches").status, 401);
+  EXPECT_EQ(http_->get("/api/leads/buyer-1/matches?tenant_id=tenant-b", a).status, 403);
+  EXPECT_EQ(http_->request("POST", "/api/leads/buyer-1/matches", "{}", a).status, 405);
+}
+
+TEST_F(PropertyRoutesTest, TenantWithoutListingsGetsAClear404) {
+  add_buyer("tenant-a", "buyer-1", 200000);
+  start_with_models();
+  auto r = http_->get("/api/leads/buyer-1/matches?k=5", token("tenant-a"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(error_of(r), "no listings imported for this tenant (reai import listings)");
+}
+
+TEST_F(PropertyRoutesTest, ListingsAndLeadsAreTenantScoped) {
+  import_listings("tenant-a");
+  import_listings("tenant-b");
+  add_buyer("tenant-a", "buyer-1", 200000);
+  ASSERT_TRUE(store_->upsert_listings(std::vector<store::ListingRecord>{
+      {"tenant-a", "only-a", 250000, R"({"Neighborhood":"OldTown"})", "", fixture::kNow}}));
+  start_with_models();
+  const std::string a = token("tenant-a"), b = token("tenant-b");
+  auto mine = http_->get("/api/listings/only-a", a);
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  auto o = as_object(mine);
+  EXPECT_EQ(o["list_price"].as_double(), 250000);
+  EXPECT_EQ(o["attributes"].as_object()["Neighborhood"].as_string(), "OldTown");
+  EXPECT_TRUE(o["valuation"].is_null());
+  EXPECT_EQ(http_->get("/api/listings/only-a", b).status, 404);
+  EXPECT_EQ(http_->get("/api/listings/only-a?tenant_id=tenant-b", a).status, 403);
+  EXPECT_EQ(http_->get("/api/listings/only-a").status, 401);
+  EXPECT_EQ(http_->get("/api/listings/only-a", "Bearer-less-garbage").status, 401);
+  EXPECT_EQ(http_->request("DELETE", "/api/listings/only-a", {}, a).status, 405);
+  // Tenant B has listings but not A's lead.
+  auto other = http_->get("/api/leads/buyer-1/matches", b);
+  EXPECT_EQ(other.status, 404);
+  EXPECT_EQ(error_of(other), "lead 'buyer-1' not found");
+  // B's matches never name A's own listing.
+  add_buyer("tenant-b", "buyer-b", 250000);
+  for (const auto& id : match_ids(http_->post("/api/properties/match", R"({"budget":250000,"k":60})", b))) {
+    EXPECT_NE(id, "only-a");
+  }
+}
+
+TEST_F(PropertyRoutesTest, StoredListingShowsItsValuationAndCompetitiveness) {
+  const property::Valuation v{200000, 180000, 220000, 170000, 230000};
+  store::ListingRecord rec{"tenant-a", "ames-0012", 170000, R"({"Neighborhood":"OldTown"})",
+                           property::valuation_json(v, 170000, "value@1"), fixture::kNow};
+  ASSERT_TRUE(store_->upsert_listings(std::span(&rec, 1)));
+  start_with_models();
+  auto r = http_->get("/api/listings/ames-0012", token("tenant-a"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto val = as_object(r)["valuation"].as_object();
+  EXPECT_EQ(val["value"].as_double(), 200000);
+  EXPECT_EQ(val["lower80"].as_double(), 180000);
+  EXPECT_EQ(val["upper90"].as_double(), 230000);
+  auto c = val["competitiveness"].as_object();
+  EXPECT_EQ(c["label"].as_string(), "under-priced");
+  EXPECT_EQ(c["percent"].as_double(), -15.0);
+  EXPECT_EQ(c["text"].as_string(), "priced 15% under its estimated value");
+}
+
+TEST_F(PropertyRoutesTest, CriteriaInTheBodyRankListingsAndBadBodiesAre4xx) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", std::nullopt);
+  start_with_models();
+  const std::string a = token("tenant-a");
+  auto r = http_->post("/api/properties/match", R"({"budget":150000,"area":"OldTown","beds":2,"k":3})", a);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto o = as_object(r);
+  ASSERT_EQ(o["matches"].as_array().size(), 3u);
+  EXPECT_EQ(o["matches"].as_array()[0].as_object()["neighbourhood"].as_string(), "OldTown");
+  // A lead with no stored criteria, given them in the body.
+  auto lead = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","budget":320000})", a);
+  ASSERT_EQ(lead.status, 200) << lead.body;
+  EXPECT_EQ(as_object(lead)["lead_id"].as_string(), "buyer-1");
+
+  struct Bad {
+    const char* body;
+    int status;
+    const char* error;
+  };
+  for (const Bad& bad : {
+           Bad{R"({"budget":)", 400, nullptr},
+           Bad{R"([1,2])", 400, "body must be a JSON object"},
+           Bad{R"({})", 400, "give at least one of budget, beds, area or lead_id"},
+           Bad{R"({"budget":"cheap"})", 400, "field 'budget' must be a positive number"},
+           Bad{R"({"budget":-5})", 400, "field 'budget' must be a positive number"},
+           Bad{R"({"beds":2.5})", 400, "field 'beds' must be an integer 0..20"},
+           Bad{R"({"area":7})", 400, "field 'area' must be a string"},
+           Bad{R"({"budget":1,"k":0})", 400, "field 'k' must be an integer 1..100"},
+           Bad{R"({"budget":1,"colour":"red"})", 400, "field 'colour' is not a known field"},
+           Bad{R"({"lead_id":""})", 400, "field 'lead_id' must be a non-empty string"},
+           Bad{R"({"lead_id":"ghost"})", 404, "lead 'ghost' not found"},
+           Bad{R"({"budget":1,"tenant_id":"tenant-b"})", 403, "tenant_id does not match the token"},
+       }) {
+    auto b = http_->post("/api/properties/match", bad.body, a);
+    EXPECT_EQ(b.status, bad.status) << bad.body;
+    if (bad.error) EXPECT_EQ(error_of(b), bad.error) << bad.body;
+    else EXPECT_FALSE(error_of(b).empty()) << bad.body;
+  }
+  EXPECT_EQ(http_->post("/api/properties/match", R"({"budget":1})").status, 401);
+  EXPECT_EQ(http_->get("/api/properties/match", a).status, 405);
+  const std::string huge = R"({"area":")" + std::string(2 << 20, 'x') + "\"}";
+  EXPECT_EQ(http_->post("/api/properties/match", huge, a).status, 413);
+}
+
+TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
+  start_with_models();
+  const std::string a = token("tenant-a");
+  const std::string body = R"({"attributes":{"Neighborhood":"Northridge","Bedroom_AbvGr":3,"Gr_Liv_Area":2100,"Year_Built":"1990"},"list_price":250000})";
+  auto none = http_->post("/api/properties/value", body, a);
+  EXPECT_EQ(none.status, 404);
+  EXPECT_EQ(error_of(none), "no valuation model trained (reai value train --out MODEL_DIR/value)");
+
+  train_value_model();  // picked up without a restart
+  auto r = http_->post("/api/properties/value", body, a);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto o = as_object(r);
+  const double value = o["value"].as_double();
+  EXPECT_GT(value, 100000);
+  EXPECT_LT(value, 800000);
+  EXPECT_LE(o["lower90"].as_double(), o["lower80"].as_double());
+  EXPECT_LE(o["lower80"].as_double(), value);
+  EXPECT_GE(o["upper80"].as_double(), value);
+  EXPECT_GE(o["upper90"].as_double(), o["upper80"].as_double());
+  EXPECT_TRUE(o["competitiveness"].as_object().contains("label"));
+  EXPECT_EQ(std::string(o["model"].as_string()).substr(0, 6), "value@");
+  auto plain = http_->post("/api/properties/value", R"({"attributes":{"Neighborhood":"OldTown","Gr_Liv_Area":1200,"Bedroom_AbvGr":2,"Year_Built":1960}})", a);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_FALSE(as_object(plain).contains("competitiveness"));
+
+  struct Bad {
+    std::string body;
+    int status;
+    const char* error;
+  };
+  for (const Bad& bad : {
+           Bad{"{", 400, nullptr},
+           Bad{R"({"list_price":1})", 400, "field 'attributes' is required"},
+           Bad{R"({"attributes":[1]})", 400, "field 'attributes' must be an object"},
+           Bad{R"({"attributes":{"Gr_Liv_Area":{"x":1}}})", 400,
+               "attribute 'Gr_Liv_Area' must be a string, number, boolean or null"},
+           Bad{R"({"attributes":{"Gr_Liv_Area":1},"list_price":-1})", 400,
+               "field 'list_price' must be a positive number"},
+           Bad{R"({"attributes":{"Gr_Liv_Area":1},"colour":1})", 400, "field 'colour' is not a known field"},
+           Bad{R"({"attributes":{"Colour":"red"}})", 400, nullptr},  // too little of the schema
+           Bad{R"({"attributes":{},"tenant_id":"tenant-b"})", 403, "tenant_id does not match the token"},
+       }) {
+    auto b = http_->post("/api/properties/value", bad.body, a);
+    EXPECT_EQ(b.status, bad.status) << bad.body << " -> " << b.body;
+    if (bad.error) EXPECT_EQ(error_of(b), bad.error) << bad.body;
+    else EXPECT_FALSE(error_of(b).empty()) << bad.body;
+  }
+  std::string many = R"({"attributes":{)";
+  for (int i = 0; i < 1001; ++i) many += (i ? ",\"c" : "\"c") + std::to_string(i) + "\":1";
+  many += "}}";
+  EXPECT_EQ(http_->post("/api/properties/value", many, a).status, 413);
+  EXPECT_EQ(http_->post("/api/properties/value", body).status, 401);
+}
+
+TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", 150000);  // budget points at OldTown
+  start_with_models();
+  const std::string a = token("tenant-a");
+  const auto before = match_ids(http_->get("/api/leads/buyer-1/matches?k=3", a));
+  ASSERT_EQ(before.size(), 3u);
+
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), "/api/realtime/scoring/tenant-a?token=" + a)) << ws.error();
+  // Tastes shift: the buyer saves and tours big Northridge homes.
+  for (const char* id : {"t-0058", "t-0055", "t-0052", "t-0049"}) {
+    for (const char* type : {"property_view", "property_save", "tour_request"}) {
+      const std::string body = std::string(R"({"contact_id":"buyer-1","type":")") + type +
+                               R"(","property_id":")" + id + "\"}";
+      ASSERT_EQ(http_->post("/api/events", body, a).status, 200);
+    }
+  }
+  auto update = next_of_type(ws, "match_update");
+  ASSERT_TRUE(update) << "no match_update";
+  EXPECT_EQ((*update)["lead_id"].as_string(), "buyer-1");
+  EXPECT_EQ((*update)["tenant_id"].as_string(), "tenant-a");
+  EXPECT_GT((*update)["seq"].as_int64(), 0);
+  EXPECT_FALSE((*update)["matches"].as_array().empty());
+
+  // The worker runs behind the answers: wait until it has seen the last save.
+  std::vector<std::string> after;
+  for (int i = 0; i < 200; ++i) {
+    after = match_ids(http_->get("/api/leads/buyer-1/matches?k=3", a));
+    if (!after.empty() && after != before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(after, before);
+  auto now = as_object(http_->get("/api/leads/buyer-1/matches?k=3", a));
+  const auto& top = now["matches"].as_array()[0].as_object();
+  EXPECT_EQ(top.at("neighbourhood").as_string(), "Northridge");
+  for (const auto& id : after) {
+    for (const char* saved : {"t-0058", "t-0055", "t-0052", "t-0049"}) EXPECT_NE(id, saved);  // saved: excluded
+  }
+}
+
+TEST_F(PropertyRoutesTest, OtherTenantsNeverReceiveAMatchUpdate) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", 150000);
+  start_with_models();
+  const std::string a = token("tenant-a"), b = token("tenant-b");
+  WsClient ws_b;
+  ASSERT_TRUE(ws_b.connect("127.0.0.1", server_->port(), "/api/realtime/scoring/tenant-b?token=" + b));
+  for (const char* id : {"t-0058", "t-0055", "t-0052"}) {
+    const std::string body = std::string(R"({"contact_id":"buyer-1","type":"property_save","property_id":")") + id + "\"}";
+    ASSERT_EQ(http_->post("/api/events", body, a).status, 200);
+  }
+  // B's first message is B's own score update: nothing of A's came before.
+  ASSERT_EQ(http_->post("/api/events", R"({"contact_id":"b1","type":"sms_in"})", b).status, 200);
+  auto first = json::parse(ws_b.read().value_or("{}")).as_object();
+  EXPECT_EQ(first["type"].as_string(), "score_update");
+  EXPECT_EQ(first["tenant_id"].as_string(), "tenant-b");
+}
+
+}  // namespace
+}  // namespace reai::server
