@@ -72,6 +72,103 @@ TEST(CliBinaryTest, BadRowStopsImportWithoutWritingOrIsSkipped) {
   EXPECT_NE(lenient.output.find("skipped 1 bad rows"), std::string::npos) << lenient.output;
 }
 
+// `reai import listings`: ids from the file stem and row, valuations when an
+// AVM is trained, idempotent re-import, a changed listing revalued.
+TEST(CliBinaryTest, ImportListingsValuesDedupesAndRevaluesChanges) {
+  const std::string dir = make_temp_dir("reai-listings");
+  const std::string data = dir + "/store", models = dir + "/models";
+  auto lines = read_lines("tests/fixtures/ames_small/ames.csv");
+  ASSERT_GT(lines.size(), 100u);
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  const std::string listings = write_file(dir, "ames.csv", text);
+  const std::vector<std::string> args = {"import", "listings", "--data-dir", data, "--model-dir", models, "--tenant",
+                                         "t1", "--listings", listings, "--price-column", "Sale_Price"};
+  auto first = run_reai(args);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("imported 200 listings for tenant t1: 200 new, 0 updated, 0 unchanged; not valued"),
+            std::string::npos) << first.output;
+  auto again = run_reai(args);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("0 new, 0 updated, 200 unchanged"), std::string::npos) << again.output;
+
+  // An AVM trained into the model dir: the next import values every listing.
+  auto train = run_reai({"value", "train", "--data", listings, "--target", "Sale_Price", "--out", models + "/value",
+                         "--budget", "0", "--threads", "1"});
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  auto valued = run_reai(args);
+  ASSERT_EQ(valued.exit_code, 0) << valued.output;
+  EXPECT_NE(valued.output.find("0 new, 200 updated, 0 unchanged; valued"), std::string::npos) << valued.output;
+
+  // One listing's price changes: only it is rewritten (and revalued).
+  std::vector<std::string> header;
+  {
+    std::stringstream ss(lines[0]);
+    for (std::string cell; std::getline(ss, cell, ',');) header.push_back(cell);
+  }
+  std::size_t price_col = 0;
+  while (price_col < header.size() && header[price_col] != "\"Sale_Price\"" && header[price_col] != "Sale_Price") {
+    ++price_col;
+  }
+  ASSERT_LT(price_col, header.size());
+  std::vector<std::string> cells;
+  {
+    std::stringstream ss(lines[5]);
+    for (std::string cell; std::getline(ss, cell, ',');) cells.push_back(cell);
+  }
+  ASSERT_EQ(cells.size(), header.size()) << "row 5 has no quoted comma";
+  cells[price_col] = "123456";
+  std::string row;
+  for (std::size_t i = 0; i < cells.size(); ++i) row += (i ? "," : "") + cells[i];
+  lines[5] = row;
+  text.clear();
+  for (const auto& l : lines) text += l + "\n";
+  write_file(dir, "ames.csv", text);
+  auto changed = run_reai(args);
+  ASSERT_EQ(changed.exit_code, 0) << changed.output;
+  EXPECT_NE(changed.output.find("0 new, 1 updated, 199 unchanged; valued"), std::string::npos) << changed.output;
+}
+
+TEST(CliBinaryTest, ImportListingsReportsBadRowsWithFileAndLine) {
+  const std::string dir = make_temp_dir("reai-listings-bad");
+  const std::string data = dir + "/store";
+  const std::string listings = write_file(dir, "homes.csv",
+                                          "mls,Neighborhood,Beds,List_Price\n"
+                                          "A1,OldTown,3,150000\n"
+                                          "A2,OldTown,2,lots\n"
+                                          "A3,Edwards,4,\"$210,000\"\n"
+                                          "A4,Edwards,4,NA\n");
+  const std::vector<std::string> base = {"import", "listings", "--data-dir", data, "--model-dir", dir + "/none",
+                                         "--tenant", "t1", "--listings", listings, "--price-column", "List_Price",
+                                         "--id-column", "mls"};
+  auto strict = run_reai(base);
+  EXPECT_EQ(strict.exit_code, 2) << strict.output;
+  EXPECT_NE(strict.output.find("homes.csv:3: price 'lots' is not a positive number"), std::string::npos)
+      << strict.output;
+  EXPECT_NE(strict.output.find("nothing imported"), std::string::npos) << strict.output;
+
+  std::vector<std::string> lenient = base;
+  lenient.push_back("--skip-bad");
+  auto ok = run_reai(lenient);
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("imported 2 listings for tenant t1: 2 new"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("skipped 1 rows without a price"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("skipped 1 bad rows"), std::string::npos) << ok.output;
+
+  auto no_column = run_reai({"import", "listings", "--data-dir", data, "--tenant", "t1", "--listings", listings,
+                             "--price-column", "Price"});
+  EXPECT_EQ(no_column.exit_code, 2);
+  EXPECT_NE(no_column.output.find("missing price column 'Price'"), std::string::npos) << no_column.output;
+  auto explicit_avm = run_reai({"import", "listings", "--data-dir", data, "--tenant", "t1", "--listings", listings,
+                                "--price-column", "List_Price", "--id-column", "mls", "--avm", dir + "/nope",
+                                "--skip-bad"});
+  EXPECT_EQ(explicit_avm.exit_code, 2) << explicit_avm.output;
+  // Plain `reai import` still needs its history files.
+  auto history = run_reai({"import", "--data-dir", data});
+  EXPECT_EQ(history.exit_code, 2);
+  EXPECT_NE(history.output.find("--contacts and --events are required"), std::string::npos) << history.output;
+}
+
 TEST(CliBinaryTest, BadInputExitsWithTwo) {
   const std::string dir = make_temp_dir("reai-bad");
   auto missing = run_reai({"import", "--data-dir", dir, "--contacts", "/nonexistent.csv", "--events", "/x.csv"});
