@@ -6,9 +6,11 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "cli/listing_commands.h"
 #include "cli/runtime.h"
 #include "cli/simulator.h"
 #include "core/crm_csv.h"
+#include "property/property.h"
 
 namespace reai::cli {
 namespace {
@@ -90,6 +92,46 @@ Status prepare_demo_tenant(const DemoArgs& args, const History& history) {
   return Status::ok();
 }
 
+// The demo's listings (the Ames homes its events name), once, so the lead
+// page shows real matches. Absent file: matching answers "no listings".
+Status prepare_demo_listings(const DemoArgs& args) {
+  const std::string path = args.history + "/listings.csv";
+  if (!fs::exists(path)) return Status::ok();
+  {
+    auto store = store::open_sqlite_store(args.runtime.data_dir);
+    if (!store) return store.status();
+    bool any = false;
+    REAI_RETURN_IF_ERROR((*store)->for_each_listing(args.tenant, [&](const store::ListingRecord&) {
+      any = true;
+      return false;
+    }));
+    if (any) return Status::ok();
+  }
+  // A quick valuation model (first hyper-parameter candidate, ~3 s), so the
+  // listings carry values and price competitiveness.
+  const std::string value_dir = args.runtime.model_dir + "/value";
+  if (!fs::exists(fs::path(value_dir) / "model.json")) {
+    std::cerr << "demo: training the valuation model on the demo listings (once)\n";
+    auto table = property::read_sales_csv(path);
+    if (!table) return table.status();
+    property::TrainOptions options;
+    options.time_budget_seconds = 0;
+    auto model = property::ValuationModel::train(*table, "List_Price", options);
+    if (!model) return model.status();
+    REAI_RETURN_IF_ERROR(model->save(value_dir));
+  }
+  std::cerr << "demo: importing listings from " << path << "\n";
+  ImportListingsArgs import;
+  import.data_dir = args.runtime.data_dir;
+  import.model_dir = args.runtime.model_dir;
+  import.tenant = args.tenant;
+  import.listings = path;
+  import.price_column = "List_Price";
+  import.id_column = "listing_id";
+  if (run_import_listings(import) != kExitOk) return internal_error("demo: importing " + path + " failed");
+  return Status::ok();
+}
+
 void print_welcome(const DemoArgs& args, std::uint16_t port, const std::string& agent_token,
                    const std::string& admin_token) {
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
@@ -118,6 +160,7 @@ int run_demo(DemoArgs args) {
   if (!history) return report_failure(history.status());
   Status prepared = prepare_demo_tenant(args, *history);
   if (!prepared.is_ok()) return report_failure(prepared);
+  if (Status listed = prepare_demo_listings(args); !listed.is_ok()) return report_failure(listed);
 
   auto runtime = Runtime::open(args.runtime);
   if (!runtime) return report_failure(runtime.status());

@@ -22,17 +22,6 @@
 namespace reai::cli {
 namespace {
 
-struct ImportListingsArgs {
-  std::string data_dir = "var";
-  std::string model_dir = "var/models";
-  std::string tenant;
-  std::string listings;
-  std::string price_column;
-  std::string id_column;
-  std::string avm;  // explicit AVM directory; empty: the tenant's or the shared one if trained
-  bool skip_bad = false;
-};
-
 int column_of(const property::SalesTable& t, const std::string& name) {
   for (std::size_t c = 0; c < t.header.size(); ++c) {
     if (t.header[c] == name) return static_cast<int>(c);
@@ -82,6 +71,8 @@ Result<Avm> load_avm(const ImportListingsArgs& args) {
   std::cerr << "  valuing with " << dir << "\n";
   return Avm{std::move(*model), std::move(*version)};
 }
+
+}  // namespace
 
 int run_import_listings(const ImportListingsArgs& args) {
   if (args.tenant.empty()) return report_failure(invalid_argument("--tenant must not be empty"));
@@ -189,8 +180,6 @@ int run_import_listings(const ImportListingsArgs& args) {
   if (bad > 0) std::cout << "skipped " << bad << " bad rows\n";
   return kExitOk;
 }
-
-}  // namespace
 
 void add_import_listings_command(CLI::App& import_cmd, int* exit_code) {
   auto args = std::make_shared<ImportListingsArgs>();

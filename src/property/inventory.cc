@@ -1,11 +1,14 @@
 #include "property/inventory.h"
 
+#include <sys/stat.h>
+
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <unordered_map>
 
+#include "core/time.h"
 #include "property/schema.h"
 
 namespace reai::property {
@@ -139,11 +142,10 @@ Result<SalesTable> attributes_table(std::string_view attributes_json, std::strin
 }
 
 Result<std::string> model_dir_version(const std::string& dir, std::string_view kind) {
-  std::error_code ec;
-  const auto mtime = std::filesystem::last_write_time(std::filesystem::path(dir) / "model.json", ec);
-  if (ec) return not_found("no " + std::string(kind) + " model in " + dir);
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(mtime.time_since_epoch()).count();
-  return std::string(kind) + "@" + std::to_string(seconds);
+  struct stat st {};
+  const std::string file = (std::filesystem::path(dir) / "model.json").string();
+  if (::stat(file.c_str(), &st) != 0) return not_found("no " + std::string(kind) + " model in " + dir);
+  return std::string(kind) + "@" + format_iso8601(static_cast<UnixSeconds>(st.st_mtime));
 }
 
 std::string tenant_model_dir(const std::string& model_dir, const std::string& tenant, std::string_view kind) {

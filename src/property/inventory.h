@@ -54,8 +54,8 @@ Result<SalesTable> listings_table(std::span<const StoredListing> listings, std::
 // null = missing). InvalidArgument for another JSON type (names the field).
 Result<SalesTable> attributes_table(std::string_view attributes_json, std::string name);
 
-// "<kind>@<mtime of DIR/model.json in seconds>": changes whenever a model is
-// retrained into DIR. NotFound when DIR/model.json does not exist.
+// "<kind>@<mtime of DIR/model.json, ISO 8601>": changes whenever a model is
+// retrained into DIR (a second apart). NotFound when DIR/model.json does not exist.
 Result<std::string> model_dir_version(const std::string& dir, std::string_view kind);
 
 // The model directory serving `tenant` for `kind` ("value", "match"):

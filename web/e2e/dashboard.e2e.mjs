@@ -240,7 +240,18 @@ try {
   check((await page.textContent('#lead-score'))?.trim() === String(hot.score), 'lead detail shows the current score');
   check((await page.$$('#lead-events li')).length >= 3, 'lead detail lists the events');
   const detailText = await page.textContent('#view-lead');
-  check(/Not trained yet/.test(detailText), 'matches panel says "Not trained yet" while the route is absent');
+  check(/No listings yet/.test(detailText), 'matches panel says "No listings yet" before listings are imported');
+  // Listings imported while serving: picked up after an admin reload, then
+  // the panel lists ranked listings with their match score.
+  execFileSync(reai, ['import', 'listings', '--data-dir', dataDir, '--model-dir', models, '--tenant', 'e2e_brokerage_a',
+    '--listings', resolve('tests/fixtures/ames_small/ames.csv'), '--price-column', 'Sale_Price'], { stdio: 'ignore' });
+  const admin = execFileSync(reai, ['token', '--tenant', 'e2e_brokerage_a', '--role', 'admin', '--jwt-secret', secret, '--ttl', '1h']).toString().trim();
+  check((await api('POST', '/api/admin/reload', admin)).status === 200, 'admin reload picks up the imported listings');
+  await page.keyboard.press('Escape');
+  await page.reload();
+  await page.waitForSelector('ul.matches li', { timeout: 5000 }).catch(() => {});
+  const matchesText = (await page.textContent('ul.matches').catch(() => '')) ?? '';
+  check(/ames-\d{4}/.test(matchesText) && /match \d+%/.test(matchesText), `matches panel lists ranked listings (${matchesText.slice(0, 80)})`);
   await page.screenshot({ path: join(shotsDir, 'lead.png'), fullPage: true });
 
   // Distribution.

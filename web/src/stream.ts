@@ -33,7 +33,9 @@ const kMaxPending = 256;
 export class StreamState {
   private lastSeq = 0;
   private attempts = 0;
-  private readonly pending = new Map<number, ScoreUpdate>();
+  // null: a frame of another type (e.g. match_update) that only holds its
+  // place in the tenant's seq order.
+  private readonly pending = new Map<number, ScoreUpdate | null>();
   state: ConnectionState = 'connecting';
 
   constructor(
@@ -83,22 +85,27 @@ export class StreamState {
       return { kind: 'resync' };
     }
     if (type === 'overflow') return { kind: 'reconnect' };
-    if (type !== 'score_update') return { kind: 'none' };
-    const update = msg as ScoreUpdate;
-    if (!Number.isSafeInteger(update.seq) || update.seq <= 0 || typeof update.lead_id !== 'string') {
+    // Every typed frame with a seq (score_update, match_update, ...) takes a
+    // place in the tenant's order; only score updates reach the page.
+    const seq = (msg as { seq?: unknown }).seq;
+    if (typeof type !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= 0) {
       return { kind: 'none' };
     }
+    const isScore = type === 'score_update';
+    const update = msg as ScoreUpdate;
+    if (isScore && typeof update.lead_id !== 'string') return { kind: 'none' };
     if (this.lastSeq === 0) {
       // First frame of a fresh stream: it sets the base.
-      this.lastSeq = update.seq - 1;
+      this.lastSeq = seq - 1;
     }
-    if (update.seq <= this.lastSeq || this.pending.has(update.seq)) return { kind: 'none' };
-    this.pending.set(update.seq, update);
+    if (seq <= this.lastSeq || this.pending.has(seq)) return { kind: 'none' };
+    this.pending.set(seq, isScore ? update : null);
     const ready: ScoreUpdate[] = [];
-    for (let next = this.pending.get(this.lastSeq + 1); next; next = this.pending.get(this.lastSeq + 1)) {
-      this.pending.delete(next.seq);
-      this.lastSeq = next.seq;
-      ready.push(next);
+    while (this.pending.has(this.lastSeq + 1)) {
+      const next = this.pending.get(this.lastSeq + 1);
+      this.pending.delete(this.lastSeq + 1);
+      this.lastSeq += 1;
+      if (next) ready.push(next);
     }
     if (this.pending.size > kMaxPending) {
       this.pending.clear();

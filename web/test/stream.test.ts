@@ -33,6 +33,17 @@ describe('StreamState ordering', () => {
     expect(s.seq).toBe(6);
   });
 
+  it('lets other typed frames (match_update) hold their seq without reaching the page', () => {
+    const s = new StreamState();
+    expect(seqs(s.onMessage(update(1)))).toEqual([1]);
+    const match = JSON.stringify({ type: 'match_update', seq: 2, tenant_id: 't1', lead_id: 'x', matches: [] });
+    expect(s.onMessage(update(3)).kind).toBe('none'); // waits for 2
+    expect(seqs(s.onMessage(match))).toEqual([3]);
+    expect(s.seq).toBe(3);
+    expect(s.pendingCount).toBe(0);
+    expect(s.onMessage(JSON.stringify({ type: 'match_update', seq: 'x' })).kind).toBe('none');
+  });
+
   it('drops duplicates, including replays of already applied seqs', () => {
     const s = new StreamState();
     s.onMessage(update(1));

@@ -257,6 +257,9 @@ export class DetailView {
       if (r.reason instanceof NotAvailable) {
         return notAvailable('Not trained yet', 'Property matching is not served by this server yet. Matches with their reasons appear here once it is.');
       }
+      if (r.reason instanceof ApiError && r.reason.status === 404 && /no listings/.test(r.reason.message)) {
+        return notAvailable('No listings yet', 'This brokerage has no listings imported. Load them with `reai import listings` and ranked matches with their reasons appear here.');
+      }
       return h('p', { class: 'muted' }, `No matches: ${String((r.reason as Error)?.message ?? r.reason)}`);
     }
     const v = r.value as { matches?: Record<string, unknown>[] };
@@ -270,7 +273,11 @@ export class DetailView {
           'li',
           null,
           h('strong', null, String(m.listing_id ?? m.property_id ?? 'listing')),
-          typeof m.score === 'number' ? h('span', { class: 'muted' }, ` · match ${fmt.percent(m.score as number)}`) : null,
+          typeof m.list_price === 'number' ? h('span', null, ` · ${fmt.usd(m.list_price as number)}`) : null,
+          typeof m.match_score === 'number' ? h('span', { class: 'muted' }, ` · match ${fmt.percent(m.match_score as number)}`) : null,
+          typeof m.predicted_interest === 'number'
+            ? h('span', { class: 'muted' }, ` · ${fmt.percent(m.predicted_interest as number)} likely to save or tour`)
+            : null,
           Array.isArray(m.reasons) ? h('div', { class: 'muted small' }, (m.reasons as unknown[]).map((x) => (typeof x === 'string' ? x : String((x as { text?: unknown })?.text ?? ''))).join(' · ')) : null,
         ),
       ),
