@@ -79,10 +79,13 @@ describe('StreamState ordering', () => {
     const s = new StreamState();
     expect(s.onMessage('not json').kind).toBe('none');
     expect(s.onMessage('null').kind).toBe('none');
-    expect(s.onMessage('{"type":"match_update","seq":1}').kind).toBe('none');
     expect(s.onMessage('{"type":"score_update","seq":-1,"lead_id":"x"}').kind).toBe('none');
     expect(s.onMessage('{"type":"score_update","seq":1.5,"lead_id":"x"}').kind).toBe('none');
+    expect(s.onMessage('{"type":"score_update","seq":1}').kind).toBe('none');
     expect(s.seq).toBe(0);
+    // Another type reaches no page but holds its place in the seq order.
+    expect(s.onMessage('{"type":"match_update","seq":1}').kind).toBe('none');
+    expect(s.seq).toBe(1);
   });
 
   it('resync forgets the seq so the next frame sets a new base', () => {
