@@ -104,11 +104,18 @@ struct PropertyRoutes::TenantState {
   std::mutex load_mu;  // one load at a time; held while loading
   std::mutex mu;       // guards the fields below
   std::shared_ptr<const Inventory> inventory;
+  bool no_listings = false;  // the store had none at the last load (until reload())
   std::unordered_map<std::string, BuyerState> buyers;  // only the worker writes
   // The AVM serving this tenant and its version (model_dir_version).
   std::shared_ptr<const property::ValuationModel> avm;
   std::string avm_version;
 };
+
+// Buyer states index a catalog: they stay valid while it does (a new match
+// model reuses the catalog), and are dropped with it.
+bool PropertyRoutes::same_catalog(const std::shared_ptr<const Inventory>& a, const std::shared_ptr<const Inventory>& b) {
+  return a && b && a->catalog == b->catalog;
+}
 
 PropertyRoutes::PropertyRoutes(store::Store& store, bus::Bus& bus, const Clock& clock, std::string model_dir)
     : store_(store), bus_(bus), clock_(clock), model_dir_(std::move(model_dir)) {
@@ -183,8 +190,11 @@ Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::invento
   auto state = tenant(tenant_id);
   std::lock_guard load(state->load_mu);
   std::shared_ptr<const Inventory> current;
+  const Status no_listings = not_found("no listings imported for this tenant (reai import listings)");
   {
     std::lock_guard lock(state->mu);
+    // Cached so behaviour of a tenant without listings costs no store read.
+    if (state->no_listings) return no_listings;
     current = state->inventory;
   }
   const std::string match_dir =
@@ -203,7 +213,11 @@ Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::invento
       stored.push_back({l.listing_id, l.list_price, l.attributes_json});
       return true;
     }));
-    if (stored.empty()) return not_found("no listings imported for this tenant (reai import listings)");
+    if (stored.empty()) {
+      std::lock_guard lock(state->mu);
+      state->no_listings = true;
+      return no_listings;
+    }
     auto table = property::listings_table(stored, "listings of " + tenant_id);
     if (!table) return table.status();
     auto built = property::ListingCatalog::build(
@@ -312,7 +326,7 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
     auto state = tenant(claims.tenant_id);
     std::lock_guard lock(state->mu);
     auto it = state->buyers.find(lead_id);
-    if (it != state->buyers.end() && state->inventory == *inv) prefs = it->second.preferences;
+    if (it != state->buyers.end() && same_catalog(state->inventory, *inv)) prefs = it->second.preferences;
   }
   if (!prefs) {
     auto built = preferences_from_store(**inv, claims.tenant_id, lead_id);
@@ -533,7 +547,7 @@ void PropertyRoutes::process(const Job& job) {
   {
     std::lock_guard lock(state->mu);
     auto it = state->buyers.find(job.contact_id);
-    if (it != state->buyers.end() && state->inventory == *inv) buyer = it->second;
+    if (it != state->buyers.end() && same_catalog(state->inventory, *inv)) buyer = it->second;
   }
   const bool is_event = !job.event.event_id.empty();
   const UnixSeconds now = clock_.now();
@@ -547,7 +561,7 @@ void PropertyRoutes::process(const Job& job) {
       // Criteria changed before any state was kept: nothing to compare with.
       buyer->top = top_ids(rank(*(*inv)->matcher, buyer->preferences, now, 10));
       std::lock_guard lock(state->mu);
-      if (state->inventory == *inv) state->buyers[job.contact_id] = std::move(*buyer);
+      if (same_catalog(state->inventory, *inv)) state->buyers[job.contact_id] = std::move(*buyer);
       return;
     }
     buyer->top = top_ids(rank(*(*inv)->matcher, buyer->preferences, now, 10));
@@ -573,7 +587,7 @@ void PropertyRoutes::process(const Job& job) {
   buyer->top = std::move(top);
   {
     std::lock_guard lock(state->mu);
-    if (state->inventory == *inv) state->buyers[job.contact_id] = *buyer;
+    if (same_catalog(state->inventory, *inv)) state->buyers[job.contact_id] = *buyer;
   }
   if (!changed) return;
   json::object o;

@@ -69,6 +69,7 @@ class PropertyRoutes {
 
  private:
   struct Inventory;
+  static bool same_catalog(const std::shared_ptr<const Inventory>& a, const std::shared_ptr<const Inventory>& b);
   struct TenantState;
   struct Job {
     std::string tenant_id;
