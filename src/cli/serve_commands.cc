@@ -20,7 +20,7 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--address", s.address, "Address to listen on")->capture_default_str();
   cmd->add_option("--threads", s.threads, "I/O threads")->capture_default_str();
   cmd->add_option("--data-dir", args->runtime.data_dir, "SQLite store directory")->capture_default_str();
-  cmd->add_option("--model-dir", args->runtime.model_dir, "Models: DIR/leads, DIR/tenants/T/leads")
+  cmd->add_option("--model-dir", args->runtime.model_dir, "Models: DIR/{leads,match,value}, DIR/tenants/T/{leads,match,value}")
       ->capture_default_str();
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
   cmd->add_option("--static-dir", s.static_dir, "Dashboard files (web/dist); built-in page when empty");
