@@ -12,6 +12,7 @@
 #include "server/codec.h"
 #include "server/dashboard_routes.h"
 #include "server/ghl_routes.h"
+#include "server/prediction_routes.h"
 #include "server/http_errors.h"
 #include "store/store.h"
 
@@ -166,6 +167,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       metrics_(metrics),
       hub_(hub),
       dashboard_(std::make_unique<DashboardRoutes>(deps.store, deps.engine)),
+      predictions_(std::make_unique<PredictionRoutes>(deps.store, deps.registry.model_dir(), deps.clock)),
       shards_(new ScoreShard[kShards]),
       appender_(std::make_unique<EventAppender>(
           deps.store, [this](const Event& e) { return prepare_event(e); },
@@ -340,6 +342,8 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
   else if (path == "/api/realtime/performance") route = Route::kPerformance;
   else if (path == "/api/admin/reload") route = Route::kAdminReload;
   else if (is_websocket_path(path)) route = Route::kRealtimeScoring;
+  std::string prediction_id;  // opportunity or agent
+  if (route == Route::kUnmatched) route = PredictionRoutes::match(path, &prediction_id);
   std::string contact_id;
   if (path.substr(0, kContactsPrefix.size()) == kContactsPrefix) {
     std::string_view rest = path.substr(kContactsPrefix.size());
@@ -410,6 +414,12 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
       break;
     case Route::kRealtimeScoring:
       return error_response(invalid_argument("this route needs a WebSocket upgrade"), route);
+    case Route::kPredictionMarkets:
+    case Route::kPredictionDeals:
+    case Route::kPredictionAgents:
+    case Route::kPredictionPricing:
+      return predictions_->handle(route, *claims, get, request.method == Method::kPost, prediction_id, query,
+                                 request.body);
     default:
       break;
   }
@@ -700,7 +710,10 @@ Result<scoring::LeadScore> Api::apply_stage(const OpportunityStage& stage) {
   REAI_RETURN_IF_ERROR(ensure_contact(stage.tenant_id, stage.contact_id, stage.ts));
   auto written = deps_.store.append_stage(stage);
   if (!written) return written.status();
-  if (*written) deps_.engine.apply_stage(stage);
+  if (*written) {
+    deps_.engine.apply_stage(stage);
+    predictions_->invalidate(stage.tenant_id);
+  }
   auto score = deps_.engine.score(stage.tenant_id, stage.contact_id, deps_.clock.now());
   if (!score) return score.status();
   if (*written) publish_if_changed(*score);

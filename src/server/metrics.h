@@ -35,6 +35,10 @@ enum class Route : std::uint8_t {
   kGhlWorkflow,
   kGhlDeliveries,
   kGhlRetry,
+  kPredictionMarkets,
+  kPredictionDeals,
+  kPredictionAgents,
+  kPredictionPricing,
   kUnmatched,
 };
 inline constexpr int kRouteCount = static_cast<int>(Route::kUnmatched) + 1;
