@@ -183,6 +183,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
 Api::~Api() { ghl_->stop(); }
 
 void Api::stop_appender() {
+  predictions_->stop();
   ghl_->stop();  // its last deliveries still go through the appender
   appender_->stop();
 }
@@ -419,7 +420,8 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     case Route::kPredictionAgents:
     case Route::kPredictionPricing:
       return predictions_->handle(route, *claims, get, request.method == Method::kPost, prediction_id, query,
-                                 request.body);
+                                 request.body, deferred ? deferred->post : Post(),
+                                 deferred ? deferred->respond : Respond());
     default:
       break;
   }

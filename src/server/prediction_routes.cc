@@ -1,6 +1,9 @@
 #include "server/prediction_routes.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -88,6 +91,16 @@ std::string month_text(int month_index) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%04d-%02d", analytics::year_of(month_index), analytics::month_of(month_index));
   return buf;
+}
+
+// `v` rounded to `decimals`; whole numbers as JSON integers (prices, counts),
+// so answers read 227037 rather than 2.27037E5.
+json::value num(double v, int decimals) {
+  if (!std::isfinite(v)) return nullptr;
+  const double scale = std::pow(10.0, decimals);
+  const double r = std::round(v * scale) / scale;
+  if (r == std::floor(r) && std::fabs(r) < 1e15) return json::value(static_cast<std::int64_t>(r));
+  return json::value(r);
 }
 
 std::string hex8(std::uint32_t v) {
@@ -313,6 +326,8 @@ struct TenantSlot {
   std::mutex mu;        // guards snapshot
   std::shared_ptr<Snapshot> snapshot;
   std::atomic<std::uint64_t> generation{0};
+  std::atomic<bool> refreshing{false};  // a background rebuild is queued
+  std::atomic<bool> wants_agents{false};  // agents were asked for: rebuilds precompute them
 };
 
 std::string iso_day(UnixSeconds t) { return format_iso8601(t).substr(0, 10); }
@@ -324,12 +339,12 @@ json::object deal_json(const DealRow& d, UnixSeconds as_of) {
   o["contact_id"] = d.contact_id;
   o["agent_id"] = p.agent_id;
   o["stage"] = stage_name(d.stage);
-  o["value"] = d.value;
-  o["days_in_stage"] = std::floor(double(as_of - d.stage_since) / 86400.0);
-  o["p_close"] = p.p_close;
-  o["expected_days_to_close"] = p.expected_days_to_close;
-  o["lower80_days"] = p.lower80_days;
-  o["upper80_days"] = p.upper80_days;
+  o["value"] = num(d.value, 0);
+  o["days_in_stage"] = num(std::floor(double(as_of - d.stage_since) / 86400.0), 0);
+  o["p_close"] = num(p.p_close, 4);
+  o["expected_days_to_close"] = num(p.expected_days_to_close, 1);
+  o["lower80_days"] = num(p.lower80_days, 1);
+  o["upper80_days"] = num(p.upper80_days, 1);
   auto day_after = [&](double days) { return iso_day(as_of + UnixSeconds(std::llround(days * 86400.0))); };
   o["expected_close_date"] = day_after(p.expected_days_to_close);
   o["close_window80"] = json::array{json::value(day_after(p.lower80_days)), json::value(day_after(p.upper80_days))};
@@ -341,10 +356,10 @@ json::object month_json(const analytics::AgentMonthForecast& m) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%04d-%02d", m.year, m.month);
   o["month"] = buf;
-  o["expected_closings"] = m.expected_closings;
-  o["lower80"] = m.lower80;
-  o["upper80"] = m.upper80;
-  o["from_pipeline"] = m.from_pipeline;
+  o["expected_closings"] = num(m.expected_closings, 2);
+  o["lower80"] = num(m.lower80, 2);
+  o["upper80"] = num(m.upper80, 2);
+  o["from_pipeline"] = num(m.from_pipeline, 2);
   return o;
 }
 
@@ -362,20 +377,76 @@ json::object agent_json(const AgentsView& v, const std::string& agent) {
       const auto& next = it->second.front();
       json::object first = month_json(next);
       o["next_month"] = first["month"];
-      o["expected_closings"] = next.expected_closings;
-      o["lower80"] = next.lower80;
-      o["upper80"] = next.upper80;
+      o["expected_closings"] = num(next.expected_closings, 2);
+      o["lower80"] = num(next.lower80, 2);
+      o["upper80"] = num(next.upper80, 2);
+      o["expected_closings_horizon"] = num(total, 2);
     }
   }
-  o["expected_closings_horizon"] = total;
   json::array findings;
   if (auto it = v.findings.find(agent); it != v.findings.end()) {
     if (!it->second.empty()) o["coaching"] = it->second.front().finding;
-    for (const auto& f : it->second) findings.push_back(json::object{{"finding", f.finding}, {"strength", f.strength}});
+    for (const auto& f : it->second) findings.push_back(json::object{{"finding", f.finding}, {"strength", num(f.strength, 2)}});
   }
   o["months"] = std::move(months);
   o["findings"] = std::move(findings);
   return o;
+}
+
+ApiResponse render_deals(const TokenClaims& claims, std::string_view opportunity_id, const Snapshot& snap,
+                         const DealsView& view) {
+  constexpr Route kRoute = Route::kPredictionDeals;
+  const UnixSeconds as_of = snap.as_of;
+  json::object o;
+  o["tenant_id"] = claims.tenant_id;
+  o["model_version"] = view.version;
+  o["model_created_at"] = format_iso8601(view.created_at);
+  o["as_of"] = format_iso8601(as_of);
+  o["interval"] = "80%";
+  if (!opportunity_id.empty()) {
+    const std::string id(opportunity_id);
+    auto it = view.index.find(id);
+    if (it == view.index.end()) {
+      auto known = snap.opportunities.find(id);
+      if (known == snap.opportunities.end()) return error_answer(not_found("no such opportunity"), kRoute);
+      return error_answer(failed_precondition("opportunity " + id + " is " + std::string(stage_name(known->second.stage)) +
+                                              "; nothing to predict"),
+                          kRoute);
+    }
+    for (auto& [k, v] : deal_json(view.rows[it->second], as_of)) o[k] = v;
+    return answer(std::move(o), kRoute);
+  }
+  json::array list;
+  list.reserve(view.rows.size());
+  for (const auto& d : view.rows) list.push_back(deal_json(d, as_of));
+  o["count"] = list.size();
+  o["opportunities"] = std::move(list);
+  return answer(std::move(o), kRoute);
+}
+
+ApiResponse render_agents(const TokenClaims& claims, std::string_view agent_id, const Snapshot& snap,
+                          const AgentsView& view) {
+  constexpr Route kRoute = Route::kPredictionAgents;
+  if (!view.status) {
+    return error_answer(not_found("agent performance not trained yet: " + view.status.message()), kRoute);
+  }
+  json::object o;
+  o["tenant_id"] = claims.tenant_id;
+  o["model_version"] = kAgentMethodVersion;
+  o["as_of"] = format_iso8601(snap.as_of);
+  o["interval"] = "80%";
+  if (!agent_id.empty()) {
+    const std::string id(agent_id);
+    if (!std::binary_search(view.agents.begin(), view.agents.end(), id)) {
+      return error_answer(not_found("no such agent"), kRoute);
+    }
+    for (auto& [k, v] : agent_json(view, id)) o[k] = v;
+    return answer(std::move(o), kRoute);
+  }
+  json::array list;
+  for (const auto& a : view.agents) list.push_back(agent_json(view, a));
+  o["agents"] = std::move(list);
+  return answer(std::move(o), kRoute);
 }
 
 }  // namespace
@@ -418,25 +489,15 @@ struct PredictionRoutes::Impl {
     return *s;
   }
 
-  // The tenant's history, fresh within kHistoryTtl and since its last
-  // invalidation; rebuilt from the store otherwise.
-  Result<std::shared_ptr<Snapshot>> snapshot(const std::string& tenant) {
-    TenantSlot& s = slot(tenant);
-    auto fresh = [&](const std::shared_ptr<Snapshot>& snap) {
-      return snap && snap->generation == s.generation.load() &&
-             std::chrono::steady_clock::now() - snap->built < PredictionRoutes::kHistoryTtl;
-    };
-    {
-      std::lock_guard lock(s.mu);
-      if (fresh(s.snapshot)) return s.snapshot;
-    }
-    std::lock_guard build(s.build_mu);
-    {
-      std::lock_guard lock(s.mu);
-      if (fresh(s.snapshot)) return s.snapshot;
-    }
+  bool fresh(const TenantSlot& s, const Snapshot& snap) const {
+    return snap.generation == s.generation.load() &&
+           std::chrono::steady_clock::now() - snap.built < PredictionRoutes::kHistoryTtl;
+  }
+
+  // The tenant's history as the store holds it now (not installed).
+  Result<std::shared_ptr<Snapshot>> build_snapshot(const std::string& tenant, std::uint64_t generation) {
     auto snap = std::make_shared<Snapshot>();
-    snap->generation = s.generation.load();
+    snap->generation = generation;
     snap->built = std::chrono::steady_clock::now();
     snap->as_of = clock.now();
     REAI_RETURN_IF_ERROR(store.for_each_contact(tenant, [&](const Contact& c) {
@@ -460,18 +521,173 @@ struct PredictionRoutes::Impl {
       o.stage = st.stage;
       o.value = st.monetary_value;
     }
-    std::lock_guard lock(s.mu);
-    s.snapshot = snap;
     return snap;
+  }
+
+  // The tenant's history, fresh within kHistoryTtl and since its last
+  // invalidation; rebuilt from the store (and installed) otherwise.
+  Result<std::shared_ptr<Snapshot>> snapshot(const std::string& tenant) {
+    TenantSlot& s = slot(tenant);
+    {
+      std::lock_guard lock(s.mu);
+      if (s.snapshot && fresh(s, *s.snapshot)) return s.snapshot;
+    }
+    std::lock_guard build(s.build_mu);
+    {
+      std::lock_guard lock(s.mu);
+      if (s.snapshot && fresh(s, *s.snapshot)) return s.snapshot;
+    }
+    auto snap = build_snapshot(tenant, s.generation.load());
+    if (!snap) return snap.status();
+    std::lock_guard lock(s.mu);
+    s.snapshot = *snap;
+    return *snap;
+  }
+
+  // The installed history, however old (null when none yet); a stale one is
+  // refreshed in the background while it keeps answering.
+  std::shared_ptr<Snapshot> current(const std::string& tenant) {
+    TenantSlot& s = slot(tenant);
+    std::shared_ptr<Snapshot> snap;
+    {
+      std::lock_guard lock(s.mu);
+      snap = s.snapshot;
+    }
+    if (snap && !fresh(s, *snap)) schedule_refresh(tenant);
+    return snap;
+  }
+
+  // ---- the worker: slow work off the io threads ----
+  struct Job {
+    std::function<void()> run;
+    std::function<void()> cancel;  // at stop, instead of run
+  };
+  std::mutex jobs_mu;
+  std::condition_variable jobs_cv;
+  std::deque<Job> jobs;
+  bool stopping = false;
+  std::thread worker;
+
+  // False once stopping (the job is dropped; the caller answers itself).
+  bool enqueue(Job job) {
+    {
+      std::lock_guard lock(jobs_mu);
+      if (stopping) return false;
+      jobs.push_back(std::move(job));
+      if (!worker.joinable()) worker = std::thread([this] { work(); });
+    }
+    jobs_cv.notify_one();
+    return true;
+  }
+
+  void work() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(jobs_mu);
+        jobs_cv.wait(lock, [&] { return stopping || !jobs.empty(); });
+        if (stopping) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      job.run();
+    }
+  }
+
+  void stop() {
+    std::deque<Job> left;
+    {
+      std::lock_guard lock(jobs_mu);
+      if (stopping) return;
+      stopping = true;
+      left.swap(jobs);
+    }
+    jobs_cv.notify_all();
+    if (worker.joinable()) worker.join();
+    for (auto& job : left) job.cancel();
+  }
+
+  // Rebuilds the tenant's history and the predictions already asked for,
+  // then installs them together, so readers never wait for it.
+  void schedule_refresh(const std::string& tenant) {
+    TenantSlot& s = slot(tenant);
+    if (s.refreshing.exchange(true)) return;
+    const bool queued = enqueue({[this, tenant, &s] {
+                                   std::lock_guard build(s.build_mu);
+                                   auto snap = build_snapshot(tenant, s.generation.load());
+                                   if (snap) {
+                                     auto model = artefact(deals, tenant, "deals", "deal model", "");
+                                     if (model) (void)deal_view(tenant, *model, **snap);
+                                     if (s.wants_agents.load()) (void)agent_view(**snap);
+                                     std::lock_guard lock(s.mu);
+                                     s.snapshot = *snap;
+                                   }
+                                   s.refreshing = false;
+                                 },
+                                 [&s] { s.refreshing = false; }});
+    if (!queued) s.refreshing = false;
+  }
+
+  // The answer when everything it needs is ready (a cheap read), else nullopt.
+  std::optional<ApiResponse> ready(Route route, const TokenClaims& claims, std::string_view id) {
+    if (route == Route::kPredictionDeals) {
+      auto model = deal_model(claims.tenant_id);
+      if (!model) return error_answer(model.status(), route);
+      auto snap = current(claims.tenant_id);
+      if (!snap) return std::nullopt;
+      std::shared_ptr<const DealsView> view;
+      {
+        std::lock_guard lock(snap->mu);
+        if (snap->deals && snap->deals->version == (*model)->version && snap->deals->created_at == (*model)->created_at) {
+          view = snap->deals;
+        }
+      }
+      if (!view) return std::nullopt;
+      return render_deals(claims, id, *snap, *view);
+    }
+    auto snap = current(claims.tenant_id);
+    if (!snap) return std::nullopt;
+    std::shared_ptr<const AgentsView> view;
+    {
+      std::lock_guard lock(snap->mu);
+      view = snap->agents;
+    }
+    if (!view) return std::nullopt;
+    return render_agents(claims, id, *snap, *view);
+  }
+
+  // The answer, doing whatever work it needs (history, predictions).
+  ApiResponse compute(Route route, const TokenClaims& claims, std::string_view id) {
+    if (route == Route::kPredictionDeals) {
+      auto model = deal_model(claims.tenant_id);
+      if (!model) return error_answer(model.status(), route);
+      auto snap = snapshot(claims.tenant_id);
+      if (!snap) return error_answer(snap.status(), route);
+      auto view = deal_view(claims.tenant_id, *model, **snap);
+      if (!view) return error_answer(view.status(), route);
+      return render_deals(claims, id, **snap, **view);
+    }
+    auto snap = snapshot(claims.tenant_id);
+    if (!snap) return error_answer(snap.status(), route);
+    slot(claims.tenant_id).wants_agents = true;
+    return render_agents(claims, id, **snap, *agent_view(**snap));
+  }
+
+  Result<std::shared_ptr<const Loaded<analytics::DealModel>>> deal_model(const std::string& tenant) {
+    return artefact(deals, tenant, "deals", "deal model", "reai train deals --out MODEL_DIR/deals");
   }
 
   Result<std::shared_ptr<const DealsView>> deal_view(const std::string& tenant,
                                                      const std::shared_ptr<const Loaded<analytics::DealModel>>& model,
                                                      Snapshot& snap) {
-    std::lock_guard lock(snap.mu);
-    if (snap.deals && snap.deals->version == model->version && snap.deals->created_at == model->created_at) {
-      return snap.deals;
+    {
+      std::lock_guard lock(snap.mu);
+      if (snap.deals && snap.deals->version == model->version && snap.deals->created_at == model->created_at) {
+        return snap.deals;
+      }
     }
+    // The history is immutable once built: predict without the lock, so a
+    // reader of the previous view never waits for this.
     auto view = std::make_shared<DealsView>();
     view->version = model->version;
     view->created_at = model->created_at;
@@ -491,13 +707,16 @@ struct PredictionRoutes::Impl {
       return a.prediction.p_close > b.prediction.p_close;
     });
     for (std::size_t i = 0; i < view->rows.size(); ++i) view->index[view->rows[i].prediction.opportunity_id] = i;
+    std::lock_guard lock(snap.mu);
     snap.deals = view;
     return std::shared_ptr<const DealsView>(view);
   }
 
   std::shared_ptr<const AgentsView> agent_view(Snapshot& snap) {
-    std::lock_guard lock(snap.mu);
-    if (snap.agents) return snap.agents;
+    {
+      std::lock_guard lock(snap.mu);
+      if (snap.agents) return snap.agents;
+    }
     auto view = std::make_shared<AgentsView>();
     analytics::AgentForecastOptions options;
     auto forecasts = analytics::forecast_agent_closings(snap.history, snap.as_of, options);
@@ -512,6 +731,7 @@ struct PredictionRoutes::Impl {
       }
       std::sort(view->agents.begin(), view->agents.end());
     }
+    std::lock_guard lock(snap.mu);
     snap.agents = view;
     return view;
   }
@@ -520,7 +740,7 @@ struct PredictionRoutes::Impl {
 PredictionRoutes::PredictionRoutes(store::Store& store, std::string model_dir, const Clock& clock)
     : impl_(std::make_unique<Impl>(store, std::move(model_dir), clock)) {}
 
-PredictionRoutes::~PredictionRoutes() = default;
+PredictionRoutes::~PredictionRoutes() { impl_->stop(); }
 
 Route PredictionRoutes::match(std::string_view path, std::string* id) {
   if (path.substr(0, kPrefix.size()) != kPrefix) return Route::kUnmatched;
@@ -544,17 +764,36 @@ Route PredictionRoutes::match(std::string_view path, std::string* id) {
 }
 
 ApiResponse PredictionRoutes::handle(Route route, const TokenClaims& claims, bool get, bool post,
-                                     std::string_view id, std::string_view query, std::string_view body) {
+                                     std::string_view id, std::string_view query, std::string_view body,
+                                     Api::Post post_fn, Api::Respond respond) {
   if (route == Route::kPredictionPricing && post) return pricing(claims, body);
-  if (get) {
-    if (route == Route::kPredictionMarkets) return market_trends(claims, query);
-    if (route == Route::kPredictionDeals) return deal_closure(claims, id);
-    if (route == Route::kPredictionAgents) return agent_performance(claims, id);
+  if (get && route == Route::kPredictionMarkets) return market_trends(claims, query);
+  if (get && (route == Route::kPredictionDeals || route == Route::kPredictionAgents)) {
+    if (!post_fn || !respond) return impl_->compute(route, claims, id);
+    if (auto r = impl_->ready(route, claims, id)) return std::move(*r);
+    // Reading a tenant's history and predicting from it takes from
+    // milliseconds to seconds: the worker does it and answers through the
+    // connection's executor.
+    const bool queued = impl_->enqueue(
+        {[impl = impl_.get(), route, claims, id = std::string(id), post_fn, respond] {
+           ApiResponse r = impl->compute(route, claims, id);
+           post_fn([respond, r = std::move(r)] { respond(r); });
+         },
+         [route, post_fn, respond] {
+           post_fn([route, respond] { respond(error_answer(unavailable("server stopping"), route)); });
+         }});
+    if (!queued) return error_answer(unavailable("server stopping"), route);
+    ApiResponse r;
+    r.deferred = true;
+    r.route = route;
+    return r;
   }
   ApiResponse r = error_answer(invalid_argument("method not allowed"), route);
   r.status = 405;
   return r;
 }
+
+void PredictionRoutes::stop() { impl_->stop(); }
 
 void PredictionRoutes::invalidate(const std::string& tenant_id) { impl_->slot(tenant_id).generation.fetch_add(1); }
 
@@ -596,8 +835,8 @@ ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::stri
   o["interval"] = "80%";
   auto row_json = [](const MarketForecast::Row& r) {
     return json::object{{"region", r.region}, {"metric", r.metric},   {"month", month_text(r.month)},
-                        {"h", r.h},           {"point", r.point},     {"lower80", r.lower80},
-                        {"upper80", r.upper80}};
+                        {"h", r.h},           {"point", num(r.point, 2)}, {"lower80", num(r.lower80, 2)},
+                        {"upper80", num(r.upper80, 2)}};
   };
   json::array list;
   if (!region.empty()) {
@@ -623,67 +862,11 @@ ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::stri
 }
 
 ApiResponse PredictionRoutes::deal_closure(const TokenClaims& claims, std::string_view opportunity_id) {
-  constexpr Route kRoute = Route::kPredictionDeals;
-  auto model = impl_->artefact(impl_->deals, claims.tenant_id, "deals", "deal model",
-                               "reai train deals --out MODEL_DIR/deals");
-  if (!model) return error_answer(model.status(), kRoute);
-  auto snap = impl_->snapshot(claims.tenant_id);
-  if (!snap) return error_answer(snap.status(), kRoute);
-  auto view = impl_->deal_view(claims.tenant_id, *model, **snap);
-  if (!view) return error_answer(view.status(), kRoute);
-  const UnixSeconds as_of = (*snap)->as_of;
-  json::object o;
-  o["tenant_id"] = claims.tenant_id;
-  o["model_version"] = (*view)->version;
-  o["model_created_at"] = format_iso8601((*view)->created_at);
-  o["as_of"] = format_iso8601(as_of);
-  o["interval"] = "80%";
-  if (!opportunity_id.empty()) {
-    const std::string id(opportunity_id);
-    auto it = (*view)->index.find(id);
-    if (it == (*view)->index.end()) {
-      auto known = (*snap)->opportunities.find(id);
-      if (known == (*snap)->opportunities.end()) return error_answer(not_found("no such opportunity"), kRoute);
-      return error_answer(failed_precondition("opportunity " + id + " is " + std::string(stage_name(known->second.stage)) +
-                                              "; nothing to predict"),
-                          kRoute);
-    }
-    for (auto& [k, v] : deal_json((*view)->rows[it->second], as_of)) o[k] = v;
-    return answer(std::move(o), kRoute);
-  }
-  json::array list;
-  list.reserve((*view)->rows.size());
-  for (const auto& d : (*view)->rows) list.push_back(deal_json(d, as_of));
-  o["count"] = list.size();
-  o["opportunities"] = std::move(list);
-  return answer(std::move(o), kRoute);
+  return impl_->compute(Route::kPredictionDeals, claims, opportunity_id);
 }
 
 ApiResponse PredictionRoutes::agent_performance(const TokenClaims& claims, std::string_view agent_id) {
-  constexpr Route kRoute = Route::kPredictionAgents;
-  auto snap = impl_->snapshot(claims.tenant_id);
-  if (!snap) return error_answer(snap.status(), kRoute);
-  auto view = impl_->agent_view(**snap);
-  if (!view->status) {
-    return error_answer(not_found("agent performance not trained yet: " + view->status.message()), kRoute);
-  }
-  json::object o;
-  o["tenant_id"] = claims.tenant_id;
-  o["model_version"] = kAgentMethodVersion;
-  o["as_of"] = format_iso8601((*snap)->as_of);
-  o["interval"] = "80%";
-  if (!agent_id.empty()) {
-    const std::string id(agent_id);
-    if (!std::binary_search(view->agents.begin(), view->agents.end(), id)) {
-      return error_answer(not_found("no such agent"), kRoute);
-    }
-    for (auto& [k, v] : agent_json(*view, id)) o[k] = v;
-    return answer(std::move(o), kRoute);
-  }
-  json::array list;
-  for (const auto& a : view->agents) list.push_back(agent_json(*view, a));
-  o["agents"] = std::move(list);
-  return answer(std::move(o), kRoute);
+  return impl_->compute(Route::kPredictionAgents, claims, agent_id);
 }
 
 ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_view body) {
@@ -751,22 +934,23 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
   o["model_version"] = (*avm)->version;
   o["model_created_at"] = format_iso8601((*avm)->created_at);
   o["interval"] = "80%";
-  o["list_price"] = rec.list_price;
-  o["lower80"] = rec.lower80;
-  o["upper80"] = rec.upper80;
-  o["avm"] = json::object{{"predicted", rec.avm.predicted}, {"lower80", rec.avm.lower80}, {"upper80", rec.avm.upper80},
-                          {"lower90", rec.avm.lower90},     {"upper90", rec.avm.upper90}};
+  o["list_price"] = num(rec.list_price, 0);
+  o["lower80"] = num(rec.lower80, 0);
+  o["upper80"] = num(rec.upper80, 0);
+  o["avm"] = json::object{{"predicted", num(rec.avm.predicted, 0)}, {"lower80", num(rec.avm.lower80, 0)},
+                          {"upper80", num(rec.avm.upper80, 0)},     {"lower90", num(rec.avm.lower90, 0)},
+                          {"upper90", num(rec.avm.upper90, 0)}};
   json::array comps;
   for (const auto& c : rec.comparables) {
     json::object h;
     for (const auto& [k, val] : c.highlights) h[k] = val;
-    comps.push_back(json::object{{"row", c.row}, {"price", c.price}, {"distance", c.distance}, {"highlights", std::move(h)}});
+    comps.push_back(json::object{{"row", c.row}, {"price", num(c.price, 0)}, {"distance", num(c.distance, 3)}, {"highlights", std::move(h)}});
   }
   o["comparables"] = std::move(comps);
   if (rec.has_market) {
     o["market"] = json::object{{"region", rec.market.region},   {"metric", rec.market.metric},
-                               {"months", rec.market.months},   {"change", rec.market.change},
-                               {"lower80", rec.market.lower80}, {"upper80", rec.market.upper80},
+                               {"months", rec.market.months},   {"change", num(rec.market.change, 4)},
+                               {"lower80", num(rec.market.lower80, 4)}, {"upper80", num(rec.market.upper80, 4)},
                                {"model_version", market_version}};
   } else {
     o["market"] = nullptr;

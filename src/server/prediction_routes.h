@@ -16,7 +16,11 @@
 // Deal closure and agent performance need the tenant's CRM history: it is
 // read from the store once per tenant and kept for kHistoryTtl (or until a
 // new pipeline row arrives), and the predictions computed from it are cached
-// with it, so repeated reads cost a map lookup and the JSON. Thread-safe.
+// with it, so repeated reads cost a map lookup and the JSON. That work runs
+// on one worker thread, never on an io thread: the first read of a tenant
+// waits for it (deferred answer); later reads answer from the cached
+// predictions while a stale history is rebuilt in the background.
+// Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -42,9 +46,17 @@ class PredictionRoutes {
   // opportunity or agent id, empty for the list forms); kUnmatched otherwise.
   static Route match(std::string_view path, std::string* id);
   // Answers a matched route for an authenticated caller (405 for a wrong
-  // method).
+  // method). Deal closure and agent performance answer at once from cached
+  // predictions; when these must be computed first, and `post`/`respond`
+  // are given, the answer is `deferred` and goes to `respond` (exactly once,
+  // through `post`) from the worker thread; without them it is computed
+  // inline.
   ApiResponse handle(Route route, const TokenClaims& claims, bool get, bool post, std::string_view id,
-                     std::string_view query, std::string_view body);
+                     std::string_view query, std::string_view body, Api::Post post_fn = {},
+                     Api::Respond respond = {});
+  // Answers the deferred requests still queued with 503 and joins the
+  // worker. Idempotent; call before the io threads stop.
+  void stop();
 
   // A new pipeline row of `tenant_id`: its cached history is rebuilt on the
   // next read. Cheap; any thread.
@@ -52,9 +64,9 @@ class PredictionRoutes {
 
   // GET /api/predictions/market-trends?region=&metric=&horizon=DAYS
   ApiResponse market_trends(const TokenClaims& claims, std::string_view query);
-  // GET /api/predictions/deal-closure[/{opportunity_id}]
+  // GET /api/predictions/deal-closure[/{opportunity_id}], computed inline.
   ApiResponse deal_closure(const TokenClaims& claims, std::string_view opportunity_id);
-  // GET /api/predictions/agent-performance[/{agent_id}]
+  // GET /api/predictions/agent-performance[/{agent_id}], computed inline.
   ApiResponse agent_performance(const TokenClaims& claims, std::string_view agent_id);
   // POST /api/predictions/pricing
   ApiResponse pricing(const TokenClaims& claims, std::string_view body);
