@@ -1,18 +1,18 @@
 #include "server/prediction_routes.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <thread>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "analytics/agents.h"
 #include "analytics/deals.h"
@@ -168,7 +168,7 @@ class ArtefactCache {
   Result<std::shared_ptr<const Loaded<T>>> get(const fs::path& dir) {
     const fs::path key = dir / key_file_;
     const auto stamp = stamp_of(key);
-    if (!stamp) return not_found(key.string() + " is missing");
+    if (!stamp) return not_found(key_file_ + " is missing");
     {
       std::lock_guard lock(mu_);
       auto it = cache_.find(dir.string());
@@ -469,17 +469,31 @@ struct PredictionRoutes::Impl {
   std::mutex tenants_mu;
   std::unordered_map<std::string, std::unique_ptr<TenantSlot>> tenants;
 
-  // The tenant's own artefact directory when it has one, else the shared one.
+  // The tenant's own artefact directory when it has one, else the shared
+  // one; nullopt when neither holds `key_file`.
+  std::optional<fs::path> artefact_dir(const std::string& tenant, const char* kind, const std::string& key_file) const {
+    if (safe_dir_name(tenant)) {
+      fs::path own = model_dir / "tenants" / tenant / kind;
+      if (fs::exists(own / key_file)) return own;
+    }
+    fs::path shared = model_dir / kind;
+    if (fs::exists(shared / key_file)) return shared;
+    return std::nullopt;
+  }
+
   template <class T>
   Result<std::shared_ptr<const Loaded<T>>> artefact(ArtefactCache<T>& cache, const std::string& tenant,
                                                     const char* kind, const char* what, const char* how) {
-    if (safe_dir_name(tenant)) {
-      const fs::path own = model_dir / "tenants" / tenant / kind;
-      if (fs::exists(own / cache.key_file())) return cache.get(own);
+    auto dir = artefact_dir(tenant, kind, cache.key_file());
+    if (!dir) return not_found(std::string(what) + " not trained yet (" + how + ")");
+    auto loaded = cache.get(*dir);
+    // A model that does not load is the operator's problem, not the caller's:
+    // 503, with the reason in the server log.
+    if (!loaded) {
+      spdlog::error("predictions: {} in {} does not load: {}", what, dir->string(), loaded.status().message());
+      return unavailable(std::string(what) + " does not load; see the server log");
     }
-    const fs::path shared = model_dir / kind;
-    if (fs::exists(shared / cache.key_file())) return cache.get(shared);
-    return not_found(std::string(what) + " not trained yet (" + how + ")");
+    return loaded;
   }
 
   TenantSlot& slot(const std::string& tenant) {
@@ -914,15 +928,11 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
   std::optional<analytics::MarketOutlook> outlook;
   std::string market_version;
   if (!region.empty()) {
-    auto market = impl_->artefact(impl_->markets, claims.tenant_id, "markets", "market forecast",
-                                  "reai forecast --out MODEL_DIR/markets/forecast.csv");
-    if (market) {
-      // The market artefact's directory: the tenant's own or the shared one.
-      fs::path dir = impl_->model_dir / "markets";
-      if (safe_dir_name(claims.tenant_id) && fs::exists(impl_->model_dir / "tenants" / claims.tenant_id / "markets" / "forecast.csv")) {
-        dir = impl_->model_dir / "tenants" / claims.tenant_id / "markets";
-      }
-      auto o = analytics::market_outlook((dir / "forecast.csv").string(), region, metric);
+    // Without a market forecast the price stands on the AVM alone ("market": null).
+    if (auto dir = impl_->artefact_dir(claims.tenant_id, "markets", impl_->markets.key_file())) {
+      auto market = impl_->markets.get(*dir);
+      if (!market) return error_answer(unavailable("market forecast does not load"), kRoute);
+      auto o = analytics::market_outlook((*dir / "forecast.csv").string(), region, metric);
       if (!o) return error_answer(not_found("no market forecast for region " + region + " and metric " + metric), kRoute);
       outlook = *o;
       market_version = (*market)->version;

@@ -220,6 +220,22 @@ TEST_F(PredictionRoutesTest, MissingModelsAnswerNotTrained) {
   EXPECT_EQ(http_->get("/api/predictions/pricing/x", a).status, 404);
 }
 
+TEST_F(PredictionRoutesTest, AModelThatDoesNotLoadAnswers503) {
+  fs::create_directories(model_dir_ / "deals");
+  ASSERT_TRUE(write_text_file((model_dir_ / "deals" / "deal_model.json").string(), "{not json"));
+  fs::create_directories(model_dir_ / "markets");
+  ASSERT_TRUE(write_text_file((model_dir_ / "markets" / "forecast.csv").string(), "series,metric\nAustin,median\n"));
+  start();
+  const std::string a = token(kTenant);
+  auto deals = http_->get("/api/predictions/deal-closure", a);
+  EXPECT_EQ(deals.status, 503) << deals.body;
+  EXPECT_EQ(error_of(deals).find(model_dir_.string()), std::string::npos);  // no server path to the caller
+  EXPECT_EQ(http_->get("/api/predictions/market-trends", a).status, 503);
+  // Fixed on disk: served on the next request.
+  install(trained().deals, "deals");
+  EXPECT_EQ(http_->get("/api/predictions/deal-closure", a).status, 200);
+}
+
 TEST_F(PredictionRoutesTest, RetrainedDealModelIsServedWithoutRestart) {
   install(trained().deals, "deals");
   start();

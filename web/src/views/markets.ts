@@ -115,10 +115,10 @@ function renderAgents(v: Json): HTMLElement {
   const body = list.slice(0, kRows).map((a) => [
     str(a.agent_id),
     str(a.next_month),
-    h('strong', null, fixed(a.expected_closings, 1)),
+    h('strong', null, fixed(a.expected_closings, 2)),
     range(a.lower80, a.upper80, 0),
-    fixed(a.expected_closings_horizon, 1),
-    h('span', { class: 'reason', title: str(a.coaching) }, str(a.coaching)),
+    fixed(a.expected_closings_horizon, 2),
+    h('span', { class: 'coaching' }, str(a.coaching)),
   ]);
   return h(
     'div',
@@ -158,7 +158,7 @@ export class MarketsView {
       this.bodies.push(body);
       return card(p.title, body);
     });
-    this.el = h('div', { class: 'view', id: 'view-markets' }, cards[0], h('div', { class: 'two-col' }, cards[1], cards[2]));
+    this.el = h('div', { class: 'view', id: 'view-markets' }, ...cards);
   }
 
   async refresh(): Promise<void> {
