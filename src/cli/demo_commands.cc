@@ -1,12 +1,15 @@
 // `reai demo` (what `make run` runs) and `reai simulate`.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
 #include <thread>
 
+#include "analytics/analytics.h"
 #include "cli/cli.h"
 #include "cli/listing_commands.h"
+#include "cli/forecast_commands.h"
 #include "cli/runtime.h"
 #include "cli/simulator.h"
 #include "core/crm_csv.h"
@@ -19,6 +22,7 @@ namespace fs = std::filesystem;
 
 struct DemoArgs {
   std::string history = "fixtures/demo";
+  std::string market_panel = "fixtures/market/txhousing.csv";
   RuntimeOptions runtime;
   std::string tenant = "demo";
   std::string jwt_secret;
@@ -132,6 +136,42 @@ Status prepare_demo_listings(const DemoArgs& args) {
   return Status::ok();
 }
 
+// The deal model and the market forecast the prediction routes serve, made
+// once in the background while the demo already runs (the routes answer
+// "not trained yet" until the files appear, then pick them up on their own).
+void train_predictions(const DemoArgs& args, const History& history) {
+  const fs::path models(args.runtime.model_dir);
+  if (!fs::exists(models / "deals" / "deal_model.json")) {
+    const auto started = std::chrono::steady_clock::now();
+    analytics::CrmHistory crm{history.contacts, history.events, history.stages};
+    analytics::DealTrainOptions options;
+    options.step_days = 14;  // half the as-of points of `reai train deals`: a few seconds
+    options.nthread = 1;     // the server and the simulator share the machine
+    auto model = analytics::DealModel::train(crm, options, nullptr);
+    const fs::path temp = models / "deals.tmp";
+    std::error_code ec;
+    fs::remove_all(temp, ec);
+    Status saved = model ? model->save(temp.string()) : model.status();
+    if (saved) fs::rename(temp, models / "deals", ec);
+    if (!saved || ec) {
+      std::cerr << "demo: deal model not trained: " << (saved ? ec.message() : saved.message()) << "\n";
+    } else {
+      std::cerr << "demo: deal model " << model->version() << " trained in "
+                << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() << " s\n";
+    }
+  }
+  const fs::path forecast = models / "markets" / "forecast.csv";
+  if (!fs::exists(forecast) && !args.market_panel.empty() && fs::exists(args.market_panel)) {
+    auto panel = analytics::read_monthly_panel(args.market_panel, {"city", {"year", "month"}, {"median", "sales"}});
+    analytics::ForecastOptions options;
+    options.nthread = 1;
+    auto points = panel ? analytics::forecast_panel(*panel, options) : Result<std::vector<analytics::ForecastPoint>>(panel.status());
+    Status written = points ? write_forecast_csv(forecast.string(), *panel, *points) : points.status();
+    if (!written) std::cerr << "demo: market forecast not made: " << written.message() << "\n";
+    else std::cerr << "demo: market forecast of " << panel->series.size() << " cities written to " << forecast << "\n";
+  }
+}
+
 void print_welcome(const DemoArgs& args, std::uint16_t port, const std::string& agent_token,
                    const std::string& admin_token) {
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
@@ -171,6 +211,7 @@ int run_demo(DemoArgs args) {
   auto admin = server::issue_token(args.tenant, server::Role::kAdmin, *secret, 86400, now);
   if (!agent || !admin) return report_failure(agent ? admin.status() : agent.status());
   print_welcome(args, (*runtime)->port(), *agent, *admin);
+  std::thread predictions([&] { train_predictions(args, *history); });
 
   std::atomic<bool> stop_simulator{false};
   std::thread simulator;
@@ -187,6 +228,7 @@ int run_demo(DemoArgs args) {
   (*runtime)->wait();
   stop_simulator = true;
   if (simulator.joinable()) simulator.join();
+  predictions.join();
   std::cerr << "demo: stopped\n";
   return kExitOk;
 }
@@ -217,6 +259,9 @@ void add_demo_command(CLI::App& app, int* exit_code) {
       "demo", "Demo tenant end to end: import a history, train, serve, and stream live events");
   cmd->add_option("--history", args->history, "crm/ CSV directory of the demo history")->capture_default_str();
   cmd->add_option("--tenant", args->tenant, "Tenant id in the history")->capture_default_str();
+  cmd->add_option("--market-panel", args->market_panel,
+                  "Monthly panel (city,year,month,median,sales) forecast for /api/predictions/market-trends")
+      ->capture_default_str();
   cmd->add_option("--data-dir", args->runtime.data_dir, "SQLite store directory")->capture_default_str();
   cmd->add_option("--model-dir", args->runtime.model_dir, "Model directory")->capture_default_str();
   cmd->add_option("--port", args->runtime.server.port, "HTTP port")->capture_default_str();

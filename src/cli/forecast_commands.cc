@@ -2,6 +2,7 @@
 #include "cli/forecast_commands.h"
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -55,17 +56,8 @@ int run_forecast(const ForecastArgs& args) {
   if (!panel) return report_failure(panel.status());
   auto points = analytics::forecast_panel(*panel, forecast_options(args));
   if (!points) return report_failure(points.status());
-  std::ofstream out(args.out);
-  if (!out) return report_failure(invalid_argument("cannot write " + args.out));
-  out << "series,metric,year,month,h,point,lower80,upper80\n";
-  char line[512];
-  for (const auto& p : *points) {
-    std::snprintf(line, sizeof line, ",%s,%d,%d,%d,%.6g,%.6g,%.6g\n", panel->metrics[p.metric].c_str(),
-                  analytics::year_of(p.month), analytics::month_of(p.month), p.h, p.point, p.lower80, p.upper80);
-    out << csv_field(panel->series[p.series].name) << line;
-  }
-  out.close();
-  if (!out) return report_failure(internal_error("failed writing " + args.out));
+  Status written = write_forecast_csv(args.out, *panel, *points);
+  if (!written) return report_failure(written);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cerr << "reai forecast: wrote " << points->size() << " forecasts for " << panel->series.size()
             << " series to " << args.out << " in " << seconds << " s\n";
@@ -196,6 +188,30 @@ int run_price(const PriceArgs& args) {
 
 }  // namespace
 
+Status write_forecast_csv(const std::string& path, const analytics::MonthlyPanel& panel,
+                          const std::vector<analytics::ForecastPoint>& points) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path(), ec);
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp);
+    if (!out) return internal_error("cannot write " + path);
+    out << "series,metric,year,month,h,point,lower80,upper80\n";
+    char line[512];
+    for (const auto& p : points) {
+      std::snprintf(line, sizeof line, ",%s,%d,%d,%d,%.6g,%.6g,%.6g\n", panel.metrics[p.metric].c_str(),
+                    analytics::year_of(p.month), analytics::month_of(p.month), p.h, p.point, p.lower80, p.upper80);
+      out << csv_field(panel.series[p.series].name) << line;
+    }
+    out.close();
+    if (!out) return internal_error("failed writing " + path);
+  }
+  fs::rename(temp, path, ec);
+  if (ec) return internal_error("cannot move " + temp + " to " + path + ": " + ec.message());
+  return Status::ok();
+}
+
 void add_price_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<PriceArgs>();
   auto* cmd = app.add_subcommand("price", "Recommended list price and 80% range for a listing, with comparables and the market outlook");
@@ -214,7 +230,7 @@ void add_forecast_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "forecast", "Forecast every series and metric of a monthly panel: series,metric,year,month,h,point,lower80,upper80");
   add_panel_options(cmd, args.get(), false);
-  cmd->add_option("--out", args->out, "Output CSV");
+  cmd->add_option("--out", args->out, "Output CSV (MODEL_DIR/markets/forecast.csv is what reai serve answers on /api/predictions/market-trends)");
   auto* backtest = cmd->add_subcommand(
       "backtest", "Rolling-origin backtest: MASE/MAPE/sMAPE per horizon and interval coverage, with the references");
   auto bargs = std::make_shared<ForecastArgs>();

@@ -80,6 +80,8 @@ class DirectoryModelRegistry final : public ModelRegistry {
   std::shared_ptr<const LeadModel> lead_model(std::string_view tenant_id) const override;
   // Version of the shared model, "" when none.
   std::string shared_version() const;
+  // The directory given at construction (other models live beside `leads`).
+  const std::string& model_dir() const { return model_dir_; }
 
  private:
   struct State;

@@ -12,6 +12,7 @@
 #include "server/codec.h"
 #include "server/dashboard_routes.h"
 #include "server/ghl_routes.h"
+#include "server/prediction_routes.h"
 #include "server/http_errors.h"
 #include "server/property_routes.h"
 #include "store/store.h"
@@ -167,6 +168,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       metrics_(metrics),
       hub_(hub),
       dashboard_(std::make_unique<DashboardRoutes>(deps.store, deps.engine)),
+      predictions_(std::make_unique<PredictionRoutes>(deps.store, deps.registry.model_dir(), deps.clock)),
       shards_(new ScoreShard[kShards]),
       appender_(std::make_unique<EventAppender>(
           deps.store, [this](const Event& e) { return prepare_event(e); },
@@ -186,6 +188,7 @@ Api::~Api() {
 }
 
 void Api::stop_appender() {
+  predictions_->stop();
   ghl_->stop();  // its last deliveries still go through the appender
   appender_->stop();
   property_->stop();
@@ -346,6 +349,8 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
   else if (path == "/api/realtime/performance") route = Route::kPerformance;
   else if (path == "/api/admin/reload") route = Route::kAdminReload;
   else if (is_websocket_path(path)) route = Route::kRealtimeScoring;
+  std::string prediction_id;  // opportunity or agent
+  if (route == Route::kUnmatched) route = PredictionRoutes::match(path, &prediction_id);
   std::string contact_id;
   if (path.substr(0, kContactsPrefix.size()) == kContactsPrefix) {
     std::string_view rest = path.substr(kContactsPrefix.size());
@@ -431,6 +436,13 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     case Route::kPropertiesValue:
     case Route::kListing:
       return property_->handle(route, *claims, request, property_path_id, query);
+    case Route::kPredictionMarkets:
+    case Route::kPredictionDeals:
+    case Route::kPredictionAgents:
+    case Route::kPredictionPricing:
+      return predictions_->handle(route, *claims, get, request.method == Method::kPost, prediction_id, query,
+                                 request.body, deferred ? deferred->post : Post(),
+                                 deferred ? deferred->respond : Respond());
     default:
       break;
   }
@@ -723,7 +735,10 @@ Result<scoring::LeadScore> Api::apply_stage(const OpportunityStage& stage) {
   REAI_RETURN_IF_ERROR(ensure_contact(stage.tenant_id, stage.contact_id, stage.ts));
   auto written = deps_.store.append_stage(stage);
   if (!written) return written.status();
-  if (*written) deps_.engine.apply_stage(stage);
+  if (*written) {
+    deps_.engine.apply_stage(stage);
+    predictions_->invalidate(stage.tenant_id);
+  }
   auto score = deps_.engine.score(stage.tenant_id, stage.contact_id, deps_.clock.now());
   if (!score) return score.status();
   if (*written) publish_if_changed(*score);

@@ -58,6 +58,7 @@ struct WsAdmission {
 
 class TokenBuckets;
 class DashboardRoutes;
+class PredictionRoutes;
 class GhlRoutes;
 class PropertyRoutes;
 
@@ -161,6 +162,7 @@ class Api {
   WsHub& hub_;
   std::unique_ptr<TokenBuckets> rate_limiter_;
   std::unique_ptr<DashboardRoutes> dashboard_;
+  std::unique_ptr<PredictionRoutes> predictions_;
   std::mutex known_mu_;
   std::unordered_set<std::string> known_tenants_;
   std::unordered_set<std::string> known_contacts_;  // tenant \x1f contact

@@ -16,7 +16,8 @@ std::string_view route_label(Route route) {
       "/",                  "static",                      "/api/ghl/webhook",
       "/api/ghl/workflow/{tenant}", "/api/admin/ghl/deliveries", "/api/admin/ghl/deliveries/{id}/retry",
       "/api/leads/{id}/matches", "/api/properties/match", "/api/properties/value", "/api/listings/{id}",
-      "unmatched"};
+      "/api/predictions/market-trends", "/api/predictions/deal-closure/{id}", "/api/predictions/agent-performance/{id}",
+      "/api/predictions/pricing", "unmatched"};
   return kLabels[static_cast<int>(route)];
 }
 

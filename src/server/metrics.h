@@ -39,6 +39,10 @@ enum class Route : std::uint8_t {
   kPropertiesMatch,
   kPropertiesValue,
   kListing,
+  kPredictionMarkets,
+  kPredictionDeals,
+  kPredictionAgents,
+  kPredictionPricing,
   kUnmatched,
 };
 inline constexpr int kRouteCount = static_cast<int>(Route::kUnmatched) + 1;

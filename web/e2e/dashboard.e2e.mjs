@@ -9,11 +9,12 @@
 // sessionStorage), strict CSP and caching headers, the hot-lead board and the
 // score stream change within a second of an event, the latency chart draws,
 // another tenant's events never appear, an expired token leads back to
-// sign-in. Measures frame times with 5,000 leads and ~50 updates/s (reported,
+// sign-in, the prediction panels answer with numbers, ranges and model
+// versions for a tenant with a pipeline. Measures frame times with 5,000 leads and ~50 updates/s (reported,
 // not asserted). Exits non-zero on the first failed check.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -79,6 +80,19 @@ function expiredToken(tenant) {
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'reai-web-e2e-'));
+// The prediction routes' artefacts, made by the real CLI beside a copy of the
+// fixture lead model: a deal model and a pipeline history for a third tenant
+// (the small CRM fixture's t_cyclone), and the market forecast of the Texas
+// panel the demo ships.
+const modelDir = join(dataDir, 'models');
+cpSync(models, modelDir, { recursive: true });
+const crm = (f) => resolve('tests/fixtures/crm_small', f);
+const crmArgs = ['--contacts', crm('contacts.csv'), '--events', crm('events.csv'), '--stages', crm('opportunity_stages.csv')];
+const quiet = { stdio: ['ignore', 'ignore', 'pipe'] };
+execFileSync(reai, ['train', 'deals', ...crmArgs, '--out', join(modelDir, 'deals'), '--threads', '1'], quiet);
+execFileSync(reai, ['forecast', '--data', resolve('fixtures/market/txhousing.csv'), '--series', 'city', '--time', 'year,month',
+  '--metrics', 'median,sales', '--horizon', '3', '--threads', '1', '--quiet', '--out', join(modelDir, 'markets', 'forecast.csv')], quiet);
+execFileSync(reai, ['import', '--data-dir', dataDir, ...crmArgs, '--tenant', 't_cyclone'], quiet);
 mkdirSync(outDir, { recursive: true });
 mkdirSync(shotsDir, { recursive: true });
 const serverLog = join(outDir, 'server.log');
@@ -86,7 +100,7 @@ let log = '';
 function startServer() {
   const child = spawn(
     reai,
-    ['serve', '--port', String(port), '--data-dir', dataDir, '--model-dir', models, '--jwt-secret', secret, '--static-dir', staticDir],
+    ['serve', '--port', String(port), '--data-dir', dataDir, '--model-dir', modelDir, '--jwt-secret', secret, '--static-dir', staticDir],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout.on('data', (d) => (log += d));
@@ -286,9 +300,32 @@ try {
     const v = document.querySelector('#view-markets');
     return !!v && !v.textContent.includes('Checking');
   }, null, { timeout: 5000 });
+  // Tenant A has no pipeline: a deal model but no open deal, no agent history
+  // yet; the market forecast is shared.
   const marketsText = await page.textContent('#view-markets');
-  check((marketsText.match(/Not trained yet/g) ?? []).length === 3, `markets, deals and agents say "Not trained yet" (${marketsText.slice(0, 300)})`);
-  await page.screenshot({ path: join(shotsDir, 'markets.png') });
+  check(/No open deals/.test(marketsText), `tenant A: the deal model answers, no open deals (${marketsText.slice(0, 200)})`);
+  check((marketsText.match(/Not trained yet/g) ?? []).length === 1, 'tenant A: agents say "Not trained yet" (no pipeline history)');
+  check(/Austin/.test(await page.textContent('#predictions-markets')), 'tenant A: the market forecast lists Austin');
+  // A tenant with a pipeline: numbers with ranges and model versions.
+  const tokenC = mint('t_cyclone');
+  const pipelinePage = await context.newPage();
+  await pipelinePage.goto(`${base}/#token=${tokenC}`);
+  await pipelinePage.waitForSelector('#conn.conn-live', { timeout: 10000 });
+  await pipelinePage.keyboard.press('6');
+  await pipelinePage.waitForFunction(() => {
+    const v = document.querySelector('#view-markets');
+    return !!v && !v.textContent.includes('Checking');
+  }, null, { timeout: 10000 });
+  const pipelineText = await pipelinePage.textContent('#view-markets');
+  check(!/Not trained yet/.test(pipelineText), `t_cyclone: every panel answers (${pipelineText.slice(0, 300)})`);
+  const versions = await pipelinePage.$$eval('#view-markets [data-model-version]', (els) => els.map((e) => e.getAttribute('data-model-version')));
+  check(versions.length === 3 && versions[0].startsWith('deals-') && versions[2].startsWith('markets-'), `model versions shown: ${versions.join(', ')}`);
+  const dealRows = await pipelinePage.$$eval('#predictions-deals tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  const pClose = await pipelinePage.$$eval('#predictions-deals .p-close', (els) => els.map((e) => Number(e.textContent.replace('%', ''))));
+  check(dealRows.length > 0 && pClose.every((p) => p >= 0 && p <= 100), `open deals with P(close) in 0-100% (${pClose.slice(0, 5).join(', ')})`);
+  check((await pipelinePage.$$('#predictions-agents tbody tr')).length > 0, 'agents listed with expected closings and coaching');
+  await pipelinePage.screenshot({ path: join(shotsDir, 'markets.png'), fullPage: true });
+  await pipelinePage.close();
 
   // Frame time with 5,000 leads and ~50 updates per second.
   await page.keyboard.press('1');
