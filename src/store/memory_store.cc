@@ -300,6 +300,20 @@ class MemoryStore final : public Store {
     return it->second;
   }
 
+  Status put_ghl_token(const GhlToken& token) override {
+    REAI_RETURN_IF_ERROR(validate(token));
+    std::lock_guard lock(mu_);
+    ghl_tokens_[token.tenant_id] = token;
+    return Status::ok();
+  }
+
+  Result<GhlToken> get_ghl_token(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    auto it = ghl_tokens_.find(tenant_id);
+    if (it == ghl_tokens_.end()) return not_found("no GHL token for tenant '" + tenant_id + "'");
+    return it->second;
+  }
+
   Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& update) override {
     REAI_RETURN_IF_ERROR(validate(update));
     std::lock_guard lock(mu_);
@@ -400,6 +414,7 @@ class MemoryStore final : public Store {
   std::map<std::string, Tenant> tenants_;
   std::map<std::string, TenantRows> tenant_rows_;
   std::map<std::string, GhlSettings> ghl_settings_;
+  std::map<std::string, GhlToken> ghl_tokens_;
   std::int64_t last_delivery_id_ = 0;
   std::int64_t last_update_id_ = 0;
   std::uint64_t next_insertion_ = 0;

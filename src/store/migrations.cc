@@ -132,6 +132,22 @@ CREATE TABLE ghl_outbox (
 CREATE INDEX ghl_outbox_due ON ghl_outbox (tenant_id, status, next_attempt_at, update_id);
 )sql";
 
+// Version 4 belongs to the listings tables (another branch); this
+// placeholder keeps the numbering until they merge and takes its place.
+constexpr std::string_view kMigration4Reserved = "SELECT 1;";
+
+// GoHighLevel API credentials per tenant, sealed by the caller.
+constexpr std::string_view kMigrationGhlTokens = R"sql(
+CREATE TABLE ghl_tokens (
+  tenant_id TEXT NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  kind TEXT NOT NULL CHECK (kind <> ''),
+  sealed_access_token TEXT NOT NULL CHECK (sealed_access_token <> ''),
+  sealed_refresh_token TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -176,7 +192,8 @@ Status migrate_locked(Database& db) {
 }  // namespace
 
 const std::vector<std::string_view>& sqlite_migrations() {
-  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox};
+  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox,
+                                                               kMigration4Reserved, kMigrationGhlTokens};
   return migrations;
 }
 

@@ -98,6 +98,18 @@ struct GhlUpdate {
   std::string error;
 };
 
+// A tenant's GoHighLevel API credentials. The token fields are opaque to the
+// store: callers seal them (libsodium secretbox) before put and open them
+// after get, so the database never holds a usable token.
+struct GhlToken {
+  std::string tenant_id;
+  std::string kind;                  // "oauth" | "private" (a Private Integration Token)
+  std::string sealed_access_token;   // sealed; never empty
+  std::string sealed_refresh_token;  // sealed; empty for a private token
+  UnixSeconds expires_at = 0;        // access token expiry; 0 = does not expire
+  UnixSeconds updated_at = 0;
+};
+
 struct ImportCounts {
   std::size_t contacts_written = 0;
   std::size_t events_written = 0;   // new event ids only
@@ -213,6 +225,12 @@ class Store {
   // retry, status pending) next_attempt_at. NotFound when absent.
   virtual Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
                                            const std::string& error, UnixSeconds next_attempt_at) = 0;
+
+  // Insert or replace by tenant id (a refresh rotates both tokens in one
+  // write). InvalidArgument for an empty tenant, kind or access token.
+  // NotFound from get when none is stored.
+  virtual Status put_ghl_token(const GhlToken& token) = 0;
+  virtual Result<GhlToken> get_ghl_token(const std::string& tenant_id) = 0;
 
   // Counts for health and tests.
   virtual Result<std::size_t> count_events(const std::string& tenant_id) = 0;

@@ -787,6 +787,31 @@ TYPED_TEST(StoreTest, TenantIsFoundByGhlLocationAndSettingsRoundTrip) {
   EXPECT_EQ(s->put_ghl_settings({"", "", "", true}).code(), StatusCode::kInvalidArgument);
 }
 
+TYPED_TEST(StoreTest, GhlTokensAreReplacedWholeAndSurviveReopen) {
+  Store* s = this->store_.get();
+  EXPECT_EQ(s->get_ghl_token("t_a").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(s->put_ghl_token({"t_a", "oauth", "sealed-a1", "sealed-r1", 1000, 10}).is_ok());
+  // A refresh rotates both tokens in one write.
+  ASSERT_TRUE(s->put_ghl_token({"t_a", "oauth", "sealed-a2", "sealed-r2", 2000, 20}).is_ok());
+  ASSERT_TRUE(s->put_ghl_token({"t_b", "private", "sealed-pit", "", 0, 30}).is_ok());
+  if (TypeParam::kPersistent) {
+    ASSERT_TRUE(this->reopen());
+  }
+  auto a = this->store_->get_ghl_token("t_a").value();
+  EXPECT_EQ(a.kind, "oauth");
+  EXPECT_EQ(a.sealed_access_token, "sealed-a2");
+  EXPECT_EQ(a.sealed_refresh_token, "sealed-r2");
+  EXPECT_EQ(a.expires_at, 2000);
+  EXPECT_EQ(a.updated_at, 20);
+  auto b = this->store_->get_ghl_token("t_b").value();
+  EXPECT_EQ(b.kind, "private");
+  EXPECT_EQ(b.sealed_refresh_token, "");
+  EXPECT_EQ(this->store_->put_ghl_token({"", "oauth", "x", "", 0, 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->put_ghl_token({"t_c", "", "x", "", 0, 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->put_ghl_token({"t_c", "oauth", "", "", 0, 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->get_ghl_token("t_c").status().code(), StatusCode::kNotFound);
+}
+
 TYPED_TEST(StoreTest, PendingGhlDeliveriesSurviveReopen) {
   if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
   auto id = this->store_->record_ghl_delivery(make_delivery("t_a", "wh-9", "{\"a\":1}"))->value();

@@ -17,5 +17,6 @@ Status validate(const ScoreRecord& record);
 Status validate(const ModelRecord& model);
 Status validate(const GhlDelivery& delivery);
 Status validate(const GhlUpdate& update);
+Status validate(const GhlToken& token);
 
 }  // namespace reai::store
