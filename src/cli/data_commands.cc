@@ -1,4 +1,5 @@
 // `reai tenant`, `reai import`: getting tenants and CRM history into the store.
+#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -8,6 +9,7 @@
 #include "core/crm_csv.h"
 #include "core/time.h"
 #include "ghl/ghl.h"
+#include "ghl/secret_box.h"
 #include "store/store.h"
 
 namespace reai::cli {
@@ -20,7 +22,32 @@ struct TenantArgs {
   std::string ghl_location;
   std::string ghl_workflow_secret;
   std::string ghl_field_map;  // file
+  std::string ghl_token_file;   // a Private Integration Token
+  std::string secret_key_file;  // seals it
 };
+
+// Stores a Private Integration Token, sealed with the server's secret key
+// (the same --secret-key-file `reai serve` opens it with).
+Status write_ghl_token(store::Store& store, const TenantArgs& args) {
+  if (args.ghl_token_file.empty()) return Status::ok();
+  if (args.secret_key_file.empty()) return invalid_argument("--ghl-token-file needs --secret-key-file");
+  auto box = ghl::SecretBox::from_key_file(args.secret_key_file);
+  if (!box) return box.status();
+  std::ifstream in(args.ghl_token_file, std::ios::binary);
+  if (!in) return invalid_argument("cannot read --ghl-token-file " + args.ghl_token_file);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+  if (token.empty()) return invalid_argument(args.ghl_token_file + " is empty");
+  store::GhlToken t;
+  t.tenant_id = args.tenant;
+  t.kind = "private";
+  t.sealed_access_token = box->seal(token);
+  t.updated_at = SystemClock().now();
+  return store.put_ghl_token(t);
+}
 
 // Links the tenant to GoHighLevel: one location per tenant, the workflow
 // secret and the custom-field mapping (validated before anything is written).
@@ -65,6 +92,7 @@ int run_tenant_add(const TenantArgs& args) {
   if (Status g = write_ghl_settings(**store, args); !g.is_ok()) return report_failure(g);
   Status s = (*store)->upsert_tenant(tenant);
   if (!s.is_ok()) return report_failure(s);
+  if (Status t = write_ghl_token(**store, args); !t.is_ok()) return report_failure(t);
   std::cout << "tenant " << tenant.tenant_id << " ready in " << args.data_dir << "\n";
   return kExitOk;
 }
@@ -162,6 +190,10 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
                   "Shared secret of POST /api/ghl/workflow/{tenant}");
   add->add_option("--ghl-field-map", args->ghl_field_map,
                   "JSON file mapping GHL custom fields to budget/timeline/pre_approval and stages");
+  add->add_option("--ghl-token-file", args->ghl_token_file,
+                  "File holding the location's GHL Private Integration Token (stored sealed)");
+  add->add_option("--secret-key-file", args->secret_key_file,
+                  "Key sealing GHL tokens at rest: 32 raw bytes or 64 hex digits (as given to reai serve)");
   add->callback([args, exit_code] { *exit_code = run_tenant_add(*args); });
   auto* list = cmd->add_subcommand("list", "List tenants with their contact and event counts");
   list->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();

@@ -240,6 +240,16 @@ double RequestWindow::take(double now_s) {
   return sent_.front() + period_s_ - now_s;
 }
 
+double RequestWindow::wait_for(int n, double now_s) {
+  if (now_s < blocked_until_s_) return blocked_until_s_ - now_s;
+  while (!sent_.empty() && sent_.front() <= now_s - period_s_) sent_.pop_front();
+  const int free = capacity_ - static_cast<int>(sent_.size());
+  if (free >= n) return 0;
+  const int must_expire = std::min(n, capacity_) - free;
+  if (must_expire <= 0) return 0;
+  return sent_[static_cast<std::size_t>(must_expire - 1)] + period_s_ - now_s;
+}
+
 void RequestWindow::block_until(double until_s) { blocked_until_s_ = std::max(blocked_until_s_, until_s); }
 
 }  // namespace reai::ghl

@@ -122,6 +122,8 @@ class RequestWindow {
   // Takes a slot and answers 0, or answers how long to wait for one
   // (nothing taken).
   double take(double now_s);
+  // How long until `n` slots are free at once (0: now); nothing taken.
+  double wait_for(int n, double now_s);
   // No request before `until_s` (GHL said the window is used up).
   void block_until(double until_s);
 

@@ -84,6 +84,8 @@ TEST(WritebackTest, RequestWindowNeverExceedsCapacityInAnyWindow) {
   EXPECT_DOUBLE_EQ(w.take(5), 5);  // the first leaves the window at 10
   EXPECT_DOUBLE_EQ(w.take(10), 0);
   EXPECT_DOUBLE_EQ(w.take(10.5), 0.5);
+  EXPECT_DOUBLE_EQ(w.wait_for(1, 10.5), 0.5);
+  EXPECT_DOUBLE_EQ(w.wait_for(2, 10.5), 1.5);  // the ones at 1 and 2 must leave
   w.block_until(20);
   EXPECT_DOUBLE_EQ(w.take(15), 5);
   EXPECT_EQ(w.take(20), 0);

@@ -15,7 +15,7 @@ std::string_view route_label(Route route) {
       "/healthz",           "/readyz",                     "/metrics",
       "/",                  "static",                      "/api/ghl/webhook",
       "/api/ghl/workflow/{tenant}", "/api/admin/ghl/deliveries", "/api/admin/ghl/deliveries/{id}/retry",
-      "unmatched"};
+      "/api/ghl/oauth/callback", "/api/admin/ghl/outbox", "unmatched"};
   return kLabels[static_cast<int>(route)];
 }
 

@@ -35,6 +35,8 @@ enum class Route : std::uint8_t {
   kGhlWorkflow,
   kGhlDeliveries,
   kGhlRetry,
+  kGhlOAuth,
+  kGhlOutbox,
   kUnmatched,
 };
 inline constexpr int kRouteCount = static_cast<int>(Route::kUnmatched) + 1;

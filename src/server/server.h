@@ -54,6 +54,17 @@ struct ServerConfig {
   std::string ghl_ed25519_key_file;
   std::string ghl_rsa_key_file;
   std::string ghl_api_base = "https://services.leadconnectorhq.com";
+  // Write-back: the key sealing stored GHL tokens (32 raw bytes or 64 hex
+  // digits; without it no token can be used), the marketplace app's OAuth
+  // client, the per-location pace (GHL's 100 requests per 10 s; tests may
+  // change it) and the least time between score-only updates of a contact.
+  std::string ghl_secret_key_file;
+  std::string ghl_client_id;
+  std::string ghl_client_secret;
+  std::string ghl_oauth_redirect_uri;
+  int ghl_rate_requests = 100;
+  double ghl_rate_period_s = 10;
+  double ghl_score_interval_s = 60;
 };
 
 // Everything the server uses; all must outlive the Server.
