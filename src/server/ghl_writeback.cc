@@ -139,6 +139,7 @@ void GhlWriteback::run() {
     if (stopping) break;
     enqueue_held(steady_seconds());
     next_s = steady_seconds() + kIdlePollS;
+    if (!held_.empty()) next_s = std::min(next_s, held_.front().due_s);
     for (auto it = busy_tenants_.begin(); it != busy_tenants_.end();) {
       const double again = deliver(*it, steady_seconds());
       if (again == 0) {
