@@ -131,6 +131,7 @@ void GhlWriteback::run() {
     for (auto& job : jobs) job();
     const std::size_t n = changes.size();
     enqueue_changes(std::move(changes), steady_seconds());
+    write_batch();
     {
       std::lock_guard lock(mu_);
       filled_ += n;
@@ -138,6 +139,7 @@ void GhlWriteback::run() {
     flushed_.notify_all();
     if (stopping) break;
     enqueue_held(steady_seconds());
+    write_batch();
     next_s = steady_seconds() + kIdlePollS;
     if (!held_.empty()) next_s = std::min(next_s, held_.front().due_s);
     for (auto it = busy_tenants_.begin(); it != busy_tenants_.end();) {
@@ -152,6 +154,7 @@ void GhlWriteback::run() {
   }
   // Held score-only changes are written so a clean stop loses none.
   enqueue_held(1e300);
+  write_batch();
 }
 
 void GhlWriteback::enqueue_changes(std::vector<Change> changes, double now_s) {
@@ -195,14 +198,22 @@ void GhlWriteback::write_update(const Change& change) {
   u.kind = "score";
   u.payload_json = ghl::score_change_json(change.state);
   u.created_at = wall_seconds();
-  auto id = store_.enqueue_ghl_update(u);
-  if (!id) {
-    spdlog::warn("GHL outbox: enqueue failed for tenant {}: {}", change.tenant_id, id.status().message());
-    return;
+  batch_.push_back(std::move(u));
+}
+
+void GhlWriteback::write_batch() {
+  if (batch_.empty()) return;
+  // One commit per turn: under load the filler must not take the store's
+  // write lock once per change (webhook answers wait on that lock).
+  auto ids = store_.enqueue_ghl_updates(batch_);
+  if (!ids) {
+    spdlog::warn("GHL outbox: enqueue of {} updates failed: {}", batch_.size(), ids.status().message());
+  } else {
+    for (const auto& u : batch_) busy_tenants_.insert(u.tenant_id);
+    std::lock_guard lock(mu_);
+    stats_.enqueued += batch_.size();
   }
-  busy_tenants_.insert(change.tenant_id);
-  std::lock_guard lock(mu_);
-  ++stats_.enqueued;
+  batch_.clear();
 }
 
 Status GhlWriteback::load_tenant(const std::string& tenant_id, Tenant* t) {

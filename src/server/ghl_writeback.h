@@ -120,7 +120,8 @@ class GhlWriteback {
   // Filler: pace and enqueue `changes`; write held changes that are due.
   void enqueue_changes(std::vector<Change> changes, double now_s);
   void enqueue_held(double now_s);
-  void write_update(const Change& change);
+  void write_update(const Change& change);  // into batch_
+  void write_batch();                       // batch_ into the outbox, one commit
   // Sender: one pass over a tenant's due updates; answers when to look again
   // (0: nothing pending).
   double deliver(const std::string& tenant_id, double now_s);
@@ -153,6 +154,7 @@ class GhlWriteback {
   // Worker thread only.
   std::unordered_map<std::string, ContactPace> pace_;  // tenant \x1f contact
   std::map<std::string, Tenant> tenants_;
+  std::vector<store::GhlUpdate> batch_;
   std::set<std::string> busy_tenants_;  // may have pending updates
   struct Location {
     std::string id;  // empty: not linked (looked up again after a while)

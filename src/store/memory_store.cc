@@ -317,6 +317,19 @@ class MemoryStore final : public Store {
   Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& update) override {
     REAI_RETURN_IF_ERROR(validate(update));
     std::lock_guard lock(mu_);
+    return insert_update(update);
+  }
+
+  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) override {
+    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
+    std::lock_guard lock(mu_);
+    std::vector<std::int64_t> ids;
+    for (const GhlUpdate& u : updates) ids.push_back(insert_update(u));
+    return ids;
+  }
+
+  // Under mu_.
+  std::int64_t insert_update(const GhlUpdate& update) {
     GhlUpdate stored = update;
     stored.update_id = ++last_update_id_;
     stored.status = OutboxStatus::kPending;

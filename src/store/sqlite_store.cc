@@ -429,6 +429,27 @@ class SqliteStore final : public Store {
   Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& u) override {
     REAI_RETURN_IF_ERROR(validate(u));
     std::lock_guard lock(mu_);
+    return insert_update(u);
+  }
+
+  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) override {
+    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
+    std::vector<std::int64_t> ids;
+    if (updates.empty()) return ids;
+    std::lock_guard lock(mu_);
+    REAI_RETURN_IF_ERROR(in_transaction(updates.size(), [&]() -> Status {
+      for (const GhlUpdate& u : updates) {
+        auto id = insert_update(u);
+        if (!id) return id.status();
+        ids.push_back(*id);
+      }
+      return Status::ok();
+    }));
+    return ids;
+  }
+
+  // Under mu_.
+  Result<std::int64_t> insert_update(const GhlUpdate& u) {
     REAI_RETURN_IF_ERROR(write(kInsertUpdate, [&](Statement& s) {
       s.bind(1, u.tenant_id);
       s.bind(2, u.contact_id);

@@ -214,6 +214,10 @@ class Store {
   // attempts 0, next_attempt_at = created_at) and answers its id; durable
   // when it returns. InvalidArgument for an empty tenant, contact or kind.
   virtual Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& update) = 0;
+  // As enqueue_ghl_update for each, in one transaction (one commit per
+  // batch: the write-back filler under load). All or nothing; the ids in
+  // order. An empty batch writes nothing.
+  virtual Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) = 0;
   // Pending updates of a tenant due at `now` (next_attempt_at <= now), oldest
   // first, at most `limit`.
   virtual Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,

@@ -870,6 +870,22 @@ TYPED_TEST(StoreTest, OutboxUpdatesAreDueOldestFirstAndRetriedLater) {
   EXPECT_EQ(s->enqueue_ghl_update(make_update("", "c1", 1)).status().code(), StatusCode::kInvalidArgument);
 }
 
+TYPED_TEST(StoreTest, OutboxBatchesAreAllOrNothing) {
+  Store* s = this->store_.get();
+  EXPECT_TRUE(s->enqueue_ghl_updates({}).value().empty());
+  std::vector<GhlUpdate> batch = {make_update("t_a", "c1", 100), make_update("t_a", "c2", 101)};
+  auto ids = s->enqueue_ghl_updates(batch).value();
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_LT(ids[0], ids[1]);
+  auto due = s->due_ghl_updates("t_a", 200, 10).value();
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].update_id, ids[0]);
+  EXPECT_EQ(due[1].contact_id, "c2");
+  batch.push_back(make_update("t_a", "", 102));  // invalid: nothing of the batch is written
+  EXPECT_EQ(s->enqueue_ghl_updates(batch).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->list_ghl_updates("t_a", OutboxStatus::kPending, 10).value().size(), 2u);
+}
+
 TYPED_TEST(StoreTest, OutboxSurvivesReopen) {
   if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
   const auto id = this->store_->enqueue_ghl_update(make_update("t_a", "c1", 100)).value();
