@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/crm_csv.h"
 #include "core/time.h"
+#include "ghl/contact_export.h"
 #include "ghl/ghl.h"
 #include "ghl/secret_box.h"
 #include "store/store.h"
@@ -121,6 +122,34 @@ struct ImportArgs {
   bool skip_bad = false;
 };
 
+struct GhlContactsArgs {
+  std::string data_dir = "var";
+  std::string csv;
+  std::string tenant;
+};
+
+int run_import_ghl_contacts(const GhlContactsArgs& args) {
+  std::ifstream in(args.csv, std::ios::binary);
+  if (!in) return report_failure(not_found("cannot read " + args.csv));
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto parsed = ghl::parse_contact_export(text.str(), args.tenant);
+  if (!parsed) return report_failure(parsed.status());
+  for (const auto& why : parsed->skipped) std::cerr << "  skipped " << why << "\n";
+  auto store = store::open_sqlite_store(args.data_dir);
+  if (!store) return report_failure(store.status());
+  if (!(*store)->get_tenant(args.tenant)) {
+    if (Status s = (*store)->upsert_tenant({args.tenant, args.tenant, SystemClock().now(), ""}); !s.is_ok()) {
+      return report_failure(s);
+    }
+  }
+  auto counts = (*store)->import_history(parsed->contacts, {}, {});
+  if (!counts) return report_failure(counts.status());
+  std::cout << "imported " << counts->contacts_written << " GHL contacts into tenant " << args.tenant << " ("
+            << parsed->skipped.size() << " rows skipped)\n";
+  return kExitOk;
+}
+
 void print_report(const std::string& what, const CsvLoadReport& report) {
   std::cerr << "  " << what << ": " << report.rows_read << " rows";
   if (report.rows_skipped) std::cerr << ", " << report.rows_skipped << " bad rows skipped";
@@ -204,12 +233,27 @@ void add_import_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ImportArgs>();
   auto* cmd = app.add_subcommand("import", "Load a CRM history (crm/ CSV format) into the store");
   cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  cmd->add_option("--contacts", args->contacts, "contacts.csv")->required();
-  cmd->add_option("--events", args->events, "events.csv")->required();
+  cmd->add_option("--contacts", args->contacts, "contacts.csv (required without a subcommand)");
+  cmd->add_option("--events", args->events, "events.csv (required without a subcommand)");
   cmd->add_option("--stages", args->stages, "opportunity_stages.csv");
   cmd->add_option("--tenant", args->tenant, "Import only this tenant's rows");
   cmd->add_flag("--skip-bad", args->skip_bad, "Skip rows that do not parse (counted) instead of stopping");
-  cmd->callback([args, exit_code] { *exit_code = run_import(*args); });
+  cmd->require_subcommand(0, 1);
+  auto ghl_args = std::make_shared<GhlContactsArgs>();
+  auto* ghl = cmd->add_subcommand("ghl-contacts", "Load a GoHighLevel contact export (CSV) into a tenant");
+  ghl->add_option("--data-dir", ghl_args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  ghl->add_option("--csv", ghl_args->csv, "The export (Contact Id, Phone, Email, Created, Tags, ... columns)")
+      ->required();
+  ghl->add_option("--tenant", ghl_args->tenant, "Tenant the contacts belong to")->required();
+  ghl->callback([ghl_args, exit_code] { *exit_code = run_import_ghl_contacts(*ghl_args); });
+  cmd->callback([args, cmd, exit_code] {
+    if (!cmd->get_subcommands().empty()) return;  // the subcommand ran
+    if (args->contacts.empty() || args->events.empty()) {
+      *exit_code = report_failure(invalid_argument("import needs --contacts and --events (or a subcommand)"));
+      return;
+    }
+    *exit_code = run_import(*args);
+  });
 }
 
 }  // namespace reai::cli

@@ -111,3 +111,40 @@ TEST(SecretBoxTest, SealsAndOpensOnlyWithItsKey) {
 
 }  // namespace
 }  // namespace reai::ghl
+
+#include "ghl/contact_export.h"
+
+namespace reai::ghl {
+namespace {
+
+TEST(ContactExportTest, ReadsGhlExportColumnsAndReportsBadRows) {
+  const std::string csv =
+      "Contact Id,First Name,Last Name,Name,Phone,Email,Created,Last Activity,Tags,Source\n"
+      "c1,Dana,Reyes,Dana Reyes,+15125550101,dana@example.com,2026-07-01 09:00:00,,\"buyer, vip\",zillow\n"
+      "c2,Lee,Ng,Lee Ng,,lee@example.com,2026-07-02T10:00:00Z,,seller,\n"
+      ",No,Id,,,,,,,\n"
+      "c3,Bad,Date,,,,yesterday,,,\n"
+      "c1,Dana,Reyes,Dana Reyes,,dana@example.com,2026-07-01,,,referral\n";
+  auto e = parse_contact_export(csv, "t1").value();
+  ASSERT_EQ(e.contacts.size(), 2u);
+  EXPECT_EQ(e.contacts[0].contact_id, "c1");  // the later row wins
+  EXPECT_EQ(e.contacts[0].source, "referral");
+  EXPECT_EQ(e.contacts[0].has_phone, std::optional<bool>(false));
+  EXPECT_EQ(e.contacts[0].created_at, 1782864000);  // 2026-07-01T00:00:00Z
+  EXPECT_EQ(e.contacts[1].tenant_id, "t1");
+  EXPECT_EQ(e.contacts[1].lead_type, LeadType::kSeller);
+  EXPECT_EQ(e.contacts[1].has_phone, std::optional<bool>(false));
+  EXPECT_EQ(e.contacts[1].has_email, std::optional<bool>(true));
+  ASSERT_EQ(e.skipped.size(), 2u);
+  EXPECT_NE(e.skipped[0].find("line 4"), std::string::npos);
+  EXPECT_NE(e.skipped[1].find("yesterday"), std::string::npos);
+  EXPECT_EQ(parse_contact_export("Name,Email\nx,y\n", "t1").status().code(), StatusCode::kInvalidArgument);
+  auto first = parse_contact_export(
+                   "Contact Id,Created,Tags\nc9,2026-07-01 09:00:00,Buyer\n", "t1")
+                   .value();
+  EXPECT_EQ(first.contacts[0].created_at, 1782896400);
+  EXPECT_EQ(first.contacts[0].lead_type, LeadType::kBuyer);
+}
+
+}  // namespace
+}  // namespace reai::ghl
