@@ -1,4 +1,5 @@
 // `reai tenant`, `reai import`: getting tenants and CRM history into the store.
+#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -8,7 +9,9 @@
 #include "cli/listing_commands.h"
 #include "core/crm_csv.h"
 #include "core/time.h"
+#include "ghl/contact_export.h"
 #include "ghl/ghl.h"
+#include "ghl/secret_box.h"
 #include "store/store.h"
 
 namespace reai::cli {
@@ -21,7 +24,32 @@ struct TenantArgs {
   std::string ghl_location;
   std::string ghl_workflow_secret;
   std::string ghl_field_map;  // file
+  std::string ghl_token_file;   // a Private Integration Token
+  std::string secret_key_file;  // seals it
 };
+
+// Stores a Private Integration Token, sealed with the server's secret key
+// (the same --secret-key-file `reai serve` opens it with).
+Status write_ghl_token(store::Store& store, const TenantArgs& args) {
+  if (args.ghl_token_file.empty()) return Status::ok();
+  if (args.secret_key_file.empty()) return invalid_argument("--ghl-token-file needs --secret-key-file");
+  auto box = ghl::SecretBox::from_key_file(args.secret_key_file);
+  if (!box) return box.status();
+  std::ifstream in(args.ghl_token_file, std::ios::binary);
+  if (!in) return invalid_argument("cannot read --ghl-token-file " + args.ghl_token_file);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+  if (token.empty()) return invalid_argument(args.ghl_token_file + " is empty");
+  store::GhlToken t;
+  t.tenant_id = args.tenant;
+  t.kind = "private";
+  t.sealed_access_token = box->seal(token);
+  t.updated_at = SystemClock().now();
+  return store.put_ghl_token(t);
+}
 
 // Links the tenant to GoHighLevel: one location per tenant, the workflow
 // secret and the custom-field mapping (validated before anything is written).
@@ -66,6 +94,7 @@ int run_tenant_add(const TenantArgs& args) {
   if (Status g = write_ghl_settings(**store, args); !g.is_ok()) return report_failure(g);
   Status s = (*store)->upsert_tenant(tenant);
   if (!s.is_ok()) return report_failure(s);
+  if (Status t = write_ghl_token(**store, args); !t.is_ok()) return report_failure(t);
   std::cout << "tenant " << tenant.tenant_id << " ready in " << args.data_dir << "\n";
   return kExitOk;
 }
@@ -93,6 +122,34 @@ struct ImportArgs {
   std::string tenant;
   bool skip_bad = false;
 };
+
+struct GhlContactsArgs {
+  std::string data_dir = "var";
+  std::string csv;
+  std::string tenant;
+};
+
+int run_import_ghl_contacts(const GhlContactsArgs& args) {
+  std::ifstream in(args.csv, std::ios::binary);
+  if (!in) return report_failure(not_found("cannot read " + args.csv));
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto parsed = ghl::parse_contact_export(text.str(), args.tenant);
+  if (!parsed) return report_failure(parsed.status());
+  for (const auto& why : parsed->skipped) std::cerr << "  skipped " << why << "\n";
+  auto store = store::open_sqlite_store(args.data_dir);
+  if (!store) return report_failure(store.status());
+  if (!(*store)->get_tenant(args.tenant)) {
+    if (Status s = (*store)->upsert_tenant({args.tenant, args.tenant, SystemClock().now(), ""}); !s.is_ok()) {
+      return report_failure(s);
+    }
+  }
+  auto counts = (*store)->import_history(parsed->contacts, {}, {});
+  if (!counts) return report_failure(counts.status());
+  std::cout << "imported " << counts->contacts_written << " GHL contacts into tenant " << args.tenant << " ("
+            << parsed->skipped.size() << " rows skipped)\n";
+  return kExitOk;
+}
 
 void print_report(const std::string& what, const CsvLoadReport& report) {
   std::cerr << "  " << what << ": " << report.rows_read << " rows";
@@ -163,6 +220,10 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
                   "Shared secret of POST /api/ghl/workflow/{tenant}");
   add->add_option("--ghl-field-map", args->ghl_field_map,
                   "JSON file mapping GHL custom fields to budget/timeline/pre_approval and stages");
+  add->add_option("--ghl-token-file", args->ghl_token_file,
+                  "File holding the location's GHL Private Integration Token (stored sealed)");
+  add->add_option("--secret-key-file", args->secret_key_file,
+                  "Key sealing GHL tokens at rest: 32 raw bytes or 64 hex digits (as given to reai serve)");
   add->callback([args, exit_code] { *exit_code = run_tenant_add(*args); });
   auto* list = cmd->add_subcommand("list", "List tenants with their contact and event counts");
   list->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
@@ -174,17 +235,24 @@ void add_import_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "import", "Load a CRM history (crm/ CSV format) into the store; `import listings` loads listings");
   cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  // Required unless the `listings` subcommand is given (checked below).
-  cmd->add_option("--contacts", args->contacts, "contacts.csv (required)");
-  cmd->add_option("--events", args->events, "events.csv (required)");
+  cmd->add_option("--contacts", args->contacts, "contacts.csv (required without a subcommand)");
+  cmd->add_option("--events", args->events, "events.csv (required without a subcommand)");
   cmd->add_option("--stages", args->stages, "opportunity_stages.csv");
   cmd->add_option("--tenant", args->tenant, "Import only this tenant's rows");
   cmd->add_flag("--skip-bad", args->skip_bad, "Skip rows that do not parse (counted) instead of stopping");
+  cmd->require_subcommand(0, 1);
   add_import_listings_command(*cmd, exit_code);
-  cmd->callback([cmd, args, exit_code] {
-    if (cmd->got_subcommand("listings")) return;
+  auto ghl_args = std::make_shared<GhlContactsArgs>();
+  auto* ghl = cmd->add_subcommand("ghl-contacts", "Load a GoHighLevel contact export (CSV) into a tenant");
+  ghl->add_option("--data-dir", ghl_args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  ghl->add_option("--csv", ghl_args->csv, "The export (Contact Id, Phone, Email, Created, Tags, ... columns)")
+      ->required();
+  ghl->add_option("--tenant", ghl_args->tenant, "Tenant the contacts belong to")->required();
+  ghl->callback([ghl_args, exit_code] { *exit_code = run_import_ghl_contacts(*ghl_args); });
+  cmd->callback([args, cmd, exit_code] {
+    if (!cmd->get_subcommands().empty()) return;  // the subcommand ran
     if (args->contacts.empty() || args->events.empty()) {
-      *exit_code = report_failure(invalid_argument("import: --contacts and --events are required"));
+      *exit_code = report_failure(invalid_argument("import needs --contacts and --events (or a subcommand)"));
       return;
     }
     *exit_code = run_import(*args);

@@ -1,5 +1,8 @@
 // `reai serve`, `reai token`.
+#include <cctype>
+#include <fstream>
 #include <iostream>
+#include <stdexcept>
 
 #include "cli/cli.h"
 #include "cli/runtime.h"
@@ -12,7 +15,27 @@ struct ServeArgs {
   RuntimeOptions runtime;
   std::string jwt_secret;
   std::string fixed_clock;
+  std::string ghl_client_secret_file;
+  std::string ghl_rate_limit = "100/10";
 };
+
+// "N/SECONDS" -> (N, SECONDS).
+Status parse_rate_limit(const std::string& text, server::ServerConfig* config) {
+  const auto slash = text.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument(text);
+    std::size_t used = 0;
+    const int n = std::stoi(text.substr(0, slash), &used);
+    if (used != slash) throw std::invalid_argument(text);
+    const double period = std::stod(text.substr(slash + 1), &used);
+    if (used != text.size() - slash - 1 || n < 1 || !(period > 0)) throw std::invalid_argument(text);
+    config->ghl_rate_requests = n;
+    config->ghl_rate_period_s = period;
+    return Status::ok();
+  } catch (const std::exception&) {
+    return invalid_argument("--ghl-rate-limit must be N/SECONDS, e.g. 100/10");
+  }
+}
 
 void add_server_options(CLI::App* cmd, ServeArgs* args) {
   auto& s = args->runtime.server;
@@ -35,6 +58,19 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--ghl-rsa-key", s.ghl_rsa_key_file,
                   "PEM public key for the legacy x-wh-signature (default: legacy scheme refused)");
   cmd->add_option("--ghl-api-base", s.ghl_api_base, "GoHighLevel REST API base URL")->capture_default_str();
+  cmd->add_option("--secret-key-file", s.ghl_secret_key_file,
+                  "Key sealing GHL tokens at rest (32 raw bytes or 64 hex digits); needed for write-back");
+  cmd->add_option("--ghl-client-id", s.ghl_client_id, "GHL marketplace app OAuth client id");
+  cmd->add_option("--ghl-client-secret-file", args->ghl_client_secret_file,
+                  "File holding the GHL marketplace app OAuth client secret");
+  cmd->add_option("--ghl-oauth-redirect-uri", s.ghl_oauth_redirect_uri,
+                  "redirect_uri sent with the OAuth code exchange (when the app registered one)");
+  cmd->add_option("--ghl-rate-limit", args->ghl_rate_limit,
+                  "GHL requests per location as N/SECONDS (GHL's limit; lower it, never raise it, in production)")
+      ->capture_default_str();
+  cmd->add_option("--ghl-score-interval", s.ghl_score_interval_s,
+                  "Least seconds between score-only write-backs of a contact (band changes always go)")
+      ->capture_default_str();
   cmd->add_option("--clock", args->fixed_clock,
                   "Pin the server's clock to an ISO 8601 instant (tests, comparisons with replay)");
 }
@@ -46,6 +82,16 @@ int run_serve(ServeArgs args) {
   const std::string& api_base = args.runtime.server.ghl_api_base;
   if (api_base.rfind("http://", 0) != 0 && api_base.rfind("https://", 0) != 0) {
     return report_failure(invalid_argument("--ghl-api-base must be an http:// or https:// URL"));
+  }
+  if (Status r = parse_rate_limit(args.ghl_rate_limit, &args.runtime.server); !r.is_ok()) return report_failure(r);
+  if (!args.ghl_client_secret_file.empty()) {
+    std::ifstream in(args.ghl_client_secret_file);
+    if (!in) return report_failure(invalid_argument("cannot read --ghl-client-secret-file"));
+    std::getline(in, args.runtime.server.ghl_client_secret);
+    while (!args.runtime.server.ghl_client_secret.empty() && std::isspace(static_cast<unsigned char>(
+                                                                   args.runtime.server.ghl_client_secret.back()))) {
+      args.runtime.server.ghl_client_secret.pop_back();
+    }
   }
   if (!args.fixed_clock.empty()) {
     args.runtime.fixed_clock = parse_iso8601(args.fixed_clock);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <random>
 
 #include "bus/bus.h"
@@ -13,6 +14,7 @@
 #include "server/dashboard_routes.h"
 #include "server/ghl_routes.h"
 #include "server/prediction_routes.h"
+#include "server/ghl_writeback.h"
 #include "server/http_errors.h"
 #include "server/property_routes.h"
 #include "store/store.h"
@@ -185,16 +187,44 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
 Api::~Api() {
   ghl_->stop();
   property_->stop();
+  if (writeback_) writeback_->stop();
 }
 
 void Api::stop_appender() {
   predictions_->stop();
   ghl_->stop();  // its last deliveries still go through the appender
+  if (writeback_) writeback_->stop();
   appender_->stop();
   property_->stop();
 }
 
-void Api::drain_ghl() { ghl_->drain(); }
+void Api::drain_ghl() {
+  ghl_->drain();
+  if (writeback_) writeback_->flush();
+}
+
+namespace {
+
+Result<GhlWritebackConfig> writeback_config(const ServerConfig& c) {
+  GhlWritebackConfig w;
+  w.api_base = c.ghl_api_base;
+  if (c.ghl_rate_requests < 1 || !(c.ghl_rate_period_s > 0)) {
+    return invalid_argument("GHL rate limit must be at least 1 request per positive period");
+  }
+  w.rate_capacity = c.ghl_rate_requests;
+  w.rate_period_s = c.ghl_rate_period_s;
+  w.score_interval_s = c.ghl_score_interval_s;
+  if (!c.ghl_secret_key_file.empty()) {
+    auto box = ghl::SecretBox::from_key_file(c.ghl_secret_key_file);
+    if (!box) return box.status();
+    w.secret_box = std::move(*box);
+  }
+  w.oauth = ghl::OAuthClient{c.ghl_client_id, c.ghl_client_secret};
+  w.oauth_redirect_uri = c.ghl_oauth_redirect_uri;
+  return w;
+}
+
+}  // namespace
 
 std::string Api::next_event_id() {
   return event_id_prefix_ + std::to_string(event_counter_.fetch_add(1, std::memory_order_relaxed) + 1);
@@ -230,6 +260,11 @@ Status Api::rebuild() {
       if (score) seed_last_score(*score);
     }
   }
+  auto wb_config = writeback_config(config_);
+  if (!wb_config) return wb_config.status();
+  auto writeback = GhlWriteback::create(deps_.store, std::move(*wb_config));
+  if (!writeback) return writeback.status();
+  writeback_ = std::move(*writeback);
   return ghl_->resume_pending();
 }
 
@@ -331,11 +366,19 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     return ghl_->workflow(*tenant, request, std::move(post), std::move(respond));
   }
 
+  // The marketplace install redirect carries a one-time code, not a token.
+  if (path == "/api/ghl/oauth/callback") {
+    if (!get) return error_response(invalid_argument("method not allowed"), Route::kGhlOAuth);
+    return ghl_oauth_callback(query, deferred);
+  }
+
   // Everything under /api/ needs a token; the tenant always comes from it.
   Route route = Route::kUnmatched;
   constexpr std::string_view kDeliveriesPath = "/api/admin/ghl/deliveries";
   std::string_view delivery_id;
-  if (path == kDeliveriesPath) {
+  if (path == "/api/admin/ghl/outbox") {
+    route = Route::kGhlOutbox;
+  } else if (path == kDeliveriesPath) {
     route = Route::kGhlDeliveries;
   } else if (path.substr(0, kDeliveriesPath.size() + 1) == std::string(kDeliveriesPath) + "/" &&
              path.size() > kDeliveriesPath.size() + 7 && path.substr(path.size() - 6) == "/retry") {
@@ -429,6 +472,9 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     case Route::kGhlRetry:
       if (method_is(Method::kPost)) return ghl_->retry_delivery(*claims, delivery_id);
       break;
+    case Route::kGhlOutbox:
+      if (method_is(Method::kGet)) return list_ghl_outbox(*claims, query);
+      break;
     case Route::kRealtimeScoring:
       return error_response(invalid_argument("this route needs a WebSocket upgrade"), route);
     case Route::kLeadMatches:
@@ -510,6 +556,11 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
     bool same = last.score == s.score && last.band == s.band && last.reason_features.size() == s.reasons.size();
     for (std::size_t i = 0; same && i < s.reasons.size(); ++i) same = last.reason_features[i] == s.reasons[i].feature;
     if (same) return nullptr;
+    // Under the shard lock too, so a lead's changes reach the outbox in order.
+    if (writeback_ && (last.score != s.score || last.band != s.band)) {
+      writeback_->on_score(s.tenant_id, s.lead_id, s.score, scoring::band_name(s.band),
+                           last.score < 0 || last.band != s.band);
+    }
     last.score = s.score;
     last.band = s.band;
     last.reason_features.clear();
@@ -624,6 +675,65 @@ ApiResponse Api::post_events(const TokenClaims& claims, const ApiRequest& reques
   }
   out.push_back(']');
   return json_response(200, std::move(out), Route::kEvents);
+}
+
+ApiResponse Api::ghl_oauth_callback(std::string_view query, Deferred* deferred) {
+  constexpr Route kRoute = Route::kGhlOAuth;
+  auto code = query_param(query, "code");
+  if (!code || code->empty()) return error_response(invalid_argument("missing code"), kRoute);
+  if (code->size() > 4096) return error_response(invalid_argument("code too long"), kRoute);
+  if (!writeback_) return error_response(unavailable("GHL write-back is not running"), kRoute);
+  auto answer = [](const Result<std::string>& tenant) {
+    if (!tenant) return error_response(tenant.status(), kRoute);
+    json::object o{{"status", "installed"}, {"tenant_id", *tenant}};
+    return json_response(200, json::serialize(o), kRoute);
+  };
+  if (!deferred) {
+    // No executor to answer on later (tests calling handle()): wait here.
+    auto promise = std::make_shared<std::promise<Result<std::string>>>();
+    auto future = promise->get_future();
+    writeback_->exchange_code(*code, [promise](Result<std::string> r) { promise->set_value(std::move(r)); });
+    return answer(future.get());
+  }
+  // The exchange is a blocking HTTPS call: it runs on the write-back thread
+  // and the answer comes back through the connection's executor.
+  writeback_->exchange_code(*code, [answer, post = deferred->post, respond = deferred->respond](
+                                       Result<std::string> tenant) {
+    post([answer, respond, tenant = std::move(tenant)] { respond(answer(tenant)); });
+  });
+  ApiResponse r;
+  r.deferred = true;
+  r.route = kRoute;
+  return r;
+}
+
+ApiResponse Api::list_ghl_outbox(const TokenClaims& claims, std::string_view query) {
+  constexpr Route kRoute = Route::kGhlOutbox;
+  if (claims.role != Role::kAdmin) return error_response(permission_denied("admin role required"), kRoute);
+  const auto status_name = query_param(query, "status");
+  auto status = store::parse_outbox_status(status_name && !status_name->empty() ? *status_name : "failed");
+  if (!status) return error_response(invalid_argument("status must be pending, sent or failed"), kRoute);
+  std::size_t limit = 100;
+  if (auto l = query_param(query, "limit")) {
+    auto n = parse_uint(*l);
+    if (!n || *n < 1 || *n > 1000) return error_response(invalid_argument("limit must be 1..1000"), kRoute);
+    limit = static_cast<std::size_t>(*n);
+  }
+  auto list = deps_.store.list_ghl_updates(claims.tenant_id, *status, limit);
+  if (!list) return error_response(list.status(), kRoute);
+  json::array items;
+  for (const auto& u : *list) {
+    items.push_back(json::object{{"update_id", u.update_id},
+                                 {"contact_id", u.contact_id},
+                                 {"kind", u.kind},
+                                 {"payload", u.payload_json},
+                                 {"created_at", format_iso8601(u.created_at)},
+                                 {"status", store::outbox_status_name(u.status)},
+                                 {"attempts", u.attempts},
+                                 {"error", u.error}});
+  }
+  json::object o{{"tenant_id", claims.tenant_id}, {"updates", std::move(items)}};
+  return json_response(200, json::serialize(o), kRoute);
 }
 
 ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred) {

@@ -61,6 +61,7 @@ class DashboardRoutes;
 class PredictionRoutes;
 class GhlRoutes;
 class PropertyRoutes;
+class GhlWriteback;
 
 class Api {
  public:
@@ -83,7 +84,8 @@ class Api {
   // Writes the events already queued, answers them (through their `post`),
   // and refuses new ones (503). Call before the io threads stop.
   void stop_appender();
-  // Waits until queued GoHighLevel deliveries are processed (tests).
+  // Waits until queued GoHighLevel deliveries are processed and their score
+  // changes are in the write-back outbox (tests).
   void drain_ghl();
   // True for GET /api/realtime/scoring/...: the session upgrades it.
   static bool is_websocket_path(std::string_view target);
@@ -127,6 +129,8 @@ class Api {
   ApiResponse performance(const TokenClaims& claims);
   ApiResponse admin_reload(const TokenClaims& claims);
   ApiResponse readyz();
+  ApiResponse ghl_oauth_callback(std::string_view query, Deferred* deferred);
+  ApiResponse list_ghl_outbox(const TokenClaims& claims, std::string_view query);
   ApiResponse metrics_page();
   ApiResponse static_page(std::string_view path);
 
@@ -172,6 +176,9 @@ class Api {
   std::atomic<std::uint64_t> event_counter_{0};
   // Last: stopped and destroyed before what its callbacks use.
   std::unique_ptr<EventAppender> appender_;
+  // Created by rebuild(); stopped after ghl_ so the last deliveries' score
+  // changes still reach the outbox.
+  std::unique_ptr<GhlWriteback> writeback_;
   // After the appender: destroyed (its worker joined) before it.
   std::unique_ptr<GhlRoutes> ghl_;
   std::unique_ptr<PropertyRoutes> property_;

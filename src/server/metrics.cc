@@ -17,7 +17,8 @@ std::string_view route_label(Route route) {
       "/api/ghl/workflow/{tenant}", "/api/admin/ghl/deliveries", "/api/admin/ghl/deliveries/{id}/retry",
       "/api/leads/{id}/matches", "/api/properties/match", "/api/properties/value", "/api/listings/{id}",
       "/api/predictions/market-trends", "/api/predictions/deal-closure/{id}", "/api/predictions/agent-performance/{id}",
-      "/api/predictions/pricing", "unmatched"};
+      "/api/predictions/pricing",
+      "/api/ghl/oauth/callback", "/api/admin/ghl/outbox", "unmatched"};
   return kLabels[static_cast<int>(route)];
 }
 

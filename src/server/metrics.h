@@ -43,6 +43,8 @@ enum class Route : std::uint8_t {
   kPredictionDeals,
   kPredictionAgents,
   kPredictionPricing,
+  kGhlOAuth,
+  kGhlOutbox,
   kUnmatched,
 };
 inline constexpr int kRouteCount = static_cast<int>(Route::kUnmatched) + 1;

@@ -58,6 +58,17 @@ struct ServerConfig {
   // (`reai serve --model-dir`); empty: no property models (content scorer,
   // no valuations).
   std::string model_dir;
+  // Write-back: the key sealing stored GHL tokens (32 raw bytes or 64 hex
+  // digits; without it no token can be used), the marketplace app's OAuth
+  // client, the per-location pace (GHL's 100 requests per 10 s; tests may
+  // change it) and the least time between score-only updates of a contact.
+  std::string ghl_secret_key_file;
+  std::string ghl_client_id;
+  std::string ghl_client_secret;
+  std::string ghl_oauth_redirect_uri;
+  int ghl_rate_requests = 100;
+  double ghl_rate_period_s = 10;
+  double ghl_score_interval_s = 60;
 };
 
 // Everything the server uses; all must outlive the Server.

@@ -301,9 +301,36 @@ class MemoryStore final : public Store {
     return it->second;
   }
 
+  Status put_ghl_token(const GhlToken& token) override {
+    REAI_RETURN_IF_ERROR(validate(token));
+    std::lock_guard lock(mu_);
+    ghl_tokens_[token.tenant_id] = token;
+    return Status::ok();
+  }
+
+  Result<GhlToken> get_ghl_token(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    auto it = ghl_tokens_.find(tenant_id);
+    if (it == ghl_tokens_.end()) return not_found("no GHL token for tenant '" + tenant_id + "'");
+    return it->second;
+  }
+
   Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& update) override {
     REAI_RETURN_IF_ERROR(validate(update));
     std::lock_guard lock(mu_);
+    return insert_update(update);
+  }
+
+  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) override {
+    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
+    std::lock_guard lock(mu_);
+    std::vector<std::int64_t> ids;
+    for (const GhlUpdate& u : updates) ids.push_back(insert_update(u));
+    return ids;
+  }
+
+  // Under mu_.
+  std::int64_t insert_update(const GhlUpdate& update) {
     GhlUpdate stored = update;
     stored.update_id = ++last_update_id_;
     stored.status = OutboxStatus::kPending;
@@ -428,6 +455,7 @@ class MemoryStore final : public Store {
   std::map<std::string, Tenant> tenants_;
   std::map<std::string, TenantRows> tenant_rows_;
   std::map<std::string, GhlSettings> ghl_settings_;
+  std::map<std::string, GhlToken> ghl_tokens_;
   std::int64_t last_delivery_id_ = 0;
   std::int64_t last_update_id_ = 0;
   std::uint64_t next_insertion_ = 0;

@@ -146,6 +146,18 @@ CREATE TABLE listings (
 ) WITHOUT ROWID;
 )sql";
 
+// GoHighLevel API credentials per tenant, sealed by the caller.
+constexpr std::string_view kMigrationGhlTokens = R"sql(
+CREATE TABLE ghl_tokens (
+  tenant_id TEXT NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  kind TEXT NOT NULL CHECK (kind <> ''),
+  sealed_access_token TEXT NOT NULL CHECK (sealed_access_token <> ''),
+  sealed_refresh_token TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -191,7 +203,7 @@ Status migrate_locked(Database& db) {
 
 const std::vector<std::string_view>& sqlite_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox,
-                                                                  kMigrationListings};
+                                                                  kMigrationListings, kMigrationGhlTokens};
   return migrations;
 }
 

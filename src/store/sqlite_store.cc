@@ -54,6 +54,15 @@ constexpr const char* kUpsertGhlSettings =
 constexpr const char* kSelectGhlSettings =
     "SELECT tenant_id, workflow_secret, field_map_json, active FROM ghl_settings WHERE tenant_id = ?1";
 
+constexpr const char* kUpsertGhlToken =
+    "INSERT INTO ghl_tokens (tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind,"
+    " sealed_access_token = excluded.sealed_access_token, sealed_refresh_token = excluded.sealed_refresh_token,"
+    " expires_at = excluded.expires_at, updated_at = excluded.updated_at";
+constexpr const char* kSelectGhlToken =
+    "SELECT tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at FROM ghl_tokens"
+    " WHERE tenant_id = ?1";
+
 constexpr const char* kInsertUpdate =
     "INSERT INTO ghl_outbox (tenant_id, contact_id, kind, payload_json, created_at, status, attempts,"
     " next_attempt_at, error) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?5, '')";
@@ -403,9 +412,56 @@ class SqliteStore final : public Store {
     return *found;
   }
 
+  Status put_ghl_token(const GhlToken& t) override {
+    REAI_RETURN_IF_ERROR(validate(t));
+    std::lock_guard lock(mu_);
+    return write(kUpsertGhlToken, [&](Statement& s) {
+      s.bind(1, t.tenant_id);
+      s.bind(2, t.kind);
+      s.bind(3, t.sealed_access_token);
+      s.bind(4, t.sealed_refresh_token);
+      s.bind(5, static_cast<std::int64_t>(t.expires_at));
+      s.bind(6, static_cast<std::int64_t>(t.updated_at));
+    });
+  }
+
+  Result<GhlToken> get_ghl_token(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::optional<GhlToken> found;
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectGhlToken, [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          found = GhlToken{s.text(0), s.text(1), s.text(2), s.text(3), s.int64(4), s.int64(5)};
+          return Status::ok();
+        }));
+    if (!found) return not_found("no GHL token for tenant '" + tenant_id + "'");
+    return *found;
+  }
+
   Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& u) override {
     REAI_RETURN_IF_ERROR(validate(u));
     std::lock_guard lock(mu_);
+    return insert_update(u);
+  }
+
+  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) override {
+    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
+    std::vector<std::int64_t> ids;
+    if (updates.empty()) return ids;
+    std::lock_guard lock(mu_);
+    REAI_RETURN_IF_ERROR(in_transaction(updates.size(), [&]() -> Status {
+      for (const GhlUpdate& u : updates) {
+        auto id = insert_update(u);
+        if (!id) return id.status();
+        ids.push_back(*id);
+      }
+      return Status::ok();
+    }));
+    return ids;
+  }
+
+  // Under mu_.
+  Result<std::int64_t> insert_update(const GhlUpdate& u) {
     REAI_RETURN_IF_ERROR(write(kInsertUpdate, [&](Statement& s) {
       s.bind(1, u.tenant_id);
       s.bind(2, u.contact_id);

@@ -110,6 +110,18 @@ struct ListingRecord {
   UnixSeconds updated_at = 0;
 };
 
+// A tenant's GoHighLevel API credentials. The token fields are opaque to the
+// store: callers seal them (libsodium secretbox) before put and open them
+// after get, so the database never holds a usable token.
+struct GhlToken {
+  std::string tenant_id;
+  std::string kind;                  // "oauth" | "private" (a Private Integration Token)
+  std::string sealed_access_token;   // sealed; never empty
+  std::string sealed_refresh_token;  // sealed; empty for a private token
+  UnixSeconds expires_at = 0;        // access token expiry; 0 = does not expire
+  UnixSeconds updated_at = 0;
+};
+
 struct ImportCounts {
   std::size_t contacts_written = 0;
   std::size_t events_written = 0;   // new event ids only
@@ -214,6 +226,10 @@ class Store {
   // attempts 0, next_attempt_at = created_at) and answers its id; durable
   // when it returns. InvalidArgument for an empty tenant, contact or kind.
   virtual Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& update) = 0;
+  // As enqueue_ghl_update for each, in one transaction (one commit per
+  // batch: the write-back filler under load). All or nothing; the ids in
+  // order. An empty batch writes nothing.
+  virtual Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) = 0;
   // Pending updates of a tenant due at `now` (next_attempt_at <= now), oldest
   // first, at most `limit`.
   virtual Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
@@ -237,6 +253,12 @@ class Store {
   // rules of for_each_contact.
   virtual Status for_each_listing(const std::string& tenant_id,
                                   const std::function<bool(const ListingRecord&)>& fn) = 0;
+
+  // Insert or replace by tenant id (a refresh rotates both tokens in one
+  // write). InvalidArgument for an empty tenant, kind or access token.
+  // NotFound from get when none is stored.
+  virtual Status put_ghl_token(const GhlToken& token) = 0;
+  virtual Result<GhlToken> get_ghl_token(const std::string& tenant_id) = 0;
 
   // Counts for health and tests.
   virtual Result<std::size_t> count_events(const std::string& tenant_id) = 0;

@@ -787,6 +787,31 @@ TYPED_TEST(StoreTest, TenantIsFoundByGhlLocationAndSettingsRoundTrip) {
   EXPECT_EQ(s->put_ghl_settings({"", "", "", true}).code(), StatusCode::kInvalidArgument);
 }
 
+TYPED_TEST(StoreTest, GhlTokensAreReplacedWholeAndSurviveReopen) {
+  Store* s = this->store_.get();
+  EXPECT_EQ(s->get_ghl_token("t_a").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(s->put_ghl_token({"t_a", "oauth", "sealed-a1", "sealed-r1", 1000, 10}).is_ok());
+  // A refresh rotates both tokens in one write.
+  ASSERT_TRUE(s->put_ghl_token({"t_a", "oauth", "sealed-a2", "sealed-r2", 2000, 20}).is_ok());
+  ASSERT_TRUE(s->put_ghl_token({"t_b", "private", "sealed-pit", "", 0, 30}).is_ok());
+  if (TypeParam::kPersistent) {
+    ASSERT_TRUE(this->reopen());
+  }
+  auto a = this->store_->get_ghl_token("t_a").value();
+  EXPECT_EQ(a.kind, "oauth");
+  EXPECT_EQ(a.sealed_access_token, "sealed-a2");
+  EXPECT_EQ(a.sealed_refresh_token, "sealed-r2");
+  EXPECT_EQ(a.expires_at, 2000);
+  EXPECT_EQ(a.updated_at, 20);
+  auto b = this->store_->get_ghl_token("t_b").value();
+  EXPECT_EQ(b.kind, "private");
+  EXPECT_EQ(b.sealed_refresh_token, "");
+  EXPECT_EQ(this->store_->put_ghl_token({"", "oauth", "x", "", 0, 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->put_ghl_token({"t_c", "", "x", "", 0, 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->put_ghl_token({"t_c", "oauth", "", "", 0, 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->get_ghl_token("t_c").status().code(), StatusCode::kNotFound);
+}
+
 TYPED_TEST(StoreTest, PendingGhlDeliveriesSurviveReopen) {
   if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
   auto id = this->store_->record_ghl_delivery(make_delivery("t_a", "wh-9", "{\"a\":1}"))->value();
@@ -843,6 +868,22 @@ TYPED_TEST(StoreTest, OutboxUpdatesAreDueOldestFirstAndRetriedLater) {
   EXPECT_EQ(s->record_ghl_update_attempt("t_b", a, OutboxStatus::kSent, "", 0).code(), StatusCode::kNotFound);
   EXPECT_EQ(s->enqueue_ghl_update(make_update("t_a", "", 1)).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s->enqueue_ghl_update(make_update("", "c1", 1)).status().code(), StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, OutboxBatchesAreAllOrNothing) {
+  Store* s = this->store_.get();
+  EXPECT_TRUE(s->enqueue_ghl_updates({}).value().empty());
+  std::vector<GhlUpdate> batch = {make_update("t_a", "c1", 100), make_update("t_a", "c2", 101)};
+  auto ids = s->enqueue_ghl_updates(batch).value();
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_LT(ids[0], ids[1]);
+  auto due = s->due_ghl_updates("t_a", 200, 10).value();
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].update_id, ids[0]);
+  EXPECT_EQ(due[1].contact_id, "c2");
+  batch.push_back(make_update("t_a", "", 102));  // invalid: nothing of the batch is written
+  EXPECT_EQ(s->enqueue_ghl_updates(batch).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->list_ghl_updates("t_a", OutboxStatus::kPending, 10).value().size(), 2u);
 }
 
 TYPED_TEST(StoreTest, OutboxSurvivesReopen) {

@@ -63,6 +63,13 @@ std::optional<DeliveryStatus> parse_delivery_status(std::string_view name) {
   return std::nullopt;
 }
 
+Status validate(const GhlToken& t) {
+  if (t.tenant_id.empty()) return invalid_argument("ghl token: empty tenant_id");
+  if (t.kind.empty()) return invalid_argument("ghl token: empty kind");
+  if (t.sealed_access_token.empty()) return invalid_argument("ghl token: empty access token");
+  return Status::ok();
+}
+
 Status validate(const GhlUpdate& u) {
   if (u.tenant_id.empty()) return invalid_argument("outbox update: empty tenant_id");
   if (u.contact_id.empty()) return invalid_argument("outbox update: empty contact_id");

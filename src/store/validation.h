@@ -18,5 +18,6 @@ Status validate(const ModelRecord& model);
 Status validate(const GhlDelivery& delivery);
 Status validate(const GhlUpdate& update);
 Status validate(const ListingRecord& listing);
+Status validate(const GhlToken& token);
 
 }  // namespace reai::store

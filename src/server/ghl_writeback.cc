@@ -1,0 +1,492 @@
+#include "server/ghl_writeback.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+namespace reai::server {
+namespace {
+
+constexpr std::size_t kMaxIncoming = 200'000;
+constexpr std::size_t kUpdatesPerPass = 200;
+constexpr double kIdlePollS = 1.0;
+constexpr double kUnlinkedRecheckS = 5.0;
+constexpr double kNoTokenRecheckS = 30.0;
+// Margin added to GHL's window: GHL counts when a request arrives, reai when
+// it leaves, so a request sent exactly one window later could still land in
+// the window GHL is counting.
+constexpr double kWindowMarginS = 0.05;
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The outbox's timestamps are wall-clock (they must mean something after a
+// restart), independent of the server's scoring clock, which tests pin.
+UnixSeconds wall_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string key_of(const std::string& tenant_id, const std::string& contact_id) {
+  std::string key = tenant_id;
+  key += '\x1f';
+  key += contact_id;
+  return key;
+}
+
+double jitter() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GhlWriteback>> GhlWriteback::create(store::Store& store, GhlWritebackConfig config) {
+  auto http = ghl::HttpClient::create(config.api_base);
+  if (!http) return http.status();
+  return std::unique_ptr<GhlWriteback>(new GhlWriteback(store, std::move(config), std::move(*http)));
+}
+
+GhlWriteback::GhlWriteback(store::Store& store, GhlWritebackConfig config, std::unique_ptr<ghl::HttpClient> http)
+    : store_(store), config_(std::move(config)), http_(std::move(http)), worker_([this] { run(); }) {}
+
+GhlWriteback::~GhlWriteback() { stop(); }
+
+void GhlWriteback::on_score(const std::string& tenant_id, const std::string& contact_id, int score,
+                            std::string_view band, bool band_changed) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || incoming_.size() >= kMaxIncoming) {
+      ++stats_.dropped;
+      return;
+    }
+    incoming_.push_back(Change{tenant_id, contact_id, ghl::ScoreChange{score, std::string(band), band_changed}});
+    ++reported_;
+  }
+  wake_.notify_one();
+}
+
+void GhlWriteback::exchange_code(std::string code, OAuthDone done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      jobs_.push_back([this, code = std::move(code), done] { done(do_exchange(code)); });
+      wake_.notify_one();
+      return;
+    }
+  }
+  done(unavailable("server is stopping"));
+}
+
+void GhlWriteback::flush() {
+  std::unique_lock lock(mu_);
+  const std::uint64_t target = reported_;
+  flushed_.wait(lock, [&] { return filled_ >= target || stopping_; });
+}
+
+void GhlWriteback::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+GhlWriteback::Stats GhlWriteback::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+bool GhlWriteback::wait_for(double seconds) {
+  std::unique_lock lock(mu_);
+  wake_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return stopping_; });
+  return !stopping_;
+}
+
+void GhlWriteback::run() {
+  // Tenants linked to GHL may have pending updates from before a restart.
+  if (auto tenants = store_.list_tenants()) {
+    for (const auto& t : *tenants) {
+      if (!t.ghl_location_id.empty()) busy_tenants_.insert(t.tenant_id);
+    }
+  }
+  double next_s = steady_seconds();
+  for (;;) {
+    std::vector<Change> changes;
+    std::deque<std::function<void()>> jobs;
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      const double wait_s = std::max(0.0, next_s - steady_seconds());
+      wake_.wait_for(lock, std::chrono::duration<double>(wait_s),
+                     [this] { return stopping_ || !incoming_.empty() || !jobs_.empty(); });
+      changes.swap(incoming_);
+      jobs.swap(jobs_);
+      stopping = stopping_;
+    }
+    for (auto& job : jobs) job();
+    const std::size_t n = changes.size();
+    enqueue_changes(std::move(changes), steady_seconds());
+    write_batch();
+    {
+      std::lock_guard lock(mu_);
+      filled_ += n;
+    }
+    flushed_.notify_all();
+    if (stopping) break;
+    enqueue_held(steady_seconds());
+    write_batch();
+    next_s = steady_seconds() + kIdlePollS;
+    if (!held_.empty()) next_s = std::min(next_s, held_.front().due_s);
+    for (auto it = busy_tenants_.begin(); it != busy_tenants_.end();) {
+      const double again = deliver(*it, steady_seconds());
+      if (again == 0) {
+        it = busy_tenants_.erase(it);
+      } else {
+        next_s = std::min(next_s, again);
+        ++it;
+      }
+    }
+  }
+  // Held score-only changes are written so a clean stop loses none.
+  enqueue_held(1e300);
+  write_batch();
+}
+
+void GhlWriteback::enqueue_changes(std::vector<Change> changes, double now_s) {
+  for (auto& change : changes) {
+    auto [loc, inserted] = locations_.try_emplace(change.tenant_id);
+    if (inserted || (loc->second.id.empty() && now_s - loc->second.checked_s > kUnlinkedRecheckS)) {
+      auto tenant = store_.get_tenant(change.tenant_id);
+      loc->second.id = tenant ? tenant->ghl_location_id : std::string();
+      loc->second.checked_s = now_s;
+    }
+    if (loc->second.id.empty()) continue;  // not linked to GHL: nothing to write back
+    ContactPace& pace = pace_[key_of(change.tenant_id, change.contact_id)];
+    if (change.state.band_changed || now_s - pace.last_enqueued_s >= config_.score_interval_s) {
+      pace.held.reset();
+      pace.last_enqueued_s = now_s;
+      write_update(change);
+    } else {
+      if (!pace.held) held_.push_back({pace.last_enqueued_s + config_.score_interval_s, change.tenant_id, change.contact_id});
+      pace.held = change.state;
+    }
+  }
+}
+
+void GhlWriteback::enqueue_held(double now_s) {
+  while (!held_.empty() && held_.front().due_s <= now_s) {
+    Held h = std::move(held_.front());
+    held_.pop_front();
+    ContactPace& pace = pace_[key_of(h.tenant_id, h.contact_id)];
+    if (!pace.held) continue;  // a band change wrote it already
+    Change change{h.tenant_id, h.contact_id, *pace.held};
+    pace.held.reset();
+    pace.last_enqueued_s = std::min(now_s, steady_seconds());
+    write_update(change);
+  }
+}
+
+void GhlWriteback::write_update(const Change& change) {
+  store::GhlUpdate u;
+  u.tenant_id = change.tenant_id;
+  u.contact_id = change.contact_id;
+  u.kind = "score";
+  u.payload_json = ghl::score_change_json(change.state);
+  u.created_at = wall_seconds();
+  batch_.push_back(std::move(u));
+}
+
+void GhlWriteback::write_batch() {
+  if (batch_.empty()) return;
+  // One commit per turn: under load the filler must not take the store's
+  // write lock once per change (webhook answers wait on that lock).
+  auto ids = store_.enqueue_ghl_updates(batch_);
+  if (!ids) {
+    spdlog::warn("GHL outbox: enqueue of {} updates failed: {}", batch_.size(), ids.status().message());
+  } else {
+    for (const auto& u : batch_) busy_tenants_.insert(u.tenant_id);
+    std::lock_guard lock(mu_);
+    stats_.enqueued += batch_.size();
+  }
+  batch_.clear();
+}
+
+Status GhlWriteback::load_tenant(const std::string& tenant_id, Tenant* t) {
+  auto tenant = store_.get_tenant(tenant_id);
+  if (!tenant) return tenant.status();
+  if (tenant->ghl_location_id.empty()) return failed_precondition("tenant is not linked to a GHL location");
+  auto token = store_.get_ghl_token(tenant_id);
+  if (!token) return token.status();
+  if (!config_.secret_box) return failed_precondition("no --secret-key-file: the stored GHL token cannot be opened");
+  auto access = config_.secret_box->open(token->sealed_access_token);
+  if (!access) return access.status();
+  t->location_id = tenant->ghl_location_id;
+  t->access_token = std::move(*access);
+  t->oauth = token->kind == "oauth";
+  if (!t->window) t->window = std::make_unique<ghl::RequestWindow>(config_.rate_capacity, config_.rate_period_s + kWindowMarginS);
+  if (t->oauth && token->expires_at != 0 && wall_seconds() >= token->expires_at - 60) return refresh_token(tenant_id, t);
+  return Status::ok();
+}
+
+Status GhlWriteback::refresh_token(const std::string& tenant_id, Tenant* t) {
+  auto stored = store_.get_ghl_token(tenant_id);
+  if (!stored) return stored.status();
+  if (stored->kind == "private") {
+    // A Private Integration Token is not refreshed; an operator may have
+    // stored a new one (`reai tenant add --ghl-token-file`).
+    auto current = config_.secret_box->open(stored->sealed_access_token);
+    if (current && *current != t->access_token) {
+      t->access_token = std::move(*current);
+      return Status::ok();
+    }
+    return unauthenticated("GHL refused the private integration token");
+  }
+  if (stored->sealed_refresh_token.empty()) {
+    return unauthenticated("GHL refused the token and there is no refresh token");
+  }
+  auto refresh = config_.secret_box->open(stored->sealed_refresh_token);
+  if (!refresh) return refresh.status();
+  auto answer = http_->send(ghl::token_from_refresh_call(config_.oauth, *refresh), "");
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.requests;
+  }
+  if (!answer) return answer.status();
+  if (ghl::classify(answer->status) != ghl::Verdict::kOk) {
+    return unauthenticated("GHL token refresh: " + std::to_string(answer->status) + " " + ghl::error_message(answer->body));
+  }
+  auto grant = ghl::parse_token_grant(answer->body);
+  if (!grant) return grant.status();
+  store::GhlToken rotated = *stored;
+  rotated.sealed_access_token = config_.secret_box->seal(grant->access_token);
+  // GHL rotates the refresh token on use: the old one no longer works.
+  if (!grant->refresh_token.empty()) rotated.sealed_refresh_token = config_.secret_box->seal(grant->refresh_token);
+  rotated.expires_at = grant->expires_in > 0 ? wall_seconds() + grant->expires_in : 0;
+  rotated.updated_at = wall_seconds();
+  REAI_RETURN_IF_ERROR(store_.put_ghl_token(rotated));
+  t->access_token = grant->access_token;
+  return Status::ok();
+}
+
+GhlWriteback::CallResult GhlWriteback::call(const std::string& tenant_id, Tenant* t, const ghl::ApiCall& c,
+                                            int attempt, std::string* body, double* delay_s, std::string* error) {
+  bool refreshed = false;
+  for (;;) {
+    for (double wait = t->window->take(steady_seconds()); wait > 0; wait = t->window->take(steady_seconds())) {
+      if (!wait_for(wait)) {
+        *delay_s = 0;
+        *error = "stopping";
+        return CallResult::kRetry;
+      }
+    }
+    auto answer = http_->send(c, t->access_token);
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.requests;
+    }
+    if (!answer) {
+      *delay_s = ghl::retry_delay_seconds(attempt, {}, jitter());
+      *error = answer.status().message();
+      return CallResult::kRetry;
+    }
+    const std::string what = c.method + " " + c.target + ": " + std::to_string(answer->status) + " ";
+    switch (ghl::classify(answer->status)) {
+      case ghl::Verdict::kOk:
+        if (body) *body = std::move(answer->body);
+        return CallResult::kOk;
+      case ghl::Verdict::kFail:
+        *error = what + ghl::error_message(answer->body);
+        return CallResult::kFailed;
+      case ghl::Verdict::kRefresh:
+        if (!refreshed) {
+          refreshed = true;
+          if (Status s = refresh_token(tenant_id, t); s.is_ok()) continue;
+          else *error = what + s.message();
+        } else {
+          *error = what + ghl::error_message(answer->body);
+        }
+        *delay_s = ghl::retry_delay_seconds(attempt, answer->rate, jitter());
+        return CallResult::kRetry;
+      case ghl::Verdict::kRetry:
+        *delay_s = ghl::retry_delay_seconds(attempt, answer->rate, jitter());
+        *error = what + ghl::error_message(answer->body);
+        if (answer->status == 429) t->window->block_until(steady_seconds() + *delay_s);
+        return CallResult::kRetry;
+    }
+  }
+}
+
+Status GhlWriteback::ensure_field(const std::string& tenant_id, Tenant* t, int attempt, double* delay_s,
+                                  std::string* error, CallResult* result) {
+  *result = CallResult::kOk;
+  if (!t->field_id.empty()) return Status::ok();
+  std::string body;
+  *result = call(tenant_id, t, ghl::list_custom_fields_call(t->location_id), attempt, &body, delay_s, error);
+  if (*result != CallResult::kOk) return internal_error(*error);
+  auto found = ghl::find_score_field(body);
+  if (!found) {
+    *result = CallResult::kRetry;
+    *delay_s = ghl::retry_delay_seconds(attempt, {}, jitter());
+    *error = "custom fields: " + found.status().message();
+    return found.status();
+  }
+  if (*found) {
+    t->field_id = **found;
+    return Status::ok();
+  }
+  *result = call(tenant_id, t, ghl::create_score_field_call(t->location_id), attempt, &body, delay_s, error);
+  if (*result != CallResult::kOk) return internal_error(*error);
+  auto created = ghl::parse_created_field(body);
+  if (!created) {
+    *result = CallResult::kRetry;
+    *delay_s = ghl::retry_delay_seconds(attempt, {}, jitter());
+    *error = "custom field create: " + created.status().message();
+    return created.status();
+  }
+  t->field_id = *created;
+  return Status::ok();
+}
+
+double GhlWriteback::deliver(const std::string& tenant_id, double now_s) {
+  Tenant& t = tenants_[tenant_id];
+  if (now_s < t.wake_s) return t.wake_s;
+  if (t.access_token.empty()) {
+    if (Status s = load_tenant(tenant_id, &t); !s) {
+      if (s.code() == StatusCode::kFailedPrecondition && s.message().find("not linked") != std::string::npos) return 0;
+      if (t.wake_s == 0) spdlog::warn("GHL write-back for tenant {} waits: {}", tenant_id, s.message());
+      t.access_token.clear();
+      t.wake_s = now_s + kNoTokenRecheckS;
+      return t.wake_s;
+    }
+  }
+  auto pending = store_.list_ghl_updates(tenant_id, store::OutboxStatus::kPending, kUpdatesPerPass);
+  if (!pending) {
+    spdlog::warn("GHL outbox read failed for tenant {}: {}", tenant_id, pending.status().message());
+    return now_s + kNoTokenRecheckS;
+  }
+  if (pending->empty()) return 0;
+  // Each update carries the contact's full state, so only a contact's newest
+  // pending update needs sending (an older band change is kept when the
+  // newer one is score-only: it alone moves the tags).
+  std::unordered_map<std::string, std::size_t> newest;
+  std::vector<std::optional<ghl::ScoreChange>> states(pending->size());
+  for (std::size_t i = 0; i < pending->size(); ++i) {
+    auto parsed = ghl::parse_score_change((*pending)[i].payload_json);
+    if (parsed) states[i] = *parsed;
+    newest[(*pending)[i].contact_id] = i;
+  }
+  const UnixSeconds wall = wall_seconds();
+  for (std::size_t i = 0; i < pending->size(); ++i) {
+    const store::GhlUpdate& u = (*pending)[i];
+    // In order: a later update never overtakes one that waits for a retry.
+    if (u.next_attempt_at > wall) {
+      t.wake_s = now_s + static_cast<double>(u.next_attempt_at - wall);
+      return t.wake_s;
+    }
+    auto record = [&](store::OutboxStatus status, const std::string& error, UnixSeconds next) {
+      if (Status s = store_.record_ghl_update_attempt(tenant_id, u.update_id, status, error, next); !s) {
+        spdlog::warn("GHL outbox write failed for tenant {}: {}", tenant_id, s.message());
+      }
+    };
+    if (!states[i]) {
+      record(store::OutboxStatus::kFailed, "unreadable payload", 0);
+      continue;
+    }
+    const std::size_t latest = newest[u.contact_id];
+    if (latest != i && states[latest] && (!states[i]->band_changed || states[latest]->band_changed)) {
+      record(store::OutboxStatus::kSent, "superseded by update " + std::to_string((*pending)[latest].update_id), 0);
+      continue;
+    }
+    const ghl::ScoreChange& state = *states[i];
+    const int needed = (state.band_changed ? 3 : 1) + (t.field_id.empty() ? 2 : 0);
+    if (double wait = t.window->wait_for(needed, steady_seconds()); wait > 0) return steady_seconds() + wait;
+    const int attempt = u.attempts + 1;
+    double delay_s = 0;
+    std::string error;
+    CallResult result = CallResult::kOk;
+    (void)ensure_field(tenant_id, &t, attempt, &delay_s, &error, &result);
+    if (result == CallResult::kOk) {
+      result = call(tenant_id, &t, ghl::put_score_call(u.contact_id, t.field_id, state.score), attempt, nullptr,
+                    &delay_s, &error);
+    }
+    if (result == CallResult::kOk && state.band_changed) {
+      result = call(tenant_id, &t, ghl::tags_call(true, u.contact_id, {ghl::band_tag(state.band)}), attempt, nullptr,
+                    &delay_s, &error);
+      if (result == CallResult::kOk) {
+        result = call(tenant_id, &t, ghl::tags_call(false, u.contact_id, ghl::other_band_tags(state.band)), attempt,
+                      nullptr, &delay_s, &error);
+      }
+    }
+    if (result == CallResult::kOk) {
+      record(store::OutboxStatus::kSent, "", 0);
+      std::lock_guard lock(mu_);
+      ++stats_.sent;
+      continue;
+    }
+    if (result == CallResult::kFailed) {
+      record(store::OutboxStatus::kFailed, error, 0);
+      std::lock_guard lock(mu_);
+      ++stats_.failed;
+      continue;
+    }
+    // Retry: the update keeps its place; the whole location waits.
+    const UnixSeconds delay_whole = static_cast<UnixSeconds>(std::ceil(delay_s));
+    record(store::OutboxStatus::kPending, error, wall_seconds() + delay_whole);
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.retries;
+    }
+    t.wake_s = steady_seconds() + std::max(delay_s, 0.05);
+    return t.wake_s;
+  }
+  return steady_seconds();  // more may be pending
+}
+
+Result<std::string> GhlWriteback::do_exchange(const std::string& code) {
+  if (config_.oauth.client_id.empty() || config_.oauth.client_secret.empty()) {
+    return failed_precondition("GHL OAuth is not configured (--ghl-client-id, --ghl-client-secret-file)");
+  }
+  if (!config_.secret_box) return failed_precondition("no --secret-key-file: GHL tokens cannot be stored");
+  if (code.empty()) return invalid_argument("missing code");
+  auto answer = http_->send(ghl::token_from_code_call(config_.oauth, code, config_.oauth_redirect_uri), "");
+  if (!answer) return answer.status();
+  if (ghl::classify(answer->status) != ghl::Verdict::kOk) {
+    const std::string why = "GHL token exchange: " + std::to_string(answer->status) + " " + ghl::error_message(answer->body);
+    return answer->status >= 400 && answer->status < 500 ? invalid_argument(why) : unavailable(why);
+  }
+  auto grant = ghl::parse_token_grant(answer->body);
+  if (!grant) return grant.status();
+  if (grant->location_id.empty()) return invalid_argument("GHL token exchange: the grant names no locationId");
+  store::Tenant tenant{grant->location_id, grant->location_id, wall_seconds(), grant->location_id};
+  if (auto existing = store_.find_tenant_by_ghl_location(grant->location_id)) {
+    tenant = *existing;
+  } else if (auto same_id = store_.get_tenant(grant->location_id)) {
+    tenant = *same_id;
+    tenant.ghl_location_id = grant->location_id;
+  }
+  REAI_RETURN_IF_ERROR(store_.upsert_tenant(tenant));
+  store::GhlToken token;
+  token.tenant_id = tenant.tenant_id;
+  token.kind = "oauth";
+  token.sealed_access_token = config_.secret_box->seal(grant->access_token);
+  if (!grant->refresh_token.empty()) token.sealed_refresh_token = config_.secret_box->seal(grant->refresh_token);
+  token.expires_at = grant->expires_in > 0 ? wall_seconds() + grant->expires_in : 0;
+  token.updated_at = wall_seconds();
+  REAI_RETURN_IF_ERROR(store_.put_ghl_token(token));
+  store::GhlSettings settings{tenant.tenant_id, "", "", true};
+  if (auto existing = store_.get_ghl_settings(tenant.tenant_id)) settings = *existing;
+  settings.active = true;
+  REAI_RETURN_IF_ERROR(store_.put_ghl_settings(settings));
+  // New credentials: the worker loads them on its next pass.
+  tenants_.erase(tenant.tenant_id);
+  locations_.erase(tenant.tenant_id);  // linked now
+  busy_tenants_.insert(tenant.tenant_id);
+  return tenant.tenant_id;
+}
+
+}  // namespace reai::server

@@ -1,0 +1,174 @@
+// GhlWriteback: scores and band tags out to GoHighLevel (private to the
+// server; the Api owns one).
+//
+// Filler: the Api reports every published score change (on_score, a mutex
+// push: nothing else on the scoring path). The worker thread turns them into
+// durable outbox rows for tenants linked to a GHL location: a band change
+// always, a score-only change at most once per `score_interval_s` per contact
+// (the newest one is held and written when the interval has passed).
+//
+// Sender: the same thread delivers each tenant's pending updates in order
+// (oldest first; a retry holds the tenant's later updates back so an old
+// score never overwrites a newer one), paced per location at GHL's 100
+// requests per 10 s. Per update: PUT /contacts/{id} with the score custom
+// field (found or created once per location), and on a band change POST the
+// band tag and DELETE the other band tags. 429/5xx/transport errors: retried
+// with exponential backoff + jitter, honouring Retry-After and the
+// X-RateLimit headers; 401: the OAuth token is refreshed once (the rotated
+// refresh token stored) and the call retried; other 4xx: failed with GHL's
+// message. An update is marked sent only after every call got a 2xx. A crash
+// between the 2xx and that store write sends it again after the restart,
+// which is harmless: the PUT sets a value and tag add/remove are set
+// operations, so GHL ends in the same state (at-least-once delivery of
+// idempotent calls = each change applied once). Newer updates of a contact
+// supersede older pending ones (each carries the full state).
+//
+// OAuth: exchange_code() swaps an install's code for tokens on the worker
+// thread, seals them (SecretBox) and creates/links the tenant by locationId.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "ghl/http_client.h"
+#include "ghl/secret_box.h"
+#include "ghl/writeback.h"
+#include "store/store.h"
+
+namespace reai::server {
+
+struct GhlWritebackConfig {
+  std::string api_base = "https://services.leadconnectorhq.com";
+  int rate_capacity = 100;  // requests per location per rate_period_s (GHL's limit)
+  double rate_period_s = 10;
+  double score_interval_s = 60;  // score-only changes per contact
+  std::optional<ghl::SecretBox> secret_box;  // none: stored tokens cannot be used
+  ghl::OAuthClient oauth;
+  std::string oauth_redirect_uri;
+};
+
+class GhlWriteback {
+ public:
+  // Starts the worker thread. InvalidArgument for a bad api_base.
+  static Result<std::unique_ptr<GhlWriteback>> create(store::Store& store, GhlWritebackConfig config);
+  ~GhlWriteback();
+  GhlWriteback(const GhlWriteback&) = delete;
+  GhlWriteback& operator=(const GhlWriteback&) = delete;
+
+  // A published score change; `band_changed` also when the lead had no
+  // score before. Any thread; never blocks beyond a short lock. Changes
+  // beyond a bounded queue are dropped and counted.
+  void on_score(const std::string& tenant_id, const std::string& contact_id, int score, std::string_view band,
+                bool band_changed);
+
+  // OAuth install: exchanges `code` on the worker thread; `done` gets the
+  // tenant id (or the error), on the worker thread. FailedPrecondition when
+  // no client id/secret or secret key is configured.
+  using OAuthDone = std::function<void(Result<std::string>)>;
+  void exchange_code(std::string code, OAuthDone done);
+
+  // Waits until every change reported so far is in the outbox (tests).
+  void flush();
+  // Stops the worker: changes already reported are enqueued first; pending
+  // updates stay in the outbox for the next start. Idempotent.
+  void stop();
+
+  struct Stats {
+    std::uint64_t enqueued = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t retries = 0;
+    std::uint64_t dropped = 0;
+    std::uint64_t requests = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Change {
+    std::string tenant_id;
+    std::string contact_id;
+    ghl::ScoreChange state;
+  };
+  struct ContactPace {
+    double last_enqueued_s = -1e18;
+    std::optional<ghl::ScoreChange> held;  // newest score-only change not yet enqueued
+  };
+  struct Tenant {
+    std::string location_id;
+    std::string access_token;  // opened; empty until loaded
+    bool oauth = false;
+    std::string field_id;
+    std::unique_ptr<ghl::RequestWindow> window;
+    double wake_s = 0;  // nothing is sent before this (a retry's delay)
+  };
+  enum class CallResult { kOk, kRetry, kFailed };
+
+  GhlWriteback(store::Store& store, GhlWritebackConfig config, std::unique_ptr<ghl::HttpClient> http);
+  void run();
+  // Filler: pace and enqueue `changes`; write held changes that are due.
+  void enqueue_changes(std::vector<Change> changes, double now_s);
+  void enqueue_held(double now_s);
+  void write_update(const Change& change);  // into batch_
+  void write_batch();                       // batch_ into the outbox, one commit
+  // Sender: one pass over a tenant's due updates; answers when to look again
+  // (0: nothing pending).
+  double deliver(const std::string& tenant_id, double now_s);
+  Status load_tenant(const std::string& tenant_id, Tenant* t);
+  Status refresh_token(const std::string& tenant_id, Tenant* t);
+  // One call, paced by the location's window (waits for a slot) with the
+  // 401 -> refresh -> retry rule. On kRetry `delay_s` says how long to wait;
+  // on kFailed `error` holds GHL's message.
+  CallResult call(const std::string& tenant_id, Tenant* t, const ghl::ApiCall& c, int attempt, std::string* body,
+                  double* delay_s, std::string* error);
+  Status ensure_field(const std::string& tenant_id, Tenant* t, int attempt, double* delay_s, std::string* error,
+                      CallResult* result);
+  Result<std::string> do_exchange(const std::string& code);
+  bool wait_for(double seconds);  // false when stopping
+
+  store::Store& store_;
+  const GhlWritebackConfig config_;
+  std::unique_ptr<ghl::HttpClient> http_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable flushed_;
+  std::vector<Change> incoming_;
+  std::deque<std::function<void()>> jobs_;
+  std::uint64_t reported_ = 0;
+  std::uint64_t filled_ = 0;
+  bool stopping_ = false;
+  Stats stats_;
+
+  // Worker thread only.
+  std::unordered_map<std::string, ContactPace> pace_;  // tenant \x1f contact
+  std::map<std::string, Tenant> tenants_;
+  std::vector<store::GhlUpdate> batch_;
+  std::set<std::string> busy_tenants_;  // may have pending updates
+  struct Location {
+    std::string id;  // empty: not linked (looked up again after a while)
+    double checked_s = 0;
+  };
+  std::unordered_map<std::string, Location> locations_;  // by tenant
+  struct Held {
+    double due_s;
+    std::string tenant_id;
+    std::string contact_id;
+  };
+  std::deque<Held> held_;  // due times ascend (a fixed interval after each write)
+
+  std::thread worker_;  // last
+};
+
+}  // namespace reai::server

@@ -1,0 +1,291 @@
+// Black-box tests of GoHighLevel write-back through the real `reai` binary
+// against a fake GHL REST API (tests/support/fake_ghl.h): signed deliveries
+// change scores and the score field and band tag reach GHL through 401, 429,
+// 5xx and 422 answers; a kill -9 mid-outbox loses nothing and resends
+// nothing; a burst of 1,000 band changes stays within the rate limit; the
+// OAuth install stores tokens sealed and rotates the refresh token.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "support/fake_ghl.h"
+#include "support/ghl_signer.h"
+#include "support/process.h"
+#include "support/test_client.h"
+#include "support/text_edit.h"
+
+namespace reai::testing {
+namespace {
+
+namespace json = boost::json;
+
+const std::string kSecret = "ghl-writeback-secret";
+const std::string kLocation = "LOC8f2k1m9q0a7s6d5f4g";
+const std::string kFixtureContact = "CONa1b2c3d4e5f6g7h8i9";
+const std::string kClock = "2026-07-02T10:00:30Z";
+const std::string kPit = "pit-7f3e9a";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+// A fixture delivery about `contact` (fresh timestamp, its own webhookId).
+std::string delivery(const std::string& fixture, const std::string& contact, const std::string& location = kLocation) {
+  std::string body = read_text("tests/fixtures/ghl/" + fixture);
+  body = replace_all(body, kFixtureContact, contact);
+  body = replace_all(body, kLocation, location);
+  body = with_string_field(body, "timestamp", kClock);
+  return with_string_field(body, "webhookId", "wh-" + fixture + "-" + contact);
+}
+
+// Polls `done` every 20 ms for at most `seconds`.
+bool eventually(const std::function<bool()>& done, int seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+class GhlWritebackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir("reai-ghl-wb");
+    models_ = make_temp_dir("reai-ghl-wb-models");
+    ed_key_ = write_file(dir_, "ed25519.pem", signer_.ed25519_public_pem());
+    secret_key_ = write_file(dir_, "secret.key", std::string(64, 'c'));
+    client_secret_ = write_file(dir_, "client.secret", "app-secret\n");
+    token_file_ = write_file(dir_, "pit.txt", kPit + "\n");
+    admin_ = token_for("t1", "admin");
+  }
+
+  std::string token_for(const std::string& tenant, const std::string& role) {
+    auto t = run_reai({"token", "--tenant", tenant, "--role", role, "--jwt-secret", kSecret, "--ttl", "3650d"});
+    EXPECT_EQ(t.exit_code, 0) << t.output;
+    return t.output.substr(0, t.output.find_first_of("\r\n"));
+  }
+
+  void link_tenant_with_pit() {
+    auto add = run_reai({"tenant", "add", "--data-dir", dir_ + "/data", "--tenant", "t1", "--ghl-location", kLocation,
+                         "--ghl-token-file", token_file_, "--secret-key-file", secret_key_});
+    ASSERT_EQ(add.exit_code, 0) << add.output;
+  }
+
+  void start(const FakeGhl& ghl, const std::string& rate, std::vector<std::string> extra = {}) {
+    port_ = free_port();
+    std::vector<std::string> args = {"serve", "--port", std::to_string(port_), "--data-dir", dir_ + "/data",
+                                     "--model-dir", models_, "--jwt-secret", kSecret, "--clock", kClock,
+                                     "--ghl-ed25519-key", ed_key_, "--ghl-api-base", ghl.base_url(),
+                                     "--secret-key-file", secret_key_, "--ghl-rate-limit", rate};
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<ReaiProcess>(args);
+    ASSERT_TRUE(server_->wait_for_port(port_)) << server_->log();
+    http_ = std::make_unique<HttpClient>("127.0.0.1", port_);
+  }
+
+  int post_signed(const std::string& body) {
+    return http_->request("POST", "/api/ghl/webhook", body, {}, {{"X-GHL-Signature", signer_.sign_ed25519(body)}})
+        .status;
+  }
+
+  // reai's current score and band of a contact of `tenant` (-1 when none).
+  std::pair<int, std::string> reai_score(const std::string& contact, const std::string& token) {
+    auto r = http_->get("/api/contacts/" + contact + "/score", token);
+    if (r.status != 200) return {-1, ""};
+    auto o = json::parse(r.body).as_object();
+    return {static_cast<int>(o.at("score").as_int64()), std::string(o.at("band").as_string())};
+  }
+
+  std::size_t outbox_count(const std::string& status, const std::string& admin) {
+    auto r = http_->get("/api/admin/ghl/outbox?status=" + status + "&limit=1000", admin);
+    if (r.status != 200) return 0;
+    return json::parse(r.body).as_object().at("updates").as_array().size();
+  }
+
+  GhlSigner signer_;
+  std::string dir_, models_, ed_key_, secret_key_, client_secret_, token_file_, admin_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<ReaiProcess> server_;
+  std::unique_ptr<HttpClient> http_;
+};
+
+TEST_F(GhlWritebackTest, ScoresAndBandTagsReachGhlThroughRetriesAndRefusals) {
+  link_tenant_with_pit();
+  FakeGhl ghl;
+  ghl.accept_token(kPit);
+  ghl.fail_next(1, 401);  // a private token is not refreshed: retried after a backoff
+  start(ghl, "100/10", {"--ghl-score-interval", "1"});
+  const std::string agent = token_for("t1", "agent");
+
+  ASSERT_EQ(post_signed(delivery("contact_create.json", kFixtureContact)), 200);
+  ASSERT_TRUE(eventually([&] { return ghl.scores().count(kFixtureContact) == 1; }, 30)) << server_->log();
+  ghl.fail_next(2, 503);
+  ghl.fail_every(4);
+  ASSERT_EQ(post_signed(delivery("inbound_sms.json", kFixtureContact)), 200);
+  ASSERT_EQ(post_signed(delivery("outbound_call.json", kFixtureContact)), 200);
+  ASSERT_EQ(post_signed(delivery("appointment_create.json", kFixtureContact)), 200);
+  // GHL ends with reai's latest score and exactly the matching band tag.
+  std::pair<int, std::string> now;
+  ASSERT_TRUE(eventually(
+      [&] {
+        now = reai_score(kFixtureContact, agent);
+        auto scores = ghl.scores();
+        return scores.count(kFixtureContact) && scores[kFixtureContact] == now.first &&
+               ghl.tags(kFixtureContact) == std::set<std::string>{now.second + "-lead"};
+      },
+      60))
+      << "reai " << now.first << " " << now.second << "\n" << server_->log();
+
+  // A contact GHL refuses (422) is recorded failed with GHL's message; others go on.
+  ghl.fail_every(0);
+  ghl.refuse_contact("CONrefused01");
+  ASSERT_EQ(post_signed(delivery("contact_create.json", "CONrefused01")), 200);
+  ASSERT_EQ(post_signed(delivery("contact_create.json", "CONaccepted01")), 200);
+  ASSERT_TRUE(eventually([&] { return ghl.scores().count("CONaccepted01") == 1; }, 30));
+  auto failed = http_->get("/api/admin/ghl/outbox?status=failed", admin_);
+  ASSERT_EQ(failed.status, 200) << failed.body;
+  auto updates = json::parse(failed.body).as_object().at("updates").as_array();
+  ASSERT_EQ(updates.size(), 1u) << failed.body;
+  EXPECT_EQ(updates[0].as_object().at("contact_id").as_string(), "CONrefused01");
+  EXPECT_NE(std::string(updates[0].as_object().at("error").as_string()).find("cannot be updated"), std::string::npos);
+  EXPECT_EQ(http_->get("/api/admin/ghl/outbox?status=failed", agent).status, 403);
+  EXPECT_EQ(http_->get("/api/admin/ghl/outbox?status=bogus", admin_).status, 400);
+
+  // Unsigned and stale deliveries change nothing in GHL.
+  const auto before = ghl.received().size();
+  EXPECT_EQ(http_->post("/api/ghl/webhook", delivery("contact_create.json", "CONunsigned")).status, 401);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(ghl.received().size(), before);
+
+  // What GHL received: the documented headers, never a tags replacement;
+  // and the failures above really happened.
+  int unauthorized = 0, unavailable = 0;
+  for (const auto& r : ghl.received()) {
+    unauthorized += r.status == 401;
+    unavailable += r.status == 503;
+    EXPECT_EQ(r.version, "2021-07-28") << r.target;
+    EXPECT_EQ(r.authorization, "Bearer " + kPit) << r.target;
+    if (r.method == "PUT") {
+      EXPECT_EQ(r.body.find("\"tags\""), std::string::npos) << r.body;
+    }
+  }
+  EXPECT_EQ(unauthorized, 1);
+  EXPECT_GE(unavailable, 2);
+  EXPECT_EQ(server_->stop(), 0) << server_->log();
+}
+
+TEST_F(GhlWritebackTest, KilledMidOutboxDeliversEveryPendingUpdateOnceAfterRestart) {
+  link_tenant_with_pit();
+  FakeGhl ghl(10, 1.0);
+  ghl.accept_token(kPit);
+  start(ghl, "10/1");
+  constexpr int kContacts = 30;
+  for (int i = 0; i < kContacts; ++i) {
+    ASSERT_EQ(post_signed(delivery("contact_create.json", "CONkill" + std::to_string(i))), 200);
+  }
+  // Every change is in the durable outbox; a few have reached GHL.
+  ASSERT_TRUE(eventually(
+      [&] { return outbox_count("pending", admin_) + outbox_count("sent", admin_) == std::size_t(kContacts); }, 30))
+      << server_->log();
+  ASSERT_TRUE(eventually([&] { return ghl.put_counts().size() >= 3; }, 30));
+  EXPECT_EQ(server_->stop(SIGKILL), 128 + SIGKILL);
+  const auto sent_before = ghl.put_counts().size();
+  EXPECT_LT(sent_before, std::size_t(kContacts)) << "the kill came too late to test anything";
+
+  start(ghl, "10/1");
+  ASSERT_TRUE(eventually([&] { return ghl.put_counts().size() == std::size_t(kContacts); }, 60)) << server_->log();
+  ASSERT_TRUE(eventually([&] { return outbox_count("sent", admin_) == std::size_t(kContacts); }, 30));
+  int total = 0;
+  int twice = 0;
+  for (const auto& [contact, n] : ghl.put_counts()) {
+    total += n;
+    if (n > 1) ++twice;
+    EXPECT_EQ(ghl.tags(contact).size(), 1u) << contact;
+  }
+  // Once per change; the one update whose 2xx may have come just before the
+  // kill (before reai recorded it) may be sent again, harmlessly (same value).
+  EXPECT_LE(twice, 1);
+  EXPECT_LE(total, kContacts + 1);
+  EXPECT_EQ(outbox_count("failed", admin_), 0u);
+  EXPECT_EQ(server_->stop(), 0) << server_->log();
+}
+
+TEST_F(GhlWritebackTest, ABurstOfOneThousandBandChangesStaysWithinTheRateLimitAndLosesNone) {
+  link_tenant_with_pit();
+  // GHL's 100 requests per 10 s, with the window shortened to 1 s so the
+  // test's 3,002 requests take ~30 s instead of ~5 minutes.
+  FakeGhl ghl(100, 1.0);
+  ghl.accept_token(kPit);
+  start(ghl, "100/1");
+  constexpr int kContacts = 1000;
+  for (int i = 0; i < kContacts; ++i) {
+    ASSERT_EQ(post_signed(delivery("contact_create.json", "CONburst" + std::to_string(i))), 200);
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto puts = ghl.put_counts();
+        return puts.size() == std::size_t(kContacts);
+      },
+      100))
+      << ghl.put_counts().size() << " of " << kContacts << "\n" << server_->log();
+  ASSERT_TRUE(eventually([&] { return outbox_count("sent", admin_) == std::size_t(kContacts); }, 30));
+  for (int i = 0; i < kContacts; ++i) {
+    EXPECT_EQ(ghl.tags("CONburst" + std::to_string(i)).size(), 1u) << i;
+  }
+  EXPECT_LE(ghl.max_in_window(), 100);
+  EXPECT_EQ(ghl.too_many_requests(), 0);
+  EXPECT_EQ(outbox_count("pending", admin_), 0u);
+  EXPECT_EQ(server_->stop(), 0) << server_->log();
+}
+
+TEST_F(GhlWritebackTest, OAuthInstallStoresSealedTokensAndRotatesTheRefreshToken) {
+  FakeGhl ghl;
+  ghl.add_oauth_code("code-1", "LOCoauth01");
+  const std::vector<std::string> oauth = {"--ghl-client-id", "app-id", "--ghl-client-secret-file", client_secret_};
+  start(ghl, "100/10", oauth);
+  EXPECT_EQ(http_->get("/api/ghl/oauth/callback").status, 400);
+  auto bad = http_->get("/api/ghl/oauth/callback?code=wrong");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("invalid code"), std::string::npos) << bad.body;
+  auto ok = http_->get("/api/ghl/oauth/callback?code=code-1");
+  ASSERT_EQ(ok.status, 200) << ok.body << server_->log();
+  EXPECT_EQ(json::parse(ok.body).as_object().at("tenant_id").as_string(), "LOCoauth01");
+
+  ASSERT_EQ(post_signed(delivery("contact_create.json", "CONoauth1", "LOCoauth01")), 200);
+  ASSERT_TRUE(eventually([&] { return ghl.put_counts().count("CONoauth1") == 1; }, 30)) << server_->log();
+  // The access token stops working: reai refreshes once (rt-1, rotated) and retries.
+  ghl.revoke_token("at-1");
+  ASSERT_EQ(post_signed(delivery("contact_create.json", "CONoauth2", "LOCoauth01")), 200);
+  ASSERT_TRUE(eventually([&] { return ghl.put_counts().count("CONoauth2") == 1; }, 30)) << server_->log();
+  EXPECT_EQ(ghl.refreshes(), std::vector<std::string>{"rt-1"});
+  EXPECT_EQ(server_->stop(), 0) << server_->log();
+
+  // Tokens are sealed at rest; after a restart the rotated ones are used.
+  const std::string db = read_text(dir_ + "/data/reai.db") + read_text(dir_ + "/data/reai.db-wal");
+  for (const std::string plain : {"at-1", "at-2", "rt-1", "rt-2"}) EXPECT_EQ(db.find(plain), std::string::npos) << plain;
+  start(ghl, "100/10", oauth);
+  ASSERT_EQ(post_signed(delivery("contact_create.json", "CONoauth3", "LOCoauth01")), 200);
+  ASSERT_TRUE(eventually([&] { return ghl.put_counts().count("CONoauth3") == 1; }, 30)) << server_->log();
+  EXPECT_EQ(ghl.received().back().authorization, "Bearer at-2");
+  EXPECT_EQ(ghl.refreshes().size(), 1u);
+  EXPECT_EQ(server_->stop(), 0) << server_->log();
+}
+
+}  // namespace
+}  // namespace reai::testing
