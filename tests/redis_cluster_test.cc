@@ -110,6 +110,33 @@ TEST(RedisCluster, UpdatesPostedToOneInstanceReachClientsOfTheOther) {
   EXPECT_EQ(b.process->stop(SIGTERM), 0) << b.process->log();
 }
 
+TEST(RedisCluster, UnreachableRedisDegradesButTheInstanceKeepsServingItsClients) {
+  // Nothing listens on port 1 of loopback.
+  Instance lone = start_instance("redis://127.0.0.1:1", make_temp_dir("reai-cluster-models"));
+  ASSERT_TRUE(lone.process->wait_for_port(lone.port)) << lone.process->log();
+  const std::string t = token("t_lone");
+  HttpClient http("127.0.0.1", lone.port);
+  auto ready = http.get("/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;  // the store works: still ready to take events
+  EXPECT_EQ(parse(ready.body).at("bus").at("status").as_string(), "unavailable") << ready.body;
+  EXPECT_EQ(parse(ready.body).at("cache").at("status").as_string(), "unavailable") << ready.body;
+  const std::string metrics = http.get("/metrics").body;
+  EXPECT_NE(metrics.find("reai_bus_up 0"), std::string::npos);
+  EXPECT_NE(metrics.find("reai_cache_up 0"), std::string::npos);
+
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", lone.port, "/api/realtime/scoring/t_lone?token=" + t));
+  ASSERT_EQ(http.post("/api/events", R"({"contact_id":"c1","type":"sms_in"})", t).status, 200);
+  ASSERT_EQ(http.post("/api/events", R"({"contact_id":"c2","type":"sms_in"})", t).status, 200);
+  for (std::int64_t seq = 1; seq <= 2; ++seq) {
+    auto m = ws.read();
+    ASSERT_TRUE(m.has_value()) << ws.error();
+    EXPECT_EQ(parse(*m).at("seq").as_int64(), seq) << *m;
+  }
+  ws.close();
+  EXPECT_EQ(lone.process->stop(SIGTERM), 0) << lone.process->log();
+}
+
 TEST(RedisCluster, BadBusUrlIsRefusedAtStart) {
   auto r = run_reai({"serve", "--port", "0", "--data-dir", make_temp_dir("reai-cluster-bad"), "--jwt-secret",
                      kSecret, "--bus", "redis://127.0.0.1:notaport"});

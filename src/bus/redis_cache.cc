@@ -159,6 +159,9 @@ class RedisCache final : public Cache {
         down_reason_.clear();
         backoff_ = kMinBackoff;
       } else {
+        // The idle connections went down with the server: closed now, the
+        // next probe reconnects instead of failing on a dead socket.
+        for (Connection* idle : free_) idle->close();
         down_reason_ = failure;
         retry_at_ = std::chrono::steady_clock::now() + backoff_;
         backoff_ = std::min(backoff_ * 2, kMaxBackoff);
