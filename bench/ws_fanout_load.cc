@@ -71,6 +71,7 @@ using namespace std::chrono_literals;
 struct Options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
+  std::uint16_t post_port = 0;  // 0: same as port; else another instance (fan-out through Redis)
   std::string token;
   std::string tenant;
   std::size_t clients = 5000;
@@ -883,6 +884,8 @@ int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{"WebSocket fan-out load client for reai serve"};
   app.add_option("--host", o->host, "server address (loopback)");
   app.add_option("--port", o->port, "server port");
+  app.add_option("--post-port", o->post_port,
+                 "POST events to this port instead (another instance sharing --bus redis://...)");
   app.add_option("--token", o->token, "agent JWT of the tenant")->required();
   app.add_option("--tenant", o->tenant, "tenant of the token")->required();
   app.add_option("--clients", o->clients, "WebSocket subscribers")->check(CLI::Range(1, 200000));
@@ -970,7 +973,8 @@ int run_load(Run& run) {
   const auto t0 = SteadyClock::now() + 50ms;
   run_on(post_worker.ioc, [&] {
     for (std::size_t i = 0; i < o.http_connections; ++i) {
-      posters.push_back(std::make_shared<Poster>(post_worker, ep, t0));
+      const tcp::endpoint post_ep(address, o.post_port != 0 ? o.post_port : o.port);
+      posters.push_back(std::make_shared<Poster>(post_worker, post_ep, t0));
       posters.back()->start();
     }
   });

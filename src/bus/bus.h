@@ -1,8 +1,8 @@
 // Bus: ordered per-tenant publish/subscribe of updates (score changes, ...),
 // with a bounded replay buffer so a client that reconnects with `since=SEQ`
 // misses nothing. Cache: key/value with per-entry TTL and hit/miss counters.
-// In-process implementations are the embedded default; Redis comes later
-// behind the same interfaces. All implementations are thread-safe.
+// In-process implementations are the embedded default; Redis implementations
+// share them across instances. All implementations are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -83,6 +83,40 @@ class Cache {
 // Time-to-live read from `clock`; at most `max_entries` (least recently used
 // go first). The clock must outlive the cache.
 std::unique_ptr<Cache> make_in_process_cache(const Clock& clock, std::size_t max_entries = 1'000'000);
+
+// Where a Redis deployment lives. Every key reai writes starts with `prefix`,
+// so several deployments (or test runs) can share one server.
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  std::string prefix = "reai:";
+};
+
+// Redis bus: seqs come from Redis (INCR per tenant, atomic with the append to
+// the tenant's replay stream), so they are global across instances; `since`
+// reads that stream from any instance; a reader thread with its own
+// connection delivers every instance's messages to local subscribers in seq
+// order (handlers run on that thread; publish returns once its own message
+// was delivered here). When Redis is unreachable, publish delivers locally
+// with local seqs and health() says so; on return, seq counters are raised
+// past the local ones and a "resync" message goes to every tenant this
+// instance knows, since updates may have been missed meanwhile.
+// The constructor never fails: an unreachable server starts degraded.
+std::unique_ptr<Bus> make_redis_bus(RedisEndpoint endpoint, std::size_t replay_capacity = 65536);
+
+// Redis cache: values live in Redis (shared by instances); expiry is judged by
+// `clock` (Redis's own TTL only collects garbage); at most `max_entries`
+// across the deployment, least recently used first. hits/misses/evictions
+// count this instance's calls; entries is the deployment's count. Redis
+// unreachable: get misses, put/erase do nothing, health() says so, and it
+// reconnects with backoff. The clock must outlive the cache.
+std::unique_ptr<Cache> make_redis_cache(RedisEndpoint endpoint, const Clock& clock,
+                                        std::size_t max_entries = 1'000'000);
+
+// From a --bus / --cache flag: "" or "inprocess" -> in-process;
+// "redis://host[:port][?prefix=NAME]" -> Redis. InvalidArgument otherwise.
+Result<std::unique_ptr<Bus>> open_bus(std::string_view url);
+Result<std::unique_ptr<Cache>> open_cache(std::string_view url, const Clock& clock);
 
 // TTLs of the core issue.
 inline constexpr UnixSeconds kFeatureSnapshotTtl = 300;

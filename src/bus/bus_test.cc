@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "bus/bus.h"
+#include "bus/redis_test_support.h"
 
 namespace reai::bus {
 namespace {
@@ -23,6 +24,35 @@ struct InProcessCacheFactory {
   static std::string name() { return "InProcess"; }
   std::unique_ptr<Cache> make(const Clock& clock, std::size_t max_entries) {
     return make_in_process_cache(clock, max_entries);
+  }
+};
+
+// Each Redis bus/cache gets its own key prefix, so every test starts empty on
+// the shared test server (scripts/redis-test-server, fixture redis_server).
+RedisEndpoint fresh_test_endpoint() {
+  static std::atomic<int> counter{0};
+  RedisEndpoint e;
+  e.port = REAI_REDIS_TEST_PORT;
+  e.prefix = numbered_prefix(++counter);
+  return e;
+}
+
+struct RedisBusFactory {
+  static std::string name() { return "Redis"; }
+  std::unique_ptr<Bus> make(std::size_t replay_capacity) {
+    auto bus = make_redis_bus(fresh_test_endpoint(), replay_capacity);
+    // Degraded, it would pass most tests locally: that is not what runs here.
+    EXPECT_TRUE(bus->health().is_ok()) << bus->health().message();
+    return bus;
+  }
+};
+
+struct RedisCacheFactory {
+  static std::string name() { return "Redis"; }
+  std::unique_ptr<Cache> make(const Clock& clock, std::size_t max_entries) {
+    auto cache = make_redis_cache(fresh_test_endpoint(), clock, max_entries);
+    EXPECT_TRUE(cache->health().is_ok()) << cache->health().message();
+    return cache;
   }
 };
 
@@ -87,7 +117,7 @@ class BusTest : public ::testing::Test {
   Factory factory_;
 };
 
-using BusFactories = ::testing::Types<InProcessBusFactory>;
+using BusFactories = ::testing::Types<InProcessBusFactory, RedisBusFactory>;
 TYPED_TEST_SUITE(BusTest, BusFactories, FactoryNames);
 
 TYPED_TEST(BusTest, SeqCountsPerTenantFromOne) {
@@ -285,7 +315,7 @@ class CacheTest : public ::testing::Test {
   Factory factory_;
 };
 
-using CacheFactories = ::testing::Types<InProcessCacheFactory>;
+using CacheFactories = ::testing::Types<InProcessCacheFactory, RedisCacheFactory>;
 TYPED_TEST_SUITE(CacheTest, CacheFactories, FactoryNames);
 
 TYPED_TEST(CacheTest, HitsAndMissesAreCounted) {

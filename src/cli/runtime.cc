@@ -15,8 +15,12 @@ Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
   auto store = store::open_sqlite_store(options.data_dir);
   if (!store) return store.status();
   rt->store_ = std::move(*store);
-  rt->bus_ = bus::make_in_process_bus();
-  rt->cache_ = bus::make_in_process_cache(*rt->clock_);
+  auto opened_bus = bus::open_bus(options.bus_url);
+  if (!opened_bus) return opened_bus.status();
+  rt->bus_ = std::move(*opened_bus);
+  auto opened_cache = bus::open_cache(options.cache_url, *rt->clock_);
+  if (!opened_cache) return opened_cache.status();
+  rt->cache_ = std::move(*opened_cache);
   rt->registry_ = std::make_unique<scoring::DirectoryModelRegistry>(options.model_dir);
   Status loaded = rt->registry_->reload();
   if (!loaded.is_ok()) {

@@ -17,6 +17,9 @@ namespace reai::cli {
 struct RuntimeOptions {
   std::string data_dir = "var";
   std::string model_dir = "var/models";
+  // --bus / --cache: "" (in-process) or redis://host:port[?prefix=NAME].
+  std::string bus_url;
+  std::string cache_url;
   server::ServerConfig server;
   // Pins "now" (tests and exact comparisons with `reai replay`); wall clock when unset.
   std::optional<UnixSeconds> fixed_clock;

@@ -1088,6 +1088,15 @@ ApiResponse Api::metrics_page() {
                 hub_.total_connections(), static_cast<unsigned long long>(cache.hits),
                 static_cast<unsigned long long>(cache.misses));
   extra.append(buf);
+  // 0 while Redis (or another shared backend) is unreachable: instances then
+  // serve only their own WebSocket clients; /readyz says why.
+  std::snprintf(buf, sizeof buf,
+                "# HELP reai_bus_up Whether the update bus works (0: this instance's clients only).\n"
+                "# TYPE reai_bus_up gauge\nreai_bus_up %d\n"
+                "# HELP reai_cache_up Whether the cache works (0: every lookup misses).\n"
+                "# TYPE reai_cache_up gauge\nreai_cache_up %d\n",
+                deps_.bus.health().is_ok() ? 1 : 0, deps_.cache.health().is_ok() ? 1 : 0);
+  extra.append(buf);
   char queue_buf[1024];
   std::snprintf(queue_buf, sizeof queue_buf,
                 "# HELP reai_event_queue_depth Events waiting to be stored.\n"

@@ -1,0 +1,504 @@
+// Redis Bus. Keys (P = the deployment prefix):
+//   P seq:T  - tenant T's last seq (INCR)
+//   P bus:T  - tenant T's replay stream, entry ids "SEQ-0", capped ~capacity
+//   P bus    - every tenant's messages in publish order, read by all instances
+// Seqs: INCR rather than stream ids, because clients count 1, 2, 3 per tenant
+// with no gaps; one Lua script does INCR + both XADDs, so stream order is seq
+// order. Streams rather than PUBLISH: a reader that lost its connection
+// resumes from the last id it read instead of losing what was sent meanwhile,
+// and `since` is a range read on any instance.
+//
+// Local side: a channel per tenant (last delivered seq + a ring of what this
+// instance delivered), used for delivery order and as the fallback while
+// Redis is down. Every delivery to handlers happens under the channel lock in
+// strictly increasing seq, whether it came from the reader or a local publish.
+#include <algorithm>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "bus/bus.h"
+#include "bus/redis_connection.h"
+
+namespace reai::bus {
+namespace {
+
+using redis::Connection;
+using redis::Reply;
+
+// KEYS: seq, tenant stream, global stream. ARGV: topic, payload, tenant cap,
+// global cap, tenant.
+constexpr std::string_view kPublishScript = R"lua(
+local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 't', ARGV[1], 'p', ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'tenant', ARGV[5], 'seq', seq, 't', ARGV[1], 'p', ARGV[2])
+return seq
+)lua";
+
+// KEYS: seq, tenant stream. ARGV: since, capacity.
+// Returns {last, oldest seq still replayable, entries after since}.
+constexpr std::string_view kSinceScript = R"lua(
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local since = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+if since > last then return {last, 0, {}} end
+local oldest = last + 1
+local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if #head > 0 then oldest = tonumber(string.match(head[1][1], '^(%d+)')) end
+if oldest < last - cap + 1 then oldest = last - cap + 1 end
+local from = math.max(since + 1, oldest)
+local entries = {}
+if from <= last then entries = redis.call('XRANGE', KEYS[2], from .. '-0', '+') end
+return {last, oldest, entries}
+)lua";
+
+// KEYS: seq. ARGV: floor. Never lowers a counter another instance advanced.
+constexpr std::string_view kRaiseScript = R"lua(
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return cur
+)lua";
+
+constexpr std::size_t kGlobalStreamCap = 100000;
+constexpr auto kCommandTimeout = std::chrono::milliseconds(2000);
+constexpr auto kReaderTimeout = std::chrono::milliseconds(3000);  // > XREAD BLOCK
+constexpr std::string_view kReadBlockMs = "1000";
+constexpr auto kOwnDeliveryWait = std::chrono::milliseconds(2000);
+constexpr auto kMinBackoff = std::chrono::milliseconds(50);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+
+struct Subscriber {
+  explicit Subscriber(Bus::Handler h) : handler(std::move(h)) {}
+  Bus::Handler handler;
+  std::mutex delivering;  // held while the handler runs
+  bool active = true;     // guarded by `delivering`
+};
+using SubscriberList = std::vector<std::pair<SubscriptionId, std::shared_ptr<Subscriber>>>;
+
+struct Channel {
+  std::mutex mu;
+  std::condition_variable delivered;  // last advanced
+  std::uint64_t last = 0;             // highest seq delivered here
+  std::deque<BusMessage> ring;        // what was delivered here, oldest first
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+std::uint64_t to_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+// The value of `name` in a stream entry's [field, value, ...] array.
+std::string field(const redisReply* fields, std::string_view name) {
+  if (fields == nullptr || fields->type != REDIS_REPLY_ARRAY) return {};
+  for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
+    if (redis::reply_string(fields->element[i]) == name) return redis::reply_string(fields->element[i + 1]);
+  }
+  return {};
+}
+
+class RedisBus final : public Bus {
+ public:
+  RedisBus(RedisEndpoint endpoint, std::size_t replay_capacity)
+      : endpoint_(std::move(endpoint)),
+        capacity_(replay_capacity),
+        global_key_(endpoint_.prefix + "bus"),
+        subscribers_(std::make_shared<const SubscriberList>()) {
+    // Connected before the first publish when Redis is there, so a message
+    // published right after construction is read back by this instance.
+    Status first = recover();
+    if (!first) mark_down(first.message());
+    reader_ = std::thread([this] { read_loop(); });
+  }
+
+  ~RedisBus() override {
+    {
+      std::lock_guard lock(stop_mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    reader_conn_.interrupt();
+    reader_.join();
+  }
+
+  Result<std::uint64_t> publish(std::string_view tenant_id, std::string_view topic,
+                                std::shared_ptr<const std::string> payload) override {
+    if (tenant_id.empty()) return invalid_argument("publish: empty tenant id");
+    if (!payload) payload = std::make_shared<const std::string>();
+    Channel& channel = channel_for(tenant_id);
+    for (;;) {
+      if (up_.load()) {
+        if (auto seq = publish_remote(tenant_id, topic, *payload)) {
+          wait_for_own_delivery(channel, *seq);
+          return *seq;
+        }
+      }
+      std::shared_lock mode(mode_mu_);
+      if (up_.load()) continue;  // Redis came back meanwhile: it assigns the seq
+      return publish_local(channel, tenant_id, topic, std::move(payload));
+    }
+  }
+
+  SubscriptionId subscribe(Handler handler) override {
+    auto subscriber = std::make_shared<Subscriber>(std::move(handler));
+    std::lock_guard lock(subscribers_mu_);
+    SubscriptionId id = ++last_subscription_;
+    auto next = std::make_shared<SubscriberList>(*subscribers_);
+    next->emplace_back(id, std::move(subscriber));
+    subscribers_ = std::move(next);
+    return id;
+  }
+
+  void unsubscribe(SubscriptionId id) override {
+    std::shared_ptr<Subscriber> removed;
+    {
+      std::lock_guard lock(subscribers_mu_);
+      auto next = std::make_shared<SubscriberList>();
+      for (const auto& entry : *subscribers_) {
+        if (entry.first == id) removed = entry.second; else next->push_back(entry);
+      }
+      if (!removed) return;
+      subscribers_ = std::move(next);
+    }
+    std::lock_guard lock(removed->delivering);
+    removed->active = false;
+  }
+
+  Result<ReplayResult> since(std::string_view tenant_id, std::uint64_t since_seq) override {
+    if (up_.load()) {
+      if (auto remote = since_remote(tenant_id, since_seq)) return std::move(*remote);
+    }
+    Channel* channel = find_channel(tenant_id);
+    if (channel == nullptr) return ReplayResult{{}, since_seq == 0};
+    std::lock_guard lock(channel->mu);
+    return since_local(*channel, since_seq);
+  }
+
+  std::uint64_t last_seq(std::string_view tenant_id) override {
+    if (up_.load()) {
+      std::string key = seq_key(tenant_id);
+      std::lock_guard lock(pub_mu_);
+      auto reply = pub_conn_.command({"GET", key});
+      if (reply) return redis::reply_integer(reply->get());
+      mark_down(reply.status().message());
+    }
+    Channel* channel = find_channel(tenant_id);
+    if (channel == nullptr) return 0;
+    std::lock_guard lock(channel->mu);
+    return channel->last;
+  }
+
+  Status health() override {
+    if (up_.load()) return Status::ok();
+    std::lock_guard lock(reason_mu_);
+    return unavailable("redis bus down (" + down_reason_ + "); delivering to this instance's clients only");
+  }
+
+ private:
+  std::string seq_key(std::string_view tenant) const { return endpoint_.prefix + "seq:" + std::string(tenant); }
+  std::string stream_key(std::string_view tenant) const {
+    return endpoint_.prefix + "bus:" + std::string(tenant);
+  }
+
+  void mark_down(const std::string& reason) {
+    {
+      std::lock_guard lock(reason_mu_);
+      down_reason_ = reason;
+    }
+    up_.store(false);
+    // Publishers waiting for the reader give up and deliver locally.
+    for (Channel* channel : all_channels()) {
+      std::lock_guard lock(channel->mu);
+      channel->delivered.notify_all();
+    }
+  }
+
+  // The seq Redis assigned, or nullopt (and the bus marked down).
+  std::optional<std::uint64_t> publish_remote(std::string_view tenant, std::string_view topic,
+                                              std::string_view payload) {
+    const std::string keys[] = {seq_key(tenant), stream_key(tenant)};
+    const std::string tenant_cap = std::to_string(std::max<std::size_t>(capacity_, 1));
+    const std::string global_cap = std::to_string(kGlobalStreamCap);
+    std::lock_guard lock(pub_mu_);
+    auto reply = pub_conn_.command({"EVAL", kPublishScript, "3", keys[0], keys[1], global_key_, topic, payload,
+                                    tenant_cap, global_cap, tenant});
+    if (!reply) {
+      mark_down(reply.status().message());
+      return std::nullopt;
+    }
+    return static_cast<std::uint64_t>(redis::reply_integer(reply->get()));
+  }
+
+  // The reader delivers this instance's own messages too, which keeps one
+  // order per tenant; publish returns once it has (or Redis went away).
+  void wait_for_own_delivery(Channel& channel, std::uint64_t seq) {
+    std::unique_lock lock(channel.mu);
+    channel.delivered.wait_for(lock, kOwnDeliveryWait, [&] { return channel.last >= seq || !up_.load(); });
+  }
+
+  // Redis is down: the next local seq, delivered here only. Recovery raises
+  // Redis's counter past it so seqs never run backwards for these clients.
+  std::uint64_t publish_local(Channel& channel, std::string_view tenant, std::string_view topic,
+                              std::shared_ptr<const std::string> payload) {
+    std::lock_guard lock(channel.mu);
+    BusMessage message{std::string(tenant), channel.last + 1, std::string(topic), std::move(payload)};
+    deliver_locked(channel, message);
+    return message.seq;
+  }
+
+  // Caller holds channel.mu. Drops what is not newer than what was delivered
+  // (a resync follows any such divergence).
+  void deliver_locked(Channel& channel, const BusMessage& message) {
+    if (message.seq <= channel.last) return;
+    channel.last = message.seq;
+    if (capacity_ > 0) {
+      if (channel.ring.size() >= capacity_) channel.ring.pop_front();
+      channel.ring.push_back(message);
+    }
+    std::shared_ptr<const SubscriberList> subscribers = snapshot();
+    for (const auto& [id, subscriber] : *subscribers) {
+      std::lock_guard lock(subscriber->delivering);
+      if (subscriber->active) subscriber->handler(message);
+    }
+    channel.delivered.notify_all();
+  }
+
+  std::optional<ReplayResult> since_remote(std::string_view tenant, std::uint64_t since_seq) {
+    const std::string keys[] = {seq_key(tenant), stream_key(tenant)};
+    const std::string since_arg = std::to_string(since_seq);
+    const std::string cap = std::to_string(capacity_);
+    Reply reply;
+    {
+      std::lock_guard lock(pub_mu_);
+      auto r = pub_conn_.command({"EVAL", kSinceScript, "2", keys[0], keys[1], since_arg, cap});
+      if (!r) {
+        mark_down(r.status().message());
+        return std::nullopt;
+      }
+      reply = std::move(*r);
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return std::nullopt;
+    const std::uint64_t last = static_cast<std::uint64_t>(redis::reply_integer(reply->element[0]));
+    const std::uint64_t oldest = static_cast<std::uint64_t>(redis::reply_integer(reply->element[1]));
+    ReplayResult result;
+    if (since_seq > last) {
+      result.complete = false;
+      return result;
+    }
+    result.complete = since_seq + 1 >= oldest;
+    const redisReply* entries = reply->element[2];
+    for (std::size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; ++i) {
+      const redisReply* entry = entries->element[i];
+      if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
+      const std::string id = redis::reply_string(entry->element[0]);
+      BusMessage m{std::string(tenant), to_u64(id.substr(0, id.find('-'))), field(entry->element[1], "t"),
+                   std::make_shared<const std::string>(field(entry->element[1], "p"))};
+      result.messages.push_back(std::move(m));
+    }
+    return result;
+  }
+
+  // Caller holds channel.mu. The ring may have holes where messages were
+  // dropped; a replay across a hole is incomplete.
+  static ReplayResult since_local(const Channel& channel, std::uint64_t since_seq) {
+    ReplayResult result;
+    if (since_seq > channel.last) {
+      result.complete = false;
+      return result;
+    }
+    std::uint64_t expected = since_seq + 1;
+    for (const BusMessage& m : channel.ring) {
+      if (m.seq <= since_seq) continue;
+      if (m.seq != expected) result.complete = false;
+      expected = m.seq + 1;
+      result.messages.push_back(m);
+    }
+    if (expected != channel.last + 1) result.complete = false;
+    return result;
+  }
+
+  // --- reader thread -------------------------------------------------------
+
+  void read_loop() {
+    auto backoff = kMinBackoff;
+    while (!stopping()) {
+      if (!up_.load() || !reader_conn_.connected()) {
+        Status recovered = recover();
+        if (!recovered) {
+          mark_down(recovered.message());
+          sleep_for(backoff);
+          backoff = std::min(backoff * 2, kMaxBackoff);
+          continue;
+        }
+        backoff = kMinBackoff;
+      }
+      auto reply = reader_conn_.command({"XREAD", "COUNT", "512", "BLOCK", kReadBlockMs, "STREAMS", global_key_, last_id_});
+      if (!reply) {
+        if (stopping()) return;
+        mark_down(reply.status().message());
+        reader_conn_.close();
+        continue;
+      }
+      deliver_batch(reply->get());
+    }
+  }
+
+  // XREAD reply: [[stream, [[id, [field, value, ...]], ...]]]; nil on timeout.
+  void deliver_batch(const redisReply* reply) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return;
+    const redisReply* stream = reply->element[0];
+    if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) return;
+    const redisReply* entries = stream->element[1];
+    for (std::size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; ++i) {
+      const redisReply* entry = entries->element[i];
+      if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
+      last_id_ = redis::reply_string(entry->element[0]);
+      const redisReply* fields = entry->element[1];
+      BusMessage m{field(fields, "tenant"), to_u64(field(fields, "seq")), field(fields, "t"),
+                   std::make_shared<const std::string>(field(fields, "p"))};
+      if (m.tenant_id.empty()) continue;
+      Channel& channel = channel_for(m.tenant_id);
+      std::lock_guard lock(channel.mu);
+      deliver_locked(channel, m);
+    }
+  }
+
+  // (Re)connects both connections, raises Redis's counters to what this
+  // instance delivered, switches publishing back to Redis, and asks every
+  // tenant's clients (on all instances) to resynchronise: during the outage
+  // this instance's and the others' updates did not reach each other.
+  Status recover() {
+    if (!reader_conn_.connected()) {
+      if (Status s = reader_conn_.connect(endpoint_, kReaderTimeout); !s) return s;
+      if (last_id_.empty()) {
+        auto tail = reader_conn_.command({"XREVRANGE", global_key_, "+", "-", "COUNT", "1"});
+        if (!tail) return tail.status();
+        const redisReply* r = tail->get();
+        last_id_ = r->type == REDIS_REPLY_ARRAY && r->elements > 0
+                       ? redis::reply_string(r->element[0]->element[0])
+                       : "0-0";
+      }
+    }
+    std::vector<std::pair<std::string, std::uint64_t>> tenants;
+    {
+      std::unique_lock mode(mode_mu_);  // no local seq is assigned until up_
+      std::lock_guard lock(pub_mu_);
+      if (!pub_conn_.connected()) {
+        if (Status s = pub_conn_.connect(endpoint_, kCommandTimeout); !s) return s;
+      }
+      for (Channel* channel : all_channels_with_names(&tenants)) (void)channel;
+      for (auto& [tenant, last] : tenants) {
+        const std::string key = seq_key(tenant);
+        const std::string floor = std::to_string(last);
+        auto raised = pub_conn_.command({"EVAL", kRaiseScript, "1", key, floor});
+        if (!raised) return raised.status();
+      }
+      up_.store(true);
+    }
+    for (auto& [tenant, last] : tenants) {
+      if (!publish_remote(tenant, "resync", "{}")) return health();
+    }
+    return Status::ok();
+  }
+
+  bool stopping() {
+    std::lock_guard lock(stop_mu_);
+    return stopping_;
+  }
+
+  void sleep_for(std::chrono::milliseconds d) {
+    std::unique_lock lock(stop_mu_);
+    stop_cv_.wait_for(lock, d, [this] { return stopping_; });
+  }
+
+  // --- channels ------------------------------------------------------------
+
+  std::shared_ptr<const SubscriberList> snapshot() {
+    std::lock_guard lock(subscribers_mu_);
+    return subscribers_;
+  }
+
+  Channel* find_channel(std::string_view tenant_id) {
+    std::shared_lock lock(channels_mu_);
+    auto it = channels_.find(tenant_id);
+    return it == channels_.end() ? nullptr : it->second.get();
+  }
+
+  // Channels are never removed, so the reference outlives the map lock.
+  Channel& channel_for(std::string_view tenant_id) {
+    if (Channel* existing = find_channel(tenant_id)) return *existing;
+    std::unique_lock lock(channels_mu_);
+    auto [it, inserted] = channels_.try_emplace(std::string(tenant_id), nullptr);
+    if (inserted) it->second = std::make_unique<Channel>();
+    return *it->second;
+  }
+
+  std::vector<Channel*> all_channels() {
+    std::shared_lock lock(channels_mu_);
+    std::vector<Channel*> out;
+    for (auto& [name, channel] : channels_) out.push_back(channel.get());
+    return out;
+  }
+
+  // Also fills (tenant, last delivered seq) for each channel.
+  std::vector<Channel*> all_channels_with_names(std::vector<std::pair<std::string, std::uint64_t>>* names) {
+    std::vector<std::pair<std::string, Channel*>> found;
+    {
+      std::shared_lock lock(channels_mu_);
+      for (auto& [name, channel] : channels_) found.emplace_back(name, channel.get());
+    }
+    std::vector<Channel*> out;
+    for (auto& [name, channel] : found) {
+      std::lock_guard lock(channel->mu);
+      names->emplace_back(name, channel->last);
+      out.push_back(channel);
+    }
+    return out;
+  }
+
+  const RedisEndpoint endpoint_;
+  const std::size_t capacity_;
+  const std::string global_key_;
+
+  std::atomic<bool> up_{false};
+  std::mutex reason_mu_;
+  std::string down_reason_ = "not connected yet";  // guarded by reason_mu_
+
+  // Publishers read up_ and assign local seqs under a shared lock; recovery
+  // takes it exclusively while it raises counters and sets up_.
+  std::shared_mutex mode_mu_;
+  std::mutex pub_mu_;
+  Connection pub_conn_;  // guarded by pub_mu_
+
+  Connection reader_conn_;  // reader thread only (interrupt() from the destructor)
+  std::string last_id_;     // reader thread only (and the constructor before it)
+  std::thread reader_;
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by stop_mu_
+
+  std::shared_mutex channels_mu_;
+  std::unordered_map<std::string, std::unique_ptr<Channel>, StringHash, std::equal_to<>> channels_;
+
+  std::mutex subscribers_mu_;
+  std::shared_ptr<const SubscriberList> subscribers_;
+  SubscriptionId last_subscription_ = 0;  // guarded by subscribers_mu_
+};
+
+}  // namespace
+
+std::unique_ptr<Bus> make_redis_bus(RedisEndpoint endpoint, std::size_t replay_capacity) {
+  return std::make_unique<RedisBus>(std::move(endpoint), replay_capacity);
+}
+
+}  // namespace reai::bus

@@ -1,0 +1,239 @@
+// What only the Redis implementations do: URLs, several instances sharing one
+// Redis, and Redis being unreachable, killed and restarted. The shared suite
+// (bus_test.cc) covers the Bus/Cache contracts themselves.
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "bus/bus.h"
+#include "bus/redis_connection.h"
+#include "bus/redis_test_support.h"
+
+namespace reai::bus {
+namespace {
+
+std::shared_ptr<const std::string> text(std::string s) {
+  return std::make_shared<const std::string>(std::move(s));
+}
+
+RedisEndpoint endpoint_on(int port) {
+  static std::atomic<int> counter{1000};
+  RedisEndpoint e;
+  e.port = static_cast<std::uint16_t>(port);
+  e.prefix = numbered_prefix(++counter);
+  return e;
+}
+
+// Seqs and topics one subscriber saw, per tenant.
+class Seen {
+ public:
+  Bus::Handler handler() {
+    return [this](const BusMessage& m) {
+      std::lock_guard lock(mu_);
+      seqs_[m.tenant_id].push_back(m.seq);
+      topics_[m.tenant_id].push_back(m.topic);
+    };
+  }
+  std::vector<std::uint64_t> seqs(const std::string& tenant) {
+    std::lock_guard lock(mu_);
+    return seqs_[tenant];
+  }
+  std::size_t count(const std::string& tenant, const std::string& topic) {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& t : topics_[tenant]) n += t == topic;
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::vector<std::uint64_t>> seqs_;
+  std::map<std::string, std::vector<std::string>> topics_;
+};
+
+// Polls `done` for up to 20 s (the reader thread of another instance delivers
+// asynchronously). Returns whether it came true; no test asserts the time.
+template <typename F>
+bool eventually(F done) {
+  for (int i = 0; i < 2000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+bool strictly_increasing(const std::vector<std::uint64_t>& v) {
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    if (v[i] <= v[i - 1]) return false;
+  }
+  return true;
+}
+
+TEST(RedisUrl, ParsesHostPortAndPrefix) {
+  auto e = redis::parse_url("redis://10.0.0.5:6380?prefix=brokerage1").value();
+  EXPECT_EQ(e.host, "10.0.0.5");
+  EXPECT_EQ(e.port, 6380);
+  EXPECT_EQ(e.prefix, "brokerage1:");
+  auto d = redis::parse_url("redis://cache.internal").value();
+  EXPECT_EQ(d.host, "cache.internal");
+  EXPECT_EQ(d.port, 6379);
+  EXPECT_EQ(d.prefix, "reai:");
+  for (const char* bad : {"http://x:1", "redis://", "redis://h:0", "redis://h:99999", "redis://h:12x",
+                          "redis://h:1/db", "redis://h:1?db=2", "redis://h:1?prefix="}) {
+    EXPECT_EQ(redis::parse_url(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(OpenBusAndCache, ChoosesTheImplementationFromTheUrl) {
+  ManualClock clock(100);
+  ASSERT_TRUE(open_bus("").has_value());
+  ASSERT_TRUE(open_bus("inprocess").has_value());
+  ASSERT_TRUE(open_cache("", clock).has_value());
+  EXPECT_EQ(open_bus("postgres://x").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(open_cache("redis://h:0", clock).status().code(), StatusCode::kInvalidArgument);
+  const std::string url = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=" +
+                          numbered_prefix(1).substr(0, numbered_prefix(1).size() - 1) + "open";
+  auto bus = open_bus(url);
+  ASSERT_TRUE(bus.has_value());
+  EXPECT_TRUE((*bus)->health().is_ok()) << (*bus)->health().message();
+  auto cache = open_cache(url, clock);
+  ASSERT_TRUE(cache.has_value());
+  EXPECT_TRUE((*cache)->health().is_ok()) << (*cache)->health().message();
+}
+
+TEST(RedisBus, InstancesShareSeqsAndDeliverToEachOtherInOrder) {
+  RedisEndpoint shared = endpoint_on(REAI_REDIS_TEST_PORT);
+  auto a = make_redis_bus(shared);
+  auto b = make_redis_bus(shared);
+  Seen on_a, on_b;
+  a->subscribe(on_a.handler());
+  b->subscribe(on_b.handler());
+  constexpr int kEach = 200;
+  std::thread from_a([&] {
+    for (int i = 0; i < kEach; ++i) EXPECT_TRUE(a->publish("t_a", "score_update", text("a")).has_value());
+  });
+  std::thread from_b([&] {
+    for (int i = 0; i < kEach; ++i) EXPECT_TRUE(b->publish("t_a", "score_update", text("b")).has_value());
+  });
+  from_a.join();
+  from_b.join();
+  std::vector<std::uint64_t> all;
+  for (std::uint64_t s = 1; s <= 2 * kEach; ++s) all.push_back(s);
+  EXPECT_TRUE(eventually([&] { return on_a.seqs("t_a").size() == all.size(); }));
+  EXPECT_TRUE(eventually([&] { return on_b.seqs("t_a").size() == all.size(); }));
+  EXPECT_EQ(on_a.seqs("t_a"), all);
+  EXPECT_EQ(on_b.seqs("t_a"), all);
+  EXPECT_EQ(a->last_seq("t_a"), 2u * kEach);
+  EXPECT_EQ(b->last_seq("t_a"), 2u * kEach);
+
+  // A client resuming on the other instance gets the same messages.
+  auto from_b_replay = b->since("t_a", 390).value();
+  EXPECT_TRUE(from_b_replay.complete);
+  ASSERT_EQ(from_b_replay.messages.size(), 10u);
+  EXPECT_EQ(from_b_replay.messages.front().seq, 391u);
+  EXPECT_EQ(from_b_replay.messages.front().topic, "score_update");
+
+  // A third instance started later replays what it never saw live.
+  auto c = make_redis_bus(shared);
+  auto replay = c->since("t_a", 0).value();
+  EXPECT_TRUE(replay.complete);
+  EXPECT_EQ(replay.messages.size(), all.size());
+}
+
+TEST(RedisBus, UnreachableRedisStillDeliversLocallyAndSaysSo) {
+  // Nothing listens on port 1 of loopback: connections are refused at once.
+  auto bus = make_redis_bus(endpoint_on(1), 8);
+  Seen seen;
+  bus->subscribe(seen.handler());
+  EXPECT_EQ(bus->health().code(), StatusCode::kUnavailable);
+  EXPECT_NE(bus->health().message().find("redis"), std::string::npos);
+  EXPECT_EQ(bus->publish("t_a", "u", text("1")).value(), 1u);
+  EXPECT_EQ(bus->publish("t_a", "u", text("2")).value(), 2u);
+  EXPECT_EQ(seen.seqs("t_a"), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(bus->last_seq("t_a"), 2u);
+  auto replay = bus->since("t_a", 1).value();
+  EXPECT_TRUE(replay.complete);
+  ASSERT_EQ(replay.messages.size(), 1u);
+  EXPECT_EQ(*replay.messages[0].payload, "2");
+
+  ManualClock clock(100);
+  auto cache = make_redis_cache(endpoint_on(1), clock);
+  EXPECT_EQ(cache->health().code(), StatusCode::kUnavailable);
+  cache->put("k", "v", 60);
+  EXPECT_EQ(cache->get("k"), std::nullopt);
+  EXPECT_EQ(cache->stats().misses, 1u);
+}
+
+// A Redis of this test's own (it is killed): started and stopped by the
+// same script ctest uses, on another port.
+class PrivateRedis {
+ public:
+  explicit PrivateRedis(int port) : port_(port) {}
+  ~PrivateRedis() { run("stop"); }
+  bool start() { return run("start"); }
+  bool kill() { return run("kill"); }
+  int port() const { return port_; }
+
+ private:
+  bool run(const char* command) {
+    std::string line = std::string(REAI_SOURCE_DIR) + "/scripts/redis-test-server " + command + " " +
+                       std::to_string(port_);
+    return std::system(line.c_str()) == 0;
+  }
+  int port_;
+};
+
+TEST(RedisBus, KilledAndRestartedRedisDegradesThenResumesAcrossInstances) {
+  PrivateRedis server(REAI_REDIS_TEST_PORT + 2);
+  ASSERT_TRUE(server.start()) << "redis-server did not start on port " << server.port();
+  RedisEndpoint shared = endpoint_on(server.port());
+  auto a = make_redis_bus(shared);
+  auto b = make_redis_bus(shared);
+  ManualClock clock(100);
+  auto cache = make_redis_cache(shared, clock);
+  Seen on_a, on_b;
+  a->subscribe(on_a.handler());
+  b->subscribe(on_b.handler());
+  ASSERT_EQ(a->publish("t_a", "score_update", text("before")).value(), 1u);
+  ASSERT_TRUE(eventually([&] { return on_b.seqs("t_a").size() == 1; }));
+  cache->put("k", "v", 60);
+  EXPECT_EQ(cache->get("k"), "v");
+
+  ASSERT_TRUE(server.kill());
+  // The first publish after the kill finds out; it is still delivered here.
+  auto during = a->publish("t_a", "score_update", text("during"));
+  ASSERT_TRUE(during.has_value());
+  EXPECT_EQ(a->health().code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(eventually([&] { return !b->health().is_ok(); }));
+  EXPECT_EQ(on_a.seqs("t_a").back(), *during);
+  EXPECT_EQ(on_a.count("t_a", "score_update"), 2u);
+  EXPECT_EQ(cache->get("k"), std::nullopt);
+  EXPECT_EQ(cache->health().code(), StatusCode::kUnavailable);
+
+  ASSERT_TRUE(server.start());
+  EXPECT_TRUE(eventually([&] { return a->health().is_ok() && b->health().is_ok(); }));
+  // Clients of both instances are told to reload what they may have missed.
+  EXPECT_TRUE(eventually([&] { return on_b.count("t_a", "resync") >= 1; }));
+  auto after = a->publish("t_a", "score_update", text("after"));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_GT(*after, *during);  // counters were raised past the local seqs
+  EXPECT_TRUE(eventually([&] { return !on_b.seqs("t_a").empty() && on_b.seqs("t_a").back() == *after; }));
+  EXPECT_TRUE(strictly_increasing(on_a.seqs("t_a")));
+  EXPECT_TRUE(strictly_increasing(on_b.seqs("t_a")));
+  // The cache reconnects on its own (after its backoff).
+  EXPECT_TRUE(eventually([&] {
+    cache->put("k2", "v2", 60);
+    return cache->get("k2") == std::optional<std::string>("v2");
+  }));
+  EXPECT_TRUE(cache->health().is_ok());
+}
+
+}  // namespace
+}  // namespace reai::bus

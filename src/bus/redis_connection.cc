@@ -1,0 +1,119 @@
+#include "bus/redis_connection.h"
+
+#include <sys/socket.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace reai::bus::redis {
+
+Result<RedisEndpoint> parse_url(std::string_view url) {
+  constexpr std::string_view kScheme = "redis://";
+  if (url.substr(0, kScheme.size()) != kScheme) return invalid_argument("not a redis:// URL: " + std::string(url));
+  std::string_view rest = url.substr(kScheme.size());
+  RedisEndpoint endpoint;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    std::string_view query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    constexpr std::string_view kPrefix = "prefix=";
+    if (query.substr(0, kPrefix.size()) != kPrefix || query.size() == kPrefix.size() ||
+        query.find('&') != std::string_view::npos) {
+      return invalid_argument("redis URL: the only query parameter is prefix=NAME");
+    }
+    endpoint.prefix = std::string(query.substr(kPrefix.size())) + ":";
+  }
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find('/') != std::string_view::npos) return invalid_argument("redis URL: no path expected");
+  std::string_view host = rest;
+  if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+    host = rest.substr(0, colon);
+    std::string_view port = rest.substr(colon + 1);
+    int value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value <= 0 || value > 65535) {
+      return invalid_argument("redis URL: bad port '" + std::string(port) + "'");
+    }
+    endpoint.port = static_cast<std::uint16_t>(value);
+  }
+  if (host.empty()) return invalid_argument("redis URL: missing host");
+  endpoint.host = std::string(host);
+  return endpoint;
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() {
+  {
+    std::lock_guard lock(fd_mu_);
+    fd_ = -1;
+  }
+  if (ctx_ != nullptr) redisFree(ctx_);
+  ctx_ = nullptr;
+}
+
+Status Connection::connect(const RedisEndpoint& endpoint, std::chrono::milliseconds io_timeout) {
+  close();
+  constexpr auto kConnectTimeout = std::chrono::milliseconds(500);
+  timeval tv{0, static_cast<suseconds_t>(std::chrono::microseconds(kConnectTimeout).count())};
+  redisContext* ctx = redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv);
+  if (ctx == nullptr) return unavailable("redis: out of memory");
+  if (ctx->err != 0) {
+    std::string why = "redis " + endpoint.host + ":" + std::to_string(endpoint.port) + ": " + ctx->errstr;
+    redisFree(ctx);
+    return unavailable(why);
+  }
+  if (io_timeout.count() > 0) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(io_timeout).count();
+    timeval io{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+    redisSetTimeout(ctx, io);
+  }
+  ctx_ = ctx;
+  std::lock_guard lock(fd_mu_);
+  fd_ = ctx->fd;
+  return Status::ok();
+}
+
+Result<Reply> Connection::command(const std::vector<std::string_view>& args) {
+  if (ctx_ == nullptr) return unavailable("redis: not connected");
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (std::string_view a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  Reply reply(static_cast<redisReply*>(
+      redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lengths.data())));
+  if (!reply) {
+    std::string why = std::string("redis: ") + (ctx_->err != 0 ? ctx_->errstr : "no reply");
+    close();
+    return unavailable(why);
+  }
+  if (reply->type == REDIS_REPLY_ERROR) return internal_error("redis: " + std::string(reply->str, reply->len));
+  return reply;
+}
+
+void Connection::interrupt() {
+  std::lock_guard lock(fd_mu_);
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
+std::string reply_string(const redisReply* r) {
+  if (r == nullptr) return {};
+  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) return std::string(r->str, r->len);
+  return {};
+}
+
+long long reply_integer(const redisReply* r) {
+  if (r == nullptr) return 0;
+  if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+  if (r->type == REDIS_REPLY_STRING) {
+    long long v = 0;
+    std::from_chars(r->str, r->str + r->len, v);
+    return v;
+  }
+  return 0;
+}
+
+}  // namespace reai::bus::redis
