@@ -16,6 +16,8 @@ namespace reai::cli {
 
 struct RuntimeOptions {
   std::string data_dir = "var";
+  // postgres:// URL of a PostgreSQL store; empty: SQLite in data_dir.
+  std::string store;
   std::string model_dir = "var/models";
   server::ServerConfig server;
   // Pins "now" (tests and exact comparisons with `reai replay`); wall clock when unset.

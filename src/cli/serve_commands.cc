@@ -20,6 +20,9 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--address", s.address, "Address to listen on")->capture_default_str();
   cmd->add_option("--threads", s.threads, "I/O threads")->capture_default_str();
   cmd->add_option("--data-dir", args->runtime.data_dir, "SQLite store directory")->capture_default_str();
+  cmd->add_option("--store", args->runtime.store,
+                  "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir; several instances "
+                  "may share it)");
   cmd->add_option("--model-dir", args->runtime.model_dir, "Models: DIR/leads, DIR/tenants/T/leads")
       ->capture_default_str();
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");

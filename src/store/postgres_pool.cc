@@ -42,6 +42,9 @@ std::uint64_t read_be(const char* p, int n) {
 // libpq messages end with a newline; the store's errors read better without.
 std::string trimmed(const char* message) {
   std::string m = message ? message : "";
+  for (char& c : m) {
+    if (c == '\n' || c == '\t') c = ' ';
+  }
   while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
   return m;
 }
