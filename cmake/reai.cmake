@@ -14,13 +14,17 @@ function(reai_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
   include(GoogleTest)
+  # Only non-empty properties: an empty LABELS value would shift the list.
   set(extra_properties)
+  if(ARG_LABELS)
+    list(APPEND extra_properties LABELS "${ARG_LABELS}")
+  endif()
   if(ARG_FIXTURES)
-    set(extra_properties FIXTURES_REQUIRED ${ARG_FIXTURES})
+    list(APPEND extra_properties FIXTURES_REQUIRED ${ARG_FIXTURES})
   endif()
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES ENVIRONMENT "REAI_BUILD_DIR=${PROJECT_BINARY_DIR}" LABELS "${ARG_LABELS}" ${extra_properties}
+    PROPERTIES ENVIRONMENT "REAI_BUILD_DIR=${PROJECT_BINARY_DIR}" ${extra_properties}
     DISCOVERY_TIMEOUT 60)
 endfunction()
 

@@ -17,8 +17,21 @@
 namespace reai::cli {
 namespace {
 
+// --store when given, else the SQLite directory.
+std::string store_location(const std::string& store, const std::string& data_dir) {
+  return store.empty() ? data_dir : store;
+}
+
+// For messages: a URL may carry a password.
+std::string store_description(const std::string& store, const std::string& data_dir) {
+  return store.empty() ? data_dir : "the PostgreSQL store";
+}
+
+constexpr const char* kStoreHelp = "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)";
+
 struct TenantArgs {
   std::string data_dir = "var";
+  std::string store;  // postgres:// URL; empty: SQLite in data_dir
   std::string tenant;
   std::string name;
   std::string ghl_location;
@@ -80,7 +93,7 @@ Status write_ghl_settings(store::Store& store, const TenantArgs& args) {
 }
 
 int run_tenant_add(const TenantArgs& args) {
-  auto store = store::open_sqlite_store(args.data_dir);
+  auto store = store::open_store(store_location(args.store, args.data_dir));
   if (!store) return report_failure(store.status());
   store::Tenant tenant;
   tenant.tenant_id = args.tenant;
@@ -95,12 +108,12 @@ int run_tenant_add(const TenantArgs& args) {
   Status s = (*store)->upsert_tenant(tenant);
   if (!s.is_ok()) return report_failure(s);
   if (Status t = write_ghl_token(**store, args); !t.is_ok()) return report_failure(t);
-  std::cout << "tenant " << tenant.tenant_id << " ready in " << args.data_dir << "\n";
+  std::cout << "tenant " << tenant.tenant_id << " ready in " << store_description(args.store, args.data_dir) << "\n";
   return kExitOk;
 }
 
-int run_tenant_list(const std::string& data_dir) {
-  auto store = store::open_sqlite_store(data_dir);
+int run_tenant_list(const std::string& location) {
+  auto store = store::open_store(location);
   if (!store) return report_failure(store.status());
   auto tenants = (*store)->list_tenants();
   if (!tenants) return report_failure(tenants.status());
@@ -116,6 +129,7 @@ int run_tenant_list(const std::string& data_dir) {
 
 struct ImportArgs {
   std::string data_dir = "var";
+  std::string store;
   std::string contacts;
   std::string events;
   std::string stages;
@@ -182,7 +196,7 @@ int run_import(const ImportArgs& args) {
     stages = std::move(*loaded);
   }
 
-  auto store = store::open_sqlite_store(args.data_dir);
+  auto store = store::open_store(store_location(args.store, args.data_dir));
   if (!store) return report_failure(store.status());
   std::set<std::string> tenants;
   for (const auto& c : *contacts) tenants.insert(c.tenant_id);
@@ -192,7 +206,7 @@ int run_import(const ImportArgs& args) {
     Status s = (*store)->upsert_tenant({id, id, SystemClock().now(), ""});
     if (!s.is_ok()) return report_failure(s);
   }
-  std::cerr << "reai import: writing to " << args.data_dir << "\n";
+  std::cerr << "reai import: writing to " << store_description(args.store, args.data_dir) << "\n";
   auto counts = (*store)->import_history(*contacts, *events, stages);
   if (!counts) return report_failure(counts.status());
   std::cout << "imported " << counts->contacts_written << " contacts, " << counts->events_written
@@ -213,6 +227,7 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<TenantArgs>();
   auto* add = cmd->add_subcommand("add", "Create or update a tenant");
   add->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  add->add_option("--store", args->store, kStoreHelp);
   add->add_option("--tenant", args->tenant, "Tenant id")->required();
   add->add_option("--name", args->name, "Display name");
   add->add_option("--ghl-location", args->ghl_location, "GoHighLevel location id to link");
@@ -227,7 +242,8 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
   add->callback([args, exit_code] { *exit_code = run_tenant_add(*args); });
   auto* list = cmd->add_subcommand("list", "List tenants with their contact and event counts");
   list->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  list->callback([args, exit_code] { *exit_code = run_tenant_list(args->data_dir); });
+  list->add_option("--store", args->store, kStoreHelp);
+  list->callback([args, exit_code] { *exit_code = run_tenant_list(store_location(args->store, args->data_dir)); });
 }
 
 void add_import_command(CLI::App& app, int* exit_code) {
@@ -235,6 +251,7 @@ void add_import_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "import", "Load a CRM history (crm/ CSV format) into the store; `import listings` loads listings");
   cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  cmd->add_option("--store", args->store, kStoreHelp);
   cmd->add_option("--contacts", args->contacts, "contacts.csv (required without a subcommand)");
   cmd->add_option("--events", args->events, "events.csv (required without a subcommand)");
   cmd->add_option("--stages", args->stages, "opportunity_stages.csv");

@@ -12,7 +12,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
   } else {
     rt->clock_ = std::make_unique<SystemClock>();
   }
-  auto store = store::open_sqlite_store(options.data_dir);
+  auto store = store::open_store(options.store.empty() ? options.data_dir : options.store);
   if (!store) return store.status();
   rt->store_ = std::move(*store);
   auto opened_bus = bus::open_bus(options.bus_url);

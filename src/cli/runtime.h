@@ -16,6 +16,8 @@ namespace reai::cli {
 
 struct RuntimeOptions {
   std::string data_dir = "var";
+  // postgres:// URL of a PostgreSQL store; empty: SQLite in data_dir.
+  std::string store;
   std::string model_dir = "var/models";
   // --bus / --cache: "" (in-process) or redis://host:port[?prefix=NAME].
   std::string bus_url;

@@ -43,6 +43,9 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--address", s.address, "Address to listen on")->capture_default_str();
   cmd->add_option("--threads", s.threads, "I/O threads")->capture_default_str();
   cmd->add_option("--data-dir", args->runtime.data_dir, "SQLite store directory")->capture_default_str();
+  cmd->add_option("--store", args->runtime.store,
+                  "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir; several instances "
+                  "may share it)");
   cmd->add_option("--bus", args->runtime.bus_url,
                   "Score update fan-out: in-process when empty, or redis://HOST:PORT[?prefix=NAME]");
   cmd->add_option("--cache", args->runtime.cache_url,

@@ -1,7 +1,7 @@
 // Store: durable state of every tenant (contacts, events, opportunity stages,
 // score history, model registry), behind one interface. SQLite (WAL) is the
-// embedded default; an in-memory implementation serves tests; PostgreSQL comes
-// later behind the same interface.
+// embedded default; PostgreSQL serves several instances; an in-memory
+// implementation serves tests.
 //
 // Every read and write is scoped by tenant id: no method returns another
 // tenant's rows. All implementations are thread-safe.
@@ -272,6 +272,20 @@ class Store {
 // created or the file cannot be opened; FailedPrecondition when the database
 // is newer than this binary's schema.
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir);
+
+// Connects to PostgreSQL (a postgres:// or postgresql:// URL, libpq's
+// syntax and environment variables apply) and applies the versioned
+// migrations (the SQLite ones translated). Keeps up to `pool_size`
+// connections, opened on demand and reopened when broken; a statement on a
+// broken connection answers Unavailable, never retries a write whose outcome
+// is unknown. Unavailable when the server cannot be reached,
+// FailedPrecondition when the database is newer than this binary's schema,
+// InvalidArgument for a URL that is not postgres://.
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url, std::size_t pool_size = 4);
+
+// The store named on the command line: a postgres:// URL opens PostgreSQL,
+// anything else is the SQLite data directory.
+Result<std::unique_ptr<Store>> open_store(const std::string& url_or_data_dir);
 
 // A store that lives in memory only; same semantics, for tests.
 std::unique_ptr<Store> make_memory_store();

@@ -1,9 +1,15 @@
 // One suite, run unchanged against every Store implementation. To add a
 // backend, write a factory like SqliteFactory and list it in StoreFactories.
+//
+// PostgreSQL: the server of scripts/pg-test-server (the ctest fixture
+// `postgres` starts it); its URL comes from $REAI_TEST_POSTGRES_URL, else from
+// $REAI_BUILD_DIR/pg-test/url. Without a server the PostgreSQL cases fail.
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -54,7 +60,67 @@ struct MemoryFactory {
   Result<std::unique_ptr<Store>> open() { return make_memory_store(); }
 };
 
-using StoreFactories = ::testing::Types<SqliteFactory, MemoryFactory>;
+std::string postgres_test_url() {
+  if (const char* url = std::getenv("REAI_TEST_POSTGRES_URL"); url != nullptr && *url != 0) return url;
+  const char* build = std::getenv("REAI_BUILD_DIR");
+  if (build == nullptr) return "";
+  std::ifstream in(fs::path(build) / "pg-test" / "url");
+  std::string url;
+  std::getline(in, url);
+  return url;
+}
+
+// Runs one statement on a connection of its own (schema setup, faults).
+Status postgres_admin(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  Status status;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    status = unavailable(PQerrorMessage(conn));
+  } else {
+    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    PGresult* r = PQexec(conn, sql.c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+      status = internal_error(PQresultErrorMessage(r));
+    }
+    PQclear(r);
+  }
+  PQfinish(conn);
+  return status;
+}
+
+// A schema of its own per test (tests run in parallel processes on one
+// server), selected through the URL's search_path; dropped at the end.
+struct PostgresFactory {
+  static constexpr bool kPersistent = true;
+  static std::string name() { return "Postgres"; }
+
+  PostgresFactory() : server_url(postgres_test_url()) {
+    static std::atomic<int> counter{0};
+    schema = "reai_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+    if (server_url.empty()) return;
+    setup = postgres_admin(server_url, "DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " + schema);
+    url = server_url + (server_url.find('?') == std::string::npos ? "?" : "&") +
+          "options=-csearch_path%3D" + schema + "&application_name=" + schema;
+  }
+  ~PostgresFactory() {
+    if (setup.is_ok() && !server_url.empty()) (void)postgres_admin(server_url, "DROP SCHEMA " + schema + " CASCADE");
+  }
+
+  Result<std::unique_ptr<Store>> open() {
+    if (server_url.empty()) {
+      return unavailable("no PostgreSQL test server: set REAI_TEST_POSTGRES_URL or run scripts/pg-test-server start");
+    }
+    if (!setup.is_ok()) return setup;
+    return open_postgres_store(url);
+  }
+
+  std::string server_url;
+  std::string schema;
+  std::string url;
+  Status setup;
+};
+
+using StoreFactories = ::testing::Types<SqliteFactory, MemoryFactory, PostgresFactory>;
 
 struct FactoryNames {
   template <typename T>
@@ -1045,6 +1111,89 @@ TEST(SqliteStoreTest, GarbageFileIsAnError) {
   auto store = open_sqlite_store(tmp.path().string());
   ASSERT_FALSE(store.has_value());
   EXPECT_NE(store.status().code(), StatusCode::kOk);
+}
+
+}  // namespace
+}  // namespace reai::store
+
+namespace reai::store {
+namespace {
+
+// PostgreSQL specifics (the shared suite above covers the Store contract).
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Store> open() {
+    auto store = factory_.open();
+    if (!store) {
+      ADD_FAILURE() << store.status().to_string();
+      return nullptr;
+    }
+    return std::move(*store);
+  }
+  std::string query_text(const std::string& sql) {
+    PGconn* conn = PQconnectdb(factory_.url.c_str());
+    PGresult* r = PQexec(conn, sql.c_str());
+    std::string out = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0)
+                                                                                : PQresultErrorMessage(r);
+    PQclear(r);
+    PQfinish(conn);
+    return out;
+  }
+  PostgresFactory factory_;
+};
+
+TEST_F(PostgresStoreTest, MigrationsAreRecordedOnceAcrossReopens) {
+  for (int i = 0; i < 3; ++i) ASSERT_NE(open(), nullptr);
+  EXPECT_EQ(query_text("SELECT count(*) FROM schema_migrations"), std::to_string(schema_version()));
+  EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), std::to_string(schema_version()));
+}
+
+TEST_F(PostgresStoreTest, RefusesDatabaseNewerThanBinary) {
+  ASSERT_NE(open(), nullptr);
+  ASSERT_TRUE(postgres_admin(factory_.url, "INSERT INTO schema_migrations VALUES (" +
+                                               std::to_string(schema_version() + 1) + ", 0)").is_ok());
+  auto store = factory_.open();
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().to_string();
+}
+
+TEST_F(PostgresStoreTest, UnreachableServerIsUnavailable) {
+  auto store = open_postgres_store("postgresql://postgres@/postgres?host=/nonexistent-reai-socket-dir&port=1");
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable) << store.status().to_string();
+  EXPECT_EQ(open_postgres_store("/var/lib/reai").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDroppedItsConnections) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append_event(make_event("t_a", "before", "c1", 1)).value());
+  // What a server restart does to idle pooled connections.
+  ASSERT_TRUE(postgres_admin(factory_.server_url,
+                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" +
+                                 factory_.schema + "'")
+                  .is_ok());
+  // Termination is asynchronous: wait until the backends are gone.
+  for (int i = 0; i < 500; ++i) {
+    std::string left = query_text("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
+                                  factory_.schema + "' AND pid <> pg_backend_pid()");
+    if (left == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto after = store->append_event(make_event("t_a", "after", "c1", 2));
+  ASSERT_TRUE(after.has_value()) << after.status().to_string();
+  EXPECT_TRUE(*after);
+  EXPECT_TRUE(store->health().is_ok());
+  EXPECT_EQ(store->count_events("t_a").value(), 2u);
+}
+
+TEST(OpenStoreTest, PicksTheBackendFromTheArgument) {
+  TempDir dir;
+  auto sqlite = open_store(dir.path().string());
+  ASSERT_TRUE(sqlite.has_value()) << sqlite.status().to_string();
+  EXPECT_TRUE(fs::exists(dir.path() / "reai.db"));
+  auto pg = open_store("postgres://postgres@/postgres?host=/nonexistent-reai-socket-dir&port=1");
+  EXPECT_EQ(pg.status().code(), StatusCode::kUnavailable);
 }
 
 }  // namespace

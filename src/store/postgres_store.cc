@@ -1,0 +1,726 @@
+// PostgreSQL implementation of Store: a small pool of libpq connections, every
+// statement prepared once per connection, every query scoped by tenant id.
+// Batches are one INSERT ... SELECT FROM unnest(arrays) per table, so a batch
+// of any size costs four round trips (BEGIN, events, scores, COMMIT) and one
+// commit. Concurrent commits from several connections (or instances) are
+// grouped by PostgreSQL itself, so append_event needs no queue of its own.
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/postgres_migrations.h"
+#include "store/postgres_pool.h"
+#include "store/store.h"
+#include "store/validation.h"
+
+namespace reai::store {
+namespace {
+
+constexpr const char* kTenantColumns = "SELECT tenant_id, name, created_at, ghl_location_id FROM tenants ";
+constexpr const char* kUpsertTenant =
+    "INSERT INTO tenants (tenant_id, name, created_at, ghl_location_id) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET name = excluded.name, ghl_location_id = excluded.ghl_location_id";
+
+constexpr const char* kContactColumns =
+    "SELECT tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, timeline_months,"
+    " pre_approved, beds_wanted, area_wanted, has_phone, has_email FROM contacts ";
+constexpr const char* kUpsertContact =
+    "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    " ON CONFLICT (tenant_id, contact_id) DO UPDATE SET created_at = excluded.created_at,"
+    " source = excluded.source, lead_type = excluded.lead_type,"
+    " assigned_agent_id = excluded.assigned_agent_id, budget = excluded.budget,"
+    " timeline_months = excluded.timeline_months, pre_approved = excluded.pre_approved,"
+    " beds_wanted = excluded.beds_wanted, area_wanted = excluded.area_wanted,"
+    " has_phone = excluded.has_phone, has_email = excluded.has_email";
+
+constexpr const char* kEventColumns =
+    "SELECT tenant_id, event_id, contact_id, ts, type, property_id, value FROM events ";
+constexpr const char* kInsertEvent =
+    "INSERT INTO events (tenant_id, event_id, contact_id, ts, type, property_id, value)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+// Rows in array order (ORDER BY n keeps seq in batch order); a repeated id
+// later in the same batch conflicts with the earlier one and is skipped.
+constexpr const char* kInsertEvents =
+    "INSERT INTO events (tenant_id, event_id, contact_id, ts, type, property_id, value)"
+    " SELECT t, e, c, ts, ty, p, v FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::bytea[],"
+    " $6::bytea[], $7::float8[]) WITH ORDINALITY AS b(t, e, c, ts, ty, p, v, n) ORDER BY n"
+    " ON CONFLICT DO NOTHING RETURNING tenant_id, event_id";
+
+constexpr const char* kStageColumns =
+    "SELECT tenant_id, opportunity_id, contact_id, agent_id, monetary_value, ts, stage FROM opportunity_stages ";
+constexpr const char* kInsertStage =
+    "INSERT INTO opportunity_stages (tenant_id, opportunity_id, contact_id, agent_id, monetary_value, ts, stage)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+
+constexpr const char* kInsertScore =
+    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+constexpr const char* kInsertScores =
+    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json)"
+    " SELECT t, c, ts, p, s, b, m, r FROM unnest($1::bytea[], $2::bytea[], $3::int8[], $4::float8[], $5::int8[],"
+    " $6::bytea[], $7::bytea[], $8::bytea[]) WITH ORDINALITY AS x(t, c, ts, p, s, b, m, r, n) ORDER BY n";
+constexpr const char* kSelectScores =
+    "SELECT tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json FROM scores"
+    " WHERE tenant_id = $1 AND contact_id = $2 ORDER BY ts DESC, seq DESC LIMIT $3";
+
+constexpr const char* kUpsertModel =
+    "INSERT INTO models (tenant_id, kind, version, path, metrics_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    " ON CONFLICT (tenant_id, kind, version) DO UPDATE SET path = excluded.path,"
+    " metrics_json = excluded.metrics_json, created_at = excluded.created_at";
+constexpr const char* kSelectModels =
+    "SELECT tenant_id, kind, version, path, metrics_json, created_at FROM models"
+    " WHERE tenant_id = $1 AND ($2 = ''::bytea OR kind = $2) ORDER BY created_at DESC, seq DESC";
+
+constexpr const char* kInsertDelivery =
+    "INSERT INTO ghl_deliveries (tenant_id, location_id, webhook_id, kind, received_at, body, status, error,"
+    " attempts) VALUES ($1, $2, $3, $4, $5, $6, 'pending', '', 0) ON CONFLICT DO NOTHING RETURNING delivery_id";
+constexpr const char* kDeliveryColumns =
+    "SELECT delivery_id, tenant_id, location_id, webhook_id, kind, received_at, body, status, error, attempts"
+    " FROM ghl_deliveries ";
+constexpr const char* kSetDeliveryStatus =
+    "UPDATE ghl_deliveries SET status = $3, error = $4, attempts = attempts + $5"
+    " WHERE tenant_id = $1 AND delivery_id = $2";
+constexpr const char* kUpsertGhlSettings =
+    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = excluded.workflow_secret,"
+    " field_map_json = excluded.field_map_json, active = excluded.active";
+constexpr const char* kSelectGhlSettings =
+    "SELECT tenant_id, workflow_secret, field_map_json, active FROM ghl_settings WHERE tenant_id = $1";
+
+constexpr const char* kInsertUpdate =
+    "INSERT INTO ghl_outbox (tenant_id, contact_id, kind, payload_json, created_at, status, attempts,"
+    " next_attempt_at, error) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $5, '') RETURNING update_id";
+constexpr const char* kUpdateColumns =
+    "SELECT update_id, tenant_id, contact_id, kind, payload_json, created_at, status, attempts, next_attempt_at,"
+    " error FROM ghl_outbox ";
+constexpr const char* kRecordUpdateAttempt =
+    "UPDATE ghl_outbox SET status = $3, error = $4, next_attempt_at = $5, attempts = attempts + 1"
+    " WHERE tenant_id = $1 AND update_id = $2";
+
+// Serializes migrations of several instances starting at once ("reai" in ASCII).
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(1919246697)";
+
+std::int64_t capped(std::size_t limit) {
+  return static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
+}
+
+PgParams contact_params(const Contact& c) {
+  PgParams p;
+  p.bytes(c.tenant_id).bytes(c.contact_id).int8(static_cast<std::int64_t>(c.created_at)).bytes(c.source);
+  p.bytes(lead_type_name(c.lead_type)).bytes(c.assigned_agent_id).float8(c.budget).int8(c.timeline_months);
+  p.boolean(c.pre_approved).int8(c.beds_wanted).bytes(c.area_wanted).boolean(c.has_phone).boolean(c.has_email);
+  return p;
+}
+
+std::optional<int> optional_int(const PgResult& r, int row, int col) {
+  auto v = r.optional_int8(row, col);
+  if (!v) return std::nullopt;
+  return static_cast<int>(*v);
+}
+
+Contact read_contact(const PgResult& r, int i) {
+  Contact c;
+  c.tenant_id = r.bytes(i, 0);
+  c.contact_id = r.bytes(i, 1);
+  c.created_at = r.int8(i, 2);
+  c.source = r.bytes(i, 3);
+  c.lead_type = parse_lead_type(r.bytes(i, 4));
+  c.assigned_agent_id = r.bytes(i, 5);
+  c.budget = r.optional_float8(i, 6);
+  c.timeline_months = optional_int(r, i, 7);
+  c.pre_approved = r.optional_boolean(i, 8);
+  c.beds_wanted = optional_int(r, i, 9);
+  c.area_wanted = r.bytes(i, 10);
+  c.has_phone = r.optional_boolean(i, 11);
+  c.has_email = r.optional_boolean(i, 12);
+  return c;
+}
+
+PgParams event_params(const Event& e) {
+  PgParams p;
+  p.bytes(e.tenant_id).bytes(e.event_id).bytes(e.contact_id).int8(static_cast<std::int64_t>(e.ts));
+  p.bytes(event_type_name(e.type)).bytes(e.property_id).float8(e.value);
+  return p;
+}
+
+Result<Event> read_event(const PgResult& r, int i) {
+  Event e;
+  e.tenant_id = r.bytes(i, 0);
+  e.event_id = r.bytes(i, 1);
+  e.contact_id = r.bytes(i, 2);
+  e.ts = r.int8(i, 3);
+  std::string type = r.bytes(i, 4);
+  auto parsed = parse_event_type(type);
+  if (!parsed) return internal_error("stored event " + e.event_id + " has unknown type '" + type + "'");
+  e.type = *parsed;
+  e.property_id = r.bytes(i, 5);
+  e.value = r.optional_float8(i, 6);
+  return e;
+}
+
+PgParams stage_params(const OpportunityStage& o) {
+  PgParams p;
+  p.bytes(o.tenant_id).bytes(o.opportunity_id).bytes(o.contact_id).bytes(o.agent_id).float8(o.monetary_value);
+  p.int8(static_cast<std::int64_t>(o.ts)).bytes(stage_name(o.stage));
+  return p;
+}
+
+Result<OpportunityStage> read_stage(const PgResult& r, int i) {
+  OpportunityStage o;
+  o.tenant_id = r.bytes(i, 0);
+  o.opportunity_id = r.bytes(i, 1);
+  o.contact_id = r.bytes(i, 2);
+  o.agent_id = r.bytes(i, 3);
+  o.monetary_value = r.float8(i, 4);
+  o.ts = r.int8(i, 5);
+  std::string stage = r.bytes(i, 6);
+  auto parsed = parse_stage(stage);
+  if (!parsed) return internal_error("stored opportunity " + o.opportunity_id + " has unknown stage '" + stage + "'");
+  o.stage = *parsed;
+  return o;
+}
+
+PgParams score_params(const ScoreRecord& s) {
+  PgParams p;
+  p.bytes(s.tenant_id).bytes(s.contact_id).int8(static_cast<std::int64_t>(s.ts)).float8(s.probability);
+  p.int8(static_cast<std::int64_t>(s.score)).bytes(s.band).bytes(s.model_version).bytes(s.reasons_json);
+  return p;
+}
+
+ScoreRecord read_score(const PgResult& r, int i) {
+  return ScoreRecord{r.bytes(i, 0), r.bytes(i, 1), r.int8(i, 2), r.float8(i, 3), static_cast<int>(r.int8(i, 4)),
+                     r.bytes(i, 5), r.bytes(i, 6), r.bytes(i, 7)};
+}
+
+Tenant read_tenant(const PgResult& r, int i) { return Tenant{r.bytes(i, 0), r.bytes(i, 1), r.int8(i, 2), r.bytes(i, 3)}; }
+
+ModelRecord read_model(const PgResult& r, int i) {
+  return ModelRecord{r.bytes(i, 0), r.bytes(i, 1), r.bytes(i, 2), r.bytes(i, 3), r.bytes(i, 4), r.int8(i, 5)};
+}
+
+GhlDelivery read_delivery(const PgResult& r, int i) {
+  GhlDelivery d;
+  d.delivery_id = r.int8(i, 0);
+  d.tenant_id = r.bytes(i, 1);
+  d.location_id = r.bytes(i, 2);
+  d.webhook_id = r.bytes(i, 3);
+  d.kind = r.bytes(i, 4);
+  d.received_at = r.int8(i, 5);
+  d.body = r.bytes(i, 6);
+  d.status = parse_delivery_status(r.bytes(i, 7)).value_or(DeliveryStatus::kFailed);
+  d.error = r.bytes(i, 8);
+  d.attempts = static_cast<int>(r.int8(i, 9));
+  return d;
+}
+
+GhlUpdate read_update(const PgResult& r, int i) {
+  GhlUpdate u;
+  u.update_id = r.int8(i, 0);
+  u.tenant_id = r.bytes(i, 1);
+  u.contact_id = r.bytes(i, 2);
+  u.kind = r.bytes(i, 3);
+  u.payload_json = r.bytes(i, 4);
+  u.created_at = r.int8(i, 5);
+  u.status = parse_outbox_status(r.bytes(i, 6)).value_or(OutboxStatus::kFailed);
+  u.attempts = static_cast<int>(r.int8(i, 7));
+  u.next_attempt_at = r.int8(i, 8);
+  u.error = r.bytes(i, 9);
+  return u;
+}
+
+// The unnest() arrays of one events INSERT.
+PgParams events_batch_params(std::span<const Event> events) {
+  PgArray tenant(kByteaOid), id(kByteaOid), contact(kByteaOid), ts(kInt8Oid), type(kByteaOid),
+      property(kByteaOid), value(kFloat8Oid);
+  for (const Event& e : events) {
+    tenant.bytes(e.tenant_id);
+    id.bytes(e.event_id);
+    contact.bytes(e.contact_id);
+    ts.int8(e.ts);
+    type.bytes(event_type_name(e.type));
+    property.bytes(e.property_id);
+    value.float8(e.value);
+  }
+  PgParams p;
+  p.array(kByteaArrayOid, tenant.encode()).array(kByteaArrayOid, id.encode()).array(kByteaArrayOid, contact.encode());
+  p.array(kInt8ArrayOid, ts.encode()).array(kByteaArrayOid, type.encode()).array(kByteaArrayOid, property.encode());
+  p.array(kFloat8ArrayOid, value.encode());
+  return p;
+}
+
+PgParams scores_batch_params(std::span<const ScoreRecord> scores) {
+  PgArray tenant(kByteaOid), contact(kByteaOid), ts(kInt8Oid), probability(kFloat8Oid), score(kInt8Oid),
+      band(kByteaOid), model(kByteaOid), reasons(kByteaOid);
+  for (const ScoreRecord& s : scores) {
+    tenant.bytes(s.tenant_id);
+    contact.bytes(s.contact_id);
+    ts.int8(s.ts);
+    probability.float8(s.probability);
+    score.int8(s.score);
+    band.bytes(s.band);
+    model.bytes(s.model_version);
+    reasons.bytes(s.reasons_json);
+  }
+  PgParams p;
+  p.array(kByteaArrayOid, tenant.encode()).array(kByteaArrayOid, contact.encode()).array(kInt8ArrayOid, ts.encode());
+  p.array(kFloat8ArrayOid, probability.encode()).array(kInt8ArrayOid, score.encode());
+  p.array(kByteaArrayOid, band.encode()).array(kByteaArrayOid, model.encode()).array(kByteaArrayOid, reasons.encode());
+  return p;
+}
+
+// Answer i: true when events[i] is the first of its (tenant, id) in the batch
+// and the INSERT returned it.
+std::vector<bool> answers_from(std::span<const Event> events, const PgResult& inserted) {
+  std::map<std::pair<std::string, std::string>, bool> fresh;  // key -> not yet claimed
+  for (int i = 0; i < inserted.rows(); ++i) fresh[{inserted.bytes(i, 0), inserted.bytes(i, 1)}] = true;
+  std::vector<bool> out;
+  out.reserve(events.size());
+  for (const Event& e : events) {
+    auto it = fresh.find({e.tenant_id, e.event_id});
+    bool written = it != fresh.end() && it->second;
+    if (written) it->second = false;
+    out.push_back(written);
+  }
+  return out;
+}
+
+class PostgresStore final : public Store {
+ public:
+  explicit PostgresStore(std::unique_ptr<PgPool> pool) : pool_(std::move(pool)) {}
+
+  Status upsert_tenant(const Tenant& t) override {
+    REAI_RETURN_IF_ERROR(validate(t));
+    PgParams p;
+    p.bytes(t.tenant_id).bytes(t.name).int8(static_cast<std::int64_t>(t.created_at)).bytes(t.ghl_location_id);
+    return write(kUpsertTenant, p);
+  }
+
+  Result<Tenant> get_tenant(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(std::string(kTenantColumns) + "WHERE tenant_id = $1", p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return not_found("tenant '" + tenant_id + "' not found");
+    return read_tenant(*r, 0);
+  }
+
+  Result<std::vector<Tenant>> list_tenants() override {
+    auto r = query(std::string(kTenantColumns) + "ORDER BY tenant_id", PgParams());
+    if (!r) return r.status();
+    return rows_of<Tenant>(*r, read_tenant);
+  }
+
+  Status upsert_contact(const Contact& contact) override {
+    REAI_RETURN_IF_ERROR(validate(contact));
+    return write(kUpsertContact, contact_params(contact));
+  }
+
+  Result<Contact> get_contact(const std::string& tenant_id, const std::string& contact_id) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(contact_id);
+    auto r = query(std::string(kContactColumns) + "WHERE tenant_id = $1 AND contact_id = $2", p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return not_found("contact '" + contact_id + "' not found");
+    return read_contact(*r, 0);
+  }
+
+  Result<bool> append_event(const Event& event) override {
+    REAI_RETURN_IF_ERROR(validate(event));
+    auto r = query(kInsertEvent, event_params(event));
+    if (!r) return r.status();
+    return r->affected() > 0;
+  }
+
+  Result<std::vector<bool>> append_events(std::span<const Event> events) override {
+    return append_batch(events, {});
+  }
+
+  Result<std::vector<bool>> append_batch(std::span<const Event> events,
+                                         std::span<const ScoreRecord> scores) override {
+    for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
+    for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
+    if (events.empty() && scores.empty()) return std::vector<bool>();
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    std::vector<bool> written;
+    Status status = session->transaction([&]() -> Status {
+      written.clear();
+      if (!events.empty()) {
+        auto inserted = session->exec(kInsertEvents, events_batch_params(events));
+        if (!inserted) return inserted.status();
+        written = answers_from(events, *inserted);
+      }
+      if (scores.empty()) return Status::ok();
+      auto rows = session->exec(kInsertScores, scores_batch_params(scores));
+      return rows ? Status::ok() : rows.status();
+    });
+    if (!status.is_ok()) return status;
+    return written;
+  }
+
+  Result<bool> append_stage(const OpportunityStage& stage) override {
+    REAI_RETURN_IF_ERROR(validate(stage));
+    auto r = query(kInsertStage, stage_params(stage));
+    if (!r) return r.status();
+    return r->affected() > 0;
+  }
+
+  Result<ImportCounts> import_history(const std::vector<Contact>& contacts, const std::vector<Event>& events,
+                                      const std::vector<OpportunityStage>& stages) override {
+    for (const Contact& c : contacts) REAI_RETURN_IF_ERROR(with_row(validate(c), "contact", c.contact_id));
+    for (const Event& e : events) REAI_RETURN_IF_ERROR(with_row(validate(e), "event", e.event_id));
+    for (const OpportunityStage& o : stages) {
+      REAI_RETURN_IF_ERROR(with_row(validate(o), "opportunity stage", o.opportunity_id));
+    }
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    ImportCounts counts;
+    Status status = session->transaction([&]() -> Status {
+      counts = ImportCounts();
+      return import_locked(*session, contacts, events, stages, &counts);
+    });
+    if (!status.is_ok()) return status;
+    return counts;
+  }
+
+  Status for_each_contact(const std::string& tenant_id, const std::function<bool(const Contact&)>& fn) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    return stream(std::string(kContactColumns) + "WHERE tenant_id = $1 ORDER BY contact_id", p,
+                  [&](const PgResult& r) -> Result<bool> { return fn(read_contact(r, 0)); });
+  }
+
+  Status for_each_event(const std::string& tenant_id, const std::function<bool(const Event&)>& fn) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    return stream(std::string(kEventColumns) + "WHERE tenant_id = $1 ORDER BY ts, seq", p,
+                  [&](const PgResult& r) -> Result<bool> {
+                    auto event = read_event(r, 0);
+                    if (!event) return event.status();
+                    return fn(*event);
+                  });
+  }
+
+  Status for_each_stage(const std::string& tenant_id,
+                        const std::function<bool(const OpportunityStage&)>& fn) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    return stream(std::string(kStageColumns) + "WHERE tenant_id = $1 ORDER BY ts, seq", p,
+                  [&](const PgResult& r) -> Result<bool> {
+                    auto stage = read_stage(r, 0);
+                    if (!stage) return stage.status();
+                    return fn(*stage);
+                  });
+  }
+
+  Result<std::vector<Event>> events_for_contact(const std::string& tenant_id,
+                                                const std::string& contact_id) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(contact_id);
+    auto r = query(std::string(kEventColumns) + "WHERE tenant_id = $1 AND contact_id = $2 ORDER BY ts, seq", p);
+    if (!r) return r.status();
+    std::vector<Event> out;
+    for (int i = 0; i < r->rows(); ++i) {
+      auto event = read_event(*r, i);
+      if (!event) return event.status();
+      out.push_back(std::move(*event));
+    }
+    return out;
+  }
+
+  Status append_score(const ScoreRecord& record) override {
+    REAI_RETURN_IF_ERROR(validate(record));
+    return write(kInsertScore, score_params(record));
+  }
+
+  Status append_scores(std::span<const ScoreRecord> records) override {
+    for (const ScoreRecord& r : records) REAI_RETURN_IF_ERROR(validate(r));
+    if (records.empty()) return Status::ok();
+    // One statement: atomic without an explicit transaction.
+    return write(kInsertScores, scores_batch_params(records));
+  }
+
+  Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id, const std::string& contact_id,
+                                                 std::size_t limit) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(contact_id).int8(capped(limit));
+    auto r = query(kSelectScores, p);
+    if (!r) return r.status();
+    return rows_of<ScoreRecord>(*r, read_score);
+  }
+
+  Status record_model(const ModelRecord& m) override {
+    REAI_RETURN_IF_ERROR(validate(m));
+    PgParams p;
+    p.bytes(m.tenant_id).bytes(m.kind).bytes(m.version).bytes(m.path).bytes(m.metrics_json);
+    p.int8(static_cast<std::int64_t>(m.created_at));
+    return write(kUpsertModel, p);
+  }
+
+  Result<std::vector<ModelRecord>> list_models(const std::string& tenant_id, const std::string& kind) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(kind);
+    auto r = query(kSelectModels, p);
+    if (!r) return r.status();
+    return rows_of<ModelRecord>(*r, read_model);
+  }
+
+  Result<Tenant> find_tenant_by_ghl_location(const std::string& location_id) override {
+    if (!location_id.empty()) {
+      PgParams p;
+      p.bytes(location_id);
+      auto r = query(std::string(kTenantColumns) + "WHERE ghl_location_id = $1 ORDER BY tenant_id LIMIT 1", p);
+      if (!r) return r.status();
+      if (r->rows() > 0) return read_tenant(*r, 0);
+    }
+    return not_found("no tenant linked to GHL location '" + location_id + "'");
+  }
+
+  Result<std::optional<std::int64_t>> record_ghl_delivery(const GhlDelivery& d) override {
+    REAI_RETURN_IF_ERROR(validate(d));
+    PgParams p;
+    p.bytes(d.tenant_id).bytes(d.location_id).bytes(d.webhook_id).bytes(d.kind);
+    p.int8(static_cast<std::int64_t>(d.received_at)).bytes(d.body);
+    auto r = query(kInsertDelivery, p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(r->int8(0, 0));
+  }
+
+  Result<GhlDelivery> get_ghl_delivery(const std::string& tenant_id, std::int64_t delivery_id) override {
+    PgParams p;
+    p.bytes(tenant_id).int8(delivery_id);
+    auto r = query(std::string(kDeliveryColumns) + "WHERE tenant_id = $1 AND delivery_id = $2", p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return not_found("delivery " + std::to_string(delivery_id) + " not found");
+    return read_delivery(*r, 0);
+  }
+
+  Result<std::vector<GhlDelivery>> list_ghl_deliveries(const std::string& tenant_id, DeliveryStatus status,
+                                                       std::size_t limit) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(delivery_status_name(status)).int8(capped(limit));
+    auto r = query(std::string(kDeliveryColumns) +
+                       "WHERE tenant_id = $1 AND status = $2 ORDER BY delivery_id LIMIT $3",
+                   p);
+    if (!r) return r.status();
+    return rows_of<GhlDelivery>(*r, read_delivery);
+  }
+
+  Status set_ghl_delivery_status(const std::string& tenant_id, std::int64_t delivery_id, DeliveryStatus status,
+                                 const std::string& error, bool count_attempt) override {
+    PgParams p;
+    p.bytes(tenant_id).int8(delivery_id).bytes(delivery_status_name(status)).bytes(error);
+    p.int8(static_cast<std::int64_t>(count_attempt ? 1 : 0));
+    auto r = query(kSetDeliveryStatus, p);
+    if (!r) return r.status();
+    if (r->affected() == 0) return not_found("delivery " + std::to_string(delivery_id) + " not found");
+    return Status::ok();
+  }
+
+  Status put_ghl_settings(const GhlSettings& g) override {
+    if (g.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+    PgParams p;
+    p.bytes(g.tenant_id).bytes(g.workflow_secret).bytes(g.field_map_json).boolean(g.active);
+    return write(kUpsertGhlSettings, p);
+  }
+
+  Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(kSelectGhlSettings, p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return not_found("no GHL settings for tenant '" + tenant_id + "'");
+    return GhlSettings{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->boolean(0, 3)};
+  }
+
+  Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& u) override {
+    REAI_RETURN_IF_ERROR(validate(u));
+    PgParams p;
+    p.bytes(u.tenant_id).bytes(u.contact_id).bytes(u.kind).bytes(u.payload_json);
+    p.int8(static_cast<std::int64_t>(u.created_at));
+    auto r = query(kInsertUpdate, p);
+    if (!r) return r.status();
+    return r->int8(0, 0);
+  }
+
+  Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
+                                                 std::size_t limit) override {
+    PgParams p;
+    p.bytes(tenant_id).int8(static_cast<std::int64_t>(now)).int8(capped(limit));
+    auto r = query(std::string(kUpdateColumns) +
+                       "WHERE tenant_id = $1 AND status = 'pending' AND next_attempt_at <= $2"
+                       " ORDER BY next_attempt_at, update_id LIMIT $3",
+                   p);
+    if (!r) return r.status();
+    return rows_of<GhlUpdate>(*r, read_update);
+  }
+
+  Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
+                                                  std::size_t limit) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(outbox_status_name(status)).int8(capped(limit));
+    auto r = query(std::string(kUpdateColumns) + "WHERE tenant_id = $1 AND status = $2 ORDER BY update_id LIMIT $3",
+                   p);
+    if (!r) return r.status();
+    return rows_of<GhlUpdate>(*r, read_update);
+  }
+
+  Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
+                                   const std::string& error, UnixSeconds next_attempt_at) override {
+    PgParams p;
+    p.bytes(tenant_id).int8(update_id).bytes(outbox_status_name(status)).bytes(error);
+    p.int8(static_cast<std::int64_t>(next_attempt_at));
+    auto r = query(kRecordUpdateAttempt, p);
+    if (!r) return r.status();
+    if (r->affected() == 0) return not_found("outbox update " + std::to_string(update_id) + " not found");
+    return Status::ok();
+  }
+
+  Result<std::size_t> count_events(const std::string& tenant_id) override {
+    return count("SELECT count(*) FROM events WHERE tenant_id = $1", tenant_id);
+  }
+
+  Result<std::size_t> count_contacts(const std::string& tenant_id) override {
+    return count("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant_id);
+  }
+
+  Status health() override {
+    auto r = query("SELECT max(version) FROM schema_migrations", PgParams());
+    if (!r) return unavailable(r.status().message());
+    return Status::ok();
+  }
+
+ private:
+  template <typename T, typename Reader>
+  static std::vector<T> rows_of(const PgResult& r, Reader read) {
+    std::vector<T> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(read(r, i));
+    return out;
+  }
+
+  Result<PgResult> query(const std::string& sql, const PgParams& params) {
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    return session->exec(sql, params);
+  }
+
+  Status write(const std::string& sql, const PgParams& params) {
+    auto r = query(sql, params);
+    return r ? Status::ok() : r.status();
+  }
+
+  Status stream(const std::string& sql, const PgParams& params,
+                const std::function<Result<bool>(const PgResult&)>& row) {
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    return session->stream(sql, params, row);
+  }
+
+  Result<std::size_t> count(const std::string& sql, const std::string& tenant_id) {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(sql, p);
+    if (!r) return r.status();
+    return static_cast<std::size_t>(r->int8(0, 0));
+  }
+
+  // Inside the import transaction. Events go in chunks through the batch
+  // INSERT (one round trip per chunk instead of per row).
+  static Status import_locked(PgSession& session, const std::vector<Contact>& contacts,
+                              const std::vector<Event>& events, const std::vector<OpportunityStage>& stages,
+                              ImportCounts* counts) {
+    for (const Contact& c : contacts) {
+      auto r = session.exec(kUpsertContact, contact_params(c));
+      if (!r) return with_row(r.status(), "contact", c.contact_id);
+      ++counts->contacts_written;
+    }
+    constexpr std::size_t kChunk = 5000;
+    std::span<const Event> all(events);
+    for (std::size_t at = 0; at < all.size(); at += kChunk) {
+      auto chunk = all.subspan(at, std::min(kChunk, all.size() - at));
+      auto inserted = session.exec(kInsertEvents, events_batch_params(chunk));
+      if (!inserted) return inserted.status();
+      for (bool written : answers_from(chunk, *inserted)) ++(written ? counts->events_written : counts->events_duplicate);
+    }
+    for (const OpportunityStage& o : stages) {
+      auto r = session.exec(kInsertStage, stage_params(o));
+      if (!r) return with_row(r.status(), "opportunity stage", o.opportunity_id);
+      ++(r->affected() > 0 ? counts->stages_written : counts->stages_duplicate);
+    }
+    return Status::ok();
+  }
+
+  static Status with_row(const Status& status, const char* what, const std::string& id) {
+    if (status.is_ok()) return status;
+    return Status(status.code(), std::string(what) + " '" + id + "': " + status.message());
+  }
+
+  std::unique_ptr<PgPool> pool_;
+};
+
+// Creates schema_migrations when absent and applies the missing migrations in
+// one transaction under an advisory lock, so instances starting together do
+// not both migrate.
+Status migrate(PgSession& session) {
+  const auto& migrations = postgres_migrations();
+  if (static_cast<int>(migrations.size()) != schema_version()) {
+    return failed_precondition("postgres store: " + std::to_string(migrations.size()) +
+                               " migrations for schema version " + std::to_string(schema_version()));
+  }
+  return session.transaction([&]() -> Status {
+    REAI_RETURN_IF_ERROR(session.exec_simple(kMigrationLock));
+    REAI_RETURN_IF_ERROR(session.exec_simple(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY,"
+        " applied_at BIGINT NOT NULL)"));
+    auto current = session.exec("SELECT coalesce(max(version), 0) FROM schema_migrations", PgParams());
+    if (!current) return current.status();
+    const std::int64_t recorded = current->int8(0, 0);
+    if (recorded > schema_version()) {
+      return failed_precondition("database schema version " + std::to_string(recorded) +
+                                 " is newer than this binary's " + std::to_string(schema_version()) +
+                                 "; upgrade reai");
+    }
+    for (auto version = recorded + 1; version <= schema_version(); ++version) {
+      REAI_RETURN_IF_ERROR(session.exec_simple(std::string(migrations[version - 1])));
+      PgParams p;
+      p.int8(version);
+      auto recorded_row = session.exec(
+          "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch from now())::bigint)", p);
+      if (!recorded_row) return recorded_row.status();
+    }
+    return Status::ok();
+  });
+}
+
+bool is_postgres_url(const std::string& s) {
+  return s.starts_with("postgres://") || s.starts_with("postgresql://");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url, std::size_t pool_size) {
+  if (!is_postgres_url(url)) return invalid_argument("postgres store: not a postgres:// URL");
+  auto pool = std::make_unique<PgPool>(url, pool_size);
+  {
+    auto session = pool->acquire();
+    if (!session) return session.status();
+    REAI_RETURN_IF_ERROR(migrate(*session));
+  }
+  return std::unique_ptr<Store>(new PostgresStore(std::move(pool)));
+}
+
+Result<std::unique_ptr<Store>> open_store(const std::string& url_or_data_dir) {
+  if (is_postgres_url(url_or_data_dir)) return open_postgres_store(url_or_data_dir);
+  return open_sqlite_store(url_or_data_dir);
+}
+
+}  // namespace reai::store

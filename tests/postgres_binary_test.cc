@@ -1,0 +1,161 @@
+// Black-box tests of `reai --store postgres://...`: the real binary against a
+// real PostgreSQL (scripts/pg-test-server), one private cluster per test so
+// stopping it disturbs nobody else. Covers durability across a reai restart,
+// refusal (503, never an acknowledgement) while PostgreSQL is down, and
+// recovery without restarting reai.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "support/process.h"
+#include "support/test_client.h"
+
+namespace reai::testing {
+namespace {
+
+namespace json = boost::json;
+
+const std::string kSecret = "postgres-black-box-secret";
+const std::string kFixture = "tests/fixtures/crm_small";
+
+std::string build_dir() {
+  const char* build = std::getenv("REAI_BUILD_DIR");
+  return build && *build ? build : "build";
+}
+
+std::string token(const std::string& tenant) {
+  auto r = run_reai({"token", "--tenant", tenant, "--jwt-secret", kSecret, "--ttl", "1d"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::string t = r.output;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  return t;
+}
+
+std::string event_body(const std::string& id) {
+  return R"({"contact_id":"c1","type":"sms_in","event_id":")" + id + R"("})";
+}
+
+// A private PostgreSQL under build/<name>; destroyed at the end.
+class PostgresCluster {
+ public:
+  explicit PostgresCluster(const std::string& name) : dir_(build_dir() + "/" + name) {}
+  ~PostgresCluster() { (void)run("destroy"); }
+  bool start() { return run("start"); }
+  bool fresh() { return run("fresh"); }
+  bool stop() { return run("stop"); }
+  std::string url() const {
+    std::ifstream in(dir_ + "/url");
+    std::string url;
+    std::getline(in, url);
+    return url;
+  }
+
+ private:
+  bool run(const std::string& command) {
+    std::string line = "scripts/pg-test-server " + command + " '" + dir_ + "' >/dev/null";
+    return std::system(line.c_str()) == 0;
+  }
+  std::string dir_;
+};
+
+class PostgresBinaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.fresh()) << "scripts/pg-test-server could not start PostgreSQL";
+    ASSERT_FALSE(cluster_.url().empty());
+  }
+  void start_reai() {
+    port_ = free_port();
+    server_ = std::make_unique<ReaiProcess>(std::vector<std::string>{
+        "serve", "--port", std::to_string(port_), "--store", cluster_.url(), "--model-dir",
+        make_temp_dir("reai-pg-models"), "--jwt-secret", kSecret});
+    ASSERT_TRUE(server_->wait_for_port(port_)) << server_->log();
+  }
+  std::string tenant_list() {
+    auto list = run_reai({"tenant", "list", "--store", cluster_.url()});
+    EXPECT_EQ(list.exit_code, 0) << list.output;
+    return list.output;
+  }
+
+  PostgresCluster cluster_{"pg-binary-test-" +
+                           std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())};
+  std::uint16_t port_ = 0;
+  std::unique_ptr<ReaiProcess> server_;
+};
+
+TEST_F(PostgresBinaryTest, EventsSurviveRestartAndOutageIsRefusedThenRecovered) {
+  const std::string agent = token("t1");
+  start_reai();
+  {
+    HttpClient http("127.0.0.1", port_);
+    for (const char* id : {"e1", "e2", "e3"}) {
+      auto r = http.post("/api/events", event_body(id), agent);
+      ASSERT_EQ(r.status, 200) << r.body;
+    }
+  }
+  ASSERT_EQ(server_->stop(SIGTERM), 0) << server_->log();
+
+  // A new reai process rebuilds the lead from PostgreSQL: the 4th event counts 4.
+  start_reai();
+  HttpClient http("127.0.0.1", port_);
+  auto fourth = http.post("/api/events", event_body("e4"), agent);
+  ASSERT_EQ(fourth.status, 200) << fourth.body;
+  EXPECT_EQ(json::parse(fourth.body).at("events_count").as_int64(), 4);
+  auto replay = http.post("/api/events", event_body("e1"), agent);
+  EXPECT_EQ(replay.status, 200) << replay.body;
+  EXPECT_NE(tenant_list().find("t1,t1,1,4,"), std::string::npos);
+
+  // PostgreSQL down: refused with 503 and a JSON error, and /readyz says why.
+  ASSERT_TRUE(cluster_.stop());
+  auto refused = http.post("/api/events", event_body("e5"), agent);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_TRUE(json::parse(refused.body).as_object().contains("error")) << refused.body;
+  auto ready = http.get("/readyz");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  auto store = json::parse(ready.body).at("store").as_object();
+  EXPECT_EQ(store.at("status").as_string(), "unavailable") << ready.body;
+  EXPECT_NE(std::string(store.at("detail").as_string()).find("postgres"), std::string::npos) << ready.body;
+
+  // PostgreSQL back: the same reai process takes the retried event.
+  ASSERT_TRUE(cluster_.start());
+  EXPECT_EQ(http.get("/readyz").status, 200);
+  auto retried = http.post("/api/events", event_body("e5"), agent);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(json::parse(retried.body).at("events_count").as_int64(), 5);
+  EXPECT_NE(tenant_list().find("t1,t1,1,5,"), std::string::npos);
+  EXPECT_EQ(server_->stop(SIGTERM), 0) << server_->log();
+}
+
+TEST_F(PostgresBinaryTest, ImportAndTenantAddTakeTheStoreUrl) {
+  const std::vector<std::string> args = {"import", "--store", cluster_.url(), "--contacts",
+                                         kFixture + "/contacts.csv", "--events", kFixture + "/events.csv",
+                                         "--stages", kFixture + "/opportunity_stages.csv"};
+  auto first = run_reai(args);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("imported 600 contacts, 14476 events (0 already present), 162 stage rows"),
+            std::string::npos)
+      << first.output;
+  EXPECT_EQ(first.output.find("postgresql://"), std::string::npos) << "the URL is not echoed: " << first.output;
+  auto second = run_reai(args);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("0 events (14476 already present)"), std::string::npos) << second.output;
+
+  auto add = run_reai({"tenant", "add", "--store", cluster_.url(), "--tenant", "t_new", "--name", "New Realty"});
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  std::string list = tenant_list();
+  EXPECT_NE(list.find("t_new,New Realty,0,0,"), std::string::npos) << list;
+  EXPECT_NE(list.find("t_cyclone,t_cyclone,"), std::string::npos) << list;
+
+  ASSERT_TRUE(cluster_.stop());
+  auto down = run_reai({"tenant", "list", "--store", cluster_.url()});
+  EXPECT_EQ(down.exit_code, 1) << down.output;
+  EXPECT_NE(down.output.find("postgres store: cannot connect"), std::string::npos) << down.output;
+}
+
+}  // namespace
+}  // namespace reai::testing
