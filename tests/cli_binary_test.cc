@@ -166,7 +166,7 @@ TEST(CliBinaryTest, ImportListingsReportsBadRowsWithFileAndLine) {
   // Plain `reai import` still needs its history files.
   auto history = run_reai({"import", "--data-dir", data});
   EXPECT_EQ(history.exit_code, 2);
-  EXPECT_NE(history.output.find("--contacts and --events are required"), std::string::npos) << history.output;
+  EXPECT_NE(history.output.find("import needs --contacts and --events"), std::string::npos) << history.output;
 }
 
 TEST(CliBinaryTest, BadInputExitsWithTwo) {

@@ -129,10 +129,35 @@ CREATE TABLE ghl_outbox (
 CREATE INDEX ghl_outbox_due ON ghl_outbox (tenant_id, status, next_attempt_at, update_id);
 )sql";
 
+constexpr std::string_view kMigrationListings = R"sql(
+CREATE TABLE listings (
+  tenant_id BYTEA NOT NULL CHECK (tenant_id <> ''),
+  listing_id BYTEA NOT NULL CHECK (listing_id <> ''),
+  list_price DOUBLE PRECISION NOT NULL CHECK (list_price > 0),
+  attributes_json BYTEA NOT NULL CHECK (attributes_json <> ''),
+  valuation_json BYTEA NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, listing_id)
+);
+)sql";
+
+constexpr std::string_view kMigrationGhlTokens = R"sql(
+CREATE TABLE ghl_tokens (
+  tenant_id BYTEA NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  kind BYTEA NOT NULL CHECK (kind <> ''),
+  sealed_access_token BYTEA NOT NULL CHECK (sealed_access_token <> ''),
+  sealed_refresh_token BYTEA NOT NULL,
+  expires_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
-  static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox};
+  static const std::vector<std::string_view> migrations = {kMigration1,        kMigrationGhlDeliveries,
+                                                           kMigrationGhlOutbox, kMigrationListings,
+                                                           kMigrationGhlTokens};
   return migrations;
 }
 

@@ -103,6 +103,21 @@ constexpr const char* kUpdateColumns =
 constexpr const char* kRecordUpdateAttempt =
     "UPDATE ghl_outbox SET status = $3, error = $4, next_attempt_at = $5, attempts = attempts + 1"
     " WHERE tenant_id = $1 AND update_id = $2";
+constexpr const char* kUpsertGhlToken =
+    "INSERT INTO ghl_tokens (tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind,"
+    " sealed_access_token = excluded.sealed_access_token, sealed_refresh_token = excluded.sealed_refresh_token,"
+    " expires_at = excluded.expires_at, updated_at = excluded.updated_at";
+constexpr const char* kSelectGhlToken =
+    "SELECT tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at FROM ghl_tokens"
+    " WHERE tenant_id = $1";
+constexpr const char* kUpsertListing =
+    "INSERT INTO listings (tenant_id, listing_id, list_price, attributes_json, valuation_json, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, listing_id) DO UPDATE SET"
+    " list_price = excluded.list_price, attributes_json = excluded.attributes_json,"
+    " valuation_json = excluded.valuation_json, updated_at = excluded.updated_at";
+constexpr const char* kListingColumns =
+    "SELECT tenant_id, listing_id, list_price, attributes_json, valuation_json, updated_at FROM listings ";
 
 // Serializes migrations of several instances starting at once ("reai" in ASCII).
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(1919246697)";
@@ -549,6 +564,84 @@ class PostgresStore final : public Store {
     auto r = query(kInsertUpdate, p);
     if (!r) return r.status();
     return r->int8(0, 0);
+  }
+
+  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) override {
+    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
+    std::vector<std::int64_t> ids;
+    if (updates.empty()) return ids;
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    Status status = session->transaction([&]() -> Status {
+      ids.clear();
+      for (const GhlUpdate& u : updates) {
+        PgParams p;
+        p.bytes(u.tenant_id).bytes(u.contact_id).bytes(u.kind).bytes(u.payload_json);
+        p.int8(static_cast<std::int64_t>(u.created_at));
+        auto r = session->exec(kInsertUpdate, p);
+        if (!r) return r.status();
+        ids.push_back(r->int8(0, 0));
+      }
+      return Status::ok();
+    });
+    if (!status.is_ok()) return status;
+    return ids;
+  }
+
+  Status put_ghl_token(const GhlToken& t) override {
+    REAI_RETURN_IF_ERROR(validate(t));
+    PgParams p;
+    p.bytes(t.tenant_id).bytes(t.kind).bytes(t.sealed_access_token).bytes(t.sealed_refresh_token);
+    p.int8(static_cast<std::int64_t>(t.expires_at)).int8(static_cast<std::int64_t>(t.updated_at));
+    return write(kUpsertGhlToken, p);
+  }
+
+  Result<GhlToken> get_ghl_token(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(kSelectGhlToken, p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return not_found("no GHL token for tenant '" + tenant_id + "'");
+    return GhlToken{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->bytes(0, 3), r->int8(0, 4), r->int8(0, 5)};
+  }
+
+  Status upsert_listings(std::span<const ListingRecord> listings) override {
+    for (const ListingRecord& l : listings) REAI_RETURN_IF_ERROR(validate(l));
+    if (listings.empty()) return Status::ok();
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    return session->transaction([&]() -> Status {
+      for (const ListingRecord& l : listings) {
+        PgParams p;
+        p.bytes(l.tenant_id).bytes(l.listing_id).float8(l.list_price).bytes(l.attributes_json);
+        p.bytes(l.valuation_json).int8(static_cast<std::int64_t>(l.updated_at));
+        auto r = session->exec(kUpsertListing, p);
+        if (!r) return r.status();
+      }
+      return Status::ok();
+    });
+  }
+
+  Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(listing_id);
+    auto r = query(std::string(kListingColumns) + "WHERE tenant_id = $1 AND listing_id = $2", p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return not_found("listing '" + listing_id + "' not found");
+    return read_listing(*r, 0);
+  }
+
+  Status for_each_listing(const std::string& tenant_id,
+                          const std::function<bool(const ListingRecord&)>& fn) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    return stream(std::string(kListingColumns) + "WHERE tenant_id = $1 ORDER BY listing_id", p,
+                  [&](const PgResult& r) -> Result<bool> { return fn(read_listing(r, 0)); });
+  }
+
+  static ListingRecord read_listing(const PgResult& r, int row) {
+    return ListingRecord{r.bytes(row, 0), r.bytes(row, 1), r.float8(row, 2),
+                         r.bytes(row, 3), r.bytes(row, 4), r.int8(row, 5)};
   }
 
   Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
