@@ -9,26 +9,14 @@
 #include "core/time.h"
 #include "server/codec.h"
 #include "server/http_errors.h"
+#include "server/responses.h"
 #include "store/store.h"
 
 namespace reai::server {
 namespace json = boost::json;
 namespace {
 
-ApiResponse json_answer(std::string body, Route route) {
-  ApiResponse r;
-  r.body = std::move(body);
-  r.route = route;
-  return r;
-}
-
-ApiResponse error_answer(const Status& status, Route route) {
-  ApiResponse r;
-  r.status = http_status_for(status.code());
-  r.body = error_json(status.message());
-  r.route = route;
-  return r;
-}
+ApiResponse json_answer(std::string body, Route route) { return json_response(200, std::move(body), route); }
 
 // The value of `limit` in a query string: `fallback` when absent, nullopt
 // when not an integer in 1..1000.
@@ -60,7 +48,7 @@ json::value optional_json(const std::optional<T>& v) {
 
 ApiResponse DashboardRoutes::contact(const TokenClaims& claims, std::string_view contact_id) {
   auto c = store_.get_contact(claims.tenant_id, std::string(contact_id));
-  if (!c) return error_answer(c.status(), Route::kContact);
+  if (!c) return error_response(c.status(), Route::kContact);
   json::object o;
   o["tenant_id"] = c->tenant_id;
   o["contact_id"] = c->contact_id;
@@ -80,12 +68,12 @@ ApiResponse DashboardRoutes::contact(const TokenClaims& claims, std::string_view
 
 ApiResponse DashboardRoutes::events(const TokenClaims& claims, std::string_view contact_id, std::string_view query) {
   const auto limit = limit_param(query, 200);
-  if (!limit) return error_answer(invalid_argument("limit must be 1..1000"), Route::kContactEvents);
+  if (!limit) return error_response(invalid_argument("limit must be 1..1000"), Route::kContactEvents);
   const std::string id(contact_id);
   auto c = store_.get_contact(claims.tenant_id, id);
-  if (!c) return error_answer(c.status(), Route::kContactEvents);
+  if (!c) return error_response(c.status(), Route::kContactEvents);
   auto events = store_.events_for_contact(claims.tenant_id, id);
-  if (!events) return error_answer(events.status(), Route::kContactEvents);
+  if (!events) return error_response(events.status(), Route::kContactEvents);
   json::array list;
   const std::size_t n = std::min(*limit, events->size());
   list.reserve(n);
@@ -114,7 +102,7 @@ ApiResponse DashboardRoutes::distribution(const TokenClaims& claims) {
     source_of.emplace(c.contact_id, c.source);
     return true;
   });
-  if (!scanned) return error_answer(scanned, Route::kLeadDistribution);
+  if (!scanned) return error_response(scanned, Route::kLeadDistribution);
   const auto leads = engine_.top_leads(claims.tenant_id, std::nullopt, std::numeric_limits<std::size_t>::max());
   constexpr std::array<scoring::Band, 3> kBands = {scoring::Band::kHot, scoring::Band::kWarm, scoring::Band::kCold};
   auto band_index = [&](scoring::Band b) { return std::size_t(std::find(kBands.begin(), kBands.end(), b) - kBands.begin()); };

@@ -24,6 +24,7 @@
 #include "property/property.h"
 #include "server/codec.h"
 #include "server/http_errors.h"
+#include "server/responses.h"
 #include "store/store.h"
 
 namespace reai::server {
@@ -34,58 +35,7 @@ namespace {
 constexpr std::string_view kPrefix = "/api/predictions/";
 constexpr const char* kAgentMethodVersion = "agent-closings-1";
 
-ApiResponse answer(json::object o, Route route) {
-  ApiResponse r;
-  r.body = json::serialize(o);
-  r.route = route;
-  return r;
-}
-
-ApiResponse error_answer(const Status& status, Route route) {
-  ApiResponse r;
-  r.status = http_status_for(status.code());
-  r.body = error_json(status.message());
-  r.route = route;
-  return r;
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space) {
-  std::string out;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%') {
-      if (i + 2 >= in.size()) return std::nullopt;
-      const int hi = hex_digit(in[i + 1]), lo = hex_digit(in[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(char(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(plus_is_space && in[i] == '+' ? ' ' : in[i]);
-    }
-  }
-  return out;
-}
-
-// The decoded value of `key` in a query string; nullopt when absent, ""
-// when badly encoded.
-std::optional<std::string> query_value(std::string_view query, std::string_view key) {
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    const auto eq = pair.find('=');
-    if (pair.substr(0, eq) != key) continue;
-    return percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true)
-        .value_or(std::string());
-  }
-  return std::nullopt;
-}
+ApiResponse answer(const json::object& o, Route route) { return json_response(200, json::serialize(o), route); }
 
 std::string month_text(int month_index) {
   char buf[16];
@@ -408,8 +358,8 @@ ApiResponse render_deals(const TokenClaims& claims, std::string_view opportunity
     auto it = view.index.find(id);
     if (it == view.index.end()) {
       auto known = snap.opportunities.find(id);
-      if (known == snap.opportunities.end()) return error_answer(not_found("no such opportunity"), kRoute);
-      return error_answer(failed_precondition("opportunity " + id + " is " + std::string(stage_name(known->second.stage)) +
+      if (known == snap.opportunities.end()) return error_response(not_found("no such opportunity"), kRoute);
+      return error_response(failed_precondition("opportunity " + id + " is " + std::string(stage_name(known->second.stage)) +
                                               "; nothing to predict"),
                           kRoute);
     }
@@ -428,7 +378,7 @@ ApiResponse render_agents(const TokenClaims& claims, std::string_view agent_id, 
                           const AgentsView& view) {
   constexpr Route kRoute = Route::kPredictionAgents;
   if (!view.status) {
-    return error_answer(not_found("agent performance not trained yet: " + view.status.message()), kRoute);
+    return error_response(not_found("agent performance not trained yet: " + view.status.message()), kRoute);
   }
   json::object o;
   o["tenant_id"] = claims.tenant_id;
@@ -438,7 +388,7 @@ ApiResponse render_agents(const TokenClaims& claims, std::string_view agent_id, 
   if (!agent_id.empty()) {
     const std::string id(agent_id);
     if (!std::binary_search(view.agents.begin(), view.agents.end(), id)) {
-      return error_answer(not_found("no such agent"), kRoute);
+      return error_response(not_found("no such agent"), kRoute);
     }
     for (auto& [k, v] : agent_json(view, id)) o[k] = v;
     return answer(std::move(o), kRoute);
@@ -646,7 +596,7 @@ struct PredictionRoutes::Impl {
   std::optional<ApiResponse> ready(Route route, const TokenClaims& claims, std::string_view id) {
     if (route == Route::kPredictionDeals) {
       auto model = deal_model(claims.tenant_id);
-      if (!model) return error_answer(model.status(), route);
+      if (!model) return error_response(model.status(), route);
       auto snap = current(claims.tenant_id);
       if (!snap) return std::nullopt;
       std::shared_ptr<const DealsView> view;
@@ -674,15 +624,15 @@ struct PredictionRoutes::Impl {
   ApiResponse compute(Route route, const TokenClaims& claims, std::string_view id) {
     if (route == Route::kPredictionDeals) {
       auto model = deal_model(claims.tenant_id);
-      if (!model) return error_answer(model.status(), route);
+      if (!model) return error_response(model.status(), route);
       auto snap = snapshot(claims.tenant_id);
-      if (!snap) return error_answer(snap.status(), route);
+      if (!snap) return error_response(snap.status(), route);
       auto view = deal_view(claims.tenant_id, *model, **snap);
-      if (!view) return error_answer(view.status(), route);
+      if (!view) return error_response(view.status(), route);
       return render_deals(claims, id, **snap, **view);
     }
     auto snap = snapshot(claims.tenant_id);
-    if (!snap) return error_answer(snap.status(), route);
+    if (!snap) return error_response(snap.status(), route);
     slot(claims.tenant_id).wants_agents = true;
     return render_agents(claims, id, **snap, *agent_view(**snap));
   }
@@ -794,15 +744,15 @@ ApiResponse PredictionRoutes::handle(Route route, const TokenClaims& claims, boo
            post_fn([respond, r = std::move(r)] { respond(r); });
          },
          [route, post_fn, respond] {
-           post_fn([route, respond] { respond(error_answer(unavailable("server stopping"), route)); });
+           post_fn([route, respond] { respond(error_response(unavailable("server stopping"), route)); });
          }});
-    if (!queued) return error_answer(unavailable("server stopping"), route);
+    if (!queued) return error_response(unavailable("server stopping"), route);
     ApiResponse r;
     r.deferred = true;
     r.route = route;
     return r;
   }
-  ApiResponse r = error_answer(invalid_argument("method not allowed"), route);
+  ApiResponse r = error_response(invalid_argument("method not allowed"), route);
   r.status = 405;
   return r;
 }
@@ -814,30 +764,30 @@ void PredictionRoutes::invalidate(const std::string& tenant_id) { impl_->slot(te
 ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::string_view query) {
   constexpr Route kRoute = Route::kPredictionMarkets;
   int horizon_days = 90;
-  if (auto h = query_value(query, "horizon")) {
+  if (auto h = query_param(query, "horizon")) {
     const std::string& t = *h;
     const bool digits = !t.empty() && t.size() <= 4 && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
     horizon_days = digits ? std::stoi(t) : 0;
     if (horizon_days < 1 || horizon_days > 730) {
-      return error_answer(invalid_argument("horizon must be a number of days in 1..730"), kRoute);
+      return error_response(invalid_argument("horizon must be a number of days in 1..730"), kRoute);
     }
   }
   auto loaded = impl_->artefact(impl_->markets, claims.tenant_id, "markets", "market forecast",
                                 "reai forecast --out MODEL_DIR/markets/forecast.csv");
-  if (!loaded) return error_answer(loaded.status(), kRoute);
+  if (!loaded) return error_response(loaded.status(), kRoute);
   const MarketForecast& f = *(*loaded)->value;
   const int months = std::max(1, (horizon_days + 15) / 30);
   if (months > f.max_h) {
-    return error_answer(invalid_argument("horizon beyond the trained forecast: at most " + std::to_string(f.max_h * 30) +
+    return error_response(invalid_argument("horizon beyond the trained forecast: at most " + std::to_string(f.max_h * 30) +
                                          " days"),
                         kRoute);
   }
-  const std::string region = query_value(query, "region").value_or("");
-  std::string metric = query_value(query, "metric").value_or("");
+  const std::string region = query_param(query, "region").value_or("");
+  std::string metric = query_param(query, "metric").value_or("");
   if (!metric.empty() && std::find(f.metrics.begin(), f.metrics.end(), metric) == f.metrics.end()) {
     std::string known;
     for (const auto& m : f.metrics) known += (known.empty() ? "" : ", ") + m;
-    return error_answer(invalid_argument("metric must be one of: " + known), kRoute);
+    return error_response(invalid_argument("metric must be one of: " + known), kRoute);
   }
   json::object o;
   o["tenant_id"] = claims.tenant_id;
@@ -858,7 +808,7 @@ ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::stri
     for (const auto& r : f.rows) {
       if (r.region == region && r.h <= months && (metric.empty() || r.metric == metric)) list.push_back(row_json(r));
     }
-    if (list.empty()) return error_answer(not_found("no market forecast for region " + region), kRoute);
+    if (list.empty()) return error_response(not_found("no market forecast for region " + region), kRoute);
     o["region"] = region;
     o["forecasts"] = std::move(list);
     return answer(std::move(o), kRoute);
@@ -885,41 +835,41 @@ ApiResponse PredictionRoutes::agent_performance(const TokenClaims& claims, std::
 
 ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_view body) {
   constexpr Route kRoute = Route::kPredictionPricing;
-  if (body.size() > kMaxPricingBody) return error_answer(payload_too_large("a listing is at most 64 KiB"), kRoute);
+  if (body.size() > kMaxPricingBody) return error_response(payload_too_large("a listing is at most 64 KiB"), kRoute);
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
-  if (ec) return error_answer(invalid_argument("malformed JSON: " + ec.message()), kRoute);
-  if (!v.is_object()) return error_answer(invalid_argument("body must be a JSON object of listing fields"), kRoute);
+  if (ec) return error_response(invalid_argument("malformed JSON: " + ec.message()), kRoute);
+  if (!v.is_object()) return error_response(invalid_argument("body must be a JSON object of listing fields"), kRoute);
   json::object listing = v.as_object();
   std::string region, metric = "median";
   for (const char* key : {"region", "metric"}) {
     auto it = listing.find(key);
     if (it == listing.end()) continue;
-    if (!it->value().is_string()) return error_answer(invalid_argument(std::string(key) + " must be a string"), kRoute);
+    if (!it->value().is_string()) return error_response(invalid_argument(std::string(key) + " must be a string"), kRoute);
     (std::string_view(key) == "region" ? region : metric) = std::string(it->value().as_string());
     listing.erase(it);
   }
   auto table = analytics::listing_from_json(json::serialize(listing));
-  if (!table) return error_answer(table.status(), kRoute);
+  if (!table) return error_response(table.status(), kRoute);
   auto avm = impl_->artefact(impl_->avms, claims.tenant_id, "avm", "valuation model",
                              "reai value train --out MODEL_DIR/avm");
-  if (!avm) return error_answer(avm.status(), kRoute);
+  if (!avm) return error_response(avm.status(), kRoute);
   const Avm& a = *(*avm)->value;
   // Every field must be a column the model knows; a typo would otherwise be
   // valued as "missing" without a word.
   auto binding = a.model.bind(table->header);
-  if (!binding) return error_answer(binding.status(), kRoute);
+  if (!binding) return error_response(binding.status(), kRoute);
   std::vector<bool> used(table->header.size(), false);
   for (int cell : binding->cell_of_column) {
     if (cell >= 0) used[std::size_t(cell)] = true;
   }
   for (std::size_t i = 0; i < used.size(); ++i) {
     if (!used[i] && table->header[i] != a.model.target()) {
-      return error_answer(invalid_argument("unknown field " + table->header[i]), kRoute);
+      return error_response(invalid_argument("unknown field " + table->header[i]), kRoute);
     }
   }
   auto values = a.model.predict(*table);
-  if (!values) return error_answer(values.status(), kRoute);
+  if (!values) return error_response(values.status(), kRoute);
   std::vector<analytics::Comparable> comparables;
   if (a.sales) {
     auto found = analytics::nearest_comparables(*a.sales, a.model.target(), *table, 5);
@@ -931,9 +881,9 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
     // Without a market forecast the price stands on the AVM alone ("market": null).
     if (auto dir = impl_->artefact_dir(claims.tenant_id, "markets", impl_->markets.key_file())) {
       auto market = impl_->markets.get(*dir);
-      if (!market) return error_answer(unavailable("market forecast does not load"), kRoute);
+      if (!market) return error_response(unavailable("market forecast does not load"), kRoute);
       auto o = analytics::market_outlook((*dir / "forecast.csv").string(), region, metric);
-      if (!o) return error_answer(not_found("no market forecast for region " + region + " and metric " + metric), kRoute);
+      if (!o) return error_response(not_found("no market forecast for region " + region + " and metric " + metric), kRoute);
       outlook = *o;
       market_version = (*market)->version;
     }

@@ -11,6 +11,7 @@
 #include "property/matching.h"
 #include "server/codec.h"
 #include "server/http_errors.h"
+#include "server/responses.h"
 #include "store/store.h"
 
 namespace reai::server {
@@ -25,20 +26,7 @@ constexpr std::size_t kMaxAttributes = 1000;
 constexpr std::size_t kMaxQueuedJobs = 65536;
 constexpr std::size_t kTopChanged = 3;  // a match_update goes out when these change
 
-ApiResponse answer(std::string body, Route route) {
-  ApiResponse r;
-  r.body = std::move(body);
-  r.route = route;
-  return r;
-}
-
-ApiResponse error_answer(const Status& status, Route route) {
-  ApiResponse r;
-  r.status = http_status_for(status.code());
-  r.body = error_json(status.message());
-  r.route = route;
-  return r;
-}
+ApiResponse answer(std::string body, Route route) { return json_response(200, std::move(body), route); }
 
 Result<json::object> parse_body_object(std::string_view body) {
   boost::system::error_code ec;
@@ -167,9 +155,9 @@ ApiResponse PropertyRoutes::handle(Route route, const TokenClaims& claims, const
       if (get) return listing(claims, id);
       break;
     default:
-      return error_answer(not_found("no such route"), route);
+      return error_response(not_found("no such route"), route);
   }
-  ApiResponse r = error_answer(invalid_argument("method not allowed"), route);
+  ApiResponse r = error_response(invalid_argument("method not allowed"), route);
   r.status = 405;
   return r;
 }
@@ -318,9 +306,9 @@ std::vector<std::uint32_t> top_ids(const std::vector<property::Match>& matches) 
 ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::string& lead_id, std::string_view query) {
   constexpr Route kRoute = Route::kLeadMatches;
   auto k = parse_k(query);
-  if (!k) return error_answer(k.status(), kRoute);
+  if (!k) return error_response(k.status(), kRoute);
   auto inv = inventory(claims.tenant_id);
-  if (!inv) return error_answer(inv.status(), kRoute);
+  if (!inv) return error_response(inv.status(), kRoute);
   std::optional<property::BuyerPreferences> prefs;
   {
     auto state = tenant(claims.tenant_id);
@@ -330,7 +318,7 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   }
   if (!prefs) {
     auto built = preferences_from_store(**inv, claims.tenant_id, lead_id);
-    if (!built) return error_answer(built.status(), kRoute);
+    if (!built) return error_response(built.status(), kRoute);
     prefs = std::move(*built);
   }
   const auto matches = rank(*(*inv)->matcher, *prefs, clock_.now(), *k);
@@ -347,7 +335,7 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
 ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const ApiRequest& request) {
   constexpr Route kRoute = Route::kPropertiesMatch;
   auto body = parse_body_object(request.body);
-  if (!body) return error_answer(body.status(), kRoute);
+  if (!body) return error_response(body.status(), kRoute);
   std::string lead_id;
   property::StatedCriteria stated;
   bool any_criterion = false;
@@ -356,41 +344,41 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
     const std::string key(kv.key());
     const json::value& v = kv.value();
     if (key == "lead_id") {
-      if (!v.is_string() || v.get_string().empty()) return error_answer(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
+      if (!v.is_string() || v.get_string().empty()) return error_response(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
       lead_id = std::string(v.get_string());
     } else if (key == "budget") {
-      if (!v.is_number() || !(v.to_number<double>() > 0)) return error_answer(invalid_argument("field 'budget' must be a positive number"), kRoute);
+      if (!v.is_number() || !(v.to_number<double>() > 0)) return error_response(invalid_argument("field 'budget' must be a positive number"), kRoute);
       stated.budget = v.to_number<double>();
       any_criterion = true;
     } else if (key == "beds") {
-      if (!v.is_int64() || v.get_int64() < 0 || v.get_int64() > 20) return error_answer(invalid_argument("field 'beds' must be an integer 0..20"), kRoute);
+      if (!v.is_int64() || v.get_int64() < 0 || v.get_int64() > 20) return error_response(invalid_argument("field 'beds' must be an integer 0..20"), kRoute);
       stated.beds = static_cast<int>(v.get_int64());
       any_criterion = true;
     } else if (key == "area") {
-      if (!v.is_string()) return error_answer(invalid_argument("field 'area' must be a string"), kRoute);
+      if (!v.is_string()) return error_response(invalid_argument("field 'area' must be a string"), kRoute);
       stated.area = std::string(v.get_string());
       any_criterion = true;
     } else if (key == "k") {
-      if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > static_cast<std::int64_t>(kMaxK)) return error_answer(invalid_argument("field 'k' must be an integer 1..100"), kRoute);
+      if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > static_cast<std::int64_t>(kMaxK)) return error_response(invalid_argument("field 'k' must be an integer 1..100"), kRoute);
       k = static_cast<std::size_t>(v.get_int64());
     } else if (key == "tenant_id") {
-      if (!v.is_string() || v.get_string() != claims.tenant_id) return error_answer(permission_denied("tenant_id does not match the token"), kRoute);
+      if (!v.is_string() || v.get_string() != claims.tenant_id) return error_response(permission_denied("tenant_id does not match the token"), kRoute);
     } else {
-      return error_answer(invalid_argument("field '" + key + "' is not a known field"), kRoute);
+      return error_response(invalid_argument("field '" + key + "' is not a known field"), kRoute);
     }
   }
   if (!any_criterion && lead_id.empty()) {
-    return error_answer(invalid_argument("give at least one of budget, beds, area or lead_id"), kRoute);
+    return error_response(invalid_argument("give at least one of budget, beds, area or lead_id"), kRoute);
   }
   auto inv = inventory(claims.tenant_id);
-  if (!inv) return error_answer(inv.status(), kRoute);
+  if (!inv) return error_response(inv.status(), kRoute);
   const property::ListingCatalog& catalog = *(*inv)->catalog;
   property::BuyerPreferences prefs(catalog, stated);
   if (!lead_id.empty()) {
     // The lead's behaviour with the body's criteria in place of stored ones.
     auto contact = store_.get_contact(claims.tenant_id, lead_id);
     if (!contact) {
-      return error_answer(contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found")
+      return error_response(contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found")
                                                                            : contact.status(), kRoute);
     }
     property::StatedCriteria merged = stated_of(*contact);
@@ -398,7 +386,7 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
     if (stated.beds) merged.beds = stated.beds;
     if (!stated.area.empty()) merged.area = stated.area;
     auto events = store_.events_for_contact(claims.tenant_id, lead_id);
-    if (!events) return error_answer(events.status(), kRoute);
+    if (!events) return error_response(events.status(), kRoute);
     prefs = property::BuyerPreferences(catalog, merged);
     for (const Event& e : *events) {
       if (!moves_matches(e.type)) continue;
@@ -419,38 +407,38 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
 ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRequest& request) {
   constexpr Route kRoute = Route::kPropertiesValue;
   auto body = parse_body_object(request.body);
-  if (!body) return error_answer(body.status(), kRoute);
+  if (!body) return error_response(body.status(), kRoute);
   const json::value* attributes = nullptr;
   std::optional<double> list_price;
   for (const auto& kv : *body) {
     const std::string key(kv.key());
     if (key == "attributes") {
-      if (!kv.value().is_object()) return error_answer(invalid_argument("field 'attributes' must be an object"), kRoute);
+      if (!kv.value().is_object()) return error_response(invalid_argument("field 'attributes' must be an object"), kRoute);
       attributes = &kv.value();
     } else if (key == "list_price") {
       if (!kv.value().is_number() || !(kv.value().to_number<double>() > 0)) {
-        return error_answer(invalid_argument("field 'list_price' must be a positive number"), kRoute);
+        return error_response(invalid_argument("field 'list_price' must be a positive number"), kRoute);
       }
       list_price = kv.value().to_number<double>();
     } else if (key == "tenant_id") {
       if (!kv.value().is_string() || kv.value().get_string() != claims.tenant_id) {
-        return error_answer(permission_denied("tenant_id does not match the token"), kRoute);
+        return error_response(permission_denied("tenant_id does not match the token"), kRoute);
       }
     } else {
-      return error_answer(invalid_argument("field '" + key + "' is not a known field"), kRoute);
+      return error_response(invalid_argument("field '" + key + "' is not a known field"), kRoute);
     }
   }
-  if (!attributes) return error_answer(invalid_argument("field 'attributes' is required"), kRoute);
+  if (!attributes) return error_response(invalid_argument("field 'attributes' is required"), kRoute);
   if (attributes->as_object().size() > kMaxAttributes) {
-    return error_answer(payload_too_large("at most 1000 attributes"), kRoute);
+    return error_response(payload_too_large("at most 1000 attributes"), kRoute);
   }
   auto table = property::attributes_table(json::serialize(*attributes), "attributes");
-  if (!table) return error_answer(table.status(), kRoute);
+  if (!table) return error_response(table.status(), kRoute);
 
   // The AVM, reloaded when it was retrained (model.json mtime).
   const std::string dir = model_dir_.empty() ? std::string() : property::tenant_model_dir(model_dir_, claims.tenant_id, "value");
   auto version = dir.empty() ? Result<std::string>(not_found("")) : property::model_dir_version(dir, "value");
-  if (!version) return error_answer(not_found("no valuation model trained (reai value train --out MODEL_DIR/value)"), kRoute);
+  if (!version) return error_response(not_found("no valuation model trained (reai value train --out MODEL_DIR/value)"), kRoute);
   auto state = tenant(claims.tenant_id);
   std::shared_ptr<const property::ValuationModel> avm;
   {
@@ -459,14 +447,14 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
   }
   if (!avm) {
     auto loaded = property::ValuationModel::load(dir);
-    if (!loaded) return error_answer(internal_error("valuation model: " + loaded.status().message()), kRoute);
+    if (!loaded) return error_response(internal_error("valuation model: " + loaded.status().message()), kRoute);
     avm = std::make_shared<const property::ValuationModel>(std::move(*loaded));
     std::lock_guard lock(state->mu);
     state->avm = avm;
     state->avm_version = *version;
   }
   auto values = avm->predict(*table);
-  if (!values) return error_answer(values.status(), kRoute);
+  if (!values) return error_response(values.status(), kRoute);
   const property::Valuation& v = values->at(0);
   json::object o;
   if (list_price) {
@@ -487,7 +475,7 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
 ApiResponse PropertyRoutes::listing(const TokenClaims& claims, const std::string& listing_id) {
   constexpr Route kRoute = Route::kListing;
   auto l = store_.get_listing(claims.tenant_id, listing_id);
-  if (!l) return error_answer(l.status(), kRoute);
+  if (!l) return error_response(l.status(), kRoute);
   json::object o;
   o["tenant_id"] = claims.tenant_id;
   o["listing_id"] = l->listing_id;

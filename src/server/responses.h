@@ -1,0 +1,26 @@
+// Building API answers and reading request URLs: shared by Api and the route
+// classes so every route maps a Status to HTTP and decodes ids the same way.
+// Private to src/server. Pure functions: thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "server/api.h"
+
+namespace reai::server {
+
+// A JSON answer with this HTTP status.
+ApiResponse json_response(int status, std::string body, Route route);
+// The status's HTTP code (http_status_for) and {"error": message}.
+ApiResponse error_response(const Status& status, Route route);
+// %XX decoding (and '+' as space in query strings); nullopt when a % escape
+// is malformed.
+std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
+// The decoded value of `key` in a query string; nullopt when absent, ""
+// when present but badly encoded.
+std::optional<std::string> query_param(std::string_view query, std::string_view key);
+
+}  // namespace reai::server
