@@ -112,6 +112,12 @@ class GhlWritebackTest : public ::testing::Test {
     return {static_cast<int>(o.at("score").as_int64()), std::string(o.at("band").as_string())};
   }
 
+  std::size_t pending_deliveries(const std::string& admin) {
+    auto r = http_->get("/api/admin/ghl/deliveries?status=pending&limit=1000", admin);
+    if (r.status != 200) return 1;  // unknown: not settled
+    return json::parse(r.body).as_object().at("deliveries").as_array().size();
+  }
+
   std::size_t outbox_count(const std::string& status, const std::string& admin) {
     auto r = http_->get("/api/admin/ghl/outbox?status=" + status + "&limit=1000", admin);
     if (r.status != 200) return 0;
@@ -203,6 +209,10 @@ TEST_F(GhlWritebackTest, KilledMidOutboxDeliversEveryPendingUpdateOnceAfterResta
   ASSERT_TRUE(eventually(
       [&] { return outbox_count("pending", admin_) + outbox_count("sent", admin_) == std::size_t(kContacts); }, 30))
       << server_->log();
+  // Kill mid-outbox, not mid-delivery: a delivery still pending at the kill
+  // is reprocessed on start and enqueues its change again (a separate,
+  // known gap named in docs), which is not what this test is about.
+  ASSERT_TRUE(eventually([&] { return pending_deliveries(admin_) == 0; }, 30)) << server_->log();
   ASSERT_TRUE(eventually([&] { return ghl.put_counts().size() >= 3; }, 30));
   EXPECT_EQ(server_->stop(SIGKILL), 128 + SIGKILL);
   const auto sent_before = ghl.put_counts().size();
