@@ -6,7 +6,7 @@ CMAKE_GEN  := -G Ninja
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps build build-asan web test test-release test-asan run bench fuzz clean
+.PHONY: all deps build build-asan web test test-release test-asan run run-cluster bench fuzz clean
 
 all: build
 
@@ -47,6 +47,12 @@ test-asan: build-asan
 run: build
 	@$(BUILD)/reai demo --history fixtures/demo --data-dir var --model-dir var/models --port 8080 \
 	  $$(test -f web/dist/index.html && echo --static-dir web/dist)
+
+# The demo scaled out: PostgreSQL and Redis (Debian's, on loopback ports, data
+# under var/cluster), two `reai serve` instances and nginx balancing them on
+# :8088 with the dashboard. Ctrl-C stops everything (scripts/run-cluster).
+run-cluster: build
+	@scripts/run-cluster $(BUILD)
 
 # Micro-benchmarks (Google Benchmark) and load tests; figures go to docs/RESULTS.md.
 bench: build

@@ -118,6 +118,7 @@ TEST(RedisCluster, UnreachableRedisDegradesButTheInstanceKeepsServingItsClients)
   HttpClient http("127.0.0.1", lone.port);
   auto ready = http.get("/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;  // the store works: still ready to take events
+  EXPECT_EQ(parse(ready.body).at("status").as_string(), "degraded") << ready.body;
   EXPECT_EQ(parse(ready.body).at("bus").at("status").as_string(), "unavailable") << ready.body;
   EXPECT_EQ(parse(ready.body).at("cache").at("status").as_string(), "unavailable") << ready.body;
   const std::string metrics = http.get("/metrics").body;

@@ -1020,7 +1020,9 @@ ApiResponse Api::readyz() {
                   {"detail", webhook.last_failure},
                   {"queued", ghl_->queued()},
                   {"failed_since_start", webhook.failures}};
-  o["status"] = store ? "ready" : "unavailable";
+  // Degraded still answers 200: the instance takes events and serves its own
+  // clients, so a balancer keeps it; only a store outage takes it out.
+  o["status"] = !store ? "unavailable" : (bus && cache ? "ready" : "degraded");
   return json_response(store ? 200 : 503, json::serialize(o), Route::kReadyz);
 }
 

@@ -1,0 +1,586 @@
+// Black-box: the scaled-out deployment of `make run-cluster`, built from the
+// real parts. A private PostgreSQL (store) and Redis (bus + cache), two
+// `reai serve` instances sharing them, and nginx balancing them
+// (scripts/cluster-nginx-conf). Each test owns its engines, so it may stop or
+// kill them under load without disturbing other tests.
+//
+// What is asserted: correctness (nothing acknowledged is lost, no duplicate
+// after retries with the same event_id, seqs contiguous across instances).
+// What is measured and printed, never asserted: recovery times.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/process.h"
+#include "support/test_client.h"
+
+namespace reai::testing {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+const std::string kSecret = "cluster-test-secret";
+const std::string kTenant = "t_cluster";
+constexpr int kLeads = 20;  // load events spread over these leads
+
+std::string build_dir() {
+  const char* build = std::getenv("REAI_BUILD_DIR");
+  return build && *build ? build : "build";
+}
+
+bool shell(const std::string& line) { return std::system(line.c_str()) == 0; }
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Polls `done` every 20 ms until it holds or `limit` passes.
+template <typename Pred>
+bool eventually(Pred done, milliseconds limit = milliseconds(30000)) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return done();
+}
+
+std::string token() {
+  auto r = run_reai({"token", "--tenant", kTenant, "--role", "agent", "--jwt-secret", kSecret, "--ttl", "1d"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::string t = r.output;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  return t;
+}
+
+json::object parse(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return {};
+  return v.as_object();
+}
+
+std::string status_of(const json::object& o, const char* component) {
+  if (!o.contains(component)) return "";
+  return std::string(o.at(component).at("status").as_string());
+}
+
+std::string event_body(const std::string& lead, const std::string& event_id) {
+  return R"({"contact_id":")" + lead + R"(","type":"sms_in","event_id":")" + event_id + R"("})";
+}
+
+// PostgreSQL from scripts/pg-test-server, data under build/cluster-test-*.
+class Postgres {
+ public:
+  explicit Postgres(const std::string& name) : dir_(build_dir() + "/" + name) {}
+  ~Postgres() { (void)run("destroy"); }
+  bool fresh() { return run("fresh"); }
+  bool start() { return run("start"); }
+  bool stop() { return run("stop"); }
+  std::string url() const {
+    std::ifstream in(dir_ + "/url");
+    std::string url;
+    std::getline(in, url);
+    return url;
+  }
+
+ private:
+  bool run(const std::string& command) { return shell("scripts/pg-test-server " + command + " '" + dir_ + "' >/dev/null"); }
+  std::string dir_;
+};
+
+// redis-server from scripts/redis-test-server on a port of its own.
+class Redis {
+ public:
+  Redis() : port_(free_port()) {}
+  ~Redis() { (void)run("stop"); }
+  bool start() { return run("start"); }
+  bool kill() { return run("kill"); }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "?prefix=cluster-test"; }
+
+ private:
+  bool run(const std::string& command) {
+    return shell("scripts/redis-test-server " + command + " " + std::to_string(port_) + " >/dev/null");
+  }
+  std::uint16_t port_;
+};
+
+// nginx in front of the instances, configured by scripts/cluster-nginx-conf
+// and run unprivileged in its own prefix (daemonised; stopped with -s stop).
+class Balancer {
+ public:
+  Balancer(const std::string& name, const std::vector<std::uint16_t>& upstreams)
+      : dir_(build_dir() + "/" + name), port_(free_port()) {
+    std::filesystem::remove_all(dir_);
+    std::string line = "scripts/cluster-nginx-conf ";
+    line.append(dir_).append(" ").append(std::to_string(port_));
+    for (auto p : upstreams) line.append(" ").append(std::to_string(p));
+    line.append(" >/dev/null");
+    ok_ = shell(line) && shell(nginx(""));
+  }
+  ~Balancer() {
+    if (ok_) (void)shell(nginx("-s stop") + " 2>/dev/null");
+  }
+  bool ok() const { return ok_; }
+  std::uint16_t port() const { return port_; }
+  std::string error_log() const {
+    std::ifstream in(dir_ + "/error.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  // The build dir's path has no quotes or spaces (cmake's own binary dir).
+  std::string nginx(const std::string& extra) const {
+    std::string line = "nginx -p ";
+    line.append(dir_).append(" -e ").append(dir_).append("/error.log -c ").append(dir_).append("/nginx.conf ");
+    return line.append(extra);
+  }
+  std::string dir_;
+  std::uint16_t port_;
+  bool ok_ = false;
+};
+
+// Posts events through the balancer from its own threads, each event retried
+// with the same event_id until acknowledged (2xx), as a well-behaved client
+// does. Counts the answers that were not acknowledgements.
+class Load {
+ public:
+  Load(std::uint16_t port, std::string token, int threads = 2, milliseconds pause = milliseconds(4))
+      : port_(port), token_(std::move(token)), pause_(pause) {
+    for (int t = 0; t < threads; ++t) threads_.emplace_back([this, t] { run(t); });
+  }
+  ~Load() { finish(); }
+
+  // Stops taking new events; every event begun is retried until acknowledged.
+  void finish() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  std::set<std::string> acknowledged() {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+  std::size_t acked_count() {
+    std::lock_guard lock(mu_);
+    return acked_.size();
+  }
+  int refusals() const { return refusals_.load(); }  // non-2xx answers and connection failures
+  int unfinished() const { return unfinished_.load(); }
+  // The first acknowledgement at or after `t`, in seconds after `t`; -1 when none.
+  double first_ack_after(Clock::time_point t) {
+    std::lock_guard lock(mu_);
+    for (auto at : ack_times_) {
+      if (at >= t) return std::chrono::duration<double>(at - t).count();
+    }
+    return -1;
+  }
+  // The longest time without any acknowledgement between `from` and `to`.
+  double longest_gap(Clock::time_point from, Clock::time_point to) {
+    std::lock_guard lock(mu_);
+    Clock::time_point previous = from;
+    double longest = 0;
+    for (auto at : ack_times_) {
+      if (at < from || at > to) continue;
+      longest = std::max(longest, std::chrono::duration<double>(at - previous).count());
+      previous = at;
+    }
+    return std::max(longest, std::chrono::duration<double>(to - previous).count());
+  }
+
+ private:
+  void run(int thread) {
+    HttpClient http("127.0.0.1", port_, milliseconds(5000));
+    for (int n = 0; !stop_; ++n) {
+      const std::string id = "load-" + std::to_string(thread) + "-" + std::to_string(n);
+      const std::string lead = "lead-" + std::to_string((n * 7 + thread) % kLeads);
+      if (!post_until_acknowledged(http, lead, id)) ++unfinished_;
+      std::this_thread::sleep_for(pause_);
+    }
+  }
+
+  bool post_until_acknowledged(HttpClient& http, const std::string& lead, const std::string& id) {
+    const auto give_up = Clock::now() + std::chrono::seconds(60);
+    for (;;) {
+      auto r = http.post("/api/events", event_body(lead, id), token_);
+      if (r.status >= 200 && r.status < 300) break;
+      ++refusals_;
+      if (Clock::now() > give_up) return false;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    std::lock_guard lock(mu_);
+    acked_.insert(id);
+    ack_times_.push_back(Clock::now());  // under the lock: stays sorted
+    return true;
+  }
+
+  std::uint16_t port_;
+  std::string token_;
+  milliseconds pause_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> refusals_{0};
+  std::atomic<int> unfinished_{0};
+  std::mutex mu_;
+  std::set<std::string> acked_;              // guarded by mu_
+  std::vector<Clock::time_point> ack_times_;  // guarded by mu_, sorted
+  std::vector<std::thread> threads_;
+};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pg_.fresh()) << "scripts/pg-test-server could not start PostgreSQL";
+    ASSERT_TRUE(redis_.start()) << "scripts/redis-test-server could not start Redis";
+    models_ = make_temp_dir("reai-cluster-test-models");  // fallback scorer: enough here
+    for (auto& i : instances_) start_instance(i, free_port());
+    for (auto& i : instances_) ASSERT_TRUE(i.process->wait_for_port(i.port)) << i.process->log();
+    balancer_ = std::make_unique<Balancer>("cluster-test-nginx-" + test_name(),
+                                           std::vector<std::uint16_t>{instances_[0].port, instances_[1].port});
+    ASSERT_TRUE(balancer_->ok()) << "nginx did not start";
+    ASSERT_TRUE(eventually([&] { return HttpClient("127.0.0.1", balancer_->port()).get("/healthz").status == 200; }))
+        << balancer_->error_log();
+    token_ = token();
+  }
+
+  // A clean shutdown after the faults (and, under ASan, no leak) is part of
+  // the contract; nginx's idle upstream connections must not hold it up.
+  void TearDown() override {
+    for (auto& i : instances_) {
+      if (i.process) {
+        EXPECT_EQ(i.process->stop(SIGTERM), 0) << i.process->log();
+      }
+    }
+  }
+
+  struct Instance {
+    std::uint16_t port = 0;
+    std::unique_ptr<ReaiProcess> process;
+  };
+
+  void start_instance(Instance& i, std::uint16_t port) {
+    i.port = port;
+    i.process = std::make_unique<ReaiProcess>(std::vector<std::string>{
+        "serve", "--port", std::to_string(port), "--threads", "1", "--store", pg_.url(), "--bus", redis_.url(),
+        "--cache", redis_.url(), "--model-dir", models_, "--jwt-secret", kSecret});
+  }
+
+  json::object readyz(const Instance& i, int* status = nullptr) {
+    auto r = HttpClient("127.0.0.1", i.port, milliseconds(3000)).get("/readyz");
+    if (status) *status = r.status;
+    return parse(r.body);
+  }
+
+  // Every event id the store holds for the load's leads, and how many rows
+  // (a duplicate event would make rows exceed the distinct ids).
+  std::set<std::string> stored_event_ids(std::uint16_t port, std::size_t* rows) {
+    HttpClient http("127.0.0.1", port);
+    std::set<std::string> ids;
+    *rows = 0;
+    for (int lead = 0; lead < kLeads; ++lead) {
+      auto r = http.get("/api/contacts/lead-" + std::to_string(lead) + "/events?limit=1000", token_);
+      if (r.status == 404) continue;  // a lead the load never reached
+      EXPECT_EQ(r.status, 200) << r.body;
+      auto o = parse(r.body);
+      if (!o.contains("events")) continue;
+      const auto total = static_cast<std::size_t>(o.at("total").to_number<std::int64_t>());
+      EXPECT_LE(total, 1000u) << "raise the limit or shorten the load";
+      *rows += total;
+      for (const auto& e : o.at("events").as_array()) ids.insert(std::string(e.at("event_id").as_string()));
+    }
+    return ids;
+  }
+
+  void expect_every_acknowledged_event_stored_once(Load& load, std::uint16_t port) {
+    EXPECT_EQ(load.unfinished(), 0) << "events never acknowledged within a minute";
+    const auto acked = load.acknowledged();
+    std::size_t rows = 0;
+    const auto stored = stored_event_ids(port, &rows);
+    std::size_t missing = 0;
+    for (const auto& id : acked) missing += stored.count(id) ? 0 : 1;
+    EXPECT_EQ(missing, 0u) << "acknowledged events missing from the store";
+    EXPECT_EQ(rows, stored.size()) << "an event id is stored twice";
+    // Every event was retried until acknowledged, so nothing else is stored.
+    EXPECT_EQ(stored.size(), acked.size());
+    std::printf("[ cluster  ] %zu events acknowledged, %zu stored, %d refusals retried\n", acked.size(),
+                stored.size(), load.refusals());
+  }
+
+  static std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
+
+  Postgres pg_{"cluster-test-pg-" + test_name()};
+  Redis redis_;
+  std::string models_;
+  Instance instances_[2];
+  std::unique_ptr<Balancer> balancer_;
+  std::string token_;
+};
+
+// Reads `ws` until a score_update of `lead`, advancing `*last_seq`. Without
+// `saw_resync` every frame must carry the seq after the previous one (no
+// gap, no resync: nothing missed). With it, gaps are allowed (the contract
+// across a Redis outage is a resync message) and a resync is reported.
+// False on a gap, a resync not asked for, or the time limit.
+bool read_until_lead(WsClient& ws, const std::string& lead, std::uint64_t* last_seq, bool* saw_resync = nullptr,
+                     milliseconds limit = milliseconds(20000)) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    auto m = ws.read(milliseconds(1000));
+    if (!m) {
+      if (!ws.is_open()) return false;
+      continue;
+    }
+    auto o = parse(*m);
+    if (o.contains("type") && o.at("type").as_string() == "resync") {
+      if (!saw_resync) {
+        ADD_FAILURE() << "told to resync after seq " << *last_seq << ": updates were missed";
+        return false;
+      }
+      *saw_resync = true;
+    }
+    if (!o.contains("seq")) continue;
+    const auto seq = static_cast<std::uint64_t>(o.at("seq").to_number<std::int64_t>());
+    if (*last_seq != 0 && seq != *last_seq + 1 && !saw_resync) {
+      ADD_FAILURE() << "seq " << seq << " after " << *last_seq << ": " << *m;
+      return false;
+    }
+    *last_seq = seq;
+    if (o.contains("lead_id") && o.at("lead_id").as_string() == lead) return true;
+  }
+  return false;
+}
+
+TEST_F(ClusterTest, EveryUpdateReachesClientsOfBothInstancesThroughTheBalancer) {
+  const std::string path = "/api/realtime/scoring/" + kTenant + "?token=" + token_;
+  WsClient on_b;
+  ASSERT_TRUE(on_b.connect("127.0.0.1", instances_[1].port, path));
+  WsClient via_balancer;  // on whichever instance nginx picked
+  ASSERT_TRUE(via_balancer.connect("127.0.0.1", balancer_->port(), path)) << via_balancer.error();
+
+  // Posted through nginx: round robin puts them on both instances, and
+  // directly on A.
+  constexpr int kEvents = 200;
+  HttpClient http_lb("127.0.0.1", balancer_->port());
+  HttpClient http_a("127.0.0.1", instances_[0].port);
+  for (int i = 0; i < kEvents; ++i) {
+    HttpClient& http = i % 4 == 3 ? http_a : http_lb;
+    auto r = http.post("/api/events", event_body("new-" + std::to_string(i), "fan-" + std::to_string(i)), token_);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  for (WsClient* ws : {&on_b, &via_balancer}) {
+    for (int i = 0; i < kEvents; ++i) {
+      auto m = ws->read();
+      ASSERT_TRUE(m.has_value()) << "lost after " << i << " updates: " << ws->error();
+      auto o = parse(*m);
+      ASSERT_EQ(o.at("type").as_string(), "score_update") << *m;
+      EXPECT_EQ(o.at("seq").to_number<std::int64_t>(), i + 1) << *m;
+      EXPECT_EQ(o.at("lead_id").as_string(), "new-" + std::to_string(i)) << *m;
+    }
+  }
+
+  // The balancer's client moves to A with since=150 and misses nothing.
+  via_balancer.close();
+  WsClient moved;
+  ASSERT_TRUE(moved.connect("127.0.0.1", instances_[0].port, path + "&since=150"));
+  for (int seq = 151; seq <= kEvents; ++seq) {
+    auto m = moved.read();
+    ASSERT_TRUE(m.has_value()) << "replay stopped before seq " << seq;
+    EXPECT_EQ(parse(*m).at("seq").to_number<std::int64_t>(), seq) << *m;
+  }
+  on_b.close();
+  moved.close();
+}
+
+TEST_F(ClusterTest, RedisKilledUnderLoadInstancesKeepScoringAndCatchUp) {
+  const std::string path = "/api/realtime/scoring/" + kTenant + "?token=" + token_;
+  WsClient on_b;
+  ASSERT_TRUE(on_b.connect("127.0.0.1", instances_[1].port, path));
+  Load load(balancer_->port(), token_);
+  ASSERT_TRUE(eventually([&] { return load.acked_count() >= 100; }));
+
+  const int refusals_before = load.refusals();
+  ASSERT_TRUE(redis_.kill());
+  const auto killed = Clock::now();
+  for (auto& i : instances_) {
+    int status = 0;
+    json::object ready;
+    EXPECT_TRUE(eventually([&] {
+      ready = readyz(i, &status);
+      return status_of(ready, "bus") == "unavailable";
+    })) << json::serialize(ready);
+    EXPECT_EQ(status, 200) << "still taking events: " << json::serialize(ready);
+    EXPECT_EQ(ready.at("status").as_string(), "degraded") << json::serialize(ready);
+    EXPECT_EQ(status_of(ready, "cache"), "unavailable") << json::serialize(ready);
+    EXPECT_NE(HttpClient("127.0.0.1", i.port).get("/metrics").body.find("reai_bus_up 0"), std::string::npos);
+  }
+  // Scoring goes on without Redis.
+  const std::size_t acked_at_kill = load.acked_count();
+  EXPECT_TRUE(eventually([&] { return load.acked_count() >= acked_at_kill + 200; }))
+      << "events stopped being acknowledged without Redis";
+  const double down_for = seconds_since(killed);
+
+  ASSERT_TRUE(redis_.start());
+  const auto restarted = Clock::now();
+  // Bus and cache reconnect on their own backoffs: each time is the later
+  // of the two instances.
+  double bus_back = -1;
+  double cache_back = -1;
+  EXPECT_TRUE(eventually([&] {
+    bool bus = true;
+    bool cache = true;
+    for (auto& i : instances_) {
+      auto ready = readyz(i);
+      bus = bus && status_of(ready, "bus") == "ok";
+      cache = cache && status_of(ready, "cache") == "ok";
+      if (bus && cache) {
+        EXPECT_EQ(ready.at("status").as_string(), "ready") << json::serialize(ready);
+      }
+    }
+    if (bus && bus_back < 0) bus_back = seconds_since(restarted);
+    if (cache && cache_back < 0) cache_back = seconds_since(restarted);
+    return bus_back >= 0 && cache_back >= 0;
+  }));
+  // Caught up: an update caused on A reaches B's client again, after B's
+  // client was told to resynchronise.
+  HttpClient http_a("127.0.0.1", instances_[0].port);
+  double fanout_back = -1;
+  std::uint64_t last_seq = 0;
+  bool resync = false;
+  for (int attempt = 0; attempt < 50 && fanout_back < 0; ++attempt) {
+    const std::string lead = "probe-" + std::to_string(attempt);
+    ASSERT_EQ(http_a.post("/api/events", event_body(lead, lead), token_).status, 200);
+    if (read_until_lead(on_b, lead, &last_seq, &resync, milliseconds(2000))) fanout_back = seconds_since(restarted);
+  }
+  EXPECT_GE(fanout_back, 0) << "no update from A reached B's client after Redis returned";
+  EXPECT_TRUE(resync) << "B's client was not told to resynchronise";
+  load.finish();
+  EXPECT_EQ(load.refusals(), refusals_before) << "events refused while Redis was down";
+  std::printf("[ cluster  ] Redis down %.2f s; after its restart: bus ok on both instances in %.2f s, cache in %.2f s, "
+              "A->B delivery in %.2f s\n",
+              down_for, bus_back, cache_back, fanout_back);
+  expect_every_acknowledged_event_stored_once(load, instances_[1].port);
+  on_b.close();
+}
+
+TEST_F(ClusterTest, PostgresRestartedUnderLoadRefusesThenResumesWithoutLoss) {
+  Load load(balancer_->port(), token_);
+  ASSERT_TRUE(eventually([&] { return load.acked_count() >= 100; }));
+
+  const int refusals_before = load.refusals();
+  ASSERT_TRUE(pg_.stop());
+  const auto stopped = Clock::now();
+  for (auto& i : instances_) {
+    int status = 0;
+    json::object ready;
+    EXPECT_TRUE(eventually([&] {
+      ready = readyz(i, &status);
+      return status == 503;
+    })) << json::serialize(ready);
+    EXPECT_EQ(status_of(ready, "store"), "unavailable") << json::serialize(ready);
+  }
+  // Refused (the loader sees 503 and retries), never acknowledged.
+  EXPECT_TRUE(eventually([&] { return load.refusals() > refusals_before + 20; }));
+  HttpClient http_a("127.0.0.1", instances_[0].port);
+  auto refused = http_a.post("/api/events", event_body("probe", "while-down"), token_);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_TRUE(parse(refused.body).contains("error")) << refused.body;
+  // Down long enough for every instance's pool to have failed and retried.
+  std::this_thread::sleep_for(milliseconds(1000) - std::min<Clock::duration>(Clock::now() - stopped, milliseconds(1000)));
+  const double down_for = seconds_since(stopped);
+
+  ASSERT_TRUE(pg_.start());
+  const auto restarted = Clock::now();
+  double ready_back = -1;
+  for (auto& i : instances_) {
+    int status = 0;
+    EXPECT_TRUE(eventually([&] {
+      readyz(i, &status);
+      return status == 200;
+    }));
+    ready_back = std::max(ready_back, seconds_since(restarted));
+  }
+  const std::size_t acked_at_restart = load.acked_count();
+  EXPECT_TRUE(eventually([&] { return load.acked_count() >= acked_at_restart + 100; }))
+      << "events not acknowledged again after PostgreSQL returned";
+  // The refused event, retried, is taken once.
+  auto retried = http_a.post("/api/events", event_body("probe", "while-down"), token_);
+  EXPECT_EQ(retried.status, 200) << retried.body;
+  load.finish();
+  std::printf("[ cluster  ] PostgreSQL down %.2f s: first event acknowledged %.2f s after restart, readyz 200 on "
+              "both instances after %.2f s\n",
+              down_for, load.first_ack_after(restarted), ready_back);
+  expect_every_acknowledged_event_stored_once(load, instances_[0].port);
+}
+
+TEST_F(ClusterTest, InstanceKilledUnderLoadLosesNoAcknowledgedEventAndClientsResumeElsewhere) {
+  const std::string path = "/api/realtime/scoring/" + kTenant + "?token=" + token_;
+  WsClient on_a;
+  ASSERT_TRUE(on_a.connect("127.0.0.1", instances_[0].port, path));
+  Load load(balancer_->port(), token_);
+  ASSERT_TRUE(eventually([&] { return load.acked_count() >= 200; }));
+
+  // A's client reads a while, then A dies mid-load.
+  std::uint64_t last_seq = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto m = on_a.read();
+    ASSERT_TRUE(m.has_value()) << on_a.error();
+    const auto seq = static_cast<std::uint64_t>(parse(*m).at("seq").to_number<std::int64_t>());
+    if (last_seq != 0) {
+      ASSERT_EQ(seq, last_seq + 1) << *m;
+    }
+    last_seq = seq;
+  }
+  const int refusals_before = load.refusals();
+  EXPECT_EQ(instances_[0].process->stop(SIGKILL), 128 + SIGKILL);
+  const auto killed = Clock::now();
+  const std::size_t acked_at_kill = load.acked_count();
+  EXPECT_TRUE(eventually([&] { return load.acked_count() >= acked_at_kill + 300; }))
+      << "the balancer did not move the load to B";
+  const double served_by_b = seconds_since(killed);
+
+  // Its client resumes on B from the last seq it saw, missing nothing.
+  WsClient moved;
+  ASSERT_TRUE(moved.connect("127.0.0.1", instances_[1].port, path + "&since=" + std::to_string(last_seq)));
+
+  // A comes back on its port; the balancer uses it again.
+  start_instance(instances_[0], instances_[0].port);
+  const auto restarted = Clock::now();
+  ASSERT_TRUE(instances_[0].process->wait_for_port(instances_[0].port)) << instances_[0].process->log();
+  int status = 0;
+  EXPECT_TRUE(eventually([&] {
+    readyz(instances_[0], &status);
+    return status == 200;
+  }));
+  const double a_ready = seconds_since(restarted);
+  const std::size_t acked_at_restart = load.acked_count();
+  EXPECT_TRUE(eventually([&] { return load.acked_count() >= acked_at_restart + 200; }));
+  load.finish();
+
+  // The moved client saw every seq up to an update posted last.
+  HttpClient http_b("127.0.0.1", instances_[1].port);
+  ASSERT_EQ(http_b.post("/api/events", event_body("marker", "marker"), token_).status, 200);
+  EXPECT_TRUE(read_until_lead(moved, "marker", &last_seq)) << "the moved client missed updates";
+  std::printf("[ cluster  ] instance A SIGKILLed: %d requests refused/retried, longest time without an "
+              "acknowledgement %.2f s (%zu acknowledged by B within %.2f s); A restarted and ready in %.2f s\n",
+              load.refusals() - refusals_before, load.longest_gap(killed, killed + std::chrono::milliseconds(
+                                                                                    static_cast<int>(served_by_b * 1000))),
+              load.acked_count() - acked_at_kill, served_by_b, a_ready);
+  expect_every_acknowledged_event_stored_once(load, instances_[1].port);
+  moved.close();
+}
+
+}  // namespace
+}  // namespace reai::testing
