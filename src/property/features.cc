@@ -174,6 +174,8 @@ void sort_by_x(KnnPoints* p) {
   };
   permute(p->x), permute(p->y), permute(p->log_price), permute(p->log_price_per_area), permute(p->fold);
   permute(p->log_area), permute(p->year_built);
+  if (!p->row.empty()) permute(p->row);
+  if (!p->residual.empty()) permute(p->residual);
 }
 
 // Comparable-sales distance units: 0.5 km, 20% of floor area, 15 years.
@@ -183,9 +185,9 @@ constexpr float kCompYears = 1 / 15.0f;
 
 }  // namespace
 
-NeighbourPrices nearest_prices(const KnnPoints& points, float x, float y, float log_area, float year_built,
-                               int exclude_fold) {
-  NeighbourPrices out{kNaN, kNaN, kNaN, kNaN, kNaN};
+Neighbours find_neighbours(const KnnPoints& points, float x, float y, float log_area, float year_built,
+                           int exclude_fold) {
+  Neighbours out;
   if (std::isnan(x) || std::isnan(y)) return out;
   TopK<kWide> near;
   TopK<kComps> comps;
@@ -223,28 +225,50 @@ NeighbourPrices nearest_prices(const KnnPoints& points, float x, float y, float 
     if (dx * dx > bound()) break;
     visit(i, dx);
   }
-  if (near.found < kNear) return out;
+  out.near_found = near.found;
+  std::copy_n(near.index, near.found, out.near);
+  if (near.found >= kNear) out.near_d2_k = near.d[kNear - 1];
+  out.comps_found = comps.found;
+  std::copy_n(comps.index, comps.found, out.comps);
+  return out;
+}
+
+NeighbourPrices neighbour_prices(const KnnPoints& points, const Neighbours& found, float log_area) {
+  NeighbourPrices out{kNaN, kNaN, kNaN, kNaN, kNaN};
+  if (found.near_found < kNear) return out;
   double sum_near = 0, sum_wide = 0, ppa = 0;
   int ppa_count = 0;
-  for (int k = 0; k < near.found; ++k) {
-    const float lp = points.log_price[near.index[k]];
+  for (int k = 0; k < found.near_found; ++k) {
+    const float lp = points.log_price[found.near[k]];
     sum_wide += lp;
     if (k < kNear) {
       sum_near += lp;
-      const float p = points.log_price_per_area[near.index[k]];
+      const float p = points.log_price_per_area[found.near[k]];
       if (!std::isnan(p)) ppa += p, ++ppa_count;
     }
   }
   out.mean_near = static_cast<float>(sum_near / kNear);
-  out.mean_wide = near.found == kWide ? static_cast<float>(sum_wide / kWide) : kNaN;
+  out.mean_wide = found.near_found == kWide ? static_cast<float>(sum_wide / kWide) : kNaN;
   out.ppa_near = ppa_count >= kNear / 2 ? static_cast<float>(ppa / ppa_count) : kNaN;
-  out.log_distance = std::log(std::sqrt(near.d[kNear - 1]) + 0.01f);
-  if (comps.found >= kComps / 2) {
+  out.log_distance = std::log(std::sqrt(found.near_d2_k) + 0.01f);
+  if (found.comps_found >= kComps / 2) {
     double c = 0;
-    for (int k = 0; k < comps.found; ++k) c += points.log_price_per_area[comps.index[k]];
-    out.comps = static_cast<float>(c / comps.found) + log_area;
+    for (int k = 0; k < found.comps_found; ++k) c += points.log_price_per_area[found.comps[k]];
+    out.comps = static_cast<float>(c / found.comps_found) + log_area;
   }
   return out;
+}
+
+void neighbour_residuals(const Neighbours& found, std::span<const float> residual, float* out) {
+  auto mean_of = [&](const int* index, int count, int need) {
+    if (count < need) return kNaN;
+    double sum = 0;
+    for (int k = 0; k < count; ++k) sum += residual[static_cast<std::size_t>(index[k])];
+    return static_cast<float>(sum / count);
+  };
+  out[0] = mean_of(found.near, std::min(found.near_found, kNear), kNear);
+  out[1] = found.near_found == kWide ? mean_of(found.near, kWide, kWide) : kNaN;
+  out[2] = mean_of(found.comps, found.comps_found, kComps / 2);
 }
 
 struct FeaturePlan::Context {
@@ -446,6 +470,7 @@ FeaturePlan FeaturePlan::fit(const Schema& schema, const RawMatrix& raw, std::sp
       plan.knn_.log_area.push_back(safe_log(plan.total_area(raw.row(i))));
       plan.knn_.year_built.push_back(plan.year_built_of(raw.row(i)));
       plan.knn_.fold.push_back(folds[i]);
+      plan.knn_.row.push_back(static_cast<int>(i));
     }
     sort_by_x(&plan.knn_);
   }
@@ -483,7 +508,7 @@ FeaturePlan FeaturePlan::fit(const Schema& schema, const RawMatrix& raw, std::sp
   return plan;
 }
 
-void FeaturePlan::full_context(const float* raw, Context* ctx) const {
+void FeaturePlan::full_context(const float* raw, Context* ctx, Neighbours* neighbours) const {
   for (std::size_t k = 0; k < te_columns_.size(); ++k) {
     const float code = raw[te_columns_[k]];
     const auto& m = te_mean_[k];
@@ -495,14 +520,47 @@ void FeaturePlan::full_context(const float* raw, Context* ctx) const {
   if (has_knn_) {
     float x = 0, y = 0;
     project(raw, &x, &y);
-    ctx->neighbours = nearest_prices(knn_, x, y, safe_log(total_area(raw)), year_built_of(raw), -1);
+    const float log_area = safe_log(total_area(raw));
+    const Neighbours found = find_neighbours(knn_, x, y, log_area, year_built_of(raw), -1);
+    ctx->neighbours = neighbour_prices(knn_, found, log_area);
+    if (neighbours != nullptr) *neighbours = found;
   }
 }
 
-void FeaturePlan::build(const float* raw, float* out) const {
+void FeaturePlan::build(const float* raw, float* out, Neighbours* neighbours) const {
   Context ctx;
-  full_context(raw, &ctx);
+  full_context(raw, &ctx, neighbours);
   build_with(raw, ctx, out);
+}
+
+void FeaturePlan::set_hedonic_residuals(std::span<const float> full, const std::vector<std::vector<float>>& by_fold) {
+  if (!has_knn_ || knn_.row.size() != knn_.x.size()) return;
+  has_residuals_ = true;
+  knn_.residual.resize(knn_.x.size());
+  knn_.fold_residual.assign(by_fold.size(), std::vector<float>(knn_.x.size()));
+  for (std::size_t p = 0; p < knn_.x.size(); ++p) {
+    const auto i = static_cast<std::size_t>(knn_.row[p]);
+    knn_.residual[p] = full[i];
+    for (std::size_t f = 0; f < by_fold.size(); ++f) knn_.fold_residual[f][p] = by_fold[f][i];
+  }
+}
+
+std::vector<float> FeaturePlan::training_residual_features(const RawMatrix& raw, std::span<const int> folds) const {
+  std::vector<float> out(raw.rows * kResidualFeatures, kNaN);
+  if (!has_residuals_) return out;
+  for (std::size_t i = 0; i < raw.rows; ++i) {
+    const float* r = raw.row(i);
+    float x = 0, y = 0;
+    project(r, &x, &y);
+    const Neighbours found = find_neighbours(knn_, x, y, safe_log(total_area(r)), year_built_of(r), folds[i]);
+    neighbour_residuals(found, knn_.fold_residual[static_cast<std::size_t>(folds[i])], out.data() + i * kResidualFeatures);
+  }
+  return out;
+}
+
+void FeaturePlan::residual_features(const Neighbours& neighbours, float* out) const {
+  if (!has_residuals_) return;
+  neighbour_residuals(neighbours, knn_.residual, out);
 }
 
 void FeaturePlan::build_with(const float* raw, const Context& ctx, float* out) const {
@@ -630,7 +688,8 @@ json::object FeaturePlan::to_json() const {
                           {"log_price", floats_to_json(knn_.log_price)},
                           {"log_price_per_area", floats_to_json(knn_.log_price_per_area)},
                           {"log_area", floats_to_json(knn_.log_area)},
-                          {"year_built", floats_to_json(knn_.year_built)}};
+                          {"year_built", floats_to_json(knn_.year_built)},
+                          {"residual", floats_to_json(knn_.residual)}};
   json::array names, sources;
   for (std::size_t k = 0; k < names_.size(); ++k) {
     names.emplace_back(names_[k]);
@@ -705,14 +764,27 @@ Result<FeaturePlan> FeaturePlan::from_json(const json::object& o, std::size_t sc
     return invalid_argument("model.json: knn arrays differ in size");
   }
   const std::size_t points = kx->size();
-  plan.knn_ = {std::move(*kx), std::move(*ky),      std::move(*kp), std::move(*ka), std::vector<int>(points, 0),
-               std::move(*kla), std::move(*kyb)};
+  plan.knn_.x = std::move(*kx);
+  plan.knn_.y = std::move(*ky);
+  plan.knn_.log_price = std::move(*kp);
+  plan.knn_.log_price_per_area = std::move(*ka);
+  plan.knn_.fold.assign(points, 0);
+  plan.knn_.log_area = std::move(*kla);
+  plan.knn_.year_built = std::move(*kyb);
+  // Models saved before the spatial residual features have none.
+  if (knn->get_object().contains("residual")) {
+    auto kr = floats_from_json(knn->get_object(), "residual");
+    if (!kr) return kr.status();
+    if (kr->size() != points && !kr->empty()) return invalid_argument("model.json: knn arrays differ in size");
+    plan.knn_.residual = std::move(*kr);
+  }
   if (!std::is_sorted(plan.knn_.x.begin(), plan.knn_.x.end())) sort_by_x(&plan.knn_);
   plan.has_area_ = !plan.living_.empty();
   plan.has_age_ = plan.year_built_ >= 0 && plan.year_sold_ >= 0;
   plan.has_remod_ = plan.remod_ >= 0 && plan.year_sold_ >= 0;
   plan.has_baths_ = plan.bath_full_.size() + plan.bath_half_.size() >= 2;
   plan.has_knn_ = plan.lon_ >= 0 && plan.lat_ >= 0;
+  plan.has_residuals_ = plan.has_knn_ && !plan.knn_.residual.empty();
   const json::value* names = o.if_contains("names");
   const json::value* sources = o.if_contains("sources");
   if (names == nullptr || !names->is_array() || sources == nullptr || !sources->is_array() ||

@@ -48,6 +48,14 @@ struct KnnPoints {
   std::vector<int> fold;             // training fold of each point
   std::vector<float> log_area;       // NaN when the row has no area
   std::vector<float> year_built;     // NaN when unknown
+  // Residual of each point's log price against the hedonic model fitted on
+  // all training rows (empty until set_hedonic_residuals()).
+  std::vector<float> residual;
+  // Training only, not saved: the training row of each point, and its
+  // residual against the hedonic model fitted without fold f
+  // (fold_residual[f][point]).
+  std::vector<int> row;
+  std::vector<std::vector<float>> fold_residual;
 };
 
 struct NeighbourPrices {
@@ -63,11 +71,34 @@ inline constexpr int kNear = 8;
 inline constexpr int kWide = 25;
 inline constexpr int kComps = 10;
 
+// The points nearest to a home: by location (near, sorted by distance) and
+// comparables by location, size and age (comps).
+struct Neighbours {
+  int near[kWide];
+  int near_found = 0;
+  float near_d2_k = 0;  // squared km to the kNear-th nearest (when found)
+  int comps[kComps];
+  int comps_found = 0;
+};
+
 // Neighbours of (x, y) among points whose fold differs from `exclude_fold`
-// (-1: all points). Fields are NaN when too few points qualify.
-// `log_area` and `year_built` (NaN when unknown) select the comparables.
-NeighbourPrices nearest_prices(const KnnPoints& points, float x, float y, float log_area, float year_built,
-                               int exclude_fold);
+// (-1: all points). `log_area` and `year_built` (NaN when unknown) select
+// the comparables. No allocation.
+Neighbours find_neighbours(const KnnPoints& points, float x, float y, float log_area, float year_built,
+                           int exclude_fold);
+// Their prices; fields are NaN when too few points qualify.
+NeighbourPrices neighbour_prices(const KnnPoints& points, const Neighbours& found, float log_area);
+inline NeighbourPrices nearest_prices(const KnnPoints& points, float x, float y, float log_area, float year_built,
+                                      int exclude_fold) {
+  return neighbour_prices(points, find_neighbours(points, x, y, log_area, year_built, exclude_fold), log_area);
+}
+
+// Spatial residual features: the mean hedonic residual of the kNear and kWide
+// nearest and of the comparables (NaN when too few). A home in a street that
+// sells above what its attributes explain is likely to as well.
+inline constexpr std::size_t kResidualFeatures = 3;
+// `residual[p]` is the residual of point p.
+void neighbour_residuals(const Neighbours& found, std::span<const float> residual, float* out);
 
 class FeaturePlan {
  public:
@@ -85,7 +116,23 @@ class FeaturePlan {
 
   // Features of one new row from its raw encoding, using all training data.
   // `out` must hold num_features() floats. Thread-safe, no allocation.
-  void build(const float* raw, float* out) const;
+  // `neighbours` (optional) receives the row's neighbours for
+  // residual_features().
+  void build(const float* raw, float* out, Neighbours* neighbours = nullptr) const;
+
+  // Spatial residual features (kResidualFeatures), available when the data
+  // has coordinates and set_hedonic_residuals() was called at training.
+  std::size_t num_residual_features() const { return has_residuals_ ? kResidualFeatures : 0; }
+  // Stores the hedonic residuals: `full[i]` of training row i against the
+  // model fitted on all rows, `by_fold[f][i]` against the model fitted
+  // without fold f. Training only.
+  void set_hedonic_residuals(std::span<const float> full, const std::vector<std::vector<float>>& by_fold);
+  // Training rows' residual features, out-of-fold: row i (fold f) sees only
+  // points outside fold f and their residuals against the model fitted
+  // without fold f, exactly as a new home sees the training data.
+  std::vector<float> training_residual_features(const RawMatrix& raw, std::span<const int> folds) const;
+  // A new home's residual features from build()'s neighbours.
+  void residual_features(const Neighbours& neighbours, float* out) const;
 
   boost::json::object to_json() const;
   static Result<FeaturePlan> from_json(const boost::json::object& json, std::size_t schema_columns);
@@ -93,7 +140,7 @@ class FeaturePlan {
  private:
   struct Context;  // per-row target-derived values (TE, kNN)
   void build_with(const float* raw, const Context& context, float* out) const;
-  void full_context(const float* raw, Context* context) const;
+  void full_context(const float* raw, Context* context, Neighbours* neighbours) const;
   float total_area(const float* raw) const;
   void project(const float* raw, float* x, float* y) const;
   void add_feature(std::string name, std::vector<int> sources);
@@ -106,6 +153,7 @@ class FeaturePlan {
   std::vector<int> te_columns_;
   std::vector<LevelMeans> te_mean_, te_ppa_;
   KnnPoints knn_;
+  bool has_residuals_ = false;
   bool has_area_ = false, has_age_ = false, has_remod_ = false, has_baths_ = false, has_knn_ = false;
   float year_built_of(const float* raw) const { return year_built_ >= 0 ? raw[year_built_] : std::nanf(""); }
   std::vector<std::string> names_;

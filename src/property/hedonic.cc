@@ -153,7 +153,8 @@ void HedonicModel::expand(const float* features, const float* raw, double* out) 
 }
 
 std::vector<float> HedonicModel::fit(const std::vector<float>& x, const RawMatrix& raw, std::span<const float> labels,
-                                     std::span<const int> folds, int num_folds, std::span<const char> use) {
+                                     std::span<const int> folds, int num_folds, std::span<const char> use,
+                                     std::vector<std::vector<float>>* fold_fitted) {
   const std::size_t n = raw.rows;
   const std::size_t q = width();
   const std::size_t m = q + 1;  // + intercept
@@ -205,6 +206,17 @@ std::vector<float> HedonicModel::fit(const std::vector<float>& x, const RawMatri
     if (sse < best_sse) best_sse = sse, best_oof = std::move(oof), lambda_ = lambda;
   }
   if (lambda_ == 0) lambda_ = kLambdas[std::size(kLambdas) - 1];
+  if (fold_fitted != nullptr) {
+    fold_fitted->assign(num_folds, std::vector<float>(n, 0.0f));
+    for (int f = 0; f < num_folds; ++f) {
+      if (!solve(f, lambda_, &beta)) continue;
+      for (std::size_t i = 0; i < n; ++i) {
+        double s = 0;
+        for (std::size_t k = 0; k < m; ++k) s += design[i * m + k] * beta[k];
+        (*fold_fitted)[f][i] = static_cast<float>(s);
+      }
+    }
+  }
   if (!solve(-1, lambda_, &beta)) beta.assign(m, 0.0);
   weights_.assign(beta.begin(), beta.begin() + static_cast<std::ptrdiff_t>(q));
   intercept_ = beta[q];

@@ -25,8 +25,11 @@ class HedonicModel {
   // Out-of-fold predictions (centred labels) for the ridge penalty chosen by
   // the same folds, then fits all rows with it. Returns the OOF predictions.
   // Rows with use[i] == 0 (outliers) are predicted but not learned from.
+  // `fold_fitted` (optional) receives, per fold f, the predictions for every
+  // row of the model fitted without fold f (the chosen penalty).
   std::vector<float> fit(const std::vector<float>& x, const RawMatrix& raw, std::span<const float> labels,
-                         std::span<const int> folds, int num_folds, std::span<const char> use);
+                         std::span<const int> folds, int num_folds, std::span<const char> use,
+                         std::vector<std::vector<float>>* fold_fitted = nullptr);
 
   // Prediction for one row (centred log price). Thread-safe, no allocation.
   double predict(const float* features, const float* raw) const;

@@ -189,6 +189,58 @@ TEST(EncodingTest, TrainingFeaturesNeverSeeTheRowsOwnPrice) {
   }
 }
 
+// Spatial residual features of a training row come from points outside its
+// fold and from the hedonic model fitted without its fold: its own residual
+// (which carries its own price) must not move them.
+TEST(EncodingTest, SpatialResidualFeaturesAreOutOfFold) {
+  const std::size_t n = 120;
+  Schema schema;
+  schema.columns.push_back({"Living_Area", ColumnKind::kNumeric, {}, {}});
+  schema.columns.push_back({"Longitude", ColumnKind::kLongitude, {}, {}});
+  schema.columns.push_back({"Latitude", ColumnKind::kLatitude, {}, {}});
+  RawMatrix raw{n, 3, std::vector<float>(n * 3)};
+  std::vector<float> log_price(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    raw.values[i * 3 + 0] = 1000 + 10 * static_cast<float>(i % 13);
+    raw.values[i * 3 + 1] = -93.0f + 0.001f * static_cast<float>(i % 11);
+    raw.values[i * 3 + 2] = 42.0f + 0.001f * static_cast<float>(i / 11);
+    log_price[i] = 12.0f;
+  }
+  const auto folds = assign_folds(n, 4, 5);
+  std::vector<float> x;
+  FeaturePlan plan = FeaturePlan::fit(schema, raw, log_price, folds, &x);
+  std::vector<float> full(n);
+  std::vector<std::vector<float>> by_fold(4, std::vector<float>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    full[i] = 0.01f * static_cast<float>(i % 5);
+    for (int f = 0; f < 4; ++f) by_fold[f][i] = full[i] + 0.001f * static_cast<float>(f);
+  }
+  plan.set_hedonic_residuals(full, by_fold);
+  ASSERT_EQ(plan.num_residual_features(), kResidualFeatures);
+  const auto before = plan.training_residual_features(raw, folds);
+  const std::size_t row = 42;
+  full[row] += 5.0f;
+  for (auto& fitted : by_fold) fitted[row] += 5.0f;
+  plan.set_hedonic_residuals(full, by_fold);
+  const auto after = plan.training_residual_features(raw, folds);
+  for (std::size_t k = 0; k < kResidualFeatures; ++k) {
+    EXPECT_FLOAT_EQ(before[row * kResidualFeatures + k], after[row * kResidualFeatures + k]) << k;
+    EXPECT_FALSE(std::isnan(before[row * kResidualFeatures + k])) << k;
+  }
+  // The residual only enters rows of other folds that have it as a neighbour.
+  bool moved = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (folds[i] == folds[row]) {
+      for (std::size_t k = 0; k < kResidualFeatures; ++k) {
+        EXPECT_FLOAT_EQ(before[i * kResidualFeatures + k], after[i * kResidualFeatures + k]);
+      }
+    } else {
+      moved = moved || before[i * kResidualFeatures] != after[i * kResidualFeatures];
+    }
+  }
+  EXPECT_TRUE(moved);
+}
+
 TEST(EncodingTest, DerivedFeaturesFollowColumnNames) {
   const SalesTable ames_like = parse_or_die(make_sales_csv(60, 1));
   auto model = ValuationModel::train(ames_like, "Sale_Price", fast_options());
@@ -309,6 +361,44 @@ TEST(ValuationTest, WorksOnAnotherMarketsColumns) {
     ape += std::fabs((*values)[i].predicted - price) / price;
   }
   EXPECT_LT(ape / static_cast<double>(test.rows.size()), 0.15);
+}
+
+// tests/fixtures/other_market/sales.csv: a synthetic file shaped like
+// another market's sales export (zipcode, sqft_living, yr_built, lat/long,
+// compact dates, an empty lot cell), none of Ames's column names.
+TEST(ValuationTest, OtherMarketFixtureTrainsPredictsAndCrossValidates) {
+  auto table = read_sales_csv("tests/fixtures/other_market/sales.csv");
+  ASSERT_TRUE(table.has_value()) << table.status().to_string();
+  TrainSummary summary;
+  auto model = ValuationModel::train(*table, "price", fast_options(), &summary);
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  const std::string schema = model->describe_schema();
+  EXPECT_NE(schema.find("zipcode: categorical"), std::string::npos) << schema;
+  EXPECT_NE(schema.find("lat: latitude"), std::string::npos) << schema;
+  EXPECT_NE(schema.find("long: longitude"), std::string::npos) << schema;
+  EXPECT_NE(schema.find("sqft_living: numeric"), std::string::npos) << schema;
+  EXPECT_LT(summary.oof_rmsle, 0.25);
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("avm_other_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(model->save(dir).is_ok());
+  auto loaded = ValuationModel::load(dir);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+  auto a = model->predict(*table);
+  auto b = loaded->predict(*table);
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  ASSERT_EQ(a->size(), table->rows.size());
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    EXPECT_NEAR((*a)[i].predicted, (*b)[i].predicted, 1e-6 * (*a)[i].predicted);
+    EXPECT_LT((*a)[i].lower80, (*a)[i].predicted);
+    EXPECT_GT((*a)[i].upper90, (*a)[i].upper80);
+  }
+  auto report = cross_validate(*table, "price", 3, 2, fast_options());
+  ASSERT_TRUE(report.has_value()) << report.status().to_string();
+  EXPECT_LT(report->rmsle, 0.25);
+  EXPECT_GT(report->coverage80, 0.65);
+  EXPECT_LT(report->coverage80, 0.95);
+  EXPECT_GT(report->coverage90, report->coverage80);
 }
 
 TEST(ValuationTest, BadInputIsRejectedWithAClearMessage) {
