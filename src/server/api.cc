@@ -184,6 +184,7 @@ Status Api::rebuild() {
   auto tenants = deps_.store.list_tenants();
   if (!tenants) return tenants.status();
   const UnixSeconds now = deps_.clock.now();
+  std::vector<GhlWriteback::CurrentScore> linked_scores;  // for the write-back's reconciliation
   for (const auto& tenant : *tenants) {
     std::vector<std::string> contact_ids;
     REAI_RETURN_IF_ERROR(deps_.store.for_each_contact(tenant.tenant_id, [&](const Contact& c) {
@@ -206,7 +207,11 @@ Status Api::rebuild() {
     }
     for (const auto& id : contact_ids) {
       auto score = deps_.engine.score(tenant.tenant_id, id, now);
-      if (score) seed_last_score(*score);
+      if (!score) continue;
+      seed_last_score(*score);
+      if (!tenant.ghl_location_id.empty()) {
+        linked_scores.push_back({tenant.tenant_id, id, score->score, std::string(scoring::band_name(score->band))});
+      }
     }
   }
   auto wb_config = writeback_config(config_);
@@ -214,6 +219,9 @@ Status Api::rebuild() {
   auto writeback = GhlWriteback::create(deps_.store, std::move(*wb_config));
   if (!writeback) return writeback.status();
   writeback_ = std::move(*writeback);
+  // Before any delivery is reprocessed: a change that was in memory but not
+  // in the outbox at a crash is found by comparing with what was enqueued.
+  writeback_->reconcile(std::move(linked_scores));
   return ghl_->resume_pending();
 }
 
@@ -507,8 +515,7 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
     if (same) return nullptr;
     // Under the shard lock too, so a lead's changes reach the outbox in order.
     if (writeback_ && (last.score != s.score || last.band != s.band)) {
-      writeback_->on_score(s.tenant_id, s.lead_id, s.score, scoring::band_name(s.band),
-                           last.score < 0 || last.band != s.band);
+      writeback_->on_score(s.tenant_id, s.lead_id, s.score, scoring::band_name(s.band));
     }
     last.score = s.score;
     last.band = s.band;

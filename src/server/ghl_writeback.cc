@@ -56,15 +56,26 @@ GhlWriteback::GhlWriteback(store::Store& store, GhlWritebackConfig config, std::
 GhlWriteback::~GhlWriteback() { stop(); }
 
 void GhlWriteback::on_score(const std::string& tenant_id, const std::string& contact_id, int score,
-                            std::string_view band, bool band_changed) {
+                            std::string_view band) {
   {
     std::lock_guard lock(mu_);
     if (stopping_ || incoming_.size() >= kMaxIncoming) {
       ++stats_.dropped;
       return;
     }
-    incoming_.push_back(Change{tenant_id, contact_id, ghl::ScoreChange{score, std::string(band), band_changed}});
+    // band_changed is decided by the filler, against what was last enqueued.
+    incoming_.push_back(Change{tenant_id, contact_id, ghl::ScoreChange{score, std::string(band), false}});
     ++reported_;
+  }
+  wake_.notify_one();
+}
+
+void GhlWriteback::reconcile(std::vector<CurrentScore> scores) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      jobs_.push_back([this, scores = std::move(scores)] { reconcile_now(scores, steady_seconds()); });
+    }
   }
   wake_.notify_one();
 }
@@ -157,16 +168,46 @@ void GhlWriteback::run() {
   write_batch();
 }
 
+bool GhlWriteback::linked(const std::string& tenant_id, double now_s) {
+  auto [loc, inserted] = locations_.try_emplace(tenant_id);
+  if (inserted || (loc->second.id.empty() && now_s - loc->second.checked_s > kUnlinkedRecheckS)) {
+    auto tenant = store_.get_tenant(tenant_id);
+    loc->second.id = tenant ? tenant->ghl_location_id : std::string();
+    loc->second.checked_s = now_s;
+  }
+  return !loc->second.id.empty();
+}
+
+std::unordered_map<std::string, GhlWriteback::Written>* GhlWriteback::written_of(const std::string& tenant_id) {
+  if (auto it = written_.find(tenant_id); it != written_.end()) return &it->second;
+  auto states = store_.list_ghl_contact_states(tenant_id);
+  if (!states) {
+    spdlog::warn("GHL write-back states of tenant {} unreadable: {}", tenant_id, states.status().message());
+    return nullptr;
+  }
+  auto& map = written_[tenant_id];
+  for (auto& st : *states) map[st.contact_id] = Written{st.score, std::move(st.band)};
+  return &map;
+}
+
 void GhlWriteback::enqueue_changes(std::vector<Change> changes, double now_s) {
   for (auto& change : changes) {
-    auto [loc, inserted] = locations_.try_emplace(change.tenant_id);
-    if (inserted || (loc->second.id.empty() && now_s - loc->second.checked_s > kUnlinkedRecheckS)) {
-      auto tenant = store_.get_tenant(change.tenant_id);
-      loc->second.id = tenant ? tenant->ghl_location_id : std::string();
-      loc->second.checked_s = now_s;
-    }
-    if (loc->second.id.empty()) continue;  // not linked to GHL: nothing to write back
+    if (!linked(change.tenant_id, now_s)) continue;  // not linked to GHL: nothing to write back
     ContactPace& pace = pace_[key_of(change.tenant_id, change.contact_id)];
+    const auto* written = written_of(change.tenant_id);
+    const Written* last = nullptr;
+    if (written) {
+      if (auto it = written->find(change.contact_id); it != written->end()) last = &it->second;
+    }
+    if (last && last->score == change.state.score && last->band == change.state.band) {
+      // Already enqueued (a reprocessed delivery, or back to the enqueued
+      // score before a held change went out).
+      pace.held.reset();
+      std::lock_guard lock(mu_);
+      ++stats_.unchanged;
+      continue;
+    }
+    change.state.band_changed = !last || last->band != change.state.band;
     if (change.state.band_changed || now_s - pace.last_enqueued_s >= config_.score_interval_s) {
       pace.held.reset();
       pace.last_enqueued_s = now_s;
@@ -178,6 +219,34 @@ void GhlWriteback::enqueue_changes(std::vector<Change> changes, double now_s) {
   }
 }
 
+void GhlWriteback::reconcile_now(const std::vector<CurrentScore>& scores, double now_s) {
+  std::uint64_t enqueued = 0;
+  for (const auto& current : scores) {
+    if (!linked(current.tenant_id, now_s)) continue;
+    const auto* written = written_of(current.tenant_id);
+    if (!written) continue;
+    Change change{current.tenant_id, current.contact_id, ghl::ScoreChange{current.score, current.band, true}};
+    auto it = written->find(current.contact_id);
+    if (it != written->end() && it->second.band == current.band) {
+      if (it->second.score == current.score) continue;
+      // Same band, another score: only a score recorded by reai (its last
+      // published one) that never reached the outbox is owed; a score that
+      // merely drifted with time since the last event is not news for GHL.
+      auto recorded = store_.score_history(current.tenant_id, current.contact_id, 1);
+      if (!recorded || recorded->empty() || (*recorded)[0].score == it->second.score) continue;
+      change.state.band_changed = false;
+    }
+    ContactPace& pace = pace_[key_of(current.tenant_id, current.contact_id)];
+    pace.last_enqueued_s = now_s;
+    write_update(change);
+    ++enqueued;
+  }
+  write_batch();
+  if (enqueued > 0) spdlog::info("GHL write-back: {} changes the outbox missed enqueued at start", enqueued);
+  std::lock_guard lock(mu_);
+  stats_.reconciled += enqueued;
+}
+
 void GhlWriteback::enqueue_held(double now_s) {
   while (!held_.empty() && held_.front().due_s <= now_s) {
     Held h = std::move(held_.front());
@@ -186,6 +255,12 @@ void GhlWriteback::enqueue_held(double now_s) {
     if (!pace.held) continue;  // a band change wrote it already
     Change change{h.tenant_id, h.contact_id, *pace.held};
     pace.held.reset();
+    if (const auto* written = written_of(h.tenant_id)) {
+      auto it = written->find(h.contact_id);
+      if (it != written->end() && it->second.score == change.state.score && it->second.band == change.state.band) {
+        continue;
+      }
+    }
     pace.last_enqueued_s = std::min(now_s, steady_seconds());
     write_update(change);
   }
@@ -199,21 +274,28 @@ void GhlWriteback::write_update(const Change& change) {
   u.payload_json = ghl::score_change_json(change.state);
   u.created_at = wall_seconds();
   batch_.push_back(std::move(u));
+  batch_states_.push_back(
+      store::GhlContactState{change.tenant_id, change.contact_id, change.state.score, change.state.band, wall_seconds()});
+  // Cached at once so a later change in the same batch compares against it;
+  // dropped again if the commit fails.
+  if (auto* written = written_of(change.tenant_id)) (*written)[change.contact_id] = Written{change.state.score, change.state.band};
 }
 
 void GhlWriteback::write_batch() {
   if (batch_.empty()) return;
   // One commit per turn: under load the filler must not take the store's
   // write lock once per change (webhook answers wait on that lock).
-  auto ids = store_.enqueue_ghl_updates(batch_);
+  auto ids = store_.enqueue_ghl_writeback(batch_, batch_states_);
   if (!ids) {
     spdlog::warn("GHL outbox: enqueue of {} updates failed: {}", batch_.size(), ids.status().message());
+    for (const auto& u : batch_) written_.erase(u.tenant_id);  // reloaded from the store
   } else {
     for (const auto& u : batch_) busy_tenants_.insert(u.tenant_id);
     std::lock_guard lock(mu_);
     stats_.enqueued += batch_.size();
   }
   batch_.clear();
+  batch_states_.clear();
 }
 
 Status GhlWriteback::load_tenant(const std::string& tenant_id, Tenant* t) {
@@ -255,6 +337,11 @@ Status GhlWriteback::refresh_token(const std::string& tenant_id, Tenant* t) {
   {
     std::lock_guard lock(mu_);
     ++stats_.requests;
+    if (answer && ghl::classify(answer->status) == ghl::Verdict::kOk) {
+      ++stats_.token_refreshes;
+    } else {
+      ++stats_.token_refresh_failures;
+    }
   }
   if (!answer) return answer.status();
   if (ghl::classify(answer->status) != ghl::Verdict::kOk) {
@@ -288,6 +375,16 @@ GhlWriteback::CallResult GhlWriteback::call(const std::string& tenant_id, Tenant
     {
       std::lock_guard lock(mu_);
       ++stats_.requests;
+      if (!answer) {
+        ++stats_.requests_retry;
+      } else {
+        switch (ghl::classify(answer->status)) {
+          case ghl::Verdict::kOk: ++stats_.requests_ok; break;
+          case ghl::Verdict::kFail: ++stats_.requests_refused; break;
+          case ghl::Verdict::kRefresh: ++stats_.requests_401; break;
+          case ghl::Verdict::kRetry: ++(answer->status == 429 ? stats_.requests_429 : stats_.requests_retry); break;
+        }
+      }
     }
     if (!answer) {
       *delay_s = ghl::retry_delay_seconds(attempt, {}, jitter());
@@ -325,6 +422,16 @@ Status GhlWriteback::ensure_field(const std::string& tenant_id, Tenant* t, int a
                                   std::string* error, CallResult* result) {
   *result = CallResult::kOk;
   if (!t->field_id.empty()) return Status::ok();
+  const std::string key(ghl::kScoreFieldKey);
+  if (auto stored = store_.get_ghl_custom_field(tenant_id, t->location_id, key)) {
+    t->field_id = stored->field_id;
+    return Status::ok();
+  }
+  auto remember = [&] {
+    if (Status s = store_.put_ghl_custom_field({tenant_id, t->location_id, key, t->field_id}); !s) {
+      spdlog::warn("GHL custom field id of tenant {} not stored: {}", tenant_id, s.message());
+    }
+  };
   std::string body;
   *result = call(tenant_id, t, ghl::list_custom_fields_call(t->location_id), attempt, &body, delay_s, error);
   if (*result != CallResult::kOk) return internal_error(*error);
@@ -337,6 +444,7 @@ Status GhlWriteback::ensure_field(const std::string& tenant_id, Tenant* t, int a
   }
   if (*found) {
     t->field_id = **found;
+    remember();
     return Status::ok();
   }
   *result = call(tenant_id, t, ghl::create_score_field_call(t->location_id), attempt, &body, delay_s, error);
@@ -349,6 +457,7 @@ Status GhlWriteback::ensure_field(const std::string& tenant_id, Tenant* t, int a
     return created.status();
   }
   t->field_id = *created;
+  remember();
   return Status::ok();
 }
 

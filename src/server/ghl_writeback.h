@@ -3,9 +3,16 @@
 //
 // Filler: the Api reports every published score change (on_score, a mutex
 // push: nothing else on the scoring path). The worker thread turns them into
-// durable outbox rows for tenants linked to a GHL location: a band change
-// always, a score-only change at most once per `score_interval_s` per contact
-// (the newest one is held and written when the interval has passed).
+// durable outbox rows for tenants linked to a GHL location, comparing each
+// change with what was last enqueued for the contact (a store row written in
+// the same commit as the outbox rows, cached per tenant): the same score and
+// band again is nothing to send (a delivery reprocessed after a crash), a
+// band change is enqueued at once, a score-only change at most once per
+// `score_interval_s` per contact (the newest one is held and written when
+// the interval has passed). At start, reconcile() enqueues what a crash kept
+// from the outbox: contacts whose rebuilt band differs from the last enqueued
+// one (or that were never enqueued), and contacts whose last recorded score
+// never reached the outbox.
 //
 // Sender: the same thread delivers each tenant's pending updates in order
 // (oldest first; a retry holds the tenant's later updates back so an old
@@ -67,11 +74,20 @@ class GhlWriteback {
   GhlWriteback(const GhlWriteback&) = delete;
   GhlWriteback& operator=(const GhlWriteback&) = delete;
 
-  // A published score change; `band_changed` also when the lead had no
-  // score before. Any thread; never blocks beyond a short lock. Changes
-  // beyond a bounded queue are dropped and counted.
-  void on_score(const std::string& tenant_id, const std::string& contact_id, int score, std::string_view band,
-                bool band_changed);
+  // A published score change. Any thread; never blocks beyond a short lock.
+  // Changes beyond a bounded queue are dropped and counted.
+  void on_score(const std::string& tenant_id, const std::string& contact_id, int score, std::string_view band);
+
+  // A contact's score as rebuilt from the stored events at start.
+  struct CurrentScore {
+    std::string tenant_id;
+    std::string contact_id;
+    int score = 0;
+    std::string band;
+  };
+  // Start-up reconciliation (see above), on the worker thread before any
+  // change reported later. Any thread; call once, before on_score.
+  void reconcile(std::vector<CurrentScore> scores);
 
   // OAuth install: exchanges `code` on the worker thread; `done` gets the
   // tenant id (or the error), on the worker thread. FailedPrecondition when
@@ -87,11 +103,21 @@ class GhlWriteback {
 
   struct Stats {
     std::uint64_t enqueued = 0;
+    std::uint64_t reconciled = 0;  // of enqueued: by reconcile()
+    std::uint64_t unchanged = 0;   // changes equal to what was last enqueued
     std::uint64_t sent = 0;
     std::uint64_t failed = 0;
     std::uint64_t retries = 0;
     std::uint64_t dropped = 0;
     std::uint64_t requests = 0;
+    // Requests by outcome: 2xx, 429, 5xx or transport error, 401, other 4xx.
+    std::uint64_t requests_ok = 0;
+    std::uint64_t requests_429 = 0;
+    std::uint64_t requests_retry = 0;
+    std::uint64_t requests_401 = 0;
+    std::uint64_t requests_refused = 0;
+    std::uint64_t token_refreshes = 0;
+    std::uint64_t token_refresh_failures = 0;
   };
   Stats stats() const;
 
@@ -100,6 +126,10 @@ class GhlWriteback {
     std::string tenant_id;
     std::string contact_id;
     ghl::ScoreChange state;
+  };
+  struct Written {  // what was last enqueued for a contact
+    int score = 0;
+    std::string band;
   };
   struct ContactPace {
     double last_enqueued_s = -1e18;
@@ -120,7 +150,12 @@ class GhlWriteback {
   // Filler: pace and enqueue `changes`; write held changes that are due.
   void enqueue_changes(std::vector<Change> changes, double now_s);
   void enqueue_held(double now_s);
-  void write_update(const Change& change);  // into batch_
+  void reconcile_now(const std::vector<CurrentScore>& scores, double now_s);
+  bool linked(const std::string& tenant_id, double now_s);
+  // What was last enqueued for the tenant's contacts (loaded once); nullptr
+  // when the store cannot say (the change waits for the next turn).
+  std::unordered_map<std::string, Written>* written_of(const std::string& tenant_id);
+  void write_update(const Change& change);  // into batch_ (and the contact's state)
   void write_batch();                       // batch_ into the outbox, one commit
   // Sender: one pass over a tenant's due updates; answers when to look again
   // (0: nothing pending).
@@ -155,6 +190,8 @@ class GhlWriteback {
   std::unordered_map<std::string, ContactPace> pace_;  // tenant \x1f contact
   std::map<std::string, Tenant> tenants_;
   std::vector<store::GhlUpdate> batch_;
+  std::vector<store::GhlContactState> batch_states_;
+  std::unordered_map<std::string, std::unordered_map<std::string, Written>> written_;  // tenant -> contact
   std::set<std::string> busy_tenants_;  // may have pending updates
   struct Location {
     std::string id;  // empty: not linked (looked up again after a while)
