@@ -152,29 +152,6 @@ void Api::drain_ghl() {
   if (writeback_) writeback_->flush();
 }
 
-namespace {
-
-Result<GhlWritebackConfig> writeback_config(const ServerConfig& c) {
-  GhlWritebackConfig w;
-  w.api_base = c.ghl_api_base;
-  if (c.ghl_rate_requests < 1 || !(c.ghl_rate_period_s > 0)) {
-    return invalid_argument("GHL rate limit must be at least 1 request per positive period");
-  }
-  w.rate_capacity = c.ghl_rate_requests;
-  w.rate_period_s = c.ghl_rate_period_s;
-  w.score_interval_s = c.ghl_score_interval_s;
-  if (!c.ghl_secret_key_file.empty()) {
-    auto box = ghl::SecretBox::from_key_file(c.ghl_secret_key_file);
-    if (!box) return box.status();
-    w.secret_box = std::move(*box);
-  }
-  w.oauth = ghl::OAuthClient{c.ghl_client_id, c.ghl_client_secret};
-  w.oauth_redirect_uri = c.ghl_oauth_redirect_uri;
-  return w;
-}
-
-}  // namespace
-
 std::string Api::next_event_id() {
   return event_id_prefix_ + std::to_string(event_counter_.fetch_add(1, std::memory_order_relaxed) + 1);
 }
@@ -214,7 +191,7 @@ Status Api::rebuild() {
       }
     }
   }
-  auto wb_config = writeback_config(config_);
+  auto wb_config = ghl_writeback_config(config_);
   if (!wb_config) return wb_config.status();
   auto writeback = GhlWriteback::create(deps_.store, std::move(*wb_config));
   if (!writeback) return writeback.status();
@@ -1072,6 +1049,7 @@ ApiResponse Api::metrics_page() {
                 "# TYPE reai_ghl_queue_depth gauge\nreai_ghl_queue_depth %zu\n",
                 ghl_->queued());
   extra.append(queue_buf);
+  if (writeback_) extra.append(ghl_writeback_metrics(writeback_->stats()));
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
   r.content_type = "text/plain; version=0.0.4";
   return r;

@@ -49,12 +49,16 @@
 #include <vector>
 
 #include "core/status.h"
+#include "ghl/ghl.h"
 #include "ghl/http_client.h"
 #include "ghl/secret_box.h"
+#include "ghl/sync.h"
 #include "ghl/writeback.h"
 #include "store/store.h"
 
 namespace reai::server {
+
+struct ServerConfig;
 
 struct GhlWritebackConfig {
   std::string api_base = "https://services.leadconnectorhq.com";
@@ -64,6 +68,9 @@ struct GhlWritebackConfig {
   std::optional<ghl::SecretBox> secret_box;  // none: stored tokens cannot be used
   ghl::OAuthClient oauth;
   std::string oauth_redirect_uri;
+  // false: the worker runs jobs (sync, OAuth) only and sends no outbox
+  // update (`reai ghl sync` next to a running server).
+  bool deliver_outbox = true;
 };
 
 class GhlWriteback {
@@ -95,6 +102,30 @@ class GhlWriteback {
   using OAuthDone = std::function<void(Result<std::string>)>;
   void exchange_code(std::string code, OAuthDone done);
 
+  // `reai ghl sync`: pulls the tenant's location's contacts, then its
+  // opportunities, page by page into the store (contacts upserted through the
+  // tenant's field mapping, stage rows deduplicated: a rerun changes
+  // nothing), on the worker thread, so the same rate window, retry rule and
+  // token refresh as the write-back apply. After each stored page the cursor
+  // is stored, so an interrupted sync resumes at the next page; a finished
+  // resource is skipped unless `restart`. Blocks the caller. FailedPrecondition
+  // when the tenant is not linked or has no usable token; Unavailable after
+  // `max_attempts` failed tries of one page (429/5xx/transport) or at stop;
+  // InvalidArgument when GHL refuses a call (4xx) or answers a malformed page.
+  struct SyncOptions {
+    bool restart = false;
+    int page_limit = ghl::kMaxPageLimit;
+    int max_attempts = 8;
+  };
+  struct SyncReport {
+    std::int64_t contacts = 0;       // stored by this run
+    std::int64_t opportunities = 0;  // records read by this run
+    std::int64_t stage_rows = 0;     // new stage rows
+    int pages = 0;
+    bool resumed = false;  // started from a stored cursor
+  };
+  Result<SyncReport> sync(const std::string& tenant_id, const SyncOptions& options);
+
   // Waits until every change reported so far is in the outbox (tests).
   void flush();
   // Stops the worker: changes already reported are enqueued first; pending
@@ -118,6 +149,10 @@ class GhlWriteback {
     std::uint64_t requests_refused = 0;
     std::uint64_t token_refreshes = 0;
     std::uint64_t token_refresh_failures = 0;
+    // Gauges over every linked tenant, refreshed by the worker about once a
+    // second: pending outbox updates and the age of the oldest one.
+    std::uint64_t outbox_pending = 0;
+    std::int64_t oldest_pending_age_s = 0;
   };
   Stats stats() const;
 
@@ -170,7 +205,12 @@ class GhlWriteback {
   Status ensure_field(const std::string& tenant_id, Tenant* t, int attempt, double* delay_s, std::string* error,
                       CallResult* result);
   Result<std::string> do_exchange(const std::string& code);
+  Result<SyncReport> do_sync(const std::string& tenant_id, const SyncOptions& options);
+  // One page of `resource` stored; answers the records read.
+  Result<std::size_t> store_page(const std::string& tenant_id, ghl::SyncResource resource, const ghl::Page& page,
+                                 const ghl::FieldMapping& mapping, SyncReport* report);
   bool wait_for(double seconds);  // false when stopping
+  void summarize_outbox();        // the Stats gauges
 
   store::Store& store_;
   const GhlWritebackConfig config_;
@@ -205,7 +245,18 @@ class GhlWriteback {
   };
   std::deque<Held> held_;  // due times ascend (a fixed interval after each write)
 
+  double summarized_s_ = 0;
+
   std::thread worker_;  // last
 };
+
+// The write-back settings of a server's configuration (API base, rate
+// limit, score interval, sealing key, OAuth client). InvalidArgument for a
+// rate limit below 1 request per positive period; the key file's errors.
+Result<GhlWritebackConfig> ghl_writeback_config(const ServerConfig& config);
+
+// The write-back counters and gauges in Prometheus text format
+// (reai_ghl_writeback_*, reai_ghl_token_refreshes_total, reai_ghl_outbox_*).
+std::string ghl_writeback_metrics(const GhlWriteback::Stats& stats);
 
 }  // namespace reai::server

@@ -78,7 +78,17 @@ TEST_F(GhlWritebackUnitTest, BandChangesGoAtOnceScoreOnlyChangesAreHeldAndUnlink
   auto pending = store_->list_ghl_updates("t1", store::OutboxStatus::kPending, 10).value();
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(ghl::parse_score_change(pending[0].payload_json).value().score, 82);
-  EXPECT_EQ(wb->stats().dropped, 0u);
+  const auto stats = wb->stats();
+  EXPECT_EQ(stats.dropped, 0u);
+  EXPECT_EQ(stats.enqueued, 3u);  // 40 warm, 80 hot, then the held 82 at stop
+  EXPECT_EQ(stats.sent, 2u);
+  // 2 custom-field calls, then PUT + tag add + tag remove per band change.
+  EXPECT_EQ(stats.requests_ok, 8u);
+  EXPECT_EQ(stats.requests_429 + stats.requests_retry + stats.requests_401 + stats.requests_refused, 0u);
+  const std::string text = ghl_writeback_metrics(stats);
+  EXPECT_NE(text.find("\nreai_ghl_writeback_requests_total{outcome=\"ok\"} 8\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nreai_ghl_writeback_updates_total{result=\"sent\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE reai_ghl_outbox_pending gauge\n"), std::string::npos) << text;
 }
 
 TEST_F(GhlWritebackUnitTest, ScoreOnlyChangesGoOncePerInterval) {

@@ -343,6 +343,18 @@ class MemoryStore final : public Store {
     return ids;
   }
 
+  Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    GhlOutboxSummary out;
+    auto it = tenant_rows_.find(tenant_id);
+    if (it == tenant_rows_.end()) return out;
+    for (const auto& [id, u] : it->second.outbox) {
+      if (u.status != OutboxStatus::kPending) continue;
+      if (out.pending++ == 0 || u.created_at < out.oldest_pending_at) out.oldest_pending_at = u.created_at;
+    }
+    return out;
+  }
+
   Result<std::vector<GhlContactState>> list_ghl_contact_states(const std::string& tenant_id) override {
     std::lock_guard lock(mu_);
     std::vector<GhlContactState> out;

@@ -763,6 +763,15 @@ class PostgresStore final : public Store {
     return rows_of<GhlUpdate>(*r, read_update);
   }
 
+  Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(
+        "SELECT count(*), coalesce(min(created_at), 0) FROM ghl_outbox WHERE tenant_id = $1 AND status = 'pending'", p);
+    if (!r) return r.status();
+    return GhlOutboxSummary{static_cast<std::size_t>(r->int8(0, 0)), r->int8(0, 1)};
+  }
+
   Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
                                    const std::string& error, UnixSeconds next_attempt_at) override {
     PgParams p;

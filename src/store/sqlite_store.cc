@@ -631,6 +631,20 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    GhlOutboxSummary out;
+    REAI_RETURN_IF_ERROR(scan(
+        "SELECT count(*), coalesce(min(created_at), 0) FROM ghl_outbox WHERE tenant_id = ?1 AND status = 'pending'",
+        [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          out.pending = static_cast<std::size_t>(s.int64(0));
+          out.oldest_pending_at = s.int64(1);
+          return Status::ok();
+        }));
+    return out;
+  }
+
   Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,
                                    const std::string& error, UnixSeconds next_attempt_at) override {
     std::lock_guard lock(mu_);

@@ -154,6 +154,12 @@ struct GhlSyncCursor {
   UnixSeconds updated_at = 0;
 };
 
+// A tenant's pending write-backs at a glance (metrics, admin).
+struct GhlOutboxSummary {
+  std::size_t pending = 0;
+  UnixSeconds oldest_pending_at = 0;  // created_at of the oldest pending; 0 when none
+};
+
 struct ImportCounts {
   std::size_t contacts_written = 0;
   std::size_t events_written = 0;   // new event ids only
@@ -286,6 +292,8 @@ class Store {
   // A tenant's updates in `status`, oldest first, at most `limit`.
   virtual Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
                                                           std::size_t limit) = 0;
+  // Count and age of the tenant's pending updates.
+  virtual Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) = 0;
   // Records an attempt: attempts + 1, the new status, error and (for a
   // retry, status pending) next_attempt_at. NotFound when absent.
   virtual Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,

@@ -936,6 +936,21 @@ TYPED_TEST(StoreTest, OutboxUpdatesAreDueOldestFirstAndRetriedLater) {
   EXPECT_EQ(s->enqueue_ghl_update(make_update("", "c1", 1)).status().code(), StatusCode::kInvalidArgument);
 }
 
+TYPED_TEST(StoreTest, OutboxSummaryCountsPendingUpdatesAndTheOldest) {
+  Store* s = this->store_.get();
+  EXPECT_EQ(s->ghl_outbox_summary("t_a").value().pending, 0u);
+  EXPECT_EQ(s->ghl_outbox_summary("t_a").value().oldest_pending_at, 0);
+  const auto first = s->enqueue_ghl_update(make_update("t_a", "c1", 100)).value();
+  ASSERT_TRUE(s->enqueue_ghl_update(make_update("t_a", "c2", 150)).has_value());
+  ASSERT_TRUE(s->enqueue_ghl_update(make_update("t_a", "c3", 170)).has_value());
+  ASSERT_TRUE(s->enqueue_ghl_update(make_update("t_b", "c1", 50)).has_value());
+  ASSERT_TRUE(s->record_ghl_update_attempt("t_a", first, OutboxStatus::kSent, "", 0).is_ok());
+  auto a = s->ghl_outbox_summary("t_a").value();
+  EXPECT_EQ(a.pending, 2u);
+  EXPECT_EQ(a.oldest_pending_at, 150);
+  EXPECT_EQ(s->ghl_outbox_summary("t_b").value().oldest_pending_at, 50);
+}
+
 TYPED_TEST(StoreTest, OutboxBatchesAreAllOrNothing) {
   Store* s = this->store_.get();
   EXPECT_TRUE(s->enqueue_ghl_updates({}).value().empty());
