@@ -55,6 +55,7 @@ void add_train_command(CLI::App& app, int* exit_code);
 void add_replay_command(CLI::App& app, int* exit_code);
 void add_simulate_command(CLI::App& app, int* exit_code);
 void add_demo_command(CLI::App& app, int* exit_code);
+void add_ghl_command(CLI::App& app, int* exit_code);
 
 // "24h", "30m", "7d", "3600" (seconds) -> seconds; InvalidArgument otherwise.
 Result<long long> parse_duration(const std::string& text);

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   reai::cli::add_token_command(app, &exit_code);
   reai::cli::add_tenant_command(app, &exit_code);
   reai::cli::add_import_command(app, &exit_code);
+  reai::cli::add_ghl_command(app, &exit_code);
   reai::cli::add_train_command(app, &exit_code);
   reai::cli::add_replay_command(app, &exit_code);
   reai::cli::add_simulate_command(app, &exit_code);

@@ -7,6 +7,8 @@
 #include "cli/cli.h"
 #include "cli/runtime.h"
 #include "core/time.h"
+#include "server/ghl_writeback.h"
+#include "store/store.h"
 
 namespace reai::cli {
 namespace {
@@ -82,24 +84,31 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
                   "Pin the server's clock to an ISO 8601 instant (tests, comparisons with replay)");
 }
 
+Status read_client_secret(const std::string& file, server::ServerConfig* config) {
+  if (file.empty()) return Status::ok();
+  std::ifstream in(file);
+  if (!in) return invalid_argument("cannot read --ghl-client-secret-file");
+  std::getline(in, config->ghl_client_secret);
+  while (!config->ghl_client_secret.empty() && std::isspace(static_cast<unsigned char>(config->ghl_client_secret.back()))) {
+    config->ghl_client_secret.pop_back();
+  }
+  return Status::ok();
+}
+
+Status check_api_base(const std::string& api_base) {
+  if (api_base.rfind("http://", 0) != 0 && api_base.rfind("https://", 0) != 0) {
+    return invalid_argument("--ghl-api-base must be an http:// or https:// URL");
+  }
+  return Status::ok();
+}
+
 int run_serve(ServeArgs args) {
   auto secret = resolve_jwt_secret(args.jwt_secret);
   if (!secret) return report_failure(secret.status());
   args.runtime.server.jwt_secret = *secret;
-  const std::string& api_base = args.runtime.server.ghl_api_base;
-  if (api_base.rfind("http://", 0) != 0 && api_base.rfind("https://", 0) != 0) {
-    return report_failure(invalid_argument("--ghl-api-base must be an http:// or https:// URL"));
-  }
+  if (Status b = check_api_base(args.runtime.server.ghl_api_base); !b) return report_failure(b);
   if (Status r = parse_rate_limit(args.ghl_rate_limit, &args.runtime.server); !r.is_ok()) return report_failure(r);
-  if (!args.ghl_client_secret_file.empty()) {
-    std::ifstream in(args.ghl_client_secret_file);
-    if (!in) return report_failure(invalid_argument("cannot read --ghl-client-secret-file"));
-    std::getline(in, args.runtime.server.ghl_client_secret);
-    while (!args.runtime.server.ghl_client_secret.empty() && std::isspace(static_cast<unsigned char>(
-                                                                   args.runtime.server.ghl_client_secret.back()))) {
-      args.runtime.server.ghl_client_secret.pop_back();
-    }
-  }
+  if (Status c = read_client_secret(args.ghl_client_secret_file, &args.runtime.server); !c) return report_failure(c);
   if (!args.fixed_clock.empty()) {
     args.runtime.fixed_clock = parse_iso8601(args.fixed_clock);
     if (!args.runtime.fixed_clock) {
@@ -156,5 +165,70 @@ void add_token_command(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] { *exit_code = run_token(*args); });
 }
 
+struct GhlSyncArgs {
+  std::string data_dir = "var";
+  std::string store;  // postgres:// URL; empty: SQLite in data_dir
+  std::string tenant;
+  server::ServerConfig server;
+  std::string ghl_client_secret_file;
+  std::string ghl_rate_limit = "100/10";
+  int page_size = ghl::kMaxPageLimit;
+  int max_attempts = 8;
+  bool restart = false;
+};
+
+int run_ghl_sync(GhlSyncArgs args) {
+  if (args.page_size < 1 || args.page_size > ghl::kMaxPageLimit) {
+    return report_failure(invalid_argument("--page-size must be 1.." + std::to_string(ghl::kMaxPageLimit)));
+  }
+  if (args.max_attempts < 1) return report_failure(invalid_argument("--max-attempts must be at least 1"));
+  if (Status b = check_api_base(args.server.ghl_api_base); !b) return report_failure(b);
+  if (Status r = parse_rate_limit(args.ghl_rate_limit, &args.server); !r) return report_failure(r);
+  if (Status c = read_client_secret(args.ghl_client_secret_file, &args.server); !c) return report_failure(c);
+  auto config = server::ghl_writeback_config(args.server);
+  if (!config) return report_failure(config.status());
+  config->deliver_outbox = false;  // a running server owns the outbox
+  auto store = store::open_store(args.store.empty() ? args.data_dir : args.store);
+  if (!store) return report_failure(store.status());
+  if (auto tenant = (*store)->get_tenant(args.tenant); !tenant) return report_failure(tenant.status());
+  auto worker = server::GhlWriteback::create(**store, std::move(*config));
+  if (!worker) return report_failure(worker.status());
+  server::GhlWriteback::SyncOptions options;
+  options.restart = args.restart;
+  options.page_limit = args.page_size;
+  options.max_attempts = args.max_attempts;
+  auto report = (*worker)->sync(args.tenant, options);
+  (*worker)->stop();
+  if (!report) return report_failure(report.status());
+  std::cout << "synced tenant " << args.tenant << ": " << report->contacts << " contacts, " << report->opportunities
+            << " opportunities (" << report->stage_rows << " new stage rows) in " << report->pages << " pages"
+            << (report->resumed ? " (resumed)" : "") << "\n";
+  return kExitOk;
+}
+
+void add_ghl_command(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("ghl", "GoHighLevel tools");
+  cmd->require_subcommand(1);
+  auto args = std::make_shared<GhlSyncArgs>();
+  auto* sync = cmd->add_subcommand(
+      "sync", "Pull a linked tenant's GHL contacts and opportunities into the store (resumable, rate-limited)");
+  sync->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  sync->add_option("--store", args->store, "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)");
+  sync->add_option("--tenant", args->tenant, "Tenant linked to a GHL location (reai tenant add --ghl-location)")
+      ->required();
+  sync->add_option("--secret-key-file", args->server.ghl_secret_key_file,
+                   "Key the tenant's GHL token is sealed with (as given to reai serve)");
+  sync->add_option("--ghl-api-base", args->server.ghl_api_base, "GoHighLevel REST API base URL")->capture_default_str();
+  sync->add_option("--ghl-client-id", args->server.ghl_client_id, "OAuth client id (refreshes an OAuth token)");
+  sync->add_option("--ghl-client-secret-file", args->ghl_client_secret_file, "File holding the OAuth client secret");
+  sync->add_option("--ghl-rate-limit", args->ghl_rate_limit,
+                   "GHL requests per location as N/SECONDS (leave room for a running server's write-back)")
+      ->capture_default_str();
+  sync->add_option("--page-size", args->page_size, "Records per page (1-100)")->capture_default_str();
+  sync->add_option("--max-attempts", args->max_attempts, "Tries of one page (429/5xx) before stopping; rerun resumes")
+      ->capture_default_str();
+  sync->add_flag("--restart", args->restart, "Start over instead of resuming from the stored cursor");
+  sync->callback([args, exit_code] { *exit_code = run_ghl_sync(*args); });
+}
 
 }  // namespace reai::cli

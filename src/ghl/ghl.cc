@@ -518,6 +518,28 @@ Result<Mapped> map_webhook(std::string_view body, const std::string& tenant_id, 
   return checked(std::move(m));
 }
 
+Result<Mapped> map_api_contact(std::string_view record_json, const std::string& tenant_id, const FieldMapping& mapping) {
+  (void)tenant_id;  // contacts carry no tenant-scoped rows beyond the patch
+  auto v = parse_json(record_json);
+  if (!v) return v.status();
+  return checked(map_contact(v->as_object(), "ContactCreate", mapping));
+}
+
+Result<Mapped> map_api_opportunity(std::string_view record_json, const std::string& tenant_id,
+                                   const FieldMapping& mapping, UnixSeconds fallback_ts) {
+  auto v = parse_json(record_json);
+  if (!v) return v.status();
+  const auto& o = v->as_object();
+  UnixSeconds at = fallback_ts;
+  for (const char* key : {"lastStageChangeAt", "updatedAt", "dateAdded"}) {
+    if (auto t = time_field(o, key)) {
+      at = *t;
+      break;
+    }
+  }
+  return checked(map_opportunity(o, "OpportunityUpdate", at, tenant_id, mapping));
+}
+
 Result<WorkflowDelivery> map_workflow(std::string_view body, const std::string& tenant_id, const FieldMapping& mapping,
                                       UnixSeconds now) {
   auto v = parse_json(body);

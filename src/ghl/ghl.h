@@ -129,6 +129,16 @@ struct Mapped {
 // known type missing the ids it needs (e.g. a message without contactId).
 Result<Mapped> map_webhook(std::string_view body, const std::string& tenant_id, const FieldMapping& mapping);
 
+// Maps one record of GHL's REST API (a contact from the contacts list, an
+// opportunity from the opportunities search) as the `ContactCreate` /
+// `OpportunityUpdate` webhook carrying it would be mapped. An opportunity's
+// stage row is dated by its lastStageChangeAt, else updatedAt, else
+// dateAdded, else `fallback_ts`. InvalidArgument for malformed JSON, a
+// non-object or a record missing its ids.
+Result<Mapped> map_api_contact(std::string_view record_json, const std::string& tenant_id, const FieldMapping& mapping);
+Result<Mapped> map_api_opportunity(std::string_view record_json, const std::string& tenant_id,
+                                   const FieldMapping& mapping, UnixSeconds fallback_ts);
+
 // The workflow "Webhook" action's snake_case payload.
 struct WorkflowDelivery {
   std::string dedup_key;  // "wf:" + workflow.id + ":" + contact_id + ":" + sha256(body) hex

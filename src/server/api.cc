@@ -152,29 +152,6 @@ void Api::drain_ghl() {
   if (writeback_) writeback_->flush();
 }
 
-namespace {
-
-Result<GhlWritebackConfig> writeback_config(const ServerConfig& c) {
-  GhlWritebackConfig w;
-  w.api_base = c.ghl_api_base;
-  if (c.ghl_rate_requests < 1 || !(c.ghl_rate_period_s > 0)) {
-    return invalid_argument("GHL rate limit must be at least 1 request per positive period");
-  }
-  w.rate_capacity = c.ghl_rate_requests;
-  w.rate_period_s = c.ghl_rate_period_s;
-  w.score_interval_s = c.ghl_score_interval_s;
-  if (!c.ghl_secret_key_file.empty()) {
-    auto box = ghl::SecretBox::from_key_file(c.ghl_secret_key_file);
-    if (!box) return box.status();
-    w.secret_box = std::move(*box);
-  }
-  w.oauth = ghl::OAuthClient{c.ghl_client_id, c.ghl_client_secret};
-  w.oauth_redirect_uri = c.ghl_oauth_redirect_uri;
-  return w;
-}
-
-}  // namespace
-
 std::string Api::next_event_id() {
   return event_id_prefix_ + std::to_string(event_counter_.fetch_add(1, std::memory_order_relaxed) + 1);
 }
@@ -184,6 +161,7 @@ Status Api::rebuild() {
   auto tenants = deps_.store.list_tenants();
   if (!tenants) return tenants.status();
   const UnixSeconds now = deps_.clock.now();
+  std::vector<GhlWriteback::CurrentScore> linked_scores;  // for the write-back's reconciliation
   for (const auto& tenant : *tenants) {
     std::vector<std::string> contact_ids;
     REAI_RETURN_IF_ERROR(deps_.store.for_each_contact(tenant.tenant_id, [&](const Contact& c) {
@@ -206,14 +184,21 @@ Status Api::rebuild() {
     }
     for (const auto& id : contact_ids) {
       auto score = deps_.engine.score(tenant.tenant_id, id, now);
-      if (score) seed_last_score(*score);
+      if (!score) continue;
+      seed_last_score(*score);
+      if (!tenant.ghl_location_id.empty()) {
+        linked_scores.push_back({tenant.tenant_id, id, score->score, std::string(scoring::band_name(score->band))});
+      }
     }
   }
-  auto wb_config = writeback_config(config_);
+  auto wb_config = ghl_writeback_config(config_);
   if (!wb_config) return wb_config.status();
   auto writeback = GhlWriteback::create(deps_.store, std::move(*wb_config));
   if (!writeback) return writeback.status();
   writeback_ = std::move(*writeback);
+  // Before any delivery is reprocessed: a change that was in memory but not
+  // in the outbox at a crash is found by comparing with what was enqueued.
+  writeback_->reconcile(std::move(linked_scores));
   return ghl_->resume_pending();
 }
 
@@ -507,8 +492,7 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
     if (same) return nullptr;
     // Under the shard lock too, so a lead's changes reach the outbox in order.
     if (writeback_ && (last.score != s.score || last.band != s.band)) {
-      writeback_->on_score(s.tenant_id, s.lead_id, s.score, scoring::band_name(s.band),
-                           last.score < 0 || last.band != s.band);
+      writeback_->on_score(s.tenant_id, s.lead_id, s.score, scoring::band_name(s.band));
     }
     last.score = s.score;
     last.band = s.band;
@@ -1067,6 +1051,7 @@ ApiResponse Api::metrics_page() {
                 "# TYPE reai_ghl_queue_depth gauge\nreai_ghl_queue_depth %zu\n",
                 ghl_->queued());
   extra.append(queue_buf);
+  if (writeback_) extra.append(ghl_writeback_metrics(writeback_->stats()));
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
   r.content_type = "text/plain; version=0.0.4";
   return r;

@@ -1,10 +1,13 @@
 #include "server/ghl_writeback.h"
+#include "ghl/ghl.h"
+#include "server/server.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <random>
 
 namespace reai::server {
@@ -15,6 +18,7 @@ constexpr std::size_t kUpdatesPerPass = 200;
 constexpr double kIdlePollS = 1.0;
 constexpr double kUnlinkedRecheckS = 5.0;
 constexpr double kNoTokenRecheckS = 30.0;
+constexpr double kSummaryEveryS = 1.0;
 // Margin added to GHL's window: GHL counts when a request arrives, reai when
 // it leaves, so a request sent exactly one window later could still land in
 // the window GHL is counting.
@@ -56,15 +60,26 @@ GhlWriteback::GhlWriteback(store::Store& store, GhlWritebackConfig config, std::
 GhlWriteback::~GhlWriteback() { stop(); }
 
 void GhlWriteback::on_score(const std::string& tenant_id, const std::string& contact_id, int score,
-                            std::string_view band, bool band_changed) {
+                            std::string_view band) {
   {
     std::lock_guard lock(mu_);
     if (stopping_ || incoming_.size() >= kMaxIncoming) {
       ++stats_.dropped;
       return;
     }
-    incoming_.push_back(Change{tenant_id, contact_id, ghl::ScoreChange{score, std::string(band), band_changed}});
+    // band_changed is decided by the filler, against what was last enqueued.
+    incoming_.push_back(Change{tenant_id, contact_id, ghl::ScoreChange{score, std::string(band), false}});
     ++reported_;
+  }
+  wake_.notify_one();
+}
+
+void GhlWriteback::reconcile(std::vector<CurrentScore> scores) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      jobs_.push_back([this, scores = std::move(scores)] { reconcile_now(scores, steady_seconds()); });
+    }
   }
   wake_.notify_one();
 }
@@ -79,6 +94,18 @@ void GhlWriteback::exchange_code(std::string code, OAuthDone done) {
     }
   }
   done(unavailable("server is stopping"));
+}
+
+Result<GhlWriteback::SyncReport> GhlWriteback::sync(const std::string& tenant_id, const SyncOptions& options) {
+  auto done = std::make_shared<std::promise<Result<SyncReport>>>();
+  auto answer = done->get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return unavailable("stopping");
+    jobs_.push_back([this, tenant_id, options, done] { done->set_value(do_sync(tenant_id, options)); });
+  }
+  wake_.notify_one();
+  return answer.get();
 }
 
 void GhlWriteback::flush() {
@@ -140,8 +167,10 @@ void GhlWriteback::run() {
     if (stopping) break;
     enqueue_held(steady_seconds());
     write_batch();
+    if (steady_seconds() - summarized_s_ >= kSummaryEveryS) summarize_outbox();
     next_s = steady_seconds() + kIdlePollS;
     if (!held_.empty()) next_s = std::min(next_s, held_.front().due_s);
+    if (!config_.deliver_outbox) continue;
     for (auto it = busy_tenants_.begin(); it != busy_tenants_.end();) {
       const double again = deliver(*it, steady_seconds());
       if (again == 0) {
@@ -157,16 +186,64 @@ void GhlWriteback::run() {
   write_batch();
 }
 
+bool GhlWriteback::linked(const std::string& tenant_id, double now_s) {
+  auto [loc, inserted] = locations_.try_emplace(tenant_id);
+  if (inserted || (loc->second.id.empty() && now_s - loc->second.checked_s > kUnlinkedRecheckS)) {
+    auto tenant = store_.get_tenant(tenant_id);
+    loc->second.id = tenant ? tenant->ghl_location_id : std::string();
+    loc->second.checked_s = now_s;
+  }
+  return !loc->second.id.empty();
+}
+
+std::unordered_map<std::string, GhlWriteback::Written>* GhlWriteback::written_of(const std::string& tenant_id) {
+  if (auto it = written_.find(tenant_id); it != written_.end()) return &it->second;
+  auto states = store_.list_ghl_contact_states(tenant_id);
+  if (!states) {
+    spdlog::warn("GHL write-back states of tenant {} unreadable: {}", tenant_id, states.status().message());
+    return nullptr;
+  }
+  auto& map = written_[tenant_id];
+  for (auto& st : *states) map[st.contact_id] = Written{st.score, std::move(st.band)};
+  return &map;
+}
+
+void GhlWriteback::summarize_outbox() {
+  summarized_s_ = steady_seconds();
+  auto tenants = store_.list_tenants();
+  if (!tenants) return;
+  std::uint64_t pending = 0;
+  UnixSeconds oldest = 0;
+  for (const auto& t : *tenants) {
+    if (t.ghl_location_id.empty()) continue;
+    auto summary = store_.ghl_outbox_summary(t.tenant_id);
+    if (!summary || summary->pending == 0) continue;
+    pending += summary->pending;
+    if (oldest == 0 || summary->oldest_pending_at < oldest) oldest = summary->oldest_pending_at;
+  }
+  std::lock_guard lock(mu_);
+  stats_.outbox_pending = pending;
+  stats_.oldest_pending_age_s = oldest == 0 ? 0 : std::max<std::int64_t>(0, wall_seconds() - oldest);
+}
+
 void GhlWriteback::enqueue_changes(std::vector<Change> changes, double now_s) {
   for (auto& change : changes) {
-    auto [loc, inserted] = locations_.try_emplace(change.tenant_id);
-    if (inserted || (loc->second.id.empty() && now_s - loc->second.checked_s > kUnlinkedRecheckS)) {
-      auto tenant = store_.get_tenant(change.tenant_id);
-      loc->second.id = tenant ? tenant->ghl_location_id : std::string();
-      loc->second.checked_s = now_s;
-    }
-    if (loc->second.id.empty()) continue;  // not linked to GHL: nothing to write back
+    if (!linked(change.tenant_id, now_s)) continue;  // not linked to GHL: nothing to write back
     ContactPace& pace = pace_[key_of(change.tenant_id, change.contact_id)];
+    const auto* written = written_of(change.tenant_id);
+    const Written* last = nullptr;
+    if (written) {
+      if (auto it = written->find(change.contact_id); it != written->end()) last = &it->second;
+    }
+    if (last && last->score == change.state.score && last->band == change.state.band) {
+      // Already enqueued (a reprocessed delivery, or back to the enqueued
+      // score before a held change went out).
+      pace.held.reset();
+      std::lock_guard lock(mu_);
+      ++stats_.unchanged;
+      continue;
+    }
+    change.state.band_changed = !last || last->band != change.state.band;
     if (change.state.band_changed || now_s - pace.last_enqueued_s >= config_.score_interval_s) {
       pace.held.reset();
       pace.last_enqueued_s = now_s;
@@ -178,6 +255,34 @@ void GhlWriteback::enqueue_changes(std::vector<Change> changes, double now_s) {
   }
 }
 
+void GhlWriteback::reconcile_now(const std::vector<CurrentScore>& scores, double now_s) {
+  std::uint64_t enqueued = 0;
+  for (const auto& current : scores) {
+    if (!linked(current.tenant_id, now_s)) continue;
+    const auto* written = written_of(current.tenant_id);
+    if (!written) continue;
+    Change change{current.tenant_id, current.contact_id, ghl::ScoreChange{current.score, current.band, true}};
+    auto it = written->find(current.contact_id);
+    if (it != written->end() && it->second.band == current.band) {
+      if (it->second.score == current.score) continue;
+      // Same band, another score: only a score recorded by reai (its last
+      // published one) that never reached the outbox is owed; a score that
+      // merely drifted with time since the last event is not news for GHL.
+      auto recorded = store_.score_history(current.tenant_id, current.contact_id, 1);
+      if (!recorded || recorded->empty() || (*recorded)[0].score == it->second.score) continue;
+      change.state.band_changed = false;
+    }
+    ContactPace& pace = pace_[key_of(current.tenant_id, current.contact_id)];
+    pace.last_enqueued_s = now_s;
+    write_update(change);
+    ++enqueued;
+  }
+  write_batch();
+  if (enqueued > 0) spdlog::info("GHL write-back: {} changes the outbox missed enqueued at start", enqueued);
+  std::lock_guard lock(mu_);
+  stats_.reconciled += enqueued;
+}
+
 void GhlWriteback::enqueue_held(double now_s) {
   while (!held_.empty() && held_.front().due_s <= now_s) {
     Held h = std::move(held_.front());
@@ -186,6 +291,12 @@ void GhlWriteback::enqueue_held(double now_s) {
     if (!pace.held) continue;  // a band change wrote it already
     Change change{h.tenant_id, h.contact_id, *pace.held};
     pace.held.reset();
+    if (const auto* written = written_of(h.tenant_id)) {
+      auto it = written->find(h.contact_id);
+      if (it != written->end() && it->second.score == change.state.score && it->second.band == change.state.band) {
+        continue;
+      }
+    }
     pace.last_enqueued_s = std::min(now_s, steady_seconds());
     write_update(change);
   }
@@ -199,21 +310,28 @@ void GhlWriteback::write_update(const Change& change) {
   u.payload_json = ghl::score_change_json(change.state);
   u.created_at = wall_seconds();
   batch_.push_back(std::move(u));
+  batch_states_.push_back(
+      store::GhlContactState{change.tenant_id, change.contact_id, change.state.score, change.state.band, wall_seconds()});
+  // Cached at once so a later change in the same batch compares against it;
+  // dropped again if the commit fails.
+  if (auto* written = written_of(change.tenant_id)) (*written)[change.contact_id] = Written{change.state.score, change.state.band};
 }
 
 void GhlWriteback::write_batch() {
   if (batch_.empty()) return;
   // One commit per turn: under load the filler must not take the store's
   // write lock once per change (webhook answers wait on that lock).
-  auto ids = store_.enqueue_ghl_updates(batch_);
+  auto ids = store_.enqueue_ghl_writeback(batch_, batch_states_);
   if (!ids) {
     spdlog::warn("GHL outbox: enqueue of {} updates failed: {}", batch_.size(), ids.status().message());
+    for (const auto& u : batch_) written_.erase(u.tenant_id);  // reloaded from the store
   } else {
     for (const auto& u : batch_) busy_tenants_.insert(u.tenant_id);
     std::lock_guard lock(mu_);
     stats_.enqueued += batch_.size();
   }
   batch_.clear();
+  batch_states_.clear();
 }
 
 Status GhlWriteback::load_tenant(const std::string& tenant_id, Tenant* t) {
@@ -255,6 +373,11 @@ Status GhlWriteback::refresh_token(const std::string& tenant_id, Tenant* t) {
   {
     std::lock_guard lock(mu_);
     ++stats_.requests;
+    if (answer && ghl::classify(answer->status) == ghl::Verdict::kOk) {
+      ++stats_.token_refreshes;
+    } else {
+      ++stats_.token_refresh_failures;
+    }
   }
   if (!answer) return answer.status();
   if (ghl::classify(answer->status) != ghl::Verdict::kOk) {
@@ -288,6 +411,16 @@ GhlWriteback::CallResult GhlWriteback::call(const std::string& tenant_id, Tenant
     {
       std::lock_guard lock(mu_);
       ++stats_.requests;
+      if (!answer) {
+        ++stats_.requests_retry;
+      } else {
+        switch (ghl::classify(answer->status)) {
+          case ghl::Verdict::kOk: ++stats_.requests_ok; break;
+          case ghl::Verdict::kFail: ++stats_.requests_refused; break;
+          case ghl::Verdict::kRefresh: ++stats_.requests_401; break;
+          case ghl::Verdict::kRetry: ++(answer->status == 429 ? stats_.requests_429 : stats_.requests_retry); break;
+        }
+      }
     }
     if (!answer) {
       *delay_s = ghl::retry_delay_seconds(attempt, {}, jitter());
@@ -325,6 +458,16 @@ Status GhlWriteback::ensure_field(const std::string& tenant_id, Tenant* t, int a
                                   std::string* error, CallResult* result) {
   *result = CallResult::kOk;
   if (!t->field_id.empty()) return Status::ok();
+  const std::string key(ghl::kScoreFieldKey);
+  if (auto stored = store_.get_ghl_custom_field(tenant_id, t->location_id, key)) {
+    t->field_id = stored->field_id;
+    return Status::ok();
+  }
+  auto remember = [&] {
+    if (Status s = store_.put_ghl_custom_field({tenant_id, t->location_id, key, t->field_id}); !s) {
+      spdlog::warn("GHL custom field id of tenant {} not stored: {}", tenant_id, s.message());
+    }
+  };
   std::string body;
   *result = call(tenant_id, t, ghl::list_custom_fields_call(t->location_id), attempt, &body, delay_s, error);
   if (*result != CallResult::kOk) return internal_error(*error);
@@ -337,6 +480,7 @@ Status GhlWriteback::ensure_field(const std::string& tenant_id, Tenant* t, int a
   }
   if (*found) {
     t->field_id = **found;
+    remember();
     return Status::ok();
   }
   *result = call(tenant_id, t, ghl::create_score_field_call(t->location_id), attempt, &body, delay_s, error);
@@ -349,6 +493,7 @@ Status GhlWriteback::ensure_field(const std::string& tenant_id, Tenant* t, int a
     return created.status();
   }
   t->field_id = *created;
+  remember();
   return Status::ok();
 }
 
@@ -445,6 +590,168 @@ double GhlWriteback::deliver(const std::string& tenant_id, double now_s) {
     return t.wake_s;
   }
   return steady_seconds();  // more may be pending
+}
+
+Result<GhlWriteback::SyncReport> GhlWriteback::do_sync(const std::string& tenant_id, const SyncOptions& options) {
+  Tenant& t = tenants_[tenant_id];
+  if (t.access_token.empty()) {
+    if (Status s = load_tenant(tenant_id, &t); !s) {
+      t.access_token.clear();
+      return failed_precondition("GHL sync of tenant '" + tenant_id + "': " + s.message());
+    }
+  }
+  ghl::FieldMapping mapping;
+  if (auto settings = store_.get_ghl_settings(tenant_id); settings && !settings->field_map_json.empty()) {
+    auto parsed = ghl::parse_field_mapping(settings->field_map_json);
+    if (!parsed) return parsed.status();
+    mapping = std::move(*parsed);
+  }
+  SyncReport report;
+  for (const auto resource : {ghl::SyncResource::kContacts, ghl::SyncResource::kOpportunities}) {
+    const std::string name(ghl::sync_resource_name(resource));
+    store::GhlSyncCursor cursor{tenant_id, name, "", 0, false, wall_seconds()};
+    if (auto stored = store_.get_ghl_sync_cursor(tenant_id, name)) {
+      if (!options.restart) {
+        cursor = *stored;
+        report.resumed = report.resumed || !stored->cursor.empty();
+      }
+    } else if (stored.status().code() != StatusCode::kNotFound) {
+      return stored.status();
+    }
+    if (options.restart) REAI_RETURN_IF_ERROR(store_.put_ghl_sync_cursor(cursor));
+    for (int attempt = 1; !cursor.done;) {
+      double delay_s = 0;
+      std::string body, error;
+      const auto result = call(tenant_id, &t, ghl::page_call(resource, t.location_id, options.page_limit, cursor.cursor),
+                               attempt, &body, &delay_s, &error);
+      if (result == CallResult::kFailed) return invalid_argument("GHL sync " + name + ": " + error);
+      if (result == CallResult::kRetry) {
+        if (attempt >= options.max_attempts) {
+          return unavailable("GHL sync " + name + " stopped after " + std::to_string(attempt) + " tries of one page (" +
+                             error + "); run it again to resume");
+        }
+        ++attempt;
+        {
+          std::lock_guard lock(mu_);
+          ++stats_.retries;
+        }
+        if (!wait_for(std::max(delay_s, 0.05))) return unavailable("GHL sync stopped");
+        continue;
+      }
+      attempt = 1;
+      auto page = ghl::parse_page(resource, body, options.page_limit);
+      if (!page) return invalid_argument("GHL sync " + name + ": " + page.status().message());
+      auto read = store_page(tenant_id, resource, *page, mapping, &report);
+      if (!read) return read.status();
+      ++report.pages;
+      cursor.cursor = page->next_cursor;
+      cursor.done = page->last;
+      cursor.fetched += static_cast<std::int64_t>(*read);
+      cursor.updated_at = wall_seconds();
+      // After the page's rows: a crash in between re-reads the page, which
+      // stores nothing new.
+      REAI_RETURN_IF_ERROR(store_.put_ghl_sync_cursor(cursor));
+    }
+  }
+  return report;
+}
+
+Result<std::size_t> GhlWriteback::store_page(const std::string& tenant_id, ghl::SyncResource resource,
+                                             const ghl::Page& page, const ghl::FieldMapping& mapping,
+                                             SyncReport* report) {
+  std::vector<Contact> contacts;
+  std::vector<OpportunityStage> stages;
+  for (const auto& record : page.records) {
+    auto mapped = resource == ghl::SyncResource::kContacts
+                      ? ghl::map_api_contact(record, tenant_id, mapping)
+                      : ghl::map_api_opportunity(record, tenant_id, mapping, wall_seconds());
+    if (!mapped) return invalid_argument("GHL sync: " + mapped.status().message());
+    for (auto& s : mapped->stages) stages.push_back(std::move(s));
+    if (!mapped->contact) continue;
+    Contact c;
+    if (auto existing = store_.get_contact(tenant_id, mapped->contact->contact_id)) {
+      c = std::move(*existing);
+    } else {
+      c.tenant_id = tenant_id;
+      c.contact_id = mapped->contact->contact_id;
+      c.created_at = wall_seconds();
+    }
+    // An opportunity only names its contact: it must exist, nothing more.
+    if (resource == ghl::SyncResource::kContacts) ghl::apply_patch(*mapped->contact, &c);
+    contacts.push_back(std::move(c));
+  }
+  auto counts = store_.import_history(contacts, {}, stages);
+  if (!counts) return counts.status();
+  if (resource == ghl::SyncResource::kContacts) {
+    report->contacts += static_cast<std::int64_t>(page.records.size());
+  } else {
+    report->opportunities += static_cast<std::int64_t>(page.records.size());
+  }
+  report->stage_rows += static_cast<std::int64_t>(counts->stages_written);
+  return page.records.size();
+}
+
+Result<GhlWritebackConfig> ghl_writeback_config(const ServerConfig& c) {
+  GhlWritebackConfig w;
+  w.api_base = c.ghl_api_base;
+  if (c.ghl_rate_requests < 1 || !(c.ghl_rate_period_s > 0)) {
+    return invalid_argument("GHL rate limit must be at least 1 request per positive period");
+  }
+  w.rate_capacity = c.ghl_rate_requests;
+  w.rate_period_s = c.ghl_rate_period_s;
+  w.score_interval_s = c.ghl_score_interval_s;
+  if (!c.ghl_secret_key_file.empty()) {
+    auto box = ghl::SecretBox::from_key_file(c.ghl_secret_key_file);
+    if (!box) return box.status();
+    w.secret_box = std::move(*box);
+  }
+  w.oauth = ghl::OAuthClient{c.ghl_client_id, c.ghl_client_secret};
+  w.oauth_redirect_uri = c.ghl_oauth_redirect_uri;
+  return w;
+}
+
+std::string ghl_writeback_metrics(const GhlWriteback::Stats& s) {
+  std::string out;
+  auto line = [&out](std::string_view name, std::string_view labels, std::uint64_t value) {
+    out.append(name);
+    if (!labels.empty()) {
+      out += '{';
+      out.append(labels);
+      out += '}';
+    }
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+  };
+  out += "# HELP reai_ghl_writeback_requests_total Requests to GHL's API by outcome.\n"
+         "# TYPE reai_ghl_writeback_requests_total counter\n";
+  line("reai_ghl_writeback_requests_total", "outcome=\"ok\"", s.requests_ok);
+  line("reai_ghl_writeback_requests_total", "outcome=\"rate_limited\"", s.requests_429);
+  line("reai_ghl_writeback_requests_total", "outcome=\"retryable\"", s.requests_retry);
+  line("reai_ghl_writeback_requests_total", "outcome=\"unauthorized\"", s.requests_401);
+  line("reai_ghl_writeback_requests_total", "outcome=\"refused\"", s.requests_refused);
+  out += "# HELP reai_ghl_writeback_updates_total Score/tag updates by what became of them.\n"
+         "# TYPE reai_ghl_writeback_updates_total counter\n";
+  line("reai_ghl_writeback_updates_total", "result=\"enqueued\"", s.enqueued);
+  line("reai_ghl_writeback_updates_total", "result=\"reconciled\"", s.reconciled);
+  line("reai_ghl_writeback_updates_total", "result=\"unchanged\"", s.unchanged);
+  line("reai_ghl_writeback_updates_total", "result=\"sent\"", s.sent);
+  line("reai_ghl_writeback_updates_total", "result=\"failed\"", s.failed);
+  line("reai_ghl_writeback_updates_total", "result=\"dropped\"", s.dropped);
+  out += "# HELP reai_ghl_writeback_retries_total Update attempts put back for a retry (429, 5xx, transport, 401).\n"
+         "# TYPE reai_ghl_writeback_retries_total counter\n";
+  line("reai_ghl_writeback_retries_total", "", s.retries);
+  out += "# HELP reai_ghl_token_refreshes_total OAuth token refreshes by result.\n"
+         "# TYPE reai_ghl_token_refreshes_total counter\n";
+  line("reai_ghl_token_refreshes_total", "result=\"ok\"", s.token_refreshes);
+  line("reai_ghl_token_refreshes_total", "result=\"failed\"", s.token_refresh_failures);
+  out += "# HELP reai_ghl_outbox_pending Write-back updates waiting in the outbox (all linked tenants).\n"
+         "# TYPE reai_ghl_outbox_pending gauge\n";
+  line("reai_ghl_outbox_pending", "", s.outbox_pending);
+  out += "# HELP reai_ghl_outbox_oldest_pending_age_seconds Age of the oldest pending write-back (0: none).\n"
+         "# TYPE reai_ghl_outbox_oldest_pending_age_seconds gauge\n";
+  line("reai_ghl_outbox_oldest_pending_age_seconds", "", static_cast<std::uint64_t>(s.oldest_pending_age_s));
+  return out;
 }
 
 Result<std::string> GhlWriteback::do_exchange(const std::string& code) {

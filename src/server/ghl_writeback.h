@@ -3,9 +3,16 @@
 //
 // Filler: the Api reports every published score change (on_score, a mutex
 // push: nothing else on the scoring path). The worker thread turns them into
-// durable outbox rows for tenants linked to a GHL location: a band change
-// always, a score-only change at most once per `score_interval_s` per contact
-// (the newest one is held and written when the interval has passed).
+// durable outbox rows for tenants linked to a GHL location, comparing each
+// change with what was last enqueued for the contact (a store row written in
+// the same commit as the outbox rows, cached per tenant): the same score and
+// band again is nothing to send (a delivery reprocessed after a crash), a
+// band change is enqueued at once, a score-only change at most once per
+// `score_interval_s` per contact (the newest one is held and written when
+// the interval has passed). At start, reconcile() enqueues what a crash kept
+// from the outbox: contacts whose rebuilt band differs from the last enqueued
+// one (or that were never enqueued), and contacts whose last recorded score
+// never reached the outbox.
 //
 // Sender: the same thread delivers each tenant's pending updates in order
 // (oldest first; a retry holds the tenant's later updates back so an old
@@ -42,12 +49,16 @@
 #include <vector>
 
 #include "core/status.h"
+#include "ghl/ghl.h"
 #include "ghl/http_client.h"
 #include "ghl/secret_box.h"
+#include "ghl/sync.h"
 #include "ghl/writeback.h"
 #include "store/store.h"
 
 namespace reai::server {
+
+struct ServerConfig;
 
 struct GhlWritebackConfig {
   std::string api_base = "https://services.leadconnectorhq.com";
@@ -57,6 +68,9 @@ struct GhlWritebackConfig {
   std::optional<ghl::SecretBox> secret_box;  // none: stored tokens cannot be used
   ghl::OAuthClient oauth;
   std::string oauth_redirect_uri;
+  // false: the worker runs jobs (sync, OAuth) only and sends no outbox
+  // update (`reai ghl sync` next to a running server).
+  bool deliver_outbox = true;
 };
 
 class GhlWriteback {
@@ -67,17 +81,50 @@ class GhlWriteback {
   GhlWriteback(const GhlWriteback&) = delete;
   GhlWriteback& operator=(const GhlWriteback&) = delete;
 
-  // A published score change; `band_changed` also when the lead had no
-  // score before. Any thread; never blocks beyond a short lock. Changes
-  // beyond a bounded queue are dropped and counted.
-  void on_score(const std::string& tenant_id, const std::string& contact_id, int score, std::string_view band,
-                bool band_changed);
+  // A published score change. Any thread; never blocks beyond a short lock.
+  // Changes beyond a bounded queue are dropped and counted.
+  void on_score(const std::string& tenant_id, const std::string& contact_id, int score, std::string_view band);
+
+  // A contact's score as rebuilt from the stored events at start.
+  struct CurrentScore {
+    std::string tenant_id;
+    std::string contact_id;
+    int score = 0;
+    std::string band;
+  };
+  // Start-up reconciliation (see above), on the worker thread before any
+  // change reported later. Any thread; call once, before on_score.
+  void reconcile(std::vector<CurrentScore> scores);
 
   // OAuth install: exchanges `code` on the worker thread; `done` gets the
   // tenant id (or the error), on the worker thread. FailedPrecondition when
   // no client id/secret or secret key is configured.
   using OAuthDone = std::function<void(Result<std::string>)>;
   void exchange_code(std::string code, OAuthDone done);
+
+  // `reai ghl sync`: pulls the tenant's location's contacts, then its
+  // opportunities, page by page into the store (contacts upserted through the
+  // tenant's field mapping, stage rows deduplicated: a rerun changes
+  // nothing), on the worker thread, so the same rate window, retry rule and
+  // token refresh as the write-back apply. After each stored page the cursor
+  // is stored, so an interrupted sync resumes at the next page; a finished
+  // resource is skipped unless `restart`. Blocks the caller. FailedPrecondition
+  // when the tenant is not linked or has no usable token; Unavailable after
+  // `max_attempts` failed tries of one page (429/5xx/transport) or at stop;
+  // InvalidArgument when GHL refuses a call (4xx) or answers a malformed page.
+  struct SyncOptions {
+    bool restart = false;
+    int page_limit = ghl::kMaxPageLimit;
+    int max_attempts = 8;
+  };
+  struct SyncReport {
+    std::int64_t contacts = 0;       // stored by this run
+    std::int64_t opportunities = 0;  // records read by this run
+    std::int64_t stage_rows = 0;     // new stage rows
+    int pages = 0;
+    bool resumed = false;  // started from a stored cursor
+  };
+  Result<SyncReport> sync(const std::string& tenant_id, const SyncOptions& options);
 
   // Waits until every change reported so far is in the outbox (tests).
   void flush();
@@ -87,11 +134,25 @@ class GhlWriteback {
 
   struct Stats {
     std::uint64_t enqueued = 0;
+    std::uint64_t reconciled = 0;  // of enqueued: by reconcile()
+    std::uint64_t unchanged = 0;   // changes equal to what was last enqueued
     std::uint64_t sent = 0;
     std::uint64_t failed = 0;
     std::uint64_t retries = 0;
     std::uint64_t dropped = 0;
     std::uint64_t requests = 0;
+    // Requests by outcome: 2xx, 429, 5xx or transport error, 401, other 4xx.
+    std::uint64_t requests_ok = 0;
+    std::uint64_t requests_429 = 0;
+    std::uint64_t requests_retry = 0;
+    std::uint64_t requests_401 = 0;
+    std::uint64_t requests_refused = 0;
+    std::uint64_t token_refreshes = 0;
+    std::uint64_t token_refresh_failures = 0;
+    // Gauges over every linked tenant, refreshed by the worker about once a
+    // second: pending outbox updates and the age of the oldest one.
+    std::uint64_t outbox_pending = 0;
+    std::int64_t oldest_pending_age_s = 0;
   };
   Stats stats() const;
 
@@ -100,6 +161,10 @@ class GhlWriteback {
     std::string tenant_id;
     std::string contact_id;
     ghl::ScoreChange state;
+  };
+  struct Written {  // what was last enqueued for a contact
+    int score = 0;
+    std::string band;
   };
   struct ContactPace {
     double last_enqueued_s = -1e18;
@@ -120,7 +185,12 @@ class GhlWriteback {
   // Filler: pace and enqueue `changes`; write held changes that are due.
   void enqueue_changes(std::vector<Change> changes, double now_s);
   void enqueue_held(double now_s);
-  void write_update(const Change& change);  // into batch_
+  void reconcile_now(const std::vector<CurrentScore>& scores, double now_s);
+  bool linked(const std::string& tenant_id, double now_s);
+  // What was last enqueued for the tenant's contacts (loaded once); nullptr
+  // when the store cannot say (the change waits for the next turn).
+  std::unordered_map<std::string, Written>* written_of(const std::string& tenant_id);
+  void write_update(const Change& change);  // into batch_ (and the contact's state)
   void write_batch();                       // batch_ into the outbox, one commit
   // Sender: one pass over a tenant's due updates; answers when to look again
   // (0: nothing pending).
@@ -135,7 +205,12 @@ class GhlWriteback {
   Status ensure_field(const std::string& tenant_id, Tenant* t, int attempt, double* delay_s, std::string* error,
                       CallResult* result);
   Result<std::string> do_exchange(const std::string& code);
+  Result<SyncReport> do_sync(const std::string& tenant_id, const SyncOptions& options);
+  // One page of `resource` stored; answers the records read.
+  Result<std::size_t> store_page(const std::string& tenant_id, ghl::SyncResource resource, const ghl::Page& page,
+                                 const ghl::FieldMapping& mapping, SyncReport* report);
   bool wait_for(double seconds);  // false when stopping
+  void summarize_outbox();        // the Stats gauges
 
   store::Store& store_;
   const GhlWritebackConfig config_;
@@ -155,6 +230,8 @@ class GhlWriteback {
   std::unordered_map<std::string, ContactPace> pace_;  // tenant \x1f contact
   std::map<std::string, Tenant> tenants_;
   std::vector<store::GhlUpdate> batch_;
+  std::vector<store::GhlContactState> batch_states_;
+  std::unordered_map<std::string, std::unordered_map<std::string, Written>> written_;  // tenant -> contact
   std::set<std::string> busy_tenants_;  // may have pending updates
   struct Location {
     std::string id;  // empty: not linked (looked up again after a while)
@@ -168,7 +245,18 @@ class GhlWriteback {
   };
   std::deque<Held> held_;  // due times ascend (a fixed interval after each write)
 
+  double summarized_s_ = 0;
+
   std::thread worker_;  // last
 };
+
+// The write-back settings of a server's configuration (API base, rate
+// limit, score interval, sealing key, OAuth client). InvalidArgument for a
+// rate limit below 1 request per positive period; the key file's errors.
+Result<GhlWritebackConfig> ghl_writeback_config(const ServerConfig& config);
+
+// The write-back counters and gauges in Prometheus text format
+// (reai_ghl_writeback_*, reai_ghl_token_refreshes_total, reai_ghl_outbox_*).
+std::string ghl_writeback_metrics(const GhlWriteback::Stats& stats);
 
 }  // namespace reai::server

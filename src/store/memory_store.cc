@@ -30,6 +30,9 @@ struct TenantRows {
   std::map<std::string, std::int64_t> delivery_ids;        // webhook_id -> id
   std::map<std::int64_t, GhlUpdate> outbox;                // by id
   std::map<std::string, ListingRecord> listings;           // by listing_id
+  std::map<std::string, GhlContactState> contact_states;   // by contact_id
+  std::map<std::pair<std::string, std::string>, GhlCustomField> custom_fields;  // (location, key)
+  std::map<std::string, GhlSyncCursor> sync_cursors;       // by resource
 };
 
 class MemoryStore final : public Store {
@@ -327,6 +330,73 @@ class MemoryStore final : public Store {
     std::vector<std::int64_t> ids;
     for (const GhlUpdate& u : updates) ids.push_back(insert_update(u));
     return ids;
+  }
+
+  Result<std::vector<std::int64_t>> enqueue_ghl_writeback(std::span<const GhlUpdate> updates,
+                                                          std::span<const GhlContactState> states) override {
+    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
+    for (const GhlContactState& st : states) REAI_RETURN_IF_ERROR(validate(st));
+    std::lock_guard lock(mu_);
+    std::vector<std::int64_t> ids;
+    for (const GhlUpdate& u : updates) ids.push_back(insert_update(u));
+    for (const GhlContactState& st : states) tenant_rows_[st.tenant_id].contact_states[st.contact_id] = st;
+    return ids;
+  }
+
+  Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    GhlOutboxSummary out;
+    auto it = tenant_rows_.find(tenant_id);
+    if (it == tenant_rows_.end()) return out;
+    for (const auto& [id, u] : it->second.outbox) {
+      if (u.status != OutboxStatus::kPending) continue;
+      if (out.pending++ == 0 || u.created_at < out.oldest_pending_at) out.oldest_pending_at = u.created_at;
+    }
+    return out;
+  }
+
+  Result<std::vector<GhlContactState>> list_ghl_contact_states(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlContactState> out;
+    auto it = tenant_rows_.find(tenant_id);
+    if (it == tenant_rows_.end()) return out;
+    for (const auto& [id, st] : it->second.contact_states) out.push_back(st);
+    return out;
+  }
+
+  Status put_ghl_custom_field(const GhlCustomField& field) override {
+    REAI_RETURN_IF_ERROR(validate(field));
+    std::lock_guard lock(mu_);
+    tenant_rows_[field.tenant_id].custom_fields[{field.location_id, field.field_key}] = field;
+    return Status::ok();
+  }
+
+  Result<GhlCustomField> get_ghl_custom_field(const std::string& tenant_id, const std::string& location_id,
+                                              const std::string& field_key) override {
+    std::lock_guard lock(mu_);
+    auto it = tenant_rows_.find(tenant_id);
+    if (it != tenant_rows_.end()) {
+      auto f = it->second.custom_fields.find({location_id, field_key});
+      if (f != it->second.custom_fields.end()) return f->second;
+    }
+    return not_found("no GHL custom field '" + field_key + "' for location '" + location_id + "'");
+  }
+
+  Status put_ghl_sync_cursor(const GhlSyncCursor& cursor) override {
+    REAI_RETURN_IF_ERROR(validate(cursor));
+    std::lock_guard lock(mu_);
+    tenant_rows_[cursor.tenant_id].sync_cursors[cursor.resource] = cursor;
+    return Status::ok();
+  }
+
+  Result<GhlSyncCursor> get_ghl_sync_cursor(const std::string& tenant_id, const std::string& resource) override {
+    std::lock_guard lock(mu_);
+    auto it = tenant_rows_.find(tenant_id);
+    if (it != tenant_rows_.end()) {
+      auto c = it->second.sync_cursors.find(resource);
+      if (c != it->second.sync_cursors.end()) return c->second;
+    }
+    return not_found("no GHL sync cursor for '" + resource + "'");
   }
 
   // Under mu_.

@@ -158,6 +158,41 @@ CREATE TABLE ghl_tokens (
 ) WITHOUT ROWID;
 )sql";
 
+// GoHighLevel write-back state: what was last enqueued per contact (the
+// filler's comparison survives restarts) and the ids of reai's custom fields
+// per location (found or created once, not once per start).
+constexpr std::string_view kMigrationGhlWritebackState = R"sql(
+CREATE TABLE ghl_contact_states (
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  contact_id TEXT NOT NULL CHECK (contact_id <> ''),
+  score INTEGER NOT NULL,
+  band TEXT NOT NULL CHECK (band IN ('hot', 'warm', 'cold')),
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, contact_id)
+) WITHOUT ROWID;
+
+CREATE TABLE ghl_custom_fields (
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  location_id TEXT NOT NULL CHECK (location_id <> ''),
+  field_key TEXT NOT NULL CHECK (field_key <> ''),
+  field_id TEXT NOT NULL CHECK (field_id <> ''),
+  PRIMARY KEY (tenant_id, location_id, field_key)
+) WITHOUT ROWID;
+)sql";
+
+// `reai ghl sync`: where each resource's paged pull stopped.
+constexpr std::string_view kMigrationGhlSyncCursors = R"sql(
+CREATE TABLE ghl_sync_cursors (
+  tenant_id TEXT NOT NULL CHECK (tenant_id <> ''),
+  resource TEXT NOT NULL CHECK (resource <> ''),
+  cursor TEXT NOT NULL,
+  fetched INTEGER NOT NULL CHECK (fetched >= 0),
+  done INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, resource)
+) WITHOUT ROWID;
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -203,7 +238,9 @@ Status migrate_locked(Database& db) {
 
 const std::vector<std::string_view>& sqlite_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox,
-                                                                  kMigrationListings, kMigrationGhlTokens};
+                                                                  kMigrationListings, kMigrationGhlTokens,
+                                                                  kMigrationGhlWritebackState,
+                                                                  kMigrationGhlSyncCursors};
   return migrations;
 }
 

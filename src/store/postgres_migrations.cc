@@ -152,12 +152,44 @@ CREATE TABLE ghl_tokens (
 );
 )sql";
 
+constexpr std::string_view kMigrationGhlWritebackState = R"sql(
+CREATE TABLE ghl_contact_states (
+  tenant_id BYTEA NOT NULL CHECK (tenant_id <> ''),
+  contact_id BYTEA NOT NULL CHECK (contact_id <> ''),
+  score BIGINT NOT NULL,
+  band BYTEA NOT NULL CHECK (band IN ('hot', 'warm', 'cold')),
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, contact_id)
+);
+
+CREATE TABLE ghl_custom_fields (
+  tenant_id BYTEA NOT NULL CHECK (tenant_id <> ''),
+  location_id BYTEA NOT NULL CHECK (location_id <> ''),
+  field_key BYTEA NOT NULL CHECK (field_key <> ''),
+  field_id BYTEA NOT NULL CHECK (field_id <> ''),
+  PRIMARY KEY (tenant_id, location_id, field_key)
+);
+)sql";
+
+constexpr std::string_view kMigrationGhlSyncCursors = R"sql(
+CREATE TABLE ghl_sync_cursors (
+  tenant_id BYTEA NOT NULL CHECK (tenant_id <> ''),
+  resource BYTEA NOT NULL CHECK (resource <> ''),
+  cursor BYTEA NOT NULL,
+  fetched BIGINT NOT NULL CHECK (fetched >= 0),
+  done BOOLEAN NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (tenant_id, resource)
+);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1,        kMigrationGhlDeliveries,
                                                            kMigrationGhlOutbox, kMigrationListings,
-                                                           kMigrationGhlTokens};
+                                                           kMigrationGhlTokens, kMigrationGhlWritebackState,
+                                                           kMigrationGhlSyncCursors};
   return migrations;
 }
 

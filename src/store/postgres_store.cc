@@ -111,6 +111,26 @@ constexpr const char* kUpsertGhlToken =
 constexpr const char* kSelectGhlToken =
     "SELECT tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at FROM ghl_tokens"
     " WHERE tenant_id = $1";
+constexpr const char* kUpsertContactState =
+    "INSERT INTO ghl_contact_states (tenant_id, contact_id, score, band, updated_at) VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT (tenant_id, contact_id) DO UPDATE SET score = excluded.score, band = excluded.band,"
+    " updated_at = excluded.updated_at";
+constexpr const char* kSelectContactStates =
+    "SELECT tenant_id, contact_id, score, band, updated_at FROM ghl_contact_states WHERE tenant_id = $1"
+    " ORDER BY contact_id";
+constexpr const char* kUpsertCustomField =
+    "INSERT INTO ghl_custom_fields (tenant_id, location_id, field_key, field_id) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (tenant_id, location_id, field_key) DO UPDATE SET field_id = excluded.field_id";
+constexpr const char* kSelectCustomField =
+    "SELECT tenant_id, location_id, field_key, field_id FROM ghl_custom_fields"
+    " WHERE tenant_id = $1 AND location_id = $2 AND field_key = $3";
+constexpr const char* kUpsertSyncCursor =
+    "INSERT INTO ghl_sync_cursors (tenant_id, resource, cursor, fetched, done, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, resource) DO UPDATE SET cursor = excluded.cursor,"
+    " fetched = excluded.fetched, done = excluded.done, updated_at = excluded.updated_at";
+constexpr const char* kSelectSyncCursor =
+    "SELECT tenant_id, resource, cursor, fetched, done, updated_at FROM ghl_sync_cursors"
+    " WHERE tenant_id = $1 AND resource = $2";
 constexpr const char* kUpsertListing =
     "INSERT INTO listings (tenant_id, listing_id, list_price, attributes_json, valuation_json, updated_at)"
     " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, listing_id) DO UPDATE SET"
@@ -588,6 +608,83 @@ class PostgresStore final : public Store {
     return ids;
   }
 
+  Result<std::vector<std::int64_t>> enqueue_ghl_writeback(std::span<const GhlUpdate> updates,
+                                                          std::span<const GhlContactState> states) override {
+    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
+    for (const GhlContactState& st : states) REAI_RETURN_IF_ERROR(validate(st));
+    std::vector<std::int64_t> ids;
+    if (updates.empty() && states.empty()) return ids;
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    Status status = session->transaction([&]() -> Status {
+      ids.clear();
+      for (const GhlUpdate& u : updates) {
+        PgParams p;
+        p.bytes(u.tenant_id).bytes(u.contact_id).bytes(u.kind).bytes(u.payload_json);
+        p.int8(static_cast<std::int64_t>(u.created_at));
+        auto r = session->exec(kInsertUpdate, p);
+        if (!r) return r.status();
+        ids.push_back(r->int8(0, 0));
+      }
+      for (const GhlContactState& st : states) {
+        PgParams p;
+        p.bytes(st.tenant_id).bytes(st.contact_id).int8(static_cast<std::int64_t>(st.score)).bytes(st.band);
+        p.int8(static_cast<std::int64_t>(st.updated_at));
+        auto r = session->exec(kUpsertContactState, p);
+        if (!r) return r.status();
+      }
+      return Status::ok();
+    });
+    if (!status.is_ok()) return status;
+    return ids;
+  }
+
+  Result<std::vector<GhlContactState>> list_ghl_contact_states(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(kSelectContactStates, p);
+    if (!r) return r.status();
+    return rows_of<GhlContactState>(*r, [](const PgResult& r, int i) {
+      return GhlContactState{r.bytes(i, 0), r.bytes(i, 1), static_cast<int>(r.int8(i, 2)), r.bytes(i, 3),
+                             r.int8(i, 4)};
+    });
+  }
+
+  Status put_ghl_custom_field(const GhlCustomField& f) override {
+    REAI_RETURN_IF_ERROR(validate(f));
+    PgParams p;
+    p.bytes(f.tenant_id).bytes(f.location_id).bytes(f.field_key).bytes(f.field_id);
+    return write(kUpsertCustomField, p);
+  }
+
+  Result<GhlCustomField> get_ghl_custom_field(const std::string& tenant_id, const std::string& location_id,
+                                              const std::string& field_key) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(location_id).bytes(field_key);
+    auto r = query(kSelectCustomField, p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return not_found("no GHL custom field '" + field_key + "' for location '" + location_id + "'");
+    return GhlCustomField{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->bytes(0, 3)};
+  }
+
+  Status put_ghl_sync_cursor(const GhlSyncCursor& c) override {
+    REAI_RETURN_IF_ERROR(validate(c));
+    PgParams p;
+    p.bytes(c.tenant_id).bytes(c.resource).bytes(c.cursor).int8(c.fetched).boolean(c.done);
+    p.int8(static_cast<std::int64_t>(c.updated_at));
+    return write(kUpsertSyncCursor, p);
+  }
+
+  Result<GhlSyncCursor> get_ghl_sync_cursor(const std::string& tenant_id, const std::string& resource) override {
+    PgParams p;
+    p.bytes(tenant_id).bytes(resource);
+    auto r = query(kSelectSyncCursor, p);
+    if (!r) return r.status();
+    if (r->rows() == 0) return not_found("no GHL sync cursor for '" + resource + "'");
+    return GhlSyncCursor{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->int8(0, 3), r->boolean(0, 4),
+                         r->int8(0, 5)};
+  }
+
   Status put_ghl_token(const GhlToken& t) override {
     REAI_RETURN_IF_ERROR(validate(t));
     PgParams p;
@@ -664,6 +761,15 @@ class PostgresStore final : public Store {
                    p);
     if (!r) return r.status();
     return rows_of<GhlUpdate>(*r, read_update);
+  }
+
+  Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(
+        "SELECT count(*), coalesce(min(created_at), 0) FROM ghl_outbox WHERE tenant_id = $1 AND status = 'pending'", p);
+    if (!r) return r.status();
+    return GhlOutboxSummary{static_cast<std::size_t>(r->int8(0, 0)), r->int8(0, 1)};
   }
 
   Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,

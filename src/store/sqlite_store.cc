@@ -73,6 +73,27 @@ constexpr const char* kRecordUpdateAttempt =
     "UPDATE ghl_outbox SET status = ?3, error = ?4, next_attempt_at = ?5, attempts = attempts + 1"
     " WHERE tenant_id = ?1 AND update_id = ?2";
 
+constexpr const char* kUpsertContactState =
+    "INSERT INTO ghl_contact_states (tenant_id, contact_id, score, band, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT (tenant_id, contact_id) DO UPDATE SET score = excluded.score, band = excluded.band,"
+    " updated_at = excluded.updated_at";
+constexpr const char* kSelectContactStates =
+    "SELECT tenant_id, contact_id, score, band, updated_at FROM ghl_contact_states WHERE tenant_id = ?1"
+    " ORDER BY contact_id";
+constexpr const char* kUpsertCustomField =
+    "INSERT INTO ghl_custom_fields (tenant_id, location_id, field_key, field_id) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (tenant_id, location_id, field_key) DO UPDATE SET field_id = excluded.field_id";
+constexpr const char* kSelectCustomField =
+    "SELECT tenant_id, location_id, field_key, field_id FROM ghl_custom_fields"
+    " WHERE tenant_id = ?1 AND location_id = ?2 AND field_key = ?3";
+constexpr const char* kUpsertSyncCursor =
+    "INSERT INTO ghl_sync_cursors (tenant_id, resource, cursor, fetched, done, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, resource) DO UPDATE SET cursor = excluded.cursor,"
+    " fetched = excluded.fetched, done = excluded.done, updated_at = excluded.updated_at";
+constexpr const char* kSelectSyncCursor =
+    "SELECT tenant_id, resource, cursor, fetched, done, updated_at FROM ghl_sync_cursors"
+    " WHERE tenant_id = ?1 AND resource = ?2";
+
 constexpr const char* kUpsertListing =
     "INSERT INTO listings (tenant_id, listing_id, list_price, attributes_json, valuation_json, updated_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, listing_id) DO UPDATE SET"
@@ -460,6 +481,106 @@ class SqliteStore final : public Store {
     return ids;
   }
 
+  Result<std::vector<std::int64_t>> enqueue_ghl_writeback(std::span<const GhlUpdate> updates,
+                                                          std::span<const GhlContactState> states) override {
+    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
+    for (const GhlContactState& st : states) REAI_RETURN_IF_ERROR(validate(st));
+    std::vector<std::int64_t> ids;
+    if (updates.empty() && states.empty()) return ids;
+    std::lock_guard lock(mu_);
+    REAI_RETURN_IF_ERROR(in_transaction(updates.size() + states.size(), [&]() -> Status {
+      ids.clear();
+      for (const GhlUpdate& u : updates) {
+        auto id = insert_update(u);
+        if (!id) return id.status();
+        ids.push_back(*id);
+      }
+      for (const GhlContactState& st : states) {
+        REAI_RETURN_IF_ERROR(write(kUpsertContactState, [&](Statement& s) {
+          s.bind(1, st.tenant_id);
+          s.bind(2, st.contact_id);
+          s.bind(3, static_cast<std::int64_t>(st.score));
+          s.bind(4, st.band);
+          s.bind(5, static_cast<std::int64_t>(st.updated_at));
+        }));
+      }
+      return Status::ok();
+    }));
+    return ids;
+  }
+
+  Result<std::vector<GhlContactState>> list_ghl_contact_states(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<GhlContactState> out;
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectContactStates, [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          out.push_back(GhlContactState{s.text(0), s.text(1), static_cast<int>(s.int64(2)), s.text(3), s.int64(4)});
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Status put_ghl_custom_field(const GhlCustomField& f) override {
+    REAI_RETURN_IF_ERROR(validate(f));
+    std::lock_guard lock(mu_);
+    return write(kUpsertCustomField, [&](Statement& s) {
+      s.bind(1, f.tenant_id);
+      s.bind(2, f.location_id);
+      s.bind(3, f.field_key);
+      s.bind(4, f.field_id);
+    });
+  }
+
+  Result<GhlCustomField> get_ghl_custom_field(const std::string& tenant_id, const std::string& location_id,
+                                              const std::string& field_key) override {
+    std::lock_guard lock(mu_);
+    std::optional<GhlCustomField> found;
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectCustomField,
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, location_id);
+          s.bind(3, field_key);
+        },
+        [&](const Statement& s) {
+          found = GhlCustomField{s.text(0), s.text(1), s.text(2), s.text(3)};
+          return Status::ok();
+        }));
+    if (!found) return not_found("no GHL custom field '" + field_key + "' for location '" + location_id + "'");
+    return *found;
+  }
+
+  Status put_ghl_sync_cursor(const GhlSyncCursor& c) override {
+    REAI_RETURN_IF_ERROR(validate(c));
+    std::lock_guard lock(mu_);
+    return write(kUpsertSyncCursor, [&](Statement& s) {
+      s.bind(1, c.tenant_id);
+      s.bind(2, c.resource);
+      s.bind(3, c.cursor);
+      s.bind(4, c.fetched);
+      s.bind(5, static_cast<std::int64_t>(c.done ? 1 : 0));
+      s.bind(6, static_cast<std::int64_t>(c.updated_at));
+    });
+  }
+
+  Result<GhlSyncCursor> get_ghl_sync_cursor(const std::string& tenant_id, const std::string& resource) override {
+    std::lock_guard lock(mu_);
+    std::optional<GhlSyncCursor> found;
+    REAI_RETURN_IF_ERROR(scan(
+        kSelectSyncCursor,
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, resource);
+        },
+        [&](const Statement& s) {
+          found = GhlSyncCursor{s.text(0), s.text(1), s.text(2), s.int64(3), s.int64(4) != 0, s.int64(5)};
+          return Status::ok();
+        }));
+    if (!found) return not_found("no GHL sync cursor for '" + resource + "'");
+    return *found;
+  }
+
   // Under mu_.
   Result<std::int64_t> insert_update(const GhlUpdate& u) {
     REAI_RETURN_IF_ERROR(write(kInsertUpdate, [&](Statement& s) {
@@ -505,6 +626,20 @@ class SqliteStore final : public Store {
         },
         [&](const Statement& s) {
           out.push_back(read_update(s));
+          return Status::ok();
+        }));
+    return out;
+  }
+
+  Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    GhlOutboxSummary out;
+    REAI_RETURN_IF_ERROR(scan(
+        "SELECT count(*), coalesce(min(created_at), 0) FROM ghl_outbox WHERE tenant_id = ?1 AND status = 'pending'",
+        [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          out.pending = static_cast<std::size_t>(s.int64(0));
+          out.oldest_pending_at = s.int64(1);
           return Status::ok();
         }));
     return out;

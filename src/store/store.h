@@ -122,6 +122,44 @@ struct GhlToken {
   UnixSeconds updated_at = 0;
 };
 
+// What reai last put in the write-back outbox for a contact. The outbox
+// filler compares a new score against this row (not against memory), so a
+// delivery reprocessed after a crash enqueues nothing twice, and a start can
+// find scores that never reached the outbox.
+struct GhlContactState {
+  std::string tenant_id;
+  std::string contact_id;
+  int score = 0;
+  std::string band;  // "hot" | "warm" | "cold"
+  UnixSeconds updated_at = 0;
+};
+
+// The id GHL gave one of reai's custom fields in a location (found or
+// created once, then reused across restarts).
+struct GhlCustomField {
+  std::string tenant_id;
+  std::string location_id;
+  std::string field_key;  // e.g. "contact.reai_score"
+  std::string field_id;
+};
+
+// Where `reai ghl sync` stopped for one resource ("contacts",
+// "opportunities"): the next page's cursor, so an interrupted sync resumes.
+struct GhlSyncCursor {
+  std::string tenant_id;
+  std::string resource;
+  std::string cursor;    // opaque to the store; empty = from the start
+  std::int64_t fetched = 0;  // records stored so far
+  bool done = false;         // the last page was reached
+  UnixSeconds updated_at = 0;
+};
+
+// A tenant's pending write-backs at a glance (metrics, admin).
+struct GhlOutboxSummary {
+  std::size_t pending = 0;
+  UnixSeconds oldest_pending_at = 0;  // created_at of the oldest pending; 0 when none
+};
+
 struct ImportCounts {
   std::size_t contacts_written = 0;
   std::size_t events_written = 0;   // new event ids only
@@ -230,6 +268,23 @@ class Store {
   // batch: the write-back filler under load). All or nothing; the ids in
   // order. An empty batch writes nothing.
   virtual Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) = 0;
+  // As enqueue_ghl_updates, and in the same transaction inserts or replaces
+  // each state by (tenant_id, contact_id): the outbox rows and "what was last
+  // enqueued" never disagree. All or nothing; InvalidArgument for an empty
+  // tenant or contact id or a band other than hot/warm/cold.
+  virtual Result<std::vector<std::int64_t>> enqueue_ghl_writeback(std::span<const GhlUpdate> updates,
+                                                                  std::span<const GhlContactState> states) = 0;
+  // A tenant's write-back states in contact_id (byte) order.
+  virtual Result<std::vector<GhlContactState>> list_ghl_contact_states(const std::string& tenant_id) = 0;
+  // Insert or replace by (tenant_id, location_id, field_key).
+  // InvalidArgument for any empty field. NotFound from get when never put.
+  virtual Status put_ghl_custom_field(const GhlCustomField& field) = 0;
+  virtual Result<GhlCustomField> get_ghl_custom_field(const std::string& tenant_id, const std::string& location_id,
+                                                      const std::string& field_key) = 0;
+  // Insert or replace by (tenant_id, resource). InvalidArgument for an empty
+  // tenant or resource or a negative count. NotFound from get when never put.
+  virtual Status put_ghl_sync_cursor(const GhlSyncCursor& cursor) = 0;
+  virtual Result<GhlSyncCursor> get_ghl_sync_cursor(const std::string& tenant_id, const std::string& resource) = 0;
   // Pending updates of a tenant due at `now` (next_attempt_at <= now), oldest
   // first, at most `limit`.
   virtual Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
@@ -237,6 +292,8 @@ class Store {
   // A tenant's updates in `status`, oldest first, at most `limit`.
   virtual Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
                                                           std::size_t limit) = 0;
+  // Count and age of the tenant's pending updates.
+  virtual Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) = 0;
   // Records an attempt: attempts + 1, the new status, error and (for a
   // retry, status pending) next_attempt_at. NotFound when absent.
   virtual Status record_ghl_update_attempt(const std::string& tenant_id, std::int64_t update_id, OutboxStatus status,

@@ -936,6 +936,21 @@ TYPED_TEST(StoreTest, OutboxUpdatesAreDueOldestFirstAndRetriedLater) {
   EXPECT_EQ(s->enqueue_ghl_update(make_update("", "c1", 1)).status().code(), StatusCode::kInvalidArgument);
 }
 
+TYPED_TEST(StoreTest, OutboxSummaryCountsPendingUpdatesAndTheOldest) {
+  Store* s = this->store_.get();
+  EXPECT_EQ(s->ghl_outbox_summary("t_a").value().pending, 0u);
+  EXPECT_EQ(s->ghl_outbox_summary("t_a").value().oldest_pending_at, 0);
+  const auto first = s->enqueue_ghl_update(make_update("t_a", "c1", 100)).value();
+  ASSERT_TRUE(s->enqueue_ghl_update(make_update("t_a", "c2", 150)).has_value());
+  ASSERT_TRUE(s->enqueue_ghl_update(make_update("t_a", "c3", 170)).has_value());
+  ASSERT_TRUE(s->enqueue_ghl_update(make_update("t_b", "c1", 50)).has_value());
+  ASSERT_TRUE(s->record_ghl_update_attempt("t_a", first, OutboxStatus::kSent, "", 0).is_ok());
+  auto a = s->ghl_outbox_summary("t_a").value();
+  EXPECT_EQ(a.pending, 2u);
+  EXPECT_EQ(a.oldest_pending_at, 150);
+  EXPECT_EQ(s->ghl_outbox_summary("t_b").value().oldest_pending_at, 50);
+}
+
 TYPED_TEST(StoreTest, OutboxBatchesAreAllOrNothing) {
   Store* s = this->store_.get();
   EXPECT_TRUE(s->enqueue_ghl_updates({}).value().empty());
@@ -960,6 +975,68 @@ TYPED_TEST(StoreTest, OutboxSurvivesReopen) {
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].update_id, id);
   EXPECT_EQ(due[0].kind, "score");
+}
+
+TYPED_TEST(StoreTest, WritebackStatesAreWrittenWithTheirOutboxRowsOrNotAtAll) {
+  Store* s = this->store_.get();
+  EXPECT_TRUE(s->list_ghl_contact_states("t_a").value().empty());
+  std::vector<GhlUpdate> updates = {make_update("t_a", "c2", 100), make_update("t_a", "c1", 100)};
+  std::vector<GhlContactState> states = {{"t_a", "c2", 81, "hot", 100}, {"t_a", "c1", 40, "warm", 100}};
+  ASSERT_EQ(s->enqueue_ghl_writeback(updates, states).value().size(), 2u);
+  // A newer state replaces the contact's row; another tenant's rows stay apart.
+  std::vector<GhlContactState> newer = {{"t_a", "c1", 22, "cold", 200}, {"t_b", "c1", 90, "hot", 200}};
+  ASSERT_EQ(s->enqueue_ghl_writeback(std::vector<GhlUpdate>{make_update("t_a", "c1", 200)}, newer).value().size(), 1u);
+  // A bad state (unknown band) writes neither the rows nor the states.
+  std::vector<GhlContactState> bad = {{"t_a", "c3", 50, "lukewarm", 300}};
+  EXPECT_EQ(s->enqueue_ghl_writeback(std::vector<GhlUpdate>{make_update("t_a", "c3", 300)}, bad).status().code(),
+            StatusCode::kInvalidArgument);
+  std::vector<GhlContactState> no_contact = {{"t_a", "", 50, "hot", 300}};
+  EXPECT_EQ(s->enqueue_ghl_writeback({}, no_contact).status().code(), StatusCode::kInvalidArgument);
+  if (TypeParam::kPersistent) {
+    ASSERT_TRUE(this->reopen());
+  }
+  s = this->store_.get();
+  EXPECT_EQ(s->list_ghl_updates("t_a", OutboxStatus::kPending, 10).value().size(), 3u);
+  auto a = s->list_ghl_contact_states("t_a").value();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].contact_id, "c1");
+  EXPECT_EQ(a[0].score, 22);
+  EXPECT_EQ(a[0].band, "cold");
+  EXPECT_EQ(a[0].updated_at, 200);
+  EXPECT_EQ(a[1].contact_id, "c2");
+  EXPECT_EQ(a[1].score, 81);
+  EXPECT_EQ(a[1].band, "hot");
+  auto b = s->list_ghl_contact_states("t_b").value();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].score, 90);
+}
+
+TYPED_TEST(StoreTest, GhlCustomFieldIdsAndSyncCursorsRoundTripPerTenant) {
+  Store* s = this->store_.get();
+  EXPECT_EQ(s->get_ghl_custom_field("t_a", "LOC1", "contact.reai_score").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(s->put_ghl_custom_field({"t_a", "LOC1", "contact.reai_score", "fld-1"}).is_ok());
+  ASSERT_TRUE(s->put_ghl_custom_field({"t_a", "LOC1", "contact.reai_score", "fld-2"}).is_ok());
+  ASSERT_TRUE(s->put_ghl_custom_field({"t_b", "LOC1", "contact.reai_score", "fld-b"}).is_ok());
+  EXPECT_EQ(s->put_ghl_custom_field({"t_a", "LOC1", "contact.reai_score", ""}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->put_ghl_custom_field({"t_a", "", "k", "f"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->get_ghl_sync_cursor("t_a", "contacts").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(s->put_ghl_sync_cursor({"t_a", "contacts", "after-100", 100, false, 10}).is_ok());
+  ASSERT_TRUE(s->put_ghl_sync_cursor({"t_a", "contacts", "after-200", 200, true, 20}).is_ok());
+  EXPECT_EQ(s->put_ghl_sync_cursor({"t_a", "", "x", 1, false, 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->put_ghl_sync_cursor({"t_a", "contacts", "x", -1, false, 0}).code(), StatusCode::kInvalidArgument);
+  if (TypeParam::kPersistent) {
+    ASSERT_TRUE(this->reopen());
+  }
+  s = this->store_.get();
+  EXPECT_EQ(s->get_ghl_custom_field("t_a", "LOC1", "contact.reai_score").value().field_id, "fld-2");
+  EXPECT_EQ(s->get_ghl_custom_field("t_b", "LOC1", "contact.reai_score").value().field_id, "fld-b");
+  EXPECT_EQ(s->get_ghl_custom_field("t_a", "LOC2", "contact.reai_score").status().code(), StatusCode::kNotFound);
+  auto c = s->get_ghl_sync_cursor("t_a", "contacts").value();
+  EXPECT_EQ(c.cursor, "after-200");
+  EXPECT_EQ(c.fetched, 200);
+  EXPECT_TRUE(c.done);
+  EXPECT_EQ(c.updated_at, 20);
+  EXPECT_EQ(s->get_ghl_sync_cursor("t_b", "contacts").status().code(), StatusCode::kNotFound);
 }
 
 ListingRecord make_listing(const std::string& tenant, const std::string& id, double price) {

@@ -70,6 +70,30 @@ Status validate(const GhlToken& t) {
   return Status::ok();
 }
 
+Status validate(const GhlContactState& st) {
+  if (st.tenant_id.empty()) return invalid_argument("ghl contact state: empty tenant_id");
+  if (st.contact_id.empty()) return invalid_argument("ghl contact state: empty contact_id");
+  if (st.band != "hot" && st.band != "warm" && st.band != "cold") {
+    return invalid_argument("ghl contact state: band must be hot, warm or cold");
+  }
+  return Status::ok();
+}
+
+Status validate(const GhlCustomField& f) {
+  if (f.tenant_id.empty()) return invalid_argument("ghl custom field: empty tenant_id");
+  if (f.location_id.empty()) return invalid_argument("ghl custom field: empty location_id");
+  if (f.field_key.empty()) return invalid_argument("ghl custom field: empty field_key");
+  if (f.field_id.empty()) return invalid_argument("ghl custom field: empty field_id");
+  return Status::ok();
+}
+
+Status validate(const GhlSyncCursor& c) {
+  if (c.tenant_id.empty()) return invalid_argument("ghl sync cursor: empty tenant_id");
+  if (c.resource.empty()) return invalid_argument("ghl sync cursor: empty resource");
+  if (c.fetched < 0) return invalid_argument("ghl sync cursor: negative count");
+  return Status::ok();
+}
+
 Status validate(const GhlUpdate& u) {
   if (u.tenant_id.empty()) return invalid_argument("outbox update: empty tenant_id");
   if (u.contact_id.empty()) return invalid_argument("outbox update: empty contact_id");

@@ -19,5 +19,8 @@ Status validate(const GhlDelivery& delivery);
 Status validate(const GhlUpdate& update);
 Status validate(const ListingRecord& listing);
 Status validate(const GhlToken& token);
+Status validate(const GhlContactState& state);
+Status validate(const GhlCustomField& field);
+Status validate(const GhlSyncCursor& cursor);
 
 }  // namespace reai::store

@@ -75,6 +75,11 @@ struct FakeGhl::State {
   int too_many = 0;
   int grants = 0;
   std::string field_id;
+  std::vector<json::object> contact_records;
+  std::vector<json::object> opportunity_records;
+  int lists = 0;
+  int fail_lists_from = 0;
+  int fail_lists_status = 0;
 
   struct Answer {
     int status = 200;
@@ -119,6 +124,36 @@ struct FakeGhl::State {
     return Answer{200, json::serialize(o), {}};
   }
 
+  // GHL's cursor paging: records after the one named by startAfterId.
+  Answer list_page(const std::string& target, const std::vector<json::object>& records, const char* key,
+                   const std::string& location_param) {
+    ++lists;
+    if (fail_lists_from > 0 && lists >= fail_lists_from) return error(fail_lists_status, "injected list failure");
+    const std::string query = target.substr(target.find('?') + 1);
+    if (form_value(query, location_param).empty()) return error(422, location_param + " is required");
+    const std::string limit_text = form_value(query, "limit");
+    const int limit = limit_text.empty() ? 20 : std::stoi(limit_text);
+    if (limit < 1 || limit > 100) return error(422, "limit must be 1..100");
+    const std::string after_id = form_value(query, "startAfterId");
+    std::size_t from = 0;
+    if (!after_id.empty()) {
+      from = records.size();
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        if (records[i].at("id").as_string() == after_id) from = i + 1;
+      }
+    }
+    json::array page;
+    for (std::size_t i = from; i < records.size() && page.size() < static_cast<std::size_t>(limit); ++i) {
+      page.push_back(records[i]);
+    }
+    json::object meta{{"total", records.size()}};
+    if (!page.empty()) {
+      meta["startAfterId"] = page.back().as_object().at("id");
+      meta["startAfter"] = 1751450400000 + static_cast<std::int64_t>(from + page.size());
+    }
+    return Answer{200, json::serialize(json::object{{key, page}, {"meta", meta}}), {}};
+  }
+
   Answer api(const http::request<http::string_body>& req, const std::string& target) {
     const std::string auth(req[http::field::authorization]);
     const std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
@@ -149,6 +184,12 @@ struct FakeGhl::State {
     boost::system::error_code ec;
     json::value body = req.body().empty() ? json::value() : json::parse(req.body(), ec);
     if (ec) return error(400, "malformed JSON");
+    const bool contacts_list = target.rfind("/contacts/?", 0) == 0;
+    const bool opportunities_list = target.rfind("/opportunities/search?", 0) == 0;
+    if ((contacts_list || opportunities_list) && req.method() == http::verb::get) {
+      return list_page(target, contacts_list ? contact_records : opportunity_records,
+                       contacts_list ? "contacts" : "opportunities", contacts_list ? "locationId" : "location_id");
+    }
     const bool fields_path = target.size() > 13 && target.rfind("/locations/", 0) == 0 &&
                              target.substr(target.size() - 13) == "/customFields";
     if (fields_path && req.method() == http::verb::get) {
@@ -284,6 +325,23 @@ void FakeGhl::refuse_contact(const std::string& contact_id) {
   std::lock_guard lock(state_->mu);
   state_->refused.insert(contact_id);
 }
+void FakeGhl::add_contact_record(const std::string& json_object) {
+  std::lock_guard lock(state_->mu);
+  state_->contact_records.push_back(json::parse(json_object).as_object());
+}
+
+void FakeGhl::add_opportunity_record(const std::string& json_object) {
+  std::lock_guard lock(state_->mu);
+  state_->opportunity_records.push_back(json::parse(json_object).as_object());
+}
+
+void FakeGhl::fail_lists_from(int n, int status) {
+  std::lock_guard lock(state_->mu);
+  state_->lists = 0;
+  state_->fail_lists_from = n;
+  state_->fail_lists_status = status;
+}
+
 void FakeGhl::set_down(bool down) {
   std::lock_guard lock(state_->mu);
   state_->down = down;

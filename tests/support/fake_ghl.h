@@ -51,6 +51,14 @@ class FakeGhl {
   void refuse_contact(const std::string& contact_id);
   // Answers 503 to everything (an outage) while true.
   void set_down(bool down);
+  // Records served by GET /contacts/?locationId= and GET
+  // /opportunities/search?location_id= (paged with limit, startAfter,
+  // startAfterId, in the order added): JSON object text with an "id".
+  void add_contact_record(const std::string& json_object);
+  void add_opportunity_record(const std::string& json_object);
+  // Every list request from the `n`-th on (1-based, counting both lists)
+  // answers `status` (0: never), as GHL refusing a sync part-way.
+  void fail_lists_from(int n, int status);
 
   std::vector<Received> received() const;
   // The score last PUT for each contact, and how many PUTs each got (2xx).
