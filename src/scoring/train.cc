@@ -313,6 +313,12 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
     }
     if (window < 0) continue;
     level_x.append_row(std::span<const float>(rows.data() + std::size_t(ex) * nf, nf));
+    // Every window is scored as the served model scores a lead: with the
+    // track records of the export end. As-of records would make the year-
+    // earlier windows (near the start of the history, records still warming
+    // up) differ from the recent one by more than the drift.
+    probe.set_contact(contacts[e.contact]);
+    probe.write_track_features(&book, level_x.row(level_x.rows - 1));
     level_examples.push_back({e.age_index, window, observed, shown});
   }
 
