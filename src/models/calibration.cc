@@ -156,7 +156,7 @@ Result<LogitLinear> fit_logit_linear(std::span<const double> probs, std::span<co
   for (std::size_t i = 0; i < probs.size(); ++i) {
     const double w = weights.empty() ? 1.0 : weights[i];
     if (!std::isfinite(probs[i]) || !std::isfinite(labels[i]) || !std::isfinite(w) || w < 0) {
-      return invalid_argument("logit fit: non-finite value or negative weight at " + std::to_string(i));
+      return invalid_argument(std::string("logit fit: non-finite value or negative weight at ") + std::to_string(i));
     }
     x[i] = clamped_logit(probs[i]);
   }

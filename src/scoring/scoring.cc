@@ -113,7 +113,7 @@ Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir)
     const json::value* map = level->is_object() ? level->get_object().if_contains("map") : nullptr;
     if (!map) return load_error(dir, "level_calibration has no map");
     auto parsed = models::AgeLogitCalibration::from_json(json::serialize(*map));
-    if (!parsed) return load_error(dir, "level_calibration: " + parsed.status().message());
+    if (!parsed) return load_error(dir, std::string("level_calibration: ") + parsed.status().message());
     model->level_calibration = std::move(*parsed);
   }
   const auto age_column = features::feature_index("lead_age_hours");

@@ -651,7 +651,7 @@ TEST(TrainLeadModel, LevelCalibrationFollowsADriftSinceLastYear) {
     if (c.created_at < drift_from || h.converted[c.contact_id] || ++extra % 3 != 0) continue;
     OpportunityStage s;
     s.tenant_id = c.tenant_id;
-    s.opportunity_id = "o" + c.contact_id;
+    s.opportunity_id = std::string("o") + c.contact_id;
     s.contact_id = c.contact_id;
     s.agent_id = c.assigned_agent_id;
     s.ts = c.created_at + 12 * kDay;
@@ -659,14 +659,17 @@ TEST(TrainLeadModel, LevelCalibrationFollowsADriftSinceLastYear) {
     h.stages.push_back(s);
   }
   TrainLeadOptions options;
-  options.example_ages_hours = {1, 24, 168};
+  options.example_ages_hours = {1, 24, 168, 336};
   options.nthread = 2;
   options.progress = false;
-  const std::string out = (fs::temp_directory_path() / ("reai_scoring_drift_" + std::to_string(::getpid()))).string();
+  const std::string out = (fs::temp_directory_path() / (std::string("reai_scoring_drift_") + std::to_string(::getpid()))).string();
   auto report = train_lead_model(h.contacts, h.events, h.stages, out, options);
   ASSERT_TRUE(report) << report.status().to_string();
   // Shrunk towards 0 by the windows' sampling variance, but clearly up.
   for (const auto& m : report->validation) EXPECT_GT(m.level_shift, 0.05) << m.hours;
+  // Leads older than a week keep the week-old shift.
+  ASSERT_EQ(report->validation.size(), 4u);
+  EXPECT_EQ(report->validation[3].level_shift, report->validation[2].level_shift);
   auto model = load_lead_model(out);
   ASSERT_TRUE(model) << model.status().to_string();
   // Served probability = sigmoid(logit(forest) + shift at the lead's age).

@@ -56,6 +56,11 @@ constexpr UnixSeconds kDay = 86400;
 constexpr UnixSeconds kYear = 365 * kDay;
 constexpr UnixSeconds kRecentMinAge = 14 * kDay;   // younger cohorts show too few conversions yet
 constexpr UnixSeconds kNextSeason = 182 * kDay;    // the months a model serves before retraining
+// Beyond this example age the shift is the one at this age: a lead weeks old
+// already shows much of its outcome in its features, so the recent window's
+// "share of conversions shown so far" no longer applies evenly to its rows
+// (a third of conversions happen within 7 days, two thirds within 14).
+constexpr double kMaxLevelAgeHours = 168;
 // Prior sd of a level drift (log-odds): a drift of ~20% in odds is plausible.
 constexpr double kLevelPriorSd = 0.2;
 
@@ -457,6 +462,8 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
       const double prior = kLevelPriorSd * kLevelPriorSd;
       shift = estimate * prior / (prior + variance);
     }
+    const bool held = ages[a] > kMaxLevelAgeHours && a > 0;
+    if (held) shift = level_shifts[a - 1];
     level_shifts[a] = shift;
     level_anchors.push_back({ages[a], {shift, 1.0}});
     auto window_json = [](const std::optional<LevelEstimate>& e, const std::vector<WindowRow>& rows) {
@@ -467,6 +474,7 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
     };
     level_json.push_back(json::object{{"hours", ages[a]},
                                       {"shift", shift},
+                                      {"held_from_younger_age", held},
                                       {"recent", window_json(recent, windows[a].recent)},
                                       {"recent_last_year", window_json(recent_ly, windows[a].recent_last_year)},
                                       {"next_season_last_year", window_json(next_ly, windows[a].next_last_year)}});
