@@ -51,7 +51,7 @@ struct Example {
   ExampleKind kind;
 };
 
-// Level calibration windows (see fit_level_calibration).
+// Level calibration windows (see "Level calibration" in train_lead_model).
 constexpr UnixSeconds kDay = 86400;
 constexpr UnixSeconds kYear = 365 * kDay;
 constexpr UnixSeconds kRecentMinAge = 14 * kDay;   // younger cohorts show too few conversions yet
