@@ -190,6 +190,51 @@ class IsotonicCalibrator {
   std::vector<double> y_;
 };
 
+// Logistic recalibration on the logit scale: p' = sigmoid(intercept + slope *
+// logit(p)) (Platt scaling of a probability). Two parameters, so it cannot
+// bend the ranking (slope > 0 keeps AUC) and varies little between fits.
+struct LogitLinear {
+  double intercept = 0;
+  double slope = 1;
+  // Clamps p to [1e-6, 1 - 1e-6] before the logit and the result to
+  // [0.0005, 0.9995] like the isotonic map; NaN stays NaN.
+  double apply(double p) const;
+};
+
+// Penalized (MAP) logistic fit of labels on logit(probs): a Gaussian prior
+// centred on the identity (intercept 0, slope 1) with standard deviations
+// `intercept_sd` and `slope_sd` (0: that parameter is held at its prior
+// centre), so a small or one-sided slice moves the map little. `weights` may
+// be empty (all 1). InvalidArgument on size mismatch, non-finite input,
+// negative sds or fewer than 10 rows.
+Result<LogitLinear> fit_logit_linear(std::span<const double> probs, std::span<const float> labels,
+                                     std::span<const float> weights, double intercept_sd, double slope_sd);
+
+// One LogitLinear per anchor age (hours since the lead was created); apply()
+// interpolates intercept and slope linearly in log1p(age) between anchors
+// and holds the end anchors' maps beyond them. Immutable after construction;
+// thread-safe to share. An empty calibration is the identity.
+class AgeLogitCalibration {
+ public:
+  struct Anchor {
+    double age_hours = 0;
+    LogitLinear map;
+  };
+  // Anchors must have finite, strictly increasing ages >= 0, finite
+  // intercepts and slopes > 0 (InvalidArgument otherwise).
+  static Result<AgeLogitCalibration> make(std::vector<Anchor> anchors);
+  double apply(double p, double age_hours) const;
+  bool empty() const { return anchors_.empty(); }
+  const std::vector<Anchor>& anchors() const { return anchors_; }
+  // {"ages_hours":[...],"intercept":[...],"slope":[...]} and back.
+  std::string to_json() const;
+  static Result<AgeLogitCalibration> from_json(const std::string& json);
+
+ private:
+  std::vector<Anchor> anchors_;
+  std::vector<double> log_ages_;  // log1p(age_hours) per anchor
+};
+
 // Metrics. All take parallel arrays and return NaN when undefined (e.g. AUC
 // with one class).
 double roc_auc(std::span<const double> scores, std::span<const float> labels);

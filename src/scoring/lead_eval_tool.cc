@@ -11,8 +11,10 @@
 // and for XGBoost per horizon on plain counts + stated attributes.
 //
 // Environment (experiments): REAI_LEAD_EVAL_MODEL_DIR (default
-// /tmp/reai_lead_eval_model), REAI_LEAD_ISOTONIC=0|1, REAI_LEAD_MAX_DEPTH,
-// REAI_LEAD_ETA, REAI_LEAD_MIN_CHILD_WEIGHT.
+// /tmp/reai_lead_eval_model), REAI_LEAD_ISOTONIC=0|1, REAI_LEAD_LEVEL=0|1, REAI_LEAD_MAX_DEPTH,
+// REAI_LEAD_ETA, REAI_LEAD_MIN_CHILD_WEIGHT, REAI_LEAD_EVAL_REUSE=1 (measure the
+// model already in the directory), REAI_LEAD_EVAL_NO_BASELINE=1,
+// REAI_LEAD_EVAL_DUMP=PREFIX (per-horizon CSVs of eval and pre-cutoff rows).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
   scoring::TrainLeadOptions options;
   options.nthread = 2;
   if (const char* v = std::getenv("REAI_LEAD_ISOTONIC")) options.isotonic = std::atoi(v) != 0;
+  if (const char* v = std::getenv("REAI_LEAD_LEVEL")) options.level_calibration = std::atoi(v) != 0;
   if (const char* v = std::getenv("REAI_LEAD_MAX_DEPTH")) options.max_depth = std::atoi(v);
   if (const char* v = std::getenv("REAI_LEAD_ETA")) options.eta = std::atof(v);
   if (const char* v = std::getenv("REAI_LEAD_MIN_CHILD_WEIGHT")) options.min_child_weight = std::atof(v);
@@ -166,7 +169,12 @@ int main(int argc, char** argv) {
     return it != signed_at.end() && it->second <= c.created_at + kConversionWindowSeconds ? 1.f : 0.f;
   };
   const std::string model_dir = model_out ? model_out : "/tmp/reai_lead_eval_model";
-  auto report = scoring::train_lead_model(train_c, train_e, train_s, model_dir, options);
+  // REAI_LEAD_EVAL_REUSE=1 measures the model already in the directory
+  // (trained by an earlier run on the same cutoff) instead of retraining.
+  const bool reuse = std::getenv("REAI_LEAD_EVAL_REUSE") && std::atoi(std::getenv("REAI_LEAD_EVAL_REUSE")) != 0;
+  Result<scoring::TrainLeadReport> report =
+      reuse ? Result<scoring::TrainLeadReport>(scoring::TrainLeadReport{})
+            : scoring::train_lead_model(train_c, train_e, train_s, model_dir, options);
   if (!report) {
     std::fprintf(stderr, "lead_eval: %s\n", report.status().to_string().c_str());
     return 1;
@@ -225,7 +233,9 @@ int main(int argc, char** argv) {
     auto xt = plain_matrix(bt, by_contact, hours[h]);
     auto xv = plain_matrix(bv, by_contact, hours[h]);
     auto xe = plain_matrix(ev, by_contact, hours[h]);
-    auto booster = models::Booster::train(xt, bty, {}, &xv, bvy, params);
+    const bool skip_baseline = std::getenv("REAI_LEAD_EVAL_NO_BASELINE") != nullptr;
+    auto booster = skip_baseline ? Result<models::Booster>(invalid_argument("skipped"))
+                                 : models::Booster::train(xt, bty, {}, &xv, bvy, params);
     Metrics base{NAN, NAN, NAN};
     if (booster) {
       auto pred = booster->predict(xe);
@@ -251,6 +261,37 @@ int main(int argc, char** argv) {
       raw.push_back((*model)->forest.predict(row.data()));
     }
     Metrics unc = measure(raw, evy);
+    if (const char* dump = std::getenv("REAI_LEAD_EVAL_DUMP")) {
+      // Offline analysis: eval rows, then pre-cutoff contacts whose instant
+      // precedes the cutoff (label as known at the end of the data).
+      std::FILE* f = std::fopen((std::string(dump) + "_" + std::to_string(int(hours[h])) + ".csv").c_str(), "w");
+      if (f) {
+        std::fprintf(f, "set,created,tenant,label,p,raw,signed_days\n");
+        for (std::size_t i = 0; i < ev.size(); ++i) {
+          std::fprintf(f, "eval,%lld,%s,%.0f,%.6f,%.6f,\n", (long long)ev[i]->created_at, ev[i]->tenant_id.c_str(),
+                       evy[i], p[i], raw[i]);
+        }
+        for (const auto& c : train_c) {
+          const UnixSeconds t = c.created_at + static_cast<UnixSeconds>(hours[h] * 3600);
+          if (t >= *cutoff) continue;
+          features::LeadFeatureState s;
+          s.set_contact(c);
+          auto it = by_contact.find(key(c.tenant_id, c.contact_id));
+          if (it != by_contact.end()) {
+            for (const Event* e : it->second) {
+              if (e->ts <= t) s.apply(*e);
+            }
+          }
+          s.write_features(t, &(*model)->track_records, row.data());
+          auto sit = signed_at.find(key(c.tenant_id, c.contact_id));
+          std::string sd;
+          if (sit != signed_at.end()) sd = std::to_string(double(sit->second - c.created_at) / 86400.0);
+          std::fprintf(f, "recent,%lld,%s,%.0f,,%.6f,%s\n", (long long)c.created_at, c.tenant_id.c_str(), label_of(c),
+                       (*model)->forest.predict(row.data()), sd.c_str());
+        }
+        std::fclose(f);
+      }
+    }
     std::printf("         mean predicted %.4f (model) %.4f (raw), observed %.4f\n",
                 std::accumulate(p.begin(), p.end(), 0.0) / double(p.size()),
                 std::accumulate(raw.begin(), raw.end(), 0.0) / double(raw.size()),

@@ -26,6 +26,10 @@ class LeadModel {
   models::IsotonicCalibrator calibrator;
   // Log-odds shift after the isotonic map (see level_neutral_shift).
   double calibration_shift = 0;
+  // Log-odds level shift by lead age, after the isotonic map; empty for
+  // models trained before it existed (identity).
+  models::AgeLogitCalibration level_calibration;
+  std::size_t age_column = 0;  // lead_age_hours in the feature row
   // Track records as of the end of the training data (serving starts here).
   features::TrackRecordBook track_records;
   // The book holds the outcomes of leads whose 90-day window closed by this

@@ -109,6 +109,16 @@ Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir)
     return load_error(dir, "no calibration_shift");
   }
   model->calibration_shift = shift->to_number<double>();
+  if (const json::value* level = m.if_contains("level_calibration")) {
+    const json::value* map = level->is_object() ? level->get_object().if_contains("map") : nullptr;
+    if (!map) return load_error(dir, "level_calibration has no map");
+    auto parsed = models::AgeLogitCalibration::from_json(json::serialize(*map));
+    if (!parsed) return load_error(dir, std::string("level_calibration: ") + parsed.status().message());
+    model->level_calibration = std::move(*parsed);
+  }
+  const auto age_column = features::feature_index("lead_age_hours");
+  if (!age_column) return load_error(dir, "this build's schema has no lead_age_hours");
+  model->age_column = *age_column;
   const json::value* tr = m.if_contains("track_records");
   if (!tr) return load_error(dir, "no track records");
   auto book = features::TrackRecordBook::from_json(json::serialize(*tr));
@@ -270,7 +280,8 @@ Result<ModelOutput> evaluate_model(const LeadModel& model, const float* row, Rea
   }
   if (!std::isfinite(raw)) return internal_error("lead model produced a non-finite score");
   ModelOutput out;
-  out.probability = calibrate(model.calibrator, model.calibration_shift, raw);
+  out.probability = model.level_calibration.apply(calibrate(model.calibrator, model.calibration_shift, raw),
+                                                  row[model.age_column]);
   if (reasons != Reasons::kNone) out.reasons = top_reasons(row, impacts, n);
   return out;
 }

@@ -166,6 +166,11 @@ struct TrainLeadOptions {
   // logloss-trained forest, refitted on all periods, is better calibrated on
   // later months than a map fitted on one season (lead_eval, 3 cutoffs).
   bool isotonic = false;
+  // Log-odds level shift per example age for the drift of the conversion
+  // rate since last year (see train.cc); the served probability is
+  // sigmoid(logit(p) + shift(age)). Needs a year of history before the
+  // latest cohorts, else the shift is 0.
+  bool level_calibration = true;
   // Booster hyper-parameters (tuned with lead_eval on validation splits).
   int max_depth = 5;
   double eta = 0.05;
@@ -187,6 +192,7 @@ struct TrainLeadReport {
     double brier = 0;
     double ece = 0;
     std::size_t n = 0;
+    double level_shift = 0;  // log-odds level calibration at this age
   };
   std::vector<AgeMetrics> validation;
   double seconds = 0;

@@ -4,12 +4,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
 
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include "bus/bus.h"
@@ -584,6 +586,105 @@ TEST_F(LeadScoringTest, LoadRejectsOtherSchemaAndMissingFiles) {
   EXPECT_NE(loaded.status().message().find("schema"), std::string::npos);
   EXPECT_EQ(load_lead_model(copy + "/nope").status().code(), StatusCode::kNotFound);
   fs::remove_all(copy);
+}
+
+// Rewrites metadata.json of a copied model directory through `edit`.
+void edit_metadata(const std::string& dir, const std::function<void(boost::json::object&)>& edit) {
+  std::string text;
+  {
+    std::ifstream in(dir + "/metadata.json");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  boost::json::value meta = boost::json::parse(text);
+  edit(meta.as_object());
+  std::ofstream out(dir + "/metadata.json", std::ios::trunc);
+  out << boost::json::serialize(meta);
+}
+
+TEST_F(LeadScoringTest, WithoutAYearOfHistoryTheLevelIsLeftAlone) {
+  // 300 days of history: no cohorts a year before the latest ones, so no
+  // seasonal reference and no level shift; the served probability is the
+  // forest's own.
+  for (const auto& m : report_->validation) EXPECT_EQ(m.level_shift, 0.0) << m.hours;
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  EXPECT_FALSE((*model)->level_calibration.empty());
+  std::vector<float> row(features::feature_count());
+  features::LeadFeatureState s;
+  s.set_contact(history_->contacts[3]);
+  s.write_features(history_->contacts[3].created_at + 24 * 3600, &(*model)->track_records, row.data());
+  auto out = evaluate_model(**model, row.data(), Reasons::kNone);
+  ASSERT_TRUE(out);
+  EXPECT_NEAR(out->probability, (*model)->forest.predict(row.data()), 1e-9);
+}
+
+TEST_F(LeadScoringTest, ModelsWithoutLevelCalibrationLoadAndMalformedOnesDoNot) {
+  const std::string copy = *dir_ + "_level";
+  fs::remove_all(copy);
+  fs::copy(model_dir(), copy, fs::copy_options::recursive);
+  edit_metadata(copy, [](boost::json::object& m) { m.erase("level_calibration"); });
+  auto old_model = load_lead_model(copy);
+  ASSERT_TRUE(old_model) << old_model.status().to_string();
+  EXPECT_TRUE((*old_model)->level_calibration.empty());
+  edit_metadata(copy, [](boost::json::object& m) {
+    m["level_calibration"] = boost::json::object{
+        {"map", boost::json::object{{"ages_hours", {24, 1}}, {"intercept", {0, 0}}, {"slope", {1, 1}}}}};
+  });
+  auto bad = load_lead_model(copy);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(bad.status().message().find("level_calibration"), std::string::npos);
+  edit_metadata(copy, [](boost::json::object& m) { m["level_calibration"] = boost::json::object{}; });
+  EXPECT_FALSE(load_lead_model(copy));
+  fs::remove_all(copy);
+}
+
+TEST(TrainLeadModel, LevelCalibrationFollowsADriftSinceLastYear) {
+  // 16 months of leads; in the last 60 days one in three leads that would
+  // not have signed signs 12 days in (behaviour unchanged). The latest
+  // cohorts then convert more than the model expects while the same dates a
+  // year earlier did not, so the served level moves up.
+  History h = make_history(3000, kStart, 480 * kDay, 21, "d");
+  const UnixSeconds drift_from = kStart + 420 * kDay;
+  int extra = 0;
+  for (const auto& c : h.contacts) {
+    if (c.created_at < drift_from || h.converted[c.contact_id] || ++extra % 3 != 0) continue;
+    OpportunityStage s;
+    s.tenant_id = c.tenant_id;
+    s.opportunity_id = std::string("o") + c.contact_id;
+    s.contact_id = c.contact_id;
+    s.agent_id = c.assigned_agent_id;
+    s.ts = c.created_at + 12 * kDay;
+    s.stage = Stage::kSigned;
+    h.stages.push_back(s);
+  }
+  TrainLeadOptions options;
+  options.example_ages_hours = {1, 24, 168, 336};
+  options.nthread = 2;
+  options.progress = false;
+  const std::string out = (fs::temp_directory_path() / (std::string("reai_scoring_drift_") + std::to_string(::getpid()))).string();
+  auto report = train_lead_model(h.contacts, h.events, h.stages, out, options);
+  ASSERT_TRUE(report) << report.status().to_string();
+  // Shrunk towards 0 by the windows' sampling variance, but clearly up.
+  for (const auto& m : report->validation) EXPECT_GT(m.level_shift, 0.05) << m.hours;
+  // Leads older than a week keep the week-old shift.
+  ASSERT_EQ(report->validation.size(), 4u);
+  EXPECT_EQ(report->validation[3].level_shift, report->validation[2].level_shift);
+  auto model = load_lead_model(out);
+  ASSERT_TRUE(model) << model.status().to_string();
+  // Served probability = sigmoid(logit(forest) + shift at the lead's age).
+  std::vector<float> row(features::feature_count());
+  for (std::size_t i = 0; i < 20; ++i) {
+    features::LeadFeatureState s;
+    s.set_contact(h.contacts[i]);
+    s.write_features(h.contacts[i].created_at + 24 * 3600, &(*model)->track_records, row.data());
+    const double raw = (*model)->forest.predict(row.data());
+    const double z = std::log(raw / (1 - raw)) + report->validation[1].level_shift;
+    auto served = evaluate_model(**model, row.data(), Reasons::kPath);
+    ASSERT_TRUE(served);
+    EXPECT_NEAR(served->probability, 1 / (1 + std::exp(-z)), 1e-9);
+  }
+  fs::remove_all(out);
 }
 
 TEST(TrainLeadModel, RejectsTooLittleOrOneClassHistory) {

@@ -39,11 +39,75 @@ std::uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
+// Training and validation examples come from contacts whose 90-day window
+// closed; `kRecent` ones from the latest, still-open cohorts (level
+// calibration only, never training).
+enum class ExampleKind : std::uint8_t { kTrain, kValidation, kRecent };
+
 struct Example {
   std::uint32_t contact;
   std::uint32_t age_index;
   UnixSeconds t;
-  bool validation;
+  ExampleKind kind;
+};
+
+// Level calibration windows (see "Level calibration" in train_lead_model).
+constexpr UnixSeconds kDay = 86400;
+constexpr UnixSeconds kYear = 365 * kDay;
+constexpr UnixSeconds kRecentMinAge = 14 * kDay;   // younger cohorts show too few conversions yet
+constexpr UnixSeconds kNextSeason = 182 * kDay;    // the months a model serves before retraining
+// Beyond this example age the shift is the one at this age: a lead weeks old
+// already shows much of its outcome in its features, so the recent window's
+// "share of conversions shown so far" no longer applies evenly to its rows
+// (a third of conversions happen within 7 days, two thirds within 14).
+constexpr double kMaxLevelAgeHours = 168;
+// Prior sd of a level drift (log-odds): a drift of ~20% in odds is plausible.
+constexpr double kLevelPriorSd = 0.2;
+
+// One example of a level window, scored by the served model.
+struct WindowRow {
+  double probability;  // served model, before level calibration
+  float observed;      // signed (so far, for a recent cohort)
+  double shown;        // share of 90-day conversions visible by now (1 when matured)
+};
+
+struct LevelEstimate {
+  double shift = 0;      // log-odds
+  double positives = 0;  // observed conversions (its variance is ~1/positives)
+  std::size_t rows = 0;
+};
+
+// The log-odds shift d that makes sum sigmoid(logit p + d) * shown equal the
+// observed conversions: the model's level error on a window, censoring-aware
+// (a cohort only weeks old is compared with the share of conversions that
+// have had time to happen). nullopt when the window is too small.
+std::optional<LevelEstimate> level_error(const std::vector<WindowRow>& rows) {
+  LevelEstimate e;
+  e.rows = rows.size();
+  for (const auto& r : rows) e.positives += r.observed;
+  if (rows.size() < 200 || e.positives < 20) return std::nullopt;
+  auto expected = [&rows](double d) {
+    double sum = 0;
+    for (const auto& r : rows) {
+      const double p = std::clamp(r.probability, 1e-6, 1 - 1e-6);
+      sum += r.shown / (1 + std::exp(-(std::log(p / (1 - p)) + d)));
+    }
+    return sum;
+  };
+  double lo = -3, hi = 3;
+  for (int i = 0; i < 60; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (expected(mid) < e.positives ? lo : hi) = mid;
+  }
+  e.shift = 0.5 * (lo + hi);
+  return e;
+}
+
+// Level windows of one example age.
+struct LevelWindows {
+  std::vector<WindowRow> recent;          // [end - 90 d, end - 14 d): open cohorts
+  std::vector<WindowRow> recent_last_year;  // the same dates a year earlier (matured)
+  std::vector<WindowRow> next_last_year;    // [end - 1 y, end - 1 y + 182 d) (matured)
 };
 
 
@@ -150,7 +214,30 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
     for (std::uint32_t a = 0; a < ages.size(); ++a) {
       const UnixSeconds t = contacts[i].created_at + static_cast<UnixSeconds>(std::llround(ages[a] * 3600));
       while (next < evs.size() && events[evs[next]].ts <= t) state.apply(events[evs[next++]]);
-      examples.push_back({i, a, t, contacts[i].created_at >= val_from});
+      examples.push_back({i, a, t, contacts[i].created_at >= val_from ? ExampleKind::kValidation : ExampleKind::kTrain});
+      rows.resize(rows.size() + nf);
+      state.write_features(t, nullptr, rows.data() + rows.size() - nf);
+    }
+  }
+
+  // The latest cohorts (window still open) at the ages they have reached.
+  std::vector<std::uint32_t> recent_contacts;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const UnixSeconds created = contacts[i].created_at;
+    if (censored[i] && created >= export_end - kConversionWindowSeconds && created < export_end - kRecentMinAge) {
+      recent_contacts.push_back(i);
+    }
+  }
+  for (std::uint32_t i : recent_contacts) {
+    features::LeadFeatureState state;
+    state.set_contact(contacts[i]);
+    const auto& evs = events_of[i];
+    std::size_t next = 0;
+    for (std::uint32_t a = 0; a < ages.size(); ++a) {
+      const UnixSeconds t = contacts[i].created_at + static_cast<UnixSeconds>(std::llround(ages[a] * 3600));
+      if (t > export_end) break;
+      while (next < evs.size() && events[evs[next]].ts <= t) state.apply(events[evs[next++]]);
+      examples.push_back({i, a, t, ExampleKind::kRecent});
       rows.resize(rows.size() + nf);
       state.write_features(t, nullptr, rows.data() + rows.size() - nf);
     }
@@ -192,6 +279,54 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   }
   while (next_item < items.size()) add_item(items[next_item++]);
 
+  // Share of 90-day conversions that happen within d days of creation,
+  // from the matured converters: how much of a young cohort's outcome shows.
+  std::vector<double> days_to_sign;
+  for (std::uint32_t i : usable) {
+    if (label[i]) days_to_sign.push_back(std::max(0.0, double(*signed_at[i] - contacts[i].created_at) / kDay));
+  }
+  std::sort(days_to_sign.begin(), days_to_sign.end());
+  auto shown_by = [&days_to_sign](double days) {
+    if (days_to_sign.empty()) return 1.0;
+    return double(std::upper_bound(days_to_sign.begin(), days_to_sign.end(), days) - days_to_sign.begin()) /
+           double(days_to_sign.size());
+  };
+  // Level windows keep their rows (scored by the served model later).
+  struct WindowExample {
+    std::uint32_t age_index;
+    int window;  // 0 recent, 1 recent a year earlier, 2 next season a year earlier
+    float observed;
+    double shown;
+  };
+  models::DenseMatrix level_x;
+  level_x.cols = nf;
+  std::vector<WindowExample> level_examples;
+  for (std::uint32_t ex = 0; ex < examples.size(); ++ex) {
+    const Example& e = examples[ex];
+    const UnixSeconds created = contacts[e.contact].created_at;
+    int window = -1;
+    double shown = 1;
+    float observed = label[e.contact];
+    if (e.kind == ExampleKind::kRecent) {
+      window = 0;
+      shown = shown_by(double(export_end - created) / kDay);
+      observed = signed_at[e.contact] && *signed_at[e.contact] <= export_end ? 1.f : 0.f;
+    } else if (created >= export_end - kYear - kConversionWindowSeconds && created < export_end - kYear - kRecentMinAge) {
+      window = 1;
+    } else if (created >= export_end - kYear && created < export_end - kYear + kNextSeason) {
+      window = 2;
+    }
+    if (window < 0) continue;
+    level_x.append_row(std::span<const float>(rows.data() + std::size_t(ex) * nf, nf));
+    // Every window is scored as the served model scores a lead: with the
+    // track records of the export end. As-of records would make the year-
+    // earlier windows (near the start of the history, records still warming
+    // up) differ from the recent one by more than the drift.
+    probe.set_contact(contacts[e.contact]);
+    probe.write_track_features(&book, level_x.row(level_x.rows - 1));
+    level_examples.push_back({e.age_index, window, observed, shown});
+  }
+
   models::DenseMatrix train_x, val_x;
   train_x.cols = val_x.cols = nf;
   std::vector<float> train_y, val_y;
@@ -199,7 +334,8 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   for (std::uint32_t ex = 0; ex < examples.size(); ++ex) {
     std::span<const float> row(rows.data() + std::size_t(ex) * nf, nf);
     const float y = label[examples[ex].contact];
-    if (examples[ex].validation) {
+    if (examples[ex].kind == ExampleKind::kRecent) continue;
+    if (examples[ex].kind == ExampleKind::kValidation) {
       val_x.append_row(row);
       val_y.push_back(y);
       val_examples.push_back(ex);
@@ -285,6 +421,71 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   if (!calibrator) return calibrator.status();
   const double calibration_shift = options.isotonic ? level_neutral_shift(*calibrator, raw) : 0.0;
 
+  // Level calibration. The forest carries the average level of its training
+  // years, but the conversion rate drifts from year to year (2025's summer
+  // converted ~15% more than 2024's), and the cohorts that show the drift
+  // first are the latest ones, still inside their 90-day window. Per example
+  // age, the served model's log-odds level error is measured on
+  //   recent: cohorts created 14-90 days before the export end, against the
+  //           share of their conversions that has had time to show;
+  //   recent a year earlier: the same dates one year before (matured);
+  //   next season a year earlier: the 182 days after the export end's date
+  //           one year before (matured), the season the model will serve.
+  // shift = recent - recent a year earlier (the drift since last year, with
+  // the season's own error cancelled) + next season a year earlier (the
+  // model's error in the coming season), shrunk towards 0 by its sampling
+  // variance (~1/positives per window) against a prior sd of 0.2. Without
+  // a full year of history before the recent cohorts there is no seasonal
+  // reference and the shift stays 0: a recent cohort alone would carry its
+  // season into the next one.
+  auto served = models::CompiledForest::compile(final_json ? *final_json : *model_json);
+  if (!served) return served.status();
+  std::vector<LevelWindows> windows(ages.size());
+  for (std::size_t r = 0; r < level_examples.size(); ++r) {
+    const auto& le = level_examples[r];
+    const double p = calibrate(*calibrator, calibration_shift, served->predict(level_x.row(r)));
+    LevelWindows& w = windows[le.age_index];
+    auto& target = le.window == 0 ? w.recent : le.window == 1 ? w.recent_last_year : w.next_last_year;
+    target.push_back({p, le.observed, le.shown});
+  }
+  std::vector<models::AgeLogitCalibration::Anchor> level_anchors;
+  json::array level_json;
+  std::vector<double> level_shifts(ages.size(), 0.0);
+  for (std::uint32_t a = 0; a < ages.size(); ++a) {
+    const auto recent = level_error(windows[a].recent);
+    const auto recent_ly = level_error(windows[a].recent_last_year);
+    const auto next_ly = level_error(windows[a].next_last_year);
+    double shift = 0;
+    if (options.level_calibration && recent && recent_ly && next_ly) {
+      const double estimate = recent->shift - recent_ly->shift + next_ly->shift;
+      const double variance = 1 / recent->positives + 1 / recent_ly->positives + 1 / next_ly->positives;
+      const double prior = kLevelPriorSd * kLevelPriorSd;
+      shift = estimate * prior / (prior + variance);
+    }
+    const bool held = ages[a] > kMaxLevelAgeHours && a > 0;
+    if (held) shift = level_shifts[a - 1];
+    level_shifts[a] = shift;
+    level_anchors.push_back({ages[a], {shift, 1.0}});
+    auto window_json = [](const std::optional<LevelEstimate>& e, const std::vector<WindowRow>& rows) {
+      double pos = 0;
+      for (const auto& r : rows) pos += r.observed;
+      return json::object{{"rows", rows.size()}, {"positives", pos},
+                          {"shift", e ? json::value(e->shift) : json::value(nullptr)}};
+    };
+    level_json.push_back(json::object{{"hours", ages[a]},
+                                      {"shift", shift},
+                                      {"held_from_younger_age", held},
+                                      {"recent", window_json(recent, windows[a].recent)},
+                                      {"recent_last_year", window_json(recent_ly, windows[a].recent_last_year)},
+                                      {"next_season_last_year", window_json(next_ly, windows[a].next_last_year)}});
+    progress("level %6.0f h: shift %+.3f (recent %s, a year earlier %s, next season a year earlier %s)", ages[a], shift,
+             recent ? std::to_string(recent->shift).c_str() : "-",
+             recent_ly ? std::to_string(recent_ly->shift).c_str() : "-",
+             next_ly ? std::to_string(next_ly->shift).c_str() : "-");
+  }
+  auto level_calibration = models::AgeLogitCalibration::make(std::move(level_anchors));
+  if (!level_calibration) return level_calibration.status();
+
   TrainLeadReport report;
   report.train_examples = train_y.size();
   report.validation_examples = val_y.size();
@@ -305,6 +506,7 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
     m.auc = models::roc_auc(p, y);
     m.brier = models::brier_score(p, y);
     m.ece = models::expected_calibration_error(p, y, 10);
+    m.level_shift = level_shifts[a];
     report.validation.push_back(m);
     progress("validation %6.0f h: n=%zu AUC=%.4f Brier=%.4f ECE=%.4f", m.hours, m.n, m.auc, m.brier, m.ece);
     auto num_or_null = [](double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); };
@@ -349,6 +551,10 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   meta["base_rate"] = base;
   meta["calibrator"] = json::parse(calibrator->to_json());
   meta["calibration_shift"] = calibration_shift;
+  meta["level_calibration"] =
+      json::object{{"method", "seasonal level drift, log-odds intercept per example age (train.cc)"},
+                   {"map", json::parse(level_calibration->to_json())},
+                   {"per_age", std::move(level_json)}};
   meta["track_records"] = json::parse(book.to_json());
 
   std::error_code ec;
