@@ -267,5 +267,33 @@ TEST_F(ServerBinaryTest, ServerAndReplayProduceIdenticalScores) {
   EXPECT_NEAR(served, replayed, 1e-6) << "lead " << lead->contact_id;
 }
 
+// XGBoost's OpenMP threads wait passively in the server (they spun against
+// each other on a loaded machine), unless the user chose a policy.
+TEST_F(ServerBinaryTest, OpenMpWaitsPassivelyUnlessTheUserChose) {
+  auto policy = [&] {
+    std::ifstream in("/proc/" + std::to_string(server_->pid()) + "/environ", std::ios::binary);
+    std::string entry;
+    while (std::getline(in, entry, '\0')) {
+      if (entry.rfind("OMP_WAIT_POLICY=", 0) == 0) return entry.substr(16);
+    }
+    return std::string("(unset)");
+  };
+  const char* before = std::getenv("OMP_WAIT_POLICY");
+  const std::string saved = before != nullptr ? before : "";
+  ::unsetenv("OMP_WAIT_POLICY");
+  start(make_temp_dir("reai-empty-models"));
+  EXPECT_EQ(policy(), "passive");
+  EXPECT_EQ(stop(), 0) << server_->log();
+  ::setenv("OMP_WAIT_POLICY", "active", 1);
+  start(make_temp_dir("reai-empty-models"));
+  EXPECT_EQ(policy(), "active");
+  EXPECT_EQ(stop(), 0) << server_->log();
+  if (before != nullptr) {
+    ::setenv("OMP_WAIT_POLICY", saved.c_str(), 1);
+  } else {
+    ::unsetenv("OMP_WAIT_POLICY");
+  }
+}
+
 }  // namespace
 }  // namespace reai::testing

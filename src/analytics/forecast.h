@@ -7,7 +7,9 @@
 //    damped trend, seasonality 12) with parameters by maximum likelihood
 //    (NLopt's BOBYQA), by default on log values;
 //  - a global gradient-boosted model (XGBoost) trained across all series on
-//    lags, rolling statistics, calendar and cross-series features.
+//    lags, rolling statistics, calendar and cross-series features, and the
+//    recent moves of the series' other columns (the other metrics and the
+//    panel's covariates, e.g. dollar volume, listings, inventory).
 // The combination weighs the models per series and horizon by their errors
 // over rolling origins inside the training data, and its 80%/95% intervals
 // are quantiles of those out-of-sample errors, so coverage is measured, not
@@ -33,8 +35,9 @@ constexpr int month_of(int index) { return index % 12 + 1; }
 // "2013-06" -> month index; InvalidArgument otherwise.
 Result<int> parse_year_month(const std::string& text);
 
-// One series of a panel: values[metric][t - start] for t in [start, end]; NaN
-// marks a missing value. Every series of a panel ends at the panel's
+// One series of a panel: values[column][t - start] for t in [start, end]; NaN
+// marks a missing value. Columns are the panel's metrics, then its
+// covariates. Every series of a panel ends at the panel's
 // last_month (shorter series are padded with NaN).
 struct PanelSeries {
   std::string name;
@@ -44,7 +47,8 @@ struct PanelSeries {
 };
 
 struct MonthlyPanel {
-  std::vector<std::string> metrics;
+  std::vector<std::string> metrics;     // forecast columns
+  std::vector<std::string> covariates;  // read for the global model's features only
   std::vector<PanelSeries> series;  // sorted by name
   int first_month = 0;
   int last_month = 0;
@@ -53,10 +57,17 @@ struct MonthlyPanel {
 // How to read a panel from CSV. `time_columns` is either {year, month}
 // (integers) or a single date column: "2013-06", "2013-06-30" or a decimal
 // year + (month - 1) / 12 ("2013.41666").
+// `covariates` are further numeric columns (e.g. listings, inventory) that
+// are not forecast but inform the forecasts of the metrics (features of the
+// global model). With `auto_covariates`, every other column that holds only
+// numbers (or NA) and differs between series in some month is one too (so a
+// text column or a decimal date column is not).
 struct PanelSpec {
   std::string series_column;
   std::vector<std::string> time_columns;
   std::vector<std::string> metrics;
+  std::vector<std::string> covariates;
+  bool auto_covariates = false;
 };
 
 // Reads a monthly panel. Empty or "NA" metric values are missing. Fails with

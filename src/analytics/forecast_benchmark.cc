@@ -28,12 +28,12 @@ MonthlyPanel generated_panel() {
           << "," << std::round(std::exp(sales_level + 3 * season + noise(rng))) << "\n";
     }
   }
-  return *parse_monthly_panel(csv.str(), "generated.csv", {"city", {"year", "month"}, {"median", "sales"}});
+  return *parse_monthly_panel(csv.str(), "generated.csv", {"city", {"year", "month"}, {"median", "sales"}, {}, false});
 }
 
 MonthlyPanel benchmark_panel() {
   if (const char* path = std::getenv("REAI_TXHOUSING")) {
-    auto panel = read_monthly_panel(path, {"city", {"year", "month"}, {"median", "sales"}});
+    auto panel = read_monthly_panel(path, {"city", {"year", "month"}, {"median", "sales"}, {}, true});
     if (panel) return *panel;
   }
   return generated_panel();

@@ -58,7 +58,7 @@ std::string numbered(const char* prefix, int i) {
   return out.str();
 }
 
-const PanelSpec kSpec{"city", {"year", "month"}, {"median", "sales"}};
+const PanelSpec kSpec{"city", {"year", "month"}, {"median", "sales"}, {}, false};
 
 TEST(SeasonalNaive, RepeatsAPureSeasonalSeriesExactly) {
   std::vector<double> y;
@@ -171,7 +171,7 @@ TEST(Panel, ReadsGapsDifferentLengthsAndDateColumns) {
       "a,2019-11,5,NA\n"
       "a,2019-12,,2\n"
       "a,2020-01,7,3\n";
-  auto panel = parse_monthly_panel(csv, "p.csv", {"region", {"date"}, {"price", "count"}});
+  auto panel = parse_monthly_panel(csv, "p.csv", {"region", {"date"}, {"price", "count"}, {}, false});
   ASSERT_TRUE(panel) << panel.status().to_string();
   ASSERT_EQ(panel->series.size(), 2u);
   EXPECT_EQ(panel->series[0].name, "a");
@@ -183,7 +183,7 @@ TEST(Panel, ReadsGapsDifferentLengthsAndDateColumns) {
   EXPECT_EQ(panel->series[1].length(), 1u);
   EXPECT_EQ(panel->last_month, month_index(2020, 1));
 
-  auto decimal = parse_monthly_panel("s,date,v\nx,2013.41666666667,1\nx,2013.5,2\n", "d.csv", {"s", {"date"}, {"v"}});
+  auto decimal = parse_monthly_panel("s,date,v\nx,2013.41666666667,1\nx,2013.5,2\n", "d.csv", {"s", {"date"}, {"v"}, {}, false});
   ASSERT_TRUE(decimal) << decimal.status().to_string();
   EXPECT_EQ(decimal->series[0].start, month_index(2013, 6));
   EXPECT_EQ(decimal->last_month, month_index(2013, 7));
@@ -191,6 +191,41 @@ TEST(Panel, ReadsGapsDifferentLengthsAndDateColumns) {
   const MonthlyPanel cut = truncate_panel(*panel, month_index(2019, 12));
   ASSERT_EQ(cut.series.size(), 1u);
   EXPECT_EQ(cut.series[0].length(), 2u);
+}
+
+// Covariates: named ones are read after the metrics; `auto` adds every other
+// numeric column that differs between series (not text, not a column that
+// is the same for every series in a month, like a decimal date).
+TEST(Panel, ReadsNamedAndAutomaticCovariates) {
+  const std::string csv =
+      "city,year,month,median,listings,agent,date,inventory\n"
+      "a,2020,1,10,100,ann,2020,4.5\n"
+      "a,2020,2,11,NA,bob,2020.0833,4.0\n"
+      "b,2020,1,20,300,cy,2020,6\n"
+      "b,2020,2,21,310,dee,2020.0833,\n";
+  auto named = parse_monthly_panel(csv, "c.csv", {"city", {"year", "month"}, {"median"}, {"inventory"}, false});
+  ASSERT_TRUE(named) << named.status().to_string();
+  EXPECT_EQ(named->metrics, std::vector<std::string>{"median"});
+  EXPECT_EQ(named->covariates, std::vector<std::string>{"inventory"});
+  ASSERT_EQ(named->series[0].values.size(), 2u);
+  EXPECT_DOUBLE_EQ(named->series[0].values[1][1], 4.0);
+  EXPECT_TRUE(std::isnan(named->series[1].values[1][1]));
+
+  auto automatic = parse_monthly_panel(csv, "c.csv", {"city", {"year", "month"}, {"median"}, {}, true});
+  ASSERT_TRUE(automatic) << automatic.status().to_string();
+  EXPECT_EQ(automatic->covariates, (std::vector<std::string>{"listings", "inventory"}));
+  ASSERT_EQ(automatic->series[1].values.size(), 3u);
+  EXPECT_DOUBLE_EQ(automatic->series[1].values[1][1], 310.0);
+  EXPECT_TRUE(std::isnan(automatic->series[0].values[1][1]));
+  EXPECT_DOUBLE_EQ(automatic->series[0].values[2][0], 4.5);
+  const MonthlyPanel cut = truncate_panel(*automatic, month_index(2020, 1));
+  EXPECT_EQ(cut.covariates, automatic->covariates);
+  EXPECT_EQ(cut.series[0].values.size(), 3u);
+
+  auto unknown = parse_monthly_panel(csv, "c.csv", {"city", {"year", "month"}, {"median"}, {"supply"}, false});
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
+  auto text = parse_monthly_panel(csv, "c.csv", {"city", {"year", "month"}, {"median"}, {"agent"}, false});
+  EXPECT_EQ(text.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(Panel, RejectsBadInput) {
@@ -205,7 +240,7 @@ TEST(Panel, RejectsBadInput) {
   auto bad_month = parse_monthly_panel("city,year,month,median,sales\nx,2020,13,1,5\n", "b.csv", kSpec);
   EXPECT_EQ(bad_month.status().code(), StatusCode::kInvalidArgument);
 
-  auto bad_date = parse_monthly_panel("s,date,v\nx,yesterday,1\n", "d.csv", {"s", {"date"}, {"v"}});
+  auto bad_date = parse_monthly_panel("s,date,v\nx,yesterday,1\n", "d.csv", {"s", {"date"}, {"v"}, {}, false});
   EXPECT_EQ(bad_date.status().code(), StatusCode::kInvalidArgument);
 
   auto empty = parse_monthly_panel("city,year,month,median,sales\n", "e.csv", kSpec);
@@ -292,6 +327,45 @@ TEST(Forecast, IntervalsCoverHeldOutGeneratedData) {
   BacktestOptions none = options;
   none.first_origin = panel->last_month;
   EXPECT_EQ(backtest_panel(*panel, none).status().code(), StatusCode::kInvalidArgument);
+}
+
+// A covariate that leads the metric by three months (the metric is the
+// covariate's value three months earlier, plus noise): the global model reads
+// it and forecasts far better than from the metric's own history.
+TEST(Forecast, ALeadingCovariateInformsTheGlobalModel) {
+  std::mt19937 rng(3);
+  std::normal_distribution<double> step(0, 0.05), noise(0, 0.01);
+  std::ostringstream csv;
+  csv << "city,year,month,median,lead\n";
+  for (int s = 0; s < 12; ++s) {
+    std::vector<double> x(84);
+    double level = 5 + 0.1 * s;
+    for (auto& v : x) v = level += step(rng);
+    for (int t = 0; t < 84; ++t) {
+      const int month = month_index(2010, 1) + t;
+      const double y = t >= 3 ? x[static_cast<std::size_t>(t - 3)] + noise(rng) : level;
+      csv << numbered("c", s) << "," << year_of(month) << "," << month_of(month) << "," << std::exp(y) << ","
+          << std::exp(x[static_cast<std::size_t>(t)]) << "\n";
+    }
+  }
+  auto mase_h3 = [&](bool with_covariate) {
+    const PanelSpec spec{"city", {"year", "month"}, {"median"}, {}, with_covariate};
+    auto panel = parse_monthly_panel(csv.str(), "lead.csv", spec);
+    EXPECT_TRUE(panel) << panel.status().to_string();
+    EXPECT_EQ(panel->covariates.size(), with_covariate ? 1u : 0u);
+    BacktestOptions options;
+    options.first_origin = panel->last_month - 8;
+    options.last_origin = panel->last_month - 3;
+    options.forecast.gbm_rounds = 60;
+    options.forecast.inner_origins = 12;
+    auto report = backtest_panel(*panel, options);
+    EXPECT_TRUE(report) << report.status().to_string();
+    // Only the metric is forecast.
+    EXPECT_EQ(report->metrics.size(), 1u);
+    return report->scores[static_cast<int>(Method::kGlobalGbm)][0][2].mase;
+  };
+  const double without = mase_h3(false), with = mase_h3(true);
+  EXPECT_LT(with, 0.8 * without) << "with " << with << ", without " << without;
 }
 
 }  // namespace

@@ -35,6 +35,21 @@ struct Transform {
   double from(double z) const { return log ? std::exp(z) : z * scale; }
 };
 
+// The transform of series `y`: logs when its column is positive, else values
+// over the series' mean magnitude. `present` says whether y holds any value.
+Transform transform_for(const std::vector<double>& y, bool positive, bool* present) {
+  double magnitude = 0;
+  int n = 0;
+  for (double v : y) {
+    if (!std::isnan(v)) {
+      magnitude += std::abs(v);
+      ++n;
+    }
+  }
+  *present = n > 0;
+  return Transform{positive, n > 0 && magnitude > 0 ? magnitude / n : 1.0};
+}
+
 bool metric_positive(const MonthlyPanel& panel, std::size_t m) {
   for (const auto& s : panel.series) {
     for (double v : s.values[m]) {
@@ -172,17 +187,7 @@ Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const For
       SeriesWork& w = work[m][s];
       const auto& y = panel.series[s].values[m];
       w.start = panel.series[s].start;
-      double magnitude = 0;
-      int n = 0;
-      for (double v : y) {
-        if (!std::isnan(v)) {
-          magnitude += std::abs(v);
-          ++n;
-        }
-      }
-      w.present = n > 0;
-      w.transform.log = positive;
-      w.transform.scale = n > 0 && magnitude > 0 ? magnitude / n : 1.0;
+      w.transform = transform_for(y, positive, &w.present);
       w.z.resize(y.size());
       for (std::size_t i = 0; i < y.size(); ++i) w.z[i] = std::isnan(y[i]) ? kNaN : w.transform.to(y[i]);
       w.mase_scale = seasonal_scale(w.z);
@@ -199,6 +204,20 @@ Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const For
   });
 
   if (options.progress) options.progress("training the global gradient-boosted model");
+  // Covariate columns, transformed like the metrics, as features only.
+  const std::size_t C = panel.series.front().values.size();
+  std::vector<std::vector<std::vector<double>>> covariate_z(C > M ? C - M : 0, std::vector<std::vector<double>>(S));
+  for (std::size_t c = M; c < C; ++c) {
+    const bool positive = metric_positive(panel, c);
+    for (std::size_t s = 0; s < S; ++s) {
+      const auto& y = panel.series[s].values[c];
+      bool present = false;
+      const Transform t = transform_for(y, positive, &present);
+      auto& z = covariate_z[c - M][s];
+      z.resize(y.size());
+      for (std::size_t i = 0; i < y.size(); ++i) z[i] = std::isnan(y[i]) ? kNaN : t.to(y[i]);
+    }
+  }
   GlobalModelInput input;
   input.horizon = H;
   input.inner_first = inner_first;
@@ -210,7 +229,14 @@ Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const For
     std::vector<GlobalModelSeries> series;
     const auto ets = static_cast<std::size_t>(Method::kEts);
     for (std::size_t s = 0; s < S; ++s) {
-      series.push_back({&work[m][s].z, work[m][s].start, &work[m][s].inner[ets], &work[m][s].final[ets]});
+      GlobalModelSeries g{&work[m][s].z, work[m][s].start, &work[m][s].inner[ets], &work[m][s].final[ets], {}};
+      // Every other column of the same series informs this one (sales and
+      // listings move before prices do).
+      for (std::size_t other = 0; other < M; ++other) {
+        if (other != m) g.others.push_back(&work[other][s].z);
+      }
+      for (const auto& z : covariate_z) g.others.push_back(&z[s]);
+      series.push_back(std::move(g));
     }
     input.metrics.push_back(std::move(series));
   }

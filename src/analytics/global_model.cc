@@ -21,7 +21,8 @@ constexpr int kFolds = 2;
 // Training origins: the last 8 years. Older ones cost training time and, on
 // the Texas panel, did not improve the backtest (market regimes change).
 constexpr int kTrainingMonths = 96;
-constexpr std::size_t kFeatures = 3 + kLags + 2 + 4 + 2 + 2 + 1;
+constexpr std::size_t kOwnFeatures = 3 + kLags + 2 + 4 + 2 + 2 + 1;
+constexpr std::size_t kFeaturesPerOther = 2;
 
 double at(const std::vector<double>& z, int i) {
   return i >= 0 && i < static_cast<int>(z.size()) ? z[static_cast<std::size_t>(i)] : kNaN;
@@ -125,6 +126,13 @@ bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric,
     ets = (*series.ets_final)[hi];
   }
   out[k++] = f(ets - base);
+  // The other columns' recent moves: the 3-month mean against the 12-month
+  // mean and against the same months a year before.
+  for (const std::vector<double>* other : series.others) {
+    const double o3 = mean_range(*other, i - 2, i);
+    out[k++] = f(o3 - mean_range(*other, i - 11, i));
+    out[k++] = f(o3 - mean_range(*other, i - 14, i - 12));
+  }
   *base_out = base;
   return true;
 }
@@ -157,12 +165,15 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
   // worse than it is, which skewed the combination weights towards ETS.
   const int middle = input.inner_first + (input.last_month - input.inner_first) / 2;
   const int cuts[kFolds] = {input.inner_first, middle};
-  models::DenseMatrix train_all(0, kFeatures), predict_final(0, kFeatures);
-  models::DenseMatrix train_early[kFolds] = {{0, kFeatures}, {0, kFeatures}};
-  models::DenseMatrix predict_inner[kFolds] = {{0, kFeatures}, {0, kFeatures}};
+  std::size_t others = 0;
+  if (!input.metrics.empty() && !input.metrics.front().empty()) others = input.metrics.front().front().others.size();
+  const std::size_t feature_count = kOwnFeatures + kFeaturesPerOther * others;
+  models::DenseMatrix train_all(0, feature_count), predict_final(0, feature_count);
+  models::DenseMatrix train_early[kFolds] = {{0, feature_count}, {0, feature_count}};
+  models::DenseMatrix predict_inner[kFolds] = {{0, feature_count}, {0, feature_count}};
   std::vector<float> y_all, y_early[kFolds];
   std::vector<RowRef> inner_rows[kFolds], final_rows;
-  std::vector<float> row(kFeatures);
+  std::vector<float> row(feature_count);
   for (std::size_t m = 0; m < M; ++m) {
     const auto& metric = input.metrics[m];
     out.inner[m].resize(metric.size());

@@ -15,6 +15,9 @@ struct GlobalModelSeries {
   // forecasts from the last month.
   const std::vector<std::vector<double>>* ets_inner = nullptr;
   const std::vector<double>* ets_final = nullptr;
+  // The series' other columns (other metrics, covariates), transformed and
+  // aligned with z (same start and length); the same count for every series.
+  std::vector<const std::vector<double>*> others;
 };
 
 struct GlobalModelInput {

@@ -62,7 +62,9 @@ Result<MonthlyPanel> read_panel(CsvReader csv, const PanelSpec& spec) {
     if (!col) return col.status();
     time_cols.push_back(*col);
   }
-  for (const auto& name : spec.metrics) {
+  std::vector<std::string> columns = spec.metrics;
+  columns.insert(columns.end(), spec.covariates.begin(), spec.covariates.end());
+  for (const auto& name : columns) {
     auto col = csv.require_column(name);
     if (!col) return col.status();
     metric_cols.push_back(*col);
@@ -70,6 +72,17 @@ Result<MonthlyPanel> read_panel(CsvReader csv, const PanelSpec& spec) {
   std::size_t width = *series_col;
   for (auto c : time_cols) width = std::max(width, c);
   for (auto c : metric_cols) width = std::max(width, c);
+  // Candidate covariates: every other column, until a value is not a number.
+  std::vector<std::size_t> candidate_cols;
+  std::vector<bool> numeric;
+  if (spec.auto_covariates) {
+    for (std::size_t c = 0; c < csv.header().size(); ++c) {
+      const bool taken = c == *series_col || std::find(time_cols.begin(), time_cols.end(), c) != time_cols.end() ||
+                         std::find(metric_cols.begin(), metric_cols.end(), c) != metric_cols.end();
+      if (!taken) candidate_cols.push_back(c);
+    }
+    numeric.assign(candidate_cols.size(), true);
+  }
 
   std::map<std::string, std::vector<RawRow>, std::less<>> rows_by_series;
   std::vector<std::string_view> fields;
@@ -108,9 +121,16 @@ Result<MonthlyPanel> read_panel(CsvReader csv, const PanelSpec& spec) {
       auto value = parse_optional_double(fields[metric_cols[m]], &ok);
       if (!ok || (value && !std::isfinite(*value))) {
         return invalid_argument(at(csv) + ": unparsable value '" + std::string(fields[metric_cols[m]]) +
-                                "' in column " + spec.metrics[m]);
+                                "' in column " + columns[m]);
       }
       row.values.push_back(value ? *value : kMissing);
+    }
+    for (std::size_t c = 0; c < candidate_cols.size(); ++c) {
+      bool ok = true;
+      std::optional<double> value;
+      if (numeric[c] && candidate_cols[c] < fields.size()) value = parse_optional_double(fields[candidate_cols[c]], &ok);
+      if (!ok || (value && !std::isfinite(*value))) numeric[c] = false;
+      row.values.push_back(numeric[c] && value ? *value : kMissing);
     }
     auto it = rows_by_series.find(name);
     if (it == rows_by_series.end()) it = rows_by_series.emplace(std::string(name), std::vector<RawRow>{}).first;
@@ -118,8 +138,33 @@ Result<MonthlyPanel> read_panel(CsvReader csv, const PanelSpec& spec) {
   }
   if (rows_by_series.empty()) return invalid_argument(csv.path() + ": no data rows");
 
+  // Of the numeric candidates keep those that differ between series in some
+  // month: a column that is a function of the month alone (a decimal date)
+  // says nothing the calendar does not.
+  std::vector<std::size_t> kept(columns.size());
+  for (std::size_t c = 0; c < columns.size(); ++c) kept[c] = c;
+  std::vector<std::string> covariates = spec.covariates;
+  for (std::size_t c = 0; c < candidate_cols.size(); ++c) {
+    if (!numeric[c]) continue;
+    const std::size_t index = columns.size() + c;
+    std::map<int, double> first_value;
+    bool varies = false;
+    for (const auto& [name, rows] : rows_by_series) {
+      for (const auto& r : rows) {
+        const double v = r.values[index];
+        if (std::isnan(v)) continue;
+        auto [it, inserted] = first_value.emplace(r.month, v);
+        if (!inserted && it->second != v) varies = true;
+      }
+    }
+    if (!varies) continue;
+    kept.push_back(index);
+    covariates.push_back(csv.header()[candidate_cols[c]]);
+  }
+
   MonthlyPanel panel;
   panel.metrics = spec.metrics;
+  panel.covariates = covariates;
   panel.first_month = std::numeric_limits<int>::max();
   panel.last_month = std::numeric_limits<int>::min();
   for (const auto& [name, rows] : rows_by_series) {
@@ -134,7 +179,7 @@ Result<MonthlyPanel> read_panel(CsvReader csv, const PanelSpec& spec) {
     series.start = std::numeric_limits<int>::max();
     for (const auto& r : rows) series.start = std::min(series.start, r.month);
     const std::size_t length = static_cast<std::size_t>(panel.last_month - series.start + 1);
-    series.values.assign(spec.metrics.size(), std::vector<double>(length, kMissing));
+    series.values.assign(kept.size(), std::vector<double>(length, kMissing));
     std::vector<bool> seen(length, false);
     for (const auto& r : rows) {
       const auto i = static_cast<std::size_t>(r.month - series.start);
@@ -143,7 +188,7 @@ Result<MonthlyPanel> read_panel(CsvReader csv, const PanelSpec& spec) {
                                 std::to_string(year_of(r.month)) + "-" + std::to_string(month_of(r.month)));
       }
       seen[i] = true;
-      for (std::size_t m = 0; m < r.values.size(); ++m) series.values[m][i] = r.values[m];
+      for (std::size_t k = 0; k < kept.size(); ++k) series.values[k][i] = r.values[kept[k]];
     }
     panel.series.push_back(std::move(series));
   }
@@ -173,6 +218,7 @@ Result<MonthlyPanel> parse_monthly_panel(std::string csv_text, const std::string
 MonthlyPanel truncate_panel(const MonthlyPanel& panel, int last_month) {
   MonthlyPanel out;
   out.metrics = panel.metrics;
+  out.covariates = panel.covariates;
   out.first_month = panel.first_month;
   out.last_month = std::min(last_month, panel.last_month);
   for (const auto& s : panel.series) {

@@ -162,7 +162,7 @@ void train_predictions(const DemoArgs& args, const History& history) {
   }
   const fs::path forecast = models / "markets" / "forecast.csv";
   if (!fs::exists(forecast) && !args.market_panel.empty() && fs::exists(args.market_panel)) {
-    auto panel = analytics::read_monthly_panel(args.market_panel, {"city", {"year", "month"}, {"median", "sales"}});
+    auto panel = analytics::read_monthly_panel(args.market_panel, {"city", {"year", "month"}, {"median", "sales"}, {}, true});
     analytics::ForecastOptions options;
     options.nthread = 1;
     auto points = panel ? analytics::forecast_panel(*panel, options) : Result<std::vector<analytics::ForecastPoint>>(panel.status());

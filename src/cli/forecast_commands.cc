@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -29,7 +30,7 @@ std::vector<std::string> split(const std::string& text) {
 }
 
 struct ForecastArgs {
-  std::string data, series, time, metrics, out, origins, complete_from;
+  std::string data, series, time, metrics, out, origins, complete_from, covariates = "auto";
   int horizon = 3;
   int threads = 2;
   int inner_origins = 18;
@@ -37,7 +38,12 @@ struct ForecastArgs {
 };
 
 Result<analytics::MonthlyPanel> read_panel(const ForecastArgs& args) {
-  analytics::PanelSpec spec{args.series, split(args.time), split(args.metrics)};
+  analytics::PanelSpec spec{args.series, split(args.time), split(args.metrics), {}, false};
+  if (args.covariates == "auto") {
+    spec.auto_covariates = true;
+  } else if (args.covariates != "none") {
+    spec.covariates = split(args.covariates);
+  }
   return analytics::read_monthly_panel(args.data, spec);
 }
 
@@ -123,6 +129,10 @@ void add_panel_options(CLI::App* cmd, ForecastArgs* args, bool required) {
     time->required();
     metrics->required();
   }
+  cmd->add_option("--covariates", args->covariates,
+                  "Columns that inform the forecasts without being forecast: comma-separated, 'none', or 'auto' "
+                  "(every other numeric column that differs between series)")
+      ->capture_default_str();
   cmd->add_option("--horizon", args->horizon, "Months ahead (1..24)")->capture_default_str();
   cmd->add_option("--threads", args->threads, "Worker threads")->capture_default_str();
   cmd->add_option("--inner-origins", args->inner_origins,

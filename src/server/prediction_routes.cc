@@ -399,6 +399,68 @@ ApiResponse render_agents(const TokenClaims& claims, std::string_view agent_id, 
   return answer(std::move(o), kRoute);
 }
 
+// Jobs run in order on one thread, started with the first job; stop()
+// drops what is still queued (each job's `cancel` runs instead) and joins.
+struct Job {
+  std::function<void()> run;
+  std::function<void()> cancel;  // at stop, instead of run
+};
+
+class JobQueue {
+ public:
+  JobQueue() = default;
+  JobQueue(const JobQueue&) = delete;
+  JobQueue& operator=(const JobQueue&) = delete;
+  ~JobQueue() { stop(); }
+
+  // False once stopping (the job is dropped; the caller answers itself).
+  bool enqueue(Job job) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return false;
+      jobs_.push_back(std::move(job));
+      if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+  // Idempotent.
+  void stop() {
+    std::deque<Job> left;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      left.swap(jobs_);
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    for (auto& job : left) job.cancel();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (stopping_) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job.run();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
 }  // namespace
 
 struct PredictionRoutes::Impl {
@@ -521,54 +583,18 @@ struct PredictionRoutes::Impl {
     return snap;
   }
 
-  // ---- the worker: slow work off the io threads ----
-  struct Job {
-    std::function<void()> run;
-    std::function<void()> cancel;  // at stop, instead of run
-  };
-  std::mutex jobs_mu;
-  std::condition_variable jobs_cv;
-  std::deque<Job> jobs;
-  bool stopping = false;
-  std::thread worker;
+  // ---- the workers: slow work off the io threads ----
+  // Histories and predictions from them (up to seconds per tenant) on one;
+  // pricing requests (milliseconds each: the comparables scan) on another,
+  // so a price never waits behind a tenant's history.
+  JobQueue history_jobs;
+  JobQueue pricing_jobs;
 
-  // False once stopping (the job is dropped; the caller answers itself).
-  bool enqueue(Job job) {
-    {
-      std::lock_guard lock(jobs_mu);
-      if (stopping) return false;
-      jobs.push_back(std::move(job));
-      if (!worker.joinable()) worker = std::thread([this] { work(); });
-    }
-    jobs_cv.notify_one();
-    return true;
-  }
-
-  void work() {
-    for (;;) {
-      Job job;
-      {
-        std::unique_lock lock(jobs_mu);
-        jobs_cv.wait(lock, [&] { return stopping || !jobs.empty(); });
-        if (stopping) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
-      }
-      job.run();
-    }
-  }
+  bool enqueue(Job job) { return history_jobs.enqueue(std::move(job)); }
 
   void stop() {
-    std::deque<Job> left;
-    {
-      std::lock_guard lock(jobs_mu);
-      if (stopping) return;
-      stopping = true;
-      left.swap(jobs);
-    }
-    jobs_cv.notify_all();
-    if (worker.joinable()) worker.join();
-    for (auto& job : left) job.cancel();
+    history_jobs.stop();
+    pricing_jobs.stop();
   }
 
   // Rebuilds the tenant's history and the predictions already asked for,
@@ -730,7 +756,24 @@ Route PredictionRoutes::match(std::string_view path, std::string* id) {
 ApiResponse PredictionRoutes::handle(Route route, const TokenClaims& claims, bool get, bool post,
                                      std::string_view id, std::string_view query, std::string_view body,
                                      Api::Post post_fn, Api::Respond respond) {
-  if (route == Route::kPredictionPricing && post) return pricing(claims, body);
+  if (route == Route::kPredictionPricing && post) {
+    if (!post_fn || !respond || body.size() > kMaxPricingBody) return pricing(claims, body);
+    // The AVM and the comparables scan take milliseconds: on the pricing
+    // worker, so an io thread keeps serving events meanwhile.
+    const bool queued = impl_->pricing_jobs.enqueue(
+        {[this, claims, body = std::string(body), post_fn, respond] {
+           ApiResponse r = pricing(claims, body);
+           post_fn([respond, r = std::move(r)] { respond(r); });
+         },
+         [post_fn, respond] {
+           post_fn([respond] { respond(error_response(unavailable("server stopping"), Route::kPredictionPricing)); });
+         }});
+    if (!queued) return error_response(unavailable("server stopping"), route);
+    ApiResponse r;
+    r.deferred = true;
+    r.route = route;
+    return r;
+  }
   if (get && route == Route::kPredictionMarkets) return market_trends(claims, query);
   if (get && (route == Route::kPredictionDeals || route == Route::kPredictionAgents)) {
     if (!post_fn || !respond) return impl_->compute(route, claims, id);

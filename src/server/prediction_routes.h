@@ -19,7 +19,9 @@
 // with it, so repeated reads cost a map lookup and the JSON. That work runs
 // on one worker thread, never on an io thread: the first read of a tenant
 // waits for it (deferred answer); later reads answer from the cached
-// predictions while a stale history is rebuilt in the background.
+// predictions while a stale history is rebuilt in the background. Pricing
+// (the AVM and a scan for comparables: milliseconds) runs on a second worker
+// thread for the same reason: an io thread never computes a prediction.
 // Thread-safe.
 #pragma once
 
@@ -50,7 +52,8 @@ class PredictionRoutes {
   // predictions; when these must be computed first, and `post`/`respond`
   // are given, the answer is `deferred` and goes to `respond` (exactly once,
   // through `post`) from the worker thread; without them it is computed
-  // inline.
+  // inline. Pricing, given `post`/`respond`, is always deferred to the
+  // pricing worker (an oversize body is refused at once).
   ApiResponse handle(Route route, const TokenClaims& claims, bool get, bool post, std::string_view id,
                      std::string_view query, std::string_view body, Api::Post post_fn = {},
                      Api::Respond respond = {});

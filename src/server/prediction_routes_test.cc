@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "analytics/deals.h"
 #include "analytics/synthetic_deals.h"
@@ -421,6 +425,66 @@ TEST_F(PredictionRoutesTest, PricingRecommendsAPriceWithIntervalComparablesAndMa
   }
   EXPECT_EQ(http_->post("/api/predictions/pricing", "{" + ok_fields + "}", "").status, 401);
   EXPECT_EQ(http_->get("/api/predictions/pricing", a).status, 405);
+}
+
+// Pricing is computed on the pricing worker, never on the calling (io)
+// thread: the call returns a deferred answer, and the answer arrives once,
+// through `post`, from another thread. At stop, a queued price answers 503.
+TEST_F(PredictionRoutesTest, PricingIsAnsweredByTheWorkerThroughPost) {
+  install(trained().avm, "avm");
+  PredictionRoutes routes(*store_, model_dir_.string(), clock_);
+  TokenClaims claims{kTenant, Role::kAgent, kAsOf + 3600};
+  const std::string body = R"({"Neighborhood":"East","Gr_Liv_Area":1600,"Year_Built":1995,"Full_Bath":2})";
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<ApiResponse, std::thread::id>> answers;
+  int posts = 0;
+  Api::Post post = [&](std::function<void()> f) {
+    {
+      std::lock_guard lock(mu);
+      ++posts;
+    }
+    f();
+  };
+  Api::Respond respond = [&](ApiResponse r) {
+    std::lock_guard lock(mu);
+    answers.emplace_back(std::move(r), std::this_thread::get_id());
+    cv.notify_all();
+  };
+  ApiResponse r = routes.handle(Route::kPredictionPricing, claims, false, true, "", "", body, post, respond);
+  EXPECT_TRUE(r.deferred);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return !answers.empty(); }));
+    EXPECT_EQ(posts, 1);
+    EXPECT_EQ(answers.size(), 1u);
+    EXPECT_NE(answers[0].second, std::this_thread::get_id());
+    ASSERT_EQ(answers[0].first.status, 200) << answers[0].first.body;
+    auto o = json::parse(answers[0].first.body).as_object();
+    EXPECT_GT(o.at("list_price").to_number<double>(), 80000);
+  }
+  // Bad input is answered from the worker too, with its 4xx.
+  r = routes.handle(Route::kPredictionPricing, claims, false, true, "", "", "{", post, respond);
+  EXPECT_TRUE(r.deferred);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return answers.size() == 2; }));
+    EXPECT_EQ(answers[1].first.status, 400);
+  }
+  // An oversize body is refused at once, without the worker.
+  r = routes.handle(Route::kPredictionPricing, claims, false, true, "", "", std::string(70 * 1024, ' '), post, respond);
+  EXPECT_FALSE(r.deferred);
+  EXPECT_EQ(r.status, 413);
+  // Without post/respond (a synchronous caller) it is computed inline.
+  r = routes.handle(Route::kPredictionPricing, claims, false, true, "", "", body);
+  EXPECT_FALSE(r.deferred);
+  EXPECT_EQ(r.status, 200) << r.body;
+  routes.stop();
+  r = routes.handle(Route::kPredictionPricing, claims, false, true, "", "", body, post, respond);
+  EXPECT_FALSE(r.deferred);
+  EXPECT_EQ(r.status, 503);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(answers.size(), 2u);
 }
 
 }  // namespace

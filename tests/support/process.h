@@ -42,6 +42,8 @@ class ReaiProcess {
   int stop(int sig = SIGTERM, int timeout_ms = 30000);
   bool running();
   std::string log() const;
+  // The child's process id (-1 once it has been reaped).
+  int pid() const { return pid_; }
 
  private:
   int pid_ = -1;
