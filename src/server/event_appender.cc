@@ -7,8 +7,12 @@
 
 namespace reai::server {
 
-EventAppender::EventAppender(store::Store& store, Prepare prepare, Limits limits)
-    : store_(store), prepare_(std::move(prepare)), limits_(limits), thread_([this] { run(); }) {}
+EventAppender::EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written)
+    : store_(store),
+      prepare_(std::move(prepare)),
+      contacts_written_(std::move(contacts_written)),
+      limits_(limits),
+      thread_([this] { run(); }) {}
 
 EventAppender::~EventAppender() { stop(); }
 
@@ -98,12 +102,13 @@ void EventAppender::write_events(std::vector<Request>& requests,
   // where each one's answer goes.
   std::vector<Event> batch;
   std::vector<Result<bool>*> slots;
+  std::vector<Contact> new_contacts;
   std::vector<Answers> answers(requests.size());
   for (std::size_t r = 0; r < requests.size(); ++r) {
     answers[r].assign(requests[r].events.size(), Result<bool>(false));
     for (std::size_t i = 0; i < requests[r].events.size(); ++i) {
       const Event& e = requests[r].events[i];
-      if (Status s = prepare_ ? prepare_(e) : Status::ok(); !s) {
+      if (Status s = prepare_ ? prepare_(e, &new_contacts) : Status::ok(); !s) {
         answers[r][i] = s;
         continue;
       }
@@ -114,13 +119,14 @@ void EventAppender::write_events(std::vector<Request>& requests,
   if (batch.empty()) {
     write_scores(rows);
   } else {
-    auto written = store_.append_batch(batch, rows);
+    auto written = store_.append_batch(batch, rows, new_contacts);
     if (!written && !rows.empty()) {
       // Keep a refused history row from costing the events: apart, each
       // stands or falls on its own.
-      written = store_.append_events(batch);
+      written = store_.append_batch(batch, {}, new_contacts);
       write_scores(rows);
     }
+    if (written && !new_contacts.empty() && contacts_written_) contacts_written_(new_contacts);
     for (std::size_t k = 0; k < slots.size(); ++k) {
       *slots[k] = written ? Result<bool>(bool((*written)[k])) : Result<bool>(written.status());
     }

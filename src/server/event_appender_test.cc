@@ -87,7 +87,7 @@ TEST(EventAppenderTest, PrepareErrorAnswersOnlyThatEvent) {
   auto store = store::make_memory_store();
   EventAppender appender(
       *store,
-      [](const Event& e) { return e.contact_id == "bad" ? unavailable("contact store down") : Status::ok(); }, {});
+      [](const Event& e, std::vector<Contact>*) { return e.contact_id == "bad" ? unavailable("contact store down") : Status::ok(); }, {});
   Outcome outcome;
   ASSERT_TRUE(appender.submit({event("e1"), event("e2", "bad"), event("e3")}, outcome.done()));
   auto [events, answers] = outcome.future.get();
@@ -116,7 +116,7 @@ TEST(EventAppenderTest, RequestsQueuedTogetherShareOneCommit) {
   auto store = store::make_memory_store();
   Gate gate;
   EventAppender appender(
-      *store, [&gate](const Event& e) { return e.event_id == "first" ? gate.wait_open() : Status::ok(); }, {});
+      *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "first" ? gate.wait_open() : Status::ok(); }, {});
   Outcome first, second, third;
   ASSERT_TRUE(appender.submit({event("first")}, first.done()));
   gate.wait_until_held();
@@ -134,7 +134,7 @@ TEST(EventAppenderTest, FullQueueRefusesUntilDrained) {
   auto store = store::make_memory_store();
   Gate gate;
   EventAppender appender(
-      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
+      *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
       EventAppender::Limits{.max_queued_events = 3});
   Outcome held, a, b;
   ASSERT_TRUE(appender.submit({event("hold")}, held.done()));
@@ -172,7 +172,7 @@ TEST(EventAppenderTest, StopWritesWhatIsQueuedThenRefuses) {
   auto store = store::make_memory_store();
   Gate gate;
   EventAppender appender(
-      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); }, {});
+      *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); }, {});
   std::atomic<int> answered{0};
   auto count = [&answered](std::vector<Event>, EventAppender::Answers answers) {
     for (const auto& a : answers) answered += a.value() ? 1 : 0;
@@ -207,7 +207,7 @@ TEST(EventAppenderTest, ScoreRowsBeyondTheBoundAreDroppedAndCounted) {
   auto store = store::make_memory_store();
   Gate gate;
   EventAppender appender(
-      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
+      *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
       EventAppender::Limits{.max_queued_scores = 2});
   Outcome held;
   ASSERT_TRUE(appender.submit({event("hold")}, held.done()));

@@ -84,6 +84,10 @@ constexpr const char* kListingColumns =
 constexpr const char* kContactColumns =
     "tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, "
     "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email";
+constexpr const char* kInsertContactIfAbsent =
+    "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING";
 constexpr const char* kUpsertContact =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
     " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
@@ -572,17 +576,21 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {});
+    return append_batch(events, {}, {});
   }
 
-  Result<std::vector<bool>> append_batch(std::span<const Event> events,
-                                         std::span<const ScoreRecord> scores) override {
+  Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
+                                         std::span<const Contact> new_contacts) override {
+    for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
     for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     std::vector<bool> written;
     written.reserve(events.size());
     std::lock_guard lock(mu_);
-    Status status = in_transaction(events.size() + scores.size(), [&]() -> Status {
+    Status status = in_transaction(new_contacts.size() + events.size() + scores.size(), [&]() -> Status {
+      for (const Contact& c : new_contacts) {
+        REAI_RETURN_IF_ERROR(write(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, c); }));
+      }
       for (const Event& e : events) {
         auto one = insert_event(e);
         if (!one) return one.status();
