@@ -820,8 +820,11 @@ class SqliteStore final : public Store {
   };
 
   // Caller holds mu_.
+  // The hot inserts name their SQL by a string made once: the statement
+  // cache is keyed by std::string, and a temporary per row is an allocation.
   Status insert_score(const ScoreRecord& r) {
-    return write(kInsertScore, [&](Statement& s) {
+    static const std::string sql(kInsertScore);
+    return write(sql, [&](Statement& s) {
       s.bind(1, r.tenant_id);
       s.bind(2, r.contact_id);
       s.bind(3, static_cast<std::int64_t>(r.ts));
@@ -848,7 +851,8 @@ class SqliteStore final : public Store {
   }
 
   Result<bool> insert_event(const Event& event) {
-    return insert_counted(kInsertEvent, [&](Statement& s) { bind_event(s, event); });
+    static const std::string sql(kInsertEvent);
+    return insert_counted(sql, [&](Statement& s) { bind_event(s, event); });
   }
 
   // One result per row, in batch order. Waiters read results under
