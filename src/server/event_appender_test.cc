@@ -83,6 +83,42 @@ TEST(EventAppenderTest, AnswersEachEventInSubmissionOrder) {
   EXPECT_EQ(appender.written(), 4u);
 }
 
+TEST(EventAppenderTest, NewContactsShareTheBatchAndAreReportedOnceWritten) {
+  auto store = store::make_memory_store();
+  std::vector<Contact> reported;
+  EventAppender appender(
+      *store,
+      [](const Event& e, std::vector<Contact>* new_contacts) {
+        if (e.contact_id != "known") {
+          Contact c;
+          c.tenant_id = e.tenant_id;
+          c.contact_id = e.contact_id;
+          c.created_at = e.ts;
+          new_contacts->push_back(c);
+        }
+        return Status::ok();
+      },
+      {}, [&reported](const std::vector<Contact>& written) { reported = written; });
+  Outcome outcome;
+  ASSERT_TRUE(appender.submit({event("e1", "new"), event("e2", "known"), event("", "lost")}, outcome.done()));
+  auto [events, answers] = outcome.future.get();
+  // The whole batch is refused (an event without an id): no contact from it
+  // is written or reported, and the events come back intact for the answer.
+  ASSERT_FALSE(answers[0].has_value());
+  EXPECT_EQ(events[0].event_id, "e1");
+  EXPECT_EQ(events[1].contact_id, "known");
+  EXPECT_TRUE(reported.empty());
+  EXPECT_EQ(store->count_contacts("t1").value(), 0u);
+
+  Outcome second;
+  ASSERT_TRUE(appender.submit({event("e1", "new"), event("e2", "known")}, second.done()));
+  EXPECT_TRUE(second.future.get().second[0].value());
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0].contact_id, "new");
+  EXPECT_EQ(store->get_contact("t1", "new").value().created_at, 1'700'000'000);
+  EXPECT_EQ(appender.batches(), 2u);
+}
+
 TEST(EventAppenderTest, PrepareErrorAnswersOnlyThatEvent) {
   auto store = store::make_memory_store();
   EventAppender appender(
