@@ -122,8 +122,11 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       predictions_(std::make_unique<PredictionRoutes>(deps.store, deps.registry.model_dir(), deps.clock)),
       shards_(new ScoreShard[kShards]),
       appender_(std::make_unique<EventAppender>(
-          deps.store, [this](const Event& e) { return prepare_event(e); },
-          EventAppender::Limits{.max_queued_events = config.max_queued_events})) {
+          deps.store, [this](const Event& e, std::vector<Contact>* new_contacts) { return prepare_event(e, new_contacts); },
+          EventAppender::Limits{.max_queued_events = config.max_queued_events},
+          [this](const std::vector<Contact>& written) {
+            for (const Contact& c : written) remember_contact(c.tenant_id, c.contact_id);
+          })) {
   if (config_.tenant_rate_limit_per_s > 0) rate_limiter_ = std::make_unique<TokenBuckets>(config_.tenant_rate_limit_per_s);
   std::random_device rd;
   char buf[32];
@@ -517,14 +520,28 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
   return json;
 }
 
-Status Api::prepare_event(const Event& event) {
+Status Api::prepare_event(const Event& event, std::vector<Contact>* new_contacts) {
   REAI_RETURN_IF_ERROR(ensure_tenant(event.tenant_id));
-  return ensure_contact(event.tenant_id, event.contact_id, event.ts);
+  if (!new_contacts) return ensure_contact(event.tenant_id, event.contact_id, event.ts);
+  {
+    std::lock_guard lock(known_mu_);
+    if (known_contacts_.count(contact_key(event.tenant_id, event.contact_id))) return {};
+  }
+  // Not known yet: it rides in the batch's transaction, inserted only when
+  // absent, so no lookup is needed here either.
+  for (const Contact& c : *new_contacts) {
+    if (c.contact_id == event.contact_id && c.tenant_id == event.tenant_id) return {};
+  }
+  Contact& c = new_contacts->emplace_back();
+  c.tenant_id = event.tenant_id;
+  c.contact_id = event.contact_id;
+  c.created_at = event.ts;
+  return {};
 }
 
 Result<Api::EventOutcome> Api::apply_event(Event event) {
   if (event.event_id.empty()) event.event_id = next_event_id();
-  REAI_RETURN_IF_ERROR(prepare_event(event));
+  REAI_RETURN_IF_ERROR(prepare_event(event, nullptr));
   return finish_event(event, deps_.store.append_event(event));
 }
 

@@ -138,7 +138,9 @@ class Api {
                                     std::string_view default_contact_id);
   Result<EventOutcome> apply_event(Event event);
   // Tenant and contact rows an event needs; before the event is written.
-  Status prepare_event(const Event& event);
+  // The tenant is created at once; a contact not known to exist goes into
+  // `new_contacts` (the appender's batch), or is created at once when null.
+  Status prepare_event(const Event& event, std::vector<Contact>* new_contacts);
   // After the append: scores (and publishes) a new event, or answers the
   // current score for a replay.
   Result<EventOutcome> finish_event(const Event& event, const Result<bool>& appended);

@@ -7,8 +7,12 @@
 
 namespace reai::server {
 
-EventAppender::EventAppender(store::Store& store, Prepare prepare, Limits limits)
-    : store_(store), prepare_(std::move(prepare)), limits_(limits), thread_([this] { run(); }) {}
+EventAppender::EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written)
+    : store_(store),
+      prepare_(std::move(prepare)),
+      contacts_written_(std::move(contacts_written)),
+      limits_(limits),
+      thread_([this] { run(); }) {}
 
 EventAppender::~EventAppender() { stop(); }
 
@@ -94,35 +98,44 @@ void EventAppender::run() {
 
 void EventAppender::write_events(std::vector<Request>& requests,
                                  const std::vector<store::ScoreRecord>& rows) {
-  // Events that passed prepare, flattened for one transaction; `slots` says
-  // where each one's answer goes.
+  // Events that passed prepare, moved (not copied: four strings each) into
+  // one span for the transaction and moved back for the callbacks; `from`
+  // says which request and position each came from.
+  std::size_t total = 0;
+  for (const Request& request : requests) total += request.events.size();
   std::vector<Event> batch;
-  std::vector<Result<bool>*> slots;
+  batch.reserve(total);
+  std::vector<std::pair<std::size_t, std::size_t>> from;
+  from.reserve(total);
+  std::vector<Contact> new_contacts;
   std::vector<Answers> answers(requests.size());
   for (std::size_t r = 0; r < requests.size(); ++r) {
     answers[r].assign(requests[r].events.size(), Result<bool>(false));
     for (std::size_t i = 0; i < requests[r].events.size(); ++i) {
-      const Event& e = requests[r].events[i];
-      if (Status s = prepare_ ? prepare_(e) : Status::ok(); !s) {
+      Event& e = requests[r].events[i];
+      if (Status s = prepare_ ? prepare_(e, &new_contacts) : Status::ok(); !s) {
         answers[r][i] = s;
         continue;
       }
-      batch.push_back(e);
-      slots.push_back(&answers[r][i]);
+      batch.push_back(std::move(e));
+      from.emplace_back(r, i);
     }
   }
   if (batch.empty()) {
     write_scores(rows);
   } else {
-    auto written = store_.append_batch(batch, rows);
+    auto written = store_.append_batch(batch, rows, new_contacts);
     if (!written && !rows.empty()) {
       // Keep a refused history row from costing the events: apart, each
       // stands or falls on its own.
-      written = store_.append_events(batch);
+      written = store_.append_batch(batch, {}, new_contacts);
       write_scores(rows);
     }
-    for (std::size_t k = 0; k < slots.size(); ++k) {
-      *slots[k] = written ? Result<bool>(bool((*written)[k])) : Result<bool>(written.status());
+    if (written && !new_contacts.empty() && contacts_written_) contacts_written_(new_contacts);
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      const auto [r, i] = from[k];
+      answers[r][i] = written ? Result<bool>(bool((*written)[k])) : Result<bool>(written.status());
+      requests[r].events[i] = std::move(batch[k]);
     }
     batches_.fetch_add(1, std::memory_order_relaxed);
     written_.fetch_add(batch.size(), std::memory_order_relaxed);

@@ -42,9 +42,13 @@ class EventAppender {
   // real work elsewhere).
   using Done = std::function<void(std::vector<Event> events, Answers answers)>;
   // Runs on the appender thread before an event is written (e.g. create its
-  // tenant and contact); an error becomes that event's answer and the event
-  // is not written.
-  using Prepare = std::function<Status(const Event&)>;
+  // tenant); an error becomes that event's answer and the event is not
+  // written. A contact it appends to `new_contacts` (one the store may not
+  // hold yet) is inserted when absent in the batch's own transaction, ahead
+  // of the events: one commit for both.
+  using Prepare = std::function<Status(const Event&, std::vector<Contact>* new_contacts)>;
+  // Runs on the appender thread once a batch's new contacts are committed.
+  using ContactsWritten = std::function<void(const std::vector<Contact>&)>;
 
   struct Limits {
     std::size_t max_queued_events = 16384;
@@ -52,7 +56,7 @@ class EventAppender {
     std::size_t score_rows_per_turn = 1024;  // history rows written per turn
   };
 
-  EventAppender(store::Store& store, Prepare prepare, Limits limits);
+  EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written = nullptr);
   // As stop().
   ~EventAppender();
   EventAppender(const EventAppender&) = delete;
@@ -91,6 +95,7 @@ class EventAppender {
 
   store::Store& store_;
   const Prepare prepare_;
+  const ContactsWritten contacts_written_;
   const Limits limits_;
   std::mutex mu_;
   std::condition_variable wake_;

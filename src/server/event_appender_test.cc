@@ -83,11 +83,47 @@ TEST(EventAppenderTest, AnswersEachEventInSubmissionOrder) {
   EXPECT_EQ(appender.written(), 4u);
 }
 
+TEST(EventAppenderTest, NewContactsShareTheBatchAndAreReportedOnceWritten) {
+  auto store = store::make_memory_store();
+  std::vector<Contact> reported;
+  EventAppender appender(
+      *store,
+      [](const Event& e, std::vector<Contact>* new_contacts) {
+        if (e.contact_id != "known") {
+          Contact c;
+          c.tenant_id = e.tenant_id;
+          c.contact_id = e.contact_id;
+          c.created_at = e.ts;
+          new_contacts->push_back(c);
+        }
+        return Status::ok();
+      },
+      {}, [&reported](const std::vector<Contact>& written) { reported = written; });
+  Outcome outcome;
+  ASSERT_TRUE(appender.submit({event("e1", "new"), event("e2", "known"), event("", "lost")}, outcome.done()));
+  auto [events, answers] = outcome.future.get();
+  // The whole batch is refused (an event without an id): no contact from it
+  // is written or reported, and the events come back intact for the answer.
+  ASSERT_FALSE(answers[0].has_value());
+  EXPECT_EQ(events[0].event_id, "e1");
+  EXPECT_EQ(events[1].contact_id, "known");
+  EXPECT_TRUE(reported.empty());
+  EXPECT_EQ(store->count_contacts("t1").value(), 0u);
+
+  Outcome second;
+  ASSERT_TRUE(appender.submit({event("e1", "new"), event("e2", "known")}, second.done()));
+  EXPECT_TRUE(second.future.get().second[0].value());
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0].contact_id, "new");
+  EXPECT_EQ(store->get_contact("t1", "new").value().created_at, 1'700'000'000);
+  EXPECT_EQ(appender.batches(), 2u);
+}
+
 TEST(EventAppenderTest, PrepareErrorAnswersOnlyThatEvent) {
   auto store = store::make_memory_store();
   EventAppender appender(
       *store,
-      [](const Event& e) { return e.contact_id == "bad" ? unavailable("contact store down") : Status::ok(); }, {});
+      [](const Event& e, std::vector<Contact>*) { return e.contact_id == "bad" ? unavailable("contact store down") : Status::ok(); }, {});
   Outcome outcome;
   ASSERT_TRUE(appender.submit({event("e1"), event("e2", "bad"), event("e3")}, outcome.done()));
   auto [events, answers] = outcome.future.get();
@@ -116,7 +152,7 @@ TEST(EventAppenderTest, RequestsQueuedTogetherShareOneCommit) {
   auto store = store::make_memory_store();
   Gate gate;
   EventAppender appender(
-      *store, [&gate](const Event& e) { return e.event_id == "first" ? gate.wait_open() : Status::ok(); }, {});
+      *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "first" ? gate.wait_open() : Status::ok(); }, {});
   Outcome first, second, third;
   ASSERT_TRUE(appender.submit({event("first")}, first.done()));
   gate.wait_until_held();
@@ -134,7 +170,7 @@ TEST(EventAppenderTest, FullQueueRefusesUntilDrained) {
   auto store = store::make_memory_store();
   Gate gate;
   EventAppender appender(
-      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
+      *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
       EventAppender::Limits{.max_queued_events = 3});
   Outcome held, a, b;
   ASSERT_TRUE(appender.submit({event("hold")}, held.done()));
@@ -172,7 +208,7 @@ TEST(EventAppenderTest, StopWritesWhatIsQueuedThenRefuses) {
   auto store = store::make_memory_store();
   Gate gate;
   EventAppender appender(
-      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); }, {});
+      *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); }, {});
   std::atomic<int> answered{0};
   auto count = [&answered](std::vector<Event>, EventAppender::Answers answers) {
     for (const auto& a : answers) answered += a.value() ? 1 : 0;
@@ -207,7 +243,7 @@ TEST(EventAppenderTest, ScoreRowsBeyondTheBoundAreDroppedAndCounted) {
   auto store = store::make_memory_store();
   Gate gate;
   EventAppender appender(
-      *store, [&gate](const Event& e) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
+      *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "hold" ? gate.wait_open() : Status::ok(); },
       EventAppender::Limits{.max_queued_scores = 2});
   Outcome held;
   ASSERT_TRUE(appender.submit({event("hold")}, held.done()));

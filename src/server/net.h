@@ -50,6 +50,9 @@ class ServerContext {
   WsHub& hub;
   bus::Bus& bus;
   std::atomic<bool> stopping{false};
+  // One per io thread, each run by exactly one thread (set before the
+  // threads start, constant after). A connection lives on one of them.
+  std::vector<net::io_context*> io_contexts;
 
  private:
   std::mutex mu_;

@@ -38,10 +38,12 @@ bool ServerContext::wait_idle(std::chrono::steady_clock::time_point deadline) {
 
 namespace {
 
+// Accepts on the first io_context and hands connections to the io
+// contexts in turn.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(net::io_context& ioc, std::shared_ptr<ServerContext> ctx)
-      : ioc_(ioc), acceptor_(net::make_strand(ioc)), ctx_(std::move(ctx)) {}
+  explicit Listener(std::shared_ptr<ServerContext> ctx)
+      : acceptor_(*ctx->io_contexts.front()), ctx_(std::move(ctx)) {}
 
   Status bind(const std::string& address, std::uint16_t port) {
     beast::error_code ec;
@@ -68,7 +70,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void do_accept() {
-    acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+    net::io_context& next = *ctx_->io_contexts[next_++ % ctx_->io_contexts.size()];
+    acceptor_.async_accept(next, beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
   }
 
   void on_accept(beast::error_code ec, tcp::socket socket) {
@@ -83,9 +86,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
     do_accept();
   }
 
-  net::io_context& ioc_;
   tcp::acceptor acceptor_;
   std::shared_ptr<ServerContext> ctx_;
+  std::size_t next_ = 0;
   std::uint16_t port_ = 0;
 };
 
@@ -99,8 +102,16 @@ struct Server::Impl {
         deps(d),
         hub(d.bus),
         api(config, deps, metrics, hub),
-        ctx(std::make_shared<ServerContext>(config, api, metrics, hub, d.bus)),
-        ioc(std::make_unique<net::io_context>(std::max(1, config.threads))) {}
+        ctx(std::make_shared<ServerContext>(config, api, metrics, hub, d.bus)) {
+    // One io_context per thread rather than one shared by all: a shared
+    // one hands every ready socket from the thread in epoll_wait to an idle
+    // one (a futex wake and two context switches per request), and its
+    // sessions need strands. Each connection now lives on one thread.
+    for (int i = 0; i < std::max(1, config.threads); ++i) {
+      iocs.push_back(std::make_unique<net::io_context>(1));
+      ctx->io_contexts.push_back(iocs.back().get());
+    }
+  }
 
   ServerConfig config;
   ServerDeps deps;
@@ -112,10 +123,10 @@ struct Server::Impl {
   // still holding a session) first.
   // Reset after the threads stop so sessions still waiting on a peer are
   // destroyed (their sockets closed) at stop(), not at ~Server.
-  std::unique_ptr<net::io_context> ioc;
+  std::vector<std::unique_ptr<net::io_context>> iocs;
   std::shared_ptr<Listener> listener;
   std::uint16_t port = 0;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<net::signal_set> signals;
   std::vector<std::thread> threads;
 
@@ -140,13 +151,13 @@ Status Server::start() {
     if (s.started) return failed_precondition("server already started");
   }
   REAI_RETURN_IF_ERROR(s.api.rebuild());
-  s.listener = std::make_shared<Listener>(*s.ioc, s.ctx);
+  s.listener = std::make_shared<Listener>(s.ctx);
   REAI_RETURN_IF_ERROR(s.listener->bind(s.config.address, s.config.port));
   s.hub.start();
   s.listener->run();
-  s.work.emplace(s.ioc->get_executor());
+  for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));
   s.port = s.listener->port();
-  for (int i = 0; i < s.config.threads; ++i) s.threads.emplace_back([&s] { s.ioc->run(); });
+  for (auto& ioc : s.iocs) s.threads.emplace_back([&ioc = *ioc] { ioc.run(); });
   std::lock_guard lock(s.mu);
   s.started = true;
   spdlog::info("reai server listening on {}:{} ({} threads)", s.config.address, s.listener->port(), s.config.threads);
@@ -172,14 +183,14 @@ void Server::stop() {
   // Queued events are written and answered while the io threads still run.
   s.api.stop_appender();
   s.api.flush_history();
-  s.work.reset();
-  s.ioc->stop();
+  s.work.clear();
+  for (auto& ioc : s.iocs) ioc->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   // Order matters: objects bound to the io_context go before it.
   s.signals.reset();
   s.listener.reset();
-  s.ioc.reset();
+  s.iocs.clear();
   {
     std::lock_guard lock(s.mu);
     s.stop_requested = true;
@@ -192,7 +203,7 @@ void Server::wait() {
   Impl& s = *impl_;
   std::unique_lock lock(s.mu);
   if (!s.started || s.stopped) return;
-  s.signals = std::make_unique<net::signal_set>(*s.ioc, SIGINT, SIGTERM);
+  s.signals = std::make_unique<net::signal_set>(*s.iocs.front(), SIGINT, SIGTERM);
   s.signals->async_wait([&s](beast::error_code ec, int) {
     if (ec) return;
     {

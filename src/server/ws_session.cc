@@ -56,13 +56,16 @@ class StrandShard final : public WsShard {
   Strand* strand_;
 };
 
-std::vector<std::unique_ptr<WsShard>> make_shards(net::io_context& ioc, std::size_t count) {
-  // The first strand registers the strand service before FanoutStrands.
-  Strand first = net::make_strand(ioc);
-  auto& owner = net::use_service<FanoutStrands>(ioc);
+// Shard i lives on io context i % n, so the fan-out spreads over the io
+// threads.
+std::vector<std::unique_ptr<WsShard>> make_shards(const std::vector<net::io_context*>& iocs, std::size_t count) {
   std::vector<std::unique_ptr<WsShard>> shards;
   for (std::size_t i = 0; i < count; ++i) {
-    owner.strands.push_back(i == 0 ? first : net::make_strand(ioc));
+    net::io_context& ioc = *iocs[i % iocs.size()];
+    // A first strand registers the strand service before FanoutStrands.
+    Strand strand = net::make_strand(ioc);
+    auto& owner = net::use_service<FanoutStrands>(ioc);
+    owner.strands.push_back(strand);
     shards.push_back(std::make_unique<StrandShard>(&owner.strands.back()));
   }
   return shards;
@@ -415,10 +418,9 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
 
 void start_websocket_session(tcp::socket socket, http::request<http::string_body> request,
                              std::shared_ptr<ServerContext> ctx) {
-  auto& ioc = static_cast<net::io_context&>(net::query(socket.get_executor(), net::execution::context));
   const auto shard_count = static_cast<std::size_t>(std::max(1, ctx->config.threads));
   auto* shard = static_cast<StrandShard*>(
-      ctx->hub.assign_shard([&ioc, shard_count] { return make_shards(ioc, shard_count); }));
+      ctx->hub.assign_shard([&ctx, shard_count] { return make_shards(ctx->io_contexts, shard_count); }));
   // Move the descriptor onto the shard's strand.
   beast::error_code ec;
   const auto protocol = socket.local_endpoint(ec).protocol();

@@ -85,15 +85,17 @@ class MemoryStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {});
+    return append_batch(events, {}, {});
   }
 
-  Result<std::vector<bool>> append_batch(std::span<const Event> events,
-                                         std::span<const ScoreRecord> scores) override {
+  Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
+                                         std::span<const Contact> new_contacts) override {
     // Validating first is what makes the batch all or nothing.
+    for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
     for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     std::lock_guard lock(mu_);
+    for (const Contact& c : new_contacts) tenant_rows_[c.tenant_id].contacts.try_emplace(c.contact_id, c);
     std::vector<bool> written;
     written.reserve(events.size());
     for (const Event& e : events) written.push_back(put_event(e));

@@ -29,6 +29,10 @@ constexpr const char* kUpsertTenant =
 constexpr const char* kContactColumns =
     "SELECT tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, timeline_months,"
     " pre_approved, beds_wanted, area_wanted, has_phone, has_email FROM contacts ";
+constexpr const char* kInsertContactIfAbsent =
+    "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
 constexpr const char* kUpsertContact =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
     " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
@@ -374,19 +378,26 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {});
+    return append_batch(events, {}, {});
   }
 
-  Result<std::vector<bool>> append_batch(std::span<const Event> events,
-                                         std::span<const ScoreRecord> scores) override {
+  Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
+                                         std::span<const Contact> new_contacts) override {
+    for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
     for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
-    if (events.empty() && scores.empty()) return std::vector<bool>();
+    if (events.empty() && scores.empty() && new_contacts.empty()) return std::vector<bool>();
     auto session = pool_->acquire();
     if (!session) return session.status();
     std::vector<bool> written;
     Status status = session->transaction([&]() -> Status {
       written.clear();
+      // One statement each: a batch introduces few contacts once warm, and
+      // they share the events' commit (one commit per contact before).
+      for (const Contact& c : new_contacts) {
+        auto inserted = session->exec(kInsertContactIfAbsent, contact_params(c));
+        if (!inserted) return inserted.status();
+      }
       if (!events.empty()) {
         auto inserted = session->exec(kInsertEvents, events_batch_params(events));
         if (!inserted) return inserted.status();

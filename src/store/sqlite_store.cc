@@ -105,6 +105,10 @@ constexpr const char* kListingColumns =
 constexpr const char* kContactColumns =
     "tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, "
     "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email";
+constexpr const char* kInsertContactIfAbsent =
+    "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING";
 constexpr const char* kUpsertContact =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
     " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
@@ -707,17 +711,21 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {});
+    return append_batch(events, {}, {});
   }
 
-  Result<std::vector<bool>> append_batch(std::span<const Event> events,
-                                         std::span<const ScoreRecord> scores) override {
+  Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
+                                         std::span<const Contact> new_contacts) override {
+    for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
     for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     std::vector<bool> written;
     written.reserve(events.size());
     std::lock_guard lock(mu_);
-    Status status = in_transaction(events.size() + scores.size(), [&]() -> Status {
+    Status status = in_transaction(new_contacts.size() + events.size() + scores.size(), [&]() -> Status {
+      for (const Contact& c : new_contacts) {
+        REAI_RETURN_IF_ERROR(write(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, c); }));
+      }
       for (const Event& e : events) {
         auto one = insert_event(e);
         if (!one) return one.status();
@@ -947,8 +955,11 @@ class SqliteStore final : public Store {
   };
 
   // Caller holds mu_.
+  // The hot inserts name their SQL by a string made once: the statement
+  // cache is keyed by std::string, and a temporary per row is an allocation.
   Status insert_score(const ScoreRecord& r) {
-    return write(kInsertScore, [&](Statement& s) {
+    static const std::string sql(kInsertScore);
+    return write(sql, [&](Statement& s) {
       s.bind(1, r.tenant_id);
       s.bind(2, r.contact_id);
       s.bind(3, static_cast<std::int64_t>(r.ts));
@@ -975,7 +986,8 @@ class SqliteStore final : public Store {
   }
 
   Result<bool> insert_event(const Event& event) {
-    return insert_counted(kInsertEvent, [&](Statement& s) { bind_event(s, event); });
+    static const std::string sql(kInsertEvent);
+    return insert_counted(sql, [&](Statement& s) { bind_event(s, event); });
   }
 
   // One result per row, in batch order. Waiters read results under

@@ -195,11 +195,14 @@ class Store {
   // writes nothing and answers an empty vector.
   virtual Result<std::vector<bool>> append_events(std::span<const Event> events) = 0;
   // append_events and append_scores in one transaction, so a writer under
-  // load pays one commit per batch for both. Events are answered as by
-  // append_events; all or nothing for events and rows together. Durable when
-  // it returns.
+  // load pays one commit per batch for both. `new_contacts` (the contacts
+  // the events introduce) are inserted first, in the same transaction, each
+  // only when absent: a stored contact is left as it is. Events are answered
+  // as by append_events; all or nothing for contacts, events and rows
+  // together (InvalidArgument when any is invalid). Durable when it returns.
   virtual Result<std::vector<bool>> append_batch(std::span<const Event> events,
-                                                 std::span<const ScoreRecord> scores) = 0;
+                                                 std::span<const ScoreRecord> scores,
+                                                 std::span<const Contact> new_contacts) = 0;
   // Appends a pipeline row; false when the identical row (opportunity, ts,
   // stage) is already stored.
   virtual Result<bool> append_stage(const OpportunityStage& stage) = 0;

@@ -659,7 +659,7 @@ TYPED_TEST(StoreTest, AppendBatchWritesEventsAndScoreRowsTogether) {
   Store& s = *this->store_;
   std::vector<Event> events = {make_event("t_a", "e1", "c1", 10), make_event("t_a", "e1", "c1", 11)};
   std::vector<ScoreRecord> rows = {make_score("t_a", "c1", 10, 42), make_score("t_b", "c9", 12, 7)};
-  auto written = s.append_batch(events, rows);
+  auto written = s.append_batch(events, rows, {});
   ASSERT_TRUE(written.has_value()) << written.status().to_string();
   EXPECT_EQ(*written, (std::vector<bool>{true, false}));
   EXPECT_EQ(this->events("t_a"), 1u);
@@ -669,12 +669,56 @@ TYPED_TEST(StoreTest, AppendBatchWritesEventsAndScoreRowsTogether) {
   // One invalid score row refuses the events too: nothing half-written.
   std::vector<Event> more = {make_event("t_a", "e2", "c1", 20)};
   std::vector<ScoreRecord> bad = {make_score("t_a", "", 20, 50)};
-  EXPECT_EQ(s.append_batch(more, bad).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.append_batch(more, bad, {}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(this->events("t_a"), 1u);
   EXPECT_EQ(s.score_history("t_a", "c1", 10).value().size(), 1u);
   // Rows alone are fine.
-  ASSERT_TRUE(s.append_batch({}, rows).has_value());
+  ASSERT_TRUE(s.append_batch({}, rows, {}).has_value());
   EXPECT_EQ(s.score_history("t_a", "c1", 10).value().size(), 2u);
+}
+
+TYPED_TEST(StoreTest, AppendBatchInsertsNewContactsOnlyWhenAbsent) {
+  Store& s = *this->store_;
+  Contact stored = full_contact("t_a", "known");
+  stored.created_at = 5;
+  ASSERT_TRUE(s.upsert_contact(stored).is_ok());
+  Contact fresh;
+  fresh.tenant_id = "t_a";
+  fresh.contact_id = "fresh";
+  fresh.created_at = 30;
+  Contact again = fresh;
+  again.created_at = 31;  // the same contact twice in one batch: the first wins
+  Contact known;
+  known.tenant_id = "t_a";
+  known.contact_id = "known";
+  known.created_at = 40;  // already stored: left as it is
+  std::vector<Contact> contacts = {fresh, again, known};
+  std::vector<Event> events = {make_event("t_a", "n1", "fresh", 30), make_event("t_a", "n2", "known", 40)};
+  auto written = s.append_batch(events, {}, contacts);
+  ASSERT_TRUE(written.has_value()) << written.status().to_string();
+  EXPECT_EQ(*written, (std::vector<bool>{true, true}));
+  EXPECT_EQ(s.get_contact("t_a", "fresh").value().created_at, 30);
+  EXPECT_EQ(s.get_contact("t_a", "known").value().source, "zillow");
+  EXPECT_EQ(s.get_contact("t_a", "known").value().created_at, 5);
+  EXPECT_EQ(s.count_contacts("t_a").value(), 2u);
+  // Scoped by tenant: the same id in another tenant is another contact.
+  Contact other = fresh;
+  other.tenant_id = "t_b";
+  ASSERT_TRUE(s.append_batch({}, {}, std::vector<Contact>{other}).has_value());
+  EXPECT_EQ(s.count_contacts("t_b").value(), 1u);
+  EXPECT_EQ(s.count_contacts("t_a").value(), 2u);
+
+  // All or nothing: an invalid event keeps the batch's contacts out too.
+  Contact lost = fresh;
+  lost.contact_id = "lost";
+  std::vector<Event> bad = {make_event("t_a", "", "lost", 50)};
+  EXPECT_EQ(s.append_batch(bad, {}, std::vector<Contact>{lost}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.get_contact("t_a", "lost").status().code(), StatusCode::kNotFound);
+  Contact invalid = fresh;
+  invalid.contact_id = "";
+  std::vector<Event> fine = {make_event("t_a", "n3", "fresh", 60)};
+  EXPECT_EQ(s.append_batch(fine, {}, std::vector<Contact>{invalid}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->events("t_a"), 2u);
 }
 
 TYPED_TEST(StoreTest, ConcurrentBatchesAndSingleAppendsAreAllStored) {

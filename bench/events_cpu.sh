@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Server CPU per POST /api/events request: the stable cost measure on a
+# shared machine (wall-clock req/s and p99 depend on who else runs).
+#
+#   bench/events_cpu.sh [BUILD_DIR]     (default: build)
+#
+# Trains the fixture model once (cached in $TMPDIR/reai-events-cpu-model),
+# starts `reai serve --threads 2` on a temp SQLite dir, warms up, then runs
+# wrk with bench/post_events.lua while `perf stat -e task-clock` watches the
+# server; prints one markdown row: CPU µs per request (server task-clock /
+# requests), per-thread split, req/s, wrk p50/p99, load average before.
+# Knobs (env): SECONDS_RUN (10), CONNECTIONS (16), WARMUP (3), DATA_DIR (temp).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+reai="$build/reai"
+run_s=${SECONDS_RUN:-10}
+conns=${CONNECTIONS:-16}
+warmup=${WARMUP:-3}
+model=${TMPDIR:-/tmp}/reai-events-cpu-model
+fixtures="$root/tests/fixtures/crm_small"
+if [[ ! -d "$model/leads" ]]; then
+  "$reai" train leads --contacts "$fixtures/contacts.csv" --events "$fixtures/events.csv" \
+    --stages "$fixtures/opportunity_stages.csv" --out "$model/leads" >/dev/null 2>&1
+fi
+tmp=$(mktemp -d /tmp/reai-events-cpu.XXXXXX)
+data=${DATA_DIR:-$tmp/data}
+port=$((20000 + RANDOM % 30000))
+secret="cpu-$RANDOM$RANDOM"
+pid=""
+cleanup() { [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+"$reai" serve --port "$port" --data-dir "$data" --model-dir "$model" --jwt-secret "$secret" --threads "${SERVER_THREADS:-2}" \
+  >"$tmp/server.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+token=$("$reai" token --tenant cpu --role agent --jwt-secret "$secret")
+TOKEN=$token wrk -t2 -c"$conns" -d"${warmup}s" -s "$root/bench/post_events.lua" "http://127.0.0.1:$port" >/dev/null 2>&1
+# Per-thread utime+stime (ticks) before and after.
+threads() { for t in /proc/$pid/task/*; do echo "${t##*/} $(awk '{print $14+$15}' "$t/stat")"; done | sort; }
+# Voluntary context switches (a thread blocking: a futex or epoll wait) of
+# all threads; unlike involuntary ones they do not depend on other load.
+vcs() { cat /proc/$pid/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n }'; }
+load=$(cut -d' ' -f1 /proc/loadavg)
+v0=$(vcs)
+t0=$(threads)
+perf stat -e task-clock,context-switches -p "$pid" -o "$tmp/perf.txt" -- sleep "$((run_s + 1))" &
+perf_pid=$!
+TOKEN=$token wrk -t2 -c"$conns" -d"${run_s}s" --latency -s "$root/bench/post_events.lua" \
+  "http://127.0.0.1:$port" >"$tmp/wrk.txt" 2>&1
+wait "$perf_pid"
+t1=$(threads)
+v1=$(vcs)
+reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk.txt")
+rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.txt")
+p50=$(awk '$1 == "50%" { print $2 }' "$tmp/wrk.txt")
+p99=$(awk '$1 == "99%" { print $2 }' "$tmp/wrk.txt")
+non2xx=$(awk '/Non-2xx/ { print $NF }' "$tmp/wrk.txt")
+ms=$(awk '/task-clock/ { gsub(",", "", $1); print $1 }' "$tmp/perf.txt")
+us=$(awk -v ms="$ms" -v n="$reqs" 'BEGIN { printf "%.1f", ms * 1000 / n }')
+hz=$(getconf CLK_TCK)
+# Per thread (by id, busiest first), µs per request.
+split=$(join <(echo "$t0") <(echo "$t1") |
+  awk -v hz="$hz" -v n="$reqs" '{ d = $3 - $2; if (d > 0) printf "%.1f\n", d / hz * 1e6 / n }' | sort -rn | head -4 | paste -sd/)
+cs=$(awk -v n="$reqs" -v v=$((v1 - v0)) '/context-switches/ { gsub(",", "", $1); printf "%.2f (%.2f voluntary)", $1 / n, v / n }' "$tmp/perf.txt")
+echo "| $(date -u +%H:%MZ) | $conns | ${us} µs | ${cs} | ${split%, } | $rps | $p50 | $p99 | ${non2xx:-0} | $load |"
