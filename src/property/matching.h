@@ -80,13 +80,26 @@ class ListingCatalog {
   // price lies in [lo, hi].
   const std::vector<std::uint32_t>& by_price() const { return by_price_; }
   std::pair<std::size_t, std::size_t> price_range(float lo, float hi) const;
-  // Stage-1 attributes laid out in by_price() order, so a price band is one
-  // sequential scan.
-  struct PriceOrdered {
+  // The stage-1 candidate index: listings grouped into buckets by
+  // (neighbourhood, beds), each bucket sorted by log price, with the
+  // stage-1 attributes laid out in that order and each bucket's beds range
+  // and location box. Stated area, beds and price level then bound which
+  // rows can still enter a candidate pool (Matcher::candidates), so a query
+  // reads the few thousand rows near the buyer's price in the buckets that
+  // can matter instead of the whole price band.
+  struct CandidateIndex {
+    struct Bucket {
+      std::uint32_t begin = 0, end = 0;  // rows [begin, end)
+      std::int32_t neighbourhood = -1;
+      float min_beds = 0, max_beds = 0;  // NaN when the bucket's beds are unknown
+      float min_x = 0, max_x = 0, min_y = 0, max_y = 0;  // NaN when no row has coordinates
+    };
+    std::vector<Bucket> buckets;
+    std::vector<std::uint32_t> listing;  // catalog index per row
     std::vector<float> log_price, beds, x_km, y_km;
-    std::vector<std::int32_t> neighbourhood, style;
+    std::vector<std::int32_t> style;
   };
-  const PriceOrdered& price_ordered() const { return ordered_; }
+  const CandidateIndex& candidate_index() const { return candidate_index_; }
 
   // Saves and tour requests by anyone strictly before `t`, per listing (from
   // record_interest()). Cheap: binary search in per-listing sorted times.
@@ -111,7 +124,8 @@ class ListingCatalog {
   std::vector<float> attributes_;
   std::size_t dims_ = 0;
   std::vector<std::uint32_t> by_price_;
-  PriceOrdered ordered_;
+  std::vector<float> sorted_log_price_;  // by_price() order
+  CandidateIndex candidate_index_;
   std::vector<std::vector<UnixSeconds>> interest_times_, view_times_;
   std::vector<std::string> neighbourhood_names_, style_names_;
   std::string described_;
