@@ -30,6 +30,7 @@ struct TenantRows {
   std::map<std::string, std::int64_t> delivery_ids;        // webhook_id -> id
   std::map<std::int64_t, GhlUpdate> outbox;                // by id
   std::map<std::string, ListingRecord> listings;           // by listing_id
+  std::int64_t listings_version = 0;                       // bumped per upsert_listings
 };
 
 class MemoryStore final : public Store {
@@ -390,7 +391,14 @@ class MemoryStore final : public Store {
     for (const auto& l : listings) REAI_RETURN_IF_ERROR(validate(l));
     std::lock_guard lock(mu_);
     for (const auto& l : listings) tenant_rows_[l.tenant_id].listings[l.listing_id] = l;
+    for (const std::string& tenant : distinct_tenants(listings)) ++tenant_rows_[tenant].listings_version;
     return Status::ok();
+  }
+
+  Result<std::int64_t> listings_version(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    const TenantRows* rows = find_rows(tenant_id);
+    return rows ? rows->listings_version : 0;
   }
 
   Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) override {

@@ -158,6 +158,17 @@ CREATE TABLE ghl_tokens (
 ) WITHOUT ROWID;
 )sql";
 
+// Migration 9 (numbers 6-8 are reserved for other branches; the list's
+// position is the version): a per-tenant listings version bumped in the
+// same transaction as every listings write, so a server polls one row to
+// notice listings imported by another process.
+constexpr std::string_view kMigrationListingVersions = R"sql(
+CREATE TABLE listing_versions (
+  tenant_id TEXT NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  version INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -203,7 +214,8 @@ Status migrate_locked(Database& db) {
 
 const std::vector<std::string_view>& sqlite_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox,
-                                                                  kMigrationListings, kMigrationGhlTokens};
+                                                                  kMigrationListings, kMigrationGhlTokens,
+                                                                  kMigrationListingVersions};
   return migrations;
 }
 

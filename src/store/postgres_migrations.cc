@@ -152,12 +152,20 @@ CREATE TABLE ghl_tokens (
 );
 )sql";
 
+// Migration 9 (6-8 are reserved for other branches): see migrations.cc.
+constexpr std::string_view kMigrationListingVersions = R"sql(
+CREATE TABLE listing_versions (
+  tenant_id BYTEA NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  version BIGINT NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1,        kMigrationGhlDeliveries,
                                                            kMigrationGhlOutbox, kMigrationListings,
-                                                           kMigrationGhlTokens};
+                                                           kMigrationGhlTokens, kMigrationListingVersions};
   return migrations;
 }
 
