@@ -120,7 +120,7 @@ double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 std::string percent(double fraction) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f%%", std::fabs(fraction) * 100);
+  std::snprintf(buf, sizeof buf, "%ld%%", std::lround(std::fabs(fraction) * 100));
   return buf;
 }
 
@@ -153,9 +153,16 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
   if (buyer.beds_wanted() >= 0 && l.beds == static_cast<float>(buyer.beds_wanted())) {
     reasons.push_back(std::to_string(buyer.beds_wanted()) + " bedrooms as you asked");
   }
-  if (!std::isnan(f[kValueGap]) && f[kValueGap] < -0.05f) {
+  if (l.appraised_value > 0) {
+    // The AVM's value the match carries: the same rounding as its
+    // competitiveness text (inventory.h assess_price).
+    const double gap = (l.price - l.appraised_value) / l.appraised_value;
+    if (gap <= -0.05) reasons.push_back("priced " + percent(gap) + " under its estimated value");
+  } else if (!std::isnan(f[kValueGap]) && f[kValueGap] < -0.05f) {
     reasons.push_back("priced " + percent(std::exp(f[kValueGap]) - 1) + " under its estimated value");
   }
+  const std::size_t value_reason = reasons.size() - 1;  // when one was just added
+  const bool under_value = !reasons.empty() && reasons.back().ends_with("under its estimated value");
   if (!std::isnan(f[kMaxSimilaritySaved]) && f[kMaxSimilaritySaved] > -0.3f) {
     reasons.push_back("similar to a home you saved");
   }
@@ -163,6 +170,8 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
     reasons.push_back("saved by " + std::to_string(static_cast<int>(std::lround(std::expm1(f[kPopularity])))) +
                       " other buyers");
   }
+  // A bargain is worth saying: it keeps its place among the three kept.
+  if (under_value && value_reason >= 3) std::swap(reasons[2], reasons[value_reason]);
   if (reasons.size() > 3) reasons.resize(3);
   return reasons;
 }

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -43,6 +44,7 @@ struct Listing {
   float beds = 0;             // NaN when unknown
   float x_km = 0, y_km = 0;   // projected coordinates, NaN when unknown
   float log_value = 0;        // log of the comparables estimate, NaN when unknown
+  double appraised_value = std::numeric_limits<double>::quiet_NaN();  // the AVM's value when set (set_appraisal)
 };
 
 // The inventory: listings with their attributes, a standardised attribute
@@ -69,6 +71,11 @@ class ListingCatalog {
   const float* attributes(std::size_t i) const { return attributes_.data() + i * dims_; }
   std::size_t dims() const { return dims_; }
   std::size_t skipped_rows() const { return skipped_rows_; }
+  // The AVM's value of listing i (> 0), as the product stored it at import.
+  // Reasons then quote it ("priced 8% under its estimated value") instead of
+  // the comparables estimate; the ranking features do not change. Not
+  // thread-safe: call before sharing the catalog.
+  void set_appraisal(std::size_t i, double value) { listings_[i].appraised_value = value; }
   const std::string& neighbourhood_name(int level) const;
   std::size_t neighbourhood_levels() const { return neighbourhood_names_.size(); }
   const std::string& style_name(int level) const;
