@@ -4,11 +4,14 @@
 
 #include <boost/json.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "core/crm_csv.h"
 #include "core/time.h"
@@ -115,6 +118,51 @@ TEST_F(ServerBinaryTest, TenantsAreIsolatedOverHttpAndWebSocket) {
   ASSERT_TRUE(msg.has_value());
   EXPECT_NE(msg->find("b-lead"), std::string::npos);
   EXPECT_EQ(msg->find("secret-lead"), std::string::npos);
+}
+
+// Listings imported by `reai import listings` (another process) while the
+// server runs are matched without POST /api/admin/reload: the server notices
+// the store's listings version within a few seconds and rebuilds its catalog.
+TEST_F(ServerBinaryTest, ListingsImportedWhileServingAreMatchedWithoutReload) {
+  start(make_temp_dir("reai-empty-models"));
+  HttpClient http("127.0.0.1", port_);
+  const std::string agent = token("t1");
+  const std::string criteria = R"({"budget":200000,"beds":3,"k":10})";
+  auto before = http.post("/api/properties/match", criteria, agent);
+  ASSERT_EQ(before.status, 404) << before.body;
+
+  const std::string dir = make_temp_dir("reai-listings");
+  const auto import = [&](const std::string& file, const std::string& rows) {
+    std::ofstream(dir + "/" + file) << "mls,Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,price\n" << rows;
+    auto r = run_reai({"import", "listings", "--data-dir", data_dir_, "--tenant", "t1", "--listings",
+                       dir + "/" + file, "--price-column", "price", "--id-column", "mls"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  };
+  // Waits (at most 20 s) until the criteria match over `count` listings.
+  const auto matched_over = [&](std::size_t count) -> json::object {
+    json::object last;
+    for (int i = 0; i < 200; ++i) {
+      auto r = http.post("/api/properties/match", criteria, agent);
+      if (r.status == 200) {
+        last = parse_object(r.body);
+        if (last.at("listings").to_number<std::size_t>() == count) return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return last;
+  };
+  import("first.csv", "A1,North_Ames,3,1500,190000\nA2,Old_Town,2,900,120000\nA3,North_Ames,4,2100,260000\n");
+  auto first = matched_over(3);
+  ASSERT_FALSE(first.empty()) << "the first import was never matched";
+  ASSERT_EQ(first.at("listings").to_number<std::size_t>(), 3u);
+
+  import("second.csv", "B1,North_Ames,3,1450,199000\nB2,Gilbert,3,1600,205000\n");
+  auto second = matched_over(5);
+  ASSERT_EQ(second.at("listings").to_number<std::size_t>(), 5u) << json::serialize(second);
+  std::set<std::string> ids;
+  for (const auto& m : second.at("matches").as_array()) ids.insert(std::string(m.at("property_id").as_string()));
+  EXPECT_TRUE(ids.count("B1") && ids.count("B2") && ids.count("A1")) << json::serialize(second);
+  EXPECT_EQ(stop(), 0) << server_->log();
 }
 
 TEST_F(ServerBinaryTest, BadInputGetsJsonErrors) {

@@ -13,6 +13,7 @@
 #include "cli/runtime.h"
 #include "cli/simulator.h"
 #include "core/crm_csv.h"
+#include "property/matching.h"
 #include "property/property.h"
 
 namespace reai::cli {
@@ -136,9 +137,44 @@ Status prepare_demo_listings(const DemoArgs& args) {
   return Status::ok();
 }
 
-// The deal model and the market forecast the prediction routes serve, made
-// once in the background while the demo already runs (the routes answer
-// "not trained yet" until the files appear, then pick them up on their own).
+// The match ranker, learned from who saved or toured which demo listing
+// after their first week (as `reai train match`), so the lead page ranks
+// with it instead of the content scorer. The matching routes pick the model
+// up on their next request (model.json appears).
+void train_match_model(const DemoArgs& args, const History& history) {
+  const fs::path models(args.runtime.model_dir);
+  const std::string listings = args.history + "/listings.csv";
+  if (fs::exists(models / "match" / "model.json") || !fs::exists(listings)) return;
+  const auto started = std::chrono::steady_clock::now();
+  auto catalog = property::ListingCatalog::load(listings, {"List_Price", "listing_id"});
+  if (!catalog) {
+    std::cerr << "demo: match model not trained: " << catalog.status().message() << "\n";
+    return;
+  }
+  const auto buyers = property::build_match_history(*catalog, history.contacts, history.events, 7 * 86400, {}, nullptr);
+  property::MatchTrainOptions options;
+  options.nthread = 1;  // the server and the simulator share the machine
+  property::MatchTrainSummary summary;
+  auto model = property::MatchModel::train(*catalog, buyers, options, &summary);
+  const fs::path temp = models / "match.tmp";
+  std::error_code ec;
+  fs::remove_all(temp, ec);
+  Status saved = model ? model->save(temp.string()) : model.status();
+  if (saved) fs::rename(temp, models / "match", ec);
+  if (!saved || ec) {
+    std::cerr << "demo: match model not trained: " << (saved ? ec.message() : saved.message()) << "\n";
+    return;
+  }
+  std::cerr << "demo: match model trained in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() << " s ("
+            << summary.buyers << " buyers with a later save or tour; validation NDCG@10 " << summary.valid_ndcg10
+            << ")\n";
+}
+
+// The deal model and the market forecast the prediction routes serve, and
+// the match ranker, made once in the background while the demo already runs
+// (the routes answer "not trained yet" or rank with the content scorer until
+// the files appear, then pick them up on their own).
 void train_predictions(const DemoArgs& args, const History& history) {
   const fs::path models(args.runtime.model_dir);
   if (!fs::exists(models / "deals" / "deal_model.json")) {
@@ -170,6 +206,7 @@ void train_predictions(const DemoArgs& args, const History& history) {
     if (!written) std::cerr << "demo: market forecast not made: " << written.message() << "\n";
     else std::cerr << "demo: market forecast of " << panel->series.size() << " cities written to " << forecast << "\n";
   }
+  train_match_model(args, history);
 }
 
 void print_welcome(const DemoArgs& args, std::uint16_t port, const std::string& agent_token,

@@ -114,6 +114,60 @@ struct CatalogBuilder {
     }
   }
 
+  // Bucket key: neighbourhood level (-1 unknown), then whole beds clamped to
+  // 0..kMaxBedsKey (-1 unknown).
+  static constexpr int kMaxBedsKey = 10;
+  static std::pair<int, int> bucket_key(const Listing& l) {
+    const int beds = std::isnan(l.beds) ? -1 : std::clamp(static_cast<int>(std::lround(l.beds)), 0, kMaxBedsKey);
+    return {l.neighbourhood, beds};
+  }
+
+  static void build_candidate_index(ListingCatalog& c) {
+    const std::size_t n = c.listings_.size();
+    std::vector<std::uint32_t> rows(n);
+    std::iota(rows.begin(), rows.end(), 0u);
+    std::sort(rows.begin(), rows.end(), [&](std::uint32_t a, std::uint32_t b) {
+      const Listing& x = c.listings_[a];
+      const Listing& y = c.listings_[b];
+      const auto kx = bucket_key(x), ky = bucket_key(y);
+      if (kx != ky) return kx < ky;
+      if (x.log_price != y.log_price) return x.log_price < y.log_price;
+      return a < b;
+    });
+    auto& ix = c.candidate_index_;
+    ix = {};
+    ix.listing = rows;
+    for (std::uint32_t i : rows) {
+      const Listing& l = c.listings_[i];
+      ix.log_price.push_back(l.log_price);
+      ix.beds.push_back(l.beds);
+      ix.x_km.push_back(l.x_km);
+      ix.y_km.push_back(l.y_km);
+      ix.style.push_back(l.style);
+    }
+    for (std::uint32_t r = 0; r < n;) {
+      const auto key = bucket_key(c.listings_[rows[r]]);
+      ListingCatalog::CandidateIndex::Bucket b;
+      b.begin = r;
+      b.neighbourhood = key.first;
+      b.min_beds = b.min_x = b.min_y = std::numeric_limits<float>::infinity();
+      b.max_beds = b.max_x = b.max_y = -std::numeric_limits<float>::infinity();
+      for (; r < n && bucket_key(c.listings_[rows[r]]) == key; ++r) {
+        const Listing& l = c.listings_[rows[r]];
+        if (!std::isnan(l.beds)) b.min_beds = std::min(b.min_beds, l.beds), b.max_beds = std::max(b.max_beds, l.beds);
+        if (!std::isnan(l.x_km)) b.min_x = std::min(b.min_x, l.x_km), b.max_x = std::max(b.max_x, l.x_km);
+        if (!std::isnan(l.y_km)) b.min_y = std::min(b.min_y, l.y_km), b.max_y = std::max(b.max_y, l.y_km);
+      }
+      b.end = r;
+      if (b.min_beds > b.max_beds) b.min_beds = b.max_beds = kNaN;
+      // A row without coordinates escapes the location bound: no box then.
+      bool all_located = true;
+      for (std::uint32_t q = b.begin; q < b.end; ++q) all_located = all_located && !std::isnan(ix.x_km[q]) && !std::isnan(ix.y_km[q]);
+      if (!all_located || b.min_x > b.max_x) b.min_x = b.max_x = b.min_y = b.max_y = kNaN;
+      ix.buckets.push_back(b);
+    }
+  }
+
   static void index(ListingCatalog& c) {
     const std::size_t n = c.listings_.size();
     c.index_.clear();
@@ -124,17 +178,10 @@ struct CatalogBuilder {
     std::sort(c.by_price_.begin(), c.by_price_.end(), [&](std::uint32_t a, std::uint32_t b) {
       return c.listings_[a].log_price < c.listings_[b].log_price;
     });
-    auto& o = c.ordered_;
-    o = {};
-    for (std::uint32_t i : c.by_price_) {
-      const Listing& l = c.listings_[i];
-      o.log_price.push_back(l.log_price);
-      o.beds.push_back(l.beds);
-      o.x_km.push_back(l.x_km);
-      o.y_km.push_back(l.y_km);
-      o.neighbourhood.push_back(l.neighbourhood);
-      o.style.push_back(l.style);
-    }
+    c.sorted_log_price_.clear();
+    c.sorted_log_price_.reserve(n);
+    for (std::uint32_t i : c.by_price_) c.sorted_log_price_.push_back(c.listings_[i].log_price);
+    build_candidate_index(c);
     c.interest_times_.assign(n, {});
     c.view_times_.assign(n, {});
   }
@@ -330,7 +377,7 @@ const std::string& ListingCatalog::style_name(int level) const {
 std::string ListingCatalog::describe() const { return described_; }
 
 std::pair<std::size_t, std::size_t> ListingCatalog::price_range(float lo, float hi) const {
-  const auto& v = ordered_.log_price;
+  const auto& v = sorted_log_price_;
   auto b = std::lower_bound(v.begin(), v.end(), lo);
   auto e = std::upper_bound(b, v.end(), hi);
   return {static_cast<std::size_t>(b - v.begin()), static_cast<std::size_t>(e - v.begin())};

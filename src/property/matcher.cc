@@ -120,7 +120,7 @@ double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 std::string percent(double fraction) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f%%", std::fabs(fraction) * 100);
+  std::snprintf(buf, sizeof buf, "%ld%%", std::lround(std::fabs(fraction) * 100));
   return buf;
 }
 
@@ -153,9 +153,16 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
   if (buyer.beds_wanted() >= 0 && l.beds == static_cast<float>(buyer.beds_wanted())) {
     reasons.push_back(std::to_string(buyer.beds_wanted()) + " bedrooms as you asked");
   }
-  if (!std::isnan(f[kValueGap]) && f[kValueGap] < -0.05f) {
+  if (l.appraised_value > 0) {
+    // The AVM's value the match carries: the same rounding as its
+    // competitiveness text (inventory.h assess_price).
+    const double gap = (l.price - l.appraised_value) / l.appraised_value;
+    if (gap <= -0.05) reasons.push_back("priced " + percent(gap) + " under its estimated value");
+  } else if (!std::isnan(f[kValueGap]) && f[kValueGap] < -0.05f) {
     reasons.push_back("priced " + percent(std::exp(f[kValueGap]) - 1) + " under its estimated value");
   }
+  const std::size_t value_reason = reasons.size() - 1;  // when one was just added
+  const bool under_value = !reasons.empty() && reasons.back().ends_with("under its estimated value");
   if (!std::isnan(f[kMaxSimilaritySaved]) && f[kMaxSimilaritySaved] > -0.3f) {
     reasons.push_back("similar to a home you saved");
   }
@@ -163,6 +170,8 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
     reasons.push_back("saved by " + std::to_string(static_cast<int>(std::lround(std::expm1(f[kPopularity])))) +
                       " other buyers");
   }
+  // A bargain is worth saying: it keeps its place among the three kept.
+  if (under_value && value_reason >= 3) std::swap(reasons[2], reasons[value_reason]);
   if (reasons.size() > 3) reasons.resize(3);
   return reasons;
 }
@@ -177,6 +186,154 @@ bool near_copy(const ListingCatalog& catalog, std::uint32_t a, std::uint32_t b) 
   const float s = similarity(catalog.attributes(a), catalog.attributes(b), catalog.dims());
   return std::isnan(s) || s > -0.15f;
 }
+
+// Stage 1: the `pool` listings with the best content score among those
+// whose log price lies in a band (and, with the beds filter, whose beds are
+// within 2 of the stated beds), without scanning the band. Each bucket of
+// the candidate index is read outwards from the buyer's price level by two
+// cursors; every row's score is at most its bucket's bound (the price term
+// at the cursor's gap, the bucket's neighbourhood bonus, the best style
+// bonus, the least beds and distance penalties its ranges allow), and rows
+// further from the level score no better, so the cursors are taken best
+// bound first and the search stops when the weakest pooled score beats
+// every remaining bound: the same pool as scoring the whole band, reading
+// only the rows that could enter it. kMaxRows caps the rows read per
+// search, so no query costs more than that however loose the bounds are.
+class CandidateSearch {
+ public:
+  static constexpr std::size_t kMaxRows = 24000;
+
+  CandidateSearch(const ListingCatalog::CandidateIndex& index, const Query& q, std::size_t nb_levels,
+                  std::size_t style_levels, const BuyerPreferences& buyer)
+      : ix_(index), q_(q), buyer_(buyer) {
+    // Dense per-level bonuses: the same terms as content_score().
+    nb_bonus_.assign(nb_levels + 1, 0.0f);
+    for (std::size_t l = 0; l < nb_levels; ++l) {
+      float b = q.nb_share.empty() ? 0.0f : 2.5f * q.nb_share[l];
+      if (static_cast<int>(l) == q.area_wanted) b += 0.8f;
+      if (!q.behaviour && !q.segment_share.empty()) b += 2.0f * q.segment_share[l];
+      nb_bonus_[l + 1] = b;
+    }
+    style_bonus_.assign(style_levels + 1, 0.0f);
+    for (std::size_t l = 0; l < style_levels; ++l) {
+      style_bonus_[l + 1] = q.style_share.empty() ? 0.0f : 0.6f * q.style_share[l];
+      max_style_ = std::max(max_style_, style_bonus_[l + 1]);
+    }
+    inv_tol_ = 1.0f / q.tol;
+  }
+
+  void run(float lo, float hi, bool filter_beds, std::size_t pool) {
+    pool_.clear();
+    cursors_.clear();
+    rows_read_ = 0;
+    if (pool == 0) return;
+    const bool beds = q_.beds_wanted >= 0;
+    const float wanted = static_cast<float>(q_.beds_wanted);
+    const bool geo = !std::isnan(q_.cx);
+    for (const auto& b : ix_.buckets) {
+      float fixed = nb_bonus_[b.neighbourhood + 1] + max_style_;
+      if (beds && !std::isnan(b.min_beds)) {
+        const float gap = wanted < b.min_beds ? b.min_beds - wanted : wanted > b.max_beds ? wanted - b.max_beds : 0.0f;
+        if (filter_beds && gap > 2) continue;  // no row of the bucket passes
+        fixed -= 0.3f * gap;
+      }
+      if (geo && !std::isnan(b.min_x)) {
+        const float dx = std::max({b.min_x - q_.cx, 0.0f, q_.cx - b.max_x});
+        const float dy = std::max({b.min_y - q_.cy, 0.0f, q_.cy - b.max_y});
+        fixed -= 0.15f * std::sqrt(dx * dx + dy * dy);
+      }
+      // Rows [begin, end) of the bucket inside [lo, hi]; split at the level.
+      const auto first = ix_.log_price.begin();
+      const auto from = std::lower_bound(first + b.begin, first + b.end, lo) - first;
+      const auto to = std::upper_bound(first + from, first + b.end, hi) - first;
+      if (from >= to) continue;
+      const auto mid = std::lower_bound(first + from, first + to, q_.level) - first;
+      const auto row = [](std::ptrdiff_t v) { return static_cast<std::uint32_t>(v); };
+      push_cursor({0, fixed, row(mid), row(to), b.neighbourhood, false, filter_beds});
+      push_cursor({0, fixed, row(mid), row(from), b.neighbourhood, true, filter_beds});
+    }
+    while (!cursors_.empty() && rows_read_ < kMaxRows) {
+      if (pool_.size() >= pool && cursors_.front().bound <= pool_.front().first) break;
+      std::pop_heap(cursors_.begin(), cursors_.end(), by_bound);
+      Cursor c = cursors_.back();
+      cursors_.pop_back();
+      const std::uint32_t r = c.down ? c.next - 1 : c.next;
+      score_row(r, c.neighbourhood, c.filter_beds, pool);
+      c.next = c.down ? c.next - 1 : c.next + 1;
+      push_cursor(c);
+    }
+  }
+
+  // Candidates kept by the last run().
+  std::size_t found() const { return pool_.size(); }
+
+  // The pool, best first (ties by catalog index).
+  std::vector<std::uint32_t> best() {
+    std::sort(pool_.begin(), pool_.end(), better);
+    std::vector<std::uint32_t> out(pool_.size());
+    for (std::size_t i = 0; i < pool_.size(); ++i) out[i] = pool_[i].second;
+    return out;
+  }
+
+ private:
+  struct Cursor {
+    float bound;      // best score any row left in this cursor can reach
+    float fixed;      // the bucket's part of the bound
+    std::uint32_t next, stop;  // next row to read (down: next - 1) and where to stop
+    std::int32_t neighbourhood;
+    bool down;
+    bool filter_beds;
+  };
+  static bool by_bound(const Cursor& a, const Cursor& b) { return a.bound < b.bound; }
+
+  void push_cursor(Cursor c) {
+    if (c.next == c.stop) return;
+    const std::uint32_t r = c.down ? c.next - 1 : c.next;
+    const float gap = (ix_.log_price[r] - q_.level) * inv_tol_;
+    // A hair of slack for float rounding between the bound and the score.
+    c.bound = -0.5f * gap * gap + c.fixed + 1e-4f;
+    cursors_.push_back(c);
+    std::push_heap(cursors_.begin(), cursors_.end(), by_bound);
+  }
+
+  // The same arithmetic as the full scan this replaces (content_score()).
+  void score_row(std::uint32_t r, std::int32_t neighbourhood, bool filter_beds, std::size_t pool) {
+    ++rows_read_;
+    const float bed_gap = std::fabs(ix_.beds[r] - static_cast<float>(q_.beds_wanted));
+    if (filter_beds && bed_gap > 2) return;  // NaN beds pass
+    const float gap = (ix_.log_price[r] - q_.level) * inv_tol_;
+    float s = -0.5f * gap * gap + nb_bonus_[neighbourhood + 1] + style_bonus_[ix_.style[r] + 1];
+    if (q_.beds_wanted >= 0 && bed_gap == bed_gap) s -= 0.3f * bed_gap;
+    if (!std::isnan(q_.cx) && ix_.x_km[r] == ix_.x_km[r]) {
+      const float dx = ix_.x_km[r] - q_.cx, dy = ix_.y_km[r] - q_.cy;
+      s -= 0.15f * std::sqrt(dx * dx + dy * dy);
+    }
+    const std::uint32_t listing = ix_.listing[r];
+    if (pool_.size() >= pool && !better({s, listing}, pool_.front())) return;
+    if (buyer_.saved(listing)) return;  // saved listings never come back
+    if (pool_.size() >= pool) {
+      std::pop_heap(pool_.begin(), pool_.end(), better);
+      pool_.pop_back();
+    }
+    pool_.emplace_back(s, listing);
+    std::push_heap(pool_.begin(), pool_.end(), better);
+  }
+
+  // Higher score, then the lower catalog index (as sorting the scan did).
+  // As a heap order it keeps the weakest candidate on top.
+  static bool better(const std::pair<float, std::uint32_t>& a, const std::pair<float, std::uint32_t>& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  }
+
+  const ListingCatalog::CandidateIndex& ix_;
+  const Query& q_;
+  const BuyerPreferences& buyer_;
+  std::vector<float> nb_bonus_, style_bonus_;
+  float max_style_ = 0, inv_tol_ = 1;
+  std::vector<Cursor> cursors_;
+  std::vector<std::pair<float, std::uint32_t>> pool_;  // min-heap by worse()
+  std::size_t rows_read_ = 0;
+};
 
 }  // namespace
 
@@ -258,58 +415,20 @@ std::vector<std::uint32_t> Matcher::candidates(const BuyerPreferences& buyer, Un
                                                std::size_t pool) const {
   const Query q = make_query(*catalog_, buyer, segments());
   const float half = std::max(0.4f, 2.0f * q.tol);
-  const auto [begin, end] = catalog_->price_range(q.level - half, q.level + half);
-  const auto& order = catalog_->by_price();
-  const auto& o = catalog_->price_ordered();
-  // Dense per-level bonuses so the scan is arithmetic on sequential arrays;
-  // the same terms as content_score().
-  std::vector<float> nb_bonus(catalog_->neighbourhood_levels() + 1, 0.0f);
-  for (std::size_t l = 0; l + 1 < nb_bonus.size(); ++l) {
-    float b = q.nb_share.empty() ? 0.0f : 2.5f * q.nb_share[l];
-    if (static_cast<int>(l) == q.area_wanted) b += 0.8f;
-    if (!q.behaviour && !q.segment_share.empty()) b += 2.0f * q.segment_share[l];
-    nb_bonus[l + 1] = b;
-  }
-  std::vector<float> style_bonus(catalog_->style_levels() + 1, 0.0f);
-  for (std::size_t l = 0; l + 1 < style_bonus.size(); ++l) {
-    style_bonus[l + 1] = q.style_share.empty() ? 0.0f : 0.6f * q.style_share[l];
-  }
-  const bool beds = q.beds_wanted >= 0;
-  const float wanted = static_cast<float>(q.beds_wanted);
-  const bool geo = !std::isnan(q.cx);
-  const float inv_tol = 1.0f / q.tol;
-  std::vector<std::pair<float, std::uint32_t>> scored;
-  const auto scan = [&](std::size_t from, std::size_t to, bool filter_beds) {
-    scored.clear();
-    scored.reserve(to - from);
-    for (std::size_t r = from; r < to; ++r) {
-      const float bed_gap = std::fabs(o.beds[r] - wanted);
-      if (filter_beds && bed_gap > 2) continue;  // NaN beds pass
-      const float gap = (o.log_price[r] - q.level) * inv_tol;
-      float s = -0.5f * gap * gap + nb_bonus[o.neighbourhood[r] + 1] + style_bonus[o.style[r] + 1];
-      if (beds && bed_gap == bed_gap) s -= 0.3f * bed_gap;
-      if (geo && o.x_km[r] == o.x_km[r]) {
-        const float dx = o.x_km[r] - q.cx, dy = o.y_km[r] - q.cy;
-        s -= 0.15f * std::sqrt(dx * dx + dy * dy);
-      }
-      scored.emplace_back(-s, order[r]);
-    }
-  };
-  scan(begin, end, beds);
-  // Too few inside the filters (a small or thin market): rank everything
-  // rather than return a short list. Only then: listings outside the band
-  // crowd out better ones when the band already holds a fair pool.
+  CandidateSearch search(catalog_->candidate_index(), q, catalog_->neighbourhood_levels(), catalog_->style_levels(), buyer);
+  search.run(q.level - half, q.level + half, q.beds_wanted >= 0, pool);
+  // Too few inside the filters (a small or thin market): widen to every
+  // price without the beds filter rather than return a short list. Only
+  // then: listings outside the band crowd out better ones when the band
+  // already holds a fair pool. The widened search is bounded the same way.
   constexpr std::size_t kMinPool = 64;
-  const std::size_t wanted_pool = std::min({pool, order.size(), kMinPool});
-  if (scored.size() < wanted_pool && (end - begin < order.size() || beds)) scan(0, order.size(), false);
-  // Saved listings never come back.
-  if (!buyer.saved_listings().empty()) std::erase_if(scored, [&](const auto& s) { return buyer.saved(s.second); });
-  const std::size_t m = std::min(pool, scored.size());
-  if (m < scored.size()) std::nth_element(scored.begin(), scored.begin() + m, scored.end());
-  std::sort(scored.begin(), scored.begin() + m);
-  std::vector<std::uint32_t> out(m);
-  for (std::size_t i = 0; i < m; ++i) out[i] = scored[i].second;
-  return out;
+  const std::size_t wanted_pool = std::min({pool, catalog_->size(), kMinPool});
+  const auto [begin, end] = catalog_->price_range(q.level - half, q.level + half);
+  if (search.found() < wanted_pool && (end - begin < catalog_->size() || q.beds_wanted >= 0)) {
+    const float inf = std::numeric_limits<float>::infinity();
+    search.run(-inf, inf, false, pool);
+  }
+  return search.best();
 }
 
 std::vector<Match> Matcher::top_k(const BuyerPreferences& buyer, UnixSeconds now, const MatchOptions& options) const {

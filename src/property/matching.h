@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -43,6 +44,7 @@ struct Listing {
   float beds = 0;             // NaN when unknown
   float x_km = 0, y_km = 0;   // projected coordinates, NaN when unknown
   float log_value = 0;        // log of the comparables estimate, NaN when unknown
+  double appraised_value = std::numeric_limits<double>::quiet_NaN();  // the AVM's value when set (set_appraisal)
 };
 
 // The inventory: listings with their attributes, a standardised attribute
@@ -69,6 +71,11 @@ class ListingCatalog {
   const float* attributes(std::size_t i) const { return attributes_.data() + i * dims_; }
   std::size_t dims() const { return dims_; }
   std::size_t skipped_rows() const { return skipped_rows_; }
+  // The AVM's value of listing i (> 0), as the product stored it at import.
+  // Reasons then quote it ("priced 8% under its estimated value") instead of
+  // the comparables estimate; the ranking features do not change. Not
+  // thread-safe: call before sharing the catalog.
+  void set_appraisal(std::size_t i, double value) { listings_[i].appraised_value = value; }
   const std::string& neighbourhood_name(int level) const;
   std::size_t neighbourhood_levels() const { return neighbourhood_names_.size(); }
   const std::string& style_name(int level) const;
@@ -80,13 +87,26 @@ class ListingCatalog {
   // price lies in [lo, hi].
   const std::vector<std::uint32_t>& by_price() const { return by_price_; }
   std::pair<std::size_t, std::size_t> price_range(float lo, float hi) const;
-  // Stage-1 attributes laid out in by_price() order, so a price band is one
-  // sequential scan.
-  struct PriceOrdered {
+  // The stage-1 candidate index: listings grouped into buckets by
+  // (neighbourhood, beds), each bucket sorted by log price, with the
+  // stage-1 attributes laid out in that order and each bucket's beds range
+  // and location box. Stated area, beds and price level then bound which
+  // rows can still enter a candidate pool (Matcher::candidates), so a query
+  // reads the few thousand rows near the buyer's price in the buckets that
+  // can matter instead of the whole price band.
+  struct CandidateIndex {
+    struct Bucket {
+      std::uint32_t begin = 0, end = 0;  // rows [begin, end)
+      std::int32_t neighbourhood = -1;
+      float min_beds = 0, max_beds = 0;  // NaN when the bucket's beds are unknown
+      float min_x = 0, max_x = 0, min_y = 0, max_y = 0;  // NaN when no row has coordinates
+    };
+    std::vector<Bucket> buckets;
+    std::vector<std::uint32_t> listing;  // catalog index per row
     std::vector<float> log_price, beds, x_km, y_km;
-    std::vector<std::int32_t> neighbourhood, style;
+    std::vector<std::int32_t> style;
   };
-  const PriceOrdered& price_ordered() const { return ordered_; }
+  const CandidateIndex& candidate_index() const { return candidate_index_; }
 
   // Saves and tour requests by anyone strictly before `t`, per listing (from
   // record_interest()). Cheap: binary search in per-listing sorted times.
@@ -111,7 +131,8 @@ class ListingCatalog {
   std::vector<float> attributes_;
   std::size_t dims_ = 0;
   std::vector<std::uint32_t> by_price_;
-  PriceOrdered ordered_;
+  std::vector<float> sorted_log_price_;  // by_price() order
+  CandidateIndex candidate_index_;
   std::vector<std::vector<UnixSeconds>> interest_times_, view_times_;
   std::vector<std::string> neighbourhood_names_, style_names_;
   std::string described_;

@@ -217,6 +217,36 @@ TEST(Matcher, NearCopiesDoNotFillTheList) {
   EXPECT_EQ(share_in(*c, m.top_k(p, kT0 + 1, plain), "Copyville"), 1.0);
 }
 
+// The candidate index stops reading once no remaining row can enter the
+// pool: its pool must be the first rows of the complete ranking of the band
+// (a pool as large as the catalog reads every row), for buyers with and
+// without stated budget, area, beds and behaviour.
+TEST(Matcher, CandidateIndexPoolEqualsTheTopOfTheWholeBand) {
+  ListingCatalog c = ListingCatalog::generate(20000, 5);
+  const auto history = testing::synthetic_history(c, 400, 9);
+  auto buyers = build_match_history(c, history.contacts, history.events, 7 * 86400, {}, nullptr);
+  const Matcher matcher(c, nullptr);
+  std::vector<BuyerPreferences> cases;
+  for (std::size_t i = 0; i < buyers.size(); i += 7) cases.push_back(buyers[i].preferences);
+  cases.emplace_back(c, StatedCriteria{250000.0, std::nullopt, ""});
+  cases.emplace_back(c, StatedCriteria{250000.0, 3, "nb7"});
+  cases.emplace_back(c, StatedCriteria{std::nullopt, 5, ""});
+  cases.emplace_back(c, StatedCriteria{std::nullopt, std::nullopt, "nb3"});
+  cases.emplace_back(c, StatedCriteria{});
+  cases.emplace_back(c, StatedCriteria{5e7, 9, ""});  // nothing near: the widened search fills the pool
+  int with_behaviour = 0;
+  for (const auto& b : cases) {
+    with_behaviour += b.has_centroid();
+    const auto pool = matcher.candidates(b, kT0 + 400 * 86400, 300);
+    const auto all = matcher.candidates(b, kT0 + 400 * 86400, c.size());
+    ASSERT_EQ(pool.size(), 300u);
+    ASSERT_GE(all.size(), pool.size());
+    EXPECT_TRUE(std::equal(pool.begin(), pool.end(), all.begin()));
+    for (auto id : pool) EXPECT_FALSE(b.saved(id));
+  }
+  EXPECT_GT(with_behaviour, 10);
+}
+
 TEST(Metrics, NdcgAndRecall) {
   const std::vector<std::uint32_t> ranked = {5, 3, 9, 1};
   const std::vector<std::uint32_t> rel = {3, 7};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cmath>
 #include <optional>
 
@@ -38,22 +39,13 @@ Result<json::object> parse_body_object(std::string_view body) {
 
 // k in 1..kMaxK from "k=N" (default 10).
 Result<std::size_t> parse_k(std::string_view query) {
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.substr(0, 2) != "k=") continue;
-    const std::string_view digits = pair.substr(2);
-    std::size_t v = 0;
-    if (digits.empty() || digits.size() > 3) return invalid_argument("k must be 1..100");
-    for (char c : digits) {
-      if (c < '0' || c > '9') return invalid_argument("k must be 1..100");
-      v = v * 10 + std::size_t(c - '0');
-    }
-    if (v == 0 || v > kMaxK) return invalid_argument("k must be 1..100");
-    return v;
-  }
-  return std::size_t{10};
+  const auto k = query_param(query, "k");
+  if (!k) return std::size_t{10};
+  const Status bad = invalid_argument("k must be 1..100");
+  std::size_t v = 0;
+  const auto [end, ec] = std::from_chars(k->data(), k->data() + k->size(), v);
+  if (k->empty() || ec != std::errc() || end != k->data() + k->size() || v == 0 || v > kMaxK) return bad;
+  return v;
 }
 
 bool moves_matches(EventType type) {
@@ -70,12 +62,43 @@ property::StatedCriteria stated_of(const Contact& c) {
 
 json::value finite_or_null(double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); }
 
+double number_or_nan(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_number() ? v->to_number<double>() : std::nan("");
+}
+
+// A listing's valuation as the importer stored it (inventory.h
+// valuation_json); nullopt when not valued or unreadable.
+std::optional<StoredValuation> parse_stored_valuation(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const json::object& o = v.as_object();
+  StoredValuation out;
+  out.valuation.predicted = number_or_nan(o, "value");
+  out.valuation.lower80 = number_or_nan(o, "lower80");
+  out.valuation.upper80 = number_or_nan(o, "upper80");
+  out.valuation.lower90 = number_or_nan(o, "lower90");
+  out.valuation.upper90 = number_or_nan(o, "upper90");
+  const auto& w = out.valuation;
+  if (!(w.predicted > 0) || !std::isfinite(w.lower80) || !std::isfinite(w.upper80) || !std::isfinite(w.lower90) ||
+      !std::isfinite(w.upper90)) {
+    return std::nullopt;
+  }
+  if (const json::value* m = o.if_contains("model"); m != nullptr && m->is_string()) out.model = std::string(m->get_string());
+  return out;
+}
+
 }  // namespace
 
 // Listings and the ranker serving them. Immutable once built; shared by
 // requests and the worker.
 struct PropertyRoutes::Inventory {
   std::shared_ptr<const property::ListingCatalog> catalog;
+  // Each listing's stored valuation (catalog index), null when not valued.
+  std::shared_ptr<const std::vector<std::optional<StoredValuation>>> valuations;
+  std::int64_t listings_version = 0;  // store's listings_version when read
   std::unique_ptr<const property::Matcher> matcher;
   std::string model_version;  // "content" or match@mtime
   bool learned = false;       // false: the content scorer ranks
@@ -92,7 +115,12 @@ struct PropertyRoutes::TenantState {
   std::mutex load_mu;  // one load at a time; held while loading
   std::mutex mu;       // guards the fields below
   std::shared_ptr<const Inventory> inventory;
-  bool no_listings = false;  // the store had none at the last load (until reload())
+  bool no_listings = false;  // the store had none at the last load
+  std::int64_t no_listings_version = 0;  // listings_version of that load
+  // The next time a request may queue a check of the store's listings
+  // version, and whether one is queued.
+  std::chrono::steady_clock::time_point next_check{};
+  bool check_queued = false;
   std::unordered_map<std::string, BuyerState> buyers;  // only the worker writes
   // The AVM serving this tenant and its version (model_dir_version).
   std::shared_ptr<const property::ValuationModel> avm;
@@ -105,8 +133,13 @@ bool PropertyRoutes::same_catalog(const std::shared_ptr<const Inventory>& a, con
   return a && b && a->catalog == b->catalog;
 }
 
-PropertyRoutes::PropertyRoutes(store::Store& store, bus::Bus& bus, const Clock& clock, std::string model_dir)
-    : store_(store), bus_(bus), clock_(clock), model_dir_(std::move(model_dir)) {
+PropertyRoutes::PropertyRoutes(store::Store& store, bus::Bus& bus, const Clock& clock, std::string model_dir,
+                               std::chrono::milliseconds listings_check_interval)
+    : store_(store),
+      bus_(bus),
+      clock_(clock),
+      model_dir_(std::move(model_dir)),
+      listings_check_interval_(listings_check_interval) {
   worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -174,72 +207,171 @@ void PropertyRoutes::reload() {
   tenants_.clear();
 }
 
-Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::inventory(const std::string& tenant_id) {
-  auto state = tenant(tenant_id);
-  std::lock_guard load(state->load_mu);
-  std::shared_ptr<const Inventory> current;
-  const Status no_listings = not_found("no listings imported for this tenant (reai import listings)");
-  {
-    std::lock_guard lock(state->mu);
-    // Cached so behaviour of a tenant without listings costs no store read.
-    if (state->no_listings) return no_listings;
-    current = state->inventory;
+Result<std::shared_ptr<PropertyRoutes::Inventory>> PropertyRoutes::load_listings(const std::string& tenant_id) {
+  // The version first: a write racing this read shows as a newer version,
+  // so the next check rebuilds rather than missing it.
+  auto version = store_.listings_version(tenant_id);
+  if (!version) return version.status();
+  std::vector<property::StoredListing> stored;
+  std::vector<std::string> valuation_texts;
+  REAI_RETURN_IF_ERROR(store_.for_each_listing(tenant_id, [&](const store::ListingRecord& l) {
+    stored.push_back({l.listing_id, l.list_price, l.attributes_json});
+    valuation_texts.push_back(l.valuation_json);
+    return true;
+  }));
+  auto inv = std::make_shared<Inventory>();
+  inv->listings_version = *version;
+  if (stored.empty()) return inv;  // no catalog: the tenant has no listings
+  auto table = property::listings_table(stored, "listings of " + tenant_id);
+  if (!table) return table.status();
+  auto built = property::ListingCatalog::build(
+      *table, {std::string(property::kListPriceColumn), std::string(property::kListingIdColumn)});
+  if (!built) return built.status();
+  auto owned = std::make_shared<property::ListingCatalog>(std::move(*built));
+  auto valuations = std::make_shared<std::vector<std::optional<StoredValuation>>>(owned->size());
+  for (std::size_t r = 0; r < stored.size(); ++r) {
+    const int i = owned->find(stored[r].id);
+    if (i < 0) continue;
+    auto v = parse_stored_valuation(valuation_texts[r]);
+    if (!v) continue;
+    owned->set_appraisal(static_cast<std::size_t>(i), v->valuation.predicted);
+    (*valuations)[static_cast<std::size_t>(i)] = std::move(*v);
   }
-  const std::string match_dir =
-      model_dir_.empty() ? std::string() : property::tenant_model_dir(model_dir_, tenant_id, "match");
-  auto version = match_dir.empty() ? Result<std::string>(not_found("no model dir"))
-                                   : property::model_dir_version(match_dir, "match");
-  const std::string wanted = version ? *version : std::string("content");
-  if (current && current->model_version == wanted) return current;
+  // Popularity from the tenant's stored saves and tour requests.
+  REAI_RETURN_IF_ERROR(store_.for_each_event(tenant_id, [&](const Event& e) {
+    if (e.property_id.empty() || !moves_matches(e.type)) return true;
+    const int i = owned->find(e.property_id);
+    if (i < 0) return true;
+    if (e.type == EventType::kPropertyView) owned->record_view(static_cast<std::size_t>(i), e.ts);
+    else owned->record_interest(static_cast<std::size_t>(i), e.ts);
+    return true;
+  }));
+  owned->finish_popularity();
+  inv->catalog = std::move(owned);
+  inv->valuations = std::move(valuations);
+  return inv;
+}
 
-  std::shared_ptr<const property::ListingCatalog> catalog;
-  if (current) {
-    catalog = current->catalog;  // only the model changed
-  } else {
-    std::vector<property::StoredListing> stored;
-    REAI_RETURN_IF_ERROR(store_.for_each_listing(tenant_id, [&](const store::ListingRecord& l) {
-      stored.push_back({l.listing_id, l.list_price, l.attributes_json});
-      return true;
-    }));
-    if (stored.empty()) {
-      std::lock_guard lock(state->mu);
-      state->no_listings = true;
-      return no_listings;
-    }
-    auto table = property::listings_table(stored, "listings of " + tenant_id);
-    if (!table) return table.status();
-    auto built = property::ListingCatalog::build(
-        *table, {std::string(property::kListPriceColumn), std::string(property::kListingIdColumn)});
-    if (!built) return built.status();
-    auto owned = std::make_shared<property::ListingCatalog>(std::move(*built));
-    // Popularity from the tenant's stored saves and tour requests.
-    REAI_RETURN_IF_ERROR(store_.for_each_event(tenant_id, [&](const Event& e) {
-      if (e.property_id.empty() || !moves_matches(e.type)) return true;
-      const int i = owned->find(e.property_id);
-      if (i < 0) return true;
-      if (e.type == EventType::kPropertyView) owned->record_view(static_cast<std::size_t>(i), e.ts);
-      else owned->record_interest(static_cast<std::size_t>(i), e.ts);
-      return true;
-    }));
-    owned->finish_popularity();
-    catalog = std::move(owned);
-  }
+std::string PropertyRoutes::wanted_match_model(const std::string& tenant_id, std::string* match_dir) const {
+  *match_dir = model_dir_.empty() ? std::string() : property::tenant_model_dir(model_dir_, tenant_id, "match");
+  auto version = match_dir->empty() ? Result<std::string>(not_found("no model dir"))
+                                    : property::model_dir_version(*match_dir, "match");
+  return version ? *version : std::string("content");
+}
+
+void PropertyRoutes::attach_model(Inventory& inv, const std::string& match_dir, const std::string& wanted) {
   std::shared_ptr<const property::MatchModel> model;
-  if (version) {
+  if (wanted != "content") {
     auto loaded = property::MatchModel::load(match_dir);
     if (loaded) model = std::make_shared<const property::MatchModel>(std::move(*loaded));
     // A model that does not load leaves the content scorer serving; the
     // version records what was tried so it is not reloaded every request.
   }
-  auto inv = std::make_shared<Inventory>();
-  inv->catalog = catalog;
-  inv->matcher = std::make_unique<const property::Matcher>(*catalog, model);
-  inv->model_version = wanted;  // an unreadable model is not retried until it changes
-  inv->learned = model != nullptr;
-  std::lock_guard lock(state->mu);
-  if (state->inventory && state->inventory->catalog != catalog) state->buyers.clear();
-  state->inventory = inv;
+  inv.matcher = std::make_unique<const property::Matcher>(*inv.catalog, model);
+  inv.model_version = wanted;
+  inv.learned = model != nullptr;
+}
+
+void PropertyRoutes::maybe_queue_listings_check(TenantState& state, const std::string& tenant_id) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(state.mu);
+    if (state.check_queued || now < state.next_check) return;
+    state.check_queued = true;
+    state.next_check = now + listings_check_interval_;
+  }
+  Job job;
+  job.tenant_id = tenant_id;
+  job.check_listings = true;
+  if (!enqueue(std::move(job))) {
+    std::lock_guard lock(state.mu);
+    state.check_queued = false;
+  }
+}
+
+void PropertyRoutes::check_listings(const std::string& tenant_id) {
+  auto state = tenant(tenant_id);
+  {
+    std::lock_guard lock(state->mu);
+    state->check_queued = false;
+  }
+  auto version = store_.listings_version(tenant_id);
+  if (!version) return;  // the store is down: the next check retries
+  {
+    std::lock_guard lock(state->mu);
+    const bool loaded = state->inventory != nullptr;
+    if (!loaded && !state->no_listings) return;  // never loaded: the first request loads
+    const std::int64_t have = loaded ? state->inventory->listings_version : state->no_listings_version;
+    if (have == *version) return;
+  }
+  // Built here, on the matching worker, while requests keep the old one.
+  auto fresh = load_listings(tenant_id);
+  if (!fresh) return;
+  if ((*fresh)->catalog) {
+    std::string match_dir;
+    const std::string wanted = wanted_match_model(tenant_id, &match_dir);
+    attach_model(**fresh, match_dir, wanted);
+  }
+  (void)install(*state, std::move(*fresh));
+}
+
+Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::install(TenantState& state,
+                                                                                   std::shared_ptr<Inventory> inv) {
+  const Status no_listings = not_found("no listings imported for this tenant (reai import listings)");
+  std::lock_guard lock(state.mu);
+  const std::int64_t have = state.inventory ? state.inventory->listings_version
+                            : state.no_listings ? state.no_listings_version
+                                                : -1;
+  if (inv->listings_version < have) {  // a newer one won the race
+    if (state.inventory) return state.inventory;
+    return no_listings;
+  }
+  if (!inv->catalog) {
+    state.inventory.reset();
+    state.buyers.clear();
+    state.no_listings = true;
+    state.no_listings_version = inv->listings_version;
+    return no_listings;
+  }
+  if (state.inventory && state.inventory->catalog != inv->catalog) state.buyers.clear();
+  state.no_listings = false;
+  state.inventory = inv;
   return std::shared_ptr<const Inventory>(inv);
+}
+
+Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::inventory(const std::string& tenant_id) {
+  auto state = tenant(tenant_id);
+  maybe_queue_listings_check(*state, tenant_id);
+  std::string match_dir;
+  const std::string wanted = wanted_match_model(tenant_id, &match_dir);
+  const Status no_listings = not_found("no listings imported for this tenant (reai import listings)");
+  {
+    std::lock_guard lock(state->mu);
+    // Cached so behaviour of a tenant without listings costs no store read.
+    if (state->no_listings) return no_listings;
+    if (state->inventory && state->inventory->model_version == wanted) return state->inventory;
+  }
+  std::lock_guard load(state->load_mu);
+  std::shared_ptr<const Inventory> current;
+  {
+    std::lock_guard lock(state->mu);
+    if (state->no_listings) return no_listings;
+    current = state->inventory;
+  }
+  if (current && current->model_version == wanted) return current;  // loaded while waiting
+  std::shared_ptr<Inventory> inv;
+  if (current) {
+    inv = std::make_shared<Inventory>();  // only the model changed
+    inv->catalog = current->catalog;
+    inv->valuations = current->valuations;
+    inv->listings_version = current->listings_version;
+  } else {
+    auto loaded = load_listings(tenant_id);
+    if (!loaded) return loaded.status();
+    inv = std::move(*loaded);
+  }
+  if (inv->catalog) attach_model(*inv, match_dir, wanted);
+  return install(*state, std::move(inv));
 }
 
 Result<property::BuyerPreferences> PropertyRoutes::preferences_from_store(const Inventory& inv,
@@ -265,8 +397,12 @@ Result<property::BuyerPreferences> PropertyRoutes::preferences_from_store(const 
 
 namespace {
 
-// The matches array shared by the routes and match_update messages.
-json::array matches_json(const property::ListingCatalog& catalog, const std::vector<property::Match>& matches) {
+// The matches array shared by the routes and match_update messages. Each
+// carries its listing's valuation (value, intervals, competitiveness) as
+// GET /api/listings/{id} shows it, null when the listing was not valued.
+json::array matches_json(const property::ListingCatalog& catalog,
+                         const std::vector<std::optional<StoredValuation>>& valuations,
+                         const std::vector<property::Match>& matches) {
   json::array list;
   list.reserve(matches.size());
   for (std::size_t r = 0; r < matches.size(); ++r) {
@@ -283,6 +419,8 @@ json::array matches_json(const property::ListingCatalog& catalog, const std::vec
     o["list_price"] = l.price;
     if (l.neighbourhood >= 0) o["neighbourhood"] = catalog.neighbourhood_name(l.neighbourhood);
     if (std::isfinite(l.beds)) o["beds"] = l.beds;
+    const auto& v = m.listing < valuations.size() ? valuations[m.listing] : std::nullopt;
+    o["valuation"] = v ? json::parse(property::valuation_json(v->valuation, l.price, v->model)) : json::value(nullptr);
     list.push_back(std::move(o));
   }
   return list;
@@ -328,7 +466,7 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   o["model"] = (*inv)->model_version;
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = (*inv)->catalog->size();
-  o["matches"] = matches_json(*(*inv)->catalog, matches);
+  o["matches"] = matches_json(*(*inv)->catalog, *(*inv)->valuations, matches);
   return answer(json::serialize(o), kRoute);
 }
 
@@ -400,7 +538,7 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   o["model"] = (*inv)->model_version;
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = catalog.size();
-  o["matches"] = matches_json(catalog, matches);
+  o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
   return answer(json::serialize(o), kRoute);
 }
 
@@ -494,23 +632,25 @@ ApiResponse PropertyRoutes::listing(const TokenClaims& claims, const std::string
   return answer(json::serialize(o), kRoute);
 }
 
-void PropertyRoutes::on_event(const Event& event) {
-  if (!moves_matches(event.type) || event.property_id.empty()) return;
+bool PropertyRoutes::enqueue(Job job) {
   std::lock_guard lock(queue_mu_);
-  if (stopping_) return;
+  if (stopping_) return false;
   if (queue_.size() >= kMaxQueuedJobs) {
     ++dropped_;  // matching lags behind; scoring never waits for it
-    return;
+    return false;
   }
-  queue_.push_back(Job{event.tenant_id, event.contact_id, event});
+  queue_.push_back(std::move(job));
   queue_cv_.notify_one();
+  return true;
+}
+
+void PropertyRoutes::on_event(const Event& event) {
+  if (!moves_matches(event.type) || event.property_id.empty()) return;
+  (void)enqueue(Job{event.tenant_id, event.contact_id, event, false});
 }
 
 void PropertyRoutes::on_contact_changed(const std::string& tenant_id, const std::string& contact_id) {
-  std::lock_guard lock(queue_mu_);
-  if (stopping_ || queue_.size() >= kMaxQueuedJobs) return;
-  queue_.push_back(Job{tenant_id, contact_id, Event{}});
-  queue_cv_.notify_one();
+  (void)enqueue(Job{tenant_id, contact_id, Event{}, false});
 }
 
 void PropertyRoutes::worker_loop() {
@@ -527,6 +667,10 @@ void PropertyRoutes::worker_loop() {
 }
 
 void PropertyRoutes::process(const Job& job) {
+  if (job.check_listings) {
+    check_listings(job.tenant_id);
+    return;
+  }
   auto inv = inventory(job.tenant_id);
   if (!inv) return;  // no listings for this tenant (or they do not load): nothing to match
   const property::ListingCatalog& catalog = *(*inv)->catalog;
@@ -589,7 +733,7 @@ void PropertyRoutes::process(const Job& job) {
   }
   o["model"] = (*inv)->model_version;
   o["ranker"] = (*inv)->learned ? "learned" : "content";
-  o["matches"] = matches_json(catalog, matches);
+  o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
   auto published = bus_.publish(job.tenant_id, "match_update", std::make_shared<const std::string>(json::serialize(o)));
   (void)published;  // a bus failure shows in /readyz; the next change publishes again
 }

@@ -7,8 +7,11 @@
 // ListingCatalog (popularity from the tenant's stored saves and tours), the
 // match model from MODEL_DIR/tenants/T/match or MODEL_DIR/match (content
 // scorer when none), the AVM from .../value. A model retrained into its
-// directory is picked up on the next request (model.json mtime); listings
-// imported while serving are picked up after POST /api/admin/reload.
+// directory is picked up on the next request (model.json mtime). Listings
+// imported while serving (by another process too) are picked up without a
+// reload: a request queues a read of the store's per-tenant listings version
+// at most once per check interval, and when it moved the matching worker
+// rebuilds the catalog while requests keep using the old one.
 //
 // Matching never runs on the scoring path: behaviour (property view, save,
 // tour request; a contact's criteria) is queued to one matching worker that
@@ -16,7 +19,10 @@
 // {"type":"match_update",...} on the bus when the buyer's top 3 change.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <optional>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -26,6 +32,7 @@
 #include <unordered_map>
 
 #include "core/types.h"
+#include "property/property.h"
 #include "server/api.h"
 
 namespace reai::property {
@@ -36,10 +43,20 @@ struct StatedCriteria;
 
 namespace reai::server {
 
+// A listing's valuation as stored at import (value and intervals, and the
+// AVM version that made it); matches embed it.
+struct StoredValuation {
+  property::Valuation valuation;
+  std::string model;
+};
+
 class PropertyRoutes {
  public:
   // All must outlive this object. `model_dir` may be empty (no models).
-  PropertyRoutes(store::Store& store, bus::Bus& bus, const Clock& clock, std::string model_dir);
+  // The store's listings version is read at most once per
+  // `listings_check_interval` per tenant.
+  PropertyRoutes(store::Store& store, bus::Bus& bus, const Clock& clock, std::string model_dir,
+                 std::chrono::milliseconds listings_check_interval = std::chrono::seconds(2));
   // Stops the worker (as stop()).
   ~PropertyRoutes();
   PropertyRoutes(const PropertyRoutes&) = delete;
@@ -75,6 +92,7 @@ class PropertyRoutes {
     std::string tenant_id;
     std::string contact_id;
     Event event;           // empty event_id: criteria changed
+    bool check_listings = false;  // instead: has the tenant's listings version moved?
   };
 
   ApiResponse lead_matches(const TokenClaims& claims, const std::string& lead_id, std::string_view query);
@@ -86,7 +104,22 @@ class PropertyRoutes {
   std::shared_ptr<TenantState> tenant(const std::string& tenant_id);
   // The tenant's inventory, loading it on first use; NotFound when the
   // tenant has no listings. The match model is refreshed when it changed.
+  // Queues a listings check when the interval has passed.
   Result<std::shared_ptr<const Inventory>> inventory(const std::string& tenant_id);
+  // The tenant's listings, valuations and popularity read from the store
+  // (no matcher yet); an inventory without catalog when there are none.
+  Result<std::shared_ptr<Inventory>> load_listings(const std::string& tenant_id);
+  // "content" or the match model's version, and its directory.
+  std::string wanted_match_model(const std::string& tenant_id, std::string* match_dir) const;
+  static void attach_model(Inventory& inv, const std::string& match_dir, const std::string& wanted);
+  // Makes `inv` the tenant's inventory unless a newer listings version is
+  // already installed; NotFound when that inventory has no listings.
+  Result<std::shared_ptr<const Inventory>> install(TenantState& state, std::shared_ptr<Inventory> inv);
+  void maybe_queue_listings_check(TenantState& state, const std::string& tenant_id);
+  // On the worker: rebuilds the inventory when the store's version moved.
+  void check_listings(const std::string& tenant_id);
+  // False (and dropped) when stopping or the queue is full.
+  bool enqueue(Job job);
   // A buyer's preferences from the stored contact and events; events after
   // `stop_before_event` (that one included) are left out when it is given.
   Result<property::BuyerPreferences> preferences_from_store(const Inventory& inv, const std::string& tenant_id,
@@ -99,6 +132,7 @@ class PropertyRoutes {
   bus::Bus& bus_;
   const Clock& clock_;
   const std::string model_dir_;
+  const std::chrono::milliseconds listings_check_interval_;
 
   std::mutex tenants_mu_;
   std::unordered_map<std::string, std::shared_ptr<TenantState>> tenants_;

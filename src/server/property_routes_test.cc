@@ -2,6 +2,8 @@
 // listings, tenant isolation, bad input, and match_update after behaviour.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -148,7 +150,8 @@ TEST_F(PropertyRoutesTest, LeadMatchesCarryScoresInterestAndReasons) {
 
   EXPECT_EQ(http_->get("/api/leads/buyer-1/matches", a).status, 200);  // k defaults to 10
   EXPECT_EQ(match_ids(http_->get("/api/leads/buyer-1/matches", a)).size(), 10u);
-  for (const char* bad : {"k=0", "k=101", "k=x", "k="}) {
+  EXPECT_EQ(match_ids(http_->get("/api/leads/buyer-1/matches?x=1&k=%33", a)).size(), 3u);  // decoded like any query
+  for (const char* bad : {"k=0", "k=101", "k=x", "k=", "k=%zz", "k=-1", "k=3x", "k=99999999999999999999999"}) {
     auto b = http_->get(std::string("/api/leads/buyer-1/matches?") + bad, a);
     EXPECT_EQ(b.status, 400) << bad;
     EXPECT_EQ(error_of(b), "k must be 1..100");
@@ -197,6 +200,57 @@ TEST_F(PropertyRoutesTest, ListingsAndLeadsAreTenantScoped) {
   for (const auto& id : match_ids(http_->post("/api/properties/match", R"({"budget":250000,"k":60})", b))) {
     EXPECT_NE(id, "only-a");
   }
+}
+
+// Matches carry their listing's stored valuation, and a listing priced well
+// under it says so in the same words as its competitiveness.
+TEST_F(PropertyRoutesTest, MatchesEmbedTheListingsValuationAndABargainReason) {
+  std::vector<store::ListingRecord> rows;
+  for (const auto& l : synthetic_listings()) {
+    const double value = l.id == "t-0005" ? l.price / 0.9 : l.price;  // t-0005: 10% under its value
+    const property::Valuation v{value, value * 0.95, value * 1.05, value * 0.92, value * 1.08};
+    rows.push_back({"tenant-a", l.id, l.price, attributes_of(l), property::valuation_json(v, l.price, "value@test"),
+                    fixture::kNow});
+  }
+  rows.push_back({"tenant-a", "not-valued", 200000, R"({"Neighborhood":"OldTown","Bedroom_AbvGr":"3"})", "",
+                  fixture::kNow});
+  ASSERT_TRUE(store_->upsert_listings(rows));
+  add_buyer("tenant-a", "buyer-1", 200000);
+  start_with_models();
+  auto r = http_->get("/api/leads/buyer-1/matches?k=61", token("tenant-a"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  int seen = 0;
+  const auto body = as_object(r);
+  for (const auto& m : body.at("matches").as_array()) {
+    const auto& o = m.as_object();
+    const std::string id(o.at("property_id").as_string());
+    std::vector<std::string> reasons;
+    for (const auto& reason : o.at("reasons").as_array()) reasons.emplace_back(reason.as_string());
+    const bool bargain = std::find(reasons.begin(), reasons.end(), "priced 10% under its estimated value") != reasons.end();
+    if (id == "not-valued") {
+      EXPECT_TRUE(o.at("valuation").is_null());
+      ++seen;
+      continue;
+    }
+    ASSERT_TRUE(o.at("valuation").is_object()) << json::serialize(o);
+    const auto& v = o.at("valuation").as_object();
+    const double price = o.at("list_price").as_double();
+    const auto& c = v.at("competitiveness").as_object();
+    EXPECT_EQ(v.at("model").as_string(), "value@test");
+    EXPECT_LT(v.at("lower80").as_double(), v.at("value").as_double());
+    if (id == "t-0005") {
+      EXPECT_NEAR(v.at("value").as_double(), price / 0.9, 1e-6);
+      EXPECT_EQ(c.at("label").as_string(), "under-priced");
+      EXPECT_EQ(c.at("text").as_string(), "priced 10% under its estimated value");
+      EXPECT_TRUE(bargain) << json::serialize(o);
+      ++seen;
+    } else {
+      EXPECT_NEAR(v.at("value").as_double(), price, 0.01);
+      EXPECT_EQ(c.at("label").as_string(), "fair");
+      EXPECT_FALSE(bargain) << id;
+    }
+  }
+  EXPECT_EQ(seen, 2);
 }
 
 TEST_F(PropertyRoutesTest, StoredListingShowsItsValuationAndCompetitiveness) {

@@ -33,6 +33,7 @@ struct TenantRows {
   std::map<std::string, GhlContactState> contact_states;   // by contact_id
   std::map<std::pair<std::string, std::string>, GhlCustomField> custom_fields;  // (location, key)
   std::map<std::string, GhlSyncCursor> sync_cursors;       // by resource
+  std::int64_t listings_version = 0;                       // bumped per upsert_listings
 };
 
 class MemoryStore final : public Store {
@@ -462,7 +463,14 @@ class MemoryStore final : public Store {
     for (const auto& l : listings) REAI_RETURN_IF_ERROR(validate(l));
     std::lock_guard lock(mu_);
     for (const auto& l : listings) tenant_rows_[l.tenant_id].listings[l.listing_id] = l;
+    for (const std::string& tenant : distinct_tenants(listings)) ++tenant_rows_[tenant].listings_version;
     return Status::ok();
+  }
+
+  Result<std::int64_t> listings_version(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    const TenantRows* rows = find_rows(tenant_id);
+    return rows ? rows->listings_version : 0;
   }
 
   Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) override {

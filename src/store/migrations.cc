@@ -193,6 +193,16 @@ CREATE TABLE ghl_sync_cursors (
 ) WITHOUT ROWID;
 )sql";
 
+// Migration 8 (the list's position is the version): a per-tenant listings version bumped in the
+// same transaction as every listings write, so a server polls one row to
+// notice listings imported by another process.
+constexpr std::string_view kMigrationListingVersions = R"sql(
+CREATE TABLE listing_versions (
+  tenant_id TEXT NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  version INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -240,7 +250,7 @@ const std::vector<std::string_view>& sqlite_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox,
                                                                   kMigrationListings, kMigrationGhlTokens,
                                                                   kMigrationGhlWritebackState,
-                                                                  kMigrationGhlSyncCursors};
+                                                                  kMigrationGhlSyncCursors, kMigrationListingVersions};
   return migrations;
 }
 

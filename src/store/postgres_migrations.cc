@@ -183,13 +183,21 @@ CREATE TABLE ghl_sync_cursors (
 );
 )sql";
 
+// Migration 8: see migrations.cc.
+constexpr std::string_view kMigrationListingVersions = R"sql(
+CREATE TABLE listing_versions (
+  tenant_id BYTEA NOT NULL PRIMARY KEY CHECK (tenant_id <> ''),
+  version BIGINT NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1,        kMigrationGhlDeliveries,
                                                            kMigrationGhlOutbox, kMigrationListings,
                                                            kMigrationGhlTokens, kMigrationGhlWritebackState,
-                                                           kMigrationGhlSyncCursors};
+                                                           kMigrationGhlSyncCursors, kMigrationListingVersions};
   return migrations;
 }
 

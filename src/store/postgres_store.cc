@@ -140,6 +140,10 @@ constexpr const char* kUpsertListing =
     " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, listing_id) DO UPDATE SET"
     " list_price = excluded.list_price, attributes_json = excluded.attributes_json,"
     " valuation_json = excluded.valuation_json, updated_at = excluded.updated_at";
+constexpr const char* kBumpListingsVersion =
+    "INSERT INTO listing_versions (tenant_id, version) VALUES ($1, 1) ON CONFLICT (tenant_id) DO UPDATE SET"
+    " version = listing_versions.version + 1";
+constexpr const char* kSelectListingsVersion = "SELECT version FROM listing_versions WHERE tenant_id = $1";
 constexpr const char* kListingColumns =
     "SELECT tenant_id, listing_id, list_price, attributes_json, valuation_json, updated_at FROM listings ";
 
@@ -726,8 +730,22 @@ class PostgresStore final : public Store {
         auto r = session->exec(kUpsertListing, p);
         if (!r) return r.status();
       }
+      for (const std::string& tenant : distinct_tenants(listings)) {
+        PgParams p;
+        p.bytes(tenant);
+        auto r = session->exec(kBumpListingsVersion, p);
+        if (!r) return r.status();
+      }
       return Status::ok();
     });
+  }
+
+  Result<std::int64_t> listings_version(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(kSelectListingsVersion, p);
+    if (!r) return r.status();
+    return r->rows() == 0 ? std::int64_t{0} : r->int8(0, 0);
   }
 
   Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) override {

@@ -99,6 +99,9 @@ constexpr const char* kUpsertListing =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, listing_id) DO UPDATE SET"
     " list_price = excluded.list_price, attributes_json = excluded.attributes_json,"
     " valuation_json = excluded.valuation_json, updated_at = excluded.updated_at";
+constexpr const char* kBumpListingsVersion =
+    "INSERT INTO listing_versions (tenant_id, version) VALUES (?1, 1) ON CONFLICT (tenant_id) DO UPDATE SET"
+    " version = listing_versions.version + 1";
 constexpr const char* kListingColumns =
     "SELECT tenant_id, listing_id, list_price, attributes_json, valuation_json, updated_at FROM listings ";
 
@@ -902,8 +905,23 @@ class SqliteStore final : public Store {
           s.bind(6, static_cast<std::int64_t>(l.updated_at));
         }));
       }
+      for (const std::string& tenant : distinct_tenants(listings)) {
+        REAI_RETURN_IF_ERROR(write(kBumpListingsVersion, [&](Statement& s) { s.bind(1, tenant); }));
+      }
       return Status::ok();
     });
+  }
+
+  Result<std::int64_t> listings_version(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::int64_t version = 0;
+    REAI_RETURN_IF_ERROR(scan(
+        "SELECT version FROM listing_versions WHERE tenant_id = ?1", [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          version = s.int64(0);
+          return Status::ok();
+        }));
+    return version;
   }
 
   Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) override {

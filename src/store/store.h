@@ -307,6 +307,10 @@ class Store {
   // row has an empty tenant or listing id, a price that is not > 0 or empty
   // attributes_json. An empty span writes nothing. Durable when it returns.
   virtual Status upsert_listings(std::span<const ListingRecord> listings) = 0;
+  // A number that grows whenever upsert_listings writes a listing of the
+  // tenant (by another process too): 0 when none was ever written. One
+  // indexed row: cheap enough to poll so a server notices imported listings.
+  virtual Result<std::int64_t> listings_version(const std::string& tenant_id) = 0;
   // NotFound when the tenant has no listing with this id.
   virtual Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) = 0;
   // Every listing of the tenant in listing_id (byte) order; the callback

@@ -1123,6 +1123,26 @@ TYPED_TEST(StoreTest, ListingsUpsertByIdAndStayInTheirTenant) {
   EXPECT_TRUE(s.upsert_listings({}).is_ok());
 }
 
+// A server polls listings_version to notice listings imported by another
+// process: it moves with every write of the tenant's listings, only theirs.
+TYPED_TEST(StoreTest, ListingsVersionMovesWithEachWriteOfTheTenant) {
+  Store& s = *this->store_;
+  EXPECT_EQ(s.listings_version("t_a").value(), 0);
+  std::vector<ListingRecord> batch = {make_listing("t_a", "a", 1), make_listing("t_a", "b", 2), make_listing("t_b", "a", 3)};
+  ASSERT_TRUE(s.upsert_listings(batch).is_ok());
+  const std::int64_t a1 = s.listings_version("t_a").value(), b1 = s.listings_version("t_b").value();
+  EXPECT_GT(a1, 0);
+  EXPECT_GT(b1, 0);
+  ASSERT_TRUE(s.upsert_listings(std::span(batch.data(), 1)).is_ok());  // same row again still counts as a write
+  EXPECT_GT(s.listings_version("t_a").value(), a1);
+  EXPECT_EQ(s.listings_version("t_b").value(), b1);
+  EXPECT_TRUE(s.upsert_listings({}).is_ok());
+  std::vector<ListingRecord> bad = {make_listing("t_b", "c", 1), make_listing("t_b", "", 1)};
+  EXPECT_EQ(s.upsert_listings(bad).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.listings_version("t_b").value(), b1);  // nothing written, version unchanged
+  EXPECT_EQ(s.listings_version("t_c").value(), 0);
+}
+
 TYPED_TEST(StoreTest, ListingBatchWithABadRowWritesNone) {
   Store& s = *this->store_;
   for (ListingRecord bad : {make_listing("", "x", 1), make_listing("t_a", "", 1), make_listing("t_a", "x", 0),

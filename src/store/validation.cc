@@ -1,5 +1,6 @@
 #include "store/validation.h"
 
+#include <algorithm>
 #include <string>
 
 namespace reai::store {
@@ -107,6 +108,14 @@ Status validate(const ListingRecord& l) {
   if (!(l.list_price > 0)) return invalid_argument("listing '" + l.listing_id + "': list price must be > 0");
   if (l.attributes_json.empty()) return invalid_argument("listing '" + l.listing_id + "': empty attributes");
   return Status::ok();
+}
+
+std::vector<std::string> distinct_tenants(std::span<const ListingRecord> listings) {
+  std::vector<std::string> tenants;
+  for (const auto& l : listings) {
+    if (std::find(tenants.begin(), tenants.end(), l.tenant_id) == tenants.end()) tenants.push_back(l.tenant_id);
+  }
+  return tenants;
 }
 
 std::string_view outbox_status_name(OutboxStatus status) {

@@ -3,6 +3,10 @@
 // implementation rejects the same rows with InvalidArgument.
 #pragma once
 
+#include <span>
+#include <string>
+#include <vector>
+
 #include "core/status.h"
 #include "core/types.h"
 #include "store/store.h"
@@ -22,5 +26,8 @@ Status validate(const GhlToken& token);
 Status validate(const GhlContactState& state);
 Status validate(const GhlCustomField& field);
 Status validate(const GhlSyncCursor& cursor);
+
+// The tenants of a listings batch, each once (whose listings_version a write bumps).
+std::vector<std::string> distinct_tenants(std::span<const ListingRecord> listings);
 
 }  // namespace reai::store
