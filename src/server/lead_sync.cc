@@ -27,12 +27,10 @@ class Writer {
     u64(s.size());
     out_.append(s);
   }
-  template <typename T, typename Put>
-  void opt(const std::optional<T>& v, Put put) {
+  void opt_f64(const std::optional<double>& v) {
     u8(v ? 1 : 0);
-    if (v) (this->*put)(*v);
+    if (v) f64(*v);
   }
-  void opt_f64(const std::optional<double>& v) { opt(v, &Writer::f64); }
   void opt_int(const std::optional<int>& v) {
     u8(v ? 1 : 0);
     if (v) i64(*v);
@@ -181,7 +179,10 @@ std::optional<LeadSnapshot> decode_snapshot(std::string_view bytes, std::string_
     s.contact = std::move(c);
   }
   const std::uint64_t n = r.u64();
-  if (!r.ok() || n > bytes.size()) return std::nullopt;  // each event takes > 1 byte
+  // An encoded event takes at least kMinEventBytes: a bad count cannot make
+  // the reserve below large.
+  constexpr std::uint64_t kMinEventBytes = 4 * 8 + 8 + 1 + 1;
+  if (!r.ok() || n > bytes.size() / kMinEventBytes) return std::nullopt;
   s.events.reserve(n);
   for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
     Event e;
