@@ -28,7 +28,9 @@ class InProcessLeases final : public Leases {
         return token;
       }
       if (now >= deadline) return resource_exhausted("lease on " + key + " is held elsewhere");
-      released_.wait_until(lock, std::min(deadline, it->second.until));
+      // A copy: the entry may be erased while this thread waits.
+      const SteadyClock::time_point wake = std::min(deadline, it->second.until);
+      released_.wait_until(lock, wake);
     }
   }
 
