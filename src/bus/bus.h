@@ -5,6 +5,7 @@
 // share them across instances. All implementations are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -117,6 +118,39 @@ std::unique_ptr<Cache> make_redis_cache(RedisEndpoint endpoint, const Clock& clo
 // "redis://host[:port][?prefix=NAME]" -> Redis. InvalidArgument otherwise.
 Result<std::unique_ptr<Bus>> open_bus(std::string_view url);
 Result<std::unique_ptr<Cache>> open_cache(std::string_view url, const Clock& clock);
+
+// Leases: a short exclusive hold on a name (one lead), so one instance at a
+// time works on it. A lease lapses by itself after `hold`, so a holder that
+// dies blocks the name for at most that long. The in-process implementation
+// (the embedded default) is not shared: with it every instance is alone.
+// Thread-safe.
+class Leases {
+ public:
+  virtual ~Leases() = default;
+  // Takes the lease on `name` for at most `hold`, waiting up to `wait` while
+  // another holder has it. Answers the token that releases it;
+  // ResourceExhausted when still held elsewhere after `wait`; Unavailable
+  // when the backing service cannot be reached (callers then work alone).
+  virtual Result<std::string> acquire(std::string_view name, std::chrono::milliseconds hold,
+                                      std::chrono::milliseconds wait) = 0;
+  // Gives the lease back when `token` still holds it; a lapsed lease that
+  // someone else took since is left alone.
+  virtual void release(std::string_view name, std::string_view token) = 0;
+  // True when other instances see the same leases (and so share state).
+  virtual bool shared() const = 0;
+  // OK when leases work; Unavailable with the reason otherwise.
+  virtual Status health() = 0;
+};
+
+std::unique_ptr<Leases> make_in_process_leases();
+// Redis leases: SET NX PX with a random token; release deletes only when the
+// token still matches (one Lua script). A busy lease is polled with backoff
+// (1 ms doubling to 16 ms). Redis unreachable: acquire answers Unavailable at
+// once until the reconnect backoff (100 ms doubling to 5 s) is due.
+std::unique_ptr<Leases> make_redis_leases(RedisEndpoint endpoint);
+// From the --cache flag (leases live beside the shared cache): "" or
+// "inprocess" -> in-process; "redis://..." -> Redis. InvalidArgument otherwise.
+Result<std::unique_ptr<Leases>> open_leases(std::string_view url);
 
 // TTLs of the core issue.
 inline constexpr UnixSeconds kFeatureSnapshotTtl = 300;

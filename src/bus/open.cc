@@ -18,4 +18,11 @@ Result<std::unique_ptr<Cache>> open_cache(std::string_view url, const Clock& clo
   return make_redis_cache(std::move(*endpoint), clock);
 }
 
+Result<std::unique_ptr<Leases>> open_leases(std::string_view url) {
+  if (url.empty() || url == "inprocess") return make_in_process_leases();
+  auto endpoint = redis::parse_url(url);
+  if (!endpoint) return endpoint.status();
+  return make_redis_leases(std::move(*endpoint));
+}
+
 }  // namespace reai::bus

@@ -21,6 +21,11 @@ Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
   auto opened_cache = bus::open_cache(options.cache_url, *rt->clock_);
   if (!opened_cache) return opened_cache.status();
   rt->cache_ = std::move(*opened_cache);
+  // Per-lead leases live beside the shared cache: with a Redis cache, lead
+  // state is synchronised across instances.
+  auto opened_leases = bus::open_leases(options.cache_url);
+  if (!opened_leases) return opened_leases.status();
+  rt->leases_ = std::move(*opened_leases);
   rt->registry_ = std::make_unique<scoring::DirectoryModelRegistry>(options.model_dir);
   Status loaded = rt->registry_->reload();
   if (!loaded.is_ok()) {
@@ -29,7 +34,8 @@ Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
     std::cerr << "reai: warning: " << loaded.message() << "\n";
   }
   rt->engine_ = std::make_unique<scoring::LeadScoringEngine>(*rt->registry_, rt->cache_.get());
-  server::ServerDeps deps{*rt->store_, *rt->bus_, *rt->cache_, *rt->engine_, *rt->registry_, *rt->clock_};
+  server::ServerDeps deps{*rt->store_, *rt->bus_, *rt->cache_, *rt->engine_, *rt->registry_, *rt->clock_,
+                            rt->leases_.get()};
   server::ServerConfig config = options.server;
   config.model_dir = options.model_dir;  // property models (match, value) beside the lead models
   rt->server_ = std::make_unique<server::Server>(std::move(config), deps);

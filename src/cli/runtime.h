@@ -46,6 +46,7 @@ class Runtime {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<bus::Bus> bus_;
   std::unique_ptr<bus::Cache> cache_;
+  std::unique_ptr<bus::Leases> leases_;
   std::unique_ptr<scoring::DirectoryModelRegistry> registry_;
   std::unique_ptr<scoring::LeadScoringEngine> engine_;
   std::unique_ptr<server::Server> server_;

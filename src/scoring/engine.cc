@@ -423,6 +423,35 @@ void LeadScoringEngine::load_contact(const Contact& contact) {
 
 void LeadScoringEngine::load_event(const Event& event) { impl_->fold_event(event, std::nullopt); }
 
+void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_view lead_id, const Contact* contact,
+                                     std::span<const Event> events) {
+  const std::string key = lead_key(tenant_id, lead_id);
+  Shard& shard = impl_->shard_for(key);
+  std::optional<UnixSeconds> track_from;
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.leads.find(key);
+    if (it == shard.leads.end() && !contact && events.empty()) return;
+    bool inserted = false;
+    LeadEntry& entry = impl_->entry_locked(shard, key, &inserted);
+    const UnixSeconds created_before = entry.state.contact().created_at;
+    const bool reached_before = entry.state.first_outreach().has_value();
+    features::LeadFeatureState fresh;
+    if (contact) fresh.set_contact(*contact);
+    for (const Event& e : events) {
+      fresh.set_created_if_unknown(e.ts);
+      fresh.apply(e);
+    }
+    entry.state = std::move(fresh);
+    // Counted once per instance, as when the outreach arrives here live.
+    if (!reached_before && entry.state.first_outreach()) {
+      impl_->add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()});
+    }
+    if (inserted || entry.state.contact().created_at != created_before) track_from = entry.state.contact().created_at;
+  }
+  if (track_from) impl_->track_lead(key, *track_from);
+}
+
 EngineStats LeadScoringEngine::stats() const {
   EngineStats s;
   s.events_applied = impl_->events_applied.load();

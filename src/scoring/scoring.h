@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -149,6 +150,13 @@ class LeadScoringEngine {
   // Rebuilding at start: apply history without scoring every event.
   void load_contact(const Contact& contact);
   void load_event(const Event& event);
+  // Replaces one lead's feature state by a fresh fold of `contact` (when
+  // given) and `events`, in the given order (the store's), as a rebuild at
+  // start would make it; the lead's pipeline and score memory stay. Used when
+  // another instance changed the lead. Nothing happens for a lead unknown
+  // here without contact or events. `events` all belong to the lead.
+  void rebuild_lead(std::string_view tenant_id, std::string_view lead_id, const Contact* contact,
+                    std::span<const Event> events);
   EngineStats stats() const;
 
  private:

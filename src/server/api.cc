@@ -1,4 +1,5 @@
 #include "server/api.h"
+#include "server/lead_sync.h"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -109,6 +110,28 @@ class BodyParser {
   json::monotonic_resource resource_{buffer_, sizeof buffer_};
 };
 
+// Lead state across instances in /metrics (Prometheus text).
+void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std::string* out) {
+  auto counter = [out](const char* name, const char* help, std::uint64_t v) {
+    out->append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ").append(name);
+    out->append(" counter\n").append(name).append(" ").append(std::to_string(v)).append("\n");
+  };
+  out->append("# HELP reai_lead_state_shared Whether lead state is synchronised across instances (Redis leases).\n"
+              "# TYPE reai_lead_state_shared gauge\nreai_lead_state_shared ");
+  out->append(shared ? "1" : "0").append("\n");
+  out->append("# HELP reai_lead_leases_up Whether per-lead leases work (0: degraded, each instance alone).\n"
+              "# TYPE reai_lead_leases_up gauge\nreai_lead_leases_up ");
+  out->append(up ? "1" : "0").append("\n");
+  counter("reai_lead_snapshot_hits_total", "Lead snapshots found in the shared cache.", s.snapshot_hits);
+  counter("reai_lead_snapshot_misses_total", "Lead snapshots absent: rebuilt from the store.", s.snapshot_misses);
+  counter("reai_lead_snapshot_adopted_total", "Lead states taken over from another instance.", s.snapshot_adopted);
+  counter("reai_lead_store_rebuilds_total", "Leads refolded from their stored events.", s.store_rebuilds);
+  counter("reai_lead_leases_total", "Per-lead leases taken.", s.leases);
+  counter("reai_lead_lease_failures_total", "Per-lead leases not taken (down or busy): applied alone.",
+          s.lease_failures);
+  counter("reai_lead_lease_nanoseconds_total", "Nanoseconds spent taking and releasing per-lead leases.", s.lease_ns);
+}
+
 bool is_fallback(const scoring::LeadScore& s) { return !s.fallback_reason.empty() || s.model_version == "fallback"; }
 
 }  // namespace
@@ -118,6 +141,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       deps_(deps),
       metrics_(metrics),
       hub_(hub),
+      lead_sync_(std::make_unique<LeadSync>(deps.store, deps.cache, deps.leases, deps.engine)),
       dashboard_(std::make_unique<DashboardRoutes>(deps.store, deps.engine)),
       predictions_(std::make_unique<PredictionRoutes>(deps.store, deps.registry.model_dir(), deps.clock)),
       shards_(new ScoreShard[kShards]),
@@ -520,6 +544,21 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
   return json;
 }
 
+void Api::forget_last_score(const scoring::LeadScore& s) {
+  const std::string key = contact_key(s.tenant_id, s.lead_id);
+  ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
+  std::lock_guard lock(shard.mu);
+  shard.last.erase(key);
+}
+
+LeadSyncPublish Api::publisher(std::shared_ptr<const std::string>* json) {
+  return [this, json](const scoring::LeadScore& s, bool adopted) {
+    if (adopted && lead_sync_->active()) forget_last_score(s);
+    auto published = publish_if_changed(s);
+    if (json) *json = std::move(published);
+  };
+}
+
 Status Api::prepare_event(const Event& event, std::vector<Contact>* new_contacts) {
   REAI_RETURN_IF_ERROR(ensure_tenant(event.tenant_id));
   if (!new_contacts) return ensure_contact(event.tenant_id, event.contact_id, event.ts);
@@ -549,14 +588,15 @@ Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<boo
   if (!appended) return appended.status();
   const UnixSeconds now = deps_.clock.now();
   if (!*appended) {
+    REAI_RETURN_IF_ERROR(lead_sync_->refresh(event.tenant_id, event.contact_id));
     auto current = deps_.engine.score(event.tenant_id, event.contact_id, now);
     if (!current) return current.status();
     return EventOutcome{std::move(*current), true, nullptr};
   }
-  auto score = deps_.engine.apply_event(event, now);
+  std::shared_ptr<const std::string> json;
+  auto score = lead_sync_->apply_stored_event(event, now, publisher(&json));
   if (!score) return score.status();
   metrics_.record_score(event.tenant_id, score->latency_ns, is_fallback(*score));
-  auto json = publish_if_changed(*score);
   property_->on_event(event);  // queued: matching never delays the score
   return EventOutcome{std::move(*score), false, std::move(json)};
 }
@@ -783,9 +823,8 @@ Result<scoring::LeadScore> Api::upsert_contact_with(const std::string& tenant_id
   REAI_RETURN_IF_ERROR(ensure_tenant(tenant_id));
   REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(contact));
   remember_contact(tenant_id, id);
-  auto score = deps_.engine.upsert_contact(contact, deps_.clock.now());
+  auto score = lead_sync_->contact_stored(contact, deps_.clock.now(), publisher(nullptr));
   if (!score) return score.status();
-  publish_if_changed(*score);
   property_->on_contact_changed(tenant_id, id);
   return score;
 }
@@ -799,6 +838,7 @@ Result<scoring::LeadScore> Api::apply_stage(const OpportunityStage& stage) {
     deps_.engine.apply_stage(stage);
     predictions_->invalidate(stage.tenant_id);
   }
+  REAI_RETURN_IF_ERROR(lead_sync_->refresh(stage.tenant_id, stage.contact_id));
   auto score = deps_.engine.score(stage.tenant_id, stage.contact_id, deps_.clock.now());
   if (!score) return score.status();
   if (*written) publish_if_changed(*score);
@@ -806,6 +846,9 @@ Result<scoring::LeadScore> Api::apply_stage(const OpportunityStage& stage) {
 }
 
 ApiResponse Api::get_score(const TokenClaims& claims, std::string_view contact_id) {
+  if (Status s = lead_sync_->refresh(claims.tenant_id, std::string(contact_id)); !s) {
+    return error_response(s, Route::kContactScore);
+  }
   auto score = deps_.engine.score(claims.tenant_id, contact_id, deps_.clock.now());
   if (!score) return error_response(score.status(), Route::kContactScore);
   return json_response(200, score_json(*score), Route::kContactScore);
@@ -941,9 +984,8 @@ ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& requ
     if (Status s = ensure_tenant(claims.tenant_id); !s) return error_response(s, kRoute);
     if (Status s = deps_.store.upsert_contact(contact); !s) return error_response(s, kRoute);
     remember_contact(claims.tenant_id, lead_id);
-    auto score = deps_.engine.upsert_contact(contact, now);
+    auto score = lead_sync_->contact_stored(contact, now, publisher(nullptr));
     if (!score) return error_response(score.status(), kRoute);
-    publish_if_changed(*score);
     last = std::move(*score);
   }
   for (auto& e : events) {
@@ -952,6 +994,7 @@ ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& requ
     last = std::move(r->score);
   }
   if (!last) {
+    if (Status s = lead_sync_->refresh(claims.tenant_id, lead_id); !s) return error_response(s, kRoute);
     auto score = deps_.engine.score(claims.tenant_id, lead_id, now);
     if (!score) return error_response(score.status(), kRoute);
     last = std::move(*score);
@@ -981,6 +1024,17 @@ ApiResponse Api::performance(const TokenClaims& claims) {
   o["cache"] = {{"hits", cache.hits}, {"misses", cache.misses}, {"hit_rate", cache.hit_rate()}};
   o["model_version"] = model.empty() ? "fallback" : model;
   o["fallback_scores"] = {{"tenant", t.fallback_scores.load(std::memory_order_relaxed)}, {"total", engine.fallback_scores}};
+  const LeadSyncStats sync = lead_sync_->stats();
+  o["lead_state"] = {{"shared", lead_sync_->active()},
+                     {"degraded", !lead_sync_->health().is_ok()},
+                     {"snapshot_hits", sync.snapshot_hits},
+                     {"snapshot_misses", sync.snapshot_misses},
+                     {"snapshot_hit_rate", sync.hit_rate()},
+                     {"snapshot_adopted", sync.snapshot_adopted},
+                     {"store_rebuilds", sync.store_rebuilds},
+                     {"leases", sync.leases},
+                     {"lease_failures", sync.lease_failures},
+                     {"lease_mean_us", sync.leases ? double(sync.lease_ns) / double(sync.leases) / 1e3 : 0.0}};
   return json_response(200, json::serialize(o), Route::kPerformance);
 }
 
@@ -1013,6 +1067,7 @@ ApiResponse Api::readyz() {
   o["store"] = component(store);
   o["bus"] = component(bus);
   o["cache"] = component(cache);
+  o["leases"] = component(lead_sync_->health());  // degraded, never "not ready"
   o["model"] = {{"status", "ok"}, {"version", version.empty() ? "fallback" : version}};
   // GHL webhooks: a processing failure turns the light red with its text
   // until an operator looks (GET /api/admin/ghl/deliveries?status=failed).
@@ -1069,6 +1124,7 @@ ApiResponse Api::metrics_page() {
                 ghl_->queued());
   extra.append(queue_buf);
   if (writeback_) extra.append(ghl_writeback_metrics(writeback_->stats()));
+  append_lead_sync_metrics(lead_sync_->active(), lead_sync_->stats(), lead_sync_->health().is_ok(), &extra);
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
   r.content_type = "text/plain; version=0.0.4";
   return r;

@@ -62,6 +62,9 @@ class PredictionRoutes;
 class GhlRoutes;
 class PropertyRoutes;
 class GhlWriteback;
+class LeadSync;
+
+using LeadSyncPublish = std::function<void(const scoring::LeadScore& score, bool adopted)>;
 
 class Api {
  public:
@@ -160,6 +163,11 @@ class Api {
   // returns the published score object, or null when nothing changed.
   std::shared_ptr<const std::string> publish_if_changed(const scoring::LeadScore& score);
   void seed_last_score(const scoring::LeadScore& score);
+  // Forgets what was last published for the lead (another instance may have
+  // published since), so its next score is published whatever it is.
+  void forget_last_score(const scoring::LeadScore& score);
+  // publish_if_changed as LeadSync's OnScore; stores the published object.
+  LeadSyncPublish publisher(std::shared_ptr<const std::string>* json);
   std::string next_event_id();
 
   const ServerConfig& config_;
@@ -167,6 +175,8 @@ class Api {
   Metrics& metrics_;
   WsHub& hub_;
   std::unique_ptr<TokenBuckets> rate_limiter_;
+  // Lead state across instances (events, contacts, reads go through it).
+  std::unique_ptr<LeadSync> lead_sync_;
   std::unique_ptr<DashboardRoutes> dashboard_;
   std::unique_ptr<PredictionRoutes> predictions_;
   std::mutex known_mu_;

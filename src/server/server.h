@@ -24,6 +24,7 @@ class Store;
 namespace reai::bus {
 class Bus;
 class Cache;
+class Leases;
 }  // namespace reai::bus
 namespace reai::scoring {
 class LeadScoringEngine;
@@ -79,6 +80,9 @@ struct ServerDeps {
   scoring::LeadScoringEngine& engine;
   scoring::DirectoryModelRegistry& registry;
   const Clock& clock;
+  // Per-lead leases; null or not shared: this instance alone owns lead state.
+  // Shared (Redis): lead state is synchronised through `cache` and `store`.
+  bus::Leases* leases = nullptr;
 };
 
 class Server {

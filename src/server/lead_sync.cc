@@ -1,0 +1,432 @@
+// LeadSync: per-lead lease, shared snapshot, rebuild from the store on miss.
+#include "server/lead_sync.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <random>
+
+namespace reai::server {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// --- snapshot bytes: "LS1", then fixed-width little-endian fields ----------
+
+constexpr std::string_view kMagic = "LS1";
+
+class Writer {
+ public:
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
+  void f64(double v) { u64(std::bit_cast<std::uint64_t>(v)); }  // exact: no text round trip
+  void str(std::string_view s) {
+    u64(s.size());
+    out_.append(s);
+  }
+  void opt_f64(const std::optional<double>& v) {
+    u8(v ? 1 : 0);
+    if (v) f64(*v);
+  }
+  void opt_int(const std::optional<int>& v) {
+    u8(v ? 1 : 0);
+    if (v) i64(*v);
+  }
+  void opt_bool(const std::optional<bool>& v) { u8(v ? (*v ? 2 : 1) : 0); }
+  std::string take() { return std::move(out_); }
+  std::string& out() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool done() const { return ok_ && pos_ == in_.size(); }
+  std::uint8_t u8() {
+    if (!need(1)) return 0;
+    return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  std::uint64_t u64() {
+    if (!need(8)) return 0;
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t(static_cast<unsigned char>(in_[pos_ + i])) << (8 * i);
+    pos_ += 8;
+    return v;
+  }
+  std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
+  double f64() { return std::bit_cast<double>(u64()); }
+  std::string str() {
+    const std::uint64_t n = u64();
+    if (!need(n)) return {};
+    std::string s(in_.substr(pos_, n));
+    pos_ += n;
+    return s;
+  }
+  std::optional<double> opt_f64() {
+    if (u8() == 0) return std::nullopt;
+    return f64();
+  }
+  std::optional<int> opt_int() {
+    if (u8() == 0) return std::nullopt;
+    return static_cast<int>(i64());
+  }
+  std::optional<bool> opt_bool() {
+    const std::uint8_t v = u8();
+    if (v > 2) ok_ = false;
+    if (v == 0) return std::nullopt;
+    return v == 2;
+  }
+
+ private:
+  bool need(std::uint64_t n) {
+    if (!ok_ || n > in_.size() - pos_) ok_ = false;
+    return ok_;
+  }
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+std::string cache_key(std::string_view tenant_id, std::string_view lead_id) {
+  // Length-prefixed: any tenant id (even one with ':') maps to its own key.
+  std::string key = "lead:";
+  key.append(std::to_string(tenant_id.size())).push_back(':');
+  key.append(tenant_id).push_back(':');
+  key.append(lead_id);
+  return key;
+}
+
+std::uint64_t next_generation() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)};
+  std::uint64_t g = 0;
+  while (g == 0) g = rng();
+  return g;
+}
+
+bool holds(const std::vector<Event>& events, const std::string& event_id) {
+  // Newest first: an event folded by someone else's rebuild is a recent one.
+  return std::any_of(events.rbegin(), events.rend(), [&](const Event& e) { return e.event_id == event_id; });
+}
+
+}  // namespace
+
+std::string encode_snapshot(const LeadSnapshot& s) {
+  Writer w;
+  w.out().append(kMagic);
+  w.u64(s.generation);
+  const Contact* c = s.contact ? &*s.contact : nullptr;
+  w.u8(c ? 1 : 0);
+  if (c) {
+    w.str(c->tenant_id);
+    w.str(c->contact_id);
+    w.i64(c->created_at);
+    w.str(c->source);
+    w.u8(static_cast<std::uint8_t>(c->lead_type));
+    w.str(c->assigned_agent_id);
+    w.opt_f64(c->budget);
+    w.opt_int(c->timeline_months);
+    w.opt_bool(c->pre_approved);
+    w.opt_int(c->beds_wanted);
+    w.str(c->area_wanted);
+    w.opt_bool(c->has_phone);
+    w.opt_bool(c->has_email);
+  }
+  w.u64(s.events.size());
+  for (const Event& e : s.events) {
+    w.str(e.tenant_id);
+    w.str(e.contact_id);
+    w.str(e.event_id);
+    w.i64(e.ts);
+    w.u8(static_cast<std::uint8_t>(e.type));
+    w.str(e.property_id);
+    w.opt_f64(e.value);
+  }
+  return w.take();
+}
+
+std::optional<LeadSnapshot> decode_snapshot(std::string_view bytes, std::string_view tenant_id,
+                                            std::string_view lead_id) {
+  if (bytes.substr(0, kMagic.size()) != kMagic) return std::nullopt;
+  Reader r(bytes.substr(kMagic.size()));
+  LeadSnapshot s;
+  s.generation = r.u64();
+  const std::uint8_t has_contact = r.u8();
+  if (has_contact > 1) return std::nullopt;
+  if (has_contact) {
+    Contact c;
+    c.tenant_id = r.str();
+    c.contact_id = r.str();
+    c.created_at = r.i64();
+    c.source = r.str();
+    const std::uint8_t type = r.u8();
+    if (type > static_cast<std::uint8_t>(LeadType::kInvestor)) return std::nullopt;
+    c.lead_type = static_cast<LeadType>(type);
+    c.assigned_agent_id = r.str();
+    c.budget = r.opt_f64();
+    c.timeline_months = r.opt_int();
+    c.pre_approved = r.opt_bool();
+    c.beds_wanted = r.opt_int();
+    c.area_wanted = r.str();
+    c.has_phone = r.opt_bool();
+    c.has_email = r.opt_bool();
+    if (c.tenant_id != tenant_id || c.contact_id != lead_id) return std::nullopt;
+    s.contact = std::move(c);
+  }
+  const std::uint64_t n = r.u64();
+  // An encoded event takes at least kMinEventBytes: a bad count cannot make
+  // the reserve below large.
+  constexpr std::uint64_t kMinEventBytes = 4 * 8 + 8 + 1 + 1;
+  if (!r.ok() || n > bytes.size() / kMinEventBytes) return std::nullopt;
+  s.events.reserve(n);
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    Event e;
+    e.tenant_id = r.str();
+    e.contact_id = r.str();
+    e.event_id = r.str();
+    e.ts = r.i64();
+    const std::uint8_t type = r.u8();
+    if (type >= kEventTypeCount || e.tenant_id != tenant_id || e.contact_id != lead_id) return std::nullopt;
+    e.type = static_cast<EventType>(type);
+    e.property_id = r.str();
+    e.value = r.opt_f64();
+    s.events.push_back(std::move(e));
+  }
+  if (!r.done() || s.generation == 0) return std::nullopt;
+  return s;
+}
+
+// The lead's lease for the length of a scope; not taken when `ok()` is false.
+class LeadSync::HeldLease {
+ public:
+  HeldLease(LeadSync& sync, const std::string& key) : sync_(sync), key_(key) {
+    const auto start = SteadyClock::now();
+    auto token = sync_.leases_->acquire(key_, sync_.options_.hold, sync_.options_.wait);
+    account(start);
+    if (token) {
+      token_ = std::move(*token);
+      sync_.leases_taken_.fetch_add(1, std::memory_order_relaxed);
+      sync_.lease_down_.store(false, std::memory_order_relaxed);
+    } else {
+      sync_.lease_failures_.fetch_add(1, std::memory_order_relaxed);
+      if (token.status().code() == StatusCode::kUnavailable) sync_.lease_down_.store(true, std::memory_order_relaxed);
+    }
+  }
+  ~HeldLease() {
+    if (!token_) return;
+    const auto start = SteadyClock::now();
+    sync_.leases_->release(key_, *token_);
+    account(start);
+  }
+  HeldLease(const HeldLease&) = delete;
+  HeldLease& operator=(const HeldLease&) = delete;
+  bool ok() const { return token_.has_value(); }
+
+ private:
+  void account(SteadyClock::time_point start) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start).count();
+    sync_.lease_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+  }
+  LeadSync& sync_;
+  const std::string& key_;
+  std::optional<std::string> token_;
+};
+
+LeadSync::LeadSync(store::Store& store, bus::Cache& cache, bus::Leases* leases, scoring::LeadScoringEngine& engine,
+                   Options options)
+    : store_(store),
+      cache_(cache),
+      leases_(leases),
+      engine_(engine),
+      options_(options),
+      active_(leases != nullptr && leases->shared()),
+      stripes_(new Stripe[kStripes]) {}
+
+LeadSync::Stripe& LeadSync::stripe_for(const std::string& key) {
+  return stripes_[std::hash<std::string>{}(key) % kStripes];
+}
+
+Status LeadSync::rebuild_from_store(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id) {
+  auto contact = store_.get_contact(tenant_id, lead_id);
+  if (!contact && contact.status().code() != StatusCode::kNotFound) return contact.status();
+  auto events = store_.events_for_contact(tenant_id, lead_id);
+  if (!events) return events.status();
+  local.contact = contact ? std::optional<Contact>(std::move(*contact)) : std::nullopt;
+  local.events = std::move(*events);
+  local.generation = 0;  // not published yet
+  engine_.rebuild_lead(tenant_id, lead_id, local.contact ? &*local.contact : nullptr, local.events);
+  rebuilds_.fetch_add(1, std::memory_order_relaxed);
+  return Status::ok();
+}
+
+Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const std::string& lead_id,
+                             const std::string& key, bool* adopted) {
+  LeadSnapshot& local = here.state;
+  if (here.applied_alone) {
+    here.applied_alone = false;
+    *adopted = true;
+    return rebuild_from_store(local, tenant_id, lead_id);
+  }
+  if (auto bytes = cache_.get(key)) {
+    if (auto shared = decode_snapshot(*bytes, tenant_id, lead_id)) {
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      if (shared->generation != local.generation) {
+        engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
+        local = std::move(*shared);
+        adopted_.fetch_add(1, std::memory_order_relaxed);
+        *adopted = true;
+      }
+      return Status::ok();
+    }
+  }
+  misses_.fetch_add(1, std::memory_order_relaxed);
+  *adopted = true;
+  return rebuild_from_store(local, tenant_id, lead_id);
+}
+
+void LeadSync::publish_locked(LeadSnapshot& local, const std::string& key) {
+  local.generation = next_generation();
+  cache_.put(key, encode_snapshot(local), bus::kFeatureSnapshotTtl);
+}
+
+Result<scoring::LeadScore> LeadSync::apply_alone(Local& local, const std::string& key, const OnScore& on_score,
+                                                 const std::function<Result<scoring::LeadScore>()>& apply) {
+  local.applied_alone = true;
+  local.state.generation = 0;
+  cache_.erase(key);
+  auto score = apply();
+  if (score && on_score) on_score(*score, true);
+  return score;
+}
+
+Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, UnixSeconds now,
+                                                        const OnScore& on_score) {
+  if (!active_) {
+    auto score = engine_.apply_event(event, now);
+    if (score && on_score) on_score(*score, false);
+    return score;
+  }
+  const std::string key = cache_key(event.tenant_id, event.contact_id);
+  Stripe& stripe = stripe_for(key);
+  std::lock_guard lock(stripe.mu);
+  Local& here = stripe.leads[key];
+  LeadSnapshot& local = here.state;
+  HeldLease lease(*this, key);
+  if (!lease.ok()) return apply_alone(here, key, on_score, [&] { return engine_.apply_event(event, now); });
+  bool adopted = false;
+  REAI_RETURN_IF_ERROR(sync_locked(here, event.tenant_id, event.contact_id, key, &adopted));
+  if (holds(local.events, event.event_id)) {
+    // Folded already (a rebuild read it from the store): nothing changes,
+    // but a rebuild made here is shared.
+    if (local.generation == 0) publish_locked(local, key);
+    auto score = engine_.score(event.tenant_id, event.contact_id, now);
+    if (score && on_score) on_score(*score, adopted);
+    return score;
+  }
+  if (local.events.empty() || event.ts > local.events.back().ts) {
+    // After everything folded in store order: it comes last there too.
+    local.events.push_back(event);
+    engine_.load_event(event);
+  } else {
+    // Older than (or as old as) the newest: its place in the store's order
+    // decides, so fold again from the store (which holds it).
+    REAI_RETURN_IF_ERROR(rebuild_from_store(local, event.tenant_id, event.contact_id));
+  }
+  publish_locked(local, key);
+  auto score = engine_.score(event.tenant_id, event.contact_id, now);
+  if (score && on_score) on_score(*score, adopted);
+  return score;
+}
+
+Result<scoring::LeadScore> LeadSync::contact_stored(const Contact& contact, UnixSeconds now,
+                                                    const OnScore& on_score) {
+  if (!active_) {
+    auto score = engine_.upsert_contact(contact, now);
+    if (score && on_score) on_score(*score, false);
+    return score;
+  }
+  const std::string key = cache_key(contact.tenant_id, contact.contact_id);
+  Stripe& stripe = stripe_for(key);
+  std::lock_guard lock(stripe.mu);
+  Local& here = stripe.leads[key];
+  LeadSnapshot& local = here.state;
+  HeldLease lease(*this, key);
+  if (!lease.ok()) return apply_alone(here, key, on_score, [&] { return engine_.upsert_contact(contact, now); });
+  here.applied_alone = false;
+  // The contact goes before every event in the fold: rebuild, then share.
+  REAI_RETURN_IF_ERROR(rebuild_from_store(local, contact.tenant_id, contact.contact_id));
+  publish_locked(local, key);
+  auto score = engine_.score(contact.tenant_id, contact.contact_id, now);
+  if (score && on_score) on_score(*score, true);
+  return score;
+}
+
+Status LeadSync::refresh(const std::string& tenant_id, const std::string& lead_id) {
+  if (!active_) return Status::ok();
+  const std::string key = cache_key(tenant_id, lead_id);
+  Stripe& stripe = stripe_for(key);
+  std::lock_guard lock(stripe.mu);
+  Status s = refresh_locked(stripe.leads[key], tenant_id, lead_id, key);
+  // Reads of unknown leads leave nothing behind.
+  if (auto it = stripe.leads.find(key);
+      it != stripe.leads.end() && !it->second.state.contact && it->second.state.events.empty()) {
+    stripe.leads.erase(it);
+  }
+  return s;
+}
+
+Status LeadSync::refresh_locked(Local& here, const std::string& tenant_id, const std::string& lead_id,
+                                const std::string& key) {
+  LeadSnapshot& local = here.state;
+  bool adopted = false;
+  if (here.applied_alone) {
+    // Refolded below, under the lease when it can be had.
+  } else if (auto bytes = cache_.get(key)) {
+    if (auto shared = decode_snapshot(*bytes, tenant_id, lead_id)) {
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      if (shared->generation != local.generation) {
+        engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
+        local = std::move(*shared);
+        adopted_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return Status::ok();
+    }
+  }
+  // No snapshot: rebuild under the lease and share it, so the next read (here
+  // or elsewhere) hits. Without the lease, rebuild for this read only.
+  HeldLease lease(*this, key);
+  if (!lease.ok()) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return rebuild_from_store(local, tenant_id, lead_id);
+  }
+  REAI_RETURN_IF_ERROR(sync_locked(here, tenant_id, lead_id, key, &adopted));
+  if (local.generation == 0 && (local.contact || !local.events.empty())) publish_locked(local, key);
+  return Status::ok();
+}
+
+LeadSyncStats LeadSync::stats() const {
+  LeadSyncStats s;
+  s.leases = leases_taken_.load(std::memory_order_relaxed);
+  s.lease_ns = lease_ns_.load(std::memory_order_relaxed);
+  s.lease_failures = lease_failures_.load(std::memory_order_relaxed);
+  s.snapshot_hits = hits_.load(std::memory_order_relaxed);
+  s.snapshot_adopted = adopted_.load(std::memory_order_relaxed);
+  s.snapshot_misses = misses_.load(std::memory_order_relaxed);
+  s.store_rebuilds = rebuilds_.load(std::memory_order_relaxed);
+  return s;
+}
+
+Status LeadSync::health() const {
+  if (!active_) return Status::ok();
+  if (lease_down_.load(std::memory_order_relaxed)) {
+    return unavailable("lead leases unavailable: each instance scores its leads alone (degraded)");
+  }
+  return leases_->health();
+}
+
+}  // namespace reai::server

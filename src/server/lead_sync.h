@@ -1,0 +1,151 @@
+// LeadSync: one lead's state is the same on every instance.
+//
+// With shared leases (Redis), a lead's events are applied on one instance at
+// a time: under the lead's lease, the instance brings its copy of the lead up
+// to the shared snapshot (the cache, TTL 300 s), or rebuilds it from the
+// store's events when there is none, applies the new event and publishes the
+// next snapshot. Every event is applied after it is stored, so a lead's state
+// is always the fold of its stored events in the store's order (time, then
+// insertion), exactly what a restarted instance rebuilds: two instances
+// receiving a lead's events concurrently end with the score one instance
+// would have. An event that another instance's rebuild already folded is not
+// applied twice; an event older than the lead's newest triggers a rebuild.
+//
+// Snapshots carry the lead's contact and stored events (in fold order), so
+// adopting one is an exact refold, not a copy of derived numbers.
+//
+// Without shared leases (the in-process default), or while the lease cannot
+// be taken (Redis down, or held past the wait), the engine's local state is
+// used as is, the shared snapshot is dropped and the failure is counted
+// (degraded: scores may differ across instances until the lead is refolded:
+// at its next synchronised call here, or elsewhere on a snapshot miss, at
+// most the snapshot TTL later).
+//
+// Thread-safe; calls for one lead queue on a local lock, then on the lease.
+// Store, cache, leases and engine must outlive it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/bus.h"
+#include "core/status.h"
+#include "core/types.h"
+#include "scoring/scoring.h"
+#include "store/store.h"
+
+namespace reai::server {
+
+// A lead's shared state: what the engine folds it from, and the generation
+// (random, changes with every published snapshot; 0 = not synchronised).
+struct LeadSnapshot {
+  std::uint64_t generation = 0;
+  std::optional<Contact> contact;
+  std::vector<Event> events;  // in fold (store) order
+};
+// Binary form kept in the cache. decode answers nullopt for anything that is
+// not exactly an encoded snapshot of (tenant_id, lead_id).
+std::string encode_snapshot(const LeadSnapshot& snapshot);
+std::optional<LeadSnapshot> decode_snapshot(std::string_view bytes, std::string_view tenant_id,
+                                            std::string_view lead_id);
+
+struct LeadSyncStats {
+  std::uint64_t leases = 0;           // leases taken
+  std::uint64_t lease_ns = 0;         // time spent taking and giving them back
+  std::uint64_t lease_failures = 0;   // not taken (down or busy): applied alone
+  std::uint64_t snapshot_hits = 0;    // a snapshot was in the cache
+  std::uint64_t snapshot_adopted = 0; // of those, another instance's state adopted
+  std::uint64_t snapshot_misses = 0;  // none: the lead was rebuilt from the store
+  std::uint64_t store_rebuilds = 0;   // misses + events older than the lead's newest
+  double hit_rate() const {
+    const std::uint64_t n = snapshot_hits + snapshot_misses;
+    return n ? double(snapshot_hits) / double(n) : 0.0;
+  }
+};
+
+class LeadSync {
+ public:
+  struct Options {
+    std::chrono::milliseconds hold{2000};  // a dead holder blocks its lead this long
+    std::chrono::milliseconds wait{3000};  // > hold: a lapsed lease is always taken
+  };
+  // Called under the lead's lease with the new score; `adopted` is true when
+  // the lead's previous state came from elsewhere (another instance or the
+  // store), so "changed since the last score here" is unknown.
+  using OnScore = std::function<void(const scoring::LeadScore& score, bool adopted)>;
+
+  // `leases` may be null (= not shared).
+  LeadSync(store::Store& store, bus::Cache& cache, bus::Leases* leases, scoring::LeadScoringEngine& engine,
+           Options options);
+  LeadSync(store::Store& store, bus::Cache& cache, bus::Leases* leases, scoring::LeadScoringEngine& engine)
+      : LeadSync(store, cache, leases, engine, Options{}) {}
+
+  // True when leases are shared, i.e. this instance synchronises lead state.
+  bool active() const { return active_; }
+  // After `event` was stored (never before: rebuilds read the store): applies
+  // it to its lead and scores the lead at `now`; `on_score` runs before the
+  // lease is given back, so a lead's scores leave in apply order. The
+  // store's error when a needed rebuild cannot read it.
+  Result<scoring::LeadScore> apply_stored_event(const Event& event, UnixSeconds now, const OnScore& on_score);
+  // After `contact` was stored: rebuilds its lead from the store (active) or
+  // sets it in the engine (not active) and scores at `now`, as above.
+  Result<scoring::LeadScore> contact_stored(const Contact& contact, UnixSeconds now, const OnScore& on_score);
+  // Before a read: brings the local lead up to the shared state. OK at once
+  // when not active.
+  Status refresh(const std::string& tenant_id, const std::string& lead_id);
+
+  LeadSyncStats stats() const;
+  // Unavailable while the last lease attempt found the lease service down.
+  Status health() const;
+
+ private:
+  // What the engine holds for one lead.
+  struct Local {
+    LeadSnapshot state;
+    // An event was applied without the lease: the shared state may lack it,
+    // so the next synchronised call refolds from the store.
+    bool applied_alone = false;
+  };
+  struct Stripe {
+    std::mutex mu;
+    std::unordered_map<std::string, Local> leads;
+  };
+  class HeldLease;
+
+  Stripe& stripe_for(const std::string& key);
+  // Brings `local` (and the engine) to the cached snapshot, or rebuilds from
+  // the store on a miss. Sets *adopted when the state changed here.
+  Status sync_locked(Local& local, const std::string& tenant_id, const std::string& lead_id,
+                     const std::string& key, bool* adopted);
+  Status rebuild_from_store(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id);
+  void publish_locked(LeadSnapshot& local, const std::string& key);
+  // Without the lease: the engine's state as is, and the shared snapshot
+  // dropped (when the cache still answers) so others refold from the store.
+  Result<scoring::LeadScore> apply_alone(Local& local, const std::string& key, const OnScore& on_score,
+                                         const std::function<Result<scoring::LeadScore>()>& apply);
+  Status refresh_locked(Local& local, const std::string& tenant_id, const std::string& lead_id,
+                        const std::string& key);
+
+  store::Store& store_;
+  bus::Cache& cache_;
+  bus::Leases* leases_;
+  scoring::LeadScoringEngine& engine_;
+  const Options options_;
+  const bool active_;
+  static constexpr std::size_t kStripes = 256;
+  std::unique_ptr<Stripe[]> stripes_;
+  std::atomic<bool> lease_down_{false};
+  std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0};
+  std::atomic<std::uint64_t> hits_{0}, adopted_{0}, misses_{0}, rebuilds_{0};
+};
+
+}  // namespace reai::server

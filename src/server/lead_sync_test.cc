@@ -1,0 +1,302 @@
+// LeadSync with fakes: two engines ("instances") share one memory store, one
+// in-process cache and a fake shared lease service, and must end every lead
+// in the state a single instance rebuilds from the store.
+#include "server/lead_sync.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "core/time.h"
+
+namespace reai::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+class NoModels final : public scoring::ModelRegistry {
+ public:
+  std::shared_ptr<const scoring::LeadModel> lead_model(std::string_view) const override { return nullptr; }
+};
+
+// Shared leases as Redis gives them (one holder per name, lapsing holds),
+// in memory, with a switch that makes the service unreachable.
+class FakeSharedLeases final : public bus::Leases {
+ public:
+  Result<std::string> acquire(std::string_view name, std::chrono::milliseconds hold,
+                              std::chrono::milliseconds wait) override {
+    if (down) return unavailable("fake lease service down");
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    std::unique_lock lock(mu_);
+    for (;;) {
+      const auto now = std::chrono::steady_clock::now();
+      auto it = held_.find(std::string(name));
+      if (it == held_.end() || it->second.second <= now) {
+        std::string token = std::to_string(++counter_);
+        held_[std::string(name)] = {token, now + hold};
+        return token;
+      }
+      if (now >= deadline) return resource_exhausted("busy");
+      cv_.wait_until(lock, deadline);
+    }
+  }
+  void release(std::string_view name, std::string_view token) override {
+    std::lock_guard lock(mu_);
+    auto it = held_.find(std::string(name));
+    if (it != held_.end() && it->second.first == token) held_.erase(it);
+    cv_.notify_all();
+  }
+  bool shared() const override { return true; }
+  Status health() override { return down ? unavailable("fake lease service down") : Status::ok(); }
+
+  std::atomic<bool> down{false};
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> held_;
+  std::uint64_t counter_ = 0;
+};
+
+constexpr UnixSeconds kT0 = 1'700'000'000;
+
+Event make_event(const std::string& lead, int n, UnixSeconds ts, EventType type) {
+  Event e;
+  e.tenant_id = "t_sync";
+  e.contact_id = lead;
+  e.event_id = lead + "-e" + std::to_string(n);
+  e.ts = ts;
+  e.type = type;
+  if (is_property_event(type)) {
+    e.property_id = "p" + std::to_string(n % 7);
+    e.value = 400000 + 1000 * (n % 7);
+  }
+  return e;
+}
+
+Contact make_contact(const std::string& lead) {
+  Contact c;
+  c.tenant_id = "t_sync";
+  c.contact_id = lead;
+  c.created_at = kT0;
+  c.source = "zillow";
+  c.budget = 500000;
+  c.has_phone = true;
+  return c;
+}
+
+class LeadSyncTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<store::Store> store_ = store::make_memory_store();
+  ManualClock clock_{kT0};
+  std::unique_ptr<bus::Cache> cache_ = bus::make_in_process_cache(clock_);
+  FakeSharedLeases leases_;
+  NoModels models_;
+  scoring::LeadScoringEngine engine_a_{models_, nullptr};
+  scoring::LeadScoringEngine engine_b_{models_, nullptr};
+  LeadSync a_{*store_, *cache_, &leases_, engine_a_};
+  LeadSync b_{*store_, *cache_, &leases_, engine_b_};
+
+  void store_contact(const std::string& lead) { ASSERT_TRUE(store_->upsert_contact(make_contact(lead)).is_ok()); }
+  void store_event(const Event& e) { ASSERT_TRUE(store_->append_event(e).value()); }
+
+  // What one instance started on the store holds (Api::rebuild's order).
+  scoring::LeadScore single_instance_score(const std::string& lead, UnixSeconds at) {
+    scoring::LeadScoringEngine one(models_, nullptr);
+    EXPECT_TRUE(store_->for_each_contact("t_sync", [&](const Contact& c) { one.load_contact(c); return true; }).is_ok());
+    EXPECT_TRUE(store_->for_each_event("t_sync", [&](const Event& e) { one.load_event(e); return true; }).is_ok());
+    return one.score("t_sync", lead, at).value();
+  }
+  scoring::LeadScore score_on(LeadSync& sync, scoring::LeadScoringEngine& engine, const std::string& lead,
+                              UnixSeconds at) {
+    EXPECT_TRUE(sync.refresh("t_sync", lead).is_ok());
+    return engine.score("t_sync", lead, at).value();
+  }
+};
+
+TEST_F(LeadSyncTest, TwoInstancesApplyingOneLeadConcurrentlyEndAsOneInstanceRebuilt) {
+  const std::vector<std::string> leads = {"l1", "l2", "l3"};
+  for (const auto& l : leads) store_contact(l);
+  // Interleaved, partly out of order and with equal instants: outreach and
+  // replies, so the fold order matters (reply detection).
+  const EventType types[] = {EventType::kSmsOut, EventType::kSmsIn, EventType::kPropertyView, EventType::kCallOut,
+                             EventType::kCallIn, EventType::kPageView, EventType::kPropertySave};
+  std::vector<Event> events;
+  std::mt19937 rng(7);
+  for (int n = 0; n < 120; ++n) {
+    const std::string& lead = leads[rng() % leads.size()];
+    const UnixSeconds ts = kT0 + 60 * static_cast<UnixSeconds>(n) - static_cast<UnixSeconds>(rng() % 4) * 120;
+    events.push_back(make_event(lead, n, ts, types[rng() % 7]));
+  }
+  std::atomic<std::size_t> next{0};
+  std::atomic<int> failures{0};
+  auto instance = [&](LeadSync& sync) {
+    for (std::size_t i; (i = next.fetch_add(1)) < events.size();) {
+      if (!store_->append_event(events[i]).value()) failures.fetch_add(1);
+      if (!sync.apply_stored_event(events[i], kT0 + 86400, nullptr)) failures.fetch_add(1);
+    }
+  };
+  std::thread ta(instance, std::ref(a_));
+  std::thread tb(instance, std::ref(b_));
+  ta.join();
+  tb.join();
+  EXPECT_EQ(failures.load(), 0);
+  const UnixSeconds at = kT0 + 2 * 86400;
+  for (const auto& l : leads) {
+    const auto one = single_instance_score(l, at);
+    const auto on_a = score_on(a_, engine_a_, l, at);
+    const auto on_b = score_on(b_, engine_b_, l, at);
+    EXPECT_EQ(on_a.probability, one.probability) << l;
+    EXPECT_EQ(on_b.probability, one.probability) << l;
+    EXPECT_EQ(on_a.events_count, one.events_count) << l;
+    EXPECT_EQ(on_b.events_count, one.events_count) << l;
+    EXPECT_GT(one.events_count, 0u);
+  }
+  const auto sa = a_.stats(), sb = b_.stats();
+  EXPECT_GE(sa.leases + sb.leases, events.size());
+  EXPECT_EQ(sa.lease_failures + sb.lease_failures, 0u);
+  EXPECT_GT(sa.snapshot_adopted + sb.snapshot_adopted, 0u);  // they did take turns
+}
+
+TEST_F(LeadSyncTest, AnEventAnotherInstanceAlreadyFoldedIsNotAppliedTwice) {
+  store_contact("l1");
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+  const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
+  store_event(e1);  // stored on A, not applied yet
+  store_event(e2);  // stored on B
+  // B's lead has no snapshot: rebuilt from the store, which holds e1 too.
+  auto on_b = b_.apply_stored_event(e2, kT0 + 30, nullptr);
+  ASSERT_TRUE(on_b);
+  EXPECT_EQ(on_b->events_count, 2u);
+  EXPECT_EQ(b_.stats().snapshot_misses, 1u);
+  // A applies e1 late: already folded, the state does not change.
+  bool adopted = false;
+  auto on_a = a_.apply_stored_event(e1, kT0 + 30, [&](const scoring::LeadScore&, bool a) { adopted = a; });
+  ASSERT_TRUE(on_a);
+  EXPECT_EQ(on_a->events_count, 2u);
+  EXPECT_EQ(on_a->probability, on_b->probability);
+  EXPECT_TRUE(adopted);  // the state came from B: A cannot tell whether the score changed
+  EXPECT_EQ(a_.stats().snapshot_hits, 1u);
+  EXPECT_EQ(a_.stats().snapshot_adopted, 1u);
+}
+
+TEST_F(LeadSyncTest, InOrderEventsApplyIncrementallyAndOlderOnesRefoldFromTheStore) {
+  store_contact("l1");
+  for (int n = 0; n < 3; ++n) {
+    const Event e = make_event("l1", n, kT0 + 100 * n, EventType::kPageView);
+    store_event(e);
+    ASSERT_TRUE(a_.apply_stored_event(e, kT0 + 1000, nullptr));
+  }
+  EXPECT_EQ(a_.stats().store_rebuilds, 1u);  // the first: no snapshot yet
+  EXPECT_EQ(a_.stats().snapshot_hits, 2u);   // then its own snapshot, current here
+  EXPECT_EQ(a_.stats().snapshot_adopted, 0u);
+  const Event late = make_event("l1", 9, kT0 + 50, EventType::kSmsIn);
+  store_event(late);
+  auto s = a_.apply_stored_event(late, kT0 + 1000, nullptr);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->events_count, 4u);
+  EXPECT_EQ(a_.stats().store_rebuilds, 2u);
+  EXPECT_EQ(s->probability, single_instance_score("l1", kT0 + 1000).probability);
+}
+
+TEST_F(LeadSyncTest, ContactChangesReachTheOtherInstance) {
+  store_contact("l1");
+  const Event e = make_event("l1", 1, kT0 + 10, EventType::kPropertySave);
+  store_event(e);
+  ASSERT_TRUE(a_.apply_stored_event(e, kT0 + 100, nullptr));
+  Contact changed = make_contact("l1");
+  changed.pre_approved = true;
+  changed.timeline_months = 1;
+  ASSERT_TRUE(store_->upsert_contact(changed).is_ok());
+  ASSERT_TRUE(b_.contact_stored(changed, kT0 + 100, nullptr));
+  const auto on_a = score_on(a_, engine_a_, "l1", kT0 + 100);
+  EXPECT_EQ(on_a.probability, single_instance_score("l1", kT0 + 100).probability);
+  EXPECT_EQ(on_a.events_count, 1u);
+}
+
+TEST_F(LeadSyncTest, LeasesDownAppliesAloneSaysDegradedAndResyncsAfter) {
+  store_contact("l1");
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+  store_event(e1);
+  ASSERT_TRUE(a_.apply_stored_event(e1, kT0 + 100, nullptr));
+  leases_.down = true;
+  const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
+  store_event(e2);
+  bool adopted = false;
+  auto alone = b_.apply_stored_event(e2, kT0 + 100, [&](const scoring::LeadScore&, bool a) { adopted = a; });
+  ASSERT_TRUE(alone);  // still scored
+  EXPECT_TRUE(adopted);
+  EXPECT_EQ(b_.health().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(b_.stats().lease_failures, 1u);
+  leases_.down = false;
+  const Event e3 = make_event("l1", 3, kT0 + 30, EventType::kCallOut);
+  store_event(e3);
+  auto back = b_.apply_stored_event(e3, kT0 + 100, nullptr);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(b_.health().is_ok());
+  // B refolded from the store (it had applied e2 alone); A adopts that.
+  EXPECT_EQ(back->events_count, 3u);
+  const auto one = single_instance_score("l1", kT0 + 100);
+  EXPECT_EQ(back->probability, one.probability);
+  const auto on_a = score_on(a_, engine_a_, "l1", kT0 + 100);
+  EXPECT_EQ(on_a.events_count, 3u);
+  EXPECT_EQ(on_a.probability, one.probability);
+}
+
+TEST_F(LeadSyncTest, WithoutSharedLeasesTheEngineAloneServesAndTheCacheIsUntouched) {
+  auto in_process = bus::make_in_process_leases();
+  LeadSync alone(*store_, *cache_, in_process.get(), engine_a_);
+  EXPECT_FALSE(alone.active());
+  LeadSync none(*store_, *cache_, nullptr, engine_a_);
+  EXPECT_FALSE(none.active());
+  const Event e = make_event("l1", 1, kT0 + 10, EventType::kSmsIn);
+  auto s = alone.apply_stored_event(e, kT0 + 100, nullptr);  // not even stored: no store read
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->events_count, 1u);
+  EXPECT_TRUE(alone.refresh("t_sync", "l1").is_ok());
+  EXPECT_EQ(cache_->stats().hits + cache_->stats().misses, 0u);
+  EXPECT_EQ(alone.stats().leases, 0u);
+}
+
+TEST(LeadSnapshot, RoundTripsExactlyAndRefusesAnythingElse) {
+  LeadSnapshot s;
+  s.generation = 42;
+  Contact c = make_contact("l1");
+  c.budget = 0.1 + 0.2;  // not exact in decimal: must survive bit for bit
+  c.pre_approved = false;
+  c.beds_wanted = 3;
+  s.contact = c;
+  s.events.push_back(make_event("l1", 1, kT0, EventType::kPropertyView));
+  s.events.push_back(make_event("l1", 2, kT0 + 1, EventType::kSmsIn));
+  const std::string bytes = encode_snapshot(s);
+  auto back = decode_snapshot(bytes, "t_sync", "l1");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->generation, 42u);
+  ASSERT_TRUE(back->contact);
+  EXPECT_EQ(*back->contact->budget, 0.1 + 0.2);
+  EXPECT_EQ(back->contact->pre_approved, std::optional<bool>(false));
+  EXPECT_EQ(back->contact->beds_wanted, std::optional<int>(3));
+  EXPECT_EQ(back->contact->has_email, std::nullopt);
+  ASSERT_EQ(back->events.size(), 2u);
+  EXPECT_EQ(back->events[0].event_id, "l1-e1");
+  EXPECT_EQ(back->events[0].value, s.events[0].value);
+  EXPECT_EQ(back->events[1].type, EventType::kSmsIn);
+  // Another lead's key, truncation, trailing bytes, garbage: refused.
+  EXPECT_FALSE(decode_snapshot(bytes, "t_sync", "l2"));
+  EXPECT_FALSE(decode_snapshot(bytes, "t_other", "l1"));
+  EXPECT_FALSE(decode_snapshot(bytes.substr(0, bytes.size() - 1), "t_sync", "l1"));
+  EXPECT_FALSE(decode_snapshot(bytes + "x", "t_sync", "l1"));
+  EXPECT_FALSE(decode_snapshot("", "t_sync", "l1"));
+  EXPECT_FALSE(decode_snapshot("LS1\xff\xff\xff\xff\xff\xff\xff\xff", "t_sync", "l1"));
+  std::string huge = bytes;
+  huge[3 + 8 + 1] = '\x7f';  // first string length of the contact: absurd
+  EXPECT_FALSE(decode_snapshot(huge, "t_sync", "l1"));
+}
+
+}  // namespace
+}  // namespace reai::server

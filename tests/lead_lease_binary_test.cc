@@ -1,0 +1,192 @@
+// Black-box: two `reai serve` instances on one PostgreSQL and one Redis get
+// interleaved events of the same leads concurrently (each lead's events go
+// to both), then every lead's score on both equals what a single instance
+// started afterwards on the same store (its start-up replay) computes.
+// Clocks are pinned so "now" is the same instant everywhere.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <ctime>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/process.h"
+#include "support/test_client.h"
+
+namespace reai::testing {
+namespace {
+
+namespace json = boost::json;
+
+const std::string kSecret = "lead-lease-test-secret";
+const std::string kClock = "2025-06-20T00:00:00Z";  // inside the fixture model's track-record window
+
+std::string build_dir() {
+  const char* build = std::getenv("REAI_BUILD_DIR");
+  return build && *build ? build : "build";
+}
+
+std::string postgres_url() {
+  if (const char* url = std::getenv("REAI_TEST_POSTGRES_URL"); url && *url) return url;
+  std::ifstream in(build_dir() + "/pg-test/url");
+  std::string url;
+  std::getline(in, url);
+  return url;
+}
+
+std::string token(const std::string& tenant) {
+  auto r = run_reai({"token", "--tenant", tenant, "--role", "agent", "--jwt-secret", kSecret, "--ttl", "1d"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::string t = r.output;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  return t;
+}
+
+struct Instance {
+  std::uint16_t port = 0;
+  std::unique_ptr<ReaiProcess> process;
+};
+
+Instance start_instance(const std::vector<std::string>& extra) {
+  Instance i;
+  i.port = free_port();
+  std::vector<std::string> args = {"serve", "--port", std::to_string(i.port), "--store", postgres_url(),
+                                   "--model-dir", build_dir() + "/test-models", "--jwt-secret", kSecret,
+                                   "--clock", kClock};
+  args.insert(args.end(), extra.begin(), extra.end());
+  i.process = std::make_unique<ReaiProcess>(args);
+  return i;
+}
+
+json::object parse(const std::string& text) { return json::parse(text).as_object(); }
+
+struct Score {
+  double probability = -1;
+  std::int64_t events_count = -1;
+  std::string model;
+};
+
+Score score_of(HttpClient& http, const std::string& lead, const std::string& token) {
+  auto r = http.get("/api/contacts/" + lead + "/score", token);
+  EXPECT_EQ(r.status, 200) << r.body;
+  if (r.status != 200) return {};
+  auto o = parse(r.body);
+  return {o.at("probability").to_number<double>(), o.at("events_count").as_int64(),
+          std::string(o.at("model").as_string())};
+}
+
+TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance) {
+  ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
+  const std::string tenant = "t_lease_" + std::to_string(::getpid());
+  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=lease-" +
+                            std::to_string(::getpid()) + ":";
+  Instance a = start_instance({"--bus", redis, "--cache", redis});
+  Instance b = start_instance({"--bus", redis, "--cache", redis});
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
+  const std::string t = token(tenant);
+
+  constexpr int kLeads = 6;
+  constexpr int kEventsPerClient = 150;
+  std::vector<std::string> leads;
+  {
+    HttpClient http("127.0.0.1", a.port);
+    for (int l = 0; l < kLeads; ++l) {
+      leads.push_back("lead-" + std::to_string(l));
+      const std::string body = R"({"created_at":"2025-06-01T00:00:00Z","source":"zillow","budget":450000,)"
+                               R"("has_phone":true,"assigned_agent_id":"ag-)" + std::to_string(l % 2) + R"("})";
+      auto r = http.put("/api/contacts/" + leads.back(), body, t);
+      ASSERT_EQ(r.status, 200) << r.body;
+    }
+  }
+  // Two clients, one per instance, each posting events of every lead: times
+  // advance but jump back now and then (late events) and repeat (equal
+  // instants), so the fold order matters (replies follow outreach).
+  const char* types[] = {"sms_out", "sms_in", "property_view", "call_out", "call_in", "page_view", "email_open"};
+  std::atomic<int> failures{0};
+  auto client = [&](std::uint16_t port, int who) {
+    HttpClient http("127.0.0.1", port);
+    std::mt19937 rng(17 + who);
+    for (int n = 0; n < kEventsPerClient; ++n) {
+      const std::string& lead = leads[rng() % kLeads];
+      const int minute = 120 + n * 10 + static_cast<int>(rng() % 3) * 5 - static_cast<int>(rng() % 4 == 0) * 90;
+      const std::time_t at = 1748822400 + minute * 60;  // 2025-06-02T00:00:00Z + minute
+      std::tm utc{};
+      gmtime_r(&at, &utc);
+      char ts[32];
+      std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &utc);
+      std::string body = R"({"contact_id":")" + lead + R"(","type":")" + types[rng() % 7] + R"(","ts":")" + ts +
+                         R"(","event_id":"ev-)" + std::to_string(who) + "-" + std::to_string(n) + R"("})";
+      auto r = http.post("/api/events", body, t);
+      if (r.status != 200) {
+        failures.fetch_add(1);
+        ADD_FAILURE() << r.status << " " << r.body;
+      }
+    }
+  };
+  std::thread on_a(client, a.port, 0);
+  std::thread on_b(client, b.port, 1);
+  on_a.join();
+  on_b.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  std::vector<Score> cluster;
+  HttpClient http_a("127.0.0.1", a.port);
+  HttpClient http_b("127.0.0.1", b.port);
+  for (const auto& lead : leads) {
+    const Score sa = score_of(http_a, lead, t);
+    const Score sb = score_of(http_b, lead, t);
+    EXPECT_EQ(sa.probability, sb.probability) << lead;
+    EXPECT_EQ(sa.events_count, sb.events_count) << lead;
+    EXPECT_NE(sa.model, "fallback") << "the fixture model should score";
+    cluster.push_back(sa);
+  }
+  // The shared snapshots were used: hits on both, and the figures are shown.
+  std::int64_t adopted = 0;
+  for (HttpClient* http : {&http_a, &http_b}) {
+    const std::string metrics = http->get("/metrics").body;
+    EXPECT_NE(metrics.find("reai_lead_state_shared 1"), std::string::npos);
+    EXPECT_NE(metrics.find("reai_lead_leases_up 1"), std::string::npos);
+    EXPECT_NE(metrics.find("reai_lead_snapshot_hits_total"), std::string::npos);
+    EXPECT_NE(metrics.find("reai_lead_lease_failures_total 0"), std::string::npos) << metrics;
+    auto perf = http->get("/api/realtime/performance", t);
+    ASSERT_EQ(perf.status, 200) << perf.body;
+    const auto lead_state = parse(perf.body).at("lead_state").as_object();
+    EXPECT_TRUE(lead_state.at("shared").as_bool());
+    EXPECT_FALSE(lead_state.at("degraded").as_bool());
+    EXPECT_GT(lead_state.at("snapshot_hits").as_int64(), 0) << perf.body;
+    EXPECT_GT(lead_state.at("leases").as_int64(), 0) << perf.body;
+    adopted += lead_state.at("snapshot_adopted").as_int64();
+    std::cout << "lead_state: " << json::serialize(lead_state) << "\n";
+    auto ready = http->get("/readyz");
+    EXPECT_EQ(parse(ready.body).at("leases").at("status").as_string(), "ok") << ready.body;
+  }
+  EXPECT_GT(adopted, 0) << "the instances never took turns on a lead";
+  EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
+  EXPECT_EQ(b.process->stop(SIGTERM), 0) << b.process->log();
+
+  // One instance, alone on the store (no Redis): its start-up replay.
+  Instance one = start_instance({});
+  ASSERT_TRUE(one.process->wait_for_port(one.port)) << one.process->log();
+  HttpClient http("127.0.0.1", one.port);
+  std::int64_t total = 0;
+  for (std::size_t l = 0; l < leads.size(); ++l) {
+    const Score s = score_of(http, leads[l], t);
+    EXPECT_EQ(s.probability, cluster[l].probability) << leads[l];
+    EXPECT_EQ(s.events_count, cluster[l].events_count) << leads[l];
+    total += s.events_count;
+  }
+  EXPECT_EQ(total, 2 * kEventsPerClient);
+  EXPECT_EQ(one.process->stop(SIGTERM), 0) << one.process->log();
+}
+
+}  // namespace
+}  // namespace reai::testing
