@@ -295,7 +295,7 @@ void LeadSync::publish_locked(LeadSnapshot& local, const std::string& key) {
 }
 
 Result<scoring::LeadScore> LeadSync::apply_alone(Local& local, const std::string& key, const OnScore& on_score,
-                                                 const std::function<Result<scoring::LeadScore>()>& apply) {
+                                                 const Apply& apply) {
   local.applied_alone = true;
   local.state.generation = 0;
   cache_.erase(key);
@@ -304,20 +304,32 @@ Result<scoring::LeadScore> LeadSync::apply_alone(Local& local, const std::string
   return score;
 }
 
-Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, UnixSeconds now,
-                                                        const OnScore& on_score) {
+Result<scoring::LeadScore> LeadSync::under_lease(const std::string& tenant_id, const std::string& lead_id,
+                                                 const OnScore& on_score, const Apply& alone, const Synced& synced) {
   if (!active_) {
-    auto score = engine_.apply_event(event, now);
+    auto score = alone();
     if (score && on_score) on_score(*score, false);
     return score;
   }
-  const std::string key = cache_key(event.tenant_id, event.contact_id);
+  const std::string key = cache_key(tenant_id, lead_id);
   Stripe& stripe = stripe_for(key);
   std::lock_guard lock(stripe.mu);
   Local& here = stripe.leads[key];
-  LeadSnapshot& local = here.state;
   HeldLease lease(*this, key);
-  if (!lease.ok()) return apply_alone(here, key, on_score, [&] { return engine_.apply_event(event, now); });
+  if (!lease.ok()) return apply_alone(here, key, on_score, alone);
+  return synced(here, key);
+}
+
+Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, UnixSeconds now,
+                                                        const OnScore& on_score) {
+  return under_lease(
+      event.tenant_id, event.contact_id, on_score, [&] { return engine_.apply_event(event, now); },
+      [&](Local& here, const std::string& key) { return apply_synced_locked(here, key, event, now, on_score); });
+}
+
+Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std::string& key, const Event& event,
+                                                         UnixSeconds now, const OnScore& on_score) {
+  LeadSnapshot& local = here.state;
   bool adopted = false;
   REAI_RETURN_IF_ERROR(sync_locked(here, event.tenant_id, event.contact_id, key, &adopted));
   if (holds(local.events, event.event_id)) {
@@ -345,18 +357,15 @@ Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, Unix
 
 Result<scoring::LeadScore> LeadSync::contact_stored(const Contact& contact, UnixSeconds now,
                                                     const OnScore& on_score) {
-  if (!active_) {
-    auto score = engine_.upsert_contact(contact, now);
-    if (score && on_score) on_score(*score, false);
-    return score;
-  }
-  const std::string key = cache_key(contact.tenant_id, contact.contact_id);
-  Stripe& stripe = stripe_for(key);
-  std::lock_guard lock(stripe.mu);
-  Local& here = stripe.leads[key];
+  return under_lease(
+      contact.tenant_id, contact.contact_id, on_score, [&] { return engine_.upsert_contact(contact, now); },
+      [&](Local& here, const std::string& key) { return contact_synced_locked(here, key, contact, now, on_score); });
+}
+
+Result<scoring::LeadScore> LeadSync::contact_synced_locked(Local& here, const std::string& key,
+                                                           const Contact& contact, UnixSeconds now,
+                                                           const OnScore& on_score) {
   LeadSnapshot& local = here.state;
-  HeldLease lease(*this, key);
-  if (!lease.ok()) return apply_alone(here, key, on_score, [&] { return engine_.upsert_contact(contact, now); });
   here.applied_alone = false;
   // The contact goes before every event in the fold: rebuild, then share.
   REAI_RETURN_IF_ERROR(rebuild_from_store(local, contact.tenant_id, contact.contact_id));

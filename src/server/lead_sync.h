@@ -130,8 +130,19 @@ class LeadSync {
   void publish_locked(LeadSnapshot& local, const std::string& key);
   // Without the lease: the engine's state as is, and the shared snapshot
   // dropped (when the cache still answers) so others refold from the store.
+  using Apply = std::function<Result<scoring::LeadScore>()>;
+  using Synced = std::function<Result<scoring::LeadScore>(Local& here, const std::string& key)>;
+  // The shared frame of every write: without shared leases `alone` scores on
+  // this instance; else `synced` runs under the lead's stripe lock and lease,
+  // or `alone` (through apply_alone) when the lease cannot be taken.
+  Result<scoring::LeadScore> under_lease(const std::string& tenant_id, const std::string& lead_id,
+                                         const OnScore& on_score, const Apply& alone, const Synced& synced);
+  Result<scoring::LeadScore> apply_synced_locked(Local& here, const std::string& key, const Event& event,
+                                                 UnixSeconds now, const OnScore& on_score);
+  Result<scoring::LeadScore> contact_synced_locked(Local& here, const std::string& key, const Contact& contact,
+                                                   UnixSeconds now, const OnScore& on_score);
   Result<scoring::LeadScore> apply_alone(Local& local, const std::string& key, const OnScore& on_score,
-                                         const std::function<Result<scoring::LeadScore>()>& apply);
+                                         const Apply& apply);
   Status refresh_locked(Local& local, const std::string& tenant_id, const std::string& lead_id,
                         const std::string& key);
 
