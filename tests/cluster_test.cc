@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/private_postgres.h"
 #include "support/process.h"
 #include "support/test_client.h"
 
@@ -38,10 +39,6 @@ const std::string kSecret = "cluster-test-secret";
 const std::string kTenant = "t_cluster";
 constexpr int kLeads = 20;  // load events spread over these leads
 
-std::string build_dir() {
-  const char* build = std::getenv("REAI_BUILD_DIR");
-  return build && *build ? build : "build";
-}
 
 bool shell(const std::string& line) { return std::system(line.c_str()) == 0; }
 
@@ -82,25 +79,6 @@ std::string event_body(const std::string& lead, const std::string& event_id) {
   return R"({"contact_id":")" + lead + R"(","type":"sms_in","event_id":")" + event_id + R"("})";
 }
 
-// PostgreSQL from scripts/pg-test-server, data under build/cluster-test-*.
-class Postgres {
- public:
-  explicit Postgres(const std::string& name) : dir_(build_dir() + "/" + name) {}
-  ~Postgres() { (void)run("destroy"); }
-  bool fresh() { return run("fresh"); }
-  bool start() { return run("start"); }
-  bool stop() { return run("stop"); }
-  std::string url() const {
-    std::ifstream in(dir_ + "/url");
-    std::string url;
-    std::getline(in, url);
-    return url;
-  }
-
- private:
-  bool run(const std::string& command) { return shell("scripts/pg-test-server " + command + " '" + dir_ + "' >/dev/null"); }
-  std::string dir_;
-};
 
 // redis-server from scripts/redis-test-server on a port of its own.
 class Redis {
@@ -123,7 +101,7 @@ class Redis {
 class Balancer {
  public:
   Balancer(const std::string& name, const std::vector<std::uint16_t>& upstreams)
-      : dir_(build_dir() + "/" + name), port_(free_port()) {
+      : dir_(test_build_dir() + "/" + name), port_(free_port()) {
     std::filesystem::remove_all(dir_);
     std::string line = "scripts/cluster-nginx-conf ";
     line.append(dir_).append(" ").append(std::to_string(port_));
@@ -321,7 +299,7 @@ class ClusterTest : public ::testing::Test {
 
   static std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
 
-  Postgres pg_{"cluster-test-pg-" + test_name()};
+  PrivatePostgres pg_{"cluster-test-pg-" + test_name()};
   Redis redis_;
   std::string models_;
   Instance instances_[2];

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/private_postgres.h"
 #include "support/process.h"
 #include "support/test_client.h"
 
@@ -29,14 +30,10 @@ namespace json = boost::json;
 const std::string kSecret = "lead-lease-test-secret";
 const std::string kClock = "2025-06-20T00:00:00Z";  // inside the fixture model's track-record window
 
-std::string build_dir() {
-  const char* build = std::getenv("REAI_BUILD_DIR");
-  return build && *build ? build : "build";
-}
 
 std::string postgres_url() {
   if (const char* url = std::getenv("REAI_TEST_POSTGRES_URL"); url && *url) return url;
-  std::ifstream in(build_dir() + "/pg-test/url");
+  std::ifstream in(test_build_dir() + "/pg-test/url");
   std::string url;
   std::getline(in, url);
   return url;
@@ -59,7 +56,7 @@ Instance start_instance(const std::vector<std::string>& extra) {
   Instance i;
   i.port = free_port();
   std::vector<std::string> args = {"serve", "--port", std::to_string(i.port), "--store", postgres_url(),
-                                   "--model-dir", build_dir() + "/test-models", "--jwt-secret", kSecret,
+                                   "--model-dir", test_build_dir() + "/test-models", "--jwt-secret", kSecret,
                                    "--clock", kClock};
   args.insert(args.end(), extra.begin(), extra.end());
   i.process = std::make_unique<ReaiProcess>(args);

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "support/private_postgres.h"
 #include "support/process.h"
 #include "support/test_client.h"
 
@@ -23,10 +24,6 @@ namespace json = boost::json;
 const std::string kSecret = "postgres-black-box-secret";
 const std::string kFixture = "tests/fixtures/crm_small";
 
-std::string build_dir() {
-  const char* build = std::getenv("REAI_BUILD_DIR");
-  return build && *build ? build : "build";
-}
 
 std::string token(const std::string& tenant) {
   auto r = run_reai({"token", "--tenant", tenant, "--jwt-secret", kSecret, "--ttl", "1d"});
@@ -40,28 +37,6 @@ std::string event_body(const std::string& id) {
   return R"({"contact_id":"c1","type":"sms_in","event_id":")" + id + R"("})";
 }
 
-// A private PostgreSQL under build/<name>; destroyed at the end.
-class PostgresCluster {
- public:
-  explicit PostgresCluster(const std::string& name) : dir_(build_dir() + "/" + name) {}
-  ~PostgresCluster() { (void)run("destroy"); }
-  bool start() { return run("start"); }
-  bool fresh() { return run("fresh"); }
-  bool stop() { return run("stop"); }
-  std::string url() const {
-    std::ifstream in(dir_ + "/url");
-    std::string url;
-    std::getline(in, url);
-    return url;
-  }
-
- private:
-  bool run(const std::string& command) {
-    std::string line = "scripts/pg-test-server " + command + " '" + dir_ + "' >/dev/null";
-    return std::system(line.c_str()) == 0;
-  }
-  std::string dir_;
-};
 
 class PostgresBinaryTest : public ::testing::Test {
  protected:
@@ -82,7 +57,7 @@ class PostgresBinaryTest : public ::testing::Test {
     return list.output;
   }
 
-  PostgresCluster cluster_{"pg-binary-test-" +
+  PrivatePostgres cluster_{"pg-binary-test-" +
                            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())};
   std::uint16_t port_ = 0;
   std::unique_ptr<ReaiProcess> server_;
