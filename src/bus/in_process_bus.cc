@@ -11,20 +11,10 @@
 #include <utility>
 
 #include "bus/bus.h"
+#include "bus/subscriber_set.h"
 
 namespace reai::bus {
 namespace {
-
-struct Subscriber {
-  explicit Subscriber(Bus::Handler h) : handler(std::move(h)) {}
-  Bus::Handler handler;
-  // Held while the handler runs; unsubscribe takes it to wait for a running
-  // delivery and to switch `active` off for good.
-  std::mutex delivering;
-  bool active = true;  // guarded by `delivering`
-};
-
-using SubscriberList = std::vector<std::pair<SubscriptionId, std::shared_ptr<Subscriber>>>;
 
 struct Channel {
   std::mutex mu;
@@ -41,7 +31,7 @@ struct StringHash {
 class InProcessBus final : public Bus {
  public:
   explicit InProcessBus(std::size_t replay_capacity)
-      : replay_capacity_(replay_capacity), subscribers_(std::make_shared<const SubscriberList>()) {}
+      : replay_capacity_(replay_capacity) {}
 
   Result<std::uint64_t> publish(std::string_view tenant_id, std::string_view topic,
                                 std::shared_ptr<const std::string> payload) override {
@@ -52,37 +42,13 @@ class InProcessBus final : public Bus {
     std::lock_guard lock(channel.mu);
     BusMessage message{std::string(tenant_id), ++channel.last_seq, std::string(topic), std::move(payload)};
     remember(channel, message);
-    std::shared_ptr<const SubscriberList> subscribers = snapshot();
-    for (const auto& [id, subscriber] : *subscribers) deliver(*subscriber, message);
+    subscribers_.deliver(message);
     return message.seq;
   }
 
-  SubscriptionId subscribe(Handler handler) override {
-    auto subscriber = std::make_shared<Subscriber>(std::move(handler));
-    std::lock_guard lock(subscribers_mu_);
-    SubscriptionId id = ++last_subscription_;
-    auto next = std::make_shared<SubscriberList>(*subscribers_);
-    next->emplace_back(id, std::move(subscriber));
-    subscribers_ = std::move(next);
-    return id;
-  }
+  SubscriptionId subscribe(Handler handler) override { return subscribers_.subscribe(std::move(handler)); }
 
-  void unsubscribe(SubscriptionId id) override {
-    std::shared_ptr<Subscriber> removed;
-    {
-      std::lock_guard lock(subscribers_mu_);
-      auto next = std::make_shared<SubscriberList>();
-      for (const auto& entry : *subscribers_) {
-        if (entry.first == id) removed = entry.second; else next->push_back(entry);
-      }
-      if (!removed) return;
-      subscribers_ = std::move(next);
-    }
-    // Publishers holding an older snapshot may still reach this subscriber:
-    // waiting for its delivery lock and switching it off fences them out.
-    std::lock_guard lock(removed->delivering);
-    removed->active = false;
-  }
+  void unsubscribe(SubscriptionId id) override { subscribers_.unsubscribe(id); }
 
   Result<ReplayResult> since(std::string_view tenant_id, std::uint64_t since_seq) override {
     Channel* channel = find_channel(tenant_id);
@@ -101,11 +67,6 @@ class InProcessBus final : public Bus {
   Status health() override { return Status::ok(); }
 
  private:
-  static void deliver(Subscriber& subscriber, const BusMessage& message) {
-    std::lock_guard lock(subscriber.delivering);
-    if (subscriber.active) subscriber.handler(message);
-  }
-
   void remember(Channel& channel, const BusMessage& message) {
     if (replay_capacity_ == 0) return;
     if (channel.replay.size() == replay_capacity_) channel.replay.pop_front();
@@ -131,11 +92,6 @@ class InProcessBus final : public Bus {
     return result;
   }
 
-  std::shared_ptr<const SubscriberList> snapshot() {
-    std::lock_guard lock(subscribers_mu_);
-    return subscribers_;
-  }
-
   Channel* find_channel(std::string_view tenant_id) {
     std::shared_lock lock(channels_mu_);
     auto it = channels_.find(tenant_id);
@@ -156,9 +112,7 @@ class InProcessBus final : public Bus {
   std::shared_mutex channels_mu_;
   std::unordered_map<std::string, std::unique_ptr<Channel>, StringHash, std::equal_to<>> channels_;
 
-  std::mutex subscribers_mu_;
-  std::shared_ptr<const SubscriberList> subscribers_;  // replaced, never mutated
-  SubscriptionId last_subscription_ = 0;               // guarded by subscribers_mu_
+  SubscriberSet subscribers_;
 };
 
 }  // namespace

@@ -23,6 +23,7 @@
 
 #include "bus/bus.h"
 #include "bus/redis_connection.h"
+#include "bus/subscriber_set.h"
 
 namespace reai::bus {
 namespace {
@@ -71,14 +72,6 @@ constexpr auto kOwnDeliveryWait = std::chrono::milliseconds(2000);
 constexpr auto kMinBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 
-struct Subscriber {
-  explicit Subscriber(Bus::Handler h) : handler(std::move(h)) {}
-  Bus::Handler handler;
-  std::mutex delivering;  // held while the handler runs
-  bool active = true;     // guarded by `delivering`
-};
-using SubscriberList = std::vector<std::pair<SubscriptionId, std::shared_ptr<Subscriber>>>;
-
 struct Channel {
   std::mutex mu;
   std::condition_variable delivered;  // last advanced
@@ -111,8 +104,7 @@ class RedisBus final : public Bus {
   RedisBus(RedisEndpoint endpoint, std::size_t replay_capacity)
       : endpoint_(std::move(endpoint)),
         capacity_(replay_capacity),
-        global_key_(endpoint_.prefix + "bus"),
-        subscribers_(std::make_shared<const SubscriberList>()) {
+        global_key_(endpoint_.prefix + "bus") {
     // Connected before the first publish when Redis is there, so a message
     // published right after construction is read back by this instance.
     Status first = recover();
@@ -148,30 +140,9 @@ class RedisBus final : public Bus {
     }
   }
 
-  SubscriptionId subscribe(Handler handler) override {
-    auto subscriber = std::make_shared<Subscriber>(std::move(handler));
-    std::lock_guard lock(subscribers_mu_);
-    SubscriptionId id = ++last_subscription_;
-    auto next = std::make_shared<SubscriberList>(*subscribers_);
-    next->emplace_back(id, std::move(subscriber));
-    subscribers_ = std::move(next);
-    return id;
-  }
+  SubscriptionId subscribe(Handler handler) override { return subscribers_.subscribe(std::move(handler)); }
 
-  void unsubscribe(SubscriptionId id) override {
-    std::shared_ptr<Subscriber> removed;
-    {
-      std::lock_guard lock(subscribers_mu_);
-      auto next = std::make_shared<SubscriberList>();
-      for (const auto& entry : *subscribers_) {
-        if (entry.first == id) removed = entry.second; else next->push_back(entry);
-      }
-      if (!removed) return;
-      subscribers_ = std::move(next);
-    }
-    std::lock_guard lock(removed->delivering);
-    removed->active = false;
-  }
+  void unsubscribe(SubscriptionId id) override { subscribers_.unsubscribe(id); }
 
   Result<ReplayResult> since(std::string_view tenant_id, std::uint64_t since_seq) override {
     if (up_.load()) {
@@ -264,11 +235,7 @@ class RedisBus final : public Bus {
       if (channel.ring.size() >= capacity_) channel.ring.pop_front();
       channel.ring.push_back(message);
     }
-    std::shared_ptr<const SubscriberList> subscribers = snapshot();
-    for (const auto& [id, subscriber] : *subscribers) {
-      std::lock_guard lock(subscriber->delivering);
-      if (subscriber->active) subscriber->handler(message);
-    }
+    subscribers_.deliver(message);
     channel.delivered.notify_all();
   }
 
@@ -422,11 +389,6 @@ class RedisBus final : public Bus {
 
   // --- channels ------------------------------------------------------------
 
-  std::shared_ptr<const SubscriberList> snapshot() {
-    std::lock_guard lock(subscribers_mu_);
-    return subscribers_;
-  }
-
   Channel* find_channel(std::string_view tenant_id) {
     std::shared_lock lock(channels_mu_);
     auto it = channels_.find(tenant_id);
@@ -490,9 +452,7 @@ class RedisBus final : public Bus {
   std::shared_mutex channels_mu_;
   std::unordered_map<std::string, std::unique_ptr<Channel>, StringHash, std::equal_to<>> channels_;
 
-  std::mutex subscribers_mu_;
-  std::shared_ptr<const SubscriberList> subscribers_;
-  SubscriptionId last_subscription_ = 0;  // guarded by subscribers_mu_
+  SubscriberSet subscribers_;
 };
 
 }  // namespace
