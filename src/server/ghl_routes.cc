@@ -7,6 +7,7 @@
 #include "server/api.h"
 #include "server/codec.h"
 #include "server/http_errors.h"
+#include "server/responses.h"
 
 namespace reai::server {
 namespace json = boost::json;
@@ -18,16 +19,8 @@ namespace {
 constexpr std::size_t kMaxQueuedJobs = 10'000;
 constexpr std::size_t kMaxListed = 1000;
 
-ApiResponse json_answer(int status, std::string body, Route route) {
-  ApiResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  r.route = route;
-  return r;
-}
-
 ApiResponse error_answer(const Status& status, Route route) {
-  ApiResponse r = json_answer(http_status_for(status.code()), error_json(status.message()), route);
+  ApiResponse r = error_response(status, route);
   if (status.code() == StatusCode::kResourceExhausted) r.retry_after = "60";
   return r;
 }
@@ -216,8 +209,8 @@ ApiResponse GhlRoutes::record(const store::GhlDelivery& delivery, int route, std
     return error_answer(resource_exhausted("delivery not stored; retry later"), Route(route));
   }
   *id = *stored;
-  if (!*stored) return json_answer(200, R"({"status":"duplicate"})", Route(route));
-  return json_answer(200, "{\"status\":\"accepted\",\"delivery_id\":" + std::to_string(**stored) + "}", Route(route));
+  if (!*stored) return json_response(200, R"({"status":"duplicate"})", Route(route));
+  return json_response(200, "{\"status\":\"accepted\",\"delivery_id\":" + std::to_string(**stored) + "}", Route(route));
 }
 
 void GhlRoutes::enqueue_process(const std::string& tenant_id, std::int64_t id) {
@@ -376,7 +369,7 @@ ApiResponse GhlRoutes::list_deliveries(const TokenClaims& claims, std::string_vi
                                  {"body", d.body}});
   }
   json::object o{{"tenant_id", claims.tenant_id}, {"deliveries", std::move(items)}};
-  return json_answer(200, json::serialize(o), kRoute);
+  return json_response(200, json::serialize(o), kRoute);
 }
 
 ApiResponse GhlRoutes::retry_delivery(const TokenClaims& claims, std::string_view delivery_id) {
@@ -394,7 +387,7 @@ ApiResponse GhlRoutes::retry_delivery(const TokenClaims& claims, std::string_vie
   Status s = api_.deps_.store.set_ghl_delivery_status(claims.tenant_id, *id, store::DeliveryStatus::kPending, "", false);
   if (!s) return error_answer(s, kRoute);
   enqueue_process(claims.tenant_id, *id);
-  return json_answer(202, "{\"status\":\"pending\",\"delivery_id\":" + std::to_string(*id) + "}", kRoute);
+  return json_response(202, "{\"status\":\"pending\",\"delivery_id\":" + std::to_string(*id) + "}", kRoute);
 }
 
 void GhlRoutes::drain() {
