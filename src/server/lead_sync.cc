@@ -264,6 +264,22 @@ Status LeadSync::rebuild_from_store(LeadSnapshot& local, const std::string& tena
   return Status::ok();
 }
 
+bool LeadSync::adopt_shared_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
+                                   const std::string& key, bool* adopted) {
+  auto bytes = cache_.get(key);
+  if (!bytes) return false;
+  auto shared = decode_snapshot(*bytes, tenant_id, lead_id);
+  if (!shared) return false;
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  if (shared->generation != local.generation) {
+    engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
+    local = std::move(*shared);
+    adopted_.fetch_add(1, std::memory_order_relaxed);
+    *adopted = true;
+  }
+  return true;
+}
+
 Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const std::string& lead_id,
                              const std::string& key, bool* adopted) {
   LeadSnapshot& local = here.state;
@@ -272,18 +288,7 @@ Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const st
     *adopted = true;
     return rebuild_from_store(local, tenant_id, lead_id);
   }
-  if (auto bytes = cache_.get(key)) {
-    if (auto shared = decode_snapshot(*bytes, tenant_id, lead_id)) {
-      hits_.fetch_add(1, std::memory_order_relaxed);
-      if (shared->generation != local.generation) {
-        engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
-        local = std::move(*shared);
-        adopted_.fetch_add(1, std::memory_order_relaxed);
-        *adopted = true;
-      }
-      return Status::ok();
-    }
-  }
+  if (adopt_shared_locked(local, tenant_id, lead_id, key, adopted)) return Status::ok();
   misses_.fetch_add(1, std::memory_order_relaxed);
   *adopted = true;
   return rebuild_from_store(local, tenant_id, lead_id);
@@ -393,19 +398,9 @@ Status LeadSync::refresh_locked(Local& here, const std::string& tenant_id, const
                                 const std::string& key) {
   LeadSnapshot& local = here.state;
   bool adopted = false;
-  if (here.applied_alone) {
-    // Refolded below, under the lease when it can be had.
-  } else if (auto bytes = cache_.get(key)) {
-    if (auto shared = decode_snapshot(*bytes, tenant_id, lead_id)) {
-      hits_.fetch_add(1, std::memory_order_relaxed);
-      if (shared->generation != local.generation) {
-        engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
-        local = std::move(*shared);
-        adopted_.fetch_add(1, std::memory_order_relaxed);
-      }
-      return Status::ok();
-    }
-  }
+  // After applying alone, the lead is refolded below, under the lease when
+  // it can be had.
+  if (!here.applied_alone && adopt_shared_locked(local, tenant_id, lead_id, key, &adopted)) return Status::ok();
   // No snapshot: rebuild under the lease and share it, so the next read (here
   // or elsewhere) hits. Without the lease, rebuild for this read only.
   HeldLease lease(*this, key);

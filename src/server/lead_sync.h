@@ -127,6 +127,10 @@ class LeadSync {
   Status sync_locked(Local& local, const std::string& tenant_id, const std::string& lead_id,
                      const std::string& key, bool* adopted);
   Status rebuild_from_store(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id);
+  // Takes over the shared snapshot when the cache holds a readable one (true;
+  // *adopted set when it differed from ours); false on a miss.
+  bool adopt_shared_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
+                           const std::string& key, bool* adopted);
   void publish_locked(LeadSnapshot& local, const std::string& key);
   // Without the lease: the engine's state as is, and the shared snapshot
   // dropped (when the cache still answers) so others refold from the store.
