@@ -13,8 +13,10 @@
 //    Sec-WebSocket-Accept check); then the descriptor leaves Asio and any
 //    bytes read past the 101 response carry over to the frame reader.
 //  - Reader threads (--threads) each own a share of the sockets and one
-//    level-triggered epoll set. One read() of up to 256 KiB takes whatever
-//    frames the socket holds; the unmasked server frames (RFC 6455 2/4/10
+//    edge-triggered epoll set, polled every --read-interval-us (1 ms) rather
+//    than slept on, so no server send pays for waking a reader. One read()
+//    of up to 256 KiB takes whatever frames the socket holds (again while a
+//    read fills the buffer); the unmasked server frames (RFC 6455 2/4/10
 //    byte headers) are parsed in place, and "type", "seq" and "lead_id" are
 //    found by a fixed-key scan. No allocation per message (a partial frame
 //    at the end of a read is the only copy), no shared atomic written per
@@ -83,6 +85,12 @@ struct Options {
   double connect_timeout = 120;      // seconds for all clients
   double drain_timeout = 5;          // seconds without a new update before giving up
   double max_drain = 300;            // seconds of draining at most
+  // N: a reader polls its sockets every N µs and sleeps between rounds, so
+  // the server's sends wake no one and each read() takes more frames (adds
+  // at most N µs to the measured delay). 0: readers block in epoll_wait, and
+  // a frame for an idle reader wakes it (a context switch charged to the
+  // server's send).
+  std::uint32_t read_interval_us = 1000;
   std::string json_out;
 };
 
@@ -327,7 +335,7 @@ class Reader {
       const int fd = conns_[i].fd;
       ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
       epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
       ev.data.u64 = i;
       if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) return report_errno("epoll_ctl");
       ++open_;
@@ -393,18 +401,25 @@ class Reader {
     matched.store(matched_here, std::memory_order_relaxed);
     std::vector<epoll_event> events(512);
     std::int64_t close_deadline = 0;
+    const std::int64_t interval_ns = std::int64_t{run_.opt.read_interval_us} * 1000;
     while (open_ > 0) {
       if (closing_.load(std::memory_order_acquire) && close_deadline == 0) {
         for (auto& c : conns_) send_control(c, 0x8, close_payload(1000, "load test done"));
         close_deadline = now_ns() + grace_ms_ * 1'000'000;
       }
       if (close_deadline != 0 && now_ns() >= close_deadline) break;
-      const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 20);
+      const std::int64_t round_start = interval_ns > 0 ? now_ns() : 0;
+      const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), interval_ns > 0 ? 0 : 20);
       if (n < 0 && errno != EINTR) {
         report_errno("epoll_wait");
         break;
       }
       for (int i = 0; i < n; ++i) on_readable(conns_[events[i].data.u64]);
+      // Paced reading: a full batch means more is waiting, so no pause.
+      if (interval_ns > 0 && n < static_cast<int>(events.size())) {
+        const std::int64_t rest = round_start + interval_ns - now_ns();
+        if (rest > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(rest));
+      }
       if (matched_local_ != matched_here) {
         matched_here = matched_local_;
         matched.store(matched_here, std::memory_order_relaxed);
@@ -416,22 +431,29 @@ class Reader {
     matched.store(matched_local_, std::memory_order_relaxed);
   }
 
+  // Edge-triggered: reads until a read comes back short of the buffer (the
+  // socket was emptied; data arriving later raises a new edge), so no
+  // read() is spent on EAGAIN and epoll never re-polls a drained socket.
   void on_readable(Conn& c) {
-    if (c.fd < 0) return;
-    const std::size_t have = c.carry.size();
-    if (have + 4096 > buffer_.size()) buffer_.resize(2 * (have + 4096));
-    std::memcpy(buffer_.data(), c.carry.data(), have);
-    const ssize_t n = ::read(c.fd, buffer_.data() + have, buffer_.size() - have);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) return;
-      return drop(c, std::string("read: ") + std::strerror(errno));
+    while (c.fd >= 0) {
+      const std::size_t have = c.carry.size();
+      if (have + 4096 > buffer_.size()) buffer_.resize(2 * (have + 4096));
+      std::memcpy(buffer_.data(), c.carry.data(), have);
+      const std::size_t room = buffer_.size() - have;
+      const ssize_t n = ::read(c.fd, buffer_.data() + have, room);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return;
+        return drop(c, std::string("read: ") + std::strerror(errno));
+      }
+      if (n == 0) return drop(c, "connection closed without a close frame");
+      ++reads;
+      const std::int64_t now = now_ns();  // one receipt instant per read (see the file comment)
+      const std::size_t total = have + static_cast<std::size_t>(n);
+      const std::size_t used = parse(c, buffer_.data(), total, now);
+      if (c.fd >= 0) c.carry.assign(buffer_.data() + used, total - used);
+      if (static_cast<std::size_t>(n) < room) return;
     }
-    if (n == 0) return drop(c, "connection closed without a close frame");
-    ++reads;
-    const std::int64_t now = now_ns();  // one receipt instant per read (see the file comment)
-    const std::size_t total = have + static_cast<std::size_t>(n);
-    const std::size_t used = parse(c, buffer_.data(), total, now);
-    if (c.fd >= 0) c.carry.assign(buffer_.data() + used, total - used);
   }
 
   // Handles every complete frame at the start of `p`; returns the bytes
@@ -897,6 +919,9 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--connect-timeout", o->connect_timeout, "seconds to connect every client");
   app.add_option("--drain-timeout", o->drain_timeout, "give up after this many seconds without a new update");
   app.add_option("--max-drain", o->max_drain, "seconds to wait for late updates at most");
+  app.add_option("--read-interval-us", o->read_interval_us,
+                 "readers poll their sockets every N µs instead of blocking in epoll_wait (0: block)")
+      ->check(CLI::Range(0, 100000));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -117,8 +117,14 @@ std::shared_ptr<const std::vector<WsHub::ShardGroup>> WsHub::groups_of(std::stri
 void WsHub::on_message(const bus::BusMessage& message) {
   auto groups = groups_of(message.tenant_id);
   if (!groups) return;
+  // One copy of the frame per shard: the shards' io threads then never
+  // share a reference count, which every deliver and write touches.
   auto framed = wire_frame(message);
-  for (const auto& group : *groups) group.shard->fan_out(group.sessions, message.seq, framed);
+  for (std::size_t i = 0; i < groups->size(); ++i) {
+    const auto& group = (*groups)[i];
+    group.shard->fan_out(group.sessions, message.seq,
+                         i + 1 == groups->size() ? std::move(framed) : std::make_shared<const std::string>(*framed));
+  }
 }
 
 void WsShard::fan_out(std::shared_ptr<const Sessions> sessions, std::uint64_t seq,
@@ -137,41 +143,68 @@ std::size_t WsShard::pending_jobs() const {
   return jobs_.size();
 }
 
+// The pump walks a cursor round the active session list. Every active job
+// (the first active_ of jobs_, all sharing that list) is handed to each
+// session the cursor visits, then one flush(): a job is done when the cursor
+// has been once round the list since it became active. A message published
+// while a fan-out is in progress becomes active at once, at the cursor: the
+// sessions still waiting for the first message get both in one write, and
+// the rest get it on the next round, so no message waits for the previous
+// one to reach everybody, and the busier the shard, the more messages per
+// write. Per session, messages still arrive in queue order.
 void WsShard::pump() {
   std::size_t budget = kDeliveriesPerRun;
   std::unique_lock lock(mu_);
-  while (!jobs_.empty()) {
-    if (batch_.empty()) {
-      // Only the pump pops, and push_back keeps references valid.
-      const auto& sessions = jobs_.front().sessions;
-      for (std::size_t i = 0; i < jobs_.size() && i < kMaxJobsPerBatch && jobs_[i].sessions == sessions; ++i) {
-        batch_.push_back(&jobs_[i]);
-      }
-    }
-    if (budget < batch_.size()) {
+  while (true) {
+    activate_locked();
+    if (active_ == 0) break;
+    const Sessions& sessions = *jobs_.front().sessions;
+    if (budget < active_) {
       // Stay scheduled; queue behind whatever else waits on the io threads.
       lock.unlock();
       post([this] { pump(); });
       return;
     }
+    // Up to the end of the oldest job's round, so the active set only
+    // changes between steps.
+    const std::size_t visits =
+        std::min(jobs_.front().remaining, std::max<std::size_t>(1, budget / active_));
+    budget -= std::min(budget, visits * active_);
+    batch_.clear();
+    for (std::size_t i = 0; i < active_; ++i) batch_.push_back(&jobs_[i]);
     lock.unlock();
-    const Sessions& sessions = *batch_.front()->sessions;
-    const std::size_t end = std::min(sessions.size(), next_session_ + budget / batch_.size());
-    budget -= (end - next_session_) * batch_.size();
-    for (; next_session_ < end; ++next_session_) {
-      auto s = sessions[next_session_].lock();
-      if (!s) continue;
-      for (const Job* job : batch_) s->deliver(job->seq, job->frame);
-      s->flush();
+    for (std::size_t i = 0; i < visits; ++i) {
+      if (auto s = sessions[cursor_].lock()) {
+        for (const Job* job : batch_) s->deliver(job->seq, job->frame);
+        s->flush();
+      }
+      if (++cursor_ == sessions.size()) cursor_ = 0;
     }
     lock.lock();
-    if (next_session_ == sessions.size()) {
-      jobs_.erase(jobs_.begin(), jobs_.begin() + static_cast<std::ptrdiff_t>(batch_.size()));
-      batch_.clear();
-      next_session_ = 0;
+    for (std::size_t i = 0; i < active_; ++i) jobs_[i].remaining -= visits;
+    while (active_ > 0 && jobs_.front().remaining == 0) {
+      jobs_.pop_front();
+      --active_;
     }
   }
+  batch_.clear();
   scheduled_ = false;
+}
+
+// Makes waiting jobs that share the active jobs' session list active (all
+// of them when none is), up to kMaxJobsPerBatch.
+void WsShard::activate_locked() {
+  while (active_ < jobs_.size() && active_ < kMaxJobsPerBatch) {
+    Job& job = jobs_[active_];
+    if (active_ > 0 && job.sessions != jobs_.front().sessions) break;
+    if (active_ == 0 && cursor_ >= job.sessions->size()) cursor_ = 0;
+    job.remaining = job.sessions->size();
+    if (job.remaining == 0) {
+      jobs_.pop_front();  // nobody to deliver to
+      continue;
+    }
+    ++active_;
+  }
 }
 
 }  // namespace reai::server

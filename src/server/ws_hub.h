@@ -8,10 +8,12 @@
 // to), and a bus message costs one queued job per shard. The shard's pump
 // then calls WsSubscriber::deliver for its sessions directly, in bounded
 // slices, so a big fan-out never holds an io thread for long and HTTP
-// handlers queued meanwhile run between slices. When several messages are
-// waiting (the shard fell behind), the pump hands each session all of them
-// before calling its flush(), so the session sends them with one write:
-// the busier the server, the fewer syscalls per message.
+// handlers queued meanwhile run between slices. A message that arrives
+// while a fan-out is in progress joins it at the session the pump has
+// reached (see pump()), and when several messages are waiting the pump
+// hands each session all of them before calling its flush(), so the session
+// sends them with one write: the busier the server, the fewer syscalls per
+// message, and no message waits for the previous one to reach everybody.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +59,7 @@ class WsShard {
   // Most queued messages (with the same session list) one session is
   // handed before its flush().
   static constexpr std::size_t kMaxJobsPerBatch = 64;
+  static_assert(kMaxJobsPerBatch <= kDeliveriesPerRun, "every pump run must visit a session");
 
   WsShard() = default;
   virtual ~WsShard() = default;
@@ -78,16 +81,21 @@ class WsShard {
     std::shared_ptr<const Sessions> sessions;
     std::uint64_t seq;
     std::shared_ptr<const std::string> frame;
+    std::size_t remaining = 0;  // sessions the cursor must still visit (active jobs)
   };
   // On the shard's executor.
   void pump();
+  void activate_locked();
 
   mutable std::mutex mu_;
   std::deque<Job> jobs_;
-  // The batch in progress: the first batch_.size() jobs, which share one
-  // session list; next_session_ indexes it. Touched by pump only.
+  // Touched by the pump only (jobs_ is pushed by any thread under mu_, but
+  // popped only by the pump, so pointers to its front jobs stay valid):
+  // the first active_ jobs are being fanned out, cursor_ is the next
+  // session of their list, batch_ points at them while mu_ is released.
+  std::size_t active_ = 0;
+  std::size_t cursor_ = 0;
   std::vector<const Job*> batch_;
-  std::size_t next_session_ = 0;
   bool scheduled_ = false;
 };
 

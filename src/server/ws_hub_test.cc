@@ -157,6 +157,43 @@ TEST_F(WsHubTest, PumpDeliversInBoundedSlicesAndKeepsOrder) {
   for (const auto& s : subs) EXPECT_EQ(s->seqs.back(), 4u);
 }
 
+TEST_F(WsHubTest, MessageJoinsTheFanOutInProgress) {
+  const std::size_t n = WsShard::kDeliveriesPerRun + 172;
+  auto subs = join("tenant-a", first_, static_cast<int>(n));
+  publish("tenant-a", R"({"n":1})");
+  ASSERT_TRUE(first_->run_one());  // the first kDeliveriesPerRun sessions have message 1
+  publish("tenant-a", R"({"n":2})");
+  EXPECT_EQ(first_->queued_tasks(), 1u);  // the pump is still scheduled
+  EXPECT_EQ(first_->pending_jobs(), 2u);
+  first_->run_all();
+  // Sessions not yet reached when message 2 arrived get both in one write;
+  // the others get message 2 on the next round. (Session order is the
+  // hub's, not the join order.)
+  std::size_t one_write = 0;
+  std::size_t two_writes = 0;
+  for (const auto& s : subs) {
+    EXPECT_EQ(s->seqs, (std::vector<std::uint64_t>{1, 2}));
+    if (s->flushed_at == std::vector<std::size_t>{2}) ++one_write;
+    if (s->flushed_at == (std::vector<std::size_t>{1, 2})) ++two_writes;
+  }
+  EXPECT_EQ(two_writes, WsShard::kDeliveriesPerRun);
+  EXPECT_EQ(one_write, n - WsShard::kDeliveriesPerRun);
+  EXPECT_EQ(first_->pending_jobs(), 0u);
+  // The next message starts where the last round ended (the first session
+  // that got both at once), so the same sessions are not always served last.
+  publish("tenant-a", R"({"n":3})");
+  ASSERT_TRUE(first_->run_one());
+  std::size_t reached = 0;
+  for (const auto& s : subs) {
+    if (s->seqs.back() != 3u) continue;
+    ++reached;
+    EXPECT_EQ(s->flushed_at.size(), 2u);  // one of the sessions served once for 1 and 2
+  }
+  EXPECT_EQ(reached, WsShard::kDeliveriesPerRun);
+  first_->run_all();
+  for (const auto& s : subs) EXPECT_EQ(s->seqs.back(), 3u);
+}
+
 TEST_F(WsHubTest, TenantsAreIsolated) {
   auto a = join("tenant-a", first_, 2);
   auto b = join("tenant-b", first_, 2);

@@ -1,7 +1,8 @@
 // One WebSocket subscriber: a bounded queue of pre-encoded frames sent with
 // one gather write at a time (one writev for everything queued while the
-// previous write was in flight), overflow tells the client and drops it so
-// it never slows anyone else.
+// previous write was in flight; a non-blocking writev straight from the
+// fan-out while the socket has room, an async write only once it is full),
+// overflow tells the client and drops it so it never slows anyone else.
 //
 // Every session's socket is bound to its WsShard's strand (one shard per io
 // thread), so the hub's fan-out reaches a session by a direct call from the
@@ -159,6 +160,9 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
   void on_accept(beast::error_code ec) {
     if (ec) return fail(ec, "ws accept");
     accepted_ = true;
+    // do_write's writes must return EAGAIN, never wait for room.
+    socket().non_blocking(true, ec);
+    if (ec) return fail(ec, "ws non-blocking");
     do_read();
     arm_idle_timer();
     // Accept first, then close with the code, so browsers can read it.
@@ -302,7 +306,38 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
 
   void drop_unsent() { queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_), queue_.end()); }
 
+  // Sends what is queued. The common case (the socket has room) is a
+  // non-blocking writev made right here, from the fan-out pump: no async
+  // operation, completion handler or trip through the scheduler per
+  // message. Only a full socket (EAGAIN or a short write) hands the rest to
+  // an async write, which completes in on_write; frames queued meanwhile
+  // wait for it, so a slow client costs one pending operation, not a retry
+  // per message. Precondition: no write in flight.
   void do_write() {
+    while (!queue_.empty() && !finished_) {
+      const std::size_t bytes = gather_write();
+      beast::error_code ec;
+      std::size_t sent = socket().write_some(write_buffers_, ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        ec = {};
+        sent = 0;
+      }
+      if (ec) return write_failed(ec);
+      if (sent < bytes) {
+        skip_written(sent);
+        writing_ = true;
+        net::async_write(socket(), write_buffers_, beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+        return;
+      }
+      release_in_flight();
+    }
+    on_queue_sent();
+  }
+
+  // Points write_buffers_ at the first queued frames (at most
+  // kMaxFramesPerWrite, kMaxBytesPerWrite unless one frame is bigger);
+  // returns their bytes.
+  std::size_t gather_write() {
     write_buffers_.clear();
     std::size_t bytes = 0;
     for (const auto& frame : queue_) {
@@ -312,19 +347,36 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
       bytes += frame->size();
     }
     in_flight_ = write_buffers_.size();
-    writing_ = true;
-    net::async_write(socket(), write_buffers_, beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+    return bytes;
+  }
+
+  // Drops the first `n` bytes from write_buffers_ (they are on the wire).
+  void skip_written(std::size_t n) {
+    auto it = write_buffers_.begin();
+    while (n > 0 && n >= it->size()) n -= (it++)->size();
+    write_buffers_.erase(write_buffers_.begin(), it);
+    if (n > 0) write_buffers_.front() += n;
+  }
+
+  void release_in_flight() {
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_));
+    in_flight_ = 0;
+  }
+
+  void write_failed(beast::error_code ec) {
+    if (ec != net::error::operation_aborted) fail(ec, "ws write");
+    finish();
   }
 
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_));
-    in_flight_ = 0;
-    if (ec) {
-      if (ec != net::error::operation_aborted) fail(ec, "ws write");
-      return finish();
-    }
-    if (!queue_.empty()) return do_write();
+    release_in_flight();
+    if (ec) return write_failed(ec);
+    do_write();
+  }
+
+  // Nothing is queued or in flight.
+  void on_queue_sent() {
     // Everything up to and including our close frame is out.
     if (draining_) return half_close();
     if (close_sent_ && client_closed_) finish();
