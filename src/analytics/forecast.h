@@ -138,9 +138,22 @@ Result<EtsModel> run_ets(std::span<const double> y, int start_month, const EtsSp
 // `y` holds no value at all.
 std::vector<double> seasonal_naive(std::span<const double> y, int horizon);
 
+// The theta method: simple exponential smoothing (smoothing weight by least
+// squares) plus half the slope of the least-squares line, on values
+// seasonally adjusted by classical additive decomposition (when two full
+// cycles exist), for months start_month + y.size() .. + horizon - 1. On a
+// straight line it forecasts the last value plus half the slope per month
+// (the theta-0 and theta-2 lines averaged). NaN values are skipped; all NaN
+// when `y` holds none.
+std::vector<double> theta_forecast(std::span<const double> y, int start_month, int horizon);
+
 // ---- panel forecasting ----
-enum class Method { kSeasonalNaive, kEts, kGlobalGbm, kCombined };
-inline constexpr int kMethodCount = 4;
+// kCombined is the product's forecast; kPlainGbm and kEtsPlainMean are the
+// issue's reference methods, computed only on request (ForecastOptions::
+// references): a global XGBoost on the series' own lags, rolling statistics
+// and calendar alone, and the mean of it and ETS.
+enum class Method { kSeasonalNaive, kEts, kGlobalGbm, kTheta, kPlainGbm, kEtsPlainMean, kCombined };
+inline constexpr int kMethodCount = 7;
 const char* method_name(Method method);
 
 struct ForecastOptions {
@@ -149,6 +162,8 @@ struct ForecastOptions {
   int gbm_rounds = 200;
   int nthread = 2;
   int seed = 7;
+  int gbm_folds = 2;        // cross-fitted global models over the inner origins
+  bool references = false;  // also the reference methods kPlainGbm and kEtsPlainMean
   std::function<void(const std::string&)> progress;  // may be empty
 };
 
@@ -162,7 +177,8 @@ struct ForecastPoint {
 
 // Forecasts of every method for every series, metric and h = 1..horizon from
 // the panel's last month: forecasts[method] lists points in (series, metric,
-// h) order; series with no value of a metric are left out. Fails with
+// h) order; series with no value of a metric are left out, and so are the
+// reference methods unless options.references. Fails with
 // InvalidArgument on an empty panel or horizon outside [1, 24], Internal on
 // an XGBoost failure. Uses up to options.nthread threads.
 struct PanelForecasts {
