@@ -1,8 +1,9 @@
 // Market trend forecasting on monthly panels: many series (e.g. cities), each
 // with several metric columns (e.g. median price, sales), gaps allowed.
 //
-// Three models and their combination:
-//  - seasonal naive (same month last year);
+// Four models and their combination:
+//  - seasonal naive (same month last year), the fallback;
+//  - theta (exponential smoothing plus half the linear trend);
 //  - ETS state-space exponential smoothing (additive or multiplicative error,
 //    damped trend, seasonality 12) with parameters by maximum likelihood
 //    (NLopt's BOBYQA), by default on log values;
@@ -10,7 +11,7 @@
 //    lags, rolling statistics, calendar and cross-series features, and the
 //    recent moves of the series' other columns (the other metrics and the
 //    panel's covariates, e.g. dollar volume, listings, inventory).
-// The combination weighs the models per series and horizon by their errors
+// The combination weighs ETS, theta and the global model per series and horizon by their errors
 // over rolling origins inside the training data, and its 80%/95% intervals
 // are quantiles of those out-of-sample errors, so coverage is measured, not
 // assumed.
@@ -159,10 +160,10 @@ const char* method_name(Method method);
 struct ForecastOptions {
   int horizon = 3;
   int inner_origins = 18;  // rolling origins inside the training data for weights and intervals
-  int gbm_rounds = 200;
+  int gbm_rounds = 120;
   int nthread = 2;
   int seed = 7;
-  int gbm_folds = 2;        // cross-fitted global models over the inner origins
+  int gbm_folds = 3;        // cross-fitted global models over the inner origins
   bool references = false;  // also the reference methods kPlainGbm and kEtsPlainMean
   std::function<void(const std::string&)> progress;  // may be empty
 };

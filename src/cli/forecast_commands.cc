@@ -54,7 +54,6 @@ analytics::ForecastOptions forecast_options(const ForecastArgs& args) {
   options.nthread = args.threads;
   options.inner_origins = args.inner_origins;
   options.references = args.references;
-  if (const char* v = std::getenv("REAI_GBM_FOLDS")) options.gbm_folds = std::atoi(v);
   if (!args.quiet) options.progress = [](const std::string& line) { std::cerr << "reai forecast: " << line << "\n"; };
   return options;
 }
