@@ -1,8 +1,9 @@
 // Market trend forecasting on monthly panels: many series (e.g. cities), each
 // with several metric columns (e.g. median price, sales), gaps allowed.
 //
-// Three models and their combination:
-//  - seasonal naive (same month last year);
+// Four models and their combination:
+//  - seasonal naive (same month last year), the fallback;
+//  - theta (exponential smoothing plus half the linear trend);
 //  - ETS state-space exponential smoothing (additive or multiplicative error,
 //    damped trend, seasonality 12) with parameters by maximum likelihood
 //    (NLopt's BOBYQA), by default on log values;
@@ -10,7 +11,7 @@
 //    lags, rolling statistics, calendar and cross-series features, and the
 //    recent moves of the series' other columns (the other metrics and the
 //    panel's covariates, e.g. dollar volume, listings, inventory).
-// The combination weighs the models per series and horizon by their errors
+// The combination weighs ETS, theta and the global model per series and horizon by their errors
 // over rolling origins inside the training data, and its 80%/95% intervals
 // are quantiles of those out-of-sample errors, so coverage is measured, not
 // assumed.
@@ -138,17 +139,32 @@ Result<EtsModel> run_ets(std::span<const double> y, int start_month, const EtsSp
 // `y` holds no value at all.
 std::vector<double> seasonal_naive(std::span<const double> y, int horizon);
 
+// The theta method: simple exponential smoothing (smoothing weight by least
+// squares) plus half the slope of the least-squares line, on values
+// seasonally adjusted by classical additive decomposition (when two full
+// cycles exist), for months start_month + y.size() .. + horizon - 1. On a
+// straight line it forecasts the last value plus half the slope per month
+// (the theta-0 and theta-2 lines averaged). NaN values are skipped; all NaN
+// when `y` holds none.
+std::vector<double> theta_forecast(std::span<const double> y, int start_month, int horizon);
+
 // ---- panel forecasting ----
-enum class Method { kSeasonalNaive, kEts, kGlobalGbm, kCombined };
-inline constexpr int kMethodCount = 4;
+// kCombined is the product's forecast; kPlainGbm and kEtsPlainMean are the
+// issue's reference methods, computed only on request (ForecastOptions::
+// references): a global XGBoost on the series' own lags, rolling statistics
+// and calendar alone, and the mean of it and ETS.
+enum class Method { kSeasonalNaive, kEts, kGlobalGbm, kTheta, kPlainGbm, kEtsPlainMean, kCombined };
+inline constexpr int kMethodCount = 7;
 const char* method_name(Method method);
 
 struct ForecastOptions {
   int horizon = 3;
   int inner_origins = 18;  // rolling origins inside the training data for weights and intervals
-  int gbm_rounds = 200;
+  int gbm_rounds = 120;
   int nthread = 2;
   int seed = 7;
+  int gbm_folds = 3;        // cross-fitted global models over the inner origins
+  bool references = false;  // also the reference methods kPlainGbm and kEtsPlainMean
   std::function<void(const std::string&)> progress;  // may be empty
 };
 
@@ -162,7 +178,8 @@ struct ForecastPoint {
 
 // Forecasts of every method for every series, metric and h = 1..horizon from
 // the panel's last month: forecasts[method] lists points in (series, metric,
-// h) order; series with no value of a metric are left out. Fails with
+// h) order; series with no value of a metric are left out, and so are the
+// reference methods unless options.references. Fails with
 // InvalidArgument on an empty panel or horizon outside [1, 24], Internal on
 // an XGBoost failure. Uses up to options.nthread threads.
 struct PanelForecasts {

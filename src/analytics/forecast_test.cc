@@ -102,6 +102,32 @@ TEST(SeasonalNaive, PanelForecastOfPureSeasonalSeriesIsExact) {
   }
 }
 
+// Theta's known behaviour on a straight line: SES tracks it exactly (weight
+// 1), the drift is half the slope, so it forecasts the last value plus half
+// the slope per month.
+TEST(Theta, ForecastsHalfTheSlopeOfAStraightLine) {
+  std::vector<double> y;
+  for (int t = 0; t < 40; ++t) y.push_back(5.0 + 0.3 * t);
+  y[10] = kNaN;  // gaps are skipped
+  const auto f = theta_forecast(y, month_index(2010, 1), 4);
+  ASSERT_EQ(f.size(), 4u);
+  for (int h = 1; h <= 4; ++h) EXPECT_NEAR(f[static_cast<std::size_t>(h - 1)], y.back() + 0.15 * h, 1e-9) << "h=" << h;
+  EXPECT_TRUE(std::isnan(theta_forecast(std::vector<double>(6, kNaN), 0, 2)[1]));
+}
+
+// A pure seasonal series: the decomposition recovers the pattern exactly, the
+// adjusted series is flat, so theta repeats the seasonal cycle.
+TEST(Theta, RepeatsAPureSeasonalSeries) {
+  std::vector<double> y;
+  const int start = month_index(2010, 4);  // not January: calendar positions matter
+  for (int t = 0; t < 60; ++t) y.push_back(10.0 + std::sin(2 * M_PI * ((start + t) % 12) / 12.0));
+  const auto f = theta_forecast(y, start, 14);
+  for (int h = 1; h <= 14; ++h) {
+    EXPECT_NEAR(f[static_cast<std::size_t>(h - 1)], 10.0 + std::sin(2 * M_PI * ((start + 59 + h) % 12) / 12.0), 1e-9)
+        << "h=" << h;
+  }
+}
+
 TEST(Ets, RecoversTheParametersOfAGeneratedSeries) {
   const EtsParams truth{0.3, 0.02, 0.15, 0.9};
   const auto y = simulate_ets(truth, 0.05, 480, 11);
@@ -300,6 +326,44 @@ TEST(Forecast, HandlesGapsAndShortSeries) {
     EXPECT_NE(panel->series[p.series].name == "empty_metric" && p.metric == 0, true);
   }
   EXPECT_EQ(tiny, 3u);
+}
+
+// The reference methods: a plain global model (own lags, rolling
+// statistics, calendar) learns a seasonal pattern shared by a panel of pure
+// seasonal series of different levels, and the reference mean is the mean of
+// it and ETS on log values.
+TEST(Forecast, PlainGlobalModelLearnsAPureSeasonalPanel) {
+  std::vector<std::pair<std::string, std::vector<double>>> series;
+  for (int s = 0; s < 12; ++s) {
+    std::vector<double> y;
+    for (int t = 0; t < 72; ++t) y.push_back((100.0 + 25 * s) * std::exp(0.2 * std::sin(2 * M_PI * t / 12.0)));
+    series.emplace_back(numbered("c", 10 + s), y);  // two digits: the panel's name order is this order
+  }
+  auto panel = parse_monthly_panel(panel_csv(series, 2010), "seasonal.csv", kSpec);
+  ASSERT_TRUE(panel) << panel.status().to_string();
+  ForecastOptions options;
+  options.gbm_rounds = 200;
+  auto without = forecast_all_methods(*panel, options);
+  ASSERT_TRUE(without) << without.status().to_string();
+  EXPECT_TRUE(without->by_method[static_cast<int>(Method::kPlainGbm)].empty());
+  EXPECT_TRUE(without->by_method[static_cast<int>(Method::kEtsPlainMean)].empty());
+  options.references = true;
+  auto all = forecast_all_methods(*panel, options);
+  ASSERT_TRUE(all) << all.status().to_string();
+  const auto& plain = all->by_method[static_cast<int>(Method::kPlainGbm)];
+  const auto& ets = all->by_method[static_cast<int>(Method::kEts)];
+  const auto& mean = all->by_method[static_cast<int>(Method::kEtsPlainMean)];
+  ASSERT_EQ(plain.size(), 12u * 2 * 3);
+  ASSERT_EQ(mean.size(), plain.size());
+  for (std::size_t k = 0; k < plain.size(); ++k) {
+    const auto& p = plain[k];
+    if (p.metric != 0) continue;
+    const double actual = series[p.series].second[static_cast<std::size_t>(72 + p.h - 1 - 12)];
+    EXPECT_NEAR(p.point / actual, 1.0, 0.01) << series[p.series].first << " h=" << p.h;
+    EXPECT_LE(p.lower80, p.point);
+    EXPECT_GE(p.upper80, p.point);
+    EXPECT_NEAR(mean[k].point, std::sqrt(ets[k].point * p.point), 1e-6 * p.point);  // mean of logs
+  }
 }
 
 TEST(Forecast, IntervalsCoverHeldOutGeneratedData) {

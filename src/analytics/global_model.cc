@@ -3,9 +3,12 @@
 // the 12 months to the origin, so one model serves series of any magnitude.
 #include "analytics/global_model.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "analytics/forecast.h"
@@ -17,7 +20,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kLags = 13;
 constexpr int kMinHistory = 12;
-constexpr int kFolds = 2;
 // Training origins: the last 8 years. Older ones cost training time and, on
 // the Texas panel, did not improve the backtest (market regimes change).
 constexpr int kTrainingMonths = 96;
@@ -82,7 +84,7 @@ double seasonal_index(const std::vector<double>& z, int origin, int target) {
 
 // Features of the row (series z, origin index i, horizon h); false when the
 // origin has too little history.
-bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric, double trend, float* out,
+bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric, double trend, bool plain, float* out,
               double* base_out) {
   const std::vector<double>& z = *series.z;
   const int start = series.start;
@@ -118,7 +120,9 @@ bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric,
   out[k++] = f(static_cast<double>(std::min(i, 240)));
   double ets = kNaN;
   const auto hi = static_cast<std::size_t>(h - 1);
-  if (i + h < static_cast<int>(z.size())) {
+  if (plain) {
+    // no stacked ETS forecast
+  } else if (i + h < static_cast<int>(z.size())) {
     if (series.ets_inner != nullptr && hi < series.ets_inner->size()) {
       ets = (*series.ets_inner)[hi][static_cast<std::size_t>(i + h)];
     }
@@ -128,6 +132,10 @@ bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric,
   out[k++] = f(ets - base);
   // The other columns' recent moves: the 3-month mean against the 12-month
   // mean and against the same months a year before.
+  if (plain) {
+    *base_out = base;
+    return true;
+  }
   for (const std::vector<double>* other : series.others) {
     const double o3 = mean_range(*other, i - 2, i);
     out[k++] = f(o3 - mean_range(*other, i - 11, i));
@@ -156,23 +164,41 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
     for (const auto& s : metric) first = std::min(first, s.start);
   }
   std::vector<std::vector<double>> trends;
-  for (const auto& metric : input.metrics) trends.push_back(market_trend(metric, first, input.last_month));
+  if (!input.plain) {
+    for (const auto& metric : input.metrics) trends.push_back(market_trend(metric, first, input.last_month));
+  }
 
-  // Inner origins are forecast by two earlier models (cross-fitting): one
-  // trained on targets up to the first inner origin forecasts the first half,
-  // one trained up to the middle the second half. A single model from the
-  // first origin grew stale over 18 months and made the global model look
-  // worse than it is, which skewed the combination weights towards ETS.
-  const int middle = input.inner_first + (input.last_month - input.inner_first) / 2;
-  const int cuts[kFolds] = {input.inner_first, middle};
+  // Inner origins are forecast by earlier models (cross-fitting): the inner
+  // window is cut into `folds` parts, each forecast by a model trained on
+  // targets up to the part's first origin. A single model from the first
+  // origin grew stale over 18 months and made the global model look worse
+  // than it is, which skewed the combination weights towards ETS.
+  const int folds = std::max(0, input.folds);
+  std::vector<int> cuts;
+  for (int k = 0; k < folds; ++k) cuts.push_back(input.inner_first + k * (input.last_month - input.inner_first) / folds);
+  auto fold_of = [&](int origin) {
+    int k = 0;
+    while (k + 1 < folds && origin >= cuts[static_cast<std::size_t>(k + 1)]) ++k;
+    return static_cast<std::size_t>(k);
+  };
   std::size_t others = 0;
-  if (!input.metrics.empty() && !input.metrics.front().empty()) others = input.metrics.front().front().others.size();
+  if (!input.plain && !input.metrics.empty() && !input.metrics.front().empty()) {
+    others = input.metrics.front().front().others.size();
+  }
   const std::size_t feature_count = kOwnFeatures + kFeaturesPerOther * others;
-  models::DenseMatrix train_all(0, feature_count), predict_final(0, feature_count);
-  models::DenseMatrix train_early[kFolds] = {{0, feature_count}, {0, feature_count}};
-  models::DenseMatrix predict_inner[kFolds] = {{0, feature_count}, {0, feature_count}};
-  std::vector<float> y_all, y_early[kFolds];
-  std::vector<RowRef> inner_rows[kFolds], final_rows;
+  const auto F = static_cast<std::size_t>(folds);
+  // One model per (fold or full, horizon group): slot (j, g) with j < F the
+  // fold's, j = F the full model; g = h - 1 for direct per-horizon models,
+  // else 0 (one model with the horizon as a feature).
+  const std::size_t G = input.direct ? static_cast<std::size_t>(H) : 1;
+  struct Slot {
+    models::DenseMatrix train, predict;
+    std::vector<float> y;
+    std::vector<RowRef> rows;
+  };
+  std::vector<Slot> slots((F + 1) * G);
+  for (auto& slot : slots) slot.train = slot.predict = models::DenseMatrix(0, feature_count);
+  auto slot_at = [&](std::size_t j, int h) -> Slot& { return slots[j * G + (input.direct ? static_cast<std::size_t>(h - 1) : 0)]; };
   std::vector<float> row(feature_count);
   for (std::size_t m = 0; m < M; ++m) {
     const auto& metric = input.metrics[m];
@@ -185,28 +211,28 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
       for (int i = kMinHistory - 1; i < n; ++i) {
         const int origin = start + i;
         if (origin < input.last_month - kTrainingMonths) continue;
-        const double trend = trends[m][static_cast<std::size_t>(origin - first)];
+        const double trend = input.plain ? kNaN : trends[m][static_cast<std::size_t>(origin - first)];
         for (int h = 1; h <= H; ++h) {
           double base = 0;
-          if (!features(metric[s], i, h, m, trend, row.data(), &base)) continue;
+          if (!features(metric[s], i, h, m, trend, input.plain, row.data(), &base)) continue;
           const double target = at(z, i + h);
           if (i + h < n && !std::isnan(target)) {
-            train_all.append_row(row);
-            y_all.push_back(static_cast<float>(target - base));
-            for (int k = 0; k < kFolds; ++k) {
-              if (origin + h > cuts[k]) continue;
-              train_early[k].append_row(row);
-              y_early[k].push_back(static_cast<float>(target - base));
+            for (std::size_t j = 0; j <= F; ++j) {
+              if (j < F && origin + h > cuts[j]) continue;
+              Slot& slot = slot_at(j, h);
+              slot.train.append_row(row);
+              slot.y.push_back(static_cast<float>(target - base));
             }
           }
-          if (origin >= input.inner_first && i + h < n) {
-            const int k = origin >= middle ? 1 : 0;
-            predict_inner[k].append_row(row);
-            inner_rows[k].push_back({m, s, i, h, base});
+          if (F > 0 && origin >= input.inner_first && i + h < n) {
+            Slot& slot = slot_at(fold_of(origin), h);
+            slot.predict.append_row(row);
+            slot.rows.push_back({m, s, i, h, base});
           }
           if (i == n - 1) {
-            predict_final.append_row(row);
-            final_rows.push_back({m, s, i, h, base});
+            Slot& slot = slot_at(F, h);
+            slot.predict.append_row(row);
+            slot.rows.push_back({m, s, i, h, base});
           }
         }
       }
@@ -215,11 +241,11 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
   models::TrainParams params;
   params.objective = "reg:squarederror";
   params.max_depth = 5;
-  params.eta = 0.05;
+  params.eta = input.eta;
   params.num_rounds = input.rounds;
   params.early_stopping_rounds = 0;
   params.subsample = 0.8;
-  params.colsample_bytree = 0.8;
+  params.colsample_bytree = input.colsample;
   params.min_child_weight = 5;
   params.nthread = input.nthread;
   params.seed = input.seed;
@@ -251,33 +277,28 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
   // machine XGBoost's OpenMP threads spin against each other (measured 15x
   // slower with nthread=2 under load), independent trainings do not.
   params.nthread = 1;
-  params.extra.emplace_back("max_bin", "64");  // 3x faster than 256, same backtest accuracy
-  std::optional<Result<models::Booster>> early[kFolds], full;
-  auto train_early_model = [&](int k) {
-    if (train_early[k].rows >= 50) early[k] = models::Booster::train(train_early[k], y_early[k], {}, nullptr, {}, params);
+  params.extra.emplace_back("max_bin", std::to_string(input.max_bin));
+  // The full models are the largest, so they start first.
+  std::vector<std::optional<Result<models::Booster>>> boosters(slots.size());
+  auto train_model = [&](std::size_t j) {
+    if (slots[j].train.rows >= 50) boosters[j] = models::Booster::train(slots[j].train, slots[j].y, {}, nullptr, {}, params);
   };
-  auto train_full_model = [&] {
-    if (train_all.rows >= 50) full = models::Booster::train(train_all, y_all, {}, nullptr, {}, params);
+  std::vector<std::size_t> order;
+  for (std::size_t j = slots.size(); j-- > 0;) order.push_back(j);
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t j = next++; j < order.size(); j = next++) train_model(order[j]);
   };
-  if (input.nthread > 1) {
-    std::jthread side([&] {
-      train_early_model(0);
-      train_early_model(1);
-    });
-    train_full_model();
+  if (input.nthread > 1 && order.size() > 1) {
+    std::jthread side(worker);
+    worker();
   } else {
-    train_early_model(0);
-    train_early_model(1);
-    train_full_model();
+    worker();
   }
-  for (int k = 0; k < kFolds; ++k) {
-    if (!early[k]) continue;
-    if (!*early[k]) return early[k]->status();
-    REAI_RETURN_IF_ERROR(fill(early[k]->value(), predict_inner[k], inner_rows[k], true));
-  }
-  if (full) {
-    if (!*full) return full->status();
-    REAI_RETURN_IF_ERROR(fill(full->value(), predict_final, final_rows, false));
+  for (std::size_t j = 0; j < slots.size(); ++j) {
+    if (!boosters[j]) continue;
+    if (!*boosters[j]) return boosters[j]->status();
+    REAI_RETURN_IF_ERROR(fill(boosters[j]->value(), slots[j].predict, slots[j].rows, j / G < F));
   }
   return out;
 }

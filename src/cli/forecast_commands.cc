@@ -35,6 +35,7 @@ struct ForecastArgs {
   int threads = 2;
   int inner_origins = 18;
   bool quiet = false;
+  bool references = false;
 };
 
 Result<analytics::MonthlyPanel> read_panel(const ForecastArgs& args) {
@@ -52,6 +53,7 @@ analytics::ForecastOptions forecast_options(const ForecastArgs& args) {
   options.horizon = args.horizon;
   options.nthread = args.threads;
   options.inner_origins = args.inner_origins;
+  options.references = args.references;
   if (!args.quiet) options.progress = [](const std::string& line) { std::cerr << "reai forecast: " << line << "\n"; };
   return options;
 }
@@ -96,6 +98,7 @@ int run_backtest(const ForecastArgs& args) {
               "cov80", "cov95", "width80", "n");
   for (std::size_t m = 0; m < report->metrics.size(); ++m) {
     for (int method = 0; method < analytics::kMethodCount; ++method) {
+      if (report->scores[method][m].front().count == 0) continue;  // a reference not asked for
       double mase = 0, mape = 0, smape = 0, cov = 0, cov95 = 0, width = 0;
       for (int h = 1; h <= report->horizon; ++h) {
         const auto& s = report->scores[method][m][static_cast<std::size_t>(h - 1)];
@@ -248,6 +251,9 @@ void add_forecast_command(CLI::App& app, int* exit_code) {
   backtest->add_option("--origins", bargs->origins, "FIRST:LAST forecast origins, e.g. 2011-12:2013-06")->required();
   backtest->add_option("--complete-from", bargs->complete_from,
                        "Score only series without gaps from this month (YYYY-MM) to the end of the data");
+  backtest->add_flag("--references", bargs->references,
+                     "Also the issue's reference methods: a plain global XGBoost on the series' own lags, rolling "
+                     "statistics and calendar (plain_gbm), and its mean with ETS (ets_plain_mean)");
   backtest->callback([bargs, exit_code] { *exit_code = run_backtest(*bargs); });
   cmd->callback([cmd, args, exit_code] {
     if (!cmd->get_subcommands().empty()) return;
