@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <ctime>
 #include <cstdlib>
 #include <fstream>
@@ -183,6 +184,46 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
   }
   EXPECT_EQ(total, 2 * kEventsPerClient);
   EXPECT_EQ(one.process->stop(SIGTERM), 0) << one.process->log();
+}
+
+// A lead whose lease another instance holds waits for it, but on a lead
+// worker: the instance's only io thread keeps answering other requests (a
+// health check, another lead's event) meanwhile. Ordering, not time: the
+// other answers arrive while the held lead's request is still unanswered.
+TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
+  ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
+  const std::string tenant = "t_lease_io_" + std::to_string(::getpid());
+  const std::string prefix = "lease-io-" + std::to_string(::getpid());
+  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=" + prefix;
+  Instance a = start_instance({"--bus", redis, "--cache", redis, "--threads", "1"});
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  const std::string t = token(tenant);
+
+  // Held as another instance would (src/bus/redis_leases.cc's key for
+  // LeadSync's lead key), for less than the lease wait: taken afterwards.
+  const std::string lease_key = prefix + ":l:lead:" + std::to_string(tenant.size()) + ":" + tenant + ":held";
+  const std::string hold = "redis-cli -p " + std::to_string(REAI_REDIS_TEST_PORT) + " SET '" + lease_key +
+                           "' elsewhere NX PX 2500 >/dev/null";
+  ASSERT_EQ(std::system(hold.c_str()), 0);
+  std::atomic<bool> held_answered{false};
+  int held_status = 0;
+  std::thread held([&] {
+    HttpClient http("127.0.0.1", a.port, std::chrono::milliseconds(10000));
+    held_status = http.post("/api/events", R"({"contact_id":"held","type":"sms_in","event_id":"held-1"})", t).status;
+    held_answered = true;
+  });
+  // Give the held request time to reach the lease (it cannot finish before
+  // the hold lapses).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  HttpClient http("127.0.0.1", a.port, std::chrono::milliseconds(10000));
+  EXPECT_EQ(http.get("/healthz").status, 200);
+  auto other = http.post("/api/events", R"({"contact_id":"free","type":"sms_in","event_id":"free-1"})", t);
+  EXPECT_EQ(other.status, 200) << other.body;
+  EXPECT_FALSE(held_answered.load()) << "the held lead was answered before the free one: did the hold lapse?";
+  held.join();
+  EXPECT_EQ(held_status, 200);
+  EXPECT_EQ(score_of(http, "held", t).events_count, 1);
+  EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
 }
 
 }  // namespace

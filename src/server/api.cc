@@ -1,5 +1,6 @@
 #include "server/api.h"
 #include "server/lead_sync.h"
+#include "server/lead_workers.h"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -158,9 +159,11 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
   event_id_prefix_ = buf;
   ghl_ = std::make_unique<GhlRoutes>(*this);
   property_ = std::make_unique<PropertyRoutes>(deps.store, deps.bus, deps.clock, config.model_dir);
+  if (lead_sync_->active()) lead_workers_ = std::make_unique<LeadWorkers>(kLeadWorkerThreads);
 }
 
 Api::~Api() {
+  if (lead_workers_) lead_workers_->stop();  // its last jobs still score through everything below
   ghl_->stop();
   property_->stop();
   if (writeback_) writeback_->stop();
@@ -171,6 +174,8 @@ void Api::stop_appender() {
   ghl_->stop();  // its last deliveries still go through the appender
   if (writeback_) writeback_->stop();
   appender_->stop();
+  // After the appender: its last batches' scoring was handed to the workers.
+  if (lead_workers_) lead_workers_->stop();
   property_->stop();
 }
 
@@ -776,12 +781,23 @@ ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool sin
     return json_response(200, std::move(out), Route::kEvents);
   };
   if (events.empty()) return answer(*pending, {}, {});
-  auto done = [answer, pending, post = deferred->post, respond = deferred->respond](
+  auto done = [answer, pending, post = deferred->post, respond = deferred->respond, workers = lead_workers_.get()](
                   std::vector<Event> written, EventAppender::Answers answers) {
     // Scoring and the response happen on the requester's executor, not
     // here. Shared so the posted function copies pointers, not events.
     auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
                                                                                          std::move(answers));
+    // Under shared leases scoring waits on Redis (seconds while another
+    // instance holds a lead): it runs on a lead worker, and only the answer
+    // goes to the io thread.
+    if (workers && !stored->first.empty()) {
+      const Event& first = stored->first.front();
+      auto job = [answer, pending, respond, stored, post] {
+        auto response = std::make_shared<ApiResponse>(answer(*pending, stored->first, stored->second));
+        post([respond, response] { respond(std::move(*response)); });
+      };
+      if (workers->post(contact_key(first.tenant_id, first.contact_id), job)) return;
+    }
     post([answer, pending, respond, stored] { respond(answer(*pending, stored->first, stored->second)); });
   };
   if (!appender_->submit(std::move(events), std::move(done))) {

@@ -63,6 +63,7 @@ class GhlRoutes;
 class PropertyRoutes;
 class GhlWriteback;
 class LeadSync;
+class LeadWorkers;
 
 using LeadSyncPublish = std::function<void(const scoring::LeadScore& score, bool adopted)>;
 
@@ -82,7 +83,8 @@ class Api {
   // As handle(), but the answer goes to `respond`, called exactly once:
   // inline for most routes; for POST /api/events once the events are durable,
   // inside a function handed to `post`, so the io thread never waits on the
-  // disk. `request` need only live until this returns. Any io thread.
+  // disk (nor, under shared leases, on a lead's lease: scoring runs on a lead
+  // worker first). `request` need only live until this returns. Any io thread.
   void handle_async(const ApiRequest& request, Post post, Respond respond);
   // Writes the events already queued, answers them (through their `post`),
   // and refuses new ones (503). Call before the io threads stop.
@@ -194,6 +196,10 @@ class Api {
   // After the appender: destroyed (its worker joined) before it.
   std::unique_ptr<GhlRoutes> ghl_;
   std::unique_ptr<PropertyRoutes> property_;
+  // Only under shared leases: scores stored events off the io threads (a
+  // lease wait never stalls a connection). Stopped before everything above.
+  static constexpr std::size_t kLeadWorkerThreads = 4;
+  std::unique_ptr<LeadWorkers> lead_workers_;
 };
 
 // The built-in page and static files. Private helpers of Api.
