@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <ctime>
 #include <cstdlib>
@@ -183,6 +184,92 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
     total += s.events_count;
   }
   EXPECT_EQ(total, 2 * kEventsPerClient);
+  EXPECT_EQ(one.process->stop(SIGTERM), 0) << one.process->log();
+}
+
+std::string iso8601(std::time_t at) {
+  std::tm utc{};
+  gmtime_r(&at, &utc);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return ts;
+}
+
+std::string created_at_of(HttpClient& http, const std::string& lead, const std::string& token) {
+  auto r = http.get("/api/contacts/" + lead, token);
+  EXPECT_EQ(r.status, 200) << r.body;
+  if (r.status != 200) return {};
+  return std::string(parse(r.body).at("created_at").as_string());
+}
+
+// Events before their contact, on two instances at once, with different
+// times: each instance would create the contact at its own event's time.
+// The first row stored wins (inserted only when absent), both instances fold
+// the lead from it, and so does a single instance replaying the store.
+TEST(LeadLease, TwoInstancesCreatingOneUnknownContactAtOnceKeepTheFirstStoredRow) {
+  ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
+  const std::string tenant = "t_lease_new_" + std::to_string(::getpid());
+  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=lease-new-" +
+                            std::to_string(::getpid());
+  Instance a = start_instance({"--bus", redis, "--cache", redis});
+  Instance b = start_instance({"--bus", redis, "--cache", redis});
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
+  const std::string t = token(tenant);
+
+  constexpr int kLeads = 16;
+  constexpr std::time_t kStart = 1748822400;  // 2025-06-02T00:00:00Z, before the pinned clock
+  auto lead_of = [](int k) { return std::string("new-").append(std::to_string(k)); };
+  // Instance A's event of lead k is 10 minutes after instance B's.
+  auto at = [&](int k, int who) { return kStart + k * 3600 + (who == 0 ? 600 : 0); };
+  std::barrier both(2);
+  auto client = [&](std::uint16_t port, int who) {
+    HttpClient http("127.0.0.1", port);
+    for (int k = 0; k < kLeads; ++k) {
+      both.arrive_and_wait();  // the two events of a lead leave together
+      const std::string body = R"({"contact_id":")" + lead_of(k) + R"(","type":")" + (who == 0 ? "sms_out" : "page_view") +
+                               R"(","ts":")" + iso8601(at(k, who)) + R"(","event_id":"new-)" + std::to_string(who) +
+                               "-" + std::to_string(k) + R"("})";
+      auto r = http.post("/api/events", body, t);
+      EXPECT_EQ(r.status, 200) << r.body;
+    }
+  };
+  std::thread on_a(client, a.port, 0);
+  std::thread on_b(client, b.port, 1);
+  on_a.join();
+  on_b.join();
+
+  HttpClient http_a("127.0.0.1", a.port);
+  HttpClient http_b("127.0.0.1", b.port);
+  std::vector<std::string> created(kLeads);
+  std::vector<Score> cluster(kLeads);
+  int a_first = 0;
+  for (int k = 0; k < kLeads; ++k) {
+    created[k] = created_at_of(http_a, lead_of(k), t);
+    EXPECT_EQ(created_at_of(http_b, lead_of(k), t), created[k]) << lead_of(k);
+    EXPECT_TRUE(created[k] == iso8601(at(k, 0)) || created[k] == iso8601(at(k, 1)))
+        << lead_of(k) << " created at " << created[k] << ", the time of neither event";
+    a_first += created[k] == iso8601(at(k, 0)) ? 1 : 0;
+    const Score sa = score_of(http_a, lead_of(k), t);
+    const Score sb = score_of(http_b, lead_of(k), t);
+    EXPECT_EQ(sa.probability, sb.probability) << lead_of(k);
+    EXPECT_EQ(sa.events_count, 2) << lead_of(k);
+    EXPECT_EQ(sb.events_count, 2) << lead_of(k);
+    cluster[k] = sa;
+  }
+  std::cout << "contacts created from instance A's event: " << a_first << " of " << kLeads << "\n";
+  EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
+  EXPECT_EQ(b.process->stop(SIGTERM), 0) << b.process->log();
+
+  Instance one = start_instance({});
+  ASSERT_TRUE(one.process->wait_for_port(one.port)) << one.process->log();
+  HttpClient http("127.0.0.1", one.port);
+  for (int k = 0; k < kLeads; ++k) {
+    EXPECT_EQ(created_at_of(http, lead_of(k), t), created[k]) << lead_of(k);
+    const Score s = score_of(http, lead_of(k), t);
+    EXPECT_EQ(s.probability, cluster[k].probability) << lead_of(k);
+    EXPECT_EQ(s.events_count, cluster[k].events_count) << lead_of(k);
+  }
   EXPECT_EQ(one.process->stop(SIGTERM), 0) << one.process->log();
 }
 

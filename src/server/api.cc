@@ -488,15 +488,17 @@ Status Api::ensure_contact(const std::string& tenant_id, const std::string& cont
     std::lock_guard lock(known_mu_);
     if (known_contacts_.count(contact_key(tenant_id, contact_id))) return {};
   }
-  auto existing = deps_.store.get_contact(tenant_id, contact_id);
-  if (!existing) {
-    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
-    Contact c;
-    c.tenant_id = tenant_id;
-    c.contact_id = contact_id;
-    c.created_at = created_at;
-    REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(c));
-  }
+  // Inserted only when absent, in one statement: when instances race to
+  // create a contact (events before the contact), the first row stored wins
+  // and stays, and every instance folds the lead from that row (LeadSync
+  // rebuilds from the store). A read-then-write would let a later instance
+  // overwrite it, or a PUT's full row, with its own bare row.
+  Contact c;
+  c.tenant_id = tenant_id;
+  c.contact_id = contact_id;
+  c.created_at = created_at;
+  auto inserted = deps_.store.append_batch({}, {}, std::span<const Contact>(&c, 1));
+  if (!inserted) return inserted.status();
   remember_contact(tenant_id, contact_id);
   return {};
 }

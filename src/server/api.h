@@ -159,6 +159,8 @@ class Api {
   // Stores a pipeline row and, when new, applies it and rescores the lead.
   Result<scoring::LeadScore> apply_stage(const OpportunityStage& stage);
   Status ensure_tenant(const std::string& tenant_id);
+  // Stores a bare contact created at `created_at` unless one is stored (the
+  // stored row wins, whoever wrote it).
   Status ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at);
   void remember_contact(const std::string& tenant_id, const std::string& contact_id);
   // Records, stores and publishes `score` when it differs from the last one;
