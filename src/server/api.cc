@@ -1,4 +1,5 @@
 #include "server/api.h"
+#include "server/lead_board.h"
 #include "server/lead_sync.h"
 #include "server/lead_workers.h"
 
@@ -159,10 +160,18 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
   event_id_prefix_ = buf;
   ghl_ = std::make_unique<GhlRoutes>(*this);
   property_ = std::make_unique<PropertyRoutes>(deps.store, deps.bus, deps.clock, config.model_dir);
-  if (lead_sync_->active()) lead_workers_ = std::make_unique<LeadWorkers>(kLeadWorkerThreads);
+  if (lead_sync_->active()) {
+    lead_workers_ = std::make_unique<LeadWorkers>(kLeadWorkerThreads);
+    // Before rebuild() seeds it: nothing published meanwhile is missed.
+    board_ = std::make_unique<LeadBoard>();
+    board_subscription_ = deps_.bus.subscribe([board = board_.get()](const bus::BusMessage& m) {
+      if (m.topic == "score_update") board->record(m.payload);
+    });
+  }
 }
 
 Api::~Api() {
+  if (board_) deps_.bus.unsubscribe(board_subscription_);
   if (lead_workers_) lead_workers_->stop();  // its last jobs still score through everything below
   ghl_->stop();
   property_->stop();
@@ -218,6 +227,7 @@ Status Api::rebuild() {
       auto score = deps_.engine.score(tenant.tenant_id, id, now);
       if (!score) continue;
       seed_last_score(*score);
+      if (board_) board_->record(std::make_shared<const std::string>(score_json(*score)), /*only_if_absent=*/true);
       if (!tenant.ghl_location_id.empty()) {
         linked_scores.push_back({tenant.tenant_id, id, score->score, std::string(scoring::band_name(score->band))});
       }
@@ -922,10 +932,22 @@ ApiResponse Api::get_leads(const TokenClaims& claims, std::string_view query) {
     if (!n || *n == 0 || *n > 1000) return error_response(invalid_argument("limit must be 1..1000"), Route::kLeads);
     limit = *n;
   }
-  auto leads = deps_.engine.top_leads(claims.tenant_id, band, limit);
   std::string out = "{\"tenant_id\":";
   append_json_string(claims.tenant_id, &out);
   out.append(",\"leads\":[");
+  if (board_) {
+    // Several instances: the cluster's newest published scores, the same
+    // list on every instance (this engine's memory lags for leads last
+    // scored elsewhere).
+    auto leads = board_->top(claims.tenant_id, band, limit);
+    for (std::size_t i = 0; i < leads.size(); ++i) {
+      if (i) out.push_back(',');
+      out.append(*leads[i]);
+    }
+    out.append("]}");
+    return json_response(200, std::move(out), Route::kLeads);
+  }
+  auto leads = deps_.engine.top_leads(claims.tenant_id, band, limit);
   for (std::size_t i = 0; i < leads.size(); ++i) {
     if (i) out.push_back(',');
     out.push_back('{');

@@ -64,6 +64,7 @@ class PropertyRoutes;
 class GhlWriteback;
 class LeadSync;
 class LeadWorkers;
+class LeadBoard;
 
 using LeadSyncPublish = std::function<void(const scoring::LeadScore& score, bool adopted)>;
 
@@ -202,6 +203,10 @@ class Api {
   // lease wait never stalls a connection). Stopped before everything above.
   static constexpr std::size_t kLeadWorkerThreads = 4;
   std::unique_ptr<LeadWorkers> lead_workers_;
+  // Only under shared leases: GET /api/leads from every instance's published
+  // scores (the bus), so all instances list the same; unsubscribed first.
+  std::unique_ptr<LeadBoard> board_;
+  bus::SubscriptionId board_subscription_{};
 };
 
 // The built-in page and static files. Private helpers of Api.
