@@ -172,10 +172,13 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
 
 Api::~Api() {
   if (board_) deps_.bus.unsubscribe(board_subscription_);
-  if (lead_workers_) lead_workers_->stop();  // its last jobs still score through everything below
   ghl_->stop();
-  property_->stop();
   if (writeback_) writeback_->stop();
+  // As stop_appender(): the appender's last batches are handed to the lead
+  // workers, which score them before anything they use goes away.
+  appender_->stop();
+  if (lead_workers_) lead_workers_->stop();
+  property_->stop();
 }
 
 void Api::stop_appender() {
