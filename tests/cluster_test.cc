@@ -5,7 +5,9 @@
 // kill them under load without disturbing other tests.
 //
 // What is asserted: correctness (nothing acknowledged is lost, no duplicate
-// after retries with the same event_id, seqs contiguous across instances).
+// after retries with the same event_id, seqs contiguous across instances,
+// and after a SIGKILL every lead's score, served or stored, is what one
+// instance computes from the store).
 // What is measured and printed, never asserted: recovery times.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -38,6 +41,10 @@ using std::chrono::milliseconds;
 const std::string kSecret = "cluster-test-secret";
 const std::string kTenant = "t_cluster";
 constexpr int kLeads = 20;  // load events spread over these leads
+// "now" on every instance, so scores computed at different moments (and by
+// a fresh instance afterwards) are comparable. Events carry no ts: they are
+// all at this instant and fold in the store's insertion order.
+const std::string kClock = "2025-06-20T00:00:00Z";
 
 
 bool shell(const std::string& line) { return std::system(line.c_str()) == 0; }
@@ -77,6 +84,16 @@ std::string status_of(const json::object& o, const char* component) {
 
 std::string event_body(const std::string& lead, const std::string& event_id) {
   return R"({"contact_id":")" + lead + R"(","type":"sms_in","event_id":")" + event_id + R"("})";
+}
+
+// An event at `at` (before kClock), so a lead's events arrive mostly in time
+// order (the fast path) and now and then late (the refold).
+std::string event_body_at(const std::string& lead, const std::string& event_id, std::time_t at) {
+  std::tm utc{};
+  gmtime_r(&at, &utc);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return R"({"contact_id":")" + lead + R"(","type":"sms_in","ts":")" + ts + R"(","event_id":")" + event_id + R"("})";
 }
 
 
@@ -186,15 +203,18 @@ class Load {
     for (int n = 0; !stop_; ++n) {
       const std::string id = "load-" + std::to_string(thread) + "-" + std::to_string(n);
       const std::string lead = "lead-" + std::to_string((n * 7 + thread) % kLeads);
-      if (!post_until_acknowledged(http, lead, id)) ++unfinished_;
+      // Times come from one counter shared by the threads, so the two
+      // threads' events of a lead interleave slightly out of order.
+      const std::time_t at = kLoadStart + next_second_.fetch_add(1);
+      if (!post_until_acknowledged(http, lead, id, at)) ++unfinished_;
       std::this_thread::sleep_for(pause_);
     }
   }
 
-  bool post_until_acknowledged(HttpClient& http, const std::string& lead, const std::string& id) {
+  bool post_until_acknowledged(HttpClient& http, const std::string& lead, const std::string& id, std::time_t at) {
     const auto give_up = Clock::now() + std::chrono::seconds(60);
     for (;;) {
-      auto r = http.post("/api/events", event_body(lead, id), token_);
+      auto r = http.post("/api/events", event_body_at(lead, id, at), token_);
       if (r.status >= 200 && r.status < 300) break;
       ++refusals_;
       if (Clock::now() > give_up) return false;
@@ -209,7 +229,9 @@ class Load {
   std::uint16_t port_;
   std::string token_;
   milliseconds pause_;
+  static constexpr std::time_t kLoadStart = 1748736000;  // 2025-06-01T00:00:00Z
   std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> next_second_{0};
   std::atomic<int> refusals_{0};
   std::atomic<int> unfinished_{0};
   std::mutex mu_;
@@ -253,7 +275,15 @@ class ClusterTest : public ::testing::Test {
     i.port = port;
     i.process = std::make_unique<ReaiProcess>(std::vector<std::string>{
         "serve", "--port", std::to_string(port), "--threads", "1", "--store", pg_.url(), "--bus", redis_.url(),
-        "--cache", redis_.url(), "--model-dir", models_, "--jwt-secret", kSecret});
+        "--cache", redis_.url(), "--model-dir", models_, "--jwt-secret", kSecret, "--clock", kClock});
+  }
+
+  // One more instance on the same store, alone (no Redis): its start-up
+  // replay is what one instance computes from the store.
+  std::unique_ptr<ReaiProcess> start_fresh_instance(std::uint16_t port) {
+    return std::make_unique<ReaiProcess>(std::vector<std::string>{"serve", "--port", std::to_string(port), "--threads",
+                                                                  "1", "--store", pg_.url(), "--model-dir", models_,
+                                                                  "--jwt-secret", kSecret, "--clock", kClock});
   }
 
   json::object readyz(const Instance& i, int* status = nullptr) {
@@ -295,6 +325,79 @@ class ClusterTest : public ::testing::Test {
     EXPECT_EQ(stored.size(), acked.size());
     std::printf("[ cluster  ] %zu events acknowledged, %zu stored, %d refusals retried\n", acked.size(),
                 stored.size(), load.refusals());
+  }
+
+  struct Score {
+    int status = 0;
+    double probability = -1;
+    std::int64_t events_count = -1;  // not in stored rows
+    std::int64_t score = -1;
+    std::string band;
+  };
+  // The score `port` serves for `lead` now.
+  Score served_score(std::uint16_t port, const std::string& lead) {
+    auto r = HttpClient("127.0.0.1", port, milliseconds(5000)).get("/api/contacts/" + lead + "/score", token_);
+    Score s;
+    s.status = r.status;
+    auto o = parse(r.body);
+    if (r.status != 200 || !o.contains("probability")) return s;
+    s.probability = o.at("probability").to_number<double>();
+    s.events_count = o.at("events_count").to_number<std::int64_t>();
+    s.score = o.at("score").to_number<std::int64_t>();
+    s.band = std::string(o.at("band").as_string());
+    return s;
+  }
+  // The newest stored score row of `lead` (status 0 when there is none).
+  Score latest_row(std::uint16_t port, const std::string& lead) {
+    auto r = HttpClient("127.0.0.1", port, milliseconds(5000)).get("/api/contacts/" + lead + "/scores?limit=1", token_);
+    Score s;
+    auto o = parse(r.body);
+    if (r.status != 200 || !o.contains("scores") || o.at("scores").as_array().empty()) return s;
+    const auto& row = o.at("scores").as_array().front().as_object();
+    s.status = r.status;
+    s.probability = row.at("probability").to_number<double>();
+    s.score = row.at("score").to_number<std::int64_t>();
+    s.band = std::string(row.at("band").as_string());
+    return s;
+  }
+
+  // "Its score is consistent": for every lead with stored events, the score
+  // each running instance serves equals what one instance started afterwards
+  // on the same store computes (its start-up replay folds the stored events
+  // in store order), and so does the lead's newest stored score row. Rows are
+  // recorded when score, band or reasons change, so a row's probability may
+  // predate sub-point drifts: it is held to the visible score and band.
+  void expect_scores_consistent_with_a_fresh_instance(const std::vector<std::string>& leads) {
+    const std::uint16_t port = free_port();
+    auto fresh = start_fresh_instance(port);
+    ASSERT_TRUE(fresh->wait_for_port(port)) << fresh->log();
+    int checked = 0;
+    for (const auto& lead : leads) {
+      const Score expected = served_score(port, lead);
+      if (expected.status == 404) continue;  // a lead the load never reached
+      ASSERT_EQ(expected.status, 200) << lead;
+      ++checked;
+      for (const auto& i : instances_) {
+        const Score got = served_score(i.port, lead);
+        EXPECT_EQ(got.status, 200) << lead;
+        EXPECT_NEAR(got.probability, expected.probability, 1e-9) << lead << " served by the instance on " << i.port;
+        EXPECT_EQ(got.events_count, expected.events_count) << lead << " served by the instance on " << i.port;
+      }
+      // Rows leave through each instance's writer: wait for the last one.
+      Score row;
+      EXPECT_TRUE(eventually(
+          [&] {
+            row = latest_row(port, lead);
+            return row.score == expected.score && row.band == expected.band;
+          },
+          milliseconds(5000)))
+          << lead << ": newest stored row " << row.score << " " << row.band << ", one instance computes "
+          << expected.score << " " << expected.band << " (p=" << expected.probability << ")";
+    }
+    EXPECT_GT(checked, 0);
+    if (!HasFailure()) std::printf("[ cluster  ] %d leads: both instances and their newest stored rows agree with a fresh instance\n",
+                checked);
+    EXPECT_EQ(fresh->stop(SIGTERM), 0) << fresh->log();
   }
 
   static std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
@@ -557,6 +660,9 @@ TEST_F(ClusterTest, InstanceKilledUnderLoadLosesNoAcknowledgedEventAndClientsRes
                                                                                     static_cast<int>(served_by_b * 1000))),
               load.acked_count() - acked_at_kill, served_by_b, a_ready);
   expect_every_acknowledged_event_stored_once(load, instances_[1].port);
+  std::vector<std::string> leads = {"marker"};
+  for (int lead = 0; lead < kLeads; ++lead) leads.push_back("lead-" + std::to_string(lead));
+  expect_scores_consistent_with_a_fresh_instance(leads);
   moved.close();
 }
 

@@ -9,10 +9,13 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <barrier>
+#include <chrono>
 #include <ctime>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -138,6 +141,22 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
   std::vector<Score> cluster;
   HttpClient http_a("127.0.0.1", a.port);
   HttpClient http_b("127.0.0.1", b.port);
+  // Top leads (before any read rescored a lead here): the same list on both
+  // instances, although each scored only some of each lead's events. The
+  // bus delivers the last updates asynchronously: wait for them.
+  std::string top_a;
+  std::string top_b;
+  const auto agreed_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    top_a = http_a.get("/api/leads?limit=1000", t).body;
+    top_b = http_b.get("/api/leads?limit=1000", t).body;
+  } while (top_a != top_b && std::chrono::steady_clock::now() < agreed_by);
+  EXPECT_EQ(top_a, top_b) << "GET /api/leads differs between the instances";
+  const auto top = parse(top_a).at("leads").as_array();
+  EXPECT_EQ(top.size(), leads.size()) << top_a;
+  for (std::size_t k = 1; k < top.size(); ++k) {
+    EXPECT_GE(top[k - 1].at("probability").to_number<double>(), top[k].at("probability").to_number<double>());
+  }
   for (const auto& lead : leads) {
     const Score sa = score_of(http_a, lead, t);
     const Score sb = score_of(http_b, lead, t);
@@ -182,7 +201,161 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
     total += s.events_count;
   }
   EXPECT_EQ(total, 2 * kEventsPerClient);
+  // The cluster's list holds each lead's newest published score: the score
+  // and band one instance computes (a probability drift below a point is
+  // not published).
+  const auto fresh_top = parse(http.get("/api/leads?limit=1000", t).body).at("leads").as_array();
+  ASSERT_EQ(fresh_top.size(), top.size());
+  std::map<std::string, std::pair<std::int64_t, std::string>> fresh_by_lead;
+  for (const auto& l : fresh_top) {
+    fresh_by_lead[std::string(l.at("lead_id").as_string())] = {l.at("score").as_int64(),
+                                                              std::string(l.at("band").as_string())};
+  }
+  for (const auto& l : top) {
+    const auto& want = fresh_by_lead[std::string(l.at("lead_id").as_string())];
+    EXPECT_EQ(l.at("score").as_int64(), want.first) << json::serialize(l);
+    EXPECT_EQ(l.at("band").as_string(), want.second) << json::serialize(l);
+  }
   EXPECT_EQ(one.process->stop(SIGTERM), 0) << one.process->log();
+}
+
+std::string iso8601(std::time_t at) {
+  std::tm utc{};
+  gmtime_r(&at, &utc);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return ts;
+}
+
+std::string created_at_of(HttpClient& http, const std::string& lead, const std::string& token) {
+  auto r = http.get("/api/contacts/" + lead, token);
+  EXPECT_EQ(r.status, 200) << r.body;
+  if (r.status != 200) return {};
+  return std::string(parse(r.body).at("created_at").as_string());
+}
+
+// Events before their contact, on two instances at once, with different
+// times: each instance would create the contact at its own event's time.
+// The first row stored wins (inserted only when absent), both instances fold
+// the lead from it, and so does a single instance replaying the store.
+TEST(LeadLease, TwoInstancesCreatingOneUnknownContactAtOnceKeepTheFirstStoredRow) {
+  ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
+  const std::string tenant = "t_lease_new_" + std::to_string(::getpid());
+  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=lease-new-" +
+                            std::to_string(::getpid());
+  Instance a = start_instance({"--bus", redis, "--cache", redis});
+  Instance b = start_instance({"--bus", redis, "--cache", redis});
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
+  const std::string t = token(tenant);
+
+  constexpr int kLeads = 16;
+  constexpr std::time_t kStart = 1748822400;  // 2025-06-02T00:00:00Z, before the pinned clock
+  auto lead_of = [](int k) { return std::string("new-").append(std::to_string(k)); };
+  // Instance A's event of lead k is 10 minutes after instance B's.
+  auto at = [&](int k, int who) { return kStart + k * 3600 + (who == 0 ? 600 : 0); };
+  std::barrier both(2);
+  auto client = [&](std::uint16_t port, int who) {
+    HttpClient http("127.0.0.1", port);
+    for (int k = 0; k < kLeads; ++k) {
+      both.arrive_and_wait();  // the two events of a lead leave together
+      const std::string body = R"({"contact_id":")" + lead_of(k) + R"(","type":")" + (who == 0 ? "sms_out" : "page_view") +
+                               R"(","ts":")" + iso8601(at(k, who)) + R"(","event_id":"new-)" + std::to_string(who) +
+                               "-" + std::to_string(k) + R"("})";
+      auto r = http.post("/api/events", body, t);
+      EXPECT_EQ(r.status, 200) << r.body;
+    }
+  };
+  std::thread on_a(client, a.port, 0);
+  std::thread on_b(client, b.port, 1);
+  on_a.join();
+  on_b.join();
+
+  HttpClient http_a("127.0.0.1", a.port);
+  HttpClient http_b("127.0.0.1", b.port);
+  std::vector<std::string> created(kLeads);
+  std::vector<Score> cluster(kLeads);
+  int a_first = 0;
+  for (int k = 0; k < kLeads; ++k) {
+    created[k] = created_at_of(http_a, lead_of(k), t);
+    EXPECT_EQ(created_at_of(http_b, lead_of(k), t), created[k]) << lead_of(k);
+    EXPECT_TRUE(created[k] == iso8601(at(k, 0)) || created[k] == iso8601(at(k, 1)))
+        << lead_of(k) << " created at " << created[k] << ", the time of neither event";
+    a_first += created[k] == iso8601(at(k, 0)) ? 1 : 0;
+    const Score sa = score_of(http_a, lead_of(k), t);
+    const Score sb = score_of(http_b, lead_of(k), t);
+    EXPECT_EQ(sa.probability, sb.probability) << lead_of(k);
+    EXPECT_EQ(sa.events_count, 2) << lead_of(k);
+    EXPECT_EQ(sb.events_count, 2) << lead_of(k);
+    cluster[k] = sa;
+  }
+  std::cout << "contacts created from instance A's event: " << a_first << " of " << kLeads << "\n";
+  EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
+  EXPECT_EQ(b.process->stop(SIGTERM), 0) << b.process->log();
+
+  Instance one = start_instance({});
+  ASSERT_TRUE(one.process->wait_for_port(one.port)) << one.process->log();
+  HttpClient http("127.0.0.1", one.port);
+  for (int k = 0; k < kLeads; ++k) {
+    EXPECT_EQ(created_at_of(http, lead_of(k), t), created[k]) << lead_of(k);
+    const Score s = score_of(http, lead_of(k), t);
+    EXPECT_EQ(s.probability, cluster[k].probability) << lead_of(k);
+    EXPECT_EQ(s.events_count, cluster[k].events_count) << lead_of(k);
+  }
+  EXPECT_EQ(one.process->stop(SIGTERM), 0) << one.process->log();
+}
+
+// A lead whose lease another instance holds waits for it, but on a lead
+// worker: the instance's only io thread keeps answering other requests (a
+// health check, another lead's event) meanwhile. Ordering, not time: the
+// other answers arrive while the held lead's request is still unanswered.
+TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
+  ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
+  const std::string tenant = "t_lease_io_" + std::to_string(::getpid());
+  const std::string prefix = "lease-io-" + std::to_string(::getpid());
+  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=" + prefix;
+  Instance a = start_instance({"--bus", redis, "--cache", redis, "--threads", "1"});
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  const std::string t = token(tenant);
+
+  // Held as another instance would (src/bus/redis_leases.cc's key for
+  // LeadSync's lead key), for less than the lease wait: taken afterwards.
+  const std::string lease_key = prefix + ":l:lead:" + std::to_string(tenant.size()) + ":" + tenant + ":held";
+  const std::string hold = "redis-cli -p " + std::to_string(REAI_REDIS_TEST_PORT) + " SET '" + lease_key +
+                           "' elsewhere NX PX 2500 >/dev/null";
+  ASSERT_EQ(std::system(hold.c_str()), 0);
+  std::atomic<bool> held_answered{false};
+  int held_status = 0;
+  std::thread held([&] {
+    HttpClient http("127.0.0.1", a.port, std::chrono::milliseconds(10000));
+    held_status = http.post("/api/events", R"({"contact_id":"held","type":"sms_in","event_id":"held-1"})", t).status;
+    held_answered = true;
+  });
+  // Give the held request time to reach the lease (it cannot finish before
+  // the hold lapses).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  HttpClient http("127.0.0.1", a.port, std::chrono::milliseconds(10000));
+  EXPECT_EQ(http.get("/healthz").status, 200);
+  EXPECT_FALSE(held_answered.load()) << "a health check waited for the held lead: did the hold lapse?";
+  // Other leads' events: those on another worker than the held lead's are
+  // answered while it waits (8 leads on 4 workers: some are).
+  std::atomic<int> answered_first{0};
+  std::vector<std::thread> others;
+  for (int k = 0; k < 8; ++k) {
+    others.emplace_back([&, k] {
+      HttpClient h("127.0.0.1", a.port, std::chrono::milliseconds(10000));
+      const std::string id = std::string("free-").append(std::to_string(k));
+      auto r = h.post("/api/events", R"({"contact_id":")" + id + R"(","type":"sms_in","event_id":")" + id + R"("})", t);
+      EXPECT_EQ(r.status, 200) << r.body;
+      if (!held_answered.load()) answered_first.fetch_add(1);
+    });
+  }
+  for (auto& o : others) o.join();
+  EXPECT_GT(answered_first.load(), 0) << "every other lead waited for the held one";
+  held.join();
+  EXPECT_EQ(held_status, 200);
+  EXPECT_EQ(score_of(http, "held", t).events_count, 1);
+  EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
 }
 
 }  // namespace

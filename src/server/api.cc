@@ -1,5 +1,7 @@
 #include "server/api.h"
+#include "server/lead_board.h"
 #include "server/lead_sync.h"
+#include "server/lead_workers.h"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -158,12 +160,25 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
   event_id_prefix_ = buf;
   ghl_ = std::make_unique<GhlRoutes>(*this);
   property_ = std::make_unique<PropertyRoutes>(deps.store, deps.bus, deps.clock, config.model_dir);
+  if (lead_sync_->active()) {
+    lead_workers_ = std::make_unique<LeadWorkers>(kLeadWorkerThreads);
+    // Before rebuild() seeds it: nothing published meanwhile is missed.
+    board_ = std::make_unique<LeadBoard>();
+    board_subscription_ = deps_.bus.subscribe([board = board_.get()](const bus::BusMessage& m) {
+      if (m.topic == "score_update") board->record(m.payload);
+    });
+  }
 }
 
 Api::~Api() {
+  if (board_) deps_.bus.unsubscribe(board_subscription_);
   ghl_->stop();
-  property_->stop();
   if (writeback_) writeback_->stop();
+  // As stop_appender(): the appender's last batches are handed to the lead
+  // workers, which score them before anything they use goes away.
+  appender_->stop();
+  if (lead_workers_) lead_workers_->stop();
+  property_->stop();
 }
 
 void Api::stop_appender() {
@@ -171,6 +186,8 @@ void Api::stop_appender() {
   ghl_->stop();  // its last deliveries still go through the appender
   if (writeback_) writeback_->stop();
   appender_->stop();
+  // After the appender: its last batches' scoring was handed to the workers.
+  if (lead_workers_) lead_workers_->stop();
   property_->stop();
 }
 
@@ -213,6 +230,7 @@ Status Api::rebuild() {
       auto score = deps_.engine.score(tenant.tenant_id, id, now);
       if (!score) continue;
       seed_last_score(*score);
+      if (board_) board_->record(std::make_shared<const std::string>(score_json(*score)), /*only_if_absent=*/true);
       if (!tenant.ghl_location_id.empty()) {
         linked_scores.push_back({tenant.tenant_id, id, score->score, std::string(scoring::band_name(score->band))});
       }
@@ -483,15 +501,17 @@ Status Api::ensure_contact(const std::string& tenant_id, const std::string& cont
     std::lock_guard lock(known_mu_);
     if (known_contacts_.count(contact_key(tenant_id, contact_id))) return {};
   }
-  auto existing = deps_.store.get_contact(tenant_id, contact_id);
-  if (!existing) {
-    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
-    Contact c;
-    c.tenant_id = tenant_id;
-    c.contact_id = contact_id;
-    c.created_at = created_at;
-    REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(c));
-  }
+  // Inserted only when absent, in one statement: when instances race to
+  // create a contact (events before the contact), the first row stored wins
+  // and stays, and every instance folds the lead from that row (LeadSync
+  // rebuilds from the store). A read-then-write would let a later instance
+  // overwrite it, or a PUT's full row, with its own bare row.
+  Contact c;
+  c.tenant_id = tenant_id;
+  c.contact_id = contact_id;
+  c.created_at = created_at;
+  auto inserted = deps_.store.append_batch({}, {}, std::span<const Contact>(&c, 1));
+  if (!inserted) return inserted.status();
   remember_contact(tenant_id, contact_id);
   return {};
 }
@@ -776,12 +796,23 @@ ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool sin
     return json_response(200, std::move(out), Route::kEvents);
   };
   if (events.empty()) return answer(*pending, {}, {});
-  auto done = [answer, pending, post = deferred->post, respond = deferred->respond](
+  auto done = [answer, pending, post = deferred->post, respond = deferred->respond, workers = lead_workers_.get()](
                   std::vector<Event> written, EventAppender::Answers answers) {
     // Scoring and the response happen on the requester's executor, not
     // here. Shared so the posted function copies pointers, not events.
     auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
                                                                                          std::move(answers));
+    // Under shared leases scoring waits on Redis (seconds while another
+    // instance holds a lead): it runs on a lead worker, and only the answer
+    // goes to the io thread.
+    if (workers && !stored->first.empty()) {
+      const Event& first = stored->first.front();
+      auto job = [answer, pending, respond, stored, post] {
+        auto response = std::make_shared<ApiResponse>(answer(*pending, stored->first, stored->second));
+        post([respond, response] { respond(std::move(*response)); });
+      };
+      if (workers->post(contact_key(first.tenant_id, first.contact_id), job)) return;
+    }
     post([answer, pending, respond, stored] { respond(answer(*pending, stored->first, stored->second)); });
   };
   if (!appender_->submit(std::move(events), std::move(done))) {
@@ -904,10 +935,22 @@ ApiResponse Api::get_leads(const TokenClaims& claims, std::string_view query) {
     if (!n || *n == 0 || *n > 1000) return error_response(invalid_argument("limit must be 1..1000"), Route::kLeads);
     limit = *n;
   }
-  auto leads = deps_.engine.top_leads(claims.tenant_id, band, limit);
   std::string out = "{\"tenant_id\":";
   append_json_string(claims.tenant_id, &out);
   out.append(",\"leads\":[");
+  if (board_) {
+    // Several instances: the cluster's newest published scores, the same
+    // list on every instance (this engine's memory lags for leads last
+    // scored elsewhere).
+    auto leads = board_->top(claims.tenant_id, band, limit);
+    for (std::size_t i = 0; i < leads.size(); ++i) {
+      if (i) out.push_back(',');
+      out.append(*leads[i]);
+    }
+    out.append("]}");
+    return json_response(200, std::move(out), Route::kLeads);
+  }
+  auto leads = deps_.engine.top_leads(claims.tenant_id, band, limit);
   for (std::size_t i = 0; i < leads.size(); ++i) {
     if (i) out.push_back(',');
     out.push_back('{');

@@ -63,6 +63,8 @@ class GhlRoutes;
 class PropertyRoutes;
 class GhlWriteback;
 class LeadSync;
+class LeadWorkers;
+class LeadBoard;
 
 using LeadSyncPublish = std::function<void(const scoring::LeadScore& score, bool adopted)>;
 
@@ -82,7 +84,8 @@ class Api {
   // As handle(), but the answer goes to `respond`, called exactly once:
   // inline for most routes; for POST /api/events once the events are durable,
   // inside a function handed to `post`, so the io thread never waits on the
-  // disk. `request` need only live until this returns. Any io thread.
+  // disk (nor, under shared leases, on a lead's lease: scoring runs on a lead
+  // worker first). `request` need only live until this returns. Any io thread.
   void handle_async(const ApiRequest& request, Post post, Respond respond);
   // Writes the events already queued, answers them (through their `post`),
   // and refuses new ones (503). Call before the io threads stop.
@@ -157,6 +160,8 @@ class Api {
   // Stores a pipeline row and, when new, applies it and rescores the lead.
   Result<scoring::LeadScore> apply_stage(const OpportunityStage& stage);
   Status ensure_tenant(const std::string& tenant_id);
+  // Stores a bare contact created at `created_at` unless one is stored (the
+  // stored row wins, whoever wrote it).
   Status ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at);
   void remember_contact(const std::string& tenant_id, const std::string& contact_id);
   // Records, stores and publishes `score` when it differs from the last one;
@@ -194,6 +199,14 @@ class Api {
   // After the appender: destroyed (its worker joined) before it.
   std::unique_ptr<GhlRoutes> ghl_;
   std::unique_ptr<PropertyRoutes> property_;
+  // Only under shared leases: scores stored events off the io threads (a
+  // lease wait never stalls a connection). Stopped before everything above.
+  static constexpr std::size_t kLeadWorkerThreads = 4;
+  std::unique_ptr<LeadWorkers> lead_workers_;
+  // Only under shared leases: GET /api/leads from every instance's published
+  // scores (the bus), so all instances list the same; unsubscribed first.
+  std::unique_ptr<LeadBoard> board_;
+  bus::SubscriptionId board_subscription_{};
 };
 
 // The built-in page and static files. Private helpers of Api.
