@@ -344,12 +344,18 @@ Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::install
 Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::inventory(const std::string& tenant_id) {
   auto state = tenant(tenant_id);
   maybe_queue_listings_check(*state, tenant_id);
-  std::string match_dir;
-  const std::string wanted = wanted_match_model(tenant_id, &match_dir);
   const Status no_listings = not_found("no listings imported for this tenant (reai import listings)");
   {
+    // Cached so behaviour of a tenant without listings costs no store read,
+    // nor the two stat() calls of the model lookup below (they were most of
+    // the matching worker's cost per property event of such a tenant).
     std::lock_guard lock(state->mu);
-    // Cached so behaviour of a tenant without listings costs no store read.
+    if (state->no_listings) return no_listings;
+  }
+  std::string match_dir;
+  const std::string wanted = wanted_match_model(tenant_id, &match_dir);
+  {
+    std::lock_guard lock(state->mu);
     if (state->no_listings) return no_listings;
     if (state->inventory && state->inventory->model_version == wanted) return state->inventory;
   }
