@@ -86,12 +86,14 @@ void EventAppender::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     if (!due()) {
-      if (!linger && scores_.empty()) {
+      if (linger && limits_.score_linger.count() > 0) {
+        wake_.wait_for(lock, limits_.score_linger, [this] { return due(); });
+      }
+      if (!due() && scores_.empty()) {
         sleeping_ = true;
         wake_.wait(lock, [this] { return due() || !scores_.empty(); });
         sleeping_ = false;
       }
-      if (!due()) wake_.wait_for(lock, limits_.score_linger, [this] { return due(); });
     }
     linger = false;
     if (queue_.empty() && scores_.empty()) {

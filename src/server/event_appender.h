@@ -11,11 +11,14 @@
 //
 // Score history: rows ride in the next event batch's transaction (a bounded
 // chunk per turn), so a busy writer pays one commit per turn for both. A row
-// does not wake the thread while it is writing or lingering: after a batch
-// it waits up to Limits::score_linger for the next events (the rows of the
-// batch just answered arrive meanwhile); only when none come do the rows get
-// a transaction of their own. Under load that saves a wake-up and a commit
-// per batch; an idle server writes a row within score_linger. Sharing the thread
+// wakes the thread only when it sleeps idle (not one wake per row); an idle
+// thread writes it at once in a transaction of its own. With
+// Limits::score_linger > 0 the thread, after a batch, first waits that long
+// for the next events to carry the rows of the batch just answered (a
+// wake-up and a commit fewer per batch under load). Off by default: the GHL
+// write-back's restart reconciliation reads the newest history row, and a
+// kill -9 just after an answer must find it written (a 5 ms linger lost it
+// in GhlWritebackTest.KilledMidOutboxDeliversEveryPendingUpdateOnceAfterRestart). Sharing the thread
 // (rather than a second writer contending for the store's single write lock)
 // keeps an event batch from waiting behind a long history write. History is
 // an audit aid: a full row queue drops rows and counts them; the live score
@@ -59,8 +62,9 @@ class EventAppender {
     std::size_t max_queued_events = 16384;
     std::size_t max_queued_scores = 100'000;
     std::size_t score_rows_per_turn = 1024;  // history rows written per turn
-    // How long queued history rows wait for an event batch to ride with.
-    std::chrono::microseconds score_linger{5000};
+    // How long, after a batch, history rows wait for the next events to
+    // ride with (0: written as soon as the thread is idle). See above.
+    std::chrono::microseconds score_linger{0};
   };
 
   EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written = nullptr);

@@ -17,7 +17,6 @@ namespace {
 constexpr std::size_t kMaxIncoming = 200'000;
 constexpr std::size_t kUpdatesPerPass = 200;
 constexpr double kIdlePollS = 1.0;
-constexpr double kFillPauseS = 0.01;  // score changes gather this long between fills
 constexpr double kUnlinkedRecheckS = 5.0;
 constexpr double kNoTokenRecheckS = 30.0;
 constexpr double kSummaryEveryS = 1.0;
@@ -147,18 +146,12 @@ void GhlWriteback::run() {
     }
   }
   double next_s = steady_seconds();
-  double fill_after_s = 0;  // score changes gather until then
   for (;;) {
     std::vector<Change> changes;
     std::deque<std::function<void()>> jobs;
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
-      // Changes of the next moment go in one fill: waking per change cost
-      // every POST /api/events a futex wake and two context switches.
-      if (const double pause_s = fill_after_s - steady_seconds(); pause_s > 0) {
-        wake_.wait_for(lock, std::chrono::duration<double>(pause_s), [this] { return stopping_ || !jobs_.empty(); });
-      }
       const double wait_s = std::max(0.0, next_s - steady_seconds());
       waiting_ = true;
       wake_.wait_for(lock, std::chrono::duration<double>(wait_s),
@@ -170,7 +163,6 @@ void GhlWriteback::run() {
     }
     for (auto& job : jobs) job();
     const std::size_t n = changes.size();
-    if (n > 0) fill_after_s = steady_seconds() + kFillPauseS;
     enqueue_changes(std::move(changes), steady_seconds());
     write_batch();
     {
