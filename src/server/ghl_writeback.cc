@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <utility>
 #include <cmath>
 #include <future>
 #include <random>
+#include <utility>
 
 namespace reai::server {
 namespace {
@@ -71,8 +71,8 @@ void GhlWriteback::on_score(const std::string& tenant_id, const std::string& con
     // band_changed is decided by the filler, against what was last enqueued.
     incoming_.push_back(Change{tenant_id, contact_id, ghl::ScoreChange{score, std::string(band), false}});
     ++reported_;
-    // Only a waiting thread is woken; a busy or pausing one takes the list
-    // whole when it comes back (one wake-up per fill, not per score change).
+    // Only a waiting thread is woken; a busy one takes the list whole when
+    // it comes back (no wake-up per score change while it works).
     if (!std::exchange(waiting_, false)) return;
   }
   wake_.notify_one();
