@@ -9,7 +9,10 @@
 # wrk with bench/post_events.lua while `perf stat -e task-clock` watches the
 # server; prints one markdown row: CPU µs per request (server task-clock /
 # requests), per-thread split, req/s, wrk p50/p99, load average before.
-# Knobs (env): SECONDS_RUN (10), CONNECTIONS (16), WARMUP (3), DATA_DIR (temp).
+# Knobs (env): SECONDS_RUN (10), CONNECTIONS (16), WARMUP (3), DATA_DIR (temp),
+# SYSCALLS=1 (also prints the server's futex / epoll_wait / epoll_ctl / write /
+# sendmsg / recvfrom / pwrite64 calls per request, from perf tracepoints, on
+# a second line).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
@@ -45,7 +48,10 @@ vcs() { cat /proc/$pid/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2
 load=$(cut -d' ' -f1 /proc/loadavg)
 v0=$(vcs)
 t0=$(threads)
-perf stat -e task-clock,context-switches -p "$pid" -o "$tmp/perf.txt" -- sleep "$((run_s + 1))" &
+events=task-clock,context-switches
+syscalls="futex epoll_wait epoll_ctl write writev sendmsg recvfrom pwrite64 fdatasync"
+if [[ -n "${SYSCALLS:-}" ]]; then for c in $syscalls; do events+=",syscalls:sys_enter_$c"; done; fi
+perf stat -e "$events" -p "$pid" -o "$tmp/perf.txt" -- sleep "$((run_s + 1))" &
 perf_pid=$!
 TOKEN=$token wrk -t2 -c"$conns" -d"${run_s}s" --latency -s "$root/bench/post_events.lua" \
   "http://127.0.0.1:$port" >"$tmp/wrk.txt" 2>&1
@@ -65,3 +71,6 @@ split=$(join <(echo "$t0") <(echo "$t1") |
   awk -v hz="$hz" -v n="$reqs" '{ d = $3 - $2; if (d > 0) printf "%.1f\n", d / hz * 1e6 / n }' | sort -rn | head -4 | paste -sd/)
 cs=$(awk -v n="$reqs" -v v=$((v1 - v0)) '/context-switches/ { gsub(",", "", $1); printf "%.2f (%.2f voluntary)", $1 / n, v / n }' "$tmp/perf.txt")
 echo "| $(date -u +%H:%MZ) | $conns | ${us} µs | ${cs} | ${split%, } | $rps | $p50 | $p99 | ${non2xx:-0} | $load |"
+if [[ -n "${SYSCALLS:-}" ]]; then
+  awk -v n="$reqs" '/syscalls:sys_enter_/ { gsub(",", "", $1); sub("syscalls:sys_enter_", "", $2); printf "%s %.2f  ", $2, $1 / n } END { print "(per request)" }' "$tmp/perf.txt"
+fi

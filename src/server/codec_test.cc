@@ -30,6 +30,20 @@ TEST(Codec, ParsesFullEvent) {
   EXPECT_EQ(e->event_id, "e1");
 }
 
+TEST(Codec, JsonStringEscapesOnlyWhatJsonRequiresAndRoundTrips) {
+  std::string out = "x";
+  append_json_string("plain", &out);
+  EXPECT_EQ(out, "x\"plain\"");
+  out.clear();
+  const std::string tricky = std::string("a\"b\\c\nd\re\tf") + '\x01' + "g\x1fh" + "\xc3\xa9";
+  append_json_string(tricky, &out);
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001fh\xc3\xa9\"");
+  EXPECT_EQ(boost::json::parse(out).as_string(), tricky);  // valid JSON for the same text
+  out.clear();
+  append_json_string("", &out);
+  EXPECT_EQ(out, "\"\"");
+}
+
 TEST(Codec, DefaultsTsToNowAndLeavesEventIdEmpty) {
   auto e = parse(R"({"contact_id":"c1","type":"sms_in"})");
   ASSERT_TRUE(e);

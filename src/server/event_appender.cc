@@ -35,27 +35,33 @@ bool EventAppender::submit(std::vector<Event> events, Done done) {
 }
 
 void EventAppender::append_score(store::ScoreRecord record) {
-  {
-    std::lock_guard lock(mu_);
-    if (!stopped_) {
-      if (scores_.size() >= limits_.max_queued_scores) {
-        scores_dropped_.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      scores_.push_back(std::move(record));
-      ++scores_queued_total_;
-      // Queued events wake the thread already; it writes the row after them.
-      if (queue_.empty()) wake_.notify_one();
-      return;
-    }
+  std::unique_lock lock(mu_);
+  if (stopped_) {
+    lock.unlock();
+    write_scores({std::move(record)});  // the thread is gone: write it here
+    return;
   }
-  write_scores({std::move(record)});  // the thread is gone: write it here
+  if (scores_.size() >= limits_.max_queued_scores) {
+    scores_dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  scores_.push_back(std::move(record));
+  ++scores_queued_total_;
+  // Only a thread asleep without a timeout needs waking; one writing or
+  // lingering takes the row with the next batch (or after its linger).
+  const bool wake = std::exchange(sleeping_, false);
+  lock.unlock();
+  if (wake) wake_.notify_one();
 }
 
 void EventAppender::flush_scores() {
   std::unique_lock lock(mu_);
   const std::uint64_t target = scores_queued_total_;
+  if (scores_done_total_ >= target) return;
+  ++flush_waiters_;
+  wake_.notify_one();
   scores_written_.wait(lock, [&] { return scores_done_total_ >= target; });
+  --flush_waiters_;
 }
 
 void EventAppender::stop() {
@@ -67,13 +73,33 @@ void EventAppender::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool EventAppender::due() const {
+  return stopping_ || !queue_.empty() ||
+         (!scores_.empty() && (flush_waiters_ > 0 || scores_.size() >= limits_.score_rows_per_turn));
+}
+
 void EventAppender::run() {
   std::vector<Request> requests;
   std::vector<store::ScoreRecord> rows;
+  // Just answered a batch: its requests' history rows are on their way.
+  bool linger = false;
   std::unique_lock lock(mu_);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !scores_.empty(); });
-    if (queue_.empty() && scores_.empty()) break;  // stopping, and everything written
+    if (!due()) {
+      if (linger && limits_.score_linger.count() > 0) {
+        wake_.wait_for(lock, limits_.score_linger, [this] { return due(); });
+      }
+      if (!due() && scores_.empty()) {
+        sleeping_ = true;
+        wake_.wait(lock, [this] { return due() || !scores_.empty(); });
+        sleeping_ = false;
+      }
+    }
+    linger = false;
+    if (queue_.empty() && scores_.empty()) {
+      if (stopping_) break;  // everything written
+      continue;
+    }
     requests.swap(queue_);
     queue_events_ = 0;
     const std::size_t n = std::min(scores_.size(), limits_.score_rows_per_turn);
@@ -82,6 +108,7 @@ void EventAppender::run() {
     lock.unlock();
     if (!requests.empty()) {
       write_events(requests, rows);
+      linger = true;
     } else {
       write_scores(rows);
     }

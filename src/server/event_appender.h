@@ -10,8 +10,15 @@
 // Retry-After instead of growing memory.
 //
 // Score history: rows ride in the next event batch's transaction (a bounded
-// chunk per turn), so a busy writer pays one commit per turn for both; with
-// no events queued they get a transaction of their own. Sharing the thread
+// chunk per turn), so a busy writer pays one commit per turn for both. A row
+// wakes the thread only when it sleeps idle (not one wake per row); an idle
+// thread writes it at once in a transaction of its own. With
+// Limits::score_linger > 0 the thread, after a batch, first waits that long
+// for the next events to carry the rows of the batch just answered (a
+// wake-up and a commit fewer per batch under load). Off by default: the GHL
+// write-back's restart reconciliation reads the newest history row, and a
+// kill -9 just after an answer must find it written (a 5 ms linger lost it
+// in GhlWritebackTest.KilledMidOutboxDeliversEveryPendingUpdateOnceAfterRestart). Sharing the thread
 // (rather than a second writer contending for the store's single write lock)
 // keeps an event batch from waiting behind a long history write. History is
 // an audit aid: a full row queue drops rows and counts them; the live score
@@ -19,6 +26,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -54,6 +62,9 @@ class EventAppender {
     std::size_t max_queued_events = 16384;
     std::size_t max_queued_scores = 100'000;
     std::size_t score_rows_per_turn = 1024;  // history rows written per turn
+    // How long, after a batch, history rows wait for the next events to
+    // ride with (0: written as soon as the thread is idle). See above.
+    std::chrono::microseconds score_linger{0};
   };
 
   EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written = nullptr);
@@ -89,6 +100,9 @@ class EventAppender {
   };
 
   void run();
+  // Under mu_: something must be written now (not just history rows that
+  // can wait for the next events).
+  bool due() const;
   // Writes the requests' events and `rows` (may be empty) in one commit.
   void write_events(std::vector<Request>& requests, const std::vector<store::ScoreRecord>& rows);
   void write_scores(const std::vector<store::ScoreRecord>& rows);
@@ -105,6 +119,8 @@ class EventAppender {
   std::deque<store::ScoreRecord> scores_;
   std::uint64_t scores_queued_total_ = 0;
   std::uint64_t scores_done_total_ = 0;  // written, failed or dropped at stop
+  int flush_waiters_ = 0;  // flush_scores() callers waiting: rows are due now
+  bool sleeping_ = false;  // the thread waits for anything, no timeout: a history row wakes it
   bool stopping_ = false;
   bool stopped_ = false;  // the thread has exited
   std::atomic<std::size_t> queued_{0};  // events queued or being written

@@ -7,6 +7,7 @@
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace reai::server {
@@ -237,6 +238,43 @@ TEST(EventAppenderTest, ScoreRowsAreWrittenAndFlushed) {
   appender.append_score(score_row("c1", 9));  // after stop: written directly
   appender.flush_scores();
   EXPECT_EQ(store->score_history("t1", "c1", 10).value().size(), 6u);
+}
+
+TEST(EventAppenderTest, ScoreRowsRideWithTheNextEventBatch) {
+  auto store = store::make_memory_store();
+  // A linger far longer than the test: rows written before it ends can only
+  // have gone in the second event's transaction.
+  EventAppender appender(*store, nullptr, EventAppender::Limits{.score_linger = std::chrono::seconds(600)});
+  Outcome first, second;
+  ASSERT_TRUE(appender.submit({event("e1")}, first.done()));
+  first.future.get();
+  for (int i = 0; i < 3; ++i) appender.append_score(score_row("c1", i));
+  ASSERT_TRUE(appender.submit({event("e2")}, second.done()));
+  EXPECT_TRUE(second.future.get().second[0].value());
+  EXPECT_EQ(store->score_history("t1", "c1", 10).value().size(), 3u);
+  EXPECT_EQ(appender.batches(), 2u);
+}
+
+TEST(EventAppenderTest, ScoreRowWithoutEventsIsWrittenAfterTheLinger) {
+  auto store = store::make_memory_store();
+  EventAppender appender(*store, nullptr, EventAppender::Limits{.score_linger = std::chrono::milliseconds(1)});
+  Outcome first;
+  ASSERT_TRUE(appender.submit({event("e1")}, first.done()));
+  first.future.get();
+  appender.append_score(score_row("c1", 7));  // lingering or asleep: either way it gets written
+  // No flush_scores(): the thread must write the row on its own.
+  std::size_t rows = 0;
+  for (int i = 0; i < 5000 && rows == 0; ++i) {
+    rows = store->score_history("t1", "c1", 10).value().size();
+    if (rows == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(rows, 1u);
+  appender.append_score(score_row("c2", 8));  // long idle now: this row wakes the thread
+  for (int i = 0; i < 5000 && store->score_history("t1", "c2", 10).value().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(store->score_history("t1", "c2", 10).value().size(), 1u);
+  EXPECT_EQ(appender.scores_failed(), 0u);
 }
 
 TEST(EventAppenderTest, ScoreRowsBeyondTheBoundAreDroppedAndCounted) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <future>
 #include <random>
+#include <utility>
 
 namespace reai::server {
 namespace {
@@ -70,6 +71,9 @@ void GhlWriteback::on_score(const std::string& tenant_id, const std::string& con
     // band_changed is decided by the filler, against what was last enqueued.
     incoming_.push_back(Change{tenant_id, contact_id, ghl::ScoreChange{score, std::string(band), false}});
     ++reported_;
+    // Only a waiting thread is woken; a busy one takes the list whole when
+    // it comes back (no wake-up per score change while it works).
+    if (!std::exchange(waiting_, false)) return;
   }
   wake_.notify_one();
 }
@@ -149,8 +153,10 @@ void GhlWriteback::run() {
     {
       std::unique_lock lock(mu_);
       const double wait_s = std::max(0.0, next_s - steady_seconds());
+      waiting_ = true;
       wake_.wait_for(lock, std::chrono::duration<double>(wait_s),
                      [this] { return stopping_ || !incoming_.empty() || !jobs_.empty(); });
+      waiting_ = false;
       changes.swap(incoming_);
       jobs.swap(jobs_);
       stopping = stopping_;

@@ -220,6 +220,7 @@ class GhlWriteback {
   std::condition_variable wake_;
   std::condition_variable flushed_;
   std::vector<Change> incoming_;
+  bool waiting_ = false;  // run() waits for work: the next change wakes it
   std::deque<std::function<void()>> jobs_;
   std::uint64_t reported_ = 0;
   std::uint64_t filled_ = 0;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <optional>
+#include <utility>
 
 #include "bus/bus.h"
 #include "core/time.h"
@@ -25,6 +26,7 @@ constexpr std::string_view kListingsPrefix = "/api/listings/";
 constexpr std::size_t kMaxK = 100;
 constexpr std::size_t kMaxAttributes = 1000;
 constexpr std::size_t kMaxQueuedJobs = 65536;
+constexpr auto kJobPause = std::chrono::milliseconds(10);  // see worker_loop
 constexpr std::size_t kTopChanged = 3;  // a match_update goes out when these change
 
 ApiResponse answer(std::string body, Route route) { return json_response(200, std::move(body), route); }
@@ -342,12 +344,18 @@ Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::install
 Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::inventory(const std::string& tenant_id) {
   auto state = tenant(tenant_id);
   maybe_queue_listings_check(*state, tenant_id);
-  std::string match_dir;
-  const std::string wanted = wanted_match_model(tenant_id, &match_dir);
   const Status no_listings = not_found("no listings imported for this tenant (reai import listings)");
   {
+    // Cached so behaviour of a tenant without listings costs no store read,
+    // nor the two stat() calls of the model lookup below (they were most of
+    // the matching worker's cost per property event of such a tenant).
     std::lock_guard lock(state->mu);
-    // Cached so behaviour of a tenant without listings costs no store read.
+    if (state->no_listings) return no_listings;
+  }
+  std::string match_dir;
+  const std::string wanted = wanted_match_model(tenant_id, &match_dir);
+  {
+    std::lock_guard lock(state->mu);
     if (state->no_listings) return no_listings;
     if (state->inventory && state->inventory->model_version == wanted) return state->inventory;
   }
@@ -640,7 +648,9 @@ bool PropertyRoutes::enqueue(Job job) {
     return false;
   }
   queue_.push_back(std::move(job));
-  queue_cv_.notify_one();
+  // Only an idle worker is woken; a busy or pausing one takes the job with
+  // the rest (a wake-up per event was visible in the events profile).
+  if (std::exchange(worker_idle_, false)) queue_cv_.notify_one();
   return true;
 }
 
@@ -656,13 +666,21 @@ void PropertyRoutes::on_contact_changed(const std::string& tenant_id, const std:
 void PropertyRoutes::worker_loop() {
   std::unique_lock lock(queue_mu_);
   for (;;) {
+    worker_idle_ = true;
     queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    worker_idle_ = false;
     if (queue_.empty()) break;  // stopping and drained
-    Job job = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    process(job);
-    lock.lock();
+    while (!queue_.empty()) {
+      Job job = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      process(job);
+      lock.lock();
+    }
+    // Jobs arriving in the next moment are taken together after it: under
+    // an event stream the worker wakes a hundred times a second, not once
+    // per property event.
+    queue_cv_.wait_for(lock, kJobPause, [&] { return stopping_; });
   }
 }
 

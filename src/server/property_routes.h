@@ -141,6 +141,7 @@ class PropertyRoutes {
   std::condition_variable queue_cv_;
   std::deque<Job> queue_;
   bool stopping_ = false;
+  bool worker_idle_ = false;  // the worker waits for a job: the next one wakes it
   std::uint64_t dropped_ = 0;
   std::mutex stop_mu_;  // one joiner
   std::thread worker_;
