@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -212,7 +213,9 @@ TEST_F(PropertyRoutesTest, MatchesEmbedTheListingsValuationAndABargainReason) {
     rows.push_back({"tenant-a", l.id, l.price, attributes_of(l), property::valuation_json(v, l.price, "value@test"),
                     fixture::kNow});
   }
-  rows.push_back({"tenant-a", "not-valued", 200000, R"({"Neighborhood":"OldTown","Bedroom_AbvGr":"3"})", "",
+  // Not valued by the AVM, and cheap for its size against the other OldTown homes.
+  rows.push_back({"tenant-a", "not-valued", 120000,
+                  R"({"Neighborhood":"OldTown","Bedroom_AbvGr":"3","Gr_Liv_Area":"2400","Year_Built":"1990"})", "",
                   fixture::kNow});
   ASSERT_TRUE(store_->upsert_listings(rows));
   add_buyer("tenant-a", "buyer-1", 200000);
@@ -227,11 +230,19 @@ TEST_F(PropertyRoutesTest, MatchesEmbedTheListingsValuationAndABargainReason) {
     std::vector<std::string> reasons;
     for (const auto& reason : o.at("reasons").as_array()) reasons.emplace_back(reason.as_string());
     const bool bargain = std::find(reasons.begin(), reasons.end(), "priced 10% under its estimated value") != reasons.end();
+    const auto says = [&](std::string_view words) {
+      return std::any_of(reasons.begin(), reasons.end(),
+                         [&](const std::string& r) { return r.find(words) != std::string::npos; });
+    };
     if (id == "not-valued") {
+      // Without a valuation a reason may not speak of "its estimated value".
       EXPECT_TRUE(o.at("valuation").is_null());
+      EXPECT_FALSE(says("estimated value")) << json::serialize(o);
+      EXPECT_TRUE(says("under comparable homes")) << json::serialize(o);
       ++seen;
       continue;
     }
+    EXPECT_FALSE(says("comparable homes")) << json::serialize(o);
     ASSERT_TRUE(o.at("valuation").is_object()) << json::serialize(o);
     const auto& v = o.at("valuation").as_object();
     const double price = o.at("list_price").as_double();
