@@ -153,16 +153,19 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
   if (buyer.beds_wanted() >= 0 && l.beds == static_cast<float>(buyer.beds_wanted())) {
     reasons.push_back(std::to_string(buyer.beds_wanted()) + " bedrooms as you asked");
   }
+  // "Estimated value" always means the AVM valuation the match carries, in
+  // the same rounding as its competitiveness text (inventory.h
+  // assess_price). A listing without one may still be cheap against the
+  // catalog's comparables estimate, and is then said to be so in those words.
+  const std::size_t reasons_before_value = reasons.size();
   if (l.appraised_value > 0) {
-    // The AVM's value the match carries: the same rounding as its
-    // competitiveness text (inventory.h assess_price).
     const double gap = (l.price - l.appraised_value) / l.appraised_value;
     if (gap <= -0.05) reasons.push_back("priced " + percent(gap) + " under its estimated value");
   } else if (!std::isnan(f[kValueGap]) && f[kValueGap] < -0.05f) {
-    reasons.push_back("priced " + percent(std::exp(f[kValueGap]) - 1) + " under its estimated value");
+    reasons.push_back("priced " + percent(std::exp(f[kValueGap]) - 1) + " under comparable homes");
   }
-  const std::size_t value_reason = reasons.size() - 1;  // when one was just added
-  const bool under_value = !reasons.empty() && reasons.back().ends_with("under its estimated value");
+  const bool under_value = reasons.size() > reasons_before_value;
+  const std::size_t value_reason = reasons_before_value;
   if (!std::isnan(f[kMaxSimilaritySaved]) && f[kMaxSimilaritySaved] > -0.3f) {
     reasons.push_back("similar to a home you saved");
   }

@@ -72,9 +72,11 @@ class ListingCatalog {
   std::size_t dims() const { return dims_; }
   std::size_t skipped_rows() const { return skipped_rows_; }
   // The AVM's value of listing i (> 0), as the product stored it at import.
-  // Reasons then quote it ("priced 8% under its estimated value") instead of
-  // the comparables estimate; the ranking features do not change. Not
-  // thread-safe: call before sharing the catalog.
+  // Only then does a reason speak of "its estimated value" ("priced 8% under
+  // its estimated value", the valuation the match carries); a listing without
+  // one can only be "priced 8% under comparable homes" (the comparables
+  // estimate). The ranking features do not change. Not thread-safe: call
+  // before sharing the catalog.
   void set_appraisal(std::size_t i, double value) { listings_[i].appraised_value = value; }
   const std::string& neighbourhood_name(int level) const;
   std::size_t neighbourhood_levels() const { return neighbourhood_names_.size(); }
@@ -255,6 +257,10 @@ struct Match {
   std::uint32_t listing = 0;   // catalog index
   double match_score = 0;      // 0-1, higher is better
   double predicted_interest = 0;  // P(save or tour request)
+  // Plain words, at most three: "within budget", "in Northridge like 4 homes
+  // you saved", "priced 8% under its estimated value" (only for a listing
+  // with an AVM valuation, ListingCatalog::set_appraisal) or "priced 8% under
+  // comparable homes" (without one), ...
   std::vector<std::string> reasons;
 };
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <string_view>
 
 #include "property/synthetic_matching.h"
 
@@ -194,6 +195,49 @@ TEST(Matcher, SavedListingsAreExcludedAndScoresAreBounded) {
     for (const auto& r : x.reasons) named |= r.find("you saved") != std::string::npos || r == "within budget";
   }
   EXPECT_TRUE(named);
+}
+
+bool has_reason(const Match& m, std::string_view words) {
+  return std::any_of(m.reasons.begin(), m.reasons.end(),
+                     [&](const std::string& r) { return r.find(words) != std::string::npos; });
+}
+
+// "Its estimated value" is only ever the AVM valuation a listing carries; the
+// catalog's comparables estimate is called what it is.
+TEST(Matcher, ValueReasonsNameTheEstimateTheyComeFrom) {
+  auto c = ames();
+  BuyerPreferences p(c, {250000.0, std::nullopt, ""});
+  MatchOptions opt;
+  opt.k = 60;
+  const auto plain = Matcher(c, nullptr).top_k(p, kT0, opt);
+  ASSERT_EQ(plain.size(), 60u);
+  int comparables = 0;
+  for (const auto& m : plain) {
+    EXPECT_FALSE(has_reason(m, "estimated value")) << c.listing(m.listing).id;
+    if (!has_reason(m, "under comparable homes")) continue;
+    ++comparables;
+    const Listing& l = c.listing(m.listing);
+    EXPECT_LT(l.log_price - l.log_value, -0.05f) << l.id;
+  }
+  EXPECT_GT(comparables, 0);
+
+  // With AVM valuations stored, every listing is at its value except one
+  // priced 15% under it: only that one has a value reason, in the AVM's words.
+  const std::uint32_t bargain = plain[0].listing;
+  for (std::size_t i = 0; i < c.size(); ++i) c.set_appraisal(i, c.listing(i).price);
+  c.set_appraisal(bargain, c.listing(bargain).price / 0.85);
+  const auto valued = Matcher(c, nullptr).top_k(p, kT0, opt);
+  bool seen = false;
+  for (const auto& m : valued) {
+    EXPECT_FALSE(has_reason(m, "comparable homes")) << c.listing(m.listing).id;
+    if (m.listing == bargain) {
+      seen = true;
+      EXPECT_TRUE(has_reason(m, "priced 15% under its estimated value")) << ::testing::PrintToString(m.reasons);
+    } else {
+      EXPECT_FALSE(has_reason(m, "estimated value")) << c.listing(m.listing).id;
+    }
+  }
+  EXPECT_TRUE(seen);
 }
 
 TEST(Matcher, NearCopiesDoNotFillTheList) {

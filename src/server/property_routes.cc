@@ -31,6 +31,14 @@ constexpr std::size_t kTopChanged = 3;  // a match_update goes out when these ch
 
 ApiResponse answer(std::string body, Route route) { return json_response(200, std::move(body), route); }
 
+// The inventory's failure as an answer: a catalog still loading (or a store
+// that cannot be reached) is worth retrying soon.
+ApiResponse inventory_error(const Status& status, Route route) {
+  ApiResponse r = error_response(status, route);
+  if (status.code() == StatusCode::kUnavailable) r.retry_after = "1";
+  return r;
+}
+
 Result<json::object> parse_body_object(std::string_view body) {
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
@@ -114,7 +122,6 @@ struct BuyerState {
 };
 
 struct PropertyRoutes::TenantState {
-  std::mutex load_mu;  // one load at a time; held while loading
   std::mutex mu;       // guards the fields below
   std::shared_ptr<const Inventory> inventory;
   bool no_listings = false;  // the store had none at the last load
@@ -142,6 +149,9 @@ PropertyRoutes::PropertyRoutes(store::Store& store, bus::Bus& bus, const Clock& 
       clock_(clock),
       model_dir_(std::move(model_dir)),
       listings_check_interval_(listings_check_interval) {
+  Job preload;
+  preload.preload_all = true;
+  queue_.push_back(std::move(preload));  // the worker's first job
   worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -205,8 +215,25 @@ std::shared_ptr<PropertyRoutes::TenantState> PropertyRoutes::tenant(const std::s
 }
 
 void PropertyRoutes::reload() {
-  std::lock_guard lock(tenants_mu_);
-  tenants_.clear();
+  {
+    std::lock_guard lock(tenants_mu_);
+    tenants_.clear();
+  }
+  Job preload;
+  preload.preload_all = true;
+  (void)enqueue(std::move(preload));  // when dropped, requests queue their own loads
+}
+
+void PropertyRoutes::preload_all() {
+  auto tenants = store_.list_tenants();
+  if (!tenants) return;  // the store is down: requests queue their tenant's load
+  for (const store::Tenant& t : *tenants) {
+    {
+      std::lock_guard lock(queue_mu_);
+      if (stopping_) return;
+    }
+    check_listings(t.tenant_id);
+  }
 }
 
 Result<std::shared_ptr<PropertyRoutes::Inventory>> PropertyRoutes::load_listings(const std::string& tenant_id) {
@@ -274,13 +301,13 @@ void PropertyRoutes::attach_model(Inventory& inv, const std::string& match_dir, 
   inv.learned = model != nullptr;
 }
 
-void PropertyRoutes::maybe_queue_listings_check(TenantState& state, const std::string& tenant_id) {
-  const auto now = std::chrono::steady_clock::now();
+void PropertyRoutes::maybe_queue_listings_check(TenantState& state, const std::string& tenant_id, bool now) {
+  const auto t = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(state.mu);
-    if (state.check_queued || now < state.next_check) return;
+    if (state.check_queued || (!now && t < state.next_check)) return;
     state.check_queued = true;
-    state.next_check = now + listings_check_interval_;
+    state.next_check = t + listings_check_interval_;
   }
   Job job;
   job.tenant_id = tenant_id;
@@ -293,28 +320,39 @@ void PropertyRoutes::maybe_queue_listings_check(TenantState& state, const std::s
 
 void PropertyRoutes::check_listings(const std::string& tenant_id) {
   auto state = tenant(tenant_id);
-  {
-    std::lock_guard lock(state->mu);
-    state->check_queued = false;
-  }
+  // Cleared when done, so requests arriving during a load queue no more.
+  struct ClearQueued {
+    TenantState& state;
+    ~ClearQueued() {
+      std::lock_guard lock(state.mu);
+      state.check_queued = false;
+    }
+  } clear_queued{*state};
   auto version = store_.listings_version(tenant_id);
   if (!version) return;  // the store is down: the next check retries
+  std::string match_dir;
+  const std::string wanted = wanted_match_model(tenant_id, &match_dir);
+  std::shared_ptr<const Inventory> current;
   {
     std::lock_guard lock(state->mu);
-    const bool loaded = state->inventory != nullptr;
-    if (!loaded && !state->no_listings) return;  // never loaded: the first request loads
-    const std::int64_t have = loaded ? state->inventory->listings_version : state->no_listings_version;
-    if (have == *version) return;
+    if (state->no_listings && state->no_listings_version == *version) return;
+    current = state->inventory;
   }
-  // Built here, on the matching worker, while requests keep the old one.
-  auto fresh = load_listings(tenant_id);
-  if (!fresh) return;
-  if ((*fresh)->catalog) {
-    std::string match_dir;
-    const std::string wanted = wanted_match_model(tenant_id, &match_dir);
-    attach_model(**fresh, match_dir, wanted);
+  std::shared_ptr<Inventory> fresh;
+  if (current && current->listings_version == *version) {
+    if (current->model_version == wanted) return;
+    fresh = std::make_shared<Inventory>();  // only the match model changed
+    fresh->catalog = current->catalog;
+    fresh->valuations = current->valuations;
+    fresh->listings_version = current->listings_version;
+  } else {
+    // Built here, on the matching worker, while requests keep the old one.
+    auto loaded = load_listings(tenant_id);
+    if (!loaded) return;
+    fresh = std::move(*loaded);
   }
-  (void)install(*state, std::move(*fresh));
+  if (fresh->catalog) attach_model(*fresh, match_dir, wanted);
+  (void)install(*state, std::move(fresh));
 }
 
 Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::install(TenantState& state,
@@ -341,45 +379,48 @@ Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::install
   return std::shared_ptr<const Inventory>(inv);
 }
 
-Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::inventory(const std::string& tenant_id) {
+Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::inventory(const std::string& tenant_id,
+                                                                                     bool on_worker) {
   auto state = tenant(tenant_id);
-  maybe_queue_listings_check(*state, tenant_id);
   const Status no_listings = not_found("no listings imported for this tenant (reai import listings)");
+  bool known_empty = false;
   {
-    // Cached so behaviour of a tenant without listings costs no store read,
-    // nor the two stat() calls of the model lookup below (they were most of
-    // the matching worker's cost per property event of such a tenant).
     std::lock_guard lock(state->mu);
-    if (state->no_listings) return no_listings;
+    known_empty = state->no_listings && !state->inventory;
+  }
+  if (known_empty) {
+    // Answered before the model lookup below: its two stat() calls were most
+    // of the matching worker's cost per property event of such a tenant.
+    if (!on_worker) maybe_queue_listings_check(*state, tenant_id, false);
+    return no_listings;
   }
   std::string match_dir;
   const std::string wanted = wanted_match_model(tenant_id, &match_dir);
-  {
-    std::lock_guard lock(state->mu);
-    if (state->no_listings) return no_listings;
-    if (state->inventory && state->inventory->model_version == wanted) return state->inventory;
-  }
-  std::lock_guard load(state->load_mu);
   std::shared_ptr<const Inventory> current;
+  bool installed = false;
   {
     std::lock_guard lock(state->mu);
-    if (state->no_listings) return no_listings;
     current = state->inventory;
+    installed = current != nullptr || state->no_listings;
   }
-  if (current && current->model_version == wanted) return current;  // loaded while waiting
-  std::shared_ptr<Inventory> inv;
-  if (current) {
-    inv = std::make_shared<Inventory>();  // only the model changed
-    inv->catalog = current->catalog;
-    inv->valuations = current->valuations;
-    inv->listings_version = current->listings_version;
-  } else {
-    auto loaded = load_listings(tenant_id);
-    if (!loaded) return loaded.status();
-    inv = std::move(*loaded);
+  if (!on_worker) {
+    // Nothing installed yet, or a retrained match model: the worker loads
+    // it; this thread answers with what is installed.
+    const bool model_moved = current && current->model_version != wanted;
+    maybe_queue_listings_check(*state, tenant_id, !installed || model_moved);
+    if (!installed) return unavailable("listings are loading");
+    if (!current) return no_listings;
+    return current;
   }
-  if (inv->catalog) attach_model(*inv, match_dir, wanted);
-  return install(*state, std::move(inv));
+  if (installed && (!current || current->model_version == wanted)) {
+    if (!current) return no_listings;
+    return current;
+  }
+  check_listings(tenant_id);  // on the worker: load what is missing now
+  std::lock_guard lock(state->mu);
+  if (state->inventory) return state->inventory;
+  if (state->no_listings) return no_listings;
+  return unavailable("listings could not be loaded");
 }
 
 Result<property::BuyerPreferences> PropertyRoutes::preferences_from_store(const Inventory& inv,
@@ -454,7 +495,7 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   auto k = parse_k(query);
   if (!k) return error_response(k.status(), kRoute);
   auto inv = inventory(claims.tenant_id);
-  if (!inv) return error_response(inv.status(), kRoute);
+  if (!inv) return inventory_error(inv.status(), kRoute);
   std::optional<property::BuyerPreferences> prefs;
   {
     auto state = tenant(claims.tenant_id);
@@ -517,7 +558,7 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
     return error_response(invalid_argument("give at least one of budget, beds, area or lead_id"), kRoute);
   }
   auto inv = inventory(claims.tenant_id);
-  if (!inv) return error_response(inv.status(), kRoute);
+  if (!inv) return inventory_error(inv.status(), kRoute);
   const property::ListingCatalog& catalog = *(*inv)->catalog;
   property::BuyerPreferences prefs(catalog, stated);
   if (!lead_id.empty()) {
@@ -685,11 +726,15 @@ void PropertyRoutes::worker_loop() {
 }
 
 void PropertyRoutes::process(const Job& job) {
+  if (job.preload_all) {
+    preload_all();
+    return;
+  }
   if (job.check_listings) {
     check_listings(job.tenant_id);
     return;
   }
-  auto inv = inventory(job.tenant_id);
+  auto inv = inventory(job.tenant_id, /*on_worker=*/true);
   if (!inv) return;  // no listings for this tenant (or they do not load): nothing to match
   const property::ListingCatalog& catalog = *(*inv)->catalog;
   auto state = tenant(job.tenant_id);

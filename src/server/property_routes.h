@@ -3,15 +3,20 @@
 // price competitiveness. Tenant-scoped: the tenant always comes from the
 // verified token. Private to src/server; owned by Api.
 //
-// State per tenant, loaded on first use: the listings from the store as a
-// ListingCatalog (popularity from the tenant's stored saves and tours), the
-// match model from MODEL_DIR/tenants/T/match or MODEL_DIR/match (content
-// scorer when none), the AVM from .../value. A model retrained into its
-// directory is picked up on the next request (model.json mtime). Listings
-// imported while serving (by another process too) are picked up without a
-// reload: a request queues a read of the store's per-tenant listings version
-// at most once per check interval, and when it moved the matching worker
-// rebuilds the catalog while requests keep using the old one.
+// State per tenant: the listings from the store as a ListingCatalog
+// (popularity from the tenant's stored saves and tours), the match model from
+// MODEL_DIR/tenants/T/match or MODEL_DIR/match (content scorer when none),
+// the AVM from .../value (loaded on first use). Catalogs and match models are
+// never loaded on a request (io) thread: the matching worker preloads every
+// stored tenant's catalog at construction and after reload(); until a
+// tenant's catalog is installed its match routes answer 503 with
+// Retry-After: 1 and {"error":"listings are loading"} (a request for a tenant
+// the worker has not seen queues its load). A match model retrained into its
+// directory (model.json mtime) is attached by the worker while requests keep
+// the previous one. Listings imported while serving (by another process too)
+// are picked up without a reload: a request queues a read of the store's
+// per-tenant listings version at most once per check interval, and when it
+// moved the worker rebuilds the catalog while requests keep using the old one.
 //
 // Matching never runs on the scoring path: behaviour (property view, save,
 // tour request; a contact's criteria) is queued to one matching worker that
@@ -78,8 +83,9 @@ class PropertyRoutes {
   void on_event(const Event& event);
   // A contact's stated criteria may have changed (PUT /api/contacts).
   void on_contact_changed(const std::string& tenant_id, const std::string& contact_id);
-  // Forgets loaded listings, models and buyer states; the next request
-  // loads them again from the store and the model directory.
+  // Forgets loaded listings, models and buyer states and queues the preload
+  // of every stored tenant's catalog again (match routes answer 503 until
+  // a tenant's is back).
   void reload();
   // Processes what is queued, then stops the worker. Idempotent.
   void stop();
@@ -92,7 +98,9 @@ class PropertyRoutes {
     std::string tenant_id;
     std::string contact_id;
     Event event;           // empty event_id: criteria changed
-    bool check_listings = false;  // instead: has the tenant's listings version moved?
+    bool check_listings = false;  // instead: load the tenant's catalog, or rebuild it if the
+                                  // store's listings version or the match model moved
+    bool preload_all = false;     // instead: check_listings for every stored tenant
   };
 
   ApiResponse lead_matches(const TokenClaims& claims, const std::string& lead_id, std::string_view query);
@@ -102,10 +110,13 @@ class PropertyRoutes {
 
   // The tenant's state (created empty on first use).
   std::shared_ptr<TenantState> tenant(const std::string& tenant_id);
-  // The tenant's inventory, loading it on first use; NotFound when the
-  // tenant has no listings. The match model is refreshed when it changed.
-  // Queues a listings check when the interval has passed.
-  Result<std::shared_ptr<const Inventory>> inventory(const std::string& tenant_id);
+  // The tenant's installed inventory; NotFound when the tenant has no
+  // listings. On a request thread (`on_worker` false) it never loads:
+  // Unavailable ("listings are loading") until the worker has installed the
+  // catalog, and a changed match model is queued for the worker while the
+  // current one serves. On the worker it loads what is missing. Queues a
+  // listings check when the interval has passed.
+  Result<std::shared_ptr<const Inventory>> inventory(const std::string& tenant_id, bool on_worker = false);
   // The tenant's listings, valuations and popularity read from the store
   // (no matcher yet); an inventory without catalog when there are none.
   Result<std::shared_ptr<Inventory>> load_listings(const std::string& tenant_id);
@@ -115,9 +126,15 @@ class PropertyRoutes {
   // Makes `inv` the tenant's inventory unless a newer listings version is
   // already installed; NotFound when that inventory has no listings.
   Result<std::shared_ptr<const Inventory>> install(TenantState& state, std::shared_ptr<Inventory> inv);
-  void maybe_queue_listings_check(TenantState& state, const std::string& tenant_id);
-  // On the worker: rebuilds the inventory when the store's version moved.
+  // Queues a check_listings job unless one is queued; `now` ignores the
+  // check interval (nothing installed yet, or the match model changed).
+  void maybe_queue_listings_check(TenantState& state, const std::string& tenant_id, bool now = false);
+  // On the worker: loads the tenant's inventory when none is installed,
+  // rebuilds it when the store's version moved, re-attaches the match model
+  // when it changed.
   void check_listings(const std::string& tenant_id);
+  // On the worker: check_listings for every tenant the store lists.
+  void preload_all();
   // False (and dropped) when stopping or the queue is full.
   bool enqueue(Job job);
   // A buyer's preferences from the stored contact and events; events after
