@@ -3,7 +3,9 @@
 // change scores and the score field and band tag reach GHL through 401, 429,
 // 5xx and 422 answers; a kill -9 with deliveries pending, changes in memory
 // and updates in the outbox loses nothing and resends nothing; a burst of 1,000 band changes stays within the rate limit; the
-// OAuth install stores tokens sealed and rotates the refresh token.
+// OAuth install stores tokens sealed and rotates the refresh token; a lead
+// turning hot moves its open opportunity to the tenant's hot stage exactly
+// once (across a kill -9), never a won one, and not at all when it is off.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -445,6 +447,121 @@ TEST_F(GhlWritebackTest, SyncPullsContactsAndOpportunitiesPageByPageAndResumes) 
   auto contact = http_->get("/api/contacts/CONsync005", token_for("t1", "agent"));
   ASSERT_EQ(contact.status, 200) << contact.body;
   EXPECT_EQ(json::parse(contact.body).as_object().at("budget").to_number<double>(), 450000) << contact.body;
+  EXPECT_EQ(server_->stop(), 0) << server_->log();
+}
+
+// A delivery of `fixture` about `contact` whose message/appointment ids are
+// the contact's own (GHL ids become event ids, unique per tenant).
+std::string own_delivery(const std::string& fixture, const std::string& contact) {
+  std::string body = delivery(fixture, contact);
+  for (const std::string id : {"MSGq1w2e3r4t5y6u7i8o9", "MSGcall0001", "MSGcall0002", "MSGemail0002", "MSGsms0003",
+                               "APTz9y8x7w6v5", "TASK01", "NOTE01"}) {
+    body = replace_all(body, id, id + "-" + contact);
+  }
+  return body;
+}
+
+// The deliveries that take a new contact from its first score to hot (with
+// the budget and pre-approval fields mapped): stated budget, pre-approved,
+// replies to outreach, a booked showing.
+const std::vector<std::string> kToHot = {"contact_create.json", "outbound_sms.json", "inbound_sms.json",
+                                         "inbound_call_misnamed.json", "inbound_email.json", "appointment_create.json"};
+
+TEST_F(GhlWritebackTest, TurningHotMovesTheOpenOpportunityToTheHotStageOnceAndNeverAWonOne) {
+  link_tenant_with_pit();
+  auto add = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"tenant", "add", "--data-dir", dir_ + "/data", "--tenant", "t1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_reai(args);
+  };
+  // Bad configuration is refused and stores nothing.
+  for (const char* bad : {"pipeSales", "pipeSales:", ":stgHot", "pipe Sales:stgHot", "pipeSales:stg/Hot"}) {
+    auto r = add({"--ghl-hot-stage", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find("--ghl-hot-stage"), std::string::npos) << r.output;
+  }
+  const std::string map = write_file(dir_, "map.json", R"({"budget":"fBudget01","pre_approval":"fPreApp01"})");
+  auto configured = add({"--ghl-hot-stage", "pipeSales:stgHot", "--ghl-field-map", map});
+  ASSERT_EQ(configured.exit_code, 0) << configured.output;
+
+  FakeGhl ghl;
+  ghl.accept_token(kPit);
+  ghl.add_pipeline(R"({"id":"pipeSales","name":"Sales","stages":[{"id":"stgNew","position":0},)"
+                   R"({"id":"stgHot","position":1},{"id":"stgOffer","position":2}]})");
+  auto opportunity = [&](const std::string& id, const std::string& contact, const std::string& status) {
+    ghl.add_opportunity_record(R"({"id":")" + id + R"(","contactId":")" + contact +
+                               R"(","pipelineId":"pipeSales","pipelineStageId":"stgNew","status":")" + status + R"("})");
+  };
+  opportunity("OPPhot", "CONhot", "open");
+  opportunity("OPPwon", "CONwon", "won");
+  opportunity("OPPoff", "CONoff", "open");
+  start(ghl, "100/10");
+  const std::string agent = token_for("t1", "agent");
+  auto config = http_->get("/api/admin/ghl/config", admin_);
+  ASSERT_EQ(config.status, 200) << config.body;
+  EXPECT_EQ(json::parse(config.body).at("hot_stage").at("stage_id").as_string(), "stgHot") << config.body;
+  auto stage_rows = [&](const std::string& status) {
+    std::vector<json::object> out;
+    auto r = http_->get("/api/admin/ghl/outbox?status=" + status + "&limit=1000", admin_);
+    if (r.status != 200) return out;
+    const json::value list = json::parse(r.body);
+    for (const auto& u : list.at("updates").as_array()) {
+      if (u.at("kind") == "stage") out.push_back(u.as_object());
+    }
+    return out;
+  };
+  auto turn_hot = [&](const std::string& contact) {
+    for (const auto& fixture : kToHot) {
+      ASSERT_EQ(post_signed(own_delivery(fixture, contact)), 200) << fixture;
+    }
+    ASSERT_TRUE(eventually([&] { return reai_score(contact, agent).second == "hot"; }, 30))
+        << contact << " is " << reai_score(contact, agent).second << "\n" << server_->log();
+  };
+
+  // GHL is down while CONhot turns hot: the move waits in the outbox, and a
+  // kill -9 does not lose it.
+  ghl.set_down(true);
+  turn_hot("CONhot");
+  ASSERT_TRUE(eventually([&] { return stage_rows("pending").size() == 1; }, 30)) << server_->log();
+  EXPECT_EQ(server_->stop(SIGKILL), 128 + SIGKILL);
+  ghl.set_down(false);
+  start(ghl, "100/10");
+  ASSERT_TRUE(eventually([&] { return stage_rows("sent").size() == 1; }, 60)) << server_->log();
+  EXPECT_EQ(ghl.stage_moves(), (std::vector<std::pair<std::string, std::string>>{{"OPPhot", "stgHot"}}));
+  EXPECT_EQ(ghl.tags("CONhot"), std::set<std::string>{"hot-lead"});
+
+  // A won opportunity is never moved; its row says why.
+  turn_hot("CONwon");
+  ASSERT_TRUE(eventually([&] { return stage_rows("sent").size() == 2; }, 30)) << server_->log();
+  EXPECT_EQ(ghl.opportunity_stage("OPPwon"), "stgNew");
+  bool won_noted = false;
+  for (const auto& row : stage_rows("sent")) won_noted = won_noted || row.at("error") == "not moved: OPPwon is won";
+  EXPECT_TRUE(won_noted);
+
+  // Still hot, replayed deliveries, a restart: no second move.
+  ASSERT_EQ(post_signed(own_delivery("outbound_call.json", "CONhot")), 200);
+  ASSERT_EQ(post_signed(own_delivery("appointment_create.json", "CONhot")), 200);  // a replay
+  ASSERT_TRUE(eventually([&] { return pending_deliveries(admin_) == 0; }, 30));
+  EXPECT_EQ(reai_score("CONhot", agent).second, "hot");
+  EXPECT_EQ(server_->stop(), 0) << server_->log();
+  start(ghl, "100/10");
+
+  // Turned off through the admin route: CONoff turns hot, nothing moves.
+  auto off = http_->put("/api/admin/ghl/config", R"({"hot_stage":null})", admin_);
+  ASSERT_EQ(off.status, 200) << off.body;
+  EXPECT_EQ(http_->put("/api/admin/ghl/config", R"({"hot_stage":{"pipeline_id":"pipeSales"}})", admin_).status, 400);
+  turn_hot("CONoff");
+  ASSERT_TRUE(eventually([&] { return ghl.tags("CONoff") == std::set<std::string>{"hot-lead"}; }, 30))
+      << server_->log();
+  ASSERT_TRUE(eventually([&] { return outbox_count("pending", admin_) == 0; }, 30));
+  EXPECT_EQ(stage_rows("sent").size(), 2u);
+  EXPECT_EQ(ghl.opportunity_stage("OPPoff"), "stgNew");
+  int puts = 0;
+  for (const auto& r : ghl.received()) puts += r.method == "PUT" && r.target.rfind("/opportunities/", 0) == 0;
+  EXPECT_EQ(puts, 1);
+  EXPECT_EQ(ghl.stage_moves().size(), 1u);
+  EXPECT_EQ(metric("reai_ghl_writeback_stage_moves_total"), 0);  // this run moved nothing
+  EXPECT_EQ(outbox_count("failed", admin_), 0u);
   EXPECT_EQ(server_->stop(), 0) << server_->log();
 }
 

@@ -2,6 +2,7 @@
 #include <cctype>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <set>
 
@@ -11,6 +12,7 @@
 #include "core/time.h"
 #include "ghl/contact_export.h"
 #include "ghl/ghl.h"
+#include "ghl/hot_stage.h"
 #include "ghl/secret_box.h"
 #include "store/store.h"
 
@@ -37,6 +39,7 @@ struct TenantArgs {
   std::string ghl_location;
   std::string ghl_workflow_secret;
   std::string ghl_field_map;  // file
+  std::string ghl_hot_stage;  // "PIPELINE_ID:STAGE_ID" or "off"; empty: unchanged
   std::string ghl_token_file;   // a Private Integration Token
   std::string secret_key_file;  // seals it
 };
@@ -65,8 +68,15 @@ Status write_ghl_token(store::Store& store, const TenantArgs& args) {
 }
 
 // Links the tenant to GoHighLevel: one location per tenant, the workflow
-// secret and the custom-field mapping (validated before anything is written).
+// secret, the custom-field mapping and the hot stage (validated before
+// anything is written).
 Status write_ghl_settings(store::Store& store, const TenantArgs& args) {
+  std::optional<ghl::HotStage> hot_stage;
+  if (!args.ghl_hot_stage.empty()) {
+    auto parsed = ghl::parse_hot_stage_spec(args.ghl_hot_stage);
+    if (!parsed) return invalid_argument("--ghl-hot-stage: " + parsed.status().message());
+    hot_stage = std::move(*parsed);
+  }
   if (!args.ghl_location.empty()) {
     auto owner = store.find_tenant_by_ghl_location(args.ghl_location);
     if (owner && owner->tenant_id != args.tenant) {
@@ -75,7 +85,7 @@ Status write_ghl_settings(store::Store& store, const TenantArgs& args) {
     }
     if (!owner && owner.status().code() != StatusCode::kNotFound) return owner.status();
   }
-  if (args.ghl_workflow_secret.empty() && args.ghl_field_map.empty()) return Status::ok();
+  if (args.ghl_workflow_secret.empty() && args.ghl_field_map.empty() && args.ghl_hot_stage.empty()) return Status::ok();
   store::GhlSettings settings;
   settings.tenant_id = args.tenant;
   if (auto existing = store.get_ghl_settings(args.tenant)) settings = *existing;
@@ -88,6 +98,10 @@ Status write_ghl_settings(store::Store& store, const TenantArgs& args) {
     auto mapping = ghl::parse_field_mapping(text.str());
     if (!mapping) return invalid_argument(args.ghl_field_map + ": " + mapping.status().message());
     settings.field_map_json = text.str();
+  }
+  if (!args.ghl_hot_stage.empty()) {
+    settings.hot_pipeline_id = hot_stage ? hot_stage->pipeline_id : std::string();
+    settings.hot_stage_id = hot_stage ? hot_stage->stage_id : std::string();
   }
   return store.put_ghl_settings(settings);
 }
@@ -235,6 +249,9 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
                   "Shared secret of POST /api/ghl/workflow/{tenant}");
   add->add_option("--ghl-field-map", args->ghl_field_map,
                   "JSON file mapping GHL custom fields to budget/timeline/pre_approval and stages");
+  add->add_option("--ghl-hot-stage", args->ghl_hot_stage,
+                  "PIPELINE_ID:STAGE_ID: move the lead's open opportunity to this GHL stage when the lead turns hot "
+                  "('off' turns it off)");
   add->add_option("--ghl-token-file", args->ghl_token_file,
                   "File holding the location's GHL Private Integration Token (stored sealed)");
   add->add_option("--secret-key-file", args->secret_key_file,

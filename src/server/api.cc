@@ -357,6 +357,8 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
   std::string_view delivery_id;
   if (path == "/api/admin/ghl/outbox") {
     route = Route::kGhlOutbox;
+  } else if (path == "/api/admin/ghl/config") {
+    route = Route::kGhlConfig;
   } else if (path == kDeliveriesPath) {
     route = Route::kGhlDeliveries;
   } else if (path.substr(0, kDeliveriesPath.size() + 1) == std::string(kDeliveriesPath) + "/" &&
@@ -453,6 +455,9 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
       break;
     case Route::kGhlOutbox:
       if (method_is(Method::kGet)) return list_ghl_outbox(*claims, query);
+      break;
+    case Route::kGhlConfig:
+      if (method_is(Method::kGet) || method_is(Method::kPut)) return ghl_->config(*claims, request, !get);
       break;
     case Route::kRealtimeScoring:
       return error_response(invalid_argument("this route needs a WebSocket upgrade"), route);

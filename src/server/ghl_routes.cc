@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/time.h"
+#include "ghl/hot_stage.h"
 #include "server/api.h"
 #include "server/codec.h"
 #include "server/http_errors.h"
@@ -53,6 +54,35 @@ std::string join(const std::vector<std::string>& parts) {
     out.append(p);
   }
   return out;
+}
+
+// The body of PUT /api/admin/ghl/config: {"hot_stage": {...} | null}.
+Result<std::optional<ghl::HotStage>> parse_config_body(std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return invalid_argument("malformed JSON: " + ec.message());
+  const auto* o = v.if_object();
+  if (!o) return invalid_argument("the body must be a JSON object");
+  for (const auto& field : *o) {
+    if (field.key() != "hot_stage") return invalid_argument("unknown field '" + std::string(field.key()) + "'");
+  }
+  const auto* hot = o->if_contains("hot_stage");
+  if (!hot) return invalid_argument("hot_stage is required (an object, or null to turn it off)");
+  if (hot->is_null()) return std::optional<ghl::HotStage>();
+  const auto* stage = hot->if_object();
+  if (!stage) return invalid_argument("hot_stage must be an object {pipeline_id, stage_id} or null");
+  ghl::HotStage out;
+  for (const auto& field : *stage) {
+    std::string* into = field.key() == "pipeline_id" ? &out.pipeline_id
+                        : field.key() == "stage_id"  ? &out.stage_id
+                                                     : nullptr;
+    if (!into) return invalid_argument("unknown field 'hot_stage." + std::string(field.key()) + "'");
+    if (!field.value().is_string()) return invalid_argument("hot_stage." + std::string(field.key()) + " must be a string");
+    *into = std::string(field.value().as_string());
+  }
+  REAI_RETURN_IF_ERROR(ghl::check_ghl_id(out.pipeline_id, "hot_stage.pipeline_id"));
+  REAI_RETURN_IF_ERROR(ghl::check_ghl_id(out.stage_id, "hot_stage.stage_id"));
+  return std::optional<ghl::HotStage>(std::move(out));
 }
 
 }  // namespace
@@ -388,6 +418,34 @@ ApiResponse GhlRoutes::retry_delivery(const TokenClaims& claims, std::string_vie
   if (!s) return error_answer(s, kRoute);
   enqueue_process(claims.tenant_id, *id);
   return json_response(202, "{\"status\":\"pending\",\"delivery_id\":" + std::to_string(*id) + "}", kRoute);
+}
+
+ApiResponse GhlRoutes::config(const TokenClaims& claims, const ApiRequest& request, bool put) {
+  constexpr Route kRoute = Route::kGhlConfig;
+  if (claims.role != Role::kAdmin) return error_answer(permission_denied("admin role required"), kRoute);
+  store::Store& store = api_.deps_.store;
+  store::GhlSettings settings;
+  settings.tenant_id = claims.tenant_id;
+  if (auto existing = store.get_ghl_settings(claims.tenant_id)) {
+    settings = std::move(*existing);
+  } else if (existing.status().code() != StatusCode::kNotFound) {
+    return error_answer(existing.status(), kRoute);
+  }
+  if (put) {
+    auto hot = parse_config_body(request.body);
+    if (!hot) return error_answer(hot.status(), kRoute);
+    settings.hot_pipeline_id = *hot ? (*hot)->pipeline_id : std::string();
+    settings.hot_stage_id = *hot ? (*hot)->stage_id : std::string();
+    if (Status s = store.put_ghl_settings(settings); !s) return error_answer(s, kRoute);
+  }
+  std::string location;
+  if (auto tenant = store.get_tenant(claims.tenant_id)) location = tenant->ghl_location_id;
+  json::value hot_stage = nullptr;
+  if (!settings.hot_stage_id.empty()) {
+    hot_stage = json::object{{"pipeline_id", settings.hot_pipeline_id}, {"stage_id", settings.hot_stage_id}};
+  }
+  json::object o{{"tenant_id", claims.tenant_id}, {"ghl_location_id", location}, {"hot_stage", std::move(hot_stage)}};
+  return json_response(200, json::serialize(o), kRoute);
 }
 
 void GhlRoutes::drain() {

@@ -5,6 +5,7 @@
 //   POST /api/ghl/workflow/{tenant}           workflow "Webhook" action, shared secret
 //   GET  /api/admin/ghl/deliveries?status=    a tenant's deliveries (admin token)
 //   POST /api/admin/ghl/deliveries/{id}/retry puts a failed/ignored delivery back
+//   GET|PUT /api/admin/ghl/config             the tenant's hot stage (admin token)
 //
 // Durable first: a delivery is verified (signature, freshness, tenant), its
 // raw body stored, and only then answered 200; one worker thread then maps
@@ -61,6 +62,12 @@ class GhlRoutes {
   ApiResponse workflow(std::string_view tenant_id, const ApiRequest& request, Post post, Respond respond);
   ApiResponse list_deliveries(const TokenClaims& claims, std::string_view query);
   ApiResponse retry_delivery(const TokenClaims& claims, std::string_view delivery_id);
+  // GET answers the token's tenant's GHL configuration; PUT replaces its hot
+  // stage with {"hot_stage": {"pipeline_id": P, "stage_id": S}} or
+  // {"hot_stage": null} (off) and answers the new configuration. 400 for
+  // malformed JSON, unknown fields or ids ghl::check_ghl_id refuses; 403
+  // without the admin role.
+  ApiResponse config(const TokenClaims& claims, const ApiRequest& request, bool put);
   // Blocks until every delivery queued so far is processed (tests, stop).
   void drain();
   // Processes what is queued, then joins the worker. Idempotent.

@@ -92,7 +92,7 @@ class GhlServerTest : public ::testing::Test {
   void link_tenant(const std::string& field_map = R"({"budget":["fBudget01","Budget"],"timeline":"fTimeline01",
       "pre_approval":["fPreApp01","Pre-approved"],"stages":{"3f0c2b9e-5d1a-4c8e-9b7a-0e6d5c4b3a21":"offer"}})") {
     ASSERT_TRUE(store_->upsert_tenant({"t1", "Austin Homes", kNow - 86400, kLocation}));
-    ASSERT_TRUE(store_->put_ghl_settings({"t1", "wf-shared-secret", field_map, true}));
+    ASSERT_TRUE(store_->put_ghl_settings({"t1", "wf-shared-secret", field_map, true, "", ""}));
   }
 
   void start() {
@@ -334,7 +334,7 @@ TEST_F(GhlServerTest, FailedDeliveriesAreListedForAdminsAndRetried) {
   EXPECT_EQ(http_->post(retry, "", token("t2", Role::kAdmin)).status, 404);
   EXPECT_EQ(http_->post("/api/admin/ghl/deliveries/x1/retry", "", token("t1", Role::kAdmin)).status, 400);
 
-  ASSERT_TRUE(store_->put_ghl_settings({"t1", "wf-shared-secret", "", true}));  // the operator fixes the mapping
+  ASSERT_TRUE(store_->put_ghl_settings({"t1", "wf-shared-secret", "", true, "", ""}));  // the operator fixes the mapping
   auto retried = http_->post(retry, "", token("t1", Role::kAdmin));
   ASSERT_EQ(retried.status, 202) << retried.body;
   auto done = wait_for("t1", store::DeliveryStatus::kDone, 1);
@@ -382,6 +382,65 @@ TEST_F(GhlServerTest, UnusableKeyFileFailsStart) {
   config.ghl_ed25519_key_file = (dir_ / "ed25519.pem").string();
   Server server(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
   EXPECT_EQ(server.start().code(), StatusCode::kInvalidArgument);
+}
+
+// GET/PUT /api/admin/ghl/config: the tenant comes from the admin token;
+// bad input is a 400 with a JSON error and changes nothing.
+TEST_F(GhlServerTest, AdminSetsTheHotStageAndBadConfigIsRefused) {
+  link_tenant();
+  start();
+  const std::string admin = token("t1", Role::kAdmin);
+  auto got = http_->get("/api/admin/ghl/config", admin);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(as_object(got).at("tenant_id").as_string(), "t1");
+  EXPECT_EQ(as_object(got).at("ghl_location_id").as_string(), kLocation);
+  EXPECT_TRUE(as_object(got).at("hot_stage").is_null());  // off by default
+
+  const std::string stage = "0b6e8c1e-7c2a-4f5e-9d1b-3a2c4e5f6a7b";
+  auto put = http_->put("/api/admin/ghl/config", R"({"hot_stage":{"pipeline_id":"pipeSales","stage_id":")" + stage + R"("}})",
+                        admin);
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(as_object(put).at("hot_stage").as_object().at("stage_id").as_string(), stage);
+  auto stored = store_->get_ghl_settings("t1").value();
+  EXPECT_EQ(stored.hot_pipeline_id, "pipeSales");
+  EXPECT_EQ(stored.hot_stage_id, stage);
+  EXPECT_EQ(stored.workflow_secret, "wf-shared-secret");  // the rest of the settings is kept
+  EXPECT_EQ(as_object(http_->get("/api/admin/ghl/config", admin)).at("hot_stage").as_object().at("pipeline_id").as_string(),
+            "pipeSales");
+
+  for (const std::string& bad : {std::string("{"), std::string("[]"), std::string("{}"), std::string(R"({"hot_stage":"pipeSales:stg"})"),
+                                std::string(R"({"hot_stage":{"pipeline_id":"pipeSales"}})"),
+                                std::string(R"({"hot_stage":{"pipeline_id":"p","stage_id":"s","position":2}})"),
+                                std::string(R"({"hot_stage":null,"extra":1})"),
+                                std::string(R"({"hot_stage":{"pipeline_id":"p/1","stage_id":"s"}})"),
+                                std::string(R"({"hot_stage":{"pipeline_id":"p","stage_id":7}})"),
+                                std::string(R"({"hot_stage":{"pipeline_id":"p","stage_id":")") + std::string(200, 'x') + "\"}}"}) {
+    auto r = http_->put("/api/admin/ghl/config", bad, admin);
+    EXPECT_EQ(r.status, 400) << bad << " -> " << r.body;
+    EXPECT_TRUE(as_object(r).contains("error")) << r.body;
+  }
+  EXPECT_EQ(store_->get_ghl_settings("t1")->hot_stage_id, stage);
+
+  // Agents may not read or change it; other methods are refused.
+  const std::string agent = token("t1");
+  EXPECT_EQ(http_->get("/api/admin/ghl/config", agent).status, 403);
+  EXPECT_EQ(http_->put("/api/admin/ghl/config", R"({"hot_stage":null})", agent).status, 403);
+  EXPECT_EQ(http_->post("/api/admin/ghl/config", R"({"hot_stage":null})", admin).status, 405);
+  EXPECT_EQ(http_->get("/api/admin/ghl/config").status, 401);
+
+  // Another tenant's admin sees and changes only its own configuration.
+  const std::string other = token("t2", Role::kAdmin);
+  EXPECT_TRUE(as_object(http_->get("/api/admin/ghl/config", other)).at("hot_stage").is_null());
+  ASSERT_EQ(http_->put("/api/admin/ghl/config", R"({"hot_stage":{"pipeline_id":"p2","stage_id":"s2"}})", other).status, 200);
+  EXPECT_EQ(http_->get("/api/admin/ghl/config?tenant_id=t1", other).status, 403);
+  EXPECT_EQ(store_->get_ghl_settings("t1")->hot_stage_id, stage);
+  EXPECT_EQ(store_->get_ghl_settings("t2")->hot_stage_id, "s2");
+
+  // null turns it off.
+  auto off = http_->put("/api/admin/ghl/config", R"({"hot_stage":null})", admin);
+  ASSERT_EQ(off.status, 200) << off.body;
+  EXPECT_TRUE(as_object(off).at("hot_stage").is_null());
+  EXPECT_TRUE(store_->get_ghl_settings("t1")->hot_pipeline_id.empty());
 }
 
 }  // namespace

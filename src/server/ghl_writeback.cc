@@ -173,6 +173,7 @@ void GhlWriteback::run() {
     if (stopping) break;
     enqueue_held(steady_seconds());
     write_batch();
+    feed_backfill(steady_seconds());
     if (steady_seconds() - summarized_s_ >= kSummaryEveryS) summarize_outbox();
     next_s = steady_seconds() + kIdlePollS;
     if (!held_.empty()) next_s = std::min(next_s, held_.front().due_s);
@@ -254,6 +255,8 @@ void GhlWriteback::enqueue_changes(std::vector<Change> changes, double now_s) {
       pace.held.reset();
       pace.last_enqueued_s = now_s;
       write_update(change);
+      // Turned hot (from another band, or a new lead scored hot at once).
+      if (change.state.band_changed && change.state.band == "hot") write_stage_move(change.tenant_id, change.contact_id);
     } else {
       if (!pace.held) held_.push_back({pace.last_enqueued_s + config_.score_interval_s, change.tenant_id, change.contact_id});
       pace.held = change.state;
@@ -263,13 +266,22 @@ void GhlWriteback::enqueue_changes(std::vector<Change> changes, double now_s) {
 
 void GhlWriteback::reconcile_now(const std::vector<CurrentScore>& scores, double now_s) {
   std::uint64_t enqueued = 0;
+  std::uint64_t backfill = 0;
   for (const auto& current : scores) {
     if (!linked(current.tenant_id, now_s)) continue;
     const auto* written = written_of(current.tenant_id);
     if (!written) continue;
     Change change{current.tenant_id, current.contact_id, ghl::ScoreChange{current.score, current.band, true}};
     auto it = written->find(current.contact_id);
-    if (it != written->end() && it->second.band == current.band) {
+    if (it == written->end()) {
+      // Never written back: backfill, fed behind fresh changes. Not a hot
+      // transition (reai never told GHL another band): no stage move.
+      backfill_[current.tenant_id].push_back(current);
+      ++backfill;
+      continue;
+    }
+    const bool turned_hot = current.band == "hot" && it->second.band != "hot";
+    if (it->second.band == current.band) {
       if (it->second.score == current.score) continue;
       // Same band, another score: only a score recorded by reai (its last
       // published one) that never reached the outbox is owed; a score that
@@ -281,12 +293,44 @@ void GhlWriteback::reconcile_now(const std::vector<CurrentScore>& scores, double
     ContactPace& pace = pace_[key_of(current.tenant_id, current.contact_id)];
     pace.last_enqueued_s = now_s;
     write_update(change);
+    if (turned_hot) write_stage_move(current.tenant_id, current.contact_id);
     ++enqueued;
   }
   write_batch();
   if (enqueued > 0) spdlog::info("GHL write-back: {} changes the outbox missed enqueued at start", enqueued);
+  if (backfill > 0) spdlog::info("GHL write-back: {} contacts never written back queued for backfill", backfill);
   std::lock_guard lock(mu_);
   stats_.reconciled += enqueued;
+  stats_.backfill_waiting = backfill;
+}
+
+void GhlWriteback::feed_backfill(double now_s) {
+  if (backfill_.empty()) return;
+  std::uint64_t fed = 0;
+  std::uint64_t waiting = 0;
+  for (auto it = backfill_.begin(); it != backfill_.end();) {
+    const std::string& tenant_id = it->first;
+    auto& queue = it->second;
+    auto summary = store_.ghl_outbox_summary(tenant_id);
+    const auto* written = written_of(tenant_id);
+    if (summary && written && summary->pending < config_.backfill_batch) {
+      for (std::size_t room = config_.backfill_batch - summary->pending; room > 0 && !queue.empty();) {
+        const CurrentScore current = std::move(queue.front());
+        queue.pop_front();
+        if (written->count(current.contact_id)) continue;  // a fresh change got there first
+        pace_[key_of(current.tenant_id, current.contact_id)].last_enqueued_s = now_s;
+        write_update(Change{current.tenant_id, current.contact_id, ghl::ScoreChange{current.score, current.band, true}});
+        --room;
+        ++fed;
+      }
+    }
+    waiting += queue.size();
+    it = queue.empty() ? backfill_.erase(it) : std::next(it);
+  }
+  write_batch();
+  std::lock_guard lock(mu_);
+  stats_.reconciled += fed;
+  stats_.backfill_waiting = waiting;
 }
 
 void GhlWriteback::enqueue_held(double now_s) {
@@ -321,6 +365,25 @@ void GhlWriteback::write_update(const Change& change) {
   // Cached at once so a later change in the same batch compares against it;
   // dropped again if the commit fails.
   if (auto* written = written_of(change.tenant_id)) (*written)[change.contact_id] = Written{change.state.score, change.state.band};
+}
+
+void GhlWriteback::write_stage_move(const std::string& tenant_id, const std::string& contact_id) {
+  auto settings = store_.get_ghl_settings(tenant_id);
+  if (!settings) {
+    if (settings.status().code() != StatusCode::kNotFound) {
+      spdlog::warn("GHL hot stage of tenant {} unreadable, contact {} not moved: {}", tenant_id, contact_id,
+                   settings.status().message());
+    }
+    return;
+  }
+  if (!settings->active || settings->hot_stage_id.empty()) return;
+  store::GhlUpdate u;
+  u.tenant_id = tenant_id;
+  u.contact_id = contact_id;
+  u.kind = std::string(ghl::kStageUpdateKind);
+  u.payload_json = ghl::stage_move_json({settings->hot_pipeline_id, settings->hot_stage_id});
+  u.created_at = wall_seconds();
+  batch_.push_back(std::move(u));
 }
 
 void GhlWriteback::write_batch() {
@@ -523,10 +586,12 @@ double GhlWriteback::deliver(const std::string& tenant_id, double now_s) {
   if (pending->empty()) return 0;
   // Each update carries the contact's full state, so only a contact's newest
   // pending update needs sending (an older band change is kept when the
-  // newer one is score-only: it alone moves the tags).
+  // newer one is score-only: it alone moves the tags). Stage moves are not
+  // states: each is sent.
   std::unordered_map<std::string, std::size_t> newest;
   std::vector<std::optional<ghl::ScoreChange>> states(pending->size());
   for (std::size_t i = 0; i < pending->size(); ++i) {
+    if ((*pending)[i].kind == ghl::kStageUpdateKind) continue;
     auto parsed = ghl::parse_score_change((*pending)[i].payload_json);
     if (parsed) states[i] = *parsed;
     newest[(*pending)[i].contact_id] = i;
@@ -544,37 +609,39 @@ double GhlWriteback::deliver(const std::string& tenant_id, double now_s) {
         spdlog::warn("GHL outbox write failed for tenant {}: {}", tenant_id, s.message());
       }
     };
-    if (!states[i]) {
-      record(store::OutboxStatus::kFailed, "unreadable payload", 0);
-      continue;
+    const bool stage_move = u.kind == ghl::kStageUpdateKind;
+    std::optional<ghl::HotStage> target;
+    if (stage_move) {
+      auto parsed = ghl::parse_stage_move(u.payload_json);
+      if (!parsed) {
+        record(store::OutboxStatus::kFailed, "unreadable payload: " + parsed.status().message(), 0);
+        continue;
+      }
+      target = std::move(*parsed);
+    } else {
+      if (!states[i]) {
+        record(store::OutboxStatus::kFailed, "unreadable payload", 0);
+        continue;
+      }
+      const std::size_t latest = newest[u.contact_id];
+      if (latest != i && states[latest] && (!states[i]->band_changed || states[latest]->band_changed)) {
+        record(store::OutboxStatus::kSent, "superseded by update " + std::to_string((*pending)[latest].update_id), 0);
+        continue;
+      }
     }
-    const std::size_t latest = newest[u.contact_id];
-    if (latest != i && states[latest] && (!states[i]->band_changed || states[latest]->band_changed)) {
-      record(store::OutboxStatus::kSent, "superseded by update " + std::to_string((*pending)[latest].update_id), 0);
-      continue;
-    }
-    const ghl::ScoreChange& state = *states[i];
-    const int needed = (state.band_changed ? 3 : 1) + (t.field_id.empty() ? 2 : 0);
+    // Slots for the update's calls at once (search, pipelines, PUT for a
+    // move), so it does not stall half-sent in the window.
+    const int calls = stage_move ? 3 : (states[i]->band_changed ? 3 : 1);
+    const int needed = calls + (t.field_id.empty() && !stage_move ? 2 : 0);
     if (double wait = t.window->wait_for(needed, steady_seconds()); wait > 0) return steady_seconds() + wait;
     const int attempt = u.attempts + 1;
     double delay_s = 0;
-    std::string error;
-    CallResult result = CallResult::kOk;
-    (void)ensure_field(tenant_id, &t, attempt, &delay_s, &error, &result);
+    std::string error, note;
+    const CallResult result =
+        stage_move ? send_stage_move(tenant_id, &t, u.contact_id, *target, attempt, &delay_s, &error, &note)
+                   : send_score(tenant_id, &t, u.contact_id, *states[i], attempt, &delay_s, &error);
     if (result == CallResult::kOk) {
-      result = call(tenant_id, &t, ghl::put_score_call(u.contact_id, t.field_id, state.score), attempt, nullptr,
-                    &delay_s, &error);
-    }
-    if (result == CallResult::kOk && state.band_changed) {
-      result = call(tenant_id, &t, ghl::tags_call(true, u.contact_id, {ghl::band_tag(state.band)}), attempt, nullptr,
-                    &delay_s, &error);
-      if (result == CallResult::kOk) {
-        result = call(tenant_id, &t, ghl::tags_call(false, u.contact_id, ghl::other_band_tags(state.band)), attempt,
-                      nullptr, &delay_s, &error);
-      }
-    }
-    if (result == CallResult::kOk) {
-      record(store::OutboxStatus::kSent, "", 0);
+      record(store::OutboxStatus::kSent, note, 0);
       std::lock_guard lock(mu_);
       ++stats_.sent;
       continue;
@@ -596,6 +663,72 @@ double GhlWriteback::deliver(const std::string& tenant_id, double now_s) {
     return t.wake_s;
   }
   return steady_seconds();  // more may be pending
+}
+
+GhlWriteback::CallResult GhlWriteback::send_score(const std::string& tenant_id, Tenant* t, const std::string& contact_id,
+                                                  const ghl::ScoreChange& state, int attempt, double* delay_s,
+                                                  std::string* error) {
+  CallResult result = CallResult::kOk;
+  (void)ensure_field(tenant_id, t, attempt, delay_s, error, &result);
+  if (result != CallResult::kOk) return result;
+  result = call(tenant_id, t, ghl::put_score_call(contact_id, t->field_id, state.score), attempt, nullptr, delay_s, error);
+  if (result != CallResult::kOk || !state.band_changed) return result;
+  result = call(tenant_id, t, ghl::tags_call(true, contact_id, {ghl::band_tag(state.band)}), attempt, nullptr, delay_s,
+                error);
+  if (result != CallResult::kOk) return result;
+  return call(tenant_id, t, ghl::tags_call(false, contact_id, ghl::other_band_tags(state.band)), attempt, nullptr,
+              delay_s, error);
+}
+
+GhlWriteback::CallResult GhlWriteback::send_stage_move(const std::string& tenant_id, Tenant* t,
+                                                       const std::string& contact_id, const ghl::HotStage& target,
+                                                       int attempt, double* delay_s, std::string* error,
+                                                       std::string* note) {
+  // A 2xx answer reai cannot read is GHL misbehaving for a moment, as ensure_field treats it.
+  auto unreadable = [&](const std::string& what, const Status& s) {
+    *delay_s = ghl::retry_delay_seconds(attempt, {}, jitter());
+    *error = what + ": " + s.message();
+    return CallResult::kRetry;
+  };
+  std::string body;
+  CallResult result =
+      call(tenant_id, t, ghl::search_opportunities_call(t->location_id, contact_id), attempt, &body, delay_s, error);
+  if (result != CallResult::kOk) return result;
+  auto opportunities = ghl::parse_opportunity_search(body);
+  if (!opportunities) return unreadable("opportunity search", opportunities.status());
+  std::vector<std::string> order;
+  // Fetched for each move, not cached: stages are edited in GHL, and a move
+  // is rare next to score updates.
+  if (ghl::needs_stage_order(*opportunities, target)) {
+    result = call(tenant_id, t, ghl::pipelines_call(t->location_id), attempt, &body, delay_s, error);
+    if (result != CallResult::kOk) return result;
+    auto stages = ghl::parse_pipeline_stages(body, target.pipeline_id);
+    if (!stages && stages.status().code() == StatusCode::kNotFound) {
+      *error = "hot stage: " + stages.status().message();
+      return CallResult::kFailed;
+    }
+    if (!stages) return unreadable("pipelines", stages.status());
+    order = std::move(*stages);
+  }
+  auto decision = ghl::decide_stage_moves(*opportunities, target, order);
+  if (!decision) {
+    *error = decision.status().message();
+    return CallResult::kFailed;
+  }
+  std::string moved;
+  for (const auto& id : decision->move) {
+    result = call(tenant_id, t, ghl::move_opportunity_call(id, target.stage_id), attempt, nullptr, delay_s, error);
+    if (result != CallResult::kOk) return result;  // a retry searches again: what moved is not moved twice
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.stage_moves;
+    }
+    moved += moved.empty() ? "moved " : ", ";
+    moved += id;
+  }
+  *note = moved;
+  if (!decision->note.empty()) *note += (moved.empty() ? "not moved: " : "; left alone: ") + decision->note;
+  return CallResult::kOk;
 }
 
 Result<GhlWriteback::SyncReport> GhlWriteback::do_sync(const std::string& tenant_id, const SyncOptions& options) {
@@ -751,6 +884,12 @@ std::string ghl_writeback_metrics(const GhlWriteback::Stats& s) {
          "# TYPE reai_ghl_token_refreshes_total counter\n";
   line("reai_ghl_token_refreshes_total", "result=\"ok\"", s.token_refreshes);
   line("reai_ghl_token_refreshes_total", "result=\"failed\"", s.token_refresh_failures);
+  out += "# HELP reai_ghl_writeback_stage_moves_total Opportunities moved to the tenant's hot stage.\n"
+         "# TYPE reai_ghl_writeback_stage_moves_total counter\n";
+  line("reai_ghl_writeback_stage_moves_total", "", s.stage_moves);
+  out += "# HELP reai_ghl_backfill_waiting Contacts never written back that wait to be fed to the outbox.\n"
+         "# TYPE reai_ghl_backfill_waiting gauge\n";
+  line("reai_ghl_backfill_waiting", "", s.backfill_waiting);
   out += "# HELP reai_ghl_outbox_pending Write-back updates waiting in the outbox (all linked tenants).\n"
          "# TYPE reai_ghl_outbox_pending gauge\n";
   line("reai_ghl_outbox_pending", "", s.outbox_pending);
@@ -791,7 +930,7 @@ Result<std::string> GhlWriteback::do_exchange(const std::string& code) {
   token.expires_at = grant->expires_in > 0 ? wall_seconds() + grant->expires_in : 0;
   token.updated_at = wall_seconds();
   REAI_RETURN_IF_ERROR(store_.put_ghl_token(token));
-  store::GhlSettings settings{tenant.tenant_id, "", "", true};
+  store::GhlSettings settings{tenant.tenant_id, "", "", true, "", ""};
   if (auto existing = store_.get_ghl_settings(tenant.tenant_id)) settings = *existing;
   settings.active = true;
   REAI_RETURN_IF_ERROR(store_.put_ghl_settings(settings));

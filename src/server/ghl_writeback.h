@@ -11,8 +11,26 @@
 // `score_interval_s` per contact (the newest one is held and written when
 // the interval has passed). At start, reconcile() enqueues what a crash kept
 // from the outbox: contacts whose rebuilt band differs from the last enqueued
-// one (or that were never enqueued), and contacts whose last recorded score
-// never reached the outbox.
+// one, and contacts whose last recorded score never reached the outbox.
+//
+// Backfill: contacts never written back at all (the first start after a
+// tenant is linked: possibly its whole history) are not enqueued at once but
+// fed to the outbox `backfill_batch` at a time, only while the tenant has
+// fewer than that many updates pending. At GHL's 100 requests per 10 s a
+// 10,000-contact backfill takes most of an hour; fed this way a fresh band
+// change waits behind at most `backfill_batch` backfill updates instead of
+// the whole backfill. Nothing of it is lost at a restart: a contact not yet
+// fed has no state row, so the next start finds it again.
+//
+// Hot stage: when a change turns a lead hot (a band change to hot against
+// what was last enqueued, or a new lead's first score being hot; not a
+// backfill) and the tenant configured a hot stage (GhlSettings), an outbox
+// row of kind "stage" carrying the target is written in the same commit as
+// the score row, so it exists exactly once per transition and survives a
+// restart. The sender searches the contact's opportunities and PUTs the
+// pipelineStageId of each open one of the configured pipeline that sits in
+// an earlier stage (ghl/hot_stage.h: never a won/lost/abandoned one, never
+// backwards); sending it again after a crash moves nothing twice.
 //
 // Sender: the same thread delivers each tenant's pending updates in order
 // (oldest first; a retry holds the tenant's later updates back so an old
@@ -50,6 +68,7 @@
 
 #include "core/status.h"
 #include "ghl/ghl.h"
+#include "ghl/hot_stage.h"
 #include "ghl/http_client.h"
 #include "ghl/secret_box.h"
 #include "ghl/sync.h"
@@ -71,6 +90,8 @@ struct GhlWritebackConfig {
   // false: the worker runs jobs (sync, OAuth) only and sends no outbox
   // update (`reai ghl sync` next to a running server).
   bool deliver_outbox = true;
+  // Backfill updates fed per tenant while fewer than this many are pending.
+  std::size_t backfill_batch = 20;
 };
 
 class GhlWriteback {
@@ -92,8 +113,8 @@ class GhlWriteback {
     int score = 0;
     std::string band;
   };
-  // Start-up reconciliation (see above), on the worker thread before any
-  // change reported later. Any thread; call once, before on_score.
+  // Start-up reconciliation and backfill (see above), on the worker thread
+  // before any change reported later. Any thread; call once, before on_score.
   void reconcile(std::vector<CurrentScore> scores);
 
   // OAuth install: exchanges `code` on the worker thread; `done` gets the
@@ -133,8 +154,8 @@ class GhlWriteback {
   void stop();
 
   struct Stats {
-    std::uint64_t enqueued = 0;
-    std::uint64_t reconciled = 0;  // of enqueued: by reconcile()
+    std::uint64_t enqueued = 0;    // outbox rows (score and stage)
+    std::uint64_t reconciled = 0;  // of enqueued: by reconcile() and the backfill
     std::uint64_t unchanged = 0;   // changes equal to what was last enqueued
     std::uint64_t sent = 0;
     std::uint64_t failed = 0;
@@ -149,10 +170,13 @@ class GhlWriteback {
     std::uint64_t requests_refused = 0;
     std::uint64_t token_refreshes = 0;
     std::uint64_t token_refresh_failures = 0;
+    std::uint64_t stage_moves = 0;  // opportunities moved to the hot stage (PUT 2xx)
     // Gauges over every linked tenant, refreshed by the worker about once a
     // second: pending outbox updates and the age of the oldest one.
     std::uint64_t outbox_pending = 0;
     std::int64_t oldest_pending_age_s = 0;
+    // Contacts never written back that wait to be fed to the outbox.
+    std::uint64_t backfill_waiting = 0;
   };
   Stats stats() const;
 
@@ -191,6 +215,10 @@ class GhlWriteback {
   // when the store cannot say (the change waits for the next turn).
   std::unordered_map<std::string, Written>* written_of(const std::string& tenant_id);
   void write_update(const Change& change);  // into batch_ (and the contact's state)
+  // A "stage" row into batch_ when the tenant configured a hot stage.
+  void write_stage_move(const std::string& tenant_id, const std::string& contact_id);
+  // Feeds backfill_ into the outbox where little is pending (see above).
+  void feed_backfill(double now_s);
   void write_batch();                       // batch_ into the outbox, one commit
   // Sender: one pass over a tenant's due updates; answers when to look again
   // (0: nothing pending).
@@ -204,6 +232,13 @@ class GhlWriteback {
                   double* delay_s, std::string* error);
   Status ensure_field(const std::string& tenant_id, Tenant* t, int attempt, double* delay_s, std::string* error,
                       CallResult* result);
+  // One update's calls: the score field and tags, or a hot-stage move. On
+  // kOk `note` may say what was left alone (kept with the sent row).
+  CallResult send_score(const std::string& tenant_id, Tenant* t, const std::string& contact_id,
+                        const ghl::ScoreChange& state, int attempt, double* delay_s, std::string* error);
+  CallResult send_stage_move(const std::string& tenant_id, Tenant* t, const std::string& contact_id,
+                             const ghl::HotStage& target, int attempt, double* delay_s, std::string* error,
+                             std::string* note);
   Result<std::string> do_exchange(const std::string& code);
   Result<SyncReport> do_sync(const std::string& tenant_id, const SyncOptions& options);
   // One page of `resource` stored; answers the records read.
@@ -245,6 +280,7 @@ class GhlWriteback {
     std::string contact_id;
   };
   std::deque<Held> held_;  // due times ascend (a fixed interval after each write)
+  std::map<std::string, std::deque<CurrentScore>> backfill_;  // by tenant, in reconcile order
 
   double summarized_s_ = 0;
 

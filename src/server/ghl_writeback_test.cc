@@ -1,7 +1,8 @@
 // GhlWriteback in process: the filler's pacing (band changes at once,
-// score-only changes held for the interval, unlinked tenants skipped) and the
+// score-only changes held for the interval, unlinked tenants skipped), the
 // sender's ordering (a contact's newer update supersedes an older one unless
-// the older one moved the band), against the fake GHL REST API.
+// the older one moved the band), hot-stage moves, and the backfill fed behind
+// fresh changes, against the fake GHL REST API.
 #include "server/ghl_writeback.h"
 
 #include <gtest/gtest.h>
@@ -38,12 +39,44 @@ class GhlWritebackUnitTest : public ::testing::Test {
     ghl_.accept_token("pit-1");
   }
 
-  std::unique_ptr<GhlWriteback> start(double score_interval_s) {
+  std::unique_ptr<GhlWriteback> start(double score_interval_s, std::size_t backfill_batch = 20, int rate = 100,
+                                      double period_s = 10) {
     GhlWritebackConfig c;
     c.api_base = ghl_.base_url();
     c.score_interval_s = score_interval_s;
     c.secret_box = box_;
+    c.backfill_batch = backfill_batch;
+    c.rate_capacity = rate;
+    c.rate_period_s = period_s;
     return GhlWriteback::create(*store_, c).value();
+  }
+
+  // t1's sales pipeline in GHL: new -> contacted -> hot -> offer.
+  void add_sales_pipeline() {
+    ghl_.add_pipeline(R"({"id":"pipeSales","name":"Sales","stages":[{"id":"stgNew","position":0},)"
+                      R"({"id":"stgContacted","position":1},{"id":"stgHot","position":2},{"id":"stgOffer","position":3}]})");
+  }
+  void add_opportunity(const std::string& id, const std::string& contact, const std::string& stage,
+                       const std::string& status) {
+    ghl_.add_opportunity_record(R"({"id":")" + id + R"(","contactId":")" + contact +
+                                R"(","pipelineId":"pipeSales","pipelineStageId":")" + stage + R"(","status":")" +
+                                status + R"("})");
+  }
+  void set_hot_stage(const std::string& pipeline, const std::string& stage) {
+    ASSERT_TRUE(store_->put_ghl_settings({"t1", "", "", true, pipeline, stage}).is_ok());
+  }
+  std::vector<store::GhlUpdate> stage_rows(store::OutboxStatus status) {
+    std::vector<store::GhlUpdate> all = store_->list_ghl_updates("t1", status, 1000).value();
+    std::vector<store::GhlUpdate> out;
+    for (auto& u : all) {
+      if (u.kind == "stage") out.push_back(std::move(u));
+    }
+    return out;
+  }
+  int requests_to(const std::string& method, const std::string& prefix) {
+    int n = 0;
+    for (const auto& r : ghl_.received()) n += r.method == method && r.target.rfind(prefix, 0) == 0;
+    return n;
   }
 
   std::size_t rows(const std::string& tenant, store::OutboxStatus status) {
@@ -207,6 +240,162 @@ TEST_F(GhlWritebackUnitTest, OAuthExchangeNeedsConfiguration) {
   std::promise<Result<std::string>> done;
   wb->exchange_code("c", [&](Result<std::string> r) { done.set_value(std::move(r)); });
   EXPECT_EQ(done.get_future().get().status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(GhlWritebackUnitTest, TurningHotMovesTheOpenOpportunityOnceAndNeverAWonOne) {
+  add_sales_pipeline();
+  set_hot_stage("pipeSales", "stgHot");
+  add_opportunity("oOpen", "c7", "stgNew", "open");
+  add_opportunity("oWon", "c7", "stgContacted", "won");
+  add_opportunity("oPast", "c8", "stgOffer", "open");
+  add_opportunity("oLost", "c9", "stgNew", "lost");
+  auto wb = start(3600);
+  wb->on_score("t1", "c7", 40, "warm");  // not hot: no move
+  wb->on_score("t1", "c8", 30, "cold");
+  wb->on_score("t1", "c9", 30, "cold");
+  wb->flush();
+  ASSERT_TRUE(eventually([&] { return rows("t1", store::OutboxStatus::kSent) == 3; }));
+  EXPECT_TRUE(stage_rows(store::OutboxStatus::kSent).empty());
+  wb->on_score("t1", "c7", 80, "hot");  // turns hot
+  wb->on_score("t1", "c7", 81, "hot");  // still hot (held): no second move
+  wb->on_score("t1", "c8", 90, "hot");  // its opportunity is past the hot stage
+  wb->on_score("t1", "c9", 90, "hot");  // its only opportunity is lost
+  wb->flush();
+  ASSERT_TRUE(eventually([&] { return stage_rows(store::OutboxStatus::kSent).size() == 3; }))
+      << stage_rows(store::OutboxStatus::kPending).size();
+  EXPECT_EQ(ghl_.stage_moves(), (std::vector<std::pair<std::string, std::string>>{{"oOpen", "stgHot"}}));
+  EXPECT_EQ(ghl_.opportunity_stage("oWon"), "stgContacted");
+  EXPECT_EQ(ghl_.opportunity_stage("oPast"), "stgOffer");
+  EXPECT_EQ(ghl_.opportunity_stage("oLost"), "stgNew");
+  // Each sent row says what became of the contact's opportunities.
+  auto sent = stage_rows(store::OutboxStatus::kSent);
+  std::map<std::string, std::string> notes;
+  for (const auto& u : sent) notes[u.contact_id] = u.error;
+  EXPECT_EQ(notes["c7"], "moved oOpen; left alone: oWon is won");
+  EXPECT_EQ(notes["c8"], "not moved: oPast is past the hot stage");
+  EXPECT_EQ(notes["c9"], "not moved: oLost is lost");
+  // Cooling down and turning hot again is a second transition: its move
+  // finds the opportunity in the hot stage already and PUTs nothing.
+  wb->on_score("t1", "c7", 40, "warm");
+  wb->on_score("t1", "c7", 85, "hot");
+  wb->flush();
+  ASSERT_TRUE(eventually([&] { return stage_rows(store::OutboxStatus::kSent).size() == 4; }));
+  EXPECT_EQ(ghl_.stage_moves().size(), 1u);
+  EXPECT_EQ(requests_to("PUT", "/opportunities/"), 1);
+  EXPECT_EQ(wb->stats().stage_moves, 1u);
+  EXPECT_TRUE(stage_rows(store::OutboxStatus::kFailed).empty());
+  for (const auto& r : ghl_.received()) {
+    if (r.target.rfind("/opportunities/search", 0) == 0) {
+      EXPECT_NE(r.target.find("location_id=LOC1&contact_id="), std::string::npos) << r.target;
+    }
+  }
+}
+
+TEST_F(GhlWritebackUnitTest, NoHotStageConfiguredMeansNoMove) {
+  add_sales_pipeline();
+  add_opportunity("oOpen", "c7", "stgNew", "open");
+  auto wb = start(3600);
+  wb->on_score("t1", "c7", 40, "warm");
+  wb->on_score("t1", "c7", 90, "hot");
+  wb->flush();
+  ASSERT_TRUE(eventually([&] { return rows("t1", store::OutboxStatus::kSent) == 2; }));
+  wb->stop();
+  EXPECT_TRUE(stage_rows(store::OutboxStatus::kSent).empty());
+  EXPECT_TRUE(stage_rows(store::OutboxStatus::kPending).empty());
+  EXPECT_TRUE(ghl_.stage_moves().empty());
+  EXPECT_EQ(requests_to("GET", "/opportunities/"), 0);
+}
+
+TEST_F(GhlWritebackUnitTest, AStageMoveLeftByAnEarlierRunIsSentThroughFailures) {
+  add_sales_pipeline();
+  add_opportunity("oOpen", "c7", "stgNew", "open");
+  store::GhlUpdate u{0, "t1", "c7", "stage", ghl::stage_move_json({"pipeSales", "stgHot"}), 1,
+                     store::OutboxStatus::kPending, 0, 0, ""};
+  ASSERT_TRUE(store_->enqueue_ghl_update(u).has_value());
+  ghl_.fail_next(1, 503);
+  auto wb = start(3600);
+  ASSERT_TRUE(eventually([&] { return stage_rows(store::OutboxStatus::kSent).size() == 1; }));
+  EXPECT_EQ(ghl_.stage_moves(), (std::vector<std::pair<std::string, std::string>>{{"oOpen", "stgHot"}}));
+  EXPECT_EQ(stage_rows(store::OutboxStatus::kSent)[0].attempts, 2);
+  EXPECT_GE(wb->stats().retries, 1u);
+}
+
+TEST_F(GhlWritebackUnitTest, AHotStageGhlDoesNotKnowIsRecordedFailed) {
+  add_sales_pipeline();
+  set_hot_stage("pipeSales", "stgDeleted");
+  add_opportunity("oOpen", "c7", "stgNew", "open");
+  add_opportunity("oGone", "c8", "stgNew", "open");
+  auto wb = start(3600);
+  wb->on_score("t1", "c7", 90, "hot");
+  wb->flush();
+  ASSERT_TRUE(eventually([&] { return stage_rows(store::OutboxStatus::kFailed).size() == 1; }));
+  EXPECT_NE(stage_rows(store::OutboxStatus::kFailed)[0].error.find("'stgDeleted' is not a stage of pipeline"),
+            std::string::npos)
+      << stage_rows(store::OutboxStatus::kFailed)[0].error;
+  set_hot_stage("pipeGone", "stgHot");
+  wb->on_score("t1", "c8", 90, "hot");
+  wb->flush();
+  ASSERT_TRUE(eventually([&] { return stage_rows(store::OutboxStatus::kSent).size() == 1; }));
+  // No opportunity of c8 in pipeGone: nothing to move, no pipelines needed.
+  EXPECT_EQ(stage_rows(store::OutboxStatus::kSent)[0].error, "not moved: no opportunity in pipeline pipeGone");
+  EXPECT_TRUE(ghl_.stage_moves().empty());
+  EXPECT_EQ(wb->stats().failed, 1u);
+}
+
+TEST_F(GhlWritebackUnitTest, ABackfillNeverStarvesAFreshBandChange) {
+  // The first start after linking: 30 contacts reai scored but never wrote
+  // back, paced at 30 requests per second (3 per contact: about 3 s), fed 5
+  // at a time. (The fake's own limit, 100 per 10 s, is never reached.)
+  constexpr int kContacts = 30;
+  constexpr std::size_t kBatch = 5;
+  std::vector<GhlWriteback::CurrentScore> never;
+  for (int i = 0; i < kContacts; ++i) never.push_back({"t1", "old" + std::to_string(i), 20, "cold"});
+  auto wb = start(3600, kBatch, 30, 1.0);
+  wb->reconcile(never);
+  ASSERT_TRUE(eventually([&] { return ghl_.put_counts().size() >= 3; }));
+  const std::size_t seen = ghl_.received().size();
+  wb->on_score("t1", "fresh", 90, "hot");
+  ASSERT_TRUE(eventually([&] { return ghl_.put_counts().size() == kContacts + 1; }, 60))
+      << ghl_.put_counts().size() << " " << wb->stats().backfill_waiting;
+  // Once reported, the fresh change went out behind at most the batch being
+  // sent and the one fed next (without the feeding: behind every contact
+  // not yet sent).
+  int backfill_between = 0;
+  const auto received = ghl_.received();
+  for (std::size_t i = seen; i < received.size() && received[i].target != "/contacts/fresh"; ++i) {
+    backfill_between += received[i].method == "PUT";
+  }
+  EXPECT_LE(backfill_between, static_cast<int>(2 * kBatch));
+  ASSERT_TRUE(eventually([&] { return rows("t1", store::OutboxStatus::kPending) == 0; }));
+  int after_fresh = 0;
+  bool fresh_seen = false;
+  for (const auto& r : ghl_.received()) {
+    if (r.target == "/contacts/fresh" && r.method == "PUT") fresh_seen = true;
+    else if (fresh_seen && r.method == "PUT") ++after_fresh;
+  }
+  EXPECT_GT(after_fresh, 0) << "the backfill ended before the fresh change came: nothing tested";
+  const auto stats = wb->stats();
+  EXPECT_EQ(stats.reconciled, static_cast<std::uint64_t>(kContacts));
+  EXPECT_EQ(stats.backfill_waiting, 0u);
+  EXPECT_EQ(rows("t1", store::OutboxStatus::kSent), static_cast<std::size_t>(kContacts + 1));
+  for (int i = 0; i < kContacts; ++i) {
+    EXPECT_EQ(ghl_.tags("old" + std::to_string(i)), (std::set<std::string>{"cold-lead"})) << i;
+  }
+  EXPECT_EQ(ghl_.put_counts().at("fresh"), 1);
+  EXPECT_EQ(ghl_.too_many_requests(), 0);
+}
+
+TEST_F(GhlWritebackUnitTest, ABackfilledContactChangedMeanwhileIsSentOnceWithItsNewState) {
+  std::vector<GhlWriteback::CurrentScore> never;
+  for (int i = 0; i < 30; ++i) never.push_back({"t1", "old" + std::to_string(i), 20, "cold"});
+  auto wb = start(3600, 2, 30, 1.0);
+  wb->reconcile(never);
+  wb->on_score("t1", "old29", 70, "warm");  // before its backfill turn
+  ASSERT_TRUE(eventually([&] { return rows("t1", store::OutboxStatus::kSent) == 30; }, 60));
+  EXPECT_EQ(ghl_.put_counts().at("old29"), 1);
+  EXPECT_EQ(ghl_.scores().at("old29"), 70);
+  EXPECT_EQ(ghl_.tags("old29"), (std::set<std::string>{"warm-lead"}));
+  EXPECT_EQ(wb->stats().reconciled, 29u);
 }
 
 }  // namespace

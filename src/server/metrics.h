@@ -45,6 +45,7 @@ enum class Route : std::uint8_t {
   kPredictionPricing,
   kGhlOAuth,
   kGhlOutbox,
+  kGhlConfig,
   kUnmatched,
 };
 inline constexpr int kRouteCount = static_cast<int>(Route::kUnmatched) + 1;

@@ -294,7 +294,7 @@ class MemoryStore final : public Store {
   }
 
   Status put_ghl_settings(const GhlSettings& settings) override {
-    if (settings.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+    REAI_RETURN_IF_ERROR(validate(settings));
     std::lock_guard lock(mu_);
     ghl_settings_[settings.tenant_id] = settings;
     return Status::ok();

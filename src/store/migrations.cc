@@ -203,6 +203,13 @@ CREATE TABLE listing_versions (
 ) WITHOUT ROWID;
 )sql";
 
+// Migration 9: the per-tenant "move the opportunity to this stage when the
+// lead turns hot" setting. Empty ids = off, so existing tenants stay off.
+constexpr std::string_view kMigrationGhlHotStage = R"sql(
+ALTER TABLE ghl_settings ADD COLUMN hot_pipeline_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE ghl_settings ADD COLUMN hot_stage_id TEXT NOT NULL DEFAULT '';
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -250,7 +257,8 @@ const std::vector<std::string_view>& sqlite_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1, kMigrationGhlDeliveries, kMigrationGhlOutbox,
                                                                   kMigrationListings, kMigrationGhlTokens,
                                                                   kMigrationGhlWritebackState,
-                                                                  kMigrationGhlSyncCursors, kMigrationListingVersions};
+                                                                  kMigrationGhlSyncCursors, kMigrationListingVersions,
+                                                                  kMigrationGhlHotStage};
   return migrations;
 }
 

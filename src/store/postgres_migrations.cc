@@ -191,13 +191,19 @@ CREATE TABLE listing_versions (
 );
 )sql";
 
+constexpr std::string_view kMigrationGhlHotStage = R"sql(
+ALTER TABLE ghl_settings ADD COLUMN hot_pipeline_id BYTEA NOT NULL DEFAULT '';
+ALTER TABLE ghl_settings ADD COLUMN hot_stage_id BYTEA NOT NULL DEFAULT '';
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
   static const std::vector<std::string_view> migrations = {kMigration1,        kMigrationGhlDeliveries,
                                                            kMigrationGhlOutbox, kMigrationListings,
                                                            kMigrationGhlTokens, kMigrationGhlWritebackState,
-                                                           kMigrationGhlSyncCursors, kMigrationListingVersions};
+                                                           kMigrationGhlSyncCursors, kMigrationListingVersions,
+                                                           kMigrationGhlHotStage};
   return migrations;
 }
 

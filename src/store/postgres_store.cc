@@ -92,11 +92,14 @@ constexpr const char* kSetDeliveryStatus =
     "UPDATE ghl_deliveries SET status = $3, error = $4, attempts = attempts + $5"
     " WHERE tenant_id = $1 AND delivery_id = $2";
 constexpr const char* kUpsertGhlSettings =
-    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active) VALUES ($1, $2, $3, $4)"
+    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
     " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = excluded.workflow_secret,"
-    " field_map_json = excluded.field_map_json, active = excluded.active";
+    " field_map_json = excluded.field_map_json, active = excluded.active,"
+    " hot_pipeline_id = excluded.hot_pipeline_id, hot_stage_id = excluded.hot_stage_id";
 constexpr const char* kSelectGhlSettings =
-    "SELECT tenant_id, workflow_secret, field_map_json, active FROM ghl_settings WHERE tenant_id = $1";
+    "SELECT tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id FROM ghl_settings"
+    " WHERE tenant_id = $1";
 
 constexpr const char* kInsertUpdate =
     "INSERT INTO ghl_outbox (tenant_id, contact_id, kind, payload_json, created_at, status, attempts,"
@@ -576,9 +579,10 @@ class PostgresStore final : public Store {
   }
 
   Status put_ghl_settings(const GhlSettings& g) override {
-    if (g.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+    REAI_RETURN_IF_ERROR(validate(g));
     PgParams p;
     p.bytes(g.tenant_id).bytes(g.workflow_secret).bytes(g.field_map_json).boolean(g.active);
+    p.bytes(g.hot_pipeline_id).bytes(g.hot_stage_id);
     return write(kUpsertGhlSettings, p);
   }
 
@@ -588,7 +592,7 @@ class PostgresStore final : public Store {
     auto r = query(kSelectGhlSettings, p);
     if (!r) return r.status();
     if (r->rows() == 0) return not_found("no GHL settings for tenant '" + tenant_id + "'");
-    return GhlSettings{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->boolean(0, 3)};
+    return GhlSettings{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->boolean(0, 3), r->bytes(0, 4), r->bytes(0, 5)};
   }
 
   Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& u) override {

@@ -48,11 +48,14 @@ constexpr const char* kSetDeliveryStatus =
     "UPDATE ghl_deliveries SET status = ?3, error = ?4, attempts = attempts + ?5"
     " WHERE tenant_id = ?1 AND delivery_id = ?2";
 constexpr const char* kUpsertGhlSettings =
-    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active) VALUES (?1, ?2, ?3, ?4)"
+    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = excluded.workflow_secret,"
-    " field_map_json = excluded.field_map_json, active = excluded.active";
+    " field_map_json = excluded.field_map_json, active = excluded.active,"
+    " hot_pipeline_id = excluded.hot_pipeline_id, hot_stage_id = excluded.hot_stage_id";
 constexpr const char* kSelectGhlSettings =
-    "SELECT tenant_id, workflow_secret, field_map_json, active FROM ghl_settings WHERE tenant_id = ?1";
+    "SELECT tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id FROM ghl_settings"
+    " WHERE tenant_id = ?1";
 
 constexpr const char* kUpsertGhlToken =
     "INSERT INTO ghl_tokens (tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at)"
@@ -417,13 +420,15 @@ class SqliteStore final : public Store {
   }
 
   Status put_ghl_settings(const GhlSettings& g) override {
-    if (g.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+    REAI_RETURN_IF_ERROR(validate(g));
     std::lock_guard lock(mu_);
     return write(kUpsertGhlSettings, [&](Statement& s) {
       s.bind(1, g.tenant_id);
       s.bind(2, g.workflow_secret);
       s.bind(3, g.field_map_json);
       s.bind(4, static_cast<std::int64_t>(g.active ? 1 : 0));
+      s.bind(5, g.hot_pipeline_id);
+      s.bind(6, g.hot_stage_id);
     });
   }
 
@@ -433,7 +438,7 @@ class SqliteStore final : public Store {
     REAI_RETURN_IF_ERROR(scan(
         kSelectGhlSettings, [&](Statement& s) { s.bind(1, tenant_id); },
         [&](const Statement& s) {
-          found = GhlSettings{s.text(0), s.text(1), s.text(2), s.int64(3) != 0};
+          found = GhlSettings{s.text(0), s.text(1), s.text(2), s.int64(3) != 0, s.text(4), s.text(5)};
           return Status::ok();
         }));
     if (!found) return not_found("no GHL settings for tenant '" + tenant_id + "'");

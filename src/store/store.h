@@ -76,6 +76,10 @@ struct GhlSettings {
   std::string workflow_secret;   // authenticates workflow webhooks; empty refuses them
   std::string field_map_json;    // ghl::parse_field_mapping's format; empty = none
   bool active = true;            // false after UNINSTALL
+  // Where a lead's opportunity moves when the lead turns hot (GHL pipeline
+  // id and pipelineStageId); both empty = off (the default), both set = on.
+  std::string hot_pipeline_id;
+  std::string hot_stage_id;
 };
 
 // One write-back to GoHighLevel waiting in the durable outbox (score field,

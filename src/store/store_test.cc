@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/migrations.h"
 #include "store/store.h"
 
 namespace reai::store {
@@ -887,14 +888,23 @@ TYPED_TEST(StoreTest, TenantIsFoundByGhlLocationAndSettingsRoundTrip) {
   EXPECT_EQ(s->find_tenant_by_ghl_location("LOC2").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(s->find_tenant_by_ghl_location("").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(s->get_ghl_settings("t_a").status().code(), StatusCode::kNotFound);
-  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", true}).is_ok());
-  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", false}).is_ok());
+  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", true, "", ""}).is_ok());
+  EXPECT_TRUE(s->get_ghl_settings("t_a")->hot_stage_id.empty());  // off by default
+  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", false, "pipe-1", "stage-hot"}).is_ok());
   auto g = s->get_ghl_settings("t_a").value();
   EXPECT_EQ(g.workflow_secret, "s3cret");
   EXPECT_EQ(g.field_map_json, "{\"budget\":\"f1\"}");
   EXPECT_FALSE(g.active);
+  EXPECT_EQ(g.hot_pipeline_id, "pipe-1");
+  EXPECT_EQ(g.hot_stage_id, "stage-hot");
   EXPECT_EQ(s->get_ghl_settings("t_b").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(s->put_ghl_settings({"", "", "", true}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->put_ghl_settings({"", "", "", true, "", ""}).code(), StatusCode::kInvalidArgument);
+  // Half a hot stage is refused and changes nothing.
+  EXPECT_EQ(s->put_ghl_settings({"t_a", "", "", true, "pipe-1", ""}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->put_ghl_settings({"t_a", "", "", true, "", "stage-hot"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->get_ghl_settings("t_a")->hot_stage_id, "stage-hot");
+  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "", true, "", ""}).is_ok());  // off again
+  EXPECT_TRUE(s->get_ghl_settings("t_a")->hot_pipeline_id.empty());
 }
 
 TYPED_TEST(StoreTest, GhlTokensAreReplacedWholeAndSurviveReopen) {
@@ -1200,6 +1210,34 @@ TEST(SqliteStoreTest, MigrationsAreRecordedOnceAcrossReopens) {
   fs::path file = tmp.path() / "reai.db";
   EXPECT_EQ(sqlite_query_int(file, "SELECT count(*) FROM schema_migrations"), schema_version());
   EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
+}
+
+// Migration 9 adds the hot-stage columns to a database of version 8: its
+// settings rows stay, with the hot stage off.
+TEST(SqliteStoreTest, HotStageMigrationKeepsExistingSettingsOff) {
+  TempDir tmp;
+  fs::path file = tmp.path() / "reai.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+    std::string sql = "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL);";
+    for (int v = 1; v <= 8; ++v) {
+      sql += std::string(sqlite_migrations()[v - 1]);
+      sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
+    }
+    sql += "INSERT INTO ghl_settings VALUES ('t_old', 'wf', '', 1);";
+    char* error = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+    sqlite3_close(db);
+  }
+  auto store = open_sqlite_store(tmp.path().string());
+  ASSERT_TRUE(store.has_value()) << store.status().to_string();
+  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), 9);
+  auto g = (*store)->get_ghl_settings("t_old").value();
+  EXPECT_EQ(g.workflow_secret, "wf");
+  EXPECT_TRUE(g.active);
+  EXPECT_TRUE(g.hot_pipeline_id.empty());
+  EXPECT_TRUE(g.hot_stage_id.empty());
 }
 
 TEST(SqliteStoreTest, RefusesDatabaseNewerThanBinary) {

@@ -95,6 +95,14 @@ Status validate(const GhlSyncCursor& c) {
   return Status::ok();
 }
 
+Status validate(const GhlSettings& g) {
+  if (g.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+  if (g.hot_pipeline_id.empty() != g.hot_stage_id.empty()) {
+    return invalid_argument("ghl settings: hot stage needs both a pipeline id and a stage id, or neither");
+  }
+  return Status::ok();
+}
+
 Status validate(const GhlUpdate& u) {
   if (u.tenant_id.empty()) return invalid_argument("outbox update: empty tenant_id");
   if (u.contact_id.empty()) return invalid_argument("outbox update: empty contact_id");

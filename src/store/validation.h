@@ -26,6 +26,7 @@ Status validate(const GhlToken& token);
 Status validate(const GhlContactState& state);
 Status validate(const GhlCustomField& field);
 Status validate(const GhlSyncCursor& cursor);
+Status validate(const GhlSettings& settings);
 
 // The tenants of a listings batch, each once (whose listings_version a write bumps).
 std::vector<std::string> distinct_tenants(std::span<const ListingRecord> listings);

@@ -77,6 +77,8 @@ struct FakeGhl::State {
   std::string field_id;
   std::vector<json::object> contact_records;
   std::vector<json::object> opportunity_records;
+  std::vector<json::object> pipelines;
+  std::vector<std::pair<std::string, std::string>> moves;
   int lists = 0;
   int fail_lists_from = 0;
   int fail_lists_status = 0;
@@ -187,8 +189,36 @@ struct FakeGhl::State {
     const bool contacts_list = target.rfind("/contacts/?", 0) == 0;
     const bool opportunities_list = target.rfind("/opportunities/search?", 0) == 0;
     if ((contacts_list || opportunities_list) && req.method() == http::verb::get) {
+      const std::string contact_filter = form_value(target.substr(target.find('?') + 1), "contact_id");
+      if (opportunities_list && !contact_filter.empty()) {
+        std::vector<json::object> of_contact;
+        for (const auto& o : opportunity_records) {
+          const auto* c = o.if_contains("contactId");
+          if (c && c->is_string() && c->as_string() == contact_filter) of_contact.push_back(o);
+        }
+        return list_page(target, of_contact, "opportunities", "location_id");
+      }
       return list_page(target, contacts_list ? contact_records : opportunity_records,
                        contacts_list ? "contacts" : "opportunities", contacts_list ? "locationId" : "location_id");
+    }
+    if (target.rfind("/opportunities/pipelines?", 0) == 0 && req.method() == http::verb::get) {
+      if (form_value(target.substr(target.find('?') + 1), "locationId").empty()) return error(422, "locationId is required");
+      json::array list;
+      for (const auto& p : pipelines) list.push_back(p);
+      return Answer{200, json::serialize(json::object{{"pipelines", list}}), {}};
+    }
+    const std::string opportunity_prefix = "/opportunities/";
+    if (target.rfind(opportunity_prefix, 0) == 0 && req.method() == http::verb::put) {
+      const std::string id = target.substr(opportunity_prefix.size());
+      const auto* stage = body.is_object() ? body.as_object().if_contains("pipelineStageId") : nullptr;
+      if (!stage || !stage->is_string()) return error(422, "pipelineStageId must be a string");
+      for (auto& o : opportunity_records) {
+        if (o.at("id").as_string() != id) continue;
+        o["pipelineStageId"] = stage->as_string();
+        moves.emplace_back(id, std::string(stage->as_string()));
+        return Answer{200, json::serialize(json::object{{"opportunity", o}}), {}};
+      }
+      return error(404, "Opportunity not found");
     }
     const bool fields_path = target.size() > 13 && target.rfind("/locations/", 0) == 0 &&
                              target.substr(target.size() - 13) == "/customFields";
@@ -333,6 +363,26 @@ void FakeGhl::add_contact_record(const std::string& json_object) {
 void FakeGhl::add_opportunity_record(const std::string& json_object) {
   std::lock_guard lock(state_->mu);
   state_->opportunity_records.push_back(json::parse(json_object).as_object());
+}
+
+void FakeGhl::add_pipeline(const std::string& json_object) {
+  std::lock_guard lock(state_->mu);
+  state_->pipelines.push_back(json::parse(json_object).as_object());
+}
+
+std::vector<std::pair<std::string, std::string>> FakeGhl::stage_moves() const {
+  std::lock_guard lock(state_->mu);
+  return state_->moves;
+}
+
+std::string FakeGhl::opportunity_stage(const std::string& opportunity_id) const {
+  std::lock_guard lock(state_->mu);
+  for (const auto& o : state_->opportunity_records) {
+    if (o.at("id").as_string() != opportunity_id) continue;
+    const auto* stage = o.if_contains("pipelineStageId");
+    return stage && stage->is_string() ? std::string(stage->as_string()) : std::string();
+  }
+  return {};
 }
 
 void FakeGhl::fail_lists_from(int n, int status) {

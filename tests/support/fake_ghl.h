@@ -1,7 +1,9 @@
 // FakeGhl: a small GoHighLevel REST API for tests (Beast, 127.0.0.1, port 0)
 // that follows shared/GHL.md: custom fields list/create, PUT contact, tag
-// add/remove, POST /oauth/token (code and refresh_token grants, refresh
-// tokens rotated on use). It checks the Version and Authorization headers,
+// add/remove, contacts list, opportunities search (by location, optionally
+// by contact_id), pipelines list, PUT /opportunities/{id} (pipelineStageId),
+// POST /oauth/token (code and refresh_token grants, refresh tokens rotated
+// on use). It checks the Version and Authorization headers,
 // enforces a per-token request window with 429s (Retry-After and
 // X-RateLimit-* headers), can fail requests with 5xx, 401 or 422 on demand,
 // and records everything it receives. One thread; every method is
@@ -13,6 +15,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace reai::testing {
@@ -56,6 +59,9 @@ class FakeGhl {
   // startAfterId, in the order added): JSON object text with an "id".
   void add_contact_record(const std::string& json_object);
   void add_opportunity_record(const std::string& json_object);
+  // A pipeline served by GET /opportunities/pipelines?locationId=: JSON
+  // object text {"id", "name", "stages":[{"id","name","position"}]}.
+  void add_pipeline(const std::string& json_object);
   // Every list request from the `n`-th on (1-based, counting both lists)
   // answers `status` (0: never), as GHL refusing a sync part-way.
   void fail_lists_from(int n, int status);
@@ -71,6 +77,11 @@ class FakeGhl {
   int max_in_window() const;
   // Refresh tokens used so far (rotation check).
   std::vector<std::string> refreshes() const;
+  // Opportunity moves accepted (PUT /opportunities/{id} answered 2xx), in
+  // order: {opportunity id, pipelineStageId}.
+  std::vector<std::pair<std::string, std::string>> stage_moves() const;
+  // An opportunity record's pipelineStageId now ("" when unknown).
+  std::string opportunity_stage(const std::string& opportunity_id) const;
 
   struct State;
 
