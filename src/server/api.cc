@@ -90,7 +90,7 @@ std::string reasons_json(const scoring::LeadScore& s) {
     out.append(",\"text\":");
     append_json_string(s.reasons[i].text, &out);
     out.append(",\"impact\":");
-    out.append(json::serialize(json::value(s.reasons[i].impact)));
+    out.append(json_text(json::value(s.reasons[i].impact)));
     out.push_back('}');
   }
   out.push_back(']');
@@ -701,7 +701,7 @@ ApiResponse Api::ghl_oauth_callback(std::string_view query, Deferred* deferred) 
   auto answer = [](const Result<std::string>& tenant) {
     if (!tenant) return error_response(tenant.status(), kRoute);
     json::object o{{"status", "installed"}, {"tenant_id", *tenant}};
-    return json_response(200, json::serialize(o), kRoute);
+    return json_response(200, json_text(o), kRoute);
   };
   if (!deferred) {
     // No executor to answer on later (tests calling handle()): wait here.
@@ -748,7 +748,7 @@ ApiResponse Api::list_ghl_outbox(const TokenClaims& claims, std::string_view que
                                  {"error", u.error}});
   }
   json::object o{{"tenant_id", claims.tenant_id}, {"updates", std::move(items)}};
-  return json_response(200, json::serialize(o), kRoute);
+  return json_response(200, json_text(o), kRoute);
 }
 
 ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred) {
@@ -915,7 +915,7 @@ ApiResponse Api::get_score_history(const TokenClaims& claims, std::string_view c
     out.append("{\"scored_at\":");
     append_json_string(format_iso8601(r.ts), &out);
     out.append(",\"probability\":");
-    out.append(json::serialize(json::value(r.probability)));
+    out.append(json_text(json::value(r.probability)));
     out.append(",\"score\":" + std::to_string(r.score) + ",\"band\":");
     append_json_string(r.band, &out);
     out.append(",\"model\":");
@@ -1083,7 +1083,7 @@ ApiResponse Api::performance(const TokenClaims& claims) {
                      {"leases", sync.leases},
                      {"lease_failures", sync.lease_failures},
                      {"lease_mean_us", sync.leases ? double(sync.lease_ns) / double(sync.leases) / 1e3 : 0.0}};
-  return json_response(200, json::serialize(o), Route::kPerformance);
+  return json_response(200, json_text(o), Route::kPerformance);
 }
 
 ApiResponse Api::admin_reload(const TokenClaims& claims) {
@@ -1100,7 +1100,7 @@ ApiResponse Api::admin_reload(const TokenClaims& claims) {
   json::object o;
   o["status"] = "reloaded";
   o["model_version"] = version.empty() ? "fallback" : version;
-  return json_response(200, json::serialize(o), Route::kAdminReload);
+  return json_response(200, json_text(o), Route::kAdminReload);
 }
 
 ApiResponse Api::readyz() {
@@ -1127,7 +1127,7 @@ ApiResponse Api::readyz() {
   // Degraded still answers 200: the instance takes events and serves its own
   // clients, so a balancer keeps it; only a store outage takes it out.
   o["status"] = !store ? "unavailable" : (bus && cache ? "ready" : "degraded");
-  return json_response(store ? 200 : 503, json::serialize(o), Route::kReadyz);
+  return json_response(store ? 200 : 503, json_text(o), Route::kReadyz);
 }
 
 ApiResponse Api::metrics_page() {

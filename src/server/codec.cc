@@ -262,6 +262,69 @@ std::string score_json(const scoring::LeadScore& s) {
   return out;
 }
 
+namespace {
+
+void append_json_value(const json::value& v, std::string* out) {
+  char buf[32];
+  switch (v.kind()) {
+    case json::kind::null:
+      out->append("null");
+      return;
+    case json::kind::bool_:
+      out->append(v.get_bool() ? "true" : "false");
+      return;
+    case json::kind::int64:
+      out->append(buf, std::to_chars(buf, buf + sizeof buf, v.get_int64()).ptr);
+      return;
+    case json::kind::uint64:
+      out->append(buf, std::to_chars(buf, buf + sizeof buf, v.get_uint64()).ptr);
+      return;
+    case json::kind::double_: {
+      if (!std::isfinite(v.get_double())) return out->append("null"), void();
+      const std::size_t start = out->size();
+      append_double(v.get_double(), out);
+      // A double stays a double for typed readers (3.0, not 3).
+      if (out->find_first_of(".e", start) == std::string::npos) out->append(".0");
+      return;
+    }
+    case json::kind::string:
+      return append_json_string(v.get_string(), out);
+    case json::kind::array: {
+      out->push_back('[');
+      bool first = true;
+      for (const auto& item : v.get_array()) {
+        if (!first) out->push_back(',');
+        first = false;
+        append_json_value(item, out);
+      }
+      out->push_back(']');
+      return;
+    }
+    case json::kind::object: {
+      out->push_back('{');
+      bool first = true;
+      for (const auto& field : v.get_object()) {
+        if (!first) out->push_back(',');
+        first = false;
+        append_json_string(field.key(), out);
+        out->push_back(':');
+        append_json_value(field.value(), out);
+      }
+      out->push_back('}');
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string json_text(const json::value& v) {
+  std::string out;
+  out.reserve(256);
+  append_json_value(v, &out);
+  return out;
+}
+
 std::string error_json(std::string_view message) {
   std::string out = "{\"error\":";
   append_json_string(message, &out);

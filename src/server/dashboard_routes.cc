@@ -63,7 +63,7 @@ ApiResponse DashboardRoutes::contact(const TokenClaims& claims, std::string_view
   o["area_wanted"] = c->area_wanted;
   o["has_phone"] = optional_json(c->has_phone);
   o["has_email"] = optional_json(c->has_email);
-  return json_answer(json::serialize(o), Route::kContact);
+  return json_answer(json_text(o), Route::kContact);
 }
 
 ApiResponse DashboardRoutes::events(const TokenClaims& claims, std::string_view contact_id, std::string_view query) {
@@ -93,7 +93,7 @@ ApiResponse DashboardRoutes::events(const TokenClaims& claims, std::string_view 
   o["lead_id"] = id;
   o["total"] = events->size();
   o["events"] = std::move(list);
-  return json_answer(json::serialize(o), Route::kContactEvents);
+  return json_answer(json_text(o), Route::kContactEvents);
 }
 
 ApiResponse DashboardRoutes::distribution(const TokenClaims& claims) {
@@ -143,7 +143,7 @@ ApiResponse DashboardRoutes::distribution(const TokenClaims& claims) {
   o["bands"] = band_object(bands);
   o["sources"] = std::move(sources);
   o["score_bins"] = std::move(score_bins);
-  return json_answer(json::serialize(o), Route::kLeadDistribution);
+  return json_answer(json_text(o), Route::kLeadDistribution);
 }
 
 }  // namespace reai::server

@@ -399,7 +399,7 @@ ApiResponse GhlRoutes::list_deliveries(const TokenClaims& claims, std::string_vi
                                  {"body", d.body}});
   }
   json::object o{{"tenant_id", claims.tenant_id}, {"deliveries", std::move(items)}};
-  return json_response(200, json::serialize(o), kRoute);
+  return json_response(200, json_text(o), kRoute);
 }
 
 ApiResponse GhlRoutes::retry_delivery(const TokenClaims& claims, std::string_view delivery_id) {
@@ -445,7 +445,7 @@ ApiResponse GhlRoutes::config(const TokenClaims& claims, const ApiRequest& reque
     hot_stage = json::object{{"pipeline_id", settings.hot_pipeline_id}, {"stage_id", settings.hot_stage_id}};
   }
   json::object o{{"tenant_id", claims.tenant_id}, {"ghl_location_id", location}, {"hot_stage", std::move(hot_stage)}};
-  return json_response(200, json::serialize(o), kRoute);
+  return json_response(200, json_text(o), kRoute);
 }
 
 void GhlRoutes::drain() {

@@ -35,7 +35,7 @@ namespace {
 constexpr std::string_view kPrefix = "/api/predictions/";
 constexpr const char* kAgentMethodVersion = "agent-closings-1";
 
-ApiResponse answer(const json::object& o, Route route) { return json_response(200, json::serialize(o), route); }
+ApiResponse answer(const json::object& o, Route route) { return json_response(200, json_text(o), route); }
 
 std::string month_text(int month_index) {
   char buf[16];

@@ -516,7 +516,7 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = (*inv)->catalog->size();
   o["matches"] = matches_json(*(*inv)->catalog, *(*inv)->valuations, matches);
-  return answer(json::serialize(o), kRoute);
+  return answer(json_text(o), kRoute);
 }
 
 ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const ApiRequest& request) {
@@ -588,7 +588,7 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = catalog.size();
   o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
-  return answer(json::serialize(o), kRoute);
+  return answer(json_text(o), kRoute);
 }
 
 ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRequest& request) {
@@ -656,7 +656,7 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
     o["model"] = *version;
   }
   o["tenant_id"] = claims.tenant_id;
-  return answer(json::serialize(o), kRoute);
+  return answer(json_text(o), kRoute);
 }
 
 ApiResponse PropertyRoutes::listing(const TokenClaims& claims, const std::string& listing_id) {
@@ -678,7 +678,7 @@ ApiResponse PropertyRoutes::listing(const TokenClaims& claims, const std::string
     o["valuation"] = ec ? json::value(nullptr) : std::move(v);
   }
   o["updated_at"] = format_iso8601(l->updated_at);
-  return answer(json::serialize(o), kRoute);
+  return answer(json_text(o), kRoute);
 }
 
 bool PropertyRoutes::enqueue(Job job) {
@@ -797,7 +797,7 @@ void PropertyRoutes::process(const Job& job) {
   o["model"] = (*inv)->model_version;
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
-  auto published = bus_.publish(job.tenant_id, "match_update", std::make_shared<const std::string>(json::serialize(o)));
+  auto published = bus_.publish(job.tenant_id, "match_update", std::make_shared<const std::string>(json_text(o)));
   (void)published;  // a bus failure shows in /readyz; the next change publishes again
 }
 
