@@ -275,14 +275,16 @@ void GhlRoutes::run() {
         spdlog::error("ghl: delivery {} unreadable: {}", job.delivery.delivery_id, stored.status().message());
       } else if (stored->status == store::DeliveryStatus::kPending) {
         auto [status, error] = process(*stored);
-        Status s = api_.deps_.store.set_ghl_delivery_status(stored->tenant_id, stored->delivery_id, status, error, true);
-        if (!s) spdlog::error("ghl: cannot mark delivery {}: {}", stored->delivery_id, s.message());
+        // Health first: whoever sees the failed row in the store (an admin
+        // listing, a test) must also see it in /readyz.
         if (status == store::DeliveryStatus::kFailed) {
           spdlog::warn("ghl: delivery {} of tenant {} failed: {}", stored->delivery_id, stored->tenant_id, error);
           std::lock_guard failure_lock(mu_);
           last_failure_ = "delivery " + std::to_string(stored->delivery_id) + ": " + error;
           ++failures_;
         }
+        Status s = api_.deps_.store.set_ghl_delivery_status(stored->tenant_id, stored->delivery_id, status, error, true);
+        if (!s) spdlog::error("ghl: cannot mark delivery {}: {}", stored->delivery_id, s.message());
       }
     }
     lock.lock();
