@@ -327,14 +327,6 @@ class MemoryStore final : public Store {
     return insert_update(update);
   }
 
-  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) override {
-    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
-    std::lock_guard lock(mu_);
-    std::vector<std::int64_t> ids;
-    for (const GhlUpdate& u : updates) ids.push_back(insert_update(u));
-    return ids;
-  }
-
   Result<std::vector<std::int64_t>> enqueue_ghl_writeback(std::span<const GhlUpdate> updates,
                                                           std::span<const GhlContactState> states) override {
     for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));

@@ -605,28 +605,6 @@ class PostgresStore final : public Store {
     return r->int8(0, 0);
   }
 
-  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) override {
-    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
-    std::vector<std::int64_t> ids;
-    if (updates.empty()) return ids;
-    auto session = pool_->acquire();
-    if (!session) return session.status();
-    Status status = session->transaction([&]() -> Status {
-      ids.clear();
-      for (const GhlUpdate& u : updates) {
-        PgParams p;
-        p.bytes(u.tenant_id).bytes(u.contact_id).bytes(u.kind).bytes(u.payload_json);
-        p.int8(static_cast<std::int64_t>(u.created_at));
-        auto r = session->exec(kInsertUpdate, p);
-        if (!r) return r.status();
-        ids.push_back(r->int8(0, 0));
-      }
-      return Status::ok();
-    });
-    if (!status.is_ok()) return status;
-    return ids;
-  }
-
   Result<std::vector<std::int64_t>> enqueue_ghl_writeback(std::span<const GhlUpdate> updates,
                                                           std::span<const GhlContactState> states) override {
     for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));

@@ -477,22 +477,6 @@ class SqliteStore final : public Store {
     return insert_update(u);
   }
 
-  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) override {
-    for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));
-    std::vector<std::int64_t> ids;
-    if (updates.empty()) return ids;
-    std::lock_guard lock(mu_);
-    REAI_RETURN_IF_ERROR(in_transaction(updates.size(), [&]() -> Status {
-      for (const GhlUpdate& u : updates) {
-        auto id = insert_update(u);
-        if (!id) return id.status();
-        ids.push_back(*id);
-      }
-      return Status::ok();
-    }));
-    return ids;
-  }
-
   Result<std::vector<std::int64_t>> enqueue_ghl_writeback(std::span<const GhlUpdate> updates,
                                                           std::span<const GhlContactState> states) override {
     for (const GhlUpdate& u : updates) REAI_RETURN_IF_ERROR(validate(u));

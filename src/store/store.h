@@ -274,7 +274,9 @@ class Store {
   // As enqueue_ghl_update for each, in one transaction (one commit per
   // batch: the write-back filler under load). All or nothing; the ids in
   // order. An empty batch writes nothing.
-  virtual Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) = 0;
+  Result<std::vector<std::int64_t>> enqueue_ghl_updates(std::span<const GhlUpdate> updates) {
+    return enqueue_ghl_writeback(updates, {});
+  }
   // As enqueue_ghl_updates, and in the same transaction inserts or replaces
   // each state by (tenant_id, contact_id): the outbox rows and "what was last
   // enqueued" never disagree. All or nothing; InvalidArgument for an empty
