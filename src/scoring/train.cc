@@ -8,6 +8,7 @@
 #include <optional>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <unordered_map>
 
@@ -206,18 +207,25 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   examples.reserve(usable.size() * ages.size());
   std::vector<float> rows;
   rows.reserve(usable.size() * ages.size() * nf);
-  for (std::uint32_t i : usable) {
+  // One example per age of lead i reached by `until`: its features folded
+  // from its events up to that instant, never past it.
+  auto add_examples_at_ages = [&](std::uint32_t i, ExampleKind kind, UnixSeconds until) {
     features::LeadFeatureState state;
     state.set_contact(contacts[i]);
     const auto& evs = events_of[i];
     std::size_t next = 0;
     for (std::uint32_t a = 0; a < ages.size(); ++a) {
       const UnixSeconds t = contacts[i].created_at + static_cast<UnixSeconds>(std::llround(ages[a] * 3600));
+      if (t > until) break;
       while (next < evs.size() && events[evs[next]].ts <= t) state.apply(events[evs[next++]]);
-      examples.push_back({i, a, t, contacts[i].created_at >= val_from ? ExampleKind::kValidation : ExampleKind::kTrain});
+      examples.push_back({i, a, t, kind});
       rows.resize(rows.size() + nf);
       state.write_features(t, nullptr, rows.data() + rows.size() - nf);
     }
+  };
+  for (std::uint32_t i : usable) {
+    const ExampleKind kind = contacts[i].created_at >= val_from ? ExampleKind::kValidation : ExampleKind::kTrain;
+    add_examples_at_ages(i, kind, std::numeric_limits<UnixSeconds>::max());
   }
 
   // The latest cohorts (window still open) at the ages they have reached.
@@ -228,20 +236,7 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
       recent_contacts.push_back(i);
     }
   }
-  for (std::uint32_t i : recent_contacts) {
-    features::LeadFeatureState state;
-    state.set_contact(contacts[i]);
-    const auto& evs = events_of[i];
-    std::size_t next = 0;
-    for (std::uint32_t a = 0; a < ages.size(); ++a) {
-      const UnixSeconds t = contacts[i].created_at + static_cast<UnixSeconds>(std::llround(ages[a] * 3600));
-      if (t > export_end) break;
-      while (next < evs.size() && events[evs[next]].ts <= t) state.apply(events[evs[next++]]);
-      examples.push_back({i, a, t, ExampleKind::kRecent});
-      rows.resize(rows.size() + nf);
-      state.write_features(t, nullptr, rows.data() + rows.size() - nf);
-    }
-  }
+  for (std::uint32_t i : recent_contacts) add_examples_at_ages(i, ExampleKind::kRecent, export_end);
 
   // Track records as of each example's instant: a lead counts once its
   // 90-day window has closed (outcome known), its speed-to-lead once its
