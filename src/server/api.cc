@@ -4,8 +4,8 @@
 #include "server/lead_workers.h"
 
 #include <algorithm>
-#include <charconv>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>

@@ -160,11 +160,27 @@ int wal_unfetch(sqlite3_file* file, sqlite3_int64 offset, void* p) {
   return real_methods(f)->xUnfetch(f->real, offset, p);
 }
 
+// Positional, in sqlite3_io_methods order (version 3).
 const sqlite3_io_methods kMethods = {
-    3,           wal_close,      wal_read,           wal_write,       wal_truncate,     wal_sync,
-    wal_file_size, wal_lock,     wal_unlock,         wal_check_reserved_lock, wal_file_control,
-    wal_sector_size, wal_device_characteristics, wal_shm_map, wal_shm_lock, wal_shm_barrier,
-    wal_shm_unmap, wal_fetch,    wal_unfetch,
+    3,
+    wal_close,
+    wal_read,
+    wal_write,
+    wal_truncate,
+    wal_sync,
+    wal_file_size,
+    wal_lock,
+    wal_unlock,
+    wal_check_reserved_lock,
+    wal_file_control,
+    wal_sector_size,
+    wal_device_characteristics,
+    wal_shm_map,
+    wal_shm_lock,
+    wal_shm_barrier,
+    wal_shm_unmap,
+    wal_fetch,
+    wal_unfetch,
 };
 
 int wal_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
@@ -189,7 +205,7 @@ int wal_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
 }  // namespace
 
 const char* coalescing_wal_vfs() {
-  static const char* name = [] () -> const char* {
+  static const char* name = []() -> const char* {
     sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
     if (real == nullptr) return nullptr;
     g_real = real;
