@@ -44,6 +44,6 @@ reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk.txt")
 dump="$out.$pid.1"
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 ckpt=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null |
-  awk '/Checkpointer::run\(\)/ { gsub(",", "", $1); print $1; exit }')
+  awk '/Checkpointer::run\(\)/ && !n { gsub(",", "", $1); print $1; n = 1 }' || true)
 awk -v t="$total" -v c="${ckpt:-0}" -v n="$reqs" -v l="$load" -v f="$dump" 'BEGIN {
   printf "%d requests, %.0f instructions per request, %.0f without the checkpointer (load %s; %s)\n", n, t / n, (t - c) / n, l, f }'

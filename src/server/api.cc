@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -196,8 +197,22 @@ void Api::drain_ghl() {
   if (writeback_) writeback_->flush();
 }
 
+// The counter is zero-padded to a fixed width so ids sort in issue order:
+// each new id lands at the right edge of the store's (tenant_id, event_id)
+// key index, one shared page per commit and full pages, instead of splitting
+// leaves in the middle ("-10" sorts before "-9").
 std::string Api::next_event_id() {
-  return event_id_prefix_ + std::to_string(event_counter_.fetch_add(1, std::memory_order_relaxed) + 1);
+  const std::uint64_t n = event_counter_.fetch_add(1, std::memory_order_relaxed) + 1;
+  char digits[20];
+  const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  const auto width = static_cast<std::size_t>(end - digits);
+  constexpr std::size_t kWidth = 12;
+  std::string id;
+  id.reserve(event_id_prefix_.size() + std::max(width, kWidth));
+  id += event_id_prefix_;
+  if (width < kWidth) id.append(kWidth - width, '0');
+  id.append(digits, width);
+  return id;
 }
 
 Status Api::rebuild() {

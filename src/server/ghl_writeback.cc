@@ -64,6 +64,15 @@ void GhlWriteback::on_score(const std::string& tenant_id, const std::string& con
                             std::string_view band) {
   {
     std::lock_guard lock(mu_);
+    // A tenant the worker just found unlinked has nothing to write back:
+    // its changes are not queued (nor the worker woken for them) until a
+    // recheck is due, when the next change goes through and linked() looks
+    // again. Most tenants of a busy server are not linked to GHL, and the
+    // wake-up per score change was half the futex calls of POST /api/events.
+    if (auto it = unlinked_.find(tenant_id);
+        it != unlinked_.end() && steady_seconds() - it->second <= kUnlinkedRecheckS) {
+      return;
+    }
     if (stopping_ || incoming_.size() >= kMaxIncoming) {
       ++stats_.dropped;
       return;
@@ -199,6 +208,12 @@ bool GhlWriteback::linked(const std::string& tenant_id, double now_s) {
     auto tenant = store_.get_tenant(tenant_id);
     loc->second.id = tenant ? tenant->ghl_location_id : std::string();
     loc->second.checked_s = now_s;
+    std::lock_guard lock(mu_);
+    if (loc->second.id.empty()) {
+      unlinked_[tenant_id] = now_s;
+    } else {
+      unlinked_.erase(tenant_id);
+    }
   }
   return !loc->second.id.empty();
 }
@@ -937,6 +952,10 @@ Result<std::string> GhlWriteback::do_exchange(const std::string& code) {
   // New credentials: the worker loads them on its next pass.
   tenants_.erase(tenant.tenant_id);
   locations_.erase(tenant.tenant_id);  // linked now
+  {
+    std::lock_guard lock(mu_);
+    unlinked_.erase(tenant.tenant_id);
+  }
   busy_tenants_.insert(tenant.tenant_id);
   return tenant.tenant_id;
 }

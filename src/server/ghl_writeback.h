@@ -257,6 +257,9 @@ class GhlWriteback {
   std::vector<Change> incoming_;
   bool waiting_ = false;  // run() waits for work: the next change wakes it
   std::deque<std::function<void()>> jobs_;
+  // Tenants linked() found without a GHL location, and when: on_score
+  // skips their changes until a recheck is due.
+  std::unordered_map<std::string, double> unlinked_;
   std::uint64_t reported_ = 0;
   std::uint64_t filled_ = 0;
   bool stopping_ = false;

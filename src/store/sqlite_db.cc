@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "store/wal_vfs.h"
+
 namespace reai::store {
 
 Status sqlite_status(sqlite3* db, int rc, std::string_view what) {
@@ -86,7 +88,9 @@ std::optional<bool> Statement::optional_bool(int column) const {
 Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  // Every connection through the WAL-coalescing VFS (wal_vfs.h): the
+  // writer's commits and the checkpointer's restarts write the same WAL.
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, coalescing_wal_vfs());
   if (rc != SQLITE_OK) {
     Status status = unavailable("cannot open " + path + ": " +
                                 (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
