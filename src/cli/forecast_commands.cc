@@ -109,6 +109,10 @@ int run_backtest(const ForecastArgs& args) {
   }
   options.complete_all_columns = args.complete_columns == "all";
   options.keep_points = !args.points_out.empty();
+  // An unwritable --points-out fails before minutes of backtesting, not after.
+  if (options.keep_points && !std::ofstream(args.points_out)) {
+    return report_failure(invalid_argument("cannot write --points-out " + args.points_out));
+  }
   auto report = analytics::backtest_panel(*panel, options);
   if (!report) return report_failure(report.status());
   if (!args.points_out.empty()) {
