@@ -90,5 +90,31 @@ TEST(AnalyticsBinaryTest, AgentsBadInputExitsWithTwo) {
   EXPECT_EQ(contacts_alone.exit_code, 2) << contacts_alone.output;
 }
 
+// `reai forecast backtest` on the fixture panel (sales, median; 2008-2013):
+// the city set (no gap in any column) and the per-forecast file.
+TEST(AnalyticsBinaryTest, ForecastBacktestWritesEveryScoredForecast) {
+  const std::string dir = make_temp_dir("reai-backtest");
+  auto run = run_reai({"forecast", "backtest", "--data", "fixtures/market/txhousing.csv", "--series", "city", "--time",
+                       "year,month", "--metrics", "median,sales", "--origins", "2013-06:2013-07", "--complete-from",
+                       "2012-01", "--complete-columns", "all", "--points-out", dir + "/points.csv", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("origins 2, horizon 3"), std::string::npos) << run.output;
+  const auto lines = read_lines(dir + "/points.csv");
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "method,series,metric,origin,h,actual,point,lower80,upper80,scale");
+  std::set<std::string> methods;
+  for (std::size_t i = 1; i < lines.size(); ++i) methods.insert(lines[i].substr(0, lines[i].find(',')));
+  EXPECT_EQ(methods, (std::set<std::string>{"combined", "ets", "global_gbm", "seasonal_naive", "theta"}));
+  auto bad = run_reai({"forecast", "backtest", "--data", "fixtures/market/txhousing.csv", "--series", "city", "--time",
+                       "year,month", "--metrics", "median,sales", "--origins", "2013-06:2013-07", "--complete-from",
+                       "2012-01", "--complete-columns", "some"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  auto unwritable = run_reai({"forecast", "backtest", "--data", "fixtures/market/txhousing.csv", "--series", "city",
+                              "--time", "year,month", "--metrics", "median,sales", "--origins", "2013-06:2013-06",
+                              "--points-out", dir + "/no/such/dir/points.csv", "--quiet"});
+  EXPECT_EQ(unwritable.exit_code, 2) << unwritable.output;
+  EXPECT_NE(unwritable.output.find("cannot write --points-out"), std::string::npos) << unwritable.output;
+}
+
 }  // namespace
 }  // namespace reai::testing

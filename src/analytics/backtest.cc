@@ -46,8 +46,14 @@ Result<BacktestReport> backtest_panel(const MonthlyPanel& panel, const BacktestO
   std::vector<std::vector<bool>> scored(M, std::vector<bool>(panel.series.size(), true));
   for (std::size_t m = 0; m < M; ++m) {
     for (std::size_t s = 0; s < panel.series.size(); ++s) {
-      if (options.complete_from >= 0) {
-        scored[m][s] = complete_from(panel.series[s].values[m], panel.series[s].start, options.complete_from);
+      if (options.complete_from < 0) continue;
+      const PanelSeries& series = panel.series[s];
+      if (options.complete_all_columns) {
+        for (const auto& column : series.values) {
+          scored[m][s] = scored[m][s] && complete_from(column, series.start, options.complete_from);
+        }
+      } else {
+        scored[m][s] = complete_from(series.values[m], series.start, options.complete_from);
       }
     }
   }
@@ -104,6 +110,10 @@ Result<BacktestReport> backtest_panel(const MonthlyPanel& panel, const BacktestO
         sum.in95 += actual >= p.lower95 && actual <= p.upper95 ? 1 : 0;
         sum.width80 += (p.upper80 - p.lower80) / std::abs(actual == 0 ? 1 : actual);
         ++sum.n;
+        if (options.keep_points) {
+          report.points.push_back({static_cast<Method>(method), s_index, p.metric, origin, p.h, actual, p.point,
+                                   p.lower80, p.upper80, scale});
+        }
       }
     }
   }

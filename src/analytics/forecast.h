@@ -196,14 +196,33 @@ struct BacktestOptions {
   // Score only series whose metric has no gap from this month to the end of
   // the data (e.g. the cities complete after 2011); < 0 scores all.
   int complete_from = -1;
+  // With complete_from: a series is scored only when every column the panel
+  // holds (metrics and covariates) is gap-free from then on, as the issue
+  // counts its "cities without gaps" (39 on the Texas panel to 2015);
+  // otherwise each metric is judged on its own column.
+  bool complete_all_columns = false;
+  // Keep every scored forecast in BacktestReport::points (for per-series
+  // analysis or scoring another subset of series outside).
+  bool keep_points = false;
   ForecastOptions forecast;
 };
 struct HorizonScore {
   double mase = 0, mape = 0, smape = 0, coverage80 = 0, coverage95 = 0, width80 = 0;
   std::size_t count = 0;
 };
+// One scored forecast: the method's point and 80% interval against the
+// actual, and the MASE scale of the series at the origin.
+struct BacktestPoint {
+  Method method = Method::kCombined;
+  std::size_t series = 0;  // index into the backtested panel's series
+  std::size_t metric = 0;
+  int origin = 0;  // absolute month
+  int h = 0;
+  double actual = 0, point = 0, lower80 = 0, upper80 = 0, scale = 0;
+};
 struct BacktestReport {
   std::vector<std::string> metrics;
+  std::vector<BacktestPoint> points;  // only with BacktestOptions::keep_points
   int horizon = 0;
   int origins = 0;
   std::size_t series_scored = 0;

@@ -432,5 +432,95 @@ TEST(Forecast, ALeadingCovariateInformsTheGlobalModel) {
   EXPECT_LT(with, 0.8 * without) << "with " << with << ", without " << without;
 }
 
+// The issue scores "cities without gaps": with complete_all_columns a gap in
+// any column (here a covariate) drops the series, while per-metric scoring
+// keeps it; keep_points returns every scored forecast with its actual and
+// MASE scale, consistent with the summary scores.
+TEST(Backtest, ScoresOnlySeriesCompleteInEveryColumnAndKeepsPoints) {
+  std::ostringstream csv;
+  csv << "city,year,month,median,listings\n";
+  for (int s = 0; s < 4; ++s) {
+    for (int t = 0; t < 48; ++t) {
+      const int month = month_index(2010, 1) + t;
+      const double y = (100.0 + 10 * s) * (1 + 0.1 * std::sin(2 * M_PI * t / 12.0)) * (1 + 0.002 * t);
+      csv << numbered("c", s) << "," << year_of(month) << "," << month_of(month) << "," << y << ",";
+      // c1's covariate has a gap after the completeness month, c2's before it.
+      if ((s == 1 && t == 40) || (s == 2 && t == 10)) {
+        csv << "NA\n";
+      } else {
+        csv << 50 + s + (t % 7) << "\n";
+      }
+    }
+  }
+  const PanelSpec spec{"city", {"year", "month"}, {"median"}, {"listings"}, false};
+  auto panel = parse_monthly_panel(csv.str(), "gaps.csv", spec);
+  ASSERT_TRUE(panel) << panel.status().to_string();
+  BacktestOptions options;
+  options.first_origin = panel->last_month - 5;
+  options.last_origin = panel->last_month - 3;
+  options.complete_from = month_index(2012, 1);
+  options.forecast.gbm_rounds = 20;
+  options.forecast.inner_origins = 6;
+  auto per_metric = backtest_panel(*panel, options);
+  ASSERT_TRUE(per_metric) << per_metric.status().to_string();
+  EXPECT_EQ(per_metric->series_scored, 4u);
+  EXPECT_TRUE(per_metric->points.empty());
+  options.complete_all_columns = true;
+  options.keep_points = true;
+  auto all_columns = backtest_panel(*panel, options);
+  ASSERT_TRUE(all_columns) << all_columns.status().to_string();
+  EXPECT_EQ(all_columns->series_scored, 3u);
+  EXPECT_EQ(all_columns->origins, 3);
+  double mase = 0;
+  std::size_t n = 0;
+  for (const BacktestPoint& p : all_columns->points) {
+    EXPECT_NE(panel->series[p.series].name, "c1");
+    const auto& y = panel->series[p.series].values[0];
+    EXPECT_DOUBLE_EQ(p.actual, y[static_cast<std::size_t>(p.origin + p.h - panel->series[p.series].start)]);
+    EXPECT_GT(p.scale, 0);
+    if (p.method == Method::kCombined && p.h == 3) {
+      mase += std::abs(p.actual - p.point) / p.scale;
+      ++n;
+    }
+  }
+  EXPECT_EQ(n, 3u * 3);  // 3 series x 3 origins
+  const auto& combined = all_columns->scores[static_cast<int>(Method::kCombined)][0][2];
+  EXPECT_EQ(combined.count, n);
+  EXPECT_NEAR(mase / static_cast<double>(n), combined.mase, 1e-12);
+}
+
+// Monthly noise much larger than a stable seasonal pattern and a slow trend
+// (as in a city's median price): the global model, which reads a seasonal
+// index from several years and seasonally adjusted recent means, forecasts
+// far better than seasonal naive, which carries last year's noise forward.
+TEST(Forecast, GlobalModelSeesThroughNoiseOnASeasonalPanel) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> noise(0, 0.06), step(0, 0.004);
+  std::vector<std::pair<std::string, std::vector<double>>> series;
+  for (int s = 0; s < 16; ++s) {
+    std::vector<double> y;
+    double level = std::log(100.0 + 20 * s);
+    for (int t = 0; t < 120; ++t) {
+      level += 0.002 + step(rng);
+      y.push_back(std::exp(level + 0.08 * std::sin(2 * M_PI * t / 12.0) + noise(rng)));
+    }
+    series.emplace_back(numbered("c", 10 + s), y);
+  }
+  auto panel = parse_monthly_panel(panel_csv(series, 2005), "noisy.csv", kSpec);
+  ASSERT_TRUE(panel) << panel.status().to_string();
+  BacktestOptions options;
+  options.first_origin = panel->last_month - 8;
+  options.last_origin = panel->last_month - 3;
+  options.forecast.gbm_rounds = 60;
+  options.forecast.inner_origins = 12;
+  auto report = backtest_panel(*panel, options);
+  ASSERT_TRUE(report) << report.status().to_string();
+  const double global = report->scores[static_cast<int>(Method::kGlobalGbm)][0][2].mase;
+  const double naive = report->scores[static_cast<int>(Method::kSeasonalNaive)][0][2].mase;
+  const double combined = report->scores[static_cast<int>(Method::kCombined)][0][2].mase;
+  EXPECT_LT(global, 0.8 * naive) << "global " << global << ", seasonal naive " << naive;
+  EXPECT_LT(combined, 0.8 * naive) << "combined " << combined << ", seasonal naive " << naive;
+}
+
 }  // namespace
 }  // namespace reai::analytics

@@ -4,6 +4,7 @@
 #include "analytics/global_model.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -25,6 +26,13 @@ constexpr int kMinHistory = 12;
 constexpr int kTrainingMonths = 96;
 constexpr std::size_t kOwnFeatures = 3 + kLags + 2 + 4 + 2 + 2 + 1;
 constexpr std::size_t kFeaturesPerOther = 2;
+// The product model's seasonal indices average this many years: a city's
+// monthly median is noisy, and three years' deviations carried much of that
+// noise into the index (the plain reference keeps three years).
+constexpr int kSeasonYears = 6;
+constexpr int kReferenceSeasonYears = 3;
+// Seasonally adjusted recent level features (product model only).
+constexpr std::size_t kAdjustedFeatures = 4;
 
 double at(const std::vector<double>& z, int i) {
   return i >= 0 && i < static_cast<int>(z.size()) ? z[static_cast<std::size_t>(i)] : kNaN;
@@ -66,11 +74,11 @@ std::vector<double> market_trend(const std::vector<GlobalModelSeries>& series, i
 }
 
 // Average deviation of the target's calendar month from its centred yearly
-// mean over the last three years fully observed before the origin.
-double seasonal_index(const std::vector<double>& z, int origin, int target) {
+// mean over the last `years` years fully observed before the origin.
+double seasonal_index(const std::vector<double>& z, int origin, int target, int years) {
   double sum = 0;
   int n = 0;
-  for (int j = target - kSeasonLength; j >= target - 4 * kSeasonLength && n < 3; j -= kSeasonLength) {
+  for (int j = target - kSeasonLength; j >= target - (years + 1) * kSeasonLength && n < years; j -= kSeasonLength) {
     if (j + 5 > origin) continue;
     const double v = at(z, j);
     int count = 0;
@@ -82,10 +90,43 @@ double seasonal_index(const std::vector<double>& z, int origin, int target) {
   return n > 0 ? sum / n : kNaN;
 }
 
+// The recent level with each month's seasonal index taken out, averaged
+// over 1, 3 and 6 months, and its slope over the year: a denoised level the
+// trees would otherwise have to assemble from lags and indices. The same for
+// every horizon of an origin, so computed once per origin.
+struct AdjustedLevel {
+  double level[3] = {kNaN, kNaN, kNaN};
+  double slope = kNaN;
+};
+AdjustedLevel adjusted_level(const std::vector<double>& z, int i) {
+  std::array<double, kSeasonLength> adjusted;  // adjusted[d]: month i - d
+  for (int d = 0; d < kSeasonLength; ++d) {
+    const int j = i - d;
+    adjusted[static_cast<std::size_t>(d)] = at(z, j) - seasonal_index(z, i, j + kSeasonLength, kSeasonYears);
+  }
+  auto mean_of = [&](int from, int to) {  // d from..to, NaN skipped
+    double sum = 0;
+    int n = 0;
+    for (int d = from; d <= to; ++d) {
+      const double v = adjusted[static_cast<std::size_t>(d)];
+      if (std::isnan(v)) continue;
+      sum += v;
+      ++n;
+    }
+    return n > 0 ? sum / n : kNaN;
+  };
+  AdjustedLevel out;
+  out.level[0] = mean_of(0, 0);
+  out.level[1] = mean_of(0, 2);
+  out.level[2] = mean_of(0, 5);
+  out.slope = (out.level[1] - mean_of(9, 11)) / 9.0;
+  return out;
+}
+
 // Features of the row (series z, origin index i, horizon h); false when the
 // origin has too little history.
-bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric, double trend, bool plain, float* out,
-              double* base_out) {
+bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric, double trend,
+              const AdjustedLevel& adjusted, bool plain, float* out, double* base_out) {
   const std::vector<double>& z = *series.z;
   const int start = series.start;
   int count = 0;
@@ -114,8 +155,9 @@ bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric,
     }
   }
   out[k++] = f(n > 1 ? std::sqrt(sq / n) : kNaN);
-  out[k++] = f(seasonal_index(z, i, i + h));
-  out[k++] = f(seasonal_index(z, i, i));
+  const int years = plain ? kReferenceSeasonYears : kSeasonYears;
+  out[k++] = f(seasonal_index(z, i, i + h, years));
+  out[k++] = f(seasonal_index(z, i, i, years));
   out[k++] = f(trend);
   out[k++] = f(static_cast<double>(std::min(i, 240)));
   double ets = kNaN;
@@ -130,12 +172,14 @@ bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric,
     ets = (*series.ets_final)[hi];
   }
   out[k++] = f(ets - base);
-  // The other columns' recent moves: the 3-month mean against the 12-month
-  // mean and against the same months a year before.
   if (plain) {
     *base_out = base;
     return true;
   }
+  for (std::size_t a = 0; a < 3; ++a) out[k++] = f(adjusted.level[a] - base);
+  out[k++] = f(adjusted.slope);
+  // The other columns' recent moves: the 3-month mean against the 12-month
+  // mean and against the same months a year before.
   for (const std::vector<double>* other : series.others) {
     const double o3 = mean_range(*other, i - 2, i);
     out[k++] = f(o3 - mean_range(*other, i - 11, i));
@@ -185,7 +229,8 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
   if (!input.plain && !input.metrics.empty() && !input.metrics.front().empty()) {
     others = input.metrics.front().front().others.size();
   }
-  const std::size_t feature_count = kOwnFeatures + kFeaturesPerOther * others;
+  const std::size_t feature_count =
+      kOwnFeatures + (input.plain ? 0 : kAdjustedFeatures) + kFeaturesPerOther * others;
   const auto F = static_cast<std::size_t>(folds);
   // One model per (fold or full, horizon group): slot (j, g) with j < F the
   // fold's, j = F the full model; g = h - 1 for direct per-horizon models,
@@ -212,9 +257,10 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
         const int origin = start + i;
         if (origin < input.last_month - kTrainingMonths) continue;
         const double trend = input.plain ? kNaN : trends[m][static_cast<std::size_t>(origin - first)];
+        const AdjustedLevel adjusted = input.plain ? AdjustedLevel{} : adjusted_level(z, i);
         for (int h = 1; h <= H; ++h) {
           double base = 0;
-          if (!features(metric[s], i, h, m, trend, input.plain, row.data(), &base)) continue;
+          if (!features(metric[s], i, h, m, trend, adjusted, input.plain, row.data(), &base)) continue;
           const double target = at(z, i + h);
           if (i + h < n && !std::isnan(target)) {
             for (std::size_t j = 0; j <= F; ++j) {

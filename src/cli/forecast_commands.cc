@@ -31,6 +31,7 @@ std::vector<std::string> split(const std::string& text) {
 
 struct ForecastArgs {
   std::string data, series, time, metrics, out, origins, complete_from, covariates = "auto";
+  std::string complete_columns = "metric", points_out;
   int horizon = 3;
   int threads = 2;
   int inner_origins = 18;
@@ -72,6 +73,22 @@ int run_forecast(const ForecastArgs& args) {
   return kExitOk;
 }
 
+Status write_backtest_points(const std::string& path, const analytics::MonthlyPanel& panel,
+                             const analytics::BacktestReport& report) {
+  std::ofstream out(path);
+  if (!out) return internal_error("cannot write " + path);
+  out << "method,series,metric,origin,h,actual,point,lower80,upper80,scale\n";
+  char line[512];
+  for (const auto& p : report.points) {
+    std::snprintf(line, sizeof line, ",%s,%04d-%02d,%d,%.9g,%.9g,%.9g,%.9g,%.9g\n", panel.metrics[p.metric].c_str(),
+                  analytics::year_of(p.origin), analytics::month_of(p.origin), p.h, p.actual, p.point, p.lower80,
+                  p.upper80, p.scale);
+    out << analytics::method_name(p.method) << ',' << csv_field(panel.series[p.series].name) << line;
+  }
+  out.close();
+  return out ? Status::ok() : internal_error("failed writing " + path);
+}
+
 int run_backtest(const ForecastArgs& args) {
   auto panel = read_panel(args);
   if (!panel) return report_failure(panel.status());
@@ -90,8 +107,18 @@ int run_backtest(const ForecastArgs& args) {
     if (!from) return report_failure(from.status());
     options.complete_from = *from;
   }
+  options.complete_all_columns = args.complete_columns == "all";
+  options.keep_points = !args.points_out.empty();
+  // An unwritable --points-out fails before minutes of backtesting, not after.
+  if (options.keep_points && !std::ofstream(args.points_out)) {
+    return report_failure(invalid_argument("cannot write --points-out " + args.points_out));
+  }
   auto report = analytics::backtest_panel(*panel, options);
   if (!report) return report_failure(report.status());
+  if (!args.points_out.empty()) {
+    Status written = write_backtest_points(args.points_out, *panel, *report);
+    if (!written) return report_failure(written);
+  }
   std::printf("origins %d, horizon %d, series scored %zu of %zu\n", report->origins, report->horizon,
               report->series_scored, panel->series.size());
   std::printf("%-8s %-15s %3s %8s %8s %8s %7s %7s %7s %6s\n", "metric", "method", "h", "MASE", "MAPE%", "sMAPE%",
@@ -251,6 +278,13 @@ void add_forecast_command(CLI::App& app, int* exit_code) {
   backtest->add_option("--origins", bargs->origins, "FIRST:LAST forecast origins, e.g. 2011-12:2013-06")->required();
   backtest->add_option("--complete-from", bargs->complete_from,
                        "Score only series without gaps from this month (YYYY-MM) to the end of the data");
+  backtest->add_option("--complete-columns", bargs->complete_columns,
+                       "With --complete-from: 'all' scores a series only when every column read (metrics and "
+                       "covariates) is gap-free, as the issue counts its cities; 'metric' judges each metric's own column")
+      ->check(CLI::IsMember({"metric", "all"}))
+      ->capture_default_str();
+  backtest->add_option("--points-out", bargs->points_out,
+                       "Also write every scored forecast: method,series,metric,origin,h,actual,point,lower80,upper80,scale");
   backtest->add_flag("--references", bargs->references,
                      "Also the issue's reference methods: a plain global XGBoost on the series' own lags, rolling "
                      "statistics and calendar (plain_gbm), and its mean with ETS (ets_plain_mean)");
