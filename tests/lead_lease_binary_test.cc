@@ -152,6 +152,10 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
     top_b = http_b.get("/api/leads?limit=1000", t).body;
   } while (top_a != top_b && std::chrono::steady_clock::now() < agreed_by);
   EXPECT_EQ(top_a, top_b) << "GET /api/leads differs between the instances";
+  // The distribution too is counted from the cluster's published scores.
+  const std::string distribution_a = http_a.get("/api/leads/distribution", t).body;
+  EXPECT_EQ(distribution_a, http_b.get("/api/leads/distribution", t).body)
+      << "GET /api/leads/distribution differs between the instances";
   const auto top = parse(top_a).at("leads").as_array();
   EXPECT_EQ(top.size(), leads.size()) << top_a;
   for (std::size_t k = 1; k < top.size(); ++k) {
@@ -216,7 +220,45 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
     EXPECT_EQ(l.at("score").as_int64(), want.first) << json::serialize(l);
     EXPECT_EQ(l.at("band").as_string(), want.second) << json::serialize(l);
   }
+  EXPECT_EQ(http.get("/api/leads/distribution", t).body, distribution_a)
+      << "the cluster's distribution is not what one instance counts";
   EXPECT_EQ(one.process->stop(SIGTERM), 0) << one.process->log();
+}
+
+// A lead only instance A ever scored: B's engine has never seen it, yet B
+// counts it in its distribution (from the published scores), as A does.
+TEST(LeadLease, BothInstancesCountTheDistributionFromTheClustersScores) {
+  ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
+  const std::string tenant = "t_dist_" + std::to_string(::getpid());
+  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=dist-" +
+                            std::to_string(::getpid()) + ":";
+  Instance a = start_instance({"--bus", redis, "--cache", redis});
+  Instance b = start_instance({"--bus", redis, "--cache", redis});
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
+  const std::string t = token(tenant);
+  HttpClient http_a("127.0.0.1", a.port);
+  HttpClient http_b("127.0.0.1", b.port);
+  auto r = http_a.put("/api/contacts/only-on-a",
+                      R"({"created_at":"2025-06-01T00:00:00Z","source":"zillow","budget":450000,"has_phone":true})", t);
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = http_a.post("/api/events", R"({"contact_id":"only-on-a","type":"sms_in","ts":"2025-06-02T00:00:00Z"})", t);
+  ASSERT_EQ(r.status, 200) << r.body;
+  // B hears of the lead's score through the bus.
+  const auto heard_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (parse(http_b.get("/api/leads", t).body).at("leads").as_array().empty() &&
+         std::chrono::steady_clock::now() < heard_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string on_a = http_a.get("/api/leads/distribution", t).body;
+  const std::string on_b = http_b.get("/api/leads/distribution", t).body;
+  EXPECT_EQ(parse(on_b).at("leads").as_int64(), 1) << on_b;
+  EXPECT_EQ(on_a, on_b);
+  const auto sources = parse(on_b).at("sources").as_array();
+  ASSERT_EQ(sources.size(), 1u) << on_b;
+  EXPECT_EQ(sources[0].at("source").as_string(), "zillow");
+  EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
+  EXPECT_EQ(b.process->stop(SIGTERM), 0) << b.process->log();
 }
 
 std::string iso8601(std::time_t at) {

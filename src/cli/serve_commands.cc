@@ -59,6 +59,10 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--max-body-bytes", s.max_body_bytes, "Request body limit")->capture_default_str();
   cmd->add_option("--ws-queue-limit", s.ws_queue_limit, "Messages queued per WebSocket client")
       ->capture_default_str();
+  cmd->add_option("--ws-linger-ms", s.ws_linger_ms,
+                  "Behind a proxy: send each client's updates of N ms in one write (adds up to N ms)")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
   cmd->add_option("--tenant-rate-limit", s.tenant_rate_limit_per_s,
                   "Write requests per second per tenant (0: unlimited)")
       ->capture_default_str();

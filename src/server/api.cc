@@ -168,6 +168,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
     board_subscription_ = deps_.bus.subscribe([board = board_.get()](const bus::BusMessage& m) {
       if (m.topic == "score_update") board->record(m.payload);
     });
+    dashboard_->use_board(board_.get());
   }
 }
 

@@ -103,7 +103,14 @@ ApiResponse DashboardRoutes::distribution(const TokenClaims& claims) {
     return true;
   });
   if (!scanned) return error_response(scanned, Route::kLeadDistribution);
-  const auto leads = engine_.top_leads(claims.tenant_id, std::nullopt, std::numeric_limits<std::size_t>::max());
+  std::vector<LeadBoard::Standing> leads;
+  if (board_) {
+    leads = board_->standings(claims.tenant_id);
+  } else {
+    for (const auto& s : engine_.top_leads(claims.tenant_id, std::nullopt, std::numeric_limits<std::size_t>::max())) {
+      leads.push_back({s.lead_id, s.score, s.band});
+    }
+  }
   constexpr std::array<scoring::Band, 3> kBands = {scoring::Band::kHot, scoring::Band::kWarm, scoring::Band::kCold};
   auto band_index = [&](scoring::Band b) { return std::size_t(std::find(kBands.begin(), kBands.end(), b) - kBands.begin()); };
   std::array<std::size_t, 3> bands{};

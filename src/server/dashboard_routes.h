@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "server/api.h"
+#include "server/lead_board.h"
 
 namespace reai::server {
 
@@ -21,12 +22,17 @@ class DashboardRoutes {
   // 400 for a bad limit, 404 for an unknown contact.
   ApiResponse events(const TokenClaims& claims, std::string_view contact_id, std::string_view query);
   // GET /api/leads/distribution: current scores of every lead counted by
-  // band, by source x band, and in ten score bins by band.
+  // band, by source x band, and in ten score bins by band. With a board
+  // (several instances, use_board) the cluster's newest published scores, so
+  // every instance answers the same; otherwise this engine's.
   ApiResponse distribution(const TokenClaims& claims);
+  // `board` (may be null) must outlive this object; call before serving.
+  void use_board(const LeadBoard* board) { board_ = board; }
 
  private:
   store::Store& store_;
   scoring::LeadScoringEngine& engine_;
+  const LeadBoard* board_ = nullptr;
 };
 
 }  // namespace reai::server

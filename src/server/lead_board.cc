@@ -2,6 +2,7 @@
 #include "server/lead_board.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <boost/json.hpp>
 
@@ -25,7 +26,11 @@ void LeadBoard::record(std::shared_ptr<const std::string> score_json, bool only_
   }
   const auto band = scoring::parse_band(std::string_view(band_name->as_string()));
   if (!band) return;
-  Entry entry{probability->to_number<double>(), *band, std::move(score_json)};
+  const double p = probability->to_number<double>();
+  const auto* points = o.if_contains("score");
+  const int score = points && points->is_number() ? static_cast<int>(points->to_number<double>())
+                                                  : static_cast<int>(std::lround(p * 100));
+  Entry entry{p, score, *band, std::move(score_json)};
   std::lock_guard lock(mu_);
   auto& leads = tenants_[std::string(tenant->as_string())];
   if (only_if_absent) {
@@ -60,6 +65,16 @@ std::vector<std::shared_ptr<const std::string>> LeadBoard::top(std::string_view 
   std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n), rows.end(), better);
   out.reserve(n);
   for (std::size_t i = 0; i < n; ++i) out.push_back(std::move(rows[i].json));
+  return out;
+}
+
+std::vector<LeadBoard::Standing> LeadBoard::standings(std::string_view tenant_id) const {
+  std::vector<Standing> out;
+  std::lock_guard lock(mu_);
+  auto it = tenants_.find(std::string(tenant_id));
+  if (it == tenants_.end()) return out;
+  out.reserve(it->second.size());
+  for (const auto& [lead, entry] : it->second) out.push_back({lead, entry.score, entry.band});
   return out;
 }
 

@@ -40,9 +40,20 @@ class LeadBoard {
                                                       std::size_t limit) const;
   std::size_t size() const;
 
+  // One lead's newest published score and band (the score object's "score",
+  // or the probability in points when it has none).
+  struct Standing {
+    std::string lead_id;
+    int score = 0;
+    scoring::Band band = scoring::Band::kCold;
+  };
+  // Every lead of the tenant, in no particular order.
+  std::vector<Standing> standings(std::string_view tenant_id) const;
+
  private:
   struct Entry {
     double probability = 0;
+    int score = 0;
     scoring::Band band = scoring::Band::kCold;
     std::shared_ptr<const std::string> json;
   };

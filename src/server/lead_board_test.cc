@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,26 @@ TEST(LeadBoard, AStartUpSeedDoesNotOverwriteAPublishedScore) {
   auto top = board.top("t", std::nullopt, 10);
   ASSERT_EQ(top.size(), 2u);
   EXPECT_EQ(*top[0], *score("t", "a", "0.8", "hot"));
+}
+
+TEST(LeadBoard, StandingsAreEachLeadsNewestScoreAndBand) {
+  LeadBoard board;
+  board.record(score("t", "a", "0.2", "cold"));
+  board.record(score("t", "a", "0.8", "hot"));
+  board.record(std::make_shared<const std::string>(
+      R"({"tenant_id":"t","lead_id":"b","probability":0.42,"score":57,"band":"warm"})"));
+  board.record(std::make_shared<const std::string>(R"({"tenant_id":"t","lead_id":"c","probability":0.31,"band":"cold"})"));
+  board.record(score("other", "x", "0.9", "hot"));
+  auto rows = board.standings("t");
+  std::sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.lead_id < y.lead_id; });
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].lead_id, "a");
+  EXPECT_EQ(rows[0].band, scoring::Band::kHot);
+  EXPECT_EQ(rows[0].score, 1);  // the published score, not the probability
+  EXPECT_EQ(rows[1].score, 57);
+  EXPECT_EQ(rows[1].band, scoring::Band::kWarm);
+  EXPECT_EQ(rows[2].score, 31);  // no score field: the probability in points
+  EXPECT_TRUE(board.standings("nobody").empty());
 }
 
 TEST(LeadBoard, IgnoresWhatIsNotAScoreObject) {

@@ -146,6 +146,9 @@ Status Server::start() {
   if (s.config.jwt_secret.empty()) return invalid_argument("the server needs a JWT secret");
   if (s.config.threads < 1) return invalid_argument("threads must be at least 1");
   if (s.config.ws_queue_limit < 1) return invalid_argument("ws_queue_limit must be at least 1");
+  if (s.config.ws_linger_ms < 0 || s.config.ws_linger_ms > 1000) {
+    return invalid_argument("ws_linger_ms must be between 0 and 1000");
+  }
   {
     std::lock_guard lock(s.mu);
     if (s.started) return failed_precondition("server already started");
@@ -153,6 +156,7 @@ Status Server::start() {
   REAI_RETURN_IF_ERROR(s.api.rebuild());
   s.listener = std::make_shared<Listener>(s.ctx);
   REAI_RETURN_IF_ERROR(s.listener->bind(s.config.address, s.config.port));
+  s.hub.set_linger(std::chrono::milliseconds(s.config.ws_linger_ms));
   s.hub.start();
   s.listener->run();
   for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));

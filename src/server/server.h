@@ -41,6 +41,10 @@ struct ServerConfig {
   std::size_t max_body_bytes = 1 << 20;
   // Messages queued per WebSocket before the client is told and dropped.
   std::size_t ws_queue_limit = 8192;
+  // WebSocket write linger (WsHub::set_linger): 0 writes each update at
+  // once; N > 0 (behind a proxy) sends the updates of each N ms window in
+  // one write per client, each delayed by at most N ms. 0..1000.
+  int ws_linger_ms = 0;
   // If set and it contains index.html, GET / and static files are served
   // from it; otherwise the built-in plain page.
   std::string static_dir;

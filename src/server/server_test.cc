@@ -305,6 +305,44 @@ TEST_F(ServerTest, SlowConsumerIsDroppedWhileOthersReceiveEverything) {
   EXPECT_EQ(message(fast.read())["seq"].to_number<std::uint64_t>(), *seq);
 }
 
+// A linger long enough that a burst certainly lands in one window: every
+// update still arrives, in order, over a real socket (the batching itself
+// is asserted in WsHubTest.Linger*).
+TEST_F(ServerTest, WebSocketLingerDeliversEveryUpdateInOrder) {
+  ServerConfig config;
+  config.ws_linger_ms = 200;
+  start(config);
+  const std::string a = token("tenant-a");
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), ws_target("tenant-a", a)));
+  ASSERT_TRUE(ws.ping());
+  std::vector<std::uint64_t> published;
+  for (int i = 0; i < 50; ++i) {
+    auto seq = bus_->publish("tenant-a", "score_update",
+                             std::make_shared<const std::string>(R"({"lead_id":"l)" + std::to_string(i) + "\"}"));
+    ASSERT_TRUE(seq);
+    published.push_back(*seq);
+  }
+  for (std::size_t i = 0; i < published.size(); ++i) {
+    auto m = ws.read();
+    ASSERT_TRUE(m) << "lost update " << published[i] << ": " << ws.error();
+    auto o = message(m);
+    EXPECT_EQ(o["seq"].to_number<std::uint64_t>(), published[i]);
+    EXPECT_EQ(o["lead_id"].as_string(), "l" + std::to_string(i));
+  }
+}
+
+TEST_F(ServerTest, WebSocketLingerOutOfRangeIsRefused) {
+  ServerConfig config;
+  config.ws_linger_ms = -1;
+  config.jwt_secret = kSecret;
+  config.port = 0;
+  Server server(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+  Status s = server.start();
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.to_string().find("ws_linger_ms"), std::string::npos) << s.to_string();
+}
+
 TEST_F(ServerTest, BadInputsGetClearErrors) {
   ServerConfig config;
   config.max_body_bytes = 64 * 1024;

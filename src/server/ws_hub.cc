@@ -88,9 +88,18 @@ std::shared_ptr<const std::string> WsHub::wire_frame(const bus::BusMessage& mess
   return std::make_shared<const std::string>(encode_ws_frame(WsOpcode::kText, *frame(message)));
 }
 
+void WsHub::set_linger(WsShard::Clock::duration linger) {
+  std::lock_guard lock(mu_);
+  linger_ = linger;
+  for (auto& shard : shards_) shard->set_linger(linger);
+}
+
 WsShard* WsHub::assign_shard(const std::function<std::vector<std::unique_ptr<WsShard>>()>& make) {
   std::lock_guard lock(mu_);
-  if (shards_.empty()) shards_ = make();
+  if (shards_.empty()) {
+    shards_ = make();
+    for (auto& shard : shards_) shard->set_linger(linger_);
+  }
   if (shards_.empty()) return nullptr;
   return shards_[next_shard_++ % shards_.size()].get();
 }
@@ -129,13 +138,26 @@ void WsHub::on_message(const bus::BusMessage& message) {
 
 void WsShard::fan_out(std::shared_ptr<const Sessions> sessions, std::uint64_t seq,
                       std::shared_ptr<const std::string> frame) {
+  Clock::duration wait{};
   {
     std::lock_guard lock(mu_);
     jobs_.push_back({std::move(sessions), seq, std::move(frame)});
     if (scheduled_) return;
     scheduled_ = true;
+    // With a linger, the pump starts no sooner than linger_ after the last
+    // one: whatever arrives in between joins this message's writes.
+    if (linger_ > Clock::duration::zero() && pumped_) wait = last_pump_ + linger_ - Clock::now();
   }
-  post([this] { pump(); });
+  if (wait > Clock::duration::zero()) {
+    post_after(wait, [this] { pump(); });
+  } else {
+    post([this] { pump(); });
+  }
+}
+
+void WsShard::set_linger(Clock::duration linger) {
+  std::lock_guard lock(mu_);
+  linger_ = std::max(linger, Clock::duration::zero());
 }
 
 std::size_t WsShard::pending_jobs() const {
@@ -155,6 +177,10 @@ std::size_t WsShard::pending_jobs() const {
 void WsShard::pump() {
   std::size_t budget = kDeliveriesPerRun;
   std::unique_lock lock(mu_);
+  if (linger_ > Clock::duration::zero()) {
+    last_pump_ = Clock::now();
+    pumped_ = true;
+  }
   while (true) {
     activate_locked();
     if (active_ == 0) break;

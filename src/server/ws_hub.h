@@ -14,8 +14,18 @@
 // hands each session all of them before calling its flush(), so the session
 // sends them with one write: the busier the server, the fewer syscalls per
 // message, and no message waits for the previous one to reach everybody.
+//
+// Linger (off by default): behind a proxy every write a session makes costs
+// the proxy a read and a write and the client a read, so a deployment may
+// trade a little latency for fewer, bigger writes. With a linger of N ms a
+// shard's pump starts at most once per N ms: a message arriving sooner after
+// the last pump waits for the rest of the window, and everything that
+// arrived meanwhile goes to each session in one write. A message arriving
+// after a quiet spell (N ms or more since the last pump) goes out at once,
+// so an idle server adds no delay; the most any message waits is N ms.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -61,6 +71,8 @@ class WsShard {
   static constexpr std::size_t kMaxJobsPerBatch = 64;
   static_assert(kMaxJobsPerBatch <= kDeliveriesPerRun, "every pump run must visit a session");
 
+  using Clock = std::chrono::steady_clock;
+
   WsShard() = default;
   virtual ~WsShard() = default;
   WsShard(const WsShard&) = delete;
@@ -71,10 +83,18 @@ class WsShard {
   void fan_out(std::shared_ptr<const Sessions> sessions, std::uint64_t seq, std::shared_ptr<const std::string> frame);
   // Jobs queued and not yet fully delivered (for tests and metrics).
   std::size_t pending_jobs() const;
+  // The least time between two pump starts (see the file comment); zero (the
+  // default) pumps as soon as a message arrives. Any thread; applies from
+  // the next message on.
+  void set_linger(Clock::duration linger);
 
  protected:
   // Runs `task` later on this shard's serial executor; any thread.
   virtual void post(std::function<void()> task) = 0;
+  // Runs `task` on this shard's serial executor once `delay` (> 0) has
+  // passed; any thread. Used only with a linger, at most one pending at a
+  // time.
+  virtual void post_after(Clock::duration delay, std::function<void()> task) = 0;
 
  private:
   struct Job {
@@ -97,6 +117,10 @@ class WsShard {
   std::size_t cursor_ = 0;
   std::vector<const Job*> batch_;
   bool scheduled_ = false;
+  // Under mu_: the linger, and when the last pump started (if one has).
+  Clock::duration linger_{};
+  Clock::time_point last_pump_{};
+  bool pumped_ = false;
 };
 
 class WsHub {
@@ -112,6 +136,8 @@ class WsHub {
   void leave(const std::string& tenant_id, const WsSubscriber* session);
   std::size_t connections(std::string_view tenant_id) const;
   std::size_t total_connections() const;
+  // WsShard::set_linger for every shard, those created later included.
+  void set_linger(WsShard::Clock::duration linger);
 
   // Creates the shards once (first caller's `make` wins; later calls ignore
   // it) and returns the next one round-robin for a new session. Any thread.
@@ -147,6 +173,7 @@ class WsHub {
   std::size_t total_ = 0;
   std::vector<std::unique_ptr<WsShard>> shards_;
   std::size_t next_shard_ = 0;
+  WsShard::Clock::duration linger_{};
 };
 
 }  // namespace reai::server

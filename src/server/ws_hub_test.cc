@@ -33,12 +33,28 @@ class ManualShard final : public WsShard {
     return runs;
   }
   std::size_t queued_tasks() const { return tasks_.size(); }
+  // Tasks waiting for a delay (post_after), and the delays they asked for.
+  std::size_t delayed_tasks() const { return delayed_.size(); }
+  const std::vector<Clock::duration>& delays() const { return delays_; }
+  // Lets the first delayed task's time pass: it becomes an ordinary queued task.
+  bool elapse_one() {
+    if (delayed_.empty()) return false;
+    tasks_.push_back(std::move(delayed_.front()));
+    delayed_.pop_front();
+    return true;
+  }
 
  protected:
   void post(std::function<void()> task) override { tasks_.push_back(std::move(task)); }
+  void post_after(Clock::duration delay, std::function<void()> task) override {
+    delays_.push_back(delay);
+    delayed_.push_back(std::move(task));
+  }
 
  private:
   std::deque<std::function<void()>> tasks_;
+  std::deque<std::function<void()>> delayed_;
+  std::vector<Clock::duration> delays_;
 };
 
 class RecordingSubscriber final : public WsSubscriber {
@@ -192,6 +208,68 @@ TEST_F(WsHubTest, MessageJoinsTheFanOutInProgress) {
   EXPECT_EQ(reached, WsShard::kDeliveriesPerRun);
   first_->run_all();
   for (const auto& s : subs) EXPECT_EQ(s->seqs.back(), 3u);
+}
+
+// The linger is an hour here so the test never depends on how fast it runs.
+TEST_F(WsHubTest, LingerSendsTheMessagesOfAWindowInOneWritePerSessionInOrder) {
+  hub_->set_linger(std::chrono::hours(1));
+  auto subs = join("tenant-a", first_, 3);
+  // The first message after a quiet spell goes out at once.
+  publish("tenant-a", R"({"n":1})");
+  EXPECT_EQ(first_->queued_tasks(), 1u);
+  EXPECT_EQ(first_->delayed_tasks(), 0u);
+  first_->run_all();
+  // Messages arriving within the linger wait for the window's end, then go
+  // to each session together, in order, with one flush.
+  publish("tenant-a", R"({"n":2})");
+  publish("tenant-a", R"({"n":3})");
+  publish("tenant-a", R"({"n":4})");
+  EXPECT_EQ(first_->queued_tasks(), 0u);
+  ASSERT_EQ(first_->delayed_tasks(), 1u);
+  EXPECT_GT(first_->delays()[0], WsShard::Clock::duration::zero());
+  EXPECT_LE(first_->delays()[0], std::chrono::hours(1));
+  EXPECT_EQ(first_->pending_jobs(), 3u);
+  for (const auto& s : subs) EXPECT_EQ(s->seqs, std::vector<std::uint64_t>{1});
+  ASSERT_TRUE(first_->elapse_one());
+  first_->run_all();
+  for (const auto& s : subs) {
+    EXPECT_EQ(s->seqs, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+    EXPECT_EQ(s->flushed_at, (std::vector<std::size_t>{1, 4}));
+    ASSERT_EQ(s->frames.size(), 4u);
+    EXPECT_EQ(s->frames[3], R"({"type":"score_update","seq":4,"n":4})");
+  }
+  EXPECT_EQ(first_->pending_jobs(), 0u);
+  // Without a linger every message is pumped at once again.
+  hub_->set_linger(WsShard::Clock::duration::zero());
+  publish("tenant-a", R"({"n":5})");
+  EXPECT_EQ(first_->queued_tasks(), 1u);
+  EXPECT_EQ(first_->delayed_tasks(), 0u);
+  first_->run_all();
+  for (const auto& s : subs) EXPECT_EQ(s->flushed_at, (std::vector<std::size_t>{1, 4, 5}));
+}
+
+TEST_F(WsHubTest, LingerAppliesToShardsCreatedLater) {
+  auto bus = bus::make_in_process_bus(16);
+  WsHub hub(*bus);
+  hub.set_linger(std::chrono::hours(1));
+  auto* shard = static_cast<ManualShard*>(hub.assign_shard([] {
+    std::vector<std::unique_ptr<WsShard>> shards;
+    shards.push_back(std::make_unique<ManualShard>());
+    return shards;
+  }));
+  hub.start();
+  auto sub = std::make_shared<RecordingSubscriber>(shard);
+  hub.join("tenant-a", sub);
+  auto payload = std::make_shared<const std::string>(R"({"n":1})");
+  ASSERT_TRUE(bus->publish("tenant-a", "score_update", payload));
+  shard->run_all();
+  ASSERT_TRUE(bus->publish("tenant-a", "score_update", payload));
+  EXPECT_EQ(shard->queued_tasks(), 0u);
+  EXPECT_EQ(shard->delayed_tasks(), 1u);
+  ASSERT_TRUE(shard->elapse_one());
+  shard->run_all();
+  EXPECT_EQ(sub->seqs, (std::vector<std::uint64_t>{1, 2}));
+  hub.stop();
 }
 
 TEST_F(WsHubTest, TenantsAreIsolated) {

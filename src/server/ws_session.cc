@@ -37,6 +37,7 @@ class FanoutStrands final : public net::execution_context::service {
   static inline net::execution_context::id id;
   explicit FanoutStrands(net::execution_context& context) : service(context) {}
   std::deque<Strand> strands;  // deque: stable addresses; under the hub's lock
+  std::deque<net::steady_timer> timers;  // the shards' linger timers, likewise
 
  private:
   void shutdown() override {}
@@ -47,14 +48,27 @@ class FanoutStrands final : public net::execution_context::service {
 // from the bus before the server destroys it).
 class StrandShard final : public WsShard {
  public:
-  explicit StrandShard(Strand* strand) : strand_(strand) {}
+  // `timer` runs its handlers on `strand`.
+  StrandShard(Strand* strand, net::steady_timer* timer) : strand_(strand), timer_(timer) {}
   const Strand& strand() const { return *strand_; }
 
  protected:
   void post(std::function<void()> task) override { net::post(*strand_, std::move(task)); }
 
+  // The timer is armed from the strand, so it is only ever touched there
+  // (the hub's caller may be any thread).
+  void post_after(Clock::duration delay, std::function<void()> task) override {
+    net::post(*strand_, [this, delay, task = std::move(task)]() mutable {
+      timer_->expires_after(delay);
+      timer_->async_wait([task = std::move(task)](beast::error_code ec) {
+        if (!ec) task();
+      });
+    });
+  }
+
  private:
   Strand* strand_;
+  net::steady_timer* timer_;
 };
 
 // Shard i lives on io context i % n, so the fan-out spreads over the io
@@ -63,11 +77,14 @@ std::vector<std::unique_ptr<WsShard>> make_shards(const std::vector<net::io_cont
   std::vector<std::unique_ptr<WsShard>> shards;
   for (std::size_t i = 0; i < count; ++i) {
     net::io_context& ioc = *iocs[i % iocs.size()];
-    // A first strand registers the strand service before FanoutStrands.
+    // A first strand and timer register their services before
+    // FanoutStrands, which is therefore destroyed before them.
     Strand strand = net::make_strand(ioc);
+    net::steady_timer first_timer(strand);
     auto& owner = net::use_service<FanoutStrands>(ioc);
     owner.strands.push_back(strand);
-    shards.push_back(std::make_unique<StrandShard>(&owner.strands.back()));
+    owner.timers.emplace_back(owner.strands.back());
+    shards.push_back(std::make_unique<StrandShard>(&owner.strands.back(), &owner.timers.back()));
   }
   return shards;
 }
