@@ -193,6 +193,10 @@ Result<OutOfFold> cross_fit(const std::vector<float>& x, std::size_t cols, const
 }
 
 
+// Sales whose out-of-fold hedonic residual exceeds this many robust sigmas
+// are not learned from by the hedonic ridge (the trees keep them).
+constexpr double kHedonicTrimSigmas = 3;
+
 // Solves the small symmetric positive definite system a x = b (q x q) by
 // Gaussian elimination into b; false when singular.
 bool solve_small(std::vector<double>& a, std::vector<double>& b, std::size_t q) {
@@ -304,25 +308,32 @@ Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std:
   const int workers = options.nthread > 0 ? options.nthread
                                           : static_cast<int>(std::max(1u, std::min(2u, std::thread::hardware_concurrency())));
   impl->hedonic = HedonicModel::design(impl->schema, x, cols, raw);
-  std::vector<char> use(n, 1);
   std::vector<std::vector<float>> hedonic_by_fold;
-  std::vector<float> hedonic_oof = impl->hedonic.fit(x, raw, labels, folds, num_folds, use, &hedonic_by_fold);
+  std::vector<float> hedonic_oof =
+      impl->hedonic.fit(x, raw, labels, folds, num_folds, std::vector<char>(n, 1), &hedonic_by_fold);
   {
     // A linear model bends to a few extreme sales (partial sales of huge
-    // homes): refit without rows whose residual is beyond 4 robust sigmas.
+    // homes): refit without rows whose out-of-fold residual is beyond 3
+    // robust sigmas (docs/RESULTS.md, session 6: 3 beat 4 and 2.5).
     std::vector<float> resid(n);
     for (std::size_t i = 0; i < n; ++i) resid[i] = std::fabs(hedonic_oof[i] - labels[i]);
     std::vector<float> sorted = resid;
     std::nth_element(sorted.begin(), sorted.begin() + n / 2, sorted.end());
     const double robust_sigma = 1.4826 * sorted[n / 2];
+    std::vector<char> use(n, 1);
     std::size_t dropped = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      if (resid[i] > 4 * robust_sigma) use[i] = 0, ++dropped;
+      if (resid[i] > kHedonicTrimSigmas * robust_sigma) use[i] = 0, ++dropped;
     }
     if (dropped > 0 && dropped < n / 10) {
       hedonic_oof = impl->hedonic.fit(x, raw, labels, folds, num_folds, use, &hedonic_by_fold);
     }
-    if (options.progress) std::fprintf(stderr, "  hedonic ridge: %zu outlying sales not learned from\n", dropped);
+    if (options.progress) {
+      double sse = 0;
+      for (std::size_t i = 0; i < n; ++i) sse += (hedonic_oof[i] - labels[i]) * (hedonic_oof[i] - labels[i]);
+      std::fprintf(stderr, "  hedonic ridge: %zu terms, %zu outlying sales not learned from, alone %.4f\n",
+                   impl->hedonic.terms(), dropped, std::sqrt(sse / static_cast<double>(n)));
+    }
   }
   // Spatial residuals: how far nearby sales sit above what the hedonic model
   // explains (out-of-fold for the training rows, see FeaturePlan).
