@@ -144,7 +144,7 @@ HedonicModel HedonicModel::design(const Schema& schema, const std::vector<float>
 
 void HedonicModel::add_hinges(const std::vector<float>& x, std::size_t n) {
   const std::size_t cols = features_;
-  std::vector<double> present, hinge(n);
+  std::vector<double> present;
   for (std::size_t f = 0; f < cols; ++f) {
     present.clear();
     for (std::size_t i = 0; i < n; ++i) {
@@ -349,10 +349,10 @@ Result<HedonicModel> HedonicModel::from_json(const json::object& o, std::size_t 
       !std::all_of(h.hinge_scale_.begin(), h.hinge_scale_.end(), [](double v) { return v > 0; })) {
     return invalid_argument("model.json: hedonic hinges do not match the features");
   }
-  if (h.weights_.size() != h.width()) return invalid_argument("model.json: hedonic model does not match the features");
   if (h.use_log_.size() != features || h.mean_.size() != features || h.scale_.size() != features ||
       h.missing_flag_.size() != features || h.log_extra_.size() != features || h.log_mean_.size() != features ||
-      h.log_scale_.size() != features || h.onehot_level_.size() != h.onehot_column_.size()) {
+      h.log_scale_.size() != features || h.onehot_level_.size() != h.onehot_column_.size() ||
+      h.weights_.size() != h.width()) {
     return invalid_argument("model.json: hedonic model does not match the features");
   }
   for (int c : h.onehot_column_) {
