@@ -74,7 +74,7 @@ double HedonicModel::standard(std::size_t f, float v) const {
 }
 
 HedonicModel HedonicModel::design(const Schema& schema, const std::vector<float>& x, std::size_t cols,
-                                  const RawMatrix& raw) {
+                                  const RawMatrix& raw, bool hinges) {
   HedonicModel h;
   h.features_ = cols;
   const std::size_t n = raw.rows;
@@ -138,7 +138,7 @@ HedonicModel HedonicModel::design(const Schema& schema, const std::vector<float>
       h.onehot_level_.push_back(static_cast<int>(l));
     }
   }
-  h.add_hinges(x, n);
+  if (hinges) h.add_hinges(x, n);
   return h;
 }
 

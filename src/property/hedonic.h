@@ -20,9 +20,10 @@ class HedonicModel {
  public:
   // Decides the design (transforms, standardisation, one-hot levels) from the
   // training features `x` (rows x cols) and raw columns.
-  // Every feature with at least 12 distinct values also gets hinges
-  // max(0, z - knot) at its quartiles, so price can follow a bent curve.
-  static HedonicModel design(const Schema& schema, const std::vector<float>& x, std::size_t cols, const RawMatrix& raw);
+  // With `hinges`, every feature with at least 12 distinct values also gets
+  // hinges max(0, z - knot) at its quartiles, so price can follow a bent curve.
+  static HedonicModel design(const Schema& schema, const std::vector<float>& x, std::size_t cols, const RawMatrix& raw,
+                             bool hinges = true);
 
   // Out-of-fold predictions (centred labels) for the ridge penalty chosen by
   // the same folds, then fits all rows with it. Returns the OOF predictions.
