@@ -11,19 +11,27 @@ namespace {
 constexpr double kLambdas[] = {1, 3, 10, 30, 100, 300};
 constexpr std::size_t kMinLevelRows = 5;
 constexpr double kClip = 5;  // standardised values beyond this are extrapolation
+constexpr std::size_t kMinHingeDistinct = 12;  // fewer distinct values: a line is enough
+
+// Four partial sums so the compiler can overlap the multiplies.
+double dot(const double* x, const double* y, std::size_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t k = 0;
+  for (; k + 4 <= n; k += 4) s0 += x[k] * y[k], s1 += x[k + 1] * y[k + 1], s2 += x[k + 2] * y[k + 2], s3 += x[k + 3] * y[k + 3];
+  for (; k < n; ++k) s0 += x[k] * y[k];
+  return (s0 + s1) + (s2 + s3);
+}
 
 // Solves (a) x = b in place for symmetric positive definite `a` (m x m,
 // row-major) by Cholesky; returns false when `a` is not positive definite.
 bool cholesky_solve(std::vector<double>& a, std::vector<double>& b, std::size_t m) {
   for (std::size_t j = 0; j < m; ++j) {
-    double d = a[j * m + j];
-    for (std::size_t k = 0; k < j; ++k) d -= a[j * m + k] * a[j * m + k];
+    double d = a[j * m + j] - dot(a.data() + j * m, a.data() + j * m, j);
     if (!(d > 1e-12)) return false;
     d = std::sqrt(d);
     a[j * m + j] = d;
     for (std::size_t i = j + 1; i < m; ++i) {
-      double s = a[i * m + j];
-      for (std::size_t k = 0; k < j; ++k) s -= a[i * m + k] * a[j * m + k];
+      const double s = a[i * m + j] - dot(a.data() + i * m, a.data() + j * m, j);
       a[i * m + j] = s / d;
     }
   }
@@ -55,11 +63,18 @@ void accumulate(const double* d, double y, std::size_t m, std::vector<double>& g
 
 std::size_t HedonicModel::width() const {
   return features_ + static_cast<std::size_t>(std::count(missing_flag_.begin(), missing_flag_.end(), 1)) +
-         static_cast<std::size_t>(std::count(log_extra_.begin(), log_extra_.end(), 1)) + onehot_column_.size();
+         static_cast<std::size_t>(std::count(log_extra_.begin(), log_extra_.end(), 1)) + hinge_feature_.size() +
+         onehot_column_.size();
+}
+
+double HedonicModel::standard(std::size_t f, float v) const {
+  if (std::isnan(v)) return 0.0;
+  const double t = use_log_[f] ? std::log1p(std::max(0.0f, v)) : v;
+  return std::clamp((t - mean_[f]) / scale_[f], -kClip, kClip);
 }
 
 HedonicModel HedonicModel::design(const Schema& schema, const std::vector<float>& x, std::size_t cols,
-                                  const RawMatrix& raw) {
+                                  const RawMatrix& raw, bool hinges) {
   HedonicModel h;
   h.features_ = cols;
   const std::size_t n = raw.rows;
@@ -123,7 +138,40 @@ HedonicModel HedonicModel::design(const Schema& schema, const std::vector<float>
       h.onehot_level_.push_back(static_cast<int>(l));
     }
   }
+  if (hinges) h.add_hinges(x, n);
   return h;
+}
+
+void HedonicModel::add_hinges(const std::vector<float>& x, std::size_t n) {
+  const std::size_t cols = features_;
+  std::vector<double> present;
+  for (std::size_t f = 0; f < cols; ++f) {
+    present.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!std::isnan(x[i * cols + f])) present.push_back(standard(f, x[i * cols + f]));
+    }
+    if (present.empty()) continue;
+    std::sort(present.begin(), present.end());
+    std::size_t distinct = 1;
+    for (std::size_t i = 1; i < present.size(); ++i) distinct += present[i] != present[i - 1];
+    if (distinct < kMinHingeDistinct) continue;
+    double previous = present.front();
+    for (double q : {0.25, 0.5, 0.75}) {
+      const double knot = present[static_cast<std::size_t>(q * static_cast<double>(present.size() - 1))];
+      if (!(knot > previous)) continue;  // ties (many zeros): no new bend
+      previous = knot;
+      double s1 = 0, s2 = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const double t = std::max(0.0, standard(f, x[i * cols + f]) - knot);
+        s1 += t, s2 += t * t;
+      }
+      const double var = s2 / static_cast<double>(n) - (s1 / n) * (s1 / n);
+      if (!(var > 1e-10)) continue;
+      hinge_feature_.push_back(static_cast<int>(f));
+      hinge_knot_.push_back(knot);
+      hinge_scale_.push_back(std::sqrt(var));
+    }
+  }
 }
 
 void HedonicModel::expand(const float* features, const float* raw, double* out) const {
@@ -145,6 +193,10 @@ void HedonicModel::expand(const float* features, const float* raw, double* out) 
     const float v = features[f];
     out[k++] = std::isnan(v) ? 0.0
                              : std::clamp((std::log1p(std::max(0.0f, v)) - log_mean_[f]) / log_scale_[f], -kClip, kClip);
+  }
+  for (std::size_t h = 0; h < hinge_feature_.size(); ++h) {
+    const float v = features[hinge_feature_[h]];
+    out[k++] = std::isnan(v) ? 0.0 : std::max(0.0, standard(hinge_feature_[h], v) - hinge_knot_[h]) / hinge_scale_[h];
   }
   for (std::size_t j = 0; j < onehot_column_.size(); ++j) {
     const float v = raw[onehot_column_[j]];
@@ -243,6 +295,10 @@ double HedonicModel::predict(const float* features, const float* raw) const {
     }
     ++k;
   }
+  for (std::size_t h = 0; h < hinge_feature_.size(); ++h, ++k) {
+    const float v = features[hinge_feature_[h]];
+    if (!std::isnan(v)) s += weights_[k] * std::max(0.0, standard(hinge_feature_[h], v) - hinge_knot_[h]) / hinge_scale_[h];
+  }
   for (std::size_t j = 0; j < onehot_column_.size(); ++j, ++k) {
     const float v = raw[onehot_column_[j]];
     if (!std::isnan(v) && static_cast<int>(v) == onehot_level_[j]) s += weights_[k];
@@ -257,6 +313,8 @@ json::object HedonicModel::to_json() const {
                       {"scale", doubles(scale_)},          {"missing_flag", ints(missing_flag_)},
                       {"log_extra", ints(log_extra_)}, {"log_mean", doubles(log_mean_)}, {"log_scale", doubles(log_scale_)},
                       {"onehot_column", ints(onehot_column_)}, {"onehot_level", ints(onehot_level_)},
+                      {"hinge_feature", ints(hinge_feature_)}, {"hinge_knot", doubles(hinge_knot_)},
+                      {"hinge_scale", doubles(hinge_scale_)},
                       {"weights", doubles(weights_)},      {"intercept", intercept_},
                       {"lambda", lambda_}};
 }
@@ -278,6 +336,18 @@ Result<HedonicModel> HedonicModel::from_json(const json::object& o, std::size_t 
       !read("log_mean", &h.log_mean_) || !read("log_scale", &h.log_scale_) || !read("onehot_column", &h.onehot_column_) ||
       !read("onehot_level", &h.onehot_level_) || !read("weights", &h.weights_)) {
     return invalid_argument("model.json: bad hedonic model");
+  }
+  // Hinges are optional: models saved before them have none.
+  auto read_optional = [&](std::string_view key, auto* out) { return o.if_contains(key) == nullptr || read(key, out); };
+  if (!read_optional("hinge_feature", &h.hinge_feature_) || !read_optional("hinge_knot", &h.hinge_knot_) ||
+      !read_optional("hinge_scale", &h.hinge_scale_)) {
+    return invalid_argument("model.json: bad hedonic model");
+  }
+  const auto in_features = [&](int f) { return f >= 0 && static_cast<std::size_t>(f) < features; };
+  if (h.hinge_knot_.size() != h.hinge_feature_.size() || h.hinge_scale_.size() != h.hinge_feature_.size() ||
+      !std::all_of(h.hinge_feature_.begin(), h.hinge_feature_.end(), in_features) ||
+      !std::all_of(h.hinge_scale_.begin(), h.hinge_scale_.end(), [](double v) { return v > 0; })) {
+    return invalid_argument("model.json: hedonic hinges do not match the features");
   }
   if (h.use_log_.size() != features || h.mean_.size() != features || h.scale_.size() != features ||
       h.missing_flag_.size() != features || h.log_extra_.size() != features || h.log_mean_.size() != features ||

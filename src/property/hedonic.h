@@ -20,7 +20,10 @@ class HedonicModel {
  public:
   // Decides the design (transforms, standardisation, one-hot levels) from the
   // training features `x` (rows x cols) and raw columns.
-  static HedonicModel design(const Schema& schema, const std::vector<float>& x, std::size_t cols, const RawMatrix& raw);
+  // With `hinges`, every feature with at least 12 distinct values also gets
+  // hinges max(0, z - knot) at its quartiles, so price can follow a bent curve.
+  static HedonicModel design(const Schema& schema, const std::vector<float>& x, std::size_t cols, const RawMatrix& raw,
+                             bool hinges = true);
 
   // Out-of-fold predictions (centred labels) for the ridge penalty chosen by
   // the same folds, then fits all rows with it. Returns the OOF predictions.
@@ -34,6 +37,8 @@ class HedonicModel {
   // Prediction for one row (centred log price). Thread-safe, no allocation.
   double predict(const float* features, const float* raw) const;
   double lambda() const { return lambda_; }
+  // Number of design terms (weights), for progress lines.
+  std::size_t terms() const { return width(); }
 
   boost::json::object to_json() const;
   static Result<HedonicModel> from_json(const boost::json::object& json, std::size_t features, std::size_t columns);
@@ -42,6 +47,9 @@ class HedonicModel {
   std::size_t width() const;
   // Writes the design row into `out` (width() values).
   void expand(const float* features, const float* raw, double* out) const;
+  void add_hinges(const std::vector<float>& x, std::size_t n);
+  // Standardised (clipped) value of feature f; 0 when missing.
+  double standard(std::size_t f, float v) const;
 
   std::size_t features_ = 0;
   std::vector<int> use_log_;        // per feature: log1p before standardising
@@ -49,8 +57,12 @@ class HedonicModel {
   std::vector<int> missing_flag_;   // per feature: add a was-missing indicator
   std::vector<int> log_extra_;      // per feature: also add standardised log1p (size, age curves)
   std::vector<double> log_mean_, log_scale_;
+  // Hinges max(0, z - knot) / scale: piecewise-linear price curves.
+  std::vector<int> hinge_feature_;
+  std::vector<double> hinge_knot_, hinge_scale_;
   std::vector<int> onehot_column_;  // per one-hot: raw column
   std::vector<int> onehot_level_;   // per one-hot: level id
+
   std::vector<double> weights_;     // width()
   double intercept_ = 0;
   double lambda_ = 0;
