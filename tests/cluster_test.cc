@@ -30,6 +30,7 @@
 #include "support/private_postgres.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 
 namespace reai::testing {
 namespace {
@@ -60,14 +61,6 @@ bool eventually(Pred done, milliseconds limit = milliseconds(30000)) {
     std::this_thread::sleep_for(milliseconds(20));
   }
   return done();
-}
-
-std::string token() {
-  auto r = run_reai({"token", "--tenant", kTenant, "--role", "agent", "--jwt-secret", kSecret, "--ttl", "1d"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  std::string t = r.output;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
 }
 
 json::object parse(const std::string& text) {
@@ -253,7 +246,7 @@ class ClusterTest : public ::testing::Test {
     ASSERT_TRUE(balancer_->ok()) << "nginx did not start";
     ASSERT_TRUE(eventually([&] { return HttpClient("127.0.0.1", balancer_->port()).get("/healthz").status == 200; }))
         << balancer_->error_log();
-    token_ = token();
+    token_ = reai_token(kTenant, server::Role::kAgent, kSecret);
   }
 
   // A clean shutdown after the faults (and, under ASan, no leak) is part of

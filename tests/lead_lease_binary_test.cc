@@ -24,6 +24,7 @@
 #include "support/private_postgres.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 
 namespace reai::testing {
 namespace {
@@ -40,14 +41,6 @@ std::string postgres_url() {
   std::string url;
   std::getline(in, url);
   return url;
-}
-
-std::string token(const std::string& tenant) {
-  auto r = run_reai({"token", "--tenant", tenant, "--role", "agent", "--jwt-secret", kSecret, "--ttl", "1d"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  std::string t = r.output;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
 }
 
 struct Instance {
@@ -92,7 +85,7 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = token(tenant);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
 
   constexpr int kLeads = 6;
   constexpr int kEventsPerClient = 150;
@@ -247,7 +240,7 @@ TEST(LeadLease, TwoInstancesCreatingOneUnknownContactAtOnceKeepTheFirstStoredRow
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = token(tenant);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
 
   constexpr int kLeads = 16;
   constexpr std::time_t kStart = 1748822400;  // 2025-06-02T00:00:00Z, before the pinned clock
@@ -316,7 +309,7 @@ TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
   const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=" + prefix;
   Instance a = start_instance({"--bus", redis, "--cache", redis, "--threads", "1"});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
-  const std::string t = token(tenant);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
 
   // Held as another instance would (src/bus/redis_leases.cc's key for
   // LeadSync's lead key), for less than the lease wait: taken afterwards.
