@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "support/private_postgres.h"
+#include "support/private_redis.h"
 #include "support/process.h"
 #include "support/test_client.h"
 #include "support/token.h"
@@ -89,22 +90,6 @@ std::string event_body_at(const std::string& lead, const std::string& event_id, 
   return R"({"contact_id":")" + lead + R"(","type":"sms_in","ts":")" + ts + R"(","event_id":")" + event_id + R"("})";
 }
 
-
-// redis-server from scripts/redis-test-server on a port of its own.
-class Redis {
- public:
-  Redis() : port_(free_port()) {}
-  ~Redis() { (void)run("stop"); }
-  bool start() { return run("start"); }
-  bool kill() { return run("kill"); }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "?prefix=cluster-test"; }
-
- private:
-  bool run(const std::string& command) {
-    return shell("scripts/redis-test-server " + command + " " + std::to_string(port_) + " >/dev/null");
-  }
-  std::uint16_t port_;
-};
 
 // nginx in front of the instances, configured by scripts/cluster-nginx-conf
 // and run unprivileged in its own prefix (daemonised; stopped with -s stop).
@@ -267,8 +252,9 @@ class ClusterTest : public ::testing::Test {
   void start_instance(Instance& i, std::uint16_t port) {
     i.port = port;
     i.process = std::make_unique<ReaiProcess>(std::vector<std::string>{
-        "serve", "--port", std::to_string(port), "--threads", "1", "--store", pg_.url(), "--bus", redis_.url(),
-        "--cache", redis_.url(), "--model-dir", models_, "--jwt-secret", kSecret, "--clock", kClock});
+        "serve", "--port", std::to_string(port), "--threads", "1", "--store", pg_.url(),
+        "--bus", redis_.url("cluster-test"), "--cache", redis_.url("cluster-test"), "--model-dir", models_,
+        "--jwt-secret", kSecret, "--clock", kClock});
   }
 
   // One more instance on the same store, alone (no Redis): its start-up
@@ -396,7 +382,7 @@ class ClusterTest : public ::testing::Test {
   static std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
 
   PrivatePostgres pg_{"cluster-test-pg-" + test_name()};
-  Redis redis_;
+  PrivateRedis redis_ = PrivateRedis::own("cluster-test-redis-" + test_name());
   std::string models_;
   Instance instances_[2];
   std::unique_ptr<Balancer> balancer_;

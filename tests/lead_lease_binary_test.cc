@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "support/private_postgres.h"
+#include "support/private_redis.h"
 #include "support/process.h"
 #include "support/test_client.h"
 #include "support/token.h"
@@ -79,8 +80,7 @@ Score score_of(HttpClient& http, const std::string& lead, const std::string& tok
 TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance) {
   ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
   const std::string tenant = "t_lease_" + std::to_string(::getpid());
-  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=lease-" +
-                            std::to_string(::getpid()) + ":";
+  const std::string redis = PrivateRedis::shared().url("lease-" + std::to_string(::getpid()) + ":");
   Instance a = start_instance({"--bus", redis, "--cache", redis});
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
@@ -234,8 +234,7 @@ std::string created_at_of(HttpClient& http, const std::string& lead, const std::
 TEST(LeadLease, TwoInstancesCreatingOneUnknownContactAtOnceKeepTheFirstStoredRow) {
   ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
   const std::string tenant = "t_lease_new_" + std::to_string(::getpid());
-  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=lease-new-" +
-                            std::to_string(::getpid());
+  const std::string redis = PrivateRedis::shared().url("lease-new-" + std::to_string(::getpid()));
   Instance a = start_instance({"--bus", redis, "--cache", redis});
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
@@ -306,7 +305,7 @@ TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
   ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
   const std::string tenant = "t_lease_io_" + std::to_string(::getpid());
   const std::string prefix = "lease-io-" + std::to_string(::getpid());
-  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=" + prefix;
+  const std::string redis = PrivateRedis::shared().url(prefix);
   Instance a = start_instance({"--bus", redis, "--cache", redis, "--threads", "1"});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
@@ -314,7 +313,7 @@ TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
   // Held as another instance would (src/bus/redis_leases.cc's key for
   // LeadSync's lead key), for less than the lease wait: taken afterwards.
   const std::string lease_key = prefix + ":l:lead:" + std::to_string(tenant.size()) + ":" + tenant + ":held";
-  const std::string hold = "redis-cli -p " + std::to_string(REAI_REDIS_TEST_PORT) + " SET '" + lease_key +
+  const std::string hold = "redis-cli -p " + std::to_string(shared_redis_port()) + " SET '" + lease_key +
                            "' elsewhere NX PX 2500 >/dev/null";
   ASSERT_EQ(std::system(hold.c_str()), 0);
   std::atomic<bool> held_answered{false};

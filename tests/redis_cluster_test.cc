@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/private_redis.h"
 #include "support/process.h"
 #include "support/test_client.h"
 #include "support/token.h"
@@ -22,10 +23,7 @@ namespace json = boost::json;
 const std::string kSecret = "redis-cluster-test-secret";
 
 // A fresh key prefix per run so seqs start at 1 on the shared test Redis.
-std::string redis_url() {
-  return "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=cluster-" +
-         std::to_string(::getpid());
-}
+std::string redis_url() { return PrivateRedis::shared().url("cluster-" + std::to_string(::getpid())); }
 
 struct Instance {
   std::uint16_t port = 0;
