@@ -59,6 +59,8 @@
 #include <boost/beast/websocket/detail/hybi13.hpp>
 #include <boost/json.hpp>
 
+#include "core/json_text.h"
+
 namespace {
 
 namespace net = boost::asio;
@@ -874,7 +876,7 @@ int report(const Run& run, const Totals& t, const PostWorker& posting, const Pha
   o["socket_reads"] = t.reads;
   o["client_cpu_seconds"] = phase.client_cpu_s;
   o["client_cpu_us_per_message"] = cpu_us_per_msg;
-  std::cout << json::serialize(o) << "\n\n";
+  std::cout << reai::json_text(o) << "\n\n";
 
   std::printf("| metric | value |\n|---|---|\n");
   std::printf("| clients connected | %llu / %zu (%.1f s) |\n", (unsigned long long)phase.connected, run.opt.clients,

@@ -28,8 +28,10 @@
 #include <vector>
 
 #include "support/private_postgres.h"
+#include "support/private_redis.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 
 namespace reai::testing {
 namespace {
@@ -62,14 +64,6 @@ bool eventually(Pred done, milliseconds limit = milliseconds(30000)) {
   return done();
 }
 
-std::string token() {
-  auto r = run_reai({"token", "--tenant", kTenant, "--role", "agent", "--jwt-secret", kSecret, "--ttl", "1d"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  std::string t = r.output;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
-}
-
 json::object parse(const std::string& text) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
@@ -96,22 +90,6 @@ std::string event_body_at(const std::string& lead, const std::string& event_id, 
   return R"({"contact_id":")" + lead + R"(","type":"sms_in","ts":")" + ts + R"(","event_id":")" + event_id + R"("})";
 }
 
-
-// redis-server from scripts/redis-test-server on a port of its own.
-class Redis {
- public:
-  Redis() : port_(free_port()) {}
-  ~Redis() { (void)run("stop"); }
-  bool start() { return run("start"); }
-  bool kill() { return run("kill"); }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "?prefix=cluster-test"; }
-
- private:
-  bool run(const std::string& command) {
-    return shell("scripts/redis-test-server " + command + " " + std::to_string(port_) + " >/dev/null");
-  }
-  std::uint16_t port_;
-};
 
 // nginx in front of the instances, configured by scripts/cluster-nginx-conf
 // and run unprivileged in its own prefix (daemonised; stopped with -s stop).
@@ -253,7 +231,7 @@ class ClusterTest : public ::testing::Test {
     ASSERT_TRUE(balancer_->ok()) << "nginx did not start";
     ASSERT_TRUE(eventually([&] { return HttpClient("127.0.0.1", balancer_->port()).get("/healthz").status == 200; }))
         << balancer_->error_log();
-    token_ = token();
+    token_ = reai_token(kTenant, server::Role::kAgent, kSecret);
   }
 
   // A clean shutdown after the faults (and, under ASan, no leak) is part of
@@ -274,8 +252,9 @@ class ClusterTest : public ::testing::Test {
   void start_instance(Instance& i, std::uint16_t port) {
     i.port = port;
     i.process = std::make_unique<ReaiProcess>(std::vector<std::string>{
-        "serve", "--port", std::to_string(port), "--threads", "1", "--store", pg_.url(), "--bus", redis_.url(),
-        "--cache", redis_.url(), "--model-dir", models_, "--jwt-secret", kSecret, "--clock", kClock});
+        "serve", "--port", std::to_string(port), "--threads", "1", "--store", pg_.url(),
+        "--bus", redis_.url("cluster-test"), "--cache", redis_.url("cluster-test"), "--model-dir", models_,
+        "--jwt-secret", kSecret, "--clock", kClock});
   }
 
   // One more instance on the same store, alone (no Redis): its start-up
@@ -403,7 +382,7 @@ class ClusterTest : public ::testing::Test {
   static std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
 
   PrivatePostgres pg_{"cluster-test-pg-" + test_name()};
-  Redis redis_;
+  PrivateRedis redis_ = PrivateRedis::own("cluster-test-redis-" + test_name());
   std::string models_;
   Instance instances_[2];
   std::unique_ptr<Balancer> balancer_;

@@ -16,6 +16,7 @@
 #include "support/ghl_signer.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 #include "support/text_edit.h"
 
 namespace reai::testing {
@@ -55,9 +56,7 @@ class GhlBinaryTest : public ::testing::Test {
     auto add = run_reai({"tenant", "add", "--data-dir", dir_ + "/data", "--tenant", "t1", "--ghl-location",
                          "LOC8f2k1m9q0a7s6d5f4g", "--ghl-field-map", map});
     ASSERT_EQ(add.exit_code, 0) << add.output;
-    auto t = run_reai({"token", "--tenant", "t1", "--jwt-secret", kSecret, "--ttl", "3650d"});
-    ASSERT_EQ(t.exit_code, 0) << t.output;
-    token_ = t.output.substr(0, t.output.find_first_of("\r\n"));
+    token_ = reai_token("t1", server::Role::kAgent, kSecret);
   }
 
   void start() {

@@ -20,6 +20,7 @@
 #include "support/ghl_signer.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 #include "support/text_edit.h"
 
 namespace reai::testing {
@@ -74,13 +75,7 @@ class GhlWritebackTest : public ::testing::Test {
     secret_key_ = write_file(dir_, "secret.key", std::string(64, 'c'));
     client_secret_ = write_file(dir_, "client.secret", "app-secret\n");
     token_file_ = write_file(dir_, "pit.txt", kPit + "\n");
-    admin_ = token_for("t1", "admin");
-  }
-
-  std::string token_for(const std::string& tenant, const std::string& role) {
-    auto t = run_reai({"token", "--tenant", tenant, "--role", role, "--jwt-secret", kSecret, "--ttl", "3650d"});
-    EXPECT_EQ(t.exit_code, 0) << t.output;
-    return t.output.substr(0, t.output.find_first_of("\r\n"));
+    admin_ = reai_token("t1", server::Role::kAdmin, kSecret);
   }
 
   void link_tenant_with_pit() {
@@ -147,7 +142,7 @@ TEST_F(GhlWritebackTest, ScoresAndBandTagsReachGhlThroughRetriesAndRefusals) {
   ghl.accept_token(kPit);
   ghl.fail_next(1, 401);  // a private token is not refreshed: retried after a backoff
   start(ghl, "100/10", {"--ghl-score-interval", "1"});
-  const std::string agent = token_for("t1", "agent");
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
 
   ASSERT_EQ(post_signed(delivery("contact_create.json", kFixtureContact)), 200);
   ASSERT_TRUE(eventually([&] { return ghl.scores().count(kFixtureContact) == 1; }, 30)) << server_->log();
@@ -238,7 +233,7 @@ TEST_F(GhlWritebackTest, KilledMidOutboxDeliversEveryPendingUpdateOnceAfterResta
   // outbox, so the restart has to find it.
   const std::vector<std::string> hold = {"--ghl-score-interval", "3600"};
   start(ghl, "10/1", hold);
-  const std::string agent = token_for("t1", "agent");
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
   constexpr int kContacts = 30;
   constexpr int kMessaged = 10;
   auto contact = [](int i) { return "CONkill" + std::to_string(i); };
@@ -444,7 +439,7 @@ TEST_F(GhlWritebackTest, SyncPullsContactsAndOpportunitiesPageByPageAndResumes) 
 
   // The synced contacts carry their mapped fields and score once served.
   start(ghl, "3/1");
-  auto contact = http_->get("/api/contacts/CONsync005", token_for("t1", "agent"));
+  auto contact = http_->get("/api/contacts/CONsync005", reai_token("t1", server::Role::kAgent, kSecret));
   ASSERT_EQ(contact.status, 200) << contact.body;
   EXPECT_EQ(json::parse(contact.body).as_object().at("budget").to_number<double>(), 450000) << contact.body;
   EXPECT_EQ(server_->stop(), 0) << server_->log();
@@ -496,7 +491,7 @@ TEST_F(GhlWritebackTest, TurningHotMovesTheOpenOpportunityToTheHotStageOnceAndNe
   opportunity("OPPwon", "CONwon", "won");
   opportunity("OPPoff", "CONoff", "open");
   start(ghl, "100/10");
-  const std::string agent = token_for("t1", "agent");
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
   auto config = http_->get("/api/admin/ghl/config", admin_);
   ASSERT_EQ(config.status, 200) << config.body;
   EXPECT_EQ(json::parse(config.body).at("hot_stage").at("stage_id").as_string(), "stgHot") << config.body;

@@ -22,8 +22,10 @@
 #include <vector>
 
 #include "support/private_postgres.h"
+#include "support/private_redis.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 
 namespace reai::testing {
 namespace {
@@ -40,14 +42,6 @@ std::string postgres_url() {
   std::string url;
   std::getline(in, url);
   return url;
-}
-
-std::string token(const std::string& tenant) {
-  auto r = run_reai({"token", "--tenant", tenant, "--role", "agent", "--jwt-secret", kSecret, "--ttl", "1d"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  std::string t = r.output;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
 }
 
 struct Instance {
@@ -86,13 +80,12 @@ Score score_of(HttpClient& http, const std::string& lead, const std::string& tok
 TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance) {
   ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
   const std::string tenant = "t_lease_" + std::to_string(::getpid());
-  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=lease-" +
-                            std::to_string(::getpid()) + ":";
+  const std::string redis = PrivateRedis::shared().url("lease-" + std::to_string(::getpid()) + ":");
   Instance a = start_instance({"--bus", redis, "--cache", redis});
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = token(tenant);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
 
   constexpr int kLeads = 6;
   constexpr int kEventsPerClient = 150;
@@ -283,13 +276,12 @@ std::string created_at_of(HttpClient& http, const std::string& lead, const std::
 TEST(LeadLease, TwoInstancesCreatingOneUnknownContactAtOnceKeepTheFirstStoredRow) {
   ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
   const std::string tenant = "t_lease_new_" + std::to_string(::getpid());
-  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=lease-new-" +
-                            std::to_string(::getpid());
+  const std::string redis = PrivateRedis::shared().url("lease-new-" + std::to_string(::getpid()));
   Instance a = start_instance({"--bus", redis, "--cache", redis});
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = token(tenant);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
 
   constexpr int kLeads = 16;
   constexpr std::time_t kStart = 1748822400;  // 2025-06-02T00:00:00Z, before the pinned clock
@@ -355,15 +347,15 @@ TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
   ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
   const std::string tenant = "t_lease_io_" + std::to_string(::getpid());
   const std::string prefix = "lease-io-" + std::to_string(::getpid());
-  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=" + prefix;
+  const std::string redis = PrivateRedis::shared().url(prefix);
   Instance a = start_instance({"--bus", redis, "--cache", redis, "--threads", "1"});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
-  const std::string t = token(tenant);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
 
   // Held as another instance would (src/bus/redis_leases.cc's key for
   // LeadSync's lead key), for less than the lease wait: taken afterwards.
   const std::string lease_key = prefix + ":l:lead:" + std::to_string(tenant.size()) + ":" + tenant + ":held";
-  const std::string hold = "redis-cli -p " + std::to_string(REAI_REDIS_TEST_PORT) + " SET '" + lease_key +
+  const std::string hold = "redis-cli -p " + std::to_string(shared_redis_port()) + " SET '" + lease_key +
                            "' elsewhere NX PX 2500 >/dev/null";
   ASSERT_EQ(std::system(hold.c_str()), 0);
   std::atomic<bool> held_answered{false};

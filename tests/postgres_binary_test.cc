@@ -15,6 +15,7 @@
 #include "support/private_postgres.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 
 namespace reai::testing {
 namespace {
@@ -24,14 +25,6 @@ namespace json = boost::json;
 const std::string kSecret = "postgres-black-box-secret";
 const std::string kFixture = "tests/fixtures/crm_small";
 
-
-std::string token(const std::string& tenant) {
-  auto r = run_reai({"token", "--tenant", tenant, "--jwt-secret", kSecret, "--ttl", "1d"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  std::string t = r.output;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
-}
 
 std::string event_body(const std::string& id) {
   return R"({"contact_id":"c1","type":"sms_in","event_id":")" + id + R"("})";
@@ -64,7 +57,7 @@ class PostgresBinaryTest : public ::testing::Test {
 };
 
 TEST_F(PostgresBinaryTest, EventsSurviveRestartAndOutageIsRefusedThenRecovered) {
-  const std::string agent = token("t1");
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
   start_reai();
   {
     HttpClient http("127.0.0.1", port_);

@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "support/private_redis.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 
 namespace reai::testing {
 namespace {
@@ -20,19 +22,8 @@ namespace json = boost::json;
 
 const std::string kSecret = "redis-cluster-test-secret";
 
-std::string token(const std::string& tenant) {
-  auto r = run_reai({"token", "--tenant", tenant, "--role", "agent", "--jwt-secret", kSecret, "--ttl", "1d"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  std::string t = r.output;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
-}
-
 // A fresh key prefix per run so seqs start at 1 on the shared test Redis.
-std::string redis_url() {
-  return "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=cluster-" +
-         std::to_string(::getpid());
-}
+std::string redis_url() { return PrivateRedis::shared().url("cluster-" + std::to_string(::getpid())); }
 
 struct Instance {
   std::uint16_t port = 0;
@@ -57,7 +48,7 @@ TEST(RedisCluster, UpdatesPostedToOneInstanceReachClientsOfTheOther) {
   Instance b = start_instance(url, models);
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = token("t_cluster");
+  const std::string t = reai_token("t_cluster", server::Role::kAgent, kSecret);
 
   HttpClient http_a("127.0.0.1", a.port);
   HttpClient http_b("127.0.0.1", b.port);
@@ -114,7 +105,7 @@ TEST(RedisCluster, UnreachableRedisDegradesButTheInstanceKeepsServingItsClients)
   // Nothing listens on port 1 of loopback.
   Instance lone = start_instance("redis://127.0.0.1:1", make_temp_dir("reai-cluster-models"));
   ASSERT_TRUE(lone.process->wait_for_port(lone.port)) << lone.process->log();
-  const std::string t = token("t_lone");
+  const std::string t = reai_token("t_lone", server::Role::kAgent, kSecret);
   HttpClient http("127.0.0.1", lone.port);
   auto ready = http.get("/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;  // the store works: still ready to take events

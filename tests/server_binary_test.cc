@@ -17,6 +17,7 @@
 #include "core/time.h"
 #include "support/process.h"
 #include "support/test_client.h"
+#include "support/token.h"
 
 namespace reai::testing {
 namespace {
@@ -26,14 +27,6 @@ namespace json = boost::json;
 
 const std::string kSecret = "black-box-test-secret";
 const std::string kFixture = "tests/fixtures/crm_small";
-
-std::string token(const std::string& tenant, const std::string& role = "agent") {
-  auto r = run_reai({"token", "--tenant", tenant, "--role", role, "--jwt-secret", kSecret, "--ttl", "3650d"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  std::string t = r.output;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
-}
 
 json::object parse_object(const std::string& body) {
   json::value v = json::parse(body);
@@ -72,14 +65,14 @@ TEST_F(ServerBinaryTest, FallbackWithoutModelThenReloadPicksUpTrainedModel) {
   const std::string models = make_temp_dir("reai-empty-models");
   start(models);
   HttpClient http("127.0.0.1", port_);
-  const std::string agent = token("t1");
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
   auto r = http.post("/api/events", R"({"contact_id":"c1","type":"sms_in"})", agent);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(parse_object(r.body).at("model").as_string(), "fallback");
 
   fs::copy(trained_model_dir() + "/leads", models + "/leads", fs::copy_options::recursive);
   EXPECT_EQ(http.post("/api/admin/reload", "", agent).status, 403);
-  auto reload = http.post("/api/admin/reload", "", token("t1", "admin"));
+  auto reload = http.post("/api/admin/reload", "", reai_token("t1", server::Role::kAdmin, kSecret));
   ASSERT_EQ(reload.status, 200) << reload.body;
   r = http.post("/api/events", R"({"contact_id":"c1","type":"tour_request","property_id":"ames-0001","value":200000})", agent);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -92,8 +85,8 @@ TEST_F(ServerBinaryTest, FallbackWithoutModelThenReloadPicksUpTrainedModel) {
 TEST_F(ServerBinaryTest, TenantsAreIsolatedOverHttpAndWebSocket) {
   start(trained_model_dir());
   HttpClient http("127.0.0.1", port_);
-  const std::string a = token("tenant_a");
-  const std::string b = token("tenant_b");
+  const std::string a = reai_token("tenant_a", server::Role::kAgent, kSecret);
+  const std::string b = reai_token("tenant_b", server::Role::kAgent, kSecret);
   WsClient ws_b;
   ASSERT_TRUE(ws_b.connect("127.0.0.1", port_, "/api/realtime/scoring/tenant_b?token=" + b));
   WsClient wrong;
@@ -126,7 +119,7 @@ TEST_F(ServerBinaryTest, TenantsAreIsolatedOverHttpAndWebSocket) {
 TEST_F(ServerBinaryTest, ListingsImportedWhileServingAreMatchedWithoutReload) {
   start(make_temp_dir("reai-empty-models"));
   HttpClient http("127.0.0.1", port_);
-  const std::string agent = token("t1");
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
   const std::string criteria = R"({"budget":200000,"beds":3,"k":10})";
   // The first request for an unseen tenant queues its catalog load (503
   // "listings are loading"); once loaded it has none.
@@ -174,7 +167,7 @@ TEST_F(ServerBinaryTest, ListingsImportedWhileServingAreMatchedWithoutReload) {
 TEST_F(ServerBinaryTest, BadInputGetsJsonErrors) {
   start(trained_model_dir());
   HttpClient http("127.0.0.1", port_);
-  const std::string t = token("t1");
+  const std::string t = reai_token("t1", server::Role::kAgent, kSecret);
   struct Case {
     std::string body;
     int status;
@@ -199,7 +192,7 @@ TEST_F(ServerBinaryTest, BadInputGetsJsonErrors) {
 
 TEST_F(ServerBinaryTest, ReconnectWithSinceMissesNothingAndStateSurvivesRestart) {
   start(trained_model_dir());
-  const std::string t = token("t1");
+  const std::string t = reai_token("t1", server::Role::kAgent, kSecret);
   {
     HttpClient http("127.0.0.1", port_);
     WsClient ws;
@@ -284,7 +277,7 @@ TEST_F(ServerBinaryTest, ServerAndReplayProduceIdenticalScores) {
   ASSERT_EQ(imported.exit_code, 0) << imported.output;
   start(trained_model_dir(), {"--clock", format_iso8601(at)});
   HttpClient http("127.0.0.1", port_);
-  const std::string t = token(lead->tenant_id);
+  const std::string t = reai_token(lead->tenant_id, server::Role::kAgent, kSecret);
   for (const auto& e : *events) {
     if (e.contact_id != lead->contact_id || e.ts > at) continue;
     json::object o;

@@ -32,7 +32,7 @@ struct InProcessCacheFactory {
 RedisEndpoint fresh_test_endpoint() {
   static std::atomic<int> counter{0};
   RedisEndpoint e;
-  e.port = REAI_REDIS_TEST_PORT;
+  e.port = static_cast<std::uint16_t>(test_redis_port());
   e.prefix = numbered_prefix(++counter);
   return e;
 }

@@ -38,7 +38,7 @@ class LeasesTest : public ::testing::TestWithParam<bool> {
  protected:
   Pair make() {
     if (!GetParam()) return {make_in_process_leases(), nullptr};
-    RedisEndpoint e = test_endpoint(REAI_REDIS_TEST_PORT);
+    RedisEndpoint e = test_endpoint(test_redis_port());
     return {make_redis_leases(e), make_redis_leases(e)};
   }
 };
@@ -107,7 +107,7 @@ INSTANTIATE_TEST_SUITE_P(Implementations, LeasesTest, ::testing::Values(false, t
 
 TEST(Leases, OnlyRedisIsShared) {
   EXPECT_FALSE(make_in_process_leases()->shared());
-  EXPECT_TRUE(make_redis_leases(test_endpoint(REAI_REDIS_TEST_PORT))->shared());
+  EXPECT_TRUE(make_redis_leases(test_endpoint(test_redis_port()))->shared());
   EXPECT_TRUE(open_leases("").has_value());
   EXPECT_FALSE(open_leases("memcached://x").has_value());
 }

@@ -98,7 +98,7 @@ TEST(OpenBusAndCache, ChoosesTheImplementationFromTheUrl) {
   ASSERT_TRUE(open_cache("", clock).has_value());
   EXPECT_EQ(open_bus("postgres://x").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(open_cache("redis://h:0", clock).status().code(), StatusCode::kInvalidArgument);
-  const std::string url = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=" +
+  const std::string url = "redis://127.0.0.1:" + std::to_string(test_redis_port()) + "?prefix=" +
                           numbered_prefix(1).substr(0, numbered_prefix(1).size() - 1) + "open";
   auto bus = open_bus(url);
   ASSERT_TRUE(bus.has_value());
@@ -109,7 +109,7 @@ TEST(OpenBusAndCache, ChoosesTheImplementationFromTheUrl) {
 }
 
 TEST(RedisBus, InstancesShareSeqsAndDeliverToEachOtherInOrder) {
-  RedisEndpoint shared = endpoint_on(REAI_REDIS_TEST_PORT);
+  RedisEndpoint shared = endpoint_on(test_redis_port());
   auto a = make_redis_bus(shared);
   auto b = make_redis_bus(shared);
   Seen on_a, on_b;
@@ -171,28 +171,10 @@ TEST(RedisBus, UnreachableRedisStillDeliversLocallyAndSaysSo) {
   EXPECT_EQ(cache->stats().misses, 1u);
 }
 
-// A Redis of this test's own (it is killed): started and stopped by the
-// same script ctest uses, on another port.
-class PrivateRedis {
- public:
-  explicit PrivateRedis(int port) : port_(port) {}
-  ~PrivateRedis() { run("stop"); }
-  bool start() { return run("start"); }
-  bool kill() { return run("kill"); }
-  int port() const { return port_; }
-
- private:
-  bool run(const char* command) {
-    std::string line = std::string(REAI_SOURCE_DIR) + "/scripts/redis-test-server " + command + " " +
-                       std::to_string(port_);
-    return std::system(line.c_str()) == 0;
-  }
-  int port_;
-};
-
 TEST(RedisBus, KilledAndRestartedRedisDegradesThenResumesAcrossInstances) {
-  PrivateRedis server(REAI_REDIS_TEST_PORT + 2);
-  ASSERT_TRUE(server.start()) << "redis-server did not start on port " << server.port();
+  // A Redis of this test's own (it is killed), on a free port of its own.
+  auto server = reai::testing::PrivateRedis::own("redis-test-killed");
+  ASSERT_TRUE(server.start()) << "redis-server did not start";
   RedisEndpoint shared = endpoint_on(server.port());
   auto a = make_redis_bus(shared);
   auto b = make_redis_bus(shared);

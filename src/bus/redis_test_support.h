@@ -4,6 +4,8 @@
 #include <string>
 #include <unistd.h>
 
+#include "support/private_redis.h"
+
 namespace reai::bus {
 
 // "test:<pid>:<n>:" - unique per process and call, so runs never share keys.
@@ -15,5 +17,8 @@ inline std::string numbered_prefix(int n) {
   out += ':';
   return out;
 }
+
+// The port of the run's shared test Redis (fixture redis_server).
+inline int test_redis_port() { return reai::testing::shared_redis_port(); }
 
 }  // namespace reai::bus

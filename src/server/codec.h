@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/json_text.h"  // append_json_string, json_text: every API answer and WebSocket message
 #include "core/status.h"
 #include "core/types.h"
 #include "scoring/scoring.h"
@@ -33,16 +34,6 @@ std::string score_json(const scoring::LeadScore& s);
 
 // {"error":"..."}
 std::string error_json(std::string_view message);
-
-// A JSON string literal (quotes included) for `text`.
-void append_json_string(std::string_view text, std::string* out);
-
-// The JSON text of `v` as every API answer and WebSocket message writes it:
-// json::serialize, except that doubles take their shortest round-trip form
-// in plain notation where that is shorter (137500.0, 0.0756; Boost.JSON 1.81
-// writes 1.375E5 and 7.56E-2), keep a ".0" when integral so typed readers
-// still see a double, and a non-finite double becomes null.
-std::string json_text(const boost::json::value& v);
 
 // Parses a body (object or array of events) the way POST /api/events does,
 // without side effects: the fuzz target's entry point. Returns the number

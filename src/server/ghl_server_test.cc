@@ -20,6 +20,7 @@
 #include "support/ghl_signer.h"
 #include "support/test_client.h"
 #include "support/text_edit.h"
+#include "support/token.h"
 
 namespace reai::server {
 namespace {
@@ -109,7 +110,7 @@ class GhlServerTest : public ::testing::Test {
   }
 
   std::string token(const std::string& tenant, Role role = Role::kAgent) {
-    return issue_token(tenant, role, kSecret, 3600, kNow).value();
+    return reai::testing::reai_token(tenant, role, kSecret, kNow);
   }
 
   HttpResponse post_signed(const std::string& body) {

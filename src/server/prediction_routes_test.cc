@@ -124,11 +124,6 @@ class PredictionRoutesTest : public fixture::InProcessServerTest {
     clock_.set(kAsOf);
   }
 
-  std::string token(const std::string& tenant) {
-    auto t = issue_token(tenant, Role::kAgent, fixture::kSecret, 3600, kAsOf);
-    EXPECT_TRUE(t);
-    return t ? *t : std::string();
-  }
   void install(const fs::path& from, const std::string& kind) {
     std::error_code ec;
     fs::remove_all(model_dir_ / kind, ec);

@@ -18,6 +18,7 @@
 #include "server/server.h"
 #include "store/store.h"
 #include "support/test_client.h"
+#include "support/token.h"
 
 namespace reai::server::fixture {
 
@@ -83,9 +84,7 @@ class InProcessServerTest : public ::testing::Test {
   }
 
   std::string token(const std::string& tenant, Role role = Role::kAgent) {
-    auto t = issue_token(tenant, role, kSecret, 3600, kNow);
-    EXPECT_TRUE(t);
-    return t ? *t : std::string();
+    return reai::testing::reai_token(tenant, role, kSecret, kNow);
   }
 
   ManualClock clock_{kNow};

@@ -7,13 +7,9 @@
 #include <fstream>
 #include <string>
 
-namespace reai::testing {
+#include "support/build_dir.h"
 
-// The build directory the test binaries came from (REAI_BUILD_DIR, else build).
-inline std::string test_build_dir() {
-  const char* build = std::getenv("REAI_BUILD_DIR");
-  return build && *build ? build : "build";
-}
+namespace reai::testing {
 
 // One PostgreSQL server under test_build_dir()/name; destroyed with the object.
 // Each call answers whether the script succeeded.

@@ -1,0 +1,25 @@
+// JSON text writing shared by the server's answers and the bench tools'
+// summaries, so every JSON reai prints spells numbers the same way.
+// Pure functions; any thread.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <string>
+#include <string_view>
+
+namespace reai {
+
+// A JSON string literal (quotes included) for `text`.
+void append_json_string(std::string_view text, std::string* out);
+
+// `x` in its shortest round-trip form (std::to_chars): 137500, 0.0756, 1e-07.
+void append_shortest_double(double x, std::string* out);
+
+// The JSON text of `v`: as json::serialize, except that doubles take their
+// shortest round-trip form in plain notation where that is shorter
+// (137500.0, 0.0756; Boost.JSON 1.81 writes 1.375E5 and 7.56E-2), keep a
+// ".0" when integral so typed readers still see a double, and a non-finite
+// double becomes null.
+std::string json_text(const boost::json::value& v);
+
+}  // namespace reai

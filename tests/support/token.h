@@ -1,0 +1,23 @@
+// JWTs for tests, signed by the product's own issue_token (src/server), so a
+// test's token and the server's check agree on the format by construction.
+#pragma once
+
+#include <string>
+
+#include "core/time.h"
+#include "server/server.h"
+
+namespace reai::testing {
+
+// Issue time meaning "the system clock": what a real `reai` binary checks against.
+inline constexpr UnixSeconds kWallClock = 0;
+
+// A token for `tenant` with `role` signed with `secret`, issued at `now`
+// (kWallClock: the system clock) and valid for ten years, so it outlives any
+// test and any server clock pinned ahead with --clock or a ManualClock.
+// A test failure (and "") when the product refuses the arguments (empty
+// tenant or secret).
+std::string reai_token(const std::string& tenant, server::Role role, const std::string& secret,
+                       UnixSeconds now = kWallClock);
+
+}  // namespace reai::testing
