@@ -223,13 +223,12 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
 TEST(LeadLease, BothInstancesCountTheDistributionFromTheClustersScores) {
   ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
   const std::string tenant = "t_dist_" + std::to_string(::getpid());
-  const std::string redis = "redis://127.0.0.1:" + std::to_string(REAI_REDIS_TEST_PORT) + "?prefix=dist-" +
-                            std::to_string(::getpid()) + ":";
+  const std::string redis = PrivateRedis::shared().url("dist-" + std::to_string(::getpid()) + ":");
   Instance a = start_instance({"--bus", redis, "--cache", redis});
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = token(tenant);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
   HttpClient http_a("127.0.0.1", a.port);
   HttpClient http_b("127.0.0.1", b.port);
   auto r = http_a.put("/api/contacts/only-on-a",
