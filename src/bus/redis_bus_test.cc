@@ -91,6 +91,21 @@ TEST(RedisUrl, ParsesHostPortAndPrefix) {
   }
 }
 
+// hiredis writes with plain write(): a command sent on a connection that was
+// shut down (interrupt(), as at stop or reconnect) used to raise SIGPIPE and
+// kill the process; it must answer Unavailable instead.
+TEST(RedisConnection, ACommandAfterInterruptAnswersUnavailableInsteadOfKillingTheProcess) {
+  redis::Connection connection;
+  ASSERT_TRUE(connection.connect(endpoint_on(test_redis_port()), std::chrono::milliseconds(500)).is_ok());
+  auto pong = connection.command({"PING"});
+  ASSERT_TRUE(pong.has_value()) << pong.status().message();
+  EXPECT_EQ(redis::reply_string(pong.value().get()), "PONG");
+  connection.interrupt();
+  EXPECT_EQ(connection.command({"PING"}).status().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(connection.connected());
+  EXPECT_EQ(connection.command({"PING"}).status().code(), StatusCode::kUnavailable);
+}
+
 TEST(OpenBusAndCache, ChoosesTheImplementationFromTheUrl) {
   ManualClock clock(100);
   ASSERT_TRUE(open_bus("").has_value());

@@ -1,11 +1,34 @@
 #include "bus/redis_connection.h"
 
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <charconv>
 #include <cstring>
+#include <mutex>
 
 namespace reai::bus::redis {
+namespace {
+
+// hiredis 0.14 sends with plain write(), not send(MSG_NOSIGNAL), and Linux has
+// no per-socket opt-out: a command written to a connection that interrupt()
+// shut down, or whose reset Redis already reported, raises SIGPIPE, whose
+// default action kills the whole process (every tenant's scoring, not just
+// this connection). Ignored once, process-wide, and only if nobody chose a
+// disposition; the write then fails with EPIPE and the command answers
+// Unavailable like any other transport failure. Asio (MSG_NOSIGNAL) and libpq
+// (which guards its own sends) never needed this.
+void ignore_sigpipe_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      ::signal(SIGPIPE, SIG_IGN);
+    }
+  });
+}
+
+}  // namespace
 
 Result<RedisEndpoint> parse_url(std::string_view url) {
   constexpr std::string_view kScheme = "redis://";
@@ -52,6 +75,7 @@ void Connection::close() {
 }
 
 Status Connection::connect(const RedisEndpoint& endpoint, std::chrono::milliseconds io_timeout) {
+  ignore_sigpipe_once();
   close();
   constexpr auto kConnectTimeout = std::chrono::milliseconds(500);
   timeval tv{0, static_cast<suseconds_t>(std::chrono::microseconds(kConnectTimeout).count())};
