@@ -271,7 +271,10 @@ try {
   check((await api('POST', '/api/admin/reload', admin)).status === 200, 'admin reload picks up the imported listings');
   await page.keyboard.press('Escape');
   await page.reload();
-  await page.waitForSelector('ul.matches li', { timeout: 5000 }).catch(() => {});
+  // The catalog loads on the server's matching worker after the reload; until
+  // then matches answer 503 "listings are loading" and the panel asks again
+  // (slow under ASan with the other tests running, hence the long wait).
+  await page.waitForSelector('ul.matches li', { timeout: 30000 }).catch(() => {});
   const matchesText = (await page.textContent('ul.matches').catch(() => '')) ?? '';
   check(/ames-\d{4}/.test(matchesText) && /match \d+%/.test(matchesText), `matches panel lists ranked listings (${matchesText.slice(0, 80)})`);
   await page.screenshot({ path: join(shotsDir, 'lead.png'), fullPage: true });

@@ -5,6 +5,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    // Seconds from a 503's Retry-After (the server is still loading); null when absent.
+    readonly retryAfterS: number | null = null,
   ) {
     super(message);
   }
@@ -45,7 +47,10 @@ export function makeApi(token: () => string, onUnauthorized: (message: string) =
       throw new ApiError(401, error || 'unauthorized');
     }
     if (res.status === 404 && error === 'no such route') throw new NotAvailable(path);
-    if (!res.ok) throw new ApiError(res.status, error || `HTTP ${res.status}`);
+    if (!res.ok) {
+      const retryAfter = Number(res.headers.get('Retry-After') ?? '');
+      throw new ApiError(res.status, error || `HTTP ${res.status}`, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null);
+    }
     return payload as T;
   }
   return {

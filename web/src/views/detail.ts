@@ -33,6 +33,7 @@ export class DetailView {
   private loadToken = 0;
   private eventsBox: HTMLElement | null = null;
   private eventsTimer: ReturnType<typeof setTimeout> | null = null;
+  private matchesBox: HTMLElement | null = null;
 
   constructor(
     private readonly api: ApiClient,
@@ -97,6 +98,7 @@ export class DetailView {
       return;
     }
     const s = score.value;
+    this.retryMatchesIfLoading(leadId, token, matches);
     this.headerEl = this.header(s);
     this.reasonsEl = h('div', null);
     this.fillReasons(s.reasons);
@@ -111,7 +113,7 @@ export class DetailView {
         card('Why this score', this.reasonsEl),
         card('Contact', this.attributes(contact)),
         card('Events', (this.eventsBox = h('div', null, this.timeline(events)))),
-        card('Property matches', this.matches(matches)),
+        card('Property matches', (this.matchesBox = h('div', null, this.matches(matches)))),
       ),
     );
     this.points = [rows.map((r) => Date.parse(r.scored_at) / 1000), rows.map((r) => r.score)];
@@ -164,6 +166,21 @@ export class DetailView {
       const [r] = await Promise.allSettled([this.api.get<EventsAnswer>(`/api/contacts/${encodeURIComponent(leadId)}/events?limit=100`)]);
       if (leadId === this.leadId && this.eventsBox) this.eventsBox.replaceChildren(this.timeline(r));
     }, 1000);
+  }
+
+  // Listings still loading on the server (503 with Retry-After, e.g. right
+  // after an import and reload): ask again when it says, for as long as this
+  // lead stays open, so the panel fills in without a page reload.
+  private retryMatchesIfLoading(leadId: string, token: number, r: PromiseSettledResult<unknown>): void {
+    if (r.status !== 'rejected' || !(r.reason instanceof ApiError) || r.reason.status !== 503) return;
+    const delayMs = Math.min(Math.max(r.reason.retryAfterS ?? 1, 0.5), 10) * 1000;
+    setTimeout(async () => {
+      if (token !== this.loadToken) return;
+      const [again] = await Promise.allSettled([this.api.get<unknown>(`/api/leads/${encodeURIComponent(leadId)}/matches?k=5`)]);
+      if (token !== this.loadToken || !this.matchesBox) return;
+      this.matchesBox.replaceChildren(this.matches(again));
+      this.retryMatchesIfLoading(leadId, token, again);
+    }, delayMs);
   }
 
   // The score holds until the next change: the line runs on to now.
@@ -259,6 +276,9 @@ export class DetailView {
       }
       if (r.reason instanceof ApiError && r.reason.status === 404 && /no listings/.test(r.reason.message)) {
         return notAvailable('No listings yet', 'This brokerage has no listings imported. Load them with `reai import listings` and ranked matches with their reasons appear here.');
+      }
+      if (r.reason instanceof ApiError && r.reason.status === 503) {
+        return h('p', { class: 'muted' }, `Listings are loading (${r.reason.message}); matches appear here in a moment.`);
       }
       return h('p', { class: 'muted' }, `No matches: ${String((r.reason as Error)?.message ?? r.reason)}`);
     }
