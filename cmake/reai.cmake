@@ -8,10 +8,13 @@ function(reai_library name)
 endfunction()
 
 # reai_test(NAME SOURCES ... DEPS ...): a GoogleTest binary registered with CTest.
-# Tests run with the repo root as working directory so fixtures resolve.
+# Tests run with the repo root as working directory so fixtures resolve, and
+# see tests/ on their include path for the header-only helpers in
+# tests/support (temp_dir.h, private_redis.h, ...).
 function(reai_test name)
   cmake_parse_arguments(ARG "" "FIXTURES" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
   include(GoogleTest)
   # Only non-empty properties: an empty LABELS value would shift the list.

@@ -393,6 +393,17 @@ TEST(Forecast, IntervalsCoverHeldOutGeneratedData) {
   EXPECT_EQ(backtest_panel(*panel, none).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Six origins ending at h = 3 before the panel's last month, with a small
+// global model: enough to compare methods on a generated panel in a test.
+BacktestOptions small_backtest(const MonthlyPanel& panel) {
+  BacktestOptions options;
+  options.first_origin = panel.last_month - 8;
+  options.last_origin = panel.last_month - 3;
+  options.forecast.gbm_rounds = 60;
+  options.forecast.inner_origins = 12;
+  return options;
+}
+
 // A covariate that leads the metric by three months (the metric is the
 // covariate's value three months earlier, plus noise): the global model reads
 // it and forecasts far better than from the metric's own history.
@@ -417,12 +428,7 @@ TEST(Forecast, ALeadingCovariateInformsTheGlobalModel) {
     auto panel = parse_monthly_panel(csv.str(), "lead.csv", spec);
     EXPECT_TRUE(panel) << panel.status().to_string();
     EXPECT_EQ(panel->covariates.size(), with_covariate ? 1u : 0u);
-    BacktestOptions options;
-    options.first_origin = panel->last_month - 8;
-    options.last_origin = panel->last_month - 3;
-    options.forecast.gbm_rounds = 60;
-    options.forecast.inner_origins = 12;
-    auto report = backtest_panel(*panel, options);
+    auto report = backtest_panel(*panel, small_backtest(*panel));
     EXPECT_TRUE(report) << report.status().to_string();
     // Only the metric is forecast.
     EXPECT_EQ(report->metrics.size(), 1u);
@@ -508,12 +514,7 @@ TEST(Forecast, GlobalModelSeesThroughNoiseOnASeasonalPanel) {
   }
   auto panel = parse_monthly_panel(panel_csv(series, 2005), "noisy.csv", kSpec);
   ASSERT_TRUE(panel) << panel.status().to_string();
-  BacktestOptions options;
-  options.first_origin = panel->last_month - 8;
-  options.last_origin = panel->last_month - 3;
-  options.forecast.gbm_rounds = 60;
-  options.forecast.inner_origins = 12;
-  auto report = backtest_panel(*panel, options);
+  auto report = backtest_panel(*panel, small_backtest(*panel));
   ASSERT_TRUE(report) << report.status().to_string();
   const double global = report->scores[static_cast<int>(Method::kGlobalGbm)][0][2].mase;
   const double naive = report->scores[static_cast<int>(Method::kSeasonalNaive)][0][2].mase;

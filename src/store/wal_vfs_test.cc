@@ -14,27 +14,17 @@
 #include <gtest/gtest.h>
 
 #include "store/store.h"
+#include "support/temp_dir.h"
 
 namespace reai::store {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+// Named after this suite, so a leftover directory says whose it is.
+class TempDir : public reai::testing::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "reai_wal_vfs_test_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : reai::testing::TempDir("reai_wal_vfs_test") {}
 };
 
 Event event(int i) {
