@@ -115,24 +115,19 @@ class BodyParser {
 
 // Lead state across instances in /metrics (Prometheus text).
 void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std::string* out) {
-  auto counter = [out](const char* name, const char* help, std::uint64_t v) {
-    out->append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ").append(name);
-    out->append(" counter\n").append(name).append(" ").append(std::to_string(v)).append("\n");
-  };
-  out->append("# HELP reai_lead_state_shared Whether lead state is synchronised across instances (Redis leases).\n"
-              "# TYPE reai_lead_state_shared gauge\nreai_lead_state_shared ");
-  out->append(shared ? "1" : "0").append("\n");
-  out->append("# HELP reai_lead_leases_up Whether per-lead leases work (0: degraded, each instance alone).\n"
-              "# TYPE reai_lead_leases_up gauge\nreai_lead_leases_up ");
-  out->append(up ? "1" : "0").append("\n");
-  counter("reai_lead_snapshot_hits_total", "Lead snapshots found in the shared cache.", s.snapshot_hits);
-  counter("reai_lead_snapshot_misses_total", "Lead snapshots absent: rebuilt from the store.", s.snapshot_misses);
-  counter("reai_lead_snapshot_adopted_total", "Lead states taken over from another instance.", s.snapshot_adopted);
-  counter("reai_lead_store_rebuilds_total", "Leads refolded from their stored events.", s.store_rebuilds);
-  counter("reai_lead_leases_total", "Per-lead leases taken.", s.leases);
-  counter("reai_lead_lease_failures_total", "Per-lead leases not taken (down or busy): applied alone.",
-          s.lease_failures);
-  counter("reai_lead_lease_nanoseconds_total", "Nanoseconds spent taking and releasing per-lead leases.", s.lease_ns);
+  PrometheusText(out)
+      .gauge("reai_lead_state_shared", "Whether lead state is synchronised across instances (Redis leases).",
+             shared ? 1 : 0)
+      .gauge("reai_lead_leases_up", "Whether per-lead leases work (0: degraded, each instance alone).", up ? 1 : 0)
+      .counter("reai_lead_snapshot_hits_total", "Lead snapshots found in the shared cache.", s.snapshot_hits)
+      .counter("reai_lead_snapshot_misses_total", "Lead snapshots absent: rebuilt from the store.", s.snapshot_misses)
+      .counter("reai_lead_snapshot_adopted_total", "Lead states taken over from another instance.", s.snapshot_adopted)
+      .counter("reai_lead_store_rebuilds_total", "Leads refolded from their stored events.", s.store_rebuilds)
+      .counter("reai_lead_leases_total", "Per-lead leases taken.", s.leases)
+      .counter("reai_lead_lease_failures_total", "Per-lead leases not taken (down or busy): applied alone.",
+               s.lease_failures)
+      .counter("reai_lead_lease_nanoseconds_total", "Nanoseconds spent taking and releasing per-lead leases.",
+               s.lease_ns);
 }
 
 bool is_fallback(const scoring::LeadScore& s) { return !s.fallback_reason.empty() || s.model_version == "fallback"; }
@@ -1149,44 +1144,23 @@ ApiResponse Api::readyz() {
 ApiResponse Api::metrics_page() {
   const auto cache = deps_.cache.stats();
   std::string extra;
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "# HELP reai_websocket_connections Open WebSocket connections.\n"
-                "# TYPE reai_websocket_connections gauge\nreai_websocket_connections %zu\n"
-                "# HELP reai_cache_hits_total Cache hits.\n# TYPE reai_cache_hits_total counter\nreai_cache_hits_total %llu\n"
-                "# HELP reai_cache_misses_total Cache misses.\n# TYPE reai_cache_misses_total counter\n"
-                "reai_cache_misses_total %llu\n",
-                hub_.total_connections(), static_cast<unsigned long long>(cache.hits),
-                static_cast<unsigned long long>(cache.misses));
-  extra.append(buf);
-  // 0 while Redis (or another shared backend) is unreachable: instances then
-  // serve only their own WebSocket clients; /readyz says why.
-  std::snprintf(buf, sizeof buf,
-                "# HELP reai_bus_up Whether the update bus works (0: this instance's clients only).\n"
-                "# TYPE reai_bus_up gauge\nreai_bus_up %d\n"
-                "# HELP reai_cache_up Whether the cache works (0: every lookup misses).\n"
-                "# TYPE reai_cache_up gauge\nreai_cache_up %d\n",
-                deps_.bus.health().is_ok() ? 1 : 0, deps_.cache.health().is_ok() ? 1 : 0);
-  extra.append(buf);
-  char queue_buf[1024];
-  std::snprintf(queue_buf, sizeof queue_buf,
-                "# HELP reai_event_queue_depth Events waiting to be stored.\n"
-                "# TYPE reai_event_queue_depth gauge\nreai_event_queue_depth %zu\n"
-                "# HELP reai_event_queue_rejected_total Requests refused (503) because the event queue was full.\n"
-                "# TYPE reai_event_queue_rejected_total counter\nreai_event_queue_rejected_total %llu\n"
-                "# HELP reai_event_commits_total Store transactions that appended events.\n"
-                "# TYPE reai_event_commits_total counter\nreai_event_commits_total %llu\n"
-                "# HELP reai_events_stored_total Events appended through the queue (replays included).\n"
-                "# TYPE reai_events_stored_total counter\nreai_events_stored_total %llu\n",
-                appender_->queued_events(), static_cast<unsigned long long>(appender_->rejected()),
-                static_cast<unsigned long long>(appender_->batches()),
-                static_cast<unsigned long long>(appender_->written()));
-  extra.append(queue_buf);
-  std::snprintf(queue_buf, sizeof queue_buf,
-                "# HELP reai_ghl_queue_depth GoHighLevel deliveries waiting to be stored or processed.\n"
-                "# TYPE reai_ghl_queue_depth gauge\nreai_ghl_queue_depth %zu\n",
-                ghl_->queued());
-  extra.append(queue_buf);
+  // reai_bus_up / reai_cache_up are 0 while Redis (or another shared backend)
+  // is unreachable: instances then serve only their own WebSocket clients;
+  // /readyz says why.
+  PrometheusText(&extra)
+      .gauge("reai_websocket_connections", "Open WebSocket connections.", hub_.total_connections())
+      .counter("reai_cache_hits_total", "Cache hits.", cache.hits)
+      .counter("reai_cache_misses_total", "Cache misses.", cache.misses)
+      .gauge("reai_bus_up", "Whether the update bus works (0: this instance's clients only).",
+             deps_.bus.health().is_ok() ? 1 : 0)
+      .gauge("reai_cache_up", "Whether the cache works (0: every lookup misses).", deps_.cache.health().is_ok() ? 1 : 0)
+      .gauge("reai_event_queue_depth", "Events waiting to be stored.", appender_->queued_events())
+      .counter("reai_event_queue_rejected_total", "Requests refused (503) because the event queue was full.",
+               appender_->rejected())
+      .counter("reai_event_commits_total", "Store transactions that appended events.", appender_->batches())
+      .counter("reai_events_stored_total", "Events appended through the queue (replays included).",
+               appender_->written())
+      .gauge("reai_ghl_queue_depth", "GoHighLevel deliveries waiting to be stored or processed.", ghl_->queued());
   if (writeback_) extra.append(ghl_writeback_metrics(writeback_->stats()));
   append_lead_sync_metrics(lead_sync_->active(), lead_sync_->stats(), lead_sync_->health().is_ok(), &extra);
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);

@@ -1,5 +1,6 @@
 #include "server/ghl_writeback.h"
 #include "ghl/ghl.h"
+#include "server/metrics.h"
 #include "server/server.h"
 
 #include <spdlog/spdlog.h>
@@ -866,51 +867,32 @@ Result<GhlWritebackConfig> ghl_writeback_config(const ServerConfig& c) {
 
 std::string ghl_writeback_metrics(const GhlWriteback::Stats& s) {
   std::string out;
-  auto line = [&out](std::string_view name, std::string_view labels, std::uint64_t value) {
-    out.append(name);
-    if (!labels.empty()) {
-      out += '{';
-      out.append(labels);
-      out += '}';
-    }
-    out += ' ';
-    out += std::to_string(value);
-    out += '\n';
-  };
-  out += "# HELP reai_ghl_writeback_requests_total Requests to GHL's API by outcome.\n"
-         "# TYPE reai_ghl_writeback_requests_total counter\n";
-  line("reai_ghl_writeback_requests_total", "outcome=\"ok\"", s.requests_ok);
-  line("reai_ghl_writeback_requests_total", "outcome=\"rate_limited\"", s.requests_429);
-  line("reai_ghl_writeback_requests_total", "outcome=\"retryable\"", s.requests_retry);
-  line("reai_ghl_writeback_requests_total", "outcome=\"unauthorized\"", s.requests_401);
-  line("reai_ghl_writeback_requests_total", "outcome=\"refused\"", s.requests_refused);
-  out += "# HELP reai_ghl_writeback_updates_total Score/tag updates by what became of them.\n"
-         "# TYPE reai_ghl_writeback_updates_total counter\n";
-  line("reai_ghl_writeback_updates_total", "result=\"enqueued\"", s.enqueued);
-  line("reai_ghl_writeback_updates_total", "result=\"reconciled\"", s.reconciled);
-  line("reai_ghl_writeback_updates_total", "result=\"unchanged\"", s.unchanged);
-  line("reai_ghl_writeback_updates_total", "result=\"sent\"", s.sent);
-  line("reai_ghl_writeback_updates_total", "result=\"failed\"", s.failed);
-  line("reai_ghl_writeback_updates_total", "result=\"dropped\"", s.dropped);
-  out += "# HELP reai_ghl_writeback_retries_total Update attempts put back for a retry (429, 5xx, transport, 401).\n"
-         "# TYPE reai_ghl_writeback_retries_total counter\n";
-  line("reai_ghl_writeback_retries_total", "", s.retries);
-  out += "# HELP reai_ghl_token_refreshes_total OAuth token refreshes by result.\n"
-         "# TYPE reai_ghl_token_refreshes_total counter\n";
-  line("reai_ghl_token_refreshes_total", "result=\"ok\"", s.token_refreshes);
-  line("reai_ghl_token_refreshes_total", "result=\"failed\"", s.token_refresh_failures);
-  out += "# HELP reai_ghl_writeback_stage_moves_total Opportunities moved to the tenant's hot stage.\n"
-         "# TYPE reai_ghl_writeback_stage_moves_total counter\n";
-  line("reai_ghl_writeback_stage_moves_total", "", s.stage_moves);
-  out += "# HELP reai_ghl_backfill_waiting Contacts never written back that wait to be fed to the outbox.\n"
-         "# TYPE reai_ghl_backfill_waiting gauge\n";
-  line("reai_ghl_backfill_waiting", "", s.backfill_waiting);
-  out += "# HELP reai_ghl_outbox_pending Write-back updates waiting in the outbox (all linked tenants).\n"
-         "# TYPE reai_ghl_outbox_pending gauge\n";
-  line("reai_ghl_outbox_pending", "", s.outbox_pending);
-  out += "# HELP reai_ghl_outbox_oldest_pending_age_seconds Age of the oldest pending write-back (0: none).\n"
-         "# TYPE reai_ghl_outbox_oldest_pending_age_seconds gauge\n";
-  line("reai_ghl_outbox_oldest_pending_age_seconds", "", static_cast<std::uint64_t>(s.oldest_pending_age_s));
+  PrometheusText text(&out);
+  text.family("reai_ghl_writeback_requests_total", "counter", "Requests to GHL's API by outcome.");
+  text.sample("reai_ghl_writeback_requests_total", "outcome=\"ok\"", s.requests_ok);
+  text.sample("reai_ghl_writeback_requests_total", "outcome=\"rate_limited\"", s.requests_429);
+  text.sample("reai_ghl_writeback_requests_total", "outcome=\"retryable\"", s.requests_retry);
+  text.sample("reai_ghl_writeback_requests_total", "outcome=\"unauthorized\"", s.requests_401);
+  text.sample("reai_ghl_writeback_requests_total", "outcome=\"refused\"", s.requests_refused);
+  text.family("reai_ghl_writeback_updates_total", "counter", "Score/tag updates by what became of them.");
+  text.sample("reai_ghl_writeback_updates_total", "result=\"enqueued\"", s.enqueued);
+  text.sample("reai_ghl_writeback_updates_total", "result=\"reconciled\"", s.reconciled);
+  text.sample("reai_ghl_writeback_updates_total", "result=\"unchanged\"", s.unchanged);
+  text.sample("reai_ghl_writeback_updates_total", "result=\"sent\"", s.sent);
+  text.sample("reai_ghl_writeback_updates_total", "result=\"failed\"", s.failed);
+  text.sample("reai_ghl_writeback_updates_total", "result=\"dropped\"", s.dropped);
+  text.counter("reai_ghl_writeback_retries_total", "Update attempts put back for a retry (429, 5xx, transport, 401).",
+               s.retries);
+  text.family("reai_ghl_token_refreshes_total", "counter", "OAuth token refreshes by result.");
+  text.sample("reai_ghl_token_refreshes_total", "result=\"ok\"", s.token_refreshes);
+  text.sample("reai_ghl_token_refreshes_total", "result=\"failed\"", s.token_refresh_failures);
+  text.counter("reai_ghl_writeback_stage_moves_total", "Opportunities moved to the tenant's hot stage.", s.stage_moves);
+  text.gauge("reai_ghl_backfill_waiting", "Contacts never written back that wait to be fed to the outbox.",
+             s.backfill_waiting);
+  text.gauge("reai_ghl_outbox_pending", "Write-back updates waiting in the outbox (all linked tenants).",
+             s.outbox_pending);
+  text.gauge("reai_ghl_outbox_oldest_pending_age_seconds", "Age of the oldest pending write-back (0: none).",
+             static_cast<std::uint64_t>(s.oldest_pending_age_s));
   return out;
 }
 

@@ -141,12 +141,25 @@ void Metrics::record_score(std::string_view tenant_id, std::int64_t latency_ns, 
   }
 }
 
+PrometheusText& PrometheusText::family(std::string_view name, std::string_view type, std::string_view help) {
+  out_->append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ").append(name);
+  out_->append(" ").append(type).append("\n");
+  return *this;
+}
+
+PrometheusText& PrometheusText::sample(std::string_view name, std::string_view labels, std::uint64_t value) {
+  out_->append(name);
+  if (!labels.empty()) out_->append("{").append(labels).append("}");
+  out_->append(" ").append(std::to_string(value)).append("\n");
+  return *this;
+}
+
 std::string Metrics::render_prometheus(std::string_view extra) const {
   std::string out;
   out.reserve(16384);
   char buf[256];
-  out.append("# HELP http_requests_total HTTP requests by route template and status code.\n"
-             "# TYPE http_requests_total counter\n");
+  PrometheusText text(&out);
+  text.family("http_requests_total", "counter", "HTTP requests by route template and status code.");
   for (int r = 0; r < kRouteCount; ++r) {
     for (int c = 0; c < kCodes; ++c) {
       const std::uint64_t n = routes_[std::size_t(r)].by_code[std::size_t(c)].load(std::memory_order_relaxed);
@@ -157,31 +170,18 @@ std::string Metrics::render_prometheus(std::string_view extra) const {
       out.append(buf);
     }
   }
-  out.append("# HELP http_request_duration_seconds HTTP request latency by route template.\n"
-             "# TYPE http_request_duration_seconds histogram\n");
+  text.family("http_request_duration_seconds", "histogram", "HTTP request latency by route template.");
   for (int r = 0; r < kRouteCount; ++r) {
     std::string labels = "route=\"";
     labels.append(route_label(static_cast<Route>(r)));
     labels.push_back('"');
     routes_[std::size_t(r)].duration.render("http_request_duration_seconds", labels, &out);
   }
-  out.append("# HELP reai_scoring_latency_seconds Feature update + prediction + reasons per event.\n"
-             "# TYPE reai_scoring_latency_seconds histogram\n");
+  text.family("reai_scoring_latency_seconds", "histogram", "Feature update + prediction + reasons per event.");
   scoring_latency_.render("reai_scoring_latency_seconds", "", &out);
-  std::snprintf(buf, sizeof buf,
-                "# HELP reai_events_total Events scored.\n# TYPE reai_events_total counter\nreai_events_total %llu\n",
-                static_cast<unsigned long long>(events_total()));
-  out.append(buf);
-  std::snprintf(buf, sizeof buf,
-                "# HELP reai_fallback_scores_total Scores from the rule-based fallback.\n"
-                "# TYPE reai_fallback_scores_total counter\nreai_fallback_scores_total %llu\n",
-                static_cast<unsigned long long>(fallback_total()));
-  out.append(buf);
-  std::snprintf(buf, sizeof buf,
-                "# HELP reai_websocket_queue_drops_total WebSocket clients dropped for a full queue.\n"
-                "# TYPE reai_websocket_queue_drops_total counter\nreai_websocket_queue_drops_total %llu\n",
-                static_cast<unsigned long long>(ws_queue_drops()));
-  out.append(buf);
+  text.counter("reai_events_total", "Events scored.", events_total())
+      .counter("reai_fallback_scores_total", "Scores from the rule-based fallback.", fallback_total())
+      .counter("reai_websocket_queue_drops_total", "WebSocket clients dropped for a full queue.", ws_queue_drops());
   out.append(extra);
   return out;
 }

@@ -140,6 +140,29 @@ class Metrics {
   std::unordered_map<std::string, std::unique_ptr<TenantMetrics>, StringHash, std::equal_to<>> tenants_;
 };
 
+// Appends Prometheus text exposition (format 0.0.4) to a string: a family's
+// HELP and TYPE lines, then its samples. The one writer of every /metrics
+// section (server counters, event queue, GHL write-back, lead state), so the
+// format is spelled once. Not thread-safe; the string is the caller's.
+class PrometheusText {
+ public:
+  explicit PrometheusText(std::string* out) : out_(out) {}
+  // "# HELP name help" and "# TYPE name type" (counter, gauge, histogram).
+  PrometheusText& family(std::string_view name, std::string_view type, std::string_view help);
+  // "name{labels} value"; `labels` without braces, empty for none.
+  PrometheusText& sample(std::string_view name, std::string_view labels, std::uint64_t value);
+  // A family of one unlabelled sample.
+  PrometheusText& counter(std::string_view name, std::string_view help, std::uint64_t value) {
+    return family(name, "counter", help).sample(name, "", value);
+  }
+  PrometheusText& gauge(std::string_view name, std::string_view help, std::uint64_t value) {
+    return family(name, "gauge", help).sample(name, "", value);
+  }
+
+ private:
+  std::string* out_;
+};
+
 // Seconds of a monotonic clock, for rates (not the injectable Clock: rates
 // are about real traffic).
 std::int64_t monotonic_seconds();

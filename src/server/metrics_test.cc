@@ -39,5 +39,19 @@ TEST(Metrics, PrometheusTextUsesRouteTemplates) {
   EXPECT_NE(text.find("extra_metric 1"), std::string::npos);
 }
 
+TEST(Metrics, PrometheusTextWritesFamiliesAndSamplesInTheExpositionFormat) {
+  std::string out = "before\n";
+  PrometheusText(&out)
+      .family("reai_x_total", "counter", "Things by kind.")
+      .sample("reai_x_total", "kind=\"a\"", 3)
+      .sample("reai_x_total", "", 0)
+      .gauge("reai_depth", "Waiting things.", 18446744073709551615ull);
+  EXPECT_EQ(out,
+            "before\n"
+            "# HELP reai_x_total Things by kind.\n# TYPE reai_x_total counter\n"
+            "reai_x_total{kind=\"a\"} 3\nreai_x_total 0\n"
+            "# HELP reai_depth Waiting things.\n# TYPE reai_depth gauge\nreai_depth 18446744073709551615\n");
+}
+
 }  // namespace
 }  // namespace reai::server
