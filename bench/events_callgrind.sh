@@ -15,18 +15,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 out=${2:-${TMPDIR:-/tmp}/reai-events-cg}
-model=${TMPDIR:-/tmp}/reai-events-cpu-model
-fixtures="$root/tests/fixtures/crm_small"
-if [[ ! -d "$model/leads" ]]; then
-  "$build/reai" train leads --contacts "$fixtures/contacts.csv" --events "$fixtures/events.csv" \
-    --stages "$fixtures/opportunity_stages.csv" --out "$model/leads" >/dev/null 2>&1
-fi
-tmp=$(mktemp -d /tmp/reai-events-cg.XXXXXX)
-port=$((20000 + RANDOM % 30000))
-secret="cg-$RANDOM$RANDOM"
-pid=""
-cleanup() { [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
+source "$root/bench/events_bench_env.sh"
+events_bench_setup cg
 # OMP_WAIT_POLICY set: reai re-executes itself without it, which valgrind
 # cannot follow.
 OMP_WAIT_POLICY=passive valgrind --tool=callgrind --callgrind-out-file="$out.%p" "$build/reai" serve --port "$port" \

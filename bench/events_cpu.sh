@@ -21,19 +21,9 @@ reai="$build/reai"
 run_s=${SECONDS_RUN:-10}
 conns=${CONNECTIONS:-16}
 warmup=${WARMUP:-3}
-model=${TMPDIR:-/tmp}/reai-events-cpu-model
-fixtures="$root/tests/fixtures/crm_small"
-if [[ ! -d "$model/leads" ]]; then
-  "$reai" train leads --contacts "$fixtures/contacts.csv" --events "$fixtures/events.csv" \
-    --stages "$fixtures/opportunity_stages.csv" --out "$model/leads" >/dev/null 2>&1
-fi
-tmp=$(mktemp -d /tmp/reai-events-cpu.XXXXXX)
+source "$root/bench/events_bench_env.sh"
+events_bench_setup cpu
 data=${DATA_DIR:-$tmp/data}
-port=$((20000 + RANDOM % 30000))
-secret="cpu-$RANDOM$RANDOM"
-pid=""
-cleanup() { [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
 "$reai" serve --port "$port" --data-dir "$data" --model-dir "$model" --jwt-secret "$secret" --threads "${SERVER_THREADS:-2}" \
   >"$tmp/server.log" 2>&1 &
 pid=$!

@@ -1,0 +1,25 @@
+# Sourced by bench/events_cpu.sh and bench/events_callgrind.sh: what both need
+# around the server they measure. Expects $root and $build; sets $model (the
+# fixture lead model, trained once and cached in $TMPDIR/reai-events-cpu-model),
+# $tmp (removed at exit), $port, $secret and $pid (the server, which the caller
+# starts; stopped with SIGTERM at exit).
+#
+#   events_bench_setup TAG
+events_bench_setup() {
+  local tag=$1 fixtures="$root/tests/fixtures/crm_small"
+  model=${TMPDIR:-/tmp}/reai-events-cpu-model
+  if [[ ! -d "$model/leads" ]]; then
+    "$build/reai" train leads --contacts "$fixtures/contacts.csv" --events "$fixtures/events.csv" \
+      --stages "$fixtures/opportunity_stages.csv" --out "$model/leads" >/dev/null 2>&1
+  fi
+  tmp=$(mktemp -d "/tmp/reai-events-$tag.XXXXXX")
+  port=$((20000 + RANDOM % 30000))
+  secret="$tag-$RANDOM$RANDOM"
+  pid=""
+  trap events_bench_cleanup EXIT
+}
+
+events_bench_cleanup() {
+  [[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
