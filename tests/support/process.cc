@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -52,6 +53,35 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+struct PortBand {
+  unsigned first = 0;
+  unsigned count = 0;
+};
+
+// Ports just below the kernel's ephemeral range. The kernel never hands
+// those to outgoing connections, and the tests open thousands of them: a port
+// picked from the ephemeral range (bind to 0) could be taken by one of them
+// between the pick and the child server's bind.
+PortBand port_band_below_ephemeral() {
+  unsigned low = 32768, high = 60999;
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  if (!(in >> low >> high) || low < 2048) low = 32768;
+  const unsigned first = low > 13024 ? low - 12000 : 1024;
+  return {first, low - first};
+}
+
+bool bindable_on_loopback(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace
 
 std::string reai_binary() {
@@ -60,16 +90,15 @@ std::string reai_binary() {
 }
 
 std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  const PortBand band = port_band_below_ephemeral();
+  // Concurrent test processes (ctest -j) start at pid-dependent offsets, so
+  // they walk different ports of the band.
+  static std::atomic<unsigned> next{static_cast<unsigned>(::getpid()) * 7919u};
+  for (unsigned attempt = 0; attempt < band.count; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(band.first + next.fetch_add(1) % band.count);
+    if (bindable_on_loopback(port)) return port;
+  }
+  throw std::runtime_error("no free port below the ephemeral range");
 }
 
 std::string make_temp_dir(const std::string& prefix) {

@@ -13,7 +13,9 @@ namespace reai::testing {
 // reai_test()), or "build/reai".
 std::string reai_binary();
 
-// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+// A free TCP port on 127.0.0.1, below the kernel's ephemeral range so no
+// outgoing connection can take it before the test's server binds it.
+// Throws std::runtime_error when the whole band is taken.
 std::uint16_t free_port();
 
 // A fresh empty directory under the system temp dir.
