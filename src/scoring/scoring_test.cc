@@ -403,6 +403,17 @@ TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {
   ASSERT_TRUE(cached.has_value());
   EXPECT_NE(cached->find(report_->version), std::string::npos);
   EXPECT_EQ(cache.last_ttl_, bus::kWarmScoreTtl);
+  // Valid JSON carrying the score exactly (shortest round-trip doubles).
+  boost::system::error_code ec;
+  auto parsed = boost::json::parse(*cached, ec);
+  ASSERT_FALSE(ec) << *cached;
+  const auto& o = parsed.as_object();
+  EXPECT_EQ(o.at("probability").to_number<double>(), s->probability);
+  EXPECT_EQ(o.at("confidence").to_number<double>(), s->confidence);
+  EXPECT_EQ(o.at("score").to_number<int>(), s->score);
+  EXPECT_EQ(o.at("events_count").to_number<std::uint32_t>(), s->events_count);
+  EXPECT_EQ(o.at("model_version").as_string(), s->model_version);
+  EXPECT_EQ(o.at("scored_at").to_number<std::int64_t>(), s->scored_at);
 }
 
 TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {
