@@ -37,8 +37,8 @@ struct ServerConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 = ephemeral (tests); Server::port() tells the bound one
   // If set, also accepts on this Unix-domain socket path (same routes and
-  // WebSockets): for a proxy on the same host, which then spends about a
-  // third of loopback TCP's CPU per forwarded write. A stale socket file
+  // WebSockets): for a proxy on the same host; a WebSocket write to it costs
+  // the instance about 40% of a loopback TCP write. A stale socket file
   // (server killed) is replaced; a path a live server accepts on, or that is
   // not a socket, fails start(). Mode 0666, removed at stop().
   std::string unix_socket;
