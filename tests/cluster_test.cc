@@ -1,7 +1,8 @@
 // Black-box: the scaled-out deployment of `make run-cluster`, built from the
 // real parts. A private PostgreSQL (store) and Redis (bus + cache), two
 // `reai serve` instances sharing them, and nginx balancing them
-// (scripts/cluster-nginx-conf). Each test owns its engines, so it may stop or
+// (scripts/cluster-nginx-conf) over Unix-domain sockets, as run-cluster does
+// (the instances answer on their TCP ports too, which the checks use). Each test owns its engines, so it may stop or
 // kill them under load without disturbing other tests.
 //
 // What is asserted: correctness (nothing acknowledged is lost, no duplicate
@@ -95,12 +96,13 @@ std::string event_body_at(const std::string& lead, const std::string& event_id, 
 // and run unprivileged in its own prefix (daemonised; stopped with -s stop).
 class Balancer {
  public:
-  Balancer(const std::string& name, const std::vector<std::uint16_t>& upstreams)
+  // `upstreams`: ports or unix:PATH (absolute).
+  Balancer(const std::string& name, const std::vector<std::string>& upstreams)
       : dir_(test_build_dir() + "/" + name), port_(free_port()) {
     std::filesystem::remove_all(dir_);
     std::string line = "scripts/cluster-nginx-conf ";
     line.append(dir_).append(" ").append(std::to_string(port_));
-    for (auto p : upstreams) line.append(" ").append(std::to_string(p));
+    for (const auto& u : upstreams) line.append(" ").append(u);
     line.append(" >/dev/null");
     ok_ = shell(line) && shell(nginx(""));
   }
@@ -227,7 +229,8 @@ class ClusterTest : public ::testing::Test {
     for (auto& i : instances_) start_instance(i, free_port());
     for (auto& i : instances_) ASSERT_TRUE(i.process->wait_for_port(i.port)) << i.process->log();
     balancer_ = std::make_unique<Balancer>("cluster-test-nginx-" + test_name(),
-                                           std::vector<std::uint16_t>{instances_[0].port, instances_[1].port});
+                                           std::vector<std::string>{"unix:" + instances_[0].socket,
+                                                                    "unix:" + instances_[1].socket});
     ASSERT_TRUE(balancer_->ok()) << "nginx did not start";
     ASSERT_TRUE(eventually([&] { return HttpClient("127.0.0.1", balancer_->port()).get("/healthz").status == 200; }))
         << balancer_->error_log();
@@ -246,13 +249,17 @@ class ClusterTest : public ::testing::Test {
 
   struct Instance {
     std::uint16_t port = 0;
+    std::string socket;  // the balancer's way in (absolute, short enough for sun_path)
     std::unique_ptr<ReaiProcess> process;
   };
 
+  // A restart on the same port reuses the socket path: the killed
+  // process's socket file is replaced.
   void start_instance(Instance& i, std::uint16_t port) {
     i.port = port;
+    i.socket = std::filesystem::absolute(test_build_dir() + "/ct-" + std::to_string(port) + ".sock").string();
     i.process = std::make_unique<ReaiProcess>(std::vector<std::string>{
-        "serve", "--port", std::to_string(port), "--threads", "1", "--store", pg_.url(),
+        "serve", "--port", std::to_string(port), "--unix-socket", i.socket, "--threads", "1", "--store", pg_.url(),
         "--bus", redis_.url("cluster-test"), "--cache", redis_.url("cluster-test"), "--model-dir", models_,
         "--jwt-secret", kSecret, "--clock", kClock});
   }
@@ -627,6 +634,13 @@ TEST_F(ClusterTest, InstanceKilledUnderLoadLosesNoAcknowledgedEventAndClientsRes
   const double a_ready = seconds_since(restarted);
   const std::size_t acked_at_restart = load.acked_count();
   EXPECT_TRUE(eventually([&] { return load.acked_count() >= acked_at_restart + 200; }));
+  // Through its socket file, which the new process replaced: the balancer's
+  // events reach A again (only they count here; the marker goes to B).
+  EXPECT_TRUE(eventually([&] {
+    const std::string metrics = HttpClient("127.0.0.1", instances_[0].port).get("/metrics").body;
+    const auto at = metrics.find("\nreai_events_total ");
+    return at != std::string::npos && std::strtoull(metrics.c_str() + at + 19, nullptr, 10) > 0;
+  })) << "the balancer never reached the restarted instance: " << balancer_->error_log();
   load.finish();
 
   // The moved client saw every seq up to an update posted last.

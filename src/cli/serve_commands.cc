@@ -43,6 +43,8 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   auto& s = args->runtime.server;
   cmd->add_option("--port", s.port, "HTTP port")->capture_default_str();
   cmd->add_option("--address", s.address, "Address to listen on")->capture_default_str();
+  cmd->add_option("--unix-socket", s.unix_socket,
+                  "Also accept on this Unix-domain socket path (for a proxy on the same host)");
   cmd->add_option("--threads", s.threads, "I/O threads")->capture_default_str();
   cmd->add_option("--data-dir", args->runtime.data_dir, "SQLite store directory")->capture_default_str();
   cmd->add_option("--store", args->runtime.store,
@@ -124,7 +126,9 @@ int run_serve(ServeArgs args) {
   Status started = (*runtime)->start();
   if (!started.is_ok()) return report_failure(started);
   std::cerr << "reai serve: listening on http://" << args.runtime.server.address << ":"
-            << (*runtime)->port() << "\n";
+            << (*runtime)->port();
+  if (!args.runtime.server.unix_socket.empty()) std::cerr << " and unix:" << args.runtime.server.unix_socket;
+  std::cerr << "\n";
   (*runtime)->wait();
   std::cerr << "reai serve: stopped\n";
   return kExitOk;

@@ -29,7 +29,7 @@ std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
 class HttpSession final : public Connection, public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, std::shared_ptr<ServerContext> ctx)
+  HttpSession(StreamSocket socket, std::shared_ptr<ServerContext> ctx)
       : stream_(std::move(socket)), ctx_(std::move(ctx)) {}
 
   ~HttpSession() override { ctx_->remove(this); }
@@ -162,7 +162,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   // so closing does not reset the connection before it reads our answer.
   void do_close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().shutdown(net::socket_base::shutdown_send, ec);
     if (ctx_->stopping) return;
     stream_.expires_after(kDrainTimeout);
     stream_.async_read_some(net::buffer(drain_), beast::bind_front_handler(&HttpSession::on_drain, shared_from_this()));
@@ -173,7 +173,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     stream_.async_read_some(net::buffer(drain_), beast::bind_front_handler(&HttpSession::on_drain, shared_from_this()));
   }
 
-  beast::tcp_stream stream_;
+  beast::basic_stream<net::generic::stream_protocol> stream_;
   std::shared_ptr<ServerContext> ctx_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -193,7 +193,7 @@ void fail(beast::error_code ec, const char* what) {
   spdlog::debug("{}: {}", what, ec.message());
 }
 
-void start_http_session(tcp::socket socket, std::shared_ptr<ServerContext> ctx) {
+void start_http_session(StreamSocket socket, std::shared_ptr<ServerContext> ctx) {
   std::make_shared<HttpSession>(std::move(socket), std::move(ctx))->run();
 }
 

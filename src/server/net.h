@@ -23,6 +23,10 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+// An accepted connection, loopback/network TCP or Unix-domain
+// (ServerConfig::unix_socket): sessions only read, write, shut down and
+// rebind it, which is the same for both.
+using StreamSocket = net::generic::stream_protocol::socket;
 
 // A live connection the server can ask to finish (any thread).
 class Connection {
@@ -64,9 +68,9 @@ class ServerContext {
 void fail(beast::error_code ec, const char* what);
 
 // Starts an HTTP session on an accepted socket.
-void start_http_session(tcp::socket socket, std::shared_ptr<ServerContext> ctx);
+void start_http_session(StreamSocket socket, std::shared_ptr<ServerContext> ctx);
 // Takes over a socket whose upgrade request has been read.
-void start_websocket_session(tcp::socket socket, http::request<http::string_body> request,
+void start_websocket_session(StreamSocket socket, http::request<http::string_body> request,
                              std::shared_ptr<ServerContext> ctx);
 
 }  // namespace reai::server

@@ -1,8 +1,15 @@
 // Server lifecycle: rebuild, bind, io threads, signals, graceful stop.
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <thread>
+#include <type_traits>
 
 #include "bus/bus.h"
 #include "server/net.h"
@@ -39,30 +46,28 @@ bool ServerContext::wait_idle(std::chrono::steady_clock::time_point deadline) {
 namespace {
 
 // Accepts on the first io_context and hands connections to the io
-// contexts in turn.
-class Listener : public std::enable_shared_from_this<Listener> {
+// contexts in turn. Protocol: tcp or local::stream_protocol (Unix-domain).
+template <class Protocol>
+class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
  public:
   explicit Listener(std::shared_ptr<ServerContext> ctx)
       : acceptor_(*ctx->io_contexts.front()), ctx_(std::move(ctx)) {}
 
-  Status bind(const std::string& address, std::uint16_t port) {
+  Status bind(const typename Protocol::endpoint& endpoint, const std::string& name) {
     beast::error_code ec;
-    auto ip = net::ip::make_address(address, ec);
-    if (ec) return invalid_argument("bad listen address '" + address + "'");
-    const tcp::endpoint endpoint(ip, port);
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) return unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
-    port_ = acceptor_.local_endpoint().port();
+    if (ec) return unavailable("cannot listen on " + name + ": " + ec.message());
     return {};
   }
 
-  std::uint16_t port() const { return port_; }
+  net::any_io_executor executor() { return acceptor_.get_executor(); }
+  typename Protocol::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
   void run() { do_accept(); }
   void stop() {
-    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    net::post(acceptor_.get_executor(), [self = this->shared_from_this()] {
       beast::error_code ec;
       self->acceptor_.close(ec);
     });
@@ -71,26 +76,63 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void do_accept() {
     net::io_context& next = *ctx_->io_contexts[next_++ % ctx_->io_contexts.size()];
-    acceptor_.async_accept(next, beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+    acceptor_.async_accept(next, beast::bind_front_handler(&Listener::on_accept, this->shared_from_this()));
   }
 
-  void on_accept(beast::error_code ec, tcp::socket socket) {
+  void on_accept(beast::error_code ec, typename Protocol::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       fail(ec, "accept");
     } else {
-      beast::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      start_http_session(std::move(socket), ctx_);
+      if constexpr (std::is_same_v<Protocol, tcp>) {
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+      }
+      start_http_session(StreamSocket(std::move(socket)), ctx_);
     }
     do_accept();
   }
 
-  tcp::acceptor acceptor_;
+  typename Protocol::acceptor acceptor_;
   std::shared_ptr<ServerContext> ctx_;
   std::size_t next_ = 0;
-  std::uint16_t port_ = 0;
 };
+
+using TcpListener = Listener<tcp>;
+using UnixListener = Listener<net::local::stream_protocol>;
+
+Status listen_tcp(TcpListener& listener, const std::string& address, std::uint16_t port) {
+  beast::error_code ec;
+  auto ip = net::ip::make_address(address, ec);
+  if (ec) return invalid_argument("bad listen address '" + address + "'");
+  return listener.bind(tcp::endpoint(ip, port), address + ":" + std::to_string(port));
+}
+
+// Binds `path`. A socket file left behind by a server that died without
+// stop() (SIGKILL) is replaced; one a live server still accepts on, or a
+// path that is not a socket, is refused rather than taken over.
+Status listen_unix(UnixListener& listener, const std::string& path) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return invalid_argument("unix socket path must be 1 to " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+                            " bytes: '" + path + "'");
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return invalid_argument("unix socket path '" + path + "' exists and is not a socket");
+    net::local::stream_protocol::socket probe(listener.executor());
+    beast::error_code ec;
+    probe.connect(net::local::stream_protocol::endpoint(path), ec);
+    if (!ec) return unavailable("cannot listen on " + path + ": a running server accepts on it");
+    if (ec != net::error::connection_refused) return unavailable("cannot probe " + path + ": " + ec.message());
+    ::unlink(path.c_str());
+  }
+  REAI_RETURN_IF_ERROR(listener.bind(net::local::stream_protocol::endpoint(path), path));
+  // Any local user may connect, as to a loopback TCP port (a proxy's
+  // workers often run as another user); the API's tokens are the access
+  // control either way.
+  if (::chmod(path.c_str(), 0666) != 0) return unavailable("cannot chmod " + path + ": " + std::strerror(errno));
+  return {};
+}
 
 constexpr auto kDrainDeadline = std::chrono::seconds(5);
 
@@ -124,7 +166,8 @@ struct Server::Impl {
   // Reset after the threads stop so sessions still waiting on a peer are
   // destroyed (their sockets closed) at stop(), not at ~Server.
   std::vector<std::unique_ptr<net::io_context>> iocs;
-  std::shared_ptr<Listener> listener;
+  std::shared_ptr<TcpListener> listener;
+  std::shared_ptr<UnixListener> unix_listener;  // when config.unix_socket is set
   std::uint16_t port = 0;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<net::signal_set> signals;
@@ -154,17 +197,23 @@ Status Server::start() {
     if (s.started) return failed_precondition("server already started");
   }
   REAI_RETURN_IF_ERROR(s.api.rebuild());
-  s.listener = std::make_shared<Listener>(s.ctx);
-  REAI_RETURN_IF_ERROR(s.listener->bind(s.config.address, s.config.port));
+  s.listener = std::make_shared<TcpListener>(s.ctx);
+  REAI_RETURN_IF_ERROR(listen_tcp(*s.listener, s.config.address, s.config.port));
+  if (!s.config.unix_socket.empty()) {
+    s.unix_listener = std::make_shared<UnixListener>(s.ctx);
+    REAI_RETURN_IF_ERROR(listen_unix(*s.unix_listener, s.config.unix_socket));
+  }
   s.hub.set_linger(std::chrono::milliseconds(s.config.ws_linger_ms));
   s.hub.start();
   s.listener->run();
+  if (s.unix_listener) s.unix_listener->run();
   for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));
-  s.port = s.listener->port();
+  s.port = s.listener->local_endpoint().port();
   for (auto& ioc : s.iocs) s.threads.emplace_back([&ioc = *ioc] { ioc.run(); });
   std::lock_guard lock(s.mu);
   s.started = true;
-  spdlog::info("reai server listening on {}:{} ({} threads)", s.config.address, s.listener->port(), s.config.threads);
+  spdlog::info("reai server listening on {}:{}{}{} ({} threads)", s.config.address, s.port,
+               s.unix_listener ? " and " : "", s.config.unix_socket, s.config.threads);
   return {};
 }
 
@@ -179,6 +228,10 @@ void Server::stop() {
   }
   s.ctx->stopping = true;
   s.listener->stop();
+  if (s.unix_listener) {
+    s.unix_listener->stop();
+    ::unlink(s.config.unix_socket.c_str());
+  }
   s.hub.stop();
   s.ctx->shutdown_all();
   if (!s.ctx->wait_idle(std::chrono::steady_clock::now() + kDrainDeadline)) {
@@ -194,6 +247,7 @@ void Server::stop() {
   // Order matters: objects bound to the io_context go before it.
   s.signals.reset();
   s.listener.reset();
+  s.unix_listener.reset();
   s.iocs.clear();
   {
     std::lock_guard lock(s.mu);

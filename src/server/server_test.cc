@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
@@ -593,6 +597,123 @@ TEST_F(ServerTest, GracefulStopClosesWebSocketsWithGoingAway) {
   HttpClient after("127.0.0.1", port, std::chrono::milliseconds(2000));
   EXPECT_EQ(after.get("/healthz").status, 0);
   server_->stop();  // idempotent
+}
+
+// --- Unix-domain socket (ServerConfig::unix_socket) ----------------------
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using unix_stream = net::local::stream_protocol;
+
+// One HTTP/1.1 exchange over a Unix-domain socket; status 0 when the socket
+// cannot be reached.
+HttpResponse unix_get(const fs::path& path, const std::string& target) {
+  net::io_context ioc;
+  unix_stream::socket socket(ioc);
+  beast::error_code ec;
+  socket.connect(unix_stream::endpoint(path.string()), ec);
+  if (ec) return {};
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "localhost");
+  http::write(socket, req, ec);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  if (!ec) http::read(socket, buffer, res, ec);
+  if (ec) return {};
+  HttpResponse out;
+  out.status = res.result_int();
+  out.body = res.body();
+  return out;
+}
+
+// The same routes and WebSocket stream as TCP: a health check, a score
+// update caused by an event POSTed over TCP reaches a subscriber on the
+// Unix socket (in seq order, the frame unchanged), and the socket file is
+// reachable by any local user while the server runs and gone after stop().
+TEST_F(ServerTest, UnixSocketServesHttpAndWebSocketsLikeTcp) {
+  const fs::path dir = make_temp_dir("unix");
+  extra_dirs_.push_back(dir);
+  const fs::path path = dir / "reai.sock";
+  ServerConfig config;
+  config.unix_socket = path.string();
+  start(config);
+
+  ASSERT_TRUE(fs::is_socket(path));
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::group_write |
+                fs::perms::others_read | fs::perms::others_write);
+  const HttpResponse health = unix_get(path, "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, http_->get("/healthz").body);
+  EXPECT_EQ(unix_get(path, "/api/leads").status, 401);  // the same auth as TCP
+
+  const std::string a = token("tenant-a");
+  net::io_context ioc;
+  websocket::stream<unix_stream::socket> ws(ioc);
+  ws.next_layer().connect(unix_stream::endpoint(path.string()));
+  ws.handshake("localhost", ws_target("tenant-a", a, 0));  // since=0: no race with the join
+  std::vector<std::uint64_t> seqs;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(post_event(a, "unix-lead-" + std::to_string(i)).status, 200);
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    auto o = message(beast::buffers_to_string(buffer.data()));
+    EXPECT_EQ(o["type"].as_string(), "score_update");
+    EXPECT_EQ(o["lead_id"].as_string(), "unix-lead-" + std::to_string(i));
+    seqs.push_back(o["seq"].to_number<std::uint64_t>());
+  }
+  EXPECT_EQ(seqs[1], seqs[0] + 1);
+  EXPECT_EQ(seqs[2], seqs[1] + 1);
+  ws.close(websocket::close_code::normal);
+
+  server_->stop();
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_EQ(unix_get(path, "/healthz").status, 0);
+}
+
+// A socket file left by a killed server is taken over; a path a live server
+// accepts on, a path that is not a socket (left untouched) and one too long
+// for a socket address are refused with what is wrong.
+TEST_F(ServerTest, UnixSocketReplacesOnlyStaleSockets) {
+  const fs::path dir = make_temp_dir("unix");
+  extra_dirs_.push_back(dir);
+  const fs::path path = dir / "reai.sock";
+  {
+    net::io_context ioc;
+    unix_stream::acceptor dead(ioc, unix_stream::endpoint(path.string()));
+  }  // closed without unlinking, as after SIGKILL
+  ASSERT_TRUE(fs::is_socket(path));
+  ServerConfig config;
+  config.unix_socket = path.string();
+  start(config);
+  EXPECT_EQ(unix_get(path, "/healthz").status, 200);
+
+  auto try_start = [this](const std::string& unix_socket) {
+    ServerConfig other;
+    other.port = 0;
+    other.jwt_secret = kSecret;
+    other.unix_socket = unix_socket;
+    Server server(other, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+    return server.start();
+  };
+  Status live = try_start(path.string());
+  EXPECT_EQ(live.code(), StatusCode::kUnavailable) << live.to_string();
+  EXPECT_NE(live.to_string().find("running server"), std::string::npos) << live.to_string();
+  EXPECT_EQ(unix_get(path, "/healthz").status, 200);  // still the first server's
+
+  const fs::path file = dir / "not-a-socket";
+  std::ofstream(file) << "keep me";
+  Status not_socket = try_start(file.string());
+  EXPECT_EQ(not_socket.code(), StatusCode::kInvalidArgument) << not_socket.to_string();
+  std::ifstream in(file);
+  std::string kept;
+  std::getline(in, kept);
+  EXPECT_EQ(kept, "keep me");
+
+  Status too_long = try_start((dir / std::string(120, 'x')).string());
+  EXPECT_EQ(too_long.code(), StatusCode::kInvalidArgument) << too_long.to_string();
 }
 
 }  // namespace

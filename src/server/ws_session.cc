@@ -97,7 +97,7 @@ std::vector<std::unique_ptr<WsShard>> make_shards(const std::vector<net::io_cont
 class WsSession final : public WsSubscriber, public Connection, public std::enable_shared_from_this<WsSession> {
  public:
   // `socket` is bound to `shard`'s strand.
-  WsSession(tcp::socket socket, StrandShard* shard, std::shared_ptr<ServerContext> ctx)
+  WsSession(StreamSocket socket, StrandShard* shard, std::shared_ptr<ServerContext> ctx)
       : ws_(std::move(socket)),
         shard_(shard),
         ctx_(std::move(ctx)),
@@ -150,7 +150,7 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
   // closes after another such period of silence.
   static constexpr auto kIdlePing = std::chrono::seconds(30);
 
-  tcp::socket& socket() { return ws_.next_layer(); }
+  StreamSocket& socket() { return ws_.next_layer(); }
 
   void on_run(http::request<http::string_body> request) {
     admission_ = ctx_->api.admit_websocket(request.target());
@@ -288,7 +288,7 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
   void half_close() {
     if (queue_.empty()) {
       beast::error_code ignored;
-      socket().shutdown(tcp::socket::shutdown_send, ignored);
+      socket().shutdown(net::socket_base::shutdown_send, ignored);
     }
   }
 
@@ -453,12 +453,12 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
     close_deadline_.cancel();
     idle_timer_.cancel();
     beast::error_code ignored;
-    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().shutdown(net::socket_base::shutdown_both, ignored);
     socket().close(ignored);
   }
 
   // Beast's stream only performs the handshake (see the class comment).
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<StreamSocket> ws_;
   StrandShard* shard_;
   std::shared_ptr<ServerContext> ctx_;
   net::steady_timer close_deadline_;
@@ -485,7 +485,7 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
 
 }  // namespace
 
-void start_websocket_session(tcp::socket socket, http::request<http::string_body> request,
+void start_websocket_session(StreamSocket socket, http::request<http::string_body> request,
                              std::shared_ptr<ServerContext> ctx) {
   const auto shard_count = static_cast<std::size_t>(std::max(1, ctx->config.threads));
   auto* shard = static_cast<StrandShard*>(
@@ -496,7 +496,7 @@ void start_websocket_session(tcp::socket socket, http::request<http::string_body
   if (ec) return fail(ec, "ws rebind");
   const auto fd = socket.release(ec);
   if (ec) return fail(ec, "ws rebind");
-  tcp::socket bound(shard->strand());
+  StreamSocket bound(shard->strand());
   bound.assign(protocol, fd, ec);
   if (ec) {
     ::close(fd);
