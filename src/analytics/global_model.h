@@ -48,8 +48,9 @@ struct GlobalModelInput {
   // 1..horizon: rows for the further horizons are more examples of how a
   // series moves over months (the horizon is a feature), and on the Texas
   // backtest they made the 3-month forecast of the median price better
-  // (docs/RESULTS.md, session 7b). The ETS features then need ets_inner for
-  // those horizons too (missing ones are NaN features).
+  // (docs/RESULTS.md, "Market trends: further horizons ..."). The ETS
+  // features then need ets_inner for those horizons too (missing ones are
+  // NaN features).
   int train_horizon = 0;
   // The market-wide trend of every other column (the mean year-over-year
   // change of its 3-month mean across series) as features: listings and
