@@ -164,6 +164,9 @@ struct ForecastOptions {
   int nthread = 2;
   int seed = 7;
   int gbm_folds = 3;        // cross-fitted global models over the inner origins
+  // The global model trains on horizons 1..max(horizon, gbm_train_horizon):
+  // the further ones are extra rows of how series move (docs/RESULTS.md).
+  int gbm_train_horizon = 6;
   bool references = false;  // also the reference methods kPlainGbm and kEtsPlainMean
   std::function<void(const std::string&)> progress;  // may be empty
 };

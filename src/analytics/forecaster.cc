@@ -214,6 +214,9 @@ Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const For
       w.mase_scale = seasonal_scale(w.z);
     }
   }
+  // ETS forecasts are features of the global model for every horizon it
+  // trains on, and a combination member for 1..H (cut back after training).
+  const int trained_horizon = std::max(H, options.gbm_train_horizon);
   if (options.progress) options.progress("fitting ETS on " + std::to_string(S * M) + " series");
   parallel_for(S * M, options.nthread, [&](std::size_t k) {
     SeriesWork& w = work[k / S][k % S];
@@ -222,7 +225,7 @@ Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const For
     const auto naive = static_cast<std::size_t>(Method::kSeasonalNaive);
     const auto theta = static_cast<std::size_t>(Method::kTheta);
     naive_forecasts(w.z, H, w.inner[naive], w.final[naive]);
-    ets_forecasts(w.z, w.start, inner_first, H, w.inner[ets], w.final[ets]);
+    ets_forecasts(w.z, w.start, inner_first, trained_horizon, w.inner[ets], w.final[ets]);
     theta_forecasts(w.z, w.start, inner_first, H, w.inner[theta], w.final[theta]);
   });
 
@@ -249,6 +252,8 @@ Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const For
   input.nthread = options.nthread;
   input.seed = options.seed;
   input.folds = options.gbm_folds;
+  input.train_horizon = trained_horizon;
+  input.market_others = true;
   for (std::size_t m = 0; m < M; ++m) {
     std::vector<GlobalModelSeries> series;
     const auto ets = static_cast<std::size_t>(Method::kEts);
@@ -266,6 +271,13 @@ Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const For
   }
   auto gbm = run_global_model(input);
   if (!gbm) return gbm.status();
+  for (auto& by_series : work) {
+    for (SeriesWork& w : by_series) {
+      const auto ets = static_cast<std::size_t>(Method::kEts);
+      if (w.inner[ets].size() > static_cast<std::size_t>(H)) w.inner[ets].resize(static_cast<std::size_t>(H));
+      if (w.final[ets].size() > static_cast<std::size_t>(H)) w.final[ets].resize(static_cast<std::size_t>(H));
+    }
+  }
   for (std::size_t m = 0; m < M; ++m) {
     for (std::size_t s = 0; s < S; ++s) {
       const auto g = static_cast<std::size_t>(Method::kGlobalGbm);
@@ -282,6 +294,7 @@ Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const For
     if (options.progress) options.progress("training the plain reference global model");
     input.plain = true;
     input.folds = 2;
+    input.train_horizon = 0;
     input.direct = false;
     // The trees of session 5 (stronger than the product's cheaper ones on
     // this model): the reference is not handicapped.

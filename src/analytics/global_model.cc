@@ -56,10 +56,11 @@ float f(double v) { return std::isnan(v) ? std::numeric_limits<float>::quiet_NaN
 
 // Cross-series context per metric and absolute month: mean year-over-year
 // change of the 3-month mean across series (the market-wide trend).
-std::vector<double> market_trend(const std::vector<GlobalModelSeries>& series, int first, int last) {
+// `other` < 0 means the series' own values, else its others[other] column.
+std::vector<double> market_trend(const std::vector<GlobalModelSeries>& series, int first, int last, int other = -1) {
   std::vector<double> sum(static_cast<std::size_t>(last - first + 1), 0.0), n(sum.size(), 0.0);
   for (const auto& s : series) {
-    const auto& z = *s.z;
+    const auto& z = other < 0 ? *s.z : *s.others[static_cast<std::size_t>(other)];
     for (int i = 14; i < static_cast<int>(z.size()); ++i) {
       const double now = mean_range(z, i - 2, i), before = mean_range(z, i - 14, i - 12);
       if (std::isnan(now) || std::isnan(before)) continue;
@@ -125,8 +126,11 @@ AdjustedLevel adjusted_level(const std::vector<double>& z, int i) {
 
 // Features of the row (series z, origin index i, horizon h); false when the
 // origin has too little history.
+// `other_trends` (may be null) are the market trends of the other columns at
+// the origin.
 bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric, double trend,
-              const AdjustedLevel& adjusted, bool plain, float* out, double* base_out) {
+              const AdjustedLevel& adjusted, bool plain, const std::vector<double>* other_trends, float* out,
+              double* base_out) {
   const std::vector<double>& z = *series.z;
   const int start = series.start;
   int count = 0;
@@ -185,6 +189,9 @@ bool features(const GlobalModelSeries& series, int i, int h, std::size_t metric,
     out[k++] = f(o3 - mean_range(*other, i - 11, i));
     out[k++] = f(o3 - mean_range(*other, i - 14, i - 12));
   }
+  if (other_trends != nullptr) {
+    for (double t : *other_trends) out[k++] = f(t);
+  }
   *base_out = base;
   return true;
 }
@@ -229,8 +236,21 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
   if (!input.plain && !input.metrics.empty() && !input.metrics.front().empty()) {
     others = input.metrics.front().front().others.size();
   }
-  const std::size_t feature_count =
-      kOwnFeatures + (input.plain ? 0 : kAdjustedFeatures) + kFeaturesPerOther * others;
+  const bool market_others = input.market_others && !input.plain;
+  const std::size_t feature_count = kOwnFeatures + (input.plain ? 0 : kAdjustedFeatures) +
+                                    kFeaturesPerOther * others + (market_others ? others : 0);
+  // other_trends[m][k][t - first]: market trend of metric m's k-th other column.
+  std::vector<std::vector<std::vector<double>>> other_trends(M);
+  if (market_others) {
+    for (std::size_t m = 0; m < M; ++m) {
+      for (std::size_t k = 0; k < others; ++k) {
+        other_trends[m].push_back(market_trend(input.metrics[m], first, input.last_month, static_cast<int>(k)));
+      }
+    }
+  }
+  std::vector<double> origin_trends(others);
+  // (Direct per-horizon models have no use for further horizons.)
+  const int trained_horizon = input.direct ? H : std::max(H, input.train_horizon);
   const auto F = static_cast<std::size_t>(folds);
   // One model per (fold or full, horizon group): slot (j, g) with j < F the
   // fold's, j = F the full model; g = h - 1 for direct per-horizon models,
@@ -258,9 +278,17 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
         if (origin < input.last_month - kTrainingMonths) continue;
         const double trend = input.plain ? kNaN : trends[m][static_cast<std::size_t>(origin - first)];
         const AdjustedLevel adjusted = input.plain ? AdjustedLevel{} : adjusted_level(z, i);
-        for (int h = 1; h <= H; ++h) {
+        if (market_others) {
+          for (std::size_t k = 0; k < others; ++k) {
+            origin_trends[k] = other_trends[m][k][static_cast<std::size_t>(origin - first)];
+          }
+        }
+        for (int h = 1; h <= trained_horizon; ++h) {
           double base = 0;
-          if (!features(metric[s], i, h, m, trend, adjusted, input.plain, row.data(), &base)) continue;
+          if (!features(metric[s], i, h, m, trend, adjusted, input.plain, market_others ? &origin_trends : nullptr,
+                        row.data(), &base)) {
+            continue;
+          }
           const double target = at(z, i + h);
           if (i + h < n && !std::isnan(target)) {
             for (std::size_t j = 0; j <= F; ++j) {
@@ -270,6 +298,7 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
               slot.y.push_back(static_cast<float>(target - base));
             }
           }
+          if (h > H) continue;  // a training horizon only
           if (F > 0 && origin >= input.inner_first && i + h < n) {
             Slot& slot = slot_at(fold_of(origin), h);
             slot.predict.append_row(row);

@@ -44,6 +44,19 @@ struct GlobalModelInput {
   // One model per horizon instead of one with the horizon as a feature
   // (worse on the Texas backtest, so not the product's choice).
   bool direct = false;
+  // The model trains on horizons 1..max(horizon, train_horizon) and forecasts
+  // 1..horizon: rows for the further horizons are more examples of how a
+  // series moves over months (the horizon is a feature), and on the Texas
+  // backtest they made the 3-month forecast of the median price better
+  // (docs/RESULTS.md, "Market trends: further horizons ..."). The ETS
+  // features then need ets_inner for those horizons too (missing ones are
+  // NaN features).
+  int train_horizon = 0;
+  // The market-wide trend of every other column (the mean year-over-year
+  // change of its 3-month mean across series) as features: listings and
+  // inventory turn before prices do, and their average over all series is
+  // far less noisy than one city's. Ignored by the plain model.
+  bool market_others = false;
 };
 
 struct GlobalModelOutput {
@@ -57,7 +70,7 @@ struct GlobalModelOutput {
 };
 
 // One XGBoost model (horizon, metric and calendar are features) trained
-// folds + 1 times: once per fold of the inner window on targets up to the
+// folds + 1 times (on horizons up to train_horizon, forecasting up to horizon): once per fold of the inner window on targets up to the
 // fold's first origin, and on all targets; on origins of the last 8 years. Fails with
 // Internal on an XGBoost error; a panel too short to train on yields empty
 // forecasts (callers fall back to seasonal naive).
