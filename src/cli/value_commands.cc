@@ -1,11 +1,13 @@
 // `reai value train|predict|cv` (shared/EVALUATION.md "Valuation").
 #include "cli/value_commands.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/cli.h"
 #include "property/property.h"
@@ -18,6 +20,7 @@ struct ValueArgs {
   std::string target;
   std::string out;
   std::string model;
+  std::string predictions;  // cv: per-row out-of-fold values (empty: none)
   int folds = 5;
   int seed = 1;
   int threads = 0;
@@ -75,6 +78,23 @@ int run_predict(const ValueArgs& args) {
   return kExitOk;
 }
 
+// line,fold,actual,predicted,intervals,log_error (log predicted - log actual).
+Status write_cv_predictions(const std::string& path, const std::vector<property::CvPrediction>& rows) {
+  std::ofstream out(path);
+  if (!out) return invalid_argument("cannot write " + path);
+  out << "line,fold,actual,predicted,lower80,upper80,lower90,upper90,log_error\n";
+  char line[320];
+  for (const auto& r : rows) {
+    const auto& v = r.value;
+    std::snprintf(line, sizeof line, "%zu,%d,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f,%.5f\n", r.line, r.fold + 1, r.actual,
+                  v.predicted, v.lower80, v.upper80, v.lower90, v.upper90, std::log(v.predicted / r.actual));
+    out << line;
+  }
+  out.close();
+  if (!out) return internal_error("failed writing " + path);
+  return Status::ok();
+}
+
 int run_cv(const ValueArgs& args) {
   auto table = property::read_sales_csv(args.data);
   if (!table) return report_failure(table.status());
@@ -88,6 +108,12 @@ int run_cv(const ValueArgs& args) {
   std::printf("RMSLE       %.4f\n", report->rmsle);
   std::printf("coverage80  %.4f  mean relative width %.4f\n", report->coverage80, report->width80);
   std::printf("coverage90  %.4f  mean relative width %.4f\n", report->coverage90, report->width90);
+  if (!args.predictions.empty()) {
+    Status written = write_cv_predictions(args.predictions, report->predictions);
+    if (!written.is_ok()) return report_failure(written);
+    std::cerr << "reai value cv: wrote " << report->predictions.size() << " out-of-fold values to " << args.predictions
+              << "\n";
+  }
   return kExitOk;
 }
 
@@ -120,6 +146,8 @@ void add_value_command(CLI::App& app, int* exit_code) {
   cv->add_option("--seed", args->seed, "Random seed for the folds")->capture_default_str();
   cv->add_option("--threads", args->threads, "Worker threads (0: min(2, cores))")->capture_default_str();
   cv->add_option("--budget", args->budget, "Seconds for each fold's hyper-parameter search")->capture_default_str();
+  cv->add_option("--predictions", args->predictions,
+                 "Also write each row's out-of-fold value to this CSV (line, fold, actual, predicted, intervals, log error)");
   cv->callback([args, exit_code] { *exit_code = run_cv(*args); });
 }
 

@@ -810,6 +810,10 @@ Result<CvReport> cross_validate(const SalesTable& table, const std::string& targ
   report.coverage90 = in90 / n;
   report.width80 = w80 / n;
   report.width90 = w90 / n;
+  report.predictions.resize(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    report.predictions[i] = {table.lines.empty() ? rows[i] + 2 : table.lines[rows[i]], fold[i], price[i], predictions[i]};
+  }
   report.seconds = seconds_since(t0);
   return report;
 }

@@ -124,6 +124,14 @@ class ValuationModel::RowBinding {
 
 // Cross-validated accuracy of the whole training pipeline (EVALUATION.md
 // "Valuation"). Relative widths are (upper - lower) / predicted.
+// One row's out-of-fold valuation in cross-validation.
+struct CvPrediction {
+  std::size_t line = 0;  // 1-based line of the row in the sales file
+  int fold = 0;          // outer fold that held the row out
+  double actual = 0;     // the row's target
+  Valuation value;       // from the model trained without the row's fold
+};
+
 struct CvReport {
   std::size_t rows = 0;
   int folds = 0;
@@ -131,6 +139,9 @@ struct CvReport {
   double coverage80 = 0, coverage90 = 0;
   double width80 = 0, width90 = 0;
   double seconds = 0;
+  // Every row with a target, in file order: which sales the model misses
+  // and by how much (a few abnormal sales can dominate RMSLE).
+  std::vector<CvPrediction> predictions;
 };
 
 // K-fold cross-validation with folds drawn from `seed`; each fold runs the

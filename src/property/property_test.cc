@@ -436,6 +436,25 @@ TEST(ValuationTest, CrossValidateReportsMetrics) {
   EXPECT_LT(report->width80, report->width90);
   EXPECT_GT(report->median_ape, 0.0);
   EXPECT_LT(report->median_ape, report->mape);
+  // Per-row values, in file order, reproduce the summary metrics.
+  ASSERT_EQ(report->predictions.size(), 300u);
+  double sq = 0, in80 = 0;
+  std::vector<int> per_fold(3, 0);
+  for (std::size_t i = 0; i < 300; ++i) {
+    const CvPrediction& p = report->predictions[i];
+    EXPECT_EQ(p.line, i + 2);  // header is line 1
+    ASSERT_GE(p.fold, 0);
+    ASSERT_LT(p.fold, 3);
+    ++per_fold[p.fold];
+    EXPECT_EQ(p.actual, std::stod(sales.rows[i].back()));
+    EXPECT_LT(p.value.lower80, p.value.predicted);
+    const double e = std::log(p.value.predicted / p.actual);
+    sq += e * e;
+    in80 += p.actual >= p.value.lower80 && p.actual <= p.value.upper80;
+  }
+  EXPECT_NEAR(std::sqrt(sq / 300), report->rmsle, 1e-9);
+  EXPECT_NEAR(in80 / 300, report->coverage80, 1e-12);
+  EXPECT_EQ(per_fold, (std::vector<int>{100, 100, 100}));
 }
 
 // Full Ames run; only with REAI_SHARED_DATA (a directory holding ames.csv).
