@@ -78,9 +78,9 @@ struct LeadSyncStats {
   std::uint64_t leases = 0;           // leases taken
   std::uint64_t lease_ns = 0;         // time spent taking and giving them back
   std::uint64_t lease_failures = 0;   // not taken (down or busy): applied alone
-  std::uint64_t snapshot_hits = 0;    // a snapshot was in the cache
+  std::uint64_t snapshot_hits = 0;    // the stamped shared state was here or in the cache
   std::uint64_t snapshot_adopted = 0; // of those, another instance's state adopted
-  std::uint64_t snapshot_misses = 0;  // none: the lead was rebuilt from the store
+  std::uint64_t snapshot_misses = 0;  // none (or stale): the lead was rebuilt from the store
   std::uint64_t marked_refolds = 0;   // a mark named work the shared state lacked: refolded
   std::uint64_t store_rebuilds = 0;   // misses + marked refolds + events older than the lead's newest
   double hit_rate() const {
