@@ -123,19 +123,54 @@ Result<std::unique_ptr<Cache>> open_cache(std::string_view url, const Clock& clo
 // time works on it. A lease lapses by itself after `hold`, so a holder that
 // dies blocks the name for at most that long. The in-process implementation
 // (the embedded default) is not shared: with it every instance is alone.
+//
+// Beside each name the service keeps, shared like the lease itself:
+// - marks: strings anyone adds without the lease (e.g. "an event of this lead
+//   is being stored"), each lapsing `ttl` after it was (last) added unless a
+//   holder removes it as it gives the lease back;
+// - a stamp: a number (0 = none) only a holder sets, as it gives the lease
+//   back; it lapses `ttl` after it was set.
+// Both come with the lease (no extra round trip) or, without it, from peek().
 // Thread-safe.
+struct LeaseState {
+  std::uint64_t stamp = 0;
+  std::vector<std::string> marks;  // live ones, in no particular order
+};
+struct Lease {
+  std::string token;  // gives the lease back
+  LeaseState state;   // as it was when the lease was taken
+};
+// What a holder changes as it gives the lease back: atomically with the
+// release, and only while its token still holds the lease.
+struct LeaseUpdate {
+  std::uint64_t stamp = 0;               // 0: the stamp is left as it is
+  std::chrono::milliseconds stamp_ttl{0};  // > 0 whenever stamp is
+  std::vector<std::string> done_marks;   // removed
+};
+struct LeaseMark {
+  std::string name;
+  std::string mark;
+};
+
 class Leases {
  public:
   virtual ~Leases() = default;
   // Takes the lease on `name` for at most `hold`, waiting up to `wait` while
-  // another holder has it. Answers the token that releases it;
-  // ResourceExhausted when still held elsewhere after `wait`; Unavailable
-  // when the backing service cannot be reached (callers then work alone).
-  virtual Result<std::string> acquire(std::string_view name, std::chrono::milliseconds hold,
-                                      std::chrono::milliseconds wait) = 0;
-  // Gives the lease back when `token` still holds it; a lapsed lease that
-  // someone else took since is left alone.
-  virtual void release(std::string_view name, std::string_view token) = 0;
+  // another holder has it. Answers the token that releases it and the name's
+  // state; ResourceExhausted when still held elsewhere after `wait`;
+  // Unavailable when the backing service cannot be reached (callers then
+  // work alone).
+  virtual Result<Lease> acquire(std::string_view name, std::chrono::milliseconds hold,
+                                std::chrono::milliseconds wait) = 0;
+  // Gives the lease back, applying `update`, when `token` still holds it; a
+  // lapsed lease that someone else took since is left alone (and so is its
+  // state: the update is dropped).
+  virtual void release(std::string_view name, std::string_view token, const LeaseUpdate& update) = 0;
+  // Adds each mark to its name (all in one round trip), alive for `ttl`.
+  // Unavailable when the service cannot be reached (nothing added).
+  virtual Status mark(const std::vector<LeaseMark>& marks, std::chrono::milliseconds ttl) = 0;
+  // The name's state without taking the lease.
+  virtual Result<LeaseState> peek(std::string_view name) = 0;
   // True when other instances see the same leases (and so share state).
   virtual bool shared() const = 0;
   // OK when leases work; Unavailable with the reason otherwise.
@@ -143,8 +178,9 @@ class Leases {
 };
 
 std::unique_ptr<Leases> make_in_process_leases();
-// Redis leases: SET NX PX with a random token; release deletes only when the
-// token still matches (one Lua script). A busy lease is polled with backoff
+// Redis leases: one Lua script each for acquire (SET NX PX with a random
+// token, and the state read), release (token check, state update, delete),
+// mark (every name of the call) and peek. A busy lease is polled with backoff
 // (1 ms doubling to 16 ms). Redis unreachable: acquire answers Unavailable at
 // once until the reconnect backoff (100 ms doubling to 5 s) is due.
 std::unique_ptr<Leases> make_redis_leases(RedisEndpoint endpoint);

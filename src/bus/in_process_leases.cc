@@ -1,8 +1,9 @@
-// In-process leases: a map of held names under one mutex; waiters sleep on a
-// condition variable. Holds lapse like Redis's, so both behave alike.
+// In-process leases: held names, marks and stamps under one mutex; waiters
+// sleep on a condition variable. Holds, marks and stamps lapse like Redis's,
+// so both behave alike.
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
-#include <random>
 #include <unordered_map>
 
 #include "bus/bus.h"
@@ -14,47 +15,94 @@ using SteadyClock = std::chrono::steady_clock;
 
 class InProcessLeases final : public Leases {
  public:
-  Result<std::string> acquire(std::string_view name, std::chrono::milliseconds hold,
-                              std::chrono::milliseconds wait) override {
+  Result<Lease> acquire(std::string_view name, std::chrono::milliseconds hold,
+                        std::chrono::milliseconds wait) override {
     const auto deadline = SteadyClock::now() + wait;
     std::unique_lock lock(mu_);
     const std::string key(name);
     for (;;) {
       const auto now = SteadyClock::now();
-      auto it = held_.find(key);
-      if (it == held_.end() || it->second.until <= now) {
-        std::string token = std::to_string(++counter_);
-        held_[key] = Hold{token, now + hold};
-        return token;
+      Name& n = names_[key];
+      if (n.token.empty() || n.until <= now) {
+        n.token = std::to_string(++counter_);
+        n.until = now + hold;
+        return Lease{n.token, state_locked(n, now)};
       }
       if (now >= deadline) return resource_exhausted("lease on " + key + " is held elsewhere");
       // A copy: the entry may be erased while this thread waits.
-      const SteadyClock::time_point wake = std::min(deadline, it->second.until);
+      const SteadyClock::time_point wake = std::min(deadline, n.until);
       released_.wait_until(lock, wake);
     }
   }
 
-  void release(std::string_view name, std::string_view token) override {
+  void release(std::string_view name, std::string_view token, const LeaseUpdate& update) override {
     {
       std::lock_guard lock(mu_);
-      auto it = held_.find(std::string(name));
-      if (it == held_.end() || it->second.token != token) return;
-      held_.erase(it);
+      auto it = names_.find(std::string(name));
+      if (it == names_.end() || it->second.token != token) return;
+      Name& n = it->second;
+      n.token.clear();
+      if (update.stamp != 0) {
+        n.stamp = update.stamp;
+        n.stamp_until = SteadyClock::now() + update.stamp_ttl;
+      }
+      for (const std::string& m : update.done_marks) n.marks.erase(m);
+      forget_if_empty_locked(it, SteadyClock::now());
     }
     released_.notify_all();
+  }
+
+  Status mark(const std::vector<LeaseMark>& marks, std::chrono::milliseconds ttl) override {
+    std::lock_guard lock(mu_);
+    const auto until = SteadyClock::now() + ttl;
+    for (const LeaseMark& m : marks) names_[m.name].marks[m.mark] = until;
+    return Status::ok();
+  }
+
+  Result<LeaseState> peek(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    auto it = names_.find(std::string(name));
+    if (it == names_.end()) return LeaseState{};
+    LeaseState state = state_locked(it->second, SteadyClock::now());
+    forget_if_empty_locked(it, SteadyClock::now());
+    return state;
   }
 
   bool shared() const override { return false; }
   Status health() override { return Status::ok(); }
 
  private:
-  struct Hold {
-    std::string token;
+  struct Name {
+    std::string token;  // empty: not held
     SteadyClock::time_point until;
+    std::uint64_t stamp = 0;
+    SteadyClock::time_point stamp_until;
+    std::unordered_map<std::string, SteadyClock::time_point> marks;  // mark -> lapses at
   };
+  using Names = std::unordered_map<std::string, Name>;
+
+  // Drops what lapsed, answers the rest.
+  static LeaseState state_locked(Name& n, SteadyClock::time_point now) {
+    if (n.stamp != 0 && n.stamp_until <= now) n.stamp = 0;
+    std::erase_if(n.marks, [&](const auto& m) { return m.second <= now; });
+    LeaseState state;
+    state.stamp = n.stamp;
+    state.marks.reserve(n.marks.size());
+    for (const auto& m : n.marks) state.marks.push_back(m.first);
+    return state;
+  }
+
+  // A name that keeps nothing any more takes no memory.
+  void forget_if_empty_locked(Names::iterator it, SteadyClock::time_point now) {
+    Name& n = it->second;
+    const bool held = !n.token.empty() && n.until > now;
+    const bool stamped = n.stamp != 0 && n.stamp_until > now;
+    if (!held && !stamped && n.marks.empty()) names_.erase(it);
+  }
+
   std::mutex mu_;
   std::condition_variable released_;
-  std::unordered_map<std::string, Hold> held_;
+  Names names_;
   std::uint64_t counter_ = 0;
 };
 

@@ -1,6 +1,7 @@
 // Leases: the contract on both implementations (exclusive, token-guarded
 // release, lapse after the hold, bounded wait), and what only Redis does
 // (shared across instances, unreachable server).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -54,12 +55,12 @@ TEST_P(LeasesTest, OneHolderAtATimeAndTheTokenReleases) {
   auto other = p.b().acquire("lead:t:2", milliseconds(5000), milliseconds(0));
   ASSERT_TRUE(other.has_value());
   // A wrong token releases nothing.
-  p.b().release("lead:t:1", "not-the-token");
+  p.b().release("lead:t:1", "not-the-token", {});
   EXPECT_FALSE(p.b().acquire("lead:t:1", milliseconds(5000), milliseconds(0)).has_value());
-  p.a().release("lead:t:1", *first);
+  p.a().release("lead:t:1", first->token, {});
   auto next = p.b().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
   ASSERT_TRUE(next.has_value());
-  EXPECT_NE(*next, *first);
+  EXPECT_NE(next->token, first->token);
   EXPECT_EQ(p.a().health().code(), StatusCode::kOk);
 }
 
@@ -71,7 +72,7 @@ TEST_P(LeasesTest, AHoldLapsesSoADeadHolderBlocksOnlyThatLong) {
   auto waiter = p.b().acquire("lead:t:1", milliseconds(5000), milliseconds(5000));
   ASSERT_TRUE(waiter.has_value()) << waiter.status().message();
   // The dead holder's late release does not free the new holder's lease.
-  p.a().release("lead:t:1", *dead);
+  p.a().release("lead:t:1", dead->token, {});
   EXPECT_FALSE(p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(0)).has_value());
 }
 
@@ -91,13 +92,83 @@ TEST_P(LeasesTest, WaitersTakeTurnsAndNeverOverlap) {
         std::this_thread::yield();
         inside.fetch_sub(1);
         turns.fetch_add(1);
-        leases.release("lead:t:hot", *token);
+        leases.release("lead:t:hot", token->token, {});
       }
     });
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(overlaps.load(), 0);
   EXPECT_EQ(turns.load(), 80);
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST_P(LeasesTest, MarksAndTheStampComeWithTheLeaseAndChangeOnlyWithItsRelease) {
+  Pair p = make();
+  auto empty = p.b().peek("lead:t:1");
+  ASSERT_TRUE(empty.has_value()) << empty.status().message();
+  EXPECT_EQ(empty->stamp, 0u);
+  EXPECT_TRUE(empty->marks.empty());
+  // Anyone marks, without the lease, several names at once.
+  ASSERT_TRUE(p.a().mark({{"lead:t:1", "e1"}, {"lead:t:1", "e2"}, {"lead:t:2", "e9"}}, milliseconds(60000)).is_ok());
+  ASSERT_TRUE(p.b().mark({{"lead:t:1", "e1"}}, milliseconds(60000)).is_ok());  // again: still one
+  auto held = p.b().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(sorted(held->state.marks), (std::vector<std::string>{"e1", "e2"}));
+  EXPECT_EQ(held->state.stamp, 0u);
+  // A mark added while held is kept by a release that did not see it.
+  ASSERT_TRUE(p.a().mark({{"lead:t:1", "e3"}}, milliseconds(60000)).is_ok());
+  LeaseUpdate update;
+  update.stamp = 18'446'744'073'709'551'557ull;  // the full 64 bits survive
+  update.stamp_ttl = milliseconds(60000);
+  update.done_marks = {"e1", "e2"};
+  p.b().release("lead:t:1", held->token, update);
+  auto after = p.a().peek("lead:t:1");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->stamp, 18'446'744'073'709'551'557ull);
+  EXPECT_EQ(after->marks, (std::vector<std::string>{"e3"}));
+  auto other = p.a().peek("lead:t:2");
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->marks, (std::vector<std::string>{"e9"}));
+  EXPECT_EQ(other->stamp, 0u);
+  // Taking it again shows the same; a release without update changes nothing.
+  auto again = p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->state.stamp, after->stamp);
+  EXPECT_EQ(again->state.marks, after->marks);
+  p.a().release("lead:t:1", again->token, {});
+  EXPECT_EQ(p.b().peek("lead:t:1")->stamp, after->stamp);
+}
+
+TEST_P(LeasesTest, ALapsedHoldersUpdateIsDroppedAndMarksAndStampsLapse) {
+  Pair p = make();
+  ASSERT_TRUE(p.a().mark({{"lead:t:1", "e1"}}, milliseconds(60000)).is_ok());
+  auto dead = p.a().acquire("lead:t:1", milliseconds(50), milliseconds(0));
+  ASSERT_TRUE(dead.has_value());
+  auto next = p.b().acquire("lead:t:1", milliseconds(5000), milliseconds(5000));  // after the lapse
+  ASSERT_TRUE(next.has_value());
+  LeaseUpdate late;
+  late.stamp = 7;
+  late.stamp_ttl = milliseconds(60000);
+  late.done_marks = {"e1"};
+  p.a().release("lead:t:1", dead->token, late);  // no longer the holder
+  auto state = p.b().peek("lead:t:1");
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->stamp, 0u);
+  EXPECT_EQ(state->marks, (std::vector<std::string>{"e1"}));
+  LeaseUpdate brief;
+  brief.stamp = 9;
+  brief.stamp_ttl = milliseconds(50);
+  p.b().release("lead:t:1", next->token, brief);
+  ASSERT_TRUE(p.b().mark({{"lead:t:1", "e2"}}, milliseconds(50)).is_ok());
+  std::this_thread::sleep_for(milliseconds(120));
+  state = p.a().peek("lead:t:1");
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->stamp, 0u);                                     // lapsed
+  EXPECT_EQ(state->marks, (std::vector<std::string>{"e1"}));       // e2 lapsed, e1 still alive
 }
 
 INSTANTIATE_TEST_SUITE_P(Implementations, LeasesTest, ::testing::Values(false, true),
@@ -118,7 +189,9 @@ TEST(Leases, UnreachableRedisAnswersUnavailableAtOnce) {
   ASSERT_FALSE(token.has_value());
   EXPECT_EQ(token.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(leases->health().code(), StatusCode::kUnavailable);
-  leases->release("lead:t:1", "x");  // harmless while down
+  leases->release("lead:t:1", "x", {});  // harmless while down
+  EXPECT_EQ(leases->mark({{"lead:t:1", "e1"}}, milliseconds(1000)).code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(leases->peek("lead:t:1").has_value());
 }
 
 }  // namespace

@@ -1,7 +1,16 @@
-// Redis leases. Key: P l:NAME -> token, with PX = the hold, so a dead
-// holder's lease lapses by itself. One connection under a mutex: lease
-// commands are single round trips, and a waiter sleeps without holding it.
+// Redis leases. Keys (P = the deployment prefix):
+//   P l:NAME - the holder's token, with PX = the hold, so a dead holder's
+//              lease lapses by itself
+//   P m:NAME - the marks: a sorted set scored by when each lapses (Unix ms);
+//              the key itself lapses with its newest mark
+//   P s:NAME - the stamp (decimal), with PX = its ttl
+// Every call is one Lua script (one round trip, atomic across instances).
+// Mark lapse times come from the callers' wall clocks: instances of one
+// deployment are assumed to agree within seconds (the ttl is minutes).
+// One connection under a mutex: lease commands are single round trips, and a
+// waiter sleeps without holding it.
 #include <atomic>
+#include <charconv>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -14,11 +23,60 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// KEYS: lease key. ARGV: token. Deletes the key only while it holds the token.
-constexpr std::string_view kReleaseScript = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+// KEYS: lease, marks, stamp. ARGV: token, hold ms, now (Unix ms). nil while
+// held elsewhere; else {stamp or '', {marks}}, lapsed marks dropped.
+constexpr std::string_view kAcquireScript = R"lua(
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+return {redis.call('GET', KEYS[3]) or '', redis.call('ZRANGE', KEYS[2], 0, -1)}
 )lua";
+
+// KEYS: marks, stamp. ARGV: now (Unix ms). As kAcquireScript, without the lease.
+constexpr std::string_view kPeekScript = R"lua(
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return {redis.call('GET', KEYS[2]) or '', redis.call('ZRANGE', KEYS[1], 0, -1)}
+)lua";
+
+// KEYS: lease, marks, stamp. ARGV: token, stamp ('' = keep), stamp ttl ms,
+// then the marks to remove. Only while the lease holds the token.
+constexpr std::string_view kReleaseScript = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3]) end
+if #ARGV > 3 then redis.call('ZREM', KEYS[2], unpack(ARGV, 4)) end
+return redis.call('DEL', KEYS[1])
+)lua";
+
+// KEYS: the marks keys. ARGV: lapse time (Unix ms), ttl ms, then one mark per key.
+constexpr std::string_view kMarkScript = R"lua(
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[1], ARGV[i + 2])
+  -- The key lives as long as its longest-lived mark, never shorter.
+  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+return #KEYS
+)lua";
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// {stamp or '', {marks}} as the scripts answer it.
+Result<LeaseState> parse_state(const redisReply* r) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_ARRAY) {
+    return internal_error("unexpected lease state reply");
+  }
+  LeaseState state;
+  const std::string stamp = redis::reply_string(r->element[0]);
+  if (!stamp.empty()) {
+    auto [end, ec] = std::from_chars(stamp.data(), stamp.data() + stamp.size(), state.stamp);
+    if (ec != std::errc() || end != stamp.data() + stamp.size()) state.stamp = 0;  // not ours: none
+  }
+  const redisReply* marks = r->element[1];
+  state.marks.reserve(marks->elements);
+  for (std::size_t i = 0; i < marks->elements; ++i) state.marks.push_back(redis::reply_string(marks->element[i]));
+  return state;
+}
 
 constexpr auto kCommandTimeout = std::chrono::milliseconds(500);
 constexpr auto kMinBackoff = std::chrono::milliseconds(100);
@@ -34,27 +92,63 @@ class RedisLeases final : public Leases {
     (void)run({"PING"});  // so health() tells the truth from the start
   }
 
-  Result<std::string> acquire(std::string_view name, std::chrono::milliseconds hold,
-                              std::chrono::milliseconds wait) override {
-    const std::string key = endpoint_.prefix + "l:" + std::string(name);
+  Result<Lease> acquire(std::string_view name, std::chrono::milliseconds hold,
+                        std::chrono::milliseconds wait) override {
+    const Keys k = keys(name);
     const std::string token = token_prefix_ + std::to_string(counter_.fetch_add(1, std::memory_order_relaxed));
     const std::string hold_ms = std::to_string(std::max<std::int64_t>(1, hold.count()));
     const auto deadline = SteadyClock::now() + wait;
     auto poll = kFirstPoll;
     for (;;) {
-      auto reply = run({"SET", key, token, "NX", "PX", hold_ms});
+      const std::string now = std::to_string(unix_ms());
+      auto reply = run({"EVAL", kAcquireScript, "3", k.lease, k.marks, k.stamp, token, hold_ms, now});
       if (!reply) return reply.status();
-      if ((*reply)->type == REDIS_REPLY_STATUS) return token;  // "OK"; nil when held
-      const auto now = SteadyClock::now();
-      if (now >= deadline) return resource_exhausted("lease on " + std::string(name) + " is held elsewhere");
-      std::this_thread::sleep_for(std::min<SteadyClock::duration>(poll, deadline - now));
+      if ((*reply)->type != REDIS_REPLY_NIL) {  // taken; nil while held elsewhere
+        auto state = parse_state(reply->get());
+        if (!state) return state.status();
+        return Lease{token, std::move(*state)};
+      }
+      const auto steady_now = SteadyClock::now();
+      if (steady_now >= deadline) return resource_exhausted("lease on " + std::string(name) + " is held elsewhere");
+      std::this_thread::sleep_for(std::min<SteadyClock::duration>(poll, deadline - steady_now));
       poll = std::min(poll * 2, kMaxPoll);
     }
   }
 
-  void release(std::string_view name, std::string_view token) override {
-    const std::string key = endpoint_.prefix + "l:" + std::string(name);
-    (void)run({"EVAL", kReleaseScript, "1", key, token});  // a lost release lapses by itself
+  void release(std::string_view name, std::string_view token, const LeaseUpdate& update) override {
+    const Keys k = keys(name);
+    const std::string stamp = update.stamp ? std::to_string(update.stamp) : std::string();
+    const std::string ttl = std::to_string(std::max<std::int64_t>(1, update.stamp_ttl.count()));
+    std::vector<std::string_view> args = {"EVAL", kReleaseScript, "3", k.lease, k.marks, k.stamp, token, stamp, ttl};
+    for (const std::string& m : update.done_marks) args.push_back(m);
+    (void)run(args);  // a lost release lapses by itself (and its marks with it)
+  }
+
+  Status mark(const std::vector<LeaseMark>& marks, std::chrono::milliseconds ttl) override {
+    if (marks.empty()) return Status::ok();
+    std::vector<std::string> keys;
+    keys.reserve(marks.size());
+    for (const LeaseMark& m : marks) keys.push_back(endpoint_.prefix + "m:" + m.name);
+    const std::int64_t ttl_ms = std::max<std::int64_t>(1, ttl.count());
+    const std::string lapse = std::to_string(unix_ms() + ttl_ms);
+    const std::string ttl_text = std::to_string(ttl_ms);
+    const std::string count = std::to_string(marks.size());
+    std::vector<std::string_view> args = {"EVAL", kMarkScript, count};
+    args.reserve(3 + 2 * marks.size() + 2);
+    for (const std::string& key : keys) args.push_back(key);
+    args.push_back(lapse);
+    args.push_back(ttl_text);
+    for (const LeaseMark& m : marks) args.push_back(m.mark);
+    auto reply = run(args);
+    return reply ? Status::ok() : reply.status();
+  }
+
+  Result<LeaseState> peek(std::string_view name) override {
+    const Keys k = keys(name);
+    const std::string now = std::to_string(unix_ms());
+    auto reply = run({"EVAL", kPeekScript, "2", k.marks, k.stamp, now});
+    if (!reply) return reply.status();
+    return parse_state(reply->get());
   }
 
   bool shared() const override { return true; }
@@ -66,6 +160,14 @@ class RedisLeases final : public Leases {
   }
 
  private:
+  struct Keys {
+    std::string lease, marks, stamp;
+  };
+  Keys keys(std::string_view name) const {
+    const std::string n(name);
+    return {endpoint_.prefix + "l:" + n, endpoint_.prefix + "m:" + n, endpoint_.prefix + "s:" + n};
+  }
+
   // One command; Unavailable at once while Redis is down and no retry is due.
   Result<redis::Reply> run(const std::vector<std::string_view>& args) {
     std::lock_guard lock(mu_);

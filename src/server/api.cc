@@ -123,6 +123,9 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
       .counter("reai_lead_snapshot_misses_total", "Lead snapshots absent: rebuilt from the store.", s.snapshot_misses)
       .counter("reai_lead_snapshot_adopted_total", "Lead states taken over from another instance.", s.snapshot_adopted)
       .counter("reai_lead_store_rebuilds_total", "Leads refolded from their stored events.", s.store_rebuilds)
+      .counter("reai_lead_marked_refolds_total",
+               "Leads refolded because another instance's write (in flight or died) was not in the shared state.",
+               s.marked_refolds)
       .counter("reai_lead_leases_total", "Per-lead leases taken.", s.leases)
       .counter("reai_lead_lease_failures_total", "Per-lead leases not taken (down or busy): applied alone.",
                s.lease_failures)
@@ -148,7 +151,12 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
           EventAppender::Limits{.max_queued_events = config.max_queued_events},
           [this](const std::vector<Contact>& written) {
             for (const Contact& c : written) remember_contact(c.tenant_id, c.contact_id);
-          })) {
+          },
+          // Shared lead state: other instances learn which leads have events
+          // being written before the commit (see lead_sync.h).
+          lead_sync_->active()
+              ? EventAppender::BeforeWrite([this](std::span<const Event> batch) { lead_sync_->will_store(batch); })
+              : nullptr)) {
   if (config_.tenant_rate_limit_per_s > 0) rate_limiter_ = std::make_unique<TokenBuckets>(config_.tenant_rate_limit_per_s);
   std::random_device rd;
   char buf[32];
@@ -617,6 +625,7 @@ Status Api::prepare_event(const Event& event, std::vector<Contact>* new_contacts
 Result<Api::EventOutcome> Api::apply_event(Event event) {
   if (event.event_id.empty()) event.event_id = next_event_id();
   REAI_RETURN_IF_ERROR(prepare_event(event, nullptr));
+  lead_sync_->will_store(std::span<const Event>(&event, 1));
   return finish_event(event, deps_.store.append_event(event));
 }
 
@@ -868,9 +877,10 @@ Result<scoring::LeadScore> Api::upsert_contact_with(const std::string& tenant_id
   REAI_RETURN_IF_ERROR(edit(&contact));
   if (contact.tenant_id != tenant_id || contact.contact_id != id) return invalid_argument("contact ids cannot change");
   REAI_RETURN_IF_ERROR(ensure_tenant(tenant_id));
+  const std::string mark = lead_sync_->will_store_contact(tenant_id, id);
   REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(contact));
   remember_contact(tenant_id, id);
-  auto score = lead_sync_->contact_stored(contact, deps_.clock.now(), publisher(nullptr));
+  auto score = lead_sync_->contact_stored(contact, deps_.clock.now(), publisher(nullptr), mark);
   if (!score) return score.status();
   property_->on_contact_changed(tenant_id, id);
   return score;
@@ -1041,9 +1051,10 @@ ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& requ
   std::optional<scoring::LeadScore> last;
   if (contact_given) {
     if (Status s = ensure_tenant(claims.tenant_id); !s) return error_response(s, kRoute);
+    const std::string mark = lead_sync_->will_store_contact(claims.tenant_id, lead_id);
     if (Status s = deps_.store.upsert_contact(contact); !s) return error_response(s, kRoute);
     remember_contact(claims.tenant_id, lead_id);
-    auto score = lead_sync_->contact_stored(contact, now, publisher(nullptr));
+    auto score = lead_sync_->contact_stored(contact, now, publisher(nullptr), mark);
     if (!score) return error_response(score.status(), kRoute);
     last = std::move(*score);
   }
@@ -1091,6 +1102,7 @@ ApiResponse Api::performance(const TokenClaims& claims) {
                      {"snapshot_hit_rate", sync.hit_rate()},
                      {"snapshot_adopted", sync.snapshot_adopted},
                      {"store_rebuilds", sync.store_rebuilds},
+                     {"marked_refolds", sync.marked_refolds},
                      {"leases", sync.leases},
                      {"lease_failures", sync.lease_failures},
                      {"lease_mean_us", sync.leases ? double(sync.lease_ns) / double(sync.leases) / 1e3 : 0.0}};

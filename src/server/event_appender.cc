@@ -7,10 +7,12 @@
 
 namespace reai::server {
 
-EventAppender::EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written)
+EventAppender::EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written,
+                             BeforeWrite before_write)
     : store_(store),
       prepare_(std::move(prepare)),
       contacts_written_(std::move(contacts_written)),
+      before_write_(std::move(before_write)),
       limits_(limits),
       thread_([this] { run(); }) {}
 
@@ -151,6 +153,7 @@ void EventAppender::write_events(std::vector<Request>& requests,
   if (batch.empty()) {
     write_scores(rows);
   } else {
+    if (before_write_) before_write_(batch);
     auto written = store_.append_batch(batch, rows, new_contacts);
     if (!written && !rows.empty()) {
       // Keep a refused history row from costing the events: apart, each

@@ -32,6 +32,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -57,6 +58,10 @@ class EventAppender {
   using Prepare = std::function<Status(const Event&, std::vector<Contact>* new_contacts)>;
   // Runs on the appender thread once a batch's new contacts are committed.
   using ContactsWritten = std::function<void(const std::vector<Contact>&)>;
+  // Runs on the appender thread with a batch's events (those that passed
+  // prepare) just before their transaction, e.g. to tell other instances
+  // they are being written. May block briefly; cannot refuse them.
+  using BeforeWrite = std::function<void(std::span<const Event>)>;
 
   struct Limits {
     std::size_t max_queued_events = 16384;
@@ -67,7 +72,8 @@ class EventAppender {
     std::chrono::microseconds score_linger{0};
   };
 
-  EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written = nullptr);
+  EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written = nullptr,
+                BeforeWrite before_write = nullptr);
   // As stop().
   ~EventAppender();
   EventAppender(const EventAppender&) = delete;
@@ -110,6 +116,7 @@ class EventAppender {
   store::Store& store_;
   const Prepare prepare_;
   const ContactsWritten contacts_written_;
+  const BeforeWrite before_write_;
   const Limits limits_;
   std::mutex mu_;
   std::condition_variable wake_;

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstring>
 #include <random>
+#include <utility>
 
 namespace reai::server {
 namespace {
@@ -109,10 +110,35 @@ std::uint64_t next_generation() {
   return g;
 }
 
-bool holds(const std::vector<Event>& events, const std::string& event_id) {
+bool holds(const std::vector<Event>& events, std::string_view event_id) {
   // Newest first: an event folded by someone else's rebuild is a recent one.
   return std::any_of(events.rbegin(), events.rend(), [&](const Event& e) { return e.event_id == event_id; });
 }
+
+// Marks: "e" + event id for an event being stored (the same for a replay of
+// it, which is harmless: the id is stored either way); "c" + a random number
+// for a contact being written (unique: only its own writer can tell when the
+// snapshot holds that write).
+std::string event_mark(std::string_view event_id) {
+  std::string mark = "e";
+  mark.append(event_id);
+  return mark;
+}
+
+std::string contact_mark() {
+  std::string mark = std::to_string(next_generation());
+  mark.insert(mark.begin(), 'c');
+  return mark;
+}
+
+// Whether `local` holds the work `mark` names. A contact write is known held
+// only to its writer (which passes its mark as its own).
+bool marked_work_held(const LeadSnapshot& local, std::string_view mark) {
+  return mark.size() > 1 && mark[0] == 'e' && holds(local.events, mark.substr(1));
+}
+
+// Stamps and marks live as long as the snapshot they describe.
+constexpr std::chrono::milliseconds kShareTtl = std::chrono::seconds(bus::kFeatureSnapshotTtl);
 
 }  // namespace
 
@@ -202,30 +228,33 @@ std::optional<LeadSnapshot> decode_snapshot(std::string_view bytes, std::string_
 }
 
 // The lead's lease for the length of a scope; not taken when `ok()` is false.
+// Given back with the update the scope arranged (stamp, done marks).
 class LeadSync::HeldLease {
  public:
   HeldLease(LeadSync& sync, const std::string& key) : sync_(sync), key_(key) {
     const auto start = SteadyClock::now();
-    auto token = sync_.leases_->acquire(key_, sync_.options_.hold, sync_.options_.wait);
+    auto lease = sync_.leases_->acquire(key_, sync_.options_.hold, sync_.options_.wait);
     account(start);
-    if (token) {
-      token_ = std::move(*token);
+    if (lease) {
+      lease_ = std::move(*lease);
       sync_.leases_taken_.fetch_add(1, std::memory_order_relaxed);
       sync_.lease_down_.store(false, std::memory_order_relaxed);
     } else {
       sync_.lease_failures_.fetch_add(1, std::memory_order_relaxed);
-      if (token.status().code() == StatusCode::kUnavailable) sync_.lease_down_.store(true, std::memory_order_relaxed);
+      if (lease.status().code() == StatusCode::kUnavailable) sync_.lease_down_.store(true, std::memory_order_relaxed);
     }
   }
   ~HeldLease() {
-    if (!token_) return;
+    if (!lease_) return;
     const auto start = SteadyClock::now();
-    sync_.leases_->release(key_, *token_);
+    sync_.leases_->release(key_, lease_->token, update_);
     account(start);
   }
   HeldLease(const HeldLease&) = delete;
   HeldLease& operator=(const HeldLease&) = delete;
-  bool ok() const { return token_.has_value(); }
+  bool ok() const { return lease_.has_value(); }
+  const bus::LeaseState& state() const { return lease_->state; }
+  bus::LeaseUpdate& update() { return update_; }
 
  private:
   void account(SteadyClock::time_point start) {
@@ -234,7 +263,8 @@ class LeadSync::HeldLease {
   }
   LeadSync& sync_;
   const std::string& key_;
-  std::optional<std::string> token_;
+  std::optional<bus::Lease> lease_;
+  bus::LeaseUpdate update_;
 };
 
 LeadSync::LeadSync(store::Store& store, bus::Cache& cache, bus::Leases* leases, scoring::LeadScoringEngine& engine,
@@ -251,6 +281,21 @@ LeadSync::Stripe& LeadSync::stripe_for(const std::string& key) {
   return stripes_[std::hash<std::string>{}(key) % kStripes];
 }
 
+void LeadSync::will_store(std::span<const Event> events) {
+  if (!active_ || events.empty()) return;
+  std::vector<bus::LeaseMark> marks;
+  marks.reserve(events.size());
+  for (const Event& e : events) marks.push_back({cache_key(e.tenant_id, e.contact_id), event_mark(e.event_id)});
+  (void)leases_->mark(marks, kShareTtl);
+}
+
+std::string LeadSync::will_store_contact(const std::string& tenant_id, const std::string& contact_id) {
+  if (!active_) return {};
+  std::string mark = contact_mark();
+  (void)leases_->mark({{cache_key(tenant_id, contact_id), mark}}, kShareTtl);
+  return mark;
+}
+
 Status LeadSync::rebuild_from_store(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id) {
   auto contact = store_.get_contact(tenant_id, lead_id);
   if (!contact && contact.status().code() != StatusCode::kNotFound) return contact.status();
@@ -265,38 +310,65 @@ Status LeadSync::rebuild_from_store(LeadSnapshot& local, const std::string& tena
 }
 
 bool LeadSync::adopt_shared_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
-                                   const std::string& key, bool* adopted) {
+                                   const std::string& key, std::uint64_t stamp, bool* adopted) {
   auto bytes = cache_.get(key);
   if (!bytes) return false;
   auto shared = decode_snapshot(*bytes, tenant_id, lead_id);
-  if (!shared) return false;
+  // Another generation than the stamped one: a publish whose release never
+  // came (its instance died, or its lease lapsed first). Not trusted.
+  if (!shared || shared->generation != stamp) return false;
+  engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
+  local = std::move(*shared);
+  adopted_.fetch_add(1, std::memory_order_relaxed);
+  *adopted = true;
+  return true;
+}
+
+bool LeadSync::current_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
+                              const std::string& key, const bus::LeaseState& shared, std::string_view own_mark,
+                              bool* adopted) {
+  if (shared.stamp == 0) return false;  // never published, or lapsed
+  if (local.generation != shared.stamp && !adopt_shared_locked(local, tenant_id, lead_id, key, shared.stamp, adopted)) {
+    return false;
+  }
   hits_.fetch_add(1, std::memory_order_relaxed);
-  if (shared->generation != local.generation) {
-    engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
-    local = std::move(*shared);
-    adopted_.fetch_add(1, std::memory_order_relaxed);
-    *adopted = true;
+  for (const std::string& m : shared.marks) {
+    if (m != own_mark && !marked_work_held(local, m)) {
+      marked_refolds_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
   }
   return true;
 }
 
 Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const std::string& lead_id,
-                             const std::string& key, bool* adopted) {
+                             const std::string& key, const bus::LeaseState& shared, std::string_view own_mark,
+                             bool* adopted) {
   LeadSnapshot& local = here.state;
-  if (here.applied_alone) {
-    here.applied_alone = false;
-    *adopted = true;
-    return rebuild_from_store(local, tenant_id, lead_id);
+  if (!std::exchange(here.applied_alone, false) &&
+      current_locked(local, tenant_id, lead_id, key, shared, own_mark, adopted)) {
+    return Status::ok();
   }
-  if (adopt_shared_locked(local, tenant_id, lead_id, key, adopted)) return Status::ok();
-  misses_.fetch_add(1, std::memory_order_relaxed);
+  if (shared.stamp == 0 || local.generation != shared.stamp) misses_.fetch_add(1, std::memory_order_relaxed);
   *adopted = true;
   return rebuild_from_store(local, tenant_id, lead_id);
 }
 
-void LeadSync::publish_locked(LeadSnapshot& local, const std::string& key) {
+void LeadSync::publish_locked(LeadSnapshot& local, const std::string& key, HeldLease& lease,
+                              std::string_view own_mark) {
   local.generation = next_generation();
   cache_.put(key, encode_snapshot(local), bus::kFeatureSnapshotTtl);
+  lease.update().stamp = local.generation;
+  lease.update().stamp_ttl = kShareTtl;
+  drop_held_marks(local, lease, own_mark);
+}
+
+void LeadSync::drop_held_marks(const LeadSnapshot& local, HeldLease& lease, std::string_view own_mark) {
+  std::vector<std::string>& done = lease.update().done_marks;
+  done.clear();
+  for (const std::string& m : lease.state().marks) {
+    if (m == own_mark || marked_work_held(local, m)) done.push_back(m);
+  }
 }
 
 Result<scoring::LeadScore> LeadSync::apply_alone(Local& local, const std::string& key, const OnScore& on_score,
@@ -322,25 +394,33 @@ Result<scoring::LeadScore> LeadSync::under_lease(const std::string& tenant_id, c
   Local& here = stripe.leads[key];
   HeldLease lease(*this, key);
   if (!lease.ok()) return apply_alone(here, key, on_score, alone);
-  return synced(here, key);
+  return synced(here, key, lease);
 }
 
 Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, UnixSeconds now,
                                                         const OnScore& on_score) {
   return under_lease(
       event.tenant_id, event.contact_id, on_score, [&] { return engine_.apply_event(event, now); },
-      [&](Local& here, const std::string& key) { return apply_synced_locked(here, key, event, now, on_score); });
+      [&](Local& here, const std::string& key, HeldLease& lease) {
+        return apply_synced_locked(here, key, lease, event, now, on_score);
+      });
 }
 
-Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std::string& key, const Event& event,
-                                                         UnixSeconds now, const OnScore& on_score) {
+Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
+                                                         const Event& event, UnixSeconds now,
+                                                         const OnScore& on_score) {
   LeadSnapshot& local = here.state;
   bool adopted = false;
-  REAI_RETURN_IF_ERROR(sync_locked(here, event.tenant_id, event.contact_id, key, &adopted));
+  const std::string own_mark = event_mark(event.event_id);
+  REAI_RETURN_IF_ERROR(sync_locked(here, event.tenant_id, event.contact_id, key, lease.state(), own_mark, &adopted));
   if (holds(local.events, event.event_id)) {
     // Folded already (a rebuild read it from the store): nothing changes,
-    // but a rebuild made here is shared.
-    if (local.generation == 0) publish_locked(local, key);
+    // but a rebuild made here is shared; marks the shared state holds go.
+    if (local.generation == 0) {
+      publish_locked(local, key, lease, own_mark);
+    } else {
+      drop_held_marks(local, lease, own_mark);
+    }
     auto score = engine_.score(event.tenant_id, event.contact_id, now);
     if (score && on_score) on_score(*score, adopted);
     return score;
@@ -354,27 +434,29 @@ Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std:
     // decides, so fold again from the store (which holds it).
     REAI_RETURN_IF_ERROR(rebuild_from_store(local, event.tenant_id, event.contact_id));
   }
-  publish_locked(local, key);
+  publish_locked(local, key, lease, own_mark);
   auto score = engine_.score(event.tenant_id, event.contact_id, now);
   if (score && on_score) on_score(*score, adopted);
   return score;
 }
 
 Result<scoring::LeadScore> LeadSync::contact_stored(const Contact& contact, UnixSeconds now,
-                                                    const OnScore& on_score) {
+                                                    const OnScore& on_score, const std::string& mark) {
   return under_lease(
       contact.tenant_id, contact.contact_id, on_score, [&] { return engine_.upsert_contact(contact, now); },
-      [&](Local& here, const std::string& key) { return contact_synced_locked(here, key, contact, now, on_score); });
+      [&](Local& here, const std::string& key, HeldLease& lease) {
+        return contact_synced_locked(here, key, lease, contact, mark, now, on_score);
+      });
 }
 
-Result<scoring::LeadScore> LeadSync::contact_synced_locked(Local& here, const std::string& key,
-                                                           const Contact& contact, UnixSeconds now,
-                                                           const OnScore& on_score) {
+Result<scoring::LeadScore> LeadSync::contact_synced_locked(Local& here, const std::string& key, HeldLease& lease,
+                                                           const Contact& contact, const std::string& mark,
+                                                           UnixSeconds now, const OnScore& on_score) {
   LeadSnapshot& local = here.state;
   here.applied_alone = false;
   // The contact goes before every event in the fold: rebuild, then share.
   REAI_RETURN_IF_ERROR(rebuild_from_store(local, contact.tenant_id, contact.contact_id));
-  publish_locked(local, key);
+  publish_locked(local, key, lease, mark);
   auto score = engine_.score(contact.tenant_id, contact.contact_id, now);
   if (score && on_score) on_score(*score, true);
   return score;
@@ -398,18 +480,27 @@ Status LeadSync::refresh_locked(Local& here, const std::string& tenant_id, const
                                 const std::string& key) {
   LeadSnapshot& local = here.state;
   bool adopted = false;
-  // After applying alone, the lead is refolded below, under the lease when
-  // it can be had.
-  if (!here.applied_alone && adopt_shared_locked(local, tenant_id, lead_id, key, &adopted)) return Status::ok();
-  // No snapshot: rebuild under the lease and share it, so the next read (here
+  // Current without the lease: the stamped generation here or in the cache,
+  // no mark it lacks. After applying alone, the lead is refolded below,
+  // under the lease when it can be had.
+  if (!here.applied_alone) {
+    if (auto shared = leases_->peek(key); shared && current_locked(local, tenant_id, lead_id, key, *shared, {}, &adopted)) {
+      return Status::ok();
+    }
+  }
+  // Otherwise rebuild under the lease and share it, so the next read (here
   // or elsewhere) hits. Without the lease, rebuild for this read only.
   HeldLease lease(*this, key);
   if (!lease.ok()) {
     misses_.fetch_add(1, std::memory_order_relaxed);
     return rebuild_from_store(local, tenant_id, lead_id);
   }
-  REAI_RETURN_IF_ERROR(sync_locked(here, tenant_id, lead_id, key, &adopted));
-  if (local.generation == 0 && (local.contact || !local.events.empty())) publish_locked(local, key);
+  REAI_RETURN_IF_ERROR(sync_locked(here, tenant_id, lead_id, key, lease.state(), {}, &adopted));
+  if (local.generation == 0) {
+    if (local.contact || !local.events.empty()) publish_locked(local, key, lease, {});
+  } else {
+    drop_held_marks(local, lease, {});
+  }
   return Status::ok();
 }
 
@@ -421,6 +512,7 @@ LeadSyncStats LeadSync::stats() const {
   s.snapshot_hits = hits_.load(std::memory_order_relaxed);
   s.snapshot_adopted = adopted_.load(std::memory_order_relaxed);
   s.snapshot_misses = misses_.load(std::memory_order_relaxed);
+  s.marked_refolds = marked_refolds_.load(std::memory_order_relaxed);
   s.store_rebuilds = rebuilds_.load(std::memory_order_relaxed);
   return s;
 }

@@ -11,6 +11,20 @@
 // would have. An event that another instance's rebuild already folded is not
 // applied twice; an event older than the lead's newest triggers a rebuild.
 //
+// An instance can die between storing an event and publishing the snapshot
+// that holds it. So before the write it marks the lead (will_store: the
+// event's id beside the lead's lease, lapsing after the snapshot TTL), and
+// the mark goes only with the release of a lease whose published snapshot
+// holds the event. Whoever takes the lead next and finds a mark its state
+// does not hold (another instance's event or contact being written, or
+// written by an instance that died) refolds the lead from the store. The
+// lease also carries the generation of the last snapshot published (its
+// "stamp"): an instance whose copy is that generation skips reading the
+// snapshot, and a snapshot of any other generation (a publish that died
+// before its release) is not trusted. So after any instance dies at any
+// point, the next synchronised call on the lead folds every event the store
+// holds for it.
+//
 // Snapshots carry the lead's contact and stored events (in fold order), so
 // adopting one is an exact refold, not a copy of derived numbers.
 //
@@ -18,8 +32,9 @@
 // be taken (Redis down, or held past the wait), the engine's local state is
 // used as is, the shared snapshot is dropped and the failure is counted
 // (degraded: scores may differ across instances until the lead is refolded:
-// at its next synchronised call here, or elsewhere on a snapshot miss, at
-// most the snapshot TTL later).
+// at its next synchronised call here, or elsewhere on a snapshot miss or a
+// mark, at most the snapshot TTL later). Without shared leases nothing here
+// reads the store, the cache or the leases, and nothing locks.
 //
 // Thread-safe; calls for one lead queue on a local lock, then on the lease.
 // Store, cache, leases and engine must outlive it.
@@ -32,6 +47,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -62,10 +78,11 @@ struct LeadSyncStats {
   std::uint64_t leases = 0;           // leases taken
   std::uint64_t lease_ns = 0;         // time spent taking and giving them back
   std::uint64_t lease_failures = 0;   // not taken (down or busy): applied alone
-  std::uint64_t snapshot_hits = 0;    // a snapshot was in the cache
+  std::uint64_t snapshot_hits = 0;    // the stamped shared state was here or in the cache
   std::uint64_t snapshot_adopted = 0; // of those, another instance's state adopted
-  std::uint64_t snapshot_misses = 0;  // none: the lead was rebuilt from the store
-  std::uint64_t store_rebuilds = 0;   // misses + events older than the lead's newest
+  std::uint64_t snapshot_misses = 0;  // none (or stale): the lead was rebuilt from the store
+  std::uint64_t marked_refolds = 0;   // a mark named work the shared state lacked: refolded
+  std::uint64_t store_rebuilds = 0;   // misses + marked refolds + events older than the lead's newest
   double hit_rate() const {
     const std::uint64_t n = snapshot_hits + snapshot_misses;
     return n ? double(snapshot_hits) / double(n) : 0.0;
@@ -91,14 +108,26 @@ class LeadSync {
 
   // True when leases are shared, i.e. this instance synchronises lead state.
   bool active() const { return active_; }
+  // Before `events` are written to the store (active: one lease-service round
+  // trip for all, so not on an io thread; nothing otherwise): marks their
+  // leads. A mark is never taken back by the writer (a failed write's mark
+  // lapses, costing its lead store refolds until then), since a replay of
+  // the same event id may be in flight elsewhere. A mark that cannot be set
+  // (Redis down) is skipped: the lead is degraded anyway.
+  void will_store(std::span<const Event> events);
+  // Before `contact_id`'s contact is written: the same; answers the mark to
+  // hand to contact_stored ("" when not active).
+  std::string will_store_contact(const std::string& tenant_id, const std::string& contact_id);
   // After `event` was stored (never before: rebuilds read the store): applies
   // it to its lead and scores the lead at `now`; `on_score` runs before the
   // lease is given back, so a lead's scores leave in apply order. The
   // store's error when a needed rebuild cannot read it.
   Result<scoring::LeadScore> apply_stored_event(const Event& event, UnixSeconds now, const OnScore& on_score);
-  // After `contact` was stored: rebuilds its lead from the store (active) or
-  // sets it in the engine (not active) and scores at `now`, as above.
-  Result<scoring::LeadScore> contact_stored(const Contact& contact, UnixSeconds now, const OnScore& on_score);
+  // After `contact` was stored (`mark` from will_store_contact): rebuilds its
+  // lead from the store (active) or sets it in the engine (not active) and
+  // scores at `now`, as above.
+  Result<scoring::LeadScore> contact_stored(const Contact& contact, UnixSeconds now, const OnScore& on_score,
+                                            const std::string& mark);
   // Before a read: brings the local lead up to the shared state. OK at once
   // when not active.
   Status refresh(const std::string& tenant_id, const std::string& lead_id);
@@ -122,29 +151,44 @@ class LeadSync {
   class HeldLease;
 
   Stripe& stripe_for(const std::string& key);
-  // Brings `local` (and the engine) to the cached snapshot, or rebuilds from
-  // the store on a miss. Sets *adopted when the state changed here.
-  Status sync_locked(Local& local, const std::string& tenant_id, const std::string& lead_id,
-                     const std::string& key, bool* adopted);
+  // Brings `local` (and the engine) to the lead's shared state as `shared`
+  // (taken with the lease) describes it: its own copy when that is the
+  // stamped generation, else the cached snapshot of that generation, else a
+  // rebuild from the store; and a rebuild too when a mark (other than
+  // `own_mark`) names work the result does not hold. Sets *adopted when the
+  // state changed here.
+  Status sync_locked(Local& here, const std::string& tenant_id, const std::string& lead_id, const std::string& key,
+                     const bus::LeaseState& shared, std::string_view own_mark, bool* adopted);
   Status rebuild_from_store(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id);
-  // Takes over the shared snapshot when the cache holds a readable one (true;
-  // *adopted set when it differed from ours); false on a miss.
+  // Takes over the cached snapshot when it is readable and of generation
+  // `stamp` (true; *adopted set); false otherwise.
   bool adopt_shared_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
-                           const std::string& key, bool* adopted);
-  void publish_locked(LeadSnapshot& local, const std::string& key);
+                           const std::string& key, std::uint64_t stamp, bool* adopted);
+  // True when `local` is the shared state `shared` stamps and holds every
+  // mark but `own_mark`; adopts the cached snapshot to get there if needed.
+  bool current_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
+                      const std::string& key, const bus::LeaseState& shared, std::string_view own_mark,
+                      bool* adopted);
+  // Publishes `local` as the next generation and arranges for the lease's
+  // release to stamp it and drop the marks it holds (and `own_mark`).
+  void publish_locked(LeadSnapshot& local, const std::string& key, HeldLease& lease, std::string_view own_mark);
+  // The release drops the marks of work `local` holds, and `own_mark`;
+  // `local` must be the shared state (published or stamped).
+  static void drop_held_marks(const LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
   // Without the lease: the engine's state as is, and the shared snapshot
   // dropped (when the cache still answers) so others refold from the store.
   using Apply = std::function<Result<scoring::LeadScore>()>;
-  using Synced = std::function<Result<scoring::LeadScore>(Local& here, const std::string& key)>;
+  using Synced = std::function<Result<scoring::LeadScore>(Local& here, const std::string& key, HeldLease& lease)>;
   // The shared frame of every write: without shared leases `alone` scores on
   // this instance; else `synced` runs under the lead's stripe lock and lease,
   // or `alone` (through apply_alone) when the lease cannot be taken.
   Result<scoring::LeadScore> under_lease(const std::string& tenant_id, const std::string& lead_id,
                                          const OnScore& on_score, const Apply& alone, const Synced& synced);
-  Result<scoring::LeadScore> apply_synced_locked(Local& here, const std::string& key, const Event& event,
-                                                 UnixSeconds now, const OnScore& on_score);
-  Result<scoring::LeadScore> contact_synced_locked(Local& here, const std::string& key, const Contact& contact,
-                                                   UnixSeconds now, const OnScore& on_score);
+  Result<scoring::LeadScore> apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
+                                                 const Event& event, UnixSeconds now, const OnScore& on_score);
+  Result<scoring::LeadScore> contact_synced_locked(Local& here, const std::string& key, HeldLease& lease,
+                                                   const Contact& contact, const std::string& mark, UnixSeconds now,
+                                                   const OnScore& on_score);
   Result<scoring::LeadScore> apply_alone(Local& local, const std::string& key, const OnScore& on_score,
                                          const Apply& apply);
   Status refresh_locked(Local& local, const std::string& tenant_id, const std::string& lead_id,
@@ -160,7 +204,7 @@ class LeadSync {
   std::unique_ptr<Stripe[]> stripes_;
   std::atomic<bool> lease_down_{false};
   std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0};
-  std::atomic<std::uint64_t> hits_{0}, adopted_{0}, misses_{0}, rebuilds_{0};
+  std::atomic<std::uint64_t> hits_{0}, adopted_{0}, misses_{0}, marked_refolds_{0}, rebuilds_{0};
 };
 
 }  // namespace reai::server

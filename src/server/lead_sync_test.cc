@@ -24,32 +24,26 @@ class NoModels final : public scoring::ModelRegistry {
   std::shared_ptr<const scoring::LeadModel> lead_model(std::string_view) const override { return nullptr; }
 };
 
-// Shared leases as Redis gives them (one holder per name, lapsing holds),
-// in memory, with a switch that makes the service unreachable.
+// Shared leases as Redis gives them (one holder per name, lapsing holds,
+// marks and stamps: the in-process implementation's), said to be shared, with
+// a switch that makes the service unreachable.
 class FakeSharedLeases final : public bus::Leases {
  public:
-  Result<std::string> acquire(std::string_view name, std::chrono::milliseconds hold,
-                              std::chrono::milliseconds wait) override {
+  Result<bus::Lease> acquire(std::string_view name, std::chrono::milliseconds hold,
+                             std::chrono::milliseconds wait) override {
     if (down) return unavailable("fake lease service down");
-    const auto deadline = std::chrono::steady_clock::now() + wait;
-    std::unique_lock lock(mu_);
-    for (;;) {
-      const auto now = std::chrono::steady_clock::now();
-      auto it = held_.find(std::string(name));
-      if (it == held_.end() || it->second.second <= now) {
-        std::string token = std::to_string(++counter_);
-        held_[std::string(name)] = {token, now + hold};
-        return token;
-      }
-      if (now >= deadline) return resource_exhausted("busy");
-      cv_.wait_until(lock, deadline);
-    }
+    return leases_->acquire(name, hold, wait);
   }
-  void release(std::string_view name, std::string_view token) override {
-    std::lock_guard lock(mu_);
-    auto it = held_.find(std::string(name));
-    if (it != held_.end() && it->second.first == token) held_.erase(it);
-    cv_.notify_all();
+  void release(std::string_view name, std::string_view token, const bus::LeaseUpdate& update) override {
+    if (!down) leases_->release(name, token, update);
+  }
+  Status mark(const std::vector<bus::LeaseMark>& marks, std::chrono::milliseconds ttl) override {
+    if (down) return unavailable("fake lease service down");
+    return leases_->mark(marks, ttl);
+  }
+  Result<bus::LeaseState> peek(std::string_view name) override {
+    if (down) return unavailable("fake lease service down");
+    return leases_->peek(name);
   }
   bool shared() const override { return true; }
   Status health() override { return down ? unavailable("fake lease service down") : Status::ok(); }
@@ -57,13 +51,63 @@ class FakeSharedLeases final : public bus::Leases {
   std::atomic<bool> down{false};
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> held_;
-  std::uint64_t counter_ = 0;
+  std::unique_ptr<bus::Leases> leases_ = bus::make_in_process_leases();
+};
+
+// One instance's view of the shared services that can "die" at a chosen
+// step of publishing a lead: its snapshot write or its lease release is lost
+// (a SIGKILLed process never makes them), and its lease lapses by itself.
+class Dying {
+ public:
+  enum class Step { kNone, kBeforeSnapshot, kBeforeRelease };
+  Dying(bus::Cache& cache, bus::Leases& leases) : cache_(cache), leases_(leases) {}
+  bus::Cache& cache() { return cache_view_; }
+  bus::Leases& leases() { return leases_view_; }
+  std::atomic<Step> dies_at{Step::kNone};
+
+ private:
+  class CacheView final : public bus::Cache {
+   public:
+    explicit CacheView(Dying& d) : d_(d) {}
+    std::optional<std::string> get(std::string_view key) override { return d_.cache_.get(key); }
+    void put(std::string_view key, std::string value, UnixSeconds ttl) override {
+      if (d_.dies_at != Step::kBeforeSnapshot) d_.cache_.put(key, std::move(value), ttl);
+    }
+    void erase(std::string_view key) override { d_.cache_.erase(key); }
+    bus::CacheStats stats() const override { return d_.cache_.stats(); }
+    Status health() override { return d_.cache_.health(); }
+
+   private:
+    Dying& d_;
+  };
+  class LeasesView final : public bus::Leases {
+   public:
+    explicit LeasesView(Dying& d) : d_(d) {}
+    Result<bus::Lease> acquire(std::string_view name, std::chrono::milliseconds hold,
+                               std::chrono::milliseconds wait) override {
+      return d_.leases_.acquire(name, hold, wait);
+    }
+    void release(std::string_view name, std::string_view token, const bus::LeaseUpdate& update) override {
+      if (d_.dies_at == Step::kNone) d_.leases_.release(name, token, update);
+    }
+    Status mark(const std::vector<bus::LeaseMark>& marks, std::chrono::milliseconds ttl) override {
+      return d_.leases_.mark(marks, ttl);
+    }
+    Result<bus::LeaseState> peek(std::string_view name) override { return d_.leases_.peek(name); }
+    bool shared() const override { return true; }
+    Status health() override { return d_.leases_.health(); }
+
+   private:
+    Dying& d_;
+  };
+  bus::Cache& cache_;
+  bus::Leases& leases_;
+  CacheView cache_view_{*this};
+  LeasesView leases_view_{*this};
 };
 
 constexpr UnixSeconds kT0 = 1'700'000'000;
+
 
 Event make_event(const std::string& lead, int n, UnixSeconds ts, EventType type) {
   Event e;
@@ -104,6 +148,15 @@ class LeadSyncTest : public ::testing::Test {
 
   void store_contact(const std::string& lead) { ASSERT_TRUE(store_->upsert_contact(make_contact(lead)).is_ok()); }
   void store_event(const Event& e) { ASSERT_TRUE(store_->append_event(e).value()); }
+  // What an instance does before it applies an event (Api::apply_event).
+  void store_event_on(LeadSync& sync, const Event& e) {
+    sync.will_store(std::span<const Event>(&e, 1));
+    store_event(e);
+  }
+  // The lead's marks left with the leases.
+  std::vector<std::string> marks_of(const std::string& lead) {
+    return leases_.peek("lead:6:t_sync:" + lead).value().marks;
+  }
 
   // What one instance started on the store holds (Api::rebuild's order).
   scoring::LeadScore single_instance_score(const std::string& lead, UnixSeconds at) {
@@ -137,6 +190,7 @@ TEST_F(LeadSyncTest, TwoInstancesApplyingOneLeadConcurrentlyEndAsOneInstanceRebu
   std::atomic<int> failures{0};
   auto instance = [&](LeadSync& sync) {
     for (std::size_t i; (i = next.fetch_add(1)) < events.size();) {
+      sync.will_store(std::span<const Event>(&events[i], 1));
       if (!store_->append_event(events[i]).value()) failures.fetch_add(1);
       if (!sync.apply_stored_event(events[i], kT0 + 86400, nullptr)) failures.fetch_add(1);
     }
@@ -156,6 +210,7 @@ TEST_F(LeadSyncTest, TwoInstancesApplyingOneLeadConcurrentlyEndAsOneInstanceRebu
     EXPECT_EQ(on_a.events_count, one.events_count) << l;
     EXPECT_EQ(on_b.events_count, one.events_count) << l;
     EXPECT_GT(one.events_count, 0u);
+    EXPECT_TRUE(marks_of(l).empty()) << l;  // every event's mark went with its publish
   }
   const auto sa = a_.stats(), sb = b_.stats();
   EXPECT_GE(sa.leases + sb.leases, events.size());
@@ -213,7 +268,7 @@ TEST_F(LeadSyncTest, ContactChangesReachTheOtherInstance) {
   changed.pre_approved = true;
   changed.timeline_months = 1;
   ASSERT_TRUE(store_->upsert_contact(changed).is_ok());
-  ASSERT_TRUE(b_.contact_stored(changed, kT0 + 100, nullptr));
+  ASSERT_TRUE(b_.contact_stored(changed, kT0 + 100, nullptr, b_.will_store_contact("t_sync", "l1")));
   const auto on_a = score_on(a_, engine_a_, "l1", kT0 + 100);
   EXPECT_EQ(on_a.probability, single_instance_score("l1", kT0 + 100).probability);
   EXPECT_EQ(on_a.events_count, 1u);
@@ -248,6 +303,126 @@ TEST_F(LeadSyncTest, LeasesDownAppliesAloneSaysDegradedAndResyncsAfter) {
   EXPECT_EQ(on_a.probability, one.probability);
 }
 
+// An instance SIGKILLed after its event was committed and before it shared
+// the lead's new state: it never applies the event. The event stays in the
+// store; the next synchronised apply anywhere must fold it.
+TEST_F(LeadSyncTest, AnInstanceDyingAfterItsCommitLosesNoEventWhenAnotherPublishedLast) {
+  store_contact("l1");
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+  store_event(e1);
+  ASSERT_TRUE(a_.apply_stored_event(e1, kT0 + 100, nullptr));
+  const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
+  store_event(e2);
+  ASSERT_TRUE(b_.apply_stored_event(e2, kT0 + 100, nullptr));  // B published last
+  const Event e3 = make_event("l1", 3, kT0 + 30, EventType::kPropertySave);
+  store_event_on(a_, e3);  // and A dies: never applied, never shared
+  const Event e4 = make_event("l1", 4, kT0 + 40, EventType::kPageView);
+  store_event_on(b_, e4);
+  auto on_b = b_.apply_stored_event(e4, kT0 + 100, nullptr);
+  ASSERT_TRUE(on_b);
+  const auto one = single_instance_score("l1", kT0 + 100);
+  EXPECT_EQ(one.events_count, 4u);
+  EXPECT_EQ(on_b->events_count, one.events_count);
+  EXPECT_EQ(on_b->probability, one.probability);
+}
+
+TEST_F(LeadSyncTest, AnInstanceDyingAfterItsCommitLosesNoEventWhenItPublishedLast) {
+  store_contact("l1");
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+  store_event(e1);
+  ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));
+  const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
+  store_event(e2);
+  ASSERT_TRUE(a_.apply_stored_event(e2, kT0 + 100, nullptr));  // A published last, B is behind
+  const Event e3 = make_event("l1", 3, kT0 + 30, EventType::kPropertySave);
+  store_event_on(a_, e3);  // and A dies: never applied, never shared
+  const Event e4 = make_event("l1", 4, kT0 + 40, EventType::kPageView);
+  store_event_on(b_, e4);
+  auto on_b = b_.apply_stored_event(e4, kT0 + 100, nullptr);
+  ASSERT_TRUE(on_b);
+  const auto one = single_instance_score("l1", kT0 + 100);
+  EXPECT_EQ(on_b->events_count, 4u);
+  EXPECT_EQ(on_b->probability, one.probability);
+  // And a read on the dead instance's successor serves the same.
+  const auto on_b_read = score_on(b_, engine_b_, "l1", kT0 + 100);
+  EXPECT_EQ(on_b_read.events_count, 4u);
+}
+
+TEST_F(LeadSyncTest, AReadAfterAnInstanceDiedAfterItsCommitServesTheStoredEvents) {
+  store_contact("l1");
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+  store_event(e1);
+  ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));  // B published last
+  const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
+  store_event_on(a_, e2);  // and A dies
+  const auto on_b = score_on(b_, engine_b_, "l1", kT0 + 100);
+  const auto one = single_instance_score("l1", kT0 + 100);
+  EXPECT_EQ(on_b.events_count, 2u);
+  EXPECT_EQ(on_b.probability, one.probability);
+}
+
+// Dying while publishing: after taking the lease and applying, before the
+// snapshot write, or after it but before the release (whose stamp and mark
+// removal never come). The lease lapses; the next apply must fold the event.
+TEST_F(LeadSyncTest, AnInstanceDyingMidPublishLeavesNoStaleStateBehind) {
+  for (const Dying::Step step : {Dying::Step::kBeforeSnapshot, Dying::Step::kBeforeRelease}) {
+    const bool before_snapshot = step == Dying::Step::kBeforeSnapshot;
+    SCOPED_TRACE(before_snapshot ? "dies before the snapshot write" : "dies before the release");
+    const std::string lead = before_snapshot ? "l1" : "l2";
+    store_contact(lead);
+    Dying dying(*cache_, leases_);
+    scoring::LeadScoringEngine engine_dead{models_, nullptr};
+    LeadSync dead(*store_, dying.cache(), &dying.leases(), engine_dead, LeadSync::Options{.hold = 50ms, .wait = 3000ms});
+    const Event e1 = make_event(lead, 1, kT0 + 10, EventType::kSmsOut);
+    store_event_on(b_, e1);
+    ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));  // B published last
+    const Event e2 = make_event(lead, 2, kT0 + 20, EventType::kSmsIn);
+    store_event_on(dead, e2);
+    dying.dies_at = step;
+    auto on_dead = dead.apply_stored_event(e2, kT0 + 100, nullptr);
+    ASSERT_TRUE(on_dead);
+    EXPECT_EQ(on_dead->events_count, 2u);  // its own state had it: it is the sharing that died
+    const Event e3 = make_event(lead, 3, kT0 + 30, EventType::kCallOut);
+    store_event_on(b_, e3);
+    auto on_b = b_.apply_stored_event(e3, kT0 + 100, nullptr);  // waits out the dead lease
+    ASSERT_TRUE(on_b);
+    const auto one = single_instance_score(lead, kT0 + 100);
+    EXPECT_EQ(one.events_count, 3u);
+    EXPECT_EQ(on_b->events_count, one.events_count);
+    EXPECT_EQ(on_b->probability, one.probability);
+    EXPECT_TRUE(marks_of(lead).empty());
+  }
+  EXPECT_EQ(b_.stats().marked_refolds, 2u);
+}
+
+TEST_F(LeadSyncTest, AContactWrittenByAnInstanceThatDiedIsInTheNextApply) {
+  store_contact("l1");
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kPropertySave);
+  store_event_on(b_, e1);
+  ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));  // B published last
+  Contact changed = make_contact("l1");
+  changed.pre_approved = true;
+  changed.timeline_months = 1;
+  const std::string mark = a_.will_store_contact("t_sync", "l1");
+  EXPECT_FALSE(mark.empty());
+  ASSERT_TRUE(store_->upsert_contact(changed).is_ok());  // and A dies before contact_stored
+  const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kPageView);
+  store_event_on(b_, e2);
+  auto on_b = b_.apply_stored_event(e2, kT0 + 100, nullptr);
+  ASSERT_TRUE(on_b);
+  const auto one = single_instance_score("l1", kT0 + 100);
+  EXPECT_EQ(on_b->events_count, 2u);
+  EXPECT_EQ(on_b->probability, one.probability);
+  scoring::LeadScoringEngine stale(models_, nullptr);  // what the old contact scores
+  stale.load_contact(make_contact("l1"));
+  stale.load_event(e1);
+  stale.load_event(e2);
+  EXPECT_NE(one.probability, stale.score("t_sync", "l1", kT0 + 100).value().probability);
+  // Only a contact's writer knows when the shared state holds its write: the
+  // dead writer's mark stays until it lapses (each apply refolds till then).
+  EXPECT_EQ(marks_of("l1"), (std::vector<std::string>{mark}));
+}
+
 TEST_F(LeadSyncTest, WithoutSharedLeasesTheEngineAloneServesAndTheCacheIsUntouched) {
   auto in_process = bus::make_in_process_leases();
   LeadSync alone(*store_, *cache_, in_process.get(), engine_a_);
@@ -259,6 +434,10 @@ TEST_F(LeadSyncTest, WithoutSharedLeasesTheEngineAloneServesAndTheCacheIsUntouch
   ASSERT_TRUE(s);
   EXPECT_EQ(s->events_count, 1u);
   EXPECT_TRUE(alone.refresh("t_sync", "l1").is_ok());
+  // Nothing is marked either.
+  alone.will_store(std::span<const Event>(&e, 1));
+  EXPECT_EQ(alone.will_store_contact("t_sync", "l1"), "");
+  EXPECT_TRUE(in_process->peek("lead:6:t_sync:l1").value().marks.empty());
   EXPECT_EQ(cache_->stats().hits + cache_->stats().misses, 0u);
   EXPECT_EQ(alone.stats().leases, 0u);
 }
