@@ -1,20 +1,23 @@
 #include "store/checkpointer.h"
 
-#include <algorithm>
-
 namespace reai::store {
+namespace {
 
-CheckpointPacer::Step CheckpointPacer::on_commit(int wal_frames, bool background_idle) {
-  // Fewer frames than last time: the WAL restarted, a new cycle begins.
-  if (wal_frames < last_frames_) next_background_ = 0;
-  last_frames_ = wal_frames;
-  if (wal_frames >= kForegroundFrames || (wal_frames >= kRestartFrames && background_idle)) return Step::kWriter;
-  if (wal_frames >= std::max(kBackgroundFrames, next_background_) && wal_frames < kRestartFrames) {
-    next_background_ = wal_frames + kPassFrames;
-    return Step::kBackground;
-  }
-  return Step::kNone;
-}
+// WAL frames (pages) after which a background checkpoint is requested:
+// 32 MiB with 4 KiB pages. Pages the load keeps dirtying (index leaves, the
+// tail of each table) are copied once per pass, so a longer WAL costs less
+// disk work per event than SQLite's default of 1,000.
+constexpr int kBackgroundFrames = 8192;
+// WAL frames (64 MiB with 4 KiB pages) after which the writer finishes the
+// checkpoint itself, whenever no background pass is running. The background
+// keeps the tail short, so its cost hardly depends on this; a larger value
+// makes the writer's short stall rarer, at the price of a larger WAL file.
+constexpr int kRestartFrames = 16384;
+// Safety net when the background thread cannot keep up (about 1 GiB of WAL
+// with 4 KiB pages): the committing writer checkpoints itself.
+constexpr int kForegroundFrames = 262'144;
+
+}  // namespace
 
 Result<std::unique_ptr<Checkpointer>> Checkpointer::start(Database& writer, const std::string& path) {
   auto own = Database::open(path);
@@ -51,14 +54,12 @@ Status Checkpointer::last_status() {
 int Checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal_frames) {
   auto* checkpointer = static_cast<Checkpointer*>(self);
   const bool background_idle = !checkpointer->running_.load(std::memory_order_acquire);
-  switch (checkpointer->pacer_.on_commit(wal_frames, background_idle)) {
-    case CheckpointPacer::Step::kWriter:
-      // PASSIVE never waits (no busy handler): SQLITE_BUSY when a background
-      // pass just started, and the next commit tries again.
-      sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      break;
-    case CheckpointPacer::Step::kBackground: checkpointer->request(); break;
-    case CheckpointPacer::Step::kNone: break;
+  if (wal_frames >= kForegroundFrames || (wal_frames >= kRestartFrames && background_idle)) {
+    // PASSIVE never waits (no busy handler): SQLITE_BUSY when a background
+    // pass just started, and the next commit tries again.
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (wal_frames >= kBackgroundFrames && wal_frames < kRestartFrames) {
+    checkpointer->request();
   }
   return SQLITE_OK;
 }

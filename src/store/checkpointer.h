@@ -29,40 +29,6 @@
 
 namespace reai::store {
 
-// When the writer's commit hook asks for a checkpoint, from the WAL's size
-// (frames) after each commit. Writer thread only (no locking).
-class CheckpointPacer {
- public:
-  // A background pass is first asked for at 32 MiB of WAL (4 KiB pages).
-  // Pages the load keeps dirtying (index leaves, each table's tail) are
-  // copied once per pass, so a longer WAL costs less disk work per event
-  // than SQLite's default of 1,000.
-  static constexpr int kBackgroundFrames = 8192;
-  // Then again only after this many more frames (4 MiB). Asked on every
-  // commit, the thread ran pass after pass (at 16 connections about 170 a
-  // second, two fsyncs each), and each pass copied the same tail pages and
-  // leaves again.
-  static constexpr int kPassFrames = 1024;
-  // At 64 MiB the writer finishes the checkpoint itself whenever no
-  // background pass is running (the tail since the last pass): fully
-  // backfilled, the WAL restarts at the next write.
-  static constexpr int kRestartFrames = 16384;
-  // Safety net when the background thread cannot keep up (about 1 GiB): the
-  // committing writer checkpoints itself, running pass or not.
-  static constexpr int kForegroundFrames = 262'144;
-
-  enum class Step {
-    kNone,
-    kBackground,  // ask the background thread for a pass
-    kWriter,      // checkpoint on the writer's connection, now
-  };
-  Step on_commit(int wal_frames, bool background_idle);
-
- private:
-  int next_background_ = 0;  // frames at which the next background pass is due (0: the cycle's first)
-  int last_frames_ = 0;
-};
-
 class Checkpointer {
  public:
   // Opens a second connection to `path` and hooks `writer`'s commits.
@@ -91,7 +57,6 @@ class Checkpointer {
   bool stop_ = false;       // guarded by mu_
   Status last_status_;      // guarded by mu_
   std::atomic<bool> running_{false};  // a background pass is in progress
-  CheckpointPacer pacer_;             // writer's commit hook only
   std::thread thread_;
 };
 
