@@ -158,6 +158,23 @@ class LeadSyncTest : public ::testing::Test {
     return leases_.peek("lead:6:t_sync:" + lead).value().marks;
   }
 
+  // Lead l1: e1 applied on `behind`, e2 on `published_last`; then A stores
+  // e3 and dies (never applied, never shared, as after a SIGKILL between the
+  // commit and the publish), and B stores e4 and applies it.
+  Result<scoring::LeadScore> apply_after_a_died_after_its_commit(LeadSync& published_last, LeadSync& behind) {
+    store_contact("l1");
+    const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+    store_event(e1);
+    EXPECT_TRUE(behind.apply_stored_event(e1, kT0 + 100, nullptr));
+    const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
+    store_event(e2);
+    EXPECT_TRUE(published_last.apply_stored_event(e2, kT0 + 100, nullptr));
+    store_event_on(a_, make_event("l1", 3, kT0 + 30, EventType::kPropertySave));
+    const Event e4 = make_event("l1", 4, kT0 + 40, EventType::kPageView);
+    store_event_on(b_, e4);
+    return b_.apply_stored_event(e4, kT0 + 100, nullptr);
+  }
+
   // What one instance started on the store holds (Api::rebuild's order).
   scoring::LeadScore single_instance_score(const std::string& lead, UnixSeconds at) {
     scoring::LeadScoringEngine one(models_, nullptr);
@@ -307,18 +324,7 @@ TEST_F(LeadSyncTest, LeasesDownAppliesAloneSaysDegradedAndResyncsAfter) {
 // the lead's new state: it never applies the event. The event stays in the
 // store; the next synchronised apply anywhere must fold it.
 TEST_F(LeadSyncTest, AnInstanceDyingAfterItsCommitLosesNoEventWhenAnotherPublishedLast) {
-  store_contact("l1");
-  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
-  store_event(e1);
-  ASSERT_TRUE(a_.apply_stored_event(e1, kT0 + 100, nullptr));
-  const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
-  store_event(e2);
-  ASSERT_TRUE(b_.apply_stored_event(e2, kT0 + 100, nullptr));  // B published last
-  const Event e3 = make_event("l1", 3, kT0 + 30, EventType::kPropertySave);
-  store_event_on(a_, e3);  // and A dies: never applied, never shared
-  const Event e4 = make_event("l1", 4, kT0 + 40, EventType::kPageView);
-  store_event_on(b_, e4);
-  auto on_b = b_.apply_stored_event(e4, kT0 + 100, nullptr);
+  auto on_b = apply_after_a_died_after_its_commit(/*published_last=*/b_, /*behind=*/a_);
   ASSERT_TRUE(on_b);
   const auto one = single_instance_score("l1", kT0 + 100);
   EXPECT_EQ(one.events_count, 4u);
@@ -327,18 +333,7 @@ TEST_F(LeadSyncTest, AnInstanceDyingAfterItsCommitLosesNoEventWhenAnotherPublish
 }
 
 TEST_F(LeadSyncTest, AnInstanceDyingAfterItsCommitLosesNoEventWhenItPublishedLast) {
-  store_contact("l1");
-  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
-  store_event(e1);
-  ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));
-  const Event e2 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
-  store_event(e2);
-  ASSERT_TRUE(a_.apply_stored_event(e2, kT0 + 100, nullptr));  // A published last, B is behind
-  const Event e3 = make_event("l1", 3, kT0 + 30, EventType::kPropertySave);
-  store_event_on(a_, e3);  // and A dies: never applied, never shared
-  const Event e4 = make_event("l1", 4, kT0 + 40, EventType::kPageView);
-  store_event_on(b_, e4);
-  auto on_b = b_.apply_stored_event(e4, kT0 + 100, nullptr);
+  auto on_b = apply_after_a_died_after_its_commit(/*published_last=*/a_, /*behind=*/b_);
   ASSERT_TRUE(on_b);
   const auto one = single_instance_score("l1", kT0 + 100);
   EXPECT_EQ(on_b->events_count, 4u);
