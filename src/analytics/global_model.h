@@ -70,7 +70,8 @@ struct GlobalModelOutput {
 };
 
 // One XGBoost model (horizon, metric and calendar are features) trained
-// folds + 1 times (on horizons up to train_horizon, forecasting up to horizon): once per fold of the inner window on targets up to the
+// folds + 1 times (on horizons up to train_horizon, forecasting up to
+// horizon): once per fold of the inner window on targets up to the
 // fold's first origin, and on all targets; on origins of the last 8 years. Fails with
 // Internal on an XGBoost error; a panel too short to train on yields empty
 // forecasts (callers fall back to seasonal naive).

@@ -122,8 +122,6 @@ class ValuationModel::RowBinding {
   std::size_t width = 0;
 };
 
-// Cross-validated accuracy of the whole training pipeline (EVALUATION.md
-// "Valuation"). Relative widths are (upper - lower) / predicted.
 // One row's out-of-fold valuation in cross-validation.
 struct CvPrediction {
   std::size_t line = 0;  // 1-based line of the row in the sales file
@@ -132,6 +130,8 @@ struct CvPrediction {
   Valuation value;       // from the model trained without the row's fold
 };
 
+// Cross-validated accuracy of the whole training pipeline (EVALUATION.md
+// "Valuation"). Relative widths are (upper - lower) / predicted.
 struct CvReport {
   std::size_t rows = 0;
   int folds = 0;

@@ -126,6 +126,9 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
       .counter("reai_lead_marked_refolds_total",
                "Leads refolded because another instance's write (in flight or died) was not in the shared state.",
                s.marked_refolds)
+      .counter("reai_lead_mark_failures_total",
+               "Lead marks not set before a write (lease service down): a death before the publish goes unseen.",
+               s.mark_failures)
       .counter("reai_lead_leases_total", "Per-lead leases taken.", s.leases)
       .counter("reai_lead_lease_failures_total", "Per-lead leases not taken (down or busy): applied alone.",
                s.lease_failures)
@@ -1103,6 +1106,7 @@ ApiResponse Api::performance(const TokenClaims& claims) {
                      {"snapshot_adopted", sync.snapshot_adopted},
                      {"store_rebuilds", sync.store_rebuilds},
                      {"marked_refolds", sync.marked_refolds},
+                     {"mark_failures", sync.mark_failures},
                      {"leases", sync.leases},
                      {"lease_failures", sync.lease_failures},
                      {"lease_mean_us", sync.leases ? double(sync.lease_ns) / double(sync.leases) / 1e3 : 0.0}};

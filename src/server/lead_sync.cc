@@ -286,14 +286,20 @@ void LeadSync::will_store(std::span<const Event> events) {
   std::vector<bus::LeaseMark> marks;
   marks.reserve(events.size());
   for (const Event& e : events) marks.push_back({cache_key(e.tenant_id, e.contact_id), event_mark(e.event_id)});
-  (void)leases_->mark(marks, kShareTtl);
+  note_marked(leases_->mark(marks, kShareTtl));
 }
 
 std::string LeadSync::will_store_contact(const std::string& tenant_id, const std::string& contact_id) {
   if (!active_) return {};
   std::string mark = contact_mark();
-  (void)leases_->mark({{cache_key(tenant_id, contact_id), mark}}, kShareTtl);
+  note_marked(leases_->mark({{cache_key(tenant_id, contact_id), mark}}, kShareTtl));
   return mark;
+}
+
+void LeadSync::note_marked(const Status& marked) {
+  if (marked.is_ok()) return;
+  mark_failures_.fetch_add(1, std::memory_order_relaxed);
+  if (marked.code() == StatusCode::kUnavailable) lease_down_.store(true, std::memory_order_relaxed);
 }
 
 Status LeadSync::rebuild_from_store(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id) {
@@ -513,6 +519,7 @@ LeadSyncStats LeadSync::stats() const {
   s.snapshot_adopted = adopted_.load(std::memory_order_relaxed);
   s.snapshot_misses = misses_.load(std::memory_order_relaxed);
   s.marked_refolds = marked_refolds_.load(std::memory_order_relaxed);
+  s.mark_failures = mark_failures_.load(std::memory_order_relaxed);
   s.store_rebuilds = rebuilds_.load(std::memory_order_relaxed);
   return s;
 }

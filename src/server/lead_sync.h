@@ -82,6 +82,7 @@ struct LeadSyncStats {
   std::uint64_t snapshot_adopted = 0; // of those, another instance's state adopted
   std::uint64_t snapshot_misses = 0;  // none (or stale): the lead was rebuilt from the store
   std::uint64_t marked_refolds = 0;   // a mark named work the shared state lacked: refolded
+  std::uint64_t mark_failures = 0;    // marks not set (lease service down): those writes unprotected
   std::uint64_t store_rebuilds = 0;   // misses + marked refolds + events older than the lead's newest
   double hit_rate() const {
     const std::uint64_t n = snapshot_hits + snapshot_misses;
@@ -113,7 +114,8 @@ class LeadSync {
   // leads. A mark is never taken back by the writer (a failed write's mark
   // lapses, costing its lead store refolds until then), since a replay of
   // the same event id may be in flight elsewhere. A mark that cannot be set
-  // (Redis down) is skipped: the lead is degraded anyway.
+  // (Redis down) is skipped, counted (stats().mark_failures) and shows in
+  // health(): the lead is degraded anyway.
   void will_store(std::span<const Event> events);
   // Before `contact_id`'s contact is written: the same; answers the mark to
   // hand to contact_stored ("" when not active).
@@ -172,6 +174,8 @@ class LeadSync {
   // Publishes `local` as the next generation and arranges for the lease's
   // release to stamp it and drop the marks it holds (and `own_mark`).
   void publish_locked(LeadSnapshot& local, const std::string& key, HeldLease& lease, std::string_view own_mark);
+  // Counts a mark that could not be set; the service's being down shows in health().
+  void note_marked(const Status& marked);
   // The release drops the marks of work `local` holds, and `own_mark`;
   // `local` must be the shared state (published or stamped).
   static void drop_held_marks(const LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
@@ -205,6 +209,7 @@ class LeadSync {
   std::atomic<bool> lease_down_{false};
   std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0};
   std::atomic<std::uint64_t> hits_{0}, adopted_{0}, misses_{0}, marked_refolds_{0}, rebuilds_{0};
+  std::atomic<std::uint64_t> mark_failures_{0};
 };
 
 }  // namespace reai::server

@@ -320,6 +320,25 @@ TEST_F(LeadSyncTest, LeasesDownAppliesAloneSaysDegradedAndResyncsAfter) {
   EXPECT_EQ(on_a.probability, one.probability);
 }
 
+// A mark that cannot be set leaves that write unprotected against the
+// writer's death: never silent, it is counted and health says the service
+// is down (until a lease is taken again).
+TEST_F(LeadSyncTest, AMarkThatCannotBeSetIsCountedAndShowsInHealth) {
+  store_contact("l1");
+  leases_.down = true;
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+  a_.will_store(std::span<const Event>(&e1, 1));
+  EXPECT_EQ(a_.will_store_contact("t_sync", "l2").substr(0, 1), "c");
+  EXPECT_EQ(a_.stats().mark_failures, 2u);
+  EXPECT_EQ(a_.health().code(), StatusCode::kUnavailable);
+  leases_.down = false;
+  store_event(e1);
+  ASSERT_TRUE(a_.apply_stored_event(e1, kT0 + 100, nullptr));
+  EXPECT_TRUE(a_.health().is_ok());
+  EXPECT_EQ(a_.stats().mark_failures, 2u);
+  EXPECT_EQ(b_.stats().mark_failures, 0u);
+}
+
 // An instance SIGKILLed after its event was committed and before it shared
 // the lead's new state: it never applies the event. The event stays in the
 // store; the next synchronised apply anywhere must fold it.
