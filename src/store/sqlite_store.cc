@@ -1130,13 +1130,21 @@ Status configure(Database& db) {
   // NORMAL in WAL mode: a commit survives a process crash; only an OS crash
   // or power loss can lose the last commits. No fsync per append.
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA synchronous = NORMAL"));
-  // After a checkpoint restarts the WAL, truncate the file back to 128 MiB
+  // After a checkpoint restarts the WAL, truncate the file back to 384 MiB
   // so a burst does not leave a huge WAL behind. Above the restart point
-  // (checkpointer.cc): in steady state the file's blocks are reused, never
-  // reallocated, and on ext4 a growing file makes fsyncs slow.
-  REAI_RETURN_IF_ERROR(db.exec("PRAGMA journal_size_limit = 134217728"));
+  // (256 MiB, checkpointer.h) and what the writer adds before it restarts:
+  // in steady state the file's blocks are reused, never reallocated, and on
+  // ext4 a growing file makes fsyncs slow.
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA journal_size_limit = 402653184"));
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA foreign_keys = ON"));
-  REAI_RETURN_IF_ERROR(db.exec("PRAGMA cache_size = -65536"));  // 64 MiB: import indexes
+  // 8 MiB of page cache, not more: SQLite (3.40) re-keys pages through the
+  // page number past the lock-byte page when a B-tree split reorders its new
+  // pages, and the commit after that walks every cached page to drop it
+  // again. With random index leaves splitting every few commits, a 64 MiB
+  // cache (16k pages) cost the writer a quarter of its time (a third on a
+  // 180 MB database); misses are OS page-cache reads, ~1 per request more.
+  // The full import is no slower (docs/RESULTS.md, session 8).
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA cache_size = -8192"));
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA temp_store = MEMORY"));
   auto mode = db.prepare("PRAGMA journal_mode");
   if (!mode) return mode.status();

@@ -1272,7 +1272,7 @@ TEST(SqliteStoreTest, RefusesDatabaseNewerThanBinary) {
 
 TEST(SqliteStoreTest, AppendsPastCheckpointThresholdSurviveReopen) {
   TempDir tmp;
-  constexpr int kEvents = 3000;  // several thousand WAL frames: checkpoints run
+  constexpr int kEvents = 3000;  // several thousand WAL frames (the thresholds: checkpointer_test)
   {
     auto store = open_sqlite_store(tmp.path().string());
     ASSERT_TRUE(store.has_value());
