@@ -46,11 +46,19 @@ int Checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal
   if (wal_frames >= t.foreground_frames || (wal_frames >= t.restart_frames && background_idle)) {
     // PASSIVE never waits (no busy handler): SQLITE_BUSY when a background
     // pass just started, and the next commit tries again.
-    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    const int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    checkpointer->record(rc, db, "wal checkpoint (writer)");
   } else if (wal_frames >= t.background_frames && wal_frames < t.restart_frames) {
     checkpointer->request();
   }
   return SQLITE_OK;
+}
+
+// BUSY is not a failure: another pass holds the checkpoint lock and the next
+// commit asks again.
+void Checkpointer::record(int rc, sqlite3* db, const char* what) {
+  std::lock_guard lock(mu_);
+  last_status_ = rc == SQLITE_OK || rc == SQLITE_BUSY ? Status::ok() : sqlite_status(db, rc, what);
 }
 
 void Checkpointer::request() {
@@ -69,16 +77,11 @@ void Checkpointer::run() {
     requested_ = false;
     running_.store(true, std::memory_order_release);
     lock.unlock();
-    int rc = sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+    const int rc = sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                        nullptr, nullptr);
     running_.store(false, std::memory_order_release);
+    record(rc, db_->handle(), "wal checkpoint");
     lock.lock();
-    // BUSY: another checkpoint is running; the next commit asks again.
-    if (rc == SQLITE_OK || rc == SQLITE_BUSY) {
-      last_status_ = Status::ok();
-    } else {
-      last_status_ = sqlite_status(db_->handle(), rc, "wal checkpoint");
-    }
   }
 }
 

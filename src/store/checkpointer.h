@@ -57,7 +57,8 @@ class Checkpointer {
   };
 
   // Opens a second connection to `path` and hooks `writer`'s commits.
-  // `writer` must outlive the Checkpointer.
+  // `writer` must outlive the Checkpointer. InvalidArgument for thresholds
+  // out of order; the open's error when the second connection fails.
   static Result<std::unique_ptr<Checkpointer>> start(Database& writer, const std::string& path,
                                                      Thresholds thresholds);
   static Result<std::unique_ptr<Checkpointer>> start(Database& writer, const std::string& path) {
@@ -68,13 +69,15 @@ class Checkpointer {
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
 
-  // OK, or the last checkpoint failure (for health checks).
+  // OK, or the failure of the last checkpoint pass, the background's or the
+  // writer's own (for health checks).
   Status last_status();
 
  private:
   Checkpointer(Database& writer, std::unique_ptr<Database> own, Thresholds thresholds);
   static int on_commit(void* self, sqlite3* db, const char* schema, int wal_frames);
   void request();
+  void record(int rc, sqlite3* db, const char* what);
   void run();
 
   Database& writer_;

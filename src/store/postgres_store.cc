@@ -91,8 +91,9 @@ constexpr const char* kDeliveryColumns =
 constexpr const char* kSetDeliveryStatus =
     "UPDATE ghl_deliveries SET status = $3, error = $4, attempts = attempts + $5"
     " WHERE tenant_id = $1 AND delivery_id = $2";
-// Unset fields of the change are sent as NULL and keep the stored value (or
-// the column's default for a new row).
+// Unset fields of the change are sent as NULL and keep the stored value (a new
+// row takes GhlSettings' defaults from the literals in VALUES: empty texts,
+// active).
 constexpr const char* kUpdateGhlSettings =
     "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id)"
     " VALUES ($1, coalesce($2, ''::bytea), coalesce($3, ''::bytea), coalesce($4, true), coalesce($5, ''::bytea),"

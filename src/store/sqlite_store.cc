@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "store/checkpointer.h"
+#include "store/sqlite_store.h"
 #include "store/migrations.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
@@ -47,8 +48,9 @@ constexpr const char* kDeliveryColumns =
 constexpr const char* kSetDeliveryStatus =
     "UPDATE ghl_deliveries SET status = ?3, error = ?4, attempts = attempts + ?5"
     " WHERE tenant_id = ?1 AND delivery_id = ?2";
-// Unset fields of the change are bound as NULL and keep the stored value (or
-// the column's default for a new row).
+// Unset fields of the change are bound as NULL and keep the stored value (a new
+// row takes GhlSettings' defaults from the literals in VALUES: empty texts,
+// active).
 constexpr const char* kUpdateGhlSettings =
     "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id)"
     " VALUES (?1, coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, 1), coalesce(?5, ''), coalesce(?6, ''))"
@@ -1142,8 +1144,9 @@ Status configure(Database& db) {
   // pages, and the commit after that walks every cached page to drop it
   // again. With random index leaves splitting every few commits, a 64 MiB
   // cache (16k pages) cost the writer a quarter of its time (a third on a
-  // 180 MB database); misses are OS page-cache reads, ~1 per request more.
-  // The full import is no slower (docs/RESULTS.md, session 8).
+  // 180 MB database); misses are OS page-cache reads: +0.5 `pread64` a request on
+  // a 178 MB database, none more on a young one. The full import is no slower
+  // (docs/RESULTS.md, "POST /api/events, session 8").
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA cache_size = -8192"));
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA temp_store = MEMORY"));
   auto mode = db.prepare("PRAGMA journal_mode");
@@ -1159,6 +1162,10 @@ Status configure(Database& db) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir) {
+  return open_sqlite_store(data_dir, Checkpointer::Thresholds{});
+}
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir, Checkpointer::Thresholds thresholds) {
   if (data_dir.empty()) return not_found("sqlite store: empty data directory");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -1168,7 +1175,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir) {
   if (!db) return db.status();
   REAI_RETURN_IF_ERROR(configure(**db));
   REAI_RETURN_IF_ERROR(apply_migrations(**db));
-  auto checkpointer = Checkpointer::start(**db, path);
+  auto checkpointer = Checkpointer::start(**db, path, thresholds);
   if (!checkpointer) return checkpointer.status();
   return std::unique_ptr<Store>(new SqliteStore(std::move(*db), std::move(*checkpointer)));
 }

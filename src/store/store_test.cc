@@ -20,7 +20,9 @@
 #include <gtest/gtest.h>
 
 #include "store/migrations.h"
+#include "store/sqlite_store.h"
 #include "store/store.h"
+#include "store/wal_test_support.h"
 #include "support/temp_dir.h"
 
 namespace reai::store {
@@ -918,6 +920,16 @@ TYPED_TEST(StoreTest, GhlSettingsChangesKeepTheFieldsTheyDoNotSet) {
   EXPECT_FALSE(g.active);
   EXPECT_EQ(g.hot_pipeline_id, "pipe-1");
   EXPECT_EQ(g.hot_stage_id, "stage-hot");
+  // A first change sets its field; the rest are GhlSettings' defaults.
+  ASSERT_TRUE(s->update_ghl_settings("t_b", {.active = false}));
+  auto b = s->get_ghl_settings("t_b").value();
+  const GhlSettings defaults;
+  EXPECT_EQ(b.tenant_id, "t_b");
+  EXPECT_FALSE(b.active);
+  EXPECT_EQ(b.workflow_secret, defaults.workflow_secret);
+  EXPECT_EQ(b.field_map_json, defaults.field_map_json);
+  EXPECT_EQ(b.hot_pipeline_id, defaults.hot_pipeline_id);
+  EXPECT_EQ(b.hot_stage_id, defaults.hot_stage_id);
   // An empty text is a value, not "unset".
   ASSERT_TRUE(s->update_ghl_settings("t_a", {.field_map_json = ""}));
   EXPECT_EQ(s->get_ghl_settings("t_a")->field_map_json, "");
@@ -1270,25 +1282,29 @@ TEST(SqliteStoreTest, RefusesDatabaseNewerThanBinary) {
   EXPECT_NE(store.status().message().find(std::to_string(future)), std::string::npos);
 }
 
+// The store's own checkpointer, on the real schema: small thresholds so a few
+// thousand appends restart the WAL several times, and every row survives.
 TEST(SqliteStoreTest, AppendsPastCheckpointThresholdSurviveReopen) {
   TempDir tmp;
-  constexpr int kEvents = 3000;  // several thousand WAL frames (the thresholds: checkpointer_test)
+  constexpr int kEvents = 3000;  // ~13k WAL frames
+  const fs::path file = tmp.path() / "reai.db";
   {
-    auto store = open_sqlite_store(tmp.path().string());
+    auto store = open_sqlite_store(tmp.path().string(), {.background_frames = 256,
+                                                         .restart_frames = 512,
+                                                         .foreground_frames = 4096});
     ASSERT_TRUE(store.has_value());
     for (int i = 0; i < kEvents; ++i) {
       std::string id = "e";
       id += std::to_string(i);
       ASSERT_TRUE((*store)->append_event(make_event("t_a", id, "c1", i)).value());
     }
+    EXPECT_GE(wal_restarts(file), 2u);
     EXPECT_TRUE((*store)->health().is_ok());
   }
   auto reopened = open_sqlite_store(tmp.path().string());
   ASSERT_TRUE(reopened.has_value());
   EXPECT_EQ((*reopened)->count_events("t_a").value(), std::size_t{kEvents});
-  EXPECT_EQ(sqlite_query_int(tmp.path() / "reai.db",
-                             "SELECT integrity_check = 'ok' FROM pragma_integrity_check"),
-            1);
+  EXPECT_EQ(sqlite_query_int(file, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);
 }
 
 TEST(SqliteStoreTest, UnusableDirectoryIsAnError) {
