@@ -131,19 +131,24 @@ TEST(RedisConnection, ScriptsRunByDigestAndAreSentAgainWhenRedisForgetsThem) {
   auto first = connection.eval(script, {"1", "-key", "value"});
   ASSERT_TRUE(first.has_value()) << first.status().message();
   EXPECT_EQ(redis::reply_string(first.value().get()), "value-key");
+  EXPECT_EQ(connection.scripts_sent(), 1u);  // NOSCRIPT, then the text
   EXPECT_TRUE(known());
   auto again = connection.eval(script, {"1", "-k2", "v2"});
   ASSERT_TRUE(again.has_value()) << again.status().message();
   EXPECT_EQ(redis::reply_string(again.value().get()), "v2-k2");
+  EXPECT_EQ(connection.scripts_sent(), 1u);  // by digest alone
   ASSERT_TRUE(connection.command({"SCRIPT", "FLUSH"}).has_value());
   EXPECT_FALSE(known());
   auto after_flush = connection.eval(script, {"1", "-k3", "v3"});
   ASSERT_TRUE(after_flush.has_value()) << after_flush.status().message();
   EXPECT_EQ(redis::reply_string(after_flush.value().get()), "v3-k3");
-  // A script error is an error reply, not retried as EVAL.
-  const redis::LuaScript failing("return redis.call('NOSUCHCOMMAND')");
+  EXPECT_EQ(connection.scripts_sent(), 2u);
+  // A known script that fails is an error reply, not sent again as text.
+  const redis::LuaScript failing("return redis.call('NOSUCHCOMMAND') -- " + numbered_prefix(4243));
+  ASSERT_TRUE(connection.command({"SCRIPT", "LOAD", failing.source()}).has_value());
   auto failed = connection.eval(failing, {"0"});
   EXPECT_EQ(failed.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(connection.scripts_sent(), 2u);
   EXPECT_TRUE(connection.connected());
 }
 

@@ -100,7 +100,7 @@ Status Connection::connect(const RedisEndpoint& endpoint, std::chrono::milliseco
   return Status::ok();
 }
 
-Result<Reply> Connection::command(const std::vector<std::string_view>& args) {
+Result<Reply> Connection::exchange(const std::vector<std::string_view>& args) {
   if (ctx_ == nullptr) return unavailable("redis: not connected");
   std::vector<const char*> argv;
   std::vector<std::size_t> lengths;
@@ -117,8 +117,27 @@ Result<Reply> Connection::command(const std::vector<std::string_view>& args) {
     close();
     return unavailable(why);
   }
-  if (reply->type == REDIS_REPLY_ERROR) return internal_error("redis: " + std::string(reply->str, reply->len));
   return reply;
+}
+
+namespace {
+
+Result<Reply> error_reply_as_status(Result<Reply> reply) {
+  if (reply && (*reply)->type == REDIS_REPLY_ERROR) {
+    return internal_error("redis: " + std::string((*reply)->str, (*reply)->len));
+  }
+  return reply;
+}
+
+bool is_noscript(const Result<Reply>& reply) {
+  return reply && (*reply)->type == REDIS_REPLY_ERROR &&
+         std::string_view((*reply)->str, (*reply)->len).starts_with("NOSCRIPT");
+}
+
+}  // namespace
+
+Result<Reply> Connection::command(const std::vector<std::string_view>& args) {
+  return error_reply_as_status(exchange(args));
 }
 
 Result<Reply> Connection::eval(const LuaScript& script, const std::vector<std::string_view>& args) {
@@ -127,14 +146,14 @@ Result<Reply> Connection::eval(const LuaScript& script, const std::vector<std::s
   call.push_back("EVALSHA");
   call.push_back(script.sha1());
   call.insert(call.end(), args.begin(), args.end());
-  auto reply = command(call);
-  if (reply || reply.status().code() != StatusCode::kInternal ||
-      !reply.status().message().starts_with("redis: NOSCRIPT")) {
-    return reply;
+  auto reply = exchange(call);
+  if (is_noscript(reply)) {
+    ++scripts_sent_;
+    call[0] = "EVAL";
+    call[1] = script.source();
+    reply = exchange(call);
   }
-  call[0] = "EVAL";
-  call[1] = script.source();
-  return command(call);
+  return error_reply_as_status(std::move(reply));
 }
 
 void Connection::interrupt() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,9 @@ Result<RedisEndpoint> parse_url(std::string_view url);
 // A Lua script and its SHA-1 digest, the name EVALSHA runs it by.
 class LuaScript {
  public:
+  // Throws std::runtime_error when OpenSSL cannot compute SHA-1 (a broken
+  // installation); the scripts are namespace-scope constants, so that ends
+  // the process at start-up rather than failing calls later.
   explicit LuaScript(std::string_view source);
   std::string_view source() const { return source_; }
   std::string_view sha1() const { return sha1_; }  // 40 lowercase hex digits
@@ -57,12 +61,19 @@ class Connection {
   // NOSCRIPT, and the call is repeated once as EVAL, which also caches it
   // there. Errors as command().
   Result<Reply> eval(const LuaScript& script, const std::vector<std::string_view>& args);
+  // How many eval() calls had to send the script text (NOSCRIPT answers).
+  std::uint64_t scripts_sent() const { return scripts_sent_; }
   // Makes a command blocked in another thread return with an error (the
   // socket is shut down, not closed, so that thread still owns it).
   void interrupt();
 
  private:
+  // Sends `args` and answers the reply as it came, an error reply included;
+  // a transport failure closes the connection and answers Unavailable.
+  Result<Reply> exchange(const std::vector<std::string_view>& args);
+
   redisContext* ctx_ = nullptr;
+  std::uint64_t scripts_sent_ = 0;
   // Guards fd_ between close() and interrupt() from another thread, so a
   // shutdown never hits a descriptor number the system already reused.
   std::mutex fd_mu_;
