@@ -116,5 +116,30 @@ TEST(AnalyticsBinaryTest, ForecastBacktestWritesEveryScoredForecast) {
   EXPECT_NE(unwritable.output.find("cannot write --points-out"), std::string::npos) << unwritable.output;
 }
 
+// `reai forecast --seed`: the global model's subsampling seed. The same seed
+// gives the same file; another seed moves the forecasts (by a little: the
+// seed is what a backtest on a second seed varies, docs/RESULTS.md).
+TEST(AnalyticsBinaryTest, ForecastSeedReproducesAndVaries) {
+  const std::string dir = make_temp_dir("reai-forecast-seed");
+  auto forecast = [&](const std::string& seed, const std::string& out) {
+    return run_reai({"forecast", "--data", "fixtures/market/txhousing.csv", "--series", "city", "--time",
+                     "year,month", "--metrics", "median,sales", "--horizon", "3", "--seed", seed, "--out",
+                     dir + "/" + out, "--quiet"});
+  };
+  for (const auto& [seed, out] : {std::pair{"7", "a.csv"}, {"7", "b.csv"}, {"8", "c.csv"}}) {
+    auto run = forecast(seed, out);
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+  }
+  const auto a = read_lines(dir + "/a.csv"), b = read_lines(dir + "/b.csv"), c = read_lines(dir + "/c.csv");
+  ASSERT_GE(a.size(), 2u);
+  EXPECT_EQ(a[0], "series,metric,year,month,h,point,lower80,upper80");
+  EXPECT_EQ(a, b);
+  ASSERT_EQ(a.size(), c.size());
+  std::size_t differ = 0;
+  for (std::size_t i = 1; i < a.size(); ++i) differ += a[i] != c[i] ? 1 : 0;
+  EXPECT_GT(differ, (a.size() - 1) / 2) << "seed 8 changed only " << differ << " of " << a.size() - 1 << " lines";
+  EXPECT_EQ(forecast("seven", "d.csv").exit_code, 2);
+}
+
 }  // namespace
 }  // namespace reai::testing

@@ -35,6 +35,7 @@ struct ForecastArgs {
   int horizon = 3;
   int threads = 2;
   int inner_origins = 18;
+  int seed = analytics::ForecastOptions{}.seed;
   bool quiet = false;
   bool references = false;
 };
@@ -54,6 +55,7 @@ analytics::ForecastOptions forecast_options(const ForecastArgs& args) {
   options.horizon = args.horizon;
   options.nthread = args.threads;
   options.inner_origins = args.inner_origins;
+  options.seed = args.seed;
   options.references = args.references;
   if (!args.quiet) options.progress = [](const std::string& line) { std::cerr << "reai forecast: " << line << "\n"; };
   return options;
@@ -167,6 +169,10 @@ void add_panel_options(CLI::App* cmd, ForecastArgs* args, bool required) {
   cmd->add_option("--threads", args->threads, "Worker threads")->capture_default_str();
   cmd->add_option("--inner-origins", args->inner_origins,
                   "Rolling origins inside the training data for model weights and intervals")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed,
+                  "Seed of the global model's row and feature subsampling (a backtest on another seed shows how "
+                  "much of a difference is chance)")
       ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
 }
