@@ -172,6 +172,7 @@ struct LeadScoringEngine::Impl {
     std::optional<LeadScore> s;
     bool inserted = false;
     UnixSeconds created_at = 0;
+    std::vector<LiveOutcome> to_publish;  // allocates only when sharing
     {
       std::lock_guard lock(shard.mu);
       LeadEntry& entry = entry_locked(shard, key, &inserted);
@@ -180,12 +181,13 @@ struct LeadScoringEngine::Impl {
       entry.state.apply(event);
       created_at = entry.state.contact().created_at;
       if (!reached_before && entry.state.first_outreach()) {
-        add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()});
+        add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()}, &to_publish);
       }
       events_applied.fetch_add(1, std::memory_order_relaxed);
       if (score_at) s = score_locked(entry, event.tenant_id, event.contact_id, *score_at, start);
     }
     if (inserted) track_lead(key, created_at);
+    publish_all(to_publish);
     return s;
   }
 
@@ -197,6 +199,7 @@ struct LeadScoringEngine::Impl {
   // Counts every queued lead whose window closed by the pipeline clock.
   void mature_until(UnixSeconds clock) {
     std::vector<LiveOutcome> done;
+    std::vector<LiveOutcome> to_publish;
     {
       std::lock_guard lock(pending_mu);
       stage_clock = std::max(stage_clock, clock);
@@ -222,13 +225,15 @@ struct LeadScoringEngine::Impl {
         if (requeue) pending.push({*requeue, std::move(item.key)});
       }
       if (done.empty()) return;
-      for (auto& o : done) add_live_outcome(std::move(o));
+      for (auto& o : done) add_live_outcome(std::move(o), &to_publish);
     }
+    publish_all(to_publish);
   }
 
   // An outcome this engine counted from its own leads. Any lock but
-  // track_mu may be held.
-  void add_live_outcome(LiveOutcome o) {
+  // track_mu may be held; what must be published goes to `to_publish`, for
+  // publish_all once every lock is released.
+  void add_live_outcome(LiveOutcome o, std::vector<LiveOutcome>* to_publish) {
     if (!sharing) {
       std::lock_guard track_lock(track_mu);
       push_outcome(std::move(o));
@@ -240,7 +245,12 @@ struct LeadScoringEngine::Impl {
       if (!outcome_ids.insert(outcome_id(o)).second) return;
       push_outcome(o);
     }
-    if (publish) publish(o);
+    if (publish) to_publish->push_back(std::move(o));
+  }
+
+  // No engine lock held: the publisher may be slow (a network round trip).
+  void publish_all(const std::vector<LiveOutcome>& counted) {
+    for (const auto& o : counted) publish(o);
   }
 
   // track_mu held.
@@ -471,6 +481,7 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
   const std::string key = lead_key(tenant_id, lead_id);
   Shard& shard = impl_->shard_for(key);
   std::optional<UnixSeconds> track_from;
+  std::vector<Impl::LiveOutcome> to_publish;
   {
     std::lock_guard lock(shard.mu);
     auto it = shard.leads.find(key);
@@ -488,11 +499,12 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
     entry.state = std::move(fresh);
     // Counted once per instance, as when the outreach arrives here live.
     if (!reached_before && entry.state.first_outreach()) {
-      impl_->add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()});
+      impl_->add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()}, &to_publish);
     }
     if (inserted || entry.state.contact().created_at != created_before) track_from = entry.state.contact().created_at;
   }
   if (track_from) impl_->track_lead(key, *track_from);
+  impl_->publish_all(to_publish);
 }
 
 void LeadScoringEngine::share_outcomes(OutcomePublisher publish) {

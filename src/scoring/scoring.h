@@ -178,9 +178,9 @@ class LeadScoringEngine {
   // once however often, and from whichever side, it arrives (the first wins).
   // Call share_outcomes once, before any traffic (not thread-safe against
   // the other methods); without it nothing is kept or published, as before.
-  // `publish` runs on the counting thread, possibly under a lead's lock: it
-  // must be quick, must not block on other instances and may call only
-  // add_outcome on this engine.
+  // `publish` runs on the counting thread (the one applying the event or
+  // stage row) with no engine lock held, so it may do a network round trip;
+  // it may call any method of this engine but share_outcomes.
   using OutcomePublisher = std::function<void(const TrackOutcome&)>;
   void share_outcomes(OutcomePublisher publish);
   // Counts an outcome another instance published, exactly as if this engine
