@@ -124,6 +124,12 @@ struct LeadScoringEngine::Impl {
   // agent outreach is seen: what training adds to the track records, as it
   // happens.
   using LiveOutcome = TrackOutcome;
+  // Outcomes to publish once every engine lock is released, and with what
+  // (allocates only when sharing).
+  struct Outgoing {
+    std::shared_ptr<const OutcomePublisher> publisher;
+    std::vector<LiveOutcome> outcomes;
+  };
   struct MergedBook {
     const LeadModel* id;
     std::weak_ptr<const LeadModel> model;  // a reloaded-away model expires
@@ -137,7 +143,9 @@ struct LeadScoringEngine::Impl {
   // Sharing across instances (share_outcomes): identities of the outcomes
   // counted, local or received, so each counts once. Off: empty, unused.
   std::atomic<bool> sharing{false};
-  OutcomePublisher publish;
+  // Guarded by track_mu; replaced by share_outcomes, copied out by whoever
+  // counts an outcome (null: receive only).
+  std::shared_ptr<const OutcomePublisher> publish;
   std::unordered_set<std::string> outcome_ids;
 
   static std::string outcome_id(const TrackOutcome& o) {
@@ -172,7 +180,7 @@ struct LeadScoringEngine::Impl {
     std::optional<LeadScore> s;
     bool inserted = false;
     UnixSeconds created_at = 0;
-    std::vector<LiveOutcome> to_publish;  // allocates only when sharing
+    Outgoing to_publish;
     {
       std::lock_guard lock(shard.mu);
       LeadEntry& entry = entry_locked(shard, key, &inserted);
@@ -199,7 +207,7 @@ struct LeadScoringEngine::Impl {
   // Counts every queued lead whose window closed by the pipeline clock.
   void mature_until(UnixSeconds clock) {
     std::vector<LiveOutcome> done;
-    std::vector<LiveOutcome> to_publish;
+    Outgoing to_publish;
     {
       std::lock_guard lock(pending_mu);
       stage_clock = std::max(stage_clock, clock);
@@ -233,24 +241,26 @@ struct LeadScoringEngine::Impl {
   // An outcome this engine counted from its own leads. Any lock but
   // track_mu may be held; what must be published goes to `to_publish`, for
   // publish_all once every lock is released.
-  void add_live_outcome(LiveOutcome o, std::vector<LiveOutcome>* to_publish) {
+  void add_live_outcome(LiveOutcome o, Outgoing* to_publish) {
+    std::lock_guard track_lock(track_mu);
     if (!sharing) {
-      std::lock_guard track_lock(track_mu);
       push_outcome(std::move(o));
       return;
     }
-    {
-      std::lock_guard track_lock(track_mu);
-      // Already received from the instance that counted it first.
-      if (!outcome_ids.insert(outcome_id(o)).second) return;
-      push_outcome(o);
+    // Already received from the instance that counted it first.
+    if (!outcome_ids.insert(outcome_id(o)).second) return;
+    push_outcome(o);
+    // The publisher in place when it was counted: none during a start-up
+    // replay, whose outcomes every instance counts from the store itself.
+    if (publish) {
+      to_publish->publisher = publish;
+      to_publish->outcomes.push_back(std::move(o));
     }
-    if (publish) to_publish->push_back(std::move(o));
   }
 
   // No engine lock held: the publisher may be slow (a network round trip).
-  void publish_all(const std::vector<LiveOutcome>& counted) {
-    for (const auto& o : counted) publish(o);
+  static void publish_all(const Outgoing& counted) {
+    for (const auto& o : counted.outcomes) (*counted.publisher)(o);
   }
 
   // track_mu held.
@@ -481,7 +491,7 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
   const std::string key = lead_key(tenant_id, lead_id);
   Shard& shard = impl_->shard_for(key);
   std::optional<UnixSeconds> track_from;
-  std::vector<Impl::LiveOutcome> to_publish;
+  Impl::Outgoing to_publish;
   {
     std::lock_guard lock(shard.mu);
     auto it = shard.leads.find(key);
@@ -508,11 +518,14 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
 }
 
 void LeadScoringEngine::share_outcomes(OutcomePublisher publish) {
+  auto publisher = publish ? std::make_shared<const OutcomePublisher>(std::move(publish)) : nullptr;
   std::lock_guard lock(impl_->track_mu);
-  impl_->sharing = true;
-  impl_->publish = std::move(publish);
-  // Outcomes counted before sharing began keep their identity too.
-  for (const auto& o : impl_->outcomes) impl_->outcome_ids.insert(Impl::outcome_id(o));
+  if (!impl_->sharing) {
+    // Outcomes counted before sharing began keep their identity too.
+    for (const auto& o : impl_->outcomes) impl_->outcome_ids.insert(Impl::outcome_id(o));
+    impl_->sharing = true;
+  }
+  impl_->publish = std::move(publisher);
 }
 
 Result<bool> LeadScoringEngine::add_outcome(const TrackOutcome& outcome) {

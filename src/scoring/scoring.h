@@ -176,11 +176,16 @@ class LeadScoringEngine {
   // `publish` (which may be empty: receive only), and outcomes from other
   // instances come in through add_outcome; each (tenant, lead, kind) counts
   // once however often, and from whichever side, it arrives (the first wins).
-  // Call share_outcomes once, before any traffic (not thread-safe against
-  // the other methods); without it nothing is kept or published, as before.
-  // `publish` runs on the counting thread (the one applying the event or
-  // stage row) with no engine lock held, so it may do a network round trip;
-  // it may call any method of this engine but share_outcomes.
+  // Without it nothing is kept or published, as before. A later call only
+  // replaces the publisher (an empty one stops publishing); the identities
+  // of the outcomes already counted are kept, so a server turns sharing on
+  // with an empty publisher before its start-up replay (which every instance
+  // does itself: nothing to send) and sets the real one after it.
+  // Thread-safe; an outcome counted concurrently goes to the publisher in
+  // place when it was counted. `publish` runs on the counting thread (the
+  // one applying the event or stage row) with no engine lock held, so it may
+  // do a network round trip; it may call any method of this engine but
+  // share_outcomes.
   using OutcomePublisher = std::function<void(const TrackOutcome&)>;
   void share_outcomes(OutcomePublisher publish);
   // Counts an outcome another instance published, exactly as if this engine

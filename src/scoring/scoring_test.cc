@@ -482,6 +482,62 @@ TEST_F(LeadScoringTest, SharedOutcomesCountOnceAndScoreAsIfFoldedHere) {
   EXPECT_EQ(single.add_outcome(published[1]).status().code(), StatusCode::kFailedPrecondition);
 }
 
+// A server's start: sharing on with no publisher while it replays the store
+// (every instance replays it itself), then the bus's publisher. What the
+// replay counted is neither published nor counted again when another
+// instance's copy arrives; what is counted afterwards is published.
+TEST_F(LeadScoringTest, OutcomesCountedBeforeThePublisherIsSetAreKeptButNotPublished) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  FixedRegistry registry(*model);
+  const UnixSeconds end = (*model)->track_records_end;
+  ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
+  auto lead = [&](const std::string& id, UnixSeconds created) {
+    Contact c = history_->contacts[0];
+    c.contact_id = id;
+    c.created_at = created;
+    return c;
+  };
+  const Contact replayed = lead("replayed", end + kDay);
+  const Contact live = lead("live", end + 2 * kDay);
+  const Contact elsewhere = lead("elsewhere", end + 3 * kDay);
+  LeadScoringEngine engine(registry, nullptr);
+  std::vector<TrackOutcome> published;
+  engine.share_outcomes({});  // receive only, during the replay
+  // Another instance's outcome arrives while the replay runs.
+  TrackOutcome from_other{elsewhere, false, elsewhere.created_at + 600};
+  EXPECT_TRUE(engine.add_outcome(from_other).value());
+  engine.load_contact(replayed);
+  engine.load_event(lead_event("t1", "replayed", replayed.created_at + 300, EventType::kSmsOut));
+  engine.load_contact(elsewhere);
+  engine.load_event(lead_event("t1", "elsewhere", elsewhere.created_at + 600, EventType::kSmsOut));
+  EXPECT_EQ(engine.stats().live_outcomes, 2u);  // "elsewhere" once, though received and replayed
+  engine.share_outcomes([&published](const TrackOutcome& o) { published.push_back(o); });
+  // The replayed lead's copy from another instance counts nothing now.
+  EXPECT_FALSE(engine.add_outcome({replayed, false, replayed.created_at + 300}).value());
+  EXPECT_TRUE(published.empty());
+  ASSERT_TRUE(engine.upsert_contact(live, live.created_at));
+  ASSERT_TRUE(engine.apply_event(lead_event("t1", "live", live.created_at + 900, EventType::kCallOut), live.created_at + 900));
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].lead.contact_id, "live");
+  EXPECT_EQ(published[0].first_outreach, live.created_at + 900);
+  EXPECT_EQ(engine.stats().live_outcomes, 3u);
+  features::TrackRecordBook expected = (*model)->track_records;
+  expected.add_speed(replayed, 300);
+  expected.add_speed(elsewhere, 600);
+  expected.add_speed(live, 900);
+  const features::TrackRecord want = *expected.find_agent(replayed.assigned_agent_id);
+  const features::TrackRecord got = engine.agent_track_record("t1", replayed.assigned_agent_id).value();
+  EXPECT_EQ(got.speed_count, want.speed_count);
+  EXPECT_DOUBLE_EQ(got.speed_log_sum, want.speed_log_sum);
+  // An empty publisher stops publishing again.
+  engine.share_outcomes({});
+  const Contact quiet = lead("quiet", end + 4 * kDay);
+  ASSERT_TRUE(engine.apply_event(lead_event("t1", "quiet", quiet.created_at + 60, EventType::kSmsOut), quiet.created_at + 60));
+  EXPECT_EQ(published.size(), 1u);
+  EXPECT_EQ(engine.stats().live_outcomes, 4u);
+}
+
 TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {
   auto model = load_lead_model(model_dir());
   ASSERT_TRUE(model);
