@@ -57,19 +57,48 @@ Result<scoring::TrackOutcome> decode_track_outcome(std::string_view tenant_id, s
   return out;
 }
 
-TrackOutcomeSharing::TrackOutcomeSharing(bus::Bus& bus, scoring::LeadScoringEngine& engine) : bus_(bus) {
-  // Subscribe first: nothing another instance publishes meanwhile is missed.
-  subscription_ = bus_.subscribe([this, &engine](const bus::BusMessage& m) {
+TrackOutcomeSharing::TrackOutcomeSharing(bus::Bus& bus, scoring::LeadScoringEngine& engine)
+    : bus_(bus), engine_(engine) {
+  engine_.share_outcomes({});
+  // Before the start-up replay reads the store: an outcome another instance
+  // counts meanwhile either arrives here or is in what the replay reads.
+  subscription_ = bus_.subscribe_notices([this](const bus::BusMessage& m) {
     if (m.topic != kLiveOutcomeTopic || !m.payload) return;
     auto outcome = decode_track_outcome(m.tenant_id, *m.payload);
-    if (!outcome || !engine.add_outcome(*outcome)) malformed_.fetch_add(1, std::memory_order_relaxed);
-  });
-  engine.share_outcomes([&bus](const scoring::TrackOutcome& o) {
-    auto published = bus.publish(o.lead.tenant_id, kLiveOutcomeTopic, std::make_shared<const std::string>(encode_track_outcome(o)));
-    (void)published;  // a bus failure shows in /readyz; the outcome stays counted here
+    auto counted = outcome ? engine_.add_outcome(*outcome) : Result<bool>(outcome.status());
+    if (!counted) malformed_.fetch_add(1, std::memory_order_relaxed);
+    else (*counted ? received_ : repeats_).fetch_add(1, std::memory_order_relaxed);
   });
 }
 
-TrackOutcomeSharing::~TrackOutcomeSharing() { bus_.unsubscribe(subscription_); }
+void TrackOutcomeSharing::start_publishing() {
+  engine_.share_outcomes([this](const scoring::TrackOutcome& o) {
+    // A refusal means Redis is down and this instance's hold is full; it
+    // shows in /readyz, and the outcome stays counted here.
+    if (bus_.notify(o.lead.tenant_id, kLiveOutcomeTopic,
+                    std::make_shared<const std::string>(encode_track_outcome(o)))) {
+      published_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      publish_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  publishing_ = true;
+}
+
+TrackOutcomeStats TrackOutcomeSharing::stats() const {
+  TrackOutcomeStats s;
+  s.publishing = publishing_.load();
+  s.published = published_.load(std::memory_order_relaxed);
+  s.publish_failures = publish_failures_.load(std::memory_order_relaxed);
+  s.received = received_.load(std::memory_order_relaxed);
+  s.repeats = repeats_.load(std::memory_order_relaxed);
+  s.malformed = malformed_.load(std::memory_order_relaxed);
+  return s;
+}
+
+TrackOutcomeSharing::~TrackOutcomeSharing() {
+  engine_.share_outcomes({});  // nothing counted from now on calls into this object
+  bus_.unsubscribe_notices(subscription_);
+}
 
 }  // namespace reai::server

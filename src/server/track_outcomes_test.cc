@@ -101,8 +101,11 @@ TEST(TrackOutcomeSharing, TwoEnginesOnOneBusScoreAnotherLeadOfTheAgentAlike) {
   auto bus = bus::make_in_process_bus();
   scoring::LeadScoringEngine a(registry, nullptr), b(registry, nullptr), single(registry, nullptr);
   TrackOutcomeSharing share_a(*bus, a), share_b(*bus, b);
-  std::size_t seen = 0;
-  auto counter = bus->subscribe([&seen](const bus::BusMessage& m) { seen += m.topic == kLiveOutcomeTopic; });
+  share_a.start_publishing();
+  share_b.start_publishing();
+  std::size_t seen = 0, sequenced = 0;
+  auto counter = bus->subscribe_notices([&seen](const bus::BusMessage& m) { seen += m.topic == kLiveOutcomeTopic; });
+  auto hub_like = bus->subscribe([&sequenced](const bus::BusMessage&) { ++sequenced; });
   // B holds the agent's other lead; A (and the single reference engine) fold
   // the lead whose outcome matters, its first outreach and its signing.
   b.load_contact(other);
@@ -113,8 +116,16 @@ TEST(TrackOutcomeSharing, TwoEnginesOnOneBusScoreAnotherLeadOfTheAgentAlike) {
     e->apply_stage(stage("folded", end + 10 * kDay, Stage::kSigned));
     e->apply_stage(stage("folded", end + 92 * kDay, Stage::kActive));
   }
-  bus->unsubscribe(counter);
+  bus->unsubscribe_notices(counter);
+  bus->unsubscribe(hub_like);
   EXPECT_EQ(seen, 2u);  // one speed item, one matured outcome: once each
+  // Notices: no browser-facing message, no tenant seq used.
+  EXPECT_EQ(sequenced, 0u);
+  EXPECT_EQ(bus->last_seq("t1"), 0u);
+  EXPECT_EQ(share_a.stats().published, 2u);
+  EXPECT_EQ(share_a.stats().repeats, 2u);  // its own echoes
+  EXPECT_EQ(share_b.stats().received, 2u);
+  EXPECT_EQ(share_b.stats().published, 0u);
   EXPECT_EQ(share_a.malformed(), 0u);
   EXPECT_EQ(share_b.malformed(), 0u);
 
@@ -139,8 +150,21 @@ TEST(TrackOutcomeSharing, TwoEnginesOnOneBusScoreAnotherLeadOfTheAgentAlike) {
   alone.load_contact(other);
   EXPECT_NE(alone.score("t1", "other", at).value().probability, b.score("t1", "other", at).value().probability);
 
+  // An instance still replaying the store (start_publishing not called yet)
+  // receives but sends nothing of what it counts.
+  scoring::LeadScoringEngine replaying(registry, nullptr);
+  TrackOutcomeSharing share_replaying(*bus, replaying);
+  std::size_t sent_during_replay = 0;
+  auto during = bus->subscribe_notices([&](const bus::BusMessage&) { ++sent_during_replay; });
+  replaying.load_contact(folded);
+  replaying.load_event(outreach);
+  bus->unsubscribe_notices(during);
+  EXPECT_EQ(sent_during_replay, 0u);
+  EXPECT_FALSE(share_replaying.stats().publishing);
+  EXPECT_EQ(replaying.stats().live_outcomes, 1u);
+
   // A malformed message on the topic is dropped and counted.
-  ASSERT_TRUE(bus->publish("t1", kLiveOutcomeTopic, std::make_shared<const std::string>("{}")));
+  ASSERT_TRUE(bus->notify("t1", kLiveOutcomeTopic, std::make_shared<const std::string>("{}")));
   EXPECT_EQ(share_b.malformed(), 1u);
   EXPECT_EQ(b.stats().live_outcomes, 2u);
 }
