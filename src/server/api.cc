@@ -609,6 +609,9 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
   record.band = std::string(scoring::band_name(s.band));
   record.model_version = s.model_version;
   record.reasons_json = reasons_json(s);
+  // The lead's order, not this instance's: another instance's writer may
+  // commit an earlier score of the lead after this one.
+  record.lead_order = s.events_count;
   appender_->append_score(std::move(record));
   return json;
 }
