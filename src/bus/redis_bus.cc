@@ -183,7 +183,7 @@ class RedisBus final : public Bus {
       held_.push_back(std::move(notice));
     }
     // Redis may have come back (and the hold been sent) since up_ was read.
-    if (up_.load()) send_held();
+    if (up_.load()) (void)send_held();  // a failure marks the bus down; the rest waits
     return Status::ok();
   }
 
@@ -209,27 +209,28 @@ class RedisBus final : public Bus {
     std::shared_ptr<const std::string> payload;
   };
 
-  // false (and the bus marked down) when Redis did not take it.
-  bool send_notice(const Notice& n) {
+  // The reply's error (and the bus marked down) when Redis did not take it.
+  Status send_notice(const Notice& n) {
     const std::string cap = std::to_string(kGlobalStreamCap);
     std::lock_guard lock(pub_mu_);
     auto reply = pub_conn_.command({"XADD", global_key_, "MAXLEN", "~", cap, "*", "tenant", n.tenant, "notice", "1",
                                     "t", n.topic, "p", *n.payload});
     if (!reply) {
       mark_down(reply.status().message());
-      return false;
+      return reply.status();
     }
-    return true;
+    return Status::ok();
   }
 
   // Sends what was held while Redis was down, oldest first; stops (keeping
-  // the rest) if Redis goes away again.
-  void send_held() {
+  // the rest) if Redis goes away again, answering why.
+  Status send_held() {
     std::lock_guard lock(hold_mu_);
     while (!held_.empty() && up_.load()) {
-      if (!send_notice(held_.front())) return;
+      REAI_RETURN_IF_ERROR(send_notice(held_.front()));
       held_.pop_front();
     }
+    return Status::ok();
   }
 
   void mark_down(const std::string& reason) {
@@ -432,8 +433,7 @@ class RedisBus final : public Bus {
     for (auto& [tenant, last] : tenants) {
       if (!publish_remote(tenant, "resync", "{}")) return health();
     }
-    send_held();
-    return health();
+    return send_held();
   }
 
   bool stopping() {
