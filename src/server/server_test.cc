@@ -440,6 +440,27 @@ TEST_F(ServerTest, ScoreRowsCarryTheLeadsEventCount) {
   }
 }
 
+// GET /api/agents/{id}/track-record: token required; 404 without a lead
+// model (this fixture has none) and for an empty or slashed id; GET only.
+// (Values with a model: lead_lease_binary_test.)
+TEST_F(ServerTest, AgentTrackRecordRouteRefusesBadRequests) {
+  start();
+  const std::string tok = token("tenant-a");
+  EXPECT_EQ(http_->get("/api/agents/ag-1/track-record").status, 401);
+  auto r = http_->get("/api/agents/ag-1/track-record", tok);
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_NE(r.body.find("no lead model"), std::string::npos) << r.body;
+  EXPECT_EQ(http_->get("/api/agents//track-record", tok).status, 404);
+  EXPECT_EQ(http_->get("/api/agents/a%2Fb/track-record", tok).status, 404);
+  EXPECT_EQ(http_->post("/api/agents/ag-1/track-record", "{}", tok).status, 405);
+  const std::string metrics = http_->get("/metrics").body;
+  EXPECT_NE(metrics.find("route=\"/api/agents/{id}/track-record\",code=\"404\""), std::string::npos);
+  // Not shared in one instance alone: nothing to send or receive.
+  auto perf = as_object(http_->get("/api/realtime/performance", tok));
+  EXPECT_FALSE(perf["track_records"].as_object()["shared"].as_bool());
+  EXPECT_EQ(metrics.find("reai_track_outcomes_published_total"), std::string::npos);
+}
+
 TEST_F(ServerTest, PutContactKeepsOmittedFieldsAndRescores) {
   start();
   const std::string a = token("tenant-a");
