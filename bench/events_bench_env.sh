@@ -5,6 +5,8 @@
 # starts; stopped with SIGTERM at exit).
 #
 #   events_bench_setup TAG
+source "$root/scripts/lib/free-port.sh"
+
 events_bench_setup() {
   local tag=$1 fixtures="$root/tests/fixtures/crm_small"
   model=${TMPDIR:-/tmp}/reai-events-cpu-model
@@ -13,7 +15,7 @@ events_bench_setup() {
       --stages "$fixtures/opportunity_stages.csv" --out "$model/leads" >/dev/null 2>&1
   fi
   tmp=$(mktemp -d "/tmp/reai-events-$tag.XXXXXX")
-  port=$((20000 + RANDOM % 30000))
+  port=$(free_port)
   secret="$tag-$RANDOM$RANDOM"
   pid=""
   trap events_bench_cleanup EXIT

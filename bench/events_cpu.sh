@@ -11,7 +11,7 @@
 # requests), per-thread split, req/s, wrk p50/p99, load average before.
 # Knobs (env): SECONDS_RUN (10), CONNECTIONS (16), WARMUP (3), DATA_DIR (temp),
 # SYSCALLS=1 (also prints the server's futex / epoll_wait / epoll_ctl / write /
-# sendmsg / recvfrom / pwrite64 calls per request, from perf tracepoints, on
+# sendmsg / recvfrom / pread64 / pwrite64 / fdatasync calls per request, from perf tracepoints, on
 # a second line).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +39,7 @@ load=$(cut -d' ' -f1 /proc/loadavg)
 v0=$(vcs)
 t0=$(threads)
 events=task-clock,context-switches
-syscalls="futex epoll_wait epoll_ctl write writev sendmsg recvfrom pwrite64 fdatasync"
+syscalls="futex epoll_wait epoll_ctl write writev sendmsg recvfrom pread64 pwrite64 fdatasync"
 if [[ -n "${SYSCALLS:-}" ]]; then for c in $syscalls; do events+=",syscalls:sys_enter_$c"; done; fi
 perf stat -e "$events" -p "$pid" -o "$tmp/perf.txt" -- sleep "$((run_s + 1))" &
 perf_pid=$!

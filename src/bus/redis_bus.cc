@@ -35,16 +35,16 @@ using redis::Reply;
 
 // KEYS: seq, tenant stream, global stream. ARGV: topic, payload, tenant cap,
 // global cap, tenant.
-constexpr std::string_view kPublishScript = R"lua(
+const redis::LuaScript kPublishScript(R"lua(
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 't', ARGV[1], 'p', ARGV[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'tenant', ARGV[5], 'seq', seq, 't', ARGV[1], 'p', ARGV[2])
 return seq
-)lua";
+)lua");
 
 // KEYS: seq, tenant stream. ARGV: since, capacity.
 // Returns {last, oldest seq still replayable, entries after since}.
-constexpr std::string_view kSinceScript = R"lua(
+const redis::LuaScript kSinceScript(R"lua(
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local since = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
@@ -57,14 +57,14 @@ local from = math.max(since + 1, oldest)
 local entries = {}
 if from <= last then entries = redis.call('XRANGE', KEYS[2], from .. '-0', '+') end
 return {last, oldest, entries}
-)lua";
+)lua");
 
 // KEYS: seq. ARGV: floor. Never lowers a counter another instance advanced.
-constexpr std::string_view kRaiseScript = R"lua(
+const redis::LuaScript kRaiseScript(R"lua(
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return cur
-)lua";
+)lua");
 
 constexpr std::size_t kGlobalStreamCap = 100000;
 constexpr auto kCommandTimeout = std::chrono::milliseconds(2000);
@@ -253,7 +253,7 @@ class RedisBus final : public Bus {
     const std::string tenant_cap = std::to_string(std::max<std::size_t>(capacity_, 1));
     const std::string global_cap = std::to_string(kGlobalStreamCap);
     std::lock_guard lock(pub_mu_);
-    auto reply = pub_conn_.command({"EVAL", kPublishScript, "3", keys[0], keys[1], global_key_, topic, payload,
+    auto reply = pub_conn_.eval(kPublishScript, {"3", keys[0], keys[1], global_key_, topic, payload,
                                     tenant_cap, global_cap, tenant});
     if (!reply) {
       mark_down(reply.status().message());
@@ -299,7 +299,7 @@ class RedisBus final : public Bus {
     Reply reply;
     {
       std::lock_guard lock(pub_mu_);
-      auto r = pub_conn_.command({"EVAL", kSinceScript, "2", keys[0], keys[1], since_arg, cap});
+      auto r = pub_conn_.eval(kSinceScript, {"2", keys[0], keys[1], since_arg, cap});
       if (!r) {
         mark_down(r.status().message());
         return std::nullopt;
@@ -425,7 +425,7 @@ class RedisBus final : public Bus {
       for (auto& [tenant, last] : tenants) {
         const std::string key = seq_key(tenant);
         const std::string floor = std::to_string(last);
-        auto raised = pub_conn_.command({"EVAL", kRaiseScript, "1", key, floor});
+        auto raised = pub_conn_.eval(kRaiseScript, {"1", key, floor});
         if (!raised) return raised.status();
       }
       up_.store(true);

@@ -106,6 +106,47 @@ TEST(RedisConnection, ACommandAfterInterruptAnswersUnavailableInsteadOfKillingTh
   EXPECT_EQ(connection.command({"PING"}).status().code(), StatusCode::kUnavailable);
 }
 
+TEST(RedisLuaScript, DigestIsTheSha1RedisNamesTheScriptBy) {
+  EXPECT_EQ(redis::LuaScript("").sha1(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  const redis::LuaScript script("return 'digest check'");
+  redis::Connection connection;
+  ASSERT_TRUE(connection.connect(endpoint_on(test_redis_port()), std::chrono::milliseconds(500)).is_ok());
+  auto loaded = connection.command({"SCRIPT", "LOAD", script.source()});
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().message();
+  EXPECT_EQ(redis::reply_string(loaded.value().get()), script.sha1());
+}
+
+// Scripts go by digest; a server that does not know it (first use, restart,
+// SCRIPT FLUSH) gets the text once and knows it afterwards.
+TEST(RedisConnection, ScriptsRunByDigestAndAreSentAgainWhenRedisForgetsThem) {
+  // A text no other test sends, so the server cannot know it yet.
+  const redis::LuaScript script("return ARGV[1] .. KEYS[1] -- " + numbered_prefix(4242));
+  redis::Connection connection;
+  ASSERT_TRUE(connection.connect(endpoint_on(test_redis_port()), std::chrono::milliseconds(500)).is_ok());
+  auto known = [&] {
+    auto r = connection.command({"SCRIPT", "EXISTS", script.sha1()});
+    return r && (*r)->type == REDIS_REPLY_ARRAY && (*r)->elements == 1 && (*r)->element[0]->integer == 1;
+  };
+  EXPECT_FALSE(known());
+  auto first = connection.eval(script, {"1", "-key", "value"});
+  ASSERT_TRUE(first.has_value()) << first.status().message();
+  EXPECT_EQ(redis::reply_string(first.value().get()), "value-key");
+  EXPECT_TRUE(known());
+  auto again = connection.eval(script, {"1", "-k2", "v2"});
+  ASSERT_TRUE(again.has_value()) << again.status().message();
+  EXPECT_EQ(redis::reply_string(again.value().get()), "v2-k2");
+  ASSERT_TRUE(connection.command({"SCRIPT", "FLUSH"}).has_value());
+  EXPECT_FALSE(known());
+  auto after_flush = connection.eval(script, {"1", "-k3", "v3"});
+  ASSERT_TRUE(after_flush.has_value()) << after_flush.status().message();
+  EXPECT_EQ(redis::reply_string(after_flush.value().get()), "v3-k3");
+  // A script error is an error reply, not retried as EVAL.
+  const redis::LuaScript failing("return redis.call('NOSUCHCOMMAND')");
+  auto failed = connection.eval(failing, {"0"});
+  EXPECT_EQ(failed.status().code(), StatusCode::kInternal);
+  EXPECT_TRUE(connection.connected());
+}
+
 TEST(OpenBusAndCache, ChoosesTheImplementationFromTheUrl) {
   ManualClock clock(100);
   ASSERT_TRUE(open_bus("").has_value());

@@ -24,7 +24,7 @@ using redis::Connection;
 
 // KEYS: value key, lru, clock. ARGV: now. Returns the stored text or nil;
 // an entry past its deadline is removed and reported as -1.
-constexpr std::string_view kGetScript = R"lua(
+const redis::LuaScript kGetScript(R"lua(
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('ZREM', KEYS[2], KEYS[1])
@@ -38,11 +38,11 @@ if tonumber(string.sub(v, 1, nl - 1)) <= tonumber(ARGV[1]) then
 end
 redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), KEYS[1])
 return string.sub(v, nl + 1)
-)lua";
+)lua");
 
 // KEYS: value key, lru, clock. ARGV: stored text, ttl seconds, max entries.
 // Returns how many least recently used entries were pushed out.
-constexpr std::string_view kPutScript = R"lua(
+const redis::LuaScript kPutScript(R"lua(
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), KEYS[1])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
@@ -50,7 +50,7 @@ if excess <= 0 then return 0 end
 local victims = redis.call('ZPOPMIN', KEYS[2], excess)
 for i = 1, #victims, 2 do redis.call('DEL', victims[i]) end
 return excess
-)lua";
+)lua");
 
 constexpr std::size_t kPoolSize = 4;
 constexpr auto kCommandTimeout = std::chrono::milliseconds(500);
@@ -73,7 +73,7 @@ class RedisCache final : public Cache {
   std::optional<std::string> get(std::string_view key) override {
     const std::string k = value_key(key);
     const std::string now = std::to_string(clock_.now());
-    auto reply = run({"EVAL", kGetScript, "3", k, lru_key_, clock_key_, now});
+    auto reply = run_script(kGetScript, {"3", k, lru_key_, clock_key_, now});
     if (reply && (*reply)->type == REDIS_REPLY_STRING) {
       hits_.fetch_add(1, std::memory_order_relaxed);
       return redis::reply_string(reply->get());
@@ -90,7 +90,7 @@ class RedisCache final : public Cache {
     stored.append(value);
     const std::string k = value_key(key);
     const std::string ttl = std::to_string(ttl_seconds);
-    auto reply = run({"EVAL", kPutScript, "3", k, lru_key_, clock_key_, stored, ttl, max_entries_});
+    auto reply = run_script(kPutScript, {"3", k, lru_key_, clock_key_, stored, ttl, max_entries_});
     if (reply) evictions_.fetch_add(static_cast<std::uint64_t>(redis::reply_integer(reply->get())),
                                     std::memory_order_relaxed);
   }
@@ -122,6 +122,14 @@ class RedisCache final : public Cache {
 
   // One command on a pooled connection; Unavailable while Redis is down.
   Result<redis::Reply> run(const std::vector<std::string_view>& args) const {
+    return with_connection([&](Connection& c) { return c.command(args); });
+  }
+  Result<redis::Reply> run_script(const redis::LuaScript& script, const std::vector<std::string_view>& args) const {
+    return with_connection([&](Connection& c) { return c.eval(script, args); });
+  }
+
+  template <class Call>
+  Result<redis::Reply> with_connection(Call call) const {
     Connection* conn = checkout();
     if (conn == nullptr) return unavailable("redis cache down");
     if (!conn->connected()) {
@@ -130,7 +138,7 @@ class RedisCache final : public Cache {
         return s;
       }
     }
-    auto reply = conn->command(args);
+    auto reply = call(*conn);
     checkin(conn, reply || conn->connected() ? std::string() : reply.status().message());
     return reply;
   }

@@ -6,6 +6,9 @@
 #include <charconv>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
+
+#include <openssl/evp.h>
 
 namespace reai::bus::redis {
 namespace {
@@ -118,9 +121,39 @@ Result<Reply> Connection::command(const std::vector<std::string_view>& args) {
   return reply;
 }
 
+Result<Reply> Connection::eval(const LuaScript& script, const std::vector<std::string_view>& args) {
+  std::vector<std::string_view> call;
+  call.reserve(args.size() + 2);
+  call.push_back("EVALSHA");
+  call.push_back(script.sha1());
+  call.insert(call.end(), args.begin(), args.end());
+  auto reply = command(call);
+  if (reply || reply.status().code() != StatusCode::kInternal ||
+      !reply.status().message().starts_with("redis: NOSCRIPT")) {
+    return reply;
+  }
+  call[0] = "EVAL";
+  call[1] = script.source();
+  return command(call);
+}
+
 void Connection::interrupt() {
   std::lock_guard lock(fd_mu_);
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
+LuaScript::LuaScript(std::string_view source) : source_(source) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(source_.data(), source_.size(), digest, &length, EVP_sha1(), nullptr) != 1) {
+    throw std::runtime_error("redis: SHA-1 of a Lua script failed");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  sha1_.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    sha1_.push_back(kHex[digest[i] >> 4]);
+    sha1_.push_back(kHex[digest[i] & 0xf]);
+  }
 }
 
 std::string reply_string(const redisReply* r) {

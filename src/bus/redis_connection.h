@@ -23,6 +23,18 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 // redis://host[:port][?prefix=P]
 Result<RedisEndpoint> parse_url(std::string_view url);
 
+// A Lua script and its SHA-1 digest, the name EVALSHA runs it by.
+class LuaScript {
+ public:
+  explicit LuaScript(std::string_view source);
+  std::string_view source() const { return source_; }
+  std::string_view sha1() const { return sha1_; }  // 40 lowercase hex digits
+
+ private:
+  std::string source_;
+  std::string sha1_;
+};
+
 class Connection {
  public:
   Connection() = default;
@@ -38,6 +50,13 @@ class Connection {
   // Runs one command (arguments binary-safe). A transport failure closes the
   // connection and returns Unavailable; an error reply returns Internal.
   Result<Reply> command(const std::vector<std::string_view>& args);
+  // Runs `script`; `args` are numkeys, the keys, then the script's ARGV.
+  // Sent as EVALSHA, so a call carries the 40-byte digest instead of the
+  // script and Redis does not hash the text again. A server that does not
+  // know the digest (first call, a restarted or flushed Redis) answers
+  // NOSCRIPT, and the call is repeated once as EVAL, which also caches it
+  // there. Errors as command().
+  Result<Reply> eval(const LuaScript& script, const std::vector<std::string_view>& args);
   // Makes a command blocked in another thread return with an error (the
   // socket is shut down, not closed, so that thread still owns it).
   void interrupt();

@@ -25,36 +25,36 @@ using SteadyClock = std::chrono::steady_clock;
 
 // KEYS: lease, marks, stamp. ARGV: token, hold ms, now (Unix ms). nil while
 // held elsewhere; else {stamp or '', {marks}}, lapsed marks dropped.
-constexpr std::string_view kAcquireScript = R"lua(
+const redis::LuaScript kAcquireScript(R"lua(
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 return {redis.call('GET', KEYS[3]) or '', redis.call('ZRANGE', KEYS[2], 0, -1)}
-)lua";
+)lua");
 
 // KEYS: marks, stamp. ARGV: now (Unix ms). As kAcquireScript, without the lease.
-constexpr std::string_view kPeekScript = R"lua(
+const redis::LuaScript kPeekScript(R"lua(
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return {redis.call('GET', KEYS[2]) or '', redis.call('ZRANGE', KEYS[1], 0, -1)}
-)lua";
+)lua");
 
 // KEYS: lease, marks, stamp. ARGV: token, stamp ('' = keep), stamp ttl ms,
 // then the marks to remove. Only while the lease holds the token.
-constexpr std::string_view kReleaseScript = R"lua(
+const redis::LuaScript kReleaseScript(R"lua(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3]) end
 if #ARGV > 3 then redis.call('ZREM', KEYS[2], unpack(ARGV, 4)) end
 return redis.call('DEL', KEYS[1])
-)lua";
+)lua");
 
 // KEYS: the marks keys. ARGV: lapse time (Unix ms), ttl ms, then one mark per key.
-constexpr std::string_view kMarkScript = R"lua(
+const redis::LuaScript kMarkScript(R"lua(
 for i = 1, #KEYS do
   redis.call('ZADD', KEYS[i], ARGV[1], ARGV[i + 2])
   -- The key lives as long as its longest-lived mark, never shorter.
   if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 end
 return #KEYS
-)lua";
+)lua");
 
 std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -101,7 +101,7 @@ class RedisLeases final : public Leases {
     auto poll = kFirstPoll;
     for (;;) {
       const std::string now = std::to_string(unix_ms());
-      auto reply = run({"EVAL", kAcquireScript, "3", k.lease, k.marks, k.stamp, token, hold_ms, now});
+      auto reply = run_script(kAcquireScript, {"3", k.lease, k.marks, k.stamp, token, hold_ms, now});
       if (!reply) return reply.status();
       if ((*reply)->type != REDIS_REPLY_NIL) {  // taken; nil while held elsewhere
         auto state = parse_state(reply->get());
@@ -119,9 +119,9 @@ class RedisLeases final : public Leases {
     const Keys k = keys(name);
     const std::string stamp = update.stamp ? std::to_string(update.stamp) : std::string();
     const std::string ttl = std::to_string(std::max<std::int64_t>(1, update.stamp_ttl.count()));
-    std::vector<std::string_view> args = {"EVAL", kReleaseScript, "3", k.lease, k.marks, k.stamp, token, stamp, ttl};
+    std::vector<std::string_view> args = {"3", k.lease, k.marks, k.stamp, token, stamp, ttl};
     for (const std::string& m : update.done_marks) args.push_back(m);
-    (void)run(args);  // a lost release lapses by itself (and its marks with it)
+    (void)run_script(kReleaseScript, args);  // a lost release lapses by itself (and its marks with it)
   }
 
   Status mark(const std::vector<LeaseMark>& marks, std::chrono::milliseconds ttl) override {
@@ -133,20 +133,20 @@ class RedisLeases final : public Leases {
     const std::string lapse = std::to_string(unix_ms() + ttl_ms);
     const std::string ttl_text = std::to_string(ttl_ms);
     const std::string count = std::to_string(marks.size());
-    std::vector<std::string_view> args = {"EVAL", kMarkScript, count};
-    args.reserve(3 + 2 * marks.size() + 2);
+    std::vector<std::string_view> args = {count};
+    args.reserve(1 + 2 * marks.size() + 2);
     for (const std::string& key : keys) args.push_back(key);
     args.push_back(lapse);
     args.push_back(ttl_text);
     for (const LeaseMark& m : marks) args.push_back(m.mark);
-    auto reply = run(args);
+    auto reply = run_script(kMarkScript, args);
     return reply ? Status::ok() : reply.status();
   }
 
   Result<LeaseState> peek(std::string_view name) override {
     const Keys k = keys(name);
     const std::string now = std::to_string(unix_ms());
-    auto reply = run({"EVAL", kPeekScript, "2", k.marks, k.stamp, now});
+    auto reply = run_script(kPeekScript, {"2", k.marks, k.stamp, now});
     if (!reply) return reply.status();
     return parse_state(reply->get());
   }
@@ -170,6 +170,16 @@ class RedisLeases final : public Leases {
 
   // One command; Unavailable at once while Redis is down and no retry is due.
   Result<redis::Reply> run(const std::vector<std::string_view>& args) {
+    return with_connection([&](redis::Connection& c) { return c.command(args); });
+  }
+  Result<redis::Reply> run_script(const redis::LuaScript& script, const std::vector<std::string_view>& args) {
+    return with_connection([&](redis::Connection& c) { return c.eval(script, args); });
+  }
+
+  // Runs `call` on the connection (reconnecting when due), keeping the
+  // up/down state and its backoff.
+  template <class Call>
+  Result<redis::Reply> with_connection(Call call) {
     std::lock_guard lock(mu_);
     if (!conn_.connected()) {
       if (!down_reason_.empty() && SteadyClock::now() < retry_at_) return unavailable("redis leases down");
@@ -178,7 +188,7 @@ class RedisLeases final : public Leases {
         return s;
       }
     }
-    auto reply = conn_.command(args);
+    auto reply = call(conn_);
     if (reply || conn_.connected()) {
       down_reason_.clear();
       backoff_ = kMinBackoff;

@@ -86,10 +86,8 @@ Status write_ghl_settings(store::Store& store, const TenantArgs& args) {
     if (!owner && owner.status().code() != StatusCode::kNotFound) return owner.status();
   }
   if (args.ghl_workflow_secret.empty() && args.ghl_field_map.empty() && args.ghl_hot_stage.empty()) return Status::ok();
-  store::GhlSettings settings;
-  settings.tenant_id = args.tenant;
-  if (auto existing = store.get_ghl_settings(args.tenant)) settings = *existing;
-  if (!args.ghl_workflow_secret.empty()) settings.workflow_secret = args.ghl_workflow_secret;
+  store::GhlSettingsChange change;
+  if (!args.ghl_workflow_secret.empty()) change.workflow_secret = args.ghl_workflow_secret;
   if (!args.ghl_field_map.empty()) {
     std::ifstream in(args.ghl_field_map);
     if (!in) return invalid_argument("cannot read --ghl-field-map " + args.ghl_field_map);
@@ -97,13 +95,13 @@ Status write_ghl_settings(store::Store& store, const TenantArgs& args) {
     text << in.rdbuf();
     auto mapping = ghl::parse_field_mapping(text.str());
     if (!mapping) return invalid_argument(args.ghl_field_map + ": " + mapping.status().message());
-    settings.field_map_json = text.str();
+    change.field_map_json = text.str();
   }
   if (!args.ghl_hot_stage.empty()) {
-    settings.hot_pipeline_id = hot_stage ? hot_stage->pipeline_id : std::string();
-    settings.hot_stage_id = hot_stage ? hot_stage->stage_id : std::string();
+    change.hot_stage = hot_stage ? store::GhlSettingsChange::HotStage{hot_stage->pipeline_id, hot_stage->stage_id}
+                                 : store::GhlSettingsChange::HotStage{};
   }
-  return store.put_ghl_settings(settings);
+  return store.update_ghl_settings(args.tenant, change);
 }
 
 int run_tenant_add(const TenantArgs& args) {

@@ -322,12 +322,9 @@ std::pair<store::DeliveryStatus, std::string> GhlRoutes::process(const store::Gh
     mapped = std::move(*m);
   }
   auto settings_with = [&](bool now_active) -> Status {
-    store::GhlSettings g;
-    g.tenant_id = d.tenant_id;
-    if (auto existing = api_.deps_.store.get_ghl_settings(d.tenant_id)) g = *existing;
-    else if (existing.status().code() != StatusCode::kNotFound) return existing.status();
-    g.active = now_active;
-    return api_.deps_.store.put_ghl_settings(g);
+    store::GhlSettingsChange change;
+    change.active = now_active;
+    return api_.deps_.store.update_ghl_settings(d.tenant_id, change);
   };
   switch (mapped.action) {
     case ghl::Action::kIgnored:
@@ -426,19 +423,19 @@ ApiResponse GhlRoutes::config(const TokenClaims& claims, const ApiRequest& reque
   constexpr Route kRoute = Route::kGhlConfig;
   if (claims.role != Role::kAdmin) return error_answer(permission_denied("admin role required"), kRoute);
   store::Store& store = api_.deps_.store;
-  store::GhlSettings settings;
-  settings.tenant_id = claims.tenant_id;
-  if (auto existing = store.get_ghl_settings(claims.tenant_id)) {
-    settings = std::move(*existing);
-  } else if (existing.status().code() != StatusCode::kNotFound) {
-    return error_answer(existing.status(), kRoute);
-  }
   if (put) {
     auto hot = parse_config_body(request.body);
     if (!hot) return error_answer(hot.status(), kRoute);
-    settings.hot_pipeline_id = *hot ? (*hot)->pipeline_id : std::string();
-    settings.hot_stage_id = *hot ? (*hot)->stage_id : std::string();
-    if (Status s = store.put_ghl_settings(settings); !s) return error_answer(s, kRoute);
+    store::GhlSettingsChange change;
+    change.hot_stage = *hot ? store::GhlSettingsChange::HotStage{(*hot)->pipeline_id, (*hot)->stage_id}
+                            : store::GhlSettingsChange::HotStage{};
+    if (Status s = store.update_ghl_settings(claims.tenant_id, change); !s) return error_answer(s, kRoute);
+  }
+  store::GhlSettings settings;
+  if (auto stored = store.get_ghl_settings(claims.tenant_id)) {
+    settings = std::move(*stored);
+  } else if (stored.status().code() != StatusCode::kNotFound) {
+    return error_answer(stored.status(), kRoute);
   }
   std::string location;
   if (auto tenant = store.get_tenant(claims.tenant_id)) location = tenant->ghl_location_id;

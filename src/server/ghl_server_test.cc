@@ -93,7 +93,7 @@ class GhlServerTest : public ::testing::Test {
   void link_tenant(const std::string& field_map = R"({"budget":["fBudget01","Budget"],"timeline":"fTimeline01",
       "pre_approval":["fPreApp01","Pre-approved"],"stages":{"3f0c2b9e-5d1a-4c8e-9b7a-0e6d5c4b3a21":"offer"}})") {
     ASSERT_TRUE(store_->upsert_tenant({"t1", "Austin Homes", kNow - 86400, kLocation}));
-    ASSERT_TRUE(store_->put_ghl_settings({"t1", "wf-shared-secret", field_map, true, "", ""}));
+    ASSERT_TRUE(store_->update_ghl_settings("t1", {.workflow_secret = "wf-shared-secret", .field_map_json = field_map}));
   }
 
   void start() {
@@ -335,7 +335,7 @@ TEST_F(GhlServerTest, FailedDeliveriesAreListedForAdminsAndRetried) {
   EXPECT_EQ(http_->post(retry, "", token("t2", Role::kAdmin)).status, 404);
   EXPECT_EQ(http_->post("/api/admin/ghl/deliveries/x1/retry", "", token("t1", Role::kAdmin)).status, 400);
 
-  ASSERT_TRUE(store_->put_ghl_settings({"t1", "wf-shared-secret", "", true, "", ""}));  // the operator fixes the mapping
+  ASSERT_TRUE(store_->update_ghl_settings("t1", {.field_map_json = ""}));  // the operator fixes the mapping
   auto retried = http_->post(retry, "", token("t1", Role::kAdmin));
   ASSERT_EQ(retried.status, 202) << retried.body;
   auto done = wait_for("t1", store::DeliveryStatus::kDone, 1);

@@ -927,10 +927,9 @@ Result<std::string> GhlWriteback::do_exchange(const std::string& code) {
   token.expires_at = grant->expires_in > 0 ? wall_seconds() + grant->expires_in : 0;
   token.updated_at = wall_seconds();
   REAI_RETURN_IF_ERROR(store_.put_ghl_token(token));
-  store::GhlSettings settings{tenant.tenant_id, "", "", true, "", ""};
-  if (auto existing = store_.get_ghl_settings(tenant.tenant_id)) settings = *existing;
-  settings.active = true;
-  REAI_RETURN_IF_ERROR(store_.put_ghl_settings(settings));
+  store::GhlSettingsChange activate;
+  activate.active = true;
+  REAI_RETURN_IF_ERROR(store_.update_ghl_settings(tenant.tenant_id, activate));
   // New credentials: the worker loads them on its next pass.
   tenants_.erase(tenant.tenant_id);
   locations_.erase(tenant.tenant_id);  // linked now

@@ -63,7 +63,7 @@ class GhlWritebackUnitTest : public ::testing::Test {
                                 status + R"("})");
   }
   void set_hot_stage(const std::string& pipeline, const std::string& stage) {
-    ASSERT_TRUE(store_->put_ghl_settings({"t1", "", "", true, pipeline, stage}).is_ok());
+    ASSERT_TRUE(store_->update_ghl_settings("t1", {.hot_stage = store::GhlSettingsChange::HotStage{pipeline, stage}}).is_ok());
   }
   std::vector<store::GhlUpdate> stage_rows(store::OutboxStatus status) {
     std::vector<store::GhlUpdate> all = store_->list_ghl_updates("t1", status, 1000).value();

@@ -294,10 +294,19 @@ class MemoryStore final : public Store {
     return not_found("delivery " + std::to_string(delivery_id) + " not found");
   }
 
-  Status put_ghl_settings(const GhlSettings& settings) override {
-    REAI_RETURN_IF_ERROR(validate(settings));
+  Status update_ghl_settings(const std::string& tenant_id, const GhlSettingsChange& change) override {
+    REAI_RETURN_IF_ERROR(validate(tenant_id, change));
     std::lock_guard lock(mu_);
-    ghl_settings_[settings.tenant_id] = settings;
+    auto [it, added] = ghl_settings_.try_emplace(tenant_id);
+    GhlSettings& g = it->second;
+    if (added) g.tenant_id = tenant_id;
+    if (change.workflow_secret) g.workflow_secret = *change.workflow_secret;
+    if (change.field_map_json) g.field_map_json = *change.field_map_json;
+    if (change.active) g.active = *change.active;
+    if (change.hot_stage) {
+      g.hot_pipeline_id = change.hot_stage->pipeline_id;
+      g.hot_stage_id = change.hot_stage->stage_id;
+    }
     return Status::ok();
   }
 

@@ -70,6 +70,10 @@ PgParams& PgParams::add(Oid type, std::optional<std::string> value) {
 }
 
 PgParams& PgParams::bytes(std::string_view value) { return add(kByteaOid, std::string(value)); }
+PgParams& PgParams::optional_bytes(std::optional<std::string_view> value) {
+  if (!value) return add(kByteaOid, std::nullopt);
+  return bytes(*value);
+}
 PgParams& PgParams::int8(std::int64_t value) { return add(kInt8Oid, be64(static_cast<std::uint64_t>(value))); }
 PgParams& PgParams::int8(std::optional<int> value) {
   if (!value) return add(kInt8Oid, std::nullopt);

@@ -25,6 +25,7 @@ namespace reai::store {
 class PgParams {
  public:
   PgParams& bytes(std::string_view value);  // BYTEA
+  PgParams& optional_bytes(std::optional<std::string_view> value);  // BYTEA or NULL
   PgParams& int8(std::int64_t value);
   PgParams& int8(std::optional<int> value);
   PgParams& float8(std::optional<double> value);

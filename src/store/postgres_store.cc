@@ -92,12 +92,16 @@ constexpr const char* kDeliveryColumns =
 constexpr const char* kSetDeliveryStatus =
     "UPDATE ghl_deliveries SET status = $3, error = $4, attempts = attempts + $5"
     " WHERE tenant_id = $1 AND delivery_id = $2";
-constexpr const char* kUpsertGhlSettings =
+// Unset fields of the change are sent as NULL and keep the stored value (or
+// the column's default for a new row).
+constexpr const char* kUpdateGhlSettings =
     "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
-    " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = excluded.workflow_secret,"
-    " field_map_json = excluded.field_map_json, active = excluded.active,"
-    " hot_pipeline_id = excluded.hot_pipeline_id, hot_stage_id = excluded.hot_stage_id";
+    " VALUES ($1, coalesce($2, ''::bytea), coalesce($3, ''::bytea), coalesce($4, true), coalesce($5, ''::bytea),"
+    " coalesce($6, ''::bytea))"
+    " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = coalesce($2, ghl_settings.workflow_secret),"
+    " field_map_json = coalesce($3, ghl_settings.field_map_json), active = coalesce($4, ghl_settings.active),"
+    " hot_pipeline_id = coalesce($5, ghl_settings.hot_pipeline_id),"
+    " hot_stage_id = coalesce($6, ghl_settings.hot_stage_id)";
 constexpr const char* kSelectGhlSettings =
     "SELECT tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id FROM ghl_settings"
     " WHERE tenant_id = $1";
@@ -582,12 +586,15 @@ class PostgresStore final : public Store {
     return Status::ok();
   }
 
-  Status put_ghl_settings(const GhlSettings& g) override {
-    REAI_RETURN_IF_ERROR(validate(g));
+  Status update_ghl_settings(const std::string& tenant_id, const GhlSettingsChange& change) override {
+    REAI_RETURN_IF_ERROR(validate(tenant_id, change));
     PgParams p;
-    p.bytes(g.tenant_id).bytes(g.workflow_secret).bytes(g.field_map_json).boolean(g.active);
-    p.bytes(g.hot_pipeline_id).bytes(g.hot_stage_id);
-    return write(kUpsertGhlSettings, p);
+    p.bytes(tenant_id).optional_bytes(change.workflow_secret).optional_bytes(change.field_map_json);
+    p.boolean(change.active);
+    const auto& hot = change.hot_stage;
+    p.optional_bytes(hot ? std::optional<std::string_view>(hot->pipeline_id) : std::nullopt);
+    p.optional_bytes(hot ? std::optional<std::string_view>(hot->stage_id) : std::nullopt);
+    return write(kUpdateGhlSettings, p);
   }
 
   Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) override {

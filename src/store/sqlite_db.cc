@@ -50,6 +50,10 @@ void Statement::bind(int index, std::optional<bool> value) {
   if (value) bind(index, static_cast<std::int64_t>(*value ? 1 : 0)); else bind_null(index);
 }
 
+void Statement::bind_text_or_null(int index, std::optional<std::string_view> text) {
+  if (text) bind(index, *text); else bind_null(index);
+}
+
 bool Statement::step(Status* status) {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;

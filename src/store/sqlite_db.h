@@ -35,6 +35,8 @@ class Statement {
   void bind(int index, std::optional<double> value);
   void bind(int index, std::optional<int> value);
   void bind(int index, std::optional<bool> value);
+  // NULL when empty (a separate name: an overload would make bind(std::string) ambiguous).
+  void bind_text_or_null(int index, std::optional<std::string_view> text);
 
   // true: a row is available; false: done. Errors come back as Status via
   // `status` (set only on failure) so call sites stay short.

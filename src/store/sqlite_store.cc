@@ -47,12 +47,14 @@ constexpr const char* kDeliveryColumns =
 constexpr const char* kSetDeliveryStatus =
     "UPDATE ghl_deliveries SET status = ?3, error = ?4, attempts = attempts + ?5"
     " WHERE tenant_id = ?1 AND delivery_id = ?2";
-constexpr const char* kUpsertGhlSettings =
+// Unset fields of the change are bound as NULL and keep the stored value (or
+// the column's default for a new row).
+constexpr const char* kUpdateGhlSettings =
     "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-    " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = excluded.workflow_secret,"
-    " field_map_json = excluded.field_map_json, active = excluded.active,"
-    " hot_pipeline_id = excluded.hot_pipeline_id, hot_stage_id = excluded.hot_stage_id";
+    " VALUES (?1, coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, 1), coalesce(?5, ''), coalesce(?6, ''))"
+    " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = coalesce(?2, workflow_secret),"
+    " field_map_json = coalesce(?3, field_map_json), active = coalesce(?4, active),"
+    " hot_pipeline_id = coalesce(?5, hot_pipeline_id), hot_stage_id = coalesce(?6, hot_stage_id)";
 constexpr const char* kSelectGhlSettings =
     "SELECT tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id FROM ghl_settings"
     " WHERE tenant_id = ?1";
@@ -420,16 +422,21 @@ class SqliteStore final : public Store {
     return Status::ok();
   }
 
-  Status put_ghl_settings(const GhlSettings& g) override {
-    REAI_RETURN_IF_ERROR(validate(g));
+  Status update_ghl_settings(const std::string& tenant_id, const GhlSettingsChange& change) override {
+    REAI_RETURN_IF_ERROR(validate(tenant_id, change));
     std::lock_guard lock(mu_);
-    return write(kUpsertGhlSettings, [&](Statement& s) {
-      s.bind(1, g.tenant_id);
-      s.bind(2, g.workflow_secret);
-      s.bind(3, g.field_map_json);
-      s.bind(4, static_cast<std::int64_t>(g.active ? 1 : 0));
-      s.bind(5, g.hot_pipeline_id);
-      s.bind(6, g.hot_stage_id);
+    return write(kUpdateGhlSettings, [&](Statement& s) {
+      s.bind(1, tenant_id);
+      s.bind_text_or_null(2, change.workflow_secret);
+      s.bind_text_or_null(3, change.field_map_json);
+      s.bind(4, change.active);
+      if (change.hot_stage) {
+        s.bind(5, change.hot_stage->pipeline_id);
+        s.bind(6, change.hot_stage->stage_id);
+      } else {
+        s.bind_null(5);
+        s.bind_null(6);
+      }
     });
   }
 
@@ -1125,13 +1132,21 @@ Status configure(Database& db) {
   // NORMAL in WAL mode: a commit survives a process crash; only an OS crash
   // or power loss can lose the last commits. No fsync per append.
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA synchronous = NORMAL"));
-  // After a checkpoint restarts the WAL, truncate the file back to 128 MiB
+  // After a checkpoint restarts the WAL, truncate the file back to 384 MiB
   // so a burst does not leave a huge WAL behind. Above the restart point
-  // (checkpointer.cc): in steady state the file's blocks are reused, never
-  // reallocated, and on ext4 a growing file makes fsyncs slow.
-  REAI_RETURN_IF_ERROR(db.exec("PRAGMA journal_size_limit = 134217728"));
+  // (256 MiB, checkpointer.h) and what the writer adds before it restarts:
+  // in steady state the file's blocks are reused, never reallocated, and on
+  // ext4 a growing file makes fsyncs slow.
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA journal_size_limit = 402653184"));
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA foreign_keys = ON"));
-  REAI_RETURN_IF_ERROR(db.exec("PRAGMA cache_size = -65536"));  // 64 MiB: import indexes
+  // 8 MiB of page cache, not more: SQLite (3.40) re-keys pages through the
+  // page number past the lock-byte page when a B-tree split reorders its new
+  // pages, and the commit after that walks every cached page to drop it
+  // again. With random index leaves splitting every few commits, a 64 MiB
+  // cache (16k pages) cost the writer a quarter of its time (a third on a
+  // 180 MB database); misses are OS page-cache reads, ~1 per request more.
+  // The full import is no slower (docs/RESULTS.md, session 8).
+  REAI_RETURN_IF_ERROR(db.exec("PRAGMA cache_size = -8192"));
   REAI_RETURN_IF_ERROR(db.exec("PRAGMA temp_store = MEMORY"));
   auto mode = db.prepare("PRAGMA journal_mode");
   if (!mode) return mode.status();

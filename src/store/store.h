@@ -89,6 +89,23 @@ struct GhlSettings {
   std::string hot_stage_id;
 };
 
+// A change to a tenant's GoHighLevel settings. Only the fields set here are
+// written, in one statement, so writers of different fields (an admin setting
+// the hot stage while an INSTALL webhook sets `active`) never undo each
+// other's change. A tenant without settings yet starts from GhlSettings'
+// defaults.
+struct GhlSettingsChange {
+  struct HotStage {
+    std::string pipeline_id;  // both empty turn the hot stage off
+    std::string stage_id;
+  };
+  // Unset (the default) keeps the stored value.
+  std::optional<std::string> workflow_secret = std::nullopt;
+  std::optional<std::string> field_map_json = std::nullopt;
+  std::optional<bool> active = std::nullopt;
+  std::optional<HotStage> hot_stage = std::nullopt;  // pipeline and stage change together
+};
+
 // One write-back to GoHighLevel waiting in the durable outbox (score field,
 // band tag, opportunity stage). Sent by the GHL client, marked sent once GHL
 // accepted it; kept with GHL's message when refused.
@@ -270,8 +287,10 @@ class Store {
   // processing attempt, not a retry request). NotFound when absent.
   virtual Status set_ghl_delivery_status(const std::string& tenant_id, std::int64_t delivery_id, DeliveryStatus status,
                                          const std::string& error, bool count_attempt) = 0;
-  // Insert or replace by tenant id. NotFound from get when never set.
-  virtual Status put_ghl_settings(const GhlSettings& settings) = 0;
+  // Applies `change` to the tenant's settings atomically, creating them when
+  // absent. InvalidArgument for an empty tenant, a change that sets nothing,
+  // or a hot stage with only one of its ids. NotFound from get when never set.
+  virtual Status update_ghl_settings(const std::string& tenant_id, const GhlSettingsChange& change) = 0;
   virtual Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) = 0;
 
   // GoHighLevel write-back outbox. enqueue stores an update (pending,

@@ -921,9 +921,13 @@ TYPED_TEST(StoreTest, TenantIsFoundByGhlLocationAndSettingsRoundTrip) {
   EXPECT_EQ(s->find_tenant_by_ghl_location("LOC2").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(s->find_tenant_by_ghl_location("").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(s->get_ghl_settings("t_a").status().code(), StatusCode::kNotFound);
-  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", true, "", ""}).is_ok());
-  EXPECT_TRUE(s->get_ghl_settings("t_a")->hot_stage_id.empty());  // off by default
-  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "{\"budget\":\"f1\"}", false, "pipe-1", "stage-hot"}).is_ok());
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.workflow_secret = "s3cret", .field_map_json = "{\"budget\":\"f1\"}"}));
+  auto fresh = s->get_ghl_settings("t_a").value();
+  EXPECT_EQ(fresh.tenant_id, "t_a");
+  EXPECT_TRUE(fresh.active);  // the defaults fill what the first change leaves unset
+  EXPECT_TRUE(fresh.hot_stage_id.empty());  // off by default
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.active = false}));
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.hot_stage = GhlSettingsChange::HotStage{"pipe-1", "stage-hot"}}));
   auto g = s->get_ghl_settings("t_a").value();
   EXPECT_EQ(g.workflow_secret, "s3cret");
   EXPECT_EQ(g.field_map_json, "{\"budget\":\"f1\"}");
@@ -931,13 +935,37 @@ TYPED_TEST(StoreTest, TenantIsFoundByGhlLocationAndSettingsRoundTrip) {
   EXPECT_EQ(g.hot_pipeline_id, "pipe-1");
   EXPECT_EQ(g.hot_stage_id, "stage-hot");
   EXPECT_EQ(s->get_ghl_settings("t_b").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(s->put_ghl_settings({"", "", "", true, "", ""}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->update_ghl_settings("", {.active = true}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->update_ghl_settings("t_a", {}).code(), StatusCode::kInvalidArgument);
   // Half a hot stage is refused and changes nothing.
-  EXPECT_EQ(s->put_ghl_settings({"t_a", "", "", true, "pipe-1", ""}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(s->put_ghl_settings({"t_a", "", "", true, "", "stage-hot"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->update_ghl_settings("t_a", {.hot_stage = GhlSettingsChange::HotStage{"pipe-1", ""}}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->update_ghl_settings("t_a", {.hot_stage = GhlSettingsChange::HotStage{"", "stage-hot"}}).code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(s->get_ghl_settings("t_a")->hot_stage_id, "stage-hot");
-  ASSERT_TRUE(s->put_ghl_settings({"t_a", "s3cret", "", true, "", ""}).is_ok());  // off again
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.hot_stage = GhlSettingsChange::HotStage{}}));  // off again
   EXPECT_TRUE(s->get_ghl_settings("t_a")->hot_pipeline_id.empty());
+}
+
+// Each writer of the settings changes only its own fields: a stale copy of
+// the row held by one writer never brings back what another just changed.
+TYPED_TEST(StoreTest, GhlSettingsChangesKeepTheFieldsTheyDoNotSet) {
+  Store* s = this->store_.get();
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.workflow_secret = "s3cret", .field_map_json = "{}"}));
+  // An admin sets the hot stage while an UNINSTALL webhook turns the tenant off.
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.hot_stage = GhlSettingsChange::HotStage{"pipe-1", "stage-hot"}}));
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.active = false}));
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.workflow_secret = "rotated"}));
+  auto g = s->get_ghl_settings("t_a").value();
+  EXPECT_EQ(g.workflow_secret, "rotated");
+  EXPECT_EQ(g.field_map_json, "{}");
+  EXPECT_FALSE(g.active);
+  EXPECT_EQ(g.hot_pipeline_id, "pipe-1");
+  EXPECT_EQ(g.hot_stage_id, "stage-hot");
+  // An empty text is a value, not "unset".
+  ASSERT_TRUE(s->update_ghl_settings("t_a", {.field_map_json = ""}));
+  EXPECT_EQ(s->get_ghl_settings("t_a")->field_map_json, "");
+  EXPECT_EQ(s->get_ghl_settings("t_a")->workflow_secret, "rotated");
 }
 
 TYPED_TEST(StoreTest, GhlTokensAreReplacedWholeAndSurviveReopen) {
@@ -1327,7 +1355,7 @@ TEST(SqliteStoreTest, RefusesDatabaseNewerThanBinary) {
 
 TEST(SqliteStoreTest, AppendsPastCheckpointThresholdSurviveReopen) {
   TempDir tmp;
-  constexpr int kEvents = 3000;  // several thousand WAL frames: checkpoints run
+  constexpr int kEvents = 3000;  // several thousand WAL frames (the thresholds: checkpointer_test)
   {
     auto store = open_sqlite_store(tmp.path().string());
     ASSERT_TRUE(store.has_value());

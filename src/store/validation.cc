@@ -96,9 +96,12 @@ Status validate(const GhlSyncCursor& c) {
   return Status::ok();
 }
 
-Status validate(const GhlSettings& g) {
-  if (g.tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
-  if (g.hot_pipeline_id.empty() != g.hot_stage_id.empty()) {
+Status validate(const std::string& tenant_id, const GhlSettingsChange& change) {
+  if (tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
+  if (!change.workflow_secret && !change.field_map_json && !change.active && !change.hot_stage) {
+    return invalid_argument("ghl settings: the change sets no field");
+  }
+  if (change.hot_stage && change.hot_stage->pipeline_id.empty() != change.hot_stage->stage_id.empty()) {
     return invalid_argument("ghl settings: hot stage needs both a pipeline id and a stage id, or neither");
   }
   return Status::ok();

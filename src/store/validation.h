@@ -26,7 +26,7 @@ Status validate(const GhlToken& token);
 Status validate(const GhlContactState& state);
 Status validate(const GhlCustomField& field);
 Status validate(const GhlSyncCursor& cursor);
-Status validate(const GhlSettings& settings);
+Status validate(const std::string& tenant_id, const GhlSettingsChange& change);
 
 // The tenants of a listings batch, each once (whose listings_version a write bumps).
 std::vector<std::string> distinct_tenants(std::span<const ListingRecord> listings);
