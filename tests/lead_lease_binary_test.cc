@@ -12,6 +12,7 @@
 #include <barrier>
 #include <chrono>
 #include <ctime>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -49,12 +50,12 @@ struct Instance {
   std::unique_ptr<ReaiProcess> process;
 };
 
-Instance start_instance(const std::vector<std::string>& extra) {
+Instance start_instance(const std::vector<std::string>& extra, const std::string& clock = kClock) {
   Instance i;
   i.port = free_port();
   std::vector<std::string> args = {"serve", "--port", std::to_string(i.port), "--store", postgres_url(),
                                    "--model-dir", test_build_dir() + "/test-models", "--jwt-secret", kSecret,
-                                   "--clock", kClock};
+                                   "--clock", clock};
   args.insert(args.end(), extra.begin(), extra.end());
   i.process = std::make_unique<ReaiProcess>(args);
   return i;
@@ -251,6 +252,117 @@ TEST(LeadLease, BothInstancesCountTheDistributionFromTheClustersScores) {
   EXPECT_EQ(sources[0].at("source").as_string(), "zillow");
   EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
   EXPECT_EQ(b.process->stop(SIGTERM), 0) << b.process->log();
+}
+
+// An agent's record as the lead scorer of one instance reads it.
+struct AgentRecord {
+  double speed_count = -1;
+  double speed_log_sum = -1;
+  std::string typical_speed;  // the agent_typical_speed_min feature, "null" when missing
+  std::string body;
+};
+
+AgentRecord agent_record(HttpClient& http, const std::string& agent, const std::string& token) {
+  auto r = http.get("/api/agents/" + agent + "/track-record", token);
+  EXPECT_EQ(r.status, 200) << r.body;
+  if (r.status != 200) return {};
+  auto o = parse(r.body);
+  return {o.at("speed_count").to_number<double>(), o.at("speed_log_sum").to_number<double>(),
+          json::serialize(o.at("features").at("agent_typical_speed_min")), r.body};
+}
+
+json::object track_records_of(HttpClient& http, const std::string& token) {
+  auto r = http.get("/api/realtime/performance", token);
+  EXPECT_EQ(r.status, 200) << r.body;
+  return parse(r.body).at("track_records").as_object();
+}
+
+// Live track records across instances. Leads of a new agent, created after
+// the fixture model's snapshot, get their first outreach on instance A only:
+// A counts each speed-to-lead into the agent's record. B never folds those
+// leads, yet must read the same record (hence the same agent feature and
+// the same score for the agent's lead it holds), through the bus's notices.
+// A third instance started afterwards counts them from its own start-up
+// replay, sends none of them again, and agrees too.
+TEST(LeadLease, TwoInstancesShareLiveTrackRecordsSoAgentFeaturesAndScoresAgree) {
+  ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
+  const std::string tenant = "t_track_" + std::to_string(::getpid());
+  const std::string agent = "ag-live-" + std::to_string(::getpid());
+  const std::string redis = PrivateRedis::shared().url("track-" + std::to_string(::getpid()) + ":");
+  const std::string clock = "2026-03-01T00:00:00Z";  // after the fixture model's export end (2026-01-01)
+  Instance a = start_instance({"--bus", redis, "--cache", redis}, clock);
+  Instance b = start_instance({"--bus", redis, "--cache", redis}, clock);
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
+  HttpClient http_a("127.0.0.1", a.port);
+  HttpClient http_b("127.0.0.1", b.port);
+  const std::string contact = R"({"source":"zillow","budget":450000,"has_phone":true,"assigned_agent_id":")" + agent + "\",";
+  // The agent's lead B holds (created after the others, read on B first).
+  auto r = http_b.put("/api/contacts/probe", contact + R"("created_at":"2026-02-20T00:00:00Z"})", t);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const AgentRecord b_before = agent_record(http_b, agent, t);
+  EXPECT_EQ(b_before.speed_count, 0);
+  EXPECT_EQ(b_before.typical_speed, "null");
+  constexpr int kLeads = 4;
+  for (int k = 0; k < kLeads; ++k) {
+    const std::string lead = "reached-" + std::to_string(k);
+    const std::string day = "2026-02-0" + std::to_string(k + 1);
+    r = http_a.put("/api/contacts/" + lead, contact + R"("created_at":")" + day + R"(T00:00:00Z"})", t);
+    ASSERT_EQ(r.status, 200) << r.body;
+    // First outreach 5, 10, 15, 20 minutes after creation.
+    char ts[32];
+    std::snprintf(ts, sizeof ts, "%sT00:%02d:00Z", day.c_str(), 5 * (k + 1));
+    r = http_a.post("/api/events", R"({"contact_id":")" + lead + R"(","type":"sms_out","ts":")" + ts +
+                                       R"(","event_id":"out-)" + std::to_string(k) + R"("})",
+                    t);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  const AgentRecord on_a = agent_record(http_a, agent, t);
+  EXPECT_EQ(on_a.speed_count, kLeads) << on_a.body;
+  EXPECT_NE(on_a.typical_speed, "null") << on_a.body;
+  // B hears of them through the bus (asynchronously: wait for it).
+  AgentRecord on_b = agent_record(http_b, agent, t);
+  const auto heard_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (on_b.speed_count != kLeads && std::chrono::steady_clock::now() < heard_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    on_b = agent_record(http_b, agent, t);
+  }
+  std::cout << "agent record on A: " << on_a.body << "\nagent record on B before A's leads: " << b_before.body
+            << "\nagent record on B after: " << on_b.body << "\n";
+  EXPECT_EQ(on_b.speed_count, on_a.speed_count) << on_b.body;
+  EXPECT_DOUBLE_EQ(on_b.speed_log_sum, on_a.speed_log_sum);
+  EXPECT_EQ(on_b.typical_speed, on_a.typical_speed) << "the agent feature differs between the instances";
+  // The agent's other lead scores alike on both (A folds it from the shared state).
+  const Score probe_b = score_of(http_b, "probe", t);
+  const Score probe_a = score_of(http_a, "probe", t);
+  std::cout << "probe lead: p=" << probe_a.probability << " on A, " << probe_b.probability << " on B\n";
+  EXPECT_EQ(probe_a.probability, probe_b.probability) << "the score of the agent's lead differs";
+  const json::object a_counts = track_records_of(http_a, t);
+  const json::object b_counts = track_records_of(http_b, t);
+  std::cout << "track_records A: " << json::serialize(a_counts) << "\ntrack_records B: " << json::serialize(b_counts)
+            << "\n";
+  EXPECT_EQ(a_counts.at("published").as_int64(), kLeads);
+  EXPECT_EQ(a_counts.at("repeats").as_int64(), kLeads);  // its own echoes
+  EXPECT_EQ(b_counts.at("received").as_int64(), kLeads);
+  EXPECT_EQ(b_counts.at("published").as_int64(), 0);
+
+  // A third instance on the same store and bus counts them from its replay
+  // and sends none of them (A and B receive nothing more).
+  Instance c = start_instance({"--bus", redis, "--cache", redis}, clock);
+  ASSERT_TRUE(c.process->wait_for_port(c.port)) << c.process->log();
+  HttpClient http_c("127.0.0.1", c.port);
+  const AgentRecord on_c = agent_record(http_c, agent, t);
+  EXPECT_EQ(on_c.speed_count, on_a.speed_count) << on_c.body;
+  EXPECT_EQ(on_c.typical_speed, on_a.typical_speed);
+  EXPECT_EQ(score_of(http_c, "probe", t).probability, probe_a.probability);
+  const json::object c_counts = track_records_of(http_c, t);
+  EXPECT_EQ(c_counts.at("published").as_int64(), 0) << json::serialize(c_counts);
+  // (The test store holds other tests' leads too: C counts what A counts.)
+  EXPECT_EQ(c_counts.at("live_outcomes").as_int64(), track_records_of(http_a, t).at("live_outcomes").as_int64());
+  EXPECT_EQ(track_records_of(http_a, t).at("repeats").as_int64(), kLeads);
+  EXPECT_EQ(track_records_of(http_b, t).at("received").as_int64(), kLeads);
+  for (Instance* i : {&a, &b, &c}) EXPECT_EQ(i->process->stop(SIGTERM), 0) << i->process->log();
 }
 
 std::string iso8601(std::time_t at) {

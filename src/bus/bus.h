@@ -56,9 +56,28 @@ class Bus {
   virtual std::uint64_t last_seq(std::string_view tenant_id) = 0;
   // OK when the bus works; Unavailable with the reason otherwise.
   virtual Status health() = 0;
+
+  // Notices: messages between the instances themselves (e.g. a counted
+  // track-record outcome), beside the tenants' sequenced streams. A notice
+  // takes no seq (BusMessage::seq is 0), is never kept for since() and never
+  // reaches subscribe()'s handlers (so no browser sees one and no client's
+  // seq numbering moves); it reaches the notice handlers of every instance,
+  // this one's included, once each. No order is promised between notices.
+  // Handlers follow the rules of subscribe()'s (quick; they must not notify,
+  // publish or (un)subscribe from inside).
+  // OK when handed over; InvalidArgument for an empty tenant;
+  // ResourceExhausted when it had to be held (the bus's backend is down) and
+  // the hold is full: that notice is dropped.
+  virtual Status notify(std::string_view tenant_id, std::string_view topic,
+                        std::shared_ptr<const std::string> payload) = 0;
+  virtual SubscriptionId subscribe_notices(Handler handler) = 0;
+  // On return the handler is not running and will not run again.
+  virtual void unsubscribe_notices(SubscriptionId id) = 0;
 };
 
 // Replay buffer keeps the last `replay_capacity` messages per tenant.
+// Notices go to this process's notice handlers only, on the notifying
+// thread, before notify returns.
 std::unique_ptr<Bus> make_in_process_bus(std::size_t replay_capacity = 65536);
 
 struct CacheStats {
@@ -102,6 +121,11 @@ struct RedisEndpoint {
 // with local seqs and health() says so; on return, seq counters are raised
 // past the local ones and a "resync" message goes to every tenant this
 // instance knows, since updates may have been missed meanwhile.
+// Notices travel on the same instance-wide stream (no seq, no tenant
+// stream), so a reader that lost its connection resumes them too; handlers
+// run on the reader thread, this instance's own notices included. While
+// Redis is unreachable notices are held here (at most `replay_capacity`) and
+// sent when it returns.
 // The constructor never fails: an unreachable server starts degraded.
 std::unique_ptr<Bus> make_redis_bus(RedisEndpoint endpoint, std::size_t replay_capacity = 65536);
 

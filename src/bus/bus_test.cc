@@ -1,6 +1,7 @@
 // Bus and Cache suites, parameterized by factory so another implementation
 // (Redis) runs the same tests: add a factory and list it in the Types below.
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -109,6 +110,33 @@ class Recorder {
   std::map<std::string, std::vector<std::uint64_t>> by_tenant_;
   BusMessage last_;
 };
+
+// Every notice one handler received, in arrival order.
+class NoticeLog {
+ public:
+  Bus::Handler handler() {
+    return [this](const BusMessage& m) {
+      std::lock_guard lock(mu_);
+      seen_.push_back(m);
+    };
+  }
+  std::vector<BusMessage> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<BusMessage> seen_;
+};
+
+// Polls `done` for up to 20 s: Redis delivers notices on its reader thread.
+// Returns whether it came true; no test asserts the time.
+template <typename F>
+bool eventually(F done) {
+  for (int i = 0; i < 2000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
 
 template <typename Factory>
 class BusTest : public ::testing::Test {
@@ -246,6 +274,42 @@ TYPED_TEST(BusTest, ReplayAndSeqAreIsolatedPerTenant) {
   auto a = bus->since("t_a", 0);
   for (const BusMessage& m : a->messages) EXPECT_EQ(m.tenant_id, "t_a");
   EXPECT_EQ(bus->last_seq("t_b"), 1u);
+}
+
+TYPED_TEST(BusTest, NoticesReachOnlyNoticeHandlersAndTakeNoSeq) {
+  auto bus = this->make();
+  Recorder sequenced;
+  bus->subscribe(sequenced.handler());
+  NoticeLog notices;
+  const SubscriptionId id = bus->subscribe_notices(notices.handler());
+  ASSERT_TRUE(bus->notify("t_a", "live_outcome", text("n1")).is_ok());
+  ASSERT_TRUE(bus->notify("t_b", "live_outcome", nullptr).is_ok());
+  EXPECT_EQ(bus->notify("", "live_outcome", text("x")).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(eventually([&] { return notices.seen().size() == 2; }));
+  const auto seen = notices.seen();
+  EXPECT_EQ(seen[0].tenant_id, "t_a");
+  EXPECT_EQ(seen[0].seq, 0u);
+  EXPECT_EQ(seen[0].topic, "live_outcome");
+  EXPECT_EQ(*seen[0].payload, "n1");
+  EXPECT_EQ(seen[1].tenant_id, "t_b");
+  ASSERT_NE(seen[1].payload, nullptr);
+  EXPECT_EQ(*seen[1].payload, "");
+  // No seq was taken and nothing is replayed: the tenant's stream starts at
+  // 1 as if no notice had been sent, and its subscribers saw only that.
+  EXPECT_EQ(bus->last_seq("t_a"), 0u);
+  auto replay = bus->since("t_a", 0).value();
+  EXPECT_TRUE(replay.complete);
+  EXPECT_TRUE(replay.messages.empty());
+  EXPECT_EQ(bus->publish("t_a", "score_update", text("s1")).value(), 1u);
+  EXPECT_EQ(sequenced.seqs_of("t_a"), (std::vector<std::uint64_t>{1}));
+  EXPECT_TRUE(sequenced.seqs_of("t_b").empty());
+  // Unsubscribed: the next notice is not delivered (it travels before the
+  // message published after it, whose delivery publish waits for).
+  bus->unsubscribe_notices(id);
+  ASSERT_TRUE(bus->notify("t_a", "live_outcome", text("n3")).is_ok());
+  EXPECT_EQ(bus->publish("t_a", "score_update", text("s2")).value(), 2u);
+  EXPECT_EQ(notices.seen().size(), 2u);
+  EXPECT_EQ(sequenced.seqs_of("t_a"), (std::vector<std::uint64_t>{1, 2}));
 }
 
 TYPED_TEST(BusTest, UnsubscribedHandlerIsNeverCalledAgain) {

@@ -1,5 +1,6 @@
 // In-process Bus: a channel per tenant (seq counter + replay ring) and one
-// copy-on-write subscriber list shared by all tenants.
+// copy-on-write subscriber list shared by all tenants; notices go to a
+// subscriber list of their own, with no channel.
 //
 // Ordering: a publisher holds its tenant's channel lock while it assigns the
 // seq and delivers, so concurrent publishers of one tenant are serialised and
@@ -66,6 +67,18 @@ class InProcessBus final : public Bus {
 
   Status health() override { return Status::ok(); }
 
+  Status notify(std::string_view tenant_id, std::string_view topic,
+                std::shared_ptr<const std::string> payload) override {
+    if (tenant_id.empty()) return invalid_argument("notify: empty tenant id");
+    if (!payload) payload = std::make_shared<const std::string>();
+    notices_.deliver(BusMessage{std::string(tenant_id), 0, std::string(topic), std::move(payload)});
+    return Status::ok();
+  }
+
+  SubscriptionId subscribe_notices(Handler handler) override { return notices_.subscribe(std::move(handler)); }
+
+  void unsubscribe_notices(SubscriptionId id) override { notices_.unsubscribe(id); }
+
  private:
   void remember(Channel& channel, const BusMessage& message) {
     if (replay_capacity_ == 0) return;
@@ -113,6 +126,7 @@ class InProcessBus final : public Bus {
   std::unordered_map<std::string, std::unique_ptr<Channel>, StringHash, std::equal_to<>> channels_;
 
   SubscriberSet subscribers_;
+  SubscriberSet notices_;  // apart: no seq, no replay, never the hub's
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Redis Bus. Keys (P = the deployment prefix):
 //   P seq:T  - tenant T's last seq (INCR)
 //   P bus:T  - tenant T's replay stream, entry ids "SEQ-0", capped ~capacity
-//   P bus    - every tenant's messages in publish order, read by all instances
+//   P bus    - every tenant's messages in publish order, read by all instances,
+//              and the notices (field notice=1, no seq: an older reader that
+//              finds seq 0 drops them)
 // Seqs: INCR rather than stream ids, because clients count 1, 2, 3 per tenant
 // with no gaps; one Lua script does INCR + both XADDs, so stream order is seq
 // order. Streams rather than PUBLISH: a reader that lost its connection
@@ -168,6 +170,27 @@ class RedisBus final : public Bus {
     return channel->last;
   }
 
+  Status notify(std::string_view tenant_id, std::string_view topic,
+                std::shared_ptr<const std::string> payload) override {
+    if (tenant_id.empty()) return invalid_argument("notify: empty tenant id");
+    Notice notice{std::string(tenant_id), std::string(topic), payload ? std::move(payload) : std::make_shared<const std::string>()};
+    if (up_.load() && send_notice(notice)) return Status::ok();
+    {
+      std::lock_guard lock(hold_mu_);
+      if (held_.size() >= capacity_) {
+        return resource_exhausted("redis bus down and " + std::to_string(capacity_) + " notices held: notice dropped");
+      }
+      held_.push_back(std::move(notice));
+    }
+    // Redis may have come back (and the hold been sent) since up_ was read.
+    if (up_.load()) (void)send_held();  // a failure marks the bus down; the rest waits
+    return Status::ok();
+  }
+
+  SubscriptionId subscribe_notices(Handler handler) override { return notices_.subscribe(std::move(handler)); }
+
+  void unsubscribe_notices(SubscriptionId id) override { notices_.unsubscribe(id); }
+
   Status health() override {
     if (up_.load()) return Status::ok();
     std::lock_guard lock(reason_mu_);
@@ -178,6 +201,36 @@ class RedisBus final : public Bus {
   std::string seq_key(std::string_view tenant) const { return endpoint_.prefix + "seq:" + std::string(tenant); }
   std::string stream_key(std::string_view tenant) const {
     return endpoint_.prefix + "bus:" + std::string(tenant);
+  }
+
+  struct Notice {
+    std::string tenant;
+    std::string topic;
+    std::shared_ptr<const std::string> payload;
+  };
+
+  // The reply's error (and the bus marked down) when Redis did not take it.
+  Status send_notice(const Notice& n) {
+    const std::string cap = std::to_string(kGlobalStreamCap);
+    std::lock_guard lock(pub_mu_);
+    auto reply = pub_conn_.command({"XADD", global_key_, "MAXLEN", "~", cap, "*", "tenant", n.tenant, "notice", "1",
+                                    "t", n.topic, "p", *n.payload});
+    if (!reply) {
+      mark_down(reply.status().message());
+      return reply.status();
+    }
+    return Status::ok();
+  }
+
+  // Sends what was held while Redis was down, oldest first; stops (keeping
+  // the rest) if Redis goes away again, answering why.
+  Status send_held() {
+    std::lock_guard lock(hold_mu_);
+    while (!held_.empty() && up_.load()) {
+      REAI_RETURN_IF_ERROR(send_notice(held_.front()));
+      held_.pop_front();
+    }
+    return Status::ok();
   }
 
   void mark_down(const std::string& reason) {
@@ -330,6 +383,12 @@ class RedisBus final : public Bus {
       if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
       last_id_ = redis::reply_string(entry->element[0]);
       const redisReply* fields = entry->element[1];
+      if (field(fields, "notice") == "1") {
+        BusMessage notice{field(fields, "tenant"), 0, field(fields, "t"),
+                          std::make_shared<const std::string>(field(fields, "p"))};
+        if (!notice.tenant_id.empty()) notices_.deliver(notice);
+        continue;
+      }
       BusMessage m{field(fields, "tenant"), to_u64(field(fields, "seq")), field(fields, "t"),
                    std::make_shared<const std::string>(field(fields, "p"))};
       if (m.tenant_id.empty()) continue;
@@ -374,7 +433,7 @@ class RedisBus final : public Bus {
     for (auto& [tenant, last] : tenants) {
       if (!publish_remote(tenant, "resync", "{}")) return health();
     }
-    return Status::ok();
+    return send_held();
   }
 
   bool stopping() {
@@ -453,6 +512,12 @@ class RedisBus final : public Bus {
   std::unordered_map<std::string, std::unique_ptr<Channel>, StringHash, std::equal_to<>> channels_;
 
   SubscriberSet subscribers_;
+
+  // Notices: their own handlers (never the hub's), and those that could not
+  // be sent while Redis was down, oldest first, at most capacity_.
+  SubscriberSet notices_;
+  std::mutex hold_mu_;  // taken before pub_mu_, never while holding it
+  std::deque<Notice> held_;  // guarded by hold_mu_
 };
 
 }  // namespace

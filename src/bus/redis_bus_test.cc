@@ -194,6 +194,15 @@ TEST(RedisBus, InstancesShareSeqsAndDeliverToEachOtherInOrder) {
   EXPECT_EQ(a->last_seq("t_a"), 2u * kEach);
   EXPECT_EQ(b->last_seq("t_a"), 2u * kEach);
 
+  // Notices reach both instances' notice handlers, the sender's included,
+  // and take no seq of the shared counters.
+  std::atomic<int> notices_on_a{0}, notices_on_b{0};
+  a->subscribe_notices([&](const BusMessage& m) { notices_on_a += m.topic == "live_outcome" && *m.payload == "x"; });
+  b->subscribe_notices([&](const BusMessage& m) { notices_on_b += m.topic == "live_outcome" && *m.payload == "x"; });
+  ASSERT_TRUE(a->notify("t_a", "live_outcome", text("x")).is_ok());
+  EXPECT_TRUE(eventually([&] { return notices_on_a == 1 && notices_on_b == 1; }));
+  EXPECT_EQ(b->last_seq("t_a"), 2u * kEach);
+
   // A client resuming on the other instance gets the same messages.
   auto from_b_replay = b->since("t_a", 390).value();
   EXPECT_TRUE(from_b_replay.complete);
@@ -223,6 +232,13 @@ TEST(RedisBus, UnreachableRedisStillDeliversLocallyAndSaysSo) {
   EXPECT_TRUE(replay.complete);
   ASSERT_EQ(replay.messages.size(), 1u);
   EXPECT_EQ(*replay.messages[0].payload, "2");
+  // Notices are held for Redis's return (at most the capacity), not
+  // delivered meanwhile.
+  std::atomic<int> notices{0};
+  bus->subscribe_notices([&](const BusMessage&) { ++notices; });
+  for (int i = 0; i < 8; ++i) EXPECT_TRUE(bus->notify("t_a", "live_outcome", text("n")).is_ok()) << i;
+  EXPECT_EQ(bus->notify("t_a", "live_outcome", text("n")).code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(notices.load(), 0);
 
   ManualClock clock(100);
   auto cache = make_redis_cache(endpoint_on(1), clock);
@@ -260,8 +276,14 @@ TEST(RedisBus, KilledAndRestartedRedisDegradesThenResumesAcrossInstances) {
   EXPECT_EQ(cache->get("k"), std::nullopt);
   EXPECT_EQ(cache->health().code(), StatusCode::kUnavailable);
 
+  // A notice sent during the outage is held and reaches B once Redis is back.
+  std::atomic<int> held_on_b{0};
+  b->subscribe_notices([&](const BusMessage& m) { held_on_b += *m.payload == "held"; });
+  ASSERT_TRUE(a->notify("t_a", "live_outcome", text("held")).is_ok());
+
   ASSERT_TRUE(server.start());
   EXPECT_TRUE(eventually([&] { return a->health().is_ok() && b->health().is_ok(); }));
+  EXPECT_TRUE(eventually([&] { return held_on_b.load() == 1; }));
   // Clients of both instances are told to reload what they may have missed.
   EXPECT_TRUE(eventually([&] { return on_b.count("t_a", "resync") >= 1; }));
   auto after = a->publish("t_a", "score_update", text("after"));

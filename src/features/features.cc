@@ -485,6 +485,11 @@ void LeadFeatureState::apply(const Event& event) {
   }
 }
 
+std::optional<double> typical_speed_minutes(const TrackRecord& record) {
+  if (record.speed_count < 3) return std::nullopt;
+  return std::expm1(record.speed_log_sum / record.speed_count);
+}
+
 void LeadFeatureState::write_track_features(const TrackRecordBook* book, float* out) const {
   if (!book) {
     out[kColAgentRate] = kNaN;
@@ -496,9 +501,8 @@ void LeadFeatureState::write_track_features(const TrackRecordBook* book, float* 
   const TrackRecord* agent = book->find_agent(contact_.assigned_agent_id);
   const TrackRecord* source = book->find_source(contact_.tenant_id, contact_.source);
   out[kColAgentRate] = static_cast<float>(book->smoothed_rate(agent));
-  out[kColAgentSpeed] = agent && agent->speed_count >= 3
-                            ? static_cast<float>(std::expm1(agent->speed_log_sum / agent->speed_count))
-                            : kNaN;
+  const auto speed = agent ? typical_speed_minutes(*agent) : std::nullopt;
+  out[kColAgentSpeed] = speed ? static_cast<float>(*speed) : kNaN;
   out[kColSourceRate] = static_cast<float>(book->smoothed_rate(source));
   out[kColTenantRate] = static_cast<float>(book->smoothed_rate(book->find_source(contact_.tenant_id, "*")));
 }

@@ -60,6 +60,11 @@ struct TrackRecord {
   void add_speed(double seconds);
 };
 
+// The agent_typical_speed_min feature of an agent's record: its typical
+// speed-to-lead in minutes (from the mean of log1p), once at least 3 of its
+// leads were reached; nullopt before (the feature is missing then).
+std::optional<double> typical_speed_minutes(const TrackRecord& record);
+
 // As-of track records keyed by agent id and by "tenant|source". Value type;
 // not thread-safe (the engine guards it). Unknown keys fall back to the
 // prior (the global rate, weight kPriorWeight).

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/json.hpp>
 
@@ -122,10 +123,12 @@ struct LeadScoringEngine::Impl {
   // A lead's matured 90-day outcome, or its speed-to-lead once its first
   // agent outreach is seen: what training adds to the track records, as it
   // happens.
-  struct LiveOutcome {
-    Contact lead;  // tenant, agent, source, created_at
-    bool converted = false;
-    std::optional<UnixSeconds> first_outreach;  // set: a speed item
+  using LiveOutcome = TrackOutcome;
+  // Outcomes to publish once every engine lock is released, and with what
+  // (allocates only when sharing).
+  struct Outgoing {
+    std::shared_ptr<const OutcomePublisher> publisher;
+    std::vector<LiveOutcome> outcomes;
   };
   struct MergedBook {
     const LeadModel* id;
@@ -137,6 +140,22 @@ struct LeadScoringEngine::Impl {
   std::vector<LiveOutcome> outcomes;
   std::atomic<std::size_t> outcome_count{0};
   std::vector<MergedBook> merged;
+  // Sharing across instances (share_outcomes): identities of the outcomes
+  // counted, local or received, so each counts once. Off: empty, unused.
+  std::atomic<bool> sharing{false};
+  // Guarded by track_mu; replaced by share_outcomes, copied out by whoever
+  // counts an outcome (null: receive only).
+  std::shared_ptr<const OutcomePublisher> publish;
+  std::unordered_set<std::string> outcome_ids;
+
+  static std::string outcome_id(const TrackOutcome& o) {
+    std::string id;
+    id.reserve(o.lead.tenant_id.size() + o.lead.contact_id.size() + 3);
+    id.append(o.lead.tenant_id).push_back('\x1f');
+    id.append(o.lead.contact_id).push_back('\x1f');
+    id.push_back(o.first_outreach ? 's' : 'o');
+    return id;
+  }
 
   Impl(const ModelRegistry& r, bus::Cache* c, std::size_t n) : registry(r), cache(c), shards(std::max<std::size_t>(1, n)) {}
 
@@ -161,6 +180,7 @@ struct LeadScoringEngine::Impl {
     std::optional<LeadScore> s;
     bool inserted = false;
     UnixSeconds created_at = 0;
+    Outgoing to_publish;
     {
       std::lock_guard lock(shard.mu);
       LeadEntry& entry = entry_locked(shard, key, &inserted);
@@ -169,12 +189,13 @@ struct LeadScoringEngine::Impl {
       entry.state.apply(event);
       created_at = entry.state.contact().created_at;
       if (!reached_before && entry.state.first_outreach()) {
-        add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()});
+        add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()}, &to_publish);
       }
       events_applied.fetch_add(1, std::memory_order_relaxed);
       if (score_at) s = score_locked(entry, event.tenant_id, event.contact_id, *score_at, start);
     }
     if (inserted) track_lead(key, created_at);
+    publish_all(to_publish);
     return s;
   }
 
@@ -186,6 +207,7 @@ struct LeadScoringEngine::Impl {
   // Counts every queued lead whose window closed by the pipeline clock.
   void mature_until(UnixSeconds clock) {
     std::vector<LiveOutcome> done;
+    Outgoing to_publish;
     {
       std::lock_guard lock(pending_mu);
       stage_clock = std::max(stage_clock, clock);
@@ -211,13 +233,38 @@ struct LeadScoringEngine::Impl {
         if (requeue) pending.push({*requeue, std::move(item.key)});
       }
       if (done.empty()) return;
-      for (auto& o : done) add_live_outcome(std::move(o));
+      for (auto& o : done) add_live_outcome(std::move(o), &to_publish);
+    }
+    publish_all(to_publish);
+  }
+
+  // An outcome this engine counted from its own leads. Any lock but
+  // track_mu may be held; what must be published goes to `to_publish`, for
+  // publish_all once every lock is released.
+  void add_live_outcome(LiveOutcome o, Outgoing* to_publish) {
+    std::lock_guard track_lock(track_mu);
+    if (!sharing) {
+      push_outcome(std::move(o));
+      return;
+    }
+    // Already received from the instance that counted it first.
+    if (!outcome_ids.insert(outcome_id(o)).second) return;
+    push_outcome(o);
+    // The publisher in place when it was counted: none during a start-up
+    // replay, whose outcomes every instance counts from the store itself.
+    if (publish) {
+      to_publish->publisher = publish;
+      to_publish->outcomes.push_back(std::move(o));
     }
   }
 
-  // Any lock but track_mu may be held.
-  void add_live_outcome(LiveOutcome o) {
-    std::lock_guard track_lock(track_mu);
+  // No engine lock held: the publisher may be slow (a network round trip).
+  static void publish_all(const Outgoing& counted) {
+    for (const auto& o : counted.outcomes) (*counted.publisher)(o);
+  }
+
+  // track_mu held.
+  void push_outcome(LiveOutcome o) {
     outcomes.push_back(std::move(o));
     outcome_count.store(outcomes.size(), std::memory_order_release);
   }
@@ -444,6 +491,7 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
   const std::string key = lead_key(tenant_id, lead_id);
   Shard& shard = impl_->shard_for(key);
   std::optional<UnixSeconds> track_from;
+  Impl::Outgoing to_publish;
   {
     std::lock_guard lock(shard.mu);
     auto it = shard.leads.find(key);
@@ -461,11 +509,37 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
     entry.state = std::move(fresh);
     // Counted once per instance, as when the outreach arrives here live.
     if (!reached_before && entry.state.first_outreach()) {
-      impl_->add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()});
+      impl_->add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()}, &to_publish);
     }
     if (inserted || entry.state.contact().created_at != created_before) track_from = entry.state.contact().created_at;
   }
   if (track_from) impl_->track_lead(key, *track_from);
+  impl_->publish_all(to_publish);
+}
+
+void LeadScoringEngine::share_outcomes(OutcomePublisher publish) {
+  auto publisher = publish ? std::make_shared<const OutcomePublisher>(std::move(publish)) : nullptr;
+  std::lock_guard lock(impl_->track_mu);
+  if (!impl_->sharing) {
+    // Outcomes counted before sharing began keep their identity too.
+    for (const auto& o : impl_->outcomes) impl_->outcome_ids.insert(Impl::outcome_id(o));
+    impl_->sharing = true;
+  }
+  impl_->publish = std::move(publisher);
+}
+
+Result<bool> LeadScoringEngine::add_outcome(const TrackOutcome& outcome) {
+  if (outcome.lead.tenant_id.empty() || outcome.lead.contact_id.empty()) {
+    return invalid_argument("track outcome without tenant or lead id");
+  }
+  if (outcome.first_outreach && *outcome.first_outreach < outcome.lead.created_at) {
+    return invalid_argument("track outcome: first outreach before the lead was created");
+  }
+  std::lock_guard lock(impl_->track_mu);
+  if (!impl_->sharing) return failed_precondition("outcome sharing is off (share_outcomes not called)");
+  if (!impl_->outcome_ids.insert(Impl::outcome_id(outcome)).second) return false;
+  impl_->push_outcome(outcome);
+  return true;
 }
 
 EngineStats LeadScoringEngine::stats() const {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -106,6 +107,17 @@ struct EngineStats {
   std::uint64_t live_outcomes = 0;  // leads whose 90-day outcome was counted live
 };
 
+// One lead's contribution to the live track records, as the engine that
+// folded the lead counted it: its matured 90-day outcome, or (first_outreach
+// set) its speed-to-lead. What counts of `lead` are tenant_id, contact_id,
+// assigned_agent_id, source and created_at. Identity: (tenant, lead, kind),
+// so each lead gives at most one outcome and one speed item.
+struct TrackOutcome {
+  Contact lead;
+  bool converted = false;                     // outcome: signed within the window
+  std::optional<UnixSeconds> first_outreach;  // set: a speed item, not an outcome
+};
+
 // Holds every lead's feature state in memory (sharded by tenant and lead) and
 // scores it. All methods are thread-safe; work on different leads runs in
 // parallel. Time is always explicit (`now`), so replay and tests control it.
@@ -158,6 +170,32 @@ class LeadScoringEngine {
   void rebuild_lead(std::string_view tenant_id, std::string_view lead_id, const Contact* contact,
                     std::span<const Event> events);
   EngineStats stats() const;
+
+  // Track records shared across instances. After share_outcomes(publish),
+  // every outcome this engine counts from its own leads is handed to
+  // `publish` (which may be empty: receive only), and outcomes from other
+  // instances come in through add_outcome; each (tenant, lead, kind) counts
+  // once however often, and from whichever side, it arrives (the first wins).
+  // Without it nothing is kept or published, as before. A later call only
+  // replaces the publisher (an empty one stops publishing); the identities
+  // of the outcomes already counted are kept, so a server turns sharing on
+  // with an empty publisher before its start-up replay (which every instance
+  // does itself: nothing to send) and sets the real one after it.
+  // Thread-safe; an outcome counted concurrently goes to the publisher in
+  // place when it was counted. `publish` runs on the counting thread (the
+  // one applying the event or stage row) with no engine lock held, so it may
+  // do a network round trip; it may call any method of this engine but
+  // share_outcomes.
+  using OutcomePublisher = std::function<void(const TrackOutcome&)>;
+  void share_outcomes(OutcomePublisher publish);
+  // Counts an outcome another instance published, exactly as if this engine
+  // had counted it (snapshot rules included: one the model's snapshot holds
+  // changes nothing). true when counted, false when its identity was seen
+  // before (a repeat or an echo of this engine's own publication).
+  // InvalidArgument for an outcome without tenant or lead id, or a first
+  // outreach before the lead's creation; FailedPrecondition before
+  // share_outcomes. Thread-safe; never publishes.
+  Result<bool> add_outcome(const TrackOutcome& outcome);
 
  private:
   struct Impl;

@@ -381,6 +381,163 @@ TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord
   EXPECT_EQ(engine.agent_track_record("t1", "no-such-agent").value().speed_count, 0);
 }
 
+TEST_F(LeadScoringTest, SharedOutcomesCountOnceAndScoreAsIfFoldedHere) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  FixedRegistry registry(*model);
+  const UnixSeconds end = (*model)->track_records_end;
+  ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
+  auto lead = [&](const std::string& id, UnixSeconds created) {
+    Contact c = history_->contacts[0];
+    c.contact_id = id;
+    c.created_at = created;
+    return c;
+  };
+  const std::string agent = history_->contacts[0].assigned_agent_id;
+  auto stage = [](const std::string& contact, UnixSeconds ts, Stage st) {
+    OpportunityStage s;
+    s.tenant_id = "t1";
+    s.opportunity_id = "o-" + contact;
+    s.contact_id = contact;
+    s.ts = ts;
+    s.stage = st;
+    return s;
+  };
+  const Contact folded = lead("folded", end + kDay);
+  const Contact other = lead("other", end + 60 * kDay);  // window still open at the last stage row
+  const Event outreach = lead_event("t1", "folded", folded.created_at + 1200, EventType::kSmsOut);
+
+  // A folds "folded" and publishes; B holds only "other"; `single` folds both.
+  LeadScoringEngine a(registry, nullptr), b(registry, nullptr), single(registry, nullptr);
+  std::vector<TrackOutcome> published;
+  a.share_outcomes([&published](const TrackOutcome& o) { published.push_back(o); });
+  b.share_outcomes({});
+  for (LeadScoringEngine* e : {&a, &single}) {
+    e->load_contact(folded);
+    e->load_event(outreach);
+    e->apply_stage(stage("folded", end + 10 * kDay, Stage::kSigned));
+    e->apply_stage(stage("folded", end + 92 * kDay, Stage::kActive));
+  }
+  single.load_contact(other);
+  b.load_contact(other);
+  ASSERT_EQ(published.size(), 2u);  // the speed item, then the matured outcome
+  EXPECT_EQ(published[0].first_outreach, outreach.ts);
+  EXPECT_FALSE(published[1].first_outreach);
+  EXPECT_TRUE(published[1].converted);
+  EXPECT_EQ(published[1].lead.contact_id, "folded");
+
+  const UnixSeconds at = other.created_at + 2 * kDay;
+  const double b_before = b.score("t1", "other", at).value().probability;
+  for (const auto& o : published) EXPECT_TRUE(b.add_outcome(o).value());
+  // Repeats and A's own echo count nothing.
+  for (const auto& o : published) {
+    EXPECT_FALSE(b.add_outcome(o).value());
+    EXPECT_FALSE(a.add_outcome(o).value());
+  }
+  EXPECT_EQ(a.stats().live_outcomes, 2u);
+  EXPECT_EQ(b.stats().live_outcomes, 2u);
+
+  features::TrackRecordBook expected = (*model)->track_records;
+  expected.add_speed(folded, 1200);
+  expected.add_outcome(folded, true);
+  const features::TrackRecord want = *expected.find_agent(agent);
+  for (LeadScoringEngine* e : {&a, &b, &single}) {
+    const features::TrackRecord got = e->agent_track_record("t1", agent).value();
+    EXPECT_EQ(got.matured, want.matured);
+    EXPECT_EQ(got.converted, want.converted);
+    EXPECT_EQ(got.speed_count, want.speed_count);
+    EXPECT_DOUBLE_EQ(got.speed_log_sum, want.speed_log_sum);
+    EXPECT_DOUBLE_EQ(e->agent_conversion_rate("t1", agent).value(), expected.smoothed_rate(&want));
+  }
+  const double b_after = b.score("t1", "other", at).value().probability;
+  EXPECT_EQ(b_after, single.score("t1", "other", at).value().probability);
+  EXPECT_NE(b_after, b_before);
+
+  // B later folds the same lead itself: counted already, so neither counted
+  // nor published again.
+  std::vector<TrackOutcome> from_b;
+  LeadScoringEngine c(registry, nullptr);
+  c.share_outcomes([&from_b](const TrackOutcome& o) { from_b.push_back(o); });
+  for (const auto& o : published) ASSERT_TRUE(c.add_outcome(o).value());
+  c.load_contact(folded);
+  c.load_event(outreach);
+  c.apply_stage(stage("folded", end + 10 * kDay, Stage::kSigned));
+  c.apply_stage(stage("folded", end + 92 * kDay, Stage::kActive));
+  EXPECT_TRUE(from_b.empty());
+  EXPECT_EQ(c.stats().live_outcomes, 2u);
+  EXPECT_EQ(c.agent_track_record("t1", agent).value().matured, want.matured);
+
+  // An outcome the model's snapshot holds already changes nothing.
+  TrackOutcome old{lead("old", end - 100 * kDay), true, std::nullopt};
+  EXPECT_TRUE(b.add_outcome(old).value());
+  EXPECT_EQ(b.agent_track_record("t1", agent).value().matured, want.matured);
+
+  // Bad input, and sharing off.
+  TrackOutcome bad = published[1];
+  bad.lead.contact_id.clear();
+  EXPECT_EQ(b.add_outcome(bad).status().code(), StatusCode::kInvalidArgument);
+  bad = published[0];
+  bad.first_outreach = folded.created_at - 1;
+  EXPECT_EQ(b.add_outcome(bad).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(single.add_outcome(published[1]).status().code(), StatusCode::kFailedPrecondition);
+}
+
+// A server's start: sharing on with no publisher while it replays the store
+// (every instance replays it itself), then the bus's publisher. What the
+// replay counted is neither published nor counted again when another
+// instance's copy arrives; what is counted afterwards is published.
+TEST_F(LeadScoringTest, OutcomesCountedBeforeThePublisherIsSetAreKeptButNotPublished) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  FixedRegistry registry(*model);
+  const UnixSeconds end = (*model)->track_records_end;
+  ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
+  auto lead = [&](const std::string& id, UnixSeconds created) {
+    Contact c = history_->contacts[0];
+    c.contact_id = id;
+    c.created_at = created;
+    return c;
+  };
+  const Contact replayed = lead("replayed", end + kDay);
+  const Contact live = lead("live", end + 2 * kDay);
+  const Contact elsewhere = lead("elsewhere", end + 3 * kDay);
+  LeadScoringEngine engine(registry, nullptr);
+  std::vector<TrackOutcome> published;
+  engine.share_outcomes({});  // receive only, during the replay
+  // Another instance's outcome arrives while the replay runs.
+  TrackOutcome from_other{elsewhere, false, elsewhere.created_at + 600};
+  EXPECT_TRUE(engine.add_outcome(from_other).value());
+  engine.load_contact(replayed);
+  engine.load_event(lead_event("t1", "replayed", replayed.created_at + 300, EventType::kSmsOut));
+  engine.load_contact(elsewhere);
+  engine.load_event(lead_event("t1", "elsewhere", elsewhere.created_at + 600, EventType::kSmsOut));
+  EXPECT_EQ(engine.stats().live_outcomes, 2u);  // "elsewhere" once, though received and replayed
+  engine.share_outcomes([&published](const TrackOutcome& o) { published.push_back(o); });
+  // The replayed lead's copy from another instance counts nothing now.
+  EXPECT_FALSE(engine.add_outcome({replayed, false, replayed.created_at + 300}).value());
+  EXPECT_TRUE(published.empty());
+  ASSERT_TRUE(engine.upsert_contact(live, live.created_at));
+  ASSERT_TRUE(engine.apply_event(lead_event("t1", "live", live.created_at + 900, EventType::kCallOut), live.created_at + 900));
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].lead.contact_id, "live");
+  EXPECT_EQ(published[0].first_outreach, live.created_at + 900);
+  EXPECT_EQ(engine.stats().live_outcomes, 3u);
+  features::TrackRecordBook expected = (*model)->track_records;
+  expected.add_speed(replayed, 300);
+  expected.add_speed(elsewhere, 600);
+  expected.add_speed(live, 900);
+  const features::TrackRecord want = *expected.find_agent(replayed.assigned_agent_id);
+  const features::TrackRecord got = engine.agent_track_record("t1", replayed.assigned_agent_id).value();
+  EXPECT_EQ(got.speed_count, want.speed_count);
+  EXPECT_DOUBLE_EQ(got.speed_log_sum, want.speed_log_sum);
+  // An empty publisher stops publishing again.
+  engine.share_outcomes({});
+  const Contact quiet = lead("quiet", end + 4 * kDay);
+  ASSERT_TRUE(engine.apply_event(lead_event("t1", "quiet", quiet.created_at + 60, EventType::kSmsOut), quiet.created_at + 60));
+  EXPECT_EQ(published.size(), 1u);
+  EXPECT_EQ(engine.stats().live_outcomes, 4u);
+}
+
 TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {
   auto model = load_lead_model(model_dir());
   ASSERT_TRUE(model);

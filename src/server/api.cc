@@ -2,6 +2,7 @@
 #include "server/lead_board.h"
 #include "server/lead_sync.h"
 #include "server/lead_workers.h"
+#include "server/track_outcomes.h"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -61,6 +62,8 @@ namespace {
 
 constexpr std::string_view kContactsPrefix = "/api/contacts/";
 constexpr std::string_view kWsPrefix = "/api/realtime/scoring/";
+constexpr std::string_view kAgentsPrefix = "/api/agents/";
+constexpr std::string_view kTrackRecordSuffix = "/track-record";
 
 
 std::optional<std::uint64_t> parse_uint(std::string_view s) {
@@ -175,6 +178,8 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       if (m.topic == "score_update") board->record(m.payload);
     });
     dashboard_->use_board(board_.get());
+    // Before rebuild() reads the store, receive only (see rebuild()).
+    track_outcomes_ = std::make_unique<TrackOutcomeSharing>(deps_.bus, deps_.engine);
   }
 }
 
@@ -266,6 +271,9 @@ Status Api::rebuild() {
   // Before any delivery is reprocessed: a change that was in memory but not
   // in the outbox at a crash is found by comparing with what was enqueued.
   writeback_->reconcile(std::move(linked_scores));
+  // Every instance replays the store itself, so what this replay counted is
+  // not sent; what this instance counts from now on is.
+  if (track_outcomes_) track_outcomes_->start_publishing();
   return ghl_->resume_pending();
 }
 
@@ -410,6 +418,17 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     if (!decoded || decoded->empty()) route = Route::kUnmatched;
     else contact_id = std::move(*decoded);
   }
+  std::string agent_id;
+  if (path.size() > kAgentsPrefix.size() + kTrackRecordSuffix.size() &&
+      path.substr(0, kAgentsPrefix.size()) == kAgentsPrefix &&
+      path.substr(path.size() - kTrackRecordSuffix.size()) == kTrackRecordSuffix) {
+    auto decoded = percent_decode(
+        path.substr(kAgentsPrefix.size(), path.size() - kAgentsPrefix.size() - kTrackRecordSuffix.size()), false);
+    if (decoded && !decoded->empty() && decoded->find('/') == std::string::npos) {
+      route = Route::kAgentTrackRecord;
+      agent_id = std::move(*decoded);
+    }
+  }
   std::string property_path_id;  // a lead or listing id of a property route
   if (route == Route::kUnmatched) {
     std::string_view raw_id;
@@ -480,6 +499,9 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
       break;
     case Route::kGhlConfig:
       if (method_is(Method::kGet) || method_is(Method::kPut)) return ghl_->config(*claims, request, !get);
+      break;
+    case Route::kAgentTrackRecord:
+      if (method_is(Method::kGet)) return get_agent_track_record(*claims, agent_id);
       break;
     case Route::kRealtimeScoring:
       return error_response(invalid_argument("this route needs a WebSocket upgrade"), route);
@@ -587,6 +609,9 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
   record.band = std::string(scoring::band_name(s.band));
   record.model_version = s.model_version;
   record.reasons_json = reasons_json(s);
+  // The lead's order, not this instance's: another instance's writer may
+  // commit an earlier score of the lead after this one.
+  record.lead_order = s.events_count;
   appender_->append_score(std::move(record));
   return json;
 }
@@ -1110,7 +1135,41 @@ ApiResponse Api::performance(const TokenClaims& claims) {
                      {"leases", sync.leases},
                      {"lease_failures", sync.lease_failures},
                      {"lease_mean_us", sync.leases ? double(sync.lease_ns) / double(sync.leases) / 1e3 : 0.0}};
+  const TrackOutcomeStats shared_outcomes = track_outcomes_ ? track_outcomes_->stats() : TrackOutcomeStats{};
+  o["track_records"] = {{"live_outcomes", engine.live_outcomes},
+                        {"shared", track_outcomes_ != nullptr},
+                        {"publishing", shared_outcomes.publishing},
+                        {"published", shared_outcomes.published},
+                        {"publish_failures", shared_outcomes.publish_failures},
+                        {"received", shared_outcomes.received},
+                        {"repeats", shared_outcomes.repeats},
+                        {"malformed", shared_outcomes.malformed}};
   return json_response(200, json_text(o), Route::kPerformance);
+}
+
+// The agent's track record as the lead scorer reads it now (the model's
+// snapshot plus the live outcomes counted since, on every instance when
+// they share them) and the two agent features it gives each of the agent's
+// leads. 404 when the tenant has no lead model.
+ApiResponse Api::get_agent_track_record(const TokenClaims& claims, std::string_view agent_id) {
+  constexpr Route kRoute = Route::kAgentTrackRecord;
+  auto record = deps_.engine.agent_track_record(claims.tenant_id, agent_id);
+  if (!record) return error_response(record.status(), kRoute);
+  auto rate = deps_.engine.agent_conversion_rate(claims.tenant_id, agent_id);
+  if (!rate) return error_response(rate.status(), kRoute);
+  json::object o;
+  o["agent_id"] = agent_id;
+  o["matured"] = record->matured;
+  o["converted"] = record->converted;
+  o["speed_count"] = record->speed_count;
+  o["speed_log_sum"] = record->speed_log_sum;
+  o["live_outcomes"] = deps_.engine.stats().live_outcomes;
+  json::object features;
+  features["agent_conversion_rate"] = *rate;
+  const auto speed = features::typical_speed_minutes(*record);
+  features["agent_typical_speed_min"] = speed ? json::value(*speed) : json::value(nullptr);
+  o["features"] = std::move(features);
+  return json_response(200, json_text(o), kRoute);
 }
 
 ApiResponse Api::admin_reload(const TokenClaims& claims) {
@@ -1179,6 +1238,18 @@ ApiResponse Api::metrics_page() {
       .gauge("reai_ghl_queue_depth", "GoHighLevel deliveries waiting to be stored or processed.", ghl_->queued());
   if (writeback_) extra.append(ghl_writeback_metrics(writeback_->stats()));
   append_lead_sync_metrics(lead_sync_->active(), lead_sync_->stats(), lead_sync_->health().is_ok(), &extra);
+  if (track_outcomes_) {
+    const TrackOutcomeStats t = track_outcomes_->stats();
+    PrometheusText(&extra)
+        .counter("reai_track_outcomes_published_total",
+                 "Live track-record outcomes counted here and sent to the other instances.", t.published)
+        .counter("reai_track_outcomes_publish_failures_total",
+                 "Live track-record outcomes the bus refused (Redis down, hold full): the others miss them.",
+                 t.publish_failures)
+        .counter("reai_track_outcomes_received_total", "Live track-record outcomes counted from other instances.",
+                 t.received)
+        .counter("reai_track_outcomes_malformed_total", "Malformed live_outcome notices dropped.", t.malformed);
+  }
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
   r.content_type = "text/plain; version=0.0.4";
   return r;

@@ -65,6 +65,7 @@ class GhlWriteback;
 class LeadSync;
 class LeadWorkers;
 class LeadBoard;
+class TrackOutcomeSharing;
 
 using LeadSyncPublish = std::function<void(const scoring::LeadScore& score, bool adopted)>;
 
@@ -131,6 +132,7 @@ class Api {
   ApiResponse get_score(const TokenClaims& claims, std::string_view contact_id);
   ApiResponse get_score_history(const TokenClaims& claims, std::string_view contact_id, std::string_view query);
   ApiResponse get_leads(const TokenClaims& claims, std::string_view query);
+  ApiResponse get_agent_track_record(const TokenClaims& claims, std::string_view agent_id);
   ApiResponse score_trigger(const TokenClaims& claims, const ApiRequest& request);
   ApiResponse performance(const TokenClaims& claims);
   ApiResponse admin_reload(const TokenClaims& claims);
@@ -207,6 +209,10 @@ class Api {
   // scores (the bus), so all instances list the same; unsubscribed first.
   std::unique_ptr<LeadBoard> board_;
   bus::SubscriptionId board_subscription_{};
+  // Only under shared leases: the live track-record outcomes each instance
+  // counts go to the others (bus notices), so agent and source features,
+  // and the scores, agree. Receives from construction; sends after rebuild().
+  std::unique_ptr<TrackOutcomeSharing> track_outcomes_;
 };
 
 // The built-in page and static files. Private helpers of Api.

@@ -18,7 +18,8 @@ std::string_view route_label(Route route) {
       "/api/leads/{id}/matches", "/api/properties/match", "/api/properties/value", "/api/listings/{id}",
       "/api/predictions/market-trends", "/api/predictions/deal-closure/{id}", "/api/predictions/agent-performance/{id}",
       "/api/predictions/pricing",
-      "/api/ghl/oauth/callback", "/api/admin/ghl/outbox", "/api/admin/ghl/config", "unmatched"};
+      "/api/ghl/oauth/callback", "/api/admin/ghl/outbox", "/api/admin/ghl/config",
+      "/api/agents/{id}/track-record", "unmatched"};
   return kLabels[static_cast<int>(route)];
 }
 

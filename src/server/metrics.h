@@ -46,6 +46,7 @@ enum class Route : std::uint8_t {
   kGhlOAuth,
   kGhlOutbox,
   kGhlConfig,
+  kAgentTrackRecord,
   kUnmatched,
 };
 inline constexpr int kRouteCount = static_cast<int>(Route::kUnmatched) + 1;

@@ -405,6 +405,62 @@ TEST_F(ServerTest, BadInputsGetClearErrors) {
   EXPECT_EQ(http_->get("/healthz").status, 200);
 }
 
+// Each stored score row carries its lead's order: the number of events the
+// score was computed from (what the newest-row readers sort by first, so
+// another instance's writer committing an older score later cannot win).
+TEST_F(ServerTest, ScoreRowsCarryTheLeadsEventCount) {
+  start();
+  const std::string tok = token("tenant-a");
+  // A row is recorded when the score, band or reasons change.
+  std::vector<std::pair<std::int64_t, std::int64_t>> changed;  // (events_count, score) of each recorded score
+  std::string last;
+  const char* types[] = {"sms_in", "call_in", "property_view", "sms_in", "email_open"};
+  for (int i = 0; i < 5; ++i) {
+    auto res = post_event(tok, "c1", types[i], "order-" + std::to_string(i));
+    ASSERT_EQ(res.status, 200) << res.body;
+    auto o = as_object(res);
+    EXPECT_EQ(o["events_count"].as_int64(), i + 1);
+    std::string key = json::serialize(o["score"]) + json::serialize(o["band"]);
+    for (const auto& r : o["reasons"].as_array()) key += json::serialize(r.as_object().at("feature"));
+    if (key != last) changed.emplace_back(i + 1, o["score"].as_int64());
+    last = key;
+  }
+  std::vector<store::ScoreRecord> rows;
+  for (int i = 0; i < 500; ++i) {
+    rows = store_->score_history("tenant-a", "c1", 10).value();
+    if (rows.size() >= changed.size()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(rows.size(), changed.size());
+  ASSERT_GE(rows.size(), 3u);  // several orders to check (the rule-based score moves with these events)
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const auto& want = changed[changed.size() - 1 - k];  // newest first
+    EXPECT_EQ(rows[k].lead_order, want.first) << k;
+    EXPECT_EQ(rows[k].score, want.second) << k;
+  }
+}
+
+// GET /api/agents/{id}/track-record: token required; 404 without a lead
+// model (this fixture has none) and for an empty or slashed id; GET only.
+// (Values with a model: lead_lease_binary_test.)
+TEST_F(ServerTest, AgentTrackRecordRouteRefusesBadRequests) {
+  start();
+  const std::string tok = token("tenant-a");
+  EXPECT_EQ(http_->get("/api/agents/ag-1/track-record").status, 401);
+  auto r = http_->get("/api/agents/ag-1/track-record", tok);
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_NE(r.body.find("no lead model"), std::string::npos) << r.body;
+  EXPECT_EQ(http_->get("/api/agents//track-record", tok).status, 404);
+  EXPECT_EQ(http_->get("/api/agents/a%2Fb/track-record", tok).status, 404);
+  EXPECT_EQ(http_->post("/api/agents/ag-1/track-record", "{}", tok).status, 405);
+  const std::string metrics = http_->get("/metrics").body;
+  EXPECT_NE(metrics.find("route=\"/api/agents/{id}/track-record\",code=\"404\""), std::string::npos);
+  // Not shared in one instance alone: nothing to send or receive.
+  auto perf = as_object(http_->get("/api/realtime/performance", tok));
+  EXPECT_FALSE(perf["track_records"].as_object()["shared"].as_bool());
+  EXPECT_EQ(metrics.find("reai_track_outcomes_published_total"), std::string::npos);
+}
+
 TEST_F(ServerTest, PutContactKeepsOmittedFieldsAndRescores) {
   start();
   const std::string a = token("tenant-a");

@@ -200,8 +200,9 @@ class MemoryStore final : public Store {
     auto it = rows->scores.find(contact_id);
     if (it == rows->scores.end()) return out;
     out.assign(it->second.rbegin(), it->second.rend());  // newest insertion first
-    std::stable_sort(out.begin(), out.end(),
-                     [](const ScoreRecord& a, const ScoreRecord& b) { return a.ts > b.ts; });
+    std::stable_sort(out.begin(), out.end(), [](const ScoreRecord& a, const ScoreRecord& b) {
+      return a.lead_order != b.lead_order ? a.lead_order > b.lead_order : a.ts > b.ts;
+    });
     if (out.size() > limit) out.resize(limit);
     return out;
   }

@@ -210,6 +210,17 @@ ALTER TABLE ghl_settings ADD COLUMN hot_pipeline_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE ghl_settings ADD COLUMN hot_stage_id TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Migration 10: each score row's place among its lead's rows (ScoreRecord::
+// lead_order), first in the newest-row order, so rows that two instances
+// commit in the opposite order still read back in the lead's order. Rows
+// from before have 0 (they keep their (ts, insertion) order among
+// themselves and come before every row written since).
+constexpr std::string_view kMigrationScoreLeadOrder = R"sql(
+ALTER TABLE scores ADD COLUMN lead_order INTEGER NOT NULL DEFAULT 0 CHECK (lead_order >= 0);
+DROP INDEX scores_by_contact;
+CREATE INDEX scores_by_contact ON scores (tenant_id, contact_id, lead_order, ts);
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -258,7 +269,7 @@ const std::vector<std::string_view>& sqlite_migrations() {
                                                                   kMigrationListings, kMigrationGhlTokens,
                                                                   kMigrationGhlWritebackState,
                                                                   kMigrationGhlSyncCursors, kMigrationListingVersions,
-                                                                  kMigrationGhlHotStage};
+                                                                  kMigrationGhlHotStage, kMigrationScoreLeadOrder};
   return migrations;
 }
 

@@ -196,6 +196,13 @@ ALTER TABLE ghl_settings ADD COLUMN hot_pipeline_id BYTEA NOT NULL DEFAULT '';
 ALTER TABLE ghl_settings ADD COLUMN hot_stage_id BYTEA NOT NULL DEFAULT '';
 )sql";
 
+// Migration 10: see migrations.cc.
+constexpr std::string_view kMigrationScoreLeadOrder = R"sql(
+ALTER TABLE scores ADD COLUMN lead_order BIGINT NOT NULL DEFAULT 0 CHECK (lead_order >= 0);
+DROP INDEX scores_by_contact;
+CREATE INDEX scores_by_contact ON scores (tenant_id, contact_id, lead_order, ts, seq);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
@@ -203,7 +210,7 @@ const std::vector<std::string_view>& postgres_migrations() {
                                                            kMigrationGhlOutbox, kMigrationListings,
                                                            kMigrationGhlTokens, kMigrationGhlWritebackState,
                                                            kMigrationGhlSyncCursors, kMigrationListingVersions,
-                                                           kMigrationGhlHotStage};
+                                                           kMigrationGhlHotStage, kMigrationScoreLeadOrder};
   return migrations;
 }
 

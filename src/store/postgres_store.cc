@@ -64,15 +64,16 @@ constexpr const char* kInsertStage =
     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
 
 constexpr const char* kInsertScore =
-    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json,"
+    " lead_order) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 constexpr const char* kInsertScores =
-    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json)"
-    " SELECT t, c, ts, p, s, b, m, r FROM unnest($1::bytea[], $2::bytea[], $3::int8[], $4::float8[], $5::int8[],"
-    " $6::bytea[], $7::bytea[], $8::bytea[]) WITH ORDINALITY AS x(t, c, ts, p, s, b, m, r, n) ORDER BY n";
+    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json,"
+    " lead_order) SELECT t, c, ts, p, s, b, m, r, o FROM unnest($1::bytea[], $2::bytea[], $3::int8[], $4::float8[],"
+    " $5::int8[], $6::bytea[], $7::bytea[], $8::bytea[], $9::int8[]) WITH ORDINALITY AS x(t, c, ts, p, s, b, m, r, o, n)"
+    " ORDER BY n";
 constexpr const char* kSelectScores =
-    "SELECT tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json FROM scores"
-    " WHERE tenant_id = $1 AND contact_id = $2 ORDER BY ts DESC, seq DESC LIMIT $3";
+    "SELECT tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json, lead_order FROM scores"
+    " WHERE tenant_id = $1 AND contact_id = $2 ORDER BY lead_order DESC, ts DESC, seq DESC LIMIT $3";
 
 constexpr const char* kUpsertModel =
     "INSERT INTO models (tenant_id, kind, version, path, metrics_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
@@ -242,12 +243,13 @@ PgParams score_params(const ScoreRecord& s) {
   PgParams p;
   p.bytes(s.tenant_id).bytes(s.contact_id).int8(static_cast<std::int64_t>(s.ts)).float8(s.probability);
   p.int8(static_cast<std::int64_t>(s.score)).bytes(s.band).bytes(s.model_version).bytes(s.reasons_json);
+  p.int8(s.lead_order);
   return p;
 }
 
 ScoreRecord read_score(const PgResult& r, int i) {
   return ScoreRecord{r.bytes(i, 0), r.bytes(i, 1), r.int8(i, 2), r.float8(i, 3), static_cast<int>(r.int8(i, 4)),
-                     r.bytes(i, 5), r.bytes(i, 6), r.bytes(i, 7)};
+                     r.bytes(i, 5), r.bytes(i, 6), r.bytes(i, 7), r.int8(i, 8)};
 }
 
 Tenant read_tenant(const PgResult& r, int i) { return Tenant{r.bytes(i, 0), r.bytes(i, 1), r.int8(i, 2), r.bytes(i, 3)}; }
@@ -308,7 +310,7 @@ PgParams events_batch_params(std::span<const Event> events) {
 
 PgParams scores_batch_params(std::span<const ScoreRecord> scores) {
   PgArray tenant(kByteaOid), contact(kByteaOid), ts(kInt8Oid), probability(kFloat8Oid), score(kInt8Oid),
-      band(kByteaOid), model(kByteaOid), reasons(kByteaOid);
+      band(kByteaOid), model(kByteaOid), reasons(kByteaOid), order(kInt8Oid);
   for (const ScoreRecord& s : scores) {
     tenant.bytes(s.tenant_id);
     contact.bytes(s.contact_id);
@@ -318,11 +320,13 @@ PgParams scores_batch_params(std::span<const ScoreRecord> scores) {
     band.bytes(s.band);
     model.bytes(s.model_version);
     reasons.bytes(s.reasons_json);
+    order.int8(s.lead_order);
   }
   PgParams p;
   p.array(kByteaArrayOid, tenant.encode()).array(kByteaArrayOid, contact.encode()).array(kInt8ArrayOid, ts.encode());
   p.array(kFloat8ArrayOid, probability.encode()).array(kInt8ArrayOid, score.encode());
   p.array(kByteaArrayOid, band.encode()).array(kByteaArrayOid, model.encode()).array(kByteaArrayOid, reasons.encode());
+  p.array(kInt8ArrayOid, order.encode());
   return p;
 }
 

@@ -142,10 +142,10 @@ constexpr const char* kInsertStage =
 
 constexpr const char* kInsertScore =
     "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version,"
-    " reasons_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    " reasons_json, lead_order) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr const char* kSelectScores =
-    "SELECT tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json"
-    " FROM scores WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY ts DESC, rowid DESC LIMIT ?3";
+    "SELECT tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json, lead_order"
+    " FROM scores WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY lead_order DESC, ts DESC, rowid DESC LIMIT ?3";
 
 constexpr const char* kUpsertModel =
     "INSERT INTO models (tenant_id, kind, version, path, metrics_json, created_at)"
@@ -292,6 +292,7 @@ ScoreRecord read_score(const Statement& s) {
   r.ts = s.int64(2);
   r.probability = s.real(3);
   r.score = static_cast<int>(s.int64(4));
+  r.lead_order = s.int64(8);
   r.band = s.text(5);
   r.model_version = s.text(6);
   r.reasons_json = s.text(7);
@@ -984,6 +985,7 @@ class SqliteStore final : public Store {
       s.bind(6, r.band);
       s.bind(7, r.model_version);
       s.bind(8, r.reasons_json);
+      s.bind(9, r.lead_order);
     });
   }
 

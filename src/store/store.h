@@ -38,6 +38,13 @@ struct ScoreRecord {
   std::string band;
   std::string model_version;
   std::string reasons_json;  // the score object's reasons array, as JSON
+  // The row's place among the lead's rows, whichever instance wrote it: the
+  // number of the lead's events the score was computed from (a lead's state
+  // only grows, and under shared leases it grows in one order across
+  // instances). Rows are newest by (lead_order, ts, insertion), so two
+  // instances committing one lead's rows in the opposite order still leave
+  // the later score newest. >= 0; rows written before it existed have 0.
+  std::int64_t lead_order = 0;
 };
 
 // A trained model known to the registry.

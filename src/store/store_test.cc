@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "store/migrations.h"
+#include "store/postgres_migrations.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
 #include "store/wal_test_support.h"
@@ -564,6 +565,49 @@ TYPED_TEST(StoreTest, ScoreHistoryIsNewestFirstAndLimited) {
   ASSERT_EQ(two.size(), 2u);
   EXPECT_EQ(two[1].score, 30);
   EXPECT_TRUE(s.score_history("t_a", "c1", 0).value().empty());
+}
+
+// Two instances score one lead within one second; their writers commit the
+// rows in the opposite order (the later score, 7 events folded, first). The
+// newest row is still the later score: the lead's order comes before time
+// and insertion, which order rows of one lead_order (contact changes).
+TYPED_TEST(StoreTest, ScoreHistoryFollowsTheLeadsOrderBeforeTimeAndInsertion) {
+  Store& s = *this->store_;
+  ScoreRecord later = make_score("t_a", "c1", 500, 40);
+  later.lead_order = 7;
+  ScoreRecord earlier = make_score("t_a", "c1", 500, 30);
+  earlier.lead_order = 6;
+  ASSERT_TRUE(s.append_score(later).is_ok());
+  ASSERT_TRUE(s.append_score(earlier).is_ok());
+  auto newest = s.score_history("t_a", "c1", 1).value();
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(newest[0].score, 40);
+  EXPECT_EQ(newest[0].lead_order, 7);
+  // The batch paths (the event writer's) keep it too; within lead_order 7,
+  // time then insertion.
+  ScoreRecord contact_change = make_score("t_a", "c1", 501, 41);
+  contact_change.lead_order = 7;
+  ScoreRecord stale = make_score("t_a", "c1", 502, 29);
+  stale.lead_order = 5;
+  const std::vector<ScoreRecord> rows = {contact_change, stale};
+  ASSERT_TRUE(s.append_scores(rows).is_ok());
+  ScoreRecord same_instant = make_score("t_a", "c1", 501, 42);
+  same_instant.lead_order = 7;
+  ASSERT_TRUE(s.append_batch({}, std::span<const ScoreRecord>(&same_instant, 1), {}).has_value());
+  std::vector<int> scores;
+  std::vector<std::int64_t> orders;
+  const std::vector<ScoreRecord> history = s.score_history("t_a", "c1", 10).value();
+  for (const ScoreRecord& r : history) {
+    scores.push_back(r.score);
+    orders.push_back(r.lead_order);
+  }
+  EXPECT_EQ(scores, (std::vector<int>{42, 41, 40, 30, 29}));
+  EXPECT_EQ(orders, (std::vector<std::int64_t>{7, 7, 7, 6, 5}));
+  ScoreRecord bad = make_score("t_a", "c1", 503, 50);
+  bad.lead_order = -1;
+  EXPECT_EQ(s.append_score(bad).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.append_scores(std::vector<ScoreRecord>{bad}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.score_history("t_a", "c1", 10).value().size(), 5u);
 }
 
 TYPED_TEST(StoreTest, ModelRegistryListsNewestFirstPerTenantAndKind) {
@@ -1261,12 +1305,51 @@ TEST(SqliteStoreTest, HotStageMigrationKeepsExistingSettingsOff) {
   }
   auto store = open_sqlite_store(tmp.path().string());
   ASSERT_TRUE(store.has_value()) << store.status().to_string();
-  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), 9);
+  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
   auto g = (*store)->get_ghl_settings("t_old").value();
   EXPECT_EQ(g.workflow_secret, "wf");
   EXPECT_TRUE(g.active);
   EXPECT_TRUE(g.hot_pipeline_id.empty());
   EXPECT_TRUE(g.hot_stage_id.empty());
+}
+
+// Migration 10 on a database at version 9: its score rows stay, with
+// lead_order 0, in their old (time, insertion) order, and come before rows
+// written since.
+TEST(SqliteStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
+  TempDir tmp;
+  fs::path file = tmp.path() / "reai.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+    std::string sql = "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL);";
+    for (int v = 1; v <= 9; ++v) {
+      sql += std::string(sqlite_migrations()[v - 1]);
+      sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
+    }
+    sql += "INSERT INTO scores VALUES ('t_old', 'c1', 100, 0.2, 20, 'warm', 'v1', '[]');"
+           "INSERT INTO scores VALUES ('t_old', 'c1', 200, 0.3, 30, 'warm', 'v1', '[]');"
+           "INSERT INTO scores VALUES ('t_old', 'c1', 200, 0.31, 31, 'warm', 'v1', '[\"r\"]');";
+    char* error = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+    sqlite3_close(db);
+  }
+  auto store = open_sqlite_store(tmp.path().string());
+  ASSERT_TRUE(store.has_value()) << store.status().to_string();
+  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), 10);
+  auto old_rows = (*store)->score_history("t_old", "c1", 10).value();
+  ASSERT_EQ(old_rows.size(), 3u);
+  EXPECT_EQ(old_rows[0].score, 31);
+  EXPECT_EQ(old_rows[0].reasons_json, R"(["r"])");
+  EXPECT_DOUBLE_EQ(old_rows[0].probability, 0.31);
+  EXPECT_EQ(old_rows[1].score, 30);
+  EXPECT_EQ(old_rows[2].score, 20);
+  EXPECT_EQ(old_rows[2].ts, 100);
+  for (const ScoreRecord& r : old_rows) EXPECT_EQ(r.lead_order, 0);
+  ScoreRecord next = make_score("t_old", "c1", 150, 25);
+  next.lead_order = 1;
+  ASSERT_TRUE((*store)->append_score(next).is_ok());
+  EXPECT_EQ((*store)->score_history("t_old", "c1", 1).value()[0].score, 25);
 }
 
 TEST(SqliteStoreTest, RefusesDatabaseNewerThanBinary) {
@@ -1358,6 +1441,37 @@ TEST_F(PostgresStoreTest, MigrationsAreRecordedOnceAcrossReopens) {
   for (int i = 0; i < 3; ++i) ASSERT_NE(open(), nullptr);
   EXPECT_EQ(query_text("SELECT count(*) FROM schema_migrations"), std::to_string(schema_version()));
   EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), std::to_string(schema_version()));
+}
+
+// As SqliteStoreTest.ScoreLeadOrderMigrationKeepsExistingRows, on PostgreSQL.
+TEST_F(PostgresStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
+  ASSERT_FALSE(factory_.server_url.empty()) << "no PostgreSQL test server";
+  ASSERT_TRUE(factory_.setup.is_ok()) << factory_.setup.to_string();
+  std::string sql = "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL);";
+  for (int v = 1; v <= 9; ++v) {
+    sql += std::string(postgres_migrations()[v - 1]);
+    sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
+  }
+  sql += "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json) VALUES"
+         " ('t_old', 'c1', 100, 0.2, 20, 'warm', 'v1', '[]'), ('t_old', 'c1', 200, 0.3, 30, 'warm', 'v1', '[]'),"
+         " ('t_old', 'c1', 200, 0.31, 31, 'warm', 'v1', '[\"r\"]');";
+  ASSERT_TRUE(postgres_admin(factory_.url, sql).is_ok());
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), "10");
+  auto old_rows = store->score_history("t_old", "c1", 10).value();
+  ASSERT_EQ(old_rows.size(), 3u);
+  EXPECT_EQ(old_rows[0].score, 31);
+  EXPECT_EQ(old_rows[0].reasons_json, R"(["r"])");
+  EXPECT_DOUBLE_EQ(old_rows[0].probability, 0.31);
+  EXPECT_EQ(old_rows[1].score, 30);
+  EXPECT_EQ(old_rows[2].score, 20);
+  EXPECT_EQ(old_rows[2].ts, 100);
+  for (const ScoreRecord& r : old_rows) EXPECT_EQ(r.lead_order, 0);
+  ScoreRecord next = make_score("t_old", "c1", 150, 25);
+  next.lead_order = 1;
+  ASSERT_TRUE(store->append_score(next).is_ok());
+  EXPECT_EQ(store->score_history("t_old", "c1", 1).value()[0].score, 25);
 }
 
 TEST_F(PostgresStoreTest, RefusesDatabaseNewerThanBinary) {

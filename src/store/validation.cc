@@ -33,6 +33,7 @@ Status validate(const OpportunityStage& stage) {
 
 Status validate(const ScoreRecord& record) {
   REAI_RETURN_IF_ERROR(require(record.tenant_id, "tenant_id"));
+  if (record.lead_order < 0) return invalid_argument("score: negative lead_order");
   return require(record.contact_id, "contact_id");
 }
 
