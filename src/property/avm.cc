@@ -20,7 +20,6 @@
 #include "models/models.h"
 #include "property/features.h"
 #include "property/hedonic.h"
-#include "property/local_ridge.h"
 #include "property/property.h"
 #include "property/schema.h"
 
@@ -254,8 +253,6 @@ struct ValuationModel::Impl {
   HedonicModel hedonic;
   std::vector<double> krige;  // weights of the spatial residual features in the kriged hedonic
   double blend = 0;         // weight of the hedonic model in the log-price blend
-  LocalRidge local;         // local correction of the kriged hedonic (empty when unused)
-  double local_weight = 0;  // its weight in the blend
   double center = 0;        // mean training log price (labels are centred)
   double sigma_center = 0;  // mean absolute out-of-fold residual
   double sigma_floor = 0;   // smallest difficulty used to scale scores
@@ -441,58 +438,20 @@ Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std:
     }
     for (std::size_t i = 0; i < n; ++i) hedonic_oof[i] = static_cast<float>(hedonic_oof[i] + impl->kriging(residual_features.data() + i * kResidualFeatures));
   }
-  // Local correction of the kriged hedonic, fitted on its out-of-fold
-  // residuals, where the data has coordinates.
-  std::vector<float> local_oof(n, 0.0f);
-  {
-    std::vector<float> px(n), py(n), residual(n);
-    bool located = true;
-    for (std::size_t i = 0; i < n && located; ++i) {
-      located = impl->plan.coordinates(raw.row(i), &px[i], &py[i]);
-      residual[i] = labels[i] - hedonic_oof[i];
-    }
-    if (located) {
-      LocalRidge::Data data{x, cols, {}, px, py, residual};
-      for (std::size_t k = 0; k < cols; ++k) {
-        if (k < impl->schema.columns.size() && impl->schema.columns[k].kind == ColumnKind::kCategorical) continue;
-        data.use.push_back(static_cast<int>(k));
-      }
-      auto local = LocalRidge::fit(data, folds, num_folds, static_cast<unsigned>(options.seed) * 31u + 7u, &local_oof);
-      if (!local) return local.status();
-      impl->local = std::move(*local);
-    }
-  }
-  // Blend weights by out-of-fold error: the kriged hedonic's against the
-  // trees', and the local correction's (at most the hedonic's: it corrects
-  // that member). The blend's out-of-fold residuals are the conformal
-  // calibration set.
+  // Blend weight by out-of-fold error; the blend's out-of-fold residuals are
+  // the conformal calibration set.
   double best_sse = std::numeric_limits<double>::infinity();
-  const int local_steps = impl->local.empty() ? 0 : 20;
   for (int step = 0; step <= 20; ++step) {
     const double w = step / 20.0;
-    for (int local_step = 0; local_step <= std::min(step, local_steps); ++local_step) {
-      const double a = local_step / 20.0;
-      double sse = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        const double e = w * hedonic_oof[i] + a * local_oof[i] + (1 - w) * best.prediction[i] - labels[i];
-        sse += e * e;
-      }
-      if (sse < best_sse) best_sse = sse, impl->blend = w, impl->local_weight = a;
-    }
-  }
-  if (options.progress && !impl->local.empty()) {
-    double lsse = 0;
+    double sse = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      const double e = hedonic_oof[i] + local_oof[i] - labels[i];
-      lsse += e * e;
+      const double e = w * hedonic_oof[i] + (1 - w) * best.prediction[i] - labels[i];
+      sse += e * e;
     }
-    std::fprintf(stderr, "  local ridge: %zu clusters, lambda %.2g, kriged + local alone %.4f, weight %.2f\n",
-                 impl->local.clusters(), impl->local.lambda(), std::sqrt(lsse / n), impl->local_weight);
+    if (sse < best_sse) best_sse = sse, impl->blend = w;
   }
-  if (impl->local_weight == 0) impl->local = LocalRidge();
   for (std::size_t i = 0; i < n; ++i) {
-    best.prediction[i] = static_cast<float>(impl->blend * hedonic_oof[i] + impl->local_weight * local_oof[i] +
-                                            (1 - impl->blend) * best.prediction[i]);
+    best.prediction[i] = static_cast<float>(impl->blend * hedonic_oof[i] + (1 - impl->blend) * best.prediction[i]);
   }
   const double gbm_rmse = best.rmse;
   best.rmse = std::sqrt(best_sse / static_cast<double>(n));
@@ -536,9 +495,9 @@ Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std:
   impl->difficulty_json = std::move(*difficulty_json);
   impl->value_forest = std::move(*value_forest);
   impl->difficulty_forest = std::move(*difficulty_forest);
-  char blend_text[128];
-  std::snprintf(blend_text, sizeof blend_text, "; hedonic ridge lambda=%.0f%s blend=%.2f local=%.2f",
-                impl->hedonic.lambda(), impl->krige.empty() ? "" : " kriged", impl->blend, impl->local_weight);
+  char blend_text[96];
+  std::snprintf(blend_text, sizeof blend_text, "; hedonic ridge lambda=%.0f%s blend=%.2f", impl->hedonic.lambda(),
+                impl->krige.empty() ? "" : " kriged", impl->blend);
   impl->summary_params = describe(*chosen) + blend_text;
 
   // Importance of each input column: mean |path contribution| of the
@@ -628,10 +587,7 @@ Valuation ValuationModel::value(const RowBinding& binding, std::span<const std::
   m.plan.residual_features(neighbours, features.data() + cols + 1);
   const double trees = m.value_forest.predict_margin(features.data());
   const double kriged = hedonic + m.kriging(features.data() + cols + 1);
-  double log_value = m.center + (1 - m.blend) * trees + m.blend * kriged;
-  if (float px = 0, py = 0; !m.local.empty() && m.plan.coordinates(raw.data(), &px, &py)) {
-    log_value += m.local_weight * m.local.predict(features.data(), px, py);
-  }
+  const double log_value = m.center + (1 - m.blend) * trees + m.blend * kriged;
   const double s = m.sigma(features.data());
   Valuation v;
   v.predicted = std::exp(log_value);
@@ -696,7 +652,6 @@ Status ValuationModel::save(const std::string& dir) const {
                     {"hedonic", m.hedonic.to_json()},
                     {"blend", m.blend},
                     {"krige", json::array(m.krige.begin(), m.krige.end())}};
-  if (!m.local.empty()) root["local"] = json::object{{"weight", m.local_weight}, {"model", m.local.to_json()}};
   REAI_RETURN_IF_ERROR(write_text_file(dir + "/model.json", json::serialize(root)));
   REAI_RETURN_IF_ERROR(write_text_file(dir + "/value.xgb.json", m.value_json));
   return write_text_file(dir + "/difficulty.xgb.json", m.difficulty_json);
@@ -763,14 +718,6 @@ Result<ValuationModel> ValuationModel::load(const std::string& dir) {
       if (!v.is_number()) return invalid_argument(dir + "/model.json: bad krige weights");
       impl->krige.push_back(v.to_number<double>());
     }
-  }
-  if (const json::value* l = o.if_contains("local"); l != nullptr) {
-    const json::value* model = l->is_object() ? l->get_object().if_contains("model") : nullptr;
-    if (model == nullptr || !model->is_object()) return invalid_argument(dir + "/model.json: bad local model");
-    auto local = LocalRidge::from_json(model->get_object(), impl->plan.num_features());
-    if (!local) return invalid_argument(dir + ": " + local.status().message());
-    impl->local = std::move(*local);
-    impl->local_weight = number_or(l->get_object(), "weight", 0);
   }
   impl->center = number_or(o, "center", 0);
   impl->sigma_center = number_or(o, "sigma_center", 0);

@@ -299,12 +299,6 @@ void FeaturePlan::project(const float* raw, float* x, float* y) const {
   *y = raw[lat_] * 111.0f;
 }
 
-bool FeaturePlan::coordinates(const float* raw, float* x, float* y) const {
-  if (lon_ < 0 || lat_ < 0 || std::isnan(raw[lon_]) || std::isnan(raw[lat_])) return false;
-  project(raw, x, y);
-  return true;
-}
-
 FeaturePlan FeaturePlan::fit(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
                              std::span<const int> folds, std::vector<float>* train_features) {
   FeaturePlan plan;

@@ -134,10 +134,6 @@ class FeaturePlan {
   // A new home's residual features from build()'s neighbours.
   void residual_features(const Neighbours& neighbours, float* out) const;
 
-  // The row's location in km (x east, y north), when the data has
-  // coordinates and the row has both; false otherwise.
-  bool coordinates(const float* raw, float* x, float* y) const;
-
   boost::json::object to_json() const;
   static Result<FeaturePlan> from_json(const boost::json::object& json, std::size_t schema_columns);
 
