@@ -43,20 +43,41 @@ int Checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal
   auto* checkpointer = static_cast<Checkpointer*>(self);
   const Thresholds& t = checkpointer->thresholds_;
   const bool background_idle = !checkpointer->running_.load(std::memory_order_acquire);
-  if (wal_frames >= t.foreground_frames || (wal_frames >= t.restart_frames && background_idle)) {
+  const bool restart_due = wal_frames >= t.restart_frames && background_idle;
+  if (wal_frames >= t.foreground_frames || (restart_due && checkpointer->writer_takes_tail(wal_frames))) {
     // PASSIVE never waits (no busy handler): SQLITE_BUSY when a background
     // pass just started, and the next commit tries again.
-    const int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    checkpointer->record(rc, db, "wal checkpoint (writer)");
-  } else if (wal_frames >= t.background_frames && wal_frames < t.restart_frames) {
+    int backfilled = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, &backfilled);
+    checkpointer->record(rc, db, "wal checkpoint (writer)", backfilled);
+    checkpointer->writer_seen_backfilled_ = checkpointer->backfilled_.load(std::memory_order_relaxed);
+  } else if (restart_due || (wal_frames >= t.background_frames && wal_frames < t.restart_frames)) {
     checkpointer->request();
   }
   return SQLITE_OK;
 }
 
+// Past the restart point, whether the writer copies the tail itself (the
+// short rest a background pass left) or leaves it to the background: a
+// reader's snapshot (a long scan) stops every pass at the frame it started
+// from, so the tail behind it grows while the scan runs. The writer takes a
+// short tail, and a long one only once a background pass made progress since
+// it last looked (that pass copied the bulk; the rest arrived during it, as
+// without readers). No progress: the WAL is pinned, or was until now and no
+// pass has run since, so the background is asked.
+bool Checkpointer::writer_takes_tail(int wal_frames) {
+  const int backfilled = backfilled_.load(std::memory_order_relaxed);
+  // A count above the WAL's size is from before the last restart.
+  const int tail = backfilled <= wal_frames ? wal_frames - backfilled : wal_frames;
+  const bool progressed = backfilled != writer_seen_backfilled_;
+  writer_seen_backfilled_ = backfilled;
+  return tail <= (thresholds_.restart_frames - thresholds_.background_frames) / 2 || progressed;
+}
+
 // BUSY is not a failure: another pass holds the checkpoint lock and the next
 // commit asks again.
-void Checkpointer::record(int rc, sqlite3* db, const char* what) {
+void Checkpointer::record(int rc, sqlite3* db, const char* what, int backfilled) {
+  if (rc == SQLITE_OK && backfilled >= 0) backfilled_.store(backfilled, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   last_status_ = rc == SQLITE_OK || rc == SQLITE_BUSY ? Status::ok() : sqlite_status(db, rc, what);
 }
@@ -77,10 +98,11 @@ void Checkpointer::run() {
     requested_ = false;
     running_.store(true, std::memory_order_release);
     lock.unlock();
+    int backfilled = 0;
     const int rc = sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                       nullptr, nullptr);
+                                       nullptr, &backfilled);
+    record(rc, db_->handle(), "wal checkpoint", backfilled);
     running_.store(false, std::memory_order_release);
-    record(rc, db_->handle(), "wal checkpoint");
     lock.lock();
   }
 }

@@ -23,6 +23,19 @@
 // 64 MiB put the writer in its own checkpoint for 2-4% of the time (figures
 // in docs/RESULTS.md, "POST /api/events, session 8"), i.e. across the p99 of
 // the answers.
+//
+// Readers (the store's read connections) pin the WAL: no pass copies frames
+// past the snapshot of the oldest read transaction, and the WAL restarts only
+// when no reader uses it. While a long scan runs under load the WAL grows past
+// the restart point with a tail no pass could copy. The writer would then
+// copy that whole tail in its own commit once the scan ends (~100 MiB after
+// a half-second scan at full load); so past the restart point the writer
+// leaves a tail longer than half the background span (restart - background
+// frames) to the background unless a background pass made progress since
+// the writer last looked (writer_takes_tail). The restart is delayed until
+// the scan ends, never prevented: once no reader pins the WAL, one
+// background pass copies the bulk and the next commit takes the rest and
+// restarts it as usual.
 #pragma once
 
 #include <atomic>
@@ -77,7 +90,10 @@ class Checkpointer {
   Checkpointer(Database& writer, std::unique_ptr<Database> own, Thresholds thresholds);
   static int on_commit(void* self, sqlite3* db, const char* schema, int wal_frames);
   void request();
-  void record(int rc, sqlite3* db, const char* what);
+  // `backfilled`: frames of the WAL already copied, as the pass reported.
+  void record(int rc, sqlite3* db, const char* what, int backfilled);
+  // Called by on_commit only (under the store's writer lock).
+  bool writer_takes_tail(int wal_frames);
   void run();
 
   Database& writer_;
@@ -90,6 +106,8 @@ class Checkpointer {
   bool stop_ = false;       // guarded by mu_
   Status last_status_;      // guarded by mu_
   std::atomic<bool> running_{false};  // a background pass is in progress
+  std::atomic<int> backfilled_{0};    // frames copied, by the last pass that succeeded
+  int writer_seen_backfilled_ = -1;   // backfilled_ when on_commit last looked; on_commit only
   std::thread thread_;
 };
 

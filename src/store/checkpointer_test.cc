@@ -95,6 +95,49 @@ TEST(CheckpointerTest, WalRestartsAtItsThresholdAndKeepsEveryRow) {
   EXPECT_EQ(query_int(*reopened, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);
 }
 
+// A read transaction (the store's long scan on a reader) pins the WAL: no
+// restart while it is open, however far appends carry the WAL past the
+// restart point. Once it ends, the checkpointer copies the long tail and
+// the WAL restarts again, every row kept.
+TEST(CheckpointerTest, ReaderPinsTheWalUntilItEndsThenItRestarts) {
+  TempDir tmp;
+  const fs::path file = tmp.path() / "c.db";
+  auto db = open_wal(file);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, body TEXT NOT NULL);"
+                       "CREATE INDEX rows_by_k ON rows (k)")
+                  .is_ok());
+  auto checkpointer = Checkpointer::start(*db, file.string(), {.background_frames = 64,
+                                                               .restart_frames = 128,
+                                                               .foreground_frames = 100'000});
+  ASSERT_TRUE(checkpointer.has_value());
+  ASSERT_NO_FATAL_FAILURE(insert_rows(*db, 0, 10));
+  auto reader = open_wal(file);
+  ASSERT_NE(reader, nullptr);
+  auto scan = reader->prepare("SELECT id FROM rows ORDER BY id");
+  ASSERT_TRUE(scan.has_value());
+  Status status;
+  ASSERT_TRUE((*scan)->step(&status));  // the read transaction is open from here
+  const auto restarts_before = wal_restarts(file);
+  int rows = 10;
+  ASSERT_NO_FATAL_FAILURE(insert_rows(*db, rows, 1000));  // thousands of frames: many restart points
+  rows += 1000;
+  EXPECT_EQ(wal_restarts(file), restarts_before) << "the WAL restarted under an open reader";
+  std::int64_t seen = 1;
+  while ((*scan)->step(&status)) ++seen;
+  EXPECT_TRUE(status.is_ok());
+  EXPECT_EQ(seen, 10) << "the reader's snapshot changed";
+  (*scan)->reset();  // the read transaction ends
+  constexpr int kMaxRows = 20'000;
+  while (rows < kMaxRows && wal_restarts(file) < restarts_before + 2) {
+    ASSERT_NO_FATAL_FAILURE(insert_rows(*db, rows, 100));
+    rows += 100;
+  }
+  EXPECT_GE(wal_restarts(file), restarts_before + 2) << "the WAL did not restart in " << rows << " rows";
+  EXPECT_TRUE((*checkpointer)->last_status().is_ok());
+  EXPECT_EQ(query_int(*reader, "SELECT count(*) FROM rows"), rows);
+}
+
 TEST(CheckpointerTest, DefaultThresholdsAreOrderedAndRestartAt256MiB) {
   const Checkpointer::Thresholds t;
   EXPECT_LT(t.background_frames, t.restart_frames);

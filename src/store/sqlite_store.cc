@@ -1,6 +1,28 @@
-// SQLite implementation of Store: one connection in WAL mode behind a mutex.
-// One writer is all SQLite allows anyway, and reads on the hot path are rare
-// (state is rebuilt once at start), so a single connection keeps it simple.
+// SQLite implementation of Store, in WAL mode: one writer connection behind a
+// mutex (one writer is all SQLite allows anyway) and a small pool of read
+// connections. WAL lets readers run beside the writer, each on the snapshot
+// its read transaction started with, so reads never take the writer's lock:
+// a tenant-wide scan (start-up rebuild, prediction snapshots, listing
+// popularity: hundreds of ms on a large tenant) no longer stalls appends,
+// and point reads (a score, a lead list) no longer queue behind commits.
+//
+// Read-your-writes: every read is one statement, i.e. one read transaction,
+// started when the read starts and ended (statement reset) before it
+// returns, so no reader keeps an old snapshot between calls. A write's
+// commit has updated the WAL index when the write returns, so a read that
+// starts after it sees it, on any reader.
+//
+// What stays on the writer: every write, and anything that reads its own
+// write (the ids from sqlite3_last_insert_rowid, the row counts of
+// INSERT ... ON CONFLICT DO NOTHING), which must come from the connection
+// that wrote. The store is always a file (DATA_DIR/reai.db): there is no
+// in-memory SQLite database whose readers would not see the writer's rows.
+//
+// A reader's snapshot pins the WAL: a checkpoint cannot copy frames past the
+// oldest snapshot, and the WAL cannot restart while any reader uses it. A long
+// scan under load therefore lets the WAL grow past the restart point until
+// it ends; the checkpointer (checkpointer.h) leaves the larger tail that
+// remains to its background thread instead of copying it on the writer.
 //
 // append_event group-commits: a commit costs the same for one row as for a
 // few (it writes the touched pages to the WAL), so when several threads
@@ -12,6 +34,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <span>
 #include <string>
 #include <system_error>
@@ -303,10 +326,91 @@ ModelRecord read_model(const Statement& s) {
   return ModelRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5)};
 }
 
+// Read connections to one database file, opened on demand up to `capacity`,
+// each with its own statement cache and used by one thread at a time. A
+// caller finding every reader busy waits for one (never for the writer).
+class ReaderPool {
+ public:
+  ReaderPool(std::string path, std::size_t capacity) : path_(std::move(path)), capacity_(capacity) {}
+
+  // A reader for the caller's thread until it goes out of scope.
+  class Lease {
+   public:
+    Lease(ReaderPool* pool, std::unique_ptr<Database> db) : pool_(pool), db_(std::move(db)) {}
+    ~Lease() {
+      if (db_) pool_->give_back(std::move(db_));
+    }
+    Lease(Lease&& other) noexcept = default;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Lease& operator=(Lease&&) = delete;
+    Database& db() { return *db_; }
+
+   private:
+    ReaderPool* pool_;
+    std::unique_ptr<Database> db_;
+  };
+
+  // An idle reader, a new one while below capacity, else the first returned.
+  // The open's error when a new connection cannot be opened.
+  Result<Lease> acquire() {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return !idle_.empty() || opened_ < capacity_; });
+      if (!idle_.empty()) {
+        std::unique_ptr<Database> db = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(this, std::move(db));
+      }
+      ++opened_;  // reserved; opened outside the lock
+    }
+    auto db = open_reader();
+    if (!db) {
+      std::lock_guard lock(mu_);
+      --opened_;
+      cv_.notify_one();
+      return db.status();
+    }
+    return Lease(this, std::move(*db));
+  }
+
+ private:
+  Result<std::unique_ptr<Database>> open_reader() {
+    auto db = Database::open(path_);
+    if (!db) return db.status();
+    REAI_RETURN_IF_ERROR((*db)->exec("PRAGMA busy_timeout = 5000"));
+    // A reader never writes; a bug that tried would fail instead of taking
+    // the write lock beside the writer.
+    REAI_RETURN_IF_ERROR((*db)->exec("PRAGMA query_only = ON"));
+    REAI_RETURN_IF_ERROR((*db)->exec("PRAGMA temp_store = MEMORY"));
+    return db;
+  }
+
+  void give_back(std::unique_ptr<Database> db) {
+    {
+      std::lock_guard lock(mu_);
+      idle_.push_back(std::move(db));
+    }
+    cv_.notify_one();
+  }
+
+  const std::string path_;
+  const std::size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Database>> idle_;  // guarded by mu_
+  std::size_t opened_ = 0;                        // guarded by mu_; idle and leased
+};
+
+// One reader per hardware thread: the server's request threads and its
+// background work each read on their own; at least two so one long scan
+// never makes a point read wait.
+std::size_t reader_capacity() { return std::max<std::size_t>(2, std::thread::hardware_concurrency()); }
+
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Database> db, std::unique_ptr<Checkpointer> checkpointer)
-      : db_(std::move(db)), checkpointer_(std::move(checkpointer)) {}
+  SqliteStore(std::unique_ptr<Database> db, std::unique_ptr<Checkpointer> checkpointer, const std::string& path)
+      : db_(std::move(db)), checkpointer_(std::move(checkpointer)), readers_(path, reader_capacity()) {}
 
   Status upsert_tenant(const Tenant& t) override {
     std::lock_guard lock(mu_);
@@ -319,7 +423,6 @@ class SqliteStore final : public Store {
   }
 
   Result<Tenant> get_tenant(const std::string& tenant_id) override {
-    std::lock_guard lock(mu_);
     std::optional<Tenant> found;
     REAI_RETURN_IF_ERROR(scan(
         kSelectTenant, [&](Statement& s) { s.bind(1, tenant_id); },
@@ -332,7 +435,6 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<Tenant>> list_tenants() override {
-    std::lock_guard lock(mu_);
     std::vector<Tenant> out;
     REAI_RETURN_IF_ERROR(scan(
         kSelectTenants, [](Statement&) {},
@@ -344,7 +446,6 @@ class SqliteStore final : public Store {
   }
 
   Result<Tenant> find_tenant_by_ghl_location(const std::string& location_id) override {
-    std::lock_guard lock(mu_);
     std::optional<Tenant> found;
     if (!location_id.empty()) {
       REAI_RETURN_IF_ERROR(scan(
@@ -375,7 +476,6 @@ class SqliteStore final : public Store {
   }
 
   Result<GhlDelivery> get_ghl_delivery(const std::string& tenant_id, std::int64_t delivery_id) override {
-    std::lock_guard lock(mu_);
     std::optional<GhlDelivery> found;
     REAI_RETURN_IF_ERROR(scan(
         std::string(kDeliveryColumns) + "WHERE tenant_id = ?1 AND delivery_id = ?2",
@@ -393,7 +493,6 @@ class SqliteStore final : public Store {
 
   Result<std::vector<GhlDelivery>> list_ghl_deliveries(const std::string& tenant_id, DeliveryStatus status,
                                                        std::size_t limit) override {
-    std::lock_guard lock(mu_);
     std::vector<GhlDelivery> out;
     REAI_RETURN_IF_ERROR(scan(
         std::string(kDeliveryColumns) + "WHERE tenant_id = ?1 AND status = ?2 ORDER BY delivery_id LIMIT ?3",
@@ -443,7 +542,6 @@ class SqliteStore final : public Store {
   }
 
   Result<GhlSettings> get_ghl_settings(const std::string& tenant_id) override {
-    std::lock_guard lock(mu_);
     std::optional<GhlSettings> found;
     REAI_RETURN_IF_ERROR(scan(
         kSelectGhlSettings, [&](Statement& s) { s.bind(1, tenant_id); },
@@ -469,7 +567,6 @@ class SqliteStore final : public Store {
   }
 
   Result<GhlToken> get_ghl_token(const std::string& tenant_id) override {
-    std::lock_guard lock(mu_);
     std::optional<GhlToken> found;
     REAI_RETURN_IF_ERROR(scan(
         kSelectGhlToken, [&](Statement& s) { s.bind(1, tenant_id); },
@@ -516,7 +613,6 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<GhlContactState>> list_ghl_contact_states(const std::string& tenant_id) override {
-    std::lock_guard lock(mu_);
     std::vector<GhlContactState> out;
     REAI_RETURN_IF_ERROR(scan(
         kSelectContactStates, [&](Statement& s) { s.bind(1, tenant_id); },
@@ -540,7 +636,6 @@ class SqliteStore final : public Store {
 
   Result<GhlCustomField> get_ghl_custom_field(const std::string& tenant_id, const std::string& location_id,
                                               const std::string& field_key) override {
-    std::lock_guard lock(mu_);
     std::optional<GhlCustomField> found;
     REAI_RETURN_IF_ERROR(scan(
         kSelectCustomField,
@@ -571,7 +666,6 @@ class SqliteStore final : public Store {
   }
 
   Result<GhlSyncCursor> get_ghl_sync_cursor(const std::string& tenant_id, const std::string& resource) override {
-    std::lock_guard lock(mu_);
     std::optional<GhlSyncCursor> found;
     REAI_RETURN_IF_ERROR(scan(
         kSelectSyncCursor,
@@ -601,7 +695,6 @@ class SqliteStore final : public Store {
 
   Result<std::vector<GhlUpdate>> due_ghl_updates(const std::string& tenant_id, UnixSeconds now,
                                                  std::size_t limit) override {
-    std::lock_guard lock(mu_);
     std::vector<GhlUpdate> out;
     REAI_RETURN_IF_ERROR(scan(
         std::string(kUpdateColumns) +
@@ -621,7 +714,6 @@ class SqliteStore final : public Store {
 
   Result<std::vector<GhlUpdate>> list_ghl_updates(const std::string& tenant_id, OutboxStatus status,
                                                   std::size_t limit) override {
-    std::lock_guard lock(mu_);
     std::vector<GhlUpdate> out;
     REAI_RETURN_IF_ERROR(scan(
         std::string(kUpdateColumns) + "WHERE tenant_id = ?1 AND status = ?2 ORDER BY update_id LIMIT ?3",
@@ -638,7 +730,6 @@ class SqliteStore final : public Store {
   }
 
   Result<GhlOutboxSummary> ghl_outbox_summary(const std::string& tenant_id) override {
-    std::lock_guard lock(mu_);
     GhlOutboxSummary out;
     REAI_RETURN_IF_ERROR(scan(
         "SELECT count(*), coalesce(min(created_at), 0) FROM ghl_outbox WHERE tenant_id = ?1 AND status = 'pending'",
@@ -672,7 +763,6 @@ class SqliteStore final : public Store {
   }
 
   Result<Contact> get_contact(const std::string& tenant_id, const std::string& contact_id) override {
-    std::lock_guard lock(mu_);
     std::optional<Contact> found;
     REAI_RETURN_IF_ERROR(scan(
         contact_query("WHERE tenant_id = ?1 AND contact_id = ?2"),
@@ -766,7 +856,6 @@ class SqliteStore final : public Store {
 
   Status for_each_contact(const std::string& tenant_id,
                           const std::function<bool(const Contact&)>& fn) override {
-    std::lock_guard lock(mu_);
     return scan_until(
         contact_query("WHERE tenant_id = ?1 ORDER BY contact_id"),
         [&](Statement& s) { s.bind(1, tenant_id); },
@@ -775,7 +864,6 @@ class SqliteStore final : public Store {
 
   Status for_each_event(const std::string& tenant_id,
                         const std::function<bool(const Event&)>& fn) override {
-    std::lock_guard lock(mu_);
     return scan_until(
         event_query("WHERE tenant_id = ?1 ORDER BY ts, rowid"),
         [&](Statement& s) { s.bind(1, tenant_id); },
@@ -788,7 +876,6 @@ class SqliteStore final : public Store {
 
   Status for_each_stage(const std::string& tenant_id,
                         const std::function<bool(const OpportunityStage&)>& fn) override {
-    std::lock_guard lock(mu_);
     return scan_until(
         "SELECT tenant_id, opportunity_id, contact_id, agent_id, monetary_value, ts, stage"
         " FROM opportunity_stages WHERE tenant_id = ?1 ORDER BY ts, rowid",
@@ -802,7 +889,6 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Event>> events_for_contact(const std::string& tenant_id,
                                                 const std::string& contact_id) override {
-    std::lock_guard lock(mu_);
     std::vector<Event> out;
     REAI_RETURN_IF_ERROR(scan(
         event_query("WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY ts, rowid"),
@@ -836,7 +922,6 @@ class SqliteStore final : public Store {
   Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
                                                  const std::string& contact_id,
                                                  std::size_t limit) override {
-    std::lock_guard lock(mu_);
     std::vector<ScoreRecord> out;
     // SQLite limits are signed; a huge size_t would wrap to "no rows".
     auto capped = static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
@@ -868,7 +953,6 @@ class SqliteStore final : public Store {
 
   Result<std::vector<ModelRecord>> list_models(const std::string& tenant_id,
                                                const std::string& kind) override {
-    std::lock_guard lock(mu_);
     std::vector<ModelRecord> out;
     // An empty kind lists every kind of the tenant.
     REAI_RETURN_IF_ERROR(scan(
@@ -912,7 +996,6 @@ class SqliteStore final : public Store {
   }
 
   Result<std::int64_t> listings_version(const std::string& tenant_id) override {
-    std::lock_guard lock(mu_);
     std::int64_t version = 0;
     REAI_RETURN_IF_ERROR(scan(
         "SELECT version FROM listing_versions WHERE tenant_id = ?1", [&](Statement& s) { s.bind(1, tenant_id); },
@@ -924,7 +1007,6 @@ class SqliteStore final : public Store {
   }
 
   Result<ListingRecord> get_listing(const std::string& tenant_id, const std::string& listing_id) override {
-    std::lock_guard lock(mu_);
     std::optional<ListingRecord> found;
     REAI_RETURN_IF_ERROR(scan(
         std::string(kListingColumns) + "WHERE tenant_id = ?1 AND listing_id = ?2",
@@ -942,7 +1024,6 @@ class SqliteStore final : public Store {
 
   Status for_each_listing(const std::string& tenant_id,
                           const std::function<bool(const ListingRecord&)>& fn) override {
-    std::lock_guard lock(mu_);
     return scan_until(
         std::string(kListingColumns) + "WHERE tenant_id = ?1 ORDER BY listing_id",
         [&](Statement& s) { s.bind(1, tenant_id); },
@@ -954,7 +1035,6 @@ class SqliteStore final : public Store {
   }
 
   Status health() override {
-    std::lock_guard lock(mu_);
     Status status = scan("SELECT max(version) FROM schema_migrations", [](Statement&) {},
                          [](const Statement&) { return Status::ok(); });
     if (!status.is_ok()) return unavailable("sqlite store: " + status.message());
@@ -1040,7 +1120,7 @@ class SqliteStore final : public Store {
     return results;
   }
 
-  // Runs one statement without result rows. Caller holds mu_.
+  // Runs one statement without result rows on the writer. Caller holds mu_.
   Status write(const std::string& sql, const Binder& bind) {
     auto stmt = db_->prepare(sql);
     if (!stmt) return stmt.status();
@@ -1055,7 +1135,8 @@ class SqliteStore final : public Store {
     return db_->changes() > 0;
   }
 
-  // Calls `row` for every result row; the first error stops the scan.
+  // Calls `row` for every result row (on a reader, see scan_until); the
+  // first error stops the scan.
   Status scan(const std::string& sql, const Binder& bind,
               const std::function<Status(const Statement&)>& row) {
     return scan_until(sql, bind, [&](const Statement& s) -> Result<bool> {
@@ -1065,10 +1146,14 @@ class SqliteStore final : public Store {
     });
   }
 
-  // Like scan; `row` returning false stops early without error.
+  // Like scan; `row` returning false stops early without error. Runs on a
+  // reader, without mu_: the statement is one read transaction, ended by
+  // its reset before the reader goes back to the pool.
   Status scan_until(const std::string& sql, const Binder& bind,
                     const std::function<Result<bool>(const Statement&)>& row) {
-    auto stmt = db_->prepare(sql);
+    auto reader = readers_.acquire();
+    if (!reader) return reader.status();
+    auto stmt = reader->db().prepare(sql);
     if (!stmt) return stmt.status();
     StatementScope scope(*stmt);
     bind(**stmt);
@@ -1082,7 +1167,6 @@ class SqliteStore final : public Store {
   }
 
   Result<std::size_t> count(const std::string& sql, const std::string& tenant_id) {
-    std::lock_guard lock(mu_);
     std::size_t n = 0;
     REAI_RETURN_IF_ERROR(scan(
         sql, [&](Statement& s) { s.bind(1, tenant_id); },
@@ -1117,9 +1201,10 @@ class SqliteStore final : public Store {
     return Status(status.code(), std::string(what) + " '" + id + "': " + status.message());
   }
 
-  std::mutex mu_;  // guards db_
+  std::mutex mu_;  // guards db_ (the writer)
   std::unique_ptr<Database> db_;
   std::unique_ptr<Checkpointer> checkpointer_;  // declared after db_: unhooks it first
+  ReaderPool readers_;  // every read; closed before the writer
 
   // Group commit of append_event.
   std::mutex queue_mu_;
@@ -1179,7 +1264,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir, Ch
   REAI_RETURN_IF_ERROR(apply_migrations(**db));
   auto checkpointer = Checkpointer::start(**db, path, thresholds);
   if (!checkpointer) return checkpointer.status();
-  return std::unique_ptr<Store>(new SqliteStore(std::move(*db), std::move(*checkpointer)));
+  return std::unique_ptr<Store>(new SqliteStore(std::move(*db), std::move(*checkpointer), path));
 }
 
 }  // namespace reai::store

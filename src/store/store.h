@@ -5,6 +5,15 @@
 //
 // Every read and write is scoped by tenant id: no method returns another
 // tenant's rows. All implementations are thread-safe.
+//
+// Reads and writes across threads: a write is visible to every read that
+// starts after the write returned, on any thread (read-your-writes, and
+// anyone else's). Each read method answers from one consistent snapshot of
+// the store taken when it starts; two read calls are two snapshots (a write
+// may land between them). On SQLite and PostgreSQL reads run beside writes:
+// a read, even a long scan, never makes a write wait, nor a write a read
+// (SQLite: separate WAL read connections; PostgreSQL: pooled connections).
+// The memory store (tests) serialises every call.
 #pragma once
 
 #include <cstdint>
@@ -244,6 +253,10 @@ class Store {
   // Streaming reads to rebuild in-memory state at start. Events and stages
   // come in (ts, insertion) order. The callback must not call back into the
   // store. A callback returning false stops the scan early (not an error).
+  // A scan sees the rows committed when it started, not those written while
+  // it runs; writes from other threads go on meanwhile. On SQLite a scan
+  // holds its WAL snapshot until it returns, which keeps the WAL from
+  // restarting (it grows meanwhile): keep callbacks short, copy and return.
   virtual Status for_each_contact(const std::string& tenant_id,
                                   const std::function<bool(const Contact&)>& fn) = 0;
   virtual Status for_each_event(const std::string& tenant_id,
