@@ -132,6 +132,25 @@ std::string* LeadScoringTest::dir_ = nullptr;
 History* LeadScoringTest::history_ = nullptr;
 TrainLeadReport* LeadScoringTest::report_ = nullptr;
 
+// Tenant t1's stage row of `contact`'s opportunity.
+OpportunityStage stage_row(const std::string& contact, UnixSeconds ts, Stage stage) {
+  OpportunityStage s;
+  s.tenant_id = "t1";
+  s.opportunity_id = "o-" + contact;
+  s.contact_id = contact;
+  s.ts = ts;
+  s.stage = stage;
+  return s;
+}
+
+// `base` under another id and creation time.
+Contact contact_like(const Contact& base, const std::string& id, UnixSeconds created) {
+  Contact c = base;
+  c.contact_id = id;
+  c.created_at = created;
+  return c;
+}
+
 TEST_F(LeadScoringTest, TrainingReportsMetricsAndVersion) {
   EXPECT_EQ(report_->version.rfind("leads-", 0), 0u);
   EXPECT_GT(report_->train_examples, 0u);
@@ -309,21 +328,8 @@ TEST_F(LeadScoringTest, SignedLeadsUpdateTrackRecordsOnceTheirWindowCloses) {
   ASSERT_NE(expected.find_agent(agent), nullptr);
   const double before = engine.agent_conversion_rate("t1", agent).value();
   EXPECT_DOUBLE_EQ(before, expected.smoothed_rate(expected.find_agent(agent)));
-  auto lead = [&](const std::string& id, UnixSeconds created) {
-    Contact c = history_->contacts[0];
-    c.contact_id = id;
-    c.created_at = created;
-    return c;
-  };
-  auto stage = [](const std::string& contact, UnixSeconds ts, Stage st) {
-    OpportunityStage s;
-    s.tenant_id = "t1";
-    s.opportunity_id = "o-" + contact;
-    s.contact_id = contact;
-    s.ts = ts;
-    s.stage = st;
-    return s;
-  };
+  auto lead = [&](const std::string& id, UnixSeconds created) { return contact_like(history_->contacts[0], id, created); };
+  auto* const stage = &stage_row;
   engine.load_contact(lead("old", end - 100 * kDay));  // matured within the snapshot
   engine.load_contact(lead("new1", end + kDay));
   ASSERT_TRUE(engine.upsert_contact(lead("new2", end + kDay), end + kDay));
@@ -387,22 +393,9 @@ TEST_F(LeadScoringTest, SharedOutcomesCountOnceAndScoreAsIfFoldedHere) {
   FixedRegistry registry(*model);
   const UnixSeconds end = (*model)->track_records_end;
   ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
-  auto lead = [&](const std::string& id, UnixSeconds created) {
-    Contact c = history_->contacts[0];
-    c.contact_id = id;
-    c.created_at = created;
-    return c;
-  };
+  auto lead = [&](const std::string& id, UnixSeconds created) { return contact_like(history_->contacts[0], id, created); };
   const std::string agent = history_->contacts[0].assigned_agent_id;
-  auto stage = [](const std::string& contact, UnixSeconds ts, Stage st) {
-    OpportunityStage s;
-    s.tenant_id = "t1";
-    s.opportunity_id = "o-" + contact;
-    s.contact_id = contact;
-    s.ts = ts;
-    s.stage = st;
-    return s;
-  };
+  auto* const stage = &stage_row;
   const Contact folded = lead("folded", end + kDay);
   const Contact other = lead("other", end + 60 * kDay);  // window still open at the last stage row
   const Event outreach = lead_event("t1", "folded", folded.created_at + 1200, EventType::kSmsOut);
@@ -492,12 +485,7 @@ TEST_F(LeadScoringTest, OutcomesCountedBeforeThePublisherIsSetAreKeptButNotPubli
   FixedRegistry registry(*model);
   const UnixSeconds end = (*model)->track_records_end;
   ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
-  auto lead = [&](const std::string& id, UnixSeconds created) {
-    Contact c = history_->contacts[0];
-    c.contact_id = id;
-    c.created_at = created;
-    return c;
-  };
+  auto lead = [&](const std::string& id, UnixSeconds created) { return contact_like(history_->contacts[0], id, created); };
   const Contact replayed = lead("replayed", end + kDay);
   const Contact live = lead("live", end + 2 * kDay);
   const Contact elsewhere = lead("elsewhere", end + 3 * kDay);

@@ -33,6 +33,12 @@ std::unique_ptr<Database> open_wal(const fs::path& file) {
   return std::move(*db);
 }
 
+void create_rows_table(Database& db) {
+  ASSERT_TRUE(db.exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, body TEXT NOT NULL);"
+                      "CREATE INDEX rows_by_k ON rows (k)")
+                  .is_ok());
+}
+
 // One commit per row; each touches the table's tail and a random leaf of
 // the index, two or more WAL frames.
 void insert_rows(Database& db, int first, int count) {
@@ -73,9 +79,7 @@ TEST(CheckpointerTest, WalRestartsAtItsThresholdAndKeepsEveryRow) {
   {
     auto db = open_wal(file);
     ASSERT_NE(db, nullptr);
-    ASSERT_TRUE(db->exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, body TEXT NOT NULL);"
-                         "CREATE INDEX rows_by_k ON rows (k)")
-                    .is_ok());
+    ASSERT_NO_FATAL_FAILURE(create_rows_table(*db));
     auto checkpointer = Checkpointer::start(*db, file.string(), {.background_frames = 64,
                                                                  .restart_frames = 128,
                                                                  .foreground_frames = 512});
@@ -104,9 +108,7 @@ TEST(CheckpointerTest, ReaderPinsTheWalUntilItEndsThenItRestarts) {
   const fs::path file = tmp.path() / "c.db";
   auto db = open_wal(file);
   ASSERT_NE(db, nullptr);
-  ASSERT_TRUE(db->exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, body TEXT NOT NULL);"
-                       "CREATE INDEX rows_by_k ON rows (k)")
-                  .is_ok());
+  ASSERT_NO_FATAL_FAILURE(create_rows_table(*db));
   auto checkpointer = Checkpointer::start(*db, file.string(), {.background_frames = 64,
                                                                .restart_frames = 128,
                                                                .foreground_frames = 100'000});

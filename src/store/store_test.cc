@@ -1381,24 +1381,31 @@ TEST(SqliteStoreTest, MigrationsAreRecordedOnceAcrossReopens) {
   EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
 }
 
+// A SQLite database at schema version `version` (its migrations applied by
+// hand, as an older binary left it), then `extra_sql`.
+void create_database_at_version(const fs::path& file, int version, const std::string& extra_sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  std::string sql = "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL);";
+  for (int v = 1; v <= version; ++v) {
+    sql += std::string(sqlite_migrations()[v - 1]);
+    sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
+  }
+  sql += extra_sql;
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  const std::string message = error ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << message;
+}
+
 // Migration 9 adds the hot-stage columns to a database of version 8: its
 // settings rows stay, with the hot stage off.
 TEST(SqliteStoreTest, HotStageMigrationKeepsExistingSettingsOff) {
   TempDir tmp;
   fs::path file = tmp.path() / "reai.db";
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-    std::string sql = "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL);";
-    for (int v = 1; v <= 8; ++v) {
-      sql += std::string(sqlite_migrations()[v - 1]);
-      sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
-    }
-    sql += "INSERT INTO ghl_settings VALUES ('t_old', 'wf', '', 1);";
-    char* error = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
-    sqlite3_close(db);
-  }
+  ASSERT_NO_FATAL_FAILURE(create_database_at_version(file, 8, "INSERT INTO ghl_settings VALUES ('t_old', 'wf', '', 1);"));
   auto store = open_sqlite_store(tmp.path().string());
   ASSERT_TRUE(store.has_value()) << store.status().to_string();
   EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
@@ -1415,21 +1422,10 @@ TEST(SqliteStoreTest, HotStageMigrationKeepsExistingSettingsOff) {
 TEST(SqliteStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
   TempDir tmp;
   fs::path file = tmp.path() / "reai.db";
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-    std::string sql = "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL);";
-    for (int v = 1; v <= 9; ++v) {
-      sql += std::string(sqlite_migrations()[v - 1]);
-      sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
-    }
-    sql += "INSERT INTO scores VALUES ('t_old', 'c1', 100, 0.2, 20, 'warm', 'v1', '[]');"
+  ASSERT_NO_FATAL_FAILURE(create_database_at_version(file, 9,
+                                                     "INSERT INTO scores VALUES ('t_old', 'c1', 100, 0.2, 20, 'warm', 'v1', '[]');"
            "INSERT INTO scores VALUES ('t_old', 'c1', 200, 0.3, 30, 'warm', 'v1', '[]');"
-           "INSERT INTO scores VALUES ('t_old', 'c1', 200, 0.31, 31, 'warm', 'v1', '[\"r\"]');";
-    char* error = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
-    sqlite3_close(db);
-  }
+           "INSERT INTO scores VALUES ('t_old', 'c1', 200, 0.31, 31, 'warm', 'v1', '[\"r\"]');"));
   auto store = open_sqlite_store(tmp.path().string());
   ASSERT_TRUE(store.has_value()) << store.status().to_string();
   EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), 10);
