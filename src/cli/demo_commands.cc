@@ -230,6 +230,7 @@ void print_welcome(const DemoArgs& args, std::uint16_t port, const std::string& 
 }
 
 int run_demo(DemoArgs args) {
+  block_stop_signals();
   auto secret = demo_secret(args);
   if (!secret) return report_failure(secret.status());
   args.runtime.server.jwt_secret = *secret;

@@ -1,9 +1,18 @@
 #include "cli/runtime.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
 namespace reai::cli {
+
+void block_stop_signals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+}
 
 Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
   std::unique_ptr<Runtime> rt(new Runtime());

@@ -55,4 +55,11 @@ class Runtime {
 // --jwt-secret, else $REAI_JWT_SECRET; InvalidArgument when neither is set.
 Result<std::string> resolve_jwt_secret(const std::string& flag_value);
 
+// Blocks SIGINT and SIGTERM in the calling thread and so in every thread it
+// starts afterwards. Called first by the commands that serve: a stop signal
+// that arrives while the server starts stays pending until Server::wait()
+// has installed its handler and unblocks them, and then stops the server
+// gracefully instead of killing the process (exit 143) half-started.
+void block_stop_signals();
+
 }  // namespace reai::cli

@@ -109,6 +109,7 @@ Status check_api_base(const std::string& api_base) {
 }
 
 int run_serve(ServeArgs args) {
+  block_stop_signals();
   auto secret = resolve_jwt_secret(args.jwt_secret);
   if (!secret) return report_failure(secret.status());
   args.runtime.server.jwt_secret = *secret;

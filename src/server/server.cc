@@ -270,6 +270,13 @@ void Server::wait() {
     }
     s.cv.notify_all();
   });
+  // The handler is in place: a caller that blocked the stop signals while
+  // the server started (the CLI does) gets any pending one delivered now.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   s.cv.wait(lock, [&s] { return s.stop_requested; });
   lock.unlock();
   stop();

@@ -117,7 +117,9 @@ class Server {
   // Idempotent; safe from any thread except the server's own io threads.
   void stop();
   // Blocks until stop() is called elsewhere or SIGINT/SIGTERM arrives, then
-  // stops gracefully. Returns immediately when not started.
+  // stops gracefully. Returns immediately when not started. Unblocks SIGINT
+  // and SIGTERM in the calling thread once its handler is installed, so a
+  // signal the caller held back during start() is handled here.
   void wait();
 
  private:

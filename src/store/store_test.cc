@@ -1381,6 +1381,25 @@ TEST(SqliteStoreTest, MigrationsAreRecordedOnceAcrossReopens) {
   EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
 }
 
+// The three score rows both migration-10 tests write at version 9 read back
+// in their old (time, insertion) order with lead_order 0, and a row written
+// since (lead_order 1) is newest.
+void expect_scores_kept_by_migration_10(Store& store) {
+  auto old_rows = store.score_history("t_old", "c1", 10).value();
+  ASSERT_EQ(old_rows.size(), 3u);
+  EXPECT_EQ(old_rows[0].score, 31);
+  EXPECT_EQ(old_rows[0].reasons_json, R"(["r"])");
+  EXPECT_DOUBLE_EQ(old_rows[0].probability, 0.31);
+  EXPECT_EQ(old_rows[1].score, 30);
+  EXPECT_EQ(old_rows[2].score, 20);
+  EXPECT_EQ(old_rows[2].ts, 100);
+  for (const ScoreRecord& r : old_rows) EXPECT_EQ(r.lead_order, 0);
+  ScoreRecord next = make_score("t_old", "c1", 150, 25);
+  next.lead_order = 1;
+  ASSERT_TRUE(store.append_score(next).is_ok());
+  EXPECT_EQ(store.score_history("t_old", "c1", 1).value()[0].score, 25);
+}
+
 // A SQLite database at schema version `version` (its migrations applied by
 // hand, as an older binary left it), then `extra_sql`.
 void create_database_at_version(const fs::path& file, int version, const std::string& extra_sql) {
@@ -1429,19 +1448,7 @@ TEST(SqliteStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
   auto store = open_sqlite_store(tmp.path().string());
   ASSERT_TRUE(store.has_value()) << store.status().to_string();
   EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), 10);
-  auto old_rows = (*store)->score_history("t_old", "c1", 10).value();
-  ASSERT_EQ(old_rows.size(), 3u);
-  EXPECT_EQ(old_rows[0].score, 31);
-  EXPECT_EQ(old_rows[0].reasons_json, R"(["r"])");
-  EXPECT_DOUBLE_EQ(old_rows[0].probability, 0.31);
-  EXPECT_EQ(old_rows[1].score, 30);
-  EXPECT_EQ(old_rows[2].score, 20);
-  EXPECT_EQ(old_rows[2].ts, 100);
-  for (const ScoreRecord& r : old_rows) EXPECT_EQ(r.lead_order, 0);
-  ScoreRecord next = make_score("t_old", "c1", 150, 25);
-  next.lead_order = 1;
-  ASSERT_TRUE((*store)->append_score(next).is_ok());
-  EXPECT_EQ((*store)->score_history("t_old", "c1", 1).value()[0].score, 25);
+  ASSERT_NO_FATAL_FAILURE(expect_scores_kept_by_migration_10(**store));
 }
 
 TEST(SqliteStoreTest, RefusesDatabaseNewerThanBinary) {
@@ -1551,19 +1558,7 @@ TEST_F(PostgresStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), "10");
-  auto old_rows = store->score_history("t_old", "c1", 10).value();
-  ASSERT_EQ(old_rows.size(), 3u);
-  EXPECT_EQ(old_rows[0].score, 31);
-  EXPECT_EQ(old_rows[0].reasons_json, R"(["r"])");
-  EXPECT_DOUBLE_EQ(old_rows[0].probability, 0.31);
-  EXPECT_EQ(old_rows[1].score, 30);
-  EXPECT_EQ(old_rows[2].score, 20);
-  EXPECT_EQ(old_rows[2].ts, 100);
-  for (const ScoreRecord& r : old_rows) EXPECT_EQ(r.lead_order, 0);
-  ScoreRecord next = make_score("t_old", "c1", 150, 25);
-  next.lead_order = 1;
-  ASSERT_TRUE(store->append_score(next).is_ok());
-  EXPECT_EQ(store->score_history("t_old", "c1", 1).value()[0].score, 25);
+  ASSERT_NO_FATAL_FAILURE(expect_scores_kept_by_migration_10(*store));
 }
 
 TEST_F(PostgresStoreTest, RefusesDatabaseNewerThanBinary) {
