@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -124,6 +125,22 @@ class LeadScoringTest : public ::testing::Test {
     delete report_;
   }
   static std::string model_dir() { return *dir_ + "/leads"; }
+
+  // The suite's model with track records, served by `registry_`; `end_` is
+  // where its records stop, so leads created after it are live outcomes.
+  // Call as ASSERT_NO_FATAL_FAILURE(load_track_record_model()).
+  void load_track_record_model() {
+    auto model = load_lead_model(model_dir());
+    ASSERT_TRUE(model) << model.status().to_string();
+    model_ = *model;
+    registry_.emplace(model_);
+    end_ = model_->track_records_end;
+    ASSERT_LT(end_, std::numeric_limits<UnixSeconds>::max());
+  }
+  std::shared_ptr<const LeadModel> model_;
+  std::optional<FixedRegistry> registry_;
+  UnixSeconds end_ = 0;
+
   static std::string* dir_;
   static History* history_;
   static TrainLeadReport* report_;
@@ -317,38 +334,34 @@ TEST_F(LeadScoringTest, RebuildingALeadEqualsApplyingItsEventsInOrder) {
 }
 
 TEST_F(LeadScoringTest, SignedLeadsUpdateTrackRecordsOnceTheirWindowCloses) {
-  auto model = load_lead_model(model_dir());
-  ASSERT_TRUE(model);
-  FixedRegistry registry(*model);
-  LeadScoringEngine engine(registry, nullptr);
-  const UnixSeconds end = (*model)->track_records_end;
-  ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
+  ASSERT_NO_FATAL_FAILURE(load_track_record_model());
+  LeadScoringEngine engine(*registry_, nullptr);
   const std::string agent = history_->contacts[0].assigned_agent_id;
-  features::TrackRecordBook expected = (*model)->track_records;
+  features::TrackRecordBook expected = model_->track_records;
   ASSERT_NE(expected.find_agent(agent), nullptr);
   const double before = engine.agent_conversion_rate("t1", agent).value();
   EXPECT_DOUBLE_EQ(before, expected.smoothed_rate(expected.find_agent(agent)));
   auto lead = [&](const std::string& id, UnixSeconds created) { return contact_like(history_->contacts[0], id, created); };
   auto* const stage = &stage_row;
-  engine.load_contact(lead("old", end - 100 * kDay));  // matured within the snapshot
-  engine.load_contact(lead("new1", end + kDay));
-  ASSERT_TRUE(engine.upsert_contact(lead("new2", end + kDay), end + kDay));
-  engine.apply_stage(stage("old", end - 99 * kDay, Stage::kSigned));
-  engine.apply_stage(stage("new1", end + 10 * kDay, Stage::kSigned));
-  engine.apply_stage(stage("nobody", end + 11 * kDay, Stage::kSigned));  // unknown lead: ignored
+  engine.load_contact(lead("old", end_ - 100 * kDay));  // matured within the snapshot
+  engine.load_contact(lead("new1", end_ + kDay));
+  ASSERT_TRUE(engine.upsert_contact(lead("new2", end_ + kDay), end_ + kDay));
+  engine.apply_stage(stage("old", end_ - 99 * kDay, Stage::kSigned));
+  engine.apply_stage(stage("new1", end_ + 10 * kDay, Stage::kSigned));
+  engine.apply_stage(stage("nobody", end_ + 11 * kDay, Stage::kSigned));  // unknown lead: ignored
   // "old" matured (counted once, already in the snapshot); the new leads'
   // windows are still open, so the agent's record has not moved.
   EXPECT_EQ(engine.stats().live_outcomes, 1u);
   EXPECT_DOUBLE_EQ(engine.agent_conversion_rate("t1", agent).value(), before);
-  engine.apply_stage(stage("new1", end + 92 * kDay, Stage::kActive));
+  engine.apply_stage(stage("new1", end_ + 92 * kDay, Stage::kActive));
   EXPECT_EQ(engine.stats().live_outcomes, 3u);
-  expected.add_outcome(lead("new1", end + kDay), true);
-  expected.add_outcome(lead("new2", end + kDay), false);
+  expected.add_outcome(lead("new1", end_ + kDay), true);
+  expected.add_outcome(lead("new2", end_ + kDay), false);
   const double after = engine.agent_conversion_rate("t1", agent).value();
   EXPECT_DOUBLE_EQ(after, expected.smoothed_rate(expected.find_agent(agent)));
   EXPECT_NE(after, before);
   // Stages never count a lead twice.
-  engine.apply_stage(stage("new2", end + 200 * kDay, Stage::kLost));
+  engine.apply_stage(stage("new2", end_ + 200 * kDay, Stage::kLost));
   EXPECT_EQ(engine.stats().live_outcomes, 3u);
   EXPECT_DOUBLE_EQ(engine.agent_conversion_rate("t1", agent).value(), after);
   EmptyRegistry none;
@@ -357,11 +370,8 @@ TEST_F(LeadScoringTest, SignedLeadsUpdateTrackRecordsOnceTheirWindowCloses) {
 }
 
 TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord) {
-  auto model = load_lead_model(model_dir());
-  ASSERT_TRUE(model);
-  FixedRegistry registry(*model);
-  LeadScoringEngine engine(registry, nullptr);
-  const UnixSeconds end = (*model)->track_records_end;
+  ASSERT_NO_FATAL_FAILURE(load_track_record_model());
+  LeadScoringEngine engine(*registry_, nullptr);
   const std::string agent = history_->contacts[0].assigned_agent_id;
   const features::TrackRecord before = engine.agent_track_record("t1", agent).value();
   auto outreach = [](const std::string& lead, UnixSeconds ts, EventType type) {
@@ -369,7 +379,7 @@ TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord
   };
   Contact c = history_->contacts[0];
   c.contact_id = "fresh";
-  c.created_at = end + kDay;
+  c.created_at = end_ + kDay;
   ASSERT_TRUE(engine.upsert_contact(c, c.created_at));
   ASSERT_TRUE(engine.apply_event(outreach("fresh", c.created_at + 600, EventType::kEmailOpen), c.created_at + 600));
   EXPECT_EQ(engine.agent_track_record("t1", agent).value().speed_count, before.speed_count);  // not outreach
@@ -380,7 +390,7 @@ TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord
   EXPECT_NEAR(after.speed_log_sum - before.speed_log_sum, std::log1p(20.0), 1e-9);  // 20 minutes
   // A lead reached within the snapshot's span is in the snapshot already.
   c.contact_id = "old";
-  c.created_at = end - 10 * kDay;
+  c.created_at = end_ - 10 * kDay;
   engine.load_contact(c);
   engine.load_event(outreach("old", c.created_at + 60, EventType::kSmsOut));
   EXPECT_EQ(engine.agent_track_record("t1", agent).value().speed_count, after.speed_count);
@@ -388,28 +398,24 @@ TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord
 }
 
 TEST_F(LeadScoringTest, SharedOutcomesCountOnceAndScoreAsIfFoldedHere) {
-  auto model = load_lead_model(model_dir());
-  ASSERT_TRUE(model);
-  FixedRegistry registry(*model);
-  const UnixSeconds end = (*model)->track_records_end;
-  ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
+  ASSERT_NO_FATAL_FAILURE(load_track_record_model());
   auto lead = [&](const std::string& id, UnixSeconds created) { return contact_like(history_->contacts[0], id, created); };
   const std::string agent = history_->contacts[0].assigned_agent_id;
   auto* const stage = &stage_row;
-  const Contact folded = lead("folded", end + kDay);
-  const Contact other = lead("other", end + 60 * kDay);  // window still open at the last stage row
+  const Contact folded = lead("folded", end_ + kDay);
+  const Contact other = lead("other", end_ + 60 * kDay);  // window still open at the last stage row
   const Event outreach = lead_event("t1", "folded", folded.created_at + 1200, EventType::kSmsOut);
 
   // A folds "folded" and publishes; B holds only "other"; `single` folds both.
-  LeadScoringEngine a(registry, nullptr), b(registry, nullptr), single(registry, nullptr);
+  LeadScoringEngine a(*registry_, nullptr), b(*registry_, nullptr), single(*registry_, nullptr);
   std::vector<TrackOutcome> published;
   a.share_outcomes([&published](const TrackOutcome& o) { published.push_back(o); });
   b.share_outcomes({});
   for (LeadScoringEngine* e : {&a, &single}) {
     e->load_contact(folded);
     e->load_event(outreach);
-    e->apply_stage(stage("folded", end + 10 * kDay, Stage::kSigned));
-    e->apply_stage(stage("folded", end + 92 * kDay, Stage::kActive));
+    e->apply_stage(stage("folded", end_ + 10 * kDay, Stage::kSigned));
+    e->apply_stage(stage("folded", end_ + 92 * kDay, Stage::kActive));
   }
   single.load_contact(other);
   b.load_contact(other);
@@ -430,7 +436,7 @@ TEST_F(LeadScoringTest, SharedOutcomesCountOnceAndScoreAsIfFoldedHere) {
   EXPECT_EQ(a.stats().live_outcomes, 2u);
   EXPECT_EQ(b.stats().live_outcomes, 2u);
 
-  features::TrackRecordBook expected = (*model)->track_records;
+  features::TrackRecordBook expected = model_->track_records;
   expected.add_speed(folded, 1200);
   expected.add_outcome(folded, true);
   const features::TrackRecord want = *expected.find_agent(agent);
@@ -449,19 +455,19 @@ TEST_F(LeadScoringTest, SharedOutcomesCountOnceAndScoreAsIfFoldedHere) {
   // B later folds the same lead itself: counted already, so neither counted
   // nor published again.
   std::vector<TrackOutcome> from_b;
-  LeadScoringEngine c(registry, nullptr);
+  LeadScoringEngine c(*registry_, nullptr);
   c.share_outcomes([&from_b](const TrackOutcome& o) { from_b.push_back(o); });
   for (const auto& o : published) ASSERT_TRUE(c.add_outcome(o).value());
   c.load_contact(folded);
   c.load_event(outreach);
-  c.apply_stage(stage("folded", end + 10 * kDay, Stage::kSigned));
-  c.apply_stage(stage("folded", end + 92 * kDay, Stage::kActive));
+  c.apply_stage(stage("folded", end_ + 10 * kDay, Stage::kSigned));
+  c.apply_stage(stage("folded", end_ + 92 * kDay, Stage::kActive));
   EXPECT_TRUE(from_b.empty());
   EXPECT_EQ(c.stats().live_outcomes, 2u);
   EXPECT_EQ(c.agent_track_record("t1", agent).value().matured, want.matured);
 
   // An outcome the model's snapshot holds already changes nothing.
-  TrackOutcome old{lead("old", end - 100 * kDay), true, std::nullopt};
+  TrackOutcome old{lead("old", end_ - 100 * kDay), true, std::nullopt};
   EXPECT_TRUE(b.add_outcome(old).value());
   EXPECT_EQ(b.agent_track_record("t1", agent).value().matured, want.matured);
 
@@ -480,16 +486,12 @@ TEST_F(LeadScoringTest, SharedOutcomesCountOnceAndScoreAsIfFoldedHere) {
 // replay counted is neither published nor counted again when another
 // instance's copy arrives; what is counted afterwards is published.
 TEST_F(LeadScoringTest, OutcomesCountedBeforeThePublisherIsSetAreKeptButNotPublished) {
-  auto model = load_lead_model(model_dir());
-  ASSERT_TRUE(model);
-  FixedRegistry registry(*model);
-  const UnixSeconds end = (*model)->track_records_end;
-  ASSERT_LT(end, std::numeric_limits<UnixSeconds>::max());
+  ASSERT_NO_FATAL_FAILURE(load_track_record_model());
   auto lead = [&](const std::string& id, UnixSeconds created) { return contact_like(history_->contacts[0], id, created); };
-  const Contact replayed = lead("replayed", end + kDay);
-  const Contact live = lead("live", end + 2 * kDay);
-  const Contact elsewhere = lead("elsewhere", end + 3 * kDay);
-  LeadScoringEngine engine(registry, nullptr);
+  const Contact replayed = lead("replayed", end_ + kDay);
+  const Contact live = lead("live", end_ + 2 * kDay);
+  const Contact elsewhere = lead("elsewhere", end_ + 3 * kDay);
+  LeadScoringEngine engine(*registry_, nullptr);
   std::vector<TrackOutcome> published;
   engine.share_outcomes({});  // receive only, during the replay
   // Another instance's outcome arrives while the replay runs.
@@ -510,7 +512,7 @@ TEST_F(LeadScoringTest, OutcomesCountedBeforeThePublisherIsSetAreKeptButNotPubli
   EXPECT_EQ(published[0].lead.contact_id, "live");
   EXPECT_EQ(published[0].first_outreach, live.created_at + 900);
   EXPECT_EQ(engine.stats().live_outcomes, 3u);
-  features::TrackRecordBook expected = (*model)->track_records;
+  features::TrackRecordBook expected = model_->track_records;
   expected.add_speed(replayed, 300);
   expected.add_speed(elsewhere, 600);
   expected.add_speed(live, 900);
@@ -520,7 +522,7 @@ TEST_F(LeadScoringTest, OutcomesCountedBeforeThePublisherIsSetAreKeptButNotPubli
   EXPECT_DOUBLE_EQ(got.speed_log_sum, want.speed_log_sum);
   // An empty publisher stops publishing again.
   engine.share_outcomes({});
-  const Contact quiet = lead("quiet", end + 4 * kDay);
+  const Contact quiet = lead("quiet", end_ + 4 * kDay);
   ASSERT_TRUE(engine.apply_event(lead_event("t1", "quiet", quiet.created_at + 60, EventType::kSmsOut), quiet.created_at + 60));
   EXPECT_EQ(published.size(), 1u);
   EXPECT_EQ(engine.stats().live_outcomes, 4u);
