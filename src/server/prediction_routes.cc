@@ -493,10 +493,33 @@ struct PredictionRoutes::Impl {
     return std::nullopt;
   }
 
+  // Pricing's valuation model: a dedicated `avm/` (whose `sales.csv` gives
+  // comparables) when there is one, else the `value/` model the tenant's
+  // listings are valued with, so the one AVM `reai import listings` and the
+  // demo use also prices; the tenant's own before the shared ones.
+  std::optional<fs::path> avm_dir(const std::string& tenant) const {
+    const std::string& key = avms.key_file();
+    if (safe_dir_name(tenant)) {
+      for (const char* kind : {"avm", "value"}) {
+        fs::path own = model_dir / "tenants" / tenant / kind;
+        if (fs::exists(own / key)) return own;
+      }
+    }
+    for (const char* kind : {"avm", "value"}) {
+      if (fs::exists(model_dir / kind / key)) return model_dir / kind;
+    }
+    return std::nullopt;
+  }
+
   template <class T>
   Result<std::shared_ptr<const Loaded<T>>> artefact(ArtefactCache<T>& cache, const std::string& tenant,
                                                     const char* kind, const char* what, const char* how) {
-    auto dir = artefact_dir(tenant, kind, cache.key_file());
+    return load_artefact(cache, artefact_dir(tenant, kind, cache.key_file()), what, how);
+  }
+
+  template <class T>
+  Result<std::shared_ptr<const Loaded<T>>> load_artefact(ArtefactCache<T>& cache, const std::optional<fs::path>& dir,
+                                                         const char* what, const char* how) {
     if (!dir) return not_found(std::string(what) + " not trained yet (" + how + ")");
     auto loaded = cache.get(*dir);
     // A model that does not load is the operator's problem, not the caller's:
@@ -894,8 +917,8 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
   }
   auto table = analytics::listing_from_json(json::serialize(listing));
   if (!table) return error_response(table.status(), kRoute);
-  auto avm = impl_->artefact(impl_->avms, claims.tenant_id, "avm", "valuation model",
-                             "reai value train --out MODEL_DIR/avm");
+  auto avm = impl_->load_artefact(impl_->avms, impl_->avm_dir(claims.tenant_id), "valuation model",
+                                  "reai value train --out MODEL_DIR/value");
   if (!avm) return error_response(avm.status(), kRoute);
   const Avm& a = *(*avm)->value;
   // Every field must be a column the model knows; a typo would otherwise be

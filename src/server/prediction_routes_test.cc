@@ -422,6 +422,41 @@ TEST_F(PredictionRoutesTest, PricingRecommendsAPriceWithIntervalComparablesAndMa
   EXPECT_EQ(http_->get("/api/predictions/pricing", a).status, 405);
 }
 
+// Without an `avm/`, pricing uses the `value/` model the listings are valued
+// with (what `reai demo` and `reai import listings` train), the tenant's own
+// first; a dedicated `avm/` (with comparables) still comes first.
+TEST_F(PredictionRoutesTest, PricingFallsBackToTheListingsValuationModel) {
+  install(trained().avm, "value");
+  fs::remove(model_dir_ / "value" / "sales.csv");
+  start();
+  const std::string a = token(kTenant);
+  const std::string body = R"({"Neighborhood":"East","Gr_Liv_Area":1600,"Year_Built":1995,"Full_Bath":2})";
+  auto r = http_->post("/api/predictions/pricing", body, a);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto o = as_object(r);
+  expect_interval(o, "lower80", "list_price", "upper80");
+  EXPECT_GT(o.at("list_price").to_number<double>(), 80000);
+  EXPECT_TRUE(o.at("comparables").as_array().empty());  // value/ has no sales.csv
+
+  // The tenant's own value/ before the shared one: a tenant-only copy
+  // serves another tenant nothing.
+  fs::remove_all(model_dir_ / "value");
+  fs::create_directories(model_dir_ / "tenants" / kTenant);
+  fs::copy(trained().avm, model_dir_ / "tenants" / kTenant / "value", fs::copy_options::recursive);
+  auto own = http_->post("/api/predictions/pricing", body, a);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_EQ(as_object(own).at("comparables").as_array().size(), 5u);
+  EXPECT_EQ(http_->post("/api/predictions/pricing", body, token("t_other")).status, 404);
+
+  install(trained().avm, "value");
+  fs::remove(model_dir_ / "value" / "sales.csv");
+  fs::remove_all(model_dir_ / "tenants");
+  install(trained().avm, "avm");
+  auto dedicated = http_->post("/api/predictions/pricing", body, a);
+  ASSERT_EQ(dedicated.status, 200) << dedicated.body;
+  EXPECT_EQ(as_object(dedicated).at("comparables").as_array().size(), 5u);  // avm/ with its sales.csv
+}
+
 // Pricing is computed on the pricing worker, never on the calling (io)
 // thread: the call returns a deferred answer, and the answer arrives once,
 // through `post`, from another thread. At stop, a queued price answers 503.
