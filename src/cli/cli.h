@@ -76,4 +76,9 @@ void add_ghl_command(CLI::App& app, int* exit_code);
 // "24h", "30m", "7d", "3600" (seconds) -> seconds; InvalidArgument otherwise.
 Result<long long> parse_duration(const std::string& text);
 
+// Validator of every `--store` option: a postgres:// (or postgresql://) URL,
+// or empty (the SQLite store in --data-dir). Anything else is refused at parse time (exit 2), never opened as a SQLite
+// directory of that name; the SQLite store is --data-dir.
+CLI::Validator postgres_store_url();
+
 }  // namespace reai::cli

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 namespace reai::cli {
 namespace {
 
@@ -20,6 +24,33 @@ TEST(CliTest, BadInputMapsToExitCodeTwo) {
   EXPECT_EQ(report_failure(invalid_argument("missing column 'ts'")), kExitBadInput);
   EXPECT_EQ(report_failure(not_found("no such file")), kExitBadInput);
   EXPECT_EQ(report_failure(internal_error("boom")), kExitFailure);
+}
+
+// `--store mysql://x` used to open a SQLite store in a directory named
+// "mysql:/x" and serve from it; every command taking --store refuses it at
+// parse time (before any store is opened or server started).
+TEST(CliTest, StoreMustBeAPostgresUrl) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"serve"}, {"tenant", "add", "--tenant", "t"}, {"tenant", "list"}, {"import", "--contacts", "c", "--events", "e"},
+      {"ghl", "sync", "--tenant", "t"}};
+  for (const auto& command : commands) {
+    for (const std::string bad : {"mysql://db/reai", "/var/lib/reai", "postgres:/missing-slash"}) {
+      CLI::App app;
+      int exit_code = -1;
+      add_serve_command(app, &exit_code);
+      add_tenant_command(app, &exit_code);
+      add_import_command(app, &exit_code);
+      add_ghl_command(app, &exit_code);
+      std::vector<std::string> args = command;
+      args.insert(args.end(), {"--store", bad});
+      std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+      EXPECT_THROW(app.parse(args), CLI::ValidationError) << command[0] << " --store " << bad;
+      EXPECT_EQ(exit_code, -1) << "the command ran";
+    }
+  }
+  for (std::string good : {"postgres://reai@db.internal/reai", "postgresql://u:p@h:5432/d?sslmode=require", ""}) {
+    EXPECT_EQ(postgres_store_url()(good), "") << good;
+  }
 }
 
 }  // namespace

@@ -22,4 +22,13 @@ Result<long long> parse_duration(const std::string& text) {
   return invalid_argument("bad duration '" + text + "' (use e.g. 30m, 24h, 7d)");
 }
 
+CLI::Validator postgres_store_url() {
+  return CLI::Validator(
+      [](std::string& url) -> std::string {
+        if (url.empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) return {};
+        return "'" + url + "' is not a postgres:// URL (the SQLite store is --data-dir)";
+      },
+      "", "postgres_store_url");
+}
+
 }  // namespace reai::cli

@@ -239,7 +239,7 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<TenantArgs>();
   auto* add = cmd->add_subcommand("add", "Create or update a tenant");
   add->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  add->add_option("--store", args->store, kStoreHelp);
+  add->add_option("--store", args->store, kStoreHelp)->check(postgres_store_url());
   add->add_option("--tenant", args->tenant, "Tenant id")->required();
   add->add_option("--name", args->name, "Display name");
   add->add_option("--ghl-location", args->ghl_location, "GoHighLevel location id to link");
@@ -257,7 +257,7 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
   add->callback([args, exit_code] { *exit_code = run_tenant_add(*args); });
   auto* list = cmd->add_subcommand("list", "List tenants with their contact and event counts");
   list->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  list->add_option("--store", args->store, kStoreHelp);
+  list->add_option("--store", args->store, kStoreHelp)->check(postgres_store_url());
   list->callback([args, exit_code] { *exit_code = run_tenant_list(store_location(args->store, args->data_dir)); });
 }
 
@@ -266,7 +266,7 @@ void add_import_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "import", "Load a CRM history (crm/ CSV format) into the store; `import listings` loads listings");
   cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  cmd->add_option("--store", args->store, kStoreHelp);
+  cmd->add_option("--store", args->store, kStoreHelp)->check(postgres_store_url());
   cmd->add_option("--contacts", args->contacts, "contacts.csv (required without a subcommand)");
   cmd->add_option("--events", args->events, "events.csv (required without a subcommand)");
   cmd->add_option("--stages", args->stages, "opportunity_stages.csv");

@@ -49,7 +49,8 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--data-dir", args->runtime.data_dir, "SQLite store directory")->capture_default_str();
   cmd->add_option("--store", args->runtime.store,
                   "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir; several instances "
-                  "may share it)");
+                  "may share it)")
+      ->check(postgres_store_url());
   cmd->add_option("--bus", args->runtime.bus_url,
                   "Score update fan-out: in-process when empty, or redis://HOST:PORT[?prefix=NAME]");
   cmd->add_option("--cache", args->runtime.cache_url,
@@ -222,7 +223,7 @@ void add_ghl_command(CLI::App& app, int* exit_code) {
   auto* sync = cmd->add_subcommand(
       "sync", "Pull a linked tenant's GHL contacts and opportunities into the store (resumable, rate-limited)");
   sync->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  sync->add_option("--store", args->store, "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)");
+  sync->add_option("--store", args->store, "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)")->check(postgres_store_url());
   sync->add_option("--tenant", args->tenant, "Tenant linked to a GHL location (reai tenant add --ghl-location)")
       ->required();
   sync->add_option("--secret-key-file", args->server.ghl_secret_key_file,
