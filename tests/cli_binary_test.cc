@@ -253,5 +253,20 @@ TEST(CliBinaryTest, TenantAddLinksAGhlLocationOnce) {
             2);
 }
 
+// `tenant add` on an existing tenant updates only what it is given: setting
+// the hot stage used to rename "Demo Realty" to its id.
+TEST(CliBinaryTest, TenantAddKeepsTheNameWhenNotGiven) {
+  const std::string dir = make_temp_dir("reai-tenant-name");
+  ASSERT_EQ(run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t1", "--name", "Demo Realty"}).exit_code, 0);
+  auto stage = run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t1", "--ghl-hot-stage", "pipe-1:stage-2"});
+  ASSERT_EQ(stage.exit_code, 0) << stage.output;
+  auto list = run_reai({"tenant", "list", "--data-dir", dir});
+  EXPECT_NE(list.output.find("t1,Demo Realty,0,0,"), std::string::npos) << list.output;
+  // A new tenant without --name is named after its id.
+  ASSERT_EQ(run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t2"}).exit_code, 0);
+  list = run_reai({"tenant", "list", "--data-dir", dir});
+  EXPECT_NE(list.output.find("t2,t2,0,0,"), std::string::npos) << list.output;
+}
+
 }  // namespace
 }  // namespace reai::testing

@@ -114,6 +114,7 @@ int run_tenant_add(const TenantArgs& args) {
   tenant.ghl_location_id = args.ghl_location;
   if (auto existing = (*store)->get_tenant(args.tenant)) {
     tenant.created_at = existing->created_at;
+    if (args.name.empty()) tenant.name = existing->name;  // an update of other settings keeps the name
     if (args.ghl_location.empty()) tenant.ghl_location_id = existing->ghl_location_id;  // keep the link
   }
   if (Status g = write_ghl_settings(**store, args); !g.is_ok()) return report_failure(g);
