@@ -76,6 +76,10 @@ struct Options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   std::uint16_t post_port = 0;  // 0: same as port; else another instance (fan-out through Redis)
+  // Put before the routes' paths, e.g. "/instance/2" to reach one instance
+  // through the balancer (scripts/cluster-nginx-conf); "" = the routes as is.
+  std::string path_prefix;       // of the WebSocket upgrades
+  std::string post_path_prefix;  // of the POSTs
   std::string token;
   std::string tenant;
   std::size_t clients = 5000;
@@ -248,7 +252,7 @@ class Handshaker : public std::enable_shared_from_this<Handshaker> {
     stream_.socket().set_option(tcp::no_delay(true), ec);
     const Options& o = w_.opt;
     websocket::detail::make_sec_ws_key(key_);
-    req_ = {http::verb::get, "/api/realtime/scoring/" + o.tenant + "?token=" + o.token, 11};
+    req_ = {http::verb::get, o.path_prefix + "/api/realtime/scoring/" + o.tenant + "?token=" + o.token, 11};
     req_.set(http::field::host, o.host + ":" + std::to_string(o.port));
     req_.set(http::field::upgrade, "websocket");
     req_.set(http::field::connection, "Upgrade");
@@ -653,7 +657,7 @@ class Poster : public std::enable_shared_from_this<Poster> {
   void send(beast::error_code ec) {
     if (ec) return finish("timer: " + ec.message());
     const Options& o = run().opt;
-    req_ = {http::verb::post, "/api/events", 11};
+    req_ = {http::verb::post, o.post_path_prefix + "/api/events", 11};
     req_.set(http::field::host, o.host);
     req_.set(http::field::authorization, "Bearer " + o.token);
     req_.set(http::field::content_type, "application/json");
@@ -910,6 +914,9 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--port", o->port, "server port");
   app.add_option("--post-port", o->post_port,
                  "POST events to this port instead (another instance sharing --bus redis://...)");
+  app.add_option("--path-prefix", o->path_prefix,
+                 "prefix of the WebSocket path, e.g. /instance/2 for one instance behind the balancer");
+  app.add_option("--post-path-prefix", o->post_path_prefix, "prefix of the POST path, e.g. /instance/1");
   app.add_option("--token", o->token, "agent JWT of the tenant")->required();
   app.add_option("--tenant", o->tenant, "tenant of the token")->required();
   app.add_option("--clients", o->clients, "WebSocket subscribers")->check(CLI::Range(1, 200000));

@@ -471,6 +471,100 @@ TEST_F(ClusterTest, EveryUpdateReachesClientsOfBothInstancesThroughTheBalancer) 
   moved.close();
 }
 
+// The value of the counter or gauge `name` on the instance's /metrics; -1
+// when it is not there.
+long long metric(std::uint16_t port, const std::string& name) {
+  const std::string text = HttpClient("127.0.0.1", port, milliseconds(3000)).get("/metrics").body;
+  const std::string line = "\n" + name + " ";
+  const auto at = text.find(line);
+  return at == std::string::npos ? -1 : std::strtoll(text.c_str() + at + line.size(), nullptr, 10);
+}
+
+// Issue 8's reading "a client on B receives every update caused by events
+// posted to A", through the balancer: events go to A only (/instance/1/),
+// the client sits on B only (/instance/2/), so every update it gets went
+// A -> Redis -> B -> nginx. Posted by a few threads at once, each waiting
+// for its answer (a sustained stream, as fast as the store commits). The
+// client must see every update, seqs 1, 2, 3... with no gap, each poster's
+// events in the order it posted them. Halfway it leaves; posting goes on;
+// it comes back on A with `since` and must get exactly the rest.
+TEST_F(ClusterTest, ClientOnBGetsEveryUpdateOfEventsPostedToAThroughTheBalancerAndResumesOnA) {
+  const std::string scoring = "/api/realtime/scoring/" + kTenant + "?token=" + token_;
+  const long long scored_on_b_before = metric(instances_[1].port, "reai_events_total");
+  WsClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", balancer_->port(), "/instance/2" + scoring)) << client.error();
+  ASSERT_TRUE(eventually([&] { return metric(instances_[1].port, "reai_websocket_connections") == 1; }))
+      << "the client is not on B";
+  EXPECT_EQ(metric(instances_[0].port, "reai_websocket_connections"), 0) << "the client is on A";
+
+  constexpr int kPosters = 4;
+  constexpr int kPerPoster = 150;
+  constexpr int kEvents = kPosters * kPerPoster;
+  std::atomic<int> refused{0};
+  std::vector<std::thread> posters;
+  struct JoinAll {
+    std::vector<std::thread>& threads;
+    ~JoinAll() {
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_posters{posters};  // also when an assertion returns early
+  for (int p = 0; p < kPosters; ++p) {
+    posters.emplace_back([&, p] {
+      HttpClient http("127.0.0.1", balancer_->port());
+      for (int k = 0; k < kPerPoster; ++k) {
+        const std::string id = "pair-" + std::to_string(p) + "-" + std::to_string(k);
+        if (http.post("/instance/1/api/events", event_body(id, id), token_).status != 200) ++refused;
+      }
+    });
+  }
+
+  // Lead "pair-P-K" -> K: each poster's K must rise by one, update by update.
+  std::vector<int> next_of_poster(kPosters, 0);
+  std::uint64_t last_seq = 0;
+  auto take = [&](const std::string& text) {
+    auto o = parse(text);
+    ASSERT_EQ(o.at("type").as_string(), "score_update") << text;
+    const auto seq = static_cast<std::uint64_t>(o.at("seq").to_number<std::int64_t>());
+    ASSERT_EQ(seq, last_seq + 1) << "after seq " << last_seq << ": " << text;
+    last_seq = seq;
+    const std::string lead(o.at("lead_id").as_string());
+    int poster = -1, k = -1;
+    ASSERT_EQ(std::sscanf(lead.c_str(), "pair-%d-%d", &poster, &k), 2) << text;
+    ASSERT_TRUE(poster >= 0 && poster < kPosters) << text;
+    ASSERT_EQ(k, next_of_poster[poster]) << "poster " << poster << "'s events out of order: " << text;
+    ++next_of_poster[poster];
+  };
+  for (int i = 0; i < kEvents / 2; ++i) {
+    auto m = client.read();
+    ASSERT_TRUE(m.has_value()) << "no update after seq " << last_seq << ": " << client.error();
+    take(*m);
+    if (HasFatalFailure()) break;
+  }
+  client.close();
+  if (HasFatalFailure()) return;
+
+  // Back on A (through the balancer), resuming after the last seq it saw,
+  // while the rest is still being posted.
+  WsClient resumed;
+  ASSERT_TRUE(resumed.connect("127.0.0.1", balancer_->port(),
+                              "/instance/1" + scoring + "&since=" + std::to_string(last_seq)))
+      << resumed.error();
+  for (auto& t : posters) t.join();
+  EXPECT_EQ(refused.load(), 0);
+  while (last_seq < static_cast<std::uint64_t>(kEvents) && !HasFatalFailure()) {
+    auto m = resumed.read();
+    ASSERT_TRUE(m.has_value()) << "no update after seq " << last_seq << " on A: " << resumed.error();
+    take(*m);
+  }
+  for (int p = 0; p < kPosters; ++p) EXPECT_EQ(next_of_poster[p], kPerPoster) << "poster " << p;
+  EXPECT_FALSE(resumed.read(milliseconds(300)).has_value()) << "an update beyond the events posted";
+  // Every event was taken and scored by A: B only relayed.
+  EXPECT_EQ(metric(instances_[1].port, "reai_events_total"), scored_on_b_before);
+  resumed.close();
+}
+
 TEST_F(ClusterTest, RedisKilledUnderLoadInstancesKeepScoringAndCatchUp) {
   const std::string path = "/api/realtime/scoring/" + kTenant + "?token=" + token_;
   WsClient on_b;

@@ -85,8 +85,13 @@ TEST(RedisUrl, ParsesHostPortAndPrefix) {
   EXPECT_EQ(d.host, "cache.internal");
   EXPECT_EQ(d.port, 6379);
   EXPECT_EQ(d.prefix, "reai:");
+  auto u = redis::parse_url("unix:///run/redis/redis.sock?prefix=brokerage2").value();
+  EXPECT_EQ(u.unix_socket, "/run/redis/redis.sock");
+  EXPECT_EQ(u.prefix, "brokerage2:");
+  EXPECT_TRUE(d.unix_socket.empty());
   for (const char* bad : {"http://x:1", "redis://", "redis://h:0", "redis://h:99999", "redis://h:12x",
-                          "redis://h:1/db", "redis://h:1?db=2", "redis://h:1?prefix="}) {
+                          "redis://h:1/db", "redis://h:1?db=2", "redis://h:1?prefix=", "unix://", "unix://relative.sock",
+                          "unix:///run/redis/", "unix:///r.sock?db=1"}) {
     EXPECT_EQ(redis::parse_url(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
 }
@@ -215,6 +220,31 @@ TEST(RedisBus, InstancesShareSeqsAndDeliverToEachOtherInOrder) {
   auto replay = c->since("t_a", 0).value();
   EXPECT_TRUE(replay.complete);
   EXPECT_EQ(replay.messages.size(), all.size());
+}
+
+// One instance on the server's Unix-domain socket, one on its TCP port: the
+// same server, so the same seqs, deliveries and replay.
+TEST(RedisBus, AnInstanceOnTheUnixSocketSharesSeqsWithOneOnTcp) {
+  const std::string socket = reai::testing::PrivateRedis::shared().unix_socket();
+  if (socket.empty()) GTEST_SKIP() << "the test Redis has no Unix socket (its directory's path is too long)";
+  RedisEndpoint over_tcp = endpoint_on(test_redis_port());
+  auto endpoint = redis::parse_url("unix://" + socket + "?prefix=" + over_tcp.prefix.substr(0, over_tcp.prefix.size() - 1));
+  ASSERT_TRUE(endpoint.has_value()) << endpoint.status().to_string();
+  ASSERT_EQ(endpoint->prefix, over_tcp.prefix);
+  auto a = make_redis_bus(*endpoint);
+  auto b = make_redis_bus(over_tcp);
+  ASSERT_TRUE(a->health().is_ok()) << a->health().to_string();
+  Seen on_b;
+  b->subscribe(on_b.handler());
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(a->publish("t_u", "score_update", text("u")).value(), std::uint64_t(i + 1));
+  std::vector<std::uint64_t> all;
+  for (std::uint64_t s = 1; s <= 20; ++s) all.push_back(s);
+  EXPECT_TRUE(eventually([&] { return on_b.seqs("t_u").size() == all.size(); }));
+  EXPECT_EQ(on_b.seqs("t_u"), all);
+  EXPECT_EQ(b->publish("t_u", "score_update", text("t")).value(), 21u);
+  auto replay = a->since("t_u", 18).value();
+  ASSERT_EQ(replay.messages.size(), 3u);
+  EXPECT_EQ(replay.messages.back().seq, 21u);
 }
 
 TEST(RedisBus, UnreachableRedisStillDeliversLocallyAndSaysSo) {

@@ -35,8 +35,12 @@ void ignore_sigpipe_once() {
 
 Result<RedisEndpoint> parse_url(std::string_view url) {
   constexpr std::string_view kScheme = "redis://";
-  if (url.substr(0, kScheme.size()) != kScheme) return invalid_argument("not a redis:// URL: " + std::string(url));
-  std::string_view rest = url.substr(kScheme.size());
+  constexpr std::string_view kUnixScheme = "unix://";
+  const bool unix_socket = url.substr(0, kUnixScheme.size()) == kUnixScheme;
+  if (!unix_socket && url.substr(0, kScheme.size()) != kScheme) {
+    return invalid_argument("not a redis:// or unix:// URL: " + std::string(url));
+  }
+  std::string_view rest = url.substr(unix_socket ? kUnixScheme.size() : kScheme.size());
   RedisEndpoint endpoint;
   if (auto q = rest.find('?'); q != std::string_view::npos) {
     std::string_view query = rest.substr(q + 1);
@@ -47,6 +51,13 @@ Result<RedisEndpoint> parse_url(std::string_view url) {
       return invalid_argument("redis URL: the only query parameter is prefix=NAME");
     }
     endpoint.prefix = std::string(query.substr(kPrefix.size())) + ":";
+  }
+  if (unix_socket) {
+    if (rest.size() < 2 || rest.front() != '/' || rest.back() == '/') {
+      return invalid_argument("redis URL: unix:// needs an absolute socket path");
+    }
+    endpoint.unix_socket = std::string(rest);
+    return endpoint;
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find('/') != std::string_view::npos) return invalid_argument("redis URL: no path expected");
@@ -82,10 +93,14 @@ Status Connection::connect(const RedisEndpoint& endpoint, std::chrono::milliseco
   close();
   constexpr auto kConnectTimeout = std::chrono::milliseconds(500);
   timeval tv{0, static_cast<suseconds_t>(std::chrono::microseconds(kConnectTimeout).count())};
-  redisContext* ctx = redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv);
+  redisContext* ctx = endpoint.unix_socket.empty()
+                          ? redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv)
+                          : redisConnectUnixWithTimeout(endpoint.unix_socket.c_str(), tv);
   if (ctx == nullptr) return unavailable("redis: out of memory");
   if (ctx->err != 0) {
-    std::string why = "redis " + endpoint.host + ":" + std::to_string(endpoint.port) + ": " + ctx->errstr;
+    const std::string where =
+        endpoint.unix_socket.empty() ? endpoint.host + ":" + std::to_string(endpoint.port) : endpoint.unix_socket;
+    std::string why = "redis " + where + ": " + ctx->errstr;
     redisFree(ctx);
     return unavailable(why);
   }

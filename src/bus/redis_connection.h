@@ -21,7 +21,8 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
-// redis://host[:port][?prefix=P]
+// redis://host[:port][?prefix=P], or unix:///absolute/path.sock[?prefix=P]
+// for a server on this host's Unix-domain socket.
 Result<RedisEndpoint> parse_url(std::string_view url);
 
 // A Lua script and its SHA-1 digest, the name EVALSHA runs it by.

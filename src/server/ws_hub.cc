@@ -141,12 +141,13 @@ void WsShard::fan_out(std::shared_ptr<const Sessions> sessions, std::uint64_t se
   Clock::duration wait{};
   {
     std::lock_guard lock(mu_);
+    const std::size_t session_count = sessions ? sessions->size() : 0;
     jobs_.push_back({std::move(sessions), seq, std::move(frame)});
     if (scheduled_) return;
     scheduled_ = true;
-    // With a linger, the pump starts no sooner than linger_ after the last
+    // With a linger, the pump starts no sooner than a window after the last
     // one: whatever arrives in between joins this message's writes.
-    if (linger_ > Clock::duration::zero() && pumped_) wait = last_pump_ + linger_ - Clock::now();
+    if (linger_ > Clock::duration::zero() && pumped_) wait = last_pump_ + window_locked(session_count) - Clock::now();
   }
   if (wait > Clock::duration::zero()) {
     post_after(wait, [this] { pump(); });
@@ -158,6 +159,11 @@ void WsShard::fan_out(std::shared_ptr<const Sessions> sessions, std::uint64_t se
 void WsShard::set_linger(Clock::duration linger) {
   std::lock_guard lock(mu_);
   linger_ = std::max(linger, Clock::duration::zero());
+}
+
+WsShard::Clock::duration WsShard::window_locked(std::size_t sessions) const {
+  if (sessions >= kSessionsForFullLinger) return linger_;
+  return linger_ * static_cast<Clock::rep>(sessions) / static_cast<Clock::rep>(kSessionsForFullLinger);
 }
 
 std::size_t WsShard::pending_jobs() const {

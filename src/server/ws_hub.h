@@ -23,6 +23,14 @@
 // arrived meanwhile goes to each session in one write. A message arriving
 // after a quiet spell (N ms or more since the last pump) goes out at once,
 // so an idle server adds no delay; the most any message waits is N ms.
+// The window shrinks with the sessions a pump writes to: for S sessions it
+// is N x S / kSessionsForFullLinger (N from that many on). What a window
+// saves is one write per session, so a shard with few clients (one agent's
+// dashboard receiving thousands of updates a second) saves little by
+// waiting and would pay the whole N ms on every update; this way a shard
+// makes at most kSessionsForFullLinger / N writes a second (5,120 at 50 ms)
+// whatever its clients, until it has more sessions than that, and the delay
+// stays proportional to what it saves.
 #pragma once
 
 #include <chrono>
@@ -70,6 +78,9 @@ class WsShard {
   // handed before its flush().
   static constexpr std::size_t kMaxJobsPerBatch = 64;
   static_assert(kMaxJobsPerBatch <= kDeliveriesPerRun, "every pump run must visit a session");
+  // Sessions from which a linger window is the whole configured linger
+  // (fewer: proportionally shorter; see the file comment).
+  static constexpr std::size_t kSessionsForFullLinger = 256;
 
   using Clock = std::chrono::steady_clock;
 
@@ -83,9 +94,10 @@ class WsShard {
   void fan_out(std::shared_ptr<const Sessions> sessions, std::uint64_t seq, std::shared_ptr<const std::string> frame);
   // Jobs queued and not yet fully delivered (for tests and metrics).
   std::size_t pending_jobs() const;
-  // The least time between two pump starts (see the file comment); zero (the
-  // default) pumps as soon as a message arrives. Any thread; applies from
-  // the next message on.
+  // The least time between two pump starts for kSessionsForFullLinger
+  // sessions or more, proportionally less for fewer (see the file comment);
+  // zero (the default) pumps as soon as a message arrives. Any thread;
+  // applies from the next message on.
   void set_linger(Clock::duration linger);
 
  protected:
@@ -106,6 +118,9 @@ class WsShard {
   // On the shard's executor.
   void pump();
   void activate_locked();
+  // Under mu_: the least time between pump starts when a pump writes to
+  // `sessions` sessions.
+  Clock::duration window_locked(std::size_t sessions) const;
 
   mutable std::mutex mu_;
   std::deque<Job> jobs_;

@@ -248,6 +248,38 @@ TEST_F(WsHubTest, LingerSendsTheMessagesOfAWindowInOneWritePerSessionInOrder) {
   for (const auto& s : subs) EXPECT_EQ(s->flushed_at, (std::vector<std::size_t>{1, 4, 5}));
 }
 
+// A shard writing to few sessions waits a proportionally shorter window:
+// one session, 1/256 of the linger; 256 sessions or more, all of it. (The
+// linger is an hour, so the time the test itself takes never matters.)
+TEST_F(WsHubTest, LingerWindowShrinksWithTheSessionsAShardWritesTo) {
+  hub_->set_linger(std::chrono::hours(1));
+  const WsShard::Clock::duration kFull = std::chrono::hours(1);
+  const WsShard::Clock::duration one_session_window = kFull / WsShard::kSessionsForFullLinger;
+  auto alone = join("tenant-a", first_, 1);
+  publish("tenant-a", R"({"n":1})");
+  first_->run_all();
+  publish("tenant-a", R"({"n":2})");
+  publish("tenant-a", R"({"n":3})");
+  ASSERT_EQ(first_->delayed_tasks(), 1u);
+  EXPECT_GT(first_->delays()[0], one_session_window / 2);
+  EXPECT_LE(first_->delays()[0], one_session_window);
+  ASSERT_TRUE(first_->elapse_one());
+  first_->run_all();
+  EXPECT_EQ(alone[0]->seqs, (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(alone[0]->flushed_at, (std::vector<std::size_t>{1, 3}));
+
+  // Another tenant with kSessionsForFullLinger sessions on the same shard:
+  // its messages wait (nearly) the whole hour.
+  auto crowd = join("tenant-b", first_, static_cast<int>(WsShard::kSessionsForFullLinger));
+  publish("tenant-b", R"({"n":1})");
+  ASSERT_EQ(first_->delayed_tasks(), 1u);
+  EXPECT_GT(first_->delays()[1], kFull - one_session_window);
+  EXPECT_LE(first_->delays()[1], kFull);
+  ASSERT_TRUE(first_->elapse_one());
+  first_->run_all();
+  for (const auto& s : crowd) EXPECT_EQ(s->seqs, std::vector<std::uint64_t>{1});
+}
+
 TEST_F(WsHubTest, LingerAppliesToShardsCreatedLater) {
   auto bus = bus::make_in_process_bus(16);
   WsHub hub(*bus);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -44,6 +45,13 @@ class PrivateRedis {
   std::string url(const std::string& prefix = "") const {
     std::string url = "redis://127.0.0.1:" + std::to_string(port());
     return prefix.empty() ? url : url + "?prefix=" + prefix;
+  }
+  // The server's Unix-domain socket, DIR/redis.sock; empty when it has none
+  // (the script skips it when the path is too long for a socket address).
+  std::string unix_socket() const {
+    std::error_code ec;
+    const auto path = std::filesystem::absolute(dir_ + "/redis.sock", ec);
+    return !ec && std::filesystem::is_socket(path, ec) ? path.string() : "";
   }
 
  private:
