@@ -81,4 +81,8 @@ Result<long long> parse_duration(const std::string& text);
 // directory of that name; the SQLite store is --data-dir.
 CLI::Validator postgres_store_url();
 
+// Validator of every `--tenant` option: the core rule of core/tenant_id.h, so
+// a bad id is refused at parse time (exit 2) before anything is opened.
+CLI::Validator tenant_id_option();
+
 }  // namespace reai::cli

@@ -53,5 +53,41 @@ TEST(CliTest, StoreMustBeAPostgresUrl) {
   }
 }
 
+// Every command taking --tenant refuses an id that is not a valid tenant id
+// (core/tenant_id.h) at parse time: nothing is opened, written or signed.
+TEST(CliTest, TenantMustBeAValidTenantId) {
+  const std::vector<std::vector<std::string>> commands = {{"tenant", "add"},
+                                                          {"import", "--contacts", "c", "--events", "e"},
+                                                          {"import", "ghl-contacts", "--csv", "c.csv"},
+                                                          {"import", "listings", "--listings", "l.csv"},
+                                                          {"token", "--jwt-secret", "s"},
+                                                          {"ghl", "sync"},
+                                                          {"demo"},
+                                                          {"simulate"}};
+  for (const auto& command : commands) {
+    for (const std::string bad : {"bad tenant!", "..", "../other", "", "-x"}) {
+      CLI::App app;
+      int exit_code = -1;
+      add_serve_command(app, &exit_code);
+      add_token_command(app, &exit_code);
+      add_tenant_command(app, &exit_code);
+      add_import_command(app, &exit_code);
+      add_ghl_command(app, &exit_code);
+      add_demo_command(app, &exit_code);
+      add_simulate_command(app, &exit_code);
+      std::vector<std::string> args = command;
+      args.insert(args.end(), {"--tenant", bad});
+      std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+      EXPECT_THROW(app.parse(args), CLI::ParseError) << command[0] << " --tenant '" << bad << "'";
+      EXPECT_EQ(exit_code, -1) << "the command ran";
+    }
+  }
+  std::string bad = "bad tenant!";
+  EXPECT_NE(tenant_id_option()(bad).find("invalid tenant id 'bad tenant!'"), std::string::npos);
+  for (std::string good : {"t1", "t_prairie", "tenant-a", "LOC8f2k1m9q0a7s6d5f4g"}) {
+    EXPECT_EQ(tenant_id_option()(good), "") << good;
+  }
+}
+
 }  // namespace
 }  // namespace reai::cli

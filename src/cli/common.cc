@@ -1,6 +1,7 @@
 #include <cctype>
 
 #include "cli/cli.h"
+#include "core/tenant_id.h"
 
 namespace reai::cli {
 
@@ -29,6 +30,15 @@ CLI::Validator postgres_store_url() {
         return "'" + url + "' is not a postgres:// URL (the SQLite store is --data-dir)";
       },
       "", "postgres_store_url");
+}
+
+CLI::Validator tenant_id_option() {
+  return CLI::Validator(
+      [](std::string& id) -> std::string {
+        Status s = check_tenant_id(id);
+        return s ? std::string() : s.message();
+      },
+      "", "tenant_id");
 }
 
 }  // namespace reai::cli

@@ -241,7 +241,8 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
   auto* add = cmd->add_subcommand("add", "Create or update a tenant");
   add->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
   add->add_option("--store", args->store, kStoreHelp)->check(postgres_store_url());
-  add->add_option("--tenant", args->tenant, "Tenant id")->required();
+  add->add_option("--tenant", args->tenant, "Tenant id")->required()
+      ->check(tenant_id_option());
   add->add_option("--name", args->name, "Display name");
   add->add_option("--ghl-location", args->ghl_location, "GoHighLevel location id to link");
   add->add_option("--ghl-workflow-secret", args->ghl_workflow_secret,
@@ -271,7 +272,8 @@ void add_import_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--contacts", args->contacts, "contacts.csv (required without a subcommand)");
   cmd->add_option("--events", args->events, "events.csv (required without a subcommand)");
   cmd->add_option("--stages", args->stages, "opportunity_stages.csv");
-  cmd->add_option("--tenant", args->tenant, "Import only this tenant's rows");
+  cmd->add_option("--tenant", args->tenant, "Import only this tenant's rows")
+      ->check(tenant_id_option());
   cmd->add_flag("--skip-bad", args->skip_bad, "Skip rows that do not parse (counted) instead of stopping");
   cmd->require_subcommand(0, 1);
   add_import_listings_command(*cmd, exit_code);
@@ -280,7 +282,8 @@ void add_import_command(CLI::App& app, int* exit_code) {
   ghl->add_option("--data-dir", ghl_args->data_dir, "Directory of the SQLite store")->capture_default_str();
   ghl->add_option("--csv", ghl_args->csv, "The export (Contact Id, Phone, Email, Created, Tags, ... columns)")
       ->required();
-  ghl->add_option("--tenant", ghl_args->tenant, "Tenant the contacts belong to")->required();
+  ghl->add_option("--tenant", ghl_args->tenant, "Tenant the contacts belong to")->required()
+      ->check(tenant_id_option());
   ghl->callback([ghl_args, exit_code] { *exit_code = run_import_ghl_contacts(*ghl_args); });
   cmd->callback([args, cmd, exit_code] {
     if (!cmd->get_subcommands().empty()) return;  // the subcommand ran

@@ -296,7 +296,8 @@ void add_demo_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "demo", "Demo tenant end to end: import a history, train, serve, and stream live events");
   cmd->add_option("--history", args->history, "crm/ CSV directory of the demo history")->capture_default_str();
-  cmd->add_option("--tenant", args->tenant, "Tenant id in the history")->capture_default_str();
+  cmd->add_option("--tenant", args->tenant, "Tenant id in the history")->capture_default_str()
+      ->check(tenant_id_option());
   cmd->add_option("--market-panel", args->market_panel,
                   "Monthly panel (city,year,month,median,sales) forecast for /api/predictions/market-trends")
       ->capture_default_str();
@@ -315,7 +316,8 @@ void add_simulate_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<SimulateArgs>();
   auto* cmd = app.add_subcommand("simulate", "Stream time-compressed lead histories to a running server");
   cmd->add_option("--history", args->history, "crm/ CSV directory")->capture_default_str();
-  cmd->add_option("--tenant", args->tenant, "Only this tenant's leads from the history");
+  cmd->add_option("--tenant", args->tenant, "Only this tenant's leads from the history")
+      ->check(tenant_id_option());
   cmd->add_option("--host", args->options.host, "Server host")->capture_default_str();
   cmd->add_option("--port", args->options.port, "Server port")->capture_default_str();
   cmd->add_option("--token", args->options.token, "Agent JWT")->required();

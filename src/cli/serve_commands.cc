@@ -168,7 +168,8 @@ void add_serve_command(CLI::App& app, int* exit_code) {
 void add_token_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<TokenArgs>();
   auto* cmd = app.add_subcommand("token", "Print a signed HS256 JWT for a tenant");
-  cmd->add_option("--tenant", args->tenant, "Tenant id")->required();
+  cmd->add_option("--tenant", args->tenant, "Tenant id")->required()
+      ->check(tenant_id_option());
   cmd->add_option("--role", args->role, "agent or admin")->capture_default_str();
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
   cmd->add_option("--ttl", args->ttl, "Lifetime, e.g. 30m, 24h, 7d")->capture_default_str();
@@ -225,7 +226,8 @@ void add_ghl_command(CLI::App& app, int* exit_code) {
   sync->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
   sync->add_option("--store", args->store, "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)")->check(postgres_store_url());
   sync->add_option("--tenant", args->tenant, "Tenant linked to a GHL location (reai tenant add --ghl-location)")
-      ->required();
+      ->required()
+      ->check(tenant_id_option());
   sync->add_option("--secret-key-file", args->server.ghl_secret_key_file,
                    "Key the tenant's GHL token is sealed with (as given to reai serve)");
   sync->add_option("--ghl-api-base", args->server.ghl_api_base, "GoHighLevel REST API base URL")->capture_default_str();

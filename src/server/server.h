@@ -139,8 +139,8 @@ struct TokenClaims {
   UnixSeconds expires_at = 0;
 };
 
-// A signed token valid until now + ttl_seconds. InvalidArgument for an empty
-// tenant or secret or a non-positive ttl.
+// A signed token valid until now + ttl_seconds. InvalidArgument for an
+// invalid tenant id (core/tenant_id.h), an empty secret or a non-positive ttl.
 Result<std::string> issue_token(const std::string& tenant_id, Role role, const std::string& secret,
                                 UnixSeconds ttl_seconds, UnixSeconds now);
 // Unauthenticated for a malformed token, an alg other than HS256, a bad

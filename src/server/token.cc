@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/json.hpp>
 
+#include "core/tenant_id.h"
 #include "server/server.h"
 
 namespace reai::server {
@@ -105,6 +106,7 @@ std::optional<Role> parse_role(std::string_view name) {
 Result<std::string> issue_token(const std::string& tenant_id, Role role, const std::string& secret,
                                 UnixSeconds ttl_seconds, UnixSeconds now) {
   if (tenant_id.empty()) return invalid_argument("token needs a tenant id");
+  REAI_RETURN_IF_ERROR(check_tenant_id(tenant_id));
   if (secret.empty()) return invalid_argument("token needs a non-empty secret");
   if (ttl_seconds <= 0) return invalid_argument("token ttl must be positive");
   boost::json::object claims;
@@ -147,6 +149,9 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
   if (tenant == claims->end() || !tenant->value().is_string() || tenant->value().as_string().empty()) {
     return unauthenticated("token has no tenant claim");
   }
+  // Signed by us, yet the id still names directories and metrics: a token
+  // minted before ids were checked (or with a leaked key) must not reach them.
+  if (!is_valid_tenant_id(tenant->value().as_string())) return unauthenticated("token's tenant claim is not a valid tenant id");
   out.tenant_id = std::string(tenant->value().as_string());
   auto role = claims->find("role");
   std::optional<Role> parsed_role;
