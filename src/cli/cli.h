@@ -85,4 +85,9 @@ CLI::Validator postgres_store_url();
 // a bad id is refused at parse time (exit 2) before anything is opened.
 CLI::Validator tenant_id_option();
 
+// Validator of `--static-dir`: a directory holding index.html
+// (server::check_static_dir), refused at parse time (exit 2) before a store is
+// opened or a model trained, never replaced by the built-in page.
+CLI::Validator static_dir_option();
+
 }  // namespace reai::cli

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -87,6 +89,33 @@ TEST(CliTest, TenantMustBeAValidTenantId) {
   for (std::string good : {"t1", "t_prairie", "tenant-a", "LOC8f2k1m9q0a7s6d5f4g"}) {
     EXPECT_EQ(tenant_id_option()(good), "") << good;
   }
+}
+
+// `--static-dir /nonexistent` used to serve the built-in page without a word.
+TEST(CliTest, StaticDirMustHoldTheDashboard) {
+  const std::string empty_dir = ::testing::TempDir() + "reai-cli-static-" + std::to_string(::getpid());
+  std::filesystem::create_directories(empty_dir);
+  for (const char* command : {"serve", "demo"}) {
+    for (const std::string& bad : {std::string("/nonexistent"), empty_dir}) {
+      CLI::App app;
+      int exit_code = -1;
+      add_serve_command(app, &exit_code);
+      add_demo_command(app, &exit_code);
+      std::vector<std::string> args = {command, "--static-dir", bad};
+      std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+      try {
+        app.parse(args);
+        ADD_FAILURE() << command << " --static-dir " << bad << " was accepted";
+      } catch (const CLI::ValidationError& e) {
+        EXPECT_NE(std::string(e.what()).find("'" + bad + "'"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(exit_code, -1) << "the command ran";
+    }
+  }
+  std::ofstream(empty_dir + "/index.html") << "<!doctype html>";
+  std::string good = empty_dir;
+  EXPECT_EQ(static_dir_option()(good), "");
+  std::filesystem::remove_all(empty_dir);
 }
 
 }  // namespace

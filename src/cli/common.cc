@@ -2,6 +2,7 @@
 
 #include "cli/cli.h"
 #include "core/tenant_id.h"
+#include "server/server.h"
 
 namespace reai::cli {
 
@@ -39,6 +40,15 @@ CLI::Validator tenant_id_option() {
         return s ? std::string() : s.message();
       },
       "", "tenant_id");
+}
+
+CLI::Validator static_dir_option() {
+  return CLI::Validator(
+      [](std::string& dir) -> std::string {
+        Status s = server::check_static_dir(dir);
+        return s ? std::string() : s.message() + "; leave --static-dir out for the built-in page";
+      },
+      "", "static_dir");
 }
 
 }  // namespace reai::cli

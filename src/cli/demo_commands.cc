@@ -305,7 +305,9 @@ void add_demo_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--model-dir", args->runtime.model_dir, "Model directory")->capture_default_str();
   cmd->add_option("--port", args->runtime.server.port, "HTTP port")->capture_default_str();
   cmd->add_option("--threads", args->runtime.server.threads, "I/O threads")->capture_default_str();
-  cmd->add_option("--static-dir", args->runtime.server.static_dir, "Dashboard files (web/dist)");
+  cmd->add_option("--static-dir", args->runtime.server.static_dir,
+                  "Dashboard files: a directory with index.html (web/dist); without the option, the built-in page")
+      ->check(static_dir_option());
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (default: generated, kept in the data dir)");
   cmd->add_option("--rate", args->rate, "Simulated events per second")->capture_default_str();
   cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");

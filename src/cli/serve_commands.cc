@@ -58,7 +58,9 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--model-dir", args->runtime.model_dir, "Models: DIR/{leads,match,value}, DIR/tenants/T/{leads,match,value}")
       ->capture_default_str();
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
-  cmd->add_option("--static-dir", s.static_dir, "Dashboard files (web/dist); built-in page when empty");
+  cmd->add_option("--static-dir", s.static_dir,
+                  "Dashboard files: a directory with index.html (web/dist); without the option, the built-in page")
+      ->check(static_dir_option());
   cmd->add_option("--max-body-bytes", s.max_body_bytes, "Request body limit")->capture_default_str();
   cmd->add_option("--ws-queue-limit", s.ws_queue_limit, "Messages queued per WebSocket client")
       ->capture_default_str();

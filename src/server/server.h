@@ -51,8 +51,9 @@ struct ServerConfig {
   // once; N > 0 (behind a proxy) sends the updates of each N ms window in
   // one write per client, each delayed by at most N ms. 0..1000.
   int ws_linger_ms = 0;
-  // If set and it contains index.html, GET / and static files are served
-  // from it; otherwise the built-in plain page.
+  // Empty: the built-in plain page. Set: GET / and static files are served
+  // from it, and start() refuses a directory without index.html
+  // (check_static_dir) rather than quietly serving the built-in page.
   std::string static_dir;
   // 0 = unlimited; a token bucket per tenant on write routes -> 429.
   double tenant_rate_limit_per_s = 0;
@@ -138,6 +139,11 @@ struct TokenClaims {
   Role role = Role::kAgent;
   UnixSeconds expires_at = 0;
 };
+
+// Ok for an empty `static_dir` (the built-in page) or a directory holding
+// index.html; InvalidArgument naming the path otherwise (missing, not a
+// directory, or no index.html).
+Status check_static_dir(const std::string& static_dir);
 
 // A signed token valid until now + ttl_seconds. InvalidArgument for an
 // invalid tenant id (core/tenant_id.h), an empty secret or a non-positive ttl.

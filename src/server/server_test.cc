@@ -353,6 +353,28 @@ TEST_F(ServerTest, WebSocketLingerOutOfRangeIsRefused) {
   EXPECT_NE(s.to_string().find("ws_linger_ms"), std::string::npos) << s.to_string();
 }
 
+// A --static-dir that does not hold the dashboard used to serve the built-in
+// page without a word; the server now refuses to start.
+TEST_F(ServerTest, StaticDirWithoutIndexHtmlIsRefused) {
+  const std::string empty_dir = ::testing::TempDir() + "reai-static-empty-" + std::to_string(::getpid());
+  std::filesystem::create_directories(empty_dir);
+  for (const std::string& dir : {std::string("/nonexistent/web/dist"), empty_dir}) {
+    ServerConfig config;
+    config.jwt_secret = kSecret;
+    config.port = 0;
+    config.static_dir = dir;
+    Server server(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+    Status s = server.start();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << dir;
+    EXPECT_NE(s.message().find("'" + dir + "'"), std::string::npos) << s.to_string();
+  }
+  EXPECT_NE(check_static_dir(empty_dir).message().find("no index.html"), std::string::npos);
+  std::ofstream(empty_dir + "/index.html") << "<!doctype html>";
+  EXPECT_TRUE(check_static_dir(empty_dir));
+  EXPECT_TRUE(check_static_dir(""));
+  std::filesystem::remove_all(empty_dir);
+}
+
 TEST_F(ServerTest, BadInputsGetClearErrors) {
   ServerConfig config;
   config.max_body_bytes = 64 * 1024;
