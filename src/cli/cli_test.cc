@@ -34,7 +34,8 @@ TEST(CliTest, BadInputMapsToExitCodeTwo) {
 TEST(CliTest, StoreMustBeAPostgresUrl) {
   const std::vector<std::vector<std::string>> commands = {
       {"serve"}, {"tenant", "add", "--tenant", "t"}, {"tenant", "list"}, {"import", "--contacts", "c", "--events", "e"},
-      {"ghl", "sync", "--tenant", "t"}};
+      {"ghl", "sync", "--tenant", "t"}, {"import", "listings", "--tenant", "t", "--listings", "l.csv", "--price-column", "p"},
+      {"import", "ghl-contacts", "--tenant", "t", "--csv", "c.csv"}};
   for (const auto& command : commands) {
     for (const std::string bad : {"mysql://db/reai", "/var/lib/reai", "postgres:/missing-slash"}) {
       CLI::App app;

@@ -19,18 +19,6 @@
 namespace reai::cli {
 namespace {
 
-// --store when given, else the SQLite directory.
-std::string store_location(const std::string& store, const std::string& data_dir) {
-  return store.empty() ? data_dir : store;
-}
-
-// For messages: a URL may carry a password.
-std::string store_description(const std::string& store, const std::string& data_dir) {
-  return store.empty() ? data_dir : "the PostgreSQL store";
-}
-
-constexpr const char* kStoreHelp = "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)";
-
 struct TenantArgs {
   std::string data_dir = "var";
   std::string store;  // postgres:// URL; empty: SQLite in data_dir
@@ -152,6 +140,7 @@ struct ImportArgs {
 
 struct GhlContactsArgs {
   std::string data_dir = "var";
+  std::string store;  // postgres:// URL; empty: SQLite in data_dir
   std::string csv;
   std::string tenant;
 };
@@ -164,7 +153,7 @@ int run_import_ghl_contacts(const GhlContactsArgs& args) {
   auto parsed = ghl::parse_contact_export(text.str(), args.tenant);
   if (!parsed) return report_failure(parsed.status());
   for (const auto& why : parsed->skipped) std::cerr << "  skipped " << why << "\n";
-  auto store = store::open_sqlite_store(args.data_dir);
+  auto store = store::open_store(store_location(args.store, args.data_dir));
   if (!store) return report_failure(store.status());
   if (!(*store)->get_tenant(args.tenant)) {
     if (Status s = (*store)->upsert_tenant({args.tenant, args.tenant, SystemClock().now(), ""}); !s.is_ok()) {
@@ -280,6 +269,7 @@ void add_import_command(CLI::App& app, int* exit_code) {
   auto ghl_args = std::make_shared<GhlContactsArgs>();
   auto* ghl = cmd->add_subcommand("ghl-contacts", "Load a GoHighLevel contact export (CSV) into a tenant");
   ghl->add_option("--data-dir", ghl_args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  ghl->add_option("--store", ghl_args->store, kStoreHelp)->check(postgres_store_url());
   ghl->add_option("--csv", ghl_args->csv, "The export (Contact Id, Phone, Email, Created, Tags, ... columns)")
       ->required();
   ghl->add_option("--tenant", ghl_args->tenant, "Tenant the contacts belong to")->required()

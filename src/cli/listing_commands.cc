@@ -146,7 +146,7 @@ int run_import_listings(const ImportListingsArgs& args) {
   }
   if (rows.empty()) return report_failure(invalid_argument(args.listings + ": no listing has a price"));
 
-  auto store = store::open_sqlite_store(args.data_dir);
+  auto store = store::open_store(store_location(args.store, args.data_dir));
   if (!store) return report_failure(store.status());
   if (!(*store)->get_tenant(args.tenant)) {
     if (Status s = (*store)->upsert_tenant({args.tenant, args.tenant, now, ""}); !s.is_ok()) return report_failure(s);
@@ -187,6 +187,7 @@ void add_import_listings_command(CLI::App& import_cmd, int* exit_code) {
   auto args = std::make_shared<ImportListingsArgs>();
   auto* cmd = import_cmd.add_subcommand("listings", "Load a tenant's listings (any listings CSV) and value them");
   cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  cmd->add_option("--store", args->store, kStoreHelp)->check(postgres_store_url());
   cmd->add_option("--tenant", args->tenant, "Tenant id")->required()
       ->check(tenant_id_option());
   cmd->add_option("--listings", args->listings, "Listings CSV (any columns; e.g. ames.csv)")->required();
