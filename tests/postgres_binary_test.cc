@@ -22,7 +22,7 @@ namespace {
 
 namespace json = boost::json;
 
-const std::string kSecret = "postgres-black-box-secret";
+const std::string kSecret = kTestJwtSecret;
 const std::string kFixture = "tests/fixtures/crm_small";
 
 

@@ -55,10 +55,11 @@ Result<History> load_history(const std::string& dir, const std::string& tenant) 
 
 // A demo keeps its signing key in the data dir so tokens survive restarts.
 Result<std::string> demo_secret(const DemoArgs& args) {
-  if (auto given = resolve_jwt_secret(args.jwt_secret)) return given;
+  const char* env = std::getenv("REAI_JWT_SECRET");
+  if (!args.jwt_secret.empty() || (env && *env)) return resolve_jwt_secret(args.jwt_secret);
   const fs::path path = fs::path(args.runtime.data_dir) / "demo-jwt-secret";
   std::string secret;
-  if (std::ifstream in(path); in && std::getline(in, secret) && secret.size() >= 32) return secret;
+  if (std::ifstream in(path); in && std::getline(in, secret) && secret.size() >= server::kMinJwtSecretBytes) return secret;
   std::random_device rd;
   static constexpr char kHex[] = "0123456789abcdef";
   secret.clear();

@@ -34,7 +34,7 @@ using reai::testing::WsClient;
 using reai::testing::replace_all;
 using reai::testing::with_string_field;
 
-constexpr const char* kSecret = "test-secret";
+constexpr const char* kSecret = reai::testing::kTestJwtSecret;
 constexpr const char* kLocation = "LOC8f2k1m9q0a7s6d5f4g";
 constexpr const char* kContact = "CONa1b2c3d4e5f6g7h8i9";
 const UnixSeconds kNow = *parse_iso8601("2026-07-02T10:00:30Z");

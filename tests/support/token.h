@@ -9,6 +9,11 @@
 
 namespace reai::testing {
 
+// The HS256 key tests sign with: as long as the product requires
+// (server::kMinJwtSecretBytes), so no test weakens the rule.
+inline constexpr const char* kTestJwtSecret = "reai-test-hs256-key-0123456789abcdef";
+static_assert(std::char_traits<char>::length(kTestJwtSecret) >= server::kMinJwtSecretBytes);
+
 // Issue time meaning "the system clock": what a real `reai` binary checks against.
 inline constexpr UnixSeconds kWallClock = 0;
 
