@@ -145,6 +145,24 @@ TEST_F(ServerTest, RejectsMissingExpiredAndForgedTokens) {
   EXPECT_EQ(http_->get("/api/leads", *forged).status, 401);
 }
 
+// A token signed with the server's key whose tenant claim is no valid tenant
+// id (made before ids were checked, or by another tool) is refused: 401 JSON
+// over HTTP and on the WebSocket, never a tenant named "../x".
+TEST_F(ServerTest, TokenWithAnInvalidTenantClaimIsRefused) {
+  start();
+  for (const char* tenant : {"../other", "bad tenant!", ".."}) {
+    const std::string claims = std::string(R"({"tenant":")") + tenant + R"(","role":"admin","exp":9999999999})";
+    const std::string bad = reai::testing::hs256_token(claims, kSecret);
+    auto r = http_->get("/api/leads", bad);
+    EXPECT_EQ(r.status, 401) << tenant << ": " << r.body;
+    EXPECT_NE(error_of(r).find("tenant"), std::string::npos) << r.body;
+    EXPECT_EQ(post_event(bad, "c1").status, 401) << tenant;
+  }
+  // The helper signs as the product does: the same claims with a valid id pass.
+  const std::string good = reai::testing::hs256_token(R"({"tenant":"tenant-a","role":"agent","exp":9999999999})", kSecret);
+  EXPECT_EQ(http_->get("/api/leads", good).status, 200);
+}
+
 TEST_F(ServerTest, TenantsAreIsolated) {
   start();
   const std::string a = token("tenant-a");

@@ -1,6 +1,4 @@
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <string>
 #include <string_view>
@@ -84,42 +82,14 @@ TEST(Token, IssueRefusesAnInvalidTenantId) {
   }
 }
 
-std::string base64url(std::string_view bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(acc >> bits) & 0x3f];
-    }
-  }
-  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 0x3f];
-  return out;
-}
-
-// A correctly signed HS256 token with the given claims text, as a holder of
-// the key (or a tool other than issue_token) could make one.
-std::string signed_token(std::string_view claims_json, const std::string& secret) {
-  const std::string input = base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(claims_json);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
-       input.size(), mac, &len);
-  return input + "." + base64url(std::string_view(reinterpret_cast<const char*>(mac), len));
-}
-
 TEST(Token, VerifyRefusesASignedTokenWhoseTenantIsInvalid) {
-  const std::string good = signed_token(R"({"tenant":"t_a","role":"agent","exp":9999999999})", kKey);
+  const std::string good = reai::testing::hs256_token(R"({"tenant":"t_a","role":"agent","exp":9999999999})", kKey);
   auto ok = verify_token(good, kKey, kNow);
   ASSERT_TRUE(ok) << ok.status().to_string();  // the helper signs as the product does
   EXPECT_EQ(ok->tenant_id, "t_a");
   for (const char* tenant : {"../../etc", "bad tenant!", "..", "a\\u0000b"}) {
     const std::string claims = std::string(R"({"tenant":")") + tenant + R"(","role":"agent","exp":9999999999})";
-    auto refused = verify_token(signed_token(claims, kKey), kKey, kNow);
+    auto refused = verify_token(reai::testing::hs256_token(claims, kKey), kKey, kNow);
     ASSERT_FALSE(refused) << tenant;
     EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated) << tenant;
     EXPECT_NE(refused.status().message().find("tenant"), std::string::npos) << refused.status().message();
@@ -147,7 +117,7 @@ TEST(Token, SecretsShorterThan32BytesAreRefused) {
   auto ok = issue_token("t", Role::kAgent, just_long_enough, 60, kNow);
   ASSERT_TRUE(ok) << ok.status().to_string();
   // A server holding a short key accepts nothing, even a token signed with it.
-  const std::string signed_with_short = signed_token(R"({"tenant":"t","role":"agent","exp":9999999999})", short_key);
+  const std::string signed_with_short = reai::testing::hs256_token(R"({"tenant":"t","role":"agent","exp":9999999999})", short_key);
   auto claims = verify_token(signed_with_short, short_key, kNow);
   ASSERT_FALSE(claims);
   EXPECT_EQ(claims.status().code(), StatusCode::kUnauthenticated);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "core/time.h"
 #include "server/server.h"
@@ -24,5 +25,10 @@ inline constexpr UnixSeconds kWallClock = 0;
 // tenant or secret).
 std::string reai_token(const std::string& tenant, server::Role role, const std::string& secret,
                        UnixSeconds now = kWallClock);
+
+// An HS256 token over `claims_json` exactly as given, signed with `secret`,
+// as a key holder using another tool could make one: for tokens the product's
+// issue_token refuses to make (an invalid tenant id, a short key).
+std::string hs256_token(std::string_view claims_json, const std::string& secret);
 
 }  // namespace reai::testing
