@@ -16,7 +16,7 @@ events_bench_setup() {
   fi
   tmp=$(mktemp -d "/tmp/reai-events-$tag.XXXXXX")
   port=$(free_port)
-  secret="$tag-$RANDOM$RANDOM"
+  secret="$tag-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"  # an HS256 key: at least 32 bytes
   pid=""
   trap events_bench_cleanup EXIT
 }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "support/process.h"
+#include "support/token.h"
 
 namespace reai::testing {
 namespace {
@@ -182,7 +183,7 @@ TEST(CliBinaryTest, BadInputExitsWithTwo) {
                              kFixture + "/events.csv", "--as-of-hours", "1,soon", "--out", dir + "/o.csv"});
   EXPECT_EQ(bad_hours.exit_code, 2) << bad_hours.output;
   EXPECT_EQ(run_reai({"frobnicate"}).exit_code, 2);
-  EXPECT_EQ(run_reai({"token", "--tenant", "t", "--role", "king", "--jwt-secret", "s"}).exit_code, 2);
+  EXPECT_EQ(run_reai({"token", "--tenant", "t", "--role", "king", "--jwt-secret", kTestJwtSecret}).exit_code, 2);
 }
 
 TEST(CliBinaryTest, TrainThenReplayWritesEveryContactAndOffset) {
@@ -224,12 +225,30 @@ TEST(CliBinaryTest, TrainThenReplayWritesEveryContactAndOffset) {
 }
 
 TEST(CliBinaryTest, TokenNeedsASecret) {
-  auto ok = run_reai({"token", "--tenant", "t1", "--role", "admin", "--jwt-secret", "k", "--ttl", "1h"});
+  auto ok = run_reai({"token", "--tenant", "t1", "--role", "admin", "--jwt-secret", kTestJwtSecret, "--ttl", "1h"});
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_EQ(std::count(ok.output.begin(), ok.output.end(), '.'), 2) << ok.output;
   ::unsetenv("REAI_JWT_SECRET");
   auto none = run_reai({"token", "--tenant", "t1"});
   EXPECT_EQ(none.exit_code, 2) << none.output;
+}
+
+// HS256 keys under 32 bytes are refused (RFC 7518 section 3.2), from the flag
+// or the environment, by `token` and by `serve` before it opens anything.
+TEST(CliBinaryTest, ShortJwtSecretsExitWithTwo) {
+  const std::string dir = make_temp_dir("reai-short-secret");
+  auto token = run_reai({"token", "--tenant", "t1", "--jwt-secret", "k"});
+  EXPECT_EQ(token.exit_code, 2) << token.output;
+  EXPECT_NE(token.output.find("--jwt-secret: the JWT secret is 1 bytes; HS256 needs at least 32"), std::string::npos)
+      << token.output;
+  auto serve = run_reai({"serve", "--port", "0", "--data-dir", dir, "--jwt-secret", "thirty-one-bytes-is-still-short"});
+  EXPECT_EQ(serve.exit_code, 2) << serve.output;
+  EXPECT_NE(serve.output.find("31 bytes"), std::string::npos) << serve.output;
+  ::setenv("REAI_JWT_SECRET", "short", 1);
+  auto env = run_reai({"token", "--tenant", "t1"});
+  ::unsetenv("REAI_JWT_SECRET");
+  EXPECT_EQ(env.exit_code, 2) << env.output;
+  EXPECT_NE(env.output.find("REAI_JWT_SECRET: the JWT secret is 5 bytes"), std::string::npos) << env.output;
 }
 
 TEST(CliBinaryTest, TenantAddLinksAGhlLocationOnce) {

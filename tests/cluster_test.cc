@@ -41,7 +41,7 @@ namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-const std::string kSecret = "cluster-test-secret";
+const std::string kSecret = kTestJwtSecret;
 const std::string kTenant = "t_cluster";
 constexpr int kLeads = 20;  // load events spread over these leads
 // "now" on every instance, so scores computed at different moments (and by

@@ -24,7 +24,7 @@ namespace {
 
 namespace json = boost::json;
 
-const std::string kSecret = "ghl-black-box-secret";
+const std::string kSecret = kTestJwtSecret;
 const std::string kContact = "CONa1b2c3d4e5f6g7h8i9";
 const std::string kClock = "2026-07-02T10:00:30Z";
 

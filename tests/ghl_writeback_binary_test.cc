@@ -28,7 +28,7 @@ namespace {
 
 namespace json = boost::json;
 
-const std::string kSecret = "ghl-writeback-secret";
+const std::string kSecret = kTestJwtSecret;
 const std::string kLocation = "LOC8f2k1m9q0a7s6d5f4g";
 const std::string kFixtureContact = "CONa1b2c3d4e5f6g7h8i9";
 const std::string kClock = "2026-07-02T10:00:30Z";

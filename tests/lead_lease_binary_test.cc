@@ -33,7 +33,7 @@ namespace {
 
 namespace json = boost::json;
 
-const std::string kSecret = "lead-lease-test-secret";
+const std::string kSecret = kTestJwtSecret;
 const std::string kClock = "2025-06-20T00:00:00Z";  // inside the fixture model's track-record window
 
 

@@ -22,7 +22,7 @@ namespace {
 
 namespace json = boost::json;
 
-const std::string kSecret = "postgres-black-box-secret";
+const std::string kSecret = kTestJwtSecret;
 const std::string kFixture = "tests/fixtures/crm_small";
 
 
@@ -123,6 +123,29 @@ TEST_F(PostgresBinaryTest, ImportAndTenantAddTakeTheStoreUrl) {
   auto down = run_reai({"tenant", "list", "--store", cluster_.url()});
   EXPECT_EQ(down.exit_code, 1) << down.output;
   EXPECT_NE(down.output.find("postgres store: cannot connect"), std::string::npos) << down.output;
+}
+
+// Listings and GHL contact exports live in the Store too: a PostgreSQL
+// deployment imports them with --store (they used to open SQLite only).
+TEST_F(PostgresBinaryTest, ListingsAndGhlContactsImportTakeTheStoreUrl) {
+  const std::string models = make_temp_dir("reai-pg-listing-models");
+  const std::vector<std::string> listings = {"import", "listings", "--store", cluster_.url(), "--model-dir", models,
+                                             "--tenant", "t_list", "--listings", "tests/fixtures/ames_small/ames.csv",
+                                             "--price-column", "Sale_Price"};
+  auto first = run_reai(listings);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("imported 200 listings for tenant t_list: 200 new"), std::string::npos) << first.output;
+  auto again = run_reai(listings);  // the second run reads them back from PostgreSQL
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("0 new, 0 updated, 200 unchanged"), std::string::npos) << again.output;
+
+  const std::string dir = make_temp_dir("reai-pg-ghl-export");
+  const std::string csv = dir + "/export.csv";
+  std::ofstream(csv) << "Contact Id,Created,Tags\nc1,2026-07-01 09:00:00,Buyer\nc2,2026-07-02 10:00:00,\n";
+  auto contacts = run_reai({"import", "ghl-contacts", "--store", cluster_.url(), "--tenant", "t_list", "--csv", csv});
+  ASSERT_EQ(contacts.exit_code, 0) << contacts.output;
+  EXPECT_NE(contacts.output.find("imported 2 GHL contacts into tenant t_list"), std::string::npos) << contacts.output;
+  EXPECT_NE(tenant_list().find("t_list,t_list,2,0,"), std::string::npos);
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ namespace {
 
 namespace json = boost::json;
 
-const std::string kSecret = "redis-cluster-test-secret";
+const std::string kSecret = kTestJwtSecret;
 
 // A fresh key prefix per run so seqs start at 1 on the shared test Redis.
 std::string redis_url() { return PrivateRedis::shared().url("cluster-" + std::to_string(::getpid())); }

@@ -25,7 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-const std::string kSecret = "black-box-test-secret";
+const std::string kSecret = kTestJwtSecret;
 const std::string kFixture = "tests/fixtures/crm_small";
 
 json::object parse_object(const std::string& body) {

@@ -81,4 +81,27 @@ Result<long long> parse_duration(const std::string& text);
 // directory of that name; the SQLite store is --data-dir.
 CLI::Validator postgres_store_url();
 
+// Help text of every `--store` option (checked with postgres_store_url()).
+inline constexpr const char* kStoreHelp = "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)";
+
+// The store a command opens: the --store URL when given, else the SQLite
+// directory `data_dir`.
+inline std::string store_location(const std::string& store, const std::string& data_dir) {
+  return store.empty() ? data_dir : store;
+}
+
+// The store for messages: never the URL, which may carry a password.
+inline std::string store_description(const std::string& store, const std::string& data_dir) {
+  return store.empty() ? data_dir : "the PostgreSQL store";
+}
+
+// Validator of every `--tenant` option: the core rule of core/tenant_id.h, so
+// a bad id is refused at parse time (exit 2) before anything is opened.
+CLI::Validator tenant_id_option();
+
+// Validator of `--static-dir`: a directory holding index.html
+// (server::check_static_dir), refused at parse time (exit 2) before a store is
+// opened or a model trained, never replaced by the built-in page.
+CLI::Validator static_dir_option();
+
 }  // namespace reai::cli

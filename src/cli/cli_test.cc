@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -32,7 +34,8 @@ TEST(CliTest, BadInputMapsToExitCodeTwo) {
 TEST(CliTest, StoreMustBeAPostgresUrl) {
   const std::vector<std::vector<std::string>> commands = {
       {"serve"}, {"tenant", "add", "--tenant", "t"}, {"tenant", "list"}, {"import", "--contacts", "c", "--events", "e"},
-      {"ghl", "sync", "--tenant", "t"}};
+      {"ghl", "sync", "--tenant", "t"}, {"import", "listings", "--tenant", "t", "--listings", "l.csv", "--price-column", "p"},
+      {"import", "ghl-contacts", "--tenant", "t", "--csv", "c.csv"}};
   for (const auto& command : commands) {
     for (const std::string bad : {"mysql://db/reai", "/var/lib/reai", "postgres:/missing-slash"}) {
       CLI::App app;
@@ -51,6 +54,69 @@ TEST(CliTest, StoreMustBeAPostgresUrl) {
   for (std::string good : {"postgres://reai@db.internal/reai", "postgresql://u:p@h:5432/d?sslmode=require", ""}) {
     EXPECT_EQ(postgres_store_url()(good), "") << good;
   }
+}
+
+// Every command taking --tenant refuses an id that is not a valid tenant id
+// (core/tenant_id.h) at parse time: nothing is opened, written or signed.
+TEST(CliTest, TenantMustBeAValidTenantId) {
+  const std::vector<std::vector<std::string>> commands = {{"tenant", "add"},
+                                                          {"import", "--contacts", "c", "--events", "e"},
+                                                          {"import", "ghl-contacts", "--csv", "c.csv"},
+                                                          {"import", "listings", "--listings", "l.csv"},
+                                                          {"token", "--jwt-secret", "s"},
+                                                          {"ghl", "sync"},
+                                                          {"demo"},
+                                                          {"simulate"}};
+  for (const auto& command : commands) {
+    for (const std::string bad : {"bad tenant!", "..", "../other", "", "-x"}) {
+      CLI::App app;
+      int exit_code = -1;
+      add_serve_command(app, &exit_code);
+      add_token_command(app, &exit_code);
+      add_tenant_command(app, &exit_code);
+      add_import_command(app, &exit_code);
+      add_ghl_command(app, &exit_code);
+      add_demo_command(app, &exit_code);
+      add_simulate_command(app, &exit_code);
+      std::vector<std::string> args = command;
+      args.insert(args.end(), {"--tenant", bad});
+      std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+      EXPECT_THROW(app.parse(args), CLI::ParseError) << command[0] << " --tenant '" << bad << "'";
+      EXPECT_EQ(exit_code, -1) << "the command ran";
+    }
+  }
+  std::string bad = "bad tenant!";
+  EXPECT_NE(tenant_id_option()(bad).find("invalid tenant id 'bad tenant!'"), std::string::npos);
+  for (std::string good : {"t1", "t_prairie", "tenant-a", "LOC8f2k1m9q0a7s6d5f4g"}) {
+    EXPECT_EQ(tenant_id_option()(good), "") << good;
+  }
+}
+
+// `--static-dir /nonexistent` used to serve the built-in page without a word.
+TEST(CliTest, StaticDirMustHoldTheDashboard) {
+  const std::string empty_dir = ::testing::TempDir() + "reai-cli-static-" + std::to_string(::getpid());
+  std::filesystem::create_directories(empty_dir);
+  for (const char* command : {"serve", "demo"}) {
+    for (const std::string& bad : {std::string("/nonexistent"), empty_dir}) {
+      CLI::App app;
+      int exit_code = -1;
+      add_serve_command(app, &exit_code);
+      add_demo_command(app, &exit_code);
+      std::vector<std::string> args = {command, "--static-dir", bad};
+      std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
+      try {
+        app.parse(args);
+        ADD_FAILURE() << command << " --static-dir " << bad << " was accepted";
+      } catch (const CLI::ValidationError& e) {
+        EXPECT_NE(std::string(e.what()).find("'" + bad + "'"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(exit_code, -1) << "the command ran";
+    }
+  }
+  std::ofstream(empty_dir + "/index.html") << "<!doctype html>";
+  std::string good = empty_dir;
+  EXPECT_EQ(static_dir_option()(good), "");
+  std::filesystem::remove_all(empty_dir);
 }
 
 }  // namespace

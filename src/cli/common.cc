@@ -1,6 +1,8 @@
 #include <cctype>
 
 #include "cli/cli.h"
+#include "core/tenant_id.h"
+#include "server/server.h"
 
 namespace reai::cli {
 
@@ -29,6 +31,24 @@ CLI::Validator postgres_store_url() {
         return "'" + url + "' is not a postgres:// URL (the SQLite store is --data-dir)";
       },
       "", "postgres_store_url");
+}
+
+CLI::Validator tenant_id_option() {
+  return CLI::Validator(
+      [](std::string& id) -> std::string {
+        Status s = check_tenant_id(id);
+        return s ? std::string() : s.message();
+      },
+      "", "tenant_id");
+}
+
+CLI::Validator static_dir_option() {
+  return CLI::Validator(
+      [](std::string& dir) -> std::string {
+        Status s = server::check_static_dir(dir);
+        return s ? std::string() : s.message() + "; leave --static-dir out for the built-in page";
+      },
+      "", "static_dir");
 }
 
 }  // namespace reai::cli

@@ -19,18 +19,6 @@
 namespace reai::cli {
 namespace {
 
-// --store when given, else the SQLite directory.
-std::string store_location(const std::string& store, const std::string& data_dir) {
-  return store.empty() ? data_dir : store;
-}
-
-// For messages: a URL may carry a password.
-std::string store_description(const std::string& store, const std::string& data_dir) {
-  return store.empty() ? data_dir : "the PostgreSQL store";
-}
-
-constexpr const char* kStoreHelp = "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)";
-
 struct TenantArgs {
   std::string data_dir = "var";
   std::string store;  // postgres:// URL; empty: SQLite in data_dir
@@ -152,6 +140,7 @@ struct ImportArgs {
 
 struct GhlContactsArgs {
   std::string data_dir = "var";
+  std::string store;  // postgres:// URL; empty: SQLite in data_dir
   std::string csv;
   std::string tenant;
 };
@@ -164,7 +153,7 @@ int run_import_ghl_contacts(const GhlContactsArgs& args) {
   auto parsed = ghl::parse_contact_export(text.str(), args.tenant);
   if (!parsed) return report_failure(parsed.status());
   for (const auto& why : parsed->skipped) std::cerr << "  skipped " << why << "\n";
-  auto store = store::open_sqlite_store(args.data_dir);
+  auto store = store::open_store(store_location(args.store, args.data_dir));
   if (!store) return report_failure(store.status());
   if (!(*store)->get_tenant(args.tenant)) {
     if (Status s = (*store)->upsert_tenant({args.tenant, args.tenant, SystemClock().now(), ""}); !s.is_ok()) {
@@ -241,7 +230,8 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
   auto* add = cmd->add_subcommand("add", "Create or update a tenant");
   add->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
   add->add_option("--store", args->store, kStoreHelp)->check(postgres_store_url());
-  add->add_option("--tenant", args->tenant, "Tenant id")->required();
+  add->add_option("--tenant", args->tenant, "Tenant id")->required()
+      ->check(tenant_id_option());
   add->add_option("--name", args->name, "Display name");
   add->add_option("--ghl-location", args->ghl_location, "GoHighLevel location id to link");
   add->add_option("--ghl-workflow-secret", args->ghl_workflow_secret,
@@ -271,16 +261,19 @@ void add_import_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--contacts", args->contacts, "contacts.csv (required without a subcommand)");
   cmd->add_option("--events", args->events, "events.csv (required without a subcommand)");
   cmd->add_option("--stages", args->stages, "opportunity_stages.csv");
-  cmd->add_option("--tenant", args->tenant, "Import only this tenant's rows");
+  cmd->add_option("--tenant", args->tenant, "Import only this tenant's rows")
+      ->check(tenant_id_option());
   cmd->add_flag("--skip-bad", args->skip_bad, "Skip rows that do not parse (counted) instead of stopping");
   cmd->require_subcommand(0, 1);
   add_import_listings_command(*cmd, exit_code);
   auto ghl_args = std::make_shared<GhlContactsArgs>();
   auto* ghl = cmd->add_subcommand("ghl-contacts", "Load a GoHighLevel contact export (CSV) into a tenant");
   ghl->add_option("--data-dir", ghl_args->data_dir, "Directory of the SQLite store")->capture_default_str();
+  ghl->add_option("--store", ghl_args->store, kStoreHelp)->check(postgres_store_url());
   ghl->add_option("--csv", ghl_args->csv, "The export (Contact Id, Phone, Email, Created, Tags, ... columns)")
       ->required();
-  ghl->add_option("--tenant", ghl_args->tenant, "Tenant the contacts belong to")->required();
+  ghl->add_option("--tenant", ghl_args->tenant, "Tenant the contacts belong to")->required()
+      ->check(tenant_id_option());
   ghl->callback([ghl_args, exit_code] { *exit_code = run_import_ghl_contacts(*ghl_args); });
   cmd->callback([args, cmd, exit_code] {
     if (!cmd->get_subcommands().empty()) return;  // the subcommand ran

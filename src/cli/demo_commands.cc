@@ -55,10 +55,11 @@ Result<History> load_history(const std::string& dir, const std::string& tenant) 
 
 // A demo keeps its signing key in the data dir so tokens survive restarts.
 Result<std::string> demo_secret(const DemoArgs& args) {
-  if (auto given = resolve_jwt_secret(args.jwt_secret)) return given;
+  const char* env = std::getenv("REAI_JWT_SECRET");
+  if (!args.jwt_secret.empty() || (env && *env)) return resolve_jwt_secret(args.jwt_secret);
   const fs::path path = fs::path(args.runtime.data_dir) / "demo-jwt-secret";
   std::string secret;
-  if (std::ifstream in(path); in && std::getline(in, secret) && secret.size() >= 32) return secret;
+  if (std::ifstream in(path); in && std::getline(in, secret) && secret.size() >= server::kMinJwtSecretBytes) return secret;
   std::random_device rd;
   static constexpr char kHex[] = "0123456789abcdef";
   secret.clear();
@@ -296,7 +297,8 @@ void add_demo_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "demo", "Demo tenant end to end: import a history, train, serve, and stream live events");
   cmd->add_option("--history", args->history, "crm/ CSV directory of the demo history")->capture_default_str();
-  cmd->add_option("--tenant", args->tenant, "Tenant id in the history")->capture_default_str();
+  cmd->add_option("--tenant", args->tenant, "Tenant id in the history")->capture_default_str()
+      ->check(tenant_id_option());
   cmd->add_option("--market-panel", args->market_panel,
                   "Monthly panel (city,year,month,median,sales) forecast for /api/predictions/market-trends")
       ->capture_default_str();
@@ -304,7 +306,9 @@ void add_demo_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--model-dir", args->runtime.model_dir, "Model directory")->capture_default_str();
   cmd->add_option("--port", args->runtime.server.port, "HTTP port")->capture_default_str();
   cmd->add_option("--threads", args->runtime.server.threads, "I/O threads")->capture_default_str();
-  cmd->add_option("--static-dir", args->runtime.server.static_dir, "Dashboard files (web/dist)");
+  cmd->add_option("--static-dir", args->runtime.server.static_dir,
+                  "Dashboard files: a directory with index.html (web/dist); without the option, the built-in page")
+      ->check(static_dir_option());
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (default: generated, kept in the data dir)");
   cmd->add_option("--rate", args->rate, "Simulated events per second")->capture_default_str();
   cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");
@@ -315,7 +319,8 @@ void add_simulate_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<SimulateArgs>();
   auto* cmd = app.add_subcommand("simulate", "Stream time-compressed lead histories to a running server");
   cmd->add_option("--history", args->history, "crm/ CSV directory")->capture_default_str();
-  cmd->add_option("--tenant", args->tenant, "Only this tenant's leads from the history");
+  cmd->add_option("--tenant", args->tenant, "Only this tenant's leads from the history")
+      ->check(tenant_id_option());
   cmd->add_option("--host", args->options.host, "Server host")->capture_default_str();
   cmd->add_option("--port", args->options.port, "Server port")->capture_default_str();
   cmd->add_option("--token", args->options.token, "Agent JWT")->required();

@@ -57,8 +57,10 @@ struct Avm {
 // The explicit --avm (its failure is the command's), else the tenant's or
 // the shared trained model when there is one (absent: no valuations).
 Result<Avm> load_avm(const ImportListingsArgs& args) {
-  const std::string dir =
-      args.avm.empty() ? property::tenant_model_dir(args.model_dir, args.tenant, "value") : args.avm;
+  auto avm_dir = args.avm.empty() ? property::tenant_model_dir(args.model_dir, args.tenant, "value")
+                                  : Result<std::string>(args.avm);
+  if (!avm_dir) return avm_dir.status();
+  const std::string& dir = *avm_dir;
   auto version = property::model_dir_version(dir, "value");
   if (!version) {
     if (!args.avm.empty()) return version.status();
@@ -144,7 +146,7 @@ int run_import_listings(const ImportListingsArgs& args) {
   }
   if (rows.empty()) return report_failure(invalid_argument(args.listings + ": no listing has a price"));
 
-  auto store = store::open_sqlite_store(args.data_dir);
+  auto store = store::open_store(store_location(args.store, args.data_dir));
   if (!store) return report_failure(store.status());
   if (!(*store)->get_tenant(args.tenant)) {
     if (Status s = (*store)->upsert_tenant({args.tenant, args.tenant, now, ""}); !s.is_ok()) return report_failure(s);
@@ -185,7 +187,9 @@ void add_import_listings_command(CLI::App& import_cmd, int* exit_code) {
   auto args = std::make_shared<ImportListingsArgs>();
   auto* cmd = import_cmd.add_subcommand("listings", "Load a tenant's listings (any listings CSV) and value them");
   cmd->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
-  cmd->add_option("--tenant", args->tenant, "Tenant id")->required();
+  cmd->add_option("--store", args->store, kStoreHelp)->check(postgres_store_url());
+  cmd->add_option("--tenant", args->tenant, "Tenant id")->required()
+      ->check(tenant_id_option());
   cmd->add_option("--listings", args->listings, "Listings CSV (any columns; e.g. ames.csv)")->required();
   cmd->add_option("--price-column", args->price_column, "Column with the list price")->required();
   cmd->add_option("--id-column", args->id_column,

@@ -10,6 +10,7 @@ namespace reai::cli {
 
 struct ImportListingsArgs {
   std::string data_dir = "var";
+  std::string store;         // postgres:// URL; empty: SQLite in data_dir
   std::string model_dir = "var/models";
   std::string tenant;
   std::string listings;      // CSV path
@@ -20,8 +21,9 @@ struct ImportListingsArgs {
 };
 
 // Reads, values and stores the listings (prints a summary; bad rows go to
-// stderr as file:line). Returns the exit code. Opens the store at data_dir
-// itself, so no other connection of this process may hold a write lock.
+// stderr as file:line). Returns the exit code. Opens the store (store, else
+// SQLite in data_dir) itself, so no other connection of this process may hold
+// a SQLite write lock.
 int run_import_listings(const ImportListingsArgs& args);
 
 // Registers `listings` under the existing `import` subcommand `import_cmd`.

@@ -54,9 +54,18 @@ Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
 Status Runtime::start() { return server_->start(); }
 
 Result<std::string> resolve_jwt_secret(const std::string& flag_value) {
-  if (!flag_value.empty()) return flag_value;
-  if (const char* env = std::getenv("REAI_JWT_SECRET"); env && *env) return std::string(env);
-  return invalid_argument("no JWT secret: pass --jwt-secret or set REAI_JWT_SECRET");
+  std::string secret, source;
+  if (!flag_value.empty()) {
+    secret = flag_value;
+    source = "--jwt-secret";
+  } else if (const char* env = std::getenv("REAI_JWT_SECRET"); env && *env) {
+    secret = env;
+    source = "REAI_JWT_SECRET";
+  } else {
+    return invalid_argument("no JWT secret: pass --jwt-secret or set REAI_JWT_SECRET");
+  }
+  if (Status s = server::check_jwt_secret(secret); !s) return invalid_argument(source + ": " + s.message());
+  return secret;
 }
 
 }  // namespace reai::cli

@@ -52,7 +52,8 @@ class Runtime {
   std::unique_ptr<server::Server> server_;
 };
 
-// --jwt-secret, else $REAI_JWT_SECRET; InvalidArgument when neither is set.
+// --jwt-secret, else $REAI_JWT_SECRET; InvalidArgument when neither is set or
+// the key is shorter than server::kMinJwtSecretBytes (the message names the source).
 Result<std::string> resolve_jwt_secret(const std::string& flag_value);
 
 // Blocks SIGINT and SIGTERM in the calling thread and so in every thread it

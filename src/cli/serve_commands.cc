@@ -58,7 +58,9 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
   cmd->add_option("--model-dir", args->runtime.model_dir, "Models: DIR/{leads,match,value}, DIR/tenants/T/{leads,match,value}")
       ->capture_default_str();
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
-  cmd->add_option("--static-dir", s.static_dir, "Dashboard files (web/dist); built-in page when empty");
+  cmd->add_option("--static-dir", s.static_dir,
+                  "Dashboard files: a directory with index.html (web/dist); without the option, the built-in page")
+      ->check(static_dir_option());
   cmd->add_option("--max-body-bytes", s.max_body_bytes, "Request body limit")->capture_default_str();
   cmd->add_option("--ws-queue-limit", s.ws_queue_limit, "Messages queued per WebSocket client")
       ->capture_default_str();
@@ -168,7 +170,8 @@ void add_serve_command(CLI::App& app, int* exit_code) {
 void add_token_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<TokenArgs>();
   auto* cmd = app.add_subcommand("token", "Print a signed HS256 JWT for a tenant");
-  cmd->add_option("--tenant", args->tenant, "Tenant id")->required();
+  cmd->add_option("--tenant", args->tenant, "Tenant id")->required()
+      ->check(tenant_id_option());
   cmd->add_option("--role", args->role, "agent or admin")->capture_default_str();
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
   cmd->add_option("--ttl", args->ttl, "Lifetime, e.g. 30m, 24h, 7d")->capture_default_str();
@@ -225,7 +228,8 @@ void add_ghl_command(CLI::App& app, int* exit_code) {
   sync->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
   sync->add_option("--store", args->store, "postgres://user@host/db URL of a PostgreSQL store (instead of --data-dir)")->check(postgres_store_url());
   sync->add_option("--tenant", args->tenant, "Tenant linked to a GHL location (reai tenant add --ghl-location)")
-      ->required();
+      ->required()
+      ->check(tenant_id_option());
   sync->add_option("--secret-key-file", args->server.ghl_secret_key_file,
                    "Key the tenant's GHL token is sealed with (as given to reai serve)");
   sync->add_option("--ghl-api-base", args->server.ghl_api_base, "GoHighLevel REST API base URL")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "core/csv.h"
+#include "core/tenant_id.h"
 #include "core/time.h"
 
 namespace reai {
@@ -71,6 +72,15 @@ Status need_text(std::string_view v, std::string_view name, std::string* out) {
   return Status::ok();
 }
 
+// A row's tenant id: it names a directory and a token's tenant later, so a bad
+// one is a bad row here rather than a tenant no edge can reach.
+Status need_tenant(std::string_view v, std::string* out) {
+  if (v.empty()) return invalid_argument("empty tenant_id");
+  REAI_RETURN_IF_ERROR(check_tenant_id(v));
+  out->assign(v);
+  return Status::ok();
+}
+
 Status need_time(std::string_view v, std::string_view name, UnixSeconds* out) {
   auto t = parse_iso8601(v);
   if (!t) return invalid_argument("bad " + std::string(name) + " '" + std::string(v) + "'");
@@ -133,7 +143,7 @@ Result<std::vector<Contact>> load_contacts_csv(const std::string& path, const Cs
   };
   auto parse_row = [&](const std::vector<std::string_view>& f, Contact& c) {
     REAI_RETURN_IF_ERROR(need_text(get(f, id), "contact_id", &c.contact_id));
-    REAI_RETURN_IF_ERROR(need_text(get(f, tenant), "tenant_id", &c.tenant_id));
+    REAI_RETURN_IF_ERROR(need_tenant(get(f, tenant), &c.tenant_id));
     REAI_RETURN_IF_ERROR(need_time(get(f, created), "created_at", &c.created_at));
     c.source.assign(get(f, source));
     c.lead_type = parse_lead_type(get(f, lead_type));
@@ -166,7 +176,7 @@ Result<std::vector<Event>> load_events_csv(const std::string& path, const CsvLoa
   };
   auto parse_row = [&](const std::vector<std::string_view>& f, Event& e) {
     REAI_RETURN_IF_ERROR(need_text(get(f, id), "event_id", &e.event_id));
-    REAI_RETURN_IF_ERROR(need_text(get(f, tenant), "tenant_id", &e.tenant_id));
+    REAI_RETURN_IF_ERROR(need_tenant(get(f, tenant), &e.tenant_id));
     REAI_RETURN_IF_ERROR(need_text(get(f, contact), "contact_id", &e.contact_id));
     REAI_RETURN_IF_ERROR(need_time(get(f, ts), "ts", &e.ts));
     auto t = parse_event_type(get(f, type));
@@ -201,7 +211,7 @@ Result<std::vector<OpportunityStage>> load_stages_csv(const std::string& path,
   };
   auto parse_row = [&](const std::vector<std::string_view>& f, OpportunityStage& o) {
     REAI_RETURN_IF_ERROR(need_text(get(f, id), "opportunity_id", &o.opportunity_id));
-    REAI_RETURN_IF_ERROR(need_text(get(f, tenant), "tenant_id", &o.tenant_id));
+    REAI_RETURN_IF_ERROR(need_tenant(get(f, tenant), &o.tenant_id));
     REAI_RETURN_IF_ERROR(need_text(get(f, contact), "contact_id", &o.contact_id));
     o.agent_id.assign(get(f, agent));
     std::optional<double> v;

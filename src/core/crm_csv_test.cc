@@ -77,6 +77,28 @@ TEST(CrmCsvTest, BadRowStopsOrIsSkipped) {
   EXPECT_NE(report.errors[1].message.find("teleport"), std::string::npos);
 }
 
+TEST(CrmCsvTest, InvalidTenantIdIsABadRow) {
+  const std::string text =
+      "contact_id,tenant_id,created_at\n"
+      "c1,t_a,2024-01-01T00:00:00Z\n"
+      "c2,../etc,2024-01-01T00:00:00Z\n"
+      "c3,bad tenant!,2024-01-01T00:00:00Z\n";
+  auto path = write_temp("bad_tenants.csv", text);
+  auto strict = load_contacts_csv(path, {}, nullptr);
+  ASSERT_FALSE(strict.has_value());
+  EXPECT_NE(strict.status().message().find("bad_tenants.csv:3: invalid tenant id '../etc'"), std::string::npos)
+      << strict.status().message();
+
+  CsvLoadOptions opt;
+  opt.skip_bad_rows = true;
+  CsvLoadReport report;
+  auto lenient = load_contacts_csv(path, opt, &report);
+  ASSERT_TRUE(lenient.has_value());
+  ASSERT_EQ(lenient->size(), 1u);
+  EXPECT_EQ((*lenient)[0].tenant_id, "t_a");
+  EXPECT_EQ(report.rows_skipped, 2u);
+}
+
 TEST(CrmCsvTest, MissingColumnAndEmptyFile) {
   auto no_ts = load_events_csv(write_temp("e2.csv", "event_id,tenant_id,contact_id,type\ne,t,c,sms_in\n"), {}, nullptr);
   EXPECT_EQ(no_ts.status().code(), StatusCode::kInvalidArgument);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "core/tenant_id.h"
 #include "core/time.h"
 #include "property/schema.h"
 
@@ -148,11 +149,13 @@ Result<std::string> model_dir_version(const std::string& dir, std::string_view k
   return std::string(kind) + "@" + format_iso8601(static_cast<UnixSeconds>(st.st_mtime));
 }
 
-std::string tenant_model_dir(const std::string& model_dir, const std::string& tenant, std::string_view kind) {
+Result<std::string> tenant_model_dir(const std::string& model_dir, const std::string& tenant, std::string_view kind) {
   namespace fs = std::filesystem;
-  const fs::path own = fs::path(model_dir) / "tenants" / tenant / std::string(kind);
+  auto root = tenant_dir(model_dir, tenant);
+  if (!root) return root.status();
+  const fs::path own = fs::path(*root) / std::string(kind);
   std::error_code ec;
-  if (!tenant.empty() && fs::exists(own / "model.json", ec)) return own.string();
+  if (fs::exists(own / "model.json", ec)) return own.string();
   return (fs::path(model_dir) / std::string(kind)).string();
 }
 

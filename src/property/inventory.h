@@ -60,7 +60,8 @@ Result<std::string> model_dir_version(const std::string& dir, std::string_view k
 
 // The model directory serving `tenant` for `kind` ("value", "match"):
 // MODEL_DIR/tenants/T/kind when it holds a model.json, else MODEL_DIR/kind
-// (which may not exist: check with model_dir_version).
-std::string tenant_model_dir(const std::string& model_dir, const std::string& tenant, std::string_view kind);
+// (which may not exist: check with model_dir_version). InvalidArgument for an
+// invalid tenant id (core/tenant_id.h): the path is never built from one.
+Result<std::string> tenant_model_dir(const std::string& model_dir, const std::string& tenant, std::string_view kind);
 
 }  // namespace reai::property

@@ -73,15 +73,29 @@ TEST(Inventory, ModelDirectoriesPreferTheTenantsOwn) {
   std::string name = "reai_inventory_test_";
   name += std::to_string(std::random_device{}());
   const fs::path root = fs::temp_directory_path() / name;
-  EXPECT_EQ(tenant_model_dir(root.string(), "t1", "value"), (root / "value").string());
+  EXPECT_EQ(tenant_model_dir(root.string(), "t1", "value").value(), (root / "value").string());
   EXPECT_EQ(model_dir_version((root / "value").string(), "value").status().code(), StatusCode::kNotFound);
   fs::create_directories(root / "tenants" / "t1" / "value");
   std::ofstream(root / "tenants" / "t1" / "value" / "model.json") << "{}";
-  EXPECT_EQ(tenant_model_dir(root.string(), "t1", "value"), (root / "tenants" / "t1" / "value").string());
-  EXPECT_EQ(tenant_model_dir(root.string(), "t2", "value"), (root / "value").string());
+  EXPECT_EQ(tenant_model_dir(root.string(), "t1", "value").value(), (root / "tenants" / "t1" / "value").string());
+  EXPECT_EQ(tenant_model_dir(root.string(), "t2", "value").value(), (root / "value").string());
   auto version = model_dir_version((root / "tenants" / "t1" / "value").string(), "value");
   ASSERT_TRUE(version);
   EXPECT_EQ(version->substr(0, 8), "value@20");
+  fs::remove_all(root);
+}
+
+TEST(Inventory, ModelDirectoryRefusesAnInvalidTenantId) {
+  // A model.json planted where "../.." would lead must not be found.
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("reai_inventory_escape_" + std::to_string(std::random_device{}()));
+  fs::create_directories(root / "models");
+  fs::create_directories(root / "value");
+  std::ofstream(root / "value" / "model.json") << "{}";
+  for (const char* id : {"../..", "..", "", "bad tenant!", "a/b"}) {
+    auto dir = tenant_model_dir((root / "models").string(), id, "value");
+    EXPECT_EQ(dir.status().code(), StatusCode::kInvalidArgument) << id;
+  }
   fs::remove_all(root);
 }
 

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/tenant_id.h"
 #include "core/time.h"
 #include "ghl/hot_stage.h"
 #include "server/api.h"
@@ -143,6 +144,9 @@ ApiResponse GhlRoutes::webhook(const ApiRequest& request, Post post, Respond res
   } else if (tenant.status().code() != StatusCode::kNotFound) {
     return error_answer(resource_exhausted("store unavailable: " + tenant.status().message()), kRoute);
   } else if (envelope->type == "INSTALL") {
+    if (Status s = check_tenant_id(envelope->location_id); !s) {
+      return error_answer(invalid_argument("GHL locationId cannot name a tenant: " + s.message()), kRoute);
+    }
     // A GHL-installed tenant's id is its locationId. The row exists before
     // the delivery is stored so a crash before processing still finds the
     // delivery at start (pending deliveries are found per tenant).
@@ -176,6 +180,8 @@ ApiResponse GhlRoutes::workflow(std::string_view tenant_id, const ApiRequest& re
     return error_answer(payload_too_large("delivery larger than " + std::to_string(ghl::kMaxDeliveryBytes) + " bytes"),
                         kRoute);
   }
+  // No tenant has an invalid id, so saying so reveals nothing.
+  if (Status s = check_tenant_id(tenant_id); !s) return error_answer(s, kRoute);
   const std::string tenant(tenant_id);
   auto settings = api_.deps_.store.get_ghl_settings(tenant);
   if (!settings) {

@@ -34,7 +34,7 @@ using reai::testing::WsClient;
 using reai::testing::replace_all;
 using reai::testing::with_string_field;
 
-constexpr const char* kSecret = "test-secret";
+constexpr const char* kSecret = reai::testing::kTestJwtSecret;
 constexpr const char* kLocation = "LOC8f2k1m9q0a7s6d5f4g";
 constexpr const char* kContact = "CONa1b2c3d4e5f6g7h8i9";
 const UnixSeconds kNow = *parse_iso8601("2026-07-02T10:00:30Z");
@@ -277,6 +277,24 @@ TEST_F(GhlServerTest, InstallCreatesTheTenantAndUninstallStopsProcessing) {
   auto ignored = wait_for("LOCnewbrokerage01", store::DeliveryStatus::kIgnored, 1);
   EXPECT_NE(ignored.at(0).error.find("uninstalled"), std::string::npos);
   EXPECT_EQ(store_->count_events("LOCnewbrokerage01").value(), 1u);
+}
+
+// A location id becomes a tenant id (and a directory name) on INSTALL; one
+// that is not a valid tenant id is refused before any tenant row is written.
+TEST_F(GhlServerTest, InstallOfALocationThatCannotNameATenantIsRefused) {
+  start();
+  for (const std::string bad : {"../evil", "bad location", ".."}) {
+    const std::string body = replace_all(delivery("install.json", kNow), "LOCnewbrokerage01", bad);
+    ASSERT_NE(body.find(bad), std::string::npos);
+    auto r = post_signed(body);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    ASSERT_TRUE(as_object(r).contains("error")) << r.body;
+    EXPECT_NE(std::string(as_object(r)["error"].as_string()).find("invalid tenant id"), std::string::npos) << r.body;
+    EXPECT_EQ(store_->get_tenant(bad).status().code(), StatusCode::kNotFound) << bad;
+  }
+  auto r = http_->post("/api/ghl/workflow/t!1", R"({"contact_id":"c1"})");
+  EXPECT_EQ(r.status, 400) << r.body;
+  ASSERT_TRUE(as_object(r).contains("error")) << r.body;
 }
 
 TEST_F(GhlServerTest, WorkflowWebhooksNeedTheSharedSecretAndAreDeduplicated) {

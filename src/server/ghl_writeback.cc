@@ -1,4 +1,5 @@
 #include "server/ghl_writeback.h"
+#include "core/tenant_id.h"
 #include "ghl/ghl.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -911,6 +912,10 @@ Result<std::string> GhlWriteback::do_exchange(const std::string& code) {
   auto grant = ghl::parse_token_grant(answer->body);
   if (!grant) return grant.status();
   if (grant->location_id.empty()) return invalid_argument("GHL token exchange: the grant names no locationId");
+  // A location new to reai becomes a tenant of that id.
+  if (Status s = check_tenant_id(grant->location_id); !s) {
+    return invalid_argument("GHL token exchange: the grant's locationId cannot name a tenant: " + s.message());
+  }
   store::Tenant tenant{grant->location_id, grant->location_id, wall_seconds(), grant->location_id};
   if (auto existing = store_.find_tenant_by_ghl_location(grant->location_id)) {
     tenant = *existing;

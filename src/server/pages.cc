@@ -32,6 +32,18 @@ bool static_dir_usable(const std::string& static_dir) {
   return fs::is_regular_file(fs::path(static_dir) / "index.html", ec);
 }
 
+Status check_static_dir(const std::string& static_dir) {
+  if (static_dir.empty()) return Status::ok();
+  std::error_code ec;
+  if (!fs::is_directory(static_dir, ec)) {
+    return invalid_argument("static dir '" + static_dir + "' is not a directory (build the dashboard: make build)");
+  }
+  if (!static_dir_usable(static_dir)) {
+    return invalid_argument("static dir '" + static_dir + "' has no index.html (build the dashboard: make build)");
+  }
+  return Status::ok();
+}
+
 std::optional<StaticFile> read_static_file(const std::string& static_dir, std::string_view url_path) {
   if (url_path.empty() || url_path.front() != '/') return std::nullopt;
   if (url_path.find('\0') != std::string_view::npos || url_path.find('\\') != std::string_view::npos) {

@@ -20,6 +20,7 @@
 #include "analytics/pricing.h"
 #include "core/csv.h"
 #include "core/files.h"
+#include "core/tenant_id.h"
 #include "core/time.h"
 #include "property/property.h"
 #include "server/codec.h"
@@ -63,13 +64,6 @@ std::uint32_t fnv1a(std::string_view text) {
   std::uint32_t h = 2166136261u;
   for (unsigned char c : text) h = (h ^ c) * 16777619u;
   return h;
-}
-
-// A tenant id usable as a directory name (ids come from signed tokens, but a
-// path is built from them).
-bool safe_dir_name(std::string_view name) {
-  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
-  return std::all_of(name.begin(), name.end(), [](char c) { return c != '/' && c != '\\' && c != '\0'; });
 }
 
 // ---- artefacts on disk ----
@@ -484,8 +478,10 @@ struct PredictionRoutes::Impl {
   // The tenant's own artefact directory when it has one, else the shared
   // one; nullopt when neither holds `key_file`.
   std::optional<fs::path> artefact_dir(const std::string& tenant, const char* kind, const std::string& key_file) const {
-    if (safe_dir_name(tenant)) {
-      fs::path own = model_dir / "tenants" / tenant / kind;
+    // Claims are validated before a route runs; an id tenant_dir still
+    // refuses has no directory of its own.
+    if (auto root = tenant_dir(model_dir.string(), tenant)) {
+      fs::path own = fs::path(*root) / kind;
       if (fs::exists(own / key_file)) return own;
     }
     fs::path shared = model_dir / kind;
@@ -499,9 +495,9 @@ struct PredictionRoutes::Impl {
   // demo use also prices; the tenant's own before the shared ones.
   std::optional<fs::path> avm_dir(const std::string& tenant) const {
     const std::string& key = avms.key_file();
-    if (safe_dir_name(tenant)) {
+    if (auto root = tenant_dir(model_dir.string(), tenant)) {
       for (const char* kind : {"avm", "value"}) {
-        fs::path own = model_dir / "tenants" / tenant / kind;
+        fs::path own = fs::path(*root) / kind;
         if (fs::exists(own / key)) return own;
       }
     }

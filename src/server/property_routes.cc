@@ -282,7 +282,10 @@ Result<std::shared_ptr<PropertyRoutes::Inventory>> PropertyRoutes::load_listings
 }
 
 std::string PropertyRoutes::wanted_match_model(const std::string& tenant_id, std::string* match_dir) const {
-  *match_dir = model_dir_.empty() ? std::string() : property::tenant_model_dir(model_dir_, tenant_id, "match");
+  // Claims are validated before a route runs; an id the path builder still
+  // refuses gets the content scorer, never another directory.
+  auto dir = model_dir_.empty() ? Result<std::string>(std::string()) : property::tenant_model_dir(model_dir_, tenant_id, "match");
+  *match_dir = dir ? *dir : std::string();
   auto version = match_dir->empty() ? Result<std::string>(not_found("no model dir"))
                                     : property::model_dir_version(*match_dir, "match");
   return version ? *version : std::string("content");
@@ -623,7 +626,10 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
   if (!table) return error_response(table.status(), kRoute);
 
   // The AVM, reloaded when it was retrained (model.json mtime).
-  const std::string dir = model_dir_.empty() ? std::string() : property::tenant_model_dir(model_dir_, claims.tenant_id, "value");
+  auto model_dir = model_dir_.empty() ? Result<std::string>(std::string())
+                                      : property::tenant_model_dir(model_dir_, claims.tenant_id, "value");
+  if (!model_dir) return error_response(model_dir.status(), kRoute);
+  const std::string& dir = *model_dir;
   auto version = dir.empty() ? Result<std::string>(not_found("")) : property::model_dir_version(dir, "value");
   if (!version) return error_response(not_found("no valuation model trained (reai value train --out MODEL_DIR/value)"), kRoute);
   auto state = tenant(claims.tenant_id);

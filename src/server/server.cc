@@ -187,7 +187,9 @@ Server::~Server() { stop(); }
 Status Server::start() {
   Impl& s = *impl_;
   if (s.config.jwt_secret.empty()) return invalid_argument("the server needs a JWT secret");
+  REAI_RETURN_IF_ERROR(check_jwt_secret(s.config.jwt_secret));
   if (s.config.threads < 1) return invalid_argument("threads must be at least 1");
+  REAI_RETURN_IF_ERROR(check_static_dir(s.config.static_dir));
   if (s.config.ws_queue_limit < 1) return invalid_argument("ws_queue_limit must be at least 1");
   if (s.config.ws_linger_ms < 0 || s.config.ws_linger_ms > 1000) {
     return invalid_argument("ws_linger_ms must be between 0 and 1000");

@@ -43,7 +43,7 @@ struct ServerConfig {
   // not a socket, fails start(). Mode 0666, removed at stop().
   std::string unix_socket;
   int threads = 2;
-  std::string jwt_secret;  // HS256 key (required, non-empty)
+  std::string jwt_secret;  // HS256 key: at least kMinJwtSecretBytes (check_jwt_secret)
   std::size_t max_body_bytes = 1 << 20;
   // Messages queued per WebSocket before the client is told and dropped.
   std::size_t ws_queue_limit = 8192;
@@ -51,8 +51,9 @@ struct ServerConfig {
   // once; N > 0 (behind a proxy) sends the updates of each N ms window in
   // one write per client, each delayed by at most N ms. 0..1000.
   int ws_linger_ms = 0;
-  // If set and it contains index.html, GET / and static files are served
-  // from it; otherwise the built-in plain page.
+  // Empty: the built-in plain page. Set: GET / and static files are served
+  // from it, and start() refuses a directory without index.html
+  // (check_static_dir) rather than quietly serving the built-in page.
   std::string static_dir;
   // 0 = unlimited; a token bucket per tenant on write routes -> 429.
   double tenant_rate_limit_per_s = 0;
@@ -139,12 +140,27 @@ struct TokenClaims {
   UnixSeconds expires_at = 0;
 };
 
-// A signed token valid until now + ttl_seconds. InvalidArgument for an empty
-// tenant or secret or a non-positive ttl.
+// Ok for an empty `static_dir` (the built-in page) or a directory holding
+// index.html; InvalidArgument naming the path otherwise (missing, not a
+// directory, or no index.html).
+Status check_static_dir(const std::string& static_dir);
+
+// The shortest HS256 key accepted: RFC 7518 section 3.2 asks for a key at least
+// as long as the hash output (256 bits); shorter keys are open to brute force.
+inline constexpr std::size_t kMinJwtSecretBytes = 32;
+
+// Ok for a key of at least kMinJwtSecretBytes; InvalidArgument otherwise,
+// saying how long it is and how to make one (never echoing the key).
+Status check_jwt_secret(std::string_view secret);
+
+// A signed token valid until now + ttl_seconds. InvalidArgument for an
+// invalid tenant id (core/tenant_id.h), a secret check_jwt_secret refuses or
+// a non-positive ttl.
 Result<std::string> issue_token(const std::string& tenant_id, Role role, const std::string& secret,
                                 UnixSeconds ttl_seconds, UnixSeconds now);
 // Unauthenticated for a malformed token, an alg other than HS256, a bad
-// signature, missing claims, or expiry (exp <= now).
+// signature, missing claims, or expiry (exp <= now), and for every token when
+// `secret` is one check_jwt_secret refuses.
 Result<TokenClaims> verify_token(std::string_view token, const std::string& secret, UnixSeconds now);
 // As verify_token, remembering tokens that verified in a small per-thread
 // table (no lock), so a keep-alive client does not pay the HMAC and the JSON

@@ -140,9 +140,27 @@ TEST_F(ServerTest, RejectsMissingExpiredAndForgedTokens) {
   auto expired = issue_token("tenant-a", Role::kAgent, kSecret, 60, kNow - 3600);
   ASSERT_TRUE(expired);
   EXPECT_EQ(http_->get("/api/leads", *expired).status, 401);
-  auto forged = issue_token("tenant-a", Role::kAdmin, "not-the-secret", 3600, kNow);
+  auto forged = issue_token("tenant-a", Role::kAdmin, "not-the-secret-but-as-long-as-one-is", 3600, kNow);
   ASSERT_TRUE(forged);
   EXPECT_EQ(http_->get("/api/leads", *forged).status, 401);
+}
+
+// A token signed with the server's key whose tenant claim is no valid tenant
+// id (made before ids were checked, or by another tool) is refused: 401 JSON
+// over HTTP and on the WebSocket, never a tenant named "../x".
+TEST_F(ServerTest, TokenWithAnInvalidTenantClaimIsRefused) {
+  start();
+  for (const char* tenant : {"../other", "bad tenant!", ".."}) {
+    const std::string claims = std::string(R"({"tenant":")") + tenant + R"(","role":"admin","exp":9999999999})";
+    const std::string bad = reai::testing::hs256_token(claims, kSecret);
+    auto r = http_->get("/api/leads", bad);
+    EXPECT_EQ(r.status, 401) << tenant << ": " << r.body;
+    EXPECT_NE(error_of(r).find("tenant"), std::string::npos) << r.body;
+    EXPECT_EQ(post_event(bad, "c1").status, 401) << tenant;
+  }
+  // The helper signs as the product does: the same claims with a valid id pass.
+  const std::string good = reai::testing::hs256_token(R"({"tenant":"tenant-a","role":"agent","exp":9999999999})", kSecret);
+  EXPECT_EQ(http_->get("/api/leads", good).status, 200);
 }
 
 TEST_F(ServerTest, TenantsAreIsolated) {
@@ -342,6 +360,16 @@ TEST_F(ServerTest, WebSocketLingerDeliversEveryUpdateInOrder) {
   }
 }
 
+TEST_F(ServerTest, ShortJwtSecretIsRefusedAtStart) {
+  ServerConfig config;
+  config.jwt_secret = "server-test-secret";  // 18 bytes
+  config.port = 0;
+  Server server(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+  Status s = server.start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("at least 32"), std::string::npos) << s.to_string();
+}
+
 TEST_F(ServerTest, WebSocketLingerOutOfRangeIsRefused) {
   ServerConfig config;
   config.ws_linger_ms = -1;
@@ -351,6 +379,28 @@ TEST_F(ServerTest, WebSocketLingerOutOfRangeIsRefused) {
   Status s = server.start();
   EXPECT_FALSE(s);
   EXPECT_NE(s.to_string().find("ws_linger_ms"), std::string::npos) << s.to_string();
+}
+
+// A --static-dir that does not hold the dashboard used to serve the built-in
+// page without a word; the server now refuses to start.
+TEST_F(ServerTest, StaticDirWithoutIndexHtmlIsRefused) {
+  const std::string empty_dir = ::testing::TempDir() + "reai-static-empty-" + std::to_string(::getpid());
+  std::filesystem::create_directories(empty_dir);
+  for (const std::string& dir : {std::string("/nonexistent/web/dist"), empty_dir}) {
+    ServerConfig config;
+    config.jwt_secret = kSecret;
+    config.port = 0;
+    config.static_dir = dir;
+    Server server(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
+    Status s = server.start();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << dir;
+    EXPECT_NE(s.message().find("'" + dir + "'"), std::string::npos) << s.to_string();
+  }
+  EXPECT_NE(check_static_dir(empty_dir).message().find("no index.html"), std::string::npos);
+  std::ofstream(empty_dir + "/index.html") << "<!doctype html>";
+  EXPECT_TRUE(check_static_dir(empty_dir));
+  EXPECT_TRUE(check_static_dir(""));
+  std::filesystem::remove_all(empty_dir);
 }
 
 TEST_F(ServerTest, BadInputsGetClearErrors) {

@@ -23,7 +23,7 @@
 namespace reai::server::fixture {
 
 inline constexpr UnixSeconds kNow = 1'700'000'000;
-inline constexpr const char* kSecret = "server-test-secret";
+inline constexpr const char* kSecret = reai::testing::kTestJwtSecret;
 
 // A fresh directory under the system's temp dir; the caller removes it.
 inline std::filesystem::path make_temp_dir(const std::string& tag) {

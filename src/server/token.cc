@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/json.hpp>
 
+#include "core/tenant_id.h"
 #include "server/server.h"
 
 namespace reai::server {
@@ -102,10 +103,17 @@ std::optional<Role> parse_role(std::string_view name) {
   return std::nullopt;
 }
 
+Status check_jwt_secret(std::string_view secret) {
+  if (secret.size() >= kMinJwtSecretBytes) return Status::ok();
+  return invalid_argument("the JWT secret is " + std::to_string(secret.size()) + " bytes; HS256 needs at least " +
+                          std::to_string(kMinJwtSecretBytes) + " (e.g. openssl rand -hex 32)");
+}
+
 Result<std::string> issue_token(const std::string& tenant_id, Role role, const std::string& secret,
                                 UnixSeconds ttl_seconds, UnixSeconds now) {
   if (tenant_id.empty()) return invalid_argument("token needs a tenant id");
-  if (secret.empty()) return invalid_argument("token needs a non-empty secret");
+  REAI_RETURN_IF_ERROR(check_tenant_id(tenant_id));
+  REAI_RETURN_IF_ERROR(check_jwt_secret(secret));
   if (ttl_seconds <= 0) return invalid_argument("token ttl must be positive");
   boost::json::object claims;
   claims["tenant"] = tenant_id;
@@ -120,7 +128,7 @@ Result<std::string> issue_token(const std::string& tenant_id, Role role, const s
 }
 
 Result<TokenClaims> verify_token(std::string_view token, const std::string& secret, UnixSeconds now) {
-  if (secret.empty()) return unauthenticated("server has no token secret");
+  if (!check_jwt_secret(secret)) return unauthenticated("server has no usable token secret");
   const auto dot1 = token.find('.');
   if (dot1 == std::string_view::npos) return unauthenticated("malformed token");
   const auto dot2 = token.find('.', dot1 + 1);
@@ -147,6 +155,9 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
   if (tenant == claims->end() || !tenant->value().is_string() || tenant->value().as_string().empty()) {
     return unauthenticated("token has no tenant claim");
   }
+  // Signed by us, yet the id still names directories and metrics: a token
+  // minted before ids were checked (or with a leaked key) must not reach them.
+  if (!is_valid_tenant_id(tenant->value().as_string())) return unauthenticated("token's tenant claim is not a valid tenant id");
   out.tenant_id = std::string(tenant->value().as_string());
   auto role = claims->find("role");
   std::optional<Role> parsed_role;

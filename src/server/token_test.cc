@@ -1,16 +1,22 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
+
 #include "server/server.h"
+#include "support/token.h"
 
 namespace reai::server {
 namespace {
 
 constexpr UnixSeconds kNow = 1'700'000'000;
+const std::string kKey = reai::testing::kTestJwtSecret;
+const std::string kOtherKey = "another-hs256-key-of-thirty-two-bytes";
 
 TEST(Token, RoundTrip) {
-  auto token = issue_token("tenant-a", Role::kAdmin, "secret", 3600, kNow);
+  auto token = issue_token("tenant-a", Role::kAdmin, kKey, 3600, kNow);
   ASSERT_TRUE(token) << token.status().to_string();
-  auto claims = verify_token(*token, "secret", kNow + 10);
+  auto claims = verify_token(*token, kKey, kNow + 10);
   ASSERT_TRUE(claims) << claims.status().to_string();
   EXPECT_EQ(claims->tenant_id, "tenant-a");
   EXPECT_EQ(claims->role, Role::kAdmin);
@@ -18,57 +24,103 @@ TEST(Token, RoundTrip) {
 }
 
 TEST(Token, Expired) {
-  auto token = issue_token("t", Role::kAgent, "secret", 60, kNow);
+  auto token = issue_token("t", Role::kAgent, kKey, 60, kNow);
   ASSERT_TRUE(token);
-  auto claims = verify_token(*token, "secret", kNow + 60);
+  auto claims = verify_token(*token, kKey, kNow + 60);
   ASSERT_FALSE(claims);
   EXPECT_EQ(claims.status().code(), StatusCode::kUnauthenticated);
   EXPECT_NE(claims.status().message().find("expired"), std::string::npos);
 }
 
 TEST(Token, ForgedWithOtherSecret) {
-  auto token = issue_token("t", Role::kAdmin, "other-secret", 60, kNow);
+  auto token = issue_token("t", Role::kAdmin, kOtherKey, 60, kNow);
   ASSERT_TRUE(token);
-  auto claims = verify_token(*token, "secret", kNow);
+  auto claims = verify_token(*token, kKey, kNow);
   ASSERT_FALSE(claims);
   EXPECT_EQ(claims.status().code(), StatusCode::kUnauthenticated);
 }
 
 TEST(Token, TamperedClaimsFail) {
-  auto agent = issue_token("t", Role::kAgent, "secret", 60, kNow);
-  auto admin = issue_token("t", Role::kAdmin, "secret", 60, kNow);
+  auto agent = issue_token("t", Role::kAgent, kKey, 60, kNow);
+  auto admin = issue_token("t", Role::kAdmin, kKey, 60, kNow);
   ASSERT_TRUE(agent && admin);
   // Agent's header and signature with the admin's claims.
   const std::string& a = *agent;
   const std::string& b = *admin;
   std::string forged = a.substr(0, a.find('.')) + b.substr(b.find('.'), b.rfind('.') - b.find('.')) + a.substr(a.rfind('.'));
-  EXPECT_FALSE(verify_token(forged, "secret", kNow));
+  EXPECT_FALSE(verify_token(forged, kKey, kNow));
 }
 
 TEST(Token, WrongAlgorithmRejected) {
   // {"alg":"none","typ":"JWT"} . {"tenant_id":"t",...} (rejected on alg before claims are read) . (empty)
   const std::string none_alg =
       "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJ0ZW5hbnRfaWQiOiJ0Iiwicm9sZSI6ImFkbWluIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
-  auto claims = verify_token(none_alg, "secret", kNow);
+  auto claims = verify_token(none_alg, kKey, kNow);
   ASSERT_FALSE(claims);
   EXPECT_NE(claims.status().message().find("HS256"), std::string::npos);
   // {"alg":"HS512"} with the same claims.
   const std::string hs512 = "eyJhbGciOiJIUzUxMiJ9.eyJ0ZW5hbnRfaWQiOiJ0Iiwicm9sZSI6ImFkbWluIiwiZXhwIjo5OTk5OTk5OTk5fQ.c2ln";
-  EXPECT_FALSE(verify_token(hs512, "secret", kNow));
+  EXPECT_FALSE(verify_token(hs512, kKey, kNow));
 }
 
 TEST(Token, GarbageRejected) {
   for (const char* garbage : {"", ".", "..", "...", "abc", "a.b.c", "!!!.###.$$$", "eyJ.eyJ.eyJ"}) {
-    auto claims = verify_token(garbage, "secret", kNow);
+    auto claims = verify_token(garbage, kKey, kNow);
     ASSERT_FALSE(claims) << garbage;
     EXPECT_EQ(claims.status().code(), StatusCode::kUnauthenticated);
   }
 }
 
+
+
+TEST(Token, IssueRefusesAnInvalidTenantId) {
+  for (const char* id : {"bad tenant!", "..", "../etc", "a/b"}) {
+    auto token = issue_token(id, Role::kAgent, kKey, 60, kNow);
+    ASSERT_FALSE(token) << id;
+    EXPECT_EQ(token.status().code(), StatusCode::kInvalidArgument) << id;
+    EXPECT_NE(token.status().message().find("invalid tenant id"), std::string::npos) << token.status().message();
+  }
+}
+
+TEST(Token, VerifyRefusesASignedTokenWhoseTenantIsInvalid) {
+  const std::string good = reai::testing::hs256_token(R"({"tenant":"t_a","role":"agent","exp":9999999999})", kKey);
+  auto ok = verify_token(good, kKey, kNow);
+  ASSERT_TRUE(ok) << ok.status().to_string();  // the helper signs as the product does
+  EXPECT_EQ(ok->tenant_id, "t_a");
+  for (const char* tenant : {"../../etc", "bad tenant!", "..", "a\\u0000b"}) {
+    const std::string claims = std::string(R"({"tenant":")") + tenant + R"(","role":"agent","exp":9999999999})";
+    auto refused = verify_token(reai::testing::hs256_token(claims, kKey), kKey, kNow);
+    ASSERT_FALSE(refused) << tenant;
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated) << tenant;
+    EXPECT_NE(refused.status().message().find("tenant"), std::string::npos) << refused.status().message();
+  }
+}
+
 TEST(Token, IssueValidatesArguments) {
-  EXPECT_FALSE(issue_token("", Role::kAgent, "s", 60, kNow));
+  EXPECT_FALSE(issue_token("", Role::kAgent, kKey, 60, kNow));
   EXPECT_FALSE(issue_token("t", Role::kAgent, "", 60, kNow));
-  EXPECT_FALSE(issue_token("t", Role::kAgent, "s", 0, kNow));
+  EXPECT_FALSE(issue_token("t", Role::kAgent, kKey, 0, kNow));
+}
+
+// RFC 7518 section 3.2: an HS256 key is at least 256 bits.
+TEST(Token, SecretsShorterThan32BytesAreRefused) {
+  const std::string short_key(kMinJwtSecretBytes - 1, 'k');
+  const std::string just_long_enough(kMinJwtSecretBytes, 'k');
+  auto refused = issue_token("t", Role::kAgent, short_key, 60, kNow);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("31 bytes; HS256 needs at least 32"), std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(refused.status().message().find(short_key), std::string::npos) << "the key is not echoed";
+  EXPECT_FALSE(check_jwt_secret("secret"));
+  EXPECT_TRUE(check_jwt_secret(just_long_enough));
+  auto ok = issue_token("t", Role::kAgent, just_long_enough, 60, kNow);
+  ASSERT_TRUE(ok) << ok.status().to_string();
+  // A server holding a short key accepts nothing, even a token signed with it.
+  const std::string signed_with_short = reai::testing::hs256_token(R"({"tenant":"t","role":"agent","exp":9999999999})", short_key);
+  auto claims = verify_token(signed_with_short, short_key, kNow);
+  ASSERT_FALSE(claims);
+  EXPECT_EQ(claims.status().code(), StatusCode::kUnauthenticated);
 }
 
 TEST(Token, ParseRole) {
@@ -79,7 +131,7 @@ TEST(Token, ParseRole) {
 }
 
 TEST(VerifyTokenCached, AnswersAsVerifyTokenAndStillExpires) {
-  const std::string secret = "cache-secret";
+  const std::string secret = kKey;
   auto token = issue_token("t_a", Role::kAdmin, secret, 60, 1000).value();
   for (int i = 0; i < 3; ++i) {  // the first verifies, the rest are remembered
     auto claims = verify_token_cached(token, secret, 1000 + i);
@@ -90,7 +142,7 @@ TEST(VerifyTokenCached, AnswersAsVerifyTokenAndStillExpires) {
   }
   EXPECT_EQ(verify_token_cached(token, secret, 1060).status().code(), StatusCode::kUnauthenticated);
   // A remembered token under another secret is verified afresh, and refused.
-  EXPECT_EQ(verify_token_cached(token, "other-secret", 1001).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(verify_token_cached(token, kOtherKey, 1001).status().code(), StatusCode::kUnauthenticated);
   // Tampering changes the text, so it is never a hit.
   std::string forged = token;
   forged.back() = forged.back() == 'A' ? 'B' : 'A';

@@ -3,11 +3,17 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "core/time.h"
 #include "server/server.h"
 
 namespace reai::testing {
+
+// The HS256 key tests sign with: as long as the product requires
+// (server::kMinJwtSecretBytes), so no test weakens the rule.
+inline constexpr const char* kTestJwtSecret = "reai-test-hs256-key-0123456789abcdef";
+static_assert(std::char_traits<char>::length(kTestJwtSecret) >= server::kMinJwtSecretBytes);
 
 // Issue time meaning "the system clock": what a real `reai` binary checks against.
 inline constexpr UnixSeconds kWallClock = 0;
@@ -19,5 +25,10 @@ inline constexpr UnixSeconds kWallClock = 0;
 // tenant or secret).
 std::string reai_token(const std::string& tenant, server::Role role, const std::string& secret,
                        UnixSeconds now = kWallClock);
+
+// An HS256 token over `claims_json` exactly as given, signed with `secret`,
+// as a key holder using another tool could make one: for tokens the product's
+// issue_token refuses to make (an invalid tenant id, a short key).
+std::string hs256_token(std::string_view claims_json, const std::string& secret);
 
 }  // namespace reai::testing
