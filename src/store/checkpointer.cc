@@ -1,11 +1,5 @@
 #include "store/checkpointer.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-
 namespace reai::store {
 
 Result<std::unique_ptr<Checkpointer>> Checkpointer::start(Database& writer, const std::string& path,
@@ -96,32 +90,8 @@ void Checkpointer::request() {
   cv_.notify_one();
 }
 
-pid_t Checkpointer::thread_id() {
-  std::unique_lock lock(mu_);
-  started_.wait(lock, [this] { return tid_ != 0; });
-  return tid_;
-}
-
-namespace {
-
-// Lowers the calling thread's CPU priority (PRIO_PROCESS with a thread id
-// acts on that thread alone on Linux). Best effort: a refusal leaves it as
-// it was, which only costs the request path some CPU.
-void lower_own_priority(pid_t tid, int increment) {
-  errno = 0;
-  const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
-  if (current == -1 && errno != 0) return;
-  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(tid), std::min(current + increment, 19));
-}
-
-}  // namespace
-
 void Checkpointer::run() {
-  const pid_t tid = gettid();
-  lower_own_priority(tid, kNiceIncrement);
   std::unique_lock lock(mu_);
-  tid_ = tid;
-  started_.notify_all();
   while (true) {
     cv_.wait(lock, [this] { return requested_ || stop_; });
     if (stop_) return;

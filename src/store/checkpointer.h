@@ -24,18 +24,6 @@
 // in docs/RESULTS.md, "POST /api/events, session 8"), i.e. across the p99 of
 // the answers.
 //
-// The background thread runs at a lower CPU priority than the request
-// threads (kNiceIncrement on its own thread). On 2 cores at full load its
-// passes (~1 ms each, hundreds a second at 20k appends/s) took a core from
-// the io threads and the writer: half of the run was inside a pass, and a
-// request overlapping one was several times likelier to miss the 2 ms p99
-// (docs/RESULTS.md, "POST /api/events, session 9"). Deprioritized, a pass
-// runs in the gaps the request path leaves, each copies more frames and the
-// same hot pages fewer times. Not SCHED_IDLE: under sustained full load an
-// idle-class thread could starve, the restart would never come and the WAL
-// would grow to the foreground limit; a nice level still gets its CFS share
-// (and the writer takes the tail itself past the restart point, as before).
-//
 // Readers (the store's read connections) pin the WAL: no pass copies frames
 // past the snapshot of the oldest read transaction, and the WAL restarts only
 // when no reader uses it. While a long scan runs under load the WAL grows past
@@ -56,8 +44,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <sys/types.h>
 
 #include "core/status.h"
 #include "store/sqlite_db.h"
@@ -96,14 +82,6 @@ class Checkpointer {
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
 
-  // Added to the process's nice value on the background thread (capped at
-  // 19; left as it is where the system refuses, e.g. a sandbox).
-  static constexpr int kNiceIncrement = 10;
-
-  // The background thread's kernel thread id, once it has started (waits
-  // for that). For diagnostics and tests.
-  pid_t thread_id();
-
   // OK, or the failure of the last checkpoint pass, the background's or the
   // writer's own (for health checks).
   Status last_status();
@@ -124,10 +102,8 @@ class Checkpointer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::condition_variable started_;  // tid_ was set
   bool requested_ = false;  // guarded by mu_
   bool stop_ = false;       // guarded by mu_
-  pid_t tid_ = 0;           // guarded by mu_; set once the thread runs
   Status last_status_;      // guarded by mu_
   std::atomic<bool> running_{false};  // a background pass is in progress
   std::atomic<int> backfilled_{0};    // frames copied, by the last pass that succeeded

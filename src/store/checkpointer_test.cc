@@ -3,17 +3,10 @@
 #include "store/checkpointer.h"
 
 #include <sqlite3.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cstdint>
 #include <filesystem>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -145,65 +138,6 @@ TEST(CheckpointerTest, ReaderPinsTheWalUntilItEndsThenItRestarts) {
   EXPECT_GE(wal_restarts(file), restarts_before + 2) << "the WAL did not restart in " << rows << " rows";
   EXPECT_TRUE((*checkpointer)->last_status().is_ok());
   EXPECT_EQ(query_int(*reader, "SELECT count(*) FROM rows"), rows);
-}
-
-// The background thread yields the CPU to the request threads: its nice
-// value is the caller's plus the increment; the caller's own is unchanged.
-TEST(CheckpointerTest, BackgroundThreadRunsAtALowerPriorityThanTheWriter) {
-  TempDir tmp;
-  const fs::path file = tmp.path() / "c.db";
-  auto db = open_wal(file);
-  ASSERT_NE(db, nullptr);
-  errno = 0;
-  const int own_before = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
-  ASSERT_EQ(errno, 0);
-  auto checkpointer = Checkpointer::start(*db, file.string());
-  ASSERT_TRUE(checkpointer.has_value());
-  const pid_t tid = (*checkpointer)->thread_id();
-  ASSERT_GT(tid, 0);
-  EXPECT_NE(tid, gettid());
-  errno = 0;
-  const int background = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
-  ASSERT_EQ(errno, 0);
-  EXPECT_EQ(background, std::min(own_before + Checkpointer::kNiceIncrement, 19));
-  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), own_before);
-}
-
-// Deprioritized, the background still gets its share while normal-priority
-// threads keep every core busy: the WAL keeps restarting (bounded), it does
-// not grow towards the foreground limit.
-TEST(CheckpointerTest, WalStillRestartsWhileBusyThreadsHoldEveryCore) {
-  TempDir tmp;
-  const fs::path file = tmp.path() / "c.db";
-  auto db = open_wal(file);
-  ASSERT_NE(db, nullptr);
-  ASSERT_NO_FATAL_FAILURE(create_rows_table(*db));
-  auto checkpointer = Checkpointer::start(*db, file.string(), {.background_frames = 64,
-                                                               .restart_frames = 128,
-                                                               .foreground_frames = 100'000});
-  ASSERT_TRUE(checkpointer.has_value());
-  std::atomic<bool> spin{true};
-  std::vector<std::thread> busy;
-  for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i) {
-    busy.emplace_back([&spin] {
-      volatile std::uint64_t x = 0;
-      while (spin.load(std::memory_order_relaxed)) x = x + 1;
-    });
-  }
-  const auto restarts_before = wal_restarts(file);
-  constexpr int kMaxRows = 20'000;
-  int rows = 0;
-  while (rows < kMaxRows && wal_restarts(file) < restarts_before + 3) {
-    insert_rows(*db, rows, 100);
-    rows += 100;
-  }
-  spin = false;
-  for (auto& t : busy) t.join();
-  EXPECT_GE(wal_restarts(file), restarts_before + 3) << "the WAL did not restart in " << rows << " rows";
-  // Far below the foreground limit: the WAL never grew past a few restart spans.
-  EXPECT_LT(fs::file_size(tmp.path() / "c.db-wal"), std::uintmax_t{4096 + 24} * 100'000 / 4);
-  EXPECT_TRUE((*checkpointer)->last_status().is_ok());
-  EXPECT_EQ(query_int(*db, "SELECT count(*) FROM rows"), rows);
 }
 
 TEST(CheckpointerTest, DefaultThresholdsAreOrderedAndRestartAt256MiB) {
