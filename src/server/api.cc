@@ -162,7 +162,8 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
           // being written before the commit (see lead_sync.h).
           lead_sync_->active()
               ? EventAppender::BeforeWrite([this](std::span<const Event> batch) { lead_sync_->will_store(batch); })
-              : nullptr)) {
+              : nullptr,
+          [this] { answer_posts_.flush(); })) {
   if (config_.tenant_rate_limit_per_s > 0) rate_limiter_ = std::make_unique<TokenBuckets>(config_.tenant_rate_limit_per_s);
   std::random_device rd;
   char buf[32];
@@ -334,11 +335,11 @@ ApiResponse Api::handle(const ApiRequest& request) {
   return route(request, path, query, nullptr);
 }
 
-void Api::handle_async(const ApiRequest& request, Post post, Respond respond) {
+void Api::handle_async(const ApiRequest& request, Post post, Respond respond, const void* lane) {
   const auto q = request.target.find('?');
   const std::string_view path = request.target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? std::string_view() : request.target.substr(q + 1);
-  Deferred deferred{std::move(post), std::move(respond)};
+  Deferred deferred{std::move(post), std::move(respond), lane};
   ApiResponse r = route(request, path, query, &deferred);
   if (!r.deferred) deferred.respond(std::move(r));
 }
@@ -849,8 +850,11 @@ ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool sin
     return json_response(200, std::move(out), Route::kEvents);
   };
   if (events.empty()) return answer(*pending, {}, {});
-  auto done = [answer, pending, post = deferred->post, respond = deferred->respond, workers = lead_workers_.get()](
-                  std::vector<Event> written, EventAppender::Answers answers) {
+  // Runs on the appender thread; the answer goes to the requester's thread
+  // with the batch's other answers for that thread (answer_posts_, flushed
+  // once the batch is answered).
+  auto done = [this, answer, pending, post = deferred->post, respond = deferred->respond, lane = deferred->lane,
+               workers = lead_workers_.get()](std::vector<Event> written, EventAppender::Answers answers) {
     // Scoring and the response happen on the requester's executor, not
     // here. Shared so the posted function copies pointers, not events.
     auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
@@ -866,7 +870,8 @@ ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool sin
       };
       if (workers->post(contact_key(first.tenant_id, first.contact_id), job)) return;
     }
-    post([answer, pending, respond, stored] { respond(answer(*pending, stored->first, stored->second)); });
+    answer_posts_.add(lane, post,
+                      [answer, pending, respond, stored] { respond(answer(*pending, stored->first, stored->second)); });
   };
   if (!appender_->submit(std::move(events), std::move(done))) {
     ApiResponse r = error_response(unavailable("too many events waiting to be stored; retry shortly"), Route::kEvents);

@@ -20,6 +20,7 @@
 #include "scoring/scoring.h"
 #include "server/event_appender.h"
 #include "server/metrics.h"
+#include "server/post_batch.h"
 #include "server/server.h"
 #include "server/ws_hub.h"
 
@@ -86,8 +87,11 @@ class Api {
   // inline for most routes; for POST /api/events once the events are durable,
   // inside a function handed to `post`, so the io thread never waits on the
   // disk (nor, under shared leases, on a lead's lease: scoring runs on a lead
-  // worker first). `request` need only live until this returns. Any io thread.
-  void handle_async(const ApiRequest& request, Post post, Respond respond);
+  // worker first). `lane` names the thread `post` runs on (e.g. its
+  // io_context), so the answers of one commit bound for one thread go in one
+  // post; null: each is posted alone. `request` need only live until this
+  // returns. Any io thread.
+  void handle_async(const ApiRequest& request, Post post, Respond respond, const void* lane = nullptr);
   // Writes the events already queued, answers them (through their `post`),
   // and refuses new ones (503). Call before the io threads stop.
   void stop_appender();
@@ -122,6 +126,7 @@ class Api {
   struct Deferred {
     Post post;
     Respond respond;
+    const void* lane = nullptr;  // see handle_async
   };
   ApiResponse route(const ApiRequest& request, std::string_view path, std::string_view query,
                     Deferred* deferred);
@@ -194,6 +199,9 @@ class Api {
   std::string event_id_prefix_;
   std::atomic<std::uint64_t> event_counter_{0};
   // Last: stopped and destroyed before what its callbacks use.
+  // Answers of the appender's current batch, one post per io thread; used
+  // on the appender thread only. Before appender_: outlives its thread.
+  PostBatch answer_posts_;
   std::unique_ptr<EventAppender> appender_;
   // Created by rebuild(); stopped after ghl_ so the last deliveries' score
   // changes still reach the outbox.

@@ -8,11 +8,12 @@
 namespace reai::server {
 
 EventAppender::EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written,
-                             BeforeWrite before_write)
+                             BeforeWrite before_write, AfterAnswers after_answers)
     : store_(store),
       prepare_(std::move(prepare)),
       contacts_written_(std::move(contacts_written)),
       before_write_(std::move(before_write)),
+      after_answers_(std::move(after_answers)),
       limits_(limits),
       thread_([this] { run(); }) {}
 
@@ -175,6 +176,7 @@ void EventAppender::write_events(std::vector<Request>& requests,
     requests[r].done(std::move(requests[r].events), std::move(answers[r]));
     queued_.fetch_sub(n, std::memory_order_relaxed);
   }
+  if (after_answers_) after_answers_();
 }
 
 void EventAppender::write_scores(const std::vector<store::ScoreRecord>& rows) {

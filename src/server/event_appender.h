@@ -62,6 +62,9 @@ class EventAppender {
   // prepare) just before their transaction, e.g. to tell other instances
   // they are being written. May block briefly; cannot refuse them.
   using BeforeWrite = std::function<void(std::span<const Event>)>;
+  // Runs on the appender thread once a batch's Done callbacks have all run
+  // (e.g. to hand the io threads the answers those callbacks gathered).
+  using AfterAnswers = std::function<void()>;
 
   struct Limits {
     std::size_t max_queued_events = 16384;
@@ -73,7 +76,7 @@ class EventAppender {
   };
 
   EventAppender(store::Store& store, Prepare prepare, Limits limits, ContactsWritten contacts_written = nullptr,
-                BeforeWrite before_write = nullptr);
+                BeforeWrite before_write = nullptr, AfterAnswers after_answers = nullptr);
   // As stop().
   ~EventAppender();
   EventAppender(const EventAppender&) = delete;
@@ -117,6 +120,7 @@ class EventAppender {
   const Prepare prepare_;
   const ContactsWritten contacts_written_;
   const BeforeWrite before_write_;
+  const AfterAnswers after_answers_;
   const Limits limits_;
   std::mutex mu_;
   std::condition_variable wake_;

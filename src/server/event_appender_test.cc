@@ -167,6 +167,30 @@ TEST(EventAppenderTest, RequestsQueuedTogetherShareOneCommit) {
   EXPECT_EQ(store->count_events("t1").value(), 4u);
 }
 
+// The after-answers hook runs once per batch, on the appender thread, after
+// every Done of that batch and before the next batch's first.
+TEST(EventAppenderTest, AfterAnswersRunsOncePerBatchAfterItsLastAnswer) {
+  auto store = store::make_memory_store();
+  Gate gate;
+  std::vector<std::string> log;  // appender thread only, read after stop()
+  auto done = [&](const std::string& name) {
+    return [&, name](std::vector<Event>, EventAppender::Answers) { log.push_back(name); };
+  };
+  {
+    EventAppender appender(
+        *store, [&gate](const Event& e, std::vector<Contact>*) { return e.event_id == "first" ? gate.wait_open() : Status::ok(); },
+        {}, nullptr, nullptr, [&] { log.push_back("after"); });
+    ASSERT_TRUE(appender.submit({event("first")}, done("first")));
+    gate.wait_until_held();
+    ASSERT_TRUE(appender.submit({event("s1"), event("s2")}, done("second")));
+    ASSERT_TRUE(appender.submit({event("t1")}, done("third")));
+    gate.open();
+    appender.stop();
+    EXPECT_EQ(appender.batches(), 2u);
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"first", "after", "second", "third", "after"}));
+}
+
 TEST(EventAppenderTest, FullQueueRefusesUntilDrained) {
   auto store = store::make_memory_store();
   Gate gate;

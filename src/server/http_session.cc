@@ -88,7 +88,10 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const auto start = std::chrono::steady_clock::now();
     // Both callbacks run on this connection's strand: `respond` inline or
     // from a function given to `post` (an event answered once durable).
+    // The lane is the connection's io_context (one thread each): deferred
+    // answers for one io thread travel together.
     auto self = shared_from_this();
+    const void* lane = &net::query(stream_.get_executor(), net::execution::context);
     ctx_->api.handle_async(
         api_request,
         [self](std::function<void()> fn) { net::post(self->stream_.get_executor(), std::move(fn)); },
@@ -97,7 +100,8 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
           const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           self->ctx_->metrics.record_request(r.route, r.status, seconds);
           self->write(std::move(r), version, keep_alive, head);
-        });
+        },
+        lane);
   }
 
   // The response head is formatted into a string the session reuses and
