@@ -159,6 +159,9 @@ Result<std::unique_ptr<Cache>> open_cache(std::string_view url, const Clock& clo
 // - a stamp: a number (0 = none) only a holder sets, as it gives the lease
 //   back; it lapses `ttl` after it was set.
 // Both come with the lease (no extra round trip) or, without it, from peek().
+// The stamp may carry a value (e.g. the state it names), set with it in the
+// same release and lapsing with it, read by stamped_value(): a holder shares
+// its state and gives the lease back in one round trip.
 // Thread-safe.
 struct LeaseState {
   std::uint64_t stamp = 0;
@@ -173,6 +176,7 @@ struct Lease {
 struct LeaseUpdate {
   std::uint64_t stamp = 0;               // 0: the stamp is left as it is
   std::chrono::milliseconds stamp_ttl{0};  // > 0 whenever stamp is
+  std::string stamped_value;             // with a stamp: replaces the value it carries
   std::vector<std::string> done_marks;   // removed
 };
 struct LeaseMark {
@@ -199,6 +203,13 @@ class Leases {
   virtual Status mark(const std::vector<LeaseMark>& marks, std::chrono::milliseconds ttl) = 0;
   // The name's state without taking the lease.
   virtual Result<LeaseState> peek(std::string_view name) = 0;
+  // The value the name's stamp carries ("" when no stamp, or it carries
+  // none); it may belong to a newer stamp than one read before, so callers
+  // check it names the stamp they expect. Unavailable when unreachable.
+  virtual Result<std::string> stamped_value(std::string_view name) = 0;
+  // Drops the name's stamp and its value without the lease (so the next
+  // holder finds none); nothing happens when the service is unreachable.
+  virtual void drop_stamp(std::string_view name) = 0;
   // True when other instances see the same leases (and so share state).
   virtual bool shared() const = 0;
   // OK when leases work; Unavailable with the reason otherwise.
@@ -207,8 +218,9 @@ class Leases {
 
 std::unique_ptr<Leases> make_in_process_leases();
 // Redis leases: one Lua script each for acquire (SET NX PX with a random
-// token, and the state read), release (token check, state update, delete),
-// mark (every name of the call) and peek. A busy lease is polled with backoff
+// token, and the state read), release (token check, state update with the
+// stamped value, delete), mark (every name of the call) and peek; one GET
+// for stamped_value, one DEL for drop_stamp. A busy lease is polled with backoff
 // (1 ms doubling to 16 ms). Redis unreachable: acquire answers Unavailable at
 // once until the reconnect backoff (100 ms doubling to 5 s) is due.
 std::unique_ptr<Leases> make_redis_leases(RedisEndpoint endpoint);

@@ -45,6 +45,7 @@ class InProcessLeases final : public Leases {
       if (update.stamp != 0) {
         n.stamp = update.stamp;
         n.stamp_until = SteadyClock::now() + update.stamp_ttl;
+        n.stamped_value = update.stamped_value;
       }
       for (const std::string& m : update.done_marks) n.marks.erase(m);
       forget_if_empty_locked(it, SteadyClock::now());
@@ -68,6 +69,23 @@ class InProcessLeases final : public Leases {
     return state;
   }
 
+  Result<std::string> stamped_value(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    auto it = names_.find(std::string(name));
+    if (it == names_.end()) return std::string();
+    (void)state_locked(it->second, SteadyClock::now());  // a lapsed stamp's value goes with it
+    return it->second.stamped_value;
+  }
+
+  void drop_stamp(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    auto it = names_.find(std::string(name));
+    if (it == names_.end()) return;
+    it->second.stamp = 0;
+    it->second.stamped_value.clear();
+    forget_if_empty_locked(it, SteadyClock::now());
+  }
+
   bool shared() const override { return false; }
   Status health() override { return Status::ok(); }
 
@@ -77,13 +95,17 @@ class InProcessLeases final : public Leases {
     SteadyClock::time_point until;
     std::uint64_t stamp = 0;
     SteadyClock::time_point stamp_until;
+    std::string stamped_value;  // what the stamp carries; goes with it
     std::unordered_map<std::string, SteadyClock::time_point> marks;  // mark -> lapses at
   };
   using Names = std::unordered_map<std::string, Name>;
 
   // Drops what lapsed, answers the rest.
   static LeaseState state_locked(Name& n, SteadyClock::time_point now) {
-    if (n.stamp != 0 && n.stamp_until <= now) n.stamp = 0;
+    if (n.stamp != 0 && n.stamp_until <= now) {
+      n.stamp = 0;
+      n.stamped_value.clear();
+    }
     std::erase_if(n.marks, [&](const auto& m) { return m.second <= now; });
     LeaseState state;
     state.stamp = n.stamp;

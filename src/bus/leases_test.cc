@@ -171,6 +171,68 @@ TEST_P(LeasesTest, ALapsedHoldersUpdateIsDroppedAndMarksAndStampsLapse) {
   EXPECT_EQ(state->marks, (std::vector<std::string>{"e1"}));       // e2 lapsed, e1 still alive
 }
 
+// The stamp carries a value (binary-safe), set only by the holder's release
+// with the stamp, replaced or cleared by the next stamp, lapsing with it, and
+// dropped with it by drop_stamp (no lease needed).
+TEST_P(LeasesTest, TheStampCarriesItsValueWhichGoesWithIt) {
+  Pair p = make();
+  auto none = p.b().stamped_value("lead:t:1");
+  ASSERT_TRUE(none.has_value()) << none.status().message();
+  EXPECT_EQ(*none, "");
+  const std::string value("LS1\0\x01\xff\n state", 13);
+  auto held = p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
+  ASSERT_TRUE(held.has_value());
+  LeaseUpdate update;
+  update.stamp = 5;
+  update.stamp_ttl = milliseconds(60000);
+  update.stamped_value = value;
+  p.a().release("lead:t:1", held->token, update);
+  EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), value);
+  EXPECT_EQ(p.b().peek("lead:t:1")->stamp, 5u);
+  // A release without a stamp keeps both; a stale holder changes neither.
+  auto dead = p.b().acquire("lead:t:1", milliseconds(50), milliseconds(0));
+  ASSERT_TRUE(dead.has_value());
+  auto next = p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(5000));  // after the lapse
+  ASSERT_TRUE(next.has_value());
+  LeaseUpdate late;
+  late.stamp = 6;
+  late.stamp_ttl = milliseconds(60000);
+  late.stamped_value = "late";
+  p.b().release("lead:t:1", dead->token, late);
+  p.a().release("lead:t:1", next->token, {});
+  EXPECT_EQ(p.b().peek("lead:t:1")->stamp, 5u);
+  EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), value);
+  // A new stamp without a value clears the old value.
+  auto bare = p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
+  ASSERT_TRUE(bare.has_value());
+  LeaseUpdate no_value;
+  no_value.stamp = 7;
+  no_value.stamp_ttl = milliseconds(60000);
+  p.a().release("lead:t:1", bare->token, no_value);
+  EXPECT_EQ(p.b().peek("lead:t:1")->stamp, 7u);
+  EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), "");
+  // drop_stamp takes both, without the lease.
+  auto again = p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
+  ASSERT_TRUE(again.has_value());
+  update.stamp = 8;
+  p.a().release("lead:t:1", again->token, update);
+  EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), value);
+  p.b().drop_stamp("lead:t:1");
+  EXPECT_EQ(p.a().peek("lead:t:1")->stamp, 0u);
+  EXPECT_EQ(p.a().stamped_value("lead:t:1").value(), "");
+  // And the value lapses with its stamp.
+  auto brief_lease = p.b().acquire("lead:t:2", milliseconds(5000), milliseconds(0));
+  ASSERT_TRUE(brief_lease.has_value());
+  LeaseUpdate brief;
+  brief.stamp = 9;
+  brief.stamp_ttl = milliseconds(50);
+  brief.stamped_value = value;
+  p.b().release("lead:t:2", brief_lease->token, brief);
+  std::this_thread::sleep_for(milliseconds(120));
+  EXPECT_EQ(p.a().peek("lead:t:2")->stamp, 0u);
+  EXPECT_EQ(p.a().stamped_value("lead:t:2").value(), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Implementations, LeasesTest, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? std::string("Redis") : std::string("InProcess");
@@ -192,6 +254,8 @@ TEST(Leases, UnreachableRedisAnswersUnavailableAtOnce) {
   leases->release("lead:t:1", "x", {});  // harmless while down
   EXPECT_EQ(leases->mark({{"lead:t:1", "e1"}}, milliseconds(1000)).code(), StatusCode::kUnavailable);
   EXPECT_FALSE(leases->peek("lead:t:1").has_value());
+  EXPECT_EQ(leases->stamped_value("lead:t:1").status().code(), StatusCode::kUnavailable);
+  leases->drop_stamp("lead:t:1");  // harmless while down
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 //   P m:NAME - the marks: a sorted set scored by when each lapses (Unix ms);
 //              the key itself lapses with its newest mark
 //   P s:NAME - the stamp (decimal), with PX = its ttl
-// Every call is one Lua script (one round trip, atomic across instances).
+//   P v:NAME - the value the stamp carries, set with it and with the same PX
+// Every call is one Lua script or one command (one round trip, atomic across
+// instances).
 // Mark lapse times come from the callers' wall clocks: instances of one
 // deployment are assumed to agree within seconds (the ttl is minutes).
 // One connection under a mutex: lease commands are single round trips, and a
@@ -37,12 +39,16 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return {redis.call('GET', KEYS[2]) or '', redis.call('ZRANGE', KEYS[1], 0, -1)}
 )lua");
 
-// KEYS: lease, marks, stamp. ARGV: token, stamp ('' = keep), stamp ttl ms,
-// then the marks to remove. Only while the lease holds the token.
+// KEYS: lease, marks, stamp, stamped value. ARGV: token, stamp ('' = keep),
+// stamp ttl ms, stamped value, then the marks to remove. Only while the
+// lease holds the token.
 const redis::LuaScript kReleaseScript(R"lua(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3]) end
-if #ARGV > 3 then redis.call('ZREM', KEYS[2], unpack(ARGV, 4)) end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+  if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[3]) else redis.call('DEL', KEYS[4]) end
+end
+if #ARGV > 4 then redis.call('ZREM', KEYS[2], unpack(ARGV, 5)) end
 return redis.call('DEL', KEYS[1])
 )lua");
 
@@ -119,7 +125,8 @@ class RedisLeases final : public Leases {
     const Keys k = keys(name);
     const std::string stamp = update.stamp ? std::to_string(update.stamp) : std::string();
     const std::string ttl = std::to_string(std::max<std::int64_t>(1, update.stamp_ttl.count()));
-    std::vector<std::string_view> args = {"3", k.lease, k.marks, k.stamp, token, stamp, ttl};
+    std::vector<std::string_view> args = {"4", k.lease, k.marks, k.stamp, k.value, token, stamp, ttl,
+                                          update.stamped_value};
     for (const std::string& m : update.done_marks) args.push_back(m);
     (void)run_script(kReleaseScript, args);  // a lost release lapses by itself (and its marks with it)
   }
@@ -151,6 +158,18 @@ class RedisLeases final : public Leases {
     return parse_state(reply->get());
   }
 
+  Result<std::string> stamped_value(std::string_view name) override {
+    const Keys k = keys(name);
+    auto reply = run({"GET", k.value});
+    if (!reply) return reply.status();
+    return redis::reply_string(reply->get());  // nil (none, or lapsed): ""
+  }
+
+  void drop_stamp(std::string_view name) override {
+    const Keys k = keys(name);
+    (void)run({"DEL", k.stamp, k.value});  // unreachable: the stamp lapses by itself
+  }
+
   bool shared() const override { return true; }
 
   Status health() override {
@@ -161,11 +180,12 @@ class RedisLeases final : public Leases {
 
  private:
   struct Keys {
-    std::string lease, marks, stamp;
+    std::string lease, marks, stamp, value;
   };
   Keys keys(std::string_view name) const {
     const std::string n(name);
-    return {endpoint_.prefix + "l:" + n, endpoint_.prefix + "m:" + n, endpoint_.prefix + "s:" + n};
+    return {endpoint_.prefix + "l:" + n, endpoint_.prefix + "m:" + n, endpoint_.prefix + "s:" + n,
+            endpoint_.prefix + "v:" + n};
   }
 
   // One command; Unavailable at once while Redis is down and no retry is due.

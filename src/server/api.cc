@@ -122,7 +122,7 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
       .gauge("reai_lead_state_shared", "Whether lead state is synchronised across instances (Redis leases).",
              shared ? 1 : 0)
       .gauge("reai_lead_leases_up", "Whether per-lead leases work (0: degraded, each instance alone).", up ? 1 : 0)
-      .counter("reai_lead_snapshot_hits_total", "Lead snapshots found in the shared cache.", s.snapshot_hits)
+      .counter("reai_lead_snapshot_hits_total", "Lead snapshots current here or read from the lease stamp.", s.snapshot_hits)
       .counter("reai_lead_snapshot_misses_total", "Lead snapshots absent: rebuilt from the store.", s.snapshot_misses)
       .counter("reai_lead_snapshot_adopted_total", "Lead states taken over from another instance.", s.snapshot_adopted)
       .counter("reai_lead_store_rebuilds_total", "Leads refolded from their stored events.", s.store_rebuilds)
@@ -148,7 +148,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       deps_(deps),
       metrics_(metrics),
       hub_(hub),
-      lead_sync_(std::make_unique<LeadSync>(deps.store, deps.cache, deps.leases, deps.engine)),
+      lead_sync_(std::make_unique<LeadSync>(deps.store, deps.leases, deps.engine)),
       dashboard_(std::make_unique<DashboardRoutes>(deps.store, deps.engine)),
       predictions_(std::make_unique<PredictionRoutes>(deps.store, deps.registry.model_dir(), deps.clock)),
       shards_(new ScoreShard[kShards]),

@@ -1,4 +1,4 @@
-// LeadSync: per-lead lease, shared snapshot, rebuild from the store on miss.
+// LeadSync: per-lead lease, shared snapshot with its stamp, rebuild from the store on miss.
 #include "server/lead_sync.h"
 
 #include <algorithm>
@@ -267,10 +267,8 @@ class LeadSync::HeldLease {
   bus::LeaseUpdate update_;
 };
 
-LeadSync::LeadSync(store::Store& store, bus::Cache& cache, bus::Leases* leases, scoring::LeadScoringEngine& engine,
-                   Options options)
+LeadSync::LeadSync(store::Store& store, bus::Leases* leases, scoring::LeadScoringEngine& engine, Options options)
     : store_(store),
-      cache_(cache),
       leases_(leases),
       engine_(engine),
       options_(options),
@@ -317,11 +315,11 @@ Status LeadSync::rebuild_from_store(LeadSnapshot& local, const std::string& tena
 
 bool LeadSync::adopt_shared_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
                                    const std::string& key, std::uint64_t stamp, bool* adopted) {
-  auto bytes = cache_.get(key);
-  if (!bytes) return false;
+  auto bytes = leases_->stamped_value(key);
+  if (!bytes || bytes->empty()) return false;
   auto shared = decode_snapshot(*bytes, tenant_id, lead_id);
-  // Another generation than the stamped one: a publish whose release never
-  // came (its instance died, or its lease lapsed first). Not trusted.
+  // Another generation than the stamped one (a newer release between a
+  // lease-less peek and this read): not what the caller checked. Not trusted.
   if (!shared || shared->generation != stamp) return false;
   engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
   local = std::move(*shared);
@@ -360,12 +358,11 @@ Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const st
   return rebuild_from_store(local, tenant_id, lead_id);
 }
 
-void LeadSync::publish_locked(LeadSnapshot& local, const std::string& key, HeldLease& lease,
-                              std::string_view own_mark) {
+void LeadSync::publish_locked(LeadSnapshot& local, HeldLease& lease, std::string_view own_mark) {
   local.generation = next_generation();
-  cache_.put(key, encode_snapshot(local), bus::kFeatureSnapshotTtl);
   lease.update().stamp = local.generation;
   lease.update().stamp_ttl = kShareTtl;
+  lease.update().stamped_value = encode_snapshot(local);
   drop_held_marks(local, lease, own_mark);
 }
 
@@ -381,7 +378,7 @@ Result<scoring::LeadScore> LeadSync::apply_alone(Local& local, const std::string
                                                  const Apply& apply) {
   local.applied_alone = true;
   local.state.generation = 0;
-  cache_.erase(key);
+  leases_->drop_stamp(key);
   auto score = apply();
   if (score && on_score) on_score(*score, true);
   return score;
@@ -423,7 +420,7 @@ Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std:
     // Folded already (a rebuild read it from the store): nothing changes,
     // but a rebuild made here is shared; marks the shared state holds go.
     if (local.generation == 0) {
-      publish_locked(local, key, lease, own_mark);
+      publish_locked(local, lease, own_mark);
     } else {
       drop_held_marks(local, lease, own_mark);
     }
@@ -440,7 +437,7 @@ Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std:
     // decides, so fold again from the store (which holds it).
     REAI_RETURN_IF_ERROR(rebuild_from_store(local, event.tenant_id, event.contact_id));
   }
-  publish_locked(local, key, lease, own_mark);
+  publish_locked(local, lease, own_mark);
   auto score = engine_.score(event.tenant_id, event.contact_id, now);
   if (score && on_score) on_score(*score, adopted);
   return score;
@@ -450,19 +447,19 @@ Result<scoring::LeadScore> LeadSync::contact_stored(const Contact& contact, Unix
                                                     const OnScore& on_score, const std::string& mark) {
   return under_lease(
       contact.tenant_id, contact.contact_id, on_score, [&] { return engine_.upsert_contact(contact, now); },
-      [&](Local& here, const std::string& key, HeldLease& lease) {
-        return contact_synced_locked(here, key, lease, contact, mark, now, on_score);
+      [&](Local& here, const std::string&, HeldLease& lease) {
+        return contact_synced_locked(here, lease, contact, mark, now, on_score);
       });
 }
 
-Result<scoring::LeadScore> LeadSync::contact_synced_locked(Local& here, const std::string& key, HeldLease& lease,
-                                                           const Contact& contact, const std::string& mark,
-                                                           UnixSeconds now, const OnScore& on_score) {
+Result<scoring::LeadScore> LeadSync::contact_synced_locked(Local& here, HeldLease& lease, const Contact& contact,
+                                                           const std::string& mark, UnixSeconds now,
+                                                           const OnScore& on_score) {
   LeadSnapshot& local = here.state;
   here.applied_alone = false;
   // The contact goes before every event in the fold: rebuild, then share.
   REAI_RETURN_IF_ERROR(rebuild_from_store(local, contact.tenant_id, contact.contact_id));
-  publish_locked(local, key, lease, mark);
+  publish_locked(local, lease, mark);
   auto score = engine_.score(contact.tenant_id, contact.contact_id, now);
   if (score && on_score) on_score(*score, true);
   return score;
@@ -503,7 +500,7 @@ Status LeadSync::refresh_locked(Local& here, const std::string& tenant_id, const
   }
   REAI_RETURN_IF_ERROR(sync_locked(here, tenant_id, lead_id, key, lease.state(), {}, &adopted));
   if (local.generation == 0) {
-    if (local.contact || !local.events.empty()) publish_locked(local, key, lease, {});
+    if (local.contact || !local.events.empty()) publish_locked(local, lease, {});
   } else {
     drop_held_marks(local, lease, {});
   }

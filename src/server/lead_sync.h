@@ -2,9 +2,10 @@
 //
 // With shared leases (Redis), a lead's events are applied on one instance at
 // a time: under the lead's lease, the instance brings its copy of the lead up
-// to the shared snapshot (the cache, TTL 300 s), or rebuilds it from the
-// store's events when there is none, applies the new event and publishes the
-// next snapshot. Every event is applied after it is stored, so a lead's state
+// to the shared snapshot (the value the lease's stamp carries, TTL 300 s), or
+// rebuilds it from the store's events when there is none, applies the new
+// event and publishes the next snapshot with the lease's release (one round
+// trip for both). Every event is applied after it is stored, so a lead's state
 // is always the fold of its stored events in the store's order (time, then
 // insertion), exactly what a restarted instance rebuilds: two instances
 // receiving a lead's events concurrently end with the score one instance
@@ -19,9 +20,9 @@
 // does not hold (another instance's event or contact being written, or
 // written by an instance that died) refolds the lead from the store. The
 // lease also carries the generation of the last snapshot published (its
-// "stamp"): an instance whose copy is that generation skips reading the
-// snapshot, and a snapshot of any other generation (a publish that died
-// before its release) is not trusted. So after any instance dies at any
+// "stamp", which carries the snapshot): an instance whose copy is that
+// generation skips reading the snapshot, and a snapshot of any other
+// generation is not trusted. So after any instance dies at any
 // point, the next synchronised call on the lead folds every event the store
 // holds for it.
 //
@@ -30,14 +31,14 @@
 //
 // Without shared leases (the in-process default), or while the lease cannot
 // be taken (Redis down, or held past the wait), the engine's local state is
-// used as is, the shared snapshot is dropped and the failure is counted
+// used as is, the shared stamp and snapshot are dropped and the failure is counted
 // (degraded: scores may differ across instances until the lead is refolded:
 // at its next synchronised call here, or elsewhere on a snapshot miss or a
 // mark, at most the snapshot TTL later). Without shared leases nothing here
-// reads the store, the cache or the leases, and nothing locks.
+// reads the store or the leases, and nothing locks.
 //
 // Thread-safe; calls for one lead queue on a local lock, then on the lease.
-// Store, cache, leases and engine must outlive it.
+// Store, leases and engine must outlive it.
 #pragma once
 
 #include <atomic>
@@ -68,7 +69,7 @@ struct LeadSnapshot {
   std::optional<Contact> contact;
   std::vector<Event> events;  // in fold (store) order
 };
-// Binary form kept in the cache. decode answers nullopt for anything that is
+// Binary form the lease's stamp carries. decode answers nullopt for anything that is
 // not exactly an encoded snapshot of (tenant_id, lead_id).
 std::string encode_snapshot(const LeadSnapshot& snapshot);
 std::optional<LeadSnapshot> decode_snapshot(std::string_view bytes, std::string_view tenant_id,
@@ -78,7 +79,7 @@ struct LeadSyncStats {
   std::uint64_t leases = 0;           // leases taken
   std::uint64_t lease_ns = 0;         // time spent taking and giving them back
   std::uint64_t lease_failures = 0;   // not taken (down or busy): applied alone
-  std::uint64_t snapshot_hits = 0;    // the stamped shared state was here or in the cache
+  std::uint64_t snapshot_hits = 0;    // the stamped shared state was here or with the stamp
   std::uint64_t snapshot_adopted = 0; // of those, another instance's state adopted
   std::uint64_t snapshot_misses = 0;  // none (or stale): the lead was rebuilt from the store
   std::uint64_t marked_refolds = 0;   // a mark named work the shared state lacked: refolded
@@ -102,10 +103,9 @@ class LeadSync {
   using OnScore = std::function<void(const scoring::LeadScore& score, bool adopted)>;
 
   // `leases` may be null (= not shared).
-  LeadSync(store::Store& store, bus::Cache& cache, bus::Leases* leases, scoring::LeadScoringEngine& engine,
-           Options options);
-  LeadSync(store::Store& store, bus::Cache& cache, bus::Leases* leases, scoring::LeadScoringEngine& engine)
-      : LeadSync(store, cache, leases, engine, Options{}) {}
+  LeadSync(store::Store& store, bus::Leases* leases, scoring::LeadScoringEngine& engine, Options options);
+  LeadSync(store::Store& store, bus::Leases* leases, scoring::LeadScoringEngine& engine)
+      : LeadSync(store, leases, engine, Options{}) {}
 
   // True when leases are shared, i.e. this instance synchronises lead state.
   bool active() const { return active_; }
@@ -155,32 +155,33 @@ class LeadSync {
   Stripe& stripe_for(const std::string& key);
   // Brings `local` (and the engine) to the lead's shared state as `shared`
   // (taken with the lease) describes it: its own copy when that is the
-  // stamped generation, else the cached snapshot of that generation, else a
+  // stamped generation, else the stamp's snapshot of that generation, else a
   // rebuild from the store; and a rebuild too when a mark (other than
   // `own_mark`) names work the result does not hold. Sets *adopted when the
   // state changed here.
   Status sync_locked(Local& here, const std::string& tenant_id, const std::string& lead_id, const std::string& key,
                      const bus::LeaseState& shared, std::string_view own_mark, bool* adopted);
   Status rebuild_from_store(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id);
-  // Takes over the cached snapshot when it is readable and of generation
+  // Takes over the stamp's snapshot when it is readable and of generation
   // `stamp` (true; *adopted set); false otherwise.
   bool adopt_shared_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
                            const std::string& key, std::uint64_t stamp, bool* adopted);
   // True when `local` is the shared state `shared` stamps and holds every
-  // mark but `own_mark`; adopts the cached snapshot to get there if needed.
+  // mark but `own_mark`; adopts the stamp's snapshot to get there if needed.
   bool current_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
                       const std::string& key, const bus::LeaseState& shared, std::string_view own_mark,
                       bool* adopted);
-  // Publishes `local` as the next generation and arranges for the lease's
-  // release to stamp it and drop the marks it holds (and `own_mark`).
-  void publish_locked(LeadSnapshot& local, const std::string& key, HeldLease& lease, std::string_view own_mark);
+  // Makes `local` the next generation and arranges for the lease's release
+  // to stamp it, carry its snapshot and drop the marks it holds (and
+  // `own_mark`).
+  void publish_locked(LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
   // Counts a mark that could not be set; the service's being down shows in health().
   void note_marked(const Status& marked);
   // The release drops the marks of work `local` holds, and `own_mark`;
   // `local` must be the shared state (published or stamped).
   static void drop_held_marks(const LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
-  // Without the lease: the engine's state as is, and the shared snapshot
-  // dropped (when the cache still answers) so others refold from the store.
+  // Without the lease: the engine's state as is, and the shared stamp
+  // dropped (when the service still answers) so others refold from the store.
   using Apply = std::function<Result<scoring::LeadScore>()>;
   using Synced = std::function<Result<scoring::LeadScore>(Local& here, const std::string& key, HeldLease& lease)>;
   // The shared frame of every write: without shared leases `alone` scores on
@@ -190,16 +191,14 @@ class LeadSync {
                                          const OnScore& on_score, const Apply& alone, const Synced& synced);
   Result<scoring::LeadScore> apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
                                                  const Event& event, UnixSeconds now, const OnScore& on_score);
-  Result<scoring::LeadScore> contact_synced_locked(Local& here, const std::string& key, HeldLease& lease,
-                                                   const Contact& contact, const std::string& mark, UnixSeconds now,
-                                                   const OnScore& on_score);
+  Result<scoring::LeadScore> contact_synced_locked(Local& here, HeldLease& lease, const Contact& contact,
+                                                   const std::string& mark, UnixSeconds now, const OnScore& on_score);
   Result<scoring::LeadScore> apply_alone(Local& local, const std::string& key, const OnScore& on_score,
                                          const Apply& apply);
   Status refresh_locked(Local& local, const std::string& tenant_id, const std::string& lead_id,
                         const std::string& key);
 
   store::Store& store_;
-  bus::Cache& cache_;
   bus::Leases* leases_;
   scoring::LeadScoringEngine& engine_;
   const Options options_;

@@ -1,5 +1,5 @@
-// LeadSync with fakes: two engines ("instances") share one memory store, one
-// in-process cache and a fake shared lease service, and must end every lead
+// LeadSync with fakes: two engines ("instances") share one memory store and
+// a fake shared lease service, and must end every lead
 // in the state a single instance rebuilds from the store.
 #include "server/lead_sync.h"
 
@@ -45,6 +45,13 @@ class FakeSharedLeases final : public bus::Leases {
     if (down) return unavailable("fake lease service down");
     return leases_->peek(name);
   }
+  Result<std::string> stamped_value(std::string_view name) override {
+    if (down) return unavailable("fake lease service down");
+    return leases_->stamped_value(name);
+  }
+  void drop_stamp(std::string_view name) override {
+    if (!down) leases_->drop_stamp(name);
+  }
   bool shared() const override { return true; }
   Status health() override { return down ? unavailable("fake lease service down") : Status::ok(); }
 
@@ -54,32 +61,18 @@ class FakeSharedLeases final : public bus::Leases {
   std::unique_ptr<bus::Leases> leases_ = bus::make_in_process_leases();
 };
 
-// One instance's view of the shared services that can "die" at a chosen
-// step of publishing a lead: its snapshot write or its lease release is lost
-// (a SIGKILLed process never makes them), and its lease lapses by itself.
+// One instance's view of the shared lease service that can "die" while
+// publishing a lead: its lease release, which carries the snapshot and the
+// stamp, is lost (a SIGKILLed process never makes it), and its lease lapses
+// by itself.
 class Dying {
  public:
-  enum class Step { kNone, kBeforeSnapshot, kBeforeRelease };
-  Dying(bus::Cache& cache, bus::Leases& leases) : cache_(cache), leases_(leases) {}
-  bus::Cache& cache() { return cache_view_; }
+  enum class Step { kNone, kBeforeRelease };
+  explicit Dying(bus::Leases& leases) : leases_(leases) {}
   bus::Leases& leases() { return leases_view_; }
   std::atomic<Step> dies_at{Step::kNone};
 
  private:
-  class CacheView final : public bus::Cache {
-   public:
-    explicit CacheView(Dying& d) : d_(d) {}
-    std::optional<std::string> get(std::string_view key) override { return d_.cache_.get(key); }
-    void put(std::string_view key, std::string value, UnixSeconds ttl) override {
-      if (d_.dies_at != Step::kBeforeSnapshot) d_.cache_.put(key, std::move(value), ttl);
-    }
-    void erase(std::string_view key) override { d_.cache_.erase(key); }
-    bus::CacheStats stats() const override { return d_.cache_.stats(); }
-    Status health() override { return d_.cache_.health(); }
-
-   private:
-    Dying& d_;
-  };
   class LeasesView final : public bus::Leases {
    public:
     explicit LeasesView(Dying& d) : d_(d) {}
@@ -94,15 +87,15 @@ class Dying {
       return d_.leases_.mark(marks, ttl);
     }
     Result<bus::LeaseState> peek(std::string_view name) override { return d_.leases_.peek(name); }
+    Result<std::string> stamped_value(std::string_view name) override { return d_.leases_.stamped_value(name); }
+    void drop_stamp(std::string_view name) override { d_.leases_.drop_stamp(name); }
     bool shared() const override { return true; }
     Status health() override { return d_.leases_.health(); }
 
    private:
     Dying& d_;
   };
-  bus::Cache& cache_;
   bus::Leases& leases_;
-  CacheView cache_view_{*this};
   LeasesView leases_view_{*this};
 };
 
@@ -137,14 +130,12 @@ Contact make_contact(const std::string& lead) {
 class LeadSyncTest : public ::testing::Test {
  protected:
   std::unique_ptr<store::Store> store_ = store::make_memory_store();
-  ManualClock clock_{kT0};
-  std::unique_ptr<bus::Cache> cache_ = bus::make_in_process_cache(clock_);
   FakeSharedLeases leases_;
   NoModels models_;
   scoring::LeadScoringEngine engine_a_{models_, nullptr};
   scoring::LeadScoringEngine engine_b_{models_, nullptr};
-  LeadSync a_{*store_, *cache_, &leases_, engine_a_};
-  LeadSync b_{*store_, *cache_, &leases_, engine_b_};
+  LeadSync a_{*store_, &leases_, engine_a_};
+  LeadSync b_{*store_, &leases_, engine_b_};
 
   void store_contact(const std::string& lead) { ASSERT_TRUE(store_->upsert_contact(make_contact(lead)).is_ok()); }
   void store_event(const Event& e) { ASSERT_TRUE(store_->append_event(e).value()); }
@@ -376,23 +367,21 @@ TEST_F(LeadSyncTest, AReadAfterAnInstanceDiedAfterItsCommitServesTheStoredEvents
 }
 
 // Dying while publishing: after taking the lease and applying, before the
-// snapshot write, or after it but before the release (whose stamp and mark
-// removal never come). The lease lapses; the next apply must fold the event.
+// release (whose snapshot, stamp and mark removal never come). The lease
+// lapses; the next apply must fold the event.
 TEST_F(LeadSyncTest, AnInstanceDyingMidPublishLeavesNoStaleStateBehind) {
-  for (const Dying::Step step : {Dying::Step::kBeforeSnapshot, Dying::Step::kBeforeRelease}) {
-    const bool before_snapshot = step == Dying::Step::kBeforeSnapshot;
-    SCOPED_TRACE(before_snapshot ? "dies before the snapshot write" : "dies before the release");
-    const std::string lead = before_snapshot ? "l1" : "l2";
+  {
+    const std::string lead = "l1";
     store_contact(lead);
-    Dying dying(*cache_, leases_);
+    Dying dying(leases_);
     scoring::LeadScoringEngine engine_dead{models_, nullptr};
-    LeadSync dead(*store_, dying.cache(), &dying.leases(), engine_dead, LeadSync::Options{.hold = 50ms, .wait = 3000ms});
+    LeadSync dead(*store_, &dying.leases(), engine_dead, LeadSync::Options{.hold = 50ms, .wait = 3000ms});
     const Event e1 = make_event(lead, 1, kT0 + 10, EventType::kSmsOut);
     store_event_on(b_, e1);
     ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));  // B published last
     const Event e2 = make_event(lead, 2, kT0 + 20, EventType::kSmsIn);
     store_event_on(dead, e2);
-    dying.dies_at = step;
+    dying.dies_at = Dying::Step::kBeforeRelease;
     auto on_dead = dead.apply_stored_event(e2, kT0 + 100, nullptr);
     ASSERT_TRUE(on_dead);
     EXPECT_EQ(on_dead->events_count, 2u);  // its own state had it: it is the sharing that died
@@ -406,7 +395,7 @@ TEST_F(LeadSyncTest, AnInstanceDyingMidPublishLeavesNoStaleStateBehind) {
     EXPECT_EQ(on_b->probability, one.probability);
     EXPECT_TRUE(marks_of(lead).empty());
   }
-  EXPECT_EQ(b_.stats().marked_refolds, 2u);
+  EXPECT_EQ(b_.stats().marked_refolds, 1u);
 }
 
 TEST_F(LeadSyncTest, AContactWrittenByAnInstanceThatDiedIsInTheNextApply) {
@@ -437,11 +426,11 @@ TEST_F(LeadSyncTest, AContactWrittenByAnInstanceThatDiedIsInTheNextApply) {
   EXPECT_EQ(marks_of("l1"), (std::vector<std::string>{mark}));
 }
 
-TEST_F(LeadSyncTest, WithoutSharedLeasesTheEngineAloneServesAndTheCacheIsUntouched) {
+TEST_F(LeadSyncTest, WithoutSharedLeasesTheEngineAloneServesAndNothingIsShared) {
   auto in_process = bus::make_in_process_leases();
-  LeadSync alone(*store_, *cache_, in_process.get(), engine_a_);
+  LeadSync alone(*store_, in_process.get(), engine_a_);
   EXPECT_FALSE(alone.active());
-  LeadSync none(*store_, *cache_, nullptr, engine_a_);
+  LeadSync none(*store_, nullptr, engine_a_);
   EXPECT_FALSE(none.active());
   const Event e = make_event("l1", 1, kT0 + 10, EventType::kSmsIn);
   auto s = alone.apply_stored_event(e, kT0 + 100, nullptr);  // not even stored: no store read
@@ -452,7 +441,8 @@ TEST_F(LeadSyncTest, WithoutSharedLeasesTheEngineAloneServesAndTheCacheIsUntouch
   alone.will_store(std::span<const Event>(&e, 1));
   EXPECT_EQ(alone.will_store_contact("t_sync", "l1"), "");
   EXPECT_TRUE(in_process->peek("lead:6:t_sync:l1").value().marks.empty());
-  EXPECT_EQ(cache_->stats().hits + cache_->stats().misses, 0u);
+  EXPECT_EQ(in_process->peek("lead:6:t_sync:l1").value().stamp, 0u);
+  EXPECT_EQ(in_process->stamped_value("lead:6:t_sync:l1").value(), "");
   EXPECT_EQ(alone.stats().leases, 0u);
 }
 
