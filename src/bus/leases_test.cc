@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,19 @@ struct Pair {
   Leases& a() { return *own; }
   Leases& b() { return second ? *second : *own; }
 };
+
+// Takes `name` on `leases` and releases it with `stamp`, carrying `value`
+// ("" clears it) for `ttl`. Call as ASSERT_NO_FATAL_FAILURE(stamp_with(...)).
+void stamp_with(Leases& leases, const std::string& name, std::uint64_t stamp, std::string value,
+                milliseconds ttl = milliseconds(60000)) {
+  auto held = leases.acquire(name, milliseconds(5000), milliseconds(0));
+  ASSERT_TRUE(held.has_value());
+  LeaseUpdate update;
+  update.stamp = stamp;
+  update.stamp_ttl = ttl;
+  update.stamped_value = std::move(value);
+  leases.release(name, held->token, update);
+}
 
 class LeasesTest : public ::testing::TestWithParam<bool> {
  protected:
@@ -180,13 +194,7 @@ TEST_P(LeasesTest, TheStampCarriesItsValueWhichGoesWithIt) {
   ASSERT_TRUE(none.has_value()) << none.status().message();
   EXPECT_EQ(*none, "");
   const std::string value("LS1\0\x01\xff\n state", 13);
-  auto held = p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
-  ASSERT_TRUE(held.has_value());
-  LeaseUpdate update;
-  update.stamp = 5;
-  update.stamp_ttl = milliseconds(60000);
-  update.stamped_value = value;
-  p.a().release("lead:t:1", held->token, update);
+  ASSERT_NO_FATAL_FAILURE(stamp_with(p.a(), "lead:t:1", 5, value));
   EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), value);
   EXPECT_EQ(p.b().peek("lead:t:1")->stamp, 5u);
   // A release without a stamp keeps both; a stale holder changes neither.
@@ -203,31 +211,17 @@ TEST_P(LeasesTest, TheStampCarriesItsValueWhichGoesWithIt) {
   EXPECT_EQ(p.b().peek("lead:t:1")->stamp, 5u);
   EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), value);
   // A new stamp without a value clears the old value.
-  auto bare = p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
-  ASSERT_TRUE(bare.has_value());
-  LeaseUpdate no_value;
-  no_value.stamp = 7;
-  no_value.stamp_ttl = milliseconds(60000);
-  p.a().release("lead:t:1", bare->token, no_value);
+  ASSERT_NO_FATAL_FAILURE(stamp_with(p.a(), "lead:t:1", 7, ""));
   EXPECT_EQ(p.b().peek("lead:t:1")->stamp, 7u);
   EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), "");
   // drop_stamp takes both, without the lease.
-  auto again = p.a().acquire("lead:t:1", milliseconds(5000), milliseconds(0));
-  ASSERT_TRUE(again.has_value());
-  update.stamp = 8;
-  p.a().release("lead:t:1", again->token, update);
+  ASSERT_NO_FATAL_FAILURE(stamp_with(p.a(), "lead:t:1", 8, value));
   EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), value);
   p.b().drop_stamp("lead:t:1");
   EXPECT_EQ(p.a().peek("lead:t:1")->stamp, 0u);
   EXPECT_EQ(p.a().stamped_value("lead:t:1").value(), "");
   // And the value lapses with its stamp.
-  auto brief_lease = p.b().acquire("lead:t:2", milliseconds(5000), milliseconds(0));
-  ASSERT_TRUE(brief_lease.has_value());
-  LeaseUpdate brief;
-  brief.stamp = 9;
-  brief.stamp_ttl = milliseconds(50);
-  brief.stamped_value = value;
-  p.b().release("lead:t:2", brief_lease->token, brief);
+  ASSERT_NO_FATAL_FAILURE(stamp_with(p.b(), "lead:t:2", 9, value, milliseconds(50)));
   std::this_thread::sleep_for(milliseconds(120));
   EXPECT_EQ(p.a().peek("lead:t:2")->stamp, 0u);
   EXPECT_EQ(p.a().stamped_value("lead:t:2").value(), "");
