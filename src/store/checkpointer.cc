@@ -1,17 +1,12 @@
 #include "store/checkpointer.h"
 
-#include <chrono>
-
 namespace reai::store {
 
-Result<std::unique_ptr<Checkpointer>> Checkpointer::start(Database& writer, std::mutex& writer_mutex,
-                                                          const std::string& path, Thresholds thresholds) {
+Result<std::unique_ptr<Checkpointer>> Checkpointer::start(Database& writer, const std::string& path,
+                                                          Thresholds thresholds) {
   if (thresholds.background_frames <= 0 || thresholds.restart_frames < thresholds.background_frames ||
-      thresholds.foreground_frames < thresholds.restart_frames ||
-      thresholds.finish_tail_frames <= 0) {
-    return invalid_argument(
-        "checkpointer: thresholds must satisfy 0 < background <= restart <= foreground and "
-        "0 < finish_tail");
+      thresholds.foreground_frames < thresholds.restart_frames) {
+    return invalid_argument("checkpointer: thresholds must satisfy 0 < background <= restart <= foreground");
   }
   auto own = Database::open(path);
   if (!own) return own.status();
@@ -19,19 +14,14 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::start(Database& writer, std:
   // A connection learns that the database is in WAL mode only when it first
   // reads it; until then its checkpoints are silent no-ops (log size -1).
   REAI_RETURN_IF_ERROR((*own)->exec("PRAGMA journal_mode = WAL"));
-  std::unique_ptr<Checkpointer> checkpointer(new Checkpointer(writer, writer_mutex, std::move(*own), thresholds));
+  std::unique_ptr<Checkpointer> checkpointer(new Checkpointer(writer, std::move(*own), thresholds));
   // Replaces SQLite's automatic checkpoint, which is itself a WAL hook.
   sqlite3_wal_hook(writer.handle(), &Checkpointer::on_commit, checkpointer.get());
   return checkpointer;
 }
 
-Checkpointer::Checkpointer(Database& writer, std::mutex& writer_mutex, std::unique_ptr<Database> own,
-                           Thresholds thresholds)
-    : writer_(writer),
-      writer_mutex_(writer_mutex),
-      db_(std::move(own)),
-      thresholds_(thresholds),
-      thread_([this] { run(); }) {}
+Checkpointer::Checkpointer(Database& writer, std::unique_ptr<Database> own, Thresholds thresholds)
+    : writer_(writer), db_(std::move(own)), thresholds_(thresholds), thread_([this] { run(); }) {}
 
 Checkpointer::~Checkpointer() {
   sqlite3_wal_hook(writer_.handle(), nullptr, nullptr);
@@ -48,28 +38,40 @@ Status Checkpointer::last_status() {
   return last_status_;
 }
 
-Checkpointer::Stats Checkpointer::stats() const {
-  return {background_passes_.load(std::memory_order_relaxed), cycles_ended_.load(std::memory_order_relaxed),
-          finish_ns_.load(std::memory_order_relaxed), writer_passes_.load(std::memory_order_relaxed)};
-}
-
 // Runs on the committing thread, inside the commit: keep it short.
 int Checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal_frames) {
   auto* checkpointer = static_cast<Checkpointer*>(self);
   const Thresholds& t = checkpointer->thresholds_;
-  checkpointer->wal_frames_.store(wal_frames, std::memory_order_relaxed);
-  if (wal_frames >= t.foreground_frames) {
-    // The background fell this far behind: copy on the writer too. PASSIVE
-    // never waits (no busy handler): SQLITE_BUSY when a background pass
-    // holds the checkpoint lock, and the next commit tries again.
+  const bool background_idle = !checkpointer->running_.load(std::memory_order_acquire);
+  const bool restart_due = wal_frames >= t.restart_frames && background_idle;
+  if (wal_frames >= t.foreground_frames || (restart_due && checkpointer->writer_takes_tail(wal_frames))) {
+    // PASSIVE never waits (no busy handler): SQLITE_BUSY when a background
+    // pass just started, and the next commit tries again.
     int backfilled = 0;
     const int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, &backfilled);
-    checkpointer->writer_passes_.fetch_add(1, std::memory_order_relaxed);
     checkpointer->record(rc, db, "wal checkpoint (writer)", backfilled);
-  } else if (wal_frames >= t.background_frames) {
+    checkpointer->writer_seen_backfilled_ = checkpointer->backfilled_.load(std::memory_order_relaxed);
+  } else if (restart_due || (wal_frames >= t.background_frames && wal_frames < t.restart_frames)) {
     checkpointer->request();
   }
   return SQLITE_OK;
+}
+
+// Past the restart point, whether the writer copies the tail itself (the
+// short rest a background pass left) or leaves it to the background: a
+// reader's snapshot (a long scan) stops every pass at the frame it started
+// from, so the tail behind it grows while the scan runs. The writer takes a
+// short tail, and a long one only once a background pass made progress since
+// it last looked (that pass copied the bulk; the rest arrived during it, as
+// without readers). No progress: the WAL is pinned, or was until now and no
+// pass has run since, so the background is asked.
+bool Checkpointer::writer_takes_tail(int wal_frames) {
+  const int backfilled = backfilled_.load(std::memory_order_relaxed);
+  // A count above the WAL's size is from before the last restart.
+  const int tail = backfilled <= wal_frames ? wal_frames - backfilled : wal_frames;
+  const bool progressed = backfilled != writer_seen_backfilled_;
+  writer_seen_backfilled_ = backfilled;
+  return tail <= (thresholds_.restart_frames - thresholds_.background_frames) / 2 || progressed;
 }
 
 // BUSY is not a failure: another pass holds the checkpoint lock and the next
@@ -88,69 +90,19 @@ void Checkpointer::request() {
   cv_.notify_one();
 }
 
-Checkpointer::Pass Checkpointer::background_pass() {
-  Pass pass{SQLITE_OK, -1, -1};
-  pass.rc = sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &pass.log_frames,
-                                      &pass.backfilled);
-  background_passes_.fetch_add(1, std::memory_order_relaxed);
-  record(pass.rc, db_->handle(), "wal checkpoint", pass.backfilled);
-  return pass;
-}
-
-int Checkpointer::sync_database_file() {
-  sqlite3_file* file = nullptr;
-  const int rc = sqlite3_file_control(db_->handle(), "main", SQLITE_FCNTL_FILE_POINTER, &file);
-  if (rc != SQLITE_OK || file == nullptr || file->pMethods == nullptr) return rc == SQLITE_OK ? SQLITE_ERROR : rc;
-  return file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
-}
-
-// A pass "reached its start's end" when it copied every frame the WAL held
-// when it began: no reader's snapshot stopped it. Only then is the tail
-// behind it (what the writer committed during the pass) worth a last pass
-// under the writer's mutex; a pinned WAL would make that pass copy nothing.
-void Checkpointer::end_cycle(Pass last) {
-  constexpr int kMaxCatchUpPasses = 8;
-  // Asked again before the writer's next commit (which restarts the WAL).
-  if (wal_frames_.load(std::memory_order_relaxed) == ended_at_frames_) return;
-  for (int i = 0;; ++i) {
-    if (last.rc != SQLITE_OK || last.log_frames <= 0 || last.backfilled != last.log_frames) return;
-    const int frames = wal_frames_.load(std::memory_order_relaxed);
-    if (frames < last.log_frames) return;  // restarted meanwhile (the writer's net)
-    if (frames - last.backfilled <= thresholds_.finish_tail_frames) break;
-    if (i == kMaxCatchUpPasses) return;  // the writer outruns the passes; the next commit asks again
-    last = background_pass();
-  }
-  // The overtaken passes wrote pages without syncing the database (SQLite
-  // syncs it only after a pass that reached the WAL's current end); sync
-  // them now so the last pass's own sync covers the tail alone.
-  if (const int rc = sync_database_file(); rc != SQLITE_OK) {
-    record(rc, db_->handle(), "database sync before the last pass", -1);
-    return;
-  }
-  // Counted before the writer's mutex is released: whoever reads the count
-  // under it knows no commit has come since.
-  std::lock_guard writer_lock(writer_mutex_);
-  const auto locked = std::chrono::steady_clock::now();
-  const Pass final_pass = background_pass();
-  finish_ns_.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                      std::chrono::steady_clock::now() - locked)
-                                                      .count()),
-                       std::memory_order_relaxed);
-  if (final_pass.rc == SQLITE_OK && final_pass.log_frames > 0 && final_pass.backfilled == final_pass.log_frames) {
-    cycles_ended_.fetch_add(1, std::memory_order_relaxed);
-    ended_at_frames_ = final_pass.log_frames;
-  }
-}
-
 void Checkpointer::run() {
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return requested_ || stop_; });
     if (stop_) return;
     requested_ = false;
+    running_.store(true, std::memory_order_release);
     lock.unlock();
-    const Pass pass = background_pass();
-    if (wal_frames_.load(std::memory_order_relaxed) >= thresholds_.restart_frames) end_cycle(pass);
+    int backfilled = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       nullptr, &backfilled);
+    record(rc, db_->handle(), "wal checkpoint", backfilled);
+    running_.store(false, std::memory_order_release);
     lock.lock();
   }
 }

@@ -7,40 +7,39 @@
 // Checkpointer takes over the writer's WAL hook and does that work on its own
 // thread and connection instead; PASSIVE checkpoints never block writers.
 //
-// A WAL restarts (new frames go to its start again) only when a pass has
-// copied every frame and no commit came after it; while appends keep coming
-// a background pass is always overtaken by the writer, so the WAL would grow
-// to the foreground limit (and on ext4 a growing file makes every fsync flush
-// its new blocks, which stalled appends for hundreds of ms). So past the
-// restart point the background ends the cycle itself: it runs passes until
-// what is left behind the last one (the tail) is short, syncs the database
-// file, then holds the writer's mutex (no write transaction can start) for
-// one last pass that copies the tail and leaves the WAL fully backfilled. The
-// writer's next commit starts the WAL again from its beginning; it never
-// copies pages or syncs the database itself (until the foreground net).
+// A background checkpoint alone never lets the WAL restart while appends keep
+// coming (the writer always adds frames during the pass), so the file would
+// grow to the foreground limit; on ext4 a growing file also makes every
+// fsync flush its new blocks, which stalled appends for hundreds of ms. So
+// once the WAL passes the restart point the background stops being asked, and
+// the next commit that finds it idle checkpoints the short remaining tail on
+// the writer's connection: fully backfilled, the WAL restarts from its start
+// at the next write and its file (blocks already allocated) is reused.
 //
-// That last pass is the one stall on the append path that holds every
-// request in flight (the writer waits for the mutex), so it is kept short:
-// a tail of at most `finish_tail_frames` and a database whose other pages
-// were synced just before. When the writer copied the tail itself (until
-// session 10) it waited for the WAL's and the database's fsyncs, the
-// latter covering every page the overtaken passes had written: 1.4-5.8 ms
-// per cycle (figures in docs/RESULTS.md, "POST /api/events, session 10").
-// The restart point is set by how often that stall may happen: at 20k
-// appends/s the WAL grows by ~200 MiB/s (about three frames per append).
+// That short tail is the one stall on the append path that holds every
+// request in flight (the writer waits for its own copy and two fsyncs), so the
+// restart point is set by how often it may happen: at 20k appends/s the WAL
+// grows by ~200 MiB/s (about three frames per append), and a restart every
+// 64 MiB put the writer in its own checkpoint for 2-4% of the time (figures
+// in docs/RESULTS.md, "POST /api/events, session 8"), i.e. across the p99 of
+// the answers.
 //
 // Readers (the store's read connections) pin the WAL: no pass copies frames
 // past the snapshot of the oldest read transaction, and the WAL restarts only
 // when no reader uses it. While a long scan runs under load the WAL grows past
-// the restart point with a tail no pass can copy; the background then stops
-// after a pass that made no progress and never takes the writer's mutex for
-// it. The restart is delayed until the scan ends, never prevented: the next
-// commit asks again, and the passes copy the bulk before the short last one.
+// the restart point with a tail no pass could copy. The writer would then
+// copy that whole tail in its own commit once the scan ends (~100 MiB after
+// a half-second scan at full load); so past the restart point the writer
+// leaves a tail longer than half the background span (restart - background
+// frames) to the background unless a background pass made progress since
+// the writer last looked (writer_takes_tail). The restart is delayed until
+// the scan ends, never prevented: once no reader pins the WAL, one
+// background pass copies the bulk and the next commit takes the rest and
+// restarts it as usual.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
-#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,38 +59,23 @@ class Checkpointer {
     // Pages the load keeps dirtying (index leaves, the tail of each table) are
     // copied once per pass, so starting later copies them fewer times.
     int background_frames = 32'768;
-    // From here on the background ends the cycle and the WAL restarts
-    // (256 MiB). Larger: rarer short writer stalls, a larger WAL file and a
-    // longer recovery read after a crash.
+    // The next commit that finds the background idle finishes the checkpoint
+    // itself and the WAL restarts (256 MiB). Larger: rarer writer stalls of
+    // about the same length (the background keeps the tail short), a larger
+    // WAL file and a longer recovery read after a crash.
     int restart_frames = 65'536;
     // Safety net when the background cannot keep up (1 GiB): every commit
     // tries a checkpoint itself.
     int foreground_frames = 262'144;
-    // The background takes the writer's mutex for the cycle's last pass only
-    // when the tail behind its previous pass is at most this long (4 MiB);
-    // longer, it runs another pass first. Positive.
-    int finish_tail_frames = 1'024;
-  };
-
-  // Counts since start, for tests and figures; any thread.
-  struct Stats {
-    std::uint64_t background_passes = 0;  // passes on the checkpointer's thread, the last ones included
-    std::uint64_t cycles_ended = 0;       // last passes that left the WAL fully backfilled
-    std::uint64_t finish_ns = 0;          // wall time the writer's mutex was held for last passes
-    std::uint64_t writer_passes = 0;      // checkpoints the writer ran itself (the foreground net)
   };
 
   // Opens a second connection to `path` and hooks `writer`'s commits.
-  // `writer_mutex` is held by every write transaction on `writer` (and
-  // whatever else must not run between them); the checkpointer holds it for
-  // a cycle's last pass. `writer` and `writer_mutex` must outlive the
-  // Checkpointer. InvalidArgument for thresholds out of order; the open's
-  // error when the second connection fails.
-  static Result<std::unique_ptr<Checkpointer>> start(Database& writer, std::mutex& writer_mutex,
-                                                     const std::string& path, Thresholds thresholds);
-  static Result<std::unique_ptr<Checkpointer>> start(Database& writer, std::mutex& writer_mutex,
-                                                     const std::string& path) {
-    return start(writer, writer_mutex, path, Thresholds{});
+  // `writer` must outlive the Checkpointer. InvalidArgument for thresholds
+  // out of order; the open's error when the second connection fails.
+  static Result<std::unique_ptr<Checkpointer>> start(Database& writer, const std::string& path,
+                                                     Thresholds thresholds);
+  static Result<std::unique_ptr<Checkpointer>> start(Database& writer, const std::string& path) {
+    return start(writer, path, Thresholds{});
   }
   // Unhooks the writer and joins the thread.
   ~Checkpointer();
@@ -102,48 +86,28 @@ class Checkpointer {
   // writer's own (for health checks).
   Status last_status();
 
-  Stats stats() const;
-
  private:
-  // What a PASSIVE pass reported: frames in the WAL when it started, and
-  // frames copied (both -1 when it failed).
-  struct Pass {
-    int rc;
-    int log_frames;
-    int backfilled;
-  };
-
-  Checkpointer(Database& writer, std::mutex& writer_mutex, std::unique_ptr<Database> own, Thresholds thresholds);
+  Checkpointer(Database& writer, std::unique_ptr<Database> own, Thresholds thresholds);
   static int on_commit(void* self, sqlite3* db, const char* schema, int wal_frames);
   void request();
   // `backfilled`: frames of the WAL already copied, as the pass reported.
   void record(int rc, sqlite3* db, const char* what, int backfilled);
+  // Called by on_commit only (under the store's writer lock).
+  bool writer_takes_tail(int wal_frames);
   void run();
-  Pass background_pass();
-  // Past the restart point: passes until the tail is short, then the last
-  // one under the writer's mutex. Returns when the cycle ended, or when a
-  // pass made no progress (a reader pins the WAL; the next commit asks again).
-  void end_cycle(Pass first);
-  // The checkpointer connection's own handle on the database file.
-  int sync_database_file();
 
   Database& writer_;
-  std::mutex& writer_mutex_;
   std::unique_ptr<Database> db_;  // used by thread_ only
   const Thresholds thresholds_;
-  std::atomic<int> wal_frames_{0};  // WAL size after the writer's last commit
-  std::atomic<std::uint64_t> background_passes_{0};
-  std::atomic<std::uint64_t> cycles_ended_{0};
-  std::atomic<std::uint64_t> finish_ns_{0};
-  std::atomic<std::uint64_t> writer_passes_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;
   bool requested_ = false;  // guarded by mu_
   bool stop_ = false;       // guarded by mu_
   Status last_status_;      // guarded by mu_
+  std::atomic<bool> running_{false};  // a background pass is in progress
   std::atomic<int> backfilled_{0};    // frames copied, by the last pass that succeeded
-  int ended_at_frames_ = -1;          // WAL size when thread_ last ended a cycle; thread_ only
+  int writer_seen_backfilled_ = -1;   // backfilled_ when on_commit last looked; on_commit only
   std::thread thread_;
 };
 

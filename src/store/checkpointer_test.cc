@@ -5,7 +5,6 @@
 #include <sqlite3.h>
 
 #include <cstdint>
-#include <mutex>
 #include <filesystem>
 #include <string>
 
@@ -40,12 +39,10 @@ void create_rows_table(Database& db) {
                   .is_ok());
 }
 
-// One commit per row, each under `writer_mutex` as the store's writes are;
-// each touches the table's tail and a random leaf of the index, two or more
-// WAL frames.
-void insert_rows(Database& db, std::mutex& writer_mutex, int first, int count) {
+// One commit per row; each touches the table's tail and a random leaf of
+// the index, two or more WAL frames.
+void insert_rows(Database& db, int first, int count) {
   for (int i = first; i < first + count; ++i) {
-    std::lock_guard lock(writer_mutex);
     auto stmt = db.prepare("INSERT INTO rows (id, k, body) VALUES (?1, ?2, ?3)");
     ASSERT_TRUE(stmt.has_value());
     StatementScope scope(*stmt);
@@ -70,7 +67,6 @@ std::int64_t query_int(Database& db, const std::string& sql) {
 TEST(CheckpointerTest, WalRestartsAtItsThresholdAndKeepsEveryRow) {
   TempDir tmp;
   const fs::path file = tmp.path() / "c.db";
-  std::mutex writer_mutex;
   // Rows go in until the WAL has restarted twice. The writer restarts it only
   // once no background pass runs, so how many rows that takes depends on
   // how the threads are scheduled (a loaded machine can hold a pass back for
@@ -84,23 +80,17 @@ TEST(CheckpointerTest, WalRestartsAtItsThresholdAndKeepsEveryRow) {
     auto db = open_wal(file);
     ASSERT_NE(db, nullptr);
     ASSERT_NO_FATAL_FAILURE(create_rows_table(*db));
-    // No foreground net within reach: the background alone restarts it.
-    auto checkpointer = Checkpointer::start(*db, writer_mutex, file.string(), {.background_frames = 64,
-                                                                               .restart_frames = 128,
-                                                                               .foreground_frames = 100'000});
+    auto checkpointer = Checkpointer::start(*db, file.string(), {.background_frames = 64,
+                                                                 .restart_frames = 128,
+                                                                 .foreground_frames = 512});
     ASSERT_TRUE(checkpointer.has_value());
     // Each restart bumps the checkpoint sequence number in the WAL header.
     while (rows < kMaxRows && wal_restarts(file) < 2) {
-      ASSERT_NO_FATAL_FAILURE(insert_rows(*db, writer_mutex, rows, kChunk));
+      ASSERT_NO_FATAL_FAILURE(insert_rows(*db, rows, kChunk));
       rows += kChunk;
     }
     EXPECT_GE(wal_restarts(file), 2u) << "the WAL did not restart in " << rows << " rows";
     EXPECT_TRUE((*checkpointer)->last_status().is_ok());
-    // Every cycle was ended by the background; the writer never copied.
-    const Checkpointer::Stats stats = (*checkpointer)->stats();
-    EXPECT_GE(stats.cycles_ended, 2u);
-    EXPECT_EQ(stats.writer_passes, 0u);
-    EXPECT_GT(stats.background_passes, stats.cycles_ended);
   }
   auto reopened = open_wal(file);
   ASSERT_NE(reopened, nullptr);
@@ -116,15 +106,14 @@ TEST(CheckpointerTest, WalRestartsAtItsThresholdAndKeepsEveryRow) {
 TEST(CheckpointerTest, ReaderPinsTheWalUntilItEndsThenItRestarts) {
   TempDir tmp;
   const fs::path file = tmp.path() / "c.db";
-  std::mutex writer_mutex;
   auto db = open_wal(file);
   ASSERT_NE(db, nullptr);
   ASSERT_NO_FATAL_FAILURE(create_rows_table(*db));
-  auto checkpointer = Checkpointer::start(*db, writer_mutex, file.string(), {.background_frames = 64,
+  auto checkpointer = Checkpointer::start(*db, file.string(), {.background_frames = 64,
                                                                .restart_frames = 128,
                                                                .foreground_frames = 100'000});
   ASSERT_TRUE(checkpointer.has_value());
-  ASSERT_NO_FATAL_FAILURE(insert_rows(*db, writer_mutex, 0, 10));
+  ASSERT_NO_FATAL_FAILURE(insert_rows(*db, 0, 10));
   auto reader = open_wal(file);
   ASSERT_NE(reader, nullptr);
   auto scan = reader->prepare("SELECT id FROM rows ORDER BY id");
@@ -133,7 +122,7 @@ TEST(CheckpointerTest, ReaderPinsTheWalUntilItEndsThenItRestarts) {
   ASSERT_TRUE((*scan)->step(&status));  // the read transaction is open from here
   const auto restarts_before = wal_restarts(file);
   int rows = 10;
-  ASSERT_NO_FATAL_FAILURE(insert_rows(*db, writer_mutex, rows, 1000));  // thousands of frames: many restart points
+  ASSERT_NO_FATAL_FAILURE(insert_rows(*db, rows, 1000));  // thousands of frames: many restart points
   rows += 1000;
   EXPECT_EQ(wal_restarts(file), restarts_before) << "the WAL restarted under an open reader";
   std::int64_t seen = 1;
@@ -143,7 +132,7 @@ TEST(CheckpointerTest, ReaderPinsTheWalUntilItEndsThenItRestarts) {
   (*scan)->reset();  // the read transaction ends
   constexpr int kMaxRows = 20'000;
   while (rows < kMaxRows && wal_restarts(file) < restarts_before + 2) {
-    ASSERT_NO_FATAL_FAILURE(insert_rows(*db, writer_mutex, rows, 100));
+    ASSERT_NO_FATAL_FAILURE(insert_rows(*db, rows, 100));
     rows += 100;
   }
   EXPECT_GE(wal_restarts(file), restarts_before + 2) << "the WAL did not restart in " << rows << " rows";
@@ -161,88 +150,15 @@ TEST(CheckpointerTest, DefaultThresholdsAreOrderedAndRestartAt256MiB) {
 TEST(CheckpointerTest, ThresholdsOutOfOrderAreRefused) {
   TempDir tmp;
   const fs::path file = tmp.path() / "c.db";
-  std::mutex writer_mutex;
   auto db = open_wal(file);
   ASSERT_NE(db, nullptr);
   for (const auto& bad : {Checkpointer::Thresholds{.background_frames = 0, .restart_frames = 10, .foreground_frames = 20},
                           Checkpointer::Thresholds{.background_frames = 20, .restart_frames = 10, .foreground_frames = 30},
                           Checkpointer::Thresholds{.background_frames = 5, .restart_frames = 30, .foreground_frames = 10}}) {
-    auto checkpointer = Checkpointer::start(*db, writer_mutex, file.string(), bad);
+    auto checkpointer = Checkpointer::start(*db, file.string(), bad);
     ASSERT_FALSE(checkpointer.has_value());
     EXPECT_EQ(checkpointer.status().code(), StatusCode::kInvalidArgument);
   }
-  for (const int finish_tail : {0, -1}) {
-    auto checkpointer = Checkpointer::start(
-        *db, writer_mutex, file.string(),
-        {.background_frames = 10, .restart_frames = 30, .foreground_frames = 40, .finish_tail_frames = finish_tail});
-    ASSERT_FALSE(checkpointer.has_value()) << finish_tail;
-    EXPECT_EQ(checkpointer.status().code(), StatusCode::kInvalidArgument);
-  }
-}
-
-// (busy, WAL frames, frames backfilled) from a PASSIVE checkpoint on `db`.
-struct WalCounts {
-  std::int64_t log = -1;
-  std::int64_t backfilled = -1;
-};
-WalCounts wal_counts(Database& db) {
-  WalCounts counts;
-  auto stmt = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-  EXPECT_TRUE(stmt.has_value());
-  if (!stmt) return counts;
-  StatementScope scope(*stmt);
-  Status status;
-  if (!(*stmt)->step(&status)) return counts;
-  counts.log = (*stmt)->int64(1);
-  counts.backfilled = (*stmt)->int64(2);
-  return counts;
-}
-
-// The background ends the cycle: once it has, the WAL is fully backfilled
-// with the writer idle, and the writer's next commit starts the WAL from its
-// beginning (a few frames, a new checkpoint sequence number) without a
-// checkpoint of its own.
-TEST(CheckpointerTest, AfterTheBackgroundEndsACycleTheNextCommitStartsTheWalOver) {
-  TempDir tmp;
-  const fs::path file = tmp.path() / "c.db";
-  std::mutex writer_mutex;
-  auto db = open_wal(file);
-  ASSERT_NE(db, nullptr);
-  ASSERT_NO_FATAL_FAILURE(create_rows_table(*db));
-  auto checkpointer = Checkpointer::start(*db, writer_mutex, file.string(),
-                                          {.background_frames = 256,
-                                           .restart_frames = 512,
-                                           .foreground_frames = 100'000,
-                                           .finish_tail_frames = 64});
-  ASSERT_TRUE(checkpointer.has_value());
-  constexpr int kMaxRows = 20'000;
-  int rows = 0;
-  // One row at a time until the background has ended a cycle, looking under
-  // the writer's mutex (which the last pass holds): no commit comes after it.
-  while (rows < kMaxRows) {
-    {
-      std::lock_guard lock(writer_mutex);
-      if ((*checkpointer)->stats().cycles_ended > 0) break;
-    }
-    ASSERT_NO_FATAL_FAILURE(insert_rows(*db, writer_mutex, rows, 1));
-    ++rows;
-  }
-  ASSERT_EQ((*checkpointer)->stats().cycles_ended, 1u) << "no cycle ended in " << rows << " rows";
-  const std::uint32_t restarts = wal_restarts(file);
-  auto observer = open_wal(file);
-  ASSERT_NE(observer, nullptr);
-  const WalCounts ended = wal_counts(*observer);
-  EXPECT_GE(ended.log, 512) << "the cycle ended before the restart point";
-  EXPECT_EQ(ended.backfilled, ended.log) << "the ended cycle left frames to copy";
-
-  ASSERT_NO_FATAL_FAILURE(insert_rows(*db, writer_mutex, rows, 1));
-  ++rows;
-  EXPECT_EQ(wal_restarts(file), restarts + 1) << "the writer's commit did not start the WAL over";
-  const WalCounts after = wal_counts(*observer);
-  EXPECT_GE(after.log, 1);
-  EXPECT_LE(after.log, 8) << "the commit was appended after the old frames";
-  EXPECT_EQ((*checkpointer)->stats().writer_passes, 0u);
-  EXPECT_EQ(query_int(*observer, "SELECT count(*) FROM rows"), rows);
 }
 
 }  // namespace

@@ -409,17 +409,8 @@ std::size_t reader_capacity() { return std::max<std::size_t>(2, std::thread::har
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Database> db, const std::string& path)
-      : db_(std::move(db)), readers_(path, reader_capacity()) {}
-
-  // Hooks the writer's commits; the checkpointer ends each WAL cycle under
-  // mu_, between two write transactions.
-  Status start_checkpointer(const std::string& path, Checkpointer::Thresholds thresholds) {
-    auto checkpointer = Checkpointer::start(*db_, mu_, path, thresholds);
-    if (!checkpointer) return checkpointer.status();
-    checkpointer_ = std::move(*checkpointer);
-    return Status::ok();
-  }
+  SqliteStore(std::unique_ptr<Database> db, std::unique_ptr<Checkpointer> checkpointer, const std::string& path)
+      : db_(std::move(db)), checkpointer_(std::move(checkpointer)), readers_(path, reader_capacity()) {}
 
   Status upsert_tenant(const Tenant& t) override {
     std::lock_guard lock(mu_);
@@ -1210,7 +1201,7 @@ class SqliteStore final : public Store {
     return Status(status.code(), std::string(what) + " '" + id + "': " + status.message());
   }
 
-  std::mutex mu_;  // guards db_ (the writer); the checkpointer holds it for a WAL cycle's last pass
+  std::mutex mu_;  // guards db_ (the writer)
   std::unique_ptr<Database> db_;
   std::unique_ptr<Checkpointer> checkpointer_;  // declared after db_: unhooks it first
   ReaderPool readers_;  // every read; closed before the writer
@@ -1271,9 +1262,9 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir, Ch
   if (!db) return db.status();
   REAI_RETURN_IF_ERROR(configure(**db));
   REAI_RETURN_IF_ERROR(apply_migrations(**db));
-  auto store = std::make_unique<SqliteStore>(std::move(*db), path);
-  REAI_RETURN_IF_ERROR(store->start_checkpointer(path, thresholds));
-  return std::unique_ptr<Store>(std::move(store));
+  auto checkpointer = Checkpointer::start(**db, path, thresholds);
+  if (!checkpointer) return checkpointer.status();
+  return std::unique_ptr<Store>(new SqliteStore(std::move(*db), std::move(*checkpointer), path));
 }
 
 }  // namespace reai::store
