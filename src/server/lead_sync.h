@@ -79,12 +79,26 @@ struct LeadSyncStats {
   std::uint64_t leases = 0;           // leases taken
   std::uint64_t lease_ns = 0;         // time spent taking and giving them back
   std::uint64_t lease_failures = 0;   // not taken (down or busy): applied alone
-  std::uint64_t snapshot_hits = 0;    // the stamped shared state was here or with the stamp
-  std::uint64_t snapshot_adopted = 0; // of those, another instance's state adopted
-  std::uint64_t snapshot_misses = 0;  // none (or stale): the lead was rebuilt from the store
+  // Feature-snapshot lookups: each event applied to a lead and each read of
+  // a lead (refresh) first needs the lead's current state, and counts once,
+  // by where that state came from, the same way with and without shared
+  // leases. Not counted: contact writes (they always refold from the store)
+  // and events applied without the lease (lease_failures: the engine's copy
+  // is used unsynchronised); a read without the lease refolds from the
+  // store and is a miss.
+  // Hits: the state was at hand without the store: this instance's copy
+  // (shared: it is the stamped generation and holds every mark; alone: the
+  // engine holds the lead), or the snapshot the lease's stamp carries.
+  std::uint64_t snapshot_hits = 0;
+  std::uint64_t snapshot_adopted = 0; // of the hits, another instance's snapshot (from the stamp, in Redis)
+  // Misses: not at hand: a lead new here, no snapshot (never published or
+  // lapsed after 300 s), one not trusted, or one lacking a marked write; the
+  // lead is then refolded from the store (shared) or starts empty (alone).
+  std::uint64_t snapshot_misses = 0;
   std::uint64_t marked_refolds = 0;   // a mark named work the shared state lacked: refolded
   std::uint64_t mark_failures = 0;    // marks not set (lease service down): those writes unprotected
   std::uint64_t store_rebuilds = 0;   // misses + marked refolds + events older than the lead's newest
+  // Hits over lookups (0 before any).
   double hit_rate() const {
     const std::uint64_t n = snapshot_hits + snapshot_misses;
     return n ? double(snapshot_hits) / double(n) : 0.0;
@@ -131,7 +145,7 @@ class LeadSync {
   Result<scoring::LeadScore> contact_stored(const Contact& contact, UnixSeconds now, const OnScore& on_score,
                                             const std::string& mark);
   // Before a read: brings the local lead up to the shared state. OK at once
-  // when not active.
+  // when not active (the lookup is counted all the same).
   Status refresh(const std::string& tenant_id, const std::string& lead_id);
 
   LeadSyncStats stats() const;
@@ -168,6 +182,7 @@ class LeadSync {
                            const std::string& key, std::uint64_t stamp, bool* adopted);
   // True when `local` is the shared state `shared` stamps and holds every
   // mark but `own_mark`; adopts the stamp's snapshot to get there if needed.
+  // Counts the hit (and the adoption) when true, nothing otherwise.
   bool current_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
                       const std::string& key, const bus::LeaseState& shared, std::string_view own_mark,
                       bool* adopted);
@@ -177,6 +192,8 @@ class LeadSync {
   void publish_locked(LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
   // Counts a mark that could not be set; the service's being down shows in health().
   void note_marked(const Status& marked);
+  // Without shared leases: a lookup of the engine's copy, a hit when it held the lead.
+  void note_local_lookup(bool known);
   // The release drops the marks of work `local` holds, and `own_mark`;
   // `local` must be the shared state (published or stamped).
   static void drop_held_marks(const LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
