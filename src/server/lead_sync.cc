@@ -364,6 +364,11 @@ void LeadSync::publish_locked(LeadSnapshot& local, HeldLease& lease, std::string
   lease.update().stamp = local.generation;
   lease.update().stamp_ttl = kShareTtl;
   lease.update().stamped_value = encode_snapshot(local);
+  if (lease.update().stamped_value.size() > options_.max_shared_snapshot_bytes) {
+    // The stamp alone: this copy stays current here; elsewhere the lead misses.
+    lease.update().stamped_value.clear();
+    unshared_.fetch_add(1, std::memory_order_relaxed);
+  }
   drop_held_marks(local, lease, own_mark);
 }
 
@@ -532,6 +537,7 @@ LeadSyncStats LeadSync::stats() const {
   s.marked_refolds = marked_refolds_.load(std::memory_order_relaxed);
   s.mark_failures = mark_failures_.load(std::memory_order_relaxed);
   s.store_rebuilds = rebuilds_.load(std::memory_order_relaxed);
+  s.unshared_snapshots = unshared_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -98,6 +98,7 @@ struct LeadSyncStats {
   std::uint64_t marked_refolds = 0;   // a mark named work the shared state lacked: refolded
   std::uint64_t mark_failures = 0;    // marks not set (lease service down): those writes unprotected
   std::uint64_t store_rebuilds = 0;   // misses + marked refolds + events older than the lead's newest
+  std::uint64_t unshared_snapshots = 0;  // published without the snapshot (over max_shared_snapshot_bytes)
   // Hits over lookups (0 before any).
   double hit_rate() const {
     const std::uint64_t n = snapshot_hits + snapshot_misses;
@@ -110,6 +111,12 @@ class LeadSync {
   struct Options {
     std::chrono::milliseconds hold{2000};  // a dead holder blocks its lead this long
     std::chrono::milliseconds wait{3000};  // > hold: a lapsed lease is always taken
+    // A snapshot larger than this is not shared (the stamp goes without it:
+    // other instances refold that lead from the store), which bounds what
+    // one lead keeps in Redis and ships with every release. Snapshots grow
+    // ~75 bytes per stored event: 256 KiB is ~3,400 events, over 10 times
+    // the busiest lead of the shared CRM history (358 events, 26 KB).
+    std::size_t max_shared_snapshot_bytes = 256 * 1024;
   };
   // Called under the lead's lease with the new score; `adopted` is true when
   // the lead's previous state came from elsewhere (another instance or the
@@ -225,7 +232,7 @@ class LeadSync {
   std::atomic<bool> lease_down_{false};
   std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0};
   std::atomic<std::uint64_t> hits_{0}, adopted_{0}, misses_{0}, marked_refolds_{0}, rebuilds_{0};
-  std::atomic<std::uint64_t> mark_failures_{0};
+  std::atomic<std::uint64_t> mark_failures_{0}, unshared_{0};
 };
 
 }  // namespace reai::server

@@ -459,6 +459,36 @@ TEST_F(LeadSyncTest, WithoutSharedLeasesTheEngineAloneServesAndNothingIsShared) 
   EXPECT_EQ(alone.stats().leases, 0u);
 }
 
+// A snapshot over the size bound goes without its state: its publisher
+// stays current, the other instance refolds the lead from the store, and
+// both score as one instance would.
+TEST_F(LeadSyncTest, ASnapshotOverTheSizeBoundIsNotSharedAndOthersRefoldFromTheStore) {
+  store_contact("l1");
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+  // The bound: the contact and e1 fit, one more event does not.
+  const std::size_t one_event = encode_snapshot({1, make_contact("l1"), {e1}}).size();
+  LeadSync big_a(*store_, &leases_, engine_a_, LeadSync::Options{.max_shared_snapshot_bytes = one_event + 10});
+  store_event(e1);
+  ASSERT_TRUE(big_a.apply_stored_event(e1, kT0 + 100, nullptr));
+  EXPECT_EQ(big_a.stats().unshared_snapshots, 0u);
+  EXPECT_FALSE(leases_.stamped_value("lead:6:t_sync:l1").value().empty());
+  for (int n = 2; n <= 4; ++n) {
+    const Event e = make_event("l1", n, kT0 + 10 * n, EventType::kPropertyView);
+    store_event(e);
+    ASSERT_TRUE(big_a.apply_stored_event(e, kT0 + 100, nullptr));
+  }
+  EXPECT_EQ(big_a.stats().unshared_snapshots, 3u);
+  EXPECT_NE(leases_.peek("lead:6:t_sync:l1").value().stamp, 0u);  // the stamp still names the state
+  EXPECT_EQ(leases_.stamped_value("lead:6:t_sync:l1").value(), "");
+  EXPECT_EQ(big_a.stats().snapshot_hits, 3u);  // its own copy, current
+  const auto on_b = score_on(b_, engine_b_, "l1", kT0 + 100);
+  EXPECT_EQ(b_.stats().snapshot_misses, 1u);
+  EXPECT_EQ(b_.stats().snapshot_adopted, 0u);
+  const auto one = single_instance_score("l1", kT0 + 100);
+  EXPECT_EQ(on_b.events_count, 4u);
+  EXPECT_EQ(on_b.probability, one.probability);
+}
+
 // The engine's copy is the lead's state: lookups count as with shared
 // leases, a hit when the engine held the lead, a miss for a lead new here.
 TEST_F(LeadSyncTest, WithoutSharedLeasesLookupsOfTheEnginesCopyAreCountedTheSameWay) {
