@@ -90,6 +90,10 @@ struct LeadEntry {
   // event), else last_good_score.
   bool last_is_good = false;
   std::optional<LeadScore> last_good_score;
+  // The warm-score cache was asked for this lead (so a lead without one
+  // asks once, not at every fallback score); cleared when the lead is
+  // rebuilt from elsewhere, where a model may have scored it since.
+  bool warm_score_asked = false;
   const std::optional<LeadScore>& good_score() const { return last_is_good ? last_score : last_good_score; }
 };
 
@@ -340,9 +344,11 @@ struct LeadScoringEngine::Impl {
       // Model missing or failing: the lead's last good score (memory, then
       // the warm-score cache), else the rule-based score.
       std::optional<LeadScore> good = entry.good_score();
-      if (!good && cache) {
+      if (!good && cache && !entry.warm_score_asked) {
+        entry.warm_score_asked = true;
         if (auto text = cache->get(cache_key(tenant_id, lead_id))) good = score_from_cache_value(*text);
         (good ? warm_hits : warm_misses).fetch_add(1, std::memory_order_relaxed);
+        entry.last_good_score = good;  // memory serves the lead's next fallback scores
       }
       if (good) {
         s.probability = good->probability;
@@ -519,6 +525,7 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
       fresh.apply(e);
     }
     entry.state = std::move(fresh);
+    entry.warm_score_asked = false;
     // Counted once per instance, as when the outreach arrives here live.
     if (!reached_before && entry.state.first_outreach()) {
       impl_->add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()}, &to_publish);

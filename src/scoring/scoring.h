@@ -106,9 +106,10 @@ struct EngineStats {
   std::uint64_t leads = 0;
   std::uint64_t live_outcomes = 0;  // leads whose 90-day outcome was counted live
   // Warm-score lookups: a model-less (or failing) score of a lead with no
-  // good score in memory asks the cache for its last good one (3600 s). A
-  // hit is a readable score found; a miss is none (absent, expired,
-  // unreadable). No cache: no lookups.
+  // good score in memory asks the cache for its last good one (3600 s), once
+  // per lead (again after the lead is rebuilt from another instance's
+  // state). A hit is a readable score found (then kept in memory); a miss
+  // is none (absent, expired, unreadable). No cache: no lookups.
   std::uint64_t warm_score_hits = 0;
   std::uint64_t warm_score_misses = 0;
 };

@@ -592,6 +592,13 @@ TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {
   EXPECT_DOUBLE_EQ(r->probability, good->probability);
   EXPECT_EQ(restarted.stats().warm_score_hits, 1u);
   EXPECT_EQ(restarted.stats().warm_score_misses, 0u);
+  // Kept in memory: the lead's next fallback does not ask again.
+  auto again = restarted.apply_event(lead_event(c.tenant_id, c.contact_id, c.created_at + 180, EventType::kSmsIn),
+                                     c.created_at + 180);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->fallback_reason, "last_good_score");
+  EXPECT_DOUBLE_EQ(again->probability, good->probability);
+  EXPECT_EQ(restarted.stats().warm_score_hits, 1u);
   // A lead never scored by a model gets the rule-based score.
   Contact other = history_->contacts[6];
   auto rule = restarted.upsert_contact(other, other.created_at);
@@ -599,6 +606,13 @@ TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {
   EXPECT_EQ(rule->fallback_reason, "no_model");
   EXPECT_EQ(rule->model_version, "fallback");
   EXPECT_EQ(restarted.stats().warm_score_misses, 1u);
+  // A lead the cache had nothing for asks once, not at every score...
+  ASSERT_TRUE(restarted.score(other.tenant_id, other.contact_id, other.created_at + 60));
+  EXPECT_EQ(restarted.stats().warm_score_misses, 1u);
+  // ...until it is rebuilt from elsewhere (another instance may have scored it).
+  restarted.rebuild_lead(other.tenant_id, other.contact_id, &other, {});
+  ASSERT_TRUE(restarted.score(other.tenant_id, other.contact_id, other.created_at + 60));
+  EXPECT_EQ(restarted.stats().warm_score_misses, 2u);
   // An unreadable warm score is a miss too: the rule-based score serves.
   Contact garbled = history_->contacts[7];
   cache.put("score:" + garbled.tenant_id + ":" + garbled.contact_id, "{\"probability\":", bus::kWarmScoreTtl);
@@ -606,7 +620,7 @@ TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {
   ASSERT_TRUE(from_rule);
   EXPECT_EQ(from_rule->fallback_reason, "no_model");
   EXPECT_EQ(restarted.stats().warm_score_hits, 1u);
-  EXPECT_EQ(restarted.stats().warm_score_misses, 2u);
+  EXPECT_EQ(restarted.stats().warm_score_misses, 3u);
 }
 
 TEST(LeadScoringEngine, SaysWhetherItHeldTheLeadAnEventIsAppliedTo) {
