@@ -169,17 +169,23 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
     const std::string metrics = http->get("/metrics").body;
     EXPECT_NE(metrics.find("reai_lead_state_shared 1"), std::string::npos);
     EXPECT_NE(metrics.find("reai_lead_leases_up 1"), std::string::npos);
-    EXPECT_NE(metrics.find("reai_lead_snapshot_hits_total"), std::string::npos);
+    EXPECT_NE(metrics.find("reai_cache_hits_total{kind=\"feature_snapshot\"}"), std::string::npos);
+    EXPECT_NE(metrics.find("reai_cache_hit_ratio{kind=\"feature_snapshot\"}"), std::string::npos);
     EXPECT_NE(metrics.find("reai_lead_lease_failures_total 0"), std::string::npos) << metrics;
     auto perf = http->get("/api/realtime/performance", t);
     ASSERT_EQ(perf.status, 200) << perf.body;
     const auto lead_state = parse(perf.body).at("lead_state").as_object();
     EXPECT_TRUE(lead_state.at("shared").as_bool());
     EXPECT_FALSE(lead_state.at("degraded").as_bool());
-    EXPECT_GT(lead_state.at("snapshot_hits").as_int64(), 0) << perf.body;
+    const auto snapshots = parse(perf.body).at("cache").at("feature_snapshots").as_object();
+    EXPECT_TRUE(snapshots.at("shared").as_bool());
+    EXPECT_GT(snapshots.at("hits").as_int64(), 0) << perf.body;
+    const double rate = snapshots.at("hit_rate").to_number<double>();
+    EXPECT_DOUBLE_EQ(rate, double(snapshots.at("hits").as_int64()) /
+                               double(snapshots.at("hits").as_int64() + snapshots.at("misses").as_int64()));
     EXPECT_GT(lead_state.at("leases").as_int64(), 0) << perf.body;
-    adopted += lead_state.at("snapshot_adopted").as_int64();
-    std::cout << "lead_state: " << json::serialize(lead_state) << "\n";
+    adopted += snapshots.at("from_other_instances").as_int64();
+    std::cout << "lead_state: " << json::serialize(lead_state) << "\ncache: " << json::serialize(snapshots) << "\n";
     auto ready = http->get("/readyz");
     EXPECT_EQ(parse(ready.body).at("leases").at("status").as_string(), "ok") << ready.body;
   }

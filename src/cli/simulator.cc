@@ -155,6 +155,55 @@ Result<SimulatorReport> run_simulator(const std::vector<Contact>& contacts,
   const SteadyTime start = std::chrono::steady_clock::now();
   SteadyTime next_spawn = start;
   const std::string run_tag = std::to_string(SystemClock().now() % 1000000);
+  // Seconds between `at` and now, on the wall clock the posted times use.
+  auto wall_at = [](SteadyTime at) {
+    const auto ago = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - at);
+    return SystemClock().now() - static_cast<UnixSeconds>(ago.count());
+  };
+  auto post_event = [&](const PendingEvent& p) {
+    auto code = client.send(http::verb::post, "/api/events", event_json(p.lead_id, *p.event, wall_at(p.due)));
+    if (!code || *code >= 400) {
+      ++report.http_errors;
+    } else {
+      ++report.events_posted;
+    }
+  };
+  // A new lead that began at `began`: its contact, then its events, those
+  // already due posted at once (dated when they fell due), the rest queued.
+  auto spawn = [&](SteadyTime began) -> Status {
+    const LeadScript& script = scripts[pick(rng)];
+    const std::string lead_id = "sim-" + run_tag + "-" + std::to_string(++report.leads_created);
+    auto code = client.send(http::verb::put, "/api/contacts/" + lead_id, contact_json(*script.contact, wall_at(began)));
+    if (!code) {
+      if (report.events_posted == 0 && report.leads_created == 1) {
+        return unavailable("cannot reach " + options.host + ":" + std::to_string(options.port));
+      }
+      ++report.http_errors;
+    } else if (*code >= 400) {
+      ++report.http_errors;
+    }
+    const SteadyTime now = std::chrono::steady_clock::now();
+    for (const auto& [offset, event] : script.events) {
+      auto delay = std::chrono::duration<double>(double(offset) / options.time_compression);
+      PendingEvent p{began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay), lead_id, event};
+      if (p.due <= now) {
+        post_event(p);
+      } else {
+        pending.push(std::move(p));
+      }
+    }
+    return Status::ok();
+  };
+  // Warm start: the leads a stream running for a whole window (the oldest
+  // replayed age, compressed) would have begun, their past posted at once,
+  // so events flow at the target rate from the first second instead of
+  // ramping up over minutes (most of a lead's events come days in).
+  if (options.warm_start) {
+    const auto window = std::chrono::duration<double>(options.max_lead_age_days * 86400 / options.time_compression);
+    for (SteadyTime began = start - spawn_every; start - began < window && !stop.load(); began -= spawn_every) {
+      REAI_RETURN_IF_ERROR(spawn(began));
+    }
+  }
 
   while (!stop.load()) {
     const SteadyTime now = std::chrono::steady_clock::now();
@@ -163,36 +212,14 @@ Result<SimulatorReport> run_simulator(const std::vector<Contact>& contacts,
       break;
     }
     if (now >= next_spawn) {
-      const LeadScript& script = scripts[pick(rng)];
-      const std::string lead_id = "sim-" + run_tag + "-" + std::to_string(++report.leads_created);
-      auto code = client.send(http::verb::put, "/api/contacts/" + lead_id,
-                              contact_json(*script.contact, SystemClock().now()));
-      if (!code) {
-        if (report.events_posted == 0 && report.leads_created == 1) {
-          return unavailable("cannot reach " + options.host + ":" + std::to_string(options.port));
-        }
-        ++report.http_errors;
-      } else if (*code >= 400) {
-        ++report.http_errors;
-      }
-      for (const auto& [offset, event] : script.events) {
-        auto delay = std::chrono::duration<double>(double(offset) / options.time_compression);
-        pending.push({now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay),
-                      lead_id, event});
-      }
+      REAI_RETURN_IF_ERROR(spawn(next_spawn));
       next_spawn += spawn_every;
       continue;
     }
     if (!pending.empty() && pending.top().due <= now) {
       PendingEvent p = pending.top();
       pending.pop();
-      auto code = client.send(http::verb::post, "/api/events",
-                              event_json(p.lead_id, *p.event, SystemClock().now()));
-      if (!code || *code >= 400) {
-        ++report.http_errors;
-      } else {
-        ++report.events_posted;
-      }
+      post_event(p);
       if (options.verbose && report.events_posted % 100 == 0) {
         std::cerr << "simulator: " << report.events_posted << " events, " << report.leads_created
                   << " leads\n";

@@ -21,6 +21,11 @@ struct SimulatorOptions {
   double time_compression = 3600;   // 1 hour of a lead's life plays in 1 s
   double max_lead_age_days = 7;     // history beyond this age is not replayed
   double duration_seconds = 0;      // 0: until stopped
+  // Start as if the stream had run for a whole window (max_lead_age_days
+  // compressed): the leads it would have begun are created at once with
+  // their past events (dated in the past), so the target rate holds from
+  // the first second. Off: the rate ramps up over that window.
+  bool warm_start = true;
   std::uint32_t seed = 1;
   bool verbose = false;
 };

@@ -16,6 +16,7 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr double kBudgetWeight = 2.0;
 constexpr double kPriorSpread = 0.3;   // log-price spread before behaviour
 constexpr double kSeconds = 86400.0;
+constexpr std::uint8_t kSavedBit = 1, kTouredBit = 2;
 
 bool iequal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -40,7 +41,6 @@ BuyerPreferences::BuyerPreferences(const ListingCatalog& catalog, const StatedCr
   sattr_.assign(catalog.dims(), 0.0);
   nb_w_.assign(catalog.neighbourhood_levels(), 0.0f);
   nb_saves_.assign(catalog.neighbourhood_levels(), 0.0f);
-  nb_save_count_.assign(catalog.neighbourhood_levels(), 0);
   style_w_.assign(catalog.style_levels(), 0.0f);
 }
 
@@ -71,7 +71,6 @@ void BuyerPreferences::observe(const ListingCatalog& catalog, std::size_t listin
   if (nb_w_.size() != catalog.neighbourhood_levels()) {
     nb_w_.assign(catalog.neighbourhood_levels(), 0.0f);
     nb_saves_.assign(catalog.neighbourhood_levels(), 0.0f);
-    nb_save_count_.assign(catalog.neighbourhood_levels(), 0);
   }
   if (style_w_.size() != catalog.style_levels()) style_w_.assign(catalog.style_levels(), 0.0f);
   decay_to(ts);
@@ -87,12 +86,18 @@ void BuyerPreferences::observe(const ListingCatalog& catalog, std::size_t listin
   for (std::size_t d = 0; d < sattr_.size(); ++d) sattr_[d] += w * a[d];
   if (l.neighbourhood >= 0) {
     nb_w_[l.neighbourhood] += static_cast<float>(w);
-    if (is_save) nb_saves_[l.neighbourhood] += 1.0f, ++nb_save_count_[l.neighbourhood];
+    if (is_save) nb_saves_[l.neighbourhood] += 1.0f;
   }
   if (l.style >= 0) style_w_[l.style] += static_cast<float>(w);
   if (is_save) {
     ++saves_;
-    if (std::find(saved_.begin(), saved_.end(), id) == saved_.end()) saved_.push_back(id);
+    const std::uint8_t how = type == EventType::kTourRequest ? kTouredBit : kSavedBit;
+    if (auto it = std::find(saved_.begin(), saved_.end(), id); it != saved_.end()) {
+      kept_how_[it - saved_.begin()] |= how;
+    } else {
+      saved_.push_back(id);
+      kept_how_.push_back(how);
+    }
   } else {
     ++views_;
   }
@@ -123,9 +128,23 @@ float BuyerPreferences::neighbourhood_saves(int level) const {
   return nb_saves_[level];
 }
 
-int BuyerPreferences::neighbourhood_save_count(int level) const {
-  if (level < 0 || static_cast<std::size_t>(level) >= nb_save_count_.size()) return 0;
-  return nb_save_count_[level];
+KeptHomes BuyerPreferences::kept_in_neighbourhood(const ListingCatalog& catalog, int level) const {
+  KeptHomes k;
+  if (level < 0) return k;
+  for (std::size_t i = 0; i < saved_.size(); ++i) {
+    if (saved_[i] >= catalog.size() || catalog.listing(saved_[i]).neighbourhood != level) continue;
+    k.saved += (kept_how_[i] & kSavedBit) != 0;
+    k.toured += (kept_how_[i] & kTouredBit) != 0;
+    ++k.homes;
+  }
+  return k;
+}
+
+KeptHomes BuyerPreferences::how_kept(std::size_t listing) const {
+  const auto it = std::find(saved_.begin(), saved_.end(), static_cast<std::uint32_t>(listing));
+  if (it == saved_.end()) return {};
+  const std::uint8_t how = kept_how_[it - saved_.begin()];
+  return {(how & kSavedBit) != 0, (how & kTouredBit) != 0, 1};
 }
 
 float BuyerPreferences::style_share(int level) const {

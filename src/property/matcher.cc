@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 
 #include "property/matching.h"
@@ -129,8 +130,31 @@ std::string pretty(std::string name) {
   return name;
 }
 
+// What the buyer did with the homes `k` counts: "saved", "toured", "saved
+// and toured" (each home both) or "saved or toured".
+std::string_view kept_verb(const KeptHomes& k) {
+  if (k.toured == 0) return "saved";
+  if (k.saved == 0) return "toured";
+  return k.saved == k.homes && k.toured == k.homes ? "saved and toured" : "saved or toured";
+}
+
+// The kept home most similar to `listing` (the one kMaxSimilaritySaved
+// measured): how the buyer kept it.
+KeptHomes most_similar_kept(const ListingCatalog& catalog, const BuyerPreferences& buyer, std::size_t listing) {
+  const float* a = catalog.attributes(listing);
+  float best = 0;
+  std::optional<std::uint32_t> best_id;
+  for (std::uint32_t id : buyer.saved_listings()) {
+    if (id == listing) continue;
+    const float s = similarity(a, catalog.attributes(id), catalog.dims());
+    if (!std::isnan(s) && (!best_id || s > best)) best = s, best_id = id;
+  }
+  return best_id ? buyer.how_kept(*best_id) : KeptHomes{};
+}
+
 std::vector<std::string> make_reasons(const ListingCatalog& catalog, const BuyerPreferences& buyer,
-                                      const Listing& l, const float* f) {
+                                      std::size_t listing, const float* f) {
+  const Listing& l = catalog.listing(listing);
   std::vector<std::string> reasons;
   if (buyer.has_budget()) {
     const double over = std::exp(l.log_price - buyer.log_budget()) - 1;
@@ -139,11 +163,11 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
     reasons.push_back("priced like the homes you view");
   }
   const std::string nb = pretty(catalog.neighbourhood_name(l.neighbourhood));
-  const int saved_here = buyer.neighbourhood_save_count(l.neighbourhood);
+  const KeptHomes kept_here = buyer.kept_in_neighbourhood(catalog, l.neighbourhood);
   if (!nb.empty()) {
-    if (saved_here > 0) {
-      reasons.push_back("in " + nb + " like " + std::to_string(saved_here) + (saved_here == 1 ? " home" : " homes") +
-                        " you saved");
+    if (kept_here.homes > 0) {
+      reasons.push_back("in " + nb + " like " + std::to_string(kept_here.homes) +
+                        (kept_here.homes == 1 ? " home you " : " homes you ") + std::string(kept_verb(kept_here)));
     } else if (f[kNeighbourhoodShare] >= 0.2f) {
       reasons.push_back("in " + nb + ", where you have been looking");
     } else if (f[kAreaMatch] == 1.0f) {
@@ -167,7 +191,8 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
   const bool under_value = reasons.size() > reasons_before_value;
   const std::size_t value_reason = reasons_before_value;
   if (!std::isnan(f[kMaxSimilaritySaved]) && f[kMaxSimilaritySaved] > -0.3f) {
-    reasons.push_back("similar to a home you saved");
+    const KeptHomes similar = most_similar_kept(catalog, buyer, listing);
+    if (similar.homes > 0) reasons.push_back("similar to a home you " + std::string(kept_verb(similar)));
   }
   if (f[kPopularity] >= std::log1p(3.0f)) {
     reasons.push_back("saved by " + std::to_string(static_cast<int>(std::lround(std::expm1(f[kPopularity])))) +
@@ -491,7 +516,7 @@ std::vector<Match> Matcher::top_k(const BuyerPreferences& buyer, UnixSeconds now
       m.predicted_interest = 0.05 * sigmoid(margin - 1.0);
     }
     if (options.reasons) {
-      m.reasons = make_reasons(*catalog_, buyer, catalog_->listing(pool[i]), features.data() + i * nf);
+      m.reasons = make_reasons(*catalog_, buyer, pool[i], features.data() + i * nf);
     }
     out.push_back(std::move(m));
   }

@@ -157,6 +157,14 @@ struct PreferenceOptions {
   double tour_weight = 4.0;
 };
 
+// Distinct homes a buyer kept: saved, asked to tour, and either (a home
+// both saved and toured counts once in `homes`).
+struct KeptHomes {
+  int saved = 0;
+  int toured = 0;
+  int homes = 0;
+};
+
 // A buyer's taste, updated incrementally in O(dims + small) per event:
 // time-decayed weighted price level and spread, neighbourhood and style
 // shares, attribute centroid, location centroid, beds, the homes seen and
@@ -188,7 +196,12 @@ class BuyerPreferences {
   // Decayed share of behaviour weight in neighbourhood / style `level`.
   float neighbourhood_share(int level) const;
   float neighbourhood_saves(int level) const;
-  int neighbourhood_save_count(int level) const;
+  // The homes kept (saved or toured, not decayed) in neighbourhood `level`
+  // of `catalog` (the one observed with); none for a bad level.
+  KeptHomes kept_in_neighbourhood(const ListingCatalog& catalog, int level) const;
+  // How `listing` was kept: {1,0,1} saved, {0,1,1} toured, {1,1,1} both;
+  // all 0 when it was not.
+  KeptHomes how_kept(std::size_t listing) const;
   float style_share(int level) const;
   float mean_beds() const;  // NaN with no events
   bool has_centroid() const { return w_ > 0; }
@@ -212,8 +225,9 @@ class BuyerPreferences {
   double w_ = 0, sp_ = 0, spp_ = 0, sx_ = 0, sy_ = 0, sbeds_ = 0, wbeds_ = 0;
   std::vector<double> sattr_;
   std::vector<float> nb_w_, nb_saves_, style_w_;
-  std::vector<int> nb_save_count_;
   std::vector<std::uint32_t> seen_, saved_;
+  // Beside saved_: how each was kept (kSavedBit, kTouredBit).
+  std::vector<std::uint8_t> kept_how_;
   int views_ = 0, saves_ = 0;
   UnixSeconds last_ts_ = 0;
 };
@@ -258,7 +272,9 @@ struct Match {
   double match_score = 0;      // 0-1, higher is better
   double predicted_interest = 0;  // P(save or tour request)
   // Plain words, at most three: "within budget", "in Northridge like 4 homes
-  // you saved", "priced 8% under its estimated value" (only for a listing
+  // you saved" (distinct homes, by what the buyer did: "saved", "toured",
+  // "saved and toured" or "saved or toured"), "similar to a home you
+  // toured", "priced 8% under its estimated value" (only for a listing
   // with an AVM valuation, ListingCatalog::set_appraisal) or "priced 8% under
   // comparable homes" (without one), ...
   std::vector<std::string> reasons;

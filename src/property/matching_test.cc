@@ -147,6 +147,71 @@ TEST(BuyerPreferences, TastesShiftWithTime) {
             p.neighbourhood_share(c.listing(old_nb).neighbourhood));
 }
 
+TEST(BuyerPreferences, KeptHomesCountDistinctHomesByWhatTheBuyerDid) {
+  auto c = ames();
+  const int g0 = first_in(c, "Gilbert", 0), g1 = first_in(c, "Gilbert", 1), g2 = first_in(c, "Gilbert", 2);
+  const int s0 = first_in(c, "Somerset");
+  ASSERT_GE(g2, 0);
+  ASSERT_GE(s0, 0);
+  const int gilbert = c.listing(g0).neighbourhood;
+  BuyerPreferences p(c, {});
+  EXPECT_EQ(p.kept_in_neighbourhood(c, gilbert).homes, 0);
+  p.observe(c, g0, EventType::kPropertySave, kT0);
+  p.observe(c, g0, EventType::kPropertySave, kT0 + 1);  // the same home again: one home
+  p.observe(c, g1, EventType::kTourRequest, kT0 + 2);
+  p.observe(c, g2, EventType::kPropertyView, kT0 + 3);  // viewed only: not kept
+  p.observe(c, s0, EventType::kTourRequest, kT0 + 4);
+  const KeptHomes k = p.kept_in_neighbourhood(c, gilbert);
+  EXPECT_EQ(k.homes, 2);
+  EXPECT_EQ(k.saved, 1);
+  EXPECT_EQ(k.toured, 1);
+  EXPECT_EQ(p.kept_in_neighbourhood(c, c.listing(s0).neighbourhood).toured, 1);
+  EXPECT_EQ(p.kept_in_neighbourhood(c, -1).homes, 0);
+  EXPECT_EQ(p.how_kept(g0).saved, 1);
+  EXPECT_EQ(p.how_kept(g0).toured, 0);
+  EXPECT_EQ(p.how_kept(g2).homes, 0);
+  p.observe(c, g0, EventType::kTourRequest, kT0 + 5);  // saved, then toured
+  EXPECT_EQ(p.how_kept(g0).toured, 1);
+  EXPECT_EQ(p.kept_in_neighbourhood(c, gilbert).toured, 2);
+  EXPECT_EQ(p.kept_in_neighbourhood(c, gilbert).homes, 2);
+}
+
+// The neighbourhood reason of the first match in `nb` ("" when none has one).
+std::string neighbourhood_reason(const ListingCatalog& c, const std::vector<Match>& top, const std::string& nb) {
+  for (const auto& m : top) {
+    if (c.neighbourhood_name(c.listing(m.listing).neighbourhood) != nb) continue;
+    for (const auto& r : m.reasons) {
+      if (r.rfind("in ", 0) == 0) return r;
+    }
+  }
+  return "";
+}
+
+TEST(Matcher, ReasonsSayWhetherTheBuyerSavedOrTouredAndHowMany) {
+  auto c = ames();
+  const Matcher m(c, nullptr);
+  MatchOptions opt;
+  auto reason_after = [&](std::initializer_list<std::pair<int, EventType>> kept) {
+    BuyerPreferences p(c, {170000.0, std::nullopt, ""});
+    UnixSeconds t = kT0;
+    for (auto [i, type] : kept) p.observe(c, first_in(c, "Gilbert", i), type, t++);
+    return neighbourhood_reason(c, m.top_k(p, t + 10, opt), "Gilbert");
+  };
+  EXPECT_EQ(reason_after({{0, EventType::kTourRequest}}), "in Gilbert like 1 home you toured");
+  EXPECT_EQ(reason_after({{0, EventType::kTourRequest}, {1, EventType::kTourRequest}, {1, EventType::kTourRequest}}),
+            "in Gilbert like 2 homes you toured");
+  EXPECT_EQ(reason_after({{0, EventType::kPropertySave}, {1, EventType::kPropertySave}, {2, EventType::kPropertySave}}),
+            "in Gilbert like 3 homes you saved");
+  EXPECT_EQ(reason_after({{0, EventType::kPropertySave}, {1, EventType::kTourRequest}}),
+            "in Gilbert like 2 homes you saved or toured");
+  EXPECT_EQ(reason_after({{0, EventType::kPropertySave}, {0, EventType::kTourRequest}}),
+            "in Gilbert like 1 home you saved and toured");
+  // Views alone are no "home you saved".
+  const std::string viewed = reason_after({{0, EventType::kPropertyView}, {1, EventType::kPropertyView}});
+  EXPECT_EQ(viewed.find("you saved"), std::string::npos) << viewed;
+  EXPECT_EQ(viewed.find("you toured"), std::string::npos) << viewed;
+}
+
 TEST(Matcher, PreferenceUpdatesMoveRankingsTheExpectedWay) {
   auto c = ames();
   const Matcher m(c, nullptr);
@@ -192,7 +257,10 @@ TEST(Matcher, SavedListingsAreExcludedAndScoresAreBounded) {
   // A reason names the neighbourhood of the saved home.
   bool named = false;
   for (const auto& x : again) {
-    for (const auto& r : x.reasons) named |= r.find("you saved") != std::string::npos || r == "within budget";
+    for (const auto& r : x.reasons) {
+      named |= r.find("you saved") != std::string::npos || r.find("you toured") != std::string::npos ||
+               r == "within budget";
+    }
   }
   EXPECT_TRUE(named);
 }

@@ -90,6 +90,10 @@ struct LeadEntry {
   // event), else last_good_score.
   bool last_is_good = false;
   std::optional<LeadScore> last_good_score;
+  // The warm-score cache was asked for this lead (so a lead without one
+  // asks once, not at every fallback score); cleared when the lead is
+  // rebuilt from elsewhere, where a model may have scored it since.
+  bool warm_score_asked = false;
   const std::optional<LeadScore>& good_score() const { return last_is_good ? last_score : last_good_score; }
 };
 
@@ -106,6 +110,7 @@ struct LeadScoringEngine::Impl {
   std::atomic<std::uint64_t> scores_computed{0};
   std::atomic<std::uint64_t> fallback_scores{0};
   std::atomic<std::uint64_t> leads{0};
+  std::atomic<std::uint64_t> warm_hits{0}, warm_misses{0};
 
   // Live track records. Lock order: pending_mu -> shard.mu -> track_mu and
   // pending_mu -> track_mu; track_mu is never held while taking another lock.
@@ -173,7 +178,9 @@ struct LeadScoringEngine::Impl {
   // Folds `event` into its lead's state (an event before its contact makes
   // a minimal lead created at the event) and, given `score_at`, scores the
   // lead at that instant under the same lock.
-  std::optional<LeadScore> fold_event(const Event& event, std::optional<UnixSeconds> score_at) {
+  // Sets *known (when given) to whether the lead was held before.
+  std::optional<LeadScore> fold_event(const Event& event, std::optional<UnixSeconds> score_at,
+                                      bool* known = nullptr) {
     const auto start = std::chrono::steady_clock::now();
     const std::string key = lead_key(event.tenant_id, event.contact_id);
     Shard& shard = shard_for(key);
@@ -195,6 +202,7 @@ struct LeadScoringEngine::Impl {
       if (score_at) s = score_locked(entry, event.tenant_id, event.contact_id, *score_at, start);
     }
     if (inserted) track_lead(key, created_at);
+    if (known) *known = !inserted;
     publish_all(to_publish);
     return s;
   }
@@ -336,8 +344,11 @@ struct LeadScoringEngine::Impl {
       // Model missing or failing: the lead's last good score (memory, then
       // the warm-score cache), else the rule-based score.
       std::optional<LeadScore> good = entry.good_score();
-      if (!good && cache) {
+      if (!good && cache && !entry.warm_score_asked) {
+        entry.warm_score_asked = true;
         if (auto text = cache->get(cache_key(tenant_id, lead_id))) good = score_from_cache_value(*text);
+        (good ? warm_hits : warm_misses).fetch_add(1, std::memory_order_relaxed);
+        entry.last_good_score = good;  // memory serves the lead's next fallback scores
       }
       if (good) {
         s.probability = good->probability;
@@ -396,11 +407,11 @@ Result<LeadScore> LeadScoringEngine::upsert_contact(const Contact& contact, Unix
   return s;
 }
 
-Result<LeadScore> LeadScoringEngine::apply_event(const Event& event, UnixSeconds now) {
+Result<LeadScore> LeadScoringEngine::apply_event(const Event& event, UnixSeconds now, bool* known) {
   if (event.tenant_id.empty() || event.contact_id.empty()) {
     return invalid_argument("event needs tenant_id and contact_id");
   }
-  LeadScore s = *impl_->fold_event(event, now);
+  LeadScore s = *impl_->fold_event(event, now, known);
   impl_->remember(s);
   return s;
 }
@@ -448,6 +459,13 @@ Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::stri
   }
   impl_->remember(s);
   return s;
+}
+
+bool LeadScoringEngine::has_lead(std::string_view tenant_id, std::string_view lead_id) const {
+  const std::string key = lead_key(tenant_id, lead_id);
+  const Shard& shard = impl_->shard_for(key);
+  std::lock_guard lock(shard.mu);
+  return shard.leads.contains(key);
 }
 
 std::vector<LeadScore> LeadScoringEngine::top_leads(std::string_view tenant_id, std::optional<Band> band,
@@ -507,6 +525,7 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
       fresh.apply(e);
     }
     entry.state = std::move(fresh);
+    entry.warm_score_asked = false;
     // Counted once per instance, as when the outreach arrives here live.
     if (!reached_before && entry.state.first_outreach()) {
       impl_->add_live_outcome({entry.state.contact(), false, entry.state.first_outreach()}, &to_publish);
@@ -549,6 +568,8 @@ EngineStats LeadScoringEngine::stats() const {
   s.fallback_scores = impl_->fallback_scores.load();
   s.leads = impl_->leads.load();
   s.live_outcomes = impl_->outcome_count.load();
+  s.warm_score_hits = impl_->warm_hits.load(std::memory_order_relaxed);
+  s.warm_score_misses = impl_->warm_misses.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -105,6 +105,13 @@ struct EngineStats {
   std::uint64_t fallback_scores = 0;
   std::uint64_t leads = 0;
   std::uint64_t live_outcomes = 0;  // leads whose 90-day outcome was counted live
+  // Warm-score lookups: a model-less (or failing) score of a lead with no
+  // good score in memory asks the cache for its last good one (3600 s), once
+  // per lead (again after the lead is rebuilt from another instance's
+  // state). A hit is a readable score found (then kept in memory); a miss
+  // is none (absent, expired, unreadable). No cache: no lookups.
+  std::uint64_t warm_score_hits = 0;
+  std::uint64_t warm_score_misses = 0;
 };
 
 // One lead's contribution to the live track records, as the engine that
@@ -135,8 +142,11 @@ class LeadScoringEngine {
   Result<LeadScore> upsert_contact(const Contact& contact, UnixSeconds now);
   // Applies one event and re-scores at `now`. An event for an unknown lead
   // creates a minimal lead created at the event's time. Events may arrive
-  // slightly out of order; features stay consistent.
-  Result<LeadScore> apply_event(const Event& event, UnixSeconds now);
+  // slightly out of order; features stay consistent. `known` (optional) is
+  // set to whether the engine held the lead before this event.
+  Result<LeadScore> apply_event(const Event& event, UnixSeconds now, bool* known = nullptr);
+  // Whether the engine holds the lead (a contact or an event of it).
+  bool has_lead(std::string_view tenant_id, std::string_view lead_id) const;
   // Pipeline rows feed the agent and source track records live: a `signed`
   // row marks its (known) lead as converted; the row's time advances the
   // pipeline clock, and every lead whose 90-day window closed by then counts

@@ -581,18 +581,77 @@ TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {
   EXPECT_DOUBLE_EQ(s->probability, good->probability);
   EXPECT_EQ(s->model_version, good->model_version);
   EXPECT_EQ(s->events_count, 1u);
+  // The good score was in memory: the cache was not asked.
+  EXPECT_EQ(engine.stats().warm_score_hits, 0u);
+  EXPECT_EQ(engine.stats().warm_score_misses, 0u);
   // A fresh engine (a restart, another instance) finds it in the cache.
   LeadScoringEngine restarted(registry, &cache);
   auto r = restarted.upsert_contact(c, c.created_at + 120);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->fallback_reason, "last_good_score");
   EXPECT_DOUBLE_EQ(r->probability, good->probability);
+  EXPECT_EQ(restarted.stats().warm_score_hits, 1u);
+  EXPECT_EQ(restarted.stats().warm_score_misses, 0u);
+  // Kept in memory: the lead's next fallback does not ask again.
+  auto again = restarted.apply_event(lead_event(c.tenant_id, c.contact_id, c.created_at + 180, EventType::kSmsIn),
+                                     c.created_at + 180);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->fallback_reason, "last_good_score");
+  EXPECT_DOUBLE_EQ(again->probability, good->probability);
+  EXPECT_EQ(restarted.stats().warm_score_hits, 1u);
   // A lead never scored by a model gets the rule-based score.
   Contact other = history_->contacts[6];
   auto rule = restarted.upsert_contact(other, other.created_at);
   ASSERT_TRUE(rule);
   EXPECT_EQ(rule->fallback_reason, "no_model");
   EXPECT_EQ(rule->model_version, "fallback");
+  EXPECT_EQ(restarted.stats().warm_score_misses, 1u);
+  // A lead the cache had nothing for asks once, not at every score...
+  ASSERT_TRUE(restarted.score(other.tenant_id, other.contact_id, other.created_at + 60));
+  EXPECT_EQ(restarted.stats().warm_score_misses, 1u);
+  // ...until it is rebuilt from elsewhere (another instance may have scored it).
+  restarted.rebuild_lead(other.tenant_id, other.contact_id, &other, {});
+  ASSERT_TRUE(restarted.score(other.tenant_id, other.contact_id, other.created_at + 60));
+  EXPECT_EQ(restarted.stats().warm_score_misses, 2u);
+  // An unreadable warm score is a miss too: the rule-based score serves.
+  Contact garbled = history_->contacts[7];
+  cache.put("score:" + garbled.tenant_id + ":" + garbled.contact_id, "{\"probability\":", bus::kWarmScoreTtl);
+  auto from_rule = restarted.upsert_contact(garbled, garbled.created_at);
+  ASSERT_TRUE(from_rule);
+  EXPECT_EQ(from_rule->fallback_reason, "no_model");
+  EXPECT_EQ(restarted.stats().warm_score_hits, 1u);
+  EXPECT_EQ(restarted.stats().warm_score_misses, 3u);
+}
+
+TEST(LeadScoringEngine, SaysWhetherItHeldTheLeadAnEventIsAppliedTo) {
+  EmptyRegistry registry;
+  LeadScoringEngine engine(registry, nullptr);
+  EXPECT_FALSE(engine.has_lead("t1", "c1"));
+  Event e;
+  e.tenant_id = "t1";
+  e.contact_id = "c1";
+  e.type = EventType::kPageView;
+  e.ts = kStart;
+  bool known = true;
+  ASSERT_TRUE(engine.apply_event(e, kStart, &known));
+  EXPECT_FALSE(known);  // created by this event
+  EXPECT_TRUE(engine.has_lead("t1", "c1"));
+  e.ts = kStart + 60;
+  ASSERT_TRUE(engine.apply_event(e, kStart + 60, &known));
+  EXPECT_TRUE(known);
+  // A contact alone makes the lead known; other tenants' leads are not.
+  Contact c;
+  c.tenant_id = "t1";
+  c.contact_id = "c2";
+  c.created_at = kStart;
+  engine.load_contact(c);
+  EXPECT_TRUE(engine.has_lead("t1", "c2"));
+  EXPECT_FALSE(engine.has_lead("t2", "c1"));
+  e.contact_id = "c2";
+  ASSERT_TRUE(engine.apply_event(e, kStart + 60, &known));
+  EXPECT_TRUE(known);
+  // No cache: no warm-score lookups, though every score here is a fallback.
+  EXPECT_EQ(engine.stats().warm_score_hits + engine.stats().warm_score_misses, 0u);
 }
 
 TEST(LeadScoringEngine, FallsBackWithoutModel) {

@@ -122,10 +122,13 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
       .gauge("reai_lead_state_shared", "Whether lead state is synchronised across instances (Redis leases).",
              shared ? 1 : 0)
       .gauge("reai_lead_leases_up", "Whether per-lead leases work (0: degraded, each instance alone).", up ? 1 : 0)
-      .counter("reai_lead_snapshot_hits_total", "Lead snapshots current here or read from the lease stamp.", s.snapshot_hits)
-      .counter("reai_lead_snapshot_misses_total", "Lead snapshots absent: rebuilt from the store.", s.snapshot_misses)
-      .counter("reai_lead_snapshot_adopted_total", "Lead states taken over from another instance.", s.snapshot_adopted)
+      .counter("reai_lead_snapshot_adopted_total",
+               "Lead feature-snapshot hits read from another instance's snapshot (Redis, with the lease's stamp).",
+               s.snapshot_adopted)
       .counter("reai_lead_store_rebuilds_total", "Leads refolded from their stored events.", s.store_rebuilds)
+      .counter("reai_lead_unshared_snapshots_total",
+               "Lead snapshots over the size bound, published without their state (others refold from the store).",
+               s.unshared_snapshots)
       .counter("reai_lead_marked_refolds_total",
                "Leads refolded because another instance's write (in flight or died) was not in the shared state.",
                s.marked_refolds)
@@ -1105,10 +1108,46 @@ ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& requ
   return json_response(200, score_json(*last), kRoute);
 }
 
+CacheFigures Api::cache_figures() const {
+  const LeadSyncStats sync = lead_sync_->stats();
+  const scoring::EngineStats engine = deps_.engine.stats();
+  const bus::CacheStats cache = deps_.cache.stats();
+  CacheFigures f;
+  f.feature_snapshots = {sync.snapshot_hits, sync.snapshot_misses};
+  f.snapshots_from_other_instances = sync.snapshot_adopted;
+  f.warm_scores = {engine.warm_score_hits, engine.warm_score_misses};
+  f.warm_score_entries = cache.entries;
+  f.warm_score_evictions = cache.evictions;
+  return f;
+}
+
+namespace {
+
+json::object lookups_json(const CacheLookups& l) {
+  return {{"hits", l.hits}, {"misses", l.misses}, {"hit_rate", l.hit_rate()}};
+}
+
+// `cache` of /api/realtime/performance: both kinds together, then each.
+json::object cache_json(const CacheFigures& f, bool shared) {
+  json::object o = lookups_json(f.all());
+  json::object snapshots = lookups_json(f.feature_snapshots);
+  snapshots["from_other_instances"] = f.snapshots_from_other_instances;
+  snapshots["shared"] = shared;
+  snapshots["ttl_s"] = bus::kFeatureSnapshotTtl;
+  o["feature_snapshots"] = std::move(snapshots);
+  json::object warm = lookups_json(f.warm_scores);
+  warm["entries"] = f.warm_score_entries;
+  warm["evictions"] = f.warm_score_evictions;
+  warm["ttl_s"] = bus::kWarmScoreTtl;
+  o["warm_scores"] = std::move(warm);
+  return o;
+}
+
+}  // namespace
+
 ApiResponse Api::performance(const TokenClaims& claims) {
   TenantMetrics& t = metrics_.tenant(claims.tenant_id);
   const std::int64_t now_s = monotonic_seconds();
-  const auto cache = deps_.cache.stats();
   const auto engine = deps_.engine.stats();
   std::string model = deps_.registry.shared_version();
   if (auto m = deps_.registry.lead_model(claims.tenant_id)) model = scoring::lead_model_version(*m);
@@ -1124,17 +1163,14 @@ ApiResponse Api::performance(const TokenClaims& claims) {
   o["scoring_latency"] = std::move(latency);
   o["events_per_second"] = {{"last_10s", t.events.rate(now_s, 10)}, {"last_60s", t.events.rate(now_s, 60)}};
   o["websocket_connections"] = {{"tenant", hub_.connections(claims.tenant_id)}, {"total", hub_.total_connections()}};
-  o["cache"] = {{"hits", cache.hits}, {"misses", cache.misses}, {"hit_rate", cache.hit_rate()}};
+  o["cache"] = cache_json(cache_figures(), lead_sync_->active());
   o["model_version"] = model.empty() ? "fallback" : model;
   o["fallback_scores"] = {{"tenant", t.fallback_scores.load(std::memory_order_relaxed)}, {"total", engine.fallback_scores}};
   const LeadSyncStats sync = lead_sync_->stats();
   o["lead_state"] = {{"shared", lead_sync_->active()},
                      {"degraded", !lead_sync_->health().is_ok()},
-                     {"snapshot_hits", sync.snapshot_hits},
-                     {"snapshot_misses", sync.snapshot_misses},
-                     {"snapshot_hit_rate", sync.hit_rate()},
-                     {"snapshot_adopted", sync.snapshot_adopted},
                      {"store_rebuilds", sync.store_rebuilds},
+                     {"unshared_snapshots", sync.unshared_snapshots},
                      {"marked_refolds", sync.marked_refolds},
                      {"mark_failures", sync.mark_failures},
                      {"leases", sync.leases},
@@ -1222,15 +1258,12 @@ ApiResponse Api::readyz() {
 }
 
 ApiResponse Api::metrics_page() {
-  const auto cache = deps_.cache.stats();
   std::string extra;
   // reai_bus_up / reai_cache_up are 0 while Redis (or another shared backend)
   // is unreachable: instances then serve only their own WebSocket clients;
   // /readyz says why.
   PrometheusText(&extra)
       .gauge("reai_websocket_connections", "Open WebSocket connections.", hub_.total_connections())
-      .counter("reai_cache_hits_total", "Cache hits.", cache.hits)
-      .counter("reai_cache_misses_total", "Cache misses.", cache.misses)
       .gauge("reai_bus_up", "Whether the update bus works (0: this instance's clients only).",
              deps_.bus.health().is_ok() ? 1 : 0)
       .gauge("reai_cache_up", "Whether the cache works (0: every lookup misses).", deps_.cache.health().is_ok() ? 1 : 0)
@@ -1241,6 +1274,7 @@ ApiResponse Api::metrics_page() {
       .counter("reai_events_stored_total", "Events appended through the queue (replays included).",
                appender_->written())
       .gauge("reai_ghl_queue_depth", "GoHighLevel deliveries waiting to be stored or processed.", ghl_->queued());
+  append_cache_metrics(cache_figures(), &extra);
   if (writeback_) extra.append(ghl_writeback_metrics(writeback_->stats()));
   append_lead_sync_metrics(lead_sync_->active(), lead_sync_->stats(), lead_sync_->health().is_ok(), &extra);
   if (track_outcomes_) {

@@ -146,6 +146,8 @@ class Api {
   ApiResponse list_ghl_outbox(const TokenClaims& claims, std::string_view query);
   ApiResponse metrics_page();
   ApiResponse static_page(std::string_view path);
+  // Feature-snapshot and warm-score lookups so far (this instance's).
+  CacheFigures cache_figures() const;
 
   Result<EventOutcome> ingest_event(const std::string& tenant_id, const boost::json::value& v,
                                     std::string_view default_contact_id);

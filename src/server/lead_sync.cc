@@ -323,7 +323,6 @@ bool LeadSync::adopt_shared_locked(LeadSnapshot& local, const std::string& tenan
   if (!shared || shared->generation != stamp) return false;
   engine_.rebuild_lead(tenant_id, lead_id, shared->contact ? &*shared->contact : nullptr, shared->events);
   local = std::move(*shared);
-  adopted_.fetch_add(1, std::memory_order_relaxed);
   *adopted = true;
   return true;
 }
@@ -332,16 +331,18 @@ bool LeadSync::current_locked(LeadSnapshot& local, const std::string& tenant_id,
                               const std::string& key, const bus::LeaseState& shared, std::string_view own_mark,
                               bool* adopted) {
   if (shared.stamp == 0) return false;  // never published, or lapsed
-  if (local.generation != shared.stamp && !adopt_shared_locked(local, tenant_id, lead_id, key, shared.stamp, adopted)) {
-    return false;
-  }
-  hits_.fetch_add(1, std::memory_order_relaxed);
+  const bool from_stamp = local.generation != shared.stamp;
+  if (from_stamp && !adopt_shared_locked(local, tenant_id, lead_id, key, shared.stamp, adopted)) return false;
   for (const std::string& m : shared.marks) {
     if (m != own_mark && !marked_work_held(local, m)) {
       marked_refolds_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
   }
+  // Counted only now: a snapshot lacking a marked write is refolded from
+  // the store, so it served nothing.
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  if (from_stamp) adopted_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -353,7 +354,7 @@ Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const st
       current_locked(local, tenant_id, lead_id, key, shared, own_mark, adopted)) {
     return Status::ok();
   }
-  if (shared.stamp == 0 || local.generation != shared.stamp) misses_.fetch_add(1, std::memory_order_relaxed);
+  misses_.fetch_add(1, std::memory_order_relaxed);
   *adopted = true;
   return rebuild_from_store(local, tenant_id, lead_id);
 }
@@ -363,6 +364,11 @@ void LeadSync::publish_locked(LeadSnapshot& local, HeldLease& lease, std::string
   lease.update().stamp = local.generation;
   lease.update().stamp_ttl = kShareTtl;
   lease.update().stamped_value = encode_snapshot(local);
+  if (lease.update().stamped_value.size() > options_.max_shared_snapshot_bytes) {
+    // The stamp alone: this copy stays current here; elsewhere the lead misses.
+    lease.update().stamped_value.clear();
+    unshared_.fetch_add(1, std::memory_order_relaxed);
+  }
   drop_held_marks(local, lease, own_mark);
 }
 
@@ -402,11 +408,21 @@ Result<scoring::LeadScore> LeadSync::under_lease(const std::string& tenant_id, c
 
 Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, UnixSeconds now,
                                                         const OnScore& on_score) {
-  return under_lease(
-      event.tenant_id, event.contact_id, on_score, [&] { return engine_.apply_event(event, now); },
+  bool known = false;
+  auto score = under_lease(
+      event.tenant_id, event.contact_id, on_score, [&] { return engine_.apply_event(event, now, &known); },
       [&](Local& here, const std::string& key, HeldLease& lease) {
         return apply_synced_locked(here, key, lease, event, now, on_score);
       });
+  // Alone by design, the engine's copy is the lead's state: a hit when it
+  // held the lead. (Shared, sync_locked counted it; a call without the
+  // lease is no lookup.)
+  if (!active_ && score) note_local_lookup(known);
+  return score;
+}
+
+void LeadSync::note_local_lookup(bool known) {
+  (known ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
 }
 
 Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
@@ -466,7 +482,10 @@ Result<scoring::LeadScore> LeadSync::contact_synced_locked(Local& here, HeldLeas
 }
 
 Status LeadSync::refresh(const std::string& tenant_id, const std::string& lead_id) {
-  if (!active_) return Status::ok();
+  if (!active_) {
+    note_local_lookup(engine_.has_lead(tenant_id, lead_id));
+    return Status::ok();
+  }
   const std::string key = cache_key(tenant_id, lead_id);
   Stripe& stripe = stripe_for(key);
   std::lock_guard lock(stripe.mu);
@@ -518,6 +537,7 @@ LeadSyncStats LeadSync::stats() const {
   s.marked_refolds = marked_refolds_.load(std::memory_order_relaxed);
   s.mark_failures = mark_failures_.load(std::memory_order_relaxed);
   s.store_rebuilds = rebuilds_.load(std::memory_order_relaxed);
+  s.unshared_snapshots = unshared_.load(std::memory_order_relaxed);
   return s;
 }
 

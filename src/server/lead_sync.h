@@ -79,12 +79,27 @@ struct LeadSyncStats {
   std::uint64_t leases = 0;           // leases taken
   std::uint64_t lease_ns = 0;         // time spent taking and giving them back
   std::uint64_t lease_failures = 0;   // not taken (down or busy): applied alone
-  std::uint64_t snapshot_hits = 0;    // the stamped shared state was here or with the stamp
-  std::uint64_t snapshot_adopted = 0; // of those, another instance's state adopted
-  std::uint64_t snapshot_misses = 0;  // none (or stale): the lead was rebuilt from the store
+  // Feature-snapshot lookups: each event applied to a lead and each read of
+  // a lead (refresh) first needs the lead's current state, and counts once,
+  // by where that state came from, the same way with and without shared
+  // leases. Not counted: contact writes (they always refold from the store)
+  // and events applied without the lease (lease_failures: the engine's copy
+  // is used unsynchronised); a read without the lease refolds from the
+  // store and is a miss.
+  // Hits: the state was at hand without the store: this instance's copy
+  // (shared: it is the stamped generation and holds every mark; alone: the
+  // engine holds the lead), or the snapshot the lease's stamp carries.
+  std::uint64_t snapshot_hits = 0;
+  std::uint64_t snapshot_adopted = 0; // of the hits, another instance's snapshot (from the stamp, in Redis)
+  // Misses: not at hand: a lead new here, no snapshot (never published or
+  // lapsed after 300 s), one not trusted, or one lacking a marked write; the
+  // lead is then refolded from the store (shared) or starts empty (alone).
+  std::uint64_t snapshot_misses = 0;
   std::uint64_t marked_refolds = 0;   // a mark named work the shared state lacked: refolded
   std::uint64_t mark_failures = 0;    // marks not set (lease service down): those writes unprotected
   std::uint64_t store_rebuilds = 0;   // misses + marked refolds + events older than the lead's newest
+  std::uint64_t unshared_snapshots = 0;  // published without the snapshot (over max_shared_snapshot_bytes)
+  // Hits over lookups (0 before any).
   double hit_rate() const {
     const std::uint64_t n = snapshot_hits + snapshot_misses;
     return n ? double(snapshot_hits) / double(n) : 0.0;
@@ -96,6 +111,12 @@ class LeadSync {
   struct Options {
     std::chrono::milliseconds hold{2000};  // a dead holder blocks its lead this long
     std::chrono::milliseconds wait{3000};  // > hold: a lapsed lease is always taken
+    // A snapshot larger than this is not shared (the stamp goes without it:
+    // other instances refold that lead from the store), which bounds what
+    // one lead keeps in Redis and ships with every release. Snapshots grow
+    // ~75 bytes per stored event: 256 KiB is ~3,400 events, over 10 times
+    // the busiest lead of the shared CRM history (358 events, 26 KB).
+    std::size_t max_shared_snapshot_bytes = 256 * 1024;
   };
   // Called under the lead's lease with the new score; `adopted` is true when
   // the lead's previous state came from elsewhere (another instance or the
@@ -131,7 +152,7 @@ class LeadSync {
   Result<scoring::LeadScore> contact_stored(const Contact& contact, UnixSeconds now, const OnScore& on_score,
                                             const std::string& mark);
   // Before a read: brings the local lead up to the shared state. OK at once
-  // when not active.
+  // when not active (the lookup is counted all the same).
   Status refresh(const std::string& tenant_id, const std::string& lead_id);
 
   LeadSyncStats stats() const;
@@ -168,6 +189,7 @@ class LeadSync {
                            const std::string& key, std::uint64_t stamp, bool* adopted);
   // True when `local` is the shared state `shared` stamps and holds every
   // mark but `own_mark`; adopts the stamp's snapshot to get there if needed.
+  // Counts the hit (and the adoption) when true, nothing otherwise.
   bool current_locked(LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
                       const std::string& key, const bus::LeaseState& shared, std::string_view own_mark,
                       bool* adopted);
@@ -177,6 +199,8 @@ class LeadSync {
   void publish_locked(LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
   // Counts a mark that could not be set; the service's being down shows in health().
   void note_marked(const Status& marked);
+  // Without shared leases: a lookup of the engine's copy, a hit when it held the lead.
+  void note_local_lookup(bool known);
   // The release drops the marks of work `local` holds, and `own_mark`;
   // `local` must be the shared state (published or stamped).
   static void drop_held_marks(const LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
@@ -208,7 +232,7 @@ class LeadSync {
   std::atomic<bool> lease_down_{false};
   std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0};
   std::atomic<std::uint64_t> hits_{0}, adopted_{0}, misses_{0}, marked_refolds_{0}, rebuilds_{0};
-  std::atomic<std::uint64_t> mark_failures_{0};
+  std::atomic<std::uint64_t> mark_failures_{0}, unshared_{0};
 };
 
 }  // namespace reai::server

@@ -309,6 +309,15 @@ TEST_F(LeadSyncTest, LeasesDownAppliesAloneSaysDegradedAndResyncsAfter) {
   const auto on_a = score_on(a_, engine_a_, "l1", kT0 + 100);
   EXPECT_EQ(on_a.events_count, 3u);
   EXPECT_EQ(on_a.probability, one.probability);
+  // Lookups: the event applied alone is none; back, B's copy (applied alone)
+  // is refolded from the store: a miss. A missed the new lead, then read
+  // B's snapshot from the stamp.
+  EXPECT_EQ(b_.stats().snapshot_hits, 0u);
+  EXPECT_EQ(b_.stats().snapshot_misses, 1u);
+  EXPECT_EQ(a_.stats().snapshot_misses, 1u);
+  EXPECT_EQ(a_.stats().snapshot_hits, 1u);
+  EXPECT_EQ(a_.stats().snapshot_adopted, 1u);
+  EXPECT_DOUBLE_EQ(a_.stats().hit_rate(), 0.5);
 }
 
 // A mark that cannot be set leaves that write unprotected against the
@@ -396,6 +405,10 @@ TEST_F(LeadSyncTest, AnInstanceDyingMidPublishLeavesNoStaleStateBehind) {
     EXPECT_TRUE(marks_of(lead).empty());
   }
   EXPECT_EQ(b_.stats().marked_refolds, 1u);
+  // Its own snapshot lacked the dead instance's marked event: refolded from
+  // the store, so a miss, not a hit (nor was the new lead's first event).
+  EXPECT_EQ(b_.stats().snapshot_hits, 0u);
+  EXPECT_EQ(b_.stats().snapshot_misses, 2u);
 }
 
 TEST_F(LeadSyncTest, AContactWrittenByAnInstanceThatDiedIsInTheNextApply) {
@@ -444,6 +457,59 @@ TEST_F(LeadSyncTest, WithoutSharedLeasesTheEngineAloneServesAndNothingIsShared) 
   EXPECT_EQ(in_process->peek("lead:6:t_sync:l1").value().stamp, 0u);
   EXPECT_EQ(in_process->stamped_value("lead:6:t_sync:l1").value(), "");
   EXPECT_EQ(alone.stats().leases, 0u);
+}
+
+// A snapshot over the size bound goes without its state: its publisher
+// stays current, the other instance refolds the lead from the store, and
+// both score as one instance would.
+TEST_F(LeadSyncTest, ASnapshotOverTheSizeBoundIsNotSharedAndOthersRefoldFromTheStore) {
+  store_contact("l1");
+  const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kSmsOut);
+  // The bound: the contact and e1 fit, one more event does not.
+  const std::size_t one_event = encode_snapshot({1, make_contact("l1"), {e1}}).size();
+  LeadSync big_a(*store_, &leases_, engine_a_, LeadSync::Options{.max_shared_snapshot_bytes = one_event + 10});
+  store_event(e1);
+  ASSERT_TRUE(big_a.apply_stored_event(e1, kT0 + 100, nullptr));
+  EXPECT_EQ(big_a.stats().unshared_snapshots, 0u);
+  EXPECT_FALSE(leases_.stamped_value("lead:6:t_sync:l1").value().empty());
+  for (int n = 2; n <= 4; ++n) {
+    const Event e = make_event("l1", n, kT0 + 10 * n, EventType::kPropertyView);
+    store_event(e);
+    ASSERT_TRUE(big_a.apply_stored_event(e, kT0 + 100, nullptr));
+  }
+  EXPECT_EQ(big_a.stats().unshared_snapshots, 3u);
+  EXPECT_NE(leases_.peek("lead:6:t_sync:l1").value().stamp, 0u);  // the stamp still names the state
+  EXPECT_EQ(leases_.stamped_value("lead:6:t_sync:l1").value(), "");
+  EXPECT_EQ(big_a.stats().snapshot_hits, 3u);  // its own copy, current
+  const auto on_b = score_on(b_, engine_b_, "l1", kT0 + 100);
+  EXPECT_EQ(b_.stats().snapshot_misses, 1u);
+  EXPECT_EQ(b_.stats().snapshot_adopted, 0u);
+  const auto one = single_instance_score("l1", kT0 + 100);
+  EXPECT_EQ(on_b.events_count, 4u);
+  EXPECT_EQ(on_b.probability, one.probability);
+}
+
+// The engine's copy is the lead's state: lookups count as with shared
+// leases, a hit when the engine held the lead, a miss for a lead new here.
+TEST_F(LeadSyncTest, WithoutSharedLeasesLookupsOfTheEnginesCopyAreCountedTheSameWay) {
+  LeadSync alone(*store_, nullptr, engine_a_);
+  ASSERT_TRUE(alone.apply_stored_event(make_event("l1", 1, kT0 + 10, EventType::kSmsIn), kT0 + 100, nullptr));
+  EXPECT_EQ(alone.stats().snapshot_misses, 1u);  // new here
+  EXPECT_EQ(alone.stats().snapshot_hits, 0u);
+  ASSERT_TRUE(alone.apply_stored_event(make_event("l1", 2, kT0 + 20, EventType::kSmsOut), kT0 + 100, nullptr));
+  EXPECT_TRUE(alone.refresh("t_sync", "l1").is_ok());
+  EXPECT_EQ(alone.stats().snapshot_hits, 2u);
+  EXPECT_TRUE(alone.refresh("t_sync", "nobody").is_ok());  // a read of an unknown lead
+  EXPECT_TRUE(alone.refresh("other_tenant", "l1").is_ok());
+  const LeadSyncStats s = alone.stats();
+  EXPECT_EQ(s.snapshot_hits, 2u);
+  EXPECT_EQ(s.snapshot_misses, 3u);
+  EXPECT_EQ(s.snapshot_adopted, 0u);
+  EXPECT_DOUBLE_EQ(s.hit_rate(), 0.4);
+  EXPECT_EQ(s.store_rebuilds, 0u);
+  // A contact write is no lookup.
+  ASSERT_TRUE(alone.contact_stored(make_contact("l2"), kT0 + 100, nullptr, ""));
+  EXPECT_EQ(alone.stats().snapshot_hits + alone.stats().snapshot_misses, 5u);
 }
 
 TEST(LeadSnapshot, RoundTripsExactlyAndRefusesAnythingElse) {

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/json_text.h"
+
 namespace reai::server {
 
 std::string_view route_label(Route route) {
@@ -153,6 +155,36 @@ PrometheusText& PrometheusText::sample(std::string_view name, std::string_view l
   if (!labels.empty()) out_->append("{").append(labels).append("}");
   out_->append(" ").append(std::to_string(value)).append("\n");
   return *this;
+}
+
+PrometheusText& PrometheusText::fraction(std::string_view name, std::string_view labels, double value) {
+  out_->append(name);
+  if (!labels.empty()) out_->append("{").append(labels).append("}");
+  out_->push_back(' ');
+  append_shortest_double(value, out_);
+  out_->push_back('\n');
+  return *this;
+}
+
+void append_cache_metrics(const CacheFigures& f, std::string* out) {
+  constexpr std::string_view kSnapshot = "kind=\"feature_snapshot\"", kWarm = "kind=\"warm_score\"";
+  PrometheusText(out)
+      .family("reai_cache_hits_total", "counter",
+              "Cache lookups served: lead feature snapshots (state at hand, here or another instance's) and warm "
+              "scores.")
+      .sample("reai_cache_hits_total", kSnapshot, f.feature_snapshots.hits)
+      .sample("reai_cache_hits_total", kWarm, f.warm_scores.hits)
+      .family("reai_cache_misses_total", "counter",
+              "Cache lookups not served: a lead's state refolded from the store or new here; no warm score.")
+      .sample("reai_cache_misses_total", kSnapshot, f.feature_snapshots.misses)
+      .sample("reai_cache_misses_total", kWarm, f.warm_scores.misses)
+      .family("reai_cache_hit_ratio", "gauge", "Hits over lookups since start (0 before any).")
+      .fraction("reai_cache_hit_ratio", kSnapshot, f.feature_snapshots.hit_rate())
+      .fraction("reai_cache_hit_ratio", kWarm, f.warm_scores.hit_rate())
+      .family("reai_cache_entries", "gauge", "Entries in the cache (Redis: the deployment's).")
+      .sample("reai_cache_entries", kWarm, f.warm_score_entries)
+      .family("reai_cache_evictions_total", "counter", "Entries expired or pushed out by the size bound.")
+      .sample("reai_cache_evictions_total", kWarm, f.warm_score_evictions);
 }
 
 std::string Metrics::render_prometheus(std::string_view extra) const {

@@ -152,6 +152,8 @@ class PrometheusText {
   PrometheusText& family(std::string_view name, std::string_view type, std::string_view help);
   // "name{labels} value"; `labels` without braces, empty for none.
   PrometheusText& sample(std::string_view name, std::string_view labels, std::uint64_t value);
+  // "name{labels} value" for a fraction (shortest round-trip form).
+  PrometheusText& fraction(std::string_view name, std::string_view labels, double value);
   // A family of one unlabelled sample.
   PrometheusText& counter(std::string_view name, std::string_view help, std::uint64_t value) {
     return family(name, "counter", help).sample(name, "", value);
@@ -163,6 +165,34 @@ class PrometheusText {
  private:
   std::string* out_;
 };
+
+// Lookups of one kind of cached thing, each a hit or a miss.
+struct CacheLookups {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  // Hits over lookups; 0 before any.
+  double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
+};
+
+// What /metrics and /api/realtime/performance say of the caches, the same
+// with one instance or several: lookups of lead feature snapshots (the state
+// a lead's events fold into, TTL 300 s shared) and of warm scores (a lead's
+// last good score, TTL 3600 s, read when no model can score it).
+struct CacheFigures {
+  CacheLookups feature_snapshots;
+  std::uint64_t snapshots_from_other_instances = 0;  // of the snapshot hits
+  CacheLookups warm_scores;
+  std::uint64_t warm_score_entries = 0;    // in the cache (Redis: the deployment's)
+  std::uint64_t warm_score_evictions = 0;  // expired or pushed out by the size bound
+  // Both kinds together.
+  CacheLookups all() const {
+    return {feature_snapshots.hits + warm_scores.hits, feature_snapshots.misses + warm_scores.misses};
+  }
+};
+// reai_cache_{hits,misses}_total and reai_cache_hit_ratio by kind
+// ("feature_snapshot", "warm_score"), reai_cache_entries and
+// reai_cache_evictions_total (warm scores).
+void append_cache_metrics(const CacheFigures& figures, std::string* out);
 
 // Seconds of a monotonic clock, for rates (not the injectable Clock: rates
 // are about real traffic).

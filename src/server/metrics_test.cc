@@ -53,5 +53,29 @@ TEST(Metrics, PrometheusTextWritesFamiliesAndSamplesInTheExpositionFormat) {
             "# HELP reai_depth Waiting things.\n# TYPE reai_depth gauge\nreai_depth 18446744073709551615\n");
 }
 
+TEST(Metrics, CacheFiguresByKindWithHitRatios) {
+  CacheFigures f;
+  EXPECT_DOUBLE_EQ(f.all().hit_rate(), 0.0);  // no lookup yet
+  f.feature_snapshots = {3, 1};
+  f.snapshots_from_other_instances = 2;
+  f.warm_scores = {0, 4};
+  f.warm_score_entries = 7;
+  f.warm_score_evictions = 5;
+  EXPECT_DOUBLE_EQ(f.feature_snapshots.hit_rate(), 0.75);
+  EXPECT_EQ(f.all().hits, 3u);
+  EXPECT_EQ(f.all().misses, 5u);
+  EXPECT_DOUBLE_EQ(f.all().hit_rate(), 0.375);
+  std::string out;
+  append_cache_metrics(f, &out);
+  for (const char* line :
+       {"# TYPE reai_cache_hits_total counter\n", "reai_cache_hits_total{kind=\"feature_snapshot\"} 3\n",
+        "reai_cache_misses_total{kind=\"feature_snapshot\"} 1\n", "reai_cache_hits_total{kind=\"warm_score\"} 0\n",
+        "reai_cache_misses_total{kind=\"warm_score\"} 4\n", "# TYPE reai_cache_hit_ratio gauge\n",
+        "reai_cache_hit_ratio{kind=\"feature_snapshot\"} 0.75\n", "reai_cache_hit_ratio{kind=\"warm_score\"} 0\n",
+        "reai_cache_entries{kind=\"warm_score\"} 7\n", "reai_cache_evictions_total{kind=\"warm_score\"} 5\n"}) {
+    EXPECT_NE(out.find(line), std::string::npos) << line << out;
+  }
+}
+
 }  // namespace
 }  // namespace reai::server

@@ -562,11 +562,47 @@ TEST_F(ServerTest, PerformanceReportsTheCallersTenant) {
   EXPECT_TRUE(p["scoring_latency"].as_object().contains("p99_ms"));
   EXPECT_TRUE(p["events_per_second"].as_object().contains("last_60s"));
   EXPECT_EQ(p["websocket_connections"].as_object()["tenant"].to_number<std::uint64_t>(), 0u);
-  EXPECT_TRUE(p["cache"].as_object().contains("hit_rate"));
   EXPECT_EQ(p["model_version"].as_string(), "fallback");
   EXPECT_EQ(p["fallback_scores"].as_object()["tenant"].to_number<std::uint64_t>(), 2u);
   auto other = as_object(http_->get("/api/realtime/performance", token("tenant-b")));
   EXPECT_EQ(other["scoring_latency"].as_object()["samples"].to_number<std::uint64_t>(), 0u);
+}
+
+// Two new leads (misses), then a read of one (a hit); no model, so each
+// lead asks the warm-score cache once for a last good score, which none has.
+TEST_F(ServerTest, PerformanceAndMetricsCountFeatureSnapshotAndWarmScoreLookups) {
+  start();
+  const std::string a = token("tenant-a");
+  ASSERT_EQ(post_event(a, "c1").status, 200);
+  ASSERT_EQ(post_event(a, "c2").status, 200);
+  ASSERT_EQ(http_->get("/api/contacts/c1/score", a).status, 200);
+  auto cache = as_object(http_->get("/api/realtime/performance", a))["cache"].as_object();
+  const auto& snapshots = cache["feature_snapshots"].as_object();
+  EXPECT_EQ(snapshots.at("hits").to_number<std::uint64_t>(), 1u);
+  EXPECT_EQ(snapshots.at("misses").to_number<std::uint64_t>(), 2u);
+  EXPECT_DOUBLE_EQ(snapshots.at("hit_rate").to_number<double>(), 1.0 / 3);
+  EXPECT_EQ(snapshots.at("from_other_instances").to_number<std::uint64_t>(), 0u);
+  EXPECT_FALSE(snapshots.at("shared").as_bool());
+  EXPECT_EQ(snapshots.at("ttl_s").to_number<std::int64_t>(), 300);
+  const auto& warm = cache["warm_scores"].as_object();
+  EXPECT_EQ(warm.at("hits").to_number<std::uint64_t>(), 0u);
+  EXPECT_EQ(warm.at("misses").to_number<std::uint64_t>(), 2u);
+  EXPECT_DOUBLE_EQ(warm.at("hit_rate").to_number<double>(), 0.0);
+  EXPECT_EQ(warm.at("entries").to_number<std::uint64_t>(), 0u);  // fallback scores are not kept
+  EXPECT_EQ(warm.at("ttl_s").to_number<std::int64_t>(), 3600);
+  // The top level counts both kinds.
+  EXPECT_EQ(cache["hits"].to_number<std::uint64_t>(), 1u);
+  EXPECT_EQ(cache["misses"].to_number<std::uint64_t>(), 4u);
+  EXPECT_DOUBLE_EQ(cache["hit_rate"].to_number<double>(), 0.2);
+  const std::string m = http_->get("/metrics").body;
+  for (const char* line :
+       {"reai_cache_hits_total{kind=\"feature_snapshot\"} 1\n", "reai_cache_misses_total{kind=\"feature_snapshot\"} 2\n",
+        "reai_cache_hits_total{kind=\"warm_score\"} 0\n", "reai_cache_misses_total{kind=\"warm_score\"} 2\n",
+        "reai_cache_hit_ratio{kind=\"feature_snapshot\"} 0.3333333333333333\n",
+        "reai_cache_hit_ratio{kind=\"warm_score\"} 0\n", "reai_cache_entries{kind=\"warm_score\"} 0\n",
+        "reai_lead_snapshot_adopted_total 0\n"}) {
+    EXPECT_NE(m.find(line), std::string::npos) << line << m;
+  }
 }
 
 TEST_F(ServerTest, MetricsUseRouteTemplatesAndNoIds) {

@@ -38,9 +38,20 @@ export interface Performance {
   };
   events_per_second: { last_10s: number; last_60s: number };
   websocket_connections: { tenant: number; total: number };
-  cache: { hits: number; misses: number; hit_rate: number };
+  // Lookups of both kinds together, then each: feature snapshots (a lead's
+  // state at hand, here or another instance's) and warm scores.
+  cache: CacheLookups & {
+    feature_snapshots: CacheLookups & { from_other_instances: number; shared: boolean; ttl_s: number };
+    warm_scores: CacheLookups & { entries: number; evictions: number; ttl_s: number };
+  };
   model_version: string;
   fallback_scores: { tenant: number; total: number };
+}
+
+export interface CacheLookups {
+  hits: number;
+  misses: number;
+  hit_rate: number;
 }
 
 export interface ComponentHealth {

@@ -4,7 +4,7 @@ import type { ApiClient } from '../api';
 import { axisStyle, palette, responsiveChart, timeAxis } from '../charts';
 import { card, h, tile } from '../dom';
 import * as fmt from '../format';
-import type { Performance } from '../types';
+import type { CacheLookups, Performance } from '../types';
 
 const kPoints = 300; // 5 minutes at one sample a second
 
@@ -96,7 +96,10 @@ export class PerformanceView {
     this.values.ws.textContent = fmt.int(p.websocket_connections.tenant);
     this.hints.ws.textContent = `${fmt.int(p.websocket_connections.total)} on this server`;
     this.values.cache.textContent = p.cache.hits + p.cache.misses ? fmt.percent(p.cache.hit_rate, 1) : '–';
-    this.hints.cache.textContent = `${fmt.int(p.cache.hits)} hits · ${fmt.int(p.cache.misses)} misses`;
+    const rate = (l: CacheLookups) => (l.hits + l.misses ? fmt.percent(l.hit_rate, 1) : '–');
+    this.hints.cache.textContent =
+      `snapshots ${rate(p.cache.feature_snapshots)} · warm scores ${rate(p.cache.warm_scores)} · ` +
+      `${fmt.int(p.cache.hits)} hits, ${fmt.int(p.cache.misses)} misses`;
     this.values.model.textContent = p.model_version;
     this.values.model.title = p.model_version;
     this.values.fallback.textContent = fmt.int(p.fallback_scores.tenant);
