@@ -97,6 +97,9 @@ class Cache {
   virtual void put(std::string_view key, std::string value, UnixSeconds ttl_seconds) = 0;
   virtual void erase(std::string_view key) = 0;
   virtual CacheStats stats() const = 0;
+  // OK when the cache works; Unavailable with the reason otherwise. Checks
+  // the backend itself (a remote cache pings it, at most once per backoff
+  // while it is down), so the answer does not depend on lookups being made.
   virtual Status health() = 0;
 };
 

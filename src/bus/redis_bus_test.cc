@@ -330,5 +330,25 @@ TEST(RedisBus, KilledAndRestartedRedisDegradesThenResumesAcrossInstances) {
   EXPECT_TRUE(cache->health().is_ok());
 }
 
+TEST(RedisCache, HealthAsksRedisItselfWithoutAnyLookup) {
+  // Leads keep their warm scores in memory, so a cache can sit idle through
+  // a whole outage: /readyz must still see it go and come back.
+  auto server = reai::testing::PrivateRedis::own("redis-test-cache-health");
+  ASSERT_TRUE(server.start()) << "redis-server did not start";
+  ManualClock clock(100);
+  auto cache = make_redis_cache(endpoint_on(server.port()), clock);
+  ASSERT_TRUE(cache->health().is_ok()) << cache->health().message();
+
+  ASSERT_TRUE(server.kill());
+  const Status down = cache->health();
+  EXPECT_EQ(down.code(), StatusCode::kUnavailable);
+  EXPECT_NE(down.message().find("redis cache down"), std::string::npos) << down.message();
+  EXPECT_EQ(cache->stats().hits + cache->stats().misses, 0u);  // no lookup was made
+
+  ASSERT_TRUE(server.start());
+  EXPECT_TRUE(eventually([&] { return cache->health().is_ok(); }));
+  EXPECT_EQ(cache->stats().hits + cache->stats().misses, 0u);
+}
+
 }  // namespace
 }  // namespace reai::bus

@@ -112,6 +112,10 @@ class RedisCache final : public Cache {
   }
 
   Status health() override {
+    // Lookups are rare once leads hold their warm scores, so the last
+    // command's outcome can be minutes old: ask Redis now. While it is down
+    // the ping is the reconnect probe, paced by the backoff like any call.
+    (void)run({"PING"});
     std::lock_guard lock(pool_mu_);
     if (down_reason_.empty()) return Status::ok();
     return unavailable("redis cache down (" + down_reason_ + "); every lookup is a miss");
