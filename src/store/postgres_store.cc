@@ -37,7 +37,7 @@ constexpr const char* kInsertContactsIfAbsent =
     " SELECT t, c, ca, s, lt, ag, b, tm, pa, bw, aw, hp, he FROM unnest($1::bytea[], $2::bytea[], $3::int8[],"
     " $4::bytea[], $5::bytea[], $6::bytea[], $7::float8[], $8::int8[], $9::bool[], $10::int8[], $11::bytea[],"
     " $12::bool[], $13::bool[]) WITH ORDINALITY AS x(t, c, ca, s, lt, ag, b, tm, pa, bw, aw, hp, he, n) ORDER BY n"
-    " ON CONFLICT DO NOTHING";
+    " ON CONFLICT DO NOTHING RETURNING tenant_id, contact_id";
 constexpr const char* kUpsertContact =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
     " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
@@ -364,20 +364,29 @@ PgParams scores_batch_params(std::span<const ScoreRecord> scores) {
   return p;
 }
 
-// Answer i: true when events[i] is the first of its (tenant, id) in the batch
-// and the INSERT returned it.
-std::vector<bool> answers_from(std::span<const Event> events, const PgResult& inserted) {
+// Answer i: true when rows[i] is the first of its (tenant, id) in the batch
+// and the INSERT returned that key (its first two columns).
+template <class Row, class Id>
+std::vector<bool> first_returned(std::span<const Row> rows, const PgResult& inserted, Id id) {
   std::map<std::pair<std::string, std::string>, bool> fresh;  // key -> not yet claimed
   for (int i = 0; i < inserted.rows(); ++i) fresh[{inserted.bytes(i, 0), inserted.bytes(i, 1)}] = true;
   std::vector<bool> out;
-  out.reserve(events.size());
-  for (const Event& e : events) {
-    auto it = fresh.find({e.tenant_id, e.event_id});
+  out.reserve(rows.size());
+  for (const Row& row : rows) {
+    auto it = fresh.find({row.tenant_id, id(row)});
     bool written = it != fresh.end() && it->second;
     if (written) it->second = false;
     out.push_back(written);
   }
   return out;
+}
+
+std::vector<bool> answers_from(std::span<const Event> events, const PgResult& inserted) {
+  return first_returned(events, inserted, [](const Event& e) -> const std::string& { return e.event_id; });
+}
+
+std::vector<bool> created_from(std::span<const Contact> contacts, const PgResult& inserted) {
+  return first_returned(contacts, inserted, [](const Contact& c) -> const std::string& { return c.contact_id; });
 }
 
 class PostgresStore final : public Store {
@@ -428,25 +437,28 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {}, {});
+    return append_batch(events, {}, {}, nullptr);
   }
 
   Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
-                                         std::span<const Contact> new_contacts) override {
+                                         std::span<const Contact> new_contacts,
+                                         std::vector<bool>* contacts_created) override {
     for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
     for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     if (events.empty() && scores.empty() && new_contacts.empty()) return std::vector<bool>();
     auto session = pool_->acquire();
     if (!session) return session.status();
-    std::vector<bool> written;
+    std::vector<bool> written, created;
     Status status = session->transaction([&]() -> Status {
       written.clear();
+      created.clear();
       // One statement for all of them: a batch of new leads introduces a
       // contact per event, and a statement each was a round trip each.
       if (!new_contacts.empty()) {
         auto inserted = session->exec(kInsertContactsIfAbsent, contacts_batch_params(new_contacts));
         if (!inserted) return inserted.status();
+        created = created_from(new_contacts, *inserted);
       }
       if (!events.empty()) {
         auto inserted = session->exec(kInsertEvents, events_batch_params(events));
@@ -458,6 +470,7 @@ class PostgresStore final : public Store {
       return rows ? Status::ok() : rows.status();
     });
     if (!status.is_ok()) return status;
+    if (contacts_created) *contacts_created = std::move(created);
     return written;
   }
 

@@ -745,9 +745,12 @@ TYPED_TEST(StoreTest, AppendBatchInsertsNewContactsOnlyWhenAbsent) {
   known.created_at = 40;  // already stored: left as it is
   std::vector<Contact> contacts = {fresh, again, known};
   std::vector<Event> events = {make_event("t_a", "n1", "fresh", 30), make_event("t_a", "n2", "known", 40)};
-  auto written = s.append_batch(events, {}, contacts);
+  std::vector<bool> created;
+  auto written = s.append_batch(events, {}, contacts, &created);
   ASSERT_TRUE(written.has_value()) << written.status().to_string();
   EXPECT_EQ(*written, (std::vector<bool>{true, true}));
+  // Created: only the first "fresh"; its repeat and the stored one were not.
+  EXPECT_EQ(created, (std::vector<bool>{true, false, false}));
   EXPECT_EQ(s.get_contact("t_a", "fresh").value().created_at, 30);
   EXPECT_EQ(s.get_contact("t_a", "known").value().source, "zillow");
   EXPECT_EQ(s.get_contact("t_a", "known").value().created_at, 5);
@@ -755,7 +758,8 @@ TYPED_TEST(StoreTest, AppendBatchInsertsNewContactsOnlyWhenAbsent) {
   // Scoped by tenant: the same id in another tenant is another contact.
   Contact other = fresh;
   other.tenant_id = "t_b";
-  ASSERT_TRUE(s.append_batch({}, {}, std::vector<Contact>{other}).has_value());
+  ASSERT_TRUE(s.append_batch({}, {}, std::vector<Contact>{other, fresh}, &created).has_value());
+  EXPECT_EQ(created, (std::vector<bool>{true, false}));
   EXPECT_EQ(s.count_contacts("t_b").value(), 1u);
   EXPECT_EQ(s.count_contacts("t_a").value(), 2u);
 
