@@ -305,6 +305,11 @@ void LeadSync::leads_created(std::span<const Contact> created, std::span<const E
                      [](const Event& x, const Event& y) { return x.ts < y.ts; });
   }
   std::lock_guard lock(created_mu_);
+  if (created_.size() + batch.size() > kMaxCreated) {
+    // Leads whose first call never came (or came without taking theirs):
+    // stale anyway, so they make room.
+    std::erase_if(created_, [&](const auto& entry) { return now - entry.second.at >= kFreshFor; });
+  }
   for (auto& [key, lead] : batch) {
     if (created_.size() >= kMaxCreated) break;  // only a shortcut: those leads read the store
     created_.insert_or_assign(key, std::move(lead));
