@@ -129,6 +129,9 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
       .counter("reai_lead_unshared_snapshots_total",
                "Lead snapshots over the size bound, published without their state (others refold from the store).",
                s.unshared_snapshots)
+      .counter("reai_lead_created_folds_total",
+               "Snapshot misses of leads this instance's commit created, folded without reading the store.",
+               s.created_folds)
       .counter("reai_lead_marked_refolds_total",
                "Leads refolded because another instance's write (in flight or died) was not in the shared state.",
                s.marked_refolds)
@@ -158,8 +161,16 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       appender_(std::make_unique<EventAppender>(
           deps.store, [this](const Event& e, std::vector<Contact>* new_contacts) { return prepare_event(e, new_contacts); },
           EventAppender::Limits{.max_queued_events = config.max_queued_events},
-          [this](const std::vector<Contact>& written) {
-            for (const Contact& c : written) remember_contact(c.tenant_id, c.contact_id);
+          [this](const EventAppender::Committed& batch) {
+            for (const Contact& c : batch.contacts) remember_contact(c.tenant_id, c.contact_id);
+            // Shared lead state: a lead this commit created needs no store
+            // read to be folded (see LeadSync::leads_created).
+            if (!lead_sync_->active()) return;
+            std::vector<Contact> created;
+            for (std::size_t i = 0; i < batch.contacts.size() && i < batch.created.size(); ++i) {
+              if (batch.created[i]) created.push_back(batch.contacts[i]);
+            }
+            lead_sync_->leads_created(created, batch.events, batch.stored);
           },
           // Shared lead state: other instances learn which leads have events
           // being written before the commit (see lead_sync.h).
@@ -1171,6 +1182,7 @@ ApiResponse Api::performance(const TokenClaims& claims) {
                      {"degraded", !lead_sync_->health().is_ok()},
                      {"store_rebuilds", sync.store_rebuilds},
                      {"unshared_snapshots", sync.unshared_snapshots},
+                     {"created_folds", sync.created_folds},
                      {"marked_refolds", sync.marked_refolds},
                      {"mark_failures", sync.mark_failures},
                      {"leases", sync.leases},

@@ -155,14 +155,17 @@ void EventAppender::write_events(std::vector<Request>& requests,
     write_scores(rows);
   } else {
     if (before_write_) before_write_(batch);
-    auto written = store_.append_batch(batch, rows, new_contacts);
+    std::vector<bool> created;
+    auto written = store_.append_batch(batch, rows, new_contacts, &created);
     if (!written && !rows.empty()) {
       // Keep a refused history row from costing the events: apart, each
       // stands or falls on its own.
-      written = store_.append_batch(batch, {}, new_contacts);
+      written = store_.append_batch(batch, {}, new_contacts, &created);
       write_scores(rows);
     }
-    if (written && !new_contacts.empty() && contacts_written_) contacts_written_(new_contacts);
+    if (written && !new_contacts.empty() && contacts_written_) {
+      contacts_written_(Committed{new_contacts, created, batch, *written});
+    }
     for (std::size_t k = 0; k < batch.size(); ++k) {
       const auto [r, i] = from[k];
       answers[r][i] = written ? Result<bool>(bool((*written)[k])) : Result<bool>(written.status());

@@ -56,8 +56,17 @@ class EventAppender {
   // hold yet) is inserted when absent in the batch's own transaction, ahead
   // of the events: one commit for both.
   using Prepare = std::function<Status(const Event&, std::vector<Contact>* new_contacts)>;
-  // Runs on the appender thread once a batch's new contacts are committed.
-  using ContactsWritten = std::function<void(const std::vector<Contact>&)>;
+  // Runs on the appender thread once a batch's new contacts are committed,
+  // before its Done callbacks: every contact the batch introduced, which of
+  // them the commit created (one flag each: the store held nothing of them
+  // before), and the batch's events with, for each, whether it was stored.
+  struct Committed {
+    const std::vector<Contact>& contacts;
+    const std::vector<bool>& created;
+    std::span<const Event> events;
+    const std::vector<bool>& stored;
+  };
+  using ContactsWritten = std::function<void(const Committed&)>;
   // Runs on the appender thread with a batch's events (those that passed
   // prepare) just before their transaction, e.g. to tell other instances
   // they are being written. May block briefly; cannot refuse them.

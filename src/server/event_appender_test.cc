@@ -87,6 +87,8 @@ TEST(EventAppenderTest, AnswersEachEventInSubmissionOrder) {
 TEST(EventAppenderTest, NewContactsShareTheBatchAndAreReportedOnceWritten) {
   auto store = store::make_memory_store();
   std::vector<Contact> reported;
+  std::vector<bool> created, stored;
+  std::vector<std::string> events_seen;
   EventAppender appender(
       *store,
       [](const Event& e, std::vector<Contact>* new_contacts) {
@@ -99,7 +101,13 @@ TEST(EventAppenderTest, NewContactsShareTheBatchAndAreReportedOnceWritten) {
         }
         return Status::ok();
       },
-      {}, [&reported](const std::vector<Contact>& written) { reported = written; });
+      {}, [&](const EventAppender::Committed& batch) {
+        reported = batch.contacts;
+        created = batch.created;
+        stored = batch.stored;
+        events_seen.clear();
+        for (const Event& e : batch.events) events_seen.push_back(e.event_id);
+      });
   Outcome outcome;
   ASSERT_TRUE(appender.submit({event("e1", "new"), event("e2", "known"), event("", "lost")}, outcome.done()));
   auto [events, answers] = outcome.future.get();
@@ -116,8 +124,20 @@ TEST(EventAppenderTest, NewContactsShareTheBatchAndAreReportedOnceWritten) {
   EXPECT_TRUE(second.future.get().second[0].value());
   ASSERT_EQ(reported.size(), 1u);
   EXPECT_EQ(reported[0].contact_id, "new");
+  EXPECT_EQ(created, std::vector<bool>{true});  // absent before this commit
+  EXPECT_EQ(events_seen, (std::vector<std::string>{"e1", "e2"}));
+  EXPECT_EQ(stored, (std::vector<bool>{true, true}));
   EXPECT_EQ(store->get_contact("t1", "new").value().created_at, 1'700'000'000);
   EXPECT_EQ(appender.batches(), 2u);
+
+  // The same contact again (this instance's prepare did not know it), and a
+  // replayed event: reported, but not as created, and the replay not stored.
+  Outcome third;
+  ASSERT_TRUE(appender.submit({event("e3", "new"), event("e1", "known")}, third.done()));
+  EXPECT_TRUE(third.future.get().second[0].value());
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(created, std::vector<bool>{false});
+  EXPECT_EQ(stored, (std::vector<bool>{true, false}));
 }
 
 TEST(EventAppenderTest, PrepareErrorAnswersOnlyThatEvent) {

@@ -287,6 +287,60 @@ void LeadSync::will_store(std::span<const Event> events) {
   note_marked(leases_->mark(marks, kShareTtl));
 }
 
+void LeadSync::leads_created(std::span<const Contact> created, std::span<const Event> events,
+                             const std::vector<bool>& stored) {
+  if (!active_ || created.empty()) return;
+  const auto now = SteadyClock::now();
+  std::unordered_map<std::string, Created> batch;
+  batch.reserve(created.size());
+  for (const Contact& c : created) batch[cache_key(c.tenant_id, c.contact_id)] = {LeadSnapshot{0, c, {}}, now};
+  for (std::size_t k = 0; k < events.size() && k < stored.size(); ++k) {
+    if (!stored[k]) continue;
+    auto it = batch.find(cache_key(events[k].tenant_id, events[k].contact_id));
+    if (it != batch.end()) it->second.state.events.push_back(events[k]);
+  }
+  for (auto& [key, lead] : batch) {
+    // The store's order: time, then insertion (the batch's order).
+    std::stable_sort(lead.state.events.begin(), lead.state.events.end(),
+                     [](const Event& x, const Event& y) { return x.ts < y.ts; });
+  }
+  std::lock_guard lock(created_mu_);
+  if (created_.size() + batch.size() > kMaxCreated) {
+    // Leads whose first call never came (or came without taking theirs):
+    // stale anyway, so they make room.
+    std::erase_if(created_, [&](const auto& entry) { return now - entry.second.at >= kFreshFor; });
+  }
+  for (auto& [key, lead] : batch) {
+    if (created_.size() >= kMaxCreated) break;  // only a shortcut: those leads read the store
+    created_.insert_or_assign(key, std::move(lead));
+  }
+}
+
+void LeadSync::take_created(Local& here, const std::string& key) {
+  std::optional<Created> lead;
+  {
+    std::lock_guard lock(created_mu_);
+    auto it = created_.find(key);
+    if (it == created_.end()) return;
+    lead = std::move(it->second);
+    created_.erase(it);
+  }
+  if (SteadyClock::now() - lead->at < kFreshFor) here.created = std::move(lead->state);
+}
+
+bool LeadSync::fold_created(Local& here, LeadSnapshot& local, const std::string& tenant_id,
+                            const std::string& lead_id, const bus::LeaseState& shared, std::string_view own_mark) {
+  std::optional<LeadSnapshot> created = std::exchange(here.created, std::nullopt);
+  if (!created || shared.stamp != 0) return false;  // a stamp: published since, adopt or read that
+  for (const std::string& m : shared.marks) {
+    if (m != own_mark && !marked_work_held(*created, m)) return false;  // someone else's write
+  }
+  local = std::move(*created);  // generation 0: not published yet
+  engine_.rebuild_lead(tenant_id, lead_id, local.contact ? &*local.contact : nullptr, local.events);
+  created_folds_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 std::string LeadSync::will_store_contact(const std::string& tenant_id, const std::string& contact_id) {
   if (!active_) return {};
   std::string mark = contact_mark();
@@ -352,10 +406,12 @@ Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const st
   LeadSnapshot& local = here.state;
   if (!std::exchange(here.applied_alone, false) &&
       current_locked(local, tenant_id, lead_id, key, shared, own_mark, adopted)) {
+    here.created.reset();
     return Status::ok();
   }
   misses_.fetch_add(1, std::memory_order_relaxed);
   *adopted = true;
+  if (fold_created(here, local, tenant_id, lead_id, shared, own_mark)) return Status::ok();
   return rebuild_from_store(local, tenant_id, lead_id);
 }
 
@@ -401,9 +457,15 @@ Result<scoring::LeadScore> LeadSync::under_lease(const std::string& tenant_id, c
   Stripe& stripe = stripe_for(key);
   std::lock_guard lock(stripe.mu);
   Local& here = stripe.leads[key];
+  take_created(here, key);
   HeldLease lease(*this, key);
-  if (!lease.ok()) return apply_alone(here, key, on_score, alone);
-  return synced(here, key, lease);
+  if (!lease.ok()) {
+    here.created.reset();
+    return apply_alone(here, key, on_score, alone);
+  }
+  auto score = synced(here, key, lease);
+  here.created.reset();  // for this call only
+  return score;
 }
 
 Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, UnixSeconds now,
@@ -489,7 +551,10 @@ Status LeadSync::refresh(const std::string& tenant_id, const std::string& lead_i
   const std::string key = cache_key(tenant_id, lead_id);
   Stripe& stripe = stripe_for(key);
   std::lock_guard lock(stripe.mu);
-  Status s = refresh_locked(stripe.leads[key], tenant_id, lead_id, key);
+  Local& here = stripe.leads[key];
+  take_created(here, key);
+  Status s = refresh_locked(here, tenant_id, lead_id, key);
+  here.created.reset();  // for this call only
   // Reads of unknown leads leave nothing behind.
   if (auto it = stripe.leads.find(key);
       it != stripe.leads.end() && !it->second.state.contact && it->second.state.events.empty()) {
@@ -538,6 +603,7 @@ LeadSyncStats LeadSync::stats() const {
   s.mark_failures = mark_failures_.load(std::memory_order_relaxed);
   s.store_rebuilds = rebuilds_.load(std::memory_order_relaxed);
   s.unshared_snapshots = unshared_.load(std::memory_order_relaxed);
+  s.created_folds = created_folds_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -26,6 +26,13 @@
 // point, the next synchronised call on the lead folds every event the store
 // holds for it.
 //
+// A lead this instance's own commit created (its contact was absent from the
+// store before it: leads_created) needs no store read on that first miss:
+// the store then holds exactly the contact and that commit's events of it,
+// and any later write by anyone shows under the lease as a mark (set before
+// the write) or a stamp (set by the publish that dropped the mark). So with
+// no stamp and no mark that state lacks, it is what a rebuild would read.
+//
 // Snapshots carry the lead's contact and stored events (in fold order), so
 // adopting one is an exact refold, not a copy of derived numbers.
 //
@@ -99,6 +106,7 @@ struct LeadSyncStats {
   std::uint64_t mark_failures = 0;    // marks not set (lease service down): those writes unprotected
   std::uint64_t store_rebuilds = 0;   // misses + marked refolds + events older than the lead's newest
   std::uint64_t unshared_snapshots = 0;  // published without the snapshot (over max_shared_snapshot_bytes)
+  std::uint64_t created_folds = 0;    // misses folded from what created the lead, without a store read
   // Hits over lookups (0 before any).
   double hit_rate() const {
     const std::uint64_t n = snapshot_hits + snapshot_misses;
@@ -138,6 +146,14 @@ class LeadSync {
   // (Redis down) is skipped, counted (stats().mark_failures) and shows in
   // health(): the lead is degraded anyway.
   void will_store(std::span<const Event> events);
+  // After a commit that created `created` contacts (the store held nothing
+  // of them before it; nothing happens when not active): the store then
+  // holds of each such lead exactly that contact and its events among
+  // `events` that were `stored` (one flag each). The lead's next synchronised
+  // call folds that instead of reading the store back, unless its lease says
+  // someone else wrote to the lead since (a stamp, or a mark that state does
+  // not hold) or kFreshFor has passed. Cheap; never blocks on the leases.
+  void leads_created(std::span<const Contact> created, std::span<const Event> events, const std::vector<bool>& stored);
   // Before `contact_id`'s contact is written: the same; answers the mark to
   // hand to contact_stored ("" when not active).
   std::string will_store_contact(const std::string& tenant_id, const std::string& contact_id);
@@ -166,7 +182,18 @@ class LeadSync {
     // An event was applied without the lease: the shared state may lack it,
     // so the next synchronised call refolds from the store.
     bool applied_alone = false;
+    // What the store held when this instance's commit created the lead
+    // (leads_created), taken for the next synchronised call only.
+    std::optional<LeadSnapshot> created;
   };
+  struct Created {
+    LeadSnapshot state;
+    std::chrono::steady_clock::time_point at;  // of the commit
+  };
+  // A created lead's state is trusted this long after its commit (the marks
+  // of others' writes it relies on live kFeatureSnapshotTtl).
+  static constexpr std::chrono::seconds kFreshFor{60};
+  static constexpr std::size_t kMaxCreated = 65536;
   struct Stripe {
     std::mutex mu;
     std::unordered_map<std::string, Local> leads;
@@ -174,6 +201,12 @@ class LeadSync {
   class HeldLease;
 
   Stripe& stripe_for(const std::string& key);
+  // Moves the lead's leads_created state, if fresh, into `here.created`.
+  void take_created(Local& here, const std::string& key);
+  // True (and `local` set to it) when `here.created` may stand for a store
+  // read under `shared`: no stamp and every mark but `own_mark` held.
+  bool fold_created(Local& here, LeadSnapshot& local, const std::string& tenant_id, const std::string& lead_id,
+                    const bus::LeaseState& shared, std::string_view own_mark);
   // Brings `local` (and the engine) to the lead's shared state as `shared`
   // (taken with the lease) describes it: its own copy when that is the
   // stamped generation, else the stamp's snapshot of that generation, else a
@@ -233,6 +266,9 @@ class LeadSync {
   std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0};
   std::atomic<std::uint64_t> hits_{0}, adopted_{0}, misses_{0}, marked_refolds_{0}, rebuilds_{0};
   std::atomic<std::uint64_t> mark_failures_{0}, unshared_{0};
+  std::atomic<std::uint64_t> created_folds_{0};
+  std::mutex created_mu_;
+  std::unordered_map<std::string, Created> created_;  // guarded by created_mu_
 };
 
 }  // namespace reai::server

@@ -248,6 +248,78 @@ TEST_F(LeadSyncTest, AnEventAnotherInstanceAlreadyFoldedIsNotAppliedTwice) {
   EXPECT_EQ(a_.stats().snapshot_adopted, 1u);
 }
 
+// A's commit creates lead l1 with two events (out of time order) and l2 with
+// one: what Api does through the appender's batch.
+struct CreatedBatch {
+  std::vector<Event> events;
+  std::vector<Contact> contacts;
+};
+CreatedBatch create_leads_on(LeadSync& sync, store::Store& store) {
+  CreatedBatch b;
+  b.events = {make_event("l1", 1, kT0 + 50, EventType::kSmsOut), make_event("l2", 2, kT0 + 10, EventType::kPageView),
+              make_event("l1", 3, kT0 + 20, EventType::kSmsIn)};
+  for (const char* lead : {"l1", "l2"}) {
+    Contact c;
+    c.tenant_id = "t_sync";
+    c.contact_id = lead;
+    c.created_at = kT0;
+    b.contacts.push_back(c);
+  }
+  sync.will_store(b.events);
+  std::vector<bool> created;
+  auto stored = store.append_batch(b.events, {}, b.contacts, &created);
+  EXPECT_EQ(stored.value(), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(created, (std::vector<bool>{true, true}));
+  sync.leads_created(b.contacts, b.events, stored.value());
+  return b;
+}
+
+TEST_F(LeadSyncTest, LeadsThisInstanceCreatedAreFoldedWithoutReadingTheStore) {
+  const CreatedBatch b = create_leads_on(a_, *store_);
+  for (const Event& e : b.events) ASSERT_TRUE(a_.apply_stored_event(e, kT0 + 100, nullptr));
+  const auto s = a_.stats();
+  EXPECT_EQ(s.created_folds, 2u);
+  EXPECT_EQ(s.store_rebuilds, 0u);
+  EXPECT_EQ(s.snapshot_misses, 2u);
+  const UnixSeconds at = kT0 + 200;
+  for (const char* lead : {"l1", "l2"}) {
+    const auto one = single_instance_score(lead, at);
+    const auto on_a = engine_a_.score("t_sync", lead, at).value();
+    EXPECT_EQ(on_a.probability, one.probability) << lead;
+    EXPECT_EQ(on_a.events_count, one.events_count) << lead;
+    // Shared as a rebuild would have been: B adopts it, no store read either.
+    const auto on_b = score_on(b_, engine_b_, lead, at);
+    EXPECT_EQ(on_b.probability, one.probability) << lead;
+    EXPECT_TRUE(marks_of(lead).empty()) << lead;
+  }
+  EXPECT_EQ(single_instance_score("l1", at).events_count, 2u);
+  EXPECT_EQ(b_.stats().store_rebuilds, 0u);
+  EXPECT_EQ(b_.stats().snapshot_adopted, 2u);
+}
+
+TEST_F(LeadSyncTest, AnotherInstancesWriteToALeadItDidNotCreateMakesTheCreatorReadTheStore) {
+  const CreatedBatch b = create_leads_on(a_, *store_);
+  // B stores an event of l1 after A's commit and has not applied it yet: its
+  // mark is what tells A the store holds more than A's batch.
+  const Event other = make_event("l1", 4, kT0 + 30, EventType::kPropertySave);
+  store_event_on(b_, other);
+  ASSERT_TRUE(a_.apply_stored_event(b.events[0], kT0 + 100, nullptr));
+  EXPECT_EQ(a_.stats().created_folds, 0u);
+  EXPECT_EQ(a_.stats().store_rebuilds, 1u);
+  const UnixSeconds at = kT0 + 200;
+  EXPECT_EQ(engine_a_.score("t_sync", "l1", at).value().events_count, 3u);
+  EXPECT_EQ(engine_a_.score("t_sync", "l1", at).value().probability, single_instance_score("l1", at).probability);
+
+  // l2: B published it first (a stamp): A adopts that, not its own batch.
+  const Event l2_more = make_event("l2", 5, kT0 + 40, EventType::kCallIn);
+  store_event_on(b_, l2_more);
+  ASSERT_TRUE(b_.apply_stored_event(l2_more, kT0 + 100, nullptr));
+  ASSERT_TRUE(a_.apply_stored_event(b.events[1], kT0 + 100, nullptr));
+  EXPECT_EQ(a_.stats().created_folds, 0u);
+  EXPECT_EQ(engine_a_.score("t_sync", "l2", at).value().events_count, 2u);
+  EXPECT_EQ(engine_a_.score("t_sync", "l2", at).value().probability, single_instance_score("l2", at).probability);
+}
+
 TEST_F(LeadSyncTest, InOrderEventsApplyIncrementallyAndOlderOnesRefoldFromTheStore) {
   store_contact("l1");
   for (int n = 0; n < 3; ++n) {

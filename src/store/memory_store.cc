@@ -86,17 +86,22 @@ class MemoryStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {}, {});
+    return append_batch(events, {}, {}, nullptr);
   }
 
   Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
-                                         std::span<const Contact> new_contacts) override {
+                                         std::span<const Contact> new_contacts,
+                                         std::vector<bool>* contacts_created) override {
     // Validating first is what makes the batch all or nothing.
     for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
     for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     std::lock_guard lock(mu_);
-    for (const Contact& c : new_contacts) tenant_rows_[c.tenant_id].contacts.try_emplace(c.contact_id, c);
+    if (contacts_created) contacts_created->clear();
+    for (const Contact& c : new_contacts) {
+      const bool created = tenant_rows_[c.tenant_id].contacts.try_emplace(c.contact_id, c).second;
+      if (contacts_created) contacts_created->push_back(created);
+    }
     std::vector<bool> written;
     written.reserve(events.size());
     for (const Event& e : events) written.push_back(put_event(e));

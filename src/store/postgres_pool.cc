@@ -114,6 +114,14 @@ void PgArray::add(std::optional<std::string> element) {
 
 void PgArray::bytes(std::string_view value) { add(std::string(value)); }
 void PgArray::int8(std::int64_t value) { add(be64(static_cast<std::uint64_t>(value))); }
+void PgArray::int8(std::optional<int> value) {
+  if (!value) return add(std::nullopt);
+  int8(static_cast<std::int64_t>(*value));
+}
+void PgArray::boolean(std::optional<bool> value) {
+  if (!value) return add(std::nullopt);
+  add(std::string(1, *value ? '\1' : '\0'));
+}
 void PgArray::float8(std::optional<double> value) {
   if (!value) return add(std::nullopt);
   add(be64(std::bit_cast<std::uint64_t>(*value)));

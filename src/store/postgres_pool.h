@@ -52,7 +52,9 @@ class PgArray {
   explicit PgArray(Oid element_type) : element_type_(element_type) {}
   void bytes(std::string_view value);
   void int8(std::int64_t value);
+  void int8(std::optional<int> value);  // nullopt: NULL
   void float8(std::optional<double> value);
+  void boolean(std::optional<bool> value);
   std::string encode() const;
 
  private:
@@ -67,6 +69,7 @@ inline constexpr Oid kByteaOid = 17;
 inline constexpr Oid kInt8Oid = 20;
 inline constexpr Oid kFloat8Oid = 701;
 inline constexpr Oid kBoolOid = 16;
+inline constexpr Oid kBoolArrayOid = 1000;
 inline constexpr Oid kByteaArrayOid = 1001;
 inline constexpr Oid kInt8ArrayOid = 1016;
 inline constexpr Oid kFloat8ArrayOid = 1022;

@@ -1,8 +1,8 @@
 // PostgreSQL implementation of Store: a small pool of libpq connections, every
 // statement prepared once per connection, every query scoped by tenant id.
 // Batches are one INSERT ... SELECT FROM unnest(arrays) per table, so a batch
-// of any size costs four round trips (BEGIN, events, scores, COMMIT) and one
-// commit. Concurrent commits from several connections (or instances) are
+// of any size costs at most five round trips (BEGIN, contacts, events, scores,
+// COMMIT) and one commit. Concurrent commits from several connections (or instances) are
 // grouped by PostgreSQL itself, so append_event needs no queue of its own.
 #include <algorithm>
 #include <cstdint>
@@ -29,10 +29,15 @@ constexpr const char* kUpsertTenant =
 constexpr const char* kContactColumns =
     "SELECT tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, timeline_months,"
     " pre_approved, beds_wanted, area_wanted, has_phone, has_email FROM contacts ";
-constexpr const char* kInsertContactIfAbsent =
+// The contacts a batch introduces, in array order, each only when absent
+// (a repeat later in the same batch is skipped too).
+constexpr const char* kInsertContactsIfAbsent =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
     " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
+    " SELECT t, c, ca, s, lt, ag, b, tm, pa, bw, aw, hp, he FROM unnest($1::bytea[], $2::bytea[], $3::int8[],"
+    " $4::bytea[], $5::bytea[], $6::bytea[], $7::float8[], $8::int8[], $9::bool[], $10::int8[], $11::bytea[],"
+    " $12::bool[], $13::bool[]) WITH ORDINALITY AS x(t, c, ca, s, lt, ag, b, tm, pa, bw, aw, hp, he, n) ORDER BY n"
+    " ON CONFLICT DO NOTHING RETURNING tenant_id, contact_id";
 constexpr const char* kUpsertContact =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
     " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
@@ -288,6 +293,35 @@ GhlUpdate read_update(const PgResult& r, int i) {
   return u;
 }
 
+// The unnest() arrays of one contacts INSERT.
+PgParams contacts_batch_params(std::span<const Contact> contacts) {
+  PgArray tenant(kByteaOid), id(kByteaOid), created(kInt8Oid), source(kByteaOid), type(kByteaOid), agent(kByteaOid),
+      budget(kFloat8Oid), timeline(kInt8Oid), pre_approved(kBoolOid), beds(kInt8Oid), area(kByteaOid),
+      phone(kBoolOid), email(kBoolOid);
+  for (const Contact& c : contacts) {
+    tenant.bytes(c.tenant_id);
+    id.bytes(c.contact_id);
+    created.int8(static_cast<std::int64_t>(c.created_at));
+    source.bytes(c.source);
+    type.bytes(lead_type_name(c.lead_type));
+    agent.bytes(c.assigned_agent_id);
+    budget.float8(c.budget);
+    timeline.int8(c.timeline_months);
+    pre_approved.boolean(c.pre_approved);
+    beds.int8(c.beds_wanted);
+    area.bytes(c.area_wanted);
+    phone.boolean(c.has_phone);
+    email.boolean(c.has_email);
+  }
+  PgParams p;
+  p.array(kByteaArrayOid, tenant.encode()).array(kByteaArrayOid, id.encode()).array(kInt8ArrayOid, created.encode());
+  p.array(kByteaArrayOid, source.encode()).array(kByteaArrayOid, type.encode()).array(kByteaArrayOid, agent.encode());
+  p.array(kFloat8ArrayOid, budget.encode()).array(kInt8ArrayOid, timeline.encode());
+  p.array(kBoolArrayOid, pre_approved.encode()).array(kInt8ArrayOid, beds.encode());
+  p.array(kByteaArrayOid, area.encode()).array(kBoolArrayOid, phone.encode()).array(kBoolArrayOid, email.encode());
+  return p;
+}
+
 // The unnest() arrays of one events INSERT.
 PgParams events_batch_params(std::span<const Event> events) {
   PgArray tenant(kByteaOid), id(kByteaOid), contact(kByteaOid), ts(kInt8Oid), type(kByteaOid),
@@ -330,20 +364,29 @@ PgParams scores_batch_params(std::span<const ScoreRecord> scores) {
   return p;
 }
 
-// Answer i: true when events[i] is the first of its (tenant, id) in the batch
-// and the INSERT returned it.
-std::vector<bool> answers_from(std::span<const Event> events, const PgResult& inserted) {
+// Answer i: true when rows[i] is the first of its (tenant, id) in the batch
+// and the INSERT returned that key (its first two columns).
+template <class Row, class Id>
+std::vector<bool> first_returned(std::span<const Row> rows, const PgResult& inserted, Id id) {
   std::map<std::pair<std::string, std::string>, bool> fresh;  // key -> not yet claimed
   for (int i = 0; i < inserted.rows(); ++i) fresh[{inserted.bytes(i, 0), inserted.bytes(i, 1)}] = true;
   std::vector<bool> out;
-  out.reserve(events.size());
-  for (const Event& e : events) {
-    auto it = fresh.find({e.tenant_id, e.event_id});
+  out.reserve(rows.size());
+  for (const Row& row : rows) {
+    auto it = fresh.find({row.tenant_id, id(row)});
     bool written = it != fresh.end() && it->second;
     if (written) it->second = false;
     out.push_back(written);
   }
   return out;
+}
+
+std::vector<bool> answers_from(std::span<const Event> events, const PgResult& inserted) {
+  return first_returned(events, inserted, [](const Event& e) -> const std::string& { return e.event_id; });
+}
+
+std::vector<bool> created_from(std::span<const Contact> contacts, const PgResult& inserted) {
+  return first_returned(contacts, inserted, [](const Contact& c) -> const std::string& { return c.contact_id; });
 }
 
 class PostgresStore final : public Store {
@@ -394,25 +437,28 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {}, {});
+    return append_batch(events, {}, {}, nullptr);
   }
 
   Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
-                                         std::span<const Contact> new_contacts) override {
+                                         std::span<const Contact> new_contacts,
+                                         std::vector<bool>* contacts_created) override {
     for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
     for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     if (events.empty() && scores.empty() && new_contacts.empty()) return std::vector<bool>();
     auto session = pool_->acquire();
     if (!session) return session.status();
-    std::vector<bool> written;
+    std::vector<bool> written, created;
     Status status = session->transaction([&]() -> Status {
       written.clear();
-      // One statement each: a batch introduces few contacts once warm, and
-      // they share the events' commit (one commit per contact before).
-      for (const Contact& c : new_contacts) {
-        auto inserted = session->exec(kInsertContactIfAbsent, contact_params(c));
+      created.clear();
+      // One statement for all of them: a batch of new leads introduces a
+      // contact per event, and a statement each was a round trip each.
+      if (!new_contacts.empty()) {
+        auto inserted = session->exec(kInsertContactsIfAbsent, contacts_batch_params(new_contacts));
         if (!inserted) return inserted.status();
+        created = created_from(new_contacts, *inserted);
       }
       if (!events.empty()) {
         auto inserted = session->exec(kInsertEvents, events_batch_params(events));
@@ -424,6 +470,7 @@ class PostgresStore final : public Store {
       return rows ? Status::ok() : rows.status();
     });
     if (!status.is_ok()) return status;
+    if (contacts_created) *contacts_created = std::move(created);
     return written;
   }
 

@@ -803,20 +803,25 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {}, {});
+    return append_batch(events, {}, {}, nullptr);
   }
 
   Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
-                                         std::span<const Contact> new_contacts) override {
+                                         std::span<const Contact> new_contacts,
+                                         std::vector<bool>* contacts_created) override {
     for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
     for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
     for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
     std::vector<bool> written;
     written.reserve(events.size());
+    std::vector<bool> created;
     std::lock_guard lock(mu_);
     Status status = in_transaction(new_contacts.size() + events.size() + scores.size(), [&]() -> Status {
+      created.clear();
       for (const Contact& c : new_contacts) {
-        REAI_RETURN_IF_ERROR(write(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, c); }));
+        auto one = insert_counted(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, c); });
+        if (!one) return one.status();
+        created.push_back(*one);
       }
       for (const Event& e : events) {
         auto one = insert_event(e);
@@ -827,6 +832,7 @@ class SqliteStore final : public Store {
       return Status::ok();
     });
     if (!status.is_ok()) return status;
+    if (contacts_created) *contacts_created = std::move(created);
     return written;
   }
 

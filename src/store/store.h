@@ -237,9 +237,18 @@ class Store {
   // only when absent: a stored contact is left as it is. Events are answered
   // as by append_events; all or nothing for contacts, events and rows
   // together (InvalidArgument when any is invalid). Durable when it returns.
+  // `contacts_created` (optional): on success, one flag per new_contacts
+  // entry, true when this call inserted it (it was absent, and it is the
+  // first of its (tenant_id, contact_id) in the batch); so the caller knows
+  // the store held nothing of that contact before this commit.
   virtual Result<std::vector<bool>> append_batch(std::span<const Event> events,
                                                  std::span<const ScoreRecord> scores,
-                                                 std::span<const Contact> new_contacts) = 0;
+                                                 std::span<const Contact> new_contacts,
+                                                 std::vector<bool>* contacts_created) = 0;
+  Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
+                                         std::span<const Contact> new_contacts) {
+    return append_batch(events, scores, new_contacts, nullptr);
+  }
   // Appends a pipeline row; false when the identical row (opportunity, ts,
   // stage) is already stored.
   virtual Result<bool> append_stage(const OpportunityStage& stage) = 0;

@@ -745,9 +745,12 @@ TYPED_TEST(StoreTest, AppendBatchInsertsNewContactsOnlyWhenAbsent) {
   known.created_at = 40;  // already stored: left as it is
   std::vector<Contact> contacts = {fresh, again, known};
   std::vector<Event> events = {make_event("t_a", "n1", "fresh", 30), make_event("t_a", "n2", "known", 40)};
-  auto written = s.append_batch(events, {}, contacts);
+  std::vector<bool> created;
+  auto written = s.append_batch(events, {}, contacts, &created);
   ASSERT_TRUE(written.has_value()) << written.status().to_string();
   EXPECT_EQ(*written, (std::vector<bool>{true, true}));
+  // Created: only the first "fresh"; its repeat and the stored one were not.
+  EXPECT_EQ(created, (std::vector<bool>{true, false, false}));
   EXPECT_EQ(s.get_contact("t_a", "fresh").value().created_at, 30);
   EXPECT_EQ(s.get_contact("t_a", "known").value().source, "zillow");
   EXPECT_EQ(s.get_contact("t_a", "known").value().created_at, 5);
@@ -755,7 +758,8 @@ TYPED_TEST(StoreTest, AppendBatchInsertsNewContactsOnlyWhenAbsent) {
   // Scoped by tenant: the same id in another tenant is another contact.
   Contact other = fresh;
   other.tenant_id = "t_b";
-  ASSERT_TRUE(s.append_batch({}, {}, std::vector<Contact>{other}).has_value());
+  ASSERT_TRUE(s.append_batch({}, {}, std::vector<Contact>{other, fresh}, &created).has_value());
+  EXPECT_EQ(created, (std::vector<bool>{true, false}));
   EXPECT_EQ(s.count_contacts("t_b").value(), 1u);
   EXPECT_EQ(s.count_contacts("t_a").value(), 2u);
 
@@ -770,6 +774,36 @@ TYPED_TEST(StoreTest, AppendBatchInsertsNewContactsOnlyWhenAbsent) {
   std::vector<Event> fine = {make_event("t_a", "n3", "fresh", 60)};
   EXPECT_EQ(s.append_batch(fine, {}, std::vector<Contact>{invalid}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(this->events("t_a"), 2u);
+}
+
+TYPED_TEST(StoreTest, AppendBatchNewContactsKeepEveryFieldAsValueOrNull) {
+  // A batch's new contacts go in together (one statement on PostgreSQL):
+  // set values (a false, a zero), NULLs and odd bytes come back as they went
+  // in, whichever position each contact has in the batch.
+  Store& s = *this->store_;
+  Contact full = full_contact("t_a", "c-full");
+  Contact bare = bare_contact("t_a", "c-bare");
+  Contact mixed = full_contact("t_a", "c-'mixed'");
+  mixed.budget.reset();
+  mixed.timeline_months.reset();
+  mixed.pre_approved = true;
+  mixed.beds_wanted = 4;
+  mixed.has_phone.reset();
+  static constexpr char kArea[] = "a\0b \xF0\x9F\x8F\xA0";
+  mixed.area_wanted = std::string(kArea, sizeof(kArea) - 1);
+  std::vector<Contact> contacts = {bare, full, mixed};
+  std::vector<Event> events = {make_event("t_a", "f1", "c-full", 10), make_event("t_a", "f2", "c-bare", 11),
+                               make_event("t_a", "f3", "c-'mixed'", 12)};
+  auto written = s.append_batch(events, {}, contacts);
+  ASSERT_TRUE(written.has_value()) << written.status().to_string();
+  EXPECT_EQ(*written, (std::vector<bool>{true, true, true}));
+  for (const Contact& c : contacts) expect_contact_eq(s.get_contact("t_a", c.contact_id).value(), c);
+  Contact read_bare = s.get_contact("t_a", "c-bare").value();
+  EXPECT_FALSE(read_bare.budget.has_value());
+  EXPECT_FALSE(read_bare.pre_approved.has_value());
+  EXPECT_EQ(s.get_contact("t_a", "c-full").value().pre_approved, std::optional<bool>(false));
+  EXPECT_EQ(s.get_contact("t_a", "c-'mixed'").value().has_phone, std::nullopt);
+  EXPECT_EQ(this->contacts("t_a"), 3u);
 }
 
 TYPED_TEST(StoreTest, ConcurrentBatchesAndSingleAppendsAreAllStored) {
