@@ -73,6 +73,45 @@ TEST(CliBinaryTest, BadRowStopsImportWithoutWritingOrIsSkipped) {
   EXPECT_NE(lenient.output.find("skipped 1 bad rows"), std::string::npos) << lenient.output;
 }
 
+// A contact row skipped as bad (or absent from the export) leaves its events
+// without a contact: the import adds the bare contact the server would have
+// stored with them, once, and never over a real row.
+TEST(CliBinaryTest, EventsWithoutTheirContactRowGetABareContactOnce) {
+  const std::string dir = make_temp_dir("reai-import-orphans");
+  const std::string contacts = write_file(
+      dir, "contacts.csv",
+      "contact_id,tenant_id,created_at,source,lead_type,assigned_agent_id,budget\n"
+      "c1,t1,2024-01-01T00:00:00Z,zillow,buyer,a1,250000\n"
+      "c2,t1,2024-01-02T00:00:00Z,zillow,buyer,a1,lots\n");
+  const std::string events = write_file(dir, "events.csv",
+                                        "event_id,tenant_id,contact_id,ts,type,property_id,value\n"
+                                        "e1,t1,c1,2024-01-01T01:00:00Z,sms_in,,\n"
+                                        "e2,t1,c2,2024-01-03T01:00:00Z,sms_in,,\n"
+                                        "e3,t1,c2,2024-01-02T05:00:00Z,email_open,,\n"
+                                        "e4,t1,c3,2024-01-04T01:00:00Z,sms_in,,\n");
+  const std::string data = dir + "/store";
+  const std::vector<std::string> args = {"import", "--data-dir", data, "--contacts", contacts,
+                                         "--events",  events,        "--skip-bad"};
+  auto first = run_reai(args);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("imported 1 contacts, 4 events"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("added 2 contacts for events whose contact row was not imported"), std::string::npos)
+      << first.output;
+  auto again = run_reai(args);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(again.output.find("added"), std::string::npos) << "bare contacts are added once: " << again.output;
+
+  // The real row arriving later replaces the bare one (import upserts).
+  const std::string fixed = write_file(dir, "fixed.csv",
+                                       "contact_id,tenant_id,created_at,source,lead_type,assigned_agent_id,budget\n"
+                                       "c2,t1,2024-01-02T00:00:00Z,zillow,buyer,a1,300000\n");
+  auto later = run_reai({"import", "--data-dir", data, "--contacts", fixed, "--events", events});
+  ASSERT_EQ(later.exit_code, 0) << later.output;
+  EXPECT_NE(later.output.find("imported 1 contacts, 0 events (4 already present)"), std::string::npos)
+      << later.output;
+  EXPECT_EQ(later.output.find("added"), std::string::npos) << later.output;
+}
+
 // `reai import listings`: ids from the file stem and row, valuations when an
 // AVM is trained, idempotent re-import, a changed listing revalued.
 TEST(CliBinaryTest, ImportListingsValuesDedupesAndRevaluesChanges) {
