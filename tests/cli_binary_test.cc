@@ -30,6 +30,14 @@ std::string write_file(const std::string& dir, const std::string& name, const st
   return path;
 }
 
+// contacts.csv of tenant t1: c1 good, c2 with a bad budget on line 3.
+std::string write_contacts_with_a_bad_row(const std::string& dir) {
+  return write_file(dir, "contacts.csv",
+                    "contact_id,tenant_id,created_at,source,lead_type,assigned_agent_id,budget\n"
+                    "c1,t1,2024-01-01T00:00:00Z,zillow,buyer,a1,250000\n"
+                    "c2,t1,2024-01-02T00:00:00Z,zillow,buyer,a1,lots\n");
+}
+
 TEST(CliBinaryTest, ImportIsIdempotentAndCountsRows) {
   const std::string dir = make_temp_dir("reai-import");
   const std::vector<std::string> args = {"import", "--data-dir", dir, "--contacts", kFixture + "/contacts.csv",
@@ -52,11 +60,7 @@ TEST(CliBinaryTest, ImportIsIdempotentAndCountsRows) {
 
 TEST(CliBinaryTest, BadRowStopsImportWithoutWritingOrIsSkipped) {
   const std::string dir = make_temp_dir("reai-import-bad");
-  const std::string contacts = write_file(
-      dir, "contacts.csv",
-      "contact_id,tenant_id,created_at,source,lead_type,assigned_agent_id,budget\n"
-      "c1,t1,2024-01-01T00:00:00Z,zillow,buyer,a1,250000\n"
-      "c2,t1,2024-01-02T00:00:00Z,zillow,buyer,a1,lots\n");
+  const std::string contacts = write_contacts_with_a_bad_row(dir);
   const std::string events = write_file(dir, "events.csv",
                                         "event_id,tenant_id,contact_id,ts,type,property_id,value\n"
                                         "e1,t1,c1,2024-01-01T01:00:00Z,sms_in,,\n");
@@ -78,11 +82,7 @@ TEST(CliBinaryTest, BadRowStopsImportWithoutWritingOrIsSkipped) {
 // stored with them, once, and never over a real row.
 TEST(CliBinaryTest, EventsWithoutTheirContactRowGetABareContactOnce) {
   const std::string dir = make_temp_dir("reai-import-orphans");
-  const std::string contacts = write_file(
-      dir, "contacts.csv",
-      "contact_id,tenant_id,created_at,source,lead_type,assigned_agent_id,budget\n"
-      "c1,t1,2024-01-01T00:00:00Z,zillow,buyer,a1,250000\n"
-      "c2,t1,2024-01-02T00:00:00Z,zillow,buyer,a1,lots\n");
+  const std::string contacts = write_contacts_with_a_bad_row(dir);
   const std::string events = write_file(dir, "events.csv",
                                         "event_id,tenant_id,contact_id,ts,type,property_id,value\n"
                                         "e1,t1,c1,2024-01-01T01:00:00Z,sms_in,,\n"
