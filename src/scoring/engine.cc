@@ -345,10 +345,11 @@ struct LeadScoringEngine::Impl {
       // the warm-score cache), else the rule-based score.
       std::optional<LeadScore> good = entry.good_score();
       if (!good && cache && !entry.warm_score_asked) {
-        entry.warm_score_asked = true;
         if (auto text = cache->get(cache_key(tenant_id, lead_id))) good = score_from_cache_value(*text);
         (good ? warm_hits : warm_misses).fetch_add(1, std::memory_order_relaxed);
         entry.last_good_score = good;  // memory serves the lead's next fallback scores
+        // A miss while the cache is down says nothing: ask again once it is back.
+        entry.warm_score_asked = good.has_value() || cache->health().is_ok();
       }
       if (good) {
         s.probability = good->probability;

@@ -33,6 +33,7 @@ class FakeCache final : public bus::Cache {
  public:
   std::optional<std::string> get(std::string_view key) override {
     std::lock_guard lock(mu_);
+    if (down) return std::nullopt;  // as a remote cache: every lookup misses
     auto it = values_.find(std::string(key));
     if (it == values_.end()) return std::nullopt;
     return it->second;
@@ -47,12 +48,13 @@ class FakeCache final : public bus::Cache {
     values_.erase(std::string(key));
   }
   bus::CacheStats stats() const override { return {}; }
-  Status health() override { return Status::ok(); }
+  Status health() override { return down ? unavailable("cache down") : Status::ok(); }
   std::size_t size() {
     std::lock_guard lock(mu_);
     return values_.size();
   }
   UnixSeconds last_ttl_ = 0;
+  std::atomic<bool> down{false};
 
  private:
   std::mutex mu_;
@@ -621,6 +623,35 @@ TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {
   EXPECT_EQ(from_rule->fallback_reason, "no_model");
   EXPECT_EQ(restarted.stats().warm_score_hits, 1u);
   EXPECT_EQ(restarted.stats().warm_score_misses, 3u);
+}
+
+// A lead whose warm score could not be read because the cache was down asks
+// again once it is back, instead of keeping the rule-based score.
+TEST_F(LeadScoringTest, AWarmScoreMissedWhileTheCacheIsDownIsAskedForAgain) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  SwitchableRegistry registry(*model);
+  FakeCache cache;
+  LeadScoringEngine scorer(registry, &cache);
+  const Contact& c = history_->contacts[5];
+  auto good = scorer.upsert_contact(c, c.created_at);
+  ASSERT_TRUE(good);
+  ASSERT_TRUE(good->fallback_reason.empty());
+  registry.remove();
+
+  cache.down = true;
+  LeadScoringEngine restarted(registry, &cache);
+  auto during = restarted.upsert_contact(c, c.created_at + 60);
+  ASSERT_TRUE(during);
+  EXPECT_EQ(during->fallback_reason, "no_model");
+  EXPECT_EQ(restarted.stats().warm_score_misses, 1u);
+
+  cache.down = false;
+  auto after = restarted.score(c.tenant_id, c.contact_id, c.created_at + 120);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->fallback_reason, "last_good_score");
+  EXPECT_DOUBLE_EQ(after->probability, good->probability);
+  EXPECT_EQ(restarted.stats().warm_score_hits, 1u);
 }
 
 TEST(LeadScoringEngine, SaysWhetherItHeldTheLeadAnEventIsAppliedTo) {
