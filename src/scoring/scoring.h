@@ -108,8 +108,9 @@ struct EngineStats {
   // Warm-score lookups: a model-less (or failing) score of a lead with no
   // good score in memory asks the cache for its last good one (3600 s), once
   // per lead (again after the lead is rebuilt from another instance's
-  // state). A hit is a readable score found (then kept in memory); a miss
-  // is none (absent, expired, unreadable). No cache: no lookups.
+  // state, or after a miss while the cache was down). A hit is a readable
+  // score found (then kept in memory); a miss is none (absent, expired,
+  // unreadable, cache down). No cache: no lookups.
   std::uint64_t warm_score_hits = 0;
   std::uint64_t warm_score_misses = 0;
 };
