@@ -388,10 +388,7 @@ bool LeadSync::current_locked(LeadSnapshot& local, const std::string& tenant_id,
   const bool from_stamp = local.generation != shared.stamp;
   if (from_stamp && !adopt_shared_locked(local, tenant_id, lead_id, key, shared.stamp, adopted)) return false;
   for (const std::string& m : shared.marks) {
-    if (m != own_mark && !marked_work_held(local, m)) {
-      marked_refolds_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
+    if (m != own_mark && !marked_work_held(local, m)) return false;
   }
   // Counted only now: a snapshot lacking a marked write is refolded from
   // the store, so it served nothing.
@@ -404,10 +401,16 @@ Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const st
                              const std::string& key, const bus::LeaseState& shared, std::string_view own_mark,
                              bool* adopted) {
   LeadSnapshot& local = here.state;
-  if (!std::exchange(here.applied_alone, false) &&
-      current_locked(local, tenant_id, lead_id, key, shared, own_mark, adopted)) {
+  const bool checked = !std::exchange(here.applied_alone, false);
+  if (checked && current_locked(local, tenant_id, lead_id, key, shared, own_mark, adopted)) {
     here.created.reset();
     return Status::ok();
+  }
+  // The stamped state was at hand (here or adopted) but lacked a marked
+  // write. Counted here, under the lease, once: a read's lease-less check
+  // before it comes to the same answer.
+  if (checked && shared.stamp != 0 && local.generation == shared.stamp) {
+    marked_refolds_.fetch_add(1, std::memory_order_relaxed);
   }
   misses_.fetch_add(1, std::memory_order_relaxed);
   *adopted = true;

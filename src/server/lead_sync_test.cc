@@ -483,6 +483,31 @@ TEST_F(LeadSyncTest, AnInstanceDyingMidPublishLeavesNoStaleStateBehind) {
   EXPECT_EQ(b_.stats().snapshot_misses, 2u);
 }
 
+// The same death seen by a read: the lease-less check and the check under
+// the lease both find the marked write missing; it is one refold, counted once.
+TEST_F(LeadSyncTest, AReadRefoldingForAMarkedWriteCountsItOnce) {
+  const std::string lead = "l1";
+  store_contact(lead);
+  Dying dying(leases_);
+  scoring::LeadScoringEngine engine_dead{models_, nullptr};
+  LeadSync dead(*store_, &dying.leases(), engine_dead, LeadSync::Options{.hold = 50ms, .wait = 3000ms});
+  const Event e1 = make_event(lead, 1, kT0 + 10, EventType::kSmsOut);
+  store_event_on(b_, e1);
+  ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));  // B published last
+  const Event e2 = make_event(lead, 2, kT0 + 20, EventType::kSmsIn);
+  store_event_on(dead, e2);
+  dying.dies_at = Dying::Step::kBeforeRelease;
+  ASSERT_TRUE(dead.apply_stored_event(e2, kT0 + 100, nullptr));
+  const std::uint64_t before = b_.stats().marked_refolds;
+
+  ASSERT_TRUE(b_.refresh("t_sync", lead).is_ok());
+  auto on_b = engine_b_.score("t_sync", lead, kT0 + 100);
+  ASSERT_TRUE(on_b);
+  EXPECT_EQ(on_b->events_count, 2u);
+  EXPECT_EQ(b_.stats().marked_refolds, before + 1);
+  EXPECT_TRUE(marks_of(lead).empty());
+}
+
 TEST_F(LeadSyncTest, AContactWrittenByAnInstanceThatDiedIsInTheNextApply) {
   store_contact("l1");
   const Event e1 = make_event("l1", 1, kT0 + 10, EventType::kPropertySave);
