@@ -166,6 +166,33 @@ class LeadSyncTest : public ::testing::Test {
     return b_.apply_stored_event(e4, kT0 + 100, nullptr);
   }
 
+  // An instance that applies its events but dies inside every publish,
+  // before the release (whose snapshot, stamp and mark removal never come);
+  // its lease lapses after 50 ms.
+  struct InstanceDyingMidPublish {
+    explicit InstanceDyingMidPublish(LeadSyncTest& t)
+        : dying(t.leases_),
+          engine(t.models_, nullptr),
+          sync(*t.store_, &dying.leases(), engine, LeadSync::Options{.hold = 50ms, .wait = 3000ms}) {
+      dying.dies_at = Dying::Step::kBeforeRelease;
+    }
+    Dying dying;
+    scoring::LeadScoringEngine engine;
+    LeadSync sync;
+  };
+  // `lead`: B stores e1, applies and publishes it; `dead` then stores e2 and
+  // dies publishing it. Answers `dead`'s own score of e2.
+  Result<scoring::LeadScore> b_publishes_then_one_dies_mid_publish(InstanceDyingMidPublish& dead,
+                                                                    const std::string& lead) {
+    store_contact(lead);
+    const Event e1 = make_event(lead, 1, kT0 + 10, EventType::kSmsOut);
+    store_event_on(b_, e1);
+    EXPECT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));  // B published last
+    const Event e2 = make_event(lead, 2, kT0 + 20, EventType::kSmsIn);
+    store_event_on(dead.sync, e2);
+    return dead.sync.apply_stored_event(e2, kT0 + 100, nullptr);
+  }
+
   // What one instance started on the store holds (Api::rebuild's order).
   scoring::LeadScore single_instance_score(const std::string& lead, UnixSeconds at) {
     scoring::LeadScoringEngine one(models_, nullptr);
@@ -453,17 +480,8 @@ TEST_F(LeadSyncTest, AReadAfterAnInstanceDiedAfterItsCommitServesTheStoredEvents
 TEST_F(LeadSyncTest, AnInstanceDyingMidPublishLeavesNoStaleStateBehind) {
   {
     const std::string lead = "l1";
-    store_contact(lead);
-    Dying dying(leases_);
-    scoring::LeadScoringEngine engine_dead{models_, nullptr};
-    LeadSync dead(*store_, &dying.leases(), engine_dead, LeadSync::Options{.hold = 50ms, .wait = 3000ms});
-    const Event e1 = make_event(lead, 1, kT0 + 10, EventType::kSmsOut);
-    store_event_on(b_, e1);
-    ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));  // B published last
-    const Event e2 = make_event(lead, 2, kT0 + 20, EventType::kSmsIn);
-    store_event_on(dead, e2);
-    dying.dies_at = Dying::Step::kBeforeRelease;
-    auto on_dead = dead.apply_stored_event(e2, kT0 + 100, nullptr);
+    InstanceDyingMidPublish dead(*this);
+    auto on_dead = b_publishes_then_one_dies_mid_publish(dead, lead);
     ASSERT_TRUE(on_dead);
     EXPECT_EQ(on_dead->events_count, 2u);  // its own state had it: it is the sharing that died
     const Event e3 = make_event(lead, 3, kT0 + 30, EventType::kCallOut);
@@ -487,17 +505,8 @@ TEST_F(LeadSyncTest, AnInstanceDyingMidPublishLeavesNoStaleStateBehind) {
 // the lease both find the marked write missing; it is one refold, counted once.
 TEST_F(LeadSyncTest, AReadRefoldingForAMarkedWriteCountsItOnce) {
   const std::string lead = "l1";
-  store_contact(lead);
-  Dying dying(leases_);
-  scoring::LeadScoringEngine engine_dead{models_, nullptr};
-  LeadSync dead(*store_, &dying.leases(), engine_dead, LeadSync::Options{.hold = 50ms, .wait = 3000ms});
-  const Event e1 = make_event(lead, 1, kT0 + 10, EventType::kSmsOut);
-  store_event_on(b_, e1);
-  ASSERT_TRUE(b_.apply_stored_event(e1, kT0 + 100, nullptr));  // B published last
-  const Event e2 = make_event(lead, 2, kT0 + 20, EventType::kSmsIn);
-  store_event_on(dead, e2);
-  dying.dies_at = Dying::Step::kBeforeRelease;
-  ASSERT_TRUE(dead.apply_stored_event(e2, kT0 + 100, nullptr));
+  InstanceDyingMidPublish dead(*this);
+  ASSERT_TRUE(b_publishes_then_one_dies_mid_publish(dead, lead));
   const std::uint64_t before = b_.stats().marked_refolds;
 
   ASSERT_TRUE(b_.refresh("t_sync", lead).is_ok());
