@@ -1,13 +1,10 @@
 // `reai tenant`, `reai import`: getting tenants and CRM history into the store.
-#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <sstream>
 #include <set>
-#include <utility>
 
 #include "cli/cli.h"
 #include "cli/listing_commands.h"
@@ -179,38 +176,6 @@ void print_report(const std::string& what, const CsvLoadReport& report) {
   }
 }
 
-// Events whose contact is not in the file (its row was bad and skipped, or
-// the export lacks it) get the contact the server would store with them: a
-// bare row created at the lead's first event, inserted only when the store
-// has none. So every stored event has its contact, which cluster instances
-// rely on: a contact they create holds no events yet (LeadSync). Answers how
-// many contacts were inserted.
-Result<std::size_t> add_contacts_of_orphan_events(store::Store& store, const std::vector<Contact>& contacts,
-                                                  const std::vector<Event>& events) {
-  std::set<std::pair<std::string, std::string>> imported;
-  for (const Contact& c : contacts) imported.emplace(c.tenant_id, c.contact_id);
-  std::map<std::pair<std::string, std::string>, UnixSeconds> first_event;
-  for (const Event& e : events) {
-    auto key = std::make_pair(e.tenant_id, e.contact_id);
-    if (imported.contains(key)) continue;
-    auto [it, inserted] = first_event.try_emplace(std::move(key), e.ts);
-    if (!inserted) it->second = std::min(it->second, e.ts);
-  }
-  std::vector<Contact> bare;
-  bare.reserve(first_event.size());
-  for (const auto& [key, ts] : first_event) {
-    Contact& c = bare.emplace_back();
-    c.tenant_id = key.first;
-    c.contact_id = key.second;
-    c.created_at = ts;
-  }
-  if (bare.empty()) return std::size_t{0};
-  std::vector<bool> created;
-  auto written = store.append_batch({}, {}, bare, &created);
-  if (!written) return written.status();
-  return static_cast<std::size_t>(std::count(created.begin(), created.end(), true));
-}
-
 int run_import(const ImportArgs& args) {
   CsvLoadOptions options;
   options.skip_bad_rows = args.skip_bad;
@@ -246,13 +211,13 @@ int run_import(const ImportArgs& args) {
   std::cerr << "reai import: writing to " << store_description(args.store, args.data_dir) << "\n";
   auto counts = (*store)->import_history(*contacts, *events, stages);
   if (!counts) return report_failure(counts.status());
-  auto added = add_contacts_of_orphan_events(**store, *contacts, *events);
-  if (!added) return report_failure(added.status());
   std::cout << "imported " << counts->contacts_written << " contacts, " << counts->events_written
             << " events (" << counts->events_duplicate << " already present), "
             << counts->stages_written << " stage rows (" << counts->stages_duplicate
             << " already present) for " << tenants.size() << " tenant(s)\n";
-  if (*added) std::cout << "added " << *added << " contacts for events whose contact row was not imported\n";
+  if (counts->contacts_added_bare) {
+    std::cout << "added " << counts->contacts_added_bare << " contacts for events whose contact row was not imported\n";
+  }
   const std::size_t skipped =
       contact_report.rows_skipped + event_report.rows_skipped + stage_report.rows_skipped;
   if (skipped) std::cout << "skipped " << skipped << " bad rows\n";

@@ -130,6 +130,9 @@ class MemoryStore final : public Store {
       ++counts.contacts_written;
     }
     for (const Event& e : events) ++(put_event(e) ? counts.events_written : counts.events_duplicate);
+    for (const Contact& c : bare_contacts_of_orphan_events(contacts, events)) {
+      if (tenant_rows_[c.tenant_id].contacts.try_emplace(c.contact_id, c).second) ++counts.contacts_added_bare;
+    }
     for (const OpportunityStage& o : stages) {
       ++(put_stage(o) ? counts.stages_written : counts.stages_duplicate);
     }

@@ -920,6 +920,14 @@ class PostgresStore final : public Store {
       if (!inserted) return inserted.status();
       for (bool written : answers_from(chunk, *inserted)) ++(written ? counts->events_written : counts->events_duplicate);
     }
+    const std::vector<Contact> bare = bare_contacts_of_orphan_events(contacts, events);
+    std::span<const Contact> all_bare(bare);
+    for (std::size_t at = 0; at < all_bare.size(); at += kChunk) {
+      auto chunk = all_bare.subspan(at, std::min(kChunk, all_bare.size() - at));
+      auto inserted = session.exec(kInsertContactsIfAbsent, contacts_batch_params(chunk));
+      if (!inserted) return inserted.status();
+      for (bool added : created_from(chunk, *inserted)) counts->contacts_added_bare += added;
+    }
     for (const OpportunityStage& o : stages) {
       auto r = session.exec(kInsertStage, stage_params(o));
       if (!r) return with_row(r.status(), "opportunity stage", o.opportunity_id);

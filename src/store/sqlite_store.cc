@@ -1195,6 +1195,11 @@ class SqliteStore final : public Store {
       if (!written) return with_row(written.status(), "event", e.event_id);
       ++(*written ? counts->events_written : counts->events_duplicate);
     }
+    for (const Contact& c : bare_contacts_of_orphan_events(contacts, events)) {
+      auto added = insert_counted(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, c); });
+      if (!added) return with_row(added.status(), "contact", c.contact_id);
+      if (*added) ++counts->contacts_added_bare;
+    }
     for (const OpportunityStage& o : stages) {
       auto written = insert_counted(kInsertStage, [&](Statement& s) { bind_stage(s, o); });
       if (!written) return with_row(written.status(), "opportunity stage", o.opportunity_id);

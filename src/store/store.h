@@ -203,6 +203,9 @@ struct ImportCounts {
   std::size_t events_duplicate = 0; // already stored (same tenant + event_id)
   std::size_t stages_written = 0;
   std::size_t stages_duplicate = 0;
+  // Leads with events but neither a contact row in the history nor one stored
+  // before: each got the bare contact the server would have stored.
+  std::size_t contacts_added_bare = 0;
 };
 
 class Store {
@@ -255,6 +258,10 @@ class Store {
 
   // Loads a history in one transaction: all rows are written or none
   // (a failure rolls back). Contacts are upserted; events and stages deduped.
+  // A lead whose events come without its contact row (a bad row skipped, an
+  // export lacking it) gets a bare contact created at its first event, only
+  // when none is stored: so every stored event has its contact, as the
+  // server's own writes guarantee and cluster instances rely on (LeadSync).
   virtual Result<ImportCounts> import_history(const std::vector<Contact>& contacts,
                                               const std::vector<Event>& events,
                                               const std::vector<OpportunityStage>& stages) = 0;

@@ -494,6 +494,7 @@ TYPED_TEST(StoreTest, ImportCountsWrittenAndDuplicateRows) {
   EXPECT_EQ(counts->events_duplicate, 2u);
   EXPECT_EQ(counts->stages_written, 1u);
   EXPECT_EQ(counts->stages_duplicate, 1u);
+  EXPECT_EQ(counts->contacts_added_bare, 1u);  // t_b's c0 has events only
   EXPECT_EQ(this->events("t_a"), 2u);
   EXPECT_EQ(this->events("t_b"), 1u);
   EXPECT_EQ(this->contacts("t_a"), 2u);
@@ -504,6 +505,37 @@ TYPED_TEST(StoreTest, ImportCountsWrittenAndDuplicateRows) {
   EXPECT_EQ(again->events_written, 0u);
   EXPECT_EQ(again->events_duplicate, 4u);
   EXPECT_EQ(again->stages_written, 0u);
+}
+
+TYPED_TEST(StoreTest, ImportAddsABareContactForEachLeadWithEventsButNoContact) {
+  Store& s = *this->store_;
+  Contact kept = bare_contact("t_a", "kept");
+  kept.source = "original";
+  kept.created_at = 3;
+  ASSERT_TRUE(s.upsert_contact(kept).is_ok());
+
+  std::vector<Contact> contacts = {full_contact("t_a", "c1")};
+  std::vector<Event> events = {make_event("t_a", "e1", "c1", 5), make_event("t_a", "e2", "orphan", 30),
+                               make_event("t_a", "e3", "orphan", 20), make_event("t_a", "e4", "kept", 7),
+                               make_event("t_b", "e5", "orphan", 9)};
+  auto counts = s.import_history(contacts, events, {});
+  ASSERT_TRUE(counts.has_value()) << counts.status().to_string();
+  EXPECT_EQ(counts->contacts_written, 1u);
+  EXPECT_EQ(counts->contacts_added_bare, 2u);
+  EXPECT_EQ(this->contact_ids("t_a"), (std::vector<std::string>{"c1", "kept", "orphan"}));
+  EXPECT_EQ(this->contact_ids("t_b"), (std::vector<std::string>{"orphan"}));
+  // Created at the lead's first event, not at the first one in file order.
+  EXPECT_EQ(s.get_contact("t_a", "orphan")->created_at, 20);
+  EXPECT_EQ(s.get_contact("t_a", "orphan")->source, "");
+  EXPECT_EQ(s.get_contact("t_b", "orphan")->created_at, 9);
+  // A stored contact is not replaced by a bare one.
+  EXPECT_EQ(s.get_contact("t_a", "kept")->source, "original");
+  EXPECT_EQ(s.get_contact("t_a", "kept")->created_at, 3);
+
+  auto again = s.import_history(contacts, events, {});
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->contacts_added_bare, 0u);
+  EXPECT_EQ(this->contacts("t_a"), 3u);
 }
 
 // A history whose row `bad_event` (or its last stage) breaks a constraint,
@@ -524,6 +556,7 @@ PoisonedHistory poisoned_history(bool poison_event, bool poison_stage) {
   for (int i = 0; i < 600; ++i) {
     h.events.push_back(make_event("t_a", "new-e" + std::to_string(i), "new-c1", 1000 + i));
   }
+  h.events.push_back(make_event("t_a", "new-e-orphan", "no-contact-row", 2000));
   if (poison_event) h.events[400].contact_id = "";
   for (int i = 0; i < 20; ++i) {
     h.stages.push_back(make_stage("t_a", "new-o" + std::to_string(i), i, Stage::kSigned));
@@ -554,8 +587,9 @@ TYPED_TEST(StoreTest, ImportIsAllOrNothing) {
   PoisonedHistory clean = poisoned_history(false, false);
   auto counts = s.import_history(clean.contacts, clean.events, clean.stages);
   ASSERT_TRUE(counts.has_value()) << counts.status().to_string();
-  EXPECT_EQ(counts->events_written, 600u);
-  EXPECT_EQ(this->events("t_a"), 601u);
+  EXPECT_EQ(counts->events_written, 601u);
+  EXPECT_EQ(counts->contacts_added_bare, 1u);
+  EXPECT_EQ(this->events("t_a"), 602u);
   EXPECT_EQ(s.get_contact("t_a", "existing")->source, "overwritten");
 }
 

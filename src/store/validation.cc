@@ -1,7 +1,11 @@
 #include "store/validation.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace reai::store {
 namespace {
@@ -120,6 +124,27 @@ Status validate(const ListingRecord& l) {
   if (!(l.list_price > 0)) return invalid_argument("listing '" + l.listing_id + "': list price must be > 0");
   if (l.attributes_json.empty()) return invalid_argument("listing '" + l.listing_id + "': empty attributes");
   return Status::ok();
+}
+
+std::vector<Contact> bare_contacts_of_orphan_events(std::span<const Contact> contacts,
+                                                    std::span<const Event> events) {
+  std::set<std::pair<std::string_view, std::string_view>> known;
+  for (const Contact& c : contacts) known.emplace(c.tenant_id, c.contact_id);
+  std::map<std::pair<std::string_view, std::string_view>, std::size_t> position;
+  std::vector<Contact> bare;
+  for (const Event& e : events) {
+    if (e.contact_id.empty() || known.contains({e.tenant_id, e.contact_id})) continue;
+    auto [it, first] = position.try_emplace({e.tenant_id, e.contact_id}, bare.size());
+    if (!first) {
+      bare[it->second].created_at = std::min(bare[it->second].created_at, e.ts);
+      continue;
+    }
+    Contact& c = bare.emplace_back();
+    c.tenant_id = e.tenant_id;
+    c.contact_id = e.contact_id;
+    c.created_at = e.ts;
+  }
+  return bare;
 }
 
 std::vector<std::string> distinct_tenants(std::span<const ListingRecord> listings) {

@@ -1,6 +1,7 @@
 // Row checks shared by the stores that cannot lean on SQL CHECK constraints
 // (memory). They mirror the constraints of the SQLite schema exactly, so every
-// implementation rejects the same rows with InvalidArgument.
+// implementation rejects the same rows with InvalidArgument. Also the rows
+// every implementation derives the same way.
 #pragma once
 
 #include <span>
@@ -27,6 +28,13 @@ Status validate(const GhlContactState& state);
 Status validate(const GhlCustomField& field);
 Status validate(const GhlSyncCursor& cursor);
 Status validate(const std::string& tenant_id, const GhlSettingsChange& change);
+
+// The contact the server would store with each lead of `events` that has
+// none in `contacts`: a bare row (no attributes) created at the lead's first
+// event, one per lead, in order of first appearance. Events with an empty
+// contact id are left out (they fail validation on their own).
+std::vector<Contact> bare_contacts_of_orphan_events(std::span<const Contact> contacts,
+                                                    std::span<const Event> events);
 
 // The tenants of a listings batch, each once (whose listings_version a write bumps).
 std::vector<std::string> distinct_tenants(std::span<const ListingRecord> listings);
