@@ -39,6 +39,16 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
 
 }  // namespace
 
+bool is_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) continue;
+    const std::size_t n = utf8_sequence_length(text, i);
+    if (n == 0) return false;
+    i += n - 1;
+  }
+  return true;
+}
+
 void append_json_string(std::string_view text, std::string* out) {
   // Runs of plain characters are appended whole: per-character push_back
   // was ~6k instructions per POST /api/events (reason texts, ids).

@@ -462,6 +462,20 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     return error_response(permission_denied("tenant_id does not match the token"), route);
   }
 
+  // An id in the path obeys the rule of ids in a body: PUT would otherwise
+  // store a contact no event can name (nor any JSON answer carry).
+  const auto [path_id, path_id_field] =
+      !contact_id.empty()        ? std::pair<std::string_view, std::string_view>(contact_id, "contact_id")
+      : !agent_id.empty()        ? std::pair<std::string_view, std::string_view>(agent_id, "agent_id")
+      : !property_path_id.empty() ? std::pair<std::string_view, std::string_view>(
+                                        property_path_id, route == Route::kLeadMatches ? "lead_id" : "listing_id")
+      : !prediction_id.empty()   ? std::pair<std::string_view, std::string_view>(
+                                     prediction_id, route == Route::kPredictionDeals ? "opportunity_id" : "agent_id")
+                                 : std::pair<std::string_view, std::string_view>();
+  if (!path_id.empty()) {
+    if (Status s = check_id(path_id, path_id_field); !s) return error_response(s, route);
+  }
+
   const bool write = request.method == Method::kPost || request.method == Method::kPut;
   if (write && rate_limiter_) {
     if (int wait = rate_limiter_->acquire(claims->tenant_id); wait > 0) {
@@ -1048,6 +1062,7 @@ ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& requ
         return error_response(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
       }
       lead_id = std::string(kv.value().as_string());
+      if (Status s = check_id(lead_id, "lead_id"); !s) return error_response(s, kRoute);
     } else if (kv.key() == "lead_data") {
       lead_data = &kv.value();
     } else if (kv.key() == "tenant_id") {

@@ -78,9 +78,7 @@ Status check_tenant(const json::value& v, std::string_view tenant_id) {
 
 Status read_id(const json::value& v, std::string_view field, std::string* out) {
   REAI_RETURN_IF_ERROR(read_string(v, field, out));
-  if (out->empty()) return field_error(field, "must not be empty");
-  if (out->size() > 256) return field_error(field, "is longer than 256 characters");
-  return {};
+  return check_id(*out, field);
 }
 
 template <typename T>
@@ -97,6 +95,13 @@ Status read_optional(const json::value& v, std::string_view field, std::optional
 }
 
 }  // namespace
+
+Status check_id(std::string_view id, std::string_view field) {
+  if (id.empty()) return field_error(field, "must not be empty");
+  if (id.size() > kMaxIdBytes) return field_error(field, "is longer than 256 characters");
+  if (!is_utf8(id)) return field_error(field, "is not UTF-8");
+  return {};
+}
 
 Result<Event> parse_event(const json::value& v, std::string_view tenant_id,
                           std::string_view default_contact_id, UnixSeconds now) {
