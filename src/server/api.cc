@@ -361,9 +361,19 @@ void Api::handle_async(const ApiRequest& request, Post post, Respond respond, co
 ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::string_view query,
                        Deferred* deferred) {
   const bool get = request.method == Method::kGet || request.method == Method::kHead;
-  if (path == "/healthz") return json_response(200, R"({"status":"ok"})", Route::kHealthz);
-  if (path == "/readyz") return readyz();
-  if (path == "/metrics") return metrics_page();
+  const Route probe = path == "/healthz"   ? Route::kHealthz
+                      : path == "/readyz"  ? Route::kReadyz
+                      : path == "/metrics" ? Route::kMetrics
+                                           : Route::kUnmatched;
+  if (probe != Route::kUnmatched && !get) {
+    // Read-only: a POST or DELETE answered 200 would tell a client it did something.
+    ApiResponse r = error_response(invalid_argument("method not allowed"), probe);
+    r.status = 405;
+    return r;
+  }
+  if (probe == Route::kHealthz) return json_response(200, R"({"status":"ok"})", Route::kHealthz);
+  if (probe == Route::kReadyz) return readyz();
+  if (probe == Route::kMetrics) return metrics_page();
   if (path.substr(0, 5) != "/api/") {
     if (!get) {
       ApiResponse r = error_response(invalid_argument("method not allowed"), Route::kStatic);

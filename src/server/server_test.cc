@@ -89,6 +89,15 @@ TEST_F(ServerTest, HealthReadyAndMetricsNeedNoToken) {
   EXPECT_EQ(head.status, 200);
   EXPECT_TRUE(head.body.empty());
   EXPECT_EQ(head.header("content-length"), std::to_string(health.body.size()));
+
+  // Read-only: other methods are refused, not answered as if they did something.
+  for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
+    for (const char* method : {"POST", "PUT", "DELETE"}) {
+      auto refused = http_->request(method, path, "{}");
+      EXPECT_EQ(refused.status, 405) << method << " " << path << " -> " << refused.body;
+      EXPECT_FALSE(error_of(refused).empty()) << refused.body;
+    }
+  }
 }
 
 TEST_F(ServerTest, PostEventScoresWithFallbackModel) {
