@@ -2,6 +2,7 @@
 // WebSocket. They pin behaviour at the protocol level so internals can change.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -253,6 +254,55 @@ TEST_F(ServerBinaryTest, UnreadableHttpRequestsGetJsonErrors) {
   EXPECT_NE(pipelined.find("HTTP/1.1 400 "), std::string::npos) << pipelined;
   HttpClient http("127.0.0.1", port_);
   EXPECT_EQ(http.get("/healthz").status, 200);
+  EXPECT_EQ(stop(), 0) << server_->log();
+}
+
+// Clients holding connections until the server has no file descriptor
+// left: a failed accept was retried at once, and failed again at once while
+// the connection stayed queued, a loop burning a whole core until a client
+// let go. The server now waits between attempts and serves again after.
+TEST_F(ServerBinaryTest, RunningOutOfFileDescriptorsDoesNotSpinTheAcceptLoop) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the sanitizers' own memory checks need descriptors the test takes away";
+#endif
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  rlimit low = limit;
+  low.rlim_cur = 64;  // the server inherits it
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  start(make_temp_dir("reai-empty-models"));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+
+  std::vector<int> held;
+  for (int i = 0; i < 100; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    held.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the server out of descriptors meanwhile
+  for (int fd : held) ::close(fd);
+
+  HttpClient http("127.0.0.1", port_);
+  auto health = http.get("/healthz");
+  for (int i = 0; i < 100 && health.status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    health = http.get("/healthz");
+  }
+  ASSERT_EQ(health.status, 200) << server_->log();
+  const std::string metrics = http.get("/metrics").body;
+  const std::string name = "reai_http_accept_failures_total ";
+  const auto at = metrics.find("\n" + name);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  const double failures = std::stod(metrics.substr(at + 1 + name.size()));
+  EXPECT_GT(failures, 0) << "the server never ran out: the test proves nothing";
+  // A retry every 50 ms is about 20 in that second; the spinning loop made
+  // hundreds of thousands.
+  EXPECT_LT(failures, 1000);
   EXPECT_EQ(stop(), 0) << server_->log();
 }
 
