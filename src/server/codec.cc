@@ -131,6 +131,8 @@ Result<Event> parse_event(const json::value& v, std::string_view tenant_id,
       REAI_RETURN_IF_ERROR(read_id(x, key, &e.event_id));
     } else if (key == "property_id") {
       if (!x.is_null()) REAI_RETURN_IF_ERROR(read_string(x, key, &e.property_id));
+      // Empty: no listing. Else a listing id, as GET /api/listings/{id} takes.
+      if (!e.property_id.empty()) REAI_RETURN_IF_ERROR(check_id(e.property_id, key));
     } else if (key == "value") {
       REAI_RETURN_IF_ERROR(read_optional<double>(x, key, &e.value, read_number));
     } else if (key == "tenant_id") {
@@ -169,6 +171,8 @@ Status apply_contact_fields(const json::value& v, std::string_view tenant_id, Co
       REAI_RETURN_IF_ERROR(read_string(x, key, &c->source));
     } else if (key == "assigned_agent_id") {
       REAI_RETURN_IF_ERROR(read_string(x, key, &c->assigned_agent_id));
+      // Empty: unassigned. Else an agent id, as /api/agents/{id} takes.
+      if (!c->assigned_agent_id.empty()) REAI_RETURN_IF_ERROR(check_id(c->assigned_agent_id, key));
     } else if (key == "lead_type") {
       if (!x.is_string()) return field_error(key, "must be a string");
       c->lead_type = parse_lead_type(std::string_view(x.as_string()));
