@@ -1,6 +1,11 @@
 // Black-box tests of `reai serve`: the real binary, real SQLite, real HTTP and
 // WebSocket. They pin behaviour at the protocol level so internals can change.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 
@@ -27,6 +32,26 @@ namespace json = boost::json;
 
 const std::string kSecret = kTestJwtSecret;
 const std::string kFixture = "tests/fixtures/crm_small";
+
+// Sends `bytes` on a new connection and returns everything the server
+// answers until it closes (or 10 s pass): for requests HttpClient cannot make.
+std::string raw_exchange(std::uint16_t port, const std::string& bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
 
 json::object parse_object(const std::string& body) {
   json::value v = json::parse(body);
@@ -188,6 +213,97 @@ TEST_F(ServerBinaryTest, BadInputGetsJsonErrors) {
   EXPECT_EQ(http.post("/api/events", R"({"contact_id":"c","type":"sms_in"})", t + "tampered").status, 401);
   EXPECT_EQ(http.get("/api/contacts/nobody/score", t).status, 404);
   EXPECT_EQ(http.get("/healthz").status, 200);
+}
+
+// Requests the HTTP parser refuses (a head over its limit, a bad request
+// line, a bad length or chunk) used to be dropped without a word, the
+// connection reset under the client: each now gets a status and a JSON error.
+TEST_F(ServerBinaryTest, UnreadableHttpRequestsGetJsonErrors) {
+  start(make_temp_dir("reai-empty-models"));
+  const std::string t = reai_token("t1", server::Role::kAgent, kSecret);
+  const std::string event = R"({"contact_id":"c","type":"sms_in"})";
+  const std::string post_head = "POST /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + t + "\r\n";
+  struct Case {
+    std::string name;
+    std::string bytes;
+    std::string status_line;
+  };
+  const Case cases[] = {
+      {"long target", "GET /api/leads?" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n",
+       "HTTP/1.1 431 "},
+      {"long field", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + std::string(20000, 'a') + "\r\n\r\n",
+       "HTTP/1.1 431 "},
+      {"bad request line", "GARBAGE\r\n\r\n", "HTTP/1.1 400 "},
+      {"field without colon", "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n", "HTTP/1.1 400 "},
+      {"bad content length", post_head + "Content-Length: -1\r\n\r\n" + event, "HTTP/1.1 400 "},
+      {"two content lengths", post_head + "Content-Length: 5\r\nContent-Length: 35\r\n\r\n" + event,
+       "HTTP/1.1 400 "},
+      {"bad chunk size", post_head + "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 "},
+  };
+  for (const auto& c : cases) {
+    const std::string answer = raw_exchange(port_, c.bytes);
+    EXPECT_EQ(answer.substr(0, c.status_line.size()), c.status_line) << c.name << ": " << answer;
+    const auto body = answer.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << c.name << ": " << answer;
+    EXPECT_TRUE(parse_object(answer.substr(body + 4)).contains("error")) << c.name << ": " << answer;
+  }
+  // Requests before the unreadable one on the same connection are answered.
+  const std::string pipelined = raw_exchange(
+      port_, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(pipelined.rfind("HTTP/1.1 200 ", 0), 0u) << pipelined;
+  EXPECT_NE(pipelined.find("HTTP/1.1 400 "), std::string::npos) << pipelined;
+  HttpClient http("127.0.0.1", port_);
+  EXPECT_EQ(http.get("/healthz").status, 200);
+  EXPECT_EQ(stop(), 0) << server_->log();
+}
+
+// Clients holding connections until the server has no file descriptor
+// left: a failed accept was retried at once, and failed again at once while
+// the connection stayed queued, a loop burning a whole core until a client
+// let go. The server now waits between attempts and serves again after.
+TEST_F(ServerBinaryTest, RunningOutOfFileDescriptorsDoesNotSpinTheAcceptLoop) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the sanitizers' own memory checks need descriptors the test takes away";
+#endif
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  rlimit low = limit;
+  low.rlim_cur = 64;  // the server inherits it
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  start(make_temp_dir("reai-empty-models"));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+
+  std::vector<int> held;
+  for (int i = 0; i < 100; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    held.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the server out of descriptors meanwhile
+  for (int fd : held) ::close(fd);
+
+  HttpClient http("127.0.0.1", port_);
+  auto health = http.get("/healthz");
+  for (int i = 0; i < 100 && health.status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    health = http.get("/healthz");
+  }
+  ASSERT_EQ(health.status, 200) << server_->log();
+  const std::string metrics = http.get("/metrics").body;
+  const std::string name = "reai_http_accept_failures_total ";
+  const auto at = metrics.find("\n" + name);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  const double failures = std::stod(metrics.substr(at + 1 + name.size()));
+  EXPECT_GT(failures, 0) << "the server never ran out: the test proves nothing";
+  // A retry every 50 ms is about 20 in that second; the spinning loop made
+  // hundreds of thousands.
+  EXPECT_LT(failures, 1000);
+  EXPECT_EQ(stop(), 0) << server_->log();
 }
 
 TEST_F(ServerBinaryTest, ReconnectWithSinceMissesNothingAndStateSurvivesRestart) {

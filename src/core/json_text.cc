@@ -7,6 +7,48 @@
 namespace reai {
 namespace json = boost::json;
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence starting at text[i] (a lead
+// byte >= 0x80), or 0 when it is not one (RFC 3629 table 3-7: no overlongs,
+// no UTF-16 surrogates, nothing above U+10FFFF).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = byte(i);
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size() || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+bool is_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) continue;
+    const std::size_t n = utf8_sequence_length(text, i);
+    if (n == 0) return false;
+    i += n - 1;
+  }
+  return true;
+}
+
 void append_json_string(std::string_view text, std::string* out) {
   // Runs of plain characters are appended whole: per-character push_back
   // was ~6k instructions per POST /api/events (reason texts, ids).
@@ -14,7 +56,19 @@ void append_json_string(std::string_view text, std::string* out) {
   std::size_t plain = 0;  // start of the run not yet appended
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') continue;
+    if (c >= 0x80) {
+      // Ids from a percent-decoded path or a CSV import may hold any byte:
+      // JSON text (and a WebSocket text frame) must be UTF-8.
+      if (const std::size_t n = utf8_sequence_length(text, i)) {
+        i += n - 1;
+        continue;
+      }
+      out->append(text.data() + plain, i - plain);
+      plain = i + 1;
+      out->append("\xef\xbf\xbd");  // U+FFFD REPLACEMENT CHARACTER
+      continue;
+    }
     out->append(text.data() + plain, i - plain);
     plain = i + 1;
     switch (c) {

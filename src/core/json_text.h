@@ -9,8 +9,13 @@
 
 namespace reai {
 
-// A JSON string literal (quotes included) for `text`.
+// A JSON string literal (quotes included) for `text`. Bytes that are not
+// UTF-8 become U+FFFD, so the literal is always valid JSON.
 void append_json_string(std::string_view text, std::string* out);
+
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or
+// code points above U+10FFFF).
+bool is_utf8(std::string_view text);
 
 // `x` in its shortest round-trip form (std::to_chars): 137500, 0.0756, 1e-07.
 void append_shortest_double(double x, std::string* out);

@@ -23,6 +23,33 @@ TEST(JsonText, StringEscapesOnlyWhatJsonRequiresAndRoundTrips) {
   EXPECT_EQ(out, "\"\"");
 }
 
+// Bytes that are not UTF-8 (a percent-decoded path id, a query value echoed
+// in an error) must not make the answer invalid JSON: each bad byte becomes
+// U+FFFD, valid multi-byte characters pass through untouched.
+TEST(JsonText, StringReplacesBytesThatAreNotUtf8) {
+  const std::string replacement = "\xef\xbf\xbd";
+  const struct {
+    std::string in;
+    std::string want;  // between the quotes
+  } cases[] = {
+      {"a\xff\xfe" "b", "a" + replacement + replacement + "b"},
+      {"\xc3", replacement},                                   // truncated 2-byte sequence
+      {"\xc0\xaf", replacement + replacement},                // overlong '/'
+      {"\xed\xa0\x80", replacement + replacement + replacement},  // UTF-16 surrogate
+      {"\xf4\x90\x80\x80", replacement + replacement + replacement + replacement},  // above U+10FFFF
+      {"\xe2\x98", replacement + replacement},                // truncated 3-byte sequence
+      {"\xe2\x98\xba\xf0\x9f\x98\x80\xc3\xa9", "\xe2\x98\xba\xf0\x9f\x98\x80\xc3\xa9"},  // valid: kept
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    append_json_string(c.in, &out);
+    EXPECT_EQ(out, "\"" + c.want + "\"");
+    boost::system::error_code ec;
+    boost::json::parse(out, ec);  // Boost.JSON refuses invalid UTF-8
+    EXPECT_FALSE(ec) << ec.message();
+  }
+}
+
 TEST(JsonText, WritesPlainNumbersAndRoundTrips) {
   namespace json = boost::json;
   json::object o;

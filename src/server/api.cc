@@ -361,9 +361,19 @@ void Api::handle_async(const ApiRequest& request, Post post, Respond respond, co
 ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::string_view query,
                        Deferred* deferred) {
   const bool get = request.method == Method::kGet || request.method == Method::kHead;
-  if (path == "/healthz") return json_response(200, R"({"status":"ok"})", Route::kHealthz);
-  if (path == "/readyz") return readyz();
-  if (path == "/metrics") return metrics_page();
+  const Route probe = path == "/healthz"   ? Route::kHealthz
+                      : path == "/readyz"  ? Route::kReadyz
+                      : path == "/metrics" ? Route::kMetrics
+                                           : Route::kUnmatched;
+  if (probe != Route::kUnmatched && !get) {
+    // Read-only: a POST or DELETE answered 200 would tell a client it did something.
+    ApiResponse r = error_response(invalid_argument("method not allowed"), probe);
+    r.status = 405;
+    return r;
+  }
+  if (probe == Route::kHealthz) return json_response(200, R"({"status":"ok"})", Route::kHealthz);
+  if (probe == Route::kReadyz) return readyz();
+  if (probe == Route::kMetrics) return metrics_page();
   if (path.substr(0, 5) != "/api/") {
     if (!get) {
       ApiResponse r = error_response(invalid_argument("method not allowed"), Route::kStatic);
@@ -460,6 +470,20 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
   if (!claims) return error_response(claims.status(), route);
   if (auto tenant = query_param(query, "tenant_id"); tenant && *tenant != claims->tenant_id) {
     return error_response(permission_denied("tenant_id does not match the token"), route);
+  }
+
+  // An id in the path obeys the rule of ids in a body: PUT would otherwise
+  // store a contact no event can name (nor any JSON answer carry).
+  const auto [path_id, path_id_field] =
+      !contact_id.empty()        ? std::pair<std::string_view, std::string_view>(contact_id, "contact_id")
+      : !agent_id.empty()        ? std::pair<std::string_view, std::string_view>(agent_id, "agent_id")
+      : !property_path_id.empty() ? std::pair<std::string_view, std::string_view>(
+                                        property_path_id, route == Route::kLeadMatches ? "lead_id" : "listing_id")
+      : !prediction_id.empty()   ? std::pair<std::string_view, std::string_view>(
+                                     prediction_id, route == Route::kPredictionDeals ? "opportunity_id" : "agent_id")
+                                 : std::pair<std::string_view, std::string_view>();
+  if (!path_id.empty()) {
+    if (Status s = check_id(path_id, path_id_field); !s) return error_response(s, route);
   }
 
   const bool write = request.method == Method::kPost || request.method == Method::kPut;
@@ -1048,6 +1072,7 @@ ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& requ
         return error_response(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
       }
       lead_id = std::string(kv.value().as_string());
+      if (Status s = check_id(lead_id, "lead_id"); !s) return error_response(s, kRoute);
     } else if (kv.key() == "lead_data") {
       lead_data = &kv.value();
     } else if (kv.key() == "tenant_id") {

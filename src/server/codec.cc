@@ -78,9 +78,7 @@ Status check_tenant(const json::value& v, std::string_view tenant_id) {
 
 Status read_id(const json::value& v, std::string_view field, std::string* out) {
   REAI_RETURN_IF_ERROR(read_string(v, field, out));
-  if (out->empty()) return field_error(field, "must not be empty");
-  if (out->size() > 256) return field_error(field, "is longer than 256 characters");
-  return {};
+  return check_id(*out, field);
 }
 
 template <typename T>
@@ -97,6 +95,13 @@ Status read_optional(const json::value& v, std::string_view field, std::optional
 }
 
 }  // namespace
+
+Status check_id(std::string_view id, std::string_view field) {
+  if (id.empty()) return field_error(field, "must not be empty");
+  if (id.size() > kMaxIdBytes) return field_error(field, "is longer than 256 characters");
+  if (!is_utf8(id)) return field_error(field, "is not UTF-8");
+  return {};
+}
 
 Result<Event> parse_event(const json::value& v, std::string_view tenant_id,
                           std::string_view default_contact_id, UnixSeconds now) {
@@ -126,6 +131,8 @@ Result<Event> parse_event(const json::value& v, std::string_view tenant_id,
       REAI_RETURN_IF_ERROR(read_id(x, key, &e.event_id));
     } else if (key == "property_id") {
       if (!x.is_null()) REAI_RETURN_IF_ERROR(read_string(x, key, &e.property_id));
+      // Empty: no listing. Else a listing id, as GET /api/listings/{id} takes.
+      if (!e.property_id.empty()) REAI_RETURN_IF_ERROR(check_id(e.property_id, key));
     } else if (key == "value") {
       REAI_RETURN_IF_ERROR(read_optional<double>(x, key, &e.value, read_number));
     } else if (key == "tenant_id") {
@@ -164,6 +171,8 @@ Status apply_contact_fields(const json::value& v, std::string_view tenant_id, Co
       REAI_RETURN_IF_ERROR(read_string(x, key, &c->source));
     } else if (key == "assigned_agent_id") {
       REAI_RETURN_IF_ERROR(read_string(x, key, &c->assigned_agent_id));
+      // Empty: unassigned. Else an agent id, as /api/agents/{id} takes.
+      if (!c->assigned_agent_id.empty()) REAI_RETURN_IF_ERROR(check_id(c->assigned_agent_id, key));
     } else if (key == "lead_type") {
       if (!x.is_string()) return field_error(key, "must be a string");
       c->lead_type = parse_lead_type(std::string_view(x.as_string()));

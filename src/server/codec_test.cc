@@ -64,6 +64,26 @@ TEST(Codec, RejectsBadEvents) {
   }
 }
 
+// Ids an event or a contact names (a listing, an agent) follow the id rule
+// of contact ids: a 500 KB property_id was stored, naming a listing no
+// /api/listings/{id} could ask for.
+TEST(Codec, ListingAndAgentIdsFollowTheIdRule) {
+  const std::string long_id(257, 'p');
+  auto event = parse(R"({"contact_id":"c1","type":"property_view","property_id":")" + long_id + "\"}");
+  ASSERT_FALSE(event);
+  EXPECT_NE(event.status().message().find("property_id"), std::string::npos) << event.status().message();
+  EXPECT_TRUE(parse(R"({"contact_id":"c1","type":"property_view","property_id":")" + long_id.substr(1) + "\"}"));
+  EXPECT_TRUE(parse(R"({"contact_id":"c1","type":"sms_in","property_id":""})"));
+  EXPECT_TRUE(parse(R"({"contact_id":"c1","type":"sms_in","property_id":null})"));
+  Contact c;
+  c.contact_id = "c1";
+  auto agent = apply_contact_fields(boost::json::parse(R"({"assigned_agent_id":")" + long_id + "\"}"), "t1", &c);
+  ASSERT_FALSE(agent);
+  EXPECT_NE(agent.message().find("assigned_agent_id"), std::string::npos) << agent.message();
+  EXPECT_TRUE(apply_contact_fields(boost::json::parse(R"({"assigned_agent_id":"ag-1"})"), "t1", &c));
+  EXPECT_TRUE(apply_contact_fields(boost::json::parse(R"({"assigned_agent_id":""})"), "t1", &c));  // unassigned
+}
+
 TEST(Codec, DefaultContactMustMatch) {
   EXPECT_TRUE(parse(R"({"type":"sms_in"})", "lead7"));
   EXPECT_FALSE(parse(R"({"type":"sms_in","contact_id":"other"})", "lead7"));

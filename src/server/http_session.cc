@@ -59,13 +59,16 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == http::error::end_of_stream) return do_close();
     if (ec == http::error::body_limit) {
-      busy_ = true;
-      ApiResponse r;
-      r.status = 413;
-      r.body = error_json("request body larger than " + std::to_string(ctx_->config.max_body_bytes) + " bytes");
-      r.route = Route::kUnmatched;
-      ctx_->metrics.record_request(Route::kUnmatched, 413, 0);
-      return write(std::move(r), 11, false, false);
+      return refuse(413, "request body larger than " + std::to_string(ctx_->config.max_body_bytes) + " bytes");
+    }
+    // Head over the parser's limit (a long target, many or long fields).
+    if (ec == http::error::header_limit) return refuse(431, "request line and header fields too large");
+    // A message that is not HTTP/1.1 (bad request line, field, length or
+    // chunk): the client is told why rather than dropped without a word.
+    // partial_message is a client that closed mid-request: nobody to tell.
+    if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::partial_message) {
+      return refuse(400, "malformed HTTP request: " + ec.message());
     }
     if (ec) {
       if (ec != net::error::operation_aborted && ec != beast::error::timeout) fail(ec, "http read");
@@ -102,6 +105,18 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
           self->write(std::move(r), version, keep_alive, head);
         },
         lane);
+  }
+
+  // Answers a request that could not be read and closes the connection
+  // (the parser cannot find where the next request starts).
+  void refuse(int status, std::string message) {
+    busy_ = true;
+    ApiResponse r;
+    r.status = status;
+    r.body = error_json(message);
+    r.route = Route::kUnmatched;
+    ctx_->metrics.record_request(Route::kUnmatched, status, 0);
+    write(std::move(r), 11, false, false);
   }
 
   // The response head is formatted into a string the session reuses and

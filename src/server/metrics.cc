@@ -214,7 +214,9 @@ std::string Metrics::render_prometheus(std::string_view extra) const {
   scoring_latency_.render("reai_scoring_latency_seconds", "", &out);
   text.counter("reai_events_total", "Events scored.", events_total())
       .counter("reai_fallback_scores_total", "Scores from the rule-based fallback.", fallback_total())
-      .counter("reai_websocket_queue_drops_total", "WebSocket clients dropped for a full queue.", ws_queue_drops());
+      .counter("reai_websocket_queue_drops_total", "WebSocket clients dropped for a full queue.", ws_queue_drops())
+      .counter("reai_http_accept_failures_total", "Connections not accepted (e.g. no file descriptor left).",
+               accept_failures());
   out.append(extra);
   return out;
 }

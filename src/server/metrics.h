@@ -111,10 +111,13 @@ class Metrics {
   // One scored event of `tenant`: latency, rate, fallback.
   void record_score(std::string_view tenant_id, std::int64_t latency_ns, bool fallback);
   void record_ws_drop() { ws_queue_drops_.fetch_add(1, std::memory_order_relaxed); }
+  // An accept that failed (e.g. no file descriptor left). Any thread.
+  void record_accept_failure() { accept_failures_.fetch_add(1, std::memory_order_relaxed); }
   // Metrics of one tenant; created on first use; never freed while the
   // Metrics lives.
   TenantMetrics& tenant(std::string_view tenant_id);
   std::uint64_t ws_queue_drops() const { return ws_queue_drops_.load(std::memory_order_relaxed); }
+  std::uint64_t accept_failures() const { return accept_failures_.load(std::memory_order_relaxed); }
   std::uint64_t events_total() const { return events_total_.load(std::memory_order_relaxed); }
   std::uint64_t fallback_total() const { return fallback_total_.load(std::memory_order_relaxed); }
 
@@ -133,6 +136,7 @@ class Metrics {
   std::atomic<std::uint64_t> events_total_{0};
   std::atomic<std::uint64_t> fallback_total_{0};
   std::atomic<std::uint64_t> ws_queue_drops_{0};
+  std::atomic<std::uint64_t> accept_failures_{0};
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

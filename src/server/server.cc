@@ -51,7 +51,7 @@ template <class Protocol>
 class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
  public:
   explicit Listener(std::shared_ptr<ServerContext> ctx)
-      : acceptor_(*ctx->io_contexts.front()), ctx_(std::move(ctx)) {}
+      : acceptor_(*ctx->io_contexts.front()), retry_timer_(acceptor_.get_executor()), ctx_(std::move(ctx)) {}
 
   Status bind(const typename Protocol::endpoint& endpoint, const std::string& name) {
     beast::error_code ec;
@@ -70,6 +70,7 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
     net::post(acceptor_.get_executor(), [self = this->shared_from_this()] {
       beast::error_code ec;
       self->acceptor_.close(ec);
+      self->retry_timer_.cancel();
     });
   }
 
@@ -82,18 +83,30 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
   void on_accept(beast::error_code ec, typename Protocol::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
+      // Out of file descriptors (clients holding connections open): the
+      // pending connection stays queued and accepting again at once fails
+      // again, a loop that burned a whole core until one closed. Wait a
+      // little; the queued connections are accepted once descriptors free up.
       fail(ec, "accept");
-    } else {
-      if constexpr (std::is_same_v<Protocol, tcp>) {
-        beast::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-      }
-      start_http_session(StreamSocket(std::move(socket)), ctx_);
+      ctx_->metrics.record_accept_failure();
+      retry_timer_.expires_after(kAcceptRetryDelay);
+      retry_timer_.async_wait([self = this->shared_from_this()](beast::error_code timer_ec) {
+        if (!timer_ec && self->acceptor_.is_open()) self->do_accept();
+      });
+      return;
     }
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+    }
+    start_http_session(StreamSocket(std::move(socket)), ctx_);
     do_accept();
   }
 
+  static constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
+
   typename Protocol::acceptor acceptor_;
+  net::steady_timer retry_timer_;  // the wait after a failed accept
   std::shared_ptr<ServerContext> ctx_;
   std::size_t next_ = 0;
 };

@@ -89,6 +89,15 @@ TEST_F(ServerTest, HealthReadyAndMetricsNeedNoToken) {
   EXPECT_EQ(head.status, 200);
   EXPECT_TRUE(head.body.empty());
   EXPECT_EQ(head.header("content-length"), std::to_string(health.body.size()));
+
+  // Read-only: other methods are refused, not answered as if they did something.
+  for (const char* path : {"/healthz", "/readyz", "/metrics"}) {
+    for (const char* method : {"POST", "PUT", "DELETE"}) {
+      auto refused = http_->request(method, path, "{}");
+      EXPECT_EQ(refused.status, 405) << method << " " << path << " -> " << refused.body;
+      EXPECT_FALSE(error_of(refused).empty()) << refused.body;
+    }
+  }
 }
 
 TEST_F(ServerTest, PostEventScoresWithFallbackModel) {
@@ -453,6 +462,42 @@ TEST_F(ServerTest, BadInputsGetClearErrors) {
   EXPECT_EQ(http_->request("DELETE", "/api/events", {}, a).status, 405);
   // The server is still healthy after all of it.
   EXPECT_EQ(http_->get("/healthz").status, 200);
+}
+
+// An id in a path obeys the rule of ids in a body (1..256 bytes of UTF-8):
+// PUT used to store a contact with a 5,000-byte or non-UTF-8 id that no event
+// can name, whose answers and WebSocket frames were not valid JSON.
+TEST_F(ServerTest, PathIdsFollowTheIdRuleOfBodies) {
+  start();
+  const std::string a = token("tenant-a");
+  const std::string long_id(257, 'a');
+  for (const std::string& id : {std::string("%FF%FE"), std::string("a%C0%AFb"), long_id}) {
+    auto put = http_->put("/api/contacts/" + id, R"({"budget":100000})", a);
+    EXPECT_EQ(put.status, 400) << id << " -> " << put.body;
+    EXPECT_FALSE(error_of(put).empty()) << put.body;
+    for (const std::string& path : {"/api/contacts/" + id, "/api/contacts/" + id + "/score",
+                                    "/api/contacts/" + id + "/events", "/api/leads/" + id + "/matches",
+                                    "/api/listings/" + id, "/api/agents/" + id + "/track-record",
+                                    "/api/predictions/deal-closure/" + id}) {
+      auto r = http_->get(path, a);
+      EXPECT_EQ(r.status, 400) << path << " -> " << r.body;
+      EXPECT_FALSE(error_of(r).empty()) << r.body;
+    }
+  }
+  auto trigger = http_->post("/api/realtime/score-trigger",
+                             R"({"lead_id":")" + long_id + R"(","lead_data":{"budget":1}})", a);
+  EXPECT_EQ(trigger.status, 400) << trigger.body;
+  // Nothing was stored under those ids.
+  auto leads = http_->get("/api/leads?limit=1000", a);
+  ASSERT_EQ(leads.status, 200) << leads.body;
+  EXPECT_EQ(json::parse(leads.body).as_object().at("leads").as_array().size(), 0u) << leads.body;
+  // The longest id allowed, and multi-byte UTF-8, still work.
+  const std::string longest(256, 'b');
+  EXPECT_EQ(http_->put("/api/contacts/" + longest, R"({"budget":100000})", a).status, 200);
+  EXPECT_EQ(http_->put("/api/contacts/%E2%98%BA", R"({"budget":100000})", a).status, 200);
+  auto smile = http_->get("/api/contacts/%E2%98%BA/score", a);
+  ASSERT_EQ(smile.status, 200) << smile.body;
+  EXPECT_EQ(json::parse(smile.body).as_object().at("lead_id").as_string(), "\xe2\x98\xba");
 }
 
 // Each stored score row carries its lead's order: the number of events the

@@ -167,6 +167,13 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
   auto exp = int_claim(*claims, "exp");
   if (!exp) return unauthenticated("token has no exp");
   if (*exp <= now) return unauthenticated("token expired");
+  // RFC 7519 4.1.5: not accepted before its nbf. reai never issues one, but
+  // another tool holding the key may.
+  if (claims->contains("nbf")) {
+    auto nbf = int_claim(*claims, "nbf");
+    if (!nbf) return unauthenticated("token's nbf is not a number of seconds");
+    if (*nbf > now) return unauthenticated("token not valid yet");
+  }
   out.expires_at = *exp;
   return out;
 }

@@ -96,6 +96,24 @@ TEST(Token, VerifyRefusesASignedTokenWhoseTenantIsInvalid) {
   }
 }
 
+// A token signed with the key by another tool may carry nbf: it must not be
+// accepted before then (it was ignored).
+TEST(Token, NotAcceptedBeforeItsNotBefore) {
+  const auto token_with_nbf = [](const std::string& nbf) {
+    return reai::testing::hs256_token(R"({"tenant":"t_a","role":"agent","exp":9999999999,"nbf":)" + nbf + "}", kKey);
+  };
+  auto early = verify_token(token_with_nbf(std::to_string(kNow + 60)), kKey, kNow);
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_NE(early.status().message().find("not valid yet"), std::string::npos) << early.status().message();
+  EXPECT_TRUE(verify_token(token_with_nbf(std::to_string(kNow)), kKey, kNow));
+  EXPECT_TRUE(verify_token(token_with_nbf(std::to_string(kNow - 60)), kKey, kNow));
+  for (const char* bad : {"\"soon\"", "1e300", "-1.5", "null"}) {
+    auto refused = verify_token(token_with_nbf(bad), kKey, kNow);
+    EXPECT_FALSE(refused) << bad;
+  }
+}
+
 TEST(Token, IssueValidatesArguments) {
   EXPECT_FALSE(issue_token("", Role::kAgent, kKey, 60, kNow));
   EXPECT_FALSE(issue_token("t", Role::kAgent, "", 60, kNow));
