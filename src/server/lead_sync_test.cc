@@ -37,6 +37,14 @@ class FakeSharedLeases final : public bus::Leases {
   void release(std::string_view name, std::string_view token, const bus::LeaseUpdate& update) override {
     if (!down) leases_->release(name, token, update);
   }
+  Result<std::vector<Result<bus::Lease>>> acquire_each(std::span<const std::string> names,
+                                                       std::chrono::milliseconds hold) override {
+    if (down) return unavailable("fake lease service down");
+    return leases_->acquire_each(names, hold);
+  }
+  void release_each(std::span<const bus::LeaseRelease> releases) override {
+    if (!down) leases_->release_each(releases);
+  }
   Status mark(const std::vector<bus::LeaseMark>& marks, std::chrono::milliseconds ttl) override {
     if (down) return unavailable("fake lease service down");
     return leases_->mark(marks, ttl);
@@ -82,6 +90,13 @@ class Dying {
     }
     void release(std::string_view name, std::string_view token, const bus::LeaseUpdate& update) override {
       if (d_.dies_at == Step::kNone) d_.leases_.release(name, token, update);
+    }
+    Result<std::vector<Result<bus::Lease>>> acquire_each(std::span<const std::string> names,
+                                                         std::chrono::milliseconds hold) override {
+      return d_.leases_.acquire_each(names, hold);
+    }
+    void release_each(std::span<const bus::LeaseRelease> releases) override {
+      if (d_.dies_at == Step::kNone) d_.leases_.release_each(releases);
     }
     Status mark(const std::vector<bus::LeaseMark>& marks, std::chrono::milliseconds ttl) override {
       return d_.leases_.mark(marks, ttl);
