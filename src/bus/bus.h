@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -186,6 +187,12 @@ struct LeaseMark {
   std::string name;
   std::string mark;
 };
+// One lease given back by release_each: as release(name, token, update).
+struct LeaseRelease {
+  std::string name;
+  std::string token;
+  LeaseUpdate update;
+};
 
 class Leases {
  public:
@@ -201,6 +208,19 @@ class Leases {
   // lapsed lease that someone else took since is left alone (and so is its
   // state: the update is dropped).
   virtual void release(std::string_view name, std::string_view token, const LeaseUpdate& update) = 0;
+  // Takes the leases on every name of `names` for at most `hold` each, all in
+  // one round trip and without waiting (a holder of many names polls none).
+  // Answers one outcome per name, in order: the Lease as acquire() answers
+  // it, or ResourceExhausted for a name held elsewhere, which neither blocks
+  // nor fails the others (a name given twice: its second is held by its
+  // first). Unavailable for the whole call when the service cannot be
+  // reached (nothing taken).
+  virtual Result<std::vector<Result<Lease>>> acquire_each(std::span<const std::string> names,
+                                                          std::chrono::milliseconds hold) = 0;
+  // Gives back every lease of `releases` as release() gives back each (a
+  // lapsed one, taken since by someone else, is left alone with its state),
+  // all in one round trip.
+  virtual void release_each(std::span<const LeaseRelease> releases) = 0;
   // Adds each mark to its name (all in one round trip), alive for `ttl`.
   // Unavailable when the service cannot be reached (nothing added).
   virtual Status mark(const std::vector<LeaseMark>& marks, std::chrono::milliseconds ttl) = 0;
@@ -222,7 +242,8 @@ class Leases {
 std::unique_ptr<Leases> make_in_process_leases();
 // Redis leases: one Lua script each for acquire (SET NX PX with a random
 // token, and the state read), release (token check, state update with the
-// stamped value, delete), mark (every name of the call) and peek; one GET
+// stamped value, delete), acquire_each and release_each (the same for every
+// name of the call), mark (every name of the call) and peek; one GET
 // for stamped_value, one DEL for drop_stamp. A busy lease is polled with backoff
 // (1 ms doubling to 16 ms). Redis unreachable: acquire answers Unavailable at
 // once until the reconnect backoff (100 ms doubling to 5 s) is due.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "bus/bus.h"
@@ -23,12 +24,8 @@ class InProcessLeases final : public Leases {
     for (;;) {
       const auto now = SteadyClock::now();
       Name& n = names_[key];
-      if (n.token.empty() || n.until <= now) {
-        n.token = std::to_string(++counter_);
-        n.until = now + hold;
-        return Lease{n.token, state_locked(n, now)};
-      }
-      if (now >= deadline) return resource_exhausted("lease on " + key + " is held elsewhere");
+      if (auto taken = take_locked(n, hold, now)) return std::move(*taken);
+      if (now >= deadline) return held_elsewhere(key);
       // A copy: the entry may be erased while this thread waits.
       const SteadyClock::time_point wake = std::min(deadline, n.until);
       released_.wait_until(lock, wake);
@@ -38,17 +35,31 @@ class InProcessLeases final : public Leases {
   void release(std::string_view name, std::string_view token, const LeaseUpdate& update) override {
     {
       std::lock_guard lock(mu_);
-      auto it = names_.find(std::string(name));
-      if (it == names_.end() || it->second.token != token) return;
-      Name& n = it->second;
-      n.token.clear();
-      if (update.stamp != 0) {
-        n.stamp = update.stamp;
-        n.stamp_until = SteadyClock::now() + update.stamp_ttl;
-        n.stamped_value = update.stamped_value;
+      release_locked(name, token, update);
+    }
+    released_.notify_all();
+  }
+
+  Result<std::vector<Result<Lease>>> acquire_each(std::span<const std::string> names,
+                                                  std::chrono::milliseconds hold) override {
+    std::vector<Result<Lease>> outcomes;
+    outcomes.reserve(names.size());
+    std::lock_guard lock(mu_);
+    const auto now = SteadyClock::now();
+    for (const std::string& name : names) {
+      if (auto taken = take_locked(names_[name], hold, now)) {
+        outcomes.emplace_back(std::move(*taken));
+      } else {
+        outcomes.emplace_back(held_elsewhere(name));
       }
-      for (const std::string& m : update.done_marks) n.marks.erase(m);
-      forget_if_empty_locked(it, SteadyClock::now());
+    }
+    return outcomes;
+  }
+
+  void release_each(std::span<const LeaseRelease> releases) override {
+    {
+      std::lock_guard lock(mu_);
+      for (const LeaseRelease& r : releases) release_locked(r.name, r.token, r.update);
     }
     released_.notify_all();
   }
@@ -99,6 +110,34 @@ class InProcessLeases final : public Leases {
     std::unordered_map<std::string, SteadyClock::time_point> marks;  // mark -> lapses at
   };
   using Names = std::unordered_map<std::string, Name>;
+
+  // Takes `n` for `hold` when free (or its hold lapsed); nullopt while held.
+  std::optional<Lease> take_locked(Name& n, std::chrono::milliseconds hold, SteadyClock::time_point now) {
+    if (!n.token.empty() && n.until > now) return std::nullopt;
+    n.token = std::to_string(++counter_);
+    n.until = now + hold;
+    return Lease{n.token, state_locked(n, now)};
+  }
+
+  static Status held_elsewhere(std::string_view name) {
+    return resource_exhausted("lease on " + std::string(name) + " is held elsewhere");
+  }
+
+  // Gives `name` back with `update` when `token` still holds it.
+  void release_locked(std::string_view name, std::string_view token, const LeaseUpdate& update) {
+    auto it = names_.find(std::string(name));
+    if (it == names_.end() || it->second.token != token) return;
+    Name& n = it->second;
+    n.token.clear();
+    const auto now = SteadyClock::now();
+    if (update.stamp != 0) {
+      n.stamp = update.stamp;
+      n.stamp_until = now + update.stamp_ttl;
+      n.stamped_value = update.stamped_value;
+    }
+    for (const std::string& m : update.done_marks) n.marks.erase(m);
+    forget_if_empty_locked(it, now);
+  }
 
   // Drops what lapsed, answers the rest.
   static LeaseState state_locked(Name& n, SteadyClock::time_point now) {

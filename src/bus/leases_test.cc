@@ -227,6 +227,94 @@ TEST_P(LeasesTest, TheStampCarriesItsValueWhichGoesWithIt) {
   EXPECT_EQ(p.a().stamped_value("lead:t:2").value(), "");
 }
 
+// Several names in one call: each has its own outcome, a name held
+// elsewhere fails alone, and each release applies only while its token holds.
+TEST_P(LeasesTest, ManyNamesAreTakenAndGivenBackEachWithItsOwnOutcome) {
+  Pair p = make();
+  auto none = p.a().acquire_each({}, milliseconds(5000));
+  ASSERT_TRUE(none.has_value()) << none.status().message();
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(p.b().mark({{"lead:t:1", "e1"}, {"lead:t:3", "e3"}, {"lead:t:3", "e4"}}, milliseconds(60000)).is_ok());
+  ASSERT_NO_FATAL_FAILURE(stamp_with(p.b(), "lead:t:3", 33, "three"));
+  auto elsewhere = p.b().acquire("lead:t:2", milliseconds(5000), milliseconds(0));
+  ASSERT_TRUE(elsewhere.has_value());
+  const std::vector<std::string> names = {"lead:t:1", "lead:t:2", "lead:t:3", "lead:t:1"};
+  auto taken = p.a().acquire_each(names, milliseconds(5000));
+  ASSERT_TRUE(taken.has_value()) << taken.status().message();
+  ASSERT_EQ(taken->size(), 4u);
+  const Result<Lease>& one = (*taken)[0];
+  const Result<Lease>& three = (*taken)[2];
+  ASSERT_TRUE(one.has_value()) << one.status().message();
+  EXPECT_EQ(one->state.marks, (std::vector<std::string>{"e1"}));
+  EXPECT_EQ(one->state.stamp, 0u);
+  ASSERT_FALSE((*taken)[1].has_value());
+  EXPECT_EQ((*taken)[1].status().code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(three.has_value()) << three.status().message();
+  EXPECT_EQ(sorted(three->state.marks), (std::vector<std::string>{"e3", "e4"}));
+  EXPECT_EQ(three->state.stamp, 33u);
+  ASSERT_FALSE((*taken)[3].has_value());  // the same name again: held by its first
+  EXPECT_EQ((*taken)[3].status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(one->token, three->token);
+  // Held now: a single acquire elsewhere finds both busy.
+  EXPECT_FALSE(p.b().acquire("lead:t:1", milliseconds(5000), milliseconds(0)).has_value());
+  EXPECT_FALSE(p.b().acquire("lead:t:3", milliseconds(5000), milliseconds(0)).has_value());
+  // One round trip gives back 1 (stamp with value, its mark done) and 3 (only
+  // e3 done, stamp kept); a wrong token for 2 leaves its holder alone.
+  std::vector<LeaseRelease> releases(3);
+  releases[0] = {"lead:t:1", one->token, {}};
+  releases[0].update.stamp = 11;
+  releases[0].update.stamp_ttl = milliseconds(60000);
+  releases[0].update.stamped_value = std::string("one\0bytes", 9);
+  releases[0].update.done_marks = {"e1"};
+  releases[1] = {"lead:t:2", "not-the-token", {}};
+  releases[1].update.stamp = 22;
+  releases[1].update.stamp_ttl = milliseconds(60000);
+  releases[2] = {"lead:t:3", three->token, {}};
+  releases[2].update.done_marks = {"e3"};
+  p.a().release_each(releases);
+  auto state1 = p.b().peek("lead:t:1");
+  ASSERT_TRUE(state1.has_value());
+  EXPECT_EQ(state1->stamp, 11u);
+  EXPECT_TRUE(state1->marks.empty());
+  EXPECT_EQ(p.b().stamped_value("lead:t:1").value(), std::string("one\0bytes", 9));
+  auto state3 = p.b().peek("lead:t:3");
+  ASSERT_TRUE(state3.has_value());
+  EXPECT_EQ(state3->stamp, 33u);
+  EXPECT_EQ(state3->marks, (std::vector<std::string>{"e4"}));
+  EXPECT_EQ(p.b().stamped_value("lead:t:3").value(), "three");
+  EXPECT_EQ(p.b().peek("lead:t:2")->stamp, 0u);
+  EXPECT_FALSE(p.a().acquire("lead:t:2", milliseconds(5000), milliseconds(0)).has_value());  // still held
+  auto again = p.b().acquire_each(std::vector<std::string>{"lead:t:1", "lead:t:3"}, milliseconds(5000));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE((*again)[0].has_value());
+  EXPECT_TRUE((*again)[1].has_value());
+}
+
+// A lapsed hold taken by another since: its part of a release_each is
+// dropped, the others' parts apply.
+TEST_P(LeasesTest, ALapsedHoldInManyReleasesLeavesOnlyThatNameAlone) {
+  Pair p = make();
+  auto taken = p.a().acquire_each(std::vector<std::string>{"lead:t:1", "lead:t:2"}, milliseconds(50));
+  ASSERT_TRUE(taken.has_value());
+  ASSERT_TRUE((*taken)[0].has_value());
+  ASSERT_TRUE((*taken)[1].has_value());
+  auto next = p.b().acquire("lead:t:2", milliseconds(5000), milliseconds(5000));  // after the lapse
+  ASSERT_TRUE(next.has_value());
+  std::vector<LeaseRelease> releases(2);
+  for (int i = 0; i < 2; ++i) {
+    releases[i] = {"lead:t:" + std::to_string(i + 1), (*taken)[i]->token, {}};
+    releases[i].update.stamp = 40 + i;
+    releases[i].update.stamp_ttl = milliseconds(60000);
+    releases[i].update.stamped_value = "v" + std::to_string(i);
+  }
+  p.a().release_each(releases);  // lead:t:1's hold lapsed too, but nobody took it
+  EXPECT_EQ(p.b().peek("lead:t:2")->stamp, 0u);
+  EXPECT_EQ(p.b().stamped_value("lead:t:2").value(), "");
+  EXPECT_FALSE(p.a().acquire("lead:t:2", milliseconds(5000), milliseconds(0)).has_value());  // b holds it
+  p.b().release("lead:t:2", next->token, {});
+  EXPECT_TRUE(p.a().acquire("lead:t:2", milliseconds(5000), milliseconds(0)).has_value());
+}
+
 INSTANTIATE_TEST_SUITE_P(Implementations, LeasesTest, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? std::string("Redis") : std::string("InProcess");
@@ -250,6 +338,11 @@ TEST(Leases, UnreachableRedisAnswersUnavailableAtOnce) {
   EXPECT_FALSE(leases->peek("lead:t:1").has_value());
   EXPECT_EQ(leases->stamped_value("lead:t:1").status().code(), StatusCode::kUnavailable);
   leases->drop_stamp("lead:t:1");  // harmless while down
+  const std::vector<std::string> names = {"lead:t:1", "lead:t:2"};
+  auto many = leases->acquire_each(names, milliseconds(1000));
+  ASSERT_FALSE(many.has_value());
+  EXPECT_EQ(many.status().code(), StatusCode::kUnavailable);
+  leases->release_each(std::vector<LeaseRelease>{{"lead:t:1", "x", {}}});  // harmless while down
 }
 
 }  // namespace

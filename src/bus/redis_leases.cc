@@ -52,6 +52,44 @@ if #ARGV > 4 then redis.call('ZREM', KEYS[2], unpack(ARGV, 5)) end
 return redis.call('DEL', KEYS[1])
 )lua");
 
+// As kAcquireScript for several names. KEYS: lease, marks, stamp of each
+// name in turn. ARGV: hold ms, now (Unix ms), then one token per name. One
+// answer per name, in order: false (nil) while held elsewhere, else its state.
+const redis::LuaScript kAcquireEachScript(R"lua(
+local out = {}
+for i = 1, #KEYS / 3 do
+  local lease, marks, stamp = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  if redis.call('SET', lease, ARGV[i + 2], 'NX', 'PX', ARGV[1]) then
+    redis.call('ZREMRANGEBYSCORE', marks, '-inf', ARGV[2])
+    out[i] = {redis.call('GET', stamp) or '', redis.call('ZRANGE', marks, 0, -1)}
+  else
+    out[i] = false
+  end
+end
+return out
+)lua");
+
+// As kReleaseScript for several leases. KEYS: lease, marks, stamp, stamped
+// value of each in turn. ARGV, per lease in turn: token, stamp ('' = keep),
+// stamp ttl ms, stamped value, the count of marks to remove, those marks.
+const redis::LuaScript kReleaseEachScript(R"lua(
+local a = 1
+for i = 1, #KEYS / 4 do
+  local lease, marks, stamp, value = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
+  local done = tonumber(ARGV[a + 4])
+  if redis.call('GET', lease) == ARGV[a] then
+    if ARGV[a + 1] ~= '' then
+      redis.call('SET', stamp, ARGV[a + 1], 'PX', ARGV[a + 2])
+      if ARGV[a + 3] ~= '' then redis.call('SET', value, ARGV[a + 3], 'PX', ARGV[a + 2]) else redis.call('DEL', value) end
+    end
+    if done > 0 then redis.call('ZREM', marks, unpack(ARGV, a + 5, a + 4 + done)) end
+    redis.call('DEL', lease)
+  end
+  a = a + 5 + done
+end
+return #KEYS / 4
+)lua");
+
 // KEYS: the marks keys. ARGV: lapse time (Unix ms), ttl ms, then one mark per key.
 const redis::LuaScript kMarkScript(R"lua(
 for i = 1, #KEYS do
@@ -129,6 +167,69 @@ class RedisLeases final : public Leases {
                                           update.stamped_value};
     for (const std::string& m : update.done_marks) args.push_back(m);
     (void)run_script(kReleaseScript, args);  // a lost release lapses by itself (and its marks with it)
+  }
+
+  Result<std::vector<Result<Lease>>> acquire_each(std::span<const std::string> names,
+                                                  std::chrono::milliseconds hold) override {
+    std::vector<Result<Lease>> outcomes;
+    if (names.empty()) return outcomes;
+    std::vector<Keys> lease_keys;
+    std::vector<std::string> tokens;
+    lease_keys.reserve(names.size());
+    tokens.reserve(names.size());
+    for (const std::string& name : names) {
+      lease_keys.push_back(keys(name));
+      tokens.push_back(token_prefix_ + std::to_string(counter_.fetch_add(1, std::memory_order_relaxed)));
+    }
+    const std::string count = std::to_string(3 * names.size());
+    const std::string hold_ms = std::to_string(std::max<std::int64_t>(1, hold.count()));
+    const std::string now = std::to_string(unix_ms());
+    std::vector<std::string_view> args = {count};
+    args.reserve(1 + 4 * names.size() + 2);
+    for (const Keys& k : lease_keys) args.insert(args.end(), {k.lease, k.marks, k.stamp});
+    args.insert(args.end(), {hold_ms, now});
+    for (const std::string& token : tokens) args.push_back(token);
+    auto reply = run_script(kAcquireEachScript, args);
+    if (!reply) return reply.status();
+    const redisReply* r = reply->get();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != names.size()) return internal_error("unexpected leases reply");
+    outcomes.reserve(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (r->element[i]->type == REDIS_REPLY_NIL) {
+        outcomes.emplace_back(resource_exhausted("lease on " + names[i] + " is held elsewhere"));
+        continue;
+      }
+      auto state = parse_state(r->element[i]);
+      if (!state) return state.status();
+      outcomes.emplace_back(Lease{std::move(tokens[i]), std::move(*state)});
+    }
+    return outcomes;
+  }
+
+  void release_each(std::span<const LeaseRelease> releases) override {
+    if (releases.empty()) return;
+    std::vector<Keys> lease_keys;
+    std::vector<std::string> numbers;  // stamp, ttl and mark count of each, in turn
+    lease_keys.reserve(releases.size());
+    numbers.reserve(3 * releases.size());
+    for (const LeaseRelease& r : releases) {
+      lease_keys.push_back(keys(r.name));
+      numbers.push_back(r.update.stamp ? std::to_string(r.update.stamp) : std::string());
+      numbers.push_back(std::to_string(std::max<std::int64_t>(1, r.update.stamp_ttl.count())));
+      numbers.push_back(std::to_string(r.update.done_marks.size()));
+    }
+    const std::string count = std::to_string(4 * releases.size());
+    std::vector<std::string_view> args = {count};
+    args.reserve(1 + 9 * releases.size());
+    for (const Keys& k : lease_keys) args.insert(args.end(), {k.lease, k.marks, k.stamp, k.value});
+    for (std::size_t i = 0; i < releases.size(); ++i) {
+      const LeaseRelease& r = releases[i];
+      args.insert(args.end(), {std::string_view(r.token), std::string_view(numbers[3 * i]),
+                               std::string_view(numbers[3 * i + 1]), std::string_view(r.update.stamped_value),
+                               std::string_view(numbers[3 * i + 2])});
+      for (const std::string& m : r.update.done_marks) args.push_back(m);
+    }
+    (void)run_script(kReleaseEachScript, args);  // lost releases lapse by themselves (and their marks with them)
   }
 
   Status mark(const std::vector<LeaseMark>& marks, std::chrono::milliseconds ttl) override {

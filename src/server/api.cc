@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <future>
+#include <iterator>
 #include <random>
 
 #include "bus/bus.h"
@@ -177,7 +178,10 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
           lead_sync_->active()
               ? EventAppender::BeforeWrite([this](std::span<const Event> batch) { lead_sync_->will_store(batch); })
               : nullptr,
-          [this] { answer_posts_.flush(); })) {
+          [this] {
+            hand_batch_to_batch_worker();
+            answer_posts_.flush();
+          })) {
   if (config_.tenant_rate_limit_per_s > 0) rate_limiter_ = std::make_unique<TokenBuckets>(config_.tenant_rate_limit_per_s);
   std::random_device rd;
   char buf[32];
@@ -187,6 +191,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
   property_ = std::make_unique<PropertyRoutes>(deps.store, deps.bus, deps.clock, config.model_dir);
   if (lead_sync_->active()) {
     lead_workers_ = std::make_unique<LeadWorkers>(kLeadWorkerThreads);
+    batch_worker_ = std::make_unique<LeadWorkers>(1);
     // Before rebuild() seeds it: nothing published meanwhile is missed.
     board_ = std::make_unique<LeadBoard>();
     board_subscription_ = deps_.bus.subscribe([board = board_.get()](const bus::BusMessage& m) {
@@ -202,9 +207,11 @@ Api::~Api() {
   if (board_) deps_.bus.unsubscribe(board_subscription_);
   ghl_->stop();
   if (writeback_) writeback_->stop();
-  // As stop_appender(): the appender's last batches are handed to the lead
-  // workers, which score them before anything they use goes away.
+  // As stop_appender(): the appender's last batches are handed to the batch
+  // worker (held leads to the lead workers), which score them before
+  // anything they use goes away; the batches first.
   appender_->stop();
+  if (batch_worker_) batch_worker_->stop();
   if (lead_workers_) lead_workers_->stop();
   property_->stop();
 }
@@ -214,7 +221,9 @@ void Api::stop_appender() {
   ghl_->stop();  // its last deliveries still go through the appender
   if (writeback_) writeback_->stop();
   appender_->stop();
-  // After the appender: its last batches' scoring was handed to the workers.
+  // After the appender: its last batches' scoring was handed to the workers;
+  // the batches first, as they hand held leads to the lead workers.
+  if (batch_worker_) batch_worker_->stop();
   if (lead_workers_) lead_workers_->stop();
   property_->stop();
 }
@@ -707,10 +716,174 @@ Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<boo
   }
   std::shared_ptr<const std::string> json;
   auto score = lead_sync_->apply_stored_event(event, now, publisher(&json));
+  return scored_outcome(event, std::move(score), std::move(json));
+}
+
+Result<Api::EventOutcome> Api::scored_outcome(const Event& event, Result<scoring::LeadScore> score,
+                                              std::shared_ptr<const std::string> json) {
   if (!score) return score.status();
   metrics_.record_score(event.tenant_id, score->latency_ns, is_fallback(*score));
   property_->on_event(event);  // queued: matching never delays the score
   return EventOutcome{std::move(*score), false, std::move(json)};
+}
+
+std::vector<Result<Api::EventOutcome>> Api::finish_events(std::span<const Event> events,
+                                                         const std::vector<Result<bool>>& answers) {
+  // The stored ones, in order, scored together.
+  std::vector<Event> copies;
+  std::span<const Event> stored = events;
+  const bool all_stored =
+      std::all_of(answers.begin(), answers.end(), [](const Result<bool>& a) { return a && *a; });
+  if (!all_stored) {
+    for (std::size_t k = 0; k < events.size(); ++k) {
+      if (answers[k] && *answers[k]) copies.push_back(events[k]);
+    }
+    stored = copies;
+  }
+  std::vector<std::shared_ptr<const std::string>> json(stored.size());
+  auto scores = lead_sync_->apply_stored_events(
+      stored, deps_.clock.now(),
+      [this, &json](std::size_t i, const scoring::LeadScore& s, bool adopted) { publisher(&json[i])(s, adopted); });
+  std::vector<Result<EventOutcome>> outcomes;
+  outcomes.reserve(events.size());
+  std::size_t next = 0;
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    if (!answers[k] || !*answers[k]) {  // not written, or a replay: as finish_event
+      outcomes.push_back(finish_event(events[k], answers[k]));
+      continue;
+    }
+    Result<scoring::LeadScore>& score = scores[next];
+    std::shared_ptr<const std::string>& published = json[next];
+    ++next;
+    outcomes.push_back(scored_outcome(events[k], std::move(score), std::move(published)));
+  }
+  return outcomes;
+}
+
+// One appender batch's requests being scored. Each event's outcome has its
+// own slot; a request is answered by whoever scores its last event.
+struct Api::ScoringBatch {
+  std::vector<ScoringRequest> requests;
+  std::vector<Event> events;  // every request's, in order
+  std::vector<std::size_t> request_of;  // per event
+  std::vector<std::optional<Result<EventOutcome>>> outcomes;
+  std::unique_ptr<std::atomic<std::size_t>[]> unscored;  // per request
+};
+
+void Api::hand_batch_to_batch_worker() {
+  if (scoring_batch_.empty()) return;
+  auto batch = std::make_shared<ScoringBatch>();
+  batch->requests = std::move(scoring_batch_);
+  scoring_batch_.clear();
+  // One thread for every batch, no lead's: batches are scored in commit
+  // order (a lead's events of consecutive batches are applied in order),
+  // and never behind a lead waiting on its lease.
+  if (batch_worker_->post("", [this, batch] { score_and_answer(batch); })) return;
+  // Stopped: scored on the io threads, as without shared leases.
+  for (ScoringRequest& r : batch->requests) {
+    auto request = std::make_shared<ScoringRequest>(std::move(r));
+    answer_posts_.add(request->lane, request->post, [this, request] {
+      request->respond(request->answer(finish_events(request->events, request->answers)));
+    });
+  }
+}
+
+void Api::score_and_answer(const std::shared_ptr<ScoringBatch>& batch) {
+  ScoringBatch& b = *batch;
+  std::vector<Result<bool>> answers;
+  b.unscored.reset(new std::atomic<std::size_t>[b.requests.size()]);
+  for (std::size_t r = 0; r < b.requests.size(); ++r) {
+    ScoringRequest& request = b.requests[r];
+    b.unscored[r].store(request.events.size(), std::memory_order_relaxed);
+    std::move(request.events.begin(), request.events.end(), std::back_inserter(b.events));
+    std::move(request.answers.begin(), request.answers.end(), std::back_inserter(answers));
+    b.request_of.insert(b.request_of.end(), request.answers.size(), r);
+  }
+  b.outcomes.resize(b.events.size());
+  // Stored events of leads with events parked on their own worker follow
+  // them there; the others are scored together here.
+  std::vector<std::size_t> together;
+  std::vector<std::pair<std::string, std::vector<std::size_t>>> parked;  // per lead, in order
+  auto park = [&](std::size_t i) {
+    std::string key = contact_key(b.events[i].tenant_id, b.events[i].contact_id);
+    auto it = std::find_if(parked.begin(), parked.end(), [&](const auto& p) { return p.first == key; });
+    if (it == parked.end()) it = parked.insert(parked.end(), {std::move(key), {}});
+    it->second.push_back(i);
+  };
+  {
+    std::lock_guard lock(parked_mu_);
+    for (std::size_t i = 0; i < b.events.size(); ++i) {
+      if (!parked_.empty() && answers[i] && *answers[i] &&
+          parked_.count(contact_key(b.events[i].tenant_id, b.events[i].contact_id))) {
+        park(i);
+      } else {
+        together.push_back(i);
+      }
+    }
+  }
+  std::vector<Event> events;
+  std::vector<Result<bool>> their_answers;
+  events.reserve(together.size());
+  their_answers.reserve(together.size());
+  for (std::size_t i : together) {
+    events.push_back(b.events[i]);
+    their_answers.push_back(answers[i]);
+  }
+  std::vector<Result<EventOutcome>> outcomes = finish_events(events, their_answers);
+  PostBatch responses;  // one post per io thread
+  std::vector<std::size_t> held;
+  for (std::size_t k = 0; k < together.size(); ++k) {
+    const std::size_t i = together[k];
+    if (answers[i] && *answers[i] && !outcomes[k] && outcomes[k].status().code() == StatusCode::kResourceExhausted) {
+      held.push_back(i);  // its lead's lease is held elsewhere
+      continue;
+    }
+    scored(b, i, std::move(outcomes[k]), &responses);
+  }
+  responses.flush();
+  if (held.empty() && parked.empty()) return;
+  for (std::size_t i : held) park(i);
+  for (auto& [key, indexes] : parked) std::sort(indexes.begin(), indexes.end());  // the batch's order
+  {
+    std::lock_guard lock(parked_mu_);
+    for (const auto& p : parked) ++parked_[p.first];
+  }
+  for (auto& [key, indexes] : parked) {
+    if (!lead_workers_->post(key, [this, batch, key, indexes] { score_parked(batch, key, indexes); })) {
+      score_parked(batch, key, indexes);  // stopping: here
+    }
+  }
+}
+
+void Api::score_parked(const std::shared_ptr<ScoringBatch>& batch, const std::string& key,
+                       const std::vector<std::size_t>& events) {
+  std::vector<Result<EventOutcome>> outcomes;
+  outcomes.reserve(events.size());
+  for (std::size_t i : events) outcomes.push_back(finish_event(batch->events[i], Result<bool>(true)));
+  {
+    std::lock_guard lock(parked_mu_);
+    if (auto it = parked_.find(key); it != parked_.end() && --it->second == 0) parked_.erase(it);
+  }
+  for (std::size_t k = 0; k < events.size(); ++k) scored(*batch, events[k], std::move(outcomes[k]), nullptr);
+}
+
+void Api::scored(ScoringBatch& batch, std::size_t i, Result<EventOutcome> outcome, PostBatch* responses) {
+  batch.outcomes[i] = std::move(outcome);
+  const std::size_t r = batch.request_of[i];
+  if (batch.unscored[r].fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  ScoringRequest& request = batch.requests[r];
+  std::vector<Result<EventOutcome>> own;
+  own.reserve(request.answers.size());
+  for (std::size_t k = 0; k < batch.events.size(); ++k) {
+    if (batch.request_of[k] == r) own.push_back(std::move(*batch.outcomes[k]));
+  }
+  auto response = std::make_shared<ApiResponse>(request.answer(std::move(own)));
+  auto send = [respond = request.respond, response] { respond(std::move(*response)); };
+  if (responses) {
+    responses->add(request.lane, request.post, std::move(send));
+  } else {
+    request.post(std::move(send));
+  }
 }
 
 Result<Api::EventOutcome> Api::ingest_event(const std::string& tenant_id, const json::value& v,
@@ -862,10 +1035,7 @@ ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool sin
     pending->parse_errors.push_back(Status::ok());
   }
   // Answers every item in order: a parse error, or its event's outcome.
-  auto answer = [this](const Pending& p, const std::vector<Event>& written, const EventAppender::Answers& answers) {
-    std::vector<Result<EventOutcome>> outcomes;
-    outcomes.reserve(written.size());
-    for (std::size_t k = 0; k < written.size(); ++k) outcomes.push_back(finish_event(written[k], answers[k]));
+  auto answer = [](const Pending& p, std::vector<Result<EventOutcome>> outcomes) {
     if (p.single) {
       if (!outcomes[0]) return error_response(outcomes[0].status(), Route::kEvents);
       std::string out;
@@ -887,29 +1057,31 @@ ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool sin
     out.push_back(']');
     return json_response(200, std::move(out), Route::kEvents);
   };
-  if (events.empty()) return answer(*pending, {}, {});
-  // Runs on the appender thread; the answer goes to the requester's thread
-  // with the batch's other answers for that thread (answer_posts_, flushed
-  // once the batch is answered).
-  auto done = [this, answer, pending, post = deferred->post, respond = deferred->respond, lane = deferred->lane,
-               workers = lead_workers_.get()](std::vector<Event> written, EventAppender::Answers answers) {
+  if (events.empty()) return answer(*pending, {});
+  // Runs on the appender thread.
+  auto done = [this, answer, pending, post = deferred->post, respond = deferred->respond,
+               lane = deferred->lane](std::vector<Event> written, EventAppender::Answers answers) {
+    // Under shared leases scoring waits on Redis (seconds while another
+    // instance holds a lead): the batch's requests are scored together on
+    // a lead worker (hand_batch_to_batch_worker, once the batch is answered),
+    // and only the answers go to the io threads.
+    if (lead_workers_ && !written.empty()) {
+      scoring_batch_.push_back({std::move(written), std::move(answers),
+                                [answer, pending](std::vector<Result<EventOutcome>> outcomes) {
+                                  return answer(*pending, std::move(outcomes));
+                                },
+                                post, respond, lane});
+      return;
+    }
     // Scoring and the response happen on the requester's executor, not
-    // here. Shared so the posted function copies pointers, not events.
+    // here, with the batch's other answers for that thread (answer_posts_,
+    // flushed once the batch is answered). Shared so the posted function
+    // copies pointers, not events.
     auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
                                                                                          std::move(answers));
-    // Under shared leases scoring waits on Redis (seconds while another
-    // instance holds a lead): it runs on a lead worker, and only the answer
-    // goes to the io thread.
-    if (workers && !stored->first.empty()) {
-      const Event& first = stored->first.front();
-      auto job = [answer, pending, respond, stored, post] {
-        auto response = std::make_shared<ApiResponse>(answer(*pending, stored->first, stored->second));
-        post([respond, response] { respond(std::move(*response)); });
-      };
-      if (workers->post(contact_key(first.tenant_id, first.contact_id), job)) return;
-    }
-    answer_posts_.add(lane, post,
-                      [answer, pending, respond, stored] { respond(answer(*pending, stored->first, stored->second)); });
+    answer_posts_.add(lane, post, [this, answer, pending, respond, stored] {
+      respond(answer(*pending, finish_events(stored->first, stored->second)));
+    });
   };
   if (!appender_->submit(std::move(events), std::move(done))) {
     ApiResponse r = error_response(unavailable("too many events waiting to be stored; retry shortly"), Route::kEvents);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -159,6 +160,40 @@ class Api {
   // After the append: scores (and publishes) a new event, or answers the
   // current score for a replay.
   Result<EventOutcome> finish_event(const Event& event, const Result<bool>& appended);
+  // A stored event's outcome once scored (`json`: what was published).
+  Result<EventOutcome> scored_outcome(const Event& event, Result<scoring::LeadScore> score,
+                                      std::shared_ptr<const std::string> json);
+  // finish_event for each of `events` (`answers`: one each), with the stored
+  // ones scored together (LeadSync::apply_stored_events: under shared
+  // leases, one lease round trip each way for all of them).
+  std::vector<Result<EventOutcome>> finish_events(std::span<const Event> events,
+                                                  const std::vector<Result<bool>>& answers);
+  // One deferred POST /api/events of an appender batch, waiting to be scored.
+  struct ScoringRequest {
+    std::vector<Event> events;
+    std::vector<Result<bool>> answers;
+    std::function<ApiResponse(std::vector<Result<EventOutcome>>)> answer;  // the response from the outcomes
+    Post post;
+    Respond respond;
+    const void* lane;
+  };
+  struct ScoringBatch;
+  // Scores the requests of one appender batch together (finish_events) and
+  // sends each its response once all its events are scored. On the lead
+  // workers' batch lane; a lead whose lease is held elsewhere (or that still
+  // has such events waiting) goes to its own lead worker, where it waits
+  // without holding up the other leads.
+  void score_and_answer(const std::shared_ptr<ScoringBatch>& batch);
+  // On a lead's own worker: applies `events` (indexes into the batch) of
+  // one lead in order, waiting for its lease.
+  void score_parked(const std::shared_ptr<ScoringBatch>& batch, const std::string& key,
+                    const std::vector<std::size_t>& events);
+  // Records event i's outcome; when that was its request's last, answers
+  // it (through `responses` when given, else at once).
+  void scored(ScoringBatch& batch, std::size_t i, Result<EventOutcome> outcome, PostBatch* responses);
+  // On the appender thread, once a batch is answered: hands its requests
+  // (scoring_batch_) to the batch worker as one job.
+  void hand_batch_to_batch_worker();
   // One item of a POST /api/events answer: the score object or an error.
   static void append_outcome_json(const Result<EventOutcome>& r, std::string* out);
   // PUT /api/contacts' path: loads (or creates) the contact, lets `edit`
@@ -204,6 +239,14 @@ class Api {
   // Answers of the appender's current batch, one post per io thread; used
   // on the appender thread only. Before appender_: outlives its thread.
   PostBatch answer_posts_;
+  // Under shared leases: the current appender batch's requests, scored as one
+  // job once the batch is answered; used on the appender thread only.
+  std::vector<ScoringRequest> scoring_batch_;
+  // Leads whose events wait on their own lead worker (a lease held
+  // elsewhere), with how many such jobs each: a later batch sends their
+  // events there too, behind them.
+  std::mutex parked_mu_;
+  std::unordered_map<std::string, int> parked_;  // guarded by parked_mu_
   std::unique_ptr<EventAppender> appender_;
   // Created by rebuild(); stopped after ghl_ so the last deliveries' score
   // changes still reach the outbox.
@@ -211,10 +254,15 @@ class Api {
   // After the appender: destroyed (its worker joined) before it.
   std::unique_ptr<GhlRoutes> ghl_;
   std::unique_ptr<PropertyRoutes> property_;
-  // Only under shared leases: scores stored events off the io threads (a
-  // lease wait never stalls a connection). Stopped before everything above.
+  // Only under shared leases: scores the events of leads whose lease is held
+  // elsewhere, one lane per lead, off the io threads and the batch worker (a
+  // lease wait stalls neither a connection nor other leads). Stopped before
+  // everything above.
   static constexpr std::size_t kLeadWorkerThreads = 4;
   std::unique_ptr<LeadWorkers> lead_workers_;
+  // Only under shared leases: scores each appender batch's stored events
+  // together (score_and_answer); stopped before lead_workers_.
+  std::unique_ptr<LeadWorkers> batch_worker_;
   // Only under shared leases: GET /api/leads from every instance's published
   // scores (the bus), so all instances list the same; unsubscribed first.
   std::unique_ptr<LeadBoard> board_;

@@ -228,9 +228,13 @@ std::optional<LeadSnapshot> decode_snapshot(std::string_view bytes, std::string_
 }
 
 // The lead's lease for the length of a scope; not taken when `ok()` is false.
-// Given back with the update the scope arranged (stamp, done marks).
+// Given back with the update the scope arranged (stamp, done marks), unless
+// handed over for a batched release (to_release).
 class LeadSync::HeldLease {
  public:
+  // Already taken (acquire_each): counted by the caller.
+  HeldLease(LeadSync& sync, const std::string& key, bus::Lease taken)
+      : sync_(sync), key_(key), lease_(std::move(taken)) {}
   HeldLease(LeadSync& sync, const std::string& key) : sync_(sync), key_(key) {
     const auto start = SteadyClock::now();
     auto lease = sync_.leases_->acquire(key_, sync_.options_.hold, sync_.options_.wait);
@@ -255,6 +259,25 @@ class LeadSync::HeldLease {
   bool ok() const { return lease_.has_value(); }
   const bus::LeaseState& state() const { return lease_->state; }
   bus::LeaseUpdate& update() { return update_; }
+  // Before the lead's next event in the same hold: the state as the release
+  // so far would leave it (the published stamp, without the marks it drops),
+  // those marks kept for the release.
+  void carry_over() {
+    if (update_.stamp != 0) lease_->state.stamp = update_.stamp;
+    for (std::string& m : update_.done_marks) {
+      std::erase(lease_->state.marks, m);
+      done_so_far_.push_back(std::move(m));
+    }
+    update_.done_marks.clear();
+  }
+  // The release, for release_each; this no longer gives the lease back.
+  bus::LeaseRelease to_release() {
+    carry_over();
+    bus::LeaseRelease r{key_, std::move(lease_->token), std::move(update_)};
+    r.update.done_marks = std::move(done_so_far_);
+    lease_.reset();
+    return r;
+  }
 
  private:
   void account(SteadyClock::time_point start) {
@@ -265,6 +288,7 @@ class LeadSync::HeldLease {
   const std::string& key_;
   std::optional<bus::Lease> lease_;
   bus::LeaseUpdate update_;
+  std::vector<std::string> done_so_far_;  // marks dropped by earlier events of a batch
 };
 
 LeadSync::LeadSync(store::Store& store, bus::Leases* leases, scoring::LeadScoringEngine& engine, Options options)
@@ -484,6 +508,92 @@ Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, Unix
   // lease is no lookup.)
   if (!active_ && score) note_local_lookup(known);
   return score;
+}
+
+std::vector<Result<scoring::LeadScore>> LeadSync::apply_stored_events(std::span<const Event> events,
+                                                                       UnixSeconds now,
+                                                                       const OnEventScore& on_score) {
+  auto score_of = [&on_score](std::size_t i) -> OnScore {
+    if (!on_score) return nullptr;
+    return [&on_score, i](const scoring::LeadScore& s, bool adopted) { on_score(i, s, adopted); };
+  };
+  std::vector<std::optional<Result<scoring::LeadScore>>> outcomes(events.size());
+  // Each event's lead: its key once, in first-seen order.
+  std::vector<std::string> keys;
+  std::vector<std::size_t> lead_of(events.size());
+  {
+    std::unordered_map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      auto [it, fresh] = seen.try_emplace(cache_key(events[i].tenant_id, events[i].contact_id), keys.size());
+      if (fresh) keys.push_back(it->first);
+      lead_of[i] = it->second;
+    }
+  }
+  if (active_) apply_batched_locked(events, keys, lead_of, now, score_of, outcomes);
+  // Alone, or the service unreachable: one at a time.
+  std::vector<Result<scoring::LeadScore>> answers;
+  answers.reserve(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (!outcomes[i]) outcomes[i] = apply_stored_event(events[i], now, score_of(i));
+    answers.push_back(std::move(*outcomes[i]));
+  }
+  return answers;
+}
+
+void LeadSync::apply_batched_locked(std::span<const Event> events, const std::vector<std::string>& keys,
+                                    const std::vector<std::size_t>& lead_of, UnixSeconds now,
+                                    const std::function<OnScore(std::size_t)>& score_of,
+                                    std::vector<std::optional<Result<scoring::LeadScore>>>& outcomes) {
+  // The leads' local locks in stripe order, before any of their leases: a
+  // single-lead call holds one stripe and then waits on its lease, so no
+  // cycle (and acquire_each itself never waits).
+  std::vector<std::size_t> stripe_ids;
+  stripe_ids.reserve(keys.size());
+  for (const std::string& key : keys) stripe_ids.push_back(std::hash<std::string>{}(key) % kStripes);
+  std::sort(stripe_ids.begin(), stripe_ids.end());
+  stripe_ids.erase(std::unique(stripe_ids.begin(), stripe_ids.end()), stripe_ids.end());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(stripe_ids.size());
+  for (std::size_t id : stripe_ids) locks.emplace_back(stripes_[id].mu);
+
+  auto start = SteadyClock::now();
+  auto taken = leases_->acquire_each(keys, options_.hold);
+  note_lease_time(start);
+  if (!taken) return;  // each event then tries its own lease, as apply_stored_event does
+  lease_down_.store(false, std::memory_order_relaxed);
+  std::vector<Local*> here(keys.size(), nullptr);
+  std::vector<std::unique_ptr<HeldLease>> held(keys.size());
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    if (!(*taken)[j]) continue;  // held elsewhere: left to the caller
+    leases_taken_.fetch_add(1, std::memory_order_relaxed);
+    here[j] = &stripe_for(keys[j]).leads[keys[j]];
+    take_created(*here[j], keys[j]);
+    held[j] = std::make_unique<HeldLease>(*this, keys[j], std::move(*(*taken)[j]));
+  }
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::size_t j = lead_of[i];
+    if (!held[j]) {
+      outcomes[i] = (*taken)[j].status();
+      continue;
+    }
+    outcomes[i] = apply_synced_locked(*here[j], keys[j], *held[j], events[i], now, score_of(i));
+    held[j]->carry_over();
+  }
+  std::vector<bus::LeaseRelease> releases;
+  releases.reserve(keys.size());
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    if (!held[j]) continue;
+    here[j]->created.reset();  // for this call only
+    releases.push_back(held[j]->to_release());
+  }
+  start = SteadyClock::now();
+  leases_->release_each(releases);
+  note_lease_time(start);
+}
+
+void LeadSync::note_lease_time(SteadyClock::time_point start) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start).count();
+  lease_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
 }
 
 void LeadSync::note_local_lookup(bool known) {

@@ -162,6 +162,21 @@ class LeadSync {
   // lease is given back, so a lead's scores leave in apply order. The
   // store's error when a needed rebuild cannot read it.
   Result<scoring::LeadScore> apply_stored_event(const Event& event, UnixSeconds now, const OnScore& on_score);
+  // One per event of apply_stored_events: as OnScore, with the event's index.
+  using OnEventScore = std::function<void(std::size_t index, const scoring::LeadScore& score, bool adopted)>;
+  // apply_stored_event for each of `events` (all stored; a lead's events in
+  // their store order), answering one outcome per event, in order. Active,
+  // the leases of all their leads are taken in one round trip, the events
+  // applied in order (each lead's scores leaving under its lease) and the
+  // leases given back, with their snapshots, in one round trip: two trips
+  // per call instead of two per event; the local locks of all the leads are
+  // held meanwhile. Never waits for a lease: the events of a lead whose
+  // lease is held elsewhere are not applied and answer ResourceExhausted,
+  // for the caller to apply with apply_stored_event (which waits), in order
+  // and before any later event of that lead. When the lease service cannot
+  // be reached, each event is applied as apply_stored_event does (alone).
+  std::vector<Result<scoring::LeadScore>> apply_stored_events(std::span<const Event> events, UnixSeconds now,
+                                                              const OnEventScore& on_score);
   // After `contact` was stored (`mark` from will_store_contact): rebuilds its
   // lead from the store (active) or sets it in the engine (not active) and
   // scores at `now`, as above.
@@ -246,6 +261,16 @@ class LeadSync {
   // or `alone` (through apply_alone) when the lease cannot be taken.
   Result<scoring::LeadScore> under_lease(const std::string& tenant_id, const std::string& lead_id,
                                          const OnScore& on_score, const Apply& alone, const Synced& synced);
+  // apply_stored_events' shared part: under the local locks of all `keys`
+  // (each event's lead: keys[lead_of[i]]), takes their leases in one trip,
+  // applies the events of the leads taken (setting their outcomes; a lead
+  // held elsewhere: ResourceExhausted) and gives those leases back in one
+  // trip. Sets no outcome when the leases cannot be reached.
+  void apply_batched_locked(std::span<const Event> events, const std::vector<std::string>& keys,
+                            const std::vector<std::size_t>& lead_of, UnixSeconds now,
+                            const std::function<OnScore(std::size_t)>& score_of,
+                            std::vector<std::optional<Result<scoring::LeadScore>>>& outcomes);
+  void note_lease_time(std::chrono::steady_clock::time_point start);
   Result<scoring::LeadScore> apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
                                                  const Event& event, UnixSeconds now, const OnScore& on_score);
   Result<scoring::LeadScore> contact_synced_locked(Local& here, HeldLease& lease, const Contact& contact,

@@ -31,11 +31,23 @@ class FakeSharedLeases final : public bus::Leases {
  public:
   Result<bus::Lease> acquire(std::string_view name, std::chrono::milliseconds hold,
                              std::chrono::milliseconds wait) override {
+    ++acquires;
     if (down) return unavailable("fake lease service down");
     return leases_->acquire(name, hold, wait);
   }
   void release(std::string_view name, std::string_view token, const bus::LeaseUpdate& update) override {
+    ++releases;
     if (!down) leases_->release(name, token, update);
+  }
+  Result<std::vector<Result<bus::Lease>>> acquire_each(std::span<const std::string> names,
+                                                       std::chrono::milliseconds hold) override {
+    ++acquire_eachs;
+    if (down) return unavailable("fake lease service down");
+    return leases_->acquire_each(names, hold);
+  }
+  void release_each(std::span<const bus::LeaseRelease> releases) override {
+    ++release_eachs;
+    if (!down) leases_->release_each(releases);
   }
   Status mark(const std::vector<bus::LeaseMark>& marks, std::chrono::milliseconds ttl) override {
     if (down) return unavailable("fake lease service down");
@@ -56,6 +68,8 @@ class FakeSharedLeases final : public bus::Leases {
   Status health() override { return down ? unavailable("fake lease service down") : Status::ok(); }
 
   std::atomic<bool> down{false};
+  // Calls (round trips, with Redis), down or not.
+  std::atomic<int> acquires{0}, releases{0}, acquire_eachs{0}, release_eachs{0};
 
  private:
   std::unique_ptr<bus::Leases> leases_ = bus::make_in_process_leases();
@@ -82,6 +96,13 @@ class Dying {
     }
     void release(std::string_view name, std::string_view token, const bus::LeaseUpdate& update) override {
       if (d_.dies_at == Step::kNone) d_.leases_.release(name, token, update);
+    }
+    Result<std::vector<Result<bus::Lease>>> acquire_each(std::span<const std::string> names,
+                                                         std::chrono::milliseconds hold) override {
+      return d_.leases_.acquire_each(names, hold);
+    }
+    void release_each(std::span<const bus::LeaseRelease> releases) override {
+      if (d_.dies_at == Step::kNone) d_.leases_.release_each(releases);
     }
     Status mark(const std::vector<bus::LeaseMark>& marks, std::chrono::milliseconds ttl) override {
       return d_.leases_.mark(marks, ttl);
@@ -251,6 +272,168 @@ TEST_F(LeadSyncTest, TwoInstancesApplyingOneLeadConcurrentlyEndAsOneInstanceRebu
   EXPECT_GE(sa.leases + sb.leases, events.size());
   EXPECT_EQ(sa.lease_failures + sb.lease_failures, 0u);
   EXPECT_GT(sa.snapshot_adopted + sb.snapshot_adopted, 0u);  // they did take turns
+}
+
+// As above, each instance applying batches of up to 5 events (its
+// appender's commits), with the leases of a batch's leads taken together.
+TEST_F(LeadSyncTest, TwoInstancesApplyingBatchesOfOneLeadConcurrentlyEndAsOneInstanceRebuilt) {
+  const std::vector<std::string> leads = {"l1", "l2", "l3", "l4"};
+  for (const auto& l : leads) store_contact(l);
+  const EventType types[] = {EventType::kSmsOut, EventType::kSmsIn, EventType::kPropertyView, EventType::kCallOut,
+                             EventType::kCallIn, EventType::kPageView, EventType::kPropertySave};
+  std::vector<Event> events;
+  std::mt19937 rng(11);
+  for (int n = 0; n < 200; ++n) {
+    const std::string& lead = leads[rng() % leads.size()];
+    const UnixSeconds ts = kT0 + 60 * static_cast<UnixSeconds>(n) - static_cast<UnixSeconds>(rng() % 4) * 120;
+    events.push_back(make_event(lead, n, ts, types[rng() % 7]));
+  }
+  std::mutex taking;
+  std::size_t next = 0;
+  std::atomic<int> failures{0};
+  auto instance = [&](LeadSync& sync, std::uint32_t seed) {
+    std::mt19937 sizes(seed);
+    for (;;) {
+      std::vector<Event> batch;
+      {
+        std::lock_guard lock(taking);
+        const std::size_t n = std::min<std::size_t>(1 + sizes() % 5, events.size() - next);
+        batch.assign(events.begin() + static_cast<std::ptrdiff_t>(next),
+                     events.begin() + static_cast<std::ptrdiff_t>(next + n));
+        next += n;
+      }
+      if (batch.empty()) return;
+      sync.will_store(batch);
+      for (const Event& e : batch) {
+        if (!store_->append_event(e).value()) failures.fetch_add(1);
+      }
+      const auto outcomes = sync.apply_stored_events(batch, kT0 + 86400, nullptr);
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        if (outcomes[k]) continue;
+        // Held by the other instance: left to the caller, who waits for it.
+        if (outcomes[k].status().code() != StatusCode::kResourceExhausted ||
+            !sync.apply_stored_event(batch[k], kT0 + 86400, nullptr)) {
+          failures.fetch_add(1);
+        }
+      }
+    }
+  };
+  std::thread ta(instance, std::ref(a_), 1u);
+  std::thread tb(instance, std::ref(b_), 2u);
+  ta.join();
+  tb.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(leases_.acquire_eachs.load(), 0);
+  const UnixSeconds at = kT0 + 2 * 86400;
+  for (const auto& l : leads) {
+    const auto one = single_instance_score(l, at);
+    const auto on_a = score_on(a_, engine_a_, l, at);
+    const auto on_b = score_on(b_, engine_b_, l, at);
+    EXPECT_EQ(on_a.probability, one.probability) << l;
+    EXPECT_EQ(on_b.probability, one.probability) << l;
+    EXPECT_EQ(on_a.events_count, one.events_count) << l;
+    EXPECT_EQ(on_b.events_count, one.events_count) << l;
+    EXPECT_TRUE(marks_of(l).empty()) << l;
+  }
+  EXPECT_EQ(a_.stats().lease_failures + b_.stats().lease_failures, 0u);
+}
+
+// Several leads, one with two events: one trip for the leases, one for
+// giving them back with the snapshots; scores leave in the batch's order and
+// are what one instance rebuilt from the store gives; the other instance
+// adopts every snapshot.
+TEST_F(LeadSyncTest, ABatchTakesAndGivesBackItsLeadsLeasesInOneTripEach) {
+  for (const char* l : {"l1", "l2", "l3"}) store_contact(l);
+  const std::vector<Event> batch = {make_event("l1", 1, kT0 + 10, EventType::kSmsOut),
+                                    make_event("l2", 2, kT0 + 20, EventType::kPropertyView),
+                                    make_event("l1", 3, kT0 + 30, EventType::kSmsIn),
+                                    make_event("l3", 4, kT0 + 40, EventType::kCallIn)};
+  a_.will_store(batch);
+  for (const Event& e : batch) store_event(e);
+  std::vector<std::size_t> order;
+  const auto outcomes = a_.apply_stored_events(
+      batch, kT0 + 100, [&](std::size_t i, const scoring::LeadScore& s, bool) {
+        order.push_back(i);
+        EXPECT_EQ(s.lead_id, batch[i].contact_id);
+      });
+  ASSERT_EQ(outcomes.size(), 4u);
+  for (const auto& o : outcomes) ASSERT_TRUE(o) << o.status().message();
+  EXPECT_EQ(order, (std::vector<std::size_t>{0, 1, 2, 3}));
+  EXPECT_EQ(leases_.acquire_eachs.load(), 1);
+  EXPECT_EQ(leases_.release_eachs.load(), 1);
+  EXPECT_EQ(leases_.acquires.load(), 0);
+  EXPECT_EQ(leases_.releases.load(), 0);
+  // l1's first lookup read both its events from the store; its second found
+  // that state current under the same hold.
+  EXPECT_EQ(outcomes[0]->events_count, 2u);
+  EXPECT_EQ(outcomes[2]->events_count, 2u);
+  EXPECT_EQ(a_.stats().leases, 3u);
+  EXPECT_EQ(a_.stats().store_rebuilds, 3u);  // each lead's first lookup; l1's second is a hit
+  EXPECT_EQ(a_.stats().snapshot_hits, 1u);
+  for (const char* l : {"l1", "l2", "l3"}) {
+    EXPECT_TRUE(marks_of(l).empty()) << l;
+    const auto one = single_instance_score(l, kT0 + 100);
+    const auto on_b = score_on(b_, engine_b_, l, kT0 + 100);
+    EXPECT_EQ(on_b.probability, one.probability) << l;
+    EXPECT_EQ(on_b.events_count, one.events_count) << l;
+  }
+  EXPECT_EQ(outcomes[2]->probability, single_instance_score("l1", kT0 + 100).probability);
+  EXPECT_EQ(b_.stats().snapshot_adopted, 3u);
+  EXPECT_EQ(b_.stats().store_rebuilds, 0u);
+}
+
+// A lead held by another instance neither blocks nor fails the batch's
+// other leads: they are applied and given back without waiting; its event
+// is left to the caller, who applies it alone (waiting for the lease).
+TEST_F(LeadSyncTest, ALeadHeldElsewhereIsLeftToTheCallerAndHoldsUpNoneOfItsBatch) {
+  for (const char* l : {"l1", "l2", "l3"}) store_contact(l);
+  const std::vector<Event> batch = {make_event("l1", 1, kT0 + 10, EventType::kSmsOut),
+                                    make_event("l2", 2, kT0 + 20, EventType::kPropertyView),
+                                    make_event("l3", 3, kT0 + 30, EventType::kCallIn)};
+  a_.will_store(batch);
+  for (const Event& e : batch) store_event(e);
+  auto elsewhere = leases_.acquire("lead:6:t_sync:l2", 100ms, 0ms);  // lapses after 100 ms
+  ASSERT_TRUE(elsewhere);
+  std::vector<std::size_t> order;
+  const auto outcomes =
+      a_.apply_stored_events(batch, kT0 + 100, [&](std::size_t i, const scoring::LeadScore&, bool) { order.push_back(i); });
+  ASSERT_EQ(outcomes.size(), 3u);
+  ASSERT_TRUE(outcomes[0]) << outcomes[0].status().message();
+  ASSERT_TRUE(outcomes[2]) << outcomes[2].status().message();
+  ASSERT_FALSE(outcomes[1]);
+  EXPECT_EQ(outcomes[1].status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(order, (std::vector<std::size_t>{0, 2}));
+  EXPECT_EQ(leases_.acquires.load(), 1);  // the other holder's: nobody waited
+  EXPECT_EQ(marks_of("l2").size(), 1u);  // its event: still to be applied
+  auto late = a_.apply_stored_event(batch[1], kT0 + 100, nullptr);  // waits for the hold to lapse
+  ASSERT_TRUE(late) << late.status().message();
+  EXPECT_EQ(leases_.acquire_eachs.load(), 1);
+  EXPECT_EQ(a_.stats().lease_failures, 0u);
+  EXPECT_EQ(a_.stats().leases, 3u);
+  for (const char* l : {"l1", "l2", "l3"}) {
+    EXPECT_TRUE(marks_of(l).empty()) << l;
+    EXPECT_EQ(score_on(b_, engine_b_, l, kT0 + 100).probability, single_instance_score(l, kT0 + 100).probability)
+        << l;
+  }
+}
+
+TEST_F(LeadSyncTest, ABatchWithTheLeasesDownIsScoredAloneAndSaysDegraded) {
+  for (const char* l : {"l1", "l2"}) store_contact(l);
+  const std::vector<Event> batch = {make_event("l1", 1, kT0 + 10, EventType::kSmsOut),
+                                    make_event("l2", 2, kT0 + 20, EventType::kPropertyView),
+                                    make_event("l1", 3, kT0 + 30, EventType::kSmsIn)};
+  for (const Event& e : batch) store_event(e);
+  leases_.down = true;
+  const auto outcomes = a_.apply_stored_events(batch, kT0 + 100, nullptr);
+  ASSERT_EQ(outcomes.size(), 3u);
+  for (const auto& o : outcomes) ASSERT_TRUE(o) << o.status().message();
+  EXPECT_EQ(outcomes[2]->events_count, 2u);
+  EXPECT_EQ(a_.stats().lease_failures, 3u);
+  EXPECT_EQ(a_.health().code(), StatusCode::kUnavailable);
+  leases_.down = false;
+  // Back: the next synchronised call refolds from the store and shares it.
+  EXPECT_EQ(score_on(a_, engine_a_, "l1", kT0 + 100).events_count, 2u);
+  EXPECT_EQ(score_on(b_, engine_b_, "l1", kT0 + 100).probability, single_instance_score("l1", kT0 + 100).probability);
 }
 
 TEST_F(LeadSyncTest, AnEventAnotherInstanceAlreadyFoldedIsNotAppliedTwice) {
