@@ -214,6 +214,38 @@ class LeadSyncTest : public ::testing::Test {
     return dead.sync.apply_stored_event(e2, kT0 + 100, nullptr);
   }
 
+  // `count` events over `leads` (stored as contacts first), interleaved,
+  // partly out of order and with equal instants: outreach and replies, so the
+  // fold order matters (reply detection).
+  std::vector<Event> interleaved_events(const std::vector<std::string>& leads, int count, std::uint32_t seed) {
+    for (const auto& l : leads) store_contact(l);
+    const EventType types[] = {EventType::kSmsOut, EventType::kSmsIn, EventType::kPropertyView, EventType::kCallOut,
+                               EventType::kCallIn, EventType::kPageView, EventType::kPropertySave};
+    std::vector<Event> events;
+    std::mt19937 rng(seed);
+    for (int n = 0; n < count; ++n) {
+      const std::string& lead = leads[rng() % leads.size()];
+      const UnixSeconds ts = kT0 + 60 * static_cast<UnixSeconds>(n) - static_cast<UnixSeconds>(rng() % 4) * 120;
+      events.push_back(make_event(lead, n, ts, types[rng() % 7]));
+    }
+    return events;
+  }
+  // Each lead scores on A and on B as one instance started on the store
+  // does, and no mark is left (every event's mark went with its publish).
+  void expect_both_score_as_one_instance(const std::vector<std::string>& leads, UnixSeconds at) {
+    for (const auto& l : leads) {
+      const auto one = single_instance_score(l, at);
+      const auto on_a = score_on(a_, engine_a_, l, at);
+      const auto on_b = score_on(b_, engine_b_, l, at);
+      EXPECT_EQ(on_a.probability, one.probability) << l;
+      EXPECT_EQ(on_b.probability, one.probability) << l;
+      EXPECT_EQ(on_a.events_count, one.events_count) << l;
+      EXPECT_EQ(on_b.events_count, one.events_count) << l;
+      EXPECT_GT(one.events_count, 0u) << l;
+      EXPECT_TRUE(marks_of(l).empty()) << l;
+    }
+  }
+
   // What one instance started on the store holds (Api::rebuild's order).
   scoring::LeadScore single_instance_score(const std::string& lead, UnixSeconds at) {
     scoring::LeadScoringEngine one(models_, nullptr);
@@ -230,18 +262,7 @@ class LeadSyncTest : public ::testing::Test {
 
 TEST_F(LeadSyncTest, TwoInstancesApplyingOneLeadConcurrentlyEndAsOneInstanceRebuilt) {
   const std::vector<std::string> leads = {"l1", "l2", "l3"};
-  for (const auto& l : leads) store_contact(l);
-  // Interleaved, partly out of order and with equal instants: outreach and
-  // replies, so the fold order matters (reply detection).
-  const EventType types[] = {EventType::kSmsOut, EventType::kSmsIn, EventType::kPropertyView, EventType::kCallOut,
-                             EventType::kCallIn, EventType::kPageView, EventType::kPropertySave};
-  std::vector<Event> events;
-  std::mt19937 rng(7);
-  for (int n = 0; n < 120; ++n) {
-    const std::string& lead = leads[rng() % leads.size()];
-    const UnixSeconds ts = kT0 + 60 * static_cast<UnixSeconds>(n) - static_cast<UnixSeconds>(rng() % 4) * 120;
-    events.push_back(make_event(lead, n, ts, types[rng() % 7]));
-  }
+  const std::vector<Event> events = interleaved_events(leads, 120, 7);
   std::atomic<std::size_t> next{0};
   std::atomic<int> failures{0};
   auto instance = [&](LeadSync& sync) {
@@ -256,18 +277,7 @@ TEST_F(LeadSyncTest, TwoInstancesApplyingOneLeadConcurrentlyEndAsOneInstanceRebu
   ta.join();
   tb.join();
   EXPECT_EQ(failures.load(), 0);
-  const UnixSeconds at = kT0 + 2 * 86400;
-  for (const auto& l : leads) {
-    const auto one = single_instance_score(l, at);
-    const auto on_a = score_on(a_, engine_a_, l, at);
-    const auto on_b = score_on(b_, engine_b_, l, at);
-    EXPECT_EQ(on_a.probability, one.probability) << l;
-    EXPECT_EQ(on_b.probability, one.probability) << l;
-    EXPECT_EQ(on_a.events_count, one.events_count) << l;
-    EXPECT_EQ(on_b.events_count, one.events_count) << l;
-    EXPECT_GT(one.events_count, 0u);
-    EXPECT_TRUE(marks_of(l).empty()) << l;  // every event's mark went with its publish
-  }
+  expect_both_score_as_one_instance(leads, kT0 + 2 * 86400);
   const auto sa = a_.stats(), sb = b_.stats();
   EXPECT_GE(sa.leases + sb.leases, events.size());
   EXPECT_EQ(sa.lease_failures + sb.lease_failures, 0u);
@@ -278,16 +288,7 @@ TEST_F(LeadSyncTest, TwoInstancesApplyingOneLeadConcurrentlyEndAsOneInstanceRebu
 // appender's commits), with the leases of a batch's leads taken together.
 TEST_F(LeadSyncTest, TwoInstancesApplyingBatchesOfOneLeadConcurrentlyEndAsOneInstanceRebuilt) {
   const std::vector<std::string> leads = {"l1", "l2", "l3", "l4"};
-  for (const auto& l : leads) store_contact(l);
-  const EventType types[] = {EventType::kSmsOut, EventType::kSmsIn, EventType::kPropertyView, EventType::kCallOut,
-                             EventType::kCallIn, EventType::kPageView, EventType::kPropertySave};
-  std::vector<Event> events;
-  std::mt19937 rng(11);
-  for (int n = 0; n < 200; ++n) {
-    const std::string& lead = leads[rng() % leads.size()];
-    const UnixSeconds ts = kT0 + 60 * static_cast<UnixSeconds>(n) - static_cast<UnixSeconds>(rng() % 4) * 120;
-    events.push_back(make_event(lead, n, ts, types[rng() % 7]));
-  }
+  const std::vector<Event> events = interleaved_events(leads, 200, 11);
   std::mutex taking;
   std::size_t next = 0;
   std::atomic<int> failures{0};
@@ -324,17 +325,7 @@ TEST_F(LeadSyncTest, TwoInstancesApplyingBatchesOfOneLeadConcurrentlyEndAsOneIns
   tb.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GT(leases_.acquire_eachs.load(), 0);
-  const UnixSeconds at = kT0 + 2 * 86400;
-  for (const auto& l : leads) {
-    const auto one = single_instance_score(l, at);
-    const auto on_a = score_on(a_, engine_a_, l, at);
-    const auto on_b = score_on(b_, engine_b_, l, at);
-    EXPECT_EQ(on_a.probability, one.probability) << l;
-    EXPECT_EQ(on_b.probability, one.probability) << l;
-    EXPECT_EQ(on_a.events_count, one.events_count) << l;
-    EXPECT_EQ(on_b.events_count, one.events_count) << l;
-    EXPECT_TRUE(marks_of(l).empty()) << l;
-  }
+  expect_both_score_as_one_instance(leads, kT0 + 2 * 86400);
   EXPECT_EQ(a_.stats().lease_failures + b_.stats().lease_failures, 0u);
 }
 
