@@ -88,7 +88,16 @@ Status prepare_demo_tenant(const DemoArgs& args, const History& history) {
     if (!counts) return counts.status();
   }
   const std::string model_dir = args.runtime.model_dir + "/leads";
-  if (!fs::exists(fs::path(model_dir) / "metadata.json")) {
+  bool train = !fs::exists(fs::path(model_dir) / "metadata.json");
+  if (!train) {
+    // A model an older reai wrote may not load in this one (format or
+    // feature schema changed): the demo retrains rather than serving rules.
+    if (auto loaded = scoring::load_lead_model(model_dir); !loaded) {
+      std::cerr << "demo: retraining: " << loaded.status().message() << "\n";
+      train = true;
+    }
+  }
+  if (train) {
     std::cerr << "demo: training the lead model on the demo history (once)\n";
     scoring::TrainLeadOptions options;
     auto report = scoring::train_lead_model(history.contacts, history.events, history.stages, model_dir, options);

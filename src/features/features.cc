@@ -1,5 +1,7 @@
 #include "features/features.h"
 
+#include "core/tenant_id.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -321,31 +323,51 @@ void TrackRecord::add_speed(double seconds) {
   speed_log_sum += std::log1p(std::max(0.0, seconds) / 60.0);
 }
 
-TrackRecord& TrackRecordBook::source(const std::string& tenant_id, const std::string& source) {
-  return sources_[tenant_id + "|" + source];
+namespace {
+
+std::string tenant_key(const std::string& tenant_id, const std::string& name) {
+  std::string key;
+  key.reserve(tenant_id.size() + 1 + name.size());
+  key.append(tenant_id).append(1, '|').append(name);
+  return key;
 }
 
-const TrackRecord* TrackRecordBook::find_agent(const std::string& agent_id) const {
-  auto it = agents_.find(agent_id);
+bool has_tenant_part(std::string_view key) {
+  const auto bar = key.find('|');
+  return bar != std::string_view::npos && is_valid_tenant_id(key.substr(0, bar));
+}
+
+}  // namespace
+
+TrackRecord& TrackRecordBook::agent(const std::string& tenant_id, const std::string& agent_id) {
+  return agents_[tenant_key(tenant_id, agent_id)];
+}
+
+TrackRecord& TrackRecordBook::source(const std::string& tenant_id, const std::string& source) {
+  return sources_[tenant_key(tenant_id, source)];
+}
+
+const TrackRecord* TrackRecordBook::find_agent(const std::string& tenant_id, const std::string& agent_id) const {
+  auto it = agents_.find(tenant_key(tenant_id, agent_id));
   return it == agents_.end() ? nullptr : &it->second;
 }
 
 const TrackRecord* TrackRecordBook::find_source(const std::string& tenant_id,
                                                 const std::string& source) const {
-  auto it = sources_.find(tenant_id + "|" + source);
+  auto it = sources_.find(tenant_key(tenant_id, source));
   return it == sources_.end() ? nullptr : &it->second;
 }
 
 void TrackRecordBook::add_outcome(const Contact& lead, bool signed_within_window) {
   global_.add_outcome(signed_within_window);
-  if (!lead.assigned_agent_id.empty()) agent(lead.assigned_agent_id).add_outcome(signed_within_window);
+  if (!lead.assigned_agent_id.empty()) agent(lead.tenant_id, lead.assigned_agent_id).add_outcome(signed_within_window);
   source(lead.tenant_id, lead.source).add_outcome(signed_within_window);
   source(lead.tenant_id, "*").add_outcome(signed_within_window);
 }
 
 void TrackRecordBook::add_speed(const Contact& lead, double seconds) {
   global_.add_speed(seconds);
-  if (!lead.assigned_agent_id.empty()) agent(lead.assigned_agent_id).add_speed(seconds);
+  if (!lead.assigned_agent_id.empty()) agent(lead.tenant_id, lead.assigned_agent_id).add_speed(seconds);
   source(lead.tenant_id, lead.source).add_speed(seconds);
 }
 
@@ -380,6 +402,7 @@ std::optional<TrackRecordBook> TrackRecordBook::from_json(std::string_view json)
     if (it == o.end() || !it->value().is_object()) return std::nullopt;
     auto& target = section[0] == 'a' ? book.agents_ : book.sources_;
     for (const auto& [k, rv] : it->value().as_object()) {
+      if (!has_tenant_part(k)) return std::nullopt;
       auto r = record_from(rv);
       if (!r) return std::nullopt;
       target[std::string(k)] = *r;
@@ -498,7 +521,7 @@ void LeadFeatureState::write_track_features(const TrackRecordBook* book, float* 
     out[kColTenantRate] = kNaN;
     return;
   }
-  const TrackRecord* agent = book->find_agent(contact_.assigned_agent_id);
+  const TrackRecord* agent = book->find_agent(contact_.tenant_id, contact_.assigned_agent_id);
   const TrackRecord* source = book->find_source(contact_.tenant_id, contact_.source);
   out[kColAgentRate] = static_cast<float>(book->smoothed_rate(agent));
   const auto speed = agent ? typical_speed_minutes(*agent) : std::nullopt;

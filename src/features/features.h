@@ -65,17 +65,21 @@ struct TrackRecord {
 // leads were reached; nullopt before (the feature is missing then).
 std::optional<double> typical_speed_minutes(const TrackRecord& record);
 
-// As-of track records keyed by agent id and by "tenant|source". Value type;
-// not thread-safe (the engine guards it). Unknown keys fall back to the
-// prior (the global rate, weight kPriorWeight).
+// As-of track records keyed by "tenant|agent" and by "tenant|source" (tenant
+// ids cannot hold '|'). Agents are per tenant because agent ids are each
+// brokerage's own: two tenants both naming an agent "ag01" are two agents, and
+// one tenant must never see or be scored by the other's numbers. Value type;
+// not thread-safe (the engine guards it). Unknown keys fall back to the prior
+// (the global rate, weight kPriorWeight).
 class TrackRecordBook {
  public:
   static constexpr double kPriorWeight = 20;
 
-  TrackRecord& agent(const std::string& agent_id) { return agents_[agent_id]; }
+  TrackRecord& agent(const std::string& tenant_id, const std::string& agent_id);
   TrackRecord& source(const std::string& tenant_id, const std::string& source);
   TrackRecord& global() { return global_; }
-  const TrackRecord* find_agent(const std::string& agent_id) const;
+  // nullptr when the tenant has no record of that agent.
+  const TrackRecord* find_agent(const std::string& tenant_id, const std::string& agent_id) const;
   const TrackRecord* find_source(const std::string& tenant_id, const std::string& source) const;
   const TrackRecord& global() const { return global_; }
   const std::unordered_map<std::string, TrackRecord>& agents() const { return agents_; }
@@ -90,9 +94,11 @@ class TrackRecordBook {
   // Rate smoothed towards the global rate.
   double smoothed_rate(const TrackRecord* record) const;
 
-  // {"global":{...},"agents":{id:{...}},"sources":{key:{...}}}.
+  // {"global":{...},"agents":{"tenant|agent":{...}},"sources":{"tenant|source":{...}}}.
   std::string to_json() const;
-  // Fails (nullopt) on malformed JSON.
+  // Fails (nullopt) on malformed JSON, and on an agent or source key without
+  // a valid tenant before its '|' (a book written before agents were kept
+  // per tenant cannot say whose agent a key is).
   static std::optional<TrackRecordBook> from_json(std::string_view json);
 
  private:

@@ -193,14 +193,14 @@ TEST(LeadFeatureState, EarlyActivityFeaturesDoNotDependOnArrivalOrder) {
 TEST(TrackRecordBook, SmoothedRatesAndJsonRoundTrip) {
   TrackRecordBook book;
   for (int i = 0; i < 90; ++i) book.global().add_outcome(i < 9);
-  for (int i = 0; i < 10; ++i) book.agent("ag1").add_outcome(i < 5);
-  book.agent("ag1").add_speed(60);
-  book.agent("ag1").add_speed(60);
-  book.agent("ag1").add_speed(60);
+  for (int i = 0; i < 10; ++i) book.agent("t1", "ag1").add_outcome(i < 5);
+  book.agent("t1", "ag1").add_speed(60);
+  book.agent("t1", "ag1").add_speed(60);
+  book.agent("t1", "ag1").add_speed(60);
   book.source("t1", "zillow").add_outcome(true);
   const double prior = (9.0 + 1) / (90 + 10);
   EXPECT_NEAR(book.smoothed_rate(nullptr), prior, 1e-12);
-  EXPECT_NEAR(book.smoothed_rate(book.find_agent("ag1")), (5 + 20 * prior) / 30, 1e-12);
+  EXPECT_NEAR(book.smoothed_rate(book.find_agent("t1", "ag1")), (5 + 20 * prior) / 30, 1e-12);
   LeadFeatureState s;
   s.set_contact(make_contact());
   auto r = row(s, kT0, &book);
@@ -228,15 +228,62 @@ TEST(TrackRecordBook, AddOutcomeCountsGlobalAgentSourceAndTenant) {
   book.add_outcome(c, true);
   EXPECT_EQ(book.global().matured, 3);
   EXPECT_EQ(book.global().converted, 2);
-  ASSERT_NE(book.find_agent("ag7"), nullptr);
-  EXPECT_EQ(book.find_agent("ag7")->matured, 2);
-  EXPECT_EQ(book.find_agent("ag7")->converted, 1);
-  EXPECT_EQ(book.find_agent(""), nullptr);  // unassigned leads only count for source and tenant
+  ASSERT_NE(book.find_agent("t1", "ag7"), nullptr);
+  EXPECT_EQ(book.find_agent("t1", "ag7")->matured, 2);
+  EXPECT_EQ(book.find_agent("t1", "ag7")->converted, 1);
+  EXPECT_EQ(book.find_agent("t1", ""), nullptr);  // unassigned leads only count for source and tenant
   ASSERT_NE(book.find_source("t1", "zillow"), nullptr);
   EXPECT_EQ(book.find_source("t1", "zillow")->matured, 3);
   ASSERT_NE(book.find_source("t1", "*"), nullptr);
   EXPECT_EQ(book.find_source("t1", "*")->converted, 2);
   EXPECT_EQ(book.find_source("t2", "*"), nullptr);
+}
+
+// Agent ids are each brokerage's own: the same id in two tenants is two
+// agents, and neither tenant's leads read the other's numbers.
+TEST(TrackRecordBook, AgentsSharingAnIdInTwoTenantsKeepSeparateRecords) {
+  TrackRecordBook book;
+  Contact a = make_contact();
+  a.tenant_id = "t1";
+  a.assigned_agent_id = "ag01";
+  Contact b = a;
+  b.tenant_id = "t2";
+  for (int i = 0; i < 4; ++i) book.add_outcome(a, true);
+  book.add_outcome(b, false);
+  book.add_speed(b, 600);
+  ASSERT_NE(book.find_agent("t1", "ag01"), nullptr);
+  ASSERT_NE(book.find_agent("t2", "ag01"), nullptr);
+  EXPECT_EQ(book.find_agent("t1", "ag01")->matured, 4);
+  EXPECT_EQ(book.find_agent("t1", "ag01")->converted, 4);
+  EXPECT_EQ(book.find_agent("t1", "ag01")->speed_count, 0);
+  EXPECT_EQ(book.find_agent("t2", "ag01")->matured, 1);
+  EXPECT_EQ(book.find_agent("t2", "ag01")->converted, 0);
+  EXPECT_EQ(book.find_agent("t2", "ag01")->speed_count, 1);
+  EXPECT_EQ(book.find_agent("t3", "ag01"), nullptr);
+
+  LeadFeatureState s;
+  s.set_contact(b);
+  auto r = row(s, kT0, &book);
+  EXPECT_NEAR(get(r, "agent_conversion_rate"), book.smoothed_rate(book.find_agent("t2", "ag01")), 1e-6);
+  EXPECT_LT(get(r, "agent_conversion_rate"), book.smoothed_rate(nullptr));  // t1's 4 of 4 do not lift it
+  auto back = TrackRecordBook::from_json(book.to_json());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->find_agent("t1", "ag01")->matured, 4);
+  EXPECT_EQ(back->find_agent("t2", "ag01")->matured, 1);
+}
+
+// A book whose agent keys name no tenant (written before agents were kept
+// per tenant) is refused rather than read as some tenant's.
+TEST(TrackRecordBook, FromJsonRefusesKeysWithoutATenant) {
+  const std::string record = R"({"m":3,"c":1,"sn":0,"sl":0})";
+  auto book_with = [&](const std::string& agents, const std::string& sources) {
+    return "{\"global\":" + record + ",\"agents\":{" + agents + "},\"sources\":{" + sources + "}}";
+  };
+  ASSERT_TRUE(TrackRecordBook::from_json(book_with("\"t1|ag01\":" + record, "\"t1|zillow\":" + record)));
+  EXPECT_FALSE(TrackRecordBook::from_json(book_with("\"ag01\":" + record, "")));
+  EXPECT_FALSE(TrackRecordBook::from_json(book_with("\"|ag01\":" + record, "")));
+  EXPECT_FALSE(TrackRecordBook::from_json(book_with("\"bad tenant|ag01\":" + record, "")));
+  EXPECT_FALSE(TrackRecordBook::from_json(book_with("", "\"zillow\":" + record)));
 }
 
 TEST(ReasonText, PlainWords) {

@@ -435,7 +435,7 @@ Result<double> LeadScoringEngine::agent_conversion_rate(std::string_view tenant_
   if (!model) return not_found("no lead model for tenant " + std::string(tenant_id));
   std::shared_ptr<const features::TrackRecordBook> live;
   const features::TrackRecordBook* book = impl_->book_for(model, &live);
-  return book->smoothed_rate(book->find_agent(std::string(agent_id)));
+  return book->smoothed_rate(book->find_agent(std::string(tenant_id), std::string(agent_id)));
 }
 
 Result<features::TrackRecord> LeadScoringEngine::agent_track_record(std::string_view tenant_id,
@@ -443,7 +443,8 @@ Result<features::TrackRecord> LeadScoringEngine::agent_track_record(std::string_
   const auto model = impl_->registry.lead_model(tenant_id);
   if (!model) return not_found("no lead model for tenant " + std::string(tenant_id));
   std::shared_ptr<const features::TrackRecordBook> live;
-  const features::TrackRecord* record = impl_->book_for(model, &live)->find_agent(std::string(agent_id));
+  const features::TrackRecord* record =
+      impl_->book_for(model, &live)->find_agent(std::string(tenant_id), std::string(agent_id));
   return record ? *record : features::TrackRecord{};
 }
 

@@ -13,7 +13,8 @@
 
 namespace reai::scoring {
 
-inline constexpr std::string_view kModelFormat = "reai-lead-model/1";
+// /2: agent track records are keyed by tenant and agent ("tenant|agent").
+inline constexpr std::string_view kModelFormat = "reai-lead-model/2";
 
 class LeadModel {
  public:

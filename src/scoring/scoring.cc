@@ -68,6 +68,11 @@ Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir)
     const json::value* v = m.if_contains(key);
     return v && v->is_string() ? std::string(v->get_string()) : std::string();
   };
+  if (str("format") == "reai-lead-model/1") {
+    // Its agent records are keyed by agent id alone, pooling tenants that
+    // share an agent id; they cannot be split afterwards.
+    return load_error(dir, "trained by an older reai that pooled agents across tenants; retrain the model");
+  }
   if (str("format") != kModelFormat) return load_error(dir, "unknown format '" + str("format") + "'");
   if (str("schema_hash") != features::schema_hash()) {
     return load_error(dir, "feature schema " + str("schema_hash") + " differs from this build's " +

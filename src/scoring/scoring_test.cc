@@ -340,9 +340,9 @@ TEST_F(LeadScoringTest, SignedLeadsUpdateTrackRecordsOnceTheirWindowCloses) {
   LeadScoringEngine engine(*registry_, nullptr);
   const std::string agent = history_->contacts[0].assigned_agent_id;
   features::TrackRecordBook expected = model_->track_records;
-  ASSERT_NE(expected.find_agent(agent), nullptr);
+  ASSERT_NE(expected.find_agent("t1", agent), nullptr);
   const double before = engine.agent_conversion_rate("t1", agent).value();
-  EXPECT_DOUBLE_EQ(before, expected.smoothed_rate(expected.find_agent(agent)));
+  EXPECT_DOUBLE_EQ(before, expected.smoothed_rate(expected.find_agent("t1", agent)));
   auto lead = [&](const std::string& id, UnixSeconds created) { return contact_like(history_->contacts[0], id, created); };
   auto* const stage = &stage_row;
   engine.load_contact(lead("old", end_ - 100 * kDay));  // matured within the snapshot
@@ -360,7 +360,7 @@ TEST_F(LeadScoringTest, SignedLeadsUpdateTrackRecordsOnceTheirWindowCloses) {
   expected.add_outcome(lead("new1", end_ + kDay), true);
   expected.add_outcome(lead("new2", end_ + kDay), false);
   const double after = engine.agent_conversion_rate("t1", agent).value();
-  EXPECT_DOUBLE_EQ(after, expected.smoothed_rate(expected.find_agent(agent)));
+  EXPECT_DOUBLE_EQ(after, expected.smoothed_rate(expected.find_agent("t1", agent)));
   EXPECT_NE(after, before);
   // Stages never count a lead twice.
   engine.apply_stage(stage("new2", end_ + 200 * kDay, Stage::kLost));
@@ -369,6 +369,38 @@ TEST_F(LeadScoringTest, SignedLeadsUpdateTrackRecordsOnceTheirWindowCloses) {
   EmptyRegistry none;
   LeadScoringEngine no_model(none, nullptr);
   EXPECT_FALSE(no_model.agent_conversion_rate("t1", agent));
+}
+
+// One model may serve several tenants; an agent id another tenant also uses
+// must give neither tenant the other's numbers, trained or live.
+TEST_F(LeadScoringTest, AgentTrackRecordsAreEachTenantsOwn) {
+  ASSERT_NO_FATAL_FAILURE(load_track_record_model());
+  LeadScoringEngine engine(*registry_, nullptr);
+  const std::string agent = history_->contacts[0].assigned_agent_id;
+  const features::TrackRecord t1_before = engine.agent_track_record("t1", agent).value();
+  ASSERT_GT(t1_before.matured, 0);
+  const features::TrackRecord t2_before = engine.agent_track_record("t2", agent).value();
+  EXPECT_EQ(t2_before.matured, 0);
+  EXPECT_EQ(t2_before.speed_count, 0);
+  EXPECT_DOUBLE_EQ(engine.agent_conversion_rate("t2", agent).value(), model_->track_records.smoothed_rate(nullptr));
+
+  Contact other = contact_like(history_->contacts[0], "t2-lead", end_ + kDay);
+  other.tenant_id = "t2";
+  engine.load_contact(other);
+  auto t2_stage = [](UnixSeconds ts, Stage stage) {
+    OpportunityStage s = stage_row("t2-lead", ts, stage);
+    s.tenant_id = "t2";
+    return s;
+  };
+  engine.apply_stage(t2_stage(end_ + 10 * kDay, Stage::kSigned));
+  engine.apply_stage(t2_stage(end_ + 92 * kDay, Stage::kActive));  // its window closes
+  EXPECT_EQ(engine.stats().live_outcomes, 1u);
+  const features::TrackRecord t2_after = engine.agent_track_record("t2", agent).value();
+  EXPECT_EQ(t2_after.matured, 1);
+  EXPECT_EQ(t2_after.converted, 1);
+  const features::TrackRecord t1_after = engine.agent_track_record("t1", agent).value();
+  EXPECT_EQ(t1_after.matured, t1_before.matured);
+  EXPECT_EQ(t1_after.converted, t1_before.converted);
 }
 
 TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord) {
@@ -441,7 +473,7 @@ TEST_F(LeadScoringTest, SharedOutcomesCountOnceAndScoreAsIfFoldedHere) {
   features::TrackRecordBook expected = model_->track_records;
   expected.add_speed(folded, 1200);
   expected.add_outcome(folded, true);
-  const features::TrackRecord want = *expected.find_agent(agent);
+  const features::TrackRecord want = *expected.find_agent("t1", agent);
   for (LeadScoringEngine* e : {&a, &b, &single}) {
     const features::TrackRecord got = e->agent_track_record("t1", agent).value();
     EXPECT_EQ(got.matured, want.matured);
@@ -518,7 +550,7 @@ TEST_F(LeadScoringTest, OutcomesCountedBeforeThePublisherIsSetAreKeptButNotPubli
   expected.add_speed(replayed, 300);
   expected.add_speed(elsewhere, 600);
   expected.add_speed(live, 900);
-  const features::TrackRecord want = *expected.find_agent(replayed.assigned_agent_id);
+  const features::TrackRecord want = *expected.find_agent("t1", replayed.assigned_agent_id);
   const features::TrackRecord got = engine.agent_track_record("t1", replayed.assigned_agent_id).value();
   EXPECT_EQ(got.speed_count, want.speed_count);
   EXPECT_DOUBLE_EQ(got.speed_log_sum, want.speed_log_sum);

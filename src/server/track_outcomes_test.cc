@@ -132,7 +132,7 @@ TEST(TrackOutcomeSharing, TwoEnginesOnOneBusScoreAnotherLeadOfTheAgentAlike) {
   features::TrackRecordBook expected = (*model)->track_records;
   expected.add_speed(folded, 1200);
   expected.add_outcome(folded, true);
-  const features::TrackRecord want = *expected.find_agent(agent);
+  const features::TrackRecord want = *expected.find_agent("t1", agent);
   for (scoring::LeadScoringEngine* e : {&a, &b, &single}) {
     const features::TrackRecord got = e->agent_track_record("t1", agent).value();
     EXPECT_EQ(got.matured, want.matured);
