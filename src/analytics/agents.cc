@@ -202,10 +202,26 @@ int count_quantile(double mu, double dispersion, double q) {
 
 }  // namespace
 
+Status check_agent_ids_name_one_tenant(const CrmHistory& history) {
+  std::unordered_map<std::string_view, std::string_view> tenant_of;
+  auto check = [&](std::string_view agent, std::string_view tenant) -> Status {
+    if (agent.empty()) return Status::ok();
+    auto [it, inserted] = tenant_of.try_emplace(agent, tenant);
+    if (inserted || it->second == tenant) return Status::ok();
+    return invalid_argument("agent id '" + std::string(agent) + "' is used by tenants '" + std::string(it->second) +
+                            "' and '" + std::string(tenant) +
+                            "': agents are forecast and coached by id, so give each tenant its own file");
+  };
+  for (const auto& s : history.stages) REAI_RETURN_IF_ERROR(check(s.agent_id, s.tenant_id));
+  for (const auto& c : history.contacts) REAI_RETURN_IF_ERROR(check(c.assigned_agent_id, c.tenant_id));
+  return Status::ok();
+}
+
 Result<std::vector<AgentMonthForecast>> forecast_agent_closings(const CrmHistory& history, UnixSeconds as_of,
                                                                 const AgentForecastOptions& options) {
   if (options.horizon_months < 1 || options.horizon_months > 24)
     return invalid_argument("horizon-months must be 1..24, got " + std::to_string(options.horizon_months));
+  REAI_RETURN_IF_ERROR(check_agent_ids_name_one_tenant(history));
   const DealHistory index(truncate_history(history, as_of));
   if (index.opportunities().empty()) return invalid_argument("no opportunity rows before the as-of instant");
   const int as_of_month = month_index(as_of);

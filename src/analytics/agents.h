@@ -40,9 +40,15 @@ struct AgentForecastOptions {
 // of a month at midnight UTC, else the month after. Agents are those with an
 // opportunity row before as_of. Sorted by agent, then month. Fails with
 // InvalidArgument when horizon_months is outside 1..24 or fewer than three
-// months of history precede as_of.
+// months of history precede as_of, or when one agent id appears under two
+// tenants (see check_agent_ids_name_one_tenant).
 Result<std::vector<AgentMonthForecast>> forecast_agent_closings(const CrmHistory& history, UnixSeconds as_of,
                                                                 const AgentForecastOptions& options);
+
+// Agent forecasts and coaching are keyed by agent id, as their CSVs are. An
+// id is a brokerage's own, so a history in which two tenants use the same
+// agent id would pool two agents: InvalidArgument naming the id and tenants.
+Status check_agent_ids_name_one_tenant(const CrmHistory& history);
 
 struct CoachingFinding {
   std::string agent_id;

@@ -93,6 +93,32 @@ TEST(AgentForecast, RejectsBadHorizonAndShortHistory) {
             StatusCode::kInvalidArgument);
 }
 
+// Agent ids are each brokerage's own: a history where two tenants both name
+// an agent "a1" would pool two people's closings under one row.
+TEST(AgentForecast, RefusesAnAgentIdUsedByTwoTenants) {
+  CrmHistory h = synthetic_history(300, 600, 4);
+  ASSERT_TRUE(check_agent_ids_name_one_tenant(h));
+  ASSERT_FALSE(h.stages.empty());
+  OpportunityStage other = h.stages.front();
+  other.tenant_id = "t_other";
+  other.opportunity_id = "o-other";
+  h.stages.push_back(other);
+  const Status s = check_agent_ids_name_one_tenant(h);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'" + other.agent_id + "'"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("t_other"), std::string::npos) << s.message();
+  EXPECT_EQ(forecast_agent_closings(h, at("2025-06-01T00:00:00Z"), {}).status().code(), StatusCode::kInvalidArgument);
+
+  CrmHistory leads = synthetic_history(300, 600, 4);
+  ASSERT_FALSE(leads.contacts.empty());
+  Contact c = leads.contacts.front();
+  c.tenant_id = "t_other";
+  c.contact_id = "c-other";
+  c.assigned_agent_id = leads.stages.front().agent_id;
+  leads.contacts.push_back(c);
+  EXPECT_EQ(check_agent_ids_name_one_tenant(leads).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(Coaching, EveryAgentGetsAFindingFromTheFixture) {
   auto h = load_crm_history("tests/fixtures/crm_small/contacts.csv", "tests/fixtures/crm_small/events.csv",
                             "tests/fixtures/crm_small/opportunity_stages.csv");

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "core/crm_csv.h"
 #include "core/time.h"
@@ -100,10 +101,21 @@ std::optional<std::pair<UnixSeconds, Stage>> Opportunity::resolution_after(UnixS
   return std::nullopt;
 }
 
+namespace {
+
+std::string scoped(const std::string& tenant_id, const std::string& id) {
+  std::string key;
+  key.reserve(tenant_id.size() + 1 + id.size());
+  key.append(tenant_id).append(1, '|').append(id);
+  return key;
+}
+
+}  // namespace
+
 DealHistory::DealHistory(const CrmHistory& history) {
   std::unordered_map<std::string, std::size_t> index;
   for (const auto& s : history.stages) {
-    auto [it, inserted] = index.try_emplace(s.opportunity_id, opps_.size());
+    auto [it, inserted] = index.try_emplace(scoped(s.tenant_id, s.opportunity_id), opps_.size());
     if (inserted) {
       Opportunity o;
       o.id = s.opportunity_id;
@@ -123,14 +135,16 @@ DealHistory::DealHistory(const CrmHistory& history) {
     first_ts_ = std::min(first_ts_, o.rows.front().first);
     last_ts_ = std::max(last_ts_, o.rows.back().first);
   }
-  std::sort(opps_.begin(), opps_.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::sort(opps_.begin(), opps_.end(),
+            [](const auto& a, const auto& b) { return std::tie(a.id, a.tenant_id) < std::tie(b.id, b.tenant_id); });
   for (const auto& o : opps_) {
-    agent_opps_[o.agent_id].push_back(&o);
+    const std::string agent = scoped(o.tenant_id, o.agent_id);
+    agent_opps_[agent].push_back(&o);
     for (const auto& r : o.rows) {
       if (!is_terminal(r.second)) continue;
       AgentResolution res{r.first, r.second == Stage::kClosed, 0};
       if (res.closed) res.log_days = std::log1p(std::max(0.0, (r.first - o.first_ts()) / kDay));
-      agent_resolutions_[o.agent_id].push_back(res);
+      agent_resolutions_[agent].push_back(res);
       all_resolutions_.push_back(res);
       break;
     }
@@ -139,9 +153,9 @@ DealHistory::DealHistory(const CrmHistory& history) {
   for (auto& [agent, list] : agent_resolutions_) std::sort(list.begin(), list.end(), by_ts);
   std::sort(all_resolutions_.begin(), all_resolutions_.end(), by_ts);
 
-  for (const auto& c : history.contacts) contacts_.emplace(c.contact_id, c);
+  for (const auto& c : history.contacts) contacts_.emplace(scoped(c.tenant_id, c.contact_id), c);
   for (const auto& e : history.events) {
-    auto& lists = activity_[e.contact_id];
+    auto& lists = activity_[scoped(e.tenant_id, e.contact_id)];
     lists[kAllEvents].push_back(e.ts);
     if (is_inbound_contact(e.type)) lists[kInbound].push_back(e.ts);
     if (is_outreach(e.type)) lists[kOutreach].push_back(e.ts);
@@ -153,22 +167,22 @@ DealHistory::DealHistory(const CrmHistory& history) {
     for (auto& l : lists) std::sort(l.begin(), l.end());
 }
 
-const Contact* DealHistory::contact(const std::string& id) const {
-  auto it = contacts_.find(id);
+const Contact* DealHistory::contact(const std::string& tenant_id, const std::string& contact_id) const {
+  auto it = contacts_.find(scoped(tenant_id, contact_id));
   return it == contacts_.end() ? nullptr : &it->second;
 }
 
-int DealHistory::count_events(const std::string& contact_id, ActivityKind kind, UnixSeconds from,
-                              UnixSeconds to) const {
-  auto it = activity_.find(contact_id);
+int DealHistory::count_events(const std::string& tenant_id, const std::string& contact_id, ActivityKind kind,
+                              UnixSeconds from, UnixSeconds to) const {
+  auto it = activity_.find(scoped(tenant_id, contact_id));
   if (it == activity_.end()) return 0;
   const auto& l = it->second[kind];
   return static_cast<int>(std::upper_bound(l.begin(), l.end(), to) - std::upper_bound(l.begin(), l.end(), from));
 }
 
-std::optional<UnixSeconds> DealHistory::last_event(const std::string& contact_id, ActivityKind kind,
-                                                   UnixSeconds t) const {
-  auto it = activity_.find(contact_id);
+std::optional<UnixSeconds> DealHistory::last_event(const std::string& tenant_id, const std::string& contact_id,
+                                                   ActivityKind kind, UnixSeconds t) const {
+  auto it = activity_.find(scoped(tenant_id, contact_id));
   if (it == activity_.end()) return std::nullopt;
   const auto& l = it->second[kind];
   auto pos = std::upper_bound(l.begin(), l.end(), t);
@@ -191,16 +205,17 @@ std::array<double, 3> record_before(const std::vector<AgentResolution>& list, Un
 }
 }  // namespace
 
-std::array<double, 3> DealHistory::agent_record(const std::string& agent_id, UnixSeconds t) const {
-  auto it = agent_resolutions_.find(agent_id);
+std::array<double, 3> DealHistory::agent_record(const std::string& tenant_id, const std::string& agent_id,
+                                                UnixSeconds t) const {
+  auto it = agent_resolutions_.find(scoped(tenant_id, agent_id));
   if (it == agent_resolutions_.end()) return {0, 0, 0};
   return record_before(it->second, t);
 }
 
 std::array<double, 3> DealHistory::global_record(UnixSeconds t) const { return record_before(all_resolutions_, t); }
 
-int DealHistory::agent_open_deals(const std::string& agent_id, UnixSeconds t) const {
-  auto it = agent_opps_.find(agent_id);
+int DealHistory::agent_open_deals(const std::string& tenant_id, const std::string& agent_id, UnixSeconds t) const {
+  auto it = agent_opps_.find(scoped(tenant_id, agent_id));
   if (it == agent_opps_.end()) return 0;
   int n = 0;
   for (const Opportunity* o : it->second) n += o->open_at(t) ? 1 : 0;
@@ -249,7 +264,7 @@ std::vector<float> deal_features(const DealHistory& h, const Opportunity& o, Uni
   if (active && offer) f[6] = static_cast<float>((*offer - *active) / kDay);
   if (offer && contract) f[7] = static_cast<float>((*contract - *offer) / kDay);
 
-  if (const Contact* c = h.contact(o.contact_id); c != nullptr && c->created_at <= t) {
+  if (const Contact* c = h.contact(o.tenant_id, o.contact_id); c != nullptr && c->created_at <= t) {
     f[8] = static_cast<float>(static_cast<int>(c->lead_type));
     f[9] = source_code(c->source);
     if (c->budget && *c->budget > 0) {
@@ -266,19 +281,19 @@ std::vector<float> deal_features(const DealHistory& h, const Opportunity& o, Uni
   const auto& id = o.contact_id;
   constexpr UnixSeconds kWeek = 7 * 86400, kMonth = 30 * 86400;
   constexpr UnixSeconds kBeginning = std::numeric_limits<UnixSeconds>::min();
-  f[18] = static_cast<float>(h.count_events(id, kAllEvents, kBeginning, t));
-  f[19] = static_cast<float>(h.count_events(id, kAllEvents, t - kWeek, t));
-  f[20] = static_cast<float>(h.count_events(id, kAllEvents, t - kMonth, t));
-  f[21] = static_cast<float>(h.count_events(id, kInbound, t - kMonth, t));
-  f[22] = static_cast<float>(h.count_events(id, kOutreach, t - kMonth, t));
-  f[23] = static_cast<float>(h.count_events(id, kPropertyActivity, t - kMonth, t));
-  f[24] = static_cast<float>(h.count_events(id, kTours, kBeginning, t));
-  f[25] = static_cast<float>(h.count_events(id, kShowings, kBeginning, t));
-  if (auto last = h.last_event(id, kAllEvents, t)) f[26] = static_cast<float>((t - *last) / kDay);
-  if (auto last = h.last_event(id, kInbound, t)) f[27] = static_cast<float>((t - *last) / kDay);
+  f[18] = static_cast<float>(h.count_events(o.tenant_id, id, kAllEvents, kBeginning, t));
+  f[19] = static_cast<float>(h.count_events(o.tenant_id, id, kAllEvents, t - kWeek, t));
+  f[20] = static_cast<float>(h.count_events(o.tenant_id, id, kAllEvents, t - kMonth, t));
+  f[21] = static_cast<float>(h.count_events(o.tenant_id, id, kInbound, t - kMonth, t));
+  f[22] = static_cast<float>(h.count_events(o.tenant_id, id, kOutreach, t - kMonth, t));
+  f[23] = static_cast<float>(h.count_events(o.tenant_id, id, kPropertyActivity, t - kMonth, t));
+  f[24] = static_cast<float>(h.count_events(o.tenant_id, id, kTours, kBeginning, t));
+  f[25] = static_cast<float>(h.count_events(o.tenant_id, id, kShowings, kBeginning, t));
+  if (auto last = h.last_event(o.tenant_id, id, kAllEvents, t)) f[26] = static_cast<float>((t - *last) / kDay);
+  if (auto last = h.last_event(o.tenant_id, id, kInbound, t)) f[27] = static_cast<float>((t - *last) / kDay);
 
   // Agent track record before t, shrunk towards everyone's record before t.
-  const auto agent = h.agent_record(o.agent_id, t);
+  const auto agent = h.agent_record(o.tenant_id, o.agent_id, t);
   const auto global = h.global_record(t);
   constexpr double kPrior = 10;
   const double global_rate = global[0] > 0 ? global[1] / global[0] : 0.6;
@@ -286,10 +301,10 @@ std::vector<float> deal_features(const DealHistory& h, const Opportunity& o, Uni
   f[28] = static_cast<float>(agent[0]);
   f[29] = static_cast<float>((agent[1] + kPrior * global_rate) / (agent[0] + kPrior));
   f[30] = static_cast<float>((agent[2] + kPrior * global_log_days) / (agent[1] + kPrior));
-  f[31] = static_cast<float>(h.agent_open_deals(o.agent_id, t));
+  f[31] = static_cast<float>(h.agent_open_deals(o.tenant_id, o.agent_id, t));
   f[32] = static_cast<float>(month_of(t));
-  f[33] = static_cast<float>(h.count_events(id, kInbound, signed_at, t));
-  f[34] = static_cast<float>(h.count_events(id, kShowings, signed_at, t));
+  f[33] = static_cast<float>(h.count_events(o.tenant_id, id, kInbound, signed_at, t));
+  f[34] = static_cast<float>(h.count_events(o.tenant_id, id, kShowings, signed_at, t));
   return f;
 }
 

@@ -46,21 +46,26 @@ class DealHistory {
  public:
   explicit DealHistory(const CrmHistory& history);
 
+  // Ids are each tenant's own: every lookup names the tenant, so a history
+  // of several brokerages that reuse ids ("c1", "ag01") never pools them.
   const std::vector<Opportunity>& opportunities() const { return opps_; }
-  const Contact* contact(const std::string& id) const;
-  // Events of `kind` of `contact_id` in (from, to].
-  int count_events(const std::string& contact_id, ActivityKind kind, UnixSeconds from, UnixSeconds to) const;
-  // Timestamp of the last event of `kind` at or before t.
-  std::optional<UnixSeconds> last_event(const std::string& contact_id, ActivityKind kind, UnixSeconds t) const;
+  const Contact* contact(const std::string& tenant_id, const std::string& contact_id) const;
+  // Events of `kind` of the contact in (from, to].
+  int count_events(const std::string& tenant_id, const std::string& contact_id, ActivityKind kind, UnixSeconds from,
+                   UnixSeconds to) const;
+  // Timestamp of the contact's last event of `kind` at or before t.
+  std::optional<UnixSeconds> last_event(const std::string& tenant_id, const std::string& contact_id,
+                                        ActivityKind kind, UnixSeconds t) const;
   // Agent's deals resolved strictly before t: (resolved, closed, sum of log days of closed ones).
-  std::array<double, 3> agent_record(const std::string& agent_id, UnixSeconds t) const;
+  std::array<double, 3> agent_record(const std::string& tenant_id, const std::string& agent_id, UnixSeconds t) const;
   // Deals resolved before t over all agents: same layout.
   std::array<double, 3> global_record(UnixSeconds t) const;
-  int agent_open_deals(const std::string& agent_id, UnixSeconds t) const;
+  int agent_open_deals(const std::string& tenant_id, const std::string& agent_id, UnixSeconds t) const;
   UnixSeconds last_ts() const { return last_ts_; }
   UnixSeconds first_ts() const { return first_ts_; }
 
  private:
+  // Maps below are keyed by "tenant|id" (tenant ids cannot hold '|').
   std::vector<Opportunity> opps_;
   std::unordered_map<std::string, Contact> contacts_;
   std::unordered_map<std::string, std::array<std::vector<UnixSeconds>, kActivityKinds>> activity_;
