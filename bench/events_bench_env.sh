@@ -6,11 +6,12 @@
 #
 #   events_bench_setup TAG
 source "$root/scripts/lib/free-port.sh"
+source "$root/scripts/lib/lead-model.sh"
 
 events_bench_setup() {
   local tag=$1 fixtures="$root/tests/fixtures/crm_small"
   model=${TMPDIR:-/tmp}/reai-events-cpu-model
-  if [[ ! -d "$model/leads" ]]; then
+  if ! lead_model_is_current "$model/leads"; then
     "$build/reai" train leads --contacts "$fixtures/contacts.csv" --events "$fixtures/events.csv" \
       --stages "$fixtures/opportunity_stages.csv" --out "$model/leads" >/dev/null 2>&1
   fi

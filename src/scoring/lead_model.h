@@ -14,6 +14,8 @@
 namespace reai::scoring {
 
 // /2: agent track records are keyed by tenant and agent ("tenant|agent").
+// scripts/lib/lead-model.sh names it too: scripts that keep a trained model
+// between runs retrain one of another format.
 inline constexpr std::string_view kModelFormat = "reai-lead-model/2";
 
 class LeadModel {
