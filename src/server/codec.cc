@@ -81,6 +81,55 @@ Status read_id(const json::value& v, std::string_view field, std::string* out) {
   return check_id(*out, field);
 }
 
+// Free text a contact states (source, area): it becomes a dashboard label and
+// a group of /api/leads/distribution, so it has the id rule's bounds but may
+// be empty (not stated).
+Status read_label(const json::value& v, std::string_view field, std::string* out) {
+  REAI_RETURN_IF_ERROR(read_string(v, field, out));
+  return out->empty() ? Status{} : check_id(*out, field);
+}
+
+std::string format_bound(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f", x);
+  return buf;
+}
+std::string format_bound(int x) { return std::to_string(x); }
+
+// A stated number outside what a person could mean is a client bug, not a
+// preference: refused rather than fed to the model as an extreme value.
+template <typename T>
+Status read_bounded(const json::value& v, std::string_view field, std::optional<T>* out,
+                    Status (*reader)(const json::value&, std::string_view, T*), T lowest, T highest) {
+  if (v.is_null()) {
+    out->reset();
+    return {};
+  }
+  T x{};
+  REAI_RETURN_IF_ERROR(reader(v, field, &x));
+  if (x < lowest || x > highest) {
+    return field_error(field, "must be between " + format_bound(lowest) + " and " + format_bound(highest));
+  }
+  *out = x;
+  return {};
+}
+
+Status read_lead_type(const json::value& v, std::string_view field, LeadType* out) {
+  if (!v.is_string()) return field_error(field, "must be a string");
+  const std::string_view name(v.as_string());
+  // Empty: not stated (as a CRM export leaves it).
+  if (name.empty() || name == lead_type_name(LeadType::kUnknown)) {
+    *out = LeadType::kUnknown;
+    return {};
+  }
+  const LeadType type = parse_lead_type(name);
+  if (type == LeadType::kUnknown) {
+    return field_error(field, "must be one of buyer, seller, both, investor, unknown");
+  }
+  *out = type;
+  return {};
+}
+
 template <typename T>
 Status read_optional(const json::value& v, std::string_view field, std::optional<T>* out,
                      Status (*reader)(const json::value&, std::string_view, T*)) {
@@ -154,28 +203,27 @@ Status apply_contact_fields(const json::value& v, std::string_view tenant_id, Co
     const json::value& x = kv.value();
     if (!ignored_key.empty() && key == ignored_key) continue;
     if (key == "budget") {
-      REAI_RETURN_IF_ERROR(read_optional<double>(x, key, &c->budget, read_number));
+      REAI_RETURN_IF_ERROR(read_bounded<double>(x, key, &c->budget, read_number, 0, kMaxBudget));
     } else if (key == "timeline_months") {
-      REAI_RETURN_IF_ERROR(read_optional<int>(x, key, &c->timeline_months, read_int));
+      REAI_RETURN_IF_ERROR(read_bounded<int>(x, key, &c->timeline_months, read_int, 0, kMaxTimelineMonths));
     } else if (key == "pre_approved") {
       REAI_RETURN_IF_ERROR(read_optional<bool>(x, key, &c->pre_approved, read_bool));
     } else if (key == "beds_wanted") {
-      REAI_RETURN_IF_ERROR(read_optional<int>(x, key, &c->beds_wanted, read_int));
+      REAI_RETURN_IF_ERROR(read_bounded<int>(x, key, &c->beds_wanted, read_int, 0, kMaxBedsWanted));
     } else if (key == "has_phone") {
       REAI_RETURN_IF_ERROR(read_optional<bool>(x, key, &c->has_phone, read_bool));
     } else if (key == "has_email") {
       REAI_RETURN_IF_ERROR(read_optional<bool>(x, key, &c->has_email, read_bool));
     } else if (key == "area_wanted") {
-      REAI_RETURN_IF_ERROR(read_string(x, key, &c->area_wanted));
+      REAI_RETURN_IF_ERROR(read_label(x, key, &c->area_wanted));
     } else if (key == "source") {
-      REAI_RETURN_IF_ERROR(read_string(x, key, &c->source));
+      REAI_RETURN_IF_ERROR(read_label(x, key, &c->source));
     } else if (key == "assigned_agent_id") {
       REAI_RETURN_IF_ERROR(read_string(x, key, &c->assigned_agent_id));
       // Empty: unassigned. Else an agent id, as /api/agents/{id} takes.
       if (!c->assigned_agent_id.empty()) REAI_RETURN_IF_ERROR(check_id(c->assigned_agent_id, key));
     } else if (key == "lead_type") {
-      if (!x.is_string()) return field_error(key, "must be a string");
-      c->lead_type = parse_lead_type(std::string_view(x.as_string()));
+      REAI_RETURN_IF_ERROR(read_lead_type(x, key, &c->lead_type));
     } else if (key == "created_at") {
       REAI_RETURN_IF_ERROR(read_time(x, key, &c->created_at));
     } else if (key == "contact_id") {

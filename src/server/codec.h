@@ -24,7 +24,13 @@ Result<Event> parse_event(const boost::json::value& v, std::string_view tenant_i
 // Applies the contact fields of `object` onto `contact` (omitted fields keep
 // their value; null clears an optional one). Keys listed in `ignored_keys`
 // are skipped (e.g. "events" in score-trigger lead_data). Same errors as
-// parse_event; a contact_id field must equal contact->contact_id.
+// parse_event; a contact_id field must equal contact->contact_id. Also
+// InvalidArgument for a lead_type other than buyer, seller, both, investor,
+// unknown or "", a source or area_wanted over kMaxIdBytes or not UTF-8, and
+// a stated number outside the bounds below.
+inline constexpr double kMaxBudget = 1e10;
+inline constexpr int kMaxTimelineMonths = 240;
+inline constexpr int kMaxBedsWanted = 50;
 Status apply_contact_fields(const boost::json::value& v, std::string_view tenant_id, Contact* contact,
                             std::string_view ignored_key = {});
 

@@ -113,6 +113,47 @@ TEST(Codec, ContactFieldsKeepOmittedAndClearNull) {
   EXPECT_FALSE(apply_contact_fields(boost::json::parse(R"({"contact_id":"c2"})"), "t1", &c));
 }
 
+// A contact's stated fields are read by the model and shown on the dashboard:
+// a typo in lead_type, a megabyte source, or a budget of -5 is the client's
+// bug and gets a 400 naming the field, not a silently odd lead.
+TEST(Codec, ContactFieldsRefuseUnknownLeadTypesOversizeLabelsAndImpossibleNumbers) {
+  Contact c;
+  c.tenant_id = "t1";
+  c.contact_id = "c1";
+  auto apply = [&c](const std::string& json) { return apply_contact_fields(boost::json::parse(json), "t1", &c); };
+  auto error_of = [&](const std::string& json) { return apply(json).message(); };
+
+  EXPECT_NE(error_of(R"({"lead_type":"byuer"})").find("'lead_type'"), std::string::npos);
+  EXPECT_EQ(apply(R"({"lead_type":"byuer"})").code(), StatusCode::kInvalidArgument);
+  for (const char* type : {"buyer", "seller", "both", "investor"}) {
+    ASSERT_TRUE(apply(std::string(R"({"lead_type":")") + type + "\"}")) << type;
+    EXPECT_EQ(lead_type_name(c.lead_type), type);
+  }
+  ASSERT_TRUE(apply(R"({"lead_type":""})"));
+  EXPECT_EQ(c.lead_type, LeadType::kUnknown);
+  ASSERT_TRUE(apply(R"({"lead_type":"seller"})"));
+  ASSERT_TRUE(apply(R"({"lead_type":"unknown"})"));
+  EXPECT_EQ(c.lead_type, LeadType::kUnknown);
+
+  const std::string long_label(kMaxIdBytes + 1, 'z');
+  EXPECT_NE(error_of(R"({"source":")" + long_label + "\"}").find("'source'"), std::string::npos);
+  EXPECT_NE(error_of(R"({"area_wanted":")" + long_label + "\"}").find("'area_wanted'"), std::string::npos);
+  ASSERT_TRUE(apply(R"({"source":")" + std::string(kMaxIdBytes, 'z') + R"(","area_wanted":""})"));
+  EXPECT_EQ(c.source.size(), kMaxIdBytes);
+  EXPECT_EQ(c.area_wanted, "");
+
+  EXPECT_NE(error_of(R"({"budget":-1})").find("'budget' must be between 0 and 10000000000"), std::string::npos);
+  EXPECT_FALSE(apply(R"({"budget":2e10})"));
+  EXPECT_FALSE(apply(R"({"timeline_months":-3})"));
+  EXPECT_FALSE(apply(R"({"timeline_months":241})"));
+  EXPECT_FALSE(apply(R"({"beds_wanted":-1})"));
+  EXPECT_NE(error_of(R"({"beds_wanted":51})").find("'beds_wanted' must be between 0 and 50"), std::string::npos);
+  ASSERT_TRUE(apply(R"({"budget":0,"timeline_months":240,"beds_wanted":50})"));
+  EXPECT_EQ(c.budget, 0.0);
+  EXPECT_EQ(c.timeline_months, 240);
+  EXPECT_EQ(c.beds_wanted, 50);
+}
+
 TEST(Codec, ScoreJsonHasEveryField) {
   scoring::LeadScore s;
   s.tenant_id = "t1";
