@@ -821,15 +821,20 @@ void Api::score_and_answer(const std::shared_ptr<ScoringBatch>& batch) {
       }
     }
   }
-  std::vector<Event> events;
-  std::vector<Result<bool>> their_answers;
-  events.reserve(together.size());
-  their_answers.reserve(together.size());
-  for (std::size_t i : together) {
-    events.push_back(b.events[i]);
-    their_answers.push_back(answers[i]);
+  // Usually nothing is parked and the batch is scored as it is, uncopied.
+  std::vector<Event> some_events;
+  std::vector<Result<bool>> some_answers;
+  const bool all_together = together.size() == b.events.size();
+  if (!all_together) {
+    some_events.reserve(together.size());
+    some_answers.reserve(together.size());
+    for (std::size_t i : together) {
+      some_events.push_back(b.events[i]);
+      some_answers.push_back(answers[i]);
+    }
   }
-  std::vector<Result<EventOutcome>> outcomes = finish_events(events, their_answers);
+  std::vector<Result<EventOutcome>> outcomes = all_together ? finish_events(b.events, answers)
+                                                            : finish_events(some_events, some_answers);
   PostBatch responses;  // one post per io thread
   std::vector<std::size_t> held;
   for (std::size_t k = 0; k < together.size(); ++k) {
