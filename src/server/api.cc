@@ -367,6 +367,23 @@ void Api::handle_async(const ApiRequest& request, Post post, Respond respond, co
   if (!r.deferred) deferred.respond(std::move(r));
 }
 
+namespace {
+
+// check_id for the one id a route's path names (at most one is set), under
+// the name a body would give it.
+Status check_path_id(Route route, std::string_view contact_id, std::string_view agent_id,
+                     std::string_view property_id, std::string_view prediction_id) {
+  if (!contact_id.empty()) return check_id(contact_id, "contact_id");
+  if (!agent_id.empty()) return check_id(agent_id, "agent_id");
+  if (!property_id.empty()) return check_id(property_id, route == Route::kLeadMatches ? "lead_id" : "listing_id");
+  if (!prediction_id.empty()) {
+    return check_id(prediction_id, route == Route::kPredictionDeals ? "opportunity_id" : "agent_id");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::string_view query,
                        Deferred* deferred) {
   const bool get = request.method == Method::kGet || request.method == Method::kHead;
@@ -483,16 +500,8 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
 
   // An id in the path obeys the rule of ids in a body: PUT would otherwise
   // store a contact no event can name (nor any JSON answer carry).
-  const auto [path_id, path_id_field] =
-      !contact_id.empty()        ? std::pair<std::string_view, std::string_view>(contact_id, "contact_id")
-      : !agent_id.empty()        ? std::pair<std::string_view, std::string_view>(agent_id, "agent_id")
-      : !property_path_id.empty() ? std::pair<std::string_view, std::string_view>(
-                                        property_path_id, route == Route::kLeadMatches ? "lead_id" : "listing_id")
-      : !prediction_id.empty()   ? std::pair<std::string_view, std::string_view>(
-                                     prediction_id, route == Route::kPredictionDeals ? "opportunity_id" : "agent_id")
-                                 : std::pair<std::string_view, std::string_view>();
-  if (!path_id.empty()) {
-    if (Status s = check_id(path_id, path_id_field); !s) return error_response(s, route);
+  if (Status s = check_path_id(route, contact_id, agent_id, property_path_id, prediction_id); !s) {
+    return error_response(s, route);
   }
 
   const bool write = request.method == Method::kPost || request.method == Method::kPut;
