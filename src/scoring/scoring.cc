@@ -152,6 +152,7 @@ struct DirectoryModelRegistry::State {
   mutable std::mutex mu;
   std::shared_ptr<const LeadModel> shared;
   std::map<std::string, std::shared_ptr<const LeadModel>, std::less<>> tenants;
+  Status last_reload;
 };
 
 DirectoryModelRegistry::DirectoryModelRegistry(std::string model_dir)
@@ -188,15 +189,22 @@ Status DirectoryModelRegistry::reload() {
       }
     }
   }
-  {
-    std::lock_guard lock(state_->mu);
-    state_->shared = std::move(shared);
-    state_->tenants = std::move(tenants);
+  Status outcome;
+  if (!errors.empty()) {
+    std::string message = "kept the previous model(s): ";
+    for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
+    outcome = failed_precondition(message);
   }
-  if (errors.empty()) return Status::ok();
-  std::string message = "kept the previous model(s): ";
-  for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
-  return failed_precondition(message);
+  std::lock_guard lock(state_->mu);
+  state_->shared = std::move(shared);
+  state_->tenants = std::move(tenants);
+  state_->last_reload = outcome;
+  return outcome;
+}
+
+Status DirectoryModelRegistry::last_reload() const {
+  std::lock_guard lock(state_->mu);
+  return state_->last_reload;
 }
 
 std::shared_ptr<const LeadModel> DirectoryModelRegistry::lead_model(std::string_view tenant_id) const {

@@ -80,6 +80,9 @@ class DirectoryModelRegistry final : public ModelRegistry {
   // service; an absent directory is not an error (no models: fallback).
   Status reload();
   std::shared_ptr<const LeadModel> lead_model(std::string_view tenant_id) const override;
+  // What the latest reload() returned (OK before the first): a model on
+  // disk that does not load stays named here until a reload loads it.
+  Status last_reload() const;
   // Version of the shared model, "" when none.
   std::string shared_version() const;
   // The directory given at construction (other models live beside `leads`).

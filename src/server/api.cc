@@ -1466,7 +1466,12 @@ ApiResponse Api::readyz() {
   o["bus"] = component(bus);
   o["cache"] = component(cache);
   o["leases"] = component(lead_sync_->health());  // degraded, never "not ready"
-  o["model"] = {{"status", "ok"}, {"version", version.empty() ? "fallback" : version}};
+  // A model on disk that does not load leaves scoring on the previous model
+  // or the fallback: degraded, never "not ready", with the loader's reason.
+  const Status model = deps_.registry.last_reload();
+  o["model"] = {{"status", model ? "ok" : "degraded"},
+                {"version", version.empty() ? "fallback" : version},
+                {"detail", model ? "" : model.message()}};
   // GHL webhooks: a processing failure turns the light red with its text
   // until an operator looks (GET /api/admin/ghl/deliveries?status=failed).
   const auto webhook = ghl_->health();
@@ -1476,7 +1481,7 @@ ApiResponse Api::readyz() {
                   {"failed_since_start", webhook.failures}};
   // Degraded still answers 200: the instance takes events and serves its own
   // clients, so a balancer keeps it; only a store outage takes it out.
-  o["status"] = !store ? "unavailable" : (bus && cache ? "ready" : "degraded");
+  o["status"] = !store ? "unavailable" : (bus && cache && model ? "ready" : "degraded");
   return json_response(store ? 200 : 503, json_text(o), Route::kReadyz);
 }
 

@@ -678,6 +678,38 @@ TEST_F(ServerTest, AdminReloadNeedsAdminRole) {
   EXPECT_EQ(as_object(admin)["model_version"].as_string(), "fallback");
 }
 
+// A model on disk this build will not load (here: one an older reai wrote,
+// whose agent records pooled tenants) is refused by name; /readyz says so
+// until a loadable one replaces it, and scoring goes on with the fallback.
+TEST_F(ServerTest, AModelThatDoesNotLoadIsNamedInReadyzAndTheReloadAnswer) {
+  start();
+  const auto leads = model_dir_ / "leads";
+  std::filesystem::create_directories(leads);
+  {
+    std::ofstream(leads / "metadata.json") << R"({"format":"reai-lead-model/1","version":"leads-old"})";
+    std::ofstream(leads / "model.json") << "{}";
+  }
+  auto reload = http_->post("/api/admin/reload", "", token("tenant-a", Role::kAdmin));
+  EXPECT_EQ(reload.status, 422) << reload.body;
+  EXPECT_NE(as_object(reload)["error"].as_string().find("retrain the model"), std::string::npos) << reload.body;
+  auto ready = http_->get("/readyz");
+  ASSERT_EQ(ready.status, 200) << ready.body;  // degraded, still serving
+  EXPECT_EQ(as_object(ready)["status"].as_string(), "degraded");
+  auto model = as_object(ready)["model"].as_object();
+  EXPECT_EQ(model["status"].as_string(), "degraded");
+  EXPECT_EQ(model["version"].as_string(), "fallback");
+  EXPECT_NE(model["detail"].as_string().find("retrain the model"), std::string::npos) << ready.body;
+  EXPECT_EQ(post_event(token("tenant-a"), "c1").status, 200);
+
+  std::filesystem::remove_all(leads);
+  ASSERT_EQ(http_->post("/api/admin/reload", "", token("tenant-a", Role::kAdmin)).status, 200);
+  auto ready_again = as_object(http_->get("/readyz"));
+  EXPECT_EQ(ready_again["status"].as_string(), "ready");
+  auto after = ready_again["model"].as_object();
+  EXPECT_EQ(after["status"].as_string(), "ok");
+  EXPECT_EQ(after["detail"].as_string(), "");
+}
+
 TEST_F(ServerTest, RateLimitAnswers429WithRetryAfter) {
   ServerConfig config;
   config.tenant_rate_limit_per_s = 0.001;  // one token, refilled far later

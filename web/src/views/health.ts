@@ -5,11 +5,28 @@ import * as fmt from '../format';
 import type { ComponentHealth, Readiness } from '../types';
 import type { ConnectionState } from '../stream';
 
-interface Light {
+export interface Light {
   name: string;
   state: 'ok' | 'down' | 'off';
   text: string;
   detail: string;
+}
+
+// The model light from /readyz's `model`: green only for a loaded model; a
+// model on disk that did not load shows the loader's reason (e.g. "retrain
+// the model"), plain fallback says no model is trained.
+export function modelLight(model: ComponentHealth | undefined, failure: string): Light {
+  if (!model) return { name: 'Model', state: 'down', text: 'unknown', detail: failure };
+  const loaded = model.version !== undefined && model.version !== '' && model.version !== 'fallback';
+  let detail = '';
+  if (model.status !== 'ok' && model.detail) detail = model.detail;
+  else if (!loaded) detail = 'No trained lead model is loaded; scores come from the rule-based fallback.';
+  return {
+    name: 'Model',
+    state: model.status === 'ok' && loaded ? 'ok' : 'down',
+    text: loaded ? (model.version as string) : 'fallback scoring',
+    detail,
+  };
 }
 
 export class HealthView {
@@ -45,14 +62,7 @@ export class HealthView {
       part('Store', 'store', 'writing and reading'),
       part('Bus', 'bus', 'delivering'),
       part('Cache', 'cache', 'serving'),
-      model
-        ? {
-            name: 'Model',
-            state: model.version && model.version !== 'fallback' ? 'ok' : 'down',
-            text: model.version && model.version !== 'fallback' ? model.version : 'fallback scoring',
-            detail: model.version === 'fallback' ? 'No trained lead model is loaded; scores come from the rule-based fallback.' : '',
-          }
-        : { name: 'Model', state: 'down', text: 'unknown', detail: failure },
+      modelLight(model, failure),
       ready && 'webhook' in ready
         ? part('Webhook', 'webhook', 'receiving')
         : { name: 'Webhook', state: 'off', text: 'not configured', detail: 'This server does not report a GoHighLevel webhook.' },
