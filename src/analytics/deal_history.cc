@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "core/crm_csv.h"
+#include "core/tenant_id.h"
 #include "core/time.h"
 
 namespace reai::analytics {
@@ -101,21 +102,10 @@ std::optional<std::pair<UnixSeconds, Stage>> Opportunity::resolution_after(UnixS
   return std::nullopt;
 }
 
-namespace {
-
-std::string scoped(const std::string& tenant_id, const std::string& id) {
-  std::string key;
-  key.reserve(tenant_id.size() + 1 + id.size());
-  key.append(tenant_id).append(1, '|').append(id);
-  return key;
-}
-
-}  // namespace
-
 DealHistory::DealHistory(const CrmHistory& history) {
   std::unordered_map<std::string, std::size_t> index;
   for (const auto& s : history.stages) {
-    auto [it, inserted] = index.try_emplace(scoped(s.tenant_id, s.opportunity_id), opps_.size());
+    auto [it, inserted] = index.try_emplace(tenant_scoped_key(s.tenant_id, s.opportunity_id), opps_.size());
     if (inserted) {
       Opportunity o;
       o.id = s.opportunity_id;
@@ -138,7 +128,7 @@ DealHistory::DealHistory(const CrmHistory& history) {
   std::sort(opps_.begin(), opps_.end(),
             [](const auto& a, const auto& b) { return std::tie(a.id, a.tenant_id) < std::tie(b.id, b.tenant_id); });
   for (const auto& o : opps_) {
-    const std::string agent = scoped(o.tenant_id, o.agent_id);
+    const std::string agent = tenant_scoped_key(o.tenant_id, o.agent_id);
     agent_opps_[agent].push_back(&o);
     for (const auto& r : o.rows) {
       if (!is_terminal(r.second)) continue;
@@ -153,9 +143,9 @@ DealHistory::DealHistory(const CrmHistory& history) {
   for (auto& [agent, list] : agent_resolutions_) std::sort(list.begin(), list.end(), by_ts);
   std::sort(all_resolutions_.begin(), all_resolutions_.end(), by_ts);
 
-  for (const auto& c : history.contacts) contacts_.emplace(scoped(c.tenant_id, c.contact_id), c);
+  for (const auto& c : history.contacts) contacts_.emplace(tenant_scoped_key(c.tenant_id, c.contact_id), c);
   for (const auto& e : history.events) {
-    auto& lists = activity_[scoped(e.tenant_id, e.contact_id)];
+    auto& lists = activity_[tenant_scoped_key(e.tenant_id, e.contact_id)];
     lists[kAllEvents].push_back(e.ts);
     if (is_inbound_contact(e.type)) lists[kInbound].push_back(e.ts);
     if (is_outreach(e.type)) lists[kOutreach].push_back(e.ts);
@@ -168,13 +158,13 @@ DealHistory::DealHistory(const CrmHistory& history) {
 }
 
 const Contact* DealHistory::contact(const std::string& tenant_id, const std::string& contact_id) const {
-  auto it = contacts_.find(scoped(tenant_id, contact_id));
+  auto it = contacts_.find(tenant_scoped_key(tenant_id, contact_id));
   return it == contacts_.end() ? nullptr : &it->second;
 }
 
 int DealHistory::count_events(const std::string& tenant_id, const std::string& contact_id, ActivityKind kind,
                               UnixSeconds from, UnixSeconds to) const {
-  auto it = activity_.find(scoped(tenant_id, contact_id));
+  auto it = activity_.find(tenant_scoped_key(tenant_id, contact_id));
   if (it == activity_.end()) return 0;
   const auto& l = it->second[kind];
   return static_cast<int>(std::upper_bound(l.begin(), l.end(), to) - std::upper_bound(l.begin(), l.end(), from));
@@ -182,7 +172,7 @@ int DealHistory::count_events(const std::string& tenant_id, const std::string& c
 
 std::optional<UnixSeconds> DealHistory::last_event(const std::string& tenant_id, const std::string& contact_id,
                                                    ActivityKind kind, UnixSeconds t) const {
-  auto it = activity_.find(scoped(tenant_id, contact_id));
+  auto it = activity_.find(tenant_scoped_key(tenant_id, contact_id));
   if (it == activity_.end()) return std::nullopt;
   const auto& l = it->second[kind];
   auto pos = std::upper_bound(l.begin(), l.end(), t);
@@ -207,7 +197,7 @@ std::array<double, 3> record_before(const std::vector<AgentResolution>& list, Un
 
 std::array<double, 3> DealHistory::agent_record(const std::string& tenant_id, const std::string& agent_id,
                                                 UnixSeconds t) const {
-  auto it = agent_resolutions_.find(scoped(tenant_id, agent_id));
+  auto it = agent_resolutions_.find(tenant_scoped_key(tenant_id, agent_id));
   if (it == agent_resolutions_.end()) return {0, 0, 0};
   return record_before(it->second, t);
 }
@@ -215,7 +205,7 @@ std::array<double, 3> DealHistory::agent_record(const std::string& tenant_id, co
 std::array<double, 3> DealHistory::global_record(UnixSeconds t) const { return record_before(all_resolutions_, t); }
 
 int DealHistory::agent_open_deals(const std::string& tenant_id, const std::string& agent_id, UnixSeconds t) const {
-  auto it = agent_opps_.find(scoped(tenant_id, agent_id));
+  auto it = agent_opps_.find(tenant_scoped_key(tenant_id, agent_id));
   if (it == agent_opps_.end()) return 0;
   int n = 0;
   for (const Opportunity* o : it->second) n += o->open_at(t) ? 1 : 0;

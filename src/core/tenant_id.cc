@@ -47,6 +47,14 @@ Status check_tenant_id(std::string_view id) {
                           "': use 1-64 characters of A-Z a-z 0-9 . _ -, not starting with '.' or '-'");
 }
 
+std::string tenant_scoped_key(std::string_view tenant_id, std::string_view id, char separator) {
+  std::string key;
+  key.reserve(tenant_id.size() + 1 + id.size());
+  key.append(tenant_id).push_back(separator);
+  key.append(id);
+  return key;
+}
+
 Result<std::string> tenant_dir(std::string_view root, std::string_view tenant) {
   REAI_RETURN_IF_ERROR(check_tenant_id(tenant));
   return (std::filesystem::path(root) / "tenants" / tenant).string();

@@ -23,6 +23,11 @@ bool is_valid_tenant_id(std::string_view id);
 // id (quoted, cut to 80 bytes with control bytes escaped) and states the rule.
 Status check_tenant_id(std::string_view id);
 
+// "TENANT" + separator + "ID": the map key of an id that is unique only
+// within its tenant (contacts, agents, sources...). Unambiguous because a
+// valid tenant id never holds the separator (any byte outside its alphabet).
+std::string tenant_scoped_key(std::string_view tenant_id, std::string_view id, char separator = '\x1f');
+
 // ROOT/tenants/TENANT, the one place a path is built from a tenant id (model
 // directories). InvalidArgument (check_tenant_id's) for an invalid id, so no
 // caller can be led out of ROOT, whatever it forgot to check.

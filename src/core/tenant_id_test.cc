@@ -47,5 +47,21 @@ TEST(TenantId, TenantDirIsUnderRootOrRefused) {
   }
 }
 
+// Keys of ids unique only within their tenant: a tenant's key never equals
+// another tenant's, whatever the ids hold, because tenant ids cannot hold
+// the separator.
+TEST(TenantId, ScopedKeysOfTwoTenantsNeverCollide) {
+  EXPECT_EQ(tenant_scoped_key("t1", "c1"), std::string("t1\x1f" "c1"));
+  EXPECT_EQ(tenant_scoped_key("t1", "ag|01", '|'), "t1|ag|01");
+  EXPECT_NE(tenant_scoped_key("t1", "1c"), tenant_scoped_key("t11", "c"));
+  EXPECT_NE(tenant_scoped_key("t1", "1|c", '|'), tenant_scoped_key("t11", "|c", '|'));
+  // The only way to collide is a tenant id holding the separator, which is
+  // never valid.
+  EXPECT_EQ(tenant_scoped_key("a", "b|c", '|'), tenant_scoped_key("a|b", "c", '|'));
+  EXPECT_FALSE(is_valid_tenant_id("a|b"));
+  EXPECT_FALSE(is_valid_tenant_id("a\x1f" "b"));
+  EXPECT_EQ(tenant_scoped_key("t1", ""), std::string("t1\x1f"));
+}
+
 }  // namespace
 }  // namespace reai

@@ -325,11 +325,9 @@ void TrackRecord::add_speed(double seconds) {
 
 namespace {
 
+// '|' (not the default separator): these keys are the book's JSON keys.
 std::string tenant_key(const std::string& tenant_id, const std::string& name) {
-  std::string key;
-  key.reserve(tenant_id.size() + 1 + name.size());
-  key.append(tenant_id).append(1, '|').append(name);
-  return key;
+  return tenant_scoped_key(tenant_id, name, '|');
 }
 
 bool has_tenant_part(std::string_view key) {

@@ -13,6 +13,7 @@
 
 #include "bus/bus.h"
 #include "core/json_text.h"
+#include "core/tenant_id.h"
 #include "scoring/lead_model.h"
 #include "scoring/scoring.h"
 
@@ -20,11 +21,7 @@ namespace reai::scoring {
 namespace {
 
 std::string lead_key(std::string_view tenant_id, std::string_view lead_id) {
-  std::string key;
-  key.reserve(tenant_id.size() + lead_id.size() + 1);
-  key.append(tenant_id).push_back('\x1f');
-  key.append(lead_id);
-  return key;
+  return tenant_scoped_key(tenant_id, lead_id);
 }
 
 std::string cache_key(std::string_view tenant_id, std::string_view lead_id) {

@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "core/files.h"
+#include "core/tenant_id.h"
 #include "core/time.h"
 #include "scoring/lead_model.h"
 #include "scoring/scoring.h"
@@ -25,10 +26,7 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 std::string contact_key(std::string_view tenant, std::string_view contact) {
-  std::string k(tenant);
-  k.push_back('\x1f');
-  k.append(contact);
-  return k;
+  return tenant_scoped_key(tenant, contact);
 }
 
 std::uint64_t fnv1a(std::string_view s) {

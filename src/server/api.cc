@@ -15,6 +15,7 @@
 #include <random>
 
 #include "bus/bus.h"
+#include "core/tenant_id.h"
 #include "core/time.h"
 #include "server/codec.h"
 #include "server/dashboard_routes.h"
@@ -78,12 +79,7 @@ std::optional<std::uint64_t> parse_uint(std::string_view s) {
 }
 
 std::string contact_key(std::string_view tenant_id, std::string_view contact_id) {
-  std::string k;
-  k.reserve(tenant_id.size() + contact_id.size() + 1);
-  k.append(tenant_id);
-  k.push_back('\x1f');
-  k.append(contact_id);
-  return k;
+  return tenant_scoped_key(tenant_id, contact_id);
 }
 
 std::string reasons_json(const scoring::LeadScore& s) {
