@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include "bus/bus.h"
+#include "core/cache_lookups.h"
 #include "core/json_text.h"
 #include "core/tenant_id.h"
 #include "scoring/lead_model.h"
@@ -107,7 +108,7 @@ struct LeadScoringEngine::Impl {
   std::atomic<std::uint64_t> scores_computed{0};
   std::atomic<std::uint64_t> fallback_scores{0};
   std::atomic<std::uint64_t> leads{0};
-  std::atomic<std::uint64_t> warm_hits{0}, warm_misses{0};
+  TenantCacheLookups warm_lookups;
 
   // Live track records. Lock order: pending_mu -> shard.mu -> track_mu and
   // pending_mu -> track_mu; track_mu is never held while taking another lock.
@@ -343,7 +344,7 @@ struct LeadScoringEngine::Impl {
       std::optional<LeadScore> good = entry.good_score();
       if (!good && cache && !entry.warm_score_asked) {
         if (auto text = cache->get(cache_key(tenant_id, lead_id))) good = score_from_cache_value(*text);
-        (good ? warm_hits : warm_misses).fetch_add(1, std::memory_order_relaxed);
+        warm_lookups.count(tenant_id, good.has_value());
         entry.last_good_score = good;  // memory serves the lead's next fallback scores
         // A miss while the cache is down says nothing: ask again once it is back.
         entry.warm_score_asked = good.has_value() || cache->health().is_ok();
@@ -567,9 +568,14 @@ EngineStats LeadScoringEngine::stats() const {
   s.fallback_scores = impl_->fallback_scores.load();
   s.leads = impl_->leads.load();
   s.live_outcomes = impl_->outcome_count.load();
-  s.warm_score_hits = impl_->warm_hits.load(std::memory_order_relaxed);
-  s.warm_score_misses = impl_->warm_misses.load(std::memory_order_relaxed);
+  const CacheLookups warm = impl_->warm_lookups.total();
+  s.warm_score_hits = warm.hits;
+  s.warm_score_misses = warm.misses;
   return s;
+}
+
+CacheLookups LeadScoringEngine::warm_score_lookups(std::string_view tenant_id) const {
+  return impl_->warm_lookups.of(tenant_id);
 }
 
 // ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/cache_lookups.h"
 #include "core/status.h"
 #include "core/types.h"
 #include "features/features.h"
@@ -184,6 +185,8 @@ class LeadScoringEngine {
   void rebuild_lead(std::string_view tenant_id, std::string_view lead_id, const Contact* contact,
                     std::span<const Event> events);
   EngineStats stats() const;
+  // The tenant's warm-score lookups (EngineStats counts every tenant's).
+  CacheLookups warm_score_lookups(std::string_view tenant_id) const;
 
   // Track records shared across instances. After share_outcomes(publish),
   // every outcome this engine counts from its own leads is handed to

@@ -1361,6 +1361,14 @@ json::object cache_json(const CacheFigures& f, bool shared) {
   return o;
 }
 
+// `cache.tenant`: the same lookups, the caller's tenant's only.
+json::object tenant_cache_json(const CacheLookups& snapshots, const CacheLookups& warm) {
+  json::object o = lookups_json({snapshots.hits + warm.hits, snapshots.misses + warm.misses});
+  o["feature_snapshots"] = lookups_json(snapshots);
+  o["warm_scores"] = lookups_json(warm);
+  return o;
+}
+
 }  // namespace
 
 ApiResponse Api::performance(const TokenClaims& claims) {
@@ -1381,7 +1389,10 @@ ApiResponse Api::performance(const TokenClaims& claims) {
   o["scoring_latency"] = std::move(latency);
   o["events_per_second"] = {{"last_10s", t.events.rate(now_s, 10)}, {"last_60s", t.events.rate(now_s, 60)}};
   o["websocket_connections"] = {{"tenant", hub_.connections(claims.tenant_id)}, {"total", hub_.total_connections()}};
-  o["cache"] = cache_json(cache_figures(), lead_sync_->active());
+  json::object cache = cache_json(cache_figures(), lead_sync_->active());
+  cache["tenant"] = tenant_cache_json(lead_sync_->snapshot_lookups(claims.tenant_id),
+                                      deps_.engine.warm_score_lookups(claims.tenant_id));
+  o["cache"] = std::move(cache);
   o["model_version"] = model.empty() ? "fallback" : model;
   o["fallback_scores"] = {{"tenant", t.fallback_scores.load(std::memory_order_relaxed)}, {"total", engine.fallback_scores}};
   const LeadSyncStats sync = lead_sync_->stats();

@@ -416,7 +416,7 @@ bool LeadSync::current_locked(LeadSnapshot& local, const std::string& tenant_id,
   }
   // Counted only now: a snapshot lacking a marked write is refolded from
   // the store, so it served nothing.
-  hits_.fetch_add(1, std::memory_order_relaxed);
+  snapshot_lookups_.count(tenant_id, true);
   if (from_stamp) adopted_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -436,7 +436,7 @@ Status LeadSync::sync_locked(Local& here, const std::string& tenant_id, const st
   if (checked && shared.stamp != 0 && local.generation == shared.stamp) {
     marked_refolds_.fetch_add(1, std::memory_order_relaxed);
   }
-  misses_.fetch_add(1, std::memory_order_relaxed);
+  snapshot_lookups_.count(tenant_id, false);
   *adopted = true;
   if (fold_created(here, local, tenant_id, lead_id, shared, own_mark)) return Status::ok();
   return rebuild_from_store(local, tenant_id, lead_id);
@@ -506,7 +506,7 @@ Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, Unix
   // Alone by design, the engine's copy is the lead's state: a hit when it
   // held the lead. (Shared, sync_locked counted it; a call without the
   // lease is no lookup.)
-  if (!active_ && score) note_local_lookup(known);
+  if (!active_ && score) note_local_lookup(event.tenant_id, known);
   return score;
 }
 
@@ -596,8 +596,8 @@ void LeadSync::note_lease_time(SteadyClock::time_point start) {
   lease_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
 }
 
-void LeadSync::note_local_lookup(bool known) {
-  (known ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
+void LeadSync::note_local_lookup(const std::string& tenant_id, bool known) {
+  snapshot_lookups_.count(tenant_id, known);
 }
 
 Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
@@ -658,7 +658,7 @@ Result<scoring::LeadScore> LeadSync::contact_synced_locked(Local& here, HeldLeas
 
 Status LeadSync::refresh(const std::string& tenant_id, const std::string& lead_id) {
   if (!active_) {
-    note_local_lookup(engine_.has_lead(tenant_id, lead_id));
+    note_local_lookup(tenant_id, engine_.has_lead(tenant_id, lead_id));
     return Status::ok();
   }
   const std::string key = cache_key(tenant_id, lead_id);
@@ -692,7 +692,7 @@ Status LeadSync::refresh_locked(Local& here, const std::string& tenant_id, const
   // or elsewhere) hits. Without the lease, rebuild for this read only.
   HeldLease lease(*this, key);
   if (!lease.ok()) {
-    misses_.fetch_add(1, std::memory_order_relaxed);
+    snapshot_lookups_.count(tenant_id, false);
     return rebuild_from_store(local, tenant_id, lead_id);
   }
   REAI_RETURN_IF_ERROR(sync_locked(here, tenant_id, lead_id, key, lease.state(), {}, &adopted));
@@ -709,9 +709,10 @@ LeadSyncStats LeadSync::stats() const {
   s.leases = leases_taken_.load(std::memory_order_relaxed);
   s.lease_ns = lease_ns_.load(std::memory_order_relaxed);
   s.lease_failures = lease_failures_.load(std::memory_order_relaxed);
-  s.snapshot_hits = hits_.load(std::memory_order_relaxed);
+  const CacheLookups snapshots = snapshot_lookups_.total();
+  s.snapshot_hits = snapshots.hits;
   s.snapshot_adopted = adopted_.load(std::memory_order_relaxed);
-  s.snapshot_misses = misses_.load(std::memory_order_relaxed);
+  s.snapshot_misses = snapshots.misses;
   s.marked_refolds = marked_refolds_.load(std::memory_order_relaxed);
   s.mark_failures = mark_failures_.load(std::memory_order_relaxed);
   s.store_rebuilds = rebuilds_.load(std::memory_order_relaxed);
@@ -719,6 +720,8 @@ LeadSyncStats LeadSync::stats() const {
   s.created_folds = created_folds_.load(std::memory_order_relaxed);
   return s;
 }
+
+CacheLookups LeadSync::snapshot_lookups(std::string_view tenant_id) const { return snapshot_lookups_.of(tenant_id); }
 
 Status LeadSync::health() const {
   if (!active_) return Status::ok();

@@ -62,6 +62,7 @@
 #include <vector>
 
 #include "bus/bus.h"
+#include "core/cache_lookups.h"
 #include "core/status.h"
 #include "core/types.h"
 #include "scoring/scoring.h"
@@ -187,6 +188,9 @@ class LeadSync {
   Status refresh(const std::string& tenant_id, const std::string& lead_id);
 
   LeadSyncStats stats() const;
+  // The tenant's feature-snapshot lookups, counted as LeadSyncStats counts
+  // every tenant's.
+  CacheLookups snapshot_lookups(std::string_view tenant_id) const;
   // Unavailable while the last lease attempt found the lease service down.
   Status health() const;
 
@@ -248,7 +252,7 @@ class LeadSync {
   // Counts a mark that could not be set; the service's being down shows in health().
   void note_marked(const Status& marked);
   // Without shared leases: a lookup of the engine's copy, a hit when it held the lead.
-  void note_local_lookup(bool known);
+  void note_local_lookup(const std::string& tenant_id, bool known);
   // The release drops the marks of work `local` holds, and `own_mark`;
   // `local` must be the shared state (published or stamped).
   static void drop_held_marks(const LeadSnapshot& local, HeldLease& lease, std::string_view own_mark);
@@ -289,7 +293,8 @@ class LeadSync {
   std::unique_ptr<Stripe[]> stripes_;
   std::atomic<bool> lease_down_{false};
   std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0};
-  std::atomic<std::uint64_t> hits_{0}, adopted_{0}, misses_{0}, marked_refolds_{0}, rebuilds_{0};
+  TenantCacheLookups snapshot_lookups_;
+  std::atomic<std::uint64_t> adopted_{0}, marked_refolds_{0}, rebuilds_{0};
   std::atomic<std::uint64_t> mark_failures_{0}, unshared_{0};
   std::atomic<std::uint64_t> created_folds_{0};
   std::mutex created_mu_;

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/cache_lookups.h"
+
 namespace reai::server {
 
 enum class Route : std::uint8_t {
@@ -170,13 +172,6 @@ class PrometheusText {
   std::string* out_;
 };
 
-// Lookups of one kind of cached thing, each a hit or a miss.
-struct CacheLookups {
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;
-  // Hits over lookups; 0 before any.
-  double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
-};
 
 // What /metrics and /api/realtime/performance say of the caches, the same
 // with one instance or several: lookups of lead feature snapshots (the state

@@ -613,6 +613,37 @@ TEST_F(ServerTest, PerformanceReportsTheCallersTenant) {
   EXPECT_EQ(other["scoring_latency"].as_object()["samples"].to_number<std::uint64_t>(), 0u);
 }
 
+// The issue asks for the caller's tenant's cache hit rate: cache.tenant
+// counts only its own lookups, beside the instance's figures.
+TEST_F(ServerTest, PerformanceCountsTheCallersTenantsCacheLookupsApart) {
+  start();
+  const std::string a = token("tenant-a"), b = token("tenant-b");
+  ASSERT_EQ(post_event(a, "c1").status, 200);
+  ASSERT_EQ(post_event(a, "c2").status, 200);
+  ASSERT_EQ(http_->get("/api/contacts/c1/score", a).status, 200);
+  ASSERT_EQ(post_event(b, "c9").status, 200);
+  auto cache_of = [&](const std::string& tok) {
+    return as_object(http_->get("/api/realtime/performance", tok))["cache"].as_object();
+  };
+  auto count = [](const boost::json::object& o, const char* key) { return o.at(key).to_number<std::uint64_t>(); };
+  const auto a_cache = cache_of(a);
+  const auto& a_own = a_cache.at("tenant").as_object();
+  EXPECT_EQ(count(a_own.at("feature_snapshots").as_object(), "hits"), 1u);
+  EXPECT_EQ(count(a_own.at("feature_snapshots").as_object(), "misses"), 2u);
+  EXPECT_EQ(count(a_own.at("warm_scores").as_object(), "misses"), 2u);
+  EXPECT_EQ(count(a_own, "hits"), 1u);
+  EXPECT_EQ(count(a_own, "misses"), 4u);
+  EXPECT_DOUBLE_EQ(a_own.at("hit_rate").to_number<double>(), 0.2);
+  EXPECT_EQ(count(a_cache.at("feature_snapshots").as_object(), "misses"), 3u);  // the instance's: b's too
+  const auto b_cache = cache_of(b);
+  const auto& b_own = b_cache.at("tenant").as_object();
+  EXPECT_EQ(count(b_own.at("feature_snapshots").as_object(), "hits"), 0u);
+  EXPECT_EQ(count(b_own.at("feature_snapshots").as_object(), "misses"), 1u);
+  EXPECT_EQ(count(b_own.at("warm_scores").as_object(), "misses"), 1u);
+  const auto c_own = cache_of(token("tenant-c")).at("tenant").as_object();
+  EXPECT_EQ(count(c_own, "hits") + count(c_own, "misses"), 0u);
+}
+
 // Two new leads (misses), then a read of one (a hit); no model, so each
 // lead asks the warm-score cache once for a last good score, which none has.
 TEST_F(ServerTest, PerformanceAndMetricsCountFeatureSnapshotAndWarmScoreLookups) {

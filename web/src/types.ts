@@ -43,6 +43,8 @@ export interface Performance {
   cache: CacheLookups & {
     feature_snapshots: CacheLookups & { from_other_instances: number; shared: boolean; ttl_s: number };
     warm_scores: CacheLookups & { entries: number; evictions: number; ttl_s: number };
+    // The same lookups, this tenant's only (the figures above are the server's).
+    tenant?: CacheLookups & { feature_snapshots: CacheLookups; warm_scores: CacheLookups };
   };
   model_version: string;
   fallback_scores: { tenant: number; total: number };

@@ -95,11 +95,14 @@ export class PerformanceView {
     this.hints.eps.textContent = `${fmt.rate(p.events_per_second.last_60s)} over the last minute`;
     this.values.ws.textContent = fmt.int(p.websocket_connections.tenant);
     this.hints.ws.textContent = `${fmt.int(p.websocket_connections.total)} on this server`;
-    this.values.cache.textContent = p.cache.hits + p.cache.misses ? fmt.percent(p.cache.hit_rate, 1) : '–';
+    // The tenant's own hit rate (an older server reports only its own).
+    const own = p.cache.tenant ?? p.cache;
     const rate = (l: CacheLookups) => (l.hits + l.misses ? fmt.percent(l.hit_rate, 1) : '–');
+    this.values.cache.textContent = rate(own);
     this.hints.cache.textContent =
-      `snapshots ${rate(p.cache.feature_snapshots)} · warm scores ${rate(p.cache.warm_scores)} · ` +
-      `${fmt.int(p.cache.hits)} hits, ${fmt.int(p.cache.misses)} misses`;
+      `snapshots ${rate(own.feature_snapshots)} · warm scores ${rate(own.warm_scores)} · ` +
+      `${fmt.int(own.hits)} hits, ${fmt.int(own.misses)} misses` +
+      (p.cache.tenant ? ` · ${rate(p.cache)} on this server` : '');
     this.values.model.textContent = p.model_version;
     this.values.model.title = p.model_version;
     this.values.fallback.textContent = fmt.int(p.fallback_scores.tenant);
