@@ -148,6 +148,7 @@ struct LeadScoringEngine::Impl {
   mutable std::mutex track_mu;
   std::vector<LiveOutcome> outcomes;
   std::atomic<std::size_t> outcome_count{0};
+  std::unordered_map<std::string, std::uint64_t> outcomes_by_tenant;  // guarded by track_mu
   std::vector<MergedBook> merged;
   // Sharing across instances (share_outcomes): identities of the outcomes
   // counted, local or received, so each counts once. Off: empty, unused.
@@ -280,6 +281,7 @@ struct LeadScoringEngine::Impl {
 
   // track_mu held.
   void push_outcome(LiveOutcome o) {
+    ++outcomes_by_tenant[o.lead.tenant_id];
     outcomes.push_back(std::move(o));
     outcome_count.store(outcomes.size(), std::memory_order_release);
   }
@@ -453,6 +455,12 @@ Result<features::TrackRecord> LeadScoringEngine::agent_track_record(std::string_
   const features::TrackRecord* record =
       impl_->book_for(model, &live)->find_agent(std::string(tenant_id), std::string(agent_id));
   return record ? *record : features::TrackRecord{};
+}
+
+std::uint64_t LeadScoringEngine::live_outcomes(std::string_view tenant_id) const {
+  std::lock_guard lock(impl_->track_mu);
+  auto it = impl_->outcomes_by_tenant.find(std::string(tenant_id));
+  return it == impl_->outcomes_by_tenant.end() ? 0 : it->second;
 }
 
 Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at) {

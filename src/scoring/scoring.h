@@ -166,6 +166,10 @@ class LeadScoringEngine {
   // outcomes and speeds-to-lead); an empty record for an unknown agent.
   // NotFound when the tenant has no model.
   Result<features::TrackRecord> agent_track_record(std::string_view tenant_id, std::string_view agent_id);
+  // How many of the tenant's live outcomes (matured leads and first
+  // outreaches, counted here or received) the engine holds; the instance's
+  // total is stats().live_outcomes. Any thread.
+  std::uint64_t live_outcomes(std::string_view tenant_id) const;
   // The lead's score at `at` from the events applied so far. NotFound for
   // an unknown lead.
   Result<LeadScore> score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at);
