@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -147,6 +148,42 @@ TEST(Coaching, SlowAgentIsToldAboutSpeedToLead) {
   for (const auto& f : findings)
     if (f.agent_id == "t_gen-ag2" && f.finding.find("speed-to-lead") != std::string::npos) told = true;
   EXPECT_TRUE(told);
+}
+
+// Contact ids are each tenant's own: a second tenant whose contacts reuse
+// the ids (its own agents, prompt outreach, no signings) changes none of the
+// first tenant's agents' findings, and its slow agent is still told.
+TEST(Coaching, TenantsReusingContactIdsKeepTheirOwnLeads) {
+  const CrmHistory twin = synthetic_history(600, 400, 8, 3);
+  CrmHistory own = twin;
+  // Agent 2's first outreach comes a day late on every lead.
+  for (auto& e : own.events)
+    if (e.type == EventType::kCallOut && std::stoi(e.contact_id.substr(1)) % 3 == 2) e.ts += 86400;
+  const UnixSeconds as_of = kHistoryStart + 400 * 86400;
+  CrmHistory both = own;
+  for (Contact c : twin.contacts) {
+    c.tenant_id = "t_twin";
+    if (!c.assigned_agent_id.empty()) c.assigned_agent_id = "twin-" + c.assigned_agent_id;
+    both.contacts.push_back(std::move(c));
+  }
+  for (Event e : twin.events) {
+    e.tenant_id = "t_twin";
+    e.event_id = "twin-" + e.event_id;
+    both.events.push_back(std::move(e));
+  }
+  std::sort(both.events.begin(), both.events.end(), [](const Event& a, const Event& b) { return a.ts < b.ts; });
+  ASSERT_TRUE(check_agent_ids_name_one_tenant(both));
+  auto findings_of_own_agents = [](const std::vector<CoachingFinding>& all) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& f : all)
+      if (f.agent_id.rfind("twin-", 0) != 0) out.emplace_back(f.agent_id, f.finding);
+    return out;
+  };
+  const auto alone = findings_of_own_agents(coaching_findings(own, as_of));
+  ASSERT_TRUE(std::any_of(alone.begin(), alone.end(), [](const auto& f) {
+    return f.first == "t_gen-ag2" && f.second.find("speed-to-lead") != std::string::npos;
+  }));
+  EXPECT_EQ(findings_of_own_agents(coaching_findings(both, as_of)), alone);
 }
 
 }  // namespace

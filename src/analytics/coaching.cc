@@ -72,6 +72,11 @@ std::string num(double x, int decimals = 1) {
   return b;
 }
 
+// Contact ids are each tenant's own: every contact lookup names the tenant
+// (agent ids are refused when two tenants share one, by the callers that pool
+// tenants: check_agent_ids_name_one_tenant).
+std::string tenant_key(const std::string& tenant_id, const std::string& id) { return tenant_id + '\x1f' + id; }
+
 }  // namespace
 
 std::vector<CoachingFinding> coaching_findings(const CrmHistory& full_history, UnixSeconds as_of) {
@@ -79,7 +84,7 @@ std::vector<CoachingFinding> coaching_findings(const CrmHistory& full_history, U
   // First signing per contact, and each lead's numbers.
   std::unordered_map<std::string, UnixSeconds> signed_at;
   for (const auto& s : history.stages) {
-    auto [it, inserted] = signed_at.try_emplace(s.contact_id, s.ts);
+    auto [it, inserted] = signed_at.try_emplace(tenant_key(s.tenant_id, s.contact_id), s.ts);
     if (!inserted) it->second = std::min(it->second, s.ts);
   }
   std::unordered_map<std::string, std::size_t> lead_index;
@@ -87,13 +92,13 @@ std::vector<CoachingFinding> coaching_findings(const CrmHistory& full_history, U
   std::vector<UnixSeconds> created;
   for (const auto& c : history.contacts) {
     if (c.assigned_agent_id.empty()) continue;
-    lead_index[c.contact_id] = leads.size();
+    lead_index[tenant_key(c.tenant_id, c.contact_id)] = leads.size();
     LeadStats l;
     l.agent = c.assigned_agent_id;
     l.tenant = c.tenant_id;
     l.source = c.source.empty() ? "unknown" : c.source;
     if (c.created_at + kConversionWindowSeconds <= as_of) {
-      auto it = signed_at.find(c.contact_id);
+      auto it = signed_at.find(tenant_key(c.tenant_id, c.contact_id));
       l.signed_90d = it != signed_at.end() && it->second <= c.created_at + kConversionWindowSeconds;
     }
     if (c.created_at + kFollowUpWindow <= as_of) l.touches_14d = 0;
@@ -102,7 +107,7 @@ std::vector<CoachingFinding> coaching_findings(const CrmHistory& full_history, U
   }
   for (const auto& e : history.events) {  // sorted by ts
     if (!is_outreach(e.type)) continue;
-    auto it = lead_index.find(e.contact_id);
+    auto it = lead_index.find(tenant_key(e.tenant_id, e.contact_id));
     if (it == lead_index.end()) continue;
     LeadStats& l = leads[it->second];
     const UnixSeconds c = created[it->second];

@@ -117,11 +117,15 @@ struct LeadScoringEngine::Impl {
     std::string key;
     bool operator>(const Pending& o) const { return matures_at > o.matures_at; }
   };
+  // Outcomes mature on the tenant's pipeline clock (the latest stage row of
+  // that tenant seen), so replay without stages and a tenant without pipeline
+  // data change nothing, whatever the other tenants' pipelines say.
+  struct Pipeline {
+    std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending;
+    UnixSeconds clock = std::numeric_limits<UnixSeconds>::min();
+  };
   std::mutex pending_mu;
-  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending;
-  // Outcomes mature on the pipeline clock (latest stage row seen), so replay
-  // without stages and a server without pipeline data change nothing.
-  UnixSeconds stage_clock = std::numeric_limits<UnixSeconds>::min();
+  std::unordered_map<std::string, Pipeline> pipelines;  // by tenant
 
   // A lead's matured 90-day outcome, or its speed-to-lead once its first
   // agent outreach is seen: what training adds to the track records, as it
@@ -142,6 +146,7 @@ struct LeadScoringEngine::Impl {
   mutable std::mutex track_mu;
   std::vector<LiveOutcome> outcomes;
   std::atomic<std::size_t> outcome_count{0};
+  std::unordered_map<std::string, std::uint64_t> outcomes_by_tenant;  // guarded by track_mu
   std::vector<MergedBook> merged;
   // Sharing across instances (share_outcomes): identities of the outcomes
   // counted, local or received, so each counts once. Off: empty, unused.
@@ -199,24 +204,27 @@ struct LeadScoringEngine::Impl {
       events_applied.fetch_add(1, std::memory_order_relaxed);
       if (score_at) s = score_locked(entry, event.tenant_id, event.contact_id, *score_at, start);
     }
-    if (inserted) track_lead(key, created_at);
+    if (inserted) track_lead(event.tenant_id, key, created_at);
     if (known) *known = !inserted;
     publish_all(to_publish);
     return s;
   }
 
-  void track_lead(const std::string& key, UnixSeconds created_at) {
+  void track_lead(std::string_view tenant_id, const std::string& key, UnixSeconds created_at) {
     std::lock_guard lock(pending_mu);
-    pending.push({created_at + kConversionWindowSeconds, key});
+    pipelines[std::string(tenant_id)].pending.push({created_at + kConversionWindowSeconds, key});
   }
 
-  // Counts every queued lead whose window closed by the pipeline clock.
-  void mature_until(UnixSeconds clock) {
+  // Counts every queued lead of the tenant whose window closed by the
+  // tenant's pipeline clock.
+  void mature_until(std::string_view tenant_id, UnixSeconds clock) {
     std::vector<LiveOutcome> done;
     Outgoing to_publish;
     {
       std::lock_guard lock(pending_mu);
-      stage_clock = std::max(stage_clock, clock);
+      Pipeline& pipeline = pipelines[std::string(tenant_id)];
+      auto& pending = pipeline.pending;
+      const UnixSeconds stage_clock = pipeline.clock = std::max(pipeline.clock, clock);
       while (!pending.empty() && pending.top().matures_at <= stage_clock) {
         Pending item = pending.top();
         pending.pop();
@@ -271,6 +279,7 @@ struct LeadScoringEngine::Impl {
 
   // track_mu held.
   void push_outcome(LiveOutcome o) {
+    ++outcomes_by_tenant[o.lead.tenant_id];
     outcomes.push_back(std::move(o));
     outcome_count.store(outcomes.size(), std::memory_order_release);
   }
@@ -401,7 +410,7 @@ Result<LeadScore> LeadScoringEngine::upsert_contact(const Contact& contact, Unix
     entry.state.set_contact(contact);
     s = impl_->score_locked(entry, contact.tenant_id, contact.contact_id, now, start);
   }
-  impl_->track_lead(key, contact.created_at);
+  impl_->track_lead(contact.tenant_id, key, contact.created_at);
   impl_->remember(s);
   return s;
 }
@@ -425,7 +434,7 @@ void LeadScoringEngine::apply_stage(const OpportunityStage& stage) {
       it->second.signed_at = stage.ts;
     }
   }
-  impl_->mature_until(stage.ts);
+  if (!stage.tenant_id.empty()) impl_->mature_until(stage.tenant_id, stage.ts);
 }
 
 Result<double> LeadScoringEngine::agent_conversion_rate(std::string_view tenant_id, std::string_view agent_id) {
@@ -444,6 +453,12 @@ Result<features::TrackRecord> LeadScoringEngine::agent_track_record(std::string_
   const features::TrackRecord* record =
       impl_->book_for(model, &live)->find_agent(std::string(tenant_id), std::string(agent_id));
   return record ? *record : features::TrackRecord{};
+}
+
+std::uint64_t LeadScoringEngine::live_outcomes(std::string_view tenant_id) const {
+  std::lock_guard lock(impl_->track_mu);
+  auto it = impl_->outcomes_by_tenant.find(std::string(tenant_id));
+  return it == impl_->outcomes_by_tenant.end() ? 0 : it->second;
 }
 
 Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at) {
@@ -499,7 +514,7 @@ void LeadScoringEngine::load_contact(const Contact& contact) {
     std::lock_guard lock(shard.mu);
     impl_->entry_locked(shard, key).state.set_contact(contact);
   }
-  impl_->track_lead(key, contact.created_at);
+  impl_->track_lead(contact.tenant_id, key, contact.created_at);
 }
 
 void LeadScoringEngine::load_event(const Event& event) { impl_->fold_event(event, std::nullopt); }
@@ -532,7 +547,7 @@ void LeadScoringEngine::rebuild_lead(std::string_view tenant_id, std::string_vie
     }
     if (inserted || entry.state.contact().created_at != created_before) track_from = entry.state.contact().created_at;
   }
-  if (track_from) impl_->track_lead(key, *track_from);
+  if (track_from) impl_->track_lead(tenant_id, key, *track_from);
   impl_->publish_all(to_publish);
 }
 

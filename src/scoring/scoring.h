@@ -153,9 +153,11 @@ class LeadScoringEngine {
   // Whether the engine holds the lead (a contact or an event of it).
   bool has_lead(std::string_view tenant_id, std::string_view lead_id) const;
   // Pipeline rows feed the agent and source track records live: a `signed`
-  // row marks its (known) lead as converted; the row's time advances the
-  // pipeline clock, and every lead whose 90-day window closed by then counts
-  // once, converted or not, in its agent's, source's and tenant's record.
+  // row marks its (known) lead as converted; the row's time advances its
+  // tenant's pipeline clock, and every lead of that tenant whose 90-day window
+  // closed by then counts once, converted or not, in its agent's, source's and
+  // tenant's record. Tenants' clocks are their own: one tenant's pipeline
+  // never closes another's windows.
   // Only leads the model's snapshot does not hold (window closing after the
   // training export end) count, so nothing is counted twice. Without stage
   // rows nothing changes (replay without stages scores as before). Rows
@@ -168,6 +170,10 @@ class LeadScoringEngine {
   // outcomes and speeds-to-lead); an empty record for an unknown agent.
   // NotFound when the tenant has no model.
   Result<features::TrackRecord> agent_track_record(std::string_view tenant_id, std::string_view agent_id);
+  // How many of the tenant's live outcomes (matured leads and first
+  // outreaches, counted here or received) the engine holds; the instance's
+  // total is stats().live_outcomes. Any thread.
+  std::uint64_t live_outcomes(std::string_view tenant_id) const;
   // The lead's score at `at` from the events applied so far. NotFound for
   // an unknown lead.
   Result<LeadScore> score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at);

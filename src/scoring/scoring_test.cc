@@ -403,6 +403,33 @@ TEST_F(LeadScoringTest, AgentTrackRecordsAreEachTenantsOwn) {
   EXPECT_EQ(t1_after.converted, t1_before.converted);
 }
 
+// A tenant's pipeline rows close its own leads' windows only: another
+// tenant's later stage rows must not count this tenant's leads as not
+// converted before its own signed rows arrive.
+TEST_F(LeadScoringTest, AnotherTenantsPipelineClosesNoWindowOfThisTenant) {
+  ASSERT_NO_FATAL_FAILURE(load_track_record_model());
+  LeadScoringEngine engine(*registry_, nullptr);
+  const std::string agent = history_->contacts[0].assigned_agent_id;
+  const features::TrackRecord t1_before = engine.agent_track_record("t1", agent).value();
+  engine.load_contact(contact_like(history_->contacts[0], "t1-lead", end_ + kDay));
+  Contact other = contact_like(history_->contacts[0], "t2-lead", end_ + kDay);
+  other.tenant_id = "t2";
+  engine.load_contact(other);
+  OpportunityStage t2_row = stage_row("t2-lead", end_ + 200 * kDay, Stage::kActive);
+  t2_row.tenant_id = "t2";
+  engine.apply_stage(t2_row);  // t2's pipeline is far ahead of t1's
+  EXPECT_EQ(engine.stats().live_outcomes, 1u);  // t2's own lead only
+  const features::TrackRecord t1_between = engine.agent_track_record("t1", agent).value();
+  EXPECT_EQ(t1_between.matured, t1_before.matured);
+  // t1's own rows: its lead signed in its window, then the window closes.
+  engine.apply_stage(stage_row("t1-lead", end_ + 10 * kDay, Stage::kSigned));
+  engine.apply_stage(stage_row("t1-lead", end_ + 92 * kDay, Stage::kActive));
+  EXPECT_EQ(engine.stats().live_outcomes, 2u);
+  const features::TrackRecord t1_after = engine.agent_track_record("t1", agent).value();
+  EXPECT_EQ(t1_after.matured, t1_before.matured + 1);
+  EXPECT_EQ(t1_after.converted, t1_before.converted + 1);
+}
+
 TEST_F(LeadScoringTest, FirstOutreachAfterTheSnapshotUpdatesTheAgentsSpeedRecord) {
   ASSERT_NO_FATAL_FAILURE(load_track_record_model());
   LeadScoringEngine engine(*registry_, nullptr);

@@ -1434,7 +1434,7 @@ ApiResponse Api::get_agent_track_record(const TokenClaims& claims, std::string_v
   o["converted"] = record->converted;
   o["speed_count"] = record->speed_count;
   o["speed_log_sum"] = record->speed_log_sum;
-  o["live_outcomes"] = deps_.engine.stats().live_outcomes;
+  o["live_outcomes"] = deps_.engine.live_outcomes(claims.tenant_id);  // the tenant's, not the instance's
   json::object features;
   features["agent_conversion_rate"] = *rate;
   const auto speed = features::typical_speed_minutes(*record);

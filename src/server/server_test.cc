@@ -22,7 +22,10 @@
 #include <thread>
 
 #include "bus/bus.h"
+#include "core/time.h"
+#include "scoring/lead_model.h"
 #include "scoring/scoring.h"
+#include "scoring/synthetic_history.h"
 #include "store/store.h"
 #include "server/server_test_fixture.h"
 #include "support/test_client.h"
@@ -533,6 +536,46 @@ TEST_F(ServerTest, ScoreRowsCarryTheLeadsEventCount) {
     EXPECT_EQ(rows[k].lead_order, want.first) << k;
     EXPECT_EQ(rows[k].score, want.second) << k;
   }
+}
+
+// GET /api/agents/{id}/track-record answers the caller's tenant's figures
+// only: `live_outcomes` counts the tenant's own live outcomes, so another
+// tenant's leads being reached show in neither its numbers nor that count.
+TEST_F(ServerTest, AgentTrackRecordCountsOnlyTheCallersLiveOutcomes) {
+  namespace synthetic = scoring::testing_support;
+  const auto history = synthetic::make_history(1500, kNow - 400 * synthetic::kDay, 300 * synthetic::kDay, 7, "c");
+  scoring::TrainLeadOptions options;
+  options.example_ages_hours = {1, 24, 168};
+  options.nthread = 2;
+  options.progress = false;
+  ASSERT_TRUE(scoring::train_lead_model(history.contacts, history.events, history.stages,
+                                        (model_dir_ / "leads").string(), options));
+  ASSERT_TRUE(registry_->reload());
+  auto model = registry_->lead_model("tenant-a");
+  ASSERT_TRUE(model);
+  ASSERT_LT(model->track_records_end, kNow - 3600);  // a lead reached now is a live outcome
+  start();
+  const std::string a = token("tenant-a");
+  const std::string b = token("tenant-b");
+  auto live_outcomes = [&](const std::string& tok) {
+    auto r = http_->get("/api/agents/ag01/track-record", tok);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return as_object(r)["live_outcomes"].to_number<std::int64_t>();
+  };
+  EXPECT_EQ(live_outcomes(a), 0);
+  EXPECT_EQ(live_outcomes(b), 0);
+  // Tenant a's lead of agent ag01 is reached: a live speed-to-lead outcome.
+  ASSERT_EQ(http_->put("/api/contacts/c1",
+                       R"({"assigned_agent_id":"ag01","created_at":")" + format_iso8601(kNow - 3600) + R"("})", a)
+                .status,
+            200);
+  ASSERT_EQ(http_->post("/api/events", R"({"contact_id":"c1","type":"call_out"})", a).status, 200);
+  EXPECT_EQ(live_outcomes(a), 1);
+  auto r = as_object(http_->get("/api/agents/ag01/track-record", a));
+  EXPECT_EQ(r["speed_count"].to_number<std::int64_t>(), 1);
+  EXPECT_EQ(live_outcomes(b), 0);  // tenant b sees nothing of it
+  auto other = as_object(http_->get("/api/agents/ag01/track-record", b));
+  EXPECT_EQ(other["speed_count"].to_number<std::int64_t>(), 0);
 }
 
 // GET /api/agents/{id}/track-record: token required; 404 without a lead
