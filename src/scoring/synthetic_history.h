@@ -64,7 +64,11 @@ inline History make_history(int leads, UnixSeconds from, UnixSeconds span, unsig
       t += static_cast<UnixSeconds>(unit(rng) * 8 * 3600);
       const double r = unit(rng);
       if (r < 0.5) {
-        add(EventType::kPropertyView, t, "p" + std::to_string(int(unit(rng) * 50)), 250000);
+        // Appended rather than "p" + to_string(...): GCC 12 warns a false
+        // -Wrestrict on that operator+ once inlined into some tests.
+        std::string listing = "p";
+        listing += std::to_string(int(unit(rng) * 50));
+        add(EventType::kPropertyView, t, listing, 250000);
       } else if (r < 0.7) {
         add(EventType::kSmsIn, t);
       } else if (r < 0.8) {
