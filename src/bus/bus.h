@@ -240,11 +240,12 @@ class Leases {
 };
 
 std::unique_ptr<Leases> make_in_process_leases();
-// Redis leases: one Lua script each for acquire (SET NX PX with a random
-// token, and the state read), release (token check, state update with the
-// stamped value, delete), acquire_each and release_each (the same for every
-// name of the call), mark (every name of the call) and peek; one GET
-// for stamped_value, one DEL for drop_stamp. A busy lease is polled with backoff
+// Redis leases: one Lua script each for acquire_each (SET NX PX with a random
+// token, and the state read, for every name of the call), release_each
+// (token check, state update with the stamped value, delete, for every
+// lease), mark (every name of the call) and peek; acquire and release are
+// the first two for one name; one GET for stamped_value, one DEL for
+// drop_stamp. A busy lease is polled with backoff
 // (1 ms doubling to 16 ms). Redis unreachable: acquire answers Unavailable at
 // once until the reconnect backoff (100 ms doubling to 5 s) is due.
 std::unique_ptr<Leases> make_redis_leases(RedisEndpoint endpoint);

@@ -25,36 +25,17 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// KEYS: lease, marks, stamp. ARGV: token, hold ms, now (Unix ms). nil while
-// held elsewhere; else {stamp or '', {marks}}, lapsed marks dropped.
-const redis::LuaScript kAcquireScript(R"lua(
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-return {redis.call('GET', KEYS[3]) or '', redis.call('ZRANGE', KEYS[2], 0, -1)}
-)lua");
-
-// KEYS: marks, stamp. ARGV: now (Unix ms). As kAcquireScript, without the lease.
+// KEYS: marks, stamp. ARGV: now (Unix ms). A name's state as
+// kAcquireEachScript answers it, without the lease.
 const redis::LuaScript kPeekScript(R"lua(
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return {redis.call('GET', KEYS[2]) or '', redis.call('ZRANGE', KEYS[1], 0, -1)}
 )lua");
 
-// KEYS: lease, marks, stamp, stamped value. ARGV: token, stamp ('' = keep),
-// stamp ttl ms, stamped value, then the marks to remove. Only while the
-// lease holds the token.
-const redis::LuaScript kReleaseScript(R"lua(
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
-  if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[3]) else redis.call('DEL', KEYS[4]) end
-end
-if #ARGV > 4 then redis.call('ZREM', KEYS[2], unpack(ARGV, 5)) end
-return redis.call('DEL', KEYS[1])
-)lua");
-
-// As kAcquireScript for several names. KEYS: lease, marks, stamp of each
-// name in turn. ARGV: hold ms, now (Unix ms), then one token per name. One
-// answer per name, in order: false (nil) while held elsewhere, else its state.
+// Takes the lease of each name that is free. KEYS: lease, marks, stamp of
+// each name in turn. ARGV: hold ms, now (Unix ms), then one token per name.
+// One answer per name, in order: false (nil) while held elsewhere, else
+// {stamp or '', {marks}}, lapsed marks dropped. acquire() is this for one name.
 const redis::LuaScript kAcquireEachScript(R"lua(
 local out = {}
 for i = 1, #KEYS / 3 do
@@ -69,9 +50,10 @@ end
 return out
 )lua");
 
-// As kReleaseScript for several leases. KEYS: lease, marks, stamp, stamped
-// value of each in turn. ARGV, per lease in turn: token, stamp ('' = keep),
-// stamp ttl ms, stamped value, the count of marks to remove, those marks.
+// Gives leases back, each only while it holds its token. KEYS: lease, marks,
+// stamp, stamped value of each in turn. ARGV, per lease in turn: token, stamp
+// ('' = keep), stamp ttl ms, stamped value, the count of marks to remove,
+// those marks. release() is this for one lease.
 const redis::LuaScript kReleaseEachScript(R"lua(
 local a = 1
 for i = 1, #KEYS / 4 do
@@ -138,35 +120,24 @@ class RedisLeases final : public Leases {
 
   Result<Lease> acquire(std::string_view name, std::chrono::milliseconds hold,
                         std::chrono::milliseconds wait) override {
-    const Keys k = keys(name);
-    const std::string token = token_prefix_ + std::to_string(counter_.fetch_add(1, std::memory_order_relaxed));
-    const std::string hold_ms = std::to_string(std::max<std::int64_t>(1, hold.count()));
+    const std::string names[] = {std::string(name)};
     const auto deadline = SteadyClock::now() + wait;
     auto poll = kFirstPoll;
     for (;;) {
-      const std::string now = std::to_string(unix_ms());
-      auto reply = run_script(kAcquireScript, {"3", k.lease, k.marks, k.stamp, token, hold_ms, now});
-      if (!reply) return reply.status();
-      if ((*reply)->type != REDIS_REPLY_NIL) {  // taken; nil while held elsewhere
-        auto state = parse_state(reply->get());
-        if (!state) return state.status();
-        return Lease{token, std::move(*state)};
-      }
+      auto outcomes = acquire_each(names, hold);
+      if (!outcomes) return outcomes.status();
+      Result<Lease>& outcome = outcomes->front();
+      if (outcome || outcome.status().code() != StatusCode::kResourceExhausted) return std::move(outcome);
       const auto steady_now = SteadyClock::now();
-      if (steady_now >= deadline) return resource_exhausted("lease on " + std::string(name) + " is held elsewhere");
+      if (steady_now >= deadline) return std::move(outcome);  // still held elsewhere
       std::this_thread::sleep_for(std::min<SteadyClock::duration>(poll, deadline - steady_now));
       poll = std::min(poll * 2, kMaxPoll);
     }
   }
 
   void release(std::string_view name, std::string_view token, const LeaseUpdate& update) override {
-    const Keys k = keys(name);
-    const std::string stamp = update.stamp ? std::to_string(update.stamp) : std::string();
-    const std::string ttl = std::to_string(std::max<std::int64_t>(1, update.stamp_ttl.count()));
-    std::vector<std::string_view> args = {"4", k.lease, k.marks, k.stamp, k.value, token, stamp, ttl,
-                                          update.stamped_value};
-    for (const std::string& m : update.done_marks) args.push_back(m);
-    (void)run_script(kReleaseScript, args);  // a lost release lapses by itself (and its marks with it)
+    const LeaseRelease one{std::string(name), std::string(token), update};
+    release_each(std::span<const LeaseRelease>(&one, 1));
   }
 
   Result<std::vector<Result<Lease>>> acquire_each(std::span<const std::string> names,
