@@ -41,6 +41,7 @@ class MemoryStore final : public Store {
   Status upsert_tenant(const Tenant& tenant) override {
     REAI_RETURN_IF_ERROR(validate(tenant));
     std::lock_guard lock(mu_);
+    REAI_RETURN_IF_ERROR(check_ghl_location_free(tenant, find_tenant_by_ghl_location_locked(tenant.ghl_location_id)));
     auto [it, inserted] = tenants_.try_emplace(tenant.tenant_id, tenant);
     if (!inserted) {  // created_at is kept, as in SQLite
       it->second.name = tenant.name;
@@ -243,11 +244,7 @@ class MemoryStore final : public Store {
 
   Result<Tenant> find_tenant_by_ghl_location(const std::string& location_id) override {
     std::lock_guard lock(mu_);
-    if (!location_id.empty()) {
-      for (const auto& [id, tenant] : tenants_)
-        if (tenant.ghl_location_id == location_id) return tenant;
-    }
-    return not_found("no tenant linked to GHL location '" + location_id + "'");
+    return find_tenant_by_ghl_location_locked(location_id);
   }
 
   Result<std::optional<std::int64_t>> record_ghl_delivery(const GhlDelivery& delivery) override {
@@ -518,6 +515,14 @@ class MemoryStore final : public Store {
   Status health() override { return Status::ok(); }
 
  private:
+  Result<Tenant> find_tenant_by_ghl_location_locked(const std::string& location_id) const {
+    if (!location_id.empty()) {
+      for (const auto& [id, tenant] : tenants_)
+        if (tenant.ghl_location_id == location_id) return tenant;
+    }
+    return not_found("no tenant linked to GHL location '" + location_id + "'");
+  }
+
   const TenantRows* find_rows(const std::string& tenant_id) const {
     auto it = tenant_rows_.find(tenant_id);
     return it == tenant_rows_.end() ? nullptr : &it->second;

@@ -221,6 +221,14 @@ DROP INDEX scores_by_contact;
 CREATE INDEX scores_by_contact ON scores (tenant_id, contact_id, lead_order, ts);
 )sql";
 
+// Migration 11: a GHL location is linked to one tenant at most. Before, two
+// tenants could name the same location and its webhooks went to the first by
+// id, silently. A database that already has such a pair stops here, naming
+// the index: unlink one of the two (reai tenant --ghl-location) first.
+constexpr std::string_view kMigrationGhlLocationLinkedOnce = R"sql(
+CREATE UNIQUE INDEX tenants_ghl_location_linked_once ON tenants (ghl_location_id) WHERE ghl_location_id <> '';
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -269,7 +277,8 @@ const std::vector<std::string_view>& sqlite_migrations() {
                                                                   kMigrationListings, kMigrationGhlTokens,
                                                                   kMigrationGhlWritebackState,
                                                                   kMigrationGhlSyncCursors, kMigrationListingVersions,
-                                                                  kMigrationGhlHotStage, kMigrationScoreLeadOrder};
+                                                                  kMigrationGhlHotStage, kMigrationScoreLeadOrder,
+                                                                  kMigrationGhlLocationLinkedOnce};
   return migrations;
 }
 

@@ -203,6 +203,11 @@ DROP INDEX scores_by_contact;
 CREATE INDEX scores_by_contact ON scores (tenant_id, contact_id, lead_order, ts, seq);
 )sql";
 
+// Migration 11: see migrations.cc.
+constexpr std::string_view kMigrationGhlLocationLinkedOnce = R"sql(
+CREATE UNIQUE INDEX tenants_ghl_location_linked_once ON tenants (ghl_location_id) WHERE ghl_location_id <> '';
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
@@ -210,7 +215,8 @@ const std::vector<std::string_view>& postgres_migrations() {
                                                            kMigrationGhlOutbox, kMigrationListings,
                                                            kMigrationGhlTokens, kMigrationGhlWritebackState,
                                                            kMigrationGhlSyncCursors, kMigrationListingVersions,
-                                                           kMigrationGhlHotStage, kMigrationScoreLeadOrder};
+                                                           kMigrationGhlHotStage, kMigrationScoreLeadOrder,
+                                                           kMigrationGhlLocationLinkedOnce};
   return migrations;
 }
 

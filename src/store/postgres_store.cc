@@ -395,6 +395,9 @@ class PostgresStore final : public Store {
 
   Status upsert_tenant(const Tenant& t) override {
     REAI_RETURN_IF_ERROR(validate(t));
+    // Two instances linking one location at once: the unique index refuses
+    // the second write; this check names the holder in the usual case.
+    REAI_RETURN_IF_ERROR(check_ghl_location_free(t, find_tenant_by_ghl_location(t.ghl_location_id)));
     PgParams p;
     p.bytes(t.tenant_id).bytes(t.name).int8(static_cast<std::int64_t>(t.created_at)).bytes(t.ghl_location_id);
     return write(kUpsertTenant, p);

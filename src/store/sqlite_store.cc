@@ -414,6 +414,9 @@ class SqliteStore final : public Store {
 
   Status upsert_tenant(const Tenant& t) override {
     std::lock_guard lock(mu_);
+    // Under the write lock, so no other writer of this store links the
+    // location in between; the unique index guards other processes.
+    REAI_RETURN_IF_ERROR(check_ghl_location_free(t, find_tenant_by_ghl_location(t.ghl_location_id)));
     return write(kUpsertTenant, [&](Statement& s) {
       s.bind(1, t.tenant_id);
       s.bind(2, t.name);

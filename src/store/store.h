@@ -415,6 +415,16 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url_or_data_dir);
 // A store that lives in memory only; same semantics, for tests.
 std::unique_ptr<Store> make_memory_store();
 
+// The tenant of GoHighLevel location `location_id` as an app install or an
+// OAuth grant first meets it: the tenant linked to the location; else the
+// tenant whose id is the location id, linked now when it is linked to no
+// location yet (an operator may create it ahead; its name is kept); else a new
+// tenant of that id, linked. AlreadyExists when the tenant of that id is
+// linked to another location: a link is never moved silently.
+// InvalidArgument when the location id cannot name a tenant; the store's
+// failures pass on. Thread-safe as the store is.
+Result<Tenant> link_ghl_location(Store& store, const std::string& location_id, UnixSeconds now);
+
 // Current schema version (number of migrations).
 int schema_version();
 

@@ -1079,6 +1079,43 @@ TYPED_TEST(StoreTest, GhlDeliveriesAreListedByStatusOldestFirstAndMarked) {
   EXPECT_EQ(s->set_ghl_delivery_status("t_a", 999999, DeliveryStatus::kDone, "", true).code(), StatusCode::kNotFound);
 }
 
+TYPED_TEST(StoreTest, AGhlLocationIsLinkedToOneTenantAtMost) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.upsert_tenant({"t_a", "Alpha", 5, "LOC1"}).is_ok());
+  const Status taken = s.upsert_tenant({"t_b", "Beta", 5, "LOC1"});
+  EXPECT_EQ(taken.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(taken.message().find("tenant 't_a'"), std::string::npos) << taken.message();
+  EXPECT_EQ(s.get_tenant("t_b").status().code(), StatusCode::kNotFound);  // nothing written
+  EXPECT_TRUE(s.upsert_tenant({"t_a", "Alpha Realty", 5, "LOC1"}).is_ok());  // its own link again
+  ASSERT_TRUE(s.upsert_tenant({"t_b", "Beta", 5, ""}).is_ok());              // unlinked tenants are many
+  ASSERT_TRUE(s.upsert_tenant({"t_c", "Gamma", 5, ""}).is_ok());
+  ASSERT_TRUE(s.upsert_tenant({"t_a", "Alpha Realty", 5, ""}).is_ok());  // unlinked: the location is free
+  ASSERT_TRUE(s.upsert_tenant({"t_b", "Beta", 5, "LOC1"}).is_ok());
+  EXPECT_EQ(s.find_tenant_by_ghl_location("LOC1")->tenant_id, "t_b");
+}
+
+TYPED_TEST(StoreTest, LinkingAGhlLocationFindsCreatesOrAdoptsButNeverMovesALink) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.upsert_tenant({"t_a", "Alpha", 5, "LOCa"}).is_ok());
+  ASSERT_TRUE(s.upsert_tenant({"LOCahead", "Made Ahead", 6, ""}).is_ok());
+  ASSERT_TRUE(s.upsert_tenant({"LOCelse", "Linked Elsewhere", 7, "LOCother"}).is_ok());
+
+  EXPECT_EQ(link_ghl_location(s, "LOCa", 50)->tenant_id, "t_a");  // already linked
+  auto fresh = link_ghl_location(s, "LOCnew", 50);
+  ASSERT_TRUE(fresh) << fresh.status().message();
+  EXPECT_EQ(s.get_tenant("LOCnew")->ghl_location_id, "LOCnew");
+  EXPECT_EQ(s.get_tenant("LOCnew")->created_at, 50);
+  auto adopted = link_ghl_location(s, "LOCahead", 50);  // created by an operator, unlinked
+  ASSERT_TRUE(adopted) << adopted.status().message();
+  EXPECT_EQ(s.get_tenant("LOCahead")->name, "Made Ahead");
+  EXPECT_EQ(s.get_tenant("LOCahead")->ghl_location_id, "LOCahead");
+
+  EXPECT_EQ(link_ghl_location(s, "LOCelse", 50).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(s.get_tenant("LOCelse")->ghl_location_id, "LOCother");  // the link did not move
+  EXPECT_EQ(link_ghl_location(s, "../evil", 50).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.get_tenant("../evil").status().code(), StatusCode::kNotFound);
+}
+
 TYPED_TEST(StoreTest, TenantIsFoundByGhlLocationAndSettingsRoundTrip) {
   Store* s = this->store_.get();
   ASSERT_TRUE(s->upsert_tenant({"t_a", "Alpha", 5, "LOC1"}).is_ok());
@@ -1515,8 +1552,33 @@ TEST(SqliteStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
            "INSERT INTO scores VALUES ('t_old', 'c1', 200, 0.31, 31, 'warm', 'v1', '[\"r\"]');"));
   auto store = open_sqlite_store(tmp.path().string());
   ASSERT_TRUE(store.has_value()) << store.status().to_string();
-  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), 10);
+  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
   ASSERT_NO_FATAL_FAILURE(expect_scores_kept_by_migration_10(**store));
+}
+
+// Migration 11 on a database where two tenants name one GHL location: the
+// store does not open (nothing changes), and the error names the index, so
+// the operator knows to unlink one of them.
+TEST(SqliteStoreTest, GhlLocationMigrationRefusesTwoTenantsOnOneLocation) {
+  TempDir tmp;
+  fs::path file = tmp.path() / "reai.db";
+  ASSERT_NO_FATAL_FAILURE(create_database_at_version(file, 10,
+                                                     "INSERT INTO tenants VALUES ('t_a', 'A', 1, 'LOC1');"
+                                                     "INSERT INTO tenants VALUES ('t_b', 'B', 1, 'LOC1');"
+                                                     "INSERT INTO tenants VALUES ('t_c', 'C', 1, '');"
+                                                     "INSERT INTO tenants VALUES ('t_d', 'D', 1, '');"));
+  auto refused = open_sqlite_store(tmp.path().string());
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.status().message().find("ghl_location"), std::string::npos) << refused.status().message();
+  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), 10);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  const int unlinked = sqlite3_exec(db, "UPDATE tenants SET ghl_location_id = '' WHERE tenant_id = 't_b'", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  ASSERT_EQ(unlinked, SQLITE_OK);
+  auto store = open_sqlite_store(tmp.path().string());
+  ASSERT_TRUE(store.has_value()) << store.status().to_string();
+  EXPECT_EQ((*store)->find_tenant_by_ghl_location("LOC1")->tenant_id, "t_a");
 }
 
 TEST(SqliteStoreTest, RefusesDatabaseNewerThanBinary) {
@@ -1625,7 +1687,7 @@ TEST_F(PostgresStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
   ASSERT_TRUE(postgres_admin(factory_.url, sql).is_ok());
   auto store = open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), "10");
+  EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), std::to_string(schema_version()));
   ASSERT_NO_FATAL_FAILURE(expect_scores_kept_by_migration_10(*store));
 }
 

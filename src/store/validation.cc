@@ -19,6 +19,14 @@ Status require(const std::string& value, const char* field) {
 
 Status validate(const Tenant& tenant) { return require(tenant.tenant_id, "tenant_id"); }
 
+Status check_ghl_location_free(const Tenant& tenant, const Result<Tenant>& holder) {
+  if (tenant.ghl_location_id.empty()) return Status::ok();
+  if (!holder) return holder.status().code() == StatusCode::kNotFound ? Status::ok() : holder.status();
+  if (holder->tenant_id == tenant.tenant_id) return Status::ok();
+  return already_exists("GHL location '" + tenant.ghl_location_id + "' is already linked to tenant '" +
+                        holder->tenant_id + "'; unlink it there first");
+}
+
 Status validate(const Contact& contact) {
   REAI_RETURN_IF_ERROR(require(contact.tenant_id, "tenant_id"));
   return require(contact.contact_id, "contact_id");

@@ -29,6 +29,13 @@ Status validate(const GhlCustomField& field);
 Status validate(const GhlSyncCursor& cursor);
 Status validate(const std::string& tenant_id, const GhlSettingsChange& change);
 
+// OK when `tenant` may be written with its ghl_location_id: it names none,
+// or `holder` (the store's answer for the tenant linked to that location) is
+// NotFound or that tenant itself. AlreadyExists naming the other tenant
+// otherwise, since a location's webhooks must reach exactly one tenant; a
+// store failure in `holder` is passed on.
+Status check_ghl_location_free(const Tenant& tenant, const Result<Tenant>& holder);
+
 // The contact the server would store with each lead of `events` that has
 // none in `contacts`: a bare row (no attributes) created at the lead's first
 // event, one per lead, in order of first appearance. Events with an empty
