@@ -324,6 +324,7 @@ TEST_F(GhlWritebackTest, OAuthInstallStoresSealedTokensAndRotatesTheRefreshToken
   const std::vector<std::string> oauth = {"--ghl-client-id", "app-id", "--ghl-client-secret-file", client_secret_};
   start(ghl, "100/10", oauth);
   EXPECT_EQ(http_->get("/api/ghl/oauth/callback").status, 400);
+  EXPECT_EQ(http_->post("/api/ghl/oauth/callback?code=code-1", "").status, 405);  // a redirect is a GET
   auto bad = http_->get("/api/ghl/oauth/callback?code=wrong");
   EXPECT_EQ(bad.status, 400) << bad.body;
   EXPECT_NE(bad.body.find("invalid code"), std::string::npos) << bad.body;

@@ -49,6 +49,14 @@ bool is_utf8(std::string_view text) {
   return true;
 }
 
+Result<json::value> parse_json(std::string_view text, const json::parse_options& options,
+                               json::storage_ptr storage) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec, std::move(storage), options);
+  if (ec) return invalid_argument("malformed JSON: " + ec.message());
+  return v;
+}
+
 void append_json_string(std::string_view text, std::string* out) {
   // Runs of plain characters are appended whole: per-character push_back
   // was ~6k instructions per POST /api/events (reason texts, ids).

@@ -1,13 +1,24 @@
-// JSON text writing shared by the server's answers and the bench tools'
-// summaries, so every JSON reai prints spells numbers the same way.
+// JSON text reading and writing shared by the server's routes, the GHL
+// parsers and the bench tools' summaries, so every JSON reai reads fails the
+// same way and every JSON it prints spells numbers the same way.
 // Pure functions; any thread.
 #pragma once
 
-#include <boost/json/fwd.hpp>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/storage_ptr.hpp>
+#include <boost/json/value.hpp>
 #include <string>
 #include <string_view>
 
+#include "core/status.h"
+
 namespace reai {
+
+// One JSON value parsed from `text` (allocated from `storage`, the default
+// resource when null); InvalidArgument "malformed JSON: <Boost.JSON's
+// reason>" otherwise, e.g. "malformed JSON: number too large" for 1e999.
+Result<boost::json::value> parse_json(std::string_view text, const boost::json::parse_options& options = {},
+                                      boost::json::storage_ptr storage = {});
 
 // A JSON string literal (quotes included) for `text`. Bytes that are not
 // UTF-8 become U+FFFD, so the literal is always valid JSON.

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/json_text.h"
 #include "core/time.h"
 
 namespace reai::ghl {
@@ -77,15 +78,16 @@ Result<std::string> read_file(const std::string& path) {
   return s.str();
 }
 
-Result<json::value> parse_json(std::string_view body) {
+// A delivery's body: one JSON object, bounded in size and depth.
+Result<json::value> parse_delivery_json(std::string_view body) {
   if (body.size() > kMaxDeliveryBytes) {
     return payload_too_large("delivery larger than " + std::to_string(kMaxDeliveryBytes) + " bytes");
   }
-  boost::system::error_code ec;
   json::parse_options opts;
   opts.max_depth = 32;
-  json::value v = json::parse(body, ec, {}, opts);
-  if (ec) return invalid_argument("malformed JSON: " + ec.message());
+  auto parsed = reai::parse_json(body, opts);
+  if (!parsed) return parsed.status();
+  json::value& v = *parsed;
   if (!v.is_object()) return invalid_argument("delivery must be a JSON object");
   return v;
 }
@@ -405,7 +407,7 @@ Status SignatureVerifier::verify(std::string_view body, std::string_view ghl_sig
 }
 
 Result<Envelope> parse_envelope(std::string_view body) {
-  auto v = parse_json(body);
+  auto v = parse_delivery_json(body);
   if (!v) return v.status();
   const auto& o = v->as_object();
   Envelope e;
@@ -481,7 +483,7 @@ void apply_patch(const ContactPatch& p, Contact* c) {
 Result<Mapped> map_webhook(std::string_view body, const std::string& tenant_id, const FieldMapping& mapping) {
   auto envelope = parse_envelope(body);
   if (!envelope) return envelope.status();
-  auto v = parse_json(body);
+  auto v = parse_delivery_json(body);
   if (!v) return v.status();
   const auto& o = v->as_object();
   const std::string& type = envelope->type;
@@ -520,14 +522,14 @@ Result<Mapped> map_webhook(std::string_view body, const std::string& tenant_id, 
 
 Result<Mapped> map_api_contact(std::string_view record_json, const std::string& tenant_id, const FieldMapping& mapping) {
   (void)tenant_id;  // contacts carry no tenant-scoped rows beyond the patch
-  auto v = parse_json(record_json);
+  auto v = parse_delivery_json(record_json);
   if (!v) return v.status();
   return checked(map_contact(v->as_object(), "ContactCreate", mapping));
 }
 
 Result<Mapped> map_api_opportunity(std::string_view record_json, const std::string& tenant_id,
                                    const FieldMapping& mapping, UnixSeconds fallback_ts) {
-  auto v = parse_json(record_json);
+  auto v = parse_delivery_json(record_json);
   if (!v) return v.status();
   const auto& o = v->as_object();
   UnixSeconds at = fallback_ts;
@@ -542,7 +544,7 @@ Result<Mapped> map_api_opportunity(std::string_view record_json, const std::stri
 
 Result<WorkflowDelivery> map_workflow(std::string_view body, const std::string& tenant_id, const FieldMapping& mapping,
                                       UnixSeconds now) {
-  auto v = parse_json(body);
+  auto v = parse_delivery_json(body);
   if (!v) return v.status();
   const auto& o = v->as_object();
   WorkflowDelivery d;

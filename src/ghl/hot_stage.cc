@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_text.h"
+
 namespace reai::ghl {
 namespace {
 
@@ -12,13 +14,6 @@ namespace json = boost::json;
 
 constexpr std::size_t kMaxIdLength = 128;
 constexpr std::string_view kOff = "off";
-
-Result<json::value> parse_json(std::string_view text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return invalid_argument("malformed JSON: " + ec.message());
-  return v;
-}
 
 std::string text_of(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);

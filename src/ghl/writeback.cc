@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_text.h"
+
 namespace reai::ghl {
 namespace {
 
@@ -13,13 +15,6 @@ namespace json = boost::json;
 constexpr std::string_view kBands[] = {"hot", "warm", "cold"};
 
 bool is_band(std::string_view band) { return std::find(std::begin(kBands), std::end(kBands), band) != std::end(kBands); }
-
-Result<json::value> parse_json(std::string_view text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return invalid_argument("malformed JSON: " + ec.message());
-  return v;
-}
 
 std::string tags_body(const std::vector<std::string>& tags) {
   json::array a;

@@ -281,6 +281,17 @@ ValuationModel::~ValuationModel() = default;
 
 const std::string& ValuationModel::target() const { return impl_->target; }
 
+std::vector<std::string> ValuationModel::unknown_columns(std::span<const std::string> header) const {
+  std::vector<std::string> unknown;
+  for (const std::string& name : header) {
+    const auto& columns = impl_->schema.columns;
+    const bool known = name == impl_->target || std::any_of(columns.begin(), columns.end(),
+                                                            [&](const auto& c) { return c.name == name; });
+    if (!known) unknown.push_back(name);
+  }
+  return unknown;
+}
+
 Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std::string& target,
                                              const TrainOptions& options, TrainSummary* summary) {
   const auto t0 = Clock::now();

@@ -7,6 +7,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/tenant_id.h"
 #include "property/matching.h"
 
 namespace reai::property {
@@ -539,7 +540,7 @@ std::vector<MatchHistoryBuyer> build_match_history(ListingCatalog& catalog, std:
     b.created_at = c.created_at;
     b.as_of = c.created_at + as_of_seconds;
     b.preferences = BuyerPreferences(catalog, stated, options);
-    index.emplace(c.tenant_id + "\x1f" + c.contact_id, buyers.size());
+    index.emplace(tenant_scoped_key(c.tenant_id, c.contact_id), buyers.size());
     buyers.push_back(std::move(b));
   }
   std::size_t unknown = 0;
@@ -556,7 +557,7 @@ std::vector<MatchHistoryBuyer> build_match_history(ListingCatalog& catalog, std:
     } else {
       catalog.record_view(static_cast<std::size_t>(listing), e.ts);
     }
-    auto it = index.find(e.tenant_id + "\x1f" + e.contact_id);
+    auto it = index.find(tenant_scoped_key(e.tenant_id, e.contact_id));
     if (it == index.end()) continue;
     MatchHistoryBuyer& b = buyers[it->second];
     if (e.ts <= b.as_of) {

@@ -103,6 +103,10 @@ class ValuationModel {
 
   // The target column name the model was trained on.
   const std::string& target() const;
+  // The names of `header` the model reads nothing from (neither a schema
+  // column nor the target), in header order. The API routes refuse them: a
+  // misspelt attribute would otherwise be valued as missing without a word.
+  std::vector<std::string> unknown_columns(std::span<const std::string> header) const;
   // Share of importance mass and of schema columns present in `header`.
   void schema_coverage(std::span<const std::string> header, double* importance_share,
                        double* column_share) const;

@@ -25,6 +25,7 @@
 #include <unordered_map>
 
 #include "core/crm_csv.h"
+#include "core/tenant_id.h"
 #include "core/time.h"
 #include "features/features.h"
 #include "models/models.h"
@@ -43,7 +44,7 @@ Metrics measure(const std::vector<double>& p, const std::vector<float>& y) {
   return {models::roc_auc(p, y), models::brier_score(p, y), models::expected_calibration_error(p, y, 10)};
 }
 
-std::string key(const std::string& t, const std::string& c) { return t + "\x1f" + c; }
+std::string key(const std::string& t, const std::string& c) { return tenant_scoped_key(t, c); }
 
 // Plain features: event counts as of the instant + stated attributes.
 std::vector<std::size_t> plain_columns() {

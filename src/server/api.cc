@@ -15,6 +15,7 @@
 #include <random>
 
 #include "bus/bus.h"
+#include "core/json_text.h"
 #include "core/tenant_id.h"
 #include "core/time.h"
 #include "server/codec.h"
@@ -102,10 +103,7 @@ std::string reasons_json(const scoring::LeadScore& s) {
 class BodyParser {
  public:
   Result<json::value> parse(std::string_view body) {
-    boost::system::error_code ec;
-    json::value v = json::parse(body, ec, json::storage_ptr(&resource_));
-    if (ec) return invalid_argument("malformed JSON: " + ec.message());
-    return v;
+    return parse_json(body, {}, json::storage_ptr(&resource_));
   }
 
  private:
@@ -389,19 +387,13 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
                                            : Route::kUnmatched;
   if (probe != Route::kUnmatched && !get) {
     // Read-only: a POST or DELETE answered 200 would tell a client it did something.
-    ApiResponse r = error_response(invalid_argument("method not allowed"), probe);
-    r.status = 405;
-    return r;
+    return method_not_allowed(probe);
   }
   if (probe == Route::kHealthz) return json_response(200, R"({"status":"ok"})", Route::kHealthz);
   if (probe == Route::kReadyz) return readyz();
   if (probe == Route::kMetrics) return metrics_page();
   if (path.substr(0, 5) != "/api/") {
-    if (!get) {
-      ApiResponse r = error_response(invalid_argument("method not allowed"), Route::kStatic);
-      r.status = 405;
-      return r;
-    }
+    if (!get) return method_not_allowed(Route::kStatic);
     return static_page(path);
   }
 
@@ -424,7 +416,7 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
 
   // The marketplace install redirect carries a one-time code, not a token.
   if (path == "/api/ghl/oauth/callback") {
-    if (!get) return error_response(invalid_argument("method not allowed"), Route::kGhlOAuth);
+    if (!get) return method_not_allowed(Route::kGhlOAuth);
     return ghl_oauth_callback(query, deferred);
   }
 
@@ -573,9 +565,7 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     default:
       break;
   }
-  ApiResponse r = error_response(invalid_argument("method not allowed"), route);
-  r.status = 405;
-  return r;
+  return method_not_allowed(route);
 }
 
 Status Api::ensure_tenant(const std::string& tenant_id) {

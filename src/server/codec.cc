@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/json_text.h"
 #include "core/time.h"
 
 namespace reai::server {
@@ -294,9 +295,9 @@ std::string error_json(std::string_view message) {
 }
 
 Result<std::size_t> parse_events_body(std::string_view body, std::string_view tenant_id, UnixSeconds now) {
-  boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (ec) return invalid_argument("malformed JSON: " + ec.message());
+  auto parsed = parse_json(body);
+  if (!parsed) return parsed.status();
+  json::value& v = *parsed;
   if (v.is_object()) {
     auto e = parse_event(v, tenant_id, {}, now);
     if (!e) return e.status();

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/json_text.h"
 #include "core/tenant_id.h"
 #include "core/time.h"
 #include "ghl/hot_stage.h"
@@ -25,6 +26,16 @@ ApiResponse error_answer(const Status& status, Route route) {
   ApiResponse r = error_response(status, route);
   if (status.code() == StatusCode::kResourceExhausted) r.retry_after = "60";
   return r;
+}
+
+// What both GHL delivery routes refuse before reading a byte of the body.
+std::optional<ApiResponse> refuse_unless_post_within_limit(const ApiRequest& request, Route route) {
+  if (request.method != Method::kPost) return method_not_allowed(route);
+  if (request.body.size() > ghl::kMaxDeliveryBytes) {
+    return error_answer(payload_too_large("delivery larger than " + std::to_string(ghl::kMaxDeliveryBytes) + " bytes"),
+                        route);
+  }
+  return std::nullopt;
 }
 
 std::optional<std::int64_t> parse_id(std::string_view s) {
@@ -59,10 +70,9 @@ std::string join(const std::vector<std::string>& parts) {
 
 // The body of PUT /api/admin/ghl/config: {"hot_stage": {...} | null}.
 Result<std::optional<ghl::HotStage>> parse_config_body(std::string_view body) {
-  boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (ec) return invalid_argument("malformed JSON: " + ec.message());
-  const auto* o = v.if_object();
+  auto v = parse_json(body);
+  if (!v) return v.status();
+  const auto* o = v->if_object();
   if (!o) return invalid_argument("the body must be a JSON object");
   for (const auto& field : *o) {
     if (field.key() != "hot_stage") return invalid_argument("unknown field '" + std::string(field.key()) + "'");
@@ -119,15 +129,7 @@ Status GhlRoutes::resume_pending() {
 
 ApiResponse GhlRoutes::webhook(const ApiRequest& request, Post post, Respond respond) {
   constexpr Route kRoute = Route::kGhlWebhook;
-  if (request.method != Method::kPost) {
-    ApiResponse r = error_answer(invalid_argument("method not allowed"), kRoute);
-    r.status = 405;
-    return r;
-  }
-  if (request.body.size() > ghl::kMaxDeliveryBytes) {
-    return error_answer(payload_too_large("delivery larger than " + std::to_string(ghl::kMaxDeliveryBytes) + " bytes"),
-                        kRoute);
-  }
+  if (auto refused = refuse_unless_post_within_limit(request, kRoute)) return std::move(*refused);
   if (!verifier_) return error_answer(unavailable("GHL keys not loaded"), kRoute);
   // Nothing of the body is read before its signature verifies.
   if (Status s = verifier_->verify(request.body, request.ghl_signature, request.wh_signature); !s) {
@@ -144,17 +146,18 @@ ApiResponse GhlRoutes::webhook(const ApiRequest& request, Post post, Respond res
   } else if (tenant.status().code() != StatusCode::kNotFound) {
     return error_answer(resource_exhausted("store unavailable: " + tenant.status().message()), kRoute);
   } else if (envelope->type == "INSTALL") {
-    if (Status s = check_tenant_id(envelope->location_id); !s) {
-      return error_answer(invalid_argument("GHL locationId cannot name a tenant: " + s.message()), kRoute);
-    }
     // A GHL-installed tenant's id is its locationId. The row exists before
     // the delivery is stored so a crash before processing still finds the
     // delivery at start (pending deliveries are found per tenant).
-    tenant_id = envelope->location_id;
-    store::Tenant t{tenant_id, tenant_id, api_.deps_.clock.now(), envelope->location_id};
-    if (Status s = api_.deps_.store.upsert_tenant(t); !s) {
-      return error_answer(resource_exhausted("store unavailable: " + s.message()), kRoute);
+    auto linked = store::link_ghl_location(api_.deps_.store, envelope->location_id, api_.deps_.clock.now());
+    if (!linked) {
+      const StatusCode code = linked.status().code();
+      if (code == StatusCode::kInvalidArgument || code == StatusCode::kAlreadyExists) {
+        return error_answer(linked.status(), kRoute);
+      }
+      return error_answer(resource_exhausted("store unavailable: " + linked.status().message()), kRoute);
     }
+    tenant_id = linked->tenant_id;
   } else {
     return error_answer(not_found("unknown GHL location '" + envelope->location_id + "'"), kRoute);
   }
@@ -171,15 +174,7 @@ ApiResponse GhlRoutes::webhook(const ApiRequest& request, Post post, Respond res
 
 ApiResponse GhlRoutes::workflow(std::string_view tenant_id, const ApiRequest& request, Post post, Respond respond) {
   constexpr Route kRoute = Route::kGhlWorkflow;
-  if (request.method != Method::kPost) {
-    ApiResponse r = error_answer(invalid_argument("method not allowed"), kRoute);
-    r.status = 405;
-    return r;
-  }
-  if (request.body.size() > ghl::kMaxDeliveryBytes) {
-    return error_answer(payload_too_large("delivery larger than " + std::to_string(ghl::kMaxDeliveryBytes) + " bytes"),
-                        kRoute);
-  }
+  if (auto refused = refuse_unless_post_within_limit(request, kRoute)) return std::move(*refused);
   // No tenant has an invalid id, so saying so reveals nothing.
   if (Status s = check_tenant_id(tenant_id); !s) return error_answer(s, kRoute);
   const std::string tenant(tenant_id);
@@ -286,7 +281,10 @@ void GhlRoutes::run() {
         if (status == store::DeliveryStatus::kFailed) {
           spdlog::warn("ghl: delivery {} of tenant {} failed: {}", stored->delivery_id, stored->tenant_id, error);
           std::lock_guard failure_lock(mu_);
-          last_failure_ = "delivery " + std::to_string(stored->delivery_id) + ": " + error;
+          // /readyz answers anyone: its text names the delivery, never the
+          // tenant's data or error (the tenant's admins list those).
+          last_failure_ = "delivery " + std::to_string(stored->delivery_id) +
+                          " failed; its tenant's admins read why at GET /api/admin/ghl/deliveries?status=failed";
           ++failures_;
         }
         Status s = api_.deps_.store.set_ghl_delivery_status(stored->tenant_id, stored->delivery_id, status, error, true);

@@ -279,6 +279,20 @@ TEST_F(GhlServerTest, InstallCreatesTheTenantAndUninstallStopsProcessing) {
   EXPECT_EQ(store_->count_events("LOCnewbrokerage01").value(), 1u);
 }
 
+// A tenant whose id happens to be the installing location's, but which is
+// linked to another location, keeps its link: the install is refused.
+TEST_F(GhlServerTest, InstallNeverMovesAnExistingTenantsLinkToItsLocation) {
+  ASSERT_TRUE(store_->upsert_tenant({"LOCnewbrokerage01", "Existing", kNow, "LOCsomewhereelse"}).is_ok());
+  start();
+  auto r = post_signed(delivery("install.json", kNow));
+  EXPECT_EQ(r.status, 409) << r.body;
+  ASSERT_TRUE(as_object(r).contains("error")) << r.body;
+  auto t = store_->get_tenant("LOCnewbrokerage01").value();
+  EXPECT_EQ(t.ghl_location_id, "LOCsomewhereelse");
+  EXPECT_EQ(t.name, "Existing");
+  EXPECT_EQ(deliveries("LOCnewbrokerage01"), 0u);
+}
+
 // A location id becomes a tenant id (and a directory name) on INSTALL; one
 // that is not a valid tenant id is refused before any tenant row is written.
 TEST_F(GhlServerTest, InstallOfALocationThatCannotNameATenantIsRefused) {
@@ -329,10 +343,14 @@ TEST_F(GhlServerTest, FailedDeliveriesAreListedForAdminsAndRetried) {
   ASSERT_EQ(post_signed(delivery("inbound_sms.json", kNow)).status, 200);
   auto failed = wait_for("t1", store::DeliveryStatus::kFailed, 1);
   EXPECT_EQ(store_->count_events("t1").value(), 0u);
-  // Readiness shows the webhook light degraded, with the failure's text.
+  // Readiness shows the webhook light degraded, naming the delivery; its
+  // error text is the tenant's own, for the tenant's admins only.
   auto webhook = as_object(http_->get("/readyz"))["webhook"].as_object();
   EXPECT_EQ(webhook["status"].as_string(), "degraded");
-  EXPECT_NE(std::string(webhook["detail"].as_string()).find("field mapping"), std::string::npos);
+  const std::string detail(webhook["detail"].as_string());
+  EXPECT_NE(detail.find("delivery " + std::to_string(failed.at(0).delivery_id)), std::string::npos) << detail;
+  EXPECT_EQ(detail.find("field mapping"), std::string::npos) << detail;
+  EXPECT_EQ(detail.find("t1"), std::string::npos) << detail;
   EXPECT_EQ(webhook["failed_since_start"].as_int64(), 1);
 
   EXPECT_EQ(http_->get("/api/admin/ghl/deliveries?status=failed", token("t1")).status, 403);

@@ -38,10 +38,7 @@ UnixSeconds wall_seconds() {
 }
 
 std::string key_of(const std::string& tenant_id, const std::string& contact_id) {
-  std::string key = tenant_id;
-  key += '\x1f';
-  key += contact_id;
-  return key;
+  return tenant_scoped_key(tenant_id, contact_id);
 }
 
 double jitter() {
@@ -913,17 +910,11 @@ Result<std::string> GhlWriteback::do_exchange(const std::string& code) {
   if (!grant) return grant.status();
   if (grant->location_id.empty()) return invalid_argument("GHL token exchange: the grant names no locationId");
   // A location new to reai becomes a tenant of that id.
-  if (Status s = check_tenant_id(grant->location_id); !s) {
-    return invalid_argument("GHL token exchange: the grant's locationId cannot name a tenant: " + s.message());
+  auto linked = store::link_ghl_location(store_, grant->location_id, wall_seconds());
+  if (!linked) {
+    return Status(linked.status().code(), "GHL token exchange: " + linked.status().message());
   }
-  store::Tenant tenant{grant->location_id, grant->location_id, wall_seconds(), grant->location_id};
-  if (auto existing = store_.find_tenant_by_ghl_location(grant->location_id)) {
-    tenant = *existing;
-  } else if (auto same_id = store_.get_tenant(grant->location_id)) {
-    tenant = *same_id;
-    tenant.ghl_location_id = grant->location_id;
-  }
-  REAI_RETURN_IF_ERROR(store_.upsert_tenant(tenant));
+  const store::Tenant& tenant = *linked;
   store::GhlToken token;
   token.tenant_id = tenant.tenant_id;
   token.kind = "oauth";

@@ -18,6 +18,7 @@
 #include "analytics/deals.h"
 #include "analytics/forecast.h"
 #include "analytics/pricing.h"
+#include "core/json_text.h"
 #include "core/csv.h"
 #include "core/files.h"
 #include "core/tenant_id.h"
@@ -814,9 +815,7 @@ ApiResponse PredictionRoutes::handle(Route route, const TokenClaims& claims, boo
     r.route = route;
     return r;
   }
-  ApiResponse r = error_response(invalid_argument("method not allowed"), route);
-  r.status = 405;
-  return r;
+  return method_not_allowed(route);
 }
 
 void PredictionRoutes::stop() { impl_->stop(); }
@@ -898,11 +897,10 @@ ApiResponse PredictionRoutes::agent_performance(const TokenClaims& claims, std::
 ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_view body) {
   constexpr Route kRoute = Route::kPredictionPricing;
   if (body.size() > kMaxPricingBody) return error_response(payload_too_large("a listing is at most 64 KiB"), kRoute);
-  boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (ec) return error_response(invalid_argument("malformed JSON: " + ec.message()), kRoute);
-  if (!v.is_object()) return error_response(invalid_argument("body must be a JSON object of listing fields"), kRoute);
-  json::object listing = v.as_object();
+  auto v = parse_json(body);
+  if (!v) return error_response(v.status(), kRoute);
+  if (!v->is_object()) return error_response(invalid_argument("body must be a JSON object of listing fields"), kRoute);
+  json::object listing = v->as_object();
   std::string region, metric = "median";
   for (const char* key : {"region", "metric"}) {
     auto it = listing.find(key);
@@ -917,18 +915,8 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
                                   "reai value train --out MODEL_DIR/value");
   if (!avm) return error_response(avm.status(), kRoute);
   const Avm& a = *(*avm)->value;
-  // Every field must be a column the model knows; a typo would otherwise be
-  // valued as "missing" without a word.
-  auto binding = a.model.bind(table->header);
-  if (!binding) return error_response(binding.status(), kRoute);
-  std::vector<bool> used(table->header.size(), false);
-  for (int cell : binding->cell_of_column) {
-    if (cell >= 0) used[std::size_t(cell)] = true;
-  }
-  for (std::size_t i = 0; i < used.size(); ++i) {
-    if (!used[i] && table->header[i] != a.model.target()) {
-      return error_response(invalid_argument("unknown field " + table->header[i]), kRoute);
-    }
+  if (const auto unknown = a.model.unknown_columns(table->header); !unknown.empty()) {
+    return error_response(invalid_argument("unknown field " + unknown.front()), kRoute);
   }
   auto values = a.model.predict(*table);
   if (!values) return error_response(values.status(), kRoute);

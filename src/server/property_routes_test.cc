@@ -435,6 +435,9 @@ TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
                "field 'list_price' must be a positive number"},
            Bad{R"({"attributes":{"Gr_Liv_Area":1},"colour":1})", 400, "field 'colour' is not a known field"},
            Bad{R"({"attributes":{"Colour":"red"}})", 400, nullptr},  // too little of the schema
+           // A misspelt attribute is named, never valued as missing.
+           Bad{R"({"attributes":{"Neighborhood":"OldTown","Gr_Liv_Areaa":1200,"Bedroom_AbvGr":2,"Year_Built":1960}})",
+               400, "unknown attribute Gr_Liv_Areaa: the valuation model has no such column"},
            Bad{R"({"attributes":{},"tenant_id":"tenant-b"})", 403, "tenant_id does not match the token"},
        }) {
     auto b = http_->post("/api/properties/value", bad.body, a);

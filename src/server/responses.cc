@@ -27,6 +27,10 @@ ApiResponse error_response(const Status& status, Route route) {
   return json_response(http_status_for(status.code()), error_json(status.message()), route);
 }
 
+ApiResponse method_not_allowed(Route route) {
+  return json_response(405, error_json("method not allowed"), route);
+}
+
 std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space) {
   std::string out;
   out.reserve(in.size());

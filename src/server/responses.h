@@ -16,6 +16,8 @@ namespace reai::server {
 ApiResponse json_response(int status, std::string body, Route route);
 // The status's HTTP code (http_status_for) and {"error": message}.
 ApiResponse error_response(const Status& status, Route route);
+// 405 {"error": "method not allowed"}: the route exists, the method does not.
+ApiResponse method_not_allowed(Route route);
 // %XX decoding (and '+' as space in query strings); nullopt when a % escape
 // is malformed.
 std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
