@@ -151,14 +151,14 @@ struct DealGroups {
 
 // How one opportunity went: its first terminal stage (if any), whether it
 // reached an offer and under contract before it, its days to close.
-struct DealOutcome {
+struct OpportunityOutcome {
   std::optional<Stage> terminal;
   bool offer = false, contract = false;
   std::optional<double> days_to_close;
 };
 
-DealOutcome deal_outcome(const detail::Opportunity& o) {
-  DealOutcome out;
+OpportunityOutcome opportunity_outcome(const detail::Opportunity& o) {
+  OpportunityOutcome out;
   for (const auto& r : o.rows) {
     out.offer |= r.second == Stage::kOffer;
     out.contract |= r.second == Stage::kUnderContract;
@@ -174,7 +174,7 @@ DealOutcome deal_outcome(const detail::Opportunity& o) {
 DealGroups deal_groups(const detail::DealHistory& deals) {
   DealGroups groups;
   for (const auto& o : deals.opportunities()) {
-    const DealOutcome d = deal_outcome(o);
+    const OpportunityOutcome d = opportunity_outcome(o);
     if (d.days_to_close) {
       groups.by_agent[o.agent_id].days_to_close.push_back(*d.days_to_close);
       groups.by_team[o.tenant_id].days_to_close.push_back(*d.days_to_close);
