@@ -77,22 +77,32 @@ std::string num(double x, int decimals = 1) {
 // tenants: check_agent_ids_name_one_tenant).
 std::string tenant_key(const std::string& tenant_id, const std::string& id) { return tenant_id + '\x1f' + id; }
 
-}  // namespace
-
-std::vector<CoachingFinding> coaching_findings(const CrmHistory& full_history, UnixSeconds as_of) {
-  const CrmHistory history = truncate_history(full_history, as_of);
-  // First signing per contact, and each lead's numbers.
+// Each contact's first signing (stage row), by tenant_key.
+std::unordered_map<std::string, UnixSeconds> first_signing_per_contact(const CrmHistory& history) {
   std::unordered_map<std::string, UnixSeconds> signed_at;
   for (const auto& s : history.stages) {
     auto [it, inserted] = signed_at.try_emplace(tenant_key(s.tenant_id, s.contact_id), s.ts);
     if (!inserted) it->second = std::min(it->second, s.ts);
   }
-  std::unordered_map<std::string, std::size_t> lead_index;
+  return signed_at;
+}
+
+// The leads with an assigned agent, in contact order, with their creation
+// times and where each is by tenant_key.
+struct LeadTable {
   std::vector<LeadStats> leads;
   std::vector<UnixSeconds> created;
+  std::unordered_map<std::string, std::size_t> index;
+};
+
+// Assigned leads with their signing outcome (when matured) and no outreach
+// counted yet.
+LeadTable assigned_leads(const CrmHistory& history, UnixSeconds as_of) {
+  const auto signed_at = first_signing_per_contact(history);
+  LeadTable table;
   for (const auto& c : history.contacts) {
     if (c.assigned_agent_id.empty()) continue;
-    lead_index[tenant_key(c.tenant_id, c.contact_id)] = leads.size();
+    table.index[tenant_key(c.tenant_id, c.contact_id)] = table.leads.size();
     LeadStats l;
     l.agent = c.assigned_agent_id;
     l.tenant = c.tenant_id;
@@ -102,65 +112,111 @@ std::vector<CoachingFinding> coaching_findings(const CrmHistory& full_history, U
       l.signed_90d = it != signed_at.end() && it->second <= c.created_at + kConversionWindowSeconds;
     }
     if (c.created_at + kFollowUpWindow <= as_of) l.touches_14d = 0;
-    leads.push_back(std::move(l));
-    created.push_back(c.created_at);
+    table.leads.push_back(std::move(l));
+    table.created.push_back(c.created_at);
   }
+  return table;
+}
+
+// Speed-to-lead and first-14-day touches from the outreach events.
+void count_outreach(const CrmHistory& history, LeadTable& table) {
   for (const auto& e : history.events) {  // sorted by ts
     if (!is_outreach(e.type)) continue;
-    auto it = lead_index.find(tenant_key(e.tenant_id, e.contact_id));
-    if (it == lead_index.end()) continue;
-    LeadStats& l = leads[it->second];
-    const UnixSeconds c = created[it->second];
+    auto it = table.index.find(tenant_key(e.tenant_id, e.contact_id));
+    if (it == table.index.end()) continue;
+    LeadStats& l = table.leads[it->second];
+    const UnixSeconds c = table.created[it->second];
     if (e.ts < c) continue;
     if (!l.speed_minutes) l.speed_minutes = (e.ts - c) / 60.0;
     if (l.touches_14d && e.ts < c + kFollowUpWindow) *l.touches_14d += 1;
   }
+}
 
-  // Deals: resolved outcomes, offer -> under contract, days to close.
-  const detail::DealHistory deals(history);
-  struct DealStats {
-    Rate closed, offer_to_contract;
-    std::vector<double> days_to_close;
-  };
-  std::map<std::string, DealStats> agent_deals, team_deals;
-  std::map<std::string, std::string> agent_tenant;
-  for (const auto& o : deals.opportunities()) {
-    agent_tenant[o.agent_id] = o.tenant_id;
-    std::optional<Stage> terminal;
-    bool offer = false, contract = false;
-    for (const auto& r : o.rows) {
-      offer |= r.second == Stage::kOffer;
-      contract |= r.second == Stage::kUnderContract;
-      if (r.second == Stage::kClosed || r.second == Stage::kLost) {
-        terminal = r.second;
-        if (r.second == Stage::kClosed) {
-          agent_deals[o.agent_id].days_to_close.push_back((r.first - o.first_ts()) / kDay);
-          team_deals[o.tenant_id].days_to_close.push_back((r.first - o.first_ts()) / kDay);
-        }
-        break;
-      }
+// Each assigned lead's numbers.
+std::vector<LeadStats> lead_stats(const CrmHistory& history, UnixSeconds as_of) {
+  LeadTable table = assigned_leads(history, as_of);
+  count_outreach(history, table);
+  return std::move(table.leads);
+}
+
+// Resolved outcomes, offer -> under contract, days to close.
+struct DealStats {
+  Rate closed, offer_to_contract;
+  std::vector<double> days_to_close;
+};
+
+struct DealGroups {
+  std::map<std::string, DealStats> by_agent, by_team;
+};
+
+// How one opportunity went: its first terminal stage (if any), whether it
+// reached an offer and under contract before it, its days to close.
+struct OpportunityOutcome {
+  std::optional<Stage> terminal;
+  bool offer = false, contract = false;
+  std::optional<double> days_to_close;
+};
+
+OpportunityOutcome opportunity_outcome(const detail::Opportunity& o) {
+  OpportunityOutcome out;
+  for (const auto& r : o.rows) {
+    out.offer |= r.second == Stage::kOffer;
+    out.contract |= r.second == Stage::kUnderContract;
+    if (r.second == Stage::kClosed || r.second == Stage::kLost) {
+      out.terminal = r.second;
+      if (r.second == Stage::kClosed) out.days_to_close = (r.first - o.first_ts()) / kDay;
+      break;
     }
-    if (!terminal) continue;
-    for (auto* s : {&agent_deals[o.agent_id], &team_deals[o.tenant_id]}) {
+  }
+  return out;
+}
+
+DealGroups deal_groups(const detail::DealHistory& deals) {
+  DealGroups groups;
+  for (const auto& o : deals.opportunities()) {
+    const OpportunityOutcome d = opportunity_outcome(o);
+    if (d.days_to_close) {
+      groups.by_agent[o.agent_id].days_to_close.push_back(*d.days_to_close);
+      groups.by_team[o.tenant_id].days_to_close.push_back(*d.days_to_close);
+    }
+    if (!d.terminal) continue;
+    for (auto* s : {&groups.by_agent[o.agent_id], &groups.by_team[o.tenant_id]}) {
       s->closed.n += 1;
-      s->closed.hits += *terminal == Stage::kClosed ? 1 : 0;
-      if (offer) {
+      s->closed.hits += *d.terminal == Stage::kClosed ? 1 : 0;
+      if (d.offer) {
         s->offer_to_contract.n += 1;
-        s->offer_to_contract.hits += contract ? 1 : 0;
+        s->offer_to_contract.hits += d.contract ? 1 : 0;
       }
     }
   }
+  return groups;
+}
 
-  // Lead numbers per agent and per team.
-  struct LeadGroup {
-    std::vector<double> speed, touches;
-    Rate signed_rate;
-    std::map<std::string, Rate> by_source;
-  };
-  std::map<std::string, LeadGroup> agent_leads, team_leads;
+// Every agent with opportunities or assigned leads, and the agent's tenant
+// (the opportunities' when both name one).
+std::map<std::string, std::string> agent_tenants(const detail::DealHistory& deals,
+                                                 const std::vector<LeadStats>& leads) {
+  std::map<std::string, std::string> agent_tenant;
+  for (const auto& o : deals.opportunities()) agent_tenant[o.agent_id] = o.tenant_id;
+  for (const auto& l : leads) agent_tenant.emplace(l.agent, l.tenant);
+  return agent_tenant;
+}
+
+// Lead numbers of an agent or a team.
+struct LeadGroup {
+  std::vector<double> speed, touches;
+  Rate signed_rate;
+  std::map<std::string, Rate> by_source;
+};
+
+struct LeadGroups {
+  std::map<std::string, LeadGroup> by_agent, by_team;
+};
+
+LeadGroups lead_groups(const std::vector<LeadStats>& leads) {
+  LeadGroups groups;
   for (const auto& l : leads) {
-    agent_tenant.emplace(l.agent, l.tenant);
-    for (auto* g : {&agent_leads[l.agent], &team_leads[l.tenant]}) {
+    for (auto* g : {&groups.by_agent[l.agent], &groups.by_team[l.tenant]}) {
       if (l.speed_minutes) g->speed.push_back(*l.speed_minutes);
       if (l.touches_14d) g->touches.push_back(*l.touches_14d);
       if (l.signed_90d) {
@@ -171,88 +227,183 @@ std::vector<CoachingFinding> coaching_findings(const CrmHistory& full_history, U
       }
     }
   }
-  // Effect of speed-to-lead on the team: matured leads answered faster than
-  // the team median sign at what rate, against the slower half.
-  std::map<std::string, std::pair<Rate, Rate>> speed_effect;  // tenant -> (fast, slow)
+  return groups;
+}
+
+// The entry of `key`, or an empty one when there is none.
+template <typename Value>
+const Value& entry_or_empty(const std::map<std::string, Value>& map, const std::string& key) {
+  static const Value empty{};
+  const auto it = map.find(key);
+  return it == map.end() ? empty : it->second;
+}
+
+// Signing rates of a team's matured leads answered at most (first) and more
+// than (second) the team's median speed-to-lead.
+using SpeedEffect = std::pair<Rate, Rate>;
+
+// Effect of speed-to-lead on each team: matured leads answered faster than
+// the team median sign at what rate, against the slower half.
+std::map<std::string, SpeedEffect> speed_effect_by_tenant(const std::vector<LeadStats>& leads,
+                                                          const std::map<std::string, LeadGroup>& team_leads) {
+  std::map<std::string, SpeedEffect> speed_effect;
   for (const auto& l : leads) {
     if (!l.speed_minutes || !l.signed_90d) continue;
-    const double team_median = median(team_leads[l.tenant].speed);
+    const double team_median = median(entry_or_empty(team_leads, l.tenant).speed);
     Rate& r = *l.speed_minutes <= team_median ? speed_effect[l.tenant].first : speed_effect[l.tenant].second;
     r.n += 1;
     r.hits += *l.signed_90d ? 1 : 0;
   }
+  return speed_effect;
+}
 
+// An agent's numbers and the agent's team's, side by side.
+struct AgentComparison {
+  const std::string& agent;
+  const LeadGroup& al;
+  const LeadGroup& tl;
+  const DealStats& ad;
+  const DealStats& td;
+  const SpeedEffect& team_speed_effect;
+};
+
+using MaybeFinding = std::optional<CoachingFinding>;
+
+CoachingFinding finding(const AgentComparison& a, double z, std::string text) {
+  return {a.agent, std::move(text), std::abs(z)};
+}
+
+MaybeFinding speed_to_lead_finding(const AgentComparison& a) {
+  const LeadGroup& al = a.al;
+  const LeadGroup& tl = a.tl;
+  if (al.speed.size() < kMinLeads) return std::nullopt;
+  // Log minutes: speed-to-lead is heavy-tailed.
+  std::vector<double> a_log, t_log;
+  for (double s : al.speed) a_log.push_back(std::log1p(s));
+  for (double s : tl.speed) t_log.push_back(std::log1p(s));
+  const double z = (mean(a_log) - mean(t_log)) / std::max(1e-9, stddev(t_log) / std::sqrt(a_log.size()));
+  std::string text = "median speed-to-lead " + num(median(al.speed)) + " min vs team " + num(median(tl.speed)) +
+                     " min (" + std::to_string(al.speed.size()) + " leads)";
+  const auto& [fast, slow] = a.team_speed_effect;
+  if (fast.n >= 30 && slow.n >= 30)
+    text += "; team leads answered faster than the team median sign within 90 days at " + pct(fast.value()) +
+            " vs " + pct(slow.value()) + " when slower";
+  return finding(a, z, text);
+}
+
+MaybeFinding follow_up_touches_finding(const AgentComparison& a) {
+  const LeadGroup& al = a.al;
+  const LeadGroup& tl = a.tl;
+  if (al.touches.size() < kMinLeads) return std::nullopt;
+  const double z =
+      (mean(al.touches) - mean(tl.touches)) / std::max(1e-9, stddev(tl.touches) / std::sqrt(al.touches.size()));
+  return finding(a, z,
+                 "follow-up touches in a lead's first 14 days: " + num(mean(al.touches)) + " vs team " +
+                     num(mean(tl.touches)) + " per lead");
+}
+
+MaybeFinding lead_to_signed_finding(const AgentComparison& a) {
+  const Rate& mine = a.al.signed_rate;
+  const Rate& team = a.tl.signed_rate;
+  if (mine.n < kMinLeads) return std::nullopt;
+  return finding(a, proportion_z(mine, team),
+                 "lead-to-signed within 90 days " + pct(mine.value()) + " vs team " + pct(team.value()) + " (" +
+                     std::to_string(static_cast<int>(mine.n)) + " matured leads)");
+}
+
+// The lead source where the agent's signing rate differs most from the
+// team's on that source.
+MaybeFinding lead_source_finding(const AgentComparison& a) {
+  if (a.al.signed_rate.n < kMinLeads) return std::nullopt;
+  double best_z = 0;
+  std::string best;
+  for (const auto& [source, rate] : a.al.by_source) {
+    if (rate.n < kMinLeads) continue;
+    const auto team_it = a.tl.by_source.find(source);
+    if (team_it == a.tl.by_source.end()) continue;
+    const double z = proportion_z(rate, team_it->second);
+    if (std::abs(z) > std::abs(best_z)) {
+      best_z = z;
+      best = "lead-to-signed from " + source + " " + pct(rate.value()) + " vs team " + pct(team_it->second.value()) +
+             " (" + std::to_string(static_cast<int>(rate.n)) + " leads)";
+    }
+  }
+  if (best.empty()) return std::nullopt;
+  return finding(a, best_z, best);
+}
+
+MaybeFinding deals_closed_finding(const AgentComparison& a) {
+  const Rate& mine = a.ad.closed;
+  const Rate& team = a.td.closed;
+  if (mine.n < 5) return std::nullopt;
+  return finding(a, proportion_z(mine, team),
+                 "signed deals that close " + pct(mine.value()) + " vs team " + pct(team.value()) + " (" +
+                     std::to_string(static_cast<int>(mine.n)) + " resolved deals)");
+}
+
+MaybeFinding offer_to_contract_finding(const AgentComparison& a) {
+  const Rate& mine = a.ad.offer_to_contract;
+  const Rate& team = a.td.offer_to_contract;
+  if (mine.n < 5) return std::nullopt;
+  return finding(a, proportion_z(mine, team),
+                 "offers reaching under contract " + pct(mine.value()) + " vs team " + pct(team.value()));
+}
+
+MaybeFinding days_to_close_finding(const AgentComparison& a) {
+  const std::vector<double>& mine = a.ad.days_to_close;
+  const std::vector<double>& team = a.td.days_to_close;
+  if (mine.size() < 5) return std::nullopt;
+  const double z = (mean(mine) - mean(team)) / std::max(1e-9, stddev(team) / std::sqrt(mine.size()));
+  return finding(a, z, "median days signed to closed " + num(median(mine), 0) + " vs team " + num(median(team), 0));
+}
+
+CoachingFinding too_little_history_finding(const AgentComparison& a) {
+  return finding(a, 0,
+                 "too little history to compare with the team yet (" + std::to_string(a.al.speed.size()) +
+                     " leads with outreach, " + std::to_string(static_cast<int>(a.ad.closed.n)) +
+                     " resolved deals); forecasts lean on the team's numbers");
+}
+
+// Every finding of one agent, in the order ties are kept in.
+std::vector<CoachingFinding> all_agent_findings(const AgentComparison& a) {
+  std::vector<CoachingFinding> mine;
+  for (auto* of : {speed_to_lead_finding, follow_up_touches_finding, lead_to_signed_finding, lead_source_finding,
+                   deals_closed_finding, offer_to_contract_finding, days_to_close_finding}) {
+    if (auto f = of(a)) mine.push_back(std::move(*f));
+  }
+  if (mine.empty()) mine.push_back(too_little_history_finding(a));
+  return mine;
+}
+
+// The agent's three strongest findings, marked when significant, appended
+// to out.
+void append_strongest_findings(std::vector<CoachingFinding> mine, std::vector<CoachingFinding>& out) {
+  std::stable_sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.strength > b.strength; });
+  if (mine.size() > 3) mine.resize(3);
+  for (auto& f : mine) {
+    if (f.strength >= 1.96) f.finding += " [significant, z=" + num(f.strength) + "]";
+    out.push_back(std::move(f));
+  }
+}
+
+}  // namespace
+
+std::vector<CoachingFinding> coaching_findings(const CrmHistory& full_history, UnixSeconds as_of) {
+  const CrmHistory history = truncate_history(full_history, as_of);
+  const std::vector<LeadStats> leads = lead_stats(history, as_of);
+  const detail::DealHistory deals(history);
+  const DealGroups deal_numbers = deal_groups(deals);
+  const LeadGroups lead_numbers = lead_groups(leads);
+  const auto speed_effect = speed_effect_by_tenant(leads, lead_numbers.by_team);
   std::vector<CoachingFinding> out;
-  for (const auto& [agent, tenant] : agent_tenant) {
-    std::vector<CoachingFinding> mine;
-    auto add = [&](double z, std::string text) { mine.push_back({agent, std::move(text), std::abs(z)}); };
-    const LeadGroup& al = agent_leads[agent];
-    const LeadGroup& tl = team_leads[tenant];
-    if (al.speed.size() >= kMinLeads) {
-      // Log minutes: speed-to-lead is heavy-tailed.
-      std::vector<double> a_log, t_log;
-      for (double s : al.speed) a_log.push_back(std::log1p(s));
-      for (double s : tl.speed) t_log.push_back(std::log1p(s));
-      const double z = (mean(a_log) - mean(t_log)) / std::max(1e-9, stddev(t_log) / std::sqrt(a_log.size()));
-      std::string text = "median speed-to-lead " + num(median(al.speed)) + " min vs team " + num(median(tl.speed)) +
-                         " min (" + std::to_string(al.speed.size()) + " leads)";
-      const auto& [fast, slow] = speed_effect[tenant];
-      if (fast.n >= 30 && slow.n >= 30)
-        text += "; team leads answered faster than the team median sign within 90 days at " + pct(fast.value()) +
-                " vs " + pct(slow.value()) + " when slower";
-      add(z, text);
-    }
-    if (al.touches.size() >= kMinLeads) {
-      const double z = (mean(al.touches) - mean(tl.touches)) / std::max(1e-9, stddev(tl.touches) / std::sqrt(al.touches.size()));
-      add(z, "follow-up touches in a lead's first 14 days: " + num(mean(al.touches)) + " vs team " +
-                 num(mean(tl.touches)) + " per lead");
-    }
-    if (al.signed_rate.n >= kMinLeads) {
-      add(proportion_z(al.signed_rate, tl.signed_rate),
-          "lead-to-signed within 90 days " + pct(al.signed_rate.value()) + " vs team " + pct(tl.signed_rate.value()) +
-              " (" + std::to_string(static_cast<int>(al.signed_rate.n)) + " matured leads)");
-      double best_z = 0;
-      std::string best;
-      for (const auto& [source, rate] : al.by_source) {
-        if (rate.n < kMinLeads) continue;
-        const auto team_it = tl.by_source.find(source);
-        if (team_it == tl.by_source.end()) continue;
-        const double z = proportion_z(rate, team_it->second);
-        if (std::abs(z) > std::abs(best_z)) {
-          best_z = z;
-          best = "lead-to-signed from " + source + " " + pct(rate.value()) + " vs team " +
-                 pct(team_it->second.value()) + " (" + std::to_string(static_cast<int>(rate.n)) + " leads)";
-        }
-      }
-      if (!best.empty()) add(best_z, best);
-    }
-    const DealStats& ad = agent_deals[agent];
-    const DealStats& td = team_deals[tenant];
-    if (ad.closed.n >= 5) {
-      add(proportion_z(ad.closed, td.closed), "signed deals that close " + pct(ad.closed.value()) + " vs team " +
-                                                  pct(td.closed.value()) + " (" +
-                                                  std::to_string(static_cast<int>(ad.closed.n)) + " resolved deals)");
-    }
-    if (ad.offer_to_contract.n >= 5)
-      add(proportion_z(ad.offer_to_contract, td.offer_to_contract),
-          "offers reaching under contract " + pct(ad.offer_to_contract.value()) + " vs team " +
-              pct(td.offer_to_contract.value()));
-    if (ad.days_to_close.size() >= 5) {
-      const double z = (mean(ad.days_to_close) - mean(td.days_to_close)) /
-                       std::max(1e-9, stddev(td.days_to_close) / std::sqrt(ad.days_to_close.size()));
-      add(z, "median days signed to closed " + num(median(ad.days_to_close), 0) + " vs team " +
-                 num(median(td.days_to_close), 0));
-    }
-    if (mine.empty())
-      add(0, "too little history to compare with the team yet (" + std::to_string(al.speed.size()) +
-                 " leads with outreach, " + std::to_string(static_cast<int>(ad.closed.n)) +
-                 " resolved deals); forecasts lean on the team's numbers");
-    std::stable_sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.strength > b.strength; });
-    if (mine.size() > 3) mine.resize(3);
-    for (auto& f : mine) {
-      if (f.strength >= 1.96) f.finding += " [significant, z=" + num(f.strength) + "]";
-      out.push_back(std::move(f));
-    }
+  for (const auto& [agent, tenant] : agent_tenants(deals, leads)) {
+    const AgentComparison comparison{agent,
+                                     entry_or_empty(lead_numbers.by_agent, agent),
+                                     entry_or_empty(lead_numbers.by_team, tenant),
+                                     entry_or_empty(deal_numbers.by_agent, agent),
+                                     entry_or_empty(deal_numbers.by_team, tenant),
+                                     entry_or_empty(speed_effect, tenant)};
+    append_strongest_findings(all_agent_findings(comparison), out);
   }
   return out;
 }

@@ -123,6 +123,163 @@ std::uint64_t fnv1a(const std::string& text) {
   return h;
 }
 
+// The feature columns the model uses: the plain set, or every feature but
+// the dropped ones.
+std::vector<std::size_t> model_columns(const DealTrainOptions& options, DealFeatureSet feature_set) {
+  if (feature_set == DealFeatureSet::kPlain) return detail::plain_feature_columns();
+  std::vector<std::size_t> all;
+  for (std::size_t i = 0; i < deal_feature_names().size(); ++i)
+    if (std::find(options.drop_features.begin(), options.drop_features.end(), deal_feature_names()[i]) ==
+        options.drop_features.end())
+      all.push_back(i);
+  return all;
+}
+
+// Example indices of the fitting points (the earlier ones) and of the
+// calibration points (the last calibration_share of them).
+struct RowSplit {
+  std::vector<std::size_t> fit, cal;
+};
+
+RowSplit split_by_point(const ExampleSet& set, double calibration_share) {
+  const std::size_t first_calibration_point =
+      static_cast<std::size_t>(std::floor(static_cast<double>(set.points.size()) * (1.0 - calibration_share)));
+  RowSplit split;
+  for (std::size_t i = 0; i < set.examples.size(); ++i)
+    (set.examples[i].point < first_calibration_point ? split.fit : split.cal).push_back(i);
+  return split;
+}
+
+// Rows of x with their labels (closed = 1) and days-to-close bounds
+// (right-censored unless closed), and which examples they are.
+struct GatheredRows {
+  models::DenseMatrix x;
+  std::vector<float> label, lower, upper;
+  std::vector<std::size_t> kept;
+};
+
+// The examples `rows` of x; with resolved_only, not the open (censored) ones.
+GatheredRows gather_rows(const ExampleSet& set, const models::DenseMatrix& x, const std::vector<std::size_t>& rows,
+                         bool resolved_only) {
+  GatheredRows g{models::DenseMatrix(0, x.cols), {}, {}, {}, {}};
+  for (std::size_t i : rows) {
+    const Example& e = set.examples[i];
+    if (resolved_only && e.outcome == DealOutcome::kOpen) continue;
+    g.x.append_row({x.row(i), x.cols});
+    g.label.push_back(e.outcome == DealOutcome::kClosed ? 1.f : 0.f);
+    g.lower.push_back(static_cast<float>(std::max(e.days, 0.01)));
+    g.upper.push_back(e.outcome == DealOutcome::kClosed ? g.lower.back() : std::numeric_limits<float>::infinity());
+    g.kept.push_back(i);
+  }
+  return g;
+}
+
+// Rows for the days model: closed (observed) and still open
+// (right-censored at the cutoff) examples; lost deals never close.
+GatheredRows days_rows(const ExampleSet& set, const models::DenseMatrix& x, const std::vector<std::size_t>& rows) {
+  std::vector<std::size_t> kept;
+  for (std::size_t i : rows)
+    if (set.examples[i].outcome != DealOutcome::kLost) kept.push_back(i);
+  return gather_rows(set, x, kept, false);
+}
+
+Status check_enough_resolved_deals(const std::vector<float>& fit_y, const std::vector<float>& cal_y) {
+  std::size_t positives = 0;
+  for (float y : fit_y) positives += y > 0.5f ? 1 : 0;
+  if (positives < 20 || fit_y.size() - positives < 20 || cal_y.size() < 20)
+    return invalid_argument("deal training: too few resolved deals (" + std::to_string(positives) + " closed, " +
+                            std::to_string(fit_y.size() - positives) + " lost, " + std::to_string(cal_y.size()) +
+                            " calibration examples); need a longer history");
+  return Status::ok();
+}
+
+models::TrainParams classifier_params(const DealTrainOptions& options) {
+  models::TrainParams clf;
+  clf.objective = "binary:logistic";
+  clf.eval_metric = "logloss";
+  clf.max_depth = options.max_depth;
+  clf.eta = options.eta;
+  clf.num_rounds = 800;
+  clf.early_stopping_rounds = 60;
+  clf.min_child_weight = options.min_child_weight;
+  clf.subsample = 0.8;
+  clf.colsample_bytree = options.colsample_bytree;
+  clf.nthread = threads(options.nthread);
+  clf.seed = options.seed;
+  return clf;
+}
+
+// The days model's parameters: the classifier's trees with the AFT loss.
+models::TrainParams days_params(const models::TrainParams& clf) {
+  models::TrainParams aft = clf;
+  aft.objective = "survival:aft";
+  aft.eval_metric = "aft-nloglik";
+  aft.extra = {{"aft_loss_distribution", "normal"}, {"aft_loss_distribution_scale", "0.8"}};
+  return aft;
+}
+
+// Conformal log-residual quantiles of days (q10, q50, q90) per stage.
+using LogResidualQuantiles = std::array<std::array<double, 3>, kStages>;
+
+// Quantiles of log(actual / predicted) on calibration deals that closed,
+// per stage (pooled when a stage has too few).
+Result<LogResidualQuantiles> log_residual_quantiles(const ExampleSet& set, const std::vector<std::size_t>& dcal_kept,
+                                                   const std::vector<float>& dcal_pred) {
+  std::array<std::vector<double>, kStages> residuals;
+  std::vector<double> pooled;
+  for (std::size_t k = 0; k < dcal_kept.size(); ++k) {
+    const Example& e = set.examples[dcal_kept[k]];
+    if (e.outcome != DealOutcome::kClosed) continue;
+    const double r = std::log(std::max(e.days, 0.5)) - std::log(std::max<double>(dcal_pred[k], 0.5));
+    residuals[static_cast<std::size_t>(e.stage)].push_back(r);
+    pooled.push_back(r);
+  }
+  if (pooled.size() < 20) return invalid_argument("deal training: fewer than 20 closed calibration deals");
+  LogResidualQuantiles q{};
+  for (int s = 0; s < kStages; ++s) {
+    const auto& own = residuals[static_cast<std::size_t>(s)];
+    const auto& r = own.size() >= 40 ? own : pooled;
+    q[static_cast<std::size_t>(s)] = {quantile(r, kLowerQ), quantile(r, 0.5), quantile(r, kUpperQ)};
+  }
+  return q;
+}
+
+// Days MAE and 80% interval coverage on the calibration deals that closed.
+void report_days_accuracy(const ExampleSet& set, const std::vector<std::size_t>& dcal_kept,
+                          const std::vector<float>& dcal_pred, const LogResidualQuantiles& log_residual_q,
+                          DealTrainReport& report) {
+  double abs_err = 0, covered = 0, closed = 0;
+  for (std::size_t k = 0; k < dcal_kept.size(); ++k) {
+    const Example& e = set.examples[dcal_kept[k]];
+    if (e.outcome != DealOutcome::kClosed) continue;
+    const auto& q = log_residual_q[static_cast<std::size_t>(e.stage)];
+    const double base = dcal_pred[k];
+    abs_err += std::abs(base * std::exp(q[1]) - e.days);
+    covered += (e.days >= base * std::exp(q[0]) && e.days <= base * std::exp(q[2])) ? 1 : 0;
+    closed += 1;
+  }
+  report.calibration_days_mae = abs_err / closed;
+  report.calibration_coverage80 = covered / closed;
+}
+
+// Opportunities with a stage row before the cutoff.
+std::size_t opportunities_before(const CrmHistory& history, UnixSeconds cutoff) {
+  std::vector<std::string> ids;
+  for (const auto& s : history.stages)
+    if (s.ts < cutoff) ids.push_back(s.opportunity_id);
+  std::sort(ids.begin(), ids.end());
+  return static_cast<std::size_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
+}
+
+// "deals-<span end date>-<hash of the classifier>".
+std::string model_version(const models::Booster& classifier, const std::string& span_end) {
+  auto model_json = classifier.save_json();
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx",
+                static_cast<unsigned long long>(fnv1a(model_json ? *model_json : std::string())));
+  return "deals-" + span_end.substr(0, 10) + "-" + std::string(hash).substr(0, 8);
+}
+
 }  // namespace
 
 // Conformal log-residual quantiles of days (q10, q50, q90) per stage.
@@ -152,150 +309,58 @@ Result<DealModel> DealModel::train(const CrmHistory& history, const DealTrainOpt
   const UnixSeconds cutoff = effective_cutoff(history, options.cutoff);
   auto set = build_examples(history, options, cutoff);
   if (!set) return set.status();
-  const std::vector<std::size_t> columns = [&] {
-    if (feature_set == DealFeatureSet::kPlain) return detail::plain_feature_columns();
-    std::vector<std::size_t> all;
-    for (std::size_t i = 0; i < deal_feature_names().size(); ++i)
-      if (std::find(options.drop_features.begin(), options.drop_features.end(), deal_feature_names()[i]) ==
-          options.drop_features.end())
-        all.push_back(i);
-    return all;
-  }();
+  const std::vector<std::size_t> columns = model_columns(options, feature_set);
   const models::DenseMatrix x = select_columns(set->x, columns);
-  const std::size_t first_calibration_point = static_cast<std::size_t>(
-      std::floor(static_cast<double>(set->points.size()) * (1.0 - options.calibration_share)));
-
-  // Row indices per split; the classifier skips unresolved (censored) rows.
-  std::vector<std::size_t> fit_rows, cal_rows;
-  for (std::size_t i = 0; i < set->examples.size(); ++i)
-    (set->examples[i].point < first_calibration_point ? fit_rows : cal_rows).push_back(i);
-  auto gather = [&](const std::vector<std::size_t>& rows, bool resolved_only) {
-    models::DenseMatrix m(0, x.cols);
-    std::vector<float> label, lower, upper;
-    std::vector<std::size_t> kept;
-    for (std::size_t i : rows) {
-      const Example& e = set->examples[i];
-      if (resolved_only && e.outcome == DealOutcome::kOpen) continue;
-      m.append_row({x.row(i), x.cols});
-      label.push_back(e.outcome == DealOutcome::kClosed ? 1.f : 0.f);
-      lower.push_back(static_cast<float>(std::max(e.days, 0.01)));
-      upper.push_back(e.outcome == DealOutcome::kClosed ? lower.back() : std::numeric_limits<float>::infinity());
-      kept.push_back(i);
-    }
-    return std::make_tuple(std::move(m), std::move(label), std::move(lower), std::move(upper), std::move(kept));
-  };
-  auto [fit_x, fit_y, fit_lo_unused, fit_hi_unused, fit_kept] = gather(fit_rows, true);
-  auto [cal_x, cal_y, cal_lo_unused, cal_hi_unused, cal_kept] = gather(cal_rows, true);
-  std::size_t positives = 0;
-  for (float y : fit_y) positives += y > 0.5f ? 1 : 0;
-  if (positives < 20 || fit_y.size() - positives < 20 || cal_y.size() < 20)
-    return invalid_argument("deal training: too few resolved deals (" + std::to_string(positives) + " closed, " +
-                            std::to_string(fit_y.size() - positives) + " lost, " + std::to_string(cal_y.size()) +
-                            " calibration examples); need a longer history");
+  // The classifier skips unresolved (censored) rows.
+  const RowSplit split = split_by_point(*set, options.calibration_share);
+  const GatheredRows fit = gather_rows(*set, x, split.fit, true);
+  const GatheredRows cal = gather_rows(*set, x, split.cal, true);
+  REAI_RETURN_IF_ERROR(check_enough_resolved_deals(fit.label, cal.label));
   if (options.progress)
-    std::cerr << "reai train deals: " << set->points.size() << " as-of points, " << fit_y.size()
-              << " training and " << cal_y.size() << " calibration examples\n";
+    std::cerr << "reai train deals: " << set->points.size() << " as-of points, " << fit.label.size()
+              << " training and " << cal.label.size() << " calibration examples\n";
 
-  models::TrainParams clf;
-  clf.objective = "binary:logistic";
-  clf.eval_metric = "logloss";
-  clf.max_depth = options.max_depth;
-  clf.eta = options.eta;
-  clf.num_rounds = 800;
-  clf.early_stopping_rounds = 60;
-  clf.min_child_weight = options.min_child_weight;
-  clf.subsample = 0.8;
-  clf.colsample_bytree = options.colsample_bytree;
-  clf.nthread = threads(options.nthread);
-  clf.seed = options.seed;
-  auto classifier = models::Booster::train(fit_x, fit_y, {}, &cal_x, cal_y, clf);
+  const models::TrainParams clf = classifier_params(options);
+  auto classifier = models::Booster::train(fit.x, fit.label, {}, &cal.x, cal.label, clf);
   if (!classifier) return classifier.status();
-  auto cal_raw = classifier->predict(cal_x);
+  auto cal_raw = classifier->predict(cal.x);
   if (!cal_raw) return cal_raw.status();
   std::vector<double> cal_scores(cal_raw->begin(), cal_raw->end());
-  auto calibrator = models::IsotonicCalibrator::fit(cal_scores, cal_y);
+  auto calibrator = models::IsotonicCalibrator::fit(cal_scores, cal.label);
   if (!calibrator) return calibrator.status();
 
-  // Days to close given it closes: survival:aft on closed (observed) and
-  // still-open (right-censored at the cutoff) examples; lost deals never close.
-  auto days_rows = [&](const std::vector<std::size_t>& rows) {
-    std::vector<std::size_t> kept;
-    for (std::size_t i : rows)
-      if (set->examples[i].outcome != DealOutcome::kLost) kept.push_back(i);
-    return gather(kept, false);
-  };
-  auto [dfit_x, dfit_y_unused, dfit_lo, dfit_hi, dfit_kept] = days_rows(fit_rows);
-  auto [dcal_x, dcal_y_unused, dcal_lo, dcal_hi, dcal_kept] = days_rows(cal_rows);
-  models::TrainParams aft = clf;
-  aft.objective = "survival:aft";
-  aft.eval_metric = "aft-nloglik";
-  aft.extra = {{"aft_loss_distribution", "normal"}, {"aft_loss_distribution_scale", "0.8"}};
-  auto days = models::Booster::train_aft(dfit_x, dfit_lo, dfit_hi, {}, &dcal_x, dcal_lo, dcal_hi, aft);
+  const GatheredRows dfit = days_rows(*set, x, split.fit);
+  const GatheredRows dcal = days_rows(*set, x, split.cal);
+  auto days = models::Booster::train_aft(dfit.x, dfit.lower, dfit.upper, {}, &dcal.x, dcal.lower, dcal.upper,
+                                         days_params(clf));
   if (!days) return days.status();
 
   auto impl = std::make_unique<Impl>(std::move(*classifier), std::move(*days));
   impl->calibrator = std::move(*calibrator);
   impl->columns = columns;
   impl->feature_set = feature_set == DealFeatureSet::kPlain ? "plain" : "full";
-
-  // Conformal quantiles of log(actual / predicted) on calibration deals that
-  // closed, per stage (pooled when a stage has too few).
-  auto dcal_pred = impl->days.predict(dcal_x);
+  auto dcal_pred = impl->days.predict(dcal.x);
   if (!dcal_pred) return dcal_pred.status();
-  std::array<std::vector<double>, kStages> residuals;
-  std::vector<double> pooled;
-  for (std::size_t k = 0; k < dcal_kept.size(); ++k) {
-    const Example& e = set->examples[dcal_kept[k]];
-    if (e.outcome != DealOutcome::kClosed) continue;
-    const double r = std::log(std::max(e.days, 0.5)) - std::log(std::max<double>((*dcal_pred)[k], 0.5));
-    residuals[static_cast<std::size_t>(e.stage)].push_back(r);
-    pooled.push_back(r);
-  }
-  if (pooled.size() < 20) return invalid_argument("deal training: fewer than 20 closed calibration deals");
-  for (int s = 0; s < kStages; ++s) {
-    const auto& r = residuals[static_cast<std::size_t>(s)].size() >= 40 ? residuals[static_cast<std::size_t>(s)] : pooled;
-    impl->log_residual_q[static_cast<std::size_t>(s)] = {quantile(r, kLowerQ), quantile(r, 0.5), quantile(r, kUpperQ)};
-  }
+  auto log_residual_q = log_residual_quantiles(*set, dcal.kept, *dcal_pred);
+  if (!log_residual_q) return log_residual_q.status();
+  impl->log_residual_q = *log_residual_q;
 
   // Out-of-time figures on the calibration points (in-sample for calibration).
   DealTrainReport& report = impl->report;
-  report.train_examples = fit_y.size();
-  report.calibration_examples = cal_y.size();
+  report.train_examples = fit.label.size();
+  report.calibration_examples = cal.label.size();
   report.classifier_rounds = impl->classifier.num_rounds();
   report.days_rounds = impl->days.num_rounds();
   std::vector<double> calibrated;
   for (double s : cal_scores) calibrated.push_back(impl->calibrator.apply(s));
-  report.calibration_auc = models::roc_auc(calibrated, cal_y);
-  report.calibration_brier = models::brier_score(calibrated, cal_y);
-  double abs_err = 0, covered = 0, closed = 0;
-  for (std::size_t k = 0; k < dcal_kept.size(); ++k) {
-    const Example& e = set->examples[dcal_kept[k]];
-    if (e.outcome != DealOutcome::kClosed) continue;
-    const auto& q = impl->log_residual_q[static_cast<std::size_t>(e.stage)];
-    const double base = (*dcal_pred)[k];
-    abs_err += std::abs(base * std::exp(q[1]) - e.days);
-    covered += (e.days >= base * std::exp(q[0]) && e.days <= base * std::exp(q[2])) ? 1 : 0;
-    closed += 1;
-  }
-  report.calibration_days_mae = abs_err / closed;
-  report.calibration_coverage80 = covered / closed;
+  report.calibration_auc = models::roc_auc(calibrated, cal.label);
+  report.calibration_brier = models::brier_score(calibrated, cal.label);
+  report_days_accuracy(*set, dcal.kept, *dcal_pred, impl->log_residual_q, report);
   report.span_start = format_iso8601(set->points.front());
   report.span_end = format_iso8601(cutoff);
-  std::size_t opportunities = 0;
-  {
-    std::vector<std::string> ids;
-    for (const auto& s : history.stages)
-      if (s.ts < cutoff) ids.push_back(s.opportunity_id);
-    std::sort(ids.begin(), ids.end());
-    opportunities = static_cast<std::size_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
-  }
-  report.opportunities = opportunities;
+  report.opportunities = opportunities_before(history, cutoff);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  auto model_json = impl->classifier.save_json();
-  char hash[17];
-  std::snprintf(hash, sizeof hash, "%016llx",
-                static_cast<unsigned long long>(fnv1a(model_json ? *model_json : std::string())));
-  impl->version = "deals-" + report.span_end.substr(0, 10) + "-" + std::string(hash).substr(0, 8);
+  impl->version = model_version(impl->classifier, report.span_end);
   if (report_out != nullptr) *report_out = report;
   return DealModel(std::move(impl));
 }

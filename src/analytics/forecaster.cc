@@ -168,6 +168,425 @@ double seasonal_scale(const std::vector<double>& z) {
   return n > 0 && sum > 0 ? sum / n : kNaN;
 }
 
+// work[m][s]: one metric of one series and every method's forecasts of it.
+using PanelWork = std::vector<std::vector<SeriesWork>>;
+// Candidate combination weights, one per member, each row summing to 1.
+using WeightGrid = std::vector<std::vector<double>>;
+
+constexpr auto kNaive = static_cast<std::size_t>(Method::kSeasonalNaive);
+constexpr auto kEtsIndex = static_cast<std::size_t>(Method::kEts);
+constexpr auto kGbmIndex = static_cast<std::size_t>(Method::kGlobalGbm);
+constexpr auto kThetaIndex = static_cast<std::size_t>(Method::kTheta);
+constexpr auto kPlainIndex = static_cast<std::size_t>(Method::kPlainGbm);
+constexpr auto kMeanIndex = static_cast<std::size_t>(Method::kEtsPlainMean);
+constexpr auto kCombinedIndex = static_cast<std::size_t>(Method::kCombined);
+
+// The combination's members. Theta alone beats ETS on the Texas median
+// price (MASE h = 3 0.884 against 0.935) and brings the combination down a
+// little on both metrics (docs/RESULTS.md, session 6).
+const std::vector<std::size_t> kMembers{kEtsIndex, kGbmIndex, kThetaIndex};
+
+// The months and counts every step of forecast_all_methods shares.
+struct PanelFrame {
+  int horizon = 0;          // H
+  int last_month = 0;       // T
+  int inner_first = 0;      // first inner origin
+  int trained_horizon = 0;  // horizons the global model trains on (>= H)
+  std::size_t series = 0;   // S
+  std::size_t metrics = 0;  // M
+};
+
+PanelFrame panel_frame(const MonthlyPanel& panel, const ForecastOptions& options) {
+  PanelFrame f;
+  f.horizon = options.horizon;
+  f.last_month = panel.last_month;
+  f.inner_first = f.last_month - std::max(kMinInnerOrigins, options.inner_origins);
+  // ETS forecasts are features of the global model for every horizon it
+  // trains on, and a combination member for 1..H (cut back after training).
+  f.trained_horizon = std::max(f.horizon, options.gbm_train_horizon);
+  f.series = panel.series.size();
+  f.metrics = panel.metrics.size();
+  return f;
+}
+
+// y through the transform, missing values kept missing.
+std::vector<double> transformed_values(const std::vector<double>& y, const Transform& t) {
+  std::vector<double> z(y.size());
+  for (std::size_t i = 0; i < y.size(); ++i) z[i] = std::isnan(y[i]) ? kNaN : t.to(y[i]);
+  return z;
+}
+
+// Every metric of every series transformed, with its MASE scale; no
+// forecasts yet.
+PanelWork transformed_metrics(const MonthlyPanel& panel, const PanelFrame& frame) {
+  PanelWork work(frame.metrics, std::vector<SeriesWork>(frame.series));
+  for (std::size_t m = 0; m < frame.metrics; ++m) {
+    const bool positive = metric_positive(panel, m);
+    for (std::size_t s = 0; s < frame.series; ++s) {
+      SeriesWork& w = work[m][s];
+      const auto& y = panel.series[s].values[m];
+      w.start = panel.series[s].start;
+      w.transform = transform_for(y, positive, &w.present);
+      w.z = transformed_values(y, w.transform);
+      w.mase_scale = seasonal_scale(w.z);
+    }
+  }
+  return work;
+}
+
+// Seasonal naive, ETS and theta of every present series, in parallel.
+void fit_local_methods(PanelWork& work, const PanelFrame& frame, int nthread) {
+  const std::size_t S = frame.series;
+  parallel_for(S * frame.metrics, nthread, [&](std::size_t k) {
+    SeriesWork& w = work[k / S][k % S];
+    if (!w.present) return;
+    naive_forecasts(w.z, frame.horizon, w.inner[kNaive], w.final[kNaive]);
+    ets_forecasts(w.z, w.start, frame.inner_first, frame.trained_horizon, w.inner[kEtsIndex], w.final[kEtsIndex]);
+    theta_forecasts(w.z, w.start, frame.inner_first, frame.horizon, w.inner[kThetaIndex], w.final[kThetaIndex]);
+  });
+}
+
+// Covariate columns (after the metrics), transformed like the metrics, as
+// features only: [covariate][series].
+std::vector<std::vector<std::vector<double>>> transformed_covariates(const MonthlyPanel& panel,
+                                                                     const PanelFrame& frame) {
+  const std::size_t S = frame.series;
+  const std::size_t M = frame.metrics;
+  const std::size_t C = panel.series.front().values.size();
+  std::vector<std::vector<std::vector<double>>> covariate_z(C > M ? C - M : 0, std::vector<std::vector<double>>(S));
+  for (std::size_t c = M; c < C; ++c) {
+    const bool positive = metric_positive(panel, c);
+    for (std::size_t s = 0; s < S; ++s) {
+      const auto& y = panel.series[s].values[c];
+      bool present = false;
+      const Transform t = transform_for(y, positive, &present);
+      covariate_z[c - M][s] = transformed_values(y, t);
+    }
+  }
+  return covariate_z;
+}
+
+// The product's global model input. It points into work and covariate_z,
+// which must outlive it.
+GlobalModelInput global_model_input(const PanelWork& work,
+                                    const std::vector<std::vector<std::vector<double>>>& covariate_z,
+                                    const PanelFrame& frame, const ForecastOptions& options) {
+  GlobalModelInput input;
+  input.horizon = frame.horizon;
+  input.inner_first = frame.inner_first;
+  input.last_month = frame.last_month;
+  input.rounds = options.gbm_rounds;
+  input.nthread = options.nthread;
+  input.seed = options.seed;
+  input.folds = options.gbm_folds;
+  input.train_horizon = frame.trained_horizon;
+  input.market_others = true;
+  for (std::size_t m = 0; m < frame.metrics; ++m) {
+    std::vector<GlobalModelSeries> series;
+    for (std::size_t s = 0; s < frame.series; ++s) {
+      GlobalModelSeries g{&work[m][s].z, work[m][s].start, &work[m][s].inner[kEtsIndex], &work[m][s].final[kEtsIndex],
+                          {}};
+      // Every other column of the same series informs this one (sales and
+      // listings move before prices do).
+      for (std::size_t other = 0; other < frame.metrics; ++other) {
+        if (other != m) g.others.push_back(&work[other][s].z);
+      }
+      for (const auto& z : covariate_z) g.others.push_back(&z[s]);
+      series.push_back(std::move(g));
+    }
+    input.metrics.push_back(std::move(series));
+  }
+  return input;
+}
+
+// The reference global model: the same rows without stacked ETS, other
+// columns or market trend; two cross-fitted folds for its intervals (the
+// settings its backtest figures in docs/RESULTS.md were measured with).
+GlobalModelInput reference_model_input(GlobalModelInput input) {
+  input.plain = true;
+  input.folds = 2;
+  input.train_horizon = 0;
+  input.direct = false;
+  // The trees of session 5 (stronger than the product's cheaper ones on
+  // this model): the reference is not handicapped.
+  input.rounds = 200;
+  input.eta = 0.05;
+  input.max_bin = 64;
+  input.colsample = 0.8;
+  return input;
+}
+
+// ETS was fitted for the global model's trained horizons: keep 1..H.
+void cut_ets_to_horizon(PanelWork& work, int horizon) {
+  const auto H = static_cast<std::size_t>(horizon);
+  for (auto& by_series : work) {
+    for (SeriesWork& w : by_series) {
+      if (w.inner[kEtsIndex].size() > H) w.inner[kEtsIndex].resize(H);
+      if (w.final[kEtsIndex].size() > H) w.final[kEtsIndex].resize(H);
+    }
+  }
+}
+
+// Moves a global model's forecasts into work as `method`'s.
+void store_model_forecasts(PanelWork& work, GlobalModelOutput& model, std::size_t method) {
+  for (std::size_t m = 0; m < work.size(); ++m) {
+    for (std::size_t s = 0; s < work[m].size(); ++s) {
+      work[m][s].inner[method] = std::move(model.inner[m][s]);
+      work[m][s].final[method] = std::move(model.final[m][s]);
+    }
+  }
+}
+
+// Whether `method` is forecast at all: the references only on request.
+bool method_computed(std::size_t method, bool references) {
+  return references || (method != kPlainIndex && method != kMeanIndex);
+}
+
+constexpr int kGrid = 10;
+
+// Candidate weights: every point of the simplex on a 1/kGrid lattice, that
+// is every composition of kGrid into `members` non-negative parts.
+WeightGrid simplex_grid(std::size_t members) {
+  WeightGrid grid;
+  std::vector<int> parts(members, 0);
+  auto add = [&](auto&& self, std::size_t k, int left) -> void {
+    if (k + 1 == members) {
+      parts[k] = left;
+      std::vector<double> w;
+      for (int p : parts) w.push_back(static_cast<double>(p) / kGrid);
+      grid.push_back(std::move(w));
+      return;
+    }
+    for (int p = 0; p <= left; ++p) {
+      parts[k] = p;
+      self(self, k + 1, left - p);
+    }
+  };
+  add(add, 0, kGrid);
+  return grid;
+}
+
+// Replaces each computed method's missing forecasts at horizon index hi by
+// seasonal naive, so every method answers for every series.
+void fill_missing_with_naive(SeriesWork& w, int horizon, std::size_t hi, bool references) {
+  const auto H = static_cast<std::size_t>(horizon);
+  for (std::size_t method = 1; method < kCombinedIndex; ++method) {
+    if (!method_computed(method, references) || method == kMeanIndex) continue;
+    if (w.inner[method].size() != H) w.inner[method] = w.inner[kNaive];
+    if (w.final[method].size() != H) w.final[method] = w.final[kNaive];
+    for (std::size_t i = 0; i < w.z.size(); ++i) {
+      if (std::isnan(w.inner[method][hi][i])) w.inner[method][hi][i] = w.inner[kNaive][hi][i];
+    }
+    if (std::isnan(w.final[method][hi])) w.final[method][hi] = w.final[kNaive][hi];
+  }
+}
+
+// The mean of ETS and the plain reference model at horizon index hi.
+void fill_ets_plain_mean(SeriesWork& w, int horizon, std::size_t hi) {
+  const auto H = static_cast<std::size_t>(horizon);
+  if (w.inner[kMeanIndex].size() != H) {
+    w.inner[kMeanIndex].assign(H, std::vector<double>(w.z.size(), kNaN));
+    w.final[kMeanIndex].assign(H, kNaN);
+  }
+  for (std::size_t i = 0; i < w.z.size(); ++i) {
+    w.inner[kMeanIndex][hi][i] = 0.5 * (w.inner[kEtsIndex][hi][i] + w.inner[kPlainIndex][hi][i]);
+  }
+  w.final[kMeanIndex][hi] = 0.5 * (w.final[kEtsIndex][hi] + w.final[kPlainIndex][hi]);
+}
+
+// One horizon h of one metric: where its inner errors are.
+struct HorizonFrame {
+  int h = 1;
+  std::size_t hi = 0;  // h - 1
+  int inner_first = 0;
+  int last_month = 0;
+};
+
+// Inner-origin errors of one series at horizon h, scaled by its MASE scale:
+// of `method`, or with `weights` of the members' blend.
+std::vector<double> scaled_errors(const SeriesWork& w, std::size_t method, const std::vector<double>* weights,
+                                  const HorizonFrame& at) {
+  std::vector<double> errors;
+  const double scale = std::isnan(w.mase_scale) ? 1.0 : w.mase_scale;
+  for (int o = at.inner_first; o + at.h <= at.last_month; ++o) {
+    const int idx = o + at.h - w.start;
+    if (idx < 0 || idx >= static_cast<int>(w.z.size())) continue;
+    const auto i = static_cast<std::size_t>(idx);
+    if (std::isnan(w.z[i])) continue;
+    double f = 0;
+    if (weights == nullptr) {
+      f = w.inner[method][at.hi][i];
+    } else {
+      for (std::size_t k = 0; k < kMembers.size(); ++k) f += (*weights)[k] * w.inner[kMembers[k]][at.hi][i];
+    }
+    if (!std::isnan(f)) errors.push_back((w.z[i] - f) / scale);
+  }
+  return errors;
+}
+
+double mean_abs(const std::vector<double>& e) {
+  double sum = 0;
+  for (double v : e) sum += std::abs(v);
+  return e.empty() ? kNaN : sum / static_cast<double>(e.size());
+}
+
+// Inner losses of every candidate weight: per series, their sum over series,
+// and each series' number of errors (0 when its members' errors differ).
+struct GridLosses {
+  std::vector<std::vector<double>> series_loss;  // [series][candidate]
+  std::vector<double> series_n;
+  std::vector<double> pooled_loss;  // [candidate]
+};
+
+GridLosses grid_losses(const std::vector<SeriesWork>& metric_work, const WeightGrid& grid, const HorizonFrame& at) {
+  const std::size_t S = metric_work.size();
+  GridLosses l{std::vector<std::vector<double>>(S, std::vector<double>(grid.size(), 0.0)), std::vector<double>(S, 0.0),
+               std::vector<double>(grid.size(), 0.0)};
+  for (std::size_t s = 0; s < S; ++s) {
+    if (!metric_work[s].present) continue;
+    std::vector<std::vector<double>> e;
+    for (std::size_t member : kMembers) e.push_back(scaled_errors(metric_work[s], member, nullptr, at));
+    bool aligned = true;
+    for (const auto& v : e) aligned = aligned && v.size() == e.front().size();
+    if (!aligned) continue;
+    l.series_n[s] = static_cast<double>(e.front().size());
+    for (std::size_t j = 0; j < e.front().size(); ++j) {
+      for (std::size_t g = 0; g < grid.size(); ++g) {
+        double blend = 0;
+        for (std::size_t k = 0; k < kMembers.size(); ++k) blend += grid[g][k] * e[k][j];
+        l.series_loss[s][g] += std::abs(blend);
+      }
+    }
+    for (std::size_t g = 0; g < grid.size(); ++g) l.pooled_loss[g] += l.series_loss[s][g];
+  }
+  return l;
+}
+
+const std::vector<double>& best_weights(const WeightGrid& grid, const std::vector<double>& loss) {
+  return grid[static_cast<std::size_t>(std::min_element(loss.begin(), loss.end()) - loss.begin())];
+}
+
+// Weights of the members (seasonal naive is the fallback, not a member: it
+// is far behind on every series tried), on a grid over the simplex: the
+// weights minimising the pooled inner error, moved towards each series' own
+// best weights by its number of errors. [series][member]
+std::vector<std::vector<double>> combination_weights(const std::vector<SeriesWork>& metric_work,
+                                                     const WeightGrid& grid, const HorizonFrame& at) {
+  const std::size_t S = metric_work.size();
+  const GridLosses l = grid_losses(metric_work, grid, at);
+  const std::vector<double> pooled_weights = best_weights(grid, l.pooled_loss);
+  std::vector<std::vector<double>> weights(S, std::vector<double>(kMembers.size(), 0.0));
+  for (std::size_t s = 0; s < S; ++s) {
+    const std::vector<double> own = l.series_n[s] > 0 ? best_weights(grid, l.series_loss[s]) : pooled_weights;
+    for (std::size_t k = 0; k < kMembers.size(); ++k) {
+      weights[s][k] = (l.series_n[s] * own[k] + kWeightShrink * pooled_weights[k]) / (l.series_n[s] + kWeightShrink);
+    }
+  }
+  return weights;
+}
+
+// A method's interval widths at one horizon: quantiles of standardised
+// inner errors pooled over series, times each series' shrunk error level.
+struct IntervalScales {
+  std::vector<double> level;  // [series], NaN when absent
+  double q80 = 0, q95 = 0;
+};
+
+IntervalScales interval_scales(const std::vector<SeriesWork>& metric_work, std::size_t method,
+                               const std::vector<std::vector<double>>& weights, const HorizonFrame& at) {
+  const std::size_t S = metric_work.size();
+  std::vector<std::vector<double>> errors(S);
+  IntervalScales out{std::vector<double>(S, kNaN), 0, 0};
+  double pooled_level = 0;
+  int pooled_n = 0;
+  for (std::size_t s = 0; s < S; ++s) {
+    if (!metric_work[s].present) continue;
+    errors[s] = scaled_errors(metric_work[s], method, method == kCombinedIndex ? &weights[s] : nullptr, at);
+    const double mae = mean_abs(errors[s]);
+    if (!std::isnan(mae)) {
+      pooled_level += mae;
+      ++pooled_n;
+    }
+  }
+  pooled_level = pooled_n > 0 ? pooled_level / pooled_n : 1.0;
+  std::vector<double> standardised;
+  for (std::size_t s = 0; s < S; ++s) {
+    if (!metric_work[s].present) continue;
+    const double n = static_cast<double>(errors[s].size());
+    const double own = mean_abs(errors[s]);
+    double& level = out.level[s];
+    level = std::isnan(own) ? pooled_level : (n * own + kShrinkOrigins * pooled_level) / (n + kShrinkOrigins);
+    if (level <= 0) level = pooled_level > 0 ? pooled_level : 1.0;
+    for (double e : errors[s]) standardised.push_back(std::abs(e) / level);
+  }
+  out.q80 = quantile(standardised, 0.8);
+  out.q95 = quantile(standardised, 0.95);
+  // Without enough inner errors fall back to a normal approximation.
+  if (standardised.size() < 20) {
+    out.q80 = kZ80 * 1.2533;  // MAE of a normal is 0.798 sd
+    out.q95 = 1.96 * 1.2533;
+  }
+  return out;
+}
+
+// A method's final forecasts of metric m at one horizon, with intervals,
+// appended to `points` for every present series that has one.
+void append_final_forecasts(const std::vector<SeriesWork>& metric_work, std::size_t m, std::size_t method,
+                            const std::vector<std::vector<double>>& weights, const IntervalScales& scales,
+                            const HorizonFrame& at, std::vector<ForecastPoint>& points) {
+  for (std::size_t s = 0; s < metric_work.size(); ++s) {
+    const SeriesWork& w = metric_work[s];
+    if (!w.present) continue;
+    double f = 0;
+    if (method == kCombinedIndex) {
+      for (std::size_t k = 0; k < kMembers.size(); ++k) f += weights[s][k] * w.final[kMembers[k]][at.hi];
+    } else {
+      f = w.final[method][at.hi];
+    }
+    if (std::isnan(f)) continue;
+    const double scale = (std::isnan(w.mase_scale) ? 1.0 : w.mase_scale) * scales.level[s];
+    ForecastPoint p;
+    p.series = s;
+    p.metric = m;
+    p.month = at.last_month + at.h;
+    p.h = at.h;
+    p.point = w.transform.from(f);
+    p.lower80 = w.transform.from(f - scales.q80 * scale);
+    p.upper80 = w.transform.from(f + scales.q80 * scale);
+    p.lower95 = w.transform.from(f - scales.q95 * scale);
+    p.upper95 = w.transform.from(f + scales.q95 * scale);
+    points.push_back(p);
+  }
+}
+
+// Every computed method's forecasts of metric m at horizon h, into out.
+void forecast_metric_horizon(std::vector<SeriesWork>& metric_work, std::size_t m, int h, const PanelFrame& frame,
+                             const WeightGrid& grid, bool references, PanelForecasts& out) {
+  const HorizonFrame at{h, static_cast<std::size_t>(h - 1), frame.inner_first, frame.last_month};
+  for (SeriesWork& w : metric_work) {
+    if (!w.present) continue;
+    fill_missing_with_naive(w, frame.horizon, at.hi, references);
+    if (method_computed(kMeanIndex, references)) fill_ets_plain_mean(w, frame.horizon, at.hi);
+  }
+  const auto weights = combination_weights(metric_work, grid, at);
+  for (std::size_t method = 0; method <= kCombinedIndex; ++method) {
+    if (!method_computed(method, references)) continue;
+    const IntervalScales scales = interval_scales(metric_work, method, weights, at);
+    append_final_forecasts(metric_work, m, method, weights, scales, at, out.by_method[method]);
+  }
+}
+
+// Each method's points by series, metric, then horizon.
+void sort_by_series_metric_horizon(PanelForecasts& out) {
+  for (auto& points : out.by_method) {
+    std::sort(points.begin(), points.end(), [](const ForecastPoint& a, const ForecastPoint& b) {
+      if (a.series != b.series) return a.series < b.series;
+      if (a.metric != b.metric) return a.metric < b.metric;
+      return a.h < b.h;
+    });
+  }
+}
+
 }  // namespace
 
 const char* method_name(Method method) {
@@ -193,311 +612,33 @@ const char* method_name(Method method) {
 Result<PanelForecasts> forecast_all_methods(const MonthlyPanel& panel, const ForecastOptions& options) {
   if (panel.series.empty() || panel.metrics.empty()) return invalid_argument("empty panel");
   if (options.horizon < 1 || options.horizon > 24) return invalid_argument("horizon must be in 1..24");
-  const int H = options.horizon;
-  const int T = panel.last_month;
-  const int inner_count = std::max(kMinInnerOrigins, options.inner_origins);
-  const int inner_first = T - inner_count;
-  const std::size_t S = panel.series.size();
-  const std::size_t M = panel.metrics.size();
-
-  // work[m][s]
-  std::vector<std::vector<SeriesWork>> work(M, std::vector<SeriesWork>(S));
-  for (std::size_t m = 0; m < M; ++m) {
-    const bool positive = metric_positive(panel, m);
-    for (std::size_t s = 0; s < S; ++s) {
-      SeriesWork& w = work[m][s];
-      const auto& y = panel.series[s].values[m];
-      w.start = panel.series[s].start;
-      w.transform = transform_for(y, positive, &w.present);
-      w.z.resize(y.size());
-      for (std::size_t i = 0; i < y.size(); ++i) w.z[i] = std::isnan(y[i]) ? kNaN : w.transform.to(y[i]);
-      w.mase_scale = seasonal_scale(w.z);
-    }
-  }
-  // ETS forecasts are features of the global model for every horizon it
-  // trains on, and a combination member for 1..H (cut back after training).
-  const int trained_horizon = std::max(H, options.gbm_train_horizon);
-  if (options.progress) options.progress("fitting ETS on " + std::to_string(S * M) + " series");
-  parallel_for(S * M, options.nthread, [&](std::size_t k) {
-    SeriesWork& w = work[k / S][k % S];
-    if (!w.present) return;
-    const auto ets = static_cast<std::size_t>(Method::kEts);
-    const auto naive = static_cast<std::size_t>(Method::kSeasonalNaive);
-    const auto theta = static_cast<std::size_t>(Method::kTheta);
-    naive_forecasts(w.z, H, w.inner[naive], w.final[naive]);
-    ets_forecasts(w.z, w.start, inner_first, trained_horizon, w.inner[ets], w.final[ets]);
-    theta_forecasts(w.z, w.start, inner_first, H, w.inner[theta], w.final[theta]);
-  });
+  const PanelFrame frame = panel_frame(panel, options);
+  PanelWork work = transformed_metrics(panel, frame);
+  if (options.progress) options.progress("fitting ETS on " + std::to_string(frame.series * frame.metrics) + " series");
+  fit_local_methods(work, frame, options.nthread);
 
   if (options.progress) options.progress("training the global gradient-boosted model");
-  // Covariate columns, transformed like the metrics, as features only.
-  const std::size_t C = panel.series.front().values.size();
-  std::vector<std::vector<std::vector<double>>> covariate_z(C > M ? C - M : 0, std::vector<std::vector<double>>(S));
-  for (std::size_t c = M; c < C; ++c) {
-    const bool positive = metric_positive(panel, c);
-    for (std::size_t s = 0; s < S; ++s) {
-      const auto& y = panel.series[s].values[c];
-      bool present = false;
-      const Transform t = transform_for(y, positive, &present);
-      auto& z = covariate_z[c - M][s];
-      z.resize(y.size());
-      for (std::size_t i = 0; i < y.size(); ++i) z[i] = std::isnan(y[i]) ? kNaN : t.to(y[i]);
-    }
-  }
-  GlobalModelInput input;
-  input.horizon = H;
-  input.inner_first = inner_first;
-  input.last_month = T;
-  input.rounds = options.gbm_rounds;
-  input.nthread = options.nthread;
-  input.seed = options.seed;
-  input.folds = options.gbm_folds;
-  input.train_horizon = trained_horizon;
-  input.market_others = true;
-  for (std::size_t m = 0; m < M; ++m) {
-    std::vector<GlobalModelSeries> series;
-    const auto ets = static_cast<std::size_t>(Method::kEts);
-    for (std::size_t s = 0; s < S; ++s) {
-      GlobalModelSeries g{&work[m][s].z, work[m][s].start, &work[m][s].inner[ets], &work[m][s].final[ets], {}};
-      // Every other column of the same series informs this one (sales and
-      // listings move before prices do).
-      for (std::size_t other = 0; other < M; ++other) {
-        if (other != m) g.others.push_back(&work[other][s].z);
-      }
-      for (const auto& z : covariate_z) g.others.push_back(&z[s]);
-      series.push_back(std::move(g));
-    }
-    input.metrics.push_back(std::move(series));
-  }
+  const auto covariate_z = transformed_covariates(panel, frame);
+  const GlobalModelInput input = global_model_input(work, covariate_z, frame, options);
   auto gbm = run_global_model(input);
   if (!gbm) return gbm.status();
-  for (auto& by_series : work) {
-    for (SeriesWork& w : by_series) {
-      const auto ets = static_cast<std::size_t>(Method::kEts);
-      if (w.inner[ets].size() > static_cast<std::size_t>(H)) w.inner[ets].resize(static_cast<std::size_t>(H));
-      if (w.final[ets].size() > static_cast<std::size_t>(H)) w.final[ets].resize(static_cast<std::size_t>(H));
-    }
-  }
-  for (std::size_t m = 0; m < M; ++m) {
-    for (std::size_t s = 0; s < S; ++s) {
-      const auto g = static_cast<std::size_t>(Method::kGlobalGbm);
-      work[m][s].inner[g] = std::move(gbm->inner[m][s]);
-      work[m][s].final[g] = std::move(gbm->final[m][s]);
-    }
-  }
-  // The reference global model: the same rows without stacked ETS, other
-  // columns or market trend; two cross-fitted folds for its intervals (the
-  // settings its backtest figures in docs/RESULTS.md were measured with).
-  const auto plain = static_cast<std::size_t>(Method::kPlainGbm);
-  const auto mean = static_cast<std::size_t>(Method::kEtsPlainMean);
+  cut_ets_to_horizon(work, frame.horizon);
+  store_model_forecasts(work, *gbm, kGbmIndex);
   if (options.references) {
     if (options.progress) options.progress("training the plain reference global model");
-    input.plain = true;
-    input.folds = 2;
-    input.train_horizon = 0;
-    input.direct = false;
-    // The trees of session 5 (stronger than the product's cheaper ones on
-    // this model): the reference is not handicapped.
-    input.rounds = 200;
-    input.eta = 0.05;
-    input.max_bin = 64;
-    input.colsample = 0.8;
-    auto reference = run_global_model(input);
+    auto reference = run_global_model(reference_model_input(input));
     if (!reference) return reference.status();
-    for (std::size_t m = 0; m < M; ++m) {
-      for (std::size_t s = 0; s < S; ++s) {
-        work[m][s].inner[plain] = std::move(reference->inner[m][s]);
-        work[m][s].final[plain] = std::move(reference->final[m][s]);
-      }
-    }
-  }
-  auto computed = [&](std::size_t method) { return options.references || (method != plain && method != mean); };
-  // The combination's members. Theta alone beats ETS on the Texas median
-  // price (MASE h = 3 0.884 against 0.935) and brings the combination down a
-  // little on both metrics (docs/RESULTS.md, session 6).
-  const std::vector<std::size_t> members{static_cast<std::size_t>(Method::kEts),
-                                         static_cast<std::size_t>(Method::kGlobalGbm),
-                                         static_cast<std::size_t>(Method::kTheta)};
-  constexpr int kGrid = 10;
-  // Candidate weights: every point of the simplex on a 1/kGrid lattice.
-  std::vector<std::vector<double>> grid;
-  {
-    std::vector<int> parts(members.size(), 0);
-    // Every composition of kGrid into members.size() non-negative parts.
-    auto add = [&](auto&& self, std::size_t k, int left) -> void {
-      if (k + 1 == members.size()) {
-        parts[k] = left;
-        std::vector<double> w;
-        for (int p : parts) w.push_back(static_cast<double>(p) / kGrid);
-        grid.push_back(std::move(w));
-        return;
-      }
-      for (int p = 0; p <= left; ++p) {
-        parts[k] = p;
-        self(self, k + 1, left - p);
-      }
-    };
-    add(add, 0, kGrid);
+    store_model_forecasts(work, *reference, kPlainIndex);
   }
 
+  const WeightGrid grid = simplex_grid(kMembers.size());
   PanelForecasts out;
-  const auto naive = static_cast<std::size_t>(Method::kSeasonalNaive);
-  const auto combined = static_cast<std::size_t>(Method::kCombined);
-  for (std::size_t m = 0; m < M; ++m) {
-    for (int h = 1; h <= H; ++h) {
-      const auto hi = static_cast<std::size_t>(h - 1);
-      // Replace each method's missing forecasts by seasonal naive, so every
-      // method answers for every series.
-      for (std::size_t s = 0; s < S; ++s) {
-        SeriesWork& w = work[m][s];
-        if (!w.present) continue;
-        for (std::size_t method = 1; method < combined; ++method) {
-          if (!computed(method) || method == mean) continue;
-          if (w.inner[method].size() != static_cast<std::size_t>(H)) w.inner[method] = w.inner[naive];
-          if (w.final[method].size() != static_cast<std::size_t>(H)) w.final[method] = w.final[naive];
-          for (std::size_t i = 0; i < w.z.size(); ++i) {
-            if (std::isnan(w.inner[method][hi][i])) w.inner[method][hi][i] = w.inner[naive][hi][i];
-          }
-          if (std::isnan(w.final[method][hi])) w.final[method][hi] = w.final[naive][hi];
-        }
-        if (computed(mean)) {
-          const auto ets = static_cast<std::size_t>(Method::kEts);
-          if (w.inner[mean].size() != static_cast<std::size_t>(H)) {
-            w.inner[mean].assign(static_cast<std::size_t>(H), std::vector<double>(w.z.size(), kNaN));
-            w.final[mean].assign(static_cast<std::size_t>(H), kNaN);
-          }
-          for (std::size_t i = 0; i < w.z.size(); ++i) {
-            w.inner[mean][hi][i] = 0.5 * (w.inner[ets][hi][i] + w.inner[plain][hi][i]);
-          }
-          w.final[mean][hi] = 0.5 * (w.final[ets][hi] + w.final[plain][hi]);
-        }
-      }
-      // Inner-origin absolute errors per method and series, scaled.
-      auto scaled_errors = [&](std::size_t method, std::size_t s, const std::vector<double>* weights) {
-        const SeriesWork& w = work[m][s];
-        std::vector<double> errors;
-        const double scale = std::isnan(w.mase_scale) ? 1.0 : w.mase_scale;
-        for (int o = inner_first; o + h <= T; ++o) {
-          const int idx = o + h - w.start;
-          if (idx < 0 || idx >= static_cast<int>(w.z.size())) continue;
-          const auto i = static_cast<std::size_t>(idx);
-          if (std::isnan(w.z[i])) continue;
-          double f = 0;
-          if (weights == nullptr) {
-            f = w.inner[method][hi][i];
-          } else {
-            for (std::size_t k = 0; k < members.size(); ++k) f += (*weights)[k] * w.inner[members[k]][hi][i];
-          }
-          if (!std::isnan(f)) errors.push_back((w.z[i] - f) / scale);
-        }
-        return errors;
-      };
-      auto mean_abs = [](const std::vector<double>& e) {
-        double sum = 0;
-        for (double v : e) sum += std::abs(v);
-        return e.empty() ? kNaN : sum / static_cast<double>(e.size());
-      };
-      // Weights of the members (seasonal naive is the fallback, not a
-      // member: it is far behind on every series tried), on a grid over the
-      // simplex: the weights minimising the pooled inner error, moved
-      // towards each series' own best weights by its number of errors.
-      std::vector<std::vector<double>> series_loss(S, std::vector<double>(grid.size(), 0.0));
-      std::vector<double> series_n(S, 0.0);
-      std::vector<double> pooled_loss(grid.size(), 0.0);
-      for (std::size_t s = 0; s < S; ++s) {
-        if (!work[m][s].present) continue;
-        std::vector<std::vector<double>> e;
-        for (std::size_t member : members) e.push_back(scaled_errors(member, s, nullptr));
-        bool aligned = true;
-        for (const auto& v : e) aligned = aligned && v.size() == e.front().size();
-        if (!aligned) continue;
-        series_n[s] = static_cast<double>(e.front().size());
-        for (std::size_t j = 0; j < e.front().size(); ++j) {
-          for (std::size_t g = 0; g < grid.size(); ++g) {
-            double blend = 0;
-            for (std::size_t k = 0; k < members.size(); ++k) blend += grid[g][k] * e[k][j];
-            series_loss[s][g] += std::abs(blend);
-          }
-        }
-        for (std::size_t g = 0; g < grid.size(); ++g) pooled_loss[g] += series_loss[s][g];
-      }
-      auto best_weights = [&](const std::vector<double>& loss) {
-        return grid[static_cast<std::size_t>(std::min_element(loss.begin(), loss.end()) - loss.begin())];
-      };
-      const std::vector<double> pooled_weights = best_weights(pooled_loss);
-      std::vector<std::vector<double>> weights(S, std::vector<double>(members.size(), 0.0));
-      for (std::size_t s = 0; s < S; ++s) {
-        const std::vector<double> own = series_n[s] > 0 ? best_weights(series_loss[s]) : pooled_weights;
-        for (std::size_t k = 0; k < members.size(); ++k) {
-          weights[s][k] = (series_n[s] * own[k] + kWeightShrink * pooled_weights[k]) / (series_n[s] + kWeightShrink);
-        }
-      }
-      // Intervals: quantiles of standardised inner errors pooled over
-      // series, times each series' shrunk error level.
-      for (std::size_t method = 0; method <= combined; ++method) {
-        if (!computed(method)) continue;
-        std::vector<std::vector<double>> errors(S);
-        std::vector<double> level(S, kNaN);
-        double pooled_level = 0;
-        int pooled_n = 0;
-        for (std::size_t s = 0; s < S; ++s) {
-          if (!work[m][s].present) continue;
-          errors[s] = scaled_errors(method, s, method == combined ? &weights[s] : nullptr);
-          const double mae = mean_abs(errors[s]);
-          if (!std::isnan(mae)) {
-            pooled_level += mae;
-            ++pooled_n;
-          }
-        }
-        pooled_level = pooled_n > 0 ? pooled_level / pooled_n : 1.0;
-        std::vector<double> standardised;
-        for (std::size_t s = 0; s < S; ++s) {
-          if (!work[m][s].present) continue;
-          const double n = static_cast<double>(errors[s].size());
-          const double own = mean_abs(errors[s]);
-          level[s] = std::isnan(own) ? pooled_level : (n * own + kShrinkOrigins * pooled_level) / (n + kShrinkOrigins);
-          if (level[s] <= 0) level[s] = pooled_level > 0 ? pooled_level : 1.0;
-          for (double e : errors[s]) standardised.push_back(std::abs(e) / level[s]);
-        }
-        // Without enough inner errors fall back to a normal approximation.
-        double q80 = quantile(standardised, 0.8), q95 = quantile(standardised, 0.95);
-        if (standardised.size() < 20) {
-          q80 = kZ80 * 1.2533;  // MAE of a normal is 0.798 sd
-          q95 = 1.96 * 1.2533;
-        }
-        for (std::size_t s = 0; s < S; ++s) {
-          const SeriesWork& w = work[m][s];
-          if (!w.present) continue;
-          double f = 0;
-          if (method == combined) {
-            for (std::size_t k = 0; k < members.size(); ++k) f += weights[s][k] * w.final[members[k]][hi];
-          } else {
-            f = w.final[method][hi];
-          }
-          if (std::isnan(f)) continue;
-          const double scale = (std::isnan(w.mase_scale) ? 1.0 : w.mase_scale) * level[s];
-          ForecastPoint p;
-          p.series = s;
-          p.metric = m;
-          p.month = T + h;
-          p.h = h;
-          p.point = w.transform.from(f);
-          p.lower80 = w.transform.from(f - q80 * scale);
-          p.upper80 = w.transform.from(f + q80 * scale);
-          p.lower95 = w.transform.from(f - q95 * scale);
-          p.upper95 = w.transform.from(f + q95 * scale);
-          out.by_method[method].push_back(p);
-        }
-      }
+  for (std::size_t m = 0; m < frame.metrics; ++m) {
+    for (int h = 1; h <= frame.horizon; ++h) {
+      forecast_metric_horizon(work[m], m, h, frame, grid, options.references, out);
     }
   }
-  for (auto& points : out.by_method) {
-    std::sort(points.begin(), points.end(), [](const ForecastPoint& a, const ForecastPoint& b) {
-      if (a.series != b.series) return a.series < b.series;
-      if (a.metric != b.metric) return a.metric < b.metric;
-      return a.h < b.h;
-    });
-  }
+  sort_by_series_metric_horizon(out);
   return out;
 }
 

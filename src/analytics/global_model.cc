@@ -202,117 +202,187 @@ struct RowRef {
   double base;
 };
 
-}  // namespace
-
-Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
-  GlobalModelOutput out;
-  const std::size_t M = input.metrics.size();
-  const int H = input.horizon;
-  out.inner.resize(M);
-  out.final.resize(M);
+// The first month of any series.
+int first_month(const GlobalModelInput& input) {
   int first = input.last_month;
   for (const auto& metric : input.metrics) {
     for (const auto& s : metric) first = std::min(first, s.start);
   }
-  std::vector<std::vector<double>> trends;
-  if (!input.plain) {
-    for (const auto& metric : input.metrics) trends.push_back(market_trend(metric, first, input.last_month));
-  }
+  return first;
+}
 
-  // Inner origins are forecast by earlier models (cross-fitting): the inner
-  // window is cut into `folds` parts, each forecast by a model trained on
-  // targets up to the part's first origin. A single model from the first
-  // origin grew stale over 18 months and made the global model look worse
-  // than it is, which skewed the combination weights towards ETS.
-  const int folds = std::max(0, input.folds);
-  std::vector<int> cuts;
-  for (int k = 0; k < folds; ++k) cuts.push_back(input.inner_first + k * (input.last_month - input.inner_first) / folds);
-  auto fold_of = [&](int origin) {
+// Inner origins are forecast by earlier models (cross-fitting): the inner
+// window is cut into `folds` parts, each forecast by a model trained on
+// targets up to the part's first origin. A single model from the first
+// origin grew stale over 18 months and made the global model look worse
+// than it is, which skewed the combination weights towards ETS.
+struct Folds {
+  int count = 0;
+  std::vector<int> cuts;  // first origin of each part
+  // The part that forecasts from `origin`.
+  std::size_t of(int origin) const {
     int k = 0;
-    while (k + 1 < folds && origin >= cuts[static_cast<std::size_t>(k + 1)]) ++k;
+    while (k + 1 < count && origin >= cuts[static_cast<std::size_t>(k + 1)]) ++k;
     return static_cast<std::size_t>(k);
-  };
-  std::size_t others = 0;
+  }
+};
+
+Folds inner_folds(const GlobalModelInput& input) {
+  Folds folds;
+  folds.count = std::max(0, input.folds);
+  for (int k = 0; k < folds.count; ++k) {
+    folds.cuts.push_back(input.inner_first + k * (input.last_month - input.inner_first) / folds.count);
+  }
+  return folds;
+}
+
+// Which features a row has.
+struct FeatureLayout {
+  std::size_t others = 0;     // other columns per series
+  bool market_others = false;  // their market trends too
+  std::size_t count = 0;
+};
+
+FeatureLayout feature_layout(const GlobalModelInput& input) {
+  FeatureLayout layout;
   if (!input.plain && !input.metrics.empty() && !input.metrics.front().empty()) {
-    others = input.metrics.front().front().others.size();
+    layout.others = input.metrics.front().front().others.size();
   }
-  const bool market_others = input.market_others && !input.plain;
-  const std::size_t feature_count = kOwnFeatures + (input.plain ? 0 : kAdjustedFeatures) +
-                                    kFeaturesPerOther * others + (market_others ? others : 0);
-  // other_trends[m][k][t - first]: market trend of metric m's k-th other column.
-  std::vector<std::vector<std::vector<double>>> other_trends(M);
-  if (market_others) {
-    for (std::size_t m = 0; m < M; ++m) {
-      for (std::size_t k = 0; k < others; ++k) {
-        other_trends[m].push_back(market_trend(input.metrics[m], first, input.last_month, static_cast<int>(k)));
+  layout.market_others = input.market_others && !input.plain;
+  layout.count = kOwnFeatures + (input.plain ? 0 : kAdjustedFeatures) + kFeaturesPerOther * layout.others +
+                 (layout.market_others ? layout.others : 0);
+  return layout;
+}
+
+// Market trends from `first`: trends[m][t - first] of each metric (none for
+// the plain model), other_trends[m][k][t - first] of metric m's k-th other
+// column (only with market_others).
+struct MarketTrends {
+  std::vector<std::vector<double>> trends;
+  std::vector<std::vector<std::vector<double>>> other_trends;
+};
+
+MarketTrends market_trends(const GlobalModelInput& input, const FeatureLayout& layout, int first) {
+  MarketTrends t;
+  if (!input.plain) {
+    for (const auto& metric : input.metrics) t.trends.push_back(market_trend(metric, first, input.last_month));
+  }
+  t.other_trends.resize(input.metrics.size());
+  if (layout.market_others) {
+    for (std::size_t m = 0; m < input.metrics.size(); ++m) {
+      for (std::size_t k = 0; k < layout.others; ++k) {
+        t.other_trends[m].push_back(market_trend(input.metrics[m], first, input.last_month, static_cast<int>(k)));
       }
     }
   }
-  std::vector<double> origin_trends(others);
+  return t;
+}
+
+// One model's training rows and the rows it forecasts.
+struct Slot {
+  models::DenseMatrix train, predict;
+  std::vector<float> y;
+  std::vector<RowRef> rows;
+};
+
+// One model per (fold or full, horizon group): slot (j, g) with j < F the
+// fold's, j = F the full model; g = h - 1 for direct per-horizon models,
+// else 0 (one model with the horizon as a feature).
+struct SlotGrid {
+  std::size_t folds = 0;   // F
+  std::size_t groups = 1;  // G
+  bool direct = false;
+  std::vector<Slot> slots;
+  Slot& at(std::size_t j, int h) { return slots[j * groups + (direct ? static_cast<std::size_t>(h - 1) : 0)]; }
+  bool inner(std::size_t j) const { return j / groups < folds; }
+};
+
+SlotGrid empty_slots(const GlobalModelInput& input, const Folds& folds, std::size_t feature_count) {
+  SlotGrid grid;
+  grid.folds = static_cast<std::size_t>(folds.count);
+  grid.groups = input.direct ? static_cast<std::size_t>(input.horizon) : 1;
+  grid.direct = input.direct;
+  grid.slots.resize((grid.folds + 1) * grid.groups);
+  for (auto& slot : grid.slots) slot.train = slot.predict = models::DenseMatrix(0, feature_count);
+  return grid;
+}
+
+// What every series' rows share.
+struct RowContext {
+  const GlobalModelInput& input;
+  const Folds& folds;
+  const FeatureLayout& layout;
+  const MarketTrends& trends;
+  int first = 0;
   // (Direct per-horizon models have no use for further horizons.)
-  const int trained_horizon = input.direct ? H : std::max(H, input.train_horizon);
-  const auto F = static_cast<std::size_t>(folds);
-  // One model per (fold or full, horizon group): slot (j, g) with j < F the
-  // fold's, j = F the full model; g = h - 1 for direct per-horizon models,
-  // else 0 (one model with the horizon as a feature).
-  const std::size_t G = input.direct ? static_cast<std::size_t>(H) : 1;
-  struct Slot {
-    models::DenseMatrix train, predict;
-    std::vector<float> y;
-    std::vector<RowRef> rows;
-  };
-  std::vector<Slot> slots((F + 1) * G);
-  for (auto& slot : slots) slot.train = slot.predict = models::DenseMatrix(0, feature_count);
-  auto slot_at = [&](std::size_t j, int h) -> Slot& { return slots[j * G + (input.direct ? static_cast<std::size_t>(h - 1) : 0)]; };
-  std::vector<float> row(feature_count);
-  for (std::size_t m = 0; m < M; ++m) {
-    const auto& metric = input.metrics[m];
-    out.inner[m].resize(metric.size());
-    out.final[m].resize(metric.size());
+  int trained_horizon = 0;
+};
+
+// The rows of series s of metric m from origin index i, for every horizon:
+// training rows of every model whose targets it may see, and forecast rows
+// of the inner fold's and the full model. `row` and `origin_trends` are
+// scratch space.
+void add_origin_rows(const RowContext& c, std::size_t m, std::size_t s, int i, std::vector<float>& row,
+                     std::vector<double>& origin_trends, SlotGrid& grid) {
+  const auto& metric = c.input.metrics[m];
+  const auto& z = *metric[s].z;
+  const int n = static_cast<int>(z.size());
+  const int origin = metric[s].start + i;
+  const bool plain = c.input.plain;
+  const double trend = plain ? kNaN : c.trends.trends[m][static_cast<std::size_t>(origin - c.first)];
+  const AdjustedLevel adjusted = plain ? AdjustedLevel{} : adjusted_level(z, i);
+  if (c.layout.market_others) {
+    for (std::size_t k = 0; k < c.layout.others; ++k) {
+      origin_trends[k] = c.trends.other_trends[m][k][static_cast<std::size_t>(origin - c.first)];
+    }
+  }
+  const std::size_t F = grid.folds;
+  for (int h = 1; h <= c.trained_horizon; ++h) {
+    double base = 0;
+    if (!features(metric[s], i, h, m, trend, adjusted, plain, c.layout.market_others ? &origin_trends : nullptr,
+                  row.data(), &base)) {
+      continue;
+    }
+    const double target = at(z, i + h);
+    if (i + h < n && !std::isnan(target)) {
+      for (std::size_t j = 0; j <= F; ++j) {
+        if (j < F && origin + h > c.folds.cuts[j]) continue;
+        Slot& slot = grid.at(j, h);
+        slot.train.append_row(row);
+        slot.y.push_back(static_cast<float>(target - base));
+      }
+    }
+    if (h > c.input.horizon) continue;  // a training horizon only
+    if (F > 0 && origin >= c.input.inner_first && i + h < n) {
+      Slot& slot = grid.at(c.folds.of(origin), h);
+      slot.predict.append_row(row);
+      slot.rows.push_back({m, s, i, h, base});
+    }
+    if (i == n - 1) {
+      Slot& slot = grid.at(F, h);
+      slot.predict.append_row(row);
+      slot.rows.push_back({m, s, i, h, base});
+    }
+  }
+}
+
+// Every row of every series, from the origins of the training window on.
+void add_all_rows(const RowContext& c, SlotGrid& grid) {
+  std::vector<float> row(c.layout.count);
+  std::vector<double> origin_trends(c.layout.others);
+  for (std::size_t m = 0; m < c.input.metrics.size(); ++m) {
+    const auto& metric = c.input.metrics[m];
     for (std::size_t s = 0; s < metric.size(); ++s) {
-      const auto& z = *metric[s].z;
-      const int start = metric[s].start;
-      const int n = static_cast<int>(z.size());
+      const int n = static_cast<int>(metric[s].z->size());
       for (int i = kMinHistory - 1; i < n; ++i) {
-        const int origin = start + i;
-        if (origin < input.last_month - kTrainingMonths) continue;
-        const double trend = input.plain ? kNaN : trends[m][static_cast<std::size_t>(origin - first)];
-        const AdjustedLevel adjusted = input.plain ? AdjustedLevel{} : adjusted_level(z, i);
-        if (market_others) {
-          for (std::size_t k = 0; k < others; ++k) {
-            origin_trends[k] = other_trends[m][k][static_cast<std::size_t>(origin - first)];
-          }
-        }
-        for (int h = 1; h <= trained_horizon; ++h) {
-          double base = 0;
-          if (!features(metric[s], i, h, m, trend, adjusted, input.plain, market_others ? &origin_trends : nullptr,
-                        row.data(), &base)) {
-            continue;
-          }
-          const double target = at(z, i + h);
-          if (i + h < n && !std::isnan(target)) {
-            for (std::size_t j = 0; j <= F; ++j) {
-              if (j < F && origin + h > cuts[j]) continue;
-              Slot& slot = slot_at(j, h);
-              slot.train.append_row(row);
-              slot.y.push_back(static_cast<float>(target - base));
-            }
-          }
-          if (h > H) continue;  // a training horizon only
-          if (F > 0 && origin >= input.inner_first && i + h < n) {
-            Slot& slot = slot_at(fold_of(origin), h);
-            slot.predict.append_row(row);
-            slot.rows.push_back({m, s, i, h, base});
-          }
-          if (i == n - 1) {
-            Slot& slot = slot_at(F, h);
-            slot.predict.append_row(row);
-            slot.rows.push_back({m, s, i, h, base});
-          }
-        }
+        if (metric[s].start + i < c.input.last_month - kTrainingMonths) continue;
+        add_origin_rows(c, m, s, i, row, origin_trends, grid);
       }
     }
   }
+}
+
+models::TrainParams train_params(const GlobalModelInput& input) {
   models::TrainParams params;
   params.objective = "reg:squarederror";
   params.max_depth = 5;
@@ -322,41 +392,26 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
   params.subsample = 0.8;
   params.colsample_bytree = input.colsample;
   params.min_child_weight = 5;
-  params.nthread = input.nthread;
-  params.seed = input.seed;
-  auto fill = [&](const models::Booster& booster, const models::DenseMatrix& x, const std::vector<RowRef>& rows,
-                  bool inner) -> Status {
-    if (x.rows == 0) return Status::ok();
-    auto pred = booster.predict(x);
-    if (!pred) return pred.status();
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      const RowRef& ref = rows[r];
-      const double value = ref.base + (*pred)[r];
-      const auto hi = static_cast<std::size_t>(ref.h - 1);
-      if (inner) {
-        auto& slot = out.inner[ref.metric][ref.series];
-        if (slot.empty()) {
-          slot.assign(static_cast<std::size_t>(H),
-                      std::vector<double>(input.metrics[ref.metric][ref.series].z->size(), kNaN));
-        }
-        slot[hi][static_cast<std::size_t>(ref.index + ref.h)] = value;
-      } else {
-        auto& slot = out.final[ref.metric][ref.series];
-        if (slot.empty()) slot.assign(static_cast<std::size_t>(H), kNaN);
-        slot[hi] = value;
-      }
-    }
-    return Status::ok();
-  };
   // The models train side by side, one XGBoost thread each: on a shared
   // machine XGBoost's OpenMP threads spin against each other (measured 15x
   // slower with nthread=2 under load), independent trainings do not.
   params.nthread = 1;
+  params.seed = input.seed;
   params.extra.emplace_back("max_bin", std::to_string(input.max_bin));
-  // The full models are the largest, so they start first.
-  std::vector<std::optional<Result<models::Booster>>> boosters(slots.size());
+  return params;
+}
+
+using TrainedModel = std::optional<Result<models::Booster>>;
+
+// A model per slot with at least 50 training rows (none otherwise), two at a
+// time when nthread > 1. The full models are the largest, so they start
+// first.
+std::vector<TrainedModel> train_slots(const std::vector<Slot>& slots, const models::TrainParams& params,
+                                      int nthread) {
+  std::vector<TrainedModel> boosters(slots.size());
   auto train_model = [&](std::size_t j) {
-    if (slots[j].train.rows >= 50) boosters[j] = models::Booster::train(slots[j].train, slots[j].y, {}, nullptr, {}, params);
+    if (slots[j].train.rows < 50) return;
+    boosters[j] = models::Booster::train(slots[j].train, slots[j].y, {}, nullptr, {}, params);
   };
   std::vector<std::size_t> order;
   for (std::size_t j = slots.size(); j-- > 0;) order.push_back(j);
@@ -364,16 +419,73 @@ Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
   auto worker = [&] {
     for (std::size_t j = next++; j < order.size(); j = next++) train_model(order[j]);
   };
-  if (input.nthread > 1 && order.size() > 1) {
+  if (nthread > 1 && order.size() > 1) {
     std::jthread side(worker);
     worker();
   } else {
     worker();
   }
-  for (std::size_t j = 0; j < slots.size(); ++j) {
+  return boosters;
+}
+
+// The booster's forecasts of a slot's rows, into out.inner (inner) or
+// out.final.
+Status store_forecasts(const GlobalModelInput& input, const models::Booster& booster, const Slot& slot, bool inner,
+                       GlobalModelOutput& out) {
+  const models::DenseMatrix& x = slot.predict;
+  const std::vector<RowRef>& rows = slot.rows;
+  const auto H = static_cast<std::size_t>(input.horizon);
+  if (x.rows == 0) return Status::ok();
+  auto pred = booster.predict(x);
+  if (!pred) return pred.status();
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const RowRef& ref = rows[r];
+    const double value = ref.base + (*pred)[r];
+    const auto hi = static_cast<std::size_t>(ref.h - 1);
+    if (inner) {
+      auto& forecasts = out.inner[ref.metric][ref.series];
+      if (forecasts.empty()) {
+        forecasts.assign(H, std::vector<double>(input.metrics[ref.metric][ref.series].z->size(), kNaN));
+      }
+      forecasts[hi][static_cast<std::size_t>(ref.index + ref.h)] = value;
+    } else {
+      auto& forecasts = out.final[ref.metric][ref.series];
+      if (forecasts.empty()) forecasts.assign(H, kNaN);
+      forecasts[hi] = value;
+    }
+  }
+  return Status::ok();
+}
+
+// An output with an empty forecast list per series.
+GlobalModelOutput empty_output(const GlobalModelInput& input) {
+  GlobalModelOutput out;
+  const std::size_t M = input.metrics.size();
+  out.inner.resize(M);
+  out.final.resize(M);
+  for (std::size_t m = 0; m < M; ++m) {
+    out.inner[m].resize(input.metrics[m].size());
+    out.final[m].resize(input.metrics[m].size());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<GlobalModelOutput> run_global_model(const GlobalModelInput& input) {
+  const int first = first_month(input);
+  const FeatureLayout layout = feature_layout(input);
+  const MarketTrends trends = market_trends(input, layout, first);
+  const Folds folds = inner_folds(input);
+  SlotGrid grid = empty_slots(input, folds, layout.count);
+  const int trained_horizon = input.direct ? input.horizon : std::max(input.horizon, input.train_horizon);
+  add_all_rows(RowContext{input, folds, layout, trends, first, trained_horizon}, grid);
+  const auto boosters = train_slots(grid.slots, train_params(input), input.nthread);
+  GlobalModelOutput out = empty_output(input);
+  for (std::size_t j = 0; j < grid.slots.size(); ++j) {
     if (!boosters[j]) continue;
     if (!*boosters[j]) return boosters[j]->status();
-    REAI_RETURN_IF_ERROR(fill(boosters[j]->value(), slots[j].predict, slots[j].rows, j / G < F));
+    REAI_RETURN_IF_ERROR(store_forecasts(input, boosters[j]->value(), grid.slots[j], grid.inner(j), out));
   }
   return out;
 }
