@@ -37,6 +37,14 @@ struct ReplayResult {
 
 using SubscriptionId = std::uint64_t;
 
+// One message of publish_each: what publish() takes, owned, so a caller can
+// collect a batch's messages before sending them.
+struct Outgoing {
+  std::string tenant_id;
+  std::string topic;
+  std::shared_ptr<const std::string> payload;  // null: empty
+};
+
 class Bus {
  public:
   using Handler = std::function<void(const BusMessage&)>;
@@ -48,6 +56,17 @@ class Bus {
   // must not publish or (un)subscribe from inside. Returns the seq.
   virtual Result<std::uint64_t> publish(std::string_view tenant_id, std::string_view topic,
                                         std::shared_ptr<const std::string> payload) = 0;
+  // publish() of each message of `messages`, in the given order, with the
+  // same guarantees: each tenant's messages take its next seqs in that order
+  // (no gaps), are kept for since() and delivered in seq order, and the call
+  // returns once they all are (as publish() does for one). Answers each
+  // message's seq, in order; InvalidArgument (nothing published) when a
+  // message has an empty tenant; an empty span publishes nothing. Messages
+  // of other publishers may take seqs between a tenant's messages of the
+  // batch. The Redis bus sends the whole batch in one round trip and waits
+  // once for its own delivery; while Redis is down each message is
+  // published as publish() publishes it. In-process: publish() in a loop.
+  virtual Result<std::vector<std::uint64_t>> publish_each(std::span<const Outgoing> messages) = 0;
   // Subscribes to all tenants. The handler lives until unsubscribe returns.
   virtual SubscriptionId subscribe(Handler handler) = 0;
   virtual void unsubscribe(SubscriptionId id) = 0;

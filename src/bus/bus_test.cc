@@ -276,6 +276,94 @@ TYPED_TEST(BusTest, ReplayAndSeqAreIsolatedPerTenant) {
   EXPECT_EQ(bus->last_seq("t_b"), 1u);
 }
 
+Outgoing outgoing(std::string tenant, std::string payload, std::string topic = "score_update") {
+  return Outgoing{std::move(tenant), std::move(topic), text(std::move(payload))};
+}
+
+std::vector<std::string> payloads(const std::vector<BusMessage>& messages) {
+  std::vector<std::string> out;
+  for (const BusMessage& m : messages) out.push_back(*m.payload);
+  return out;
+}
+
+TYPED_TEST(BusTest, PublishEachTakesEachTenantsSeqsInTheGivenOrder) {
+  auto bus = this->make();
+  Recorder r;
+  bus->subscribe(r.handler());
+  ASSERT_EQ(bus->publish("t_b", "score_update", text("b1")).value(), 1u);
+  const std::vector<Outgoing> batch = {outgoing("t_a", "a1"), outgoing("t_b", "b2"), outgoing("t_a", "a2"),
+                                       outgoing("t_c", "c1", "resync"), outgoing("t_a", "a3")};
+  auto seqs_of_batch = bus->publish_each(batch);
+  ASSERT_TRUE(seqs_of_batch.has_value()) << seqs_of_batch.status().to_string();
+  EXPECT_EQ(*seqs_of_batch, (std::vector<std::uint64_t>{1, 2, 2, 1, 3}));
+  // Delivered before publish_each returned, in seq order per tenant.
+  EXPECT_EQ(r.seqs_of("t_a"), one_to(3));
+  EXPECT_EQ(r.seqs_of("t_b"), one_to(2));
+  EXPECT_EQ(r.seqs_of("t_c"), one_to(1));
+  EXPECT_EQ(bus->last_seq("t_a"), 3u);
+  // since() replays the batch's messages, with their topics and payloads.
+  auto a = bus->since("t_a", 0).value();
+  EXPECT_TRUE(a.complete);
+  EXPECT_EQ(payloads(a.messages), (std::vector<std::string>{"a1", "a2", "a3"}));
+  auto b = bus->since("t_b", 1).value();
+  EXPECT_TRUE(b.complete);
+  EXPECT_EQ(payloads(b.messages), (std::vector<std::string>{"b2"}));
+  auto c = bus->since("t_c", 0).value();
+  ASSERT_EQ(c.messages.size(), 1u);
+  EXPECT_EQ(c.messages[0].topic, "resync");
+  EXPECT_EQ(c.messages[0].tenant_id, "t_c");
+}
+
+TYPED_TEST(BusTest, PublishEachOfNothingOrWithAnEmptyTenantPublishesNothing) {
+  auto bus = this->make();
+  Recorder r;
+  bus->subscribe(r.handler());
+  auto none = bus->publish_each({});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty());
+  const std::vector<Outgoing> bad = {outgoing("t_a", "a1"), outgoing("", "x")};
+  EXPECT_EQ(bus->publish_each(bad).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bus->last_seq("t_a"), 0u);
+  EXPECT_TRUE(r.seqs_of("t_a").empty());
+  // A null payload arrives empty, as with publish().
+  const std::vector<Outgoing> null_payload = {Outgoing{"t_a", "ping", nullptr}};
+  EXPECT_EQ(bus->publish_each(null_payload).value(), (std::vector<std::uint64_t>{1}));
+  ASSERT_NE(r.last().payload, nullptr);
+  EXPECT_EQ(*r.last().payload, "");
+}
+
+TYPED_TEST(BusTest, PublishEachInterleavesWithSinglePublishesWithoutGaps) {
+  auto bus = this->make(1 << 16);
+  Recorder r;
+  bus->subscribe(r.handler());
+  constexpr int kRounds = 100, kBatch = 5;
+  std::thread batches([&bus] {
+    std::vector<Outgoing> batch;
+    for (int i = 0; i < kBatch; ++i) {
+      batch.push_back(outgoing("t_a", "batch"));
+      batch.push_back(outgoing("t_b", "batch"));
+    }
+    for (int round = 0; round < kRounds; ++round) {
+      auto seqs = bus->publish_each(batch);
+      ASSERT_TRUE(seqs.has_value());
+      // Each tenant's messages of the batch take increasing seqs, in order.
+      for (std::size_t i = 2; i < seqs->size(); ++i) EXPECT_GT((*seqs)[i], (*seqs)[i - 2]);
+    }
+  });
+  std::thread singles([&bus] {
+    for (int i = 0; i < kRounds * kBatch; ++i) {
+      EXPECT_TRUE(bus->publish("t_a", "score_update", text("single")).has_value());
+    }
+  });
+  batches.join();
+  singles.join();
+  EXPECT_EQ(r.seqs_of("t_a"), one_to(2 * kRounds * kBatch));
+  EXPECT_EQ(r.seqs_of("t_b"), one_to(kRounds * kBatch));
+  auto replay = bus->since("t_a", 0).value();
+  EXPECT_TRUE(replay.complete);
+  EXPECT_EQ(seqs(replay.messages), one_to(2 * kRounds * kBatch));
+}
+
 TYPED_TEST(BusTest, NoticesReachOnlyNoticeHandlersAndTakeNoSeq) {
   auto bus = this->make();
   Recorder sequenced;

@@ -47,6 +47,20 @@ class InProcessBus final : public Bus {
     return message.seq;
   }
 
+  Result<std::vector<std::uint64_t>> publish_each(std::span<const Outgoing> messages) override {
+    for (const Outgoing& m : messages) {
+      if (m.tenant_id.empty()) return invalid_argument("publish_each: empty tenant id");
+    }
+    std::vector<std::uint64_t> seqs;
+    seqs.reserve(messages.size());
+    for (const Outgoing& m : messages) {
+      auto seq = publish(m.tenant_id, m.topic, m.payload);
+      if (!seq) return seq.status();  // not reached: only an empty tenant fails
+      seqs.push_back(*seq);
+    }
+    return seqs;
+  }
+
   SubscriptionId subscribe(Handler handler) override { return subscribers_.subscribe(std::move(handler)); }
 
   void unsubscribe(SubscriptionId id) override { subscribers_.unsubscribe(id); }

@@ -42,6 +42,22 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'tenant', ARGV[5], 'seq
 return seq
 )lua");
 
+// kPublishScript for each of a batch's messages, in order, in one call.
+// KEYS: global stream, then per message its tenant's seq and stream. ARGV:
+// tenant cap, global cap, then per message topic, payload, tenant. Returns
+// the seqs in order.
+const redis::LuaScript kPublishEachScript(R"lua(
+local seqs = {}
+for i = 1, (#KEYS - 1) / 2 do
+  local a = 3 * i
+  local seq = redis.call('INCR', KEYS[2 * i])
+  redis.call('XADD', KEYS[2 * i + 1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 't', ARGV[a], 'p', ARGV[a + 1])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'tenant', ARGV[a + 2], 'seq', seq, 't', ARGV[a], 'p', ARGV[a + 1])
+  seqs[i] = seq
+end
+return seqs
+)lua");
+
 // KEYS: seq, tenant stream. ARGV: since, capacity.
 // Returns {last, oldest seq still replayable, entries after since}.
 const redis::LuaScript kSinceScript(R"lua(
@@ -140,6 +156,29 @@ class RedisBus final : public Bus {
       if (up_.load()) continue;  // Redis came back meanwhile: it assigns the seq
       return publish_local(channel, tenant_id, topic, std::move(payload));
     }
+  }
+
+  Result<std::vector<std::uint64_t>> publish_each(std::span<const Outgoing> messages) override {
+    for (const Outgoing& m : messages) {
+      if (m.tenant_id.empty()) return invalid_argument("publish_each: empty tenant id");
+    }
+    if (messages.empty()) return std::vector<std::uint64_t>{};
+    if (up_.load()) {
+      if (auto seqs = publish_remote_each(messages)) {
+        wait_for_own_delivery_each(messages, *seqs);
+        return std::move(*seqs);
+      }
+    }
+    // Redis down (or it went away during the call): each alone, as publish()
+    // does it, so the degraded behaviour is publish()'s exactly.
+    std::vector<std::uint64_t> seqs;
+    seqs.reserve(messages.size());
+    for (const Outgoing& m : messages) {
+      auto seq = publish(m.tenant_id, m.topic, m.payload);
+      if (!seq) return seq.status();  // not reached: only an empty tenant fails
+      seqs.push_back(*seq);
+    }
+    return seqs;
   }
 
   SubscriptionId subscribe(Handler handler) override { return subscribers_.subscribe(std::move(handler)); }
@@ -260,6 +299,64 @@ class RedisBus final : public Bus {
       return std::nullopt;
     }
     return static_cast<std::uint64_t>(redis::reply_integer(reply->get()));
+  }
+
+  // The seqs Redis assigned to `messages`, in order, or nullopt (and the bus
+  // marked down).
+  std::optional<std::vector<std::uint64_t>> publish_remote_each(std::span<const Outgoing> messages) {
+    static const std::string kEmpty;
+    std::vector<std::string> keys;
+    keys.reserve(2 * messages.size());
+    for (const Outgoing& m : messages) {
+      keys.push_back(seq_key(m.tenant_id));
+      keys.push_back(stream_key(m.tenant_id));
+    }
+    const std::string numkeys = std::to_string(1 + keys.size());
+    const std::string tenant_cap = std::to_string(std::max<std::size_t>(capacity_, 1));
+    const std::string global_cap = std::to_string(kGlobalStreamCap);
+    std::vector<std::string_view> args;
+    args.reserve(4 + 5 * messages.size());
+    args.insert(args.end(), {numkeys, global_key_});
+    args.insert(args.end(), keys.begin(), keys.end());
+    args.insert(args.end(), {tenant_cap, global_cap});
+    for (const Outgoing& m : messages) {
+      args.insert(args.end(), {m.topic, m.payload ? std::string_view(*m.payload) : kEmpty, m.tenant_id});
+    }
+    Reply reply;
+    {
+      std::lock_guard lock(pub_mu_);
+      auto r = pub_conn_.eval(kPublishEachScript, args);
+      if (!r) {
+        mark_down(r.status().message());
+        return std::nullopt;
+      }
+      reply = std::move(*r);
+    }
+    const redisReply* seqs = reply.get();
+    if (seqs->type != REDIS_REPLY_ARRAY || seqs->elements != messages.size()) {
+      mark_down("publish_each: unexpected reply");
+      return std::nullopt;
+    }
+    std::vector<std::uint64_t> out;
+    out.reserve(messages.size());
+    for (std::size_t i = 0; i < seqs->elements; ++i) {
+      out.push_back(static_cast<std::uint64_t>(redis::reply_integer(seqs->element[i])));
+    }
+    return out;
+  }
+
+  // Waits for each tenant's last message of the batch, the batch's last
+  // first. The reader delivers the global stream in order and a batch's
+  // messages are contiguous in it, so once the last is delivered here so
+  // are the others: the other waits return at once.
+  void wait_for_own_delivery_each(std::span<const Outgoing> messages, const std::vector<std::uint64_t>& seqs) {
+    std::vector<std::string_view> waited;
+    for (std::size_t i = messages.size(); i-- > 0;) {
+      const std::string_view tenant = messages[i].tenant_id;
+      if (std::find(waited.begin(), waited.end(), tenant) != waited.end()) continue;
+      waited.push_back(tenant);
+      wait_for_own_delivery(channel_for(tenant), seqs[i]);
+    }
   }
 
   // The reader delivers this instance's own messages too, which keeps one

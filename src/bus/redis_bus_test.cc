@@ -1,6 +1,7 @@
 // What only the Redis implementations do: URLs, several instances sharing one
 // Redis, and Redis being unreachable, killed and restarted. The shared suite
 // (bus_test.cc) covers the Bus/Cache contracts themselves.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -328,6 +329,62 @@ TEST(RedisBus, KilledAndRestartedRedisDegradesThenResumesAcrossInstances) {
     return cache->get("k2") == std::optional<std::string>("v2");
   }));
   EXPECT_TRUE(cache->health().is_ok());
+}
+
+std::vector<Outgoing> batch_of(const std::string& tenant, const std::string& other, const std::string& payload) {
+  return {Outgoing{tenant, "score_update", text(payload)}, Outgoing{other, "score_update", text(payload)},
+          Outgoing{tenant, "score_update", text(payload)}};
+}
+
+// A batch reaches the other instances as the same messages, and while Redis
+// is down each of its messages goes out as publish() sends one: delivered
+// here with local seqs; once Redis is back the seqs continue past them.
+TEST(RedisBus, PublishEachDegradesAsPublishDoesAndResumesAfterRedisReturns) {
+  auto server = reai::testing::PrivateRedis::own("redis-test-batch");
+  ASSERT_TRUE(server.start()) << "redis-server did not start";
+  RedisEndpoint shared = endpoint_on(server.port());
+  auto a = make_redis_bus(shared);
+  auto b = make_redis_bus(shared);
+  Seen on_a, on_b;
+  a->subscribe(on_a.handler());
+  b->subscribe(on_b.handler());
+  EXPECT_EQ(a->publish_each(batch_of("t_a", "t_b", "before")).value(), (std::vector<std::uint64_t>{1, 1, 2}));
+  EXPECT_EQ(on_a.seqs("t_a"), (std::vector<std::uint64_t>{1, 2}));  // own delivery before the return
+  EXPECT_TRUE(eventually([&] { return on_b.seqs("t_a").size() == 2 && on_b.seqs("t_b").size() == 1; }));
+  EXPECT_EQ(b->since("t_a", 0)->messages.size(), 2u);
+
+  ASSERT_TRUE(server.kill());
+  auto during = a->publish_each(batch_of("t_a", "t_b", "during"));
+  ASSERT_TRUE(during.has_value()) << during.status().to_string();
+  EXPECT_EQ(*during, (std::vector<std::uint64_t>{3, 2, 4}));  // local seqs after what was delivered here
+  EXPECT_EQ(a->health().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(on_a.seqs("t_a"), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(on_a.seqs("t_b"), (std::vector<std::uint64_t>{1, 2}));
+  auto local = a->since("t_a", 2).value();
+  EXPECT_TRUE(local.complete);
+  EXPECT_EQ(local.messages.size(), 2u);
+
+  ASSERT_TRUE(server.start());
+  EXPECT_TRUE(eventually([&] { return a->health().is_ok() && b->health().is_ok(); }));
+  auto after = a->publish_each(batch_of("t_a", "t_b", "after"));
+  ASSERT_TRUE(after.has_value());
+  ASSERT_EQ(after->size(), 3u);
+  EXPECT_GT((*after)[0], 4u);  // counters were raised past the local seqs
+  EXPECT_EQ((*after)[2], (*after)[0] + 1);
+  EXPECT_GT((*after)[1], 2u);
+  // B's own resync may follow the batch: look for the batch's last message.
+  EXPECT_TRUE(eventually([&] {
+    auto seen = on_b.seqs("t_a");
+    return std::find(seen.begin(), seen.end(), (*after)[2]) != seen.end();
+  }));
+  EXPECT_TRUE(strictly_increasing(on_a.seqs("t_a")));
+  EXPECT_TRUE(strictly_increasing(on_b.seqs("t_a")));
+  EXPECT_TRUE(strictly_increasing(on_b.seqs("t_b")));
+  auto replay = b->since("t_a", (*after)[0] - 1).value();
+  EXPECT_TRUE(replay.complete);
+  ASSERT_GE(replay.messages.size(), 2u);
+  EXPECT_EQ(replay.messages[0].seq, (*after)[0]);
+  EXPECT_EQ(*replay.messages[1].payload, "after");
 }
 
 TEST(RedisCache, HealthAsksRedisItselfWithoutAnyLookup) {

@@ -619,12 +619,17 @@ void Api::seed_last_score(const scoring::LeadScore& s) {
   shard.last[key] = std::move(last);
 }
 
-std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadScore& s) {
+std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadScore& s, Outbox* outbox) {
   const std::string key = contact_key(s.tenant_id, s.lead_id);
   ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
+  const bool to_outbox = outbox != nullptr && outbox->open;
   std::shared_ptr<const std::string> json;
   {
-    std::lock_guard lock(shard.mu);
+    std::unique_lock lock(shard.mu);
+    // The batch worker's outbox still holds a score of this lead: this one
+    // is recorded and leaves after it. (Not the batch worker itself: its
+    // outbox is sent before it publishes directly.)
+    if (!to_outbox && !shard.unsent.empty()) shard.sent.wait(lock, [&] { return !shard.unsent.contains(key); });
     LastScore& last = shard.last[key];
     bool same = last.score == s.score && last.band == s.band && last.reason_features.size() == s.reasons.size();
     for (std::size_t i = 0; same && i < s.reasons.size(); ++i) same = last.reason_features[i] == s.reasons[i].feature;
@@ -637,11 +642,18 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
     last.band = s.band;
     last.reason_features.clear();
     for (const auto& r : s.reasons) last.reason_features.push_back(r.feature);
-    // Published under the shard lock so a lead's updates leave in the order
-    // their scores were recorded.
+    // Published under the shard lock (or queued in the outbox, with the
+    // lead counted unsent) so a lead's updates leave in the order their
+    // scores were recorded.
     json = std::make_shared<const std::string>(score_json(s));
-    auto published = deps_.bus.publish(s.tenant_id, "score_update", json);
-    (void)published;  // a bus failure shows in /readyz; the score itself stands
+    if (to_outbox) {
+      outbox->messages.push_back(bus::Outgoing{s.tenant_id, "score_update", json});
+      outbox->leads.push_back(key);
+      ++shard.unsent[key];
+    } else {
+      auto published = deps_.bus.publish(s.tenant_id, "score_update", json);
+      (void)published;  // a bus failure shows in /readyz; the score itself stands
+    }
   }
   store::ScoreRecord record;
   record.tenant_id = s.tenant_id;
@@ -659,6 +671,23 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
   return json;
 }
 
+void Api::send_outbox(Outbox& outbox) {
+  outbox.open = false;
+  if (outbox.messages.empty()) return;
+  auto published = deps_.bus.publish_each(outbox.messages);
+  (void)published;  // a bus failure shows in /readyz; the scores themselves stand
+  for (const std::string& key : outbox.leads) {
+    ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
+    std::lock_guard lock(shard.mu);
+    auto it = shard.unsent.find(key);
+    if (it == shard.unsent.end() || --it->second > 0) continue;
+    shard.unsent.erase(it);
+    shard.sent.notify_all();
+  }
+  outbox.messages.clear();
+  outbox.leads.clear();
+}
+
 void Api::forget_last_score(const scoring::LeadScore& s) {
   const std::string key = contact_key(s.tenant_id, s.lead_id);
   ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
@@ -666,10 +695,10 @@ void Api::forget_last_score(const scoring::LeadScore& s) {
   shard.last.erase(key);
 }
 
-LeadSyncPublish Api::publisher(std::shared_ptr<const std::string>* json) {
-  return [this, json](const scoring::LeadScore& s, bool adopted) {
+LeadSyncPublish Api::publisher(std::shared_ptr<const std::string>* json, Outbox* outbox) {
+  return [this, json, outbox](const scoring::LeadScore& s, bool adopted) {
     if (adopted && lead_sync_->active()) forget_last_score(s);
-    auto published = publish_if_changed(s);
+    auto published = publish_if_changed(s, outbox);
     if (json) *json = std::move(published);
   };
 }
@@ -723,7 +752,7 @@ Result<Api::EventOutcome> Api::scored_outcome(const Event& event, Result<scoring
 }
 
 std::vector<Result<Api::EventOutcome>> Api::finish_events(std::span<const Event> events,
-                                                         const std::vector<Result<bool>>& answers) {
+                                                         const std::vector<Result<bool>>& answers, Outbox* outbox) {
   // The stored ones, in order, scored together.
   std::vector<Event> copies;
   std::span<const Event> stored = events;
@@ -738,7 +767,11 @@ std::vector<Result<Api::EventOutcome>> Api::finish_events(std::span<const Event>
   std::vector<std::shared_ptr<const std::string>> json(stored.size());
   auto scores = lead_sync_->apply_stored_events(
       stored, deps_.clock.now(),
-      [this, &json](std::size_t i, const scoring::LeadScore& s, bool adopted) { publisher(&json[i])(s, adopted); });
+      [this, &json, outbox](std::size_t i, const scoring::LeadScore& s, bool adopted) {
+        publisher(&json[i], outbox)(s, adopted);
+      },
+      outbox ? std::function<void()>([this, outbox] { send_outbox(*outbox); }) : nullptr);
+  if (outbox) send_outbox(*outbox);  // already sent and closed: nothing
   std::vector<Result<EventOutcome>> outcomes;
   outcomes.reserve(events.size());
   std::size_t next = 0;
@@ -828,8 +861,11 @@ void Api::score_and_answer(const std::shared_ptr<ScoringBatch>& batch) {
       some_answers.push_back(answers[i]);
     }
   }
-  std::vector<Result<EventOutcome>> outcomes = all_together ? finish_events(b.events, answers)
-                                                            : finish_events(some_events, some_answers);
+  // The batch's score updates leave together, before its leases are given
+  // back and before any answer (an event's 2xx follows its update).
+  Outbox outbox;
+  std::vector<Result<EventOutcome>> outcomes = all_together ? finish_events(b.events, answers, &outbox)
+                                                            : finish_events(some_events, some_answers, &outbox);
   PostBatch responses;  // one post per io thread
   std::vector<std::size_t> held;
   for (std::size_t k = 0; k < together.size(); ++k) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <cstdint>
 #include <memory>
@@ -120,6 +121,19 @@ class Api {
   struct ScoreShard {
     std::mutex mu;
     std::unordered_map<std::string, LastScore> last;
+    // Leads with recorded scores still in the batch worker's outbox (how
+    // many each): their next score waits for those to leave (`sent`).
+    std::unordered_map<std::string, std::size_t> unsent;
+    std::condition_variable sent;  // a lead left `unsent`
+  };
+  // The score updates of one scoring batch (batch worker only), recorded in
+  // order and published together, in one bus call, before the batch's
+  // leases are given back (send_outbox). Once sent it is closed: later
+  // scores of the batch publish at once.
+  struct Outbox {
+    std::vector<bus::Outgoing> messages;
+    std::vector<std::string> leads;  // each message's lead (contact_key)
+    bool open = true;
   };
 
   Result<TokenClaims> authenticate(const ApiRequest& request) const;
@@ -166,8 +180,11 @@ class Api {
   // finish_event for each of `events` (`answers`: one each), with the stored
   // ones scored together (LeadSync::apply_stored_events: under shared
   // leases, one lease round trip each way for all of them).
+  // With `outbox` (the batch worker), the scores applied under the batch's
+  // leases are published together (see Outbox).
   std::vector<Result<EventOutcome>> finish_events(std::span<const Event> events,
-                                                  const std::vector<Result<bool>>& answers);
+                                                  const std::vector<Result<bool>>& answers,
+                                                  Outbox* outbox = nullptr);
   // One deferred POST /api/events of an appender batch, waiting to be scored.
   struct ScoringRequest {
     std::vector<Event> events;
@@ -209,14 +226,19 @@ class Api {
   Status ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at);
   void remember_contact(const std::string& tenant_id, const std::string& contact_id);
   // Records, stores and publishes `score` when it differs from the last one;
-  // returns the published score object, or null when nothing changed.
-  std::shared_ptr<const std::string> publish_if_changed(const scoring::LeadScore& score);
+  // returns the published score object, or null when nothing changed. An
+  // open `outbox` takes the update instead of the bus (sent later, by
+  // send_outbox); a lead's updates still leave in the order they were
+  // recorded: a direct publish waits while the lead has unsent ones.
+  std::shared_ptr<const std::string> publish_if_changed(const scoring::LeadScore& score, Outbox* outbox = nullptr);
+  // Publishes what `outbox` holds (one bus call) and closes it.
+  void send_outbox(Outbox& outbox);
   void seed_last_score(const scoring::LeadScore& score);
   // Forgets what was last published for the lead (another instance may have
   // published since), so its next score is published whatever it is.
   void forget_last_score(const scoring::LeadScore& score);
   // publish_if_changed as LeadSync's OnScore; stores the published object.
-  LeadSyncPublish publisher(std::shared_ptr<const std::string>* json);
+  LeadSyncPublish publisher(std::shared_ptr<const std::string>* json, Outbox* outbox = nullptr);
   std::string next_event_id();
 
   const ServerConfig& config_;

@@ -512,7 +512,8 @@ Result<scoring::LeadScore> LeadSync::apply_stored_event(const Event& event, Unix
 
 std::vector<Result<scoring::LeadScore>> LeadSync::apply_stored_events(std::span<const Event> events,
                                                                        UnixSeconds now,
-                                                                       const OnEventScore& on_score) {
+                                                                       const OnEventScore& on_score,
+                                                                       const std::function<void()>& before_release) {
   auto score_of = [&on_score](std::size_t i) -> OnScore {
     if (!on_score) return nullptr;
     return [&on_score, i](const scoring::LeadScore& s, bool adopted) { on_score(i, s, adopted); };
@@ -529,7 +530,11 @@ std::vector<Result<scoring::LeadScore>> LeadSync::apply_stored_events(std::span<
       lead_of[i] = it->second;
     }
   }
-  if (active_) apply_batched_locked(events, keys, lead_of, now, score_of, outcomes);
+  if (active_) {
+    apply_batched_locked(events, keys, lead_of, now, score_of, before_release, outcomes);
+  } else if (before_release) {
+    before_release();
+  }
   // Alone, or the service unreachable: one at a time.
   std::vector<Result<scoring::LeadScore>> answers;
   answers.reserve(events.size());
@@ -543,6 +548,7 @@ std::vector<Result<scoring::LeadScore>> LeadSync::apply_stored_events(std::span<
 void LeadSync::apply_batched_locked(std::span<const Event> events, const std::vector<std::string>& keys,
                                     const std::vector<std::size_t>& lead_of, UnixSeconds now,
                                     const std::function<OnScore(std::size_t)>& score_of,
+                                    const std::function<void()>& before_release,
                                     std::vector<std::optional<Result<scoring::LeadScore>>>& outcomes) {
   // The leads' local locks in stripe order, before any of their leases: a
   // single-lead call holds one stripe and then waits on its lease, so no
@@ -559,7 +565,10 @@ void LeadSync::apply_batched_locked(std::span<const Event> events, const std::ve
   auto start = SteadyClock::now();
   auto taken = leases_->acquire_each(keys, options_.hold);
   note_lease_time(start);
-  if (!taken) return;  // each event then tries its own lease, as apply_stored_event does
+  if (!taken) {  // each event then tries its own lease, as apply_stored_event does
+    if (before_release) before_release();
+    return;
+  }
   lease_down_.store(false, std::memory_order_relaxed);
   std::vector<Local*> here(keys.size(), nullptr);
   std::vector<std::unique_ptr<HeldLease>> held(keys.size());
@@ -586,6 +595,7 @@ void LeadSync::apply_batched_locked(std::span<const Event> events, const std::ve
     here[j]->created.reset();  // for this call only
     releases.push_back(held[j]->to_release());
   }
+  if (before_release) before_release();  // the leads' scores leave under their leases
   start = SteadyClock::now();
   leases_->release_each(releases);
   note_lease_time(start);

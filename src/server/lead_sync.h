@@ -176,8 +176,15 @@ class LeadSync {
   // for the caller to apply with apply_stored_event (which waits), in order
   // and before any later event of that lead. When the lease service cannot
   // be reached, each event is applied as apply_stored_event does (alone).
+  // `before_release`, when given, runs once (on the calling thread) after
+  // the events applied under the call's leases and before those leases are
+  // given back (also when none was taken): what on_score collected for them
+  // can leave under their leases there. Events applied after it (one at a
+  // time: not active, or the service unreachable) each leave under their
+  // own lease in on_score, as with apply_stored_event.
   std::vector<Result<scoring::LeadScore>> apply_stored_events(std::span<const Event> events, UnixSeconds now,
-                                                              const OnEventScore& on_score);
+                                                              const OnEventScore& on_score,
+                                                              const std::function<void()>& before_release = nullptr);
   // After `contact` was stored (`mark` from will_store_contact): rebuilds its
   // lead from the store (active) or sets it in the engine (not active) and
   // scores at `now`, as above.
@@ -269,10 +276,12 @@ class LeadSync {
   // (each event's lead: keys[lead_of[i]]), takes their leases in one trip,
   // applies the events of the leads taken (setting their outcomes; a lead
   // held elsewhere: ResourceExhausted) and gives those leases back in one
-  // trip. Sets no outcome when the leases cannot be reached.
+  // trip, running `before_release` (when given) just before. Sets no
+  // outcome when the leases cannot be reached.
   void apply_batched_locked(std::span<const Event> events, const std::vector<std::string>& keys,
                             const std::vector<std::size_t>& lead_of, UnixSeconds now,
                             const std::function<OnScore(std::size_t)>& score_of,
+                            const std::function<void()>& before_release,
                             std::vector<std::optional<Result<scoring::LeadScore>>>& outcomes);
   void note_lease_time(std::chrono::steady_clock::time_point start);
   Result<scoring::LeadScore> apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,

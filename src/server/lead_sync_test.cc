@@ -373,6 +373,39 @@ TEST_F(LeadSyncTest, ABatchTakesAndGivesBackItsLeadsLeasesInOneTripEach) {
   EXPECT_EQ(b_.stats().store_rebuilds, 0u);
 }
 
+// The caller's hook for a batch's scores (the batch worker publishes them
+// together there): once, after every score applied under the batch's leases
+// and before those leases are given back; events applied alone come after.
+TEST_F(LeadSyncTest, BeforeReleaseRunsOnceBetweenTheBatchsScoresAndTheLeasesRelease) {
+  for (const char* l : {"l1", "l2"}) store_contact(l);
+  const std::vector<Event> batch = {make_event("l1", 1, kT0 + 10, EventType::kSmsOut),
+                                    make_event("l2", 2, kT0 + 20, EventType::kPropertyView),
+                                    make_event("l1", 3, kT0 + 30, EventType::kSmsIn)};
+  a_.will_store(batch);
+  for (const Event& e : batch) store_event(e);
+  std::vector<std::string> steps;
+  auto on_score = [&](std::size_t i, const scoring::LeadScore&, bool) { steps.push_back(std::to_string(i)); };
+  auto before_release = [&] {
+    steps.push_back("before_release");
+    EXPECT_EQ(leases_.release_eachs.load(), 0);
+  };
+  const auto outcomes = a_.apply_stored_events(batch, kT0 + 100, on_score, before_release);
+  for (const auto& o : outcomes) ASSERT_TRUE(o) << o.status().message();
+  EXPECT_EQ(steps, (std::vector<std::string>{"0", "1", "2", "before_release"}));
+  EXPECT_EQ(leases_.release_eachs.load(), 1);
+
+  // The lease service down: nothing is applied under the batch's leases, so
+  // the hook runs first and each event then leaves under its own lease.
+  const std::vector<Event> more = {make_event("l1", 4, kT0 + 40, EventType::kCallIn),
+                                   make_event("l2", 5, kT0 + 50, EventType::kSmsIn)};
+  for (const Event& e : more) store_event(e);
+  leases_.down = true;
+  steps.clear();
+  const auto alone = a_.apply_stored_events(more, kT0 + 100, on_score, [&] { steps.push_back("before_release"); });
+  for (const auto& o : alone) ASSERT_TRUE(o) << o.status().message();
+  EXPECT_EQ(steps, (std::vector<std::string>{"before_release", "0", "1"}));
+}
+
 // A lead held by another instance neither blocks nor fails the batch's
 // other leads: they are applied and given back without waiting; its event
 // is left to the caller, who applies it alone (waiting for the lease).
