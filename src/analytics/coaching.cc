@@ -10,6 +10,7 @@
 
 #include "analytics/agents.h"
 #include "analytics/deal_history.h"
+#include "core/tenant_id.h"
 
 namespace reai::analytics {
 namespace {
@@ -75,20 +76,19 @@ std::string num(double x, int decimals = 1) {
 // Contact ids are each tenant's own: every contact lookup names the tenant
 // (agent ids are refused when two tenants share one, by the callers that pool
 // tenants: check_agent_ids_name_one_tenant).
-std::string tenant_key(const std::string& tenant_id, const std::string& id) { return tenant_id + '\x1f' + id; }
 
-// Each contact's first signing (stage row), by tenant_key.
+// Each contact's first signing (stage row), by tenant_scoped_key.
 std::unordered_map<std::string, UnixSeconds> first_signing_per_contact(const CrmHistory& history) {
   std::unordered_map<std::string, UnixSeconds> signed_at;
   for (const auto& s : history.stages) {
-    auto [it, inserted] = signed_at.try_emplace(tenant_key(s.tenant_id, s.contact_id), s.ts);
+    auto [it, inserted] = signed_at.try_emplace(tenant_scoped_key(s.tenant_id, s.contact_id), s.ts);
     if (!inserted) it->second = std::min(it->second, s.ts);
   }
   return signed_at;
 }
 
 // The leads with an assigned agent, in contact order, with their creation
-// times and where each is by tenant_key.
+// times and where each is by tenant_scoped_key.
 struct LeadTable {
   std::vector<LeadStats> leads;
   std::vector<UnixSeconds> created;
@@ -102,13 +102,13 @@ LeadTable assigned_leads(const CrmHistory& history, UnixSeconds as_of) {
   LeadTable table;
   for (const auto& c : history.contacts) {
     if (c.assigned_agent_id.empty()) continue;
-    table.index[tenant_key(c.tenant_id, c.contact_id)] = table.leads.size();
+    table.index[tenant_scoped_key(c.tenant_id, c.contact_id)] = table.leads.size();
     LeadStats l;
     l.agent = c.assigned_agent_id;
     l.tenant = c.tenant_id;
     l.source = c.source.empty() ? "unknown" : c.source;
     if (c.created_at + kConversionWindowSeconds <= as_of) {
-      auto it = signed_at.find(tenant_key(c.tenant_id, c.contact_id));
+      auto it = signed_at.find(tenant_scoped_key(c.tenant_id, c.contact_id));
       l.signed_90d = it != signed_at.end() && it->second <= c.created_at + kConversionWindowSeconds;
     }
     if (c.created_at + kFollowUpWindow <= as_of) l.touches_14d = 0;
@@ -122,7 +122,7 @@ LeadTable assigned_leads(const CrmHistory& history, UnixSeconds as_of) {
 void count_outreach(const CrmHistory& history, LeadTable& table) {
   for (const auto& e : history.events) {  // sorted by ts
     if (!is_outreach(e.type)) continue;
-    auto it = table.index.find(tenant_key(e.tenant_id, e.contact_id));
+    auto it = table.index.find(tenant_scoped_key(e.tenant_id, e.contact_id));
     if (it == table.index.end()) continue;
     LeadStats& l = table.leads[it->second];
     const UnixSeconds c = table.created[it->second];
