@@ -100,6 +100,12 @@ class Bus {
 // thread, before notify returns.
 std::unique_ptr<Bus> make_in_process_bus(std::size_t replay_capacity = 65536);
 
+// publish_each as publish() in a loop: `bus.publish` of each message alone, in
+// order (the in-process bus's publish_each, and the Redis bus's while Redis is
+// down). InvalidArgument, before any is published, when a tenant id is empty;
+// else the first failing publish's status (the earlier ones stay published).
+Result<std::vector<std::uint64_t>> publish_each_alone(Bus& bus, std::span<const Outgoing> messages);
+
 struct CacheStats {
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;

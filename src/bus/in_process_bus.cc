@@ -48,17 +48,7 @@ class InProcessBus final : public Bus {
   }
 
   Result<std::vector<std::uint64_t>> publish_each(std::span<const Outgoing> messages) override {
-    for (const Outgoing& m : messages) {
-      if (m.tenant_id.empty()) return invalid_argument("publish_each: empty tenant id");
-    }
-    std::vector<std::uint64_t> seqs;
-    seqs.reserve(messages.size());
-    for (const Outgoing& m : messages) {
-      auto seq = publish(m.tenant_id, m.topic, m.payload);
-      if (!seq) return seq.status();  // not reached: only an empty tenant fails
-      seqs.push_back(*seq);
-    }
-    return seqs;
+    return publish_each_alone(*this, messages);
   }
 
   SubscriptionId subscribe(Handler handler) override { return subscribers_.subscribe(std::move(handler)); }
@@ -144,6 +134,20 @@ class InProcessBus final : public Bus {
 };
 
 }  // namespace
+
+Result<std::vector<std::uint64_t>> publish_each_alone(Bus& bus, std::span<const Outgoing> messages) {
+  for (const Outgoing& m : messages) {
+    if (m.tenant_id.empty()) return invalid_argument("publish_each: empty tenant id");
+  }
+  std::vector<std::uint64_t> seqs;
+  seqs.reserve(messages.size());
+  for (const Outgoing& m : messages) {
+    auto seq = bus.publish(m.tenant_id, m.topic, m.payload);
+    if (!seq) return seq.status();
+    seqs.push_back(*seq);
+  }
+  return seqs;
+}
 
 std::unique_ptr<Bus> make_in_process_bus(std::size_t replay_capacity) {
   return std::make_unique<InProcessBus>(replay_capacity);

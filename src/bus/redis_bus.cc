@@ -171,14 +171,7 @@ class RedisBus final : public Bus {
     }
     // Redis down (or it went away during the call): each alone, as publish()
     // does it, so the degraded behaviour is publish()'s exactly.
-    std::vector<std::uint64_t> seqs;
-    seqs.reserve(messages.size());
-    for (const Outgoing& m : messages) {
-      auto seq = publish(m.tenant_id, m.topic, m.payload);
-      if (!seq) return seq.status();  // not reached: only an empty tenant fails
-      seqs.push_back(*seq);
-    }
-    return seqs;
+    return publish_each_alone(*this, messages);
   }
 
   SubscriptionId subscribe(Handler handler) override { return subscribers_.subscribe(std::move(handler)); }
