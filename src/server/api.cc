@@ -493,6 +493,11 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
   }
 
   const bool write = request.method == Method::kPost || request.method == Method::kPut;
+  // A form post (curl -d without a Content-Type) would otherwise fail as
+  // "malformed JSON", which hides what the client got wrong.
+  if (write && !request.body.empty() && !is_json_content_type(request.content_type)) {
+    return unsupported_media_type(route);
+  }
   if (write && rate_limiter_) {
     if (int wait = rate_limiter_->acquire(claims->tenant_id); wait > 0) {
       ApiResponse r = error_response(resource_exhausted("rate limit exceeded for this tenant"), route);

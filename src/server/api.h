@@ -35,6 +35,7 @@ struct ApiRequest {
   std::string_view target;         // path + query, as received
   std::string_view body;
   std::string_view authorization;  // the Authorization header
+  std::string_view content_type;   // the Content-Type header (empty: absent)
   std::string_view ghl_signature;    // X-GHL-Signature
   std::string_view wh_signature;     // x-wh-signature (legacy)
   std::string_view workflow_secret;  // X-Reai-Workflow-Secret

@@ -85,6 +85,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     api_request.target = sv(req.target());
     api_request.body = req.body();
     api_request.authorization = sv(req[http::field::authorization]);
+    api_request.content_type = sv(req[http::field::content_type]);
     api_request.ghl_signature = sv(req["X-GHL-Signature"]);
     api_request.wh_signature = sv(req["x-wh-signature"]);
     api_request.workflow_secret = sv(req["X-Reai-Workflow-Secret"]);

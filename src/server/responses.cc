@@ -1,5 +1,7 @@
 #include "server/responses.h"
 
+#include <cctype>
+
 #include "server/codec.h"
 #include "server/http_errors.h"
 
@@ -29,6 +31,21 @@ ApiResponse error_response(const Status& status, Route route) {
 
 ApiResponse method_not_allowed(Route route) {
   return json_response(405, error_json("method not allowed"), route);
+}
+
+bool is_json_content_type(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  if (media.empty()) return true;
+  std::string lower(media);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  constexpr std::string_view kJson = "application/json", kSuffix = "+json";
+  return lower == kJson || (lower.starts_with("application/") && lower.ends_with(kSuffix));
+}
+
+ApiResponse unsupported_media_type(Route route) {
+  return json_response(415, error_json("Content-Type must be application/json"), route);
 }
 
 std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space) {

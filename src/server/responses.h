@@ -18,6 +18,12 @@ ApiResponse json_response(int status, std::string body, Route route);
 ApiResponse error_response(const Status& status, Route route);
 // 405 {"error": "method not allowed"}: the route exists, the method does not.
 ApiResponse method_not_allowed(Route route);
+// Whether a request body's Content-Type header names JSON: application/json
+// or a +json type, any parameters (charset) and case aside. An absent header
+// counts as JSON: clients written before the check sent JSON without one.
+bool is_json_content_type(std::string_view content_type);
+// 415 {"error": "Content-Type must be application/json"}.
+ApiResponse unsupported_media_type(Route route);
 // %XX decoding (and '+' as space in query strings); nullopt when a % escape
 // is malformed.
 std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);

@@ -459,6 +459,21 @@ TEST_F(ServerTest, BadInputsGetClearErrors) {
   too_many += "]";
   EXPECT_EQ(http_->post("/api/events", too_many, a).status, 413);
 
+  // A body that says it is not JSON (curl -d's default) is refused as such
+  // and stores nothing; JSON types with parameters, +json and no header pass.
+  const std::string form = R"({"contact_id":"ct1","type":"sms_in"})";
+  for (const std::string type : {"application/x-www-form-urlencoded", "text/plain", "application/jsonx"}) {
+    auto r = http_->request("POST", "/api/events", form, a, {{"Content-Type", type}});
+    EXPECT_EQ(r.status, 415) << type << " -> " << r.body;
+    EXPECT_EQ(error_of(r), "Content-Type must be application/json") << r.body;
+  }
+  EXPECT_EQ(http_->get("/api/contacts/ct1", a).status, 404);
+  for (const std::string type : {"Application/JSON; charset=utf-8", "application/vnd.reai+json", ""}) {
+    EXPECT_EQ(http_->request("POST", "/api/events", form, a, {{"Content-Type", type}}).status, 200) << type;
+  }
+  EXPECT_EQ(http_->request("PUT", "/api/contacts/c1", R"({"budget":1})", a, {{"Content-Type", "text/csv"}}).status,
+            415);
+
   EXPECT_EQ(http_->put("/api/contacts/c1", R"({"budget":"lots"})", a).status, 400);
   EXPECT_EQ(http_->put("/api/contacts/c1", R"({"favourite_colour":"red"})", a).status, 400);
   EXPECT_EQ(http_->get("/api/nothing-here", a).status, 404);
