@@ -584,13 +584,7 @@ double GhlWriteback::deliver(const std::string& tenant_id, double now_s) {
   Tenant& t = tenants_[tenant_id];
   if (now_s < t.wake_s) return t.wake_s;
   if (t.access_token.empty()) {
-    if (Status s = load_tenant(tenant_id, &t); !s) {
-      if (s.code() == StatusCode::kFailedPrecondition && s.message().find("not linked") != std::string::npos) return 0;
-      if (t.wake_s == 0) spdlog::warn("GHL write-back for tenant {} waits: {}", tenant_id, s.message());
-      t.access_token.clear();
-      t.wake_s = now_s + kNoTokenRecheckS;
-      return t.wake_s;
-    }
+    if (auto wake = wait_for_token(tenant_id, &t, now_s)) return *wake;
   }
   auto pending = store_.list_ghl_updates(tenant_id, store::OutboxStatus::kPending, kUpdatesPerPass);
   if (!pending) {
@@ -598,85 +592,113 @@ double GhlWriteback::deliver(const std::string& tenant_id, double now_s) {
     return now_s + kNoTokenRecheckS;
   }
   if (pending->empty()) return 0;
-  // Each update carries the contact's full state, so only a contact's newest
-  // pending update needs sending (an older band change is kept when the
-  // newer one is score-only: it alone moves the tags). Stage moves are not
-  // states: each is sent.
-  std::unordered_map<std::string, std::size_t> newest;
-  std::vector<std::optional<ghl::ScoreChange>> states(pending->size());
-  for (std::size_t i = 0; i < pending->size(); ++i) {
-    if ((*pending)[i].kind == ghl::kStageUpdateKind) continue;
-    auto parsed = ghl::parse_score_change((*pending)[i].payload_json);
-    if (parsed) states[i] = *parsed;
-    newest[(*pending)[i].contact_id] = i;
-  }
+  const DeliveryPass pass = read_pass(std::move(*pending));
   const UnixSeconds wall = wall_seconds();
-  for (std::size_t i = 0; i < pending->size(); ++i) {
-    const store::GhlUpdate& u = (*pending)[i];
-    // In order: a later update never overtakes one that waits for a retry.
-    if (u.next_attempt_at > wall) {
-      t.wake_s = now_s + static_cast<double>(u.next_attempt_at - wall);
-      return t.wake_s;
-    }
-    auto record = [&](store::OutboxStatus status, const std::string& error, UnixSeconds next) {
-      if (Status s = store_.record_ghl_update_attempt(tenant_id, u.update_id, status, error, next); !s) {
-        spdlog::warn("GHL outbox write failed for tenant {}: {}", tenant_id, s.message());
-      }
-    };
-    const bool stage_move = u.kind == ghl::kStageUpdateKind;
-    std::optional<ghl::HotStage> target;
-    if (stage_move) {
-      auto parsed = ghl::parse_stage_move(u.payload_json);
-      if (!parsed) {
-        record(store::OutboxStatus::kFailed, "unreadable payload: " + parsed.status().message(), 0);
-        continue;
-      }
-      target = std::move(*parsed);
-    } else {
-      if (!states[i]) {
-        record(store::OutboxStatus::kFailed, "unreadable payload", 0);
-        continue;
-      }
-      const std::size_t latest = newest[u.contact_id];
-      if (latest != i && states[latest] && (!states[i]->band_changed || states[latest]->band_changed)) {
-        record(store::OutboxStatus::kSent, "superseded by update " + std::to_string((*pending)[latest].update_id), 0);
-        continue;
-      }
-    }
-    // Slots for the update's calls at once (search, pipelines, PUT for a
-    // move), so it does not stall half-sent in the window.
-    const int calls = stage_move ? 3 : (states[i]->band_changed ? 3 : 1);
-    const int needed = calls + (t.field_id.empty() && !stage_move ? 2 : 0);
-    if (double wait = t.window->wait_for(needed, steady_seconds()); wait > 0) return steady_seconds() + wait;
-    const int attempt = u.attempts + 1;
-    double delay_s = 0;
-    std::string error, note;
-    const CallResult result =
-        stage_move ? send_stage_move(tenant_id, &t, u.contact_id, *target, attempt, &delay_s, &error, &note)
-                   : send_score(tenant_id, &t, u.contact_id, *states[i], attempt, &delay_s, &error);
-    if (result == CallResult::kOk) {
-      record(store::OutboxStatus::kSent, note, 0);
-      std::lock_guard lock(mu_);
-      ++stats_.sent;
-      continue;
-    }
-    if (result == CallResult::kFailed) {
-      record(store::OutboxStatus::kFailed, error, 0);
-      std::lock_guard lock(mu_);
-      ++stats_.failed;
-      continue;
-    }
-    // Retry: the update keeps its place; the whole location waits.
-    const UnixSeconds delay_whole = static_cast<UnixSeconds>(std::ceil(delay_s));
-    record(store::OutboxStatus::kPending, error, wall_seconds() + delay_whole);
-    {
-      std::lock_guard lock(mu_);
-      ++stats_.retries;
-    }
-    t.wake_s = steady_seconds() + std::max(delay_s, 0.05);
-    return t.wake_s;
+  for (std::size_t i = 0; i < pass.updates.size(); ++i) {
+    if (auto wake = deliver_update(tenant_id, &t, pass, i, wall, now_s)) return *wake;
   }
   return steady_seconds();  // more may be pending
+}
+
+std::optional<double> GhlWriteback::wait_for_token(const std::string& tenant_id, Tenant* t, double now_s) {
+  Status s = load_tenant(tenant_id, t);
+  if (s) return std::nullopt;
+  if (s.code() == StatusCode::kFailedPrecondition && s.message().find("not linked") != std::string::npos) return 0;
+  if (t->wake_s == 0) spdlog::warn("GHL write-back for tenant {} waits: {}", tenant_id, s.message());
+  t->access_token.clear();
+  t->wake_s = now_s + kNoTokenRecheckS;
+  return t->wake_s;
+}
+
+// Each update carries the contact's full state, so only a contact's newest
+// pending update needs sending (an older band change is kept when the newer
+// one is score-only: it alone moves the tags). Stage moves are not states:
+// each is sent.
+GhlWriteback::DeliveryPass GhlWriteback::read_pass(std::vector<store::GhlUpdate> updates) {
+  DeliveryPass pass;
+  pass.updates = std::move(updates);
+  pass.states.resize(pass.updates.size());
+  for (std::size_t i = 0; i < pass.updates.size(); ++i) {
+    const store::GhlUpdate& u = pass.updates[i];
+    if (u.kind == ghl::kStageUpdateKind) continue;
+    if (auto parsed = ghl::parse_score_change(u.payload_json)) pass.states[i] = *parsed;
+    pass.newest[u.contact_id] = i;
+  }
+  return pass;
+}
+
+std::optional<double> GhlWriteback::deliver_update(const std::string& tenant_id, Tenant* t, const DeliveryPass& pass,
+                                                   std::size_t i, UnixSeconds wall, double now_s) {
+  const store::GhlUpdate& u = pass.updates[i];
+  // In order: a later update never overtakes one that waits for a retry.
+  if (u.next_attempt_at > wall) {
+    t->wake_s = now_s + static_cast<double>(u.next_attempt_at - wall);
+    return t->wake_s;
+  }
+  const bool stage_move = u.kind == ghl::kStageUpdateKind;
+  std::optional<ghl::HotStage> target;
+  if (stage_move) {
+    auto parsed = ghl::parse_stage_move(u.payload_json);
+    if (!parsed) {
+      record_attempt(tenant_id, u, store::OutboxStatus::kFailed, "unreadable payload: " + parsed.status().message(), 0);
+      return std::nullopt;
+    }
+    target = std::move(*parsed);
+  } else if (std::optional<std::string> skip = why_not_sent(pass, i)) {
+    const bool unreadable = !pass.states[i];
+    record_attempt(tenant_id, u, unreadable ? store::OutboxStatus::kFailed : store::OutboxStatus::kSent, *skip, 0);
+    return std::nullopt;
+  }
+  // Slots for the update's calls at once (search, pipelines, PUT for a
+  // move), so it does not stall half-sent in the window.
+  const int calls = stage_move ? 3 : (pass.states[i]->band_changed ? 3 : 1);
+  const int needed = calls + (t->field_id.empty() && !stage_move ? 2 : 0);
+  if (double wait = t->window->wait_for(needed, steady_seconds()); wait > 0) return steady_seconds() + wait;
+  const int attempt = u.attempts + 1;
+  double delay_s = 0;
+  std::string error, note;
+  const CallResult result =
+      stage_move ? send_stage_move(tenant_id, t, u.contact_id, *target, attempt, &delay_s, &error, &note)
+                 : send_score(tenant_id, t, u.contact_id, *pass.states[i], attempt, &delay_s, &error);
+  return record_result(tenant_id, t, u, result, delay_s, result == CallResult::kOk ? note : error);
+}
+
+std::optional<std::string> GhlWriteback::why_not_sent(const DeliveryPass& pass, std::size_t i) {
+  const std::optional<ghl::ScoreChange>& state = pass.states[i];
+  if (!state) return "unreadable payload";
+  const std::size_t latest = pass.newest.at(pass.updates[i].contact_id);
+  const std::optional<ghl::ScoreChange>& newest = pass.states[latest];
+  if (latest != i && newest && (!state->band_changed || newest->band_changed)) {
+    return "superseded by update " + std::to_string(pass.updates[latest].update_id);
+  }
+  return std::nullopt;
+}
+
+void GhlWriteback::record_attempt(const std::string& tenant_id, const store::GhlUpdate& u, store::OutboxStatus status,
+                                  const std::string& error, UnixSeconds next_attempt_at) {
+  if (Status s = store_.record_ghl_update_attempt(tenant_id, u.update_id, status, error, next_attempt_at); !s) {
+    spdlog::warn("GHL outbox write failed for tenant {}: {}", tenant_id, s.message());
+  }
+}
+
+std::optional<double> GhlWriteback::record_result(const std::string& tenant_id, Tenant* t, const store::GhlUpdate& u,
+                                                  CallResult result, double delay_s, const std::string& text) {
+  if (result == CallResult::kOk || result == CallResult::kFailed) {
+    const bool sent = result == CallResult::kOk;
+    record_attempt(tenant_id, u, sent ? store::OutboxStatus::kSent : store::OutboxStatus::kFailed, text, 0);
+    std::lock_guard lock(mu_);
+    ++(sent ? stats_.sent : stats_.failed);
+    return std::nullopt;
+  }
+  // Retry: the update keeps its place; the whole location waits.
+  const UnixSeconds delay_whole = static_cast<UnixSeconds>(std::ceil(delay_s));
+  record_attempt(tenant_id, u, store::OutboxStatus::kPending, text, wall_seconds() + delay_whole);
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.retries;
+  }
+  t->wake_s = steady_seconds() + std::max(delay_s, 0.05);
+  return t->wake_s;
 }
 
 GhlWriteback::CallResult GhlWriteback::send_score(const std::string& tenant_id, Tenant* t, const std::string& contact_id,

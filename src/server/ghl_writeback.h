@@ -203,6 +203,14 @@ class GhlWriteback {
     double wake_s = 0;  // nothing is sent before this (a retry's delay)
   };
   enum class CallResult { kOk, kRetry, kFailed };
+  // One sender pass: the tenant's pending updates, the parsed state of each
+  // score update (nullopt: unreadable, or a stage move) and each contact's
+  // newest score update (its index).
+  struct DeliveryPass {
+    std::vector<store::GhlUpdate> updates;
+    std::vector<std::optional<ghl::ScoreChange>> states;
+    std::unordered_map<std::string, std::size_t> newest;
+  };
 
   GhlWriteback(store::Store& store, GhlWritebackConfig config, std::unique_ptr<ghl::HttpClient> http);
   void run();
@@ -223,6 +231,24 @@ class GhlWriteback {
   // Sender: one pass over a tenant's due updates; answers when to look again
   // (0: nothing pending).
   double deliver(const std::string& tenant_id, double now_s);
+  // Loads the tenant's token: nullopt when loaded, else when to look again
+  // (0: the tenant is not linked to GHL).
+  std::optional<double> wait_for_token(const std::string& tenant_id, Tenant* t, double now_s);
+  static DeliveryPass read_pass(std::vector<store::GhlUpdate> updates);
+  // Sends (or settles without sending) update `i` of the pass: nullopt to go
+  // on with the next, else when to look again (a retry's delay, a full
+  // window, an update not yet due).
+  std::optional<double> deliver_update(const std::string& tenant_id, Tenant* t, const DeliveryPass& pass,
+                                       std::size_t i, UnixSeconds wall, double now_s);
+  // Why score update `i` is settled without a call (unreadable, superseded
+  // by the contact's newest), or nullopt when it is to be sent.
+  static std::optional<std::string> why_not_sent(const DeliveryPass& pass, std::size_t i);
+  void record_attempt(const std::string& tenant_id, const store::GhlUpdate& u, store::OutboxStatus status,
+                      const std::string& error, UnixSeconds next_attempt_at);
+  // Records a sent update's outcome (`text`: the note on kOk, GHL's error
+  // otherwise) and counts it; on kRetry the location waits `delay_s`.
+  std::optional<double> record_result(const std::string& tenant_id, Tenant* t, const store::GhlUpdate& u,
+                                      CallResult result, double delay_s, const std::string& text);
   Status load_tenant(const std::string& tenant_id, Tenant* t);
   Status refresh_token(const std::string& tenant_id, Tenant* t);
   // One call, paced by the location's window (waits for a slot) with the
