@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -60,71 +61,81 @@ std::vector<std::size_t> plain_columns() {
   return cols;
 }
 
-models::DenseMatrix plain_matrix(const std::vector<const Contact*>& cs,
-                                 const std::unordered_map<std::string, std::vector<const Event*>>& by_contact,
+using EventsByContact = std::unordered_map<std::string, std::vector<const Event*>>;
+
+// The contact's features as of `t`: its events up to `t` applied in order.
+features::LeadFeatureState state_as_of(const Contact& c, const EventsByContact& by_contact, UnixSeconds t) {
+  features::LeadFeatureState s;
+  s.set_contact(c);
+  auto it = by_contact.find(key(c.tenant_id, c.contact_id));
+  if (it != by_contact.end()) {
+    for (const Event* e : it->second) {
+      if (e->ts <= t) s.apply(*e);
+    }
+  }
+  return s;
+}
+
+UnixSeconds instant(const Contact& c, double hours) { return c.created_at + static_cast<UnixSeconds>(hours * 3600); }
+
+models::DenseMatrix plain_matrix(const std::vector<const Contact*>& cs, const EventsByContact& by_contact,
                                  double hours) {
   const auto cols = plain_columns();
   models::DenseMatrix m(cs.size(), cols.size());
   std::vector<float> row(features::feature_count());
   for (std::size_t i = 0; i < cs.size(); ++i) {
-    features::LeadFeatureState s;
-    s.set_contact(*cs[i]);
-    const UnixSeconds t = cs[i]->created_at + static_cast<UnixSeconds>(hours * 3600);
-    auto it = by_contact.find(key(cs[i]->tenant_id, cs[i]->contact_id));
-    if (it != by_contact.end()) {
-      for (const Event* e : it->second) {
-        if (e->ts <= t) s.apply(*e);
-      }
-    }
-    s.write_features(t, nullptr, row.data());
+    const UnixSeconds t = instant(*cs[i], hours);
+    state_as_of(*cs[i], by_contact, t).write_features(t, nullptr, row.data());
     for (std::size_t j = 0; j < cols.size(); ++j) m.row(i)[j] = row[cols[j]];
   }
   return m;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct EvalArgs {
   std::string data_dir;
-  std::string cutoff_text = "2025-07-01", eval_end_text = "2025-10-03", full_out;
+  std::string cutoff_text = "2025-07-01";
+  std::string eval_end_text = "2025-10-03";
+  std::string full_out;  // --train-full
+  UnixSeconds cutoff = 0, eval_end = 0;
+};
+
+// Exit code when the run should stop (help, usage error), else nullopt.
+std::optional<int> parse_args(int argc, char** argv, EvalArgs* args) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--cutoff" && i + 1 < argc) {
-      cutoff_text = argv[++i];
+      args->cutoff_text = argv[++i];
     } else if (a == "--eval-end" && i + 1 < argc) {
-      eval_end_text = argv[++i];
+      args->eval_end_text = argv[++i];
     } else if (a == "--train-full" && i + 1 < argc) {
-      full_out = argv[++i];
+      args->full_out = argv[++i];
     } else if (a == "--help") {
       std::fprintf(stderr, "usage: lead_eval [DATA_DIR] [--cutoff DATE] [--eval-end DATE] [--train-full MODEL_DIR]\n");
       return 0;
     } else {
-      data_dir = a;
+      args->data_dir = a;
     }
   }
-  if (data_dir.empty()) {
+  if (args->data_dir.empty()) {
     const char* shared = std::getenv("REAI_SHARED_DATA");
     if (!shared) {
       std::fprintf(stderr, "lead_eval: give DATA_DIR or set REAI_SHARED_DATA\n");
       return 2;
     }
-    data_dir = std::string(shared) + "/crm";
+    args->data_dir = std::string(shared) + "/crm";
   }
-  auto cutoff = parse_iso8601(cutoff_text);
-  auto eval_end = parse_iso8601(eval_end_text);
+  auto cutoff = parse_iso8601(args->cutoff_text);
+  auto eval_end = parse_iso8601(args->eval_end_text);
   if (!cutoff || !eval_end) {
     std::fprintf(stderr, "lead_eval: bad date\n");
     return 2;
   }
-  CsvLoadOptions load;
-  auto contacts = load_contacts_csv(data_dir + "/contacts.csv", load, nullptr);
-  auto events = load_events_csv(data_dir + "/events.csv", load, nullptr);
-  auto stages = load_stages_csv(data_dir + "/opportunity_stages.csv", load, nullptr);
-  if (!contacts || !events || !stages) {
-    std::fprintf(stderr, "lead_eval: %s %s %s\n", contacts.status().to_string().c_str(),
-                 events.status().to_string().c_str(), stages.status().to_string().c_str());
-    return 2;
-  }
+  args->cutoff = *cutoff;
+  args->eval_end = *eval_end;
+  return std::nullopt;
+}
+
+scoring::TrainLeadOptions options_from_environment() {
   scoring::TrainLeadOptions options;
   options.nthread = 2;
   if (const char* v = std::getenv("REAI_LEAD_ISOTONIC")) options.isotonic = std::atoi(v) != 0;
@@ -132,9 +143,150 @@ int main(int argc, char** argv) {
   if (const char* v = std::getenv("REAI_LEAD_MAX_DEPTH")) options.max_depth = std::atoi(v);
   if (const char* v = std::getenv("REAI_LEAD_ETA")) options.eta = std::atof(v);
   if (const char* v = std::getenv("REAI_LEAD_MIN_CHILD_WEIGHT")) options.min_child_weight = std::atof(v);
-  const char* model_out = std::getenv("REAI_LEAD_EVAL_MODEL_DIR");
-  if (!full_out.empty()) {
-    auto report = scoring::train_lead_model(*contacts, *events, *stages, full_out, options);
+  return options;
+}
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::atoi(v) != 0;
+}
+
+// The history cut at the cutoff: training sees contacts created before it and
+// rows before it; evaluation replays contacts created in [cutoff, eval_end)
+// with all their events. Labels come from every signed row (the truth).
+struct EvalSplit {
+  std::vector<Contact> train_c, eval_c;
+  std::vector<Event> train_e, eval_e;
+  std::vector<OpportunityStage> train_s;
+  std::unordered_map<std::string, UnixSeconds> signed_at;  // first signing per contact
+
+  float label_of(const Contact& c) const {
+    auto it = signed_at.find(key(c.tenant_id, c.contact_id));
+    return it != signed_at.end() && it->second <= c.created_at + kConversionWindowSeconds ? 1.f : 0.f;
+  }
+};
+
+EvalSplit split_history(const std::vector<Contact>& contacts, const std::vector<Event>& events,
+                        const std::vector<OpportunityStage>& stages, UnixSeconds cutoff, UnixSeconds eval_end) {
+  EvalSplit split;
+  for (const auto& c : contacts) {
+    if (c.created_at < cutoff) split.train_c.push_back(c);
+    else if (c.created_at < eval_end) split.eval_c.push_back(c);
+  }
+  std::unordered_map<std::string, bool> is_eval;
+  for (const auto& c : split.eval_c) is_eval[key(c.tenant_id, c.contact_id)] = true;
+  for (const auto& e : events) {
+    if (e.ts < cutoff) split.train_e.push_back(e);
+    if (is_eval.count(key(e.tenant_id, e.contact_id))) split.eval_e.push_back(e);
+  }
+  for (const auto& s : stages) {
+    if (s.ts < cutoff) split.train_s.push_back(s);
+    if (s.stage == Stage::kSigned) {
+      auto [it, inserted] = split.signed_at.try_emplace(key(s.tenant_id, s.contact_id), s.ts);
+      if (!inserted) it->second = std::min(it->second, s.ts);
+    }
+  }
+  return split;
+}
+
+// The baseline's contacts: training ones with a complete window, the last 20%
+// by created_at held out for early stopping; and the evaluation contacts.
+struct BaselineSets {
+  std::vector<const Contact*> train, validation, eval;
+  std::vector<float> train_y, validation_y, eval_y;
+};
+
+BaselineSets baseline_sets(const EvalSplit& split, UnixSeconds cutoff) {
+  std::vector<const Contact*> complete;
+  for (const auto& c : split.train_c) {
+    if (c.created_at + kConversionWindowSeconds <= cutoff) complete.push_back(&c);
+  }
+  std::sort(complete.begin(), complete.end(), [](auto* a, auto* b) { return a->created_at < b->created_at; });
+  const std::size_t cut = complete.size() * 8 / 10;
+  BaselineSets sets;
+  sets.train.assign(complete.begin(), complete.begin() + cut);
+  sets.validation.assign(complete.begin() + cut, complete.end());
+  for (const auto& c : split.eval_c) sets.eval.push_back(&c);
+  for (auto* c : sets.train) sets.train_y.push_back(split.label_of(*c));
+  for (auto* c : sets.validation) sets.validation_y.push_back(split.label_of(*c));
+  for (auto* c : sets.eval) sets.eval_y.push_back(split.label_of(*c));
+  return sets;
+}
+
+// XGBoost at one horizon on plain as-of counts + stated attributes; NaNs when
+// skipped (REAI_LEAD_EVAL_NO_BASELINE) or when training fails.
+Metrics baseline_metrics(const BaselineSets& sets, const EventsByContact& by_contact, double hours) {
+  if (std::getenv("REAI_LEAD_EVAL_NO_BASELINE") != nullptr) return {NAN, NAN, NAN};
+  models::TrainParams params;
+  params.max_depth = 5;
+  params.eta = 0.05;
+  params.num_rounds = 600;
+  params.early_stopping_rounds = 40;
+  params.nthread = 2;
+  params.eval_metric = "logloss";
+  params.extra = {{"tree_method", "hist"}};
+  auto xt = plain_matrix(sets.train, by_contact, hours);
+  auto xv = plain_matrix(sets.validation, by_contact, hours);
+  auto xe = plain_matrix(sets.eval, by_contact, hours);
+  auto booster = models::Booster::train(xt, sets.train_y, {}, &xv, sets.validation_y, params);
+  if (!booster) return {NAN, NAN, NAN};
+  auto pred = booster->predict(xe);
+  if (!pred) return {NAN, NAN, NAN};
+  return measure(std::vector<double>(pred->begin(), pred->end()), sets.eval_y);
+}
+
+// The model's raw (uncalibrated) output at `t` = created_at + hours.
+double raw_output(const scoring::LeadModel& model, const Contact& c, const EventsByContact& by_contact, double hours,
+                  std::vector<float>* row) {
+  const UnixSeconds t = instant(c, hours);
+  state_as_of(c, by_contact, t).write_features(t, &model.track_records, row->data());
+  return model.forest.predict(row->data());
+}
+
+// Offline analysis (REAI_LEAD_EVAL_DUMP): eval rows, then pre-cutoff contacts
+// whose instant precedes the cutoff (label as known at the end of the data).
+void dump_rows(const std::string& path, const EvalSplit& split, const BaselineSets& sets,
+               const scoring::LeadModel& model, const EventsByContact& by_contact, double hours, UnixSeconds cutoff,
+               const std::vector<double>& p, const std::vector<double>& raw) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return;
+  std::fprintf(f, "set,created,tenant,label,p,raw,signed_days\n");
+  for (std::size_t i = 0; i < sets.eval.size(); ++i) {
+    std::fprintf(f, "eval,%lld,%s,%.0f,%.6f,%.6f,\n", (long long)sets.eval[i]->created_at,
+                 sets.eval[i]->tenant_id.c_str(), sets.eval_y[i], p[i], raw[i]);
+  }
+  std::vector<float> row(features::feature_count());
+  for (const auto& c : split.train_c) {
+    if (instant(c, hours) >= cutoff) continue;
+    const double output = raw_output(model, c, by_contact, hours, &row);
+    auto sit = split.signed_at.find(key(c.tenant_id, c.contact_id));
+    std::string sd;
+    if (sit != split.signed_at.end()) sd = std::to_string(double(sit->second - c.created_at) / 86400.0);
+    std::fprintf(f, "recent,%lld,%s,%.0f,,%.6f,%s\n", (long long)c.created_at, c.tenant_id.c_str(), split.label_of(c),
+                 output, sd.c_str());
+  }
+  std::fclose(f);
+}
+
+double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  EvalArgs args;
+  if (auto exit_code = parse_args(argc, argv, &args)) return *exit_code;
+  CsvLoadOptions load;
+  auto contacts = load_contacts_csv(args.data_dir + "/contacts.csv", load, nullptr);
+  auto events = load_events_csv(args.data_dir + "/events.csv", load, nullptr);
+  auto stages = load_stages_csv(args.data_dir + "/opportunity_stages.csv", load, nullptr);
+  if (!contacts || !events || !stages) {
+    std::fprintf(stderr, "lead_eval: %s %s %s\n", contacts.status().to_string().c_str(),
+                 events.status().to_string().c_str(), stages.status().to_string().c_str());
+    return 2;
+  }
+  const scoring::TrainLeadOptions options = options_from_environment();
+  if (!args.full_out.empty()) {
+    auto report = scoring::train_lead_model(*contacts, *events, *stages, args.full_out, options);
     if (!report) {
       std::fprintf(stderr, "lead_eval: %s\n", report.status().to_string().c_str());
       return 1;
@@ -144,159 +296,56 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::vector<Contact> train_c, eval_c;
-  for (const auto& c : *contacts) {
-    if (c.created_at < *cutoff) train_c.push_back(c);
-    else if (c.created_at < *eval_end) eval_c.push_back(c);
-  }
-  std::vector<Event> train_e, eval_e;
-  std::unordered_map<std::string, bool> is_eval;
-  for (const auto& c : eval_c) is_eval[key(c.tenant_id, c.contact_id)] = true;
-  for (const auto& e : *events) {
-    if (e.ts < *cutoff) train_e.push_back(e);
-    if (is_eval.count(key(e.tenant_id, e.contact_id))) eval_e.push_back(e);
-  }
-  std::vector<OpportunityStage> train_s;
-  std::unordered_map<std::string, UnixSeconds> signed_at;
-  for (const auto& s : *stages) {
-    if (s.ts < *cutoff) train_s.push_back(s);
-    if (s.stage == Stage::kSigned) {
-      auto [it, inserted] = signed_at.try_emplace(key(s.tenant_id, s.contact_id), s.ts);
-      if (!inserted) it->second = std::min(it->second, s.ts);
-    }
-  }
-  auto label_of = [&](const Contact& c) {
-    auto it = signed_at.find(key(c.tenant_id, c.contact_id));
-    return it != signed_at.end() && it->second <= c.created_at + kConversionWindowSeconds ? 1.f : 0.f;
-  };
+  const EvalSplit split = split_history(*contacts, *events, *stages, args.cutoff, args.eval_end);
+  const char* model_out = std::getenv("REAI_LEAD_EVAL_MODEL_DIR");
   const std::string model_dir = model_out ? model_out : "/tmp/reai_lead_eval_model";
   // REAI_LEAD_EVAL_REUSE=1 measures the model already in the directory
   // (trained by an earlier run on the same cutoff) instead of retraining.
-  const bool reuse = std::getenv("REAI_LEAD_EVAL_REUSE") && std::atoi(std::getenv("REAI_LEAD_EVAL_REUSE")) != 0;
   Result<scoring::TrainLeadReport> report =
-      reuse ? Result<scoring::TrainLeadReport>(scoring::TrainLeadReport{})
-            : scoring::train_lead_model(train_c, train_e, train_s, model_dir, options);
+      env_flag("REAI_LEAD_EVAL_REUSE")
+          ? Result<scoring::TrainLeadReport>(scoring::TrainLeadReport{})
+          : scoring::train_lead_model(split.train_c, split.train_e, split.train_s, model_dir, options);
   if (!report) {
     std::fprintf(stderr, "lead_eval: %s\n", report.status().to_string().c_str());
     return 1;
   }
   const std::vector<double> hours = {1, 24, 168};
   const auto replay_start = std::chrono::steady_clock::now();
-  auto rows = scoring::replay_scores(model_dir, eval_c, eval_e, {}, hours);
+  auto rows = scoring::replay_scores(model_dir, split.eval_c, split.eval_e, {}, hours);
   if (!rows) {
     std::fprintf(stderr, "lead_eval: %s\n", rows.status().to_string().c_str());
     return 1;
   }
   const double replay_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_start).count();
 
-  // Baseline: XGBoost per horizon on plain as-of counts + stated attributes,
-  // trained on the same contacts (complete windows), early stopping on the
-  // last 20% by created_at.
-  std::unordered_map<std::string, std::vector<const Event*>> by_contact;
-  for (const auto& e : train_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
-  for (const auto& e : eval_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
-  const UnixSeconds train_end = (*cutoff);
-  std::vector<const Contact*> base_train;
-  for (const auto& c : train_c) {
-    if (c.created_at + kConversionWindowSeconds <= train_end) base_train.push_back(&c);
-  }
-  std::sort(base_train.begin(), base_train.end(), [](auto* a, auto* b) { return a->created_at < b->created_at; });
-  const std::size_t split = base_train.size() * 8 / 10;
-  std::vector<const Contact*> bt(base_train.begin(), base_train.begin() + split), bv(base_train.begin() + split, base_train.end());
-  std::vector<const Contact*> ev;
-  for (const auto& c : eval_c) ev.push_back(&c);
-  std::vector<float> bty, bvy, evy;
-  for (auto* c : bt) bty.push_back(label_of(*c));
-  for (auto* c : bv) bvy.push_back(label_of(*c));
-  for (auto* c : ev) evy.push_back(label_of(*c));
+  EventsByContact by_contact;
+  for (const auto& e : split.train_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
+  for (const auto& e : split.eval_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
+  const BaselineSets sets = baseline_sets(split, args.cutoff);
 
   std::printf("\nlead_eval: train contacts created < %s (history < cutoff), eval contacts created in [%s, %s): n=%zu, positives=%.0f\n",
-              cutoff_text.c_str(), cutoff_text.c_str(), eval_end_text.c_str(), ev.size(),
-              std::accumulate(evy.begin(), evy.end(), 0.0));
+              args.cutoff_text.c_str(), args.cutoff_text.c_str(), args.eval_end_text.c_str(), sets.eval.size(),
+              std::accumulate(sets.eval_y.begin(), sets.eval_y.end(), 0.0));
   std::printf("model %s: %zu train + %zu validation examples, trained in %.1f s; replay %.1f s\n\n",
               report->version.c_str(), report->train_examples, report->validation_examples, report->seconds, replay_s);
   auto model = scoring::load_lead_model(model_dir);
   if (!model) return 1;
   std::printf("%-8s | %-26s | %-26s | %-26s\n", "horizon", "reai model AUC/Brier/ECE", "baseline AUC/Brier/ECE",
               "reai uncalibrated");
+  std::vector<float> row(features::feature_count());
   for (std::size_t h = 0; h < hours.size(); ++h) {
-    std::vector<double> p;
-    for (std::size_t i = 0; i < eval_c.size(); ++i) p.push_back((*rows)[i * hours.size() + h].probability);
-    Metrics mine = measure(p, evy);
-    models::TrainParams params;
-    params.max_depth = 5;
-    params.eta = 0.05;
-    params.num_rounds = 600;
-    params.early_stopping_rounds = 40;
-    params.nthread = 2;
-    params.eval_metric = "logloss";
-    params.extra = {{"tree_method", "hist"}};
-    auto xt = plain_matrix(bt, by_contact, hours[h]);
-    auto xv = plain_matrix(bv, by_contact, hours[h]);
-    auto xe = plain_matrix(ev, by_contact, hours[h]);
-    const bool skip_baseline = std::getenv("REAI_LEAD_EVAL_NO_BASELINE") != nullptr;
-    auto booster = skip_baseline ? Result<models::Booster>(invalid_argument("skipped"))
-                                 : models::Booster::train(xt, bty, {}, &xv, bvy, params);
-    Metrics base{NAN, NAN, NAN};
-    if (booster) {
-      auto pred = booster->predict(xe);
-      if (pred) {
-        std::vector<double> pb(pred->begin(), pred->end());
-        base = measure(pb, evy);
-      }
-    }
-    // The model's raw (uncalibrated) output on the same rows.
-    std::vector<double> raw;
-    std::vector<float> row(features::feature_count());
-    for (const Contact* c : ev) {
-      features::LeadFeatureState s;
-      s.set_contact(*c);
-      const UnixSeconds t = c->created_at + static_cast<UnixSeconds>(hours[h] * 3600);
-      auto it = by_contact.find(key(c->tenant_id, c->contact_id));
-      if (it != by_contact.end()) {
-        for (const Event* e : it->second) {
-          if (e->ts <= t) s.apply(*e);
-        }
-      }
-      s.write_features(t, &(*model)->track_records, row.data());
-      raw.push_back((*model)->forest.predict(row.data()));
-    }
-    Metrics unc = measure(raw, evy);
+    std::vector<double> p, raw;
+    for (std::size_t i = 0; i < split.eval_c.size(); ++i) p.push_back((*rows)[i * hours.size() + h].probability);
+    for (const Contact* c : sets.eval) raw.push_back(raw_output(**model, *c, by_contact, hours[h], &row));
+    const Metrics mine = measure(p, sets.eval_y);
+    const Metrics base = baseline_metrics(sets, by_contact, hours[h]);
+    const Metrics unc = measure(raw, sets.eval_y);
     if (const char* dump = std::getenv("REAI_LEAD_EVAL_DUMP")) {
-      // Offline analysis: eval rows, then pre-cutoff contacts whose instant
-      // precedes the cutoff (label as known at the end of the data).
-      std::FILE* f = std::fopen((std::string(dump) + "_" + std::to_string(int(hours[h])) + ".csv").c_str(), "w");
-      if (f) {
-        std::fprintf(f, "set,created,tenant,label,p,raw,signed_days\n");
-        for (std::size_t i = 0; i < ev.size(); ++i) {
-          std::fprintf(f, "eval,%lld,%s,%.0f,%.6f,%.6f,\n", (long long)ev[i]->created_at, ev[i]->tenant_id.c_str(),
-                       evy[i], p[i], raw[i]);
-        }
-        for (const auto& c : train_c) {
-          const UnixSeconds t = c.created_at + static_cast<UnixSeconds>(hours[h] * 3600);
-          if (t >= *cutoff) continue;
-          features::LeadFeatureState s;
-          s.set_contact(c);
-          auto it = by_contact.find(key(c.tenant_id, c.contact_id));
-          if (it != by_contact.end()) {
-            for (const Event* e : it->second) {
-              if (e->ts <= t) s.apply(*e);
-            }
-          }
-          s.write_features(t, &(*model)->track_records, row.data());
-          auto sit = signed_at.find(key(c.tenant_id, c.contact_id));
-          std::string sd;
-          if (sit != signed_at.end()) sd = std::to_string(double(sit->second - c.created_at) / 86400.0);
-          std::fprintf(f, "recent,%lld,%s,%.0f,,%.6f,%s\n", (long long)c.created_at, c.tenant_id.c_str(), label_of(c),
-                       (*model)->forest.predict(row.data()), sd.c_str());
-        }
-        std::fclose(f);
-      }
+      dump_rows(std::string(dump) + "_" + std::to_string(int(hours[h])) + ".csv", split, sets, **model, by_contact,
+                hours[h], args.cutoff, p, raw);
     }
-    std::printf("         mean predicted %.4f (model) %.4f (raw), observed %.4f\n",
-                std::accumulate(p.begin(), p.end(), 0.0) / double(p.size()),
-                std::accumulate(raw.begin(), raw.end(), 0.0) / double(raw.size()),
-                std::accumulate(evy.begin(), evy.end(), 0.0) / double(evy.size()));
+    std::vector<double> observed(sets.eval_y.begin(), sets.eval_y.end());
+    std::printf("         mean predicted %.4f (model) %.4f (raw), observed %.4f\n", mean(p), mean(raw), mean(observed));
     std::printf("%6.0f h | %.4f / %.4f / %.4f    | %.4f / %.4f / %.4f    | %.4f / %.4f / %.4f\n", hours[h], mine.auc,
                 mine.brier, mine.ece, base.auc, base.brier, base.ece, unc.auc, unc.brier, unc.ece);
   }
