@@ -74,60 +74,66 @@ Result<Avm> load_avm(const ImportListingsArgs& args) {
   return Avm{std::move(*model), std::move(*version)};
 }
 
-}  // namespace
+// The model's values of every row, or none: the model is dropped (with a
+// word) when it does not fit this file, unless --avm named it.
+Result<std::vector<property::Valuation>> value_rows(const ImportListingsArgs& args, const property::SalesTable& table,
+                                                   Avm* avm) {
+  if (!avm->model) return std::vector<property::Valuation>{};
+  auto predicted = avm->model->predict(table);
+  if (predicted) return std::move(*predicted);
+  if (!args.avm.empty()) return predicted.status();
+  std::cerr << "  the valuation model does not fit this file (" << predicted.status().message()
+            << "): listings are stored without values\n";
+  avm->model.reset();
+  return std::vector<property::Valuation>{};
+}
 
-int run_import_listings(const ImportListingsArgs& args) {
-  if (args.tenant.empty()) return report_failure(invalid_argument("--tenant must not be empty"));
-  std::cerr << "reai import listings: reading " << args.listings << "\n";
-  auto table = property::read_sales_csv(args.listings);
-  if (!table) return report_failure(table.status());
-  const int price_col = column_of(*table, args.price_column);
-  if (price_col < 0) return report_failure(invalid_argument(args.listings + ": missing price column '" + args.price_column + "'"));
-  int id_col = -1;
-  if (!args.id_column.empty()) {
-    id_col = column_of(*table, args.id_column);
-    if (id_col < 0) return report_failure(invalid_argument(args.listings + ": missing id column '" + args.id_column + "'"));
-  }
-  auto avm = load_avm(args);
-  if (!avm) return report_failure(avm.status());
-  std::vector<property::Valuation> values;
-  if (avm->model) {
-    auto predicted = avm->model->predict(*table);
-    if (!predicted) {
-      if (!args.avm.empty()) return report_failure(predicted.status());
-      std::cerr << "  the valuation model does not fit this file (" << predicted.status().message()
-                << "): listings are stored without values\n";
-      avm->model.reset();
-    } else {
-      values = std::move(*predicted);
-    }
-  }
-
-  // Every row is checked before anything is written: a bad row stops the
-  // import (store untouched) unless --skip-bad.
-  const std::string stem = std::filesystem::path(args.listings).stem().string();
-  const UnixSeconds now = SystemClock().now();
-  const std::vector<int> skip = id_col >= 0 ? std::vector<int>{price_col, id_col} : std::vector<int>{price_col};
+struct ListingRows {
   std::vector<store::ListingRecord> rows;
-  std::unordered_set<std::string> ids;
   std::size_t no_price = 0, bad = 0;
-  for (std::size_t r = 0; r < table->rows.size(); ++r) {
-    const auto& cells = table->rows[r];
-    const std::size_t line = r < table->lines.size() ? table->lines[r] : r + 2;
+};
+
+struct ListingColumns {
+  int price = -1;
+  int id = -1;  // -1: ids from the file stem and row
+};
+
+Result<ListingColumns> listing_columns(const ImportListingsArgs& args, const property::SalesTable& table) {
+  ListingColumns cols;
+  cols.price = column_of(table, args.price_column);
+  if (cols.price < 0) return invalid_argument(args.listings + ": missing price column '" + args.price_column + "'");
+  if (!args.id_column.empty()) {
+    cols.id = column_of(table, args.id_column);
+    if (cols.id < 0) return invalid_argument(args.listings + ": missing id column '" + args.id_column + "'");
+  }
+  return cols;
+}
+
+// Every row checked before anything is written; a bad row is reported with
+// its line and counted.
+ListingRows read_listing_rows(const ImportListingsArgs& args, const property::SalesTable& table, ListingColumns cols,
+                              const Avm& avm, const std::vector<property::Valuation>& values, UnixSeconds now) {
+  const std::string stem = std::filesystem::path(args.listings).stem().string();
+  const std::vector<int> skip = cols.id >= 0 ? std::vector<int>{cols.price, cols.id} : std::vector<int>{cols.price};
+  ListingRows out;
+  std::unordered_set<std::string> ids;
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const auto& cells = table.rows[r];
+    const std::size_t line = r < table.lines.size() ? table.lines[r] : r + 2;
     auto fail = [&](const std::string& why) {
-      ++bad;
+      ++out.bad;
       std::cerr << "  " << args.listings << ":" << line << ": " << why << "\n";
     };
-    if (property::is_missing_cell(cells[price_col])) {
-      ++no_price;
+    if (property::is_missing_cell(cells[cols.price])) {
+      ++out.no_price;
       continue;
     }
-    const auto price = parse_list_price(cells[price_col]);
+    const auto price = parse_list_price(cells[cols.price]);
     if (!price) {
-      fail("price '" + cells[price_col] + "' is not a positive number");
+      fail("price '" + cells[cols.price] + "' is not a positive number");
       continue;
     }
-    const std::string id = id_col >= 0 ? cells[id_col] : row_id(stem, r + 1);
+    const std::string id = cols.id >= 0 ? cells[cols.id] : row_id(stem, r + 1);
     if (property::is_missing_cell(id)) {
       fail("empty id");
       continue;
@@ -136,50 +142,82 @@ int run_import_listings(const ImportListingsArgs& args) {
       fail("listing id '" + id + "' repeats");
       continue;
     }
-    store::ListingRecord rec{args.tenant, id, *price, property::attributes_json(table->header, cells, skip), "", now};
-    if (avm->model) rec.valuation_json = property::valuation_json(values[r], *price, avm->version);
-    rows.push_back(std::move(rec));
+    store::ListingRecord rec{args.tenant, id, *price, property::attributes_json(table.header, cells, skip), "", now};
+    if (avm.model) rec.valuation_json = property::valuation_json(values[r], *price, avm.version);
+    out.rows.push_back(std::move(rec));
   }
-  if (bad > 0 && !args.skip_bad) {
-    return report_failure(invalid_argument(std::to_string(bad) + " bad row(s) in " + args.listings +
+  return out;
+}
+
+struct WriteCounts {
+  std::size_t added = 0, updated = 0, unchanged = 0;
+};
+
+// Re-import is idempotent: a listing whose price, attributes and valuation
+// are unchanged is not rewritten; a changed one is revalued and replaced.
+Result<WriteCounts> write_changed_listings(store::Store& store, const std::string& tenant,
+                                           std::vector<store::ListingRecord> rows) {
+  std::unordered_map<std::string, store::ListingRecord> existing;
+  Status scanned = store.for_each_listing(tenant, [&](const store::ListingRecord& l) {
+    existing.emplace(l.listing_id, l);
+    return true;
+  });
+  if (!scanned.is_ok()) return scanned;
+  std::vector<store::ListingRecord> changed;
+  WriteCounts counts;
+  for (auto& rec : rows) {
+    auto it = existing.find(rec.listing_id);
+    if (it == existing.end()) {
+      ++counts.added;
+    } else if (it->second.list_price == rec.list_price && it->second.attributes_json == rec.attributes_json &&
+               it->second.valuation_json == rec.valuation_json) {
+      ++counts.unchanged;
+      continue;
+    } else {
+      ++counts.updated;
+    }
+    changed.push_back(std::move(rec));
+  }
+  if (Status s = store.upsert_listings(changed); !s.is_ok()) return s;
+  return counts;
+}
+
+}  // namespace
+
+int run_import_listings(const ImportListingsArgs& args) {
+  if (args.tenant.empty()) return report_failure(invalid_argument("--tenant must not be empty"));
+  std::cerr << "reai import listings: reading " << args.listings << "\n";
+  auto table = property::read_sales_csv(args.listings);
+  if (!table) return report_failure(table.status());
+  auto cols = listing_columns(args, *table);
+  if (!cols) return report_failure(cols.status());
+  auto avm = load_avm(args);
+  if (!avm) return report_failure(avm.status());
+  auto values = value_rows(args, *table, &*avm);
+  if (!values) return report_failure(values.status());
+
+  // A bad row stops the import (store untouched) unless --skip-bad.
+  const UnixSeconds now = SystemClock().now();
+  ListingRows read = read_listing_rows(args, *table, *cols, *avm, *values, now);
+  if (read.bad > 0 && !args.skip_bad) {
+    return report_failure(invalid_argument(std::to_string(read.bad) + " bad row(s) in " + args.listings +
                                            "; nothing imported (fix them or pass --skip-bad)"));
   }
-  if (rows.empty()) return report_failure(invalid_argument(args.listings + ": no listing has a price"));
+  if (read.rows.empty()) return report_failure(invalid_argument(args.listings + ": no listing has a price"));
 
   auto store = store::open_store(store_location(args.store, args.data_dir));
   if (!store) return report_failure(store.status());
   if (!(*store)->get_tenant(args.tenant)) {
     if (Status s = (*store)->upsert_tenant({args.tenant, args.tenant, now, ""}); !s.is_ok()) return report_failure(s);
   }
-  // Re-import is idempotent: a listing whose price, attributes and valuation
-  // are unchanged is not rewritten; a changed one is revalued and replaced.
-  std::unordered_map<std::string, store::ListingRecord> existing;
-  Status scanned = (*store)->for_each_listing(args.tenant, [&](const store::ListingRecord& l) {
-    existing.emplace(l.listing_id, l);
-    return true;
-  });
-  if (!scanned.is_ok()) return report_failure(scanned);
-  std::vector<store::ListingRecord> changed;
-  std::size_t added = 0, updated = 0, unchanged = 0;
-  for (auto& rec : rows) {
-    auto it = existing.find(rec.listing_id);
-    if (it == existing.end()) {
-      ++added;
-    } else if (it->second.list_price == rec.list_price && it->second.attributes_json == rec.attributes_json &&
-               it->second.valuation_json == rec.valuation_json) {
-      ++unchanged;
-      continue;
-    } else {
-      ++updated;
-    }
-    changed.push_back(std::move(rec));
-  }
-  if (Status s = (*store)->upsert_listings(changed); !s.is_ok()) return report_failure(s);
-  std::cout << "imported " << rows.size() << " listings for tenant " << args.tenant << ": " << added << " new, "
-            << updated << " updated, " << unchanged << " unchanged" << (avm->model ? "; valued" : "; not valued")
-            << "\n";
-  if (no_price > 0) std::cout << "skipped " << no_price << " rows without a price\n";
-  if (bad > 0) std::cout << "skipped " << bad << " bad rows\n";
+  const std::size_t imported = read.rows.size();
+  auto counts = write_changed_listings(**store, args.tenant, std::move(read.rows));
+  if (!counts) return report_failure(counts.status());
+  std::cout << "imported " << imported << " listings for tenant " << args.tenant << ": " << counts->added << " new, "
+            << counts->updated << " updated, " << counts->unchanged << " unchanged"
+            << (avm->model ? "; valued" : "; not valued") << "\n";
+  if (read.no_price > 0) std::cout << "skipped " << read.no_price << " rows without a price\n";
+  if (read.bad > 0) std::cout << "skipped " << read.bad << " bad rows\n";
   return kExitOk;
 }
 
