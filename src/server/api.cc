@@ -361,6 +361,14 @@ void Api::handle_async(const ApiRequest& request, Post post, Respond respond, co
   if (!r.deferred) deferred.respond(std::move(r));
 }
 
+// An /api/ path that needs a token, matched: its route and the ids its path
+// names (percent-decoded). kUnmatched when no route has this path.
+struct Api::TokenRoute {
+  Route route = Route::kUnmatched;
+  std::string contact_id, agent_id, property_id, prediction_id;  // lead or listing id in property_id
+  std::string_view delivery_id;
+};
+
 namespace {
 
 // check_id for the one id a route's path names (at most one is set), under
@@ -376,7 +384,78 @@ Status check_path_id(Route route, std::string_view contact_id, std::string_view 
   return Status::ok();
 }
 
+// The GHL admin routes: /api/admin/ghl/{outbox,config,deliveries,deliveries/ID/retry}.
+Route ghl_admin_route(std::string_view path, std::string_view* delivery_id) {
+  constexpr std::string_view kDeliveriesPath = "/api/admin/ghl/deliveries";
+  if (path == "/api/admin/ghl/outbox") return Route::kGhlOutbox;
+  if (path == "/api/admin/ghl/config") return Route::kGhlConfig;
+  if (path == kDeliveriesPath) return Route::kGhlDeliveries;
+  if (path.substr(0, kDeliveriesPath.size() + 1) == std::string(kDeliveriesPath) + "/" &&
+      path.size() > kDeliveriesPath.size() + 7 && path.substr(path.size() - 6) == "/retry") {
+    *delivery_id = path.substr(kDeliveriesPath.size() + 1, path.size() - kDeliveriesPath.size() - 7);
+    return Route::kGhlRetry;
+  }
+  return Route::kUnmatched;
+}
+
+// /api/contacts/{id}[/score|/scores|/events]; kUnmatched for another path or
+// a badly encoded id.
+Route contact_route(std::string_view path, std::string* contact_id) {
+  if (path.substr(0, kContactsPrefix.size()) != kContactsPrefix) return Route::kUnmatched;
+  std::string_view rest = path.substr(kContactsPrefix.size());
+  const auto slash = rest.find('/');
+  std::string_view suffix = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  Route route = Route::kUnmatched;
+  if (suffix.empty()) route = Route::kContact;
+  else if (suffix == "/score") route = Route::kContactScore;
+  else if (suffix == "/scores") route = Route::kContactScores;
+  else if (suffix == "/events") route = Route::kContactEvents;
+  auto decoded = percent_decode(rest.substr(0, slash), false);
+  if (!decoded || decoded->empty()) return Route::kUnmatched;
+  *contact_id = std::move(*decoded);
+  return route;
+}
+
+// /api/agents/{id}/track-record.
+bool is_track_record_path(std::string_view path, std::string* agent_id) {
+  if (path.size() <= kAgentsPrefix.size() + kTrackRecordSuffix.size() ||
+      path.substr(0, kAgentsPrefix.size()) != kAgentsPrefix ||
+      path.substr(path.size() - kTrackRecordSuffix.size()) != kTrackRecordSuffix) {
+    return false;
+  }
+  auto decoded = percent_decode(
+      path.substr(kAgentsPrefix.size(), path.size() - kAgentsPrefix.size() - kTrackRecordSuffix.size()), false);
+  if (!decoded || decoded->empty() || decoded->find('/') != std::string::npos) return false;
+  *agent_id = std::move(*decoded);
+  return true;
+}
+
 }  // namespace
+
+Api::TokenRoute Api::match_token_route(std::string_view path) {
+  TokenRoute m;
+  m.route = ghl_admin_route(path, &m.delivery_id);
+  if (path == "/api/events") m.route = Route::kEvents;
+  else if (path == "/api/leads") m.route = Route::kLeads;
+  else if (path == "/api/leads/distribution") m.route = Route::kLeadDistribution;
+  else if (path == "/api/realtime/score-trigger") m.route = Route::kScoreTrigger;
+  else if (path == "/api/realtime/performance") m.route = Route::kPerformance;
+  else if (path == "/api/admin/reload") m.route = Route::kAdminReload;
+  else if (is_websocket_path(path)) m.route = Route::kRealtimeScoring;
+  if (m.route == Route::kUnmatched) m.route = PredictionRoutes::match(path, &m.prediction_id);
+  if (path.substr(0, kContactsPrefix.size()) == kContactsPrefix) m.route = contact_route(path, &m.contact_id);
+  if (is_track_record_path(path, &m.agent_id)) m.route = Route::kAgentTrackRecord;
+  if (m.route == Route::kUnmatched) {
+    std::string_view raw_id;
+    m.route = PropertyRoutes::route_of(path, &raw_id);
+    if (!raw_id.empty()) {
+      auto decoded = percent_decode(raw_id, false);
+      if (!decoded || decoded->empty()) m.route = Route::kUnmatched;
+      else m.property_id = std::move(*decoded);
+    }
+  }
+  return m;
+}
 
 ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::string_view query,
                        Deferred* deferred) {
@@ -396,181 +475,134 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
     if (!get) return method_not_allowed(Route::kStatic);
     return static_page(path);
   }
-
   // GoHighLevel authenticates with signatures / a shared secret, not a JWT.
-  constexpr std::string_view kGhlWorkflowPrefix = "/api/ghl/workflow/";
-  if (path == "/api/ghl/webhook" || path.substr(0, kGhlWorkflowPrefix.size()) == kGhlWorkflowPrefix) {
-    GhlRoutes::Post post;
-    GhlRoutes::Respond respond;
-    if (deferred) {
-      post = deferred->post;
-      respond = deferred->respond;
-    }
-    if (path == "/api/ghl/webhook") return ghl_->webhook(request, std::move(post), std::move(respond));
-    auto tenant = percent_decode(path.substr(kGhlWorkflowPrefix.size()), false);
-    if (!tenant || tenant->empty() || tenant->find('/') != std::string::npos) {
-      return error_response(not_found("no such route"), Route::kGhlWorkflow);
-    }
-    return ghl_->workflow(*tenant, request, std::move(post), std::move(respond));
-  }
-
+  if (auto ghl = route_ghl(request, path, deferred)) return std::move(*ghl);
   // The marketplace install redirect carries a one-time code, not a token.
   if (path == "/api/ghl/oauth/callback") {
     if (!get) return method_not_allowed(Route::kGhlOAuth);
     return ghl_oauth_callback(query, deferred);
   }
+  // Everything else under /api/ needs a token; the tenant always comes from it.
+  const TokenRoute matched = match_token_route(path);
+  if (matched.route == Route::kUnmatched) return error_response(not_found("no such route"), matched.route);
+  return route_with_token(request, matched, query, deferred);
+}
 
-  // Everything under /api/ needs a token; the tenant always comes from it.
-  Route route = Route::kUnmatched;
-  constexpr std::string_view kDeliveriesPath = "/api/admin/ghl/deliveries";
-  std::string_view delivery_id;
-  if (path == "/api/admin/ghl/outbox") {
-    route = Route::kGhlOutbox;
-  } else if (path == "/api/admin/ghl/config") {
-    route = Route::kGhlConfig;
-  } else if (path == kDeliveriesPath) {
-    route = Route::kGhlDeliveries;
-  } else if (path.substr(0, kDeliveriesPath.size() + 1) == std::string(kDeliveriesPath) + "/" &&
-             path.size() > kDeliveriesPath.size() + 7 && path.substr(path.size() - 6) == "/retry") {
-    route = Route::kGhlRetry;
-    delivery_id = path.substr(kDeliveriesPath.size() + 1, path.size() - kDeliveriesPath.size() - 7);
+std::optional<ApiResponse> Api::route_ghl(const ApiRequest& request, std::string_view path, Deferred* deferred) {
+  constexpr std::string_view kGhlWorkflowPrefix = "/api/ghl/workflow/";
+  const bool webhook = path == "/api/ghl/webhook";
+  if (!webhook && path.substr(0, kGhlWorkflowPrefix.size()) != kGhlWorkflowPrefix) return std::nullopt;
+  GhlRoutes::Post post;
+  GhlRoutes::Respond respond;
+  if (deferred) {
+    post = deferred->post;
+    respond = deferred->respond;
   }
-  if (path == "/api/events") route = Route::kEvents;
-  else if (path == "/api/leads") route = Route::kLeads;
-  else if (path == "/api/leads/distribution") route = Route::kLeadDistribution;
-  else if (path == "/api/realtime/score-trigger") route = Route::kScoreTrigger;
-  else if (path == "/api/realtime/performance") route = Route::kPerformance;
-  else if (path == "/api/admin/reload") route = Route::kAdminReload;
-  else if (is_websocket_path(path)) route = Route::kRealtimeScoring;
-  std::string prediction_id;  // opportunity or agent
-  if (route == Route::kUnmatched) route = PredictionRoutes::match(path, &prediction_id);
-  std::string contact_id;
-  if (path.substr(0, kContactsPrefix.size()) == kContactsPrefix) {
-    std::string_view rest = path.substr(kContactsPrefix.size());
-    const auto slash = rest.find('/');
-    std::string_view suffix = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-    if (suffix.empty()) route = Route::kContact;
-    else if (suffix == "/score") route = Route::kContactScore;
-    else if (suffix == "/scores") route = Route::kContactScores;
-    else if (suffix == "/events") route = Route::kContactEvents;
-    auto decoded = percent_decode(rest.substr(0, slash), false);
-    if (!decoded || decoded->empty()) route = Route::kUnmatched;
-    else contact_id = std::move(*decoded);
+  if (webhook) return ghl_->webhook(request, std::move(post), std::move(respond));
+  auto tenant = percent_decode(path.substr(kGhlWorkflowPrefix.size()), false);
+  if (!tenant || tenant->empty() || tenant->find('/') != std::string::npos) {
+    return error_response(not_found("no such route"), Route::kGhlWorkflow);
   }
-  std::string agent_id;
-  if (path.size() > kAgentsPrefix.size() + kTrackRecordSuffix.size() &&
-      path.substr(0, kAgentsPrefix.size()) == kAgentsPrefix &&
-      path.substr(path.size() - kTrackRecordSuffix.size()) == kTrackRecordSuffix) {
-    auto decoded = percent_decode(
-        path.substr(kAgentsPrefix.size(), path.size() - kAgentsPrefix.size() - kTrackRecordSuffix.size()), false);
-    if (decoded && !decoded->empty() && decoded->find('/') == std::string::npos) {
-      route = Route::kAgentTrackRecord;
-      agent_id = std::move(*decoded);
-    }
-  }
-  std::string property_path_id;  // a lead or listing id of a property route
-  if (route == Route::kUnmatched) {
-    std::string_view raw_id;
-    route = PropertyRoutes::route_of(path, &raw_id);
-    if (!raw_id.empty()) {
-      auto decoded = percent_decode(raw_id, false);
-      if (!decoded || decoded->empty()) route = Route::kUnmatched;
-      else property_path_id = std::move(*decoded);
-    }
-  }
-  if (route == Route::kUnmatched) return error_response(not_found("no such route"), route);
+  return ghl_->workflow(*tenant, request, std::move(post), std::move(respond));
+}
 
+ApiResponse Api::route_with_token(const ApiRequest& request, const TokenRoute& m, std::string_view query,
+                                  Deferred* deferred) {
   auto claims = authenticate(request);
-  if (!claims) return error_response(claims.status(), route);
+  if (!claims) return error_response(claims.status(), m.route);
   if (auto tenant = query_param(query, "tenant_id"); tenant && *tenant != claims->tenant_id) {
-    return error_response(permission_denied("tenant_id does not match the token"), route);
+    return error_response(permission_denied("tenant_id does not match the token"), m.route);
   }
-
   // An id in the path obeys the rule of ids in a body: PUT would otherwise
   // store a contact no event can name (nor any JSON answer carry).
-  if (Status s = check_path_id(route, contact_id, agent_id, property_path_id, prediction_id); !s) {
-    return error_response(s, route);
+  if (Status s = check_path_id(m.route, m.contact_id, m.agent_id, m.property_id, m.prediction_id); !s) {
+    return error_response(s, m.route);
   }
-
   const bool write = request.method == Method::kPost || request.method == Method::kPut;
   // A form post (curl -d without a Content-Type) would otherwise fail as
   // "malformed JSON", which hides what the client got wrong.
   if (write && !request.body.empty() && !is_json_content_type(request.content_type)) {
-    return unsupported_media_type(route);
+    return unsupported_media_type(m.route);
   }
   if (write && rate_limiter_) {
     if (int wait = rate_limiter_->acquire(claims->tenant_id); wait > 0) {
-      ApiResponse r = error_response(resource_exhausted("rate limit exceeded for this tenant"), route);
+      ApiResponse r = error_response(resource_exhausted("rate limit exceeded for this tenant"), m.route);
       r.retry_after = std::to_string(wait);
       return r;
     }
   }
-  auto method_is = [&](Method m) { return request.method == m || (m == Method::kGet && get); };
-  switch (route) {
+  return dispatch(*claims, m, request, query, deferred);
+}
+
+ApiResponse Api::dispatch(const TokenClaims& claims, const TokenRoute& m, const ApiRequest& request,
+                          std::string_view query, Deferred* deferred) {
+  const bool get = request.method == Method::kGet || request.method == Method::kHead;
+  auto method_is = [&](Method method) { return request.method == method || (method == Method::kGet && get); };
+  switch (m.route) {
     case Route::kEvents:
-      if (method_is(Method::kPost)) return post_events(*claims, request, deferred);
+      if (method_is(Method::kPost)) return post_events(claims, request, deferred);
       break;
     case Route::kContact:
-      if (method_is(Method::kPut)) return put_contact(*claims, contact_id, request);
-      if (method_is(Method::kGet)) return dashboard_->contact(*claims, contact_id);
+      if (method_is(Method::kPut)) return put_contact(claims, m.contact_id, request);
+      if (method_is(Method::kGet)) return dashboard_->contact(claims, m.contact_id);
       break;
     case Route::kContactEvents:
-      if (method_is(Method::kGet)) return dashboard_->events(*claims, contact_id, query);
+      if (method_is(Method::kGet)) return dashboard_->events(claims, m.contact_id, query);
       break;
     case Route::kLeadDistribution:
-      if (method_is(Method::kGet)) return dashboard_->distribution(*claims);
+      if (method_is(Method::kGet)) return dashboard_->distribution(claims);
       break;
     case Route::kContactScore:
-      if (method_is(Method::kGet)) return get_score(*claims, contact_id);
+      if (method_is(Method::kGet)) return get_score(claims, m.contact_id);
       break;
     case Route::kContactScores:
-      if (method_is(Method::kGet)) return get_score_history(*claims, contact_id, query);
+      if (method_is(Method::kGet)) return get_score_history(claims, m.contact_id, query);
       break;
     case Route::kLeads:
-      if (method_is(Method::kGet)) return get_leads(*claims, query);
+      if (method_is(Method::kGet)) return get_leads(claims, query);
       break;
     case Route::kScoreTrigger:
-      if (method_is(Method::kPost)) return score_trigger(*claims, request);
+      if (method_is(Method::kPost)) return score_trigger(claims, request);
       break;
     case Route::kPerformance:
-      if (method_is(Method::kGet)) return performance(*claims);
+      if (method_is(Method::kGet)) return performance(claims);
       break;
     case Route::kAdminReload:
-      if (method_is(Method::kPost)) return admin_reload(*claims);
+      if (method_is(Method::kPost)) return admin_reload(claims);
       break;
     case Route::kGhlDeliveries:
-      if (method_is(Method::kGet)) return ghl_->list_deliveries(*claims, query);
+      if (method_is(Method::kGet)) return ghl_->list_deliveries(claims, query);
       break;
     case Route::kGhlRetry:
-      if (method_is(Method::kPost)) return ghl_->retry_delivery(*claims, delivery_id);
+      if (method_is(Method::kPost)) return ghl_->retry_delivery(claims, m.delivery_id);
       break;
     case Route::kGhlOutbox:
-      if (method_is(Method::kGet)) return list_ghl_outbox(*claims, query);
+      if (method_is(Method::kGet)) return list_ghl_outbox(claims, query);
       break;
     case Route::kGhlConfig:
-      if (method_is(Method::kGet) || method_is(Method::kPut)) return ghl_->config(*claims, request, !get);
+      if (method_is(Method::kGet) || method_is(Method::kPut)) return ghl_->config(claims, request, !get);
       break;
     case Route::kAgentTrackRecord:
-      if (method_is(Method::kGet)) return get_agent_track_record(*claims, agent_id);
+      if (method_is(Method::kGet)) return get_agent_track_record(claims, m.agent_id);
       break;
     case Route::kRealtimeScoring:
-      return error_response(invalid_argument("this route needs a WebSocket upgrade"), route);
+      return error_response(invalid_argument("this route needs a WebSocket upgrade"), m.route);
     case Route::kLeadMatches:
     case Route::kPropertiesMatch:
     case Route::kPropertiesValue:
     case Route::kListing:
-      return property_->handle(route, *claims, request, property_path_id, query);
+      return property_->handle(m.route, claims, request, m.property_id, query);
     case Route::kPredictionMarkets:
     case Route::kPredictionDeals:
     case Route::kPredictionAgents:
     case Route::kPredictionPricing:
-      return predictions_->handle(route, *claims, get, request.method == Method::kPost, prediction_id, query,
+      return predictions_->handle(m.route, claims, get, request.method == Method::kPost, m.prediction_id, query,
                                  request.body, deferred ? deferred->post : Post(),
                                  deferred ? deferred->respond : Respond());
     default:
       break;
   }
-  return method_not_allowed(route);
+  return method_not_allowed(m.route);
 }
 
 Status Api::ensure_tenant(const std::string& tenant_id) {

@@ -146,6 +146,16 @@ class Api {
   };
   ApiResponse route(const ApiRequest& request, std::string_view path, std::string_view query,
                     Deferred* deferred);
+  struct TokenRoute;  // api.cc
+  static TokenRoute match_token_route(std::string_view path);
+  // The GHL webhook and workflow routes; nullopt for another path.
+  std::optional<ApiResponse> route_ghl(const ApiRequest& request, std::string_view path, Deferred* deferred);
+  // Authentication, tenant and path-id checks, media type and rate limit,
+  // then dispatch.
+  ApiResponse route_with_token(const ApiRequest& request, const TokenRoute& m, std::string_view query,
+                               Deferred* deferred);
+  ApiResponse dispatch(const TokenClaims& claims, const TokenRoute& m, const ApiRequest& request,
+                       std::string_view query, Deferred* deferred);
   ApiResponse post_events(const TokenClaims& claims, const ApiRequest& request, Deferred* deferred);
   // Queues parsed events to the appender; the answer comes through `deferred`.
   ApiResponse post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred);
