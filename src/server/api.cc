@@ -1303,90 +1303,109 @@ ApiResponse Api::get_leads(const TokenClaims& claims, std::string_view query) {
   return json_response(200, std::move(out), Route::kLeads);
 }
 
+// A score-trigger request: the lead, and what it brings (contact fields
+// and events), all checked before anything is stored.
+struct Api::ScoreTrigger {
+  std::string lead_id;
+  const json::value* lead_data = nullptr;  // into the parsed body
+  std::vector<Event> events;
+  Contact contact;
+  bool contact_given = false;  // contact fields to store (or a new contact)
+};
+
 ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& request) {
   constexpr Route kRoute = Route::kScoreTrigger;
   BodyParser parser;
   auto body = parser.parse(request.body);
   if (!body) return error_response(body.status(), kRoute);
-  if (!body->is_object()) return error_response(invalid_argument("body must be a JSON object"), kRoute);
-  std::string lead_id;
-  const json::value* lead_data = nullptr;
-  for (const auto& kv : body->as_object()) {
-    if (kv.key() == "lead_id") {
-      if (!kv.value().is_string() || kv.value().as_string().empty()) {
-        return error_response(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
-      }
-      lead_id = std::string(kv.value().as_string());
-      if (Status s = check_id(lead_id, "lead_id"); !s) return error_response(s, kRoute);
-    } else if (kv.key() == "lead_data") {
-      lead_data = &kv.value();
-    } else if (kv.key() == "tenant_id") {
-      if (!kv.value().is_string() || kv.value().as_string() != claims.tenant_id) {
-        return error_response(permission_denied("tenant_id does not match the token"), kRoute);
-      }
-    } else {
-      return error_response(invalid_argument("field '" + std::string(kv.key()) + "' is not a known field"), kRoute);
-    }
-  }
-  if (lead_id.empty()) return error_response(invalid_argument("field 'lead_id' is required"), kRoute);
-  if (lead_data && !lead_data->is_object() && !lead_data->is_null()) {
-    return error_response(invalid_argument("field 'lead_data' must be an object"), kRoute);
-  }
-
+  auto trigger = read_score_trigger(claims, *body);
+  if (!trigger) return error_response(trigger.status(), kRoute);
   // Validate everything before changing anything.
   const UnixSeconds now = deps_.clock.now();
-  std::vector<Event> events;
-  Contact contact;
-  bool contact_given = false;
-  if (lead_data && lead_data->is_object()) {
-    const auto& data = lead_data->as_object();
-    if (auto it = data.find("events"); it != data.end()) {
-      if (!it->value().is_array()) return error_response(invalid_argument("field 'events' must be an array"), kRoute);
-      if (it->value().as_array().size() > kMaxBatchEvents) {
-        return error_response(payload_too_large("at most 1000 events"), kRoute);
-      }
-      for (std::size_t i = 0; i < it->value().as_array().size(); ++i) {
-        auto e = parse_event(it->value().as_array()[i], claims.tenant_id, lead_id, now);
-        if (!e) return error_response(Status(e.status().code(), "events[" + std::to_string(i) + "]: " + e.status().message()), kRoute);
-        events.push_back(std::move(*e));
-      }
-    }
-    auto existing = deps_.store.get_contact(claims.tenant_id, lead_id);
-    if (existing) {
-      contact = std::move(*existing);
-    } else if (existing.status().code() == StatusCode::kNotFound) {
-      contact.tenant_id = claims.tenant_id;
-      contact.contact_id = lead_id;
-      contact.created_at = events.empty() ? now : std::min_element(events.begin(), events.end(), [](auto& a, auto& b) { return a.ts < b.ts; })->ts;
-    } else {
-      return error_response(existing.status(), kRoute);
-    }
-    if (Status s = apply_contact_fields(*lead_data, claims.tenant_id, &contact, "events"); !s) return error_response(s, kRoute);
-    contact_given = data.size() > (data.contains("events") ? 1u : 0u) || !existing;
-  }
+  if (Status s = read_trigger_data(claims, now, &*trigger); !s) return error_response(s, kRoute);
+  auto score = apply_score_trigger(claims, now, &*trigger);
+  if (!score) return error_response(score.status(), kRoute);
+  return json_response(200, score_json(*score), kRoute);
+}
 
+Result<Api::ScoreTrigger> Api::read_score_trigger(const TokenClaims& claims, const json::value& body) {
+  if (!body.is_object()) return invalid_argument("body must be a JSON object");
+  ScoreTrigger trigger;
+  for (const auto& kv : body.as_object()) {
+    if (kv.key() == "lead_id") {
+      if (!kv.value().is_string() || kv.value().as_string().empty()) {
+        return invalid_argument("field 'lead_id' must be a non-empty string");
+      }
+      trigger.lead_id = std::string(kv.value().as_string());
+      REAI_RETURN_IF_ERROR(check_id(trigger.lead_id, "lead_id"));
+    } else if (kv.key() == "lead_data") {
+      trigger.lead_data = &kv.value();
+    } else if (kv.key() == "tenant_id") {
+      if (!kv.value().is_string() || kv.value().as_string() != claims.tenant_id) {
+        return permission_denied("tenant_id does not match the token");
+      }
+    } else {
+      return invalid_argument("field '" + std::string(kv.key()) + "' is not a known field");
+    }
+  }
+  if (trigger.lead_id.empty()) return invalid_argument("field 'lead_id' is required");
+  if (trigger.lead_data && !trigger.lead_data->is_object() && !trigger.lead_data->is_null()) {
+    return invalid_argument("field 'lead_data' must be an object");
+  }
+  return trigger;
+}
+
+Status Api::read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger) {
+  if (!trigger->lead_data || !trigger->lead_data->is_object()) return Status::ok();
+  const auto& data = trigger->lead_data->as_object();
+  if (auto it = data.find("events"); it != data.end()) {
+    if (!it->value().is_array()) return invalid_argument("field 'events' must be an array");
+    const auto& items = it->value().as_array();
+    if (items.size() > kMaxBatchEvents) return payload_too_large("at most 1000 events");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      auto e = parse_event(items[i], claims.tenant_id, trigger->lead_id, now);
+      if (!e) return Status(e.status().code(), "events[" + std::to_string(i) + "]: " + e.status().message());
+      trigger->events.push_back(std::move(*e));
+    }
+  }
+  auto existing = deps_.store.get_contact(claims.tenant_id, trigger->lead_id);
+  Contact& contact = trigger->contact;
+  if (existing) {
+    contact = std::move(*existing);
+  } else if (existing.status().code() == StatusCode::kNotFound) {
+    const auto& events = trigger->events;
+    contact.tenant_id = claims.tenant_id;
+    contact.contact_id = trigger->lead_id;
+    contact.created_at =
+        events.empty() ? now
+                       : std::min_element(events.begin(), events.end(), [](auto& a, auto& b) { return a.ts < b.ts; })->ts;
+  } else {
+    return existing.status();
+  }
+  REAI_RETURN_IF_ERROR(apply_contact_fields(*trigger->lead_data, claims.tenant_id, &contact, "events"));
+  trigger->contact_given = data.size() > (data.contains("events") ? 1u : 0u) || !existing;
+  return Status::ok();
+}
+
+Result<scoring::LeadScore> Api::apply_score_trigger(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger) {
   std::optional<scoring::LeadScore> last;
-  if (contact_given) {
-    if (Status s = ensure_tenant(claims.tenant_id); !s) return error_response(s, kRoute);
-    const std::string mark = lead_sync_->will_store_contact(claims.tenant_id, lead_id);
-    if (Status s = deps_.store.upsert_contact(contact); !s) return error_response(s, kRoute);
-    remember_contact(claims.tenant_id, lead_id);
-    auto score = lead_sync_->contact_stored(contact, now, publisher(nullptr), mark);
-    if (!score) return error_response(score.status(), kRoute);
+  if (trigger->contact_given) {
+    REAI_RETURN_IF_ERROR(ensure_tenant(claims.tenant_id));
+    const std::string mark = lead_sync_->will_store_contact(claims.tenant_id, trigger->lead_id);
+    REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(trigger->contact));
+    remember_contact(claims.tenant_id, trigger->lead_id);
+    auto score = lead_sync_->contact_stored(trigger->contact, now, publisher(nullptr), mark);
+    if (!score) return score.status();
     last = std::move(*score);
   }
-  for (auto& e : events) {
+  for (auto& e : trigger->events) {
     auto r = apply_event(std::move(e));
-    if (!r) return error_response(r.status(), kRoute);
+    if (!r) return r.status();
     last = std::move(r->score);
   }
-  if (!last) {
-    if (Status s = lead_sync_->refresh(claims.tenant_id, lead_id); !s) return error_response(s, kRoute);
-    auto score = deps_.engine.score(claims.tenant_id, lead_id, now);
-    if (!score) return error_response(score.status(), kRoute);
-    last = std::move(*score);
-  }
-  return json_response(200, score_json(*last), kRoute);
+  if (last) return std::move(*last);
+  REAI_RETURN_IF_ERROR(lead_sync_->refresh(claims.tenant_id, trigger->lead_id));
+  return deps_.engine.score(claims.tenant_id, trigger->lead_id, now);
 }
 
 CacheFigures Api::cache_figures() const {

@@ -165,6 +165,13 @@ class Api {
   ApiResponse get_leads(const TokenClaims& claims, std::string_view query);
   ApiResponse get_agent_track_record(const TokenClaims& claims, std::string_view agent_id);
   ApiResponse score_trigger(const TokenClaims& claims, const ApiRequest& request);
+  struct ScoreTrigger;  // api.cc
+  static Result<ScoreTrigger> read_score_trigger(const TokenClaims& claims, const boost::json::value& body);
+  // The trigger's events and contact fields, parsed and checked (nothing stored).
+  Status read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger);
+  // Stores the contact fields, applies the events, and answers the lead's
+  // score (the current one when the trigger brought nothing).
+  Result<scoring::LeadScore> apply_score_trigger(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger);
   ApiResponse performance(const TokenClaims& claims);
   ApiResponse admin_reload(const TokenClaims& claims);
   ApiResponse readyz();
