@@ -282,6 +282,14 @@ void FeaturePlan::add_feature(std::string name, std::vector<int> sources) {
   sources_.push_back(std::move(sources));
 }
 
+void FeaturePlan::set_role_flags() {
+  has_area_ = !living_.empty();
+  has_age_ = year_built_ >= 0 && year_sold_ >= 0;
+  has_remod_ = remod_ >= 0 && year_sold_ >= 0;
+  has_baths_ = bath_full_.size() + bath_half_.size() >= 2;
+  has_knn_ = lon_ >= 0 && lat_ >= 0;
+}
+
 float FeaturePlan::total_area(const float* raw) const {
   if (!has_area_) return kNaN;
   float sum = 0;
@@ -662,6 +670,128 @@ Result<std::vector<int>> ints_from_json(const json::object& o, std::string_view 
   return out;
 }
 
+// level_code: one array per schema column (empty unless categorical).
+Result<std::vector<std::vector<float>>> level_codes_from_json(const json::object& o, std::size_t schema_columns) {
+  const json::value* codes = o.if_contains("level_code");
+  if (codes == nullptr || !codes->is_array() || codes->get_array().size() != schema_columns) {
+    return invalid_argument("model.json: level_code does not match the schema");
+  }
+  std::vector<std::vector<float>> level_code;
+  for (const auto& c : codes->get_array()) {
+    if (!c.is_array()) return invalid_argument("model.json: bad level_code");
+    auto v = floats_from_json(json::object{{"v", c}}, "v");
+    if (!v) return v.status();
+    level_code.push_back(std::move(*v));
+  }
+  return level_code;
+}
+
+// The schema columns that play a role in the derived features, as saved.
+struct SavedRoles {
+  std::vector<int> living, bath_full, bath_half;
+  std::vector<int> roles;  // basement, year built, year sold, remodel, longitude, latitude
+  std::vector<int> te_columns;
+};
+
+Result<SavedRoles> roles_from_json(const json::object& o, int limit) {
+  auto living = ints_from_json(o, "living", limit);
+  auto bath_full = ints_from_json(o, "bath_full", limit);
+  auto bath_half = ints_from_json(o, "bath_half", limit);
+  auto roles = ints_from_json(o, "roles", limit);
+  auto te_columns = ints_from_json(o, "te_columns", limit);
+  for (const auto* r : {&living, &bath_full, &bath_half, &roles, &te_columns}) {
+    if (!*r) return r->status();
+  }
+  if (roles->size() != 6 || te_columns->size() > kMaxTargetEncoded) return invalid_argument("model.json: bad roles");
+  return SavedRoles{std::move(*living), std::move(*bath_full), std::move(*bath_half), std::move(*roles),
+                    std::move(*te_columns)};
+}
+
+// te: per target-encoded column, its level means of log price and of log
+// price per area with their priors.
+Status target_encodings_from_json(const json::object& o, std::size_t te_columns, std::vector<LevelMeans>* te_mean,
+                                  std::vector<LevelMeans>* te_ppa) {
+  const json::value* te = o.if_contains("te");
+  if (te == nullptr || !te->is_array() || te->get_array().size() != te_columns) {
+    return invalid_argument("model.json: bad target encodings");
+  }
+  for (const auto& e : te->get_array()) {
+    if (!e.is_object()) return invalid_argument("model.json: bad target encoding");
+    const auto& t = e.get_object();
+    auto mean = floats_from_json(t, "mean");
+    auto ppa = floats_from_json(t, "ppa");
+    if (!mean) return mean.status();
+    if (!ppa) return ppa.status();
+    auto prior = floats_from_json(json::object{{"v", json::array{t.at("prior"), t.at("ppa_prior")}}}, "v");
+    if (!prior) return prior.status();
+    te_mean->push_back({std::move(*mean), (*prior)[0]});
+    te_ppa->push_back({std::move(*ppa), (*prior)[1]});
+  }
+  return Status::ok();
+}
+
+// knn: the training sales' points, sorted by x as nearest_prices() needs.
+Result<KnnPoints> knn_from_json(const json::object& o) {
+  const json::value* knn = o.if_contains("knn");
+  if (knn == nullptr || !knn->is_object()) return invalid_argument("model.json: missing knn");
+  auto kx = floats_from_json(knn->get_object(), "x");
+  auto ky = floats_from_json(knn->get_object(), "y");
+  auto kp = floats_from_json(knn->get_object(), "log_price");
+  auto ka = floats_from_json(knn->get_object(), "log_price_per_area");
+  auto kla = floats_from_json(knn->get_object(), "log_area");
+  auto kyb = floats_from_json(knn->get_object(), "year_built");
+  for (const auto* r : {&kx, &ky, &kp, &ka, &kla, &kyb}) {
+    if (!*r) return r->status();
+  }
+  if (ky->size() != kx->size() || kp->size() != kx->size() || ka->size() != kx->size() ||
+      kla->size() != kx->size() || kyb->size() != kx->size()) {
+    return invalid_argument("model.json: knn arrays differ in size");
+  }
+  const std::size_t points = kx->size();
+  KnnPoints k;
+  k.x = std::move(*kx);
+  k.y = std::move(*ky);
+  k.log_price = std::move(*kp);
+  k.log_price_per_area = std::move(*ka);
+  k.fold.assign(points, 0);
+  k.log_area = std::move(*kla);
+  k.year_built = std::move(*kyb);
+  // Models saved before the spatial residual features have none.
+  if (knn->get_object().contains("residual")) {
+    auto kr = floats_from_json(knn->get_object(), "residual");
+    if (!kr) return kr.status();
+    if (kr->size() != points && !kr->empty()) return invalid_argument("model.json: knn arrays differ in size");
+    k.residual = std::move(*kr);
+  }
+  if (!std::is_sorted(k.x.begin(), k.x.end())) sort_by_x(&k);
+  return k;
+}
+
+// One feature as saved: its name and the schema columns it reads.
+struct SavedFeature {
+  std::string name;
+  std::vector<int> sources;
+};
+
+Result<std::vector<SavedFeature>> features_from_json(const json::object& o, int limit) {
+  const json::value* names = o.if_contains("names");
+  const json::value* sources = o.if_contains("sources");
+  if (names == nullptr || !names->is_array() || sources == nullptr || !sources->is_array() ||
+      names->get_array().size() != sources->get_array().size()) {
+    return invalid_argument("model.json: missing feature names");
+  }
+  std::vector<SavedFeature> features;
+  for (std::size_t k = 0; k < names->get_array().size(); ++k) {
+    const auto& name = names->get_array()[k];
+    const auto& src = sources->get_array()[k];
+    if (!name.is_string() || !src.is_array()) return invalid_argument("model.json: bad feature name");
+    auto ids = ints_from_json(json::object{{"v", src}}, "v", limit);
+    if (!ids) return ids.status();
+    features.push_back({std::string(name.get_string()), std::move(*ids)});
+  }
+  return features;
+}
+
 }  // namespace
 
 json::object FeaturePlan::to_json() const {
@@ -704,101 +834,31 @@ Result<FeaturePlan> FeaturePlan::from_json(const json::object& o, std::size_t sc
   FeaturePlan plan;
   plan.columns_ = schema_columns;
   const int limit = static_cast<int>(schema_columns);
-  const json::value* codes = o.if_contains("level_code");
-  if (codes == nullptr || !codes->is_array() || codes->get_array().size() != schema_columns) {
-    return invalid_argument("model.json: level_code does not match the schema");
-  }
-  for (const auto& c : codes->get_array()) {
-    if (!c.is_array()) return invalid_argument("model.json: bad level_code");
-    auto v = floats_from_json(json::object{{"v", c}}, "v");
-    if (!v) return v.status();
-    plan.level_code_.push_back(std::move(*v));
-  }
-  auto living = ints_from_json(o, "living", limit);
-  auto bath_full = ints_from_json(o, "bath_full", limit);
-  auto bath_half = ints_from_json(o, "bath_half", limit);
-  auto roles = ints_from_json(o, "roles", limit);
-  auto te_columns = ints_from_json(o, "te_columns", limit);
-  for (const auto* r : {&living, &bath_full, &bath_half, &roles, &te_columns}) {
-    if (!*r) return r->status();
-  }
-  if (roles->size() != 6 || te_columns->size() > kMaxTargetEncoded) return invalid_argument("model.json: bad roles");
-  plan.living_ = *living;
-  plan.bath_full_ = *bath_full;
-  plan.bath_half_ = *bath_half;
-  plan.basement_ = (*roles)[0], plan.year_built_ = (*roles)[1], plan.year_sold_ = (*roles)[2];
-  plan.remod_ = (*roles)[3], plan.lon_ = (*roles)[4], plan.lat_ = (*roles)[5];
-  plan.te_columns_ = *te_columns;
+  auto level_code = level_codes_from_json(o, schema_columns);
+  if (!level_code) return level_code.status();
+  plan.level_code_ = std::move(*level_code);
+  auto roles = roles_from_json(o, limit);
+  if (!roles) return roles.status();
+  plan.living_ = roles->living;
+  plan.bath_full_ = roles->bath_full;
+  plan.bath_half_ = roles->bath_half;
+  plan.basement_ = roles->roles[0], plan.year_built_ = roles->roles[1], plan.year_sold_ = roles->roles[2];
+  plan.remod_ = roles->roles[3], plan.lon_ = roles->roles[4], plan.lat_ = roles->roles[5];
+  plan.te_columns_ = roles->te_columns;
   const json::value* scale = o.if_contains("lon_scale");
   if (scale == nullptr || !scale->is_number()) return invalid_argument("model.json: missing lon_scale");
   plan.lon_scale_ = static_cast<float>(scale->to_number<double>());
-  const json::value* te = o.if_contains("te");
-  if (te == nullptr || !te->is_array() || te->get_array().size() != plan.te_columns_.size()) {
-    return invalid_argument("model.json: bad target encodings");
+  if (Status te = target_encodings_from_json(o, plan.te_columns_.size(), &plan.te_mean_, &plan.te_ppa_); !te) {
+    return te;
   }
-  for (const auto& e : te->get_array()) {
-    if (!e.is_object()) return invalid_argument("model.json: bad target encoding");
-    const auto& t = e.get_object();
-    auto mean = floats_from_json(t, "mean");
-    auto ppa = floats_from_json(t, "ppa");
-    if (!mean) return mean.status();
-    if (!ppa) return ppa.status();
-    auto prior = floats_from_json(json::object{{"v", json::array{t.at("prior"), t.at("ppa_prior")}}}, "v");
-    if (!prior) return prior.status();
-    plan.te_mean_.push_back({std::move(*mean), (*prior)[0]});
-    plan.te_ppa_.push_back({std::move(*ppa), (*prior)[1]});
-  }
-  const json::value* knn = o.if_contains("knn");
-  if (knn == nullptr || !knn->is_object()) return invalid_argument("model.json: missing knn");
-  auto kx = floats_from_json(knn->get_object(), "x");
-  auto ky = floats_from_json(knn->get_object(), "y");
-  auto kp = floats_from_json(knn->get_object(), "log_price");
-  auto ka = floats_from_json(knn->get_object(), "log_price_per_area");
-  auto kla = floats_from_json(knn->get_object(), "log_area");
-  auto kyb = floats_from_json(knn->get_object(), "year_built");
-  for (const auto* r : {&kx, &ky, &kp, &ka, &kla, &kyb}) {
-    if (!*r) return r->status();
-  }
-  if (ky->size() != kx->size() || kp->size() != kx->size() || ka->size() != kx->size() ||
-      kla->size() != kx->size() || kyb->size() != kx->size()) {
-    return invalid_argument("model.json: knn arrays differ in size");
-  }
-  const std::size_t points = kx->size();
-  plan.knn_.x = std::move(*kx);
-  plan.knn_.y = std::move(*ky);
-  plan.knn_.log_price = std::move(*kp);
-  plan.knn_.log_price_per_area = std::move(*ka);
-  plan.knn_.fold.assign(points, 0);
-  plan.knn_.log_area = std::move(*kla);
-  plan.knn_.year_built = std::move(*kyb);
-  // Models saved before the spatial residual features have none.
-  if (knn->get_object().contains("residual")) {
-    auto kr = floats_from_json(knn->get_object(), "residual");
-    if (!kr) return kr.status();
-    if (kr->size() != points && !kr->empty()) return invalid_argument("model.json: knn arrays differ in size");
-    plan.knn_.residual = std::move(*kr);
-  }
-  if (!std::is_sorted(plan.knn_.x.begin(), plan.knn_.x.end())) sort_by_x(&plan.knn_);
-  plan.has_area_ = !plan.living_.empty();
-  plan.has_age_ = plan.year_built_ >= 0 && plan.year_sold_ >= 0;
-  plan.has_remod_ = plan.remod_ >= 0 && plan.year_sold_ >= 0;
-  plan.has_baths_ = plan.bath_full_.size() + plan.bath_half_.size() >= 2;
-  plan.has_knn_ = plan.lon_ >= 0 && plan.lat_ >= 0;
+  auto knn = knn_from_json(o);
+  if (!knn) return knn.status();
+  plan.knn_ = std::move(*knn);
+  plan.set_role_flags();
   plan.has_residuals_ = plan.has_knn_ && !plan.knn_.residual.empty();
-  const json::value* names = o.if_contains("names");
-  const json::value* sources = o.if_contains("sources");
-  if (names == nullptr || !names->is_array() || sources == nullptr || !sources->is_array() ||
-      names->get_array().size() != sources->get_array().size()) {
-    return invalid_argument("model.json: missing feature names");
-  }
-  for (std::size_t k = 0; k < names->get_array().size(); ++k) {
-    const auto& name = names->get_array()[k];
-    const auto& src = sources->get_array()[k];
-    if (!name.is_string() || !src.is_array()) return invalid_argument("model.json: bad feature name");
-    auto ids = ints_from_json(json::object{{"v", src}}, "v", limit);
-    if (!ids) return ids.status();
-    plan.add_feature(std::string(name.get_string()), std::move(*ids));
-  }
+  auto features = features_from_json(o, limit);
+  if (!features) return features.status();
+  for (auto& f : *features) plan.add_feature(std::move(f.name), std::move(f.sources));
   return plan;
 }
 

@@ -144,6 +144,8 @@ class FeaturePlan {
   float total_area(const float* raw) const;
   void project(const float* raw, float* x, float* y) const;
   void add_feature(std::string name, std::vector<int> sources);
+  // The has_* flags: which derived features the roles of the columns allow.
+  void set_role_flags();
 
   std::size_t columns_ = 0;
   std::vector<std::vector<float>> level_code_;  // per schema column (empty unless categorical)
