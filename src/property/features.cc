@@ -307,212 +307,268 @@ void FeaturePlan::project(const float* raw, float* x, float* y) const {
   *y = raw[lat_] * 111.0f;
 }
 
-FeaturePlan FeaturePlan::fit(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
-                             std::span<const int> folds, std::vector<float>* train_features) {
-  FeaturePlan plan;
-  plan.columns_ = schema.columns.size();
-  plan.level_code_.resize(plan.columns_);
-  const std::size_t n = raw.rows;
-  auto column_values = [&](int c) {
-    std::vector<float> v(n);
-    for (std::size_t i = 0; i < n; ++i) v[i] = raw.row(i)[c];
-    return v;
-  };
-  const std::vector<int> no_folds(n, 0);
+namespace {
 
-  // Roles from names and kinds.
+// One column of the raw matrix.
+std::vector<float> column_values(const RawMatrix& raw, int c) {
+  std::vector<float> v(raw.rows);
+  for (std::size_t i = 0; i < raw.rows; ++i) v[i] = raw.row(i)[c];
+  return v;
+}
+
+// Quality words (Ex, Gd, TA, ...) as ordinals when they name at least two
+// levels and 95% of the present cells; empty otherwise.
+std::vector<float> quality_codes(const ColumnSchema& col, const std::vector<float>& codes) {
+  std::vector<std::size_t> level_count(col.levels.size(), 0);
+  for (float code : codes) {
+    if (!std::isnan(code)) ++level_count[static_cast<std::size_t>(code)];
+  }
+  std::size_t known = 0, present = 0, known_levels = 0;
+  std::vector<float> ordinal(col.levels.size());
+  for (std::size_t l = 0; l < col.levels.size(); ++l) {
+    ordinal[l] = quality_ordinal(col.levels[l]);
+    present += level_count[l];
+    if (!std::isnan(ordinal[l])) {
+      known += level_count[l];
+      if (ordinal[l] > 0) ++known_levels;
+    }
+  }
+  if (known_levels >= 2 && known >= 0.95 * static_cast<double>(present)) return ordinal;
+  return {};
+}
+
+// Levels ranked by their smoothed mean log price, so trees split them
+// like numbers.
+std::vector<float> price_rank_codes(const ColumnSchema& col, const std::vector<float>& codes,
+                                    std::span<const float> log_price) {
+  const std::vector<int> no_folds(codes.size(), 0);
+  const LevelMeans means = level_means(codes, log_price, col.levels.size(), no_folds, -1, kRankSmoothing);
+  std::vector<std::size_t> order(col.levels.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return means.mean[a] < means.mean[b]; });
+  std::vector<float> rank(col.levels.size());
+  for (std::size_t r = 0; r < order.size(); ++r) rank[order[r]] = static_cast<float>(r);
+  return rank;
+}
+
+}  // namespace
+
+// Columns that may play each role, from their names and kinds; the plan
+// then picks one (or a set) per role.
+struct FeaturePlan::RoleCandidates {
   std::vector<int> living_named, area_cols, floors, basement_cols, built, sold, remod;
-  for (std::size_t ci = 0; ci < plan.columns_; ++ci) {
+  std::vector<int> bath_full, bath_half;
+  int lon = -1, lat = -1;
+};
+
+FeaturePlan::RoleCandidates FeaturePlan::role_candidates(const Schema& schema) {
+  RoleCandidates r;
+  for (std::size_t ci = 0; ci < schema.columns.size(); ++ci) {
     const int c = static_cast<int>(ci);
     const auto& col = schema.columns[ci];
     const auto t = name_tokens(col.name);
-    if (col.kind == ColumnKind::kLongitude && plan.lon_ < 0) plan.lon_ = c;
-    if (col.kind == ColumnKind::kLatitude && plan.lat_ < 0) plan.lat_ = c;
+    if (col.kind == ColumnKind::kLongitude && r.lon < 0) r.lon = c;
+    if (col.kind == ColumnKind::kLatitude && r.lat < 0) r.lat = c;
     const bool numeric = col.kind == ColumnKind::kNumeric;
     const bool time_like = numeric || col.kind == ColumnKind::kDate;
     if (numeric && is_area_name(t)) {
       if (is_basement_name(t)) {
-        basement_cols.push_back(c);
+        r.basement_cols.push_back(c);
       } else if (has_any(t, {"liv", "living"})) {
-        living_named.push_back(c);
+        r.living_named.push_back(c);
       } else if (has_any(t, {"flr", "floor"})) {
-        floors.push_back(c);
+        r.floors.push_back(c);
       } else if (!has_any(t, {"above", "abv", "upper", "bedroom", "rooms", "room"})) {
-        area_cols.push_back(c);
+        r.area_cols.push_back(c);
       }
     }
     if (numeric && has_any(t, {"bath", "baths", "bathroom", "bathrooms", "bth"})) {
-      (has_any(t, {"half", "hbath"}) ? plan.bath_half_ : plan.bath_full_).push_back(c);
+      (has_any(t, {"half", "hbath"}) ? r.bath_half : r.bath_full).push_back(c);
     }
     if (time_like && (has_any(t, {"built", "build", "constructed", "construction", "yearbuilt", "yrbuilt"}))) {
-      built.push_back(c);
+      r.built.push_back(c);
     } else if (time_like && has_any(t, {"remod", "remodel", "remodeled", "renovated", "renov", "renovation"})) {
-      remod.push_back(c);
+      r.remod.push_back(c);
     } else if ((col.kind == ColumnKind::kDate && has_any(t, {"sold", "sale", "date", "closed", "close"})) ||
                (numeric && is_year_name(t) && has_any(t, {"sold", "sale", "yearsold", "yrsold"}))) {
-      sold.push_back(c);
+      r.sold.push_back(c);
     }
   }
-  if (!living_named.empty()) {
-    plan.living_ = {pick_simplest(schema, living_named)};
-  } else if (!floors.empty()) {
-    plan.living_ = floors;
-  } else if (!area_cols.empty()) {
-    plan.living_ = {pick_simplest(schema, area_cols)};
+  return r;
+}
+
+void FeaturePlan::choose_roles(const Schema& schema, const RoleCandidates& r) {
+  lon_ = r.lon;
+  lat_ = r.lat;
+  bath_full_ = r.bath_full;
+  bath_half_ = r.bath_half;
+  if (!r.living_named.empty()) {
+    living_ = {pick_simplest(schema, r.living_named)};
+  } else if (!r.floors.empty()) {
+    living_ = r.floors;
+  } else if (!r.area_cols.empty()) {
+    living_ = {pick_simplest(schema, r.area_cols)};
   }
-  if (!basement_cols.empty()) {
+  if (!r.basement_cols.empty()) {
     std::vector<int> totals;
-    for (int c : basement_cols) {
+    for (int c : r.basement_cols) {
       if (has_any(name_tokens(schema.columns[c].name), {"total", "tot"})) totals.push_back(c);
     }
-    plan.basement_ = pick_simplest(schema, totals.empty() ? basement_cols : totals);
+    basement_ = pick_simplest(schema, totals.empty() ? r.basement_cols : totals);
   }
-  plan.has_area_ = !plan.living_.empty();
-  if (!built.empty()) plan.year_built_ = pick_simplest(schema, built);
-  if (!sold.empty()) plan.year_sold_ = pick_simplest(schema, sold);
-  if (!remod.empty()) plan.remod_ = pick_simplest(schema, remod);
-  plan.has_age_ = plan.year_built_ >= 0 && plan.year_sold_ >= 0;
-  plan.has_remod_ = plan.remod_ >= 0 && plan.year_sold_ >= 0;
-  plan.has_baths_ = plan.bath_full_.size() + plan.bath_half_.size() >= 2;
-  plan.has_knn_ = plan.lon_ >= 0 && plan.lat_ >= 0;
+  if (!r.built.empty()) year_built_ = pick_simplest(schema, r.built);
+  if (!r.sold.empty()) year_sold_ = pick_simplest(schema, r.sold);
+  if (!r.remod.empty()) remod_ = pick_simplest(schema, r.remod);
+  set_role_flags();
+}
 
-  // Categorical codes: quality words become ordinals; other levels are ranked
-  // by their smoothed mean price so trees split them like numbers.
+void FeaturePlan::code_levels(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price) {
   std::vector<std::pair<std::size_t, int>> te_candidates;
-  for (std::size_t c = 0; c < plan.columns_; ++c) {
+  for (std::size_t c = 0; c < columns_; ++c) {
     const auto& col = schema.columns[c];
     if (col.kind != ColumnKind::kCategorical) continue;
-    const auto codes = column_values(static_cast<int>(c));
-    std::vector<std::size_t> level_count(col.levels.size(), 0);
-    for (float code : codes) {
-      if (!std::isnan(code)) ++level_count[static_cast<std::size_t>(code)];
-    }
-    std::size_t known = 0, present = 0, known_levels = 0;
-    std::vector<float> ordinal(col.levels.size());
-    for (std::size_t l = 0; l < col.levels.size(); ++l) {
-      ordinal[l] = quality_ordinal(col.levels[l]);
-      present += level_count[l];
-      if (!std::isnan(ordinal[l])) {
-        known += level_count[l];
-        if (ordinal[l] > 0) ++known_levels;
-      }
-    }
-    if (known_levels >= 2 && known >= 0.95 * static_cast<double>(present)) {
-      plan.level_code_[c] = std::move(ordinal);
-      continue;
-    }
-    const LevelMeans means = level_means(codes, log_price, col.levels.size(), no_folds, -1, kRankSmoothing);
-    std::vector<std::size_t> order(col.levels.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return means.mean[a] < means.mean[b]; });
-    plan.level_code_[c].resize(col.levels.size());
-    for (std::size_t r = 0; r < order.size(); ++r) plan.level_code_[c][order[r]] = static_cast<float>(r);
+    const auto codes = column_values(raw, static_cast<int>(c));
+    level_code_[c] = quality_codes(col, codes);
+    if (!level_code_[c].empty()) continue;
+    level_code_[c] = price_rank_codes(col, codes, log_price);
     if (static_cast<int>(col.levels.size()) >= kTargetEncodingMinLevels) te_candidates.push_back({col.levels.size(), static_cast<int>(c)});
   }
+  // The columns with the most levels gain most from target encoding.
   std::sort(te_candidates.rbegin(), te_candidates.rend());
-  for (std::size_t k = 0; k < te_candidates.size() && k < kMaxTargetEncoded; ++k) plan.te_columns_.push_back(te_candidates[k].second);
-  std::sort(plan.te_columns_.begin(), plan.te_columns_.end());
+  for (std::size_t k = 0; k < te_candidates.size() && k < kMaxTargetEncoded; ++k) te_columns_.push_back(te_candidates[k].second);
+  std::sort(te_columns_.begin(), te_columns_.end());
+}
 
-  // Feature list.
-  for (std::size_t c = 0; c < plan.columns_; ++c) plan.add_feature(schema.columns[c].name, {static_cast<int>(c)});
-  std::vector<int> area_sources = plan.living_;
-  if (plan.basement_ >= 0) area_sources.push_back(plan.basement_);
-  if (plan.has_area_) plan.add_feature("total_area", area_sources);
-  if (plan.has_age_) plan.add_feature("age_at_sale", {plan.year_built_, plan.year_sold_});
-  if (plan.has_remod_) plan.add_feature("years_since_remodel", {plan.remod_, plan.year_sold_});
-  if (plan.has_baths_) {
-    std::vector<int> baths = plan.bath_full_;
-    baths.insert(baths.end(), plan.bath_half_.begin(), plan.bath_half_.end());
-    plan.add_feature("total_bathrooms", baths);
+void FeaturePlan::list_features(const Schema& schema) {
+  for (std::size_t c = 0; c < columns_; ++c) add_feature(schema.columns[c].name, {static_cast<int>(c)});
+  std::vector<int> area_sources = living_;
+  if (basement_ >= 0) area_sources.push_back(basement_);
+  if (has_area_) add_feature("total_area", area_sources);
+  if (has_age_) add_feature("age_at_sale", {year_built_, year_sold_});
+  if (has_remod_) add_feature("years_since_remodel", {remod_, year_sold_});
+  if (has_baths_) {
+    std::vector<int> baths = bath_full_;
+    baths.insert(baths.end(), bath_half_.begin(), bath_half_.end());
+    add_feature("total_bathrooms", baths);
   }
-  for (int c : plan.te_columns_) {
-    plan.add_feature("te_" + schema.columns[c].name, {c});
-    if (plan.has_area_) {
+  for (int c : te_columns_) {
+    add_feature("te_" + schema.columns[c].name, {c});
+    if (has_area_) {
       std::vector<int> s = area_sources;
       s.push_back(c);
-      plan.add_feature("te_value_per_area_" + schema.columns[c].name, s);
+      add_feature("te_value_per_area_" + schema.columns[c].name, s);
     }
   }
-  if (plan.has_knn_) {
-    const std::vector<int> coords = {plan.lon_, plan.lat_};
-    for (double deg : kRotations) plan.add_feature("rotated_" + std::to_string(static_cast<int>(deg)), coords);
-    plan.add_feature("knn8_log_price", coords);
-    plan.add_feature("knn25_log_price", coords);
-    plan.add_feature("knn8_log_distance", coords);
-    if (plan.has_area_) {
+  if (has_knn_) {
+    const std::vector<int> coords = {lon_, lat_};
+    for (double deg : kRotations) add_feature("rotated_" + std::to_string(static_cast<int>(deg)), coords);
+    add_feature("knn8_log_price", coords);
+    add_feature("knn25_log_price", coords);
+    add_feature("knn8_log_distance", coords);
+    if (has_area_) {
       std::vector<int> s = area_sources;
       s.insert(s.end(), coords.begin(), coords.end());
-      plan.add_feature("knn8_value_from_area", s);
-      if (plan.year_built_ >= 0) s.push_back(plan.year_built_);
-      plan.add_feature("comparable_sales_value", s);
+      add_feature("knn8_value_from_area", s);
+      if (year_built_ >= 0) s.push_back(year_built_);
+      add_feature("comparable_sales_value", s);
     }
   }
+}
 
-  // Per-row log price per area, the comparables' unit value.
-  std::vector<float> ppa(n, kNaN);
-  for (std::size_t i = 0; i < n; ++i) ppa[i] = log_price[i] - safe_log(plan.total_area(raw.row(i)));
+std::vector<float> FeaturePlan::log_price_per_area(const RawMatrix& raw, std::span<const float> log_price) const {
+  std::vector<float> ppa(raw.rows, kNaN);
+  for (std::size_t i = 0; i < raw.rows; ++i) ppa[i] = log_price[i] - safe_log(total_area(raw.row(i)));
+  return ppa;
+}
 
-  // Location encodings on all rows (for prediction) ...
-  for (int c : plan.te_columns_) {
-    const auto codes = column_values(c);
+void FeaturePlan::fit_target_encodings(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                                       std::span<const float> ppa) {
+  const std::vector<int> no_folds(raw.rows, 0);
+  for (int c : te_columns_) {
+    const auto codes = column_values(raw, c);
     const std::size_t levels = schema.columns[c].levels.size();
-    plan.te_mean_.push_back(level_means(codes, log_price, levels, no_folds, -1, kTargetSmoothing));
-    plan.te_ppa_.push_back(level_means(codes, ppa, levels, no_folds, -1, kTargetSmoothing));
+    te_mean_.push_back(level_means(codes, log_price, levels, no_folds, -1, kTargetSmoothing));
+    te_ppa_.push_back(level_means(codes, ppa, levels, no_folds, -1, kTargetSmoothing));
   }
-  if (plan.has_knn_) {
-    double lat_sum = 0;
-    std::size_t lat_count = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!std::isnan(raw.row(i)[plan.lat_])) lat_sum += raw.row(i)[plan.lat_], ++lat_count;
-    }
-    const double lat0 = lat_count ? lat_sum / lat_count : 0;
-    plan.lon_scale_ = static_cast<float>(111.0 * std::cos(lat0 * M_PI / 180.0));
-    for (std::size_t i = 0; i < n; ++i) {
-      float x = 0, y = 0;
-      plan.project(raw.row(i), &x, &y);
-      if (std::isnan(x) || std::isnan(y)) continue;
-      plan.knn_.x.push_back(x);
-      plan.knn_.y.push_back(y);
-      plan.knn_.log_price.push_back(log_price[i]);
-      plan.knn_.log_price_per_area.push_back(ppa[i]);
-      plan.knn_.log_area.push_back(safe_log(plan.total_area(raw.row(i))));
-      plan.knn_.year_built.push_back(plan.year_built_of(raw.row(i)));
-      plan.knn_.fold.push_back(folds[i]);
-      plan.knn_.row.push_back(static_cast<int>(i));
-    }
-    sort_by_x(&plan.knn_);
-  }
+}
 
-  // ... and out-of-fold for the training rows themselves.
+void FeaturePlan::fit_knn_points(const RawMatrix& raw, std::span<const float> log_price, std::span<const float> ppa,
+                                 std::span<const int> folds) {
+  double lat_sum = 0;
+  std::size_t lat_count = 0;
+  for (std::size_t i = 0; i < raw.rows; ++i) {
+    if (!std::isnan(raw.row(i)[lat_])) lat_sum += raw.row(i)[lat_], ++lat_count;
+  }
+  const double lat0 = lat_count ? lat_sum / lat_count : 0;
+  lon_scale_ = static_cast<float>(111.0 * std::cos(lat0 * M_PI / 180.0));
+  for (std::size_t i = 0; i < raw.rows; ++i) {
+    float x = 0, y = 0;
+    project(raw.row(i), &x, &y);
+    if (std::isnan(x) || std::isnan(y)) continue;
+    knn_.x.push_back(x);
+    knn_.y.push_back(y);
+    knn_.log_price.push_back(log_price[i]);
+    knn_.log_price_per_area.push_back(ppa[i]);
+    knn_.log_area.push_back(safe_log(total_area(raw.row(i))));
+    knn_.year_built.push_back(year_built_of(raw.row(i)));
+    knn_.fold.push_back(folds[i]);
+    knn_.row.push_back(static_cast<int>(i));
+  }
+  sort_by_x(&knn_);
+}
+
+void FeaturePlan::write_training_features(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                                          std::span<const float> ppa, std::span<const int> folds,
+                                          std::vector<float>* out) const {
+  const std::size_t n = raw.rows;
   const int num_folds = folds.empty() ? 0 : *std::max_element(folds.begin(), folds.end()) + 1;
   std::vector<std::vector<LevelMeans>> oof_mean(num_folds), oof_ppa(num_folds);
   for (int f = 0; f < num_folds; ++f) {
-    for (int c : plan.te_columns_) {
-      const auto codes = column_values(c);
+    for (int c : te_columns_) {
+      const auto codes = column_values(raw, c);
       const std::size_t levels = schema.columns[c].levels.size();
       oof_mean[f].push_back(level_means(codes, log_price, levels, folds, f, kTargetSmoothing));
       oof_ppa[f].push_back(level_means(codes, ppa, levels, folds, f, kTargetSmoothing));
     }
   }
-  const std::size_t width = plan.num_features();
-  train_features->assign(n * width, kNaN);
+  const std::size_t width = num_features();
+  out->assign(n * width, kNaN);
   for (std::size_t i = 0; i < n; ++i) {
     const float* r = raw.row(i);
     Context ctx;
-    for (std::size_t k = 0; k < plan.te_columns_.size(); ++k) {
-      const float code = r[plan.te_columns_[k]];
+    for (std::size_t k = 0; k < te_columns_.size(); ++k) {
+      const float code = r[te_columns_[k]];
       const auto& m = oof_mean[folds[i]][k];
       const auto& p = oof_ppa[folds[i]][k];
       ctx.te_mean[k] = std::isnan(code) ? m.prior : m.mean[static_cast<std::size_t>(code)];
       ctx.te_ppa[k] = std::isnan(code) ? p.prior : p.mean[static_cast<std::size_t>(code)];
     }
-    if (plan.has_knn_) {
+    if (has_knn_) {
       float x = 0, y = 0;
-      plan.project(r, &x, &y);
-      ctx.neighbours = nearest_prices(plan.knn_, x, y, safe_log(plan.total_area(r)), plan.year_built_of(r), folds[i]);
+      project(r, &x, &y);
+      ctx.neighbours = nearest_prices(knn_, x, y, safe_log(total_area(r)), year_built_of(r), folds[i]);
     }
-    plan.build_with(r, ctx, train_features->data() + i * width);
+    build_with(r, ctx, out->data() + i * width);
   }
+}
+
+FeaturePlan FeaturePlan::fit(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                             std::span<const int> folds, std::vector<float>* train_features) {
+  FeaturePlan plan;
+  plan.columns_ = schema.columns.size();
+  plan.level_code_.resize(plan.columns_);
+  plan.choose_roles(schema, role_candidates(schema));
+  // Categorical codes: quality words become ordinals; other levels are ranked
+  // by their smoothed mean price so trees split them like numbers.
+  plan.code_levels(schema, raw, log_price);
+  plan.list_features(schema);
+  // Per-row log price per area, the comparables' unit value.
+  const std::vector<float> ppa = plan.log_price_per_area(raw, log_price);
+  // Location encodings on all rows (for prediction) ...
+  plan.fit_target_encodings(schema, raw, log_price, ppa);
+  if (plan.has_knn_) plan.fit_knn_points(raw, log_price, ppa, folds);
+  // ... and out-of-fold for the training rows themselves.
+  plan.write_training_features(schema, raw, log_price, ppa, folds, train_features);
   return plan;
 }
 
