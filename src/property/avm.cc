@@ -244,6 +244,188 @@ double number_or(const json::object& o, std::string_view key, double fallback) {
   return v != nullptr && v->is_number() ? v->to_number<double>() : fallback;
 }
 
+// The rows with a target, by table row, and their log prices.
+struct PricedRows {
+  std::size_t target_col = 0;
+  std::vector<std::size_t> rows;
+  std::vector<float> log_price;
+};
+
+Result<PricedRows> priced_rows(const SalesTable& table, const std::string& target) {
+  const auto target_it = std::find(table.header.begin(), table.header.end(), target);
+  if (target_it == table.header.end()) return invalid_argument(table.name + " has no target column '" + target + "'");
+  PricedRows p;
+  p.target_col = static_cast<std::size_t>(target_it - table.header.begin());
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const std::string& cell = table.rows[r][p.target_col];
+    if (is_missing_cell(cell)) continue;
+    auto price = parse_target(cell, table.name, table.lines.empty() ? r + 2 : table.lines[r], target);
+    if (!price) return price.status();
+    p.rows.push_back(r);
+    p.log_price.push_back(static_cast<float>(std::log(*price)));
+  }
+  if (p.rows.size() < kMinTrainRows) {
+    return invalid_argument(table.name + ": " + std::to_string(p.rows.size()) + " rows with a target " + target +
+                            ", need at least " + std::to_string(kMinTrainRows));
+  }
+  return p;
+}
+
+SalesTable table_rows(const SalesTable& table, const std::vector<std::size_t>& rows) {
+  SalesTable selected{table.name, table.header, {}, {}};
+  for (auto r : rows) selected.rows.push_back(table.rows[r]);
+  return selected;
+}
+
+std::vector<std::size_t> all_rows(std::size_t n) {
+  std::vector<std::size_t> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  return all;
+}
+
+// What every training step works on: the raw cells of the training rows,
+// the plan's features (cols per row), log-price labels centred on the
+// mean, the inner folds, and how many folds run at once.
+struct InnerData {
+  RawMatrix raw;
+  std::vector<float> x;
+  std::size_t cols = 0;
+  std::vector<float> labels;
+  std::vector<int> folds;
+  int num_folds = 0;
+  int workers = 1;
+  std::size_t rows() const { return labels.size(); }
+};
+
+// The hedonic ridge kept by inner CV, its out-of-fold predictions and its
+// fits without each fold.
+struct HedonicFit {
+  HedonicModel model;
+  std::vector<float> oof;
+  std::vector<std::vector<float>> by_fold;
+};
+
+// The hedonic ridge with and without its hinge curves; inner CV keeps the
+// better (small or nearly log-linear markets do not pay for ~400 terms).
+HedonicFit choose_hedonic(const Schema& schema, const InnerData& d, bool progress) {
+  const std::size_t n = d.rows();
+  HedonicFit best;
+  double best_sse = std::numeric_limits<double>::infinity();
+  for (bool hinges : {true, false}) {
+    HedonicModel model = HedonicModel::design(schema, d.x, d.cols, d.raw, hinges);
+    std::vector<std::vector<float>> by_fold;
+    std::size_t dropped = 0;
+    std::vector<float> oof = fit_hedonic_trimmed(model, d.x, d.raw, d.labels, d.folds, d.num_folds, &by_fold, &dropped);
+    double sse = 0;
+    for (std::size_t i = 0; i < n; ++i) sse += (oof[i] - d.labels[i]) * (oof[i] - d.labels[i]);
+    if (progress) {
+      std::fprintf(stderr, "  hedonic ridge: %zu terms, %zu outlying sales not learned from, alone %.4f\n",
+                   model.terms(), dropped, std::sqrt(sse / static_cast<double>(n)));
+    }
+    if (sse < best_sse) {
+      best_sse = sse;
+      best.model = std::move(model), best.oof = std::move(oof), best.by_fold = std::move(by_fold);
+    }
+  }
+  return best;
+}
+
+// Spatial residuals: how far nearby sales sit above what the hedonic model
+// explains (out-of-fold for the training rows, see FeaturePlan).
+void store_hedonic_residuals(FeaturePlan& plan, const HedonicModel& hedonic, const InnerData& d,
+                             std::vector<std::vector<float>> by_fold) {
+  const std::size_t n = d.rows();
+  std::vector<float> full(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    full[i] = d.labels[i] - static_cast<float>(hedonic.predict(d.x.data() + i * d.cols, d.raw.row(i)));
+  }
+  for (auto& fitted : by_fold) {
+    for (std::size_t i = 0; i < n; ++i) fitted[i] = d.labels[i] - fitted[i];
+  }
+  plan.set_hedonic_residuals(full, by_fold);
+}
+
+// Stacking: the trees also see the hedonic estimate (out-of-fold for the
+// training rows) as one more feature, and correct it where it bends; then
+// the spatial residual features. Rows of d.cols + 1 + extra_cols.
+std::vector<float> stacked_features(const InnerData& d, const std::vector<float>& hedonic_oof,
+                                    const std::vector<float>& residual_features, std::size_t extra_cols) {
+  const std::size_t n = d.rows(), cols = d.cols, tree_cols = cols + 1 + extra_cols;
+  std::vector<float> xs(n * tree_cols);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::copy_n(d.x.data() + i * cols, cols, xs.data() + i * tree_cols);
+    xs[i * tree_cols + cols] = hedonic_oof[i];
+    std::copy_n(residual_features.data() + i * kResidualFeatures, extra_cols, xs.data() + i * tree_cols + cols + 1);
+  }
+  return xs;
+}
+
+// The hyper-parameter candidate inner CV chose, with its out-of-fold
+// predictions (also the conformal calibration residuals: cross-conformal).
+struct SearchResult {
+  OutOfFold best;
+  const Candidate* chosen = nullptr;
+};
+
+Result<SearchResult> search_hyper_parameters(const std::vector<float>& xs, std::size_t tree_cols, const InnerData& d,
+                                             const TrainOptions& options, const std::vector<char>& tree_rows,
+                                             double cpu_t0) {
+  SearchResult r;
+  for (const Candidate& c : kCandidates) {
+    const auto tc = Clock::now();
+    const double cpu_c = process_cpu_seconds();
+    auto oof = cross_fit(xs, tree_cols, d.labels, d.folds, d.num_folds, value_params(c, options.nthread, options.seed),
+                         true, d.workers, tree_rows);
+    if (!oof) return oof.status();
+    if (options.progress) {
+      std::fprintf(stderr, "  candidate %s: inner-CV RMSLE %.4f, %.0f rounds, %.1f s\n", describe(c).c_str(), oof->rmse,
+                   oof->mean_rounds, seconds_since(tc));
+    }
+    if (r.chosen == nullptr || oof->rmse < r.best.rmse * (1 - kSwitchMargin)) r.best = std::move(*oof), r.chosen = &c;
+    // Stop when another candidate of the same cost would overrun the budget.
+    // Measured in CPU time per worker, i.e. the wall time of an unloaded
+    // machine, so a busy shared machine does not change which model is chosen.
+    const double spent = (process_cpu_seconds() - cpu_t0) / d.workers;
+    const double last = (process_cpu_seconds() - cpu_c) / d.workers;
+    if (spent + last > options.time_budget_seconds * 0.75) break;
+  }
+  return r;
+}
+
+// The chosen candidate refitted on the tree rows, single-threaded.
+Result<models::Booster> train_value_booster(const std::vector<float>& xs, std::size_t tree_cols,
+                                            const std::vector<float>& labels, const std::vector<char>& tree_rows,
+                                            const SearchResult& search, const TrainOptions& options) {
+  models::TrainParams final_params = value_params(*search.chosen, options.nthread, options.seed);
+  final_params.early_stopping_rounds = 0;
+  final_params.nthread = 1;
+  // The full data supports a few more rounds than each 1 - 1/K share did.
+  final_params.num_rounds = std::max(20, static_cast<int>(search.best.mean_rounds * 1.1));
+  std::vector<std::size_t> used_rows;
+  std::vector<float> used_labels;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (tree_rows[i]) used_rows.push_back(i), used_labels.push_back(labels[i]);
+  }
+  return models::Booster::train(select_rows(xs, tree_cols, used_rows), used_labels, {}, nullptr, {}, final_params);
+}
+
+void report_blend(const HedonicModel& hedonic, const std::vector<float>& hedonic_oof, const std::vector<float>& labels,
+                  double blend, double rmse, double gbm_rmse) {
+  const std::size_t n = labels.size();
+  double hsse = 0;
+  for (std::size_t i = 0; i < n; ++i) hsse += (hedonic_oof[i] - labels[i]) * (hedonic_oof[i] - labels[i]);
+  std::fprintf(stderr, "  hedonic ridge lambda %.0f (kriged, alone %.4f); blend weight %.2f: inner-CV RMSLE %.4f (trees alone %.4f)\n",
+               hedonic.lambda(), std::sqrt(hsse / n), blend, rmse, gbm_rmse);
+}
+
+// model.json "params": the trees' hyper-parameters and the hedonic blend.
+std::string describe_model(const Candidate& chosen, double lambda, bool kriged, double blend) {
+  char blend_text[96];
+  std::snprintf(blend_text, sizeof blend_text, "; hedonic ridge lambda=%.0f%s blend=%.2f", lambda,
+                kriged ? " kriged" : "", blend);
+  return describe(chosen) + blend_text;
+}
+
 }  // namespace
 
 struct ValuationModel::Impl {
@@ -272,7 +454,168 @@ struct ValuationModel::Impl {
   double sigma(const float* features) const {
     return std::max(sigma_floor, difficulty_forest.predict_margin(features) + sigma_center);
   }
+
+  // Steps of train() that fill the model, in order.
+  InnerData prepare_inner_data(const SalesTable& train_table, const std::vector<float>& log_price,
+                               const TrainOptions& options);
+  void fit_kriging(const std::vector<float>& residual_features, std::size_t extra_cols,
+                   const std::vector<float>& labels, std::vector<float>& hedonic_oof, bool progress);
+  double blend_with_hedonic(const std::vector<float>& hedonic_oof, const std::vector<float>& labels,
+                            std::vector<float>* prediction);
+  Result<models::Booster> fit_difficulty(const std::vector<float>& xs, std::size_t tree_cols,
+                                         const models::DenseMatrix& all_x, const InnerData& d,
+                                         const std::vector<float>& prediction, const TrainOptions& options,
+                                         const std::vector<char>& tree_rows);
+  Status compile_forests(const models::Booster& value, const models::Booster& difficulty);
+  void measure_column_importance(const models::DenseMatrix& all_x, std::size_t n, std::size_t cols,
+                                 std::size_t tree_cols);
 };
+
+// Encodes the training rows, fits the feature plan on them and centres the
+// labels (sets plan and center).
+InnerData ValuationModel::Impl::prepare_inner_data(const SalesTable& train_table, const std::vector<float>& log_price,
+                                                   const TrainOptions& options) {
+  const std::size_t n = log_price.size();
+  InnerData d;
+  d.raw = encode_table(schema, train_table, all_rows(n));
+  d.num_folds = static_cast<int>(std::min<std::size_t>(options.folds, n));
+  d.folds = assign_folds(n, d.num_folds, static_cast<unsigned>(options.seed) * 7919u + 17u);
+  plan = FeaturePlan::fit(schema, d.raw, log_price, d.folds, &d.x);
+  d.cols = plan.num_features();
+  center = std::accumulate(log_price.begin(), log_price.end(), 0.0) / static_cast<double>(n);
+  d.labels.resize(n);
+  for (std::size_t i = 0; i < n; ++i) d.labels[i] = static_cast<float>(log_price[i] - center);
+  if (options.progress) {
+    std::cerr << "  " << n << " rows, " << schema.columns.size() << " columns, " << d.cols << " features\n";
+  }
+  d.workers = options.nthread > 0 ? options.nthread
+                                   : static_cast<int>(std::max(1u, std::min(2u, std::thread::hardware_concurrency())));
+  return d;
+}
+
+// Kriged hedonic: the ridge estimate corrected by its neighbours' residuals,
+// with weights fitted by least squares on the out-of-fold values (sets
+// krige). Corrects hedonic_oof in place.
+void ValuationModel::Impl::fit_kriging(const std::vector<float>& residual_features, std::size_t extra_cols,
+                                       const std::vector<float>& labels, std::vector<float>& hedonic_oof,
+                                       bool progress) {
+  krige.assign(extra_cols, 0.0);
+  if (extra_cols == 0) return;
+  const std::size_t n = labels.size();
+  const std::size_t q = extra_cols;
+  std::vector<double> a(q * q, 0.0), b(q, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* r = residual_features.data() + i * kResidualFeatures;
+    for (std::size_t j = 0; j < q; ++j) {
+      const double rj = std::isnan(r[j]) ? 0.0 : r[j];
+      b[j] += rj * (labels[i] - hedonic_oof[i]);
+      for (std::size_t k = 0; k < q; ++k) a[j * q + k] += rj * (std::isnan(r[k]) ? 0.0 : r[k]);
+    }
+  }
+  for (std::size_t j = 0; j < q; ++j) a[j * q + j] += 1.0;  // light ridge
+  if (solve_small(a, b, q)) krige = b;
+  if (progress) {
+    std::fprintf(stderr, "  kriging weights");
+    for (double w : krige) std::fprintf(stderr, " %.3f", w);
+    std::fprintf(stderr, "\n");
+  }
+  for (std::size_t i = 0; i < n; ++i) hedonic_oof[i] = static_cast<float>(hedonic_oof[i] + kriging(residual_features.data() + i * kResidualFeatures));
+}
+
+// Blend weight by out-of-fold error (sets blend); *prediction becomes the
+// blend's out-of-fold prediction, whose residuals are the conformal
+// calibration set. Returns the blend's RMSE.
+double ValuationModel::Impl::blend_with_hedonic(const std::vector<float>& hedonic_oof, const std::vector<float>& labels,
+                                                std::vector<float>* prediction) {
+  const std::size_t n = labels.size();
+  std::vector<float>& trees = *prediction;
+  double best_sse = std::numeric_limits<double>::infinity();
+  for (int step = 0; step <= 20; ++step) {
+    const double w = step / 20.0;
+    double sse = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double e = w * hedonic_oof[i] + (1 - w) * trees[i] - labels[i];
+      sse += e * e;
+    }
+    if (sse < best_sse) best_sse = sse, blend = w;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    trees[i] = static_cast<float>(blend * hedonic_oof[i] + (1 - blend) * trees[i]);
+  }
+  return std::sqrt(best_sse / static_cast<double>(n));
+}
+
+// Locally weighted conformal: scores are |residual| / predicted difficulty,
+// the difficulty itself predicted out-of-fold so the scores stay honest
+// (sets sigma_center, sigma_floor, q80, q90). Returns the difficulty model
+// fitted on all rows.
+Result<models::Booster> ValuationModel::Impl::fit_difficulty(const std::vector<float>& xs, std::size_t tree_cols,
+                                                             const models::DenseMatrix& all_x, const InnerData& d,
+                                                             const std::vector<float>& prediction,
+                                                             const TrainOptions& options,
+                                                             const std::vector<char>& tree_rows) {
+  const std::size_t n = d.rows();
+  std::vector<float> abs_resid(n);
+  for (std::size_t i = 0; i < n; ++i) abs_resid[i] = std::fabs(d.labels[i] - prediction[i]);
+  sigma_center = std::accumulate(abs_resid.begin(), abs_resid.end(), 0.0) / static_cast<double>(n);
+  sigma_floor = 0.25 * sigma_center;
+  std::vector<float> diff_labels(n);
+  for (std::size_t i = 0; i < n; ++i) diff_labels[i] = static_cast<float>(abs_resid[i] - sigma_center);
+  auto dparams = difficulty_params(1, options.seed);
+  auto diff_oof = cross_fit(xs, tree_cols, diff_labels, d.folds, d.num_folds, dparams, false, d.workers, tree_rows);
+  if (!diff_oof) return diff_oof.status();
+  std::vector<double> scores(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double s = std::max(sigma_floor, diff_oof->prediction[i] + sigma_center);
+    scores[i] = abs_resid[i] / s;
+  }
+  q80 = conformal_quantile(scores, 0.8);
+  q90 = conformal_quantile(scores, 0.9);
+  return models::Booster::train(all_x, diff_labels, {}, nullptr, {}, dparams);
+}
+
+// Keeps both models as XGBoost JSON (saved) and compiled (predicted with).
+Status ValuationModel::Impl::compile_forests(const models::Booster& value, const models::Booster& difficulty) {
+  auto value_text = value.save_json();
+  if (!value_text) return value_text.status();
+  auto difficulty_text = difficulty.save_json();
+  if (!difficulty_text) return difficulty_text.status();
+  auto value_compiled = models::CompiledForest::compile(*value_text);
+  if (!value_compiled) return value_compiled.status();
+  auto difficulty_compiled = models::CompiledForest::compile(*difficulty_text);
+  if (!difficulty_compiled) return difficulty_compiled.status();
+  value_json = std::move(*value_text);
+  difficulty_json = std::move(*difficulty_text);
+  value_forest = std::move(*value_compiled);
+  difficulty_forest = std::move(*difficulty_compiled);
+  return Status::ok();
+}
+
+// Importance of each input column: mean |path contribution| of the
+// features it feeds, shared equally among a feature's source columns
+// (sets column_importance).
+void ValuationModel::Impl::measure_column_importance(const models::DenseMatrix& all_x, std::size_t n,
+                                                     std::size_t cols, std::size_t tree_cols) {
+  std::vector<double> feature_importance(tree_cols, 0.0), contrib(tree_cols + 1);
+  const std::size_t sample = std::min<std::size_t>(n, 1000);
+  for (std::size_t i = 0; i < sample; ++i) {
+    value_forest.path_contributions(all_x.row(i * n / sample), contrib);
+    for (std::size_t k = 0; k < tree_cols; ++k) feature_importance[k] += std::fabs(contrib[k]);
+  }
+  column_importance.assign(schema.columns.size(), 0.0);
+  double total = 0;
+  for (std::size_t k = 0; k < cols; ++k) {
+    const auto& src = plan.sources()[k];
+    for (int c : src) column_importance[c] += feature_importance[k] / static_cast<double>(src.size());
+    total += feature_importance[k];
+  }
+  // The hedonic estimate and the spatial residuals read every column.
+  for (std::size_t k = cols; k < tree_cols; ++k) {
+    for (auto& v : column_importance) v += feature_importance[k] / static_cast<double>(column_importance.size());
+    total += feature_importance[k];
+  }
+  for (auto& v : column_importance) v = total > 0 ? v / total : 1.0 / column_importance.size();
+}
 
 ValuationModel::ValuationModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ValuationModel::ValuationModel(ValuationModel&&) noexcept = default;
@@ -297,241 +640,43 @@ Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std:
   const auto t0 = Clock::now();
   const double cpu_t0 = process_cpu_seconds();
   if (options.folds < 2) return invalid_argument("training needs at least 2 inner folds");
-  const auto target_it = std::find(table.header.begin(), table.header.end(), target);
-  if (target_it == table.header.end()) return invalid_argument(table.name + " has no target column '" + target + "'");
-  const std::size_t target_col = static_cast<std::size_t>(target_it - table.header.begin());
-
-  std::vector<std::size_t> rows;
-  std::vector<float> log_price;
-  for (std::size_t r = 0; r < table.rows.size(); ++r) {
-    const std::string& cell = table.rows[r][target_col];
-    if (is_missing_cell(cell)) continue;
-    auto price = parse_target(cell, table.name, table.lines.empty() ? r + 2 : table.lines[r], target);
-    if (!price) return price.status();
-    rows.push_back(r);
-    log_price.push_back(static_cast<float>(std::log(*price)));
-  }
-  if (rows.size() < kMinTrainRows) {
-    return invalid_argument(table.name + ": " + std::to_string(rows.size()) + " rows with a target " + target +
-                            ", need at least " + std::to_string(kMinTrainRows));
-  }
-  const std::size_t n = rows.size();
+  auto priced = priced_rows(table, target);
+  if (!priced) return priced.status();
+  const std::size_t n = priced->rows.size();
 
   auto impl = std::make_unique<Impl>();
   impl->target = target;
   // Infer types from the rows that train, so cross-validation stays honest.
-  SalesTable train_table{table.name, table.header, {}, {}};
-  for (auto r : rows) train_table.rows.push_back(table.rows[r]);
-  std::vector<std::size_t> all(n);
-  std::iota(all.begin(), all.end(), 0);
-  impl->schema = infer_schema(train_table, static_cast<int>(target_col));
+  const SalesTable train_table = table_rows(table, priced->rows);
+  impl->schema = infer_schema(train_table, static_cast<int>(priced->target_col));
   if (impl->schema.columns.empty()) return invalid_argument(table.name + " has no usable input column besides " + target);
-  const RawMatrix raw = encode_table(impl->schema, train_table, all);
+  const InnerData d = impl->prepare_inner_data(train_table, priced->log_price, options);
 
-  const int num_folds = static_cast<int>(std::min<std::size_t>(options.folds, n));
-  const auto folds = assign_folds(n, num_folds, static_cast<unsigned>(options.seed) * 7919u + 17u);
-  std::vector<float> x;
-  impl->plan = FeaturePlan::fit(impl->schema, raw, log_price, folds, &x);
-  const std::size_t cols = impl->plan.num_features();
-  impl->center = std::accumulate(log_price.begin(), log_price.end(), 0.0) / static_cast<double>(n);
-  std::vector<float> labels(n);
-  for (std::size_t i = 0; i < n; ++i) labels[i] = static_cast<float>(log_price[i] - impl->center);
-  if (options.progress) {
-    std::cerr << "  " << n << " rows, " << impl->schema.columns.size() << " columns, " << cols << " features\n";
-  }
-
-  const int workers = options.nthread > 0 ? options.nthread
-                                          : static_cast<int>(std::max(1u, std::min(2u, std::thread::hardware_concurrency())));
-  // The hedonic ridge with and without its hinge curves; inner CV keeps the
-  // better (small or nearly log-linear markets do not pay for ~400 terms).
-  std::vector<std::vector<float>> hedonic_by_fold;
-  std::vector<float> hedonic_oof;
-  {
-    double best_sse = std::numeric_limits<double>::infinity();
-    for (bool hinges : {true, false}) {
-      HedonicModel model = HedonicModel::design(impl->schema, x, cols, raw, hinges);
-      std::vector<std::vector<float>> by_fold;
-      std::size_t dropped = 0;
-      std::vector<float> oof = fit_hedonic_trimmed(model, x, raw, labels, folds, num_folds, &by_fold, &dropped);
-      double sse = 0;
-      for (std::size_t i = 0; i < n; ++i) sse += (oof[i] - labels[i]) * (oof[i] - labels[i]);
-      if (options.progress) {
-        std::fprintf(stderr, "  hedonic ridge: %zu terms, %zu outlying sales not learned from, alone %.4f\n",
-                     model.terms(), dropped, std::sqrt(sse / static_cast<double>(n)));
-      }
-      if (sse < best_sse) {
-        best_sse = sse;
-        impl->hedonic = std::move(model), hedonic_oof = std::move(oof), hedonic_by_fold = std::move(by_fold);
-      }
-    }
-  }
-  // Spatial residuals: how far nearby sales sit above what the hedonic model
-  // explains (out-of-fold for the training rows, see FeaturePlan).
-  {
-    std::vector<float> full(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      full[i] = labels[i] - static_cast<float>(impl->hedonic.predict(x.data() + i * cols, raw.row(i)));
-    }
-    for (auto& fitted : hedonic_by_fold) {
-      for (std::size_t i = 0; i < n; ++i) fitted[i] = labels[i] - fitted[i];
-    }
-    impl->plan.set_hedonic_residuals(full, hedonic_by_fold);
-  }
+  HedonicFit hedonic = choose_hedonic(impl->schema, d, options.progress);
+  impl->hedonic = std::move(hedonic.model);
+  store_hedonic_residuals(impl->plan, impl->hedonic, d, std::move(hedonic.by_fold));
   const std::size_t extra_cols = impl->plan.num_residual_features();
-  const std::vector<float> residual_features = impl->plan.training_residual_features(raw, folds);
-  // Stacking: the trees also see the hedonic estimate (out-of-fold for the
-  // training rows) as one more feature, and correct it where it bends.
-  const std::size_t tree_cols = cols + 1 + extra_cols;
-  std::vector<float> xs(n * tree_cols);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::copy_n(x.data() + i * cols, cols, xs.data() + i * tree_cols);
-    xs[i * tree_cols + cols] = hedonic_oof[i];
-    std::copy_n(residual_features.data() + i * kResidualFeatures, extra_cols, xs.data() + i * tree_cols + cols + 1);
-  }
+  const std::vector<float> residual_features = impl->plan.training_residual_features(d.raw, d.folds);
+  const std::size_t tree_cols = d.cols + 1 + extra_cols;
+  const std::vector<float> xs = stacked_features(d, hedonic.oof, residual_features, extra_cols);
   // Trees are robust to the outlying sales (dropping them costs accuracy).
   const std::vector<char> tree_rows(n, 1);
-  // Hyper-parameters by inner CV; the winner's out-of-fold predictions are
-  // also the conformal calibration residuals (cross-conformal).
-  OutOfFold best;
-  const Candidate* chosen = nullptr;
-  for (const Candidate& c : kCandidates) {
-    const auto tc = Clock::now();
-    const double cpu_c = process_cpu_seconds();
-    auto oof = cross_fit(xs, tree_cols, labels, folds, num_folds, value_params(c, options.nthread, options.seed), true, workers, tree_rows);
-    if (!oof) return oof.status();
-    if (options.progress) {
-      std::fprintf(stderr, "  candidate %s: inner-CV RMSLE %.4f, %.0f rounds, %.1f s\n", describe(c).c_str(), oof->rmse,
-                   oof->mean_rounds, seconds_since(tc));
-    }
-    if (chosen == nullptr || oof->rmse < best.rmse * (1 - kSwitchMargin)) best = std::move(*oof), chosen = &c;
-    // Stop when another candidate of the same cost would overrun the budget.
-    // Measured in CPU time per worker, i.e. the wall time of an unloaded
-    // machine, so a busy shared machine does not change which model is chosen.
-    const double spent = (process_cpu_seconds() - cpu_t0) / workers;
-    const double last = (process_cpu_seconds() - cpu_c) / workers;
-    if (spent + last > options.time_budget_seconds * 0.75) break;
-  }
-  models::TrainParams final_params = value_params(*chosen, options.nthread, options.seed);
-  final_params.early_stopping_rounds = 0;
-  final_params.nthread = 1;
-  // The full data supports a few more rounds than each 1 - 1/K share did.
-  final_params.num_rounds = std::max(20, static_cast<int>(best.mean_rounds * 1.1));
-  std::vector<std::size_t> used_rows;
-  std::vector<float> used_labels;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (tree_rows[i]) used_rows.push_back(i), used_labels.push_back(labels[i]);
-  }
-  const models::DenseMatrix all_x = select_rows(xs, tree_cols, all);
-  auto value_booster =
-      models::Booster::train(select_rows(xs, tree_cols, used_rows), used_labels, {}, nullptr, {}, final_params);
+  auto search = search_hyper_parameters(xs, tree_cols, d, options, tree_rows, cpu_t0);
+  if (!search) return search.status();
+  OutOfFold& best = search->best;
+  const models::DenseMatrix all_x = select_rows(xs, tree_cols, all_rows(n));
+  auto value_booster = train_value_booster(xs, tree_cols, d.labels, tree_rows, *search, options);
   if (!value_booster) return value_booster.status();
 
-  // Kriged hedonic: the ridge estimate corrected by its neighbours' residuals,
-  // with weights fitted by least squares on the out-of-fold values.
-  impl->krige.assign(extra_cols, 0.0);
-  if (extra_cols > 0) {
-    const std::size_t q = extra_cols;
-    std::vector<double> a(q * q, 0.0), b(q, 0.0);
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* r = residual_features.data() + i * kResidualFeatures;
-      for (std::size_t j = 0; j < q; ++j) {
-        const double rj = std::isnan(r[j]) ? 0.0 : r[j];
-        b[j] += rj * (labels[i] - hedonic_oof[i]);
-        for (std::size_t k = 0; k < q; ++k) a[j * q + k] += rj * (std::isnan(r[k]) ? 0.0 : r[k]);
-      }
-    }
-    for (std::size_t j = 0; j < q; ++j) a[j * q + j] += 1.0;  // light ridge
-    if (solve_small(a, b, q)) impl->krige = b;
-    if (options.progress) {
-      std::fprintf(stderr, "  kriging weights");
-      for (double w : impl->krige) std::fprintf(stderr, " %.3f", w);
-      std::fprintf(stderr, "\n");
-    }
-    for (std::size_t i = 0; i < n; ++i) hedonic_oof[i] = static_cast<float>(hedonic_oof[i] + impl->kriging(residual_features.data() + i * kResidualFeatures));
-  }
-  // Blend weight by out-of-fold error; the blend's out-of-fold residuals are
-  // the conformal calibration set.
-  double best_sse = std::numeric_limits<double>::infinity();
-  for (int step = 0; step <= 20; ++step) {
-    const double w = step / 20.0;
-    double sse = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double e = w * hedonic_oof[i] + (1 - w) * best.prediction[i] - labels[i];
-      sse += e * e;
-    }
-    if (sse < best_sse) best_sse = sse, impl->blend = w;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    best.prediction[i] = static_cast<float>(impl->blend * hedonic_oof[i] + (1 - impl->blend) * best.prediction[i]);
-  }
+  impl->fit_kriging(residual_features, extra_cols, d.labels, hedonic.oof, options.progress);
   const double gbm_rmse = best.rmse;
-  best.rmse = std::sqrt(best_sse / static_cast<double>(n));
-  if (options.progress) {
-    double hsse = 0;
-    for (std::size_t i = 0; i < n; ++i) hsse += (hedonic_oof[i] - labels[i]) * (hedonic_oof[i] - labels[i]);
-    std::fprintf(stderr, "  hedonic ridge lambda %.0f (kriged, alone %.4f); blend weight %.2f: inner-CV RMSLE %.4f (trees alone %.4f)\n",
-                 impl->hedonic.lambda(), std::sqrt(hsse / n), impl->blend, best.rmse, gbm_rmse);
-  }
-
-  // Locally weighted conformal: scores are |residual| / predicted difficulty,
-  // the difficulty itself predicted out-of-fold so the scores stay honest.
-  std::vector<float> abs_resid(n);
-  for (std::size_t i = 0; i < n; ++i) abs_resid[i] = std::fabs(labels[i] - best.prediction[i]);
-  impl->sigma_center = std::accumulate(abs_resid.begin(), abs_resid.end(), 0.0) / static_cast<double>(n);
-  impl->sigma_floor = 0.25 * impl->sigma_center;
-  std::vector<float> diff_labels(n);
-  for (std::size_t i = 0; i < n; ++i) diff_labels[i] = static_cast<float>(abs_resid[i] - impl->sigma_center);
-  auto dparams = difficulty_params(1, options.seed);
-  auto diff_oof = cross_fit(xs, tree_cols, diff_labels, folds, num_folds, dparams, false, workers, tree_rows);
-  if (!diff_oof) return diff_oof.status();
-  std::vector<double> scores(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const double s = std::max(impl->sigma_floor, diff_oof->prediction[i] + impl->sigma_center);
-    scores[i] = abs_resid[i] / s;
-  }
-  impl->q80 = conformal_quantile(scores, 0.8);
-  impl->q90 = conformal_quantile(scores, 0.9);
-  auto diff_booster = models::Booster::train(all_x, diff_labels, {}, nullptr, {}, dparams);
+  best.rmse = impl->blend_with_hedonic(hedonic.oof, d.labels, &best.prediction);
+  if (options.progress) report_blend(impl->hedonic, hedonic.oof, d.labels, impl->blend, best.rmse, gbm_rmse);
+  auto diff_booster = impl->fit_difficulty(xs, tree_cols, all_x, d, best.prediction, options, tree_rows);
   if (!diff_booster) return diff_booster.status();
-
-  auto value_json = value_booster->save_json();
-  if (!value_json) return value_json.status();
-  auto difficulty_json = diff_booster->save_json();
-  if (!difficulty_json) return difficulty_json.status();
-  auto value_forest = models::CompiledForest::compile(*value_json);
-  if (!value_forest) return value_forest.status();
-  auto difficulty_forest = models::CompiledForest::compile(*difficulty_json);
-  if (!difficulty_forest) return difficulty_forest.status();
-  impl->value_json = std::move(*value_json);
-  impl->difficulty_json = std::move(*difficulty_json);
-  impl->value_forest = std::move(*value_forest);
-  impl->difficulty_forest = std::move(*difficulty_forest);
-  char blend_text[96];
-  std::snprintf(blend_text, sizeof blend_text, "; hedonic ridge lambda=%.0f%s blend=%.2f", impl->hedonic.lambda(),
-                impl->krige.empty() ? "" : " kriged", impl->blend);
-  impl->summary_params = describe(*chosen) + blend_text;
-
-  // Importance of each input column: mean |path contribution| of the
-  // features it feeds, shared equally among a feature's source columns.
-  std::vector<double> feature_importance(tree_cols, 0.0), contrib(tree_cols + 1);
-  const std::size_t sample = std::min<std::size_t>(n, 1000);
-  for (std::size_t i = 0; i < sample; ++i) {
-    impl->value_forest.path_contributions(all_x.row(i * n / sample), contrib);
-    for (std::size_t k = 0; k < tree_cols; ++k) feature_importance[k] += std::fabs(contrib[k]);
-  }
-  impl->column_importance.assign(impl->schema.columns.size(), 0.0);
-  double total = 0;
-  for (std::size_t k = 0; k < cols; ++k) {
-    const auto& src = impl->plan.sources()[k];
-    for (int c : src) impl->column_importance[c] += feature_importance[k] / static_cast<double>(src.size());
-    total += feature_importance[k];
-  }
-  // The hedonic estimate and the spatial residuals read every column.
-  for (std::size_t k = cols; k < tree_cols; ++k) {
-    for (auto& v : impl->column_importance) v += feature_importance[k] / static_cast<double>(impl->column_importance.size());
-    total += feature_importance[k];
-  }
-  for (auto& v : impl->column_importance) v = total > 0 ? v / total : 1.0 / impl->column_importance.size();
+  if (Status compiled = impl->compile_forests(*value_booster, *diff_booster); !compiled) return compiled;
+  impl->summary_params = describe_model(*search->chosen, impl->hedonic.lambda(), !impl->krige.empty(), impl->blend);
+  impl->measure_column_importance(all_x, n, d.cols, tree_cols);
 
   if (summary != nullptr) {
     summary->rows = n;

@@ -282,6 +282,14 @@ void FeaturePlan::add_feature(std::string name, std::vector<int> sources) {
   sources_.push_back(std::move(sources));
 }
 
+void FeaturePlan::set_role_flags() {
+  has_area_ = !living_.empty();
+  has_age_ = year_built_ >= 0 && year_sold_ >= 0;
+  has_remod_ = remod_ >= 0 && year_sold_ >= 0;
+  has_baths_ = bath_full_.size() + bath_half_.size() >= 2;
+  has_knn_ = lon_ >= 0 && lat_ >= 0;
+}
+
 float FeaturePlan::total_area(const float* raw) const {
   if (!has_area_) return kNaN;
   float sum = 0;
@@ -299,212 +307,268 @@ void FeaturePlan::project(const float* raw, float* x, float* y) const {
   *y = raw[lat_] * 111.0f;
 }
 
-FeaturePlan FeaturePlan::fit(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
-                             std::span<const int> folds, std::vector<float>* train_features) {
-  FeaturePlan plan;
-  plan.columns_ = schema.columns.size();
-  plan.level_code_.resize(plan.columns_);
-  const std::size_t n = raw.rows;
-  auto column_values = [&](int c) {
-    std::vector<float> v(n);
-    for (std::size_t i = 0; i < n; ++i) v[i] = raw.row(i)[c];
-    return v;
-  };
-  const std::vector<int> no_folds(n, 0);
+namespace {
 
-  // Roles from names and kinds.
+// One column of the raw matrix.
+std::vector<float> column_values(const RawMatrix& raw, int c) {
+  std::vector<float> v(raw.rows);
+  for (std::size_t i = 0; i < raw.rows; ++i) v[i] = raw.row(i)[c];
+  return v;
+}
+
+// Quality words (Ex, Gd, TA, ...) as ordinals when they name at least two
+// levels and 95% of the present cells; empty otherwise.
+std::vector<float> quality_codes(const ColumnSchema& col, const std::vector<float>& codes) {
+  std::vector<std::size_t> level_count(col.levels.size(), 0);
+  for (float code : codes) {
+    if (!std::isnan(code)) ++level_count[static_cast<std::size_t>(code)];
+  }
+  std::size_t known = 0, present = 0, known_levels = 0;
+  std::vector<float> ordinal(col.levels.size());
+  for (std::size_t l = 0; l < col.levels.size(); ++l) {
+    ordinal[l] = quality_ordinal(col.levels[l]);
+    present += level_count[l];
+    if (!std::isnan(ordinal[l])) {
+      known += level_count[l];
+      if (ordinal[l] > 0) ++known_levels;
+    }
+  }
+  if (known_levels >= 2 && known >= 0.95 * static_cast<double>(present)) return ordinal;
+  return {};
+}
+
+// Levels ranked by their smoothed mean log price, so trees split them
+// like numbers.
+std::vector<float> price_rank_codes(const ColumnSchema& col, const std::vector<float>& codes,
+                                    std::span<const float> log_price) {
+  const std::vector<int> no_folds(codes.size(), 0);
+  const LevelMeans means = level_means(codes, log_price, col.levels.size(), no_folds, -1, kRankSmoothing);
+  std::vector<std::size_t> order(col.levels.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return means.mean[a] < means.mean[b]; });
+  std::vector<float> rank(col.levels.size());
+  for (std::size_t r = 0; r < order.size(); ++r) rank[order[r]] = static_cast<float>(r);
+  return rank;
+}
+
+}  // namespace
+
+// Columns that may play each role, from their names and kinds; the plan
+// then picks one (or a set) per role.
+struct FeaturePlan::RoleCandidates {
   std::vector<int> living_named, area_cols, floors, basement_cols, built, sold, remod;
-  for (std::size_t ci = 0; ci < plan.columns_; ++ci) {
+  std::vector<int> bath_full, bath_half;
+  int lon = -1, lat = -1;
+};
+
+FeaturePlan::RoleCandidates FeaturePlan::role_candidates(const Schema& schema) {
+  RoleCandidates r;
+  for (std::size_t ci = 0; ci < schema.columns.size(); ++ci) {
     const int c = static_cast<int>(ci);
     const auto& col = schema.columns[ci];
     const auto t = name_tokens(col.name);
-    if (col.kind == ColumnKind::kLongitude && plan.lon_ < 0) plan.lon_ = c;
-    if (col.kind == ColumnKind::kLatitude && plan.lat_ < 0) plan.lat_ = c;
+    if (col.kind == ColumnKind::kLongitude && r.lon < 0) r.lon = c;
+    if (col.kind == ColumnKind::kLatitude && r.lat < 0) r.lat = c;
     const bool numeric = col.kind == ColumnKind::kNumeric;
     const bool time_like = numeric || col.kind == ColumnKind::kDate;
     if (numeric && is_area_name(t)) {
       if (is_basement_name(t)) {
-        basement_cols.push_back(c);
+        r.basement_cols.push_back(c);
       } else if (has_any(t, {"liv", "living"})) {
-        living_named.push_back(c);
+        r.living_named.push_back(c);
       } else if (has_any(t, {"flr", "floor"})) {
-        floors.push_back(c);
+        r.floors.push_back(c);
       } else if (!has_any(t, {"above", "abv", "upper", "bedroom", "rooms", "room"})) {
-        area_cols.push_back(c);
+        r.area_cols.push_back(c);
       }
     }
     if (numeric && has_any(t, {"bath", "baths", "bathroom", "bathrooms", "bth"})) {
-      (has_any(t, {"half", "hbath"}) ? plan.bath_half_ : plan.bath_full_).push_back(c);
+      (has_any(t, {"half", "hbath"}) ? r.bath_half : r.bath_full).push_back(c);
     }
     if (time_like && (has_any(t, {"built", "build", "constructed", "construction", "yearbuilt", "yrbuilt"}))) {
-      built.push_back(c);
+      r.built.push_back(c);
     } else if (time_like && has_any(t, {"remod", "remodel", "remodeled", "renovated", "renov", "renovation"})) {
-      remod.push_back(c);
+      r.remod.push_back(c);
     } else if ((col.kind == ColumnKind::kDate && has_any(t, {"sold", "sale", "date", "closed", "close"})) ||
                (numeric && is_year_name(t) && has_any(t, {"sold", "sale", "yearsold", "yrsold"}))) {
-      sold.push_back(c);
+      r.sold.push_back(c);
     }
   }
-  if (!living_named.empty()) {
-    plan.living_ = {pick_simplest(schema, living_named)};
-  } else if (!floors.empty()) {
-    plan.living_ = floors;
-  } else if (!area_cols.empty()) {
-    plan.living_ = {pick_simplest(schema, area_cols)};
+  return r;
+}
+
+void FeaturePlan::choose_roles(const Schema& schema, const RoleCandidates& r) {
+  lon_ = r.lon;
+  lat_ = r.lat;
+  bath_full_ = r.bath_full;
+  bath_half_ = r.bath_half;
+  if (!r.living_named.empty()) {
+    living_ = {pick_simplest(schema, r.living_named)};
+  } else if (!r.floors.empty()) {
+    living_ = r.floors;
+  } else if (!r.area_cols.empty()) {
+    living_ = {pick_simplest(schema, r.area_cols)};
   }
-  if (!basement_cols.empty()) {
+  if (!r.basement_cols.empty()) {
     std::vector<int> totals;
-    for (int c : basement_cols) {
+    for (int c : r.basement_cols) {
       if (has_any(name_tokens(schema.columns[c].name), {"total", "tot"})) totals.push_back(c);
     }
-    plan.basement_ = pick_simplest(schema, totals.empty() ? basement_cols : totals);
+    basement_ = pick_simplest(schema, totals.empty() ? r.basement_cols : totals);
   }
-  plan.has_area_ = !plan.living_.empty();
-  if (!built.empty()) plan.year_built_ = pick_simplest(schema, built);
-  if (!sold.empty()) plan.year_sold_ = pick_simplest(schema, sold);
-  if (!remod.empty()) plan.remod_ = pick_simplest(schema, remod);
-  plan.has_age_ = plan.year_built_ >= 0 && plan.year_sold_ >= 0;
-  plan.has_remod_ = plan.remod_ >= 0 && plan.year_sold_ >= 0;
-  plan.has_baths_ = plan.bath_full_.size() + plan.bath_half_.size() >= 2;
-  plan.has_knn_ = plan.lon_ >= 0 && plan.lat_ >= 0;
+  if (!r.built.empty()) year_built_ = pick_simplest(schema, r.built);
+  if (!r.sold.empty()) year_sold_ = pick_simplest(schema, r.sold);
+  if (!r.remod.empty()) remod_ = pick_simplest(schema, r.remod);
+  set_role_flags();
+}
 
-  // Categorical codes: quality words become ordinals; other levels are ranked
-  // by their smoothed mean price so trees split them like numbers.
+void FeaturePlan::code_levels(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price) {
   std::vector<std::pair<std::size_t, int>> te_candidates;
-  for (std::size_t c = 0; c < plan.columns_; ++c) {
+  for (std::size_t c = 0; c < columns_; ++c) {
     const auto& col = schema.columns[c];
     if (col.kind != ColumnKind::kCategorical) continue;
-    const auto codes = column_values(static_cast<int>(c));
-    std::vector<std::size_t> level_count(col.levels.size(), 0);
-    for (float code : codes) {
-      if (!std::isnan(code)) ++level_count[static_cast<std::size_t>(code)];
-    }
-    std::size_t known = 0, present = 0, known_levels = 0;
-    std::vector<float> ordinal(col.levels.size());
-    for (std::size_t l = 0; l < col.levels.size(); ++l) {
-      ordinal[l] = quality_ordinal(col.levels[l]);
-      present += level_count[l];
-      if (!std::isnan(ordinal[l])) {
-        known += level_count[l];
-        if (ordinal[l] > 0) ++known_levels;
-      }
-    }
-    if (known_levels >= 2 && known >= 0.95 * static_cast<double>(present)) {
-      plan.level_code_[c] = std::move(ordinal);
-      continue;
-    }
-    const LevelMeans means = level_means(codes, log_price, col.levels.size(), no_folds, -1, kRankSmoothing);
-    std::vector<std::size_t> order(col.levels.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return means.mean[a] < means.mean[b]; });
-    plan.level_code_[c].resize(col.levels.size());
-    for (std::size_t r = 0; r < order.size(); ++r) plan.level_code_[c][order[r]] = static_cast<float>(r);
+    const auto codes = column_values(raw, static_cast<int>(c));
+    level_code_[c] = quality_codes(col, codes);
+    if (!level_code_[c].empty()) continue;
+    level_code_[c] = price_rank_codes(col, codes, log_price);
     if (static_cast<int>(col.levels.size()) >= kTargetEncodingMinLevels) te_candidates.push_back({col.levels.size(), static_cast<int>(c)});
   }
+  // The columns with the most levels gain most from target encoding.
   std::sort(te_candidates.rbegin(), te_candidates.rend());
-  for (std::size_t k = 0; k < te_candidates.size() && k < kMaxTargetEncoded; ++k) plan.te_columns_.push_back(te_candidates[k].second);
-  std::sort(plan.te_columns_.begin(), plan.te_columns_.end());
+  for (std::size_t k = 0; k < te_candidates.size() && k < kMaxTargetEncoded; ++k) te_columns_.push_back(te_candidates[k].second);
+  std::sort(te_columns_.begin(), te_columns_.end());
+}
 
-  // Feature list.
-  for (std::size_t c = 0; c < plan.columns_; ++c) plan.add_feature(schema.columns[c].name, {static_cast<int>(c)});
-  std::vector<int> area_sources = plan.living_;
-  if (plan.basement_ >= 0) area_sources.push_back(plan.basement_);
-  if (plan.has_area_) plan.add_feature("total_area", area_sources);
-  if (plan.has_age_) plan.add_feature("age_at_sale", {plan.year_built_, plan.year_sold_});
-  if (plan.has_remod_) plan.add_feature("years_since_remodel", {plan.remod_, plan.year_sold_});
-  if (plan.has_baths_) {
-    std::vector<int> baths = plan.bath_full_;
-    baths.insert(baths.end(), plan.bath_half_.begin(), plan.bath_half_.end());
-    plan.add_feature("total_bathrooms", baths);
+void FeaturePlan::list_features(const Schema& schema) {
+  for (std::size_t c = 0; c < columns_; ++c) add_feature(schema.columns[c].name, {static_cast<int>(c)});
+  std::vector<int> area_sources = living_;
+  if (basement_ >= 0) area_sources.push_back(basement_);
+  if (has_area_) add_feature("total_area", area_sources);
+  if (has_age_) add_feature("age_at_sale", {year_built_, year_sold_});
+  if (has_remod_) add_feature("years_since_remodel", {remod_, year_sold_});
+  if (has_baths_) {
+    std::vector<int> baths = bath_full_;
+    baths.insert(baths.end(), bath_half_.begin(), bath_half_.end());
+    add_feature("total_bathrooms", baths);
   }
-  for (int c : plan.te_columns_) {
-    plan.add_feature("te_" + schema.columns[c].name, {c});
-    if (plan.has_area_) {
+  for (int c : te_columns_) {
+    add_feature("te_" + schema.columns[c].name, {c});
+    if (has_area_) {
       std::vector<int> s = area_sources;
       s.push_back(c);
-      plan.add_feature("te_value_per_area_" + schema.columns[c].name, s);
+      add_feature("te_value_per_area_" + schema.columns[c].name, s);
     }
   }
-  if (plan.has_knn_) {
-    const std::vector<int> coords = {plan.lon_, plan.lat_};
-    for (double deg : kRotations) plan.add_feature("rotated_" + std::to_string(static_cast<int>(deg)), coords);
-    plan.add_feature("knn8_log_price", coords);
-    plan.add_feature("knn25_log_price", coords);
-    plan.add_feature("knn8_log_distance", coords);
-    if (plan.has_area_) {
+  if (has_knn_) {
+    const std::vector<int> coords = {lon_, lat_};
+    for (double deg : kRotations) add_feature("rotated_" + std::to_string(static_cast<int>(deg)), coords);
+    add_feature("knn8_log_price", coords);
+    add_feature("knn25_log_price", coords);
+    add_feature("knn8_log_distance", coords);
+    if (has_area_) {
       std::vector<int> s = area_sources;
       s.insert(s.end(), coords.begin(), coords.end());
-      plan.add_feature("knn8_value_from_area", s);
-      if (plan.year_built_ >= 0) s.push_back(plan.year_built_);
-      plan.add_feature("comparable_sales_value", s);
+      add_feature("knn8_value_from_area", s);
+      if (year_built_ >= 0) s.push_back(year_built_);
+      add_feature("comparable_sales_value", s);
     }
   }
+}
 
-  // Per-row log price per area, the comparables' unit value.
-  std::vector<float> ppa(n, kNaN);
-  for (std::size_t i = 0; i < n; ++i) ppa[i] = log_price[i] - safe_log(plan.total_area(raw.row(i)));
+std::vector<float> FeaturePlan::log_price_per_area(const RawMatrix& raw, std::span<const float> log_price) const {
+  std::vector<float> ppa(raw.rows, kNaN);
+  for (std::size_t i = 0; i < raw.rows; ++i) ppa[i] = log_price[i] - safe_log(total_area(raw.row(i)));
+  return ppa;
+}
 
-  // Location encodings on all rows (for prediction) ...
-  for (int c : plan.te_columns_) {
-    const auto codes = column_values(c);
+void FeaturePlan::fit_target_encodings(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                                       std::span<const float> ppa) {
+  const std::vector<int> no_folds(raw.rows, 0);
+  for (int c : te_columns_) {
+    const auto codes = column_values(raw, c);
     const std::size_t levels = schema.columns[c].levels.size();
-    plan.te_mean_.push_back(level_means(codes, log_price, levels, no_folds, -1, kTargetSmoothing));
-    plan.te_ppa_.push_back(level_means(codes, ppa, levels, no_folds, -1, kTargetSmoothing));
+    te_mean_.push_back(level_means(codes, log_price, levels, no_folds, -1, kTargetSmoothing));
+    te_ppa_.push_back(level_means(codes, ppa, levels, no_folds, -1, kTargetSmoothing));
   }
-  if (plan.has_knn_) {
-    double lat_sum = 0;
-    std::size_t lat_count = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!std::isnan(raw.row(i)[plan.lat_])) lat_sum += raw.row(i)[plan.lat_], ++lat_count;
-    }
-    const double lat0 = lat_count ? lat_sum / lat_count : 0;
-    plan.lon_scale_ = static_cast<float>(111.0 * std::cos(lat0 * M_PI / 180.0));
-    for (std::size_t i = 0; i < n; ++i) {
-      float x = 0, y = 0;
-      plan.project(raw.row(i), &x, &y);
-      if (std::isnan(x) || std::isnan(y)) continue;
-      plan.knn_.x.push_back(x);
-      plan.knn_.y.push_back(y);
-      plan.knn_.log_price.push_back(log_price[i]);
-      plan.knn_.log_price_per_area.push_back(ppa[i]);
-      plan.knn_.log_area.push_back(safe_log(plan.total_area(raw.row(i))));
-      plan.knn_.year_built.push_back(plan.year_built_of(raw.row(i)));
-      plan.knn_.fold.push_back(folds[i]);
-      plan.knn_.row.push_back(static_cast<int>(i));
-    }
-    sort_by_x(&plan.knn_);
-  }
+}
 
-  // ... and out-of-fold for the training rows themselves.
+void FeaturePlan::fit_knn_points(const RawMatrix& raw, std::span<const float> log_price, std::span<const float> ppa,
+                                 std::span<const int> folds) {
+  double lat_sum = 0;
+  std::size_t lat_count = 0;
+  for (std::size_t i = 0; i < raw.rows; ++i) {
+    if (!std::isnan(raw.row(i)[lat_])) lat_sum += raw.row(i)[lat_], ++lat_count;
+  }
+  const double lat0 = lat_count ? lat_sum / lat_count : 0;
+  lon_scale_ = static_cast<float>(111.0 * std::cos(lat0 * M_PI / 180.0));
+  for (std::size_t i = 0; i < raw.rows; ++i) {
+    float x = 0, y = 0;
+    project(raw.row(i), &x, &y);
+    if (std::isnan(x) || std::isnan(y)) continue;
+    knn_.x.push_back(x);
+    knn_.y.push_back(y);
+    knn_.log_price.push_back(log_price[i]);
+    knn_.log_price_per_area.push_back(ppa[i]);
+    knn_.log_area.push_back(safe_log(total_area(raw.row(i))));
+    knn_.year_built.push_back(year_built_of(raw.row(i)));
+    knn_.fold.push_back(folds[i]);
+    knn_.row.push_back(static_cast<int>(i));
+  }
+  sort_by_x(&knn_);
+}
+
+void FeaturePlan::write_training_features(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                                          std::span<const float> ppa, std::span<const int> folds,
+                                          std::vector<float>* out) const {
+  const std::size_t n = raw.rows;
   const int num_folds = folds.empty() ? 0 : *std::max_element(folds.begin(), folds.end()) + 1;
   std::vector<std::vector<LevelMeans>> oof_mean(num_folds), oof_ppa(num_folds);
   for (int f = 0; f < num_folds; ++f) {
-    for (int c : plan.te_columns_) {
-      const auto codes = column_values(c);
+    for (int c : te_columns_) {
+      const auto codes = column_values(raw, c);
       const std::size_t levels = schema.columns[c].levels.size();
       oof_mean[f].push_back(level_means(codes, log_price, levels, folds, f, kTargetSmoothing));
       oof_ppa[f].push_back(level_means(codes, ppa, levels, folds, f, kTargetSmoothing));
     }
   }
-  const std::size_t width = plan.num_features();
-  train_features->assign(n * width, kNaN);
+  const std::size_t width = num_features();
+  out->assign(n * width, kNaN);
   for (std::size_t i = 0; i < n; ++i) {
     const float* r = raw.row(i);
     Context ctx;
-    for (std::size_t k = 0; k < plan.te_columns_.size(); ++k) {
-      const float code = r[plan.te_columns_[k]];
+    for (std::size_t k = 0; k < te_columns_.size(); ++k) {
+      const float code = r[te_columns_[k]];
       const auto& m = oof_mean[folds[i]][k];
       const auto& p = oof_ppa[folds[i]][k];
       ctx.te_mean[k] = std::isnan(code) ? m.prior : m.mean[static_cast<std::size_t>(code)];
       ctx.te_ppa[k] = std::isnan(code) ? p.prior : p.mean[static_cast<std::size_t>(code)];
     }
-    if (plan.has_knn_) {
+    if (has_knn_) {
       float x = 0, y = 0;
-      plan.project(r, &x, &y);
-      ctx.neighbours = nearest_prices(plan.knn_, x, y, safe_log(plan.total_area(r)), plan.year_built_of(r), folds[i]);
+      project(r, &x, &y);
+      ctx.neighbours = nearest_prices(knn_, x, y, safe_log(total_area(r)), year_built_of(r), folds[i]);
     }
-    plan.build_with(r, ctx, train_features->data() + i * width);
+    build_with(r, ctx, out->data() + i * width);
   }
+}
+
+FeaturePlan FeaturePlan::fit(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                             std::span<const int> folds, std::vector<float>* train_features) {
+  FeaturePlan plan;
+  plan.columns_ = schema.columns.size();
+  plan.level_code_.resize(plan.columns_);
+  plan.choose_roles(schema, role_candidates(schema));
+  // Categorical codes: quality words become ordinals; other levels are ranked
+  // by their smoothed mean price so trees split them like numbers.
+  plan.code_levels(schema, raw, log_price);
+  plan.list_features(schema);
+  // Per-row log price per area, the comparables' unit value.
+  const std::vector<float> ppa = plan.log_price_per_area(raw, log_price);
+  // Location encodings on all rows (for prediction) ...
+  plan.fit_target_encodings(schema, raw, log_price, ppa);
+  if (plan.has_knn_) plan.fit_knn_points(raw, log_price, ppa, folds);
+  // ... and out-of-fold for the training rows themselves.
+  plan.write_training_features(schema, raw, log_price, ppa, folds, train_features);
   return plan;
 }
 
@@ -662,6 +726,128 @@ Result<std::vector<int>> ints_from_json(const json::object& o, std::string_view 
   return out;
 }
 
+// level_code: one array per schema column (empty unless categorical).
+Result<std::vector<std::vector<float>>> level_codes_from_json(const json::object& o, std::size_t schema_columns) {
+  const json::value* codes = o.if_contains("level_code");
+  if (codes == nullptr || !codes->is_array() || codes->get_array().size() != schema_columns) {
+    return invalid_argument("model.json: level_code does not match the schema");
+  }
+  std::vector<std::vector<float>> level_code;
+  for (const auto& c : codes->get_array()) {
+    if (!c.is_array()) return invalid_argument("model.json: bad level_code");
+    auto v = floats_from_json(json::object{{"v", c}}, "v");
+    if (!v) return v.status();
+    level_code.push_back(std::move(*v));
+  }
+  return level_code;
+}
+
+// The schema columns that play a role in the derived features, as saved.
+struct SavedRoles {
+  std::vector<int> living, bath_full, bath_half;
+  std::vector<int> roles;  // basement, year built, year sold, remodel, longitude, latitude
+  std::vector<int> te_columns;
+};
+
+Result<SavedRoles> roles_from_json(const json::object& o, int limit) {
+  auto living = ints_from_json(o, "living", limit);
+  auto bath_full = ints_from_json(o, "bath_full", limit);
+  auto bath_half = ints_from_json(o, "bath_half", limit);
+  auto roles = ints_from_json(o, "roles", limit);
+  auto te_columns = ints_from_json(o, "te_columns", limit);
+  for (const auto* r : {&living, &bath_full, &bath_half, &roles, &te_columns}) {
+    if (!*r) return r->status();
+  }
+  if (roles->size() != 6 || te_columns->size() > kMaxTargetEncoded) return invalid_argument("model.json: bad roles");
+  return SavedRoles{std::move(*living), std::move(*bath_full), std::move(*bath_half), std::move(*roles),
+                    std::move(*te_columns)};
+}
+
+// te: per target-encoded column, its level means of log price and of log
+// price per area with their priors.
+Status target_encodings_from_json(const json::object& o, std::size_t te_columns, std::vector<LevelMeans>* te_mean,
+                                  std::vector<LevelMeans>* te_ppa) {
+  const json::value* te = o.if_contains("te");
+  if (te == nullptr || !te->is_array() || te->get_array().size() != te_columns) {
+    return invalid_argument("model.json: bad target encodings");
+  }
+  for (const auto& e : te->get_array()) {
+    if (!e.is_object()) return invalid_argument("model.json: bad target encoding");
+    const auto& t = e.get_object();
+    auto mean = floats_from_json(t, "mean");
+    auto ppa = floats_from_json(t, "ppa");
+    if (!mean) return mean.status();
+    if (!ppa) return ppa.status();
+    auto prior = floats_from_json(json::object{{"v", json::array{t.at("prior"), t.at("ppa_prior")}}}, "v");
+    if (!prior) return prior.status();
+    te_mean->push_back({std::move(*mean), (*prior)[0]});
+    te_ppa->push_back({std::move(*ppa), (*prior)[1]});
+  }
+  return Status::ok();
+}
+
+// knn: the training sales' points, sorted by x as nearest_prices() needs.
+Result<KnnPoints> knn_from_json(const json::object& o) {
+  const json::value* knn = o.if_contains("knn");
+  if (knn == nullptr || !knn->is_object()) return invalid_argument("model.json: missing knn");
+  auto kx = floats_from_json(knn->get_object(), "x");
+  auto ky = floats_from_json(knn->get_object(), "y");
+  auto kp = floats_from_json(knn->get_object(), "log_price");
+  auto ka = floats_from_json(knn->get_object(), "log_price_per_area");
+  auto kla = floats_from_json(knn->get_object(), "log_area");
+  auto kyb = floats_from_json(knn->get_object(), "year_built");
+  for (const auto* r : {&kx, &ky, &kp, &ka, &kla, &kyb}) {
+    if (!*r) return r->status();
+  }
+  if (ky->size() != kx->size() || kp->size() != kx->size() || ka->size() != kx->size() ||
+      kla->size() != kx->size() || kyb->size() != kx->size()) {
+    return invalid_argument("model.json: knn arrays differ in size");
+  }
+  const std::size_t points = kx->size();
+  KnnPoints k;
+  k.x = std::move(*kx);
+  k.y = std::move(*ky);
+  k.log_price = std::move(*kp);
+  k.log_price_per_area = std::move(*ka);
+  k.fold.assign(points, 0);
+  k.log_area = std::move(*kla);
+  k.year_built = std::move(*kyb);
+  // Models saved before the spatial residual features have none.
+  if (knn->get_object().contains("residual")) {
+    auto kr = floats_from_json(knn->get_object(), "residual");
+    if (!kr) return kr.status();
+    if (kr->size() != points && !kr->empty()) return invalid_argument("model.json: knn arrays differ in size");
+    k.residual = std::move(*kr);
+  }
+  if (!std::is_sorted(k.x.begin(), k.x.end())) sort_by_x(&k);
+  return k;
+}
+
+// One feature as saved: its name and the schema columns it reads.
+struct SavedFeature {
+  std::string name;
+  std::vector<int> sources;
+};
+
+Result<std::vector<SavedFeature>> features_from_json(const json::object& o, int limit) {
+  const json::value* names = o.if_contains("names");
+  const json::value* sources = o.if_contains("sources");
+  if (names == nullptr || !names->is_array() || sources == nullptr || !sources->is_array() ||
+      names->get_array().size() != sources->get_array().size()) {
+    return invalid_argument("model.json: missing feature names");
+  }
+  std::vector<SavedFeature> features;
+  for (std::size_t k = 0; k < names->get_array().size(); ++k) {
+    const auto& name = names->get_array()[k];
+    const auto& src = sources->get_array()[k];
+    if (!name.is_string() || !src.is_array()) return invalid_argument("model.json: bad feature name");
+    auto ids = ints_from_json(json::object{{"v", src}}, "v", limit);
+    if (!ids) return ids.status();
+    features.push_back({std::string(name.get_string()), std::move(*ids)});
+  }
+  return features;
+}
+
 }  // namespace
 
 json::object FeaturePlan::to_json() const {
@@ -704,101 +890,31 @@ Result<FeaturePlan> FeaturePlan::from_json(const json::object& o, std::size_t sc
   FeaturePlan plan;
   plan.columns_ = schema_columns;
   const int limit = static_cast<int>(schema_columns);
-  const json::value* codes = o.if_contains("level_code");
-  if (codes == nullptr || !codes->is_array() || codes->get_array().size() != schema_columns) {
-    return invalid_argument("model.json: level_code does not match the schema");
-  }
-  for (const auto& c : codes->get_array()) {
-    if (!c.is_array()) return invalid_argument("model.json: bad level_code");
-    auto v = floats_from_json(json::object{{"v", c}}, "v");
-    if (!v) return v.status();
-    plan.level_code_.push_back(std::move(*v));
-  }
-  auto living = ints_from_json(o, "living", limit);
-  auto bath_full = ints_from_json(o, "bath_full", limit);
-  auto bath_half = ints_from_json(o, "bath_half", limit);
-  auto roles = ints_from_json(o, "roles", limit);
-  auto te_columns = ints_from_json(o, "te_columns", limit);
-  for (const auto* r : {&living, &bath_full, &bath_half, &roles, &te_columns}) {
-    if (!*r) return r->status();
-  }
-  if (roles->size() != 6 || te_columns->size() > kMaxTargetEncoded) return invalid_argument("model.json: bad roles");
-  plan.living_ = *living;
-  plan.bath_full_ = *bath_full;
-  plan.bath_half_ = *bath_half;
-  plan.basement_ = (*roles)[0], plan.year_built_ = (*roles)[1], plan.year_sold_ = (*roles)[2];
-  plan.remod_ = (*roles)[3], plan.lon_ = (*roles)[4], plan.lat_ = (*roles)[5];
-  plan.te_columns_ = *te_columns;
+  auto level_code = level_codes_from_json(o, schema_columns);
+  if (!level_code) return level_code.status();
+  plan.level_code_ = std::move(*level_code);
+  auto roles = roles_from_json(o, limit);
+  if (!roles) return roles.status();
+  plan.living_ = roles->living;
+  plan.bath_full_ = roles->bath_full;
+  plan.bath_half_ = roles->bath_half;
+  plan.basement_ = roles->roles[0], plan.year_built_ = roles->roles[1], plan.year_sold_ = roles->roles[2];
+  plan.remod_ = roles->roles[3], plan.lon_ = roles->roles[4], plan.lat_ = roles->roles[5];
+  plan.te_columns_ = roles->te_columns;
   const json::value* scale = o.if_contains("lon_scale");
   if (scale == nullptr || !scale->is_number()) return invalid_argument("model.json: missing lon_scale");
   plan.lon_scale_ = static_cast<float>(scale->to_number<double>());
-  const json::value* te = o.if_contains("te");
-  if (te == nullptr || !te->is_array() || te->get_array().size() != plan.te_columns_.size()) {
-    return invalid_argument("model.json: bad target encodings");
+  if (Status te = target_encodings_from_json(o, plan.te_columns_.size(), &plan.te_mean_, &plan.te_ppa_); !te) {
+    return te;
   }
-  for (const auto& e : te->get_array()) {
-    if (!e.is_object()) return invalid_argument("model.json: bad target encoding");
-    const auto& t = e.get_object();
-    auto mean = floats_from_json(t, "mean");
-    auto ppa = floats_from_json(t, "ppa");
-    if (!mean) return mean.status();
-    if (!ppa) return ppa.status();
-    auto prior = floats_from_json(json::object{{"v", json::array{t.at("prior"), t.at("ppa_prior")}}}, "v");
-    if (!prior) return prior.status();
-    plan.te_mean_.push_back({std::move(*mean), (*prior)[0]});
-    plan.te_ppa_.push_back({std::move(*ppa), (*prior)[1]});
-  }
-  const json::value* knn = o.if_contains("knn");
-  if (knn == nullptr || !knn->is_object()) return invalid_argument("model.json: missing knn");
-  auto kx = floats_from_json(knn->get_object(), "x");
-  auto ky = floats_from_json(knn->get_object(), "y");
-  auto kp = floats_from_json(knn->get_object(), "log_price");
-  auto ka = floats_from_json(knn->get_object(), "log_price_per_area");
-  auto kla = floats_from_json(knn->get_object(), "log_area");
-  auto kyb = floats_from_json(knn->get_object(), "year_built");
-  for (const auto* r : {&kx, &ky, &kp, &ka, &kla, &kyb}) {
-    if (!*r) return r->status();
-  }
-  if (ky->size() != kx->size() || kp->size() != kx->size() || ka->size() != kx->size() ||
-      kla->size() != kx->size() || kyb->size() != kx->size()) {
-    return invalid_argument("model.json: knn arrays differ in size");
-  }
-  const std::size_t points = kx->size();
-  plan.knn_.x = std::move(*kx);
-  plan.knn_.y = std::move(*ky);
-  plan.knn_.log_price = std::move(*kp);
-  plan.knn_.log_price_per_area = std::move(*ka);
-  plan.knn_.fold.assign(points, 0);
-  plan.knn_.log_area = std::move(*kla);
-  plan.knn_.year_built = std::move(*kyb);
-  // Models saved before the spatial residual features have none.
-  if (knn->get_object().contains("residual")) {
-    auto kr = floats_from_json(knn->get_object(), "residual");
-    if (!kr) return kr.status();
-    if (kr->size() != points && !kr->empty()) return invalid_argument("model.json: knn arrays differ in size");
-    plan.knn_.residual = std::move(*kr);
-  }
-  if (!std::is_sorted(plan.knn_.x.begin(), plan.knn_.x.end())) sort_by_x(&plan.knn_);
-  plan.has_area_ = !plan.living_.empty();
-  plan.has_age_ = plan.year_built_ >= 0 && plan.year_sold_ >= 0;
-  plan.has_remod_ = plan.remod_ >= 0 && plan.year_sold_ >= 0;
-  plan.has_baths_ = plan.bath_full_.size() + plan.bath_half_.size() >= 2;
-  plan.has_knn_ = plan.lon_ >= 0 && plan.lat_ >= 0;
+  auto knn = knn_from_json(o);
+  if (!knn) return knn.status();
+  plan.knn_ = std::move(*knn);
+  plan.set_role_flags();
   plan.has_residuals_ = plan.has_knn_ && !plan.knn_.residual.empty();
-  const json::value* names = o.if_contains("names");
-  const json::value* sources = o.if_contains("sources");
-  if (names == nullptr || !names->is_array() || sources == nullptr || !sources->is_array() ||
-      names->get_array().size() != sources->get_array().size()) {
-    return invalid_argument("model.json: missing feature names");
-  }
-  for (std::size_t k = 0; k < names->get_array().size(); ++k) {
-    const auto& name = names->get_array()[k];
-    const auto& src = sources->get_array()[k];
-    if (!name.is_string() || !src.is_array()) return invalid_argument("model.json: bad feature name");
-    auto ids = ints_from_json(json::object{{"v", src}}, "v", limit);
-    if (!ids) return ids.status();
-    plan.add_feature(std::string(name.get_string()), std::move(*ids));
-  }
+  auto features = features_from_json(o, limit);
+  if (!features) return features.status();
+  for (auto& f : *features) plan.add_feature(std::move(f.name), std::move(f.sources));
   return plan;
 }
 

@@ -144,6 +144,22 @@ class FeaturePlan {
   float total_area(const float* raw) const;
   void project(const float* raw, float* x, float* y) const;
   void add_feature(std::string name, std::vector<int> sources);
+  // The has_* flags: which derived features the roles of the columns allow.
+  void set_role_flags();
+  // Steps of fit(), in order.
+  struct RoleCandidates;
+  static RoleCandidates role_candidates(const Schema& schema);
+  void choose_roles(const Schema& schema, const RoleCandidates& candidates);
+  void code_levels(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price);
+  void list_features(const Schema& schema);
+  std::vector<float> log_price_per_area(const RawMatrix& raw, std::span<const float> log_price) const;
+  void fit_target_encodings(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                            std::span<const float> ppa);
+  void fit_knn_points(const RawMatrix& raw, std::span<const float> log_price, std::span<const float> ppa,
+                      std::span<const int> folds);
+  void write_training_features(const Schema& schema, const RawMatrix& raw, std::span<const float> log_price,
+                               std::span<const float> ppa, std::span<const int> folds,
+                               std::vector<float>* out) const;
 
   std::size_t columns_ = 0;
   std::vector<std::vector<float>> level_code_;  // per schema column (empty unless categorical)

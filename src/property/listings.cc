@@ -58,6 +58,113 @@ bool parse_price(std::string_view cell, double* out) {
   return ec == std::errc() && p == cleaned.data() + cleaned.size() && std::isfinite(*out);
 }
 
+// Index of the table column called `name`, or -1.
+int column_index(const SalesTable& table, const std::string& name) {
+  for (std::size_t c = 0; c < table.header.size(); ++c) {
+    if (table.header[c] == name) return static_cast<int>(c);
+  }
+  return -1;
+}
+
+// The price column and the optional id column (-1: ids from the file name).
+struct KeyColumns {
+  int price = -1, id = -1;
+};
+
+Result<KeyColumns> find_key_columns(const SalesTable& table, const ListingOptions& options) {
+  if (options.price_column.empty()) return invalid_argument("a price column is required (--price-column)");
+  KeyColumns keys;
+  keys.price = column_index(table, options.price_column);
+  if (keys.price < 0) return invalid_argument(table.name + ": missing price column '" + options.price_column + "'");
+  if (!options.id_column.empty()) {
+    keys.id = column_index(table, options.id_column);
+    if (keys.id < 0) return invalid_argument(table.name + ": missing id column '" + options.id_column + "'");
+  }
+  return keys;
+}
+
+// Schema columns (-1 when absent) that mean the same thing in any market's
+// file, found by the words in their names since every market names them
+// differently.
+struct CatalogColumns {
+  int neighbourhood = -1, style = -1, beds = -1, area = -1, lon = -1, lat = -1;
+  bool located() const { return lon >= 0 && lat >= 0; }
+};
+
+CatalogColumns find_catalog_columns(const Schema& schema) {
+  CatalogColumns cols;
+  cols.neighbourhood = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+    return c.kind == ColumnKind::kCategorical &&
+           has_any(t, {"neighborhood", "neighbourhood", "zip", "zipcode", "postcode", "subdivision", "district",
+                       "community", "city", "area", "suburb"});
+  });
+  cols.style = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+    return c.kind == ColumnKind::kCategorical && has_any(t, {"style"});
+  });
+  // Without a style column, a building type is the next best thing.
+  if (cols.style < 0) {
+    cols.style = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+      return c.kind == ColumnKind::kCategorical && has_any(t, {"type"}) &&
+             has_any(t, {"bldg", "building", "property", "home", "dwelling", "house"});
+    });
+  }
+  cols.beds = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+    return c.kind == ColumnKind::kNumeric && has_any(t, {"bedroom", "bedrooms", "beds", "bed", "br"});
+  });
+  cols.area = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
+    return c.kind == ColumnKind::kNumeric &&
+           (has_any(t, {"liv", "living", "sqft", "livingarea"}) && !has_any(t, {"lot", "lot15", "basement", "bsmt"}));
+  });
+  cols.lon = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>&) {
+    return c.kind == ColumnKind::kLongitude;
+  });
+  cols.lat = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>&) {
+    return c.kind == ColumnKind::kLatitude;
+  });
+  return cols;
+}
+
+// The table's cells read through the schema: schema column c is table
+// column table_col[c] (the schema leaves the price column out).
+struct EncodedTable {
+  const SalesTable& table;
+  const Schema& schema;
+  std::vector<int> table_col;
+
+  EncodedTable(const SalesTable& t, const Schema& s) : table(t), schema(s), table_col(s.columns.size()) {
+    for (std::size_t c = 0; c < s.columns.size(); ++c) table_col[c] = column_index(t, s.columns[c].name);
+  }
+  float cell(std::size_t row, int c) const { return encode_cell(schema.columns[c], table.rows[row][table_col[c]]); }
+  // A categorical cell's level, -1 when the column is absent or the cell missing.
+  int level(std::size_t row, int c) const {
+    if (c < 0) return -1;
+    const float v = cell(row, c);
+    return std::isnan(v) ? -1 : static_cast<int>(v);
+  }
+};
+
+// Columns of the attribute vector: every numeric-like column, at most kMaxDims.
+std::vector<int> attribute_columns(const Schema& schema) {
+  std::vector<int> dims;
+  for (std::size_t c = 0; c < schema.columns.size() && dims.size() < kMaxDims; ++c) {
+    const auto kind = schema.columns[c].kind;
+    if (kind == ColumnKind::kNumeric || kind == ColumnKind::kBoolean || kind == ColumnKind::kLongitude ||
+        kind == ColumnKind::kLatitude || kind == ColumnKind::kDate) {
+      dims.push_back(static_cast<int>(c));
+    }
+  }
+  return dims;
+}
+
+// Which columns the catalog understood, for the person reading the log.
+std::string describe_catalog(const Schema& schema, const CatalogColumns& cols, std::size_t listings,
+                             std::size_t attributes) {
+  const auto name_of = [&](int c) { return c >= 0 ? schema.columns[c].name : std::string("(none)"); };
+  return std::to_string(listings) + " listings; neighbourhood: " + name_of(cols.neighbourhood) + ", style: " +
+         name_of(cols.style) + ", beds: " + name_of(cols.beds) + ", living area: " + name_of(cols.area) +
+         ", coordinates: " + (cols.located() ? "yes" : "no") + ", " + std::to_string(attributes) + " attributes";
+}
+
 }  // namespace
 
 struct CatalogBuilder {
@@ -185,170 +292,149 @@ struct CatalogBuilder {
     c.interest_times_.assign(n, {});
     c.view_times_.assign(n, {});
   }
-};
 
-Result<ListingCatalog> ListingCatalog::build(const SalesTable& table, const ListingOptions& options) {
-  const auto column_index = [&](const std::string& name) -> int {
-    for (std::size_t c = 0; c < table.header.size(); ++c) {
-      if (table.header[c] == name) return static_cast<int>(c);
-    }
-    return -1;
-  };
-  if (options.price_column.empty()) return invalid_argument("a price column is required (--price-column)");
-  const int price_col = column_index(options.price_column);
-  if (price_col < 0) return invalid_argument(table.name + ": missing price column '" + options.price_column + "'");
-  int id_col = -1;
-  if (!options.id_column.empty()) {
-    id_col = column_index(options.id_column);
-    if (id_col < 0) return invalid_argument(table.name + ": missing id column '" + options.id_column + "'");
-  }
-  Schema schema = infer_schema(table, price_col);
-  // Columns that mean the same thing in any market's file.
-  const int nb = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
-    return c.kind == ColumnKind::kCategorical &&
-           has_any(t, {"neighborhood", "neighbourhood", "zip", "zipcode", "postcode", "subdivision", "district",
-                       "community", "city", "area", "suburb"});
-  });
-  int style = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
-    return c.kind == ColumnKind::kCategorical && has_any(t, {"style"});
-  });
-  if (style < 0) {
-    style = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
-      return c.kind == ColumnKind::kCategorical && has_any(t, {"type"}) &&
-             has_any(t, {"bldg", "building", "property", "home", "dwelling", "house"});
-    });
-  }
-  const int beds = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
-    return c.kind == ColumnKind::kNumeric && has_any(t, {"bedroom", "bedrooms", "beds", "bed", "br"});
-  });
-  const int area = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>& t) {
-    return c.kind == ColumnKind::kNumeric &&
-           (has_any(t, {"liv", "living", "sqft", "livingarea"}) && !has_any(t, {"lot", "lot15", "basement", "bsmt"}));
-  });
-  const int lon = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>&) {
-    return c.kind == ColumnKind::kLongitude;
-  });
-  const int lat = find_column(schema, [](const ColumnSchema& c, const std::vector<std::string>&) {
-    return c.kind == ColumnKind::kLatitude;
-  });
-  std::vector<int> table_col(schema.columns.size());
-  for (std::size_t c = 0; c < schema.columns.size(); ++c) table_col[c] = column_index(schema.columns[c].name);
-
-  ListingCatalog catalog;
-  const std::string stem = id_stem(table.name);
-  std::vector<std::size_t> source_rows;
-  for (std::size_t r = 0; r < table.rows.size(); ++r) {
-    const auto& row = table.rows[r];
-    const std::string_view cell = row[price_col];
-    const std::size_t line = r < table.lines.size() ? table.lines[r] : r + 2;
-    if (is_missing_cell(cell)) {
-      ++catalog.skipped_rows_;
-      continue;
-    }
-    double price = 0;
-    if (!parse_price(cell, &price) || price <= 0) {
-      return invalid_argument(table.name + " line " + std::to_string(line) + ": price '" + std::string(cell) +
-                              "' is not a positive number");
-    }
-    Listing l;
-    l.row = r + 1;
-    if (id_col >= 0) {
-      l.id = row[id_col];
-      if (is_missing_cell(l.id)) {
-        return invalid_argument(table.name + " line " + std::to_string(line) + ": empty id");
+  // One listing per row with a price; rows without one are skipped (counted),
+  // a price or id that cannot be read refuses the file. source_rows gets the
+  // table row of each listing.
+  static Status read_listings(ListingCatalog& c, const EncodedTable& t, const CatalogColumns& cols,
+                              const KeyColumns& keys, std::vector<std::size_t>* source_rows) {
+    const SalesTable& table = t.table;
+    const std::string stem = id_stem(table.name);
+    for (std::size_t r = 0; r < table.rows.size(); ++r) {
+      const auto& row = table.rows[r];
+      const std::string_view cell = row[keys.price];
+      const std::size_t line = r < table.lines.size() ? table.lines[r] : r + 2;
+      if (is_missing_cell(cell)) {
+        ++c.skipped_rows_;
+        continue;
       }
-    } else {
-      l.id = padded_id(stem, r + 1);
+      double price = 0;
+      if (!parse_price(cell, &price) || price <= 0) {
+        return invalid_argument(table.name + " line " + std::to_string(line) + ": price '" + std::string(cell) +
+                                "' is not a positive number");
+      }
+      Listing l;
+      l.row = r + 1;
+      if (keys.id >= 0) {
+        l.id = row[keys.id];
+        if (is_missing_cell(l.id)) {
+          return invalid_argument(table.name + " line " + std::to_string(line) + ": empty id");
+        }
+      } else {
+        l.id = padded_id(stem, r + 1);
+      }
+      l.price = price;
+      l.log_price = static_cast<float>(std::log(price));
+      l.neighbourhood = t.level(r, cols.neighbourhood);
+      l.style = t.level(r, cols.style);
+      l.beds = cols.beds >= 0 ? t.cell(r, cols.beds) : kNaN;
+      c.listings_.push_back(std::move(l));
+      source_rows->push_back(r);
     }
-    l.price = price;
-    l.log_price = static_cast<float>(std::log(price));
-    const auto code = [&](int c) {
-      if (c < 0) return -1;
-      const float v = encode_cell(schema.columns[c], row[table_col[c]]);
-      return std::isnan(v) ? -1 : static_cast<int>(v);
-    };
-    l.neighbourhood = code(nb);
-    l.style = code(style);
-    l.beds = beds >= 0 ? encode_cell(schema.columns[beds], row[table_col[beds]]) : kNaN;
-    catalog.listings_.push_back(std::move(l));
-    source_rows.push_back(r);
+    return Status::ok();
   }
-  if (catalog.listings_.empty()) return invalid_argument(table.name + ": no listing has a price");
 
-  // Coordinates projected to km around the mean latitude.
-  const std::size_t n = catalog.listings_.size();
-  if (lon >= 0 && lat >= 0) {
+  // Coordinates projected to km around the mean latitude, so distances in
+  // both directions are comparable; NaN without coordinate columns.
+  static void project_coordinates(ListingCatalog& c, const EncodedTable& t, const CatalogColumns& cols,
+                                  const std::vector<std::size_t>& source_rows) {
+    const std::size_t n = c.listings_.size();
+    if (!cols.located()) {
+      for (auto& l : c.listings_) l.x_km = l.y_km = kNaN;
+      return;
+    }
     double lat_sum = 0;
     std::size_t lat_n = 0;
     std::vector<float> lo(n), la(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& row = table.rows[source_rows[i]];
-      lo[i] = encode_cell(schema.columns[lon], row[table_col[lon]]);
-      la[i] = encode_cell(schema.columns[lat], row[table_col[lat]]);
+      lo[i] = t.cell(source_rows[i], cols.lon);
+      la[i] = t.cell(source_rows[i], cols.lat);
       if (!std::isnan(la[i])) lat_sum += la[i], ++lat_n;
     }
     const double scale = 111.0 * std::cos((lat_n ? lat_sum / lat_n : 0) * M_PI / 180.0);
     for (std::size_t i = 0; i < n; ++i) {
-      catalog.listings_[i].x_km = static_cast<float>(lo[i] * scale);
-      catalog.listings_[i].y_km = la[i] * 111.0f;
+      c.listings_[i].x_km = static_cast<float>(lo[i] * scale);
+      c.listings_[i].y_km = la[i] * 111.0f;
     }
-  } else {
-    for (auto& l : catalog.listings_) l.x_km = l.y_km = kNaN;
   }
 
-  // Attribute vector: every numeric/boolean column, log1p when heavily
-  // skewed, standardised; missing -> 0 (the mean).
-  std::vector<int> dims;
-  for (std::size_t c = 0; c < schema.columns.size() && dims.size() < kMaxDims; ++c) {
-    const auto kind = schema.columns[c].kind;
-    if (kind == ColumnKind::kNumeric || kind == ColumnKind::kBoolean || kind == ColumnKind::kLongitude ||
-        kind == ColumnKind::kLatitude || kind == ColumnKind::kDate) {
-      dims.push_back(static_cast<int>(c));
+  // Attribute vector: every column of `dims`, log1p when heavily skewed,
+  // standardised; missing -> 0 (the mean). Returns the log living area of
+  // each listing (NaN when unknown), which the comparables estimate needs.
+  static std::vector<float> standardise_attributes(ListingCatalog& c, const EncodedTable& t,
+                                                   const std::vector<int>& dims, int area_col,
+                                                   const std::vector<std::size_t>& source_rows) {
+    const std::size_t n = c.listings_.size();
+    c.dims_ = dims.size();
+    c.attributes_.assign(n * dims.size(), 0.0f);
+    std::vector<float> log_area(n, kNaN);
+    for (std::size_t d = 0; d < dims.size(); ++d) {
+      std::vector<float> v(n);
+      float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+      for (std::size_t i = 0; i < n; ++i) {
+        v[i] = t.cell(source_rows[i], dims[d]);
+        if (!std::isnan(v[i])) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
+      }
+      if (dims[d] == area_col) {
+        for (std::size_t i = 0; i < n; ++i) log_area[i] = v[i] > 0 ? std::log(v[i]) : kNaN;
+      }
+      if (lo >= 0 && hi > 100) {
+        for (auto& x : v) x = std::isnan(x) ? x : std::log1p(x);
+      }
+      store_standardised(c, d, v);
     }
+    return log_area;
   }
-  catalog.dims_ = dims.size();
-  catalog.attributes_.assign(n * dims.size(), 0.0f);
-  std::vector<float> log_area(n, kNaN);
-  for (std::size_t d = 0; d < dims.size(); ++d) {
-    const int c = dims[d];
-    std::vector<float> v(n);
-    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-    for (std::size_t i = 0; i < n; ++i) {
-      v[i] = encode_cell(schema.columns[c], table.rows[source_rows[i]][table_col[c]]);
-      if (!std::isnan(v[i])) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
-    }
-    if (c == area) {
-      for (std::size_t i = 0; i < n; ++i) log_area[i] = v[i] > 0 ? std::log(v[i]) : kNaN;
-    }
-    if (lo >= 0 && hi > 100) {
-      for (auto& x : v) x = std::isnan(x) ? x : std::log1p(x);
-    }
+
+  // Writes dimension d of every listing's attributes as z-scores of v; a
+  // column with fewer than two known values stays 0.
+  static void store_standardised(ListingCatalog& c, std::size_t d, const std::vector<float>& v) {
     double sum = 0, sq = 0;
     std::size_t cnt = 0;
     for (float x : v) {
       if (!std::isnan(x)) sum += x, sq += double(x) * x, ++cnt;
     }
-    if (cnt < 2) continue;
+    if (cnt < 2) return;
     const double mean = sum / cnt;
     const double sd = std::sqrt(std::max(1e-12, sq / cnt - mean * mean));
-    for (std::size_t i = 0; i < n; ++i) {
-      catalog.attributes_[i * dims.size() + d] = std::isnan(v[i]) ? 0.0f : static_cast<float>((v[i] - mean) / sd);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      c.attributes_[i * c.dims_ + d] = std::isnan(v[i]) ? 0.0f : static_cast<float>((v[i] - mean) / sd);
     }
   }
-  if (nb >= 0) catalog.neighbourhood_names_ = schema.columns[nb].levels;
-  if (style >= 0) catalog.style_names_ = schema.columns[style].levels;
+
+  // The id index keeps the first of repeated ids; a repeat is refused since
+  // events could not tell the listings apart.
+  static Status check_unique_ids(const ListingCatalog& c, const std::string& table_name) {
+    for (std::size_t i = 0; i < c.listings_.size(); ++i) {
+      if (c.index_.at(c.listings_[i].id) != static_cast<int>(i)) {
+        return invalid_argument(table_name + ": listing id '" + c.listings_[i].id + "' repeats");
+      }
+    }
+    return Status::ok();
+  }
+};
+
+Result<ListingCatalog> ListingCatalog::build(const SalesTable& table, const ListingOptions& options) {
+  auto keys = find_key_columns(table, options);
+  if (!keys) return keys.status();
+  const Schema schema = infer_schema(table, keys->price);
+  const CatalogColumns cols = find_catalog_columns(schema);
+  const EncodedTable encoded(table, schema);
+
+  ListingCatalog catalog;
+  std::vector<std::size_t> source_rows;
+  if (Status read = CatalogBuilder::read_listings(catalog, encoded, cols, *keys, &source_rows); !read) return read;
+  if (catalog.listings_.empty()) return invalid_argument(table.name + ": no listing has a price");
+  CatalogBuilder::project_coordinates(catalog, encoded, cols, source_rows);
+  const std::vector<int> dims = attribute_columns(schema);
+  const std::vector<float> log_area =
+      CatalogBuilder::standardise_attributes(catalog, encoded, dims, cols.area, source_rows);
+  if (cols.neighbourhood >= 0) catalog.neighbourhood_names_ = schema.columns[cols.neighbourhood].levels;
+  if (cols.style >= 0) catalog.style_names_ = schema.columns[cols.style].levels;
   CatalogBuilder::estimate_values(catalog, log_area);
   CatalogBuilder::index(catalog);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (catalog.index_.at(catalog.listings_[i].id) != static_cast<int>(i)) {
-      return invalid_argument(table.name + ": listing id '" + catalog.listings_[i].id + "' repeats");
-    }
-  }
-  const auto name_of = [&](int c) { return c >= 0 ? schema.columns[c].name : std::string("(none)"); };
-  catalog.described_ = std::to_string(n) + " listings; neighbourhood: " + name_of(nb) + ", style: " +
-                       name_of(style) + ", beds: " + name_of(beds) + ", living area: " + name_of(area) +
-                       ", coordinates: " + (lon >= 0 && lat >= 0 ? "yes" : "no") + ", " +
-                       std::to_string(dims.size()) + " attributes";
+  if (Status unique = CatalogBuilder::check_unique_ids(catalog, table.name); !unique) return unique;
+  catalog.described_ = describe_catalog(schema, cols, catalog.listings_.size(), dims.size());
   return catalog;
 }
 

@@ -39,6 +39,279 @@ bool read_floats(const json::value* v, std::vector<float>* out) {
   return true;
 }
 
+// The buyers' preference states, for fitting the cold-start segments.
+std::vector<BuyerPreferences> preferences_of(std::span<const MatchHistoryBuyer> buyers) {
+  std::vector<BuyerPreferences> prefs;
+  prefs.reserve(buyers.size());
+  for (const auto& b : buyers) prefs.push_back(b.preferences);
+  return prefs;
+}
+
+// The catalog's neighbourhood names: segments keep theirs by name so a model
+// works on another listings file of the same market.
+std::vector<std::string> neighbourhood_names(const ListingCatalog& catalog) {
+  std::vector<std::string> names;
+  for (std::size_t l = 0; l < catalog.neighbourhood_levels(); ++l) {
+    names.push_back(catalog.neighbourhood_name(static_cast<int>(l)));
+  }
+  return names;
+}
+
+// Validation buyers are the most recent 20% (by created_at), as the model
+// will rank buyers who come after the history.
+UnixSeconds validation_start(std::span<const MatchHistoryBuyer> buyers) {
+  std::vector<UnixSeconds> created;
+  for (const auto& b : buyers) created.push_back(b.created_at);
+  std::sort(created.begin(), created.end());
+  return created.empty() ? 0 : created[created.size() * 8 / 10];
+}
+
+// The neighbourhood shares of the buyer's segment; empty without segments.
+std::span<const float> segment_shares(const Matcher& stage1, const BuyerPreferences& buyer) {
+  const BuyerSegments* s = stage1.segments();
+  if (s == nullptr) return {};
+  const int k = s->assign(buyer);
+  return k >= 0 ? std::span<const float>(s->neighbourhood[k]) : std::span<const float>();
+}
+
+bool contains(const std::vector<std::uint32_t>& ids, std::uint32_t id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+// One validation buyer: rows first .. first + count of the validation
+// matrix are their candidate pool, relevant what they saved or toured later.
+struct ValidQuery {
+  std::size_t first = 0, count = 0;
+  std::vector<std::uint32_t> pool, relevant;
+};
+
+// Feature rows sampled from the history, and the counts the summary reports.
+struct RankerPairs {
+  models::DenseMatrix train_x, valid_x;
+  std::vector<float> train_y, train_w, valid_y;
+  std::vector<ValidQuery> valid_queries;
+  std::size_t later_total = 0, later_in_pool = 0, used = 0, positives = 0;
+
+  explicit RankerPairs(std::size_t features) : train_x(0, features), valid_x(0, features) {}
+};
+
+// Turns buyers into ranker rows, buyer by buyer in the history's order (the
+// random draws depend on that order, so the same seed gives the same model).
+class PairSampler {
+ public:
+  PairSampler(const ListingCatalog& catalog, const Matcher& stage1, const MatchTrainOptions& options,
+              UnixSeconds valid_from)
+      : catalog_(catalog),
+        stage1_(stage1),
+        options_(options),
+        valid_from_(valid_from),
+        rng_(options.seed),
+        features_(match_feature_count()),
+        pairs_(match_feature_count()) {}
+
+  void add(const MatchHistoryBuyer& b) {
+    const bool is_valid = b.created_at >= valid_from_;
+    const std::span<const float> shares = segment_shares(stage1_, b.preferences);
+    const bool use_views = options_.view_label_weight > 0 && !is_valid;
+    if (b.later_interest.empty() && !is_valid && !(use_views && !b.later_views.empty())) {
+      add_uninterested(b, shares);
+      return;
+    }
+    if (b.later_interest.empty() && !use_views) return;
+    auto pool = stage1_.candidates(b.preferences, b.as_of, options_.pool);
+    pairs_.later_total += b.later_interest.size();
+    std::vector<std::uint32_t> relevant, viewed;
+    for (auto id : b.later_interest) {
+      if (contains(pool, id)) relevant.push_back(id);
+    }
+    if (use_views) {
+      for (auto id : b.later_views) {
+        if (contains(pool, id) && !contains(relevant, id)) viewed.push_back(id);
+      }
+    }
+    pairs_.later_in_pool += relevant.size();
+    if (relevant.empty() && viewed.empty()) return;
+    if (is_valid) {
+      if (!relevant.empty()) add_validation_query(b, shares, std::move(pool), relevant);
+      return;
+    }
+    add_training_buyer(b, shares, pool, relevant, viewed);
+  }
+
+  RankerPairs take() && { return std::move(pairs_); }
+
+ private:
+  // A few negatives from buyers who saved nothing later keep predicted
+  // interest honest (most buyers save nothing): one buyer in four, five
+  // listings of their pool, weighted up to stand for the rest.
+  void add_uninterested(const MatchHistoryBuyer& b, std::span<const float> shares) {
+    if (rng_() % 4 != 0) return;
+    auto pool = stage1_.candidates(b.preferences, b.as_of, options_.pool);
+    if (pool.empty()) return;
+    constexpr int kTake = 5;
+    for (int t = 0; t < kTake; ++t) {
+      const auto i = pool[rng_() % pool.size()];
+      add_training_row(b, shares, i, 0, 4.0f * static_cast<float>(pool.size()) / kTake);
+    }
+  }
+
+  // The whole pool, so validation NDCG ranks exactly what the matcher would.
+  void add_validation_query(const MatchHistoryBuyer& b, std::span<const float> shares,
+                            std::vector<std::uint32_t> pool, const std::vector<std::uint32_t>& relevant) {
+    ++pairs_.used;
+    pairs_.positives += relevant.size();
+    ValidQuery q;
+    q.first = pairs_.valid_x.rows;
+    q.count = pool.size();
+    for (auto i : pool) {
+      match_features(catalog_, b.preferences, i, b.as_of, shares, features_.data());
+      pairs_.valid_x.append_row(features_);
+      pairs_.valid_y.push_back(contains(relevant, i) ? 1.0f : 0.0f);
+    }
+    q.pool = std::move(pool);
+    q.relevant = b.later_interest;
+    pairs_.valid_queries.push_back(std::move(q));
+  }
+
+  // Saves/tours are positives, views weaker positives, and sampled others
+  // of the pool negatives weighted to stand for the whole pool.
+  void add_training_buyer(const MatchHistoryBuyer& b, std::span<const float> shares,
+                          const std::vector<std::uint32_t>& pool, const std::vector<std::uint32_t>& relevant,
+                          const std::vector<std::uint32_t>& viewed) {
+    pairs_.used += !relevant.empty();
+    pairs_.positives += relevant.size();
+    for (auto i : relevant) add_training_row(b, shares, i, 1, 1);
+    for (auto i : viewed) add_training_row(b, shares, i, 1, static_cast<float>(options_.view_label_weight));
+    const std::size_t labelled = relevant.size() + viewed.size();
+    const std::size_t negatives = pool.size() - labelled;
+    const int draws = static_cast<int>(std::min<std::size_t>(options_.negatives_per_buyer, negatives));
+    for (int t = 0; t < draws; ++t) {
+      std::uint32_t i;
+      do {
+        i = pool[rng_() % pool.size()];
+      } while (contains(relevant, i) || contains(viewed, i));
+      add_training_row(b, shares, i, 0, static_cast<float>(negatives) / static_cast<float>(draws));
+    }
+  }
+
+  void add_training_row(const MatchHistoryBuyer& b, std::span<const float> shares, std::uint32_t listing,
+                        float label, float weight) {
+    match_features(catalog_, b.preferences, listing, b.as_of, shares, features_.data());
+    pairs_.train_x.append_row(features_);
+    pairs_.train_y.push_back(label);
+    pairs_.train_w.push_back(weight);
+  }
+
+  const ListingCatalog& catalog_;
+  const Matcher& stage1_;
+  const MatchTrainOptions& options_;
+  UnixSeconds valid_from_;
+  std::mt19937 rng_;
+  std::vector<float> features_;
+  RankerPairs pairs_;
+};
+
+RankerPairs sample_pairs(const ListingCatalog& catalog, const Matcher& stage1,
+                         std::span<const MatchHistoryBuyer> buyers, const MatchTrainOptions& options,
+                         UnixSeconds valid_from) {
+  PairSampler sampler(catalog, stage1, options, valid_from);
+  std::size_t done = 0;
+  for (const auto& b : buyers) {
+    if (options.progress && ++done % 2000 == 0) {
+      std::fprintf(stderr, "reai train match: %zu/%zu buyers\n", done, buyers.size());
+    }
+    sampler.add(b);
+  }
+  return std::move(sampler).take();
+}
+
+models::TrainParams ranker_params(const MatchTrainOptions& options) {
+  models::TrainParams params;
+  params.objective = "binary:logistic";
+  params.eval_metric = "logloss";
+  params.max_depth = 4;
+  params.eta = 0.05;
+  params.num_rounds = options.rounds;
+  params.early_stopping_rounds = 40;
+  params.subsample = 0.8;
+  params.colsample_bytree = 0.8;
+  params.min_child_weight = 5;
+  params.nthread = options.nthread;
+  params.seed = static_cast<int>(options.seed);
+  return params;
+}
+
+// Mean NDCG@10 of the validation buyers, ranking their pools by margin.
+double validation_ndcg10(const std::vector<double>& margins, const std::vector<ValidQuery>& queries) {
+  double ndcg = 0;
+  for (const auto& q : queries) {
+    std::vector<std::size_t> order(q.count);
+    for (std::size_t i = 0; i < q.count; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return margins[q.first + a] > margins[q.first + b]; });
+    std::vector<std::uint32_t> ranked;
+    for (std::size_t i = 0; i < std::min<std::size_t>(10, order.size()); ++i) ranked.push_back(q.pool[order[i]]);
+    ndcg += ndcg_at_k(ranked, q.relevant, 10);
+  }
+  return ndcg / static_cast<double>(queries.size());
+}
+
+// Percentiles 0..100 of the margins: score() reads a margin as the share
+// of candidate pairs it beats.
+std::vector<double> margin_percentiles(std::vector<double> margins) {
+  std::sort(margins.begin(), margins.end());
+  std::vector<double> q;
+  for (int p = 0; p <= 100; ++p) q.push_back(margins[(margins.size() - 1) * p / 100]);
+  return q;
+}
+
+// Observed over predicted saves/tours in the validation buyers' top 10 (all
+// of them, also those who saved nothing later) as ranked by `probe`;
+// `fallback` when either is zero.
+double interest_odds_scale(const ListingCatalog& catalog, const MatchModel& probe,
+                           std::span<const MatchHistoryBuyer> buyers, UnixSeconds valid_from, std::size_t pool,
+                           double fallback) {
+  double predicted = 0, observed = 0;
+  const Matcher ranked(catalog, std::shared_ptr<const MatchModel>(&probe, [](const MatchModel*) {}));
+  MatchOptions top10;
+  top10.pool = pool;
+  top10.reasons = false;
+  for (const auto& b : buyers) {
+    if (b.created_at < valid_from) continue;
+    for (const auto& m : ranked.top_k(b.preferences, b.as_of, top10)) {
+      predicted += m.predicted_interest;
+      observed += std::find(b.later_interest.begin(), b.later_interest.end(), m.listing) != b.later_interest.end();
+    }
+  }
+  if (!(predicted > 0 && observed > 0)) return fallback;
+  // For small probabilities odds ~ probability, so the ratio scales odds.
+  return std::clamp(observed / predicted, 0.05, 20.0);
+}
+
+MatchTrainSummary summarise(const RankerPairs& pairs, double ndcg, int rounds,
+                            std::chrono::steady_clock::time_point start) {
+  MatchTrainSummary s;
+  s.buyers = pairs.used;
+  s.rows = pairs.train_x.rows;
+  s.positives = pairs.positives;
+  s.pool_recall = pairs.later_total > 0 ? static_cast<double>(pairs.later_in_pool) / pairs.later_total : 0;
+  s.valid_ndcg10 = ndcg;
+  s.rounds = rounds;
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return s;
+}
+
+// model.json "metrics": the summary and the options that shaped the model.
+json::object metrics_of(const MatchTrainSummary& s, const MatchTrainOptions& options, std::size_t segments,
+                        double interest_odds_scale) {
+  return json::object{{"buyers", s.buyers},         {"training_pairs", s.rows},
+                      {"positives", s.positives},   {"pool_recall", s.pool_recall},
+                      {"valid_ndcg10_in_pool", s.valid_ndcg10}, {"rounds", s.rounds},
+                      {"pool", options.pool},       {"segments", segments},
+                      {"interest_odds_scale", interest_odds_scale},
+                      {"seconds", s.seconds}};
+}
+
 }  // namespace
 
 struct MatchModel::Impl {
@@ -102,152 +375,25 @@ Result<MatchModel> MatchModel::train(const ListingCatalog& catalog, std::span<co
                                      const MatchTrainOptions& options, MatchTrainSummary* summary) {
   const auto start = std::chrono::steady_clock::now();
   auto impl = std::make_unique<Impl>();
-  {
-    std::vector<BuyerPreferences> prefs;
-    prefs.reserve(buyers.size());
-    for (const auto& b : buyers) prefs.push_back(b.preferences);
-    impl->segments = fit_segments(catalog, prefs, options.segments, options.seed);
-    for (std::size_t l = 0; l < catalog.neighbourhood_levels(); ++l) {
-      impl->segment_levels.push_back(catalog.neighbourhood_name(static_cast<int>(l)));
-    }
-  }
+  impl->segments = fit_segments(catalog, preferences_of(buyers), options.segments, options.seed);
+  impl->segment_levels = neighbourhood_names(catalog);
   // Stage 1 uses the segments for cold start, so candidates come from a
   // matcher that already has them.
   std::shared_ptr<const MatchModel> staging(new MatchModel(std::make_unique<Impl>(*impl)));
   const Matcher stage1(catalog, staging);
-
-  // Validation: the most recent 20% of buyers (by created_at).
-  std::vector<UnixSeconds> created;
-  for (const auto& b : buyers) created.push_back(b.created_at);
-  std::sort(created.begin(), created.end());
-  const UnixSeconds valid_from = created.empty() ? 0 : created[created.size() * 8 / 10];
-
-  const std::size_t nf = match_feature_count();
-  models::DenseMatrix train_x(0, nf), valid_x(0, nf);
-  std::vector<float> train_y, train_w, valid_y;
-  struct ValidQuery {
-    std::size_t first = 0, count = 0;
-    std::vector<std::uint32_t> pool, relevant;
-  };
-  std::vector<ValidQuery> valid_queries;
-  std::mt19937 rng(options.seed);
-  std::size_t later_total = 0, later_in_pool = 0, used = 0, positives = 0;
-  std::vector<float> f(nf);
-  std::size_t done = 0;
-  for (const auto& b : buyers) {
-    if (options.progress && ++done % 2000 == 0) {
-      std::fprintf(stderr, "reai train match: %zu/%zu buyers\n", done, buyers.size());
-    }
-    const bool is_valid = b.created_at >= valid_from;
-    const std::span<const float> seg_shares = [&]() -> std::span<const float> {
-      const BuyerSegments* s = stage1.segments();
-      if (s == nullptr) return {};
-      const int k = s->assign(b.preferences);
-      return k >= 0 ? std::span<const float>(s->neighbourhood[k]) : std::span<const float>();
-    }();
-    const bool use_views = options.view_label_weight > 0 && !is_valid;
-    if (b.later_interest.empty() && !is_valid && !(use_views && !b.later_views.empty())) {
-      // A few negatives from buyers who saved nothing later keep predicted
-      // interest honest (most buyers save nothing).
-      if (rng() % 4 != 0) continue;
-      auto pool = stage1.candidates(b.preferences, b.as_of, options.pool);
-      if (pool.empty()) continue;
-      constexpr int kTake = 5;
-      for (int t = 0; t < kTake; ++t) {
-        const auto i = pool[rng() % pool.size()];
-        match_features(catalog, b.preferences, i, b.as_of, seg_shares, f.data());
-        train_x.append_row(f);
-        train_y.push_back(0);
-        train_w.push_back(4.0f * static_cast<float>(pool.size()) / kTake);
-      }
-      continue;
-    }
-    if (b.later_interest.empty() && !use_views) continue;
-    auto pool = stage1.candidates(b.preferences, b.as_of, options.pool);
-    const auto in_pool = [&](std::uint32_t id) { return std::find(pool.begin(), pool.end(), id) != pool.end(); };
-    later_total += b.later_interest.size();
-    std::vector<std::uint32_t> relevant, viewed;
-    for (auto id : b.later_interest) {
-      if (in_pool(id)) relevant.push_back(id);
-    }
-    if (use_views) {
-      for (auto id : b.later_views) {
-        if (in_pool(id) && std::find(relevant.begin(), relevant.end(), id) == relevant.end()) viewed.push_back(id);
-      }
-    }
-    later_in_pool += relevant.size();
-    if (relevant.empty() && viewed.empty()) continue;
-    if (is_valid) {
-      if (relevant.empty()) continue;
-      ++used;
-      positives += relevant.size();
-      ValidQuery q;
-      q.first = valid_x.rows;
-      q.count = pool.size();
-      for (auto i : pool) {
-        match_features(catalog, b.preferences, i, b.as_of, seg_shares, f.data());
-        valid_x.append_row(f);
-        valid_y.push_back(std::find(relevant.begin(), relevant.end(), i) != relevant.end() ? 1.0f : 0.0f);
-      }
-      q.pool = std::move(pool);
-      q.relevant = b.later_interest;
-      valid_queries.push_back(std::move(q));
-      continue;
-    }
-    used += !relevant.empty();
-    positives += relevant.size();
-    for (auto i : relevant) {
-      match_features(catalog, b.preferences, i, b.as_of, seg_shares, f.data());
-      train_x.append_row(f);
-      train_y.push_back(1);
-      train_w.push_back(1);
-    }
-    for (auto i : viewed) {
-      match_features(catalog, b.preferences, i, b.as_of, seg_shares, f.data());
-      train_x.append_row(f);
-      train_y.push_back(1);
-      train_w.push_back(static_cast<float>(options.view_label_weight));
-    }
-    const std::size_t labelled = relevant.size() + viewed.size();
-    const std::size_t negatives = pool.size() - labelled;
-    const int take = static_cast<int>(std::min<std::size_t>(options.negatives_per_buyer, negatives));
-    const auto is_labelled = [&](std::uint32_t i) {
-      return std::find(relevant.begin(), relevant.end(), i) != relevant.end() ||
-             std::find(viewed.begin(), viewed.end(), i) != viewed.end();
-    };
-    for (int t = 0; t < take; ++t) {
-      std::uint32_t i;
-      do {
-        i = pool[rng() % pool.size()];
-      } while (is_labelled(i));
-      match_features(catalog, b.preferences, i, b.as_of, seg_shares, f.data());
-      train_x.append_row(f);
-      train_y.push_back(0);
-      train_w.push_back(static_cast<float>(negatives) / static_cast<float>(take));
-    }
-  }
-  if (used < 20 || valid_queries.empty()) {
-    return invalid_argument("too little history to learn from: " + std::to_string(used) +
+  const UnixSeconds valid_from = validation_start(buyers);
+  const RankerPairs pairs = sample_pairs(catalog, stage1, buyers, options, valid_from);
+  if (pairs.used < 20 || pairs.valid_queries.empty()) {
+    return invalid_argument("too little history to learn from: " + std::to_string(pairs.used) +
                             " buyers saved or toured a candidate listing after the as-of time (need 20, some of them "
                             "among the most recent 20%)");
   }
   if (options.progress) {
-    std::fprintf(stderr, "reai train match: %zu training pairs, %zu validation buyers; training\n", train_x.rows,
-                 valid_queries.size());
+    std::fprintf(stderr, "reai train match: %zu training pairs, %zu validation buyers; training\n",
+                 pairs.train_x.rows, pairs.valid_queries.size());
   }
-  models::TrainParams params;
-  params.objective = "binary:logistic";
-  params.eval_metric = "logloss";
-  params.max_depth = 4;
-  params.eta = 0.05;
-  params.num_rounds = options.rounds;
-  params.early_stopping_rounds = 40;
-  params.subsample = 0.8;
-  params.colsample_bytree = 0.8;
-  params.min_child_weight = 5;
-  params.nthread = options.nthread;
-  params.seed = static_cast<int>(options.seed);
-  auto booster = models::Booster::train(train_x, train_y, train_w, &valid_x, valid_y, params);
+  auto booster = models::Booster::train(pairs.train_x, pairs.train_y, pairs.train_w, &pairs.valid_x, pairs.valid_y,
+                                        ranker_params(options));
   if (!booster) return booster.status();
   auto text = booster->save_json();
   if (!text) return text.status();
@@ -257,60 +403,17 @@ Result<MatchModel> MatchModel::train(const ListingCatalog& catalog, std::span<co
   impl->forest = std::move(*forest);
   impl->has_forest = true;
 
-  // Validation NDCG@10 inside the pool, and the score scale.
-  std::vector<double> margins(valid_x.rows);
-  for (std::size_t r = 0; r < valid_x.rows; ++r) margins[r] = impl->forest.predict_margin(valid_x.row(r));
-  double ndcg = 0;
-  for (const auto& q : valid_queries) {
-    std::vector<std::size_t> order(q.count);
-    for (std::size_t i = 0; i < q.count; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](std::size_t a, std::size_t b) { return margins[q.first + a] > margins[q.first + b]; });
-    std::vector<std::uint32_t> ranked;
-    for (std::size_t i = 0; i < std::min<std::size_t>(10, order.size()); ++i) ranked.push_back(q.pool[order[i]]);
-    ndcg += ndcg_at_k(ranked, q.relevant, 10);
-  }
-  ndcg /= static_cast<double>(valid_queries.size());
-  std::vector<double> sorted = margins;
-  std::sort(sorted.begin(), sorted.end());
-  for (int p = 0; p <= 100; ++p) impl->quantiles.push_back(sorted[(sorted.size() - 1) * p / 100]);
-
-  // Calibrate predicted interest on the validation buyers' top 10 (all of
-  // them, also those who saved nothing later).
+  std::vector<double> margins(pairs.valid_x.rows);
+  for (std::size_t r = 0; r < pairs.valid_x.rows; ++r) margins[r] = impl->forest.predict_margin(pairs.valid_x.row(r));
+  const double ndcg = validation_ndcg10(margins, pairs.valid_queries);
+  impl->quantiles = margin_percentiles(std::move(margins));
   {
-    double predicted = 0, observed = 0;
     const MatchModel probe(std::make_unique<Impl>(*impl));
-    const Matcher ranked(catalog, std::shared_ptr<const MatchModel>(&probe, [](const MatchModel*) {}));
-    MatchOptions top10;
-    top10.pool = options.pool;
-    top10.reasons = false;
-    for (const auto& b : buyers) {
-      if (b.created_at < valid_from) continue;
-      for (const auto& m : ranked.top_k(b.preferences, b.as_of, top10)) {
-        predicted += m.predicted_interest;
-        observed += std::find(b.later_interest.begin(), b.later_interest.end(), m.listing) != b.later_interest.end();
-      }
-    }
-    if (predicted > 0 && observed > 0) {
-      // For small probabilities odds ~ probability, so the ratio scales odds.
-      impl->interest_odds_scale = std::clamp(observed / predicted, 0.05, 20.0);
-    }
+    impl->interest_odds_scale =
+        interest_odds_scale(catalog, probe, buyers, valid_from, options.pool, impl->interest_odds_scale);
   }
-
-  MatchTrainSummary s;
-  s.buyers = used;
-  s.rows = train_x.rows;
-  s.positives = positives;
-  s.pool_recall = later_total > 0 ? static_cast<double>(later_in_pool) / later_total : 0;
-  s.valid_ndcg10 = ndcg;
-  s.rounds = booster->num_rounds();
-  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  impl->metrics = json::object{{"buyers", s.buyers},         {"training_pairs", s.rows},
-                               {"positives", s.positives},   {"pool_recall", s.pool_recall},
-                               {"valid_ndcg10_in_pool", s.valid_ndcg10}, {"rounds", s.rounds},
-                               {"pool", options.pool},       {"segments", impl->segments.centres.size()},
-                               {"interest_odds_scale", impl->interest_odds_scale},
-                               {"seconds", s.seconds}};
+  const MatchTrainSummary s = summarise(pairs, ndcg, booster->num_rounds(), start);
+  impl->metrics = metrics_of(s, options, impl->segments.centres.size(), impl->interest_odds_scale);
   if (summary != nullptr) *summary = s;
   return MatchModel(std::move(impl));
 }
