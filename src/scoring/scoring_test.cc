@@ -43,6 +43,11 @@ class FakeCache final : public bus::Cache {
     values_[std::string(key)] = std::move(value);
     last_ttl_ = ttl;
   }
+  void put_each(std::span<const bus::CachePut> entries) override {
+    for (const bus::CachePut& e : entries) put(e.key, e.value, e.ttl_seconds);
+    std::lock_guard lock(mu_);
+    ++put_each_calls_;
+  }
   void erase(std::string_view key) override {
     std::lock_guard lock(mu_);
     values_.erase(std::string(key));
@@ -54,6 +59,7 @@ class FakeCache final : public bus::Cache {
     return values_.size();
   }
   UnixSeconds last_ttl_ = 0;
+  int put_each_calls_ = 0;
   std::atomic<bool> down{false};
 
  private:
