@@ -114,6 +114,14 @@ struct CacheStats {
   double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
 };
 
+// One entry of Cache::put_each: what put() takes, owned, so a caller can
+// collect a batch's entries before sending them.
+struct CachePut {
+  std::string key;
+  std::string value;
+  UnixSeconds ttl_seconds = 0;
+};
+
 class Cache {
  public:
   virtual ~Cache() = default;
@@ -121,6 +129,13 @@ class Cache {
   virtual std::optional<std::string> get(std::string_view key) = 0;
   // Stores `value` until now + ttl_seconds.
   virtual void put(std::string_view key, std::string value, UnixSeconds ttl_seconds) = 0;
+  // put() of each entry of `entries`, in the given order (a key given twice
+  // keeps its later value and TTL; a non-positive TTL erases it). Redis: one
+  // round trip for the whole call (none when empty), trimming to the size
+  // bound once, after all of them: the entries that survive are those put()
+  // in turn would leave (evictions may count fewer); unreachable, nothing
+  // is stored, as put(). In-process: put() in a loop.
+  virtual void put_each(std::span<const CachePut> entries) = 0;
   virtual void erase(std::string_view key) = 0;
   virtual CacheStats stats() const = 0;
   // OK when the cache works; Unavailable with the reason otherwise. Checks
@@ -165,9 +180,10 @@ std::unique_ptr<Bus> make_redis_bus(RedisEndpoint endpoint, std::size_t replay_c
 // Redis cache: values live in Redis (shared by instances); expiry is judged by
 // `clock` (Redis's own TTL only collects garbage); at most `max_entries`
 // across the deployment, least recently used first. hits/misses/evictions
-// count this instance's calls; entries is the deployment's count. Redis
-// unreachable: get misses, put/erase do nothing, health() says so, and it
-// reconnects with backoff. The clock must outlive the cache.
+// count this instance's calls; entries is the deployment's count. get, put
+// and put_each are one Lua script each (put_each: for all its entries).
+// Redis unreachable: get misses, put/put_each/erase do nothing, health()
+// says so, and it reconnects with backoff. The clock must outlive the cache.
 std::unique_ptr<Cache> make_redis_cache(RedisEndpoint endpoint, const Clock& clock,
                                         std::size_t max_entries = 1'000'000);
 

@@ -563,6 +563,56 @@ TYPED_TEST(CacheTest, EraseRemovesWithoutCountingEviction) {
   EXPECT_EQ(s.evictions, 0u);
 }
 
+TYPED_TEST(CacheTest, PutEachStoresEveryEntryWithItsOwnTtl) {
+  auto cache = this->make();
+  cache->put("gone", "old", 60);
+  const std::vector<CachePut> entries{{"short", "s", 10}, {"long", "l", 60}, {"gone", "x", 0}, {"never", "n", -1}};
+  cache->put_each(entries);
+  EXPECT_EQ(cache->get("gone"), std::nullopt);  // a non-positive TTL erases
+  EXPECT_EQ(cache->get("never"), std::nullopt);
+  EXPECT_EQ(cache->get("short"), "s");
+  EXPECT_EQ(cache->get("long"), "l");
+  EXPECT_EQ(cache->stats().entries, 2u);
+  this->clock_.advance(10);
+  EXPECT_EQ(cache->get("short"), std::nullopt);
+  EXPECT_EQ(cache->get("long"), "l");
+  this->clock_.advance(50);
+  EXPECT_EQ(cache->get("long"), std::nullopt);
+  cache->put_each({});  // nothing, and no harm
+  EXPECT_EQ(cache->stats().entries, 0u);
+}
+
+TYPED_TEST(CacheTest, PutEachOfAKeyTwiceKeepsTheLaterValueAndTtl) {
+  auto cache = this->make();
+  cache->put_each(std::vector<CachePut>{{"k", "first", 100}, {"j", "other", 100}, {"k", "second", 10}});
+  EXPECT_EQ(cache->get("k"), "second");
+  EXPECT_EQ(cache->stats().entries, 2u);
+  this->clock_.advance(10);
+  EXPECT_EQ(cache->get("k"), std::nullopt);
+  EXPECT_EQ(cache->get("j"), "other");
+}
+
+TYPED_TEST(CacheTest, PutEachLeavesTheEntriesThatPutInTurnWould) {
+  auto cache = this->make(3);
+  cache->put("a", "1", 60);
+  cache->put("b", "2", 60);
+  EXPECT_EQ(cache->get("a"), "1");  // b is now the least recently used
+  // With the bound of 3, b goes; the entries are used in order, so once a
+  // is used again the next one pushes out c (older than d), not d.
+  cache->put_each(std::vector<CachePut>{{"c", "3", 60}, {"d", "4", 60}});
+  EXPECT_EQ(cache->get("b"), std::nullopt);
+  EXPECT_EQ(cache->stats().evictions, 1u);
+  EXPECT_EQ(cache->get("a"), "1");
+  cache->put_each(std::vector<CachePut>{{"e", "5", 60}});
+  EXPECT_EQ(cache->get("c"), std::nullopt);
+  EXPECT_EQ(cache->get("d"), "4");
+  EXPECT_EQ(cache->get("e"), "5");
+  EXPECT_EQ(cache->get("a"), "1");
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.entries, 3u);
+  EXPECT_EQ(s.evictions, 2u);
+}
+
 TYPED_TEST(CacheTest, ConcurrentGetPutKeepsCountersConsistent) {
   for (std::size_t max_entries : {std::size_t{64}, std::size_t{100'000}}) {
     auto cache = this->make(max_entries);

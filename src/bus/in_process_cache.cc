@@ -75,6 +75,10 @@ class InProcessCache final : public Cache {
     while (shard.lru.size() > shard_capacity_) remove(shard, std::prev(shard.lru.end()));
   }
 
+  void put_each(std::span<const CachePut> entries) override {
+    for (const CachePut& e : entries) put(e.key, e.value, e.ttl_seconds);
+  }
+
   void erase(std::string_view key) override {
     Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mu);

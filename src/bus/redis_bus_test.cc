@@ -387,6 +387,51 @@ TEST(RedisBus, PublishEachDegradesAsPublishDoesAndResumesAfterRedisReturns) {
   EXPECT_EQ(*replay.messages[1].payload, "after");
 }
 
+// How many times Redis ran `command` since its stats were reset (0 when never).
+long long command_calls(redis::Connection& connection, const std::string& command) {
+  auto info = connection.command({"INFO", "commandstats"});
+  if (!info) return -1;
+  const std::string text = redis::reply_string(info->get());
+  const std::string field = "cmdstat_" + command + ":calls=";
+  const auto at = text.find(field);
+  return at == std::string::npos ? 0 : std::atoll(text.c_str() + at + field.size());
+}
+
+// The batch worker's warm scores: a batch's entries cost one round trip (a
+// private server, so no other test's commands are counted), and another
+// instance reads each as put() would have left it.
+TEST(RedisCache, PutEachIsOneRoundTripAndSharedWithOtherInstances) {
+  auto server = reai::testing::PrivateRedis::own("redis-test-cache-put-each");
+  ASSERT_TRUE(server.start()) << "redis-server did not start";
+  ManualClock clock(1'700'000'000);
+  const RedisEndpoint shared = endpoint_on(server.port());
+  auto a = make_redis_cache(shared, clock);
+  auto b = make_redis_cache(shared, clock);
+  a->put("warm", "once", 60);  // the scripts' first runs (NOSCRIPT, then the text) are not counted
+  a->put_each(std::vector<CachePut>{{"warm", "twice", 60}});
+  redis::Connection stats;
+  ASSERT_TRUE(stats.connect(shared, std::chrono::milliseconds(500)).is_ok());
+  ASSERT_TRUE(stats.command({"CONFIG", "RESETSTAT"}).has_value());
+
+  std::vector<CachePut> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back({"lead-" + std::to_string(i), "score-" + std::to_string(i), 60 + i});
+  a->put_each(batch);
+  EXPECT_EQ(command_calls(stats, "evalsha"), 1);
+  EXPECT_EQ(command_calls(stats, "eval"), 0);
+  EXPECT_EQ(command_calls(stats, "set"), 50);  // inside the one script
+
+  EXPECT_EQ(b->get("lead-0"), "score-0");
+  EXPECT_EQ(b->get("lead-49"), "score-49");
+  EXPECT_EQ(b->stats().entries, 51u);  // and "warm"
+  clock.advance(60);
+  EXPECT_EQ(b->get("lead-0"), std::nullopt);  // each entry's own TTL
+  EXPECT_EQ(b->get("lead-1"), "score-1");
+
+  ASSERT_TRUE(server.kill());  // unreachable: nothing stored, nothing thrown
+  a->put_each(batch);
+  EXPECT_EQ(a->get("lead-1"), std::nullopt);
+}
+
 TEST(RedisCache, HealthAsksRedisItselfWithoutAnyLookup) {
   // Leads keep their warm scores in memory, so a cache can sit idle through
   // a whole outage: /readyz must still see it go and come back.

@@ -4,7 +4,8 @@
 //   P c:clock - the counter that orders uses (so ties within a second break)
 // Expiry follows the injected Clock (like the in-process cache, and the same
 // time the rest of the server sees), hence the deadline inside the value.
-// Each call is one Lua script, atomic across instances.
+// Each call is one Lua script, atomic across instances (put_each: one for
+// all its entries).
 //
 // Connections: a small pool, each checked out by one caller at a time, so
 // threads do not queue behind one socket. When Redis is unreachable calls
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "bus/bus.h"
@@ -52,6 +54,30 @@ for i = 1, #victims, 2 do redis.call('DEL', victims[i]) end
 return excess
 )lua");
 
+// put_each's: KEYS: lru, clock, then each entry's value key. ARGV: max
+// entries, then each entry's stored text and ttl seconds (<= 0: erase). The
+// entries take consecutive use stamps in order; one trim at the end.
+// Returns how many least recently used entries were pushed out.
+const redis::LuaScript kPutEachScript(R"lua(
+local n = #KEYS - 2
+local first = redis.call('INCRBY', KEYS[2], n) - n
+for i = 1, n do
+  local key, ttl = KEYS[i + 2], tonumber(ARGV[2 * i + 1])
+  if ttl > 0 then
+    redis.call('SET', key, ARGV[2 * i], 'EX', ttl)
+    redis.call('ZADD', KEYS[1], first + i, key)
+  else
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], key)
+  end
+end
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+if excess <= 0 then return 0 end
+local victims = redis.call('ZPOPMIN', KEYS[1], excess)
+for i = 1, #victims, 2 do redis.call('DEL', victims[i]) end
+return excess
+)lua");
+
 constexpr std::size_t kPoolSize = 4;
 constexpr auto kCommandTimeout = std::chrono::milliseconds(500);
 constexpr auto kMinBackoff = std::chrono::milliseconds(100);
@@ -85,14 +111,34 @@ class RedisCache final : public Cache {
 
   void put(std::string_view key, std::string value, UnixSeconds ttl_seconds) override {
     if (ttl_seconds <= 0) return erase(key);  // already expired: keeping it would only cost space
-    std::string stored = std::to_string(clock_.now() + ttl_seconds);
-    stored.push_back('\n');
-    stored.append(value);
+    const std::string stored = stored_text(value, ttl_seconds);
     const std::string k = value_key(key);
     const std::string ttl = std::to_string(ttl_seconds);
-    auto reply = run_script(kPutScript, {"3", k, lru_key_, clock_key_, stored, ttl, max_entries_});
-    if (reply) evictions_.fetch_add(static_cast<std::uint64_t>(redis::reply_integer(reply->get())),
-                                    std::memory_order_relaxed);
+    count_evictions(run_script(kPutScript, {"3", k, lru_key_, clock_key_, stored, ttl, max_entries_}));
+  }
+
+  void put_each(std::span<const CachePut> entries) override {
+    if (entries.empty()) return;
+    // Owned first, viewed after: the views must not move.
+    const std::string numkeys = std::to_string(entries.size() + 2);
+    std::vector<std::string> keys, values, ttls;
+    keys.reserve(entries.size());
+    values.reserve(entries.size());
+    ttls.reserve(entries.size());
+    for (const CachePut& e : entries) {
+      keys.push_back(value_key(e.key));
+      values.push_back(e.ttl_seconds > 0 ? stored_text(e.value, e.ttl_seconds) : std::string());
+      ttls.push_back(std::to_string(e.ttl_seconds));
+    }
+    std::vector<std::string_view> args{numkeys, lru_key_, clock_key_};
+    args.reserve(3 + 3 * entries.size() + 1);
+    args.insert(args.end(), keys.begin(), keys.end());
+    args.push_back(max_entries_);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      args.push_back(values[i]);
+      args.push_back(ttls[i]);
+    }
+    count_evictions(run_script(kPutEachScript, args));
   }
 
   void erase(std::string_view key) override {
@@ -123,6 +169,18 @@ class RedisCache final : public Cache {
 
  private:
   std::string value_key(std::string_view key) const { return endpoint_.prefix + "c:" + std::string(key); }
+  // What a value key holds: its deadline on clock_, a newline, the value.
+  std::string stored_text(std::string_view value, UnixSeconds ttl_seconds) const {
+    std::string stored = std::to_string(clock_.now() + ttl_seconds);
+    stored.push_back('\n');
+    stored.append(value);
+    return stored;
+  }
+  // A put script's answer: how many entries it pushed out.
+  void count_evictions(const Result<redis::Reply>& reply) {
+    if (reply) evictions_.fetch_add(static_cast<std::uint64_t>(redis::reply_integer(reply->get())),
+                                    std::memory_order_relaxed);
+  }
 
   // One command on a pooled connection; Unavailable while Redis is down.
   Result<redis::Reply> run(const std::vector<std::string_view>& args) const {

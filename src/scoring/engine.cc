@@ -385,8 +385,13 @@ struct LeadScoringEngine::Impl {
     return s;
   }
 
-  void remember(const LeadScore& s) {
-    if (cache && s.fallback_reason.empty()) {
+  // Keeps a model score as the lead's warm score: in the cache now, or in
+  // `held` (when given) for store_warm_scores.
+  void remember(const LeadScore& s, HeldWarmScores* held = nullptr) {
+    if (!cache || !s.fallback_reason.empty()) return;
+    if (held) {
+      held->puts.push_back({cache_key(s.tenant_id, s.lead_id), score_to_cache_value(s), bus::kWarmScoreTtl});
+    } else {
       cache->put(cache_key(s.tenant_id, s.lead_id), score_to_cache_value(s), bus::kWarmScoreTtl);
     }
   }
@@ -461,7 +466,8 @@ std::uint64_t LeadScoringEngine::live_outcomes(std::string_view tenant_id) const
   return it == impl_->outcomes_by_tenant.end() ? 0 : it->second;
 }
 
-Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at) {
+Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at,
+                                           HeldWarmScores* held) {
   const auto start = std::chrono::steady_clock::now();
   const std::string key = lead_key(tenant_id, lead_id);
   Shard& shard = impl_->shard_for(key);
@@ -472,8 +478,13 @@ Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::stri
     if (it == shard.leads.end()) return not_found("unknown lead " + std::string(lead_id));
     s = impl_->score_locked(it->second, tenant_id, lead_id, at, start);
   }
-  impl_->remember(s);
+  impl_->remember(s, held);
   return s;
+}
+
+void LeadScoringEngine::store_warm_scores(HeldWarmScores& held) {
+  if (impl_->cache && !held.puts.empty()) impl_->cache->put_each(held.puts);
+  held.puts.clear();
 }
 
 bool LeadScoringEngine::has_lead(std::string_view tenant_id, std::string_view lead_id) const {

@@ -16,14 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "bus/bus.h"
 #include "core/cache_lookups.h"
 #include "core/status.h"
 #include "core/types.h"
 #include "features/features.h"
-
-namespace reai::bus {
-class Cache;
-}
 
 namespace reai::scoring {
 
@@ -130,6 +127,12 @@ struct TrackOutcome {
   std::optional<UnixSeconds> first_outreach;  // set: a speed item, not an outcome
 };
 
+// Warm scores held back by LeadScoringEngine::score(..., held) instead of
+// going to the cache one by one; store_warm_scores sends them together.
+struct HeldWarmScores {
+  std::vector<bus::CachePut> puts;  // in score order
+};
+
 // Holds every lead's feature state in memory (sharded by tenant and lead) and
 // scores it. All methods are thread-safe; work on different leads runs in
 // parallel. Time is always explicit (`now`), so replay and tests control it.
@@ -175,8 +178,13 @@ class LeadScoringEngine {
   // total is stats().live_outcomes. Any thread.
   std::uint64_t live_outcomes(std::string_view tenant_id) const;
   // The lead's score at `at` from the events applied so far. NotFound for
-  // an unknown lead.
-  Result<LeadScore> score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at);
+  // an unknown lead. With `held`, its warm score (when it has one to keep)
+  // is added there instead of going to the cache now.
+  Result<LeadScore> score(std::string_view tenant_id, std::string_view lead_id, UnixSeconds at,
+                          HeldWarmScores* held = nullptr);
+  // Sends the warm scores `held` holds to the cache in one call (one round
+  // trip for a remote cache) and empties it. Nothing without a cache.
+  void store_warm_scores(HeldWarmScores& held);
   // The last score computed per lead, best first, optionally one band only.
   std::vector<LeadScore> top_leads(std::string_view tenant_id, std::optional<Band> band,
                                    std::size_t limit) const;

@@ -43,6 +43,11 @@ class FakeCache final : public bus::Cache {
     values_[std::string(key)] = std::move(value);
     last_ttl_ = ttl;
   }
+  void put_each(std::span<const bus::CachePut> entries) override {
+    for (const bus::CachePut& e : entries) put(e.key, e.value, e.ttl_seconds);
+    std::lock_guard lock(mu_);
+    ++put_each_calls_;
+  }
   void erase(std::string_view key) override {
     std::lock_guard lock(mu_);
     values_.erase(std::string(key));
@@ -54,6 +59,7 @@ class FakeCache final : public bus::Cache {
     return values_.size();
   }
   UnixSeconds last_ttl_ = 0;
+  int put_each_calls_ = 0;
   std::atomic<bool> down{false};
 
  private:
@@ -622,6 +628,44 @@ TEST_F(LeadScoringTest, ScoresCarryReasonsAndGoToTheCache) {
   EXPECT_EQ(o.at("events_count").to_number<std::uint32_t>(), s->events_count);
   EXPECT_EQ(o.at("model_version").as_string(), s->model_version);
   EXPECT_EQ(o.at("scored_at").to_number<std::int64_t>(), s->scored_at);
+}
+
+// The batch worker's way: several leads' warm scores held, then sent in one
+// cache call, holding exactly what scoring them one by one would have put.
+TEST_F(LeadScoringTest, HeldWarmScoresReachTheCacheTogetherWhenStored) {
+  auto model = load_lead_model(model_dir());
+  ASSERT_TRUE(model);
+  SwitchableRegistry registry(*model);
+  FakeCache cache;
+  LeadScoringEngine engine(registry, &cache);
+  const Contact& a = history_->contacts[3];
+  const Contact& b = history_->contacts[4];
+  engine.load_contact(a);
+  engine.load_contact(b);
+  HeldWarmScores held;
+  auto sa = engine.score(a.tenant_id, a.contact_id, a.created_at + 60, &held);
+  auto sb = engine.score(b.tenant_id, b.contact_id, b.created_at + 60, &held);
+  ASSERT_TRUE(sa && sb);
+  EXPECT_EQ(cache.size(), 0u);  // held, not sent
+  ASSERT_EQ(held.puts.size(), 2u);
+  EXPECT_EQ(held.puts[0].key, "score:" + a.tenant_id + ":" + a.contact_id);
+  EXPECT_EQ(held.puts[1].ttl_seconds, bus::kWarmScoreTtl);
+  engine.store_warm_scores(held);
+  EXPECT_TRUE(held.puts.empty());
+  EXPECT_EQ(cache.put_each_calls_, 1);
+  EXPECT_EQ(cache.size(), 2u);
+  FakeCache alone;
+  LeadScoringEngine one_by_one(registry, &alone);
+  one_by_one.load_contact(a);
+  ASSERT_TRUE(one_by_one.score(a.tenant_id, a.contact_id, a.created_at + 60));
+  EXPECT_EQ(cache.get("score:" + a.tenant_id + ":" + a.contact_id),
+            alone.get("score:" + a.tenant_id + ":" + a.contact_id));
+  // A fallback score is no warm score: nothing held, nothing sent.
+  registry.remove();
+  ASSERT_TRUE(engine.score(a.tenant_id, a.contact_id, a.created_at + 120, &held));
+  EXPECT_TRUE(held.puts.empty());
+  engine.store_warm_scores(held);
+  EXPECT_EQ(cache.put_each_calls_, 1);
 }
 
 TEST_F(LeadScoringTest, AMissingModelFallsBackToTheLastGoodScore) {

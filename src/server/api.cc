@@ -152,7 +152,6 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
       lead_sync_(std::make_unique<LeadSync>(deps.store, deps.leases, deps.engine)),
       dashboard_(std::make_unique<DashboardRoutes>(deps.store, deps.engine)),
       predictions_(std::make_unique<PredictionRoutes>(deps.store, deps.registry.model_dir(), deps.clock)),
-      shards_(new ScoreShard[kShards]),
       appender_(std::make_unique<EventAppender>(
           deps.store, [this](const Event& e, std::vector<Contact>* new_contacts) { return prepare_event(e, new_contacts); },
           EventAppender::Limits{.max_queued_events = config.max_queued_events},
@@ -645,53 +644,25 @@ Status Api::ensure_contact(const std::string& tenant_id, const std::string& cont
   return {};
 }
 
-void Api::seed_last_score(const scoring::LeadScore& s) {
-  const std::string key = contact_key(s.tenant_id, s.lead_id);
-  ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
-  LastScore last;
-  last.score = s.score;
-  last.band = s.band;
-  for (const auto& r : s.reasons) last.reason_features.push_back(r.feature);
-  std::lock_guard lock(shard.mu);
-  shard.last[key] = std::move(last);
-}
+void Api::seed_last_score(const scoring::LeadScore& s) { published_.seed(s); }
 
 std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadScore& s, Outbox* outbox) {
-  const std::string key = contact_key(s.tenant_id, s.lead_id);
-  ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
   const bool to_outbox = outbox != nullptr && outbox->open;
   std::shared_ptr<const std::string> json;
-  {
-    std::unique_lock lock(shard.mu);
-    // The batch worker's outbox still holds a score of this lead: this one
-    // is recorded and leaves after it. (Not the batch worker itself: its
-    // outbox is sent before it publishes directly.)
-    if (!to_outbox && !shard.unsent.empty()) shard.sent.wait(lock, [&] { return !shard.unsent.contains(key); });
-    LastScore& last = shard.last[key];
-    bool same = last.score == s.score && last.band == s.band && last.reason_features.size() == s.reasons.size();
-    for (std::size_t i = 0; same && i < s.reasons.size(); ++i) same = last.reason_features[i] == s.reasons[i].feature;
-    if (same) return nullptr;
-    // Under the shard lock too, so a lead's changes reach the outbox in order.
-    if (writeback_ && (last.score != s.score || last.band != s.band)) {
-      writeback_->on_score(s.tenant_id, s.lead_id, s.score, scoring::band_name(s.band));
-    }
-    last.score = s.score;
-    last.band = s.band;
-    last.reason_features.clear();
-    for (const auto& r : s.reasons) last.reason_features.push_back(r.feature);
-    // Published under the shard lock (or queued in the outbox, with the
-    // lead counted unsent) so a lead's updates leave in the order their
-    // scores were recorded.
+  // Sent under the lead's lock (published, or queued in the outbox) so a
+  // lead's updates, and its write-back changes, leave in record order.
+  const bool changed = published_.record(s, to_outbox, [&](bool moved) {
+    if (writeback_ && moved) writeback_->on_score(s.tenant_id, s.lead_id, s.score, scoring::band_name(s.band));
     json = std::make_shared<const std::string>(score_json(s));
     if (to_outbox) {
       outbox->messages.push_back(bus::Outgoing{s.tenant_id, "score_update", json});
-      outbox->leads.push_back(key);
-      ++shard.unsent[key];
+      outbox->leads.push_back(PublishedScores::lead_key(s));
     } else {
       auto published = deps_.bus.publish(s.tenant_id, "score_update", json);
       (void)published;  // a bus failure shows in /readyz; the score itself stands
     }
-  }
+  });
+  if (!changed) return nullptr;
   store::ScoreRecord record;
   record.tenant_id = s.tenant_id;
   record.contact_id = s.lead_id;
@@ -713,24 +684,12 @@ void Api::send_outbox(Outbox& outbox) {
   if (outbox.messages.empty()) return;
   auto published = deps_.bus.publish_each(outbox.messages);
   (void)published;  // a bus failure shows in /readyz; the scores themselves stand
-  for (const std::string& key : outbox.leads) {
-    ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
-    std::lock_guard lock(shard.mu);
-    auto it = shard.unsent.find(key);
-    if (it == shard.unsent.end() || --it->second > 0) continue;
-    shard.unsent.erase(it);
-    shard.sent.notify_all();
-  }
+  published_.sent(outbox.leads);
   outbox.messages.clear();
   outbox.leads.clear();
 }
 
-void Api::forget_last_score(const scoring::LeadScore& s) {
-  const std::string key = contact_key(s.tenant_id, s.lead_id);
-  ScoreShard& shard = shards_[std::hash<std::string>{}(key) % kShards];
-  std::lock_guard lock(shard.mu);
-  shard.last.erase(key);
-}
+void Api::forget_last_score(const scoring::LeadScore& s) { published_.forget(s); }
 
 LeadSyncPublish Api::publisher(std::shared_ptr<const std::string>* json, Outbox* outbox) {
   return [this, json, outbox](const scoring::LeadScore& s, bool adopted) {

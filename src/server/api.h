@@ -4,7 +4,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <cstdint>
 #include <memory>
@@ -23,6 +22,7 @@
 #include "server/event_appender.h"
 #include "server/metrics.h"
 #include "server/post_batch.h"
+#include "server/published_scores.h"
 #include "server/server.h"
 #include "server/ws_hub.h"
 
@@ -114,26 +114,13 @@ class Api {
     // when the score did not change (nothing published).
     std::shared_ptr<const std::string> json;
   };
-  struct LastScore {
-    int score = -1;
-    scoring::Band band = scoring::Band::kCold;
-    std::vector<std::string> reason_features;
-  };
-  struct ScoreShard {
-    std::mutex mu;
-    std::unordered_map<std::string, LastScore> last;
-    // Leads with recorded scores still in the batch worker's outbox (how
-    // many each): their next score waits for those to leave (`sent`).
-    std::unordered_map<std::string, std::size_t> unsent;
-    std::condition_variable sent;  // a lead left `unsent`
-  };
   // The score updates of one scoring batch (batch worker only), recorded in
   // order and published together, in one bus call, before the batch's
   // leases are given back (send_outbox). Once sent it is closed: later
   // scores of the batch publish at once.
   struct Outbox {
     std::vector<bus::Outgoing> messages;
-    std::vector<std::string> leads;  // each message's lead (contact_key)
+    std::vector<std::string> leads;  // each message's lead (PublishedScores::lead_key)
     bool open = true;
   };
 
@@ -271,8 +258,9 @@ class Api {
   std::mutex known_mu_;
   std::unordered_set<std::string> known_tenants_;
   std::unordered_set<std::string> known_contacts_;  // tenant \x1f contact
-  static constexpr std::size_t kShards = 64;
-  std::unique_ptr<ScoreShard[]> shards_;
+  // The last score published per lead; orders direct publishes behind a
+  // lead's updates queued in the batch worker's outbox.
+  PublishedScores published_;
   std::string event_id_prefix_;
   std::atomic<std::uint64_t> event_counter_{0};
   // Last: stopped and destroyed before what its callbacks use.

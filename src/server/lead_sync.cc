@@ -572,6 +572,7 @@ void LeadSync::apply_batched_locked(std::span<const Event> events, const std::ve
   lease_down_.store(false, std::memory_order_relaxed);
   std::vector<Local*> here(keys.size(), nullptr);
   std::vector<std::unique_ptr<HeldLease>> held(keys.size());
+  scoring::HeldWarmScores warm;  // the batch's warm scores: one cache trip, below
   for (std::size_t j = 0; j < keys.size(); ++j) {
     if (!(*taken)[j]) continue;  // held elsewhere: left to the caller
     leases_taken_.fetch_add(1, std::memory_order_relaxed);
@@ -585,7 +586,7 @@ void LeadSync::apply_batched_locked(std::span<const Event> events, const std::ve
       outcomes[i] = (*taken)[j].status();
       continue;
     }
-    outcomes[i] = apply_synced_locked(*here[j], keys[j], *held[j], events[i], now, score_of(i));
+    outcomes[i] = apply_synced_locked(*here[j], keys[j], *held[j], events[i], now, score_of(i), &warm);
     held[j]->carry_over();
   }
   std::vector<bus::LeaseRelease> releases;
@@ -595,6 +596,9 @@ void LeadSync::apply_batched_locked(std::span<const Event> events, const std::ve
     here[j]->created.reset();  // for this call only
     releases.push_back(held[j]->to_release());
   }
+  // Under the leases, as each score's own put would have been, so the cache
+  // keeps a lead's latest warm score across instances.
+  engine_.store_warm_scores(warm);
   if (before_release) before_release();  // the leads' scores leave under their leases
   start = SteadyClock::now();
   leases_->release_each(releases);
@@ -612,7 +616,7 @@ void LeadSync::note_local_lookup(const std::string& tenant_id, bool known) {
 
 Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
                                                          const Event& event, UnixSeconds now,
-                                                         const OnScore& on_score) {
+                                                         const OnScore& on_score, scoring::HeldWarmScores* warm) {
   LeadSnapshot& local = here.state;
   bool adopted = false;
   const std::string own_mark = event_mark(event.event_id);
@@ -625,7 +629,7 @@ Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std:
     } else {
       drop_held_marks(local, lease, own_mark);
     }
-    auto score = engine_.score(event.tenant_id, event.contact_id, now);
+    auto score = engine_.score(event.tenant_id, event.contact_id, now, warm);
     if (score && on_score) on_score(*score, adopted);
     return score;
   }
@@ -639,7 +643,7 @@ Result<scoring::LeadScore> LeadSync::apply_synced_locked(Local& here, const std:
     REAI_RETURN_IF_ERROR(rebuild_from_store(local, event.tenant_id, event.contact_id));
   }
   publish_locked(local, lease, own_mark);
-  auto score = engine_.score(event.tenant_id, event.contact_id, now);
+  auto score = engine_.score(event.tenant_id, event.contact_id, now, warm);
   if (score && on_score) on_score(*score, adopted);
   return score;
 }

@@ -168,10 +168,10 @@ class LeadSync {
   // apply_stored_event for each of `events` (all stored; a lead's events in
   // their store order), answering one outcome per event, in order. Active,
   // the leases of all their leads are taken in one round trip, the events
-  // applied in order (each lead's scores leaving under its lease) and the
-  // leases given back, with their snapshots, in one round trip: two trips
-  // per call instead of two per event; the local locks of all the leads are
-  // held meanwhile. Never waits for a lease: the events of a lead whose
+  // applied in order (each lead's scores leaving under its lease), their
+  // warm scores stored in one cache call and the leases given back, with
+  // their snapshots, in one round trip: three trips per call instead of
+  // three per event; the local locks of all the leads are held meanwhile. Never waits for a lease: the events of a lead whose
   // lease is held elsewhere are not applied and answer ResourceExhausted,
   // for the caller to apply with apply_stored_event (which waits), in order
   // and before any later event of that lead. When the lease service cannot
@@ -284,8 +284,11 @@ class LeadSync {
                             const std::function<void()>& before_release,
                             std::vector<std::optional<Result<scoring::LeadScore>>>& outcomes);
   void note_lease_time(std::chrono::steady_clock::time_point start);
+  // `warm` (the batched path) takes the score's warm score, for the caller
+  // to store before the lease is given back; null: stored at once.
   Result<scoring::LeadScore> apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
-                                                 const Event& event, UnixSeconds now, const OnScore& on_score);
+                                                 const Event& event, UnixSeconds now, const OnScore& on_score,
+                                                 scoring::HeldWarmScores* warm = nullptr);
   Result<scoring::LeadScore> contact_synced_locked(Local& here, HeldLease& lease, const Contact& contact,
                                                    const std::string& mark, UnixSeconds now, const OnScore& on_score);
   Result<scoring::LeadScore> apply_alone(Local& local, const std::string& key, const OnScore& on_score,

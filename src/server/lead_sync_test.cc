@@ -5,14 +5,17 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "core/time.h"
+#include "scoring/synthetic_history.h"
 
 namespace reai::server {
 namespace {
@@ -858,6 +861,104 @@ TEST(LeadSnapshot, RoundTripsExactlyAndRefusesAnythingElse) {
   std::string huge = bytes;
   huge[3 + 8 + 1] = '\x7f';  // first string length of the contact: absurd
   EXPECT_FALSE(decode_snapshot(huge, "t_sync", "l1"));
+}
+
+
+// The in-process cache, counting how warm scores reach it; `on_put_each`
+// runs as each put_each arrives.
+class CountingCache final : public bus::Cache {
+ public:
+  explicit CountingCache(const Clock& clock) : cache_(bus::make_in_process_cache(clock)) {}
+  std::optional<std::string> get(std::string_view key) override { return cache_->get(key); }
+  void put(std::string_view key, std::string value, UnixSeconds ttl) override {
+    ++puts;
+    cache_->put(key, std::move(value), ttl);
+  }
+  void put_each(std::span<const bus::CachePut> entries) override {
+    ++put_eachs;
+    entries_put_together += entries.size();
+    if (on_put_each) on_put_each();
+    cache_->put_each(entries);
+  }
+  void erase(std::string_view key) override { cache_->erase(key); }
+  bus::CacheStats stats() const override { return cache_->stats(); }
+  Status health() override { return cache_->health(); }
+
+  std::atomic<int> puts{0}, put_eachs{0};
+  std::atomic<std::size_t> entries_put_together{0};
+  std::function<void()> on_put_each;
+
+ private:
+  std::unique_ptr<bus::Cache> cache_;
+};
+
+class OneModel final : public scoring::ModelRegistry {
+ public:
+  explicit OneModel(std::shared_ptr<const scoring::LeadModel> m) : m_(std::move(m)) {}
+  std::shared_ptr<const scoring::LeadModel> lead_model(std::string_view) const override { return m_; }
+
+ private:
+  std::shared_ptr<const scoring::LeadModel> m_;
+};
+
+// A model trained on a small synthetic history (warm scores are kept for
+// model scores only).
+std::shared_ptr<const scoring::LeadModel> small_model() {
+  namespace fs = std::filesystem;
+  const std::string dir = (fs::temp_directory_path() / ("reai_lead_sync_" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  const auto history = scoring::testing_support::make_history(600, scoring::testing_support::kStart,
+                                                              200 * scoring::testing_support::kDay, 7, "c");
+  scoring::TrainLeadOptions options;
+  options.example_ages_hours = {1, 24, 168};
+  options.nthread = 2;
+  options.progress = false;
+  EXPECT_TRUE(scoring::train_lead_model(history.contacts, history.events, history.stages, dir, options));
+  auto model = scoring::load_lead_model(dir);
+  fs::remove_all(dir);
+  EXPECT_TRUE(model) << model.status().to_string();
+  return model ? *model : nullptr;
+}
+
+// A batch's warm scores reach the cache in one call, under the batch's
+// leases (before they are given back), holding each lead's latest score;
+// an event applied alone puts its own at once.
+TEST_F(LeadSyncTest, ABatchsWarmScoresReachTheCacheInOneCallBeforeTheLeasesGoBack) {
+  auto model = small_model();
+  ASSERT_TRUE(model);
+  OneModel registry(model);
+  ManualClock clock(kT0);
+  CountingCache cache(clock);
+  scoring::LeadScoringEngine engine(registry, &cache);
+  LeadSync sync(*store_, &leases_, engine);
+  for (const char* l : {"l1", "l2"}) store_contact(l);
+  const std::vector<Event> batch = {make_event("l1", 1, kT0 + 10, EventType::kSmsOut),
+                                    make_event("l2", 2, kT0 + 20, EventType::kPropertyView),
+                                    make_event("l1", 3, kT0 + 30, EventType::kSmsIn)};
+  sync.will_store(batch);
+  for (const Event& e : batch) store_event(e);
+  int released_before_put = -1;
+  cache.on_put_each = [&] { released_before_put = leases_.release_eachs.load(); };
+  const auto outcomes = sync.apply_stored_events(batch, kT0 + 100, nullptr);
+  for (const auto& o : outcomes) {
+    ASSERT_TRUE(o) << o.status().message();
+    ASSERT_TRUE(o->fallback_reason.empty()) << o->fallback_reason;
+  }
+  EXPECT_EQ(cache.put_eachs.load(), 1);
+  EXPECT_EQ(cache.entries_put_together.load(), 3u);
+  EXPECT_EQ(cache.puts.load(), 0);
+  EXPECT_EQ(released_before_put, 0);
+  EXPECT_EQ(leases_.release_eachs.load(), 1);
+  // l1's latest (its second event's) is the one kept.
+  const std::string l1_warm = cache.get("score:t_sync:l1").value_or("");
+  EXPECT_NE(l1_warm.find("\"events_count\":" + std::to_string(outcomes[2]->events_count)), std::string::npos)
+      << l1_warm;
+
+  const Event alone = make_event("l2", 4, kT0 + 40, EventType::kCallIn);
+  store_event_on(sync, alone);
+  ASSERT_TRUE(sync.apply_stored_event(alone, kT0 + 100, nullptr));
+  EXPECT_EQ(cache.puts.load(), 1);
+  EXPECT_EQ(cache.put_eachs.load(), 1);
 }
 
 }  // namespace
