@@ -20,6 +20,7 @@
 #include "models/models.h"
 #include "property/features.h"
 #include "property/hedonic.h"
+#include "property/model_file.h"
 #include "property/property.h"
 #include "property/schema.h"
 
@@ -814,16 +815,9 @@ Status ValuationModel::save(const std::string& dir) const {
 }
 
 Result<ValuationModel> ValuationModel::load(const std::string& dir) {
-  auto text = read_text_file(dir + "/model.json");
-  if (!text) return not_found("no valuation model in " + dir + " (" + text.status().message() + ")");
-  json::error_code ec;
-  json::value root = json::parse(*text, ec);
-  if (ec || !root.is_object()) return invalid_argument(dir + "/model.json does not parse");
-  const auto& o = root.get_object();
-  const json::value* format = o.if_contains("format");
-  if (format == nullptr || !format->is_string() || format->get_string() != kFormat) {
-    return invalid_argument(dir + "/model.json is not a " + std::string(kFormat) + " model");
-  }
+  auto root = read_model_root(dir, "valuation", kFormat);
+  if (!root) return root.status();
+  const json::object& o = *root;
   auto impl = std::make_unique<Impl>();
   const json::value* target = o.if_contains("target");
   const json::value* columns = o.if_contains("columns");

@@ -15,6 +15,7 @@
 #include "core/files.h"
 #include "models/models.h"
 #include "property/matching.h"
+#include "property/model_file.h"
 
 namespace reai::property {
 namespace json = boost::json;
@@ -446,16 +447,9 @@ Status MatchModel::save(const std::string& dir) const {
 }
 
 Result<MatchModel> MatchModel::load(const std::string& dir) {
-  auto text = read_text_file(dir + "/model.json");
-  if (!text) return not_found("no match model in " + dir + " (" + text.status().message() + ")");
-  json::error_code ec;
-  json::value root = json::parse(*text, ec);
-  if (ec || !root.is_object()) return invalid_argument(dir + "/model.json does not parse");
-  const auto& o = root.get_object();
-  const json::value* format = o.if_contains("format");
-  if (format == nullptr || !format->is_string() || format->get_string() != kFormat) {
-    return invalid_argument(dir + "/model.json is not a " + std::string(kFormat) + " model");
-  }
+  auto root = read_model_root(dir, "match", kFormat);
+  if (!root) return root.status();
+  const json::object& o = *root;
   const json::value* features = o.if_contains("features");
   const auto expected = match_feature_names();
   if (features == nullptr || !features->is_array() || features->get_array().size() != expected.size()) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <sstream>
 
@@ -340,6 +341,30 @@ TEST(ValuationTest, SaveAndLoadReproducePredictions) {
   }
   std::filesystem::remove_all(dir);
   EXPECT_EQ(ValuationModel::load(dir).status().code(), StatusCode::kNotFound);
+}
+
+// A model directory holding no model, a broken file or another kind's model
+// is refused with a message that says which.
+TEST(ValuationTest, LoadNamesAMissingBrokenOrForeignModel) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("avm_envelope_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto missing = ValuationModel::load(dir.string());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("no valuation model in " + dir.string()), std::string::npos);
+  const std::pair<std::string, std::string> cases[] = {
+      {"{not json", "model.json does not parse"},
+      {"[1, 2]", "model.json does not parse"},
+      {R"({"format":"reai-match-1"})", "model.json is not a reai-avm-1 model"},
+      {R"({"target":"Sale_Price"})", "model.json is not a reai-avm-1 model"},
+  };
+  for (const auto& [text, needle] : cases) {
+    std::ofstream(dir / "model.json") << text;
+    auto loaded = ValuationModel::load(dir.string());
+    EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_NE(loaded.status().message().find(needle), std::string::npos) << loaded.status().to_string();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ValuationTest, WorksOnAnotherMarketsColumns) {
