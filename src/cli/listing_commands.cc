@@ -2,10 +2,6 @@
 // --id-column or file stem + 1-based row, `ames.csv` row 12 is `ames-0012`).
 #include "cli/listing_commands.h"
 
-#include <charconv>
-#include <cmath>
-#include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -15,39 +11,13 @@
 #include "cli/cli.h"
 #include "core/time.h"
 #include "property/inventory.h"
+#include "property/matching.h"
 #include "property/property.h"
 #include "property/schema.h"
 #include "store/store.h"
 
 namespace reai::cli {
 namespace {
-
-int column_of(const property::SalesTable& t, const std::string& name) {
-  for (std::size_t c = 0; c < t.header.size(); ++c) {
-    if (t.header[c] == name) return static_cast<int>(c);
-  }
-  return -1;
-}
-
-// "$350,000" or "350000" -> 350000; nullopt when not a positive number.
-std::optional<double> parse_list_price(std::string_view cell) {
-  std::string cleaned;
-  for (char ch : cell) {
-    if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
-  }
-  double v = 0;
-  auto [p, ec] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), v);
-  if (cleaned.empty() || ec != std::errc() || p != cleaned.data() + cleaned.size() || !std::isfinite(v) || v <= 0) {
-    return std::nullopt;
-  }
-  return v;
-}
-
-std::string row_id(const std::string& stem, std::size_t row) {
-  char digits[32];
-  std::snprintf(digits, sizeof digits, "%04zu", row);
-  return stem + "-" + digits;
-}
 
 struct Avm {
   std::optional<property::ValuationModel> model;
@@ -93,27 +63,10 @@ struct ListingRows {
   std::size_t no_price = 0, bad = 0;
 };
 
-struct ListingColumns {
-  int price = -1;
-  int id = -1;  // -1: ids from the file stem and row
-};
-
-Result<ListingColumns> listing_columns(const ImportListingsArgs& args, const property::SalesTable& table) {
-  ListingColumns cols;
-  cols.price = column_of(table, args.price_column);
-  if (cols.price < 0) return invalid_argument(args.listings + ": missing price column '" + args.price_column + "'");
-  if (!args.id_column.empty()) {
-    cols.id = column_of(table, args.id_column);
-    if (cols.id < 0) return invalid_argument(args.listings + ": missing id column '" + args.id_column + "'");
-  }
-  return cols;
-}
-
 // Every row checked before anything is written; a bad row is reported with
 // its line and counted.
-ListingRows read_listing_rows(const ImportListingsArgs& args, const property::SalesTable& table, ListingColumns cols,
+ListingRows read_listing_rows(const ImportListingsArgs& args, const property::SalesTable& table, property::ListingKeyColumns cols,
                               const Avm& avm, const std::vector<property::Valuation>& values, UnixSeconds now) {
-  const std::string stem = std::filesystem::path(args.listings).stem().string();
   const std::vector<int> skip = cols.id >= 0 ? std::vector<int>{cols.price, cols.id} : std::vector<int>{cols.price};
   ListingRows out;
   std::unordered_set<std::string> ids;
@@ -128,12 +81,12 @@ ListingRows read_listing_rows(const ImportListingsArgs& args, const property::Sa
       ++out.no_price;
       continue;
     }
-    const auto price = parse_list_price(cells[cols.price]);
+    const auto price = property::parse_listing_price(cells[cols.price]);
     if (!price) {
       fail("price '" + cells[cols.price] + "' is not a positive number");
       continue;
     }
-    const std::string id = cols.id >= 0 ? cells[cols.id] : row_id(stem, r + 1);
+    const std::string id = cols.id >= 0 ? cells[cols.id] : property::listing_row_id(args.listings, r + 1);
     if (property::is_missing_cell(id)) {
       fail("empty id");
       continue;
@@ -189,7 +142,7 @@ int run_import_listings(const ImportListingsArgs& args) {
   std::cerr << "reai import listings: reading " << args.listings << "\n";
   auto table = property::read_sales_csv(args.listings);
   if (!table) return report_failure(table.status());
-  auto cols = listing_columns(args, *table);
+  auto cols = property::find_listing_key_columns(*table, {args.price_column, args.id_column});
   if (!cols) return report_failure(cols.status());
   auto avm = load_avm(args);
   if (!avm) return report_failure(avm.status());

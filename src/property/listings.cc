@@ -36,51 +36,12 @@ int find_column(const Schema& schema, Pred pred) {
   return -1;
 }
 
-std::string id_stem(const std::string& path) {
-  std::filesystem::path p(path);
-  return p.stem().string();
-}
-
-std::string padded_id(const std::string& stem, std::size_t row) {
-  char digits[32];
-  std::snprintf(digits, sizeof digits, "%04zu", row);
-  return stem + "-" + digits;
-}
-
-// Price cells: plain numbers or "$350,000".
-bool parse_price(std::string_view cell, double* out) {
-  std::string cleaned;
-  for (char ch : cell) {
-    if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
-  }
-  if (cleaned.empty()) return false;
-  auto [p, ec] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), *out);
-  return ec == std::errc() && p == cleaned.data() + cleaned.size() && std::isfinite(*out);
-}
-
 // Index of the table column called `name`, or -1.
 int column_index(const SalesTable& table, const std::string& name) {
   for (std::size_t c = 0; c < table.header.size(); ++c) {
     if (table.header[c] == name) return static_cast<int>(c);
   }
   return -1;
-}
-
-// The price column and the optional id column (-1: ids from the file name).
-struct KeyColumns {
-  int price = -1, id = -1;
-};
-
-Result<KeyColumns> find_key_columns(const SalesTable& table, const ListingOptions& options) {
-  if (options.price_column.empty()) return invalid_argument("a price column is required (--price-column)");
-  KeyColumns keys;
-  keys.price = column_index(table, options.price_column);
-  if (keys.price < 0) return invalid_argument(table.name + ": missing price column '" + options.price_column + "'");
-  if (!options.id_column.empty()) {
-    keys.id = column_index(table, options.id_column);
-    if (keys.id < 0) return invalid_argument(table.name + ": missing id column '" + options.id_column + "'");
-  }
-  return keys;
 }
 
 // Schema columns (-1 when absent) that mean the same thing in any market's
@@ -166,6 +127,36 @@ std::string describe_catalog(const Schema& schema, const CatalogColumns& cols, s
 }
 
 }  // namespace
+
+Result<ListingKeyColumns> find_listing_key_columns(const SalesTable& table, const ListingOptions& options) {
+  if (options.price_column.empty()) return invalid_argument("a price column is required (--price-column)");
+  ListingKeyColumns keys;
+  keys.price = column_index(table, options.price_column);
+  if (keys.price < 0) return invalid_argument(table.name + ": missing price column '" + options.price_column + "'");
+  if (!options.id_column.empty()) {
+    keys.id = column_index(table, options.id_column);
+    if (keys.id < 0) return invalid_argument(table.name + ": missing id column '" + options.id_column + "'");
+  }
+  return keys;
+}
+
+std::optional<double> parse_listing_price(std::string_view cell) {
+  std::string cleaned;
+  for (char ch : cell) {
+    if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
+  }
+  double price = 0;
+  auto [end, ec] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), price);
+  if (cleaned.empty() || ec != std::errc() || end != cleaned.data() + cleaned.size()) return std::nullopt;
+  if (!std::isfinite(price) || price <= 0) return std::nullopt;
+  return price;
+}
+
+std::string listing_row_id(const std::string& path, std::size_t row) {
+  char digits[32];
+  std::snprintf(digits, sizeof digits, "%04zu", row);
+  return std::filesystem::path(path).stem().string() + "-" + digits;
+}
 
 struct CatalogBuilder {
   // Comparables estimate: a listing's value is its own size priced at the
@@ -297,9 +288,8 @@ struct CatalogBuilder {
   // a price or id that cannot be read refuses the file. source_rows gets the
   // table row of each listing.
   static Status read_listings(ListingCatalog& c, const EncodedTable& t, const CatalogColumns& cols,
-                              const KeyColumns& keys, std::vector<std::size_t>* source_rows) {
+                              const ListingKeyColumns& keys, std::vector<std::size_t>* source_rows) {
     const SalesTable& table = t.table;
-    const std::string stem = id_stem(table.name);
     for (std::size_t r = 0; r < table.rows.size(); ++r) {
       const auto& row = table.rows[r];
       const std::string_view cell = row[keys.price];
@@ -308,8 +298,8 @@ struct CatalogBuilder {
         ++c.skipped_rows_;
         continue;
       }
-      double price = 0;
-      if (!parse_price(cell, &price) || price <= 0) {
+      const std::optional<double> price = parse_listing_price(cell);
+      if (!price) {
         return invalid_argument(table.name + " line " + std::to_string(line) + ": price '" + std::string(cell) +
                                 "' is not a positive number");
       }
@@ -321,10 +311,10 @@ struct CatalogBuilder {
           return invalid_argument(table.name + " line " + std::to_string(line) + ": empty id");
         }
       } else {
-        l.id = padded_id(stem, r + 1);
+        l.id = listing_row_id(table.name, r + 1);
       }
-      l.price = price;
-      l.log_price = static_cast<float>(std::log(price));
+      l.price = *price;
+      l.log_price = static_cast<float>(std::log(*price));
       l.neighbourhood = t.level(r, cols.neighbourhood);
       l.style = t.level(r, cols.style);
       l.beds = cols.beds >= 0 ? t.cell(r, cols.beds) : kNaN;
@@ -415,7 +405,7 @@ struct CatalogBuilder {
 };
 
 Result<ListingCatalog> ListingCatalog::build(const SalesTable& table, const ListingOptions& options) {
-  auto keys = find_key_columns(table, options);
+  auto keys = find_listing_key_columns(table, options);
   if (!keys) return keys.status();
   const Schema schema = infer_schema(table, keys->price);
   const CatalogColumns cols = find_catalog_columns(schema);
@@ -506,7 +496,7 @@ ListingCatalog ListingCatalog::generate(std::size_t n, unsigned seed) {
   for (int k = 0; k < kStyles; ++k) c.style_names_.push_back("style" + std::to_string(k));
   for (std::size_t i = 0; i < n; ++i) {
     Listing& l = c.listings_[i];
-    l.id = padded_id("gen", i + 1);
+    l.id = listing_row_id("gen", i + 1);
     l.row = i + 1;
     l.neighbourhood = static_cast<int>(rng() % kNeighbourhoods);
     l.style = static_cast<int>(rng() % kStyles);

@@ -33,6 +33,22 @@ struct ListingOptions {
   std::string id_column;     // empty: ids are "<file stem>-<row, 4 digits>"
 };
 
+// The price column and the optional id column of a listings file; id -1 when
+// ids come from the file name (listing_row_id). InvalidArgument naming the
+// file (table.name) when the price column is unnamed or either is missing.
+struct ListingKeyColumns {
+  int price = -1, id = -1;
+};
+Result<ListingKeyColumns> find_listing_key_columns(const SalesTable& table, const ListingOptions& options);
+
+// A list price cell, "350000" or "$350,000"; nullopt unless it is a positive
+// finite number.
+std::optional<double> parse_listing_price(std::string_view cell);
+
+// The id of 1-based data row `row` of a file without an id column:
+// "<stem of path>-<row, at least 4 digits>", e.g. "ames-0012".
+std::string listing_row_id(const std::string& path, std::size_t row);
+
 // One listing's matching attributes. Missing numbers are NaN, missing codes -1.
 struct Listing {
   std::string id;

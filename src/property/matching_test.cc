@@ -110,6 +110,31 @@ TEST(ListingCatalog, IdColumnAndBadInput) {
   EXPECT_EQ(ListingCatalog::load("tests/fixtures/no_such.csv", {"price", ""}).status().code(), StatusCode::kNotFound);
 }
 
+// The import command and ListingCatalog read listings files through these,
+// so both give a file's rows the same ids and prices.
+TEST(ListingFile, KeyColumnsPricesAndRowIds) {
+  auto table = parse_sales_csv("mls,price\nA1,250000\n", "/data/x.csv");
+  ASSERT_TRUE(table.has_value());
+  auto keys = find_listing_key_columns(*table, {"price", "mls"});
+  ASSERT_TRUE(keys.has_value());
+  EXPECT_EQ(keys->price, 1);
+  EXPECT_EQ(keys->id, 0);
+  EXPECT_EQ(find_listing_key_columns(*table, {"price", ""})->id, -1);
+  auto no_id = find_listing_key_columns(*table, {"price", "listing_id"});
+  ASSERT_FALSE(no_id.has_value());
+  EXPECT_EQ(no_id.status().message(), "/data/x.csv: missing id column 'listing_id'");
+  EXPECT_EQ(find_listing_key_columns(*table, {"", ""}).status().code(), StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(parse_listing_price("$350,000"), 350000.0);
+  EXPECT_EQ(parse_listing_price("1250.5"), 1250.5);
+  for (std::string_view bad : {"", "$", "0", "-5", "cheap", "12abc", "inf", "nan", "1e999"}) {
+    EXPECT_FALSE(parse_listing_price(bad).has_value()) << bad;
+  }
+
+  EXPECT_EQ(listing_row_id("/data/ames.csv", 12), "ames-0012");
+  EXPECT_EQ(listing_row_id("ames.csv", 12345), "ames-12345");
+}
+
 TEST(BuyerPreferences, StatedCriteriaAndWeights) {
   auto c = ames();
   BuyerPreferences p(c, {180000.0, 3, "old_town"});
