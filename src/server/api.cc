@@ -442,7 +442,7 @@ Api::TokenRoute Api::match_token_route(std::string_view path) {
   else if (path == "/api/admin/reload") m.route = Route::kAdminReload;
   else if (is_websocket_path(path)) m.route = Route::kRealtimeScoring;
   if (m.route == Route::kUnmatched) m.route = PredictionRoutes::match(path, &m.prediction_id);
-  if (path.substr(0, kContactsPrefix.size()) == kContactsPrefix) m.route = contact_route(path, &m.contact_id);
+  if (m.route == Route::kUnmatched) m.route = contact_route(path, &m.contact_id);
   if (is_track_record_path(path, &m.agent_id)) m.route = Route::kAgentTrackRecord;
   if (m.route == Route::kUnmatched) {
     std::string_view raw_id;
