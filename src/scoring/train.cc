@@ -631,7 +631,8 @@ struct ModelMetadata {
   int boosting_rounds;
   double base_rate;
   const ValidationCalibration& calibration;
-  LevelFit& level;
+  const models::AgeLogitCalibration& level_map;
+  json::array level_per_age;
   const features::TrackRecordBook& book;
 };
 
@@ -662,8 +663,8 @@ json::object metadata_json(ModelMetadata m, const TrainLeadReport& report, json:
   meta["calibration_shift"] = m.calibration.served_shift;
   meta["level_calibration"] =
       json::object{{"method", "seasonal level drift, log-odds intercept per example age (train.cc)"},
-                   {"map", json::parse(m.level.map.to_json())},
-                   {"per_age", std::move(m.level.per_age)}};
+                   {"map", json::parse(m.level_map.to_json())},
+                   {"per_age", std::move(m.level_per_age)}};
   meta["track_records"] = json::parse(m.book.to_json());
   return meta;
 }
@@ -720,7 +721,8 @@ Result<TrainLeadReport> train_lead_model(const std::vector<Contact>& contacts, c
   json::array validation = validation_metrics(*data, x, *calibration, ages, *level_fit, progress, &report);
   report.version = model_version(forest->early_stopped_json);
   const json::object meta = metadata_json({history, ages, contacts.size(), val_from, forest->rounds,
-                                           base_rate(history, *usable), *calibration, *level_fit, book},
+                                           base_rate(history, *usable), *calibration, level_fit->map,
+                                           std::move(level_fit->per_age), book},
                                           report, std::move(validation));
   REAI_RETURN_IF_ERROR(write_model(out_dir, forest->served_json, meta));
   report.seconds = progress.seconds();
