@@ -23,23 +23,25 @@ PublishedScores::Last PublishedScores::last_of(const scoring::LeadScore& score) 
   return last;
 }
 
-bool PublishedScores::record(const scoring::LeadScore& s, bool queued, const Send& send) {
+PublishedScores::Admission PublishedScores::admit(const scoring::LeadScore& s, bool queued) {
   const std::string key = lead_key(s);
   Shard& shard = shard_for(key);
-  std::unique_lock lock(shard.mu);
+  Admission admitted{std::unique_lock(shard.mu)};
   // Queued updates of this lead leave first; this one is recorded after
   // them. (Not the batch's own updates: its batch is sent before it
   // publishes directly.)
-  if (!queued && !shard.queued.empty()) shard.sent.wait(lock, [&] { return !shard.queued.contains(key); });
+  if (!queued && !shard.queued.empty()) {
+    shard.sent.wait(admitted.lock, [&] { return !shard.queued.contains(key); });
+  }
   Last& last = shard.last[key];
   bool same = last.score == s.score && last.band == s.band && last.reason_features.size() == s.reasons.size();
   for (std::size_t i = 0; same && i < s.reasons.size(); ++i) same = last.reason_features[i] == s.reasons[i].feature;
-  if (same) return false;
-  const bool moved = last.score != s.score || last.band != s.band;
+  if (same) return admitted;
+  admitted.changed = true;
+  admitted.moved = last.score != s.score || last.band != s.band;
   last = last_of(s);
   if (queued) ++shard.queued[key];
-  send(moved);
-  return true;
+  return admitted;
 }
 
 void PublishedScores::sent(std::span<const std::string> lead_keys) {

@@ -7,7 +7,6 @@
 
 #include <condition_variable>
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -29,17 +28,22 @@ class PublishedScores {
   // The key record() and sent() know the score's lead by.
   static std::string lead_key(const scoring::LeadScore& score);
 
-  // Sends a recorded update (publishes it, or queues it in a batch). Runs
-  // under the lead's lock, so a lead's updates leave in the order recorded;
-  // `moved`: the score or band changed (not only the reasons).
-  using Send = std::function<void(bool moved)>;
-  // Records `score` as its lead's last published one and runs `send`, or
-  // answers false and runs nothing when it equals the last one (score, band
-  // and reason features). queued = false (a direct publish): first waits
-  // while the lead has queued updates not yet sent. queued = true: the
-  // update waits in a batch; the lead counts one more queued update until
-  // sent() names it.
-  bool record(const scoring::LeadScore& score, bool queued, const Send& send);
+  // Records `score` as its lead's last published one and runs
+  // `send(bool moved)` (publishes it, or queues it in a batch), or answers
+  // false and runs nothing when it equals the last one (score, band and
+  // reason features). `send` runs under the lead's lock, so a lead's updates
+  // leave in the order recorded; `moved`: the score or band changed (not only
+  // the reasons). queued = false (a direct publish): first waits while the
+  // lead has queued updates not yet sent. queued = true: the update waits in
+  // a batch; the lead counts one more queued update until sent() names it.
+  // A template so the hot path builds no std::function per score.
+  template <class Send>
+  bool record(const scoring::LeadScore& score, bool queued, Send&& send) {
+    Admission admitted = admit(score, queued);
+    if (!admitted.changed) return false;
+    send(admitted.moved);
+    return true;
+  }
   // The batch holding queued updates of these leads (lead_key of each
   // update, one per update) was sent: direct publishes waiting on them go on.
   void sent(std::span<const std::string> lead_keys);
@@ -61,6 +65,12 @@ class PublishedScores {
     std::unordered_map<std::string, std::size_t> queued;  // leads with unsent updates: how many each
     std::condition_variable sent;  // a lead left `queued`
   };
+  // admit()'s answer; holds the lead's shard lock while `changed`.
+  struct Admission {
+    std::unique_lock<std::mutex> lock;
+    bool changed = false, moved = false;
+  };
+  Admission admit(const scoring::LeadScore& score, bool queued);
   static constexpr std::size_t kShards = 64;
   Shard& shard_for(const std::string& key);
   static Last last_of(const scoring::LeadScore& score);
