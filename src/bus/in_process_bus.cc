@@ -5,14 +5,14 @@
 // Ordering: a publisher holds its tenant's channel lock while it assigns the
 // seq and delivers, so concurrent publishers of one tenant are serialised and
 // every subscriber sees 1, 2, 3... in order. Tenants publish in parallel.
+#include <algorithm>
 #include <deque>
 #include <mutex>
-#include <shared_mutex>
-#include <unordered_map>
 #include <utility>
 
 #include "bus/bus.h"
 #include "bus/subscriber_set.h"
+#include "bus/tenant_channels.h"
 
 namespace reai::bus {
 namespace {
@@ -21,12 +21,6 @@ struct Channel {
   std::mutex mu;
   std::uint64_t last_seq = 0;    // guarded by mu
   std::deque<BusMessage> replay;  // guarded by mu; seqs are contiguous
-};
-
-// Hashing string_view lookups without building a std::string per publish.
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 class InProcessBus final : public Bus {
@@ -39,7 +33,7 @@ class InProcessBus final : public Bus {
     if (tenant_id.empty()) return invalid_argument("publish: empty tenant id");
     // Handlers may dereference the payload unconditionally.
     if (!payload) payload = std::make_shared<const std::string>();
-    Channel& channel = channel_for(tenant_id);
+    Channel& channel = channels_.get(tenant_id);
     std::lock_guard lock(channel.mu);
     BusMessage message{std::string(tenant_id), ++channel.last_seq, std::string(topic), std::move(payload)};
     remember(channel, message);
@@ -56,14 +50,14 @@ class InProcessBus final : public Bus {
   void unsubscribe(SubscriptionId id) override { subscribers_.unsubscribe(id); }
 
   Result<ReplayResult> since(std::string_view tenant_id, std::uint64_t since_seq) override {
-    Channel* channel = find_channel(tenant_id);
+    Channel* channel = channels_.find(tenant_id);
     if (channel == nullptr) return ReplayResult{{}, since_seq == 0};
     std::lock_guard lock(channel->mu);
     return replay_after(*channel, since_seq);
   }
 
   std::uint64_t last_seq(std::string_view tenant_id) override {
-    Channel* channel = find_channel(tenant_id);
+    Channel* channel = channels_.find(tenant_id);
     if (channel == nullptr) return 0;
     std::lock_guard lock(channel->mu);
     return channel->last_seq;
@@ -109,25 +103,9 @@ class InProcessBus final : public Bus {
     return result;
   }
 
-  Channel* find_channel(std::string_view tenant_id) {
-    std::shared_lock lock(channels_mu_);
-    auto it = channels_.find(tenant_id);
-    return it == channels_.end() ? nullptr : it->second.get();
-  }
-
-  // Channels are never removed, so the reference outlives the map lock.
-  Channel& channel_for(std::string_view tenant_id) {
-    if (Channel* existing = find_channel(tenant_id)) return *existing;
-    std::unique_lock lock(channels_mu_);
-    auto [it, inserted] = channels_.try_emplace(std::string(tenant_id), nullptr);
-    if (inserted) it->second = std::make_unique<Channel>();
-    return *it->second;
-  }
-
   const std::size_t replay_capacity_;
 
-  std::shared_mutex channels_mu_;
-  std::unordered_map<std::string, std::unique_ptr<Channel>, StringHash, std::equal_to<>> channels_;
+  TenantChannels<Channel> channels_;
 
   SubscriberSet subscribers_;
   SubscriberSet notices_;  // apart: no seq, no replay, never the hub's

@@ -21,11 +21,11 @@
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "bus/bus.h"
 #include "bus/redis_connection.h"
 #include "bus/subscriber_set.h"
+#include "bus/tenant_channels.h"
 
 namespace reai::bus {
 namespace {
@@ -97,11 +97,6 @@ struct Channel {
   std::deque<BusMessage> ring;        // what was delivered here, oldest first
 };
 
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
 std::uint64_t to_u64(std::string_view s) {
   std::uint64_t v = 0;
   std::from_chars(s.data(), s.data() + s.size(), v);
@@ -144,7 +139,7 @@ class RedisBus final : public Bus {
                                 std::shared_ptr<const std::string> payload) override {
     if (tenant_id.empty()) return invalid_argument("publish: empty tenant id");
     if (!payload) payload = std::make_shared<const std::string>();
-    Channel& channel = channel_for(tenant_id);
+    Channel& channel = channels_.get(tenant_id);
     for (;;) {
       if (up_.load()) {
         if (auto seq = publish_remote(tenant_id, topic, *payload)) {
@@ -182,7 +177,7 @@ class RedisBus final : public Bus {
     if (up_.load()) {
       if (auto remote = since_remote(tenant_id, since_seq)) return std::move(*remote);
     }
-    Channel* channel = find_channel(tenant_id);
+    Channel* channel = channels_.find(tenant_id);
     if (channel == nullptr) return ReplayResult{{}, since_seq == 0};
     std::lock_guard lock(channel->mu);
     return since_local(*channel, since_seq);
@@ -196,7 +191,7 @@ class RedisBus final : public Bus {
       if (reply) return redis::reply_integer(reply->get());
       mark_down(reply.status().message());
     }
-    Channel* channel = find_channel(tenant_id);
+    Channel* channel = channels_.find(tenant_id);
     if (channel == nullptr) return 0;
     std::lock_guard lock(channel->mu);
     return channel->last;
@@ -272,7 +267,7 @@ class RedisBus final : public Bus {
     }
     up_.store(false);
     // Publishers waiting for the reader give up and deliver locally.
-    for (Channel* channel : all_channels()) {
+    for (auto& [tenant, channel] : channels_.all()) {
       std::lock_guard lock(channel->mu);
       channel->delivered.notify_all();
     }
@@ -348,7 +343,7 @@ class RedisBus final : public Bus {
       const std::string_view tenant = messages[i].tenant_id;
       if (std::find(waited.begin(), waited.end(), tenant) != waited.end()) continue;
       waited.push_back(tenant);
-      wait_for_own_delivery(channel_for(tenant), seqs[i]);
+      wait_for_own_delivery(channels_.get(tenant), seqs[i]);
     }
   }
 
@@ -482,7 +477,7 @@ class RedisBus final : public Bus {
       BusMessage m{field(fields, "tenant"), to_u64(field(fields, "seq")), field(fields, "t"),
                    std::make_shared<const std::string>(field(fields, "p"))};
       if (m.tenant_id.empty()) continue;
-      Channel& channel = channel_for(m.tenant_id);
+      Channel& channel = channels_.get(m.tenant_id);
       std::lock_guard lock(channel.mu);
       deliver_locked(channel, m);
     }
@@ -511,7 +506,7 @@ class RedisBus final : public Bus {
       if (!pub_conn_.connected()) {
         if (Status s = pub_conn_.connect(endpoint_, kCommandTimeout); !s) return s;
       }
-      for (Channel* channel : all_channels_with_names(&tenants)) (void)channel;
+      tenants = last_delivered();
       for (auto& [tenant, last] : tenants) {
         const std::string key = seq_key(tenant);
         const std::string floor = std::to_string(last);
@@ -536,42 +531,12 @@ class RedisBus final : public Bus {
     stop_cv_.wait_for(lock, d, [this] { return stopping_; });
   }
 
-  // --- channels ------------------------------------------------------------
-
-  Channel* find_channel(std::string_view tenant_id) {
-    std::shared_lock lock(channels_mu_);
-    auto it = channels_.find(tenant_id);
-    return it == channels_.end() ? nullptr : it->second.get();
-  }
-
-  // Channels are never removed, so the reference outlives the map lock.
-  Channel& channel_for(std::string_view tenant_id) {
-    if (Channel* existing = find_channel(tenant_id)) return *existing;
-    std::unique_lock lock(channels_mu_);
-    auto [it, inserted] = channels_.try_emplace(std::string(tenant_id), nullptr);
-    if (inserted) it->second = std::make_unique<Channel>();
-    return *it->second;
-  }
-
-  std::vector<Channel*> all_channels() {
-    std::shared_lock lock(channels_mu_);
-    std::vector<Channel*> out;
-    for (auto& [name, channel] : channels_) out.push_back(channel.get());
-    return out;
-  }
-
-  // Also fills (tenant, last delivered seq) for each channel.
-  std::vector<Channel*> all_channels_with_names(std::vector<std::pair<std::string, std::uint64_t>>* names) {
-    std::vector<std::pair<std::string, Channel*>> found;
-    {
-      std::shared_lock lock(channels_mu_);
-      for (auto& [name, channel] : channels_) found.emplace_back(name, channel.get());
-    }
-    std::vector<Channel*> out;
-    for (auto& [name, channel] : found) {
+  // (tenant, last seq delivered here) for every channel.
+  std::vector<std::pair<std::string, std::uint64_t>> last_delivered() {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    for (auto& [tenant, channel] : channels_.all()) {
       std::lock_guard lock(channel->mu);
-      names->emplace_back(name, channel->last);
-      out.push_back(channel);
+      out.emplace_back(std::move(tenant), channel->last);
     }
     return out;
   }
@@ -598,8 +563,7 @@ class RedisBus final : public Bus {
   std::condition_variable stop_cv_;
   bool stopping_ = false;  // guarded by stop_mu_
 
-  std::shared_mutex channels_mu_;
-  std::unordered_map<std::string, std::unique_ptr<Channel>, StringHash, std::equal_to<>> channels_;
+  TenantChannels<Channel> channels_;
 
   SubscriberSet subscribers_;
 
