@@ -639,14 +639,12 @@ std::optional<double> GhlWriteback::deliver_update(const std::string& tenant_id,
   std::optional<ghl::HotStage> target;
   if (stage_move) {
     auto parsed = ghl::parse_stage_move(u.payload_json);
-    if (!parsed) {
-      record_attempt(tenant_id, u, store::OutboxStatus::kFailed, "unreadable payload: " + parsed.status().message(), 0);
-      return std::nullopt;
-    }
+    if (!parsed) return record_unreadable(tenant_id, u, "unreadable payload: " + parsed.status().message());
     target = std::move(*parsed);
-  } else if (std::optional<std::string> skip = why_not_sent(pass, i)) {
-    const bool unreadable = !pass.states[i];
-    record_attempt(tenant_id, u, unreadable ? store::OutboxStatus::kFailed : store::OutboxStatus::kSent, *skip, 0);
+  } else if (!pass.states[i]) {
+    return record_unreadable(tenant_id, u, "unreadable payload");
+  } else if (std::optional<std::string> superseded = why_superseded(pass, i)) {
+    record_attempt(tenant_id, u, store::OutboxStatus::kSent, *superseded, 0);
     return std::nullopt;
   }
   // Slots for the update's calls at once (search, pipelines, PUT for a
@@ -663,14 +661,21 @@ std::optional<double> GhlWriteback::deliver_update(const std::string& tenant_id,
   return record_result(tenant_id, t, u, result, delay_s, result == CallResult::kOk ? note : error);
 }
 
-std::optional<std::string> GhlWriteback::why_not_sent(const DeliveryPass& pass, std::size_t i) {
+std::optional<std::string> GhlWriteback::why_superseded(const DeliveryPass& pass, std::size_t i) {
   const std::optional<ghl::ScoreChange>& state = pass.states[i];
-  if (!state) return "unreadable payload";
   const std::size_t latest = pass.newest.at(pass.updates[i].contact_id);
   const std::optional<ghl::ScoreChange>& newest = pass.states[latest];
   if (latest != i && newest && (!state->band_changed || newest->band_changed)) {
     return "superseded by update " + std::to_string(pass.updates[latest].update_id);
   }
+  return std::nullopt;
+}
+
+std::optional<double> GhlWriteback::record_unreadable(const std::string& tenant_id, const store::GhlUpdate& u,
+                                                      const std::string& why) {
+  record_attempt(tenant_id, u, store::OutboxStatus::kFailed, why, 0);
+  std::lock_guard lock(mu_);
+  ++stats_.failed;
   return std::nullopt;
 }
 

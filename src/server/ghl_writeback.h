@@ -240,9 +240,13 @@ class GhlWriteback {
   // window, an update not yet due).
   std::optional<double> deliver_update(const std::string& tenant_id, Tenant* t, const DeliveryPass& pass,
                                        std::size_t i, UnixSeconds wall, double now_s);
-  // Why score update `i` is settled without a call (unreadable, superseded
-  // by the contact's newest), or nullopt when it is to be sent.
-  static std::optional<std::string> why_not_sent(const DeliveryPass& pass, std::size_t i);
+  // Why readable score update `i` is settled without a call (superseded by
+  // the contact's newest), or nullopt when it is to be sent.
+  static std::optional<std::string> why_superseded(const DeliveryPass& pass, std::size_t i);
+  // Records an update whose payload cannot be read as failed (`why`) and
+  // counts it; nothing is sent. Answers nullopt (go on with the next update).
+  std::optional<double> record_unreadable(const std::string& tenant_id, const store::GhlUpdate& u,
+                                          const std::string& why);
   void record_attempt(const std::string& tenant_id, const store::GhlUpdate& u, store::OutboxStatus status,
                       const std::string& error, UnixSeconds next_attempt_at);
   // Records a sent update's outcome (`text`: the note on kOk, GHL's error

@@ -151,6 +151,31 @@ TEST_F(GhlWritebackUnitTest, NewerUpdatesSupersedeOlderOnesButNeverABandChange) 
   EXPECT_NE(sent[1].error.find("superseded"), std::string::npos);
 }
 
+// A row no code of ours writes (a hand-edited outbox, a future format) is
+// failed with the reason and counted; the contact's readable update and
+// other contacts' updates still go.
+TEST_F(GhlWritebackUnitTest, AnUnreadablePayloadIsRecordedFailedAndNothingElseWaitsForIt) {
+  auto enqueue = [&](const std::string& contact, const std::string& kind, const std::string& payload) {
+    store::GhlUpdate u{0, "t1", contact, kind, payload, 1, store::OutboxStatus::kPending, 0, 0, ""};
+    ASSERT_TRUE(store_->enqueue_ghl_update(u).has_value());
+  };
+  enqueue("c5", "score", ghl::score_change_json({55, "warm", true}));
+  enqueue("c5", "score", "{not json");
+  enqueue("c6", "stage", "[]");
+  enqueue("c6", "score", ghl::score_change_json({20, "cold", true}));
+  auto wb = start(3600);
+  ASSERT_TRUE(eventually([&] { return rows("t1", store::OutboxStatus::kPending) == 0; }));
+  EXPECT_EQ(ghl_.scores().at("c5"), 55);  // not superseded by a newer row nobody can read
+  EXPECT_EQ(ghl_.scores().at("c6"), 20);
+  auto failed = store_->list_ghl_updates("t1", store::OutboxStatus::kFailed, 10).value();
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_EQ(failed[0].error, "unreadable payload");
+  EXPECT_EQ(failed[1].error.rfind("unreadable payload: ", 0), 0u) << failed[1].error;
+  EXPECT_EQ(rows("t1", store::OutboxStatus::kSent), 2u);
+  EXPECT_EQ(wb->stats().failed, 2u);
+  EXPECT_EQ(wb->stats().sent, 2u);
+}
+
 TEST_F(GhlWritebackUnitTest, AChangeAlreadyEnqueuedBeforeARestartIsNotEnqueuedAgain) {
   {
     auto wb = start(3600);
