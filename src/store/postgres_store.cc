@@ -439,16 +439,10 @@ class PostgresStore final : public Store {
     return r->affected() > 0;
   }
 
-  Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {}, {}, nullptr);
-  }
-
   Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
                                          std::span<const Contact> new_contacts,
                                          std::vector<bool>* contacts_created) override {
-    for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
-    for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
-    for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
+    REAI_RETURN_IF_ERROR(validate_batch(new_contacts, events, scores));
     if (events.empty() && scores.empty() && new_contacts.empty()) return std::vector<bool>();
     auto session = pool_->acquire();
     if (!session) return session.status();

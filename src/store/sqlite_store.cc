@@ -805,16 +805,10 @@ class SqliteStore final : public Store {
     return std::move(*mine.result);
   }
 
-  Result<std::vector<bool>> append_events(std::span<const Event> events) override {
-    return append_batch(events, {}, {}, nullptr);
-  }
-
   Result<std::vector<bool>> append_batch(std::span<const Event> events, std::span<const ScoreRecord> scores,
                                          std::span<const Contact> new_contacts,
                                          std::vector<bool>* contacts_created) override {
-    for (const Contact& c : new_contacts) REAI_RETURN_IF_ERROR(validate(c));
-    for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
-    for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
+    REAI_RETURN_IF_ERROR(validate_batch(new_contacts, events, scores));
     std::vector<bool> written;
     written.reserve(events.size());
     std::vector<bool> created;

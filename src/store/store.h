@@ -233,7 +233,10 @@ class Store {
   // All or nothing: InvalidArgument when any event is invalid, or the store's
   // error, and then none is written. Durable when it returns. An empty batch
   // writes nothing and answers an empty vector.
-  virtual Result<std::vector<bool>> append_events(std::span<const Event> events) = 0;
+  // (append_batch with events alone; every store answers it the same way.)
+  Result<std::vector<bool>> append_events(std::span<const Event> events) {
+    return append_batch(events, {}, {}, nullptr);
+  }
   // append_events and append_scores in one transaction, so a writer under
   // load pays one commit per batch for both. `new_contacts` (the contacts
   // the events introduce) are inserted first, in the same transaction, each

@@ -49,6 +49,14 @@ Status validate(const ScoreRecord& record) {
   return require(record.contact_id, "contact_id");
 }
 
+Status validate_batch(std::span<const Contact> contacts, std::span<const Event> events,
+                      std::span<const ScoreRecord> scores) {
+  for (const Contact& c : contacts) REAI_RETURN_IF_ERROR(validate(c));
+  for (const Event& e : events) REAI_RETURN_IF_ERROR(validate(e));
+  for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(validate(r));
+  return Status::ok();
+}
+
 Status validate(const ModelRecord& model) {
   REAI_RETURN_IF_ERROR(require(model.kind, "kind"));
   return require(model.version, "version");

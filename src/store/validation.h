@@ -28,6 +28,10 @@ Status validate(const GhlContactState& state);
 Status validate(const GhlCustomField& field);
 Status validate(const GhlSyncCursor& cursor);
 Status validate(const std::string& tenant_id, const GhlSettingsChange& change);
+// The first invalid row of an append_batch, contacts then events then
+// scores, so every store refuses a batch for the same row.
+Status validate_batch(std::span<const Contact> contacts, std::span<const Event> events,
+                      std::span<const ScoreRecord> scores);
 
 // OK when `tenant` may be written with its ghl_location_id: it names none,
 // or `holder` (the store's answer for the tenant linked to that location) is
