@@ -939,21 +939,13 @@ int parse_options(int argc, char** argv, Options* o) {
   return 0;
 }
 
-int run_load(Run& run) {
-  const Options& o = run.opt;
-  raise_fd_limit(o.clients + o.http_connections + 64);
-  beast::error_code ec;
-  const auto address = net::ip::make_address(o.host, ec);
-  if (ec) {
-    std::cerr << "bad --host (an IP address is expected): " << o.host << "\n";
-    return 2;
-  }
-  const tcp::endpoint ep(address, o.port);
-  Phase phase;
+using ConnectWorkers = std::vector<std::unique_ptr<ConnectWorker>>;
+using Readers = std::vector<std::unique_ptr<Reader>>;
 
-  // 1. Subscribers' handshakes on `threads` io_contexts, a window at a time
-  // so the accept backlog never overflows.
-  std::vector<std::unique_ptr<ConnectWorker>> connectors;
+// 1. Subscribers' handshakes on `threads` io_contexts, a window at a time
+// so the accept backlog never overflows.
+ConnectWorkers connect_subscribers(const Options& o, const tcp::endpoint& ep, Phase& phase) {
+  ConnectWorkers connectors;
   for (std::size_t i = 0; i < o.threads; ++i) connectors.push_back(std::make_unique<ConnectWorker>(o));
   for (std::size_t id = 0; id < o.clients; ++id) connectors[id % o.threads]->pending.push_back(id);
   const auto connect_start = SteadyClock::now();
@@ -974,10 +966,13 @@ int run_load(Run& run) {
   }
   for (auto& t : connect_threads) t.join();
   phase.connect_s = std::chrono::duration<double>(SteadyClock::now() - connect_start).count();
+  return connectors;
+}
 
-  // 2. Frame readers take the upgraded sockets.
-  std::vector<std::unique_ptr<Reader>> readers;
-  for (std::size_t i = 0; i < o.threads; ++i) readers.push_back(std::make_unique<Reader>(run));
+// 2. Frame readers take the upgraded sockets, round robin.
+Readers take_upgraded_sockets(Run& run, ConnectWorkers& connectors, Phase& phase) {
+  Readers readers;
+  for (std::size_t i = 0; i < run.opt.threads; ++i) readers.push_back(std::make_unique<Reader>(run));
   std::size_t next = 0;
   std::string first_failure;
   for (auto& w : connectors) {
@@ -987,24 +982,34 @@ int run_load(Run& run) {
     for (auto& up : w->upgraded) readers[next++ % readers.size()]->add(std::move(up));
     w->upgraded.clear();
   }
-  std::cerr << "connected " << phase.connected << "/" << o.clients << " in " << phase.connect_s << " s\n";
+  std::cerr << "connected " << phase.connected << "/" << run.opt.clients << " in " << phase.connect_s << " s\n";
   if (!first_failure.empty()) std::cerr << "first handshake failure: " << first_failure << "\n";
+  return readers;
+}
+
+// Sends close frames, waits up to `grace` for the server's, and joins.
+void close_readers(Run& run, Readers& readers, std::chrono::milliseconds grace) {
+  run.finishing = true;
+  for (auto& r : readers) r->begin_close(grace);
+  for (auto& r : readers) r->join();
+}
+
+// False (after closing every reader at once) when one cannot start.
+bool start_readers(Run& run, Readers& readers) {
   for (auto& r : readers) {
     if (r->start()) continue;
-    run.finishing = true;
-    for (auto& started : readers) started->begin_close(0ms);
-    for (auto& started : readers) started->join();
-    return 1;
+    close_readers(run, readers, 0ms);
+    return false;
   }
-  std::this_thread::sleep_for(500ms);  // let the server finish registering the last sessions
+  return true;
+}
 
-  // 3. Events at the fixed rate, from the posters' own thread.
-  const double cpu_before = process_cpu_seconds();
-  PostWorker post_worker(run);
-  auto post_guard = net::make_work_guard(post_worker.ioc);
-  std::thread post_thread([&] { post_worker.ioc.run(); });
+// 3. Events at the fixed rate, from the posters' own thread; the first is
+// due at t0.
+std::vector<std::shared_ptr<Poster>> start_posters(PostWorker& post_worker, const net::ip::address& address,
+                                                   SteadyClock::time_point t0) {
+  const Options& o = post_worker.run.opt;
   std::vector<std::shared_ptr<Poster>> posters;
-  const auto t0 = SteadyClock::now() + 50ms;
   run_on(post_worker.ioc, [&] {
     for (std::size_t i = 0; i < o.http_connections; ++i) {
       const tcp::endpoint post_ep(address, o.post_port != 0 ? o.post_port : o.port);
@@ -1012,6 +1017,10 @@ int run_load(Run& run) {
       posters.back()->start();
     }
   });
+  return posters;
+}
+
+void wait_for_posting(Run& run, PostWorker& post_worker, const std::vector<std::shared_ptr<Poster>>& posters) {
   auto posting_done = [&] {
     bool all = true;
     run_on(post_worker.ioc, [&] {
@@ -1019,21 +1028,23 @@ int run_load(Run& run) {
     });
     return all;
   };
-  if (!wait_until(posting_done, o.duration + 30)) {
+  if (!wait_until(posting_done, run.opt.duration + 30)) {
     run.stop_posting = true;
     std::cerr << "warning: posting overran; stopping\n";
     wait_until(posting_done, 15);
   }
+}
 
-  // 4. Drain: every subscriber still open should reach posted x connected.
-  // Waits while updates keep arriving (a slow server is late, not lossy),
-  // and gives up after --drain-timeout seconds without progress.
+// 4. Drain: every subscriber still open should reach `want` updates in all.
+// Waits while updates keep arriving (a slow server is late, not lossy),
+// and gives up after --drain-timeout seconds without progress. Returns the
+// seconds it waited.
+double drain(const Options& o, const Readers& readers, std::uint64_t want) {
   auto matched_now = [&] {
     std::uint64_t m = 0;
     for (auto& r : readers) m += r->matched.load(std::memory_order_relaxed);
     return m;
   };
-  const std::uint64_t want = run.posted_ok.load() * phase.connected;
   const auto drain_start = SteadyClock::now();
   std::uint64_t last = matched_now();
   while (last < want) {
@@ -1044,14 +1055,38 @@ int run_load(Run& run) {
       break;
     }
   }
-  phase.drain_s = std::chrono::duration<double>(SteadyClock::now() - drain_start).count();
+  return std::chrono::duration<double>(SteadyClock::now() - drain_start).count();
+}
+
+int run_load(Run& run) {
+  const Options& o = run.opt;
+  raise_fd_limit(o.clients + o.http_connections + 64);
+  beast::error_code ec;
+  const auto address = net::ip::make_address(o.host, ec);
+  if (ec) {
+    std::cerr << "bad --host (an IP address is expected): " << o.host << "\n";
+    return 2;
+  }
+  const tcp::endpoint ep(address, o.port);
+  Phase phase;
+  ConnectWorkers connectors = connect_subscribers(o, ep, phase);
+  Readers readers = take_upgraded_sockets(run, connectors, phase);
+  if (!start_readers(run, readers)) return 1;
+  std::this_thread::sleep_for(500ms);  // let the server finish registering the last sessions
+
+  const double cpu_before = process_cpu_seconds();
+  PostWorker post_worker(run);
+  auto post_guard = net::make_work_guard(post_worker.ioc);
+  std::thread post_thread([&] { post_worker.ioc.run(); });
+  const auto posters = start_posters(post_worker, address, SteadyClock::now() + 50ms);
+  wait_for_posting(run, post_worker, posters);
+
+  phase.drain_s = drain(o, readers, run.posted_ok.load() * phase.connected);
   phase.client_cpu_s = process_cpu_seconds() - cpu_before;
   std::cerr << "drained for " << phase.drain_s << " s\n";
 
   // 5. Close politely (close frames, up to 1 s for the server's), then stop.
-  run.finishing = true;
-  for (auto& r : readers) r->begin_close(1000ms);
-  for (auto& r : readers) r->join();
+  close_readers(run, readers, 1000ms);
   post_guard.reset();
   post_worker.ioc.stop();
   post_thread.join();

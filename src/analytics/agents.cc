@@ -48,65 +48,78 @@ struct Fitted {
   double tail = 0.10;  // interval = [q(tail), q(1 - tail)], set by the backtest
 };
 
-Fitted fit(const DealHistory& index, int origin, int horizon, double shrinkage_signings) {
-  Fitted f;
-  f.horizon = horizon;
-  std::vector<std::array<std::array<double, kAgeBuckets>, kStages>> opens(horizon), closes(horizon);
-  std::vector<std::array<double, 12>> new_sum(horizon), new_n(horizon);
-  for (int h = 0; h < horizon; ++h) {
-    for (auto& s : opens[h]) s.fill(0);
-    for (auto& s : closes[h]) s.fill(0);
-    new_sum[h].fill(0);
-    new_n[h].fill(0);
-  }
-  const int first = month_index(index.first_ts()) + 1;
-  for (int mi = first; mi + horizon <= origin; ++mi) {
-    const UnixSeconds s = month_start(mi);
-    std::unordered_map<std::string, std::vector<double>> new_closings;  // agent -> by h
-    std::set<std::string> active;
-    for (const Opportunity& o : index.opportunities()) {
-      if (o.first_ts() < s && o.first_ts() >= s - 180 * 86400) active.insert(o.agent_id);
-      const auto closed = close_time(o);
-      const int closed_month = closed ? month_index(*closed) : -1;
-      if (o.open_at(s)) {
-        const auto& row = o.rows[static_cast<std::size_t>(o.row_at(s))];
-        const int k = static_cast<int>(row.second);
-        const int b = age_bucket((s - row.first) / kDay);
-        for (int h = 0; h < horizon; ++h) {
-          opens[h][k][b] += 1;
-          closes[h][k][b] += closed_month == mi + h ? 1 : 0;
-        }
-      } else if (o.first_ts() >= s && closed && closed_month < mi + horizon) {
-        auto& v = new_closings[o.agent_id];
-        v.resize(horizon, 0);
-        v[closed_month - mi] += 1;
-      }
-    }
-    if (active.empty()) continue;
+// Counts over the history's months, by horizon: deals open at a month start
+// (by stage and age bucket) and those of them that closed h months later, and
+// per calendar month of the target the new-deal closings per active agent.
+struct MonthTallies {
+  explicit MonthTallies(int horizon) : opens(horizon), closes(horizon), new_sum(horizon), new_n(horizon) {
     for (int h = 0; h < horizon; ++h) {
-      double total = 0;
-      for (const auto& [agent, v] : new_closings) total += v[h];
-      new_sum[h][(mi + h) % 12] += total / static_cast<double>(active.size());
-      new_n[h][(mi + h) % 12] += 1;
+      for (auto& s : opens[h]) s.fill(0);
+      for (auto& s : closes[h]) s.fill(0);
+      new_sum[h].fill(0);
+      new_n[h].fill(0);
     }
   }
+  std::vector<std::array<std::array<double, kAgeBuckets>, kStages>> opens, closes;
+  std::vector<std::array<double, 12>> new_sum, new_n;
+};
+
+// Adds month `mi` (every horizon of it ends by the origin) to the tallies.
+void tally_month(const DealHistory& index, int mi, int horizon, MonthTallies& t) {
+  const UnixSeconds s = month_start(mi);
+  std::unordered_map<std::string, std::vector<double>> new_closings;  // agent -> by h
+  std::set<std::string> active;
+  for (const Opportunity& o : index.opportunities()) {
+    if (o.first_ts() < s && o.first_ts() >= s - 180 * 86400) active.insert(o.agent_id);
+    const auto closed = close_time(o);
+    const int closed_month = closed ? month_index(*closed) : -1;
+    if (o.open_at(s)) {
+      const auto& row = o.rows[static_cast<std::size_t>(o.row_at(s))];
+      const int k = static_cast<int>(row.second);
+      const int b = age_bucket((s - row.first) / kDay);
+      for (int h = 0; h < horizon; ++h) {
+        t.opens[h][k][b] += 1;
+        t.closes[h][k][b] += closed_month == mi + h ? 1 : 0;
+      }
+    } else if (o.first_ts() >= s && closed && closed_month < mi + horizon) {
+      auto& v = new_closings[o.agent_id];
+      v.resize(horizon, 0);
+      v[closed_month - mi] += 1;
+    }
+  }
+  if (active.empty()) return;
+  for (int h = 0; h < horizon; ++h) {
+    double total = 0;
+    for (const auto& [agent, v] : new_closings) total += v[h];
+    t.new_sum[h][(mi + h) % 12] += total / static_cast<double>(active.size());
+    t.new_n[h][(mi + h) % 12] += 1;
+  }
+}
+
+// The pipeline and new-deal rates of the tallies; a calendar month never
+// observed gets -1 so that new_deal_rate falls back to the all-months rate.
+void set_rates(const MonthTallies& t, int horizon, Fitted& f) {
   f.pipeline_rate.resize(horizon);
   f.new_rate_by_month.resize(horizon);
   f.new_rate.resize(horizon);
   for (int h = 0; h < horizon; ++h) {
     for (int k = 0; k < kStages; ++k)
       for (int b = 0; b < kAgeBuckets; ++b)
-        f.pipeline_rate[h][k][b] = (closes[h][k][b] + 0.1) / (opens[h][k][b] + 1);
+        f.pipeline_rate[h][k][b] = (t.closes[h][k][b] + 0.1) / (t.opens[h][k][b] + 1);
     double sum = 0, n = 0;
     for (int c = 0; c < 12; ++c) {
-      f.new_rate_by_month[h][c] = new_n[h][c] > 0 ? new_sum[h][c] / new_n[h][c] : -1;
-      sum += new_sum[h][c];
-      n += new_n[h][c];
+      f.new_rate_by_month[h][c] = t.new_n[h][c] > 0 ? t.new_sum[h][c] / t.new_n[h][c] : -1;
+      sum += t.new_sum[h][c];
+      n += t.new_n[h][c];
     }
     f.new_rate[h] = n > 0 ? sum / n : 0;
   }
+}
 
-  // Signings per month over the last 12 months, shrunk towards the team mean.
+// Signings per month over the last 12 months, shrunk towards the team mean,
+// as a multiple of the team's rate.
+std::unordered_map<std::string, double> agent_multipliers(const DealHistory& index, int origin,
+                                                          double shrinkage_signings) {
   const UnixSeconds origin_start = month_start(origin);
   const UnixSeconds year_ago = month_start(origin - 12);
   std::unordered_map<std::string, double> signings;
@@ -127,10 +140,22 @@ Fitted fit(const DealHistory& index, int origin, int horizon, double shrinkage_s
   team_rate = team_months > 0 ? team_rate / team_months : 0;
   // The prior is worth `shrinkage_signings` signings at the team's rate.
   const double prior_months = team_rate > 0 ? shrinkage_signings / team_rate : 1;
+  std::unordered_map<std::string, double> multiplier;
   for (const auto& [agent, months] : exposure) {
     const double rate = (signings[agent] + prior_months * team_rate) / (months + prior_months);
-    f.agent_multiplier[agent] = team_rate > 0 ? rate / team_rate : 1;
+    multiplier[agent] = team_rate > 0 ? rate / team_rate : 1;
   }
+  return multiplier;
+}
+
+Fitted fit(const DealHistory& index, int origin, int horizon, double shrinkage_signings) {
+  Fitted f;
+  f.horizon = horizon;
+  MonthTallies tallies(horizon);
+  const int first = month_index(index.first_ts()) + 1;
+  for (int mi = first; mi + horizon <= origin; ++mi) tally_month(index, mi, horizon, tallies);
+  set_rates(tallies, horizon, f);
+  f.agent_multiplier = agent_multipliers(index, origin, shrinkage_signings);
   return f;
 }
 

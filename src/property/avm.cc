@@ -470,6 +470,14 @@ struct ValuationModel::Impl {
   Status compile_forests(const models::Booster& value, const models::Booster& difficulty);
   void measure_column_importance(const models::DenseMatrix& all_x, std::size_t n, std::size_t cols,
                                  std::size_t tree_cols);
+
+  // Steps of load() that fill the model, in order; each fails with
+  // InvalidArgument naming `dir` (read_forests also with a file's read error).
+  Status read_columns(const std::string& dir, const json::array& columns);
+  Status read_importance(const std::string& dir, const json::array& importance);
+  Status read_plan_and_hedonic(const std::string& dir, const json::object& root, const json::object& features);
+  Status read_blend_center_and_intervals(const std::string& dir, const json::object& root);
+  Status read_forests(const std::string& dir);
 };
 
 // Encodes the training rows, fits the feature plan on them and centres the
@@ -814,6 +822,101 @@ Status ValuationModel::save(const std::string& dir) const {
   return write_text_file(dir + "/difficulty.xgb.json", m.difficulty_json);
 }
 
+namespace {
+
+Result<ColumnSchema> read_column(const std::string& dir, const json::value& cv) {
+  if (!cv.is_object()) return invalid_argument(dir + "/model.json: bad column");
+  const auto& c = cv.get_object();
+  ColumnSchema col;
+  const json::value* name = c.if_contains("name");
+  const json::value* kind = c.if_contains("kind");
+  const json::value* levels = c.if_contains("levels");
+  if (name == nullptr || !name->is_string() || kind == nullptr || !kind->is_string() || levels == nullptr ||
+      !levels->is_array() || !parse_column_kind(kind->get_string(), &col.kind)) {
+    return invalid_argument(dir + "/model.json: bad column");
+  }
+  col.name = std::string(name->get_string());
+  for (const auto& l : levels->get_array()) {
+    if (!l.is_string()) return invalid_argument(dir + "/model.json: bad level");
+    col.level_index.emplace(std::string(l.get_string()), static_cast<int>(col.levels.size()));
+    col.levels.emplace_back(l.get_string());
+  }
+  return col;
+}
+
+}  // namespace
+
+Status ValuationModel::Impl::read_columns(const std::string& dir, const json::array& columns) {
+  for (const auto& cv : columns) {
+    auto col = read_column(dir, cv);
+    if (!col) return col.status();
+    schema.columns.push_back(std::move(*col));
+  }
+  return Status::ok();
+}
+
+Status ValuationModel::Impl::read_importance(const std::string& dir, const json::array& importance) {
+  for (const auto& v : importance) {
+    if (!v.is_number()) return invalid_argument(dir + "/model.json: bad importance");
+    column_importance.push_back(v.to_number<double>());
+  }
+  if (column_importance.size() != schema.columns.size()) {
+    return invalid_argument(dir + "/model.json: importance does not match the columns");
+  }
+  return Status::ok();
+}
+
+Status ValuationModel::Impl::read_plan_and_hedonic(const std::string& dir, const json::object& root,
+                                                   const json::object& features) {
+  auto parsed_plan = FeaturePlan::from_json(features, schema.columns.size());
+  if (!parsed_plan) return invalid_argument(dir + ": " + parsed_plan.status().message());
+  plan = std::move(*parsed_plan);
+  const json::value* hedonic_json = root.if_contains("hedonic");
+  if (hedonic_json == nullptr || !hedonic_json->is_object()) {
+    return invalid_argument(dir + "/model.json lacks the hedonic model");
+  }
+  auto h = HedonicModel::from_json(hedonic_json->get_object(), plan.num_features(), schema.columns.size());
+  if (!h) return invalid_argument(dir + ": " + h.status().message());
+  hedonic = std::move(*h);
+  return Status::ok();
+}
+
+Status ValuationModel::Impl::read_blend_center_and_intervals(const std::string& dir, const json::object& root) {
+  blend = number_or(root, "blend", 0);
+  if (const json::value* k = root.if_contains("krige"); k != nullptr && k->is_array()) {
+    for (const auto& v : k->get_array()) {
+      if (!v.is_number()) return invalid_argument(dir + "/model.json: bad krige weights");
+      krige.push_back(v.to_number<double>());
+    }
+  }
+  center = number_or(root, "center", 0);
+  sigma_center = number_or(root, "sigma_center", 0);
+  sigma_floor = number_or(root, "sigma_floor", 0);
+  q80 = number_or(root, "q80", 0);
+  q90 = number_or(root, "q90", 0);
+  const json::value* params = root.if_contains("params");
+  if (params != nullptr && params->is_string()) summary_params = std::string(params->get_string());
+  return Status::ok();
+}
+
+// The forests take the plan's features, the hedonic prediction and the
+// residual features; a forest of another width was trained for another plan.
+Status ValuationModel::Impl::read_forests(const std::string& dir) {
+  for (auto [file, json_text, forest] : {std::tuple{"/value.xgb.json", &value_json, &value_forest},
+                                         std::tuple{"/difficulty.xgb.json", &difficulty_json, &difficulty_forest}}) {
+    auto t = read_text_file(dir + file);
+    if (!t) return t.status();
+    auto compiled = models::CompiledForest::compile(*t);
+    if (!compiled) return invalid_argument(dir + file + ": " + compiled.status().message());
+    if (compiled->num_features() != plan.num_features() + 1 + plan.num_residual_features()) {
+      return invalid_argument(dir + file + " does not match the feature plan");
+    }
+    *json_text = std::move(*t);
+    *forest = std::move(*compiled);
+  }
+  return Status::ok();
+}
+
 Result<ValuationModel> ValuationModel::load(const std::string& dir) {
   auto root = read_model_root(dir, "valuation", kFormat);
   if (!root) return root.status();
@@ -828,66 +931,11 @@ Result<ValuationModel> ValuationModel::load(const std::string& dir) {
     return invalid_argument(dir + "/model.json lacks target, columns, importance or features");
   }
   impl->target = std::string(target->get_string());
-  for (const auto& cv : columns->get_array()) {
-    if (!cv.is_object()) return invalid_argument(dir + "/model.json: bad column");
-    const auto& c = cv.get_object();
-    ColumnSchema col;
-    const json::value* name = c.if_contains("name");
-    const json::value* kind = c.if_contains("kind");
-    const json::value* levels = c.if_contains("levels");
-    if (name == nullptr || !name->is_string() || kind == nullptr || !kind->is_string() || levels == nullptr ||
-        !levels->is_array() || !parse_column_kind(kind->get_string(), &col.kind)) {
-      return invalid_argument(dir + "/model.json: bad column");
-    }
-    col.name = std::string(name->get_string());
-    for (const auto& l : levels->get_array()) {
-      if (!l.is_string()) return invalid_argument(dir + "/model.json: bad level");
-      col.level_index.emplace(std::string(l.get_string()), static_cast<int>(col.levels.size()));
-      col.levels.emplace_back(l.get_string());
-    }
-    impl->schema.columns.push_back(std::move(col));
-  }
-  for (const auto& v : importance->get_array()) {
-    if (!v.is_number()) return invalid_argument(dir + "/model.json: bad importance");
-    impl->column_importance.push_back(v.to_number<double>());
-  }
-  if (impl->column_importance.size() != impl->schema.columns.size()) {
-    return invalid_argument(dir + "/model.json: importance does not match the columns");
-  }
-  auto plan = FeaturePlan::from_json(features->get_object(), impl->schema.columns.size());
-  if (!plan) return invalid_argument(dir + ": " + plan.status().message());
-  impl->plan = std::move(*plan);
-  const json::value* hedonic = o.if_contains("hedonic");
-  if (hedonic == nullptr || !hedonic->is_object()) return invalid_argument(dir + "/model.json lacks the hedonic model");
-  auto h = HedonicModel::from_json(hedonic->get_object(), impl->plan.num_features(), impl->schema.columns.size());
-  if (!h) return invalid_argument(dir + ": " + h.status().message());
-  impl->hedonic = std::move(*h);
-  impl->blend = number_or(o, "blend", 0);
-  if (const json::value* k = o.if_contains("krige"); k != nullptr && k->is_array()) {
-    for (const auto& v : k->get_array()) {
-      if (!v.is_number()) return invalid_argument(dir + "/model.json: bad krige weights");
-      impl->krige.push_back(v.to_number<double>());
-    }
-  }
-  impl->center = number_or(o, "center", 0);
-  impl->sigma_center = number_or(o, "sigma_center", 0);
-  impl->sigma_floor = number_or(o, "sigma_floor", 0);
-  impl->q80 = number_or(o, "q80", 0);
-  impl->q90 = number_or(o, "q90", 0);
-  const json::value* params = o.if_contains("params");
-  if (params != nullptr && params->is_string()) impl->summary_params = std::string(params->get_string());
-  for (auto [file, json_text, forest] : {std::tuple{"/value.xgb.json", &impl->value_json, &impl->value_forest},
-                                         std::tuple{"/difficulty.xgb.json", &impl->difficulty_json, &impl->difficulty_forest}}) {
-    auto t = read_text_file(dir + file);
-    if (!t) return t.status();
-    auto compiled = models::CompiledForest::compile(*t);
-    if (!compiled) return invalid_argument(dir + file + ": " + compiled.status().message());
-    if (compiled->num_features() != impl->plan.num_features() + 1 + impl->plan.num_residual_features()) {
-      return invalid_argument(dir + file + " does not match the feature plan");
-    }
-    *json_text = std::move(*t);
-    *forest = std::move(*compiled);
-  }
+  REAI_RETURN_IF_ERROR(impl->read_columns(dir, columns->get_array()));
+  REAI_RETURN_IF_ERROR(impl->read_importance(dir, importance->get_array()));
+  REAI_RETURN_IF_ERROR(impl->read_plan_and_hedonic(dir, o, features->get_object()));
+  REAI_RETURN_IF_ERROR(impl->read_blend_center_and_intervals(dir, o));
+  REAI_RETURN_IF_ERROR(impl->read_forests(dir));
   return ValuationModel(std::move(impl));
 }
 

@@ -48,9 +48,102 @@ Band band_for_probability(double probability) {
 
 namespace {
 
-
 Status load_error(const std::string& dir, const std::string& what) {
   return failed_precondition("lead model " + dir + ": " + what);
+}
+
+// A string member of the metadata, or "" when it is absent or not a string.
+std::string string_member(const json::object& meta, const char* key) {
+  const json::value* v = meta.if_contains(key);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+// A model trained for another format or feature schema would score garbage,
+// so it is refused before anything else is read.
+Status check_format_and_schema(const std::string& dir, const json::object& meta) {
+  const std::string format = string_member(meta, "format");
+  if (format == "reai-lead-model/1") {
+    // Its agent records are keyed by agent id alone, pooling tenants that
+    // share an agent id; they cannot be split afterwards.
+    return load_error(dir, "trained by an older reai that pooled agents across tenants; retrain the model");
+  }
+  if (format != kModelFormat) return load_error(dir, "unknown format '" + format + "'");
+  const std::string schema_hash = string_member(meta, "schema_hash");
+  if (schema_hash != features::schema_hash()) {
+    return load_error(dir, "feature schema " + schema_hash + " differs from this build's " +
+                               features::schema_hash() + "; retrain the model");
+  }
+  const json::value* names = meta.if_contains("features");
+  auto schema = features::feature_schema();
+  if (!names || !names->is_array() || names->get_array().size() != schema.size()) {
+    return load_error(dir, "feature list missing or of the wrong length");
+  }
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    const json::value& n = names->get_array()[i];
+    if (!n.is_string() || n.get_string() != schema[i].name) return load_error(dir, "feature list differs");
+  }
+  return Status::ok();
+}
+
+// The base margin is the same for every row: read it off an empty row.
+double margin_of_empty_row(const LeadModel& model, std::size_t num_features) {
+  std::vector<float> empty_row(num_features, std::numeric_limits<float>::quiet_NaN());
+  std::vector<double> scratch(num_features + 1, 0.0);
+  return model.forest.predict_margin(empty_row.data()) -
+         model.attributor.contributions_and_leaf_sum(empty_row.data(), scratch);
+}
+
+Status read_forest(const std::string& dir, const std::string& model_text, LeadModel& model) {
+  const std::size_t num_features = features::feature_schema().size();
+  auto forest = models::CompiledForest::compile(model_text);
+  if (!forest) return load_error(dir, "model.json: " + forest.status().message());
+  if (forest->num_features() != num_features) return load_error(dir, "model has the wrong number of features");
+  model.forest = std::move(*forest);
+  auto attributor = PathAttributor::build(model_text, num_features);
+  if (!attributor) return load_error(dir, "model.json: " + attributor.status().message());
+  model.attributor = std::move(*attributor);
+  model.path_base_margin = margin_of_empty_row(model, num_features);
+  return Status::ok();
+}
+
+Status read_calibration(const std::string& dir, const json::object& meta, LeadModel& model) {
+  const json::value* cal = meta.if_contains("calibrator");
+  if (!cal) return load_error(dir, "no calibrator");
+  auto calibrator = models::IsotonicCalibrator::from_json(json::serialize(*cal));
+  if (!calibrator) return load_error(dir, "calibrator: " + calibrator.status().message());
+  model.calibrator = std::move(*calibrator);
+  const json::value* shift = meta.if_contains("calibration_shift");
+  if (!shift || !shift->is_number() || !std::isfinite(shift->to_number<double>())) {
+    return load_error(dir, "no calibration_shift");
+  }
+  model.calibration_shift = shift->to_number<double>();
+  if (const json::value* level = meta.if_contains("level_calibration")) {
+    const json::value* map = level->is_object() ? level->get_object().if_contains("map") : nullptr;
+    if (!map) return load_error(dir, "level_calibration has no map");
+    auto parsed = models::AgeLogitCalibration::from_json(json::serialize(*map));
+    if (!parsed) return load_error(dir, std::string("level_calibration: ") + parsed.status().message());
+    model.level_calibration = std::move(*parsed);
+  }
+  return Status::ok();
+}
+
+// Without data_span.export_end the book's end stays max, which turns the
+// engine's live counting of later-maturing leads off.
+Status read_track_records(const std::string& dir, const json::object& meta, LeadModel& model) {
+  const json::value* tr = meta.if_contains("track_records");
+  if (!tr) return load_error(dir, "no track records");
+  auto book = features::TrackRecordBook::from_json(json::serialize(*tr));
+  if (!book) return load_error(dir, "track records are malformed");
+  model.track_records = std::move(*book);
+  if (const json::value* span = meta.if_contains("data_span"); span && span->is_object()) {
+    const json::value* end = span->get_object().if_contains("export_end");
+    if (end && end->is_string()) {
+      auto t = parse_iso8601(std::string(end->get_string()));
+      if (!t) return load_error(dir, "data_span.export_end is not an ISO 8601 time");
+      model.track_records_end = *t;
+    }
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -64,79 +157,16 @@ Result<std::shared_ptr<const LeadModel>> load_lead_model(const std::string& dir)
   json::value meta = json::parse(*meta_text, ec);
   if (ec || !meta.is_object()) return load_error(dir, "metadata.json is not a JSON object");
   const json::object& m = meta.get_object();
-  auto str = [&](const char* key) -> std::string {
-    const json::value* v = m.if_contains(key);
-    return v && v->is_string() ? std::string(v->get_string()) : std::string();
-  };
-  if (str("format") == "reai-lead-model/1") {
-    // Its agent records are keyed by agent id alone, pooling tenants that
-    // share an agent id; they cannot be split afterwards.
-    return load_error(dir, "trained by an older reai that pooled agents across tenants; retrain the model");
-  }
-  if (str("format") != kModelFormat) return load_error(dir, "unknown format '" + str("format") + "'");
-  if (str("schema_hash") != features::schema_hash()) {
-    return load_error(dir, "feature schema " + str("schema_hash") + " differs from this build's " +
-                               features::schema_hash() + "; retrain the model");
-  }
-  const json::value* names = m.if_contains("features");
-  auto schema = features::feature_schema();
-  if (!names || !names->is_array() || names->get_array().size() != schema.size()) {
-    return load_error(dir, "feature list missing or of the wrong length");
-  }
-  for (std::size_t i = 0; i < schema.size(); ++i) {
-    const json::value& n = names->get_array()[i];
-    if (!n.is_string() || n.get_string() != schema[i].name) return load_error(dir, "feature list differs");
-  }
+  REAI_RETURN_IF_ERROR(check_format_and_schema(dir, m));
   auto model = std::make_shared<LeadModel>();
-  model->version = str("version");
+  model->version = string_member(m, "version");
   if (model->version.empty()) return load_error(dir, "no version");
-  auto forest = models::CompiledForest::compile(*model_text);
-  if (!forest) return load_error(dir, "model.json: " + forest.status().message());
-  if (forest->num_features() != schema.size()) return load_error(dir, "model has the wrong number of features");
-  model->forest = std::move(*forest);
-  auto attributor = PathAttributor::build(*model_text, schema.size());
-  if (!attributor) return load_error(dir, "model.json: " + attributor.status().message());
-  model->attributor = std::move(*attributor);
-  {
-    // The base margin is the same for every row: read it off an empty row.
-    std::vector<float> empty_row(schema.size(), std::numeric_limits<float>::quiet_NaN());
-    std::vector<double> scratch(schema.size() + 1, 0.0);
-    model->path_base_margin = model->forest.predict_margin(empty_row.data()) -
-                              model->attributor.contributions_and_leaf_sum(empty_row.data(), scratch);
-  }
-  const json::value* cal = m.if_contains("calibrator");
-  if (!cal) return load_error(dir, "no calibrator");
-  auto calibrator = models::IsotonicCalibrator::from_json(json::serialize(*cal));
-  if (!calibrator) return load_error(dir, "calibrator: " + calibrator.status().message());
-  model->calibrator = std::move(*calibrator);
-  const json::value* shift = m.if_contains("calibration_shift");
-  if (!shift || !shift->is_number() || !std::isfinite(shift->to_number<double>())) {
-    return load_error(dir, "no calibration_shift");
-  }
-  model->calibration_shift = shift->to_number<double>();
-  if (const json::value* level = m.if_contains("level_calibration")) {
-    const json::value* map = level->is_object() ? level->get_object().if_contains("map") : nullptr;
-    if (!map) return load_error(dir, "level_calibration has no map");
-    auto parsed = models::AgeLogitCalibration::from_json(json::serialize(*map));
-    if (!parsed) return load_error(dir, std::string("level_calibration: ") + parsed.status().message());
-    model->level_calibration = std::move(*parsed);
-  }
+  REAI_RETURN_IF_ERROR(read_forest(dir, *model_text, *model));
+  REAI_RETURN_IF_ERROR(read_calibration(dir, m, *model));
   const auto age_column = features::feature_index("lead_age_hours");
   if (!age_column) return load_error(dir, "this build's schema has no lead_age_hours");
   model->age_column = *age_column;
-  const json::value* tr = m.if_contains("track_records");
-  if (!tr) return load_error(dir, "no track records");
-  auto book = features::TrackRecordBook::from_json(json::serialize(*tr));
-  if (!book) return load_error(dir, "track records are malformed");
-  model->track_records = std::move(*book);
-  if (const json::value* span = m.if_contains("data_span"); span && span->is_object()) {
-    const json::value* end = span->get_object().if_contains("export_end");
-    if (end && end->is_string()) {
-      auto t = parse_iso8601(std::string(end->get_string()));
-      if (!t) return load_error(dir, "data_span.export_end is not an ISO 8601 time");
-      model->track_records_end = *t;
-    }
-  }
+  REAI_RETURN_IF_ERROR(read_track_records(dir, m, *model));
   const json::value* base = m.if_contains("base_rate");
   if (!base || !base->is_number()) return load_error(dir, "no base_rate");
   model->base_rate = base->to_number<double>();

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace reai::testing {
@@ -156,12 +157,9 @@ struct FakeGhl::State {
     return Answer{200, json::serialize(json::object{{key, page}, {"meta", meta}}), {}};
   }
 
-  Answer api(const http::request<http::string_body>& req, const std::string& target) {
-    const std::string auth(req[http::field::authorization]);
-    const std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
-    if (req["Version"] != "2021-07-28") return error(400, "Version header missing or wrong");
-    if (!tokens.count(token)) return error(401, "Invalid JWT");
-    // The window counts accepted requests per token (= per location).
+  // The window counts accepted requests per token (= per location); an
+  // accepted request is recorded here, a refused one gets GHL's 429.
+  std::optional<Answer> rate_limit(const std::string& token) {
     auto& window = windows[token];
     const double t = now_s();
     while (!window.empty() && window.front() <= t - period_s) window.pop_front();
@@ -174,6 +172,12 @@ struct FakeGhl::State {
     }
     window.push_back(t);
     accepted_at.push_back(t);
+    return std::nullopt;
+  }
+
+  // The outage and failures a test asked for; checked after the rate limit,
+  // so a failed request still uses up the window.
+  std::optional<Answer> injected_failure() {
     if (down) return error(503, "Service unavailable");
     if (fail_count > 0) {
       --fail_count;
@@ -181,86 +185,131 @@ struct FakeGhl::State {
     }
     ++counted;
     if (every > 0 && counted % static_cast<std::uint64_t>(every) == 0) return error(503, "injected 503");
+    return std::nullopt;
+  }
+
+  // The checks every API request passes before its route: headers, token,
+  // rate limit, injected failures.
+  std::optional<Answer> admit(const http::request<http::string_body>& req) {
+    const std::string auth(req[http::field::authorization]);
+    const std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
+    if (req["Version"] != "2021-07-28") return error(400, "Version header missing or wrong");
+    if (!tokens.count(token)) return error(401, "Invalid JWT");
+    if (auto limited = rate_limit(token)) return limited;
+    return injected_failure();
+  }
+
+  // GET /contacts/? and /opportunities/search? (optionally of one contact_id).
+  Answer list_records(const std::string& target, bool contacts_list) {
+    const std::string contact_filter = form_value(target.substr(target.find('?') + 1), "contact_id");
+    if (!contacts_list && !contact_filter.empty()) {
+      std::vector<json::object> of_contact;
+      for (const auto& o : opportunity_records) {
+        const auto* c = o.if_contains("contactId");
+        if (c && c->is_string() && c->as_string() == contact_filter) of_contact.push_back(o);
+      }
+      return list_page(target, of_contact, "opportunities", "location_id");
+    }
+    return list_page(target, contacts_list ? contact_records : opportunity_records,
+                     contacts_list ? "contacts" : "opportunities", contacts_list ? "locationId" : "location_id");
+  }
+
+  Answer list_pipelines(const std::string& target) {
+    if (form_value(target.substr(target.find('?') + 1), "locationId").empty()) {
+      return error(422, "locationId is required");
+    }
+    json::array list;
+    for (const auto& p : pipelines) list.push_back(p);
+    return Answer{200, json::serialize(json::object{{"pipelines", list}}), {}};
+  }
+
+  // PUT /opportunities/{id}: only a stage move.
+  Answer move_opportunity(const std::string& id, const json::value& body) {
+    const auto* stage = body.is_object() ? body.as_object().if_contains("pipelineStageId") : nullptr;
+    if (!stage || !stage->is_string()) return error(422, "pipelineStageId must be a string");
+    for (auto& o : opportunity_records) {
+      if (o.at("id").as_string() != id) continue;
+      o["pipelineStageId"] = stage->as_string();
+      moves.emplace_back(id, std::string(stage->as_string()));
+      return Answer{200, json::serialize(json::object{{"opportunity", o}}), {}};
+    }
+    return error(404, "Opportunity not found");
+  }
+
+  // A budget field always; the reai score field once it has been created.
+  Answer list_custom_fields() {
+    json::array fields{json::object{{"id", "fldBudget"}, {"name", "Budget"}, {"dataType", "MONETORY"}}};
+    if (!field_id.empty()) {
+      fields.push_back(json::object{{"id", field_id}, {"name", "reai score"}, {"fieldKey", "contact.reai_score"},
+                                    {"dataType", "NUMERICAL"}});
+    }
+    return Answer{200, json::serialize(json::object{{"customFields", fields}}), {}};
+  }
+
+  Answer create_custom_field(const json::value& body) {
+    if (!body.is_object() || body.as_object().if_contains("name") == nullptr) return error(422, "name required");
+    field_id = "fldReaiScore";
+    return Answer{201, json::serialize(json::object{{"customField", json::object{{"id", field_id}}}}), {}};
+  }
+
+  // PUT /contacts/{id}: the score custom field; replacing tags would drop
+  // the CRM's own, so a body with tags fails the test.
+  Answer put_score(const std::string& contact, const json::value& body) {
+    if (!body.is_object()) return error(422, "body must be an object");
+    if (body.as_object().if_contains("tags")) return error(422, "test: tags must never be replaced");
+    const auto* cf = body.as_object().if_contains("customFields");
+    if (!cf || !cf->is_array() || cf->as_array().empty()) return error(422, "customFields required");
+    const auto& f = cf->as_array()[0].as_object();
+    if (f.at("id").as_string() != field_id) return error(422, "unknown custom field");
+    scores[contact] = static_cast<int>(f.at("field_value").to_number<double>());
+    ++puts[contact];
+    return Answer{200, json::serialize(json::object{{"succeded", true}}), {}};
+  }
+
+  // POST (add) or DELETE (remove) /contacts/{id}/tags.
+  Answer change_tags(const std::string& contact, bool add, const json::value& body) {
+    const auto* list = body.is_object() ? body.as_object().if_contains("tags") : nullptr;
+    if (!list || !list->is_array()) return error(422, "tags required");
+    for (const auto& tag : list->as_array()) {
+      if (add) {
+        tags[contact].insert(std::string(tag.as_string()));
+      } else {
+        tags[contact].erase(std::string(tag.as_string()));
+      }
+    }
+    return Answer{200, "{\"tags\":[]}", {}};
+  }
+
+  Answer route(http::verb method, const std::string& target, const std::string& contact, const json::value& body) {
+    const bool contacts_list = target.rfind("/contacts/?", 0) == 0;
+    const bool opportunities_list = target.rfind("/opportunities/search?", 0) == 0;
+    if ((contacts_list || opportunities_list) && method == http::verb::get) return list_records(target, contacts_list);
+    if (target.rfind("/opportunities/pipelines?", 0) == 0 && method == http::verb::get) return list_pipelines(target);
+    const std::string opportunity_prefix = "/opportunities/";
+    if (target.rfind(opportunity_prefix, 0) == 0 && method == http::verb::put) {
+      return move_opportunity(target.substr(opportunity_prefix.size()), body);
+    }
+    const bool fields_path = target.size() > 13 && target.rfind("/locations/", 0) == 0 &&
+                             target.substr(target.size() - 13) == "/customFields";
+    if (fields_path && method == http::verb::get) return list_custom_fields();
+    if (fields_path && method == http::verb::post) return create_custom_field(body);
+    if (contact.empty()) return error(404, "Not found");
+    const bool tags_path = target.size() > 5 && target.substr(target.size() - 5) == "/tags";
+    if (!tags_path && method == http::verb::put) return put_score(contact, body);
+    if (tags_path && (method == http::verb::post || method == http::verb::delete_)) {
+      return change_tags(contact, method == http::verb::post, body);
+    }
+    return error(404, "Not found");
+  }
+
+  Answer api(const http::request<http::string_body>& req, const std::string& target) {
+    if (auto rejected = admit(req)) return *rejected;
     const std::string contact = contact_of(target);
     if (!contact.empty() && refused.count(contact)) return error(422, "Contact " + contact + " cannot be updated");
     boost::system::error_code ec;
     json::value body = req.body().empty() ? json::value() : json::parse(req.body(), ec);
     if (ec) return error(400, "malformed JSON");
-    const bool contacts_list = target.rfind("/contacts/?", 0) == 0;
-    const bool opportunities_list = target.rfind("/opportunities/search?", 0) == 0;
-    if ((contacts_list || opportunities_list) && req.method() == http::verb::get) {
-      const std::string contact_filter = form_value(target.substr(target.find('?') + 1), "contact_id");
-      if (opportunities_list && !contact_filter.empty()) {
-        std::vector<json::object> of_contact;
-        for (const auto& o : opportunity_records) {
-          const auto* c = o.if_contains("contactId");
-          if (c && c->is_string() && c->as_string() == contact_filter) of_contact.push_back(o);
-        }
-        return list_page(target, of_contact, "opportunities", "location_id");
-      }
-      return list_page(target, contacts_list ? contact_records : opportunity_records,
-                       contacts_list ? "contacts" : "opportunities", contacts_list ? "locationId" : "location_id");
-    }
-    if (target.rfind("/opportunities/pipelines?", 0) == 0 && req.method() == http::verb::get) {
-      if (form_value(target.substr(target.find('?') + 1), "locationId").empty()) return error(422, "locationId is required");
-      json::array list;
-      for (const auto& p : pipelines) list.push_back(p);
-      return Answer{200, json::serialize(json::object{{"pipelines", list}}), {}};
-    }
-    const std::string opportunity_prefix = "/opportunities/";
-    if (target.rfind(opportunity_prefix, 0) == 0 && req.method() == http::verb::put) {
-      const std::string id = target.substr(opportunity_prefix.size());
-      const auto* stage = body.is_object() ? body.as_object().if_contains("pipelineStageId") : nullptr;
-      if (!stage || !stage->is_string()) return error(422, "pipelineStageId must be a string");
-      for (auto& o : opportunity_records) {
-        if (o.at("id").as_string() != id) continue;
-        o["pipelineStageId"] = stage->as_string();
-        moves.emplace_back(id, std::string(stage->as_string()));
-        return Answer{200, json::serialize(json::object{{"opportunity", o}}), {}};
-      }
-      return error(404, "Opportunity not found");
-    }
-    const bool fields_path = target.size() > 13 && target.rfind("/locations/", 0) == 0 &&
-                             target.substr(target.size() - 13) == "/customFields";
-    if (fields_path && req.method() == http::verb::get) {
-      json::array fields{json::object{{"id", "fldBudget"}, {"name", "Budget"}, {"dataType", "MONETORY"}}};
-      if (!field_id.empty()) {
-        fields.push_back(json::object{{"id", field_id}, {"name", "reai score"}, {"fieldKey", "contact.reai_score"},
-                                      {"dataType", "NUMERICAL"}});
-      }
-      return Answer{200, json::serialize(json::object{{"customFields", fields}}), {}};
-    }
-    if (fields_path && req.method() == http::verb::post) {
-      if (!body.is_object() || body.as_object().if_contains("name") == nullptr) return error(422, "name required");
-      field_id = "fldReaiScore";
-      return Answer{201, json::serialize(json::object{{"customField", json::object{{"id", field_id}}}}), {}};
-    }
-    if (contact.empty()) return error(404, "Not found");
-    const bool tags_path = target.size() > 5 && target.substr(target.size() - 5) == "/tags";
-    if (!tags_path && req.method() == http::verb::put) {
-      if (!body.is_object()) return error(422, "body must be an object");
-      if (body.as_object().if_contains("tags")) return error(422, "test: tags must never be replaced");
-      const auto* cf = body.as_object().if_contains("customFields");
-      if (!cf || !cf->is_array() || cf->as_array().empty()) return error(422, "customFields required");
-      const auto& f = cf->as_array()[0].as_object();
-      if (f.at("id").as_string() != field_id) return error(422, "unknown custom field");
-      scores[contact] = static_cast<int>(f.at("field_value").to_number<double>());
-      ++puts[contact];
-      return Answer{200, json::serialize(json::object{{"succeded", true}}), {}};
-    }
-    if (tags_path && (req.method() == http::verb::post || req.method() == http::verb::delete_)) {
-      const auto* list = body.is_object() ? body.as_object().if_contains("tags") : nullptr;
-      if (!list || !list->is_array()) return error(422, "tags required");
-      for (const auto& tag : list->as_array()) {
-        if (req.method() == http::verb::post) {
-          tags[contact].insert(std::string(tag.as_string()));
-        } else {
-          tags[contact].erase(std::string(tag.as_string()));
-        }
-      }
-      return Answer{200, "{\"tags\":[]}", {}};
-    }
-    return error(404, "Not found");
+    return route(req.method(), target, contact, body);
   }
 
   void serve(tcp::socket socket) {
