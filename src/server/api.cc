@@ -731,6 +731,12 @@ Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<boo
   if (!*appended) {
     REAI_RETURN_IF_ERROR(lead_sync_->refresh(event.tenant_id, event.contact_id));
     auto current = deps_.engine.score(event.tenant_id, event.contact_id, now);
+    // Refreshed from the store and still unknown: the lead has no stored
+    // event, so the one holding this id belongs to another lead.
+    if (!current && current.status().code() == StatusCode::kNotFound) {
+      return already_exists("event_id " + event.event_id + " is already stored for another lead (event ids are " +
+                            "unique within a tenant)");
+    }
     if (!current) return current.status();
     return EventOutcome{std::move(*current), true, nullptr};
   }

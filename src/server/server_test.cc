@@ -289,6 +289,25 @@ TEST_F(ServerTest, ReconnectWithSinceReceivesMissedUpdates) {
   EXPECT_EQ(m4["seq"].as_int64(), last_seq + 3);
 }
 
+// An event id names one event of the tenant: reusing it for a lead that has
+// no event is a conflict the caller must hear about, not "unknown lead".
+TEST_F(ServerTest, AnEventIdReusedForAnotherLeadIsAConflict) {
+  start();
+  const std::string a = token("tenant-a");
+  ASSERT_EQ(post_event(a, "lead-a", "sms_in", "reuse-1").status, 200);
+  auto single = post_event(a, "lead-b", "tour_request", "reuse-1");
+  EXPECT_EQ(single.status, 409) << single.body;
+  EXPECT_EQ(error_of(single), "event_id reuse-1 is already stored for another lead (event ids are unique within a tenant)");
+  auto batch = http_->post("/api/events", R"([{"contact_id":"lead-c","type":"sms_in","event_id":"reuse-1"},)"
+                                          R"({"contact_id":"lead-a","type":"sms_in","event_id":"reuse-2"}])", a);
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  const auto answers = json::parse(batch.body).as_array();
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_NE(answers[0].as_object().at("error").as_string().find("already stored for another lead"), std::string::npos);
+  EXPECT_EQ(answers[1].as_object().at("events_count").as_int64(), 2);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 2u);
+}
+
 TEST_F(ServerTest, SinceBeyondTheReplayBufferAsksForResync) {
   start();
   const std::string a = token("tenant-a");
