@@ -143,7 +143,7 @@ class RedisBus final : public Bus {
     for (;;) {
       if (up_.load()) {
         if (auto seq = publish_remote(tenant_id, topic, *payload)) {
-          wait_for_own_delivery(channel, *seq);
+          wait_for_own_delivery(channel, *seq, std::chrono::steady_clock::now() + kOwnDeliveryWait);
           return *seq;
         }
       }
@@ -336,22 +336,27 @@ class RedisBus final : public Bus {
   // Waits for each tenant's last message of the batch, the batch's last
   // first. The reader delivers the global stream in order and a batch's
   // messages are contiguous in it, so once the last is delivered here so
-  // are the others: the other waits return at once.
+  // are the others: the other waits return at once. One deadline for the
+  // whole batch: a lagging reader costs the caller (who holds the batch's
+  // leases) at most what one publish() would, however many tenants.
   void wait_for_own_delivery_each(std::span<const Outgoing> messages, const std::vector<std::uint64_t>& seqs) {
+    const auto deadline = std::chrono::steady_clock::now() + kOwnDeliveryWait;
     std::vector<std::string_view> waited;
     for (std::size_t i = messages.size(); i-- > 0;) {
       const std::string_view tenant = messages[i].tenant_id;
       if (std::find(waited.begin(), waited.end(), tenant) != waited.end()) continue;
       waited.push_back(tenant);
-      wait_for_own_delivery(channels_.get(tenant), seqs[i]);
+      wait_for_own_delivery(channels_.get(tenant), seqs[i], deadline);
     }
   }
 
   // The reader delivers this instance's own messages too, which keeps one
-  // order per tenant; publish returns once it has (or Redis went away).
-  void wait_for_own_delivery(Channel& channel, std::uint64_t seq) {
+  // order per tenant; publish returns once it has (or Redis went away, or
+  // the deadline passed).
+  void wait_for_own_delivery(Channel& channel, std::uint64_t seq,
+                             std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(channel.mu);
-    channel.delivered.wait_for(lock, kOwnDeliveryWait, [&] { return channel.last >= seq || !up_.load(); });
+    channel.delivered.wait_until(lock, deadline, [&] { return channel.last >= seq || !up_.load(); });
   }
 
   // Redis is down: the next local seq, delivered here only. Recovery raises

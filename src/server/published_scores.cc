@@ -24,24 +24,29 @@ PublishedScores::Last PublishedScores::last_of(const scoring::LeadScore& score) 
 }
 
 PublishedScores::Admission PublishedScores::admit(const scoring::LeadScore& s, bool queued) {
-  const std::string key = lead_key(s);
-  Shard& shard = shard_for(key);
-  Admission admitted{std::unique_lock(shard.mu)};
+  Admission admitted;
+  admitted.key = lead_key(s);
+  admitted.shard = &shard_for(admitted.key);
+  Shard& shard = *admitted.shard;
+  admitted.lock = std::unique_lock(shard.mu);
   // Queued updates of this lead leave first; this one is recorded after
   // them. (Not the batch's own updates: its batch is sent before it
   // publishes directly.)
   if (!queued && !shard.queued.empty()) {
-    shard.sent.wait(admitted.lock, [&] { return !shard.queued.contains(key); });
+    shard.sent.wait(admitted.lock, [&] { return !shard.queued.contains(admitted.key); });
   }
-  Last& last = shard.last[key];
+  Last& last = shard.last[admitted.key];
   bool same = last.score == s.score && last.band == s.band && last.reason_features.size() == s.reasons.size();
   for (std::size_t i = 0; same && i < s.reasons.size(); ++i) same = last.reason_features[i] == s.reasons[i].feature;
   if (same) return admitted;
-  admitted.changed = true;
+  admitted.last = &last;
   admitted.moved = last.score != s.score || last.band != s.band;
-  last = last_of(s);
-  if (queued) ++shard.queued[key];
   return admitted;
+}
+
+void PublishedScores::settle(Admission& admitted, const scoring::LeadScore& s, bool queued) {
+  *admitted.last = last_of(s);
+  if (queued) ++admitted.shard->queued[admitted.key];
 }
 
 void PublishedScores::sent(std::span<const std::string> lead_keys) {

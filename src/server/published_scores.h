@@ -2,7 +2,9 @@
 // updates leave in while some of them wait in a batch (the batch worker's
 // outbox, sent later in one bus call): a direct publish of a lead waits for
 // the lead's queued updates to be sent, so a client sees them in order.
-// Thread-safe; leads are sharded, so different leads rarely contend.
+// Thread-safe. Leads are sharded (64 shards) and a send runs under its
+// shard's lock, so a slow send (a direct publish waiting for Redis to deliver
+// it) holds up the other leads of its shard for that time.
 #pragma once
 
 #include <condition_variable>
@@ -31,7 +33,7 @@ class PublishedScores {
   // Records `score` as its lead's last published one and runs
   // `send(bool moved)` (publishes it, or queues it in a batch), or answers
   // false and runs nothing when it equals the last one (score, band and
-  // reason features). `send` runs under the lead's lock, so a lead's updates
+  // reason features). `send` runs under the lead's shard lock, so a lead's updates
   // leave in the order recorded; `moved`: the score or band changed (not only
   // the reasons). queued = false (a direct publish): first waits while the
   // lead has queued updates not yet sent. queued = true: the update waits in
@@ -40,8 +42,9 @@ class PublishedScores {
   template <class Send>
   bool record(const scoring::LeadScore& score, bool queued, Send&& send) {
     Admission admitted = admit(score, queued);
-    if (!admitted.changed) return false;
+    if (admitted.last == nullptr) return false;
     send(admitted.moved);
+    settle(admitted, score, queued);  // after send: a send that throws leaves nothing recorded
     return true;
   }
   // The batch holding queued updates of these leads (lead_key of each
@@ -65,12 +68,18 @@ class PublishedScores {
     std::unordered_map<std::string, std::size_t> queued;  // leads with unsent updates: how many each
     std::condition_variable sent;  // a lead left `queued`
   };
-  // admit()'s answer; holds the lead's shard lock while `changed`.
+  // admit()'s answer. Holds the lead's shard lock; `last`: the lead's entry
+  // when the score differs from it (to be sent), else nullptr.
   struct Admission {
     std::unique_lock<std::mutex> lock;
-    bool changed = false, moved = false;
+    Shard* shard = nullptr;
+    std::string key;
+    Last* last = nullptr;
+    bool moved = false;
   };
   Admission admit(const scoring::LeadScore& score, bool queued);
+  // Records the sent score as the lead's last and, when queued, counts it.
+  static void settle(Admission& admitted, const scoring::LeadScore& score, bool queued);
   static constexpr std::size_t kShards = 64;
   Shard& shard_for(const std::string& key);
   static Last last_of(const scoring::LeadScore& score);
