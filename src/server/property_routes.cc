@@ -522,68 +522,92 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   return answer(json_text(o), kRoute);
 }
 
-ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const ApiRequest& request) {
-  constexpr Route kRoute = Route::kPropertiesMatch;
-  auto body = parse_body_object(request.body);
-  if (!body) return error_response(body.status(), kRoute);
+namespace {
+
+// What POST /api/properties/match asks for: stated criteria, the lead whose
+// behaviour they are ranked with (empty: none), and how many matches.
+struct MatchCriteria {
   std::string lead_id;
   property::StatedCriteria stated;
   bool any_criterion = false;
   std::size_t k = 10;
-  for (const auto& kv : *body) {
-    const std::string key(kv.key());
-    const json::value& v = kv.value();
-    if (key == "lead_id") {
-      if (!v.is_string() || v.get_string().empty()) return error_response(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
-      lead_id = std::string(v.get_string());
-    } else if (key == "budget") {
-      if (!v.is_number() || !(v.to_number<double>() > 0)) return error_response(invalid_argument("field 'budget' must be a positive number"), kRoute);
-      stated.budget = v.to_number<double>();
-      any_criterion = true;
-    } else if (key == "beds") {
-      if (!v.is_int64() || v.get_int64() < 0 || v.get_int64() > 20) return error_response(invalid_argument("field 'beds' must be an integer 0..20"), kRoute);
-      stated.beds = static_cast<int>(v.get_int64());
-      any_criterion = true;
-    } else if (key == "area") {
-      if (!v.is_string()) return error_response(invalid_argument("field 'area' must be a string"), kRoute);
-      stated.area = std::string(v.get_string());
-      any_criterion = true;
-    } else if (key == "k") {
-      if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > static_cast<std::int64_t>(kMaxK)) return error_response(invalid_argument("field 'k' must be an integer 1..100"), kRoute);
-      k = static_cast<std::size_t>(v.get_int64());
-    } else if (key == "tenant_id") {
-      if (!v.is_string() || v.get_string() != claims.tenant_id) return error_response(permission_denied("tenant_id does not match the token"), kRoute);
-    } else {
-      return error_response(invalid_argument("field '" + key + "' is not a known field"), kRoute);
-    }
+};
+
+Status read_criteria_field(const std::string& key, const json::value& v, const std::string& tenant_id,
+                           MatchCriteria* criteria) {
+  if (key == "lead_id") {
+    if (!v.is_string() || v.get_string().empty()) return invalid_argument("field 'lead_id' must be a non-empty string");
+    criteria->lead_id = std::string(v.get_string());
+  } else if (key == "budget") {
+    if (!v.is_number() || !(v.to_number<double>() > 0)) return invalid_argument("field 'budget' must be a positive number");
+    criteria->stated.budget = v.to_number<double>();
+    criteria->any_criterion = true;
+  } else if (key == "beds") {
+    if (!v.is_int64() || v.get_int64() < 0 || v.get_int64() > 20) return invalid_argument("field 'beds' must be an integer 0..20");
+    criteria->stated.beds = static_cast<int>(v.get_int64());
+    criteria->any_criterion = true;
+  } else if (key == "area") {
+    if (!v.is_string()) return invalid_argument("field 'area' must be a string");
+    criteria->stated.area = std::string(v.get_string());
+    criteria->any_criterion = true;
+  } else if (key == "k") {
+    if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > static_cast<std::int64_t>(kMaxK)) return invalid_argument("field 'k' must be an integer 1..100");
+    criteria->k = static_cast<std::size_t>(v.get_int64());
+  } else if (key == "tenant_id") {
+    if (!v.is_string() || v.get_string() != tenant_id) return permission_denied("tenant_id does not match the token");
+  } else {
+    return invalid_argument("field '" + key + "' is not a known field");
   }
-  if (!any_criterion && lead_id.empty()) {
-    return error_response(invalid_argument("give at least one of budget, beds, area or lead_id"), kRoute);
+  return Status::ok();
+}
+
+Result<MatchCriteria> read_match_criteria(const json::object& body, const std::string& tenant_id) {
+  MatchCriteria criteria;
+  for (const auto& kv : body) REAI_RETURN_IF_ERROR(read_criteria_field(std::string(kv.key()), kv.value(), tenant_id, &criteria));
+  if (!criteria.any_criterion && criteria.lead_id.empty()) {
+    return invalid_argument("give at least one of budget, beds, area or lead_id");
   }
+  return criteria;
+}
+
+// The lead's behaviour with the body's criteria in place of stored ones.
+Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, const property::ListingCatalog& catalog,
+                                                         const std::string& tenant_id, const std::string& lead_id,
+                                                         const property::StatedCriteria& stated) {
+  auto contact = store.get_contact(tenant_id, lead_id);
+  if (!contact) {
+    return contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found") : contact.status();
+  }
+  property::StatedCriteria merged = stated_of(*contact);
+  if (stated.budget) merged.budget = stated.budget;
+  if (stated.beds) merged.beds = stated.beds;
+  if (!stated.area.empty()) merged.area = stated.area;
+  auto events = store.events_for_contact(tenant_id, lead_id);
+  if (!events) return events.status();
+  property::BuyerPreferences prefs(catalog, merged);
+  for (const Event& e : *events) {
+    if (!moves_matches(e.type)) continue;
+    if (const int i = catalog.find(e.property_id); i >= 0) prefs.observe(catalog, std::size_t(i), e.type, e.ts);
+  }
+  return prefs;
+}
+
+}  // namespace
+
+ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const ApiRequest& request) {
+  constexpr Route kRoute = Route::kPropertiesMatch;
+  auto body = parse_body_object(request.body);
+  if (!body) return error_response(body.status(), kRoute);
+  auto criteria = read_match_criteria(*body, claims.tenant_id);
+  if (!criteria) return error_response(criteria.status(), kRoute);
+  const std::string& lead_id = criteria->lead_id;
   auto inv = inventory(claims.tenant_id);
   if (!inv) return inventory_error(inv.status(), kRoute);
   const property::ListingCatalog& catalog = *(*inv)->catalog;
-  property::BuyerPreferences prefs(catalog, stated);
-  if (!lead_id.empty()) {
-    // The lead's behaviour with the body's criteria in place of stored ones.
-    auto contact = store_.get_contact(claims.tenant_id, lead_id);
-    if (!contact) {
-      return error_response(contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found")
-                                                                           : contact.status(), kRoute);
-    }
-    property::StatedCriteria merged = stated_of(*contact);
-    if (stated.budget) merged.budget = stated.budget;
-    if (stated.beds) merged.beds = stated.beds;
-    if (!stated.area.empty()) merged.area = stated.area;
-    auto events = store_.events_for_contact(claims.tenant_id, lead_id);
-    if (!events) return error_response(events.status(), kRoute);
-    prefs = property::BuyerPreferences(catalog, merged);
-    for (const Event& e : *events) {
-      if (!moves_matches(e.type)) continue;
-      if (const int i = catalog.find(e.property_id); i >= 0) prefs.observe(catalog, std::size_t(i), e.type, e.ts);
-    }
-  }
-  const auto matches = rank(*(*inv)->matcher, prefs, clock_.now(), k);
+  auto prefs = lead_id.empty() ? Result<property::BuyerPreferences>(property::BuyerPreferences(catalog, criteria->stated))
+                               : lead_preferences_with(store_, catalog, claims.tenant_id, lead_id, criteria->stated);
+  if (!prefs) return error_response(prefs.status(), kRoute);
+  const auto matches = rank(*(*inv)->matcher, *prefs, clock_.now(), criteria->k);
   json::object o;
   o["tenant_id"] = claims.tenant_id;
   if (!lead_id.empty()) o["lead_id"] = lead_id;
