@@ -618,68 +618,45 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   return answer(json_text(o), kRoute);
 }
 
-ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRequest& request) {
-  constexpr Route kRoute = Route::kPropertiesValue;
-  auto body = parse_body_object(request.body);
-  if (!body) return error_response(body.status(), kRoute);
-  const json::value* attributes = nullptr;
+namespace {
+
+// What POST /api/properties/value asks for.
+struct ValueRequest {
+  const json::value* attributes = nullptr;  // an object, into the parsed body
   std::optional<double> list_price;
-  for (const auto& kv : *body) {
+};
+
+Result<ValueRequest> read_value_request(const json::object& body, const std::string& tenant_id) {
+  ValueRequest request;
+  for (const auto& kv : body) {
     const std::string key(kv.key());
     if (key == "attributes") {
-      if (!kv.value().is_object()) return error_response(invalid_argument("field 'attributes' must be an object"), kRoute);
-      attributes = &kv.value();
+      if (!kv.value().is_object()) return invalid_argument("field 'attributes' must be an object");
+      request.attributes = &kv.value();
     } else if (key == "list_price") {
       if (!kv.value().is_number() || !(kv.value().to_number<double>() > 0)) {
-        return error_response(invalid_argument("field 'list_price' must be a positive number"), kRoute);
+        return invalid_argument("field 'list_price' must be a positive number");
       }
-      list_price = kv.value().to_number<double>();
+      request.list_price = kv.value().to_number<double>();
     } else if (key == "tenant_id") {
-      if (!kv.value().is_string() || kv.value().get_string() != claims.tenant_id) {
-        return error_response(permission_denied("tenant_id does not match the token"), kRoute);
+      if (!kv.value().is_string() || kv.value().get_string() != tenant_id) {
+        return permission_denied("tenant_id does not match the token");
       }
     } else {
-      return error_response(invalid_argument("field '" + key + "' is not a known field"), kRoute);
+      return invalid_argument("field '" + key + "' is not a known field");
     }
   }
-  if (!attributes) return error_response(invalid_argument("field 'attributes' is required"), kRoute);
-  if (attributes->as_object().size() > kMaxAttributes) {
-    return error_response(payload_too_large("at most 1000 attributes"), kRoute);
-  }
-  auto table = property::attributes_table(json::serialize(*attributes), "attributes");
-  if (!table) return error_response(table.status(), kRoute);
+  if (!request.attributes) return invalid_argument("field 'attributes' is required");
+  if (request.attributes->as_object().size() > kMaxAttributes) return payload_too_large("at most 1000 attributes");
+  return request;
+}
 
-  // The AVM, reloaded when it was retrained (model.json mtime).
-  auto model_dir = model_dir_.empty() ? Result<std::string>(std::string())
-                                      : property::tenant_model_dir(model_dir_, claims.tenant_id, "value");
-  if (!model_dir) return error_response(model_dir.status(), kRoute);
-  const std::string& dir = *model_dir;
-  auto version = dir.empty() ? Result<std::string>(not_found("")) : property::model_dir_version(dir, "value");
-  if (!version) return error_response(not_found("no valuation model trained (reai value train --out MODEL_DIR/value)"), kRoute);
-  auto state = tenant(claims.tenant_id);
-  std::shared_ptr<const property::ValuationModel> avm;
-  {
-    std::lock_guard lock(state->mu);
-    if (state->avm_version == *version) avm = state->avm;
-  }
-  if (!avm) {
-    auto loaded = property::ValuationModel::load(dir);
-    if (!loaded) return error_response(internal_error("valuation model: " + loaded.status().message()), kRoute);
-    avm = std::make_shared<const property::ValuationModel>(std::move(*loaded));
-    std::lock_guard lock(state->mu);
-    state->avm = avm;
-    state->avm_version = *version;
-  }
-  if (const auto unknown = avm->unknown_columns(table->header); !unknown.empty()) {
-    return error_response(invalid_argument("unknown attribute " + unknown.front() + ": the valuation model has no such column"),
-                          kRoute);
-  }
-  auto values = avm->predict(*table);
-  if (!values) return error_response(values.status(), kRoute);
-  const property::Valuation& v = values->at(0);
+// With a list price the valuation shows how competitive that price is;
+// without one, the value and its intervals alone.
+json::object valuation_answer(const property::Valuation& v, std::optional<double> list_price, const std::string& model) {
   json::object o;
   if (list_price) {
-    o = json::parse(property::valuation_json(v, *list_price, *version)).as_object();
+    o = json::parse(property::valuation_json(v, *list_price, model)).as_object();
     o["list_price"] = *list_price;
   } else {
     o["value"] = finite_or_null(v.predicted);
@@ -687,10 +664,60 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
     o["upper80"] = finite_or_null(v.upper80);
     o["lower90"] = finite_or_null(v.lower90);
     o["upper90"] = finite_or_null(v.upper90);
-    o["model"] = *version;
+    o["model"] = model;
   }
+  return o;
+}
+
+}  // namespace
+
+ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRequest& request) {
+  constexpr Route kRoute = Route::kPropertiesValue;
+  auto body = parse_body_object(request.body);
+  if (!body) return error_response(body.status(), kRoute);
+  auto wanted = read_value_request(*body, claims.tenant_id);
+  if (!wanted) return error_response(wanted.status(), kRoute);
+  auto table = property::attributes_table(json::serialize(*wanted->attributes), "attributes");
+  if (!table) return error_response(table.status(), kRoute);
+  std::string version;
+  auto avm = valuation_model(claims.tenant_id, &version);
+  if (!avm) return error_response(avm.status(), kRoute);
+  if (const auto unknown = (*avm)->unknown_columns(table->header); !unknown.empty()) {
+    return error_response(invalid_argument("unknown attribute " + unknown.front() + ": the valuation model has no such column"),
+                          kRoute);
+  }
+  auto values = (*avm)->predict(*table);
+  if (!values) return error_response(values.status(), kRoute);
+  json::object o = valuation_answer(values->at(0), wanted->list_price, version);
   o["tenant_id"] = claims.tenant_id;
   return answer(json_text(o), kRoute);
+}
+
+// The AVM, reloaded when it was retrained (model.json mtime).
+Result<std::shared_ptr<const property::ValuationModel>> PropertyRoutes::valuation_model(const std::string& tenant_id,
+                                                                                        std::string* version) {
+  auto model_dir = model_dir_.empty() ? Result<std::string>(std::string())
+                                      : property::tenant_model_dir(model_dir_, tenant_id, "value");
+  if (!model_dir) return model_dir.status();
+  const std::string& dir = *model_dir;
+  auto dir_version = dir.empty() ? Result<std::string>(not_found("")) : property::model_dir_version(dir, "value");
+  if (!dir_version) return not_found("no valuation model trained (reai value train --out MODEL_DIR/value)");
+  *version = std::move(*dir_version);
+  auto state = tenant(tenant_id);
+  std::shared_ptr<const property::ValuationModel> avm;
+  {
+    std::lock_guard lock(state->mu);
+    if (state->avm_version == *version) avm = state->avm;
+  }
+  if (!avm) {
+    auto loaded = property::ValuationModel::load(dir);
+    if (!loaded) return internal_error("valuation model: " + loaded.status().message());
+    avm = std::make_shared<const property::ValuationModel>(std::move(*loaded));
+    std::lock_guard lock(state->mu);
+    state->avm = avm;
+    state->avm_version = *version;
+  }
+  return avm;
 }
 
 ApiResponse PropertyRoutes::listing(const TokenClaims& claims, const std::string& listing_id) {

@@ -107,6 +107,11 @@ class PropertyRoutes {
   ApiResponse criteria_matches(const TokenClaims& claims, const ApiRequest& request);
   ApiResponse value_listing(const TokenClaims& claims, const ApiRequest& request);
   ApiResponse listing(const TokenClaims& claims, const std::string& listing_id);
+  // The tenant's AVM and its version in *version (loaded on first use and
+  // when retrained); NotFound when none is trained, Internal when it does
+  // not load.
+  Result<std::shared_ptr<const property::ValuationModel>> valuation_model(const std::string& tenant_id,
+                                                                          std::string* version);
 
   // The tenant's state (created empty on first use).
   std::shared_ptr<TenantState> tenant(const std::string& tenant_id);
