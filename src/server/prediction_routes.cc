@@ -822,22 +822,62 @@ void PredictionRoutes::stop() { impl_->stop(); }
 
 void PredictionRoutes::invalidate(const std::string& tenant_id) { impl_->slot(tenant_id).generation.fetch_add(1); }
 
+namespace {
+
+// "horizon=N" days in 1..730 (default 90).
+Result<int> parse_horizon_days(std::string_view query) {
+  auto h = query_param(query, "horizon");
+  if (!h) return 90;
+  const std::string& t = *h;
+  const bool digits = !t.empty() && t.size() <= 4 && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const int horizon_days = digits ? std::stoi(t) : 0;
+  if (horizon_days < 1 || horizon_days > 730) return invalid_argument("horizon must be a number of days in 1..730");
+  return horizon_days;
+}
+
+// An empty metric means any; another must be one the forecast holds.
+Status check_metric(const MarketForecast& f, const std::string& metric) {
+  if (metric.empty() || std::find(f.metrics.begin(), f.metrics.end(), metric) != f.metrics.end()) return Status::ok();
+  std::string known;
+  for (const auto& m : f.metrics) known += (known.empty() ? "" : ", ") + m;
+  return invalid_argument("metric must be one of: " + known);
+}
+
+json::object forecast_row_json(const MarketForecast::Row& r) {
+  return json::object{{"region", r.region}, {"metric", r.metric},   {"month", month_text(r.month)},
+                      {"h", r.h},           {"point", num(r.point, 2)}, {"lower80", num(r.lower80, 2)},
+                      {"upper80", num(r.upper80, 2)}};
+}
+
+// One region: every month up to the horizon, every metric unless one is asked.
+json::array region_forecasts(const MarketForecast& f, const std::string& region, const std::string& metric, int months) {
+  json::array list;
+  for (const auto& r : f.rows) {
+    if (r.region == region && r.h <= months && (metric.empty() || r.metric == metric)) list.push_back(forecast_row_json(r));
+  }
+  return list;
+}
+
+// All regions at the horizon, one metric.
+json::array horizon_forecasts(const MarketForecast& f, const std::string& metric, int months) {
+  json::array list;
+  for (const auto& r : f.rows) {
+    if (r.metric == metric && r.h == months) list.push_back(forecast_row_json(r));
+  }
+  return list;
+}
+
+}  // namespace
+
 ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::string_view query) {
   constexpr Route kRoute = Route::kPredictionMarkets;
-  int horizon_days = 90;
-  if (auto h = query_param(query, "horizon")) {
-    const std::string& t = *h;
-    const bool digits = !t.empty() && t.size() <= 4 && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
-    horizon_days = digits ? std::stoi(t) : 0;
-    if (horizon_days < 1 || horizon_days > 730) {
-      return error_response(invalid_argument("horizon must be a number of days in 1..730"), kRoute);
-    }
-  }
+  auto horizon_days = parse_horizon_days(query);
+  if (!horizon_days) return error_response(horizon_days.status(), kRoute);
   auto loaded = impl_->artefact(impl_->markets, claims.tenant_id, "markets", "market forecast",
                                 "reai forecast --out MODEL_DIR/markets/forecast.csv");
   if (!loaded) return error_response(loaded.status(), kRoute);
   const MarketForecast& f = *(*loaded)->value;
-  const int months = std::max(1, (horizon_days + 15) / 30);
+  const int months = std::max(1, (*horizon_days + 15) / 30);
   if (months > f.max_h) {
     return error_response(invalid_argument("horizon beyond the trained forecast: at most " + std::to_string(f.max_h * 30) +
                                          " days"),
@@ -845,44 +885,28 @@ ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::stri
   }
   const std::string region = query_param(query, "region").value_or("");
   std::string metric = query_param(query, "metric").value_or("");
-  if (!metric.empty() && std::find(f.metrics.begin(), f.metrics.end(), metric) == f.metrics.end()) {
-    std::string known;
-    for (const auto& m : f.metrics) known += (known.empty() ? "" : ", ") + m;
-    return error_response(invalid_argument("metric must be one of: " + known), kRoute);
-  }
+  if (Status s = check_metric(f, metric); !s) return error_response(s, kRoute);
   json::object o;
   o["tenant_id"] = claims.tenant_id;
   o["model_version"] = (*loaded)->version;
   o["model_created_at"] = format_iso8601((*loaded)->created_at);
   o["origin"] = month_text(f.origin);
-  o["horizon_days"] = horizon_days;
+  o["horizon_days"] = *horizon_days;
   o["horizon_months"] = months;
   o["interval"] = "80%";
-  auto row_json = [](const MarketForecast::Row& r) {
-    return json::object{{"region", r.region}, {"metric", r.metric},   {"month", month_text(r.month)},
-                        {"h", r.h},           {"point", num(r.point, 2)}, {"lower80", num(r.lower80, 2)},
-                        {"upper80", num(r.upper80, 2)}};
-  };
-  json::array list;
   if (!region.empty()) {
-    // One region: every month up to the horizon, every metric unless one is asked.
-    for (const auto& r : f.rows) {
-      if (r.region == region && r.h <= months && (metric.empty() || r.metric == metric)) list.push_back(row_json(r));
-    }
+    json::array list = region_forecasts(f, region, metric, months);
     if (list.empty()) return error_response(not_found("no market forecast for region " + region), kRoute);
     o["region"] = region;
     o["forecasts"] = std::move(list);
     return answer(std::move(o), kRoute);
   }
-  // All regions at the horizon, one metric (median price when there is one).
+  // The median price when the forecast has one.
   if (metric.empty()) {
     metric = std::find(f.metrics.begin(), f.metrics.end(), "median") != f.metrics.end() ? "median" : f.metrics.front();
   }
-  for (const auto& r : f.rows) {
-    if (r.metric == metric && r.h == months) list.push_back(row_json(r));
-  }
   o["metric"] = metric;
-  o["regions"] = std::move(list);
+  o["regions"] = horizon_forecasts(f, metric, months);
   return answer(std::move(o), kRoute);
 }
 
