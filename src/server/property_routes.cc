@@ -118,7 +118,7 @@ struct PropertyRoutes::Inventory {
 
 // A buyer's preference state as the worker keeps it, and the top listings it
 // last published (or computed).
-struct BuyerState {
+struct PropertyRoutes::BuyerState {
   property::BuyerPreferences preferences;
   std::vector<std::uint32_t> top;
 };
@@ -797,67 +797,86 @@ void PropertyRoutes::process(const Job& job) {
   }
   auto inv = inventory(job.tenant_id, /*on_worker=*/true);
   if (!inv) return;  // no listings for this tenant (or they do not load): nothing to match
-  const property::ListingCatalog& catalog = *(*inv)->catalog;
   auto state = tenant(job.tenant_id);
-  std::optional<BuyerState> buyer;
-  {
-    std::lock_guard lock(state->mu);
-    auto it = state->buyers.find(job.contact_id);
-    if (it != state->buyers.end() && same_catalog(state->inventory, *inv)) buyer = it->second;
-  }
+  std::optional<BuyerState> buyer = kept_buyer(*state, *inv, job.contact_id);
   const bool is_event = !job.event.event_id.empty();
   const UnixSeconds now = clock_.now();
   if (!buyer) {
     // First time this buyer is seen: their state before this job, so the
     // comparison below tells whether the job changed their top 3.
-    auto before = preferences_from_store(**inv, job.tenant_id, job.contact_id, is_event ? job.event.event_id : "");
-    if (!before) return;
-    buyer = BuyerState{std::move(*before), {}};
+    buyer = buyer_before(**inv, job, now);
+    if (!buyer) return;
     if (!is_event) {
       // Criteria changed before any state was kept: nothing to compare with.
-      buyer->top = top_ids(rank(*(*inv)->matcher, buyer->preferences, now, 10));
-      std::lock_guard lock(state->mu);
-      if (same_catalog(state->inventory, *inv)) state->buyers[job.contact_id] = std::move(*buyer);
+      remember_buyer(*state, *inv, job.contact_id, std::move(*buyer));
       return;
     }
-    buyer->top = top_ids(rank(*(*inv)->matcher, buyer->preferences, now, 10));
   }
-  if (is_event) {
-    const int i = catalog.find(job.event.property_id);
-    if (i >= 0 && job.event.ts >= buyer->preferences.last_event()) {
-      buyer->preferences.observe(catalog, static_cast<std::size_t>(i), job.event.type, job.event.ts);
-    } else if (i >= 0) {
-      // Out of time order: rebuild from the store (which holds it).
-      auto rebuilt = preferences_from_store(**inv, job.tenant_id, job.contact_id);
-      if (!rebuilt) return;
-      buyer->preferences = std::move(*rebuilt);
-    }
-  } else {
-    auto rebuilt = preferences_from_store(**inv, job.tenant_id, job.contact_id);
-    if (!rebuilt) return;
-    buyer->preferences = std::move(*rebuilt);
-  }
+  if (!update_preferences(**inv, job, &buyer->preferences)) return;
   const auto matches = rank(*(*inv)->matcher, buyer->preferences, now, 10);
   auto top = top_ids(matches);
   const bool changed = top != buyer->top;
   buyer->top = std::move(top);
-  {
-    std::lock_guard lock(state->mu);
-    if (same_catalog(state->inventory, *inv)) state->buyers[job.contact_id] = *buyer;
+  remember_buyer(*state, *inv, job.contact_id, std::move(*buyer));
+  if (changed) publish_match_update(job, **inv, matches);
+}
+
+std::optional<PropertyRoutes::BuyerState> PropertyRoutes::kept_buyer(TenantState& state,
+                                                                      const std::shared_ptr<const Inventory>& inv,
+                                                                      const std::string& contact_id) {
+  std::lock_guard lock(state.mu);
+  auto it = state.buyers.find(contact_id);
+  if (it != state.buyers.end() && same_catalog(state.inventory, inv)) return it->second;
+  return std::nullopt;
+}
+
+void PropertyRoutes::remember_buyer(TenantState& state, const std::shared_ptr<const Inventory>& inv,
+                                    const std::string& contact_id, BuyerState&& buyer) {
+  std::lock_guard lock(state.mu);
+  if (same_catalog(state.inventory, inv)) state.buyers[contact_id] = std::move(buyer);
+}
+
+std::optional<PropertyRoutes::BuyerState> PropertyRoutes::buyer_before(const Inventory& inv, const Job& job,
+                                                                        UnixSeconds now) {
+  const bool is_event = !job.event.event_id.empty();
+  auto before = preferences_from_store(inv, job.tenant_id, job.contact_id, is_event ? job.event.event_id : "");
+  if (!before) return std::nullopt;
+  BuyerState buyer{std::move(*before), {}};
+  buyer.top = top_ids(rank(*inv.matcher, buyer.preferences, now, 10));
+  return buyer;
+}
+
+bool PropertyRoutes::update_preferences(const Inventory& inv, const Job& job, property::BuyerPreferences* prefs) {
+  if (!job.event.event_id.empty()) {
+    const property::ListingCatalog& catalog = *inv.catalog;
+    const int i = catalog.find(job.event.property_id);
+    if (i < 0) return true;  // not a listing the catalog holds: nothing moves
+    if (job.event.ts >= prefs->last_event()) {
+      prefs->observe(catalog, static_cast<std::size_t>(i), job.event.type, job.event.ts);
+      return true;
+    }
+    // Out of time order: rebuilt from the store (which holds it) below.
   }
-  if (!changed) return;
+  auto rebuilt = preferences_from_store(inv, job.tenant_id, job.contact_id);
+  if (!rebuilt) return false;
+  *prefs = std::move(*rebuilt);
+  return true;
+}
+
+void PropertyRoutes::publish_match_update(const Job& job, const Inventory& inv,
+                                          const std::vector<property::Match>& matches) {
   json::object o;
   o["tenant_id"] = job.tenant_id;
   o["lead_id"] = job.contact_id;
-  if (is_event) {
+  if (!job.event.event_id.empty()) {
     o["event_type"] = event_type_name(job.event.type);
     o["property_id"] = job.event.property_id;
   } else {
     o["event_type"] = "criteria";
   }
-  o["model"] = (*inv)->model_version;
-  o["ranker"] = (*inv)->learned ? "learned" : "content";
-  o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
+  o["model"] = inv.model_version;
+  o["ranker"] = inv.learned ? "learned" : "content";
+  o["matches"] = matches_json(*inv.catalog, *inv.valuations, matches);
   auto published = bus_.publish(job.tenant_id, "match_update", std::make_shared<const std::string>(json_text(o)));
   (void)published;  // a bus failure shows in /readyz; the next change publishes again
 }
