@@ -446,12 +446,12 @@ Status MatchModel::save(const std::string& dir) const {
   return write_text_file(dir + "/ranker.xgb.json", m.ranker_json);
 }
 
-Result<MatchModel> MatchModel::load(const std::string& dir) {
-  auto root = read_model_root(dir, "match", kFormat);
-  if (!root) return root.status();
-  const json::object& o = *root;
-  const json::value* features = o.if_contains("features");
-  const auto expected = match_feature_names();
+namespace {
+
+// The forest reads features by position: the model's names must be this
+// build's, in this build's order.
+Status check_feature_schema(const std::string& dir, const json::object& root, const std::vector<std::string>& expected) {
+  const json::value* features = root.if_contains("features");
   if (features == nullptr || !features->is_array() || features->get_array().size() != expected.size()) {
     return invalid_argument(dir + "/model.json: feature schema differs from this build's");
   }
@@ -461,58 +461,97 @@ Result<MatchModel> MatchModel::load(const std::string& dir) {
       return invalid_argument(dir + "/model.json: feature schema differs from this build's");
     }
   }
-  auto impl = std::make_unique<Impl>();
-  const json::value* quantiles = o.if_contains("score_quantiles");
-  if (quantiles == nullptr || !quantiles->is_array()) return invalid_argument(dir + "/model.json: bad score_quantiles");
-  for (const auto& v : quantiles->get_array()) {
+  return Status::ok();
+}
+
+Status read_quantiles(const std::string& dir, const json::object& root, std::vector<double>* quantiles) {
+  const json::value* list = root.if_contains("score_quantiles");
+  if (list == nullptr || !list->is_array()) return invalid_argument(dir + "/model.json: bad score_quantiles");
+  for (const auto& v : list->get_array()) {
     if (!v.is_number()) return invalid_argument(dir + "/model.json: bad score_quantiles");
-    impl->quantiles.push_back(v.to_number<double>());
+    quantiles->push_back(v.to_number<double>());
   }
-  if (const auto* scale = o.if_contains("interest_odds_scale"); scale != nullptr) {
-    if (!scale->is_number() || !(scale->to_number<double>() > 0)) {
-      return invalid_argument(dir + "/model.json: bad interest_odds_scale");
+  return Status::ok();
+}
+
+// Models saved before the scale was measured keep *scale (1).
+Status read_interest_odds_scale(const std::string& dir, const json::object& root, double* scale) {
+  const auto* v = root.if_contains("interest_odds_scale");
+  if (v == nullptr) return Status::ok();
+  if (!v->is_number() || !(v->to_number<double>() > 0)) return invalid_argument(dir + "/model.json: bad interest_odds_scale");
+  *scale = v->to_number<double>();
+  return Status::ok();
+}
+
+// Each centre has the scale's dimensions; each segment its shares per
+// neighbourhood level, named in `levels`.
+Status read_segment_lists(const std::string& dir, const json::array& centres, const json::array& shares,
+                          const json::array& levels, BuyerSegments* segments, std::vector<std::string>* level_names) {
+  for (const auto& c : centres) {
+    std::vector<float> v;
+    if (!read_floats(&c, &v) || v.size() != segments->scale.size()) {
+      return invalid_argument(dir + "/model.json: bad segment centre");
     }
-    impl->interest_odds_scale = scale->to_number<double>();
+    segments->centres.push_back(std::move(v));
   }
-  if (const auto* metrics = o.if_contains("metrics"); metrics != nullptr && metrics->is_object()) {
-    impl->metrics = metrics->get_object();
+  for (const auto& c : shares) {
+    std::vector<float> v;
+    if (!read_floats(&c, &v)) return invalid_argument(dir + "/model.json: bad segment shares");
+    segments->neighbourhood.push_back(std::move(v));
   }
-  const json::value* seg = o.if_contains("segments");
+  for (const auto& l : levels) {
+    if (!l.is_string()) return invalid_argument(dir + "/model.json: bad segment level");
+    level_names->emplace_back(l.get_string());
+  }
+  return Status::ok();
+}
+
+Status read_segments(const std::string& dir, const json::object& root, BuyerSegments* segments,
+                     std::vector<std::string>* level_names) {
+  const json::value* seg = root.if_contains("segments");
   if (seg == nullptr || !seg->is_object()) return invalid_argument(dir + "/model.json: bad segments");
   const auto& so = seg->get_object();
   const json::value* centres = so.if_contains("centres");
   const json::value* nbs = so.if_contains("neighbourhood");
   const json::value* levels = so.if_contains("neighbourhood_levels");
   if (centres == nullptr || !centres->is_array() || nbs == nullptr || !nbs->is_array() || levels == nullptr ||
-      !levels->is_array() || !read_floats(so.if_contains("scale"), &impl->segments.scale) ||
+      !levels->is_array() || !read_floats(so.if_contains("scale"), &segments->scale) ||
       centres->get_array().size() != nbs->get_array().size()) {
     return invalid_argument(dir + "/model.json: bad segments");
   }
-  for (const auto& c : centres->get_array()) {
-    std::vector<float> v;
-    if (!read_floats(&c, &v) || v.size() != impl->segments.scale.size()) {
-      return invalid_argument(dir + "/model.json: bad segment centre");
-    }
-    impl->segments.centres.push_back(std::move(v));
-  }
-  for (const auto& c : nbs->get_array()) {
-    std::vector<float> v;
-    if (!read_floats(&c, &v)) return invalid_argument(dir + "/model.json: bad segment shares");
-    impl->segments.neighbourhood.push_back(std::move(v));
-  }
-  for (const auto& l : levels->get_array()) {
-    if (!l.is_string()) return invalid_argument(dir + "/model.json: bad segment level");
-    impl->segment_levels.emplace_back(l.get_string());
-  }
+  return read_segment_lists(dir, centres->get_array(), nbs->get_array(), levels->get_array(), segments, level_names);
+}
+
+Status read_ranker(const std::string& dir, std::size_t feature_count, std::string* ranker_json,
+                   models::CompiledForest* forest) {
   auto ranker = read_text_file(dir + "/ranker.xgb.json");
   if (!ranker) return not_found("no ranker in " + dir + " (" + ranker.status().message() + ")");
-  auto forest = models::CompiledForest::compile(*ranker);
-  if (!forest) return invalid_argument(dir + "/ranker.xgb.json: " + forest.status().message());
-  if (forest->num_features() != expected.size()) {
+  auto compiled = models::CompiledForest::compile(*ranker);
+  if (!compiled) return invalid_argument(dir + "/ranker.xgb.json: " + compiled.status().message());
+  if (compiled->num_features() != feature_count) {
     return invalid_argument(dir + "/ranker.xgb.json: feature count differs from this build's");
   }
-  impl->ranker_json = std::move(*ranker);
-  impl->forest = std::move(*forest);
+  *ranker_json = std::move(*ranker);
+  *forest = std::move(*compiled);
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<MatchModel> MatchModel::load(const std::string& dir) {
+  auto root = read_model_root(dir, "match", kFormat);
+  if (!root) return root.status();
+  const json::object& o = *root;
+  const auto expected = match_feature_names();
+  REAI_RETURN_IF_ERROR(check_feature_schema(dir, o, expected));
+  auto impl = std::make_unique<Impl>();
+  REAI_RETURN_IF_ERROR(read_quantiles(dir, o, &impl->quantiles));
+  REAI_RETURN_IF_ERROR(read_interest_odds_scale(dir, o, &impl->interest_odds_scale));
+  if (const auto* metrics = o.if_contains("metrics"); metrics != nullptr && metrics->is_object()) {
+    impl->metrics = metrics->get_object();
+  }
+  REAI_RETURN_IF_ERROR(read_segments(dir, o, &impl->segments, &impl->segment_levels));
+  REAI_RETURN_IF_ERROR(read_ranker(dir, expected.size(), &impl->ranker_json, &impl->forest));
   impl->has_forest = true;
   return MatchModel(std::move(impl));
 }

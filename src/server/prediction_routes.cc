@@ -822,22 +822,62 @@ void PredictionRoutes::stop() { impl_->stop(); }
 
 void PredictionRoutes::invalidate(const std::string& tenant_id) { impl_->slot(tenant_id).generation.fetch_add(1); }
 
+namespace {
+
+// "horizon=N" days in 1..730 (default 90).
+Result<int> parse_horizon_days(std::string_view query) {
+  auto h = query_param(query, "horizon");
+  if (!h) return 90;
+  const std::string& t = *h;
+  const bool digits = !t.empty() && t.size() <= 4 && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const int horizon_days = digits ? std::stoi(t) : 0;
+  if (horizon_days < 1 || horizon_days > 730) return invalid_argument("horizon must be a number of days in 1..730");
+  return horizon_days;
+}
+
+// An empty metric means any; another must be one the forecast holds.
+Status check_metric(const MarketForecast& f, const std::string& metric) {
+  if (metric.empty() || std::find(f.metrics.begin(), f.metrics.end(), metric) != f.metrics.end()) return Status::ok();
+  std::string known;
+  for (const auto& m : f.metrics) known += (known.empty() ? "" : ", ") + m;
+  return invalid_argument("metric must be one of: " + known);
+}
+
+json::object forecast_row_json(const MarketForecast::Row& r) {
+  return json::object{{"region", r.region}, {"metric", r.metric},   {"month", month_text(r.month)},
+                      {"h", r.h},           {"point", num(r.point, 2)}, {"lower80", num(r.lower80, 2)},
+                      {"upper80", num(r.upper80, 2)}};
+}
+
+// One region: every month up to the horizon, every metric unless one is asked.
+json::array region_forecasts(const MarketForecast& f, const std::string& region, const std::string& metric, int months) {
+  json::array list;
+  for (const auto& r : f.rows) {
+    if (r.region == region && r.h <= months && (metric.empty() || r.metric == metric)) list.push_back(forecast_row_json(r));
+  }
+  return list;
+}
+
+// All regions at the horizon, one metric.
+json::array horizon_forecasts(const MarketForecast& f, const std::string& metric, int months) {
+  json::array list;
+  for (const auto& r : f.rows) {
+    if (r.metric == metric && r.h == months) list.push_back(forecast_row_json(r));
+  }
+  return list;
+}
+
+}  // namespace
+
 ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::string_view query) {
   constexpr Route kRoute = Route::kPredictionMarkets;
-  int horizon_days = 90;
-  if (auto h = query_param(query, "horizon")) {
-    const std::string& t = *h;
-    const bool digits = !t.empty() && t.size() <= 4 && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
-    horizon_days = digits ? std::stoi(t) : 0;
-    if (horizon_days < 1 || horizon_days > 730) {
-      return error_response(invalid_argument("horizon must be a number of days in 1..730"), kRoute);
-    }
-  }
+  auto horizon_days = parse_horizon_days(query);
+  if (!horizon_days) return error_response(horizon_days.status(), kRoute);
   auto loaded = impl_->artefact(impl_->markets, claims.tenant_id, "markets", "market forecast",
                                 "reai forecast --out MODEL_DIR/markets/forecast.csv");
   if (!loaded) return error_response(loaded.status(), kRoute);
   const MarketForecast& f = *(*loaded)->value;
-  const int months = std::max(1, (horizon_days + 15) / 30);
+  const int months = std::max(1, (*horizon_days + 15) / 30);
   if (months > f.max_h) {
     return error_response(invalid_argument("horizon beyond the trained forecast: at most " + std::to_string(f.max_h * 30) +
                                          " days"),
@@ -845,44 +885,28 @@ ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::stri
   }
   const std::string region = query_param(query, "region").value_or("");
   std::string metric = query_param(query, "metric").value_or("");
-  if (!metric.empty() && std::find(f.metrics.begin(), f.metrics.end(), metric) == f.metrics.end()) {
-    std::string known;
-    for (const auto& m : f.metrics) known += (known.empty() ? "" : ", ") + m;
-    return error_response(invalid_argument("metric must be one of: " + known), kRoute);
-  }
+  if (Status s = check_metric(f, metric); !s) return error_response(s, kRoute);
   json::object o;
   o["tenant_id"] = claims.tenant_id;
   o["model_version"] = (*loaded)->version;
   o["model_created_at"] = format_iso8601((*loaded)->created_at);
   o["origin"] = month_text(f.origin);
-  o["horizon_days"] = horizon_days;
+  o["horizon_days"] = *horizon_days;
   o["horizon_months"] = months;
   o["interval"] = "80%";
-  auto row_json = [](const MarketForecast::Row& r) {
-    return json::object{{"region", r.region}, {"metric", r.metric},   {"month", month_text(r.month)},
-                        {"h", r.h},           {"point", num(r.point, 2)}, {"lower80", num(r.lower80, 2)},
-                        {"upper80", num(r.upper80, 2)}};
-  };
-  json::array list;
   if (!region.empty()) {
-    // One region: every month up to the horizon, every metric unless one is asked.
-    for (const auto& r : f.rows) {
-      if (r.region == region && r.h <= months && (metric.empty() || r.metric == metric)) list.push_back(row_json(r));
-    }
+    json::array list = region_forecasts(f, region, metric, months);
     if (list.empty()) return error_response(not_found("no market forecast for region " + region), kRoute);
     o["region"] = region;
     o["forecasts"] = std::move(list);
     return answer(std::move(o), kRoute);
   }
-  // All regions at the horizon, one metric (median price when there is one).
+  // The median price when the forecast has one.
   if (metric.empty()) {
     metric = std::find(f.metrics.begin(), f.metrics.end(), "median") != f.metrics.end() ? "median" : f.metrics.front();
   }
-  for (const auto& r : f.rows) {
-    if (r.metric == metric && r.h == months) list.push_back(row_json(r));
-  }
   o["metric"] = metric;
-  o["regions"] = std::move(list);
+  o["regions"] = horizon_forecasts(f, metric, months);
   return answer(std::move(o), kRoute);
 }
 
@@ -894,22 +918,102 @@ ApiResponse PredictionRoutes::agent_performance(const TokenClaims& claims, std::
   return impl_->compute(Route::kPredictionAgents, claims, agent_id);
 }
 
-ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_view body) {
-  constexpr Route kRoute = Route::kPredictionPricing;
-  if (body.size() > kMaxPricingBody) return error_response(payload_too_large("a listing is at most 64 KiB"), kRoute);
-  auto v = parse_json(body);
-  if (!v) return error_response(v.status(), kRoute);
-  if (!v->is_object()) return error_response(invalid_argument("body must be a JSON object of listing fields"), kRoute);
-  json::object listing = v->as_object();
+namespace {
+
+// A pricing request: the listing's fields, and the market (region, metric)
+// its price moves with.
+struct PricingRequest {
+  json::object listing;
   std::string region, metric = "median";
+};
+
+Result<PricingRequest> read_pricing_request(std::string_view body) {
+  auto v = parse_json(body);
+  if (!v) return v.status();
+  if (!v->is_object()) return invalid_argument("body must be a JSON object of listing fields");
+  PricingRequest request;
+  request.listing = std::move(v->as_object());
+  json::object& listing = request.listing;
   for (const char* key : {"region", "metric"}) {
     auto it = listing.find(key);
     if (it == listing.end()) continue;
-    if (!it->value().is_string()) return error_response(invalid_argument(std::string(key) + " must be a string"), kRoute);
-    (std::string_view(key) == "region" ? region : metric) = std::string(it->value().as_string());
+    if (!it->value().is_string()) return invalid_argument(std::string(key) + " must be a string");
+    (std::string_view(key) == "region" ? request.region : request.metric) = std::string(it->value().as_string());
     listing.erase(it);
   }
-  auto table = analytics::listing_from_json(json::serialize(listing));
+  return request;
+}
+
+// Comparables only inform the explanation: without them (no sales kept with
+// the AVM, or none comparable) the price still stands.
+std::vector<analytics::Comparable> comparables_of(const Avm& avm, const property::SalesTable& listing) {
+  if (!avm.sales) return {};
+  auto found = analytics::nearest_comparables(*avm.sales, avm.model.target(), listing, 5);
+  if (!found) return {};
+  return std::move(*found);
+}
+
+// The outlook of `region` in the market forecast in `dir`, and the
+// forecast's version; *outlook stays empty when there is no forecast
+// (the price then stands on the AVM alone, "market": null).
+Status read_market_outlook(ArtefactCache<MarketForecast>& markets, const std::optional<fs::path>& dir,
+                           const std::string& region, const std::string& metric,
+                           std::optional<analytics::MarketOutlook>* outlook, std::string* version) {
+  if (!dir) return Status::ok();
+  auto market = markets.get(*dir);
+  if (!market) return unavailable("market forecast does not load");
+  auto o = analytics::market_outlook((*dir / "forecast.csv").string(), region, metric);
+  if (!o) return not_found("no market forecast for region " + region + " and metric " + metric);
+  *outlook = std::move(*o);
+  *version = (*market)->version;
+  return Status::ok();
+}
+
+json::array comparables_json(const std::vector<analytics::Comparable>& comparables) {
+  json::array comps;
+  for (const auto& c : comparables) {
+    json::object h;
+    for (const auto& [k, val] : c.highlights) h[k] = val;
+    comps.push_back(json::object{{"row", c.row}, {"price", num(c.price, 0)}, {"distance", num(c.distance, 3)}, {"highlights", std::move(h)}});
+  }
+  return comps;
+}
+
+json::value market_json(const analytics::PriceRecommendation& rec, const std::string& market_version) {
+  if (!rec.has_market) return nullptr;
+  return json::object{{"region", rec.market.region},   {"metric", rec.market.metric},
+                      {"months", rec.market.months},   {"change", num(rec.market.change, 4)},
+                      {"lower80", num(rec.market.lower80, 4)}, {"upper80", num(rec.market.upper80, 4)},
+                      {"model_version", market_version}};
+}
+
+json::object pricing_json(const std::string& tenant_id, const Loaded<Avm>& avm, const analytics::PriceRecommendation& rec,
+                          const std::string& market_version) {
+  json::object o;
+  o["tenant_id"] = tenant_id;
+  o["model_version"] = avm.version;
+  o["model_created_at"] = format_iso8601(avm.created_at);
+  o["interval"] = "80%";
+  o["list_price"] = num(rec.list_price, 0);
+  o["lower80"] = num(rec.lower80, 0);
+  o["upper80"] = num(rec.upper80, 0);
+  o["avm"] = json::object{{"predicted", num(rec.avm.predicted, 0)}, {"lower80", num(rec.avm.lower80, 0)},
+                          {"upper80", num(rec.avm.upper80, 0)},     {"lower90", num(rec.avm.lower90, 0)},
+                          {"upper90", num(rec.avm.upper90, 0)}};
+  o["comparables"] = comparables_json(rec.comparables);
+  o["market"] = market_json(rec, market_version);
+  o["explanation"] = rec.explanation;
+  return o;
+}
+
+}  // namespace
+
+ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_view body) {
+  constexpr Route kRoute = Route::kPredictionPricing;
+  if (body.size() > kMaxPricingBody) return error_response(payload_too_large("a listing is at most 64 KiB"), kRoute);
+  auto request = read_pricing_request(body);
+  if (!request) return error_response(request.status(), kRoute);
+  auto table = analytics::listing_from_json(json::serialize(request->listing));
   if (!table) return error_response(table.status(), kRoute);
   auto avm = impl_->load_artefact(impl_->avms, impl_->avm_dir(claims.tenant_id), "valuation model",
                                   "reai value train --out MODEL_DIR/value");
@@ -920,53 +1024,16 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
   }
   auto values = a.model.predict(*table);
   if (!values) return error_response(values.status(), kRoute);
-  std::vector<analytics::Comparable> comparables;
-  if (a.sales) {
-    auto found = analytics::nearest_comparables(*a.sales, a.model.target(), *table, 5);
-    if (found) comparables = std::move(*found);
-  }
+  std::vector<analytics::Comparable> comparables = comparables_of(a, *table);
   std::optional<analytics::MarketOutlook> outlook;
   std::string market_version;
-  if (!region.empty()) {
-    // Without a market forecast the price stands on the AVM alone ("market": null).
-    if (auto dir = impl_->artefact_dir(claims.tenant_id, "markets", impl_->markets.key_file())) {
-      auto market = impl_->markets.get(*dir);
-      if (!market) return error_response(unavailable("market forecast does not load"), kRoute);
-      auto o = analytics::market_outlook((*dir / "forecast.csv").string(), region, metric);
-      if (!o) return error_response(not_found("no market forecast for region " + region + " and metric " + metric), kRoute);
-      outlook = *o;
-      market_version = (*market)->version;
-    }
+  if (!request->region.empty()) {
+    const auto dir = impl_->artefact_dir(claims.tenant_id, "markets", impl_->markets.key_file());
+    const Status s = read_market_outlook(impl_->markets, dir, request->region, request->metric, &outlook, &market_version);
+    if (!s) return error_response(s, kRoute);
   }
   const auto rec = analytics::recommend_price(values->front(), std::move(comparables), outlook ? &*outlook : nullptr);
-  json::object o;
-  o["tenant_id"] = claims.tenant_id;
-  o["model_version"] = (*avm)->version;
-  o["model_created_at"] = format_iso8601((*avm)->created_at);
-  o["interval"] = "80%";
-  o["list_price"] = num(rec.list_price, 0);
-  o["lower80"] = num(rec.lower80, 0);
-  o["upper80"] = num(rec.upper80, 0);
-  o["avm"] = json::object{{"predicted", num(rec.avm.predicted, 0)}, {"lower80", num(rec.avm.lower80, 0)},
-                          {"upper80", num(rec.avm.upper80, 0)},     {"lower90", num(rec.avm.lower90, 0)},
-                          {"upper90", num(rec.avm.upper90, 0)}};
-  json::array comps;
-  for (const auto& c : rec.comparables) {
-    json::object h;
-    for (const auto& [k, val] : c.highlights) h[k] = val;
-    comps.push_back(json::object{{"row", c.row}, {"price", num(c.price, 0)}, {"distance", num(c.distance, 3)}, {"highlights", std::move(h)}});
-  }
-  o["comparables"] = std::move(comps);
-  if (rec.has_market) {
-    o["market"] = json::object{{"region", rec.market.region},   {"metric", rec.market.metric},
-                               {"months", rec.market.months},   {"change", num(rec.market.change, 4)},
-                               {"lower80", num(rec.market.lower80, 4)}, {"upper80", num(rec.market.upper80, 4)},
-                               {"model_version", market_version}};
-  } else {
-    o["market"] = nullptr;
-  }
-  o["explanation"] = rec.explanation;
-  return answer(std::move(o), kRoute);
+  return answer(pricing_json(claims.tenant_id, **avm, rec, market_version), kRoute);
 }
 
 }  // namespace reai::server

@@ -118,7 +118,7 @@ struct PropertyRoutes::Inventory {
 
 // A buyer's preference state as the worker keeps it, and the top listings it
 // last published (or computed).
-struct BuyerState {
+struct PropertyRoutes::BuyerState {
   property::BuyerPreferences preferences;
   std::vector<std::uint32_t> top;
 };
@@ -522,68 +522,92 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   return answer(json_text(o), kRoute);
 }
 
-ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const ApiRequest& request) {
-  constexpr Route kRoute = Route::kPropertiesMatch;
-  auto body = parse_body_object(request.body);
-  if (!body) return error_response(body.status(), kRoute);
+namespace {
+
+// What POST /api/properties/match asks for: stated criteria, the lead whose
+// behaviour they are ranked with (empty: none), and how many matches.
+struct MatchCriteria {
   std::string lead_id;
   property::StatedCriteria stated;
   bool any_criterion = false;
   std::size_t k = 10;
-  for (const auto& kv : *body) {
-    const std::string key(kv.key());
-    const json::value& v = kv.value();
-    if (key == "lead_id") {
-      if (!v.is_string() || v.get_string().empty()) return error_response(invalid_argument("field 'lead_id' must be a non-empty string"), kRoute);
-      lead_id = std::string(v.get_string());
-    } else if (key == "budget") {
-      if (!v.is_number() || !(v.to_number<double>() > 0)) return error_response(invalid_argument("field 'budget' must be a positive number"), kRoute);
-      stated.budget = v.to_number<double>();
-      any_criterion = true;
-    } else if (key == "beds") {
-      if (!v.is_int64() || v.get_int64() < 0 || v.get_int64() > 20) return error_response(invalid_argument("field 'beds' must be an integer 0..20"), kRoute);
-      stated.beds = static_cast<int>(v.get_int64());
-      any_criterion = true;
-    } else if (key == "area") {
-      if (!v.is_string()) return error_response(invalid_argument("field 'area' must be a string"), kRoute);
-      stated.area = std::string(v.get_string());
-      any_criterion = true;
-    } else if (key == "k") {
-      if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > static_cast<std::int64_t>(kMaxK)) return error_response(invalid_argument("field 'k' must be an integer 1..100"), kRoute);
-      k = static_cast<std::size_t>(v.get_int64());
-    } else if (key == "tenant_id") {
-      if (!v.is_string() || v.get_string() != claims.tenant_id) return error_response(permission_denied("tenant_id does not match the token"), kRoute);
-    } else {
-      return error_response(invalid_argument("field '" + key + "' is not a known field"), kRoute);
-    }
+};
+
+Status read_criteria_field(const std::string& key, const json::value& v, const std::string& tenant_id,
+                           MatchCriteria* criteria) {
+  if (key == "lead_id") {
+    if (!v.is_string() || v.get_string().empty()) return invalid_argument("field 'lead_id' must be a non-empty string");
+    criteria->lead_id = std::string(v.get_string());
+  } else if (key == "budget") {
+    if (!v.is_number() || !(v.to_number<double>() > 0)) return invalid_argument("field 'budget' must be a positive number");
+    criteria->stated.budget = v.to_number<double>();
+    criteria->any_criterion = true;
+  } else if (key == "beds") {
+    if (!v.is_int64() || v.get_int64() < 0 || v.get_int64() > 20) return invalid_argument("field 'beds' must be an integer 0..20");
+    criteria->stated.beds = static_cast<int>(v.get_int64());
+    criteria->any_criterion = true;
+  } else if (key == "area") {
+    if (!v.is_string()) return invalid_argument("field 'area' must be a string");
+    criteria->stated.area = std::string(v.get_string());
+    criteria->any_criterion = true;
+  } else if (key == "k") {
+    if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > static_cast<std::int64_t>(kMaxK)) return invalid_argument("field 'k' must be an integer 1..100");
+    criteria->k = static_cast<std::size_t>(v.get_int64());
+  } else if (key == "tenant_id") {
+    if (!v.is_string() || v.get_string() != tenant_id) return permission_denied("tenant_id does not match the token");
+  } else {
+    return invalid_argument("field '" + key + "' is not a known field");
   }
-  if (!any_criterion && lead_id.empty()) {
-    return error_response(invalid_argument("give at least one of budget, beds, area or lead_id"), kRoute);
+  return Status::ok();
+}
+
+Result<MatchCriteria> read_match_criteria(const json::object& body, const std::string& tenant_id) {
+  MatchCriteria criteria;
+  for (const auto& kv : body) REAI_RETURN_IF_ERROR(read_criteria_field(std::string(kv.key()), kv.value(), tenant_id, &criteria));
+  if (!criteria.any_criterion && criteria.lead_id.empty()) {
+    return invalid_argument("give at least one of budget, beds, area or lead_id");
   }
+  return criteria;
+}
+
+// The lead's behaviour with the body's criteria in place of stored ones.
+Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, const property::ListingCatalog& catalog,
+                                                         const std::string& tenant_id, const std::string& lead_id,
+                                                         const property::StatedCriteria& stated) {
+  auto contact = store.get_contact(tenant_id, lead_id);
+  if (!contact) {
+    return contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found") : contact.status();
+  }
+  property::StatedCriteria merged = stated_of(*contact);
+  if (stated.budget) merged.budget = stated.budget;
+  if (stated.beds) merged.beds = stated.beds;
+  if (!stated.area.empty()) merged.area = stated.area;
+  auto events = store.events_for_contact(tenant_id, lead_id);
+  if (!events) return events.status();
+  property::BuyerPreferences prefs(catalog, merged);
+  for (const Event& e : *events) {
+    if (!moves_matches(e.type)) continue;
+    if (const int i = catalog.find(e.property_id); i >= 0) prefs.observe(catalog, std::size_t(i), e.type, e.ts);
+  }
+  return prefs;
+}
+
+}  // namespace
+
+ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const ApiRequest& request) {
+  constexpr Route kRoute = Route::kPropertiesMatch;
+  auto body = parse_body_object(request.body);
+  if (!body) return error_response(body.status(), kRoute);
+  auto criteria = read_match_criteria(*body, claims.tenant_id);
+  if (!criteria) return error_response(criteria.status(), kRoute);
+  const std::string& lead_id = criteria->lead_id;
   auto inv = inventory(claims.tenant_id);
   if (!inv) return inventory_error(inv.status(), kRoute);
   const property::ListingCatalog& catalog = *(*inv)->catalog;
-  property::BuyerPreferences prefs(catalog, stated);
-  if (!lead_id.empty()) {
-    // The lead's behaviour with the body's criteria in place of stored ones.
-    auto contact = store_.get_contact(claims.tenant_id, lead_id);
-    if (!contact) {
-      return error_response(contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found")
-                                                                           : contact.status(), kRoute);
-    }
-    property::StatedCriteria merged = stated_of(*contact);
-    if (stated.budget) merged.budget = stated.budget;
-    if (stated.beds) merged.beds = stated.beds;
-    if (!stated.area.empty()) merged.area = stated.area;
-    auto events = store_.events_for_contact(claims.tenant_id, lead_id);
-    if (!events) return error_response(events.status(), kRoute);
-    prefs = property::BuyerPreferences(catalog, merged);
-    for (const Event& e : *events) {
-      if (!moves_matches(e.type)) continue;
-      if (const int i = catalog.find(e.property_id); i >= 0) prefs.observe(catalog, std::size_t(i), e.type, e.ts);
-    }
-  }
-  const auto matches = rank(*(*inv)->matcher, prefs, clock_.now(), k);
+  auto prefs = lead_id.empty() ? Result<property::BuyerPreferences>(property::BuyerPreferences(catalog, criteria->stated))
+                               : lead_preferences_with(store_, catalog, claims.tenant_id, lead_id, criteria->stated);
+  if (!prefs) return error_response(prefs.status(), kRoute);
+  const auto matches = rank(*(*inv)->matcher, *prefs, clock_.now(), criteria->k);
   json::object o;
   o["tenant_id"] = claims.tenant_id;
   if (!lead_id.empty()) o["lead_id"] = lead_id;
@@ -594,68 +618,45 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   return answer(json_text(o), kRoute);
 }
 
-ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRequest& request) {
-  constexpr Route kRoute = Route::kPropertiesValue;
-  auto body = parse_body_object(request.body);
-  if (!body) return error_response(body.status(), kRoute);
-  const json::value* attributes = nullptr;
+namespace {
+
+// What POST /api/properties/value asks for.
+struct ValueRequest {
+  const json::value* attributes = nullptr;  // an object, into the parsed body
   std::optional<double> list_price;
-  for (const auto& kv : *body) {
+};
+
+Result<ValueRequest> read_value_request(const json::object& body, const std::string& tenant_id) {
+  ValueRequest request;
+  for (const auto& kv : body) {
     const std::string key(kv.key());
     if (key == "attributes") {
-      if (!kv.value().is_object()) return error_response(invalid_argument("field 'attributes' must be an object"), kRoute);
-      attributes = &kv.value();
+      if (!kv.value().is_object()) return invalid_argument("field 'attributes' must be an object");
+      request.attributes = &kv.value();
     } else if (key == "list_price") {
       if (!kv.value().is_number() || !(kv.value().to_number<double>() > 0)) {
-        return error_response(invalid_argument("field 'list_price' must be a positive number"), kRoute);
+        return invalid_argument("field 'list_price' must be a positive number");
       }
-      list_price = kv.value().to_number<double>();
+      request.list_price = kv.value().to_number<double>();
     } else if (key == "tenant_id") {
-      if (!kv.value().is_string() || kv.value().get_string() != claims.tenant_id) {
-        return error_response(permission_denied("tenant_id does not match the token"), kRoute);
+      if (!kv.value().is_string() || kv.value().get_string() != tenant_id) {
+        return permission_denied("tenant_id does not match the token");
       }
     } else {
-      return error_response(invalid_argument("field '" + key + "' is not a known field"), kRoute);
+      return invalid_argument("field '" + key + "' is not a known field");
     }
   }
-  if (!attributes) return error_response(invalid_argument("field 'attributes' is required"), kRoute);
-  if (attributes->as_object().size() > kMaxAttributes) {
-    return error_response(payload_too_large("at most 1000 attributes"), kRoute);
-  }
-  auto table = property::attributes_table(json::serialize(*attributes), "attributes");
-  if (!table) return error_response(table.status(), kRoute);
+  if (!request.attributes) return invalid_argument("field 'attributes' is required");
+  if (request.attributes->as_object().size() > kMaxAttributes) return payload_too_large("at most 1000 attributes");
+  return request;
+}
 
-  // The AVM, reloaded when it was retrained (model.json mtime).
-  auto model_dir = model_dir_.empty() ? Result<std::string>(std::string())
-                                      : property::tenant_model_dir(model_dir_, claims.tenant_id, "value");
-  if (!model_dir) return error_response(model_dir.status(), kRoute);
-  const std::string& dir = *model_dir;
-  auto version = dir.empty() ? Result<std::string>(not_found("")) : property::model_dir_version(dir, "value");
-  if (!version) return error_response(not_found("no valuation model trained (reai value train --out MODEL_DIR/value)"), kRoute);
-  auto state = tenant(claims.tenant_id);
-  std::shared_ptr<const property::ValuationModel> avm;
-  {
-    std::lock_guard lock(state->mu);
-    if (state->avm_version == *version) avm = state->avm;
-  }
-  if (!avm) {
-    auto loaded = property::ValuationModel::load(dir);
-    if (!loaded) return error_response(internal_error("valuation model: " + loaded.status().message()), kRoute);
-    avm = std::make_shared<const property::ValuationModel>(std::move(*loaded));
-    std::lock_guard lock(state->mu);
-    state->avm = avm;
-    state->avm_version = *version;
-  }
-  if (const auto unknown = avm->unknown_columns(table->header); !unknown.empty()) {
-    return error_response(invalid_argument("unknown attribute " + unknown.front() + ": the valuation model has no such column"),
-                          kRoute);
-  }
-  auto values = avm->predict(*table);
-  if (!values) return error_response(values.status(), kRoute);
-  const property::Valuation& v = values->at(0);
+// With a list price the valuation shows how competitive that price is;
+// without one, the value and its intervals alone.
+json::object valuation_answer(const property::Valuation& v, std::optional<double> list_price, const std::string& model) {
   json::object o;
   if (list_price) {
-    o = json::parse(property::valuation_json(v, *list_price, *version)).as_object();
+    o = json::parse(property::valuation_json(v, *list_price, model)).as_object();
     o["list_price"] = *list_price;
   } else {
     o["value"] = finite_or_null(v.predicted);
@@ -663,10 +664,60 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
     o["upper80"] = finite_or_null(v.upper80);
     o["lower90"] = finite_or_null(v.lower90);
     o["upper90"] = finite_or_null(v.upper90);
-    o["model"] = *version;
+    o["model"] = model;
   }
+  return o;
+}
+
+}  // namespace
+
+ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRequest& request) {
+  constexpr Route kRoute = Route::kPropertiesValue;
+  auto body = parse_body_object(request.body);
+  if (!body) return error_response(body.status(), kRoute);
+  auto wanted = read_value_request(*body, claims.tenant_id);
+  if (!wanted) return error_response(wanted.status(), kRoute);
+  auto table = property::attributes_table(json::serialize(*wanted->attributes), "attributes");
+  if (!table) return error_response(table.status(), kRoute);
+  std::string version;
+  auto avm = valuation_model(claims.tenant_id, &version);
+  if (!avm) return error_response(avm.status(), kRoute);
+  if (const auto unknown = (*avm)->unknown_columns(table->header); !unknown.empty()) {
+    return error_response(invalid_argument("unknown attribute " + unknown.front() + ": the valuation model has no such column"),
+                          kRoute);
+  }
+  auto values = (*avm)->predict(*table);
+  if (!values) return error_response(values.status(), kRoute);
+  json::object o = valuation_answer(values->at(0), wanted->list_price, version);
   o["tenant_id"] = claims.tenant_id;
   return answer(json_text(o), kRoute);
+}
+
+// The AVM, reloaded when it was retrained (model.json mtime).
+Result<std::shared_ptr<const property::ValuationModel>> PropertyRoutes::valuation_model(const std::string& tenant_id,
+                                                                                        std::string* version) {
+  auto model_dir = model_dir_.empty() ? Result<std::string>(std::string())
+                                      : property::tenant_model_dir(model_dir_, tenant_id, "value");
+  if (!model_dir) return model_dir.status();
+  const std::string& dir = *model_dir;
+  auto dir_version = dir.empty() ? Result<std::string>(not_found("")) : property::model_dir_version(dir, "value");
+  if (!dir_version) return not_found("no valuation model trained (reai value train --out MODEL_DIR/value)");
+  *version = std::move(*dir_version);
+  auto state = tenant(tenant_id);
+  std::shared_ptr<const property::ValuationModel> avm;
+  {
+    std::lock_guard lock(state->mu);
+    if (state->avm_version == *version) avm = state->avm;
+  }
+  if (!avm) {
+    auto loaded = property::ValuationModel::load(dir);
+    if (!loaded) return internal_error("valuation model: " + loaded.status().message());
+    avm = std::make_shared<const property::ValuationModel>(std::move(*loaded));
+    std::lock_guard lock(state->mu);
+    state->avm = avm;
+    state->avm_version = *version;
+  }
+  return avm;
 }
 
 ApiResponse PropertyRoutes::listing(const TokenClaims& claims, const std::string& listing_id) {
@@ -746,67 +797,86 @@ void PropertyRoutes::process(const Job& job) {
   }
   auto inv = inventory(job.tenant_id, /*on_worker=*/true);
   if (!inv) return;  // no listings for this tenant (or they do not load): nothing to match
-  const property::ListingCatalog& catalog = *(*inv)->catalog;
   auto state = tenant(job.tenant_id);
-  std::optional<BuyerState> buyer;
-  {
-    std::lock_guard lock(state->mu);
-    auto it = state->buyers.find(job.contact_id);
-    if (it != state->buyers.end() && same_catalog(state->inventory, *inv)) buyer = it->second;
-  }
+  std::optional<BuyerState> buyer = kept_buyer(*state, *inv, job.contact_id);
   const bool is_event = !job.event.event_id.empty();
   const UnixSeconds now = clock_.now();
   if (!buyer) {
     // First time this buyer is seen: their state before this job, so the
     // comparison below tells whether the job changed their top 3.
-    auto before = preferences_from_store(**inv, job.tenant_id, job.contact_id, is_event ? job.event.event_id : "");
-    if (!before) return;
-    buyer = BuyerState{std::move(*before), {}};
+    buyer = buyer_before(**inv, job, now);
+    if (!buyer) return;
     if (!is_event) {
       // Criteria changed before any state was kept: nothing to compare with.
-      buyer->top = top_ids(rank(*(*inv)->matcher, buyer->preferences, now, 10));
-      std::lock_guard lock(state->mu);
-      if (same_catalog(state->inventory, *inv)) state->buyers[job.contact_id] = std::move(*buyer);
+      remember_buyer(*state, *inv, job.contact_id, std::move(*buyer));
       return;
     }
-    buyer->top = top_ids(rank(*(*inv)->matcher, buyer->preferences, now, 10));
   }
-  if (is_event) {
-    const int i = catalog.find(job.event.property_id);
-    if (i >= 0 && job.event.ts >= buyer->preferences.last_event()) {
-      buyer->preferences.observe(catalog, static_cast<std::size_t>(i), job.event.type, job.event.ts);
-    } else if (i >= 0) {
-      // Out of time order: rebuild from the store (which holds it).
-      auto rebuilt = preferences_from_store(**inv, job.tenant_id, job.contact_id);
-      if (!rebuilt) return;
-      buyer->preferences = std::move(*rebuilt);
-    }
-  } else {
-    auto rebuilt = preferences_from_store(**inv, job.tenant_id, job.contact_id);
-    if (!rebuilt) return;
-    buyer->preferences = std::move(*rebuilt);
-  }
+  if (!update_preferences(**inv, job, &buyer->preferences)) return;
   const auto matches = rank(*(*inv)->matcher, buyer->preferences, now, 10);
   auto top = top_ids(matches);
   const bool changed = top != buyer->top;
   buyer->top = std::move(top);
-  {
-    std::lock_guard lock(state->mu);
-    if (same_catalog(state->inventory, *inv)) state->buyers[job.contact_id] = *buyer;
+  remember_buyer(*state, *inv, job.contact_id, std::move(*buyer));
+  if (changed) publish_match_update(job, **inv, matches);
+}
+
+std::optional<PropertyRoutes::BuyerState> PropertyRoutes::kept_buyer(TenantState& state,
+                                                                      const std::shared_ptr<const Inventory>& inv,
+                                                                      const std::string& contact_id) {
+  std::lock_guard lock(state.mu);
+  auto it = state.buyers.find(contact_id);
+  if (it != state.buyers.end() && same_catalog(state.inventory, inv)) return it->second;
+  return std::nullopt;
+}
+
+void PropertyRoutes::remember_buyer(TenantState& state, const std::shared_ptr<const Inventory>& inv,
+                                    const std::string& contact_id, BuyerState&& buyer) {
+  std::lock_guard lock(state.mu);
+  if (same_catalog(state.inventory, inv)) state.buyers[contact_id] = std::move(buyer);
+}
+
+std::optional<PropertyRoutes::BuyerState> PropertyRoutes::buyer_before(const Inventory& inv, const Job& job,
+                                                                        UnixSeconds now) {
+  const bool is_event = !job.event.event_id.empty();
+  auto before = preferences_from_store(inv, job.tenant_id, job.contact_id, is_event ? job.event.event_id : "");
+  if (!before) return std::nullopt;
+  BuyerState buyer{std::move(*before), {}};
+  buyer.top = top_ids(rank(*inv.matcher, buyer.preferences, now, 10));
+  return buyer;
+}
+
+bool PropertyRoutes::update_preferences(const Inventory& inv, const Job& job, property::BuyerPreferences* prefs) {
+  if (!job.event.event_id.empty()) {
+    const property::ListingCatalog& catalog = *inv.catalog;
+    const int i = catalog.find(job.event.property_id);
+    if (i < 0) return true;  // not a listing the catalog holds: nothing moves
+    if (job.event.ts >= prefs->last_event()) {
+      prefs->observe(catalog, static_cast<std::size_t>(i), job.event.type, job.event.ts);
+      return true;
+    }
+    // Out of time order: rebuilt from the store (which holds it) below.
   }
-  if (!changed) return;
+  auto rebuilt = preferences_from_store(inv, job.tenant_id, job.contact_id);
+  if (!rebuilt) return false;
+  *prefs = std::move(*rebuilt);
+  return true;
+}
+
+void PropertyRoutes::publish_match_update(const Job& job, const Inventory& inv,
+                                          const std::vector<property::Match>& matches) {
   json::object o;
   o["tenant_id"] = job.tenant_id;
   o["lead_id"] = job.contact_id;
-  if (is_event) {
+  if (!job.event.event_id.empty()) {
     o["event_type"] = event_type_name(job.event.type);
     o["property_id"] = job.event.property_id;
   } else {
     o["event_type"] = "criteria";
   }
-  o["model"] = (*inv)->model_version;
-  o["ranker"] = (*inv)->learned ? "learned" : "content";
-  o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
+  o["model"] = inv.model_version;
+  o["ranker"] = inv.learned ? "learned" : "content";
+  o["matches"] = matches_json(*inv.catalog, *inv.valuations, matches);
   auto published = bus_.publish(job.tenant_id, "match_update", std::make_shared<const std::string>(json_text(o)));
   (void)published;  // a bus failure shows in /readyz; the next change publishes again
 }

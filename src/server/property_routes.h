@@ -35,6 +35,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "core/types.h"
 #include "property/property.h"
@@ -43,6 +44,7 @@
 namespace reai::property {
 class ListingCatalog;
 class BuyerPreferences;
+struct Match;
 struct StatedCriteria;
 }  // namespace reai::property
 
@@ -94,6 +96,7 @@ class PropertyRoutes {
   struct Inventory;
   static bool same_catalog(const std::shared_ptr<const Inventory>& a, const std::shared_ptr<const Inventory>& b);
   struct TenantState;
+  struct BuyerState;
   struct Job {
     std::string tenant_id;
     std::string contact_id;
@@ -107,6 +110,11 @@ class PropertyRoutes {
   ApiResponse criteria_matches(const TokenClaims& claims, const ApiRequest& request);
   ApiResponse value_listing(const TokenClaims& claims, const ApiRequest& request);
   ApiResponse listing(const TokenClaims& claims, const std::string& listing_id);
+  // The tenant's AVM and its version in *version (loaded on first use and
+  // when retrained); NotFound when none is trained, Internal when it does
+  // not load.
+  Result<std::shared_ptr<const property::ValuationModel>> valuation_model(const std::string& tenant_id,
+                                                                          std::string* version);
 
   // The tenant's state (created empty on first use).
   std::shared_ptr<TenantState> tenant(const std::string& tenant_id);
@@ -144,6 +152,20 @@ class PropertyRoutes {
                                                             std::string_view stop_before_event = {});
   void worker_loop();
   void process(const Job& job);
+  // Steps of process(). The buyer's state as the worker keeps it (nullopt
+  // when none or kept for another catalog), and remembering it (dropped when
+  // the catalog changed meanwhile).
+  static std::optional<BuyerState> kept_buyer(TenantState& state, const std::shared_ptr<const Inventory>& inv,
+                                              const std::string& contact_id);
+  static void remember_buyer(TenantState& state, const std::shared_ptr<const Inventory>& inv,
+                             const std::string& contact_id, BuyerState&& buyer);
+  // A buyer first seen: their state from the store before `job`, with its
+  // top listings; nullopt when the store cannot tell.
+  std::optional<BuyerState> buyer_before(const Inventory& inv, const Job& job, UnixSeconds now);
+  // Applies `job` to `prefs` (rebuilt from the store for criteria or an
+  // event out of time order); false when the store cannot tell.
+  bool update_preferences(const Inventory& inv, const Job& job, property::BuyerPreferences* prefs);
+  void publish_match_update(const Job& job, const Inventory& inv, const std::vector<property::Match>& matches);
 
   store::Store& store_;
   bus::Bus& bus_;
