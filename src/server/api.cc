@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -337,10 +338,13 @@ WsAdmission Api::admit_websocket(std::string_view target) const {
 }
 
 Result<TokenClaims> Api::authenticate(const ApiRequest& request) const {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (request.authorization.substr(0, kBearer.size()) != kBearer) {
-    return unauthenticated("missing bearer token");
-  }
+  // HTTP auth schemes are case-insensitive (RFC 9110 11.1): "bearer" too.
+  constexpr std::string_view kBearer = "bearer ";
+  const std::string_view scheme = std::string_view(request.authorization).substr(0, kBearer.size());
+  const bool is_bearer = std::equal(scheme.begin(), scheme.end(), kBearer.begin(), kBearer.end(), [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == b;
+  });
+  if (!is_bearer) return unauthenticated("missing bearer token");
   return verify_token_cached(request.authorization.substr(kBearer.size()), config_.jwt_secret, deps_.clock.now());
 }
 

@@ -878,7 +878,7 @@ ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::stri
   if (!loaded) return error_response(loaded.status(), kRoute);
   const MarketForecast& f = *(*loaded)->value;
   const int months = std::max(1, (*horizon_days + 15) / 30);
-  if (months > f.max_h) {
+  if (*horizon_days > f.max_h * 30) {  // rounding to a month must not reach past the forecast
     return error_response(invalid_argument("horizon beyond the trained forecast: at most " + std::to_string(f.max_h * 30) +
                                          " days"),
                         kRoute);

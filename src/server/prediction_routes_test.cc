@@ -353,8 +353,9 @@ TEST_F(PredictionRoutesTest, MarketTrendsServeTheForecastArtefact) {
   ASSERT_EQ(both.status, 200);
   EXPECT_EQ(as_object(both).at("forecasts").as_array().size(), 6u);
 
+  // 91 and 104 days round to 3 months but still reach past a 90-day forecast.
   for (const char* bad : {"horizon=abc", "horizon=0", "horizon=-5", "horizon=99999", "horizon=", "horizon=120",
-                          "metric=price", "horizon=%zz"}) {
+                          "horizon=104", "horizon=91", "metric=price", "horizon=%zz"}) {
     auto r = http_->get(std::string("/api/predictions/market-trends?") + bad, a);
     EXPECT_EQ(r.status, 400) << bad << " " << r.body;
     EXPECT_FALSE(error_of(r).empty());

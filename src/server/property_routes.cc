@@ -634,8 +634,11 @@ Result<ValueRequest> read_value_request(const json::object& body, const std::str
       if (!kv.value().is_object()) return invalid_argument("field 'attributes' must be an object");
       request.attributes = &kv.value();
     } else if (key == "list_price") {
-      if (!kv.value().is_number() || !(kv.value().to_number<double>() > 0)) {
-        return invalid_argument("field 'list_price' must be a positive number");
+      // A budget's bound: no home is listed above it, and beyond it the
+      // competitiveness percent stops being a number a person can read.
+      if (!kv.value().is_number() || !(kv.value().to_number<double>() >= 1) ||
+          kv.value().to_number<double>() > kMaxBudget) {
+        return invalid_argument("field 'list_price' must be a price between 1 and 10000000000");
       }
       request.list_price = kv.value().to_number<double>();
     } else if (key == "tenant_id") {

@@ -432,7 +432,11 @@ TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
            Bad{R"({"attributes":{"Gr_Liv_Area":{"x":1}}})", 400,
                "attribute 'Gr_Liv_Area' must be a string, number, boolean or null"},
            Bad{R"({"attributes":{"Gr_Liv_Area":1},"list_price":-1})", 400,
-               "field 'list_price' must be a positive number"},
+               "field 'list_price' must be a price between 1 and 10000000000"},
+           Bad{R"({"attributes":{"Gr_Liv_Area":1},"list_price":1e308})", 400,
+               "field 'list_price' must be a price between 1 and 10000000000"},
+           Bad{R"({"attributes":{"Gr_Liv_Area":1},"list_price":1e-300})", 400,
+               "field 'list_price' must be a price between 1 and 10000000000"},
            Bad{R"({"attributes":{"Gr_Liv_Area":1},"colour":1})", 400, "field 'colour' is not a known field"},
            Bad{R"({"attributes":{"Colour":"red"}})", 400, nullptr},  // too little of the schema
            // A misspelt attribute is named, never valued as missing.

@@ -155,6 +155,13 @@ TEST_F(ServerTest, RejectsMissingExpiredAndForgedTokens) {
   auto forged = issue_token("tenant-a", Role::kAdmin, "not-the-secret-but-as-long-as-one-is", 3600, kNow);
   ASSERT_TRUE(forged);
   EXPECT_EQ(http_->get("/api/leads", *forged).status, 401);
+  // The scheme is case-insensitive (RFC 9110); another scheme is no bearer token.
+  const std::string good = token("tenant-a");
+  EXPECT_EQ(http_->request("GET", "/api/leads", {}, {}, {{"Authorization", "bearer " + good}}).status, 200);
+  EXPECT_EQ(http_->request("GET", "/api/leads", {}, {}, {{"Authorization", "BEARER " + good}}).status, 200);
+  auto basic = http_->request("GET", "/api/leads", {}, {}, {{"Authorization", "Basic " + good}});
+  EXPECT_EQ(basic.status, 401);
+  EXPECT_EQ(error_of(basic), "missing bearer token");
 }
 
 // A token signed with the server's key whose tenant claim is no valid tenant
