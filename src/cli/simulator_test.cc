@@ -40,10 +40,18 @@ Script make_script(int leads) {
 
 class SimulatorTest : public server::fixture::InProcessServerTest {
  protected:
+  // The simulator stamps events with the wall clock, and the server refuses
+  // event times more than a day after its own: the server's clock is the
+  // wall clock here, and the token is issued on it.
+  void SetUp() override {
+    InProcessServerTest::SetUp();
+    clock_.set(SystemClock().now());
+  }
+
   SimulatorOptions options() {
     SimulatorOptions o;
     o.port = server_->port();
-    o.token = token("t_sim");
+    o.token = reai::testing::reai_token("t_sim", server::Role::kAgent, server::fixture::kSecret, clock_.now());
     o.events_per_second = 4;      // a lead (10 events) every 2.5 s
     o.time_compression = 3600;    // its events 2 s apart, over 18 s
     o.max_lead_age_days = 1;      // the window: 24 s
@@ -64,7 +72,7 @@ TEST_F(SimulatorTest, AWarmStartPostsWhatAWholeWindowWouldHaveAtOnce) {
   EXPECT_GE(report->leads_created, 9u);
   EXPECT_GE(report->events_posted, 59u);
   // Every lead is scored and listed at once.
-  auto leads = as_object(http_->get("/api/leads?limit=100", token("t_sim")));
+  auto leads = as_object(http_->get("/api/leads?limit=100", options().token));
   EXPECT_GE(leads["leads"].as_array().size(), 9u) << boost::json::serialize(leads);
 }
 

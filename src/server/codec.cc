@@ -177,6 +177,11 @@ Result<Event> parse_event(const json::value& v, std::string_view tenant_id,
       has_type = true;
     } else if (key == "ts") {
       REAI_RETURN_IF_ERROR(read_time(x, key, &e.ts));
+      // A lead's time-decayed features and its contact's created_at come
+      // from these times: one from the far future would skew them for good.
+      if (e.ts < 0 || e.ts > now + kMaxEventLeadSeconds) {
+        return field_error(key, "must be between 1970-01-01 and one day after the server's now");
+      }
     } else if (key == "event_id") {
       REAI_RETURN_IF_ERROR(read_id(x, key, &e.event_id));
     } else if (key == "property_id") {
@@ -185,6 +190,9 @@ Result<Event> parse_event(const json::value& v, std::string_view tenant_id,
       if (!e.property_id.empty()) REAI_RETURN_IF_ERROR(check_id(e.property_id, key));
     } else if (key == "value") {
       REAI_RETURN_IF_ERROR(read_optional<double>(x, key, &e.value, read_number));
+      if (e.value && (*e.value < 0 || *e.value > kMaxBudget)) {
+        return field_error(key, "must be between 0 and 10000000000");
+      }
     } else if (key == "tenant_id") {
       REAI_RETURN_IF_ERROR(check_tenant(x, tenant_id));
     } else {

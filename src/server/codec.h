@@ -17,7 +17,10 @@ namespace reai::server {
 // field must equal it (else PermissionDenied). `default_contact_id` (may be
 // empty) fills a missing contact_id. A missing ts becomes `now`; a missing
 // event_id stays empty (the caller generates one). InvalidArgument names the
-// offending field for unknown fields, wrong types, unknown types, bad dates.
+// offending field for unknown fields, wrong types, unknown types, bad dates,
+// a ts before 1970 or more than kMaxEventLeadSeconds after `now` (clocks
+// drift; a year ahead is a bug), and a value outside 0..kMaxBudget.
+inline constexpr UnixSeconds kMaxEventLeadSeconds = 86400;
 Result<Event> parse_event(const boost::json::value& v, std::string_view tenant_id,
                           std::string_view default_contact_id, UnixSeconds now);
 

@@ -19,17 +19,23 @@ Result<Event> parse(std::string_view text, std::string_view default_contact = {}
 }
 
 TEST(Codec, ParsesFullEvent) {
-  auto e = parse(R"({"contact_id":"c1","type":"property_view","ts":"2024-01-01T08:00:00Z",
+  auto e = parse(R"({"contact_id":"c1","type":"property_view","ts":"2023-11-14T08:00:00Z",
                      "property_id":"p9","value":350000,"event_id":"e1","tenant_id":"t1"})");
   ASSERT_TRUE(e) << e.status().to_string();
   EXPECT_EQ(e->tenant_id, "t1");
   EXPECT_EQ(e->contact_id, "c1");
   EXPECT_EQ(e->type, EventType::kPropertyView);
-  EXPECT_EQ(e->ts, 1704096000);
+  EXPECT_EQ(e->ts, 1699948800);
   EXPECT_EQ(e->property_id, "p9");
   ASSERT_TRUE(e->value.has_value());
   EXPECT_DOUBLE_EQ(*e->value, 350000);
   EXPECT_EQ(e->event_id, "e1");
+}
+
+TEST(Codec, EventTimesUpToADayAheadOfTheServerAreTaken) {
+  EXPECT_EQ(parse(R"({"contact_id":"c1","type":"sms_in","ts":"2023-11-15T22:13:20Z"})")->ts, kNow + 86400);
+  EXPECT_EQ(parse(R"({"contact_id":"c1","type":"sms_in","ts":"1970-01-01T00:00:00Z"})")->ts, 0);
+  EXPECT_EQ(parse(R"({"contact_id":"c1","type":"property_view","value":0})")->value, 0.0);
 }
 
 TEST(Codec, DefaultsTsToNowAndLeavesEventIdEmpty) {
@@ -55,6 +61,12 @@ TEST(Codec, RejectsBadEvents) {
       {R"({"contact_id":"c1","type":"sms_in","ts":"yesterday"})", "ts", StatusCode::kInvalidArgument},
       {R"({"contact_id":"c1","type":"sms_in","tenant_id":"t2"})", "tenant_id", StatusCode::kPermissionDenied},
       {R"([1])", "object", StatusCode::kInvalidArgument},
+      // kNow is 2023-11-14T22:13:20Z: more than a day ahead, or before 1970.
+      {R"({"contact_id":"c1","type":"sms_in","ts":"2023-11-15T22:13:21Z"})", "ts", StatusCode::kInvalidArgument},
+      {R"({"contact_id":"c1","type":"sms_in","ts":"9999-12-31T23:59:59Z"})", "ts", StatusCode::kInvalidArgument},
+      {R"({"contact_id":"c1","type":"sms_in","ts":"1969-12-31T23:59:59Z"})", "ts", StatusCode::kInvalidArgument},
+      {R"({"contact_id":"c1","type":"property_view","value":-1})", "value", StatusCode::kInvalidArgument},
+      {R"({"contact_id":"c1","type":"property_view","value":1.79e308})", "value", StatusCode::kInvalidArgument},
   };
   for (const auto& c : cases) {
     auto e = parse(c.json);
