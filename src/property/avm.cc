@@ -644,6 +644,22 @@ std::vector<std::string> ValuationModel::unknown_columns(std::span<const std::st
   return unknown;
 }
 
+Status ValuationModel::check_cells(const SalesTable& table) const {
+  for (const ColumnSchema& column : impl_->schema.columns) {
+    if (column.kind == ColumnKind::kCategorical) continue;
+    const auto at = std::find(table.header.begin(), table.header.end(), column.name);
+    if (at == table.header.end()) continue;
+    const std::size_t c = static_cast<std::size_t>(at - table.header.begin());
+    for (const auto& row : table.rows) {
+      const std::string_view cell = row[c];
+      if (is_missing_cell(cell) || !std::isnan(encode_cell(column, cell))) continue;
+      return invalid_argument("attribute '" + column.name + "' must be " + std::string(column_kind_name(column.kind)) +
+                              ", not '" + std::string(cell.substr(0, 64)) + "'");
+    }
+  }
+  return Status::ok();
+}
+
 Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std::string& target,
                                              const TrainOptions& options, TrainSummary* summary) {
   const auto t0 = Clock::now();

@@ -107,6 +107,12 @@ class ValuationModel {
   // column nor the target), in header order. The API routes refuse them: a
   // misspelt attribute would otherwise be valued as missing without a word.
   std::vector<std::string> unknown_columns(std::span<const std::string> header) const;
+  // OK, or InvalidArgument naming the first cell of `table` in a numeric,
+  // boolean, date or coordinate column that is not missing yet cannot be
+  // read as one ("attribute 'Gr_Liv_Area' must be numeric, not 'big'"). The
+  // API routes refuse it for the same reason: it would be valued as missing.
+  // (An unseen category is not an error: the model has a place for it.)
+  Status check_cells(const SalesTable& table) const;
   // Share of importance mass and of schema columns present in `header`.
   void schema_coverage(std::span<const std::string> header, double* importance_share,
                        double* column_share) const;

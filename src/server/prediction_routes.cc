@@ -1022,6 +1022,7 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
   if (const auto unknown = a.model.unknown_columns(table->header); !unknown.empty()) {
     return error_response(invalid_argument("unknown field " + unknown.front()), kRoute);
   }
+  if (Status s = a.model.check_cells(*table); !s) return error_response(s, kRoute);
   auto values = a.model.predict(*table);
   if (!values) return error_response(values.status(), kRoute);
   std::vector<analytics::Comparable> comparables = comparables_of(a, *table);

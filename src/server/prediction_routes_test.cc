@@ -409,6 +409,7 @@ TEST_F(PredictionRoutesTest, PricingRecommendsAPriceWithIntervalComparablesAndMa
            {"[1,2]", 400},
            {"\"text\"", 400},
            {"{" + ok_fields + R"(,"Pool_Size":3})", 400},  // unknown field
+           {R"({"Neighborhood":"East","Gr_Liv_Area":"x","Year_Built":1995,"Full_Bath":2})", 400},  // wrong type
            {"{" + ok_fields + R"(,"Gr_Liv_Area2":{"a":1}})", 400},
            {"{" + ok_fields + R"(,"region":7})", 400},
            {R"({"Full_Bath":2})", 400},  // too little of the schema

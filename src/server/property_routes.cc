@@ -689,6 +689,7 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
     return error_response(invalid_argument("unknown attribute " + unknown.front() + ": the valuation model has no such column"),
                           kRoute);
   }
+  if (Status s = (*avm)->check_cells(*table); !s) return error_response(s, kRoute);
   auto values = (*avm)->predict(*table);
   if (!values) return error_response(values.status(), kRoute);
   json::object o = valuation_answer(values->at(0), wanted->list_price, version);

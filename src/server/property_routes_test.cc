@@ -442,6 +442,11 @@ TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
            // A misspelt attribute is named, never valued as missing.
            Bad{R"({"attributes":{"Neighborhood":"OldTown","Gr_Liv_Areaa":1200,"Bedroom_AbvGr":2,"Year_Built":1960}})",
                400, "unknown attribute Gr_Liv_Areaa: the valuation model has no such column"},
+           // A wrong type is not valued as missing either.
+           Bad{R"({"attributes":{"Neighborhood":"OldTown","Gr_Liv_Area":"big","Bedroom_AbvGr":2,"Year_Built":1960}})",
+               400, "attribute 'Gr_Liv_Area' must be numeric, not 'big'"},
+           Bad{R"({"attributes":{"Neighborhood":"OldTown","Gr_Liv_Area":true,"Bedroom_AbvGr":2,"Year_Built":1960}})",
+               400, "attribute 'Gr_Liv_Area' must be numeric, not 'true'"},
            Bad{R"({"attributes":{},"tenant_id":"tenant-b"})", 403, "tenant_id does not match the token"},
        }) {
     auto b = http_->post("/api/properties/value", bad.body, a);
