@@ -1,10 +1,12 @@
 #include "server/codec.h"
 
-#include <boost/json.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+
+#include <boost/json.hpp>
 
 #include "core/json_text.h"
 #include "core/time.h"
@@ -148,8 +150,14 @@ Status read_optional(const json::value& v, std::string_view field, std::optional
 
 Status check_id(std::string_view id, std::string_view field) {
   if (id.empty()) return field_error(field, "must not be empty");
-  if (id.size() > kMaxIdBytes) return field_error(field, "is longer than 256 characters");
+  if (id.size() > kMaxIdBytes) return field_error(field, "is longer than 256 bytes");
   if (!is_utf8(id)) return field_error(field, "is not UTF-8");
+  // A NUL or a line break in an id ends up in logs, CSV exports and labels.
+  const bool control = std::any_of(id.begin(), id.end(), [](char ch) {
+    const auto byte = static_cast<unsigned char>(ch);
+    return byte < 0x20 || byte == 0x7f;
+  });
+  if (control) return field_error(field, "must not contain control characters");
   return {};
 }
 

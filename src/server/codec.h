@@ -52,8 +52,9 @@ Result<std::size_t> parse_events_body(std::string_view body, std::string_view te
 inline constexpr std::size_t kMaxBatchEvents = 1000;
 
 // The rule for every contact, lead, listing, agent or opportunity id a
-// client names, in a body or in a path: 1..kMaxIdBytes bytes of UTF-8 (it is
-// stored, and answers and WebSocket frames carry it as JSON text).
+// client names, in a body or in a path: 1..kMaxIdBytes bytes of UTF-8
+// without control characters (it is stored, and answers and WebSocket frames
+// carry it as JSON text).
 // InvalidArgument naming `field` otherwise.
 inline constexpr std::size_t kMaxIdBytes = 256;
 Status check_id(std::string_view id, std::string_view field);

@@ -94,6 +94,15 @@ TEST(Codec, ListingAndAgentIdsFollowTheIdRule) {
   EXPECT_NE(agent.message().find("assigned_agent_id"), std::string::npos) << agent.message();
   EXPECT_TRUE(apply_contact_fields(boost::json::parse(R"({"assigned_agent_id":"ag-1"})"), "t1", &c));
   EXPECT_TRUE(apply_contact_fields(boost::json::parse(R"({"assigned_agent_id":""})"), "t1", &c));  // unassigned
+  // Control characters are refused in ids and labels; other UTF-8 is kept.
+  for (const char* bad : {R"({"contact_id":"\u0000x","type":"sms_in"})", R"({"contact_id":"a\nb","type":"sms_in"})",
+                          R"({"contact_id":"c1","type":"sms_in","property_id":"p\u007f"})"}) {
+    auto e = parse(bad);
+    ASSERT_FALSE(e) << bad;
+    EXPECT_NE(e.status().message().find("must not contain control characters"), std::string::npos) << bad;
+  }
+  EXPECT_FALSE(apply_contact_fields(boost::json::parse(R"({"source":"\u0001"})"), "t1", &c));
+  EXPECT_TRUE(parse(R"({"contact_id":"caf\u00e9 \u4e2d","type":"sms_in"})"));
 }
 
 TEST(Codec, DefaultContactMustMatch) {
