@@ -927,13 +927,20 @@ struct PricingRequest {
   std::string region, metric = "median";
 };
 
-Result<PricingRequest> read_pricing_request(std::string_view body) {
+Result<PricingRequest> read_pricing_request(std::string_view body, std::string_view tenant_id) {
   auto v = parse_json(body);
   if (!v) return v.status();
   if (!v->is_object()) return invalid_argument("body must be a JSON object of listing fields");
   PricingRequest request;
   request.listing = std::move(v->as_object());
   json::object& listing = request.listing;
+  // As in every body: a tenant named must be the token's (not a listing field).
+  if (auto it = listing.find("tenant_id"); it != listing.end()) {
+    if (!it->value().is_string() || it->value().as_string() != tenant_id) {
+      return permission_denied("tenant_id does not match the token");
+    }
+    listing.erase(it);
+  }
   for (const char* key : {"region", "metric"}) {
     auto it = listing.find(key);
     if (it == listing.end()) continue;
@@ -1011,7 +1018,7 @@ json::object pricing_json(const std::string& tenant_id, const Loaded<Avm>& avm, 
 ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_view body) {
   constexpr Route kRoute = Route::kPredictionPricing;
   if (body.size() > kMaxPricingBody) return error_response(payload_too_large("a listing is at most 64 KiB"), kRoute);
-  auto request = read_pricing_request(body);
+  auto request = read_pricing_request(body, claims.tenant_id);
   if (!request) return error_response(request.status(), kRoute);
   auto table = analytics::listing_from_json(json::serialize(request->listing));
   if (!table) return error_response(table.status(), kRoute);
