@@ -1159,8 +1159,13 @@ Result<scoring::LeadScore> Api::upsert_contact_with(const std::string& tenant_id
   } else {
     return existing.status();
   }
+  const UnixSeconds created_before = contact.created_at;
   REAI_RETURN_IF_ERROR(edit(&contact));
   if (contact.tenant_id != tenant_id || contact.contact_id != id) return invalid_argument("contact ids cannot change");
+  // Only a stated created_at is checked: a stored one stays editable.
+  if (contact.created_at != created_before) {
+    REAI_RETURN_IF_ERROR(check_crm_time(contact.created_at, deps_.clock.now(), "created_at"));
+  }
   REAI_RETURN_IF_ERROR(ensure_tenant(tenant_id));
   const std::string mark = lead_sync_->will_store_contact(tenant_id, id);
   REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(contact));

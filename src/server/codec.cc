@@ -161,6 +161,15 @@ Status check_id(std::string_view id, std::string_view field) {
   return {};
 }
 
+Status check_crm_time(UnixSeconds t, UnixSeconds now, std::string_view field) {
+  // A lead's time-decayed features and its contact's created_at come from
+  // these times: one from the far future would skew them for good.
+  if (t < 0 || t > now + kMaxEventLeadSeconds) {
+    return field_error(field, "must be between 1970-01-01 and one day after the server's now");
+  }
+  return {};
+}
+
 Result<Event> parse_event(const json::value& v, std::string_view tenant_id,
                           std::string_view default_contact_id, UnixSeconds now) {
   if (!v.is_object()) return invalid_argument("an event must be a JSON object");
@@ -185,11 +194,7 @@ Result<Event> parse_event(const json::value& v, std::string_view tenant_id,
       has_type = true;
     } else if (key == "ts") {
       REAI_RETURN_IF_ERROR(read_time(x, key, &e.ts));
-      // A lead's time-decayed features and its contact's created_at come
-      // from these times: one from the far future would skew them for good.
-      if (e.ts < 0 || e.ts > now + kMaxEventLeadSeconds) {
-        return field_error(key, "must be between 1970-01-01 and one day after the server's now");
-      }
+      REAI_RETURN_IF_ERROR(check_crm_time(e.ts, now, key));
     } else if (key == "event_id") {
       REAI_RETURN_IF_ERROR(read_id(x, key, &e.event_id));
     } else if (key == "property_id") {

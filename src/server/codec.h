@@ -21,6 +21,9 @@ namespace reai::server {
 // a ts before 1970 or more than kMaxEventLeadSeconds after `now` (clocks
 // drift; a year ahead is a bug), and a value outside 0..kMaxBudget.
 inline constexpr UnixSeconds kMaxEventLeadSeconds = 86400;
+// The bound above for any time a client states (an event's ts, a contact's
+// created_at): InvalidArgument naming `field` outside it.
+Status check_crm_time(UnixSeconds t, UnixSeconds now, std::string_view field);
 Result<Event> parse_event(const boost::json::value& v, std::string_view tenant_id,
                           std::string_view default_contact_id, UnixSeconds now);
 

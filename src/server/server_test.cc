@@ -659,6 +659,13 @@ TEST_F(ServerTest, PutContactKeepsOmittedFieldsAndRescores) {
   EXPECT_EQ(stored->beds_wanted, 3);
   EXPECT_EQ(stored->source, "referral");
   EXPECT_EQ(stored->created_at, 1698796800);
+  // A stated created_at has the event times' bounds (kNow + 1 day at most).
+  for (const char* when : {"9999-12-31T23:59:59Z", "2023-11-16T00:00:00Z", "1969-12-31T23:59:59Z"}) {
+    auto bad = http_->put("/api/contacts/c9", std::string(R"({"created_at":")") + when + "\"}", a);
+    EXPECT_EQ(bad.status, 400) << when << " " << bad.body;
+    EXPECT_EQ(error_of(bad), "field 'created_at' must be between 1970-01-01 and one day after the server's now");
+  }
+  EXPECT_EQ(store_->get_contact("tenant-a", "c9")->created_at, 1698796800);
 }
 
 TEST_F(ServerTest, ScoreTriggerAppliesLeadDataAndEvents) {
