@@ -73,12 +73,6 @@ Status read_time(const json::value& v, std::string_view field, UnixSeconds* out)
   return {};
 }
 
-Status check_tenant(const json::value& v, std::string_view tenant_id) {
-  if (!v.is_string()) return field_error("tenant_id", "must be a string");
-  if (v.as_string() != tenant_id) return permission_denied("tenant_id does not match the token");
-  return {};
-}
-
 Status read_id(const json::value& v, std::string_view field, std::string* out) {
   REAI_RETURN_IF_ERROR(read_string(v, field, out));
   return check_id(*out, field);
@@ -147,6 +141,12 @@ Status read_optional(const json::value& v, std::string_view field, std::optional
 }
 
 }  // namespace
+
+Status check_tenant(const json::value& v, std::string_view tenant_id) {
+  if (!v.is_string()) return field_error("tenant_id", "must be a string");
+  if (v.as_string() != tenant_id) return permission_denied("tenant_id does not match the token");
+  return {};
+}
 
 Status check_id(std::string_view id, std::string_view field) {
   if (id.empty()) return field_error(field, "must not be empty");

@@ -59,6 +59,10 @@ inline constexpr std::size_t kMaxBatchEvents = 1000;
 // without control characters (it is stored, and answers and WebSocket frames
 // carry it as JSON text).
 // InvalidArgument naming `field` otherwise.
+// A body's "tenant_id" field: OK when it is the token's tenant;
+// PermissionDenied for another, InvalidArgument when not a string.
+Status check_tenant(const boost::json::value& v, std::string_view tenant_id);
+
 inline constexpr std::size_t kMaxIdBytes = 256;
 Status check_id(std::string_view id, std::string_view field);
 

@@ -936,9 +936,7 @@ Result<PricingRequest> read_pricing_request(std::string_view body, std::string_v
   json::object& listing = request.listing;
   // As in every body: a tenant named must be the token's (not a listing field).
   if (auto it = listing.find("tenant_id"); it != listing.end()) {
-    if (!it->value().is_string() || it->value().as_string() != tenant_id) {
-      return permission_denied("tenant_id does not match the token");
-    }
+    REAI_RETURN_IF_ERROR(check_tenant(it->value(), tenant_id));
     listing.erase(it);
   }
   for (const char* key : {"region", "metric"}) {

@@ -423,6 +423,7 @@ TEST_F(PredictionRoutesTest, PricingRecommendsAPriceWithIntervalComparablesAndMa
   EXPECT_EQ(http_->post("/api/predictions/pricing", "{" + ok_fields + "}", "").status, 401);
   // A body's tenant_id is the token's or 403, as everywhere; it is no listing field.
   EXPECT_EQ(http_->post("/api/predictions/pricing", "{" + ok_fields + R"(,"tenant_id":"other"})", a).status, 403);
+  EXPECT_EQ(http_->post("/api/predictions/pricing", "{" + ok_fields + R"(,"tenant_id":7})", a).status, 400);
   auto own = http_->post("/api/predictions/pricing", "{" + ok_fields + R"(,"tenant_id":")" + std::string(kTenant) + "\"}", a);
   EXPECT_EQ(own.status, 200) << own.body;
   EXPECT_EQ(http_->get("/api/predictions/pricing", a).status, 405);
