@@ -468,6 +468,30 @@ TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
   Instance a = start_instance({"--bus", redis, "--cache", redis, "--threads", "1"});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
+  // Other leads' events, 8 at once on their own connections: those on another
+  // worker than the held lead's are answered while it waits (8 leads on 4
+  // workers: some are). Counts the answers that came before the held lead's.
+  std::atomic<bool> held_answered{false};
+  auto post_other_leads = [&](const std::string& stem) {
+    std::atomic<int> answered_first{0};
+    std::vector<std::thread> others;
+    for (int k = 0; k < 8; ++k) {
+      others.emplace_back([&, k] {
+        HttpClient h("127.0.0.1", a.port, std::chrono::milliseconds(10000));
+        const std::string id = stem + std::to_string(k);
+        auto r = h.post("/api/events", R"({"contact_id":")" + id + R"(","type":"sms_in","event_id":")" + id + R"("})", t);
+        EXPECT_EQ(r.status, 200) << r.body;
+        if (!held_answered.load()) answered_first.fetch_add(1);
+      });
+    }
+    for (auto& o : others) o.join();
+    return answered_first.load();
+  };
+  // The first concurrent events open the instance's PostgreSQL connections
+  // (a backend fork each) and prepare statements; on a loaded CI start-up
+  // that took most of the hold below, so it is paid here, outside the window
+  // the ordering is checked in.
+  post_other_leads("warm-");
 
   // Held as another instance would (src/bus/redis_leases.cc's key for
   // LeadSync's lead key), for less than the lease wait: taken afterwards.
@@ -475,7 +499,6 @@ TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
   const std::string hold = "redis-cli -p " + std::to_string(shared_redis_port()) + " SET '" + lease_key +
                            "' elsewhere NX PX 2500 >/dev/null";
   ASSERT_EQ(std::system(hold.c_str()), 0);
-  std::atomic<bool> held_answered{false};
   int held_status = 0;
   std::thread held([&] {
     HttpClient http("127.0.0.1", a.port, std::chrono::milliseconds(10000));
@@ -488,21 +511,7 @@ TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
   HttpClient http("127.0.0.1", a.port, std::chrono::milliseconds(10000));
   EXPECT_EQ(http.get("/healthz").status, 200);
   EXPECT_FALSE(held_answered.load()) << "a health check waited for the held lead: did the hold lapse?";
-  // Other leads' events: those on another worker than the held lead's are
-  // answered while it waits (8 leads on 4 workers: some are).
-  std::atomic<int> answered_first{0};
-  std::vector<std::thread> others;
-  for (int k = 0; k < 8; ++k) {
-    others.emplace_back([&, k] {
-      HttpClient h("127.0.0.1", a.port, std::chrono::milliseconds(10000));
-      const std::string id = std::string("free-").append(std::to_string(k));
-      auto r = h.post("/api/events", R"({"contact_id":")" + id + R"(","type":"sms_in","event_id":")" + id + R"("})", t);
-      EXPECT_EQ(r.status, 200) << r.body;
-      if (!held_answered.load()) answered_first.fetch_add(1);
-    });
-  }
-  for (auto& o : others) o.join();
-  EXPECT_GT(answered_first.load(), 0) << "every other lead waited for the held one";
+  EXPECT_GT(post_other_leads("free-"), 0) << "every other lead waited for the held one";
   held.join();
   EXPECT_EQ(held_status, 200);
   EXPECT_EQ(score_of(http, "held", t).events_count, 1);
