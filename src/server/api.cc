@@ -137,6 +137,9 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
       .counter("reai_lead_leases_total", "Per-lead leases taken.", s.leases)
       .counter("reai_lead_lease_failures_total", "Per-lead leases not taken (down or busy): applied alone.",
                s.lease_failures)
+      .counter("reai_lead_lease_overruns_total",
+               "Per-lead leases given back a hold (2 s) or more after they were asked for: they may have lapsed.",
+               s.lease_overruns)
       .counter("reai_lead_lease_nanoseconds_total", "Nanoseconds spent taking and releasing per-lead leases.",
                s.lease_ns);
 }
@@ -1461,6 +1464,7 @@ ApiResponse Api::performance(const TokenClaims& claims) {
                      {"mark_failures", sync.mark_failures},
                      {"leases", sync.leases},
                      {"lease_failures", sync.lease_failures},
+                     {"lease_overruns", sync.lease_overruns},
                      {"lease_mean_us", sync.leases ? double(sync.lease_ns) / double(sync.leases) / 1e3 : 0.0}};
   const TrackOutcomeStats shared_outcomes = track_outcomes_ ? track_outcomes_->stats() : TrackOutcomeStats{};
   o["track_records"] = {{"live_outcomes", engine.live_outcomes},

@@ -238,7 +238,7 @@ class LeadSync::HeldLease {
   HeldLease(LeadSync& sync, const std::string& key) : sync_(sync), key_(key) {
     const auto start = SteadyClock::now();
     auto lease = sync_.leases_->acquire(key_, sync_.options_.hold, sync_.options_.wait);
-    account(start);
+    asked_at_ = account(start);
     if (lease) {
       lease_ = std::move(*lease);
       sync_.leases_taken_.fetch_add(1, std::memory_order_relaxed);
@@ -251,6 +251,7 @@ class LeadSync::HeldLease {
   ~HeldLease() {
     if (!lease_) return;
     const auto start = SteadyClock::now();
+    sync_.note_overruns(asked_at_, start, 1);
     sync_.leases_->release(key_, lease_->token, update_);
     account(start);
   }
@@ -280,13 +281,15 @@ class LeadSync::HeldLease {
   }
 
  private:
-  void account(SteadyClock::time_point start) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start).count();
-    sync_.lease_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+  // Adds the time since `start` to the lease time; answers `start`.
+  SteadyClock::time_point account(SteadyClock::time_point start) {
+    sync_.note_lease_time(start);
+    return start;
   }
   LeadSync& sync_;
   const std::string& key_;
   std::optional<bus::Lease> lease_;
+  SteadyClock::time_point asked_at_ = SteadyClock::now();  // a batch's lease: its caller counts overruns
   bus::LeaseUpdate update_;
   std::vector<std::string> done_so_far_;  // marks dropped by earlier events of a batch
 };
@@ -562,9 +565,9 @@ void LeadSync::apply_batched_locked(std::span<const Event> events, const std::ve
   locks.reserve(stripe_ids.size());
   for (std::size_t id : stripe_ids) locks.emplace_back(stripes_[id].mu);
 
-  auto start = SteadyClock::now();
+  const auto asked_at = SteadyClock::now();
   auto taken = leases_->acquire_each(keys, options_.hold);
-  note_lease_time(start);
+  note_lease_time(asked_at);
   if (!taken) {  // each event then tries its own lease, as apply_stored_event does
     if (before_release) before_release();
     return;
@@ -600,7 +603,8 @@ void LeadSync::apply_batched_locked(std::span<const Event> events, const std::ve
   // keeps a lead's latest warm score across instances.
   engine_.store_warm_scores(warm);
   if (before_release) before_release();  // the leads' scores leave under their leases
-  start = SteadyClock::now();
+  const auto start = SteadyClock::now();
+  note_overruns(asked_at, start, releases.size());
   leases_->release_each(releases);
   note_lease_time(start);
 }
@@ -608,6 +612,11 @@ void LeadSync::apply_batched_locked(std::span<const Event> events, const std::ve
 void LeadSync::note_lease_time(SteadyClock::time_point start) {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start).count();
   lease_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+}
+
+void LeadSync::note_overruns(SteadyClock::time_point asked_at, SteadyClock::time_point releasing_at,
+                             std::size_t leases) {
+  if (releasing_at - asked_at >= options_.hold) lease_overruns_.fetch_add(leases, std::memory_order_relaxed);
 }
 
 void LeadSync::note_local_lookup(const std::string& tenant_id, bool known) {
@@ -723,6 +732,7 @@ LeadSyncStats LeadSync::stats() const {
   s.leases = leases_taken_.load(std::memory_order_relaxed);
   s.lease_ns = lease_ns_.load(std::memory_order_relaxed);
   s.lease_failures = lease_failures_.load(std::memory_order_relaxed);
+  s.lease_overruns = lease_overruns_.load(std::memory_order_relaxed);
   const CacheLookups snapshots = snapshot_lookups_.total();
   s.snapshot_hits = snapshots.hits;
   s.snapshot_adopted = adopted_.load(std::memory_order_relaxed);

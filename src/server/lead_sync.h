@@ -87,6 +87,12 @@ struct LeadSyncStats {
   std::uint64_t leases = 0;           // leases taken
   std::uint64_t lease_ns = 0;         // time spent taking and giving them back
   std::uint64_t lease_failures = 0;   // not taken (down or busy): applied alone
+  // Leases given back later than their hold after they were asked for: the
+  // lease may have lapsed meanwhile and another instance may have applied
+  // the lead's events alongside (its release is then dropped, see
+  // bus::Leases). An upper bound: the clock starts before the service set
+  // the lease. A batch counts each of its leads.
+  std::uint64_t lease_overruns = 0;
   // Feature-snapshot lookups: each event applied to a lead and each read of
   // a lead (refresh) first needs the lead's current state, and counts once,
   // by where that state came from, the same way with and without shared
@@ -284,6 +290,10 @@ class LeadSync {
                             const std::function<void()>& before_release,
                             std::vector<std::optional<Result<scoring::LeadScore>>>& outcomes);
   void note_lease_time(std::chrono::steady_clock::time_point start);
+  // Counts `leases` overruns when they are given back a hold or more after
+  // they were asked for.
+  void note_overruns(std::chrono::steady_clock::time_point asked_at, std::chrono::steady_clock::time_point releasing_at,
+                     std::size_t leases);
   // `warm` (the batched path) takes the score's warm score, for the caller
   // to store before the lease is given back; null: stored at once.
   Result<scoring::LeadScore> apply_synced_locked(Local& here, const std::string& key, HeldLease& lease,
@@ -304,7 +314,7 @@ class LeadSync {
   static constexpr std::size_t kStripes = 256;
   std::unique_ptr<Stripe[]> stripes_;
   std::atomic<bool> lease_down_{false};
-  std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0};
+  std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0}, lease_overruns_{0};
   TenantCacheLookups snapshot_lookups_;
   std::atomic<std::uint64_t> adopted_{0}, marked_refolds_{0}, rebuilds_{0};
   std::atomic<std::uint64_t> mark_failures_{0}, unshared_{0};

@@ -409,6 +409,39 @@ TEST_F(LeadSyncTest, BeforeReleaseRunsOnceBetweenTheBatchsScoresAndTheLeasesRele
   EXPECT_EQ(steps, (std::vector<std::string>{"before_release", "0", "1"}));
 }
 
+// A hold that outlasts the lease (here 50 ms) may have lapsed before the
+// release: each lead of such a batch, and such a single hold, is counted;
+// quick ones (well within the default 2 s) are not.
+TEST_F(LeadSyncTest, HoldsLongerThanTheLeaseAreCountedAsOverruns) {
+  for (const char* l : {"l1", "l2"}) store_contact(l);
+  const std::vector<Event> batch = {make_event("l1", 1, kT0 + 10, EventType::kSmsOut),
+                                    make_event("l2", 2, kT0 + 20, EventType::kPropertyView)};
+  a_.will_store(batch);
+  for (const Event& e : batch) store_event(e);
+  const auto quick = a_.apply_stored_events(batch, kT0 + 100, nullptr);
+  for (const auto& o : quick) ASSERT_TRUE(o) << o.status().message();
+  EXPECT_EQ(a_.stats().lease_overruns, 0u);
+
+  scoring::LeadScoringEngine engine(models_, nullptr);
+  LeadSync slow(*store_, &leases_, engine, LeadSync::Options{.hold = 50ms, .wait = 3000ms});
+
+  const std::vector<Event> more = {make_event("l1", 3, kT0 + 30, EventType::kSmsIn),
+                                   make_event("l2", 4, kT0 + 40, EventType::kCallIn)};
+  slow.will_store(more);
+  for (const Event& e : more) store_event(e);
+  const auto late = slow.apply_stored_events(more, kT0 + 100, nullptr, [] { std::this_thread::sleep_for(60ms); });
+  for (const auto& o : late) ASSERT_TRUE(o) << o.status().message();
+  EXPECT_EQ(slow.stats().lease_overruns, 2u);
+
+  const Event last = make_event("l1", 5, kT0 + 50, EventType::kPageView);
+  store_event_on(slow, last);
+  auto one = slow.apply_stored_event(last, kT0 + 100, [](const scoring::LeadScore&, bool) {
+    std::this_thread::sleep_for(60ms);
+  });
+  ASSERT_TRUE(one) << one.status().message();
+  EXPECT_EQ(slow.stats().lease_overruns, 3u);
+}
+
 // A lead held by another instance neither blocks nor fails the batch's
 // other leads: they are applied and given back without waiting; its event
 // is left to the caller, who applies it alone (waiting for the lease).
