@@ -123,6 +123,10 @@ std::string_view column_kind_name(ColumnKind kind) {
   return "numeric";
 }
 
+bool is_number_kind(ColumnKind kind) {
+  return kind == ColumnKind::kNumeric || kind == ColumnKind::kLongitude || kind == ColumnKind::kLatitude;
+}
+
 bool parse_column_kind(std::string_view name, ColumnKind* kind) {
   for (ColumnKind k : {ColumnKind::kNumeric, ColumnKind::kCategorical, ColumnKind::kBoolean, ColumnKind::kDate,
                        ColumnKind::kLongitude, ColumnKind::kLatitude}) {
@@ -261,22 +265,24 @@ float encode_cell(const ColumnSchema& column, std::string_view cell) {
       double y = 0;
       return parse_date_cell(cell, &y) ? static_cast<float>(y) : kNaN;
     }
-    default: {
-      double v = 0;
-      auto [p, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
-      if (ec == std::errc() && p == cell.data() + cell.size() && std::isfinite(v)) return static_cast<float>(v);
-      // "$350,000" and similar formatted numbers.
-      std::string cleaned;
-      for (char ch : cell) {
-        if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
-      }
-      auto [q, ec2] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), v);
-      if (ec2 == std::errc() && q == cleaned.data() + cleaned.size() && std::isfinite(v) && !cleaned.empty()) {
-        return static_cast<float>(v);
-      }
-      return kNaN;
-    }
+    default: return static_cast<float>(parse_number_cell(cell));
   }
+}
+
+double parse_number_cell(std::string_view cell) {
+  cell = trim(cell);
+  if (is_missing_cell(cell)) return kNaN;
+  double v = 0;
+  auto [p, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
+  if (ec == std::errc() && p == cell.data() + cell.size() && std::isfinite(v)) return v;
+  // "$350,000" and similar formatted numbers.
+  std::string cleaned;
+  for (char ch : cell) {
+    if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
+  }
+  auto [q, ec2] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), v);
+  if (ec2 == std::errc() && q == cleaned.data() + cleaned.size() && std::isfinite(v) && !cleaned.empty()) return v;
+  return kNaN;
 }
 
 Result<SalesTable> parse_sales_csv(std::string text, std::string name) {

@@ -693,6 +693,7 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
   auto values = (*avm)->predict(*table);
   if (!values) return error_response(values.status(), kRoute);
   json::object o = valuation_answer(values->at(0), wanted->list_price, version);
+  o["outside_training_range"] = outside_training_range_json(**avm, *table, 0);
   o["tenant_id"] = claims.tenant_id;
   return answer(json_text(o), kRoute);
 }

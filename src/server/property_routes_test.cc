@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -99,8 +101,9 @@ class PropertyRoutesTest : public fixture::InProcessServerTest {
     ASSERT_TRUE(store_->upsert_contact(c));
   }
 
-  // Trains a small AVM on the synthetic listings into MODEL_DIR/value.
-  void train_value_model() {
+  // Trains a small AVM on the synthetic listings into MODEL_DIR/value (or
+  // `dir` under MODEL_DIR).
+  void train_value_model(const std::string& dir = "value") {
     std::string csv = "Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,Sale_Price\n";
     for (const auto& l : synthetic_listings()) {
       csv += l.neighbourhood + "," + std::to_string(l.beds) + "," + std::to_string(l.area) + "," +
@@ -113,7 +116,7 @@ class PropertyRoutesTest : public fixture::InProcessServerTest {
     options.nthread = 1;
     auto model = property::ValuationModel::train(*table, "Sale_Price", options);
     ASSERT_TRUE(model) << model.status().to_string();
-    ASSERT_TRUE(model->save((model_dir_ / "value").string()));
+    ASSERT_TRUE(model->save((model_dir_ / dir).string()));
   }
 
   std::vector<std::string> match_ids(const HttpResponse& r) {
@@ -459,6 +462,66 @@ TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
   many += "}}";
   EXPECT_EQ(http_->post("/api/properties/value", many, a).status, 413);
   EXPECT_EQ(http_->post("/api/properties/value", body).status, 401);
+}
+
+// The synthetic listings' smallest and largest living area.
+std::pair<int, int> training_area_range() {
+  int low = 1 << 30, high = 0;
+  for (const auto& l : synthetic_listings()) low = std::min(low, l.area), high = std::max(high, l.area);
+  return {low, high};
+}
+
+// Trees value a home beyond the training range like the nearest one seen:
+// the answer names each such attribute; a negative one is a sign error.
+TEST_F(PropertyRoutesTest, ValueRouteNamesAttributesOutsideTheTrainingRange) {
+  train_value_model();
+  train_value_model("tenants/tenant-old/value");
+  start_with_models();
+  const std::string a = token("tenant-a");
+  const auto [low, high] = training_area_range();
+  ASSERT_EQ(low, 1300);
+  ASSERT_EQ(high, 3565);
+  auto with_area = [](const std::string& area) {
+    return R"({"attributes":{"Neighborhood":"OldTown","Bedroom_AbvGr":3,"Gr_Liv_Area":)" + area +
+           R"(,"Year_Built":1990}})";
+  };
+  auto inside = http_->post("/api/properties/value", with_area("2100"), a);
+  ASSERT_EQ(inside.status, 200) << inside.body;
+  EXPECT_EQ(json::serialize(as_object(inside)["outside_training_range"]), "[]");
+
+  auto huge = http_->post("/api/properties/value", with_area("40000"), a);
+  ASSERT_EQ(huge.status, 200) << huge.body;
+  EXPECT_EQ(json::serialize(as_object(huge)["outside_training_range"]),
+            R"([{"attribute":"Gr_Liv_Area","value":40000,"min":1300,"max":3565}])");
+  EXPECT_GT(as_object(huge)["value"].as_double(), 0);
+  auto absurd = http_->post("/api/properties/value", with_area("1e9"), a);
+  ASSERT_EQ(absurd.status, 200) << absurd.body;
+  EXPECT_EQ(json::serialize(as_object(absurd)["outside_training_range"]),
+            R"([{"attribute":"Gr_Liv_Area","value":1000000000,"min":1300,"max":3565}])");
+  auto tiny = http_->post("/api/properties/value", with_area("12.5"), a);
+  ASSERT_EQ(tiny.status, 200) << tiny.body;
+  EXPECT_NE(tiny.body.find(R"("outside_training_range":[{"attribute":"Gr_Liv_Area","value":12.5,"min":1300,"max":3565}])"),
+            std::string::npos)
+      << tiny.body;
+
+  auto negative = http_->post("/api/properties/value", with_area("-500"), a);
+  EXPECT_EQ(negative.status, 400);
+  EXPECT_EQ(error_of(negative),
+            "attribute 'Gr_Liv_Area' must not be negative: every training sale had it ≥ 0 (1300 to 3565)");
+
+  // A model saved before ranges were kept (reai-avm-1) still values, and
+  // says it cannot tell (null), not that nothing is outside.
+  const std::string old_dir = (model_dir_ / "tenants/tenant-old/value").string();
+  std::stringstream text;
+  text << std::ifstream(old_dir + "/model.json").rdbuf();
+  json::object root = json::parse(text.str()).as_object();
+  root["format"] = "reai-avm-1";
+  for (auto& column : root["columns"].as_array()) column.as_object().erase("min"), column.as_object().erase("max");
+  std::ofstream(old_dir + "/model.json") << json::serialize(root);
+  auto old = http_->post("/api/properties/value", with_area("40000"), token("tenant-old"));
+  ASSERT_EQ(old.status, 200) << old.body;
+  EXPECT_TRUE(as_object(old)["outside_training_range"].is_null());
+  EXPECT_EQ(http_->post("/api/properties/value", with_area("-500"), token("tenant-old")).status, 200);
 }
 
 TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
