@@ -363,6 +363,27 @@ TEST_F(PropertyRoutesTest, CriteriaInTheBodyRankListingsAndBadBodiesAre4xx) {
   auto o = as_object(r);
   ASSERT_EQ(o["matches"].as_array().size(), 3u);
   EXPECT_EQ(o["matches"].as_array()[0].as_object()["neighbourhood"].as_string(), "OldTown");
+  EXPECT_EQ(json::serialize(o["unknown_areas"]), "[]");
+  // Areas compare as the reasons show them: case, spaces and '_' aside.
+  auto spelled = http_->post("/api/properties/match", R"({"area":"  oldtown ","k":3})", a);
+  ASSERT_EQ(spelled.status, 200) << spelled.body;
+  const json::object spelled_o = as_object(spelled);
+  for (const auto& m : spelled_o.at("matches").as_array()) {
+    EXPECT_EQ(m.as_object().at("neighbourhood").as_string(), "OldTown");
+  }
+  // Some areas known: matched on those, the others listed.
+  auto some = http_->post("/api/properties/match", R"({"area":["Atlantis","edwards","Gotham"],"k":3})", a);
+  ASSERT_EQ(some.status, 200) << some.body;
+  auto so = as_object(some);
+  EXPECT_EQ(json::serialize(so["unknown_areas"]), R"(["Atlantis","Gotham"])");
+  for (const auto& m : so["matches"].as_array()) EXPECT_EQ(m.as_object().at("neighbourhood").as_string(), "Edwards");
+  // Two known areas: homes in either.
+  auto both = http_->post("/api/properties/match", R"({"area":["Edwards","OldTown"],"k":6})", a);
+  ASSERT_EQ(both.status, 200) << both.body;
+  const json::object both_o = as_object(both);
+  for (const auto& m : both_o.at("matches").as_array()) {
+    EXPECT_NE(m.as_object().at("neighbourhood").as_string(), "Northridge") << both.body;
+  }
   // A lead with no stored criteria, given them in the body.
   auto lead = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","budget":320000})", a);
   ASSERT_EQ(lead.status, 200) << lead.body;
@@ -380,7 +401,17 @@ TEST_F(PropertyRoutesTest, CriteriaInTheBodyRankListingsAndBadBodiesAre4xx) {
            Bad{R"({"budget":"cheap"})", 400, "field 'budget' must be a positive number"},
            Bad{R"({"budget":-5})", 400, "field 'budget' must be a positive number"},
            Bad{R"({"beds":2.5})", 400, "field 'beds' must be an integer 0..20"},
-           Bad{R"({"area":7})", 400, "field 'area' must be a string"},
+           Bad{R"({"area":7})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           Bad{R"({"area":""})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           Bad{R"({"area":" _ "})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           Bad{R"({"area":[]})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           Bad{R"({"area":["OldTown",1]})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           // Areas the tenant's listings never have are named, never ignored.
+           Bad{R"({"area":"Atlantis"})", 400, "unknown area 'Atlantis': the tenant's listings are in Edwards, Northridge, OldTown"},
+           Bad{R"({"budget":150000,"area":["Atlantis","Gotham"]})", 400,
+               "unknown areas 'Atlantis', 'Gotham': the tenant's listings are in Edwards, Northridge, OldTown"},
+           Bad{R"({"lead_id":"buyer-1","area":"Atlantis"})", 400,
+               "unknown area 'Atlantis': the tenant's listings are in Edwards, Northridge, OldTown"},
            Bad{R"({"budget":1,"k":0})", 400, "field 'k' must be an integer 1..100"},
            Bad{R"({"budget":1,"colour":"red"})", 400, "field 'colour' is not a known field"},
            Bad{R"({"lead_id":""})", 400, "field 'lead_id' must be a non-empty string"},
@@ -396,6 +427,32 @@ TEST_F(PropertyRoutesTest, CriteriaInTheBodyRankListingsAndBadBodiesAre4xx) {
   EXPECT_EQ(http_->get("/api/properties/match", a).status, 405);
   const std::string huge = R"({"area":")" + std::string(2 << 20, 'x') + "\"}";
   EXPECT_EQ(http_->post("/api/properties/match", huge, a).status, 413);
+}
+
+// A tenant with many areas: an unknown one's 400 says how many there are
+// rather than listing them all.
+TEST_F(PropertyRoutesTest, UnknownAreaAmongManyIsCountedNotListed) {
+  std::vector<store::ListingRecord> rows;
+  for (int i = 0; i < 80; ++i) {
+    json::object attrs;
+    attrs["Neighborhood"] = "Area_" + std::to_string(i % 40);
+    attrs["Bedroom_AbvGr"] = std::to_string(2 + i % 3);
+    attrs["Gr_Liv_Area"] = std::to_string(1000 + 10 * i);
+    rows.push_back({"tenant-m", "m-" + std::to_string(i), 150000.0 + 1000 * i, json::serialize(attrs), "", fixture::kNow});
+  }
+  ASSERT_TRUE(store_->upsert_listings(rows));
+  start_with_models();
+  wait_for_listings("tenant-m");
+  const std::string t = token("tenant-m");
+  auto unknown = http_->post("/api/properties/match", R"({"area":"Atlantis"})", t);
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(error_of(unknown), "unknown area 'Atlantis': the tenant's listings are in 40 areas");
+  auto known = http_->post("/api/properties/match", R"({"area":"area 7","k":2})", t);
+  ASSERT_EQ(known.status, 200) << known.body;
+  const json::object known_o = as_object(known);
+  for (const auto& m : known_o.at("matches").as_array()) {
+    EXPECT_EQ(m.as_object().at("neighbourhood").as_string(), "Area_7");
+  }
 }
 
 TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
