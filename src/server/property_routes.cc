@@ -612,10 +612,10 @@ std::vector<std::string> unknown_areas(const property::ListingCatalog& catalog, 
 
 // 400 when none of the stated areas exists: "unknown area 'X': the
 // tenant's listings are in A, B, C" (the names when at most
-// kMaxAreasListed, else how many).
+// kMaxAreasListed, else how many; each stated name cut at 64 bytes).
 Status no_known_area(const property::ListingCatalog& catalog, const std::vector<std::string>& unknown) {
   std::string message = unknown.size() == 1 ? "unknown area " : "unknown areas ";
-  for (std::size_t i = 0; i < unknown.size(); ++i) message += (i ? ", '" : "'") + unknown[i] + "'";
+  for (std::size_t i = 0; i < unknown.size(); ++i) message += (i ? ", '" : "'") + unknown[i].substr(0, 64) + "'";
   std::vector<std::string> names;
   for (std::size_t k = 0; k < catalog.neighbourhood_levels(); ++k) names.push_back(catalog.neighbourhood_name(int(k)));
   std::sort(names.begin(), names.end());
