@@ -169,6 +169,41 @@ TEST(CliBinaryTest, ImportListingsValuesDedupesAndRevaluesChanges) {
   EXPECT_NE(changed.output.find("0 new, 1 updated, 199 unchanged; valued"), std::string::npos) << changed.output;
 }
 
+// `reai value predict` on another market's file: the output keeps its
+// columns; stderr counts the rows with an attribute beyond the training range.
+TEST(CliBinaryTest, ValuePredictCountsRowsOutsideTheTrainingRange) {
+  const std::string dir = make_temp_dir("reai-value-range");
+  auto lines = read_lines("tests/fixtures/other_market/sales.csv");
+  ASSERT_GT(lines.size(), 20u);
+  ASSERT_EQ(lines[0].substr(0, 40), "id,date,price,bedrooms,bathrooms,sqft_li");
+  auto train = run_reai({"value", "train", "--data", "tests/fixtures/other_market/sales.csv", "--target", "price",
+                         "--out", dir + "/model", "--budget", "0", "--threads", "1"});
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  // Three listings: as sold, one of 40,000 sq ft, one with 40 bedrooms too.
+  auto with_cell = [](const std::string& line, std::size_t col, const std::string& cell) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    cells[col] = cell;
+    std::string out;
+    for (std::size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + cells[i];
+    return out;
+  };
+  const std::string listings =
+      write_file(dir, "listings.csv",
+                 lines[0] + "\n" + lines[1] + "\n" + with_cell(lines[2], 5, "40000") + "\n" +
+                     with_cell(with_cell(lines[3], 5, "40000"), 3, "40") + "\n");
+  auto predict = run_reai({"value", "predict", "--model", dir + "/model", "--data", listings, "--out", dir + "/out.csv"});
+  ASSERT_EQ(predict.exit_code, 0) << predict.output;
+  EXPECT_NE(predict.output.find("reai value predict: 2 of 3 rows have attributes outside the training range"),
+            std::string::npos)
+      << predict.output;
+  const auto out = read_lines(dir + "/out.csv");
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0], "row,predicted,lower80,upper80,lower90,upper90");
+  EXPECT_EQ(out[3].substr(0, 2), "3,");
+}
+
 TEST(CliBinaryTest, ImportListingsReportsBadRowsWithFileAndLine) {
   const std::string dir = make_temp_dir("reai-listings-bad");
   const std::string data = dir + "/store";

@@ -31,7 +31,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kMinSchemaShare = 0.5;
 constexpr std::size_t kMinTrainRows = 20;
-constexpr const char* kFormat = "reai-avm-1";
+// reai-avm-2 keeps each number column's training range; a reai-avm-1 model
+// still loads, without range checks.
+constexpr const char* kFormat = "reai-avm-2";
+constexpr const char* kFormatWithoutRanges = "reai-avm-1";
 
 // CPU time of the whole process (all threads), seconds.
 double process_cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
@@ -444,6 +447,17 @@ struct ValuationModel::Impl {
   std::string value_json, difficulty_json;
   models::CompiledForest value_forest, difficulty_forest;
   std::string summary_params;
+  // Per schema column, the training range as floats for value()'s check
+  // (raw cells are floats; -inf/+inf: no range, so nothing is outside).
+  std::vector<float> range_low, range_high;
+
+  // The training range of every number column (schema min and max, from
+  // the training rows' cells), then index_ranges().
+  void record_training_ranges(const SalesTable& train_table);
+  void index_ranges();
+  // Whether raw value `v` of column `c` lies outside its training range
+  // (false for NaN and for columns without a range).
+  bool outside_range(std::size_t c, float v) const { return v < range_low[c] || v > range_high[c]; }
 
   double kriging(const float* residual_features) const {
     double s = 0;
@@ -479,6 +493,37 @@ struct ValuationModel::Impl {
   Status read_blend_center_and_intervals(const std::string& dir, const json::object& root);
   Status read_forests(const std::string& dir);
 };
+
+void ValuationModel::Impl::record_training_ranges(const SalesTable& train_table) {
+  for (std::size_t c = 0; c < schema.columns.size(); ++c) {
+    ColumnSchema& column = schema.columns[c];
+    if (!is_number_kind(column.kind)) continue;
+    const auto at = std::find(train_table.header.begin(), train_table.header.end(), column.name);
+    const std::size_t cell = static_cast<std::size_t>(at - train_table.header.begin());
+    double low = std::numeric_limits<double>::infinity(), high = -low;
+    for (const auto& row : train_table.rows) {
+      const double v = parse_number_cell(row[cell]);
+      if (std::isnan(v)) continue;
+      low = std::min(low, v);
+      high = std::max(high, v);
+    }
+    if (low <= high) column.min = low, column.max = high;
+  }
+  index_ranges();
+}
+
+// Rounding to float keeps the order, so a value inside [min, max] stays
+// inside the rounded bounds: the check never flags a training value.
+void ValuationModel::Impl::index_ranges() {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  range_low.assign(schema.columns.size(), -kInf);
+  range_high.assign(schema.columns.size(), kInf);
+  for (std::size_t c = 0; c < schema.columns.size(); ++c) {
+    if (!schema.columns[c].has_range()) continue;
+    range_low[c] = static_cast<float>(schema.columns[c].min);
+    range_high[c] = static_cast<float>(schema.columns[c].max);
+  }
+}
 
 // Encodes the training rows, fits the feature plan on them and centres the
 // labels (sets plan and center).
@@ -644,6 +689,21 @@ std::vector<std::string> ValuationModel::unknown_columns(std::span<const std::st
   return unknown;
 }
 
+namespace {
+
+std::string plain_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+
+Status negative_value_error(const ColumnSchema& column) {
+  return invalid_argument("attribute '" + column.name + "' must not be negative: every training sale had it ≥ 0 (" +
+                          plain_number(column.min) + " to " + plain_number(column.max) + ")");
+}
+
+}  // namespace
+
 Status ValuationModel::check_cells(const SalesTable& table) const {
   for (const ColumnSchema& column : impl_->schema.columns) {
     if (column.kind == ColumnKind::kCategorical) continue;
@@ -652,12 +712,38 @@ Status ValuationModel::check_cells(const SalesTable& table) const {
     const std::size_t c = static_cast<std::size_t>(at - table.header.begin());
     for (const auto& row : table.rows) {
       const std::string_view cell = row[c];
-      if (is_missing_cell(cell) || !std::isnan(encode_cell(column, cell))) continue;
-      return invalid_argument("attribute '" + column.name + "' must be " + std::string(column_kind_name(column.kind)) +
-                              ", not '" + std::string(cell.substr(0, 64)) + "'");
+      if (is_missing_cell(cell)) continue;
+      const float v = encode_cell(column, cell);
+      if (std::isnan(v)) {
+        return invalid_argument("attribute '" + column.name + "' must be " + std::string(column_kind_name(column.kind)) +
+                                ", not '" + std::string(cell.substr(0, 64)) + "'");
+      }
+      if (v < 0 && column.has_range() && column.min >= 0) return negative_value_error(column);
     }
   }
   return Status::ok();
+}
+
+bool ValuationModel::has_training_ranges() const {
+  return std::any_of(impl_->schema.columns.begin(), impl_->schema.columns.end(),
+                     [](const ColumnSchema& c) { return c.has_range(); });
+}
+
+std::vector<OutsideTrainingRange> ValuationModel::outside_training_range(const SalesTable& table,
+                                                                         std::size_t row) const {
+  std::vector<OutsideTrainingRange> outside;
+  const Impl& m = *impl_;
+  for (std::size_t c = 0; c < m.schema.columns.size(); ++c) {
+    const ColumnSchema& column = m.schema.columns[c];
+    if (!column.has_range()) continue;
+    const auto at = std::find(table.header.begin(), table.header.end(), column.name);
+    if (at == table.header.end()) continue;
+    const std::string_view cell = table.rows[row][static_cast<std::size_t>(at - table.header.begin())];
+    // The same float test as value(), so both name the same attributes.
+    if (!m.outside_range(c, encode_cell(column, cell))) continue;
+    outside.push_back({column.name, parse_number_cell(cell), column.min, column.max});
+  }
+  return outside;
 }
 
 Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std::string& target,
@@ -675,6 +761,7 @@ Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std:
   const SalesTable train_table = table_rows(table, priced->rows);
   impl->schema = infer_schema(train_table, static_cast<int>(priced->target_col));
   if (impl->schema.columns.empty()) return invalid_argument(table.name + " has no usable input column besides " + target);
+  impl->record_training_ranges(train_table);
   const InnerData d = impl->prepare_inner_data(train_table, priced->log_price, options);
 
   HedonicFit hedonic = choose_hedonic(impl->schema, d, options.progress);
@@ -756,10 +843,12 @@ Valuation ValuationModel::value(const RowBinding& binding, std::span<const std::
   raw.resize(m.schema.columns.size());
   const std::size_t cols = m.plan.num_features();
   features.resize(cols + 1 + m.plan.num_residual_features());
+  int outside = 0;
   for (std::size_t c = 0; c < raw.size(); ++c) {
     const int cell = binding.cell_of_column[c];
     raw[c] = cell < 0 || static_cast<std::size_t>(cell) >= cells.size() ? std::numeric_limits<float>::quiet_NaN()
                                                                         : encode_cell(m.schema.columns[c], cells[cell]);
+    outside += m.outside_range(c, raw[c]);
   }
   Neighbours neighbours;
   m.plan.build(raw.data(), features.data(), &neighbours);
@@ -776,6 +865,7 @@ Valuation ValuationModel::value(const RowBinding& binding, std::span<const std::
   v.upper80 = std::exp(log_value + m.q80 * s);
   v.lower90 = std::exp(log_value - m.q90 * s);
   v.upper90 = std::exp(log_value + m.q90 * s);
+  v.outside_range = outside;
   return v;
 }
 
@@ -812,7 +902,9 @@ Status ValuationModel::save(const std::string& dir) const {
   for (const auto& c : m.schema.columns) {
     json::array levels;
     for (const auto& l : c.levels) levels.emplace_back(l);
-    columns.push_back(json::object{{"name", c.name}, {"kind", column_kind_name(c.kind)}, {"levels", std::move(levels)}});
+    json::object column{{"name", c.name}, {"kind", column_kind_name(c.kind)}, {"levels", std::move(levels)}};
+    if (c.has_range()) column["min"] = c.min, column["max"] = c.max;
+    columns.push_back(std::move(column));
   }
   json::array ignored;
   for (const auto& name : m.schema.ignored) ignored.emplace_back(name);
@@ -856,6 +948,17 @@ Result<ColumnSchema> read_column(const std::string& dir, const json::value& cv) 
     if (!l.is_string()) return invalid_argument(dir + "/model.json: bad level");
     col.level_index.emplace(std::string(l.get_string()), static_cast<int>(col.levels.size()));
     col.levels.emplace_back(l.get_string());
+  }
+  // reai-avm-2: a number column's training range (absent in reai-avm-1).
+  const json::value* min = c.if_contains("min");
+  const json::value* max = c.if_contains("max");
+  if (min != nullptr || max != nullptr) {
+    if (min == nullptr || max == nullptr || !min->is_number() || !max->is_number() || !is_number_kind(col.kind) ||
+        !(min->to_number<double>() <= max->to_number<double>())) {
+      return invalid_argument(dir + "/model.json: bad range of column " + col.name);
+    }
+    col.min = min->to_number<double>();
+    col.max = max->to_number<double>();
   }
   return col;
 }
@@ -934,7 +1037,7 @@ Status ValuationModel::Impl::read_forests(const std::string& dir) {
 }
 
 Result<ValuationModel> ValuationModel::load(const std::string& dir) {
-  auto root = read_model_root(dir, "valuation", kFormat);
+  auto root = read_model_root(dir, "valuation", {kFormat, kFormatWithoutRanges});
   if (!root) return root.status();
   const json::object& o = *root;
   auto impl = std::make_unique<Impl>();
@@ -948,6 +1051,7 @@ Result<ValuationModel> ValuationModel::load(const std::string& dir) {
   }
   impl->target = std::string(target->get_string());
   REAI_RETURN_IF_ERROR(impl->read_columns(dir, columns->get_array()));
+  impl->index_ranges();
   REAI_RETURN_IF_ERROR(impl->read_importance(dir, importance->get_array()));
   REAI_RETURN_IF_ERROR(impl->read_plan_and_hedonic(dir, o, features->get_object()));
   REAI_RETURN_IF_ERROR(impl->read_blend_center_and_intervals(dir, o));

@@ -18,14 +18,6 @@ constexpr double kPriorSpread = 0.3;   // log-price spread before behaviour
 constexpr double kSeconds = 86400.0;
 constexpr std::uint8_t kSavedBit = 1, kTouredBit = 2;
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 BuyerPreferences::BuyerPreferences(const ListingCatalog& catalog, const StatedCriteria& stated,
@@ -33,9 +25,9 @@ BuyerPreferences::BuyerPreferences(const ListingCatalog& catalog, const StatedCr
     : options_(options) {
   if (stated.budget && *stated.budget > 0) log_budget_ = static_cast<float>(std::log(*stated.budget));
   if (stated.beds) beds_wanted_ = *stated.beds;
-  if (!stated.area.empty()) {
-    for (std::size_t k = 0; k < catalog.neighbourhood_levels(); ++k) {
-      if (iequal(catalog.neighbourhood_name(static_cast<int>(k)), stated.area)) area_wanted_ = static_cast<int>(k);
+  for (const std::string& area : stated.areas) {
+    for (int level : catalog.neighbourhoods_named(area)) {
+      if (!wants_area(level)) areas_wanted_.push_back(level);
     }
   }
   sattr_.assign(catalog.dims(), 0.0);

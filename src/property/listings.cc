@@ -1,5 +1,6 @@
 // ListingCatalog: matching attributes of listings from any listings CSV.
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -443,6 +444,31 @@ const std::string& ListingCatalog::neighbourhood_name(int level) const {
   static const std::string kNone;
   return level >= 0 && static_cast<std::size_t>(level) < neighbourhood_names_.size() ? neighbourhood_names_[level]
                                                                                        : kNone;
+}
+
+std::string area_key(std::string_view name) {
+  std::string key;
+  bool gap = false;
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isspace(c) || ch == '_') {
+      gap = !key.empty();
+      continue;
+    }
+    if (gap) key.push_back(' '), gap = false;
+    key.push_back(static_cast<char>(std::tolower(c)));
+  }
+  return key;
+}
+
+std::vector<int> ListingCatalog::neighbourhoods_named(std::string_view area) const {
+  std::vector<int> levels;
+  const std::string wanted = area_key(area);
+  if (wanted.empty()) return levels;
+  for (std::size_t k = 0; k < neighbourhood_names_.size(); ++k) {
+    if (area_key(neighbourhood_names_[k]) == wanted) levels.push_back(static_cast<int>(k));
+  }
+  return levels;
 }
 
 const std::string& ListingCatalog::style_name(int level) const {

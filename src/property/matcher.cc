@@ -68,7 +68,8 @@ float similarity(const float* a, const float* b, std::size_t dims) {
 struct Query {
   float level = 0, tol = 0.5f;
   std::vector<float> nb_share, style_share, segment_share;
-  int beds_wanted = -1, area_wanted = -1;
+  int beds_wanted = -1;
+  std::vector<char> area_wanted;  // per neighbourhood level: one of the stated areas
   float cx = kNaN, cy = kNaN;
   bool behaviour = false;
 };
@@ -93,7 +94,8 @@ Query make_query(const ListingCatalog& catalog, const BuyerPreferences& buyer, c
     if (s >= 0) q.segment_share = segments->neighbourhood[s];
   }
   q.beds_wanted = buyer.beds_wanted();
-  q.area_wanted = buyer.area_wanted();
+  q.area_wanted.assign(catalog.neighbourhood_levels(), 0);
+  for (int level : buyer.areas_wanted()) q.area_wanted[level] = 1;
   q.cx = buyer.centroid_x(), q.cy = buyer.centroid_y();
   return q;
 }
@@ -106,7 +108,7 @@ float content_score(const Query& q, const Listing& l) {
   float s = -0.5f * gap * gap;
   if (l.neighbourhood >= 0) {
     if (!q.nb_share.empty()) s += 2.5f * q.nb_share[l.neighbourhood];
-    if (l.neighbourhood == q.area_wanted) s += 0.8f;
+    if (q.area_wanted[l.neighbourhood]) s += 0.8f;
     if (!q.behaviour && !q.segment_share.empty()) s += 2.0f * q.segment_share[l.neighbourhood];
   }
   if (l.style >= 0 && !q.style_share.empty()) s += 0.6f * q.style_share[l.style];
@@ -239,7 +241,7 @@ class CandidateSearch {
     nb_bonus_.assign(nb_levels + 1, 0.0f);
     for (std::size_t l = 0; l < nb_levels; ++l) {
       float b = q.nb_share.empty() ? 0.0f : 2.5f * q.nb_share[l];
-      if (static_cast<int>(l) == q.area_wanted) b += 0.8f;
+      if (q.area_wanted[l]) b += 0.8f;
       if (!q.behaviour && !q.segment_share.empty()) b += 2.0f * q.segment_share[l];
       nb_bonus_[l + 1] = b;
     }
@@ -379,8 +381,8 @@ void match_features(const ListingCatalog& catalog, const BuyerPreferences& buyer
   out[kBudgetGap] = buyer.has_budget() ? l.log_price - buyer.log_budget() : kNaN;
   out[kNeighbourhoodShare] = buyer.has_centroid() ? buyer.neighbourhood_share(l.neighbourhood) : kNaN;
   out[kNeighbourhoodSaves] = buyer.neighbourhood_saves(l.neighbourhood);
-  out[kAreaMatch] = buyer.area_wanted() < 0 || l.neighbourhood < 0 ? kNaN
-                                                                   : static_cast<float>(l.neighbourhood == buyer.area_wanted());
+  out[kAreaMatch] = buyer.areas_wanted().empty() || l.neighbourhood < 0 ? kNaN
+                                                                        : static_cast<float>(buyer.wants_area(l.neighbourhood));
   out[kSegmentShare] = segment_shares.empty() || l.neighbourhood < 0 ? kNaN : segment_shares[l.neighbourhood];
   out[kBedsGapStated] = buyer.beds_wanted() < 0 ? kNaN : l.beds - static_cast<float>(buyer.beds_wanted());
   out[kBedsGapSeen] = l.beds - buyer.mean_beds();
@@ -534,7 +536,8 @@ std::vector<MatchHistoryBuyer> build_match_history(ListingCatalog& catalog, std:
   std::unordered_map<std::string, std::size_t> index;
   for (const Contact& c : contacts) {
     if (c.lead_type != LeadType::kBuyer && c.lead_type != LeadType::kBoth && c.lead_type != LeadType::kInvestor) continue;
-    StatedCriteria stated{c.budget, c.beds_wanted, c.area_wanted};
+    StatedCriteria stated{c.budget, c.beds_wanted, {}};
+    if (!c.area_wanted.empty()) stated.areas.push_back(c.area_wanted);
     MatchHistoryBuyer b;
     b.contact_id = c.contact_id;
     b.created_at = c.created_at;

@@ -8,6 +8,7 @@
 // buyer (set_stated, then observe() per event) -> Matcher::top_k.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -96,6 +97,9 @@ class ListingCatalog {
   void set_appraisal(std::size_t i, double value) { listings_[i].appraised_value = value; }
   const std::string& neighbourhood_name(int level) const;
   std::size_t neighbourhood_levels() const { return neighbourhood_names_.size(); }
+  // The neighbourhood levels named `area` as area_key() compares names
+  // (usually one; none when the listings have no such area).
+  std::vector<int> neighbourhoods_named(std::string_view area) const;
   const std::string& style_name(int level) const;
   std::size_t style_levels() const { return style_names_.size(); }
   // Which source columns were recognised, for people ("neighbourhood: Neighborhood, ...").
@@ -163,8 +167,14 @@ class ListingCatalog {
 struct StatedCriteria {
   std::optional<double> budget;
   std::optional<int> beds;
-  std::string area;  // neighbourhood name as in the listings file
+  std::vector<std::string> areas;  // neighbourhood names as in the listings file (any one will do)
 };
+
+// How a stated area is compared with the listings' neighbourhood names:
+// case, surrounding spaces and '_' versus ' ' aside ("north ames" names
+// North_Ames, which the reasons show as "North Ames"). Lower-case, with each
+// run of spaces and underscores one space.
+std::string area_key(std::string_view name);
 
 struct PreferenceOptions {
   double half_life_days = 21;  // older behaviour fades: tastes shift
@@ -208,7 +218,12 @@ class BuyerPreferences {
   bool has_budget() const { return log_budget_ == log_budget_; }
   float log_budget() const { return log_budget_; }
   int beds_wanted() const { return beds_wanted_; }
-  int area_wanted() const { return area_wanted_; }
+  // The neighbourhood levels of the stated areas (empty: none stated or
+  // none in the catalog), and whether `level` is one of them.
+  const std::vector<int>& areas_wanted() const { return areas_wanted_; }
+  bool wants_area(int level) const {
+    return level >= 0 && std::find(areas_wanted_.begin(), areas_wanted_.end(), level) != areas_wanted_.end();
+  }
   // Decayed share of behaviour weight in neighbourhood / style `level`.
   float neighbourhood_share(int level) const;
   float neighbourhood_saves(int level) const;
@@ -237,7 +252,7 @@ class BuyerPreferences {
   PreferenceOptions options_;
   float log_budget_ = std::nanf("");
   int beds_wanted_ = -1;
-  int area_wanted_ = -1;
+  std::vector<int> areas_wanted_;
   double w_ = 0, sp_ = 0, spp_ = 0, sx_ = 0, sy_ = 0, sbeds_ = 0, wbeds_ = 0;
   std::vector<double> sattr_;
   std::vector<float> nb_w_, nb_saves_, style_w_;

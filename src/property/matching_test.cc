@@ -137,10 +137,22 @@ TEST(ListingFile, KeyColumnsPricesAndRowIds) {
 
 TEST(BuyerPreferences, StatedCriteriaAndWeights) {
   auto c = ames();
-  BuyerPreferences p(c, {180000.0, 3, "old_town"});
+  BuyerPreferences p(c, {180000.0, 3, {"old_town"}});
   EXPECT_NEAR(p.price_level(), std::log(180000.0), 1e-4);
   EXPECT_EQ(p.beds_wanted(), 3);
-  EXPECT_EQ(c.neighbourhood_name(p.area_wanted()), "Old_Town");  // case-insensitive
+  ASSERT_EQ(p.areas_wanted().size(), 1u);
+  EXPECT_EQ(c.neighbourhood_name(p.areas_wanted()[0]), "Old_Town");  // case-insensitive
+  // Spaces for underscores (as reasons show names), surrounding spaces, and
+  // several areas; an unknown one names nothing.
+  BuyerPreferences two(c, {std::nullopt, std::nullopt, {"  OLD  town ", "Gilbert", "Atlantis"}});
+  ASSERT_EQ(two.areas_wanted().size(), 2u);
+  EXPECT_EQ(c.neighbourhood_name(two.areas_wanted()[0]), "Old_Town");
+  EXPECT_EQ(c.neighbourhood_name(two.areas_wanted()[1]), "Gilbert");
+  EXPECT_TRUE(two.wants_area(two.areas_wanted()[1]));
+  EXPECT_FALSE(two.wants_area(-1));
+  EXPECT_TRUE(c.neighbourhoods_named("Atlantis").empty());
+  EXPECT_TRUE(c.neighbourhoods_named(" _ ").empty());
+  EXPECT_EQ(area_key("  North__Ames "), "north ames");
   BuyerPreferences none(c, {});
   EXPECT_TRUE(std::isnan(none.price_level()));
   // A save weighs three views.
@@ -217,7 +229,7 @@ TEST(Matcher, ReasonsSayWhetherTheBuyerSavedOrTouredAndHowMany) {
   const Matcher m(c, nullptr);
   MatchOptions opt;
   auto reason_after = [&](std::initializer_list<std::pair<int, EventType>> kept) {
-    BuyerPreferences p(c, {170000.0, std::nullopt, ""});
+    BuyerPreferences p(c, {170000.0, std::nullopt, {}});
     UnixSeconds t = kT0;
     for (auto [i, type] : kept) p.observe(c, first_in(c, "Gilbert", i), type, t++);
     return neighbourhood_reason(c, m.top_k(p, t + 10, opt), "Gilbert");
@@ -241,7 +253,7 @@ TEST(Matcher, PreferenceUpdatesMoveRankingsTheExpectedWay) {
   auto c = ames();
   const Matcher m(c, nullptr);
   MatchOptions opt;
-  BuyerPreferences p(c, {170000.0, std::nullopt, ""});
+  BuyerPreferences p(c, {170000.0, std::nullopt, {}});
   const auto before = m.top_k(p, kT0, opt);
   ASSERT_EQ(before.size(), 10u);
   const double gilbert_before = share_in(c, before, "Gilbert");
@@ -250,7 +262,7 @@ TEST(Matcher, PreferenceUpdatesMoveRankingsTheExpectedWay) {
   EXPECT_GT(share_in(c, after, "Gilbert"), gilbert_before);
   EXPECT_GE(share_in(c, after, "Gilbert"), 0.5);
   // Saves at higher prices raise the price level and the recommended prices.
-  BuyerPreferences cheap(c, {120000.0, std::nullopt, ""});
+  BuyerPreferences cheap(c, {120000.0, std::nullopt, {}});
   double mean_before = 0, mean_after = 0;
   for (const auto& x : m.top_k(cheap, kT0, opt)) mean_before += c.listing(x.listing).log_price;
   const auto& order = c.by_price();
@@ -262,7 +274,7 @@ TEST(Matcher, PreferenceUpdatesMoveRankingsTheExpectedWay) {
 TEST(Matcher, SavedListingsAreExcludedAndScoresAreBounded) {
   auto c = ames();
   const Matcher m(c, nullptr);
-  BuyerPreferences p(c, {200000.0, 3, "North_Ames"});
+  BuyerPreferences p(c, {200000.0, 3, {"North_Ames"}});
   auto top = m.top_k(p, kT0, {});
   ASSERT_FALSE(top.empty());
   const auto best = top[0].listing;
@@ -299,7 +311,7 @@ bool has_reason(const Match& m, std::string_view words) {
 // catalog's comparables estimate is called what it is.
 TEST(Matcher, ValueReasonsNameTheEstimateTheyComeFrom) {
   auto c = ames();
-  BuyerPreferences p(c, {250000.0, std::nullopt, ""});
+  BuyerPreferences p(c, {250000.0, std::nullopt, {}});
   MatchOptions opt;
   opt.k = 60;
   const auto plain = Matcher(c, nullptr).top_k(p, kT0, opt);
@@ -344,7 +356,7 @@ TEST(Matcher, NearCopiesDoNotFillTheList) {
   ASSERT_TRUE(c.has_value()) << c.status().to_string();
   EXPECT_EQ(c->listing(0).id, "copies-0001");
   const Matcher m(*c, nullptr);
-  BuyerPreferences p(*c, {200000.0, 3, "Copyville"});
+  BuyerPreferences p(*c, {200000.0, 3, {"Copyville"}});
   p.observe(*c, 0, EventType::kPropertyView, kT0);
   const auto top = m.top_k(p, kT0 + 1, {});
   ASSERT_EQ(top.size(), 10u);
@@ -365,12 +377,12 @@ TEST(Matcher, CandidateIndexPoolEqualsTheTopOfTheWholeBand) {
   const Matcher matcher(c, nullptr);
   std::vector<BuyerPreferences> cases;
   for (std::size_t i = 0; i < buyers.size(); i += 7) cases.push_back(buyers[i].preferences);
-  cases.emplace_back(c, StatedCriteria{250000.0, std::nullopt, ""});
-  cases.emplace_back(c, StatedCriteria{250000.0, 3, "nb7"});
-  cases.emplace_back(c, StatedCriteria{std::nullopt, 5, ""});
-  cases.emplace_back(c, StatedCriteria{std::nullopt, std::nullopt, "nb3"});
+  cases.emplace_back(c, StatedCriteria{250000.0, std::nullopt, {}});
+  cases.emplace_back(c, StatedCriteria{250000.0, 3, {"nb7"}});
+  cases.emplace_back(c, StatedCriteria{std::nullopt, 5, {}});
+  cases.emplace_back(c, StatedCriteria{std::nullopt, std::nullopt, {"nb3", "nb11"}});
   cases.emplace_back(c, StatedCriteria{});
-  cases.emplace_back(c, StatedCriteria{5e7, 9, ""});  // nothing near: the widened search fills the pool
+  cases.emplace_back(c, StatedCriteria{5e7, 9, {}});  // nothing near: the widened search fills the pool
   int with_behaviour = 0;
   for (const auto& b : cases) {
     with_behaviour += b.has_centroid();

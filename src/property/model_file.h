@@ -3,6 +3,7 @@
 // "format" string). Pure functions: thread-safe.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,9 @@ namespace reai::property {
 // NotFound "no <kind> model in DIR (why)" when the file cannot be read;
 // InvalidArgument when it does not parse or is another format's model.
 Result<boost::json::object> read_model_root(const std::string& dir, std::string_view kind, std::string_view format);
+// The same accepting any of `formats` (the current one first: it is the one
+// the error names), for a reader that still loads older files.
+Result<boost::json::object> read_model_root(const std::string& dir, std::string_view kind,
+                                            std::initializer_list<std::string_view> formats);
 
 }  // namespace reai::property

@@ -51,6 +51,19 @@ struct Valuation {
   double predicted = 0;
   double lower80 = 0, upper80 = 0;
   double lower90 = 0, upper90 = 0;
+  // How many of the row's attributes lie outside the range of their column
+  // in the training sales (ValuationModel::outside_training_range() names
+  // them). The trees value such a home like the nearest one seen (a 40,000
+  // sq ft home like the largest sale), so the estimate is an extrapolation.
+  // Always 0 for a model saved before ranges were kept.
+  int outside_range = 0;
+};
+
+// One attribute of a valued row beyond what the training sales had.
+struct OutsideTrainingRange {
+  std::string attribute;   // the column's name
+  double value = 0;        // the row's value
+  double min = 0, max = 0; // the range of the column in the training sales
 };
 
 struct TrainSummary {
@@ -112,7 +125,19 @@ class ValuationModel {
   // read as one ("attribute 'Gr_Liv_Area' must be numeric, not 'big'"). The
   // API routes refuse it for the same reason: it would be valued as missing.
   // (An unseen category is not an error: the model has a place for it.)
+  // Also InvalidArgument for a negative value in a numeric or coordinate
+  // column that no training sale had negative ("attribute 'Gr_Liv_Area'
+  // must not be negative: every training sale had it ≥ 0 ...") when the
+  // model keeps training ranges: a sign error, not a home.
   Status check_cells(const SalesTable& table) const;
+  // False for a model saved before training ranges were kept (format
+  // reai-avm-1): it values out-of-range attributes without a word.
+  bool has_training_ranges() const;
+  // The attributes of row `row` of `table` (a valid index) outside the
+  // range of their numeric or coordinate column in the training sales, in
+  // schema order; the same rows value() counts in Valuation::outside_range.
+  // Empty when none is, or without training ranges.
+  std::vector<OutsideTrainingRange> outside_training_range(const SalesTable& table, std::size_t row) const;
   // Share of importance mass and of schema columns present in `header`.
   void schema_coverage(std::span<const std::string> header, double* importance_share,
                        double* column_share) const;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -355,8 +356,8 @@ TEST(ValuationTest, LoadNamesAMissingBrokenOrForeignModel) {
   const std::pair<std::string, std::string> cases[] = {
       {"{not json", "model.json does not parse"},
       {"[1, 2]", "model.json does not parse"},
-      {R"({"format":"reai-match-1"})", "model.json is not a reai-avm-1 model"},
-      {R"({"target":"Sale_Price"})", "model.json is not a reai-avm-1 model"},
+      {R"({"format":"reai-match-1"})", "model.json is not a reai-avm-2 model"},
+      {R"({"target":"Sale_Price"})", "model.json is not a reai-avm-2 model"},
   };
   for (const auto& [text, needle] : cases) {
     std::ofstream(dir / "model.json") << text;
@@ -365,6 +366,109 @@ TEST(ValuationTest, LoadNamesAMissingBrokenOrForeignModel) {
     EXPECT_NE(loaded.status().message().find(needle), std::string::npos) << loaded.status().to_string();
   }
   std::filesystem::remove_all(dir);
+}
+
+// The smallest and largest value of column `col` in `table`'s rows.
+std::pair<double, double> column_range(const SalesTable& table, std::size_t col) {
+  double low = 1e300, high = -1e300;
+  for (const auto& row : table.rows) {
+    if (row[col] == "NA") continue;
+    low = std::min(low, std::stod(row[col])), high = std::max(high, std::stod(row[col]));
+  }
+  return {low, high};
+}
+
+// Rewrites DIR/model.json as a reai-avm-1 model wrote it: that format and
+// no column ranges.
+void downgrade_to_format_1(const std::string& dir) {
+  std::ifstream in(dir + "/model.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::json::object root = boost::json::parse(text.str()).as_object();
+  root["format"] = "reai-avm-1";
+  for (auto& column : root["columns"].as_array()) column.as_object().erase("min"), column.as_object().erase("max");
+  std::ofstream(dir + "/model.json") << boost::json::serialize(root);
+}
+
+// Trees value a home beyond the training range like the nearest one seen:
+// the model keeps each number column's range, counts the attributes outside
+// it per valued row and names them; a negative value in a column never
+// negative in training is refused as a sign error.
+TEST(ValuationTest, TrainingRangesFlagExtrapolationAndRefuseNegatives) {
+  const SalesTable train = parse_or_die(make_sales_csv(300, 5));
+  auto model = ValuationModel::train(train, "Sale_Price", fast_options());
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  ASSERT_TRUE(model->has_training_ranges());
+  const auto [area_min, area_max] = column_range(train, 2);  // Gr_Liv_Area
+  const auto [lon_min, lon_max] = column_range(train, 10);   // Longitude, always negative
+  ASSERT_GT(area_min, 0);
+  ASSERT_LT(lon_max, 0);
+  const std::string header =
+      "Neighborhood,Gr_Liv_Area,Total_Bsmt_SF,Full_Bath,Half_Bath,Year_Built,Year_Sold,Exter_Cond,Central_Air,"
+      "Longitude,Latitude\n";
+  const SalesTable listings = parse_or_die(header +
+                                           "Gilbert,1500,800,2,1,1990,2008,Good,Y,-93.55,42.03\n"
+                                           "Gilbert,40000,800,2,1,1990,2008,Good,Y,-93.55,42.03\n"
+                                           "Gilbert,1e9,800,2,1,1990,2008,Good,Y,-80.5,42.03\n"
+                                           "Gilbert,-500,800,2,1,1990,2008,Good,Y,-93.55,42.03\n"
+                                           "Gilbert,NA,800,2,1,1990,2008,Good,Y,-93.55,42.03\n");
+  auto values = model->predict(listings);
+  ASSERT_TRUE(values.has_value()) << values.status().to_string();
+  const int expected_counts[] = {0, 1, 2, 1, 0};
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ((*values)[i].outside_range, expected_counts[i]) << "row " << i;
+  EXPECT_TRUE(model->outside_training_range(listings, 0).empty());
+  EXPECT_TRUE(model->outside_training_range(listings, 4).empty());  // missing is not out of range
+  const auto big = model->outside_training_range(listings, 1);
+  ASSERT_EQ(big.size(), 1u);
+  EXPECT_EQ(big[0].attribute, "Gr_Liv_Area");
+  EXPECT_EQ(big[0].value, 40000);
+  EXPECT_EQ(big[0].min, area_min);
+  EXPECT_EQ(big[0].max, area_max);
+  const auto far = model->outside_training_range(listings, 2);  // schema order: area, then longitude
+  ASSERT_EQ(far.size(), 2u);
+  EXPECT_EQ(far[0].value, 1e9);
+  EXPECT_EQ(far[1].attribute, "Longitude");
+  EXPECT_EQ(far[1].value, -80.5);
+  EXPECT_EQ(far[1].max, lon_max);
+  // The training rows themselves are never outside.
+  auto on_train = model->predict(train);
+  ASSERT_TRUE(on_train.has_value());
+  for (const auto& v : *on_train) ASSERT_EQ(v.outside_range, 0);
+
+  // A negative area is a sign error (every sale had it >= 0); a negative
+  // longitude is where the market is.
+  const Status negative = model->check_cells(listings);
+  EXPECT_EQ(negative.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(negative.message().find("attribute 'Gr_Liv_Area' must not be negative: every training sale had it ≥ 0"),
+            std::string::npos)
+      << negative.message();
+  SalesTable without_negative = listings;
+  without_negative.rows.erase(without_negative.rows.begin() + 3);
+  EXPECT_TRUE(model->check_cells(without_negative).is_ok());
+
+  // Saved as reai-avm-2 with the ranges; a reai-avm-1 file still loads and
+  // values the same, without range checks.
+  const std::string dir = (std::filesystem::temp_directory_path() / ("avm_ranges_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(model->save(dir).is_ok());
+  auto loaded = ValuationModel::load(dir);
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+  auto reloaded = loaded->predict(listings);
+  ASSERT_TRUE(reloaded.has_value());
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ((*reloaded)[i].outside_range, expected_counts[i]);
+  EXPECT_EQ(loaded->outside_training_range(listings, 1).at(0).max, area_max);
+  downgrade_to_format_1(dir);
+  auto old = ValuationModel::load(dir);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(old.has_value()) << old.status().to_string();
+  EXPECT_FALSE(old->has_training_ranges());
+  auto old_values = old->predict(listings);
+  ASSERT_TRUE(old_values.has_value());
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ((*old_values)[i].outside_range, 0);
+    EXPECT_NEAR((*old_values)[i].predicted, (*values)[i].predicted, 1e-6 * (*values)[i].predicted);
+  }
+  EXPECT_TRUE(old->outside_training_range(listings, 1).empty());
+  EXPECT_TRUE(old->check_cells(listings).is_ok());
 }
 
 TEST(ValuationTest, WorksOnAnotherMarketsColumns) {
@@ -418,6 +522,23 @@ TEST(ValuationTest, OtherMarketFixtureTrainsPredictsAndCrossValidates) {
     EXPECT_LT((*a)[i].lower80, (*a)[i].predicted);
     EXPECT_GT((*a)[i].upper90, (*a)[i].upper80);
   }
+  // Ranges come from the columns' types, not their names.
+  for (std::size_t i = 0; i < a->size(); ++i) ASSERT_EQ((*a)[i].outside_range, 0);
+  SalesTable huge = *table;
+  huge.rows.resize(1);
+  const std::size_t living = static_cast<std::size_t>(
+      std::find(huge.header.begin(), huge.header.end(), "sqft_living") - huge.header.begin());
+  huge.rows[0][living] = "40000";
+  auto huge_value = loaded->predict(huge);
+  ASSERT_TRUE(huge_value.has_value());
+  EXPECT_EQ(huge_value->at(0).outside_range, 1);
+  const auto outside = loaded->outside_training_range(huge, 0);
+  ASSERT_EQ(outside.size(), 1u);
+  EXPECT_EQ(outside[0].attribute, "sqft_living");
+  EXPECT_EQ(outside[0].value, 40000);
+  EXPECT_LT(outside[0].max, 40000);
+  huge.rows[0][living] = "-40000";
+  EXPECT_NE(loaded->check_cells(huge).message().find("attribute 'sqft_living' must not be negative"), std::string::npos);
   auto report = cross_validate(*table, "price", 3, 2, fast_options());
   ASSERT_TRUE(report.has_value()) << report.status().to_string();
   EXPECT_LT(report->rmsle, 0.25);

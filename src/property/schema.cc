@@ -109,6 +109,22 @@ ColumnSchema categorical_column(const SalesTable& table, std::size_t c, std::str
   return col;
 }
 
+// A trimmed, present cell as a number; NaN when it is not a finite one.
+// encode_cell's hot path: no second trim or missing check.
+double parse_present_number(std::string_view cell) {
+  double v = 0;
+  auto [p, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
+  if (ec == std::errc() && p == cell.data() + cell.size() && std::isfinite(v)) return v;
+  // "$350,000" and similar formatted numbers.
+  std::string cleaned;
+  for (char ch : cell) {
+    if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
+  }
+  auto [q, ec2] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), v);
+  if (ec2 == std::errc() && q == cleaned.data() + cleaned.size() && std::isfinite(v) && !cleaned.empty()) return v;
+  return kNaN;
+}
+
 }  // namespace
 
 std::string_view column_kind_name(ColumnKind kind) {
@@ -121,6 +137,10 @@ std::string_view column_kind_name(ColumnKind kind) {
     case ColumnKind::kLatitude: return "latitude";
   }
   return "numeric";
+}
+
+bool is_number_kind(ColumnKind kind) {
+  return kind == ColumnKind::kNumeric || kind == ColumnKind::kLongitude || kind == ColumnKind::kLatitude;
 }
 
 bool parse_column_kind(std::string_view name, ColumnKind* kind) {
@@ -261,22 +281,13 @@ float encode_cell(const ColumnSchema& column, std::string_view cell) {
       double y = 0;
       return parse_date_cell(cell, &y) ? static_cast<float>(y) : kNaN;
     }
-    default: {
-      double v = 0;
-      auto [p, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
-      if (ec == std::errc() && p == cell.data() + cell.size() && std::isfinite(v)) return static_cast<float>(v);
-      // "$350,000" and similar formatted numbers.
-      std::string cleaned;
-      for (char ch : cell) {
-        if (ch != '$' && ch != ',' && ch != ' ') cleaned.push_back(ch);
-      }
-      auto [q, ec2] = std::from_chars(cleaned.data(), cleaned.data() + cleaned.size(), v);
-      if (ec2 == std::errc() && q == cleaned.data() + cleaned.size() && std::isfinite(v) && !cleaned.empty()) {
-        return static_cast<float>(v);
-      }
-      return kNaN;
-    }
+    default: return static_cast<float>(parse_present_number(cell));
   }
+}
+
+double parse_number_cell(std::string_view cell) {
+  cell = trim(cell);
+  return is_missing_cell(cell) ? kNaN : parse_present_number(cell);
 }
 
 Result<SalesTable> parse_sales_csv(std::string text, std::string name) {

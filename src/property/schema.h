@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,7 +29,17 @@ struct ColumnSchema {
   ColumnKind kind = ColumnKind::kNumeric;
   std::vector<std::string> levels;  // categorical: level id -> text
   LevelIndex level_index;           // categorical: text -> level id
+  // Numeric and coordinate columns: the smallest and largest value of the
+  // training sales (set by the AVM's training; -inf/+inf: not known, as in
+  // a model saved before ranges were kept, or a column of another kind).
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool has_range() const { return min <= max && min > -std::numeric_limits<double>::infinity(); }
 };
+
+// True for the kinds whose cells are plain numbers (numeric, longitude,
+// latitude): those whose training range is kept.
+bool is_number_kind(ColumnKind kind);
 
 struct Schema {
   std::vector<ColumnSchema> columns;
@@ -46,6 +57,10 @@ bool parse_date_cell(std::string_view cell, double* year);
 // Infers a schema from `table`, skipping column `skip` (the target; -1 none).
 // Never fails: unusable columns are listed in `ignored`.
 Schema infer_schema(const SalesTable& table, int skip);
+
+// A number cell ("1500", "1.5e3", "$350,000") as a double; NaN when missing
+// or not a finite number.
+double parse_number_cell(std::string_view cell);
 
 // Encodes one cell of `column` as a float: numbers as is, categorical as level
 // id, boolean as 0/1, dates as decimal years; NaN when missing, unparsable or

@@ -1039,7 +1039,9 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
     if (!s) return error_response(s, kRoute);
   }
   const auto rec = analytics::recommend_price(values->front(), std::move(comparables), outlook ? &*outlook : nullptr);
-  return answer(pricing_json(claims.tenant_id, **avm, rec, market_version), kRoute);
+  json::object o = pricing_json(claims.tenant_id, **avm, rec, market_version);
+  o["outside_training_range"] = outside_training_range_json(a.model, *table, 0);
+  return answer(std::move(o), kRoute);
 }
 
 }  // namespace reai::server

@@ -4,6 +4,8 @@
 // every route, and a retrained model served without a restart.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
@@ -427,6 +429,41 @@ TEST_F(PredictionRoutesTest, PricingRecommendsAPriceWithIntervalComparablesAndMa
   auto own = http_->post("/api/predictions/pricing", "{" + ok_fields + R"(,"tenant_id":")" + std::string(kTenant) + "\"}", a);
   EXPECT_EQ(own.status, 200) << own.body;
   EXPECT_EQ(http_->get("/api/predictions/pricing", a).status, 405);
+}
+
+// The pricing route answers like POST /api/properties/value for attributes
+// beyond the training sales: priced, with them named; negative ones refused.
+TEST_F(PredictionRoutesTest, PricingNamesAttributesOutsideTheTrainingRange) {
+  install(trained().avm, "avm");
+  start();
+  const std::string a = token(kTenant);
+  auto sales = property::parse_sales_csv(sales_csv(300), "sales.csv");
+  ASSERT_TRUE(sales);
+  double low = 1e300, high = 0;
+  for (const auto& row : sales->rows) low = std::min(low, std::stod(row[1])), high = std::max(high, std::stod(row[1]));
+  auto with_area = [](const std::string& area) {
+    return R"({"Neighborhood":"East","Gr_Liv_Area":)" + area + R"(,"Year_Built":1995,"Full_Bath":2})";
+  };
+  auto inside = http_->post("/api/predictions/pricing", with_area("1600"), a);
+  ASSERT_EQ(inside.status, 200) << inside.body;
+  EXPECT_EQ(json::serialize(as_object(inside).at("outside_training_range")), "[]");
+
+  auto huge = http_->post("/api/predictions/pricing", with_area("40000"), a);
+  ASSERT_EQ(huge.status, 200) << huge.body;
+  const json::object o = as_object(huge);
+  EXPECT_GT(o.at("list_price").to_number<double>(), 0);
+  const auto& outside = o.at("outside_training_range").as_array();
+  ASSERT_EQ(outside.size(), 1u) << huge.body;
+  EXPECT_EQ(outside[0].as_object().at("attribute").as_string(), "Gr_Liv_Area");
+  EXPECT_EQ(outside[0].as_object().at("value").to_number<double>(), 40000);
+  EXPECT_EQ(outside[0].as_object().at("min").to_number<double>(), low);
+  EXPECT_EQ(outside[0].as_object().at("max").to_number<double>(), high);
+
+  auto negative = http_->post("/api/predictions/pricing", with_area("-500"), a);
+  EXPECT_EQ(negative.status, 400);
+  EXPECT_NE(error_of(negative).find("attribute 'Gr_Liv_Area' must not be negative: every training sale had it ≥ 0"),
+            std::string::npos)
+      << negative.body;
 }
 
 // Without an `avm/`, pricing uses the `value/` model the listings are valued

@@ -26,6 +26,8 @@ constexpr std::string_view kMatchesSuffix = "/matches";
 constexpr std::string_view kListingsPrefix = "/api/listings/";
 constexpr std::size_t kMaxK = 100;
 constexpr std::size_t kMaxAttributes = 1000;
+constexpr std::size_t kMaxAreas = 100;       // stated areas in one match request
+constexpr std::size_t kMaxAreasListed = 30;  // an unknown area's 400 names the tenant's areas up to this many
 constexpr std::size_t kMaxQueuedJobs = 65536;
 constexpr auto kJobPause = std::chrono::milliseconds(10);  // see worker_loop
 constexpr std::size_t kTopChanged = 3;  // a match_update goes out when these change
@@ -68,7 +70,7 @@ property::StatedCriteria stated_of(const Contact& c) {
   property::StatedCriteria s;
   s.budget = c.budget;
   s.beds = c.beds_wanted;
-  s.area = c.area_wanted;
+  if (!c.area_wanted.empty()) s.areas.push_back(c.area_wanted);
   return s;
 }
 
@@ -547,8 +549,15 @@ Status read_criteria_field(const std::string& key, const json::value& v, const s
     criteria->stated.beds = static_cast<int>(v.get_int64());
     criteria->any_criterion = true;
   } else if (key == "area") {
-    if (!v.is_string()) return invalid_argument("field 'area' must be a string");
-    criteria->stated.area = std::string(v.get_string());
+    // One area or a list of them (a home in any will do).
+    const json::array one{v};
+    const json::array& areas = v.is_array() ? v.get_array() : one;
+    constexpr const char* kWhat = "field 'area' must be an area name or a list of 1 to 100 of them";
+    if (areas.empty() || areas.size() > kMaxAreas) return invalid_argument(kWhat);
+    for (const auto& area : areas) {
+      if (!area.is_string() || property::area_key(area.get_string()).empty()) return invalid_argument(kWhat);
+      criteria->stated.areas.emplace_back(area.get_string());
+    }
     criteria->any_criterion = true;
   } else if (key == "k") {
     if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > static_cast<std::int64_t>(kMaxK)) return invalid_argument("field 'k' must be an integer 1..100");
@@ -581,7 +590,7 @@ Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, co
   property::StatedCriteria merged = stated_of(*contact);
   if (stated.budget) merged.budget = stated.budget;
   if (stated.beds) merged.beds = stated.beds;
-  if (!stated.area.empty()) merged.area = stated.area;
+  if (!stated.areas.empty()) merged.areas = stated.areas;
   auto events = store.events_for_contact(tenant_id, lead_id);
   if (!events) return events.status();
   property::BuyerPreferences prefs(catalog, merged);
@@ -590,6 +599,33 @@ Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, co
     if (const int i = catalog.find(e.property_id); i >= 0) prefs.observe(catalog, std::size_t(i), e.type, e.ts);
   }
   return prefs;
+}
+
+// The stated areas no listing of `catalog` is in, as given.
+std::vector<std::string> unknown_areas(const property::ListingCatalog& catalog, const std::vector<std::string>& areas) {
+  std::vector<std::string> unknown;
+  for (const auto& area : areas) {
+    if (catalog.neighbourhoods_named(area).empty()) unknown.push_back(area);
+  }
+  return unknown;
+}
+
+// 400 when none of the stated areas exists: "unknown area 'X': the
+// tenant's listings are in A, B, C" (the names when at most
+// kMaxAreasListed, else how many; each stated name cut at 64 bytes).
+Status no_known_area(const property::ListingCatalog& catalog, const std::vector<std::string>& unknown) {
+  std::string message = unknown.size() == 1 ? "unknown area " : "unknown areas ";
+  for (std::size_t i = 0; i < unknown.size(); ++i) message += (i ? ", '" : "'") + unknown[i].substr(0, 64) + "'";
+  std::vector<std::string> names;
+  for (std::size_t k = 0; k < catalog.neighbourhood_levels(); ++k) names.push_back(catalog.neighbourhood_name(int(k)));
+  std::sort(names.begin(), names.end());
+  if (names.empty()) return invalid_argument(message + ": the tenant's listings name no areas");
+  if (names.size() > kMaxAreasListed) {
+    return invalid_argument(message + ": the tenant's listings are in " + std::to_string(names.size()) + " areas");
+  }
+  message += ": the tenant's listings are in ";
+  for (std::size_t i = 0; i < names.size(); ++i) message += (i ? ", " : "") + names[i];
+  return invalid_argument(message);
 }
 
 }  // namespace
@@ -604,6 +640,11 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   auto inv = inventory(claims.tenant_id);
   if (!inv) return inventory_error(inv.status(), kRoute);
   const property::ListingCatalog& catalog = *(*inv)->catalog;
+  // A misspelt area would otherwise be ignored without a word.
+  const std::vector<std::string> unknown = unknown_areas(catalog, criteria->stated.areas);
+  if (!unknown.empty() && unknown.size() == criteria->stated.areas.size()) {
+    return error_response(no_known_area(catalog, unknown), kRoute);
+  }
   auto prefs = lead_id.empty() ? Result<property::BuyerPreferences>(property::BuyerPreferences(catalog, criteria->stated))
                                : lead_preferences_with(store_, catalog, claims.tenant_id, lead_id, criteria->stated);
   if (!prefs) return error_response(prefs.status(), kRoute);
@@ -615,6 +656,7 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = catalog.size();
   o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
+  o["unknown_areas"] = json::array(unknown.begin(), unknown.end());
   return answer(json_text(o), kRoute);
 }
 
@@ -693,6 +735,7 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
   auto values = (*avm)->predict(*table);
   if (!values) return error_response(values.status(), kRoute);
   json::object o = valuation_answer(values->at(0), wanted->list_price, version);
+  o["outside_training_range"] = outside_training_range_json(**avm, *table, 0);
   o["tenant_id"] = claims.tenant_id;
   return answer(json_text(o), kRoute);
 }

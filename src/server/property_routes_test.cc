@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -99,8 +101,9 @@ class PropertyRoutesTest : public fixture::InProcessServerTest {
     ASSERT_TRUE(store_->upsert_contact(c));
   }
 
-  // Trains a small AVM on the synthetic listings into MODEL_DIR/value.
-  void train_value_model() {
+  // Trains a small AVM on the synthetic listings into MODEL_DIR/value (or
+  // `dir` under MODEL_DIR).
+  void train_value_model(const std::string& dir = "value") {
     std::string csv = "Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,Sale_Price\n";
     for (const auto& l : synthetic_listings()) {
       csv += l.neighbourhood + "," + std::to_string(l.beds) + "," + std::to_string(l.area) + "," +
@@ -113,7 +116,7 @@ class PropertyRoutesTest : public fixture::InProcessServerTest {
     options.nthread = 1;
     auto model = property::ValuationModel::train(*table, "Sale_Price", options);
     ASSERT_TRUE(model) << model.status().to_string();
-    ASSERT_TRUE(model->save((model_dir_ / "value").string()));
+    ASSERT_TRUE(model->save((model_dir_ / dir).string()));
   }
 
   std::vector<std::string> match_ids(const HttpResponse& r) {
@@ -360,6 +363,27 @@ TEST_F(PropertyRoutesTest, CriteriaInTheBodyRankListingsAndBadBodiesAre4xx) {
   auto o = as_object(r);
   ASSERT_EQ(o["matches"].as_array().size(), 3u);
   EXPECT_EQ(o["matches"].as_array()[0].as_object()["neighbourhood"].as_string(), "OldTown");
+  EXPECT_EQ(json::serialize(o["unknown_areas"]), "[]");
+  // Areas compare as the reasons show them: case, spaces and '_' aside.
+  auto spelled = http_->post("/api/properties/match", R"({"area":"  oldtown ","k":3})", a);
+  ASSERT_EQ(spelled.status, 200) << spelled.body;
+  const json::object spelled_o = as_object(spelled);
+  for (const auto& m : spelled_o.at("matches").as_array()) {
+    EXPECT_EQ(m.as_object().at("neighbourhood").as_string(), "OldTown");
+  }
+  // Some areas known: matched on those, the others listed.
+  auto some = http_->post("/api/properties/match", R"({"area":["Atlantis","edwards","Gotham"],"k":3})", a);
+  ASSERT_EQ(some.status, 200) << some.body;
+  auto so = as_object(some);
+  EXPECT_EQ(json::serialize(so["unknown_areas"]), R"(["Atlantis","Gotham"])");
+  for (const auto& m : so["matches"].as_array()) EXPECT_EQ(m.as_object().at("neighbourhood").as_string(), "Edwards");
+  // Two known areas: homes in either.
+  auto both = http_->post("/api/properties/match", R"({"area":["Edwards","OldTown"],"k":6})", a);
+  ASSERT_EQ(both.status, 200) << both.body;
+  const json::object both_o = as_object(both);
+  for (const auto& m : both_o.at("matches").as_array()) {
+    EXPECT_NE(m.as_object().at("neighbourhood").as_string(), "Northridge") << both.body;
+  }
   // A lead with no stored criteria, given them in the body.
   auto lead = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","budget":320000})", a);
   ASSERT_EQ(lead.status, 200) << lead.body;
@@ -377,7 +401,17 @@ TEST_F(PropertyRoutesTest, CriteriaInTheBodyRankListingsAndBadBodiesAre4xx) {
            Bad{R"({"budget":"cheap"})", 400, "field 'budget' must be a positive number"},
            Bad{R"({"budget":-5})", 400, "field 'budget' must be a positive number"},
            Bad{R"({"beds":2.5})", 400, "field 'beds' must be an integer 0..20"},
-           Bad{R"({"area":7})", 400, "field 'area' must be a string"},
+           Bad{R"({"area":7})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           Bad{R"({"area":""})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           Bad{R"({"area":" _ "})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           Bad{R"({"area":[]})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           Bad{R"({"area":["OldTown",1]})", 400, "field 'area' must be an area name or a list of 1 to 100 of them"},
+           // Areas the tenant's listings never have are named, never ignored.
+           Bad{R"({"area":"Atlantis"})", 400, "unknown area 'Atlantis': the tenant's listings are in Edwards, Northridge, OldTown"},
+           Bad{R"({"budget":150000,"area":["Atlantis","Gotham"]})", 400,
+               "unknown areas 'Atlantis', 'Gotham': the tenant's listings are in Edwards, Northridge, OldTown"},
+           Bad{R"({"lead_id":"buyer-1","area":"Atlantis"})", 400,
+               "unknown area 'Atlantis': the tenant's listings are in Edwards, Northridge, OldTown"},
            Bad{R"({"budget":1,"k":0})", 400, "field 'k' must be an integer 1..100"},
            Bad{R"({"budget":1,"colour":"red"})", 400, "field 'colour' is not a known field"},
            Bad{R"({"lead_id":""})", 400, "field 'lead_id' must be a non-empty string"},
@@ -393,6 +427,32 @@ TEST_F(PropertyRoutesTest, CriteriaInTheBodyRankListingsAndBadBodiesAre4xx) {
   EXPECT_EQ(http_->get("/api/properties/match", a).status, 405);
   const std::string huge = R"({"area":")" + std::string(2 << 20, 'x') + "\"}";
   EXPECT_EQ(http_->post("/api/properties/match", huge, a).status, 413);
+}
+
+// A tenant with many areas: an unknown one's 400 says how many there are
+// rather than listing them all.
+TEST_F(PropertyRoutesTest, UnknownAreaAmongManyIsCountedNotListed) {
+  std::vector<store::ListingRecord> rows;
+  for (int i = 0; i < 80; ++i) {
+    json::object attrs;
+    attrs["Neighborhood"] = "Area_" + std::to_string(i % 40);
+    attrs["Bedroom_AbvGr"] = std::to_string(2 + i % 3);
+    attrs["Gr_Liv_Area"] = std::to_string(1000 + 10 * i);
+    rows.push_back({"tenant-m", "m-" + std::to_string(i), 150000.0 + 1000 * i, json::serialize(attrs), "", fixture::kNow});
+  }
+  ASSERT_TRUE(store_->upsert_listings(rows));
+  start_with_models();
+  wait_for_listings("tenant-m");
+  const std::string t = token("tenant-m");
+  auto unknown = http_->post("/api/properties/match", R"({"area":"Atlantis"})", t);
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(error_of(unknown), "unknown area 'Atlantis': the tenant's listings are in 40 areas");
+  auto known = http_->post("/api/properties/match", R"({"area":"area 7","k":2})", t);
+  ASSERT_EQ(known.status, 200) << known.body;
+  const json::object known_o = as_object(known);
+  for (const auto& m : known_o.at("matches").as_array()) {
+    EXPECT_EQ(m.as_object().at("neighbourhood").as_string(), "Area_7");
+  }
 }
 
 TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
@@ -459,6 +519,66 @@ TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
   many += "}}";
   EXPECT_EQ(http_->post("/api/properties/value", many, a).status, 413);
   EXPECT_EQ(http_->post("/api/properties/value", body).status, 401);
+}
+
+// The synthetic listings' smallest and largest living area.
+std::pair<int, int> training_area_range() {
+  int low = 1 << 30, high = 0;
+  for (const auto& l : synthetic_listings()) low = std::min(low, l.area), high = std::max(high, l.area);
+  return {low, high};
+}
+
+// Trees value a home beyond the training range like the nearest one seen:
+// the answer names each such attribute; a negative one is a sign error.
+TEST_F(PropertyRoutesTest, ValueRouteNamesAttributesOutsideTheTrainingRange) {
+  train_value_model();
+  train_value_model("tenants/tenant-old/value");
+  start_with_models();
+  const std::string a = token("tenant-a");
+  const auto [low, high] = training_area_range();
+  ASSERT_EQ(low, 1300);
+  ASSERT_EQ(high, 3565);
+  auto with_area = [](const std::string& area) {
+    return R"({"attributes":{"Neighborhood":"OldTown","Bedroom_AbvGr":3,"Gr_Liv_Area":)" + area +
+           R"(,"Year_Built":1990}})";
+  };
+  auto inside = http_->post("/api/properties/value", with_area("2100"), a);
+  ASSERT_EQ(inside.status, 200) << inside.body;
+  EXPECT_EQ(json::serialize(as_object(inside)["outside_training_range"]), "[]");
+
+  auto huge = http_->post("/api/properties/value", with_area("40000"), a);
+  ASSERT_EQ(huge.status, 200) << huge.body;
+  EXPECT_EQ(json::serialize(as_object(huge)["outside_training_range"]),
+            R"([{"attribute":"Gr_Liv_Area","value":40000,"min":1300,"max":3565}])");
+  EXPECT_GT(as_object(huge)["value"].as_double(), 0);
+  auto absurd = http_->post("/api/properties/value", with_area("1e9"), a);
+  ASSERT_EQ(absurd.status, 200) << absurd.body;
+  EXPECT_EQ(json::serialize(as_object(absurd)["outside_training_range"]),
+            R"([{"attribute":"Gr_Liv_Area","value":1000000000,"min":1300,"max":3565}])");
+  auto tiny = http_->post("/api/properties/value", with_area("12.5"), a);
+  ASSERT_EQ(tiny.status, 200) << tiny.body;
+  EXPECT_NE(tiny.body.find(R"("outside_training_range":[{"attribute":"Gr_Liv_Area","value":12.5,"min":1300,"max":3565}])"),
+            std::string::npos)
+      << tiny.body;
+
+  auto negative = http_->post("/api/properties/value", with_area("-500"), a);
+  EXPECT_EQ(negative.status, 400);
+  EXPECT_EQ(error_of(negative),
+            "attribute 'Gr_Liv_Area' must not be negative: every training sale had it ≥ 0 (1300 to 3565)");
+
+  // A model saved before ranges were kept (reai-avm-1) still values, and
+  // says it cannot tell (null), not that nothing is outside.
+  const std::string old_dir = (model_dir_ / "tenants/tenant-old/value").string();
+  std::stringstream text;
+  text << std::ifstream(old_dir + "/model.json").rdbuf();
+  json::object root = json::parse(text.str()).as_object();
+  root["format"] = "reai-avm-1";
+  for (auto& column : root["columns"].as_array()) column.as_object().erase("min"), column.as_object().erase("max");
+  std::ofstream(old_dir + "/model.json") << json::serialize(root);
+  auto old = http_->post("/api/properties/value", with_area("40000"), token("tenant-old"));
+  ASSERT_EQ(old.status, 200) << old.body;
+  EXPECT_TRUE(as_object(old)["outside_training_range"].is_null());
+  EXPECT_EQ(http_->post("/api/properties/value", with_area("-500"), token("tenant-old")).status, 200);
 }
 
 TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
