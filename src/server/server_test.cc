@@ -182,6 +182,19 @@ TEST_F(ServerTest, TokenWithAnInvalidTenantClaimIsRefused) {
   EXPECT_EQ(http_->get("/api/leads", good).status, 200);
 }
 
+// A token signed with the server's key but carrying a header extension reai
+// cannot honour ("crit", RFC 7515 4.1.11) is refused with 401 JSON.
+TEST_F(ServerTest, ATokenWithCritInItsHeaderIsRefused) {
+  start();
+  const std::string claims = R"({"tenant":"tenant-a","role":"agent","exp":9999999999})";
+  const std::string crit = reai::testing::hs256_token(claims, kSecret, R"({"alg":"HS256","crit":["exp"],"exp":1})");
+  auto r = http_->get("/api/leads", crit);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(error_of(r), "token header has crit: no JWS extension is supported");
+  EXPECT_EQ(post_event(crit, "c1").status, 401);
+  EXPECT_EQ(http_->get("/api/leads", reai::testing::hs256_token(claims, kSecret)).status, 200);
+}
+
 TEST_F(ServerTest, TenantsAreIsolated) {
   start();
   const std::string a = token("tenant-a");

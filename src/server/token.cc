@@ -141,6 +141,9 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
   if (alg == header->end() || !alg->value().is_string() || alg->value().as_string() != "HS256") {
     return unauthenticated("token algorithm must be HS256");
   }
+  // RFC 7515 4.1.11: a recipient that does not understand every extension
+  // "crit" lists must refuse the token, and reai understands none.
+  if (header->contains("crit")) return unauthenticated("token header has crit: no JWS extension is supported");
   auto signature = base64url_decode(token.substr(dot2 + 1));
   if (!signature) return unauthenticated("malformed token signature");
   const std::string expected = hmac_sha256(secret, token.substr(0, dot2));

@@ -114,6 +114,20 @@ TEST(Token, NotAcceptedBeforeItsNotBefore) {
   }
 }
 
+// RFC 7515 4.1.11: "crit" lists extensions the recipient must understand;
+// reai understands none, so any crit (even an empty or malformed one) is refused.
+TEST(Token, AHeaderWithCritIsRefused) {
+  const std::string claims = R"({"tenant":"t_a","role":"agent","exp":9999999999})";
+  for (const char* header : {R"({"alg":"HS256","typ":"JWT","crit":["exp"]})", R"({"alg":"HS256","crit":["b64"],"b64":false})",
+                             R"({"alg":"HS256","crit":[]})", R"({"alg":"HS256","crit":null})"}) {
+    auto refused = verify_token(reai::testing::hs256_token(claims, kKey, header), kKey, kNow);
+    ASSERT_FALSE(refused) << header;
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated) << header;
+    EXPECT_EQ(refused.status().message(), "token header has crit: no JWS extension is supported") << header;
+  }
+  EXPECT_TRUE(verify_token(reai::testing::hs256_token(claims, kKey, R"({"alg":"HS256","kid":"k1"})"), kKey, kNow));
+}
+
 TEST(Token, IssueValidatesArguments) {
   EXPECT_FALSE(issue_token("", Role::kAgent, kKey, 60, kNow));
   EXPECT_FALSE(issue_token("t", Role::kAgent, "", 60, kNow));
