@@ -195,6 +195,26 @@ TEST_F(ServerTest, ATokenWithCritInItsHeaderIsRefused) {
   EXPECT_EQ(http_->get("/api/leads", reai::testing::hs256_token(claims, kSecret)).status, 200);
 }
 
+// iat is checked against the server's injected clock, not the wall clock:
+// a token minted an hour ahead of it is refused until that hour comes.
+TEST_F(ServerTest, ATokenIssuedAfterTheServersNowIsRefusedUntilThen) {
+  start();
+  auto ahead = issue_token("tenant-a", Role::kAgent, kSecret, 86400, kNow + 3600);
+  ASSERT_TRUE(ahead);
+  auto r = http_->get("/api/leads", *ahead);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(error_of(r), "token issued in the future");
+  auto posted = post_event(*ahead, "c1");
+  EXPECT_EQ(posted.status, 401);
+  EXPECT_EQ(error_of(posted), "token issued in the future");
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), ws_target("tenant-a", *ahead))) << ws.error();
+  EXPECT_EQ(ws.read(), std::nullopt);
+  EXPECT_EQ(ws.close_code(), 4001);
+  clock_.set(kNow + 3600 - kIatLeewaySeconds);
+  EXPECT_EQ(http_->get("/api/leads", *ahead).status, 200);
+}
+
 TEST_F(ServerTest, TenantsAreIsolated) {
   start();
   const std::string a = token("tenant-a");

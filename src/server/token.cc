@@ -177,6 +177,14 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
     if (!nbf) return unauthenticated("token's nbf is not a number of seconds");
     if (*nbf > now) return unauthenticated("token not valid yet");
   }
+  // RFC 7519 4.1.6: a token is not issued after the instant it is checked
+  // at. One from a minting host whose clock runs ahead by more than the skew
+  // we tolerate (or a forged iat from a leaked key) is refused.
+  if (claims->contains("iat")) {
+    auto iat = int_claim(*claims, "iat");
+    if (!iat) return unauthenticated("token's iat is not a number of seconds");
+    if (*iat > now + kIatLeewaySeconds) return unauthenticated("token issued in the future");
+  }
   out.expires_at = *exp;
   return out;
 }
