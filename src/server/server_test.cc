@@ -215,6 +215,35 @@ TEST_F(ServerTest, ATokenIssuedAfterTheServersNowIsRefusedUntilThen) {
   EXPECT_EQ(http_->get("/api/leads", *ahead).status, 200);
 }
 
+// Two Authorization fields: the server would check one while a proxy in
+// front may have checked the other, so the request is refused with 400 JSON
+// (and the connection stays usable).
+TEST_F(ServerTest, TwoAuthorizationHeadersAreRefused) {
+  start();
+  namespace http = boost::beast::http;
+  boost::asio::io_context io;
+  boost::beast::tcp_stream stream(io);
+  stream.connect({boost::asio::ip::make_address("127.0.0.1"), server_->port()});
+  const auto exchange = [&stream](const std::vector<std::string>& authorizations) {
+    http::request<http::string_body> req(http::verb::get, "/api/leads", 11);
+    req.set(http::field::host, "x");
+    for (const auto& a : authorizations) req.insert(http::field::authorization, a);
+    http::write(stream, req);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    return res;
+  };
+  const std::string good = "Bearer " + token("tenant-a");
+  for (const auto& pair : {std::vector<std::string>{good, good}, {good, "Bearer " + token("tenant-b")}, {good, ""}}) {
+    auto res = exchange(pair);
+    EXPECT_EQ(res.result_int(), 400) << res.body();
+    reai::testing::HttpResponse r{400, res.body(), {}};
+    EXPECT_EQ(error_of(r), "more than one Authorization header");
+  }
+  EXPECT_EQ(exchange({good}).result_int(), 200);
+}
+
 TEST_F(ServerTest, TenantsAreIsolated) {
   start();
   const std::string a = token("tenant-a");
