@@ -573,6 +573,39 @@ TEST_F(ServerTest, BadInputsGetClearErrors) {
 // An id in a path obeys the rule of ids in a body (1..256 bytes of UTF-8):
 // PUT used to store a contact with a 5,000-byte or non-UTF-8 id that no event
 // can name, whose answers and WebSocket frames were not valid JSON.
+// A body naming a key twice is refused with 400 at every route that reads a
+// JSON body, before anything is stored: readers disagree on which value
+// counts (the first, the last), so reai takes neither.
+TEST_F(ServerTest, ABodyNamingAKeyTwiceIsRefusedAtEveryRoute) {
+  start();
+  const std::string a = token("tenant-a");
+  struct Case {
+    std::string method, target, body, key;
+  };
+  const Case cases[] = {
+      {"POST", "/api/events", R"({"contact_id":"d1","type":"sms_in","contact_id":"d2"})", "contact_id"},
+      {"POST", "/api/events",
+       R"([{"contact_id":"d1","type":"sms_in"},{"contact_id":"d3","type":"sms_in","type":"call_in"}])", "type"},
+      {"PUT", "/api/contacts/d1", R"({"budget":240000,"pre_approved":true,"budget":1})", "budget"},
+      {"POST", "/api/realtime/score-trigger",
+       R"({"lead_id":"d1","lead_data":{"budget":1,"events":[{"type":"sms_in","ts":"2023-11-14T00:00:00Z","type":"call_in"}]}})",
+       "type"},
+      {"POST", "/api/properties/match", R"({"budget":300000,"beds":3,"beds":4})", "beds"},
+      {"POST", "/api/properties/value", R"({"listing":{"Gr Liv Area":1500,"Gr Liv Area":3000}})", "Gr Liv Area"},
+      {"POST", "/api/predictions/pricing", R"({"region":"ames","listing":{},"region":"other"})", "region"},
+  };
+  for (const auto& c : cases) {
+    auto r = http_->request(c.method, c.target, c.body, a);
+    EXPECT_EQ(r.status, 400) << c.target << ": " << r.body;
+    EXPECT_EQ(error_of(r), "duplicate key \"" + c.key + "\"") << c.target << ": " << r.body;
+  }
+  for (const char* id : {"d1", "d2", "d3"}) {
+    EXPECT_EQ(http_->get(std::string("/api/contacts/") + id, a).status, 404) << id << " was stored";
+  }
+  // The same keys once each are fine.
+  EXPECT_EQ(post_event(a, "d1").status, 200);
+}
+
 TEST_F(ServerTest, PathIdsFollowTheIdRuleOfBodies) {
   start();
   const std::string a = token("tenant-a");
