@@ -307,6 +307,22 @@ TEST(CliBinaryTest, TokenNeedsASecret) {
   EXPECT_EQ(none.exit_code, 2) << none.output;
 }
 
+// A server pinned with serve --clock refuses tokens issued after its clock:
+// token --clock issues at the pinned instant.
+TEST(CliBinaryTest, TokenIssuedAtAPinnedClock) {
+  const UnixSeconds pinned = parse_iso8601("2025-06-20T00:00:00Z").value();
+  auto run = run_reai({"token", "--tenant", "t1", "--jwt-secret", kTestJwtSecret, "--ttl", "1h", "--clock",
+                       "2025-06-20T00:00:00Z"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::string token = run.output.substr(0, run.output.find('\n'));
+  auto claims = server::verify_token(token, kTestJwtSecret, pinned);
+  ASSERT_TRUE(claims) << claims.status().to_string();
+  EXPECT_EQ(claims->expires_at, pinned + 3600);
+  auto bad = run_reai({"token", "--tenant", "t1", "--jwt-secret", kTestJwtSecret, "--clock", "yesterday"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("bad --clock 'yesterday'"), std::string::npos) << bad.output;
+}
+
 // HS256 keys under 32 bytes are refused (RFC 7518 section 3.2), from the flag
 // or the environment, by `token` and by `serve` before it opens anything.
 TEST(CliBinaryTest, ShortJwtSecretsExitWithTwo) {

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/time.h"
 #include "support/private_postgres.h"
 #include "support/private_redis.h"
 #include "support/process.h"
@@ -48,6 +49,8 @@ constexpr int kLeads = 20;  // load events spread over these leads
 // a fresh instance afterwards) are comparable. Events carry no ts: they are
 // all at this instant and fold in the store's insertion order.
 const std::string kClock = "2025-06-20T00:00:00Z";
+// Tokens are issued at the pinned clock: a server refuses one issued after its now.
+const UnixSeconds kIssuedAt = parse_iso8601(kClock).value();
 
 
 bool shell(const std::string& line) { return std::system(line.c_str()) == 0; }
@@ -234,7 +237,7 @@ class ClusterTest : public ::testing::Test {
     ASSERT_TRUE(balancer_->ok()) << "nginx did not start";
     ASSERT_TRUE(eventually([&] { return HttpClient("127.0.0.1", balancer_->port()).get("/healthz").status == 200; }))
         << balancer_->error_log();
-    token_ = reai_token(kTenant, server::Role::kAgent, kSecret);
+    token_ = reai_token(kTenant, server::Role::kAgent, kSecret, kIssuedAt);
   }
 
   // A clean shutdown after the faults (and, under ASan, no leak) is part of

@@ -27,6 +27,8 @@ namespace json = boost::json;
 const std::string kSecret = kTestJwtSecret;
 const std::string kContact = "CONa1b2c3d4e5f6g7h8i9";
 const std::string kClock = "2026-07-02T10:00:30Z";
+// Tokens are issued at the pinned clock: a server refuses one issued after its now.
+const UnixSeconds kIssuedAt = parse_iso8601(kClock).value();
 
 std::string fixture(const std::string& name) {
   std::ifstream in("tests/fixtures/ghl/" + name, std::ios::binary);
@@ -56,7 +58,7 @@ class GhlBinaryTest : public ::testing::Test {
     auto add = run_reai({"tenant", "add", "--data-dir", dir_ + "/data", "--tenant", "t1", "--ghl-location",
                          "LOC8f2k1m9q0a7s6d5f4g", "--ghl-field-map", map});
     ASSERT_EQ(add.exit_code, 0) << add.output;
-    token_ = reai_token("t1", server::Role::kAgent, kSecret);
+    token_ = reai_token("t1", server::Role::kAgent, kSecret, kIssuedAt);
   }
 
   void start() {

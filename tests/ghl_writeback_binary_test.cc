@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/time.h"
 #include "support/fake_ghl.h"
 #include "support/ghl_signer.h"
 #include "support/process.h"
@@ -32,6 +33,8 @@ const std::string kSecret = kTestJwtSecret;
 const std::string kLocation = "LOC8f2k1m9q0a7s6d5f4g";
 const std::string kFixtureContact = "CONa1b2c3d4e5f6g7h8i9";
 const std::string kClock = "2026-07-02T10:00:30Z";
+// Tokens are issued at the pinned clock: a server refuses one issued after its now.
+const UnixSeconds kIssuedAt = parse_iso8601(kClock).value();
 const std::string kPit = "pit-7f3e9a";
 
 std::string read_text(const std::string& path) {
@@ -75,7 +78,7 @@ class GhlWritebackTest : public ::testing::Test {
     secret_key_ = write_file(dir_, "secret.key", std::string(64, 'c'));
     client_secret_ = write_file(dir_, "client.secret", "app-secret\n");
     token_file_ = write_file(dir_, "pit.txt", kPit + "\n");
-    admin_ = reai_token("t1", server::Role::kAdmin, kSecret);
+    admin_ = reai_token("t1", server::Role::kAdmin, kSecret, kIssuedAt);
   }
 
   void link_tenant_with_pit() {
@@ -142,7 +145,7 @@ TEST_F(GhlWritebackTest, ScoresAndBandTagsReachGhlThroughRetriesAndRefusals) {
   ghl.accept_token(kPit);
   ghl.fail_next(1, 401);  // a private token is not refreshed: retried after a backoff
   start(ghl, "100/10", {"--ghl-score-interval", "1"});
-  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret, kIssuedAt);
 
   ASSERT_EQ(post_signed(delivery("contact_create.json", kFixtureContact)), 200);
   ASSERT_TRUE(eventually([&] { return ghl.scores().count(kFixtureContact) == 1; }, 30)) << server_->log();
@@ -233,7 +236,7 @@ TEST_F(GhlWritebackTest, KilledMidOutboxDeliversEveryPendingUpdateOnceAfterResta
   // outbox, so the restart has to find it.
   const std::vector<std::string> hold = {"--ghl-score-interval", "3600"};
   start(ghl, "10/1", hold);
-  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret, kIssuedAt);
   constexpr int kContacts = 30;
   constexpr int kMessaged = 10;
   auto contact = [](int i) { return "CONkill" + std::to_string(i); };
@@ -440,7 +443,7 @@ TEST_F(GhlWritebackTest, SyncPullsContactsAndOpportunitiesPageByPageAndResumes) 
 
   // The synced contacts carry their mapped fields and score once served.
   start(ghl, "3/1");
-  auto contact = http_->get("/api/contacts/CONsync005", reai_token("t1", server::Role::kAgent, kSecret));
+  auto contact = http_->get("/api/contacts/CONsync005", reai_token("t1", server::Role::kAgent, kSecret, kIssuedAt));
   ASSERT_EQ(contact.status, 200) << contact.body;
   EXPECT_EQ(json::parse(contact.body).as_object().at("budget").to_number<double>(), 450000) << contact.body;
   EXPECT_EQ(server_->stop(), 0) << server_->log();
@@ -492,7 +495,7 @@ TEST_F(GhlWritebackTest, TurningHotMovesTheOpenOpportunityToTheHotStageOnceAndNe
   opportunity("OPPwon", "CONwon", "won");
   opportunity("OPPoff", "CONoff", "open");
   start(ghl, "100/10");
-  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret, kIssuedAt);
   auto config = http_->get("/api/admin/ghl/config", admin_);
   ASSERT_EQ(config.status, 200) << config.body;
   EXPECT_EQ(json::parse(config.body).at("hot_stage").at("stage_id").as_string(), "stgHot") << config.body;

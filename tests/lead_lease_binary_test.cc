@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/time.h"
 #include "support/private_postgres.h"
 #include "support/private_redis.h"
 #include "support/process.h"
@@ -35,6 +36,8 @@ namespace json = boost::json;
 
 const std::string kSecret = kTestJwtSecret;
 const std::string kClock = "2025-06-20T00:00:00Z";  // inside the fixture model's track-record window
+// Tokens are issued at the pinned clock: a server refuses one issued after its now.
+const UnixSeconds kIssuedAt = parse_iso8601(kClock).value();
 
 
 std::string postgres_url() {
@@ -86,7 +89,7 @@ TEST(LeadLease, TwoInstancesGettingOneLeadsEventsConcurrentlyScoreAsOneInstance)
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret, kIssuedAt);
 
   constexpr int kLeads = 6;
   constexpr int kEventsPerClient = 150;
@@ -235,7 +238,7 @@ TEST(LeadLease, BothInstancesCountTheDistributionFromTheClustersScores) {
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret, kIssuedAt);
   HttpClient http_a("127.0.0.1", a.port);
   HttpClient http_b("127.0.0.1", b.port);
   auto r = http_a.put("/api/contacts/only-on-a",
@@ -300,7 +303,7 @@ TEST(LeadLease, TwoInstancesShareLiveTrackRecordsSoAgentFeaturesAndScoresAgree) 
   Instance b = start_instance({"--bus", redis, "--cache", redis}, clock);
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret, kIssuedAt);
   HttpClient http_a("127.0.0.1", a.port);
   HttpClient http_b("127.0.0.1", b.port);
   const std::string contact = R"({"source":"zillow","budget":450000,"has_phone":true,"assigned_agent_id":")" + agent + "\",";
@@ -398,7 +401,7 @@ TEST(LeadLease, TwoInstancesCreatingOneUnknownContactAtOnceKeepTheFirstStoredRow
   Instance b = start_instance({"--bus", redis, "--cache", redis});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
   ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
-  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret, kIssuedAt);
 
   constexpr int kLeads = 16;
   constexpr std::time_t kStart = 1748822400;  // 2025-06-02T00:00:00Z, before the pinned clock
@@ -467,7 +470,7 @@ TEST(LeadLease, ALeaseHeldElsewhereDelaysOnlyItsLeadNotTheIoThread) {
   const std::string redis = PrivateRedis::shared().url(prefix);
   Instance a = start_instance({"--bus", redis, "--cache", redis, "--threads", "1"});
   ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
-  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret);
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret, kIssuedAt);
   // Other leads' events, 8 at once on their own connections: those on another
   // worker than the held lead's are answered while it waits (8 leads on 4
   // workers: some are). Counts the answers that came before the held lead's.

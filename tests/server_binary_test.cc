@@ -393,7 +393,7 @@ TEST_F(ServerBinaryTest, ServerAndReplayProduceIdenticalScores) {
   ASSERT_EQ(imported.exit_code, 0) << imported.output;
   start(trained_model_dir(), {"--clock", format_iso8601(at)});
   HttpClient http("127.0.0.1", port_);
-  const std::string t = reai_token(lead->tenant_id, server::Role::kAgent, kSecret);
+  const std::string t = reai_token(lead->tenant_id, server::Role::kAgent, kSecret, at);  // at the pinned clock
   for (const auto& e : *events) {
     if (e.contact_id != lead->contact_id || e.ts > at) continue;
     json::object o;

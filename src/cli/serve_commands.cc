@@ -143,6 +143,7 @@ struct TokenArgs {
   std::string role = "agent";
   std::string jwt_secret;
   std::string ttl = "24h";
+  std::string clock;  // ISO 8601 issue instant; empty: now
 };
 
 int run_token(const TokenArgs& args) {
@@ -152,7 +153,13 @@ int run_token(const TokenArgs& args) {
   if (!role) return report_failure(invalid_argument("--role must be agent or admin"));
   auto ttl = parse_duration(args.ttl);
   if (!ttl) return report_failure(ttl.status());
-  auto token = server::issue_token(args.tenant, *role, *secret, *ttl, SystemClock().now());
+  UnixSeconds issued_at = SystemClock().now();
+  if (!args.clock.empty()) {
+    auto pinned = parse_iso8601(args.clock);
+    if (!pinned) return report_failure(invalid_argument("bad --clock '" + args.clock + "'"));
+    issued_at = *pinned;
+  }
+  auto token = server::issue_token(args.tenant, *role, *secret, *ttl, issued_at);
   if (!token) return report_failure(token.status());
   std::cout << *token << "\n";
   return kExitOk;
@@ -175,6 +182,9 @@ void add_token_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--role", args->role, "agent or admin")->capture_default_str();
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
   cmd->add_option("--ttl", args->ttl, "Lifetime, e.g. 30m, 24h, 7d")->capture_default_str();
+  cmd->add_option("--clock", args->clock,
+                  "Issue at this ISO 8601 instant instead of now: for a server pinned with serve --clock, "
+                  "which refuses a token issued after its clock");
   cmd->callback([args, exit_code] { *exit_code = run_token(*args); });
 }
 

@@ -1,8 +1,15 @@
 #include "core/json_text.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <charconv>
 #include <cmath>
+#include <memory_resource>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace reai {
 namespace json = boost::json;
@@ -49,12 +56,177 @@ bool is_utf8(std::string_view text) {
   return true;
 }
 
-Result<json::value> parse_json(std::string_view text, const json::parse_options& options,
-                               json::storage_ptr storage) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec, std::move(storage), options);
+namespace {
+
+// The keys of the objects open during a parse, innermost last, to find one
+// object naming a key twice. Boost.JSON cannot show that afterwards: its
+// object keeps the last value of a repeated key (1.81, object.ipp), so the
+// check has to happen while the parser still reports every key.
+class OpenObjectKeys {
+ public:
+  void open() { starts_.push_back(keys_.size()); }
+  // A key arrives in parts (on_key_part) and ends with on_key; `size` is its
+  // whole length.
+  void append(std::string_view part) { text_.append(part); }
+  void end_key(std::string_view last_part, std::size_t size) {
+    text_.append(last_part);
+    keys_.push_back({text_.size() - size, size});
+  }
+  // Closes the innermost object; false (and `*repeated` set to the key) when
+  // it names a key twice.
+  bool close(std::optional<std::string>* repeated) {
+    const std::size_t first = starts_.back();
+    starts_.pop_back();
+    const bool unique = find_repeat(first, repeated);
+    if (first < keys_.size()) text_.resize(keys_[first].offset);
+    keys_.resize(first);
+    return unique;
+  }
+
+ private:
+  struct Span {
+    std::size_t offset, size;
+  };
+  std::string_view key(const Span& s) const { return std::string_view(text_).substr(s.offset, s.size); }
+
+  // Pairwise for the few keys most objects have; sorted beyond, so an object
+  // of n keys costs n log n, never n^2 (a 1 MiB body can hold 100,000 keys).
+  bool find_repeat(std::size_t first, std::optional<std::string>* repeated) {
+    constexpr std::size_t kPairwise = 16;
+    const std::size_t n = keys_.size() - first;
+    if (n <= kPairwise) {
+      for (std::size_t i = first + 1; i < keys_.size(); ++i) {
+        for (std::size_t j = first; j < i; ++j) {
+          if (key(keys_[i]) == key(keys_[j])) return repeated->emplace(key(keys_[i])), false;
+        }
+      }
+      return true;
+    }
+    sorted_.clear();
+    for (std::size_t i = first; i < keys_.size(); ++i) sorted_.push_back(key(keys_[i]));
+    std::sort(sorted_.begin(), sorted_.end());
+    const auto it = std::adjacent_find(sorted_.begin(), sorted_.end());
+    if (it == sorted_.end()) return true;
+    repeated->emplace(*it);
+    return false;
+  }
+
+  // An event body's keys fit here: no allocation on POST /api/events.
+  std::array<std::byte, 1024> inline_;
+  std::pmr::monotonic_buffer_resource arena_{inline_.data(), inline_.size()};
+  std::pmr::string text_{&arena_};                 // the keys of the open objects, back to back
+  std::pmr::vector<Span> keys_{&arena_};           // each key's place in text_
+  std::pmr::vector<std::size_t> starts_{&arena_};  // each open object's first index in keys_
+  std::pmr::vector<std::string_view> sorted_{&arena_};
+};
+
+// The handler of json::basic_parser that builds the value as Boost.JSON's
+// own parser does (a value_stack) and, when asked, refuses an object naming
+// a key twice: the parse stops there with `repeated()` set.
+class ValueBuilder {
+ public:
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  ValueBuilder(unsigned char* temp, std::size_t temp_size, DuplicateKeys duplicates)
+      : values_({}, temp, temp_size), check_keys_(duplicates == DuplicateKeys::kRefuse) {}
+
+  json::value_stack& values() { return values_; }
+  // The key an object named twice, if one did.
+  const std::optional<std::string>& repeated() const { return repeated_; }
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    if (check_keys_) keys_.open();
+    return true;
+  }
+  bool on_object_end(std::size_t n, json::error_code& ec) {
+    if (check_keys_ && !keys_.close(&repeated_)) {
+      ec = json::error::syntax;  // any failure stops the parser; repeated_ says why
+      return false;
+    }
+    values_.push_object(n);
+    return true;
+  }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t n, json::error_code&) {
+    values_.push_array(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    values_.push_chars(s);
+    if (check_keys_) keys_.append(s);
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t n, json::error_code&) {
+    values_.push_key(s);
+    if (check_keys_) keys_.end_key(s, n);
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    values_.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    values_.push_string(s);
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
+    values_.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
+    values_.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, json::string_view, json::error_code&) {
+    values_.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    values_.push_bool(b);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    values_.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  json::value_stack values_;
+  bool check_keys_;
+  OpenObjectKeys keys_;
+  std::optional<std::string> repeated_;
+};
+
+// `duplicate key "k"`, the key cut to a readable length.
+Status duplicate_key_error(std::string_view key) {
+  constexpr std::size_t kShown = 64;
+  std::string message = "duplicate key ";
+  append_json_string(key.substr(0, kShown), &message);
+  if (key.size() > kShown) message += " (first " + std::to_string(kShown) + " bytes)";
+  return invalid_argument(message);
+}
+
+}  // namespace
+
+Result<json::value> parse_json(std::string_view text, const json::parse_options& options, json::storage_ptr storage,
+                               DuplicateKeys duplicates) {
+  unsigned char temp[BOOST_JSON_STACK_BUFFER_SIZE];  // as json::parse: small documents build without allocating
+  json::basic_parser<ValueBuilder> parser(options, temp, sizeof temp, duplicates);
+  parser.handler().values().reset(std::move(storage));
+  json::error_code ec;
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (const auto& key = parser.handler().repeated()) return duplicate_key_error(*key);
+  if (!ec && used < text.size()) ec = json::error::extra_data;
   if (ec) return invalid_argument("malformed JSON: " + ec.message());
-  return v;
+  return parser.handler().values().release();
 }
 
 void append_json_string(std::string_view text, std::string* out) {

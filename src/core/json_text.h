@@ -14,11 +14,27 @@
 
 namespace reai {
 
+// What parse_json does with an object that names a key twice.
+enum class DuplicateKeys {
+  // InvalidArgument `duplicate key "lead_id"`: readers disagree on which
+  // value counts (first, last, both), so a body that names a key twice
+  // could mean one thing to a proxy or log reader and another to reai.
+  kRefuse,
+  // The last value (ECMAScript's JSON.parse, Boost.JSON's parse): for text
+  // reai does not author and cannot have corrected, such as GoHighLevel's.
+  kLastWins,
+};
+
 // One JSON value parsed from `text` (allocated from `storage`, the default
 // resource when null); InvalidArgument "malformed JSON: <Boost.JSON's
-// reason>" otherwise, e.g. "malformed JSON: number too large" for 1e999.
+// reason>" otherwise, e.g. "malformed JSON: syntax error" for {not json, and
+// `duplicate key "<key>"` (JSON text, cut to 64 bytes) for an object at any
+// depth naming a key twice under kRefuse. One pass over the text: the keys
+// are compared as the parser reports them, since json::object keeps only the
+// last value of a repeated key.
 Result<boost::json::value> parse_json(std::string_view text, const boost::json::parse_options& options = {},
-                                      boost::json::storage_ptr storage = {});
+                                      boost::json::storage_ptr storage = {},
+                                      DuplicateKeys duplicates = DuplicateKeys::kRefuse);
 
 // A JSON string literal (quotes included) for `text`. Bytes that are not
 // UTF-8 become U+FFFD, so the literal is always valid JSON.

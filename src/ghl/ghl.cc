@@ -78,14 +78,19 @@ Result<std::string> read_file(const std::string& path) {
   return s.str();
 }
 
-// A delivery's body: one JSON object, bounded in size and depth.
+// A delivery's body: one JSON object, bounded in size and depth. A key named
+// twice keeps its last value, unlike a reai client's body: GHL authored it
+// (signed, or sent with the tenant's workflow secret), its JavaScript reads
+// duplicates that way, and refusing would lose a delivery nobody can correct
+// (GHL retries only 429s). The route and the worker that re-reads the stored
+// body both come here, so they always agree.
 Result<json::value> parse_delivery_json(std::string_view body) {
   if (body.size() > kMaxDeliveryBytes) {
     return payload_too_large("delivery larger than " + std::to_string(kMaxDeliveryBytes) + " bytes");
   }
   json::parse_options opts;
   opts.max_depth = 32;
-  auto parsed = reai::parse_json(body, opts);
+  auto parsed = reai::parse_json(body, opts, {}, DuplicateKeys::kLastWins);
   if (!parsed) return parsed.status();
   json::value& v = *parsed;
   if (!v.is_object()) return invalid_argument("delivery must be a JSON object");

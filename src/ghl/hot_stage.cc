@@ -95,7 +95,8 @@ ApiCall move_opportunity_call(std::string_view opportunity_id, std::string_view 
 }
 
 Result<std::vector<Opportunity>> parse_opportunity_search(std::string_view body) {
-  auto v = parse_json(body);
+  // GHL's answer: a repeated key keeps its last value, as GHL's JavaScript reads it.
+  auto v = parse_json(body, {}, {}, DuplicateKeys::kLastWins);
   if (!v) return v.status();
   const auto* o = v->if_object();
   const auto* list = o ? o->if_contains("opportunities") : nullptr;
@@ -112,7 +113,8 @@ Result<std::vector<Opportunity>> parse_opportunity_search(std::string_view body)
 }
 
 Result<std::vector<std::string>> parse_pipeline_stages(std::string_view body, std::string_view pipeline_id) {
-  auto v = parse_json(body);
+  // GHL's answer: a repeated key keeps its last value, as GHL's JavaScript reads it.
+  auto v = parse_json(body, {}, {}, DuplicateKeys::kLastWins);
   if (!v) return v.status();
   const auto* o = v->if_object();
   const auto* pipelines = o ? o->if_contains("pipelines") : nullptr;

@@ -96,7 +96,8 @@ ApiCall create_score_field_call(std::string_view location_id) {
 }
 
 Result<std::optional<std::string>> find_score_field(std::string_view list_body) {
-  auto v = parse_json(list_body);
+  // GHL's answer: a repeated key keeps its last value, as GHL's JavaScript reads it.
+  auto v = parse_json(list_body, {}, {}, DuplicateKeys::kLastWins);
   if (!v) return v.status();
   const auto* o = v->if_object();
   const auto* fields = o ? o->if_contains("customFields") : nullptr;
@@ -114,7 +115,8 @@ Result<std::optional<std::string>> find_score_field(std::string_view list_body) 
 }
 
 Result<std::string> parse_created_field(std::string_view body) {
-  auto v = parse_json(body);
+  // GHL's answer: a repeated key keeps its last value, as GHL's JavaScript reads it.
+  auto v = parse_json(body, {}, {}, DuplicateKeys::kLastWins);
   if (!v) return v.status();
   const auto* o = v->if_object();
   if (!o) return invalid_argument("created field: not an object");
@@ -145,7 +147,8 @@ ApiCall token_from_refresh_call(const OAuthClient& client, std::string_view refr
 }
 
 Result<TokenGrant> parse_token_grant(std::string_view body) {
-  auto v = parse_json(body);
+  // GHL's answer: a repeated key keeps its last value, as GHL's JavaScript reads it.
+  auto v = parse_json(body, {}, {}, DuplicateKeys::kLastWins);
   if (!v) return v.status();
   const auto* o = v->if_object();
   if (!o) return invalid_argument("token answer: not an object");

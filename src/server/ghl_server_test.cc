@@ -205,6 +205,26 @@ TEST_F(GhlServerTest, SignedDeliveriesUpdateTheLeadAndArePushedOverWebSocket) {
   EXPECT_TRUE(saw_update);
 }
 
+// GHL authored a signed delivery, and its JavaScript reads a key named twice
+// as the last value: reai reads it so rather than lose the delivery. A body
+// reai's own clients send (the admin config) is refused instead.
+TEST_F(GhlServerTest, ASignedDeliveryNamingAKeyTwiceKeepsTheLastValueUnlikeAClientsBody) {
+  link_tenant();
+  start();
+  const std::string body = delivery("contact_create.json", kNow);
+  ASSERT_EQ(body.rfind(R"({"type":"ContactCreate",)", 0), 0u) << body;
+  const std::string twice = R"({"source":"facebook",)" + body.substr(1);  // the fixture's "zillow" comes later
+  auto accepted = post_signed(twice);
+  ASSERT_EQ(accepted.status, 200) << accepted.body;
+  wait_for("t1", store::DeliveryStatus::kDone, 1);
+  EXPECT_EQ(store_->get_contact("t1", kContact).value().source, "zillow");
+
+  auto refused = http_->put("/api/admin/ghl/config", R"({"hot_stage":null,"hot_stage":{"pipeline_id":"p","stage_id":"s"}})",
+                            token("t1", Role::kAdmin));
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(as_object(refused).at("error").as_string(), R"(duplicate key "hot_stage")");
+}
+
 TEST_F(GhlServerTest, ReplayedStaleUnsignedAndWronglySignedDeliveriesChangeNothing) {
   link_tenant();
   start();

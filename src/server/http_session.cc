@@ -80,6 +80,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
       stream_.expires_never();
       return start_websocket_session(stream_.release_socket(), parser_->release(), ctx_);
     }
+    // Beast's req[field] is the first of several: a proxy in front may have
+    // checked the other, so neither is taken.
+    if (req.count(http::field::authorization) > 1) return answer_400(req, "more than one Authorization header");
     ApiRequest api_request;
     api_request.method = method_of(req.method());
     api_request.target = sv(req.target());
@@ -106,6 +109,18 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
           self->write(std::move(r), version, keep_alive, head);
         },
         lane);
+  }
+
+  // Answers a request that was read but is refused before routing; the
+  // connection goes on as the client asked.
+  template <class Request>
+  void answer_400(const Request& req, std::string_view message) {
+    ApiResponse r;
+    r.status = 400;
+    r.body = error_json(message);
+    r.route = Route::kUnmatched;
+    ctx_->metrics.record_request(Route::kUnmatched, r.status, 0);
+    write(std::move(r), req.version(), req.keep_alive(), req.method() == http::verb::head);
   }
 
   // Answers a request that could not be read and closes the connection

@@ -158,8 +158,13 @@ Status check_jwt_secret(std::string_view secret);
 // a non-positive ttl.
 Result<std::string> issue_token(const std::string& tenant_id, Role role, const std::string& secret,
                                 UnixSeconds ttl_seconds, UnixSeconds now);
-// Unauthenticated for a malformed token, an alg other than HS256, a bad
-// signature, missing claims, or expiry (exp <= now), and for every token when
+// How far ahead of the verifier's clock a token's iat may be: the clock skew
+// tolerated between the host that minted it and the server.
+inline constexpr UnixSeconds kIatLeewaySeconds = 60;
+// Unauthenticated for a malformed token, an alg other than HS256, a header
+// with "crit" (no extension is understood), a bad signature, missing claims,
+// expiry (exp <= now), an nbf after now, an iat after now +
+// kIatLeewaySeconds ("token issued in the future"), and for every token when
 // `secret` is one check_jwt_secret refuses.
 Result<TokenClaims> verify_token(std::string_view token, const std::string& secret, UnixSeconds now);
 // As verify_token, remembering tokens that verified in a small per-thread

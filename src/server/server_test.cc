@@ -182,6 +182,68 @@ TEST_F(ServerTest, TokenWithAnInvalidTenantClaimIsRefused) {
   EXPECT_EQ(http_->get("/api/leads", good).status, 200);
 }
 
+// A token signed with the server's key but carrying a header extension reai
+// cannot honour ("crit", RFC 7515 4.1.11) is refused with 401 JSON.
+TEST_F(ServerTest, ATokenWithCritInItsHeaderIsRefused) {
+  start();
+  const std::string claims = R"({"tenant":"tenant-a","role":"agent","exp":9999999999})";
+  const std::string crit = reai::testing::hs256_token(claims, kSecret, R"({"alg":"HS256","crit":["exp"],"exp":1})");
+  auto r = http_->get("/api/leads", crit);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(error_of(r), "token header has crit: no JWS extension is supported");
+  EXPECT_EQ(post_event(crit, "c1").status, 401);
+  EXPECT_EQ(http_->get("/api/leads", reai::testing::hs256_token(claims, kSecret)).status, 200);
+}
+
+// iat is checked against the server's injected clock, not the wall clock:
+// a token minted an hour ahead of it is refused until that hour comes.
+TEST_F(ServerTest, ATokenIssuedAfterTheServersNowIsRefusedUntilThen) {
+  start();
+  auto ahead = issue_token("tenant-a", Role::kAgent, kSecret, 86400, kNow + 3600);
+  ASSERT_TRUE(ahead);
+  auto r = http_->get("/api/leads", *ahead);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(error_of(r), "token issued in the future");
+  auto posted = post_event(*ahead, "c1");
+  EXPECT_EQ(posted.status, 401);
+  EXPECT_EQ(error_of(posted), "token issued in the future");
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), ws_target("tenant-a", *ahead))) << ws.error();
+  EXPECT_EQ(ws.read(), std::nullopt);
+  EXPECT_EQ(ws.close_code(), 4001);
+  clock_.set(kNow + 3600 - kIatLeewaySeconds);
+  EXPECT_EQ(http_->get("/api/leads", *ahead).status, 200);
+}
+
+// Two Authorization fields: the server would check one while a proxy in
+// front may have checked the other, so the request is refused with 400 JSON
+// (and the connection stays usable).
+TEST_F(ServerTest, TwoAuthorizationHeadersAreRefused) {
+  start();
+  namespace http = boost::beast::http;
+  boost::asio::io_context io;
+  boost::beast::tcp_stream stream(io);
+  stream.connect({boost::asio::ip::make_address("127.0.0.1"), server_->port()});
+  const auto exchange = [&stream](const std::vector<std::string>& authorizations) {
+    http::request<http::string_body> req(http::verb::get, "/api/leads", 11);
+    req.set(http::field::host, "x");
+    for (const auto& a : authorizations) req.insert(http::field::authorization, a);
+    http::write(stream, req);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    return res;
+  };
+  const std::string good = "Bearer " + token("tenant-a");
+  for (const auto& pair : {std::vector<std::string>{good, good}, {good, "Bearer " + token("tenant-b")}, {good, ""}}) {
+    auto res = exchange(pair);
+    EXPECT_EQ(res.result_int(), 400) << res.body();
+    reai::testing::HttpResponse r{400, res.body(), {}};
+    EXPECT_EQ(error_of(r), "more than one Authorization header");
+  }
+  EXPECT_EQ(exchange({good}).result_int(), 200);
+}
+
 TEST_F(ServerTest, TenantsAreIsolated) {
   start();
   const std::string a = token("tenant-a");
@@ -511,6 +573,39 @@ TEST_F(ServerTest, BadInputsGetClearErrors) {
 // An id in a path obeys the rule of ids in a body (1..256 bytes of UTF-8):
 // PUT used to store a contact with a 5,000-byte or non-UTF-8 id that no event
 // can name, whose answers and WebSocket frames were not valid JSON.
+// A body naming a key twice is refused with 400 at every route that reads a
+// JSON body, before anything is stored: readers disagree on which value
+// counts (the first, the last), so reai takes neither.
+TEST_F(ServerTest, ABodyNamingAKeyTwiceIsRefusedAtEveryRoute) {
+  start();
+  const std::string a = token("tenant-a");
+  struct Case {
+    std::string method, target, body, key;
+  };
+  const Case cases[] = {
+      {"POST", "/api/events", R"({"contact_id":"d1","type":"sms_in","contact_id":"d2"})", "contact_id"},
+      {"POST", "/api/events",
+       R"([{"contact_id":"d1","type":"sms_in"},{"contact_id":"d3","type":"sms_in","type":"call_in"}])", "type"},
+      {"PUT", "/api/contacts/d1", R"({"budget":240000,"pre_approved":true,"budget":1})", "budget"},
+      {"POST", "/api/realtime/score-trigger",
+       R"({"lead_id":"d1","lead_data":{"budget":1,"events":[{"type":"sms_in","ts":"2023-11-14T00:00:00Z","type":"call_in"}]}})",
+       "type"},
+      {"POST", "/api/properties/match", R"({"budget":300000,"beds":3,"beds":4})", "beds"},
+      {"POST", "/api/properties/value", R"({"listing":{"Gr Liv Area":1500,"Gr Liv Area":3000}})", "Gr Liv Area"},
+      {"POST", "/api/predictions/pricing", R"({"region":"ames","listing":{},"region":"other"})", "region"},
+  };
+  for (const auto& c : cases) {
+    auto r = http_->request(c.method, c.target, c.body, a);
+    EXPECT_EQ(r.status, 400) << c.target << ": " << r.body;
+    EXPECT_EQ(error_of(r), "duplicate key \"" + c.key + "\"") << c.target << ": " << r.body;
+  }
+  for (const char* id : {"d1", "d2", "d3"}) {
+    EXPECT_EQ(http_->get(std::string("/api/contacts/") + id, a).status, 404) << id << " was stored";
+  }
+  // The same keys once each are fine.
+  EXPECT_EQ(post_event(a, "d1").status, 200);
+}
+
 TEST_F(ServerTest, PathIdsFollowTheIdRuleOfBodies) {
   start();
   const std::string a = token("tenant-a");

@@ -141,6 +141,9 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
   if (alg == header->end() || !alg->value().is_string() || alg->value().as_string() != "HS256") {
     return unauthenticated("token algorithm must be HS256");
   }
+  // RFC 7515 4.1.11: a recipient that does not understand every extension
+  // "crit" lists must refuse the token, and reai understands none.
+  if (header->contains("crit")) return unauthenticated("token header has crit: no JWS extension is supported");
   auto signature = base64url_decode(token.substr(dot2 + 1));
   if (!signature) return unauthenticated("malformed token signature");
   const std::string expected = hmac_sha256(secret, token.substr(0, dot2));
@@ -173,6 +176,14 @@ Result<TokenClaims> verify_token(std::string_view token, const std::string& secr
     auto nbf = int_claim(*claims, "nbf");
     if (!nbf) return unauthenticated("token's nbf is not a number of seconds");
     if (*nbf > now) return unauthenticated("token not valid yet");
+  }
+  // RFC 7519 4.1.6: a token is not issued after the instant it is checked
+  // at. One from a minting host whose clock runs ahead by more than the skew
+  // we tolerate (or a forged iat from a leaked key) is refused.
+  if (claims->contains("iat")) {
+    auto iat = int_claim(*claims, "iat");
+    if (!iat) return unauthenticated("token's iat is not a number of seconds");
+    if (*iat > now + kIatLeewaySeconds) return unauthenticated("token issued in the future");
   }
   out.expires_at = *exp;
   return out;

@@ -114,6 +114,51 @@ TEST(Token, NotAcceptedBeforeItsNotBefore) {
   }
 }
 
+// RFC 7515 4.1.11: "crit" lists extensions the recipient must understand;
+// reai understands none, so any crit (even an empty or malformed one) is refused.
+TEST(Token, AHeaderWithCritIsRefused) {
+  const std::string claims = R"({"tenant":"t_a","role":"agent","exp":9999999999})";
+  for (const char* header : {R"({"alg":"HS256","typ":"JWT","crit":["exp"]})", R"({"alg":"HS256","crit":["b64"],"b64":false})",
+                             R"({"alg":"HS256","crit":[]})", R"({"alg":"HS256","crit":null})"}) {
+    auto refused = verify_token(reai::testing::hs256_token(claims, kKey, header), kKey, kNow);
+    ASSERT_FALSE(refused) << header;
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated) << header;
+    EXPECT_EQ(refused.status().message(), "token header has crit: no JWS extension is supported") << header;
+  }
+  EXPECT_TRUE(verify_token(reai::testing::hs256_token(claims, kKey, R"({"alg":"HS256","kid":"k1"})"), kKey, kNow));
+}
+
+// RFC 7519 4.1.6: a token issued after the verifier's now (beyond the skew
+// tolerated, kIatLeewaySeconds) is refused, whoever minted it.
+TEST(Token, NotAcceptedWhenIssuedInTheFuture) {
+  auto ahead = issue_token("t_a", Role::kAgent, kKey, 3600, kNow + kIatLeewaySeconds + 1);
+  ASSERT_TRUE(ahead);
+  auto refused = verify_token(*ahead, kKey, kNow);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(refused.status().message(), "token issued in the future");
+  // Within the leeway, at now and before: accepted.
+  for (UnixSeconds iat : {kNow + kIatLeewaySeconds, kNow, kNow - 86400}) {
+    auto token = issue_token("t_a", Role::kAgent, kKey, 3 * 86400, iat);
+    ASSERT_TRUE(token);
+    EXPECT_TRUE(verify_token(*token, kKey, kNow)) << iat;
+  }
+  // The verifier's clock decides: the same token passes once it is reached.
+  EXPECT_TRUE(verify_token(*ahead, kKey, kNow + 1));
+  const auto token_with_iat = [](const std::string& iat) {
+    return reai::testing::hs256_token(R"({"tenant":"t_a","role":"agent","exp":9999999999,"iat":)" + iat + "}", kKey);
+  };
+  EXPECT_TRUE(verify_token(token_with_iat(std::to_string(kNow)), kKey, kNow));
+  for (const char* bad : {"\"now\"", "1e300", "-1.5", "null"}) {
+    auto malformed = verify_token(token_with_iat(bad), kKey, kNow);
+    ASSERT_FALSE(malformed) << bad;
+    EXPECT_EQ(malformed.status().message(), "token's iat is not a number of seconds") << bad;
+  }
+  // A token without iat (another tool may leave it out) is not refused for that.
+  EXPECT_TRUE(verify_token(reai::testing::hs256_token(R"({"tenant":"t_a","role":"agent","exp":9999999999})", kKey),
+                           kKey, kNow));
+}
+
 TEST(Token, IssueValidatesArguments) {
   EXPECT_FALSE(issue_token("", Role::kAgent, kKey, 60, kNow));
   EXPECT_FALSE(issue_token("t", Role::kAgent, "", 60, kNow));

@@ -37,8 +37,8 @@ std::string base64url(std::string_view bytes) {
 
 }  // namespace
 
-std::string hs256_token(std::string_view claims_json, const std::string& secret) {
-  const std::string input = base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(claims_json);
+std::string hs256_token(std::string_view claims_json, const std::string& secret, std::string_view header_json) {
+  const std::string input = base64url(header_json) + "." + base64url(claims_json);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),

@@ -29,6 +29,8 @@ std::string reai_token(const std::string& tenant, server::Role role, const std::
 // An HS256 token over `claims_json` exactly as given, signed with `secret`,
 // as a key holder using another tool could make one: for tokens the product's
 // issue_token refuses to make (an invalid tenant id, a short key).
-std::string hs256_token(std::string_view claims_json, const std::string& secret);
+// `header_json` replaces the product's header, e.g. to add "crit".
+std::string hs256_token(std::string_view claims_json, const std::string& secret,
+                        std::string_view header_json = R"({"alg":"HS256","typ":"JWT"})");
 
 }  // namespace reai::testing
