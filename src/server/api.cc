@@ -157,7 +157,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
           deps.store, [this](const Event& e, std::vector<Contact>* new_contacts) { return prepare_event(e, new_contacts); },
           EventAppender::Limits{.max_queued_events = config.max_queued_events},
           [this](const EventAppender::Committed& batch) {
-            for (const Contact& c : batch.contacts) remember_contact(c.tenant_id, c.contact_id);
+            remember_stored_contacts(batch);
             // Shared lead state: a lead this commit created needs no store
             // read to be folded (see LeadSync::leads_created).
             if (!lead_sync_->active()) return;
@@ -628,6 +628,21 @@ void Api::remember_contact(const std::string& tenant_id, const std::string& cont
   known_contacts_.insert(contact_key(tenant_id, contact_id));
 }
 
+void Api::remember_stored_contacts(const EventAppender::Committed& batch) {
+  // A contact the commit created, or one a stored event names (stored
+  // before, or just now): the store holds it. Any other was left out, its
+  // events all refused (an event id of another lead), and is not known.
+  std::unordered_set<std::string> named;
+  for (std::size_t k = 0; k < batch.events.size() && k < batch.stored.size(); ++k) {
+    if (batch.stored[k]) named.insert(contact_key(batch.events[k].tenant_id, batch.events[k].contact_id));
+  }
+  for (std::size_t i = 0; i < batch.contacts.size(); ++i) {
+    const Contact& c = batch.contacts[i];
+    const bool created = i < batch.created.size() && batch.created[i];
+    if (created || named.count(contact_key(c.tenant_id, c.contact_id))) remember_contact(c.tenant_id, c.contact_id);
+  }
+}
+
 Status Api::ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at) {
   {
     std::lock_guard lock(known_mu_);
@@ -724,9 +739,16 @@ Status Api::prepare_event(const Event& event, std::vector<Contact>* new_contacts
 
 Result<Api::EventOutcome> Api::apply_event(Event event) {
   if (event.event_id.empty()) event.event_id = next_event_id();
-  REAI_RETURN_IF_ERROR(prepare_event(event, nullptr));
+  std::vector<Contact> new_contacts;
+  REAI_RETURN_IF_ERROR(prepare_event(event, &new_contacts));
   lead_sync_->will_store(std::span<const Event>(&event, 1));
-  return finish_event(event, deps_.store.append_event(event));
+  if (new_contacts.empty()) return finish_event(event, deps_.store.append_event(event));
+  // A lead not known yet: its contact and the event in one transaction, the
+  // contact only when the event is written (a refused id writes nothing).
+  auto written = deps_.store.append_batch(std::span<const Event>(&event, 1), {}, new_contacts);
+  if (!written) return finish_event(event, Result<bool>(written.status()));
+  if (written->at(0)) remember_contact(event.tenant_id, event.contact_id);
+  return finish_event(event, Result<bool>(bool(written->at(0))));
 }
 
 Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<bool>& appended) {

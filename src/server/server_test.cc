@@ -313,6 +313,15 @@ TEST_F(ServerTest, AnEventIdReusedForAnotherLeadIsAConflict) {
   EXPECT_NE(answers[0].as_object().at("error").as_string().find("already stored for another lead"), std::string::npos);
   EXPECT_EQ(answers[1].as_object().at("events_count").as_int64(), 2);
   EXPECT_EQ(*store_->count_events("tenant-a"), 2u);
+  // A refused event writes nothing: no bare contact for the new lead ids,
+  // alone or in a batch, and they stay unknown.
+  EXPECT_EQ(store_->get_contact("tenant-a", "lead-b").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->get_contact("tenant-a", "lead-c").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 1u);
+  EXPECT_EQ(http_->get("/api/contacts/lead-b", a).status, 404);
+  // The refused id's lead can still begin with an event of its own.
+  ASSERT_EQ(post_event(a, "lead-b", "tour_request", "own-1").status, 200);
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 2u);
 }
 
 TEST_F(ServerTest, SinceBeyondTheReplayBufferAsksForResync) {

@@ -815,15 +815,22 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Status status = in_transaction(new_contacts.size() + events.size() + scores.size(), [&]() -> Status {
       created.clear();
-      for (const Contact& c : new_contacts) {
-        auto one = insert_counted(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, c); });
-        if (!one) return one.status();
-        created.push_back(*one);
-      }
+      written.clear();
       for (const Event& e : events) {
         auto one = insert_event(e);
         if (!one) return one.status();
         written.push_back(*one);
+      }
+      // After the events: a lead whose every event was refused gets no row.
+      const std::vector<bool> keep = contacts_to_insert(new_contacts, events, written);
+      for (std::size_t i = 0; i < new_contacts.size(); ++i) {
+        if (!keep[i]) {
+          created.push_back(false);
+          continue;
+        }
+        auto one = insert_counted(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, new_contacts[i]); });
+        if (!one) return one.status();
+        created.push_back(*one);
       }
       for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(insert_score(r));
       return Status::ok();

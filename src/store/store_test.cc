@@ -810,6 +810,33 @@ TYPED_TEST(StoreTest, AppendBatchInsertsNewContactsOnlyWhenAbsent) {
   EXPECT_EQ(this->events("t_a"), 2u);
 }
 
+// A refused event writes nothing, its lead's contact included: an event id
+// stored for another lead must not leave a bare contact for the new lead id
+// (the server answers 409 for it).
+TYPED_TEST(StoreTest, AppendBatchLeavesOutTheContactOfALeadWhoseEventsWereAllRefused) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_batch(std::vector<Event>{make_event("t_a", "taken", "owner", 10)}, {},
+                             std::vector<Contact>{bare_contact("t_a", "owner")})
+                  .has_value());
+  std::vector<Event> events = {make_event("t_a", "taken", "thief", 20), make_event("t_a", "taken", "half", 21),
+                               make_event("t_a", "fresh", "half", 22), make_event("t_a", "fresh", "late", 23)};
+  std::vector<Contact> contacts = {bare_contact("t_a", "thief"), bare_contact("t_a", "half"),
+                                   bare_contact("t_a", "late"), bare_contact("t_a", "alone")};
+  std::vector<bool> created;
+  auto written = s.append_batch(events, {}, contacts, &created);
+  ASSERT_TRUE(written.has_value()) << written.status().to_string();
+  EXPECT_EQ(*written, (std::vector<bool>{false, false, true, false}));
+  // "thief" and "late" had only refused events; "half" one written; "alone"
+  // (no event names it) is a contact on its own.
+  EXPECT_EQ(created, (std::vector<bool>{false, true, false, true}));
+  EXPECT_EQ(s.get_contact("t_a", "thief").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.get_contact("t_a", "late").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(s.get_contact("t_a", "half").has_value());
+  EXPECT_TRUE(s.get_contact("t_a", "alone").has_value());
+  EXPECT_EQ(this->contacts("t_a"), 3u);
+  EXPECT_EQ(this->events("t_a"), 2u);
+}
+
 TYPED_TEST(StoreTest, AppendBatchNewContactsKeepEveryFieldAsValueOrNull) {
   // A batch's new contacts go in together (one statement on PostgreSQL):
   // set values (a false, a zero), NULLs and odd bytes come back as they went
