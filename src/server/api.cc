@@ -140,6 +140,23 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
 
 bool is_fallback(const scoring::LeadScore& s) { return !s.fallback_reason.empty() || s.model_version == "fallback"; }
 
+// A score's history row.
+store::ScoreRecord score_record(const scoring::LeadScore& s) {
+  store::ScoreRecord record;
+  record.tenant_id = s.tenant_id;
+  record.contact_id = s.lead_id;
+  record.ts = s.scored_at;
+  record.probability = s.probability;
+  record.score = s.score;
+  record.band = std::string(scoring::band_name(s.band));
+  record.model_version = s.model_version;
+  record.reasons_json = reasons_json(s);
+  // The lead's order, not this instance's: another instance's writer may
+  // commit an earlier score of the lead after this one.
+  record.lead_order = s.events_count;
+  return record;
+}
+
 }  // namespace
 
 Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, WsHub& hub)
@@ -268,15 +285,23 @@ Status Api::rebuild() {
       known_tenants_.insert(tenant.tenant_id);
       for (const auto& id : contact_ids) known_contacts_.insert(contact_key(tenant.tenant_id, id));
     }
+    // Leads a history import brought in have no score row yet: their
+    // start-up score becomes their first one, so each has a history.
+    auto unscored_ids = deps_.store.contacts_without_scores(tenant.tenant_id);
+    if (!unscored_ids) return unscored_ids.status();
+    const std::unordered_set<std::string> unscored(unscored_ids->begin(), unscored_ids->end());
+    std::vector<store::ScoreRecord> first_rows;
     for (const auto& id : contact_ids) {
       auto score = deps_.engine.score(tenant.tenant_id, id, now);
       if (!score) continue;
+      if (unscored.count(id)) first_rows.push_back(score_record(*score));
       seed_last_score(*score);
       if (board_) board_->record(std::make_shared<const std::string>(score_json(*score)), /*only_if_absent=*/true);
       if (!tenant.ghl_location_id.empty()) {
         linked_scores.push_back({tenant.tenant_id, id, score->score, std::string(scoring::band_name(score->band))});
       }
     }
+    REAI_RETURN_IF_ERROR(deps_.store.append_scores(first_rows));
   }
   auto wb_config = ghl_writeback_config(config_);
   if (!wb_config) return wb_config.status();
@@ -675,19 +700,7 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
     }
   });
   if (!changed) return nullptr;
-  store::ScoreRecord record;
-  record.tenant_id = s.tenant_id;
-  record.contact_id = s.lead_id;
-  record.ts = s.scored_at;
-  record.probability = s.probability;
-  record.score = s.score;
-  record.band = std::string(scoring::band_name(s.band));
-  record.model_version = s.model_version;
-  record.reasons_json = reasons_json(s);
-  // The lead's order, not this instance's: another instance's writer may
-  // commit an earlier score of the lead after this one.
-  record.lead_order = s.events_count;
-  appender_->append_score(std::move(record));
+  appender_->append_score(score_record(s));
   return json;
 }
 

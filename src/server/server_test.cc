@@ -583,6 +583,48 @@ TEST_F(ServerTest, PathSegmentsArePercentDecodedOnce) {
   }
 }
 
+// Leads loaded by a history import (no score row) get their start-up score
+// as a first history row, once: a restart adds none, the next event adds its own.
+TEST_F(ServerTest, ImportedLeadsGetAFirstHistoryRowAtStart) {
+  ASSERT_TRUE(store_->upsert_tenant({"tenant-a", "tenant-a", kNow, ""}));
+  Contact with_events;
+  with_events.tenant_id = "tenant-a";
+  with_events.contact_id = "imported-1";
+  with_events.created_at = kNow - 86400;
+  Contact without_events = with_events;
+  without_events.contact_id = "imported-2";
+  Event e;
+  e.tenant_id = "tenant-a";
+  e.event_id = "imp-1";
+  e.contact_id = "imported-1";
+  e.ts = kNow - 3600;
+  e.type = EventType::kSmsIn;
+  ASSERT_TRUE(store_->import_history({with_events, without_events}, {e}, {}).has_value());
+  start();
+  const std::string a = token("tenant-a");
+  auto history = [&](const std::string& id) {
+    auto r = http_->get("/api/contacts/" + id + "/scores", a);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body).as_object().at("scores").as_array();
+  };
+  for (const std::string id : {"imported-1", "imported-2"}) {
+    auto rows = history(id);
+    ASSERT_EQ(rows.size(), 1u) << id;
+    auto current = as_object(http_->get("/api/contacts/" + id + "/score", a));
+    EXPECT_EQ(rows[0].as_object().at("score"), current["score"]) << id;
+    EXPECT_EQ(rows[0].as_object().at("scored_at").as_string(), format_iso8601(kNow)) << id;
+  }
+  EXPECT_EQ(store_->score_history("tenant-a", "imported-1", 10).value().at(0).lead_order, 1);
+  server_->stop();
+  server_.reset();
+  start();
+  EXPECT_EQ(history("imported-1").size(), 1u);
+  EXPECT_EQ(history("imported-2").size(), 1u);
+  ASSERT_EQ(post_event(a, "imported-2", "tour_request", "imp-2").status, 200);
+  auto rows = history("imported-2");
+  ASSERT_EQ(rows.size(), 2u);
+}
+
 // Each stored score row carries its lead's order: the number of events the
 // score was computed from (what the newest-row readers sort by first, so
 // another instance's writer committing an older score later cannot win).

@@ -196,6 +196,18 @@ class MemoryStore final : public Store {
     return Status::ok();
   }
 
+  Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    const TenantRows* rows = find_rows(tenant_id);
+    if (!rows) return out;
+    for (const auto& [id, contact] : rows->contacts) {
+      auto it = rows->scores.find(id);
+      if (it == rows->scores.end() || it->second.empty()) out.push_back(id);
+    }
+    return out;
+  }
+
   Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
                                                  const std::string& contact_id,
                                                  std::size_t limit) override {

@@ -564,6 +564,18 @@ class PostgresStore final : public Store {
     return write(kInsertScores, scores_batch_params(records));
   }
 
+  Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(
+        "SELECT contact_id FROM contacts c WHERE tenant_id = $1 AND NOT EXISTS"
+        " (SELECT 1 FROM scores s WHERE s.tenant_id = c.tenant_id AND s.contact_id = c.contact_id)"
+        " ORDER BY contact_id",
+        p);
+    if (!r) return r.status();
+    return rows_of<std::string>(*r, [](const PgResult& rows, int i) { return rows.bytes(i, 0); });
+  }
+
   Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id, const std::string& contact_id,
                                                  std::size_t limit) override {
     PgParams p;

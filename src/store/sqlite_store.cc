@@ -929,6 +929,21 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {
+    std::vector<std::string> out;
+    // One probe of scores_by_contact per contact.
+    REAI_RETURN_IF_ERROR(scan(
+        "SELECT contact_id FROM contacts c WHERE tenant_id = ?1 AND NOT EXISTS"
+        " (SELECT 1 FROM scores s WHERE s.tenant_id = c.tenant_id AND s.contact_id = c.contact_id)"
+        " ORDER BY contact_id",
+        [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          out.push_back(s.text(0));
+          return Status::ok();
+        }));
+    return out;
+  }
+
   Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
                                                  const std::string& contact_id,
                                                  std::size_t limit) override {

@@ -295,6 +295,10 @@ class Store {
   // Appends rows in one transaction; all or nothing (InvalidArgument when any
   // row is invalid, or the store's error).
   virtual Status append_scores(std::span<const ScoreRecord> records) = 0;
+  // The tenant's contacts that have no score row, by contact id (empty when
+  // every one has one): the leads a history import brought in that were
+  // never scored (the server gives each a first row at start).
+  virtual Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) = 0;
   // Newest first, at most `limit`.
   virtual Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
                                                          const std::string& contact_id,

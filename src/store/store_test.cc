@@ -659,6 +659,23 @@ TYPED_TEST(StoreTest, ScoreHistoryFollowsTheLeadsOrderBeforeTimeAndInsertion) {
   EXPECT_EQ(s.score_history("t_a", "c1", 10).value().size(), 5u);
 }
 
+TYPED_TEST(StoreTest, ContactsWithoutScoresAreTheTenantsUnscoredContacts) {
+  Store& s = *this->store_;
+  for (const char* id : {"c3", "c1", "c2"}) ASSERT_TRUE(s.upsert_contact(bare_contact("t_a", id)).is_ok());
+  ASSERT_TRUE(s.upsert_contact(bare_contact("t_b", "c9")).is_ok());
+  EXPECT_EQ(s.contacts_without_scores("t_a").value(), (std::vector<std::string>{"c1", "c2", "c3"}));
+  ScoreRecord row;
+  row.tenant_id = "t_a";
+  row.contact_id = "c2";
+  row.ts = 10;
+  row.band = "cold";
+  row.model_version = "m";
+  ASSERT_TRUE(s.append_scores(std::span<const ScoreRecord>(&row, 1)).is_ok());
+  EXPECT_EQ(s.contacts_without_scores("t_a").value(), (std::vector<std::string>{"c1", "c3"}));
+  EXPECT_EQ(s.contacts_without_scores("t_b").value(), (std::vector<std::string>{"c9"}));
+  EXPECT_TRUE(s.contacts_without_scores("t_none").value().empty());
+}
+
 TYPED_TEST(StoreTest, ModelRegistryListsNewestFirstPerTenantAndKind) {
   Store& s = *this->store_;
   ASSERT_TRUE(s.record_model({"", "leads", "v1", "/m/v1", R"({"auc":0.9})", 100}).is_ok());
