@@ -64,10 +64,7 @@ class TokenBuckets {
 
 namespace {
 
-constexpr std::string_view kContactsPrefix = "/api/contacts/";
 constexpr std::string_view kWsPrefix = "/api/realtime/scoring/";
-constexpr std::string_view kAgentsPrefix = "/api/agents/";
-constexpr std::string_view kTrackRecordSuffix = "/track-record";
 
 
 std::optional<std::uint64_t> parse_uint(std::string_view s) {
@@ -146,6 +143,23 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
 
 bool is_fallback(const scoring::LeadScore& s) { return !s.fallback_reason.empty() || s.model_version == "fallback"; }
 
+// A score's history row.
+store::ScoreRecord score_record(const scoring::LeadScore& s) {
+  store::ScoreRecord record;
+  record.tenant_id = s.tenant_id;
+  record.contact_id = s.lead_id;
+  record.ts = s.scored_at;
+  record.probability = s.probability;
+  record.score = s.score;
+  record.band = std::string(scoring::band_name(s.band));
+  record.model_version = s.model_version;
+  record.reasons_json = reasons_json(s);
+  // The lead's order, not this instance's: another instance's writer may
+  // commit an earlier score of the lead after this one.
+  record.lead_order = s.events_count;
+  return record;
+}
+
 }  // namespace
 
 Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, WsHub& hub)
@@ -160,7 +174,7 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
           deps.store, [this](const Event& e, std::vector<Contact>* new_contacts) { return prepare_event(e, new_contacts); },
           EventAppender::Limits{.max_queued_events = config.max_queued_events},
           [this](const EventAppender::Committed& batch) {
-            for (const Contact& c : batch.contacts) remember_contact(c.tenant_id, c.contact_id);
+            remember_stored_contacts(batch);
             // Shared lead state: a lead this commit created needs no store
             // read to be folded (see LeadSync::leads_created).
             if (!lead_sync_->active()) return;
@@ -274,15 +288,23 @@ Status Api::rebuild() {
       known_tenants_.insert(tenant.tenant_id);
       for (const auto& id : contact_ids) known_contacts_.insert(contact_key(tenant.tenant_id, id));
     }
+    // Leads a history import brought in have no score row yet: their
+    // start-up score becomes their first one, so each has a history.
+    auto unscored_ids = deps_.store.contacts_without_scores(tenant.tenant_id);
+    if (!unscored_ids) return unscored_ids.status();
+    const std::unordered_set<std::string> unscored(unscored_ids->begin(), unscored_ids->end());
+    std::vector<store::ScoreRecord> first_rows;
     for (const auto& id : contact_ids) {
       auto score = deps_.engine.score(tenant.tenant_id, id, now);
       if (!score) continue;
+      if (unscored.count(id)) first_rows.push_back(score_record(*score));
       seed_last_score(*score);
       if (board_) board_->record(std::make_shared<const std::string>(score_json(*score)), /*only_if_absent=*/true);
       if (!tenant.ghl_location_id.empty()) {
         linked_scores.push_back({tenant.tenant_id, id, score->score, std::string(scoring::band_name(score->band))});
       }
     }
+    REAI_RETURN_IF_ERROR(deps_.store.append_scores(first_rows));
   }
   auto wb_config = ghl_writeback_config(config_);
   if (!wb_config) return wb_config.status();
@@ -368,14 +390,18 @@ void Api::handle_async(const ApiRequest& request, Post post, Respond respond, co
 }
 
 // An /api/ path that needs a token, matched: its route and the ids its path
-// names (percent-decoded). kUnmatched when no route has this path.
+// names (percent-decoded once, by path_segments). kUnmatched when no route
+// has this path; `bad_path` set (and kUnmatched) when its escapes are malformed.
 struct Api::TokenRoute {
   Route route = Route::kUnmatched;
   std::string contact_id, agent_id, property_id, prediction_id;  // lead or listing id in property_id
-  std::string_view delivery_id;
+  std::string delivery_id;
+  Status bad_path;
 };
 
 namespace {
+
+using Segments = std::span<const std::string>;
 
 // check_id for the one id a route's path names (at most one is set), under
 // the name a body would give it.
@@ -390,76 +416,67 @@ Status check_path_id(Route route, std::string_view contact_id, std::string_view 
   return Status::ok();
 }
 
+// The paths without an id, after "/api/".
+Route fixed_route(Segments s) {
+  if (s.size() == 2 && s[1] == "events") return Route::kEvents;
+  if (s.size() == 2 && s[1] == "leads") return Route::kLeads;
+  if (s.size() == 3 && s[1] == "leads" && s[2] == "distribution") return Route::kLeadDistribution;
+  if (s.size() == 3 && s[1] == "realtime" && s[2] == "score-trigger") return Route::kScoreTrigger;
+  if (s.size() == 3 && s[1] == "realtime" && s[2] == "performance") return Route::kPerformance;
+  if (s.size() >= 3 && s[1] == "realtime" && s[2] == "scoring") return Route::kRealtimeScoring;
+  if (s.size() == 3 && s[1] == "admin" && s[2] == "reload") return Route::kAdminReload;
+  return Route::kUnmatched;
+}
+
 // The GHL admin routes: /api/admin/ghl/{outbox,config,deliveries,deliveries/ID/retry}.
-Route ghl_admin_route(std::string_view path, std::string_view* delivery_id) {
-  constexpr std::string_view kDeliveriesPath = "/api/admin/ghl/deliveries";
-  if (path == "/api/admin/ghl/outbox") return Route::kGhlOutbox;
-  if (path == "/api/admin/ghl/config") return Route::kGhlConfig;
-  if (path == kDeliveriesPath) return Route::kGhlDeliveries;
-  if (path.substr(0, kDeliveriesPath.size() + 1) == std::string(kDeliveriesPath) + "/" &&
-      path.size() > kDeliveriesPath.size() + 7 && path.substr(path.size() - 6) == "/retry") {
-    *delivery_id = path.substr(kDeliveriesPath.size() + 1, path.size() - kDeliveriesPath.size() - 7);
+Route ghl_admin_route(Segments s, std::string* delivery_id) {
+  if (s.size() < 4 || s[1] != "admin" || s[2] != "ghl") return Route::kUnmatched;
+  if (s.size() == 4 && s[3] == "outbox") return Route::kGhlOutbox;
+  if (s.size() == 4 && s[3] == "config") return Route::kGhlConfig;
+  if (s.size() == 4 && s[3] == "deliveries") return Route::kGhlDeliveries;
+  if (s.size() == 6 && s[3] == "deliveries" && !s[4].empty() && s[5] == "retry") {
+    *delivery_id = s[4];
     return Route::kGhlRetry;
   }
   return Route::kUnmatched;
 }
 
-// /api/contacts/{id}[/score|/scores|/events]; kUnmatched for another path or
-// a badly encoded id.
-Route contact_route(std::string_view path, std::string* contact_id) {
-  if (path.substr(0, kContactsPrefix.size()) != kContactsPrefix) return Route::kUnmatched;
-  std::string_view rest = path.substr(kContactsPrefix.size());
-  const auto slash = rest.find('/');
-  std::string_view suffix = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+// /api/contacts/{id}[/score|/scores|/events].
+Route contact_route(Segments s, std::string* contact_id) {
+  if (s.size() < 3 || s.size() > 4 || s[1] != "contacts" || s[2].empty()) return Route::kUnmatched;
   Route route = Route::kUnmatched;
-  if (suffix.empty()) route = Route::kContact;
-  else if (suffix == "/score") route = Route::kContactScore;
-  else if (suffix == "/scores") route = Route::kContactScores;
-  else if (suffix == "/events") route = Route::kContactEvents;
-  auto decoded = percent_decode(rest.substr(0, slash), false);
-  if (!decoded || decoded->empty()) return Route::kUnmatched;
-  *contact_id = std::move(*decoded);
+  if (s.size() == 3) route = Route::kContact;
+  else if (s[3] == "score") route = Route::kContactScore;
+  else if (s[3] == "scores") route = Route::kContactScores;
+  else if (s[3] == "events") route = Route::kContactEvents;
+  if (route != Route::kUnmatched) *contact_id = s[2];
   return route;
 }
 
 // /api/agents/{id}/track-record.
-bool is_track_record_path(std::string_view path, std::string* agent_id) {
-  if (path.size() <= kAgentsPrefix.size() + kTrackRecordSuffix.size() ||
-      path.substr(0, kAgentsPrefix.size()) != kAgentsPrefix ||
-      path.substr(path.size() - kTrackRecordSuffix.size()) != kTrackRecordSuffix) {
-    return false;
-  }
-  auto decoded = percent_decode(
-      path.substr(kAgentsPrefix.size(), path.size() - kAgentsPrefix.size() - kTrackRecordSuffix.size()), false);
-  if (!decoded || decoded->empty() || decoded->find('/') != std::string::npos) return false;
-  *agent_id = std::move(*decoded);
-  return true;
+Route track_record_route(Segments s, std::string* agent_id) {
+  if (s.size() != 4 || s[1] != "agents" || s[2].empty() || s[3] != "track-record") return Route::kUnmatched;
+  *agent_id = s[2];
+  return Route::kAgentTrackRecord;
 }
 
 }  // namespace
 
 Api::TokenRoute Api::match_token_route(std::string_view path) {
   TokenRoute m;
-  m.route = ghl_admin_route(path, &m.delivery_id);
-  if (path == "/api/events") m.route = Route::kEvents;
-  else if (path == "/api/leads") m.route = Route::kLeads;
-  else if (path == "/api/leads/distribution") m.route = Route::kLeadDistribution;
-  else if (path == "/api/realtime/score-trigger") m.route = Route::kScoreTrigger;
-  else if (path == "/api/realtime/performance") m.route = Route::kPerformance;
-  else if (path == "/api/admin/reload") m.route = Route::kAdminReload;
-  else if (is_websocket_path(path)) m.route = Route::kRealtimeScoring;
-  if (m.route == Route::kUnmatched) m.route = PredictionRoutes::match(path, &m.prediction_id);
-  if (m.route == Route::kUnmatched) m.route = contact_route(path, &m.contact_id);
-  if (is_track_record_path(path, &m.agent_id)) m.route = Route::kAgentTrackRecord;
-  if (m.route == Route::kUnmatched) {
-    std::string_view raw_id;
-    m.route = PropertyRoutes::route_of(path, &raw_id);
-    if (!raw_id.empty()) {
-      auto decoded = percent_decode(raw_id, false);
-      if (!decoded || decoded->empty()) m.route = Route::kUnmatched;
-      else m.property_id = std::move(*decoded);
-    }
+  auto segments = path_segments(path);
+  if (!segments) {
+    m.bad_path = segments.status();
+    return m;
   }
+  const Segments s = *segments;
+  if (s.empty() || s[0] != "api") return m;
+  m.route = fixed_route(s);
+  if (m.route == Route::kUnmatched) m.route = ghl_admin_route(s, &m.delivery_id);
+  if (m.route == Route::kUnmatched) m.route = PredictionRoutes::match(s, &m.prediction_id);
+  if (m.route == Route::kUnmatched) m.route = contact_route(s, &m.contact_id);
+  if (m.route == Route::kUnmatched) m.route = track_record_route(s, &m.agent_id);
+  if (m.route == Route::kUnmatched) m.route = PropertyRoutes::route_of(s, &m.property_id);
   return m;
 }
 
@@ -490,6 +507,7 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path, std::st
   }
   // Everything else under /api/ needs a token; the tenant always comes from it.
   const TokenRoute matched = match_token_route(path);
+  if (!matched.bad_path) return error_response(matched.bad_path, matched.route);
   if (matched.route == Route::kUnmatched) return error_response(not_found("no such route"), matched.route);
   return route_with_token(request, matched, query, deferred);
 }
@@ -631,6 +649,21 @@ void Api::remember_contact(const std::string& tenant_id, const std::string& cont
   known_contacts_.insert(contact_key(tenant_id, contact_id));
 }
 
+void Api::remember_stored_contacts(const EventAppender::Committed& batch) {
+  // A contact the commit created, or one a stored event names (stored
+  // before, or just now): the store holds it. Any other was left out, its
+  // events all refused (an event id of another lead), and is not known.
+  std::unordered_set<std::string> named;
+  for (std::size_t k = 0; k < batch.events.size() && k < batch.stored.size(); ++k) {
+    if (batch.stored[k]) named.insert(contact_key(batch.events[k].tenant_id, batch.events[k].contact_id));
+  }
+  for (std::size_t i = 0; i < batch.contacts.size(); ++i) {
+    const Contact& c = batch.contacts[i];
+    const bool created = i < batch.created.size() && batch.created[i];
+    if (created || named.count(contact_key(c.tenant_id, c.contact_id))) remember_contact(c.tenant_id, c.contact_id);
+  }
+}
+
 Status Api::ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at) {
   {
     std::lock_guard lock(known_mu_);
@@ -670,19 +703,7 @@ std::shared_ptr<const std::string> Api::publish_if_changed(const scoring::LeadSc
     }
   });
   if (!changed) return nullptr;
-  store::ScoreRecord record;
-  record.tenant_id = s.tenant_id;
-  record.contact_id = s.lead_id;
-  record.ts = s.scored_at;
-  record.probability = s.probability;
-  record.score = s.score;
-  record.band = std::string(scoring::band_name(s.band));
-  record.model_version = s.model_version;
-  record.reasons_json = reasons_json(s);
-  // The lead's order, not this instance's: another instance's writer may
-  // commit an earlier score of the lead after this one.
-  record.lead_order = s.events_count;
-  appender_->append_score(std::move(record));
+  appender_->append_score(score_record(s));
   return json;
 }
 
@@ -727,9 +748,16 @@ Status Api::prepare_event(const Event& event, std::vector<Contact>* new_contacts
 
 Result<Api::EventOutcome> Api::apply_event(Event event) {
   if (event.event_id.empty()) event.event_id = next_event_id();
-  REAI_RETURN_IF_ERROR(prepare_event(event, nullptr));
+  std::vector<Contact> new_contacts;
+  REAI_RETURN_IF_ERROR(prepare_event(event, &new_contacts));
   lead_sync_->will_store(std::span<const Event>(&event, 1));
-  return finish_event(event, deps_.store.append_event(event));
+  if (new_contacts.empty()) return finish_event(event, deps_.store.append_event(event));
+  // A lead not known yet: its contact and the event in one transaction, the
+  // contact only when the event is written (a refused id writes nothing).
+  auto written = deps_.store.append_batch(std::span<const Event>(&event, 1), {}, new_contacts);
+  if (!written) return finish_event(event, Result<bool>(written.status()));
+  if (written->at(0)) remember_contact(event.tenant_id, event.contact_id);
+  return finish_event(event, Result<bool>(bool(written->at(0))));
 }
 
 Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<bool>& appended) {

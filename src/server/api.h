@@ -230,6 +230,8 @@ class Api {
   // stored row wins, whoever wrote it).
   Status ensure_contact(const std::string& tenant_id, const std::string& contact_id, UnixSeconds created_at);
   void remember_contact(const std::string& tenant_id, const std::string& contact_id);
+  // After an appender commit: remembers the batch's contacts the store now holds.
+  void remember_stored_contacts(const EventAppender::Committed& batch);
   // Records, stores and publishes `score` when it differs from the last one;
   // returns the published score object, or null when nothing changed. An
   // open `outbox` takes the update instead of the bus (sent later, by

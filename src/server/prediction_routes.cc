@@ -34,7 +34,6 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 namespace {
 
-constexpr std::string_view kPrefix = "/api/predictions/";
 constexpr const char* kAgentMethodVersion = "agent-closings-1";
 
 ApiResponse answer(const json::object& o, Route route) { return json_response(200, json_text(o), route); }
@@ -752,24 +751,18 @@ PredictionRoutes::PredictionRoutes(store::Store& store, std::string model_dir, c
 
 PredictionRoutes::~PredictionRoutes() { impl_->stop(); }
 
-Route PredictionRoutes::match(std::string_view path, std::string* id) {
-  if (path.substr(0, kPrefix.size()) != kPrefix) return Route::kUnmatched;
-  const std::string_view rest = path.substr(kPrefix.size());
-  const auto slash = rest.find('/');
-  const std::string_view name = rest.substr(0, slash);
-  const std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+Route PredictionRoutes::match(std::span<const std::string> segments, std::string* id) {
+  const auto& s = segments;
+  if (s.size() < 3 || s.size() > 4 || s[0] != "api" || s[1] != "predictions") return Route::kUnmatched;
   Route route = Route::kUnmatched;
-  if (name == "market-trends") route = Route::kPredictionMarkets;
-  else if (name == "deal-closure") route = Route::kPredictionDeals;
-  else if (name == "agent-performance") route = Route::kPredictionAgents;
-  else if (name == "pricing") route = Route::kPredictionPricing;
+  if (s[2] == "market-trends") route = Route::kPredictionMarkets;
+  else if (s[2] == "deal-closure") route = Route::kPredictionDeals;
+  else if (s[2] == "agent-performance") route = Route::kPredictionAgents;
+  else if (s[2] == "pricing") route = Route::kPredictionPricing;
+  if (s.size() == 3) return route;
   const bool takes_id = route == Route::kPredictionDeals || route == Route::kPredictionAgents;
-  if (slash != std::string_view::npos && !takes_id) return Route::kUnmatched;
-  if (slash != std::string_view::npos) {
-    auto decoded = percent_decode(tail, false);
-    if (!decoded || decoded->empty() || decoded->find('/') != std::string::npos) return Route::kUnmatched;
-    *id = std::move(*decoded);
-  }
+  if (!takes_id || s[3].empty()) return Route::kUnmatched;
+  *id = s[3];
   return route;
 }
 

@@ -27,6 +27,7 @@
 
 #include <chrono>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -44,9 +45,10 @@ class PredictionRoutes {
   PredictionRoutes(store::Store& store, std::string model_dir, const Clock& clock);
   ~PredictionRoutes();
 
-  // Which prediction route `path` names (`id` receives the decoded
-  // opportunity or agent id, empty for the list forms); kUnmatched otherwise.
-  static Route match(std::string_view path, std::string* id);
+  // Which prediction route a path's decoded segments (path_segments) name
+  // (`id` receives the opportunity or agent id, empty for the list forms);
+  // kUnmatched otherwise.
+  static Route match(std::span<const std::string> segments, std::string* id);
   // Answers a matched route for an authenticated caller (405 for a wrong
   // method). Deal closure and agent performance answer at once from cached
   // predictions; when these must be computed first, and `post`/`respond`

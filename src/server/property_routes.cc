@@ -21,9 +21,6 @@ namespace reai::server {
 namespace json = boost::json;
 namespace {
 
-constexpr std::string_view kLeadsPrefix = "/api/leads/";
-constexpr std::string_view kMatchesSuffix = "/matches";
-constexpr std::string_view kListingsPrefix = "/api/listings/";
 constexpr std::size_t kMaxK = 100;
 constexpr std::size_t kMaxAttributes = 1000;
 constexpr std::size_t kMaxAreas = 100;       // stated areas in one match request
@@ -171,17 +168,17 @@ void PropertyRoutes::stop() {
   if (worker_.joinable()) worker_.join();
 }
 
-Route PropertyRoutes::route_of(std::string_view path, std::string_view* raw_id) {
-  if (path == "/api/properties/match") return Route::kPropertiesMatch;
-  if (path == "/api/properties/value") return Route::kPropertiesValue;
-  if (path.substr(0, kListingsPrefix.size()) == kListingsPrefix) {
-    *raw_id = path.substr(kListingsPrefix.size());
-    return raw_id->empty() || raw_id->find('/') != std::string_view::npos ? Route::kUnmatched : Route::kListing;
+Route PropertyRoutes::route_of(std::span<const std::string> segments, std::string* id) {
+  const auto& s = segments;
+  if (s.size() == 3 && s[0] == "api" && s[1] == "properties" && s[2] == "match") return Route::kPropertiesMatch;
+  if (s.size() == 3 && s[0] == "api" && s[1] == "properties" && s[2] == "value") return Route::kPropertiesValue;
+  if (s.size() == 3 && s[0] == "api" && s[1] == "listings" && !s[2].empty()) {
+    *id = s[2];
+    return Route::kListing;
   }
-  if (path.substr(0, kLeadsPrefix.size()) == kLeadsPrefix && path.size() > kLeadsPrefix.size() + kMatchesSuffix.size() &&
-      path.substr(path.size() - kMatchesSuffix.size()) == kMatchesSuffix) {
-    *raw_id = path.substr(kLeadsPrefix.size(), path.size() - kLeadsPrefix.size() - kMatchesSuffix.size());
-    return raw_id->find('/') != std::string_view::npos ? Route::kUnmatched : Route::kLeadMatches;
+  if (s.size() == 4 && s[0] == "api" && s[1] == "leads" && !s[2].empty() && s[3] == "matches") {
+    *id = s[2];
+    return Route::kLeadMatches;
   }
   return Route::kUnmatched;
 }

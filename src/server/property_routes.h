@@ -31,6 +31,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -69,11 +70,11 @@ class PropertyRoutes {
   PropertyRoutes(const PropertyRoutes&) = delete;
   PropertyRoutes& operator=(const PropertyRoutes&) = delete;
 
-  // The route of `path` when it is one of these (GET /api/leads/{id}/matches,
-  // POST /api/properties/match, POST /api/properties/value,
-  // GET /api/listings/{id}), with the still percent-encoded id in *raw_id;
-  // Route::kUnmatched otherwise.
-  static Route route_of(std::string_view path, std::string_view* raw_id);
+  // The route a path's decoded segments (path_segments) name when it is one
+  // of these (GET /api/leads/{id}/matches, POST /api/properties/match,
+  // POST /api/properties/value, GET /api/listings/{id}), with the lead or
+  // listing id in *id; Route::kUnmatched otherwise.
+  static Route route_of(std::span<const std::string> segments, std::string* id);
   // Answers a request routed by route_of (405 for another method). `id` is
   // the decoded lead or listing id. Any io thread.
   ApiResponse handle(Route route, const TokenClaims& claims, const ApiRequest& request, const std::string& id,

@@ -183,6 +183,26 @@ TEST_F(PropertyRoutesTest, LeadMatchesCarryScoresInterestAndReasons) {
   EXPECT_EQ(http_->request("POST", "/api/leads/buyer-1/matches", "{}", a).status, 405);
 }
 
+// An id with '/', a space and non-ASCII is named in the path percent-encoded
+// ("%2F" is a slash of the id, not a separator) and reaches the route whole.
+TEST_F(PropertyRoutesTest, ALeadIdWithASlashIsNamedPercentEncoded) {
+  import_listings("tenant-a");
+  const std::string id = "team/buyer 1 \xc3\xa9";
+  add_buyer("tenant-a", id, 200000);
+  start_with_models();
+  wait_for_listings("tenant-a");
+  const std::string a = token("tenant-a");
+  auto r = http_->get("/api/leads/team%2Fbuyer%201%20%C3%A9/matches?k=3", a);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(as_object(r)["lead_id"].as_string(), id);
+  EXPECT_EQ(match_ids(r).size(), 3u);
+  // The raw slash is a separator: no such route.
+  EXPECT_EQ(http_->get("/api/leads/team/buyer%201%20%C3%A9/matches", a).status, 404);
+  auto bad = http_->get("/api/leads/team%2/matches", a);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(error_of(bad).find("percent-escape"), std::string::npos) << bad.body;
+}
+
 // The catalog never loads on an io thread: a tenant the start-up preload did
 // not know (listings without a tenant row) is answered at once with 503
 // "listings are loading", its load queued on the matching worker; events and

@@ -68,6 +68,19 @@ std::optional<std::string> percent_decode(std::string_view in, bool plus_is_spac
   return out;
 }
 
+Result<std::vector<std::string>> path_segments(std::string_view path) {
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  std::vector<std::string> segments;
+  for (;;) {
+    const auto slash = path.find('/');
+    auto decoded = percent_decode(path.substr(0, slash), false);
+    if (!decoded) return invalid_argument("malformed percent-escape in the path (a % must be followed by two hex digits)");
+    segments.push_back(std::move(*decoded));
+    if (slash == std::string_view::npos) return segments;
+    path.remove_prefix(slash + 1);
+  }
+}
+
 std::optional<std::string> query_param(std::string_view query, std::string_view key) {
   while (!query.empty()) {
     const auto amp = query.find('&');

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "server/api.h"
@@ -27,6 +28,12 @@ ApiResponse unsupported_media_type(Route route);
 // %XX decoding (and '+' as space in query strings); nullopt when a % escape
 // is malformed.
 std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
+// A path's segments (split at '/', the leading one dropped), each
+// percent-decoded once (RFC 3986: "%2F" inside a segment is a '/' of that
+// segment, never a separator; '+' stays '+'). "/api/leads/a%2Fb/matches" is
+// {"api", "leads", "a/b", "matches"}. InvalidArgument when an escape is
+// malformed.
+Result<std::vector<std::string>> path_segments(std::string_view path);
 // The decoded value of `key` in a query string; nullopt when absent, ""
 // when present but badly encoded.
 std::optional<std::string> query_param(std::string_view query, std::string_view key);

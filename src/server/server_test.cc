@@ -375,6 +375,15 @@ TEST_F(ServerTest, AnEventIdReusedForAnotherLeadIsAConflict) {
   EXPECT_NE(answers[0].as_object().at("error").as_string().find("already stored for another lead"), std::string::npos);
   EXPECT_EQ(answers[1].as_object().at("events_count").as_int64(), 2);
   EXPECT_EQ(*store_->count_events("tenant-a"), 2u);
+  // A refused event writes nothing: no bare contact for the new lead ids,
+  // alone or in a batch, and they stay unknown.
+  EXPECT_EQ(store_->get_contact("tenant-a", "lead-b").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->get_contact("tenant-a", "lead-c").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 1u);
+  EXPECT_EQ(http_->get("/api/contacts/lead-b", a).status, 404);
+  // The refused id's lead can still begin with an event of its own.
+  ASSERT_EQ(post_event(a, "lead-b", "tour_request", "own-1").status, 200);
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 2u);
 }
 
 TEST_F(ServerTest, SinceBeyondTheReplayBufferAsksForResync) {
@@ -639,6 +648,78 @@ TEST_F(ServerTest, PathIdsFollowTheIdRuleOfBodies) {
   EXPECT_EQ(json::parse(smile.body).as_object().at("lead_id").as_string(), "\xe2\x98\xba");
 }
 
+// Path segments are percent-decoded once, in the router: an id with '/',
+// spaces or non-ASCII is named encoded; "%25" decodes to a literal '%' that
+// is not decoded again; a malformed escape is a 400 with a JSON error.
+TEST_F(ServerTest, PathSegmentsArePercentDecodedOnce) {
+  start();
+  const std::string a = token("tenant-a");
+  const std::string id = "team/a b\xc3\xa9";
+  const std::string encoded = "team%2Fa%20b%C3%A9";
+  ASSERT_EQ(http_->post("/api/events", R"({"contact_id":"team/a b\u00e9","type":"sms_in"})", a).status, 200);
+  auto score = http_->get("/api/contacts/" + encoded + "/score", a);
+  ASSERT_EQ(score.status, 200) << score.body;
+  EXPECT_EQ(json::parse(score.body).as_object().at("lead_id").as_string(), id);
+  auto events = http_->get("/api/contacts/" + encoded + "/events", a);
+  ASSERT_EQ(events.status, 200) << events.body;
+  EXPECT_EQ(json::parse(events.body).as_object().at("total").as_int64(), 1);
+  ASSERT_EQ(http_->put("/api/contacts/" + encoded, R"({"budget":100000})", a).status, 200);
+  EXPECT_EQ(store_->get_contact("tenant-a", id).value().budget, std::optional<double>(100000));
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 1u);
+  // Decoded once: "%252F" is the three characters "%2F" of the id.
+  ASSERT_EQ(http_->put("/api/contacts/x%252Fy", R"({"budget":1})", a).status, 200);
+  EXPECT_TRUE(store_->get_contact("tenant-a", "x%2Fy").has_value());
+  EXPECT_EQ(store_->get_contact("tenant-a", "x/y").status().code(), StatusCode::kNotFound);
+  for (const std::string path : {"/api/contacts/%zz", "/api/contacts/a%2/score", "/api/contacts/a%", "/api/leads/a%G0/matches",
+                                 "/api/predictions/agent-performance/%2", "/api/listings/%"}) {
+    auto r = http_->get(path, a);
+    EXPECT_EQ(r.status, 400) << path << " -> " << r.body;
+    EXPECT_NE(error_of(r).find("malformed percent-escape"), std::string::npos) << path << " -> " << r.body;
+  }
+}
+
+// Leads loaded by a history import (no score row) get their start-up score
+// as a first history row, once: a restart adds none, the next event adds its own.
+TEST_F(ServerTest, ImportedLeadsGetAFirstHistoryRowAtStart) {
+  ASSERT_TRUE(store_->upsert_tenant({"tenant-a", "tenant-a", kNow, ""}));
+  Contact with_events;
+  with_events.tenant_id = "tenant-a";
+  with_events.contact_id = "imported-1";
+  with_events.created_at = kNow - 86400;
+  Contact without_events = with_events;
+  without_events.contact_id = "imported-2";
+  Event e;
+  e.tenant_id = "tenant-a";
+  e.event_id = "imp-1";
+  e.contact_id = "imported-1";
+  e.ts = kNow - 3600;
+  e.type = EventType::kSmsIn;
+  ASSERT_TRUE(store_->import_history({with_events, without_events}, {e}, {}).has_value());
+  start();
+  const std::string a = token("tenant-a");
+  auto history = [&](const std::string& id) {
+    auto r = http_->get("/api/contacts/" + id + "/scores", a);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body).as_object().at("scores").as_array();
+  };
+  for (const std::string id : {"imported-1", "imported-2"}) {
+    auto rows = history(id);
+    ASSERT_EQ(rows.size(), 1u) << id;
+    auto current = as_object(http_->get("/api/contacts/" + id + "/score", a));
+    EXPECT_EQ(rows[0].as_object().at("score"), current["score"]) << id;
+    EXPECT_EQ(rows[0].as_object().at("scored_at").as_string(), format_iso8601(kNow)) << id;
+  }
+  EXPECT_EQ(store_->score_history("tenant-a", "imported-1", 10).value().at(0).lead_order, 1);
+  server_->stop();
+  server_.reset();
+  start();
+  EXPECT_EQ(history("imported-1").size(), 1u);
+  EXPECT_EQ(history("imported-2").size(), 1u);
+  ASSERT_EQ(post_event(a, "imported-2", "tour_request", "imp-2").status, 200);
+  auto rows = history("imported-2");
+  ASSERT_EQ(rows.size(), 2u);
+}
+
 // Each stored score row carries its lead's order: the number of events the
 // score was computed from (what the newest-row readers sort by first, so
 // another instance's writer committing an older score later cannot win).
@@ -715,7 +796,8 @@ TEST_F(ServerTest, AgentTrackRecordCountsOnlyTheCallersLiveOutcomes) {
 }
 
 // GET /api/agents/{id}/track-record: token required; 404 without a lead
-// model (this fixture has none) and for an empty or slashed id; GET only.
+// model (this fixture has none, so a routed id is answered so too) and for an
+// empty id; GET only.
 // (Values with a model: lead_lease_binary_test.)
 TEST_F(ServerTest, AgentTrackRecordRouteRefusesBadRequests) {
   start();
@@ -725,7 +807,9 @@ TEST_F(ServerTest, AgentTrackRecordRouteRefusesBadRequests) {
   EXPECT_EQ(r.status, 404) << r.body;
   EXPECT_NE(r.body.find("no lead model"), std::string::npos) << r.body;
   EXPECT_EQ(http_->get("/api/agents//track-record", tok).status, 404);
-  EXPECT_EQ(http_->get("/api/agents/a%2Fb/track-record", tok).status, 404);
+  auto slashed = http_->get("/api/agents/a%2Fb/track-record", tok);  // the agent "a/b": routed
+  EXPECT_EQ(slashed.status, 404) << slashed.body;
+  EXPECT_NE(slashed.body.find("no lead model"), std::string::npos) << slashed.body;
   EXPECT_EQ(http_->post("/api/agents/ag-1/track-record", "{}", tok).status, 405);
   const std::string metrics = http_->get("/metrics").body;
   EXPECT_NE(metrics.find("route=\"/api/agents/{id}/track-record\",code=\"404\""), std::string::npos);

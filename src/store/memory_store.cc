@@ -92,14 +92,17 @@ class MemoryStore final : public Store {
     // Validating first is what makes the batch all or nothing.
     REAI_RETURN_IF_ERROR(validate_batch(new_contacts, events, scores));
     std::lock_guard lock(mu_);
-    if (contacts_created) contacts_created->clear();
-    for (const Contact& c : new_contacts) {
-      const bool created = tenant_rows_[c.tenant_id].contacts.try_emplace(c.contact_id, c).second;
-      if (contacts_created) contacts_created->push_back(created);
-    }
     std::vector<bool> written;
     written.reserve(events.size());
     for (const Event& e : events) written.push_back(put_event(e));
+    // After the events: a lead whose every event was refused gets no row.
+    const std::vector<bool> keep = contacts_to_insert(new_contacts, events, written);
+    if (contacts_created) contacts_created->clear();
+    for (std::size_t i = 0; i < new_contacts.size(); ++i) {
+      const Contact& c = new_contacts[i];
+      const bool created = keep[i] && tenant_rows_[c.tenant_id].contacts.try_emplace(c.contact_id, c).second;
+      if (contacts_created) contacts_created->push_back(created);
+    }
     for (const ScoreRecord& r : scores) tenant_rows_[r.tenant_id].scores[r.contact_id].push_back(r);
     return written;
   }
@@ -191,6 +194,18 @@ class MemoryStore final : public Store {
     std::lock_guard lock(mu_);
     for (const ScoreRecord& r : records) tenant_rows_[r.tenant_id].scores[r.contact_id].push_back(r);
     return Status::ok();
+  }
+
+  Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    const TenantRows* rows = find_rows(tenant_id);
+    if (!rows) return out;
+    for (const auto& [id, contact] : rows->contacts) {
+      auto it = rows->scores.find(id);
+      if (it == rows->scores.end() || it->second.empty()) out.push_back(id);
+    }
+    return out;
   }
 
   Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,

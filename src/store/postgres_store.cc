@@ -450,17 +450,28 @@ class PostgresStore final : public Store {
     Status status = session->transaction([&]() -> Status {
       written.clear();
       created.clear();
-      // One statement for all of them: a batch of new leads introduces a
-      // contact per event, and a statement each was a round trip each.
-      if (!new_contacts.empty()) {
-        auto inserted = session->exec(kInsertContactsIfAbsent, contacts_batch_params(new_contacts));
-        if (!inserted) return inserted.status();
-        created = created_from(new_contacts, *inserted);
-      }
       if (!events.empty()) {
         auto inserted = session->exec(kInsertEvents, events_batch_params(events));
         if (!inserted) return inserted.status();
         written = answers_from(events, *inserted);
+      }
+      // After the events: a lead whose every event was refused gets no row.
+      // One statement for all of them: a batch of new leads introduces a
+      // contact per event, and a statement each was a round trip each.
+      created.assign(new_contacts.size(), false);
+      const std::vector<bool> keep = contacts_to_insert(new_contacts, events, written);
+      std::vector<Contact> kept;
+      std::vector<std::size_t> kept_at;
+      for (std::size_t i = 0; i < new_contacts.size(); ++i) {
+        if (!keep[i]) continue;
+        kept.push_back(new_contacts[i]);
+        kept_at.push_back(i);
+      }
+      if (!kept.empty()) {
+        auto inserted = session->exec(kInsertContactsIfAbsent, contacts_batch_params(kept));
+        if (!inserted) return inserted.status();
+        const std::vector<bool> kept_created = created_from(kept, *inserted);
+        for (std::size_t j = 0; j < kept.size(); ++j) created[kept_at[j]] = kept_created[j];
       }
       if (scores.empty()) return Status::ok();
       auto rows = session->exec(kInsertScores, scores_batch_params(scores));
@@ -551,6 +562,18 @@ class PostgresStore final : public Store {
     if (records.empty()) return Status::ok();
     // One statement: atomic without an explicit transaction.
     return write(kInsertScores, scores_batch_params(records));
+  }
+
+  Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(
+        "SELECT contact_id FROM contacts c WHERE tenant_id = $1 AND NOT EXISTS"
+        " (SELECT 1 FROM scores s WHERE s.tenant_id = c.tenant_id AND s.contact_id = c.contact_id)"
+        " ORDER BY contact_id",
+        p);
+    if (!r) return r.status();
+    return rows_of<std::string>(*r, [](const PgResult& rows, int i) { return rows.bytes(i, 0); });
   }
 
   Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id, const std::string& contact_id,

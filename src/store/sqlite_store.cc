@@ -815,15 +815,22 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Status status = in_transaction(new_contacts.size() + events.size() + scores.size(), [&]() -> Status {
       created.clear();
-      for (const Contact& c : new_contacts) {
-        auto one = insert_counted(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, c); });
-        if (!one) return one.status();
-        created.push_back(*one);
-      }
+      written.clear();
       for (const Event& e : events) {
         auto one = insert_event(e);
         if (!one) return one.status();
         written.push_back(*one);
+      }
+      // After the events: a lead whose every event was refused gets no row.
+      const std::vector<bool> keep = contacts_to_insert(new_contacts, events, written);
+      for (std::size_t i = 0; i < new_contacts.size(); ++i) {
+        if (!keep[i]) {
+          created.push_back(false);
+          continue;
+        }
+        auto one = insert_counted(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, new_contacts[i]); });
+        if (!one) return one.status();
+        created.push_back(*one);
       }
       for (const ScoreRecord& r : scores) REAI_RETURN_IF_ERROR(insert_score(r));
       return Status::ok();
@@ -920,6 +927,21 @@ class SqliteStore final : public Store {
       for (const ScoreRecord& r : records) REAI_RETURN_IF_ERROR(insert_score(r));
       return Status::ok();
     });
+  }
+
+  Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {
+    std::vector<std::string> out;
+    // One probe of scores_by_contact per contact.
+    REAI_RETURN_IF_ERROR(scan(
+        "SELECT contact_id FROM contacts c WHERE tenant_id = ?1 AND NOT EXISTS"
+        " (SELECT 1 FROM scores s WHERE s.tenant_id = c.tenant_id AND s.contact_id = c.contact_id)"
+        " ORDER BY contact_id",
+        [&](Statement& s) { s.bind(1, tenant_id); },
+        [&](const Statement& s) {
+          out.push_back(s.text(0));
+          return Status::ok();
+        }));
+    return out;
   }
 
   Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,

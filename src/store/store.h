@@ -239,14 +239,18 @@ class Store {
   }
   // append_events and append_scores in one transaction, so a writer under
   // load pays one commit per batch for both. `new_contacts` (the contacts
-  // the events introduce) are inserted first, in the same transaction, each
-  // only when absent: a stored contact is left as it is. Events are answered
+  // the events introduce) are inserted in the same transaction, each only
+  // when absent (a stored contact is left as it is) and, when events of the
+  // batch name it, only when at least one of them is written: a lead whose
+  // every event was refused (its event id stored for another lead) gets no
+  // row (see contacts_to_insert in validation.h). Events are answered
   // as by append_events; all or nothing for contacts, events and rows
   // together (InvalidArgument when any is invalid). Durable when it returns.
   // `contacts_created` (optional): on success, one flag per new_contacts
   // entry, true when this call inserted it (it was absent, and it is the
   // first of its (tenant_id, contact_id) in the batch); so the caller knows
-  // the store held nothing of that contact before this commit.
+  // the store held nothing of that contact before this commit. False for a
+  // contact left out because its events were all refused.
   virtual Result<std::vector<bool>> append_batch(std::span<const Event> events,
                                                  std::span<const ScoreRecord> scores,
                                                  std::span<const Contact> new_contacts,
@@ -291,6 +295,10 @@ class Store {
   // Appends rows in one transaction; all or nothing (InvalidArgument when any
   // row is invalid, or the store's error).
   virtual Status append_scores(std::span<const ScoreRecord> records) = 0;
+  // The tenant's contacts that have no score row, by contact id (empty when
+  // every one has one): the leads a history import brought in that were
+  // never scored (the server gives each a first row at start).
+  virtual Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) = 0;
   // Newest first, at most `limit`.
   virtual Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
                                                          const std::string& contact_id,

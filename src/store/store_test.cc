@@ -659,6 +659,23 @@ TYPED_TEST(StoreTest, ScoreHistoryFollowsTheLeadsOrderBeforeTimeAndInsertion) {
   EXPECT_EQ(s.score_history("t_a", "c1", 10).value().size(), 5u);
 }
 
+TYPED_TEST(StoreTest, ContactsWithoutScoresAreTheTenantsUnscoredContacts) {
+  Store& s = *this->store_;
+  for (const char* id : {"c3", "c1", "c2"}) ASSERT_TRUE(s.upsert_contact(bare_contact("t_a", id)).is_ok());
+  ASSERT_TRUE(s.upsert_contact(bare_contact("t_b", "c9")).is_ok());
+  EXPECT_EQ(s.contacts_without_scores("t_a").value(), (std::vector<std::string>{"c1", "c2", "c3"}));
+  ScoreRecord row;
+  row.tenant_id = "t_a";
+  row.contact_id = "c2";
+  row.ts = 10;
+  row.band = "cold";
+  row.model_version = "m";
+  ASSERT_TRUE(s.append_scores(std::span<const ScoreRecord>(&row, 1)).is_ok());
+  EXPECT_EQ(s.contacts_without_scores("t_a").value(), (std::vector<std::string>{"c1", "c3"}));
+  EXPECT_EQ(s.contacts_without_scores("t_b").value(), (std::vector<std::string>{"c9"}));
+  EXPECT_TRUE(s.contacts_without_scores("t_none").value().empty());
+}
+
 TYPED_TEST(StoreTest, ModelRegistryListsNewestFirstPerTenantAndKind) {
   Store& s = *this->store_;
   ASSERT_TRUE(s.record_model({"", "leads", "v1", "/m/v1", R"({"auc":0.9})", 100}).is_ok());
@@ -807,6 +824,33 @@ TYPED_TEST(StoreTest, AppendBatchInsertsNewContactsOnlyWhenAbsent) {
   invalid.contact_id = "";
   std::vector<Event> fine = {make_event("t_a", "n3", "fresh", 60)};
   EXPECT_EQ(s.append_batch(fine, {}, std::vector<Contact>{invalid}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(this->events("t_a"), 2u);
+}
+
+// A refused event writes nothing, its lead's contact included: an event id
+// stored for another lead must not leave a bare contact for the new lead id
+// (the server answers 409 for it).
+TYPED_TEST(StoreTest, AppendBatchLeavesOutTheContactOfALeadWhoseEventsWereAllRefused) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_batch(std::vector<Event>{make_event("t_a", "taken", "owner", 10)}, {},
+                             std::vector<Contact>{bare_contact("t_a", "owner")})
+                  .has_value());
+  std::vector<Event> events = {make_event("t_a", "taken", "thief", 20), make_event("t_a", "taken", "half", 21),
+                               make_event("t_a", "fresh", "half", 22), make_event("t_a", "fresh", "late", 23)};
+  std::vector<Contact> contacts = {bare_contact("t_a", "thief"), bare_contact("t_a", "half"),
+                                   bare_contact("t_a", "late"), bare_contact("t_a", "alone")};
+  std::vector<bool> created;
+  auto written = s.append_batch(events, {}, contacts, &created);
+  ASSERT_TRUE(written.has_value()) << written.status().to_string();
+  EXPECT_EQ(*written, (std::vector<bool>{false, false, true, false}));
+  // "thief" and "late" had only refused events; "half" one written; "alone"
+  // (no event names it) is a contact on its own.
+  EXPECT_EQ(created, (std::vector<bool>{false, true, false, true}));
+  EXPECT_EQ(s.get_contact("t_a", "thief").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.get_contact("t_a", "late").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(s.get_contact("t_a", "half").has_value());
+  EXPECT_TRUE(s.get_contact("t_a", "alone").has_value());
+  EXPECT_EQ(this->contacts("t_a"), 3u);
   EXPECT_EQ(this->events("t_a"), 2u);
 }
 

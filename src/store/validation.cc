@@ -163,6 +163,23 @@ std::vector<Contact> bare_contacts_of_orphan_events(std::span<const Contact> con
   return bare;
 }
 
+std::vector<bool> contacts_to_insert(std::span<const Contact> contacts, std::span<const Event> events,
+                                     const std::vector<bool>& written) {
+  std::vector<bool> keep(contacts.size(), true);
+  if (events.empty()) return keep;
+  // Per lead named by an event: whether one of its events was written.
+  std::map<std::pair<std::string_view, std::string_view>, bool> any_written;
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    bool& any = any_written[{events[k].tenant_id, events[k].contact_id}];
+    any = any || (k < written.size() && written[k]);
+  }
+  for (std::size_t i = 0; i < contacts.size(); ++i) {
+    auto it = any_written.find({contacts[i].tenant_id, contacts[i].contact_id});
+    keep[i] = it == any_written.end() || it->second;
+  }
+  return keep;
+}
+
 std::vector<std::string> distinct_tenants(std::span<const ListingRecord> listings) {
   std::vector<std::string> tenants;
   for (const auto& l : listings) {

@@ -47,6 +47,15 @@ Status check_ghl_location_free(const Tenant& tenant, const Result<Tenant>& holde
 std::vector<Contact> bare_contacts_of_orphan_events(std::span<const Contact> contacts,
                                                     std::span<const Event> events);
 
+// Which of an append_batch's `new_contacts` to insert once its events are
+// written (`written`: one answer per event): a contact some event of the
+// batch names only when at least one of those events was written, so a batch
+// whose every event of a lead was refused (its id stored for another lead)
+// leaves no contact behind; a contact no event names (a contact alone) is
+// inserted. One flag per contact.
+std::vector<bool> contacts_to_insert(std::span<const Contact> contacts, std::span<const Event> events,
+                                     const std::vector<bool>& written);
+
 // The tenants of a listings batch, each once (whose listings_version a write bumps).
 std::vector<std::string> distinct_tenants(std::span<const ListingRecord> listings);
 
