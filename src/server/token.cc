@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/json.hpp>
 
+#include "core/json_text.h"
 #include "core/tenant_id.h"
 #include "server/server.h"
 
@@ -77,10 +78,11 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
 std::optional<boost::json::object> decode_json_part(std::string_view part) {
   auto raw = base64url_decode(part);
   if (!raw) return std::nullopt;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(*raw, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  return std::move(v.as_object());
+  // A header or claims set naming a key twice ({"role":"agent","role":"admin"})
+  // is refused: another verifier could read the other value.
+  auto v = parse_json(*raw);
+  if (!v || !v->is_object()) return std::nullopt;
+  return std::move(v->as_object());
 }
 
 std::optional<std::int64_t> int_claim(const boost::json::object& o, std::string_view name) {

@@ -128,6 +128,21 @@ TEST(Token, AHeaderWithCritIsRefused) {
   EXPECT_TRUE(verify_token(reai::testing::hs256_token(claims, kKey, R"({"alg":"HS256","kid":"k1"})"), kKey, kNow));
 }
 
+// A claims set or header naming a key twice is refused, signed or not:
+// another verifier could read the other value (first-wins vs last-wins).
+TEST(Token, AClaimOrHeaderNamedTwiceIsRefused) {
+  const std::string twice = R"({"tenant":"t_a","role":"agent","role":"admin","exp":9999999999})";
+  auto refused = verify_token(reai::testing::hs256_token(twice, kKey), kKey, kNow);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated);
+  const std::string claims = R"({"tenant":"t_a","role":"agent","exp":9999999999})";
+  auto header_twice = verify_token(reai::testing::hs256_token(claims, kKey, R"({"alg":"HS256","alg":"none"})"),
+                                   kKey, kNow);
+  ASSERT_FALSE(header_twice);
+  EXPECT_EQ(header_twice.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_TRUE(verify_token(reai::testing::hs256_token(claims, kKey), kKey, kNow));
+}
+
 // RFC 7519 4.1.6: a token issued after the verifier's now (beyond the skew
 // tolerated, kIatLeewaySeconds) is refused, whoever minted it.
 TEST(Token, NotAcceptedWhenIssuedInTheFuture) {
