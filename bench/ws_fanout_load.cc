@@ -833,35 +833,52 @@ struct Phase {
   double client_cpu_s = 0;  // posting + drain
 };
 
-int report(const Run& run, const Totals& t, const PostWorker& posting, const Phase& phase) {
-  const Histogram& post_latency = posting.post_latency;
-  const Histogram& lag = posting.schedule_lag;
-  const std::uint64_t posted = run.posted_ok.load();
-  const std::uint64_t expected = posted * phase.connected;
-  const std::int64_t lost = static_cast<std::int64_t>(expected) - static_cast<std::int64_t>(t.matched);
+// What the report derives from the raw counts.
+struct Derived {
+  std::uint64_t posted = 0;
+  std::uint64_t expected = 0;  // every posted event to every connected client
+  std::int64_t lost = 0;
+  double msgs_per_s = 0;       // over first send to last receipt
+  double offered_per_s = 0;
+  double cpu_us_per_msg = 0;
+  double msgs_per_read = 0;
+};
+
+Derived derive(const Run& run, const Totals& t, const Phase& phase) {
+  Derived d;
+  d.posted = run.posted_ok.load();
+  d.expected = d.posted * phase.connected;
+  d.lost = static_cast<std::int64_t>(d.expected) - static_cast<std::int64_t>(t.matched);
   const std::int64_t first_send = run.first_send_ns.load();
   const double span_s = t.last_receipt_ns > first_send ? double(t.last_receipt_ns - first_send) / 1e9 : 0.0;
-  const double msgs_per_s = span_s > 0 ? double(t.matched) / span_s : 0.0;
-  const double cpu_us_per_msg = t.received > 0 ? phase.client_cpu_s * 1e6 / double(t.received) : 0.0;
-  const Histogram& h = t.latency;
+  d.msgs_per_s = span_s > 0 ? double(t.matched) / span_s : 0.0;
+  d.offered_per_s = double(d.expected) / run.opt.duration;
+  d.cpu_us_per_msg = t.received > 0 ? phase.client_cpu_s * 1e6 / double(t.received) : 0.0;
+  d.msgs_per_read = t.reads > 0 ? double(t.received) / double(t.reads) : 0.0;
+  return d;
+}
 
-  json::object o;
+void add_posting_json(json::object& o, const Run& run, const PostWorker& posting, const Phase& phase,
+                      const Derived& d) {
   o["clients_requested"] = run.opt.clients;
   o["clients_connected"] = phase.connected;
   o["connect_failed"] = phase.connect_failed;
   o["connect_seconds"] = phase.connect_s;
   o["rate_per_s"] = run.opt.rate;
   o["duration_s"] = run.opt.duration;
-  o["events_posted"] = posted;
+  o["events_posted"] = d.posted;
   o["events_failed"] = run.post_failed.load();
-  o["post_p50_ms"] = ms(post_latency.quantile(0.5));
-  o["post_p99_ms"] = ms(post_latency.quantile(0.99));
+  o["post_p50_ms"] = ms(posting.post_latency.quantile(0.5));
+  o["post_p99_ms"] = ms(posting.post_latency.quantile(0.99));
   o["http_connections"] = run.opt.http_connections;
-  o["schedule_lag_p99_ms"] = ms(lag.quantile(0.99));
-  o["schedule_lag_max_ms"] = ms(double(lag.max()));
-  o["expected_deliveries"] = expected;
+  o["schedule_lag_p99_ms"] = ms(posting.schedule_lag.quantile(0.99));
+  o["schedule_lag_max_ms"] = ms(double(posting.schedule_lag.max()));
+}
+
+void add_delivery_json(json::object& o, const Totals& t, const Phase& phase, const Derived& d) {
+  o["expected_deliveries"] = d.expected;
   o["received"] = t.matched;
-  o["lost"] = lost;
+  o["lost"] = d.lost;
   o["duplicates"] = t.duplicates;
   o["seq_gaps"] = t.seq_gaps;
   o["unmatched_updates"] = t.unmatched;
@@ -870,42 +887,67 @@ int report(const Run& run, const Totals& t, const PostWorker& posting, const Pha
   o["closed_by_server"] = t.closed;
   o["read_errors"] = t.read_errors;
   o["first_close_reason"] = t.close_reason;
-  o["latency_p50_ms"] = ms(h.quantile(0.5));
-  o["latency_p90_ms"] = ms(h.quantile(0.9));
-  o["latency_p99_ms"] = ms(h.quantile(0.99));
-  o["latency_max_ms"] = ms(double(h.max()));
-  o["messages_per_s"] = msgs_per_s;
-  o["offered_messages_per_s"] = double(expected) / run.opt.duration;
+  o["latency_p50_ms"] = ms(t.latency.quantile(0.5));
+  o["latency_p90_ms"] = ms(t.latency.quantile(0.9));
+  o["latency_p99_ms"] = ms(t.latency.quantile(0.99));
+  o["latency_max_ms"] = ms(double(t.latency.max()));
+  o["messages_per_s"] = d.msgs_per_s;
+  o["offered_messages_per_s"] = d.offered_per_s;
   o["drain_seconds"] = phase.drain_s;
   o["socket_reads"] = t.reads;
   o["client_cpu_seconds"] = phase.client_cpu_s;
-  o["client_cpu_us_per_message"] = cpu_us_per_msg;
-  std::cout << reai::json_text(o) << "\n\n";
+  o["client_cpu_us_per_message"] = d.cpu_us_per_msg;
+}
 
-  std::printf("| metric | value |\n|---|---|\n");
+void print_posting_rows(const Run& run, const PostWorker& posting, const Phase& phase, const Derived& d) {
+  const Histogram& post_latency = posting.post_latency;
+  const Histogram& lag = posting.schedule_lag;
   std::printf("| clients connected | %llu / %zu (%.1f s) |\n", (unsigned long long)phase.connected, run.opt.clients,
               phase.connect_s);
-  std::printf("| events posted (ok / failed) | %llu / %llu at %.0f/s for %.0f s |\n", (unsigned long long)posted,
+  std::printf("| events posted (ok / failed) | %llu / %llu at %.0f/s for %.0f s |\n", (unsigned long long)d.posted,
               (unsigned long long)run.post_failed.load(), run.opt.rate, run.opt.duration);
   std::printf("| POST latency p50 / p99 (%zu connections) | %.2f / %.2f ms |\n", run.opt.http_connections,
               ms(post_latency.quantile(0.5)), ms(post_latency.quantile(0.99)));
   std::printf("| POST schedule lag p99 / max | %.2f / %.2f ms |\n", ms(lag.quantile(0.99)), ms(double(lag.max())));
-  std::printf("| expected deliveries | %llu |\n", (unsigned long long)expected);
+}
+
+void print_delivery_rows(const Totals& t, const Phase& phase, const Derived& d) {
+  const Histogram& h = t.latency;
+  std::printf("| expected deliveries | %llu |\n", (unsigned long long)d.expected);
   std::printf("| received | %llu |\n", (unsigned long long)t.matched);
-  std::printf("| lost | %lld |\n", (long long)lost);
+  std::printf("| lost | %lld |\n", (long long)d.lost);
   std::printf("| duplicates / seq gaps | %llu / %llu |\n", (unsigned long long)t.duplicates, (unsigned long long)t.seq_gaps);
   std::printf("| overflow msgs / closed by server / read errors | %llu / %llu / %llu |\n", (unsigned long long)t.overflow,
               (unsigned long long)t.closed, (unsigned long long)t.read_errors);
   std::printf("| delivery latency p50 / p90 / p99 / max | %.2f / %.2f / %.2f / %.2f ms |\n", ms(h.quantile(0.5)),
               ms(h.quantile(0.9)), ms(h.quantile(0.99)), ms(double(h.max())));
-  std::printf("| messages/s delivered (offered) | %.0f (%.0f) |\n", msgs_per_s, double(expected) / run.opt.duration);
+  std::printf("| messages/s delivered (offered) | %.0f (%.0f) |\n", d.msgs_per_s, d.offered_per_s);
   std::printf("| drain after last POST | %.1f s |\n", phase.drain_s);
   std::printf("| client CPU, posting + drain (utime+stime) | %.1f s, %.2f µs per message, %.1f messages per read |\n",
-              phase.client_cpu_s, cpu_us_per_msg, t.reads > 0 ? double(t.received) / double(t.reads) : 0.0);
+              phase.client_cpu_s, d.cpu_us_per_msg, d.msgs_per_read);
+}
+
+// The run passes when every connected client got every posted event and the
+// server neither dropped a slow client's messages nor closed one.
+bool run_passed(const Run& run, const Totals& t, const Phase& phase, const Derived& d) {
+  return d.lost == 0 && phase.connected == run.opt.clients && d.posted > 0 && t.overflow == 0 && t.closed == 0;
+}
+
+// Prints the run as one JSON object, then as a Markdown table; exit code 0
+// when the run passed.
+int report(const Run& run, const Totals& t, const PostWorker& posting, const Phase& phase) {
+  const Derived d = derive(run, t, phase);
+  json::object o;
+  add_posting_json(o, run, posting, phase, d);
+  add_delivery_json(o, t, phase, d);
+  std::cout << reai::json_text(o) << "\n\n";
+
+  std::printf("| metric | value |\n|---|---|\n");
+  print_posting_rows(run, posting, phase, d);
+  print_delivery_rows(t, phase, d);
   if (!t.close_reason.empty()) std::printf("\nfirst close reason: %s\n", t.close_reason.c_str());
   std::fflush(stdout);
-  const bool ok = lost == 0 && phase.connected == run.opt.clients && posted > 0 && t.overflow == 0 && t.closed == 0;
-  return ok ? 0 : 1;
+  return run_passed(run, t, phase, d) ? 0 : 1;
 }
 
 int parse_options(int argc, char** argv, Options* o) {

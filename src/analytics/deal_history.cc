@@ -232,8 +232,18 @@ namespace detail {
 
 std::vector<std::size_t> plain_feature_columns() { return {0, 1, 3, 13}; }
 
-std::vector<float> deal_features(const DealHistory& h, const Opportunity& o, UnixSeconds t) {
-  std::vector<float> f(deal_feature_names().size(), kNaN);
+namespace {
+
+// When the opportunity entered `stage`, among its stage rows up to `row` (those seen by t).
+std::optional<UnixSeconds> stage_entered(const Opportunity& o, int row, Stage stage) {
+  for (int i = 0; i <= row; ++i) {
+    if (o.rows[static_cast<std::size_t>(i)].second == stage) return o.rows[static_cast<std::size_t>(i)].first;
+  }
+  return std::nullopt;
+}
+
+// Columns 0-7: the deal's stage as of t and how fast it moved between stages.
+void write_stage_features(const Opportunity& o, UnixSeconds t, std::vector<float>& f) {
   const int row = o.row_at(t);
   const auto stage_row = o.rows[static_cast<std::size_t>(std::max(row, 0))];
   const UnixSeconds signed_at = o.first_ts();
@@ -243,31 +253,35 @@ std::vector<float> deal_features(const DealHistory& h, const Opportunity& o, Uni
   f[3] = o.value > 0 ? static_cast<float>(std::log(o.value)) : kNaN;
   f[4] = static_cast<float>(row + 1);
   // Days between consecutive stage entries seen so far.
-  auto entered = [&](Stage s) -> std::optional<UnixSeconds> {
-    for (int i = 0; i <= row; ++i)
-      if (o.rows[static_cast<std::size_t>(i)].second == s) return o.rows[static_cast<std::size_t>(i)].first;
-    return std::nullopt;
-  };
-  const auto active = entered(Stage::kActive), offer = entered(Stage::kOffer),
-             contract = entered(Stage::kUnderContract);
+  const auto active = stage_entered(o, row, Stage::kActive), offer = stage_entered(o, row, Stage::kOffer),
+             contract = stage_entered(o, row, Stage::kUnderContract);
   if (active) f[5] = static_cast<float>((*active - signed_at) / kDay);
   if (active && offer) f[6] = static_cast<float>((*offer - *active) / kDay);
   if (offer && contract) f[7] = static_cast<float>((*contract - *offer) / kDay);
+}
 
-  if (const Contact* c = h.contact(o.tenant_id, o.contact_id); c != nullptr && c->created_at <= t) {
-    f[8] = static_cast<float>(static_cast<int>(c->lead_type));
-    f[9] = source_code(c->source);
-    if (c->budget && *c->budget > 0) {
-      f[10] = static_cast<float>(std::log(*c->budget));
-      if (o.value > 0) f[11] = static_cast<float>(*c->budget / o.value);
-    }
-    if (c->timeline_months) f[12] = static_cast<float>(*c->timeline_months);
-    if (c->pre_approved) f[13] = *c->pre_approved ? 1.f : 0.f;
-    if (c->beds_wanted) f[14] = static_cast<float>(*c->beds_wanted);
-    if (c->has_phone) f[15] = *c->has_phone ? 1.f : 0.f;
-    if (c->has_email) f[16] = *c->has_email ? 1.f : 0.f;
-    f[17] = static_cast<float>((signed_at - c->created_at) / kDay);
+// Columns 8-17: what the contact row says, left missing when the contact
+// did not exist yet at t (no look-ahead).
+void write_contact_features(const DealHistory& h, const Opportunity& o, UnixSeconds t, std::vector<float>& f) {
+  const Contact* c = h.contact(o.tenant_id, o.contact_id);
+  if (c == nullptr || c->created_at > t) return;
+  f[8] = static_cast<float>(static_cast<int>(c->lead_type));
+  f[9] = source_code(c->source);
+  if (c->budget && *c->budget > 0) {
+    f[10] = static_cast<float>(std::log(*c->budget));
+    if (o.value > 0) f[11] = static_cast<float>(*c->budget / o.value);
   }
+  if (c->timeline_months) f[12] = static_cast<float>(*c->timeline_months);
+  if (c->pre_approved) f[13] = *c->pre_approved ? 1.f : 0.f;
+  if (c->beds_wanted) f[14] = static_cast<float>(*c->beds_wanted);
+  if (c->has_phone) f[15] = *c->has_phone ? 1.f : 0.f;
+  if (c->has_email) f[16] = *c->has_email ? 1.f : 0.f;
+  f[17] = static_cast<float>((o.first_ts() - c->created_at) / kDay);
+}
+
+// Columns 18-27, 33 and 34: the contact's events before t, over its whole
+// history, the last week or month, and since the deal was signed.
+void write_activity_features(const DealHistory& h, const Opportunity& o, UnixSeconds t, std::vector<float>& f) {
   const auto& id = o.contact_id;
   constexpr UnixSeconds kWeek = 7 * 86400, kMonth = 30 * 86400;
   constexpr UnixSeconds kBeginning = std::numeric_limits<UnixSeconds>::min();
@@ -281,8 +295,14 @@ std::vector<float> deal_features(const DealHistory& h, const Opportunity& o, Uni
   f[25] = static_cast<float>(h.count_events(o.tenant_id, id, kShowings, kBeginning, t));
   if (auto last = h.last_event(o.tenant_id, id, kAllEvents, t)) f[26] = static_cast<float>((t - *last) / kDay);
   if (auto last = h.last_event(o.tenant_id, id, kInbound, t)) f[27] = static_cast<float>((t - *last) / kDay);
+  const UnixSeconds signed_at = o.first_ts();
+  f[33] = static_cast<float>(h.count_events(o.tenant_id, id, kInbound, signed_at, t));
+  f[34] = static_cast<float>(h.count_events(o.tenant_id, id, kShowings, signed_at, t));
+}
 
-  // Agent track record before t, shrunk towards everyone's record before t.
+// Columns 28-31: the agent's track record before t, shrunk towards
+// everyone's record before t so an agent with few deals is not extreme.
+void write_agent_features(const DealHistory& h, const Opportunity& o, UnixSeconds t, std::vector<float>& f) {
   const auto agent = h.agent_record(o.tenant_id, o.agent_id, t);
   const auto global = h.global_record(t);
   constexpr double kPrior = 10;
@@ -292,9 +312,17 @@ std::vector<float> deal_features(const DealHistory& h, const Opportunity& o, Uni
   f[29] = static_cast<float>((agent[1] + kPrior * global_rate) / (agent[0] + kPrior));
   f[30] = static_cast<float>((agent[2] + kPrior * global_log_days) / (agent[1] + kPrior));
   f[31] = static_cast<float>(h.agent_open_deals(o.tenant_id, o.agent_id, t));
+}
+
+}  // namespace
+
+std::vector<float> deal_features(const DealHistory& h, const Opportunity& o, UnixSeconds t) {
+  std::vector<float> f(deal_feature_names().size(), kNaN);
+  write_stage_features(o, t, f);
+  write_contact_features(h, o, t, f);
+  write_activity_features(h, o, t, f);
+  write_agent_features(h, o, t, f);
   f[32] = static_cast<float>(month_of(t));
-  f[33] = static_cast<float>(h.count_events(o.tenant_id, id, kInbound, signed_at, t));
-  f[34] = static_cast<float>(h.count_events(o.tenant_id, id, kShowings, signed_at, t));
   return f;
 }
 

@@ -53,23 +53,20 @@ Result<History> load_history(const MatchArgs& args, const char* command) {
   return h;
 }
 
-int run_match(const MatchArgs& args) {
-  if (args.k <= 0) return report_failure(invalid_argument("--k must be positive"));
-  std::shared_ptr<const property::MatchModel> model;
-  if (!args.model.empty()) {
-    auto loaded = property::MatchModel::load(args.model);
-    if (!loaded) return report_failure(loaded.status());
-    model = std::make_shared<const property::MatchModel>(std::move(*loaded));
-  }
-  auto history = load_history(args, "reai match");
-  if (!history) return report_failure(history.status());
-  const property::Matcher matcher(history->catalog, model);
-  property::MatchOptions options;
-  options.k = static_cast<std::size_t>(args.k);
-  options.reasons = !args.details.empty();
-  const auto& buyers = history->buyers;
+// No --model: a null model, which makes the Matcher use its content scorer.
+Result<std::shared_ptr<const property::MatchModel>> load_model_if_given(const std::string& dir) {
+  if (dir.empty()) return std::shared_ptr<const property::MatchModel>();
+  auto loaded = property::MatchModel::load(dir);
+  if (!loaded) return loaded.status();
+  return std::make_shared<const property::MatchModel>(std::move(*loaded));
+}
+
+// Every buyer's top matches, in buyers' order. Buyers are dealt round-robin
+// to `threads` workers; worker 0 reports progress about every 5,000 buyers.
+std::vector<std::vector<property::Match>> match_all(const property::Matcher& matcher,
+                                                    const std::vector<property::MatchHistoryBuyer>& buyers,
+                                                    const property::MatchOptions& options, int threads) {
   std::vector<std::vector<property::Match>> results(buyers.size());
-  const int threads = std::max(1, args.threads);
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
@@ -82,37 +79,66 @@ int run_match(const MatchArgs& args) {
     });
   }
   for (auto& th : pool) th.join();
+  return results;
+}
+
+// The --details row: the --out row plus predicted interest and the reasons.
+void write_details_row(std::ostream& details, const std::string& contact_id, std::size_t rank,
+                       const std::string& listing_id, const char* score, const property::Match& m) {
+  char interest[32];
+  std::snprintf(interest, sizeof interest, "%.6f", m.predicted_interest);
+  std::string reasons;
+  for (const auto& reason : m.reasons) reasons += (reasons.empty() ? "" : "; ") + reason;
+  details << contact_id << ',' << rank << ',' << listing_id << ',' << score << ',' << interest << ','
+          << csv_field(reasons) << '\n';
+}
+
+// Writes --out (and --details when given); returns the number of rows.
+Result<std::size_t> write_matches(const MatchArgs& args, const History& history,
+                                  const std::vector<std::vector<property::Match>>& results) {
   std::ofstream out(args.out);
-  if (!out) return report_failure(invalid_argument("cannot write " + args.out));
+  if (!out) return invalid_argument("cannot write " + args.out);
   out << "contact_id,rank,property_id,match_score\n";
   std::ofstream details;
   if (!args.details.empty()) {
     details.open(args.details);
-    if (!details) return report_failure(invalid_argument("cannot write " + args.details));
+    if (!details) return invalid_argument("cannot write " + args.details);
     details << "contact_id,rank,property_id,match_score,predicted_interest,reasons\n";
   }
-  char score[32], interest[32];
+  char score[32];
   std::size_t rows = 0;
-  for (std::size_t i = 0; i < buyers.size(); ++i) {
+  for (std::size_t i = 0; i < history.buyers.size(); ++i) {
+    const std::string& contact_id = history.buyers[i].contact_id;
     for (std::size_t r = 0; r < results[i].size(); ++r) {
       const auto& m = results[i][r];
       std::snprintf(score, sizeof score, "%.6f", m.match_score);
-      const std::string& id = history->catalog.listing(m.listing).id;
-      out << buyers[i].contact_id << ',' << r + 1 << ',' << id << ',' << score << '\n';
-      if (details) {
-        std::snprintf(interest, sizeof interest, "%.6f", m.predicted_interest);
-        std::string reasons;
-        for (const auto& reason : m.reasons) reasons += (reasons.empty() ? "" : "; ") + reason;
-        details << buyers[i].contact_id << ',' << r + 1 << ',' << id << ',' << score << ',' << interest << ','
-                << csv_field(reasons) << '\n';
-      }
+      const std::string& id = history.catalog.listing(m.listing).id;
+      out << contact_id << ',' << r + 1 << ',' << id << ',' << score << '\n';
+      if (details) write_details_row(details, contact_id, r + 1, id, score, m);
       ++rows;
     }
   }
   out.close();
-  if (!out) return report_failure(internal_error("failed writing " + args.out));
-  std::cerr << "reai match: wrote " << rows << " recommendations for " << buyers.size() << " buyers to " << args.out
-            << (model ? " (learned ranker)" : " (content scorer; pass --model for the learned ranker)") << "\n";
+  if (!out) return internal_error("failed writing " + args.out);
+  return rows;
+}
+
+int run_match(const MatchArgs& args) {
+  if (args.k <= 0) return report_failure(invalid_argument("--k must be positive"));
+  auto model = load_model_if_given(args.model);
+  if (!model) return report_failure(model.status());
+  auto history = load_history(args, "reai match");
+  if (!history) return report_failure(history.status());
+  const property::Matcher matcher(history->catalog, *model);
+  property::MatchOptions options;
+  options.k = static_cast<std::size_t>(args.k);
+  options.reasons = !args.details.empty();
+  const auto results = match_all(matcher, history->buyers, options, std::max(1, args.threads));
+  auto rows = write_matches(args, *history, results);
+  if (!rows) return report_failure(rows.status());
+  std::cerr << "reai match: wrote " << *rows << " recommendations for " << history->buyers.size() << " buyers to "
+            << args.out
+            << (*model ? " (learned ranker)" : " (content scorer; pass --model for the learned ranker)") << "\n";
   return kExitOk;
 }
 

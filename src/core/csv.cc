@@ -45,72 +45,115 @@ Result<std::size_t> CsvReader::require_column(std::string_view name) const {
   return invalid_argument(path_ + ": missing column '" + std::string(name) + "'");
 }
 
-bool CsvReader::next(std::vector<std::string_view>& fields, Status* error) {
-  fields.clear();
-  unquoted_.clear();
+// The helpers below are inline and stay in this file so that next(), the
+// import's hot path, compiles to one loop as it did before it was split
+// (read_row_fields is forced: left to itself GCC made it a call per row).
+
+inline void CsvReader::skip_blank_lines() {
   const std::size_t n = text_.size();
-  // Skip blank lines.
   while (pos_ < n && (text_[pos_] == '\n' || text_[pos_] == '\r')) {
     if (text_[pos_] == '\n') ++next_line_;
     ++pos_;
   }
-  if (pos_ >= n) return false;
-  row_line_ = next_line_;
-  while (true) {
-    if (pos_ < n && text_[pos_] == '"') {
-      std::string value;
-      ++pos_;
-      bool closed = false;
-      while (pos_ < n) {
-        char c = text_[pos_++];
-        if (c == '"') {
-          if (pos_ < n && text_[pos_] == '"') {
-            value.push_back('"');
-            ++pos_;
-          } else {
-            closed = true;
-            break;
-          }
-        } else {
-          if (c == '\n') ++next_line_;
-          value.push_back(c);
-        }
-      }
-      if (!closed) {
-        fields.clear();
-        *error = invalid_argument("unterminated quoted field");
-        return true;
-      }
-      unquoted_.push_back(std::move(value));
-      fields.emplace_back(unquoted_.back());
-    } else {
-      std::size_t start = pos_;
-      while (pos_ < n && text_[pos_] != ',' && text_[pos_] != '\n' && text_[pos_] != '\r') ++pos_;
-      fields.emplace_back(text_.data() + start, pos_ - start);
+}
+
+// Reads the text after an opening quote up to its closing quote, turning ""
+// into ". Returns false when the text ends first (an unterminated quote).
+inline bool CsvReader::unescape_quoted_text(std::string& value) {
+  const std::size_t n = text_.size();
+  while (pos_ < n) {
+    char c = text_[pos_++];
+    if (c != '"') {
+      if (c == '\n') ++next_line_;  // a quoted field may span lines
+      value.push_back(c);
+      continue;
     }
-    if (pos_ >= n) break;
-    if (text_[pos_] == ',') {
+    if (pos_ < n && text_[pos_] == '"') {
+      value.push_back('"');
       ++pos_;
       continue;
     }
-    if (text_[pos_] == '\r') ++pos_;
-    if (pos_ < n && text_[pos_] == '\n') {
-      ++pos_;
-      ++next_line_;
-      break;
-    }
-    if (pos_ >= n) break;
-    // Garbage after a closing quote, e.g. "ab"c: skip to the end of the line.
-    while (pos_ < n && text_[pos_] != '\n') ++pos_;
-    if (pos_ < n) {
-      ++pos_;
-      ++next_line_;
-    }
-    fields.clear();
-    *error = invalid_argument("characters after a closing quote");
     return true;
   }
-  *error = Status::ok();
+  return false;
+}
+
+// A quoted field's unescaped text is not a slice of text_, so it is kept in
+// unquoted_ (a deque: its elements do not move) and the view points there.
+inline bool CsvReader::read_quoted_field(std::vector<std::string_view>& fields) {
+  std::string value;
+  ++pos_;  // the opening quote
+  if (!unescape_quoted_text(value)) return false;
+  unquoted_.push_back(std::move(value));
+  fields.emplace_back(unquoted_.back());
+  return true;
+}
+
+inline void CsvReader::read_plain_field(std::vector<std::string_view>& fields) {
+  const std::size_t n = text_.size();
+  std::size_t start = pos_;
+  while (pos_ < n && text_[pos_] != ',' && text_[pos_] != '\n' && text_[pos_] != '\r') ++pos_;
+  fields.emplace_back(text_.data() + start, pos_ - start);
+}
+
+// Consumes the comma or line break after a field. A lone CR that is not at
+// the end of the text counts as junk, like text after a closing quote.
+inline CsvReader::FieldEnd CsvReader::consume_field_end() {
+  const std::size_t n = text_.size();
+  if (pos_ >= n) return FieldEnd::kRowEnd;
+  if (text_[pos_] == ',') {
+    ++pos_;
+    return FieldEnd::kNextField;
+  }
+  if (text_[pos_] == '\r') ++pos_;
+  if (pos_ < n && text_[pos_] == '\n') {
+    ++pos_;
+    ++next_line_;
+    return FieldEnd::kRowEnd;
+  }
+  if (pos_ >= n) return FieldEnd::kRowEnd;
+  return FieldEnd::kJunk;
+}
+
+// After junk such as "ab"c the reader resumes at the next line, so one bad
+// row does not swallow the rest of the file.
+inline void CsvReader::skip_rest_of_line() {
+  const std::size_t n = text_.size();
+  while (pos_ < n && text_[pos_] != '\n') ++pos_;
+  if (pos_ < n) {
+    ++pos_;
+    ++next_line_;
+  }
+}
+
+[[gnu::always_inline]] inline Status CsvReader::read_row_fields(std::vector<std::string_view>& fields) {
+  while (true) {
+    const bool quoted = pos_ < text_.size() && text_[pos_] == '"';
+    if (quoted) {
+      if (!read_quoted_field(fields)) return invalid_argument("unterminated quoted field");
+    } else {
+      read_plain_field(fields);
+    }
+    switch (consume_field_end()) {
+      case FieldEnd::kNextField:
+        continue;
+      case FieldEnd::kRowEnd:
+        return Status::ok();
+      case FieldEnd::kJunk:
+        skip_rest_of_line();
+        return invalid_argument("characters after a closing quote");
+    }
+  }
+}
+
+bool CsvReader::next(std::vector<std::string_view>& fields, Status* error) {
+  fields.clear();
+  unquoted_.clear();
+  skip_blank_lines();
+  if (pos_ >= text_.size()) return false;
+  row_line_ = next_line_;
+  *error = read_row_fields(fields);
+  if (!error->is_ok()) fields.clear();  // a malformed row is reported with no fields
   return true;
 }
 

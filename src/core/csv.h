@@ -37,8 +37,20 @@ class CsvReader {
   std::size_t line() const { return row_line_; }
 
  private:
+  // What follows a field: a comma (another field comes), the row's end, or
+  // text after a closing quote (a malformed row).
+  enum class FieldEnd { kNextField, kRowEnd, kJunk };
+
   CsvReader() = default;
   Status read_header();
+  // Steps of next(), defined inline in csv.cc: the import's hot path.
+  void skip_blank_lines();
+  Status read_row_fields(std::vector<std::string_view>& fields);
+  bool read_quoted_field(std::vector<std::string_view>& fields);
+  bool unescape_quoted_text(std::string& value);
+  void read_plain_field(std::vector<std::string_view>& fields);
+  FieldEnd consume_field_end();
+  void skip_rest_of_line();
 
   std::string path_;
   std::string text_;

@@ -148,6 +148,22 @@ class LeadFeatureState {
   };
   enum Group { kInbound = 0, kProperty, kOutreach, kGroupCount };
 
+  // Steps of apply().
+  void count_event(EventType type, UnixSeconds ts);
+  void note_event_time(EventType type, UnixSeconds ts);
+  void note_outreach(UnixSeconds ts);
+  void note_inbound_contact(EventType type, UnixSeconds ts);
+  void note_property_event(const Event& event);
+  Listing* find_or_add_listing(std::uint64_t id_hash, float price);
+  // Steps of write_features(), each filling its own columns.
+  void write_activity(UnixSeconds at, float* out) const;
+  void write_recency(UnixSeconds at, float* out) const;
+  void write_conversation(UnixSeconds at, float* out) const;
+  void write_homes_viewed(float* out) const;
+  void write_stated_profile(float* out) const;
+  void write_creation_time(float* out) const;
+  void write_milestones(float* out) const;
+
   Contact contact_;
   bool has_contact_ = false;
   std::uint32_t events_count_ = 0;

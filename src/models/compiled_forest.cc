@@ -56,6 +56,106 @@ Result<double> element(const json::value& v) {
   return invalid_argument("model JSON: non-numeric tree element");
 }
 
+// The learner's parts the compiler reads; they point into the parsed document.
+struct LearnerSections {
+  const json::object* model_param = nullptr;
+  const json::object* objective = nullptr;
+  const json::object* booster = nullptr;
+};
+
+Result<LearnerSections> learner_sections(const json::object& root) {
+  auto learner = object_field(root, "learner");
+  if (!learner) return learner.status();
+  auto model_param = object_field(**learner, "learner_model_param");
+  if (!model_param) return model_param.status();
+  auto objective = object_field(**learner, "objective");
+  if (!objective) return objective.status();
+  auto booster = object_field(**learner, "gradient_booster");
+  if (!booster) return booster.status();
+  return LearnerSections{*model_param, *objective, *booster};
+}
+
+Status require_gbtree(const json::object& booster) {
+  const json::value* name = booster.if_contains("name");
+  if (name == nullptr || !name->is_string() || name->get_string() != "gbtree") {
+    return failed_precondition("model JSON: only gbtree boosters compile");
+  }
+  return Status::ok();
+}
+
+// tree_info names each tree's output group; anything but group 0 means a
+// multi-output model, whose trees cannot be summed into one margin.
+Status require_single_output(const json::object& model) {
+  const json::value* tree_info = model.if_contains("tree_info");
+  if (tree_info == nullptr || !tree_info->is_array()) return Status::ok();
+  for (const json::value& group : tree_info->get_array()) {
+    if (!group.is_number() || group.to_number<double>() != 0) {
+      return failed_precondition("model JSON: multi-output trees do not compile");
+    }
+  }
+  return Status::ok();
+}
+
+// Only numerical splits (type 0) are compiled; a categorical split tests set
+// membership, which the node layout cannot hold.
+Status require_numerical_splits(const json::object& tree) {
+  const json::value* types = tree.if_contains("split_type");
+  if (types == nullptr || !types->is_array()) return Status::ok();
+  for (const json::value& t : types->get_array()) {
+    if (!t.is_number() || t.to_number<double>() != 0) {
+      return failed_precondition("model JSON: categorical splits do not compile");
+    }
+  }
+  return Status::ok();
+}
+
+// One tree's parallel per-node arrays, all of the same length.
+struct TreeArrays {
+  std::size_t size = 0;
+  const json::array* left = nullptr;
+  const json::array* right = nullptr;
+  const json::array* feature = nullptr;
+  const json::array* condition = nullptr;
+  const json::array* default_left = nullptr;
+  const json::array* hessian = nullptr;
+};
+
+Result<TreeArrays> tree_arrays(const json::object& tree) {
+  auto left = tree.if_contains("left_children");
+  if (left == nullptr || !left->is_array() || left->get_array().empty()) {
+    return invalid_argument("model JSON: tree without left_children");
+  }
+  const std::size_t n = left->get_array().size();
+  auto right = array_field(tree, "right_children", n);
+  auto feature = array_field(tree, "split_indices", n);
+  auto condition = array_field(tree, "split_conditions", n);
+  auto default_left = array_field(tree, "default_left", n);
+  auto hessian = array_field(tree, "sum_hessian", n);
+  for (const Status& s : {right.status(), feature.status(), condition.status(), default_left.status(),
+                          hessian.status()}) {
+    REAI_RETURN_IF_ERROR(s);
+  }
+  return TreeArrays{n, &left->get_array(), *right, *feature, *condition, *default_left, *hessian};
+}
+
+// Node i's entries in the tree's arrays, as numbers, indices still local to the tree.
+struct NodeFields {
+  double left, right, feature, condition, default_left, hessian;
+};
+
+Result<NodeFields> node_fields(const TreeArrays& arrays, std::size_t i) {
+  auto l = element((*arrays.left)[i]);
+  auto r = element((*arrays.right)[i]);
+  auto f = element((*arrays.feature)[i]);
+  auto c = element((*arrays.condition)[i]);
+  auto d = element((*arrays.default_left)[i]);
+  auto h = element((*arrays.hessian)[i]);
+  for (const Status& s : {l.status(), r.status(), f.status(), c.status(), d.status(), h.status()}) {
+    REAI_RETURN_IF_ERROR(s);
+  }
+  return NodeFields{*l, *r, *f, *c, *d, *h};
+}
+
 }  // namespace
 
 // Builds a CompiledForest; a friend so the parsing helpers stay out of the header.
@@ -64,8 +164,16 @@ class ForestCompiler {
   static Result<CompiledForest> run(const std::string& model_json);
 
  private:
+  static Result<CompiledForest> forest_from_params(const LearnerSections& learner);
+  static Status add_trees(const json::object& booster, CompiledForest& forest);
   static Status add_tree(const json::object& tree, CompiledForest& forest);
+  static Result<CompiledForest::Node> node_of(const NodeFields& fields, std::size_t i, std::size_t tree_size,
+                                              std::int32_t offset, std::size_t num_features);
+  static Status require_children_after_parents(const CompiledForest& forest, std::int32_t offset,
+                                               std::size_t tree_size);
   static Status set_objective(std::string_view name, double base_score, CompiledForest& forest);
+  static Status finish(CompiledForest& forest);
+  static void set_fast_nodes(CompiledForest& f);
   static void set_depths_and_means(CompiledForest& f);
 };
 
@@ -78,27 +186,26 @@ Result<CompiledForest> ForestCompiler::run(const std::string& model_json) {
   json::value root = json::parse(model_json, ec);
   if (ec) return invalid_argument("model JSON does not parse: " + ec.message());
   if (!root.is_object()) return invalid_argument("model JSON: not an object");
-  auto learner = object_field(root.get_object(), "learner");
+  auto learner = learner_sections(root.get_object());
   if (!learner) return learner.status();
-  auto model_param = object_field(**learner, "learner_model_param");
-  if (!model_param) return model_param.status();
-  auto objective = object_field(**learner, "objective");
-  if (!objective) return objective.status();
-  auto booster = object_field(**learner, "gradient_booster");
-  if (!booster) return booster.status();
+  auto forest = forest_from_params(*learner);
+  if (!forest) return forest.status();
+  REAI_RETURN_IF_ERROR(add_trees(*learner->booster, *forest));
+  REAI_RETURN_IF_ERROR(finish(*forest));
+  return forest;
+}
 
-  const json::value* booster_name = (*booster)->if_contains("name");
-  if (booster_name == nullptr || !booster_name->is_string() || booster_name->get_string() != "gbtree") {
-    return failed_precondition("model JSON: only gbtree boosters compile");
-  }
-  auto num_class = number_field(**model_param, "num_class");
+// An empty forest with the model's feature count, link and base margin.
+Result<CompiledForest> ForestCompiler::forest_from_params(const LearnerSections& learner) {
+  REAI_RETURN_IF_ERROR(require_gbtree(*learner.booster));
+  auto num_class = number_field(*learner.model_param, "num_class");
   if (num_class && *num_class > 1) return failed_precondition("model JSON: multi-class models do not compile");
-  auto num_feature = number_field(**model_param, "num_feature");
+  auto num_feature = number_field(*learner.model_param, "num_feature");
   if (!num_feature) return num_feature.status();
   if (*num_feature < 1) return invalid_argument("model JSON: num_feature must be positive");
-  auto base_score = number_field(**model_param, "base_score");
+  auto base_score = number_field(*learner.model_param, "base_score");
   if (!base_score) return base_score.status();
-  const json::value* objective_name = (*objective)->if_contains("name");
+  const json::value* objective_name = learner.objective->if_contains("name");
   if (objective_name == nullptr || !objective_name->is_string()) {
     return invalid_argument("model JSON: objective has no name");
   }
@@ -106,35 +213,26 @@ Result<CompiledForest> ForestCompiler::run(const std::string& model_json) {
   CompiledForest forest;
   forest.num_features_ = static_cast<std::size_t>(*num_feature);
   REAI_RETURN_IF_ERROR(set_objective(objective_name->get_string(), *base_score, forest));
+  return forest;
+}
 
-  auto model = object_field(**booster, "model");
+Status ForestCompiler::add_trees(const json::object& booster, CompiledForest& forest) {
+  auto model = object_field(booster, "model");
   if (!model) return model.status();
   const json::value* trees = (*model)->if_contains("trees");
   if (trees == nullptr || !trees->is_array()) return invalid_argument("model JSON: no trees array");
-  const json::value* tree_info = (*model)->if_contains("tree_info");
-  if (tree_info != nullptr && tree_info->is_array()) {
-    for (const json::value& group : tree_info->get_array()) {
-      if (!group.is_number() || group.to_number<double>() != 0) {
-        return failed_precondition("model JSON: multi-output trees do not compile");
-      }
-    }
-  }
+  REAI_RETURN_IF_ERROR(require_single_output(**model));
   for (const json::value& tree : trees->get_array()) {
     if (!tree.is_object()) return invalid_argument("model JSON: tree is not an object");
     REAI_RETURN_IF_ERROR(add_tree(tree.get_object(), forest));
   }
+  return Status::ok();
+}
 
-  forest.fast_.reserve(forest.nodes_.size());
-  for (std::size_t i = 0; i < forest.nodes_.size(); ++i) {
-    const auto& n = forest.nodes_[i];
-    const std::int32_t self = static_cast<std::int32_t>(i);
-    if (n.feature < 0) {
-      forest.fast_.push_back({n.value, 0, {self, self}});
-    } else {
-      const std::uint32_t default_left = n.default_child == n.left ? CompiledForest::kDefaultLeftBit : 0;
-      forest.fast_.push_back({n.threshold, static_cast<std::uint32_t>(n.feature) | default_left, {n.right, n.left}});
-    }
-  }
+// Everything derived from the nodes once all trees are in: the hot-path
+// copy, depths, expected values, the SHAP bias and TreeSHAP's reciprocals.
+Status ForestCompiler::finish(CompiledForest& forest) {
+  set_fast_nodes(forest);
   forest.reciprocals_.assign(1, 0.0);
   set_depths_and_means(forest);
   // TreeSHAP recurses once per level and keeps O(depth^2) scratch.
@@ -146,7 +244,21 @@ Result<CompiledForest> ForestCompiler::run(const std::string& model_json) {
   for (std::int32_t root_index : forest.roots_) forest.expected_margin_ += forest.node_mean_[root_index];
   // TreeSHAP paths hold at most max_depth + 1 elements; divisors reach len + 1.
   for (int k = 1; k <= forest.max_depth_ + 2; ++k) forest.reciprocals_.push_back(1.0 / k);
-  return forest;
+  return Status::ok();
+}
+
+void ForestCompiler::set_fast_nodes(CompiledForest& forest) {
+  forest.fast_.reserve(forest.nodes_.size());
+  for (std::size_t i = 0; i < forest.nodes_.size(); ++i) {
+    const auto& n = forest.nodes_[i];
+    const std::int32_t self = static_cast<std::int32_t>(i);
+    if (n.feature < 0) {
+      forest.fast_.push_back({n.value, 0, {self, self}});
+    } else {
+      const std::uint32_t default_left = n.default_child == n.left ? CompiledForest::kDefaultLeftBit : 0;
+      forest.fast_.push_back({n.threshold, static_cast<std::uint32_t>(n.feature) | default_left, {n.right, n.left}});
+    }
+  }
 }
 
 // base_score is stored in output space; the margin is its inverse link.
@@ -186,74 +298,64 @@ Status ForestCompiler::set_objective(std::string_view name, double base_score, C
 }
 
 Status ForestCompiler::add_tree(const json::object& tree, CompiledForest& forest) {
-  auto left = tree.if_contains("left_children");
-  if (left == nullptr || !left->is_array() || left->get_array().empty()) {
-    return invalid_argument("model JSON: tree without left_children");
-  }
-  const std::size_t n = left->get_array().size();
-  auto right = array_field(tree, "right_children", n);
-  auto feature = array_field(tree, "split_indices", n);
-  auto condition = array_field(tree, "split_conditions", n);
-  auto default_left = array_field(tree, "default_left", n);
-  auto hessian = array_field(tree, "sum_hessian", n);
-  for (const Status& s : {right.status(), feature.status(), condition.status(), default_left.status(),
-                          hessian.status()}) {
-    REAI_RETURN_IF_ERROR(s);
-  }
-  if (const json::value* types = tree.if_contains("split_type"); types != nullptr && types->is_array()) {
-    for (const json::value& t : types->get_array()) {
-      if (!t.is_number() || t.to_number<double>() != 0) {
-        return failed_precondition("model JSON: categorical splits do not compile");
-      }
-    }
-  }
-
+  auto arrays = tree_arrays(tree);
+  if (!arrays) return arrays.status();
+  REAI_RETURN_IF_ERROR(require_numerical_splits(tree));
   const std::int32_t offset = static_cast<std::int32_t>(forest.nodes_.size());
-  const auto& lc = left->get_array();
-  for (std::size_t i = 0; i < n; ++i) {
-    auto l = element(lc[i]);
-    auto r = element((**right)[i]);
-    auto f = element((**feature)[i]);
-    auto c = element((**condition)[i]);
-    auto d = element((**default_left)[i]);
-    auto h = element((**hessian)[i]);
-    for (const Status& s : {l.status(), r.status(), f.status(), c.status(), d.status(), h.status()}) {
-      REAI_RETURN_IF_ERROR(s);
-    }
-    CompiledForest::Node node{};
-    node.cover = static_cast<float>(*h);
-    if (*l < 0) {
-      node.feature = -1;
-      node.left = node.right = node.default_child = -1;
-      node.value = static_cast<float>(*c);
-      node.threshold = 0;
-    } else {
-      auto in_tree = [n](double child) { return child >= 0 && child < static_cast<double>(n); };
-      if (!in_tree(*l) || !in_tree(*r) || *l == static_cast<double>(i) || *r == static_cast<double>(i)) {
-        return invalid_argument("model JSON: child index out of range");
-      }
-      if (!(*f >= 0 && *f < static_cast<double>(forest.num_features_))) {
-        return invalid_argument("model JSON: split feature out of range");
-      }
-      node.feature = static_cast<std::int32_t>(*f);
-      node.left = offset + static_cast<std::int32_t>(*l);
-      node.right = offset + static_cast<std::int32_t>(*r);
-      node.default_child = *d != 0 ? node.left : node.right;
-      node.threshold = static_cast<float>(*c);
-      node.value = 0;
-    }
-    forest.nodes_.push_back(node);
+  for (std::size_t i = 0; i < arrays->size; ++i) {
+    auto fields = node_fields(*arrays, i);
+    if (!fields) return fields.status();
+    auto node = node_of(*fields, i, arrays->size, offset, forest.num_features_);
+    if (!node) return node.status();
+    forest.nodes_.push_back(*node);
   }
-  // XGBoost numbers children after parents; insisting on it rules out cycles,
-  // so traversal always terminates.
-  for (std::size_t i = 0; i < n; ++i) {
+  REAI_RETURN_IF_ERROR(require_children_after_parents(forest, offset, arrays->size));
+  forest.roots_.push_back(offset);
+  return Status::ok();
+}
+
+// Node i of a tree whose nodes start at `offset` in nodes_: child indices
+// become absolute, a leaf keeps its value (XGBoost stores it in
+// split_conditions).
+Result<CompiledForest::Node> ForestCompiler::node_of(const NodeFields& fields, std::size_t i, std::size_t tree_size,
+                                                     std::int32_t offset, std::size_t num_features) {
+  CompiledForest::Node node{};
+  node.cover = static_cast<float>(fields.hessian);
+  if (fields.left < 0) {
+    node.feature = -1;
+    node.left = node.right = node.default_child = -1;
+    node.value = static_cast<float>(fields.condition);
+    node.threshold = 0;
+    return node;
+  }
+  auto in_tree = [tree_size](double child) { return child >= 0 && child < static_cast<double>(tree_size); };
+  if (!in_tree(fields.left) || !in_tree(fields.right) || fields.left == static_cast<double>(i) ||
+      fields.right == static_cast<double>(i)) {
+    return invalid_argument("model JSON: child index out of range");
+  }
+  if (!(fields.feature >= 0 && fields.feature < static_cast<double>(num_features))) {
+    return invalid_argument("model JSON: split feature out of range");
+  }
+  node.feature = static_cast<std::int32_t>(fields.feature);
+  node.left = offset + static_cast<std::int32_t>(fields.left);
+  node.right = offset + static_cast<std::int32_t>(fields.right);
+  node.default_child = fields.default_left != 0 ? node.left : node.right;
+  node.threshold = static_cast<float>(fields.condition);
+  node.value = 0;
+  return node;
+}
+
+// XGBoost numbers children after parents; insisting on it rules out cycles,
+// so traversal always terminates.
+Status ForestCompiler::require_children_after_parents(const CompiledForest& forest, std::int32_t offset,
+                                                      std::size_t tree_size) {
+  for (std::size_t i = 0; i < tree_size; ++i) {
     const auto& node = forest.nodes_[offset + i];
     if (node.feature >= 0 && (node.left <= offset + static_cast<std::int32_t>(i) ||
                               node.right <= offset + static_cast<std::int32_t>(i))) {
       return invalid_argument("model JSON: tree children precede their parent");
     }
   }
-  forest.roots_.push_back(offset);
   return Status::ok();
 }
 

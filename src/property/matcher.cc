@@ -462,66 +462,108 @@ std::vector<std::uint32_t> Matcher::candidates(const BuyerPreferences& buyer, Un
   return search.best();
 }
 
-std::vector<Match> Matcher::top_k(const BuyerPreferences& buyer, UnixSeconds now, const MatchOptions& options) const {
-  std::vector<std::uint32_t> pool = candidates(buyer, now, model_ ? options.pool : std::max(options.pool, options.k * 4));
-  if (options.exclude_seen) std::erase_if(pool, [&](std::uint32_t i) { return buyer.seen(i); });
-  std::span<const float> segment_shares;
-  if (const BuyerSegments* seg = segments(); seg != nullptr) {
-    const int s = seg->assign(buyer);
-    if (s >= 0) segment_shares = seg->neighbourhood[s];
-  }
+namespace {
+
+// The neighbourhood shares of the buyer's segment, or empty when the model
+// has no segments or the buyer fits none.
+std::span<const float> segment_shares_of(const BuyerSegments* segments, const BuyerPreferences& buyer) {
+  if (segments == nullptr) return {};
+  const int s = segments->assign(buyer);
+  if (s < 0) return {};
+  return segments->neighbourhood[s];
+}
+
+// (-margin, index into pool) of every candidate, best first (ties by pool
+// order); fills each candidate's feature row in `features`.
+std::vector<std::pair<double, std::size_t>> rank_pool(const ListingCatalog& catalog, const MatchModel* model,
+                                                      const BuyerPreferences& buyer, UnixSeconds now,
+                                                      std::span<const std::uint32_t> pool,
+                                                      std::span<const float> segment_shares,
+                                                      std::vector<float>& features) {
   const std::size_t nf = match_feature_count();
-  std::vector<float> features(pool.size() * nf);
   std::vector<std::pair<double, std::size_t>> ranked(pool.size());
-  const Query q = model_ ? Query{} : make_query(*catalog_, buyer, nullptr);
+  const Query q = model ? Query{} : make_query(catalog, buyer, nullptr);
   for (std::size_t i = 0; i < pool.size(); ++i) {
     float* f = features.data() + i * nf;
-    match_features(*catalog_, buyer, pool[i], now, segment_shares, f);
+    match_features(catalog, buyer, pool[i], now, segment_shares, f);
     // Without a model: the content score, with homes already seen pushed
     // down (buyers rarely come back to a home they passed on).
-    const double margin = model_ ? model_->margin(f) : content_score(q, catalog_->listing(pool[i])) - 1.0 * f[kSeenBefore];
+    const double margin = model ? model->margin(f) : content_score(q, catalog.listing(pool[i])) - 1.0 * f[kSeenBefore];
     ranked[i] = {-margin, i};
   }
   std::sort(ranked.begin(), ranked.end());
-  std::vector<Match> out;
+  return ranked;
+}
+
+// Indices into pool of the options.k best. With diversify, a near-copy of a
+// home already chosen is deferred and only fills places left over.
+struct Picks {
   std::vector<std::size_t> chosen, deferred;
+};
+
+Picks pick_best(const ListingCatalog& catalog, std::span<const std::uint32_t> pool,
+                std::span<const std::pair<double, std::size_t>> ranked, const MatchOptions& options) {
+  Picks picks;
   for (const auto& [neg, i] : ranked) {
-    if (chosen.size() >= options.k) break;
-    const bool copy = options.diversify && std::any_of(chosen.begin(), chosen.end(), [&](std::size_t c) {
-                        return near_copy(*catalog_, pool[c], pool[i]);
+    if (picks.chosen.size() >= options.k) break;
+    const bool copy = options.diversify && std::any_of(picks.chosen.begin(), picks.chosen.end(), [&](std::size_t c) {
+                        return near_copy(catalog, pool[c], pool[i]);
                       });
-    (copy ? deferred : chosen).push_back(i);
+    (copy ? picks.deferred : picks.chosen).push_back(i);
   }
-  for (std::size_t i : deferred) {
-    if (chosen.size() >= options.k) break;
-    chosen.push_back(i);
+  for (std::size_t i : picks.deferred) {
+    if (picks.chosen.size() >= options.k) break;
+    picks.chosen.push_back(i);
   }
-  std::vector<double> margin_of(pool.size());
-  for (const auto& [neg, i] : ranked) margin_of[i] = -neg;
-  std::stable_sort(chosen.begin(), chosen.end(), [&](std::size_t a, std::size_t b) {
-    // Near-copies that were deferred stay behind the diverse picks.
+  return picks;
+}
+
+// Best margin first, but near-copies that were deferred stay behind the
+// diverse picks.
+void order_picks(Picks& picks, const std::vector<double>& margin_of) {
+  const auto& deferred = picks.deferred;
+  std::stable_sort(picks.chosen.begin(), picks.chosen.end(), [&](std::size_t a, std::size_t b) {
     const bool da = std::find(deferred.begin(), deferred.end(), a) != deferred.end();
     const bool db = std::find(deferred.begin(), deferred.end(), b) != deferred.end();
     if (da != db) return !da;
     return margin_of[a] > margin_of[b];
   });
-  for (std::size_t i : chosen) {
-    Match m;
-    m.listing = pool[i];
-    const double margin = margin_of[i];
-    if (model_) {
-      m.predicted_interest = model_->interest(margin);
-      m.match_score = model_->score(margin);
-    } else {
-      // Content scorer: a documented monotone squashing, not a calibrated
-      // probability (train a model for calibrated interest).
-      m.match_score = sigmoid(margin);
-      m.predicted_interest = 0.05 * sigmoid(margin - 1.0);
-    }
-    if (options.reasons) {
-      m.reasons = make_reasons(*catalog_, buyer, pool[i], features.data() + i * nf);
-    }
-    out.push_back(std::move(m));
+}
+
+Match match_of(const ListingCatalog& catalog, const MatchModel* model, const BuyerPreferences& buyer,
+               std::uint32_t listing, double margin, const float* features, bool reasons) {
+  Match m;
+  m.listing = listing;
+  if (model) {
+    m.predicted_interest = model->interest(margin);
+    m.match_score = model->score(margin);
+  } else {
+    // Content scorer: a documented monotone squashing, not a calibrated
+    // probability (train a model for calibrated interest).
+    m.match_score = sigmoid(margin);
+    m.predicted_interest = 0.05 * sigmoid(margin - 1.0);
+  }
+  if (reasons) m.reasons = make_reasons(catalog, buyer, listing, features);
+  return m;
+}
+
+}  // namespace
+
+std::vector<Match> Matcher::top_k(const BuyerPreferences& buyer, UnixSeconds now, const MatchOptions& options) const {
+  std::vector<std::uint32_t> pool = candidates(buyer, now, model_ ? options.pool : std::max(options.pool, options.k * 4));
+  if (options.exclude_seen) std::erase_if(pool, [&](std::uint32_t i) { return buyer.seen(i); });
+  const std::size_t nf = match_feature_count();
+  std::vector<float> features(pool.size() * nf);
+  const auto ranked =
+      rank_pool(*catalog_, model_.get(), buyer, now, pool, segment_shares_of(segments(), buyer), features);
+  std::vector<double> margin_of(pool.size());
+  for (const auto& [neg, i] : ranked) margin_of[i] = -neg;
+  Picks picks = pick_best(*catalog_, pool, ranked, options);
+  order_picks(picks, margin_of);
+  std::vector<Match> out;
+  for (std::size_t i : picks.chosen) {
+    out.push_back(match_of(*catalog_, model_.get(), buyer, pool[i], margin_of[i], features.data() + i * nf,
+                           options.reasons));
   }
   return out;
 }

@@ -270,41 +270,93 @@ void dump_rows(const std::string& path, const EvalSplit& split, const BaselineSe
 
 double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
 
-}  // namespace
+struct CrmData {
+  std::vector<Contact> contacts;
+  std::vector<Event> events;
+  std::vector<OpportunityStage> stages;
+};
 
-int main(int argc, char** argv) {
-  EvalArgs args;
-  if (auto exit_code = parse_args(argc, argv, &args)) return *exit_code;
+// The three CSVs of DATA_DIR; nullopt (after printing every file's status) when
+// one does not load.
+std::optional<CrmData> load_crm(const std::string& data_dir) {
   CsvLoadOptions load;
-  auto contacts = load_contacts_csv(args.data_dir + "/contacts.csv", load, nullptr);
-  auto events = load_events_csv(args.data_dir + "/events.csv", load, nullptr);
-  auto stages = load_stages_csv(args.data_dir + "/opportunity_stages.csv", load, nullptr);
+  auto contacts = load_contacts_csv(data_dir + "/contacts.csv", load, nullptr);
+  auto events = load_events_csv(data_dir + "/events.csv", load, nullptr);
+  auto stages = load_stages_csv(data_dir + "/opportunity_stages.csv", load, nullptr);
   if (!contacts || !events || !stages) {
     std::fprintf(stderr, "lead_eval: %s %s %s\n", contacts.status().to_string().c_str(),
                  events.status().to_string().c_str(), stages.status().to_string().c_str());
-    return 2;
+    return std::nullopt;
   }
-  const scoring::TrainLeadOptions options = options_from_environment();
-  if (!args.full_out.empty()) {
-    auto report = scoring::train_lead_model(*contacts, *events, *stages, args.full_out, options);
-    if (!report) {
-      std::fprintf(stderr, "lead_eval: %s\n", report.status().to_string().c_str());
-      return 1;
-    }
-    std::printf("full training: %.1f s, %zu examples\n", report->seconds,
-                report->train_examples + report->validation_examples);
-    return 0;
-  }
+  return CrmData{std::move(*contacts), std::move(*events), std::move(*stages)};
+}
 
-  const EvalSplit split = split_history(*contacts, *events, *stages, args.cutoff, args.eval_end);
+// --train-full: training time on the whole history, no evaluation.
+int train_full(const CrmData& crm, const std::string& model_dir, const scoring::TrainLeadOptions& options) {
+  auto report = scoring::train_lead_model(crm.contacts, crm.events, crm.stages, model_dir, options);
+  if (!report) {
+    std::fprintf(stderr, "lead_eval: %s\n", report.status().to_string().c_str());
+    return 1;
+  }
+  std::printf("full training: %.1f s, %zu examples\n", report->seconds,
+              report->train_examples + report->validation_examples);
+  return 0;
+}
+
+// REAI_LEAD_EVAL_REUSE=1 measures the model already in the directory
+// (trained by an earlier run on the same cutoff) instead of retraining.
+Result<scoring::TrainLeadReport> train_or_reuse(const EvalSplit& split, const std::string& model_dir,
+                                                const scoring::TrainLeadOptions& options) {
+  if (env_flag("REAI_LEAD_EVAL_REUSE")) return scoring::TrainLeadReport{};
+  return scoring::train_lead_model(split.train_c, split.train_e, split.train_s, model_dir, options);
+}
+
+EventsByContact events_by_contact(const EvalSplit& split) {
+  EventsByContact by_contact;
+  for (const auto& e : split.train_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
+  for (const auto& e : split.eval_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
+  return by_contact;
+}
+
+void print_run_header(const EvalArgs& args, const BaselineSets& sets, const scoring::TrainLeadReport& report,
+                      double replay_s) {
+  std::printf("\nlead_eval: train contacts created < %s (history < cutoff), eval contacts created in [%s, %s): n=%zu, positives=%.0f\n",
+              args.cutoff_text.c_str(), args.cutoff_text.c_str(), args.eval_end_text.c_str(), sets.eval.size(),
+              std::accumulate(sets.eval_y.begin(), sets.eval_y.end(), 0.0));
+  std::printf("model %s: %zu train + %zu validation examples, trained in %.1f s; replay %.1f s\n\n",
+              report.version.c_str(), report.train_examples, report.validation_examples, report.seconds, replay_s);
+}
+
+// What one horizon's line compares: the served (calibrated) probabilities
+// from the replay, and the model's raw output on the same contacts.
+struct HorizonInputs {
+  double hours = 0;
+  std::vector<double> p, raw;
+};
+
+void print_horizon(const EvalArgs& args, const EvalSplit& split, const BaselineSets& sets,
+                   const scoring::LeadModel& model, const EventsByContact& by_contact, const HorizonInputs& in) {
+  const Metrics mine = measure(in.p, sets.eval_y);
+  const Metrics base = baseline_metrics(sets, by_contact, in.hours);
+  const Metrics unc = measure(in.raw, sets.eval_y);
+  if (const char* dump = std::getenv("REAI_LEAD_EVAL_DUMP")) {
+    dump_rows(std::string(dump) + "_" + std::to_string(int(in.hours)) + ".csv", split, sets, model, by_contact,
+              in.hours, args.cutoff, in.p, in.raw);
+  }
+  std::vector<double> observed(sets.eval_y.begin(), sets.eval_y.end());
+  std::printf("         mean predicted %.4f (model) %.4f (raw), observed %.4f\n", mean(in.p), mean(in.raw),
+              mean(observed));
+  std::printf("%6.0f h | %.4f / %.4f / %.4f    | %.4f / %.4f / %.4f    | %.4f / %.4f / %.4f\n", in.hours, mine.auc,
+              mine.brier, mine.ece, base.auc, base.brier, base.ece, unc.auc, unc.brier, unc.ece);
+}
+
+// Trains on the split's past, replays the evaluation contacts and prints
+// one line of metrics per horizon.
+int evaluate(const EvalArgs& args, const CrmData& crm, const scoring::TrainLeadOptions& options) {
+  const EvalSplit split = split_history(crm.contacts, crm.events, crm.stages, args.cutoff, args.eval_end);
   const char* model_out = std::getenv("REAI_LEAD_EVAL_MODEL_DIR");
   const std::string model_dir = model_out ? model_out : "/tmp/reai_lead_eval_model";
-  // REAI_LEAD_EVAL_REUSE=1 measures the model already in the directory
-  // (trained by an earlier run on the same cutoff) instead of retraining.
-  Result<scoring::TrainLeadReport> report =
-      env_flag("REAI_LEAD_EVAL_REUSE")
-          ? Result<scoring::TrainLeadReport>(scoring::TrainLeadReport{})
-          : scoring::train_lead_model(split.train_c, split.train_e, split.train_s, model_dir, options);
+  Result<scoring::TrainLeadReport> report = train_or_reuse(split, model_dir, options);
   if (!report) {
     std::fprintf(stderr, "lead_eval: %s\n", report.status().to_string().c_str());
     return 1;
@@ -318,36 +370,32 @@ int main(int argc, char** argv) {
   }
   const double replay_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_start).count();
 
-  EventsByContact by_contact;
-  for (const auto& e : split.train_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
-  for (const auto& e : split.eval_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
+  const EventsByContact by_contact = events_by_contact(split);
   const BaselineSets sets = baseline_sets(split, args.cutoff);
-
-  std::printf("\nlead_eval: train contacts created < %s (history < cutoff), eval contacts created in [%s, %s): n=%zu, positives=%.0f\n",
-              args.cutoff_text.c_str(), args.cutoff_text.c_str(), args.eval_end_text.c_str(), sets.eval.size(),
-              std::accumulate(sets.eval_y.begin(), sets.eval_y.end(), 0.0));
-  std::printf("model %s: %zu train + %zu validation examples, trained in %.1f s; replay %.1f s\n\n",
-              report->version.c_str(), report->train_examples, report->validation_examples, report->seconds, replay_s);
+  print_run_header(args, sets, *report, replay_s);
   auto model = scoring::load_lead_model(model_dir);
   if (!model) return 1;
   std::printf("%-8s | %-26s | %-26s | %-26s\n", "horizon", "reai model AUC/Brier/ECE", "baseline AUC/Brier/ECE",
               "reai uncalibrated");
   std::vector<float> row(features::feature_count());
   for (std::size_t h = 0; h < hours.size(); ++h) {
-    std::vector<double> p, raw;
-    for (std::size_t i = 0; i < split.eval_c.size(); ++i) p.push_back((*rows)[i * hours.size() + h].probability);
-    for (const Contact* c : sets.eval) raw.push_back(raw_output(**model, *c, by_contact, hours[h], &row));
-    const Metrics mine = measure(p, sets.eval_y);
-    const Metrics base = baseline_metrics(sets, by_contact, hours[h]);
-    const Metrics unc = measure(raw, sets.eval_y);
-    if (const char* dump = std::getenv("REAI_LEAD_EVAL_DUMP")) {
-      dump_rows(std::string(dump) + "_" + std::to_string(int(hours[h])) + ".csv", split, sets, **model, by_contact,
-                hours[h], args.cutoff, p, raw);
-    }
-    std::vector<double> observed(sets.eval_y.begin(), sets.eval_y.end());
-    std::printf("         mean predicted %.4f (model) %.4f (raw), observed %.4f\n", mean(p), mean(raw), mean(observed));
-    std::printf("%6.0f h | %.4f / %.4f / %.4f    | %.4f / %.4f / %.4f    | %.4f / %.4f / %.4f\n", hours[h], mine.auc,
-                mine.brier, mine.ece, base.auc, base.brier, base.ece, unc.auc, unc.brier, unc.ece);
+    HorizonInputs in;
+    in.hours = hours[h];
+    for (std::size_t i = 0; i < split.eval_c.size(); ++i) in.p.push_back((*rows)[i * hours.size() + h].probability);
+    for (const Contact* c : sets.eval) in.raw.push_back(raw_output(**model, *c, by_contact, hours[h], &row));
+    print_horizon(args, split, sets, **model, by_contact, in);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  EvalArgs args;
+  if (auto exit_code = parse_args(argc, argv, &args)) return *exit_code;
+  const std::optional<CrmData> crm = load_crm(args.data_dir);
+  if (!crm) return 2;
+  const scoring::TrainLeadOptions options = options_from_environment();
+  if (!args.full_out.empty()) return train_full(*crm, args.full_out, options);
+  return evaluate(args, *crm, options);
 }
