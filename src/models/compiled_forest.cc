@@ -51,8 +51,9 @@ Result<const json::array*> array_field(const json::object& obj, std::string_view
 }
 
 Result<double> element(const json::value& v) {
-  if (v.is_number()) return v.to_number<double>();
   if (v.is_bool()) return v.get_bool() ? 1.0 : 0.0;
+  // Boost.JSON reads 1e999 as infinity: no tree field may be.
+  if (v.is_number() && std::isfinite(v.to_number<double>())) return v.to_number<double>();
   return invalid_argument("model JSON: non-numeric tree element");
 }
 
@@ -139,11 +140,7 @@ Result<TreeArrays> tree_arrays(const json::object& tree) {
 }
 
 // Node i's entries in the tree's arrays, as numbers, indices still local to the tree.
-struct NodeFields {
-  double left, right, feature, condition, default_left, hessian;
-};
-
-Result<NodeFields> node_fields(const TreeArrays& arrays, std::size_t i) {
+Result<XgbTreeNode> node_fields(const TreeArrays& arrays, std::size_t i) {
   auto l = element((*arrays.left)[i]);
   auto r = element((*arrays.right)[i]);
   auto f = element((*arrays.feature)[i]);
@@ -153,7 +150,48 @@ Result<NodeFields> node_fields(const TreeArrays& arrays, std::size_t i) {
   for (const Status& s : {l.status(), r.status(), f.status(), c.status(), d.status(), h.status()}) {
     REAI_RETURN_IF_ERROR(s);
   }
-  return NodeFields{*l, *r, *f, *c, *d, *h};
+  return XgbTreeNode{*l, *r, *f, *c, *d, *h};
+}
+
+Result<std::vector<XgbTreeNode>> tree_nodes(const json::object& tree) {
+  auto arrays = tree_arrays(tree);
+  if (!arrays) return arrays.status();
+  REAI_RETURN_IF_ERROR(require_numerical_splits(tree));
+  std::vector<XgbTreeNode> nodes;
+  nodes.reserve(arrays->size);
+  for (std::size_t i = 0; i < arrays->size; ++i) {
+    auto fields = node_fields(*arrays, i);
+    if (!fields) return fields.status();
+    nodes.push_back(*fields);
+  }
+  return nodes;
+}
+
+// The booster's trees (its model's `trees`), each as its nodes.
+Result<std::vector<std::vector<XgbTreeNode>>> trees_of(const json::object& booster) {
+  REAI_RETURN_IF_ERROR(require_gbtree(booster));
+  auto model = object_field(booster, "model");
+  if (!model) return model.status();
+  const json::value* trees = (*model)->if_contains("trees");
+  if (trees == nullptr || !trees->is_array()) return invalid_argument("model JSON: no trees array");
+  REAI_RETURN_IF_ERROR(require_single_output(**model));
+  std::vector<std::vector<XgbTreeNode>> out;
+  out.reserve(trees->get_array().size());
+  for (const json::value& tree : trees->get_array()) {
+    if (!tree.is_object()) return invalid_argument("model JSON: tree is not an object");
+    auto nodes = tree_nodes(tree.get_object());
+    if (!nodes) return nodes.status();
+    out.push_back(std::move(*nodes));
+  }
+  return out;
+}
+
+Result<json::object> parse_model(std::string_view model_json) {
+  json::error_code ec;
+  json::value root = json::parse(model_json, ec);
+  if (ec) return invalid_argument("model JSON does not parse: " + ec.message());
+  if (!root.is_object()) return invalid_argument("model JSON: not an object");
+  return std::move(root.get_object());
 }
 
 }  // namespace
@@ -165,9 +203,8 @@ class ForestCompiler {
 
  private:
   static Result<CompiledForest> forest_from_params(const LearnerSections& learner);
-  static Status add_trees(const json::object& booster, CompiledForest& forest);
-  static Status add_tree(const json::object& tree, CompiledForest& forest);
-  static Result<CompiledForest::Node> node_of(const NodeFields& fields, std::size_t i, std::size_t tree_size,
+  static Status add_tree(const std::vector<XgbTreeNode>& tree, CompiledForest& forest);
+  static Result<CompiledForest::Node> node_of(const XgbTreeNode& fields, std::size_t i, std::size_t tree_size,
                                               std::int32_t offset, std::size_t num_features);
   static Status require_children_after_parents(const CompiledForest& forest, std::int32_t offset,
                                                std::size_t tree_size);
@@ -181,16 +218,24 @@ Result<CompiledForest> CompiledForest::compile(const std::string& model_json) {
   return ForestCompiler::run(model_json);
 }
 
+Result<std::vector<std::vector<XgbTreeNode>>> read_xgboost_trees(std::string_view model_json) {
+  auto root = parse_model(model_json);
+  if (!root) return root.status();
+  auto learner = learner_sections(*root);
+  if (!learner) return learner.status();
+  return trees_of(*learner->booster);
+}
+
 Result<CompiledForest> ForestCompiler::run(const std::string& model_json) {
-  json::error_code ec;
-  json::value root = json::parse(model_json, ec);
-  if (ec) return invalid_argument("model JSON does not parse: " + ec.message());
-  if (!root.is_object()) return invalid_argument("model JSON: not an object");
-  auto learner = learner_sections(root.get_object());
+  auto root = parse_model(model_json);
+  if (!root) return root.status();
+  auto learner = learner_sections(*root);
   if (!learner) return learner.status();
   auto forest = forest_from_params(*learner);
   if (!forest) return forest.status();
-  REAI_RETURN_IF_ERROR(add_trees(*learner->booster, *forest));
+  auto trees = trees_of(*learner->booster);
+  if (!trees) return trees.status();
+  for (const std::vector<XgbTreeNode>& tree : *trees) REAI_RETURN_IF_ERROR(add_tree(tree, *forest));
   REAI_RETURN_IF_ERROR(finish(*forest));
   return forest;
 }
@@ -214,19 +259,6 @@ Result<CompiledForest> ForestCompiler::forest_from_params(const LearnerSections&
   forest.num_features_ = static_cast<std::size_t>(*num_feature);
   REAI_RETURN_IF_ERROR(set_objective(objective_name->get_string(), *base_score, forest));
   return forest;
-}
-
-Status ForestCompiler::add_trees(const json::object& booster, CompiledForest& forest) {
-  auto model = object_field(booster, "model");
-  if (!model) return model.status();
-  const json::value* trees = (*model)->if_contains("trees");
-  if (trees == nullptr || !trees->is_array()) return invalid_argument("model JSON: no trees array");
-  REAI_RETURN_IF_ERROR(require_single_output(**model));
-  for (const json::value& tree : trees->get_array()) {
-    if (!tree.is_object()) return invalid_argument("model JSON: tree is not an object");
-    REAI_RETURN_IF_ERROR(add_tree(tree.get_object(), forest));
-  }
-  return Status::ok();
 }
 
 // Everything derived from the nodes once all trees are in: the hot-path
@@ -297,19 +329,14 @@ Status ForestCompiler::set_objective(std::string_view name, double base_score, C
   return Status::ok();
 }
 
-Status ForestCompiler::add_tree(const json::object& tree, CompiledForest& forest) {
-  auto arrays = tree_arrays(tree);
-  if (!arrays) return arrays.status();
-  REAI_RETURN_IF_ERROR(require_numerical_splits(tree));
+Status ForestCompiler::add_tree(const std::vector<XgbTreeNode>& tree, CompiledForest& forest) {
   const std::int32_t offset = static_cast<std::int32_t>(forest.nodes_.size());
-  for (std::size_t i = 0; i < arrays->size; ++i) {
-    auto fields = node_fields(*arrays, i);
-    if (!fields) return fields.status();
-    auto node = node_of(*fields, i, arrays->size, offset, forest.num_features_);
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    auto node = node_of(tree[i], i, tree.size(), offset, forest.num_features_);
     if (!node) return node.status();
     forest.nodes_.push_back(*node);
   }
-  REAI_RETURN_IF_ERROR(require_children_after_parents(forest, offset, arrays->size));
+  REAI_RETURN_IF_ERROR(require_children_after_parents(forest, offset, tree.size()));
   forest.roots_.push_back(offset);
   return Status::ok();
 }
@@ -317,10 +344,10 @@ Status ForestCompiler::add_tree(const json::object& tree, CompiledForest& forest
 // Node i of a tree whose nodes start at `offset` in nodes_: child indices
 // become absolute, a leaf keeps its value (XGBoost stores it in
 // split_conditions).
-Result<CompiledForest::Node> ForestCompiler::node_of(const NodeFields& fields, std::size_t i, std::size_t tree_size,
+Result<CompiledForest::Node> ForestCompiler::node_of(const XgbTreeNode& fields, std::size_t i, std::size_t tree_size,
                                                      std::int32_t offset, std::size_t num_features) {
   CompiledForest::Node node{};
-  node.cover = static_cast<float>(fields.hessian);
+  node.cover = static_cast<float>(fields.cover);
   if (fields.left < 0) {
     node.feature = -1;
     node.left = node.right = node.default_child = -1;

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "models/models.h"
@@ -206,6 +207,41 @@ TEST(CompiledForestObjectives, NonDefaultBaseScoreMatches) {
   auto forest = CompiledForest::compile(*booster->save_json());
   ASSERT_TRUE(forest);
   expect_margins_match(*forest, *booster, train.x);
+}
+
+// The shared reader sees the trees CompiledForest compiles: as many, each
+// node as stored (children after parents, leaves with left < 0), and it
+// refuses what the forest refuses, plus a non-finite field (1e999).
+TEST_F(CompiledForestTest, ReadXgboostTreesGivesEachTreesNodesAsStored) {
+  auto trees = read_xgboost_trees(*json_);
+  ASSERT_TRUE(trees) << trees.status().to_string();
+  auto forest = CompiledForest::compile(*json_);
+  ASSERT_TRUE(forest);
+  ASSERT_EQ(trees->size(), forest->num_trees());
+  auto root = boost::json::parse(*json_);
+  const auto& first = root.at("learner").at("gradient_booster").at("model").at("trees").at(0).as_object();
+  const auto& left = first.at("left_children").as_array();
+  const auto& conditions = first.at("split_conditions").as_array();
+  ASSERT_EQ((*trees)[0].size(), left.size());
+  for (std::size_t i = 0; i < left.size(); ++i) {
+    const XgbTreeNode& node = (*trees)[0][i];
+    EXPECT_EQ(node.left, left[i].to_number<double>()) << i;
+    EXPECT_EQ(node.condition, conditions[i].to_number<double>()) << i;
+    if (node.left >= 0) {
+      EXPECT_GT(node.left, double(i)) << i;
+    }
+  }
+
+  auto broken = root;
+  broken.at("learner").at("gradient_booster").at("model").at("trees").at(0).at("split_conditions").as_array()[0] =
+      std::numeric_limits<double>::infinity();
+  std::string text = boost::json::serialize(broken);  // Boost writes infinity as 1e99999
+  EXPECT_EQ(read_xgboost_trees(text).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CompiledForest::compile(text).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(read_xgboost_trees("{garbage").status().code(), StatusCode::kInvalidArgument);
+  broken = root;
+  broken.at("learner").at("gradient_booster").at("name") = "gblinear";
+  EXPECT_EQ(read_xgboost_trees(boost::json::serialize(broken)).status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(CompiledForestErrors, RejectsBadModels) {

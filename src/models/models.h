@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -106,6 +107,22 @@ class Booster {
   void* handle_ = nullptr;  // BoosterHandle
   int num_rounds_ = 0;
 };
+
+// One node of a tree of XGBoost's JSON model format, as stored: children are
+// indices within its tree (left < 0: a leaf, whose value XGBoost keeps in
+// `condition`), `cover` its training sum of hessians.
+struct XgbTreeNode {
+  double left, right, feature, condition, default_left, cover;
+};
+// The trees of an XGBoost JSON model (learner.gradient_booster.model.trees),
+// each its nodes in XGBoost's order, for the readers of the same trees
+// (CompiledForest, scoring's path attribution): one gbtree output, numerical
+// splits, every tree array present, of its tree's length and numeric.
+// InvalidArgument naming what is missing or malformed; FailedPrecondition for
+// a model of another kind (multi-output, categorical splits). Node indices
+// and features are not range-checked here: each reader checks them against
+// its own layout.
+Result<std::vector<std::vector<XgbTreeNode>>> read_xgboost_trees(std::string_view model_json);
 
 // A tree ensemble compiled from XGBoost JSON into flat arrays for fast
 // single-row evaluation on the hot path. Immutable after construction, so it

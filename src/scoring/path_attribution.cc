@@ -2,65 +2,10 @@
 
 #include <cmath>
 
-#include <boost/json.hpp>
+#include "models/models.h"
 
 namespace reai::scoring {
-namespace json = boost::json;
 namespace {
-
-const json::array* array_of(const json::object& o, std::string_view key, std::size_t n) {
-  const json::value* v = o.if_contains(key);
-  if (!v || !v->is_array() || v->get_array().size() != n) return nullptr;
-  return &v->get_array();
-}
-
-bool number(const json::value& v, double* out) {
-  if (!v.is_number()) return false;
-  *out = v.to_number<double>();
-  return std::isfinite(*out);
-}
-
-// learner.gradient_booster.model.trees, or nullptr when any step is missing.
-const json::value* trees_of(const json::value& root) {
-  if (!root.is_object()) return nullptr;
-  const auto* learner = root.get_object().if_contains("learner");
-  if (!learner || !learner->is_object()) return nullptr;
-  const auto* gb = learner->get_object().if_contains("gradient_booster");
-  if (!gb || !gb->is_object()) return nullptr;
-  const auto* model = gb->get_object().if_contains("model");
-  if (!model || !model->is_object()) return nullptr;
-  return model->get_object().if_contains("trees");
-}
-
-// One tree's parallel per-node arrays, all of the same length.
-struct TreeArrays {
-  std::size_t size = 0;
-  const json::array* left = nullptr;
-  const json::array* right = nullptr;
-  const json::array* feature = nullptr;
-  const json::array* condition = nullptr;
-  const json::array* default_left = nullptr;
-  const json::array* hessian = nullptr;
-};
-
-Result<TreeArrays> tree_arrays(const json::value& tree) {
-  if (!tree.is_object()) return invalid_argument("model JSON: tree is not an object");
-  const auto& t = tree.get_object();
-  const json::value* lv = t.if_contains("left_children");
-  if (!lv || !lv->is_array() || lv->get_array().empty()) return invalid_argument("model JSON: bad tree");
-  TreeArrays a;
-  a.size = lv->get_array().size();
-  a.left = &lv->get_array();
-  a.right = array_of(t, "right_children", a.size);
-  a.feature = array_of(t, "split_indices", a.size);
-  a.condition = array_of(t, "split_conditions", a.size);
-  a.default_left = array_of(t, "default_left", a.size);
-  a.hessian = array_of(t, "sum_hessian", a.size);
-  if (!a.right || !a.feature || !a.condition || !a.default_left || !a.hessian) {
-    return invalid_argument("model JSON: bad tree arrays");
-  }
-  return a;
-}
 
 // A node as read from its tree: children are indices within the tree (-1 for
 // a leaf); expected starts as the leaf value and is filled in for splits.
@@ -72,19 +17,16 @@ struct TreeNode {
   double expected = 0;
 };
 
-Result<TreeNode> read_node(const TreeArrays& a, std::size_t i, std::size_t num_features) {
-  double l, r, f, c, d, h;
-  if (!number((*a.left)[i], &l) || !number((*a.right)[i], &r) || !number((*a.feature)[i], &f) ||
-      !number((*a.condition)[i], &c) || !number((*a.default_left)[i], &d) || !number((*a.hessian)[i], &h)) {
-    return invalid_argument("model JSON: non-numeric tree field");
-  }
+Result<TreeNode> read_node(const models::XgbTreeNode& x, std::size_t i, std::size_t tree_size,
+                           std::size_t num_features) {
+  const double l = x.left, r = x.right, f = x.feature, c = x.condition, d = x.default_left;
   TreeNode node;
-  node.cover = h;
+  node.cover = x.cover;
   if (l < 0) {
     node.expected = c;  // XGBoost keeps a leaf's value in split_conditions
     return node;
   }
-  const double n = double(a.size);
+  const double n = double(tree_size);
   // Children after parents (XGBoost's numbering) rules out cycles.
   if (!(l > double(i) && l < n && r > double(i) && r < n) || !(f >= 0 && f < double(num_features))) {
     return invalid_argument("model JSON: tree structure out of range");
@@ -111,13 +53,11 @@ void set_expected_values(std::vector<TreeNode>& tree) {
   }
 }
 
-Result<std::vector<TreeNode>> read_tree(const json::value& tree, std::size_t num_features) {
-  auto arrays = tree_arrays(tree);
-  if (!arrays) return arrays.status();
+Result<std::vector<TreeNode>> read_tree(const std::vector<models::XgbTreeNode>& tree, std::size_t num_features) {
   std::vector<TreeNode> nodes;
-  nodes.reserve(arrays->size);
-  for (std::size_t i = 0; i < arrays->size; ++i) {
-    auto node = read_node(*arrays, i, num_features);
+  nodes.reserve(tree.size());
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    auto node = read_node(tree[i], i, tree.size(), num_features);
     if (!node) return node.status();
     nodes.push_back(*node);
   }
@@ -128,15 +68,12 @@ Result<std::vector<TreeNode>> read_tree(const json::value& tree, std::size_t num
 }  // namespace
 
 Result<PathAttributor> PathAttributor::build(const std::string& model_json, std::size_t num_features) {
-  boost::system::error_code ec;
-  json::value root = json::parse(model_json, ec);
-  if (ec) return invalid_argument("model JSON: " + ec.message());
-  const json::value* trees = trees_of(root);
-  if (!trees || !trees->is_array()) return invalid_argument("model JSON: no trees");
+  auto trees = models::read_xgboost_trees(model_json);
+  if (!trees) return trees.status();
   PathAttributor pa;
   pa.num_features_ = num_features;
-  for (const json::value& tree_json : trees->get_array()) {
-    auto tree = read_tree(tree_json, num_features);
+  for (const std::vector<models::XgbTreeNode>& xgb_tree : *trees) {
+    auto tree = read_tree(xgb_tree, num_features);
     if (!tree) return tree.status();
     // All trees share nodes_, so a tree's child indices move by its offset.
     const std::int32_t offset = static_cast<std::int32_t>(pa.nodes_.size());
