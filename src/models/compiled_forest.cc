@@ -84,30 +84,27 @@ Status require_gbtree(const json::object& booster) {
   return Status::ok();
 }
 
+// Whether every element of `obj[key]` is the number 0 (true when there is no
+// such array: XGBoost leaves it out for the common case).
+bool all_zero(const json::object& obj, std::string_view key) {
+  const json::value* array = obj.if_contains(key);
+  if (array == nullptr || !array->is_array()) return true;
+  return std::all_of(array->get_array().begin(), array->get_array().end(),
+                     [](const json::value& v) { return v.is_number() && v.to_number<double>() == 0; });
+}
+
 // tree_info names each tree's output group; anything but group 0 means a
 // multi-output model, whose trees cannot be summed into one margin.
 Status require_single_output(const json::object& model) {
-  const json::value* tree_info = model.if_contains("tree_info");
-  if (tree_info == nullptr || !tree_info->is_array()) return Status::ok();
-  for (const json::value& group : tree_info->get_array()) {
-    if (!group.is_number() || group.to_number<double>() != 0) {
-      return failed_precondition("model JSON: multi-output trees do not compile");
-    }
-  }
-  return Status::ok();
+  if (all_zero(model, "tree_info")) return Status::ok();
+  return failed_precondition("model JSON: multi-output trees do not compile");
 }
 
 // Only numerical splits (type 0) are compiled; a categorical split tests set
 // membership, which the node layout cannot hold.
 Status require_numerical_splits(const json::object& tree) {
-  const json::value* types = tree.if_contains("split_type");
-  if (types == nullptr || !types->is_array()) return Status::ok();
-  for (const json::value& t : types->get_array()) {
-    if (!t.is_number() || t.to_number<double>() != 0) {
-      return failed_precondition("model JSON: categorical splits do not compile");
-    }
-  }
-  return Status::ok();
+  if (all_zero(tree, "split_type")) return Status::ok();
+  return failed_precondition("model JSON: categorical splits do not compile");
 }
 
 // One tree's parallel per-node arrays, all of the same length.

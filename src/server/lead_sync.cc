@@ -251,7 +251,7 @@ class LeadSync::HeldLease {
   ~HeldLease() {
     if (!lease_) return;
     const auto start = SteadyClock::now();
-    sync_.note_overruns(asked_at_, start, 1);
+    if (asked_at_) sync_.note_overruns(*asked_at_, start, 1);
     sync_.leases_->release(key_, lease_->token, update_);
     account(start);
   }
@@ -289,7 +289,8 @@ class LeadSync::HeldLease {
   LeadSync& sync_;
   const std::string& key_;
   std::optional<bus::Lease> lease_;
-  SteadyClock::time_point asked_at_ = SteadyClock::now();  // a batch's lease: its caller counts overruns
+  // When this lease was asked for; none for a batch's (its caller counts their overruns).
+  std::optional<SteadyClock::time_point> asked_at_;
   bus::LeaseUpdate update_;
   std::vector<std::string> done_so_far_;  // marks dropped by earlier events of a batch
 };
