@@ -234,7 +234,7 @@ Status DirectoryModelRegistry::reload() {
 }
 
 ModelReloadReport DirectoryModelRegistry::reload_tenant(std::string_view tenant_id) {
-  if (Status s = check_tenant_id(tenant_id); !s) return ModelReloadReport{s, {}, {}, false};
+  if (Status s = check_tenant_id(tenant_id); !s) return ModelReloadReport{s, {}, {}};
   return reload_models({std::string(tenant_id)}, false);
 }
 
@@ -285,7 +285,6 @@ ModelReloadReport DirectoryModelRegistry::reload_models(const std::vector<std::s
         break;
       case Outcome::kNewVersion:
         (r.tenant_id.empty() ? state_->shared : state_->tenants[r.tenant_id]) = std::move(r.found.model);
-        report.shared_changed = report.shared_changed || r.tenant_id.empty();
         report.reloaded.push_back(r.name);
         break;
     }

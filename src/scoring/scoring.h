@@ -78,10 +78,9 @@ struct ModelReloadReport {
   // (or none was serving).
   std::vector<std::string> reloaded;
   // Read and found at the version serving: kept as it was, nothing swapped.
+  // (With "leads" among `reloaded`, every tenant without its own model now
+  // scores with the new shared one.)
   std::vector<std::string> unchanged;
-  // "leads" is among `reloaded`: every tenant without its own model now
-  // scores with the new shared one.
-  bool shared_changed = false;
 };
 
 // Reads models from MODEL_DIR/leads (shared) and MODEL_DIR/tenants/T/leads.
