@@ -226,6 +226,21 @@ std::string PropertyRoutes::model_on_disk(const std::string& tenant_id, std::str
 }
 
 PropertyRoutes::RefreshReport PropertyRoutes::refresh(const std::string& tenant_id) {
+  RefreshReport report = refresh_own(tenant_id);
+  std::vector<std::pair<std::string, std::shared_ptr<TenantState>>> others;
+  {
+    std::lock_guard lock(tenants_mu_);
+    for (const auto& [id, st] : tenants_) {
+      if (id != tenant_id) others.emplace_back(id, st);
+    }
+  }
+  for (auto& [id, st] : others) {
+    if (holds_stale_shared_model(id, *st)) ++report.tenants_refreshed;
+  }
+  return report;
+}
+
+PropertyRoutes::RefreshReport PropertyRoutes::refresh_own(const std::string& tenant_id) {
   RefreshReport report;
   auto state = tenant(tenant_id);
   std::shared_ptr<const Inventory> held;
@@ -260,17 +275,6 @@ PropertyRoutes::RefreshReport PropertyRoutes::refresh(const std::string& tenant_
   }
   if (value_moved || !value.empty()) record(value_moved, name);
   if (rebuild) maybe_queue_listings_check(*state, tenant_id, true);
-
-  std::vector<std::pair<std::string, std::shared_ptr<TenantState>>> others;
-  {
-    std::lock_guard lock(tenants_mu_);
-    for (const auto& [id, st] : tenants_) {
-      if (id != tenant_id) others.emplace_back(id, st);
-    }
-  }
-  for (auto& [id, st] : others) {
-    if (holds_stale_shared_model(id, *st)) ++report.tenants_refreshed;
-  }
   return report;
 }
 

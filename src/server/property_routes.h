@@ -160,6 +160,9 @@ class PropertyRoutes {
   // The version of the tenant's `kind` model on disk ("" when none) and its
   // name under MODEL_DIR in *name ("kind" when shared, "tenants/T/kind").
   std::string model_on_disk(const std::string& tenant_id, std::string_view kind, std::string* name) const;
+  // refresh() for the asking tenant: its listings, match model and AVM
+  // (tenants_refreshed stays 0).
+  RefreshReport refresh_own(const std::string& tenant_id);
   // Whether a model the tenant holds falls back to a shared one that moved
   // on disk; a held AVM that did is dropped (it loads again on next use).
   bool holds_stale_shared_model(const std::string& tenant_id, TenantState& state);
