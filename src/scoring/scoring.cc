@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 
 #include "core/files.h"
+#include "core/tenant_id.h"
 #include "core/time.h"
 #include "scoring/lead_model.h"
 
@@ -178,11 +179,43 @@ std::string lead_model_version(const LeadModel& model) { return model.version; }
 // ---------------------------------------------------------------------------
 // Registry
 
+namespace {
+
+// One model directory as a reload found it, read without the registry's lock.
+struct ModelDirRead {
+  enum class Outcome { kAbsent, kFailed, kUnchanged, kNewVersion } outcome = Outcome::kAbsent;
+  std::shared_ptr<const LeadModel> model;  // kNewVersion only
+  std::string error;                       // kFailed only
+};
+
+ModelDirRead read_model_dir(const fs::path& dir, const std::shared_ptr<const LeadModel>& serving) {
+  using Outcome = ModelDirRead::Outcome;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return {};
+  auto loaded = load_lead_model(dir.string());
+  if (!loaded) return {Outcome::kFailed, nullptr, loaded.status().message()};
+  // The version names the training run: the same one is not swapped, so
+  // nothing that holds the serving model sees a change.
+  if (serving && serving->version == (*loaded)->version) return {Outcome::kUnchanged, nullptr, {}};
+  return {Outcome::kNewVersion, std::move(*loaded), {}};
+}
+
+Status kept_previous(const std::vector<std::string>& errors) {
+  if (errors.empty()) return Status::ok();
+  std::string message = "kept the previous model(s): ";
+  for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
+  return failed_precondition(message);
+}
+
+}  // namespace
+
 struct DirectoryModelRegistry::State {
+  std::mutex reload_mu;  // one reload at a time; held without `mu` while reading disk
   mutable std::mutex mu;
   std::shared_ptr<const LeadModel> shared;
   std::map<std::string, std::shared_ptr<const LeadModel>, std::less<>> tenants;
-  Status last_reload;
+  // Why a model directory ("leads", "tenants/T/leads") did not load.
+  std::map<std::string, std::string> load_errors;
 };
 
 DirectoryModelRegistry::DirectoryModelRegistry(std::string model_dir)
@@ -190,51 +223,81 @@ DirectoryModelRegistry::DirectoryModelRegistry(std::string model_dir)
 DirectoryModelRegistry::~DirectoryModelRegistry() = default;
 
 Status DirectoryModelRegistry::reload() {
-  std::vector<std::string> errors;
-  std::shared_ptr<const LeadModel> shared;
-  std::map<std::string, std::shared_ptr<const LeadModel>, std::less<>> tenants;
-  {
-    std::lock_guard lock(state_->mu);
-    shared = state_->shared;
-    tenants = state_->tenants;
-  }
+  std::vector<std::string> tenant_ids;
   std::error_code ec;
-  const fs::path root(model_dir_);
-  if (fs::is_directory(root / "leads", ec)) {
-    auto loaded = load_lead_model((root / "leads").string());
-    if (loaded) {
-      shared = std::move(*loaded);
-    } else {
-      errors.push_back(loaded.status().message());
+  for (const auto& entry : fs::directory_iterator(fs::path(model_dir_) / "tenants", ec)) {
+    // A directory no valid tenant id names serves no tenant.
+    const std::string name = entry.path().filename().string();
+    if (is_valid_tenant_id(name) && fs::is_directory(entry.path() / "leads", ec)) tenant_ids.push_back(name);
+  }
+  return reload_models(tenant_ids, true).status;
+}
+
+ModelReloadReport DirectoryModelRegistry::reload_tenant(std::string_view tenant_id) {
+  if (Status s = check_tenant_id(tenant_id); !s) return ModelReloadReport{s, {}, {}};
+  return reload_models({std::string(tenant_id)}, false);
+}
+
+ModelReloadReport DirectoryModelRegistry::reload_models(const std::vector<std::string>& tenant_ids,
+                                                        bool forget_errors) {
+  std::lock_guard reload_lock(state_->reload_mu);  // nothing else swaps until we are done
+  struct Read {
+    std::string name;
+    std::string tenant_id;  // "" for the shared model
+    ModelDirRead found;
+  };
+  std::vector<Read> reads;
+  {
+    std::shared_ptr<const LeadModel> serving;
+    {
+      std::lock_guard lock(state_->mu);
+      serving = state_->shared;
     }
+    reads.push_back({"leads", "", read_model_dir(fs::path(model_dir_) / "leads", serving)});
   }
-  if (fs::is_directory(root / "tenants", ec)) {
-    for (const auto& entry : fs::directory_iterator(root / "tenants", ec)) {
-      if (!fs::is_directory(entry.path() / "leads", ec)) continue;
-      auto loaded = load_lead_model((entry.path() / "leads").string());
-      if (loaded) {
-        tenants[entry.path().filename().string()] = std::move(*loaded);
-      } else {
-        errors.push_back(loaded.status().message());
-      }
+  for (const std::string& id : tenant_ids) {
+    auto dir = tenant_dir(model_dir_, id);
+    if (!dir) continue;  // callers pass valid ids
+    std::shared_ptr<const LeadModel> serving;
+    {
+      std::lock_guard lock(state_->mu);
+      auto it = state_->tenants.find(id);
+      if (it != state_->tenants.end()) serving = it->second;
     }
+    reads.push_back({"tenants/" + id + "/leads", id, read_model_dir(fs::path(*dir) / "leads", serving)});
   }
-  Status outcome;
-  if (!errors.empty()) {
-    std::string message = "kept the previous model(s): ";
-    for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
-    outcome = failed_precondition(message);
-  }
+  using Outcome = ModelDirRead::Outcome;
+  ModelReloadReport report;
+  std::vector<std::string> errors;
   std::lock_guard lock(state_->mu);
-  state_->shared = std::move(shared);
-  state_->tenants = std::move(tenants);
-  state_->last_reload = outcome;
-  return outcome;
+  if (forget_errors) state_->load_errors.clear();
+  for (Read& r : reads) {
+    state_->load_errors.erase(r.name);
+    switch (r.found.outcome) {
+      case Outcome::kAbsent:
+        break;
+      case Outcome::kFailed:
+        state_->load_errors[r.name] = r.found.error;
+        errors.push_back(std::move(r.found.error));
+        break;
+      case Outcome::kUnchanged:
+        report.unchanged.push_back(r.name);
+        break;
+      case Outcome::kNewVersion:
+        (r.tenant_id.empty() ? state_->shared : state_->tenants[r.tenant_id]) = std::move(r.found.model);
+        report.reloaded.push_back(r.name);
+        break;
+    }
+  }
+  report.status = kept_previous(errors);
+  return report;
 }
 
 Status DirectoryModelRegistry::last_reload() const {
+  std::vector<std::string> errors;
   std::lock_guard lock(state_->mu);
-  return state_->last_reload;
+  for (const auto& [name, error] : state_->load_errors) errors.push_back(error);
+  return kept_previous(errors);
 }
 
 std::shared_ptr<const LeadModel> DirectoryModelRegistry::lead_model(std::string_view tenant_id) const {

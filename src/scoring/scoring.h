@@ -68,18 +68,40 @@ class ModelRegistry {
   virtual std::shared_ptr<const LeadModel> lead_model(std::string_view tenant_id) const = 0;
 };
 
+// What a reload read. Model directories are named as under MODEL_DIR:
+// "leads" (the shared model) and "tenants/T/leads" (tenant T's own).
+struct ModelReloadReport {
+  // OK, or FailedPrecondition naming each model read here that did not load
+  // (its previous version, if any, stays in service).
+  Status status;
+  // Swapped: the model on disk has another version than the one serving
+  // (or none was serving).
+  std::vector<std::string> reloaded;
+  // Read and found at the version serving: kept as it was, nothing swapped.
+  // (With "leads" among `reloaded`, every tenant without its own model now
+  // scores with the new shared one.)
+  std::vector<std::string> unchanged;
+};
+
 // Reads models from MODEL_DIR/leads (shared) and MODEL_DIR/tenants/T/leads.
+// A model is swapped only when the one on disk has another version than the
+// one serving; a directory that is absent keeps what serves (no models:
+// fallback). Reloads run one at a time; lookups never wait for a load.
 class DirectoryModelRegistry final : public ModelRegistry {
  public:
   explicit DirectoryModelRegistry(std::string model_dir);
   ~DirectoryModelRegistry() override;
-  // (Re)loads every model under the directory. A model that fails to load is
-  // reported in the returned status and the previous one (if any) stays in
-  // service; an absent directory is not an error (no models: fallback).
+  // (Re)loads every model under the directory (start-up). A model that fails
+  // to load is reported in the returned status and the previous one (if any)
+  // stays in service; an absent directory is not an error.
   Status reload();
+  // A tenant admin's reload: rereads only the shared model and `tenant_id`'s
+  // own, never another tenant's. InvalidArgument for an invalid tenant id.
+  ModelReloadReport reload_tenant(std::string_view tenant_id);
   std::shared_ptr<const LeadModel> lead_model(std::string_view tenant_id) const override;
-  // What the latest reload() returned (OK before the first): a model on
-  // disk that does not load stays named here until a reload loads it.
+  // The models on disk that did not load when a reload last read them (OK
+  // when none): each stays named here until a reload reads its directory
+  // again and loads it (or finds it gone); reload() starts afresh.
   Status last_reload() const;
   // Version of the shared model, "" when none.
   std::string shared_version() const;
@@ -88,6 +110,9 @@ class DirectoryModelRegistry final : public ModelRegistry {
 
  private:
   struct State;
+  // Reads the shared model and each listed tenant's own; `forget_errors`
+  // drops the load errors of directories not read (a full reload).
+  ModelReloadReport reload_models(const std::vector<std::string>& tenant_ids, bool forget_errors);
   std::string model_dir_;
   std::unique_ptr<State> state_;
 };

@@ -982,6 +982,70 @@ void edit_metadata(const std::string& dir, const std::function<void(boost::json:
   out << boost::json::serialize(meta);
 }
 
+// A tenant admin's reload reads the shared model and the tenant's own, never
+// another tenant's; a model is swapped only when its version moved, so a
+// reload that finds nothing new leaves every served model in place.
+TEST_F(LeadScoringTest, TenantReloadReadsSharedAndOwnModelsAndSwapsOnlyNewVersions) {
+  const std::string root = *dir_ + "_tenant_reload";
+  fs::remove_all(root);
+  fs::create_directories(root + "/tenants/a");
+  fs::create_directories(root + "/tenants/b");
+  fs::copy(model_dir(), root + "/leads", fs::copy_options::recursive);
+  fs::copy(model_dir(), root + "/tenants/a/leads", fs::copy_options::recursive);
+  fs::copy(model_dir(), root + "/tenants/b/leads", fs::copy_options::recursive);
+  edit_metadata(root + "/tenants/b/leads", [](boost::json::object& m) { m["version"] = "leads-b1"; });
+  DirectoryModelRegistry registry(root);
+  ASSERT_TRUE(registry.reload().is_ok());
+  const auto shared = registry.lead_model("c");
+  const auto own_a = registry.lead_model("a");
+  const auto own_b = registry.lead_model("b");
+  ASSERT_NE(own_b, nullptr);
+  EXPECT_NE(own_b, shared);
+
+  auto same = registry.reload_tenant("a");
+  ASSERT_TRUE(same.status.is_ok()) << same.status.to_string();
+  EXPECT_TRUE(same.reloaded.empty());
+  EXPECT_EQ(same.unchanged, (std::vector<std::string>{"leads", "tenants/a/leads"}));
+  EXPECT_EQ(registry.lead_model("a"), own_a);
+  EXPECT_EQ(registry.lead_model("c"), shared);
+
+  // Tenant b's model is broken on disk: a's reload never reads it.
+  {
+    std::ofstream out(root + "/tenants/b/leads/model.json", std::ios::trunc);
+    out << "{not json";
+  }
+  edit_metadata(root + "/leads", [](boost::json::object& m) { m["version"] = "leads-shared2"; });
+  auto moved = registry.reload_tenant("a");
+  ASSERT_TRUE(moved.status.is_ok()) << moved.status.to_string();
+  EXPECT_EQ(moved.reloaded, std::vector<std::string>{"leads"});
+  EXPECT_EQ(moved.unchanged, std::vector<std::string>{"tenants/a/leads"});
+  EXPECT_EQ(registry.shared_version(), "leads-shared2");
+  EXPECT_NE(registry.lead_model("c"), shared);
+  EXPECT_EQ(registry.lead_model("a"), own_a);
+  EXPECT_EQ(registry.lead_model("b"), own_b);
+  EXPECT_TRUE(registry.last_reload().is_ok());
+
+  // b's own reload finds it broken: b keeps its model, and the error stays
+  // named (readiness) through a's later reloads until b's loads.
+  auto broken = registry.reload_tenant("b");
+  EXPECT_EQ(broken.status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(broken.status.message().find("tenants/b/leads"), std::string::npos) << broken.status.message();
+  EXPECT_EQ(registry.lead_model("b"), own_b);
+  EXPECT_TRUE(registry.reload_tenant("a").status.is_ok());
+  EXPECT_FALSE(registry.last_reload().is_ok());
+  fs::copy(model_dir() + "/model.json", root + "/tenants/b/leads/model.json", fs::copy_options::overwrite_existing);
+  auto fixed = registry.reload_tenant("b");
+  ASSERT_TRUE(fixed.status.is_ok()) << fixed.status.to_string();
+  // Same version leads-b1 as the one serving: kept, nothing swapped.
+  EXPECT_EQ(fixed.unchanged, (std::vector<std::string>{"leads", "tenants/b/leads"}));
+  EXPECT_TRUE(fixed.reloaded.empty());
+  EXPECT_EQ(registry.lead_model("b"), own_b);
+  EXPECT_TRUE(registry.last_reload().is_ok());
+
+  EXPECT_EQ(registry.reload_tenant("../b").status.code(), StatusCode::kInvalidArgument);
+  fs::remove_all(root);
+}
+
 TEST_F(LeadScoringTest, WithoutAYearOfHistoryTheLevelIsLeftAlone) {
   // 300 days of history: no cohorts a year before the latest ones, so no
   // seasonal reference and no level shift; the served probability is the

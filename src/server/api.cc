@@ -1531,20 +1531,35 @@ ApiResponse Api::get_agent_track_record(const TokenClaims& claims, std::string_v
   return json_response(200, json_text(o), kRoute);
 }
 
+// A tenant admin acts on what is theirs: the shared lead model and the
+// tenant's own are reread, the tenant's catalog and property models checked;
+// another tenant is touched only when a shared model it falls back to moved.
+// This instance only: reloads do not travel over the bus.
 ApiResponse Api::admin_reload(const TokenClaims& claims) {
   if (claims.role != Role::kAdmin) return error_response(permission_denied("admin role required"), Route::kAdminReload);
-  Status s = deps_.registry.reload();
-  property_->reload();  // listings and property models load again on next use
-  if (!s) {
+  scoring::ModelReloadReport models = deps_.registry.reload_tenant(claims.tenant_id);
+  const PropertyRoutes::RefreshReport property = property_->refresh(claims.tenant_id);
+  if (!models.status) {
+    const Status& s = models.status;
     // A bad model on disk is the operator's input, not a server bug.
     const bool bad_model = s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kFailedPrecondition ||
                            s.code() == StatusCode::kNotFound;
     return error_response(bad_model ? failed_precondition(s.message()) : s, Route::kAdminReload);
   }
+  const auto names = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    json::array out;
+    for (const auto* list : {&a, &b}) {
+      for (const std::string& n : *list) out.emplace_back(n);
+    }
+    return out;
+  };
   const std::string version = deps_.registry.shared_version();
   json::object o;
   o["status"] = "reloaded";
   o["model_version"] = version.empty() ? "fallback" : version;
+  o["reloaded"] = names(models.reloaded, property.reloaded);
+  o["unchanged"] = names(models.unchanged, property.unchanged);
+  o["tenants_refreshed"] = property.tenants_refreshed;
   return json_response(200, json_text(o), Route::kAdminReload);
 }
 

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
@@ -213,14 +214,87 @@ std::shared_ptr<PropertyRoutes::TenantState> PropertyRoutes::tenant(const std::s
   return slot;
 }
 
-void PropertyRoutes::reload() {
+std::string PropertyRoutes::model_on_disk(const std::string& tenant_id, std::string_view kind,
+                                          std::string* name) const {
+  const std::string shared = (std::filesystem::path(model_dir_) / std::string(kind)).string();
+  auto dir = model_dir_.empty() ? Result<std::string>(shared) : property::tenant_model_dir(model_dir_, tenant_id, kind);
+  if (!dir) dir = shared;  // an id the path builder refuses never gets a directory of its own
+  *name = *dir == shared ? std::string(kind) : "tenants/" + tenant_id + "/" + std::string(kind);
+  if (model_dir_.empty()) return {};
+  auto version = property::model_dir_version(*dir, kind);
+  return version ? *version : std::string();
+}
+
+PropertyRoutes::RefreshReport PropertyRoutes::refresh(const std::string& tenant_id) {
+  RefreshReport report = refresh_own(tenant_id);
+  std::vector<std::pair<std::string, std::shared_ptr<TenantState>>> others;
   {
     std::lock_guard lock(tenants_mu_);
-    tenants_.clear();
+    for (const auto& [id, st] : tenants_) {
+      if (id != tenant_id) others.emplace_back(id, st);
+    }
   }
-  Job preload;
-  preload.preload_all = true;
-  (void)enqueue(std::move(preload));  // when dropped, requests queue their own loads
+  for (auto& [id, st] : others) {
+    if (holds_stale_shared_model(id, *st)) ++report.tenants_refreshed;
+  }
+  return report;
+}
+
+PropertyRoutes::RefreshReport PropertyRoutes::refresh_own(const std::string& tenant_id) {
+  RefreshReport report;
+  auto state = tenant(tenant_id);
+  std::shared_ptr<const Inventory> held;
+  std::optional<std::int64_t> held_listings;  // none: no catalog loaded yet
+  {
+    std::lock_guard lock(state->mu);
+    held = state->inventory;
+    if (held) held_listings = held->listings_version;
+    else if (state->no_listings) held_listings = state->no_listings_version;
+  }
+  const auto record = [&report](bool moved, std::string name) {
+    (moved ? report.reloaded : report.unchanged).push_back(std::move(name));
+  };
+  bool rebuild = false;
+  if (auto version = store_.listings_version(tenant_id)) {  // the store down: the next check retries
+    // None loaded yet is not a swap: the catalog's first load is queued.
+    const bool moved = held_listings && *held_listings != *version;
+    record(moved, "listings");
+    rebuild = moved || !held_listings;
+  }
+  std::string name;
+  const std::string match = model_on_disk(tenant_id, "match", &name);
+  const bool match_moved = held && held->model_version != (match.empty() ? "content" : match);
+  if (match_moved || !match.empty()) record(match_moved, name);
+  rebuild = rebuild || match_moved;
+  const std::string value = model_on_disk(tenant_id, "value", &name);
+  bool value_moved = false;
+  {
+    std::lock_guard lock(state->mu);
+    value_moved = state->avm && state->avm_version != value;
+    if (value_moved) state->avm.reset();  // the next valuation loads what is on disk
+  }
+  if (value_moved || !value.empty()) record(value_moved, name);
+  if (rebuild) maybe_queue_listings_check(*state, tenant_id, true);
+  return report;
+}
+
+bool PropertyRoutes::holds_stale_shared_model(const std::string& tenant_id, TenantState& state) {
+  std::string name;
+  const std::string match = model_on_disk(tenant_id, "match", &name);
+  const bool shared_match = name == "match";
+  const std::string value = model_on_disk(tenant_id, "value", &name);
+  const bool shared_value = name == "value";
+  bool match_moved = false;
+  bool value_moved = false;
+  {
+    std::lock_guard lock(state.mu);
+    match_moved = shared_match && state.inventory && state.inventory->model_version != (match.empty() ? "content" : match);
+    value_moved = shared_value && state.avm && state.avm_version != value;
+    if (value_moved) state.avm.reset();  // the next valuation loads what is on disk
+  }
+  // The catalog is kept: the worker attaches the new matcher to it.
+  if (match_moved) maybe_queue_listings_check(state, tenant_id, true);
+  return match_moved || value_moved;
 }
 
 void PropertyRoutes::preload_all() {

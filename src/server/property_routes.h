@@ -8,7 +8,7 @@
 // MODEL_DIR/tenants/T/match or MODEL_DIR/match (content scorer when none),
 // the AVM from .../value (loaded on first use). Catalogs and match models are
 // never loaded on a request (io) thread: the matching worker preloads every
-// stored tenant's catalog at construction and after reload(); until a
+// stored tenant's catalog at construction; until a
 // tenant's catalog is installed its match routes answer 503 with
 // Retry-After: 1 and {"error":"listings are loading"} (a request for a tenant
 // the worker has not seen queues its load). A match model retrained into its
@@ -86,10 +86,23 @@ class PropertyRoutes {
   void on_event(const Event& event);
   // A contact's stated criteria may have changed (PUT /api/contacts).
   void on_contact_changed(const std::string& tenant_id, const std::string& contact_id);
-  // Forgets loaded listings, models and buyer states and queues the preload
-  // of every stored tenant's catalog again (match routes answer 503 until
-  // a tenant's is back).
-  void reload();
+  // What refresh() found. Names are model directories as under MODEL_DIR
+  // ("match", "tenants/T/value": the one serving the tenant) and "listings"
+  // (the tenant's catalog against the store's listings version).
+  struct RefreshReport {
+    std::vector<std::string> reloaded;   // differs from what this instance holds: being replaced
+    std::vector<std::string> unchanged;  // the version held (or none held yet): nothing swapped
+    // Other tenants whose match model or AVM falls back to a shared model
+    // that now has another version on disk than the one they hold.
+    std::size_t tenants_refreshed = 0;
+  };
+  // A tenant admin's reload. Nothing is dropped: the tenant's catalog is
+  // rebuilt on the worker when the store's listings moved, its matcher when
+  // its match model's version moved, while requests keep the old one; a
+  // moved AVM loads on its next use. Another tenant is touched only when a
+  // shared model it falls back to moved (the same rebuilds, queued now).
+  // Any thread; reads the store's listings version and stats model files.
+  RefreshReport refresh(const std::string& tenant_id);
   // Processes what is queued, then stops the worker. Idempotent.
   void stop();
 
@@ -144,6 +157,15 @@ class PropertyRoutes {
   void check_listings(const std::string& tenant_id);
   // On the worker: check_listings for every tenant the store lists.
   void preload_all();
+  // The version of the tenant's `kind` model on disk ("" when none) and its
+  // name under MODEL_DIR in *name ("kind" when shared, "tenants/T/kind").
+  std::string model_on_disk(const std::string& tenant_id, std::string_view kind, std::string* name) const;
+  // refresh() for the asking tenant: its listings, match model and AVM
+  // (tenants_refreshed stays 0).
+  RefreshReport refresh_own(const std::string& tenant_id);
+  // Whether a model the tenant holds falls back to a shared one that moved
+  // on disk; a held AVM that did is dropped (it loads again on next use).
+  bool holds_stale_shared_model(const std::string& tenant_id, TenantState& state);
   // False (and dropped) when stopping or the queue is full.
   bool enqueue(Job job);
   // A buyer's preferences from the stored contact and events; events after

@@ -230,25 +230,138 @@ TEST_F(PropertyRoutesTest, FirstMatchRequestIsAnsweredWhileTheCatalogLoads) {
   EXPECT_EQ(match_ids(lead).size(), 4u);
 }
 
-// A reload forgets the catalogs and the worker preloads them again; match
-// routes answer 503 or matches meanwhile, never block, and serve again after.
-TEST_F(PropertyRoutesTest, ReloadPreloadsTheCatalogsAgain) {
-  import_listings("tenant-a");
-  add_buyer("tenant-a", "buyer-1", 200000);
-  start_with_models();
-  wait_for_listings("tenant-a");
-  const std::string a = token("tenant-a");
-  ASSERT_EQ(http_->get("/api/leads/buyer-1/matches?k=3", a).status, 200);
-  ASSERT_EQ(http_->post("/api/admin/reload", "", token("tenant-a", Role::kAdmin)).status, 200);
-  auto during = http_->get("/api/leads/buyer-1/matches?k=3", a);
-  EXPECT_TRUE(during.status == 200 || during.status == 503) << during.status << " " << during.body;
-  if (during.status == 503) {
-    EXPECT_EQ(error_of(during), "listings are loading");
+// A list of names in a reload answer.
+std::vector<std::string> names_in(boost::json::object& o, const char* field) {
+  std::vector<std::string> out;
+  if (!o.contains(field) || !o[field].is_array()) {
+    ADD_FAILURE() << field << " is not a list: " << json::serialize(o);
+    return out;
   }
-  wait_for_listings("tenant-a");
-  auto after = http_->get("/api/leads/buyer-1/matches?k=3", a);
-  ASSERT_EQ(after.status, 200) << after.body;
-  EXPECT_EQ(match_ids(after).size(), 3u);
+  for (const auto& v : o[field].as_array()) out.emplace_back(v.as_string());
+  return out;
+}
+
+using Names = std::vector<std::string>;
+
+class PropertyReloadTest : public PropertyRoutesTest {
+ protected:
+  // Two tenants with listings and a buyer each, their catalogs loaded.
+  void start_two_tenants() {
+    for (const char* t : {"tenant-a", "tenant-b"}) {
+      import_listings(t);
+      add_buyer(t, "buyer-1", 200000);
+    }
+    start_with_models();
+    wait_for_listings("tenant-a");
+    wait_for_listings("tenant-b");
+  }
+
+  // A match model file under MODEL_DIR/`dir`: its version is its mtime; one
+  // that does not parse leaves the content scorer ranking under that version.
+  void write_match_model(const std::string& dir) {
+    std::filesystem::create_directories(model_dir_ / dir);
+    std::ofstream(model_dir_ / dir / "model.json") << "{}";
+  }
+
+  // A retrain: the model file's mtime moves (versions have 1 s resolution).
+  std::string retrain(const std::string& dir, std::string_view kind) {
+    const auto file = model_dir_ / dir / "model.json";
+    std::filesystem::last_write_time(file, std::filesystem::last_write_time(file) + std::chrono::seconds(5));
+    return *property::model_dir_version((model_dir_ / dir).string(), kind);
+  }
+
+  // The tenant admin's reload answer (200 expected).
+  boost::json::object reload(const std::string& tenant) {
+    auto r = http_->post("/api/admin/reload", "", token(tenant, Role::kAdmin));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return as_object(r);
+  }
+
+  // The match model a tenant's criteria matches are ranked under.
+  std::string match_model_of(const std::string& tenant) {
+    auto r = http_->post("/api/properties/match", R"({"budget":200000,"k":3})", token(tenant));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return std::string(as_object(r)["model"].as_string());
+  }
+
+  // Waits (up to 10 s) until the tenant's matches rank under `version`.
+  void wait_for_match_model(const std::string& tenant, const std::string& version) {
+    for (int i = 0; i < 400 && match_model_of(tenant) != version; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    EXPECT_EQ(match_model_of(tenant), version);
+  }
+};
+
+// Nothing on disk or in the store moved: the reload swaps nothing, says so,
+// and both tenants' catalogs keep serving (never "listings are loading").
+TEST_F(PropertyReloadTest, AReloadThatFindsNothingNewSwapsNothing) {
+  write_match_model("match");
+  start_two_tenants();
+  auto o = reload("tenant-a");
+  EXPECT_EQ(o["status"].as_string(), "reloaded");
+  EXPECT_EQ(o["model_version"].as_string(), "fallback");
+  EXPECT_EQ(names_in(o, "reloaded"), Names{});
+  EXPECT_EQ(names_in(o, "unchanged"), (Names{"listings", "match"}));
+  EXPECT_EQ(o["tenants_refreshed"].as_int64(), 0);
+  for (const char* t : {"tenant-a", "tenant-b"}) {
+    auto r = http_->get("/api/leads/buyer-1/matches?k=3", token(t));
+    ASSERT_EQ(r.status, 200) << t << ": " << r.body;
+    EXPECT_EQ(match_ids(r).size(), 3u);
+  }
+}
+
+// Tenant b ranks with its own match model: a's reload, which finds the
+// shared model retrained, rebuilds a's matcher and leaves b alone.
+TEST_F(PropertyReloadTest, ATenantsReloadLeavesATenantOnItsOwnModelsAlone) {
+  write_match_model("match");
+  write_match_model("tenants/tenant-b/match");
+  start_two_tenants();
+  const std::string own_b = match_model_of("tenant-b");
+  ASSERT_EQ(own_b.substr(0, 6), "match@");
+  const std::string shared = retrain("match", "match");
+  auto o = reload("tenant-a");
+  EXPECT_EQ(names_in(o, "reloaded"), Names{"match"});
+  EXPECT_EQ(names_in(o, "unchanged"), Names{"listings"});
+  EXPECT_EQ(o["tenants_refreshed"].as_int64(), 0);
+  wait_for_match_model("tenant-a", shared);
+  EXPECT_EQ(match_model_of("tenant-b"), own_b);
+
+  // b's own reload names b's directory, found unchanged.
+  auto b = reload("tenant-b");
+  EXPECT_EQ(names_in(b, "reloaded"), Names{});
+  EXPECT_EQ(names_in(b, "unchanged"), (Names{"listings", "tenants/tenant-b/match"}));
+}
+
+// Tenant b falls back to the shared match model and AVM: when either is
+// retrained, a's reload refreshes b too (and counts it once).
+TEST_F(PropertyReloadTest, AChangedSharedModelRefreshesTheTenantsUsingIt) {
+  write_match_model("match");
+  train_value_model();
+  start_two_tenants();
+  const std::string body = R"({"attributes":{"Neighborhood":"Northridge","Bedroom_AbvGr":3,"Gr_Liv_Area":2100,"Year_Built":"1990"}})";
+  auto valued = http_->post("/api/properties/value", body, token("tenant-b"));  // b now holds the AVM
+  ASSERT_EQ(valued.status, 200) << valued.body;
+
+  const std::string match = retrain("match", "match");
+  auto o = reload("tenant-a");
+  EXPECT_EQ(names_in(o, "reloaded"), Names{"match"});
+  EXPECT_EQ(names_in(o, "unchanged"), (Names{"listings", "value"}));  // a holds no AVM yet
+  EXPECT_EQ(o["tenants_refreshed"].as_int64(), 1);
+  wait_for_match_model("tenant-b", match);
+
+  const std::string value = retrain("value", "value");
+  auto again = reload("tenant-a");
+  EXPECT_EQ(names_in(again, "reloaded"), Names{});
+  EXPECT_EQ(again["tenants_refreshed"].as_int64(), 1);
+  auto revalued = http_->post("/api/properties/value", body, token("tenant-b"));
+  ASSERT_EQ(revalued.status, 200) << revalued.body;
+  EXPECT_EQ(as_object(revalued)["model"].as_string(), value);
+
+  // Nothing moved since: nobody is refreshed.
+  auto still = reload("tenant-a");
+  EXPECT_EQ(names_in(still, "reloaded"), Names{});
+  EXPECT_EQ(still["tenants_refreshed"].as_int64(), 0);
 }
 
 TEST_F(PropertyRoutesTest, TenantWithoutListingsGetsAClear404) {

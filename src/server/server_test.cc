@@ -976,7 +976,12 @@ TEST_F(ServerTest, AdminReloadNeedsAdminRole) {
   EXPECT_EQ(agent.status, 403);
   auto admin = http_->post("/api/admin/reload", "", token("tenant-a", Role::kAdmin));
   ASSERT_EQ(admin.status, 200) << admin.body;
-  EXPECT_EQ(as_object(admin)["model_version"].as_string(), "fallback");
+  auto o = as_object(admin);
+  EXPECT_EQ(o["model_version"].as_string(), "fallback");
+  // No models, no catalog loaded yet: nothing to swap.
+  EXPECT_EQ(json::serialize(o["reloaded"]), "[]");
+  EXPECT_EQ(json::serialize(o["unchanged"]), R"(["listings"])");
+  EXPECT_EQ(o["tenants_refreshed"].as_int64(), 0);
 }
 
 // A model on disk this build will not load (here: one an older reai wrote,
