@@ -136,9 +136,16 @@ TEST(CliBinaryTest, ImportListingsValuesDedupesAndRevaluesChanges) {
   auto train = run_reai({"value", "train", "--data", listings, "--target", "Sale_Price", "--out", models + "/value",
                          "--budget", "0", "--threads", "1"});
   ASSERT_EQ(train.exit_code, 0) << train.output;
+  // The fixture's latest sale: Year_Sold 2010, Mo_Sold 7.
+  EXPECT_NE(train.output.find("reai value train: market as of 2010-07 (the latest training sale)"), std::string::npos)
+      << train.output;
   auto valued = run_reai(args);
   ASSERT_EQ(valued.exit_code, 0) << valued.output;
   EXPECT_NE(valued.output.find("0 new, 200 updated, 0 unchanged; valued"), std::string::npos) << valued.output;
+  EXPECT_NE(valued.output.find("reai import listings: 0 of 200 rows have attributes outside the training range"),
+            std::string::npos)
+      << valued.output;
+  EXPECT_NE(valued.output.find("reai import listings: market as of 2010-07"), std::string::npos) << valued.output;
 
   // One listing's price changes: only it is rewritten (and revalued).
   std::vector<std::string> header;
@@ -198,10 +205,33 @@ TEST(CliBinaryTest, ValuePredictCountsRowsOutsideTheTrainingRange) {
   EXPECT_NE(predict.output.find("reai value predict: 2 of 3 rows have attributes outside the training range"),
             std::string::npos)
       << predict.output;
+  EXPECT_NE(predict.output.find("reai value predict: market as of "), std::string::npos) << predict.output;
   const auto out = read_lines(dir + "/out.csv");
   ASSERT_EQ(out.size(), 4u);
   EXPECT_EQ(out[0], "row,predicted,lower80,upper80,lower90,upper90");
   EXPECT_EQ(out[3].substr(0, 2), "3,");
+
+  // `reai price` counts the same on stderr for its one listing.
+  auto listing_json = [&](const std::string& line) {
+    std::vector<std::string> names, cells;
+    std::stringstream hs(lines[0]), cs(line);
+    for (std::string c; std::getline(hs, c, ',');) names.push_back(c);
+    for (std::string c; std::getline(cs, c, ',');) cells.push_back(c);
+    std::string json = "{";
+    for (std::size_t i = 0; i < names.size() && i < cells.size(); ++i) {
+      if (names[i] == "price") continue;
+      json += (json.size() > 1 ? ",\"" : "\"") + names[i] + "\":\"" + cells[i] + "\"";
+    }
+    return json + "}";
+  };
+  for (const auto& [line, count] : {std::pair{lines[1], "0 of 1"}, std::pair{with_cell(lines[2], 5, "40000"), "1 of 1"}}) {
+    const std::string listing = write_file(dir, "listing.json", listing_json(line));
+    auto price = run_reai({"price", "--model", dir + "/model", "--listing", listing});
+    ASSERT_EQ(price.exit_code, 0) << price.output;
+    EXPECT_NE(price.output.find(std::string("reai price: ") + count + " rows have attributes outside the training range"),
+              std::string::npos)
+        << price.output;
+  }
 }
 
 TEST(CliBinaryTest, ImportListingsReportsBadRowsWithFileAndLine) {

@@ -14,6 +14,7 @@
 
 #include "analytics/analytics.h"
 #include "cli/cli.h"
+#include "cli/valuation_report.h"
 #include "core/csv.h"
 
 namespace reai::cli {
@@ -193,6 +194,8 @@ int run_price(const PriceArgs& args) {
   if (!model) return report_failure(model.status());
   auto values = model->predict(*listing);
   if (!values) return report_failure(values.status());
+  report_outside_training_range("reai price", *model, *values);
+  report_market_as_of("reai price", *model);
   std::vector<analytics::Comparable> comparables;
   if (!args.sales.empty()) {
     auto sales = property::read_sales_csv(args.sales);

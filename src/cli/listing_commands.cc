@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "cli/cli.h"
+#include "cli/valuation_report.h"
 #include "core/time.h"
 #include "property/inventory.h"
 #include "property/matching.h"
@@ -96,7 +97,7 @@ ListingRows read_listing_rows(const ImportListingsArgs& args, const property::Sa
       continue;
     }
     store::ListingRecord rec{args.tenant, id, *price, property::attributes_json(table.header, cells, skip), "", now};
-    if (avm.model) rec.valuation_json = property::valuation_json(values[r], *price, avm.version);
+    if (avm.model) rec.valuation_json = property::valuation_json(values[r], *price, avm.version, *avm.model, table, r);
     out.rows.push_back(std::move(rec));
   }
   return out;
@@ -148,6 +149,10 @@ int run_import_listings(const ImportListingsArgs& args) {
   if (!avm) return report_failure(avm.status());
   auto values = value_rows(args, *table, &*avm);
   if (!values) return report_failure(values.status());
+  if (avm->model) {
+    report_outside_training_range("reai import listings", *avm->model, *values);
+    report_market_as_of("reai import listings", *avm->model);
+  }
 
   // A bad row stops the import (store untouched) unless --skip-bad.
   const UnixSeconds now = SystemClock().now();

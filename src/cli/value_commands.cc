@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "cli/valuation_report.h"
 #include "property/property.h"
 
 namespace reai::cli {
@@ -48,22 +49,8 @@ int run_train(const ValueArgs& args) {
               "%zu features, %d rounds, %s, inner-CV RMSLE %.4f\n",
               args.out.c_str(), summary.seconds, summary.rows, summary.skipped_rows, summary.columns, summary.features,
               summary.rounds, summary.params.c_str(), summary.oof_rmsle);
+  report_market_as_of("reai value train", *model);
   return kExitOk;
-}
-
-// One stderr line: how many rows the trees valued beyond what they saw (the
-// output CSV keeps its columns, EVALUATION.md).
-void report_outside_training_range(const property::ValuationModel& model,
-                                   const std::vector<property::Valuation>& values) {
-  if (!model.has_training_ranges()) {
-    std::cerr << "reai value predict: the model keeps no training ranges (saved by an older reai; retrain it): "
-                 "rows outside them are not counted\n";
-    return;
-  }
-  std::size_t outside = 0;
-  for (const auto& v : values) outside += v.outside_range > 0;
-  std::cerr << "reai value predict: " << outside << " of " << values.size()
-            << " rows have attributes outside the training range (their values are extrapolations)\n";
 }
 
 int run_predict(const ValueArgs& args) {
@@ -90,7 +77,8 @@ int run_predict(const ValueArgs& args) {
   out.close();
   if (!out) return report_failure(internal_error("failed writing " + args.out));
   std::cerr << "reai value predict: wrote " << values->size() << " values to " << args.out << "\n";
-  report_outside_training_range(*model, *values);
+  report_outside_training_range("reai value predict", *model, *values);
+  report_market_as_of("reai value predict", *model);
   return kExitOk;
 }
 

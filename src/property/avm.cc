@@ -430,6 +430,113 @@ std::string describe_model(const Candidate& chosen, double lambda, bool kriged, 
   return describe(chosen) + blend_text;
 }
 
+// The index of column `name` in `header`, or header.size().
+std::size_t cell_index(const std::vector<std::string>& header, const std::string& name) {
+  return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+}
+
+// The latest sale date of date column `cell` in `table`: "2015-05-27".
+std::string latest_sale_date(const SalesTable& table, std::size_t cell) {
+  int best[3] = {0, 0, 0};
+  for (const auto& row : table.rows) {
+    int date[3];
+    if (!parse_calendar_date(row[cell], &date[0], &date[1], &date[2])) continue;
+    if (std::lexicographical_compare(best, best + 3, date, date + 3)) std::copy_n(date, 3, best);
+  }
+  if (best[0] == 0) return {};
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02d", best[0], best[1], best[2]);
+  return text;
+}
+
+// The latest month (1..12) of `month_cell` among the rows of `table` whose
+// `year_cell` is `year`; 0 when none has one.
+int latest_month_of(const SalesTable& table, std::size_t year_cell, std::size_t month_cell, double year) {
+  int latest = 0;
+  for (const auto& row : table.rows) {
+    if (parse_number_cell(row[year_cell]) != year) continue;
+    const double month = parse_number_cell(row[month_cell]);
+    if (month >= 1 && month <= 12 && month == std::floor(month)) latest = std::max(latest, static_cast<int>(month));
+  }
+  return latest;
+}
+
+// The latest sale year of numeric column `year_cell`: "2010", or "2010-07"
+// with the latest month of that year from `month_cell` (header.size(): none).
+std::string latest_sale_year(const SalesTable& table, std::size_t year_cell, std::size_t month_cell) {
+  double year = -std::numeric_limits<double>::infinity();
+  for (const auto& row : table.rows) {
+    const double v = parse_number_cell(row[year_cell]);
+    if (!std::isnan(v)) year = std::max(year, v);
+  }
+  if (!std::isfinite(year)) return {};
+  char text[40];
+  if (year != std::floor(year) || year < 1000 || year > 9999) {
+    std::snprintf(text, sizeof text, "%.10g", year);  // not a calendar year: said as it is
+    return text;
+  }
+  const int month = month_cell < table.header.size() ? latest_month_of(table, year_cell, month_cell, year) : 0;
+  if (month > 0) {
+    std::snprintf(text, sizeof text, "%04d-%02d", static_cast<int>(year), month);
+  } else {
+    std::snprintf(text, sizeof text, "%04d", static_cast<int>(year));
+  }
+  return text;
+}
+
+// The columns of the training sales that date them: the sale time (a
+// numeric year or a date) and the month of sale beside a year (empty: none).
+struct SaleTimeColumns {
+  std::string sold, month;
+  ColumnKind kind = ColumnKind::kNumeric;
+};
+
+// A column the schema left out as constant can still date the sales (every
+// training sale of one year): the first such column of `table` named and
+// typed like a sale time, by its first present cell. Empty when none is.
+SaleTimeColumns constant_sale_time_column(const Schema& schema, const SalesTable& table) {
+  for (std::size_t c = 0; c < table.header.size(); ++c) {
+    const std::string& name = table.header[c];
+    if (std::any_of(schema.columns.begin(), schema.columns.end(), [&](const auto& col) { return col.name == name; })) {
+      continue;
+    }
+    const auto present = std::find_if(table.rows.begin(), table.rows.end(),
+                                      [&](const auto& row) { return !is_missing_cell(row[c]); });
+    if (present == table.rows.end()) continue;
+    int y = 0, m = 0, d = 0;
+    const ColumnKind kind = parse_calendar_date((*present)[c], &y, &m, &d) ? ColumnKind::kDate : ColumnKind::kNumeric;
+    if (kind == ColumnKind::kNumeric && std::isnan(parse_number_cell((*present)[c]))) continue;
+    if (is_sale_time_column(name, kind)) return {name, {}, kind};
+  }
+  return {};
+}
+
+// The plan's sale-time column, else a constant one, with the schema's
+// month-sold column beside a year.
+SaleTimeColumns sale_time_columns(const Schema& schema, const FeaturePlan& plan, const SalesTable& table) {
+  const int sold = plan.sale_time_column();
+  SaleTimeColumns found = sold < 0 ? constant_sale_time_column(schema, table)
+                                   : SaleTimeColumns{schema.columns[static_cast<std::size_t>(sold)].name, {},
+                                                     schema.columns[static_cast<std::size_t>(sold)].kind};
+  const int month = sale_month_column(schema);
+  if (found.kind == ColumnKind::kNumeric && month >= 0 && month != sold) {
+    found.month = schema.columns[static_cast<std::size_t>(month)].name;
+  }
+  return found;
+}
+
+// The market the training sales reflect: their latest sale time in
+// `columns` (latest_sale_date, latest_sale_year). Empty without a sale-time
+// column or when no row has a readable one.
+std::string latest_sale_time(const SaleTimeColumns& columns, const SalesTable& table) {
+  if (columns.sold.empty()) return {};
+  const std::size_t cell = cell_index(table.header, columns.sold);
+  if (cell == table.header.size()) return {};
+  if (columns.kind == ColumnKind::kDate) return latest_sale_date(table, cell);
+  const std::size_t month_cell = columns.month.empty() ? table.header.size() : cell_index(table.header, columns.month);
+  return latest_sale_year(table, cell, month_cell);
+}
+
 }  // namespace
 
 struct ValuationModel::Impl {
@@ -450,10 +557,18 @@ struct ValuationModel::Impl {
   // Per schema column, the training range as floats for value()'s check
   // (raw cells are floats; -inf/+inf: no range, so nothing is outside).
   std::vector<float> range_low, range_high;
+  // The latest sale time of the training sales (latest_sale_time()); empty
+  // when they had no sale-time column or the model was saved before it was
+  // kept.
+  std::string market_as_of;
 
   // The training range of every number column (schema min and max, from
-  // the training rows' cells), then index_ranges().
+  // the training rows' cells).
   void record_training_ranges(const SalesTable& train_table);
+  // range_low and range_high from the schema's ranges, except the plan's
+  // sale-time column: a valuation is always later than its training sales
+  // (a home listed in 2026 against sales of 2006-2010), so that column is
+  // never outside. Needs the plan.
   void index_ranges();
   // Whether raw value `v` of column `c` lies outside its training range
   // (false for NaN and for columns without a range).
@@ -491,6 +606,7 @@ struct ValuationModel::Impl {
   Status read_importance(const std::string& dir, const json::array& importance);
   Status read_plan_and_hedonic(const std::string& dir, const json::object& root, const json::object& features);
   Status read_blend_center_and_intervals(const std::string& dir, const json::object& root);
+  Status read_market_as_of(const std::string& dir, const json::object& root);
   Status read_forests(const std::string& dir);
 };
 
@@ -509,7 +625,6 @@ void ValuationModel::Impl::record_training_ranges(const SalesTable& train_table)
     }
     if (low <= high) column.min = low, column.max = high;
   }
-  index_ranges();
 }
 
 // Rounding to float keeps the order, so a value inside [min, max] stays
@@ -518,8 +633,9 @@ void ValuationModel::Impl::index_ranges() {
   constexpr float kInf = std::numeric_limits<float>::infinity();
   range_low.assign(schema.columns.size(), -kInf);
   range_high.assign(schema.columns.size(), kInf);
+  const int sale_time = plan.sale_time_column();
   for (std::size_t c = 0; c < schema.columns.size(); ++c) {
-    if (!schema.columns[c].has_range()) continue;
+    if (!schema.columns[c].has_range() || static_cast<int>(c) == sale_time) continue;
     range_low[c] = static_cast<float>(schema.columns[c].min);
     range_high[c] = static_cast<float>(schema.columns[c].max);
   }
@@ -724,6 +840,8 @@ Status ValuationModel::check_cells(const SalesTable& table) const {
   return Status::ok();
 }
 
+const std::string& ValuationModel::market_as_of() const { return impl_->market_as_of; }
+
 bool ValuationModel::has_training_ranges() const {
   return std::any_of(impl_->schema.columns.begin(), impl_->schema.columns.end(),
                      [](const ColumnSchema& c) { return c.has_range(); });
@@ -763,6 +881,8 @@ Result<ValuationModel> ValuationModel::train(const SalesTable& table, const std:
   if (impl->schema.columns.empty()) return invalid_argument(table.name + " has no usable input column besides " + target);
   impl->record_training_ranges(train_table);
   const InnerData d = impl->prepare_inner_data(train_table, priced->log_price, options);
+  impl->index_ranges();
+  impl->market_as_of = latest_sale_time(sale_time_columns(impl->schema, impl->plan, train_table), train_table);
 
   HedonicFit hedonic = choose_hedonic(impl->schema, d, options.progress);
   impl->hedonic = std::move(hedonic.model);
@@ -925,6 +1045,7 @@ Status ValuationModel::save(const std::string& dir) const {
                     {"hedonic", m.hedonic.to_json()},
                     {"blend", m.blend},
                     {"krige", json::array(m.krige.begin(), m.krige.end())}};
+  if (!m.market_as_of.empty()) root["market_as_of"] = m.market_as_of;
   REAI_RETURN_IF_ERROR(write_text_file(dir + "/model.json", json::serialize(root)));
   REAI_RETURN_IF_ERROR(write_text_file(dir + "/value.xgb.json", m.value_json));
   return write_text_file(dir + "/difficulty.xgb.json", m.difficulty_json);
@@ -1018,6 +1139,15 @@ Status ValuationModel::Impl::read_blend_center_and_intervals(const std::string& 
   return Status::ok();
 }
 
+// Optional: absent in a model saved before it was kept (market unknown).
+Status ValuationModel::Impl::read_market_as_of(const std::string& dir, const json::object& root) {
+  const json::value* v = root.if_contains("market_as_of");
+  if (v == nullptr) return Status::ok();
+  if (!v->is_string() || v->get_string().empty()) return invalid_argument(dir + "/model.json: bad market_as_of");
+  market_as_of = std::string(v->get_string());
+  return Status::ok();
+}
+
 // The forests take the plan's features, the hedonic prediction and the
 // residual features; a forest of another width was trained for another plan.
 Status ValuationModel::Impl::read_forests(const std::string& dir) {
@@ -1051,9 +1181,10 @@ Result<ValuationModel> ValuationModel::load(const std::string& dir) {
   }
   impl->target = std::string(target->get_string());
   REAI_RETURN_IF_ERROR(impl->read_columns(dir, columns->get_array()));
-  impl->index_ranges();
   REAI_RETURN_IF_ERROR(impl->read_importance(dir, importance->get_array()));
   REAI_RETURN_IF_ERROR(impl->read_plan_and_hedonic(dir, o, features->get_object()));
+  impl->index_ranges();
+  REAI_RETURN_IF_ERROR(impl->read_market_as_of(dir, o));
   REAI_RETURN_IF_ERROR(impl->read_blend_center_and_intervals(dir, o));
   REAI_RETURN_IF_ERROR(impl->read_forests(dir));
   return ValuationModel(std::move(impl));

@@ -389,12 +389,29 @@ FeaturePlan::RoleCandidates FeaturePlan::role_candidates(const Schema& schema) {
       r.built.push_back(c);
     } else if (time_like && has_any(t, {"remod", "remodel", "remodeled", "renovated", "renov", "renovation"})) {
       r.remod.push_back(c);
-    } else if ((col.kind == ColumnKind::kDate && has_any(t, {"sold", "sale", "date", "closed", "close"})) ||
-               (numeric && is_year_name(t) && has_any(t, {"sold", "sale", "yearsold", "yrsold"}))) {
+    } else if (is_sale_time_column(col.name, col.kind)) {
       r.sold.push_back(c);
     }
   }
   return r;
+}
+
+bool is_sale_time_column(std::string_view name, ColumnKind kind) {
+  const auto t = name_tokens(name);
+  return (kind == ColumnKind::kDate && has_any(t, {"sold", "sale", "date", "closed", "close"})) ||
+         (kind == ColumnKind::kNumeric && is_year_name(t) && has_any(t, {"sold", "sale", "yearsold", "yrsold"}));
+}
+
+int sale_month_column(const Schema& schema) {
+  for (std::size_t c = 0; c < schema.columns.size(); ++c) {
+    const auto& col = schema.columns[c];
+    const auto t = name_tokens(col.name);
+    if (col.kind == ColumnKind::kNumeric && has_any(t, {"mo", "month", "mosold"}) &&
+        has_any(t, {"sold", "sale", "mosold"})) {
+      return static_cast<int>(c);
+    }
+  }
+  return -1;
 }
 
 void FeaturePlan::choose_roles(const Schema& schema, const RoleCandidates& r) {

@@ -113,6 +113,11 @@ class FeaturePlan {
   const std::vector<std::string>& names() const { return names_; }
   // Schema columns each feature reads (for importance by input column).
   const std::vector<std::vector<int>>& sources() const { return sources_; }
+  // The schema column that says when a sale happened (a numeric sale year
+  // or a sale date: Ames Year_Sold, a "sold"/"sale"/"closed" date), -1 when
+  // none does. A valuation is always later than the training sales, so its
+  // value there is never an extrapolation of the home.
+  int sale_time_column() const { return year_sold_; }
 
   // Features of one new row from its raw encoding, using all training data.
   // `out` must hold num_features() floats. Thread-safe, no allocation.
@@ -175,6 +180,16 @@ class FeaturePlan {
   std::vector<std::string> names_;
   std::vector<std::vector<int>> sources_;
 };
+
+// Whether a column of this name and kind can say when a sale happened (a
+// numeric sale year, a sale date): the candidates of the plan's sale-time
+// column, unless their name also says built or remodelled.
+bool is_sale_time_column(std::string_view name, ColumnKind kind);
+
+// The numeric column that says in which month a sale happened, beside a
+// numeric sale year (Ames Mo_Sold, MoSold, month_sold, Sale Month), -1 when
+// none does. The trees read it as any number; it only dates the sales.
+int sale_month_column(const Schema& schema);
 
 // Ordinal value of a quality word (Excellent/Good/Typical/Fair/Poor, Ex/Gd/
 // TA/Fa/Po and variants, No_* = 0), or NaN when the word is not one.

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <unordered_map>
@@ -67,7 +68,9 @@ PriceCompetitiveness assess_price(double list_price, const Valuation& v) {
   return c;
 }
 
-std::string valuation_json(const Valuation& v, double list_price, std::string_view model_version) {
+namespace {
+
+json::object valuation_object(const Valuation& v, double list_price, std::string_view model_version) {
   const PriceCompetitiveness c = assess_price(list_price, v);
   json::object o;
   o["value"] = v.predicted;
@@ -77,6 +80,42 @@ std::string valuation_json(const Valuation& v, double list_price, std::string_vi
   o["upper90"] = v.upper90;
   o["competitiveness"] = {{"label", c.label}, {"percent", std::round(c.percent * 10) / 10}, {"text", c.text}};
   o["model"] = model_version;
+  return o;
+}
+
+// Whole numbers as integers: boost::json writes a double 40000 as 4E4.
+json::value plain_number(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return static_cast<std::int64_t>(v);
+  return v;
+}
+
+}  // namespace
+
+std::string valuation_json(const Valuation& v, double list_price, std::string_view model_version) {
+  return json::serialize(valuation_object(v, list_price, model_version));
+}
+
+void add_training_context(const ValuationModel& model, const SalesTable& table, std::size_t row, json::object* out) {
+  if (model.has_training_ranges()) {
+    json::array outside;
+    for (const auto& o : model.outside_training_range(table, row)) {
+      outside.push_back(json::object{{"attribute", o.attribute},
+                                     {"value", plain_number(o.value)},
+                                     {"min", plain_number(o.min)},
+                                     {"max", plain_number(o.max)}});
+    }
+    (*out)["outside_training_range"] = std::move(outside);
+  } else {
+    (*out)["outside_training_range"] = nullptr;
+  }
+  const std::string& market = model.market_as_of();
+  (*out)["market_as_of"] = market.empty() ? json::value(nullptr) : json::value(market);
+}
+
+std::string valuation_json(const Valuation& v, double list_price, std::string_view model_version,
+                           const ValuationModel& model, const SalesTable& table, std::size_t row) {
+  json::object o = valuation_object(v, list_price, model_version);
+  add_training_context(model, table, row, &o);
   return json::serialize(o);
 }
 

@@ -5,6 +5,8 @@
 // store; ListingCatalog and ValuationModel read the table rebuilt here.
 #pragma once
 
+#include <boost/json/fwd.hpp>
+#include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +29,24 @@ PriceCompetitiveness assess_price(double list_price, const Valuation& v);
 // {"value":..,"lower80":..,"upper80":..,"lower90":..,"upper90":..,
 //  "competitiveness":{"label":..,"percent":..,"text":..},"model":model_version}
 std::string valuation_json(const Valuation& v, double list_price, std::string_view model_version);
+
+// What every valuation answer says about the model beside the value (POST
+// /api/properties/value, POST /api/predictions/pricing, a listing's stored
+// valuation), for row `row` (a valid index) of `table` valued by `model`:
+//   "outside_training_range": [{"attribute","value","min","max"}] for each
+//     attribute beyond its column's range in the training sales (the
+//     estimate extrapolates; ValuationModel::outside_training_range()), []
+//     when none is, null when the model keeps no ranges (saved before);
+//   "market_as_of": ValuationModel::market_as_of() ("2010-07"), null when
+//     unknown.
+// Sets both keys of `*out`. Thread-safe.
+void add_training_context(const ValuationModel& model, const SalesTable& table, std::size_t row,
+                          boost::json::object* out);
+
+// valuation_json() with add_training_context() of row `row` of `table`
+// (`v` is that row's valuation by `model`): what the importer stores.
+std::string valuation_json(const Valuation& v, double list_price, std::string_view model_version,
+                           const ValuationModel& model, const SalesTable& table, std::size_t row);
 
 // One row's cells by header name as a JSON object of strings, leaving out
 // the columns whose indices are in `skip` and empty/NA cells.

@@ -55,6 +55,8 @@ struct Valuation {
   // in the training sales (ValuationModel::outside_training_range() names
   // them). The trees value such a home like the nearest one seen (a 40,000
   // sq ft home like the largest sale), so the estimate is an extrapolation.
+  // The sale-time column (Year_Sold) never counts: every valuation is later
+  // than the training sales (ValuationModel::market_as_of() says how much).
   // Always 0 for a model saved before ranges were kept.
   int outside_range = 0;
 };
@@ -136,8 +138,19 @@ class ValuationModel {
   // The attributes of row `row` of `table` (a valid index) outside the
   // range of their numeric or coordinate column in the training sales, in
   // schema order; the same rows value() counts in Valuation::outside_range.
+  // Never the sale-time column (a sale year or date: Year_Sold, a
+  // "sold"/"sale"/"closed" date): a valuation is always for a later time
+  // than its training sales, so its year is always beyond theirs.
   // Empty when none is, or without training ranges.
   std::vector<OutsideTrainingRange> outside_training_range(const SalesTable& table, std::size_t row) const;
+  // The market the model reflects: the latest sale time of its training
+  // sales in the sale-time column. A sale year gives "2010", with a
+  // month-sold column beside it (Ames Mo_Sold) the latest month of that
+  // year, "2010-07"; a sale date gives the latest date, "2010-07-15".
+  // Values are at that market's prices. Empty when the training sales had
+  // no sale-time column (or none readable), or for a model saved before it
+  // was kept.
+  const std::string& market_as_of() const;
   // Share of importance mass and of schema columns present in `header`.
   void schema_coverage(std::span<const std::string> header, double* importance_share,
                        double* column_share) const;

@@ -471,6 +471,97 @@ TEST(ValuationTest, TrainingRangesFlagExtrapolationAndRefuseNegatives) {
   EXPECT_TRUE(old->check_cells(listings).is_ok());
 }
 
+// `table` with a Mo_Sold column appended: month 1 + (row % 7), so the
+// latest month of any year is at most July.
+SalesTable with_month_sold(SalesTable table) {
+  table.header.push_back("Mo_Sold");
+  for (std::size_t i = 0; i < table.rows.size(); ++i) table.rows[i].push_back(std::to_string(1 + i % 7));
+  return table;
+}
+
+// A valuation is always later than its training sales: the sale year is
+// never "outside the training range" (a 2026 listing against 2006-2010
+// sales), and the model says instead what market it reflects: the latest
+// sale's year and month (Year_Sold, Mo_Sold). Predictions do not change.
+TEST(ValuationTest, SaleYearIsNeverOutsideAndTheModelSaysItsMarket) {
+  const SalesTable train = with_month_sold(parse_or_die(make_sales_csv(300, 5)));
+  int latest_month = 0;  // of the 2010 sales
+  for (const auto& row : train.rows) {
+    if (row[7] == "2010") latest_month = std::max(latest_month, std::stoi(row.back()));
+  }
+  ASSERT_GT(latest_month, 0);
+  auto model = ValuationModel::train(train, "Sale_Price", fast_options());
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  EXPECT_EQ(model->market_as_of(), "2010-0" + std::to_string(latest_month));
+  const std::string header =
+      "Neighborhood,Gr_Liv_Area,Total_Bsmt_SF,Full_Bath,Half_Bath,Year_Built,Year_Sold,Mo_Sold,Exter_Cond,"
+      "Central_Air,Longitude,Latitude\n";
+  const SalesTable listings = parse_or_die(header +
+                                           "Gilbert,1500,800,2,1,1990,2026,3,Good,Y,-93.55,42.03\n"
+                                           "Gilbert,40000,800,2,1,1990,2026,3,Good,Y,-93.55,42.03\n"
+                                           "Gilbert,1500,800,2,1,1990,1950,3,Good,Y,-93.55,42.03\n");
+  auto values = model->predict(listings);
+  ASSERT_TRUE(values.has_value()) << values.status().to_string();
+  EXPECT_EQ((*values)[0].outside_range, 0);
+  EXPECT_EQ((*values)[1].outside_range, 1);
+  EXPECT_EQ((*values)[2].outside_range, 0);
+  EXPECT_TRUE(model->outside_training_range(listings, 0).empty());
+  ASSERT_EQ(model->outside_training_range(listings, 1).size(), 1u);
+  EXPECT_EQ(model->outside_training_range(listings, 1)[0].attribute, "Gr_Liv_Area");
+  // The sign check stays: a negative sale year is still a sign error.
+  SalesTable negative = listings;
+  negative.rows[0][6] = "-2026";
+  EXPECT_NE(model->check_cells(negative).message().find("attribute 'Year_Sold' must not be negative"),
+            std::string::npos);
+
+  // Saved and loaded with the model; a model saved before market_as_of was
+  // kept loads with it unknown and values the same.
+  const std::string dir = (std::filesystem::temp_directory_path() / ("avm_market_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(model->save(dir).is_ok());
+  auto loaded = ValuationModel::load(dir);
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->market_as_of(), model->market_as_of());
+  auto reloaded = loaded->predict(listings);
+  ASSERT_TRUE(reloaded.has_value());
+  EXPECT_EQ((*reloaded)[0].outside_range, 0);
+  {
+    std::ifstream in(dir + "/model.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    boost::json::object root = boost::json::parse(text.str()).as_object();
+    ASSERT_TRUE(root.contains("market_as_of"));
+    root.erase("market_as_of");
+    std::ofstream(dir + "/model.json") << boost::json::serialize(root);
+  }
+  auto old = ValuationModel::load(dir);
+  ASSERT_TRUE(old.has_value()) << old.status().to_string();
+  EXPECT_EQ(old->market_as_of(), "");
+  auto old_values = old->predict(listings);
+  ASSERT_TRUE(old_values.has_value());
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*old_values)[i].predicted, (*values)[i].predicted);
+    EXPECT_EQ((*old_values)[i].outside_range, (*values)[i].outside_range);
+  }
+  downgrade_to_format_1(dir);
+  auto format_1 = ValuationModel::load(dir);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(format_1.has_value()) << format_1.status().to_string();
+  EXPECT_EQ(format_1->market_as_of(), "");
+
+  // A sale year alone gives the year.
+  auto no_month = ValuationModel::train(parse_or_die(make_sales_csv(300, 5)), "Sale_Price", fast_options());
+  ASSERT_TRUE(no_month.has_value());
+  EXPECT_EQ(no_month->market_as_of(), "2010");
+  // Every sale of one year: the schema leaves the constant Year_Sold out,
+  // yet it still dates the sales.
+  SalesTable one_year = train;
+  for (auto& row : one_year.rows) row[7] = "2009";
+  auto constant = ValuationModel::train(one_year, "Sale_Price", fast_options());
+  ASSERT_TRUE(constant.has_value());
+  EXPECT_NE(constant->describe_schema().find("Year_Sold (constant): ignored"), std::string::npos);
+  EXPECT_EQ(constant->market_as_of(), "2009-07");
+}
+
 TEST(ValuationTest, WorksOnAnotherMarketsColumns) {
   const SalesTable train = parse_or_die(make_sales_csv(600, 21, /*other_market=*/true));
   const SalesTable test = parse_or_die(make_sales_csv(300, 22, true));
@@ -482,6 +573,10 @@ TEST(ValuationTest, WorksOnAnotherMarketsColumns) {
   EXPECT_NE(schema.find("long: longitude"), std::string::npos);
   EXPECT_NE(schema.find("condition: categorical"), std::string::npos);
   EXPECT_NE(schema.find("listing_id (identifier): ignored"), std::string::npos);
+  // A sale date column: the market is its latest date.
+  std::string latest;
+  for (const auto& row : train.rows) latest = std::max(latest, row[6]);
+  EXPECT_EQ(model->market_as_of(), latest);
   auto values = model->predict(test);
   ASSERT_TRUE(values.has_value()) << values.status().to_string();
   double ape = 0;

@@ -178,7 +178,7 @@ std::vector<std::string> name_tokens(std::string_view name) {
   return tokens;
 }
 
-bool parse_date_cell(std::string_view cell, double* year) {
+bool parse_calendar_date(std::string_view cell, int* year, int* month, int* day) {
   cell = trim(cell);
   if (cell.size() < 8) return false;
   int parts[3] = {0, 0, 0};
@@ -207,6 +207,13 @@ bool parse_date_cell(std::string_view cell, double* year) {
     return false;
   }
   if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1800 || y > 2200) return false;
+  *year = y, *month = m, *day = d;
+  return true;
+}
+
+bool parse_date_cell(std::string_view cell, double* year) {
+  int y = 0, m = 0, d = 0;
+  if (!parse_calendar_date(cell, &y, &m, &d)) return false;
   *year = y + (m - 1) / 12.0 + (d - 1) / 365.0;
   return true;
 }

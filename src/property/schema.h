@@ -53,6 +53,8 @@ bool is_missing_cell(std::string_view cell);
 std::vector<std::string> name_tokens(std::string_view name);
 // "2014-05-02", "2014/05/02", "05/02/2014" (with optional time) -> decimal year.
 bool parse_date_cell(std::string_view cell, double* year);
+// The same cells as calendar parts (2014, 5, 2); false where parse_date_cell is.
+bool parse_calendar_date(std::string_view cell, int* year, int* month, int* day);
 
 // Infers a schema from `table`, skipping column `skip` (the target; -1 none).
 // Never fails: unusable columns are listed in `ignored`.

@@ -11,7 +11,6 @@
 
 #include "core/json_text.h"
 #include "core/time.h"
-#include "property/property.h"
 
 namespace reai::server {
 namespace json = boost::json;
@@ -333,29 +332,6 @@ Result<std::size_t> parse_events_body(std::string_view body, std::string_view te
     if (parse_event(item, tenant_id, {}, now)) ++ok;
   }
   return ok;
-}
-
-namespace {
-
-// Whole numbers as integers: boost::json writes a double 40000 as 4E4.
-json::value plain_number(double v) {
-  if (v == std::floor(v) && std::fabs(v) < 1e15) return static_cast<std::int64_t>(v);
-  return v;
-}
-
-}  // namespace
-
-json::value outside_training_range_json(const property::ValuationModel& model, const property::SalesTable& table,
-                                        std::size_t row) {
-  if (!model.has_training_ranges()) return nullptr;
-  json::array outside;
-  for (const auto& o : model.outside_training_range(table, row)) {
-    outside.push_back(json::object{{"attribute", o.attribute},
-                                   {"value", plain_number(o.value)},
-                                   {"min", plain_number(o.min)},
-                                   {"max", plain_number(o.max)}});
-  }
-  return outside;
 }
 
 }  // namespace reai::server

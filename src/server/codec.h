@@ -12,11 +12,6 @@
 #include "core/types.h"
 #include "scoring/scoring.h"
 
-namespace reai::property {
-class ValuationModel;
-struct SalesTable;
-}  // namespace reai::property
-
 namespace reai::server {
 
 // Parses one event object. `tenant_id` comes from the token; a "tenant_id"
@@ -71,13 +66,5 @@ Status check_tenant(const boost::json::value& v, std::string_view tenant_id);
 
 inline constexpr std::size_t kMaxIdBytes = 256;
 Status check_id(std::string_view id, std::string_view field);
-
-// A valuation answer's "outside_training_range" for row `row` of `table`
-// (POST /api/properties/value, POST /api/predictions/pricing):
-// [{"attribute","value","min","max"}] for each attribute beyond its
-// column's range in the training sales (the estimate extrapolates), [] when
-// none is, null when the model keeps no ranges (saved before they were).
-boost::json::value outside_training_range_json(const property::ValuationModel& model,
-                                               const property::SalesTable& table, std::size_t row);
 
 }  // namespace reai::server

@@ -23,6 +23,7 @@
 #include "core/files.h"
 #include "core/tenant_id.h"
 #include "core/time.h"
+#include "property/inventory.h"
 #include "property/property.h"
 #include "server/codec.h"
 #include "server/http_errors.h"
@@ -1033,7 +1034,7 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
   }
   const auto rec = analytics::recommend_price(values->front(), std::move(comparables), outlook ? &*outlook : nullptr);
   json::object o = pricing_json(claims.tenant_id, **avm, rec, market_version);
-  o["outside_training_range"] = outside_training_range_json(a.model, *table, 0);
+  property::add_training_context(a.model, *table, 0, &o);
   return answer(std::move(o), kRoute);
 }
 

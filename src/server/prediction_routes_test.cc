@@ -73,7 +73,7 @@ std::string sales_csv(std::size_t rows) {
   std::normal_distribution<double> noise(0, 0.08);
   const char* hoods[] = {"North", "South", "East", "West"};
   std::ostringstream out;
-  out << "Neighborhood,Gr_Liv_Area,Year_Built,Full_Bath,Sale_Price\n";
+  out << "Neighborhood,Gr_Liv_Area,Year_Built,Full_Bath,Year_Sold,Mo_Sold,Sale_Price\n";
   for (std::size_t i = 0; i < rows; ++i) {
     const int hood = int(unit(rng) * 4);
     const double area = 800 + 1800 * unit(rng);
@@ -81,7 +81,9 @@ std::string sales_csv(std::size_t rows) {
     const int baths = 1 + int(unit(rng) * 3);
     const double price = std::exp(11.8 + 0.7 * std::log(area / 1500) + 0.08 * hood + 0.003 * (built - 1980) +
                                   0.04 * baths + noise(rng));
-    out << hoods[hood] << "," << std::round(area) << "," << built << "," << baths << "," << std::round(price) << "\n";
+    // Sold 2006 to 2010; months 1 to 7, so the latest sale is of July 2010.
+    out << hoods[hood] << "," << std::round(area) << "," << built << "," << baths << "," << 2006 + i % 5 << ","
+        << 1 + i % 7 << "," << std::round(price) << "\n";
   }
   return out.str();
 }
@@ -447,6 +449,13 @@ TEST_F(PredictionRoutesTest, PricingNamesAttributesOutsideTheTrainingRange) {
   auto inside = http_->post("/api/predictions/pricing", with_area("1600"), a);
   ASSERT_EQ(inside.status, 200) << inside.body;
   EXPECT_EQ(json::serialize(as_object(inside).at("outside_training_range")), "[]");
+  EXPECT_EQ(as_object(inside).at("market_as_of").as_string(), "2010-07");
+  // A listing of today is later than every training sale, never outside.
+  auto today = http_->post(
+      "/api/predictions/pricing",
+      R"({"Neighborhood":"East","Gr_Liv_Area":1600,"Year_Built":1995,"Full_Bath":2,"Year_Sold":2026,"Mo_Sold":3})", a);
+  ASSERT_EQ(today.status, 200) << today.body;
+  EXPECT_EQ(json::serialize(as_object(today).at("outside_training_range")), "[]");
 
   auto huge = http_->post("/api/predictions/pricing", with_area("40000"), a);
   ASSERT_EQ(huge.status, 200) << huge.body;

@@ -523,8 +523,9 @@ Result<property::BuyerPreferences> PropertyRoutes::preferences_from_store(const 
 namespace {
 
 // The matches array shared by the routes and match_update messages. Each
-// carries its listing's valuation (value, intervals, competitiveness) as
-// GET /api/listings/{id} shows it, null when the listing was not valued.
+// carries its listing's valuation (value, intervals, competitiveness, model)
+// as GET /api/listings/{id} shows them, null when the listing was not valued
+// (without the model's training context, which that route adds).
 json::array matches_json(const property::ListingCatalog& catalog,
                          const std::vector<std::optional<StoredValuation>>& valuations,
                          const std::vector<property::Match>& matches) {
@@ -806,7 +807,7 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
   auto values = (*avm)->predict(*table);
   if (!values) return error_response(values.status(), kRoute);
   json::object o = valuation_answer(values->at(0), wanted->list_price, version);
-  o["outside_training_range"] = outside_training_range_json(**avm, *table, 0);
+  property::add_training_context(**avm, *table, 0, &o);
   o["tenant_id"] = claims.tenant_id;
   return answer(json_text(o), kRoute);
 }

@@ -102,12 +102,16 @@ class PropertyRoutesTest : public fixture::InProcessServerTest {
   }
 
   // Trains a small AVM on the synthetic listings into MODEL_DIR/value (or
-  // `dir` under MODEL_DIR).
-  void train_value_model(const std::string& dir = "value") {
-    std::string csv = "Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,Sale_Price\n";
+  // `dir` under MODEL_DIR); with `sale_year` the sales also have a Year_Sold
+  // (2006 to 2010).
+  void train_value_model(const std::string& dir = "value", bool sale_year = false) {
+    std::string csv = std::string("Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,") +
+                      (sale_year ? "Year_Sold," : "") + "Sale_Price\n";
+    int row = 0;
     for (const auto& l : synthetic_listings()) {
       csv += l.neighbourhood + "," + std::to_string(l.beds) + "," + std::to_string(l.area) + "," +
-             std::to_string(1950 + (l.area % 60)) + "," + std::to_string(static_cast<long>(l.price)) + "\n";
+             std::to_string(1950 + (l.area % 60)) + "," + (sale_year ? std::to_string(2006 + row++ % 5) + "," : "") +
+             std::to_string(static_cast<long>(l.price)) + "\n";
     }
     auto table = property::parse_sales_csv(csv, "train.csv");
     ASSERT_TRUE(table) << table.status().to_string();
@@ -711,7 +715,74 @@ TEST_F(PropertyRoutesTest, ValueRouteNamesAttributesOutsideTheTrainingRange) {
   auto old = http_->post("/api/properties/value", with_area("40000"), token("tenant-old"));
   ASSERT_EQ(old.status, 200) << old.body;
   EXPECT_TRUE(as_object(old)["outside_training_range"].is_null());
+  EXPECT_TRUE(as_object(old)["market_as_of"].is_null());
+  EXPECT_TRUE(as_object(inside)["market_as_of"].is_null());  // no sale year in the training sales
   EXPECT_EQ(http_->post("/api/properties/value", with_area("-500"), token("tenant-old")).status, 200);
+}
+
+// A valuation is always later than its training sales: a 2026 listing is
+// never "outside the training range" for its Year_Sold; the answer says
+// instead which market the model reflects (the latest sale year), null for
+// a model saved before that was kept.
+TEST_F(PropertyRoutesTest, ValueRouteSaysItsMarketAndNeverFlagsTheSaleYear) {
+  train_value_model("value", true);
+  train_value_model("tenants/tenant-old/value", true);
+  start_with_models();
+  const std::string a = token("tenant-a");
+  auto with = [](const std::string& area, const std::string& year) {
+    return R"({"attributes":{"Neighborhood":"OldTown","Bedroom_AbvGr":3,"Gr_Liv_Area":)" + area +
+           R"(,"Year_Built":1990,"Year_Sold":)" + year + R"(},"list_price":200000})";
+  };
+  auto now = http_->post("/api/properties/value", with("2100", "2026"), a);
+  ASSERT_EQ(now.status, 200) << now.body;
+  EXPECT_EQ(json::serialize(as_object(now)["outside_training_range"]), "[]");
+  EXPECT_EQ(as_object(now)["market_as_of"].as_string(), "2010");
+  EXPECT_EQ(as_object(now)["competitiveness"].as_object()["label"].is_string(), true);
+  auto huge = http_->post("/api/properties/value", with("40000", "2026"), a);
+  ASSERT_EQ(huge.status, 200) << huge.body;
+  EXPECT_EQ(json::serialize(as_object(huge)["outside_training_range"]),
+            R"([{"attribute":"Gr_Liv_Area","value":40000,"min":1300,"max":3565}])");
+  EXPECT_EQ(http_->post("/api/properties/value", with("2100", "-2026"), a).status, 400);  // still a sign error
+
+  const std::string old_dir = (model_dir_ / "tenants/tenant-old/value").string();
+  std::stringstream text;
+  text << std::ifstream(old_dir + "/model.json").rdbuf();
+  json::object root = json::parse(text.str()).as_object();
+  ASSERT_EQ(root["market_as_of"].as_string(), "2010");
+  root.erase("market_as_of");
+  std::ofstream(old_dir + "/model.json") << json::serialize(root);
+  auto old = http_->post("/api/properties/value", with("2100", "2026"), token("tenant-old"));
+  ASSERT_EQ(old.status, 200) << old.body;
+  EXPECT_TRUE(as_object(old)["market_as_of"].is_null());
+  EXPECT_EQ(json::serialize(as_object(old)["outside_training_range"]), "[]");
+  EXPECT_EQ(as_object(old)["value"].as_double(), as_object(now)["value"].as_double());
+}
+
+// The importer stores a listing's valuation with the model's context
+// (property::valuation_json with the model): GET /api/listings/{id} shows it.
+TEST_F(PropertyRoutesTest, StoredListingShowsOutsideTrainingRangeAndMarket) {
+  train_value_model("value", true);
+  auto model = property::ValuationModel::load((model_dir_ / "value").string());
+  ASSERT_TRUE(model) << model.status().to_string();
+  auto table = property::parse_sales_csv(
+      "Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,Year_Sold,List_Price\n"
+      "OldTown,3,40000,1990,2026,250000\n",
+      "listings.csv");
+  ASSERT_TRUE(table);
+  auto values = model->predict(*table);
+  ASSERT_TRUE(values);
+  store::ListingRecord rec{"tenant-a", "big-1", 250000, R"({"Neighborhood":"OldTown"})",
+                           property::valuation_json(values->at(0), 250000, "value@1", *model, *table, 0),
+                           fixture::kNow};
+  ASSERT_TRUE(store_->upsert_listings(std::span(&rec, 1)));
+  start_with_models();
+  auto r = http_->get("/api/listings/big-1", token("tenant-a"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto val = as_object(r)["valuation"].as_object();
+  EXPECT_EQ(json::serialize(val["outside_training_range"]),
+            R"([{"attribute":"Gr_Liv_Area","value":40000,"min":1300,"max":3565}])");
+  EXPECT_EQ(val["market_as_of"].as_string(), "2010");
+  EXPECT_GT(val["value"].as_double(), 0);
 }
 
 TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
