@@ -289,7 +289,9 @@ Status Api::rebuild() {
       for (const auto& id : contact_ids) known_contacts_.insert(contact_key(tenant.tenant_id, id));
     }
     // Leads a history import brought in have no score row yet: their
-    // start-up score becomes their first one, so each has a history.
+    // start-up score becomes their first one, so each has a history. Written
+    // only where the lead still has none: another instance starting at the
+    // same time may have written it (or scored the lead) meanwhile.
     auto unscored_ids = deps_.store.contacts_without_scores(tenant.tenant_id);
     if (!unscored_ids) return unscored_ids.status();
     const std::unordered_set<std::string> unscored(unscored_ids->begin(), unscored_ids->end());
@@ -304,7 +306,8 @@ Status Api::rebuild() {
         linked_scores.push_back({tenant.tenant_id, id, score->score, std::string(scoring::band_name(score->band))});
       }
     }
-    REAI_RETURN_IF_ERROR(deps_.store.append_scores(first_rows));
+    auto written = deps_.store.append_first_scores(first_rows);
+    if (!written) return written.status();
   }
   auto wb_config = ghl_writeback_config(config_);
   if (!wb_config) return wb_config.status();
