@@ -26,7 +26,9 @@ BuyerPreferences::BuyerPreferences(const ListingCatalog& catalog, const StatedCr
   if (stated.budget && *stated.budget > 0) log_budget_ = static_cast<float>(std::log(*stated.budget));
   if (stated.beds) beds_wanted_ = *stated.beds;
   for (const std::string& area : stated.areas) {
-    for (int level : catalog.neighbourhoods_named(area)) {
+    const std::vector<int> levels = catalog.neighbourhoods_named(area);
+    if (levels.empty()) unknown_areas_.push_back(area);
+    for (int level : levels) {
       if (!wants_area(level)) areas_wanted_.push_back(level);
     }
   }

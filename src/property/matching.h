@@ -221,6 +221,9 @@ class BuyerPreferences {
   // The neighbourhood levels of the stated areas (empty: none stated or
   // none in the catalog), and whether `level` is one of them.
   const std::vector<int>& areas_wanted() const { return areas_wanted_; }
+  // The stated areas no listing of the catalog is in (neighbourhoods_named
+  // finds none), as given and in order: stated, but not matched on.
+  const std::vector<std::string>& unknown_areas() const { return unknown_areas_; }
   bool wants_area(int level) const {
     return level >= 0 && std::find(areas_wanted_.begin(), areas_wanted_.end(), level) != areas_wanted_.end();
   }
@@ -253,6 +256,7 @@ class BuyerPreferences {
   float log_budget_ = std::nanf("");
   int beds_wanted_ = -1;
   std::vector<int> areas_wanted_;
+  std::vector<std::string> unknown_areas_;
   double w_ = 0, sp_ = 0, spp_ = 0, sx_ = 0, sy_ = 0, sbeds_ = 0, wbeds_ = 0;
   std::vector<double> sattr_;
   std::vector<float> nb_w_, nb_saves_, style_w_;

@@ -149,12 +149,15 @@ TEST(BuyerPreferences, StatedCriteriaAndWeights) {
   EXPECT_EQ(c.neighbourhood_name(two.areas_wanted()[0]), "Old_Town");
   EXPECT_EQ(c.neighbourhood_name(two.areas_wanted()[1]), "Gilbert");
   EXPECT_TRUE(two.wants_area(two.areas_wanted()[1]));
+  EXPECT_EQ(two.unknown_areas(), std::vector<std::string>{"Atlantis"});  // as given
+  EXPECT_TRUE(p.unknown_areas().empty());
   EXPECT_FALSE(two.wants_area(-1));
   EXPECT_TRUE(c.neighbourhoods_named("Atlantis").empty());
   EXPECT_TRUE(c.neighbourhoods_named(" _ ").empty());
   EXPECT_EQ(area_key("  North__Ames "), "north ames");
   BuyerPreferences none(c, {});
   EXPECT_TRUE(std::isnan(none.price_level()));
+  EXPECT_TRUE(none.unknown_areas().empty());
   // A save weighs three views.
   const int a = first_in(c, "Gilbert"), b = first_in(c, "Somerset");
   ASSERT_GE(a, 0);

@@ -289,7 +289,9 @@ Status Api::rebuild() {
       for (const auto& id : contact_ids) known_contacts_.insert(contact_key(tenant.tenant_id, id));
     }
     // Leads a history import brought in have no score row yet: their
-    // start-up score becomes their first one, so each has a history.
+    // start-up score becomes their first one, so each has a history. Written
+    // only where the lead still has none: another instance starting at the
+    // same time may have written it (or scored the lead) meanwhile.
     auto unscored_ids = deps_.store.contacts_without_scores(tenant.tenant_id);
     if (!unscored_ids) return unscored_ids.status();
     const std::unordered_set<std::string> unscored(unscored_ids->begin(), unscored_ids->end());
@@ -304,7 +306,8 @@ Status Api::rebuild() {
         linked_scores.push_back({tenant.tenant_id, id, score->score, std::string(scoring::band_name(score->band))});
       }
     }
-    REAI_RETURN_IF_ERROR(deps_.store.append_scores(first_rows));
+    auto written = deps_.store.append_first_scores(first_rows);
+    if (!written) return written.status();
   }
   auto wb_config = ghl_writeback_config(config_);
   if (!wb_config) return wb_config.status();
@@ -766,9 +769,12 @@ Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<boo
   if (!*appended) {
     REAI_RETURN_IF_ERROR(lead_sync_->refresh(event.tenant_id, event.contact_id));
     auto current = deps_.engine.score(event.tenant_id, event.contact_id, now);
-    // Refreshed from the store and still unknown: the lead has no stored
-    // event, so the one holding this id belongs to another lead.
-    if (!current && current.status().code() == StatusCode::kNotFound) {
+    // Refreshed from the store and holding no event (unknown, or a contact
+    // alone): the event stored with this id belongs to another lead. (A lead
+    // with events reads it as a repeat: telling those apart needs its ids.)
+    const bool holds_no_event =
+        current ? current->events_count == 0 : current.status().code() == StatusCode::kNotFound;
+    if (holds_no_event) {
       return already_exists("event_id " + event.event_id + " is already stored for another lead (event ids are " +
                             "unique within a tenant)");
     }
@@ -1394,6 +1400,20 @@ Status Api::read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreT
 
 Result<scoring::LeadScore> Api::apply_score_trigger(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger) {
   std::optional<scoring::LeadScore> last;
+  // The events first, each as POST /api/events stores it: a new lead's
+  // contact rides in the store's transaction with its event and is written
+  // only when that event is (append_batch). A refusal (409: an event id
+  // stored for another lead) can only come before any event of the request
+  // was written (once one is, the lead has events and a reused id reads as
+  // a repeat), so answering it here leaves the store as it was: no contact
+  // for a new lead, the old fields of a known one.
+  for (auto& e : trigger->events) {
+    auto r = apply_event(std::move(e));
+    if (!r) return r.status();
+    last = std::move(r->score);
+  }
+  // Then the fields. The fold puts the contact before every event whatever
+  // the order of writes, so the lead ends as if they came first.
   if (trigger->contact_given) {
     REAI_RETURN_IF_ERROR(ensure_tenant(claims.tenant_id));
     const std::string mark = lead_sync_->will_store_contact(claims.tenant_id, trigger->lead_id);
@@ -1402,11 +1422,6 @@ Result<scoring::LeadScore> Api::apply_score_trigger(const TokenClaims& claims, U
     auto score = lead_sync_->contact_stored(trigger->contact, now, publisher(nullptr), mark);
     if (!score) return score.status();
     last = std::move(*score);
-  }
-  for (auto& e : trigger->events) {
-    auto r = apply_event(std::move(e));
-    if (!r) return r.status();
-    last = std::move(r->score);
   }
   if (last) return std::move(*last);
   REAI_RETURN_IF_ERROR(lead_sync_->refresh(claims.tenant_id, trigger->lead_id));

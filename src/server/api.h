@@ -156,8 +156,10 @@ class Api {
   static Result<ScoreTrigger> read_score_trigger(const TokenClaims& claims, const boost::json::value& body);
   // The trigger's events and contact fields, parsed and checked (nothing stored).
   Status read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger);
-  // Stores the contact fields, applies the events, and answers the lead's
-  // score (the current one when the trigger brought nothing).
+  // Applies the events, then stores the contact fields, and answers the
+  // lead's score (the current one when the trigger brought nothing). An
+  // event refused for another lead (409) comes before anything is written,
+  // so a refused trigger changes nothing: no contact for a new lead.
   Result<scoring::LeadScore> apply_score_trigger(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger);
   ApiResponse performance(const TokenClaims& claims);
   ApiResponse admin_reload(const TokenClaims& claims);

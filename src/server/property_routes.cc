@@ -559,6 +559,12 @@ std::vector<property::Match> rank(const property::Matcher& matcher, const proper
   return matcher.top_k(prefs, std::max(now, prefs.last_event()), options);
 }
 
+// The areas a buyer stated that no listing is in, as given ([] when none).
+json::array unknown_areas_json(const property::BuyerPreferences& prefs) {
+  const auto& unknown = prefs.unknown_areas();
+  return json::array(unknown.begin(), unknown.end());
+}
+
 std::vector<std::uint32_t> top_ids(const std::vector<property::Match>& matches) {
   std::vector<std::uint32_t> ids;
   for (std::size_t i = 0; i < matches.size() && i < kTopChanged; ++i) ids.push_back(matches[i].listing);
@@ -593,6 +599,9 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = (*inv)->catalog->size();
   o["matches"] = matches_json(*(*inv)->catalog, *(*inv)->valuations, matches);
+  // The lead's stored area when no listing is in it: matched without it,
+  // said rather than ignored (never a 400: the stored data is not the request).
+  o["unknown_areas"] = unknown_areas_json(*prefs);
   return answer(json_text(o), kRoute);
 }
 
@@ -673,15 +682,6 @@ Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, co
   return prefs;
 }
 
-// The stated areas no listing of `catalog` is in, as given.
-std::vector<std::string> unknown_areas(const property::ListingCatalog& catalog, const std::vector<std::string>& areas) {
-  std::vector<std::string> unknown;
-  for (const auto& area : areas) {
-    if (catalog.neighbourhoods_named(area).empty()) unknown.push_back(area);
-  }
-  return unknown;
-}
-
 // 400 when none of the stated areas exists: "unknown area 'X': the
 // tenant's listings are in A, B, C" (the names when at most
 // kMaxAreasListed, else how many; each stated name cut at 64 bytes).
@@ -713,11 +713,11 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   if (!inv) return inventory_error(inv.status(), kRoute);
   const property::ListingCatalog& catalog = *(*inv)->catalog;
   // A misspelt area would otherwise be ignored without a word.
-  const std::vector<std::string> unknown = unknown_areas(catalog, criteria->stated.areas);
-  if (!unknown.empty() && unknown.size() == criteria->stated.areas.size()) {
+  property::BuyerPreferences stated(catalog, criteria->stated);
+  if (const auto& unknown = stated.unknown_areas(); !unknown.empty() && unknown.size() == criteria->stated.areas.size()) {
     return error_response(no_known_area(catalog, unknown), kRoute);
   }
-  auto prefs = lead_id.empty() ? Result<property::BuyerPreferences>(property::BuyerPreferences(catalog, criteria->stated))
+  auto prefs = lead_id.empty() ? Result<property::BuyerPreferences>(std::move(stated))
                                : lead_preferences_with(store_, catalog, claims.tenant_id, lead_id, criteria->stated);
   if (!prefs) return error_response(prefs.status(), kRoute);
   const auto matches = rank(*(*inv)->matcher, *prefs, clock_.now(), criteria->k);
@@ -728,7 +728,7 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = catalog.size();
   o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
-  o["unknown_areas"] = json::array(unknown.begin(), unknown.end());
+  o["unknown_areas"] = unknown_areas_json(*prefs);
   return answer(json_text(o), kRoute);
 }
 

@@ -187,6 +187,56 @@ TEST_F(PropertyRoutesTest, LeadMatchesCarryScoresInterestAndReasons) {
   EXPECT_EQ(http_->request("POST", "/api/leads/buyer-1/matches", "{}", a).status, 405);
 }
 
+// A lead's stored area that no listing is in is named in unknown_areas, not
+// silently dropped; the lead is still matched (never a 400: the stored data
+// is not the request). Whether the buyer's state is kept by the matching
+// worker or read from the store.
+TEST_F(PropertyRoutesTest, LeadMatchesNameAStoredAreaNoListingIsIn) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", 200000);
+  add_buyer("tenant-a", "buyer-2", 200000);
+  for (auto [id, area] : {std::pair{"buyer-1", "Atlantis"}, std::pair{"buyer-2", "  oldtown "}}) {
+    Contact c = store_->get_contact("tenant-a", id).value();
+    c.area_wanted = area;
+    ASSERT_TRUE(store_->upsert_contact(c));
+  }
+  start_with_models();
+  wait_for_listings("tenant-a");
+  const std::string a = token("tenant-a");
+  auto unknown = http_->get("/api/leads/buyer-1/matches?k=3", a);
+  ASSERT_EQ(unknown.status, 200) << unknown.body;
+  EXPECT_EQ(json::serialize(as_object(unknown)["unknown_areas"]), R"(["Atlantis"])");
+  EXPECT_EQ(match_ids(unknown).size(), 3u);
+  auto known = http_->get("/api/leads/buyer-2/matches?k=3", a);
+  ASSERT_EQ(known.status, 200) << known.body;
+  EXPECT_EQ(json::serialize(as_object(known)["unknown_areas"]), "[]");
+  // POST with the lead alone ranks with its stored area and says so too;
+  // an area in the body takes its place.
+  auto posted = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","k":3})", a);
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  EXPECT_EQ(json::serialize(as_object(posted)["unknown_areas"]), R"(["Atlantis"])");
+  auto replaced = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","area":"edwards","k":3})", a);
+  ASSERT_EQ(replaced.status, 200) << replaced.body;
+  EXPECT_EQ(json::serialize(as_object(replaced)["unknown_areas"]), "[]");
+  // A save makes the worker keep the buyer's state; new criteria reach it.
+  ASSERT_EQ(http_->post("/api/events", R"({"contact_id":"buyer-1","type":"property_save","property_id":"t-0058"})", a)
+                .status,
+            200);
+  auto areas_after = [&](const char* area, const char* expected) {
+    ASSERT_EQ(http_->put("/api/contacts/buyer-1", std::string(R"({"area_wanted":")") + area + R"("})", a).status, 200);
+    std::string seen;
+    for (int i = 0; i < 200 && seen != expected; ++i) {
+      if (i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      auto r = http_->get("/api/leads/buyer-1/matches?k=3", a);
+      ASSERT_EQ(r.status, 200) << r.body;
+      seen = json::serialize(as_object(r)["unknown_areas"]);
+    }
+    EXPECT_EQ(seen, expected) << area;
+  };
+  areas_after("Gotham", R"(["Gotham"])");
+  areas_after("Edwards", "[]");
+}
+
 // An id with '/', a space and non-ASCII is named in the path percent-encoded
 // ("%2F" is a slash of the id, not a separator) and reaches the route whole.
 TEST_F(PropertyRoutesTest, ALeadIdWithASlashIsNamedPercentEncoded) {

@@ -384,6 +384,11 @@ TEST_F(ServerTest, AnEventIdReusedForAnotherLeadIsAConflict) {
   // The refused id's lead can still begin with an event of its own.
   ASSERT_EQ(post_event(a, "lead-b", "tour_request", "own-1").status, 200);
   EXPECT_EQ(*store_->count_contacts("tenant-a"), 2u);
+  // A lead with a contact but no event holds no event of that id either.
+  ASSERT_EQ(http_->put("/api/contacts/lead-d", R"({"budget":100000})", a).status, 200);
+  auto contact_only = post_event(a, "lead-d", "sms_in", "reuse-1");
+  EXPECT_EQ(contact_only.status, 409) << contact_only.body;
+  EXPECT_EQ(*store_->count_events("tenant-a"), 3u);
 }
 
 TEST_F(ServerTest, SinceBeyondTheReplayBufferAsksForResync) {
@@ -862,6 +867,43 @@ TEST_F(ServerTest, ScoreTriggerAppliesLeadDataAndEvents) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(error_of(bad).find("events[0]"), std::string::npos);
   EXPECT_EQ(http_->post("/api/realtime/score-trigger", R"({"lead_data":{}})", a).status, 400);
+}
+
+// A trigger whose events are refused (an event id stored for another lead)
+// answers 409 and changes nothing: no contact for a new lead, the old fields
+// of a known one. One that is not refused stores the fields as before.
+TEST_F(ServerTest, ARefusedScoreTriggerStoresNothing) {
+  start();
+  const std::string a = token("tenant-a");
+  ASSERT_EQ(post_event(a, "lead-a", "sms_in", "reuse-1").status, 200);
+  auto fresh = http_->post("/api/realtime/score-trigger",
+                           R"({"lead_id":"T-new","lead_data":{"budget":300000,"source":"zillow",)"
+                           R"("events":[{"type":"sms_in","event_id":"reuse-1"}]}})",
+                           a);
+  EXPECT_EQ(fresh.status, 409) << fresh.body;
+  EXPECT_EQ(store_->get_contact("tenant-a", "T-new").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(http_->get("/api/contacts/T-new", a).status, 404);
+  ASSERT_EQ(http_->put("/api/contacts/T-old", R"({"budget":100000})", a).status, 200);
+  auto known = http_->post("/api/realtime/score-trigger",
+                           R"({"lead_id":"T-old","lead_data":{"budget":999000,)"
+                           R"("events":[{"type":"sms_in","event_id":"reuse-1"}]}})",
+                           a);
+  EXPECT_EQ(known.status, 409) << known.body;
+  EXPECT_EQ(store_->get_contact("tenant-a", "T-old")->budget, 100000);
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 2u);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 1u);
+  // The same lead with an event of its own: events and fields stored.
+  auto own = http_->post("/api/realtime/score-trigger",
+                         R"({"lead_id":"T-new","lead_data":{"budget":300000,"source":"zillow",)"
+                         R"("events":[{"type":"sms_in","event_id":"own-1","ts":"2023-11-14T10:00:00Z"}]}})",
+                         a);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_EQ(as_object(own)["events_count"].as_int64(), 1);
+  auto stored = store_->get_contact("tenant-a", "T-new");
+  ASSERT_TRUE(stored) << stored.status().message();
+  EXPECT_EQ(stored->budget, 300000);
+  EXPECT_EQ(stored->source, "zillow");
+  EXPECT_EQ(stored->created_at, parse_iso8601("2023-11-14T10:00:00Z").value());
 }
 
 TEST_F(ServerTest, PerformanceReportsTheCallersTenant) {

@@ -196,6 +196,19 @@ class MemoryStore final : public Store {
     return Status::ok();
   }
 
+  Result<std::vector<bool>> append_first_scores(std::span<const ScoreRecord> records) override {
+    for (const ScoreRecord& r : records) REAI_RETURN_IF_ERROR(validate(r));
+    std::lock_guard lock(mu_);
+    std::vector<bool> written;
+    written.reserve(records.size());
+    for (const ScoreRecord& r : records) {
+      std::vector<ScoreRecord>& rows = tenant_rows_[r.tenant_id].scores[r.contact_id];
+      written.push_back(rows.empty());
+      if (rows.empty()) rows.push_back(r);
+    }
+    return written;
+  }
+
   Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {
     std::lock_guard lock(mu_);
     std::vector<std::string> out;

@@ -76,6 +76,18 @@ constexpr const char* kInsertScores =
     " lead_order) SELECT t, c, ts, p, s, b, m, r, o FROM unnest($1::bytea[], $2::bytea[], $3::int8[], $4::float8[],"
     " $5::int8[], $6::bytea[], $7::bytea[], $8::bytea[], $9::int8[]) WITH ORDINALITY AS x(t, c, ts, p, s, b, m, r, o, n)"
     " ORDER BY n";
+// The first score row of each lead of the batch that has none: the first
+// record of each (tenant, contact) of the batch (a statement does not see its
+// own rows), only when no row of that lead is stored. Run after
+// kFirstScoresLock in the same transaction, so its snapshot holds every first
+// row another instance committed.
+constexpr const char* kInsertFirstScores =
+    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json,"
+    " lead_order) SELECT t, c, ts, p, s, b, m, r, o FROM (SELECT DISTINCT ON (t, c) * FROM unnest($1::bytea[],"
+    " $2::bytea[], $3::int8[], $4::float8[], $5::int8[], $6::bytea[], $7::bytea[], $8::bytea[], $9::int8[])"
+    " WITH ORDINALITY AS x(t, c, ts, p, s, b, m, r, o, n) ORDER BY t, c, n) AS f"
+    " WHERE NOT EXISTS (SELECT 1 FROM scores WHERE scores.tenant_id = f.t AND scores.contact_id = f.c)"
+    " ORDER BY n RETURNING tenant_id, contact_id";
 constexpr const char* kSelectScores =
     "SELECT tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json, lead_order FROM scores"
     " WHERE tenant_id = $1 AND contact_id = $2 ORDER BY lead_order DESC, ts DESC, seq DESC LIMIT $3";
@@ -163,6 +175,9 @@ constexpr const char* kListingColumns =
 
 // Serializes migrations of several instances starting at once ("reai" in ASCII).
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(1919246697)";
+// Serializes the first score rows of instances starting at once (held to
+// commit: who waits checks after the other's rows are in).
+constexpr const char* kFirstScoresLock = "SELECT pg_advisory_xact_lock(1919246698)";
 
 std::int64_t capped(std::size_t limit) {
   return static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
@@ -562,6 +577,25 @@ class PostgresStore final : public Store {
     if (records.empty()) return Status::ok();
     // One statement: atomic without an explicit transaction.
     return write(kInsertScores, scores_batch_params(records));
+  }
+
+  Result<std::vector<bool>> append_first_scores(std::span<const ScoreRecord> records) override {
+    for (const ScoreRecord& r : records) REAI_RETURN_IF_ERROR(validate(r));
+    if (records.empty()) return std::vector<bool>();
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    std::vector<bool> written;
+    // Under READ COMMITTED a check and an insert in one statement still race
+    // another instance's: the lock makes the second wait for the first's commit.
+    Status status = session->transaction([&]() -> Status {
+      REAI_RETURN_IF_ERROR(session->exec_simple(kFirstScoresLock));
+      auto inserted = session->exec(kInsertFirstScores, scores_batch_params(records));
+      if (!inserted) return inserted.status();
+      written = first_returned(records, *inserted, [](const ScoreRecord& r) -> const std::string& { return r.contact_id; });
+      return Status::ok();
+    });
+    if (!status.is_ok()) return status;
+    return written;
   }
 
   Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {

@@ -166,6 +166,13 @@ constexpr const char* kInsertStage =
 constexpr const char* kInsertScore =
     "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version,"
     " reasons_json, lead_order) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+// A lead's first score row: written only when the lead has none. Run under
+// the database's write lock (a write statement takes it before reading), so
+// the check sees every row committed by another connection or process.
+constexpr const char* kInsertFirstScore =
+    "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version,"
+    " reasons_json, lead_order) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+    " WHERE NOT EXISTS (SELECT 1 FROM scores WHERE tenant_id = ?1 AND contact_id = ?2)";
 constexpr const char* kSelectScores =
     "SELECT tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json, lead_order"
     " FROM scores WHERE tenant_id = ?1 AND contact_id = ?2 ORDER BY lead_order DESC, ts DESC, rowid DESC LIMIT ?3";
@@ -929,6 +936,25 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<bool>> append_first_scores(std::span<const ScoreRecord> records) override {
+    for (const ScoreRecord& r : records) REAI_RETURN_IF_ERROR(validate(r));
+    std::vector<bool> written;
+    std::lock_guard lock(mu_);
+    // One transaction (BEGIN IMMEDIATE: the write lock from the start), each
+    // row's check seeing the rows written before it, this batch's included.
+    Status status = in_transaction(records.size(), [&]() -> Status {
+      written.clear();
+      for (const ScoreRecord& r : records) {
+        auto one = insert_counted(kInsertFirstScore, [&](Statement& s) { bind_score(s, r); });
+        if (!one) return one.status();
+        written.push_back(*one);
+      }
+      return Status::ok();
+    });
+    if (!status.is_ok()) return status;
+    return written;
+  }
+
   Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) override {
     std::vector<std::string> out;
     // One probe of scores_by_contact per contact.
@@ -1081,17 +1107,19 @@ class SqliteStore final : public Store {
   // cache is keyed by std::string, and a temporary per row is an allocation.
   Status insert_score(const ScoreRecord& r) {
     static const std::string sql(kInsertScore);
-    return write(sql, [&](Statement& s) {
-      s.bind(1, r.tenant_id);
-      s.bind(2, r.contact_id);
-      s.bind(3, static_cast<std::int64_t>(r.ts));
-      s.bind(4, r.probability);
-      s.bind(5, static_cast<std::int64_t>(r.score));
-      s.bind(6, r.band);
-      s.bind(7, r.model_version);
-      s.bind(8, r.reasons_json);
-      s.bind(9, r.lead_order);
-    });
+    return write(sql, [&](Statement& s) { bind_score(s, r); });
+  }
+
+  static void bind_score(Statement& s, const ScoreRecord& r) {
+    s.bind(1, r.tenant_id);
+    s.bind(2, r.contact_id);
+    s.bind(3, static_cast<std::int64_t>(r.ts));
+    s.bind(4, r.probability);
+    s.bind(5, static_cast<std::int64_t>(r.score));
+    s.bind(6, r.band);
+    s.bind(7, r.model_version);
+    s.bind(8, r.reasons_json);
+    s.bind(9, r.lead_order);
   }
 
   // Runs `body` in one transaction, rolled back when it fails. A single row

@@ -299,6 +299,16 @@ class Store {
   // every one has one): the leads a history import brought in that were
   // never scored (the server gives each a first row at start).
   virtual Result<std::vector<std::string>> contacts_without_scores(const std::string& tenant_id) = 0;
+  // Appends each of `records` whose lead (tenant_id, contact_id) has no
+  // score row yet, in one transaction: the first rows of the leads
+  // contacts_without_scores names. The check and the write are one step for
+  // every instance sharing the store, so instances starting together store
+  // one first row per lead (the first to commit) and a lead scored by
+  // another meanwhile gets none; a lead given twice gets its first record.
+  // Answer i is true when records[i] was written. All or nothing
+  // (InvalidArgument when any row is invalid, or the store's error).
+  // Durable when it returns. An empty call writes nothing.
+  virtual Result<std::vector<bool>> append_first_scores(std::span<const ScoreRecord> records) = 0;
   // Newest first, at most `limit`.
   virtual Result<std::vector<ScoreRecord>> score_history(const std::string& tenant_id,
                                                          const std::string& contact_id,

@@ -676,6 +676,67 @@ TYPED_TEST(StoreTest, ContactsWithoutScoresAreTheTenantsUnscoredContacts) {
   EXPECT_TRUE(s.contacts_without_scores("t_none").value().empty());
 }
 
+// Instances starting together both find a lead unscored and both write its
+// first row: one row is stored (the first committed), and a lead scored
+// meanwhile gets none. The second writer is a store of its own over the same
+// backing (the memory store: the same store, from another thread).
+TYPED_TEST(StoreTest, FirstScoresOfTwoWritersAreOneRowPerLead) {
+  Store& s = *this->store_;
+  std::unique_ptr<Store> second = TypeParam::kPersistent ? this->open() : nullptr;
+  Store& other = second ? *second : s;
+  EXPECT_TRUE(s.append_first_scores({}).value().empty());
+  // One after the other: c0 was scored by the other writer meanwhile; c1
+  // given twice gets its first record.
+  for (const char* id : {"c0", "c1"}) ASSERT_TRUE(s.upsert_contact(bare_contact("t_a", id)).is_ok());
+  ASSERT_TRUE(other.append_score(make_score("t_a", "c0", 90, 5)).is_ok());
+  const std::vector<ScoreRecord> firsts = {make_score("t_a", "c0", 100, 10), make_score("t_a", "c1", 100, 11),
+                                           make_score("t_a", "c1", 101, 12)};
+  EXPECT_EQ(s.append_first_scores(firsts).value(), (std::vector<bool>{false, true, false}));
+  EXPECT_EQ(other.append_first_scores(firsts).value(), (std::vector<bool>{false, false, false}));
+  ASSERT_EQ(s.score_history("t_a", "c0", 10).value().size(), 1u);
+  EXPECT_EQ(s.score_history("t_a", "c0", 10).value()[0].score, 5);
+  ASSERT_EQ(s.score_history("t_a", "c1", 10).value().size(), 1u);
+  EXPECT_EQ(s.score_history("t_a", "c1", 10).value()[0].score, 11);
+  ScoreRecord bad = make_score("t_a", "c2", 100, 10);
+  bad.lead_order = -1;
+  EXPECT_EQ(s.append_first_scores(std::vector<ScoreRecord>{make_score("t_a", "c3", 100, 10), bad}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(s.score_history("t_a", "c3", 10).value().empty());
+
+  // At once: each lead one row, written by one of the two.
+  constexpr int kLeads = 100;
+  std::vector<ScoreRecord> mine, theirs;
+  for (int i = 0; i < kLeads; ++i) {
+    std::string id = "r";
+    id += std::to_string(i);
+    ASSERT_TRUE(s.upsert_contact(bare_contact("t_b", id)).is_ok());
+    mine.push_back(make_score("t_b", id, 100, 10));
+    theirs.push_back(make_score("t_b", id, 100, 20));
+  }
+  std::atomic<int> ready{0};
+  std::vector<bool> mine_written, theirs_written;
+  auto write_at_once = [&ready](Store& store, const std::vector<ScoreRecord>& rows, std::vector<bool>* out) {
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();
+    auto written = store.append_first_scores(rows);
+    ASSERT_TRUE(written.has_value()) << written.status().to_string();
+    *out = std::move(*written);
+  };
+  std::thread a(write_at_once, std::ref(s), std::cref(mine), &mine_written);
+  std::thread b(write_at_once, std::ref(other), std::cref(theirs), &theirs_written);
+  a.join();
+  b.join();
+  ASSERT_EQ(mine_written.size(), std::size_t{kLeads});
+  ASSERT_EQ(theirs_written.size(), std::size_t{kLeads});
+  for (int i = 0; i < kLeads; ++i) {
+    EXPECT_NE(mine_written[i], theirs_written[i]) << i;
+    const auto rows = s.score_history("t_b", mine[i].contact_id, 10).value();
+    ASSERT_EQ(rows.size(), 1u) << mine[i].contact_id;
+    EXPECT_EQ(rows[0].score, mine_written[i] ? 10 : 20);
+  }
+  EXPECT_TRUE(s.contacts_without_scores("t_b").value().empty());
+}
+
 TYPED_TEST(StoreTest, ModelRegistryListsNewestFirstPerTenantAndKind) {
   Store& s = *this->store_;
   ASSERT_TRUE(s.record_model({"", "leads", "v1", "/m/v1", R"({"auc":0.9})", 100}).is_ok());
