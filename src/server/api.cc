@@ -1084,85 +1084,102 @@ ApiResponse Api::list_ghl_outbox(const TokenClaims& claims, std::string_view que
   return json_response(200, json_text(o), kRoute);
 }
 
+// What the answer of a deferred POST /api/events needs once its events are
+// stored: each item's parse error, or OK for an item whose event was queued.
+// Shared, not copied, by the callbacks that answer.
+struct Api::PendingEvents {
+  std::vector<Status> parse_errors;
+  bool single;
+};
+
 ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred) {
   if (single && !items[0]) return error_response(items[0].status(), Route::kEvents);
-  // What the answer needs once the events are stored: each item's parse
-  // error, or OK for an item whose event was queued. Shared, not copied,
-  // by the callbacks below.
-  struct Pending {
-    std::vector<Status> parse_errors;
-    bool single;
-  };
-  auto pending = std::make_shared<Pending>();
+  auto pending = std::make_shared<PendingEvents>();
   pending->single = single;
-  pending->parse_errors.reserve(items.size());
+  std::vector<Event> events = take_parsed_events(items, &pending->parse_errors);
+  if (events.empty()) return answer_events(*pending, {});
+  // Runs on the appender thread.
+  auto stored = [this, pending, deferred = *deferred](std::vector<Event> written, EventAppender::Answers answers) {
+    if (lead_workers_ && !written.empty()) {
+      queue_for_batch_worker(pending, deferred, std::move(written), std::move(answers));
+    } else {
+      score_on_requester(pending, deferred, std::move(written), std::move(answers));
+    }
+  };
+  if (!appender_->submit(std::move(events), std::move(stored))) return appender_full_response();
+  ApiResponse r;
+  r.deferred = true;
+  return r;
+}
+
+std::vector<Event> Api::take_parsed_events(std::vector<Result<Event>>& items, std::vector<Status>* parse_errors) {
+  parse_errors->reserve(items.size());
   std::vector<Event> events;
   events.reserve(items.size());
   for (auto& item : items) {
     if (!item) {
-      pending->parse_errors.push_back(item.status());
+      parse_errors->push_back(item.status());
       continue;
     }
     if (item->event_id.empty()) item->event_id = next_event_id();
     events.push_back(std::move(*item));
-    pending->parse_errors.push_back(Status::ok());
+    parse_errors->push_back(Status::ok());
   }
-  // Answers every item in order: a parse error, or its event's outcome.
-  auto answer = [](const Pending& p, std::vector<Result<EventOutcome>> outcomes) {
-    if (p.single) {
-      if (!outcomes[0]) return error_response(outcomes[0].status(), Route::kEvents);
-      std::string out;
-      out.reserve(512);
-      append_outcome_json(outcomes[0], &out);
-      return json_response(200, std::move(out), Route::kEvents);
-    }
-    std::string out = "[";
-    out.reserve(p.parse_errors.size() * 512 + 2);
-    std::size_t next = 0;
-    for (std::size_t i = 0; i < p.parse_errors.size(); ++i) {
-      if (i) out.push_back(',');
-      if (p.parse_errors[i].is_ok()) {
-        append_outcome_json(outcomes[next++], &out);
-      } else {
-        out.append(error_json(p.parse_errors[i].message()));
-      }
-    }
-    out.push_back(']');
+  return events;
+}
+
+ApiResponse Api::answer_events(const PendingEvents& pending, std::vector<Result<EventOutcome>> outcomes) {
+  if (pending.single) {
+    if (!outcomes[0]) return error_response(outcomes[0].status(), Route::kEvents);
+    std::string out;
+    out.reserve(512);
+    append_outcome_json(outcomes[0], &out);
     return json_response(200, std::move(out), Route::kEvents);
-  };
-  if (events.empty()) return answer(*pending, {});
-  // Runs on the appender thread.
-  auto done = [this, answer, pending, post = deferred->post, respond = deferred->respond,
-               lane = deferred->lane](std::vector<Event> written, EventAppender::Answers answers) {
-    // Under shared leases scoring waits on Redis (seconds while another
-    // instance holds a lead): the batch's requests are scored together on
-    // a lead worker (hand_batch_to_batch_worker, once the batch is answered),
-    // and only the answers go to the io threads.
-    if (lead_workers_ && !written.empty()) {
-      scoring_batch_.push_back({std::move(written), std::move(answers),
-                                [answer, pending](std::vector<Result<EventOutcome>> outcomes) {
-                                  return answer(*pending, std::move(outcomes));
-                                },
-                                post, respond, lane});
-      return;
-    }
-    // Scoring and the response happen on the requester's executor, not
-    // here, with the batch's other answers for that thread (answer_posts_,
-    // flushed once the batch is answered). Shared so the posted function
-    // copies pointers, not events.
-    auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
-                                                                                         std::move(answers));
-    answer_posts_.add(lane, post, [this, answer, pending, respond, stored] {
-      respond(answer(*pending, finish_events(stored->first, stored->second)));
-    });
-  };
-  if (!appender_->submit(std::move(events), std::move(done))) {
-    ApiResponse r = error_response(unavailable("too many events waiting to be stored; retry shortly"), Route::kEvents);
-    r.retry_after = "1";
-    return r;
   }
-  ApiResponse r;
-  r.deferred = true;
+  std::string out = "[";
+  out.reserve(pending.parse_errors.size() * 512 + 2);
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < pending.parse_errors.size(); ++i) {
+    if (i) out.push_back(',');
+    if (pending.parse_errors[i].is_ok()) {
+      append_outcome_json(outcomes[next++], &out);
+    } else {
+      out.append(error_json(pending.parse_errors[i].message()));
+    }
+  }
+  out.push_back(']');
+  return json_response(200, std::move(out), Route::kEvents);
+}
+
+void Api::queue_for_batch_worker(const std::shared_ptr<PendingEvents>& pending, const Deferred& deferred,
+                                 std::vector<Event> written, EventAppender::Answers answers) {
+  // Under shared leases scoring waits on Redis (seconds while another
+  // instance holds a lead): the batch's requests are scored together on
+  // a lead worker (hand_batch_to_batch_worker, once the batch is answered),
+  // and only the answers go to the io threads.
+  scoring_batch_.push_back({std::move(written), std::move(answers),
+                            [pending](std::vector<Result<EventOutcome>> outcomes) {
+                              return answer_events(*pending, std::move(outcomes));
+                            },
+                            deferred.post, deferred.respond, deferred.lane});
+}
+
+void Api::score_on_requester(const std::shared_ptr<PendingEvents>& pending, const Deferred& deferred,
+                             std::vector<Event> written, EventAppender::Answers answers) {
+  // Scoring and the response happen on the requester's executor, not on
+  // the appender thread, with the batch's other answers for that thread
+  // (answer_posts_, flushed once the batch is answered). Shared so the
+  // posted function copies pointers, not events.
+  auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
+                                                                                       std::move(answers));
+  answer_posts_.add(deferred.lane, deferred.post, [this, pending, respond = deferred.respond, stored] {
+    respond(answer_events(*pending, finish_events(stored->first, stored->second)));
+  });
+}
+
+ApiResponse Api::appender_full_response() {
+  ApiResponse r = error_response(unavailable("too many events waiting to be stored; retry shortly"), Route::kEvents);
+  r.retry_after = "1";
   return r;
 }
 

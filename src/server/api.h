@@ -146,6 +146,21 @@ class Api {
   ApiResponse post_events(const TokenClaims& claims, const ApiRequest& request, Deferred* deferred);
   // Queues parsed events to the appender; the answer comes through `deferred`.
   ApiResponse post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred);
+  struct PendingEvents;  // api.cc
+  // post_events_deferred's steps. The parsed items' events (each given an
+  // id when it has none), moved out; `parse_errors` gets one status per item.
+  std::vector<Event> take_parsed_events(std::vector<Result<Event>>& items, std::vector<Status>* parse_errors);
+  // The response: every item in order, a parse error or its event's outcome.
+  static ApiResponse answer_events(const PendingEvents& pending, std::vector<Result<EventOutcome>> outcomes);
+  // On the appender thread, once the request's events are stored: queued for
+  // the batch worker (shared leases), or scored and answered on the
+  // requester's io thread.
+  void queue_for_batch_worker(const std::shared_ptr<PendingEvents>& pending, const Deferred& deferred,
+                              std::vector<Event> written, EventAppender::Answers answers);
+  void score_on_requester(const std::shared_ptr<PendingEvents>& pending, const Deferred& deferred,
+                          std::vector<Event> written, EventAppender::Answers answers);
+  // 503 with Retry-After: the appender's queue is full.
+  static ApiResponse appender_full_response();
   ApiResponse put_contact(const TokenClaims& claims, std::string_view contact_id, const ApiRequest& request);
   ApiResponse get_score(const TokenClaims& claims, std::string_view contact_id);
   ApiResponse get_score_history(const TokenClaims& claims, std::string_view contact_id, std::string_view query);
