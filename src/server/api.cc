@@ -855,68 +855,102 @@ void Api::hand_batch_to_batch_worker() {
 
 void Api::score_and_answer(const std::shared_ptr<ScoringBatch>& batch) {
   ScoringBatch& b = *batch;
-  std::vector<Result<bool>> answers;
-  b.unscored.reset(new std::atomic<std::size_t>[b.requests.size()]);
-  for (std::size_t r = 0; r < b.requests.size(); ++r) {
-    ScoringRequest& request = b.requests[r];
-    b.unscored[r].store(request.events.size(), std::memory_order_relaxed);
-    std::move(request.events.begin(), request.events.end(), std::back_inserter(b.events));
-    std::move(request.answers.begin(), request.answers.end(), std::back_inserter(answers));
-    b.request_of.insert(b.request_of.end(), request.answers.size(), r);
-  }
-  b.outcomes.resize(b.events.size());
-  // Stored events of leads with events parked on their own worker follow
-  // them there; the others are scored together here.
+  const std::vector<Result<bool>> answers = gather_requests(&b);
   std::vector<std::size_t> together;
-  std::vector<std::pair<std::string, std::vector<std::size_t>>> parked;  // per lead, in order
-  auto park = [&](std::size_t i) {
-    std::string key = contact_key(b.events[i].tenant_id, b.events[i].contact_id);
-    auto it = std::find_if(parked.begin(), parked.end(), [&](const auto& p) { return p.first == key; });
-    if (it == parked.end()) it = parked.insert(parked.end(), {std::move(key), {}});
-    it->second.push_back(i);
-  };
-  {
-    std::lock_guard lock(parked_mu_);
-    for (std::size_t i = 0; i < b.events.size(); ++i) {
-      if (!parked_.empty() && answers[i] && *answers[i] &&
-          parked_.count(contact_key(b.events[i].tenant_id, b.events[i].contact_id))) {
-        park(i);
-      } else {
-        together.push_back(i);
-      }
+  ParkedLeads parked;
+  split_off_parked_leads(b, answers, &together, &parked);
+  std::vector<Result<EventOutcome>> outcomes = score_together(b, answers, together);
+  std::vector<std::size_t> held = answer_scored_together(b, answers, together, std::move(outcomes));
+  if (held.empty() && parked.empty()) return;
+  park_on_lead_workers(batch, held, std::move(parked));
+}
+
+namespace {
+
+// Event i of `events` goes to its lead's list, in the order leads come.
+void park_event(const std::vector<Event>& events, std::size_t i,
+                std::vector<std::pair<std::string, std::vector<std::size_t>>>* parked) {
+  std::string key = contact_key(events[i].tenant_id, events[i].contact_id);
+  auto it = std::find_if(parked->begin(), parked->end(), [&](const auto& p) { return p.first == key; });
+  if (it == parked->end()) it = parked->insert(parked->end(), {std::move(key), {}});
+  it->second.push_back(i);
+}
+
+bool stored_new(const Result<bool>& answer) { return answer && *answer; }
+
+}  // namespace
+
+std::vector<Result<bool>> Api::gather_requests(ScoringBatch* b) {
+  std::vector<Result<bool>> answers;
+  b->unscored.reset(new std::atomic<std::size_t>[b->requests.size()]);
+  for (std::size_t r = 0; r < b->requests.size(); ++r) {
+    ScoringRequest& request = b->requests[r];
+    b->unscored[r].store(request.events.size(), std::memory_order_relaxed);
+    std::move(request.events.begin(), request.events.end(), std::back_inserter(b->events));
+    std::move(request.answers.begin(), request.answers.end(), std::back_inserter(answers));
+    b->request_of.insert(b->request_of.end(), request.answers.size(), r);
+  }
+  b->outcomes.resize(b->events.size());
+  return answers;
+}
+
+void Api::split_off_parked_leads(const ScoringBatch& b, const std::vector<Result<bool>>& answers,
+                                 std::vector<std::size_t>* together, ParkedLeads* parked) {
+  // Stored events of leads with events parked on their own worker follow
+  // them there, behind them: a lead's events are applied in order.
+  std::lock_guard lock(parked_mu_);
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    if (!parked_.empty() && stored_new(answers[i]) &&
+        parked_.count(contact_key(b.events[i].tenant_id, b.events[i].contact_id))) {
+      park_event(b.events, i, parked);
+    } else {
+      together->push_back(i);
     }
   }
-  // Usually nothing is parked and the batch is scored as it is, uncopied.
-  std::vector<Event> some_events;
-  std::vector<Result<bool>> some_answers;
-  const bool all_together = together.size() == b.events.size();
-  if (!all_together) {
-    some_events.reserve(together.size());
-    some_answers.reserve(together.size());
-    for (std::size_t i : together) {
-      some_events.push_back(b.events[i]);
-      some_answers.push_back(answers[i]);
-    }
-  }
+}
+
+std::vector<Result<Api::EventOutcome>> Api::score_together(const ScoringBatch& b,
+                                                           const std::vector<Result<bool>>& answers,
+                                                           const std::vector<std::size_t>& together) {
   // The batch's score updates leave together, before its leases are given
   // back and before any answer (an event's 2xx follows its update).
   Outbox outbox;
-  std::vector<Result<EventOutcome>> outcomes = all_together ? finish_events(b.events, answers, &outbox)
-                                                            : finish_events(some_events, some_answers, &outbox);
+  // Usually nothing is parked and the batch is scored as it is, uncopied.
+  if (together.size() == b.events.size()) return finish_events(b.events, answers, &outbox);
+  std::vector<Event> some_events;
+  std::vector<Result<bool>> some_answers;
+  some_events.reserve(together.size());
+  some_answers.reserve(together.size());
+  for (std::size_t i : together) {
+    some_events.push_back(b.events[i]);
+    some_answers.push_back(answers[i]);
+  }
+  return finish_events(some_events, some_answers, &outbox);
+}
+
+std::vector<std::size_t> Api::answer_scored_together(ScoringBatch& b, const std::vector<Result<bool>>& answers,
+                                                     const std::vector<std::size_t>& together,
+                                                     std::vector<Result<EventOutcome>> outcomes) {
   PostBatch responses;  // one post per io thread
   std::vector<std::size_t> held;
   for (std::size_t k = 0; k < together.size(); ++k) {
     const std::size_t i = together[k];
-    if (answers[i] && *answers[i] && !outcomes[k] && outcomes[k].status().code() == StatusCode::kResourceExhausted) {
+    if (stored_new(answers[i]) && !outcomes[k] && outcomes[k].status().code() == StatusCode::kResourceExhausted) {
       held.push_back(i);  // its lead's lease is held elsewhere
       continue;
     }
     scored(b, i, std::move(outcomes[k]), &responses);
   }
   responses.flush();
-  if (held.empty() && parked.empty()) return;
-  for (std::size_t i : held) park(i);
+  return held;
+}
+
+void Api::park_on_lead_workers(const std::shared_ptr<ScoringBatch>& batch, const std::vector<std::size_t>& held,
+                               ParkedLeads parked) {
+  for (std::size_t i : held) park_event(batch->events, i, &parked);
   for (auto& [key, indexes] : parked) std::sort(indexes.begin(), indexes.end());  // the batch's order
+  // Counted before the jobs are posted: a job may be done, and count itself
+  // off, before the last is posted.
   {
     std::lock_guard lock(parked_mu_);
     for (const auto& p : parked) ++parked_[p.first];
