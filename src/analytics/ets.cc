@@ -120,6 +120,68 @@ struct RunResult {
   bool valid = true;
 };
 
+// Forecasts of y[i], y[i+1], ... (up to max_horizon, within `n` values)
+// from the state before y[i] is seen: forecasts[h-1][i+h-1] is made h steps
+// before its value.
+inline void record_forecasts(const State& s, const EtsSpec& spec, const EtsParams& p, int month, std::size_t i,
+                             std::size_t n, int max_horizon, std::vector<std::vector<double>>* forecasts) {
+  for (int h = 1; h <= max_horizon && i + static_cast<std::size_t>(h) - 1 < n; ++h) {
+    (*forecasts)[static_cast<std::size_t>(h - 1)][i + static_cast<std::size_t>(h) - 1] =
+        forecast_from(s, spec, p, month - 1, h);
+  }
+}
+
+// The one-step forecast from the level and slope carried on (`lb`) and
+// the month's seasonal state `sp`.
+inline double one_step_mean(double lb, double sp, EtsSeason season) {
+  double mu = lb;
+  if (season == EtsSeason::kAdditive) mu = lb + sp;
+  if (season == EtsSeason::kMultiplicative) mu = lb * sp;
+  return mu;
+}
+
+// The states after an additive error e = y - mu.
+inline void update_after_additive_error(double lb, double b_damped, double e, EtsSeason season, const EtsParams& p,
+                                        State* s, double* sp) {
+  switch (season) {
+    case EtsSeason::kNone:
+      s->level = lb + p.alpha * e;
+      s->slope = b_damped + p.beta * e;
+      break;
+    case EtsSeason::kAdditive:
+      s->level = lb + p.alpha * e;
+      s->slope = b_damped + p.beta * e;
+      *sp = *sp + p.gamma * e;
+      break;
+    case EtsSeason::kMultiplicative:
+      s->level = lb + p.alpha * e / *sp;
+      s->slope = b_damped + p.beta * e / *sp;
+      *sp = *sp + p.gamma * e / lb;
+      break;
+  }
+}
+
+// The states after a relative error e = (y - mu) / mu.
+inline void update_after_relative_error(double lb, double b_damped, double mu, double e, EtsSeason season,
+                                        const EtsParams& p, State* s, double* sp) {
+  switch (season) {
+    case EtsSeason::kNone:
+      s->level = lb * (1 + p.alpha * e);
+      s->slope = b_damped + p.beta * lb * e;
+      break;
+    case EtsSeason::kAdditive:
+      s->level = lb + p.alpha * mu * e;
+      s->slope = b_damped + p.beta * mu * e;
+      *sp = *sp + p.gamma * mu * e;
+      break;
+    case EtsSeason::kMultiplicative:
+      s->level = lb * (1 + p.alpha * e);
+      s->slope = b_damped + p.beta * lb * e;
+      *sp = *sp * (1 + p.gamma * e);
+      break;
+  }
+}
+
 // The recursions over all of y. `forecasts[h-1][i]` (when given) receives the
 // forecast of y[i] made h steps before.
 RunResult run(std::span<const double> y, int start_month, const EtsSpec& spec, const EtsParams& p,
@@ -133,18 +195,11 @@ RunResult run(std::span<const double> y, int start_month, const EtsSpec& spec, c
   const std::size_t f = first_value(y);
   for (std::size_t i = f; i < y.size(); ++i) {
     const int month = start_month + static_cast<int>(i);
-    if (forecasts != nullptr) {
-      for (int h = 1; h <= max_horizon && i + static_cast<std::size_t>(h) - 1 < y.size(); ++h) {
-        (*forecasts)[static_cast<std::size_t>(h - 1)][i + static_cast<std::size_t>(h) - 1] =
-            forecast_from(s, spec, p, month - 1, h);
-      }
-    }
+    if (forecasts != nullptr) record_forecasts(s, spec, p, month, i, y.size(), max_horizon, forecasts);
     const double lb = s.level + (trend ? phi * s.slope : 0.0);
     const double b_damped = trend ? phi * s.slope : 0.0;
     double& sp = s.seasonal[static_cast<std::size_t>(month % kSeasonLength)];
-    double mu = lb;
-    if (spec.season == EtsSeason::kAdditive) mu = lb + sp;
-    if (spec.season == EtsSeason::kMultiplicative) mu = lb * sp;
+    const double mu = one_step_mean(lb, sp, spec.season);
     if (std::isnan(y[i])) {  // missing: the states run on without an error
       s.level = lb;
       s.slope = b_damped;
@@ -157,42 +212,12 @@ RunResult run(std::span<const double> y, int start_month, const EtsSpec& spec, c
     if (spec.error == EtsError::kAdditive) {
       const double e = y[i] - mu;
       r.sse += e * e;
-      switch (spec.season) {
-        case EtsSeason::kNone:
-          s.level = lb + p.alpha * e;
-          s.slope = b_damped + p.beta * e;
-          break;
-        case EtsSeason::kAdditive:
-          s.level = lb + p.alpha * e;
-          s.slope = b_damped + p.beta * e;
-          sp = sp + p.gamma * e;
-          break;
-        case EtsSeason::kMultiplicative:
-          s.level = lb + p.alpha * e / sp;
-          s.slope = b_damped + p.beta * e / sp;
-          sp = sp + p.gamma * e / lb;
-          break;
-      }
+      update_after_additive_error(lb, b_damped, e, spec.season, p, &s, &sp);
     } else {
       const double e = (y[i] - mu) / mu;
       r.sse += e * e;
       r.sum_log_mu += std::log(std::abs(mu));
-      switch (spec.season) {
-        case EtsSeason::kNone:
-          s.level = lb * (1 + p.alpha * e);
-          s.slope = b_damped + p.beta * lb * e;
-          break;
-        case EtsSeason::kAdditive:
-          s.level = lb + p.alpha * mu * e;
-          s.slope = b_damped + p.beta * mu * e;
-          sp = sp + p.gamma * mu * e;
-          break;
-        case EtsSeason::kMultiplicative:
-          s.level = lb * (1 + p.alpha * e);
-          s.slope = b_damped + p.beta * lb * e;
-          sp = sp * (1 + p.gamma * e);
-          break;
-      }
+      update_after_relative_error(lb, b_damped, mu, e, spec.season, p, &s, &sp);
     }
     if (!std::isfinite(s.level) || !std::isfinite(s.slope)) {
       r.valid = false;

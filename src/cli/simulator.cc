@@ -130,6 +130,140 @@ struct PendingEvent {
   bool operator>(const PendingEvent& other) const { return due > other.due; }
 };
 
+// The wall-clock second that was `at`: the posted times are wall-clock,
+// the schedule steady.
+UnixSeconds wall_at(SteadyTime at) {
+  const auto ago = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - at);
+  return SystemClock().now() - static_cast<UnixSeconds>(ago.count());
+}
+
+// New leads arrive so that, in steady state, events flow at the target rate.
+std::chrono::steady_clock::duration spawn_interval(const std::vector<LeadScript>& scripts, double events_per_second) {
+  double mean_events = 0;
+  for (const auto& s : scripts) mean_events += double(s.events.size());
+  mean_events /= double(scripts.size());
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(mean_events / events_per_second));
+}
+
+// One run: a new lead (a random script) every spawn interval, each of its
+// events posted when due.
+class Simulation {
+ public:
+  Simulation(const std::vector<LeadScript>& scripts, const SimulatorOptions& options)
+      : scripts_(scripts),
+        options_(options),
+        spawn_every_(spawn_interval(scripts, options.events_per_second)),
+        client_(options.host, options.port, options.token),
+        rng_(options.seed),
+        pick_(0, scripts.size() - 1) {}
+
+  Result<SimulatorReport> run(const std::atomic<bool>& stop) {
+    if (options_.warm_start) REAI_RETURN_IF_ERROR(spawn_past_leads(stop));
+    SteadyTime next_spawn = start_;
+    while (!stop.load()) {
+      const SteadyTime now = std::chrono::steady_clock::now();
+      if (options_.duration_seconds > 0 && now - start_ > std::chrono::duration<double>(options_.duration_seconds)) {
+        break;
+      }
+      if (now >= next_spawn) {
+        REAI_RETURN_IF_ERROR(spawn(next_spawn));
+        next_spawn += spawn_every_;
+        continue;
+      }
+      if (post_next_due(now)) continue;
+      sleep_until_next(now, next_spawn);
+    }
+    return report_;
+  }
+
+ private:
+  // Warm start: the leads a stream running for a whole window (the oldest
+  // replayed age, compressed) would have begun, their past posted at once,
+  // so events flow at the target rate from the first second instead of
+  // ramping up over minutes (most of a lead's events come days in).
+  Status spawn_past_leads(const std::atomic<bool>& stop) {
+    const auto window = std::chrono::duration<double>(options_.max_lead_age_days * 86400 / options_.time_compression);
+    for (SteadyTime began = start_ - spawn_every_; start_ - began < window && !stop.load(); began -= spawn_every_) {
+      REAI_RETURN_IF_ERROR(spawn(began));
+    }
+    return Status::ok();
+  }
+
+  // A new lead that began at `began`: its contact, then its events, those
+  // already due posted at once (dated when they fell due), the rest queued.
+  Status spawn(SteadyTime began) {
+    const LeadScript& script = scripts_[pick_(rng_)];
+    const std::string lead_id = "sim-" + run_tag_ + "-" + std::to_string(++report_.leads_created);
+    REAI_RETURN_IF_ERROR(create_contact(*script.contact, lead_id, began));
+    const SteadyTime now = std::chrono::steady_clock::now();
+    for (const auto& [offset, event] : script.events) {
+      auto delay = std::chrono::duration<double>(double(offset) / options_.time_compression);
+      PendingEvent p{began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay), lead_id, event};
+      if (p.due <= now) {
+        post_event(p);
+      } else {
+        pending_.push(std::move(p));
+      }
+    }
+    return Status::ok();
+  }
+
+  // Unavailable only when the very first request cannot reach the server
+  // (a wrong address, not a hiccup); later failures are counted.
+  Status create_contact(const Contact& contact, const std::string& lead_id, SteadyTime began) {
+    auto code = client_.send(http::verb::put, "/api/contacts/" + lead_id, contact_json(contact, wall_at(began)));
+    if (!code) {
+      if (report_.events_posted == 0 && report_.leads_created == 1) {
+        return unavailable("cannot reach " + options_.host + ":" + std::to_string(options_.port));
+      }
+      ++report_.http_errors;
+    } else if (*code >= 400) {
+      ++report_.http_errors;
+    }
+    return Status::ok();
+  }
+
+  void post_event(const PendingEvent& p) {
+    auto code = client_.send(http::verb::post, "/api/events", event_json(p.lead_id, *p.event, wall_at(p.due)));
+    if (!code || *code >= 400) {
+      ++report_.http_errors;
+    } else {
+      ++report_.events_posted;
+    }
+  }
+
+  // Posts the earliest queued event when it is due; false when none is.
+  bool post_next_due(SteadyTime now) {
+    if (pending_.empty() || pending_.top().due > now) return false;
+    PendingEvent p = pending_.top();
+    pending_.pop();
+    post_event(p);
+    if (options_.verbose && report_.events_posted % 100 == 0) {
+      std::cerr << "simulator: " << report_.events_posted << " events, " << report_.leads_created << " leads\n";
+    }
+    return true;
+  }
+
+  void sleep_until_next(SteadyTime now, SteadyTime next_spawn) {
+    SteadyTime wake = next_spawn;
+    if (!pending_.empty()) wake = std::min(wake, pending_.top().due);
+    wake = std::min(wake, now + std::chrono::milliseconds(100));  // stay responsive to stop
+    std::this_thread::sleep_until(wake);
+  }
+
+  const std::vector<LeadScript>& scripts_;
+  const SimulatorOptions& options_;
+  const std::chrono::steady_clock::duration spawn_every_;
+  ApiClient client_;
+  std::mt19937 rng_;
+  std::uniform_int_distribution<std::size_t> pick_;
+  std::priority_queue<PendingEvent, std::vector<PendingEvent>, std::greater<>> pending_;
+  SimulatorReport report_;
+  const SteadyTime start_ = std::chrono::steady_clock::now();
+  const std::string run_tag_ = std::to_string(SystemClock().now() % 1000000);
+};
+
 }  // namespace
 
 Result<SimulatorReport> run_simulator(const std::vector<Contact>& contacts,
@@ -140,98 +274,7 @@ Result<SimulatorReport> run_simulator(const std::vector<Contact>& contacts,
   if (options.events_per_second <= 0 || options.time_compression <= 0) {
     return invalid_argument("rate and time compression must be positive");
   }
-  double mean_events = 0;
-  for (const auto& s : scripts) mean_events += double(s.events.size());
-  mean_events /= double(scripts.size());
-  // New leads arrive so that, in steady state, events flow at the target rate.
-  const auto spawn_every = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(mean_events / options.events_per_second));
-
-  ApiClient client(options.host, options.port, options.token);
-  std::mt19937 rng(options.seed);
-  std::uniform_int_distribution<std::size_t> pick(0, scripts.size() - 1);
-  std::priority_queue<PendingEvent, std::vector<PendingEvent>, std::greater<>> pending;
-  SimulatorReport report;
-  const SteadyTime start = std::chrono::steady_clock::now();
-  SteadyTime next_spawn = start;
-  const std::string run_tag = std::to_string(SystemClock().now() % 1000000);
-  // Seconds between `at` and now, on the wall clock the posted times use.
-  auto wall_at = [](SteadyTime at) {
-    const auto ago = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - at);
-    return SystemClock().now() - static_cast<UnixSeconds>(ago.count());
-  };
-  auto post_event = [&](const PendingEvent& p) {
-    auto code = client.send(http::verb::post, "/api/events", event_json(p.lead_id, *p.event, wall_at(p.due)));
-    if (!code || *code >= 400) {
-      ++report.http_errors;
-    } else {
-      ++report.events_posted;
-    }
-  };
-  // A new lead that began at `began`: its contact, then its events, those
-  // already due posted at once (dated when they fell due), the rest queued.
-  auto spawn = [&](SteadyTime began) -> Status {
-    const LeadScript& script = scripts[pick(rng)];
-    const std::string lead_id = "sim-" + run_tag + "-" + std::to_string(++report.leads_created);
-    auto code = client.send(http::verb::put, "/api/contacts/" + lead_id, contact_json(*script.contact, wall_at(began)));
-    if (!code) {
-      if (report.events_posted == 0 && report.leads_created == 1) {
-        return unavailable("cannot reach " + options.host + ":" + std::to_string(options.port));
-      }
-      ++report.http_errors;
-    } else if (*code >= 400) {
-      ++report.http_errors;
-    }
-    const SteadyTime now = std::chrono::steady_clock::now();
-    for (const auto& [offset, event] : script.events) {
-      auto delay = std::chrono::duration<double>(double(offset) / options.time_compression);
-      PendingEvent p{began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay), lead_id, event};
-      if (p.due <= now) {
-        post_event(p);
-      } else {
-        pending.push(std::move(p));
-      }
-    }
-    return Status::ok();
-  };
-  // Warm start: the leads a stream running for a whole window (the oldest
-  // replayed age, compressed) would have begun, their past posted at once,
-  // so events flow at the target rate from the first second instead of
-  // ramping up over minutes (most of a lead's events come days in).
-  if (options.warm_start) {
-    const auto window = std::chrono::duration<double>(options.max_lead_age_days * 86400 / options.time_compression);
-    for (SteadyTime began = start - spawn_every; start - began < window && !stop.load(); began -= spawn_every) {
-      REAI_RETURN_IF_ERROR(spawn(began));
-    }
-  }
-
-  while (!stop.load()) {
-    const SteadyTime now = std::chrono::steady_clock::now();
-    if (options.duration_seconds > 0 &&
-        now - start > std::chrono::duration<double>(options.duration_seconds)) {
-      break;
-    }
-    if (now >= next_spawn) {
-      REAI_RETURN_IF_ERROR(spawn(next_spawn));
-      next_spawn += spawn_every;
-      continue;
-    }
-    if (!pending.empty() && pending.top().due <= now) {
-      PendingEvent p = pending.top();
-      pending.pop();
-      post_event(p);
-      if (options.verbose && report.events_posted % 100 == 0) {
-        std::cerr << "simulator: " << report.events_posted << " events, " << report.leads_created
-                  << " leads\n";
-      }
-      continue;
-    }
-    SteadyTime wake = next_spawn;
-    if (!pending.empty()) wake = std::min(wake, pending.top().due);
-    wake = std::min(wake, now + std::chrono::milliseconds(100));  // stay responsive to stop
-    std::this_thread::sleep_until(wake);
-  }
-  return report;
+  return Simulation(scripts, options).run(stop);
 }
 
 }  // namespace reai::cli

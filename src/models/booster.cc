@@ -8,6 +8,8 @@
 #include <limits>
 #include <sstream>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "models/models.h"
 
@@ -93,6 +95,72 @@ std::string fmt_double(double v) {
   os.precision(17);
   os << v;
   return os.str();
+}
+
+// XGBoost's training parameters from `params` (hist trees; nthread and
+// eval_metric only when set; `extra` last, so it overrides).
+Status set_train_params(BoosterHandle raw, const TrainParams& params) {
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"booster", "gbtree"},
+      {"tree_method", "hist"},
+      {"objective", params.objective},
+      {"max_depth", std::to_string(params.max_depth)},
+      {"eta", fmt_double(params.eta)},
+      {"subsample", fmt_double(params.subsample)},
+      {"colsample_bytree", fmt_double(params.colsample_bytree)},
+      {"min_child_weight", fmt_double(params.min_child_weight)},
+      {"lambda", fmt_double(params.reg_lambda)},
+      {"alpha", fmt_double(params.reg_alpha)},
+      {"seed", std::to_string(params.seed)},
+      {"verbosity", params.verbose ? "1" : "0"},
+  };
+  if (params.nthread > 0) settings.emplace_back("nthread", std::to_string(params.nthread));
+  if (!params.eval_metric.empty()) settings.emplace_back("eval_metric", params.eval_metric);
+  for (const auto& kv : params.extra) settings.push_back(kv);
+  for (const auto& [name, value] : settings) {
+    REAI_XGB_CHECK(XGBoosterSetParam(raw, name.c_str(), value.c_str()));
+  }
+  return Status::ok();
+}
+
+struct BoostedRounds {
+  int rounds = 0;      // rounds run
+  int best_iter = -1;  // best on the validation set (-1: not evaluated)
+};
+
+// Boosts up to params.num_rounds rounds on `train`. With `valid`, each
+// round is evaluated when early stopping or verbose: the best round is
+// tracked on the last metric, and with `early_stop` boosting ends
+// params.early_stopping_rounds rounds after it.
+Result<BoostedRounds> boost_rounds(BoosterHandle raw, const DMatrix& train, const DMatrix* valid, bool early_stop,
+                                   const TrainParams& params) {
+  BoostedRounds r;
+  double best_score = 0;
+  bool maximize = false;
+  int iter = 0;
+  for (; iter < params.num_rounds; ++iter) {
+    REAI_XGB_CHECK(XGBoosterUpdateOneIter(raw, iter, train.get()));
+    if (valid == nullptr || !(early_stop || params.verbose)) continue;
+    DMatrixHandle eval_sets[1] = {valid->get()};
+    const char* eval_names[1] = {"valid"};
+    const char* eval_out = nullptr;
+    REAI_XGB_CHECK(XGBoosterEvalOneIter(raw, iter, eval_sets, eval_names, 1, &eval_out));
+    if (params.verbose) std::fprintf(stderr, "%s\n", eval_out);
+    std::string metric;
+    double score = 0;
+    REAI_RETURN_IF_ERROR(parse_last_metric(eval_out, &metric, &score));
+    if (r.best_iter < 0) maximize = metric_maximizes(metric);
+    if (r.best_iter < 0 || (maximize ? score > best_score : score < best_score)) {
+      r.best_iter = iter;
+      best_score = score;
+    }
+    if (early_stop && iter - r.best_iter >= params.early_stopping_rounds) {
+      ++iter;
+      break;
+    }
+  }
+  r.rounds = iter;
+  return r;
 }
 
 }  // namespace
@@ -219,59 +287,15 @@ Result<Booster> Booster::train_impl(const DenseMatrix& x, const Labels& train, c
   BoosterHandle raw = nullptr;
   REAI_XGB_CHECK(XGBoosterCreate(cache, valid_x != nullptr ? 2 : 1, &raw));
   Booster booster(raw, 0);
-
-  std::vector<std::pair<std::string, std::string>> settings = {
-      {"booster", "gbtree"},
-      {"tree_method", "hist"},
-      {"objective", params.objective},
-      {"max_depth", std::to_string(params.max_depth)},
-      {"eta", fmt_double(params.eta)},
-      {"subsample", fmt_double(params.subsample)},
-      {"colsample_bytree", fmt_double(params.colsample_bytree)},
-      {"min_child_weight", fmt_double(params.min_child_weight)},
-      {"lambda", fmt_double(params.reg_lambda)},
-      {"alpha", fmt_double(params.reg_alpha)},
-      {"seed", std::to_string(params.seed)},
-      {"verbosity", params.verbose ? "1" : "0"},
-  };
-  if (params.nthread > 0) settings.emplace_back("nthread", std::to_string(params.nthread));
-  if (!params.eval_metric.empty()) settings.emplace_back("eval_metric", params.eval_metric);
-  for (const auto& kv : params.extra) settings.push_back(kv);
-  for (const auto& [name, value] : settings) {
-    REAI_XGB_CHECK(XGBoosterSetParam(raw, name.c_str(), value.c_str()));
-  }
-
+  REAI_RETURN_IF_ERROR(set_train_params(raw, params));
   const bool early_stop = valid_x != nullptr && params.early_stopping_rounds > 0;
-  int best_iter = -1;
-  double best_score = 0;
-  bool maximize = false;
-  int iter = 0;
-  for (; iter < params.num_rounds; ++iter) {
-    REAI_XGB_CHECK(XGBoosterUpdateOneIter(raw, iter, dtrain.get()));
-    if (valid_x == nullptr || !(early_stop || params.verbose)) continue;
-    DMatrixHandle eval_sets[1] = {dvalid.get()};
-    const char* eval_names[1] = {"valid"};
-    const char* eval_out = nullptr;
-    REAI_XGB_CHECK(XGBoosterEvalOneIter(raw, iter, eval_sets, eval_names, 1, &eval_out));
-    if (params.verbose) std::fprintf(stderr, "%s\n", eval_out);
-    std::string metric;
-    double score = 0;
-    REAI_RETURN_IF_ERROR(parse_last_metric(eval_out, &metric, &score));
-    if (best_iter < 0) maximize = metric_maximizes(metric);
-    if (best_iter < 0 || (maximize ? score > best_score : score < best_score)) {
-      best_iter = iter;
-      best_score = score;
-    }
-    if (early_stop && iter - best_iter >= params.early_stopping_rounds) {
-      ++iter;
-      break;
-    }
-  }
-
-  int rounds = iter;
-  if (early_stop && best_iter + 1 < rounds) {
+  auto boosted = boost_rounds(raw, dtrain, valid_x != nullptr ? &dvalid : nullptr, early_stop, params);
+  if (!boosted) return boosted.status();
+  int rounds = boosted->rounds;
+  // Early stopping keeps the trees up to the best validation round only.
+  if (early_stop && boosted->best_iter + 1 < rounds) {
     BoosterHandle sliced = nullptr;
-    REAI_XGB_CHECK(XGBoosterSlice(raw, 0, best_iter + 1, 1, &sliced));
+    REAI_XGB_CHECK(XGBoosterSlice(raw, 0, boosted->best_iter + 1, 1, &sliced));
     booster = Booster(sliced, 0);
     raw = sliced;
   }

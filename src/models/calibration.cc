@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
+#include <utility>
 
 #include "models/models.h"
 
@@ -143,8 +145,10 @@ double LogitLinear::apply(double p) const {
   return std::clamp(1.0 / (1.0 + std::exp(-z)), kMinProbability, kMaxProbability);
 }
 
-Result<LogitLinear> fit_logit_linear(std::span<const double> probs, std::span<const float> labels,
-                                     std::span<const float> weights, double intercept_sd, double slope_sd) {
+namespace {
+
+Status check_logit_fit_inputs(std::span<const double> probs, std::span<const float> labels,
+                              std::span<const float> weights, double intercept_sd, double slope_sd) {
   if (probs.size() != labels.size() || (!weights.empty() && weights.size() != probs.size())) {
     return invalid_argument("logit fit: probabilities, labels and weights differ in length");
   }
@@ -152,38 +156,46 @@ Result<LogitLinear> fit_logit_linear(std::span<const double> probs, std::span<co
   if (!(intercept_sd >= 0) || !(slope_sd >= 0) || !std::isfinite(intercept_sd) || !std::isfinite(slope_sd)) {
     return invalid_argument("logit fit: prior standard deviations must be finite and >= 0");
   }
-  std::vector<double> x(probs.size());
   for (std::size_t i = 0; i < probs.size(); ++i) {
     const double w = weights.empty() ? 1.0 : weights[i];
     if (!std::isfinite(probs[i]) || !std::isfinite(labels[i]) || !std::isfinite(w) || w < 0) {
       return invalid_argument(std::string("logit fit: non-finite value or negative weight at ") + std::to_string(i));
     }
-    x[i] = clamped_logit(probs[i]);
   }
-  // Newton steps on the penalized log-likelihood in (intercept, slope); a
-  // zero sd fixes that parameter at its prior centre. Concave, so a few
-  // steps converge; step halving guards against overshoot on separable data.
-  const bool fit_a = intercept_sd > 0, fit_b = slope_sd > 0;
-  const double pa = fit_a ? 1 / (intercept_sd * intercept_sd) : 0;
-  const double pb = fit_b ? 1 / (slope_sd * slope_sd) : 0;
-  auto objective = [&](double a, double b) {
+  return Status::ok();
+}
+
+// The penalized log-likelihood of (intercept a, slope b) on the logits x,
+// with Gaussian priors centred on (0, 1); a zero sd fixes that parameter
+// at its centre.
+struct LogitFitProblem {
+  std::vector<double> x;
+  std::span<const float> labels;
+  std::span<const float> weights;  // empty: all 1
+  bool fit_a, fit_b;
+  double pa, pb;  // prior precisions (0 when fixed)
+
+  double weight(std::size_t i) const { return weights.empty() ? 1.0 : weights[i]; }
+
+  double objective(double a, double b) const {
     double ll = 0;
     for (std::size_t i = 0; i < x.size(); ++i) {
-      const double w = weights.empty() ? 1.0 : weights[i];
+      const double w = weight(i);
       const double z = a + b * x[i];
       // log(1 + e^z) computed stably.
       const double softplus = z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z));
       ll += w * (labels[i] * z - softplus);
     }
     return ll - 0.5 * pa * a * a - 0.5 * pb * (b - 1) * (b - 1);
-  };
-  LogitLinear m;
-  double current = objective(m.intercept, m.slope);
-  for (int iter = 0; iter < 50; ++iter) {
+  }
+
+  // The Newton step (da, db) from `m`; nullopt when the Hessian gives none
+  // (or nothing is fitted).
+  std::optional<std::pair<double, double>> newton_step(const LogitLinear& m) const {
     double ga = -pa * m.intercept, gb = -pb * (m.slope - 1);
     double haa = pa, hab = 0, hbb = pb;
     for (std::size_t i = 0; i < x.size(); ++i) {
-      const double w = weights.empty() ? 1.0 : weights[i];
+      const double w = weight(i);
       const double q = 1.0 / (1.0 + std::exp(-(m.intercept + m.slope * x[i])));
       const double r = w * (labels[i] - q);
       const double h = w * q * (1 - q);
@@ -193,26 +205,46 @@ Result<LogitLinear> fit_logit_linear(std::span<const double> probs, std::span<co
       hab += h * x[i];
       hbb += h * x[i] * x[i];
     }
-    double da = 0, db = 0;
     if (fit_a && fit_b) {
       const double det = haa * hbb - hab * hab;
-      if (!(det > 0)) break;
-      da = (hbb * ga - hab * gb) / det;
-      db = (haa * gb - hab * ga) / det;
-    } else if (fit_a) {
-      if (!(haa > 0)) break;
-      da = ga / haa;
-    } else if (fit_b) {
-      if (!(hbb > 0)) break;
-      db = gb / hbb;
-    } else {
-      break;
+      if (!(det > 0)) return std::nullopt;
+      return std::pair{(hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det};
     }
+    if (fit_a) {
+      if (!(haa > 0)) return std::nullopt;
+      return std::pair{ga / haa, 0.0};
+    }
+    if (fit_b) {
+      if (!(hbb > 0)) return std::nullopt;
+      return std::pair{0.0, gb / hbb};
+    }
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+Result<LogitLinear> fit_logit_linear(std::span<const double> probs, std::span<const float> labels,
+                                     std::span<const float> weights, double intercept_sd, double slope_sd) {
+  REAI_RETURN_IF_ERROR(check_logit_fit_inputs(probs, labels, weights, intercept_sd, slope_sd));
+  const bool fit_a = intercept_sd > 0, fit_b = slope_sd > 0;
+  LogitFitProblem problem{std::vector<double>(probs.size()), labels, weights, fit_a, fit_b,
+                          fit_a ? 1 / (intercept_sd * intercept_sd) : 0, fit_b ? 1 / (slope_sd * slope_sd) : 0};
+  for (std::size_t i = 0; i < probs.size(); ++i) problem.x[i] = clamped_logit(probs[i]);
+  // Newton steps on the penalized log-likelihood in (intercept, slope).
+  // Concave, so a few steps converge; step halving guards against
+  // overshoot on separable data.
+  LogitLinear m;
+  double current = problem.objective(m.intercept, m.slope);
+  for (int iter = 0; iter < 50; ++iter) {
+    const auto direction = problem.newton_step(m);
+    if (!direction) break;
+    const auto [da, db] = *direction;
     double step = 1;
-    double next = objective(m.intercept + da, m.slope + db);
+    double next = problem.objective(m.intercept + da, m.slope + db);
     while (next < current && step > 1e-6) {
       step *= 0.5;
-      next = objective(m.intercept + step * da, m.slope + step * db);
+      next = problem.objective(m.intercept + step * da, m.slope + step * db);
     }
     if (next < current) break;
     m.intercept += step * da;

@@ -1190,37 +1190,53 @@ Result<ValuationModel> ValuationModel::load(const std::string& dir) {
   return ValuationModel(std::move(impl));
 }
 
-Result<CvReport> cross_validate(const SalesTable& table, const std::string& target, int folds, int seed,
-                                const TrainOptions& options) {
-  const auto t0 = Clock::now();
+namespace {
+
+// The source line of table row r (its index + 2 when the table kept none).
+std::size_t source_line(const SalesTable& table, std::size_t r) {
+  return table.lines.empty() ? r + 2 : table.lines[r];
+}
+
+// The rows with a target value, and the values; InvalidArgument for no such
+// column or an unreadable value.
+Status read_cv_targets(const SalesTable& table, const std::string& target, std::vector<std::size_t>* rows,
+                       std::vector<double>* price) {
   const auto target_it = std::find(table.header.begin(), table.header.end(), target);
   if (target_it == table.header.end()) return invalid_argument(table.name + " has no target column '" + target + "'");
   const std::size_t target_col = static_cast<std::size_t>(target_it - table.header.begin());
-  std::vector<std::size_t> rows;
-  std::vector<double> price;
   for (std::size_t r = 0; r < table.rows.size(); ++r) {
     const std::string& cell = table.rows[r][target_col];
     if (is_missing_cell(cell)) continue;
-    auto p = parse_target(cell, table.name, table.lines.empty() ? r + 2 : table.lines[r], target);
+    auto p = parse_target(cell, table.name, source_line(table, r), target);
     if (!p) return p.status();
-    rows.push_back(r);
-    price.push_back(*p);
+    rows->push_back(r);
+    price->push_back(*p);
   }
-  if (folds < 2 || static_cast<std::size_t>(folds) > rows.size()) {
-    return invalid_argument("--folds must be between 2 and the number of rows with a target (" +
-                            std::to_string(rows.size()) + ")");
+  return Status::ok();
+}
+
+// Fold f's rows (`rows[i]` with fold[i] == f) as the test table, the others
+// as the training table; `test_index` gets the test rows' indexes into `rows`.
+void split_fold(const SalesTable& table, const std::vector<std::size_t>& rows, const std::vector<int>& fold, int f,
+                SalesTable* train, SalesTable* test, std::vector<std::size_t>* test_index) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    SalesTable& part = fold[i] == f ? *test : *train;
+    part.rows.push_back(table.rows[rows[i]]);
+    part.lines.push_back(source_line(table, rows[i]));
+    if (fold[i] == f) test_index->push_back(i);
   }
-  const auto fold = assign_folds(rows.size(), folds, static_cast<unsigned>(seed));
+}
+
+// Each row valued by the model trained on the other folds (fold f's model
+// seeded seed + f).
+Result<std::vector<Valuation>> value_out_of_fold(const SalesTable& table, const std::string& target,
+                                                 const std::vector<std::size_t>& rows, const std::vector<int>& fold,
+                                                 int folds, int seed, const TrainOptions& options) {
   std::vector<Valuation> predictions(rows.size());
   for (int f = 0; f < folds; ++f) {
     SalesTable train{table.name, table.header, {}, {}}, test{table.name, table.header, {}, {}};
     std::vector<std::size_t> test_index;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      SalesTable& part = fold[i] == f ? test : train;
-      part.rows.push_back(table.rows[rows[i]]);
-      part.lines.push_back(table.lines.empty() ? rows[i] + 2 : table.lines[rows[i]]);
-      if (fold[i] == f) test_index.push_back(i);
-    }
+    split_fold(table, rows, fold, f, &train, &test, &test_index);
     TrainOptions inner = options;
     inner.seed = seed + f;
     TrainSummary summary;
@@ -1234,12 +1250,15 @@ Result<CvReport> cross_validate(const SalesTable& table, const std::string& targ
                    summary.rows, summary.seconds, summary.params.c_str(), summary.rounds, test_index.size());
     }
   }
-  CvReport report;
-  report.rows = rows.size();
-  report.folds = folds;
-  std::vector<double> ape(rows.size());
+  return predictions;
+}
+
+// The report's accuracy and interval figures over the out-of-fold values.
+void score_out_of_fold(const std::vector<double>& price, const std::vector<Valuation>& predictions,
+                       CvReport* report) {
+  std::vector<double> ape(price.size());
   double sq = 0, in80 = 0, in90 = 0, w80 = 0, w90 = 0;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
+  for (std::size_t i = 0; i < price.size(); ++i) {
     const Valuation& v = predictions[i];
     ape[i] = std::fabs(v.predicted - price[i]) / price[i];
     const double e = std::log(v.predicted) - std::log(price[i]);
@@ -1249,19 +1268,41 @@ Result<CvReport> cross_validate(const SalesTable& table, const std::string& targ
     w80 += (v.upper80 - v.lower80) / v.predicted;
     w90 += (v.upper90 - v.lower90) / v.predicted;
   }
-  const double n = static_cast<double>(rows.size());
-  report.mape = std::accumulate(ape.begin(), ape.end(), 0.0) / n;
-  report.ppe10 = static_cast<double>(std::count_if(ape.begin(), ape.end(), [](double a) { return a <= 0.10; })) / n;
+  const double n = static_cast<double>(price.size());
+  report->mape = std::accumulate(ape.begin(), ape.end(), 0.0) / n;
+  report->ppe10 = static_cast<double>(std::count_if(ape.begin(), ape.end(), [](double a) { return a <= 0.10; })) / n;
   std::sort(ape.begin(), ape.end());
-  report.median_ape = ape.size() % 2 ? ape[ape.size() / 2] : 0.5 * (ape[ape.size() / 2 - 1] + ape[ape.size() / 2]);
-  report.rmsle = std::sqrt(sq / n);
-  report.coverage80 = in80 / n;
-  report.coverage90 = in90 / n;
-  report.width80 = w80 / n;
-  report.width90 = w90 / n;
+  report->median_ape =
+      ape.size() % 2 ? ape[ape.size() / 2] : 0.5 * (ape[ape.size() / 2 - 1] + ape[ape.size() / 2]);
+  report->rmsle = std::sqrt(sq / n);
+  report->coverage80 = in80 / n;
+  report->coverage90 = in90 / n;
+  report->width80 = w80 / n;
+  report->width90 = w90 / n;
+}
+
+}  // namespace
+
+Result<CvReport> cross_validate(const SalesTable& table, const std::string& target, int folds, int seed,
+                                const TrainOptions& options) {
+  const auto t0 = Clock::now();
+  std::vector<std::size_t> rows;
+  std::vector<double> price;
+  REAI_RETURN_IF_ERROR(read_cv_targets(table, target, &rows, &price));
+  if (folds < 2 || static_cast<std::size_t>(folds) > rows.size()) {
+    return invalid_argument("--folds must be between 2 and the number of rows with a target (" +
+                            std::to_string(rows.size()) + ")");
+  }
+  const auto fold = assign_folds(rows.size(), folds, static_cast<unsigned>(seed));
+  auto predictions = value_out_of_fold(table, target, rows, fold, folds, seed, options);
+  if (!predictions) return predictions.status();
+  CvReport report;
+  report.rows = rows.size();
+  report.folds = folds;
+  score_out_of_fold(price, *predictions, &report);
   report.predictions.resize(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    report.predictions[i] = {table.lines.empty() ? rows[i] + 2 : table.lines[rows[i]], fold[i], price[i], predictions[i]};
+    report.predictions[i] = {source_line(table, rows[i]), fold[i], price[i], (*predictions)[i]};
   }
   report.seconds = seconds_since(t0);
   return report;

@@ -189,89 +189,143 @@ int BuyerSegments::assign(const BuyerPreferences& buyer) const {
   return best;
 }
 
-BuyerSegments fit_segments(const ListingCatalog& catalog, std::span<const BuyerPreferences> buyers, int k,
-                           unsigned seed) {
-  BuyerSegments seg;
-  std::vector<std::vector<float>> points;
-  std::vector<const BuyerPreferences*> owners;
+namespace {
+
+using Points = std::vector<std::vector<float>>;
+
+// The buyers with a whole segment vector (behaviour on every dimension),
+// and who each is.
+void segment_points(std::span<const BuyerPreferences> buyers, Points* points,
+                    std::vector<const BuyerPreferences*>* owners) {
   for (const auto& b : buyers) {
     if (!b.has_centroid()) continue;
     auto v = b.segment_vector();
     if (std::any_of(v.begin(), v.end(), [](float x) { return std::isnan(x); })) continue;
-    points.push_back(std::move(v));
-    owners.push_back(&b);
+    points->push_back(std::move(v));
+    owners->push_back(&b);
   }
-  if (points.size() < static_cast<std::size_t>(std::max(k, 1)) * 5 || k <= 0) return seg;
+}
+
+// Each dimension's standard deviation: price, place and beds weigh alike in
+// a distance whatever their units.
+std::vector<float> dimension_scales(const Points& points) {
   const std::size_t dims = points[0].size();
-  seg.scale.assign(dims, 1.0f);
+  std::vector<float> scale(dims, 1.0f);
   for (std::size_t j = 0; j < dims; ++j) {
     double s = 0, ss = 0;
     for (const auto& p : points) s += p[j], ss += double(p[j]) * p[j];
     const double m = s / points.size();
-    seg.scale[j] = static_cast<float>(std::sqrt(std::max(1e-6, ss / points.size() - m * m)));
+    scale[j] = static_cast<float>(std::sqrt(std::max(1e-6, ss / points.size() - m * m)));
   }
-  const auto dist = [&](const std::vector<float>& a, const std::vector<float>& b) {
-    double d = 0;
-    for (std::size_t j = 0; j < dims; ++j) {
-      const double z = (a[j] - b[j]) / seg.scale[j];
-      d += z * z;
-    }
-    return d;
-  };
-  std::mt19937 rng(seed);
-  // k-means++ seeding.
-  seg.centres.push_back(points[rng() % points.size()]);
+  return scale;
+}
+
+inline double scaled_distance(const std::vector<float>& a, const std::vector<float>& b,
+                              const std::vector<float>& scale) {
+  double d = 0;
+  for (std::size_t j = 0; j < scale.size(); ++j) {
+    const double z = (a[j] - b[j]) / scale[j];
+    d += z * z;
+  }
+  return d;
+}
+
+// k-means++ seeding: k centres, each next one drawn with a chance in
+// proportion to its squared distance from the nearest already drawn.
+Points seed_centres(const Points& points, std::size_t k, const std::vector<float>& scale, std::mt19937* rng) {
+  Points centres;
+  centres.push_back(points[(*rng)() % points.size()]);
   std::vector<double> d2(points.size());
-  while (seg.centres.size() < static_cast<std::size_t>(k)) {
+  while (centres.size() < k) {
     double total = 0;
     for (std::size_t i = 0; i < points.size(); ++i) {
       d2[i] = std::numeric_limits<double>::infinity();
-      for (const auto& c : seg.centres) d2[i] = std::min(d2[i], dist(points[i], c));
+      for (const auto& c : centres) d2[i] = std::min(d2[i], scaled_distance(points[i], c, scale));
       total += d2[i];
     }
-    double r = std::uniform_real_distribution<double>(0, total)(rng);
+    double r = std::uniform_real_distribution<double>(0, total)(*rng);
     std::size_t pick = 0;
     for (; pick + 1 < points.size() && r > d2[pick]; ++pick) r -= d2[pick];
-    seg.centres.push_back(points[pick]);
+    centres.push_back(points[pick]);
   }
+  return centres;
+}
+
+int nearest_centre(const std::vector<float>& point, const Points& centres, const std::vector<float>& scale) {
+  int best = 0;
+  double bd = scaled_distance(point, centres[0], scale);
+  for (std::size_t c = 1; c < centres.size(); ++c) {
+    const double d = scaled_distance(point, centres[c], scale);
+    if (d < bd) bd = d, best = static_cast<int>(c);
+  }
+  return best;
+}
+
+// Centre c moved to the mean of its members; left where it is with none.
+void move_to_members_mean(const Points& points, const std::vector<int>& member, std::size_t c,
+                          std::vector<float>* centre) {
+  const std::size_t dims = centre->size();
+  std::vector<double> sum(dims, 0);
+  std::size_t cnt = 0;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (member[i] != static_cast<int>(c)) continue;
+    for (std::size_t j = 0; j < dims; ++j) sum[j] += points[i][j];
+    ++cnt;
+  }
+  if (cnt == 0) return;
+  for (std::size_t j = 0; j < dims; ++j) (*centre)[j] = static_cast<float>(sum[j] / cnt);
+}
+
+// Lloyd's iterations from `centres` (at most 30, a bound on their time);
+// answers each point's segment.
+std::vector<int> cluster_points(const Points& points, const std::vector<float>& scale, Points* centres) {
   std::vector<int> member(points.size(), -1);
   for (int iter = 0; iter < 30; ++iter) {
     bool changed = false;
     for (std::size_t i = 0; i < points.size(); ++i) {
-      int best = 0;
-      double bd = dist(points[i], seg.centres[0]);
-      for (std::size_t c = 1; c < seg.centres.size(); ++c) {
-        const double d = dist(points[i], seg.centres[c]);
-        if (d < bd) bd = d, best = static_cast<int>(c);
-      }
+      const int best = nearest_centre(points[i], *centres, scale);
       if (member[i] != best) member[i] = best, changed = true;
     }
     if (!changed) break;
-    for (std::size_t c = 0; c < seg.centres.size(); ++c) {
-      std::vector<double> sum(dims, 0);
-      std::size_t cnt = 0;
-      for (std::size_t i = 0; i < points.size(); ++i) {
-        if (member[i] != static_cast<int>(c)) continue;
-        for (std::size_t j = 0; j < dims; ++j) sum[j] += points[i][j];
-        ++cnt;
-      }
-      if (cnt == 0) continue;
-      for (std::size_t j = 0; j < dims; ++j) seg.centres[c][j] = static_cast<float>(sum[j] / cnt);
-    }
+    for (std::size_t c = 0; c < centres->size(); ++c) move_to_members_mean(points, member, c, &(*centres)[c]);
   }
+  return member;
+}
+
+// Per segment, its buyers' mean share of interest per neighbourhood level.
+std::vector<std::vector<float>> segment_neighbourhoods(const ListingCatalog& catalog,
+                                                       const std::vector<const BuyerPreferences*>& owners,
+                                                       const std::vector<int>& member, std::size_t segments) {
   const std::size_t levels = catalog.neighbourhood_levels();
-  seg.neighbourhood.assign(seg.centres.size(), std::vector<float>(levels, 0.0f));
-  std::vector<double> mass(seg.centres.size(), 0);
-  for (std::size_t i = 0; i < points.size(); ++i) {
+  std::vector<std::vector<float>> neighbourhood(segments, std::vector<float>(levels, 0.0f));
+  std::vector<double> mass(segments, 0);
+  for (std::size_t i = 0; i < owners.size(); ++i) {
     for (std::size_t l = 0; l < levels; ++l) {
-      seg.neighbourhood[member[i]][l] += owners[i]->neighbourhood_share(static_cast<int>(l));
+      neighbourhood[member[i]][l] += owners[i]->neighbourhood_share(static_cast<int>(l));
     }
     mass[member[i]] += 1;
   }
-  for (std::size_t c = 0; c < seg.centres.size(); ++c) {
+  for (std::size_t c = 0; c < segments; ++c) {
     if (mass[c] <= 0) continue;
-    for (auto& v : seg.neighbourhood[c]) v = static_cast<float>(v / mass[c]);
+    for (auto& v : neighbourhood[c]) v = static_cast<float>(v / mass[c]);
   }
+  return neighbourhood;
+}
+
+}  // namespace
+
+BuyerSegments fit_segments(const ListingCatalog& catalog, std::span<const BuyerPreferences> buyers, int k,
+                           unsigned seed) {
+  BuyerSegments seg;
+  Points points;
+  std::vector<const BuyerPreferences*> owners;
+  segment_points(buyers, &points, &owners);
+  if (points.size() < static_cast<std::size_t>(std::max(k, 1)) * 5 || k <= 0) return seg;
+  seg.scale = dimension_scales(points);
+  std::mt19937 rng(seed);
+  seg.centres = seed_centres(points, static_cast<std::size_t>(k), seg.scale, &rng);
+  const std::vector<int> member = cluster_points(points, seg.scale, &seg.centres);
+  seg.neighbourhood = segment_neighbourhoods(catalog, owners, member, seg.centres.size());
   return seg;
 }
 

@@ -861,68 +861,102 @@ void Api::hand_batch_to_batch_worker() {
 
 void Api::score_and_answer(const std::shared_ptr<ScoringBatch>& batch) {
   ScoringBatch& b = *batch;
-  std::vector<Result<bool>> answers;
-  b.unscored.reset(new std::atomic<std::size_t>[b.requests.size()]);
-  for (std::size_t r = 0; r < b.requests.size(); ++r) {
-    ScoringRequest& request = b.requests[r];
-    b.unscored[r].store(request.events.size(), std::memory_order_relaxed);
-    std::move(request.events.begin(), request.events.end(), std::back_inserter(b.events));
-    std::move(request.answers.begin(), request.answers.end(), std::back_inserter(answers));
-    b.request_of.insert(b.request_of.end(), request.answers.size(), r);
-  }
-  b.outcomes.resize(b.events.size());
-  // Stored events of leads with events parked on their own worker follow
-  // them there; the others are scored together here.
+  const std::vector<Result<bool>> answers = gather_requests(&b);
   std::vector<std::size_t> together;
-  std::vector<std::pair<std::string, std::vector<std::size_t>>> parked;  // per lead, in order
-  auto park = [&](std::size_t i) {
-    std::string key = contact_key(b.events[i].tenant_id, b.events[i].contact_id);
-    auto it = std::find_if(parked.begin(), parked.end(), [&](const auto& p) { return p.first == key; });
-    if (it == parked.end()) it = parked.insert(parked.end(), {std::move(key), {}});
-    it->second.push_back(i);
-  };
-  {
-    std::lock_guard lock(parked_mu_);
-    for (std::size_t i = 0; i < b.events.size(); ++i) {
-      if (!parked_.empty() && answers[i] && *answers[i] &&
-          parked_.count(contact_key(b.events[i].tenant_id, b.events[i].contact_id))) {
-        park(i);
-      } else {
-        together.push_back(i);
-      }
+  ParkedLeads parked;
+  split_off_parked_leads(b, answers, &together, &parked);
+  std::vector<Result<EventOutcome>> outcomes = score_together(b, answers, together);
+  std::vector<std::size_t> held = answer_scored_together(b, answers, together, std::move(outcomes));
+  if (held.empty() && parked.empty()) return;
+  park_on_lead_workers(batch, held, std::move(parked));
+}
+
+namespace {
+
+// Event i of `events` goes to its lead's list, in the order leads come.
+void park_event(const std::vector<Event>& events, std::size_t i,
+                std::vector<std::pair<std::string, std::vector<std::size_t>>>* parked) {
+  std::string key = contact_key(events[i].tenant_id, events[i].contact_id);
+  auto it = std::find_if(parked->begin(), parked->end(), [&](const auto& p) { return p.first == key; });
+  if (it == parked->end()) it = parked->insert(parked->end(), {std::move(key), {}});
+  it->second.push_back(i);
+}
+
+bool stored_new(const Result<bool>& answer) { return answer && *answer; }
+
+}  // namespace
+
+std::vector<Result<bool>> Api::gather_requests(ScoringBatch* b) {
+  std::vector<Result<bool>> answers;
+  b->unscored.reset(new std::atomic<std::size_t>[b->requests.size()]);
+  for (std::size_t r = 0; r < b->requests.size(); ++r) {
+    ScoringRequest& request = b->requests[r];
+    b->unscored[r].store(request.events.size(), std::memory_order_relaxed);
+    std::move(request.events.begin(), request.events.end(), std::back_inserter(b->events));
+    std::move(request.answers.begin(), request.answers.end(), std::back_inserter(answers));
+    b->request_of.insert(b->request_of.end(), request.answers.size(), r);
+  }
+  b->outcomes.resize(b->events.size());
+  return answers;
+}
+
+void Api::split_off_parked_leads(const ScoringBatch& b, const std::vector<Result<bool>>& answers,
+                                 std::vector<std::size_t>* together, ParkedLeads* parked) {
+  // Stored events of leads with events parked on their own worker follow
+  // them there, behind them: a lead's events are applied in order.
+  std::lock_guard lock(parked_mu_);
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    if (!parked_.empty() && stored_new(answers[i]) &&
+        parked_.count(contact_key(b.events[i].tenant_id, b.events[i].contact_id))) {
+      park_event(b.events, i, parked);
+    } else {
+      together->push_back(i);
     }
   }
-  // Usually nothing is parked and the batch is scored as it is, uncopied.
-  std::vector<Event> some_events;
-  std::vector<Result<bool>> some_answers;
-  const bool all_together = together.size() == b.events.size();
-  if (!all_together) {
-    some_events.reserve(together.size());
-    some_answers.reserve(together.size());
-    for (std::size_t i : together) {
-      some_events.push_back(b.events[i]);
-      some_answers.push_back(answers[i]);
-    }
-  }
+}
+
+std::vector<Result<Api::EventOutcome>> Api::score_together(const ScoringBatch& b,
+                                                           const std::vector<Result<bool>>& answers,
+                                                           const std::vector<std::size_t>& together) {
   // The batch's score updates leave together, before its leases are given
   // back and before any answer (an event's 2xx follows its update).
   Outbox outbox;
-  std::vector<Result<EventOutcome>> outcomes = all_together ? finish_events(b.events, answers, &outbox)
-                                                            : finish_events(some_events, some_answers, &outbox);
+  // Usually nothing is parked and the batch is scored as it is, uncopied.
+  if (together.size() == b.events.size()) return finish_events(b.events, answers, &outbox);
+  std::vector<Event> some_events;
+  std::vector<Result<bool>> some_answers;
+  some_events.reserve(together.size());
+  some_answers.reserve(together.size());
+  for (std::size_t i : together) {
+    some_events.push_back(b.events[i]);
+    some_answers.push_back(answers[i]);
+  }
+  return finish_events(some_events, some_answers, &outbox);
+}
+
+std::vector<std::size_t> Api::answer_scored_together(ScoringBatch& b, const std::vector<Result<bool>>& answers,
+                                                     const std::vector<std::size_t>& together,
+                                                     std::vector<Result<EventOutcome>> outcomes) {
   PostBatch responses;  // one post per io thread
   std::vector<std::size_t> held;
   for (std::size_t k = 0; k < together.size(); ++k) {
     const std::size_t i = together[k];
-    if (answers[i] && *answers[i] && !outcomes[k] && outcomes[k].status().code() == StatusCode::kResourceExhausted) {
+    if (stored_new(answers[i]) && !outcomes[k] && outcomes[k].status().code() == StatusCode::kResourceExhausted) {
       held.push_back(i);  // its lead's lease is held elsewhere
       continue;
     }
     scored(b, i, std::move(outcomes[k]), &responses);
   }
   responses.flush();
-  if (held.empty() && parked.empty()) return;
-  for (std::size_t i : held) park(i);
+  return held;
+}
+
+void Api::park_on_lead_workers(const std::shared_ptr<ScoringBatch>& batch, const std::vector<std::size_t>& held,
+                               ParkedLeads parked) {
+  for (std::size_t i : held) park_event(batch->events, i, &parked);
   for (auto& [key, indexes] : parked) std::sort(indexes.begin(), indexes.end());  // the batch's order
+  // Counted before the jobs are posted: a job may be done, and count itself
+  // off, before the last is posted.
   {
     std::lock_guard lock(parked_mu_);
     for (const auto& p : parked) ++parked_[p.first];
@@ -1090,85 +1124,102 @@ ApiResponse Api::list_ghl_outbox(const TokenClaims& claims, std::string_view que
   return json_response(200, json_text(o), kRoute);
 }
 
+// What the answer of a deferred POST /api/events needs once its events are
+// stored: each item's parse error, or OK for an item whose event was queued.
+// Shared, not copied, by the callbacks that answer.
+struct Api::PendingEvents {
+  std::vector<Status> parse_errors;
+  bool single;
+};
+
 ApiResponse Api::post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred) {
   if (single && !items[0]) return error_response(items[0].status(), Route::kEvents);
-  // What the answer needs once the events are stored: each item's parse
-  // error, or OK for an item whose event was queued. Shared, not copied,
-  // by the callbacks below.
-  struct Pending {
-    std::vector<Status> parse_errors;
-    bool single;
-  };
-  auto pending = std::make_shared<Pending>();
+  auto pending = std::make_shared<PendingEvents>();
   pending->single = single;
-  pending->parse_errors.reserve(items.size());
+  std::vector<Event> events = take_parsed_events(items, &pending->parse_errors);
+  if (events.empty()) return answer_events(*pending, {});
+  // Runs on the appender thread.
+  auto stored = [this, pending, deferred = *deferred](std::vector<Event> written, EventAppender::Answers answers) {
+    if (lead_workers_ && !written.empty()) {
+      queue_for_batch_worker(pending, deferred, std::move(written), std::move(answers));
+    } else {
+      score_on_requester(pending, deferred, std::move(written), std::move(answers));
+    }
+  };
+  if (!appender_->submit(std::move(events), std::move(stored))) return appender_full_response();
+  ApiResponse r;
+  r.deferred = true;
+  return r;
+}
+
+std::vector<Event> Api::take_parsed_events(std::vector<Result<Event>>& items, std::vector<Status>* parse_errors) {
+  parse_errors->reserve(items.size());
   std::vector<Event> events;
   events.reserve(items.size());
   for (auto& item : items) {
     if (!item) {
-      pending->parse_errors.push_back(item.status());
+      parse_errors->push_back(item.status());
       continue;
     }
     if (item->event_id.empty()) item->event_id = next_event_id();
     events.push_back(std::move(*item));
-    pending->parse_errors.push_back(Status::ok());
+    parse_errors->push_back(Status::ok());
   }
-  // Answers every item in order: a parse error, or its event's outcome.
-  auto answer = [](const Pending& p, std::vector<Result<EventOutcome>> outcomes) {
-    if (p.single) {
-      if (!outcomes[0]) return error_response(outcomes[0].status(), Route::kEvents);
-      std::string out;
-      out.reserve(512);
-      append_outcome_json(outcomes[0], &out);
-      return json_response(200, std::move(out), Route::kEvents);
-    }
-    std::string out = "[";
-    out.reserve(p.parse_errors.size() * 512 + 2);
-    std::size_t next = 0;
-    for (std::size_t i = 0; i < p.parse_errors.size(); ++i) {
-      if (i) out.push_back(',');
-      if (p.parse_errors[i].is_ok()) {
-        append_outcome_json(outcomes[next++], &out);
-      } else {
-        out.append(error_json(p.parse_errors[i].message()));
-      }
-    }
-    out.push_back(']');
+  return events;
+}
+
+ApiResponse Api::answer_events(const PendingEvents& pending, std::vector<Result<EventOutcome>> outcomes) {
+  if (pending.single) {
+    if (!outcomes[0]) return error_response(outcomes[0].status(), Route::kEvents);
+    std::string out;
+    out.reserve(512);
+    append_outcome_json(outcomes[0], &out);
     return json_response(200, std::move(out), Route::kEvents);
-  };
-  if (events.empty()) return answer(*pending, {});
-  // Runs on the appender thread.
-  auto done = [this, answer, pending, post = deferred->post, respond = deferred->respond,
-               lane = deferred->lane](std::vector<Event> written, EventAppender::Answers answers) {
-    // Under shared leases scoring waits on Redis (seconds while another
-    // instance holds a lead): the batch's requests are scored together on
-    // a lead worker (hand_batch_to_batch_worker, once the batch is answered),
-    // and only the answers go to the io threads.
-    if (lead_workers_ && !written.empty()) {
-      scoring_batch_.push_back({std::move(written), std::move(answers),
-                                [answer, pending](std::vector<Result<EventOutcome>> outcomes) {
-                                  return answer(*pending, std::move(outcomes));
-                                },
-                                post, respond, lane});
-      return;
-    }
-    // Scoring and the response happen on the requester's executor, not
-    // here, with the batch's other answers for that thread (answer_posts_,
-    // flushed once the batch is answered). Shared so the posted function
-    // copies pointers, not events.
-    auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
-                                                                                         std::move(answers));
-    answer_posts_.add(lane, post, [this, answer, pending, respond, stored] {
-      respond(answer(*pending, finish_events(stored->first, stored->second)));
-    });
-  };
-  if (!appender_->submit(std::move(events), std::move(done))) {
-    ApiResponse r = error_response(unavailable("too many events waiting to be stored; retry shortly"), Route::kEvents);
-    r.retry_after = "1";
-    return r;
   }
-  ApiResponse r;
-  r.deferred = true;
+  std::string out = "[";
+  out.reserve(pending.parse_errors.size() * 512 + 2);
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < pending.parse_errors.size(); ++i) {
+    if (i) out.push_back(',');
+    if (pending.parse_errors[i].is_ok()) {
+      append_outcome_json(outcomes[next++], &out);
+    } else {
+      out.append(error_json(pending.parse_errors[i].message()));
+    }
+  }
+  out.push_back(']');
+  return json_response(200, std::move(out), Route::kEvents);
+}
+
+void Api::queue_for_batch_worker(const std::shared_ptr<PendingEvents>& pending, const Deferred& deferred,
+                                 std::vector<Event> written, EventAppender::Answers answers) {
+  // Under shared leases scoring waits on Redis (seconds while another
+  // instance holds a lead): the batch's requests are scored together on
+  // a lead worker (hand_batch_to_batch_worker, once the batch is answered),
+  // and only the answers go to the io threads.
+  scoring_batch_.push_back({std::move(written), std::move(answers),
+                            [pending](std::vector<Result<EventOutcome>> outcomes) {
+                              return answer_events(*pending, std::move(outcomes));
+                            },
+                            deferred.post, deferred.respond, deferred.lane});
+}
+
+void Api::score_on_requester(const std::shared_ptr<PendingEvents>& pending, const Deferred& deferred,
+                             std::vector<Event> written, EventAppender::Answers answers) {
+  // Scoring and the response happen on the requester's executor, not on
+  // the appender thread, with the batch's other answers for that thread
+  // (answer_posts_, flushed once the batch is answered). Shared so the
+  // posted function copies pointers, not events.
+  auto stored = std::make_shared<std::pair<std::vector<Event>, EventAppender::Answers>>(std::move(written),
+                                                                                       std::move(answers));
+  answer_posts_.add(deferred.lane, deferred.post, [this, pending, respond = deferred.respond, stored] {
+    respond(answer_events(*pending, finish_events(stored->first, stored->second)));
+  });
+}
+
+ApiResponse Api::appender_full_response() {
+  ApiResponse r = error_response(unavailable("too many events waiting to be stored; retry shortly"), Route::kEvents);
+  r.retry_after = "1";
   return r;
 }
 

@@ -146,6 +146,21 @@ class Api {
   ApiResponse post_events(const TokenClaims& claims, const ApiRequest& request, Deferred* deferred);
   // Queues parsed events to the appender; the answer comes through `deferred`.
   ApiResponse post_events_deferred(std::vector<Result<Event>> items, bool single, Deferred* deferred);
+  struct PendingEvents;  // api.cc
+  // post_events_deferred's steps. The parsed items' events (each given an
+  // id when it has none), moved out; `parse_errors` gets one status per item.
+  std::vector<Event> take_parsed_events(std::vector<Result<Event>>& items, std::vector<Status>* parse_errors);
+  // The response: every item in order, a parse error or its event's outcome.
+  static ApiResponse answer_events(const PendingEvents& pending, std::vector<Result<EventOutcome>> outcomes);
+  // On the appender thread, once the request's events are stored: queued for
+  // the batch worker (shared leases), or scored and answered on the
+  // requester's io thread.
+  void queue_for_batch_worker(const std::shared_ptr<PendingEvents>& pending, const Deferred& deferred,
+                              std::vector<Event> written, EventAppender::Answers answers);
+  void score_on_requester(const std::shared_ptr<PendingEvents>& pending, const Deferred& deferred,
+                          std::vector<Event> written, EventAppender::Answers answers);
+  // 503 with Retry-After: the appender's queue is full.
+  static ApiResponse appender_full_response();
   ApiResponse put_contact(const TokenClaims& claims, std::string_view contact_id, const ApiRequest& request);
   ApiResponse get_score(const TokenClaims& claims, std::string_view contact_id);
   ApiResponse get_score_history(const TokenClaims& claims, std::string_view contact_id, std::string_view query);
@@ -208,6 +223,28 @@ class Api {
   // has such events waiting) goes to its own lead worker, where it waits
   // without holding up the other leads.
   void score_and_answer(const std::shared_ptr<ScoringBatch>& batch);
+  // score_and_answer's steps. Moves every request's events into the batch
+  // (with their request and unscored counts); answers their append answers.
+  static std::vector<Result<bool>> gather_requests(ScoringBatch* b);
+  // Indexes of the batch's events of each lead sent to its own worker, per
+  // lead in the order leads come.
+  using ParkedLeads = std::vector<std::pair<std::string, std::vector<std::size_t>>>;
+  // Which events are scored here (`together`) and which follow their lead's
+  // events already parked on its worker (`parked`).
+  void split_off_parked_leads(const ScoringBatch& b, const std::vector<Result<bool>>& answers,
+                              std::vector<std::size_t>* together, ParkedLeads* parked);
+  // finish_events of the `together` events (indexes into the batch), in order.
+  std::vector<Result<EventOutcome>> score_together(const ScoringBatch& b, const std::vector<Result<bool>>& answers,
+                                                   const std::vector<std::size_t>& together);
+  // Records the outcomes and sends the answers they complete; answers the
+  // events whose lead's lease is held elsewhere (not recorded).
+  std::vector<std::size_t> answer_scored_together(ScoringBatch& b, const std::vector<Result<bool>>& answers,
+                                                  const std::vector<std::size_t>& together,
+                                                  std::vector<Result<EventOutcome>> outcomes);
+  // Sends the parked and `held` events to their leads' workers (scored
+  // there, in the batch's order, by score_parked).
+  void park_on_lead_workers(const std::shared_ptr<ScoringBatch>& batch, const std::vector<std::size_t>& held,
+                            ParkedLeads parked);
   // On a lead's own worker: applies `events` (indexes into the batch) of
   // one lead in order, waiting for its lease.
   void score_parked(const std::shared_ptr<ScoringBatch>& batch, const std::string& key,

@@ -774,66 +774,93 @@ GhlWriteback::CallResult GhlWriteback::send_stage_move(const std::string& tenant
 
 Result<GhlWriteback::SyncReport> GhlWriteback::do_sync(const std::string& tenant_id, const SyncOptions& options) {
   Tenant& t = tenants_[tenant_id];
-  if (t.access_token.empty()) {
-    if (Status s = load_tenant(tenant_id, &t); !s) {
-      t.access_token.clear();
-      return failed_precondition("GHL sync of tenant '" + tenant_id + "': " + s.message());
-    }
-  }
-  ghl::FieldMapping mapping;
-  if (auto settings = store_.get_ghl_settings(tenant_id); settings && !settings->field_map_json.empty()) {
-    auto parsed = ghl::parse_field_mapping(settings->field_map_json);
-    if (!parsed) return parsed.status();
-    mapping = std::move(*parsed);
-  }
+  REAI_RETURN_IF_ERROR(load_sync_credentials(tenant_id, &t));
+  auto mapping = sync_field_mapping(tenant_id);
+  if (!mapping) return mapping.status();
   SyncReport report;
   for (const auto resource : {ghl::SyncResource::kContacts, ghl::SyncResource::kOpportunities}) {
-    const std::string name(ghl::sync_resource_name(resource));
-    store::GhlSyncCursor cursor{tenant_id, name, "", 0, false, wall_seconds()};
-    if (auto stored = store_.get_ghl_sync_cursor(tenant_id, name)) {
-      if (!options.restart) {
-        cursor = *stored;
-        report.resumed = report.resumed || !stored->cursor.empty();
-      }
-    } else if (stored.status().code() != StatusCode::kNotFound) {
-      return stored.status();
-    }
-    if (options.restart) REAI_RETURN_IF_ERROR(store_.put_ghl_sync_cursor(cursor));
-    for (int attempt = 1; !cursor.done;) {
-      double delay_s = 0;
-      std::string body, error;
-      const auto result = call(tenant_id, &t, ghl::page_call(resource, t.location_id, options.page_limit, cursor.cursor),
-                               attempt, &body, &delay_s, &error);
-      if (result == CallResult::kFailed) return invalid_argument("GHL sync " + name + ": " + error);
-      if (result == CallResult::kRetry) {
-        if (attempt >= options.max_attempts) {
-          return unavailable("GHL sync " + name + " stopped after " + std::to_string(attempt) + " tries of one page (" +
-                             error + "); run it again to resume");
-        }
-        ++attempt;
-        {
-          std::lock_guard lock(mu_);
-          ++stats_.retries;
-        }
-        if (!wait_for(std::max(delay_s, 0.05))) return unavailable("GHL sync stopped");
-        continue;
-      }
-      attempt = 1;
-      auto page = ghl::parse_page(resource, body, options.page_limit);
-      if (!page) return invalid_argument("GHL sync " + name + ": " + page.status().message());
-      auto read = store_page(tenant_id, resource, *page, mapping, &report);
-      if (!read) return read.status();
-      ++report.pages;
-      cursor.cursor = page->next_cursor;
-      cursor.done = page->last;
-      cursor.fetched += static_cast<std::int64_t>(*read);
-      cursor.updated_at = wall_seconds();
-      // After the page's rows: a crash in between re-reads the page, which
-      // stores nothing new.
-      REAI_RETURN_IF_ERROR(store_.put_ghl_sync_cursor(cursor));
-    }
+    REAI_RETURN_IF_ERROR(sync_resource(tenant_id, &t, resource, options, *mapping, &report));
   }
   return report;
+}
+
+Status GhlWriteback::load_sync_credentials(const std::string& tenant_id, Tenant* t) {
+  if (!t->access_token.empty()) return Status::ok();
+  if (Status s = load_tenant(tenant_id, t); !s) {
+    t->access_token.clear();
+    return failed_precondition("GHL sync of tenant '" + tenant_id + "': " + s.message());
+  }
+  return Status::ok();
+}
+
+Result<ghl::FieldMapping> GhlWriteback::sync_field_mapping(const std::string& tenant_id) {
+  // No settings, or no mapping in them: GHL's standard fields.
+  auto settings = store_.get_ghl_settings(tenant_id);
+  if (!settings || settings->field_map_json.empty()) return ghl::FieldMapping{};
+  return ghl::parse_field_mapping(settings->field_map_json);
+}
+
+Result<store::GhlSyncCursor> GhlWriteback::sync_start_cursor(const std::string& tenant_id, const std::string& name,
+                                                             const SyncOptions& options, SyncReport* report) {
+  store::GhlSyncCursor cursor{tenant_id, name, "", 0, false, wall_seconds()};
+  if (auto stored = store_.get_ghl_sync_cursor(tenant_id, name)) {
+    if (!options.restart) {
+      cursor = *stored;
+      report->resumed = report->resumed || !stored->cursor.empty();
+    }
+  } else if (stored.status().code() != StatusCode::kNotFound) {
+    return stored.status();
+  }
+  // A restart forgets the stored position now: a run that fails before its
+  // first page still starts over next time.
+  if (options.restart) REAI_RETURN_IF_ERROR(store_.put_ghl_sync_cursor(cursor));
+  return cursor;
+}
+
+Status GhlWriteback::sync_resource(const std::string& tenant_id, Tenant* t, ghl::SyncResource resource,
+                                   const SyncOptions& options, const ghl::FieldMapping& mapping, SyncReport* report) {
+  const std::string name(ghl::sync_resource_name(resource));
+  auto cursor = sync_start_cursor(tenant_id, name, options, report);
+  if (!cursor) return cursor.status();
+  while (!cursor->done) {
+    auto body = fetch_sync_page(tenant_id, t, resource, name, options, cursor->cursor);
+    if (!body) return body.status();
+    auto page = ghl::parse_page(resource, *body, options.page_limit);
+    if (!page) return invalid_argument("GHL sync " + name + ": " + page.status().message());
+    auto read = store_page(tenant_id, resource, *page, mapping, report);
+    if (!read) return read.status();
+    ++report->pages;
+    cursor->cursor = page->next_cursor;
+    cursor->done = page->last;
+    cursor->fetched += static_cast<std::int64_t>(*read);
+    cursor->updated_at = wall_seconds();
+    // After the page's rows: a crash in between re-reads the page, which
+    // stores nothing new.
+    REAI_RETURN_IF_ERROR(store_.put_ghl_sync_cursor(*cursor));
+  }
+  return Status::ok();
+}
+
+Result<std::string> GhlWriteback::fetch_sync_page(const std::string& tenant_id, Tenant* t, ghl::SyncResource resource,
+                                                  const std::string& name, const SyncOptions& options,
+                                                  const std::string& cursor) {
+  for (int attempt = 1;; ++attempt) {
+    double delay_s = 0;
+    std::string body, error;
+    const auto result = call(tenant_id, t, ghl::page_call(resource, t->location_id, options.page_limit, cursor),
+                             attempt, &body, &delay_s, &error);
+    if (result == CallResult::kOk) return body;
+    if (result == CallResult::kFailed) return invalid_argument("GHL sync " + name + ": " + error);
+    if (attempt >= options.max_attempts) {
+      return unavailable("GHL sync " + name + " stopped after " + std::to_string(attempt) + " tries of one page (" +
+                         error + "); run it again to resume");
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.retries;
+    }
+    if (!wait_for(std::max(delay_s, 0.05))) return unavailable("GHL sync stopped");
+  }
 }
 
 Result<std::size_t> GhlWriteback::store_page(const std::string& tenant_id, ghl::SyncResource resource,

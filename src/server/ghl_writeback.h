@@ -271,6 +271,22 @@ class GhlWriteback {
                              std::string* note);
   Result<std::string> do_exchange(const std::string& code);
   Result<SyncReport> do_sync(const std::string& tenant_id, const SyncOptions& options);
+  // do_sync's steps. The tenant's token, loaded unless it already is;
+  // FailedPrecondition when it cannot be.
+  Status load_sync_credentials(const std::string& tenant_id, Tenant* t);
+  // The tenant's field mapping (the default when it set none).
+  Result<ghl::FieldMapping> sync_field_mapping(const std::string& tenant_id);
+  // Where the run starts reading `name`: the stored cursor, or the start
+  // (options.restart, or none stored; a restart stores it at once).
+  Result<store::GhlSyncCursor> sync_start_cursor(const std::string& tenant_id, const std::string& name,
+                                                 const SyncOptions& options, SyncReport* report);
+  // Every remaining page of `resource`, stored page by page with its cursor.
+  Status sync_resource(const std::string& tenant_id, Tenant* t, ghl::SyncResource resource, const SyncOptions& options,
+                       const ghl::FieldMapping& mapping, SyncReport* report);
+  // One page's body, retried up to options.max_attempts times; InvalidArgument
+  // when GHL refuses it, Unavailable when the tries run out or on stop.
+  Result<std::string> fetch_sync_page(const std::string& tenant_id, Tenant* t, ghl::SyncResource resource,
+                                      const std::string& name, const SyncOptions& options, const std::string& cursor);
   // One page of `resource` stored; answers the records read.
   Result<std::size_t> store_page(const std::string& tenant_id, ghl::SyncResource resource, const ghl::Page& page,
                                  const ghl::FieldMapping& mapping, SyncReport* report);
