@@ -803,11 +803,13 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
     return error_response(invalid_argument("unknown attribute " + unknown.front() + ": the valuation model has no such column"),
                           kRoute);
   }
+  const std::vector<std::string> ignored = property::drop_ignored_columns(**avm, &*table);
   if (Status s = (*avm)->check_cells(*table); !s) return error_response(s, kRoute);
   auto values = (*avm)->predict(*table);
   if (!values) return error_response(values.status(), kRoute);
   json::object o = valuation_answer(values->at(0), wanted->list_price, version);
   property::add_training_context(**avm, *table, 0, &o);
+  o["ignored_attributes"] = json::array(ignored.begin(), ignored.end());
   o["tenant_id"] = claims.tenant_id;
   return answer(json_text(o), kRoute);
 }

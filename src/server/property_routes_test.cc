@@ -103,15 +103,18 @@ class PropertyRoutesTest : public fixture::InProcessServerTest {
 
   // Trains a small AVM on the synthetic listings into MODEL_DIR/value (or
   // `dir` under MODEL_DIR); with `sale_year` the sales also have a Year_Sold
-  // (2006 to 2010).
-  void train_value_model(const std::string& dir = "value", bool sale_year = false) {
-    std::string csv = std::string("Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,") +
-                      (sale_year ? "Year_Sold," : "") + "Sale_Price\n";
+  // (2006 to 2010); with `left_out` columns the schema leaves out: PID (an
+  // identifier) and Year_Sold 2010 (constant: every sale of one year).
+  void train_value_model(const std::string& dir = "value", bool sale_year = false, bool left_out = false) {
+    std::string csv = std::string(left_out ? "PID," : "") + "Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built," +
+                      (sale_year || left_out ? "Year_Sold," : "") + "Sale_Price\n";
     int row = 0;
     for (const auto& l : synthetic_listings()) {
-      csv += l.neighbourhood + "," + std::to_string(l.beds) + "," + std::to_string(l.area) + "," +
-             std::to_string(1950 + (l.area % 60)) + "," + (sale_year ? std::to_string(2006 + row++ % 5) + "," : "") +
+      csv += (left_out ? std::to_string(526301100 + 7 * row) + "," : "") + l.neighbourhood + "," +
+             std::to_string(l.beds) + "," + std::to_string(l.area) + "," + std::to_string(1950 + (l.area % 60)) + "," +
+             (sale_year ? std::to_string(2006 + row % 5) + "," : left_out ? "2010," : "") +
              std::to_string(static_cast<long>(l.price)) + "\n";
+      ++row;
     }
     auto table = property::parse_sales_csv(csv, "train.csv");
     ASSERT_TRUE(table) << table.status().to_string();
@@ -706,6 +709,50 @@ TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
   many += "}}";
   EXPECT_EQ(http_->post("/api/properties/value", many, a).status, 413);
   EXPECT_EQ(http_->post("/api/properties/value", body).status, 401);
+}
+
+// A client sending the training file's columns is not refused for those the
+// model left out (an id; a sale year constant in training): they are
+// ignored and named, with the target; the value is as without them. A name
+// that was never a training column is still refused, and a model saved
+// before the left-out columns were kept refuses them as before.
+TEST_F(PropertyRoutesTest, ValueRouteIgnoresTheTrainingFilesLeftOutColumns) {
+  train_value_model("value", false, true);
+  train_value_model("tenants/tenant-old/value", false, true);
+  const std::string old_dir = (model_dir_ / "tenants/tenant-old/value").string();
+  std::stringstream text;
+  text << std::ifstream(old_dir + "/model.json").rdbuf();
+  json::object root = json::parse(text.str()).as_object();
+  ASSERT_EQ(json::serialize(root["ignored_columns"]), R"(["PID","Year_Sold"])");
+  root.erase("ignored_columns");
+  std::ofstream(old_dir + "/model.json", std::ios::trunc) << json::serialize(root);
+  start_with_models();
+  const std::string a = token("tenant-a");
+  const std::string known = R"("Neighborhood":"OldTown","Bedroom_AbvGr":3,"Gr_Liv_Area":2100,"Year_Built":1990)";
+  auto plain = http_->post("/api/properties/value", R"({"attributes":{)" + known + "}}", a);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_EQ(json::serialize(as_object(plain)["ignored_attributes"]), "[]");
+  const std::string all = R"({"attributes":{"PID":"0526301100",)" + known + R"(,"Year_Sold":2026,"Sale_Price":215000}})";
+  auto full = http_->post("/api/properties/value", all, a);
+  ASSERT_EQ(full.status, 200) << full.body;
+  json::object with = as_object(full), without = as_object(plain);
+  EXPECT_EQ(json::serialize(with["ignored_attributes"]), R"(["PID","Year_Sold","Sale_Price"])");
+  with.erase("ignored_attributes"), without.erase("ignored_attributes");
+  EXPECT_EQ(json::serialize(with), json::serialize(without));
+  // Not read, so not checked: a negative or text left-out value is no error.
+  auto odd = http_->post("/api/properties/value", R"({"attributes":{)" + known + R"(,"Year_Sold":"-1x"}})", a);
+  EXPECT_EQ(odd.status, 200) << odd.body;
+  auto misspelt = http_->post("/api/properties/value", R"({"attributes":{)" + known + R"(,"Year_Sould":2026}})", a);
+  EXPECT_EQ(misspelt.status, 400);
+  EXPECT_EQ(error_of(misspelt), "unknown attribute Year_Sould: the valuation model has no such column");
+
+  const std::string old = token("tenant-old");
+  auto refused = http_->post("/api/properties/value", all, old);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(error_of(refused), "unknown attribute PID: the valuation model has no such column");
+  auto old_target = http_->post("/api/properties/value", R"({"attributes":{)" + known + R"(,"Sale_Price":1}})", old);
+  ASSERT_EQ(old_target.status, 200) << old_target.body;
+  EXPECT_EQ(json::serialize(as_object(old_target)["ignored_attributes"]), R"(["Sale_Price"])");
 }
 
 // The synthetic listings' smallest and largest living area.
