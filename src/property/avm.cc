@@ -608,13 +608,13 @@ struct ValuationModel::Impl {
   Status read_blend_center_and_intervals(const std::string& dir, const json::object& root);
   Status read_market_as_of(const std::string& dir, const json::object& root);
   Status read_ignored_columns(const std::string& dir, const json::object& root);
+  Status read_forests(const std::string& dir);
 
   // Whether the model reads column `name` (a schema column).
   bool reads_column(std::string_view name) const;
   // Whether `name` was a column of the training file the model reads
   // nothing from: the target or a column the schema left out.
   bool trained_without(std::string_view name) const;
-  Status read_forests(const std::string& dir);
 };
 
 void ValuationModel::Impl::record_training_ranges(const SalesTable& train_table) {

@@ -120,7 +120,7 @@ std::vector<std::string> drop_ignored_columns(const ValuationModel& model, Sales
   for (std::size_t c = 0; c < keep.size(); ++c) {
     keep[c] = std::find(ignored.begin(), ignored.end(), table->header[c]) == ignored.end();
   }
-  const auto kept = [&](std::vector<std::string>& cells) {
+  const auto keep_cells = [&](std::vector<std::string>& cells) {
     std::size_t to = 0;
     for (std::size_t c = 0; c < keep.size() && c < cells.size(); ++c) {
       if (!keep[c]) continue;
@@ -129,8 +129,8 @@ std::vector<std::string> drop_ignored_columns(const ValuationModel& model, Sales
     }
     cells.resize(to);
   };
-  kept(table->header);
-  for (auto& row : table->rows) kept(row);
+  keep_cells(table->header);
+  for (auto& row : table->rows) keep_cells(row);
   return ignored;
 }
 
