@@ -607,7 +607,14 @@ struct ValuationModel::Impl {
   Status read_plan_and_hedonic(const std::string& dir, const json::object& root, const json::object& features);
   Status read_blend_center_and_intervals(const std::string& dir, const json::object& root);
   Status read_market_as_of(const std::string& dir, const json::object& root);
+  Status read_ignored_columns(const std::string& dir, const json::object& root);
   Status read_forests(const std::string& dir);
+
+  // Whether the model reads column `name` (a schema column).
+  bool reads_column(std::string_view name) const;
+  // Whether `name` was a column of the training file the model reads
+  // nothing from: the target or a column the schema left out.
+  bool trained_without(std::string_view name) const;
 };
 
 void ValuationModel::Impl::record_training_ranges(const SalesTable& train_table) {
@@ -794,15 +801,29 @@ ValuationModel::~ValuationModel() = default;
 
 const std::string& ValuationModel::target() const { return impl_->target; }
 
+bool ValuationModel::Impl::reads_column(std::string_view name) const {
+  return std::any_of(schema.columns.begin(), schema.columns.end(), [&](const auto& c) { return c.name == name; });
+}
+
+bool ValuationModel::Impl::trained_without(std::string_view name) const {
+  return name == target ||
+         std::any_of(schema.ignored.begin(), schema.ignored.end(), [&](const auto& c) { return c.name == name; });
+}
+
 std::vector<std::string> ValuationModel::unknown_columns(std::span<const std::string> header) const {
   std::vector<std::string> unknown;
   for (const std::string& name : header) {
-    const auto& columns = impl_->schema.columns;
-    const bool known = name == impl_->target || std::any_of(columns.begin(), columns.end(),
-                                                            [&](const auto& c) { return c.name == name; });
-    if (!known) unknown.push_back(name);
+    if (!impl_->reads_column(name) && !impl_->trained_without(name)) unknown.push_back(name);
   }
   return unknown;
+}
+
+std::vector<std::string> ValuationModel::ignored_columns(std::span<const std::string> header) const {
+  std::vector<std::string> ignored;
+  for (const std::string& name : header) {
+    if (!impl_->reads_column(name) && impl_->trained_without(name)) ignored.push_back(name);
+  }
+  return ignored;
 }
 
 namespace {
@@ -1009,7 +1030,9 @@ std::string ValuationModel::describe_schema() const {
     if (c.kind == ColumnKind::kCategorical) out += " (" + std::to_string(c.levels.size()) + " levels)";
     out += "\n";
   }
-  for (const auto& name : impl_->schema.ignored) out += name + ": ignored\n";
+  for (const auto& c : impl_->schema.ignored) {
+    out += c.name + (c.reason.empty() ? "" : " (" + c.reason + ")") + ": ignored\n";
+  }
   return out;
 }
 
@@ -1026,8 +1049,12 @@ Status ValuationModel::save(const std::string& dir) const {
     if (c.has_range()) column["min"] = c.min, column["max"] = c.max;
     columns.push_back(std::move(column));
   }
-  json::array ignored;
-  for (const auto& name : m.schema.ignored) ignored.emplace_back(name);
+  // "ignored" says why, for people; "ignored_columns" is what load() reads.
+  json::array ignored, ignored_columns;
+  for (const auto& c : m.schema.ignored) {
+    ignored.emplace_back(c.reason.empty() ? c.name : c.name + " (" + c.reason + ")");
+    ignored_columns.emplace_back(c.name);
+  }
   json::array importance;
   for (double v : m.column_importance) importance.emplace_back(v);
   json::object root{{"format", kFormat},
@@ -1040,6 +1067,7 @@ Status ValuationModel::save(const std::string& dir) const {
                     {"params", m.summary_params},
                     {"columns", std::move(columns)},
                     {"ignored", std::move(ignored)},
+                    {"ignored_columns", std::move(ignored_columns)},
                     {"importance", std::move(importance)},
                     {"features", m.plan.to_json()},
                     {"hedonic", m.hedonic.to_json()},
@@ -1148,6 +1176,20 @@ Status ValuationModel::Impl::read_market_as_of(const std::string& dir, const jso
   return Status::ok();
 }
 
+// Optional: absent in a model saved before it was kept, whose left-out
+// columns are then unknown to unknown_columns() (refused, as they were).
+// ("ignored" beside it names them with a reason, for people only.)
+Status ValuationModel::Impl::read_ignored_columns(const std::string& dir, const json::object& root) {
+  const json::value* v = root.if_contains("ignored_columns");
+  if (v == nullptr) return Status::ok();
+  if (!v->is_array()) return invalid_argument(dir + "/model.json: bad ignored_columns");
+  for (const auto& name : v->get_array()) {
+    if (!name.is_string() || name.get_string().empty()) return invalid_argument(dir + "/model.json: bad ignored_columns");
+    schema.ignored.push_back({std::string(name.get_string()), ""});
+  }
+  return Status::ok();
+}
+
 // The forests take the plan's features, the hedonic prediction and the
 // residual features; a forest of another width was trained for another plan.
 Status ValuationModel::Impl::read_forests(const std::string& dir) {
@@ -1185,6 +1227,7 @@ Result<ValuationModel> ValuationModel::load(const std::string& dir) {
   REAI_RETURN_IF_ERROR(impl->read_plan_and_hedonic(dir, o, features->get_object()));
   impl->index_ranges();
   REAI_RETURN_IF_ERROR(impl->read_market_as_of(dir, o));
+  REAI_RETURN_IF_ERROR(impl->read_ignored_columns(dir, o));
   REAI_RETURN_IF_ERROR(impl->read_blend_center_and_intervals(dir, o));
   REAI_RETURN_IF_ERROR(impl->read_forests(dir));
   return ValuationModel(std::move(impl));

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -110,6 +111,27 @@ void add_training_context(const ValuationModel& model, const SalesTable& table, 
   }
   const std::string& market = model.market_as_of();
   (*out)["market_as_of"] = market.empty() ? json::value(nullptr) : json::value(market);
+}
+
+std::vector<std::string> drop_ignored_columns(const ValuationModel& model, SalesTable* table) {
+  std::vector<std::string> ignored = model.ignored_columns(table->header);
+  if (ignored.empty()) return ignored;
+  std::vector<bool> keep(table->header.size());
+  for (std::size_t c = 0; c < keep.size(); ++c) {
+    keep[c] = std::find(ignored.begin(), ignored.end(), table->header[c]) == ignored.end();
+  }
+  const auto keep_cells = [&](std::vector<std::string>& cells) {
+    std::size_t to = 0;
+    for (std::size_t c = 0; c < keep.size() && c < cells.size(); ++c) {
+      if (!keep[c]) continue;
+      if (to != c) cells[to] = std::move(cells[c]);  // a self-move may empty it
+      ++to;
+    }
+    cells.resize(to);
+  };
+  keep_cells(table->header);
+  for (auto& row : table->rows) keep_cells(row);
+  return ignored;
 }
 
 std::string valuation_json(const Valuation& v, double list_price, std::string_view model_version,

@@ -43,6 +43,14 @@ std::string valuation_json(const Valuation& v, double list_price, std::string_vi
 void add_training_context(const ValuationModel& model, const SalesTable& table, std::size_t row,
                           boost::json::object* out);
 
+// Removes from `table` the columns `model` was trained with but reads
+// nothing from (ValuationModel::ignored_columns(): the target, a constant
+// or identifier column of the training file) and returns their names, in
+// header order, for an answer's "ignored_attributes". Call it after
+// refusing unknown_columns(): what is left are the attributes the model
+// reads, so nothing downstream (comparables) reads the others either.
+std::vector<std::string> drop_ignored_columns(const ValuationModel& model, SalesTable* table);
+
 // valuation_json() with add_training_context() of row `row` of `table`
 // (`v` is that row's valuation by `model`): what the importer stores.
 std::string valuation_json(const Valuation& v, double list_price, std::string_view model_version,

@@ -118,10 +118,19 @@ class ValuationModel {
 
   // The target column name the model was trained on.
   const std::string& target() const;
-  // The names of `header` the model reads nothing from (neither a schema
-  // column nor the target), in header order. The API routes refuse them: a
-  // misspelt attribute would otherwise be valued as missing without a word.
+  // The names of `header` that were never a column of the training file
+  // (neither a schema column, nor the target, nor a column the schema left
+  // out), in header order. The API routes refuse them: a misspelt attribute
+  // would otherwise be valued as missing without a word.
   std::vector<std::string> unknown_columns(std::span<const std::string> header) const;
+  // The names of `header` that were columns of the training file the model
+  // reads nothing from, in header order: the target and the columns the
+  // schema left out (constant, such as a sale year when every training sale
+  // is of one year; an identifier; free text; all missing). The API routes
+  // accept and ignore them: a client sending the training file's columns
+  // is not refused. Only the target for a model saved before the left-out
+  // columns were kept (they stay unknown_columns()).
+  std::vector<std::string> ignored_columns(std::span<const std::string> header) const;
   // OK, or InvalidArgument naming the first cell of `table` in a numeric,
   // boolean, date or coordinate column that is not missing yet cannot be
   // read as one ("attribute 'Gr_Liv_Area' must be numeric, not 'big'"). The

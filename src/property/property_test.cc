@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "property/features.h"
+#include "property/inventory.h"
 #include "property/schema.h"
 
 namespace reai::property {
@@ -344,6 +345,70 @@ TEST(ValuationTest, SaveAndLoadReproducePredictions) {
   EXPECT_EQ(ValuationModel::load(dir).status().code(), StatusCode::kNotFound);
 }
 
+// A column of the training file the schema left out (an identifier, a sale
+// year constant because every sale is of one year) is not a misspelling:
+// ignored_columns() names it with the target, unknown_columns() only names
+// what was never a training column; both survive save and load. A model
+// saved before the left-out columns were kept still calls them unknown.
+TEST(ValuationTest, LeftOutTrainingColumnsAreIgnoredNotUnknown) {
+  SalesTable train = parse_or_die(make_sales_csv(200, 8));
+  for (auto& row : train.rows) row[7] = "2009";  // Year_Sold: constant
+  auto model = ValuationModel::train(train, "Sale_Price", fast_options());
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  const std::vector<std::string> header = {"Id", "Gr_Liv_Area", "Year_Sold", "Gr_Liv_Areaa", "Sale_Price"};
+  const std::vector<std::string> ignored = {"Id", "Year_Sold", "Sale_Price"};
+  const std::vector<std::string> unknown = {"Gr_Liv_Areaa"};
+  EXPECT_EQ(model->ignored_columns(header), ignored);
+  EXPECT_EQ(model->unknown_columns(header), unknown);
+
+  // drop_ignored_columns() takes them out of a table; they change no value.
+  SalesTable without = train;
+  EXPECT_EQ(drop_ignored_columns(*model, &without), ignored);
+  ASSERT_EQ(without.header.size(), train.header.size() - 3);
+  EXPECT_EQ(without.header.front(), "Neighborhood");
+  EXPECT_EQ(without.header[6], "Exter_Cond");
+  EXPECT_EQ(without.rows[3].size(), without.header.size());
+  EXPECT_EQ(without.rows[3][6], train.rows[3][8]);
+  SalesTable listing = parse_or_die("Gr_Liv_Area,Year_Sold,Neighborhood,Id\n1500,2026,OldTown,7\n");
+  EXPECT_EQ(drop_ignored_columns(*model, &listing), (std::vector<std::string>{"Year_Sold", "Id"}));
+  EXPECT_EQ(listing.header, (std::vector<std::string>{"Gr_Liv_Area", "Neighborhood"}));
+  EXPECT_EQ(listing.rows[0], (std::vector<std::string>{"1500", "OldTown"}));
+  auto with_all = model->predict(train);
+  auto with_fewer = model->predict(without);
+  ASSERT_TRUE(with_all.has_value() && with_fewer.has_value());
+  EXPECT_EQ((*with_all)[3].predicted, (*with_fewer)[3].predicted);
+
+  const std::string dir = (std::filesystem::temp_directory_path() / ("avm_ignored_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(model->save(dir).is_ok());
+  auto loaded = ValuationModel::load(dir);
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->ignored_columns(header), ignored);
+  EXPECT_EQ(loaded->unknown_columns(header), unknown);
+  EXPECT_NE(loaded->describe_schema().find("Year_Sold: ignored"), std::string::npos);
+
+  std::ifstream in(dir + "/model.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::json::object root = boost::json::parse(text.str()).as_object();
+  EXPECT_EQ(boost::json::serialize(root["ignored_columns"]), R"(["Id","Year_Sold"])");
+  root.erase("ignored_columns");
+  std::ofstream(dir + "/model.json", std::ios::trunc) << boost::json::serialize(root);
+  auto before = ValuationModel::load(dir);
+  ASSERT_TRUE(before.has_value()) << before.status().to_string();
+  EXPECT_EQ(before->ignored_columns(header), std::vector<std::string>{"Sale_Price"});
+  EXPECT_EQ(before->unknown_columns(header), (std::vector<std::string>{"Id", "Year_Sold", "Gr_Liv_Areaa"}));
+  auto before_values = before->predict(train);
+  ASSERT_TRUE(before_values.has_value());
+  EXPECT_NEAR((*before_values)[3].predicted, (*with_all)[3].predicted, 1e-6 * (*with_all)[3].predicted);
+
+  root["ignored_columns"] = boost::json::array{"Id", 7};
+  std::ofstream(dir + "/model.json", std::ios::trunc) << boost::json::serialize(root);
+  auto bad = ValuationModel::load(dir);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("bad ignored_columns"), std::string::npos) << bad.status().to_string();
+}
+
 // A model directory holding no model, a broken file or another kind's model
 // is refused with a message that says which.
 TEST(ValuationTest, LoadNamesAMissingBrokenOrForeignModel) {
@@ -386,6 +451,7 @@ void downgrade_to_format_1(const std::string& dir) {
   text << in.rdbuf();
   boost::json::object root = boost::json::parse(text.str()).as_object();
   root["format"] = "reai-avm-1";
+  root.erase("ignored_columns");
   for (auto& column : root["columns"].as_array()) column.as_object().erase("min"), column.as_object().erase("max");
   std::ofstream(dir + "/model.json") << boost::json::serialize(root);
 }

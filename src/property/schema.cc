@@ -227,7 +227,7 @@ Schema infer_schema(const SalesTable& table, int skip) {
     const auto tokens = name_tokens(name);
     ColumnStats s = column_stats(table, c);
     if (s.present == 0) {
-      schema.ignored.push_back(name + " (all missing)");
+      schema.ignored.push_back({name, "all missing"});
       continue;
     }
     const std::size_t distinct = s.distinct.size();
@@ -235,11 +235,11 @@ Schema infer_schema(const SalesTable& table, int skip) {
     // Unique-per-row values carry no price signal that generalises.
     const bool unique_per_row = distinct >= 0.98 * s.present && s.present >= 10;
     if (is_id_name(tokens) && (unique_per_row || !mostly_numeric)) {
-      schema.ignored.push_back(name + " (identifier)");
+      schema.ignored.push_back({name, "identifier"});
       continue;
     }
     if (distinct == 1) {
-      schema.ignored.push_back(name + " (constant)");
+      schema.ignored.push_back({name, "constant"});
       continue;
     }
     if (mostly_numeric && !is_code_name(tokens)) {
@@ -261,7 +261,7 @@ Schema infer_schema(const SalesTable& table, int skip) {
       continue;
     }
     if (unique_per_row || (distinct > 0.5 * static_cast<double>(n) && distinct > 100)) {
-      schema.ignored.push_back(name + " (free text or identifier)");
+      schema.ignored.push_back({name, "free text or identifier"});
       continue;
     }
     schema.columns.push_back(categorical_column(table, c, name));

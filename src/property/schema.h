@@ -41,9 +41,16 @@ struct ColumnSchema {
 // latitude): those whose training range is kept.
 bool is_number_kind(ColumnKind kind);
 
+// A column of the sales file the schema leaves out: no price signal that
+// generalises.
+struct IgnoredColumn {
+  std::string name;
+  std::string reason;  // "constant", "identifier", ...; empty when not known (a loaded model)
+};
+
 struct Schema {
   std::vector<ColumnSchema> columns;
-  std::vector<std::string> ignored;  // id-like or free-text columns, with reason in progress only
+  std::vector<IgnoredColumn> ignored;  // in file order
 };
 
 // True for "", NA, N/A, NaN, null (any case): the spellings of a missing cell.

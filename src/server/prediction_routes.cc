@@ -1021,6 +1021,7 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
   if (const auto unknown = a.model.unknown_columns(table->header); !unknown.empty()) {
     return error_response(invalid_argument("unknown field " + unknown.front()), kRoute);
   }
+  const std::vector<std::string> ignored = property::drop_ignored_columns(a.model, &*table);
   if (Status s = a.model.check_cells(*table); !s) return error_response(s, kRoute);
   auto values = a.model.predict(*table);
   if (!values) return error_response(values.status(), kRoute);
@@ -1035,6 +1036,7 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
   const auto rec = analytics::recommend_price(values->front(), std::move(comparables), outlook ? &*outlook : nullptr);
   json::object o = pricing_json(claims.tenant_id, **avm, rec, market_version);
   property::add_training_context(a.model, *table, 0, &o);
+  o["ignored_attributes"] = json::array(ignored.begin(), ignored.end());
   return answer(std::move(o), kRoute);
 }
 

@@ -99,6 +99,12 @@ std::optional<StoredValuation> parse_stored_valuation(std::string_view text) {
     return std::nullopt;
   }
   if (const json::value* m = o.if_contains("model"); m != nullptr && m->is_string()) out.model = std::string(m->get_string());
+  if (const json::value* r = o.if_contains("outside_training_range"); r != nullptr && (r->is_array() || r->is_null())) {
+    out.outside_training_range = json::serialize(*r);
+  }
+  if (const json::value* m = o.if_contains("market_as_of"); m != nullptr && m->is_string()) {
+    out.market_as_of = std::string(m->get_string());
+  }
   return out;
 }
 
@@ -522,13 +528,36 @@ Result<property::BuyerPreferences> PropertyRoutes::preferences_from_store(const 
 
 namespace {
 
+using StoredValuations = std::vector<std::optional<StoredValuation>>;
+
+const std::optional<StoredValuation>& valuation_of(const StoredValuations& valuations, const property::Match& m) {
+  static const std::optional<StoredValuation> kNone;
+  return m.listing < valuations.size() ? valuations[m.listing] : kNone;
+}
+
+// The market every valued match's valuation reflects when they all share
+// one: said once per answer, not once per match. Empty when no match is
+// valued, one's market is unknown, or they differ (listings imported under
+// AVMs of different markets: each valuation then says its own).
+std::string shared_market_as_of(const StoredValuations& valuations, const std::vector<property::Match>& matches) {
+  std::string shared;
+  for (const auto& m : matches) {
+    const auto& v = valuation_of(valuations, m);
+    if (!v) continue;
+    if (v->market_as_of.empty() || (!shared.empty() && shared != v->market_as_of)) return {};
+    shared = v->market_as_of;
+  }
+  return shared;
+}
+
 // The matches array shared by the routes and match_update messages. Each
 // carries its listing's valuation (value, intervals, competitiveness, model)
-// as GET /api/listings/{id} shows them, null when the listing was not valued
-// (without the model's training context, which that route adds).
-json::array matches_json(const property::ListingCatalog& catalog,
-                         const std::vector<std::optional<StoredValuation>>& valuations,
-                         const std::vector<property::Match>& matches) {
+// as GET /api/listings/{id} shows them, with the listing's own
+// outside_training_range (absent when stored before it was kept), null when
+// the listing was not valued. The market the valuations reflect is the
+// answer's (shared_market); only without one does each valuation say its own.
+json::array matches_json(const property::ListingCatalog& catalog, const StoredValuations& valuations,
+                         const std::vector<property::Match>& matches, const std::string& shared_market) {
   json::array list;
   list.reserve(matches.size());
   for (std::size_t r = 0; r < matches.size(); ++r) {
@@ -545,11 +574,27 @@ json::array matches_json(const property::ListingCatalog& catalog,
     o["list_price"] = l.price;
     if (l.neighbourhood >= 0) o["neighbourhood"] = catalog.neighbourhood_name(l.neighbourhood);
     if (std::isfinite(l.beds)) o["beds"] = l.beds;
-    const auto& v = m.listing < valuations.size() ? valuations[m.listing] : std::nullopt;
-    o["valuation"] = v ? json::parse(property::valuation_json(v->valuation, l.price, v->model)) : json::value(nullptr);
+    const auto& v = valuation_of(valuations, m);
+    if (v) {
+      json::object valuation = json::parse(property::valuation_json(v->valuation, l.price, v->model)).as_object();
+      if (!v->outside_training_range.empty()) valuation["outside_training_range"] = json::parse(v->outside_training_range);
+      if (shared_market.empty() && !v->market_as_of.empty()) valuation["market_as_of"] = v->market_as_of;
+      o["valuation"] = std::move(valuation);
+    } else {
+      o["valuation"] = nullptr;
+    }
     list.push_back(std::move(o));
   }
   return list;
+}
+
+// Sets `*out`'s "matches" and "valuation_market_as_of" (the market shared
+// by the matches' valuations, null without one).
+void add_matches(const property::ListingCatalog& catalog, const StoredValuations& valuations,
+                 const std::vector<property::Match>& matches, json::object* out) {
+  const std::string market = shared_market_as_of(valuations, matches);
+  (*out)["matches"] = matches_json(catalog, valuations, matches, market);
+  (*out)["valuation_market_as_of"] = market.empty() ? json::value(nullptr) : json::value(market);
 }
 
 std::vector<property::Match> rank(const property::Matcher& matcher, const property::BuyerPreferences& prefs,
@@ -598,7 +643,7 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   o["model"] = (*inv)->model_version;
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = (*inv)->catalog->size();
-  o["matches"] = matches_json(*(*inv)->catalog, *(*inv)->valuations, matches);
+  add_matches(*(*inv)->catalog, *(*inv)->valuations, matches, &o);
   // The lead's stored area when no listing is in it: matched without it,
   // said rather than ignored (never a 400: the stored data is not the request).
   o["unknown_areas"] = unknown_areas_json(*prefs);
@@ -727,7 +772,7 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   o["model"] = (*inv)->model_version;
   o["ranker"] = (*inv)->learned ? "learned" : "content";
   o["listings"] = catalog.size();
-  o["matches"] = matches_json(catalog, *(*inv)->valuations, matches);
+  add_matches(catalog, *(*inv)->valuations, matches, &o);
   o["unknown_areas"] = unknown_areas_json(*prefs);
   return answer(json_text(o), kRoute);
 }
@@ -803,11 +848,13 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
     return error_response(invalid_argument("unknown attribute " + unknown.front() + ": the valuation model has no such column"),
                           kRoute);
   }
+  const std::vector<std::string> ignored = property::drop_ignored_columns(**avm, &*table);
   if (Status s = (*avm)->check_cells(*table); !s) return error_response(s, kRoute);
   auto values = (*avm)->predict(*table);
   if (!values) return error_response(values.status(), kRoute);
   json::object o = valuation_answer(values->at(0), wanted->list_price, version);
   property::add_training_context(**avm, *table, 0, &o);
+  o["ignored_attributes"] = json::array(ignored.begin(), ignored.end());
   o["tenant_id"] = claims.tenant_id;
   return answer(json_text(o), kRoute);
 }
@@ -995,7 +1042,7 @@ void PropertyRoutes::publish_match_update(const Job& job, const Inventory& inv,
   }
   o["model"] = inv.model_version;
   o["ranker"] = inv.learned ? "learned" : "content";
-  o["matches"] = matches_json(*inv.catalog, *inv.valuations, matches);
+  add_matches(*inv.catalog, *inv.valuations, matches, &o);
   auto published = bus_.publish(job.tenant_id, "match_update", std::make_shared<const std::string>(json_text(o)));
   (void)published;  // a bus failure shows in /readyz; the next change publishes again
 }

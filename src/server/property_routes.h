@@ -51,11 +51,17 @@ struct StatedCriteria;
 
 namespace reai::server {
 
-// A listing's valuation as stored at import (value and intervals, and the
-// AVM version that made it); matches embed it.
+// A listing's valuation as stored at import (value and intervals, the AVM
+// version that made it, and its training context); matches embed it.
 struct StoredValuation {
   property::Valuation valuation;
   std::string model;
+  // property::add_training_context's "outside_training_range" as JSON text
+  // (an array, or "null": the AVM kept no ranges); empty in a valuation
+  // stored by a reai before it was kept.
+  std::string outside_training_range;
+  // Its "market_as_of" ("2010-07"); empty when null or not stored.
+  std::string market_as_of;
 };
 
 class PropertyRoutes {

@@ -103,15 +103,18 @@ class PropertyRoutesTest : public fixture::InProcessServerTest {
 
   // Trains a small AVM on the synthetic listings into MODEL_DIR/value (or
   // `dir` under MODEL_DIR); with `sale_year` the sales also have a Year_Sold
-  // (2006 to 2010).
-  void train_value_model(const std::string& dir = "value", bool sale_year = false) {
-    std::string csv = std::string("Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,") +
-                      (sale_year ? "Year_Sold," : "") + "Sale_Price\n";
+  // (2006 to 2010); with `left_out` columns the schema leaves out: PID (an
+  // identifier) and Year_Sold 2010 (constant: every sale of one year).
+  void train_value_model(const std::string& dir = "value", bool sale_year = false, bool left_out = false) {
+    std::string csv = std::string(left_out ? "PID," : "") + "Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built," +
+                      (sale_year || left_out ? "Year_Sold," : "") + "Sale_Price\n";
     int row = 0;
     for (const auto& l : synthetic_listings()) {
-      csv += l.neighbourhood + "," + std::to_string(l.beds) + "," + std::to_string(l.area) + "," +
-             std::to_string(1950 + (l.area % 60)) + "," + (sale_year ? std::to_string(2006 + row++ % 5) + "," : "") +
+      csv += (left_out ? std::to_string(526301100 + 7 * row) + "," : "") + l.neighbourhood + "," +
+             std::to_string(l.beds) + "," + std::to_string(l.area) + "," + std::to_string(1950 + (l.area % 60)) + "," +
+             (sale_year ? std::to_string(2006 + row % 5) + "," : left_out ? "2010," : "") +
              std::to_string(static_cast<long>(l.price)) + "\n";
+      ++row;
     }
     auto table = property::parse_sales_csv(csv, "train.csv");
     ASSERT_TRUE(table) << table.status().to_string();
@@ -481,6 +484,8 @@ TEST_F(PropertyRoutesTest, MatchesEmbedTheListingsValuationAndABargainReason) {
   ASSERT_EQ(r.status, 200) << r.body;
   int seen = 0;
   const auto body = as_object(r);
+  // Stored without the model's training context: none is made up.
+  EXPECT_TRUE(body.at("valuation_market_as_of").is_null());
   for (const auto& m : body.at("matches").as_array()) {
     const auto& o = m.as_object();
     const std::string id(o.at("property_id").as_string());
@@ -505,6 +510,7 @@ TEST_F(PropertyRoutesTest, MatchesEmbedTheListingsValuationAndABargainReason) {
     const double price = o.at("list_price").as_double();
     const auto& c = v.at("competitiveness").as_object();
     EXPECT_EQ(v.at("model").as_string(), "value@test");
+    EXPECT_FALSE(v.contains("outside_training_range") || v.contains("market_as_of")) << json::serialize(o);
     EXPECT_LT(v.at("lower80").as_double(), v.at("value").as_double());
     if (id == "t-0005") {
       EXPECT_NEAR(v.at("value").as_double(), price / 0.9, 1e-6);
@@ -708,6 +714,50 @@ TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
   EXPECT_EQ(http_->post("/api/properties/value", body).status, 401);
 }
 
+// A client sending the training file's columns is not refused for those the
+// model left out (an id; a sale year constant in training): they are
+// ignored and named, with the target; the value is as without them. A name
+// that was never a training column is still refused, and a model saved
+// before the left-out columns were kept refuses them as before.
+TEST_F(PropertyRoutesTest, ValueRouteIgnoresTheTrainingFilesLeftOutColumns) {
+  train_value_model("value", false, true);
+  train_value_model("tenants/tenant-old/value", false, true);
+  const std::string old_dir = (model_dir_ / "tenants/tenant-old/value").string();
+  std::stringstream text;
+  text << std::ifstream(old_dir + "/model.json").rdbuf();
+  json::object root = json::parse(text.str()).as_object();
+  ASSERT_EQ(json::serialize(root["ignored_columns"]), R"(["PID","Year_Sold"])");
+  root.erase("ignored_columns");
+  std::ofstream(old_dir + "/model.json", std::ios::trunc) << json::serialize(root);
+  start_with_models();
+  const std::string a = token("tenant-a");
+  const std::string known = R"("Neighborhood":"OldTown","Bedroom_AbvGr":3,"Gr_Liv_Area":2100,"Year_Built":1990)";
+  auto plain = http_->post("/api/properties/value", R"({"attributes":{)" + known + "}}", a);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_EQ(json::serialize(as_object(plain)["ignored_attributes"]), "[]");
+  const std::string all = R"({"attributes":{"PID":"0526301100",)" + known + R"(,"Year_Sold":2026,"Sale_Price":215000}})";
+  auto full = http_->post("/api/properties/value", all, a);
+  ASSERT_EQ(full.status, 200) << full.body;
+  json::object with = as_object(full), without = as_object(plain);
+  EXPECT_EQ(json::serialize(with["ignored_attributes"]), R"(["PID","Year_Sold","Sale_Price"])");
+  with.erase("ignored_attributes"), without.erase("ignored_attributes");
+  EXPECT_EQ(json::serialize(with), json::serialize(without));
+  // Not read, so not checked: a negative or text left-out value is no error.
+  auto odd = http_->post("/api/properties/value", R"({"attributes":{)" + known + R"(,"Year_Sold":"-1x"}})", a);
+  EXPECT_EQ(odd.status, 200) << odd.body;
+  auto misspelt = http_->post("/api/properties/value", R"({"attributes":{)" + known + R"(,"Year_Sould":2026}})", a);
+  EXPECT_EQ(misspelt.status, 400);
+  EXPECT_EQ(error_of(misspelt), "unknown attribute Year_Sould: the valuation model has no such column");
+
+  const std::string old = token("tenant-old");
+  auto refused = http_->post("/api/properties/value", all, old);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(error_of(refused), "unknown attribute PID: the valuation model has no such column");
+  auto old_target = http_->post("/api/properties/value", R"({"attributes":{)" + known + R"(,"Sale_Price":1}})", old);
+  ASSERT_EQ(old_target.status, 200) << old_target.body;
+  EXPECT_EQ(json::serialize(as_object(old_target)["ignored_attributes"]), R"(["Sale_Price"])");
+}
+
 // The synthetic listings' smallest and largest living area.
 std::pair<int, int> training_area_range() {
   int low = 1 << 30, high = 0;
@@ -835,6 +885,72 @@ TEST_F(PropertyRoutesTest, StoredListingShowsOutsideTrainingRangeAndMarket) {
   EXPECT_GT(val["value"].as_double(), 0);
 }
 
+// A match's valuation names its listing's attributes outside the training
+// range, as GET /api/listings/{id} does; the market the valuations reflect
+// is said once per answer, and per valuation only when they differ
+// (tenant-b: one listing imported under an AVM of another market).
+TEST_F(PropertyRoutesTest, MatchesSayTheValuationsMarketOnceAndEachListingsOutsideRange) {
+  train_value_model("value", true);
+  auto model = property::ValuationModel::load((model_dir_ / "value").string());
+  ASSERT_TRUE(model) << model.status().to_string();
+  std::string csv = "Neighborhood,Bedroom_AbvGr,Gr_Liv_Area,Year_Built,Year_Sold\n";
+  for (const auto& l : synthetic_listings()) {
+    csv += l.neighbourhood + "," + std::to_string(l.beds) + "," + (l.id == "t-0002" ? "40000" : std::to_string(l.area)) +
+           "," + std::to_string(1950 + (l.area % 60)) + ",2026\n";
+  }
+  auto table = property::parse_sales_csv(csv, "listings.csv");
+  ASSERT_TRUE(table);
+  auto values = model->predict(*table);
+  ASSERT_TRUE(values) << values.status().to_string();
+  for (const std::string tenant : {"tenant-a", "tenant-b"}) {
+    std::vector<store::ListingRecord> rows;
+    const auto listings = synthetic_listings();
+    for (std::size_t r = 0; r < listings.size(); ++r) {
+      const auto& l = listings[r];
+      std::string valuation = property::valuation_json(values->at(r), l.price, "value@1", *model, *table, r);
+      if (tenant == "tenant-b" && l.id == "t-0003") {
+        json::object v = json::parse(valuation).as_object();
+        v["market_as_of"] = "2009-12";
+        valuation = json::serialize(v);
+      }
+      rows.push_back({tenant, l.id, l.price, attributes_of(l), valuation, fixture::kNow});
+    }
+    ASSERT_TRUE(store_->upsert_listings(rows));
+    add_buyer(tenant, "buyer-1", 200000);
+  }
+  start_with_models();
+  wait_for_listings("tenant-a");
+  wait_for_listings("tenant-b");
+
+  auto r = http_->get("/api/leads/buyer-1/matches?k=60", token("tenant-a"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto body = as_object(r);
+  EXPECT_EQ(body.at("valuation_market_as_of").as_string(), "2010");
+  ASSERT_EQ(body.at("matches").as_array().size(), 60u);
+  for (const auto& m : body.at("matches").as_array()) {
+    const auto& v = m.as_object().at("valuation").as_object();
+    EXPECT_FALSE(v.contains("market_as_of"));
+    const std::string outside = json::serialize(v.at("outside_training_range"));
+    if (m.as_object().at("property_id").as_string() == "t-0002") {
+      EXPECT_EQ(outside, R"([{"attribute":"Gr_Liv_Area","value":40000,"min":1300,"max":3565}])");
+    } else {
+      EXPECT_EQ(outside, "[]");
+    }
+  }
+  auto stated = http_->post("/api/properties/match", R"({"budget":250000,"k":3})", token("tenant-a"));
+  ASSERT_EQ(stated.status, 200) << stated.body;
+  EXPECT_EQ(as_object(stated).at("valuation_market_as_of").as_string(), "2010");
+
+  auto mixed = http_->get("/api/leads/buyer-1/matches?k=60", token("tenant-b"));
+  ASSERT_EQ(mixed.status, 200) << mixed.body;
+  body = as_object(mixed);
+  EXPECT_TRUE(body.at("valuation_market_as_of").is_null());
+  for (const auto& m : body.at("matches").as_array()) {
+    const auto& v = m.as_object().at("valuation").as_object();
+    EXPECT_EQ(v.at("market_as_of").as_string(), m.as_object().at("property_id").as_string() == "t-0003" ? "2009-12" : "2010");
+  }
+}
+
 TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
   import_listings("tenant-a");
   add_buyer("tenant-a", "buyer-1", 150000);  // budget points at OldTown
@@ -860,6 +976,7 @@ TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
   EXPECT_EQ((*update)["tenant_id"].as_string(), "tenant-a");
   EXPECT_GT((*update)["seq"].as_int64(), 0);
   EXPECT_FALSE((*update)["matches"].as_array().empty());
+  EXPECT_TRUE((*update)["valuation_market_as_of"].is_null());  // no listing is valued
 
   // The worker runs behind the answers: wait until it has seen the last save.
   std::vector<std::string> after;
