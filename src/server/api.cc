@@ -765,25 +765,46 @@ Result<Api::EventOutcome> Api::apply_event(Event event) {
 
 Result<Api::EventOutcome> Api::finish_event(const Event& event, const Result<bool>& appended) {
   if (!appended) return appended.status();
-  const UnixSeconds now = deps_.clock.now();
   if (!*appended) {
-    REAI_RETURN_IF_ERROR(lead_sync_->refresh(event.tenant_id, event.contact_id));
-    auto current = deps_.engine.score(event.tenant_id, event.contact_id, now);
-    // Refreshed from the store and holding no event (unknown, or a contact
-    // alone): the event stored with this id belongs to another lead. (A lead
-    // with events reads it as a repeat: telling those apart needs its ids.)
-    const bool holds_no_event =
-        current ? current->events_count == 0 : current.status().code() == StatusCode::kNotFound;
-    if (holds_no_event) {
-      return already_exists("event_id " + event.event_id + " is already stored for another lead (event ids are " +
-                            "unique within a tenant)");
-    }
-    if (!current) return current.status();
-    return EventOutcome{std::move(*current), true, nullptr};
+    // Not written: its id is stored. Whose event that is takes a read, paid
+    // here only (an event written pays nothing).
+    auto stored_under = deps_.store.stored_event_contacts(std::span<const Event>(&event, 1));
+    if (!stored_under) return stored_under.status();
+    return repeated_event(event, stored_under->front());
   }
   std::shared_ptr<const std::string> json;
-  auto score = lead_sync_->apply_stored_event(event, now, publisher(&json));
+  auto score = lead_sync_->apply_stored_event(event, deps_.clock.now(), publisher(&json));
   return scored_outcome(event, std::move(score), std::move(json));
+}
+
+namespace {
+
+Status stored_for_another_lead(const Event& event) {
+  return already_exists("event_id '" + event.event_id +
+                        "' is stored for another lead (event ids are unique within a tenant)");
+}
+
+}  // namespace
+
+Result<Api::EventOutcome> Api::repeated_event(const Event& event, const std::string& stored_under) {
+  if (stored_under.empty()) {  // the store refused the id yet holds no event of it: events are never deleted
+    return internal_error("event_id '" + event.event_id + "' was refused as stored but is not found");
+  }
+  if (stored_under != event.contact_id) return stored_for_another_lead(event);
+  REAI_RETURN_IF_ERROR(lead_sync_->refresh(event.tenant_id, event.contact_id));
+  auto current = deps_.engine.score(event.tenant_id, event.contact_id, deps_.clock.now());
+  if (!current) return current.status();
+  return EventOutcome{std::move(*current), true, nullptr};
+}
+
+Result<std::vector<std::string>> Api::stored_under_of_replays(std::span<const Event> events,
+                                                              const std::vector<Result<bool>>& answers) {
+  std::vector<Event> replays;
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    if (answers[k] && !*answers[k]) replays.push_back(events[k]);
+  }
+  if (replays.empty()) return std::vector<std::string>();
+  return deps_.store.stored_event_contacts(replays);
 }
 
 Result<Api::EventOutcome> Api::scored_outcome(const Event& event, Result<scoring::LeadScore> score,
@@ -815,12 +836,25 @@ std::vector<Result<Api::EventOutcome>> Api::finish_events(std::span<const Event>
       },
       outbox ? std::function<void()>([this, outbox] { send_outbox(*outbox); }) : nullptr);
   if (outbox) send_outbox(*outbox);  // already sent and closed: nothing
+  // Events not written (ids already stored): whose events those are, in
+  // one read for all of them, after the batch's own were applied.
+  Result<std::vector<std::string>> stored_under = std::vector<std::string>();
+  if (!all_stored) stored_under = stored_under_of_replays(events, answers);
   std::vector<Result<EventOutcome>> outcomes;
   outcomes.reserve(events.size());
   std::size_t next = 0;
+  std::size_t next_replay = 0;
   for (std::size_t k = 0; k < events.size(); ++k) {
-    if (!answers[k] || !*answers[k]) {  // not written, or a replay: as finish_event
-      outcomes.push_back(finish_event(events[k], answers[k]));
+    if (!answers[k]) {
+      outcomes.push_back(answers[k].status());
+      continue;
+    }
+    if (!*answers[k]) {
+      if (!stored_under) {
+        outcomes.push_back(stored_under.status());
+      } else {
+        outcomes.push_back(repeated_event(events[k], (*stored_under)[next_replay++]));
+      }
       continue;
     }
     Result<scoring::LeadScore>& score = scores[next];
@@ -1449,15 +1483,29 @@ Status Api::read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreT
   return Status::ok();
 }
 
+Status Api::refuse_ids_of_other_leads(std::span<const Event> events) {
+  auto stored_under = deps_.store.stored_event_contacts(events);
+  if (!stored_under) return stored_under.status();
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    const std::string& owner = (*stored_under)[k];
+    if (!owner.empty() && owner != events[k].contact_id) return stored_for_another_lead(events[k]);
+  }
+  return Status::ok();
+}
+
 Result<scoring::LeadScore> Api::apply_score_trigger(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger) {
   std::optional<scoring::LeadScore> last;
+  // A refusal (409: an event id stored for another lead) must leave the
+  // store as it was: no contact for a new lead, the old fields of a known
+  // one, none of the request's events. With one event, that event's own
+  // refusal writes nothing; with more, a later refusal would come after
+  // earlier events were written, so their ids are checked first, in one
+  // read. (An id another instance stores for another lead between that read
+  // and the write is still refused, after the events before it.)
+  if (trigger->events.size() > 1) REAI_RETURN_IF_ERROR(refuse_ids_of_other_leads(trigger->events));
   // The events first, each as POST /api/events stores it: a new lead's
   // contact rides in the store's transaction with its event and is written
-  // only when that event is (append_batch). A refusal (409: an event id
-  // stored for another lead) can only come before any event of the request
-  // was written (once one is, the lead has events and a reused id reads as
-  // a repeat), so answering it here leaves the store as it was: no contact
-  // for a new lead, the old fields of a known one.
+  // only when that event is (append_batch).
   for (auto& e : trigger->events) {
     auto r = apply_event(std::move(e));
     if (!r) return r.status();

@@ -172,9 +172,10 @@ class Api {
   // The trigger's events and contact fields, parsed and checked (nothing stored).
   Status read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger);
   // Applies the events, then stores the contact fields, and answers the
-  // lead's score (the current one when the trigger brought nothing). An
-  // event refused for another lead (409) comes before anything is written,
-  // so a refused trigger changes nothing: no contact for a new lead.
+  // lead's score (the current one when the trigger brought nothing). The
+  // events' ids stored for another lead (409) are refused before anything
+  // is written, so a refused trigger changes nothing: no contact for a new
+  // lead (see refuse_ids_of_other_leads for the one race left).
   Result<scoring::LeadScore> apply_score_trigger(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger);
   ApiResponse performance(const TokenClaims& claims);
   ApiResponse admin_reload(const TokenClaims& claims);
@@ -194,8 +195,20 @@ class Api {
   // `new_contacts` (the appender's batch), or is created at once when null.
   Status prepare_event(const Event& event, std::vector<Contact>* new_contacts);
   // After the append: scores (and publishes) a new event, or answers the
-  // current score for a replay.
+  // current score for a replay (repeated_event).
   Result<EventOutcome> finish_event(const Event& event, const Result<bool>& appended);
+  // An event the store did not write, its id being stored under the lead
+  // `stored_under` (Store::stored_event_contacts): this lead's current score
+  // marked duplicate when that is this lead, AlreadyExists (409, nothing
+  // stored) when it is another lead, whatever this lead holds.
+  Result<EventOutcome> repeated_event(const Event& event, const std::string& stored_under);
+  // stored_event_contacts of the events answered false (not written, no
+  // error), in order, in one read; empty without a store read when none.
+  Result<std::vector<std::string>> stored_under_of_replays(std::span<const Event> events,
+                                                           const std::vector<Result<bool>>& answers);
+  // AlreadyExists for the first of `events` whose id is stored for another
+  // lead (one store read); OK when none is.
+  Status refuse_ids_of_other_leads(std::span<const Event> events);
   // A stored event's outcome once scored (`json`: what was published).
   Result<EventOutcome> scored_outcome(const Event& event, Result<scoring::LeadScore> score,
                                       std::shared_ptr<const std::string> json);

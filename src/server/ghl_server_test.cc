@@ -419,6 +419,36 @@ TEST_F(GhlServerTest, PendingDeliveriesLeftByACrashAreProcessedAtStart) {
   EXPECT_EQ(as_object(post_signed(d.body))["status"].as_string(), "duplicate");
 }
 
+// A delivery whose message id is stored as another lead's event fails (as
+// POST /api/events answers 409), even for a lead that has events: it is not
+// done as a "duplicate" of an event the lead never stored.
+TEST_F(GhlServerTest, AnEventIdOfAnotherLeadFailsTheDelivery) {
+  link_tenant();
+  auto event = [](const std::string& id, const std::string& contact) {
+    Event e;
+    e.tenant_id = "t1";
+    e.event_id = id;
+    e.contact_id = contact;
+    e.ts = kNow - 60;
+    e.type = EventType::kSmsIn;
+    return e;
+  };
+  Contact own;
+  own.tenant_id = "t1";
+  own.contact_id = kContact;
+  own.created_at = kNow - 120;
+  ASSERT_TRUE(store_->upsert_contact(own));
+  ASSERT_TRUE(store_->append_event(event("own-1", kContact)).value());
+  ASSERT_TRUE(store_->append_event(event("ghl-msg-MSGq1w2e3r4t5y6u7i8o9", "someone-else")).value());
+  start();
+  ASSERT_EQ(post_signed(delivery("inbound_sms.json", kNow)).status, 200);
+  auto failed = wait_for("t1", store::DeliveryStatus::kFailed, 1);
+  EXPECT_NE(failed[0].error.find("'ghl-msg-MSGq1w2e3r4t5y6u7i8o9' is stored for another lead"), std::string::npos)
+      << failed[0].error;
+  EXPECT_EQ(store_->count_events("t1").value(), 2u);
+  EXPECT_EQ(store_->events_for_contact("t1", kContact)->size(), 1u);
+}
+
 TEST_F(GhlServerTest, DeliveriesApplyInTheOrderTheyWereStored) {
   link_tenant();
   start();

@@ -366,13 +366,13 @@ TEST_F(ServerTest, AnEventIdReusedForAnotherLeadIsAConflict) {
   ASSERT_EQ(post_event(a, "lead-a", "sms_in", "reuse-1").status, 200);
   auto single = post_event(a, "lead-b", "tour_request", "reuse-1");
   EXPECT_EQ(single.status, 409) << single.body;
-  EXPECT_EQ(error_of(single), "event_id reuse-1 is already stored for another lead (event ids are unique within a tenant)");
+  EXPECT_EQ(error_of(single), "event_id 'reuse-1' is stored for another lead (event ids are unique within a tenant)");
   auto batch = http_->post("/api/events", R"([{"contact_id":"lead-c","type":"sms_in","event_id":"reuse-1"},)"
                                           R"({"contact_id":"lead-a","type":"sms_in","event_id":"reuse-2"}])", a);
   ASSERT_EQ(batch.status, 200) << batch.body;
   const auto answers = json::parse(batch.body).as_array();
   ASSERT_EQ(answers.size(), 2u);
-  EXPECT_NE(answers[0].as_object().at("error").as_string().find("already stored for another lead"), std::string::npos);
+  EXPECT_NE(answers[0].as_object().at("error").as_string().find("is stored for another lead"), std::string::npos);
   EXPECT_EQ(answers[1].as_object().at("events_count").as_int64(), 2);
   EXPECT_EQ(*store_->count_events("tenant-a"), 2u);
   // A refused event writes nothing: no bare contact for the new lead ids,
@@ -389,6 +389,42 @@ TEST_F(ServerTest, AnEventIdReusedForAnotherLeadIsAConflict) {
   auto contact_only = post_event(a, "lead-d", "sms_in", "reuse-1");
   EXPECT_EQ(contact_only.status, 409) << contact_only.body;
   EXPECT_EQ(*store_->count_events("tenant-a"), 3u);
+  // Nor does a lead with events of its own: still 409, not a "duplicate"
+  // of an event it never stored. Its own id again is the repeat.
+  auto with_events = post_event(a, "lead-b", "sms_in", "reuse-1");
+  EXPECT_EQ(with_events.status, 409) << with_events.body;
+  EXPECT_EQ(error_of(with_events), "event_id 'reuse-1' is stored for another lead (event ids are unique within a tenant)");
+  auto own_again = post_event(a, "lead-b", "tour_request", "own-1");
+  ASSERT_EQ(own_again.status, 200) << own_again.body;
+  EXPECT_TRUE(as_object(own_again)["duplicate"].as_bool());
+  EXPECT_EQ(as_object(own_again)["events_count"].as_int64(), 1);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 3u);
+  // In a batch: an id given to two leads is the first's, the second is
+  // refused; a repeat of a lead's own id is a duplicate, another lead's id
+  // a conflict whatever the lead holds.
+  auto mixed = http_->post("/api/events", R"([{"contact_id":"lead-x","type":"sms_in","event_id":"twice-1"},)"
+                                          R"({"contact_id":"lead-y","type":"sms_in","event_id":"twice-1"},)"
+                                          R"({"contact_id":"lead-a","type":"sms_in","event_id":"reuse-1"},)"
+                                          R"({"contact_id":"lead-a","type":"sms_in","event_id":"own-1"},)"
+                                          R"({"contact_id":"lead-x","type":"sms_in","event_id":"twice-1"}])", a);
+  ASSERT_EQ(mixed.status, 200) << mixed.body;
+  const auto items = json::parse(mixed.body).as_array();
+  ASSERT_EQ(items.size(), 5u);
+  EXPECT_EQ(items[0].as_object().at("events_count").as_int64(), 1);
+  EXPECT_FALSE(items[0].as_object().contains("duplicate"));
+  EXPECT_EQ(items[1].as_object().at("error").as_string(),
+            "event_id 'twice-1' is stored for another lead (event ids are unique within a tenant)");
+  EXPECT_TRUE(items[2].as_object().at("duplicate").as_bool());
+  EXPECT_EQ(items[2].as_object().at("lead_id").as_string(), "lead-a");
+  EXPECT_EQ(items[3].as_object().at("error").as_string(),
+            "event_id 'own-1' is stored for another lead (event ids are unique within a tenant)");
+  EXPECT_TRUE(items[4].as_object().at("duplicate").as_bool());
+  EXPECT_EQ(items[4].as_object().at("lead_id").as_string(), "lead-x");
+  EXPECT_EQ(*store_->count_events("tenant-a"), 4u);
+  EXPECT_EQ(store_->get_contact("tenant-a", "lead-y").status().code(), StatusCode::kNotFound);
+  auto lead_a = store_->events_for_contact("tenant-a", "lead-a");
+  ASSERT_TRUE(lead_a.has_value());
+  EXPECT_EQ(lead_a->size(), 2u);
 }
 
 TEST_F(ServerTest, SinceBeyondTheReplayBufferAsksForResync) {
@@ -892,6 +928,26 @@ TEST_F(ServerTest, ARefusedScoreTriggerStoresNothing) {
   EXPECT_EQ(store_->get_contact("tenant-a", "T-old")->budget, 100000);
   EXPECT_EQ(*store_->count_contacts("tenant-a"), 2u);
   EXPECT_EQ(*store_->count_events("tenant-a"), 1u);
+  // A lead with events, the refused id after a new one: refused before the
+  // new one is written.
+  ASSERT_EQ(post_event(a, "T-old", "sms_in", "old-1").status, 200);
+  auto later = http_->post("/api/realtime/score-trigger",
+                           R"({"lead_id":"T-old","lead_data":{"budget":999000,"events":[)"
+                           R"({"type":"sms_in","event_id":"old-2"},{"type":"sms_in","event_id":"old-1"},)"
+                           R"({"type":"sms_in","event_id":"reuse-1"}]}})",
+                           a);
+  EXPECT_EQ(later.status, 409) << later.body;
+  EXPECT_EQ(error_of(later), "event_id 'reuse-1' is stored for another lead (event ids are unique within a tenant)");
+  EXPECT_EQ(store_->get_contact("tenant-a", "T-old")->budget, 100000);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 2u);
+  auto single = http_->post("/api/realtime/score-trigger",
+                            R"({"lead_id":"T-old","lead_data":{"events":[{"type":"sms_in","event_id":"reuse-1"}]}})", a);
+  EXPECT_EQ(single.status, 409) << single.body;
+  auto replay = http_->post("/api/realtime/score-trigger",
+                            R"({"lead_id":"T-old","lead_data":{"events":[{"type":"sms_in","event_id":"old-1"}]}})", a);
+  ASSERT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(as_object(replay)["events_count"].as_int64(), 1);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 2u);
   // The same lead with an event of its own: events and fields stored.
   auto own = http_->post("/api/realtime/score-trigger",
                          R"({"lead_id":"T-new","lead_data":{"budget":300000,"source":"zillow",)"

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <set>
 #include <tuple>
-#include <unordered_set>
+#include <unordered_map>
 #include <utility>
 
 #include "store/store.h"
@@ -20,7 +20,7 @@ using StageKey = std::tuple<std::string, UnixSeconds, Stage>;
 
 struct TenantRows {
   std::map<std::string, Contact> contacts;  // by contact_id, as SQLite scans
-  std::unordered_set<std::string> event_ids;
+  std::unordered_map<std::string, std::string> event_contacts;  // event_id -> contact_id
   std::map<TimeKey, Event> events;
   std::set<StageKey> stage_keys;
   std::map<TimeKey, OpportunityStage> stages;
@@ -105,6 +105,19 @@ class MemoryStore final : public Store {
     }
     for (const ScoreRecord& r : scores) tenant_rows_[r.tenant_id].scores[r.contact_id].push_back(r);
     return written;
+  }
+
+  Result<std::vector<std::string>> stored_event_contacts(std::span<const Event> events) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    out.reserve(events.size());
+    for (const Event& e : events) {
+      std::string& contact_id = out.emplace_back();
+      const TenantRows* rows = find_rows(e.tenant_id);
+      if (!rows) continue;
+      if (auto it = rows->event_contacts.find(e.event_id); it != rows->event_contacts.end()) contact_id = it->second;
+    }
+    return out;
   }
 
   Result<bool> append_stage(const OpportunityStage& stage) override {
@@ -556,7 +569,7 @@ class MemoryStore final : public Store {
 
   bool put_event(const Event& event) {
     TenantRows& rows = tenant_rows_[event.tenant_id];
-    if (!rows.event_ids.insert(event.event_id).second) return false;
+    if (!rows.event_contacts.try_emplace(event.event_id, event.contact_id).second) return false;
     rows.events.emplace(TimeKey{event.ts, next_insertion_++}, event);
     return true;
   }

@@ -61,6 +61,11 @@ constexpr const char* kInsertEvents =
     " SELECT t, e, c, ts, ty, p, v FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::bytea[],"
     " $6::bytea[], $7::float8[]) WITH ORDINALITY AS b(t, e, c, ts, ty, p, v, n) ORDER BY n"
     " ON CONFLICT DO NOTHING RETURNING tenant_id, event_id";
+// The contact each (tenant, event id) is stored under, by the id's place in
+// the arrays (1-based); ids not stored have no row.
+constexpr const char* kSelectStoredEventContacts =
+    "SELECT k.n, e.contact_id FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS k(t, e, n)"
+    " JOIN events e ON e.tenant_id = k.t AND e.event_id = k.e";
 
 constexpr const char* kStageColumns =
     "SELECT tenant_id, opportunity_id, contact_id, agent_id, monetary_value, ts, stage FROM opportunity_stages ";
@@ -495,6 +500,22 @@ class PostgresStore final : public Store {
     if (!status.is_ok()) return status;
     if (contacts_created) *contacts_created = std::move(created);
     return written;
+  }
+
+  Result<std::vector<std::string>> stored_event_contacts(std::span<const Event> events) override {
+    std::vector<std::string> out(events.size());
+    if (events.empty()) return out;
+    PgArray tenant(kByteaOid), id(kByteaOid);
+    for (const Event& e : events) {
+      tenant.bytes(e.tenant_id);
+      id.bytes(e.event_id);
+    }
+    PgParams p;
+    p.array(kByteaArrayOid, tenant.encode()).array(kByteaArrayOid, id.encode());
+    auto r = query(kSelectStoredEventContacts, p);
+    if (!r) return r.status();
+    for (int i = 0; i < r->rows(); ++i) out[static_cast<std::size_t>(r->int8(i, 0) - 1)] = r->bytes(i, 1);
+    return out;
   }
 
   Result<bool> append_stage(const OpportunityStage& stage) override {

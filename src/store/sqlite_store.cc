@@ -847,6 +847,29 @@ class SqliteStore final : public Store {
     return written;
   }
 
+  Result<std::vector<std::string>> stored_event_contacts(std::span<const Event> events) override {
+    // One reader and one statement for all of them (a client replaying a
+    // whole batch asks for a thousand), each run its own read transaction.
+    static const std::string sql("SELECT contact_id FROM events WHERE tenant_id = ?1 AND event_id = ?2");
+    std::vector<std::string> out;
+    out.reserve(events.size());
+    if (events.empty()) return out;
+    auto reader = readers_.acquire();
+    if (!reader) return reader.status();
+    for (const Event& e : events) {
+      auto stmt = reader->db().prepare(sql);
+      if (!stmt) return stmt.status();
+      StatementScope scope(*stmt);
+      (*stmt)->bind(1, e.tenant_id);
+      (*stmt)->bind(2, e.event_id);
+      Status status;
+      std::string& contact_id = out.emplace_back();
+      if ((*stmt)->step(&status)) contact_id = (*stmt)->text(0);
+      if (!status.is_ok()) return status;
+    }
+    return out;
+  }
+
   Result<bool> append_stage(const OpportunityStage& stage) override {
     std::lock_guard lock(mu_);
     return insert_counted(kInsertStage, [&](Statement& s) { bind_stage(s, stage); });

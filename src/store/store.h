@@ -259,6 +259,13 @@ class Store {
                                          std::span<const Contact> new_contacts) {
     return append_batch(events, scores, new_contacts, nullptr);
   }
+  // The lead each event id is stored under: answer i is the contact_id of
+  // the stored event with events[i]'s (tenant_id, event_id) (no other field
+  // is read), or "" when none is stored. One read for all of them. For the
+  // events an append answered false: a replay of the lead's own event, or
+  // an id stored for another lead (which the caller refuses). Events are
+  // never deleted, so an id an append found stored is found here.
+  virtual Result<std::vector<std::string>> stored_event_contacts(std::span<const Event> events) = 0;
   // Appends a pipeline row; false when the identical row (opportunity, ts,
   // stage) is already stored.
   virtual Result<bool> append_stage(const OpportunityStage& stage) = 0;

@@ -915,6 +915,29 @@ TYPED_TEST(StoreTest, AppendBatchLeavesOutTheContactOfALeadWhoseEventsWereAllRef
   EXPECT_EQ(this->events("t_a"), 2u);
 }
 
+// An append answers false for an id already stored, whoever's it is; the
+// server tells a replay from another lead's id by the lead the store names.
+TYPED_TEST(StoreTest, StoredEventContactsNamesTheLeadEachIdIsStoredUnder) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_event(make_event("t_a", "e1", "owner", 10)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_b", "e1", "other-tenant", 10)).value());
+  // In one batch: the second "e2" (another lead) is refused by the first.
+  auto written = s.append_events(std::vector<Event>{make_event("t_a", "e2", "first", 20),
+                                                    make_event("t_a", "e2", "second", 21),
+                                                    make_event("t_a", "e1", "thief", 22)});
+  ASSERT_TRUE(written.has_value()) << written.status().to_string();
+  EXPECT_EQ(*written, (std::vector<bool>{true, false, false}));
+  std::vector<Event> asked = {make_event("t_a", "e1", "thief", 30), make_event("t_a", "e2", "second", 31),
+                              make_event("t_a", "missing", "x", 32), make_event("t_b", "e1", "owner", 33),
+                              make_event("t_c", "e1", "owner", 34), make_event("t_a", "e1", "owner", 35)};
+  auto owners = s.stored_event_contacts(asked);
+  ASSERT_TRUE(owners.has_value()) << owners.status().to_string();
+  EXPECT_EQ(*owners, (std::vector<std::string>{"owner", "first", "", "other-tenant", "", "owner"}));
+  auto none = s.stored_event_contacts({});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty());
+}
+
 TYPED_TEST(StoreTest, AppendBatchNewContactsKeepEveryFieldAsValueOrNull) {
   // A batch's new contacts go in together (one statement on PostgreSQL):
   // set values (a false, a zero), NULLs and odd bytes come back as they went
