@@ -938,6 +938,122 @@ TYPED_TEST(StoreTest, StoredEventContactsNamesTheLeadEachIdIsStoredUnder) {
   EXPECT_TRUE(none->empty());
 }
 
+std::size_t stages_of(Store& s, const std::string& tenant) {
+  std::size_t n = 0;
+  EXPECT_TRUE(s.for_each_stage(tenant, [&](const OpportunityStage&) { return ++n, true; }).is_ok());
+  return n;
+}
+
+LeadWrite lead_write(const Contact& contact, bool replace, std::vector<Event> events,
+                     std::vector<OpportunityStage> stages = {}) {
+  LeadWrite w;
+  w.contact = contact;
+  w.replace_contact = replace;
+  w.events = std::move(events);
+  w.stages = std::move(stages);
+  return w;
+}
+
+// A lead's contact, events and stages go in one commit: a new lead is
+// created with its fields, a known one's fields replaced (or kept when the
+// write only needs the contact to exist), its own replayed ids answered false.
+TYPED_TEST(StoreTest, WriteLeadStoresContactEventsAndStagesTogether) {
+  Store& s = *this->store_;
+  Contact lead = full_contact("t_a", "lead");
+  OpportunityStage stage = make_stage("t_a", "o1", 40, Stage::kOffer);
+  stage.contact_id = "lead";
+  auto first = s.write_lead(lead_write(lead, true, {make_event("t_a", "e1", "lead", 10),
+                                                    make_event("t_a", "e2", "lead", 20)}, {stage}));
+  ASSERT_TRUE(first.has_value()) << first.status().to_string();
+  EXPECT_TRUE(first->contact_created);
+  EXPECT_EQ(first->events, (std::vector<bool>{true, true}));
+  EXPECT_EQ(first->stages, (std::vector<bool>{true}));
+  expect_contact_eq(s.get_contact("t_a", "lead").value(), lead);
+  EXPECT_EQ(this->contacts("t_a"), 1u);
+  EXPECT_EQ(this->events("t_a"), 2u);
+  EXPECT_EQ(stages_of(s, "t_a"), 1u);
+
+  lead.budget = 410'000;
+  lead.source = "referral";
+  auto again = s.write_lead(lead_write(lead, true, {make_event("t_a", "e2", "lead", 20),
+                                                    make_event("t_a", "e3", "lead", 30)}, {stage}));
+  ASSERT_TRUE(again.has_value()) << again.status().to_string();
+  EXPECT_FALSE(again->contact_created);
+  EXPECT_EQ(again->events, (std::vector<bool>{false, true}));
+  EXPECT_EQ(again->stages, (std::vector<bool>{false}));
+  expect_contact_eq(s.get_contact("t_a", "lead").value(), lead);
+  EXPECT_EQ(this->events("t_a"), 3u);
+  EXPECT_EQ(stages_of(s, "t_a"), 1u);
+
+  // Without replace_contact a stored contact stays as it is; an absent one
+  // is inserted.
+  auto kept = s.write_lead(lead_write(bare_contact("t_a", "lead"), false, {make_event("t_a", "e4", "lead", 50)}));
+  ASSERT_TRUE(kept.has_value()) << kept.status().to_string();
+  EXPECT_FALSE(kept->contact_created);
+  expect_contact_eq(s.get_contact("t_a", "lead").value(), lead);
+  auto bare = s.write_lead(lead_write(bare_contact("t_a", "new"), false, {}));
+  ASSERT_TRUE(bare.has_value()) << bare.status().to_string();
+  EXPECT_TRUE(bare->contact_created);
+  EXPECT_TRUE(bare->events.empty());
+  expect_contact_eq(s.get_contact("t_a", "new").value(), bare_contact("t_a", "new"));
+  EXPECT_EQ(this->contacts("t_a"), 2u);
+  EXPECT_EQ(this->events("t_a"), 4u);
+}
+
+// One event id stored for another lead refuses the whole write, wherever it
+// comes among the events: no contact, no event, no stage, no field changed.
+TYPED_TEST(StoreTest, WriteLeadWithAnotherLeadsEventIdWritesNothing) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_event(make_event("t_a", "taken", "owner", 5)).value());
+  ASSERT_TRUE(s.write_lead(lead_write(bare_contact("t_a", "owner"), false, {})).has_value());
+  Contact known = full_contact("t_a", "known");
+  ASSERT_TRUE(s.upsert_contact(known).is_ok());
+  OpportunityStage stage = make_stage("t_a", "o1", 40, Stage::kOffer);
+  for (const std::string lead : {"fresh", "known"}) {
+    Contact changed = full_contact("t_a", lead);
+    changed.budget = 999'000;
+    stage.contact_id = lead;
+    auto refused = s.write_lead(lead_write(changed, true, {make_event("t_a", "new-1", lead, 10),
+                                                           make_event("t_a", "taken", lead, 11),
+                                                           make_event("t_a", "new-2", lead, 12)}, {stage}));
+    ASSERT_FALSE(refused.has_value()) << lead;
+    EXPECT_EQ(refused.status().code(), StatusCode::kAlreadyExists) << lead;
+    EXPECT_EQ(refused.status().message(),
+              "event_id 'taken' is stored for another lead (event ids are unique within a tenant)");
+  }
+  EXPECT_EQ(s.get_contact("t_a", "fresh").status().code(), StatusCode::kNotFound);
+  expect_contact_eq(s.get_contact("t_a", "known").value(), known);
+  EXPECT_EQ(this->contacts("t_a"), 2u);
+  EXPECT_EQ(this->events("t_a"), 1u);
+  EXPECT_EQ(stages_of(s, "t_a"), 0u);
+  EXPECT_EQ(s.stored_event_contacts(std::vector<Event>{make_event("t_a", "new-1", "fresh", 10)}).value(),
+            (std::vector<std::string>{""}));
+}
+
+// Rows of another lead or tenant, or invalid rows, are refused before
+// anything is written.
+TYPED_TEST(StoreTest, WriteLeadRefusesRowsNotOfItsLead) {
+  Store& s = *this->store_;
+  const Contact lead = bare_contact("t_a", "lead");
+  OpportunityStage stage = make_stage("t_a", "o1", 40, Stage::kOffer);  // of "c-o1"
+  const std::vector<LeadWrite> bad = {
+      lead_write(lead, true, {make_event("t_a", "e1", "lead", 10), make_event("t_a", "e2", "other", 11)}),
+      lead_write(lead, true, {make_event("t_b", "e1", "lead", 10)}),
+      lead_write(lead, true, {make_event("t_a", "", "lead", 10)}),
+      lead_write(lead, true, {make_event("t_a", "e1", "lead", 10)}, {stage}),
+      lead_write(bare_contact("t_a", ""), true, {}),
+  };
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    auto r = s.write_lead(bad[i]);
+    ASSERT_FALSE(r.has_value()) << i;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << i << " " << r.status().to_string();
+  }
+  EXPECT_EQ(this->contacts("t_a"), 0u);
+  EXPECT_EQ(this->events("t_a"), 0u);
+  EXPECT_EQ(this->events("t_b"), 0u);
+  EXPECT_EQ(stages_of(s, "t_a"), 0u);
+}
+
 TYPED_TEST(StoreTest, AppendBatchNewContactsKeepEveryFieldAsValueOrNull) {
   // A batch's new contacts go in together (one statement on PostgreSQL):
   // set values (a false, a zero), NULLs and odd bytes come back as they went
