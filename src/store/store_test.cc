@@ -1030,6 +1030,60 @@ TYPED_TEST(StoreTest, WriteLeadWithAnotherLeadsEventIdWritesNothing) {
             (std::vector<std::string>{""}));
 }
 
+// Two leads' writes racing for one event id: exactly one is stored, the
+// other stores nothing at all (its contact and its own event included),
+// whichever commits first. The check is inside the commit, so no interleaving
+// lets both through or leaves half of the loser.
+TYPED_TEST(StoreTest, WriteLeadRacingForOneEventIdStoresOneWholeWrite) {
+  Store& s = *this->store_;
+  constexpr int kRounds = 40;
+  for (int round = 0; round < kRounds; ++round) {
+    // Appended, not "x" + ...: the GCC 12 -Wrestrict false positive (numbered_id).
+    auto named = [&](const char* prefix) {
+      std::string id = prefix;
+      id += std::to_string(round);
+      return id;
+    };
+    const std::string shared = named("shared-");
+    std::vector<Result<LeadWritten>> results;
+    results.reserve(2);
+    const std::vector<std::string> leads = {named("a"), named("b")};
+    for (int k = 0; k < 2; ++k) results.emplace_back(unavailable("not run"));
+    std::atomic<int> ready{0};
+    std::vector<std::thread> writers;
+    for (int k = 0; k < 2; ++k) {
+      writers.emplace_back([&, k] {
+        const std::string& lead = leads[static_cast<std::size_t>(k)];
+        std::string own = "own-";
+        own += lead;
+        LeadWrite w = lead_write(full_contact("t_a", lead), true,
+                                 {make_event("t_a", own, lead, 10), make_event("t_a", shared, lead, 11)});
+        ready.fetch_add(1);
+        while (ready.load() < 2) std::this_thread::yield();
+        results[static_cast<std::size_t>(k)] = s.write_lead(w);
+      });
+    }
+    for (auto& t : writers) t.join();
+    int stored = 0;
+    for (int k = 0; k < 2; ++k) {
+      const auto& r = results[static_cast<std::size_t>(k)];
+      const std::string& lead = leads[static_cast<std::size_t>(k)];
+      if (r.has_value()) {
+        ++stored;
+        EXPECT_EQ(r->events, (std::vector<bool>{true, true})) << lead;
+        EXPECT_TRUE(s.get_contact("t_a", lead).has_value()) << lead;
+      } else {
+        EXPECT_EQ(r.status().code(), StatusCode::kAlreadyExists) << lead << " " << r.status().to_string();
+        EXPECT_EQ(s.get_contact("t_a", lead).status().code(), StatusCode::kNotFound) << lead;
+        EXPECT_TRUE(s.events_for_contact("t_a", lead).value().empty()) << lead;
+      }
+    }
+    EXPECT_EQ(stored, 1) << "round " << round;
+  }
+  EXPECT_EQ(this->contacts("t_a"), std::size_t(kRounds));
+  EXPECT_EQ(this->events("t_a"), std::size_t(2 * kRounds));
+}
+
 // Rows of another lead or tenant, or invalid rows, are refused before
 // anything is written.
 TYPED_TEST(StoreTest, WriteLeadRefusesRowsNotOfItsLead) {
