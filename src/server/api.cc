@@ -1432,6 +1432,13 @@ ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& requ
   // Validate everything before changing anything.
   const UnixSeconds now = deps_.clock.now();
   if (Status s = read_trigger_data(claims, now, &*trigger); !s) return error_response(s, kRoute);
+  if (!trigger->lead_data || !trigger->lead_data->is_object()) {
+    // Nothing brought: the lead's current score, nothing written.
+    if (Status s = lead_sync_->refresh(claims.tenant_id, trigger->lead_id); !s) return error_response(s, kRoute);
+    auto current = deps_.engine.score(claims.tenant_id, trigger->lead_id, now);
+    if (!current) return error_response(current.status(), kRoute);
+    return json_response(200, score_json(*current), kRoute);
+  }
   // The contact and the events in one commit: all stored, or none (409 for
   // an event id stored for another lead, and the store's error).
   store::LeadWrite write;

@@ -1004,6 +1004,13 @@ TEST_F(ServerTest, ScoreTriggerStoresFieldsAndEventsTogetherAndSaysWhat) {
   EXPECT_EQ(as_object(events_only)["events_count"].as_int64(), 3);
   EXPECT_EQ(store_->get_contact("tenant-a", "W1")->budget, 450000);
   EXPECT_EQ(*store_->count_events("tenant-a"), 3u);
+  // Without lead_data: the current score, nothing written.
+  auto read_only = http_->post("/api/realtime/score-trigger", R"({"lead_id":"W1"})", a);
+  ASSERT_EQ(read_only.status, 200) << read_only.body;
+  EXPECT_EQ(as_object(read_only)["events_count"].as_int64(), 3);
+  EXPECT_FALSE(as_object(read_only).contains("stored"));
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 1u);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 3u);
 }
 
 // Invalid contact fields refuse the whole trigger before anything is
