@@ -485,6 +485,11 @@ void apply_patch(const ContactPatch& p, Contact* c) {
   if (p.has_email) c->has_email = p.has_email;
 }
 
+bool states_fields(const ContactPatch& p) {
+  return p.created_at || p.source || p.assigned_agent_id || p.budget || p.timeline_months || p.pre_approved ||
+         p.has_phone || p.has_email;
+}
+
 Result<Mapped> map_webhook(std::string_view body, const std::string& tenant_id, const FieldMapping& mapping) {
   auto envelope = parse_envelope(body);
   if (!envelope) return envelope.status();

@@ -103,6 +103,8 @@ struct ContactPatch {
 
 // Writes the patch's stated fields into `contact`.
 void apply_patch(const ContactPatch& patch, Contact* contact);
+// True when the patch states any field (not only the contact id).
+bool states_fields(const ContactPatch& patch);
 
 enum class Action : std::uint8_t {
   kRecords,    // apply contact/events/stages

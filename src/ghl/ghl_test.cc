@@ -259,6 +259,25 @@ TEST(MapWebhook, MessagesBecomeEventsByChannelAndDirection) {
   }
 }
 
+// A message or appointment names its contact only (the server then makes
+// the contact exist without replacing it); a contact delivery states fields.
+TEST(MapWebhook, OnlyContactDeliveriesStateContactFields) {
+  for (const char* name : {"inbound_sms.json", "appointment_create.json", "opportunity_stage_update.json"}) {
+    Mapped m = map_fixture(name);
+    ASSERT_TRUE(m.contact.has_value()) << name;
+    EXPECT_FALSE(states_fields(*m.contact)) << name;
+  }
+  for (const char* name : {"contact_create.json", "contact_update.json"}) {
+    Mapped m = map_fixture(name);
+    ASSERT_TRUE(m.contact.has_value()) << name;
+    EXPECT_TRUE(states_fields(*m.contact)) << name;
+  }
+  ContactPatch only_phone;
+  only_phone.contact_id = "c1";
+  only_phone.has_phone = false;  // stated, even though false
+  EXPECT_TRUE(states_fields(only_phone));
+}
+
 TEST(MapWebhook, UnscoredChannelsAndMissingDirectionAreIgnored) {
   const std::string head = R"({"type":"InboundMessage","locationId":"L","webhookId":"W","timestamp":"2026-07-02T10:00:01Z","contactId":"C","messageId":"M",)";
   auto fax = map_webhook(head + R"("messageType":"FAX","direction":"inbound"})", "t1", {});

@@ -1405,9 +1405,22 @@ struct Api::ScoreTrigger {
   std::string lead_id;
   const json::value* lead_data = nullptr;  // into the parsed body
   std::vector<Event> events;
-  Contact contact;
-  bool contact_given = false;  // contact fields to store (or a new contact)
+  Contact contact;              // the stored one with the fields applied, or a new one
+  bool fields_given = false;    // contact fields to store (else the contact is only made to exist)
 };
+
+namespace {
+
+// What a lead write stored, for the answer: {"events_written","events_replayed","contact"}.
+std::string stored_json(const store::LeadWritten& written, bool contact_replaced) {
+  const auto n = std::count(written.events.begin(), written.events.end(), true);
+  const char* contact = written.contact_created ? "created" : contact_replaced ? "updated" : "unchanged";
+  return "{\"events_written\":" + std::to_string(n) +
+         ",\"events_replayed\":" + std::to_string(written.events.size() - std::size_t(n)) + ",\"contact\":\"" +
+         contact + "\"}";
+}
+
+}  // namespace
 
 ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& request) {
   constexpr Route kRoute = Route::kScoreTrigger;
@@ -1419,9 +1432,34 @@ ApiResponse Api::score_trigger(const TokenClaims& claims, const ApiRequest& requ
   // Validate everything before changing anything.
   const UnixSeconds now = deps_.clock.now();
   if (Status s = read_trigger_data(claims, now, &*trigger); !s) return error_response(s, kRoute);
-  auto score = apply_score_trigger(claims, now, &*trigger);
-  if (!score) return error_response(score.status(), kRoute);
-  return json_response(200, score_json(*score), kRoute);
+  if (!trigger->lead_data || !trigger->lead_data->is_object()) {
+    // Nothing brought: the lead's current score, nothing written.
+    if (Status s = lead_sync_->refresh(claims.tenant_id, trigger->lead_id); !s) return error_response(s, kRoute);
+    auto current = deps_.engine.score(claims.tenant_id, trigger->lead_id, now);
+    if (!current) return error_response(current.status(), kRoute);
+    return json_response(200, score_json(*current), kRoute);
+  }
+  // The contact and the events in one commit: all stored, or none (409 for
+  // an event id stored for another lead, and the store's error).
+  store::LeadWrite write;
+  write.contact = std::move(trigger->contact);
+  write.replace_contact = trigger->fields_given;
+  write.events = std::move(trigger->events);
+  auto stored = store_lead(std::move(write), now);
+  if (!stored) return error_response(stored.status(), kRoute);
+  const std::string what = stored_json(stored->written, trigger->fields_given);
+  if (!stored->score) {
+    // Stored, not scored: a 5xx would invite a retry that stores the events
+    // without ids again. 202 says it is stored; the score follows on read.
+    json::object o{{"lead_id", trigger->lead_id},
+                   {"error", "stored, but the lead was not scored: " + stored->score_status.message()}};
+    std::string out = json_text(o);
+    out.pop_back();
+    return json_response(202, out + ",\"stored\":" + what + "}", kRoute);
+  }
+  std::string out = score_json(*stored->score);
+  out.pop_back();  // the score object, with what was stored
+  return json_response(200, out + ",\"stored\":" + what + "}", kRoute);
 }
 
 Result<Api::ScoreTrigger> Api::read_score_trigger(const TokenClaims& claims, const json::value& body) {
@@ -1479,52 +1517,64 @@ Status Api::read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreT
     return existing.status();
   }
   REAI_RETURN_IF_ERROR(apply_contact_fields(*trigger->lead_data, claims.tenant_id, &contact, "events"));
-  trigger->contact_given = data.size() > (data.contains("events") ? 1u : 0u) || !existing;
+  trigger->fields_given = data.size() > (data.contains("events") ? 1u : 0u);
   return Status::ok();
 }
 
-Status Api::refuse_ids_of_other_leads(std::span<const Event> events) {
-  auto stored_under = deps_.store.stored_event_contacts(events);
-  if (!stored_under) return stored_under.status();
-  for (std::size_t k = 0; k < events.size(); ++k) {
-    const std::string& owner = (*stored_under)[k];
-    if (!owner.empty() && owner != events[k].contact_id) return stored_for_another_lead(events[k]);
+Result<Api::StoredLead> Api::store_lead(store::LeadWrite write, UnixSeconds now) {
+  const std::string tenant_id = write.contact.tenant_id;
+  const std::string lead_id = write.contact.contact_id;
+  for (Event& e : write.events) {
+    if (e.event_id.empty()) e.event_id = next_event_id();
   }
-  return Status::ok();
+  REAI_RETURN_IF_ERROR(ensure_tenant(tenant_id));
+  lead_sync_->will_store(write.events);
+  // A replaced contact is marked; a created one rides with its events' marks.
+  const std::string mark = write.replace_contact ? lead_sync_->will_store_contact(tenant_id, lead_id) : std::string();
+  auto written = deps_.store.write_lead(write);
+  if (!written) return written.status();
+  remember_contact(tenant_id, lead_id);
+  StoredLead out;
+  out.written = std::move(*written);
+  out.score_status = apply_stored_lead(write, out.written, now, mark, &out.score);
+  if (!out.score_status.is_ok()) out.score.reset();
+  return out;
 }
 
-Result<scoring::LeadScore> Api::apply_score_trigger(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger) {
-  std::optional<scoring::LeadScore> last;
-  // A refusal (409: an event id stored for another lead) must leave the
-  // store as it was: no contact for a new lead, the old fields of a known
-  // one, none of the request's events. With one event, that event's own
-  // refusal writes nothing; with more, a later refusal would come after
-  // earlier events were written, so their ids are checked first, in one
-  // read. (An id another instance stores for another lead between that read
-  // and the write is still refused, after the events before it.)
-  if (trigger->events.size() > 1) REAI_RETURN_IF_ERROR(refuse_ids_of_other_leads(trigger->events));
-  // The events first, each as POST /api/events stores it: a new lead's
-  // contact rides in the store's transaction with its event and is written
-  // only when that event is (append_batch).
-  for (auto& e : trigger->events) {
-    auto r = apply_event(std::move(e));
-    if (!r) return r.status();
-    last = std::move(r->score);
+Status Api::apply_stored_lead(const store::LeadWrite& write, const store::LeadWritten& written, UnixSeconds now,
+                              const std::string& mark, std::optional<scoring::LeadScore>* score) {
+  const std::string& tenant_id = write.contact.tenant_id;
+  const std::string& lead_id = write.contact.contact_id;
+  for (std::size_t k = 0; k < write.events.size(); ++k) {
+    if (!written.events[k]) continue;  // the lead's own replay: already applied
+    std::shared_ptr<const std::string> json;
+    auto applied = lead_sync_->apply_stored_event(write.events[k], now, publisher(&json));
+    auto outcome = scored_outcome(write.events[k], std::move(applied), std::move(json));
+    if (!outcome) return outcome.status();
+    *score = std::move(outcome->score);
   }
-  // Then the fields. The fold puts the contact before every event whatever
-  // the order of writes, so the lead ends as if they came first.
-  if (trigger->contact_given) {
-    REAI_RETURN_IF_ERROR(ensure_tenant(claims.tenant_id));
-    const std::string mark = lead_sync_->will_store_contact(claims.tenant_id, trigger->lead_id);
-    REAI_RETURN_IF_ERROR(deps_.store.upsert_contact(trigger->contact));
-    remember_contact(claims.tenant_id, trigger->lead_id);
-    auto score = lead_sync_->contact_stored(trigger->contact, now, publisher(nullptr), mark);
-    if (!score) return score.status();
-    last = std::move(*score);
+  bool staged = false;
+  for (std::size_t k = 0; k < write.stages.size(); ++k) {
+    if (!written.stages[k]) continue;
+    deps_.engine.apply_stage(write.stages[k]);
+    staged = true;
   }
-  if (last) return std::move(*last);
-  REAI_RETURN_IF_ERROR(lead_sync_->refresh(claims.tenant_id, trigger->lead_id));
-  return deps_.engine.score(claims.tenant_id, trigger->lead_id, now);
+  if (staged) predictions_->invalidate(tenant_id);
+  // The contact last: the fold puts it before every event whatever the
+  // order of writes, so the lead ends as if it came first.
+  if (write.replace_contact || written.contact_created) {
+    auto stored = lead_sync_->contact_stored(write.contact, now, publisher(nullptr), mark);
+    if (!stored) return stored.status();
+    property_->on_contact_changed(tenant_id, lead_id);
+    *score = std::move(*stored);
+  } else if (staged || !*score) {
+    REAI_RETURN_IF_ERROR(lead_sync_->refresh(tenant_id, lead_id));
+    auto current = deps_.engine.score(tenant_id, lead_id, now);
+    if (!current) return current.status();
+    if (staged) publish_if_changed(*current);
+    *score = std::move(*current);
+  }
+  return Status::ok();
 }
 
 CacheFigures Api::cache_figures() const {

@@ -25,6 +25,7 @@
 #include "server/published_scores.h"
 #include "server/server.h"
 #include "server/ws_hub.h"
+#include "store/store.h"
 
 namespace reai::server {
 
@@ -171,12 +172,25 @@ class Api {
   static Result<ScoreTrigger> read_score_trigger(const TokenClaims& claims, const boost::json::value& body);
   // The trigger's events and contact fields, parsed and checked (nothing stored).
   Status read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger);
-  // Applies the events, then stores the contact fields, and answers the
-  // lead's score (the current one when the trigger brought nothing). The
-  // events' ids stored for another lead (409) are refused before anything
-  // is written, so a refused trigger changes nothing: no contact for a new
-  // lead (see refuse_ids_of_other_leads for the one race left).
-  Result<scoring::LeadScore> apply_score_trigger(const TokenClaims& claims, UnixSeconds now, ScoreTrigger* trigger);
+  // What store_lead did. `score` is the lead's score after the commit, or
+  // nullopt with `score_status` the error when scoring failed after it (the
+  // records stay stored: nothing is rolled back then).
+  struct StoredLead {
+    store::LeadWritten written;
+    Status score_status;
+    std::optional<scoring::LeadScore> score;
+  };
+  // Stores a lead's contact, events (each given an id when it has none) and
+  // stages in one store commit (Store::write_lead: all or nothing; an event
+  // id stored for another lead is AlreadyExists and nothing is written),
+  // then applies what was written to the lead and scores it: the new
+  // contact fields, the written events (a replay of the lead's own id
+  // changes nothing) and pipeline rows, publishing changed scores. An error
+  // only when nothing was written.
+  Result<StoredLead> store_lead(store::LeadWrite write, UnixSeconds now);
+  // store_lead's steps after the commit; `mark` from will_store_contact.
+  Status apply_stored_lead(const store::LeadWrite& write, const store::LeadWritten& written, UnixSeconds now,
+                           const std::string& mark, std::optional<scoring::LeadScore>* score);
   ApiResponse performance(const TokenClaims& claims);
   ApiResponse admin_reload(const TokenClaims& claims);
   ApiResponse readyz();
@@ -206,9 +220,6 @@ class Api {
   // error), in order, in one read; empty without a store read when none.
   Result<std::vector<std::string>> stored_under_of_replays(std::span<const Event> events,
                                                            const std::vector<Result<bool>>& answers);
-  // AlreadyExists for the first of `events` whose id is stored for another
-  // lead (one store read); OK when none is.
-  Status refuse_ids_of_other_leads(std::span<const Event> events);
   // A stored event's outcome once scored (`json`: what was published).
   Result<EventOutcome> scored_outcome(const Event& event, Result<scoring::LeadScore> score,
                                       std::shared_ptr<const std::string> json);

@@ -351,28 +351,52 @@ std::pair<store::DeliveryStatus, std::string> GhlRoutes::process(const store::Gh
       break;
   }
   if (!active) return {DeliveryStatus::kIgnored, "the app is uninstalled for this location"};
-  if (Status s = apply(d.tenant_id, mapped); !s) return {DeliveryStatus::kFailed, s.message()};
+  auto [status, error] = apply(d.tenant_id, mapped);
+  if (status != DeliveryStatus::kDone) return {status, error};
   return {DeliveryStatus::kDone, join(mapped.warnings)};
 }
 
-Status GhlRoutes::apply(const std::string& tenant_id, const ghl::Mapped& mapped) {
-  if (mapped.contact) {
-    const ghl::ContactPatch& patch = *mapped.contact;
-    auto score = api_.upsert_contact_with(tenant_id, patch.contact_id, [&](Contact* c) {
-      ghl::apply_patch(patch, c);
-      return Status::ok();
-    });
-    if (!score) return score.status();
+Result<store::LeadWrite> GhlRoutes::lead_write_of(const std::string& tenant_id, const ghl::Mapped& mapped) {
+  if (!mapped.contact) return invalid_argument("delivery maps to records without a contact");
+  const ghl::ContactPatch& patch = *mapped.contact;
+  store::LeadWrite write;
+  Contact& contact = write.contact;
+  auto existing = api_.deps_.store.get_contact(tenant_id, patch.contact_id);
+  if (existing) {
+    contact = std::move(*existing);
+  } else if (existing.status().code() == StatusCode::kNotFound) {
+    contact.tenant_id = tenant_id;
+    contact.contact_id = patch.contact_id;
+    contact.created_at = api_.deps_.clock.now();
+  } else {
+    return existing.status();
   }
-  for (const Event& e : mapped.events) {
-    auto r = api_.apply_event(e);
-    if (!r) return r.status();
+  const UnixSeconds created_before = contact.created_at;
+  ghl::apply_patch(patch, &contact);
+  // Only a stated created_at is checked (as PUT /api/contacts does).
+  if (contact.created_at != created_before) {
+    REAI_RETURN_IF_ERROR(check_crm_time(contact.created_at, api_.deps_.clock.now(), "created_at"));
   }
-  for (const OpportunityStage& s : mapped.stages) {
-    auto r = api_.apply_stage(s);
-    if (!r) return r.status();
+  // A patch naming only the contact (a message, an appointment) makes it
+  // exist; one stating fields replaces the stored row.
+  write.replace_contact = ghl::states_fields(patch);
+  write.events = mapped.events;
+  write.stages = mapped.stages;
+  return write;
+}
+
+std::pair<store::DeliveryStatus, std::string> GhlRoutes::apply(const std::string& tenant_id,
+                                                               const ghl::Mapped& mapped) {
+  using store::DeliveryStatus;
+  auto write = lead_write_of(tenant_id, mapped);
+  if (!write) return {DeliveryStatus::kFailed, "nothing stored: " + write.status().message()};
+  auto stored = api_.store_lead(std::move(*write), api_.deps_.clock.now());
+  if (!stored) return {DeliveryStatus::kFailed, "nothing stored: " + stored.status().message()};
+  if (!stored->score) {
+    // Retrying it is harmless: its records are replays now.
+    return {DeliveryStatus::kFailed, "stored, but the lead was not scored: " + stored->score_status.message()};
   }
-  return {};
+  return {DeliveryStatus::kDone, ""};
 }
 
 ApiResponse GhlRoutes::list_deliveries(const TokenClaims& claims, std::string_view query) {

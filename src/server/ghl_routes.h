@@ -95,7 +95,14 @@ class GhlRoutes {
   void run();
   // Maps and applies one stored delivery; its final status and error.
   std::pair<store::DeliveryStatus, std::string> process(const store::GhlDelivery& delivery);
-  Status apply(const std::string& tenant_id, const ghl::Mapped& mapped);
+  // Stores the delivery's contact, events and stages in one commit
+  // (Api::store_lead) and answers the delivery's status and error: failed,
+  // naming what refused it, when nothing was stored; failed, saying so, when
+  // the records were stored but the lead was not scored.
+  std::pair<store::DeliveryStatus, std::string> apply(const std::string& tenant_id, const ghl::Mapped& mapped);
+  // The lead write of a mapped delivery: the stored contact (or a new one
+  // created now) with the patch applied.
+  Result<store::LeadWrite> lead_write_of(const std::string& tenant_id, const ghl::Mapped& mapped);
   Result<ghl::FieldMapping> mapping_of(const std::string& tenant_id, bool* active);
   void enqueue_process(const std::string& tenant_id, std::int64_t id);
 

@@ -14,6 +14,7 @@
 
 #include "bus/bus.h"
 #include "core/time.h"
+#include "ghl/ghl.h"
 #include "scoring/scoring.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -447,6 +448,85 @@ TEST_F(GhlServerTest, AnEventIdOfAnotherLeadFailsTheDelivery) {
       << failed[0].error;
   EXPECT_EQ(store_->count_events("t1").value(), 2u);
   EXPECT_EQ(store_->events_for_contact("t1", kContact)->size(), 1u);
+}
+
+// A delivery's contact fields and its event are stored together or not at
+// all: a workflow delivery whose message's event id is stored for another
+// lead fails, naming why, and stores nothing (no contact for a new lead, the
+// old fields of a known one).
+TEST_F(GhlServerTest, ADeliveryWithAnotherLeadsEventIdStoresNothingOfIt) {
+  link_tenant();
+  // The workflow event id derives from the body (ghl::map_workflow).
+  auto event_id_of = [](const std::string& body) { return "ghl-wf-" + ghl::sha256_hex(body).substr(32); };
+  const std::string fresh = fixture("workflow_inbound_sms.json");
+  const std::string known = replace_all(replace_all(fresh, "CONwf0001", "CONwf0002"), R"("Budget":"350000")",
+                                        R"("Budget":"999000")");
+  Contact old;
+  old.tenant_id = "t1";
+  old.contact_id = "CONwf0002";
+  old.created_at = kNow - 600;
+  old.budget = 100000;
+  ASSERT_TRUE(store_->upsert_contact(old));
+  for (const std::string& body : {fresh, known}) {
+    Event taken;
+    taken.tenant_id = "t1";
+    taken.event_id = event_id_of(body);
+    taken.contact_id = "someone-else";
+    taken.ts = kNow - 60;
+    taken.type = EventType::kSmsIn;
+    ASSERT_TRUE(store_->append_event(taken).value());
+  }
+  start();
+  ASSERT_EQ(http_->post("/api/ghl/workflow/t1", fresh).status, 200);
+  ASSERT_EQ(http_->post("/api/ghl/workflow/t1", known).status, 200);
+  auto failed = wait_for("t1", store::DeliveryStatus::kFailed, 2);
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_EQ(failed[0].error, "nothing stored: event_id '" + event_id_of(fresh) +
+                                 "' is stored for another lead (event ids are unique within a tenant)");
+  EXPECT_EQ(failed[1].error, "nothing stored: event_id '" + event_id_of(known) +
+                                 "' is stored for another lead (event ids are unique within a tenant)");
+  EXPECT_EQ(failed[0].attempts, 1);
+  EXPECT_EQ(store_->get_contact("t1", "CONwf0001").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->get_contact("t1", "CONwf0002")->budget, 100000.0);
+  EXPECT_EQ(store_->count_contacts("t1").value(), 1u);
+  EXPECT_EQ(store_->count_events("t1").value(), 2u);
+  EXPECT_TRUE(store_->events_for_contact("t1", "CONwf0002")->empty());
+  // The admin listing says the same.
+  auto listed = http_->get("/api/admin/ghl/deliveries?status=failed", token("t1", Role::kAdmin));
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  auto items = as_object(listed)["deliveries"].as_array();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].as_object().at("error").as_string(), failed[0].error);
+}
+
+// A delivery GHL sends again (same webhookId) is a duplicate; the same
+// message in a new delivery (new webhookId) is done and stores nothing new.
+TEST_F(GhlServerTest, ARedeliveredMessageStoresNothingTwice) {
+  link_tenant();
+  start();
+  const std::string sms = delivery("inbound_sms.json", kNow, "wh-first");
+  auto first = post_signed(sms);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(as_object(first)["status"].as_string(), "accepted");
+  wait_for("t1", store::DeliveryStatus::kDone, 1);
+  ASSERT_EQ(store_->count_contacts("t1").value(), 1u);
+  ASSERT_EQ(store_->count_events("t1").value(), 1u);
+  const Contact before = store_->get_contact("t1", kContact).value();
+
+  auto replay = post_signed(sms);
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_EQ(replay.body, R"({"status":"duplicate"})");
+  auto again = post_signed(delivery("inbound_sms.json", kNow, "wh-second"));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(as_object(again)["status"].as_string(), "accepted");
+  auto done = wait_for("t1", store::DeliveryStatus::kDone, 2);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[1].webhook_id, "wh-second");
+  EXPECT_EQ(done[1].error, "");
+  EXPECT_EQ(deliveries("t1"), 2u);
+  EXPECT_EQ(store_->count_contacts("t1").value(), 1u);
+  EXPECT_EQ(store_->count_events("t1").value(), 1u);
+  EXPECT_EQ(store_->get_contact("t1", kContact)->created_at, before.created_at);
 }
 
 TEST_F(GhlServerTest, DeliveriesApplyInTheOrderTheyWereStored) {

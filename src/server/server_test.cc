@@ -962,6 +962,79 @@ TEST_F(ServerTest, ARefusedScoreTriggerStoresNothing) {
   EXPECT_EQ(stored->created_at, parse_iso8601("2023-11-14T10:00:00Z").value());
 }
 
+// A trigger's contact fields and events go in one store commit, and the
+// answer says what was stored: the events written and replayed, and whether
+// the contact was created, updated or left as it was.
+TEST_F(ServerTest, ScoreTriggerStoresFieldsAndEventsTogetherAndSaysWhat) {
+  start();
+  const std::string a = token("tenant-a");
+  auto stored_of = [&](const HttpResponse& r) { return json::serialize(as_object(r)["stored"]); };
+  auto fresh = http_->post("/api/realtime/score-trigger",
+                           R"({"lead_id":"W1","lead_data":{"budget":300000,"source":"zillow","events":[)"
+                           R"({"type":"sms_in","event_id":"w1-a","ts":"2023-11-14T10:00:00Z"},)"
+                           R"({"type":"property_view","event_id":"w1-b","property_id":"p1","value":310000}]}})",
+                           a);
+  ASSERT_EQ(fresh.status, 200) << fresh.body;
+  EXPECT_EQ(stored_of(fresh), R"({"events_written":2,"events_replayed":0,"contact":"created"})");
+  EXPECT_EQ(as_object(fresh)["events_count"].as_int64(), 2);
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 1u);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 2u);
+  auto contact = store_->get_contact("tenant-a", "W1");
+  ASSERT_TRUE(contact) << contact.status().message();
+  EXPECT_EQ(contact->budget, 300000);
+  EXPECT_EQ(contact->source, "zillow");
+  EXPECT_EQ(contact->created_at, parse_iso8601("2023-11-14T10:00:00Z").value());
+  // Sent again with a new budget: the events are replays, the fields updated.
+  auto again = http_->post("/api/realtime/score-trigger",
+                           R"({"lead_id":"W1","lead_data":{"budget":450000,"events":[)"
+                           R"({"type":"sms_in","event_id":"w1-a","ts":"2023-11-14T10:00:00Z"},)"
+                           R"({"type":"property_view","event_id":"w1-b","property_id":"p1","value":310000}]}})",
+                           a);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(stored_of(again), R"({"events_written":0,"events_replayed":2,"contact":"updated"})");
+  EXPECT_EQ(as_object(again)["events_count"].as_int64(), 2);
+  EXPECT_EQ(store_->get_contact("tenant-a", "W1")->budget, 450000);
+  EXPECT_EQ(store_->get_contact("tenant-a", "W1")->source, "zillow");
+  EXPECT_EQ(*store_->count_events("tenant-a"), 2u);
+  // Events alone: the stored contact is left as it is.
+  auto events_only = http_->post("/api/realtime/score-trigger",
+                                 R"({"lead_id":"W1","lead_data":{"events":[{"type":"sms_in","event_id":"w1-c"}]}})", a);
+  ASSERT_EQ(events_only.status, 200) << events_only.body;
+  EXPECT_EQ(stored_of(events_only), R"({"events_written":1,"events_replayed":0,"contact":"unchanged"})");
+  EXPECT_EQ(as_object(events_only)["events_count"].as_int64(), 3);
+  EXPECT_EQ(store_->get_contact("tenant-a", "W1")->budget, 450000);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 3u);
+  // Without lead_data: the current score, nothing written.
+  auto read_only = http_->post("/api/realtime/score-trigger", R"({"lead_id":"W1"})", a);
+  ASSERT_EQ(read_only.status, 200) << read_only.body;
+  EXPECT_EQ(as_object(read_only)["events_count"].as_int64(), 3);
+  EXPECT_FALSE(as_object(read_only).contains("stored"));
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 1u);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 3u);
+}
+
+// Invalid contact fields refuse the whole trigger before anything is
+// written: 400 with a JSON error, no contact, no event, old fields kept.
+TEST_F(ServerTest, AScoreTriggerWithInvalidContactFieldsStoresNothing) {
+  start();
+  const std::string a = token("tenant-a");
+  ASSERT_EQ(http_->put("/api/contacts/K1", R"({"budget":100000})", a).status, 200);
+  for (const std::string lead : {"N1", "K1"}) {
+    for (const std::string fields : {R"("budget":"lots")", R"("timeline_months":-3)", R"("colour":"red")"}) {
+      auto r = http_->post("/api/realtime/score-trigger",
+                           R"({"lead_id":")" + lead + R"(","lead_data":{)" + fields +
+                               R"(,"events":[{"type":"sms_in","event_id":"x-)" + lead + R"("}]}})",
+                           a);
+      EXPECT_EQ(r.status, 400) << lead << " " << fields << " " << r.body;
+      EXPECT_FALSE(error_of(r).empty()) << r.body;
+    }
+  }
+  EXPECT_EQ(store_->get_contact("tenant-a", "N1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->get_contact("tenant-a", "K1")->budget, 100000);
+  EXPECT_EQ(*store_->count_contacts("tenant-a"), 1u);
+  EXPECT_EQ(*store_->count_events("tenant-a"), 0u);
+}
+
 TEST_F(ServerTest, PerformanceReportsTheCallersTenant) {
   start();
   const std::string a = token("tenant-a");

@@ -120,6 +120,26 @@ class MemoryStore final : public Store {
     return out;
   }
 
+  Result<LeadWritten> write_lead(const LeadWrite& write) override {
+    // Validated and checked for other leads' ids before the first write:
+    // applying then cannot fail, which makes it all or nothing.
+    REAI_RETURN_IF_ERROR(validate(write));
+    std::lock_guard lock(mu_);
+    if (const TenantRows* rows = find_rows(write.contact.tenant_id)) {
+      for (const Event& e : write.events) {
+        auto it = rows->event_contacts.find(e.event_id);
+        if (it != rows->event_contacts.end() && it->second != e.contact_id) return event_id_of_another_lead(e);
+      }
+    }
+    LeadWritten out;
+    auto& contacts = tenant_rows_[write.contact.tenant_id].contacts;
+    out.contact_created = contacts.try_emplace(write.contact.contact_id, write.contact).second;
+    if (write.replace_contact) put_contact(write.contact);
+    for (const Event& e : write.events) out.events.push_back(put_event(e));
+    for (const OpportunityStage& o : write.stages) out.stages.push_back(put_stage(o));
+    return out;
+  }
+
   Result<bool> append_stage(const OpportunityStage& stage) override {
     REAI_RETURN_IF_ERROR(validate(stage));
     std::lock_guard lock(mu_);

@@ -409,6 +409,34 @@ std::vector<bool> created_from(std::span<const Contact> contacts, const PgResult
   return first_returned(contacts, inserted, [](const Contact& c) -> const std::string& { return c.contact_id; });
 }
 
+// Inside write_lead's transaction: event_id_of_another_lead for the first
+// of `events` not `written` whose id is stored under another lead. The
+// insert that found the id waited for its writer's commit, so this read
+// (a new statement, read committed) sees that row.
+Status refuse_ids_of_other_leads(PgSession& session, std::span<const Event> events, const std::vector<bool>& written) {
+  PgArray tenant(kByteaOid), id(kByteaOid);
+  std::vector<std::size_t> asked;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (written[i]) continue;
+    tenant.bytes(events[i].tenant_id);
+    id.bytes(events[i].event_id);
+    asked.push_back(i);
+  }
+  if (asked.empty()) return Status::ok();
+  PgParams p;
+  p.array(kByteaArrayOid, tenant.encode()).array(kByteaArrayOid, id.encode());
+  auto r = session.exec(kSelectStoredEventContacts, p);
+  if (!r) return r.status();
+  std::vector<std::string> owner(asked.size());
+  for (int i = 0; i < r->rows(); ++i) owner[static_cast<std::size_t>(r->int8(i, 0) - 1)] = r->bytes(i, 1);
+  for (std::size_t k = 0; k < asked.size(); ++k) {
+    const Event& e = events[asked[k]];
+    if (owner[k].empty()) return internal_error("event_id '" + e.event_id + "' refused as stored but not found");
+    if (owner[k] != e.contact_id) return event_id_of_another_lead(e);
+  }
+  return Status::ok();
+}
+
 class PostgresStore final : public Store {
  public:
   explicit PostgresStore(std::unique_ptr<PgPool> pool) : pool_(std::move(pool)) {}
@@ -515,6 +543,38 @@ class PostgresStore final : public Store {
     auto r = query(kSelectStoredEventContacts, p);
     if (!r) return r.status();
     for (int i = 0; i < r->rows(); ++i) out[static_cast<std::size_t>(r->int8(i, 0) - 1)] = r->bytes(i, 1);
+    return out;
+  }
+
+  Result<LeadWritten> write_lead(const LeadWrite& write) override {
+    REAI_RETURN_IF_ERROR(validate(write));
+    auto session = pool_->acquire();
+    if (!session) return session.status();
+    LeadWritten out;
+    Status status = session->transaction([&]() -> Status {
+      out = LeadWritten();
+      const std::span<const Contact> lead(&write.contact, 1);
+      auto created = session->exec(kInsertContactsIfAbsent, contacts_batch_params(lead));
+      if (!created) return created.status();
+      out.contact_created = created->rows() > 0;
+      if (write.replace_contact && !out.contact_created) {
+        auto replaced = session->exec(kUpsertContact, contact_params(write.contact));
+        if (!replaced) return replaced.status();
+      }
+      if (!write.events.empty()) {
+        auto inserted = session->exec(kInsertEvents, events_batch_params(write.events));
+        if (!inserted) return inserted.status();
+        out.events = answers_from(write.events, *inserted);
+        REAI_RETURN_IF_ERROR(refuse_ids_of_other_leads(*session, write.events, out.events));
+      }
+      for (const OpportunityStage& o : write.stages) {
+        auto r = session->exec(kInsertStage, stage_params(o));
+        if (!r) return r.status();
+        out.stages.push_back(r->affected() > 0);
+      }
+      return Status::ok();
+    });
+    if (!status.is_ok()) return status;
     return out;
   }
 

@@ -870,6 +870,39 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<LeadWritten> write_lead(const LeadWrite& write) override {
+    REAI_RETURN_IF_ERROR(validate(write));
+    LeadWritten out;
+    std::lock_guard lock(mu_);
+    // Always a transaction (at least two statements: the contact's insert,
+    // then its replacement or the events).
+    Status status = in_transaction(2 + write.events.size() + write.stages.size(), [&]() -> Status {
+      out = LeadWritten();
+      auto created = insert_counted(kInsertContactIfAbsent, [&](Statement& s) { bind_contact(s, write.contact); });
+      if (!created) return created.status();
+      out.contact_created = *created;
+      if (write.replace_contact && !*created) {
+        REAI_RETURN_IF_ERROR(this->write(kUpsertContact, [&](Statement& s) { bind_contact(s, write.contact); }));
+      }
+      for (const Event& e : write.events) {
+        auto one = insert_event(e);
+        if (!one) return one.status();
+        // Not written: whose id it is, read on the writer inside this
+        // transaction (no other writer can change it meanwhile).
+        if (!*one) REAI_RETURN_IF_ERROR(refuse_if_of_another_lead(e));
+        out.events.push_back(*one);
+      }
+      for (const OpportunityStage& o : write.stages) {
+        auto one = insert_counted(kInsertStage, [&](Statement& s) { bind_stage(s, o); });
+        if (!one) return one.status();
+        out.stages.push_back(*one);
+      }
+      return Status::ok();
+    });
+    if (!status.is_ok()) return status;
+    return out;
+  }
+
   Result<bool> append_stage(const OpportunityStage& stage) override {
     std::lock_guard lock(mu_);
     return insert_counted(kInsertStage, [&](Statement& s) { bind_stage(s, stage); });
@@ -1203,6 +1236,24 @@ class SqliteStore final : public Store {
     StatementScope scope(*stmt);
     bind(**stmt);
     return (*stmt)->run();
+  }
+
+  // event_id_of_another_lead when `event`'s id is stored under another
+  // lead. On the writer (inside the caller's transaction). Caller holds mu_.
+  Status refuse_if_of_another_lead(const Event& event) {
+    static const std::string sql("SELECT contact_id FROM events WHERE tenant_id = ?1 AND event_id = ?2");
+    auto stmt = db_->prepare(sql);
+    if (!stmt) return stmt.status();
+    StatementScope scope(*stmt);
+    (*stmt)->bind(1, event.tenant_id);
+    (*stmt)->bind(2, event.event_id);
+    Status status;
+    std::string owner;
+    if ((*stmt)->step(&status)) owner = (*stmt)->text(0);
+    REAI_RETURN_IF_ERROR(status);
+    if (owner.empty()) return internal_error("event_id '" + event.event_id + "' refused as stored but not found");
+    if (owner != event.contact_id) return event_id_of_another_lead(event);
+    return Status::ok();
   }
 
   // INSERT ... ON CONFLICT DO NOTHING: true when a row was written.

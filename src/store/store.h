@@ -208,6 +208,25 @@ struct ImportCounts {
   std::size_t contacts_added_bare = 0;
 };
 
+// One lead's records from one request or delivery (a score-trigger, a GHL
+// delivery), written together by Store::write_lead.
+struct LeadWrite {
+  // The lead: every event and stage must name its tenant_id and contact_id.
+  Contact contact;
+  // true: the contact is inserted or replaced (fields were stated); false:
+  // inserted only when absent (a stored contact is left as it is).
+  bool replace_contact = false;
+  std::vector<Event> events;
+  std::vector<OpportunityStage> stages;
+};
+
+// What write_lead wrote.
+struct LeadWritten {
+  bool contact_created = false;  // the store held no contact of the lead before
+  std::vector<bool> events;      // one each: as append_events answers
+  std::vector<bool> stages;      // one each: as append_stage answers
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -266,6 +285,16 @@ class Store {
   // an id stored for another lead (which the caller refuses). Events are
   // never deleted, so an id an append found stored is found here.
   virtual Result<std::vector<std::string>> stored_event_contacts(std::span<const Event> events) = 0;
+  // Writes a lead's contact, events and stages in one transaction: all or
+  // nothing. Events are answered as by append_events (a replay of the lead's
+  // own id is false and changes nothing), stages as by append_stage. An
+  // event whose id is stored for another lead refuses the whole write:
+  // AlreadyExists naming that id, nothing written. The check runs inside the
+  // transaction, so no writer can store such an id between the check and
+  // the write (none is left to the caller). InvalidArgument (nothing
+  // written) when any row is invalid or an event or stage names another
+  // tenant or lead. Durable when it returns.
+  virtual Result<LeadWritten> write_lead(const LeadWrite& write) = 0;
   // Appends a pipeline row; false when the identical row (opportunity, ts,
   // stage) is already stored.
   virtual Result<bool> append_stage(const OpportunityStage& stage) = 0;

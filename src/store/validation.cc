@@ -57,6 +57,32 @@ Status validate_batch(std::span<const Contact> contacts, std::span<const Event> 
   return Status::ok();
 }
 
+Status validate(const LeadWrite& write) {
+  const Contact& lead = write.contact;
+  REAI_RETURN_IF_ERROR(validate(lead));
+  auto of_lead = [&](const std::string& tenant_id, const std::string& contact_id) {
+    return tenant_id == lead.tenant_id && contact_id == lead.contact_id;
+  };
+  for (const Event& e : write.events) {
+    REAI_RETURN_IF_ERROR(validate(e));
+    if (!of_lead(e.tenant_id, e.contact_id)) {
+      return invalid_argument("event '" + e.event_id + "' is not of lead '" + lead.contact_id + "'");
+    }
+  }
+  for (const OpportunityStage& o : write.stages) {
+    REAI_RETURN_IF_ERROR(validate(o));
+    if (!of_lead(o.tenant_id, o.contact_id)) {
+      return invalid_argument("opportunity '" + o.opportunity_id + "' is not of lead '" + lead.contact_id + "'");
+    }
+  }
+  return Status::ok();
+}
+
+Status event_id_of_another_lead(const Event& event) {
+  return already_exists("event_id '" + event.event_id +
+                        "' is stored for another lead (event ids are unique within a tenant)");
+}
+
 Status validate(const ModelRecord& model) {
   REAI_RETURN_IF_ERROR(require(model.kind, "kind"));
   return require(model.version, "version");

@@ -33,6 +33,12 @@ Status validate(const std::string& tenant_id, const GhlSettingsChange& change);
 Status validate_batch(std::span<const Contact> contacts, std::span<const Event> events,
                       std::span<const ScoreRecord> scores);
 
+// The checks of Store::write_lead before anything is written: every row
+// valid, every event and stage of the write's lead.
+Status validate(const LeadWrite& write);
+// write_lead's refusal of `event`, whose id is stored for another lead.
+Status event_id_of_another_lead(const Event& event);
+
 // OK when `tenant` may be written with its ghl_location_id: it names none,
 // or `holder` (the store's answer for the tenant linked to that location) is
 // NotFound or that tenant itself. AlreadyExists naming the other tenant
