@@ -371,6 +371,22 @@ TEST(CliBinaryTest, ShortJwtSecretsExitWithTwo) {
   EXPECT_NE(env.output.find("REAI_JWT_SECRET: the JWT secret is 5 bytes"), std::string::npos) << env.output;
 }
 
+// serve --help names every model directory the server reads (README,
+// "Configuration"), not only the lead, match and value ones, and the Redis
+// socket form of --bus and --cache.
+TEST(CliBinaryTest, ServeHelpNamesEveryModelDirectoryAndRedisForm) {
+  auto help = run_reai({"serve", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help.output;
+  EXPECT_NE(help.output.find("DIR/{leads,value,match,deals,markets,avm} (shared), DIR/tenants/T/..."), std::string::npos)
+      << help.output;
+  std::size_t unix_forms = 0;
+  for (auto at = help.output.find("unix:///PATH.sock"); at != std::string::npos;
+       at = help.output.find("unix:///PATH.sock", at + 1)) {
+    ++unix_forms;
+  }
+  EXPECT_EQ(unix_forms, 2u) << help.output;  // --bus and --cache
+}
+
 TEST(CliBinaryTest, TenantAddLinksAGhlLocationOnce) {
   const std::string dir = make_temp_dir("reai-ghl-tenant");
   const std::string map = write_file(dir, "map.json", R"({"budget":"fBudget01","stages":{"s1":"offer"}})");

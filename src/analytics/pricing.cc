@@ -205,7 +205,7 @@ Result<MarketOutlook> market_outlook(const std::string& forecast_csv, const std:
 }
 
 PriceRecommendation recommend_price(const property::Valuation& avm, std::vector<Comparable> comparables,
-                                    const MarketOutlook* market) {
+                                    const MarketOutlook* market, std::string_view market_as_of) {
   PriceRecommendation rec;
   rec.avm = avm;
   rec.comparables = std::move(comparables);
@@ -225,8 +225,11 @@ PriceRecommendation recommend_price(const property::Valuation& avm, std::vector<
   rec.lower80 = value * (1 - std::hypot(avm_low, market_half_width));
   rec.upper80 = value * (1 + std::hypot(avm_high, market_half_width));
 
-  std::string text = "The valuation model puts this home at " + money(avm.predicted) + " today (80% range " +
-                     money(avm.lower80) + " to " + money(avm.upper80) + "). ";
+  // The AVM values at its training sales' prices: saying "today" would pass
+  // a 2010 market off as the current one.
+  std::string text = "The valuation model puts this home at " + money(avm.predicted) + " (80% range " +
+                     money(avm.lower80) + " to " + money(avm.upper80) + ") at the prices of its training sales";
+  text += market_as_of.empty() ? ". " : " (market as of " + std::string(market_as_of) + "). ";
   if (rec.has_market) {
     text += "The " + market->metric + " in " + market->region + " is forecast to move " + percent(market->change) +
             " over the next " + std::to_string(market->months) + " months (80% range " + percent(market->lower80) +

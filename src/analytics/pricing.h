@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -61,7 +62,10 @@ struct PriceRecommendation {
 // the selling period (capped at +/-10%), rounded to $1,000; the interval
 // combines the AVM's 80% interval with the market's uncertainty. The
 // comparables only inform the explanation (the AVM already uses nearby sales).
+// `market_as_of` is the AVM's ValuationModel::market_as_of() ("2010-07"; empty
+// when unknown): the explanation says the value is at its training sales'
+// prices, never "today", since values are not brought forward.
 PriceRecommendation recommend_price(const property::Valuation& avm, std::vector<Comparable> comparables,
-                                    const MarketOutlook* market);
+                                    const MarketOutlook* market, std::string_view market_as_of = {});
 
 }  // namespace reai::analytics

@@ -88,6 +88,15 @@ TEST(Pricing, RecommendationMovesTheAvmValueWithTheMarket) {
   EXPECT_NEAR(plain.lower80, 180000, 1e-6);
   EXPECT_NEAR(plain.upper80, 224000, 1e-6);
   EXPECT_NE(plain.explanation.find("No market forecast"), std::string::npos);
+  // The value is at the training sales' prices, not brought forward: never "today".
+  EXPECT_NE(plain.explanation.find("$200,000 (80% range $180,000 to $224,000) at the prices of its training sales. "),
+            std::string::npos)
+      << plain.explanation;
+  EXPECT_EQ(plain.explanation.find("today"), std::string::npos);
+  const auto dated = recommend_price(avm, {}, nullptr, "2010-07");
+  EXPECT_NE(dated.explanation.find("at the prices of its training sales (market as of 2010-07). "), std::string::npos)
+      << dated.explanation;
+  EXPECT_DOUBLE_EQ(dated.list_price, plain.list_price);  // words only: the price is the same
 
   MarketOutlook up{"Austin", "median", 2, 0.03, -0.05, 0.11};
   Comparable comp;

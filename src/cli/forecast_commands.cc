@@ -218,7 +218,8 @@ int run_price(const PriceArgs& args) {
     if (!outlook) return report_failure(outlook.status());
     market = *outlook;
   }
-  const auto rec = analytics::recommend_price(values->front(), std::move(comparables), market ? &*market : nullptr);
+  const auto rec = analytics::recommend_price(values->front(), std::move(comparables), market ? &*market : nullptr,
+                                              model->market_as_of());
   std::printf("list_price %.0f\nlower80 %.0f\nupper80 %.0f\navm %.0f (80%%: %.0f - %.0f)\n", rec.list_price, rec.lower80,
               rec.upper80, rec.avm.predicted, rec.avm.lower80, rec.avm.upper80);
   if (rec.has_market) {

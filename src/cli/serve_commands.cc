@@ -52,10 +52,13 @@ void add_server_options(CLI::App* cmd, ServeArgs* args) {
                   "may share it)")
       ->check(postgres_store_url());
   cmd->add_option("--bus", args->runtime.bus_url,
-                  "Score update fan-out: in-process when empty, or redis://HOST:PORT[?prefix=NAME]");
+                  "Score update fan-out: in-process when empty, or redis://HOST:PORT[?prefix=NAME] or "
+                  "unix:///PATH.sock[?prefix=NAME]");
   cmd->add_option("--cache", args->runtime.cache_url,
-                  "Feature/score cache: in-process when empty, or redis://HOST:PORT[?prefix=NAME]");
-  cmd->add_option("--model-dir", args->runtime.model_dir, "Models: DIR/{leads,match,value}, DIR/tenants/T/{leads,match,value}")
+                  "Feature/score cache: in-process when empty, or redis://HOST:PORT[?prefix=NAME] or "
+                  "unix:///PATH.sock[?prefix=NAME]");
+  cmd->add_option("--model-dir", args->runtime.model_dir, "Models: DIR/{leads,value,match,deals,markets,avm} (shared), DIR/tenants/T/... (one tenant's, "
+                  "first)")
       ->capture_default_str();
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (or env REAI_JWT_SECRET)");
   cmd->add_option("--static-dir", s.static_dir,

@@ -270,7 +270,13 @@ void append_json_string(std::string_view text, std::string* out) {
 
 void append_shortest_double(double x, std::string* out) {
   char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, x);
+  // Shortest picks 3e+05 over 300000 (one character less): valid, but a
+  // budget or price of 300000 should read as one. Whole numbers below 2^53
+  // (exact in a double) are written in full; the rest stay shortest.
+  constexpr double kExactIntegers = 9007199254740992.0;
+  const bool whole = std::isfinite(x) && std::abs(x) < kExactIntegers && x == std::trunc(x);
+  auto r = whole ? std::to_chars(buf, buf + sizeof buf, x, std::chars_format::fixed)
+                 : std::to_chars(buf, buf + sizeof buf, x);
   out->append(buf, r.ptr);
 }
 

@@ -44,7 +44,8 @@ void append_json_string(std::string_view text, std::string* out);
 // code points above U+10FFFF).
 bool is_utf8(std::string_view text);
 
-// `x` in its shortest round-trip form (std::to_chars): 137500, 0.0756, 1e-07.
+// `x` in its shortest round-trip form (std::to_chars): 137500, 0.0756, 1e-07;
+// a whole number below 2^53 in full (300000, never 3e+05).
 void append_shortest_double(double x, std::string* out);
 
 // The JSON text of `v`: as json::serialize, except that doubles take their

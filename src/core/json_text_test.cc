@@ -149,5 +149,23 @@ TEST(JsonText, WritesPlainNumbersAndRoundTrips) {
   EXPECT_EQ(json::parse(json_text(json::value(awkward))).as_double(), awkward);
 }
 
+// A round budget or price reads as one: 300000.0, not 3e+05 (which shortest
+// to_chars prefers, being a character shorter).
+TEST(JsonText, WholeNumbersAreWrittenInFull) {
+  namespace json = boost::json;
+  EXPECT_EQ(json_text(json::value(300000.0)), "300000.0");
+  EXPECT_EQ(json_text(json::value(1e6)), "1000000.0");
+  EXPECT_EQ(json_text(json::value(-2e9)), "-2000000000.0");
+  EXPECT_EQ(json_text(json::value(1e10)), "10000000000.0");  // the largest budget a contact takes
+  EXPECT_EQ(json_text(json::value(0.0)), "0.0");
+  std::string plain;
+  append_shortest_double(300000.0, &plain);
+  EXPECT_EQ(plain, "300000");
+  // Beyond 2^53 whole numbers are no longer exact: shortest form again.
+  EXPECT_EQ(json_text(json::value(1e20)), "1e+20");
+  EXPECT_EQ(json_text(json::value(2.5e-7)), "2.5e-07");
+  EXPECT_EQ(json::parse(json_text(json::value(1e6))).as_double(), 1e6);
+}
+
 }  // namespace
 }  // namespace reai

@@ -419,9 +419,10 @@ Result<Envelope> parse_envelope(std::string_view body) {
   e.type = str(o, "type");
   e.location_id = str(o, "locationId");
   e.webhook_id = str(o, "webhookId");
-  if (e.type.empty()) return invalid_argument("missing type");
-  if (e.location_id.empty()) return invalid_argument("missing locationId");
-  if (e.webhook_id.empty()) return invalid_argument("missing webhookId");
+  // "missing" would mislead about a field that is there with a number in it.
+  if (e.type.empty()) return invalid_argument("type must be a non-empty string");
+  if (e.location_id.empty()) return invalid_argument("locationId must be a non-empty string");
+  if (e.webhook_id.empty()) return invalid_argument("webhookId must be a non-empty string");
   if (e.location_id.size() > 128 || e.webhook_id.size() > 128 || e.type.size() > 64) {
     return invalid_argument("type, locationId or webhookId too long");
   }

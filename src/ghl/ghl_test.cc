@@ -134,6 +134,18 @@ TEST(Envelope, RefusesMalformedIncompleteAndOversizeDeliveries) {
                                 std::string(R"({"type":7,"locationId":"L","webhookId":"W","timestamp":"2026-07-02T10:00:01Z"})")}) {
     EXPECT_EQ(parse_envelope(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
+  // The message names the field and what it must be, also when it is there
+  // with another type (a number is not a "missing" id).
+  EXPECT_EQ(parse_envelope(R"({"type":"X","locationId":"L","webhookId":12,"timestamp":"2026-07-02T10:00:01Z"})")
+                .status()
+                .message(),
+            "webhookId must be a non-empty string");
+  EXPECT_EQ(parse_envelope(R"({"type":"X","webhookId":"W","timestamp":"2026-07-02T10:00:01Z"})").status().message(),
+            "locationId must be a non-empty string");
+  EXPECT_EQ(parse_envelope(R"({"type":"","locationId":"L","webhookId":"W","timestamp":"2026-07-02T10:00:01Z"})")
+                .status()
+                .message(),
+            "type must be a non-empty string");
   std::string big = "{" + base + R"(,"pad":")" + std::string(kMaxDeliveryBytes, 'x') + "\"}";
   EXPECT_EQ(parse_envelope(big).status().code(), StatusCode::kPayloadTooLarge);
   EXPECT_EQ(parse_envelope(std::string(100, '[')).status().code(), StatusCode::kInvalidArgument);

@@ -475,7 +475,8 @@ Result<LeadScore> LeadScoringEngine::score(std::string_view tenant_id, std::stri
   {
     std::lock_guard lock(shard.mu);
     auto it = shard.leads.find(key);
-    if (it == shard.leads.end()) return not_found("unknown lead " + std::string(lead_id));
+    // Quoted as the other routes' 404s: an id may hold spaces.
+    if (it == shard.leads.end()) return not_found("lead '" + std::string(lead_id) + "' not found");
     s = impl_->score_locked(it->second, tenant_id, lead_id, at, start);
   }
   impl_->remember(s, held);

@@ -1033,7 +1033,8 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
     const Status s = read_market_outlook(impl_->markets, dir, request->region, request->metric, &outlook, &market_version);
     if (!s) return error_response(s, kRoute);
   }
-  const auto rec = analytics::recommend_price(values->front(), std::move(comparables), outlook ? &*outlook : nullptr);
+  const auto rec = analytics::recommend_price(values->front(), std::move(comparables), outlook ? &*outlook : nullptr,
+                                              a.model.market_as_of());
   json::object o = pricing_json(claims.tenant_id, **avm, rec, market_version);
   property::add_training_context(a.model, *table, 0, &o);
   o["ignored_attributes"] = json::array(ignored.begin(), ignored.end());

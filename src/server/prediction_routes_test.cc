@@ -471,6 +471,10 @@ TEST_F(PredictionRoutesTest, PricingNamesAttributesOutsideTheTrainingRange) {
   ASSERT_EQ(inside.status, 200) << inside.body;
   EXPECT_EQ(json::serialize(as_object(inside).at("outside_training_range")), "[]");
   EXPECT_EQ(as_object(inside).at("market_as_of").as_string(), "2010-07");
+  // The explanation says so too: the value is at 2010-07 prices, not "today".
+  const std::string said(as_object(inside).at("explanation").as_string());
+  EXPECT_NE(said.find("at the prices of its training sales (market as of 2010-07)"), std::string::npos) << said;
+  EXPECT_EQ(said.find("today"), std::string::npos) << said;
   // A listing of today is later than every training sale, never outside.
   auto today = http_->post(
       "/api/predictions/pricing",

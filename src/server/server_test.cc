@@ -139,7 +139,9 @@ TEST_F(ServerTest, PostEventScoresWithFallbackModel) {
   ASSERT_TRUE(contact) << contact.status().to_string();
   EXPECT_EQ(contact->created_at, kNow);
 
-  EXPECT_EQ(http_->get("/api/contacts/nobody/score", tok).status, 404);
+  const auto unknown = http_->get("/api/contacts/no%20body/score", tok);
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(error_of(unknown), "lead 'no body' not found");  // quoted, as the other 404s
   EXPECT_EQ(http_->get("/api/leads?band=lukewarm", tok).status, 400);
 }
 
