@@ -2,6 +2,8 @@
 // token, tenant. They run the real binary on the small fixture history.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -9,6 +11,7 @@
 #include <sstream>
 
 #include "support/process.h"
+#include "support/test_client.h"
 #include "support/token.h"
 
 namespace reai::testing {
@@ -421,6 +424,93 @@ TEST(CliBinaryTest, TenantAddKeepsTheNameWhenNotGiven) {
   ASSERT_EQ(run_reai({"tenant", "add", "--data-dir", dir, "--tenant", "t2"}).exit_code, 0);
   list = run_reai({"tenant", "list", "--data-dir", dir});
   EXPECT_NE(list.output.find("t2,t2,0,0,"), std::string::npos) << list.output;
+}
+
+// `reai demo --clock T` on the small fixture (t_cyclone, 2024-01 to 2025-12),
+// without the simulator or a market panel.
+std::vector<std::string> demo_args(const std::string& dir, std::uint16_t port, const std::string& clock) {
+  return {"demo",          "--history",      kFixture,      "--tenant",     "t_cyclone", "--data-dir",
+          dir,             "--model-dir",    dir + "/models", "--port",     std::to_string(port),
+          "--no-simulator", "--market-panel", "",             "--jwt-secret", kTestJwtSecret, "--clock", clock};
+}
+
+// The demo's open deals as of its clock: {days_in_stage of each, as_of}.
+std::pair<std::vector<double>, std::string> open_deal_ages(std::uint16_t port, UnixSeconds clock) {
+  HttpClient http("127.0.0.1", port);
+  auto r = http.get("/api/predictions/deal-closure", reai_token("t_cyclone", server::Role::kAgent, kTestJwtSecret, clock));
+  if (r.status != 200) {
+    ADD_FAILURE() << r.status << " " << r.body;
+    return {};
+  }
+  const auto o = boost::json::parse(r.body).as_object();
+  std::vector<double> ages;
+  for (const auto& d : o.at("opportunities").as_array()) ages.push_back(d.as_object().at("days_in_stage").to_number<double>());
+  return {ages, std::string(o.at("as_of").as_string())};
+}
+
+// The stored time of the fixture's last t_cyclone event (c0033049's page
+// view at 2025-12-31T23:50:27Z as shipped).
+std::string last_event_ts(std::uint16_t port, UnixSeconds clock) {
+  HttpClient http("127.0.0.1", port);
+  auto r = http.get("/api/contacts/c0033049/events?limit=1",
+                    reai_token("t_cyclone", server::Role::kAgent, kTestJwtSecret, clock));
+  if (r.status != 200) return r.body;
+  return std::string(boost::json::parse(r.body).at("events").as_array().at(0).at("ts").as_string());
+}
+
+// The demo places the shipped history so it ends within the week before the
+// demo's start (whole weeks, so weekdays stay), records that, and a restart
+// on the same store reuses it: no second shift, no second import.
+TEST(CliBinaryTest, DemoHistoryEndsAtTheDemoStartAndIsPlacedOnce) {
+  const std::string dir = make_temp_dir("reai-demo-clock");
+  const UnixSeconds start = parse_iso8601("2026-11-29T12:00:00Z").value();
+  const std::uint16_t port = free_port();
+  // The small fixture has too few resolved deals for the demo's own deal
+  // training: a model from `reai train deals` on both tenants (unshifted: it
+  // is relative-time) is in place, and the demo keeps it.
+  auto deals = run_reai({"train", "deals", "--contacts", kFixture + "/contacts.csv", "--events",
+                         kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--out",
+                         dir + "/models/deals", "--threads", "1"});
+  ASSERT_EQ(deals.exit_code, 0) << deals.output;
+  std::vector<double> first_ages;
+  {
+    ReaiProcess demo(demo_args(dir, port, "2026-11-29T12:00:00Z"));
+    ASSERT_TRUE(demo.wait_for_port(port, 120000)) << demo.log();
+    EXPECT_EQ(last_event_ts(port, start), "2026-11-25T23:50:27Z");  // 329 days (47 weeks) later
+    auto [ages, as_of] = open_deal_ages(port, start);
+    ASSERT_FALSE(ages.empty()) << demo.log();
+    EXPECT_EQ(as_of, "2026-11-29T12:00:00Z");
+    // The history spans two years: no open deal is older than that, and the
+    // pipeline was moving up to the demo's start (unshifted, the youngest
+    // would be 333 days old: the fixture ends on 2025-12-31).
+    EXPECT_LE(*std::max_element(ages.begin(), ages.end()), 731) << demo.log();
+    EXPECT_LT(*std::min_element(ages.begin(), ages.end()), 60) << demo.log();
+    first_ages = ages;
+    EXPECT_EQ(demo.stop(), 0) << demo.log();
+    EXPECT_NE(demo.log().find("demo: history moved by 329 days to end at 2026-11-25T23:50:27Z"), std::string::npos)
+        << demo.log();
+  }
+  const auto record = read_lines(dir + "/demo-history-shift");
+  ASSERT_EQ(record.size(), 2u);
+  EXPECT_EQ(record[0], "shift_seconds=" + std::to_string(329 * 86400));  // 47 weeks
+  EXPECT_EQ(record[1], "history_end=2026-11-25T23:50:27Z");  // within the week before the start
+
+  // Two weeks later, the same store: the history stays where it was placed.
+  const UnixSeconds later = start + 14 * 86400;
+  ReaiProcess again(demo_args(dir, port, format_iso8601(later)));
+  ASSERT_TRUE(again.wait_for_port(port, 120000)) << again.log();
+  EXPECT_EQ(last_event_ts(port, later), "2026-11-25T23:50:27Z");  // not moved again
+  auto [ages, as_of] = open_deal_ages(port, later);
+  EXPECT_EQ(as_of, format_iso8601(later));
+  ASSERT_EQ(ages.size(), first_ages.size());
+  EXPECT_NEAR(*std::min_element(ages.begin(), ages.end()), *std::min_element(first_ages.begin(), first_ages.end()) + 14,
+              1e-6);
+  EXPECT_EQ(again.stop(), 0) << again.log();
+  EXPECT_EQ(again.log().find("importing"), std::string::npos) << again.log();
+  EXPECT_EQ(again.log().find("training the lead model"), std::string::npos) << again.log();
+  EXPECT_NE(again.log().find("reusing the stored history (ends at 2026-11-25T23:50:27Z)"), std::string::npos)
+      << again.log();
+  EXPECT_EQ(read_lines(dir + "/demo-history-shift"), record);
 }
 
 }  // namespace

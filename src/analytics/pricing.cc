@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <limits>
 
+#include "analytics/forecast.h"
 #include "core/csv.h"
 
 namespace reai::analytics {
@@ -41,6 +43,27 @@ std::string percent(double v) {
   return buf;
 }
 
+
+std::string month_label(int month) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d", year_of(month), month_of(month));
+  return buf;
+}
+
+// The forecast move in its own months, with the end of its data: a forecast
+// from 2013 applied in 2026 is the market then, not "the next months".
+std::string market_sentence(const MarketOutlook& m, UnixSeconds as_of) {
+  std::string text = "The " + m.metric + " in " + m.region + " is forecast to move " + percent(m.change);
+  if (m.data_through.empty()) {
+    text += " over the " + std::to_string(m.months) + " months after its data ends";
+  } else {
+    text += " from " + m.from_month + " to " + m.to_month + " (forecast from data through " + m.data_through;
+    const auto age = as_of > 0 ? months_since(m.data_through, as_of) : std::nullopt;
+    if (age && *age > 3) text += ", " + std::to_string(*age) + " months before now: that market, not today's";
+    text += ")";
+  }
+  return text + ", 80% range " + percent(m.lower80) + " to " + percent(m.upper80);
+}
 }  // namespace
 
 Result<property::SalesTable> listing_from_json(const std::string& json_text) {
@@ -148,6 +171,18 @@ Result<std::vector<Comparable>> nearest_comparables(const property::SalesTable& 
   return all;
 }
 
+std::optional<int> months_since(std::string_view data_through, UnixSeconds as_of) {
+  int year = 0, month = 0;
+  const std::string text(data_through);
+  if (text.size() != 7 || std::sscanf(text.c_str(), "%4d-%2d", &year, &month) != 2 || month < 1 || month > 12) {
+    return std::nullopt;
+  }
+  const std::time_t t = static_cast<std::time_t>(as_of);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  return month_index(utc.tm_year + 1900, utc.tm_mon + 1) - month_index(year, month);
+}
+
 Result<MarketOutlook> market_outlook(const std::string& forecast_csv, const std::string& region,
                                      const std::string& metric) {
   auto csv = CsvReader::open(forecast_csv);
@@ -162,7 +197,11 @@ Result<MarketOutlook> market_outlook(const std::string& forecast_csv, const std:
   struct Point {
     int h;
     double point, lower, upper;
+    int month;  // absolute month index; -1 when the CSV has no dates
   };
+  // Optional: a forecast CSV without dates still gives the change.
+  const auto year_col = csv->column("year");
+  const auto month_col = csv->column("month");
   std::vector<Point> points;
   std::vector<std::string_view> f;
   Status error;
@@ -178,7 +217,13 @@ Result<MarketOutlook> market_outlook(const std::string& forecast_csv, const std:
     if (!ok || !h || !p || !lo || !hi || *p <= 0) {
       return invalid_argument(forecast_csv + " line " + std::to_string(csv->line()) + ": unparsable forecast");
     }
-    points.push_back({static_cast<int>(*h), *p, *lo, *hi});
+    int month = -1;
+    if (year_col && month_col && *year_col < f.size() && *month_col < f.size()) {
+      auto y = parse_optional_double(f[*year_col], &ok);
+      auto m = parse_optional_double(f[*month_col], &ok);
+      if (ok && y && m && *m >= 1 && *m <= 12) month = month_index(static_cast<int>(*y), static_cast<int>(*m));
+    }
+    points.push_back({static_cast<int>(*h), *p, *lo, *hi, month});
   }
   if (points.size() < 2) {
     return invalid_argument(forecast_csv + ": no forecast of '" + metric + "' for region '" + region +
@@ -201,11 +246,16 @@ Result<MarketOutlook> market_outlook(const std::string& forecast_csv, const std:
   out.change = later->point / first.point - 1;
   out.lower80 = later->lower / first.point - 1;
   out.upper80 = later->upper / first.point - 1;
+  if (first.month >= 0 && later->month >= 0) {
+    out.data_through = month_label(first.month - first.h);
+    out.from_month = month_label(first.month);
+    out.to_month = month_label(later->month);
+  }
   return out;
 }
 
 PriceRecommendation recommend_price(const property::Valuation& avm, std::vector<Comparable> comparables,
-                                    const MarketOutlook* market, std::string_view market_as_of) {
+                                    const MarketOutlook* market, std::string_view market_as_of, UnixSeconds as_of) {
   PriceRecommendation rec;
   rec.avm = avm;
   rec.comparables = std::move(comparables);
@@ -231,9 +281,7 @@ PriceRecommendation recommend_price(const property::Valuation& avm, std::vector<
                      money(avm.lower80) + " to " + money(avm.upper80) + ") at the prices of its training sales";
   text += market_as_of.empty() ? ". " : " (market as of " + std::string(market_as_of) + "). ";
   if (rec.has_market) {
-    text += "The " + market->metric + " in " + market->region + " is forecast to move " + percent(market->change) +
-            " over the next " + std::to_string(market->months) + " months (80% range " + percent(market->lower80) +
-            " to " + percent(market->upper80) + ")";
+    text += market_sentence(*market, as_of);
     text += market->change != drift ? ", capped at " + percent(drift) + " for pricing. " : ". ";
   } else {
     text += "No market forecast was given, so no market adjustment is made. ";

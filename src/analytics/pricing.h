@@ -3,11 +3,13 @@
 // in feature space, and the 90-day market forecast of its area.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/status.h"
+#include "core/types.h"
 #include "property/property.h"
 
 namespace reai::analytics {
@@ -34,14 +36,25 @@ Result<std::vector<Comparable>> nearest_comparables(const property::SalesTable& 
 
 // The market outlook of one area from a `reai forecast` CSV: the expected
 // relative change of the metric between the first forecast month and the
-// one 90 days (2 months) later, with its 80% range.
+// one 90 days (2 months) later, with its 80% range. The months are those of
+// the forecast's data, which may end long before the instant it is applied
+// at: answers name them rather than "the next months".
 struct MarketOutlook {
   std::string region;
   std::string metric;
   int months = 0;               // months between the two forecast points
   double change = 0;            // relative, e.g. 0.012 = +1.2%
   double lower80 = 0, upper80 = 0;  // relative change at the 80% bounds of the later point
+  // "2013-12": the last month of data the forecast was made from, and the
+  // first and later forecast months compared; empty when the CSV has no
+  // year and month columns.
+  std::string data_through, from_month, to_month;
 };
+
+// Whole calendar months from the end of `data_through` ("2013-12") to the
+// month of `as_of`, e.g. 2013-12 to 2026-11: 155; nullopt when data_through
+// is not a YYYY-MM month.
+std::optional<int> months_since(std::string_view data_through, UnixSeconds as_of);
 // NotFound when the file cannot be read; InvalidArgument when its columns are
 // not those of `reai forecast` or it holds no rows for (region, metric) with
 // at least two horizons.
@@ -64,8 +77,12 @@ struct PriceRecommendation {
 // comparables only inform the explanation (the AVM already uses nearby sales).
 // `market_as_of` is the AVM's ValuationModel::market_as_of() ("2010-07"; empty
 // when unknown): the explanation says the value is at its training sales'
-// prices, never "today", since values are not brought forward.
+// prices, never "today", since values are not brought forward. The market
+// move is told with the forecast's months and the end of its data; `as_of`
+// (the answer's instant, 0 when unknown) adds how long before it that data
+// ends when that is more than a quarter.
 PriceRecommendation recommend_price(const property::Valuation& avm, std::vector<Comparable> comparables,
-                                    const MarketOutlook* market, std::string_view market_as_of = {});
+                                    const MarketOutlook* market, std::string_view market_as_of = {},
+                                    UnixSeconds as_of = 0);
 
 }  // namespace reai::analytics

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "analytics/pricing.h"
+#include "core/time.h"
 
 namespace reai::analytics {
 namespace {
@@ -71,6 +72,10 @@ TEST(Pricing, MarketOutlookReadsTheAreasForecast) {
   EXPECT_NEAR(outlook->change, 0.03, 1e-12);
   EXPECT_NEAR(outlook->lower80, -0.05, 1e-12);
   EXPECT_NEAR(outlook->upper80, 0.11, 1e-12);
+  // The months compared and the end of the data they were forecast from.
+  EXPECT_EQ(outlook->data_through, "2013-12");
+  EXPECT_EQ(outlook->from_month, "2014-01");
+  EXPECT_EQ(outlook->to_month, "2014-03");
   EXPECT_EQ(market_outlook(path, "Houston", "median").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(market_outlook(path, "Dallas", "median").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(market_outlook("/nonexistent.csv", "Austin", "median").status().code(), StatusCode::kNotFound);
@@ -98,7 +103,7 @@ TEST(Pricing, RecommendationMovesTheAvmValueWithTheMarket) {
       << dated.explanation;
   EXPECT_DOUBLE_EQ(dated.list_price, plain.list_price);  // words only: the price is the same
 
-  MarketOutlook up{"Austin", "median", 2, 0.03, -0.05, 0.11};
+  MarketOutlook up{"Austin", "median", 2, 0.03, -0.05, 0.11, {}, {}, {}};  // no dates
   Comparable comp;
   comp.price = 150000;
   const auto rec = recommend_price(avm, {comp}, &up);
@@ -109,8 +114,38 @@ TEST(Pricing, RecommendationMovesTheAvmValueWithTheMarket) {
   EXPECT_NE(rec.explanation.find("$206,000"), std::string::npos);
   EXPECT_NE(rec.explanation.find("check them"), std::string::npos);  // comparables 27% below
 
-  MarketOutlook crash{"Austin", "median", 2, -0.4, -0.5, -0.3};
+  // Without dates the text cannot name months, and still says nothing of "next".
+  EXPECT_NE(rec.explanation.find("+3.0% over the 2 months after its data ends"), std::string::npos) << rec.explanation;
+  EXPECT_EQ(rec.explanation.find("next"), std::string::npos) << rec.explanation;
+
+  MarketOutlook crash{"Austin", "median", 2, -0.4, -0.5, -0.3, {}, {}, {}};
   EXPECT_DOUBLE_EQ(recommend_price(avm, {}, &crash).list_price, 180000);  // capped at -10%
+}
+
+// A forecast whose data ends long before the answer's instant says so, in
+// months: the market then, not today's.
+TEST(Pricing, OldForecastSaysWhereItsDataEnds) {
+  EXPECT_EQ(months_since("2013-12", parse_iso8601("2026-11-29T12:00:00Z").value()), 155);
+  EXPECT_EQ(months_since("2026-10", parse_iso8601("2026-11-01T00:00:00Z").value()), 1);
+  EXPECT_FALSE(months_since("", 0).has_value());
+  EXPECT_FALSE(months_since("2013-13", 0).has_value());
+  property::Valuation avm;
+  avm.predicted = 200000;
+  avm.lower80 = 180000;
+  avm.upper80 = 224000;
+  MarketOutlook old{"Austin", "median", 2, 0.03, -0.05, 0.11, "2013-12", "2014-01", "2014-03"};
+  const auto stale = recommend_price(avm, {}, &old, {}, parse_iso8601("2026-11-29T12:00:00Z").value());
+  EXPECT_NE(stale.explanation.find("The median in Austin is forecast to move +3.0% from 2014-01 to 2014-03 "
+                                   "(forecast from data through 2013-12, 155 months before now: that market, not "
+                                   "today's), 80% range -5.0% to +11.0%. "),
+            std::string::npos)
+      << stale.explanation;
+  // Recent data: the months and the data's end, no warning.
+  const auto fresh = recommend_price(avm, {}, &old, {}, parse_iso8601("2014-01-15T00:00:00Z").value());
+  EXPECT_NE(fresh.explanation.find("from 2014-01 to 2014-03 (forecast from data through 2013-12), 80% range"),
+            std::string::npos)
+      << fresh.explanation;
+  EXPECT_DOUBLE_EQ(stale.list_price, fresh.list_price);  // words only
 }
 
 }  // namespace

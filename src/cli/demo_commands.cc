@@ -8,6 +8,7 @@
 
 #include "analytics/analytics.h"
 #include "cli/cli.h"
+#include "cli/demo_history.h"
 #include "cli/listing_commands.h"
 #include "cli/forecast_commands.h"
 #include "cli/runtime.h"
@@ -29,13 +30,10 @@ struct DemoArgs {
   std::string jwt_secret;
   double rate = 4;
   bool no_simulator = false;
+  std::string clock;  // ISO 8601 instant the demo starts at (pins the server's clock); empty: now
 };
 
-struct History {
-  std::vector<Contact> contacts;
-  std::vector<Event> events;
-  std::vector<OpportunityStage> stages;
-};
+using History = DemoHistory;
 
 Result<History> load_history(const std::string& dir, const std::string& tenant) {
   CsvLoadOptions options;
@@ -73,14 +71,51 @@ Result<std::string> demo_secret(const DemoArgs& args) {
   return secret;
 }
 
-Status prepare_demo_tenant(const DemoArgs& args, const History& history) {
+// Moves the in-memory history to where the store holds it. A new store: by
+// whole weeks so it ends within the week before `starts_at`, recorded before
+// the import (a failed import is redone, and re-recorded, on the next start).
+// An existing store: by its recorded shift, never again; a store imported
+// before shifts were recorded holds the history as shipped.
+Status place_history(const DemoArgs& args, bool store_is_empty, UnixSeconds starts_at, History* history) {
+  if (store_is_empty) {
+    const UnixSeconds end = history_end(*history);
+    const UnixSeconds shift = end > 0 ? week_aligned_shift(end, starts_at) : 0;
+    REAI_RETURN_IF_ERROR(write_history_shift(args.runtime.data_dir, {shift, end + shift}));
+    shift_history(*history, shift);
+    std::cerr << "demo: history moved by " << shift / 86400 << " days to end at " << format_iso8601(end + shift)
+              << "\n";
+    return Status::ok();
+  }
+  auto record = read_history_shift(args.runtime.data_dir);
+  if (!record) return record.status();
+  if (!*record) {
+    std::cerr << "demo: the store in " << args.runtime.data_dir
+              << " holds the history as shipped (imported before the demo placed it at its start); "
+                 "remove the directory to start the demo at today\n";
+    return Status::ok();
+  }
+  shift_history(*history, (*record)->shift_seconds);
+  std::cerr << "demo: reusing the stored history (ends at " << format_iso8601((*record)->history_end) << ")\n";
+  return Status::ok();
+}
+
+void print_validation(const scoring::TrainLeadReport& report) {
+  for (const auto& m : report.validation) {
+    std::cerr << "demo:   validation at " << m.hours << " h: auc " << m.auc << ", brier " << m.brier << ", ece "
+              << m.ece << ", n " << m.n << "\n";
+  }
+}
+
+Status prepare_demo_tenant(const DemoArgs& args, UnixSeconds starts_at, History* history_in) {
   auto store = store::open_sqlite_store(args.runtime.data_dir);
   if (!store) return store.status();
   if (!(*store)->get_tenant(args.tenant)) {
-    REAI_RETURN_IF_ERROR((*store)->upsert_tenant({args.tenant, "Demo Realty", SystemClock().now(), ""}));
+    REAI_RETURN_IF_ERROR((*store)->upsert_tenant({args.tenant, "Demo Realty", starts_at, ""}));
   }
   auto events = (*store)->count_events(args.tenant);
   if (!events) return events.status();
+  REAI_RETURN_IF_ERROR(place_history(args, *events == 0, starts_at, history_in));
+  const History& history = *history_in;
   if (*events == 0) {
     std::cerr << "demo: importing " << history.contacts.size() << " contacts and "
               << history.events.size() << " events into " << args.runtime.data_dir << "\n";
@@ -103,6 +138,7 @@ Status prepare_demo_tenant(const DemoArgs& args, const History& history) {
     auto report = scoring::train_lead_model(history.contacts, history.events, history.stages, model_dir, options);
     if (!report) return report.status();
     std::cerr << "demo: model " << report->version << " trained in " << report->seconds << " s\n";
+    print_validation(*report);
   }
   return Status::ok();
 }
@@ -244,9 +280,14 @@ int run_demo(DemoArgs args) {
   auto secret = demo_secret(args);
   if (!secret) return report_failure(secret.status());
   args.runtime.server.jwt_secret = *secret;
+  if (!args.clock.empty()) {
+    args.runtime.fixed_clock = parse_iso8601(args.clock);
+    if (!args.runtime.fixed_clock) return report_failure(invalid_argument("bad --clock '" + args.clock + "'"));
+  }
+  const UnixSeconds now = args.runtime.fixed_clock.value_or(SystemClock().now());
   auto history = load_history(args.history, args.tenant);
   if (!history) return report_failure(history.status());
-  Status prepared = prepare_demo_tenant(args, *history);
+  Status prepared = prepare_demo_tenant(args, now, &*history);
   if (!prepared.is_ok()) return report_failure(prepared);
   if (Status listed = prepare_demo_listings(args); !listed.is_ok()) return report_failure(listed);
 
@@ -254,7 +295,6 @@ int run_demo(DemoArgs args) {
   if (!runtime) return report_failure(runtime.status());
   Status started = (*runtime)->start();
   if (!started.is_ok()) return report_failure(started);
-  const UnixSeconds now = SystemClock().now();
   auto agent = server::issue_token(args.tenant, server::Role::kAgent, *secret, 7 * 86400, now);
   auto admin = server::issue_token(args.tenant, server::Role::kAdmin, *secret, 86400, now);
   if (!agent || !admin) return report_failure(agent ? admin.status() : agent.status());
@@ -320,7 +360,12 @@ void add_demo_command(CLI::App& app, int* exit_code) {
       ->check(static_dir_option());
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (default: generated, kept in the data dir)");
   cmd->add_option("--rate", args->rate, "Simulated events per second")->capture_default_str();
-  cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");
+  auto* no_simulator = cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");
+  // The simulator posts wall-clock times, which a pinned clock would not match.
+  cmd->add_option("--clock", args->clock,
+                  "Start the demo at this ISO 8601 instant (pins the server's clock; tests): the history is placed "
+                  "to end there")
+      ->needs(no_simulator);
   cmd->callback([args, exit_code] { *exit_code = run_demo(*args); });
 }
 

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "cli/valuation_report.h"
 #include "core/csv.h"
+#include "core/time.h"
 
 namespace reai::cli {
 namespace {
@@ -219,13 +220,15 @@ int run_price(const PriceArgs& args) {
     market = *outlook;
   }
   const auto rec = analytics::recommend_price(values->front(), std::move(comparables), market ? &*market : nullptr,
-                                              model->market_as_of());
+                                              model->market_as_of(), SystemClock().now());
   std::printf("list_price %.0f\nlower80 %.0f\nupper80 %.0f\navm %.0f (80%%: %.0f - %.0f)\n", rec.list_price, rec.lower80,
               rec.upper80, rec.avm.predicted, rec.avm.lower80, rec.avm.upper80);
   if (rec.has_market) {
-    std::printf("market %s %s: %+.2f%% over %d months (80%%: %+.2f%% to %+.2f%%)\n", rec.market.region.c_str(),
-                rec.market.metric.c_str(), 100 * rec.market.change, rec.market.months, 100 * rec.market.lower80,
-                100 * rec.market.upper80);
+    const auto& m = rec.market;
+    const std::string span = m.data_through.empty() ? "over " + std::to_string(m.months) + " months after its data"
+                                                    : m.from_month + " to " + m.to_month + ", data through " + m.data_through;
+    std::printf("market %s %s: %+.2f%% %s (80%%: %+.2f%% to %+.2f%%)\n", m.region.c_str(), m.metric.c_str(),
+                100 * m.change, span.c_str(), 100 * m.lower80, 100 * m.upper80);
   }
   for (const auto& c : rec.comparables) {
     std::printf("comparable row %zu price %.0f distance %.3f", c.row, c.price, c.distance);

@@ -861,6 +861,19 @@ json::array horizon_forecasts(const MarketForecast& f, const std::string& metric
   return list;
 }
 
+// A month text ("2013-12") or null when unknown.
+json::value month_or_null(const std::string& month) {
+  if (month.empty()) return nullptr;
+  return json::value(month);
+}
+
+// How many months before `as_of` the data of a forecast ends (null when unknown).
+json::value data_age_json(const std::string& data_through, UnixSeconds as_of) {
+  const auto age = analytics::months_since(data_through, as_of);
+  if (!age) return nullptr;
+  return *age;
+}
+
 }  // namespace
 
 ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::string_view query) {
@@ -884,7 +897,13 @@ ApiResponse PredictionRoutes::market_trends(const TokenClaims& claims, std::stri
   o["tenant_id"] = claims.tenant_id;
   o["model_version"] = (*loaded)->version;
   o["model_created_at"] = format_iso8601((*loaded)->created_at);
+  // The forecast runs from the end of its data, which may be long before now:
+  // its months are those after data_through, not the next months of today.
+  const UnixSeconds as_of = impl_->clock.now();
   o["origin"] = month_text(f.origin);
+  o["data_through"] = month_text(f.origin);
+  o["as_of"] = format_iso8601(as_of);
+  o["data_age_months"] = data_age_json(month_text(f.origin), as_of);
   o["horizon_days"] = *horizon_days;
   o["horizon_months"] = months;
   o["interval"] = "80%";
@@ -978,16 +997,25 @@ json::array comparables_json(const std::vector<analytics::Comparable>& comparabl
   return comps;
 }
 
-json::value market_json(const analytics::PriceRecommendation& rec, const std::string& market_version) {
+json::value market_json(const analytics::PriceRecommendation& rec, const std::string& market_version,
+                        UnixSeconds as_of) {
   if (!rec.has_market) return nullptr;
-  return json::object{{"region", rec.market.region},   {"metric", rec.market.metric},
-                      {"months", rec.market.months},   {"change", num(rec.market.change, 4)},
-                      {"lower80", num(rec.market.lower80, 4)}, {"upper80", num(rec.market.upper80, 4)},
+  const auto& m = rec.market;
+  return json::object{{"region", m.region},
+                      {"metric", m.metric},
+                      {"months", m.months},
+                      {"from_month", month_or_null(m.from_month)},
+                      {"to_month", month_or_null(m.to_month)},
+                      {"data_through", month_or_null(m.data_through)},
+                      {"data_age_months", data_age_json(m.data_through, as_of)},
+                      {"change", num(m.change, 4)},
+                      {"lower80", num(m.lower80, 4)},
+                      {"upper80", num(m.upper80, 4)},
                       {"model_version", market_version}};
 }
 
 json::object pricing_json(const std::string& tenant_id, const Loaded<Avm>& avm, const analytics::PriceRecommendation& rec,
-                          const std::string& market_version) {
+                          const std::string& market_version, UnixSeconds as_of) {
   json::object o;
   o["tenant_id"] = tenant_id;
   o["model_version"] = avm.version;
@@ -1000,7 +1028,8 @@ json::object pricing_json(const std::string& tenant_id, const Loaded<Avm>& avm, 
                           {"upper80", num(rec.avm.upper80, 0)},     {"lower90", num(rec.avm.lower90, 0)},
                           {"upper90", num(rec.avm.upper90, 0)}};
   o["comparables"] = comparables_json(rec.comparables);
-  o["market"] = market_json(rec, market_version);
+  o["as_of"] = format_iso8601(as_of);
+  o["market"] = market_json(rec, market_version, as_of);
   o["explanation"] = rec.explanation;
   return o;
 }
@@ -1033,9 +1062,10 @@ ApiResponse PredictionRoutes::pricing(const TokenClaims& claims, std::string_vie
     const Status s = read_market_outlook(impl_->markets, dir, request->region, request->metric, &outlook, &market_version);
     if (!s) return error_response(s, kRoute);
   }
+  const UnixSeconds as_of = impl_->clock.now();
   const auto rec = analytics::recommend_price(values->front(), std::move(comparables), outlook ? &*outlook : nullptr,
-                                              a.model.market_as_of());
-  json::object o = pricing_json(claims.tenant_id, **avm, rec, market_version);
+                                              a.model.market_as_of(), as_of);
+  json::object o = pricing_json(claims.tenant_id, **avm, rec, market_version, as_of);
   property::add_training_context(a.model, *table, 0, &o);
   o["ignored_attributes"] = json::array(ignored.begin(), ignored.end());
   return answer(std::move(o), kRoute);

@@ -357,6 +357,10 @@ TEST_F(PredictionRoutesTest, MarketTrendsServeTheForecastArtefact) {
   auto o = as_object(all);
   const std::string version(o.at("model_version").as_string());
   EXPECT_EQ(version.substr(0, 16), "markets-2013-12-");
+  // The forecast's data ends long before the server's clock: the answer says so.
+  EXPECT_EQ(o.at("data_through").as_string(), "2013-12");
+  EXPECT_EQ(o.at("as_of").as_string(), format_iso8601(kAsOf));
+  EXPECT_EQ(o.at("data_age_months").to_number<int>(), 130);  // 2013-12 to 2024-10
   EXPECT_EQ(o.at("metric").as_string(), "median");
   EXPECT_EQ(o.at("horizon_months").to_number<int>(), 3);
   const auto& regions = o.at("regions").as_array();
@@ -417,8 +421,19 @@ TEST_F(PredictionRoutesTest, PricingRecommendsAPriceWithIntervalComparablesAndMa
   expect_interval(o.at("avm").as_object(), "lower80", "predicted", "upper80");
   EXPECT_EQ(o.at("comparables").as_array().size(), 5u);
   ASSERT_TRUE(o.at("market").is_object());
-  EXPECT_EQ(o.at("market").as_object().at("region").as_string(), "Austin");
-  EXPECT_FALSE(o.at("explanation").as_string().empty());
+  const auto& market = o.at("market").as_object();
+  EXPECT_EQ(market.at("region").as_string(), "Austin");
+  EXPECT_EQ(market.at("data_through").as_string(), "2013-12");
+  EXPECT_EQ(market.at("from_month").as_string(), "2014-01");
+  EXPECT_EQ(market.at("to_month").as_string(), "2014-03");
+  EXPECT_EQ(market.at("data_age_months").to_number<int>(), 130);
+  EXPECT_EQ(o.at("as_of").as_string(), format_iso8601(kAsOf));
+  // A 2014 forecast applied in 2024 is not "the next months" of today's market.
+  const std::string explanation(o.at("explanation").as_string());
+  EXPECT_NE(explanation.find("from 2014-01 to 2014-03 (forecast from data through 2013-12, 130 months before now"),
+            std::string::npos)
+      << explanation;
+  EXPECT_EQ(explanation.find("next"), std::string::npos) << explanation;
 
   auto no_market = http_->post("/api/predictions/pricing", R"({"Neighborhood":"East","Gr_Liv_Area":1600,"Year_Built":1995,"Full_Bath":2})", a);
   ASSERT_EQ(no_market.status, 200) << no_market.body;
