@@ -111,8 +111,10 @@ std::optional<StoredValuation> parse_stored_valuation(std::string_view text) {
 
 }  // namespace
 
-// Listings and the ranker serving them. Immutable once built; shared by
-// requests and the worker.
+// Listings and the ranker serving them. Immutable once built apart from the
+// catalog's live popularity (the worker adds behaviour through
+// behaviour_sink, which readers see without a lock); shared by requests and
+// the worker.
 struct PropertyRoutes::Inventory {
   std::shared_ptr<const property::ListingCatalog> catalog;
   // The same catalog, for the worker alone to add live behaviour to
