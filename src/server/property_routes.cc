@@ -109,6 +109,14 @@ std::optional<StoredValuation> parse_stored_valuation(std::string_view text) {
   return out;
 }
 
+// The valuation as a match shows it: valuation_json at `list_price`, with
+// the listing's own outside_training_range when it was stored.
+json::object shown_valuation(const StoredValuation& v, double list_price) {
+  json::object valuation = json::parse(property::valuation_json(v.valuation, list_price, v.model)).as_object();
+  if (v.outside_training_range) valuation["outside_training_range"] = *v.outside_training_range;
+  return valuation;
+}
+
 }  // namespace
 
 // Listings and the ranker serving them. Immutable once built apart from the
@@ -361,6 +369,8 @@ Result<std::shared_ptr<PropertyRoutes::Inventory>> PropertyRoutes::load_listings
     auto v = parse_stored_valuation(valuation_texts[r]);
     if (!v) continue;
     owned->set_appraisal(static_cast<std::size_t>(i), v->valuation.predicted);
+    // Parsed and built here, once, not per match answer.
+    v->shown = std::make_shared<const json::object>(shown_valuation(*v, owned->listing(static_cast<std::size_t>(i)).price));
     (*valuations)[static_cast<std::size_t>(i)] = std::move(*v);
   }
   // Popularity from the tenant's stored views, saves and tour requests, read
@@ -631,8 +641,7 @@ json::array matches_json(const property::ListingCatalog& catalog, const StoredVa
     if (std::isfinite(l.beds)) o["beds"] = l.beds;
     const auto& v = valuation_of(valuations, m);
     if (v) {
-      json::object valuation = json::parse(property::valuation_json(v->valuation, l.price, v->model)).as_object();
-      if (v->outside_training_range) valuation["outside_training_range"] = *v->outside_training_range;
+      json::object valuation = v->shown ? *v->shown : shown_valuation(*v, l.price);
       if (shared_market.empty() && !v->market_as_of.empty()) valuation["market_as_of"] = v->market_as_of;
       o["valuation"] = std::move(valuation);
     } else {

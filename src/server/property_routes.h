@@ -77,6 +77,10 @@ struct StoredValuation {
   std::shared_ptr<const boost::json::value> outside_training_range;
   // Its "market_as_of" ("2010-07"); empty when null or not stored.
   std::string market_as_of;
+  // The valuation as a match shows it (value, intervals, competitiveness
+  // against the listing's price, model, outside_training_range when kept),
+  // built once when the catalog is built; null until then.
+  std::shared_ptr<const boost::json::object> shown;
 };
 
 class PropertyRoutes {
