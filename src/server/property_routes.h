@@ -35,7 +35,10 @@
 // position per catalog: each stored event counts once (a replayed event_id
 // is no new row), whichever instance stored it. A rebuilt catalog folds the
 // stored events up to its own read position, and the position goes on from
-// there.
+// there. On PostgreSQL an event whose transaction commits after one holding
+// a later position (two instances appending at once) is passed over by a
+// read already beyond it, and counts only when the catalog is next rebuilt
+// (Store::for_each_event_after).
 #pragma once
 
 #include <boost/json/fwd.hpp>

@@ -301,7 +301,8 @@ class Store {
   // order, which is commit order: one writer at a time). On PostgreSQL a
   // position is taken when a row is inserted, so a transaction that commits
   // after one holding a later position shows below a position already read:
-  // a reader that must see every row re-reads a margin (see property_routes).
+  // a reader that must see every row has to re-read a margin (the server's
+  // popularity reader does not yet: such a row counts at the next rebuild).
   virtual Status for_each_event_after(const std::string& tenant_id, std::int64_t after,
                                       const std::function<bool(std::int64_t position, const Event&)>& fn) = 0;
   // A contact's events in time order (empty when none).
