@@ -1,11 +1,13 @@
 // ListingCatalog: matching attributes of listings from any listings CSV.
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <unordered_map>
@@ -283,6 +285,8 @@ struct CatalogBuilder {
     build_candidate_index(c);
     c.interest_times_.assign(n, {});
     c.view_times_.assign(n, {});
+    c.live_interest_.reset(n);
+    c.live_views_.reset(n);
   }
 
   // One listing per row with a price; rows without one are skipped (counted),
@@ -485,9 +489,74 @@ std::pair<std::size_t, std::size_t> ListingCatalog::price_range(float lo, float 
   return {static_cast<std::size_t>(b - v.begin()), static_cast<std::size_t>(e - v.begin())};
 }
 
+// ---------------------------------------------------------------- live times
+
+struct LiveTimes::Impl {
+  struct Slot {
+    std::atomic<int> count{0};
+    std::atomic<UnixSeconds> latest{std::numeric_limits<UnixSeconds>::min()};
+  };
+  std::size_t n = 0;
+  std::unique_ptr<Slot[]> slots;
+  mutable std::mutex mu;  // guards times; add() holds it, so writers are serialised
+  std::unordered_map<std::uint32_t, std::vector<UnixSeconds>> times;  // only listings with some
+
+  explicit Impl(std::size_t size) : n(size), slots(std::make_unique<Slot[]>(size)) {}
+};
+
+LiveTimes::LiveTimes() : impl_(std::make_unique<Impl>(0)) {}
+LiveTimes::~LiveTimes() = default;
+LiveTimes::LiveTimes(LiveTimes&&) noexcept = default;
+LiveTimes& LiveTimes::operator=(LiveTimes&&) noexcept = default;
+
+LiveTimes::LiveTimes(const LiveTimes& other) : impl_(std::make_unique<Impl>(other.impl_ ? other.impl_->n : 0)) {
+  if (!other.impl_) return;
+  std::lock_guard lock(other.impl_->mu);
+  impl_->times = other.impl_->times;
+  for (std::size_t i = 0; i < impl_->n; ++i) {
+    impl_->slots[i].count.store(other.impl_->slots[i].count.load());
+    impl_->slots[i].latest.store(other.impl_->slots[i].latest.load());
+  }
+}
+
+LiveTimes& LiveTimes::operator=(const LiveTimes& other) {
+  if (this != &other) *this = LiveTimes(other);
+  return *this;
+}
+
+void LiveTimes::reset(std::size_t n) { impl_ = std::make_unique<Impl>(n); }
+
+void LiveTimes::add(std::size_t i, UnixSeconds t) {
+  Impl& live = *impl_;
+  std::lock_guard lock(live.mu);
+  live.times[static_cast<std::uint32_t>(i)].push_back(t);
+  Impl::Slot& slot = live.slots[i];
+  // The latest time before the count: a reader that sees the new count
+  // (acquire) then sees a latest time at least this one's, so it never
+  // counts an event dated at or after its query time on the fast path.
+  if (t > slot.latest.load(std::memory_order_relaxed)) slot.latest.store(t, std::memory_order_release);
+  slot.count.fetch_add(1, std::memory_order_release);
+}
+
+int LiveTimes::count_before(std::size_t i, UnixSeconds t) const {
+  const Impl::Slot& slot = impl_->slots[i];
+  const int count = slot.count.load(std::memory_order_acquire);
+  if (count == 0) return 0;
+  if (t > slot.latest.load(std::memory_order_acquire)) return count;
+  // Asked about an instant at or before a live event (dated ahead): count
+  // the times themselves.
+  std::lock_guard lock(impl_->mu);
+  const auto it = impl_->times.find(static_cast<std::uint32_t>(i));
+  if (it == impl_->times.end()) return 0;
+  return static_cast<int>(std::count_if(it->second.begin(), it->second.end(), [t](UnixSeconds s) { return s < t; }));
+}
+
+// ---------------------------------------------------------------- popularity
+
 int ListingCatalog::popularity(std::size_t i, UnixSeconds t) const {
   const auto& times = interest_times_[i];
-  return static_cast<int>(std::lower_bound(times.begin(), times.end(), t) - times.begin());
+  return static_cast<int>(std::lower_bound(times.begin(), times.end(), t) - times.begin()) +
+         live_interest_.count_before(i, t);
 }
 
 void ListingCatalog::record_interest(std::size_t i, UnixSeconds t) { interest_times_[i].push_back(t); }
@@ -499,7 +568,8 @@ void ListingCatalog::finish_popularity() {
 
 int ListingCatalog::view_count(std::size_t i, UnixSeconds t) const {
   const auto& times = view_times_[i];
-  return static_cast<int>(std::lower_bound(times.begin(), times.end(), t) - times.begin());
+  return static_cast<int>(std::lower_bound(times.begin(), times.end(), t) - times.begin()) +
+         live_views_.count_before(i, t);
 }
 
 void ListingCatalog::record_view(std::size_t i, UnixSeconds t) { view_times_[i].push_back(t); }

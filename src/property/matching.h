@@ -64,11 +64,38 @@ struct Listing {
   double appraised_value = std::numeric_limits<double>::quiet_NaN();  // the AVM's value when set (set_appraisal)
 };
 
+// Times of one kind of behaviour (saves and tours, or views) per listing
+// that arrive while a catalog is shared: one writer or several may add()
+// while any threads read. A reader takes no lock: a listing's count and the
+// latest time behind it are atomics, and only a query at or before that
+// latest time (an event dated ahead of the ranking instant) reads the times
+// themselves under a mutex. Copying copies what was added so far.
+class LiveTimes {
+ public:
+  LiveTimes();
+  LiveTimes(const LiveTimes& other);
+  LiveTimes& operator=(const LiveTimes& other);
+  LiveTimes(LiveTimes&&) noexcept;
+  LiveTimes& operator=(LiveTimes&&) noexcept;
+  ~LiveTimes();
+  // n listings, none added. Not thread-safe: before sharing.
+  void reset(std::size_t n);
+  // One event of listing i (< n) at t. Any thread.
+  void add(std::size_t i, UnixSeconds t);
+  // Events of listing i added with a time strictly before t. Any thread.
+  int count_before(std::size_t i, UnixSeconds t) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // The inventory: listings with their attributes, a standardised attribute
 // vector per listing (for similarity), an index sorted by price for fast
 // price-band filtering, and popularity from behaviour.
-// Immutable after build() apart from set_popularity(); const methods are
-// thread-safe.
+// Immutable after build() apart from popularity: record_*() before sharing,
+// add_live_*() while shared. Const methods are thread-safe, also beside
+// add_live_*().
 class ListingCatalog {
  public:
   // Builds the catalog from `table`. InvalidArgument when the price column
@@ -131,15 +158,23 @@ class ListingCatalog {
   const CandidateIndex& candidate_index() const { return candidate_index_; }
 
   // Saves and tour requests by anyone strictly before `t`, per listing (from
-  // record_interest()). Cheap: binary search in per-listing sorted times.
+  // record_interest() and add_live_interest()). Cheap: binary search in
+  // per-listing sorted times, plus one atomic load for the live ones.
   int popularity(std::size_t i, UnixSeconds t) const;
   // Records a save/tour of listing i at time t; call finish_popularity()
-  // after the last one, before popularity() is used.
+  // after the last one, before popularity() is used. Not thread-safe: while
+  // building, before the catalog is shared.
   void record_interest(std::size_t i, UnixSeconds t);
   void finish_popularity();
-  // Views by anyone strictly before `t` (from record_view()).
+  // Views by anyone strictly before `t` (from record_view() and add_live_view()).
   int view_count(std::size_t i, UnixSeconds t) const;
   void record_view(std::size_t i, UnixSeconds t);
+  // Behaviour that arrives while the catalog serves: a save/tour or a view
+  // of listing i at t counts in popularity() / view_count() from the moment
+  // this returns. Thread-safe beside every const method; the caller counts
+  // each event once (across record_* and add_live_*).
+  void add_live_interest(std::size_t i, UnixSeconds t) { live_interest_.add(i, t); }
+  void add_live_view(std::size_t i, UnixSeconds t) { live_views_.add(i, t); }
 
   // Generated inventory for benchmarks and tests: `n` listings with a
   // realistic spread of prices, neighbourhoods, beds and sizes (deterministic
@@ -156,6 +191,7 @@ class ListingCatalog {
   std::vector<float> sorted_log_price_;  // by_price() order
   CandidateIndex candidate_index_;
   std::vector<std::vector<UnixSeconds>> interest_times_, view_times_;
+  LiveTimes live_interest_, live_views_;
   std::vector<std::string> neighbourhood_names_, style_names_;
   std::string described_;
   std::size_t skipped_rows_ = 0;

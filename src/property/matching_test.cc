@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <string_view>
 
 #include "property/synthetic_matching.h"
@@ -512,6 +513,52 @@ TEST(MatchHistory, UnknownListingsAreCountedAndLaterSavesAreTargets) {
   EXPECT_EQ(buyers[0].later_interest, std::vector<std::uint32_t>{2});
   EXPECT_EQ(c.popularity(3, kT0 + 501), 1);  // the seller's save counts for popularity
   EXPECT_EQ(c.popularity(3, kT0 + 500), 0);  // but only after it happened
+}
+
+TEST(ListingCatalog, LiveBehaviourCountsBesideBuiltPopularityAndOnlyBeforeItsTime) {
+  ListingCatalog c = ListingCatalog::generate(50, 2);
+  c.record_interest(7, kT0 + 10);
+  c.record_view(7, kT0 + 5);
+  c.finish_popularity();
+  EXPECT_EQ(c.popularity(7, kT0 + 100), 1);
+  c.add_live_interest(7, kT0 + 50);
+  c.add_live_interest(7, kT0 + 60);
+  c.add_live_view(7, kT0 + 55);
+  EXPECT_EQ(c.popularity(7, kT0 + 100), 3);  // built + both live saves
+  EXPECT_EQ(c.view_count(7, kT0 + 100), 2);
+  // Asked about an instant between the live events: only those before it.
+  EXPECT_EQ(c.popularity(7, kT0 + 60), 2);
+  EXPECT_EQ(c.popularity(7, kT0 + 50), 1);
+  EXPECT_EQ(c.view_count(7, kT0 + 55), 1);
+  EXPECT_EQ(c.popularity(8, kT0 + 100), 0);  // other listings untouched
+  // A copy keeps what was added; later additions stay the original's.
+  ListingCatalog copy = c;
+  c.add_live_interest(7, kT0 + 70);
+  EXPECT_EQ(copy.popularity(7, kT0 + 100), 3);
+  EXPECT_EQ(c.popularity(7, kT0 + 100), 4);
+}
+
+TEST(ListingCatalog, LiveBehaviourIsAddedWhileOtherThreadsRank) {
+  ListingCatalog c = ListingCatalog::generate(2000, 4);
+  c.finish_popularity();
+  const Matcher matcher(c, nullptr);
+  BuyerPreferences buyer(c, StatedCriteria{300000.0, 3, {}});
+  constexpr int kAdds = 20000;
+  std::thread writer([&] {
+    for (int k = 0; k < kAdds; ++k) c.add_live_interest(static_cast<std::size_t>(k % 2000), kT0 + k);
+  });
+  int last = 0;
+  bool monotonic = true;
+  for (int r = 0; r < 200; ++r) {
+    (void)matcher.top_k(buyer, kT0 + kAdds, {});
+    const int now = c.popularity(0, kT0 + kAdds);
+    monotonic = monotonic && now >= last;
+    last = now;
+  }
+  writer.join();
+  EXPECT_TRUE(monotonic);
+  EXPECT_EQ(c.popularity(0, kT0 + kAdds), kAdds / 2000);
+  EXPECT_EQ(c.popularity(0, kT0 + 2000), 1);  // only the one added at kT0 + 0
 }
 
 }  // namespace

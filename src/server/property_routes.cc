@@ -1,6 +1,7 @@
 #include "server/property_routes.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
@@ -100,7 +101,7 @@ std::optional<StoredValuation> parse_stored_valuation(std::string_view text) {
   }
   if (const json::value* m = o.if_contains("model"); m != nullptr && m->is_string()) out.model = std::string(m->get_string());
   if (const json::value* r = o.if_contains("outside_training_range"); r != nullptr && (r->is_array() || r->is_null())) {
-    out.outside_training_range = json::serialize(*r);
+    out.outside_training_range = std::make_shared<const json::value>(*r);
   }
   if (const json::value* m = o.if_contains("market_as_of"); m != nullptr && m->is_string()) {
     out.market_as_of = std::string(m->get_string());
@@ -108,12 +109,29 @@ std::optional<StoredValuation> parse_stored_valuation(std::string_view text) {
   return out;
 }
 
+// The valuation as a match shows it: valuation_json at `list_price`, with
+// the listing's own outside_training_range when it was stored.
+json::object shown_valuation(const StoredValuation& v, double list_price) {
+  json::object valuation = json::parse(property::valuation_json(v.valuation, list_price, v.model)).as_object();
+  if (v.outside_training_range) valuation["outside_training_range"] = *v.outside_training_range;
+  return valuation;
+}
+
 }  // namespace
 
-// Listings and the ranker serving them. Immutable once built; shared by
-// requests and the worker.
+// Listings and the ranker serving them. Immutable once built apart from the
+// catalog's live popularity (the worker adds behaviour through
+// behaviour_sink, which readers see without a lock); shared by requests and
+// the worker.
 struct PropertyRoutes::Inventory {
   std::shared_ptr<const property::ListingCatalog> catalog;
+  // The same catalog, for the worker alone to add live behaviour to
+  // (ListingCatalog::add_live_*, safe beside readers).
+  std::shared_ptr<property::ListingCatalog> behaviour_sink;
+  // Which catalog build this is (kept when only the match model changes),
+  // and the store position (for_each_event_after) its popularity was folded to.
+  std::uint64_t catalog_serial = 0;
+  std::int64_t behaviour_position = 0;
   // Each listing's stored valuation (catalog index), null when not valued.
   std::shared_ptr<const std::vector<std::optional<StoredValuation>>> valuations;
   std::int64_t listings_version = 0;  // store's listings_version when read
@@ -142,6 +160,14 @@ struct PropertyRoutes::TenantState {
   // The AVM serving this tenant and its version (model_dir_version).
   std::shared_ptr<const property::ValuationModel> avm;
   std::string avm_version;
+  // Only the worker reads and writes these (no lock): the catalog build
+  // whose popularity holds the tenant's stored behaviour up to `position`,
+  // and the last job ticket queued before that read began.
+  struct BehaviourRead {
+    std::uint64_t catalog_serial = 0;
+    std::int64_t position = 0;
+    std::uint64_t ticket = 0;
+  } behaviour;
 };
 
 // Buyer states index a catalog: they stay valid while it does (a new match
@@ -343,10 +369,15 @@ Result<std::shared_ptr<PropertyRoutes::Inventory>> PropertyRoutes::load_listings
     auto v = parse_stored_valuation(valuation_texts[r]);
     if (!v) continue;
     owned->set_appraisal(static_cast<std::size_t>(i), v->valuation.predicted);
+    // Parsed and built here, once, not per match answer.
+    v->shown = std::make_shared<const json::object>(shown_valuation(*v, owned->listing(static_cast<std::size_t>(i)).price));
     (*valuations)[static_cast<std::size_t>(i)] = std::move(*v);
   }
-  // Popularity from the tenant's stored saves and tour requests.
-  REAI_RETURN_IF_ERROR(store_.for_each_event(tenant_id, [&](const Event& e) {
+  // Popularity from the tenant's stored views, saves and tour requests, read
+  // in store order so live behaviour goes on from the last position read.
+  std::int64_t position = 0;
+  REAI_RETURN_IF_ERROR(store_.for_each_event_after(tenant_id, 0, [&](std::int64_t p, const Event& e) {
+    position = p;
     if (e.property_id.empty() || !moves_matches(e.type)) return true;
     const int i = owned->find(e.property_id);
     if (i < 0) return true;
@@ -355,6 +386,10 @@ Result<std::shared_ptr<PropertyRoutes::Inventory>> PropertyRoutes::load_listings
     return true;
   }));
   owned->finish_popularity();
+  static std::atomic<std::uint64_t> serials{0};
+  inv->catalog_serial = ++serials;
+  inv->behaviour_position = position;
+  inv->behaviour_sink = owned;
   inv->catalog = std::move(owned);
   inv->valuations = std::move(valuations);
   return inv;
@@ -422,9 +457,15 @@ void PropertyRoutes::check_listings(const std::string& tenant_id) {
   }
   std::shared_ptr<Inventory> fresh;
   if (current && current->listings_version == *version) {
-    if (current->model_version == wanted) return;
+    if (current->model_version == wanted) {
+      count_new_behaviour(tenant_id, *state, *current);  // behaviour stored by other instances too
+      return;
+    }
     fresh = std::make_shared<Inventory>();  // only the match model changed
     fresh->catalog = current->catalog;
+    fresh->behaviour_sink = current->behaviour_sink;
+    fresh->catalog_serial = current->catalog_serial;
+    fresh->behaviour_position = current->behaviour_position;
     fresh->valuations = current->valuations;
     fresh->listings_version = current->listings_version;
   } else {
@@ -434,7 +475,31 @@ void PropertyRoutes::check_listings(const std::string& tenant_id) {
     fresh = std::move(*loaded);
   }
   if (fresh->catalog) attach_model(*fresh, match_dir, wanted);
-  (void)install(*state, std::move(fresh));
+  auto installed = install(*state, std::move(fresh));
+  if (installed) count_new_behaviour(tenant_id, *state, **installed);
+}
+
+void PropertyRoutes::count_new_behaviour(const std::string& tenant_id, TenantState& state, const Inventory& inv) {
+  std::uint64_t issued = 0;
+  {
+    // Every job queued so far carries an event stored before it was queued:
+    // the read below, which starts after this, sees them all.
+    std::lock_guard lock(queue_mu_);
+    issued = tickets_;
+  }
+  auto& read = state.behaviour;
+  if (read.catalog_serial != inv.catalog_serial) read = {inv.catalog_serial, inv.behaviour_position, 0};
+  property::ListingCatalog& catalog = *inv.behaviour_sink;
+  const Status status = store_.for_each_event_after(tenant_id, read.position, [&](std::int64_t p, const Event& e) {
+    read.position = p;
+    if (e.property_id.empty() || !moves_matches(e.type)) return true;
+    const int i = catalog.find(e.property_id);
+    if (i < 0) return true;
+    if (e.type == EventType::kPropertyView) catalog.add_live_view(static_cast<std::size_t>(i), e.ts);
+    else catalog.add_live_interest(static_cast<std::size_t>(i), e.ts);
+    return true;
+  });
+  if (status.is_ok()) read.ticket = issued;
 }
 
 Result<std::shared_ptr<const PropertyRoutes::Inventory>> PropertyRoutes::install(TenantState& state,
@@ -576,8 +641,7 @@ json::array matches_json(const property::ListingCatalog& catalog, const StoredVa
     if (std::isfinite(l.beds)) o["beds"] = l.beds;
     const auto& v = valuation_of(valuations, m);
     if (v) {
-      json::object valuation = json::parse(property::valuation_json(v->valuation, l.price, v->model)).as_object();
-      if (!v->outside_training_range.empty()) valuation["outside_training_range"] = json::parse(v->outside_training_range);
+      json::object valuation = v->shown ? *v->shown : shown_valuation(*v, l.price);
       if (shared_market.empty() && !v->market_as_of.empty()) valuation["market_as_of"] = v->market_as_of;
       o["valuation"] = std::move(valuation);
     } else {
@@ -915,6 +979,7 @@ bool PropertyRoutes::enqueue(Job job) {
     ++dropped_;  // matching lags behind; scoring never waits for it
     return false;
   }
+  job.ticket = ++tickets_;
   queue_.push_back(std::move(job));
   // Only an idle worker is woken; a busy or pausing one takes the job with
   // the rest (a wake-up per event was visible in the events profile).
@@ -964,8 +1029,13 @@ void PropertyRoutes::process(const Job& job) {
   auto inv = inventory(job.tenant_id, /*on_worker=*/true);
   if (!inv) return;  // no listings for this tenant (or they do not load): nothing to match
   auto state = tenant(job.tenant_id);
-  std::optional<BuyerState> buyer = kept_buyer(*state, *inv, job.contact_id);
   const bool is_event = !job.event.event_id.empty();
+  // The event, and what any instance stored before it, counts in popularity
+  // before anyone is ranked again; one read covers every job queued before it.
+  const bool read_since_queued =
+      state->behaviour.catalog_serial == (*inv)->catalog_serial && state->behaviour.ticket >= job.ticket;
+  if (is_event && !read_since_queued) count_new_behaviour(job.tenant_id, *state, **inv);
+  std::optional<BuyerState> buyer = kept_buyer(*state, *inv, job.contact_id);
   const UnixSeconds now = clock_.now();
   if (!buyer) {
     // First time this buyer is seen: their state before this job, so the

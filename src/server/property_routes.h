@@ -22,8 +22,26 @@
 // tour request; a contact's criteria) is queued to one matching worker that
 // updates the buyer's preference state, re-ranks, and publishes
 // {"type":"match_update",...} on the bus when the buyer's top 3 change.
+//
+// Popularity follows behaviour as it is stored, by this instance or any
+// other sharing the store: the worker reads the tenant's events stored since
+// the last position it read (Store::for_each_event_after) and adds each view,
+// save and tour request of a known listing to the installed catalog
+// (ListingCatalog::add_live_*), which requests read beside it without a
+// lock. It reads before ranking a property event whose job was queued after
+// its last read (so the event itself, and everything stored before it,
+// counts), and on every listings check (so behaviour stored by other
+// instances counts within a check interval of a request). One reader, one
+// position per catalog: each stored event counts once (a replayed event_id
+// is no new row), whichever instance stored it. A rebuilt catalog folds the
+// stored events up to its own read position, and the position goes on from
+// there. On PostgreSQL an event whose transaction commits after one holding
+// a later position (two instances appending at once) is passed over by a
+// read already beyond it, and counts only when the catalog is next rebuilt
+// (Store::for_each_event_after).
 #pragma once
 
+#include <boost/json/fwd.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -56,12 +74,16 @@ namespace reai::server {
 struct StoredValuation {
   property::Valuation valuation;
   std::string model;
-  // property::add_training_context's "outside_training_range" as JSON text
-  // (an array, or "null": the AVM kept no ranges); empty in a valuation
-  // stored by a reai before it was kept.
-  std::string outside_training_range;
+  // property::add_training_context's "outside_training_range", parsed once
+  // when the catalog is built (an array, or null: the AVM kept no ranges);
+  // no pointer in a valuation stored by a reai before it was kept.
+  std::shared_ptr<const boost::json::value> outside_training_range;
   // Its "market_as_of" ("2010-07"); empty when null or not stored.
   std::string market_as_of;
+  // The valuation as a match shows it (value, intervals, competitiveness
+  // against the listing's price, model, outside_training_range when kept),
+  // built once when the catalog is built; null until then.
+  std::shared_ptr<const boost::json::object> shown;
 };
 
 class PropertyRoutes {
@@ -124,6 +146,7 @@ class PropertyRoutes {
     bool check_listings = false;  // instead: load the tenant's catalog, or rebuild it if the
                                   // store's listings version or the match model moved
     bool preload_all = false;     // instead: check_listings for every stored tenant
+    std::uint64_t ticket = 0;     // enqueue order (enqueue sets it): the event was stored before
   };
 
   ApiResponse lead_matches(const TokenClaims& claims, const std::string& lead_id, std::string_view query);
@@ -163,6 +186,10 @@ class PropertyRoutes {
   void check_listings(const std::string& tenant_id);
   // On the worker: check_listings for every tenant the store lists.
   void preload_all();
+  // On the worker: adds the tenant's behaviour stored since the catalog's
+  // read position to `inv`'s catalog (see the file comment). A store error
+  // keeps what was read; the next call goes on from there.
+  void count_new_behaviour(const std::string& tenant_id, TenantState& state, const Inventory& inv);
   // The version of the tenant's `kind` model on disk ("" when none) and its
   // name under MODEL_DIR in *name ("kind" when shared, "tenants/T/kind").
   std::string model_on_disk(const std::string& tenant_id, std::string_view kind, std::string* name) const;
@@ -210,6 +237,7 @@ class PropertyRoutes {
   std::deque<Job> queue_;
   bool stopping_ = false;
   bool worker_idle_ = false;  // the worker waits for a job: the next one wakes it
+  std::uint64_t tickets_ = 0;  // the last Job::ticket given
   std::uint64_t dropped_ = 0;
   std::mutex stop_mu_;  // one joiner
   std::thread worker_;

@@ -16,6 +16,7 @@
 
 #include "property/inventory.h"
 #include "property/property.h"
+#include "server/property_routes.h"
 #include "server/server_test_fixture.h"
 
 namespace reai::server {
@@ -132,6 +133,43 @@ class PropertyRoutesTest : public fixture::InProcessServerTest {
     if (!o.contains("matches")) return ids;
     for (const auto& m : o["matches"].as_array()) ids.emplace_back(m.as_object().at("property_id").as_string());
     return ids;
+  }
+
+  // The popularity reason ("saved by N other buyers") of listing `id` among
+  // the matches of a match answer's body; "" when it has none or is not matched.
+  static std::string popularity_reason(const std::string& body, const std::string& id) {
+    boost::system::error_code ec;
+    auto v = json::parse(body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("matches")) return {};
+    for (const auto& m : v.as_object().at("matches").as_array()) {
+      if (m.as_object().at("property_id").as_string() != id) continue;
+      for (const auto& r : m.as_object().at("reasons").as_array()) {
+        const std::string reason(r.as_string());
+        if (reason.rfind("saved by ", 0) == 0) return reason;
+      }
+    }
+    return {};
+  }
+
+  // Polls `answer` (a match answer's body) until listing `id` carries the
+  // popularity reason `want` (the matching worker runs behind the event
+  // answers), at most ~5 s; the reason last seen.
+  template <typename Answer>
+  static std::string wait_for_reason(Answer answer, const std::string& id, const std::string& want) {
+    std::string seen;
+    for (int i = 0; i < 250; ++i) {
+      seen = popularity_reason(answer(), id);
+      if (seen == want) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return seen;
+  }
+
+  HttpResponse post_save(const std::string& tenant, const std::string& contact, const std::string& listing,
+                         const std::string& event_id) {
+    const std::string body = R"({"event_id":")" + event_id + R"(","contact_id":")" + contact +
+                             R"(","type":"property_save","property_id":")" + listing + R"("})";
+    return http_->post("/api/events", body, token(tenant));
   }
 
   // The next message of `type`, skipping others (score updates).
@@ -992,6 +1030,80 @@ TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
   for (const auto& id : after) {
     for (const char* saved : {"t-0058", "t-0055", "t-0052", "t-0049"}) EXPECT_NE(id, saved);  // saved: excluded
   }
+}
+
+// Saves that arrive while serving count in the listing's popularity, which
+// the ranker reads at its next ranking: from 3 saves by others a match says
+// "saved by 3 other buyers". Each stored event counts once: a replayed
+// event_id is answered as a duplicate and not counted again.
+TEST_F(PropertyRoutesTest, SavesWhileServingMoveTheListingsPopularityOncePerEvent) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", 150000);
+  for (const char* saver : {"saver-1", "saver-2", "saver-3", "saver-4"}) add_buyer("tenant-a", saver, 150000);
+  start_with_models();
+  wait_for_listings("tenant-a");
+  const std::string a = token("tenant-a");
+  const auto matches = [&] { return http_->get("/api/leads/buyer-1/matches?k=3", a).body; };
+  const auto before = match_ids(http_->get("/api/leads/buyer-1/matches?k=3", a));
+  ASSERT_EQ(before.size(), 3u);
+  const std::string x = before[0];
+  EXPECT_EQ(popularity_reason(matches(), x), "");
+
+  ASSERT_EQ(post_save("tenant-a", "saver-1", x, "pop-1").status, 200);
+  ASSERT_EQ(post_save("tenant-a", "saver-2", x, "pop-2").status, 200);
+  const auto replay = post_save("tenant-a", "saver-2", x, "pop-2");
+  ASSERT_EQ(replay.status, 200);
+  EXPECT_NE(replay.body.find("\"duplicate\":true"), std::string::npos) << replay.body;
+  ASSERT_EQ(post_save("tenant-a", "saver-3", x, "pop-3").status, 200);
+  clock_.advance(60);  // popularity counts saves strictly before the ranking instant
+  EXPECT_EQ(wait_for_reason(matches, x, "saved by 3 other buyers"), "saved by 3 other buyers");
+  // The content ranker does not read popularity: the order is the buyer's own.
+  EXPECT_EQ(match_ids(http_->get("/api/leads/buyer-1/matches?k=3", a)), before);
+
+  ASSERT_EQ(post_save("tenant-a", "saver-1", x, "pop-1").status, 200);  // replayed again
+  ASSERT_EQ(post_save("tenant-a", "saver-4", x, "pop-4").status, 200);
+  clock_.advance(60);
+  EXPECT_EQ(wait_for_reason(matches, x, "saved by 4 other buyers"), "saved by 4 other buyers");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // anything still queued
+  EXPECT_EQ(popularity_reason(matches(), x), "saved by 4 other buyers");
+}
+
+// A second instance over the same store (a second PropertyRoutes: the events
+// never reach its on_event) counts the behaviour stored meanwhile by the
+// first after its next listings check, which a request queues at most once
+// per check interval (20 ms here).
+TEST_F(PropertyRoutesTest, AnotherInstanceCountsBehaviourStoredMeanwhileAfterItsCheck) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", 150000);
+  for (const char* saver : {"saver-1", "saver-2", "saver-3"}) add_buyer("tenant-a", saver, 150000);
+  start_with_models();
+  wait_for_listings("tenant-a");
+  PropertyRoutes other(*store_, *bus_, clock_, "", std::chrono::milliseconds(20));
+  const TokenClaims claims{"tenant-a", Role::kAgent, fixture::kNow + 86400};
+  ApiRequest get;
+  get.method = Method::kGet;
+  const auto other_matches = [&] { return other.handle(Route::kLeadMatches, claims, get, "buyer-1", "k=3"); };
+  ApiResponse first = other_matches();
+  for (int i = 0; i < 200 && first.status == 503; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    first = other_matches();
+  }
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string x(json::parse(first.body).as_object().at("matches").as_array()[0].as_object().at("property_id").as_string());
+  EXPECT_EQ(popularity_reason(first.body, x), "");
+
+  for (const char* saver : {"saver-1", "saver-2", "saver-3"}) {
+    ASSERT_EQ(post_save("tenant-a", saver, x, std::string("b-") + saver).status, 200);
+  }
+  clock_.advance(60);
+  const auto body = [&] { return other_matches().body; };
+  EXPECT_EQ(wait_for_reason(body, x, "saved by 3 other buyers"), "saved by 3 other buyers");
+  // The first instance counted them as they came; neither counts any twice.
+  const auto here = [&] { return http_->get("/api/leads/buyer-1/matches?k=3", token("tenant-a")).body; };
+  EXPECT_EQ(wait_for_reason(here, x, "saved by 3 other buyers"), "saved by 3 other buyers");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // more checks of the other instance
+  EXPECT_EQ(popularity_reason(body(), x), "saved by 3 other buyers");
+  other.stop();
 }
 
 TEST_F(PropertyRoutesTest, OtherTenantsNeverReceiveAMatchUpdate) {

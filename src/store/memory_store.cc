@@ -192,6 +192,24 @@ class MemoryStore final : public Store {
     return Status::ok();
   }
 
+  Status for_each_event_after(const std::string& tenant_id, std::int64_t after,
+                              const std::function<bool(std::int64_t, const Event&)>& fn) override {
+    std::lock_guard lock(mu_);
+    const TenantRows* rows = find_rows(tenant_id);
+    if (!rows) return Status::ok();
+    // Position = insertion + 1, so 0 reads from the first.
+    std::vector<std::pair<std::int64_t, const Event*>> later;
+    for (const auto& [key, event] : rows->events) {
+      const auto position = static_cast<std::int64_t>(key.second) + 1;
+      if (position > after) later.emplace_back(position, &event);
+    }
+    std::sort(later.begin(), later.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [position, event] : later) {
+      if (!fn(position, *event)) break;
+    }
+    return Status::ok();
+  }
+
   Status for_each_stage(const std::string& tenant_id,
                         const std::function<bool(const OpportunityStage&)>& fn) override {
     std::lock_guard lock(mu_);

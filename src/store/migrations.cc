@@ -229,6 +229,13 @@ constexpr std::string_view kMigrationGhlLocationLinkedOnce = R"sql(
 CREATE UNIQUE INDEX tenants_ghl_location_linked_once ON tenants (ghl_location_id) WHERE ghl_location_id <> '';
 )sql";
 
+// Migration 12: PostgreSQL indexes events by (tenant_id, seq) for
+// Store::for_each_event_after; SQLite reads them by rowid range and needs
+// nothing (the version stays the same number in both stores).
+constexpr std::string_view kMigrationEventsAfter = R"sql(
+-- nothing: for_each_event_after reads a rowid range
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -278,7 +285,8 @@ const std::vector<std::string_view>& sqlite_migrations() {
                                                                   kMigrationGhlWritebackState,
                                                                   kMigrationGhlSyncCursors, kMigrationListingVersions,
                                                                   kMigrationGhlHotStage, kMigrationScoreLeadOrder,
-                                                                  kMigrationGhlLocationLinkedOnce};
+                                                                  kMigrationGhlLocationLinkedOnce,
+                                                                  kMigrationEventsAfter};
   return migrations;
 }
 

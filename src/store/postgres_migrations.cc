@@ -208,6 +208,12 @@ constexpr std::string_view kMigrationGhlLocationLinkedOnce = R"sql(
 CREATE UNIQUE INDEX tenants_ghl_location_linked_once ON tenants (ghl_location_id) WHERE ghl_location_id <> '';
 )sql";
 
+// Migration 12: for_each_event_after reads a tenant's events after a seq:
+// without this it would read every event of the tenant.
+constexpr std::string_view kMigrationEventsAfter = R"sql(
+CREATE INDEX events_by_seq ON events (tenant_id, seq);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
@@ -216,7 +222,7 @@ const std::vector<std::string_view>& postgres_migrations() {
                                                            kMigrationGhlTokens, kMigrationGhlWritebackState,
                                                            kMigrationGhlSyncCursors, kMigrationListingVersions,
                                                            kMigrationGhlHotStage, kMigrationScoreLeadOrder,
-                                                           kMigrationGhlLocationLinkedOnce};
+                                                           kMigrationGhlLocationLinkedOnce, kMigrationEventsAfter};
   return migrations;
 }
 

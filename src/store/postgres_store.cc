@@ -621,6 +621,19 @@ class PostgresStore final : public Store {
                   });
   }
 
+  Status for_each_event_after(const std::string& tenant_id, std::int64_t after,
+                              const std::function<bool(std::int64_t, const Event&)>& fn) override {
+    PgParams p;
+    p.bytes(tenant_id).int8(after);
+    return stream("SELECT tenant_id, event_id, contact_id, ts, type, property_id, value, seq FROM events"
+                  " WHERE tenant_id = $1 AND seq > $2 ORDER BY seq",
+                  p, [&](const PgResult& r) -> Result<bool> {
+                    auto event = read_event(r, 0);
+                    if (!event) return event.status();
+                    return fn(r.int8(0, 7), *event);
+                  });
+  }
+
   Status for_each_stage(const std::string& tenant_id,
                         const std::function<bool(const OpportunityStage&)>& fn) override {
     PgParams p;

@@ -947,6 +947,23 @@ class SqliteStore final : public Store {
         });
   }
 
+  Status for_each_event_after(const std::string& tenant_id, std::int64_t after,
+                              const std::function<bool(std::int64_t, const Event&)>& fn) override {
+    // "+tenant_id": the tenant's index would scan every row of the tenant;
+    // the rowid range reads only the rows written since `after`.
+    return scan_until(
+        std::string("SELECT ") + kEventColumns + ", rowid FROM events WHERE rowid > ?2 AND +tenant_id = ?1 ORDER BY rowid",
+        [&](Statement& s) {
+          s.bind(1, tenant_id);
+          s.bind(2, after);
+        },
+        [&](const Statement& s) -> Result<bool> {
+          auto event = read_event(s);
+          if (!event) return event.status();
+          return fn(s.int64(7), *event);
+        });
+  }
+
   Status for_each_stage(const std::string& tenant_id,
                         const std::function<bool(const OpportunityStage&)>& fn) override {
     return scan_until(

@@ -322,6 +322,18 @@ class Store {
                                 const std::function<bool(const Event&)>& fn) = 0;
   virtual Status for_each_stage(const std::string& tenant_id,
                                 const std::function<bool(const OpportunityStage&)>& fn) = 0;
+  // The tenant's events stored after position `after` of the store's
+  // insertion order, each with its position (increasing, > after), in that
+  // order: for a reader keeping up with the events any process writes (pass
+  // the last position it saw; 0 reads from the first). The callback rules of
+  // for_each_event. Reads only the rows after `after` on SQLite (rowid
+  // order, which is commit order: one writer at a time). On PostgreSQL a
+  // position is taken when a row is inserted, so a transaction that commits
+  // after one holding a later position shows below a position already read:
+  // a reader that must see every row has to re-read a margin (the server's
+  // popularity reader does not yet: such a row counts at the next rebuild).
+  virtual Status for_each_event_after(const std::string& tenant_id, std::int64_t after,
+                                      const std::function<bool(std::int64_t position, const Event&)>& fn) = 0;
   // A contact's events in time order (empty when none).
   virtual Result<std::vector<Event>> events_for_contact(const std::string& tenant_id,
                                                         const std::string& contact_id) = 0;

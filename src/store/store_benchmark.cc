@@ -1,5 +1,6 @@
 // Store costs: append_event / append_events (the event path's disk write),
-// score history batches, and
+// reading a tenant's new events after a position (the matching worker's
+// popularity catch-up), score history batches, and
 // import of the full shared CRM history (set REAI_SHARED_DATA to the folder
 // holding crm/; skipped otherwise).
 #include <unistd.h>
@@ -143,6 +144,48 @@ void BM_SqliteAppendEvents(benchmark::State& state) {
   fs::remove_all(dir);
 }
 BENCHMARK(BM_SqliteAppendEvents)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+
+// What the matching worker pays per catch-up of a tenant's behaviour
+// (for_each_event_after from its last position) over a 100k-event tenant:
+// range(0) new events appended (untimed) before each timed read.
+void BM_SqliteEventsAfter(benchmark::State& state) {
+  fs::path dir = fresh_dir("after");
+  {
+    auto store = open_sqlite_store(dir.string());
+    if (!store) {
+      state.SkipWithError(store.status().to_string().c_str());
+      return;
+    }
+    std::int64_t i = 0;
+    std::vector<Event> batch(1000);
+    for (int b = 0; b < 100; ++b) {
+      for (Event& e : batch) e = bench_event(i++);
+      if (!(*store)->append_events(batch)) state.SkipWithError("append failed");
+    }
+    std::int64_t position = 0;
+    const auto read = [&] {
+      std::size_t rows = 0;
+      auto status = (*store)->for_each_event_after("t_bench", position, [&](std::int64_t p, const Event&) {
+        position = p;
+        return ++rows, true;
+      });
+      if (!status.is_ok()) state.SkipWithError("read failed");
+      return rows;
+    };
+    read();  // up to the end, as a catalog build leaves it
+    std::vector<Event> fresh(static_cast<std::size_t>(state.range(0)));
+    for (auto _ : state) {
+      for (Event& e : fresh) e = bench_event(i++);
+      if (!fresh.empty() && !(*store)->append_events(fresh)) state.SkipWithError("append failed");
+      const auto start = std::chrono::steady_clock::now();
+      const std::size_t rows = read();
+      state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      if (rows != fresh.size()) state.SkipWithError("rows missed");
+    }
+  }
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SqliteEventsAfter)->Arg(0)->Arg(1)->Arg(16)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // Score history rows, one transaction per batch of state.range(0).
 void BM_SqliteAppendScores(benchmark::State& state) {

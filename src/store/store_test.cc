@@ -434,6 +434,34 @@ TYPED_TEST(StoreTest, TenantBNeverSeesTenantARows) {
   EXPECT_TRUE(s.list_models("", "leads").value().empty());
 }
 
+TYPED_TEST(StoreTest, EventsAfterAPositionComeInInsertionOrderAndOnlyTheTenants) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_event(make_event("t_a", "late", "c1", 300)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_b", "other", "c1", 150)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_a", "early", "c1", 100)).value());
+  const auto read_after = [&](std::int64_t after, std::int64_t* last) {
+    std::vector<std::string> ids;
+    EXPECT_TRUE(s.for_each_event_after("t_a", after, [&](std::int64_t position, const Event& e) {
+      EXPECT_GT(position, after);
+      EXPECT_GT(position, *last);
+      *last = position;
+      ids.push_back(e.event_id);
+      return true;
+    }).is_ok());
+    return ids;
+  };
+  std::int64_t last = 0;
+  EXPECT_EQ(read_after(0, &last), (std::vector<std::string>{"late", "early"}));  // insertion, not time, order
+  const std::int64_t seen = last;
+  EXPECT_TRUE(read_after(seen, &last).empty());
+  EXPECT_FALSE(s.append_event(make_event("t_a", "early", "c1", 100)).value());  // a replay is no new row
+  ASSERT_TRUE(s.append_event(make_event("t_a", "next", "c2", 50)).value());
+  EXPECT_EQ(read_after(seen, &last), std::vector<std::string>{"next"});
+  std::int64_t none = 0;
+  EXPECT_TRUE(s.for_each_event_after("t_c", 0, [&](std::int64_t, const Event&) { return ++none, true; }).is_ok());
+  EXPECT_EQ(none, 0);
+}
+
 TYPED_TEST(StoreTest, EventsComeBackInTimeThenInsertionOrder) {
   Store& s = *this->store_;
   ASSERT_TRUE(s.append_event(make_event("t_a", "late", "c1", 300)).value());
