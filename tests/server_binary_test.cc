@@ -10,10 +10,12 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -105,6 +107,63 @@ TEST_F(ServerBinaryTest, FallbackWithoutModelThenReloadPicksUpTrainedModel) {
   EXPECT_NE(score.at("model").as_string(), "fallback");
   EXPECT_EQ(score.at("events_count").as_int64(), 2);
   EXPECT_EQ(stop(), 0) << server_->log();
+}
+
+// Copies the fixture's trained model to `dir` as a model of `version` (what
+// a retrain there would leave, as far as a reload can tell).
+void place_model(const fs::path& dir, const std::string& version) {
+  fs::remove_all(dir);
+  fs::create_directories(dir.parent_path());
+  fs::copy(trained_model_dir() + "/leads", dir, fs::copy_options::recursive);
+  std::ifstream in(dir / "metadata.json");
+  json::value meta = json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
+  in.close();
+  meta.as_object()["version"] = version;
+  std::ofstream(dir / "metadata.json", std::ios::trunc) << json::serialize(meta);
+}
+
+// SIGHUP makes a running server reread every tenant's model directory: a
+// tenant retrained in place and a tenant given its first own model are
+// scored with them without a restart; a model that fails to load leaves its
+// tenant on the previous one, and the server keeps serving.
+TEST_F(ServerBinaryTest, SighupReloadsEveryTenantsModelsWithoutRestart) {
+  const fs::path models = make_temp_dir("reai-hup-models");
+  place_model(models / "leads", "leads-shared-1");
+  place_model(models / "tenants" / "t1" / "leads", "leads-t1-1");
+  place_model(models / "tenants" / "t3" / "leads", "leads-t3-1");
+  start(models.string());
+  HttpClient http("127.0.0.1", port_);
+  int events = 0;
+  auto model_of = [&](const std::string& tenant) {
+    const std::string body = R"({"contact_id":"c1","type":"sms_in","event_id":"e)" + std::to_string(++events) + R"("})";
+    auto r = http.post("/api/events", body, reai_token(tenant, server::Role::kAgent, kSecret));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? std::string(parse_object(r.body).at("model").as_string()) : std::string();
+  };
+  ASSERT_EQ(model_of("t1"), "leads-t1-1");
+  ASSERT_EQ(model_of("t2"), "leads-shared-1");
+  ASSERT_EQ(model_of("t3"), "leads-t3-1");
+
+  place_model(models / "tenants" / "t1" / "leads", "leads-t1-2");
+  place_model(models / "tenants" / "t2" / "leads", "leads-t2-1");
+  std::ofstream(models / "tenants" / "t3" / "leads" / "model.json", std::ios::trunc) << "{not json";
+  ASSERT_EQ(::kill(server_->pid(), SIGHUP), 0);
+  // The reload runs on its own thread: wait for the log line that ends it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (server_->log().find("model reload of every tenant: ") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(server_->running()) << server_->log();
+  EXPECT_NE(server_->log().find("reloaded [tenants/t1/leads, tenants/t2/leads] unchanged [leads] failed [tenants/t3/leads]"),
+            std::string::npos)
+      << server_->log();
+  EXPECT_EQ(model_of("t1"), "leads-t1-2");
+  EXPECT_EQ(model_of("t2"), "leads-t2-1");
+  EXPECT_EQ(model_of("t3"), "leads-t3-1");  // failed to load: the previous one serves
+  EXPECT_EQ(model_of("t4"), "leads-shared-1");
+  EXPECT_EQ(stop(), 0) << server_->log();
+  fs::remove_all(models);
 }
 
 TEST_F(ServerBinaryTest, TenantsAreIsolatedOverHttpAndWebSocket) {

@@ -184,6 +184,18 @@ struct Server::Impl {
   std::uint16_t port = 0;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<net::signal_set> signals;
+  std::unique_ptr<net::signal_set> reload_signals;  // SIGHUP, from wait() on
+
+  // Each SIGHUP queues a reload of every tenant's models (Api's reload
+  // thread loads them; the io thread that got the signal only queues).
+  void arm_reload_signal() {
+    reload_signals->async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      spdlog::info("SIGHUP: reloading every tenant's models");
+      api.reload_all_models();
+      arm_reload_signal();
+    });
+  }
   std::vector<std::thread> threads;
 
   std::mutex mu;
@@ -261,6 +273,7 @@ void Server::stop() {
   s.threads.clear();
   // Order matters: objects bound to the io_context go before it.
   s.signals.reset();
+  s.reload_signals.reset();
   s.listener.reset();
   s.unix_listener.reset();
   s.iocs.clear();
@@ -285,12 +298,15 @@ void Server::wait() {
     }
     s.cv.notify_all();
   });
-  // The handler is in place: a caller that blocked the stop signals while
+  s.reload_signals = std::make_unique<net::signal_set>(*s.iocs.front(), SIGHUP);
+  s.arm_reload_signal();
+  // The handlers are in place: a caller that blocked these signals while
   // the server started (the CLI does) gets any pending one delivered now.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   s.cv.wait(lock, [&s] { return s.stop_requested; });
   lock.unlock();
