@@ -247,8 +247,6 @@ void Api::stop_appender() {
 
 void Api::reload_all_models() { reloads_->reload_all(); }
 
-void Api::wait_for_reloads() { reloads_->wait_idle(); }
-
 void Api::drain_ghl() {
   ghl_->drain();
   if (writeback_) writeback_->flush();

@@ -107,8 +107,6 @@ class Api {
   // which logs what moved and what failed (a model that failed keeps its
   // previous version serving). Any thread (SIGHUP); returns at once.
   void reload_all_models();
-  // Waits until the reloads queued so far ran (tests).
-  void wait_for_reloads();
   // True for GET /api/realtime/scoring/...: the session upgrades it.
   static bool is_websocket_path(std::string_view target);
   WsAdmission admit_websocket(std::string_view target) const;
