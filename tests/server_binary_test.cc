@@ -163,6 +163,7 @@ TEST_F(ServerBinaryTest, SighupReloadsEveryTenantsModelsWithoutRestart) {
   EXPECT_EQ(model_of("t2"), "leads-t2-1");
   EXPECT_EQ(model_of("t3"), "leads-t3-1");  // failed to load: the previous one serves
   EXPECT_EQ(model_of("t4"), "leads-shared-1");
+  EXPECT_NE(http.get("/metrics").body.find("\nreai_model_full_reloads_total 1\n"), std::string::npos);
   EXPECT_EQ(stop(), 0) << server_->log();
   fs::remove_all(models);
 }
@@ -222,6 +223,9 @@ TEST(ServerClusterReload, AnAdminReloadOnOneInstanceReachesTheOther) {
   EXPECT_NE(b.process->log().find("model reload of tenant t1 announced by another instance: reloaded [tenants/t1/leads]"),
             std::string::npos)
       << b.process->log();
+  const std::string metrics_b = http_b.get("/metrics").body;
+  EXPECT_NE(metrics_b.find("\nreai_model_reload_notices_total 1\n"), std::string::npos) << metrics_b;
+  EXPECT_NE(http_a.get("/metrics").body.find("\nreai_model_reloads_announced_total 1\n"), std::string::npos);
 
   // Redis down: A reloads, and says the others were not told (yet).
   ASSERT_TRUE(redis.kill());

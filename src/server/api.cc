@@ -1782,6 +1782,18 @@ ApiResponse Api::metrics_page() {
                  t.received)
         .counter("reai_track_outcomes_malformed_total", "Malformed live_outcome notices dropped.", t.malformed);
   }
+  const ModelReloadStats reloads = reloads_->stats();
+  PrometheusText(&extra)
+      .counter("reai_model_reloads_announced_total", "Admin reloads handed to the bus for the other instances.",
+               reloads.announced)
+      .counter("reai_model_reload_announce_failures_total",
+               "Admin reloads the bus refused (Redis down, hold full): the others were not told.",
+               reloads.announce_failures)
+      .counter("reai_model_reload_notices_total", "Other instances' reload notices, each reloaded here.",
+               reloads.received)
+      .counter("reai_model_reload_notices_ignored_total", "Reload notices dropped: malformed or an invalid tenant.",
+               reloads.ignored)
+      .counter("reai_model_full_reloads_total", "Reloads of every tenant's models (SIGHUP).", reloads.full_reloads);
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
   r.content_type = "text/plain; version=0.0.4";
   return r;
