@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <utility>
 #include <cstring>
 #include <thread>
 #include <type_traits>
@@ -184,7 +185,8 @@ struct Server::Impl {
   std::uint16_t port = 0;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<net::signal_set> signals;
-  std::unique_ptr<net::signal_set> reload_signals;  // SIGHUP, from wait() on
+  // Made by start(); wait() adds SIGINT and SIGTERM to `signals`, SIGHUP here.
+  std::unique_ptr<net::signal_set> reload_signals;
 
   // Each SIGHUP queues a reload of every tenant's models (Api's reload
   // thread loads them; the io thread that got the signal only queues).
@@ -224,6 +226,11 @@ Status Server::start() {
     if (s.started) return failed_precondition("server already started");
   }
   REAI_RETURN_IF_ERROR(s.api.rebuild());
+  // Made before any connection is accepted (asio opens its signal pipe
+  // here), so a server that runs out of descriptors before wait() still
+  // gets its signals; wait() adds the signals themselves.
+  s.signals = std::make_unique<net::signal_set>(*s.iocs.front());
+  s.reload_signals = std::make_unique<net::signal_set>(*s.iocs.front());
   s.listener = std::make_shared<TcpListener>(s.ctx);
   REAI_RETURN_IF_ERROR(listen_tcp(*s.listener, s.config.address, s.config.port));
   if (!s.config.unix_socket.empty()) {
@@ -289,7 +296,12 @@ void Server::wait() {
   Impl& s = *impl_;
   std::unique_lock lock(s.mu);
   if (!s.started || s.stopped) return;
-  s.signals = std::make_unique<net::signal_set>(*s.iocs.front(), SIGINT, SIGTERM);
+  for (auto [set, signal] : {std::pair{s.signals.get(), SIGINT}, std::pair{s.signals.get(), SIGTERM},
+                             std::pair{s.reload_signals.get(), SIGHUP}}) {
+    beast::error_code ec;
+    set->add(signal, ec);
+    if (ec) spdlog::error("reai server: cannot handle signal {}: {}", signal, ec.message());
+  }
   s.signals->async_wait([&s](beast::error_code ec, int) {
     if (ec) return;
     {
@@ -298,7 +310,6 @@ void Server::wait() {
     }
     s.cv.notify_all();
   });
-  s.reload_signals = std::make_unique<net::signal_set>(*s.iocs.front(), SIGHUP);
   s.arm_reload_signal();
   // The handlers are in place: a caller that blocked these signals while
   // the server started (the CLI does) gets any pending one delivered now.
