@@ -220,9 +220,14 @@ TEST(ServerClusterReload, AnAdminReloadOnOneInstanceReachesTheOther) {
   EXPECT_EQ(answer.at("announced"), json::value(true)) << reload.body;
   EXPECT_EQ(json::serialize(answer.at("reloaded")), R"(["tenants/t1/leads"])") << reload.body;
   EXPECT_EQ(wait_for_model_on_b("leads-t1-2"), "leads-t1-2") << b.process->log();
-  EXPECT_NE(b.process->log().find("model reload of tenant t1 announced by another instance: reloaded [tenants/t1/leads]"),
-            std::string::npos)
-      << b.process->log();
+  // The log line follows the swap (and the property refresh): it may come
+  // a moment after B already scores with the new model.
+  const std::string logged = "model reload of tenant t1 announced by another instance: reloaded [tenants/t1/leads]";
+  const auto log_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (b.process->log().find(logged) == std::string::npos && std::chrono::steady_clock::now() < log_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(b.process->log().find(logged), std::string::npos) << b.process->log();
   const std::string metrics_b = http_b.get("/metrics").body;
   EXPECT_NE(metrics_b.find("\nreai_model_reload_notices_total 1\n"), std::string::npos) << metrics_b;
   EXPECT_NE(http_a.get("/metrics").body.find("\nreai_model_reloads_announced_total 1\n"), std::string::npos);
