@@ -10,16 +10,19 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "core/crm_csv.h"
 #include "core/time.h"
+#include "support/private_redis.h"
 #include "support/process.h"
 #include "support/test_client.h"
 #include "support/token.h"
@@ -105,6 +108,146 @@ TEST_F(ServerBinaryTest, FallbackWithoutModelThenReloadPicksUpTrainedModel) {
   EXPECT_NE(score.at("model").as_string(), "fallback");
   EXPECT_EQ(score.at("events_count").as_int64(), 2);
   EXPECT_EQ(stop(), 0) << server_->log();
+}
+
+// Copies the fixture's trained model to `dir` as a model of `version` (what
+// a retrain there would leave, as far as a reload can tell).
+void place_model(const fs::path& dir, const std::string& version) {
+  fs::remove_all(dir);
+  fs::create_directories(dir.parent_path());
+  fs::copy(trained_model_dir() + "/leads", dir, fs::copy_options::recursive);
+  std::ifstream in(dir / "metadata.json");
+  json::value meta = json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
+  in.close();
+  meta.as_object()["version"] = version;
+  std::ofstream(dir / "metadata.json", std::ios::trunc) << json::serialize(meta);
+}
+
+// SIGHUP makes a running server reread every tenant's model directory: a
+// tenant retrained in place and a tenant given its first own model are
+// scored with them without a restart; a model that fails to load leaves its
+// tenant on the previous one, and the server keeps serving.
+TEST_F(ServerBinaryTest, SighupReloadsEveryTenantsModelsWithoutRestart) {
+  const fs::path models = make_temp_dir("reai-hup-models");
+  place_model(models / "leads", "leads-shared-1");
+  place_model(models / "tenants" / "t1" / "leads", "leads-t1-1");
+  place_model(models / "tenants" / "t3" / "leads", "leads-t3-1");
+  start(models.string());
+  HttpClient http("127.0.0.1", port_);
+  int events = 0;
+  auto model_of = [&](const std::string& tenant) {
+    const std::string body = R"({"contact_id":"c1","type":"sms_in","event_id":"e)" + std::to_string(++events) + R"("})";
+    auto r = http.post("/api/events", body, reai_token(tenant, server::Role::kAgent, kSecret));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? std::string(parse_object(r.body).at("model").as_string()) : std::string();
+  };
+  ASSERT_EQ(model_of("t1"), "leads-t1-1");
+  ASSERT_EQ(model_of("t2"), "leads-shared-1");
+  ASSERT_EQ(model_of("t3"), "leads-t3-1");
+
+  place_model(models / "tenants" / "t1" / "leads", "leads-t1-2");
+  place_model(models / "tenants" / "t2" / "leads", "leads-t2-1");
+  std::ofstream(models / "tenants" / "t3" / "leads" / "model.json", std::ios::trunc) << "{not json";
+  ASSERT_EQ(::kill(server_->pid(), SIGHUP), 0);
+  // The reload runs on its own thread: wait for the log line that ends it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (server_->log().find("model reload of every tenant: ") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(server_->running()) << server_->log();
+  EXPECT_NE(server_->log().find("reloaded [tenants/t1/leads, tenants/t2/leads] unchanged [leads] failed [tenants/t3/leads]"),
+            std::string::npos)
+      << server_->log();
+  EXPECT_EQ(model_of("t1"), "leads-t1-2");
+  EXPECT_EQ(model_of("t2"), "leads-t2-1");
+  EXPECT_EQ(model_of("t3"), "leads-t3-1");  // failed to load: the previous one serves
+  EXPECT_EQ(model_of("t4"), "leads-shared-1");
+  EXPECT_NE(http.get("/metrics").body.find("\nreai_model_full_reloads_total 1\n"), std::string::npos);
+  EXPECT_EQ(stop(), 0) << server_->log();
+  fs::remove_all(models);
+}
+
+// Two instances on one Redis bus (own SQLite each, one model directory, as
+// behind nginx): an admin reload on A is announced, and B serves the
+// retrained model without being asked. While Redis is down the answer says
+// the reload was not announced, and why.
+TEST(ServerClusterReload, AnAdminReloadOnOneInstanceReachesTheOther) {
+  auto redis = PrivateRedis::own("redis-reload-" + std::to_string(::getpid()));
+  ASSERT_TRUE(redis.start()) << "redis-server did not start";
+  const fs::path models = make_temp_dir("reai-cluster-reload-models");
+  place_model(models / "leads", "leads-shared-1");
+  place_model(models / "tenants" / "t1" / "leads", "leads-t1-1");
+  struct Instance {
+    std::uint16_t port = 0;
+    std::unique_ptr<ReaiProcess> process;
+  };
+  auto start_instance = [&] {
+    Instance i;
+    i.port = free_port();
+    i.process = std::make_unique<ReaiProcess>(std::vector<std::string>{
+        "serve", "--port", std::to_string(i.port), "--data-dir", make_temp_dir("reai-cluster-reload-data"),
+        "--model-dir", models.string(), "--jwt-secret", kSecret, "--bus", redis.url("reload:")});
+    return i;
+  };
+  Instance a = start_instance(), b = start_instance();
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  ASSERT_TRUE(b.process->wait_for_port(b.port)) << b.process->log();
+  HttpClient http_a("127.0.0.1", a.port), http_b("127.0.0.1", b.port);
+  const std::string agent = reai_token("t1", server::Role::kAgent, kSecret);
+  const std::string admin = reai_token("t1", server::Role::kAdmin, kSecret);
+  int events = 0;
+  auto model_on_b = [&] {
+    const std::string body = R"({"contact_id":"c1","type":"sms_in","event_id":"e)" + std::to_string(++events) + R"("})";
+    auto r = http_b.post("/api/events", body, agent);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? std::string(parse_object(r.body).at("model").as_string()) : std::string();
+  };
+  auto wait_for_model_on_b = [&](const std::string& version) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::string seen;
+    while ((seen = model_on_b()) != version && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return seen;
+  };
+  ASSERT_EQ(model_on_b(), "leads-t1-1");
+
+  place_model(models / "tenants" / "t1" / "leads", "leads-t1-2");
+  auto reload = http_a.post("/api/admin/reload", "", admin);
+  ASSERT_EQ(reload.status, 200) << reload.body;
+  auto answer = parse_object(reload.body);
+  EXPECT_EQ(answer.at("announced"), json::value(true)) << reload.body;
+  EXPECT_EQ(json::serialize(answer.at("reloaded")), R"(["tenants/t1/leads"])") << reload.body;
+  EXPECT_EQ(wait_for_model_on_b("leads-t1-2"), "leads-t1-2") << b.process->log();
+  // The log line follows the swap (and the property refresh): it may come
+  // a moment after B already scores with the new model.
+  const std::string logged = "model reload of tenant t1 announced by another instance: reloaded [tenants/t1/leads]";
+  const auto log_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (b.process->log().find(logged) == std::string::npos && std::chrono::steady_clock::now() < log_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(b.process->log().find(logged), std::string::npos) << b.process->log();
+  const std::string metrics_b = http_b.get("/metrics").body;
+  EXPECT_NE(metrics_b.find("\nreai_model_reload_notices_total 1\n"), std::string::npos) << metrics_b;
+  EXPECT_NE(http_a.get("/metrics").body.find("\nreai_model_reloads_announced_total 1\n"), std::string::npos);
+
+  // Redis down: A reloads, and says the others were not told (yet).
+  ASSERT_TRUE(redis.kill());
+  place_model(models / "tenants" / "t1" / "leads", "leads-t1-3");
+  reload = http_a.post("/api/admin/reload", "", admin);
+  ASSERT_EQ(reload.status, 200) << reload.body;
+  answer = parse_object(reload.body);
+  EXPECT_EQ(answer.at("announced"), json::value(false)) << reload.body;
+  EXPECT_NE(std::string(answer.at("announce_error").as_string()).find("Unavailable"), std::string::npos)
+      << reload.body;
+  EXPECT_EQ(model_on_b(), "leads-t1-2");
+  // Back up: the held notice goes out, and B catches up.
+  ASSERT_TRUE(redis.start());
+  EXPECT_EQ(wait_for_model_on_b("leads-t1-3"), "leads-t1-3") << b.process->log();
+  EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
+  EXPECT_EQ(b.process->stop(SIGTERM), 0) << b.process->log();
+  fs::remove_all(models);
 }
 
 TEST_F(ServerBinaryTest, TenantsAreIsolatedOverHttpAndWebSocket) {

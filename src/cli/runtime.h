@@ -60,7 +60,8 @@ Result<std::string> resolve_jwt_secret(const std::string& flag_value);
 // starts afterwards. Called first by the commands that serve: a stop signal
 // that arrives while the server starts stays pending until Server::wait()
 // has installed its handler and unblocks them, and then stops the server
-// gracefully instead of killing the process (exit 143) half-started.
+// gracefully instead of killing the process (exit 143) half-started. SIGHUP
+// (reload every model, once serving) is held back the same way.
 void block_stop_signals();
 
 }  // namespace reai::cli

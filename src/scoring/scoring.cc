@@ -222,7 +222,9 @@ DirectoryModelRegistry::DirectoryModelRegistry(std::string model_dir)
     : model_dir_(std::move(model_dir)), state_(std::make_unique<State>()) {}
 DirectoryModelRegistry::~DirectoryModelRegistry() = default;
 
-Status DirectoryModelRegistry::reload() {
+Status DirectoryModelRegistry::reload() { return reload_all().status; }
+
+ModelReloadReport DirectoryModelRegistry::reload_all() {
   std::vector<std::string> tenant_ids;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fs::path(model_dir_) / "tenants", ec)) {
@@ -230,11 +232,11 @@ Status DirectoryModelRegistry::reload() {
     const std::string name = entry.path().filename().string();
     if (is_valid_tenant_id(name) && fs::is_directory(entry.path() / "leads", ec)) tenant_ids.push_back(name);
   }
-  return reload_models(tenant_ids, true).status;
+  return reload_models(tenant_ids, true);
 }
 
 ModelReloadReport DirectoryModelRegistry::reload_tenant(std::string_view tenant_id) {
-  if (Status s = check_tenant_id(tenant_id); !s) return ModelReloadReport{s, {}, {}};
+  if (Status s = check_tenant_id(tenant_id); !s) return ModelReloadReport{s, {}, {}, {}};
   return reload_models({std::string(tenant_id)}, false);
 }
 
@@ -278,6 +280,7 @@ ModelReloadReport DirectoryModelRegistry::reload_models(const std::vector<std::s
         break;
       case Outcome::kFailed:
         state_->load_errors[r.name] = r.found.error;
+        report.failed.push_back(r.name);
         errors.push_back(std::move(r.found.error));
         break;
       case Outcome::kUnchanged:

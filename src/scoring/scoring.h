@@ -81,6 +81,9 @@ struct ModelReloadReport {
   // (With "leads" among `reloaded`, every tenant without its own model now
   // scores with the new shared one.)
   std::vector<std::string> unchanged;
+  // Read and not loaded (the reason is in `status`): the previous version,
+  // if any, still serves.
+  std::vector<std::string> failed;
 };
 
 // Reads models from MODEL_DIR/leads (shared) and MODEL_DIR/tenants/T/leads.
@@ -95,6 +98,9 @@ class DirectoryModelRegistry final : public ModelRegistry {
   // to load is reported in the returned status and the previous one (if any)
   // stays in service; an absent directory is not an error.
   Status reload();
+  // reload() with what it did: every directory it read, by outcome (an
+  // operator's reload of everything, e.g. on SIGHUP).
+  ModelReloadReport reload_all();
   // A tenant admin's reload: rereads only the shared model and `tenant_id`'s
   // own, never another tenant's. InvalidArgument for an invalid tenant id.
   ModelReloadReport reload_tenant(std::string_view tenant_id);

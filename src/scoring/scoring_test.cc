@@ -1046,6 +1046,43 @@ TEST_F(LeadScoringTest, TenantReloadReadsSharedAndOwnModelsAndSwapsOnlyNewVersio
   fs::remove_all(root);
 }
 
+// An operator's reload of everything (SIGHUP) reads the shared model and
+// every tenant directory, and says per directory what moved, what stayed and
+// what failed to load (the failed one keeps serving its previous version).
+TEST_F(LeadScoringTest, FullReloadReportsEveryDirectoryByOutcome) {
+  const std::string root = *dir_ + "_full_reload";
+  fs::remove_all(root);
+  fs::create_directories(root + "/tenants/a");
+  fs::create_directories(root + "/tenants/b");
+  fs::copy(model_dir(), root + "/leads", fs::copy_options::recursive);
+  fs::copy(model_dir(), root + "/tenants/a/leads", fs::copy_options::recursive);
+  fs::copy(model_dir(), root + "/tenants/b/leads", fs::copy_options::recursive);
+  fs::create_directories(root + "/tenants/not a tenant/leads");  // no valid id: never read
+  edit_metadata(root + "/tenants/a/leads", [](boost::json::object& m) { m["version"] = "leads-a1"; });
+  edit_metadata(root + "/tenants/b/leads", [](boost::json::object& m) { m["version"] = "leads-b1"; });
+  DirectoryModelRegistry registry(root);
+  auto first = registry.reload_all();
+  ASSERT_TRUE(first.status.is_ok()) << first.status.to_string();
+  EXPECT_EQ(first.reloaded.size(), 3u);
+  const auto own_b = registry.lead_model("b");
+
+  edit_metadata(root + "/tenants/a/leads", [](boost::json::object& m) { m["version"] = "leads-a2"; });
+  {
+    std::ofstream out(root + "/tenants/b/leads/model.json", std::ios::trunc);
+    out << "{not json";
+  }
+  auto second = registry.reload_all();
+  EXPECT_EQ(second.status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status.message().find("tenants/b/leads"), std::string::npos) << second.status.message();
+  EXPECT_EQ(second.reloaded, std::vector<std::string>{"tenants/a/leads"});
+  EXPECT_EQ(second.unchanged, std::vector<std::string>{"leads"});
+  EXPECT_EQ(second.failed, std::vector<std::string>{"tenants/b/leads"});
+  EXPECT_EQ(lead_model_version(*registry.lead_model("a")), "leads-a2");
+  EXPECT_EQ(registry.lead_model("b"), own_b);
+  EXPECT_EQ(lead_model_version(*registry.lead_model("b")), "leads-b1");
+  fs::remove_all(root);
+}
+
 TEST_F(LeadScoringTest, WithoutAYearOfHistoryTheLevelIsLeftAlone) {
   // 300 days of history: no cohorts a year before the latest ones, so no
   // seasonal reference and no level shift; the served probability is the

@@ -2,6 +2,7 @@
 #include "server/lead_board.h"
 #include "server/lead_sync.h"
 #include "server/lead_workers.h"
+#include "server/model_reloads.h"
 #include "server/track_outcomes.h"
 
 #include <algorithm>
@@ -200,6 +201,9 @@ Api::Api(const ServerConfig& config, const ServerDeps& deps, Metrics& metrics, W
   event_id_prefix_ = buf;
   ghl_ = std::make_unique<GhlRoutes>(*this);
   property_ = std::make_unique<PropertyRoutes>(deps.store, deps.bus, deps.clock, config.model_dir);
+  reloads_ = std::make_unique<ModelReloads>(deps_.bus, deps_.registry, [this](const std::string& tenant_id) {
+    return property_->refresh(tenant_id);
+  });
   if (lead_sync_->active()) {
     lead_workers_ = std::make_unique<LeadWorkers>(kLeadWorkerThreads);
     batch_worker_ = std::make_unique<LeadWorkers>(1);
@@ -224,6 +228,7 @@ Api::~Api() {
   appender_->stop();
   if (batch_worker_) batch_worker_->stop();
   if (lead_workers_) lead_workers_->stop();
+  reloads_->stop();
   property_->stop();
 }
 
@@ -236,8 +241,11 @@ void Api::stop_appender() {
   // the batches first, as they hand held leads to the lead workers.
   if (batch_worker_) batch_worker_->stop();
   if (lead_workers_) lead_workers_->stop();
+  reloads_->stop();  // refreshes property models: before property_
   property_->stop();
 }
+
+void Api::reload_all_models() { reloads_->reload_all(); }
 
 void Api::drain_ghl() {
   ghl_->drain();
@@ -595,7 +603,7 @@ ApiResponse Api::dispatch(const TokenClaims& claims, const TokenRoute& m, const 
       if (method_is(Method::kGet)) return performance(claims);
       break;
     case Route::kAdminReload:
-      if (method_is(Method::kPost)) return admin_reload(claims);
+      if (method_is(Method::kPost)) return admin_reload(claims, deferred);
       break;
     case Route::kGhlDeliveries:
       if (method_is(Method::kGet)) return ghl_->list_deliveries(claims, query);
@@ -1695,20 +1703,17 @@ ApiResponse Api::get_agent_track_record(const TokenClaims& claims, std::string_v
   return json_response(200, json_text(o), kRoute);
 }
 
-// A tenant admin acts on what is theirs: the shared lead model and the
-// tenant's own are reread, the tenant's catalog and property models checked;
-// another tenant is touched only when a shared model it falls back to moved.
-// This instance only: reloads do not travel over the bus.
-ApiResponse Api::admin_reload(const TokenClaims& claims) {
-  if (claims.role != Role::kAdmin) return error_response(permission_denied("admin role required"), Route::kAdminReload);
-  scoring::ModelReloadReport models = deps_.registry.reload_tenant(claims.tenant_id);
-  const PropertyRoutes::RefreshReport property = property_->refresh(claims.tenant_id);
-  if (!models.status) {
-    const Status& s = models.status;
+namespace {
+
+// The answer to a tenant admin's reload once it ran (on the reload thread).
+ApiResponse admin_reload_answer(const ModelReloads::TenantReload& r, const std::string& shared_version) {
+  constexpr Route kRoute = Route::kAdminReload;
+  if (!r.models.status) {
+    const Status& s = r.models.status;
     // A bad model on disk is the operator's input, not a server bug.
     const bool bad_model = s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kFailedPrecondition ||
                            s.code() == StatusCode::kNotFound;
-    return error_response(bad_model ? failed_precondition(s.message()) : s, Route::kAdminReload);
+    return error_response(bad_model ? failed_precondition(s.message()) : s, kRoute);
   }
   const auto names = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
     json::array out;
@@ -1717,14 +1722,50 @@ ApiResponse Api::admin_reload(const TokenClaims& claims) {
     }
     return out;
   };
-  const std::string version = deps_.registry.shared_version();
   json::object o;
   o["status"] = "reloaded";
-  o["model_version"] = version.empty() ? "fallback" : version;
-  o["reloaded"] = names(models.reloaded, property.reloaded);
-  o["unchanged"] = names(models.unchanged, property.unchanged);
-  o["tenants_refreshed"] = property.tenants_refreshed;
-  return json_response(200, json_text(o), Route::kAdminReload);
+  o["model_version"] = shared_version.empty() ? "fallback" : shared_version;
+  o["reloaded"] = names(r.models.reloaded, r.property.reloaded);
+  o["unchanged"] = names(r.models.unchanged, r.property.unchanged);
+  o["tenants_refreshed"] = r.property.tenants_refreshed;
+  // Only what happened: the notice was handed to a working bus, or why not.
+  o["announced"] = r.announced.is_ok();
+  if (!r.announced) o["announce_error"] = r.announced.to_string();
+  return json_response(200, json_text(o), kRoute);
+}
+
+}  // namespace
+
+// A tenant admin acts on what is theirs: the shared lead model and the
+// tenant's own are reread, the tenant's catalog and property models checked;
+// another tenant is touched only when a shared model it falls back to moved.
+// The reload reads model files: it runs on the reload thread, and once it
+// succeeded every other instance is told (a bus notice) to do the same.
+ApiResponse Api::admin_reload(const TokenClaims& claims, Deferred* deferred) {
+  constexpr Route kRoute = Route::kAdminReload;
+  if (claims.role != Role::kAdmin) return error_response(permission_denied("admin role required"), kRoute);
+  auto answer = [this](const ModelReloads::TenantReload& r) {
+    return admin_reload_answer(r, deps_.registry.shared_version());
+  };
+  if (!deferred) {
+    // No executor to answer on later (tests calling handle()): wait here.
+    auto promise = std::make_shared<std::promise<ApiResponse>>();
+    auto future = promise->get_future();
+    if (!reloads_->reload_tenant(claims.tenant_id,
+                                 [promise, answer](ModelReloads::TenantReload r) { promise->set_value(answer(r)); })) {
+      return error_response(unavailable("the server is stopping"), kRoute);
+    }
+    return future.get();
+  }
+  const bool queued = reloads_->reload_tenant(
+      claims.tenant_id, [answer, post = deferred->post, respond = deferred->respond](ModelReloads::TenantReload r) {
+        post([respond, response = answer(r)]() mutable { respond(std::move(response)); });
+      });
+  if (!queued) return error_response(unavailable("the server is stopping"), kRoute);
+  ApiResponse r;
+  r.deferred = true;
+  r.route = kRoute;
+  return r;
 }
 
 ApiResponse Api::readyz() {
@@ -1791,6 +1832,18 @@ ApiResponse Api::metrics_page() {
                  t.received)
         .counter("reai_track_outcomes_malformed_total", "Malformed live_outcome notices dropped.", t.malformed);
   }
+  const ModelReloadStats reloads = reloads_->stats();
+  PrometheusText(&extra)
+      .counter("reai_model_reloads_announced_total", "Admin reloads handed to the bus for the other instances.",
+               reloads.announced)
+      .counter("reai_model_reload_announce_failures_total",
+               "Admin reloads the bus refused (Redis down, hold full): the others were not told.",
+               reloads.announce_failures)
+      .counter("reai_model_reload_notices_total", "Other instances' reload notices, each reloaded here.",
+               reloads.received)
+      .counter("reai_model_reload_notices_ignored_total", "Reload notices dropped: malformed or an invalid tenant.",
+               reloads.ignored)
+      .counter("reai_model_full_reloads_total", "Reloads of every tenant's models (SIGHUP).", reloads.full_reloads);
   ApiResponse r = json_response(200, metrics_.render_prometheus(extra), Route::kMetrics);
   r.content_type = "text/plain; version=0.0.4";
   return r;

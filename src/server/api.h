@@ -71,6 +71,7 @@ class LeadSync;
 class LeadWorkers;
 class LeadBoard;
 class TrackOutcomeSharing;
+class ModelReloads;
 
 using LeadSyncPublish = std::function<void(const scoring::LeadScore& score, bool adopted)>;
 
@@ -102,6 +103,11 @@ class Api {
   // Waits until queued GoHighLevel deliveries are processed and their score
   // changes are in the write-back outbox (tests).
   void drain_ghl();
+  // Rereads every tenant's lead models (shared and MODEL_DIR/tenants/*) on
+  // this instance, off the caller's thread: queued for the reload thread,
+  // which logs what moved and what failed (a model that failed keeps its
+  // previous version serving). Any thread (SIGHUP); returns at once.
+  void reload_all_models();
   // True for GET /api/realtime/scoring/...: the session upgrades it.
   static bool is_websocket_path(std::string_view target);
   WsAdmission admit_websocket(std::string_view target) const;
@@ -192,7 +198,9 @@ class Api {
   Status apply_stored_lead(const store::LeadWrite& write, const store::LeadWritten& written, UnixSeconds now,
                            const std::string& mark, std::optional<scoring::LeadScore>* score);
   ApiResponse performance(const TokenClaims& claims);
-  ApiResponse admin_reload(const TokenClaims& claims);
+  // Runs on the reload thread (ModelReloads); answered through `deferred`,
+  // or waited for when there is none (handle()).
+  ApiResponse admin_reload(const TokenClaims& claims, Deferred* deferred);
   ApiResponse readyz();
   ApiResponse ghl_oauth_callback(std::string_view query, Deferred* deferred);
   ApiResponse list_ghl_outbox(const TokenClaims& claims, std::string_view query);
@@ -347,6 +355,10 @@ class Api {
   // After the appender: destroyed (its worker joined) before it.
   std::unique_ptr<GhlRoutes> ghl_;
   std::unique_ptr<PropertyRoutes> property_;
+  // Admin reloads, other instances' reload notices and SIGHUP's reload of
+  // everything, on one reload thread (never an io thread). After property_,
+  // which its reloads refresh: stopped and destroyed before it.
+  std::unique_ptr<ModelReloads> reloads_;
   // Only under shared leases: scores the events of leads whose lease is held
   // elsewhere, one lane per lead, off the io threads and the batch worker (a
   // lease wait stalls neither a connection nor other leads). Stopped before

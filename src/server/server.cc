@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <utility>
 #include <cstring>
 #include <thread>
 #include <type_traits>
@@ -184,6 +185,19 @@ struct Server::Impl {
   std::uint16_t port = 0;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<net::signal_set> signals;
+  // Made by start(); wait() adds SIGINT and SIGTERM to `signals`, SIGHUP here.
+  std::unique_ptr<net::signal_set> reload_signals;
+
+  // Each SIGHUP queues a reload of every tenant's models (Api's reload
+  // thread loads them; the io thread that got the signal only queues).
+  void arm_reload_signal() {
+    reload_signals->async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      spdlog::info("SIGHUP: reloading every tenant's models");
+      api.reload_all_models();
+      arm_reload_signal();
+    });
+  }
   std::vector<std::thread> threads;
 
   std::mutex mu;
@@ -212,6 +226,11 @@ Status Server::start() {
     if (s.started) return failed_precondition("server already started");
   }
   REAI_RETURN_IF_ERROR(s.api.rebuild());
+  // Made before any connection is accepted (asio opens its signal pipe
+  // here), so a server that runs out of descriptors before wait() still
+  // gets its signals; wait() adds the signals themselves.
+  s.signals = std::make_unique<net::signal_set>(*s.iocs.front());
+  s.reload_signals = std::make_unique<net::signal_set>(*s.iocs.front());
   s.listener = std::make_shared<TcpListener>(s.ctx);
   REAI_RETURN_IF_ERROR(listen_tcp(*s.listener, s.config.address, s.config.port));
   if (!s.config.unix_socket.empty()) {
@@ -261,6 +280,7 @@ void Server::stop() {
   s.threads.clear();
   // Order matters: objects bound to the io_context go before it.
   s.signals.reset();
+  s.reload_signals.reset();
   s.listener.reset();
   s.unix_listener.reset();
   s.iocs.clear();
@@ -276,7 +296,12 @@ void Server::wait() {
   Impl& s = *impl_;
   std::unique_lock lock(s.mu);
   if (!s.started || s.stopped) return;
-  s.signals = std::make_unique<net::signal_set>(*s.iocs.front(), SIGINT, SIGTERM);
+  for (auto [set, signal] : {std::pair{s.signals.get(), SIGINT}, std::pair{s.signals.get(), SIGTERM},
+                             std::pair{s.reload_signals.get(), SIGHUP}}) {
+    beast::error_code ec;
+    set->add(signal, ec);
+    if (ec) spdlog::error("reai server: cannot handle signal {}: {}", signal, ec.message());
+  }
   s.signals->async_wait([&s](beast::error_code ec, int) {
     if (ec) return;
     {
@@ -285,12 +310,14 @@ void Server::wait() {
     }
     s.cv.notify_all();
   });
-  // The handler is in place: a caller that blocked the stop signals while
+  s.arm_reload_signal();
+  // The handlers are in place: a caller that blocked these signals while
   // the server started (the CLI does) gets any pending one delivered now.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   s.cv.wait(lock, [&s] { return s.stop_requested; });
   lock.unlock();

@@ -118,8 +118,11 @@ class Server {
   // Idempotent; safe from any thread except the server's own io threads.
   void stop();
   // Blocks until stop() is called elsewhere or SIGINT/SIGTERM arrives, then
-  // stops gracefully. Returns immediately when not started. Unblocks SIGINT
-  // and SIGTERM in the calling thread once its handler is installed, so a
+  // stops gracefully; meanwhile each SIGHUP reloads every tenant's lead
+  // models on this instance (off the io threads, logged with what moved and
+  // what failed; a model that fails keeps its previous version serving).
+  // Returns immediately when not started. Unblocks SIGINT, SIGTERM and
+  // SIGHUP in the calling thread once its handlers are installed, so a
   // signal the caller held back during start() is handled here.
   void wait();
 

@@ -1155,6 +1155,9 @@ TEST_F(ServerTest, AdminReloadNeedsAdminRole) {
   EXPECT_EQ(json::serialize(o["reloaded"]), "[]");
   EXPECT_EQ(json::serialize(o["unchanged"]), R"(["listings"])");
   EXPECT_EQ(o["tenants_refreshed"].as_int64(), 0);
+  // Handed to the (in-process) bus: other instances on it would reload too.
+  EXPECT_EQ(o["announced"], json::value(true)) << admin.body;
+  EXPECT_FALSE(o.contains("announce_error"));
 }
 
 // A model on disk this build will not load (here: one an older reai wrote,
