@@ -594,15 +594,23 @@ void order_picks(Picks& picks, const std::vector<double>& margin_of, std::span<c
 
 // Stage 1 for a buyer who stated an area or a budget: the `pool` best
 // listings by the content score among those that meet both (in a stated
-// area, priced at most kBudgetTolerance over the budget, however far under
-// it), with the beds filter unless that leaves fewer than `k`.
+// area, priced at most kBudgetTolerance over the budget). First from the
+// bottom of the usual price band up, with the beds filter (as
+// Matcher::candidates reads: the pools the ranker learned from; on history
+// this ranks better than reading every cheaper home too); when that holds
+// fewer than a fair pool, at every price under the budget tolerance, and
+// without the beds filter when even that leaves fewer than `k`.
 std::vector<std::uint32_t> qualifying_candidates(const ListingCatalog& catalog, const Query& q,
                                                  const BuyerPreferences& buyer, std::size_t pool, std::size_t k) {
+  constexpr std::size_t kMinPool = 64;
   const float inf = std::numeric_limits<float>::infinity();
   const float hi =
       buyer.has_budget() ? buyer.log_budget() + static_cast<float>(std::log1p(kBudgetTolerance)) : inf;
   const std::vector<char>* areas = buyer.areas_wanted().empty() ? nullptr : &q.area_wanted;
   CandidateSearch search(catalog.candidate_index(), q, catalog.neighbourhood_levels(), catalog.style_levels(), buyer);
+  const float half = std::max(0.4f, 2.0f * q.tol);
+  search.run(q.level - half, hi, q.beds_wanted >= 0, pool, areas);
+  if (search.found() >= std::min(pool, kMinPool)) return search.best();
   search.run(-inf, hi, q.beds_wanted >= 0, pool, areas);
   if (search.found() < k && q.beds_wanted >= 0) search.run(-inf, hi, false, pool, areas);
   return search.best();
