@@ -122,6 +122,35 @@ float content_score(const Query& q, const Listing& l) {
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
+// A stated budget is met up to this much over it (a buyer who says 250,000
+// still wants to see a 255,000 home, not a 265,000 one) ...
+constexpr double kBudgetTolerance = 0.05;
+// ... and a home at most this much over it is "within budget".
+constexpr double kWithinBudget = 0.02;
+
+// How a listing stands against what the buyer stated: in one of the stated
+// areas (also true when no area is stated or none of the stated ones is in
+// the catalog: unknown_areas are not matched on), and how far over the
+// budget its price is (a fraction, negative under it; NaN without a budget).
+struct StatedFit {
+  bool in_area = true;
+  double over_budget = std::numeric_limits<double>::quiet_NaN();
+  bool within_tolerance() const { return !(over_budget > kBudgetTolerance); }
+  // Stated criteria the listing misses: 0, 1 or 2. Listings that miss fewer
+  // always rank first (top_k).
+  int misses() const { return static_cast<int>(!in_area) + static_cast<int>(!within_tolerance()); }
+};
+
+StatedFit stated_fit(const ListingCatalog& catalog, const BuyerPreferences& buyer, std::size_t listing) {
+  const Listing& l = catalog.listing(listing);
+  StatedFit fit;
+  fit.in_area = buyer.areas_wanted().empty() || buyer.wants_area(l.neighbourhood);
+  if (buyer.has_budget()) fit.over_budget = std::exp(static_cast<double>(l.log_price) - buyer.log_budget()) - 1;
+  return fit;
+}
+
+bool has_hard_criteria(const BuyerPreferences& buyer) { return buyer.has_budget() || !buyer.areas_wanted().empty(); }
+
 std::string percent(double fraction) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%ld%%", std::lround(std::fabs(fraction) * 100));
@@ -155,16 +184,32 @@ KeptHomes most_similar_kept(const ListingCatalog& catalog, const BuyerPreference
   return best_id ? buyer.how_kept(*best_id) : KeptHomes{};
 }
 
+// "outside North Ames", "outside Edwards and Gilbert", "outside the 3 areas
+// you asked for": a home shown although it is in none of the stated areas.
+std::string outside_areas(const ListingCatalog& catalog, const BuyerPreferences& buyer) {
+  const auto& areas = buyer.areas_wanted();
+  if (areas.size() == 1) return "outside " + pretty(catalog.neighbourhood_name(areas[0]));
+  if (areas.size() == 2) {
+    return "outside " + pretty(catalog.neighbourhood_name(areas[0])) + " and " +
+           pretty(catalog.neighbourhood_name(areas[1]));
+  }
+  return "outside the " + std::to_string(areas.size()) + " areas you asked for";
+}
+
 std::vector<std::string> make_reasons(const ListingCatalog& catalog, const BuyerPreferences& buyer,
                                       std::size_t listing, const float* f) {
   const Listing& l = catalog.listing(listing);
   std::vector<std::string> reasons;
+  // What the buyer stated comes first, and a home that misses it says so
+  // (these two are never cut by the limit of three).
+  const StatedFit fit = stated_fit(catalog, buyer, listing);
   if (buyer.has_budget()) {
-    const double over = std::exp(l.log_price - buyer.log_budget()) - 1;
-    if (over <= 0.02) reasons.push_back("within budget");
+    reasons.push_back(fit.over_budget <= kWithinBudget ? std::string("within budget")
+                                                       : percent(fit.over_budget) + " over budget");
   } else if (std::fabs(f[kPriceGap]) < 0.1f && buyer.has_centroid()) {
     reasons.push_back("priced like the homes you view");
   }
+  if (!fit.in_area) reasons.push_back(outside_areas(catalog, buyer));
   const std::string nb = pretty(catalog.neighbourhood_name(l.neighbourhood));
   const KeptHomes kept_here = buyer.kept_in_neighbourhood(catalog, l.neighbourhood);
   if (!nb.empty()) {
@@ -253,7 +298,9 @@ class CandidateSearch {
     inv_tol_ = 1.0f / q.tol;
   }
 
-  void run(float lo, float hi, bool filter_beds, std::size_t pool) {
+  // With `areas` (a flag per neighbourhood level), only rows of those
+  // neighbourhoods are read.
+  void run(float lo, float hi, bool filter_beds, std::size_t pool, const std::vector<char>* areas = nullptr) {
     pool_.clear();
     cursors_.clear();
     rows_read_ = 0;
@@ -262,6 +309,7 @@ class CandidateSearch {
     const float wanted = static_cast<float>(q_.beds_wanted);
     const bool geo = !std::isnan(q_.cx);
     for (const auto& b : ix_.buckets) {
+      if (areas != nullptr && (b.neighbourhood < 0 || !(*areas)[b.neighbourhood])) continue;
       float fixed = nb_bonus_[b.neighbourhood + 1] + max_style_;
       if (beds && !std::isnan(b.min_beds)) {
         const float gap = wanted < b.min_beds ? b.min_beds - wanted : wanted > b.max_beds ? wanted - b.max_beds : 0.0f;
@@ -495,39 +543,77 @@ std::vector<std::pair<double, std::size_t>> rank_pool(const ListingCatalog& cata
   return ranked;
 }
 
-// Indices into pool of the options.k best. With diversify, a near-copy of a
-// home already chosen is deferred and only fills places left over.
+// Indices into pool of the options.k best, taking `ranked` (best first
+// within each tier, tiers in order) a tier at a time. With diversify, a
+// near-copy of a home already chosen is deferred and only fills places its
+// tier leaves over: a near-copy that meets the stated criteria still comes
+// before a home that misses them.
 struct Picks {
   std::vector<std::size_t> chosen, deferred;
 };
 
 Picks pick_best(const ListingCatalog& catalog, std::span<const std::uint32_t> pool,
-                std::span<const std::pair<double, std::size_t>> ranked, const MatchOptions& options) {
+                std::span<const std::pair<double, std::size_t>> ranked, std::span<const int> tier_of,
+                const MatchOptions& options) {
   Picks picks;
-  for (const auto& [neg, i] : ranked) {
-    if (picks.chosen.size() >= options.k) break;
-    const bool copy = options.diversify && std::any_of(picks.chosen.begin(), picks.chosen.end(), [&](std::size_t c) {
-                        return near_copy(catalog, pool[c], pool[i]);
-                      });
-    (copy ? picks.deferred : picks.chosen).push_back(i);
-  }
-  for (std::size_t i : picks.deferred) {
-    if (picks.chosen.size() >= options.k) break;
-    picks.chosen.push_back(i);
+  std::size_t from = 0;
+  while (from < ranked.size() && picks.chosen.size() < options.k) {
+    const int tier = tier_of[ranked[from].second];
+    std::size_t to = from;
+    while (to < ranked.size() && tier_of[ranked[to].second] == tier) ++to;
+    std::vector<std::size_t> deferred;
+    for (std::size_t r = from; r < to && picks.chosen.size() < options.k; ++r) {
+      const std::size_t i = ranked[r].second;
+      const bool copy = options.diversify && std::any_of(picks.chosen.begin(), picks.chosen.end(), [&](std::size_t c) {
+                          return near_copy(catalog, pool[c], pool[i]);
+                        });
+      (copy ? deferred : picks.chosen).push_back(i);
+    }
+    for (std::size_t i : deferred) {
+      if (picks.chosen.size() >= options.k) break;
+      picks.chosen.push_back(i);
+      picks.deferred.push_back(i);
+    }
+    from = to;
   }
   return picks;
 }
 
-// Best margin first, but near-copies that were deferred stay behind the
-// diverse picks.
-void order_picks(Picks& picks, const std::vector<double>& margin_of) {
+// Tier first; within it best margin first, but near-copies that were
+// deferred stay behind the diverse picks.
+void order_picks(Picks& picks, const std::vector<double>& margin_of, std::span<const int> tier_of) {
   const auto& deferred = picks.deferred;
   std::stable_sort(picks.chosen.begin(), picks.chosen.end(), [&](std::size_t a, std::size_t b) {
+    if (tier_of[a] != tier_of[b]) return tier_of[a] < tier_of[b];
     const bool da = std::find(deferred.begin(), deferred.end(), a) != deferred.end();
     const bool db = std::find(deferred.begin(), deferred.end(), b) != deferred.end();
     if (da != db) return !da;
     return margin_of[a] > margin_of[b];
   });
+}
+
+// Stage 1 for a buyer who stated an area or a budget: the `pool` best
+// listings by the content score among those that meet both (in a stated
+// area, priced at most kBudgetTolerance over the budget). First from the
+// bottom of the usual price band up, with the beds filter (as
+// Matcher::candidates reads: the pools the ranker learned from; on history
+// this ranks better than reading every cheaper home too); when that holds
+// fewer than a fair pool, at every price under the budget tolerance, and
+// without the beds filter when even that leaves fewer than `k`.
+std::vector<std::uint32_t> qualifying_candidates(const ListingCatalog& catalog, const Query& q,
+                                                 const BuyerPreferences& buyer, std::size_t pool, std::size_t k) {
+  constexpr std::size_t kMinPool = 64;
+  const float inf = std::numeric_limits<float>::infinity();
+  const float hi =
+      buyer.has_budget() ? buyer.log_budget() + static_cast<float>(std::log1p(kBudgetTolerance)) : inf;
+  const std::vector<char>* areas = buyer.areas_wanted().empty() ? nullptr : &q.area_wanted;
+  CandidateSearch search(catalog.candidate_index(), q, catalog.neighbourhood_levels(), catalog.style_levels(), buyer);
+  const float half = std::max(0.4f, 2.0f * q.tol);
+  search.run(q.level - half, hi, q.beds_wanted >= 0, pool, areas);
+  if (search.found() >= std::min(pool, kMinPool)) return search.best();
+  search.run(-inf, hi, q.beds_wanted >= 0, pool, areas);
+  if (search.found() < k && q.beds_wanted >= 0) search.run(-inf, hi, false, pool, areas);
+  return search.best();
 }
 
 Match match_of(const ListingCatalog& catalog, const MatchModel* model, const BuyerPreferences& buyer,
@@ -550,16 +636,38 @@ Match match_of(const ListingCatalog& catalog, const MatchModel* model, const Buy
 }  // namespace
 
 std::vector<Match> Matcher::top_k(const BuyerPreferences& buyer, UnixSeconds now, const MatchOptions& options) const {
-  std::vector<std::uint32_t> pool = candidates(buyer, now, model_ ? options.pool : std::max(options.pool, options.k * 4));
-  if (options.exclude_seen) std::erase_if(pool, [&](std::uint32_t i) { return buyer.seen(i); });
+  const std::size_t pool_size = model_ ? options.pool : std::max(options.pool, options.k * 4);
+  const auto unwanted = [&](std::uint32_t i) { return options.exclude_seen && buyer.seen(i); };
+  // A stated area and budget are hard-ish: the pool holds the listings that
+  // meet them, and only when fewer than k do, the usual candidates fill it.
+  const bool stated = has_hard_criteria(buyer);
+  std::vector<std::uint32_t> pool;
+  if (stated) {
+    pool = qualifying_candidates(*catalog_, make_query(*catalog_, buyer, segments()), buyer, pool_size, options.k);
+    std::erase_if(pool, unwanted);
+  }
+  if (pool.size() < options.k) {
+    const std::size_t qualifying = pool.size();
+    for (std::uint32_t i : candidates(buyer, now, pool_size)) {
+      if (unwanted(i) || std::find(pool.begin(), pool.begin() + qualifying, i) != pool.begin() + qualifying) continue;
+      pool.push_back(i);
+    }
+  }
   const std::size_t nf = match_feature_count();
   std::vector<float> features(pool.size() * nf);
-  const auto ranked =
-      rank_pool(*catalog_, model_.get(), buyer, now, pool, segment_shares_of(segments(), buyer), features);
+  auto ranked = rank_pool(*catalog_, model_.get(), buyer, now, pool, segment_shares_of(segments(), buyer), features);
   std::vector<double> margin_of(pool.size());
   for (const auto& [neg, i] : ranked) margin_of[i] = -neg;
-  Picks picks = pick_best(*catalog_, pool, ranked, options);
-  order_picks(picks, margin_of);
+  // Taste ranks within a tier: listings meeting both stated criteria, then
+  // those missing one, then both.
+  std::vector<int> tier_of(pool.size(), 0);
+  if (stated) {
+    for (std::size_t i = 0; i < pool.size(); ++i) tier_of[i] = stated_fit(*catalog_, buyer, pool[i]).misses();
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [&](const auto& a, const auto& b) { return tier_of[a.second] < tier_of[b.second]; });
+  }
+  Picks picks = pick_best(*catalog_, pool, ranked, tier_of, options);
+  order_picks(picks, margin_of, tier_of);
   std::vector<Match> out;
   for (std::size_t i : picks.chosen) {
     out.push_back(match_of(*catalog_, model_.get(), buyer, pool[i], margin_of[i], features.data() + i * nf,

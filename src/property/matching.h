@@ -342,7 +342,9 @@ struct Match {
   std::uint32_t listing = 0;   // catalog index
   double match_score = 0;      // 0-1, higher is better
   double predicted_interest = 0;  // P(save or tour request)
-  // Plain words, at most three: "within budget", "in Northridge like 4 homes
+  // Plain words, at most three. What the buyer stated comes first: "within
+  // budget" or "8% over budget" (with a budget), "outside North Ames" (a
+  // home in none of the stated areas). Then: "in Northridge like 4 homes
   // you saved" (distinct homes, by what the buyer did: "saved", "toured",
   // "saved and toured" or "saved or toured"), "similar to a home you
   // toured", "priced 8% under its estimated value" (only for a listing
@@ -364,6 +366,13 @@ class Matcher {
 
   // Top `options.k` listings for `buyer` at time `now`, best first; never a
   // listing the buyer saved (or toured). Fewer when fewer qualify.
+  // A stated area and budget are hard-ish: listings in a stated area and at
+  // most 5% over the budget come first, then those missing one of the two,
+  // then those missing both (these only when too few meet them, and their
+  // reasons say so: "outside North Ames", "8% over budget"); the model (or
+  // the content scorer) ranks within each group, so match_score need not
+  // fall from one match to the next. Stated areas not in the catalog
+  // (unknown_areas) are not matched on.
   std::vector<Match> top_k(const BuyerPreferences& buyer, UnixSeconds now, const MatchOptions& options) const;
 
   // Stage 1 only: the `pool` best candidates by the content score within

@@ -264,15 +264,19 @@ TEST(Matcher, PreferenceUpdatesMoveRankingsTheExpectedWay) {
   for (int i = 0; i < 3; ++i) p.observe(c, first_in(c, "Gilbert", i), EventType::kPropertySave, kT0 + i);
   const auto after = m.top_k(p, kT0 + 10, opt);
   EXPECT_GT(share_in(c, after, "Gilbert"), gilbert_before);
-  EXPECT_GE(share_in(c, after, "Gilbert"), 0.5);
-  // Saves at higher prices raise the price level and the recommended prices.
-  BuyerPreferences cheap(c, {120000.0, std::nullopt, {}});
-  double mean_before = 0, mean_after = 0;
-  for (const auto& x : m.top_k(cheap, kT0, opt)) mean_before += c.listing(x.listing).log_price;
+  // Saves at higher prices raise the price level and the recommended prices
+  // (of a buyer who stated no budget: a stated one binds, below).
   const auto& order = c.by_price();
-  for (int i = 0; i < 6; ++i) cheap.observe(c, order[order.size() - 1 - i], EventType::kPropertySave, kT0 + i);
-  for (const auto& x : m.top_k(cheap, kT0 + 10, opt)) mean_after += c.listing(x.listing).log_price;
+  BuyerPreferences cheap(c, {});
+  for (int i = 0; i < 3; ++i) cheap.observe(c, order[i], EventType::kPropertyView, kT0 + i);
+  double mean_before = 0, mean_after = 0;
+  for (const auto& x : m.top_k(cheap, kT0 + 5, opt)) mean_before += c.listing(x.listing).log_price;
+  for (int i = 0; i < 6; ++i) cheap.observe(c, order[order.size() - 1 - i], EventType::kPropertySave, kT0 + 10 + i);
+  for (const auto& x : m.top_k(cheap, kT0 + 20, opt)) mean_after += c.listing(x.listing).log_price;
   EXPECT_GT(mean_after, mean_before + 0.5);
+  BuyerPreferences stated(c, {120000.0, std::nullopt, {}});
+  for (int i = 0; i < 6; ++i) stated.observe(c, order[order.size() - 1 - i], EventType::kPropertySave, kT0 + i);
+  for (const auto& x : m.top_k(stated, kT0 + 10, opt)) EXPECT_LE(c.listing(x.listing).price, 120000 * 1.05);
 }
 
 TEST(Matcher, SavedListingsAreExcludedAndScoresAreBounded) {
@@ -360,7 +364,7 @@ TEST(Matcher, NearCopiesDoNotFillTheList) {
   ASSERT_TRUE(c.has_value()) << c.status().to_string();
   EXPECT_EQ(c->listing(0).id, "copies-0001");
   const Matcher m(*c, nullptr);
-  BuyerPreferences p(*c, {200000.0, 3, {"Copyville"}});
+  BuyerPreferences p(*c, {200000.0, 3, {}});
   p.observe(*c, 0, EventType::kPropertyView, kT0);
   const auto top = m.top_k(p, kT0 + 1, {});
   ASSERT_EQ(top.size(), 10u);
@@ -368,6 +372,11 @@ TEST(Matcher, NearCopiesDoNotFillTheList) {
   MatchOptions plain;
   plain.diversify = false;
   EXPECT_EQ(share_in(*c, m.top_k(p, kT0 + 1, plain), "Copyville"), 1.0);
+  // A stated area outweighs variety: near-copies in it before any home
+  // outside it.
+  BuyerPreferences there(*c, {200000.0, 3, {"Copyville"}});
+  there.observe(*c, 0, EventType::kPropertyView, kT0);
+  EXPECT_EQ(share_in(*c, m.top_k(there, kT0 + 1, {}), "Copyville"), 1.0);
 }
 
 // The candidate index stops reading once no remaining row can enter the
@@ -398,6 +407,127 @@ TEST(Matcher, CandidateIndexPoolEqualsTheTopOfTheWholeBand) {
     for (auto id : pool) EXPECT_FALSE(b.saved(id));
   }
   EXPECT_GT(with_behaviour, 10);
+}
+
+// The demo's Ames listings (2,930, list prices): North Ames has 443 homes,
+// 439 of them at most 5% over 250,000; Green Hills two (230,000 and 330,000).
+const char* const kDemoListings = "fixtures/demo/listings.csv";
+
+ListingCatalog demo_listings() {
+  auto c = ListingCatalog::load(kDemoListings, {"List_Price", "listing_id"});
+  EXPECT_TRUE(c.has_value()) << c.status().to_string();
+  return std::move(*c);
+}
+
+bool has_reason_ending(const Match& m, std::string_view tail) {
+  return std::any_of(m.reasons.begin(), m.reasons.end(), [&](const std::string& r) { return r.ends_with(tail); });
+}
+
+// "North Ames, 250k, 3 beds": every home shown is in North Ames and at most
+// 5% over budget, as long as North Ames has enough of them.
+void expect_stated_area_and_budget_bind(const ListingCatalog& c, const Matcher& m) {
+  BuyerPreferences p(c, {250000.0, 3, {"north ames"}});
+  MatchOptions opt;
+  opt.k = 10;
+  const auto top = m.top_k(p, kT0, opt);
+  ASSERT_EQ(top.size(), 10u);
+  for (const auto& x : top) {
+    const Listing& l = c.listing(x.listing);
+    EXPECT_EQ(c.neighbourhood_name(l.neighbourhood), "North_Ames") << l.id;
+    EXPECT_LE(l.price, 250000 * 1.05) << l.id;
+    EXPECT_EQ(x.reasons.size() > 0 && (x.reasons[0] == "within budget" || x.reasons[0].ends_with("% over budget")), true)
+        << l.id;
+    EXPECT_FALSE(has_reason(x, "outside North Ames")) << l.id;
+  }
+}
+
+// A thin area: Green Hills has one home within 250,000 and one 32% over.
+// The one that meets both comes first; the rest fill and say what they miss.
+void expect_thin_area_fills_and_says_why(const ListingCatalog& c, const Matcher& m) {
+  BuyerPreferences p(c, {250000.0, 3, {"Green Hills"}});
+  const auto top = m.top_k(p, kT0, {});
+  ASSERT_EQ(top.size(), 10u);
+  EXPECT_EQ(c.listing(top[0].listing).price, 230000);
+  EXPECT_EQ(c.neighbourhood_name(c.listing(top[0].listing).neighbourhood), "Green_Hills");
+  EXPECT_TRUE(has_reason(top[0], "within budget"));
+  for (std::size_t i = 1; i < top.size(); ++i) {
+    const Listing& l = c.listing(top[i].listing);
+    const bool outside = has_reason(top[i], "outside Green Hills");
+    const bool over = has_reason_ending(top[i], "% over budget") && l.price > 250000 * 1.05;
+    EXPECT_TRUE(outside || over) << l.id << " " << l.price;
+    EXPECT_EQ(outside, c.neighbourhood_name(l.neighbourhood) != "Green_Hills") << l.id;
+    if (l.price == 330000) {
+      EXPECT_TRUE(has_reason(top[i], "32% over budget"));
+    }
+  }
+  // Fillers that miss one criterion come before those that miss both.
+  bool missed_both = false;
+  for (std::size_t i = 1; i < top.size(); ++i) {
+    const Listing& l = c.listing(top[i].listing);
+    const bool both = c.neighbourhood_name(l.neighbourhood) != "Green_Hills" && l.price > 250000 * 1.05;
+    EXPECT_FALSE(missed_both && !both) << "a home missing both criteria ranked above " << l.id;
+    missed_both = missed_both || both;
+  }
+}
+
+TEST(Matcher, StatedAreaAndBudgetComeFirstWithTheContentScorer) {
+  const auto c = demo_listings();
+  const Matcher m(c, nullptr);
+  expect_stated_area_and_budget_bind(c, m);
+  expect_thin_area_fills_and_says_why(c, m);
+  // The scorer still ranks within them: most have the three bedrooms asked for.
+  BuyerPreferences north_ames(c, {250000.0, 3, {"north ames"}});
+  int three = 0;
+  for (const auto& x : m.top_k(north_ames, kT0, {})) three += c.listing(x.listing).beds == 3.0f;
+  EXPECT_GE(three, 6);
+  // Budget alone: homes over the tolerance only when too few fit.
+  BuyerPreferences budget(c, {250000.0, std::nullopt, {}});
+  for (const auto& x : m.top_k(budget, kT0, {})) EXPECT_LE(c.listing(x.listing).price, 250000 * 1.05);
+  // Area alone: all in the area, at any price.
+  BuyerPreferences area(c, {std::nullopt, std::nullopt, {"Northridge"}});
+  for (const auto& x : m.top_k(area, kT0, {})) {
+    EXPECT_EQ(c.neighbourhood_name(c.listing(x.listing).neighbourhood), "Northridge");
+  }
+  // An area unknown to the catalog is not matched on (unknown_areas), and no
+  // home is said to be outside it; the budget still binds.
+  BuyerPreferences unknown(c, {250000.0, 3, {"Atlantis"}});
+  EXPECT_EQ(unknown.unknown_areas(), std::vector<std::string>{"Atlantis"});
+  EXPECT_TRUE(unknown.areas_wanted().empty());
+  const auto top = m.top_k(unknown, kT0, {});
+  ASSERT_EQ(top.size(), 10u);
+  for (const auto& x : top) {
+    EXPECT_LE(c.listing(x.listing).price, 250000 * 1.05);
+    EXPECT_FALSE(has_reason_ending(x, "Atlantis"));
+  }
+  // Two stated areas: a home in either will do.
+  BuyerPreferences two(c, {250000.0, 3, {"Green Hills", "Landmark"}});
+  const auto both = m.top_k(two, kT0, {});
+  ASSERT_EQ(both.size(), 10u);
+  EXPECT_TRUE(std::any_of(both.begin() + 2, both.end(),
+                          [](const Match& x) { return has_reason(x, "outside Green Hills and Landmark"); }));
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& name = c.neighbourhood_name(c.listing(both[i].listing).neighbourhood);
+    EXPECT_TRUE(name == "Green_Hills" || name == "Landmark") << name;
+  }
+}
+
+TEST(Matcher, StatedAreaAndBudgetComeFirstWithTheLearnedRanker) {
+  // A small ranker trained on a generated history, applied to the Ames
+  // listings (models carry no catalog of their own).
+  ListingCatalog generated = ListingCatalog::generate(1500, 3);
+  const auto history = testing::synthetic_history(generated, 400, 5);
+  auto buyers = build_match_history(generated, history.contacts, history.events, 7 * 86400, {}, nullptr);
+  MatchTrainOptions opt;
+  opt.pool = 200;
+  opt.rounds = 30;
+  opt.nthread = 1;
+  opt.segments = 4;
+  auto model = MatchModel::train(generated, buyers, opt, nullptr);
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  const auto c = demo_listings();
+  const Matcher m(c, std::make_shared<const MatchModel>(std::move(*model)));
+  expect_stated_area_and_budget_bind(c, m);
+  expect_thin_area_fills_and_says_why(c, m);
 }
 
 TEST(Metrics, NdcgAndRecall) {
