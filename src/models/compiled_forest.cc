@@ -270,7 +270,7 @@ Status ForestCompiler::finish(CompiledForest& forest) {
     return failed_precondition("model JSON: trees deeper than " + std::to_string(kMaxTreeDepth) + " do not compile");
   }
   forest.expected_margin_ = forest.base_margin_;
-  for (std::int32_t root_index : forest.roots_) forest.expected_margin_ += forest.node_mean_[root_index];
+  for (std::int32_t root_index : forest.roots_) forest.expected_margin_ += forest.path_nodes_[root_index].expected;
   // TreeSHAP paths hold at most max_depth + 1 elements; divisors reach len + 1.
   for (int k = 1; k <= forest.max_depth_ + 2; ++k) forest.reciprocals_.push_back(1.0 / k);
   return Status::ok();
@@ -397,14 +397,21 @@ void ForestCompiler::set_depths_and_means(CompiledForest& f) {
   // own cover, not the children's sum (they differ by float rounding), as
   // TreeSHAP weighs the branches, so contributions add up to the margin and
   // the bias matches XGBoost's.
-  f.node_mean_.assign(count, 0.0);
+  f.path_nodes_.resize(count);
   for (std::size_t i = count; i-- > 0;) {
     const auto& n = f.nodes_[i];
+    auto& p = f.path_nodes_[i];
+    const auto& fast = f.fast_[i];
+    p.threshold = fast.threshold;
+    p.feature = fast.feature;
+    p.child[0] = fast.child[0];
+    p.child[1] = fast.child[1];
+    p.expected = 0;
     if (n.feature < 0) {
-      f.node_mean_[i] = n.value;
+      p.expected = n.value;
     } else if (n.cover > 0) {
-      f.node_mean_[i] = (f.nodes_[n.left].cover * f.node_mean_[n.left] +
-                         f.nodes_[n.right].cover * f.node_mean_[n.right]) / n.cover;
+      p.expected = (f.nodes_[n.left].cover * f.path_nodes_[n.left].expected +
+                    f.nodes_[n.right].cover * f.path_nodes_[n.right].expected) / n.cover;
     }
   }
   f.max_depths_.assign(f.roots_.size(), 0);
@@ -462,40 +469,45 @@ double CompiledForest::predict_margin(const float* row) const {
   return sum;
 }
 
-void CompiledForest::path_contributions(const float* row, std::span<double> out) const {
+double CompiledForest::path_contributions(const float* row, std::span<double> out) const {
   assert(out.size() == num_features_ + 1 && "path_contributions: out must hold num_features()+1 values");
   std::fill(out.begin(), out.end(), 0.0);
-  // Trees walk in lockstep as in predict_margin. A leaf steps to itself and
-  // credits 0 to the bias slot, which is overwritten at the end.
+  // Trees walk in lockstep as in predict_margin; a leaf steps to itself and
+  // credits 0 to feature 0.
   constexpr std::size_t kLanes = 8;
-  const FastNode* nodes = fast_.data();
-  const double* mean = node_mean_.data();
-  const std::int32_t* roots = roots_.data();
-  const std::uint32_t bias_slot = static_cast<std::uint32_t>(num_features_);
-  auto credit = [&](std::int32_t& at) {
-    const std::int32_t next = step(nodes, at, row, kDefaultLeftBit);
-    const std::uint32_t slot = next == at ? bias_slot : nodes[at].feature & ~kDefaultLeftBit;
-    out[slot] += mean[next] - mean[at];
-    at = next;
+  const PathNode* nodes = path_nodes_.data();
+  auto credit = [&](const PathNode*& node) {
+    const std::uint32_t feature = node->feature & ~kDefaultLeftBit;
+    const float v = row[feature];
+    const std::uint32_t less = v < node->threshold;
+    const std::uint32_t missing = std::isnan(v);
+    const std::uint32_t default_left = (node->feature & kDefaultLeftBit) != 0;
+    const PathNode* child = &nodes[node->child[less | (missing & default_left)]];
+    out[feature] += child->expected - node->expected;
+    node = child;
   };
+  double margin = base_margin_;
   const std::size_t trees = roots_.size();
   std::size_t t = 0;
   for (; t + kLanes <= trees; t += kLanes) {
-    std::int32_t at[kLanes];
+    const PathNode* at[kLanes];
     int depth = 0;
     for (std::size_t k = 0; k < kLanes; ++k) {
-      at[k] = roots[t + k];
+      at[k] = &nodes[roots_[t + k]];
       depth = std::max(depth, max_depths_[t + k]);
     }
     for (int level = 0; level < depth; ++level) {
       for (std::size_t k = 0; k < kLanes; ++k) credit(at[k]);
     }
+    for (std::size_t k = 0; k < kLanes; ++k) margin += at[k]->expected;
   }
   for (; t < trees; ++t) {
-    std::int32_t at = roots[t];
+    const PathNode* at = &nodes[roots_[t]];
     for (int level = 0; level < max_depths_[t]; ++level) credit(at);
+    margin += at->expected;
   }
   out[num_features_] = expected_margin_;
+  return margin;
 }
 
 double CompiledForest::predict(const float* row) const {

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -86,24 +85,12 @@ Status check_format_and_schema(const std::string& dir, const json::object& meta)
   return Status::ok();
 }
 
-// The base margin is the same for every row: read it off an empty row.
-double margin_of_empty_row(const LeadModel& model, std::size_t num_features) {
-  std::vector<float> empty_row(num_features, std::numeric_limits<float>::quiet_NaN());
-  std::vector<double> scratch(num_features + 1, 0.0);
-  return model.forest.predict_margin(empty_row.data()) -
-         model.attributor.contributions_and_leaf_sum(empty_row.data(), scratch);
-}
-
 Status read_forest(const std::string& dir, const std::string& model_text, LeadModel& model) {
   const std::size_t num_features = features::feature_schema().size();
   auto forest = models::CompiledForest::compile(model_text);
   if (!forest) return load_error(dir, "model.json: " + forest.status().message());
   if (forest->num_features() != num_features) return load_error(dir, "model has the wrong number of features");
   model.forest = std::move(*forest);
-  auto attributor = PathAttributor::build(model_text, num_features);
-  if (!attributor) return load_error(dir, "model.json: " + attributor.status().message());
-  model.attributor = std::move(*attributor);
-  model.path_base_margin = margin_of_empty_row(model, num_features);
   return Status::ok();
 }
 
@@ -378,10 +365,8 @@ Result<ModelOutput> evaluate_model(const LeadModel& model, const float* row, Rea
   }
   double raw;
   if (reasons == Reasons::kPath) {
-    // One walk gives both the margin and the reasons (the path reaches the
-    // same leaves as the forest).
-    const double margin = model.path_base_margin +
-                          model.attributor.contributions_and_leaf_sum(row, std::span<double>(impacts, n + 1));
+    // One walk gives both the reasons and the margin.
+    const double margin = model.forest.path_contributions(row, std::span<double>(impacts, n + 1));
     raw = 1.0 / (1.0 + std::exp(-margin));
   } else {
     raw = model.forest.predict(row);
