@@ -87,7 +87,7 @@ void BuyerPreferences::observe(const ListingCatalog& catalog, std::size_t listin
   if (l.style >= 0) style_w_[l.style] += static_cast<float>(w);
   if (is_save) {
     ++saves_;
-    if (has_budget() && ts >= budget_stated_at_) {
+    if (has_budget() && ts > budget_stated_at_) {  // a statement ends its own second
       note_kept_since_budget(catalog, id, type == EventType::kTourRequest);
     }
     const std::uint8_t how = type == EventType::kTourRequest ? kTouredBit : kSavedBit;

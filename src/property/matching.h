@@ -212,9 +212,9 @@ struct StatedCriteria {
   std::optional<double> budget;
   std::optional<int> beds;
   std::vector<std::string> areas;  // neighbourhood names as in the listings file (any one will do)
-  // When the budget was stated: saves and tours from then on may move the
-  // effective budget (EffectiveBudget). 0: before any behaviour (a stored
-  // budget whose time is unknown).
+  // When the budget was stated: saves and tours after it (in a later
+  // second) may move the effective budget (EffectiveBudget). 0: before any
+  // behaviour (a stored budget whose time is unknown).
   UnixSeconds budget_stated_at = 0;
 };
 
@@ -290,7 +290,8 @@ class BuyerPreferences {
   // Log of effective_budget()->effective; NaN without a budget.
   float log_effective_budget() const;
   // The buyer states a budget again at `ts` (nullopt or <= 0: none): it
-  // replaces the stated one and what was kept before `ts` no longer moves it.
+  // replaces the stated one and what was kept up to `ts` (that second
+  // included) no longer moves it.
   void restate_budget(std::optional<double> budget, UnixSeconds ts);
   int beds_wanted() const { return beds_wanted_; }
   // The neighbourhood levels of the stated areas (empty: none stated or

@@ -334,7 +334,10 @@ TEST(BuyerPreferences, EffectiveBudgetFollowsConsistentSavesAbove) {
   EXPECT_FALSE(p.effective_budget()->follows_behaviour);
   EXPECT_EQ(p.effective_budget()->effective, 120000);
   EXPECT_EQ(p.effective_budget()->kept_since, 0);
-  // Saving again a home kept before the statement counts from now on.
+  // A save in the statement's own second came before it; saving again a
+  // home kept before the statement counts from then on.
+  p.observe(c, at150, EventType::kPropertySave, kT0 + 20);
+  EXPECT_EQ(p.effective_budget()->kept_since, 0);
   p.observe(c, at160, EventType::kPropertySave, kT0 + 30);
   EXPECT_EQ(p.effective_budget()->kept_since, 1);
   EXPECT_FALSE(p.effective_budget()->follows_behaviour);
