@@ -180,22 +180,17 @@ std::string short_price(double usd) {
   return buf;
 }
 
-namespace {
-
-// "saved", "toured", "saved and toured" (each home both), "saved or toured".
-std::string kept_words(const KeptHomes& k) {
+std::string_view kept_verb(const KeptHomes& k) {
   if (k.toured == 0) return "saved";
   if (k.saved == 0) return "toured";
   return k.saved == k.homes && k.toured == k.homes ? "saved and toured" : "saved or toured";
 }
 
-}  // namespace
-
 std::string effective_budget_why(const EffectiveBudget& budget) {
   if (!budget.follows_behaviour) return "as stated";
   const std::string low = short_price(budget.above_low), high = short_price(budget.above_high);
   const std::string range = low == high ? low : low + "-" + high;
-  return "you " + kept_words(budget.above) + " " + std::to_string(budget.above.homes) + " homes at " + range +
+  return "you " + std::string(kept_verb(budget.above)) + " " + std::to_string(budget.above.homes) + " homes at " + range +
          " since stating " + short_price(budget.stated);
 }
 

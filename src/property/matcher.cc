@@ -165,14 +165,6 @@ std::string pretty(std::string name) {
   return name;
 }
 
-// What the buyer did with the homes `k` counts: "saved", "toured", "saved
-// and toured" (each home both) or "saved or toured".
-std::string_view kept_verb(const KeptHomes& k) {
-  if (k.toured == 0) return "saved";
-  if (k.saved == 0) return "toured";
-  return k.saved == k.homes && k.toured == k.homes ? "saved and toured" : "saved or toured";
-}
-
 // The kept home most similar to `listing` (the one kMaxSimilaritySaved
 // measured): how the buyer kept it.
 KeptHomes most_similar_kept(const ListingCatalog& catalog, const BuyerPreferences& buyer, std::size_t listing) {

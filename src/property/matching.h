@@ -239,6 +239,9 @@ struct EffectiveBudget {
   double above_low = 0, above_high = 0;  // their lowest and highest price (USD), 0 when none
 };
 
+// What the buyer did with the homes `k` counts: "saved", "toured", "saved
+// and toured" (each home both) or "saved or toured".
+std::string_view kept_verb(const KeptHomes& k);
 // Plain words for people. "120k", "1.25M", "950": a price as a person says it.
 std::string short_price(double usd);
 // Why the effective budget is what it is: "you saved 3 homes at 150k-170k
