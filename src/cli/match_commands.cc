@@ -86,7 +86,7 @@ std::vector<std::vector<property::Match>> match_all(const property::Matcher& mat
 void write_details_row(std::ostream& details, const std::string& contact_id, std::size_t rank,
                        const std::string& listing_id, const char* score, const property::Match& m) {
   char interest[32];
-  std::snprintf(interest, sizeof interest, "%.6f", m.predicted_interest);
+  std::snprintf(interest, sizeof interest, "%.9g", m.predicted_interest);
   std::string reasons;
   for (const auto& reason : m.reasons) reasons += (reasons.empty() ? "" : "; ") + reason;
   details << contact_id << ',' << rank << ',' << listing_id << ',' << score << ',' << interest << ','
@@ -111,7 +111,10 @@ Result<std::size_t> write_matches(const MatchArgs& args, const History& history,
     const std::string& contact_id = history.buyers[i].contact_id;
     for (std::size_t r = 0; r < results[i].size(); ++r) {
       const auto& m = results[i][r];
-      std::snprintf(score, sizeof score, "%.6f", m.match_score);
+      // Nine significant digits: with six decimals a far-off listing read
+      // 0.000000 and close ones tied at 0.500000 (a content score near its
+      // top for a buyer with only a budget); "%g" may write 1.5e-07.
+      std::snprintf(score, sizeof score, "%.9g", m.match_score);
       const std::string& id = history.catalog.listing(m.listing).id;
       out << contact_id << ',' << r + 1 << ',' << id << ',' << score << '\n';
       if (details) write_details_row(details, contact_id, r + 1, id, score, m);

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
+#include <string>
 
 #include "property/matching.h"
 
@@ -23,7 +25,7 @@ constexpr std::uint8_t kSavedBit = 1, kTouredBit = 2;
 BuyerPreferences::BuyerPreferences(const ListingCatalog& catalog, const StatedCriteria& stated,
                                    const PreferenceOptions& options)
     : options_(options) {
-  if (stated.budget && *stated.budget > 0) log_budget_ = static_cast<float>(std::log(*stated.budget));
+  restate_budget(stated.budget, stated.budget_stated_at);
   if (stated.beds) beds_wanted_ = *stated.beds;
   for (const std::string& area : stated.areas) {
     const std::vector<int> levels = catalog.neighbourhoods_named(area);
@@ -85,6 +87,9 @@ void BuyerPreferences::observe(const ListingCatalog& catalog, std::size_t listin
   if (l.style >= 0) style_w_[l.style] += static_cast<float>(w);
   if (is_save) {
     ++saves_;
+    if (has_budget() && ts > budget_stated_at_) {  // a statement ends its own second
+      note_kept_since_budget(catalog, id, type == EventType::kTourRequest);
+    }
     const std::uint8_t how = type == EventType::kTourRequest ? kTouredBit : kSavedBit;
     if (auto it = std::find(saved_.begin(), saved_.end(), id); it != saved_.end()) {
       kept_how_[it - saved_.begin()] |= how;
@@ -96,6 +101,97 @@ void BuyerPreferences::observe(const ListingCatalog& catalog, std::size_t listin
     ++views_;
   }
   if (std::find(seen_.begin(), seen_.end(), id) == seen_.end()) seen_.push_back(id);
+}
+
+void BuyerPreferences::restate_budget(std::optional<double> budget, UnixSeconds ts) {
+  kept_since_budget_.clear();
+  if (budget && *budget > 0) {
+    log_budget_ = static_cast<float>(std::log(*budget));
+    budget_usd_ = *budget;
+  } else {
+    log_budget_ = kNaN;
+    budget_usd_ = 0;
+  }
+  budget_stated_at_ = ts;
+  update_effective_budget();
+}
+
+void BuyerPreferences::note_kept_since_budget(const ListingCatalog& catalog, std::uint32_t listing, bool toured) {
+  const std::uint8_t how = toured ? kTouredBit : kSavedBit;
+  for (auto& k : kept_since_budget_) {
+    if (k.listing == listing) {
+      k.how |= how;
+      update_effective_budget();
+      return;
+    }
+  }
+  kept_since_budget_.push_back({listing, catalog.listing(listing).price, how});
+  update_effective_budget();
+}
+
+// The rule of EffectiveBudget: O(n log n) in the homes kept since the
+// statement (a handful), once per save or tour.
+void BuyerPreferences::update_effective_budget() {
+  if (!has_budget()) {
+    effective_.reset();
+    return;
+  }
+  EffectiveBudget b;
+  b.stated = budget_usd_;
+  b.effective = budget_usd_;
+  b.kept_since = static_cast<int>(kept_since_budget_.size());
+  std::vector<double> above;
+  for (const auto& k : kept_since_budget_) {
+    if (!(k.price > budget_usd_ * (1 + kBudgetTolerance))) continue;
+    above.push_back(k.price);
+    b.above.saved += (k.how & kSavedBit) != 0;
+    b.above.toured += (k.how & kTouredBit) != 0;
+    ++b.above.homes;
+  }
+  if (!above.empty()) {
+    std::sort(above.begin(), above.end());
+    b.above_low = above.front();
+    b.above_high = above.back();
+  }
+  // Consistently above: enough homes, and two thirds of all kept since.
+  const bool consistent = b.above.homes >= kMinHomesAboveBudget && 3 * b.above.homes >= 2 * b.kept_since;
+  if (consistent) {
+    const std::size_t n = above.size();
+    b.effective = n % 2 == 1 ? above[n / 2] : 0.5 * (above[n / 2 - 1] + above[n / 2]);
+    b.follows_behaviour = true;
+  }
+  effective_ = b;
+}
+
+float BuyerPreferences::log_effective_budget() const {
+  return effective_ ? static_cast<float>(std::log(effective_->effective)) : kNaN;
+}
+
+std::string short_price(double usd) {
+  char buf[32];
+  if (!(usd > 0) || !std::isfinite(usd)) return "0";
+  if (usd >= 999500) {
+    std::snprintf(buf, sizeof buf, "%.3gM", usd / 1e6);
+  } else if (usd >= 1000) {
+    std::snprintf(buf, sizeof buf, "%ldk", std::lround(usd / 1000));
+  } else {
+    std::snprintf(buf, sizeof buf, "%ld", std::lround(usd));
+  }
+  return buf;
+}
+
+std::string_view kept_verb(const KeptHomes& k) {
+  if (k.toured == 0) return "saved";
+  if (k.saved == 0) return "toured";
+  return k.saved == k.homes && k.toured == k.homes ? "saved and toured" : "saved or toured";
+}
+
+std::string effective_budget_why(const EffectiveBudget& budget) {
+  if (!budget.follows_behaviour) return "as stated";
+  const std::string low = short_price(budget.above_low), high = short_price(budget.above_high);
+  const std::string range = low == high ? low : low + "-" + high;
+  return "you " + std::string(kept_verb(budget.above)) + " " + std::to_string(budget.above.homes) + " homes at " + range +
+         " since stating " + short_price(budget.stated);
 }
 
 float BuyerPreferences::price_level() const {

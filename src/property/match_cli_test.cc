@@ -50,7 +50,13 @@ TEST(MatchCli, WritesTopKPerBuyerWithAmesIds) {
     const int r = std::stoi(rank);
     EXPECT_GE(r, 1);
     EXPECT_LE(r, 5);
-    const double s = std::stod(score);
+    std::size_t parsed = 0;
+    const double s = std::stod(score, &parsed);
+    EXPECT_EQ(parsed, score.size()) << line;
+    // Written with nine significant digits, not six decimals: no far-off
+    // listing reads 0.000000 and close ones do not all tie at 0.500000.
+    EXPECT_NE(score, "0.000000") << line;
+    EXPECT_NE(score, "0.500000") << line;
     EXPECT_GE(s, 0.0);
     EXPECT_LE(s, 1.0);
     contacts.insert(contact);

@@ -131,6 +131,10 @@ std::vector<std::uint32_t> most_saved(const ListingCatalog& catalog, const Match
 
 struct MatchEvalReport {
   Scores popular, content, learned, learned_nodiv, pool_recall;
+  // The learned ranker on the scored buyers whose budget follows their
+  // behaviour at the as-of instant (EffectiveBudget), and how many stated one.
+  Scores learned_budget_moved;
+  std::size_t with_budget = 0;
   // Calibration of predicted_interest on the learned top 10, over every
   // evaluated buyer (also those who saved nothing later).
   double predicted_sum = 0, observed_sum = 0;
@@ -153,6 +157,9 @@ void evaluate_buyer(const MatchHistoryBuyer& b, const ListingCatalog& catalog, c
   report->popular.add(most_saved(catalog, b), b.later_interest);
   report->content.add(ids_of(content.top_k(b.preferences, b.as_of, options)), b.later_interest);
   report->learned.add(ids_of(learned_top), b.later_interest);
+  const auto& budget = b.preferences.effective_budget();
+  report->with_budget += budget.has_value();
+  if (budget && budget->follows_behaviour) report->learned_budget_moved.add(ids_of(learned_top), b.later_interest);
   report->learned_nodiv.add(ids_of(learned.top_k(b.preferences, b.as_of, nodiv)), b.later_interest);
   const auto pool = learned.candidates(b.preferences, b.as_of, pool_size);
   report->pool_recall.recall += recall_at_k(pool, b.later_interest, pool.size());
@@ -166,6 +173,12 @@ void print_report(const MatchEvalArgs& args, const MatchEvalReport& r, std::size
   r.content.print("content scorer");
   r.learned.print("learned ranker");
   r.learned_nodiv.print("learned, no diversity");
+  std::printf("budget follows behaviour for %zu of the %zu scored buyers with a budget", r.learned_budget_moved.buyers,
+              r.with_budget);
+  if (r.learned_budget_moved.buyers > 0) {
+    std::printf(": learned NDCG@10 %.4f on them", r.learned_budget_moved.ndcg / r.learned_budget_moved.buyers);
+  }
+  std::printf("\n");
   std::printf("candidate pool (%zu) recall: %.4f\n", args.train_options.pool, r.pool_recall.recall / r.pool_recall.buyers);
   std::printf("learned top 10, all %zu evaluated buyers: mean predicted_interest %.4f, observed save/tour rate %.4f\n",
               evaluated, r.predicted_sum / std::max<std::size_t>(1, r.calibration_n),

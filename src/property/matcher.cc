@@ -122,20 +122,20 @@ float content_score(const Query& q, const Listing& l) {
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// A stated budget is met up to this much over it (a buyer who says 250,000
-// still wants to see a 255,000 home, not a 265,000 one) ...
-constexpr double kBudgetTolerance = 0.05;
-// ... and a home at most this much over it is "within budget".
+// A home at most this much over the stated budget is "within budget" (it is
+// met up to kBudgetTolerance over it, or over the effective budget).
 constexpr double kWithinBudget = 0.02;
 
 // How a listing stands against what the buyer stated: in one of the stated
 // areas (also true when no area is stated or none of the stated ones is in
 // the catalog: unknown_areas are not matched on), and how far over the
-// budget its price is (a fraction, negative under it; NaN without a budget).
+// stated and the effective budget its price is (fractions, negative under
+// it; NaN without a budget).
 struct StatedFit {
   bool in_area = true;
   double over_budget = std::numeric_limits<double>::quiet_NaN();
-  bool within_tolerance() const { return !(over_budget > kBudgetTolerance); }
+  double over_effective = std::numeric_limits<double>::quiet_NaN();
+  bool within_tolerance() const { return !(over_effective > kBudgetTolerance); }
   // Stated criteria the listing misses: 0, 1 or 2. Listings that miss fewer
   // always rank first (top_k).
   int misses() const { return static_cast<int>(!in_area) + static_cast<int>(!within_tolerance()); }
@@ -145,7 +145,10 @@ StatedFit stated_fit(const ListingCatalog& catalog, const BuyerPreferences& buye
   const Listing& l = catalog.listing(listing);
   StatedFit fit;
   fit.in_area = buyer.areas_wanted().empty() || buyer.wants_area(l.neighbourhood);
-  if (buyer.has_budget()) fit.over_budget = std::exp(static_cast<double>(l.log_price) - buyer.log_budget()) - 1;
+  if (const auto& budget = buyer.effective_budget()) {
+    fit.over_budget = l.price / budget->stated - 1;
+    fit.over_effective = l.price / budget->effective - 1;
+  }
   return fit;
 }
 
@@ -160,14 +163,6 @@ std::string percent(double fraction) {
 std::string pretty(std::string name) {
   std::replace(name.begin(), name.end(), '_', ' ');
   return name;
-}
-
-// What the buyer did with the homes `k` counts: "saved", "toured", "saved
-// and toured" (each home both) or "saved or toured".
-std::string_view kept_verb(const KeptHomes& k) {
-  if (k.toured == 0) return "saved";
-  if (k.saved == 0) return "toured";
-  return k.saved == k.homes && k.toured == k.homes ? "saved and toured" : "saved or toured";
 }
 
 // The kept home most similar to `listing` (the one kMaxSimilaritySaved
@@ -196,6 +191,16 @@ std::string outside_areas(const ListingCatalog& catalog, const BuyerPreferences&
   return "outside the " + std::to_string(areas.size()) + " areas you asked for";
 }
 
+// "within budget", "8% over budget", or for a home the buyer's behaviour
+// let in: "over your stated 120k, like the 3 homes you saved at 150k-170k".
+std::string budget_reason(const EffectiveBudget& budget, const StatedFit& fit) {
+  if (fit.over_budget <= kWithinBudget) return "within budget";
+  if (!budget.follows_behaviour || !fit.within_tolerance()) return percent(fit.over_budget) + " over budget";
+  const std::string low = short_price(budget.above_low), high = short_price(budget.above_high);
+  return "over your stated " + short_price(budget.stated) + ", like the " + std::to_string(budget.above.homes) +
+         " homes you " + std::string(kept_verb(budget.above)) + " at " + (low == high ? low : low + "-" + high);
+}
+
 std::vector<std::string> make_reasons(const ListingCatalog& catalog, const BuyerPreferences& buyer,
                                       std::size_t listing, const float* f) {
   const Listing& l = catalog.listing(listing);
@@ -203,9 +208,8 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
   // What the buyer stated comes first, and a home that misses it says so
   // (these two are never cut by the limit of three).
   const StatedFit fit = stated_fit(catalog, buyer, listing);
-  if (buyer.has_budget()) {
-    reasons.push_back(fit.over_budget <= kWithinBudget ? std::string("within budget")
-                                                       : percent(fit.over_budget) + " over budget");
+  if (const auto& budget = buyer.effective_budget()) {
+    reasons.push_back(budget_reason(*budget, fit));
   } else if (std::fabs(f[kPriceGap]) < 0.1f && buyer.has_centroid()) {
     reasons.push_back("priced like the homes you view");
   }
@@ -594,7 +598,7 @@ void order_picks(Picks& picks, const std::vector<double>& margin_of, std::span<c
 
 // Stage 1 for a buyer who stated an area or a budget: the `pool` best
 // listings by the content score among those that meet both (in a stated
-// area, priced at most kBudgetTolerance over the budget). First from the
+// area, priced at most kBudgetTolerance over the effective budget). First from the
 // bottom of the usual price band up, with the beds filter (as
 // Matcher::candidates reads: the pools the ranker learned from; on history
 // this ranks better than reading every cheaper home too); when that holds
@@ -605,7 +609,7 @@ std::vector<std::uint32_t> qualifying_candidates(const ListingCatalog& catalog, 
   constexpr std::size_t kMinPool = 64;
   const float inf = std::numeric_limits<float>::infinity();
   const float hi =
-      buyer.has_budget() ? buyer.log_budget() + static_cast<float>(std::log1p(kBudgetTolerance)) : inf;
+      buyer.has_budget() ? buyer.log_effective_budget() + static_cast<float>(std::log1p(kBudgetTolerance)) : inf;
   const std::vector<char>* areas = buyer.areas_wanted().empty() ? nullptr : &q.area_wanted;
   CandidateSearch search(catalog.candidate_index(), q, catalog.neighbourhood_levels(), catalog.style_levels(), buyer);
   const float half = std::max(0.4f, 2.0f * q.tol);

@@ -199,12 +199,54 @@ class ListingCatalog {
 
 // ------------------------------------------------------- buyer preferences
 
+// Distinct homes a buyer kept: saved, asked to tour, and either (a home
+// both saved and toured counts once in `homes`).
+struct KeptHomes {
+  int saved = 0;
+  int toured = 0;
+  int homes = 0;
+};
+
 // What a buyer told us (contacts.csv: budget, beds_wanted, area_wanted).
 struct StatedCriteria {
   std::optional<double> budget;
   std::optional<int> beds;
   std::vector<std::string> areas;  // neighbourhood names as in the listings file (any one will do)
+  // When the budget was stated: saves and tours after it (in a later
+  // second) may move the effective budget (EffectiveBudget). 0: before any
+  // behaviour (a stored budget whose time is unknown).
+  UnixSeconds budget_stated_at = 0;
 };
+
+// A stated budget is met up to this much over it: a buyer who says 250,000
+// still wants to see a 255,000 home, not a 265,000 one (Matcher::top_k).
+inline constexpr double kBudgetTolerance = 0.05;
+
+// The budget the first group of matches is held to. It is the stated one
+// unless the buyer's strong signals since stating it (distinct homes saved
+// or toured; views are not counted) consistently sit above it: at least
+// kMinHomesAboveBudget of them priced more than kBudgetTolerance over it,
+// and they are at least two thirds of the homes kept since the statement.
+// Then it follows behaviour: the median price of those homes above. A new
+// statement (BuyerPreferences::restate_budget) starts over from it.
+inline constexpr int kMinHomesAboveBudget = 2;
+struct EffectiveBudget {
+  double stated = 0;     // USD, > 0
+  double effective = 0;  // USD, the stated one or, following behaviour, above it
+  bool follows_behaviour = false;
+  int kept_since = 0;    // distinct homes saved or toured since the statement
+  KeptHomes above;       // those priced more than kBudgetTolerance over `stated`
+  double above_low = 0, above_high = 0;  // their lowest and highest price (USD), 0 when none
+};
+
+// What the buyer did with the homes `k` counts: "saved", "toured", "saved
+// and toured" (each home both) or "saved or toured".
+std::string_view kept_verb(const KeptHomes& k);
+// Plain words for people. "120k", "1.25M", "950": a price as a person says it.
+std::string short_price(double usd);
+// Why the effective budget is what it is: "you saved 3 homes at 150k-170k
+// since stating 120k" (following behaviour) or "as stated".
+std::string effective_budget_why(const EffectiveBudget& budget);
 
 // How a stated area is compared with the listings' neighbourhood names:
 // case, surrounding spaces and '_' versus ' ' aside ("north ames" names
@@ -217,14 +259,6 @@ struct PreferenceOptions {
   double view_weight = 1.0;
   double save_weight = 3.0;
   double tour_weight = 4.0;
-};
-
-// Distinct homes a buyer kept: saved, asked to tour, and either (a home
-// both saved and toured counts once in `homes`).
-struct KeptHomes {
-  int saved = 0;
-  int toured = 0;
-  int homes = 0;
 };
 
 // A buyer's taste, updated incrementally in O(dims + small) per event:
@@ -252,7 +286,16 @@ class BuyerPreferences {
   float price_level() const;
   float price_tolerance() const;
   bool has_budget() const { return log_budget_ == log_budget_; }
-  float log_budget() const { return log_budget_; }
+  float log_budget() const { return log_budget_; }  // the stated budget
+  // The budget the first group of matches is held to (EffectiveBudget);
+  // nullopt without a stated budget. Kept up to date by observe().
+  const std::optional<EffectiveBudget>& effective_budget() const { return effective_; }
+  // Log of effective_budget()->effective; NaN without a budget.
+  float log_effective_budget() const;
+  // The buyer states a budget again at `ts` (nullopt or <= 0: none): it
+  // replaces the stated one and what was kept up to `ts` (that second
+  // included) no longer moves it.
+  void restate_budget(std::optional<double> budget, UnixSeconds ts);
   int beds_wanted() const { return beds_wanted_; }
   // The neighbourhood levels of the stated areas (empty: none stated or
   // none in the catalog), and whether `level` is one of them.
@@ -288,8 +331,21 @@ class BuyerPreferences {
 
  private:
   void decay_to(UnixSeconds ts);
+  void note_kept_since_budget(const ListingCatalog& catalog, std::uint32_t listing, bool toured);
+  void update_effective_budget();
   PreferenceOptions options_;
   float log_budget_ = std::nanf("");
+  double budget_usd_ = 0;
+  UnixSeconds budget_stated_at_ = 0;
+  // Homes saved or toured since the budget was stated: listing, price, how
+  // (kSavedBit, kTouredBit). Cleared by restate_budget.
+  struct KeptSinceBudget {
+    std::uint32_t listing = 0;
+    double price = 0;
+    std::uint8_t how = 0;
+  };
+  std::vector<KeptSinceBudget> kept_since_budget_;
+  std::optional<EffectiveBudget> effective_;
   int beds_wanted_ = -1;
   std::vector<int> areas_wanted_;
   std::vector<std::string> unknown_areas_;
@@ -343,7 +399,10 @@ struct Match {
   double match_score = 0;      // 0-1, higher is better
   double predicted_interest = 0;  // P(save or tour request)
   // Plain words, at most three. What the buyer stated comes first: "within
-  // budget" or "8% over budget" (with a budget), "outside North Ames" (a
+  // budget" or "8% over budget" (with a budget; over the stated one), "over
+  // your stated 120k, like the 3 homes you saved at 150k-170k" (a home over
+  // the stated budget that the effective budget, following the buyer's
+  // saves and tours, lets in), "outside North Ames" (a
   // home in none of the stated areas). Then: "in Northridge like 4 homes
   // you saved" (distinct homes, by what the buyer did: "saved", "toured",
   // "saved and toured" or "saved or toured"), "similar to a home you
@@ -367,7 +426,9 @@ class Matcher {
   // Top `options.k` listings for `buyer` at time `now`, best first; never a
   // listing the buyer saved (or toured). Fewer when fewer qualify.
   // A stated area and budget are hard-ish: listings in a stated area and at
-  // most 5% over the budget come first, then those missing one of the two,
+  // most kBudgetTolerance over the effective budget (the stated one, or
+  // where the buyer's saves and tours since stating it consistently sit:
+  // BuyerPreferences::effective_budget) come first, then those missing one of the two,
   // then those missing both (these only when too few meet them, and their
   // reasons say so: "outside North Ames", "8% over budget"); the model (or
   // the content scorer) ranks within each group, so match_score need not

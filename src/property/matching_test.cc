@@ -274,9 +274,152 @@ TEST(Matcher, PreferenceUpdatesMoveRankingsTheExpectedWay) {
   for (int i = 0; i < 6; ++i) cheap.observe(c, order[order.size() - 1 - i], EventType::kPropertySave, kT0 + 10 + i);
   for (const auto& x : m.top_k(cheap, kT0 + 20, opt)) mean_after += c.listing(x.listing).log_price;
   EXPECT_GT(mean_after, mean_before + 0.5);
+  // One save far above a stated budget does not move it (Matcher.BudgetFollowsConsistentBehaviour).
   BuyerPreferences stated(c, {120000.0, std::nullopt, {}});
-  for (int i = 0; i < 6; ++i) stated.observe(c, order[order.size() - 1 - i], EventType::kPropertySave, kT0 + i);
+  stated.observe(c, order[order.size() - 1], EventType::kPropertySave, kT0);
   for (const auto& x : m.top_k(stated, kT0 + 10, opt)) EXPECT_LE(c.listing(x.listing).price, 120000 * 1.05);
+}
+
+// The listing priced closest to `usd` that is not in `taken` (which it joins).
+std::uint32_t priced_near(const ListingCatalog& c, double usd, std::vector<std::uint32_t>* taken) {
+  std::uint32_t best = 0;
+  double gap = 1e300;
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    if (std::find(taken->begin(), taken->end(), i) != taken->end()) continue;
+    if (std::fabs(c.listing(i).price - usd) < gap) gap = std::fabs(c.listing(i).price - usd), best = i;
+  }
+  taken->push_back(best);
+  return best;
+}
+
+TEST(BuyerPreferences, EffectiveBudgetFollowsConsistentSavesAbove) {
+  auto c = ames();
+  std::vector<std::uint32_t> taken;
+  const std::uint32_t at150 = priced_near(c, 150000, &taken), at160 = priced_near(c, 160000, &taken),
+                      at170 = priced_near(c, 170000, &taken), at118 = priced_near(c, 118000, &taken),
+                      at110 = priced_near(c, 110000, &taken);
+  ASSERT_NEAR(c.listing(at160).price, 160000, 3000);
+  ASSERT_NEAR(c.listing(at150).price, 150000, 3000);
+  ASSERT_NEAR(c.listing(at170).price, 170000, 3000);
+
+  BuyerPreferences none(c, {});
+  EXPECT_FALSE(none.effective_budget().has_value());
+
+  BuyerPreferences p(c, {120000.0, std::nullopt, {}});
+  ASSERT_TRUE(p.effective_budget().has_value());
+  EXPECT_EQ(p.effective_budget()->effective, 120000);
+  EXPECT_EQ(effective_budget_why(*p.effective_budget()), "as stated");
+  // One save above: not yet a pattern. Views above never count.
+  p.observe(c, at160, EventType::kPropertySave, kT0);
+  for (int i = 0; i < 5; ++i) p.observe(c, at170, EventType::kPropertyView, kT0 + 1 + i);
+  EXPECT_FALSE(p.effective_budget()->follows_behaviour);
+  EXPECT_EQ(p.effective_budget()->effective, 120000);
+  EXPECT_EQ(p.effective_budget()->above.homes, 1);
+  // Three homes at 150-170k: the budget follows them (their median).
+  p.observe(c, at150, EventType::kPropertySave, kT0 + 10);
+  p.observe(c, at170, EventType::kTourRequest, kT0 + 11);
+  const EffectiveBudget b = *p.effective_budget();
+  EXPECT_TRUE(b.follows_behaviour);
+  EXPECT_EQ(b.stated, 120000);
+  EXPECT_EQ(b.effective, c.listing(at160).price);
+  EXPECT_EQ(b.above.homes, 3);
+  EXPECT_EQ(b.kept_since, 3);
+  EXPECT_EQ(effective_budget_why(b), "you saved or toured 3 homes at " + short_price(c.listing(at150).price) + "-" +
+                                         short_price(c.listing(at170).price) + " since stating 120k");
+  EXPECT_NEAR(p.log_effective_budget(), std::log(c.listing(at160).price), 1e-5);
+  EXPECT_EQ(p.log_budget(), static_cast<float>(std::log(120000.0)));  // the statement itself is kept
+
+  // Restating the budget starts over from the statement; earlier saves no longer count.
+  p.restate_budget(120000.0, kT0 + 20);
+  EXPECT_FALSE(p.effective_budget()->follows_behaviour);
+  EXPECT_EQ(p.effective_budget()->effective, 120000);
+  EXPECT_EQ(p.effective_budget()->kept_since, 0);
+  // A save in the statement's own second came before it; saving again a
+  // home kept before the statement counts from then on.
+  p.observe(c, at150, EventType::kPropertySave, kT0 + 20);
+  EXPECT_EQ(p.effective_budget()->kept_since, 0);
+  p.observe(c, at160, EventType::kPropertySave, kT0 + 30);
+  EXPECT_EQ(p.effective_budget()->kept_since, 1);
+  EXPECT_FALSE(p.effective_budget()->follows_behaviour);
+
+  // Saves inside the budget weigh against: 2 above of 4 kept is not two thirds.
+  BuyerPreferences mixed(c, {120000.0, std::nullopt, {}});
+  mixed.observe(c, at150, EventType::kPropertySave, kT0);
+  mixed.observe(c, at170, EventType::kPropertySave, kT0 + 1);
+  mixed.observe(c, at118, EventType::kPropertySave, kT0 + 2);
+  mixed.observe(c, at110, EventType::kPropertySave, kT0 + 3);
+  EXPECT_FALSE(mixed.effective_budget()->follows_behaviour);
+  EXPECT_EQ(mixed.effective_budget()->above.homes, 2);
+  EXPECT_EQ(mixed.effective_budget()->kept_since, 4);
+
+  // Behaviour before a budget's statement time does not move it.
+  StatedCriteria later{120000.0, std::nullopt, {}};
+  later.budget_stated_at = kT0 + 100;
+  BuyerPreferences q(c, later);
+  q.observe(c, at150, EventType::kPropertySave, kT0);
+  q.observe(c, at160, EventType::kPropertySave, kT0 + 1);
+  q.observe(c, at170, EventType::kPropertySave, kT0 + 2);
+  EXPECT_FALSE(q.effective_budget()->follows_behaviour);
+}
+
+TEST(BuyerPreferences, ShortPricesReadAsPeopleSayThem) {
+  EXPECT_EQ(short_price(120000), "120k");
+  EXPECT_EQ(short_price(159499), "159k");
+  EXPECT_EQ(short_price(1250000), "1.25M");
+  EXPECT_EQ(short_price(999999), "1M");
+  EXPECT_EQ(short_price(950), "950");
+}
+
+TEST(Matcher, BudgetFollowsConsistentBehaviour) {
+  auto c = ames();
+  const Matcher m(c, nullptr);
+  MatchOptions opt;
+  std::vector<std::uint32_t> taken;
+  const std::uint32_t at150 = priced_near(c, 150000, &taken), at160 = priced_near(c, 160000, &taken),
+                      at170 = priced_near(c, 170000, &taken);
+  const double ceiling = 120000 * (1 + kBudgetTolerance);
+  auto over_stated = [&](const std::vector<Match>& top) {
+    int n = 0;
+    for (const auto& x : top) n += c.listing(x.listing).price > ceiling;
+    return n;
+  };
+
+  BuyerPreferences p(c, {120000.0, std::nullopt, {}});
+  p.observe(c, at160, EventType::kPropertySave, kT0);
+  // One save above: every match is still within the stated 120k (+5%).
+  const auto one = m.top_k(p, kT0 + 5, opt);
+  ASSERT_EQ(one.size(), 10u);
+  EXPECT_EQ(over_stated(one), 0);
+
+  p.observe(c, at150, EventType::kPropertySave, kT0 + 10);
+  p.observe(c, at170, EventType::kPropertySave, kT0 + 11);
+  const auto three = m.top_k(p, kT0 + 20, opt);
+  ASSERT_EQ(three.size(), 10u);
+  // Homes at their level now meet the budget: they come in the first group
+  // and say why, in the buyer's own numbers.
+  const std::string why = "over your stated 120k, like the 3 homes you saved at " +
+                          short_price(c.listing(at150).price) + "-" + short_price(c.listing(at170).price);
+  int near_160 = 0;
+  for (const auto& x : three) {
+    const double price = c.listing(x.listing).price;
+    EXPECT_LE(price, c.listing(at160).price * (1 + kBudgetTolerance)) << c.listing(x.listing).id;
+    ASSERT_FALSE(x.reasons.empty());
+    if (price > 120000 * 1.02) {
+      EXPECT_EQ(x.reasons[0], why) << c.listing(x.listing).id;
+    } else {
+      EXPECT_EQ(x.reasons[0], "within budget");
+    }
+    near_160 += price >= 145000;
+  }
+  EXPECT_GE(near_160, 3);
+  EXPECT_GT(over_stated(three), 0);
+
+  // The buyer states 120k again: back to the statement.
+  p.restate_budget(120000.0, kT0 + 30);
+  const auto restated = m.top_k(p, kT0 + 40, opt);
+  ASSERT_EQ(restated.size(), 10u);
+  EXPECT_EQ(over_stated(restated), 0);
+  for (const auto& x : restated) EXPECT_EQ(x.reasons[0].find("over your stated"), std::string::npos);
 }
 
 TEST(Matcher, SavedListingsAreExcludedAndScoresAreBounded) {

@@ -674,6 +674,19 @@ json::array unknown_areas_json(const property::BuyerPreferences& prefs) {
   return json::array(unknown.begin(), unknown.end());
 }
 
+// The budget the first group of matches was held to, and why: null without
+// a stated budget; {"stated","effective","follows":"statement"|"behaviour","why"}.
+json::value budget_json(const property::BuyerPreferences& prefs) {
+  const auto& budget = prefs.effective_budget();
+  if (!budget) return nullptr;
+  json::object o;
+  o["stated"] = budget->stated;
+  o["effective"] = budget->effective;
+  o["follows"] = budget->follows_behaviour ? "behaviour" : "statement";
+  o["why"] = property::effective_budget_why(*budget);
+  return o;
+}
+
 std::vector<std::uint32_t> top_ids(const std::vector<property::Match>& matches) {
   std::vector<std::uint32_t> ids;
   for (std::size_t i = 0; i < matches.size() && i < kTopChanged; ++i) ids.push_back(matches[i].listing);
@@ -711,6 +724,7 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   // The lead's stored area when no listing is in it: matched without it,
   // said rather than ignored (never a 400: the stored data is not the request).
   o["unknown_areas"] = unknown_areas_json(*prefs);
+  o["budget"] = budget_json(*prefs);
   return answer(json_text(o), kRoute);
 }
 
@@ -769,16 +783,18 @@ Result<MatchCriteria> read_match_criteria(const json::object& body, const std::s
   return criteria;
 }
 
-// The lead's behaviour with the body's criteria in place of stored ones.
+// The lead's behaviour with the body's criteria in place of stored ones. A
+// body budget is stated now (the request's): the lead's behaviour so far
+// does not move it.
 Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, const property::ListingCatalog& catalog,
                                                          const std::string& tenant_id, const std::string& lead_id,
-                                                         const property::StatedCriteria& stated) {
+                                                         const property::StatedCriteria& stated, UnixSeconds now) {
   auto contact = store.get_contact(tenant_id, lead_id);
   if (!contact) {
     return contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found") : contact.status();
   }
   property::StatedCriteria merged = stated_of(*contact);
-  if (stated.budget) merged.budget = stated.budget;
+  if (stated.budget) merged.budget = stated.budget, merged.budget_stated_at = now;
   if (stated.beds) merged.beds = stated.beds;
   if (!stated.areas.empty()) merged.areas = stated.areas;
   auto events = store.events_for_contact(tenant_id, lead_id);
@@ -827,7 +843,8 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
     return error_response(no_known_area(catalog, unknown), kRoute);
   }
   auto prefs = lead_id.empty() ? Result<property::BuyerPreferences>(std::move(stated))
-                               : lead_preferences_with(store_, catalog, claims.tenant_id, lead_id, criteria->stated);
+                               : lead_preferences_with(store_, catalog, claims.tenant_id, lead_id, criteria->stated,
+                                                       clock_.now());
   if (!prefs) return error_response(prefs.status(), kRoute);
   const auto matches = rank(*(*inv)->matcher, *prefs, clock_.now(), criteria->k);
   json::object o;
@@ -838,6 +855,7 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   o["listings"] = catalog.size();
   add_matches(catalog, *(*inv)->valuations, matches, &o);
   o["unknown_areas"] = unknown_areas_json(*prefs);
+  o["budget"] = budget_json(*prefs);
   return answer(json_text(o), kRoute);
 }
 

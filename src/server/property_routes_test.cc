@@ -211,6 +211,11 @@ TEST_F(PropertyRoutesTest, LeadMatchesCarryScoresInterestAndReasons) {
   }
   // Within budget comes first for a buyer with a stated budget.
   EXPECT_LE(matches[0].as_object().at("list_price").as_double(), 200000 * 1.3);
+  const auto& budget = o["budget"].as_object();
+  EXPECT_EQ(budget.at("stated").as_double(), 200000);
+  EXPECT_EQ(budget.at("effective").as_double(), 200000);
+  EXPECT_EQ(budget.at("follows").as_string(), "statement");
+  EXPECT_EQ(budget.at("why").as_string(), "as stated");
 
   EXPECT_EQ(http_->get("/api/leads/buyer-1/matches", a).status, 200);  // k defaults to 10
   EXPECT_EQ(match_ids(http_->get("/api/leads/buyer-1/matches", a)).size(), 10u);
@@ -619,6 +624,7 @@ TEST_F(PropertyRoutesTest, CriteriaInTheBodyRankListingsAndBadBodiesAre4xx) {
   auto lead = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","budget":320000})", a);
   ASSERT_EQ(lead.status, 200) << lead.body;
   EXPECT_EQ(as_object(lead)["lead_id"].as_string(), "buyer-1");
+  EXPECT_TRUE(as_object(spelled)["budget"].is_null());  // no budget stated
 
   struct Bad {
     const char* body;
@@ -1030,6 +1036,30 @@ TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
   for (const auto& id : after) {
     for (const char* saved : {"t-0058", "t-0055", "t-0052", "t-0049"}) EXPECT_NE(id, saved);  // saved: excluded
   }
+  // Four homes kept far over the stated 150k: the budget follows them, and says so.
+  for (int i = 0; i < 200; ++i) {
+    now = as_object(http_->get("/api/leads/buyer-1/matches?k=3", a));
+    if (std::string(now["budget"].as_object()["why"].as_string()).find(" 4 homes ") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto& budget = now["budget"].as_object();
+  EXPECT_EQ(budget.at("stated").as_double(), 150000);
+  EXPECT_GT(budget.at("effective").as_double(), 300000);
+  EXPECT_EQ(budget.at("follows").as_string(), "behaviour");
+  EXPECT_EQ(std::string(budget.at("why").as_string()).rfind("you saved and toured 4 homes at ", 0), 0u) << budget;
+  const std::string first_reason(now["matches"].as_array()[0].as_object().at("reasons").as_array()[0].as_string());
+  EXPECT_EQ(first_reason.rfind("over your stated 150k, like the 4 homes you saved and toured at ", 0), 0u)
+      << first_reason;
+  // A budget stated now (a match request's) holds the matches to it: the
+  // saves came before it.
+  auto restated = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","budget":250000,"k":3})", a);
+  ASSERT_EQ(restated.status, 200) << restated.body;
+  auto ro = as_object(restated);
+  EXPECT_EQ(ro["budget"].as_object()["follows"].as_string(), "statement");
+  EXPECT_EQ(ro["budget"].as_object()["effective"].as_double(), 250000);
+  EXPECT_EQ(ro["budget"].as_object()["why"].as_string(), "as stated");
+  ASSERT_EQ(ro["matches"].as_array().size(), 3u);
+  for (const auto& m : ro["matches"].as_array()) EXPECT_LE(m.as_object().at("list_price").as_double(), 250000 * 1.05);
 }
 
 // Saves that arrive while serving count in the listing's popularity, which
