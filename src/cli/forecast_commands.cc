@@ -196,6 +196,7 @@ int run_price(const PriceArgs& args) {
   auto values = model->predict(*listing);
   if (!values) return report_failure(values.status());
   report_outside_training_range("reai price", *model, *values);
+  report_unseen_categories("reai price", *model, *listing, *values);
   report_market_as_of("reai price", *model);
   std::vector<analytics::Comparable> comparables;
   if (!args.sales.empty()) {

@@ -78,6 +78,7 @@ int run_predict(const ValueArgs& args) {
   if (!out) return report_failure(internal_error("failed writing " + args.out));
   std::cerr << "reai value predict: wrote " << values->size() << " values to " << args.out << "\n";
   report_outside_training_range("reai value predict", *model, *values);
+  report_unseen_categories("reai value predict", *model, *table, *values);
   report_market_as_of("reai value predict", *model);
   return kExitOk;
 }
