@@ -119,6 +119,28 @@ TEST(AnalyticsBinaryTest, ForecastBacktestWritesEveryScoredForecast) {
 // `reai forecast --seed`: the global model's subsampling seed. The same seed
 // gives the same file; another seed moves the forecasts (by a little: the
 // seed is what a backtest on a second seed varies, docs/RESULTS.md).
+// A user's own panel with a series that stops early and one with a few
+// months only: forecasts as before, and stderr names both.
+TEST(AnalyticsBinaryTest, ForecastNamesStaleAndShortSeries) {
+  const std::string dir = make_temp_dir("reai-forecast-thin");
+  std::string csv = "region,year,month,price\n";
+  for (int i = 0; i < 36; ++i) {
+    csv += "Long," + std::to_string(2021 + i / 12) + "," + std::to_string(1 + i % 12) + "," + std::to_string(300 + i) + "\n";
+  }
+  csv += "Tiny,2023,1,200\nTiny,2023,2,205\n";
+  const std::string data = dir + "/panel.csv";
+  std::ofstream(data) << csv;
+  auto run = run_reai({"forecast", "--data", data, "--series", "region", "--time", "year,month", "--metrics", "price",
+                       "--horizon", "2", "--out", dir + "/out.csv", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("1 of 2 series-metrics end before the origin 2023-12"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("Tiny price (last 2023-02)"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("1 of 2 series-metrics have fewer than 12 months of values"), std::string::npos)
+      << run.output;
+  EXPECT_NE(run.output.find("Tiny price (2)"), std::string::npos) << run.output;
+  EXPECT_EQ(read_lines(dir + "/out.csv").size(), 5u);
+}
+
 TEST(AnalyticsBinaryTest, ForecastSeedReproducesAndVaries) {
   const std::string dir = make_temp_dir("reai-forecast-seed");
   auto forecast = [&](const std::string& seed, const std::string& out) {

@@ -237,6 +237,41 @@ TEST(CliBinaryTest, ValuePredictCountsRowsOutsideTheTrainingRange) {
   }
 }
 
+// `reai value predict` on a user's own columns: a category the training
+// sales never had is valued as missing but named on stderr (the output keeps
+// its columns); a number column holding text fails with the file line, exit 2.
+TEST(CliBinaryTest, ValuePredictNamesUnseenCategoriesAndRefusesUnreadableNumbers) {
+  const std::string dir = make_temp_dir("reai-value-unseen");
+  const char* const zones[] = {"Downtown", "Suburb", "Rural"};
+  std::string sales = "SqFt,Zone,Pool,SalePrice\n";
+  for (int i = 0; i < 90; ++i) {
+    const int sqft = 900 + (i * 37) % 2400;
+    sales += std::to_string(sqft) + "," + zones[i % 3] + "," + (i % 4 == 0 ? "yes" : "no") + "," +
+             std::to_string(sqft * (150 - 30 * (i % 3)) + (i * 7919) % 20000) + "\n";
+  }
+  const std::string train_file = write_file(dir, "sales.csv", sales);
+  auto train = run_reai({"value", "train", "--data", train_file, "--target", "SalePrice", "--out", dir + "/model",
+                         "--budget", "0", "--threads", "1"});
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const std::string listings = write_file(dir, "listings.csv",
+                                          "SqFt,Zone,Pool\n1500,Suburb,no\n1500,Waterfront,no\n1500,downtown,yes\n");
+  auto predict = run_reai({"value", "predict", "--model", dir + "/model", "--data", listings, "--out", dir + "/out.csv"});
+  ASSERT_EQ(predict.exit_code, 0) << predict.output;
+  EXPECT_NE(predict.output.find("reai value predict: 2 of 3 rows have a category no training sale had (valued as if "
+                                "missing): row 2 Zone 'Waterfront'; row 3 Zone 'downtown' (training has 'Downtown')"),
+            std::string::npos)
+      << predict.output;
+  const auto out = read_lines(dir + "/out.csv");
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0], "row,predicted,lower80,upper80,lower90,upper90");
+
+  const std::string bad = write_file(dir, "bad.csv", "SqFt,Zone,Pool\n1500,Suburb,no\nbig,Suburb,no\n");
+  auto refused = run_reai({"value", "predict", "--model", dir + "/model", "--data", bad, "--out", dir + "/bad_out.csv"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("bad.csv line 3: attribute 'SqFt' must be numeric, not 'big'"), std::string::npos)
+      << refused.output;
+}
+
 TEST(CliBinaryTest, ImportListingsReportsBadRowsWithFileAndLine) {
   const std::string dir = make_temp_dir("reai-listings-bad");
   const std::string data = dir + "/store";

@@ -83,6 +83,20 @@ Result<MonthlyPanel> parse_monthly_panel(std::string csv_text, const std::string
 // that start after it removed.
 MonthlyPanel truncate_panel(const MonthlyPanel& panel, int last_month);
 
+// How much of one metric of one series a panel observed: what a user needs
+// to know before trusting its forecast. The forecast origin is the panel's
+// last_month for every series, so a series whose last value is older is
+// forecast further ahead than its `h` says, and one with under a season of
+// values has no seasonal pattern of its own (it leans on the pooled model).
+struct SeriesCoverage {
+  std::size_t series = 0;  // index into MonthlyPanel::series
+  std::size_t metric = 0;  // index into MonthlyPanel::metrics
+  int observed = 0;        // months with a value (not NaN)
+  int last_observed = -1;  // month index of the last value; -1 when none
+};
+// One entry per (series, metric) pair, in series then metric order. Pure.
+std::vector<SeriesCoverage> series_coverage(const MonthlyPanel& panel);
+
 // ---- ETS ----
 enum class EtsError { kAdditive, kMultiplicative };
 enum class EtsSeason { kNone, kAdditive, kMultiplicative };

@@ -222,6 +222,30 @@ TEST(Panel, ReadsGapsDifferentLengthsAndDateColumns) {
 // Covariates: named ones are read after the metrics; `auto` adds every other
 // numeric column that differs between series (not text, not a column that
 // is the same for every series in a month, like a decimal date).
+
+// A series that stops early or has few values is named by its coverage:
+// count of values and last month with one, per metric (-1 when none).
+TEST(Panel, SeriesCoverageCountsValuesAndLastObservedMonth) {
+  const std::string csv =
+      "region,year,month,price,count\n"
+      "long,2019,1,1,1\nlong,2019,2,2,NA\nlong,2019,3,3,NA\n"
+      "stale,2019,1,4,NA\n";
+  auto panel = parse_monthly_panel(csv, "p.csv", {"region", {"year", "month"}, {"price", "count"}, {}, false});
+  ASSERT_TRUE(panel) << panel.status().to_string();
+  const auto coverage = series_coverage(*panel);
+  ASSERT_EQ(coverage.size(), 4u);
+  EXPECT_EQ(panel->series[coverage[0].series].name, "long");
+  EXPECT_EQ(coverage[0].metric, 0u);
+  EXPECT_EQ(coverage[0].observed, 3);
+  EXPECT_EQ(coverage[0].last_observed, month_index(2019, 3));
+  EXPECT_EQ(coverage[1].observed, 1);
+  EXPECT_EQ(coverage[1].last_observed, month_index(2019, 1));
+  EXPECT_EQ(panel->series[coverage[2].series].name, "stale");
+  EXPECT_EQ(coverage[2].observed, 1);
+  EXPECT_EQ(coverage[2].last_observed, month_index(2019, 1));
+  EXPECT_EQ(coverage[3].observed, 0);
+  EXPECT_EQ(coverage[3].last_observed, -1);
+}
 TEST(Panel, ReadsNamedAndAutomaticCovariates) {
   const std::string csv =
       "city,year,month,median,listings,agent,date,inventory\n"

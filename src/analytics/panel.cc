@@ -310,4 +310,22 @@ MonthlyPanel truncate_panel(const MonthlyPanel& panel, int last_month) {
   return out;
 }
 
+std::vector<SeriesCoverage> series_coverage(const MonthlyPanel& panel) {
+  std::vector<SeriesCoverage> out;
+  for (std::size_t s = 0; s < panel.series.size(); ++s) {
+    const PanelSeries& series = panel.series[s];
+    for (std::size_t m = 0; m < panel.metrics.size() && m < series.values.size(); ++m) {
+      SeriesCoverage c{s, m, 0, -1};
+      const auto& values = series.values[m];
+      for (std::size_t t = 0; t < values.size(); ++t) {
+        if (std::isnan(values[t])) continue;
+        ++c.observed;
+        c.last_observed = series.start + static_cast<int>(t);
+      }
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace reai::analytics

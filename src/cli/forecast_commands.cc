@@ -63,10 +63,55 @@ analytics::ForecastOptions forecast_options(const ForecastArgs& args) {
   return options;
 }
 
+// Series with fewer months of values than this have no seasonal pattern of
+// their own.
+constexpr int kSeasonOfValues = analytics::kSeasonLength;
+
+// "<what>: A (x); B (y); ..." over at most ten entries, "" when none.
+std::string name_some(const std::vector<std::string>& items) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size() && i < 10; ++i) out += (i ? "; " : ": ") + items[i];
+  return out + (items.size() > 10 ? "; ..." : "");
+}
+
+// Tells the user on stderr which series' forecasts rest on thin or stale
+// data: every series is forecast from the panel's last month, so one whose
+// last value is older is forecast further ahead than its h says, one with
+// under a season of values has no seasonal pattern of its own, and one with
+// none is not forecast at all. Silent when none.
+void report_thin_series(const analytics::MonthlyPanel& panel) {
+  std::vector<std::string> stale, short_series;
+  const auto coverage = analytics::series_coverage(panel);
+  char month[16];
+  for (const auto& c : coverage) {
+    const std::string name = panel.series[c.series].name + " " + panel.metrics[c.metric];
+    if (c.last_observed >= 0 && c.last_observed < panel.last_month) {
+      std::snprintf(month, sizeof month, "%04d-%02d", analytics::year_of(c.last_observed),
+                    analytics::month_of(c.last_observed));
+      stale.push_back(name + " (last " + month + ")");
+    }
+    if (c.observed < kSeasonOfValues) {
+      short_series.push_back(name + (c.observed == 0 ? " (none: not forecast)" : " (" + std::to_string(c.observed) + ")"));
+    }
+  }
+  std::snprintf(month, sizeof month, "%04d-%02d", analytics::year_of(panel.last_month), analytics::month_of(panel.last_month));
+  if (!stale.empty()) {
+    std::cerr << "reai forecast: " << stale.size() << " of " << coverage.size() << " series-metrics end before the origin "
+              << month << " (their h counts from the origin, so they are forecast further ahead)" << name_some(stale)
+              << "\n";
+  }
+  if (!short_series.empty()) {
+    std::cerr << "reai forecast: " << short_series.size() << " of " << coverage.size() << " series-metrics have fewer than "
+              << kSeasonOfValues << " months of values (no seasonal pattern of their own)"
+              << name_some(short_series) << "\n";
+  }
+}
+
 int run_forecast(const ForecastArgs& args) {
   const auto started = std::chrono::steady_clock::now();
   auto panel = read_panel(args);
   if (!panel) return report_failure(panel.status());
+  report_thin_series(*panel);
   auto points = analytics::forecast_panel(*panel, forecast_options(args));
   if (!points) return report_failure(points.status());
   Status written = write_forecast_csv(args.out, *panel, *points);
@@ -196,6 +241,7 @@ int run_price(const PriceArgs& args) {
   auto values = model->predict(*listing);
   if (!values) return report_failure(values.status());
   report_outside_training_range("reai price", *model, *values);
+  report_unseen_categories("reai price", *model, *listing, *values);
   report_market_as_of("reai price", *model);
   std::vector<analytics::Comparable> comparables;
   if (!args.sales.empty()) {

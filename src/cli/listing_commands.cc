@@ -151,6 +151,7 @@ int run_import_listings(const ImportListingsArgs& args) {
   if (!values) return report_failure(values.status());
   if (avm->model) {
     report_outside_training_range("reai import listings", *avm->model, *values);
+    report_unseen_categories("reai import listings", *avm->model, *table, *values);
     report_market_as_of("reai import listings", *avm->model);
   }
 

@@ -1,7 +1,8 @@
 // The stderr lines every command that values homes with the AVM prints
 // about the model beside the values (`reai value train|predict`, `reai
 // price`, `reai import listings`): what market the model reflects and how
-// many rows it values beyond its training sales. Inline, like report_failure
+// many rows it values beyond its training sales or with categories the
+// training sales never had. Inline, like report_failure
 // in cli.h, so the standalone reai_value and reai_forecast binaries share
 // them without linking the full CLI.
 #pragma once
@@ -9,6 +10,7 @@
 #include <cstddef>
 #include <iostream>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "property/property.h"
@@ -42,6 +44,31 @@ inline void report_outside_training_range(std::string_view command, const proper
   for (const auto& v : values) outside += v.outside_range > 0;
   std::cerr << command << ": " << outside << " of " << values.size()
             << " rows have attributes outside the training range (their values are extrapolations)\n";
+}
+
+// "<command>: N of M rows have a category no training sale had (valued as
+// missing): row 2 Zone 'Waterfront'; row 5 Zone 'downtown' (training has
+// 'Downtown'); ..." naming the first kMaxNamed such cells by output row
+// (1-based data row of `table`, as in the values file). `values` are
+// `table`'s rows in order. Writes to stderr.
+inline void report_unseen_categories(std::string_view command, const property::ValuationModel& model,
+                                     const property::SalesTable& table, std::span<const property::Valuation> values) {
+  constexpr std::size_t kMaxNamed = 10;
+  std::size_t rows = 0, named = 0;
+  std::string examples;
+  for (std::size_t i = 0; i < values.size() && i < table.rows.size(); ++i) {
+    if (values[i].unseen_categories == 0) continue;
+    ++rows;
+    for (const auto& u : model.unseen_categories(table, i)) {
+      if (named++ >= kMaxNamed) break;
+      examples += (examples.empty() ? ": row " : "; row ") + std::to_string(i + 1) + " " + u.attribute + " '" +
+                  u.value + "'";
+      if (!u.differs_in_case_from.empty()) examples += " (training has '" + u.differs_in_case_from + "')";
+    }
+  }
+  std::cerr << command << ": " << rows << " of " << values.size()
+            << " rows have a category no training sale had (valued as if missing)" << examples
+            << (named > kMaxNamed ? "; ..." : "") << "\n";
 }
 
 }  // namespace reai::cli

@@ -53,6 +53,25 @@ int run_train(const ValueArgs& args) {
   return kExitOk;
 }
 
+// OK, or check_cells()'s refusal of `table` (a number, boolean, date or
+// coordinate cell that does not read as one, or a sign error) with the file
+// line of the first offending row: valued as missing it would give a wrong
+// value without a word, and the API refuses the same cell.
+Status check_listing_cells(const property::ValuationModel& model, const property::SalesTable& table) {
+  const Status whole = model.check_cells(table);
+  if (whole.is_ok()) return whole;
+  property::SalesTable one{table.name, table.header, {}, {}};
+  for (std::size_t i = 0; i < table.rows.size(); ++i) {
+    one.rows.assign(1, table.rows[i]);
+    const Status row = model.check_cells(one);
+    if (!row.is_ok()) {
+      const std::size_t line = i < table.lines.size() ? table.lines[i] : i + 2;
+      return invalid_argument(table.name + " line " + std::to_string(line) + ": " + row.message());
+    }
+  }
+  return invalid_argument(table.name + ": " + whole.message());
+}
+
 int run_predict(const ValueArgs& args) {
   auto model = property::ValuationModel::load(args.model);
   if (!model) return report_failure(model.status());
@@ -62,6 +81,7 @@ int run_predict(const ValueArgs& args) {
   model->schema_coverage(table->header, &importance, &columns);
   std::fprintf(stderr, "reai value predict: %zu rows; input has %.0f%% of the model's columns (%.0f%% of importance)\n",
                table->rows.size(), 100 * columns, 100 * importance);
+  if (Status cells = check_listing_cells(*model, *table); !cells.is_ok()) return report_failure(cells);
   auto values = model->predict(*table);
   if (!values) return report_failure(values.status());
   std::ofstream out(args.out);
@@ -78,6 +98,7 @@ int run_predict(const ValueArgs& args) {
   if (!out) return report_failure(internal_error("failed writing " + args.out));
   std::cerr << "reai value predict: wrote " << values->size() << " values to " << args.out << "\n";
   report_outside_training_range("reai value predict", *model, *values);
+  report_unseen_categories("reai value predict", *model, *table, *values);
   report_market_as_of("reai value predict", *model);
   return kExitOk;
 }

@@ -83,7 +83,11 @@ Status need_tenant(std::string_view v, std::string* out) {
 
 Status need_time(std::string_view v, std::string_view name, UnixSeconds* out) {
   auto t = parse_iso8601(v);
-  if (!t) return invalid_argument("bad " + std::string(name) + " '" + std::string(v) + "'");
+  // A CRM export's local date format (03/15/2024) is the usual cause: say what reads.
+  if (!t) {
+    return invalid_argument("bad " + std::string(name) + " '" + std::string(v) +
+                            "' (ISO 8601 expected, e.g. 2026-03-01T00:00:00Z)");
+  }
   *out = *t;
   return Status::ok();
 }
@@ -219,7 +223,10 @@ Result<std::vector<OpportunityStage>> load_stages_csv(const std::string& path,
     o.monetary_value = v.value_or(0.0);
     REAI_RETURN_IF_ERROR(need_time(get(f, ts), "ts", &o.ts));
     auto s = parse_stage(get(f, stage));
-    if (!s) return invalid_argument("unknown stage '" + std::string(get(f, stage)) + "'");
+    if (!s) {
+      return invalid_argument("unknown stage '" + std::string(get(f, stage)) +
+                              "' (one of signed, active, offer, under_contract, closed, lost)");
+    }
     o.stage = *s;
     return Status::ok();
   };

@@ -122,5 +122,22 @@ TEST(CrmCsvTest, LoadsStages) {
   EXPECT_EQ((*rows)[0].monetary_value, 147000.0);
 }
 
+// A CRM export's own date format or stage name fails with what would read.
+TEST(CrmCsvTest, BadTimeAndStageSayWhatIsExpected) {
+  const std::string header = "opportunity_id,tenant_id,contact_id,agent_id,monetary_value,ts,stage\n";
+  auto date = load_stages_csv(write_temp("d.csv", header + "o1,t,c1,ag,1,03/15/2024,active\n"), {}, nullptr);
+  ASSERT_FALSE(date.has_value());
+  EXPECT_NE(date.status().message().find("d.csv:2: bad ts '03/15/2024' (ISO 8601 expected, e.g. 2026-03-01T00:00:00Z)"),
+            std::string::npos)
+      << date.status().message();
+  auto stage = load_stages_csv(write_temp("n.csv", header + "o1,t,c1,ag,1,2024-01-05T00:00:00Z,negotiating\n"), {},
+                               nullptr);
+  ASSERT_FALSE(stage.has_value());
+  EXPECT_NE(stage.status().message().find(
+                "unknown stage 'negotiating' (one of signed, active, offer, under_contract, closed, lost)"),
+            std::string::npos)
+      << stage.status().message();
+}
+
 }  // namespace
 }  // namespace reai

@@ -172,6 +172,20 @@ bool matches(const std::vector<std::string>& keys, std::string_view key) {
   return false;
 }
 
+// A lead type from a custom field's text: reai's names, or a dropdown label
+// read by its words ("Home Buyer", "Buyer & Seller", "Investor"); nullopt
+// when it names none.
+std::optional<LeadType> lead_type_of(const json::value& v) {
+  if (!v.is_string()) return std::nullopt;
+  const std::string t = lower(v.as_string());
+  const bool buy = t.find("buy") != std::string::npos, sell = t.find("sell") != std::string::npos;
+  if (t.find("invest") != std::string::npos) return LeadType::kInvestor;
+  if (t == "both" || (buy && sell)) return LeadType::kBoth;
+  if (buy) return LeadType::kBuyer;
+  if (sell) return LeadType::kSeller;
+  return std::nullopt;
+}
+
 // Applies one custom field value (by id or label) through the mapping.
 void apply_custom_field(const FieldMapping& mapping, std::string_view key, const json::value& value, ContactPatch* patch,
                         std::vector<std::string>* warnings) {
@@ -187,6 +201,10 @@ void apply_custom_field(const FieldMapping& mapping, std::string_view key, const
     auto b = bool_of(value);
     if (b) patch->pre_approved = *b;
     else warnings->push_back("pre-approval field '" + std::string(key) + "' is not yes/no");
+  } else if (matches(mapping.lead_type, key)) {
+    auto t = lead_type_of(value);
+    if (t) patch->lead_type = *t;
+    else warnings->push_back("lead type field '" + std::string(key) + "' is not buyer/seller/both/investor");
   }
 }
 
@@ -461,6 +479,7 @@ Result<FieldMapping> parse_field_mapping(std::string_view json_text) {
     if (kv.key() == "budget") REAI_RETURN_IF_ERROR(keys_of(kv.value(), &m.budget));
     else if (kv.key() == "timeline") REAI_RETURN_IF_ERROR(keys_of(kv.value(), &m.timeline));
     else if (kv.key() == "pre_approval") REAI_RETURN_IF_ERROR(keys_of(kv.value(), &m.pre_approval));
+    else if (kv.key() == "lead_type") REAI_RETURN_IF_ERROR(keys_of(kv.value(), &m.lead_type));
     else if (kv.key() == "stages") {
       if (!kv.value().is_object()) return invalid_argument("field mapping: stages must be an object");
       for (const auto& s : kv.value().as_object()) {
@@ -482,13 +501,14 @@ void apply_patch(const ContactPatch& p, Contact* c) {
   if (p.budget) c->budget = p.budget;
   if (p.timeline_months) c->timeline_months = p.timeline_months;
   if (p.pre_approved) c->pre_approved = p.pre_approved;
+  if (p.lead_type) c->lead_type = *p.lead_type;
   if (p.has_phone) c->has_phone = p.has_phone;
   if (p.has_email) c->has_email = p.has_email;
 }
 
 bool states_fields(const ContactPatch& p) {
   return p.created_at || p.source || p.assigned_agent_id || p.budget || p.timeline_months || p.pre_approved ||
-         p.has_phone || p.has_email;
+         p.lead_type || p.has_phone || p.has_email;
 }
 
 Result<Mapped> map_webhook(std::string_view body, const std::string& tenant_id, const FieldMapping& mapping) {

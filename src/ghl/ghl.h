@@ -79,10 +79,13 @@ struct FieldMapping {
   std::vector<std::string> budget;        // USD; a number or numeric text ("$450,000" allowed)
   std::vector<std::string> timeline;      // months; number or text starting with a number
   std::vector<std::string> pre_approval;  // bool, "yes"/"no"/"true"/"false"
+  // buyer/seller/both/investor, any case; dropdown labels such as "Home
+  // Buyer", "Buyer & Seller" or "Investor" read by their words.
+  std::vector<std::string> lead_type;
   std::map<std::string, Stage> stages;    // pipelineStageId -> reai stage (open opportunities)
 };
 
-// {"budget": "id" | ["id", "Label"], "timeline": ..., "pre_approval": ...,
+// {"budget": "id" | ["id", "Label"], "timeline": ..., "pre_approval": ..., "lead_type": ...,
 //  "stages": {"<pipelineStageId>": "offer", ...}}. Empty text is the empty
 // mapping. InvalidArgument for malformed JSON, unknown keys or stage names.
 Result<FieldMapping> parse_field_mapping(std::string_view json_text);
@@ -97,6 +100,7 @@ struct ContactPatch {
   std::optional<double> budget;
   std::optional<int> timeline_months;
   std::optional<bool> pre_approved;
+  std::optional<LeadType> lead_type;
   std::optional<bool> has_phone;
   std::optional<bool> has_email;
 };

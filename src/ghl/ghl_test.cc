@@ -198,6 +198,45 @@ TEST(MapWebhook, ContactCreateMapsFieldsThroughTheTenantMapping) {
   EXPECT_TRUE(m.warnings.empty());
 }
 
+// A brokerage keeps buyer/seller in a GHL dropdown field: mapped through
+// "lead_type" (by id for app webhooks, by label for workflow ones), read by
+// its words; an unusable value is a warning, the rest of the delivery holds.
+TEST(MapWebhook, LeadTypeFieldMapsDropdownLabels) {
+  auto mapping = parse_field_mapping(R"({"lead_type":["fType01","Lead Type"]})");
+  ASSERT_TRUE(mapping.has_value()) << mapping.status().message();
+  auto contact = [&](const std::string& value) {
+    return map_webhook(R"({"type":"ContactCreate","locationId":"L","webhookId":"W","timestamp":"2026-07-02T10:00:01Z",)"
+                       R"("id":"c1","customFields":[{"id":"fType01","value":")" + value + R"("}]})",
+                       "t1", *mapping);
+  };
+  for (const auto& [value, expected] : {std::pair{"buyer", LeadType::kBuyer}, {"Home Buyer", LeadType::kBuyer},
+                                        {"SELLER", LeadType::kSeller}, {"Buyer & Seller", LeadType::kBoth},
+                                        {"both", LeadType::kBoth}, {"Real estate investor", LeadType::kInvestor}}) {
+    auto m = contact(value);
+    ASSERT_TRUE(m.has_value()) << value << ": " << m.status().message();
+    ASSERT_TRUE(m->contact.has_value());
+    EXPECT_EQ(m->contact->lead_type, expected) << value;
+    EXPECT_TRUE(states_fields(*m->contact));
+  }
+  auto unusable = contact("renter");
+  ASSERT_TRUE(unusable.has_value());
+  EXPECT_FALSE(unusable->contact->lead_type.has_value());
+  ASSERT_EQ(unusable->warnings.size(), 1u);
+  EXPECT_NE(unusable->warnings[0].find("lead type field 'fType01'"), std::string::npos);
+
+  Contact stored;
+  stored.lead_type = LeadType::kSeller;
+  apply_patch(*contact("buyer")->contact, &stored);
+  EXPECT_EQ(stored.lead_type, LeadType::kBuyer);
+  ContactPatch silent;
+  apply_patch(silent, &stored);
+  EXPECT_EQ(stored.lead_type, LeadType::kBuyer);
+
+  auto workflow = map_workflow(R"({"contact_id":"c2","Lead Type":"Investor"})", "t1", *mapping, 1'800'000'000);
+  ASSERT_TRUE(workflow.has_value()) << workflow.status().message();
+  EXPECT_EQ(workflow->mapped.contact->lead_type, LeadType::kInvestor);
+}
+
 TEST(MapWebhook, ContactUpdateKeepsUnstatedFieldsAndWarnsOnUnusableValues) {
   Mapped m = map_fixture("contact_update.json");
   ASSERT_TRUE(m.contact.has_value());

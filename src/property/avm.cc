@@ -2,6 +2,7 @@
 // scores), persistence and prediction; cross_validate().
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <thread>
 #include <chrono>
 #include <cmath>
@@ -834,6 +835,24 @@ std::string plain_number(double v) {
   return buf;
 }
 
+// A categorical cell that is present but names no training level: value()
+// encodes it as missing, so it is counted and reported, never silent.
+bool is_unseen_category(const ColumnSchema& column, std::string_view cell, float encoded) {
+  return column.kind == ColumnKind::kCategorical && std::isnan(encoded) && !is_missing_cell(cell);
+}
+
+// The training level equal to `value` but for ASCII letter case, or "".
+std::string level_differing_in_case(const ColumnSchema& column, std::string_view value) {
+  auto lower = [](unsigned char c) { return static_cast<char>(std::tolower(c)); };
+  for (const std::string& level : column.levels) {
+    if (level.size() == value.size() &&
+        std::equal(level.begin(), level.end(), value.begin(), [&](char a, char b) { return lower(a) == lower(b); })) {
+      return level;
+    }
+  }
+  return "";
+}
+
 Status negative_value_error(const ColumnSchema& column) {
   return invalid_argument("attribute '" + column.name + "' must not be negative: every training sale had it ≥ 0 (" +
                           plain_number(column.min) + " to " + plain_number(column.max) + ")");
@@ -866,6 +885,23 @@ const std::string& ValuationModel::market_as_of() const { return impl_->market_a
 bool ValuationModel::has_training_ranges() const {
   return std::any_of(impl_->schema.columns.begin(), impl_->schema.columns.end(),
                      [](const ColumnSchema& c) { return c.has_range(); });
+}
+
+std::vector<UnseenCategory> ValuationModel::unseen_categories(const SalesTable& table, std::size_t row) const {
+  std::vector<UnseenCategory> unseen;
+  for (const ColumnSchema& column : impl_->schema.columns) {
+    if (column.kind != ColumnKind::kCategorical) continue;
+    const auto at = std::find(table.header.begin(), table.header.end(), column.name);
+    if (at == table.header.end()) continue;
+    const std::string_view cell = table.rows[row][static_cast<std::size_t>(at - table.header.begin())];
+    if (!is_unseen_category(column, cell, encode_cell(column, cell))) continue;
+    std::string value = std::string(cell);
+    value.erase(0, value.find_first_not_of(" \t"));
+    value.erase(value.find_last_not_of(" \t") + 1);
+    std::string near = level_differing_in_case(column, value);
+    unseen.push_back({column.name, std::move(value), std::move(near)});
+  }
+  return unseen;
 }
 
 std::vector<OutsideTrainingRange> ValuationModel::outside_training_range(const SalesTable& table,
@@ -984,12 +1020,13 @@ Valuation ValuationModel::value(const RowBinding& binding, std::span<const std::
   raw.resize(m.schema.columns.size());
   const std::size_t cols = m.plan.num_features();
   features.resize(cols + 1 + m.plan.num_residual_features());
-  int outside = 0;
+  int outside = 0, unseen = 0;
   for (std::size_t c = 0; c < raw.size(); ++c) {
     const int cell = binding.cell_of_column[c];
-    raw[c] = cell < 0 || static_cast<std::size_t>(cell) >= cells.size() ? std::numeric_limits<float>::quiet_NaN()
-                                                                        : encode_cell(m.schema.columns[c], cells[cell]);
+    const bool present = cell >= 0 && static_cast<std::size_t>(cell) < cells.size();
+    raw[c] = present ? encode_cell(m.schema.columns[c], cells[cell]) : std::numeric_limits<float>::quiet_NaN();
     outside += m.outside_range(c, raw[c]);
+    unseen += present && is_unseen_category(m.schema.columns[c], cells[cell], raw[c]);
   }
   Neighbours neighbours;
   m.plan.build(raw.data(), features.data(), &neighbours);
@@ -1007,6 +1044,7 @@ Valuation ValuationModel::value(const RowBinding& binding, std::span<const std::
   v.lower90 = std::exp(log_value - m.q90 * s);
   v.upper90 = std::exp(log_value + m.q90 * s);
   v.outside_range = outside;
+  v.unseen_categories = unseen;
   return v;
 }
 

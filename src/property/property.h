@@ -59,6 +59,12 @@ struct Valuation {
   // than the training sales (ValuationModel::market_as_of() says how much).
   // Always 0 for a model saved before ranges were kept.
   int outside_range = 0;
+  // How many of the row's categorical attributes hold a value no training
+  // sale had (ValuationModel::unseen_categories() names them). The model
+  // values such a cell as missing, i.e. like an average home of the other
+  // attributes, so the user should know ('Waterfront' in a Zone column
+  // trained on Downtown/Suburb/Rural is not valued as waterfront).
+  int unseen_categories = 0;
 };
 
 // One attribute of a valued row beyond what the training sales had.
@@ -66,6 +72,15 @@ struct OutsideTrainingRange {
   std::string attribute;   // the column's name
   double value = 0;        // the row's value
   double min = 0, max = 0; // the range of the column in the training sales
+};
+
+// One categorical attribute of a valued row whose value no training sale had.
+struct UnseenCategory {
+  std::string attribute;  // the column's name
+  std::string value;      // the row's cell, trimmed
+  // The training level equal to `value` but for letter case ("Downtown" for
+  // "downtown"), a likely typo; empty when there is none.
+  std::string differs_in_case_from;
 };
 
 struct TrainSummary {
@@ -102,7 +117,8 @@ class ValuationModel {
   // Values every row of `table` (same columns as training, any order; the
   // target column, if present, and unknown columns are ignored; missing
   // columns and cells count as missing values; unseen categories as
-  // missing, i.e. "other"). InvalidArgument when too little of the schema
+  // missing, i.e. "other", and counted in Valuation::unseen_categories).
+  // InvalidArgument when too little of the schema
   // remains: the present columns carry < 50% of the model's importance mass
   // (mean |path contribution| on training rows, shared among the columns a
   // feature reads) or are < 50% of the schema's columns. Thread-safe.
@@ -152,6 +168,10 @@ class ValuationModel {
   // than its training sales, so its year is always beyond theirs.
   // Empty when none is, or without training ranges.
   std::vector<OutsideTrainingRange> outside_training_range(const SalesTable& table, std::size_t row) const;
+  // The categorical attributes of row `row` of `table` (a valid index) that
+  // are present but hold a value no training sale had, in schema order; the
+  // same cells value() counts in Valuation::unseen_categories.
+  std::vector<UnseenCategory> unseen_categories(const SalesTable& table, std::size_t row) const;
   // The market the model reflects: the latest sale time of its training
   // sales in the sale-time column. A sale year gives "2010", with a
   // month-sold column beside it (Ames Mo_Sold) the latest month of that

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -535,6 +536,54 @@ TEST(ValuationTest, TrainingRangesFlagExtrapolationAndRefuseNegatives) {
   }
   EXPECT_TRUE(old->outside_training_range(listings, 1).empty());
   EXPECT_TRUE(old->check_cells(listings).is_ok());
+}
+
+// A category no training sale had is valued as missing, like before, but
+// counted per row and named (with the training level it differs from only
+// in case, a likely typo), so a user learns 'Waterfront' was not valued as
+// such. Missing cells and columns are not unseen categories.
+TEST(ValuationTest, UnseenCategoriesAreCountedAndNamed) {
+  const SalesTable train = parse_or_die(make_sales_csv(200, 7));
+  auto model = ValuationModel::train(train, "Sale_Price", fast_options());
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  const std::string header =
+      "Neighborhood,Gr_Liv_Area,Total_Bsmt_SF,Full_Bath,Half_Bath,Year_Built,Year_Sold,Exter_Cond,"
+      "Central_Air,Longitude,Latitude\n";
+  const std::string hood = train.rows[0][1];
+  std::string lower_hood = hood;
+  for (char& c : lower_hood) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ASSERT_NE(lower_hood, hood);
+  const SalesTable listings = parse_or_die(header +
+                                           hood + ",1500,800,2,1,1990,2010,Good,Y,-93.55,42.03\n" +
+                                           "Atlantis,1500,800,2,1,1990,2010, Needs work ,Y,-93.55,42.03\n" +
+                                           lower_hood + ",1500,800,2,1,1990,2010,NA,Y,-93.55,42.03\n" +
+                                           ",1500,800,2,1,1990,2010,Good,Y,-93.55,42.03\n");
+  auto values = model->predict(listings);
+  ASSERT_TRUE(values.has_value()) << values.status().to_string();
+  EXPECT_EQ((*values)[0].unseen_categories, 0);
+  EXPECT_EQ((*values)[1].unseen_categories, 2);
+  EXPECT_EQ((*values)[2].unseen_categories, 1);
+  EXPECT_EQ((*values)[3].unseen_categories, 0);
+  EXPECT_TRUE(model->unseen_categories(listings, 0).empty());
+  const auto two = model->unseen_categories(listings, 1);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].attribute, "Neighborhood");
+  EXPECT_EQ(two[0].value, "Atlantis");
+  EXPECT_EQ(two[0].differs_in_case_from, "");
+  EXPECT_EQ(two[1].attribute, "Exter_Cond");
+  EXPECT_EQ(two[1].value, "Needs work");
+  const auto typo = model->unseen_categories(listings, 2);
+  ASSERT_EQ(typo.size(), 1u);
+  EXPECT_EQ(typo[0].value, lower_hood);
+  EXPECT_EQ(typo[0].differs_in_case_from, hood);
+  // Valued as if the cell were missing: the same value as an empty cell.
+  SalesTable as_missing = listings;
+  as_missing.rows[1][0] = "";
+  as_missing.rows[1][7] = "";
+  auto missing_values = model->predict(as_missing);
+  ASSERT_TRUE(missing_values.has_value());
+  EXPECT_DOUBLE_EQ((*missing_values)[1].predicted, (*values)[1].predicted);
+  EXPECT_EQ((*missing_values)[1].unseen_categories, 0);
 }
 
 // `table` with a Mo_Sold column appended: month 1 + (row % 7), so the

@@ -937,6 +937,17 @@ ApiResponse PropertyRoutes::value_listing(const TokenClaims& claims, const ApiRe
   json::object o = valuation_answer(values->at(0), wanted->list_price, version);
   property::add_training_context(**avm, *table, 0, &o);
   o["ignored_attributes"] = json::array(ignored.begin(), ignored.end());
+  // Valued as if missing, so the caller is told rather than left to trust it.
+  json::array unseen;
+  for (const auto& u : (*avm)->unseen_categories(*table, 0)) {
+    json::object e;
+    e["attribute"] = u.attribute;
+    e["value"] = u.value;
+    if (u.differs_in_case_from.empty()) e["differs_in_case_from"] = nullptr;
+    else e["differs_in_case_from"] = u.differs_in_case_from;
+    unseen.emplace_back(std::move(e));
+  }
+  o["unseen_categories"] = std::move(unseen);
   o["tenant_id"] = claims.tenant_id;
   return answer(json_text(o), kRoute);
 }

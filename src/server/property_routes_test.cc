@@ -716,6 +716,17 @@ TEST_F(PropertyRoutesTest, ValueRouteAnswersValueAndIntervals) {
   auto plain = http_->post("/api/properties/value", R"({"attributes":{"Neighborhood":"OldTown","Gr_Liv_Area":1200,"Bedroom_AbvGr":2,"Year_Built":1960}})", a);
   ASSERT_EQ(plain.status, 200) << plain.body;
   EXPECT_FALSE(as_object(plain).contains("competitiveness"));
+  EXPECT_EQ(json::serialize(as_object(plain)["unseen_categories"]), "[]");
+  // A neighbourhood no training sale had is valued as missing and named;
+  // one differing only in case names the training level.
+  for (const auto& [hood, expected] :
+       {std::pair{"Atlantis", R"([{"attribute":"Neighborhood","value":"Atlantis","differs_in_case_from":null}])"},
+        std::pair{"oldtown", R"([{"attribute":"Neighborhood","value":"oldtown","differs_in_case_from":"OldTown"}])"}}) {
+    auto unseen = http_->post("/api/properties/value", std::string(R"({"attributes":{"Neighborhood":")") + hood +
+                                  R"(","Gr_Liv_Area":1200,"Bedroom_AbvGr":2,"Year_Built":1960}})", a);
+    ASSERT_EQ(unseen.status, 200) << unseen.body;
+    EXPECT_EQ(json::serialize(as_object(unseen)["unseen_categories"]), expected);
+  }
 
   struct Bad {
     std::string body;
