@@ -30,7 +30,7 @@ struct DemoArgs {
   std::string jwt_secret;
   double rate = 4;
   bool no_simulator = false;
-  std::string clock;  // ISO 8601 instant the demo starts at (pins the server's clock); empty: now
+  std::string clock;  // ISO 8601 instant the demo's clock starts at (then runs); empty: now
 };
 
 using History = DemoHistory;
@@ -281,10 +281,10 @@ int run_demo(DemoArgs args) {
   if (!secret) return report_failure(secret.status());
   args.runtime.server.jwt_secret = *secret;
   if (!args.clock.empty()) {
-    args.runtime.fixed_clock = parse_iso8601(args.clock);
-    if (!args.runtime.fixed_clock) return report_failure(invalid_argument("bad --clock '" + args.clock + "'"));
+    args.runtime.clock_starts_at = parse_iso8601(args.clock);
+    if (!args.runtime.clock_starts_at) return report_failure(invalid_argument("bad --clock '" + args.clock + "'"));
   }
-  const UnixSeconds now = args.runtime.fixed_clock.value_or(SystemClock().now());
+  const UnixSeconds now = args.runtime.clock_starts_at.value_or(SystemClock().now());
   auto history = load_history(args.history, args.tenant);
   if (!history) return report_failure(history.status());
   Status prepared = prepare_demo_tenant(args, now, &*history);
@@ -308,6 +308,7 @@ int run_demo(DemoArgs args) {
     options.port = (*runtime)->port();
     options.token = *agent;
     options.events_per_second = args.rate;
+    options.clock = &(*runtime)->clock();  // the posted times follow the server's clock (--clock)
     simulator = std::thread([&, options] {
       auto report = run_simulator(history->contacts, history->events, options, stop_simulator);
       if (!report) std::cerr << "demo: simulator stopped: " << report.status().message() << "\n";
@@ -360,12 +361,10 @@ void add_demo_command(CLI::App& app, int* exit_code) {
       ->check(static_dir_option());
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (default: generated, kept in the data dir)");
   cmd->add_option("--rate", args->rate, "Simulated events per second")->capture_default_str();
-  auto* no_simulator = cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");
-  // The simulator posts wall-clock times, which a pinned clock would not match.
+  cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");
   cmd->add_option("--clock", args->clock,
-                  "Start the demo at this ISO 8601 instant (pins the server's clock; tests): the history is placed "
-                  "to end there")
-      ->needs(no_simulator);
+                  "Start the demo at this ISO 8601 instant: the history is placed to end there, and the server's "
+                  "clock (which the live stream follows) starts there and runs");
   cmd->callback([args, exit_code] { *exit_code = run_demo(*args); });
 }
 
