@@ -564,5 +564,63 @@ TEST(CliBinaryTest, DemoHistoryEndsAtTheDemoStartAndIsPlacedOnce) {
   EXPECT_EQ(read_lines(dir + "/demo-history-shift"), record);
 }
 
+// A store made before the demo placed its history (no shift record, the
+// history as shipped) would show deals a year in their stage: the demo
+// rebuilds it, saying so, and keeps the old one in previous-demo. A store
+// with more than the demo in it is never touched.
+TEST(CliBinaryTest, DemoRebuildsAStaleDemoStoreAndLeavesOthersAlone) {
+  const std::string dir = make_temp_dir("reai-demo-stale");
+  const std::string other = make_temp_dir("reai-demo-stale-other");
+  const std::uint16_t port = free_port();
+  // As an older reai left them: the history imported as shipped (a start
+  // right after its end places it nowhere), and no record of that.
+  for (const std::string& d : {dir, other}) {
+    ReaiProcess old(demo_args(d, port, "2026-01-02T00:00:00Z"));
+    ASSERT_TRUE(old.wait_for_port(port, 120000)) << old.log();
+    EXPECT_EQ(old.stop(), 0) << old.log();
+    std::filesystem::remove(d + "/demo-history-shift");
+  }
+  ASSERT_EQ(run_reai({"tenant", "add", "--data-dir", other, "--tenant", "t2"}).exit_code, 0);  // not only the demo
+
+  const UnixSeconds start = parse_iso8601("2026-11-29T12:00:00Z").value();
+  {
+    ReaiProcess demo(demo_args(dir, port, format_iso8601(start)));
+    ASSERT_TRUE(demo.wait_for_port(port, 120000)) << demo.log();
+    EXPECT_EQ(last_event_ts(port, start), "2026-11-25T23:50:27Z");  // placed at the start
+    EXPECT_EQ(demo.stop(), 0) << demo.log();
+    EXPECT_NE(demo.log().find("ended 332 days before the demo starts (2025-12-31T23:50:27Z, imported as shipped): "
+                              "rebuilding it"),
+              std::string::npos)
+        << demo.log();
+    EXPECT_NE(demo.log().find("history moved by 329 days"), std::string::npos) << demo.log();
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir + "/previous-demo/reai.db"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/previous-demo/models/leads/metadata.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/models/leads/metadata.json"));  // retrained
+  EXPECT_EQ(read_lines(dir + "/demo-history-shift").at(1), "history_end=2026-11-25T23:50:27Z");
+
+  // Six weeks on, the placed history is stale in turn: rebuilt again.
+  const UnixSeconds later = start + 42 * 86400;
+  {
+    ReaiProcess demo(demo_args(dir, port, format_iso8601(later)));
+    ASSERT_TRUE(demo.wait_for_port(port, 120000)) << demo.log();
+    EXPECT_EQ(last_event_ts(port, later), "2027-01-06T23:50:27Z");
+    EXPECT_EQ(demo.stop(), 0) << demo.log();
+    EXPECT_NE(demo.log().find("ended 45 days before the demo starts (2026-11-25T23:50:27Z): rebuilding it"),
+              std::string::npos)
+        << demo.log();
+  }
+
+  ReaiProcess kept(demo_args(other, port, format_iso8601(start)));
+  ASSERT_TRUE(kept.wait_for_port(port, 120000)) << kept.log();
+  EXPECT_EQ(last_event_ts(port, start), "2025-12-31T23:50:27Z");  // as it was
+  EXPECT_EQ(kept.stop(), 0) << kept.log();
+  EXPECT_NE(kept.log().find("the store holds more than the demo (other tenants or contacts), so it is left as it is"),
+            std::string::npos)
+      << kept.log();
+  EXPECT_FALSE(std::filesystem::exists(other + "/previous-demo"));
+  EXPECT_FALSE(std::filesystem::exists(other + "/demo-history-shift"));
+}
+
 }  // namespace
 }  // namespace reai::testing
