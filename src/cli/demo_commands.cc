@@ -78,7 +78,8 @@ Result<std::string> demo_secret(const DemoArgs& args) {
 // whole weeks so it ends within the week before `starts_at`, recorded before
 // the import (a failed import is redone, and re-recorded, on the next start).
 // An existing store: by its recorded shift, never again; a store imported
-// before shifts were recorded holds the history as shipped.
+// before shifts were recorded holds the history as shipped. (A stale demo
+// store was emptied before this: demo_store_needs_rebuild.)
 Status place_history(const DemoArgs& args, bool store_is_empty, UnixSeconds starts_at, History* history) {
   if (store_is_empty) {
     const UnixSeconds end = history_end(*history);
