@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "support/process.h"
 #include "support/test_client.h"
@@ -462,11 +463,38 @@ TEST(CliBinaryTest, TenantAddKeepsTheNameWhenNotGiven) {
 }
 
 // `reai demo --clock T` on the small fixture (t_cyclone, 2024-01 to 2025-12),
-// without the simulator or a market panel.
-std::vector<std::string> demo_args(const std::string& dir, std::uint16_t port, const std::string& clock) {
-  return {"demo",          "--history",      kFixture,      "--tenant",     "t_cyclone", "--data-dir",
-          dir,             "--model-dir",    dir + "/models", "--port",     std::to_string(port),
-          "--no-simulator", "--market-panel", "",             "--jwt-secret", kTestJwtSecret, "--clock", clock};
+// without a market panel, with or without the simulator.
+std::vector<std::string> demo_args(const std::string& dir, std::uint16_t port, const std::string& clock,
+                                   bool simulator = false) {
+  std::vector<std::string> args = {"demo",          "--history",      kFixture,      "--tenant",     "t_cyclone",
+                                   "--data-dir",    dir,              "--model-dir", dir + "/models", "--port",
+                                   std::to_string(port), "--market-panel", "",  "--jwt-secret", kTestJwtSecret,
+                                   "--clock",       clock};
+  if (!simulator) args.push_back("--no-simulator");
+  return args;
+}
+
+// The times of the simulator's first lead's events ("sim-..." leads), as
+// stored; empty when no such lead is listed.
+std::vector<UnixSeconds> simulated_event_times(std::uint16_t port, UnixSeconds clock) {
+  HttpClient http("127.0.0.1", port);
+  const std::string token = reai_token("t_cyclone", server::Role::kAgent, kTestJwtSecret, clock);
+  auto leads = http.get("/api/leads?limit=1000", token);  // every lead of the small fixture, and more
+  if (leads.status != 200) return {};
+  const boost::json::value listed = boost::json::parse(leads.body);  // (kept: the loop reads into it)
+  for (const auto& l : listed.at("leads").as_array()) {
+    const std::string id(l.as_object().at("lead_id").as_string());
+    if (!id.starts_with("sim-")) continue;
+    auto r = http.get("/api/contacts/" + id + "/events?limit=100", token);
+    std::vector<UnixSeconds> times;
+    if (r.status != 200) return times;
+    const boost::json::value events = boost::json::parse(r.body);
+    for (const auto& e : events.at("events").as_array()) {
+      times.push_back(parse_iso8601(e.as_object().at("ts").as_string()).value_or(0));
+    }
+    return times;
+  }
+  return {};
 }
 
 // The demo's open deals as of its clock: {days_in_stage of each, as_of}.
@@ -493,6 +521,15 @@ std::string last_event_ts(std::uint16_t port, UnixSeconds clock) {
   return std::string(boost::json::parse(r.body).at("events").as_array().at(0).at("ts").as_string());
 }
 
+// The demo's clock starts at --clock and runs (its live stream needs time
+// to move): `as_of` is a little after the start.
+void expect_clock_started_at(const std::string& as_of, UnixSeconds start) {
+  const auto at = parse_iso8601(as_of);
+  ASSERT_TRUE(at.has_value()) << as_of;
+  EXPECT_GE(*at, start) << as_of;
+  EXPECT_LE(*at, start + 300) << as_of;
+}
+
 // The demo places the shipped history so it ends within the week before the
 // demo's start (whole weeks, so weekdays stay), records that, and a restart
 // on the same store reuses it: no second shift, no second import.
@@ -514,7 +551,7 @@ TEST(CliBinaryTest, DemoHistoryEndsAtTheDemoStartAndIsPlacedOnce) {
     EXPECT_EQ(last_event_ts(port, start), "2026-11-25T23:50:27Z");  // 329 days (47 weeks) later
     auto [ages, as_of] = open_deal_ages(port, start);
     ASSERT_FALSE(ages.empty()) << demo.log();
-    EXPECT_EQ(as_of, "2026-11-29T12:00:00Z");
+    expect_clock_started_at(as_of, start);
     // The history spans two years: no open deal is older than that, and the
     // pipeline was moving up to the demo's start (unshifted, the youngest
     // would be 333 days old: the fixture ends on 2025-12-31).
@@ -531,21 +568,93 @@ TEST(CliBinaryTest, DemoHistoryEndsAtTheDemoStartAndIsPlacedOnce) {
   EXPECT_EQ(record[1], "history_end=2026-11-25T23:50:27Z");  // within the week before the start
 
   // Two weeks later, the same store: the history stays where it was placed.
+  // With the live stream this time: it posts on the demo's clock, which the
+  // server accepts (on the wall clock it refused every request).
   const UnixSeconds later = start + 14 * 86400;
-  ReaiProcess again(demo_args(dir, port, format_iso8601(later)));
+  ReaiProcess again(demo_args(dir, port, format_iso8601(later), true));
   ASSERT_TRUE(again.wait_for_port(port, 120000)) << again.log();
+  std::vector<UnixSeconds> simulated;
+  for (int k = 0; k < 100 && simulated.empty(); ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    simulated = simulated_event_times(port, later);
+  }
+  ASSERT_FALSE(simulated.empty()) << again.log();
+  for (UnixSeconds t : simulated) {
+    EXPECT_GE(t, later - 300) << format_iso8601(t);  // the warm start's window (168 s) and the run so far
+    EXPECT_LE(t, later + 300) << format_iso8601(t);
+  }
   EXPECT_EQ(last_event_ts(port, later), "2026-11-25T23:50:27Z");  // not moved again
   auto [ages, as_of] = open_deal_ages(port, later);
-  EXPECT_EQ(as_of, format_iso8601(later));
+  expect_clock_started_at(as_of, later);
   ASSERT_EQ(ages.size(), first_ages.size());
+  // Whole days: the clocks ran on for a few seconds after their starts.
   EXPECT_NEAR(*std::min_element(ages.begin(), ages.end()), *std::min_element(first_ages.begin(), first_ages.end()) + 14,
-              1e-6);
+              1);
   EXPECT_EQ(again.stop(), 0) << again.log();
+  EXPECT_EQ(again.log().find("simulator stopped"), std::string::npos) << again.log();
   EXPECT_EQ(again.log().find("importing"), std::string::npos) << again.log();
   EXPECT_EQ(again.log().find("training the lead model"), std::string::npos) << again.log();
   EXPECT_NE(again.log().find("reusing the stored history (ends at 2026-11-25T23:50:27Z)"), std::string::npos)
       << again.log();
   EXPECT_EQ(read_lines(dir + "/demo-history-shift"), record);
+}
+
+// A store made before the demo placed its history (no shift record, the
+// history as shipped) would show deals a year in their stage: the demo
+// rebuilds it, saying so, and keeps the old one in previous-demo. A store
+// with more than the demo in it is never touched.
+TEST(CliBinaryTest, DemoRebuildsAStaleDemoStoreAndLeavesOthersAlone) {
+  const std::string dir = make_temp_dir("reai-demo-stale");
+  const std::string other = make_temp_dir("reai-demo-stale-other");
+  const std::uint16_t port = free_port();
+  // As an older reai left them: the history imported as shipped (a start
+  // right after its end places it nowhere), and no record of that.
+  for (const std::string& d : {dir, other}) {
+    ReaiProcess old(demo_args(d, port, "2026-01-02T00:00:00Z"));
+    ASSERT_TRUE(old.wait_for_port(port, 120000)) << old.log();
+    EXPECT_EQ(old.stop(), 0) << old.log();
+    std::filesystem::remove(d + "/demo-history-shift");
+  }
+  ASSERT_EQ(run_reai({"tenant", "add", "--data-dir", other, "--tenant", "t2"}).exit_code, 0);  // not only the demo
+
+  const UnixSeconds start = parse_iso8601("2026-11-29T12:00:00Z").value();
+  {
+    ReaiProcess demo(demo_args(dir, port, format_iso8601(start)));
+    ASSERT_TRUE(demo.wait_for_port(port, 120000)) << demo.log();
+    EXPECT_EQ(last_event_ts(port, start), "2026-11-25T23:50:27Z");  // placed at the start
+    EXPECT_EQ(demo.stop(), 0) << demo.log();
+    EXPECT_NE(demo.log().find("ended 332 days before the demo starts (2025-12-31T23:50:27Z, imported as shipped): "
+                              "rebuilding it"),
+              std::string::npos)
+        << demo.log();
+    EXPECT_NE(demo.log().find("history moved by 329 days"), std::string::npos) << demo.log();
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir + "/previous-demo/reai.db"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/previous-demo/models/leads/metadata.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/models/leads/metadata.json"));  // retrained
+  EXPECT_EQ(read_lines(dir + "/demo-history-shift").at(1), "history_end=2026-11-25T23:50:27Z");
+
+  // Six weeks on, the placed history is stale in turn: rebuilt again.
+  const UnixSeconds later = start + 42 * 86400;
+  {
+    ReaiProcess demo(demo_args(dir, port, format_iso8601(later)));
+    ASSERT_TRUE(demo.wait_for_port(port, 120000)) << demo.log();
+    EXPECT_EQ(last_event_ts(port, later), "2027-01-06T23:50:27Z");
+    EXPECT_EQ(demo.stop(), 0) << demo.log();
+    EXPECT_NE(demo.log().find("ended 45 days before the demo starts (2026-11-25T23:50:27Z): rebuilding it"),
+              std::string::npos)
+        << demo.log();
+  }
+
+  ReaiProcess kept(demo_args(other, port, format_iso8601(start)));
+  ASSERT_TRUE(kept.wait_for_port(port, 120000)) << kept.log();
+  EXPECT_EQ(last_event_ts(port, start), "2025-12-31T23:50:27Z");  // as it was
+  EXPECT_EQ(kept.stop(), 0) << kept.log();
+  EXPECT_NE(kept.log().find("the store holds more than the demo (other tenants or contacts), so it is left as it is"),
+            std::string::npos)
+      << kept.log();
+  EXPECT_FALSE(std::filesystem::exists(other + "/previous-demo"));
+  EXPECT_FALSE(std::filesystem::exists(other + "/demo-history-shift"));
 }
 
 }  // namespace

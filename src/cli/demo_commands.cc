@@ -30,10 +30,13 @@ struct DemoArgs {
   std::string jwt_secret;
   double rate = 4;
   bool no_simulator = false;
-  std::string clock;  // ISO 8601 instant the demo starts at (pins the server's clock); empty: now
+  std::string clock;  // ISO 8601 instant the demo's clock starts at (then runs); empty: now
 };
 
 using History = DemoHistory;
+
+// Where a rebuilt demo store and its models are kept, in the data directory.
+constexpr const char* kPreviousDemo = "previous-demo";
 
 Result<History> load_history(const std::string& dir, const std::string& tenant) {
   CsvLoadOptions options;
@@ -75,7 +78,8 @@ Result<std::string> demo_secret(const DemoArgs& args) {
 // whole weeks so it ends within the week before `starts_at`, recorded before
 // the import (a failed import is redone, and re-recorded, on the next start).
 // An existing store: by its recorded shift, never again; a store imported
-// before shifts were recorded holds the history as shipped.
+// before shifts were recorded holds the history as shipped. (A stale demo
+// store was emptied before this: demo_store_needs_rebuild.)
 Status place_history(const DemoArgs& args, bool store_is_empty, UnixSeconds starts_at, History* history) {
   if (store_is_empty) {
     const UnixSeconds end = history_end(*history);
@@ -89,13 +93,86 @@ Status place_history(const DemoArgs& args, bool store_is_empty, UnixSeconds star
   auto record = read_history_shift(args.runtime.data_dir);
   if (!record) return record.status();
   if (!*record) {
-    std::cerr << "demo: the store in " << args.runtime.data_dir
-              << " holds the history as shipped (imported before the demo placed it at its start); "
-                 "remove the directory to start the demo at today\n";
+    std::cerr << "demo: reusing the stored history as shipped (ends at " << format_iso8601(history_end(*history))
+              << "; imported before the demo placed it at its start)\n";
     return Status::ok();
   }
   shift_history(*history, (*record)->shift_seconds);
   std::cerr << "demo: reusing the stored history (ends at " << format_iso8601((*record)->history_end) << ")\n";
+  return Status::ok();
+}
+
+// True when the store holds the demo and nothing else: its one tenant is
+// the demo's, and the shipped history's first and last contacts are stored
+// where `shift` placed them. Only such a store is ever rebuilt.
+Result<bool> holds_only_the_demo(store::Store& store, const DemoArgs& args, const History& shipped,
+                                 UnixSeconds shift) {
+  auto tenants = store.list_tenants();
+  if (!tenants) return tenants.status();
+  if (tenants->size() != 1 || tenants->front().tenant_id != args.tenant || shipped.contacts.empty()) return false;
+  for (const Contact* c : {&shipped.contacts.front(), &shipped.contacts.back()}) {
+    auto stored = store.get_contact(args.tenant, c->contact_id);
+    if (!stored) {
+      if (stored.status().code() == StatusCode::kNotFound) return false;
+      return stored.status();
+    }
+    if (stored->created_at != c->created_at + shift) return false;
+  }
+  return true;
+}
+
+// A store that already holds the demo's events, before the demo reuses it:
+// true when its history ended long before the demo starts (imported as
+// shipped before the demo placed it, or placed on a start a month or more
+// ago: open deals would sit that long in their stage) and the store holds
+// nothing but the demo, so it is rebuilt. A store with more in it is left
+// as it is, and the log says what to do.
+Result<bool> demo_store_needs_rebuild(store::Store& store, const DemoArgs& args, const History& shipped,
+                                      UnixSeconds starts_at) {
+  auto record = read_history_shift(args.runtime.data_dir);
+  if (!record) return record.status();
+  const UnixSeconds shift = *record ? (*record)->shift_seconds : 0;
+  const UnixSeconds end = *record ? (*record)->history_end : history_end(shipped);
+  if (!demo_history_is_stale(end, starts_at)) return false;
+  auto demo_only = holds_only_the_demo(store, args, shipped, shift);
+  if (!demo_only) return demo_only.status();
+  const std::string ended = "the demo history in " + args.runtime.data_dir + " ended " +
+                            std::to_string((starts_at - end) / 86400) + " days before the demo starts (" +
+                            format_iso8601(end) + (*record ? "" : ", imported as shipped") + ")";
+  if (!*demo_only) {
+    std::cerr << "demo: " << ended << ", but the store holds more than the demo (other tenants or contacts), so it "
+              << "is left as it is: start the demo on a new --data-dir to have its history end at the start\n";
+    return false;
+  }
+  std::cerr << "demo: " << ended << ": rebuilding it with the history placed at the start (it is demo data; the old "
+            << "store and the models trained on it are kept in " << (fs::path(args.runtime.data_dir) / kPreviousDemo)
+               .string()
+            << " until the next rebuild)\n";
+  return true;
+}
+
+// Moves the demo store (reai.db and its WAL files, the shift record) and the
+// models trained on its history (retrained on the next steps) to
+// DATA_DIR/previous-demo, replacing an older one. The store must be closed.
+Status set_aside_demo_store(const DemoArgs& args) {
+  const fs::path data(args.runtime.data_dir);
+  const fs::path aside = data / kPreviousDemo;
+  std::error_code ec;
+  fs::remove_all(aside, ec);
+  fs::create_directories(aside / "models", ec);
+  if (ec) return internal_error("cannot create " + aside.string() + ": " + ec.message());
+  for (const char* name : {"reai.db", "reai.db-wal", "reai.db-shm", "demo-history-shift"}) {
+    if (!fs::exists(data / name)) continue;
+    fs::rename(data / name, aside / name, ec);
+    if (ec) return internal_error("cannot move " + (data / name).string() + ": " + ec.message());
+  }
+  for (const char* name : {"leads", "deals", "match"}) {
+    const fs::path model = fs::path(args.runtime.model_dir) / name;
+    if (!fs::exists(model)) continue;
+    fs::rename(model, aside / "models" / name, ec);
+    if (ec) fs::remove_all(model, ec);  // on another file system: it is retrained from the shipped history anyway
+    if (ec) return internal_error("cannot move " + model.string() + ": " + ec.message());
+  }
   return Status::ok();
 }
 
@@ -109,11 +186,22 @@ void print_validation(const scoring::TrainLeadReport& report) {
 Status prepare_demo_tenant(const DemoArgs& args, UnixSeconds starts_at, History* history_in) {
   auto store = store::open_sqlite_store(args.runtime.data_dir);
   if (!store) return store.status();
+  auto events = (*store)->count_events(args.tenant);
+  if (!events) return events.status();
+  if (*events > 0) {
+    auto rebuild = demo_store_needs_rebuild(**store, args, *history_in, starts_at);
+    if (!rebuild) return rebuild.status();
+    if (*rebuild) {
+      store->reset();  // closed before its files move
+      REAI_RETURN_IF_ERROR(set_aside_demo_store(args));
+      store = store::open_sqlite_store(args.runtime.data_dir);
+      if (!store) return store.status();
+      events = 0;
+    }
+  }
   if (!(*store)->get_tenant(args.tenant)) {
     REAI_RETURN_IF_ERROR((*store)->upsert_tenant({args.tenant, "Demo Realty", starts_at, ""}));
   }
-  auto events = (*store)->count_events(args.tenant);
-  if (!events) return events.status();
   REAI_RETURN_IF_ERROR(place_history(args, *events == 0, starts_at, history_in));
   const History& history = *history_in;
   if (*events == 0) {
@@ -281,10 +369,10 @@ int run_demo(DemoArgs args) {
   if (!secret) return report_failure(secret.status());
   args.runtime.server.jwt_secret = *secret;
   if (!args.clock.empty()) {
-    args.runtime.fixed_clock = parse_iso8601(args.clock);
-    if (!args.runtime.fixed_clock) return report_failure(invalid_argument("bad --clock '" + args.clock + "'"));
+    args.runtime.clock_starts_at = parse_iso8601(args.clock);
+    if (!args.runtime.clock_starts_at) return report_failure(invalid_argument("bad --clock '" + args.clock + "'"));
   }
-  const UnixSeconds now = args.runtime.fixed_clock.value_or(SystemClock().now());
+  const UnixSeconds now = args.runtime.clock_starts_at.value_or(SystemClock().now());
   auto history = load_history(args.history, args.tenant);
   if (!history) return report_failure(history.status());
   Status prepared = prepare_demo_tenant(args, now, &*history);
@@ -308,6 +396,7 @@ int run_demo(DemoArgs args) {
     options.port = (*runtime)->port();
     options.token = *agent;
     options.events_per_second = args.rate;
+    options.clock = &(*runtime)->clock();  // the posted times follow the server's clock (--clock)
     simulator = std::thread([&, options] {
       auto report = run_simulator(history->contacts, history->events, options, stop_simulator);
       if (!report) std::cerr << "demo: simulator stopped: " << report.status().message() << "\n";
@@ -360,12 +449,10 @@ void add_demo_command(CLI::App& app, int* exit_code) {
       ->check(static_dir_option());
   cmd->add_option("--jwt-secret", args->jwt_secret, "HS256 key (default: generated, kept in the data dir)");
   cmd->add_option("--rate", args->rate, "Simulated events per second")->capture_default_str();
-  auto* no_simulator = cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");
-  // The simulator posts wall-clock times, which a pinned clock would not match.
+  cmd->add_flag("--no-simulator", args->no_simulator, "Serve without the live event stream");
   cmd->add_option("--clock", args->clock,
-                  "Start the demo at this ISO 8601 instant (pins the server's clock; tests): the history is placed "
-                  "to end there")
-      ->needs(no_simulator);
+                  "Start the demo at this ISO 8601 instant: the history is placed to end there, and the server's "
+                  "clock (which the live stream follows) starts there and runs");
   cmd->callback([args, exit_code] { *exit_code = run_demo(*args); });
 }
 

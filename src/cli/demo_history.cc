@@ -29,6 +29,10 @@ UnixSeconds week_aligned_shift(UnixSeconds end, UnixSeconds anchor) {
   return weeks * kWeek;
 }
 
+bool demo_history_is_stale(UnixSeconds end, UnixSeconds starts_at) {
+  return starts_at - end > kStaleDemoHistorySeconds;
+}
+
 void shift_history(DemoHistory& history, UnixSeconds seconds) {
   if (seconds == 0) return;
   for (auto& c : history.contacts) c.created_at += seconds;

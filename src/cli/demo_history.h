@@ -32,6 +32,15 @@ UnixSeconds week_aligned_shift(UnixSeconds end, UnixSeconds anchor);
 // Adds `seconds` to every timestamp of the history.
 void shift_history(DemoHistory& history, UnixSeconds seconds);
 
+// A demo store whose history ended more than this before the demo starts
+// shows a stale pipeline (open deals months in their stage): `reai demo`
+// rebuilds it when it holds nothing but the demo.
+constexpr UnixSeconds kStaleDemoHistorySeconds = 30 * 86400;
+
+// True when a stored history that ends at `end` is stale for a demo that
+// starts at `starts_at` (ended more than kStaleDemoHistorySeconds before it).
+bool demo_history_is_stale(UnixSeconds end, UnixSeconds starts_at);
+
 // The record of a shift, one file in the data directory: "shift_seconds=N"
 // and "history_end=ISO" (the shifted end) lines.
 struct HistoryShiftRecord {

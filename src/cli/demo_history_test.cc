@@ -46,6 +46,17 @@ TEST(DemoHistory, ShiftEndsWithinTheWeekBeforeTheStartByWholeWeeks) {
   EXPECT_EQ(week_aligned_shift(start - 7 * kDay, start), 7 * kDay);
 }
 
+// A month (30 days) after its end, a stored demo history is rebuilt: two
+// weeks later it is reused (a restart), the shipped one in a 2026-11 demo is not.
+TEST(DemoHistory, AHistoryEndingOverAMonthBeforeTheStartIsStale) {
+  const UnixSeconds start = at("2026-11-29T12:00:00Z");
+  EXPECT_FALSE(demo_history_is_stale(start - 14 * kDay, start));
+  EXPECT_FALSE(demo_history_is_stale(start - 30 * kDay, start));
+  EXPECT_TRUE(demo_history_is_stale(start - 30 * kDay - 1, start));
+  EXPECT_TRUE(demo_history_is_stale(at("2025-12-31T23:59:58Z"), start));  // the fixture as shipped
+  EXPECT_FALSE(demo_history_is_stale(start + kDay, start));  // a --clock before the history's end
+}
+
 TEST(DemoHistory, ShiftRecordRoundTripsAndIsAbsentOnANewStore) {
   const std::string dir = ::testing::TempDir() + "/demo_history_record";
   std::filesystem::remove_all(dir);

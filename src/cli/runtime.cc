@@ -16,10 +16,27 @@ void block_stop_signals() {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 }
 
+namespace {
+
+// The wall clock moved to start at another instant: it reads `start` when
+// made and then runs at the wall clock's pace (a demo started at a date).
+class StartedClock final : public Clock {
+ public:
+  explicit StartedClock(UnixSeconds start) : offset_(start - SystemClock().now()) {}
+  UnixSeconds now() const override { return SystemClock().now() + offset_; }
+
+ private:
+  const UnixSeconds offset_;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& options) {
   std::unique_ptr<Runtime> rt(new Runtime());
   if (options.fixed_clock) {
     rt->clock_ = std::make_unique<ManualClock>(*options.fixed_clock);
+  } else if (options.clock_starts_at) {
+    rt->clock_ = std::make_unique<StartedClock>(*options.clock_starts_at);
   } else {
     rt->clock_ = std::make_unique<SystemClock>();
   }

@@ -25,6 +25,10 @@ struct RuntimeOptions {
   server::ServerConfig server;
   // Pins "now" (tests and exact comparisons with `reai replay`); wall clock when unset.
   std::optional<UnixSeconds> fixed_clock;
+  // Starts "now" at this instant, then runs at the wall clock's pace (a demo
+  // started at a date; its live stream needs a clock that moves). Ignored
+  // when fixed_clock is set.
+  std::optional<UnixSeconds> clock_starts_at;
 };
 
 class Runtime {
@@ -37,6 +41,8 @@ class Runtime {
   void wait() { server_->wait(); }
   void stop() { server_->stop(); }
   std::uint16_t port() const { return server_->port(); }
+  // The server's "now" (lives as long as the runtime).
+  const Clock& clock() const { return *clock_; }
   store::Store& store() { return *store_; }
   scoring::DirectoryModelRegistry& registry() { return *registry_; }
 

@@ -130,11 +130,11 @@ struct PendingEvent {
   bool operator>(const PendingEvent& other) const { return due > other.due; }
 };
 
-// The wall-clock second that was `at`: the posted times are wall-clock,
-// the schedule steady.
-UnixSeconds wall_at(SteadyTime at) {
+// The second of `clock` that was `at`: the posted times follow the
+// server's clock, the schedule is steady.
+UnixSeconds clock_at(const Clock& clock, SteadyTime at) {
   const auto ago = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - at);
-  return SystemClock().now() - static_cast<UnixSeconds>(ago.count());
+  return clock.now() - static_cast<UnixSeconds>(ago.count());
 }
 
 // New leads arrive so that, in steady state, events flow at the target rate.
@@ -153,6 +153,7 @@ class Simulation {
   Simulation(const std::vector<LeadScript>& scripts, const SimulatorOptions& options)
       : scripts_(scripts),
         options_(options),
+        clock_(options.clock ? *options.clock : wall_clock_),
         spawn_every_(spawn_interval(scripts, options.events_per_second)),
         client_(options.host, options.port, options.token),
         rng_(options.seed),
@@ -212,7 +213,8 @@ class Simulation {
   // Unavailable only when the very first request cannot reach the server
   // (a wrong address, not a hiccup); later failures are counted.
   Status create_contact(const Contact& contact, const std::string& lead_id, SteadyTime began) {
-    auto code = client_.send(http::verb::put, "/api/contacts/" + lead_id, contact_json(contact, wall_at(began)));
+    auto code =
+        client_.send(http::verb::put, "/api/contacts/" + lead_id, contact_json(contact, clock_at(clock_, began)));
     if (!code) {
       if (report_.events_posted == 0 && report_.leads_created == 1) {
         return unavailable("cannot reach " + options_.host + ":" + std::to_string(options_.port));
@@ -225,7 +227,7 @@ class Simulation {
   }
 
   void post_event(const PendingEvent& p) {
-    auto code = client_.send(http::verb::post, "/api/events", event_json(p.lead_id, *p.event, wall_at(p.due)));
+    auto code = client_.send(http::verb::post, "/api/events", event_json(p.lead_id, *p.event, clock_at(clock_, p.due)));
     if (!code || *code >= 400) {
       ++report_.http_errors;
     } else {
@@ -254,6 +256,8 @@ class Simulation {
 
   const std::vector<LeadScript>& scripts_;
   const SimulatorOptions& options_;
+  const SystemClock wall_clock_;
+  const Clock& clock_;
   const std::chrono::steady_clock::duration spawn_every_;
   ApiClient client_;
   std::mt19937 rng_;

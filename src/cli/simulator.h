@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/time.h"
 #include "core/types.h"
 
 namespace reai::cli {
@@ -28,6 +29,10 @@ struct SimulatorOptions {
   bool warm_start = true;
   std::uint32_t seed = 1;
   bool verbose = false;
+  // The server's clock, which the posted times follow (the server refuses
+  // times more than a day after its own now); nullptr: the wall clock.
+  // Not owned; outlives the run.
+  const Clock* clock = nullptr;
 };
 
 struct SimulatorReport {

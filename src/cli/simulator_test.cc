@@ -90,6 +90,39 @@ TEST_F(SimulatorTest, WithoutTheWarmStartTheFirstSecondsPostLittle) {
   EXPECT_LE(report->events_posted, 1u);
 }
 
+// A server whose clock is not the wall clock (`reai demo --clock`): the
+// simulator stamps its leads and events on that clock, so the server stores
+// them (it refuses times more than a day after its own now) at its "now".
+TEST_F(SimulatorTest, PostedTimesFollowTheServersClock) {
+  clock_.set(*parse_iso8601("2024-03-01T12:00:00Z"));  // long before the wall clock
+  start();
+  const Script script = make_script(5);
+  SimulatorOptions o = options();
+  o.clock = &clock_;
+  std::atomic<bool> stop{false};
+  auto report = run_simulator(script.contacts, script.events, o, stop);
+  ASSERT_TRUE(report) << report.status().to_string();
+  EXPECT_EQ(report->http_errors, 0u);
+  EXPECT_GE(report->events_posted, 59u);
+  // Dated within the warm start's window (24 s) before the server's now.
+  auto leads = as_object(http_->get("/api/leads?limit=100", o.token))["leads"].as_array();
+  ASSERT_GE(leads.size(), 9u);
+  const std::string lead_id(leads[0].as_object().at("lead_id").as_string());
+  auto events = as_object(http_->get("/api/contacts/" + lead_id + "/events?limit=100", o.token))["events"].as_array();
+  ASSERT_FALSE(events.empty());
+  for (const auto& e : events) {
+    const UnixSeconds ts = *parse_iso8601(e.as_object().at("ts").as_string());
+    EXPECT_LE(ts, clock_.now());
+    EXPECT_GE(ts, clock_.now() - 30) << e;
+  }
+  // On the wall clock (the old behaviour), every request is refused.
+  o.clock = nullptr;
+  report = run_simulator(script.contacts, script.events, o, stop);
+  ASSERT_TRUE(report) << report.status().to_string();
+  EXPECT_EQ(report->events_posted, 0u);
+  EXPECT_GT(report->http_errors, 0u);
+}
+
 TEST_F(SimulatorTest, BadOptionsAndAnUnreachableServerAreRefused) {
   const Script script = make_script(1);
   std::atomic<bool> stop{false};

@@ -317,6 +317,10 @@ try {
   check(/No open deals/.test(marketsText), `tenant A: the deal model answers, no open deals (${marketsText.slice(0, 200)})`);
   check((marketsText.match(/Not trained yet/g) ?? []).length === 1, 'tenant A: agents say "Not trained yet" (no pipeline history)');
   check(/Austin/.test(await page.textContent('#predictions-markets')), 'tenant A: the market forecast lists Austin');
+  // The shipped panel ends years ago: the panel says how old its data is.
+  const ageText = await page.textContent('#predictions-markets .data-age');
+  check(/^Forecast from data through \d{4}-\d{2}, [\d,]+ months old: that market, not today's\.$/.test(ageText ?? ''),
+    `the market forecast says how old its data is (${ageText})`);
   // A tenant with a pipeline: numbers with ranges and model versions.
   const tokenC = mint('t_cyclone');
   const pipelinePage = await context.newPage();

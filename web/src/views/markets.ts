@@ -51,14 +51,35 @@ function shortDate(iso: unknown): string {
   return d.toLocaleDateString('en-US', { month: 'short', day: 'numeric', year: 'numeric', timeZone: 'UTC' });
 }
 
+// How old a forecast's data is, from a market forecast answer (or a pricing
+// answer's `market`): "data through 2013-12, 155 months old". A forecast of
+// an old panel is that market's, not today's, so it is said next to it.
+// Null when the answer does not say where its data ends.
+export function dataAge(v: Json): string | null {
+  const through = typeof v.data_through === 'string' ? v.data_through : typeof v.origin === 'string' ? v.origin : '';
+  if (!through) return null;
+  const months = num(v.data_age_months);
+  if (!Number.isFinite(months)) return `data through ${through}`;
+  const age = months <= 0 ? 'current' : months === 1 ? '1 month old' : `${fmt.int(months)} months old`;
+  return `data through ${through}, ${age}`;
+}
+
 // "Model deals-2025-12-31-1c23 · trained Nov 27, 2026 · as of Nov 27, 2026 · 80% ranges"
 function modelLine(v: Json): HTMLElement {
   const parts = [`Model ${str(v.model_version)}`];
   if (v.model_created_at) parts.push(`trained ${shortDate(v.model_created_at)}`);
   if (v.as_of) parts.push(`as of ${shortDate(v.as_of)}`);
-  if (v.origin) parts.push(`data to ${str(v.origin)}`);
   parts.push('ranges are 80% intervals');
   return h('p', { class: 'model-line muted', 'data-model-version': str(v.model_version) }, parts.join(' · '));
+}
+
+// The forecast's data age, apart from the model line so it is not missed.
+function dataAgeLine(v: Json): HTMLElement | null {
+  const text = dataAge(v);
+  if (!text) return null;
+  const old = num(v.data_age_months) >= 12;
+  return h('p', { class: old ? 'data-age data-age-old' : 'data-age muted', 'data-age-months': str(v.data_age_months) },
+    old ? `Forecast from ${text}: that market, not today's.` : `Forecast from ${text}.`);
 }
 
 function table(head: string[], numeric: boolean[], body: (string | HTMLElement)[][], total: number): HTMLElement {
@@ -130,7 +151,7 @@ function renderAgents(v: Json): HTMLElement {
 
 function renderMarkets(v: Json): HTMLElement {
   const list = rows(v.regions ?? v.forecasts);
-  if (!list.length) return h('div', null, modelLine(v), empty('No regions in the forecast.'));
+  if (!list.length) return h('div', null, modelLine(v), dataAgeLine(v), empty('No regions in the forecast.'));
   const price = str(v.metric) === 'median';
   const value = (x: unknown) => (price ? fmt.usd(num(x)) : fmt.int(num(x)));
   const body = list.slice(0, kRows).map((r) => [
@@ -140,7 +161,13 @@ function renderMarkets(v: Json): HTMLElement {
     `${value(r.lower80)} – ${value(r.upper80)}`,
   ]);
   const metric = price ? 'Median price' : fmt.humanize(str(v.metric));
-  return h('div', null, modelLine(v), table(['Region', 'Month', metric, '80% range'], [false, false, true, true], body, list.length));
+  return h(
+    'div',
+    null,
+    modelLine(v),
+    dataAgeLine(v),
+    table(['Region', 'Month', metric, '80% range'], [false, false, true, true], body, list.length),
+  );
 }
 
 function isNotTrained(e: unknown): boolean {
