@@ -459,6 +459,41 @@ TEST(LeadLease, TwoInstancesCreatingOneUnknownContactAtOnceKeepTheFirstStoredRow
   EXPECT_EQ(one.process->stop(SIGTERM), 0) << one.process->log();
 }
 
+// Under shared leases, an event whose id is stored for another lead is
+// refused (409) after its lead was marked; the mark goes with the refusal,
+// so the lead's next event is served by its snapshot, not refolded from the
+// store. Counters, not time.
+TEST(LeadLease, AnEventRefusedAsAnotherLeadsLeavesNoMarkThatRefoldsTheLead) {
+  ASSERT_FALSE(postgres_url().empty()) << "no PostgreSQL test server (fixture postgres)";
+  const std::string tenant = "t_lease_409_" + std::to_string(::getpid());
+  const std::string redis = PrivateRedis::shared().url("lease-409-" + std::to_string(::getpid()));
+  Instance a = start_instance({"--bus", redis, "--cache", redis});
+  ASSERT_TRUE(a.process->wait_for_port(a.port)) << a.process->log();
+  const std::string t = reai_token(tenant, server::Role::kAgent, kSecret, kIssuedAt);
+  HttpClient http("127.0.0.1", a.port);
+  auto post = [&](const std::string& lead, const std::string& id, const std::string& ts) {
+    return http.post("/api/events",
+                     R"({"contact_id":")" + lead + R"(","type":"page_view","ts":")" + ts + R"(","event_id":")" + id + R"("})",
+                     t);
+  };
+  auto lead_state = [&] {
+    auto perf = http.get("/api/realtime/performance", t);
+    EXPECT_EQ(perf.status, 200) << perf.body;
+    return parse(perf.body).at("lead_state").as_object();
+  };
+  ASSERT_EQ(post("other", "dup-1", "2025-06-02T00:00:00Z").status, 200);
+  ASSERT_EQ(post("l1", "l1-1", "2025-06-02T01:00:00Z").status, 200);
+  EXPECT_EQ(post("l1", "dup-1", "2025-06-02T02:00:00Z").status, 409);
+  const auto before = lead_state();
+  EXPECT_EQ(before.at("refused_marks").as_int64(), 1) << json::serialize(before);
+  ASSERT_EQ(post("l1", "l1-2", "2025-06-02T03:00:00Z").status, 200);
+  const auto after = lead_state();
+  EXPECT_EQ(after.at("store_rebuilds").as_int64(), before.at("store_rebuilds").as_int64()) << json::serialize(after);
+  EXPECT_EQ(after.at("marked_refolds").as_int64(), before.at("marked_refolds").as_int64()) << json::serialize(after);
+  EXPECT_EQ(score_of(http, "l1", t).events_count, 2);
+  EXPECT_EQ(a.process->stop(SIGTERM), 0) << a.process->log();
+}
+
 // A lead whose lease another instance holds waits for it, but on a lead
 // worker: the instance's only io thread keeps answering other requests (a
 // health check, another lead's event) meanwhile. Ordering, not time: the

@@ -498,8 +498,15 @@ struct LiveTimes::Impl {
   };
   std::size_t n = 0;
   std::unique_ptr<Slot[]> slots;
+  // A listing's newest times (sorted, at most kKeptTimes) and the older
+  // ones folded away: how many, and the newest of them.
+  struct Times {
+    std::vector<UnixSeconds> kept;
+    int folded = 0;
+    UnixSeconds folded_latest = std::numeric_limits<UnixSeconds>::min();
+  };
   mutable std::mutex mu;  // guards times; add() holds it, so writers are serialised
-  std::unordered_map<std::uint32_t, std::vector<UnixSeconds>> times;  // only listings with some
+  std::unordered_map<std::uint32_t, Times> times;  // only listings with some
 
   explicit Impl(std::size_t size) : n(size), slots(std::make_unique<Slot[]>(size)) {}
 };
@@ -529,7 +536,14 @@ void LiveTimes::reset(std::size_t n) { impl_ = std::make_unique<Impl>(n); }
 void LiveTimes::add(std::size_t i, UnixSeconds t) {
   Impl& live = *impl_;
   std::lock_guard lock(live.mu);
-  live.times[static_cast<std::uint32_t>(i)].push_back(t);
+  Impl::Times& times = live.times[static_cast<std::uint32_t>(i)];
+  // Live events mostly come in time order: the insert is at the end.
+  times.kept.insert(std::upper_bound(times.kept.begin(), times.kept.end(), t), t);
+  if (times.kept.size() > kKeptTimes) {
+    times.folded_latest = std::max(times.folded_latest, times.kept.front());
+    ++times.folded;
+    times.kept.erase(times.kept.begin());
+  }
   Impl::Slot& slot = live.slots[i];
   // The latest time before the count: a reader that sees the new count
   // (acquire) then sees a latest time at least this one's, so it never
@@ -548,7 +562,16 @@ int LiveTimes::count_before(std::size_t i, UnixSeconds t) const {
   std::lock_guard lock(impl_->mu);
   const auto it = impl_->times.find(static_cast<std::uint32_t>(i));
   if (it == impl_->times.end()) return 0;
-  return static_cast<int>(std::count_if(it->second.begin(), it->second.end(), [t](UnixSeconds s) { return s < t; }));
+  const Impl::Times& times = it->second;
+  const auto kept = std::lower_bound(times.kept.begin(), times.kept.end(), t) - times.kept.begin();
+  return static_cast<int>(kept) + (t > times.folded_latest ? times.folded : 0);
+}
+
+std::size_t LiveTimes::kept_times() const {
+  std::lock_guard lock(impl_->mu);
+  std::size_t n = 0;
+  for (const auto& [listing, times] : impl_->times) n += times.kept.size();
+  return n;
 }
 
 // ---------------------------------------------------------------- popularity

@@ -70,8 +70,14 @@ struct Listing {
 // latest time behind it are atomics, and only a query at or before that
 // latest time (an event dated ahead of the ranking instant) reads the times
 // themselves under a mutex. Copying copies what was added so far.
+// Memory: a count per listing, and of each listing's events the newest
+// kKeptTimes times; older ones are folded into a count beside the newest
+// time folded. So a query after that time (the serving case: ranking at
+// now, events dated up to now) is exact; one at or before it counts only
+// the kept times before it (a lower bound: never an event at or after it).
 class LiveTimes {
  public:
+  static constexpr std::size_t kKeptTimes = 32;
   LiveTimes();
   LiveTimes(const LiveTimes& other);
   LiveTimes& operator=(const LiveTimes& other);
@@ -82,8 +88,11 @@ class LiveTimes {
   void reset(std::size_t n);
   // One event of listing i (< n) at t. Any thread.
   void add(std::size_t i, UnixSeconds t);
-  // Events of listing i added with a time strictly before t. Any thread.
+  // Events of listing i added with a time strictly before t (see above for
+  // a t at or before a folded time). Any thread.
   int count_before(std::size_t i, UnixSeconds t) const;
+  // Times held, every listing's (at most kKeptTimes each). Any thread.
+  std::size_t kept_times() const;
 
  private:
   struct Impl;

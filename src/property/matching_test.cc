@@ -811,6 +811,35 @@ TEST(ListingCatalog, LiveBehaviourCountsBesideBuiltPopularityAndOnlyBeforeItsTim
   EXPECT_EQ(c.popularity(7, kT0 + 100), 4);
 }
 
+// A catalog serving for months adds live events all along: a listing keeps
+// only its newest times, the rest in a count, and queries at now stay exact.
+TEST(LiveTimes, KeepsTheNewestTimesOfAListingAndFoldsTheRest) {
+  LiveTimes live;
+  live.reset(3);
+  constexpr int kAdds = 1000;
+  for (int k = 0; k < kAdds; ++k) live.add(1, kT0 + k);
+  live.add(2, kT0 + 5);
+  EXPECT_EQ(live.kept_times(), LiveTimes::kKeptTimes + 1);
+  EXPECT_EQ(live.count_before(1, kT0 + kAdds), kAdds);  // after every event
+  // Between kept times: exact.
+  EXPECT_EQ(live.count_before(1, kT0 + kAdds - 1), kAdds - 1);
+  EXPECT_EQ(live.count_before(1, kT0 + kAdds - 20), kAdds - 20);
+  // Before a folded time: the kept ones before it only, never one after it.
+  EXPECT_EQ(live.count_before(1, kT0 + 500), 0);
+  // An old event arriving late folds at once and counts from then on.
+  live.add(1, kT0 - 5);
+  EXPECT_EQ(live.kept_times(), LiveTimes::kKeptTimes + 1);
+  EXPECT_EQ(live.count_before(1, kT0 + kAdds), kAdds + 1);
+  EXPECT_EQ(live.count_before(1, kT0 + kAdds - 1), kAdds);
+  EXPECT_EQ(live.count_before(2, kT0 + 6), 1);
+  EXPECT_EQ(live.count_before(2, kT0 + 5), 0);
+  EXPECT_EQ(live.count_before(0, kT0 + kAdds), 0);
+  // A copy keeps the folded count too.
+  const LiveTimes copy = live;
+  EXPECT_EQ(copy.count_before(1, kT0 + kAdds - 1), kAdds);
+  EXPECT_EQ(copy.kept_times(), live.kept_times());
+}
+
 TEST(ListingCatalog, LiveBehaviourIsAddedWhileOtherThreadsRank) {
   ListingCatalog c = ListingCatalog::generate(2000, 4);
   c.finish_popularity();

@@ -132,6 +132,8 @@ void append_lead_sync_metrics(bool shared, const LeadSyncStats& s, bool up, std:
       .counter("reai_lead_mark_failures_total",
                "Lead marks not set before a write (lease service down): a death before the publish goes unseen.",
                s.mark_failures)
+      .counter("reai_lead_refused_marks_total",
+               "Lead marks dropped after the store refused their event as another lead's (409).", s.refused_marks)
       .counter("reai_lead_leases_total", "Per-lead leases taken.", s.leases)
       .counter("reai_lead_lease_failures_total", "Per-lead leases not taken (down or busy): applied alone.",
                s.lease_failures)
@@ -798,7 +800,12 @@ Result<Api::EventOutcome> Api::repeated_event(const Event& event, const std::str
   if (stored_under.empty()) {  // the store refused the id yet holds no event of it: events are never deleted
     return internal_error("event_id '" + event.event_id + "' was refused as stored but is not found");
   }
-  if (stored_under != event.contact_id) return stored_for_another_lead(event);
+  if (stored_under != event.contact_id) {
+    // Its mark names work this lead can never hold: dropped, or every
+    // synchronised call on the lead would refold it until the mark lapses.
+    lead_sync_->refused(std::span<const Event>(&event, 1));
+    return stored_for_another_lead(event);
+  }
   REAI_RETURN_IF_ERROR(lead_sync_->refresh(event.tenant_id, event.contact_id));
   auto current = deps_.engine.score(event.tenant_id, event.contact_id, deps_.clock.now());
   if (!current) return current.status();
@@ -1540,13 +1547,29 @@ Result<Api::StoredLead> Api::store_lead(store::LeadWrite write, UnixSeconds now)
   // A replaced contact is marked; a created one rides with its events' marks.
   const std::string mark = write.replace_contact ? lead_sync_->will_store_contact(tenant_id, lead_id) : std::string();
   auto written = deps_.store.write_lead(write);
-  if (!written) return written.status();
+  if (!written) {
+    if (written.status().code() == StatusCode::kAlreadyExists) refuse_other_leads_ids(write);
+    return written.status();
+  }
   remember_contact(tenant_id, lead_id);
   StoredLead out;
   out.written = std::move(*written);
   out.score_status = apply_stored_lead(write, out.written, now, mark, &out.score);
   if (!out.score_status.is_ok()) out.score.reset();
   return out;
+}
+
+void Api::refuse_other_leads_ids(const store::LeadWrite& write) {
+  // Nothing was written; the events whose ids are another lead's can never
+  // be this lead's, so their marks go (the others may be retried).
+  auto stored_under = deps_.store.stored_event_contacts(write.events);
+  if (!stored_under) return;  // the marks lapse
+  std::vector<Event> refused;
+  for (std::size_t k = 0; k < write.events.size(); ++k) {
+    const std::string& under = (*stored_under)[k];
+    if (!under.empty() && under != write.contact.contact_id) refused.push_back(write.events[k]);
+  }
+  lead_sync_->refused(refused);
 }
 
 Status Api::apply_stored_lead(const store::LeadWrite& write, const store::LeadWritten& written, UnixSeconds now,
@@ -1662,6 +1685,7 @@ ApiResponse Api::performance(const TokenClaims& claims) {
                      {"created_folds", sync.created_folds},
                      {"marked_refolds", sync.marked_refolds},
                      {"mark_failures", sync.mark_failures},
+                     {"refused_marks", sync.refused_marks},
                      {"leases", sync.leases},
                      {"lease_failures", sync.lease_failures},
                      {"lease_overruns", sync.lease_overruns},

@@ -194,6 +194,9 @@ class Api {
   // changes nothing) and pipeline rows, publishing changed scores. An error
   // only when nothing was written.
   Result<StoredLead> store_lead(store::LeadWrite write, UnixSeconds now);
+  // After write_lead refused `write` (AlreadyExists): drops the marks of its
+  // events whose ids are stored for another lead (LeadSync::refused).
+  void refuse_other_leads_ids(const store::LeadWrite& write);
   // store_lead's steps after the commit; `mark` from will_store_contact.
   Status apply_stored_lead(const store::LeadWrite& write, const store::LeadWritten& written, UnixSeconds now,
                            const std::string& mark, std::optional<scoring::LeadScore>* score);

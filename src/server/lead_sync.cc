@@ -315,6 +315,21 @@ void LeadSync::will_store(std::span<const Event> events) {
   note_marked(leases_->mark(marks, kShareTtl));
 }
 
+void LeadSync::refused(std::span<const Event> events) {
+  if (!active_) return;
+  for (const Event& e : events) {
+    const std::string key = cache_key(e.tenant_id, e.contact_id);
+    Stripe& stripe = stripe_for(key);
+    std::lock_guard lock(stripe.mu);  // the lead's local lock first, as every call takes them
+    HeldLease lease(*this, key);
+    if (!lease.ok()) continue;
+    const std::string mark = event_mark(e.event_id);
+    if (std::find(lease.state().marks.begin(), lease.state().marks.end(), mark) == lease.state().marks.end()) continue;
+    lease.update().done_marks.push_back(mark);
+    refused_marks_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void LeadSync::leads_created(std::span<const Contact> created, std::span<const Event> events,
                              const std::vector<bool>& stored) {
   if (!active_ || created.empty()) return;
@@ -740,6 +755,7 @@ LeadSyncStats LeadSync::stats() const {
   s.snapshot_misses = snapshots.misses;
   s.marked_refolds = marked_refolds_.load(std::memory_order_relaxed);
   s.mark_failures = mark_failures_.load(std::memory_order_relaxed);
+  s.refused_marks = refused_marks_.load(std::memory_order_relaxed);
   s.store_rebuilds = rebuilds_.load(std::memory_order_relaxed);
   s.unshared_snapshots = unshared_.load(std::memory_order_relaxed);
   s.created_folds = created_folds_.load(std::memory_order_relaxed);

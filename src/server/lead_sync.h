@@ -111,6 +111,7 @@ struct LeadSyncStats {
   std::uint64_t snapshot_misses = 0;
   std::uint64_t marked_refolds = 0;   // a mark named work the shared state lacked: refolded
   std::uint64_t mark_failures = 0;    // marks not set (lease service down): those writes unprotected
+  std::uint64_t refused_marks = 0;    // marks of events refused as another lead's, dropped (refused)
   std::uint64_t store_rebuilds = 0;   // misses + marked refolds + events older than the lead's newest
   std::uint64_t unshared_snapshots = 0;  // published without the snapshot (over max_shared_snapshot_bytes)
   std::uint64_t created_folds = 0;    // misses folded from what created the lead, without a store read
@@ -153,6 +154,15 @@ class LeadSync {
   // (Redis down) is skipped, counted (stats().mark_failures) and shows in
   // health(): the lead is degraded anyway.
   void will_store(std::span<const Event> events);
+  // After the store refused each of `events` because its id is stored for
+  // another lead (409): drops the mark will_store set for it, under its
+  // lead's lease (one lease trip each; not on an io thread). Such a mark
+  // names work its lead can never hold (event ids are unique within a
+  // tenant and never deleted), so left alone it would make every
+  // synchronised call on the lead refold from the store until it lapses.
+  // When the lease cannot be had the mark stays and lapses as before.
+  // Nothing when not active.
+  void refused(std::span<const Event> events);
   // After a commit that created `created` contacts (the store held nothing
   // of them before it; nothing happens when not active): the store then
   // holds of each such lead exactly that contact and its events among
@@ -317,7 +327,7 @@ class LeadSync {
   std::atomic<std::uint64_t> leases_taken_{0}, lease_ns_{0}, lease_failures_{0}, lease_overruns_{0};
   TenantCacheLookups snapshot_lookups_;
   std::atomic<std::uint64_t> adopted_{0}, marked_refolds_{0}, rebuilds_{0};
-  std::atomic<std::uint64_t> mark_failures_{0}, unshared_{0};
+  std::atomic<std::uint64_t> mark_failures_{0}, unshared_{0}, refused_marks_{0};
   std::atomic<std::uint64_t> created_folds_{0};
   std::mutex created_mu_;
   std::unordered_map<std::string, Created> created_;  // guarded by created_mu_

@@ -609,6 +609,54 @@ TEST_F(LeadSyncTest, InOrderEventsApplyIncrementallyAndOlderOnesRefoldFromTheSto
   EXPECT_EQ(s->probability, single_instance_score("l1", kT0 + 1000).probability);
 }
 
+// An event whose id is stored for another lead is refused (409) after its
+// lead was marked. Dropping that mark at once keeps the lead's next event
+// from refolding it from the store; a mark left alone refolds every
+// synchronised call until it lapses.
+TEST_F(LeadSyncTest, ARefusedEventsMarkGoesSoTheLeadsNextEventDoesNotRefold) {
+  for (const std::string lead : {"l1", "l2", "other"}) store_contact(lead);
+  Event taken = make_event("other", 1, kT0 + 5, EventType::kPageView);
+  store_event(taken);
+  for (const std::string lead : {"l1", "l2"}) {
+    const Event e1 = make_event(lead, 1, kT0 + 10, EventType::kSmsOut);
+    store_event_on(a_, e1);
+    ASSERT_TRUE(a_.apply_stored_event(e1, kT0 + 100, nullptr));
+  }
+  const auto refuse = [&](const std::string& lead) {
+    Event e = taken;
+    e.contact_id = lead;  // the id of `other`'s event, sent for this lead
+    a_.will_store(std::span<const Event>(&e, 1));
+    EXPECT_FALSE(store_->append_event(e).value());
+    EXPECT_EQ(marks_of(lead).size(), 1u);
+    return e;
+  };
+  const Event on_l1 = refuse("l1");
+  a_.refused(std::span<const Event>(&on_l1, 1));
+  EXPECT_TRUE(marks_of("l1").empty());
+  EXPECT_EQ(a_.stats().refused_marks, 1u);
+  (void)refuse("l2");  // left alone, as before
+
+  const LeadSyncStats before = a_.stats();
+  const Event next1 = make_event("l1", 2, kT0 + 20, EventType::kSmsIn);
+  store_event_on(a_, next1);
+  ASSERT_TRUE(a_.apply_stored_event(next1, kT0 + 100, nullptr));
+  EXPECT_EQ(a_.stats().store_rebuilds, before.store_rebuilds);  // its own snapshot served
+  EXPECT_EQ(a_.stats().snapshot_hits, before.snapshot_hits + 1);
+  EXPECT_EQ(a_.stats().marked_refolds, before.marked_refolds);
+  const Event next2 = make_event("l2", 2, kT0 + 20, EventType::kSmsIn);
+  store_event_on(a_, next2);
+  ASSERT_TRUE(a_.apply_stored_event(next2, kT0 + 100, nullptr));
+  EXPECT_EQ(a_.stats().store_rebuilds, before.store_rebuilds + 1);  // the stale mark refolded it
+  EXPECT_EQ(a_.stats().marked_refolds, before.marked_refolds + 1);
+  EXPECT_EQ(marks_of("l2").size(), 1u);  // and stays until it lapses
+  // A refusal on an instance without shared leases does nothing.
+  scoring::LeadScoringEngine alone_engine(models_, nullptr);
+  LeadSync alone(*store_, nullptr, alone_engine);
+  alone.refused(std::span<const Event>(&on_l1, 1));
+  EXPECT_EQ(alone.stats().refused_marks, 0u);
+  EXPECT_EQ(alone.stats().leases, 0u);
+}
+
 TEST_F(LeadSyncTest, ContactChangesReachTheOtherInstance) {
   store_contact("l1");
   const Event e = make_event("l1", 1, kT0 + 10, EventType::kPropertySave);

@@ -129,9 +129,9 @@ struct PropertyRoutes::Inventory {
   // (ListingCatalog::add_live_*, safe beside readers).
   std::shared_ptr<property::ListingCatalog> behaviour_sink;
   // Which catalog build this is (kept when only the match model changes),
-  // and the store position (for_each_event_after) its popularity was folded to.
+  // and where in the store (read_new_events) its popularity was folded to.
   std::uint64_t catalog_serial = 0;
-  std::int64_t behaviour_position = 0;
+  store::EventCursor behaviour_cursor;
   // Each listing's stored valuation (catalog index), null when not valued.
   std::shared_ptr<const std::vector<std::optional<StoredValuation>>> valuations;
   std::int64_t listings_version = 0;  // store's listings_version when read
@@ -161,11 +161,11 @@ struct PropertyRoutes::TenantState {
   std::shared_ptr<const property::ValuationModel> avm;
   std::string avm_version;
   // Only the worker reads and writes these (no lock): the catalog build
-  // whose popularity holds the tenant's stored behaviour up to `position`,
+  // whose popularity holds the tenant's stored behaviour up to `cursor`,
   // and the last job ticket queued before that read began.
   struct BehaviourRead {
     std::uint64_t catalog_serial = 0;
-    std::int64_t position = 0;
+    store::EventCursor cursor;
     std::uint64_t ticket = 0;
   } behaviour;
 };
@@ -374,21 +374,19 @@ Result<std::shared_ptr<PropertyRoutes::Inventory>> PropertyRoutes::load_listings
     (*valuations)[static_cast<std::size_t>(i)] = std::move(*v);
   }
   // Popularity from the tenant's stored views, saves and tour requests, read
-  // in store order so live behaviour goes on from the last position read.
-  std::int64_t position = 0;
-  REAI_RETURN_IF_ERROR(store_.for_each_event_after(tenant_id, 0, [&](std::int64_t p, const Event& e) {
-    position = p;
-    if (e.property_id.empty() || !moves_matches(e.type)) return true;
+  // through a cursor so live behaviour goes on from where this read ends.
+  store::EventCursor cursor;
+  REAI_RETURN_IF_ERROR(store_.read_new_events(tenant_id, cursor, [&](const Event& e) {
+    if (e.property_id.empty() || !moves_matches(e.type)) return;
     const int i = owned->find(e.property_id);
-    if (i < 0) return true;
+    if (i < 0) return;
     if (e.type == EventType::kPropertyView) owned->record_view(static_cast<std::size_t>(i), e.ts);
     else owned->record_interest(static_cast<std::size_t>(i), e.ts);
-    return true;
   }));
   owned->finish_popularity();
   static std::atomic<std::uint64_t> serials{0};
   inv->catalog_serial = ++serials;
-  inv->behaviour_position = position;
+  inv->behaviour_cursor = std::move(cursor);
   inv->behaviour_sink = owned;
   inv->catalog = std::move(owned);
   inv->valuations = std::move(valuations);
@@ -465,7 +463,7 @@ void PropertyRoutes::check_listings(const std::string& tenant_id) {
     fresh->catalog = current->catalog;
     fresh->behaviour_sink = current->behaviour_sink;
     fresh->catalog_serial = current->catalog_serial;
-    fresh->behaviour_position = current->behaviour_position;
+    fresh->behaviour_cursor = current->behaviour_cursor;
     fresh->valuations = current->valuations;
     fresh->listings_version = current->listings_version;
   } else {
@@ -488,16 +486,14 @@ void PropertyRoutes::count_new_behaviour(const std::string& tenant_id, TenantSta
     issued = tickets_;
   }
   auto& read = state.behaviour;
-  if (read.catalog_serial != inv.catalog_serial) read = {inv.catalog_serial, inv.behaviour_position, 0};
+  if (read.catalog_serial != inv.catalog_serial) read = {inv.catalog_serial, inv.behaviour_cursor, 0};
   property::ListingCatalog& catalog = *inv.behaviour_sink;
-  const Status status = store_.for_each_event_after(tenant_id, read.position, [&](std::int64_t p, const Event& e) {
-    read.position = p;
-    if (e.property_id.empty() || !moves_matches(e.type)) return true;
+  const Status status = store_.read_new_events(tenant_id, read.cursor, [&](const Event& e) {
+    if (e.property_id.empty() || !moves_matches(e.type)) return;
     const int i = catalog.find(e.property_id);
-    if (i < 0) return true;
+    if (i < 0) return;
     if (e.type == EventType::kPropertyView) catalog.add_live_view(static_cast<std::size_t>(i), e.ts);
     else catalog.add_live_interest(static_cast<std::size_t>(i), e.ts);
-    return true;
   });
   if (status.is_ok()) read.ticket = issued;
 }

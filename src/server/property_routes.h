@@ -25,20 +25,20 @@
 //
 // Popularity follows behaviour as it is stored, by this instance or any
 // other sharing the store: the worker reads the tenant's events stored since
-// the last position it read (Store::for_each_event_after) and adds each view,
+// its last read (Store::read_new_events, one cursor per catalog) and adds each view,
 // save and tour request of a known listing to the installed catalog
 // (ListingCatalog::add_live_*), which requests read beside it without a
 // lock. It reads before ranking a property event whose job was queued after
 // its last read (so the event itself, and everything stored before it,
 // counts), and on every listings check (so behaviour stored by other
 // instances counts within a check interval of a request). One reader, one
-// position per catalog: each stored event counts once (a replayed event_id
+// cursor per catalog: each stored event counts once (a replayed event_id
 // is no new row), whichever instance stored it. A rebuilt catalog folds the
-// stored events up to its own read position, and the position goes on from
-// there. On PostgreSQL an event whose transaction commits after one holding
-// a later position (two instances appending at once) is passed over by a
-// read already beyond it, and counts only when the catalog is next rebuilt
-// (Store::for_each_event_after).
+// stored events its own read returned, and its cursor goes on from there.
+// On PostgreSQL an event whose transaction commits after one holding a
+// later position (two instances appending at once) counts at the first read
+// after its commit, still once (read_new_events re-reads a margin of
+// positions and skips those it returned).
 #pragma once
 
 #include <boost/json/fwd.hpp>

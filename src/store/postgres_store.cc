@@ -61,6 +61,17 @@ constexpr const char* kInsertEvents =
     " SELECT t, e, c, ts, ty, p, v FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::bytea[],"
     " $6::bytea[], $7::float8[]) WITH ORDINALITY AS b(t, e, c, ts, ty, p, v, n) ORDER BY n"
     " ON CONFLICT DO NOTHING RETURNING tenant_id, event_id";
+// read_new_events: the tenant's events above a position, each beside the
+// read's own snapshot (xmin: the oldest transaction still running; xmax: the
+// first not yet started), which comes alone when no event does.
+constexpr const char* kSelectNewEvents =
+    "SELECT e.tenant_id, e.event_id, e.contact_id, e.ts, e.type, e.property_id, e.value, e.seq,"
+    " pg_snapshot_xmin(s.snap)::text::int8, pg_snapshot_xmax(s.snap)::text::int8"
+    " FROM (SELECT pg_current_snapshot() AS snap) s"
+    " LEFT JOIN events e ON e.tenant_id = $1 AND e.seq > $2 ORDER BY e.seq";
+constexpr const char* kSelectEventsHorizon =
+    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8,"
+    " coalesce((SELECT max(seq) FROM events WHERE tenant_id = $1), 0)";
 // The contact each (tenant, event id) is stored under, by the id's place in
 // the arrays (1-based); ids not stored have no row.
 constexpr const char* kSelectStoredEventContacts =
@@ -240,6 +251,59 @@ Result<Event> read_event(const PgResult& r, int i) {
   e.property_id = r.bytes(i, 5);
   e.value = r.optional_float8(i, 6);
   return e;
+}
+
+// ------------------------------------------------ read_new_events' margin
+//
+// A position (seq) is drawn when a row is inserted, so rows commit out of
+// position order. A row a read could not see (its transaction still running)
+// but below a position it reached shows later. Which positions can that be?
+// A transaction running at read k has an id >= that read's snapshot xmin.
+// Take m, the latest read whose snapshot xmax <= that xmin: every such
+// transaction got its id after read m's snapshot, so its rows draw positions
+// above every position committed by then, i.e. above read m's position. One
+// read further back (m - 1) for the moment between drawing a position and
+// getting an id (the id comes with the row's insertion, just after): the
+// next read starts above read m - 1's position and skips the positions it
+// read already. Snapshot xmin never goes back, so later reads' m never
+// does either.
+
+struct Snapshot {
+  std::uint64_t oldest_running = 0;  // xmin
+  std::uint64_t next_xid = 0;        // xmax
+};
+
+// Notes `position` as read; false when it was read already.
+bool note_read(EventCursor& cursor, std::int64_t position) {
+  auto& above = cursor.read_above;
+  if (position > cursor.position) {
+    cursor.position = position;
+    above.push_back(position);
+    return true;
+  }
+  if (position <= cursor.settled) return false;
+  const auto at = std::lower_bound(above.begin(), above.end(), position);
+  if (at != above.end() && *at == position) return false;
+  above.insert(at, position);  // a late commit
+  return true;
+}
+
+void settle(EventCursor& cursor, const Snapshot& snapshot) {
+  auto& h = cursor.horizons;
+  h.push_back({snapshot.next_xid, cursor.position});
+  std::size_t m = h.size();
+  while (m > 0 && h[m - 1].next_xid > snapshot.oldest_running) --m;
+  if (m >= 2) {  // read m - 1 is h[m - 1]; its predecessor h[m - 2]
+    cursor.settled = std::max(cursor.settled, h[m - 2].position);
+    h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(m - 2));
+  }
+  if (h.size() > Store::kMaxHorizons) h.erase(h.begin(), h.end() - static_cast<std::ptrdiff_t>(Store::kMaxHorizons));
+  auto& above = cursor.read_above;
+  if (above.size() > Store::kMaxReadAbove) {
+    // A transaction open that long: its oldest positions count as read.
+    cursor.settled = std::max(cursor.settled, above[above.size() - Store::kMaxReadAbove - 1]);
+  }
+  above.erase(above.begin(), std::upper_bound(above.begin(), above.end(), cursor.settled));
 }
 
 PgParams stage_params(const OpportunityStage& o) {
@@ -632,6 +696,26 @@ class PostgresStore final : public Store {
                     if (!event) return event.status();
                     return fn(r.int8(0, 7), *event);
                   });
+  }
+
+  Status read_new_events(const std::string& tenant_id, EventCursor& cursor,
+                         const std::function<void(const Event&)>& fn) override {
+    if (cursor.horizons.empty()) REAI_RETURN_IF_ERROR(seed_horizon(tenant_id, cursor));
+    PgParams p;
+    p.bytes(tenant_id).int8(cursor.settled);
+    std::optional<Snapshot> snapshot;
+    REAI_RETURN_IF_ERROR(stream(kSelectNewEvents, p, [&](const PgResult& r) -> Result<bool> {
+      if (!snapshot) snapshot = Snapshot{static_cast<std::uint64_t>(r.int8(0, 8)), static_cast<std::uint64_t>(r.int8(0, 9))};
+      if (r.null(0, 7)) return true;  // no event: the snapshot alone
+      const std::int64_t position = r.int8(0, 7);
+      if (!note_read(cursor, position)) return true;  // counted by an earlier read
+      auto event = read_event(r, 0);
+      if (!event) return event.status();
+      fn(*event);
+      return true;
+    }));
+    if (snapshot) settle(cursor, *snapshot);
+    return Status::ok();
   }
 
   Status for_each_stage(const std::string& tenant_id,
@@ -1040,6 +1124,17 @@ class PostgresStore final : public Store {
     auto session = pool_->acquire();
     if (!session) return session.status();
     return session->stream(sql, params, row);
+  }
+
+  // A fresh cursor's first horizon, taken just before its first read: what
+  // a read before it would have left (see settle).
+  Status seed_horizon(const std::string& tenant_id, EventCursor& cursor) {
+    PgParams p;
+    p.bytes(tenant_id);
+    auto r = query(kSelectEventsHorizon, p);
+    if (!r) return r.status();
+    cursor.horizons.push_back({static_cast<std::uint64_t>(r->int8(0, 0)), r->int8(0, 1)});
+    return Status::ok();
   }
 
   Result<std::size_t> count(const std::string& sql, const std::string& tenant_id) {

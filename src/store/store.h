@@ -227,6 +227,26 @@ struct LeadWritten {
   std::vector<bool> stages;      // one each: as append_stage answers
 };
 
+// Where a reader of a tenant's new events is (Store::read_new_events): pass
+// the same cursor to each read, starting from a default one. Callers read
+// `position` (the highest position read, as for_each_event_after numbers
+// them) and may copy the cursor; the rest is the store's bookkeeping.
+struct EventCursor {
+  std::int64_t position = 0;
+  // Every event at or below `settled` has been read; the next read starts
+  // there. Above it, the positions already read (sorted), skipped when read
+  // again. `settled` == `position` on stores that commit in position order.
+  std::int64_t settled = 0;
+  std::vector<std::int64_t> read_above;
+  // PostgreSQL: of each recent read, the first transaction id not yet
+  // started when it read (its snapshot's xmax) and `position` after it.
+  struct Horizon {
+    std::uint64_t next_xid = 0;
+    std::int64_t position = 0;
+  };
+  std::vector<Horizon> horizons;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -330,10 +350,36 @@ class Store {
   // order, which is commit order: one writer at a time). On PostgreSQL a
   // position is taken when a row is inserted, so a transaction that commits
   // after one holding a later position shows below a position already read:
-  // a reader that must see every row has to re-read a margin (the server's
-  // popularity reader does not yet: such a row counts at the next rebuild).
+  // a reader that must see every row uses read_new_events.
   virtual Status for_each_event_after(const std::string& tenant_id, std::int64_t after,
                                       const std::function<bool(std::int64_t position, const Event&)>& fn) = 0;
+  // The tenant's events stored since the reads of `cursor` before this one
+  // (all of them from a default cursor), each exactly once over the
+  // cursor's life, also when its transaction commits after one holding a
+  // later position (PostgreSQL, several writers): for a reader keeping up
+  // with every event any process stores. Rows come in position order within
+  // one read; a late row comes at the first read after its commit, below
+  // positions already read. The callback rules of for_each_event, except
+  // that it cannot stop the read. The cursor moves with each row, so on an
+  // error the rows the callback saw stay read.
+  // Cost: the default (SQLite, memory: position order is commit order) is
+  // for_each_event_after(cursor.position). PostgreSQL reads again the rows
+  // above the position reached by the last read whose snapshot began after
+  // every transaction running at this read had started, one read further
+  // back (a position is drawn a moment before its transaction has an id):
+  // without writes in flight, about the rows of the previous read; while a
+  // transaction stays open (a long import, anywhere on the database), every
+  // row since it began, to at most kMaxReadAbove rows, after which the
+  // oldest positions are taken as read (a row of a transaction open across
+  // that many rows of the tenant could then be missed). `cursor` keeps those
+  // positions and one horizon per read since (at most kMaxHorizons: older
+  // ones are dropped, the settled position kept).
+  static constexpr std::size_t kMaxReadAbove = 65536;
+  static constexpr std::size_t kMaxHorizons = 256;
+  virtual Status read_new_events(const std::string& tenant_id, EventCursor& cursor,
+                                 const std::function<void(const Event&)>& fn) {
+    return read_new_events_in_position_order(tenant_id, cursor, fn);
+  }
   // A contact's events in time order (empty when none).
   virtual Result<std::vector<Event>> events_for_contact(const std::string& tenant_id,
                                                         const std::string& contact_id) = 0;
@@ -459,6 +505,17 @@ class Store {
   virtual Result<std::size_t> count_contacts(const std::string& tenant_id) = 0;
   // OK when the store answers; Unavailable with the reason otherwise.
   virtual Status health() = 0;
+
+ protected:
+  // read_new_events where positions are drawn in commit order.
+  Status read_new_events_in_position_order(const std::string& tenant_id, EventCursor& cursor,
+                                           const std::function<void(const Event&)>& fn) {
+    return for_each_event_after(tenant_id, cursor.position, [&](std::int64_t p, const Event& e) {
+      cursor.position = cursor.settled = p;
+      fn(e);
+      return true;
+    });
+  }
 };
 
 // Opens (creating when absent) DATA_DIR/reai.db in WAL mode and applies the

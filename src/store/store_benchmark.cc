@@ -3,6 +3,7 @@
 // popularity catch-up), score history batches, and
 // import of the full shared CRM history (set REAI_SHARED_DATA to the folder
 // holding crm/; skipped otherwise).
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -145,9 +146,57 @@ void BM_SqliteAppendEvents(benchmark::State& state) {
 }
 BENCHMARK(BM_SqliteAppendEvents)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
 
-// What the matching worker pays per catch-up of a tenant's behaviour
-// (for_each_event_after from its last position) over a 100k-event tenant:
-// range(0) new events appended (untimed) before each timed read.
+// What the matching worker pays per catch-up of a tenant's behaviour over a
+// 100k-event tenant: range(0) new events appended (untimed) before each
+// timed read; range(1) 0 reads with for_each_event_after from the last
+// position, 1 with read_new_events (the worker's read: on PostgreSQL it
+// re-reads a margin and skips what it returned).
+void events_after(benchmark::State& state, Store& store) {
+  std::int64_t i = 0;
+  std::vector<Event> batch(1000);
+  for (int b = 0; b < 100; ++b) {
+    for (Event& e : batch) e = bench_event(i++);
+    if (!store.append_events(batch)) state.SkipWithError("append failed");
+  }
+  const bool cursor_read = state.range(1) == 1;
+  std::int64_t position = 0;
+  EventCursor cursor;
+  const auto read = [&] {
+    std::size_t rows = 0;
+    Status status = cursor_read ? store.read_new_events("t_bench", cursor, [&](const Event&) { ++rows; })
+                                : store.for_each_event_after("t_bench", position, [&](std::int64_t p, const Event&) {
+                                    position = p;
+                                    return ++rows, true;
+                                  });
+    if (!status.is_ok()) state.SkipWithError("read failed");
+    return rows;
+  };
+  read();  // up to the end, as a catalog build leaves it
+  std::vector<Event> fresh(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    for (Event& e : fresh) e = bench_event(i++);
+    if (!fresh.empty() && !store.append_events(fresh)) state.SkipWithError("append failed");
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t rows = read();
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (rows != fresh.size()) state.SkipWithError("rows missed");
+  }
+}
+
+// One statement on a connection of its own; true when it ran.
+bool postgres_admin(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  bool ok = PQstatus(conn) == CONNECTION_OK;
+  if (ok) {
+    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    PGresult* r = PQexec(conn, sql.c_str());
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+  }
+  PQfinish(conn);
+  return ok;
+}
+
 void BM_SqliteEventsAfter(benchmark::State& state) {
   fs::path dir = fresh_dir("after");
   {
@@ -156,36 +205,44 @@ void BM_SqliteEventsAfter(benchmark::State& state) {
       state.SkipWithError(store.status().to_string().c_str());
       return;
     }
-    std::int64_t i = 0;
-    std::vector<Event> batch(1000);
-    for (int b = 0; b < 100; ++b) {
-      for (Event& e : batch) e = bench_event(i++);
-      if (!(*store)->append_events(batch)) state.SkipWithError("append failed");
-    }
-    std::int64_t position = 0;
-    const auto read = [&] {
-      std::size_t rows = 0;
-      auto status = (*store)->for_each_event_after("t_bench", position, [&](std::int64_t p, const Event&) {
-        position = p;
-        return ++rows, true;
-      });
-      if (!status.is_ok()) state.SkipWithError("read failed");
-      return rows;
-    };
-    read();  // up to the end, as a catalog build leaves it
-    std::vector<Event> fresh(static_cast<std::size_t>(state.range(0)));
-    for (auto _ : state) {
-      for (Event& e : fresh) e = bench_event(i++);
-      if (!fresh.empty() && !(*store)->append_events(fresh)) state.SkipWithError("append failed");
-      const auto start = std::chrono::steady_clock::now();
-      const std::size_t rows = read();
-      state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      if (rows != fresh.size()) state.SkipWithError("rows missed");
-    }
+    events_after(state, **store);
   }
   fs::remove_all(dir);
 }
-BENCHMARK(BM_SqliteEventsAfter)->Arg(0)->Arg(1)->Arg(16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SqliteEventsAfter)
+    ->ArgsProduct({{0, 1, 16}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// The same on PostgreSQL (REAI_BENCH_POSTGRES_URL, e.g. scripts/pg-test-server
+// start's URL; skipped without it), in a schema of its own dropped after.
+void BM_PostgresEventsAfter(benchmark::State& state) {
+  const char* url = std::getenv("REAI_BENCH_POSTGRES_URL");
+  if (url == nullptr || *url == 0) {
+    state.SkipWithError("set REAI_BENCH_POSTGRES_URL");
+    return;
+  }
+  const std::string schema = "reai_bench_" + std::to_string(getpid());
+  const std::string base(url);
+  const std::string scoped = base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
+  if (!postgres_admin(base, "DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " + schema)) {
+    state.SkipWithError("cannot create the benchmark's schema");
+    return;
+  }
+  {
+    auto store = open_postgres_store(scoped);
+    if (!store) {
+      state.SkipWithError(store.status().to_string().c_str());
+    } else {
+      events_after(state, **store);
+    }
+  }
+  (void)postgres_admin(base, "DROP SCHEMA " + schema + " CASCADE");
+}
+BENCHMARK(BM_PostgresEventsAfter)
+    ->ArgsProduct({{0, 1, 16}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // Score history rows, one transaction per batch of state.range(0).
 void BM_SqliteAppendScores(benchmark::State& state) {

@@ -462,6 +462,35 @@ TYPED_TEST(StoreTest, EventsAfterAPositionComeInInsertionOrderAndOnlyTheTenants)
   EXPECT_EQ(none, 0);
 }
 
+TYPED_TEST(StoreTest, NewEventsComeOnceEachAndOnlyTheTenants) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.append_event(make_event("t_a", "late", "c1", 300)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_b", "other", "c1", 150)).value());
+  ASSERT_TRUE(s.append_event(make_event("t_a", "early", "c1", 100)).value());
+  EventCursor cursor;
+  const auto read = [&] {
+    std::vector<std::string> ids;
+    EXPECT_TRUE(s.read_new_events("t_a", cursor, [&](const Event& e) { ids.push_back(e.event_id); }).is_ok());
+    return ids;
+  };
+  EXPECT_EQ(read(), (std::vector<std::string>{"late", "early"}));  // insertion, not time, order
+  EXPECT_GT(cursor.position, 0);
+  EXPECT_TRUE(read().empty());
+  EXPECT_TRUE(read().empty());  // margins re-read (PostgreSQL) return nothing twice
+  EXPECT_FALSE(s.append_event(make_event("t_a", "early", "c1", 100)).value());  // a replay is no new row
+  ASSERT_TRUE(s.append_event(make_event("t_a", "next", "c2", 50)).value());
+  EXPECT_EQ(read(), std::vector<std::string>{"next"});
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(s.append_event(make_event("t_a", numbered_id(i), "c2", 60 + i)).value());
+    EXPECT_EQ(read(), std::vector<std::string>{numbered_id(i)});
+  }
+  EXPECT_TRUE(read().empty());
+  EventCursor other;
+  std::size_t none = 0;
+  EXPECT_TRUE(s.read_new_events("t_c", other, [&](const Event&) { ++none; }).is_ok());
+  EXPECT_EQ(none, 0u);
+}
+
 TYPED_TEST(StoreTest, EventsComeBackInTimeThenInsertionOrder) {
   Store& s = *this->store_;
   ASSERT_TRUE(s.append_event(make_event("t_a", "late", "c1", 300)).value());
@@ -2054,6 +2083,56 @@ TEST_F(PostgresStoreTest, ReconnectsAfterTheServerDroppedItsConnections) {
   EXPECT_TRUE(*after);
   EXPECT_TRUE(store->health().is_ok());
   EXPECT_EQ(store->count_events("t_a").value(), 2u);
+}
+
+// Two writers at once: one draws a position, then another draws a later one
+// and commits first. A read in between passes the first by; read_new_events
+// returns it at the first read after its commit, and once only.
+TEST_F(PostgresStoreTest, AnEventCommittedAfterALaterPositionIsReadOnce) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append_event(make_event("t_a", "first", "c1", 1)).value());
+  EventCursor cursor;
+  std::vector<std::string> ids;
+  const auto read = [&] {
+    ids.clear();
+    EXPECT_TRUE(store->read_new_events("t_a", cursor, [&](const Event& e) { ids.push_back(e.event_id); }).is_ok());
+    return ids;
+  };
+  EXPECT_EQ(read(), std::vector<std::string>{"first"});
+
+  // The slow writer: a transaction of its own, open across the reads below.
+  PGconn* slow = PQconnectdb(factory_.url.c_str());
+  ASSERT_EQ(PQstatus(slow), CONNECTION_OK) << PQerrorMessage(slow);
+  const auto exec = [&](const char* sql) {
+    PGresult* r = PQexec(slow, sql);
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    EXPECT_TRUE(ok) << PQresultErrorMessage(r);
+    PQclear(r);
+    return ok;
+  };
+  ASSERT_TRUE(exec("BEGIN"));
+  ASSERT_TRUE(exec("INSERT INTO events (tenant_id, event_id, contact_id, ts, type, property_id, value)"
+                   " VALUES ('t_a', 'slow', 'c1', 2, 'property_save', 'p1', NULL)"));
+  ASSERT_TRUE(store->append_event(make_event("t_a", "fast", "c2", 3)).value());  // a later position, committed
+  EXPECT_EQ(read(), std::vector<std::string>{"fast"});
+  std::int64_t past_slow = 0;  // what a reader by position alone stops at
+  ASSERT_TRUE(store->for_each_event_after("t_a", 0, [&](std::int64_t p, const Event&) { return past_slow = p, true; }).is_ok());
+  EXPECT_TRUE(read().empty());  // still running: nothing new
+  ASSERT_TRUE(exec("COMMIT"));
+  PQfinish(slow);
+
+  std::vector<std::string> after_position;
+  ASSERT_TRUE(store->for_each_event_after("t_a", past_slow, [&](std::int64_t, const Event& e) {
+    return after_position.push_back(e.event_id), true;
+  }).is_ok());
+  EXPECT_TRUE(after_position.empty());  // the gap read_new_events closes
+  EXPECT_EQ(read(), std::vector<std::string>{"slow"});
+  EXPECT_TRUE(read().empty());
+  ASSERT_TRUE(store->append_event(make_event("t_a", "then", "c2", 4)).value());
+  EXPECT_EQ(read(), std::vector<std::string>{"then"});
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(read().empty());
+  EXPECT_LE(cursor.read_above.size(), 4u);  // the margin's bookkeeping stays small while nothing runs
 }
 
 TEST(OpenStoreTest, PicksTheBackendFromTheArgument) {
