@@ -84,7 +84,7 @@ void print(const char* name, const Pooled& pool, bool days) {
 
 int run_deals(const std::string& data, const std::string& cutoff_text, const std::string& as_of_text,
               const std::string& end_text, int step_days, int horizon_days) {
-  auto history = load_crm_history(data + "/contacts.csv", data + "/events.csv", data + "/opportunity_stages.csv");
+  auto history = load_crm_history_dir(data);
   if (!history) return fail(history.status());
   auto cutoff = parse_time(cutoff_text);
   auto end = parse_time(end_text);
@@ -136,7 +136,7 @@ int run_deals(const std::string& data, const std::string& cutoff_text, const std
 // Agents: forecast at as-of against actual closings in the following months,
 // and the per-agent better of the 6- and 12-month average of monthly closings.
 int run_agents_backtest(const std::string& data, const std::string& as_of_text, int months) {
-  auto history = load_crm_history(data + "/contacts.csv", data + "/events.csv", data + "/opportunity_stages.csv");
+  auto history = load_crm_history_dir(data);
   if (!history) return fail(history.status());
   auto as_of = parse_time(as_of_text);
   if (!as_of) return fail(as_of.status());

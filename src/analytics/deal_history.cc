@@ -6,40 +6,10 @@
 #include <limits>
 #include <tuple>
 
-#include "core/crm_csv.h"
 #include "core/tenant_id.h"
 #include "core/time.h"
 
 namespace reai::analytics {
-
-Result<CrmHistory> load_crm_history(const std::string& contacts_path, const std::string& events_path,
-                                    const std::string& stages_path) {
-  CrmHistory history;
-  CsvLoadOptions options;
-  auto contacts = load_contacts_csv(contacts_path, options, nullptr);
-  if (!contacts) return contacts.status();
-  history.contacts = std::move(*contacts);
-  if (!events_path.empty()) {
-    auto events = load_events_csv(events_path, options, nullptr);
-    if (!events) return events.status();
-    history.events = std::move(*events);
-  }
-  auto stages = load_stages_csv(stages_path, options, nullptr);
-  if (!stages) return stages.status();
-  history.stages = std::move(*stages);
-  return history;
-}
-
-CrmHistory truncate_history(const CrmHistory& history, UnixSeconds end) {
-  CrmHistory out;
-  for (const auto& c : history.contacts)
-    if (c.created_at < end) out.contacts.push_back(c);
-  for (const auto& e : history.events)
-    if (e.ts < end) out.events.push_back(e);
-  for (const auto& s : history.stages)
-    if (s.ts < end) out.stages.push_back(s);
-  return out;
-}
 
 namespace detail {
 namespace {

@@ -14,28 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "core/crm_history.h"
 #include "core/status.h"
 #include "core/types.h"
 
 namespace reai::analytics {
 
-// A CRM history as loaded from contacts.csv, events.csv and
-// opportunity_stages.csv (core/crm_csv.h). Plain value type.
-struct CrmHistory {
-  std::vector<Contact> contacts;
-  std::vector<Event> events;
-  std::vector<OpportunityStage> stages;
-};
-
-// Loads the three files with core/crm_csv.h. Fails with NotFound (missing
-// file) or InvalidArgument (missing column, bad row naming file and line,
-// empty file). `events_path` may be empty: no activity features then.
-Result<CrmHistory> load_crm_history(const std::string& contacts_path, const std::string& events_path,
-                                    const std::string& stages_path);
-
-// The rows of `history` with a timestamp strictly before `end` (contacts by
-// created_at, events and stages by ts).
-CrmHistory truncate_history(const CrmHistory& history, UnixSeconds end);
+// Histories are core's CrmHistory (core/crm_history.h: load_crm_history,
+// truncate_history).
 
 // One open opportunity's forecast at an as-of instant.
 struct DealPrediction {

@@ -10,6 +10,7 @@
 #include "analytics/analytics.h"
 #include "cli/cli.h"
 #include "core/crm_csv.h"
+#include "core/crm_history.h"
 #include "core/csv.h"
 #include "core/time.h"
 
@@ -31,7 +32,7 @@ Result<UnixSeconds> parse_as_of(const std::string& text) {
 
 int run_train_deals(const AnalyticsArgs& args) {
   std::cerr << "reai train deals: reading history\n";
-  auto history = analytics::load_crm_history(args.contacts, args.events, args.stages);
+  auto history = load_crm_history(args.contacts, optional_file(args.events), args.stages);
   if (!history) return report_failure(history.status());
   analytics::DealTrainOptions options;
   options.nthread = args.threads;
@@ -54,7 +55,7 @@ int run_deals(const AnalyticsArgs& args) {
   if (!as_of) return report_failure(as_of.status());
   auto model = analytics::DealModel::load(args.model);
   if (!model) return report_failure(model.status());
-  auto history = analytics::load_crm_history(args.contacts, args.events, args.stages);
+  auto history = load_crm_history(args.contacts, optional_file(args.events), args.stages);
   if (!history) return report_failure(history.status());
   const auto predictions = model->predict(*history, *as_of);
   std::ofstream out(args.out);
@@ -78,9 +79,9 @@ int run_agents(const AnalyticsArgs& args) {
   if (!as_of) return report_failure(as_of.status());
   if (args.contacts.empty() != args.events.empty())
     return report_failure(invalid_argument("--contacts and --events go together (coaching from lead activity)"));
-  analytics::CrmHistory history;
+  CrmHistory history;
   if (!args.contacts.empty()) {
-    auto loaded = analytics::load_crm_history(args.contacts, args.events, args.stages);
+    auto loaded = load_crm_history(args.contacts, optional_file(args.events), args.stages);
     if (!loaded) return report_failure(loaded.status());
     history = std::move(*loaded);
   } else {

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/listing_commands.h"
 #include "core/crm_csv.h"
+#include "core/crm_history.h"
 #include "core/time.h"
 #include "ghl/contact_export.h"
 #include "ghl/ghl.h"
@@ -183,33 +184,26 @@ int run_import(const ImportArgs& args) {
   // Everything is parsed and validated before the first write, so a bad row
   // without --skip-bad leaves the store untouched.
   std::cerr << "reai import: reading CSV files\n";
-  CsvLoadReport contact_report, event_report, stage_report;
-  auto contacts = load_contacts_csv(args.contacts, options, &contact_report);
-  if (!contacts) return report_failure(contacts.status());
-  print_report("contacts", contact_report);
-  auto events = load_events_csv(args.events, options, &event_report);
-  if (!events) return report_failure(events.status());
-  print_report("events", event_report);
-  std::vector<OpportunityStage> stages;
-  if (!args.stages.empty()) {
-    auto loaded = load_stages_csv(args.stages, options, &stage_report);
-    if (!loaded) return report_failure(loaded.status());
-    print_report("stages", stage_report);
-    stages = std::move(*loaded);
-  }
+  CrmHistoryLoadReport load_report;
+  auto history = load_crm_history(args.contacts, args.events, optional_file(args.stages), options, &load_report);
+  // The files that loaded are reported even when a later one fails.
+  if (load_report.contacts) print_report("contacts", *load_report.contacts);
+  if (load_report.events) print_report("events", *load_report.events);
+  if (load_report.stages) print_report("stages", *load_report.stages);
+  if (!history) return report_failure(history.status());
 
   auto store = store::open_store(store_location(args.store, args.data_dir));
   if (!store) return report_failure(store.status());
   std::set<std::string> tenants;
-  for (const auto& c : *contacts) tenants.insert(c.tenant_id);
-  for (const auto& e : *events) tenants.insert(e.tenant_id);
+  for (const auto& c : history->contacts) tenants.insert(c.tenant_id);
+  for (const auto& e : history->events) tenants.insert(e.tenant_id);
   for (const auto& id : tenants) {
     if ((*store)->get_tenant(id)) continue;
     Status s = (*store)->upsert_tenant({id, id, SystemClock().now(), ""});
     if (!s.is_ok()) return report_failure(s);
   }
   std::cerr << "reai import: writing to " << store_description(args.store, args.data_dir) << "\n";
-  auto counts = (*store)->import_history(*contacts, *events, stages);
+  auto counts = (*store)->import_history(history->contacts, history->events, history->stages);
   if (!counts) return report_failure(counts.status());
   std::cout << "imported " << counts->contacts_written << " contacts, " << counts->events_written
             << " events (" << counts->events_duplicate << " already present), "
@@ -218,8 +212,9 @@ int run_import(const ImportArgs& args) {
   if (counts->contacts_added_bare) {
     std::cout << "added " << counts->contacts_added_bare << " contacts for events whose contact row was not imported\n";
   }
-  const std::size_t skipped =
-      contact_report.rows_skipped + event_report.rows_skipped + stage_report.rows_skipped;
+  std::size_t skipped = 0;
+  for (const auto* report : {&load_report.contacts, &load_report.events, &load_report.stages})
+    if (*report) skipped += (*report)->rows_skipped;
   if (skipped) std::cout << "skipped " << skipped << " bad rows\n";
   return kExitOk;
 }

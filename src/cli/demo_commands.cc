@@ -14,6 +14,7 @@
 #include "cli/runtime.h"
 #include "cli/simulator.h"
 #include "core/crm_csv.h"
+#include "core/crm_history.h"
 #include "property/matching.h"
 #include "property/property.h"
 
@@ -33,25 +34,14 @@ struct DemoArgs {
   std::string clock;  // ISO 8601 instant the demo's clock starts at (then runs); empty: now
 };
 
-using History = DemoHistory;
-
 // Where a rebuilt demo store and its models are kept, in the data directory.
 constexpr const char* kPreviousDemo = "previous-demo";
 
-Result<History> load_history(const std::string& dir, const std::string& tenant) {
+// The demo tenant's rows of the shipped history in DIR (crm/ layout).
+Result<CrmHistory> load_history(const std::string& dir, const std::string& tenant) {
   CsvLoadOptions options;
   options.tenant_filter = tenant;
-  History h;
-  auto contacts = load_contacts_csv(dir + "/contacts.csv", options, nullptr);
-  if (!contacts) return contacts.status();
-  auto events = load_events_csv(dir + "/events.csv", options, nullptr);
-  if (!events) return events.status();
-  auto stages = load_stages_csv(dir + "/opportunity_stages.csv", options, nullptr);
-  if (!stages) return stages.status();
-  h.contacts = std::move(*contacts);
-  h.events = std::move(*events);
-  h.stages = std::move(*stages);
-  return h;
+  return load_crm_history_dir(dir, options);
 }
 
 // A demo keeps its signing key in the data dir so tokens survive restarts.
@@ -80,7 +70,7 @@ Result<std::string> demo_secret(const DemoArgs& args) {
 // An existing store: by its recorded shift, never again; a store imported
 // before shifts were recorded holds the history as shipped. (A stale demo
 // store was emptied before this: demo_store_needs_rebuild.)
-Status place_history(const DemoArgs& args, bool store_is_empty, UnixSeconds starts_at, History* history) {
+Status place_history(const DemoArgs& args, bool store_is_empty, UnixSeconds starts_at, CrmHistory* history) {
   if (store_is_empty) {
     const UnixSeconds end = history_end(*history);
     const UnixSeconds shift = end > 0 ? week_aligned_shift(end, starts_at) : 0;
@@ -105,7 +95,7 @@ Status place_history(const DemoArgs& args, bool store_is_empty, UnixSeconds star
 // True when the store holds the demo and nothing else: its one tenant is
 // the demo's, and the shipped history's first and last contacts are stored
 // where `shift` placed them. Only such a store is ever rebuilt.
-Result<bool> holds_only_the_demo(store::Store& store, const DemoArgs& args, const History& shipped,
+Result<bool> holds_only_the_demo(store::Store& store, const DemoArgs& args, const CrmHistory& shipped,
                                  UnixSeconds shift) {
   auto tenants = store.list_tenants();
   if (!tenants) return tenants.status();
@@ -127,7 +117,7 @@ Result<bool> holds_only_the_demo(store::Store& store, const DemoArgs& args, cons
 // ago: open deals would sit that long in their stage) and the store holds
 // nothing but the demo, so it is rebuilt. A store with more in it is left
 // as it is, and the log says what to do.
-Result<bool> demo_store_needs_rebuild(store::Store& store, const DemoArgs& args, const History& shipped,
+Result<bool> demo_store_needs_rebuild(store::Store& store, const DemoArgs& args, const CrmHistory& shipped,
                                       UnixSeconds starts_at) {
   auto record = read_history_shift(args.runtime.data_dir);
   if (!record) return record.status();
@@ -183,7 +173,7 @@ void print_validation(const scoring::TrainLeadReport& report) {
   }
 }
 
-Status prepare_demo_tenant(const DemoArgs& args, UnixSeconds starts_at, History* history_in) {
+Status prepare_demo_tenant(const DemoArgs& args, UnixSeconds starts_at, CrmHistory* history_in) {
   auto store = store::open_sqlite_store(args.runtime.data_dir);
   if (!store) return store.status();
   auto events = (*store)->count_events(args.tenant);
@@ -203,7 +193,7 @@ Status prepare_demo_tenant(const DemoArgs& args, UnixSeconds starts_at, History*
     REAI_RETURN_IF_ERROR((*store)->upsert_tenant({args.tenant, "Demo Realty", starts_at, ""}));
   }
   REAI_RETURN_IF_ERROR(place_history(args, *events == 0, starts_at, history_in));
-  const History& history = *history_in;
+  const CrmHistory& history = *history_in;
   if (*events == 0) {
     std::cerr << "demo: importing " << history.contacts.size() << " contacts and "
               << history.events.size() << " events into " << args.runtime.data_dir << "\n";
@@ -275,7 +265,7 @@ Status prepare_demo_listings(const DemoArgs& args) {
 // after their first week (as `reai train match`), so the lead page ranks
 // with it instead of the content scorer. The matching routes pick the model
 // up on their next request (model.json appears).
-void train_match_model(const DemoArgs& args, const History& history) {
+void train_match_model(const DemoArgs& args, const CrmHistory& history) {
   const fs::path models(args.runtime.model_dir);
   const std::string listings = args.history + "/listings.csv";
   if (fs::exists(models / "match" / "model.json") || !fs::exists(listings)) return;
@@ -309,15 +299,14 @@ void train_match_model(const DemoArgs& args, const History& history) {
 // the match ranker, made once in the background while the demo already runs
 // (the routes answer "not trained yet" or rank with the content scorer until
 // the files appear, then pick them up on their own).
-void train_predictions(const DemoArgs& args, const History& history) {
+void train_predictions(const DemoArgs& args, const CrmHistory& history) {
   const fs::path models(args.runtime.model_dir);
   if (!fs::exists(models / "deals" / "deal_model.json")) {
     const auto started = std::chrono::steady_clock::now();
-    analytics::CrmHistory crm{history.contacts, history.events, history.stages};
     analytics::DealTrainOptions options;
     options.step_days = 14;  // half the as-of points of `reai train deals`: a few seconds
     options.nthread = 1;     // the server and the simulator share the machine
-    auto model = analytics::DealModel::train(crm, options, nullptr);
+    auto model = analytics::DealModel::train(history, options, nullptr);
     const fs::path temp = models / "deals.tmp";
     std::error_code ec;
     fs::remove_all(temp, ec);

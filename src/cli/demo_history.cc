@@ -14,14 +14,6 @@ constexpr const char* kShiftKey = "shift_seconds=";
 constexpr const char* kEndKey = "history_end=";
 }  // namespace
 
-UnixSeconds history_end(const DemoHistory& history) {
-  UnixSeconds end = 0;
-  for (const auto& c : history.contacts) end = std::max(end, c.created_at);
-  for (const auto& e : history.events) end = std::max(end, e.ts);
-  for (const auto& s : history.stages) end = std::max(end, s.ts);
-  return end;
-}
-
 UnixSeconds week_aligned_shift(UnixSeconds end, UnixSeconds anchor) {
   const UnixSeconds gap = anchor - end;
   // Floor division, so a history after the anchor moves back, never forward.
@@ -33,7 +25,7 @@ bool demo_history_is_stale(UnixSeconds end, UnixSeconds starts_at) {
   return starts_at - end > kStaleDemoHistorySeconds;
 }
 
-void shift_history(DemoHistory& history, UnixSeconds seconds) {
+void shift_history(CrmHistory& history, UnixSeconds seconds) {
   if (seconds == 0) return;
   for (auto& c : history.contacts) c.created_at += seconds;
   for (auto& e : history.events) e.ts += seconds;

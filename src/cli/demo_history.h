@@ -2,27 +2,18 @@
 // the fixture moved by the same whole number of weeks so the history ends
 // within a week before "now" (weekdays and hours of day stay as recorded).
 // The shift is recorded in the data directory so a restart on an existing
-// store reuses it instead of shifting (or importing) again.
+// store reuses it instead of shifting (or importing) again. The history is
+// core's CrmHistory (core/crm_history.h, which also has its history_end).
 #pragma once
 
 #include <optional>
 #include <string>
-#include <vector>
 
+#include "core/crm_history.h"
 #include "core/status.h"
 #include "core/types.h"
 
 namespace reai::cli {
-
-struct DemoHistory {
-  std::vector<Contact> contacts;
-  std::vector<Event> events;
-  std::vector<OpportunityStage> stages;
-};
-
-// The latest timestamp of the history (contacts' created_at, events, stages);
-// 0 when it is empty.
-UnixSeconds history_end(const DemoHistory& history);
 
 // Seconds, a multiple of 7 days, that move `end` to within the week up to
 // `anchor` (end + shift in (anchor - 7 days, anchor]); 0 when end is already
@@ -30,7 +21,7 @@ UnixSeconds history_end(const DemoHistory& history);
 UnixSeconds week_aligned_shift(UnixSeconds end, UnixSeconds anchor);
 
 // Adds `seconds` to every timestamp of the history.
-void shift_history(DemoHistory& history, UnixSeconds seconds);
+void shift_history(CrmHistory& history, UnixSeconds seconds);
 
 // A demo store whose history ended more than this before the demo starts
 // shows a stale pipeline (open deals months in their stage): `reai demo`

@@ -14,8 +14,8 @@ constexpr UnixSeconds kDay = 86400;
 
 UnixSeconds at(const char* iso) { return parse_iso8601(iso).value(); }
 
-DemoHistory small_history() {
-  DemoHistory h;
+CrmHistory small_history() {
+  CrmHistory h;
   Contact c;
   c.created_at = at("2024-01-01T10:00:00Z");
   h.contacts.push_back(c);
@@ -29,7 +29,7 @@ DemoHistory small_history() {
 }
 
 TEST(DemoHistory, ShiftEndsWithinTheWeekBeforeTheStartByWholeWeeks) {
-  DemoHistory h = small_history();
+  CrmHistory h = small_history();
   EXPECT_EQ(history_end(h), at("2025-12-31T23:59:58Z"));
   const UnixSeconds start = at("2026-11-29T12:00:00Z");
   const UnixSeconds shift = week_aligned_shift(history_end(h), start);

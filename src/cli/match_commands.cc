@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cli/cli.h"
-#include "core/crm_csv.h"
+#include "core/crm_history.h"
 #include "core/csv.h"
 #include "property/matching.h"
 
@@ -38,16 +38,14 @@ Result<History> load_history(const MatchArgs& args, const char* command) {
   std::cerr << "  " << catalog->describe();
   if (catalog->skipped_rows() > 0) std::cerr << " (" << catalog->skipped_rows() << " rows without a price skipped)";
   std::cerr << "\n";
-  auto contacts = load_contacts_csv(args.contacts, {}, nullptr);
-  if (!contacts) return contacts.status();
-  auto events = load_events_csv(args.events, {}, nullptr);
-  if (!events) return events.status();
+  auto crm = load_crm_history(args.contacts, args.events, std::nullopt);  // no stage rows
+  if (!crm) return crm.status();
   History h{std::move(*catalog), {}};
   std::size_t unknown = 0;
-  h.buyers = property::build_match_history(h.catalog, *contacts, *events,
+  h.buyers = property::build_match_history(h.catalog, crm->contacts, crm->events,
                                            static_cast<long long>(args.as_of_days * 86400), {}, &unknown);
-  std::cerr << "  " << contacts->size() << " contacts (" << h.buyers.size() << " buyers, both or investors), "
-            << events->size() << " events";
+  std::cerr << "  " << crm->contacts.size() << " contacts (" << h.buyers.size() << " buyers, both or investors), "
+            << crm->events.size() << " events";
   if (unknown > 0) std::cerr << "; " << unknown << " property events name a listing not in the file (ignored)";
   std::cerr << "\n";
   return h;

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
-#include "core/crm_csv.h"
+#include "core/crm_history.h"
 #include "scoring/scoring.h"
 
 namespace reai::cli {
@@ -23,18 +23,14 @@ struct TrainLeadsArgs {
 
 int run_train_leads(const TrainLeadsArgs& args) {
   std::cerr << "reai train leads: reading history\n";
-  auto contacts = load_contacts_csv(args.contacts, {}, nullptr);
-  if (!contacts) return report_failure(contacts.status());
-  auto events = load_events_csv(args.events, {}, nullptr);
-  if (!events) return report_failure(events.status());
-  auto stages = load_stages_csv(args.stages, {}, nullptr);
-  if (!stages) return report_failure(stages.status());
-  std::cerr << "  " << contacts->size() << " contacts, " << events->size() << " events, "
-            << stages->size() << " stage rows\n";
+  auto history = load_crm_history(args.contacts, args.events, args.stages);
+  if (!history) return report_failure(history.status());
+  std::cerr << "  " << history->contacts.size() << " contacts, " << history->events.size() << " events, "
+            << history->stages.size() << " stage rows\n";
   scoring::TrainLeadOptions options;
   options.nthread = args.threads;
   options.seed = args.seed;
-  auto report = scoring::train_lead_model(*contacts, *events, *stages, args.out, options);
+  auto report = scoring::train_lead_model(history->contacts, history->events, history->stages, args.out, options);
   if (!report) return report_failure(report.status());
   std::cout << "model " << report->version << " written to " << args.out << " in "
             << report->seconds << " s (" << report->train_examples << " training, "
@@ -80,18 +76,11 @@ Result<std::vector<double>> parse_hours(const std::string& text) {
 int run_replay(const ReplayArgs& args) {
   auto hours = parse_hours(args.as_of_hours);
   if (!hours) return report_failure(hours.status());
-  auto contacts = load_contacts_csv(args.contacts, {}, nullptr);
-  if (!contacts) return report_failure(contacts.status());
-  auto events = load_events_csv(args.events, {}, nullptr);
-  if (!events) return report_failure(events.status());
-  std::vector<OpportunityStage> stages;
-  if (!args.stages.empty()) {
-    auto loaded = load_stages_csv(args.stages, {}, nullptr);
-    if (!loaded) return report_failure(loaded.status());
-    stages = std::move(*loaded);
-  }
-  std::cerr << "reai replay: " << contacts->size() << " contacts, " << events->size() << " events\n";
-  auto rows = scoring::replay_scores(args.model, *contacts, *events, stages, *hours);
+  auto history = load_crm_history(args.contacts, args.events, optional_file(args.stages));
+  if (!history) return report_failure(history.status());
+  std::cerr << "reai replay: " << history->contacts.size() << " contacts, " << history->events.size()
+            << " events\n";
+  auto rows = scoring::replay_scores(args.model, history->contacts, history->events, history->stages, *hours);
   if (!rows) return report_failure(rows.status());
   std::ofstream out(args.out);
   if (!out) return report_failure(invalid_argument("cannot write " + args.out));

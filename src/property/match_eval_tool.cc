@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "core/crm_csv.h"
+#include "core/crm_history.h"
 #include "core/time.h"
 #include "property/matching.h"
 
@@ -82,20 +82,11 @@ Status parse_args(int argc, char** argv, MatchEvalArgs* args) {
 // The ranker trained on buyers created before the cutoff, with events before
 // the cutoff only; saved to --save-model when given.
 Result<std::shared_ptr<const MatchModel>> train_ranker(const MatchEvalArgs& args, const ListingCatalog& catalog,
-                                                       const std::vector<Contact>& contacts,
-                                                       const std::vector<Event>& events, UnixSeconds cutoff,
-                                                       long long as_of) {
-  std::vector<Contact> train_contacts;
-  for (const auto& c : contacts) {
-    if (c.created_at < cutoff) train_contacts.push_back(c);
-  }
-  std::vector<Event> train_events;
-  for (const auto& e : events) {
-    if (e.ts < cutoff) train_events.push_back(e);
-  }
+                                                       const CrmHistory& crm, UnixSeconds cutoff, long long as_of) {
+  const CrmHistory train = truncate_history(crm, cutoff);
   ListingCatalog train_catalog = catalog;
   std::size_t unknown = 0;
-  auto train_buyers = build_match_history(train_catalog, train_contacts, train_events, as_of, args.pref, &unknown);
+  auto train_buyers = build_match_history(train_catalog, train.contacts, train.events, as_of, args.pref, &unknown);
   MatchTrainSummary summary;
   auto model = MatchModel::train(train_catalog, train_buyers, args.train_options, &summary);
   if (!model) return model.status();
@@ -197,24 +188,21 @@ int main(int argc, char** argv) {
   auto catalog = ListingCatalog::load(args.listings_path, {args.price, ""});
   if (!catalog) return fail(catalog.status());
   std::fprintf(stderr, "match_eval: %s\n", catalog->describe().c_str());
-  CsvLoadOptions load;
-  auto contacts = load_contacts_csv(args.crm + "/contacts.csv", load, nullptr);
-  if (!contacts) return fail(contacts.status());
-  auto events = load_events_csv(args.crm + "/events.csv", load, nullptr);
-  if (!events) return fail(events.status());
+  auto crm = load_crm_history(args.crm + "/contacts.csv", args.crm + "/events.csv", std::nullopt);  // no stage rows
+  if (!crm) return fail(crm.status());
   const long long as_of = static_cast<long long>(args.as_of_days * 86400);
-  auto model = train_ranker(args, *catalog, *contacts, *events, *cutoff, as_of);
+  auto model = train_ranker(args, *catalog, *crm, *cutoff, as_of);
   if (!model) return fail(model.status());
 
   // Evaluation: all events (popularity only counts what happened before each
   // buyer's as-of instant).
   std::vector<Contact> eval_contacts;
-  for (const auto& c : *contacts) {
+  for (const auto& c : crm->contacts) {
     if (c.created_at >= *cutoff && c.created_at < *eval_end) eval_contacts.push_back(c);
   }
   ListingCatalog eval_catalog = *catalog;
   std::size_t unknown = 0;
-  auto eval_buyers = build_match_history(eval_catalog, eval_contacts, *events, as_of, args.pref, &unknown);
+  auto eval_buyers = build_match_history(eval_catalog, eval_contacts, crm->events, as_of, args.pref, &unknown);
   const Matcher content(eval_catalog, nullptr);
   const Matcher learned(eval_catalog, *model);
   MatchEvalReport report;

@@ -25,7 +25,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "core/crm_csv.h"
+#include "core/crm_history.h"
 #include "core/tenant_id.h"
 #include "core/time.h"
 #include "features/features.h"
@@ -155,9 +155,9 @@ bool env_flag(const char* name) {
 // rows before it; evaluation replays contacts created in [cutoff, eval_end)
 // with all their events. Labels come from every signed row (the truth).
 struct EvalSplit {
-  std::vector<Contact> train_c, eval_c;
-  std::vector<Event> train_e, eval_e;
-  std::vector<OpportunityStage> train_s;
+  CrmHistory train;  // the rows before the cutoff
+  std::vector<Contact> eval_c;
+  std::vector<Event> eval_e;
   std::unordered_map<std::string, UnixSeconds> signed_at;  // first signing per contact
 
   float label_of(const Contact& c) const {
@@ -166,21 +166,16 @@ struct EvalSplit {
   }
 };
 
-EvalSplit split_history(const std::vector<Contact>& contacts, const std::vector<Event>& events,
-                        const std::vector<OpportunityStage>& stages, UnixSeconds cutoff, UnixSeconds eval_end) {
+EvalSplit split_history(const CrmHistory& crm, UnixSeconds cutoff, UnixSeconds eval_end) {
   EvalSplit split;
-  for (const auto& c : contacts) {
-    if (c.created_at < cutoff) split.train_c.push_back(c);
-    else if (c.created_at < eval_end) split.eval_c.push_back(c);
-  }
+  split.train = truncate_history(crm, cutoff);
+  for (const auto& c : crm.contacts)
+    if (c.created_at >= cutoff && c.created_at < eval_end) split.eval_c.push_back(c);
   std::unordered_map<std::string, bool> is_eval;
   for (const auto& c : split.eval_c) is_eval[key(c.tenant_id, c.contact_id)] = true;
-  for (const auto& e : events) {
-    if (e.ts < cutoff) split.train_e.push_back(e);
+  for (const auto& e : crm.events)
     if (is_eval.count(key(e.tenant_id, e.contact_id))) split.eval_e.push_back(e);
-  }
-  for (const auto& s : stages) {
-    if (s.ts < cutoff) split.train_s.push_back(s);
+  for (const auto& s : crm.stages) {
     if (s.stage == Stage::kSigned) {
       auto [it, inserted] = split.signed_at.try_emplace(key(s.tenant_id, s.contact_id), s.ts);
       if (!inserted) it->second = std::min(it->second, s.ts);
@@ -198,7 +193,7 @@ struct BaselineSets {
 
 BaselineSets baseline_sets(const EvalSplit& split, UnixSeconds cutoff) {
   std::vector<const Contact*> complete;
-  for (const auto& c : split.train_c) {
+  for (const auto& c : split.train.contacts) {
     if (c.created_at + kConversionWindowSeconds <= cutoff) complete.push_back(&c);
   }
   std::sort(complete.begin(), complete.end(), [](auto* a, auto* b) { return a->created_at < b->created_at; });
@@ -256,7 +251,7 @@ void dump_rows(const std::string& path, const EvalSplit& split, const BaselineSe
                  sets.eval[i]->tenant_id.c_str(), sets.eval_y[i], p[i], raw[i]);
   }
   std::vector<float> row(features::feature_count());
-  for (const auto& c : split.train_c) {
+  for (const auto& c : split.train.contacts) {
     if (instant(c, hours) >= cutoff) continue;
     const double output = raw_output(model, c, by_contact, hours, &row);
     auto sit = split.signed_at.find(key(c.tenant_id, c.contact_id));
@@ -270,29 +265,19 @@ void dump_rows(const std::string& path, const EvalSplit& split, const BaselineSe
 
 double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
 
-struct CrmData {
-  std::vector<Contact> contacts;
-  std::vector<Event> events;
-  std::vector<OpportunityStage> stages;
-};
-
-// The three CSVs of DATA_DIR; nullopt (after printing every file's status) when
-// one does not load.
-std::optional<CrmData> load_crm(const std::string& data_dir) {
-  CsvLoadOptions load;
-  auto contacts = load_contacts_csv(data_dir + "/contacts.csv", load, nullptr);
-  auto events = load_events_csv(data_dir + "/events.csv", load, nullptr);
-  auto stages = load_stages_csv(data_dir + "/opportunity_stages.csv", load, nullptr);
-  if (!contacts || !events || !stages) {
-    std::fprintf(stderr, "lead_eval: %s %s %s\n", contacts.status().to_string().c_str(),
-                 events.status().to_string().c_str(), stages.status().to_string().c_str());
+// The three CSVs of DATA_DIR; nullopt (after printing why) when one does not
+// load.
+std::optional<CrmHistory> load_crm(const std::string& data_dir) {
+  auto history = load_crm_history_dir(data_dir);
+  if (!history) {
+    std::fprintf(stderr, "lead_eval: %s\n", history.status().to_string().c_str());
     return std::nullopt;
   }
-  return CrmData{std::move(*contacts), std::move(*events), std::move(*stages)};
+  return std::move(*history);
 }
 
 // --train-full: training time on the whole history, no evaluation.
-int train_full(const CrmData& crm, const std::string& model_dir, const scoring::TrainLeadOptions& options) {
+int train_full(const CrmHistory& crm, const std::string& model_dir, const scoring::TrainLeadOptions& options) {
   auto report = scoring::train_lead_model(crm.contacts, crm.events, crm.stages, model_dir, options);
   if (!report) {
     std::fprintf(stderr, "lead_eval: %s\n", report.status().to_string().c_str());
@@ -308,12 +293,12 @@ int train_full(const CrmData& crm, const std::string& model_dir, const scoring::
 Result<scoring::TrainLeadReport> train_or_reuse(const EvalSplit& split, const std::string& model_dir,
                                                 const scoring::TrainLeadOptions& options) {
   if (env_flag("REAI_LEAD_EVAL_REUSE")) return scoring::TrainLeadReport{};
-  return scoring::train_lead_model(split.train_c, split.train_e, split.train_s, model_dir, options);
+  return scoring::train_lead_model(split.train.contacts, split.train.events, split.train.stages, model_dir, options);
 }
 
 EventsByContact events_by_contact(const EvalSplit& split) {
   EventsByContact by_contact;
-  for (const auto& e : split.train_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
+  for (const auto& e : split.train.events) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
   for (const auto& e : split.eval_e) by_contact[key(e.tenant_id, e.contact_id)].push_back(&e);
   return by_contact;
 }
@@ -352,8 +337,8 @@ void print_horizon(const EvalArgs& args, const EvalSplit& split, const BaselineS
 
 // Trains on the split's past, replays the evaluation contacts and prints
 // one line of metrics per horizon.
-int evaluate(const EvalArgs& args, const CrmData& crm, const scoring::TrainLeadOptions& options) {
-  const EvalSplit split = split_history(crm.contacts, crm.events, crm.stages, args.cutoff, args.eval_end);
+int evaluate(const EvalArgs& args, const CrmHistory& crm, const scoring::TrainLeadOptions& options) {
+  const EvalSplit split = split_history(crm, args.cutoff, args.eval_end);
   const char* model_out = std::getenv("REAI_LEAD_EVAL_MODEL_DIR");
   const std::string model_dir = model_out ? model_out : "/tmp/reai_lead_eval_model";
   Result<scoring::TrainLeadReport> report = train_or_reuse(split, model_dir, options);
@@ -393,7 +378,7 @@ int evaluate(const EvalArgs& args, const CrmData& crm, const scoring::TrainLeadO
 int main(int argc, char** argv) {
   EvalArgs args;
   if (auto exit_code = parse_args(argc, argv, &args)) return *exit_code;
-  const std::optional<CrmData> crm = load_crm(args.data_dir);
+  const std::optional<CrmHistory> crm = load_crm(args.data_dir);
   if (!crm) return 2;
   const scoring::TrainLeadOptions options = options_from_environment();
   if (!args.full_out.empty()) return train_full(*crm, args.full_out, options);

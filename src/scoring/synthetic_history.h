@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/crm_history.h"
 #include "core/types.h"
 
 namespace reai::scoring::testing_support {
@@ -20,11 +21,8 @@ inline constexpr UnixSeconds kDay = 86400;
 // A deterministic synthetic history where behaviour drives conversion: each
 // lead has a hidden intent; intent shows in replies, home views and tours,
 // and decides whether the lead signs.
-struct History {
-  std::vector<Contact> contacts;
-  std::vector<Event> events;
-  std::vector<OpportunityStage> stages;
-  std::map<std::string, bool> converted;
+struct History : CrmHistory {
+  std::map<std::string, bool> converted;  // contact id -> signed (the ground truth)
 };
 
 inline History make_history(int leads, UnixSeconds from, UnixSeconds span, unsigned seed, const std::string& prefix) {

@@ -19,6 +19,7 @@
 #include "analytics/forecast.h"
 #include "analytics/pricing.h"
 #include "core/json_text.h"
+#include "core/crm_history.h"
 #include "core/csv.h"
 #include "core/files.h"
 #include "core/tenant_id.h"
@@ -256,7 +257,7 @@ struct OpportunityState {
 };
 
 struct Snapshot {
-  analytics::CrmHistory history;
+  CrmHistory history;
   std::unordered_map<std::string, OpportunityState> opportunities;  // last row at or before as_of
   UnixSeconds as_of = 0;
   std::chrono::steady_clock::time_point built;

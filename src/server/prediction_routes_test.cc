@@ -19,6 +19,7 @@
 
 #include "analytics/deals.h"
 #include "analytics/synthetic_deals.h"
+#include "core/crm_history.h"
 #include "core/files.h"
 #include "property/property.h"
 #include "server/prediction_routes.h"
@@ -37,7 +38,7 @@ constexpr UnixSeconds kDay = 86400;
 constexpr const char* kTenant = "t_gen";  // the synthetic history's tenant
 constexpr UnixSeconds kAsOf = analytics::testing::kHistoryStart + 300 * kDay;
 
-analytics::CrmHistory history() { return analytics::testing::synthetic_history(900, 330, 11); }
+CrmHistory history() { return analytics::testing::synthetic_history(900, 330, 11); }
 
 // Trains a deal model on the history before `cutoff` into `dir`.
 void train_deals(const fs::path& dir, UnixSeconds cutoff) {

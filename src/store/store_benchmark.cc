@@ -15,7 +15,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "core/crm_csv.h"
+#include "core/crm_history.h"
 #include "store/store.h"
 
 namespace reai::store {
@@ -295,11 +295,8 @@ void BM_ImportSharedHistory(benchmark::State& state) {
   fs::path crm = fs::path(shared) / "crm";
   for (auto _ : state) {
     auto start = std::chrono::steady_clock::now();
-    CsvLoadOptions options;
-    auto contacts = load_contacts_csv((crm / "contacts.csv").string(), options, nullptr);
-    auto events = load_events_csv((crm / "events.csv").string(), options, nullptr);
-    auto stages = load_stages_csv((crm / "opportunity_stages.csv").string(), options, nullptr);
-    if (!contacts || !events || !stages) {
+    auto history = load_crm_history_dir(crm.string());
+    if (!history) {
       state.SkipWithError("cannot load the shared history");
       return;
     }
@@ -312,7 +309,7 @@ void BM_ImportSharedHistory(benchmark::State& state) {
         state.SkipWithError(store.status().to_string().c_str());
         return;
       }
-      auto counts = (*store)->import_history(*contacts, *events, *stages);
+      auto counts = (*store)->import_history(history->contacts, history->events, history->stages);
       if (!counts) {
         state.SkipWithError(counts.status().to_string().c_str());
         return;
