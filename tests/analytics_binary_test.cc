@@ -119,6 +119,12 @@ TEST(AnalyticsBinaryTest, AgentsBadInputExitsWithTwo) {
   auto bad_horizon = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
                                "2026-01-01T00:00:00Z", "--horizon-months", "0", "--out", dir + "/a.csv"});
   EXPECT_EQ(bad_horizon.exit_code, 2) << bad_horizon.output;
+  // Before the history starts: no pipeline to forecast, said (as reai deals).
+  auto before = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
+                          "2020-01-01T00:00:00Z", "--out", dir + "/before.csv"});
+  EXPECT_EQ(before.exit_code, 2) << before.output;
+  EXPECT_NE(before.output.find("reai: no opportunity rows before the as-of instant"), std::string::npos)
+      << before.output;
   auto contacts_alone = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--contacts",
                                   kFixture + "/contacts.csv", "--as-of", "2026-01-01T00:00:00Z", "--out",
                                   dir + "/a.csv"});
