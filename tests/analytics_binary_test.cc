@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,10 +29,26 @@ TEST(AnalyticsBinaryTest, TrainDealsThenForecastOpenDeals) {
                          kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--out",
                          dir + "/deals", "--threads", "1"});
   ASSERT_EQ(train.exit_code, 0) << train.output;
+  // 37 opportunities: too few lost deals to learn from. Saved, and said.
+  EXPECT_NE(train.output.find("reai train deals: warning: degenerate model: only 8 lost deals among 164 training "
+                              "examples (need at least 10 closed and 10 lost deals); saved with that reason"),
+            std::string::npos)
+      << train.output;
+  std::ifstream meta_file(dir + "/deals/deal_model.json");
+  const std::string meta((std::istreambuf_iterator<char>(meta_file)), std::istreambuf_iterator<char>());
+  EXPECT_NE(meta.find("\"degenerate\":\"only 8 lost deals among 164 training examples (need at least 10 closed and "
+                      "10 lost deals)\""),
+            std::string::npos)
+      << meta;
+  EXPECT_NE(meta.find("\"closed_deals\":12,\"lost_deals\":8"), std::string::npos) << meta;
   auto deals = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv", "--events",
                          kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
                          "2025-06-01T00:00:00Z", "--out", dir + "/deals.csv"});
   ASSERT_EQ(deals.exit_code, 0) << deals.output;
+  EXPECT_NE(deals.output.find("is degenerate (only 8 lost deals among 164 training examples (need at least 10 closed "
+                              "and 10 lost deals)): p_close and days are the stage prior"),
+            std::string::npos)
+      << deals.output;
   const auto lines = read_lines(dir + "/deals.csv");
   ASSERT_GE(lines.size(), 2u);
   EXPECT_EQ(lines[0], "opportunity_id,p_close,expected_days_to_close,lower80_days,upper80_days");
@@ -49,6 +66,24 @@ TEST(AnalyticsBinaryTest, TrainDealsThenForecastOpenDeals) {
                             kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
                             "2025-06-01T00:00:00Z", "--out", dir + "/x.csv"});
   EXPECT_EQ(no_model.exit_code, 2) << no_model.output;
+  // Before the history starts, or with no stage rows: no pipeline to
+  // forecast, said and refused (2), never an empty file.
+  auto before = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv", "--events",
+                          kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
+                          "2020-01-01T00:00:00Z", "--out", dir + "/before.csv"});
+  EXPECT_EQ(before.exit_code, 2) << before.output;
+  EXPECT_NE(before.output.find("reai: no opportunity history at or before 2020-01-01T00:00:00Z: the first stage row "
+                               "is at 2024-01-13T19:19:27Z"),
+            std::string::npos)
+      << before.output;
+  EXPECT_FALSE(std::ifstream(dir + "/before.csv").good());
+  const std::string header_only = dir + "/stages.csv";
+  std::ofstream(header_only) << "opportunity_id,tenant_id,contact_id,agent_id,monetary_value,ts,stage\n";
+  auto none = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv", "--events",
+                        kFixture + "/events.csv", "--stages", header_only, "--as-of", "2025-06-01T00:00:00Z", "--out",
+                        dir + "/none.csv"});
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  EXPECT_NE(none.output.find("no data rows"), std::string::npos) << none.output;
 }
 
 TEST(AnalyticsBinaryTest, AgentsWritesForecastAndCoachingForEveryAgent) {
@@ -84,6 +119,12 @@ TEST(AnalyticsBinaryTest, AgentsBadInputExitsWithTwo) {
   auto bad_horizon = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
                                "2026-01-01T00:00:00Z", "--horizon-months", "0", "--out", dir + "/a.csv"});
   EXPECT_EQ(bad_horizon.exit_code, 2) << bad_horizon.output;
+  // Before the history starts: no pipeline to forecast, said (as reai deals).
+  auto before = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
+                          "2020-01-01T00:00:00Z", "--out", dir + "/before.csv"});
+  EXPECT_EQ(before.exit_code, 2) << before.output;
+  EXPECT_NE(before.output.find("reai: no opportunity rows before the as-of instant"), std::string::npos)
+      << before.output;
   auto contacts_alone = run_reai({"agents", "--stages", kFixture + "/opportunity_stages.csv", "--contacts",
                                   kFixture + "/contacts.csv", "--as-of", "2026-01-01T00:00:00Z", "--out",
                                   dir + "/a.csv"});

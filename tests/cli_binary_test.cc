@@ -215,6 +215,39 @@ TEST(CliBinaryTest, ValuePredictCountsRowsOutsideTheTrainingRange) {
   EXPECT_EQ(out[0], "row,predicted,lower80,upper80,lower90,upper90");
   EXPECT_EQ(out[3].substr(0, 2), "3,");
 
+  // Columns left out: named, not only counted. Without bedrooms the rows are
+  // still valued (a warning names it); with four columns left, refused (2),
+  // the error naming what is missing, the first ten and how many.
+  auto without_columns = [](const std::string& line, std::size_t keep_from) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    std::string out;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (i == 3 || (keep_from > 0 && i > 2 && i < keep_from)) continue;
+      out += (out.empty() ? "" : ",") + cells[i];
+    }
+    return out;
+  };
+  const std::string no_bedrooms = write_file(
+      dir, "no_bedrooms.csv", without_columns(lines[0], 0) + "\n" + without_columns(lines[1], 0) + "\n");
+  auto partial = run_reai({"value", "predict", "--model", dir + "/model", "--data", no_bedrooms, "--out", dir + "/p.csv"});
+  ASSERT_EQ(partial.exit_code, 0) << partial.output;
+  EXPECT_NE(partial.output.find("reai value predict: warning: columns the model uses are missing, most important "
+                                "first (valued as if unknown): bedrooms (1 missing)\n"),
+            std::string::npos)
+      << partial.output;
+  // id, date and price, then zipcode, lat and long only.
+  const std::string sparse = write_file(
+      dir, "sparse.csv", without_columns(lines[0], 16) + "\n" + without_columns(lines[1], 16) + "\n");
+  auto refused_sparse = run_reai({"value", "predict", "--model", dir + "/model", "--data", sparse, "--out", dir + "/s.csv"});
+  EXPECT_EQ(refused_sparse.exit_code, 2) << refused_sparse.output;
+  EXPECT_NE(refused_sparse.output.find("too little of the model's schema is present"), std::string::npos)
+      << refused_sparse.output;
+  EXPECT_NE(refused_sparse.output.find(", ... (13 missing, the first 10 named)\n"), std::string::npos)
+      << refused_sparse.output;
+  EXPECT_NE(refused_sparse.output.find("; missing, most important first: "), std::string::npos) << refused_sparse.output;
+
   // `reai price` counts the same on stderr for its one listing.
   auto listing_json = [&](const std::string& line) {
     std::vector<std::string> names, cells;

@@ -52,7 +52,12 @@ Status check_agent_ids_name_one_tenant(const CrmHistory& history);
 
 struct CoachingFinding {
   std::string agent_id;
-  std::string finding;  // one plain-words sentence with the agent's and team's numbers
+  // Short plain sentences a broker reads at a glance, the agent's number
+  // first, then the team's: "Replies to new leads in 4.2 h (median of 45
+  // leads); the team's median is 1.1 h. Team leads answered within 1.1 h sign
+  // within 90 days 2.3x as often (23% vs 10%)." A gap too large to be chance
+  // adds "Too large a gap to be chance (z = 2.5)."
+  std::string finding;
   double strength = 0;  // |z| of the difference; findings are sorted by it per agent
 };
 

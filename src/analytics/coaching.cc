@@ -73,6 +73,20 @@ std::string num(double x, int decimals = 1) {
   return b;
 }
 
+// A reply time a broker reads at a glance: "12 min", "4.2 h", "3.1 days".
+std::string duration(double minutes) {
+  if (minutes < 10) return num(minutes) + " min";
+  if (minutes < 90) return num(minutes, 0) + " min";
+  if (minutes < 48 * 60) return num(minutes / 60) + " h";
+  return num(minutes / 1440) + " days";
+}
+
+// "3 leads", "1 lead".
+std::string count_of(double n, const char* one, const char* many) {
+  const long k = std::lround(n);
+  return std::to_string(k) + " " + (k == 1 ? one : many);
+}
+
 // Contact ids are each tenant's own: every contact lookup names the tenant
 // (agent ids are refused when two tenants share one, by the callers that pool
 // tenants: check_agent_ids_name_one_tenant).
@@ -282,12 +296,17 @@ MaybeFinding speed_to_lead_finding(const AgentComparison& a) {
   for (double s : al.speed) a_log.push_back(std::log1p(s));
   for (double s : tl.speed) t_log.push_back(std::log1p(s));
   const double z = (mean(a_log) - mean(t_log)) / std::max(1e-9, stddev(t_log) / std::sqrt(a_log.size()));
-  std::string text = "median speed-to-lead " + num(median(al.speed)) + " min vs team " + num(median(tl.speed)) +
-                     " min (" + std::to_string(al.speed.size()) + " leads)";
+  const double team_median = median(tl.speed);
+  std::string text = "Replies to new leads in " + duration(median(al.speed)) + " (median of " +
+                     count_of(static_cast<double>(al.speed.size()), "lead", "leads") + "); the team's median is " +
+                     duration(team_median) + ".";
   const auto& [fast, slow] = a.team_speed_effect;
-  if (fast.n >= 30 && slow.n >= 30)
-    text += "; team leads answered faster than the team median sign within 90 days at " + pct(fast.value()) +
-            " vs " + pct(slow.value()) + " when slower";
+  if (fast.n >= 30 && slow.n >= 30) {
+    text += " Team leads answered within " + duration(team_median) + " sign within 90 days ";
+    text += slow.value() > 0 ? num(fast.value() / slow.value()) + "x as often (" + pct(fast.value()) + " vs " +
+                                   pct(slow.value()) + ")."
+                             : "at " + pct(fast.value()) + ", slower ones at " + pct(slow.value()) + ".";
+  }
   return finding(a, z, text);
 }
 
@@ -298,8 +317,8 @@ MaybeFinding follow_up_touches_finding(const AgentComparison& a) {
   const double z =
       (mean(al.touches) - mean(tl.touches)) / std::max(1e-9, stddev(tl.touches) / std::sqrt(al.touches.size()));
   return finding(a, z,
-                 "follow-up touches in a lead's first 14 days: " + num(mean(al.touches)) + " vs team " +
-                     num(mean(tl.touches)) + " per lead");
+                 "Follows up " + num(mean(al.touches)) + " times per lead in its first 14 days; the team averages " +
+                     num(mean(tl.touches)) + ".");
 }
 
 MaybeFinding lead_to_signed_finding(const AgentComparison& a) {
@@ -307,8 +326,8 @@ MaybeFinding lead_to_signed_finding(const AgentComparison& a) {
   const Rate& team = a.tl.signed_rate;
   if (mine.n < kMinLeads) return std::nullopt;
   return finding(a, proportion_z(mine, team),
-                 "lead-to-signed within 90 days " + pct(mine.value()) + " vs team " + pct(team.value()) + " (" +
-                     std::to_string(static_cast<int>(mine.n)) + " matured leads)");
+                 "Signs " + pct(mine.value()) + " of leads within 90 days (" +
+                     count_of(mine.n, "lead", "leads") + "); the team signs " + pct(team.value()) + ".");
 }
 
 // The lead source where the agent's signing rate differs most from the
@@ -324,8 +343,8 @@ MaybeFinding lead_source_finding(const AgentComparison& a) {
     const double z = proportion_z(rate, team_it->second);
     if (std::abs(z) > std::abs(best_z)) {
       best_z = z;
-      best = "lead-to-signed from " + source + " " + pct(rate.value()) + " vs team " + pct(team_it->second.value()) +
-             " (" + std::to_string(static_cast<int>(rate.n)) + " leads)";
+      best = "Signs " + pct(rate.value()) + " of " + source + " leads within 90 days (" +
+             count_of(rate.n, "lead", "leads") + "); the team signs " + pct(team_it->second.value()) + " of them.";
     }
   }
   if (best.empty()) return std::nullopt;
@@ -337,8 +356,8 @@ MaybeFinding deals_closed_finding(const AgentComparison& a) {
   const Rate& team = a.td.closed;
   if (mine.n < 5) return std::nullopt;
   return finding(a, proportion_z(mine, team),
-                 "signed deals that close " + pct(mine.value()) + " vs team " + pct(team.value()) + " (" +
-                     std::to_string(static_cast<int>(mine.n)) + " resolved deals)");
+                 "Closes " + pct(mine.value()) + " of signed deals (" + count_of(mine.n, "resolved deal", "resolved deals") +
+                     "); the team closes " + pct(team.value()) + ".");
 }
 
 MaybeFinding offer_to_contract_finding(const AgentComparison& a) {
@@ -346,7 +365,8 @@ MaybeFinding offer_to_contract_finding(const AgentComparison& a) {
   const Rate& team = a.td.offer_to_contract;
   if (mine.n < 5) return std::nullopt;
   return finding(a, proportion_z(mine, team),
-                 "offers reaching under contract " + pct(mine.value()) + " vs team " + pct(team.value()));
+                 "Gets " + pct(mine.value()) + " of offers under contract (" + count_of(mine.n, "offer", "offers") +
+                     "); the team gets " + pct(team.value()) + ".");
 }
 
 MaybeFinding days_to_close_finding(const AgentComparison& a) {
@@ -354,14 +374,18 @@ MaybeFinding days_to_close_finding(const AgentComparison& a) {
   const std::vector<double>& team = a.td.days_to_close;
   if (mine.size() < 5) return std::nullopt;
   const double z = (mean(mine) - mean(team)) / std::max(1e-9, stddev(team) / std::sqrt(mine.size()));
-  return finding(a, z, "median days signed to closed " + num(median(mine), 0) + " vs team " + num(median(team), 0));
+  return finding(a, z,
+                 "Takes " + num(median(mine), 0) + " days from signing to closing (median of " +
+                     count_of(static_cast<double>(mine.size()), "deal", "deals") + "); the team takes " +
+                     num(median(team), 0) + ".");
 }
 
 CoachingFinding too_little_history_finding(const AgentComparison& a) {
   return finding(a, 0,
-                 "too little history to compare with the team yet (" + std::to_string(a.al.speed.size()) +
-                     " leads with outreach, " + std::to_string(static_cast<int>(a.ad.closed.n)) +
-                     " resolved deals); forecasts lean on the team's numbers");
+                 "Too little history to compare with the team yet: " +
+                     count_of(static_cast<double>(a.al.speed.size()), "lead", "leads") + " with outreach, " +
+                     count_of(a.ad.closed.n, "resolved deal", "resolved deals") +
+                     ". Forecasts lean on the team's numbers.");
 }
 
 // Every finding of one agent, in the order ties are kept in.
@@ -381,7 +405,7 @@ void append_strongest_findings(std::vector<CoachingFinding> mine, std::vector<Co
   std::stable_sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.strength > b.strength; });
   if (mine.size() > 3) mine.resize(3);
   for (auto& f : mine) {
-    if (f.strength >= 1.96) f.finding += " [significant, z=" + num(f.strength) + "]";
+    if (f.strength >= 1.96) f.finding += " Too large a gap to be chance (z = " + num(f.strength) + ").";
     out.push_back(std::move(f));
   }
 }

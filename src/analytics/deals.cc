@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <limits>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "analytics/deal_history.h"
 #include "analytics/deals.h"
@@ -35,9 +37,13 @@ constexpr const char* kDaysFile = "days.json";
 // slowest closers, and out-of-time coverage at 10%/90% measured 75-76%.
 constexpr double kLowerQ = 0.08;
 constexpr double kUpperQ = 0.92;
+// A calibration AUC below this ranks deals about as well as a coin: the
+// model is degenerate.
+constexpr double kChanceAuc = 0.55;
 
 struct Example {
   std::size_t point = 0;  // index of the as-of point
+  std::size_t opportunity = 0;  // index into the history's opportunities
   int stage = 0;
   DealOutcome outcome = DealOutcome::kOpen;
   double days = 0;
@@ -84,10 +90,12 @@ Result<ExampleSet> build_examples(const CrmHistory& history, const DealTrainOpti
   for (UnixSeconds t = (index.first_ts() / 86400 + 1) * 86400; t <= last_point; t += step) {
     const std::size_t point = set.points.size();
     set.points.push_back(t);
-    for (const Opportunity& o : index.opportunities()) {
+    for (std::size_t k = 0; k < index.opportunities().size(); ++k) {
+      const Opportunity& o = index.opportunities()[k];
       if (!o.open_at(t)) continue;
       Example ex;
       ex.point = point;
+      ex.opportunity = k;
       ex.stage = static_cast<int>(o.rows[static_cast<std::size_t>(o.row_at(t))].second);
       if (auto res = o.resolution_after(t)) {
         ex.outcome = res->second == Stage::kClosed ? DealOutcome::kClosed : DealOutcome::kLost;
@@ -262,6 +270,82 @@ void report_days_accuracy(const ExampleSet& set, const std::vector<std::size_t>&
   report.calibration_coverage80 = covered / closed;
 }
 
+// The stage prior a degenerate model answers with: per stage, the closing
+// rate of the resolved examples (Laplace-smoothed, as StagePrior) and the
+// days quantiles of the closed ones (pooled when a stage has fewer than 20).
+struct StagePriorRow {
+  double p_close = 0;
+  std::array<double, 3> days{};  // kLowerQ, median, kUpperQ
+};
+using StagePriorTable = std::array<StagePriorRow, kStages>;
+
+StagePriorTable stage_prior_of(const ExampleSet& set) {
+  double closed[kStages] = {0, 0, 0, 0}, resolved[kStages] = {0, 0, 0, 0};
+  std::array<std::vector<double>, kStages> days;
+  std::vector<double> pooled;
+  for (const Example& e : set.examples) {
+    if (e.outcome == DealOutcome::kOpen || e.stage < 0 || e.stage >= kStages) continue;
+    const auto s = static_cast<std::size_t>(e.stage);
+    resolved[s] += 1;
+    if (e.outcome != DealOutcome::kClosed) continue;
+    closed[s] += 1;
+    days[s].push_back(e.days);
+    pooled.push_back(e.days);
+  }
+  StagePriorTable table{};
+  for (std::size_t s = 0; s < kStages; ++s) {
+    table[s].p_close = (closed[s] + 1) / (resolved[s] + 2);
+    const auto& d = days[s].size() >= 20 ? days[s] : pooled;
+    table[s].days = {quantile(d, kLowerQ), quantile(d, 0.5), quantile(d, kUpperQ)};
+  }
+  return table;
+}
+
+// Distinct opportunities of the examples `rows` that closed / were lost.
+std::pair<std::size_t, std::size_t> resolved_deals(const ExampleSet& set, const std::vector<std::size_t>& rows) {
+  std::vector<std::size_t> closed, lost;
+  for (std::size_t i : rows) {
+    const Example& e = set.examples[i];
+    if (e.outcome == DealOutcome::kClosed) closed.push_back(e.opportunity);
+    if (e.outcome == DealOutcome::kLost) lost.push_back(e.opportunity);
+  }
+  for (auto* v : {&closed, &lost}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  return {closed.size(), lost.size()};
+}
+
+// Why a trained classifier is no model, or empty: too few distinct deals of
+// either outcome to learn from (its examples repeat the same few deals at
+// many as-of points), or calibrated predictions that are one constant or
+// rank no better than chance on the calibration points.
+std::string degenerate_reason(std::size_t closed_deals, std::size_t lost_deals, std::size_t examples,
+                              const std::vector<double>& calibrated, double calibration_auc) {
+  const std::string among = " among " + std::to_string(examples) + " training examples";
+  const std::string need = " (need at least " + std::to_string(kMinDealsPerOutcome) + " closed and " +
+                           std::to_string(kMinDealsPerOutcome) + " lost deals)";
+  const bool few_closed = closed_deals < kMinDealsPerOutcome, few_lost = lost_deals < kMinDealsPerOutcome;
+  if (few_closed && few_lost)
+    return "only " + std::to_string(closed_deals) + " closed and " + std::to_string(lost_deals) + " lost deals" +
+           among + need;
+  if (few_closed) return "only " + std::to_string(closed_deals) + " closed deals" + among + need;
+  if (few_lost) return "only " + std::to_string(lost_deals) + " lost deals" + among + need;
+  const std::string counts =
+      " (" + std::to_string(closed_deals) + " closed and " + std::to_string(lost_deals) + " lost deals" + among + ")";
+  const auto [lo, hi] = std::minmax_element(calibrated.begin(), calibrated.end());
+  char text[160];
+  if (lo != calibrated.end() && *hi - *lo < 1e-6) {
+    std::snprintf(text, sizeof text, "constant predictions: every calibration example gets p_close %.3f", *lo);
+    return text + counts;
+  }
+  if (calibration_auc < kChanceAuc) {
+    std::snprintf(text, sizeof text, "calibration AUC %.3f is chance level (below %.2f)", calibration_auc, kChanceAuc);
+    return text + counts;
+  }
+  return {};
+}
+
 // Opportunities with a stage row before the cutoff.
 std::size_t opportunities_before(const CrmHistory& history, UnixSeconds cutoff) {
   std::vector<std::string> ids;
@@ -292,6 +376,8 @@ struct DealModel::Impl {
   DealTrainReport report;
   std::string version;
   std::string feature_set = "full";
+  StagePriorTable stage_prior{};
+  bool has_stage_prior = false;  // models saved before it was kept have none
 
   Impl(models::Booster c, models::Booster d) : classifier(std::move(c)), days(std::move(d)) {}
 };
@@ -302,6 +388,7 @@ DealModel& DealModel::operator=(DealModel&&) noexcept = default;
 DealModel::~DealModel() = default;
 const DealTrainReport& DealModel::report() const { return impl_->report; }
 const std::string& DealModel::version() const { return impl_->version; }
+const std::string& DealModel::degenerate() const { return impl_->report.degenerate; }
 
 Result<DealModel> DealModel::train(const CrmHistory& history, const DealTrainOptions& options,
                                    DealTrainReport* report_out, DealFeatureSet feature_set) {
@@ -359,6 +446,11 @@ Result<DealModel> DealModel::train(const CrmHistory& history, const DealTrainOpt
   report.span_start = format_iso8601(set->points.front());
   report.span_end = format_iso8601(cutoff);
   report.opportunities = opportunities_before(history, cutoff);
+  std::tie(report.closed_deals, report.lost_deals) = resolved_deals(*set, fit.kept);
+  report.degenerate =
+      degenerate_reason(report.closed_deals, report.lost_deals, report.train_examples, calibrated, report.calibration_auc);
+  impl->stage_prior = stage_prior_of(*set);
+  impl->has_stage_prior = true;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   impl->version = model_version(impl->classifier, report.span_end);
   if (report_out != nullptr) *report_out = report;
@@ -379,6 +471,21 @@ std::vector<DealPrediction> DealModel::predict(const CrmHistory& history, UnixSe
   }
   std::vector<DealPrediction> out;
   if (open.empty()) return out;
+  if (!impl_->report.degenerate.empty() && impl_->has_stage_prior) {
+    for (std::size_t i = 0; i < open.size(); ++i) {
+      const StagePriorRow& prior = impl_->stage_prior[static_cast<std::size_t>(std::clamp(stages[i], 0, kStages - 1))];
+      DealPrediction p;
+      p.opportunity_id = open[i]->id;
+      p.tenant_id = open[i]->tenant_id;
+      p.agent_id = open[i]->agent_id;
+      p.p_close = prior.p_close;
+      p.lower80_days = prior.days[0];
+      p.expected_days_to_close = prior.days[1];
+      p.upper80_days = prior.days[2];
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
   const models::DenseMatrix x = select_columns(full, impl_->columns);
   auto raw = impl_->classifier.predict(x);
   auto median = impl_->days.predict(x);
@@ -424,7 +531,16 @@ Status DealModel::save(const std::string& dir) const {
   meta["metrics"] = json::object{{"calibration_auc", r.calibration_auc},
                                  {"calibration_brier", r.calibration_brier},
                                  {"calibration_days_mae", r.calibration_days_mae},
-                                 {"calibration_coverage80", r.calibration_coverage80}};
+                                 {"calibration_coverage80", r.calibration_coverage80},
+                                 {"closed_deals", r.closed_deals},
+                                 {"lost_deals", r.lost_deals},
+                                 {"degenerate", r.degenerate.empty() ? json::value(nullptr) : json::value(r.degenerate)}};
+  if (impl_->has_stage_prior) {
+    json::array prior;
+    for (const auto& row : impl_->stage_prior)
+      prior.push_back(json::object{{"p_close", row.p_close}, {"days", json::array{row.days[0], row.days[1], row.days[2]}}});
+    meta["stage_prior"] = std::move(prior);
+  }
   meta["training"] = json::object{{"span_start", r.span_start},
                                   {"span_end", r.span_end},
                                   {"train_examples", r.train_examples},
@@ -485,6 +601,23 @@ Result<DealModel> DealModel::load(const std::string& dir) {
     impl->report.calibration_brier = m.at("calibration_brier").to_number<double>();
     impl->report.calibration_days_mae = m.at("calibration_days_mae").to_number<double>();
     impl->report.calibration_coverage80 = m.at("calibration_coverage80").to_number<double>();
+    // Kept since the degenerate check; a model saved before it has neither.
+    if (const auto* d = m.if_contains("degenerate"); d != nullptr && d->is_string())
+      impl->report.degenerate = std::string(d->as_string());
+    if (const auto* c = m.if_contains("closed_deals")) impl->report.closed_deals = c->to_number<std::size_t>();
+    if (const auto* l = m.if_contains("lost_deals")) impl->report.lost_deals = l->to_number<std::size_t>();
+    if (const auto* prior = meta.if_contains("stage_prior")) {
+      const auto& rows = prior->as_array();
+      if (rows.size() != kStages) return invalid_argument(meta_path + ": bad stage prior");
+      for (std::size_t s = 0; s < kStages; ++s) {
+        const auto& row = rows[s].as_object();
+        impl->stage_prior[s].p_close = row.at("p_close").to_number<double>();
+        for (std::size_t k = 0; k < 3; ++k) impl->stage_prior[s].days[k] = row.at("days").as_array().at(k).to_number<double>();
+      }
+      impl->has_stage_prior = true;
+    }
+    if (!impl->report.degenerate.empty() && !impl->has_stage_prior)
+      return invalid_argument(meta_path + ": degenerate model without a stage prior");
     const auto& t = meta.at("training").as_object();
     impl->report.span_start = std::string(t.at("span_start").as_string());
     impl->report.span_end = std::string(t.at("span_end").as_string());
@@ -492,6 +625,17 @@ Result<DealModel> DealModel::load(const std::string& dir) {
   } catch (const std::exception& e) {
     return invalid_argument(meta_path + ": malformed (" + e.what() + ")");
   }
+}
+
+Status check_deal_history_at(const CrmHistory& history, UnixSeconds as_of) {
+  if (history.stages.empty())
+    return failed_precondition("no opportunity history: no stage rows (opportunity_stages.csv) to forecast from");
+  UnixSeconds first = history.stages.front().ts;
+  for (const auto& s : history.stages) first = std::min(first, s.ts);
+  if (first > as_of)
+    return failed_precondition("no opportunity history at or before " + format_iso8601(as_of) +
+                               ": the first stage row is at " + format_iso8601(first));
+  return Status::ok();
 }
 
 std::vector<DealLabel> label_open_deals(const CrmHistory& history, UnixSeconds as_of, UnixSeconds end) {

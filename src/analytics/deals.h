@@ -23,6 +23,13 @@ namespace reai::analytics {
 // Histories are core's CrmHistory (core/crm_history.h: load_crm_history,
 // truncate_history).
 
+// OK when `history` holds an opportunity stage row at or before `as_of`, so
+// a forecast at as_of has a pipeline to read (an empty answer then means
+// nothing is open). FailedPrecondition otherwise, saying what is missing: no
+// stage rows at all, or rows that start after as_of (naming the first one's
+// instant).
+Status check_deal_history_at(const CrmHistory& history, UnixSeconds as_of);
+
 // One open opportunity's forecast at an as-of instant.
 struct DealPrediction {
   std::string opportunity_id;
@@ -85,7 +92,19 @@ struct DealTrainReport {
   double seconds = 0;
   std::string span_start;  // ISO 8601 of the first and last as-of point
   std::string span_end;
+  // Distinct opportunities behind the training examples that closed / were
+  // lost after their as-of point.
+  std::size_t closed_deals = 0;
+  std::size_t lost_deals = 0;
+  // Why the classifier is no model, e.g. "only 3 closed deals among 40
+  // training examples (need at least 10 closed and 10 lost deals)"; empty
+  // when it is one. See DealModel::degenerate().
+  std::string degenerate;
 };
+
+// Fewest distinct closed and lost deals behind the training examples for a
+// classifier that is more than a constant: fewer and the model is degenerate.
+inline constexpr std::size_t kMinDealsPerOutcome = 10;
 
 // Feature names of the deal model, in row order (the saved feature schema).
 const std::vector<std::string>& deal_feature_names();
@@ -111,7 +130,16 @@ class DealModel {
   // Forecasts every opportunity open at `as_of`, using rows of `history` up to
   // and including as_of only; rows after it change nothing. Sorted by
   // opportunity id. An empty result is not an error (nothing open).
+  // A degenerate model answers with its stage prior instead: p_close is the
+  // closing rate of the deal's stage in the training examples and the days
+  // are that stage's closed deals' quantiles.
   std::vector<DealPrediction> predict(const CrmHistory& history, UnixSeconds as_of) const;
+
+  // Why this model's classifier is no model (too few closed or lost deals
+  // among the training examples, or constant or chance-level predictions on
+  // the calibration points), so predict() answers with the stage prior; empty
+  // when the classifier answers. Saved with the model's metrics.
+  const std::string& degenerate() const;
 
   // Writes MODEL_DIR/{classifier.json, days.json, deal_model.json} (metadata:
   // feature schema, calibration, interval quantiles, training span, metrics).

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "analytics/analytics.h"
 #include "analytics/synthetic_deals.h"
@@ -174,6 +176,28 @@ TEST(DealModel, TrainingRejectsEmptyAndTooShortHistories) {
   EXPECT_NE(few.status().message().find("too few"), std::string::npos) << few.status().message();
 }
 
+TEST(DealModel, ModelOnEnoughDealsIsNotDegenerate) {
+  const DealTrainReport& r = shared_model().report();
+  EXPECT_EQ(shared_model().degenerate(), "");
+  EXPECT_GE(r.closed_deals, kMinDealsPerOutcome);
+  EXPECT_GE(r.lost_deals, kMinDealsPerOutcome);
+  EXPECT_GT(r.calibration_auc, 0.6);
+}
+
+TEST(DealHistoryCheck, NamesWhatIsMissingBeforeAForecast) {
+  const Status none = check_deal_history_at(CrmHistory{}, kHistoryStart);
+  EXPECT_EQ(none.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(none.message(), "no opportunity history: no stage rows (opportunity_stages.csv) to forecast from");
+  const CrmHistory h = synthetic_history(20, 100, 3);
+  UnixSeconds first = h.stages.front().ts;
+  for (const auto& s : h.stages) first = std::min(first, s.ts);
+  const Status before = check_deal_history_at(h, first - 1);
+  EXPECT_EQ(before.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(before.message(), "no opportunity history at or before " + format_iso8601(first - 1) +
+                                  ": the first stage row is at " + format_iso8601(first));
+  EXPECT_TRUE(check_deal_history_at(h, first).is_ok());
+}
+
 class CrmFiles : public ::testing::Test {
  protected:
   std::string dir = ::testing::TempDir() + "/analytics_crm_files";
@@ -190,6 +214,53 @@ TEST_F(CrmFiles, LoadsTheFixture) {
   ASSERT_TRUE(h.has_value()) << h.status().to_string();
   EXPECT_EQ(h->contacts.size(), 600u);
   EXPECT_EQ(h->stages.size(), 162u);
+}
+
+// The small fixture: 37 opportunities, 12 of which close and 8 are lost
+// after the training as-of points. Its classifier is a constant (AUC 0.5):
+// the model says so and answers with each stage's closing rate.
+TEST_F(CrmFiles, TooFewLostDealsMakeADegenerateModelThatAnswersWithTheStagePrior) {
+  auto h = load_crm_history(fixture + "/contacts.csv", fixture + "/events.csv", fixture + "/opportunity_stages.csv");
+  ASSERT_TRUE(h.has_value()) << h.status().to_string();
+  DealTrainOptions options;
+  options.nthread = 1;
+  DealTrainReport report;
+  auto model = DealModel::train(*h, options, &report);
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  EXPECT_EQ(report.train_examples, 164u);
+  EXPECT_EQ(report.closed_deals, 12u);
+  EXPECT_EQ(report.lost_deals, 8u);
+  EXPECT_DOUBLE_EQ(report.calibration_auc, 0.5);
+  EXPECT_EQ(model->degenerate(),
+            "only 8 lost deals among 164 training examples (need at least 10 closed and 10 lost deals)");
+  const UnixSeconds as_of = *parse_iso8601("2025-06-01T00:00:00Z");
+  const auto prior = StagePrior::train(*h, options);
+  ASSERT_TRUE(prior.has_value());
+  const auto expected = prior->predict(*h, as_of);
+  const auto predictions = model->predict(*h, as_of);
+  ASSERT_EQ(predictions.size(), expected.size());
+  ASSERT_GT(predictions.size(), 3u);
+  std::set<double> distinct;
+  for (std::size_t i = 0; i < predictions.size(); ++i) {
+    EXPECT_EQ(predictions[i].opportunity_id, expected[i].opportunity_id);
+    EXPECT_DOUBLE_EQ(predictions[i].p_close, expected[i].p_close);  // the stage prior's rate
+    EXPECT_LE(predictions[i].lower80_days, predictions[i].expected_days_to_close);
+    EXPECT_LE(predictions[i].expected_days_to_close, predictions[i].upper80_days);
+    EXPECT_GT(predictions[i].lower80_days, 0);
+    distinct.insert(predictions[i].p_close);
+  }
+  EXPECT_GT(distinct.size(), 1u);  // stages differ, a constant would not
+  // Saved and loaded: the reason and the prior travel with the model.
+  ASSERT_TRUE(model->save(dir + "/degenerate").is_ok());
+  auto loaded = DealModel::load(dir + "/degenerate");
+  ASSERT_TRUE(loaded.has_value()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->degenerate(), model->degenerate());
+  const auto again = loaded->predict(*h, as_of);
+  ASSERT_EQ(again.size(), predictions.size());
+  for (std::size_t i = 0; i < again.size(); ++i) {
+    EXPECT_DOUBLE_EQ(again[i].p_close, predictions[i].p_close);
+    EXPECT_DOUBLE_EQ(again[i].upper80_days, predictions[i].upper80_days);
+  }
 }
 
 TEST_F(CrmFiles, RejectsMissingFileColumnBadTimestampAndEmpty) {

@@ -47,6 +47,13 @@ int run_train_deals(const AnalyticsArgs& args) {
               model->version().c_str(), args.out.c_str(), report.seconds, report.opportunities, report.train_examples,
               report.calibration_examples, report.calibration_auc, report.calibration_brier,
               report.calibration_days_mae, report.calibration_coverage80);
+  if (!report.degenerate.empty()) {
+    // Saved all the same (its metrics say so), so a server reading it tells
+    // its users why the answers are the stage prior.
+    std::cerr << "reai train deals: warning: degenerate model: " << report.degenerate
+              << "; saved with that reason in its metrics: `reai deals` and the server answer with the stage prior "
+                 "(each stage's closing rate) until a longer history is trained\n";
+  }
   return 0;
 }
 
@@ -57,6 +64,13 @@ int run_deals(const AnalyticsArgs& args) {
   if (!model) return report_failure(model.status());
   auto history = load_crm_history(args.contacts, optional_file(args.events), args.stages);
   if (!history) return report_failure(history.status());
+  // Before any stage row there is no pipeline to forecast: bad input (an
+  // as-of before the data, or empty data), never an empty file.
+  if (Status s = analytics::check_deal_history_at(*history, *as_of); !s)
+    return report_failure(invalid_argument(s.message()));
+  if (!model->degenerate().empty())
+    std::cerr << "reai deals: warning: model " << model->version() << " is degenerate (" << model->degenerate()
+              << "): p_close and days are the stage prior\n";
   const auto predictions = model->predict(*history, *as_of);
   std::ofstream out(args.out);
   if (!out) return report_failure(invalid_argument("cannot write " + args.out));
@@ -71,6 +85,9 @@ int run_deals(const AnalyticsArgs& args) {
   if (!out) return report_failure(internal_error("failed writing " + args.out));
   std::cerr << "reai deals: " << predictions.size() << " open opportunities at " << args.as_of << " -> " << args.out
             << " (model " << model->version() << ")\n";
+  if (predictions.empty())
+    std::cerr << "reai deals: no opportunity was open at " << args.as_of
+              << ": every one in the history before it had closed or been lost\n";
   return 0;
 }
 

@@ -317,6 +317,10 @@ void train_predictions(const DemoArgs& args, const CrmHistory& history) {
     } else {
       std::cerr << "demo: deal model " << model->version() << " trained in "
                 << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() << " s\n";
+      // A user's own small history: its open deals get stage averages.
+      if (!model->degenerate().empty())
+        std::cerr << "demo: warning: the deal model is degenerate (" << model->degenerate()
+                  << "): open deals are shown with their stage's closing rate\n";
     }
   }
   const fs::path forecast = models / "markets" / "forecast.csv";

@@ -81,6 +81,12 @@ int run_predict(const ValueArgs& args) {
   model->schema_coverage(table->header, &importance, &columns);
   std::fprintf(stderr, "reai value predict: %zu rows; input has %.0f%% of the model's columns (%.0f%% of importance)\n",
                table->rows.size(), 100 * columns, 100 * importance);
+  // Named, so the user can add them back; the values treat them as missing.
+  if (const auto missing = model->missing_columns(table->header); !missing.empty()) {
+    std::cerr << "reai value predict: warning: columns the model uses are missing, most important first (valued as "
+                 "if unknown): "
+              << property::name_missing_columns(missing) << "\n";
+  }
   if (Status cells = check_listing_cells(*model, *table); !cells.is_ok()) return report_failure(cells);
   auto values = model->predict(*table);
   if (!values) return report_failure(values.status());

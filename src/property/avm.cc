@@ -993,6 +993,33 @@ void ValuationModel::schema_coverage(std::span<const std::string> header, double
   *column_share = impl_->schema.columns.empty() ? 0 : static_cast<double>(present) / impl_->schema.columns.size();
 }
 
+std::vector<std::string> ValuationModel::missing_columns(std::span<const std::string> header) const {
+  std::vector<std::size_t> absent;
+  for (std::size_t c = 0; c < impl_->schema.columns.size(); ++c) {
+    if (std::find(header.begin(), header.end(), impl_->schema.columns[c].name) == header.end()) absent.push_back(c);
+  }
+  const auto& importance = impl_->column_importance;
+  std::stable_sort(absent.begin(), absent.end(), [&](std::size_t a, std::size_t b) {
+    const double ia = a < importance.size() ? importance[a] : 0, ib = b < importance.size() ? importance[b] : 0;
+    return ia > ib;
+  });
+  std::vector<std::string> names;
+  for (std::size_t c : absent) names.push_back(impl_->schema.columns[c].name);
+  return names;
+}
+
+std::string name_missing_columns(const std::vector<std::string>& missing, std::size_t max_named) {
+  std::string text;
+  for (std::size_t i = 0; i < missing.size() && i < max_named; ++i) text += (i ? ", " : "") + missing[i];
+  if (missing.size() > max_named) {
+    text += ", ... (" + std::to_string(missing.size()) + " missing, the first " + std::to_string(max_named) +
+            " named)";
+  } else if (!missing.empty()) {
+    text += " (" + std::to_string(missing.size()) + " missing)";
+  }
+  return text;
+}
+
 Result<ValuationModel::RowBinding> ValuationModel::bind(std::span<const std::string> header) const {
   double importance = 0, share = 0;
   schema_coverage(header, &importance, &share);
@@ -1002,7 +1029,8 @@ Result<ValuationModel::RowBinding> ValuationModel::bind(std::span<const std::str
                   "too little of the model's schema is present: columns carrying %.0f%% of the feature importance "
                   "and %.0f%% of the %zu input columns (need at least %.0f%% of each)",
                   100 * importance, 100 * share, impl_->schema.columns.size(), 100 * kMinSchemaShare);
-    return invalid_argument(buf);
+    return invalid_argument(std::string(buf) + "; missing, most important first: " +
+                            name_missing_columns(missing_columns(header)));
   }
   RowBinding binding;
   binding.width = header.size();

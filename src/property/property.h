@@ -183,6 +183,9 @@ class ValuationModel {
   // Share of importance mass and of schema columns present in `header`.
   void schema_coverage(std::span<const std::string> header, double* importance_share,
                        double* column_share) const;
+  // The model's input columns absent from `header`, the most important
+  // first (ties in schema order). Empty when every one is present.
+  std::vector<std::string> missing_columns(std::span<const std::string> header) const;
   // Human-readable schema: one "name: kind" line per column.
   std::string describe_schema() const;
 
@@ -191,6 +194,10 @@ class ValuationModel {
   explicit ValuationModel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// "Overall_Qual, Gr_Liv_Area, ... (23 missing, the first 10 named)": the
+// first `max_named` of `missing` and how many there are; "" when none is.
+std::string name_missing_columns(const std::vector<std::string>& missing, std::size_t max_named = 10);
 
 class ValuationModel::RowBinding {
  public:

@@ -324,6 +324,26 @@ TEST(ValuationTest, PredictHandlesMissingExtraAndUnseenColumns) {
   ASSERT_FALSE(rejected.has_value());
   EXPECT_EQ(rejected.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(rejected.status().message().find("too little of the model's schema"), std::string::npos);
+  // ... naming what is missing, the most important first: all but Half_Bath
+  // of the 11 input columns (Id is ignored, Sale_Price the target).
+  const std::string message = rejected.status().message();
+  const auto missing = model->missing_columns(sparse.header);
+  ASSERT_EQ(missing.size(), 10u);
+  EXPECT_EQ(std::count(missing.begin(), missing.end(), "Half_Bath"), 0);
+  EXPECT_EQ(std::count(missing.begin(), missing.end(), "Gr_Liv_Area"), 1);
+  EXPECT_NE(message.find("; missing, most important first: " + missing[0] + ", " + missing[1] + ", "), std::string::npos)
+      << message;
+  EXPECT_EQ(message.substr(message.size() - 12), "(10 missing)") << message;
+  EXPECT_EQ(missing[0], "Gr_Liv_Area");  // living area carries the most of the price
+  EXPECT_TRUE(model->missing_columns(train.header).empty());
+}
+
+TEST(ValuationTest, MissingColumnsAreNamedTenAtMostWithTheCount) {
+  std::vector<std::string> twelve;
+  for (char c = 'a'; c < 'a' + 12; ++c) twelve.push_back(std::string(1, c));
+  EXPECT_EQ(name_missing_columns(twelve), "a, b, c, d, e, f, g, h, i, j, ... (12 missing, the first 10 named)");
+  EXPECT_EQ(name_missing_columns({"Gr_Liv_Area", "Year_Built"}), "Gr_Liv_Area, Year_Built (2 missing)");
+  EXPECT_EQ(name_missing_columns({}), "");
 }
 
 TEST(ValuationTest, SaveAndLoadReproducePredictions) {

@@ -238,6 +238,7 @@ struct DealRow {
 struct DealsView {
   std::string version;
   UnixSeconds created_at = 0;
+  std::string degenerate;  // the model's reason to answer with the stage prior
   std::vector<DealRow> rows;  // best first
   std::unordered_map<std::string, std::size_t> index;
 };
@@ -343,12 +344,30 @@ ApiResponse render_deals(const TokenClaims& claims, std::string_view opportunity
                          const DealsView& view) {
   constexpr Route kRoute = Route::kPredictionDeals;
   const UnixSeconds as_of = snap.as_of;
+  // No stage row yet: "no open deals" would pass for an answer. (One
+  // opportunity asked for is then simply not there: 404 below.)
+  if (view.rows.empty() && opportunity_id.empty()) {
+    if (Status s = analytics::check_deal_history_at(snap.history, as_of); !s) {
+      return error_response(failed_precondition(s.message() + " for tenant " + claims.tenant_id +
+                                                " (import opportunity_stages.csv with `reai import --tenant " +
+                                                claims.tenant_id + "`, or connect GoHighLevel)"),
+                            kRoute);
+    }
+  }
   json::object o;
   o["tenant_id"] = claims.tenant_id;
   o["model_version"] = view.version;
   o["model_created_at"] = format_iso8601(view.created_at);
   o["as_of"] = format_iso8601(as_of);
   o["interval"] = "80%";
+  // A degenerate model's constant is no forecast: its stage prior answers,
+  // and the answer says so and why.
+  o["method"] = view.degenerate.empty() ? "model" : "stage_prior";
+  if (!view.degenerate.empty()) {
+    o["fallback_reason"] = "the deal model is degenerate (" + view.degenerate +
+                           "): p_close is the closing rate of the deal's stage in its training history, "
+                           "the days are that stage's";
+  }
   if (!opportunity_id.empty()) {
     const std::string id(opportunity_id);
     auto it = view.index.find(id);
@@ -702,6 +721,7 @@ struct PredictionRoutes::Impl {
     auto view = std::make_shared<DealsView>();
     view->version = model->version;
     view->created_at = model->created_at;
+    view->degenerate = model->value->degenerate();
     for (auto& p : model->value->predict(snap.history, snap.as_of)) {
       if (p.tenant_id != tenant && !p.tenant_id.empty()) continue;
       DealRow row;

@@ -208,9 +208,14 @@ TEST_F(PredictionRoutesTest, DealClosureRanksOpenDealsWithIntervalsAndModelVersi
   // Another tenant cannot read it; unknown and closed ones are refused.
   auto other = http_->get("/api/predictions/deal-closure/" + id, token("t_other"));
   EXPECT_EQ(other.status, 404) << other.body;
+  // A tenant with no pipeline yet: told so, never "no open deals".
   auto other_list = http_->get("/api/predictions/deal-closure", token("t_other"));
-  ASSERT_EQ(other_list.status, 200) << other_list.body;
-  EXPECT_EQ(as_object(other_list).at("count").to_number<int>(), 0);
+  EXPECT_EQ(other_list.status, 422) << other_list.body;
+  EXPECT_EQ(error_of(other_list),
+            "no opportunity history: no stage rows (opportunity_stages.csv) to forecast from for tenant t_other "
+            "(import opportunity_stages.csv with `reai import --tenant t_other`, or connect GoHighLevel)");
+  EXPECT_EQ(o.at("method").as_string(), "model");
+  EXPECT_FALSE(o.contains("fallback_reason"));
   EXPECT_EQ(http_->get("/api/predictions/deal-closure/o-nope", a).status, 404);
   std::string closed_id;
   for (const auto& s : history().stages) {
@@ -259,6 +264,38 @@ TEST_F(PredictionRoutesTest, AModelThatDoesNotLoadAnswers503) {
   // Fixed on disk: served on the next request.
   install(trained().deals, "deals");
   EXPECT_EQ(http_->get("/api/predictions/deal-closure", a).status, 200);
+}
+
+// A model whose metrics call it degenerate (as `reai train deals` saves one
+// trained on too few deals) is not presented as a model: the stage prior
+// answers, and the answer says why.
+TEST_F(PredictionRoutesTest, DegenerateDealModelAnswersWithTheStagePriorAndSaysWhy) {
+  install(trained().deals, "deals");
+  const fs::path meta_path = model_dir_ / "deals" / "deal_model.json";
+  auto meta = json::parse(*read_text_file(meta_path.string())).as_object();
+  const auto& prior = meta.at("stage_prior").as_array();
+  ASSERT_EQ(prior.size(), 4u);
+  meta["metrics"].as_object()["degenerate"] = "only 3 closed deals among 40 training examples";
+  ASSERT_TRUE(write_text_file(meta_path.string(), json::serialize(meta)));
+  start();
+  auto r = http_->get("/api/predictions/deal-closure", token(kTenant));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto o = as_object(r);
+  EXPECT_EQ(o.at("method").as_string(), "stage_prior");
+  EXPECT_EQ(o.at("fallback_reason").as_string(),
+            "the deal model is degenerate (only 3 closed deals among 40 training examples): p_close is the closing "
+            "rate of the deal's stage in its training history, the days are that stage's");
+  const auto& list = o.at("opportunities").as_array();
+  ASSERT_GT(list.size(), 10u);
+  const char* stages[] = {"signed", "active", "offer", "under_contract"};
+  for (const auto& v : list) {
+    const auto& d = v.as_object();
+    const auto stage = std::find(std::begin(stages), std::end(stages), std::string(d.at("stage").as_string()));
+    ASSERT_NE(stage, std::end(stages)) << json::serialize(d);
+    const auto& row = prior[static_cast<std::size_t>(stage - std::begin(stages))].as_object();
+    EXPECT_NEAR(d.at("p_close").to_number<double>(), row.at("p_close").to_number<double>(), 1e-4);
+    EXPECT_NEAR(d.at("expected_days_to_close").to_number<double>(), row.at("days").as_array()[1].to_number<double>(), 0.05);
+  }
 }
 
 TEST_F(PredictionRoutesTest, RetrainedDealModelIsServedWithoutRestart) {
@@ -316,12 +353,14 @@ TEST_F(PredictionRoutesTest, NewPipelineRowRefreshesTheCachedHistory) {
   install(trained().deals, "deals");
   PredictionRoutes routes(*store_, model_dir_.string(), clock_);
   const TokenClaims other{"t_other", Role::kAgent, kAsOf + 3600};
+  // The open deals counted, or -1 when the tenant has no pipeline yet (422).
   auto count = [&] {
     auto r = routes.deal_closure(other, "");
+    if (r.status == 422) return -1;
     EXPECT_EQ(r.status, 200) << r.body;
     return boost::json::parse(r.body).as_object().at("count").to_number<int>();
   };
-  EXPECT_EQ(count(), 0);
+  EXPECT_EQ(count(), -1);
   OpportunityStage s;
   s.tenant_id = "t_other";
   s.opportunity_id = "o-new";
@@ -336,7 +375,7 @@ TEST_F(PredictionRoutesTest, NewPipelineRowRefreshesTheCachedHistory) {
   c.created_at = kAsOf - 9 * kDay;
   ASSERT_TRUE(store_->upsert_contact(c));
   ASSERT_TRUE(store_->append_stage(s));
-  EXPECT_EQ(count(), 0);  // the cached history, within its time to live
+  EXPECT_EQ(count(), -1);  // the cached history, within its time to live
   routes.invalidate("t_other");
   EXPECT_EQ(count(), 1);
   auto one = routes.deal_closure(other, "o-new");

@@ -4,6 +4,7 @@
 import { ApiError, NotAvailable, type ApiClient } from '../api';
 import { card, h, notAvailable } from '../dom';
 import * as fmt from '../format';
+import { PricingPanel } from './pricing';
 
 type Json = Record<string, unknown>;
 
@@ -97,9 +98,15 @@ function empty(text: string): HTMLElement {
   return h('p', { class: 'muted' }, text);
 }
 
+// A degenerate deal model's answers are its stage prior: said above the table.
+function fallbackLine(v: Json): HTMLElement | null {
+  if (v.method !== 'stage_prior') return null;
+  return h('p', { class: 'fallback-reason data-age-old' }, `Stage averages, not a model: ${str(v.fallback_reason)}.`);
+}
+
 function renderDeals(v: Json): HTMLElement {
   const list = rows(v.opportunities);
-  if (!list.length) return h('div', null, modelLine(v), empty('No open deals in the pipeline.'));
+  if (!list.length) return h('div', null, modelLine(v), fallbackLine(v), empty('No open deals in the pipeline.'));
   const body = list.slice(0, kRows).map((d) => {
     const window = Array.isArray(d.close_window80) ? d.close_window80.map(shortDate).join(' – ') : '–';
     return [
@@ -116,6 +123,7 @@ function renderDeals(v: Json): HTMLElement {
     'div',
     null,
     modelLine(v),
+    fallbackLine(v),
     table(['Deal', 'Agent', 'Stage', 'Value', 'P(close)', 'Expected close', '80% window'], [false, false, false, true, true, false, false], body, list.length),
   );
 }
@@ -178,6 +186,7 @@ function isNotTrained(e: unknown): boolean {
 export class MarketsView {
   readonly el: HTMLElement;
   private readonly bodies: HTMLElement[] = [];
+  private readonly pricing: PricingPanel;
 
   constructor(private readonly api: ApiClient) {
     const cards = kPanels.map((p, i) => {
@@ -185,7 +194,8 @@ export class MarketsView {
       this.bodies.push(body);
       return card(p.title, body);
     });
-    this.el = h('div', { class: 'view', id: 'view-markets' }, ...cards);
+    this.pricing = new PricingPanel(api);
+    this.el = h('div', { class: 'view', id: 'view-markets' }, ...cards, card('Pricing outlook', this.pricing.el));
   }
 
   async refresh(): Promise<void> {
@@ -195,9 +205,11 @@ export class MarketsView {
         try {
           const v = await this.api.get<Json>(p.path);
           body.replaceChildren(p.render(v));
+          if (p.id === 'markets') this.pricing.setRegions(rows(v.regions).map((r) => str(r.region)));
         } catch (e) {
           if (isNotTrained(e)) body.replaceChildren(notAvailable('Not trained yet', p.waiting));
-          else if (e instanceof ApiError && e.status === 404) body.replaceChildren(notAvailable('Nothing yet', e.message));
+          // 404: nothing of that kind yet; 422: what the answer needs first (a pipeline).
+          else if (e instanceof ApiError && (e.status === 404 || e.status === 422)) body.replaceChildren(notAvailable('Nothing yet', e.message));
           else body.replaceChildren(h('p', { class: 'muted' }, `The server answered: ${(e as Error).message}`));
         }
       }),
