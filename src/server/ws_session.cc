@@ -192,6 +192,13 @@ class WsSession final : public WsSubscriber, public Connection, public std::enab
 
   void replay(std::uint64_t since) {
     auto missed = ctx_->bus.since(admission_.tenant_id, since);
+    // A complete answer means the client holds every message up to `since`.
+    // A copy of one of them can still reach this instance's hub afterwards
+    // (the Redis bus answers from Redis, while this instance's subscription
+    // may not have delivered its own latest publishes yet): drop it. An
+    // incomplete answer (a client ahead of the bus, after a restart) keeps
+    // the numbering open, or the new life's messages would all be dropped.
+    if (missed && missed->complete) last_seq_ = std::max(last_seq_, since);
     const bool too_many = missed && missed->messages.size() >= ctx_->config.ws_queue_limit;
     if (!missed || !missed->complete || too_many) enqueue(text_frame(kResyncFrame));
     if (!missed) return;
