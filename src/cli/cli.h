@@ -12,6 +12,10 @@
 
 #include "core/status.h"
 
+namespace reai::store {
+class Store;
+}
+
 namespace reai::cli {
 
 inline constexpr int kExitOk = 0;
@@ -72,6 +76,15 @@ void add_replay_command(CLI::App& app, int* exit_code);
 void add_simulate_command(CLI::App& app, int* exit_code);
 void add_demo_command(CLI::App& app, int* exit_code);
 void add_ghl_command(CLI::App& app, int* exit_code);
+
+// `reai tenant list`'s table: CSV `tenant_id,name,contacts,events,
+// ghl_location_id,ghl,ghl_since,ghl_detail`, one row per tenant. `ghl` is
+// the GoHighLevel install state (store::ghl_install_state_name: oauth,
+// private, linked, uninstalled, needs_reauth, none), `ghl_since` when it
+// began (ISO 8601; empty for states without a date), `ghl_detail` GHL's
+// refusal message (quoted when it holds a comma or quote). The store's
+// failures pass on (nothing printed after them).
+Status write_tenant_list(store::Store& store, std::ostream& out);
 
 // "24h", "30m", "7d", "3600" (seconds) -> seconds; InvalidArgument otherwise.
 Result<long long> parse_duration(const std::string& text);

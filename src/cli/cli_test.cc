@@ -5,8 +5,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include "core/time.h"
+#include "store/store.h"
 
 namespace reai::cli {
 namespace {
@@ -117,6 +121,41 @@ TEST(CliTest, StaticDirMustHoldTheDashboard) {
   std::string good = empty_dir;
   EXPECT_EQ(static_dir_option()(good), "");
   std::filesystem::remove_all(empty_dir);
+}
+
+// `reai tenant list` names each tenant's GoHighLevel state from the store:
+// an uninstalled app and a grant GHL refused are dated, with GHL's message.
+TEST(CliTest, TenantListShowsEachTenantsGhlInstallState) {
+  auto store = store::make_memory_store();
+  const UnixSeconds refused = 1'795'000'000, uninstalled = 1'795'100'000;
+  ASSERT_TRUE(store->upsert_tenant({"t_none", "Plain, Inc", 1, ""}).is_ok());
+  ASSERT_TRUE(store->upsert_tenant({"t_linked", "Linked", 1, "LOC_L"}).is_ok());
+  ASSERT_TRUE(store->upsert_tenant({"t_oauth", "OAuth", 1, "LOC_O"}).is_ok());
+  ASSERT_TRUE(store->upsert_tenant({"t_pit", "Private", 1, "LOC_P"}).is_ok());
+  ASSERT_TRUE(store->upsert_tenant({"t_reauth", "Refused", 1, "LOC_R"}).is_ok());
+  ASSERT_TRUE(store->upsert_tenant({"t_gone", "Gone", 1, "LOC_G"}).is_ok());
+  ASSERT_TRUE(store->put_ghl_token({"t_oauth", "oauth", "sa", "sr", 0, 1}).is_ok());
+  ASSERT_TRUE(store->put_ghl_token({"t_pit", "private", "sp", "", 0, 1}).is_ok());
+  ASSERT_TRUE(store->put_ghl_token({"t_reauth", "oauth", "sa2", "sr2", 0, 1}).is_ok());
+  ASSERT_TRUE(store->mark_ghl_token_refused("t_reauth", "sr2", refused, "GHL token refresh: 400 Invalid grant, revoked")
+                  .value());
+  ASSERT_TRUE(store->put_ghl_token({"t_gone", "oauth", "sa3", "sr3", 0, 1}).is_ok());
+  ASSERT_TRUE(store->update_ghl_settings("t_gone", {.active = false, .uninstalled_at = uninstalled}).is_ok());
+  std::ostringstream out;
+  ASSERT_TRUE(write_tenant_list(*store, out).is_ok());
+  std::vector<std::string> lines;
+  std::istringstream in(out.str());
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> expected = {
+      "tenant_id,name,contacts,events,ghl_location_id,ghl,ghl_since,ghl_detail",
+      "t_gone,Gone,0,0,LOC_G,uninstalled," + format_iso8601(uninstalled) + ",",
+      "t_linked,Linked,0,0,LOC_L,linked,,",
+      "t_none,\"Plain, Inc\",0,0,,none,,",
+      "t_oauth,OAuth,0,0,LOC_O,oauth,,",
+      "t_pit,Private,0,0,LOC_P,private,,",
+      "t_reauth,Refused,0,0,LOC_R,needs_reauth," + format_iso8601(refused) +
+          ",\"GHL token refresh: 400 Invalid grant, revoked\""};
+  EXPECT_EQ(lines, expected) << out.str();
 }
 
 }  // namespace

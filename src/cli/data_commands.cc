@@ -114,18 +114,21 @@ int run_tenant_add(const TenantArgs& args) {
   return kExitOk;
 }
 
+// A CSV field: quoted (quotes doubled) when it holds a comma, quote or line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
 int run_tenant_list(const std::string& location) {
   auto store = store::open_store(location);
   if (!store) return report_failure(store.status());
-  auto tenants = (*store)->list_tenants();
-  if (!tenants) return report_failure(tenants.status());
-  std::cout << "tenant_id,name,contacts,events,ghl_location_id\n";
-  for (const auto& t : *tenants) {
-    auto contacts = (*store)->count_contacts(t.tenant_id);
-    auto events = (*store)->count_events(t.tenant_id);
-    std::cout << t.tenant_id << "," << t.name << "," << (contacts ? *contacts : 0) << ","
-              << (events ? *events : 0) << "," << t.ghl_location_id << "\n";
-  }
+  if (Status s = write_tenant_list(**store, std::cout); !s) return report_failure(s);
   return kExitOk;
 }
 
@@ -221,6 +224,23 @@ int run_import(const ImportArgs& args) {
 
 }  // namespace
 
+Status write_tenant_list(store::Store& store, std::ostream& out) {
+  auto tenants = store.list_tenants();
+  if (!tenants) return tenants.status();
+  out << "tenant_id,name,contacts,events,ghl_location_id,ghl,ghl_since,ghl_detail\n";
+  for (const auto& t : *tenants) {
+    auto contacts = store.count_contacts(t.tenant_id);
+    auto events = store.count_events(t.tenant_id);
+    auto install = store::ghl_install_of(store, t);
+    if (!install) return install.status();
+    out << t.tenant_id << "," << csv_field(t.name) << "," << (contacts ? *contacts : 0) << ","
+        << (events ? *events : 0) << "," << t.ghl_location_id << "," << store::ghl_install_state_name(install->state)
+        << "," << (install->since != 0 ? format_iso8601(install->since) : "") << "," << csv_field(install->detail)
+        << "\n";
+  }
+  return Status::ok();
+}
+
 void add_tenant_command(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("tenant", "Manage tenants (brokerages)");
   cmd->require_subcommand(1);
@@ -244,7 +264,8 @@ void add_tenant_command(CLI::App& app, int* exit_code) {
   add->add_option("--secret-key-file", args->secret_key_file,
                   "Key sealing GHL tokens at rest: 32 raw bytes or 64 hex digits (as given to reai serve)");
   add->callback([args, exit_code] { *exit_code = run_tenant_add(*args); });
-  auto* list = cmd->add_subcommand("list", "List tenants with their contact and event counts");
+  auto* list = cmd->add_subcommand(
+      "list", "List tenants with their contact and event counts and GoHighLevel install state (CSV)");
   list->add_option("--data-dir", args->data_dir, "Directory of the SQLite store")->capture_default_str();
   list->add_option("--store", args->store, kStoreHelp)->check(postgres_store_url());
   list->callback([args, exit_code] { *exit_code = run_tenant_list(store_location(args->store, args->data_dir)); });

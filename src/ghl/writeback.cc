@@ -211,6 +211,31 @@ std::string error_message(std::string_view body) {
   return std::string(body.substr(0, 200));
 }
 
+namespace {
+
+// The string member `name` of a JSON object body, or "".
+std::string string_member(std::string_view body, std::string_view name) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) return "";
+  const auto* m = v.as_object().if_contains(name);
+  return m && m->is_string() ? std::string(m->as_string()) : "";
+}
+
+}  // namespace
+
+bool refresh_refused(int http_status, std::string_view body) {
+  return (http_status == 400 || http_status == 401) && string_member(body, "error") == "invalid_grant";
+}
+
+std::string oauth_error_message(std::string_view body) {
+  if (std::string d = string_member(body, "error_description"); !d.empty()) return d;
+  std::string m = error_message(body);
+  if (m != body.substr(0, 200)) return m;  // a "message" was found
+  if (std::string e = string_member(body, "error"); !e.empty()) return e;
+  return m;
+}
+
 Verdict classify(int status) {
   if (status >= 200 && status < 300) return Verdict::kOk;
   if (status == 429 || status >= 500 || status <= 0) return Verdict::kRetry;

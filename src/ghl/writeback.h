@@ -90,6 +90,17 @@ std::string encode_path_segment(std::string_view segment);
 // may be a string or an array of strings), else the body cut to 200 bytes.
 std::string error_message(std::string_view body);
 
+// Whether GHL's answer to a refresh-token grant refuses the grant itself
+// (the app was uninstalled, the refresh token revoked or rotated elsewhere):
+// 400 or 401 whose JSON `error` is "invalid_grant" (OAuth 2.0, RFC 6749
+// section 5.2). Retrying cannot help; a new install can. Anything else (5xx,
+// 429, another error such as invalid_client, a body that is not JSON) is not
+// a refusal of the tenant's grant.
+bool refresh_refused(int http_status, std::string_view body);
+// GHL's words for an OAuth error: error_description, else message (as
+// error_message), else error, else the body cut to 200 bytes.
+std::string oauth_error_message(std::string_view body);
+
 // What to do with an answer's status code.
 enum class Verdict : std::uint8_t {
   kOk,       // 2xx

@@ -60,6 +60,25 @@ TEST(WritebackTest, ReadsGhlAnswers) {
   EXPECT_EQ(error_message("oops"), "oops");
 }
 
+// Only GHL refusing the grant itself (invalid_grant) stops the write-back
+// for a new install; outages and reai's own misconfiguration do not.
+TEST(WritebackTest, TellsARefusedGrantFromOtherRefreshFailures) {
+  const std::string invalid_grant = R"({"error":"invalid_grant","error_description":"Invalid grant: refresh token is invalid"})";
+  EXPECT_TRUE(refresh_refused(400, invalid_grant));
+  EXPECT_TRUE(refresh_refused(401, R"({"error":"invalid_grant"})"));
+  EXPECT_FALSE(refresh_refused(503, invalid_grant));
+  EXPECT_FALSE(refresh_refused(429, invalid_grant));
+  EXPECT_FALSE(refresh_refused(403, invalid_grant));
+  EXPECT_FALSE(refresh_refused(401, R"({"error":"invalid_client","error_description":"bad secret"})"));
+  EXPECT_FALSE(refresh_refused(401, R"({"statusCode":401,"message":"invalid_grant"})"));
+  EXPECT_FALSE(refresh_refused(400, "invalid_grant"));
+  EXPECT_FALSE(refresh_refused(400, R"({"error":["invalid_grant"]})"));
+  EXPECT_EQ(oauth_error_message(invalid_grant), "Invalid grant: refresh token is invalid");
+  EXPECT_EQ(oauth_error_message(R"({"error":"invalid_grant"})"), "invalid_grant");
+  EXPECT_EQ(oauth_error_message(R"({"statusCode":400,"message":"Location is not active"})"), "Location is not active");
+  EXPECT_EQ(oauth_error_message("Bad Gateway"), "Bad Gateway");
+}
+
 TEST(WritebackTest, ClassifiesAndDelaysRetries) {
   EXPECT_EQ(classify(200), Verdict::kOk);
   EXPECT_EQ(classify(429), Verdict::kRetry);

@@ -1818,6 +1818,21 @@ ApiResponse Api::readyz() {
                   {"detail", webhook.last_failure},
                   {"queued", ghl_->queued()},
                   {"failed_since_start", webhook.failures}};
+  // GHL write-back: a tenant whose grant GHL refused gets nothing written
+  // back until it installs the app again; amber, never "not ready" (counts
+  // only: `reai tenant list` and the tenant's GET /api/admin/ghl/config
+  // name the state).
+  if (writeback_) {
+    const GhlWriteback::Stats wb = writeback_->stats();
+    const std::uint64_t reauth = wb.tenants_needing_reauth;
+    o["ghl_writeback"] = {
+        {"status", reauth == 0 ? "ok" : "degraded"},
+        {"detail", reauth == 0 ? std::string()
+                               : std::to_string(reauth) + (reauth == 1 ? " tenant needs" : " tenants need") +
+                                     " GHL re-authorisation (install the app again); `reai tenant list` names them"},
+        {"tenants_needing_reauth", reauth},
+        {"outbox_pending", wb.outbox_pending}};
+  }
   // Degraded still answers 200: the instance takes events and serves its own
   // clients, so a balancer keeps it; only a store outage takes it out.
   o["status"] = !store ? "unavailable" : (bus && cache && model ? "ready" : "degraded");

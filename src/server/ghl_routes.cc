@@ -1,5 +1,7 @@
 #include "server/ghl_routes.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -325,9 +327,12 @@ std::pair<store::DeliveryStatus, std::string> GhlRoutes::process(const store::Gh
     if (!m) return {DeliveryStatus::kFailed, m.status().message()};
     mapped = std::move(*m);
   }
+  // An uninstall is dated (`reai tenant list`, GET /api/admin/ghl/config);
+  // an install clears the date.
   auto settings_with = [&](bool now_active) -> Status {
     store::GhlSettingsChange change;
     change.active = now_active;
+    change.uninstalled_at = now_active ? 0 : std::max<UnixSeconds>(d.received_at, 1);
     return api_.deps_.store.update_ghl_settings(d.tenant_id, change);
   };
   switch (mapped.action) {
@@ -466,12 +471,23 @@ ApiResponse GhlRoutes::config(const TokenClaims& claims, const ApiRequest& reque
     return error_answer(stored.status(), kRoute);
   }
   std::string location;
-  if (auto tenant = store.get_tenant(claims.tenant_id)) location = tenant->ghl_location_id;
+  json::value install = json::object{{"state", "none"}, {"since", nullptr}, {"detail", ""}};
+  if (auto tenant = store.get_tenant(claims.tenant_id)) {
+    location = tenant->ghl_location_id;
+    auto state = store::ghl_install_of(store, *tenant);
+    if (!state) return error_answer(state.status(), kRoute);
+    install = json::object{{"state", store::ghl_install_state_name(state->state)},
+                           {"since", state->since != 0 ? json::value(format_iso8601(state->since)) : json::value(nullptr)},
+                           {"detail", state->detail}};
+  }
   json::value hot_stage = nullptr;
   if (!settings.hot_stage_id.empty()) {
     hot_stage = json::object{{"pipeline_id", settings.hot_pipeline_id}, {"stage_id", settings.hot_stage_id}};
   }
-  json::object o{{"tenant_id", claims.tenant_id}, {"ghl_location_id", location}, {"hot_stage", std::move(hot_stage)}};
+  json::object o{{"tenant_id", claims.tenant_id},
+                 {"ghl_location_id", location},
+                 {"hot_stage", std::move(hot_stage)},
+                 {"install", std::move(install)}};
   return json_response(200, json_text(o), kRoute);
 }
 

@@ -18,6 +18,7 @@
 #include "scoring/scoring.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "support/fake_ghl.h"
 #include "support/ghl_signer.h"
 #include "support/test_client.h"
 #include "support/text_edit.h"
@@ -97,13 +98,22 @@ class GhlServerTest : public ::testing::Test {
     ASSERT_TRUE(store_->update_ghl_settings("t1", {.workflow_secret = "wf-shared-secret", .field_map_json = field_map}));
   }
 
-  void start() {
+  // `write_back`: GHL's API is this fake, with an OAuth client and a
+  // sealing key (else the default base, unreachable, and no key).
+  void start(reai::testing::FakeGhl* write_back = nullptr) {
     ServerConfig config;
     config.port = 0;
     config.jwt_secret = kSecret;
     config.threads = 2;
     config.ghl_ed25519_key_file = (dir_ / "ed25519.pem").string();
     config.ghl_rsa_key_file = (dir_ / "rsa.pem").string();
+    if (write_back) {
+      write(dir_ / "secret.key", std::string(64, 'a'));
+      config.ghl_api_base = write_back->base_url();
+      config.ghl_secret_key_file = (dir_ / "secret.key").string();
+      config.ghl_client_id = "app-id";
+      config.ghl_client_secret = "app-secret";
+    }
     server_ = std::make_unique<Server>(config, ServerDeps{*store_, *bus_, *cache_, *engine_, *registry_, clock_});
     Status s = server_->start();
     ASSERT_TRUE(s) << s.to_string();
@@ -608,6 +618,84 @@ TEST_F(GhlServerTest, AdminSetsTheHotStageAndBadConfigIsRefused) {
   ASSERT_EQ(off.status, 200) << off.body;
   EXPECT_TRUE(as_object(off).at("hot_stage").is_null());
   EXPECT_TRUE(store_->get_ghl_settings("t1")->hot_pipeline_id.empty());
+}
+
+// The operator's view of a refused grant: GHL refuses the refresh (the app
+// was uninstalled in GHL), and the tenant's GET /api/admin/ghl/config names
+// the state with GHL's message, /readyz turns the write-back amber and
+// /metrics counts the tenant; the OAuth callback (a new install) clears it
+// all and the waiting score goes out.
+TEST_F(GhlServerTest, ARefusedGrantIsShownUntilTheAppIsInstalledAgain) {
+  link_tenant();
+  reai::testing::FakeGhl ghl;
+  ghl.add_oauth_code("code-1", kLocation);
+  ghl.add_oauth_code("code-2", kLocation);
+  start(&ghl);
+  const std::string admin = token("t1", Role::kAdmin);
+  auto install_state = [&] {
+    return std::string(as_object(http_->get("/api/admin/ghl/config", admin)).at("install").as_object().at("state").as_string());
+  };
+  auto readyz = [&] { return as_object(http_->get("/readyz")).at("ghl_writeback").as_object(); };
+  auto metric_line = [&](const std::string& line) {
+    return http_->get("/metrics").body.find("\n" + line + "\n") != std::string::npos;
+  };
+  EXPECT_EQ(install_state(), "linked");
+  auto installed = http_->get("/api/ghl/oauth/callback?code=code-1");
+  ASSERT_EQ(installed.status, 200) << installed.body;
+  EXPECT_EQ(install_state(), "oauth");
+  EXPECT_EQ(readyz().at("status").as_string(), "ok");
+
+  ghl.revoke_grants();
+  ASSERT_EQ(post_signed(delivery("inbound_sms.json", kNow)).status, 200);
+  for (int i = 0; i < 2000 && readyz().at("tenants_needing_reauth").as_int64() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto ready = readyz();
+  ASSERT_EQ(ready.at("tenants_needing_reauth").as_int64(), 1);
+  EXPECT_EQ(ready.at("status").as_string(), "degraded");
+  EXPECT_NE(std::string(ready.at("detail").as_string()).find("1 tenant needs GHL re-authorisation"), std::string::npos);
+  auto config = as_object(http_->get("/api/admin/ghl/config", admin));
+  const auto& install = config.at("install").as_object();
+  EXPECT_EQ(install.at("state").as_string(), "needs_reauth");
+  EXPECT_TRUE(install.at("since").is_string());
+  EXPECT_EQ(install.at("detail").as_string(), "GHL token refresh: 400 Invalid grant: refresh token is invalid");
+  EXPECT_TRUE(metric_line("reai_ghl_tenants_needing_reauth 1"));
+  EXPECT_TRUE(metric_line("reai_ghl_reauth_marked_total 1"));
+  EXPECT_EQ(ghl.put_counts().count(kContact), 0u);
+
+  auto again = http_->get("/api/ghl/oauth/callback?code=code-2");
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(install_state(), "oauth");
+  for (int i = 0; i < 2000 && !(ghl.put_counts().count(kContact) && readyz().at("tenants_needing_reauth").as_int64() == 0);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(ghl.put_counts().count(kContact), 1u);
+  EXPECT_EQ(readyz().at("status").as_string(), "ok");
+  EXPECT_EQ(ghl.refreshes(), std::vector<std::string>{"rt-1"});
+}
+
+// UNINSTALL dates the uninstall (tenant list, config route); INSTALL clears it.
+TEST_F(GhlServerTest, UninstallIsDatedAndAnInstallClearsIt) {
+  link_tenant();
+  start();
+  const std::string uninstall = delivery("uninstall.json", kNow);
+  ASSERT_EQ(post_signed(uninstall).status, 200);
+  wait_for("t1", store::DeliveryStatus::kDone, 1);
+  const auto settings = store_->get_ghl_settings("t1").value();
+  EXPECT_FALSE(settings.active);
+  EXPECT_GT(settings.uninstalled_at, 0);
+  auto config = as_object(http_->get("/api/admin/ghl/config", token("t1", Role::kAdmin)));
+  EXPECT_EQ(config.at("install").as_object().at("state").as_string(), "uninstalled");
+  EXPECT_EQ(config.at("install").as_object().at("since").as_string(), format_iso8601(settings.uninstalled_at));
+  const std::string install = replace_all(delivery("install.json", kNow), "LOCnewbrokerage01", kLocation);
+  ASSERT_EQ(post_signed(install).status, 200);
+  wait_for("t1", store::DeliveryStatus::kDone, 2);
+  EXPECT_TRUE(store_->get_ghl_settings("t1")->active);
+  EXPECT_EQ(store_->get_ghl_settings("t1")->uninstalled_at, 0);
+  config = as_object(http_->get("/api/admin/ghl/config", token("t1", Role::kAdmin)));
+  EXPECT_EQ(config.at("install").as_object().at("state").as_string(), "linked");
+  EXPECT_TRUE(config.at("install").as_object().at("since").is_null());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "server/ghl_writeback.h"
 #include "core/tenant_id.h"
+#include "core/time.h"
 #include "ghl/ghl.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -35,6 +36,11 @@ double steady_seconds() {
 // restart), independent of the server's scoring clock, which tests pin.
 UnixSeconds wall_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string reauth_message(UnixSeconds since, const std::string& why) {
+  return "GHL refused the app's authorisation at " + format_iso8601(since) + " (" + why +
+         "): install the app again (or store a new token) to resume the write-back";
 }
 
 std::string key_of(const std::string& tenant_id, const std::string& contact_id) {
@@ -234,9 +240,11 @@ void GhlWriteback::summarize_outbox() {
   auto tenants = store_.list_tenants();
   if (!tenants) return;
   std::uint64_t pending = 0;
+  std::uint64_t needing_reauth = 0;
   UnixSeconds oldest = 0;
   for (const auto& t : *tenants) {
     if (t.ghl_location_id.empty()) continue;
+    if (auto token = store_.get_ghl_token(t.tenant_id); token && token->refused_at != 0) ++needing_reauth;
     auto summary = store_.ghl_outbox_summary(t.tenant_id);
     if (!summary || summary->pending == 0) continue;
     pending += summary->pending;
@@ -244,6 +252,7 @@ void GhlWriteback::summarize_outbox() {
   }
   std::lock_guard lock(mu_);
   stats_.outbox_pending = pending;
+  stats_.tenants_needing_reauth = needing_reauth;
   stats_.oldest_pending_age_s = oldest == 0 ? 0 : std::max<std::int64_t>(0, wall_seconds() - oldest);
 }
 
@@ -421,8 +430,13 @@ Status GhlWriteback::load_tenant(const std::string& tenant_id, Tenant* t) {
   auto tenant = store_.get_tenant(tenant_id);
   if (!tenant) return tenant.status();
   if (tenant->ghl_location_id.empty()) return failed_precondition("tenant is not linked to a GHL location");
+  if (auto settings = store_.get_ghl_settings(tenant_id); settings && !settings->active) {
+    return failed_precondition("the GHL app is uninstalled for this location");
+  }
   auto token = store_.get_ghl_token(tenant_id);
   if (!token) return token.status();
+  t->reauth_since = token->refused_at;
+  if (token->refused_at != 0) return failed_precondition(reauth_message(token->refused_at, token->refused_error));
   if (!config_.secret_box) return failed_precondition("no --secret-key-file: the stored GHL token cannot be opened");
   auto access = config_.secret_box->open(token->sealed_access_token);
   if (!access) return access.status();
@@ -437,6 +451,11 @@ Status GhlWriteback::load_tenant(const std::string& tenant_id, Tenant* t) {
 Status GhlWriteback::refresh_token(const std::string& tenant_id, Tenant* t) {
   auto stored = store_.get_ghl_token(tenant_id);
   if (!stored) return stored.status();
+  if (stored->refused_at != 0) {
+    // Refused already (by this instance or another): no refresh call.
+    t->reauth_since = stored->refused_at;
+    return failed_precondition(reauth_message(stored->refused_at, stored->refused_error));
+  }
   if (stored->kind == "private") {
     // A Private Integration Token is not refreshed; an operator may have
     // stored a new one (`reai tenant add --ghl-token-file`).
@@ -464,7 +483,10 @@ Status GhlWriteback::refresh_token(const std::string& tenant_id, Tenant* t) {
   }
   if (!answer) return answer.status();
   if (ghl::classify(answer->status) != ghl::Verdict::kOk) {
-    return unauthenticated("GHL token refresh: " + std::to_string(answer->status) + " " + ghl::error_message(answer->body));
+    const std::string why = "GHL token refresh: " + std::to_string(answer->status) + " " +
+                            ghl::oauth_error_message(answer->body);
+    if (ghl::refresh_refused(answer->status, answer->body)) return on_refresh_refused(tenant_id, t, *stored, why);
+    return unauthenticated(why);  // an outage (5xx, 429) or reai's own client: retried
   }
   auto grant = ghl::parse_token_grant(answer->body);
   if (!grant) return grant.status();
@@ -476,6 +498,34 @@ Status GhlWriteback::refresh_token(const std::string& tenant_id, Tenant* t) {
   rotated.updated_at = wall_seconds();
   REAI_RETURN_IF_ERROR(store_.put_ghl_token(rotated));
   t->access_token = grant->access_token;
+  return Status::ok();
+}
+
+Status GhlWriteback::on_refresh_refused(const std::string& tenant_id, Tenant* t, const store::GhlToken& stored,
+                                        const std::string& why) {
+  const UnixSeconds now = wall_seconds();
+  auto marked = store_.mark_ghl_token_refused(tenant_id, stored.sealed_refresh_token, now, why);
+  if (!marked) return unavailable(why + "; the refusal could not be stored: " + marked.status().message());
+  if (*marked) {
+    spdlog::warn("GHL refused the authorisation of tenant {} (location {}): {}. Write-back for this tenant is paused "
+                 "(its updates stay in the outbox) until the app is installed again or a new token is stored.",
+                 tenant_id, t->location_id, why);
+    t->reauth_since = now;
+    std::lock_guard lock(mu_);
+    ++stats_.reauth_marked;
+    return failed_precondition(reauth_message(now, why));
+  }
+  // Another writer got there first: it marked the refusal too, or stored a
+  // new token (another instance's rotation, a new install), which is used.
+  auto current = store_.get_ghl_token(tenant_id);
+  if (!current) return current.status();
+  if (current->refused_at != 0) {
+    t->reauth_since = current->refused_at;
+    return failed_precondition(reauth_message(current->refused_at, current->refused_error));
+  }
+  auto access = config_.secret_box->open(current->sealed_access_token);
+  if (!access) return access.status();
+  t->access_token = std::move(*access);
   return Status::ok();
 }
 
@@ -521,8 +571,12 @@ GhlWriteback::CallResult GhlWriteback::call(const std::string& tenant_id, Tenant
       case ghl::Verdict::kRefresh:
         if (!refreshed) {
           refreshed = true;
-          if (Status s = refresh_token(tenant_id, t); s.is_ok()) continue;
-          else *error = what + s.message();
+          if (Status s = refresh_token(tenant_id, t); s.is_ok()) {
+            continue;
+          } else {
+            *error = what + s.message();
+          }
+          if (t->reauth_since != 0) return CallResult::kReauth;
         } else {
           *error = what + ghl::error_message(answer->body);
         }
@@ -583,6 +637,11 @@ Status GhlWriteback::ensure_field(const std::string& tenant_id, Tenant* t, int a
 double GhlWriteback::deliver(const std::string& tenant_id, double now_s) {
   Tenant& t = tenants_[tenant_id];
   if (now_s < t.wake_s) return t.wake_s;
+  if (!t.access_token.empty()) {
+    // Uninstalled since the token was loaded: nothing more is sent
+    // (load_tenant refuses until an install).
+    if (auto settings = store_.get_ghl_settings(tenant_id); settings && !settings->active) t.access_token.clear();
+  }
   if (t.access_token.empty()) {
     if (auto wake = wait_for_token(tenant_id, &t, now_s)) return *wake;
   }
@@ -604,6 +663,12 @@ std::optional<double> GhlWriteback::wait_for_token(const std::string& tenant_id,
   Status s = load_tenant(tenant_id, t);
   if (s) return std::nullopt;
   if (s.code() == StatusCode::kFailedPrecondition && s.message().find("not linked") != std::string::npos) return 0;
+  if (t->reauth_since != 0) {
+    // Logged once, when the refusal was marked; only a new token helps.
+    t->access_token.clear();
+    t->wake_s = now_s + config_.reauth_recheck_s;
+    return t->wake_s;
+  }
   if (t->wake_s == 0) spdlog::warn("GHL write-back for tenant {} waits: {}", tenant_id, s.message());
   t->access_token.clear();
   t->wake_s = now_s + kNoTokenRecheckS;
@@ -645,6 +710,8 @@ std::optional<double> GhlWriteback::deliver_update(const std::string& tenant_id,
     return record_unreadable(tenant_id, u, "unreadable payload");
   } else if (std::optional<std::string> superseded = why_superseded(pass, i)) {
     record_attempt(tenant_id, u, store::OutboxStatus::kSent, *superseded, 0);
+    std::lock_guard lock(mu_);
+    ++stats_.superseded;
     return std::nullopt;
   }
   // Slots for the update's calls at once (search, pipelines, PUT for a
@@ -694,6 +761,14 @@ std::optional<double> GhlWriteback::record_result(const std::string& tenant_id, 
     std::lock_guard lock(mu_);
     ++(sent ? stats_.sent : stats_.failed);
     return std::nullopt;
+  }
+  if (result == CallResult::kReauth) {
+    // Nothing is wrong with the update: it keeps its place, due at once,
+    // and the tenant waits for a new token (wait_for_token).
+    record_attempt(tenant_id, u, store::OutboxStatus::kPending, text, wall_seconds());
+    t->access_token.clear();
+    t->wake_s = steady_seconds() + config_.reauth_recheck_s;
+    return t->wake_s;
   }
   // Retry: the update keeps its place; the whole location waits.
   const UnixSeconds delay_whole = static_cast<UnixSeconds>(std::ceil(delay_s));
@@ -851,6 +926,7 @@ Result<std::string> GhlWriteback::fetch_sync_page(const std::string& tenant_id, 
                              attempt, &body, &delay_s, &error);
     if (result == CallResult::kOk) return body;
     if (result == CallResult::kFailed) return invalid_argument("GHL sync " + name + ": " + error);
+    if (result == CallResult::kReauth) return failed_precondition("GHL sync " + name + ": " + error);
     if (attempt >= options.max_attempts) {
       return unavailable("GHL sync " + name + " stopped after " + std::to_string(attempt) + " tries of one page (" +
                          error + "); run it again to resume");
@@ -933,11 +1009,17 @@ std::string ghl_writeback_metrics(const GhlWriteback::Stats& s) {
   text.sample("reai_ghl_writeback_updates_total", "result=\"sent\"", s.sent);
   text.sample("reai_ghl_writeback_updates_total", "result=\"failed\"", s.failed);
   text.sample("reai_ghl_writeback_updates_total", "result=\"dropped\"", s.dropped);
+  text.sample("reai_ghl_writeback_updates_total", "result=\"superseded\"", s.superseded);
   text.counter("reai_ghl_writeback_retries_total", "Update attempts put back for a retry (429, 5xx, transport, 401).",
                s.retries);
   text.family("reai_ghl_token_refreshes_total", "counter", "OAuth token refreshes by result.");
   text.sample("reai_ghl_token_refreshes_total", "result=\"ok\"", s.token_refreshes);
   text.sample("reai_ghl_token_refreshes_total", "result=\"failed\"", s.token_refresh_failures);
+  text.counter("reai_ghl_reauth_marked_total",
+               "Tenants whose OAuth grant GHL refused (invalid_grant), as marked by this instance.", s.reauth_marked);
+  text.gauge("reai_ghl_tenants_needing_reauth",
+             "Linked tenants whose GHL grant was refused: their write-back waits for a new install.",
+             s.tenants_needing_reauth);
   text.counter("reai_ghl_writeback_stage_moves_total", "Opportunities moved to the tenant's hot stage.", s.stage_moves);
   text.gauge("reai_ghl_backfill_waiting", "Contacts never written back that wait to be fed to the outbox.",
              s.backfill_waiting);
@@ -979,6 +1061,7 @@ Result<std::string> GhlWriteback::do_exchange(const std::string& code) {
   REAI_RETURN_IF_ERROR(store_.put_ghl_token(token));
   store::GhlSettingsChange activate;
   activate.active = true;
+  activate.uninstalled_at = 0;
   REAI_RETURN_IF_ERROR(store_.update_ghl_settings(tenant.tenant_id, activate));
   // New credentials: the worker loads them on its next pass.
   tenants_.erase(tenant.tenant_id);

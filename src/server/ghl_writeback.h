@@ -41,7 +41,20 @@
 // with exponential backoff + jitter, honouring Retry-After and the
 // X-RateLimit headers; 401: the OAuth token is refreshed once (the rotated
 // refresh token stored) and the call retried; other 4xx: failed with GHL's
-// message. An update is marked sent only after every call got a 2xx. A crash
+// message.
+//
+// Re-authorisation: when GHL refuses the refresh itself (400/401 with
+// invalid_grant: the app was uninstalled, the refresh token revoked or
+// rotated elsewhere), retrying cannot help. The stored token is marked
+// refused (Store::mark_ghl_token_refused: only if it is still the token the
+// refresh used, so a rotation by another instance is not mistaken for a
+// refusal), one warning is logged, and the tenant's updates stay pending in
+// the outbox, in order, with nothing sent and no refresh tried by any
+// instance, until a new token is stored (an OAuth install through the
+// callback, or `reai tenant add --ghl-token-file`): the worker looks at the
+// stored token every few seconds and resumes by itself. A transport error,
+// 429 or 5xx on the refresh is an outage, retried with backoff as before.
+// While the app is uninstalled (settings inactive) nothing is sent either. An update is marked sent only after every call got a 2xx. A crash
 // between the 2xx and that store write sends it again after the restart,
 // which is harmless: the PUT sets a value and tag add/remove are set
 // operations, so GHL ends in the same state (at-least-once delivery of
@@ -92,6 +105,10 @@ struct GhlWritebackConfig {
   bool deliver_outbox = true;
   // Backfill updates fed per tenant while fewer than this many are pending.
   std::size_t backfill_batch = 20;
+  // How often a tenant whose grant GHL refused looks for a new token (an
+  // install on another instance, `reai tenant add --ghl-token-file`): one
+  // store read, no call to GHL.
+  double reauth_recheck_s = 10;
 };
 
 class GhlWriteback {
@@ -171,12 +188,22 @@ class GhlWriteback {
     std::uint64_t token_refreshes = 0;
     std::uint64_t token_refresh_failures = 0;
     std::uint64_t stage_moves = 0;  // opportunities moved to the hot stage (PUT 2xx)
+    // Pending updates settled unsent because a newer update of the contact
+    // carries its state (recorded sent with "superseded by update N").
+    std::uint64_t superseded = 0;
+    // Tenants whose grant GHL refused, as marked by this instance (one per
+    // refusal: the warning logged with it).
+    std::uint64_t reauth_marked = 0;
     // Gauges over every linked tenant, refreshed by the worker about once a
     // second: pending outbox updates and the age of the oldest one.
     std::uint64_t outbox_pending = 0;
     std::int64_t oldest_pending_age_s = 0;
     // Contacts never written back that wait to be fed to the outbox.
     std::uint64_t backfill_waiting = 0;
+    // Linked tenants whose stored token GHL refused (any instance marked
+    // it): their write-back waits for a new install. Refreshed with the
+    // outbox gauges.
+    std::uint64_t tenants_needing_reauth = 0;
   };
   Stats stats() const;
 
@@ -198,11 +225,16 @@ class GhlWriteback {
     std::string location_id;
     std::string access_token;  // opened; empty until loaded
     bool oauth = false;
+    // When GHL refused the tenant's grant (the stored mark): nothing is sent
+    // until a new token is stored. 0: usable.
+    UnixSeconds reauth_since = 0;
     std::string field_id;
     std::unique_ptr<ghl::RequestWindow> window;
     double wake_s = 0;  // nothing is sent before this (a retry's delay)
   };
-  enum class CallResult { kOk, kRetry, kFailed };
+  // kReauth: GHL refused the tenant's grant; the update waits, unsent and
+  // not failed, for a new install.
+  enum class CallResult { kOk, kRetry, kFailed, kReauth };
   // One sender pass: the tenant's pending updates, the parsed state of each
   // score update (nullopt: unreadable, or a stage move) and each contact's
   // newest score update (its index).
@@ -253,8 +285,20 @@ class GhlWriteback {
   // otherwise) and counts it; on kRetry the location waits `delay_s`.
   std::optional<double> record_result(const std::string& tenant_id, Tenant* t, const store::GhlUpdate& u,
                                       CallResult result, double delay_s, const std::string& text);
+  // Loads the tenant's location and token into `t` (refreshing an expiring
+  // OAuth token). FailedPrecondition, with t->reauth_since set, when the
+  // stored token is marked refused; FailedPrecondition when the app is
+  // uninstalled or the tenant not linked.
   Status load_tenant(const std::string& tenant_id, Tenant* t);
+  // Refreshes the OAuth token (or rereads a private one). OK: t's token is
+  // usable again. FailedPrecondition with t->reauth_since set: GHL refused
+  // the grant (marked now, or already by any instance: no call is made).
+  // Other errors: an outage or an unusable answer, to be retried.
   Status refresh_token(const std::string& tenant_id, Tenant* t);
+  // GHL's refusal of `stored`'s refresh: marks it in the store, or, when
+  // another writer stored a new token meanwhile, takes that token (OK).
+  Status on_refresh_refused(const std::string& tenant_id, Tenant* t, const store::GhlToken& stored,
+                            const std::string& why);
   // One call, paced by the location's window (waits for a slot) with the
   // 401 -> refresh -> retry rule. On kRetry `delay_s` says how long to wait;
   // on kFailed `error` holds GHL's message.

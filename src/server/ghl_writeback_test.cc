@@ -6,10 +6,14 @@
 #include "server/ghl_writeback.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "ghl/writeback.h"
@@ -49,6 +53,33 @@ class GhlWritebackUnitTest : public ::testing::Test {
     c.rate_capacity = rate;
     c.rate_period_s = period_s;
     return GhlWriteback::create(*store_, c).value();
+  }
+
+  // A writer with the OAuth client configured; a tenant whose grant GHL
+  // refused looks for a new token every 20 ms, so a refresh it should not
+  // try would show at once.
+  std::unique_ptr<GhlWriteback> start_oauth() {
+    GhlWritebackConfig c;
+    c.api_base = ghl_.base_url();
+    c.score_interval_s = 3600;
+    c.secret_box = box_;
+    c.oauth = ghl::OAuthClient{"app-id", "app-secret"};
+    c.reauth_recheck_s = 0.02;
+    return GhlWriteback::create(*store_, c).value();
+  }
+  // The OAuth callback's exchange of `code` (t1 is linked to LOC1).
+  void install(GhlWriteback& wb, const std::string& code) {
+    std::promise<Result<std::string>> done;
+    auto tenant = done.get_future();
+    wb.exchange_code(code, [&](Result<std::string> r) { done.set_value(std::move(r)); });
+    const auto r = tenant.get();
+    ASSERT_TRUE(r) << r.status().to_string();
+    EXPECT_EQ(*r, "t1");
+  }
+  int requests_with(const std::string& bearer, int status) {
+    int n = 0;
+    for (const auto& r : ghl_.received()) n += r.authorization == "Bearer " + bearer && r.status == status;
+    return n;
   }
 
   // t1's sales pipeline in GHL: new -> contacted -> hot -> offer.
@@ -421,6 +452,107 @@ TEST_F(GhlWritebackUnitTest, ABackfilledContactChangedMeanwhileIsSentOnceWithIts
   EXPECT_EQ(ghl_.scores().at("old29"), 70);
   EXPECT_EQ(ghl_.tags("old29"), (std::set<std::string>{"warm-lead"}));
   EXPECT_EQ(wb->stats().reconciled, 29u);
+}
+
+// GHL refusing the refresh itself (the app uninstalled in GHL, the refresh
+// token revoked): the stored token is marked once, with one warning and one
+// count; nothing more is sent or refreshed, by this writer or a restarted one
+// (as another instance would), and the tenant's updates wait in the outbox
+// until a new install, after which they go out by themselves.
+TEST_F(GhlWritebackUnitTest, ARefusedGrantPausesTheTenantUntilANewInstall) {
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  spdlog::default_logger()->sinks().push_back(sink);
+  struct Unhook {
+    std::shared_ptr<spdlog::sinks::sink> sink;
+    ~Unhook() { std::erase(spdlog::default_logger()->sinks(), sink); }
+  } unhook{sink};
+
+  ghl_.add_oauth_code("code-1", "LOC1");
+  ghl_.add_oauth_code("code-2", "LOC1");
+  auto wb = start_oauth();
+  install(*wb, "code-1");
+  wb->on_score("t1", "c1", 40, "warm");
+  ASSERT_TRUE(eventually([&] { return rows("t1", store::OutboxStatus::kSent) == 1; }));
+
+  ghl_.revoke_grants();
+  wb->on_score("t1", "c1", 80, "hot");
+  ASSERT_TRUE(eventually([&] { return wb->stats().tenants_needing_reauth == 1; }));
+  const auto refused = store_->get_ghl_token("t1").value();
+  EXPECT_GT(refused.refused_at, 0);
+  EXPECT_EQ(refused.refused_error, "GHL token refresh: 400 Invalid grant: refresh token is invalid");
+  auto pending = store_->list_ghl_updates("t1", store::OutboxStatus::kPending, 10).value();
+  ASSERT_EQ(pending.size(), 1u);  // kept, in its place, not failed
+  EXPECT_NE(pending[0].error.find("Invalid grant"), std::string::npos) << pending[0].error;
+  EXPECT_EQ(rows("t1", store::OutboxStatus::kFailed), 0u);
+
+  // More changes, and a restart: the mark is read from the store.
+  wb->on_score("t1", "c2", 90, "hot");
+  wb->flush();
+  const auto first = wb->stats();
+  wb->stop();
+  wb = start_oauth();
+  wb->on_score("t1", "c3", 20, "cold");
+  wb->flush();
+  ASSERT_TRUE(eventually([&] { return wb->stats().tenants_needing_reauth == 1; }));
+  EXPECT_EQ(rows("t1", store::OutboxStatus::kPending), 3u);
+  EXPECT_EQ(ghl_.refreshes(), std::vector<std::string>{"rt-1"});
+
+  install(*wb, "code-2");  // the app installed again: sending resumes by itself
+  ASSERT_TRUE(eventually([&] {
+    return rows("t1", store::OutboxStatus::kPending) == 0 && wb->stats().tenants_needing_reauth == 0;
+  }));
+  EXPECT_EQ(rows("t1", store::OutboxStatus::kSent), 4u);
+  EXPECT_EQ(rows("t1", store::OutboxStatus::kFailed), 0u);
+  EXPECT_EQ(ghl_.scores().at("c1"), 80);
+  EXPECT_EQ(ghl_.scores().at("c2"), 90);
+  EXPECT_EQ(ghl_.scores().at("c3"), 20);
+  EXPECT_EQ(ghl_.tags("c1"), (std::set<std::string>{"hot-lead"}));
+  EXPECT_EQ(store_->get_ghl_token("t1")->refused_at, 0);
+  // One refresh, refused; one request with the revoked token; nothing else
+  // reached GHL between the refusal and the new install.
+  EXPECT_EQ(ghl_.refreshes(), std::vector<std::string>{"rt-1"});
+  EXPECT_EQ(requests_with("at-1", 401), 1);
+  EXPECT_EQ(first.reauth_marked, 1u);
+  EXPECT_EQ(first.token_refresh_failures, 1u);
+  EXPECT_EQ(first.failed, 0u);
+  EXPECT_EQ(wb->stats().reauth_marked, 0u);  // the restarted writer found it marked
+  EXPECT_EQ(wb->stats().token_refresh_failures, 0u);
+  const std::string text = ghl_writeback_metrics(first);
+  EXPECT_NE(text.find("\nreai_ghl_reauth_marked_total 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nreai_ghl_tenants_needing_reauth 1\n"), std::string::npos) << text;
+  spdlog::default_logger()->flush();
+  const std::string lines = log.str();
+  std::size_t warnings = 0;
+  for (std::size_t at = lines.find("GHL refused the authorisation of tenant t1"); at != std::string::npos;
+       at = lines.find("GHL refused the authorisation of tenant t1", at + 1)) {
+    ++warnings;
+  }
+  EXPECT_EQ(warnings, 1u) << lines;
+  EXPECT_NE(lines.find("(location LOC1): GHL token refresh: 400 Invalid grant: refresh token is invalid"),
+            std::string::npos)
+      << lines;
+}
+
+// A transport error or 5xx from GHL's token service is an outage, not a
+// refusal: the update is retried with backoff and goes out once the refresh
+// works; nothing is marked.
+TEST_F(GhlWritebackUnitTest, AnOutageOfTheTokenServiceIsRetriedNotMarked) {
+  ghl_.add_oauth_code("code-1", "LOC1");
+  auto wb = start_oauth();
+  install(*wb, "code-1");
+  ghl_.revoke_token("at-1");  // the access token stopped working; the refresh token is fine
+  ghl_.fail_refresh_next(2, 503);
+  wb->on_score("t1", "c1", 80, "hot");
+  ASSERT_TRUE(eventually([&] { return rows("t1", store::OutboxStatus::kSent) == 1; }, 30));
+  EXPECT_EQ(ghl_.scores().at("c1"), 80);
+  EXPECT_EQ(ghl_.refreshes(), (std::vector<std::string>{"rt-1", "rt-1", "rt-1"}));
+  const auto stats = wb->stats();
+  EXPECT_EQ(stats.token_refresh_failures, 2u);
+  EXPECT_EQ(stats.token_refreshes, 1u);
+  EXPECT_EQ(stats.retries, 2u);
+  EXPECT_EQ(stats.reauth_marked, 0u);
+  EXPECT_EQ(store_->get_ghl_token("t1")->refused_at, 0);
 }
 
 }  // namespace

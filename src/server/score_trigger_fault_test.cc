@@ -149,6 +149,10 @@ class ForwardingStore : public store::Store {
   }
   Status put_ghl_token(const GhlToken& token) override { return inner_.put_ghl_token(token); }
   Result<GhlToken> get_ghl_token(const std::string& tenant_id) override { return inner_.get_ghl_token(tenant_id); }
+  Result<bool> mark_ghl_token_refused(const std::string& tenant_id, const std::string& sealed_refresh_token,
+                                      UnixSeconds refused_at, const std::string& error) override {
+    return inner_.mark_ghl_token_refused(tenant_id, sealed_refresh_token, refused_at, error);
+  }
   Result<std::size_t> count_events(const std::string& tenant_id) override { return inner_.count_events(tenant_id); }
   Result<std::size_t> count_contacts(const std::string& tenant_id) override { return inner_.count_contacts(tenant_id); }
   Status health() override { return inner_.health(); }

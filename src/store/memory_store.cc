@@ -385,6 +385,7 @@ class MemoryStore final : public Store {
       g.hot_pipeline_id = change.hot_stage->pipeline_id;
       g.hot_stage_id = change.hot_stage->stage_id;
     }
+    if (change.uninstalled_at) g.uninstalled_at = *change.uninstalled_at;
     return Status::ok();
   }
 
@@ -398,8 +399,25 @@ class MemoryStore final : public Store {
   Status put_ghl_token(const GhlToken& token) override {
     REAI_RETURN_IF_ERROR(validate(token));
     std::lock_guard lock(mu_);
-    ghl_tokens_[token.tenant_id] = token;
+    GhlToken& stored = ghl_tokens_[token.tenant_id];
+    stored = token;
+    stored.refused_at = 0;
+    stored.refused_error.clear();
     return Status::ok();
+  }
+
+  Result<bool> mark_ghl_token_refused(const std::string& tenant_id, const std::string& sealed_refresh_token,
+                                      UnixSeconds refused_at, const std::string& error) override {
+    REAI_RETURN_IF_ERROR(validate_token_refusal(tenant_id, refused_at));
+    std::lock_guard lock(mu_);
+    auto it = ghl_tokens_.find(tenant_id);
+    if (it == ghl_tokens_.end() || it->second.sealed_refresh_token != sealed_refresh_token ||
+        it->second.refused_at != 0) {
+      return false;
+    }
+    it->second.refused_at = refused_at;
+    it->second.refused_error = error;
+    return true;
   }
 
   Result<GhlToken> get_ghl_token(const std::string& tenant_id) override {

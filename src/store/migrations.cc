@@ -236,6 +236,15 @@ constexpr std::string_view kMigrationEventsAfter = R"sql(
 -- nothing: for_each_event_after reads a rowid range
 )sql";
 
+// Migration 13: a GHL install's lifecycle survives restarts and is seen by
+// every instance: when GHL refused to refresh the tenant's OAuth token (the
+// write-back waits for a new install) and when the app was uninstalled.
+constexpr std::string_view kMigrationGhlInstallState = R"sql(
+ALTER TABLE ghl_tokens ADD COLUMN refused_at INTEGER NOT NULL DEFAULT 0 CHECK (refused_at >= 0);
+ALTER TABLE ghl_tokens ADD COLUMN refused_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE ghl_settings ADD COLUMN uninstalled_at INTEGER NOT NULL DEFAULT 0 CHECK (uninstalled_at >= 0);
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -286,7 +295,7 @@ const std::vector<std::string_view>& sqlite_migrations() {
                                                                   kMigrationGhlSyncCursors, kMigrationListingVersions,
                                                                   kMigrationGhlHotStage, kMigrationScoreLeadOrder,
                                                                   kMigrationGhlLocationLinkedOnce,
-                                                                  kMigrationEventsAfter};
+                                                                  kMigrationEventsAfter, kMigrationGhlInstallState};
   return migrations;
 }
 

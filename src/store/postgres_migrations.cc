@@ -214,6 +214,13 @@ constexpr std::string_view kMigrationEventsAfter = R"sql(
 CREATE INDEX events_by_seq ON events (tenant_id, seq);
 )sql";
 
+// Migration 13: see migrations.cc.
+constexpr std::string_view kMigrationGhlInstallState = R"sql(
+ALTER TABLE ghl_tokens ADD COLUMN refused_at BIGINT NOT NULL DEFAULT 0 CHECK (refused_at >= 0);
+ALTER TABLE ghl_tokens ADD COLUMN refused_error BYTEA NOT NULL DEFAULT '';
+ALTER TABLE ghl_settings ADD COLUMN uninstalled_at BIGINT NOT NULL DEFAULT 0 CHECK (uninstalled_at >= 0);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
@@ -222,7 +229,8 @@ const std::vector<std::string_view>& postgres_migrations() {
                                                            kMigrationGhlTokens, kMigrationGhlWritebackState,
                                                            kMigrationGhlSyncCursors, kMigrationListingVersions,
                                                            kMigrationGhlHotStage, kMigrationScoreLeadOrder,
-                                                           kMigrationGhlLocationLinkedOnce, kMigrationEventsAfter};
+                                                           kMigrationGhlLocationLinkedOnce, kMigrationEventsAfter,
+                                                           kMigrationGhlInstallState};
   return migrations;
 }
 

@@ -129,16 +129,18 @@ constexpr const char* kSetDeliveryStatus =
 // row takes GhlSettings' defaults from the literals in VALUES: empty texts,
 // active).
 constexpr const char* kUpdateGhlSettings =
-    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id)"
+    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id,"
+    " uninstalled_at)"
     " VALUES ($1, coalesce($2, ''::bytea), coalesce($3, ''::bytea), coalesce($4, true), coalesce($5, ''::bytea),"
-    " coalesce($6, ''::bytea))"
+    " coalesce($6, ''::bytea), coalesce($7, 0))"
     " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = coalesce($2, ghl_settings.workflow_secret),"
     " field_map_json = coalesce($3, ghl_settings.field_map_json), active = coalesce($4, ghl_settings.active),"
     " hot_pipeline_id = coalesce($5, ghl_settings.hot_pipeline_id),"
-    " hot_stage_id = coalesce($6, ghl_settings.hot_stage_id)";
+    " hot_stage_id = coalesce($6, ghl_settings.hot_stage_id),"
+    " uninstalled_at = coalesce($7, ghl_settings.uninstalled_at)";
 constexpr const char* kSelectGhlSettings =
-    "SELECT tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id FROM ghl_settings"
-    " WHERE tenant_id = $1";
+    "SELECT tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id, uninstalled_at"
+    " FROM ghl_settings WHERE tenant_id = $1";
 
 constexpr const char* kInsertUpdate =
     "INSERT INTO ghl_outbox (tenant_id, contact_id, kind, payload_json, created_at, status, attempts,"
@@ -153,10 +155,13 @@ constexpr const char* kUpsertGhlToken =
     "INSERT INTO ghl_tokens (tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at)"
     " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind,"
     " sealed_access_token = excluded.sealed_access_token, sealed_refresh_token = excluded.sealed_refresh_token,"
-    " expires_at = excluded.expires_at, updated_at = excluded.updated_at";
+    " expires_at = excluded.expires_at, updated_at = excluded.updated_at, refused_at = 0, refused_error = ''::bytea";
 constexpr const char* kSelectGhlToken =
-    "SELECT tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at FROM ghl_tokens"
-    " WHERE tenant_id = $1";
+    "SELECT tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at, refused_at,"
+    " refused_error FROM ghl_tokens WHERE tenant_id = $1";
+constexpr const char* kMarkGhlTokenRefused =
+    "UPDATE ghl_tokens SET refused_at = $3, refused_error = $4"
+    " WHERE tenant_id = $1 AND sealed_refresh_token = $2 AND refused_at = 0";
 constexpr const char* kUpsertContactState =
     "INSERT INTO ghl_contact_states (tenant_id, contact_id, score, band, updated_at) VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT (tenant_id, contact_id) DO UPDATE SET score = excluded.score, band = excluded.band,"
@@ -874,6 +879,11 @@ class PostgresStore final : public Store {
     const auto& hot = change.hot_stage;
     p.optional_bytes(hot ? std::optional<std::string_view>(hot->pipeline_id) : std::nullopt);
     p.optional_bytes(hot ? std::optional<std::string_view>(hot->stage_id) : std::nullopt);
+    if (change.uninstalled_at) {
+      p.int8(static_cast<std::int64_t>(*change.uninstalled_at));
+    } else {
+      p.int8(std::optional<int>());  // NULL: keep the stored value
+    }
     return write(kUpdateGhlSettings, p);
   }
 
@@ -883,7 +893,8 @@ class PostgresStore final : public Store {
     auto r = query(kSelectGhlSettings, p);
     if (!r) return r.status();
     if (r->rows() == 0) return not_found("no GHL settings for tenant '" + tenant_id + "'");
-    return GhlSettings{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->boolean(0, 3), r->bytes(0, 4), r->bytes(0, 5)};
+    return GhlSettings{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->boolean(0, 3),
+                       r->bytes(0, 4), r->bytes(0, 5), r->int8(0, 6)};
   }
 
   Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& u) override {
@@ -987,7 +998,18 @@ class PostgresStore final : public Store {
     auto r = query(kSelectGhlToken, p);
     if (!r) return r.status();
     if (r->rows() == 0) return not_found("no GHL token for tenant '" + tenant_id + "'");
-    return GhlToken{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->bytes(0, 3), r->int8(0, 4), r->int8(0, 5)};
+    return GhlToken{r->bytes(0, 0), r->bytes(0, 1), r->bytes(0, 2), r->bytes(0, 3),
+                    r->int8(0, 4), r->int8(0, 5), r->int8(0, 6), r->bytes(0, 7)};
+  }
+
+  Result<bool> mark_ghl_token_refused(const std::string& tenant_id, const std::string& sealed_refresh_token,
+                                      UnixSeconds refused_at, const std::string& error) override {
+    REAI_RETURN_IF_ERROR(validate_token_refusal(tenant_id, refused_at));
+    PgParams p;
+    p.bytes(tenant_id).bytes(sealed_refresh_token).int8(static_cast<std::int64_t>(refused_at)).bytes(error);
+    auto r = query(kMarkGhlTokenRefused, p);
+    if (!r) return r.status();
+    return r->affected() > 0;
   }
 
   Status upsert_listings(std::span<const ListingRecord> listings) override {

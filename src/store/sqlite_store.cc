@@ -75,23 +75,29 @@ constexpr const char* kSetDeliveryStatus =
 // row takes GhlSettings' defaults from the literals in VALUES: empty texts,
 // active).
 constexpr const char* kUpdateGhlSettings =
-    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id)"
-    " VALUES (?1, coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, 1), coalesce(?5, ''), coalesce(?6, ''))"
+    "INSERT INTO ghl_settings (tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id,"
+    " uninstalled_at)"
+    " VALUES (?1, coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, 1), coalesce(?5, ''), coalesce(?6, ''),"
+    " coalesce(?7, 0))"
     " ON CONFLICT (tenant_id) DO UPDATE SET workflow_secret = coalesce(?2, workflow_secret),"
     " field_map_json = coalesce(?3, field_map_json), active = coalesce(?4, active),"
-    " hot_pipeline_id = coalesce(?5, hot_pipeline_id), hot_stage_id = coalesce(?6, hot_stage_id)";
+    " hot_pipeline_id = coalesce(?5, hot_pipeline_id), hot_stage_id = coalesce(?6, hot_stage_id),"
+    " uninstalled_at = coalesce(?7, uninstalled_at)";
 constexpr const char* kSelectGhlSettings =
-    "SELECT tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id FROM ghl_settings"
-    " WHERE tenant_id = ?1";
+    "SELECT tenant_id, workflow_secret, field_map_json, active, hot_pipeline_id, hot_stage_id, uninstalled_at"
+    " FROM ghl_settings WHERE tenant_id = ?1";
 
 constexpr const char* kUpsertGhlToken =
     "INSERT INTO ghl_tokens (tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind,"
     " sealed_access_token = excluded.sealed_access_token, sealed_refresh_token = excluded.sealed_refresh_token,"
-    " expires_at = excluded.expires_at, updated_at = excluded.updated_at";
+    " expires_at = excluded.expires_at, updated_at = excluded.updated_at, refused_at = 0, refused_error = ''";
 constexpr const char* kSelectGhlToken =
-    "SELECT tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at FROM ghl_tokens"
-    " WHERE tenant_id = ?1";
+    "SELECT tenant_id, kind, sealed_access_token, sealed_refresh_token, expires_at, updated_at, refused_at,"
+    " refused_error FROM ghl_tokens WHERE tenant_id = ?1";
+constexpr const char* kMarkGhlTokenRefused =
+    "UPDATE ghl_tokens SET refused_at = ?3, refused_error = ?4"
+    " WHERE tenant_id = ?1 AND sealed_refresh_token = ?2 AND refused_at = 0";
 
 constexpr const char* kInsertUpdate =
     "INSERT INTO ghl_outbox (tenant_id, contact_id, kind, payload_json, created_at, status, attempts,"
@@ -548,6 +554,11 @@ class SqliteStore final : public Store {
         s.bind_null(5);
         s.bind_null(6);
       }
+      if (change.uninstalled_at) {
+        s.bind(7, static_cast<std::int64_t>(*change.uninstalled_at));
+      } else {
+        s.bind_null(7);
+      }
     });
   }
 
@@ -556,7 +567,7 @@ class SqliteStore final : public Store {
     REAI_RETURN_IF_ERROR(scan(
         kSelectGhlSettings, [&](Statement& s) { s.bind(1, tenant_id); },
         [&](const Statement& s) {
-          found = GhlSettings{s.text(0), s.text(1), s.text(2), s.int64(3) != 0, s.text(4), s.text(5)};
+          found = GhlSettings{s.text(0), s.text(1), s.text(2), s.int64(3) != 0, s.text(4), s.text(5), s.int64(6)};
           return Status::ok();
         }));
     if (!found) return not_found("no GHL settings for tenant '" + tenant_id + "'");
@@ -581,11 +592,25 @@ class SqliteStore final : public Store {
     REAI_RETURN_IF_ERROR(scan(
         kSelectGhlToken, [&](Statement& s) { s.bind(1, tenant_id); },
         [&](const Statement& s) {
-          found = GhlToken{s.text(0), s.text(1), s.text(2), s.text(3), s.int64(4), s.int64(5)};
+          found = GhlToken{s.text(0), s.text(1), s.text(2), s.text(3), s.int64(4), s.int64(5), s.int64(6), s.text(7)};
           return Status::ok();
         }));
     if (!found) return not_found("no GHL token for tenant '" + tenant_id + "'");
     return *found;
+  }
+
+  Result<bool> mark_ghl_token_refused(const std::string& tenant_id, const std::string& sealed_refresh_token,
+                                      UnixSeconds refused_at, const std::string& error) override {
+    REAI_RETURN_IF_ERROR(validate_token_refusal(tenant_id, refused_at));
+    std::lock_guard lock(mu_);
+    auto changed = insert_counted(kMarkGhlTokenRefused, [&](Statement& s) {
+      s.bind(1, tenant_id);
+      s.bind(2, sealed_refresh_token);
+      s.bind(3, static_cast<std::int64_t>(refused_at));
+      s.bind(4, error);
+    });
+    if (!changed) return changed.status();
+    return *changed;
   }
 
   Result<std::int64_t> enqueue_ghl_update(const GhlUpdate& u) override {

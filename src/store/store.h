@@ -96,6 +96,9 @@ struct GhlSettings {
   // id and pipelineStageId); both empty = off (the default), both set = on.
   std::string hot_pipeline_id;
   std::string hot_stage_id;
+  // When GHL reported the app uninstalled (the UNINSTALL webhook's arrival);
+  // 0 while installed. Cleared by a new INSTALL or OAuth grant.
+  UnixSeconds uninstalled_at = 0;
 };
 
 // A change to a tenant's GoHighLevel settings. Only the fields set here are
@@ -113,6 +116,7 @@ struct GhlSettingsChange {
   std::optional<std::string> field_map_json = std::nullopt;
   std::optional<bool> active = std::nullopt;
   std::optional<HotStage> hot_stage = std::nullopt;  // pipeline and stage change together
+  std::optional<UnixSeconds> uninstalled_at = std::nullopt;  // 0 clears it; never negative
 };
 
 // One write-back to GoHighLevel waiting in the durable outbox (score field,
@@ -157,6 +161,13 @@ struct GhlToken {
   std::string sealed_refresh_token;  // sealed; empty for a private token
   UnixSeconds expires_at = 0;        // access token expiry; 0 = does not expire
   UnixSeconds updated_at = 0;
+  // When GHL refused to refresh this OAuth grant (invalid_grant: the app was
+  // uninstalled, the refresh token revoked or rotated elsewhere), with GHL's
+  // message; 0 while usable. Set by mark_ghl_token_refused only: a token put
+  // afresh (a new install, a new private token) is usable again, so the
+  // write-back resumes by itself.
+  UnixSeconds refused_at = 0;
+  std::string refused_error = {};
 };
 
 // What reai last put in the write-back outbox for a contact. The outbox
@@ -495,10 +506,20 @@ class Store {
                                   const std::function<bool(const ListingRecord&)>& fn) = 0;
 
   // Insert or replace by tenant id (a refresh rotates both tokens in one
-  // write). InvalidArgument for an empty tenant, kind or access token.
+  // write). The stored token is usable: refused_at/refused_error of `token`
+  // are ignored and stored as 0/"" (a new token ends a refusal).
+  // InvalidArgument for an empty tenant, kind or access token.
   // NotFound from get when none is stored.
   virtual Status put_ghl_token(const GhlToken& token) = 0;
   virtual Result<GhlToken> get_ghl_token(const std::string& tenant_id) = 0;
+  // Marks the tenant's token refused by GHL (GhlToken::refused_at, _error)
+  // when its stored refresh token is still `sealed_refresh_token` and it is
+  // not marked yet, in one statement: an instance whose refresh lost a race
+  // to another instance's rotation (or to a new install) marks nothing.
+  // Answers whether this call marked it (false: nothing written, re-read the
+  // token). InvalidArgument for an empty tenant or a refused_at <= 0.
+  virtual Result<bool> mark_ghl_token_refused(const std::string& tenant_id, const std::string& sealed_refresh_token,
+                                              UnixSeconds refused_at, const std::string& error) = 0;
 
   // Counts for health and tests.
   virtual Result<std::size_t> count_events(const std::string& tenant_id) = 0;
@@ -550,6 +571,23 @@ std::unique_ptr<Store> make_memory_store();
 // InvalidArgument when the location id cannot name a tenant; the store's
 // failures pass on. Thread-safe as the store is.
 Result<Tenant> link_ghl_location(Store& store, const std::string& location_id, UnixSeconds now);
+
+// A tenant's GoHighLevel install as an operator reads it (`reai tenant
+// list`, GET /api/admin/ghl/config), from the stored link, settings and
+// token. The first that holds wins: uninstalled (the UNINSTALL webhook came,
+// no install since), needs re-authorisation (GHL refused the token's refresh;
+// the write-back waits for a new install or token), OAuth, private token,
+// linked (a location but no token: webhooks in, nothing written back), none.
+enum class GhlInstallState : std::uint8_t { kNone = 0, kLinked, kOAuth, kPrivate, kUninstalled, kNeedsReauth };
+// "none", "linked", "oauth", "private", "uninstalled", "needs_reauth".
+std::string_view ghl_install_state_name(GhlInstallState state);
+struct GhlInstall {
+  GhlInstallState state = GhlInstallState::kNone;
+  UnixSeconds since = 0;  // uninstalled_at / refused_at; 0 for the other states
+  std::string detail;     // GHL's message of a refusal; "" otherwise
+};
+// The store's failures pass on (absent settings or token are not failures).
+Result<GhlInstall> ghl_install_of(Store& store, const Tenant& tenant);
 
 // Current schema version (number of migrations).
 int schema_version();

@@ -1561,6 +1561,68 @@ TYPED_TEST(StoreTest, GhlTokensAreReplacedWholeAndSurviveReopen) {
   EXPECT_EQ(this->store_->get_ghl_token("t_c").status().code(), StatusCode::kNotFound);
 }
 
+// GHL refusing a tenant's grant is marked on the stored token only when it is
+// still the token the refresh used (another instance may have rotated it, or
+// a new install replaced it), once; a new token clears it. The uninstall date
+// sits in the settings. Both survive a restart, and ghl_install_of reads them.
+TYPED_TEST(StoreTest, GhlRefusalAndUninstallAreStoredAndANewTokenClearsTheRefusal) {
+  Store* s = this->store_.get();
+  ASSERT_TRUE(s->upsert_tenant({"t_a", "A", 1, "LOC_A"}).is_ok());
+  ASSERT_TRUE(s->upsert_tenant({"t_b", "B", 1, "LOC_B"}).is_ok());
+  ASSERT_TRUE(s->upsert_tenant({"t_c", "C", 1, ""}).is_ok());
+  ASSERT_TRUE(s->upsert_tenant({"t_d", "D", 1, "LOC_D"}).is_ok());
+  ASSERT_TRUE(s->put_ghl_token({"t_a", "oauth", "sealed-a1", "sealed-r1", 1000, 10}).is_ok());
+  ASSERT_TRUE(s->put_ghl_token({"t_b", "private", "sealed-pit", "", 0, 30}).is_ok());
+  EXPECT_EQ(ghl_install_of(*s, s->get_tenant("t_a").value())->state, GhlInstallState::kOAuth);
+  EXPECT_EQ(ghl_install_of(*s, s->get_tenant("t_b").value())->state, GhlInstallState::kPrivate);
+  EXPECT_EQ(ghl_install_of(*s, s->get_tenant("t_c").value())->state, GhlInstallState::kNone);
+  EXPECT_EQ(ghl_install_of(*s, s->get_tenant("t_d").value())->state, GhlInstallState::kLinked);
+  // A refresh token rotated since (by another instance) is not marked.
+  EXPECT_FALSE(s->mark_ghl_token_refused("t_a", "sealed-r0", 5000, "invalid_grant").value());
+  EXPECT_EQ(s->get_ghl_token("t_a")->refused_at, 0);
+  EXPECT_TRUE(s->mark_ghl_token_refused("t_a", "sealed-r1", 5000, "Invalid grant: refresh token is invalid").value());
+  // Marked once: a second instance refused with the same token writes nothing.
+  EXPECT_FALSE(s->mark_ghl_token_refused("t_a", "sealed-r1", 6000, "again").value());
+  EXPECT_FALSE(s->mark_ghl_token_refused("t_none", "sealed-r1", 6000, "no token").value());
+  EXPECT_EQ(s->mark_ghl_token_refused("", "sealed-r1", 6000, "x").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->mark_ghl_token_refused("t_a", "sealed-r1", 0, "x").status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(s->update_ghl_settings("t_b", {.active = false, .uninstalled_at = 7000}));
+  EXPECT_EQ(s->update_ghl_settings("t_b", {.uninstalled_at = -1}).code(), StatusCode::kInvalidArgument);
+  if (TypeParam::kPersistent) {
+    ASSERT_TRUE(this->reopen());
+    s = this->store_.get();
+  }
+  auto a = s->get_ghl_token("t_a").value();
+  EXPECT_EQ(a.refused_at, 5000);
+  EXPECT_EQ(a.refused_error, "Invalid grant: refresh token is invalid");
+  EXPECT_EQ(a.sealed_access_token, "sealed-a1");  // the token itself is kept
+  auto install = ghl_install_of(*s, s->get_tenant("t_a").value()).value();
+  EXPECT_EQ(install.state, GhlInstallState::kNeedsReauth);
+  EXPECT_EQ(install.since, 5000);
+  EXPECT_EQ(install.detail, "Invalid grant: refresh token is invalid");
+  EXPECT_EQ(ghl_install_state_name(install.state), "needs_reauth");
+  EXPECT_EQ(s->get_ghl_settings("t_b")->uninstalled_at, 7000);
+  install = ghl_install_of(*s, s->get_tenant("t_b").value()).value();
+  EXPECT_EQ(install.state, GhlInstallState::kUninstalled);
+  EXPECT_EQ(install.since, 7000);
+  // A new install: the settings active again, the date cleared; a new token
+  // (whatever the caller copied into it) is usable.
+  ASSERT_TRUE(s->update_ghl_settings("t_b", {.active = true, .uninstalled_at = 0}));
+  EXPECT_EQ(ghl_install_of(*s, s->get_tenant("t_b").value())->state, GhlInstallState::kPrivate);
+  GhlToken fresh = a;
+  fresh.sealed_access_token = "sealed-a2";
+  fresh.sealed_refresh_token = "sealed-r2";
+  ASSERT_TRUE(s->put_ghl_token(fresh).is_ok());
+  a = s->get_ghl_token("t_a").value();
+  EXPECT_EQ(a.refused_at, 0);
+  EXPECT_EQ(a.refused_error, "");
+  EXPECT_EQ(ghl_install_of(*s, s->get_tenant("t_a").value())->state, GhlInstallState::kOAuth);
+  // Other settings changes keep the uninstall date.
+  ASSERT_TRUE(s->update_ghl_settings("t_d", {.active = false, .uninstalled_at = 8000}));
+  ASSERT_TRUE(s->update_ghl_settings("t_d", {.workflow_secret = "w"}));
+  EXPECT_EQ(s->get_ghl_settings("t_d")->uninstalled_at, 8000);
+}
+
 TYPED_TEST(StoreTest, PendingGhlDeliveriesSurviveReopen) {
   if (!TypeParam::kPersistent) GTEST_SKIP() << "not a persistent store";
   auto id = this->store_->record_ghl_delivery(make_delivery("t_a", "wh-9", "{\"a\":1}"))->value();

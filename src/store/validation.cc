@@ -118,6 +118,12 @@ Status validate(const GhlToken& t) {
   return Status::ok();
 }
 
+Status validate_token_refusal(const std::string& tenant_id, UnixSeconds refused_at) {
+  if (tenant_id.empty()) return invalid_argument("ghl token refusal: empty tenant_id");
+  if (refused_at <= 0) return invalid_argument("ghl token refusal: refused_at must be > 0");
+  return Status::ok();
+}
+
 Status validate(const GhlContactState& st) {
   if (st.tenant_id.empty()) return invalid_argument("ghl contact state: empty tenant_id");
   if (st.contact_id.empty()) return invalid_argument("ghl contact state: empty contact_id");
@@ -144,8 +150,12 @@ Status validate(const GhlSyncCursor& c) {
 
 Status validate(const std::string& tenant_id, const GhlSettingsChange& change) {
   if (tenant_id.empty()) return invalid_argument("ghl settings: empty tenant_id");
-  if (!change.workflow_secret && !change.field_map_json && !change.active && !change.hot_stage) {
+  if (!change.workflow_secret && !change.field_map_json && !change.active && !change.hot_stage &&
+      !change.uninstalled_at) {
     return invalid_argument("ghl settings: the change sets no field");
+  }
+  if (change.uninstalled_at && *change.uninstalled_at < 0) {
+    return invalid_argument("ghl settings: negative uninstalled_at");
   }
   if (change.hot_stage && change.hot_stage->pipeline_id.empty() != change.hot_stage->stage_id.empty()) {
     return invalid_argument("ghl settings: hot stage needs both a pipeline id and a stage id, or neither");

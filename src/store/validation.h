@@ -24,6 +24,8 @@ Status validate(const GhlDelivery& delivery);
 Status validate(const GhlUpdate& update);
 Status validate(const ListingRecord& listing);
 Status validate(const GhlToken& token);
+// Store::mark_ghl_token_refused's arguments.
+Status validate_token_refusal(const std::string& tenant_id, UnixSeconds refused_at);
 Status validate(const GhlContactState& state);
 Status validate(const GhlCustomField& field);
 Status validate(const GhlSyncCursor& cursor);

@@ -75,6 +75,9 @@ struct FakeGhl::State {
   std::vector<double> accepted_at;
   int too_many = 0;
   int grants = 0;
+  std::set<std::string> granted;  // access tokens of OAuth grants
+  int refresh_fail_count = 0;
+  int refresh_fail_status = 0;
   std::string field_id;
   std::vector<json::object> contact_records;
   std::vector<json::object> opportunity_records;
@@ -106,8 +109,15 @@ struct FakeGhl::State {
     } else if (grant == "refresh_token") {
       const std::string rt = form_value(form, "refresh_token");
       refreshes.push_back(rt);
+      if (refresh_fail_count > 0) {
+        --refresh_fail_count;
+        return error(refresh_fail_status, "token service unavailable");
+      }
       auto it = refresh_tokens.find(rt);
-      if (it == refresh_tokens.end()) return error(401, "invalid refresh token");
+      if (it == refresh_tokens.end()) {
+        json::object o{{"error", "invalid_grant"}, {"error_description", "Invalid grant: refresh token is invalid"}};
+        return Answer{400, json::serialize(o), {}};
+      }
       location = it->second;
       refresh_tokens.erase(it);  // rotated: the old one stops working
     } else {
@@ -118,6 +128,7 @@ struct FakeGhl::State {
     }
     ++grants;
     const std::string access = "at-" + std::to_string(grants);
+    granted.insert(access);
     const std::string refresh = "rt-" + std::to_string(grants);
     tokens.insert(access);
     refresh_tokens[refresh] = location;
@@ -387,6 +398,18 @@ void FakeGhl::revoke_token(const std::string& token) {
   std::lock_guard lock(state_->mu);
   state_->tokens.erase(token);
 }
+void FakeGhl::revoke_grants() {
+  std::lock_guard lock(state_->mu);
+  for (const auto& access : state_->granted) state_->tokens.erase(access);
+  state_->refresh_tokens.clear();
+}
+
+void FakeGhl::fail_refresh_next(int n, int status) {
+  std::lock_guard lock(state_->mu);
+  state_->refresh_fail_count = n;
+  state_->refresh_fail_status = status;
+}
+
 void FakeGhl::add_oauth_code(const std::string& code, const std::string& location_id) {
   std::lock_guard lock(state_->mu);
   state_->codes[code] = location_id;

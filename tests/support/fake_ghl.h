@@ -46,6 +46,14 @@ class FakeGhl {
   void revoke_token(const std::string& token);
   // The OAuth side: `code` exchanges for a grant of `location_id`.
   void add_oauth_code(const std::string& code, const std::string& location_id);
+  // The app is uninstalled (or its grants revoked): every access token and
+  // refresh token granted so far stops working; a refresh then answers 400
+  // {"error":"invalid_grant", "error_description"} as an unknown refresh
+  // token does.
+  void revoke_grants();
+  // The next `n` refresh-token grants answer `status` (an outage: 503) and
+  // leave the refresh token live.
+  void fail_refresh_next(int n, int status);
   // The next `n` requests (other than /oauth) answer `status`.
   void fail_next(int n, int status);
   // Every `every`-th request (other than /oauth) answers 503 (0: never).

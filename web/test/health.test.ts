@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modelLight } from '../src/views/health';
+import { ghlWritebackLight, modelLight } from '../src/views/health';
 
 describe('modelLight', () => {
   it('is green for a loaded model', () => {
@@ -37,5 +37,25 @@ describe('modelLight', () => {
       text: 'unknown',
       detail: 'readiness answered HTTP 503',
     });
+  });
+});
+
+describe('ghlWritebackLight', () => {
+  it('is green while every tenant can be written back', () => {
+    expect(ghlWritebackLight({ status: 'ok', detail: '' })).toEqual({ name: 'GoHighLevel', state: 'ok', text: 'writing back', detail: '' });
+  });
+
+  it('is red with the count while a grant GHL refused waits for a new install', () => {
+    const detail = '1 tenant needs GHL re-authorisation (install the app again); `reai tenant list` names them';
+    expect(ghlWritebackLight({ status: 'degraded', detail })).toEqual({
+      name: 'GoHighLevel',
+      state: 'down',
+      text: 'needs re-authorisation',
+      detail,
+    });
+  });
+
+  it('is off when the server runs no write-back', () => {
+    expect(ghlWritebackLight(undefined).state).toBe('off');
   });
 });

@@ -29,6 +29,21 @@ export function modelLight(model: ComponentHealth | undefined, failure: string):
   };
 }
 
+// The GoHighLevel write-back light from /readyz's `ghl_writeback` (absent:
+// this server runs no write-back). Red while GHL refused a tenant's grant:
+// that tenant's scores wait until the app is installed again, and the
+// detail says how many tenants (`reai tenant list` names them).
+export function ghlWritebackLight(c: ComponentHealth | undefined): Light {
+  if (!c) return { name: 'GoHighLevel', state: 'off', text: 'not running', detail: 'This server writes nothing back to GoHighLevel.' };
+  const ok = c.status === 'ok';
+  return {
+    name: 'GoHighLevel',
+    state: ok ? 'ok' : 'down',
+    text: ok ? 'writing back' : 'needs re-authorisation',
+    detail: ok ? '' : c.detail || 'no detail given',
+  };
+}
+
 export class HealthView {
   readonly el: HTMLElement;
   private readonly grid = h('div', { class: 'lights', id: 'health-lights' });
@@ -66,6 +81,7 @@ export class HealthView {
       ready && 'webhook' in ready
         ? part('Webhook', 'webhook', 'receiving')
         : { name: 'Webhook', state: 'off', text: 'not configured', detail: 'This server does not report a GoHighLevel webhook.' },
+      ghlWritebackLight(ready?.ghl_writeback as ComponentHealth | undefined),
       {
         name: 'Live stream',
         state: this.connection === 'live' ? 'ok' : 'down',
