@@ -272,8 +272,12 @@ PriceRecommendation recommend_price(const property::Valuation& avm, std::vector<
   // roughly independent.
   const double avm_low = avm.predicted > 0 ? 1 - avm.lower80 / avm.predicted : 0;
   const double avm_high = avm.predicted > 0 ? avm.upper80 / avm.predicted - 1 : 0;
-  rec.lower80 = value * (1 - std::hypot(avm_low, market_half_width));
-  rec.upper80 = value * (1 + std::hypot(avm_high, market_half_width));
+  // The range is said in the list price's units, rounded outwards so it
+  // never gets narrower than computed (the epsilon keeps 180000.0000001 at
+  // 180,000 rather than pushing it a step out).
+  constexpr double kStep = 1000.0, kEps = 1e-9;
+  rec.lower80 = std::floor(value * (1 - std::hypot(avm_low, market_half_width)) / kStep + kEps) * kStep;
+  rec.upper80 = std::ceil(value * (1 + std::hypot(avm_high, market_half_width)) / kStep - kEps) * kStep;
 
   // The AVM values at its training sales' prices: saying "today" would pass
   // a 2010 market off as the current one.

@@ -110,6 +110,12 @@ TEST(Pricing, RecommendationMovesTheAvmValueWithTheMarket) {
   EXPECT_DOUBLE_EQ(rec.list_price, 206000);
   EXPECT_LT(rec.lower80, 206000 * 0.9);   // wider than the AVM's range alone
   EXPECT_GT(rec.upper80, 206000 * 1.12);
+  // In the list price's units, rounded outwards: value 206,000, AVM -10% /
+  // +12%, market half-width 8%: 206000 * (1 - hypot(.1, .08)) = 179,619.1
+  // and 206000 * (1 + hypot(.12, .08)) = 235,709.7.
+  EXPECT_DOUBLE_EQ(rec.lower80, 179000);
+  EXPECT_DOUBLE_EQ(rec.upper80, 236000);
+  EXPECT_NE(rec.explanation.find("(80% range $179,000 to $236,000)"), std::string::npos) << rec.explanation;
   EXPECT_NE(rec.explanation.find("Austin"), std::string::npos);
   EXPECT_NE(rec.explanation.find("$206,000"), std::string::npos);
   EXPECT_NE(rec.explanation.find("check them"), std::string::npos);  // comparables 27% below
