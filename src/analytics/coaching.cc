@@ -256,6 +256,18 @@ const Value& entry_or_empty(const std::map<std::string, Value>& map, const std::
 // than (second) the team's median speed-to-lead.
 using SpeedEffect = std::pair<Rate, Rate>;
 
+// |z| of a difference between two rates that chance alone rarely makes
+// (about 5% of the time).
+constexpr double kClearEffectZ = 1.96;
+
+// The two-proportion z statistic of a.value() - b.value() (pooled rate); 0
+// when the pooled rate is 0 or 1 (no spread to measure against).
+double two_proportion_z(const Rate& a, const Rate& b) {
+  const double pooled = (a.hits + b.hits) / (a.n + b.n);
+  const double se = std::sqrt(pooled * (1 - pooled) * (1 / a.n + 1 / b.n));
+  return se > 0 ? (a.value() - b.value()) / se : 0;
+}
+
 // Effect of speed-to-lead on each team: matured leads answered faster than
 // the team median sign at what rate, against the slower half.
 std::map<std::string, SpeedEffect> speed_effect_by_tenant(const std::vector<LeadStats>& leads,
@@ -302,10 +314,18 @@ MaybeFinding speed_to_lead_finding(const AgentComparison& a) {
                      duration(team_median) + ".";
   const auto& [fast, slow] = a.team_speed_effect;
   if (fast.n >= 30 && slow.n >= 30) {
-    text += " Team leads answered within " + duration(team_median) + " sign within 90 days ";
-    text += slow.value() > 0 ? num(fast.value() / slow.value()) + "x as often (" + pct(fast.value()) + " vs " +
-                                   pct(slow.value()) + ")."
-                             : "at " + pct(fast.value()) + ", slower ones at " + pct(slow.value()) + ".";
+    if (std::abs(two_proportion_z(fast, slow)) < kClearEffectZ) {
+      // A ratio of two rates that differ by chance would be read as an
+      // effect: say there is none to see instead.
+      text += " In this team, leads answered within " + duration(team_median) +
+              " and slower ones sign within 90 days about as often (" + pct(fast.value()) + " vs " +
+              pct(slow.value()) + ").";
+    } else {
+      text += " Team leads answered within " + duration(team_median) + " sign within 90 days ";
+      text += slow.value() > 0 ? num(fast.value() / slow.value()) + "x as often (" + pct(fast.value()) + " vs " +
+                                     pct(slow.value()) + ")."
+                               : "at " + pct(fast.value()) + ", slower ones at " + pct(slow.value()) + ".";
+    }
   }
   return finding(a, z, text);
 }
