@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -1058,6 +1059,21 @@ TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
   const std::string first_reason(now["matches"].as_array()[0].as_object().at("reasons").as_array()[0].as_string());
   EXPECT_EQ(first_reason.rfind("over your stated 150k, like the 4 homes you saved and toured at ", 0), 0u)
       << first_reason;
+  // The stream says so too: every move of the budget is pushed, so some
+  // match_update carries the effective budget the answer above shows.
+  const double effective = budget.at("effective").as_double();
+  const auto carries = [&](json::object& u) {
+    return u["budget"].is_object() && u["budget"].as_object()["effective"].as_double() == effective;
+  };
+  std::optional<json::object> moved = update;
+  while (moved && !carries(*moved)) moved = next_of_type(ws, "match_update");
+  ASSERT_TRUE(moved) << "no match_update carried the effective budget " << effective;
+  const auto& pushed = (*moved)["budget"].as_object();
+  EXPECT_EQ(pushed.at("stated").as_double(), 150000);
+  EXPECT_EQ(pushed.at("follows").as_string(), "behaviour");
+  EXPECT_EQ(std::string(pushed.at("why").as_string()).rfind("you saved", 0), 0u) << pushed;
+  EXPECT_EQ((*moved)["lead_id"].as_string(), "buyer-1");
+  EXPECT_TRUE((*moved)["unknown_areas"].as_array().empty());
   // A budget stated now (a match request's) holds the matches to it: the
   // saves came before it.
   auto restated = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","budget":250000,"k":3})", a);
@@ -1068,6 +1084,26 @@ TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
   EXPECT_EQ(ro["budget"].as_object()["why"].as_string(), "as stated");
   ASSERT_EQ(ro["matches"].as_array().size(), 3u);
   for (const auto& m : ro["matches"].as_array()) EXPECT_LE(m.as_object().at("list_price").as_double(), 250000 * 1.05);
+}
+
+// A match_update of a buyer who states no budget says so: "budget": null.
+TEST_F(PropertyRoutesTest, AMatchUpdateOfABuyerWithoutABudgetSaysNone) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", std::nullopt);
+  start_with_models();
+  wait_for_listings("tenant-a");
+  const std::string a = token("tenant-a");
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), "/api/realtime/scoring/tenant-a?token=" + a)) << ws.error();
+  for (const char* id : {"t-0058", "t-0055", "t-0052"}) {
+    const std::string body = std::string(R"({"contact_id":"buyer-1","type":"property_save","property_id":")") + id + "\"}";
+    ASSERT_EQ(http_->post("/api/events", body, a).status, 200);
+  }
+  auto update = next_of_type(ws, "match_update");
+  ASSERT_TRUE(update) << "no match_update";
+  EXPECT_EQ((*update)["lead_id"].as_string(), "buyer-1");
+  EXPECT_EQ((*update)["event_type"].as_string(), "property_save");
+  EXPECT_TRUE((*update)["budget"].is_null());
 }
 
 // Saves that arrive while serving count in the listing's popularity, which
