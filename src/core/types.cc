@@ -55,6 +55,10 @@ LeadType parse_lead_type(std::string_view name) {
   return LeadType::kUnknown;
 }
 
+void note_budget_statement(const std::optional<double>& before, UnixSeconds now, Contact* contact) {
+  if (contact->budget != before) contact->budget_stated_at = now;
+}
+
 std::string_view stage_name(Stage stage) { return kStageNames[static_cast<std::size_t>(stage)]; }
 
 std::optional<Stage> parse_stage(std::string_view name) {

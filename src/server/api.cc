@@ -1297,8 +1297,10 @@ Result<scoring::LeadScore> Api::upsert_contact_with(const std::string& tenant_id
     return existing.status();
   }
   const UnixSeconds created_before = contact.created_at;
+  const std::optional<double> budget_before = contact.budget;
   REAI_RETURN_IF_ERROR(edit(&contact));
   if (contact.tenant_id != tenant_id || contact.contact_id != id) return invalid_argument("contact ids cannot change");
+  note_budget_statement(budget_before, deps_.clock.now(), &contact);
   // Only a stated created_at is checked: a stored one stays editable.
   if (contact.created_at != created_before) {
     REAI_RETURN_IF_ERROR(check_crm_time(contact.created_at, deps_.clock.now(), "created_at"));
@@ -1531,7 +1533,9 @@ Status Api::read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreT
   } else {
     return existing.status();
   }
+  const std::optional<double> budget_before = contact.budget;
   REAI_RETURN_IF_ERROR(apply_contact_fields(*trigger->lead_data, claims.tenant_id, &contact, "events"));
+  note_budget_statement(budget_before, now, &contact);
   trigger->fields_given = data.size() > (data.contains("events") ? 1u : 0u);
   return Status::ok();
 }

@@ -372,7 +372,9 @@ Result<store::LeadWrite> GhlRoutes::lead_write_of(const std::string& tenant_id, 
     return existing.status();
   }
   const UnixSeconds created_before = contact.created_at;
+  const std::optional<double> budget_before = contact.budget;
   ghl::apply_patch(patch, &contact);
+  note_budget_statement(budget_before, api_.deps_.clock.now(), &contact);
   // Only a stated created_at is checked (as PUT /api/contacts does).
   if (contact.created_at != created_before) {
     REAI_RETURN_IF_ERROR(check_crm_time(contact.created_at, api_.deps_.clock.now(), "created_at"));

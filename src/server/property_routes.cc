@@ -65,14 +65,6 @@ bool moves_matches(EventType type) {
   return type == EventType::kPropertyView || type == EventType::kPropertySave || type == EventType::kTourRequest;
 }
 
-property::StatedCriteria stated_of(const Contact& c) {
-  property::StatedCriteria s;
-  s.budget = c.budget;
-  s.beds = c.beds_wanted;
-  if (!c.area_wanted.empty()) s.areas.push_back(c.area_wanted);
-  return s;
-}
-
 json::value finite_or_null(double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); }
 
 double number_or_nan(const json::object& o, std::string_view key) {
@@ -577,7 +569,7 @@ Result<property::BuyerPreferences> PropertyRoutes::preferences_from_store(const 
   }
   auto events = store_.events_for_contact(tenant_id, contact_id);
   if (!events) return events.status();
-  property::BuyerPreferences prefs(*inv.catalog, stated_of(*contact));
+  property::BuyerPreferences prefs(*inv.catalog, property::stated_criteria(*contact));
   for (const Event& e : *events) {
     if (!stop_before_event.empty() && e.event_id == stop_before_event) break;
     if (!moves_matches(e.type) || e.property_id.empty()) continue;
@@ -803,7 +795,7 @@ Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, co
   if (!contact) {
     return contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found") : contact.status();
   }
-  property::StatedCriteria merged = stated_of(*contact);
+  property::StatedCriteria merged = property::stated_criteria(*contact);
   if (stated.budget) merged.budget = stated.budget, merged.budget_stated_at = now;
   if (stated.beds) merged.beds = stated.beds;
   if (!stated.areas.empty()) merged.areas = stated.areas;

@@ -236,6 +236,13 @@ constexpr std::string_view kMigrationEventsAfter = R"sql(
 -- nothing: for_each_event_after reads a rowid range
 )sql";
 
+// Migration 13: when each contact's budget was stated (Contact::
+// budget_stated_at). Rows from before have 0: stated before any behaviour,
+// as they were read until now.
+constexpr std::string_view kMigrationBudgetStatedAt = R"sql(
+ALTER TABLE contacts ADD COLUMN budget_stated_at INTEGER NOT NULL DEFAULT 0 CHECK (budget_stated_at >= 0);
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -286,7 +293,7 @@ const std::vector<std::string_view>& sqlite_migrations() {
                                                                   kMigrationGhlSyncCursors, kMigrationListingVersions,
                                                                   kMigrationGhlHotStage, kMigrationScoreLeadOrder,
                                                                   kMigrationGhlLocationLinkedOnce,
-                                                                  kMigrationEventsAfter};
+                                                                  kMigrationEventsAfter, kMigrationBudgetStatedAt};
   return migrations;
 }
 

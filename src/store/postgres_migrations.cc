@@ -214,6 +214,11 @@ constexpr std::string_view kMigrationEventsAfter = R"sql(
 CREATE INDEX events_by_seq ON events (tenant_id, seq);
 )sql";
 
+// Migration 13: see migrations.cc.
+constexpr std::string_view kMigrationBudgetStatedAt = R"sql(
+ALTER TABLE contacts ADD COLUMN budget_stated_at BIGINT NOT NULL DEFAULT 0 CHECK (budget_stated_at >= 0);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
@@ -222,7 +227,8 @@ const std::vector<std::string_view>& postgres_migrations() {
                                                            kMigrationGhlTokens, kMigrationGhlWritebackState,
                                                            kMigrationGhlSyncCursors, kMigrationListingVersions,
                                                            kMigrationGhlHotStage, kMigrationScoreLeadOrder,
-                                                           kMigrationGhlLocationLinkedOnce, kMigrationEventsAfter};
+                                                           kMigrationGhlLocationLinkedOnce, kMigrationEventsAfter,
+                                                           kMigrationBudgetStatedAt};
   return migrations;
 }
 
