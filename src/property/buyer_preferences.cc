@@ -28,7 +28,6 @@ StatedCriteria stated_criteria(const Contact& contact) {
   s.beds = contact.beds_wanted;
   if (!contact.area_wanted.empty()) s.areas.push_back(contact.area_wanted);
   s.budget_stated_at = contact.budget_stated_at;
-  s.areas_stated_at = 0;  // not stored: before any behaviour
   return s;
 }
 
@@ -36,7 +35,6 @@ BuyerPreferences::BuyerPreferences(const ListingCatalog& catalog, const StatedCr
                                    const PreferenceOptions& options)
     : options_(options) {
   restate_budget(stated.budget, stated.budget_stated_at);
-  areas_stated_at_ = stated.areas_stated_at;
   if (stated.beds) beds_wanted_ = *stated.beds;
   for (const std::string& area : stated.areas) {
     const std::vector<int> levels = catalog.neighbourhoods_named(area);
@@ -100,9 +98,6 @@ void BuyerPreferences::observe(const ListingCatalog& catalog, std::size_t listin
     ++saves_;
     if (has_budget() && ts > budget_stated_at_) {  // a statement ends its own second
       note_kept_since_budget(catalog, id, type == EventType::kTourRequest);
-    }
-    if (!areas_wanted_.empty() && ts > areas_stated_at_) {
-      note_kept_since_areas(catalog, id, type == EventType::kTourRequest);
     }
     const std::uint8_t how = type == EventType::kTourRequest ? kTouredBit : kSavedBit;
     if (auto it = std::find(saved_.begin(), saved_.end(), id); it != saved_.end()) {
@@ -177,44 +172,6 @@ void BuyerPreferences::update_effective_budget() {
   effective_ = b;
 }
 
-void BuyerPreferences::note_kept_since_areas(const ListingCatalog& catalog, std::uint32_t listing, bool toured) {
-  const std::uint8_t how = toured ? kTouredBit : kSavedBit;
-  for (auto& k : kept_since_areas_) {
-    if (k.listing == listing) {
-      if ((k.how & how) == 0) {
-        k.how |= how;
-        update_followed_area();
-      }
-      return;
-    }
-  }
-  kept_since_areas_.push_back({listing, catalog.listing(listing).neighbourhood, how});
-  update_followed_area();
-}
-
-// The rule of FollowedArea: O(n^2) in the homes kept since the statement (a
-// handful), once per save or tour.
-void BuyerPreferences::update_followed_area() {
-  followed_area_.reset();
-  const int kept_since = static_cast<int>(kept_since_areas_.size());
-  for (const auto& candidate : kept_since_areas_) {
-    const int level = candidate.neighbourhood;
-    if (level < 0 || wants_area(level) || (followed_area_ && followed_area_->level == level)) continue;
-    FollowedArea area{level, {}, kept_since};
-    for (const auto& k : kept_since_areas_) {
-      if (k.neighbourhood != level) continue;
-      area.kept.saved += (k.how & kSavedBit) != 0;
-      area.kept.toured += (k.how & kTouredBit) != 0;
-      ++area.kept.homes;
-    }
-    // Two thirds of all kept since: no other area can hold as many.
-    if (area.kept.homes >= kMinHomesInArea && 3 * area.kept.homes >= 2 * kept_since) {
-      followed_area_ = area;
-      return;
-    }
-  }
-}
-
 float BuyerPreferences::log_effective_budget() const {
   return effective_ ? static_cast<float>(std::log(effective_->effective)) : kNaN;
 }
@@ -244,20 +201,6 @@ std::string effective_budget_why(const EffectiveBudget& budget) {
   const std::string range = low == high ? low : low + "-" + high;
   return "you " + std::string(kept_verb(budget.above)) + " " + std::to_string(budget.above.homes) + " homes at " + range +
          " since stating " + short_price(budget.stated);
-}
-
-std::string areas_why(const ListingCatalog& catalog, const BuyerPreferences& buyer) {
-  const auto& area = buyer.followed_area();
-  if (!area) return "as stated";
-  const auto pretty = [&](int level) {
-    std::string name = catalog.neighbourhood_name(level);
-    std::replace(name.begin(), name.end(), '_', ' ');
-    return name;
-  };
-  const auto& stated = buyer.areas_wanted();
-  return "you " + std::string(kept_verb(area->kept)) + " " + std::to_string(area->kept.homes) + " homes in " +
-         pretty(area->level) + " since stating " +
-         (stated.size() == 1 ? pretty(stated[0]) : "your " + std::to_string(stated.size()) + " areas");
 }
 
 float BuyerPreferences::price_level() const {

@@ -135,9 +135,6 @@ struct MatchEvalReport {
   // behaviour at the as-of instant (EffectiveBudget), and how many stated one.
   Scores learned_budget_moved;
   std::size_t with_budget = 0;
-  // The same for the areas (FollowedArea) of the buyers who stated one.
-  Scores learned_area_followed;
-  std::size_t with_area = 0;
   // Calibration of predicted_interest on the learned top 10, over every
   // evaluated buyer (also those who saved nothing later).
   double predicted_sum = 0, observed_sum = 0;
@@ -163,8 +160,6 @@ void evaluate_buyer(const MatchHistoryBuyer& b, const ListingCatalog& catalog, c
   const auto& budget = b.preferences.effective_budget();
   report->with_budget += budget.has_value();
   if (budget && budget->follows_behaviour) report->learned_budget_moved.add(ids_of(learned_top), b.later_interest);
-  report->with_area += !b.preferences.areas_wanted().empty();
-  if (b.preferences.followed_area()) report->learned_area_followed.add(ids_of(learned_top), b.later_interest);
   report->learned_nodiv.add(ids_of(learned.top_k(b.preferences, b.as_of, nodiv)), b.later_interest);
   const auto pool = learned.candidates(b.preferences, b.as_of, pool_size);
   report->pool_recall.recall += recall_at_k(pool, b.later_interest, pool.size());
@@ -182,12 +177,6 @@ void print_report(const MatchEvalArgs& args, const MatchEvalReport& r, std::size
               r.with_budget);
   if (r.learned_budget_moved.buyers > 0) {
     std::printf(": learned NDCG@10 %.4f on them", r.learned_budget_moved.ndcg / r.learned_budget_moved.buyers);
-  }
-  std::printf("\n");
-  std::printf("areas follow behaviour for %zu of the %zu scored buyers with an area", r.learned_area_followed.buyers,
-              r.with_area);
-  if (r.learned_area_followed.buyers > 0) {
-    std::printf(": learned NDCG@10 %.4f on them", r.learned_area_followed.ndcg / r.learned_area_followed.buyers);
   }
   std::printf("\n");
   std::printf("candidate pool (%zu) recall: %.4f\n", args.train_options.pool, r.pool_recall.recall / r.pool_recall.buyers);

@@ -144,7 +144,7 @@ struct StatedFit {
 StatedFit stated_fit(const ListingCatalog& catalog, const BuyerPreferences& buyer, std::size_t listing) {
   const Listing& l = catalog.listing(listing);
   StatedFit fit;
-  fit.in_area = buyer.areas_wanted().empty() || buyer.matches_area(l.neighbourhood);
+  fit.in_area = buyer.areas_wanted().empty() || buyer.wants_area(l.neighbourhood);
   if (const auto& budget = buyer.effective_budget()) {
     fit.over_budget = l.price / budget->stated - 1;
     fit.over_effective = l.price / budget->effective - 1;
@@ -216,12 +216,7 @@ std::vector<std::string> make_reasons(const ListingCatalog& catalog, const Buyer
   if (!fit.in_area) reasons.push_back(outside_areas(catalog, buyer));
   const std::string nb = pretty(catalog.neighbourhood_name(l.neighbourhood));
   const KeptHomes kept_here = buyer.kept_in_neighbourhood(catalog, l.neighbourhood);
-  const auto& followed = buyer.followed_area();
-  if (followed && followed->level == l.neighbourhood && !buyer.wants_area(l.neighbourhood)) {
-    // In the first group although not stated: why, in the buyer's own homes.
-    reasons.push_back("in " + nb + ", like the " + std::to_string(followed->kept.homes) + " homes you " +
-                      std::string(kept_verb(followed->kept)) + " there");
-  } else if (!nb.empty()) {
+  if (!nb.empty()) {
     if (kept_here.homes > 0) {
       reasons.push_back("in " + nb + " like " + std::to_string(kept_here.homes) +
                         (kept_here.homes == 1 ? " home you " : " homes you ") + std::string(kept_verb(kept_here)));
@@ -615,10 +610,7 @@ std::vector<std::uint32_t> qualifying_candidates(const ListingCatalog& catalog, 
   const float inf = std::numeric_limits<float>::infinity();
   const float hi =
       buyer.has_budget() ? buyer.log_effective_budget() + static_cast<float>(std::log1p(kBudgetTolerance)) : inf;
-  // The stated areas and the one the buyer's saves follow.
-  std::vector<char> area_first = q.area_wanted;
-  if (const auto& followed = buyer.followed_area()) area_first[followed->level] = 1;
-  const std::vector<char>* areas = buyer.areas_wanted().empty() ? nullptr : &area_first;
+  const std::vector<char>* areas = buyer.areas_wanted().empty() ? nullptr : &q.area_wanted;
   CandidateSearch search(catalog.candidate_index(), q, catalog.neighbourhood_levels(), catalog.style_levels(), buyer);
   const float half = std::max(0.4f, 2.0f * q.tol);
   search.run(q.level - half, hi, q.beds_wanted >= 0, pool, areas);

@@ -225,10 +225,6 @@ struct StatedCriteria {
   // second) may move the effective budget (EffectiveBudget). 0: before any
   // behaviour (a stored budget whose time is unknown).
   UnixSeconds budget_stated_at = 0;
-  // When the areas were stated: saves and tours after it (in a later
-  // second) may add the neighbourhood they sit in (FollowedArea). 0: before
-  // any behaviour (a stored area: its time is not stored).
-  UnixSeconds areas_stated_at = 0;
 };
 
 // What a stored contact states: its budget, stated at budget_stated_at (a
@@ -255,19 +251,6 @@ struct EffectiveBudget {
   int kept_since = 0;    // distinct homes saved or toured since the statement
   KeptHomes above;       // those priced more than kBudgetTolerance over `stated`
   double above_low = 0, above_high = 0;  // their lowest and highest price (USD), 0 when none
-};
-
-// The neighbourhood a buyer who stated areas keeps choosing instead: at
-// least kMinHomesInArea distinct homes saved or toured there since stating
-// them (views are not counted), in none of the stated areas, and at least
-// two thirds of the homes kept since the statement (so at most one). Its
-// homes then count as in a stated area: they join the first group of
-// matches (Matcher::top_k).
-inline constexpr int kMinHomesInArea = 2;
-struct FollowedArea {
-  int level = -1;      // the neighbourhood (catalog level)
-  KeptHomes kept;      // the homes kept there since the statement
-  int kept_since = 0;  // all homes kept since the statement
 };
 
 // What the buyer did with the homes `k` counts: "saved", "toured", "saved
@@ -327,14 +310,6 @@ class BuyerPreferences {
   // replaces the stated one and what was kept up to `ts` (that second
   // included) no longer moves it.
   void restate_budget(std::optional<double> budget, UnixSeconds ts);
-  // The neighbourhood the buyer's saves and tours since stating areas
-  // follow (FollowedArea); nullopt without stated areas or without such a
-  // pattern. Kept up to date by observe().
-  const std::optional<FollowedArea>& followed_area() const { return followed_area_; }
-  // A stated area's level, or the followed one: the first group's areas.
-  bool matches_area(int level) const {
-    return wants_area(level) || (followed_area_ && level >= 0 && followed_area_->level == level);
-  }
   int beds_wanted() const { return beds_wanted_; }
   // The neighbourhood levels of the stated areas (empty: none stated or
   // none in the catalog), and whether `level` is one of them.
@@ -372,8 +347,6 @@ class BuyerPreferences {
   void decay_to(UnixSeconds ts);
   void note_kept_since_budget(const ListingCatalog& catalog, std::uint32_t listing, bool toured);
   void update_effective_budget();
-  void note_kept_since_areas(const ListingCatalog& catalog, std::uint32_t listing, bool toured);
-  void update_followed_area();
   PreferenceOptions options_;
   float log_budget_ = std::nanf("");
   double budget_usd_ = 0;
@@ -387,16 +360,6 @@ class BuyerPreferences {
   };
   std::vector<KeptSinceBudget> kept_since_budget_;
   std::optional<EffectiveBudget> effective_;
-  UnixSeconds areas_stated_at_ = 0;
-  // Homes saved or toured since the areas were stated (only with stated
-  // areas): listing, neighbourhood level, how (kSavedBit, kTouredBit).
-  struct KeptSinceAreas {
-    std::uint32_t listing = 0;
-    int neighbourhood = -1;
-    std::uint8_t how = 0;
-  };
-  std::vector<KeptSinceAreas> kept_since_areas_;
-  std::optional<FollowedArea> followed_area_;
   int beds_wanted_ = -1;
   std::vector<int> areas_wanted_;
   std::vector<std::string> unknown_areas_;
@@ -409,11 +372,6 @@ class BuyerPreferences {
   int views_ = 0, saves_ = 0;
   UnixSeconds last_ts_ = 0;
 };
-
-// Why the first group's areas are what they are: "you saved 3 homes in
-// Northridge since stating North Ames" (following behaviour; "since stating
-// your 2 areas" with more) or "as stated". Names as the reasons show them.
-std::string areas_why(const ListingCatalog& catalog, const BuyerPreferences& buyer);
 
 // ---------------------------------------------------------------- matching
 
@@ -459,9 +417,7 @@ struct Match {
   // your stated 120k, like the 3 homes you saved at 150k-170k" (a home over
   // the stated budget that the effective budget, following the buyer's
   // saves and tours, lets in), "outside North Ames" (a
-  // home in none of the stated areas), "in Northridge, like the 3 homes you
-  // saved there" (a home in the area the buyer's saves and tours follow
-  // instead: BuyerPreferences::followed_area). Then: "in Northridge like 4 homes
+  // home in none of the stated areas). Then: "in Northridge like 4 homes
   // you saved" (distinct homes, by what the buyer did: "saved", "toured",
   // "saved and toured" or "saved or toured"), "similar to a home you
   // toured", "priced 8% under its estimated value" (only for a listing
@@ -483,9 +439,7 @@ class Matcher {
 
   // Top `options.k` listings for `buyer` at time `now`, best first; never a
   // listing the buyer saved (or toured). Fewer when fewer qualify.
-  // A stated area and budget are hard-ish: listings in a stated area (or
-  // the one the buyer's saves and tours since stating them follow:
-  // BuyerPreferences::followed_area) and at
+  // A stated area and budget are hard-ish: listings in a stated area and at
   // most kBudgetTolerance over the effective budget (the stated one, or
   // where the buyer's saves and tours since stating it consistently sit:
   // BuyerPreferences::effective_budget) come first, then those missing one of the two,

@@ -405,68 +405,6 @@ TEST(BuyerPreferences, AStoredContactsBudgetCountsFromItsStatement) {
   EXPECT_EQ(imported.effective_budget()->kept_since, 2);
 }
 
-// A buyer who stated North Ames but keeps saving in Gilbert: from two
-// distinct homes there that are two thirds of those kept since the
-// statement, Gilbert's homes join the first group and say why.
-TEST(Matcher, AreasFollowConsistentSavesElsewhere) {
-  auto c = ames();
-  const Matcher m(c, nullptr);
-  const int gilbert = c.listing(first_in(c, "Gilbert")).neighbourhood;
-  const int north_ames = c.listing(first_in(c, "North_Ames")).neighbourhood;
-  const auto level_of = [&](const Match& x) { return c.listing(x.listing).neighbourhood; };
-
-  BuyerPreferences p(c, {std::nullopt, std::nullopt, {"North_Ames"}});
-  EXPECT_FALSE(p.followed_area().has_value());
-  EXPECT_EQ(areas_why(c, p), "as stated");
-  p.observe(c, first_in(c, "Gilbert", 0), EventType::kPropertySave, kT0);
-  p.observe(c, first_in(c, "Gilbert", 1), EventType::kPropertyView, kT0 + 1);  // views never count
-  EXPECT_FALSE(p.followed_area().has_value());
-  for (const auto& x : m.top_k(p, kT0 + 5, {})) EXPECT_EQ(level_of(x), north_ames) << c.listing(x.listing).id;
-
-  p.observe(c, first_in(c, "Gilbert", 2), EventType::kTourRequest, kT0 + 10);
-  ASSERT_TRUE(p.followed_area().has_value());
-  EXPECT_EQ(p.followed_area()->level, gilbert);
-  EXPECT_EQ(p.followed_area()->kept.homes, 2);
-  EXPECT_EQ(p.followed_area()->kept_since, 2);
-  EXPECT_TRUE(p.matches_area(gilbert));
-  EXPECT_FALSE(p.wants_area(gilbert));
-  EXPECT_EQ(areas_why(c, p), "you saved or toured 2 homes in Gilbert since stating North Ames");
-  const auto top = m.top_k(p, kT0 + 20, {});
-  ASSERT_EQ(top.size(), 10u);
-  int in_gilbert = 0;
-  for (const auto& x : top) {
-    const int level = level_of(x);
-    EXPECT_TRUE(level == north_ames || level == gilbert) << c.listing(x.listing).id;
-    if (level != gilbert) continue;
-    ++in_gilbert;
-    // Right after the price (where "outside North Ames" would stand).
-    const std::string why = "in Gilbert, like the 2 homes you saved or toured there";
-    const auto at = std::find(x.reasons.begin(), x.reasons.end(), why);
-    EXPECT_TRUE(at != x.reasons.end() && at - x.reasons.begin() <= 1) << c.listing(x.listing).id;
-  }
-  EXPECT_GT(in_gilbert, 0);
-
-  // Saves in the stated area weigh against: 2 of 4 is not two thirds.
-  BuyerPreferences mixed(c, {std::nullopt, std::nullopt, {"North_Ames"}});
-  mixed.observe(c, first_in(c, "Gilbert", 0), EventType::kPropertySave, kT0);
-  mixed.observe(c, first_in(c, "Gilbert", 1), EventType::kPropertySave, kT0 + 1);
-  mixed.observe(c, first_in(c, "North_Ames", 0), EventType::kPropertySave, kT0 + 2);
-  mixed.observe(c, first_in(c, "North_Ames", 1), EventType::kPropertySave, kT0 + 3);
-  EXPECT_FALSE(mixed.followed_area().has_value());
-
-  // Saves before the areas were stated do not count; no stated area, nothing to follow.
-  StatedCriteria later{std::nullopt, std::nullopt, {"North_Ames"}};
-  later.areas_stated_at = kT0 + 100;
-  BuyerPreferences q(c, later);
-  q.observe(c, first_in(c, "Gilbert", 0), EventType::kPropertySave, kT0);
-  q.observe(c, first_in(c, "Gilbert", 1), EventType::kPropertySave, kT0 + 100);
-  EXPECT_FALSE(q.followed_area().has_value());
-  BuyerPreferences none(c, {});
-  none.observe(c, first_in(c, "Gilbert", 0), EventType::kPropertySave, kT0);
-  none.observe(c, first_in(c, "Gilbert", 1), EventType::kPropertySave, kT0 + 1);
-  EXPECT_FALSE(none.followed_area().has_value());
-}
-
 TEST(BuyerPreferences, ShortPricesReadAsPeopleSayThem) {
   EXPECT_EQ(short_price(120000), "120k");
   EXPECT_EQ(short_price(159499), "159k");

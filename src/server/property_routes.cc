@@ -675,44 +675,18 @@ json::value budget_json(const property::BuyerPreferences& prefs) {
   return o;
 }
 
-// What a match_update says of the budget and the followed area, compared
-// to tell whether they moved (their why text alone, "saved" becoming "saved
-// and toured", is not a move).
+// What a match_update says of the budget, compared to tell whether it moved
+// (its why text alone, "saved" becoming "saved and toured", is not a move).
 struct BudgetShown {
   bool stated = false;
   double stated_usd = 0, effective_usd = 0;
   bool follows_behaviour = false;
-  int followed_area = -1;
   bool operator==(const BudgetShown&) const = default;
 };
 BudgetShown budget_shown(const property::BuyerPreferences& prefs) {
-  BudgetShown shown;
-  if (const auto& area = prefs.followed_area()) shown.followed_area = area->level;
   const auto& budget = prefs.effective_budget();
-  if (!budget) return shown;
-  shown.stated = true;
-  shown.stated_usd = budget->stated;
-  shown.effective_usd = budget->effective;
-  shown.follows_behaviour = budget->follows_behaviour;
-  return shown;
-}
-
-// The areas the first group was held to, and why: null without a stated
-// area the listings have; {"stated","effective","follows":"statement"|
-// "behaviour","why"}, names as the listings have them.
-json::value areas_json(const property::ListingCatalog& catalog, const property::BuyerPreferences& prefs) {
-  if (prefs.areas_wanted().empty()) return nullptr;
-  json::array stated, effective;
-  for (int level : prefs.areas_wanted()) stated.emplace_back(catalog.neighbourhood_name(level));
-  effective = stated;
-  const auto& followed = prefs.followed_area();
-  if (followed) effective.emplace_back(catalog.neighbourhood_name(followed->level));
-  json::object o;
-  o["stated"] = std::move(stated);
-  o["effective"] = std::move(effective);
-  o["follows"] = followed ? "behaviour" : "statement";
-  o["why"] = property::areas_why(catalog, prefs);
-  return o;
+  if (!budget) return {};
+  return {true, budget->stated, budget->effective, budget->follows_behaviour};
 }
 
 std::vector<std::uint32_t> top_ids(const std::vector<property::Match>& matches) {
@@ -753,7 +727,6 @@ ApiResponse PropertyRoutes::lead_matches(const TokenClaims& claims, const std::s
   // said rather than ignored (never a 400: the stored data is not the request).
   o["unknown_areas"] = unknown_areas_json(*prefs);
   o["budget"] = budget_json(*prefs);
-  o["areas"] = areas_json(*(*inv)->catalog, *prefs);
   return answer(json_text(o), kRoute);
 }
 
@@ -825,7 +798,7 @@ Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, co
   property::StatedCriteria merged = property::stated_criteria(*contact);
   if (stated.budget) merged.budget = stated.budget, merged.budget_stated_at = now;
   if (stated.beds) merged.beds = stated.beds;
-  if (!stated.areas.empty()) merged.areas = stated.areas, merged.areas_stated_at = now;
+  if (!stated.areas.empty()) merged.areas = stated.areas;
   auto events = store.events_for_contact(tenant_id, lead_id);
   if (!events) return events.status();
   property::BuyerPreferences prefs(catalog, merged);
@@ -885,7 +858,6 @@ ApiResponse PropertyRoutes::criteria_matches(const TokenClaims& claims, const Ap
   add_matches(catalog, *(*inv)->valuations, matches, &o);
   o["unknown_areas"] = unknown_areas_json(*prefs);
   o["budget"] = budget_json(*prefs);
-  o["areas"] = areas_json(catalog, *prefs);
   return answer(json_text(o), kRoute);
 }
 
@@ -1182,7 +1154,6 @@ std::string PropertyRoutes::match_update_message(const Job& job, const Inventory
   add_matches(*inv.catalog, *inv.valuations, matches, &o);
   o["unknown_areas"] = unknown_areas_json(prefs);
   o["budget"] = budget_json(prefs);
-  o["areas"] = areas_json(*inv.catalog, prefs);
   return json_text(o);
 }
 

@@ -1223,61 +1223,6 @@ TEST_F(PropertyRoutesTest, ABudgetRestatedOnTheContactStartsOver) {
   EXPECT_TRUE(why_starts(b, "you saved 2 homes at ")) << b;
 }
 
-// A buyer who stated OldTown but saves in Northridge: after two homes there
-// (all the homes kept since), Northridge's homes join the first group, say
-// why, and the answer and the stream say which areas the matches follow.
-TEST_F(PropertyRoutesTest, StatedAreasFollowConsistentSavesElsewhere) {
-  import_listings("tenant-a");
-  add_buyer("tenant-a", "buyer-1", std::nullopt);
-  Contact c = store_->get_contact("tenant-a", "buyer-1").value();
-  c.area_wanted = "OldTown";
-  ASSERT_TRUE(store_->upsert_contact(c));
-  start_with_models();
-  wait_for_listings("tenant-a");
-  const std::string a = token("tenant-a");
-  auto before = as_object(http_->get("/api/leads/buyer-1/matches?k=5", a));
-  const auto& stated = before["areas"].as_object();
-  EXPECT_EQ(stated.at("stated").as_array(), json::array{"OldTown"});
-  EXPECT_EQ(stated.at("effective").as_array(), json::array{"OldTown"});
-  EXPECT_EQ(stated.at("follows").as_string(), "statement");
-  EXPECT_EQ(stated.at("why").as_string(), "as stated");
-  for (const auto& m : before["matches"].as_array()) EXPECT_EQ(m.as_object().at("neighbourhood").as_string(), "OldTown");
-
-  WsClient ws;
-  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), "/api/realtime/scoring/tenant-a?token=" + a)) << ws.error();
-  for (const char* id : {"t-0058", "t-0055"}) {
-    const std::string body = std::string(R"({"contact_id":"buyer-1","type":"property_save","property_id":")") + id + "\"}";
-    ASSERT_EQ(http_->post("/api/events", body, a).status, 200);
-  }
-  // The worker publishes the move; the answers follow it from then on.
-  std::optional<json::object> update = next_of_type(ws, "match_update");
-  while (update && (*update)["areas"].as_object()["follows"].as_string() != "behaviour") {
-    update = next_of_type(ws, "match_update");
-  }
-  ASSERT_TRUE(update) << "no match_update said the areas follow the saves";
-  EXPECT_EQ((*update)["property_id"].as_string(), "t-0055");
-  const json::object want{{"stated", json::array{"OldTown"}},
-                          {"effective", json::array{"OldTown", "Northridge"}},
-                          {"follows", "behaviour"},
-                          {"why", "you saved 2 homes in Northridge since stating OldTown"}};
-  EXPECT_EQ((*update)["areas"].as_object(), want);
-  auto after = as_object(http_->get("/api/leads/buyer-1/matches?k=10", a));
-  EXPECT_EQ(after["areas"].as_object(), want);
-  int in_northridge = 0;
-  for (const auto& m : after["matches"].as_array()) {
-    const auto& match = m.as_object();
-    const std::string nb(match.at("neighbourhood").as_string());
-    EXPECT_TRUE(nb == "OldTown" || nb == "Northridge") << json::serialize(match);
-    if (nb != "Northridge") continue;
-    ++in_northridge;
-    const auto& reasons = match.at("reasons").as_array();
-    EXPECT_NE(std::find(reasons.begin(), reasons.end(), json::value("in Northridge, like the 2 homes you saved there")),
-              reasons.end())
-        << json::serialize(match);
-  }
-  EXPECT_GT(in_northridge, 0);
-}
-
 // Saves that arrive while serving count in the listing's popularity, which
 // the ranker reads at its next ranking: from 3 saves by others a match says
 // "saved by 3 other buyers". Each stored event counts once: a replayed
