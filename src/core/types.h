@@ -74,9 +74,11 @@ struct Contact {
 };
 
 // A contact's fields stated live at `now` (an API call, a CRM update) over
-// the contact whose budget was `before`: when the budget moved, it counts as
-// stated at `now`; otherwise its statement time stays.
-void note_budget_statement(const std::optional<double>& before, UnixSeconds now, Contact* contact);
+// the stored contact whose budget was `before` (`stored` false: none was
+// stored): when the budget moved, it counts as stated at `now`, or for a
+// new contact at its created_at (a lead arriving with its history states
+// its budget when it began); otherwise its statement time stays.
+void note_budget_statement(const std::optional<double>& before, bool stored, UnixSeconds now, Contact* contact);
 
 struct Event {
   std::string tenant_id;

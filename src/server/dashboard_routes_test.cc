@@ -66,6 +66,9 @@ TEST_F(DashboardRoutesTest, ContactAttributesAndEventsNewestFirst) {
   EXPECT_EQ(as_object(http_->get("/api/contacts/c1", a)).at("budget_stated_at").as_string(), "2023-11-14T22:15:20Z");
   ASSERT_EQ(http_->put("/api/contacts/c2", R"({"lead_type":"buyer"})", a).status, 200);
   EXPECT_TRUE(as_object(http_->get("/api/contacts/c2", a)).at("budget_stated_at").is_null());  // never stated
+  // A lead created with its past states its budget when it began.
+  ASSERT_EQ(http_->put("/api/contacts/c3", R"({"created_at":"2023-11-10T08:00:00Z","budget":300000})", a).status, 200);
+  EXPECT_EQ(as_object(http_->get("/api/contacts/c3", a)).at("budget_stated_at").as_string(), "2023-11-10T08:00:00Z");
 
   auto events = http_->get("/api/contacts/c1/events", a);
   ASSERT_EQ(events.status, 200) << events.body;

@@ -537,7 +537,8 @@ TEST_F(GhlServerTest, AContactUpdateThatMovesTheBudgetStatesItThen) {
   start();
   ASSERT_EQ(post_signed(delivery("contact_create.json", kNow)).status, 200);
   wait_for("t1", store::DeliveryStatus::kDone, 1);
-  EXPECT_EQ(store_->get_contact("t1", kContact)->budget_stated_at, kNow);
+  // A new contact states its budget when it was added (GHL's dateAdded).
+  EXPECT_EQ(store_->get_contact("t1", kContact)->budget_stated_at, *parse_iso8601("2026-07-01T09:00:00Z"));
   clock_.advance(30);
   ASSERT_EQ(post_signed(delivery("contact_update.json", kNow + 30, "wh-moves-budget")).status, 200);
   wait_for("t1", store::DeliveryStatus::kDone, 2);
