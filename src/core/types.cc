@@ -1,5 +1,6 @@
 #include "core/types.h"
 
+#include <algorithm>
 #include <array>
 
 namespace reai {
@@ -53,6 +54,10 @@ LeadType parse_lead_type(std::string_view name) {
     if (kLeadTypeNames[i] == name) return static_cast<LeadType>(i);
   }
   return LeadType::kUnknown;
+}
+
+void note_budget_statement(const std::optional<double>& before, bool stored, UnixSeconds now, Contact* contact) {
+  if (contact->budget != before) contact->budget_stated_at = stored ? now : std::max<UnixSeconds>(0, contact->created_at);
 }
 
 std::string_view stage_name(Stage stage) { return kStageNames[static_cast<std::size_t>(stage)]; }

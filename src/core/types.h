@@ -65,7 +65,20 @@ struct Contact {
   std::string area_wanted;
   std::optional<bool> has_phone;
   std::optional<bool> has_email;
+  // When the budget was last stated (a budget's change, or its removal),
+  // >= 0; 0 when unknown: a contact imported from history, whose budget
+  // counts as stated before any behaviour. Matching holds saves and tours
+  // after it against the budget (property::StatedCriteria). A store keeps
+  // the stored time on a write that leaves the budget as it was.
+  UnixSeconds budget_stated_at = 0;
 };
+
+// A contact's fields stated live at `now` (an API call, a CRM update) over
+// the stored contact whose budget was `before` (`stored` false: none was
+// stored): when the budget moved, it counts as stated at `now`, or for a
+// new contact at its created_at (a lead arriving with its history states
+// its budget when it began); otherwise its statement time stays.
+void note_budget_statement(const std::optional<double>& before, bool stored, UnixSeconds now, Contact* contact);
 
 struct Event {
   std::string tenant_id;

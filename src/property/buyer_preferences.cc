@@ -22,6 +22,15 @@ constexpr std::uint8_t kSavedBit = 1, kTouredBit = 2;
 
 }  // namespace
 
+StatedCriteria stated_criteria(const Contact& contact) {
+  StatedCriteria s;
+  s.budget = contact.budget;
+  s.beds = contact.beds_wanted;
+  if (!contact.area_wanted.empty()) s.areas.push_back(contact.area_wanted);
+  s.budget_stated_at = contact.budget_stated_at;
+  return s;
+}
+
 BuyerPreferences::BuyerPreferences(const ListingCatalog& catalog, const StatedCriteria& stated,
                                    const PreferenceOptions& options)
     : options_(options) {

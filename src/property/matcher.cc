@@ -690,8 +690,7 @@ std::vector<MatchHistoryBuyer> build_match_history(ListingCatalog& catalog, std:
   std::unordered_map<std::string, std::size_t> index;
   for (const Contact& c : contacts) {
     if (c.lead_type != LeadType::kBuyer && c.lead_type != LeadType::kBoth && c.lead_type != LeadType::kInvestor) continue;
-    StatedCriteria stated{c.budget, c.beds_wanted, {}};
-    if (!c.area_wanted.empty()) stated.areas.push_back(c.area_wanted);
+    const StatedCriteria stated = stated_criteria(c);
     MatchHistoryBuyer b;
     b.contact_id = c.contact_id;
     b.created_at = c.created_at;

@@ -227,6 +227,11 @@ struct StatedCriteria {
   UnixSeconds budget_stated_at = 0;
 };
 
+// What a stored contact states: its budget, stated at budget_stated_at (a
+// restatement through the API or the CRM starts the effective budget over;
+// 0 for one imported from history), its beds and its area.
+StatedCriteria stated_criteria(const Contact& contact);
+
 // A stated budget is met up to this much over it: a buyer who says 250,000
 // still wants to see a 255,000 home, not a 265,000 one (Matcher::top_k).
 inline constexpr double kBudgetTolerance = 0.05;

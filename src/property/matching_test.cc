@@ -362,6 +362,49 @@ TEST(BuyerPreferences, EffectiveBudgetFollowsConsistentSavesAbove) {
   EXPECT_FALSE(q.effective_budget()->follows_behaviour);
 }
 
+// A stored contact's criteria carry when its budget was stated: a budget
+// restated through the API or the CRM starts over from then, one imported
+// from history (0) counts as stated before every save.
+TEST(BuyerPreferences, AStoredContactsBudgetCountsFromItsStatement) {
+  auto c = ames();
+  std::vector<std::uint32_t> taken;
+  const std::uint32_t at150 = priced_near(c, 150000, &taken), at160 = priced_near(c, 160000, &taken),
+                      at170 = priced_near(c, 170000, &taken), at180 = priced_near(c, 180000, &taken);
+  Contact contact;
+  contact.tenant_id = "t";
+  contact.contact_id = "buyer";
+  contact.budget = 120000.0;
+  contact.beds_wanted = 3;
+  contact.area_wanted = "North_Ames";
+  contact.budget_stated_at = kT0 + 100;
+  const StatedCriteria stated = stated_criteria(contact);
+  EXPECT_EQ(stated.budget, 120000.0);
+  EXPECT_EQ(stated.beds, 3);
+  EXPECT_EQ(stated.areas, std::vector<std::string>{"North_Ames"});
+  EXPECT_EQ(stated.budget_stated_at, kT0 + 100);
+
+  BuyerPreferences restated(c, stated);
+  restated.observe(c, at150, EventType::kPropertySave, kT0);
+  restated.observe(c, at170, EventType::kPropertySave, kT0 + 1);
+  restated.observe(c, at180, EventType::kTourRequest, kT0 + 100);  // the statement's own second
+  EXPECT_FALSE(restated.effective_budget()->follows_behaviour);
+  EXPECT_EQ(restated.effective_budget()->kept_since, 0);
+  EXPECT_EQ(restated.effective_budget()->effective, 120000);
+  restated.observe(c, at160, EventType::kPropertySave, kT0 + 101);
+  EXPECT_FALSE(restated.effective_budget()->follows_behaviour);  // one home is not a pattern
+  restated.observe(c, at170, EventType::kTourRequest, kT0 + 102);
+  EXPECT_TRUE(restated.effective_budget()->follows_behaviour);
+  EXPECT_EQ(restated.effective_budget()->kept_since, 2);
+  EXPECT_EQ(restated.effective_budget()->effective, (c.listing(at160).price + c.listing(at170).price) / 2);
+
+  contact.budget_stated_at = 0;  // imported from history
+  BuyerPreferences imported(c, stated_criteria(contact));
+  imported.observe(c, at150, EventType::kPropertySave, kT0);
+  imported.observe(c, at170, EventType::kPropertySave, kT0 + 1);
+  EXPECT_TRUE(imported.effective_budget()->follows_behaviour);
+  EXPECT_EQ(imported.effective_budget()->kept_since, 2);
+}
+
 TEST(BuyerPreferences, ShortPricesReadAsPeopleSayThem) {
   EXPECT_EQ(short_price(120000), "120k");
   EXPECT_EQ(short_price(159499), "159k");

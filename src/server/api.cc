@@ -1287,6 +1287,7 @@ Result<scoring::LeadScore> Api::upsert_contact_with(const std::string& tenant_id
                                                     const std::function<Status(Contact*)>& edit) {
   Contact contact;
   auto existing = deps_.store.get_contact(tenant_id, id);
+  const bool stored = existing.has_value();
   if (existing) {
     contact = std::move(*existing);
   } else if (existing.status().code() == StatusCode::kNotFound) {
@@ -1297,8 +1298,10 @@ Result<scoring::LeadScore> Api::upsert_contact_with(const std::string& tenant_id
     return existing.status();
   }
   const UnixSeconds created_before = contact.created_at;
+  const std::optional<double> budget_before = contact.budget;
   REAI_RETURN_IF_ERROR(edit(&contact));
   if (contact.tenant_id != tenant_id || contact.contact_id != id) return invalid_argument("contact ids cannot change");
+  note_budget_statement(budget_before, stored, deps_.clock.now(), &contact);
   // Only a stated created_at is checked: a stored one stays editable.
   if (contact.created_at != created_before) {
     REAI_RETURN_IF_ERROR(check_crm_time(contact.created_at, deps_.clock.now(), "created_at"));
@@ -1518,6 +1521,7 @@ Status Api::read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreT
     }
   }
   auto existing = deps_.store.get_contact(claims.tenant_id, trigger->lead_id);
+  const bool stored = existing.has_value();
   Contact& contact = trigger->contact;
   if (existing) {
     contact = std::move(*existing);
@@ -1531,7 +1535,9 @@ Status Api::read_trigger_data(const TokenClaims& claims, UnixSeconds now, ScoreT
   } else {
     return existing.status();
   }
+  const std::optional<double> budget_before = contact.budget;
   REAI_RETURN_IF_ERROR(apply_contact_fields(*trigger->lead_data, claims.tenant_id, &contact, "events"));
+  note_budget_statement(budget_before, stored, now, &contact);
   trigger->fields_given = data.size() > (data.contains("events") ? 1u : 0u);
   return Status::ok();
 }

@@ -57,6 +57,8 @@ ApiResponse DashboardRoutes::contact(const TokenClaims& claims, std::string_view
   o["lead_type"] = lead_type_name(c->lead_type);
   o["assigned_agent_id"] = c->assigned_agent_id;
   o["budget"] = optional_json(c->budget);
+  // 0: unknown (imported from history), shown as not known rather than 1970.
+  o["budget_stated_at"] = c->budget_stated_at > 0 ? json::value(format_iso8601(c->budget_stated_at)) : json::value(nullptr);
   o["timeline_months"] = optional_json(c->timeline_months);
   o["pre_approved"] = optional_json(c->pre_approved);
   o["beds_wanted"] = optional_json(c->beds_wanted);

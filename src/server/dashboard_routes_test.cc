@@ -56,6 +56,19 @@ TEST_F(DashboardRoutesTest, ContactAttributesAndEventsNewestFirst) {
   EXPECT_EQ(c.at("pre_approved").as_bool(), true);
   EXPECT_EQ(c.at("timeline_months").as_int64(), 2);
   EXPECT_TRUE(c.at("beds_wanted").is_null());
+  EXPECT_EQ(c.at("budget_stated_at").as_string(), "2023-11-14T22:13:20Z");  // the PUT's (fixture::kNow)
+  // The same budget again keeps its time; another one is stated at its PUT.
+  clock_.advance(60);
+  ASSERT_EQ(http_->put("/api/contacts/c1", R"({"budget":425000,"timeline_months":3})", a).status, 200);
+  EXPECT_EQ(as_object(http_->get("/api/contacts/c1", a)).at("budget_stated_at").as_string(), "2023-11-14T22:13:20Z");
+  clock_.advance(60);
+  ASSERT_EQ(http_->put("/api/contacts/c1", R"({"budget":450000})", a).status, 200);
+  EXPECT_EQ(as_object(http_->get("/api/contacts/c1", a)).at("budget_stated_at").as_string(), "2023-11-14T22:15:20Z");
+  ASSERT_EQ(http_->put("/api/contacts/c2", R"({"lead_type":"buyer"})", a).status, 200);
+  EXPECT_TRUE(as_object(http_->get("/api/contacts/c2", a)).at("budget_stated_at").is_null());  // never stated
+  // A lead created with its past states its budget when it began.
+  ASSERT_EQ(http_->put("/api/contacts/c3", R"({"created_at":"2023-11-10T08:00:00Z","budget":300000})", a).status, 200);
+  EXPECT_EQ(as_object(http_->get("/api/contacts/c3", a)).at("budget_stated_at").as_string(), "2023-11-10T08:00:00Z");
 
   auto events = http_->get("/api/contacts/c1/events", a);
   ASSERT_EQ(events.status, 200) << events.body;

@@ -367,6 +367,7 @@ Result<store::LeadWrite> GhlRoutes::lead_write_of(const std::string& tenant_id, 
   store::LeadWrite write;
   Contact& contact = write.contact;
   auto existing = api_.deps_.store.get_contact(tenant_id, patch.contact_id);
+  const bool stored = existing.has_value();
   if (existing) {
     contact = std::move(*existing);
   } else if (existing.status().code() == StatusCode::kNotFound) {
@@ -377,7 +378,9 @@ Result<store::LeadWrite> GhlRoutes::lead_write_of(const std::string& tenant_id, 
     return existing.status();
   }
   const UnixSeconds created_before = contact.created_at;
+  const std::optional<double> budget_before = contact.budget;
   ghl::apply_patch(patch, &contact);
+  note_budget_statement(budget_before, stored, api_.deps_.clock.now(), &contact);
   // Only a stated created_at is checked (as PUT /api/contacts does).
   if (contact.created_at != created_before) {
     REAI_RETURN_IF_ERROR(check_crm_time(contact.created_at, api_.deps_.clock.now(), "created_at"));

@@ -539,6 +539,28 @@ TEST_F(GhlServerTest, ARedeliveredMessageStoresNothingTwice) {
   EXPECT_EQ(store_->get_contact("t1", kContact)->created_at, before.created_at);
 }
 
+// A contact update that moves the budget states it when it is applied, so
+// the lead's matches start over from it (StatedCriteria::budget_stated_at);
+// one that leaves the budget as it was keeps that time.
+TEST_F(GhlServerTest, AContactUpdateThatMovesTheBudgetStatesItThen) {
+  link_tenant();
+  start();
+  ASSERT_EQ(post_signed(delivery("contact_create.json", kNow)).status, 200);
+  wait_for("t1", store::DeliveryStatus::kDone, 1);
+  // A new contact states its budget when it was added (GHL's dateAdded).
+  EXPECT_EQ(store_->get_contact("t1", kContact)->budget_stated_at, *parse_iso8601("2026-07-01T09:00:00Z"));
+  clock_.advance(30);
+  ASSERT_EQ(post_signed(delivery("contact_update.json", kNow + 30, "wh-moves-budget")).status, 200);
+  wait_for("t1", store::DeliveryStatus::kDone, 2);
+  Contact c = store_->get_contact("t1", kContact).value();
+  EXPECT_EQ(c.budget, 610000.0);
+  EXPECT_EQ(c.budget_stated_at, kNow + 30);
+  clock_.advance(30);
+  ASSERT_EQ(post_signed(delivery("contact_update.json", kNow + 60, "wh-same-budget")).status, 200);
+  wait_for("t1", store::DeliveryStatus::kDone, 3);
+  EXPECT_EQ(store_->get_contact("t1", kContact)->budget_stated_at, kNow + 30);
+}
+
 TEST_F(GhlServerTest, DeliveriesApplyInTheOrderTheyWereStored) {
   link_tenant();
   start();

@@ -65,14 +65,6 @@ bool moves_matches(EventType type) {
   return type == EventType::kPropertyView || type == EventType::kPropertySave || type == EventType::kTourRequest;
 }
 
-property::StatedCriteria stated_of(const Contact& c) {
-  property::StatedCriteria s;
-  s.budget = c.budget;
-  s.beds = c.beds_wanted;
-  if (!c.area_wanted.empty()) s.areas.push_back(c.area_wanted);
-  return s;
-}
-
 json::value finite_or_null(double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); }
 
 double number_or_nan(const json::object& o, std::string_view key) {
@@ -577,7 +569,7 @@ Result<property::BuyerPreferences> PropertyRoutes::preferences_from_store(const 
   }
   auto events = store_.events_for_contact(tenant_id, contact_id);
   if (!events) return events.status();
-  property::BuyerPreferences prefs(*inv.catalog, stated_of(*contact));
+  property::BuyerPreferences prefs(*inv.catalog, property::stated_criteria(*contact));
   for (const Event& e : *events) {
     if (!stop_before_event.empty() && e.event_id == stop_before_event) break;
     if (!moves_matches(e.type) || e.property_id.empty()) continue;
@@ -681,6 +673,20 @@ json::value budget_json(const property::BuyerPreferences& prefs) {
   o["follows"] = budget->follows_behaviour ? "behaviour" : "statement";
   o["why"] = property::effective_budget_why(*budget);
   return o;
+}
+
+// What a match_update says of the budget, compared to tell whether it moved
+// (its why text alone, "saved" becoming "saved and toured", is not a move).
+struct BudgetShown {
+  bool stated = false;
+  double stated_usd = 0, effective_usd = 0;
+  bool follows_behaviour = false;
+  bool operator==(const BudgetShown&) const = default;
+};
+BudgetShown budget_shown(const property::BuyerPreferences& prefs) {
+  const auto& budget = prefs.effective_budget();
+  if (!budget) return {};
+  return {true, budget->stated, budget->effective, budget->follows_behaviour};
 }
 
 std::vector<std::uint32_t> top_ids(const std::vector<property::Match>& matches) {
@@ -789,7 +795,7 @@ Result<property::BuyerPreferences> lead_preferences_with(store::Store& store, co
   if (!contact) {
     return contact.status().code() == StatusCode::kNotFound ? not_found("lead '" + lead_id + "' not found") : contact.status();
   }
-  property::StatedCriteria merged = stated_of(*contact);
+  property::StatedCriteria merged = property::stated_criteria(*contact);
   if (stated.budget) merged.budget = stated.budget, merged.budget_stated_at = now;
   if (stated.beds) merged.beds = stated.beds;
   if (!stated.areas.empty()) merged.areas = stated.areas;
@@ -1073,13 +1079,20 @@ void PropertyRoutes::process(const Job& job) {
       return;
     }
   }
+  const BudgetShown budget_before = budget_shown(buyer->preferences);
   if (!update_preferences(**inv, job, &buyer->preferences)) return;
   const auto matches = rank(*(*inv)->matcher, buyer->preferences, now, 10);
   auto top = top_ids(matches);
-  const bool changed = top != buyer->top;
+  const bool changed = top != buyer->top || budget_shown(buyer->preferences) != budget_before;
   buyer->top = std::move(top);
+  std::shared_ptr<const std::string> update;
+  if (changed) update = std::make_shared<const std::string>(match_update_message(job, **inv, buyer->preferences, matches));
+  // Kept before it is published: a reader the message sends to the match
+  // routes finds this state.
   remember_buyer(*state, *inv, job.contact_id, std::move(*buyer));
-  if (changed) publish_match_update(job, **inv, matches);
+  if (!update) return;
+  auto published = bus_.publish(job.tenant_id, "match_update", std::move(update));
+  (void)published;  // a bus failure shows in /readyz; the next change publishes again
 }
 
 std::optional<PropertyRoutes::BuyerState> PropertyRoutes::kept_buyer(TenantState& state,
@@ -1124,8 +1137,9 @@ bool PropertyRoutes::update_preferences(const Inventory& inv, const Job& job, pr
   return true;
 }
 
-void PropertyRoutes::publish_match_update(const Job& job, const Inventory& inv,
-                                          const std::vector<property::Match>& matches) {
+std::string PropertyRoutes::match_update_message(const Job& job, const Inventory& inv,
+                                                 const property::BuyerPreferences& prefs,
+                                                 const std::vector<property::Match>& matches) {
   json::object o;
   o["tenant_id"] = job.tenant_id;
   o["lead_id"] = job.contact_id;
@@ -1138,8 +1152,9 @@ void PropertyRoutes::publish_match_update(const Job& job, const Inventory& inv,
   o["model"] = inv.model_version;
   o["ranker"] = inv.learned ? "learned" : "content";
   add_matches(*inv.catalog, *inv.valuations, matches, &o);
-  auto published = bus_.publish(job.tenant_id, "match_update", std::make_shared<const std::string>(json_text(o)));
-  (void)published;  // a bus failure shows in /readyz; the next change publishes again
+  o["unknown_areas"] = unknown_areas_json(prefs);
+  o["budget"] = budget_json(prefs);
+  return json_text(o);
 }
 
 }  // namespace reai::server

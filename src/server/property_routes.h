@@ -21,7 +21,9 @@
 // Matching never runs on the scoring path: behaviour (property view, save,
 // tour request; a contact's criteria) is queued to one matching worker that
 // updates the buyer's preference state, re-ranks, and publishes
-// {"type":"match_update",...} on the bus when the buyer's top 3 change.
+// {"type":"match_update",...} on the bus when the buyer's top 3 change or
+// the budget their first group is held to does (stated, effective, or
+// whether it follows behaviour: a restated budget, saves that move it).
 //
 // Popularity follows behaviour as it is stored, by this instance or any
 // other sharing the store: the worker reads the tenant's events stored since
@@ -221,7 +223,9 @@ class PropertyRoutes {
   // Applies `job` to `prefs` (rebuilt from the store for criteria or an
   // event out of time order); false when the store cannot tell.
   bool update_preferences(const Inventory& inv, const Job& job, property::BuyerPreferences* prefs);
-  void publish_match_update(const Job& job, const Inventory& inv, const std::vector<property::Match>& matches);
+  // The match_update message of `job`'s buyer ranked `matches` with `prefs`.
+  static std::string match_update_message(const Job& job, const Inventory& inv, const property::BuyerPreferences& prefs,
+                                          const std::vector<property::Match>& matches);
 
   store::Store& store_;
   bus::Bus& bus_;

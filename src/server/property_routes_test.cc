@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -1058,6 +1060,21 @@ TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
   const std::string first_reason(now["matches"].as_array()[0].as_object().at("reasons").as_array()[0].as_string());
   EXPECT_EQ(first_reason.rfind("over your stated 150k, like the 4 homes you saved and toured at ", 0), 0u)
       << first_reason;
+  // The stream says so too: every move of the budget is pushed, so some
+  // match_update carries the effective budget the answer above shows.
+  const double effective = budget.at("effective").as_double();
+  const auto carries = [&](json::object& u) {
+    return u["budget"].is_object() && u["budget"].as_object()["effective"].as_double() == effective;
+  };
+  std::optional<json::object> moved = update;
+  while (moved && !carries(*moved)) moved = next_of_type(ws, "match_update");
+  ASSERT_TRUE(moved) << "no match_update carried the effective budget " << effective;
+  const auto& pushed = (*moved)["budget"].as_object();
+  EXPECT_EQ(pushed.at("stated").as_double(), 150000);
+  EXPECT_EQ(pushed.at("follows").as_string(), "behaviour");
+  EXPECT_EQ(std::string(pushed.at("why").as_string()).rfind("you saved", 0), 0u) << pushed;
+  EXPECT_EQ((*moved)["lead_id"].as_string(), "buyer-1");
+  EXPECT_TRUE((*moved)["unknown_areas"].as_array().empty());
   // A budget stated now (a match request's) holds the matches to it: the
   // saves came before it.
   auto restated = http_->post("/api/properties/match", R"({"lead_id":"buyer-1","budget":250000,"k":3})", a);
@@ -1068,6 +1085,142 @@ TEST_F(PropertyRoutesTest, SavesMoveTheBuyersMatchesAndPushAMatchUpdate) {
   EXPECT_EQ(ro["budget"].as_object()["why"].as_string(), "as stated");
   ASSERT_EQ(ro["matches"].as_array().size(), 3u);
   for (const auto& m : ro["matches"].as_array()) EXPECT_LE(m.as_object().at("list_price").as_double(), 250000 * 1.05);
+}
+
+// A match_update of a buyer who states no budget says so: "budget": null.
+TEST_F(PropertyRoutesTest, AMatchUpdateOfABuyerWithoutABudgetSaysNone) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", std::nullopt);
+  start_with_models();
+  wait_for_listings("tenant-a");
+  const std::string a = token("tenant-a");
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), "/api/realtime/scoring/tenant-a?token=" + a)) << ws.error();
+  for (const char* id : {"t-0058", "t-0055", "t-0052"}) {
+    const std::string body = std::string(R"({"contact_id":"buyer-1","type":"property_save","property_id":")") + id + "\"}";
+    ASSERT_EQ(http_->post("/api/events", body, a).status, 200);
+  }
+  auto update = next_of_type(ws, "match_update");
+  ASSERT_TRUE(update) << "no match_update";
+  EXPECT_EQ((*update)["lead_id"].as_string(), "buyer-1");
+  EXPECT_EQ((*update)["event_type"].as_string(), "property_save");
+  EXPECT_TRUE((*update)["budget"].is_null());
+}
+
+// A budget restated through PUT /api/contacts/{id} is stated then (the stored
+// contact's budget_stated_at): the saves before it no longer move it, on this
+// instance, in the stream and on another instance reading the store; saves
+// after it move it again; the same budget stored again keeps its time.
+TEST_F(PropertyRoutesTest, ABudgetRestatedOnTheContactStartsOver) {
+  import_listings("tenant-a");
+  add_buyer("tenant-a", "buyer-1", 150000);
+  start_with_models();
+  wait_for_listings("tenant-a");
+  const std::string a = token("tenant-a");
+  WsClient ws;
+  ASSERT_TRUE(ws.connect("127.0.0.1", server_->port(), "/api/realtime/scoring/tenant-a?token=" + a)) << ws.error();
+  const auto save = [&](const char* id) {
+    const std::string body = std::string(R"({"contact_id":"buyer-1","type":"property_save","property_id":")") + id + "\"}";
+    return http_->post("/api/events", body, a).status;
+  };
+  // The budget of the answer once `done` says it is the final one (the worker
+  // runs behind the answers).
+  const auto budget_when = [&](const std::function<bool(const json::object&)>& done) {
+    json::object b;
+    for (int i = 0; i < 250; ++i) {
+      b = as_object(http_->get("/api/leads/buyer-1/matches?k=5", a))["budget"].as_object();
+      if (done(b)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return b;
+  };
+  const auto why_starts = [](const json::object& b, const std::string& prefix) {
+    return std::string(b.at("why").as_string()).rfind(prefix, 0) == 0;
+  };
+
+  // The next match_update that says the budget follows behaviour, or
+  // "criteria" (a restatement): the worker has taken what came before it.
+  const auto next_update = [&](const std::string& event_type) {
+    std::optional<json::object> u = next_of_type(ws, "match_update");
+    while (u && !(event_type == "criteria" ? (*u)["event_type"].as_string() == "criteria"
+                                           : (*u)["budget"].as_object()["follows"].as_string() == "behaviour")) {
+      u = next_of_type(ws, "match_update");
+    }
+    return u;
+  };
+
+  // Two Northridge homes far over the stated 150k move it, in the stream
+  // and in the answers.
+  ASSERT_EQ(save("t-0058"), 200);
+  ASSERT_EQ(save("t-0055"), 200);
+  std::optional<json::object> update = next_update("behaviour");
+  ASSERT_TRUE(update) << "no match_update said the budget follows the saves";
+  EXPECT_EQ((*update)["property_id"].as_string(), "t-0055");
+  json::object b = (*update)["budget"].as_object();
+  EXPECT_EQ(b.at("stated").as_double(), 150000);
+  EXPECT_GT(b.at("effective").as_double(), 300000);
+  EXPECT_TRUE(why_starts(b, "you saved 2 homes at ")) << b;
+  EXPECT_EQ(budget_when([](const json::object&) { return true; }), b);
+
+  // A minute later the buyer says 250k: the saves came before it.
+  clock_.advance(60);
+  ASSERT_EQ(http_->put("/api/contacts/buyer-1", R"({"budget":250000})", a).status, 200);
+  EXPECT_EQ(store_->get_contact("tenant-a", "buyer-1")->budget_stated_at, fixture::kNow + 60);
+  b = budget_when([](const json::object& x) { return x.at("stated").as_double() == 250000; });
+  EXPECT_EQ(b.at("stated").as_double(), 250000);
+  EXPECT_EQ(b.at("effective").as_double(), 250000);
+  EXPECT_EQ(b.at("follows").as_string(), "statement");
+  EXPECT_EQ(b.at("why").as_string(), "as stated");
+  auto restated = as_object(http_->get("/api/leads/buyer-1/matches?k=5", a));
+  ASSERT_EQ(restated["matches"].as_array().size(), 5u);
+  for (const auto& m : restated["matches"].as_array()) EXPECT_LE(m.as_object().at("list_price").as_double(), 250000 * 1.05);
+  // The stream says it: the criteria's match_update carries the new budget.
+  update = next_update("criteria");
+  ASSERT_TRUE(update) << "no match_update for the restated budget";
+  const auto& pushed = (*update)["budget"].as_object();
+  EXPECT_EQ(pushed.at("stated").as_double(), 250000);
+  EXPECT_EQ(pushed.at("effective").as_double(), 250000);
+  EXPECT_EQ(pushed.at("follows").as_string(), "statement");
+  EXPECT_EQ(pushed.at("why").as_string(), "as stated");
+
+  // Another instance (or this one after a restart) rebuilds the buyer from
+  // the store, which holds when the budget was stated.
+  const TokenClaims claims{"tenant-a", Role::kAgent, fixture::kNow + 86400};
+  ApiRequest get;
+  get.method = Method::kGet;
+  const auto other_budget = [&] {
+    PropertyRoutes other(*store_, *bus_, clock_, "", std::chrono::milliseconds(20));
+    ApiResponse r = other.handle(Route::kLeadMatches, claims, get, "buyer-1", "k=5");
+    for (int i = 0; i < 250 && r.status == 503; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      r = other.handle(Route::kLeadMatches, claims, get, "buyer-1", "k=5");
+    }
+    other.stop();
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body).as_object()["budget"].as_object();
+  };
+  b = other_budget();
+  EXPECT_EQ(b.at("stated").as_double(), 250000);
+  EXPECT_EQ(b.at("follows").as_string(), "statement");
+
+  // Saves after the statement, above the new budget, move it again.
+  clock_.advance(60);
+  ASSERT_EQ(save("t-0052"), 200);
+  ASSERT_EQ(save("t-0049"), 200);
+  b = budget_when([&](const json::object& x) { return why_starts(x, "you saved 2 homes at "); });
+  EXPECT_EQ(b.at("stated").as_double(), 250000);
+  EXPECT_EQ(b.at("follows").as_string(), "behaviour");
+  EXPECT_GT(b.at("effective").as_double(), 300000);
+  EXPECT_NE(std::string(b.at("why").as_string()).find(" since stating 250k"), std::string::npos) << b;
+
+  // The same budget stored again is no new statement: its time stays, and
+  // the budget still follows those saves.
+  clock_.advance(60);
+  ASSERT_EQ(http_->put("/api/contacts/buyer-1", R"({"budget":250000,"timeline_months":2})", a).status, 200);
+  EXPECT_EQ(store_->get_contact("tenant-a", "buyer-1")->budget_stated_at, fixture::kNow + 60);
+  b = other_budget();
+  EXPECT_EQ(b.at("follows").as_string(), "behaviour");
+  EXPECT_TRUE(why_starts(b, "you saved 2 homes at ")) << b;
 }
 
 // Saves that arrive while serving count in the listing's popularity, which

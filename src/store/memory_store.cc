@@ -619,8 +619,14 @@ class MemoryStore final : public Store {
     return it == tenant_rows_.end() ? nullptr : &it->second;
   }
 
+  // As the SQL stores: a budget written unchanged keeps its statement time.
   void put_contact(const Contact& contact) {
-    tenant_rows_[contact.tenant_id].contacts[contact.contact_id] = contact;
+    auto [it, created] = tenant_rows_[contact.tenant_id].contacts.try_emplace(contact.contact_id, contact);
+    if (created) return;
+    const UnixSeconds stated_at = it->second.budget == contact.budget ? it->second.budget_stated_at
+                                                                      : contact.budget_stated_at;
+    it->second = contact;
+    it->second.budget_stated_at = stated_at;
   }
 
   bool put_event(const Event& event) {

@@ -245,6 +245,13 @@ ALTER TABLE ghl_tokens ADD COLUMN refused_error TEXT NOT NULL DEFAULT '';
 ALTER TABLE ghl_settings ADD COLUMN uninstalled_at INTEGER NOT NULL DEFAULT 0 CHECK (uninstalled_at >= 0);
 )sql";
 
+// Migration 14: when each contact's budget was stated (Contact::
+// budget_stated_at). Rows from before have 0: stated before any behaviour,
+// as they were read until now.
+constexpr std::string_view kMigrationBudgetStatedAt = R"sql(
+ALTER TABLE contacts ADD COLUMN budget_stated_at INTEGER NOT NULL DEFAULT 0 CHECK (budget_stated_at >= 0);
+)sql";
+
 Result<int> recorded_version(Database& db) {
   auto stmt = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!stmt) return stmt.status();
@@ -295,7 +302,8 @@ const std::vector<std::string_view>& sqlite_migrations() {
                                                                   kMigrationGhlSyncCursors, kMigrationListingVersions,
                                                                   kMigrationGhlHotStage, kMigrationScoreLeadOrder,
                                                                   kMigrationGhlLocationLinkedOnce,
-                                                                  kMigrationEventsAfter, kMigrationGhlInstallState};
+                                                                  kMigrationEventsAfter, kMigrationGhlInstallState,
+                                                                  kMigrationBudgetStatedAt};
   return migrations;
 }
 

@@ -221,6 +221,11 @@ ALTER TABLE ghl_tokens ADD COLUMN refused_error BYTEA NOT NULL DEFAULT '';
 ALTER TABLE ghl_settings ADD COLUMN uninstalled_at BIGINT NOT NULL DEFAULT 0 CHECK (uninstalled_at >= 0);
 )sql";
 
+// Migration 14: see migrations.cc.
+constexpr std::string_view kMigrationBudgetStatedAt = R"sql(
+ALTER TABLE contacts ADD COLUMN budget_stated_at BIGINT NOT NULL DEFAULT 0 CHECK (budget_stated_at >= 0);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& postgres_migrations() {
@@ -230,7 +235,7 @@ const std::vector<std::string_view>& postgres_migrations() {
                                                            kMigrationGhlSyncCursors, kMigrationListingVersions,
                                                            kMigrationGhlHotStage, kMigrationScoreLeadOrder,
                                                            kMigrationGhlLocationLinkedOnce, kMigrationEventsAfter,
-                                                           kMigrationGhlInstallState};
+                                                           kMigrationGhlInstallState, kMigrationBudgetStatedAt};
   return migrations;
 }
 

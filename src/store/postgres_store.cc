@@ -28,23 +28,28 @@ constexpr const char* kUpsertTenant =
 
 constexpr const char* kContactColumns =
     "SELECT tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, timeline_months,"
-    " pre_approved, beds_wanted, area_wanted, has_phone, has_email FROM contacts ";
+    " pre_approved, beds_wanted, area_wanted, has_phone, has_email, budget_stated_at FROM contacts ";
 // The contacts a batch introduces, in array order, each only when absent
 // (a repeat later in the same batch is skipped too).
 constexpr const char* kInsertContactsIfAbsent =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
-    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
-    " SELECT t, c, ca, s, lt, ag, b, tm, pa, bw, aw, hp, he FROM unnest($1::bytea[], $2::bytea[], $3::int8[],"
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email, budget_stated_at)"
+    " SELECT t, c, ca, s, lt, ag, b, tm, pa, bw, aw, hp, he, bs FROM unnest($1::bytea[], $2::bytea[], $3::int8[],"
     " $4::bytea[], $5::bytea[], $6::bytea[], $7::float8[], $8::int8[], $9::bool[], $10::int8[], $11::bytea[],"
-    " $12::bool[], $13::bool[]) WITH ORDINALITY AS x(t, c, ca, s, lt, ag, b, tm, pa, bw, aw, hp, he, n) ORDER BY n"
+    " $12::bool[], $13::bool[], $14::int8[]) WITH ORDINALITY AS x(t, c, ca, s, lt, ag, b, tm, pa, bw, aw, hp, he, bs, n)"
+    " ORDER BY n"
     " ON CONFLICT DO NOTHING RETURNING tenant_id, contact_id";
+// A budget written unchanged keeps the time it was stated (Contact::
+// budget_stated_at), decided on the row as it is when written.
 constexpr const char* kUpsertContact =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
-    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email, budget_stated_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     " ON CONFLICT (tenant_id, contact_id) DO UPDATE SET created_at = excluded.created_at,"
     " source = excluded.source, lead_type = excluded.lead_type,"
-    " assigned_agent_id = excluded.assigned_agent_id, budget = excluded.budget,"
+    " assigned_agent_id = excluded.assigned_agent_id,"
+    " budget_stated_at = CASE WHEN contacts.budget IS NOT DISTINCT FROM excluded.budget"
+    " THEN contacts.budget_stated_at ELSE excluded.budget_stated_at END, budget = excluded.budget,"
     " timeline_months = excluded.timeline_months, pre_approved = excluded.pre_approved,"
     " beds_wanted = excluded.beds_wanted, area_wanted = excluded.area_wanted,"
     " has_phone = excluded.has_phone, has_email = excluded.has_email";
@@ -209,6 +214,7 @@ PgParams contact_params(const Contact& c) {
   p.bytes(c.tenant_id).bytes(c.contact_id).int8(static_cast<std::int64_t>(c.created_at)).bytes(c.source);
   p.bytes(lead_type_name(c.lead_type)).bytes(c.assigned_agent_id).float8(c.budget).int8(c.timeline_months);
   p.boolean(c.pre_approved).int8(c.beds_wanted).bytes(c.area_wanted).boolean(c.has_phone).boolean(c.has_email);
+  p.int8(static_cast<std::int64_t>(c.budget_stated_at));
   return p;
 }
 
@@ -233,6 +239,7 @@ Contact read_contact(const PgResult& r, int i) {
   c.area_wanted = r.bytes(i, 10);
   c.has_phone = r.optional_boolean(i, 11);
   c.has_email = r.optional_boolean(i, 12);
+  c.budget_stated_at = r.int8(i, 13);
   return c;
 }
 
@@ -386,7 +393,7 @@ GhlUpdate read_update(const PgResult& r, int i) {
 PgParams contacts_batch_params(std::span<const Contact> contacts) {
   PgArray tenant(kByteaOid), id(kByteaOid), created(kInt8Oid), source(kByteaOid), type(kByteaOid), agent(kByteaOid),
       budget(kFloat8Oid), timeline(kInt8Oid), pre_approved(kBoolOid), beds(kInt8Oid), area(kByteaOid),
-      phone(kBoolOid), email(kBoolOid);
+      phone(kBoolOid), email(kBoolOid), stated_at(kInt8Oid);
   for (const Contact& c : contacts) {
     tenant.bytes(c.tenant_id);
     id.bytes(c.contact_id);
@@ -401,6 +408,7 @@ PgParams contacts_batch_params(std::span<const Contact> contacts) {
     area.bytes(c.area_wanted);
     phone.boolean(c.has_phone);
     email.boolean(c.has_email);
+    stated_at.int8(static_cast<std::int64_t>(c.budget_stated_at));
   }
   PgParams p;
   p.array(kByteaArrayOid, tenant.encode()).array(kByteaArrayOid, id.encode()).array(kInt8ArrayOid, created.encode());
@@ -408,6 +416,7 @@ PgParams contacts_batch_params(std::span<const Contact> contacts) {
   p.array(kFloat8ArrayOid, budget.encode()).array(kInt8ArrayOid, timeline.encode());
   p.array(kBoolArrayOid, pre_approved.encode()).array(kInt8ArrayOid, beds.encode());
   p.array(kByteaArrayOid, area.encode()).array(kBoolArrayOid, phone.encode()).array(kBoolArrayOid, email.encode());
+  p.array(kInt8ArrayOid, stated_at.encode());
   return p;
 }
 

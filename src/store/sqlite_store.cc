@@ -143,18 +143,23 @@ constexpr const char* kListingColumns =
 
 constexpr const char* kContactColumns =
     "tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget, "
-    "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email";
+    "timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email, budget_stated_at";
 constexpr const char* kInsertContactIfAbsent =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
-    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING";
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email, budget_stated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING";
+// A budget written unchanged keeps the time it was stated (Contact::
+// budget_stated_at), in the statement: a writer racing another sees the row
+// as it is, not as it read it.
 constexpr const char* kUpsertContact =
     "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id,"
-    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    " budget, timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email, budget_stated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     " ON CONFLICT (tenant_id, contact_id) DO UPDATE SET created_at = excluded.created_at,"
     " source = excluded.source, lead_type = excluded.lead_type,"
-    " assigned_agent_id = excluded.assigned_agent_id, budget = excluded.budget,"
+    " assigned_agent_id = excluded.assigned_agent_id,"
+    " budget_stated_at = CASE WHEN contacts.budget IS excluded.budget THEN contacts.budget_stated_at"
+    " ELSE excluded.budget_stated_at END, budget = excluded.budget,"
     " timeline_months = excluded.timeline_months, pre_approved = excluded.pre_approved,"
     " beds_wanted = excluded.beds_wanted, area_wanted = excluded.area_wanted,"
     " has_phone = excluded.has_phone, has_email = excluded.has_email";
@@ -214,6 +219,7 @@ void bind_contact(Statement& s, const Contact& c) {
   s.bind(11, c.area_wanted);
   s.bind(12, c.has_phone);
   s.bind(13, c.has_email);
+  s.bind(14, static_cast<std::int64_t>(c.budget_stated_at));
 }
 
 Contact read_contact(const Statement& s) {
@@ -231,6 +237,7 @@ Contact read_contact(const Statement& s) {
   c.area_wanted = s.text(10);
   c.has_phone = s.optional_bool(11);
   c.has_email = s.optional_bool(12);
+  c.budget_stated_at = s.int64(13);
   return c;
 }
 

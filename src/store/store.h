@@ -268,7 +268,12 @@ class Store {
   virtual Result<Tenant> get_tenant(const std::string& tenant_id) = 0;
   virtual Result<std::vector<Tenant>> list_tenants() = 0;
 
-  // Contacts: insert or replace by (tenant_id, contact_id).
+  // Contacts: insert or replace by (tenant_id, contact_id). Every replacing
+  // write (this, write_lead's replace_contact, import_history) keeps the
+  // stored budget_stated_at when the written budget equals the stored one
+  // (both none included), decided against the row as it is at the write,
+  // and takes the written one otherwise. InvalidArgument for an empty id or
+  // a negative budget_stated_at.
   virtual Status upsert_contact(const Contact& contact) = 0;
   // NotFound when absent.
   virtual Result<Contact> get_contact(const std::string& tenant_id, const std::string& contact_id) = 0;

@@ -150,6 +150,7 @@ Contact full_contact(const std::string& tenant, const std::string& id) {
   c.area_wanted = "North_Ames";
   c.has_phone = true;
   c.has_email = false;
+  c.budget_stated_at = 1'704'070'800;
   return c;
 }
 
@@ -204,6 +205,7 @@ void expect_contact_eq(const Contact& a, const Contact& b) {
   EXPECT_EQ(a.area_wanted, b.area_wanted);
   EXPECT_EQ(a.has_phone, b.has_phone);
   EXPECT_EQ(a.has_email, b.has_email);
+  EXPECT_EQ(a.budget_stated_at, b.budget_stated_at);
 }
 
 void expect_event_eq(const Event& a, const Event& b) {
@@ -316,6 +318,67 @@ TYPED_TEST(StoreTest, ContactOptionalFieldsRoundTripAsValueOrNull) {
   ASSERT_TRUE(s.upsert_contact(cleared).is_ok());
   expect_contact_eq(s.get_contact("t_a", "c1").value(), cleared);
   EXPECT_EQ(this->contacts("t_a"), 2u);
+}
+
+// Contact::budget_stated_at: every replacing write keeps the stored time
+// while the budget stays as it was, and takes the written one when it moves.
+TYPED_TEST(StoreTest, BudgetStatedAtIsKeptWhileTheBudgetStaysAndTakenWhenItMoves) {
+  Store& s = *this->store_;
+  const auto stated_at = [&](const std::string& id) { return s.get_contact("t_a", id).value().budget_stated_at; };
+  Contact c = full_contact("t_a", "c1");
+  c.budget = 300'000.0;
+  c.budget_stated_at = 500;
+  ASSERT_TRUE(s.upsert_contact(c).is_ok());
+  EXPECT_EQ(stated_at("c1"), 500);
+  // The same budget with another field and a later time: the time stays.
+  c.budget_stated_at = 900;
+  c.timeline_months = 6;
+  ASSERT_TRUE(s.upsert_contact(c).is_ok());
+  EXPECT_EQ(stated_at("c1"), 500);
+  EXPECT_EQ(s.get_contact("t_a", "c1").value().timeline_months, 6);
+  c.budget = 320'000.0;
+  ASSERT_TRUE(s.upsert_contact(c).is_ok());
+  EXPECT_EQ(stated_at("c1"), 900);
+  // A budget removed is a statement too; none again keeps it.
+  c.budget.reset();
+  c.budget_stated_at = 1000;
+  ASSERT_TRUE(s.upsert_contact(c).is_ok());
+  EXPECT_EQ(stated_at("c1"), 1000);
+  c.budget_stated_at = 1100;
+  ASSERT_TRUE(s.upsert_contact(c).is_ok());
+  EXPECT_EQ(stated_at("c1"), 1000);
+
+  // A lead write that replaces the contact follows the same rule.
+  LeadWrite write;
+  write.contact = c;
+  write.contact.budget = 330'000.0;
+  write.contact.budget_stated_at = 1200;
+  write.replace_contact = true;
+  ASSERT_TRUE(s.write_lead(write).has_value());
+  EXPECT_EQ(stated_at("c1"), 1200);
+  write.contact.budget_stated_at = 1300;
+  ASSERT_TRUE(s.write_lead(write).has_value());
+  EXPECT_EQ(stated_at("c1"), 1200);
+
+  // History: a budget imported as it is stored keeps its time; another
+  // one's time is unknown (0).
+  Contact imported = write.contact;
+  imported.budget_stated_at = 0;
+  ASSERT_TRUE(s.import_history({imported}, {}, {}).has_value());
+  EXPECT_EQ(stated_at("c1"), 1200);
+  imported.budget = 340'000.0;
+  ASSERT_TRUE(s.import_history({imported}, {}, {}).has_value());
+  EXPECT_EQ(stated_at("c1"), 0);
+
+  // A new contact keeps the time it was written with, wherever it comes from.
+  Contact added = full_contact("t_a", "c2");
+  ASSERT_TRUE(s.append_batch({}, {}, std::vector<Contact>{added}).has_value());
+  EXPECT_EQ(stated_at("c2"), added.budget_stated_at);  // and it survives a reopen: DataSurvivesReopen
+
+  Contact negative = full_contact("t_a", "c3");
+  negative.budget_stated_at = -1;
+  EXPECT_EQ(s.upsert_contact(negative).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.get_contact("t_a", "c3").status().code(), StatusCode::kNotFound);
 }
 
 TYPED_TEST(StoreTest, UnicodeQuotesAndNulBytesRoundTrip) {
@@ -1906,6 +1969,26 @@ TEST(SqliteStoreTest, MigrationsAreRecordedOnceAcrossReopens) {
 // The three score rows both migration-10 tests write at version 9 read back
 // in their old (time, insertion) order with lead_order 0, and a row written
 // since (lead_order 1) is newest.
+// The contact both migration-14 tests write at version 13 (budget 250,000)
+// reads back with its budget stated at 0 (before any behaviour); the same
+// budget written again keeps that, another one takes its time.
+constexpr const char* kContactAtVersion13 =
+    "INSERT INTO contacts (tenant_id, contact_id, created_at, source, lead_type, assigned_agent_id, budget,"
+    " timeline_months, pre_approved, beds_wanted, area_wanted, has_phone, has_email)"
+    " VALUES ('t_old', 'c1', 100, 'zillow', 'buyer', '', 250000, NULL, NULL, NULL, '', NULL, NULL);";
+void expect_contact_kept_by_migration_14(Store& store) {
+  Contact c = store.get_contact("t_old", "c1").value();
+  EXPECT_EQ(c.budget, 250000.0);
+  EXPECT_EQ(c.source, "zillow");
+  EXPECT_EQ(c.budget_stated_at, 0);
+  c.budget_stated_at = 700;
+  ASSERT_TRUE(store.upsert_contact(c).is_ok());
+  EXPECT_EQ(store.get_contact("t_old", "c1").value().budget_stated_at, 0);
+  c.budget = 260000.0;
+  ASSERT_TRUE(store.upsert_contact(c).is_ok());
+  EXPECT_EQ(store.get_contact("t_old", "c1").value().budget_stated_at, 700);
+}
+
 void expect_scores_kept_by_migration_10(Store& store) {
   auto old_rows = store.score_history("t_old", "c1", 10).value();
   ASSERT_EQ(old_rows.size(), 3u);
@@ -1971,6 +2054,18 @@ TEST(SqliteStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
   ASSERT_TRUE(store.has_value()) << store.status().to_string();
   EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
   ASSERT_NO_FATAL_FAILURE(expect_scores_kept_by_migration_10(**store));
+}
+
+// Migration 14 on a database at version 13: its contacts stay, their budgets
+// stated at 0.
+TEST(SqliteStoreTest, BudgetStatedAtMigrationKeepsContactsStatedBeforeAnyBehaviour) {
+  TempDir tmp;
+  fs::path file = tmp.path() / "reai.db";
+  ASSERT_NO_FATAL_FAILURE(create_database_at_version(file, 13, kContactAtVersion13));
+  auto store = open_sqlite_store(tmp.path().string());
+  ASSERT_TRUE(store.has_value()) << store.status().to_string();
+  EXPECT_EQ(sqlite_query_int(file, "SELECT max(version) FROM schema_migrations"), schema_version());
+  ASSERT_NO_FATAL_FAILURE(expect_contact_kept_by_migration_14(**store));
 }
 
 // Migration 11 on a database where two tenants name one GHL location: the
@@ -2106,6 +2201,23 @@ TEST_F(PostgresStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), std::to_string(schema_version()));
   ASSERT_NO_FATAL_FAILURE(expect_scores_kept_by_migration_10(*store));
+}
+
+// As SqliteStoreTest.BudgetStatedAtMigrationKeepsContactsStatedBeforeAnyBehaviour, on PostgreSQL.
+TEST_F(PostgresStoreTest, BudgetStatedAtMigrationKeepsContactsStatedBeforeAnyBehaviour) {
+  ASSERT_FALSE(factory_.server_url.empty()) << "no PostgreSQL test server";
+  ASSERT_TRUE(factory_.setup.is_ok()) << factory_.setup.to_string();
+  std::string sql = "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL);";
+  for (int v = 1; v <= 13; ++v) {
+    sql += std::string(postgres_migrations()[v - 1]);
+    sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
+  }
+  sql += kContactAtVersion13;
+  ASSERT_TRUE(postgres_admin(factory_.url, sql).is_ok());
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), std::to_string(schema_version()));
+  ASSERT_NO_FATAL_FAILURE(expect_contact_kept_by_migration_14(*store));
 }
 
 TEST_F(PostgresStoreTest, RefusesDatabaseNewerThanBinary) {

@@ -29,6 +29,7 @@ Status check_ghl_location_free(const Tenant& tenant, const Result<Tenant>& holde
 
 Status validate(const Contact& contact) {
   REAI_RETURN_IF_ERROR(require(contact.tenant_id, "tenant_id"));
+  if (contact.budget_stated_at < 0) return invalid_argument("contact: negative budget_stated_at");
   return require(contact.contact_id, "contact_id");
 }
 
