@@ -273,7 +273,8 @@ TEST_F(PredictionRoutesTest, DegenerateDealModelAnswersWithTheStagePriorAndSaysW
   install(trained().deals, "deals");
   const fs::path meta_path = model_dir_ / "deals" / "deal_model.json";
   auto meta = json::parse(*read_text_file(meta_path.string())).as_object();
-  const auto& prior = meta.at("stage_prior").as_array();
+  // A copy: the edit below may rehash `meta` and move what a reference into it points at.
+  const json::array prior = meta.at("stage_prior").as_array();
   ASSERT_EQ(prior.size(), 4u);
   meta["metrics"].as_object()["degenerate"] = "only 3 closed deals among 40 training examples";
   ASSERT_TRUE(write_text_file(meta_path.string(), json::serialize(meta)));
