@@ -4,6 +4,7 @@ import { ApiError, NotAvailable, type ApiClient } from '../api';
 import { axisStyle, palette, responsiveChart, timeAxis } from '../charts';
 import { bandPill, card, h, notAvailable } from '../dom';
 import * as fmt from '../format';
+import { matchBudgetLine } from './match_budget';
 import type { Reason, Score } from '../types';
 
 interface History {
@@ -282,10 +283,12 @@ export class DetailView {
       }
       return h('p', { class: 'muted' }, `No matches: ${String((r.reason as Error)?.message ?? r.reason)}`);
     }
-    const v = r.value as { matches?: Record<string, unknown>[] };
+    const v = r.value as { matches?: Record<string, unknown>[]; budget?: unknown };
     const list = Array.isArray(v?.matches) ? v.matches : [];
-    if (!list.length) return h('p', { class: 'muted' }, 'No matching listings.');
-    return h(
+    const budget = matchBudgetLine(v?.budget);
+    const budgetLine = budget ? h('p', { class: 'muted small match-budget' }, budget) : null;
+    if (!list.length) return h('div', null, budgetLine, h('p', { class: 'muted' }, 'No matching listings.'));
+    const ranked = h(
       'ul',
       { class: 'matches' },
       ...list.map((m) =>
@@ -302,5 +305,6 @@ export class DetailView {
         ),
       ),
     );
+    return budgetLine ? h('div', null, budgetLine, ranked) : ranked;
   }
 }
