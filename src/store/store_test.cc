@@ -2175,6 +2175,18 @@ class PostgresStoreTest : public ::testing::Test {
     PQfinish(conn);
     return out;
   }
+  // The schema as migrations 1..version left it, then `extra_sql` (rows an
+  // older reai wrote), as create_database_at_version does on SQLite.
+  void create_schema_at_version(int version, const std::string& extra_sql) {
+    ASSERT_FALSE(factory_.server_url.empty()) << "no PostgreSQL test server";
+    ASSERT_TRUE(factory_.setup.is_ok()) << factory_.setup.to_string();
+    std::string sql = "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL);";
+    for (int v = 1; v <= version; ++v) {
+      sql += std::string(postgres_migrations()[v - 1]);
+      sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
+    }
+    ASSERT_TRUE(postgres_admin(factory_.url, sql + extra_sql).is_ok());
+  }
   PostgresFactory factory_;
 };
 
@@ -2186,17 +2198,10 @@ TEST_F(PostgresStoreTest, MigrationsAreRecordedOnceAcrossReopens) {
 
 // As SqliteStoreTest.ScoreLeadOrderMigrationKeepsExistingRows, on PostgreSQL.
 TEST_F(PostgresStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
-  ASSERT_FALSE(factory_.server_url.empty()) << "no PostgreSQL test server";
-  ASSERT_TRUE(factory_.setup.is_ok()) << factory_.setup.to_string();
-  std::string sql = "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL);";
-  for (int v = 1; v <= 9; ++v) {
-    sql += std::string(postgres_migrations()[v - 1]);
-    sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
-  }
-  sql += "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json) VALUES"
+  ASSERT_NO_FATAL_FAILURE(create_schema_at_version(
+      9, "INSERT INTO scores (tenant_id, contact_id, ts, probability, score, band, model_version, reasons_json) VALUES"
          " ('t_old', 'c1', 100, 0.2, 20, 'warm', 'v1', '[]'), ('t_old', 'c1', 200, 0.3, 30, 'warm', 'v1', '[]'),"
-         " ('t_old', 'c1', 200, 0.31, 31, 'warm', 'v1', '[\"r\"]');";
-  ASSERT_TRUE(postgres_admin(factory_.url, sql).is_ok());
+         " ('t_old', 'c1', 200, 0.31, 31, 'warm', 'v1', '[\"r\"]');"));
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), std::to_string(schema_version()));
@@ -2205,15 +2210,7 @@ TEST_F(PostgresStoreTest, ScoreLeadOrderMigrationKeepsExistingRows) {
 
 // As SqliteStoreTest.BudgetStatedAtMigrationKeepsContactsStatedBeforeAnyBehaviour, on PostgreSQL.
 TEST_F(PostgresStoreTest, BudgetStatedAtMigrationKeepsContactsStatedBeforeAnyBehaviour) {
-  ASSERT_FALSE(factory_.server_url.empty()) << "no PostgreSQL test server";
-  ASSERT_TRUE(factory_.setup.is_ok()) << factory_.setup.to_string();
-  std::string sql = "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL);";
-  for (int v = 1; v <= 13; ++v) {
-    sql += std::string(postgres_migrations()[v - 1]);
-    sql += "INSERT INTO schema_migrations VALUES (" + std::to_string(v) + ", 0);";
-  }
-  sql += kContactAtVersion13;
-  ASSERT_TRUE(postgres_admin(factory_.url, sql).is_ok());
+  ASSERT_NO_FATAL_FAILURE(create_schema_at_version(13, kContactAtVersion13));
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query_text("SELECT max(version) FROM schema_migrations"), std::to_string(schema_version()));
