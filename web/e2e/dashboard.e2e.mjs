@@ -285,6 +285,23 @@ try {
   await page.waitForSelector('ul.matches li', { timeout: 30000 }).catch(() => {});
   const matchesText = (await page.textContent('ul.matches').catch(() => '')) ?? '';
   check(/ames-\d{4}/.test(matchesText) && /match \d+%/.test(matchesText), `matches panel lists ranked listings (${matchesText.slice(0, 80)})`);
+  const panelText = (await page.textContent('#view-lead')) ?? '';
+  check(panelText.includes('Matched to the stated budget, $450,000'), 'matches panel says the budget they are held to');
+  // Saving the top home moves the matches (a saved home leaves the list):
+  // the match_update on the stream refreshes the panel without a reload.
+  const topHome = /ames-\d{4}/.exec(matchesText)?.[0];
+  if (topHome) {
+    const saved = await api('POST', '/api/events', tokenA, { contact_id: hotLead, type: 'property_save', property_id: topHome });
+    check(saved.status === 200, `saving ${topHome} accepted`);
+    const refreshed = await page
+      .waitForFunction((id) => { const t = document.querySelector('ul.matches')?.textContent ?? ''; return /ames-\d{4}/.test(t) && !t.includes(id); }, topHome, { timeout: 15000 })
+      .then(() => true, () => false);
+    check(refreshed, `the matches panel drops ${topHome} once it is saved, without a reload`);
+    const timeline = await page
+      .waitForFunction((id) => (document.querySelector('#lead-events')?.textContent ?? '').includes(id), topHome, { timeout: 15000 })
+      .then(() => true, () => false);
+    check(timeline, `the event timeline shows the save of ${topHome}`);
+  }
   await page.screenshot({ path: join(shotsDir, 'lead.png'), fullPage: true });
 
   // Distribution.

@@ -232,6 +232,7 @@ function startApp(session: Session): void {
       live.markFresh(items);
       if (hotAlerts) setTitle();
     },
+    onMatches: (leadIds) => leadIds.forEach((id) => detail.onMatchUpdate(id)),
     onResync: () => void loadSnapshot(true),
     onState: setConn,
     onSignout: signOut,

@@ -7,7 +7,9 @@ export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'signed-o
 
 // What one incoming frame asks the page to do.
 export type StreamEffect =
-  | { kind: 'updates'; updates: ScoreUpdate[] }
+  // `matchLeads`: leads whose property matches moved (match_update frames
+  // released in order with the scores), each once.
+  | { kind: 'updates'; updates: ScoreUpdate[]; matchLeads: string[] }
   | { kind: 'resync' }
   | { kind: 'reconnect' }
   | { kind: 'none' };
@@ -33,9 +35,9 @@ const kMaxPending = 256;
 export class StreamState {
   private lastSeq = 0;
   private attempts = 0;
-  // null: a frame of another type (e.g. match_update) that only holds its
-  // place in the tenant's seq order.
-  private readonly pending = new Map<number, ScoreUpdate | null>();
+  // A score update, the lead of a match_update, or null: a frame of another
+  // type that only holds its place in the tenant's seq order.
+  private readonly pending = new Map<number, ScoreUpdate | { matchLead: string } | null>();
   state: ConnectionState = 'connecting';
 
   constructor(
@@ -86,7 +88,8 @@ export class StreamState {
     }
     if (type === 'overflow') return { kind: 'reconnect' };
     // Every typed frame with a seq (score_update, match_update, ...) takes a
-    // place in the tenant's order; only score updates reach the page.
+    // place in the tenant's order; score updates and the lead of a
+    // match_update reach the page.
     const seq = (msg as { seq?: unknown }).seq;
     if (typeof type !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= 0) {
       return { kind: 'none' };
@@ -99,19 +102,29 @@ export class StreamState {
       this.lastSeq = seq - 1;
     }
     if (seq <= this.lastSeq || this.pending.has(seq)) return { kind: 'none' };
-    this.pending.set(seq, isScore ? update : null);
+    const matchLead = (msg as { lead_id?: unknown }).lead_id;
+    this.pending.set(
+      seq,
+      isScore ? update : type === 'match_update' && typeof matchLead === 'string' ? { matchLead } : null,
+    );
     const ready: ScoreUpdate[] = [];
+    const matchLeads: string[] = [];
     while (this.pending.has(this.lastSeq + 1)) {
       const next = this.pending.get(this.lastSeq + 1);
       this.pending.delete(this.lastSeq + 1);
       this.lastSeq += 1;
-      if (next) ready.push(next);
+      if (next && 'matchLead' in next) {
+        if (!matchLeads.includes(next.matchLead)) matchLeads.push(next.matchLead);
+      } else if (next) {
+        ready.push(next);
+      }
     }
+    const released = ready.length || matchLeads.length;
     if (this.pending.size > kMaxPending) {
       this.pending.clear();
-      return ready.length ? { kind: 'updates', updates: ready } : { kind: 'reconnect' };
+      return released ? { kind: 'updates', updates: ready, matchLeads } : { kind: 'reconnect' };
     }
-    return ready.length ? { kind: 'updates', updates: ready } : { kind: 'none' };
+    return released ? { kind: 'updates', updates: ready, matchLeads } : { kind: 'none' };
   }
 
   // A gap that did not close: frames held are dropped (the server replays
@@ -156,6 +169,8 @@ export interface LiveClientOptions {
   setTimer: (fn: () => void, ms: number) => unknown;
   clearTimer: (handle: unknown) => void;
   onUpdates: (updates: ScoreUpdate[]) => void;
+  // Leads whose property matches moved (match_update), in stream order.
+  onMatches?: (leadIds: string[]) => void;
   onResync: () => void;
   onState: (state: ConnectionState) => void;
   onSignout: (message: string) => void;
@@ -223,7 +238,8 @@ export class LiveClient {
     const effect = this.stream.onMessage(text);
     switch (effect.kind) {
       case 'updates':
-        this.o.onUpdates(effect.updates);
+        if (effect.updates.length) this.o.onUpdates(effect.updates);
+        if (effect.matchLeads.length) this.o.onMatches?.(effect.matchLeads);
         break;
       case 'resync':
         this.o.onResync();

@@ -33,15 +33,21 @@ describe('StreamState ordering', () => {
     expect(s.seq).toBe(6);
   });
 
-  it('lets other typed frames (match_update) hold their seq without reaching the page', () => {
+  it('releases a match_update in seq order as its lead, beside the score updates', () => {
     const s = new StreamState();
     expect(seqs(s.onMessage(update(1)))).toEqual([1]);
     const match = JSON.stringify({ type: 'match_update', seq: 2, tenant_id: 't1', lead_id: 'x', matches: [] });
     expect(s.onMessage(update(3)).kind).toBe('none'); // waits for 2
-    expect(seqs(s.onMessage(match))).toEqual([3]);
+    const released = s.onMessage(match);
+    expect(seqs(released)).toEqual([3]);
+    expect(released.kind === 'updates' ? released.matchLeads : null).toEqual(['x']);
     expect(s.seq).toBe(3);
     expect(s.pendingCount).toBe(0);
     expect(s.onMessage(JSON.stringify({ type: 'match_update', seq: 'x' })).kind).toBe('none');
+    // Alone, and twice for one lead in one release: the lead once, no scores.
+    expect(s.onMessage(JSON.stringify({ type: 'match_update', seq: 5, lead_id: 'y' })).kind).toBe('none');
+    const alone = s.onMessage(JSON.stringify({ type: 'match_update', seq: 4, lead_id: 'y' }));
+    expect(alone).toEqual({ kind: 'updates', updates: [], matchLeads: ['y'] });
   });
 
   it('drops duplicates, including replays of already applied seqs', () => {

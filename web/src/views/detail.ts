@@ -35,6 +35,7 @@ export class DetailView {
   private eventsBox: HTMLElement | null = null;
   private eventsTimer: ReturnType<typeof setTimeout> | null = null;
   private matchesBox: HTMLElement | null = null;
+  private matchesTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly api: ApiClient,
@@ -157,6 +158,21 @@ export class DetailView {
     this.headerEl = fresh;
     this.fillReasons(s.reasons);
     this.refreshEventsSoon(s.lead_id);
+  }
+
+  // The lead on screen's matches moved (a match_update: a view, save or
+  // tour, or a restated budget): re-read them, at most once every 300 ms, and
+  // the timeline (the event may not have moved the score). A refresh that
+  // fails keeps the matches on screen rather than an error.
+  onMatchUpdate(leadId: string): void {
+    if (leadId !== this.leadId || !this.matchesBox) return;
+    this.refreshEventsSoon(leadId);
+    if (this.matchesTimer !== null) return;
+    this.matchesTimer = setTimeout(async () => {
+      this.matchesTimer = null;
+      const [m] = await Promise.allSettled([this.api.get<unknown>(`/api/leads/${encodeURIComponent(leadId)}/matches?k=5`)]);
+      if (leadId === this.leadId && this.matchesBox && m.status === 'fulfilled') this.matchesBox.replaceChildren(this.matches(m));
+    }, 300);
   }
 
   // A score change means a new event: re-read the timeline, at most once a second.
