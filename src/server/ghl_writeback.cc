@@ -244,7 +244,11 @@ void GhlWriteback::summarize_outbox() {
   UnixSeconds oldest = 0;
   for (const auto& t : *tenants) {
     if (t.ghl_location_id.empty()) continue;
-    if (auto token = store_.get_ghl_token(t.tenant_id); token && token->refused_at != 0) ++needing_reauth;
+    // As `reai tenant list` names it: an uninstalled app whose grant was
+    // refused too is uninstalled (the tenant left), not waiting for anyone.
+    if (auto install = store::ghl_install_of(store_, t); install && install->state == store::GhlInstallState::kNeedsReauth) {
+      ++needing_reauth;
+    }
     auto summary = store_.ghl_outbox_summary(t.tenant_id);
     if (!summary || summary->pending == 0) continue;
     pending += summary->pending;

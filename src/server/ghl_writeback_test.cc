@@ -497,6 +497,11 @@ TEST_F(GhlWritebackUnitTest, ARefusedGrantPausesTheTenantUntilANewInstall) {
   ASSERT_TRUE(eventually([&] { return wb->stats().tenants_needing_reauth == 1; }));
   EXPECT_EQ(rows("t1", store::OutboxStatus::kPending), 3u);
   EXPECT_EQ(ghl_.refreshes(), std::vector<std::string>{"rt-1"});
+  // Uninstalled as well (the UNINSTALL webhook came after the refusal): the
+  // tenant left, so it is no longer counted as waiting for re-authorisation
+  // (`reai tenant list` says uninstalled).
+  ASSERT_TRUE(store_->update_ghl_settings("t1", {.active = false, .uninstalled_at = 1'700'000'000}).is_ok());
+  ASSERT_TRUE(eventually([&] { return wb->stats().tenants_needing_reauth == 0; }));
 
   install(*wb, "code-2");  // the app installed again: sending resumes by itself
   ASSERT_TRUE(eventually([&] {
