@@ -36,6 +36,7 @@ export class DetailView {
   private eventsTimer: ReturnType<typeof setTimeout> | null = null;
   private matchesBox: HTMLElement | null = null;
   private matchesTimer: ReturnType<typeof setTimeout> | null = null;
+  private matchesRequest = 0;  // the newest matches refresh sent
 
   constructor(
     private readonly api: ApiClient,
@@ -80,6 +81,8 @@ export class DetailView {
     this.leadId = leadId;
     this.search.value = leadId;
     const token = ++this.loadToken;
+    if (this.matchesTimer !== null) clearTimeout(this.matchesTimer);
+    this.matchesTimer = null;
     this.chart?.destroy();
     this.chart = null;
     this.body.replaceChildren(h('p', { class: 'muted' }, `Loading ${leadId}…`));
@@ -164,14 +167,19 @@ export class DetailView {
   // tour, or a restated budget): re-read them, at most once every 300 ms, and
   // the timeline (the event may not have moved the score). A refresh that
   // fails keeps the matches on screen rather than an error.
+  // Only the newest request's answer is shown, and a lead opened meanwhile
+  // drops the pending refresh (show() clears it).
   onMatchUpdate(leadId: string): void {
     if (leadId !== this.leadId || !this.matchesBox) return;
     this.refreshEventsSoon(leadId);
     if (this.matchesTimer !== null) return;
+    const token = this.loadToken;
     this.matchesTimer = setTimeout(async () => {
       this.matchesTimer = null;
+      const request = ++this.matchesRequest;
       const [m] = await Promise.allSettled([this.api.get<unknown>(`/api/leads/${encodeURIComponent(leadId)}/matches?k=5`)]);
-      if (leadId === this.leadId && this.matchesBox && m.status === 'fulfilled') this.matchesBox.replaceChildren(this.matches(m));
+      if (token !== this.loadToken || request !== this.matchesRequest || !this.matchesBox) return;
+      if (m.status === 'fulfilled') this.matchesBox.replaceChildren(this.matches(m));
     }, 300);
   }
 
