@@ -41,9 +41,14 @@ TEST(AnalyticsBinaryTest, TrainDealsThenForecastOpenDeals) {
             std::string::npos)
       << meta;
   EXPECT_NE(meta.find("\"closed_deals\":12,\"lost_deals\":8"), std::string::npos) << meta;
-  auto deals = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv", "--events",
-                         kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
-                         "2025-06-01T00:00:00Z", "--out", dir + "/deals.csv"});
+  // `reai deals` on the fixture's contacts and events.
+  const auto run_deals = [&](const std::string& model, const std::string& stages, const std::string& as_of,
+                             const std::string& out) {
+    return run_reai({"deals", "--model", model, "--contacts", kFixture + "/contacts.csv", "--events",
+                     kFixture + "/events.csv", "--stages", stages, "--as-of", as_of, "--out", out});
+  };
+  const std::string stages = kFixture + "/opportunity_stages.csv";
+  auto deals = run_deals(dir + "/deals", stages, "2025-06-01T00:00:00Z", dir + "/deals.csv");
   ASSERT_EQ(deals.exit_code, 0) << deals.output;
   EXPECT_NE(deals.output.find("is degenerate (only 8 lost deals among 164 training examples (need at least 10 closed "
                               "and 10 lost deals)): p_close and days are the stage prior"),
@@ -58,19 +63,13 @@ TEST(AnalyticsBinaryTest, TrainDealsThenForecastOpenDeals) {
   EXPECT_LT(p, 1);
   EXPECT_LE(lower, expected);
   EXPECT_LE(expected, upper);
-  auto bad_time = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv",
-                            "--events", kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv",
-                            "--as-of", "yesterday", "--out", dir + "/x.csv"});
+  auto bad_time = run_deals(dir + "/deals", stages, "yesterday", dir + "/x.csv");
   EXPECT_EQ(bad_time.exit_code, 2) << bad_time.output;
-  auto no_model = run_reai({"deals", "--model", dir + "/none", "--contacts", kFixture + "/contacts.csv", "--events",
-                            kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
-                            "2025-06-01T00:00:00Z", "--out", dir + "/x.csv"});
+  auto no_model = run_deals(dir + "/none", stages, "2025-06-01T00:00:00Z", dir + "/x.csv");
   EXPECT_EQ(no_model.exit_code, 2) << no_model.output;
   // Before the history starts, or with no stage rows: no pipeline to
   // forecast, said and refused (2), never an empty file.
-  auto before = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv", "--events",
-                          kFixture + "/events.csv", "--stages", kFixture + "/opportunity_stages.csv", "--as-of",
-                          "2020-01-01T00:00:00Z", "--out", dir + "/before.csv"});
+  auto before = run_deals(dir + "/deals", stages, "2020-01-01T00:00:00Z", dir + "/before.csv");
   EXPECT_EQ(before.exit_code, 2) << before.output;
   EXPECT_NE(before.output.find("reai: no opportunity history at or before 2020-01-01T00:00:00Z: the first stage row "
                                "is at 2024-01-13T19:19:27Z"),
@@ -79,9 +78,7 @@ TEST(AnalyticsBinaryTest, TrainDealsThenForecastOpenDeals) {
   EXPECT_FALSE(std::ifstream(dir + "/before.csv").good());
   const std::string header_only = dir + "/stages.csv";
   std::ofstream(header_only) << "opportunity_id,tenant_id,contact_id,agent_id,monetary_value,ts,stage\n";
-  auto none = run_reai({"deals", "--model", dir + "/deals", "--contacts", kFixture + "/contacts.csv", "--events",
-                        kFixture + "/events.csv", "--stages", header_only, "--as-of", "2025-06-01T00:00:00Z", "--out",
-                        dir + "/none.csv"});
+  auto none = run_deals(dir + "/deals", header_only, "2025-06-01T00:00:00Z", dir + "/none.csv");
   EXPECT_EQ(none.exit_code, 2) << none.output;
   EXPECT_NE(none.output.find("no data rows"), std::string::npos) << none.output;
 }
